@@ -1,0 +1,38 @@
+/* accesslog.h -- the audit trail: one line per request or tunnel, buffered per worker, appended whole. */
+#ifndef ACCESSLOG_H
+#define ACCESSLOG_H
+
+#include <stdint.h>
+#include <sys/time.h>
+
+struct accesslog;
+struct accesslog_writer;
+struct event_base;
+
+struct accesslog_entry {
+	struct timeval	 start;
+	const char	*client;	/* "addr:port" */
+	const char	*method;
+	const char	*target;
+	const char	*route;
+	int		 status;
+	uint64_t	 bytes_up;	/* client to destination */
+	uint64_t	 bytes_down;	/* destination to client */
+	long long	 duration_ms;
+	const char	*error;		/* "-" when none */
+};
+
+/* path "-" is stderr; NULL turns the log off (every write is dropped). */
+struct accesslog	*accesslog_open(const char *path, char *err, size_t errlen);
+struct accesslog	*accesslog_ref(struct accesslog *);
+void			 accesslog_unref(struct accesslog *);
+
+struct accesslog_writer	*accesslog_writer_new(struct event_base *, struct accesslog *);
+/* Flushes what is buffered, then writes to log from now on. */
+void			 accesslog_writer_set(struct accesslog_writer *, struct accesslog *);
+void			 accesslog_writer_free(struct accesslog_writer *);
+void			 accesslog_write(struct accesslog_writer *,
+			    const struct accesslog_entry *);
+void			 accesslog_flush(struct accesslog_writer *);
+
+#endif

@@ -1,0 +1,204 @@
+/* arcproxy.c -- the local forward proxy: flags, start-up, privileges, signals, reload and drain. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "accesslog.h"
+#include "admin.h"
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+#include "worker.h"
+
+#define ARCPROXY_USER	"arcproxy"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: arcproxy [-dnv] [--config-dir DIR] [--state-dir DIR]\n"
+	    "  -d  stay in the foreground and log to stderr\n"
+	    "  -n  check the configuration and exit\n"
+	    "  -v  log debug messages\n");
+	exit(2);
+}
+
+/* Started as root, run as the arcproxy user once the sockets are bound. */
+static void
+drop_privileges(void)
+{
+	struct passwd	*pw;
+
+	if (geteuid() != 0)
+		return;
+	if ((pw = getpwnam(ARCPROXY_USER)) == NULL)
+		fatalx("started as root, but there is no user '%s' to run as "
+		    "(create it: useradd --system --no-create-home %s)",
+		    ARCPROXY_USER, ARCPROXY_USER);
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1)
+		fatal("cannot become user %s", ARCPROXY_USER);
+}
+
+static struct accesslog *
+open_access_log(const struct config *cfg, char *err, size_t errlen)
+{
+	return accesslog_open(cfg->access_log, err, errlen);
+}
+
+static void
+reload(struct proxy *px)
+{
+	struct config		*cfg;
+	struct accesslog	*log;
+	char			 err[512];
+	int			 i;
+
+	if ((cfg = config_load(px->config_dir, px->state_dir, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("reload refused, keeping the running configuration: %s",
+		    err);
+		return;
+	}
+	if (cfg->workers != px->cfg->workers || cfg->nlisten != px->cfg->nlisten ||
+	    memcmp(cfg->listen, px->cfg->listen, sizeof(cfg->listen)) != 0)
+		log_warnx("listen and workers changes take effect at restart");
+	if ((log = open_access_log(cfg, err, sizeof(err))) == NULL) {
+		log_warnx("reload: %s; keeping the open access log", err);
+		log = accesslog_ref(px->alog);
+	}
+	for (i = 0; i < px->nworkers; i++)
+		worker_reload(&px->workers[i], cfg, log);
+	config_unref(px->cfg);
+	px->cfg = cfg;
+	accesslog_unref(px->alog);
+	px->alog = log;
+	log_info("configuration reloaded from %s", cfg->path);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct proxy	*px = arg;
+	int		 i;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		reload(px);
+		return;
+	}
+	log_info("%s: draining for up to %lld ms", strsignal(sig),
+	    px->cfg->limits.drain_timeout_ms);
+	for (i = 0; i < px->nworkers; i++)
+		worker_stop(&px->workers[i]);
+	event_base_loopexit(px->base, NULL);
+}
+
+static const char *
+dir_option(const char *flag, const char *env, const char *def)
+{
+	const char	*v;
+
+	if (flag != NULL)
+		return flag;
+	if ((v = getenv(env)) != NULL && v[0] != '\0')
+		return v;
+	return def;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config-dir", required_argument, NULL, 'C' },
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct proxy	 px;
+	const char	*config_dir = NULL, *state_dir = NULL;
+	char		 err[512];
+	int		 ch, foreground = 0, check = 0, verbose = 0, i;
+
+	while ((ch = getopt_long(argc, argv, "dnv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': foreground = 1; break;
+		case 'n': check = 1; break;
+		case 'v': verbose = 1; break;
+		case 'C': config_dir = optarg; break;
+		case 'S': state_dir = optarg; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	memset(&px, 0, sizeof(px));
+	px.config_dir = dir_option(config_dir, "ARC_CONFIG_DIR", "/etc/arc");
+	px.state_dir = dir_option(state_dir, "ARC_STATE_DIR", "/var/lib/arc");
+	log_init("arcproxy", foreground || check, verbose ? LOG_LEVEL_DEBUG :
+	    LOG_LEVEL_INFO);
+	if ((px.cfg = config_load(px.config_dir, px.state_dir, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "arcproxy: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("arcproxy: %s: configuration OK\n", px.cfg->path);
+		config_unref(px.cfg);
+		return 0;
+	}
+	if (!foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() == -1)
+		fatalx("libevent has no thread support");
+	if ((px.alog = open_access_log(px.cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((px.base = event_base_new()) == NULL)
+		fatalx("cannot create an event loop");
+	px.nworkers = px.cfg->workers;
+	if ((px.workers = calloc(px.nworkers, sizeof(*px.workers))) == NULL)
+		fatal("calloc");
+	for (i = 0; i < px.nworkers; i++)
+		if (worker_init(&px.workers[i], &px, i, px.cfg, px.alog, err,
+		    sizeof(err)) == -1)
+			fatalx("%s", err);
+	if (px.cfg->has_admin && (px.admin = admin_new(&px, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	drop_privileges();
+	px.sig_hup = evsignal_new(px.base, SIGHUP, on_signal, &px);
+	px.sig_term = evsignal_new(px.base, SIGTERM, on_signal, &px);
+	px.sig_int = evsignal_new(px.base, SIGINT, on_signal, &px);
+	if (px.sig_hup == NULL || px.sig_term == NULL || px.sig_int == NULL ||
+	    evsignal_add(px.sig_hup, NULL) == -1 ||
+	    evsignal_add(px.sig_term, NULL) == -1 ||
+	    evsignal_add(px.sig_int, NULL) == -1)
+		fatalx("cannot install signal handlers");
+	for (i = 0; i < px.nworkers; i++)
+		if (worker_start(&px.workers[i]) == -1)
+			fatal("cannot start worker %d", i);
+	log_info("listening with %d worker%s, config %s", px.nworkers,
+	    px.nworkers == 1 ? "" : "s", px.cfg->path);
+	event_base_dispatch(px.base);
+	for (i = 0; i < px.nworkers; i++)
+		worker_join(&px.workers[i]);
+	for (i = 0; i < px.nworkers; i++)
+		worker_free(&px.workers[i]);
+	admin_free(px.admin);
+	event_free(px.sig_hup);
+	event_free(px.sig_term);
+	event_free(px.sig_int);
+	event_base_free(px.base);
+	free(px.workers);
+	accesslog_unref(px.alog);
+	config_unref(px.cfg);
+	log_info("stopped");
+	return 0;
+}

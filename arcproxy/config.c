@@ -1,0 +1,431 @@
+/* config.c -- arcproxy.conf: the proxy's settings, loaded, checked and shared (refcounted) across reloads. */
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "config.h"
+
+static const char *const config_keys[] = {
+	"listen", "admin_listen", "workers", "clients", "routes",
+	"default_route", "hosts", "dns_servers", "access_log", "limits", NULL
+};
+static const char *const config_limit_keys[] = {
+	"max_head_bytes", "head_timeout_ms", "client_idle_timeout_ms",
+	"connect_timeout_ms", "tunnel_idle_timeout_ms", "max_connections",
+	"pool_max_idle", "pool_idle_timeout_ms", "drain_timeout_ms",
+	"buffer_bytes", NULL
+};
+static const char *const config_route_keys[] = { "match", "route", NULL };
+static const char *const config_host_keys[] = { "name", "address", NULL };
+
+static const struct config_limits config_default_limits = {
+	.max_head_bytes = 32768,
+	.head_timeout_ms = 10000,
+	.client_idle_timeout_ms = 60000,
+	.connect_timeout_ms = 10000,
+	.tunnel_idle_timeout_ms = 300000,
+	.max_connections = 8192,
+	.pool_max_idle = 64,
+	.pool_idle_timeout_ms = 30000,
+	.drain_timeout_ms = 10000,
+	.buffer_bytes = 262144,
+};
+
+int
+config_parse_addr(const char *text, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	char		 host[INET6_ADDRSTRLEN + 2];
+	const char	*colon;
+	char		*end;
+	long		 port;
+	size_t		 hlen;
+
+	memset(ss, 0, sizeof(*ss));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -1;
+		hlen = close - text - 1;
+		colon = close + 1;
+		text++;
+	} else {
+		if ((colon = strrchr(text, ':')) == NULL)
+			return -1;
+		hlen = colon - text;
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+		return -1;
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in6);
+		return 0;
+	}
+	return -1;
+}
+
+static int
+config_parse_net(const char *text, struct config_net *net)
+{
+	char	 buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	long	 prefix;
+	int	 max;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	strcpy(buf, text);
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash++ = '\0';
+	memset(net, 0, sizeof(*net));
+	if (inet_pton(AF_INET, buf, net->addr) == 1) {
+		net->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, net->addr) == 1) {
+		net->family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	net->prefix = max;
+	if (slash != NULL) {
+		prefix = strtol(slash, &end, 10);
+		if (*slash == '\0' || *end != '\0' || prefix < 0 || prefix > max)
+			return -1;
+		net->prefix = (int)prefix;
+	}
+	return 0;
+}
+
+static int
+config_net_contains(const struct config_net *net, int family,
+    const uint8_t *addr)
+{
+	int	full = net->prefix / 8, rest = net->prefix % 8;
+
+	if (family != net->family || memcmp(addr, net->addr, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((addr[full] ^ net->addr[full]) & (0xff << (8 - rest))) == 0;
+}
+
+int
+config_client_allowed(const struct config *cfg, const struct sockaddr *sa)
+{
+	const uint8_t	*addr;
+	int		 family = sa->sa_family, i;
+
+	if (family == AF_INET &&
+	    (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127)
+		return 1;		/* loopback is always a local client */
+	if (family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(a) ||
+		    (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127))
+			return 1;
+	}
+	if (family == AF_INET)
+		addr = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	else if (family == AF_INET6)
+		addr = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	else
+		return 0;
+	for (i = 0; i < cfg->nclients; i++)
+		if (config_net_contains(&cfg->clients[i], family, addr))
+			return 1;
+	return 0;
+}
+
+const struct config_host *
+config_host_lookup(const struct config *cfg, const char *name)
+{
+	int	i;
+
+	for (i = 0; i < cfg->nhosts; i++)
+		if (strcmp(cfg->hosts[i].name, name) == 0)
+			return &cfg->hosts[i];
+	return NULL;
+}
+
+static int
+config_load_listen(struct config *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	const config_setting_t	*list = NULL, *e;
+	const char		*admin = "127.0.0.1:40344";
+	int			 i;
+
+	if (conf_string_list(root, "listen", &list, err) == -1)
+		return -1;
+	if (list == NULL) {
+		config_parse_addr("127.0.0.1:40343", &cfg->listen[0], &cfg->listen_len[0]);
+		config_parse_addr("[::1]:40343", &cfg->listen[1], &cfg->listen_len[1]);
+		cfg->nlisten = 2;
+	} else {
+		for (i = 0; (e = config_setting_get_elem(list, i)) != NULL; i++) {
+			if (i == CONFIG_MAX_LISTEN)
+				return conf_fail(err, e, "at most %d listen "
+				    "addresses", CONFIG_MAX_LISTEN);
+			if (config_parse_addr(config_setting_get_string(e),
+			    &cfg->listen[i], &cfg->listen_len[i]) == -1)
+				return conf_fail(err, e, "listen: \"%s\" is not "
+				    "an address like \"127.0.0.1:40343\" or "
+				    "\"[::1]:40343\"", config_setting_get_string(e));
+		}
+		if (i == 0)
+			return conf_fail(err, list, "listen: at least one address");
+		cfg->nlisten = i;
+	}
+	if (conf_string(root, "admin_listen", &admin, err) == -1)
+		return -1;
+	if (admin[0] == '\0')
+		return 0;
+	if (config_parse_addr(admin, &cfg->admin, &cfg->admin_len) == -1)
+		return conf_fail(err, config_setting_get_member(root, "admin_listen"),
+		    "admin_listen: \"%s\" is not an address like "
+		    "\"127.0.0.1:40344\"", admin);
+	cfg->has_admin = 1;
+	return 0;
+}
+
+static int
+config_load_routes(struct config *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	const config_setting_t	*list = NULL, *e;
+	const char		*match;
+	char			 why[256];
+	int			 def = ROUTE_DIRECT, kind, i;
+
+	if (conf_enum(root, "default_route", route_names, &def, err) == -1)
+		return -1;
+	if ((cfg->routes = route_table_new((enum route_kind)def)) == NULL)
+		return conf_fail(err, root, "out of memory");
+	if (conf_group_list(root, "routes", &list, err) == -1)
+		return -1;
+	if (list == NULL)
+		return 0;
+	for (i = 0; (e = config_setting_get_elem(list, i)) != NULL; i++) {
+		match = NULL;
+		kind = -1;
+		if (conf_check_keys(e, config_route_keys, err) == -1 ||
+		    conf_string(e, "match", &match, err) == -1 ||
+		    conf_enum(e, "route", route_names, &kind, err) == -1)
+			return -1;
+		if (match == NULL || kind == -1)
+			return conf_fail(err, e, "a route needs match = \"host[:port]\" "
+			    "and route = \"direct\" or \"deny\"");
+		if (route_table_add(cfg->routes, match, (enum route_kind)kind,
+		    why, sizeof(why)) == -1)
+			return conf_fail(err, e, "%s", why);
+	}
+	return 0;
+}
+
+static int
+config_load_hosts(struct config *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	const config_setting_t	*list = NULL, *e;
+	struct config_host	*h;
+	const char		*name, *address;
+	char			 addrport[INET6_ADDRSTRLEN + 16];
+	int			 i, n;
+
+	if (conf_group_list(root, "hosts", &list, err) == -1)
+		return -1;
+	if (list == NULL || (n = config_setting_length(list)) == 0)
+		return 0;
+	if ((cfg->hosts = calloc(n, sizeof(*cfg->hosts))) == NULL)
+		return conf_fail(err, list, "out of memory");
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(list, i);
+		name = address = NULL;
+		if (conf_check_keys(e, config_host_keys, err) == -1 ||
+		    conf_string(e, "name", &name, err) == -1 ||
+		    conf_string(e, "address", &address, err) == -1)
+			return -1;
+		if (name == NULL || address == NULL)
+			return conf_fail(err, e, "a host needs name = \"...\" and "
+			    "address = \"IPv4 or IPv6 address\"");
+		h = &cfg->hosts[cfg->nhosts];
+		snprintf(addrport, sizeof(addrport), strchr(address, ':') ?
+		    "[%s]:0" : "%s:0", address);
+		if (config_parse_addr(addrport, &h->addr, &h->addr_len) == -1)
+			return conf_fail(err, e, "address \"%s\" is not an IPv4 "
+			    "or IPv6 address", address);
+		if ((h->name = strdup(name)) == NULL)
+			return conf_fail(err, e, "out of memory");
+		cfg->nhosts++;
+		if (route_normalize_host(h->name) == -1)
+			return conf_fail(err, e, "name \"%s\" is not a host name",
+			    name);
+	}
+	return 0;
+}
+
+static int
+config_load_lists(struct config *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	const config_setting_t	*list = NULL, *e;
+	int			 i, n;
+
+	if (conf_string_list(root, "clients", &list, err) == -1)
+		return -1;
+	if (list != NULL && (n = config_setting_length(list)) > 0) {
+		if ((cfg->clients = calloc(n, sizeof(*cfg->clients))) == NULL)
+			return conf_fail(err, list, "out of memory");
+		for (i = 0; i < n; i++) {
+			e = config_setting_get_elem(list, i);
+			if (config_parse_net(config_setting_get_string(e),
+			    &cfg->clients[i]) == -1)
+				return conf_fail(err, e, "clients: \"%s\" is not an "
+				    "address or address/prefix",
+				    config_setting_get_string(e));
+		}
+		cfg->nclients = n;
+	}
+	list = NULL;
+	if (conf_string_list(root, "dns_servers", &list, err) == -1)
+		return -1;
+	if (list != NULL && (n = config_setting_length(list)) > 0) {
+		if ((cfg->dns_servers = calloc(n, sizeof(char *))) == NULL)
+			return conf_fail(err, list, "out of memory");
+		for (i = 0; i < n; i++) {
+			e = config_setting_get_elem(list, i);
+			if ((cfg->dns_servers[i] = strdup(config_setting_get_string(e))) == NULL)
+				return conf_fail(err, e, "out of memory");
+			cfg->ndns_servers++;
+		}
+	}
+	return 0;
+}
+
+static int
+config_load_limits(struct config *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	const config_setting_t	*g;
+	struct config_limits	*l = &cfg->limits;
+	const long long		 day = 86400000LL;
+
+	*l = config_default_limits;
+	if ((g = config_setting_get_member(root, "limits")) == NULL)
+		return 0;
+	if (!config_setting_is_group(g))
+		return conf_fail(err, g, "'limits' must be a group { ... }");
+	if (conf_check_keys(g, config_limit_keys, err) == -1 ||
+	    conf_int(g, "max_head_bytes", 1024, 1 << 20, &l->max_head_bytes, err) == -1 ||
+	    conf_int(g, "head_timeout_ms", 10, day, &l->head_timeout_ms, err) == -1 ||
+	    conf_int(g, "client_idle_timeout_ms", 10, day, &l->client_idle_timeout_ms, err) == -1 ||
+	    conf_int(g, "connect_timeout_ms", 10, day, &l->connect_timeout_ms, err) == -1 ||
+	    conf_int(g, "tunnel_idle_timeout_ms", 10, 7 * day, &l->tunnel_idle_timeout_ms, err) == -1 ||
+	    conf_int(g, "max_connections", 1, 1000000, &l->max_connections, err) == -1 ||
+	    conf_int(g, "pool_max_idle", 0, 100000, &l->pool_max_idle, err) == -1 ||
+	    conf_int(g, "pool_idle_timeout_ms", 10, day, &l->pool_idle_timeout_ms, err) == -1 ||
+	    conf_int(g, "drain_timeout_ms", 0, day, &l->drain_timeout_ms, err) == -1 ||
+	    conf_int(g, "buffer_bytes", 4096, 64 << 20, &l->buffer_bytes, err) == -1)
+		return -1;
+	return 0;
+}
+
+struct config *
+config_load(const char *config_dir, const char *state_dir, char *errbuf,
+    size_t errlen)
+{
+	config_t		 lc;
+	struct conf_error	 err;
+	struct config		*cfg;
+	const config_setting_t	*root;
+	const char		*alog = "arcproxy-access.log";
+	long long		 workers = 1;
+	char			 path[PATH_MAX];
+
+	err.text[0] = '\0';
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	cfg->refs = 1;
+	config_init(&lc);
+	snprintf(path, sizeof(path), "%s/arcproxy.conf", config_dir);
+	if ((cfg->path = strdup(path)) == NULL) {
+		snprintf(err.text, sizeof(err.text), "out of memory");
+		goto fail;
+	}
+	if (conf_read(&lc, path, &err) == -1)
+		goto fail;
+	root = config_root_setting(&lc);
+	if (conf_check_keys(root, config_keys, &err) == -1 ||
+	    config_load_listen(cfg, root, &err) == -1 ||
+	    conf_int(root, "workers", 1, 64, &workers, &err) == -1 ||
+	    config_load_routes(cfg, root, &err) == -1 ||
+	    config_load_hosts(cfg, root, &err) == -1 ||
+	    config_load_lists(cfg, root, &err) == -1 ||
+	    config_load_limits(cfg, root, &err) == -1 ||
+	    conf_string(root, "access_log", &alog, &err) == -1)
+		goto fail;
+	cfg->workers = (int)workers;
+	if (alog[0] == '/' || strcmp(alog, "-") == 0)
+		cfg->access_log = strdup(alog);
+	else if (alog[0] != '\0') {
+		snprintf(path, sizeof(path), "%s/%s", state_dir, alog);
+		cfg->access_log = strdup(path);
+	}
+	if (alog[0] != '\0' && cfg->access_log == NULL) {
+		snprintf(err.text, sizeof(err.text), "out of memory");
+		goto fail;
+	}
+	config_destroy(&lc);
+	return cfg;
+ fail:
+	snprintf(errbuf, errlen, "%s", err.text);
+	config_destroy(&lc);
+	config_unref(cfg);
+	return NULL;
+}
+
+struct config *
+config_ref(struct config *cfg)
+{
+	__atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED);
+	return cfg;
+}
+
+void
+config_unref(struct config *cfg)
+{
+	int	i;
+
+	if (cfg == NULL || __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	route_table_free(cfg->routes);
+	for (i = 0; i < cfg->nhosts; i++)
+		free(cfg->hosts[i].name);
+	free(cfg->hosts);
+	free(cfg->clients);
+	for (i = 0; i < cfg->ndns_servers; i++)
+		free(cfg->dns_servers[i]);
+	free(cfg->dns_servers);
+	free(cfg->access_log);
+	free(cfg->path);
+	free(cfg);
+}

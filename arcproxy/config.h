@@ -1,0 +1,71 @@
+/* config.h -- arcproxy.conf: the proxy's settings, loaded, checked and shared (refcounted) across reloads. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "route.h"
+
+#define CONFIG_MAX_LISTEN	8
+
+struct config_host {			/* one static name, like /etc/hosts */
+	char			*name;		/* normalized: lower case, no trailing dot */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addr_len;
+};
+
+struct config_net {			/* an allowed client network */
+	int		family;
+	uint8_t		addr[16];
+	int		prefix;
+};
+
+struct config_limits {
+	long long	max_head_bytes;
+	long long	head_timeout_ms;
+	long long	client_idle_timeout_ms;
+	long long	connect_timeout_ms;
+	long long	tunnel_idle_timeout_ms;
+	long long	max_connections;
+	long long	pool_max_idle;
+	long long	pool_idle_timeout_ms;
+	long long	drain_timeout_ms;
+	long long	buffer_bytes;
+};
+
+/* Read-only once loaded; workers hold references while they use it. */
+struct config {
+	int			 refs;		/* atomic */
+	char			*path;
+	struct sockaddr_storage	 listen[CONFIG_MAX_LISTEN];
+	socklen_t		 listen_len[CONFIG_MAX_LISTEN];
+	int			 nlisten;
+	struct sockaddr_storage	 admin;
+	socklen_t		 admin_len;
+	int			 has_admin;	/* admin_listen = "" turns it off */
+	int			 workers;
+	struct route_table	*routes;
+	struct config_host	*hosts;
+	int			 nhosts;
+	struct config_net	*clients;
+	int			 nclients;
+	char			**dns_servers;
+	int			 ndns_servers;
+	char			*access_log;	/* absolute path, "-" or NULL (off) */
+	struct config_limits	 limits;
+};
+
+/* Loads dir/arcproxy.conf; relative paths in it resolve under state_dir. */
+struct config	*config_load(const char *config_dir, const char *state_dir,
+		    char *err, size_t errlen);
+struct config	*config_ref(struct config *);
+void		 config_unref(struct config *);
+
+const struct config_host *config_host_lookup(const struct config *, const char *name);
+int		 config_client_allowed(const struct config *, const struct sockaddr *);
+/* "127.0.0.1:80", "[::1]:80" -> sockaddr; -1 on a malformed address. */
+int		 config_parse_addr(const char *text, struct sockaddr_storage *,
+		    socklen_t *);
+
+#endif

@@ -1,0 +1,520 @@
+/* http.c -- HTTP/1.1 message framing on http-parser: heads parsed in place, bodies moved without a copy, heads rewritten for the next hop. */
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+#include "route.h"
+
+enum {
+	CB_NONE,
+	CB_URL,
+	CB_FIELD,
+	CB_VALUE,
+};
+
+/* Fields that describe one hop and never travel past the proxy. */
+static const char *const http_hop_fields[] = {
+	"connection", "proxy-connection", "keep-alive", "te", "trailer",
+	"upgrade", "proxy-authorization", "proxy-authenticate", NULL
+};
+
+#define HTTP_VIA	"Via: 1.1 arcproxy\r\n"
+
+static size_t
+http_offset(const struct http_msg *m, const char *at)
+{
+	return m->seg_off + (size_t)(at - m->seg);
+}
+
+/* Records a span; a token split across two input segments arrives as two calls. */
+static int
+http_span_add(struct http_msg *m, struct http_span *span, int cb,
+    const char *at, size_t len)
+{
+	size_t	off = http_offset(m, at);
+
+	if (m->last_cb == cb && span->off + span->len == off) {
+		span->len += (uint32_t)len;
+		return 0;
+	}
+	if (m->last_cb == cb) {
+		/* The same token resumed elsewhere: an obsolete line fold. */
+		m->obs_fold = 1;
+		return -1;
+	}
+	span->off = (uint32_t)off;
+	span->len = (uint32_t)len;
+	m->last_cb = cb;
+	return 0;
+}
+
+static int
+http_on_url(http_parser *p, const char *at, size_t len)
+{
+	struct http_msg *m = p->data;
+
+	return http_span_add(m, &m->url, CB_URL, at, len);
+}
+
+static int
+http_on_field(http_parser *p, const char *at, size_t len)
+{
+	struct http_msg *m = p->data;
+
+	if (m->last_cb != CB_FIELD) {
+		if (m->nfields == HTTP_MAX_FIELDS) {
+			m->too_many = 1;
+			return -1;
+		}
+		memset(&m->fields[m->nfields], 0, sizeof(m->fields[0]));
+		m->nfields++;
+	}
+	return http_span_add(m, &m->fields[m->nfields - 1].name, CB_FIELD, at, len);
+}
+
+static int
+http_on_value(http_parser *p, const char *at, size_t len)
+{
+	struct http_msg *m = p->data;
+
+	return http_span_add(m, &m->fields[m->nfields - 1].value, CB_VALUE, at, len);
+}
+
+static int
+http_on_headers_complete(http_parser *p)
+{
+	struct http_msg *m = p->data;
+
+	/* Stop here so that the caller can route and rewrite before any body. */
+	http_parser_pause(p, 1);
+	return m->skip_body ? 1 : 0;
+}
+
+static int
+http_on_message_complete(http_parser *p)
+{
+	/* Stop at the message's last byte: what follows is the next message. */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings http_settings = {
+	.on_url = http_on_url,
+	.on_status = http_on_url,
+	.on_header_field = http_on_field,
+	.on_header_value = http_on_value,
+	.on_headers_complete = http_on_headers_complete,
+	.on_message_complete = http_on_message_complete,
+};
+
+void
+http_msg_init(struct http_msg *m, enum http_parser_type type)
+{
+	/* The field table is filled as fields arrive: no need to clear it. */
+	memset(m, 0, offsetof(struct http_msg, fields));
+	m->nfields = 0;
+	m->last_cb = CB_NONE;
+	m->too_many = m->obs_fold = 0;
+	m->seg = NULL;
+	m->seg_off = 0;
+	http_parser_init(&m->parser, type);
+	m->parser.data = m;
+	m->phase = HTTP_PHASE_HEAD;
+}
+
+/* Feeds len bytes; returns how many the parser took. */
+static size_t
+http_feed(struct http_msg *m, const char *data, size_t len, size_t off)
+{
+	m->seg = data;
+	m->seg_off = off;
+	return http_parser_execute(&m->parser, &http_settings, data, len);
+}
+
+enum http_step
+http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
+{
+	struct evbuffer_iovec	 vec[8];
+	struct evbuffer_ptr	 ptr;
+	size_t			 avail, n, want;
+	int			 nvec, i;
+
+	if (m->phase == HTTP_PHASE_HEAD_READY)
+		return HTTP_STEP_HEAD;
+	avail = evbuffer_get_length(in);
+	while (m->parsed < avail) {
+		if (evbuffer_ptr_set(in, &ptr, m->parsed, EVBUFFER_PTR_SET) == -1)
+			return HTTP_STEP_ERROR;
+		/* Feed at most one byte past the limit: enough to know it is exceeded. */
+		want = avail - m->parsed;
+		if (want > max_head + 1 - m->parsed)
+			want = max_head + 1 - m->parsed;
+		nvec = evbuffer_peek(in, want, &ptr, vec, 8);
+		for (i = 0; i < nvec && want > 0; i++) {
+			size_t len = vec[i].iov_len < want ? vec[i].iov_len : want;
+
+			n = http_feed(m, vec[i].iov_base, len, m->parsed);
+			m->parsed += n;
+			want -= n;
+			if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED)
+				goto head;
+			if (HTTP_PARSER_ERRNO(&m->parser) != HPE_OK) {
+				if (m->too_many ||
+				    HTTP_PARSER_ERRNO(&m->parser) == HPE_HEADER_OVERFLOW)
+					return HTTP_STEP_TOO_LARGE;
+				return HTTP_STEP_ERROR;
+			}
+		}
+		if (m->parsed > max_head)
+			return HTTP_STEP_TOO_LARGE;
+	}
+	return HTTP_STEP_MORE;
+ head:
+	/* Paused inside on_headers_complete, on the head's final LF. */
+	m->head_len = m->parsed + 1;
+	if (m->head_len > max_head)
+		return HTTP_STEP_TOO_LARGE;
+	if ((m->raw = (const char *)evbuffer_pullup(in, m->head_len)) == NULL)
+		return HTTP_STEP_ERROR;
+	m->phase = HTTP_PHASE_HEAD_READY;
+	return HTTP_STEP_HEAD;
+}
+
+enum http_step
+http_msg_head_consume(struct http_msg *m, struct evbuffer *in)
+{
+	size_t	n;
+
+	http_parser_pause(&m->parser, 0);
+	/* The final LF completes the head's state change (and, for a message
+	 * without a body, the message). */
+	n = http_feed(m, m->raw + m->head_len - 1, 1, m->head_len - 1);
+	evbuffer_drain(in, m->head_len);
+	m->raw = NULL;
+	m->parsed = 0;
+	if (n == 1 && HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED) {
+		m->phase = HTTP_PHASE_DONE;
+		return HTTP_STEP_DONE;
+	}
+	m->phase = HTTP_PHASE_BODY;
+	return HTTP_STEP_MORE;
+}
+
+enum http_step
+http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
+    size_t *moved)
+{
+	struct evbuffer_iovec	 vec[16];
+	size_t			 total = 0, n;
+	int			 nvec, i;
+	enum http_step		 step = HTTP_STEP_MORE;
+
+	*moved = 0;
+	if (m->phase == HTTP_PHASE_DONE)
+		return HTTP_STEP_DONE;
+	nvec = evbuffer_peek(in, -1, NULL, vec, 16);
+	if (nvec > 16)
+		nvec = 16;
+	for (i = 0; i < nvec; i++) {
+		n = http_feed(m, vec[i].iov_base, vec[i].iov_len, total);
+		total += n;
+		if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED) {
+			m->phase = HTTP_PHASE_DONE;
+			step = HTTP_STEP_DONE;
+			break;
+		}
+		if (HTTP_PARSER_ERRNO(&m->parser) != HPE_OK)
+			return HTTP_STEP_ERROR;
+	}
+	if (total > 0)
+		evbuffer_remove_buffer(in, out, total);
+	*moved = total;
+	/* More than 16 segments: the caller calls again while input remains. */
+	return step;
+}
+
+enum http_step
+http_msg_eof(struct http_msg *m)
+{
+	if (m->phase == HTTP_PHASE_DONE)
+		return HTTP_STEP_DONE;
+	if (m->phase != HTTP_PHASE_BODY)
+		return HTTP_STEP_ERROR;
+	http_feed(m, NULL, 0, 0);
+	if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED) {
+		m->phase = HTTP_PHASE_DONE;
+		return HTTP_STEP_DONE;
+	}
+	return HTTP_STEP_ERROR;
+}
+
+const char *
+http_msg_error(const struct http_msg *m)
+{
+	if (m->too_many)
+		return "too many header fields";
+	if (m->obs_fold)
+		return "obsolete line folding";
+	return http_errno_description(HTTP_PARSER_ERRNO(&m->parser));
+}
+
+const char *
+http_msg_method(const struct http_msg *m)
+{
+	return http_method_str((enum http_method)m->parser.method);
+}
+
+int
+http_msg_is_connect(const struct http_msg *m)
+{
+	return m->parser.type == HTTP_REQUEST && m->parser.method == HTTP_CONNECT;
+}
+
+int
+http_msg_is_upgrade(const struct http_msg *m)
+{
+	return m->parser.upgrade;
+}
+
+int
+http_msg_keep_alive(const struct http_msg *m)
+{
+	return http_should_keep_alive(&m->parser);
+}
+
+int
+http_msg_body_until_eof(const struct http_msg *m)
+{
+	const http_parser	*p = &m->parser;
+	unsigned		 status = p->status_code;
+
+	/* No length, not chunked, and a status that carries a body. */
+	return p->type == HTTP_RESPONSE && !m->skip_body && status >= 200 &&
+	    status != 204 && status != 304 && !(p->flags & F_CHUNKED) &&
+	    p->content_length == ULLONG_MAX;
+}
+
+static int
+http_span_is(const struct http_msg *m, const struct http_span *s,
+    const char *name, size_t len)
+{
+	return s->len == len && strncasecmp(m->raw + s->off, name, len) == 0;
+}
+
+int
+http_msg_find(const struct http_msg *m, const char *name, const char **value,
+    size_t *len)
+{
+	size_t	nlen = strlen(name);
+	int	i;
+
+	for (i = 0; i < m->nfields; i++)
+		if (http_span_is(m, &m->fields[i].name, name, nlen)) {
+			*value = m->raw + m->fields[i].value.off;
+			*len = m->fields[i].value.len;
+			return 1;
+		}
+	return 0;
+}
+
+int
+http_token_in_list(const char *list, size_t len, const char *token,
+    size_t token_len)
+{
+	size_t	i = 0, start, end;
+
+	while (i < len) {
+		while (i < len && (list[i] == ' ' || list[i] == '\t' || list[i] == ','))
+			i++;
+		start = i;
+		while (i < len && list[i] != ',')
+			i++;
+		end = i;
+		while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t'))
+			end--;
+		if (end - start == token_len &&
+		    strncasecmp(list + start, token, token_len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Is this field hop-by-hop: on the fixed list, or named by a Connection field? */
+static int
+http_field_is_hop(const struct http_msg *m, const struct http_field *f,
+    int keep_upgrade)
+{
+	const char	*name = m->raw + f->name.off;
+	int		 i;
+
+	for (i = 0; http_hop_fields[i] != NULL; i++)
+		if (http_span_is(m, &f->name, http_hop_fields[i],
+		    strlen(http_hop_fields[i])))
+			return !(keep_upgrade && i == 5);	/* "upgrade" */
+	for (i = 0; i < m->nfields; i++)
+		if (http_span_is(m, &m->fields[i].name, "connection", 10) &&
+		    http_token_in_list(m->raw + m->fields[i].value.off,
+		    m->fields[i].value.len, name, f->name.len))
+			return !(keep_upgrade &&
+			    http_span_is(m, &f->name, "upgrade", 7));
+	return 0;
+}
+
+static void
+http_write_fields(const struct http_msg *m, struct evbuffer *out,
+    int keep_upgrade, int drop_host)
+{
+	const struct http_field	*f;
+	int			 i;
+
+	for (i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		if (http_field_is_hop(m, f, keep_upgrade))
+			continue;
+		if (drop_host && http_span_is(m, &f->name, "host", 4))
+			continue;
+		evbuffer_add(out, m->raw + f->name.off, f->name.len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, m->raw + f->value.off, f->value.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+}
+
+int
+http_msg_target(const struct http_msg *m, struct http_target *t)
+{
+	struct http_parser_url	 u;
+	const char		*url = m->raw + m->url.off;
+	size_t			 hlen;
+	int			 connect = http_msg_is_connect(m);
+
+	memset(t, 0, sizeof(*t));
+	http_parser_url_init(&u);
+	if (m->url.len == 0 ||
+	    http_parser_parse_url(url, m->url.len, connect, &u) != 0)
+		return -1;
+	if (!connect) {
+		if (!(u.field_set & (1 << UF_SCHEMA)))
+			return -1;
+		if (u.field_data[UF_SCHEMA].len != 4 ||
+		    strncasecmp(url + u.field_data[UF_SCHEMA].off, "http", 4) != 0)
+			return -2;
+	}
+	if (!(u.field_set & (1 << UF_HOST)))
+		return -1;
+	hlen = u.field_data[UF_HOST].len;
+	if (hlen == 0 || hlen >= sizeof(t->host))
+		return -1;
+	memcpy(t->host, url + u.field_data[UF_HOST].off, hlen);
+	t->host[hlen] = '\0';
+	if (route_normalize_host(t->host) == -1)
+		return -1;
+	if (u.field_set & (1 << UF_PORT))
+		t->port = u.port;
+	else if (connect)
+		return -1;		/* CONNECT needs host:port (RFC 9110 9.3.6) */
+	else
+		t->port = 80;
+	if (t->port == 0)
+		return -1;
+	if (connect) {
+		t->authority = url;
+		t->authority_len = m->url.len;
+		return 0;
+	}
+	/* The authority without any userinfo. */
+	t->authority = url + u.field_data[UF_HOST].off;
+	t->authority_len = (u.field_set & (1 << UF_PORT)) ?
+	    (size_t)(u.field_data[UF_PORT].off + u.field_data[UF_PORT].len -
+	    u.field_data[UF_HOST].off) : hlen;
+	if (t->authority > url && t->authority[-1] == '[') {
+		t->authority--;		/* keep the brackets of an IPv6 literal */
+		t->authority_len++;
+		if (!(u.field_set & (1 << UF_PORT)))
+			t->authority_len++;
+	}
+	if (u.field_set & (1 << UF_PATH)) {
+		t->path = url + u.field_data[UF_PATH].off;
+		/* Path and query, without any fragment. */
+		t->path_len = (u.field_set & (1 << UF_QUERY)) ?
+		    (size_t)(u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len -
+		    u.field_data[UF_PATH].off) : u.field_data[UF_PATH].len;
+	} else if (u.field_set & (1 << UF_QUERY)) {
+		/* "http://h?q": the path is "/" and the query stays. */
+		t->path = url + u.field_data[UF_QUERY].off - 1;
+		t->path_len = u.field_data[UF_QUERY].len + 1;
+	} else {
+		t->path = "/";
+		t->path_len = 1;
+	}
+	return 0;
+}
+
+int
+http_write_request(const struct http_msg *m, const struct http_target *t,
+    struct evbuffer *out)
+{
+	const char	*method = http_msg_method(m);
+	int		 upgrade = m->parser.upgrade && !http_msg_is_connect(m);
+
+	evbuffer_add(out, method, strlen(method));
+	evbuffer_add(out, " ", 1);
+	if (t->path[0] != '/')
+		evbuffer_add(out, "/", 1);	/* "?q" after an empty path */
+	evbuffer_add(out, t->path, t->path_len);
+	evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
+	evbuffer_add(out, t->authority, t->authority_len);
+	evbuffer_add(out, "\r\n", 2);
+	http_write_fields(m, out, upgrade, 1);
+	if (upgrade)
+		evbuffer_add(out, "Connection: upgrade\r\n", 21);
+	evbuffer_add(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
+	return 0;
+}
+
+int
+http_write_response(const struct http_msg *m, int keep_alive, int upgrade,
+    struct evbuffer *out)
+{
+	evbuffer_add_printf(out, "HTTP/1.1 %u ", m->parser.status_code);
+	evbuffer_add(out, m->raw + m->url.off, m->url.len);
+	evbuffer_add(out, "\r\n", 2);
+	http_write_fields(m, out, upgrade, 0);
+	if (upgrade)
+		evbuffer_add(out, "Connection: upgrade\r\n", 21);
+	else if (!keep_alive)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	evbuffer_add(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
+	return 0;
+}
+
+int
+http_write_error(struct evbuffer *out, int status, const char *reason,
+    const char *proxy_status, const char *details)
+{
+	const char	*text;
+
+	switch (status) {
+	case 400: text = "Bad Request"; break;
+	case 403: text = "Forbidden"; break;
+	case 408: text = "Request Timeout"; break;
+	case 431: text = "Request Header Fields Too Large"; break;
+	case 500: text = "Internal Server Error"; break;
+	case 502: text = "Bad Gateway"; break;
+	case 503: text = "Service Unavailable"; break;
+	case 504: text = "Gateway Timeout"; break;
+	default: text = "Error"; break;
+	}
+	return evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Connection: close\r\n"
+	    "Proxy-Status: arcproxy; error=%s%s%s%s\r\n"
+	    "\r\n%s\n", status, text, strlen(reason) + 1, proxy_status,
+	    details ? "; details=\"" : "", details ? details : "",
+	    details ? "\"" : "", reason) < 0 ? -1 : 0;
+}

@@ -1,0 +1,110 @@
+/* http.h -- HTTP/1.1 message framing on http-parser: heads parsed in place, bodies moved without a copy, heads rewritten for the next hop. */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <http_parser.h>
+
+#define HTTP_MAX_FIELDS	100
+
+enum http_phase {
+	HTTP_PHASE_HEAD,	/* head not complete yet */
+	HTTP_PHASE_HEAD_READY,	/* head parsed; raw head still at the front of the input */
+	HTTP_PHASE_BODY,	/* head consumed; body bytes being moved */
+	HTTP_PHASE_DONE,	/* message complete; later bytes belong to the next one */
+};
+
+enum http_step {
+	HTTP_STEP_MORE,		/* need more input */
+	HTTP_STEP_HEAD,		/* head complete: see the accessors below */
+	HTTP_STEP_DONE,		/* message complete */
+	HTTP_STEP_ERROR,		/* malformed: see http_msg_error() */
+	HTTP_STEP_TOO_LARGE,		/* head over the limit */
+};
+
+struct http_span {
+	uint32_t	off;		/* from the start of the raw head */
+	uint32_t	len;
+};
+
+struct http_field {
+	struct http_span	name;
+	struct http_span	value;
+};
+
+struct http_msg {
+	http_parser		 parser;
+	enum http_phase		 phase;
+	size_t			 parsed;	/* input bytes already fed in this phase */
+	size_t			 head_len;	/* raw head length, once HEAD_READY */
+	const char		*raw;		/* contiguous raw head, while HEAD_READY */
+	int			 skip_body;	/* response to HEAD: no body whatever it says */
+	struct http_span	 url;		/* request target, or the reason phrase */
+	struct http_field	 fields[HTTP_MAX_FIELDS];
+	int			 nfields;
+	int			 last_cb;	/* joins a token split across input segments */
+	int			 too_many;	/* more than HTTP_MAX_FIELDS fields */
+	int			 obs_fold;	/* a folded header line: rejected */
+	size_t			 seg_off;	/* offset of the segment being fed */
+	const char		*seg;		/* the segment being fed */
+};
+
+void		 http_msg_init(struct http_msg *, enum http_parser_type);
+/* Reads the head from the front of in: HTTP_STEP_MORE, HTTP_STEP_HEAD, HTTP_STEP_ERROR or HTTP_STEP_TOO_LARGE. */
+enum http_step	 http_msg_head(struct http_msg *, struct evbuffer *in, size_t max_head);
+/* Drops the raw head from in (the caller has rewritten it): HTTP_STEP_MORE (a body
+ * follows) or HTTP_STEP_DONE (none). */
+enum http_step	 http_msg_head_consume(struct http_msg *, struct evbuffer *in);
+/* Moves whole, checked body bytes from in to out: HTTP_STEP_MORE, HTTP_STEP_DONE or
+ * HTTP_STEP_ERROR.  *moved gets the byte count. */
+enum http_step	 http_msg_body(struct http_msg *, struct evbuffer *in,
+		    struct evbuffer *out, size_t *moved);
+/* The peer closed: HTTP_STEP_DONE when that ends the message, else HTTP_STEP_ERROR. */
+enum http_step	 http_msg_eof(struct http_msg *);
+const char	*http_msg_error(const struct http_msg *);
+
+/* Head accessors, valid while HEAD_READY. */
+const char	*http_msg_method(const struct http_msg *);
+int		 http_msg_is_connect(const struct http_msg *);
+int		 http_msg_is_upgrade(const struct http_msg *);
+int		 http_msg_keep_alive(const struct http_msg *);
+int		 http_msg_body_until_eof(const struct http_msg *);
+int		 http_msg_find(const struct http_msg *, const char *name,
+		    const char **value, size_t *len);
+
+/*
+ * Splits an absolute-form http:// target or a CONNECT authority into host
+ * (NUL-terminated, normalized) and port, and for absolute-form the
+ * origin-form path.  Returns 0, or -1 on malformed (errno-free) input and
+ * -2 on a scheme other than http.
+ */
+struct http_target {
+	char		 host[256];
+	uint16_t	 port;
+	const char	*path;		/* into the raw head; "/" when empty */
+	size_t		 path_len;
+	const char	*authority;	/* host[:port] as the client wrote it */
+	size_t		 authority_len;
+};
+int	http_msg_target(const struct http_msg *, struct http_target *);
+
+/* Writes the request head for the next hop: origin-form line, Host from the
+ * target, hop-by-hop fields removed, Via added. */
+int	http_write_request(const struct http_msg *, const struct http_target *,
+	    struct evbuffer *out);
+/* Writes the response head for the client, with Connection set for
+ * keep_alive, or for an upgrade when upgrade is set. */
+int	http_write_response(const struct http_msg *, int keep_alive, int upgrade,
+	    struct evbuffer *out);
+/* A complete proxy-generated response with a short text body. */
+int	http_write_error(struct evbuffer *out, int status, const char *reason,
+	    const char *proxy_status, const char *details);
+
+/* Is token in the comma-separated list (case-insensitive)? */
+int	http_token_in_list(const char *list, size_t len, const char *token,
+	    size_t token_len);
+
+#endif

@@ -1,0 +1,176 @@
+/* listener.c -- a worker's listening sockets: SO_REUSEPORT, client checks, connection limit, EMFILE back-off. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conn.h"
+#include "http.h"
+#include "listener.h"
+#include "log.h"
+#include "proxy.h"
+#include "worker.h"
+
+#define LISTENER_BACKLOG	1024
+#define LISTENER_BACKOFF_MS	100
+
+/* A refusal that fits in one send: the socket is fresh, its buffer empty. */
+static void
+listener_refuse(int fd, enum px_error error)
+{
+	const struct px_error_info	*e = &px_errors[error];
+	struct evbuffer			*b;
+	ssize_t				 n;
+
+	if ((b = evbuffer_new()) != NULL) {
+		http_write_error(b, e->status, e->reason, e->proxy_status, NULL);
+		n = send(fd, evbuffer_pullup(b, -1), evbuffer_get_length(b),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)n;
+		evbuffer_free(b);
+	}
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+static void
+listener_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg)
+{
+	struct worker	*w = arg;
+	int		 total;
+
+	(void)l;
+	if (!config_client_allowed(w->cfg, sa)) {
+		METRIC_ADD(w->stats.errors[PXE_CLIENT_DENIED], 1);
+		listener_refuse(fd, PXE_CLIENT_DENIED);
+		return;
+	}
+	total = __atomic_add_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
+	if (total > w->cfg->limits.max_connections) {
+		__atomic_sub_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
+		METRIC_ADD(w->stats.errors[PXE_OVERLOAD], 1);
+		listener_refuse(fd, PXE_OVERLOAD);
+		return;
+	}
+	w->nconns++;
+	/* conn_new() closes fd and reports through worker_conn_closed() on failure. */
+	conn_new(w, fd, sa, (socklen_t)len);
+}
+
+static void
+listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	int		 i;
+
+	(void)fd;
+	(void)what;
+	if (w->draining)
+		return;
+	for (i = 0; i < w->nlisteners; i++)
+		evconnlistener_enable(w->listeners[i]);
+}
+
+static void
+listener_error(struct evconnlistener *l, void *arg)
+{
+	struct worker	*w = arg;
+	struct timeval	 tv = { 0, LISTENER_BACKOFF_MS * 1000 };
+	int		 err = EVUTIL_SOCKET_ERROR(), i;
+
+	(void)l;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warnx("accept: %s", strerror(err));
+		return;
+	}
+	/* Out of descriptors: pause accepting instead of spinning on the error. */
+	log_warnx("accept: %s; pausing for %d ms", strerror(err),
+	    LISTENER_BACKOFF_MS);
+	METRIC_ADD(w->stats.accept_backoffs, 1);
+	for (i = 0; i < w->nlisteners; i++)
+		evconnlistener_disable(w->listeners[i]);
+	evtimer_add(w->accept_retry, &tv);
+}
+
+static int
+listener_socket(const struct sockaddr *sa, socklen_t len, char *err,
+    size_t errlen)
+{
+	char	 host[INET6_ADDRSTRLEN];
+	int	 fd, one = 1;
+	int	 port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+
+	inet_ntop(sa->sa_family, sa->sa_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr :
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
+	    host, sizeof(host));
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto fail;
+	if (sa->sa_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+		goto fail;
+	if (bind(fd, sa, len) == -1 || listen(fd, LISTENER_BACKLOG) == -1)
+		goto fail;
+	return fd;
+ fail:
+	snprintf(err, errlen, "listen %s%s%s:%d: %s",
+	    sa->sa_family == AF_INET6 ? "[" : "", host,
+	    sa->sa_family == AF_INET6 ? "]" : "", port, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+int
+listener_open_all(struct worker *w, char *err, size_t errlen)
+{
+	const struct config	*cfg = w->cfg;
+	int			 i, fd;
+
+	if ((w->accept_retry = evtimer_new(w->base, listener_resume, w)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < cfg->nlisten; i++) {
+		if ((fd = listener_socket((const struct sockaddr *)&cfg->listen[i],
+		    cfg->listen_len[i], err, errlen)) == -1)
+			return -1;
+		w->listeners[i] = evconnlistener_new(w->base, listener_accept, w,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+		if (w->listeners[i] == NULL) {
+			close(fd);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		evconnlistener_set_error_cb(w->listeners[i], listener_error);
+		w->nlisteners++;
+	}
+	return 0;
+}
+
+void
+listener_close_all(struct worker *w)
+{
+	int	i;
+
+	for (i = 0; i < w->nlisteners; i++)
+		evconnlistener_free(w->listeners[i]);
+	w->nlisteners = 0;
+	if (w->accept_retry != NULL) {
+		event_free(w->accept_retry);
+		w->accept_retry = NULL;
+	}
+}

@@ -1,0 +1,100 @@
+/* metrics.c -- per-worker counters, written by one worker thread, summed by the admin thread into Prometheus text. */
+#include <stddef.h>
+
+#include <event2/buffer.h>
+
+#include "metrics.h"
+
+static const char *const metrics_class_names[METRICS_CLASSES] = {
+	"1xx", "2xx", "3xx", "4xx", "5xx", "other"
+};
+
+int
+metrics_class(int status)
+{
+	if (status >= 100 && status < 600)
+		return status / 100 - 1;
+	return METRICS_CLASSES - 1;
+}
+
+void
+metrics_sum(struct metrics *t, const struct metrics *w)
+{
+	const uint64_t	*src = (const uint64_t *)w;
+	uint64_t	*dst = (uint64_t *)t;
+	size_t		 i;
+
+	/* The struct is nothing but uint64_t counters. */
+	for (i = 0; i < sizeof(*w) / sizeof(uint64_t); i++)
+		dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+static void
+metrics_help(struct evbuffer *out, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+static void
+metrics_by_route(struct evbuffer *out, const char *name, const char *type,
+    const char *help, const uint64_t *v)
+{
+	int	r;
+
+	metrics_help(out, name, type, help);
+	for (r = 0; r < ROUTE__COUNT; r++)
+		evbuffer_add_printf(out, "%s{route=\"%s\"} %llu\n", name,
+		    route_names[r], (unsigned long long)v[r]);
+}
+
+void
+metrics_render(const struct metrics *m, struct evbuffer *out)
+{
+	int	r, c, e;
+
+	metrics_help(out, "arcproxy_connections_total", "counter",
+	    "Client connections accepted.");
+	evbuffer_add_printf(out, "arcproxy_connections_total %llu\n",
+	    (unsigned long long)m->connections);
+	metrics_help(out, "arcproxy_connections_open", "gauge",
+	    "Client connections open now.");
+	evbuffer_add_printf(out, "arcproxy_connections_open %llu\n",
+	    (unsigned long long)m->connections_open);
+	metrics_help(out, "arcproxy_requests_total", "counter",
+	    "HTTP requests forwarded or refused, by route and status class.");
+	for (r = 0; r < ROUTE__COUNT; r++)
+		for (c = 0; c < METRICS_CLASSES; c++)
+			evbuffer_add_printf(out, "arcproxy_requests_total"
+			    "{route=\"%s\",code=\"%s\"} %llu\n", route_names[r],
+			    metrics_class_names[c],
+			    (unsigned long long)m->requests[r][c]);
+	metrics_by_route(out, "arcproxy_tunnels_total", "counter",
+	    "CONNECT and Upgrade tunnels established.", m->tunnels);
+	metrics_by_route(out, "arcproxy_tunnels_open", "gauge",
+	    "Tunnels open now.", m->tunnels_open);
+	metrics_help(out, "arcproxy_bytes_total", "counter",
+	    "Bytes relayed, by route and direction (up: client to destination).");
+	for (r = 0; r < ROUTE__COUNT; r++)
+		evbuffer_add_printf(out,
+		    "arcproxy_bytes_total{route=\"%s\",direction=\"up\"} %llu\n"
+		    "arcproxy_bytes_total{route=\"%s\",direction=\"down\"} %llu\n",
+		    route_names[r], (unsigned long long)m->bytes_up[r],
+		    route_names[r], (unsigned long long)m->bytes_down[r]);
+	metrics_help(out, "arcproxy_errors_total", "counter",
+	    "Failed requests and tunnels, by kind.");
+	for (e = 1; e < PXE__COUNT; e++)
+		evbuffer_add_printf(out, "arcproxy_errors_total{kind=\"%s\"} %llu\n",
+		    px_errors[e].label, (unsigned long long)m->errors[e]);
+	metrics_help(out, "arcproxy_upstream_pool_total", "counter",
+	    "Upstream connections taken from the idle pool (hit) or opened (miss).");
+	evbuffer_add_printf(out,
+	    "arcproxy_upstream_pool_total{result=\"hit\"} %llu\n"
+	    "arcproxy_upstream_pool_total{result=\"miss\"} %llu\n",
+	    (unsigned long long)m->pool_hits, (unsigned long long)m->pool_misses);
+	metrics_help(out, "arcproxy_accept_backoffs_total", "counter",
+	    "Times accepting paused because the process ran out of descriptors.");
+	evbuffer_add_printf(out, "arcproxy_accept_backoffs_total %llu\n",
+	    (unsigned long long)m->accept_backoffs);
+}

@@ -1,0 +1,25 @@
+/* proxy.h -- the process: its configuration, workers, admin listener and signal handling. */
+#ifndef PROXY_H
+#define PROXY_H
+
+struct accesslog;
+struct admin;
+struct config;
+struct event;
+struct event_base;
+struct worker;
+
+struct proxy {
+	const char		*config_dir;
+	const char		*state_dir;
+	struct event_base	*base;		/* main thread: signals, admin */
+	struct config		*cfg;
+	struct accesslog	*alog;
+	struct worker		*workers;
+	int			 nworkers;
+	struct admin		*admin;
+	int			 nconns;	/* atomic: client connections, all workers */
+	struct event		*sig_hup, *sig_term, *sig_int;
+};
+
+#endif

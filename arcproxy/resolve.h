@@ -1,0 +1,34 @@
+/* resolve.h -- names to addresses without blocking: the config's hosts table, literals, then DNS (evdns). */
+#ifndef RESOLVE_H
+#define RESOLVE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "status.h"
+
+#define RESOLVE_MAX	8
+
+struct config;
+struct evdns_base;
+struct resolve;
+
+struct resolve_result {
+	struct sockaddr_storage	addr[RESOLVE_MAX];
+	socklen_t		len[RESOLVE_MAX];
+	int			n;
+};
+
+typedef void resolve_cb(enum px_error, void *arg);
+
+/*
+ * Fills res for host:port.  Returns 1 when answered at once (hosts table,
+ * literal), 0 when a query is under way (*req set; cb fires later with res
+ * filled), -1 when the query could not start.
+ */
+int	resolve_start(struct evdns_base *, const struct config *, const char *host,
+	    uint16_t port, struct resolve_result *res, resolve_cb *, void *arg,
+	    struct resolve **req);
+void	resolve_cancel(struct resolve *);
+
+#endif

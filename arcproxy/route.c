@@ -1,0 +1,249 @@
+/* route.c -- which route a destination takes: ordered host patterns, a default, and the SSRF guard. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "route.h"
+
+#define ROUTE_HIMDS_PORT	40342
+#define ROUTE_PROXY_PORT	40343
+#define ROUTE_ADMIN_PORT	40344
+
+const char *const route_names[ROUTE__COUNT + 1] = {
+	"direct", "proxy", "gateway", "deny", NULL
+};
+
+struct route_rule {
+	char		*pattern;	/* as written, for logs */
+	char		*host;		/* exact name, or the suffix after "*" (".example.com"); "" for any */
+	size_t		 host_len;
+	int		 wildcard;	/* host is a suffix (or any, when empty) */
+	uint16_t	 port;		/* 0: any port */
+	enum route_kind	 kind;
+};
+
+struct route_table {
+	struct route_rule	*rules;
+	size_t			 count;
+	size_t			 cap;
+	enum route_kind		 default_kind;
+};
+
+struct route_table *
+route_table_new(enum route_kind default_kind)
+{
+	struct route_table	*t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->default_kind = default_kind;
+	return t;
+}
+
+void
+route_table_free(struct route_table *t)
+{
+	size_t	i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->count; i++) {
+		free(t->rules[i].pattern);
+		free(t->rules[i].host);
+	}
+	free(t->rules);
+	free(t);
+}
+
+int
+route_normalize_host(char *host)
+{
+	size_t	len = strlen(host), i;
+
+	if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+		memmove(host, host + 1, len - 2);
+		len -= 2;
+		host[len] = '\0';
+	}
+	if (len > 1 && host[len - 1] == '.')
+		host[--len] = '\0';
+	if (len == 0 || len > 253)
+		return -1;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)host[i];
+
+		if (!(isalnum(c) || c == '-' || c == '.' || c == '_' ||
+		    c == ':' || c == '%'))
+			return -1;
+		host[i] = (char)tolower(c);
+	}
+	return 0;
+}
+
+int
+route_table_add(struct route_table *t, const char *pattern,
+    enum route_kind kind, char *err, size_t errlen)
+{
+	struct route_rule	 r;
+	char			 buf[300];
+	char			*host = buf, *colon, *end;
+	long			 port;
+
+	memset(&r, 0, sizeof(r));
+	if (strlen(pattern) >= sizeof(buf) || pattern[0] == '\0') {
+		snprintf(err, errlen, "pattern \"%s\": empty or too long", pattern);
+		return -1;
+	}
+	strcpy(buf, pattern);
+	/* Split off the port: "[v6]:port", "host:port"; a bare v6 has no port. */
+	if (buf[0] == '[') {
+		if ((end = strchr(buf, ']')) == NULL)
+			goto bad;
+		*end++ = '\0';
+		host = buf + 1;
+		colon = *end == ':' ? end : NULL;
+		if (*end != '\0' && colon == NULL)
+			goto bad;
+	} else {
+		colon = strrchr(buf, ':');
+		if (colon != NULL && strchr(buf, ':') != colon)
+			colon = NULL;		/* bare IPv6 literal */
+	}
+	if (colon != NULL) {
+		*colon = '\0';
+		port = strtol(colon + 1, &end, 10);
+		if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535) {
+			snprintf(err, errlen, "pattern \"%s\": port must be "
+			    "1-65535", pattern);
+			return -1;
+		}
+		r.port = (uint16_t)port;
+	}
+	if (strcmp(host, "*") == 0) {
+		r.wildcard = 1;
+		host[0] = '\0';
+	} else if (strncmp(host, "*.", 2) == 0) {
+		r.wildcard = 1;
+		host++;			/* keep the dot: ".example.com" */
+		if (route_normalize_host(host + 1) == -1)
+			goto bad;
+	} else if (strchr(host, '*') != NULL || route_normalize_host(host) == -1)
+		goto bad;
+	if (strchr(host, '*') != NULL)
+		goto bad;
+	if (t->count == t->cap) {
+		size_t			 cap = t->cap ? t->cap * 2 : 16;
+		struct route_rule	*n;
+
+		if ((n = reallocarray(t->rules, cap, sizeof(*n))) == NULL)
+			goto nomem;
+		t->rules = n;
+		t->cap = cap;
+	}
+	r.kind = kind;
+	r.host_len = strlen(host);
+	if ((r.host = strdup(host)) == NULL ||
+	    (r.pattern = strdup(pattern)) == NULL) {
+		free(r.host);
+		goto nomem;
+	}
+	t->rules[t->count++] = r;
+	return 0;
+ bad:
+	snprintf(err, errlen, "pattern \"%s\": expected host, host:port, "
+	    "*.suffix, *.suffix:port, *:port or [v6]:port", pattern);
+	return -1;
+ nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+size_t
+route_table_count(const struct route_table *t)
+{
+	return t->count;
+}
+
+const char *
+route_rule_pattern(const struct route_table *t, int rule)
+{
+	if (rule < 0 || (size_t)rule >= t->count)
+		return "default";
+	return t->rules[rule].pattern;
+}
+
+static int
+route_rule_matches(const struct route_rule *r, const char *host,
+    size_t host_len, uint16_t port)
+{
+	if (r->port != 0 && r->port != port)
+		return 0;
+	if (!r->wildcard)
+		return r->host_len == host_len && memcmp(r->host, host, host_len) == 0;
+	if (r->host_len == 0)
+		return 1;
+	/* "*.example.com" matches a.example.com and a.b.example.com, not example.com. */
+	return host_len > r->host_len &&
+	    memcmp(host + host_len - r->host_len, r->host, r->host_len) == 0;
+}
+
+void
+route_match(const struct route_table *t, const char *host, uint16_t port,
+    struct route_decision *d)
+{
+	size_t	host_len = strlen(host), i;
+
+	for (i = 0; i < t->count; i++)
+		if (route_rule_matches(&t->rules[i], host, host_len, port)) {
+			d->kind = t->rules[i].kind;
+			d->rule = (int)i;
+			return;
+		}
+	d->kind = t->default_kind;
+	d->rule = -1;
+}
+
+int
+route_is_explicit(const struct route_table *t, int rule)
+{
+	return rule >= 0 && (size_t)rule < t->count && !t->rules[rule].wildcard;
+}
+
+int
+route_addr_is_guarded(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+
+		return (a >> 24) == 127 ||		/* loopback */
+		    (a >> 16) == 0xa9fe ||		/* 169.254/16 link-local */
+		    (a >> 24) == 0 ||			/* "this host" */
+		    (a >> 28) == 0xe ||			/* multicast */
+		    a == 0xffffffff;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
+			struct sockaddr_in v4;
+
+			memset(&v4, 0, sizeof(v4));
+			v4.sin_family = AF_INET;
+			memcpy(&v4.sin_addr, &a->s6_addr[12], 4);
+			return route_addr_is_guarded((struct sockaddr *)&v4);
+		}
+		return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
+		    IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a);
+	}
+	return 1;
+}
+
+int
+route_port_is_guarded(uint16_t port)
+{
+	return port == ROUTE_HIMDS_PORT || port == ROUTE_PROXY_PORT ||
+	    port == ROUTE_ADMIN_PORT;
+}

@@ -1,0 +1,49 @@
+/* route.h -- which route a destination takes: ordered host patterns, a default, and the SSRF guard. */
+#ifndef ROUTE_H
+#define ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* The ways out of the machine.  The order is the order of metric labels. */
+enum route_kind {
+	ROUTE_DIRECT,		/* connect to the destination itself */
+	ROUTE_PROXY,		/* CONNECT through the enterprise proxy */
+	ROUTE_GATEWAY,		/* a stream through the Arc gateway */
+	ROUTE_DENY,		/* refuse with 403 */
+	ROUTE__COUNT
+};
+
+struct route_table;
+
+struct route_decision {
+	enum route_kind	 kind;
+	int		 rule;		/* index of the matching rule, -1 for the default */
+};
+
+extern const char *const route_names[ROUTE__COUNT + 1];	/* NULL-terminated */
+
+struct route_table	*route_table_new(enum route_kind default_kind);
+void			 route_table_free(struct route_table *);
+/* "host", "host:port", "*.suffix[:port]", "*[:port]", "[v6]:port". */
+int			 route_table_add(struct route_table *, const char *pattern,
+			    enum route_kind, char *err, size_t errlen);
+size_t			 route_table_count(const struct route_table *);
+const char		*route_rule_pattern(const struct route_table *, int rule);
+
+/* host must be lower case without a trailing dot (see route_normalize_host). */
+void	route_match(const struct route_table *, const char *host, uint16_t port,
+	    struct route_decision *);
+/* Lower-cases host in place and strips one trailing dot and IPv6 brackets.
+ * Returns -1 when the name has characters no host name or literal may have. */
+int	route_normalize_host(char *host);
+/* True when a rule names this destination without a wildcard host: such a
+ * rule lifts the SSRF guard. */
+int	route_is_explicit(const struct route_table *, int rule);
+/* The SSRF guard: loopback, link-local, unspecified and multicast addresses,
+ * and the appliance's own API ports, are not destinations by default. */
+int	route_addr_is_guarded(const struct sockaddr *);
+int	route_port_is_guarded(uint16_t port);
+
+#endif

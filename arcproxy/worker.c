@@ -1,0 +1,201 @@
+/* worker.c -- one event loop per thread: its listeners, connections, DNS, idle pool and counters. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "accesslog.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "pool.h"
+#include "proxy.h"
+#include "worker.h"
+
+static struct evdns_base *
+worker_dns(struct event_base *base, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	struct evdns_base	*dns;
+	int			 i;
+
+	if (cfg->ndns_servers == 0) {
+		/* /etc/resolv.conf (and /etc/hosts); a machine without one
+		 * still works with the config's hosts table. */
+		dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (dns == NULL)
+			dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (dns == NULL)
+			snprintf(err, errlen, "cannot set up the DNS resolver");
+		return dns;
+	}
+	if ((dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL) {
+		snprintf(err, errlen, "cannot set up the DNS resolver");
+		return NULL;
+	}
+	for (i = 0; i < cfg->ndns_servers; i++)
+		if (evdns_base_nameserver_ip_add(dns, cfg->dns_servers[i]) != 0) {
+			snprintf(err, errlen, "dns_servers: \"%s\" is not a usable "
+			    "address", cfg->dns_servers[i]);
+			evdns_base_free(dns, 0);
+			return NULL;
+		}
+	return dns;
+}
+
+static void
+worker_drained(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	if (w->nconns > 0)
+		log_info("worker %d: drain time over, closing %zu connections",
+		    w->id, w->nconns);
+	event_base_loopexit(w->base, NULL);
+}
+
+/* Woken by the main thread: a new config to take, or a stop. */
+static void
+worker_control(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	struct config	*cfg;
+	struct accesslog *log;
+	int		 stop;
+	long long	 ms;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->lock);
+	cfg = w->next_cfg;
+	log = w->next_log;
+	w->next_cfg = NULL;
+	w->next_log = NULL;
+	stop = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	if (cfg != NULL) {
+		/* Live connections keep the config they started with. */
+		config_unref(w->cfg);
+		w->cfg = cfg;
+	}
+	if (log != NULL) {
+		accesslog_writer_set(w->alog, log);
+		accesslog_unref(log);
+	}
+	if (!stop || w->draining)
+		return;
+	w->draining = 1;
+	listener_close_all(w);
+	conn_drain_all(w);
+	if (w->nconns == 0) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	ms = w->cfg->limits.drain_timeout_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	evtimer_add(w->drain_timer, &tv);
+}
+
+int
+worker_init(struct worker *w, struct proxy *px, int id, struct config *cfg,
+    struct accesslog *log, char *err, size_t errlen)
+{
+	memset(w, 0, sizeof(*w));
+	w->px = px;
+	w->id = id;
+	w->cfg = config_ref(cfg);
+	TAILQ_INIT(&w->conns);
+	pthread_mutex_init(&w->lock, NULL);
+	if ((w->base = event_base_new()) == NULL) {
+		snprintf(err, errlen, "cannot create an event loop");
+		return -1;
+	}
+	if ((w->dns = worker_dns(w->base, cfg, err, errlen)) == NULL)
+		return -1;
+	if ((w->pool = pool_new(w->base)) == NULL ||
+	    (w->alog = accesslog_writer_new(w->base, log)) == NULL ||
+	    (w->control = event_new(w->base, -1, 0, worker_control, w)) == NULL ||
+	    (w->drain_timer = evtimer_new(w->base, worker_drained, w)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return listener_open_all(w, err, errlen);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+int
+worker_start(struct worker *w)
+{
+	return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
+void
+worker_reload(struct worker *w, struct config *cfg, struct accesslog *log)
+{
+	pthread_mutex_lock(&w->lock);
+	config_unref(w->next_cfg);
+	accesslog_unref(w->next_log);
+	w->next_cfg = config_ref(cfg);
+	w->next_log = log != NULL ? accesslog_ref(log) : NULL;
+	pthread_mutex_unlock(&w->lock);
+	event_active(w->control, EV_READ, 0);
+}
+
+void
+worker_stop(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_mutex_unlock(&w->lock);
+	event_active(w->control, EV_READ, 0);
+}
+
+void
+worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+}
+
+void
+worker_conn_closed(struct worker *w)
+{
+	w->nconns--;
+	__atomic_sub_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
+	if (w->draining && w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+void
+worker_free(struct worker *w)
+{
+	conn_free_all(w);
+	listener_close_all(w);
+	pool_free(w->pool);
+	accesslog_writer_free(w->alog);
+	if (w->control != NULL)
+		event_free(w->control);
+	if (w->drain_timer != NULL)
+		event_free(w->drain_timer);
+	if (w->dns != NULL)
+		evdns_base_free(w->dns, 0);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	config_unref(w->cfg);
+	config_unref(w->next_cfg);
+	accesslog_unref(w->next_log);
+	pthread_mutex_destroy(&w->lock);
+}

@@ -1,0 +1,60 @@
+/* worker.h -- one event loop per thread: its listeners, connections, DNS, idle pool and counters. */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/queue.h>
+
+#include "config.h"
+#include "metrics.h"
+
+struct accesslog;
+struct accesslog_writer;
+struct conn;
+struct evconnlistener;
+struct evdns_base;
+struct event;
+struct event_base;
+struct pool;
+struct proxy;
+
+TAILQ_HEAD(conn_list, conn);
+
+struct worker {
+	struct proxy		*px;
+	int			 id;
+	pthread_t		 thread;
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct config		*cfg;		/* for new connections */
+	struct evconnlistener	*listeners[CONFIG_MAX_LISTEN];
+	int			 nlisteners;
+	struct event		*accept_retry;	/* back-off after EMFILE */
+	struct event		*control;	/* woken by the main thread */
+	struct event		*drain_timer;	/* SIGTERM: the drain deadline */
+	pthread_mutex_t		 lock;		/* guards the next two */
+	struct config		*next_cfg;	/* a reload waiting to be taken */
+	struct accesslog	*next_log;
+	int			 stop;		/* SIGTERM seen: drain and exit */
+	int			 draining;
+	struct pool		*pool;
+	struct accesslog_writer	*alog;
+	struct metrics		 stats;
+	struct conn_list	 conns;
+	size_t			 nconns;
+};
+
+int	worker_init(struct worker *, struct proxy *, int id, struct config *,
+	    struct accesslog *, char *err, size_t errlen);
+int	worker_start(struct worker *);
+/* From the main thread: take a new config (and log) for new connections. */
+void	worker_reload(struct worker *, struct config *, struct accesslog *);
+/* From the main thread: stop accepting, drain, leave the loop. */
+void	worker_stop(struct worker *);
+void	worker_join(struct worker *);
+void	worker_free(struct worker *);
+/* From a connection: it has gone away. */
+void	worker_conn_closed(struct worker *);
+
+#endif

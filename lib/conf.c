@@ -1,0 +1,196 @@
+/* conf.c -- typed, checked access to libconfig files; every error names file, line and what was expected. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+
+int
+conf_fail(struct conf_error *err, const config_setting_t *where,
+    const char *fmt, ...)
+{
+	const char	*file;
+	va_list		 ap;
+	int		 n;
+
+	file = config_setting_source_file(where);
+	n = snprintf(err->text, sizeof(err->text), "%s:%u: ",
+	    file ? file : "(config)", config_setting_source_line(where));
+	if (n < 0 || (size_t)n >= sizeof(err->text))
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err->text + n, sizeof(err->text) - n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+conf_read(config_t *cfg, const char *path, struct conf_error *err)
+{
+	if (config_read_file(cfg, path) == CONFIG_TRUE)
+		return 0;
+	if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+		snprintf(err->text, sizeof(err->text), "%s: cannot read: %s",
+		    path, strerror(errno));
+	else
+		snprintf(err->text, sizeof(err->text), "%s:%d: %s", path,
+		    config_error_line(cfg), config_error_text(cfg));
+	return -1;
+}
+
+int
+conf_check_keys(const config_setting_t *group, const char *const *allowed,
+    struct conf_error *err)
+{
+	const config_setting_t	*s;
+	char			 list[256];
+	size_t			 len = 0;
+	int			 i, k;
+
+	for (i = 0; (s = config_setting_get_elem(group, i)) != NULL; i++) {
+		const char *name = config_setting_name(s);
+
+		for (k = 0; allowed[k] != NULL; k++)
+			if (name != NULL && strcmp(name, allowed[k]) == 0)
+				break;
+		if (allowed[k] != NULL)
+			continue;
+		list[0] = '\0';
+		for (k = 0; allowed[k] != NULL && len < sizeof(list); k++) {
+			int n = snprintf(list + len, sizeof(list) - len, "%s%s",
+			    k ? ", " : "", allowed[k]);
+			if (n < 0)
+				break;
+			len += n;
+		}
+		return conf_fail(err, s, "unknown key '%s' (expected one of: %s)",
+		    name ? name : "?", list);
+	}
+	return 0;
+}
+
+int
+conf_int(const config_setting_t *group, const char *key, long long min,
+    long long max, long long *out, struct conf_error *err)
+{
+	const config_setting_t	*s;
+	long long		 v;
+
+	if ((s = config_setting_get_member(group, key)) == NULL)
+		return 0;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+		v = config_setting_get_int(s);
+		break;
+	case CONFIG_TYPE_INT64:
+		v = config_setting_get_int64(s);
+		break;
+	default:
+		return conf_fail(err, s, "'%s' must be an integer", key);
+	}
+	if (v < min || v > max)
+		return conf_fail(err, s, "'%s' must be between %lld and %lld",
+		    key, min, max);
+	*out = v;
+	return 0;
+}
+
+int
+conf_bool(const config_setting_t *group, const char *key, int *out,
+    struct conf_error *err)
+{
+	const config_setting_t	*s;
+
+	if ((s = config_setting_get_member(group, key)) == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return conf_fail(err, s, "'%s' must be true or false", key);
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+int
+conf_string(const config_setting_t *group, const char *key, const char **out,
+    struct conf_error *err)
+{
+	const config_setting_t	*s;
+
+	if ((s = config_setting_get_member(group, key)) == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return conf_fail(err, s, "'%s' must be a string in double quotes",
+		    key);
+	*out = config_setting_get_string(s);
+	return 0;
+}
+
+int
+conf_enum(const config_setting_t *group, const char *key,
+    const char *const *names, int *out, struct conf_error *err)
+{
+	const char	*v = NULL;
+	char		 list[256];
+	size_t		 len = 0;
+	int		 i;
+
+	if (conf_string(group, key, &v, err) == -1)
+		return -1;
+	if (v == NULL)
+		return 0;
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(v, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	list[0] = '\0';
+	for (i = 0; names[i] != NULL && len < sizeof(list); i++) {
+		int n = snprintf(list + len, sizeof(list) - len, "%s\"%s\"",
+		    i ? ", " : "", names[i]);
+		if (n < 0)
+			break;
+		len += n;
+	}
+	return conf_fail(err, config_setting_get_member(group, key),
+	    "'%s' is \"%s\" (expected one of: %s)", key, v, list);
+}
+
+int
+conf_string_list(const config_setting_t *group, const char *key,
+    const config_setting_t **out, struct conf_error *err)
+{
+	const config_setting_t	*s, *e;
+	int			 i;
+
+	if ((s = config_setting_get_member(group, key)) == NULL)
+		return 0;
+	if (!config_setting_is_aggregate(s) || config_setting_is_group(s))
+		return conf_fail(err, s, "'%s' must be a list of strings, "
+		    "like [ \"a\", \"b\" ]", key);
+	for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++)
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return conf_fail(err, e, "'%s' element %d must be a "
+			    "string", key, i + 1);
+	*out = s;
+	return 0;
+}
+
+int
+conf_group_list(const config_setting_t *group, const char *key,
+    const config_setting_t **out, struct conf_error *err)
+{
+	const config_setting_t	*s, *e;
+	int			 i;
+
+	if ((s = config_setting_get_member(group, key)) == NULL)
+		return 0;
+	if (!config_setting_is_list(s))
+		return conf_fail(err, s, "'%s' must be a list of groups, "
+		    "like ( { ... }, { ... } )", key);
+	for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++)
+		if (!config_setting_is_group(e))
+			return conf_fail(err, e, "'%s' element %d must be a "
+			    "group { ... }", key, i + 1);
+	*out = s;
+	return 0;
+}

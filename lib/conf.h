@@ -1,0 +1,37 @@
+/* conf.h -- typed, checked access to libconfig files; every error names file, line and what was expected. */
+#ifndef CONF_H
+#define CONF_H
+
+#include <libconfig.h>
+#include <stddef.h>
+
+struct conf_error {
+	char	text[512];		/* "file:line: what was expected" */
+};
+
+/*
+ * Each getter leaves *out alone when the key is absent (so the caller's
+ * default stands), fills it when the value is good, and returns -1 with
+ * err filled when the value has the wrong type or range.
+ */
+int	conf_read(config_t *cfg, const char *path, struct conf_error *err);
+int	conf_check_keys(const config_setting_t *group,
+	    const char *const *allowed, struct conf_error *err);
+int	conf_int(const config_setting_t *group, const char *key,
+	    long long min, long long max, long long *out, struct conf_error *err);
+int	conf_bool(const config_setting_t *group, const char *key, int *out,
+	    struct conf_error *err);
+int	conf_string(const config_setting_t *group, const char *key,
+	    const char **out, struct conf_error *err);
+int	conf_enum(const config_setting_t *group, const char *key,
+	    const char *const *names, int *out, struct conf_error *err);
+/* A list or array of strings: *out is the setting, or NULL when absent. */
+int	conf_string_list(const config_setting_t *group, const char *key,
+	    const config_setting_t **out, struct conf_error *err);
+/* A list of groups: *out is the setting, or NULL when absent. */
+int	conf_group_list(const config_setting_t *group, const char *key,
+	    const config_setting_t **out, struct conf_error *err);
+int	conf_fail(struct conf_error *err, const config_setting_t *where,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
