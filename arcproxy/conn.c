@@ -123,6 +123,10 @@ conn_log(struct conn *c)
 	if (c->logged || c->method[0] == '\0')
 		return;
 	c->logged = 1;
+	if (c->state == CONN_TUNNEL) {
+		c->bytes_up += c->relay.client.bytes;
+		c->bytes_down += c->relay.upstream.bytes;
+	}
 	e.start = c->start;
 	e.client = c->client_addr;
 	e.method = c->method;

@@ -1,4 +1,5 @@
 /* http.c -- HTTP/1.1 message framing on http-parser: heads parsed in place, bodies moved without a copy, heads rewritten for the next hop. */
+#include <ctype.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -91,7 +92,13 @@ http_on_headers_complete(http_parser *p)
 
 	/* Stop here so that the caller can route and rewrite before any body. */
 	http_parser_pause(p, 1);
-	return m->skip_body ? 1 : 0;
+	/* Responses to HEAD, and 1xx, 204 and 304, end with their head
+	 * whatever Content-Length says (RFC 9112 6.3). */
+	if (p->type == HTTP_RESPONSE && (m->skip_body ||
+	    p->status_code / 100 == 1 || p->status_code == 204 ||
+	    p->status_code == 304))
+		return 1;
+	return 0;
 }
 
 static int
@@ -118,7 +125,7 @@ http_msg_init(struct http_msg *m, enum http_parser_type type)
 	memset(m, 0, offsetof(struct http_msg, fields));
 	m->nfields = 0;
 	m->last_cb = CB_NONE;
-	m->too_many = m->obs_fold = 0;
+	m->too_many = m->obs_fold = m->bad_field = 0;
 	m->seg = NULL;
 	m->seg_off = 0;
 	http_parser_init(&m->parser, type);
@@ -133,6 +140,38 @@ http_feed(struct http_msg *m, const char *data, size_t len, size_t off)
 	m->seg = data;
 	m->seg_off = off;
 	return http_parser_execute(&m->parser, &http_settings, data, len);
+}
+
+/* Field names are tokens (RFC 9110 5.1); http-parser lets some others by. */
+static int
+http_fields_valid(struct http_msg *m)
+{
+	static const char	 tchar[] = "!#$%&'*+-.^_`|~";
+	const char		*name;
+	uint32_t		 i, k;
+	int			 f;
+
+	for (f = 0; f < m->nfields; f++) {
+		name = m->raw + m->fields[f].name.off;
+		if (m->fields[f].name.len == 0)
+			goto bad;
+		for (k = 0; k < m->fields[f].name.len; k++) {
+			unsigned char c = (unsigned char)name[k];
+
+			if (!isalnum(c) && (c == '\0' || strchr(tchar, c) == NULL))
+				goto bad;
+		}
+		for (i = 0; i < m->fields[f].value.len; i++) {
+			unsigned char c = (unsigned char)m->raw[m->fields[f].value.off + i];
+
+			if (c == '\0' || c == '\r' || c == '\n')
+				goto bad;
+		}
+	}
+	return 0;
+ bad:
+	m->bad_field = 1;
+	return -1;
 }
 
 enum http_step
@@ -179,6 +218,8 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 	if (m->head_len > max_head)
 		return HTTP_STEP_TOO_LARGE;
 	if ((m->raw = (const char *)evbuffer_pullup(in, m->head_len)) == NULL)
+		return HTTP_STEP_ERROR;
+	if (http_fields_valid(m) == -1)
 		return HTTP_STEP_ERROR;
 	m->phase = HTTP_PHASE_HEAD_READY;
 	return HTTP_STEP_HEAD;
@@ -259,6 +300,8 @@ http_msg_error(const struct http_msg *m)
 		return "too many header fields";
 	if (m->obs_fold)
 		return "obsolete line folding";
+	if (m->bad_field)
+		return "invalid header field";
 	return http_errno_description(HTTP_PARSER_ERRNO(&m->parser));
 }
 

@@ -48,6 +48,7 @@ struct http_msg {
 	int			 last_cb;	/* joins a token split across input segments */
 	int			 too_many;	/* more than HTTP_MAX_FIELDS fields */
 	int			 obs_fold;	/* a folded header line: rejected */
+	int			 bad_field;	/* a field name that is not a token */
 	size_t			 seg_off;	/* offset of the segment being fed */
 	const char		*seg;		/* the segment being fed */
 };

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""run.py -- run the arcproxy integration scenarios.
+
+usage: python3 tests/integration/run.py [-v] [-l] [FILTER ...]
+
+Runs every @test in tests/integration/test_*.py (file order, then definition order),
+or only those whose "module.name" contains one of the FILTERs. Prints PASS/FAIL/SKIP
+per test and, last, "integration: N passed, N failed"; exits 1 if any failed.
+Environment: ARC_BIN (directory holding arcproxy, default build/bin), ARC_KEEP=1 keeps
+the temp dirs, ARC_RUN_AS (user to start arcproxy as when root, default nobody).
+"""
+
+import importlib
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import harness  # noqa: E402
+
+SETUP_TIMEOUT = 30
+TEARDOWN_TIMEOUT = 30
+
+
+def run_bounded(fn, args, timeout):
+	"""Run fn(*args) in a thread; returns ("ok", value) | ("error", exc) | ("timeout", None)."""
+	box = {}
+
+	def body():
+		try:
+			box["value"] = fn(*args)
+		except BaseException as e:	# a test's failure of any kind is reported, not raised
+			box["error"] = e
+	t = threading.Thread(target=body, daemon=True)
+	t.start()
+	t.join(timeout)
+	if t.is_alive():
+		return "timeout", None
+	if "error" in box:
+		return "error", box["error"]
+	return "ok", box.get("value")
+
+
+def indent(text, prefix="    "):
+	return "\n".join(prefix + line for line in text.splitlines())
+
+
+def first_line(e):
+	s = str(e).strip() or type(e).__name__
+	if not isinstance(e, (AssertionError, harness.Skip)):
+		s = "%s: %s" % (type(e).__name__, s)
+	return s.splitlines()[0]
+
+
+def main(argv):
+	verbose = "-v" in argv
+	list_only = "-l" in argv
+	filters = [a for a in argv if not a.startswith("-")]
+	for path in sorted(HERE.glob("test_*.py")):
+		importlib.import_module(path.stem)
+
+	passed = failed = skipped = 0
+	start = time.monotonic()
+	modules = []
+	for t in harness.TESTS:
+		if t["module"] not in modules:
+			modules.append(t["module"])
+	for modname in modules:
+		mod = sys.modules[modname]
+		short = modname[len("test_"):] if modname.startswith("test_") else modname
+		tests = [t for t in harness.TESTS if t["module"] == modname]
+		tests = [t for t in tests
+			 if not filters or any(f in "%s.%s" % (short, t["name"]) for f in filters)]
+		if not tests:
+			continue
+		if list_only:
+			for t in tests:
+				print("%s.%s" % (short, t["name"]))
+			continue
+		env = None
+		setup_error = None
+		if hasattr(mod, "setup"):
+			kind, val = run_bounded(mod.setup, (), SETUP_TIMEOUT)
+			if kind == "ok":
+				env = val
+			else:
+				setup_error = "setup: " + ("timed out" if kind == "timeout" else first_line(val))
+				if kind == "error" and verbose:
+					setup_error += "\n" + indent(harness.format_exc(val))
+		for t in tests:
+			name = "%s.%s" % (short, t["name"])
+			if setup_error:
+				print("FAIL %s: %s" % (name, setup_error), flush=True)
+				failed += 1
+				continue
+			t0 = time.monotonic()
+			kind, val = run_bounded(t["fn"], (env,), t["timeout"])
+			dt = time.monotonic() - t0
+			if kind == "ok":
+				passed += 1
+				print("PASS %s%s" % (name, " (%.1fs)" % dt if verbose else ""), flush=True)
+				continue
+			if kind == "error" and isinstance(val, harness.Skip):
+				skipped += 1
+				print("SKIP %s: %s" % (name, first_line(val)), flush=True)
+				continue
+			failed += 1
+			reason = "timed out after %ds" % t["timeout"] if kind == "timeout" else first_line(val)
+			print("FAIL %s: %s" % (name, reason), flush=True)
+			details = []
+			if kind == "error":
+				rest = str(val).strip().splitlines()[1:]
+				if rest:
+					details.append("\n".join(rest[:60]))
+				details.append(harness.format_exc(val))
+			proxy = getattr(env, "proxy", None)
+			if proxy is not None and "arcproxy stderr" not in str(val):
+				details.append(proxy.stderr_tail(15))
+			print(indent("\n".join(d for d in details if d)), flush=True)
+		if env is not None and hasattr(mod, "teardown"):
+			kind, val = run_bounded(mod.teardown, (env,), TEARDOWN_TIMEOUT)
+			problems = val if kind == "ok" else ["teardown " + (kind if kind == "timeout" else first_line(val))]
+			if problems:
+				failed += 1
+				print("FAIL %s.teardown: %s" % (short, problems[0].splitlines()[0]), flush=True)
+				print(indent("\n".join(problems)), flush=True)
+	if list_only:
+		return 0
+	harness.cleanup_all()
+	if verbose or skipped:
+		print("(%d skipped, %.0fs)" % (skipped, time.monotonic() - start))
+	print("integration: %d passed, %d failed" % (passed, failed), flush=True)
+	return 1 if failed else 0
+
+
+if __name__ == "__main__":
+	rc = main(sys.argv[1:])
+	sys.stdout.flush()
+	os._exit(rc)	# do not wait for a timed-out test's thread

@@ -1,0 +1,241 @@
+"""Bad requests and unreachable destinations.
+
+Expectations (after each one the proxy still serves a normal request):
+- Garbage bytes -> 400; an origin-form request to the proxy port -> 400.
+- A bad chunk size in a chunked request body -> an error or a closed connection, never a 200.
+- A deny rule -> 403 with Proxy-Status error=http_request_denied.
+- SSRF guard: loopback (127.0.0.1, [::1]), link-local and the local API ports (40342, 40344),
+  directly or through a hosts-table name, with no rule naming them -> 403 with
+  Proxy-Status error=destination_ip_prohibited, and no connection reaches the target.
+  A "*.suffix:port" rule matches sub-domains on that port, not the bare suffix nor other
+  ports; a wildcard direct rule does not lift the SSRF guard.
+- A closed port -> 502 with Proxy-Status error=connection_refused.
+- A destination that never answers the SYN -> 504 after limits.connect_timeout_ms.
+- Clients that vanish mid-body, mid-download or mid-tunnel leave no trace (fds).
+"""
+
+import socket
+import time
+
+from harness import (Conn, Skip, check, deny, direct, fetch, free_port, healthy, origin,
+		     payload, proxy_status_error, standard_env, stop_env, test)
+
+CONNECT_TIMEOUT_MS = 500
+
+
+def _blackhole():
+	"""A loopback listener whose accept queue is full, so further SYNs are dropped (Linux).
+
+	Returns (port, [sockets to keep open])."""
+	lst = socket.socket()
+	lst.bind(("127.0.0.1", 0))
+	lst.listen(0)
+	keep = [lst]
+	for _ in range(3):
+		s = socket.socket()
+		s.setblocking(False)
+		s.connect_ex(lst.getsockname())
+		keep.append(s)
+	time.sleep(0.1)
+	return lst.getsockname()[1], keep
+
+
+def setup():
+	o = origin()
+	closed = free_port()
+	bh_port, bh_keep = _blackhole()
+	env = standard_env(
+		name="errors",
+		hosts=[{"name": n, "address": "127.0.0.1"} for n in (
+			"sneaky.test", "suffix.test", "x.suffix.test",
+			"blocked.test", "a.blocked.test", "a.b.blocked.test")],
+		routes=[deny("*:%d" % o.deny_port),
+			direct("127.0.0.1:%d" % closed),
+			direct("127.0.0.1:%d" % bh_port),
+			direct("*.suffix.test:%d" % o.ssrf_port),
+			deny("*.blocked.test:%d" % o.ssrf_port)],
+		limits={"connect_timeout_ms": CONNECT_TIMEOUT_MS})
+	env.closed_port = closed
+	env.bh_port = bh_port
+	env.bh_keep = bh_keep
+	return env
+
+
+def teardown(env):
+	for s in env.bh_keep:
+		s.close()
+	return stop_env(env)
+
+
+def _raw_exchange(env, data, timeout=5):
+	"""Send data on a fresh connection; return (first response or None, closed afterwards)."""
+	with Conn(env.proxy.port, timeout) as c:
+		c.send(data)
+		try:
+			r = c.read_response()
+		except (EOFError, ConnectionResetError):
+			return None, True
+		return r, c.at_eof(3)
+
+
+@test
+def garbage_400(env):
+	r, closed = _raw_exchange(env, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\x00\xff\r\n\r\n")
+	check(r is not None and r.status == 400, "garbage bytes: wanted 400, got %r" % r)
+	check(closed, "connection left open after a 400 for garbage")
+	healthy(env.proxy, "after garbage bytes")
+
+
+@test
+def origin_form_400(env):
+	r, _ = _raw_exchange(env, b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % env.proxy.port)
+	check(r is not None and r.status == 400, "origin-form request to the proxy: wanted 400, got %r" % r)
+	healthy(env.proxy, "after an origin-form request")
+
+
+@test
+def bad_chunk_size(env):
+	url = "http://127.0.0.1:%d/echo" % env.origin.http_port
+	req = (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nTransfer-Encoding: chunked\r\n\r\n"
+	       b"zz\r\nhello\r\n0\r\n\r\n" % (url.encode(), env.origin.http_port))
+	r, closed = _raw_exchange(env, req)
+	check(r is None or r.status >= 400, "a bad chunk size was answered %r" % r)
+	check(closed, "connection left open after a broken chunked body")
+	healthy(env.proxy, "after a bad chunk size")
+
+
+def _connect(env, authority):
+	with Conn(env.proxy.port) as c:
+		return c.connect_tunnel(authority)
+
+
+@test
+def deny_rule_403(env):
+	before = env.origin.deny.accepted
+	r = _connect(env, "127.0.0.1:%d" % env.origin.deny_port)
+	check(r.status == 403, "CONNECT to a denied port: wanted 403, got %d" % r.status)
+	check(proxy_status_error(r) == "http_request_denied",
+	      "Proxy-Status %r, wanted error=http_request_denied" % r.header("proxy-status"))
+	r = fetch(env.proxy.port, "GET", "http://127.0.0.1:%d/" % env.origin.deny_port)
+	check(r.status == 403, "GET to a denied port: wanted 403, got %d" % r.status)
+	check(env.origin.deny.accepted == before, "the denied destination was connected to")
+	healthy(env.proxy, "after a denied request")
+
+
+@test
+def ssrf_loopback_403(env):
+	before = env.origin.ssrf.accepted
+	for target in ("127.0.0.1:%d" % env.origin.ssrf_port, "sneaky.test:%d" % env.origin.ssrf_port,
+		       "suffix.test:%d" % env.origin.ssrf_port):
+		r = _connect(env, target)
+		check(r.status == 403, "CONNECT %s (loopback, no rule names it): wanted 403, got %d"
+		      % (target, r.status))
+		check(proxy_status_error(r) == "destination_ip_prohibited",
+		      "CONNECT %s: Proxy-Status %r, wanted error=destination_ip_prohibited"
+		      % (target, r.header("proxy-status")))
+	r = fetch(env.proxy.port, "GET", "http://sneaky.test:%d/" % env.origin.ssrf_port)
+	check(r.status == 403, "GET http://sneaky.test (-> 127.0.0.1): wanted 403, got %d" % r.status)
+	check(env.origin.ssrf.accepted == before, "a loopback destination with no rule was connected to")
+	healthy(env.proxy, "after SSRF attempts")
+
+
+@test
+def suffix_patterns(env):
+	"""'*.blocked.test:PORT' (deny) matches sub-domains on that port only, not the bare suffix;
+	the Proxy-Status error tells which check refused. A wildcard direct rule does not lift the
+	SSRF guard (only a rule naming the host does, says conf/arcproxy.conf)."""
+	port = env.origin.ssrf_port
+	before = env.origin.ssrf.accepted
+	for target, want in (("a.blocked.test:%d" % port, "http_request_denied"),
+			     ("a.b.blocked.test:%d" % port, "http_request_denied"),
+			     ("blocked.test:%d" % port, "destination_ip_prohibited"),
+			     ("a.blocked.test:40342", "destination_ip_prohibited"),
+			     ("x.suffix.test:%d" % port, "destination_ip_prohibited")):
+		r = _connect(env, target)
+		check(r.status == 403, "CONNECT %s: wanted 403, got %d" % (target, r.status))
+		check(proxy_status_error(r) == want, "CONNECT %s: Proxy-Status %r, wanted error=%s"
+		      % (target, r.header("proxy-status"), want))
+	check(env.origin.ssrf.accepted == before, "a refused destination was connected to")
+
+
+@test
+def ssrf_local_apis_403(env):
+	for target in ("127.0.0.1:40342", "[::1]:40342", "127.0.0.1:40344", "169.254.169.254:80"):
+		r = _connect(env, target)
+		check(r.status == 403, "CONNECT %s: wanted 403, got %d" % (target, r.status))
+		check(proxy_status_error(r) == "destination_ip_prohibited",
+		      "CONNECT %s: Proxy-Status %r" % (target, r.header("proxy-status")))
+	r = fetch(env.proxy.port, "GET", "http://127.0.0.1:40342/metadata/instance", [("Metadata", "true")])
+	check(r.status == 403, "GET himds through the proxy: wanted 403, got %d" % r.status)
+	healthy(env.proxy, "after SSRF attempts")
+
+
+@test
+def closed_port_502(env):
+	target = "127.0.0.1:%d" % env.closed_port
+	r = _connect(env, target)
+	check(r.status == 502, "CONNECT to a closed port: wanted 502, got %d" % r.status)
+	check(proxy_status_error(r) == "connection_refused",
+	      "Proxy-Status %r, wanted error=connection_refused" % r.header("proxy-status"))
+	r = fetch(env.proxy.port, "GET", "http://%s/x" % target)
+	check(r.status == 502, "GET to a closed port: wanted 502, got %d" % r.status)
+	check(proxy_status_error(r) == "connection_refused", "GET: Proxy-Status %r" % r.header("proxy-status"))
+	healthy(env.proxy, "after a refused connect")
+
+
+@test
+def connect_timeout_504(env):
+	probe = socket.socket()
+	probe.settimeout(0.5)
+	try:
+		probe.connect(("127.0.0.1", env.bh_port))
+		raise Skip("the full-backlog listener accepted a SYN here: no reliable black hole")
+	except socket.timeout:
+		pass
+	except OSError as e:
+		raise Skip("black hole probe: %r" % e)
+	finally:
+		probe.close()
+	t0 = time.monotonic()
+	with Conn(env.proxy.port, timeout=10) as c:
+		r = c.connect_tunnel("127.0.0.1:%d" % env.bh_port)
+	dt = time.monotonic() - t0
+	check(r.status == 504, "CONNECT to a silent destination: wanted 504, got %d" % r.status)
+	check(CONNECT_TIMEOUT_MS / 1000 * 0.8 <= dt <= CONNECT_TIMEOUT_MS / 1000 + 3,
+	      "504 after %.2fs, connect_timeout_ms is %d" % (dt, CONNECT_TIMEOUT_MS))
+	healthy(env.proxy, "after a connect timeout")
+
+
+def _abort(c):
+	"""Close with RST, as a crashed client would."""
+	c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+	c.close()
+
+
+@test
+def client_vanishes(env):
+	url = "http://127.0.0.1:%d" % env.origin.http_port
+	for rst in (False, True):
+		c = Conn(env.proxy.port)
+		c.request("POST", url + "/echo", [("Content-Length", str(10 << 20))])
+		c.send(payload(1 << 20))
+		_abort(c) if rst else c.close()
+		c = Conn(env.proxy.port)
+		c.request("GET", url + "/bytes/%d" % (16 << 20))
+		c.read_exact(65536)
+		_abort(c) if rst else c.close()
+		c = Conn(env.proxy.port)
+		check(c.connect_tunnel("127.0.0.1:%d" % env.origin.echo_port).status == 200, "CONNECT failed")
+		c.send(payload(100000))
+		_abort(c) if rst else c.close()
+		c = Conn(env.proxy.port)
+		c.send(b"GET http://127.0.0.1:%d/bytes/1 HTTP/1.1\r\nHost: 12" % env.origin.http_port)
+		_abort(c) if rst else c.close()
+	time.sleep(0.3)
+	healthy(env.proxy, "after clients vanished mid-body, mid-download and mid-tunnel")
+
+
+@test
+def no_fd_leak(env):
+	time.sleep(0.2)
+	env.assert_no_fd_leak()

@@ -1,0 +1,299 @@
+"""Absolute-form HTTP/1.1 forwarding.
+
+Expectations:
+- GET of 64 MiB, and POST uploads of 64 MiB with Content-Length and chunked, keep their SHA-256.
+- Chunked downloads, HEAD, 204 and 304 (no body) and close-delimited bodies are framed right:
+  the next response on the same connection parses.
+- Expect: 100-continue gets an interim 100 before the client sends the body.
+- Keep-alive on both sides: two requests on one client connection; two client connections in
+  turn reuse one pooled upstream connection (/conn-id is the same).
+- Three pipelined requests in one write get three responses in order.
+- Hop-by-hop headers (Connection and what it names, Proxy-Connection, Keep-Alive, TE, Trailer,
+  Proxy-Authorization) do not reach the origin; end-to-end headers do; Host is right; the origin
+  sees origin-form (path and query only).
+- A WebSocket upgrade through an absolute-form GET switches protocols and echoes frames.
+- Python urllib with a ProxyHandler works; hosts-table names with "host" and "host:port"
+  rules route (suffix patterns: test_errors.py).
+- The proxy holds no more fds at the end than at the start.
+"""
+
+import json
+import os
+import time
+import urllib.request
+
+from harness import (Conn, check, curl, direct, fetch, origin, payload, sha, sha_of,
+		     standard_env, stop_env, test, tmp_root)
+import origin as origin_mod
+
+BIG = 64 << 20
+
+
+def setup():
+	o = origin()
+	return standard_env(name="forward",
+			    hosts=[{"name": "origin.test", "address": "127.0.0.1"},
+				   {"name": "api.origin.test", "address": "127.0.0.1"}],
+			    routes=[direct("origin.test"), direct("api.origin.test:%d" % o.http_port)])
+
+
+def teardown(env):
+	return stop_env(env)
+
+
+def _url(env, path, host="127.0.0.1"):
+	return "http://%s:%d%s" % (host, env.origin.http_port, path)
+
+
+def _proxy(env):
+	return "http://127.0.0.1:%d" % env.proxy.port
+
+
+def _bigfile():
+	path = os.path.join(tmp_root(), "upload-64mib.bin")
+	if not os.path.exists(path):
+		with open(path + ".tmp", "wb") as f:
+			f.write(payload(BIG))
+		os.rename(path + ".tmp", path)
+	return path
+
+
+def _echo_json(p):
+	check(p.returncode == 0, "curl exit %d: %s" % (p.returncode, p.stderr.decode().strip()))
+	try:
+		return json.loads(p.stdout)
+	except ValueError:
+		raise AssertionError("not an echo reply: %r" % p.stdout[:200])
+
+
+@test(timeout=120)
+def get_64mib_sha(env):
+	p = curl("-x", _proxy(env), _url(env, "/bytes/%d" % BIG), timeout=110, check_rc=True)
+	check(len(p.stdout) == BIG, "got %d of %d bytes" % (len(p.stdout), BIG))
+	check(sha_of(p.stdout) == sha(BIG), "SHA-256 of the 64 MiB body differs")
+
+
+@test(timeout=120)
+def post_64mib_content_length(env):
+	j = _echo_json(curl("-x", _proxy(env), "-H", "Content-Type: application/octet-stream",
+			    "--data-binary", "@" + _bigfile(), _url(env, "/echo"), timeout=110))
+	check(j["method"] == "POST", "method %r" % j["method"])
+	check(j["body_length"] == BIG, "origin got %d of %d bytes" % (j["body_length"], BIG))
+	check(j["body_sha256"] == sha(BIG), "SHA-256 of the uploaded body differs")
+
+
+@test(timeout=120)
+def post_64mib_chunked(env):
+	j = _echo_json(curl("-x", _proxy(env), "-H", "Transfer-Encoding: chunked",
+			    "-H", "Content-Type: application/octet-stream",
+			    "--data-binary", "@" + _bigfile(), _url(env, "/echo"), timeout=110))
+	check(j["body_length"] == BIG, "origin got %d of %d bytes" % (j["body_length"], BIG))
+	check(j["body_sha256"] == sha(BIG), "SHA-256 of the chunked upload differs")
+
+
+@test
+def chunked_upload_raw(env):
+	"""A chunked request body written by hand, with a chunk extension and a trailer."""
+	data = payload(70000)
+	body = b"".join([b"10000;ext=1\r\n", data[:65536], b"\r\n",
+			 b"%x\r\n" % (len(data) - 65536), data[65536:], b"\r\n",
+			 b"0\r\nX-Trailer: t\r\n\r\n"])
+	with Conn(env.proxy.port) as c:
+		c.request("POST", _url(env, "/echo"), [("Transfer-Encoding", "chunked")], body)
+		r = c.read_response()
+		check(r.status == 200, "status %d" % r.status)
+		j = r.json()
+		check((j["body_length"], j["body_sha256"]) == (len(data), sha_of(data)),
+		      "origin got %d bytes, wanted %d" % (j["body_length"], len(data)))
+		c.request("GET", _url(env, "/bytes/10"))
+		check(c.read_response().body == payload(10), "next request on the connection failed")
+
+
+@test
+def chunked_download(env):
+	n = 1000003
+	body = curl("-x", _proxy(env), _url(env, "/chunked/%d" % n), timeout=20, check_rc=True).stdout
+	check(body == payload(n), "curl: chunked body differs (%d bytes)" % len(body))
+	with Conn(env.proxy.port) as c:
+		c.request("GET", _url(env, "/chunked/%d" % n))
+		r = c.read_response()
+		check(r.status == 200 and r.body == payload(n), "raw: chunked body differs %r" % r)
+		c.request("GET", _url(env, "/bytes/10"))
+		check(c.read_response().body == payload(10), "response after a chunked one did not parse")
+
+
+@test
+def head_has_no_body(env):
+	with Conn(env.proxy.port) as c:
+		c.request("HEAD", _url(env, "/bytes/1000"))
+		r = c.read_response("HEAD")
+		check(r.status == 200, "HEAD status %d" % r.status)
+		check(r.header("content-length") in (None, "1000"),
+		      "HEAD Content-Length %r, origin said 1000" % r.header("content-length"))
+		c.request("HEAD", _url(env, "/chunked/5000"))
+		r = c.read_response("HEAD")
+		check(r.status == 200, "HEAD (chunked) status %d" % r.status)
+		c.request("GET", _url(env, "/bytes/10"))
+		r = c.read_response()
+		check(r.status == 200 and r.body == payload(10),
+		      "the response after HEAD did not parse: body bytes leaked after HEAD? %r" % r)
+
+
+@test
+def no_body_204_304_pipelined(env):
+	with Conn(env.proxy.port) as c:
+		c.send("".join("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (_url(env, p), env.origin.http_port)
+			       for p in ("/status/204", "/status/304", "/bytes/50")))
+		r1 = c.read_response()
+		r2 = c.read_response()
+		r3 = c.read_response()
+		check((r1.status, r2.status, r3.status) == (204, 304, 200),
+		      "statuses %s" % [r1.status, r2.status, r3.status])
+		check(r3.body == payload(50), "the response after 204/304 is garbled")
+
+
+@test
+def expect_100_continue(env):
+	data = payload(100000)
+	with Conn(env.proxy.port) as c:
+		c.request("POST", _url(env, "/echo"), [("Content-Length", str(len(data))),
+						       ("Expect", "100-continue")])
+		status, _, _, head = c.read_head()
+		check(status == 100, "wanted an interim 100 before sending the body, got %r" % head[:80])
+		c.send(data)
+		r = c.read_response()
+		check(r.status == 200, "final status %d" % r.status)
+		j = r.json()
+		check((j["body_length"], j["body_sha256"]) == (len(data), sha_of(data)),
+		      "origin got %d bytes" % j["body_length"])
+
+
+@test
+def close_delimited_body(env):
+	n = 1 << 20
+	body = curl("-x", _proxy(env), _url(env, "/close/%d" % n), timeout=20, check_rc=True).stdout
+	check(body == payload(n), "curl: close-delimited body differs (%d bytes)" % len(body))
+	r = fetch(env.proxy.port, "GET", _url(env, "/close/%d" % n))
+	check(r.status == 200 and r.body == payload(n), "raw: body differs %r" % r)
+
+
+@test
+def client_keepalive(env):
+	with Conn(env.proxy.port) as c:
+		c.request("GET", _url(env, "/bytes/100"))
+		r1 = c.read_response()
+		c.request("GET", _url(env, "/echo?second=1"))
+		r2 = c.read_response()
+		check(r1.status == 200 and r1.body == payload(100), "first response %r" % r1)
+		check(r2.status == 200 and r2.json()["path"] == "/echo?second=1", "second response %r" % r2)
+
+
+@test
+def upstream_pool_reuse(env):
+	ids = []
+	for _ in range(2):
+		with Conn(env.proxy.port) as c:
+			c.request("GET", _url(env, "/conn-id"))
+			r = c.read_response()
+			check(r.status == 200, "status %d" % r.status)
+			ids.append(int(r.body))
+		time.sleep(0.2)
+	check(ids[0] == ids[1], "two client connections in turn used two upstream connections %s:"
+	      " the idle upstream connection was not pooled" % ids)
+
+
+@test
+def pipelining_three(env):
+	paths = ["/echo?seq=1", "/bytes/777", "/echo?seq=3"]
+	with Conn(env.proxy.port) as c:
+		c.send("".join("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (_url(env, p), env.origin.http_port)
+			       for p in paths))
+		rs = [c.read_response() for _ in paths]
+	check([r.status for r in rs] == [200, 200, 200], "statuses %s" % [r.status for r in rs])
+	check(rs[0].json()["path"] == "/echo?seq=1", "first response is not the first request's")
+	check(rs[1].body == payload(777), "second response is not the second request's")
+	check(rs[2].json()["path"] == "/echo?seq=3", "third response is not the third request's")
+
+
+@test
+def hop_by_hop_removed(env):
+	hdrs = [("Connection", "close, X-Hop"), ("X-Hop", "1"), ("Proxy-Connection", "keep-alive"),
+		("Keep-Alive", "timeout=5"), ("TE", "trailers"), ("Trailer", "X-Later"),
+		("Proxy-Authorization", "Basic dXNlcjpwYXNz"),
+		("X-End-To-End", "kept"), ("User-Agent", "arc-it/1"), ("Cache-Control", "no-cache")]
+	r = fetch(env.proxy.port, "GET", _url(env, "/echo?a=1&b=%20x"), hdrs)
+	check(r.status == 200, "status %d" % r.status)
+	j = r.json()
+	got = {}
+	for k, v in j["headers"]:
+		got.setdefault(k.lower(), []).append(v)
+	for h in ("x-hop", "proxy-connection", "keep-alive", "te", "trailer", "proxy-authorization"):
+		check(h not in got, "hop-by-hop header %s reached the origin: %r" % (h, got.get(h)))
+	conn = " ".join(got.get("connection", [])).lower()
+	check("x-hop" not in conn, "the client's Connection header reached the origin: %r" % conn)
+	for h, v in (("x-end-to-end", "kept"), ("user-agent", "arc-it/1"), ("cache-control", "no-cache")):
+		check(got.get(h) == [v], "end-to-end header %s: %r" % (h, got.get(h)))
+	check(got.get("host") == ["127.0.0.1:%d" % env.origin.http_port], "Host at the origin: %r" % got.get("host"))
+	check(j["path"] == "/echo?a=1&b=%20x", "origin's request target %r is not origin-form" % j["path"])
+	check(j["request_line"] == "GET /echo?a=1&b=%20x HTTP/1.1", "request line %r" % j["request_line"])
+
+
+@test
+def other_methods(env):
+	with Conn(env.proxy.port) as c:
+		for m in ("PUT", "DELETE", "OPTIONS", "PATCH"):
+			c.request(m, _url(env, "/echo"), body=b"x" * 10)
+			r = c.read_response()
+			check(r.status == 200, "%s status %d" % (m, r.status))
+			j = r.json()
+			check((j["method"], j["body_length"]) == (m, 10), "%s arrived as %r" % (m, j))
+
+
+@test
+def websocket_upgrade(env):
+	key = "dGhlIHNhbXBsZSBub25jZQ=="
+	with Conn(env.proxy.port, timeout=10) as c:
+		c.request("GET", _url(env, "/ws"), [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+						    ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", "13")])
+		status, _, headers, head = c.read_head()
+		check(status == 101, "wanted 101 Switching Protocols, got %r" % head[:100])
+		hd = {k.lower(): v for k, v in headers}
+		check(hd.get("sec-websocket-accept") == origin_mod.ws_accept(key),
+		      "Sec-WebSocket-Accept %r" % hd.get("sec-websocket-accept"))
+		check(hd.get("upgrade", "").lower() == "websocket", "Upgrade header %r" % hd.get("upgrade"))
+		c.send(origin_mod.ws_frame(1, b"hello arc", mask=True))
+		check(origin_mod.ws_read_frame(c.read_exact) == (True, 1, b"hello arc"), "text frame not echoed")
+		big = payload(150000)
+		c.send(origin_mod.ws_frame(2, big, mask=True))
+		fin, op, data = origin_mod.ws_read_frame(c.read_exact)
+		check(op == 2 and data == big, "binary frame not echoed intact")
+		c.send(origin_mod.ws_frame(8, b"\x03\xe8", mask=True))
+		check(origin_mod.ws_read_frame(c.read_exact)[1] == 8, "no close frame back")
+		check(c.at_eof(5), "connection not closed after the WebSocket close")
+
+
+@test
+def urllib_proxy_handler(env):
+	opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": _proxy(env)}))
+	with opener.open(_url(env, "/bytes/20000"), timeout=10) as r:
+		check(r.status == 200 and r.read() == payload(20000), "urllib GET through the proxy failed")
+	req = urllib.request.Request(_url(env, "/echo"), data=b"posted by urllib", method="POST")
+	with opener.open(req, timeout=10) as r:
+		j = json.loads(r.read())
+	check(j["body_sha256"] == sha_of(b"posted by urllib"), "urllib POST body differs")
+
+
+@test
+def hosts_table_names(env):
+	r = fetch(env.proxy.port, "GET", _url(env, "/bytes/100", host="origin.test"))
+	check(r.status == 200 and r.body == payload(100), "origin.test (rule 'origin.test'): %r" % r)
+	r = fetch(env.proxy.port, "GET", _url(env, "/echo", host="api.origin.test"))
+	check(r.status == 200, "api.origin.test (rule 'api.origin.test:PORT'): %r" % r)
+	host = [v for k, v in r.json()["headers"] if k.lower() == "host"]
+	check(host == ["api.origin.test:%d" % env.origin.http_port], "Host at the origin %r" % host)
+
+
+@test
+def no_fd_leak(env):
+	time.sleep(0.2)
+	env.assert_no_fd_leak()

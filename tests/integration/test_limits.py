@@ -1,0 +1,168 @@
+"""Limits and timeouts.
+
+Expectations (limits set small for the module; after each the proxy still serves):
+- A request head under limits.max_head_bytes passes; one over it gets 431, whether it ends
+  or not; an origin response head over it gets 502.
+- Slowloris: a head sent 1 byte per second gets 408 after limits.head_timeout_ms and the
+  connection is closed within a few seconds.
+- An idle keep-alive client connection is closed after limits.client_idle_timeout_ms; an idle
+  tunnel after limits.tunnel_idle_timeout_ms, while a tunnel with traffic stays up.
+- limits.max_connections = 3: the 4th client connection gets 503; once one closes, a new
+  connection is served; the 3 open ones keep working.
+"""
+
+import select
+import time
+
+from harness import (Conn, Proxy, check, fetch, healthy, origin, payload, poll, standard_env,
+		     std_routes, stop_env, test)
+
+MAX_HEAD = 8192
+HEAD_TIMEOUT_MS = 1000
+CLIENT_IDLE_MS = 1500
+TUNNEL_IDLE_MS = 1500
+
+
+def setup():
+	return standard_env(name="limits", limits={
+		"max_head_bytes": MAX_HEAD,
+		"head_timeout_ms": HEAD_TIMEOUT_MS,
+		"client_idle_timeout_ms": CLIENT_IDLE_MS,
+		"tunnel_idle_timeout_ms": TUNNEL_IDLE_MS,
+	})
+
+
+def teardown(env):
+	return stop_env(env)
+
+
+def _url(env, path):
+	return "http://127.0.0.1:%d%s" % (env.origin.http_port, path)
+
+
+@test
+def head_under_limit_passes(env):
+	big = "v" * (MAX_HEAD - 1500)
+	r = fetch(env.proxy.port, "GET", _url(env, "/echo"), [("X-Big", big)])
+	check(r.status == 200, "a %d-byte head (limit %d): status %d" % (len(big) + 100, MAX_HEAD, r.status))
+	got = [v for k, v in r.json()["headers"] if k.lower() == "x-big"]
+	check(got == [big], "the big header did not reach the origin intact")
+
+
+@test
+def oversize_head_431(env):
+	big = "v" * (MAX_HEAD + 4000)
+	with Conn(env.proxy.port) as c:
+		c.request("GET", _url(env, "/echo"), [("X-Big", big)])
+		r = c.read_response()
+		check(r.status == 431, "a %d-byte head (limit %d): wanted 431, got %d" % (len(big), MAX_HEAD, r.status))
+		check(c.at_eof(3), "connection left open after 431")
+	with Conn(env.proxy.port) as c:
+		# a head that never ends: the proxy must answer at the limit, not wait
+		c.send("GET %s HTTP/1.1\r\nX-Endless: %s" % (_url(env, "/echo"), "w" * (2 * MAX_HEAD)))
+		r = c.read_response()
+		check(r.status == 431, "an endless head: wanted 431, got %d" % r.status)
+	healthy(env.proxy, "after 431")
+
+
+@test
+def oversize_response_head_502(env):
+	r = fetch(env.proxy.port, "GET", _url(env, "/bigheader/%d" % (2 * MAX_HEAD)))
+	check(r.status == 502, "origin response head over the limit: wanted 502, got %d" % r.status)
+	healthy(env.proxy, "after an oversize response head")
+
+
+@test
+def slowloris_408(env):
+	req = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: yes\r\n\r\n" % _url(env, "/bytes/1").encode()
+	t0 = time.monotonic()
+	with Conn(env.proxy.port, timeout=5) as c:
+		for i in range(8):
+			try:
+				c.send(req[i:i + 1])
+			except OSError:
+				break
+			if select.select([c.sock], [], [], 1.0)[0]:
+				break
+		try:
+			r = c.read_response()
+		except (EOFError, ConnectionResetError):
+			r = None
+		check(r is not None and r.status == 408,
+		      "head dripped at 1 byte/s: wanted 408 after %d ms, got %r" % (HEAD_TIMEOUT_MS, r))
+		check(c.at_eof(3), "connection not closed after 408")
+	dt = time.monotonic() - t0
+	check(dt <= HEAD_TIMEOUT_MS / 1000 + 3, "slowloris connection lived %.1fs" % dt)
+	healthy(env.proxy, "after a slowloris client")
+
+
+@test
+def client_idle_timeout(env):
+	with Conn(env.proxy.port, timeout=5) as c:
+		c.request("GET", _url(env, "/bytes/10"))
+		check(c.read_response().status == 200, "first request failed")
+		t0 = time.monotonic()
+		closed = c.at_eof(CLIENT_IDLE_MS / 1000 + 3)
+		dt = time.monotonic() - t0
+	check(closed, "idle keep-alive connection still open %.1fs after client_idle_timeout_ms=%d"
+	      % (dt, CLIENT_IDLE_MS))
+	check(dt >= CLIENT_IDLE_MS / 1000 * 0.8, "idle connection closed after only %.2fs" % dt)
+
+
+@test
+def tunnel_idle_timeout(env):
+	with Conn(env.proxy.port, timeout=5) as c:
+		check(c.connect_tunnel("127.0.0.1:%d" % env.origin.echo_port).status == 200, "CONNECT failed")
+		# traffic every 0.5 s for 1.6 tunnel-idle periods keeps it up
+		for i in range(int(TUNNEL_IDLE_MS * 1.6 / 500)):
+			c.send(b"%d\n" % i)
+			check(c.read_exact(len(b"%d\n" % i)) == b"%d\n" % i, "busy tunnel broke after %d pings" % i)
+			time.sleep(0.5)
+		t0 = time.monotonic()
+		closed = c.at_eof(TUNNEL_IDLE_MS / 1000 + 3)
+		dt = time.monotonic() - t0
+	check(closed, "idle tunnel still open %.1fs after tunnel_idle_timeout_ms=%d" % (dt, TUNNEL_IDLE_MS))
+
+
+@test
+def max_connections_503(env):
+	o = origin()
+	p = Proxy(routes=std_routes(o), limits={"max_connections": 3}, name="maxconn").start()
+	env.extra.append(p)
+	url = _url(env, "/bytes/10")
+	conns = []
+	try:
+		for i in range(3):
+			c = Conn(p.port)
+			conns.append(c)
+			c.request("GET", url)
+			check(c.read_response().status == 200, "connection %d of 3 not served" % (i + 1))
+		with Conn(p.port, timeout=5) as c4:
+			if not select.select([c4.sock], [], [], 2.0)[0]:
+				c4.request("GET", url)
+			try:
+				r = c4.read_response()
+			except (EOFError, ConnectionResetError) as e:
+				raise AssertionError("4th connection over max_connections=3 got no 503 (%r)" % e)
+			check(r.status == 503, "4th connection: wanted 503, got %d" % r.status)
+			check(c4.at_eof(3), "4th connection left open after 503")
+		conns[1].request("GET", url)
+		check(conns[1].read_response().status == 200, "an open connection stopped working")
+		conns.pop(0).close()
+
+		def served():
+			try:
+				return fetch(p.port, "GET", url, timeout=3).status == 200
+			except (OSError, EOFError):
+				return False
+		check(poll(served, timeout=3, interval=0.2), "no connection served after one of 3 closed")
+	finally:
+		for c in conns:
+			c.close()
+	check(p.alive(), "arcproxy died at max_connections")
+
+
+@test
+def no_fd_leak(env):
+	time.sleep(0.2)
+	env.assert_no_fd_leak()

@@ -1,0 +1,39 @@
+#!/bin/sh
+# run.sh -- every test: the CUnit suites, then the integration scenarios; ends with "total: N passed, N failed".
+# Called by `make test` with BUILD set (build or build/san).
+BUILD=${BUILD:-build}
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+count() {
+	# Adds the "N passed, N failed" of the last such line in $log.
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "$1: no result line: counted as 1 failure"
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(echo "$line" | sed -E 's/.* ?([0-9]+) passed, ([0-9]+) failed.*/\1/')
+	f=$(echo "$line" | sed -E 's/.* ?([0-9]+) passed, ([0-9]+) failed.*/\2/')
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+for t in "$BUILD"/tests/*_test; do
+	"$t" >"$log" 2>&1
+	rc=$?
+	grep -E '^Suite|^ +[0-9]+\. |unit ' "$log"
+	count "$t"
+	if [ $rc -ne 0 ] && ! grep -qE ' [1-9][0-9]* failed' "$log"; then
+		echo "$t: exit status $rc"
+		failed=$((failed + 1))
+	fi
+done
+
+ARC_BIN="$BUILD/bin" python3 tests/integration/run.py 2>&1 | tee "$log"
+count integration
+
+echo "total: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,134 @@
+/* conf_test.c -- the libconfig helpers: typed getters, ranges, unknown keys, and errors naming file and line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "unit.h"
+
+static char path[64];
+
+static config_setting_t *
+load(config_t *cfg, const char *text, struct conf_error *err)
+{
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "/tmp/conf_test.%d.conf", (int)getpid());
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	config_init(cfg);
+	if (conf_read(cfg, path, err) == -1)
+		return NULL;
+	return config_root_setting(cfg);
+}
+
+static void
+test_syntax_error_names_file_and_line(void)
+{
+	config_t		cfg;
+	struct conf_error	err;
+
+	CU_ASSERT_PTR_NULL(load(&cfg, "a = 1;\nb = [ 1, \n;\n", &err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, path));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, ":3:"));
+	config_destroy(&cfg);
+	unlink(path);
+}
+
+static void
+test_missing_file(void)
+{
+	config_t		cfg;
+	struct conf_error	err;
+
+	config_init(&cfg);
+	CU_ASSERT_EQUAL(conf_read(&cfg, "/nonexistent/x.conf", &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "/nonexistent/x.conf: cannot read"));
+	config_destroy(&cfg);
+}
+
+static void
+test_typed_getters(void)
+{
+	config_t		 cfg;
+	struct conf_error	 err;
+	config_setting_t	*root = load(&cfg, "n = 5;\ns = \"x\";\nb = true;\n"
+	    "e = \"two\";\nbig = 99;\nwrong = \"5\";\n", &err);
+	static const char *const names[] = { "one", "two", NULL };
+	long long		 n = 0, dflt = 7;
+	const char		*s = NULL;
+	int			 b = 0, e = -1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+	CU_ASSERT_EQUAL(conf_int(root, "n", 0, 10, &n, &err), 0);
+	CU_ASSERT_EQUAL(n, 5);
+	CU_ASSERT_EQUAL(conf_int(root, "absent", 0, 10, &dflt, &err), 0);
+	CU_ASSERT_EQUAL(dflt, 7);
+	CU_ASSERT_EQUAL(conf_string(root, "s", &s, &err), 0);
+	CU_ASSERT_STRING_EQUAL(s, "x");
+	CU_ASSERT_EQUAL(conf_bool(root, "b", &b, &err), 0);
+	CU_ASSERT_EQUAL(b, 1);
+	CU_ASSERT_EQUAL(conf_enum(root, "e", names, &e, &err), 0);
+	CU_ASSERT_EQUAL(e, 1);
+	CU_ASSERT_EQUAL(conf_int(root, "big", 0, 10, &n, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, ":5: 'big' must be between 0 and 10"));
+	CU_ASSERT_EQUAL(conf_int(root, "wrong", 0, 10, &n, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, ":6: 'wrong' must be an integer"));
+	CU_ASSERT_EQUAL(conf_enum(root, "s", names, &e, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "expected one of: \"one\", \"two\""));
+	config_destroy(&cfg);
+	unlink(path);
+}
+
+static void
+test_unknown_key(void)
+{
+	config_t		 cfg;
+	struct conf_error	 err;
+	config_setting_t	*root = load(&cfg, "listen = 1;\nlisen = 2;\n", &err);
+	static const char *const keys[] = { "listen", "workers", NULL };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+	CU_ASSERT_EQUAL(conf_check_keys(root, keys, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, ":2: unknown key 'lisen' (expected one of: listen, workers)"));
+	config_destroy(&cfg);
+	unlink(path);
+}
+
+static void
+test_lists(void)
+{
+	config_t		 cfg;
+	struct conf_error	 err;
+	config_setting_t	*root = load(&cfg, "a = [ \"x\", \"y\" ];\nb = ( \"x\", 3 );\n"
+	    "g = ( { k = 1; } );\nh = ( 1 );\n", &err);
+	const config_setting_t	*l = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+	CU_ASSERT_EQUAL(conf_string_list(root, "a", &l, &err), 0);
+	CU_ASSERT_EQUAL(config_setting_length(l), 2);
+	CU_ASSERT_EQUAL(conf_string_list(root, "b", &l, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "element 2 must be a string"));
+	CU_ASSERT_EQUAL(conf_group_list(root, "g", &l, &err), 0);
+	CU_ASSERT_EQUAL(conf_group_list(root, "h", &l, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, ":4:"));
+	config_destroy(&cfg);
+	unlink(path);
+}
+
+static const struct unit_test tests[] = {
+	{ "syntax error names file and line", test_syntax_error_names_file_and_line },
+	{ "missing file", test_missing_file },
+	{ "typed getters and ranges", test_typed_getters },
+	{ "unknown keys are named", test_unknown_key },
+	{ "lists of strings and groups", test_lists },
+	{ NULL, NULL }
+};
+
+int
+main(void)
+{
+	return unit_main("conf", tests);
+}

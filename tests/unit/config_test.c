@@ -1,0 +1,162 @@
+/* config_test.c -- arcproxy.conf: the minimal file, defaults, every section, and bad files with their messages. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "unit.h"
+
+static char dir[64];
+
+static struct config *
+load(const char *text, char *err, size_t errlen)
+{
+	char	 path[128];
+	FILE	*f;
+
+	snprintf(dir, sizeof(dir), "/tmp/config_test.%d", (int)getpid());
+	mkdir(dir, 0700);
+	snprintf(path, sizeof(path), "%s/arcproxy.conf", dir);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return config_load(dir, "/var/lib/arc-test", err, errlen);
+}
+
+static void
+cleanup(void)
+{
+	char	path[128];
+
+	snprintf(path, sizeof(path), "%s/arcproxy.conf", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void
+test_minimal_file(void)
+{
+	char			 err[512];
+	struct config		*c = load("listen = [ \"127.0.0.1:41343\" ]; "
+	    "admin_listen = \"127.0.0.1:41344\"; routes = ( { match = "
+	    "\"127.0.0.1:18080\"; route = \"direct\"; } );\n", err, sizeof(err));
+	struct route_decision	 d;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->nlisten, 1);
+	CU_ASSERT_EQUAL(ntohs(((struct sockaddr_in *)&c->listen[0])->sin_port), 41343);
+	CU_ASSERT_TRUE(c->has_admin);
+	CU_ASSERT_EQUAL(c->workers, 1);
+	CU_ASSERT_EQUAL(c->limits.max_head_bytes, 32768);
+	CU_ASSERT_EQUAL(c->limits.connect_timeout_ms, 10000);
+	CU_ASSERT_STRING_EQUAL(c->access_log, "/var/lib/arc-test/arcproxy-access.log");
+	route_match(c->routes, "127.0.0.1", 18080, &d);
+	CU_ASSERT_EQUAL(d.kind, ROUTE_DIRECT);
+	CU_ASSERT_TRUE(route_is_explicit(c->routes, d.rule));
+	route_match(c->routes, "example.com", 443, &d);
+	CU_ASSERT_EQUAL(d.kind, ROUTE_DIRECT);	/* the default */
+	CU_ASSERT_EQUAL(d.rule, -1);
+	config_unref(c);
+	cleanup();
+}
+
+static void
+test_defaults_and_shipped_file(void)
+{
+	char		 err[512];
+	struct config	*c = config_load("conf", "/tmp", err, sizeof(err));
+
+	/* The documented file in conf/ is valid and holds the defaults. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->nlisten, 2);
+	CU_ASSERT_EQUAL(c->listen[1].ss_family, AF_INET6);
+	CU_ASSERT_EQUAL(c->limits.max_connections, 8192);
+	config_unref(c);
+}
+
+static void
+test_full_file(void)
+{
+	char			 err[512];
+	struct config		*c = load(
+	    "workers = 2;\nclients = [ \"10.0.0.0/8\", \"2001:db8::/32\" ];\n"
+	    "default_route = \"deny\";\nroutes = ( { match = \"*.cloudsim.test:443\"; route = \"direct\"; } );\n"
+	    "hosts = ( { name = \"Origin.Test\"; address = \"127.0.0.1\"; },\n"
+	    "          { name = \"v6.test\"; address = \"::1\"; } );\n"
+	    "access_log = \"-\";\nlimits = { head_timeout_ms = 500; max_connections = 3; };\n",
+	    err, sizeof(err));
+	struct sockaddr_in	 sin;
+	const struct config_host *h;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->workers, 2);
+	CU_ASSERT_EQUAL(c->limits.head_timeout_ms, 500);
+	CU_ASSERT_EQUAL(c->limits.max_connections, 3);
+	CU_ASSERT_STRING_EQUAL(c->access_log, "-");
+	CU_ASSERT_PTR_NOT_NULL(h = config_host_lookup(c, "origin.test"));
+	CU_ASSERT_PTR_NOT_NULL(h = config_host_lookup(c, "v6.test"));
+	CU_ASSERT_PTR_NULL(config_host_lookup(c, "other.test"));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, "10.9.8.7", &sin.sin_addr);
+	CU_ASSERT_TRUE(config_client_allowed(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "11.9.8.7", &sin.sin_addr);
+	CU_ASSERT_FALSE(config_client_allowed(c, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	CU_ASSERT_TRUE(config_client_allowed(c, (struct sockaddr *)&sin));
+	config_unref(c);
+	cleanup();
+}
+
+static void
+test_bad_files(void)
+{
+	static const struct {
+		const char	*text;
+		const char	*expect;
+	} cases[] = {
+		{ "listen = [ \"localhost:80\" ];\n", ":1: listen: \"localhost:80\" is not an address" },
+		{ "workers = 0;\n", ":1: 'workers' must be between 1 and 64" },
+		{ "\nroutes = ( { match = \"a.com\"; route = \"gateway-ish\"; } );\n", ":2: 'route' is \"gateway-ish\"" },
+		{ "routes = ( { match = \"a.*.com\"; route = \"direct\"; } );\n", "pattern \"a.*.com\"" },
+		{ "routes = ( { route = \"direct\"; } );\n", "a route needs match" },
+		{ "limits = { head_timeout = 5; };\n", "unknown key 'head_timeout'" },
+		{ "hosts = ( { name = \"x\"; address = \"nope\"; } );\n", "address \"nope\" is not an IPv4" },
+		{ "clients = [ \"10.0.0.0/33\" ];\n", "clients: \"10.0.0.0/33\"" },
+		{ "lisen = [ ];\n", "unknown key 'lisen'" },
+		{ "listen = [ \"127.0.0.1:1\" \n", ":2:" },
+	};
+	char		 err[512];
+	struct config	*c;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		c = load(cases[i].text, err, sizeof(err));
+		CU_ASSERT_PTR_NULL(c);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "arcproxy.conf"));
+		if (strstr(err, cases[i].expect) == NULL)
+			fprintf(stderr, "case %zu: got \"%s\"\n", i, err);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].expect));
+		config_unref(c);
+	}
+	cleanup();
+}
+
+static const struct unit_test tests[] = {
+	{ "the minimal file from the issue", test_minimal_file },
+	{ "conf/arcproxy.conf is valid", test_defaults_and_shipped_file },
+	{ "every section", test_full_file },
+	{ "bad files name file, line and expectation", test_bad_files },
+	{ NULL, NULL }
+};
+
+int
+main(void)
+{
+	return unit_main("config", tests);
+}

@@ -1,0 +1,380 @@
+/* http_test.c -- request and response framing on http-parser, and head rewriting for the next hop. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "http.h"
+#include "unit.h"
+
+/* Each piece becomes its own evbuffer chain, as separate reads would. */
+static struct evbuffer *
+pieces(const char *const *parts)
+{
+	struct evbuffer	*b = evbuffer_new();
+
+	for (; *parts != NULL; parts++)
+		evbuffer_add_reference(b, *parts, strlen(*parts), NULL, NULL);
+	return b;
+}
+
+static char *
+text(struct evbuffer *b)
+{
+	size_t	 len = evbuffer_get_length(b);
+	char	*s = malloc(len + 1);
+
+	evbuffer_copyout(b, s, len);
+	s[len] = '\0';
+	return s;
+}
+
+static void
+test_absolute_form_rewrite(void)
+{
+	const char *const in[] = { "GET http://Origin.Test:8080/a/b?q=1#frag HTTP/1.1\r\n"
+	    "Host: wrong\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n"
+	    "Proxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X\r\n"
+	    "Proxy-Authorization: Basic Zm9v\r\nUpgrade: h2c\r\nX-End: yes\r\n\r\n", NULL };
+	struct evbuffer		*b = pieces(in), *out = evbuffer_new();
+	struct http_msg		 m;
+	struct http_target	 t;
+	char			*s;
+
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_STRING_EQUAL(http_msg_method(&m), "GET");
+	CU_ASSERT_FALSE(http_msg_keep_alive(&m));
+	CU_ASSERT_EQUAL_FATAL(http_msg_target(&m, &t), 0);
+	CU_ASSERT_STRING_EQUAL(t.host, "origin.test");
+	CU_ASSERT_EQUAL(t.port, 8080);
+	http_write_request(&m, &t, out);
+	s = text(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "GET /a/b?q=1 HTTP/1.1\r\nHost: Origin.Test:8080\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "X-End: yes\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "Via: 1.1 arcproxy\r\n\r\n"));
+	CU_ASSERT_PTR_NULL(strstr(s, "wrong"));
+	CU_ASSERT_PTR_NULL(strstr(s, "X-Hop"));
+	CU_ASSERT_PTR_NULL(strstr(s, "Keep-Alive"));
+	CU_ASSERT_PTR_NULL(strstr(s, "Connection"));
+	CU_ASSERT_PTR_NULL(strstr(s, "TE:"));
+	CU_ASSERT_PTR_NULL(strstr(s, "Trailer"));
+	CU_ASSERT_PTR_NULL(strstr(s, "Proxy-"));
+	CU_ASSERT_PTR_NULL(strstr(s, "Upgrade"));
+	CU_ASSERT_PTR_NULL(strstr(s, "frag"));
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_DONE);
+	CU_ASSERT_EQUAL(evbuffer_get_length(b), 0);
+	free(s);
+	evbuffer_free(b);
+	evbuffer_free(out);
+}
+
+static void
+test_split_head_and_pipelining(void)
+{
+	/* A head cut into pieces mid-token, then a second request right behind. */
+	const char *const in[] = { "GE", "T http://a.test/ HTTP/1.1\r\nHo", "st: a.t",
+	    "est\r\nX-Long: ab", "cd\r", "\n\r\nGET http://b.test/x HTTP/1.1\r\n\r\n", NULL };
+	struct evbuffer		*b = pieces(in), *out = evbuffer_new();
+	struct http_msg		 m;
+	struct http_target	 t;
+	const char		*v;
+	size_t			 len;
+
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_TRUE(http_msg_find(&m, "x-long", &v, &len));
+	CU_ASSERT_EQUAL(len, 4);
+	CU_ASSERT_NSTRING_EQUAL(v, "abcd", 4);
+	CU_ASSERT_TRUE(http_msg_keep_alive(&m));
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_DONE);
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL_FATAL(http_msg_target(&m, &t), 0);
+	CU_ASSERT_STRING_EQUAL(t.host, "b.test");
+	CU_ASSERT_EQUAL(t.port, 80);
+	CU_ASSERT_EQUAL(t.path_len, 2);
+	evbuffer_free(b);
+	evbuffer_free(out);
+}
+
+static void
+test_content_length_body(void)
+{
+	const char *const in[] = { "POST http://a.test/ HTTP/1.1\r\nContent-Length: 10\r\n\r\n01234",
+	    "56789GET http://a.test/ HTTP/1.1\r\n\r\n", NULL };
+	struct evbuffer	*b = pieces(in), *out = evbuffer_new();
+	struct http_msg	 m;
+	size_t		 moved;
+	char		*s;
+
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(http_msg_body(&m, b, out, &moved), HTTP_STEP_DONE);
+	CU_ASSERT_EQUAL(moved, 10);
+	s = text(out);
+	CU_ASSERT_STRING_EQUAL(s, "0123456789");
+	free(s);
+	/* The next request is untouched. */
+	CU_ASSERT_EQUAL(evbuffer_get_length(b), strlen("GET http://a.test/ HTTP/1.1\r\n\r\n"));
+	evbuffer_free(b);
+	evbuffer_free(out);
+}
+
+static void
+test_chunked_body(void)
+{
+	const char *const in[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    "5\r\nhel", "lo\r\n6\r\n world\r\n0\r\n", "\r\nNEXT", NULL };
+	const char *const bad[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    "zz\r\nhello\r\n0\r\n\r\n", NULL };
+	struct evbuffer	*b = pieces(in), *out = evbuffer_new();
+	struct http_msg	 m;
+	size_t		 moved, total = 0;
+	enum http_step	 step;
+
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	do {
+		step = http_msg_body(&m, b, out, &moved);
+		total += moved;
+	} while (step == HTTP_STEP_MORE && moved > 0);
+	CU_ASSERT_EQUAL(step, HTTP_STEP_DONE);
+	/* The chunked framing travels unchanged, and stops at its end. */
+	CU_ASSERT_EQUAL(total, strlen("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+	CU_ASSERT_EQUAL(evbuffer_get_length(b), 4);
+	evbuffer_free(b);
+	evbuffer_drain(out, evbuffer_get_length(out));
+
+	b = pieces(bad);
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	http_msg_head_consume(&m, b);
+	CU_ASSERT_EQUAL(http_msg_body(&m, b, out, &moved), HTTP_STEP_ERROR);
+	evbuffer_free(b);
+	evbuffer_free(out);
+}
+
+static void
+test_bad_requests(void)
+{
+	const char *const cases[] = {
+		"\x16\x03\x01\x02\x00garbage",
+		"GET http://a.test/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+		"GET http://a.test/ HTTP/1.1\r\nBad Header: x\r\n\r\n",
+		"GET http://a.test/ HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
+		NULL
+	};
+	struct http_msg	m;
+	int		i;
+
+	for (i = 0; cases[i] != NULL; i++) {
+		const char *const one[] = { cases[i], NULL };
+		struct evbuffer *b = pieces(one);
+
+		http_msg_init(&m, HTTP_REQUEST);
+		CU_ASSERT_EQUAL(http_msg_head(&m, b, 8192), HTTP_STEP_ERROR);
+		evbuffer_free(b);
+	}
+}
+
+static void
+test_head_limit(void)
+{
+	struct evbuffer	*b = evbuffer_new();
+	struct http_msg	 m;
+	int		 i;
+
+	evbuffer_add_printf(b, "GET http://a.test/ HTTP/1.1\r\n");
+	for (i = 0; i < 40; i++)
+		evbuffer_add_printf(b, "X-Pad-%d: %0100d\r\n", i, 0);
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL(http_msg_head(&m, b, 2048), HTTP_STEP_TOO_LARGE);
+	/* Not yet complete, but already under the limit: wait for more. */
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL(http_msg_head(&m, b, 65536), HTTP_STEP_MORE);
+	evbuffer_add_printf(b, "\r\n");
+	CU_ASSERT_EQUAL(http_msg_head(&m, b, 65536), HTTP_STEP_HEAD);
+	evbuffer_free(b);
+}
+
+static void
+test_targets(void)
+{
+	static const struct {
+		const char	*line;
+		int		 rc;
+		const char	*host;
+		int		 port;
+		const char	*path;
+	} cases[] = {
+		{ "CONNECT example.com:443 HTTP/1.1\r\n\r\n", 0, "example.com", 443, NULL },
+		{ "CONNECT [::1]:8443 HTTP/1.1\r\n\r\n", 0, "::1", 8443, NULL },
+		{ "CONNECT example.com HTTP/1.1\r\n\r\n", -1, NULL, 0, NULL },
+		{ "GET http://[2001:db8::1]/x HTTP/1.1\r\n\r\n", 0, "2001:db8::1", 80, "/x" },
+		{ "GET http://user:pw@a.test:81 HTTP/1.1\r\n\r\n", 0, "a.test", 81, "/" },
+		{ "GET http://a.test?q HTTP/1.1\r\n\r\n", 0, "a.test", 80, "?q" },
+		{ "GET https://a.test/ HTTP/1.1\r\n\r\n", -2, NULL, 0, NULL },
+		{ "GET / HTTP/1.1\r\nHost: a\r\n\r\n", -1, NULL, 0, NULL },
+	};
+	struct http_target	t;
+	struct http_msg		m;
+	size_t			i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const one[] = { cases[i].line, NULL };
+		struct evbuffer *b = pieces(one);
+
+		http_msg_init(&m, HTTP_REQUEST);
+		CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+		CU_ASSERT_EQUAL(http_msg_target(&m, &t), cases[i].rc);
+		if (cases[i].rc == 0) {
+			CU_ASSERT_STRING_EQUAL(t.host, cases[i].host);
+			CU_ASSERT_EQUAL(t.port, cases[i].port);
+			if (cases[i].path != NULL) {
+				CU_ASSERT_EQUAL(t.path_len, strlen(cases[i].path));
+				CU_ASSERT_NSTRING_EQUAL(t.path, cases[i].path, t.path_len);
+			}
+		}
+		evbuffer_free(b);
+	}
+}
+
+static void
+test_responses(void)
+{
+	const char *const head_resp[] = { "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+	    "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", NULL };
+	const char *const eof_resp[] = { "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\nuntil the end", NULL };
+	struct evbuffer	*b = pieces(head_resp), *out = evbuffer_new();
+	struct http_msg	 m;
+	size_t		 moved;
+	char		*s;
+
+	/* A response to HEAD has no body whatever its Content-Length says. */
+	http_msg_init(&m, HTTP_RESPONSE);
+	m.skip_body = 1;
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(m.parser.status_code, 200);
+	CU_ASSERT_FALSE(http_msg_body_until_eof(&m));
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_DONE);
+	/* 204 and 304 never have one. */
+	http_msg_init(&m, HTTP_RESPONSE);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(m.parser.status_code, 204);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_DONE);
+	http_msg_init(&m, HTTP_RESPONSE);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	http_write_response(&m, 0, 0, out);
+	s = text(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "HTTP/1.1 304 Not Modified\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "Connection: close\r\n"));
+	free(s);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_DONE);
+	CU_ASSERT_EQUAL(evbuffer_get_length(b), 0);
+	evbuffer_free(b);
+	evbuffer_drain(out, evbuffer_get_length(out));
+
+	/* A body without a length ends when the upstream closes. */
+	b = pieces(eof_resp);
+	http_msg_init(&m, HTTP_RESPONSE);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_TRUE(http_msg_body_until_eof(&m));
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(http_msg_body(&m, b, out, &moved), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(moved, 13);
+	CU_ASSERT_EQUAL(http_msg_eof(&m), HTTP_STEP_DONE);
+	evbuffer_free(b);
+	evbuffer_free(out);
+}
+
+static void
+test_truncated_response(void)
+{
+	const char *const in[] = { "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", NULL };
+	struct evbuffer	*b = pieces(in), *out = evbuffer_new();
+	struct http_msg	 m;
+	size_t		 moved;
+
+	http_msg_init(&m, HTTP_RESPONSE);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	http_msg_head_consume(&m, b);
+	CU_ASSERT_EQUAL(http_msg_body(&m, b, out, &moved), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(http_msg_eof(&m), HTTP_STEP_ERROR);
+	evbuffer_free(b);
+	evbuffer_free(out);
+}
+
+static void
+test_upgrade(void)
+{
+	const char *const in[] = { "GET http://a.test/ws HTTP/1.1\r\nConnection: Upgrade\r\n"
+	    "Upgrade: websocket\r\nSec-WebSocket-Key: x\r\n\r\n", NULL };
+	struct evbuffer		*b = pieces(in), *out = evbuffer_new();
+	struct http_msg		 m;
+	struct http_target	 t;
+	char			*s;
+
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_TRUE(http_msg_is_upgrade(&m));
+	CU_ASSERT_EQUAL_FATAL(http_msg_target(&m, &t), 0);
+	http_write_request(&m, &t, out);
+	s = text(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "Upgrade: websocket\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "Connection: upgrade\r\n"));
+	free(s);
+	evbuffer_free(b);
+	evbuffer_free(out);
+}
+
+static void
+test_token_list(void)
+{
+	const char *l = "keep-alive ,  Upgrade,X-Foo";
+
+	CU_ASSERT_TRUE(http_token_in_list(l, strlen(l), "upgrade", 7));
+	CU_ASSERT_TRUE(http_token_in_list(l, strlen(l), "x-foo", 5));
+	CU_ASSERT_FALSE(http_token_in_list(l, strlen(l), "x-fo", 4));
+	CU_ASSERT_FALSE(http_token_in_list(l, strlen(l), "close", 5));
+}
+
+static void
+test_error_response(void)
+{
+	struct evbuffer	*out = evbuffer_new();
+	char		*s;
+
+	http_write_error(out, 403, "denied", "destination_ip_prohibited", NULL);
+	s = text(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "HTTP/1.1 403 Forbidden\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "Content-Length: 7\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "Proxy-Status: arcproxy; error=destination_ip_prohibited\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\n\r\ndenied\n"));
+	free(s);
+	evbuffer_free(out);
+}
+
+static const struct unit_test tests[] = {
+	{ "absolute-form rewrite drops hop-by-hop fields", test_absolute_form_rewrite },
+	{ "split heads and pipelined requests", test_split_head_and_pipelining },
+	{ "Content-Length body stops at its end", test_content_length_body },
+	{ "chunked body passes framed, bad chunk fails", test_chunked_body },
+	{ "malformed requests", test_bad_requests },
+	{ "head size limit", test_head_limit },
+	{ "request targets", test_targets },
+	{ "responses: HEAD, 204, 304, until EOF", test_responses },
+	{ "truncated response is an error", test_truncated_response },
+	{ "upgrade keeps Upgrade and Connection", test_upgrade },
+	{ "token lists", test_token_list },
+	{ "error responses", test_error_response },
+	{ NULL, NULL }
+};
+
+int
+main(void)
+{
+	return unit_main("http", tests);
+}

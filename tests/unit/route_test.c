@@ -1,0 +1,169 @@
+/* route_test.c -- route matching: exact, suffix, any, ports, order, defaults, and the SSRF guard. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "route.h"
+#include "unit.h"
+
+static struct route_table *
+table(const char *const *patterns, const enum route_kind *kinds, int n)
+{
+	struct route_table	*t = route_table_new(ROUTE_DENY);
+	char			 err[256];
+	int			 i;
+
+	for (i = 0; i < n; i++)
+		CU_ASSERT_EQUAL_FATAL(route_table_add(t, patterns[i], kinds[i],
+		    err, sizeof(err)), 0);
+	return t;
+}
+
+static enum route_kind
+kind_of(struct route_table *t, const char *host, uint16_t port, int *rule)
+{
+	struct route_decision	d;
+
+	route_match(t, host, port, &d);
+	if (rule != NULL)
+		*rule = d.rule;
+	return d.kind;
+}
+
+static void
+test_exact_and_port(void)
+{
+	const char *const p[] = { "a.example.com:443", "b.example.com" };
+	const enum route_kind k[] = { ROUTE_DIRECT, ROUTE_DIRECT };
+	struct route_table *t = table(p, k, 2);
+	int rule;
+
+	CU_ASSERT_EQUAL(kind_of(t, "a.example.com", 443, &rule), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(rule, 0);
+	CU_ASSERT_EQUAL(kind_of(t, "a.example.com", 80, &rule), ROUTE_DENY);
+	CU_ASSERT_EQUAL(rule, -1);
+	CU_ASSERT_EQUAL(kind_of(t, "b.example.com", 8080, NULL), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(kind_of(t, "xb.example.com", 8080, NULL), ROUTE_DENY);
+	CU_ASSERT_TRUE(route_is_explicit(t, 0));
+	route_table_free(t);
+}
+
+static void
+test_suffix(void)
+{
+	const char *const p[] = { "*.blob.core.windows.net", "*.obo.arc.azure.com:8084" };
+	const enum route_kind k[] = { ROUTE_DIRECT, ROUTE_DIRECT };
+	struct route_table *t = table(p, k, 2);
+	int rule;
+
+	CU_ASSERT_EQUAL(kind_of(t, "x.blob.core.windows.net", 443, NULL), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(kind_of(t, "a.b.blob.core.windows.net", 443, NULL), ROUTE_DIRECT);
+	/* The bare suffix is not a subdomain of itself. */
+	CU_ASSERT_EQUAL(kind_of(t, "blob.core.windows.net", 443, NULL), ROUTE_DENY);
+	CU_ASSERT_EQUAL(kind_of(t, "evilblob.core.windows.net", 443, NULL), ROUTE_DENY);
+	CU_ASSERT_EQUAL(kind_of(t, "m.obo.arc.azure.com", 8084, &rule), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(rule, 1);
+	CU_ASSERT_EQUAL(kind_of(t, "m.obo.arc.azure.com", 443, NULL), ROUTE_DENY);
+	CU_ASSERT_FALSE(route_is_explicit(t, 0));
+	route_table_free(t);
+}
+
+static void
+test_first_match_wins(void)
+{
+	const char *const p[] = { "bad.example.com", "*.example.com", "*:22", "*" };
+	const enum route_kind k[] = { ROUTE_DENY, ROUTE_DIRECT, ROUTE_DENY, ROUTE_DIRECT };
+	struct route_table *t = table(p, k, 4);
+
+	CU_ASSERT_EQUAL(kind_of(t, "bad.example.com", 443, NULL), ROUTE_DENY);
+	CU_ASSERT_EQUAL(kind_of(t, "good.example.com", 22, NULL), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(kind_of(t, "other.org", 22, NULL), ROUTE_DENY);
+	CU_ASSERT_EQUAL(kind_of(t, "other.org", 443, NULL), ROUTE_DIRECT);
+	route_table_free(t);
+}
+
+static void
+test_bad_patterns(void)
+{
+	struct route_table	*t = route_table_new(ROUTE_DIRECT);
+	char			 err[256];
+	const char *const	 bad[] = { "", "a.com:0", "a.com:70000", "a.com:",
+	    "*a.com", "a.*.com", "[::1", "a b.com", "a.com:x", NULL };
+	int			 i;
+
+	for (i = 0; bad[i] != NULL; i++) {
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(route_table_add(t, bad[i], ROUTE_DIRECT, err,
+		    sizeof(err)), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "pattern"));
+	}
+	CU_ASSERT_EQUAL(route_table_count(t), 0);
+	CU_ASSERT_EQUAL(route_table_add(t, "[::1]:443", ROUTE_DIRECT, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(route_table_add(t, "::1", ROUTE_DIRECT, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(route_table_add(t, "EXAMPLE.com.", ROUTE_DIRECT, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(kind_of(t, "example.com", 1, NULL), ROUTE_DIRECT);
+	route_table_free(t);
+}
+
+static void
+test_normalize(void)
+{
+	char	a[] = "WWW.Example.COM.", b[] = "[::1]", c[] = "bad host", d[] = "";
+
+	CU_ASSERT_EQUAL(route_normalize_host(a), 0);
+	CU_ASSERT_STRING_EQUAL(a, "www.example.com");
+	CU_ASSERT_EQUAL(route_normalize_host(b), 0);
+	CU_ASSERT_STRING_EQUAL(b, "::1");
+	CU_ASSERT_EQUAL(route_normalize_host(c), -1);
+	CU_ASSERT_EQUAL(route_normalize_host(d), -1);
+}
+
+static int
+guarded(const char *addr)
+{
+	struct sockaddr_storage	ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	return route_addr_is_guarded((struct sockaddr *)&ss);
+}
+
+static void
+test_ssrf_guard(void)
+{
+	CU_ASSERT_TRUE(guarded("127.0.0.1"));
+	CU_ASSERT_TRUE(guarded("127.1.2.3"));
+	CU_ASSERT_TRUE(guarded("169.254.169.254"));
+	CU_ASSERT_TRUE(guarded("0.0.0.0"));
+	CU_ASSERT_TRUE(guarded("::1"));
+	CU_ASSERT_TRUE(guarded("::"));
+	CU_ASSERT_TRUE(guarded("fe80::1"));
+	CU_ASSERT_TRUE(guarded("::ffff:127.0.0.1"));
+	CU_ASSERT_TRUE(guarded("::ffff:169.254.169.254"));
+	CU_ASSERT_TRUE(guarded("224.0.0.1"));
+	CU_ASSERT_FALSE(guarded("198.18.0.1"));
+	CU_ASSERT_FALSE(guarded("10.1.2.3"));
+	CU_ASSERT_FALSE(guarded("2001:db8::1"));
+	CU_ASSERT_TRUE(route_port_is_guarded(40342));
+	CU_ASSERT_TRUE(route_port_is_guarded(40344));
+	CU_ASSERT_FALSE(route_port_is_guarded(443));
+}
+
+static const struct unit_test tests[] = {
+	{ "exact host and port", test_exact_and_port },
+	{ "suffix patterns", test_suffix },
+	{ "first match wins", test_first_match_wins },
+	{ "bad patterns are refused", test_bad_patterns },
+	{ "host normalization", test_normalize },
+	{ "SSRF guard", test_ssrf_guard },
+	{ NULL, NULL }
+};
+
+int
+main(void)
+{
+	return unit_main("route", tests);
+}
