@@ -9,14 +9,15 @@ trap 'rm -f "$log"' EXIT
 
 count() {
 	# Adds the "N passed, N failed" of the last such line in $log.
-	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	line=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [ -z "$line" ]; then
 		echo "$1: no result line: counted as 1 failure"
 		failed=$((failed + 1))
 		return
 	fi
-	p=$(echo "$line" | sed -E 's/.* ?([0-9]+) passed, ([0-9]+) failed.*/\1/')
-	f=$(echo "$line" | sed -E 's/.* ?([0-9]+) passed, ([0-9]+) failed.*/\2/')
+	p=${line%% passed*}
+	f=${line#*passed, }
+	f=${f%% failed}
 	passed=$((passed + p))
 	failed=$((failed + f))
 }

@@ -10,6 +10,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -201,7 +202,8 @@ _live = []
 
 class Proxy:
 	def __init__(self, routes=(), hosts=(), limits=None, workers=1, default_route="direct",
-		     access_log="access.log", extra=None, name="arcproxy"):
+		     access_log="access.log", extra=None, name="arcproxy", nofile=None):
+		self.nofile = nofile	# RLIMIT_NOFILE for the daemon, to provoke EMFILE
 		self.port = free_port()
 		self.admin_port = free_port()
 		self.base = tempfile.mkdtemp(prefix=name + "-", dir=tmp_root())
@@ -243,6 +245,9 @@ class Proxy:
 		kw = {}
 		if self.user:
 			kw = {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+		if self.nofile:
+			n = self.nofile
+			kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
 		return kw
 
 	def command(self, *args):
@@ -334,6 +339,17 @@ class Proxy:
 
 	def fd_count(self):
 		return len(os.listdir("/proc/%d/fd" % self.pid))
+
+	def cpu_seconds(self):
+		"""User plus system CPU time the daemon has used."""
+		with open("/proc/%d/stat" % self.pid) as f:
+			fields = f.read().rsplit(")", 1)[1].split()
+		return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+	def rss_bytes(self):
+		with open("/proc/%d/status" % self.pid) as f:
+			m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
+		return int(m.group(1)) * 1024
 
 	def fds(self):
 		out = []
