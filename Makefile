@@ -17,15 +17,17 @@ endif
 BIN	:= $(BUILD)/bin
 OBJ	:= $(BUILD)/obj
 
-PKGS	:= libevent_core libevent_extra libevent_pthreads libconfig openssl
+PKGS	:= libevent_core libevent_extra libevent_pthreads libevent_openssl libconfig \
+	openssl jansson
 DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig-dev \
-	libssl-dev libcunit1-dev curl openssl python3 procps iproute2 passwd
+	libssl-dev libjansson-dev libcunit1-dev curl openssl python3 procps iproute2 passwd \
+	squid
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Werror
 CFLAGS	?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -pthread \
-	-Ilib -Iarcproxy $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	-Ilib -Iarcproxy -Igateway-client $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
@@ -44,10 +46,15 @@ route_test_OBJS	 := arcproxy/route.c
 http_test_OBJS	 := arcproxy/http.c arcproxy/route.c
 conf_test_OBJS	 := lib/conf.c
 config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c
-UNIT_BINS := $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
+
+# Each program's folder may add its own rules, programs (PROGS) and unit tests
+# (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
+PROGS	:= $(BIN)/arcproxy
+-include cloudsim/build.mk gateway-client/build.mk bench/build.mk
+UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps test unit integration run clean
-all: $(BIN)/arcproxy
+all: $(PROGS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

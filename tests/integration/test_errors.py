@@ -1,7 +1,8 @@
 """Bad requests and unreachable destinations.
 
 Expectations (after each one the proxy still serves a normal request):
-- Garbage bytes -> 400; an origin-form request to the proxy port -> 400.
+- Garbage bytes -> 400; an origin-form request to the proxy port -> 400; two different
+  Content-Lengths -> 400; Content-Length with chunked -> 400 or chunked wins (no smuggling).
 - A bad chunk size in a chunked request body -> an error or a closed connection, never a 200.
 - A deny rule -> 403 with Proxy-Status error=http_request_denied.
 - SSRF guard: loopback (127.0.0.1, [::1]), link-local and the local API ports (40342, 40344),
@@ -102,6 +103,34 @@ def bad_chunk_size(env):
 	check(r is None or r.status >= 400, "a bad chunk size was answered %r" % r)
 	check(closed, "connection left open after a broken chunked body")
 	healthy(env.proxy, "after a bad chunk size")
+
+
+@test
+def conflicting_content_length_400(env):
+	url = "http://127.0.0.1:%d/echo" % env.origin.http_port
+	req = (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+	       b"hello!" % (url.encode(), env.origin.http_port))
+	r, _ = _raw_exchange(env, req)
+	check(r is not None and r.status == 400, "two different Content-Lengths: wanted 400, got %r" % r)
+	healthy(env.proxy, "after conflicting Content-Lengths")
+
+
+@test
+def content_length_and_chunked(env):
+	"""Both framings in one request: 400, or chunked wins and the origin never sees both."""
+	url = "http://127.0.0.1:%d/echo" % env.origin.http_port
+	req = (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: 3\r\n"
+	       b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" % (url.encode(), env.origin.http_port))
+	r, _ = _raw_exchange(env, req)
+	check(r is not None, "no response to a request with Content-Length and chunked")
+	if r.status != 400:
+		check(r.status == 200, "status %d" % r.status)
+		j = r.json()
+		names = {k.lower() for k, _ in j["headers"]}
+		check(not {"content-length", "transfer-encoding"} <= names,
+		      "the origin got both Content-Length and Transfer-Encoding: request smuggling")
+		check(j["body_length"] == 5, "the origin read %d body bytes, the chunked body has 5" % j["body_length"])
+	healthy(env.proxy, "after Content-Length with chunked")
 
 
 def _connect(env, authority):

@@ -178,6 +178,25 @@ def close_delimited_body(env):
 
 
 @test
+def http10_client(env):
+	"""An HTTP/1.0 client gets a body it can frame (never chunked) and the connection closes."""
+	for path in ("/bytes/5000", "/chunked/5000"):
+		with Conn(env.proxy.port) as c:
+			c.send("GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n\r\n" % (_url(env, path), env.origin.http_port))
+			status, _, headers, head = c.read_head()
+			h = {k.lower(): v for k, v in headers}
+			check(status == 200, "%s: status %d" % (path, status))
+			check("chunked" not in h.get("transfer-encoding", "").lower(),
+			      "%s: chunked response sent to an HTTP/1.0 client" % path)
+			if "content-length" in h:
+				body = c.read_exact(int(h["content-length"]))
+				check(c.at_eof(3), "%s: HTTP/1.0 connection without keep-alive left open" % path)
+			else:
+				body = c.read_to_eof()
+			check(body == payload(5000), "%s: body differs (%d bytes)" % (path, len(body)))
+
+
+@test
 def client_keepalive(env):
 	with Conn(env.proxy.port) as c:
 		c.request("GET", _url(env, "/bytes/100"))

@@ -9,9 +9,14 @@ Expectations (limits set small for the module; after each the proxy still serves
   tunnel after limits.tunnel_idle_timeout_ms, while a tunnel with traffic stays up.
 - limits.max_connections = 3: the 4th client connection gets 503; once one closes, a new
   connection is served; the 3 open ones keep working.
+- Backpressure: a client that stops reading a 32 MiB download (absolute-form or through a
+  tunnel) does not make the proxy buffer it (RSS grows far less) or spin; the body is intact.
+- Out of descriptors (RLIMIT_NOFILE small, many clients): no busy accept loop, no crash, and
+  service resumes once the clients leave.
 """
 
 import select
+import socket
 import time
 
 from harness import (Conn, Proxy, check, fetch, healthy, origin, payload, poll, standard_env,
@@ -160,6 +165,63 @@ def max_connections_503(env):
 		for c in conns:
 			c.close()
 	check(p.alive(), "arcproxy died at max_connections")
+
+
+@test(timeout=90)
+def backpressure_slow_reader(env):
+	o = origin()
+	p = Proxy(routes=std_routes(o), limits={"buffer_bytes": 262144}, name="backpressure").start()
+	env.extra.append(p)
+	n = 32 << 20
+	for mode in ("absolute-form", "tunnel"):
+		with Conn(p.port, timeout=30) as c:
+			if mode == "tunnel":
+				check(c.connect_tunnel("127.0.0.1:%d" % o.http_port).status == 200, "CONNECT failed")
+			time.sleep(0.2)
+			rss0, cpu0 = p.rss_bytes(), p.cpu_seconds()
+			if mode == "tunnel":
+				c.request("GET", "/bytes/%d" % n, host="127.0.0.1:%d" % o.http_port)
+			else:
+				c.request("GET", _url(env, "/bytes/%d" % n))
+			time.sleep(1.5)	# the client reads nothing meanwhile
+			grew, cpu = p.rss_bytes() - rss0, p.cpu_seconds() - cpu0
+			r = c.read_response()
+		check(r.status == 200 and len(r.body) == n and r.body == payload(n),
+		      "%s: the stalled %d-byte body arrived damaged (%d bytes)" % (mode, n, len(r.body)))
+		check(grew < 16 << 20, "%s: RSS grew %d MiB while the client did not read: no backpressure"
+		      % (mode, grew >> 20))
+		check(cpu < 0.5, "%s: %.2fs of CPU in 1.5s with a stalled client: busy loop" % (mode, cpu))
+
+
+@test(timeout=40)
+def emfile_backoff(env):
+	o = origin()
+	p = Proxy(routes=std_routes(o), nofile=48, name="emfile").start()
+	env.extra.append(p)
+	healthy(p, "at start")
+	conns = []
+	try:
+		for _ in range(64):
+			try:
+				conns.append(socket.create_connection(("127.0.0.1", p.port), timeout=2))
+			except OSError:
+				break
+		time.sleep(0.5)
+		cpu0 = p.cpu_seconds()
+		time.sleep(1.0)
+		cpu = p.cpu_seconds() - cpu0
+		check(p.alive(), "arcproxy exited when out of descriptors")
+		check(cpu < 0.3, "%.2fs of CPU in 1s while out of descriptors: busy accept loop" % cpu)
+	finally:
+		for s in conns:
+			s.close()
+
+	def served():
+		try:
+			return fetch(p.port, "GET", _url(env, "/bytes/10"), timeout=2).status == 200
+		except (OSError, EOFError):
+			return False
+	check(poll(served, timeout=6, interval=0.3), "not serving again after the clients left")
 
 
 @test

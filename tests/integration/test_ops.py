@@ -12,6 +12,7 @@ Expectations:
   proxy exits at once.
 - arcproxy -n: exit 0 on a good config; non-zero naming the file and the line on a broken one.
 - workers = 2 serves sequential and concurrent requests and tunnels.
+- A "[::1]:PORT" listener serves IPv6 clients.
 
 The access-log layout and metric names live at the top of this file: adjust them there.
 """
@@ -22,7 +23,7 @@ import socket
 import threading
 import time
 
-from harness import (Conn, Proxy, check, deny, fetch, healthy, metric_sum, origin, payload,
+from harness import (Conn, Proxy, check, curl, deny, fetch, healthy, metric_sum, origin, payload,
 		     poll, standard_env, std_routes, stop_env, test)
 
 # --- the access-log layout and metric names the tests expect -----------------
@@ -284,6 +285,18 @@ def workers_two(env):
 	check(results == [True] * 6, "concurrent requests with workers=2: %r" % results)
 	got = _tunnel_echo(p.port, o.echo_port, payload(100000))
 	check(got == payload(100000) + b"BYE\n", "tunnel with workers=2 failed")
+
+
+@test
+def ipv6_listener(env):
+	o = origin()
+	p = Proxy(routes=std_routes(o), name="ipv6")
+	p.write_config(listen=["127.0.0.1:%d" % p.port, "[::1]:%d" % p.port])
+	p.start()
+	env.extra.append(p)
+	r = curl("-x", "http://[::1]:%d" % p.port, _url(env, "/bytes/1000"), timeout=10)
+	check(r.returncode == 0 and r.stdout == payload(1000),
+	      "curl through the [::1] listener: exit %d %s" % (r.returncode, r.stderr.decode().strip()))
 
 
 @test
