@@ -31,9 +31,9 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -pthread \
 LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
-LIB_SRC	:= lib/log.c lib/conf.c
+LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c arcproxy/route.c \
-	arcproxy/http.c arcproxy/status.c arcproxy/resolve.c \
+	arcproxy/http.c arcproxy/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
 	arcproxy/conn.c arcproxy/listener.c arcproxy/worker.c \
 	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c
@@ -45,7 +45,7 @@ UNIT_TESTS := route http conf config
 route_test_OBJS	 := arcproxy/route.c
 http_test_OBJS	 := arcproxy/http.c arcproxy/route.c
 conf_test_OBJS	 := lib/conf.c
-config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c
+config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c lib/resolve.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

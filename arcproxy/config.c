@@ -153,17 +153,6 @@ config_client_allowed(const struct config *cfg, const struct sockaddr *sa)
 	return 0;
 }
 
-const struct config_host *
-config_host_lookup(const struct config *cfg, const char *name)
-{
-	int	i;
-
-	for (i = 0; i < cfg->nhosts; i++)
-		if (strcmp(cfg->hosts[i].name, name) == 0)
-			return &cfg->hosts[i];
-	return NULL;
-}
-
 static int
 config_load_listen(struct config *cfg, const config_setting_t *root,
     struct conf_error *err)
@@ -244,7 +233,7 @@ config_load_hosts(struct config *cfg, const config_setting_t *root,
     struct conf_error *err)
 {
 	const config_setting_t	*list = NULL, *e;
-	struct config_host	*h;
+	struct resolve_host	*h;
 	const char		*name, *address;
 	char			 addrport[INET6_ADDRSTRLEN + 16];
 	int			 i, n;

@@ -5,15 +5,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "resolve.h"
 #include "route.h"
 
 #define CONFIG_MAX_LISTEN	8
-
-struct config_host {			/* one static name, like /etc/hosts */
-	char			*name;		/* normalized: lower case, no trailing dot */
-	struct sockaddr_storage	 addr;
-	socklen_t		 addr_len;
-};
 
 struct config_net {			/* an allowed client network */
 	int		family;
@@ -46,7 +41,7 @@ struct config {
 	int			 has_admin;	/* admin_listen = "" turns it off */
 	int			 workers;
 	struct route_table	*routes;
-	struct config_host	*hosts;
+	struct resolve_host	*hosts;
 	int			 nhosts;
 	struct config_net	*clients;
 	int			 nclients;
@@ -62,7 +57,6 @@ struct config	*config_load(const char *config_dir, const char *state_dir,
 struct config	*config_ref(struct config *);
 void		 config_unref(struct config *);
 
-const struct config_host *config_host_lookup(const struct config *, const char *name);
 int		 config_client_allowed(const struct config *, const struct sockaddr *);
 /* "127.0.0.1:80", "[::1]:80" -> sockaddr; -1 on a malformed address. */
 int		 config_parse_addr(const char *text, struct sockaddr_storage *,

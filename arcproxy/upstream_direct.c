@@ -153,7 +153,8 @@ direct_open(struct worker *w, const struct upstream_target *t,
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(d->timer, &tv);
-	switch (resolve_start(w->dns, w->cfg, t->host, t->port, &d->addrs,
+	switch (resolve_start(w->dns, w->cfg->hosts, w->cfg->nhosts, t->host,
+	    t->port, &d->addrs,
 	    direct_resolved, d, &d->dns)) {
 	case 1:
 		direct_try_next(d);

@@ -370,7 +370,10 @@ class TcpService:
 
 	def _accept_loop(self):
 		while not self.stopping:
-			r, _, _ = select.select([self.sock], [], [], 0.2)
+			try:
+				r, _, _ = select.select([self.sock], [], [], 0.2)
+			except (OSError, ValueError):	# closed under us by close()
+				return
 			if not r or self.stopping:
 				continue
 			try:

@@ -207,6 +207,7 @@ def emfile_backoff(env):
 			except OSError:
 				break
 		time.sleep(0.5)
+		check(p.fd_count() >= 44, "precondition: arcproxy holds only %d of 48 fds" % p.fd_count())
 		cpu0 = p.cpu_seconds()
 		time.sleep(1.0)
 		cpu = p.cpu_seconds() - cpu0

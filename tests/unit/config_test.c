@@ -90,16 +90,16 @@ test_full_file(void)
 	    "access_log = \"-\";\nlimits = { head_timeout_ms = 500; max_connections = 3; };\n",
 	    err, sizeof(err));
 	struct sockaddr_in	 sin;
-	const struct config_host *h;
+	const struct resolve_host *h;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_EQUAL(c->workers, 2);
 	CU_ASSERT_EQUAL(c->limits.head_timeout_ms, 500);
 	CU_ASSERT_EQUAL(c->limits.max_connections, 3);
 	CU_ASSERT_STRING_EQUAL(c->access_log, "-");
-	CU_ASSERT_PTR_NOT_NULL(h = config_host_lookup(c, "origin.test"));
-	CU_ASSERT_PTR_NOT_NULL(h = config_host_lookup(c, "v6.test"));
-	CU_ASSERT_PTR_NULL(config_host_lookup(c, "other.test"));
+	CU_ASSERT_PTR_NOT_NULL(h = resolve_host_lookup(c->hosts, c->nhosts, "origin.test"));
+	CU_ASSERT_PTR_NOT_NULL(h = resolve_host_lookup(c->hosts, c->nhosts, "v6.test"));
+	CU_ASSERT_PTR_NULL(resolve_host_lookup(c->hosts, c->nhosts, "other.test"));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	inet_pton(AF_INET, "10.9.8.7", &sin.sin_addr);

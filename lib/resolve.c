@@ -7,7 +7,6 @@
 #include <event2/dns.h>
 #include <event2/util.h>
 
-#include "config.h"
 #include "resolve.h"
 
 struct resolve {
@@ -35,15 +34,27 @@ resolve_add(struct resolve_result *res, const struct sockaddr *sa,
 	res->len[res->n++] = len;
 }
 
-static int
-resolve_local(const struct config *cfg, const char *host, uint16_t port,
-    struct resolve_result *res)
+const struct resolve_host *
+resolve_host_lookup(const struct resolve_host *hosts, int nhosts,
+    const char *name)
 {
-	const struct config_host	*h;
+	int	i;
+
+	for (i = 0; i < nhosts; i++)
+		if (strcmp(hosts[i].name, name) == 0)
+			return &hosts[i];
+	return NULL;
+}
+
+static int
+resolve_local(const struct resolve_host *hosts, int nhosts, const char *host,
+    uint16_t port, struct resolve_result *res)
+{
+	const struct resolve_host	*h;
 	struct sockaddr_in		 sin;
 	struct sockaddr_in6		 sin6;
 
-	if ((h = config_host_lookup(cfg, host)) != NULL) {
+	if ((h = resolve_host_lookup(hosts, nhosts, host)) != NULL) {
 		resolve_add(res, (const struct sockaddr *)&h->addr, h->addr_len, port);
 		return 1;
 	}
@@ -89,8 +100,8 @@ resolve_done(int result, struct evutil_addrinfo *ai, void *arg)
 }
 
 int
-resolve_start(struct evdns_base *dns, const struct config *cfg,
-    const char *host, uint16_t port, struct resolve_result *res,
+resolve_start(struct evdns_base *dns, const struct resolve_host *hosts,
+    int nhosts, const char *host, uint16_t port, struct resolve_result *res,
     resolve_cb *cb, void *arg, struct resolve **req)
 {
 	struct evutil_addrinfo	 hints;
@@ -98,7 +109,7 @@ resolve_start(struct evdns_base *dns, const struct config *cfg,
 
 	res->n = 0;
 	*req = NULL;
-	if (resolve_local(cfg, host, port, res))
+	if (resolve_local(hosts, nhosts, host, port, res))
 		return 1;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return -1;

@@ -9,9 +9,14 @@
 
 #define RESOLVE_MAX	8
 
-struct config;
 struct evdns_base;
 struct resolve;
+
+struct resolve_host {			/* one static name, like a line of /etc/hosts */
+	char			*name;		/* normalized: lower case, no trailing dot */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addr_len;
+};
 
 struct resolve_result {
 	struct sockaddr_storage	addr[RESOLVE_MAX];
@@ -26,9 +31,11 @@ typedef void resolve_cb(enum px_error, void *arg);
  * literal), 0 when a query is under way (*req set; cb fires later with res
  * filled), -1 when the query could not start.
  */
-int	resolve_start(struct evdns_base *, const struct config *, const char *host,
-	    uint16_t port, struct resolve_result *res, resolve_cb *, void *arg,
-	    struct resolve **req);
+int	resolve_start(struct evdns_base *, const struct resolve_host *hosts,
+	    int nhosts, const char *host, uint16_t port, struct resolve_result *res,
+	    resolve_cb *, void *arg, struct resolve **req);
+const struct resolve_host *resolve_host_lookup(const struct resolve_host *hosts,
+	    int nhosts, const char *name);
 void	resolve_cancel(struct resolve *);
 
 #endif
