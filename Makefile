@@ -31,12 +31,15 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -pthread \
 LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
-LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c
+LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c
+GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c arcproxy/route.c \
 	arcproxy/http.c arcproxy/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
 	arcproxy/conn.c arcproxy/listener.c arcproxy/worker.c \
-	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c
+	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c \
+	arcproxy/upstream.c arcproxy/upstream_proxy.c arcproxy/upstream_gateway.c \
+	$(GW_SRC)
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
@@ -45,12 +48,14 @@ UNIT_TESTS := route http conf config
 route_test_OBJS	 := arcproxy/route.c
 http_test_OBJS	 := arcproxy/http.c arcproxy/route.c
 conf_test_OBJS	 := lib/conf.c
-config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c lib/resolve.c
+config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c lib/resolve.c \
+	lib/agentconf.c gateway-client/gw.c gateway-client/gw_connect.c \
+	gateway-client/gw_tls.c arcproxy/http.c lib/log.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
 PROGS	:= $(BIN)/arcproxy
--include cloudsim/build.mk gateway-client/build.mk bench/build.mk
+-include cloudsim/build.mk bench/build.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps test unit integration run clean

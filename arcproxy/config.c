@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "config.h"
+#include "gw.h"
 
 static const char *const config_keys[] = {
 	"listen", "admin_listen", "workers", "clients", "routes",
@@ -205,6 +207,7 @@ config_load_routes(struct config *cfg, const config_setting_t *root,
 
 	if (conf_enum(root, "default_route", route_names, &def, err) == -1)
 		return -1;
+	cfg->default_route_set = config_setting_get_member(root, "default_route") != NULL;
 	if ((cfg->routes = route_table_new((enum route_kind)def)) == NULL)
 		return conf_fail(err, root, "out of memory");
 	if (conf_group_list(root, "routes", &list, err) == -1)
@@ -336,6 +339,51 @@ config_load_limits(struct config *cfg, const config_setting_t *root,
 	return 0;
 }
 
+/* agent.conf: how management traffic leaves, and the identity for the gateway. */
+static int
+config_load_agent(struct config *cfg, const char *config_dir,
+    const char *state_dir, struct conf_error *err)
+{
+	struct agentconf	*ac = &cfg->agent;
+	char			 path[PATH_MAX];
+
+	if (agentconf_load(config_dir, ac, err->text, sizeof(err->text)) == -1)
+		return -1;
+	if (ac->gateway_url != NULL && gw_parse_url(ac->gateway_url, "https", 443,
+	    cfg->gw_host, sizeof(cfg->gw_host), &cfg->gw_port) == -1) {
+		snprintf(err->text, sizeof(err->text), "%s/agent.conf: gateway.url "
+		    "\"%s\" is not like \"https://gw.example.com[:port]\"",
+		    config_dir, ac->gateway_url);
+		return -1;
+	}
+	if (ac->proxy_url != NULL && gw_parse_url(ac->proxy_url, "http", 3128,
+	    cfg->proxy_host, sizeof(cfg->proxy_host), &cfg->proxy_port) == -1) {
+		snprintf(err->text, sizeof(err->text), "%s/agent.conf: proxy.url "
+		    "\"%s\" is not like \"http://proxy.example.com:3128\" (proxy "
+		    "authentication and https proxies are not supported)",
+		    config_dir, ac->proxy_url);
+		return -1;
+	}
+	if (ac->connection_type == AGENTCONF_GATEWAY &&
+	    (ac->gateway_url == NULL || ac->gateway_ca_file == NULL)) {
+		snprintf(err->text, sizeof(err->text), "%s/agent.conf: "
+		    "connection.type is \"gateway\" but gateway.%s is not set",
+		    config_dir, ac->gateway_url == NULL ? "url" : "ca_file");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/machine.crt", state_dir);
+	if (access(path, R_OK) == 0) {
+		cfg->machine_cert = strdup(path);
+		snprintf(path, sizeof(path), "%s/machine.key", state_dir);
+		cfg->machine_key = strdup(path);
+		if (cfg->machine_cert == NULL || cfg->machine_key == NULL) {
+			snprintf(err->text, sizeof(err->text), "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct config *
 config_load(const char *config_dir, const char *state_dir, char *errbuf,
     size_t errlen)
@@ -384,7 +432,13 @@ config_load(const char *config_dir, const char *state_dir, char *errbuf,
 		goto fail;
 	}
 	config_destroy(&lc);
+	if (config_load_agent(cfg, config_dir, state_dir, &err) == -1)
+		goto fail_agent;
 	return cfg;
+ fail_agent:
+	snprintf(errbuf, errlen, "%s", err.text);
+	config_unref(cfg);
+	return NULL;
  fail:
 	snprintf(errbuf, errlen, "%s", err.text);
 	config_destroy(&lc);
@@ -416,5 +470,8 @@ config_unref(struct config *cfg)
 	free(cfg->dns_servers);
 	free(cfg->access_log);
 	free(cfg->path);
+	agentconf_clear(&cfg->agent);
+	free(cfg->machine_cert);
+	free(cfg->machine_key);
 	free(cfg);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "agentconf.h"
 #include "resolve.h"
 #include "route.h"
 
@@ -49,6 +50,14 @@ struct config {
 	int			 ndns_servers;
 	char			*access_log;	/* absolute path, "-" or NULL (off) */
 	struct config_limits	 limits;
+	int			 default_route_set;	/* arcproxy.conf names one */
+	struct agentconf	 agent;		/* agent.conf: connection type, urls */
+	char			 gw_host[256];	/* from gateway.url, when set */
+	uint16_t		 gw_port;
+	char			 proxy_host[256];/* from proxy.url, when set */
+	uint16_t		 proxy_port;
+	char			*machine_cert;	/* <state>/machine.crt, when present */
+	char			*machine_key;
 };
 
 /* Loads dir/arcproxy.conf; relative paths in it resolve under state_dir. */

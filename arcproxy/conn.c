@@ -14,6 +14,7 @@
 
 #include "accesslog.h"
 #include "conn.h"
+#include "gw.h"
 #include "http.h"
 #include "log.h"
 #include "pool.h"
@@ -78,6 +79,7 @@ static void	conn_up_write(struct bufferevent *, void *);
 static void	conn_up_event(struct bufferevent *, short, void *);
 static void	conn_head(struct conn *);
 static void	conn_fail(struct conn *, enum px_error);
+static void	conn_fail_details(struct conn *, enum px_error, const char *);
 
 static void
 conn_arm(struct conn *c, long long ms)
@@ -203,7 +205,27 @@ conn_abort(struct conn *c)
 static void
 conn_fail(struct conn *c, enum px_error error)
 {
+	conn_fail_details(c, error, NULL);
+}
+
+/* Proxy-Status details are a quoted string: keep it plain and short. */
+static void
+conn_quote_details(char *dst, size_t len, const char *src)
+{
+	size_t	i;
+
+	for (i = 0; src[i] != '\0' && i + 1 < len; i++)
+		dst[i] = (src[i] == '"' || src[i] == '\\' ||
+		    (unsigned char)src[i] < 0x20 || (unsigned char)src[i] >= 0x7f) ?
+		    '\'' : src[i];
+	dst[i] = '\0';
+}
+
+static void
+conn_fail_details(struct conn *c, enum px_error error, const char *details)
+{
 	const struct px_error_info *e = &px_errors[error];
+	char		 quoted[256];
 
 	c->error = error;
 	if (c->method[0] == '\0')
@@ -213,10 +235,13 @@ conn_fail(struct conn *c, enum px_error error)
 		return;
 	}
 	c->status = e->status;
-	log_debug("%s %s %s: %d %s", c->client_addr, c->method, c->target_text,
-	    e->status, e->label);
+	if (details != NULL)
+		conn_quote_details(quoted, sizeof(quoted), details);
+	log_debug("%s %s %s: %d %s%s%s", c->client_addr, c->method,
+	    c->target_text, e->status, e->label, details ? ": " : "",
+	    details ? details : "");
 	http_write_error(bufferevent_get_output(c->client), e->status, e->reason,
-	    e->proxy_status, NULL);
+	    e->proxy_status, details ? quoted : NULL);
 	conn_closing(c);
 }
 
@@ -305,15 +330,24 @@ conn_exchange(struct conn *c)
 }
 
 static void
-conn_opened(struct upstream *up, enum px_error error, void *arg)
+conn_opened(struct upstream *up, enum px_error error, const char *details,
+    void *arg)
 {
 	struct conn	*c = arg;
 	static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 	if (error != PXE_NONE) {
+		if (details != NULL && (error == PXE_GATEWAY_DOWN ||
+		    error == PXE_PROXY_DOWN))
+			log_warnx("%s %s %s: %s", c->client_addr, c->method,
+			    c->target_text, details);
+		/* The details outlive the upstream only on the stack. */
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", details ? details : "");
 		c->up = NULL;
 		up->ops->close(up);
-		conn_fail(c, error);
+		conn_fail_details(c, error, why[0] ? why : NULL);
 		return;
 	}
 	conn_touch(c);
@@ -354,6 +388,41 @@ conn_open(struct conn *c)
 		conn_fail(c, PXE_INTERNAL);
 }
 
+/*
+ * The operator's rules first; then, in gateway mode, Azure's order: the
+ * gateway's bypass list goes direct (or to the proxy), what the gateway
+ * carries goes to it, the rest to proxy.url if set; then the default.
+ */
+static void
+conn_pick_route(struct conn *c)
+{
+	const struct config	*cfg = c->cfg;
+	struct gw		*gw = c->w->gw;
+	const char		*host = c->target.host;
+	uint16_t		 port = c->target.port;
+	enum route_kind		 fallback;
+
+	route_match(cfg->routes, host, port, &c->route);
+	if (c->route.rule >= 0)
+		return;
+	/* route_match() gave the default_route (direct unless set). */
+	fallback = c->route.kind;
+	if (cfg->proxy_host[0] != '\0' && !cfg->default_route_set)
+		fallback = ROUTE_PROXY;
+	if (cfg->agent.connection_type != AGENTCONF_GATEWAY || gw == NULL) {
+		c->route.kind = fallback;
+		return;
+	}
+	if (gw_bypasses(gw, host, port))
+		c->route.kind = cfg->proxy_host[0] ? ROUTE_PROXY : ROUTE_DIRECT;
+	else if (gw_allows(gw, host, port))
+		c->route.kind = ROUTE_GATEWAY;
+	else if (cfg->default_route_set || cfg->proxy_host[0] != '\0')
+		c->route.kind = fallback;
+	else
+		c->route.kind = ROUTE_DENY;
+}
+
 /* A whole request head is here: check it, route it, rewrite it. */
 static void
 conn_route(struct conn *c)
@@ -378,7 +447,7 @@ conn_route(struct conn *c)
 			conn_fail(c, PXE_BAD_REQUEST);
 		return;
 	}
-	route_match(c->cfg->routes, c->target.host, c->target.port, &c->route);
+	conn_pick_route(c);
 	c->routed = 1;
 	if (c->route.kind == ROUTE_DENY) {
 		conn_fail(c, PXE_ROUTE_DENIED);
@@ -389,7 +458,7 @@ conn_route(struct conn *c)
 		conn_fail(c, PXE_GUARDED);
 		return;
 	}
-	if (upstream_routes[c->route.kind] == NULL) {
+	if (!upstream_available(c->w, c->route.kind)) {
 		conn_fail(c, PXE_ROUTE_DOWN);
 		return;
 	}

@@ -21,6 +21,7 @@ struct metrics {
 	uint64_t	pool_hits;
 	uint64_t	pool_misses;
 	uint64_t	accept_backoffs;
+	uint64_t	gateway_up;			/* gauge: 1 per worker */
 };
 
 /* One writer (the worker), relaxed readers (the admin thread): no lock prefix. */
@@ -28,6 +29,7 @@ struct metrics {
 	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), \
 	    __ATOMIC_RELAXED)
 #define METRIC_SUB(field, n)	METRIC_ADD(field, -(uint64_t)(n))
+#define METRIC_SET(field, v)	__atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 
 struct evbuffer;
 

@@ -42,5 +42,15 @@ const struct px_error_info px_errors[PXE__COUNT] = {
 	    "client went away" },
 	[PXE_INTERNAL] = { 500, "proxy_internal_error", "internal",
 	    "internal error" },
+	[PXE_GATEWAY_DOWN] = { 502, "destination_unavailable", "gateway_down",
+	    "the Arc gateway is unreachable" },
+	[PXE_GATEWAY_DENIED] = { 403, "http_request_denied", "gateway_denied",
+	    "the Arc gateway does not allow this destination" },
+	[PXE_GATEWAY_TARGET] = { 502, "destination_unavailable", "gateway_target",
+	    "the Arc gateway could not reach the destination" },
+	[PXE_PROXY_DOWN] = { 502, "destination_unavailable", "proxy_down",
+	    "the enterprise proxy is unreachable" },
+	[PXE_PROXY_REFUSED] = { 502, "connection_refused", "proxy_refused",
+	    "the enterprise proxy refused the tunnel" },
 };
 

@@ -24,6 +24,11 @@ enum px_error {
 	PXE_IDLE_TIMEOUT,	/* no byte either way for too long */
 	PXE_CLIENT_ABORT,	/* client went away mid-exchange */
 	PXE_INTERNAL,		/* out of memory or a system call failed */
+	PXE_GATEWAY_DOWN,	/* the Arc gateway cannot be reached */
+	PXE_GATEWAY_DENIED,	/* the gateway refused the destination */
+	PXE_GATEWAY_TARGET,	/* the gateway could not reach the destination */
+	PXE_PROXY_DOWN,		/* the enterprise proxy cannot be reached */
+	PXE_PROXY_REFUSED,	/* the enterprise proxy refused the CONNECT */
 	PXE__COUNT
 };
 

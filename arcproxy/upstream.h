@@ -13,8 +13,10 @@ struct bufferevent;
 struct upstream;
 struct worker;
 
-/* Called once, never from inside open(): error is PXE_NONE on success. */
-typedef void upstream_open_cb(struct upstream *, enum px_error error, void *arg);
+/* Called once, never from inside open(): error is PXE_NONE on success;
+ * details, when not NULL, says more (for logs and Proxy-Status). */
+typedef void upstream_open_cb(struct upstream *, enum px_error error,
+	    const char *details, void *arg);
 
 struct upstream_target {
 	const char	*host;		/* normalized host name or literal */
@@ -49,5 +51,10 @@ struct upstream {
 /* The implementation for each route; NULL where a route has none (deny). */
 extern const struct upstream_ops *const upstream_routes[ROUTE__COUNT];
 extern const struct upstream_ops upstream_direct_ops;
+extern const struct upstream_ops upstream_proxy_ops;
+extern const struct upstream_ops upstream_gateway_ops;
+
+/* Can this worker open streams on the route now (configured at all)? */
+int	upstream_available(const struct worker *, enum route_kind);
 
 #endif

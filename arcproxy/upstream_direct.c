@@ -58,7 +58,7 @@ direct_timer(evutil_socket_t fd, short what, void *arg)
 		d->error = PXE_CONNECT_TIMEOUT;
 		d->finished = 1;
 	}
-	d->cb(&d->up, d->error, d->arg);
+	d->cb(&d->up, d->error, NULL, d->arg);
 }
 
 static void
@@ -73,7 +73,7 @@ direct_connect_event(struct bufferevent *bev, short what, void *arg)
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		evtimer_del(d->timer);
 		d->finished = 1;
-		d->cb(&d->up, PXE_NONE, d->arg);
+		d->cb(&d->up, PXE_NONE, NULL, d->arg);
 		return;
 	}
 	d->error = (err == ENETUNREACH || err == EHOSTUNREACH) ?
@@ -193,11 +193,4 @@ const struct upstream_ops upstream_direct_ops = {
 	.open = direct_open,
 	.shutdown_write = direct_shutdown_write,
 	.close = direct_close,
-};
-
-const struct upstream_ops *const upstream_routes[ROUTE__COUNT] = {
-	[ROUTE_DIRECT] = &upstream_direct_ops,
-	[ROUTE_PROXY] = NULL,		/* enterprise proxy: not built yet */
-	[ROUTE_GATEWAY] = NULL,		/* Arc gateway: not built yet */
-	[ROUTE_DENY] = NULL,
 };

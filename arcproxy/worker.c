@@ -9,6 +9,7 @@
 
 #include "accesslog.h"
 #include "conn.h"
+#include "gw.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -60,6 +61,85 @@ worker_drained(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(w->base, NULL);
 }
 
+static void
+worker_gw_state(void *arg, enum gw_state state, const char *reason, int endpoints)
+{
+	struct worker	*w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->gw_status.state = state;
+	w->gw_status.endpoints = endpoints;
+	snprintf(w->gw_status.last_error, sizeof(w->gw_status.last_error), "%s",
+	    reason);
+	pthread_mutex_unlock(&w->lock);
+	METRIC_SET(w->stats.gateway_up, state == GW_STATE_UP);
+}
+
+void
+worker_gw_status(struct worker *w, struct worker_gw_status *out)
+{
+	pthread_mutex_lock(&w->lock);
+	*out = w->gw_status;
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int
+worker_gw_same(const struct config *a, const struct config *b)
+{
+	return a->agent.connection_type == b->agent.connection_type &&
+	    strcmp(a->gw_host, b->gw_host) == 0 && a->gw_port == b->gw_port &&
+	    strcmp(a->proxy_host, b->proxy_host) == 0 &&
+	    a->proxy_port == b->proxy_port &&
+	    !strcmp(a->agent.gateway_ca_file ? a->agent.gateway_ca_file : "",
+	    b->agent.gateway_ca_file ? b->agent.gateway_ca_file : "") &&
+	    !strcmp(a->machine_cert ? a->machine_cert : "",
+	    b->machine_cert ? b->machine_cert : "");
+}
+
+/* The gateway route exists when agent.conf names a gateway. */
+static int
+worker_gw_setup(struct worker *w, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	struct gw_settings	s;
+	struct gw		*gw;
+
+	if (cfg->gw_host[0] == '\0') {
+		gw_free(w->gw);
+		w->gw = NULL;
+		pthread_mutex_lock(&w->lock);
+		w->gw_status.configured = 0;
+		pthread_mutex_unlock(&w->lock);
+		return 0;
+	}
+	memset(&s, 0, sizeof(s));
+	snprintf(s.host, sizeof(s.host), "%s", cfg->gw_host);
+	s.port = cfg->gw_port;
+	snprintf(s.proxy_host, sizeof(s.proxy_host), "%s", cfg->proxy_host);
+	s.proxy_port = cfg->proxy_port;
+	s.ca_file = cfg->agent.gateway_ca_file;
+	s.cert_file = cfg->machine_cert;
+	s.key_file = cfg->machine_key;
+	s.hosts = cfg->hosts;
+	s.nhosts = cfg->nhosts;
+	s.connect_timeout_ms = cfg->limits.connect_timeout_ms;
+	s.warm = 2;
+	s.on_state = worker_gw_state;
+	s.state_arg = w;
+	if ((gw = gw_new(w->base, w->dns, &s, err, errlen)) == NULL)
+		return -1;
+	gw_free(w->gw);
+	w->gw = gw;
+	pthread_mutex_lock(&w->lock);
+	w->gw_status.configured = 1;
+	w->gw_status.state = GW_STATE_CONNECTING;
+	w->gw_status.endpoints = -1;
+	w->gw_status.last_error[0] = '\0';
+	pthread_mutex_unlock(&w->lock);
+	gw_start(gw);
+	return 0;
+}
+
 /* Woken by the main thread: a new config to take, or a stop. */
 static void
 worker_control(evutil_socket_t fd, short what, void *arg)
@@ -80,7 +160,12 @@ worker_control(evutil_socket_t fd, short what, void *arg)
 	stop = w->stop;
 	pthread_mutex_unlock(&w->lock);
 	if (cfg != NULL) {
+		char	err[512];
+
 		/* Live connections keep the config they started with. */
+		if (!worker_gw_same(w->cfg, cfg) &&
+		    worker_gw_setup(w, cfg, err, sizeof(err)) == -1)
+			log_warnx("gateway: %s; keeping the previous settings", err);
 		config_unref(w->cfg);
 		w->cfg = cfg;
 	}
@@ -125,7 +210,9 @@ worker_init(struct worker *w, struct proxy *px, int id, struct config *cfg,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	return listener_open_all(w, err, errlen);
+	if (listener_open_all(w, err, errlen) == -1)
+		return -1;
+	return worker_gw_setup(w, cfg, err, errlen);
 }
 
 static void *
@@ -183,6 +270,7 @@ void
 worker_free(struct worker *w)
 {
 	conn_free_all(w);
+	gw_free(w->gw);
 	listener_close_all(w);
 	pool_free(w->pool);
 	accesslog_writer_free(w->alog);

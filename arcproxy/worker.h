@@ -13,6 +13,7 @@ struct accesslog;
 struct accesslog_writer;
 struct conn;
 struct evconnlistener;
+struct gw;
 struct evdns_base;
 struct event;
 struct event_base;
@@ -41,6 +42,13 @@ struct worker {
 	struct pool		*pool;
 	struct accesslog_writer	*alog;
 	struct metrics		 stats;
+	struct gw		*gw;		/* the gateway route, when configured */
+	struct worker_gw_status {		/* for /healthz, under lock */
+		int		 configured;
+		int		 state;		/* enum gw_state */
+		int		 endpoints;	/* -1: no list yet */
+		char		 last_error[256];
+	}			 gw_status;
 	struct conn_list	 conns;
 	size_t			 nconns;
 };
@@ -56,5 +64,7 @@ void	worker_join(struct worker *);
 void	worker_free(struct worker *);
 /* From a connection: it has gone away. */
 void	worker_conn_closed(struct worker *);
+/* From the admin thread: a copy of the gateway's state. */
+void	worker_gw_status(struct worker *, struct worker_gw_status *);
 
 #endif

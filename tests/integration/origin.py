@@ -14,6 +14,12 @@ HTTP endpoints (plain and TLS listeners serve the same ones):
   GET  /ws          WebSocket echo (RFC 6455)
   GET  /bigheader/N a response whose head carries an N-byte header
   HEAD on all of them: the head GET would send, no body.
+  ?close_after_ms=N on any of them: the origin closes the (keep-alive) connection N ms after
+  the response; /echo?delay_ms=N waits N ms before reading the request body;
+  /status/304?cl=N sends Content-Length: N with the 304 (and no body).
+
+DNS (UDP, dns_port): A records for DNS_NAMES, NXDOMAIN for other names, no answer at all
+for names under DNS_SILENT (a resolver that never replies). dns_queries lists what was asked.
 
 Raw TCP services:
   echo_port       echoes bytes; on the client's EOF sends b"BYE\\n" and closes.
@@ -36,8 +42,10 @@ import ssl
 import struct
 import subprocess
 import threading
+import time
 
 HALF_N = 300000
+ACCEPT_LIFETIME_S = 3600	# a raw TCP service stops accepting after this long
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -146,6 +154,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 		path, _, query = self.path.partition("?")
 		return path, query
 
+	def _param(self, name, default=0):
+		"""An integer query parameter, capped at 10 s worth of milliseconds."""
+		for kv in self._split()[1].split("&"):
+			k, _, v = kv.partition("=")
+			if k == name and v.isdigit():
+				return min(int(v), 10000)
+		return default
+
 	def _nbytes(self, prefix):
 		try:
 			n = int(self._split()[0][len(prefix):])
@@ -185,7 +201,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 		self._drain_body()
 		return self._reply(404, b"no such endpoint\n")
 
-	do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
+	def _handle(self):
+		self._dispatch()
+		linger = self._param("close_after_ms")
+		if linger:
+			# keep-alive as far as the client knows, then close while it is idle
+			self.wfile.flush()
+			time.sleep(linger / 1000)
+			self.close_connection = True
+
+	do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
 
 	def _drain_body(self):
 		n = int(self.headers.get("Content-Length") or 0)
@@ -252,6 +277,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 	def _echo(self):
 		h = hashlib.sha256()
+		time.sleep(self._param("delay_ms") / 1000)	# a slow reader of the request body
 		te = self.headers.get("Transfer-Encoding", "")
 		if "chunked" in te.lower():
 			total = self._read_chunked(h)
@@ -288,6 +314,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 			return self._reply(400, b"bad status\n")
 		if code in (204, 304):
 			self.send_response(code)
+			if code == 304 and self._param("cl"):
+				# allowed on a 304: the length the full response would have had
+				self.send_header("Content-Length", str(self._param("cl")))
 			self.end_headers()
 			return
 		self._reply(code)
@@ -369,7 +398,9 @@ class TcpService:
 		threading.Thread(target=self._accept_loop, daemon=True).start()
 
 	def _accept_loop(self):
-		while not self.stopping:
+		for _ in range(int(ACCEPT_LIFETIME_S / 0.2)):
+			if self.stopping:
+				return
 			try:
 				r, _, _ = select.select([self.sock], [], [], 0.2)
 			except (OSError, ValueError):	# closed under us by close()
@@ -406,6 +437,70 @@ def _echo_bye(conn):
 	conn.sendall(b"BYE\n")
 
 
+DNS_NAMES = {"dns.test": "127.0.0.1", "www.dns.test": "127.0.0.2"}
+DNS_SILENT = ("silent.test",)
+
+
+class DnsServer:
+	"""A tiny authoritative-only DNS responder on 127.0.0.1 (UDP)."""
+
+	def __init__(self, queries):
+		self.queries = queries
+		self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+		self.sock.bind(("127.0.0.1", 0))
+		self.port = self.sock.getsockname()[1]
+		self.stopping = False
+		threading.Thread(target=self._loop, daemon=True).start()
+
+	def _loop(self):
+		for _ in range(int(ACCEPT_LIFETIME_S / 0.2)):
+			if self.stopping:
+				return
+			try:
+				if not select.select([self.sock], [], [], 0.2)[0]:
+					continue
+				msg, peer = self.sock.recvfrom(4096)
+			except (OSError, ValueError):
+				return
+			try:
+				reply = self._answer(msg)
+			except (IndexError, struct.error, UnicodeDecodeError):
+				continue
+			if reply:
+				try:
+					self.sock.sendto(reply, peer)
+				except OSError:
+					pass
+
+	def _answer(self, msg):
+		qid, flags, qd = struct.unpack("!HHH", msg[:6])
+		i, labels = 12, []
+		for _ in range(64):
+			n = msg[i]
+			i += 1
+			if n == 0:
+				break
+			labels.append(msg[i:i + n].decode("ascii").lower())
+			i += n
+		qtype, qclass = struct.unpack("!HH", msg[i:i + 4])
+		question = msg[12:i + 4]
+		name = ".".join(labels)
+		self.queries.append((name, qtype))
+		if any(name == s or name.endswith("." + s) for s in DNS_SILENT):
+			return None
+		rd = flags & 0x0100
+		if name not in DNS_NAMES:
+			return struct.pack("!HHHHHH", qid, 0x8483 | rd, 1, 0, 0, 0) + question	# NXDOMAIN
+		if qtype != 1:
+			return struct.pack("!HHHHHH", qid, 0x8480 | rd, 1, 0, 0, 0) + question	# no data
+		answer = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(DNS_NAMES[name])
+		return struct.pack("!HHHHHH", qid, 0x8480 | rd, 1, 1, 0, 0) + question + answer
+
+	def close(self):
+		self.stopping = True
+		self.sock.close()
+
+
 class Origin:
 	"""All origin services; one per test run (see harness.origin())."""
 
@@ -438,6 +533,9 @@ class Origin:
 		self.halfclose_port = self.halfclose.port
 		self.deny_port = self.deny.port
 		self.ssrf_port = self.ssrf.port
+		self.dns_queries = []
+		self.dns = DnsServer(self.dns_queries)
+		self.dns_port = self.dns.port
 
 	def _next_conn_id(self):
 		with self._lock:
@@ -465,5 +563,5 @@ class Origin:
 		for srv in (self.http, self.tls):
 			srv.shutdown()
 			srv.server_close()
-		for svc in (self.echo, self.halfclose, self.deny, self.ssrf):
+		for svc in (self.echo, self.halfclose, self.deny, self.ssrf, self.dns):
 			svc.close()

@@ -5,8 +5,9 @@ Expectations (after each one the proxy still serves a normal request):
   Content-Lengths -> 400; Content-Length with chunked -> 400 or chunked wins (no smuggling).
 - A bad chunk size in a chunked request body -> an error or a closed connection, never a 200.
 - A deny rule -> 403 with Proxy-Status error=http_request_denied.
-- SSRF guard: loopback (127.0.0.1, [::1]), link-local and the local API ports (40342, 40344),
-  directly or through a hosts-table name, with no rule naming them -> 403 with
+- SSRF guard: loopback (127.0.0.1, 127.0.0.2, [::1], [::ffff:127.0.0.1], 0.0.0.0), link-local
+  and the local API ports (40342, 40344), directly or through a hosts-table name, with no rule
+  naming them -> 403 with
   Proxy-Status error=destination_ip_prohibited, and no connection reaches the target.
   A "*.suffix:port" rule matches sub-domains on that port, not the bare suffix nor other
   ports; a wildcard direct rule does not lift the SSRF guard.
@@ -162,6 +163,15 @@ def ssrf_loopback_403(env):
 		check(proxy_status_error(r) == "destination_ip_prohibited",
 		      "CONNECT %s: Proxy-Status %r, wanted error=destination_ip_prohibited"
 		      % (target, r.header("proxy-status")))
+	for target in ("[::ffff:127.0.0.1]:%d" % env.origin.ssrf_port, "0.0.0.0:%d" % env.origin.ssrf_port,
+		       "127.0.0.2:%d" % env.origin.ssrf_port):
+		r = _connect(env, target)
+		check(r.status == 403 and proxy_status_error(r) == "destination_ip_prohibited",
+		      "CONNECT %s: wanted 403 destination_ip_prohibited, got %d %r"
+		      % (target, r.status, r.header("proxy-status")))
+	for target in ("127.1:%d" % env.origin.ssrf_port, "localhost:%d" % env.origin.ssrf_port):
+		r = _connect(env, target)	# may not resolve at all; it must not get through
+		check(not 200 <= r.status < 300, "CONNECT %s got through: %d" % (target, r.status))
 	r = fetch(env.proxy.port, "GET", "http://sneaky.test:%d/" % env.origin.ssrf_port)
 	check(r.status == 403, "GET http://sneaky.test (-> 127.0.0.1): wanted 403, got %d" % r.status)
 	check(env.origin.ssrf.accepted == before, "a loopback destination with no rule was connected to")

@@ -7,7 +7,10 @@ Expectations:
 - Expect: 100-continue gets an interim 100 before the client sends the body.
 - Keep-alive on both sides: two requests on one client connection; two client connections in
   turn reuse one pooled upstream connection (/conn-id is the same).
-- Three pipelined requests in one write get three responses in order.
+- Three pipelined requests in one write get three responses in order, also when POST bodies
+  (Content-Length and chunked) sit between them; 40 concurrent clients all get their bytes.
+- A pooled upstream connection that the origin closed does not fail the next request.
+- The origin sees the absolute-form target's authority as Host (or the proxy refuses).
 - Hop-by-hop headers (Connection and what it names, Proxy-Connection, Keep-Alive, TE, Trailer,
   Proxy-Authorization) do not reach the origin; end-to-end headers do; Host is right; the origin
   sees origin-form (path and query only).
@@ -19,6 +22,7 @@ Expectations:
 
 import json
 import os
+import threading
 import time
 import urllib.request
 
@@ -143,13 +147,10 @@ def head_has_no_body(env):
 def no_body_204_304_pipelined(env):
 	with Conn(env.proxy.port) as c:
 		c.send("".join("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (_url(env, p), env.origin.http_port)
-			       for p in ("/status/204", "/status/304", "/bytes/50")))
-		r1 = c.read_response()
-		r2 = c.read_response()
-		r3 = c.read_response()
-		check((r1.status, r2.status, r3.status) == (204, 304, 200),
-		      "statuses %s" % [r1.status, r2.status, r3.status])
-		check(r3.body == payload(50), "the response after 204/304 is garbled")
+			       for p in ("/status/204", "/status/304", "/status/304?cl=1000", "/bytes/50")))
+		rs = [c.read_response() for _ in range(4)]
+		check([r.status for r in rs] == [204, 304, 304, 200], "statuses %s" % [r.status for r in rs])
+		check(rs[3].body == payload(50), "the response after 204/304 is garbled")
 
 
 @test
@@ -232,6 +233,79 @@ def pipelining_three(env):
 	check(rs[0].json()["path"] == "/echo?seq=1", "first response is not the first request's")
 	check(rs[1].body == payload(777), "second response is not the second request's")
 	check(rs[2].json()["path"] == "/echo?seq=3", "third response is not the third request's")
+
+
+@test
+def pipelined_with_bodies(env):
+	"""Requests with Content-Length and chunked bodies pipelined with GETs in one write."""
+	a, b = payload(3000), payload(5000)
+	host = "Host: 127.0.0.1:%d\r\n" % env.origin.http_port
+	data = b"".join([
+		b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n" % (_url(env, "/echo?n=1").encode(), host.encode(), len(a)), a,
+		b"GET %s HTTP/1.1\r\n%s\r\n" % (_url(env, "/bytes/10").encode(), host.encode()),
+		b"POST %s HTTP/1.1\r\n%sTransfer-Encoding: chunked\r\n\r\n%x\r\n" % (
+			_url(env, "/echo?n=3").encode(), host.encode(), len(b)), b, b"\r\n0\r\n\r\n",
+		b"GET %s HTTP/1.1\r\n%s\r\n" % (_url(env, "/echo?n=4").encode(), host.encode()),
+	])
+	with Conn(env.proxy.port) as c:
+		c.send(data)
+		rs = [c.read_response() for _ in range(4)]
+	check([r.status for r in rs] == [200] * 4, "statuses %s" % [r.status for r in rs])
+	j1, j3, j4 = rs[0].json(), rs[2].json(), rs[3].json()
+	check((j1["path"], j1["body_sha256"]) == ("/echo?n=1", sha_of(a)), "first POST: %r" % j1["path"])
+	check(rs[1].body == payload(10), "the GET between the POSTs got another answer")
+	check((j3["path"], j3["body_sha256"]) == ("/echo?n=3", sha_of(b)), "chunked POST: %r" % j3["path"])
+	check((j4["path"], j4["body_length"]) == ("/echo?n=4", 0), "last GET: %r" % j4["path"])
+
+
+@test
+def host_from_absolute_target(env):
+	"""RFC 9112 3.2.2: the absolute-form target wins over a different Host header."""
+	r = fetch(env.proxy.port, "GET", _url(env, "/echo"), [("Host", "evil.example")])
+	if r.status == 400:
+		return	# refusing the mismatch is fine too
+	check(r.status == 200, "status %d" % r.status)
+	host = [v for k, v in r.json()["headers"] if k.lower() == "host"]
+	check(host == ["127.0.0.1:%d" % env.origin.http_port],
+	      "the origin got Host %r for a request to 127.0.0.1:%d" % (host, env.origin.http_port))
+
+
+@test
+def pooled_connection_closed_by_origin(env):
+	"""The origin closes an idle pooled connection; the next request still succeeds."""
+	for i in range(2):
+		r = fetch(env.proxy.port, "GET", _url(env, "/conn-id?close_after_ms=100"))
+		check(r.status == 200, "status %d" % r.status)
+		time.sleep(0.5)
+		r = fetch(env.proxy.port, "GET", _url(env, "/bytes/10"))
+		check(r.status == 200 and r.body == payload(10),
+		      "request after the origin closed the pooled connection: %r" % r)
+
+
+@test(timeout=60)
+def concurrent_clients(env):
+	results = []
+
+	def client(i):
+		try:
+			with Conn(env.proxy.port, timeout=20) as c:
+				for k in range(3):
+					n = 1000 * i + k
+					c.request("GET", _url(env, "/bytes/%d" % n))
+					r = c.read_response()
+					if r.status != 200 or r.body != payload(n):
+						results.append("client %d request %d: %r" % (i, k, r))
+						return
+			results.append(True)
+		except (OSError, EOFError, AssertionError) as e:
+			results.append("client %d: %r" % (i, e))
+	ts = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(1, 41)]
+	for t in ts:
+		t.start()
+	for t in ts:
+		t.join(30)
+	bad = [x for x in results if x is not True]
+	check(len(results) == 40 and not bad, "%d of 40 clients done; failures: %s" % (len(results), bad[:3]))
 
 
 @test

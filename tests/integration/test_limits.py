@@ -10,16 +10,18 @@ Expectations (limits set small for the module; after each the proxy still serves
 - limits.max_connections = 3: the 4th client connection gets 503; once one closes, a new
   connection is served; the 3 open ones keep working.
 - Backpressure: a client that stops reading a 32 MiB download (absolute-form or through a
-  tunnel) does not make the proxy buffer it (RSS grows far less) or spin; the body is intact.
+  tunnel), or an origin that waits before reading a 32 MiB upload, does not make the proxy
+  buffer it (RSS grows far less) or spin; the bytes arrive intact.
 - Out of descriptors (RLIMIT_NOFILE small, many clients): no busy accept loop, no crash, and
   service resumes once the clients leave.
 """
 
 import select
 import socket
+import threading
 import time
 
-from harness import (Conn, Proxy, check, fetch, healthy, origin, payload, poll, standard_env,
+from harness import (Conn, Proxy, check, fetch, healthy, origin, payload, poll, sha_of, standard_env,
 		     std_routes, stop_env, test)
 
 MAX_HEAD = 8192
@@ -191,6 +193,29 @@ def backpressure_slow_reader(env):
 		check(grew < 16 << 20, "%s: RSS grew %d MiB while the client did not read: no backpressure"
 		      % (mode, grew >> 20))
 		check(cpu < 0.5, "%s: %.2fs of CPU in 1.5s with a stalled client: busy loop" % (mode, cpu))
+	# upload to an origin that waits before reading the body
+	data = payload(n)
+	with Conn(p.port, timeout=30) as c:
+		time.sleep(0.2)
+		rss0 = p.rss_bytes()
+		c.request("POST", _url(env, "/echo?delay_ms=2000"), [("Content-Length", str(n))])
+		errors = []
+
+		def send():
+			try:
+				c.send(data)
+			except OSError as e:
+				errors.append(e)
+		t = threading.Thread(target=send, daemon=True)
+		t.start()
+		time.sleep(1.5)
+		grew = p.rss_bytes() - rss0
+		r = c.read_response()
+		t.join(10)
+	check(not errors and r.status == 200, "upload to a slow origin: %r %r" % (r, errors))
+	j = r.json()
+	check((j["body_length"], j["body_sha256"]) == (n, sha_of(data)), "upload to a slow origin arrived damaged")
+	check(grew < 16 << 20, "upload: RSS grew %d MiB while the origin did not read: no backpressure" % (grew >> 20))
 
 
 @test(timeout=40)

@@ -4,7 +4,8 @@ Expectations:
 - The access log (access_log = "access.log", under the state dir) gets one line per request
   or tunnel with client address, method, target, route, status and bytes each way.
 - Admin /metrics is Prometheus text whose arcproxy_ counters (requests by route and code,
-  tunnels, bytes) grow with traffic; /healthz answers 200.
+  tunnels, bytes) grow with traffic, and whose open-connection and open-tunnel gauges return
+  to 0 when all is closed; /healthz answers 200.
 - SIGHUP with a config that now denies a destination: new CONNECTs get 403, a tunnel opened
   before keeps working; a broken config on SIGHUP leaves the proxy up on the old one.
 - SIGTERM with an open tunnel: the listener stops accepting, the tunnel keeps working while
@@ -53,6 +54,7 @@ CODE_2XX = "200|2xx"
 CODE_403 = "403|4xx"
 M_TUNNELS = "arcproxy_tunnels_total"
 M_BYTES = "arcproxy_bytes_total"		# all series summed: bytes both ways
+M_OPEN_GAUGES = ("arcproxy_connections_open", "arcproxy_tunnels_open")	# 0 when all is closed
 
 # ------------------------------------------------------------------------------
 
@@ -144,6 +146,23 @@ def metrics_grow(env):
 
 
 @test
+def open_gauges_return_to_zero(env):
+	with Conn(env.proxy.port) as c:
+		check(c.connect_tunnel("127.0.0.1:%d" % env.origin.echo_port).status == 200, "CONNECT failed")
+		m = env.proxy.metrics()
+		check(all(metric_sum(m, g) >= 1 for g in M_OPEN_GAUGES),
+		      "with a tunnel open: %s" % {g: metric_sum(m, g) for g in M_OPEN_GAUGES})
+
+	def zero():
+		m = env.proxy.metrics()
+		return all(metric_sum(m, g) == 0 for g in M_OPEN_GAUGES)
+	if not poll(zero, timeout=3, interval=0.1):
+		m = env.proxy.metrics()
+		raise AssertionError("open gauges after everything closed: %s"
+				     % {g: metric_sum(m, g) for g in M_OPEN_GAUGES})
+
+
+@test
 def healthz(env):
 	status, _, _ = env.proxy.admin_get("/healthz")
 	check(status == 200, "/healthz status %d" % status)
@@ -209,9 +228,10 @@ def sigterm_drains_then_exits(env):
 			except (OSError, EOFError):
 				return True
 		check(poll(refused, timeout=1, interval=0.1), "still serving new connections after SIGTERM")
-		if p.alive():
-			t.send(b"two\n")
-			check(t.read_exact(4) == b"two\n", "the live tunnel was cut at once instead of drained")
+		check(p.alive(), "exited %.1fs after SIGTERM with a live tunnel, drain_timeout_ms=%d"
+		      % (time.monotonic() - t0, drain_ms))
+		t.send(b"two\n")
+		check(t.read_exact(4) == b"two\n", "the live tunnel was cut at once instead of drained")
 		try:
 			rc = p.proc.wait(drain_ms / 1000 + 3)
 		except Exception:

@@ -5,7 +5,8 @@ Expectations:
   (origin.test, mapped by the hosts table) through CONNECT, certificate verification on.
 - A 64 MiB body through a tunnel arrives with the right SHA-256.
 - curl -p tunnels plain HTTP through CONNECT.
-- The CONNECT answer is a 2xx without Content-Length or Transfer-Encoding, and bytes flow at once.
+- The CONNECT answer is a 2xx without Content-Length or Transfer-Encoding, and bytes flow at once;
+  bytes sent in the same write as the CONNECT head are not lost.
 - Half-close passes across both ways: the client's shutdown(SHUT_WR) reaches the echo server
   (which answers BYE) while the client still reads; the server's half-close reaches the client
   as EOF while the client can still send.
@@ -116,6 +117,17 @@ def connect_response_and_echo(env):
 		      "2xx CONNECT answer carries a body framing header: %r" % r.headers)
 		c.send(b"ping\n")
 		check(c.read_exact(5) == b"ping\n", "no echo through the tunnel")
+
+
+@test
+def early_data_after_connect(env):
+	"""Bytes sent in the same write as the CONNECT head reach the destination."""
+	with Conn(env.proxy.port) as c:
+		c.send("CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\nearly bytes\n"
+		       % (env.origin.echo_port, env.origin.echo_port))
+		r = c.read_response("CONNECT")
+		check(r.status == 200, "CONNECT status %d" % r.status)
+		check(c.read_exact(12) == b"early bytes\n", "bytes sent with the CONNECT head were lost")
 
 
 @test

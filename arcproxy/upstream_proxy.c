@@ -1,0 +1,108 @@
+/* upstream_proxy.c -- the proxy route: a CONNECT through the enterprise proxy (proxy.url), as an upstream stream. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gw_connect.h"
+#include "upstream.h"
+#include "worker.h"
+
+struct proxy_up {
+	struct upstream		 up;		/* first: the common part */
+	struct upstream		*tcp;		/* the direct connection to the proxy */
+	struct gw_connect	*connect;
+	upstream_open_cb	*cb;
+	void			*arg;
+	char			 details[300];
+};
+
+static void
+proxy_answer(int status, const char *reason, void *arg)
+{
+	struct proxy_up	*p = arg;
+
+	gw_connect_free(p->connect);
+	p->connect = NULL;
+	if (status == 200) {
+		p->up.bev = p->tcp->bev;
+		p->cb(&p->up, PXE_NONE, NULL, p->arg);
+		return;
+	}
+	snprintf(p->details, sizeof(p->details), "enterprise proxy: %s", reason);
+	p->cb(&p->up, status == 0 ? PXE_PROXY_DOWN : PXE_PROXY_REFUSED,
+	    p->details, p->arg);
+}
+
+static void
+proxy_tcp_opened(struct upstream *tcp, enum px_error error, const char *details,
+    void *arg)
+{
+	struct proxy_up	*p = arg;
+
+	(void)details;
+	if (error != PXE_NONE) {
+		snprintf(p->details, sizeof(p->details), "enterprise proxy %s:%u: %s",
+		    p->up.w->cfg->proxy_host, p->up.w->cfg->proxy_port,
+		    px_errors[error].reason);
+		p->cb(&p->up, error == PXE_CONNECT_TIMEOUT ? error : PXE_PROXY_DOWN,
+		    p->details, p->arg);
+		return;
+	}
+	if ((p->connect = gw_connect_start(tcp->bev, p->up.host, p->up.port,
+	    proxy_answer, p)) == NULL)
+		p->cb(&p->up, PXE_INTERNAL, NULL, p->arg);
+}
+
+static struct upstream *
+proxy_open(struct worker *w, const struct upstream_target *t,
+    upstream_open_cb *cb, void *arg)
+{
+	struct proxy_up		*p;
+	struct upstream_target	 to_proxy;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->up.ops = &upstream_proxy_ops;
+	p->up.w = w;
+	p->up.route = ROUTE_PROXY;
+	snprintf(p->up.host, sizeof(p->up.host), "%s", t->host);
+	p->up.port = t->port;
+	p->cb = cb;
+	p->arg = arg;
+	/* The operator named the proxy: the SSRF guard does not apply to it. */
+	to_proxy.host = w->cfg->proxy_host;
+	to_proxy.port = w->cfg->proxy_port;
+	to_proxy.explicit_rule = 1;
+	if ((p->tcp = upstream_direct_ops.open(w, &to_proxy, proxy_tcp_opened,
+	    p)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	return &p->up;
+}
+
+static void
+proxy_shutdown_write(struct upstream *up)
+{
+	struct proxy_up	*p = (struct proxy_up *)up;
+
+	p->tcp->ops->shutdown_write(p->tcp);
+}
+
+static void
+proxy_close(struct upstream *up)
+{
+	struct proxy_up	*p = (struct proxy_up *)up;
+
+	if (up == NULL)
+		return;
+	gw_connect_free(p->connect);
+	p->tcp->ops->close(p->tcp);
+	free(p);
+}
+
+const struct upstream_ops upstream_proxy_ops = {
+	.name = "proxy",
+	.open = proxy_open,
+	.shutdown_write = proxy_shutdown_write,
+	.close = proxy_close,
+};

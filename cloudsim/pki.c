@@ -1,0 +1,390 @@
+/* pki.c -- the demo PKI: a CA, the gateway and service certificates, and machine certificates, made with OpenSSL. */
+#include <sys/stat.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "pki.h"
+
+#define PKI_CA_DAYS		3650
+#define PKI_SERVER_DAYS		825
+#define PKI_SERIAL_BITS		127
+
+/* What one certificate is for.  The CA signs every other one. */
+struct pki_profile {
+	const char	*file;		/* DIR/<file>.crt and DIR/<file>.key */
+	const char	*cn;		/* subject common name */
+	int		 days;		/* validity from now */
+	const char	*basic;		/* basicConstraints */
+	const char	*key_usage;
+	const char	*ext_key_usage;	/* NULL: none (the CA) */
+	const char	*san;		/* subjectAltName; NULL: none */
+};
+
+static const struct pki_profile pki_ca_profile = {
+	"ca", "cloudsim demo CA", PKI_CA_DAYS, "critical,CA:TRUE",
+	"critical,keyCertSign,cRLSign", NULL, NULL
+};
+
+static const struct pki_profile pki_server_profiles[] = {
+	{ "gateway", PKI_GATEWAY_NAME, PKI_SERVER_DAYS, "critical,CA:FALSE",
+	  "critical,digitalSignature", "serverAuth",
+	  "DNS:" PKI_GATEWAY_NAME ",IP:127.0.0.1" },
+	{ "services", "*." PKI_SERVICES_DOMAIN, PKI_SERVER_DAYS,
+	  "critical,CA:FALSE", "critical,digitalSignature", "serverAuth",
+	  "DNS:*." PKI_SERVICES_DOMAIN ",DNS:" PKI_SERVICES_DOMAIN },
+};
+
+/* Appends OpenSSL's queued errors to a message of ours. */
+static int
+pki_fail(char *err, size_t errlen, const char *what, const char *path)
+{
+	unsigned long	e;
+	size_t		n;
+
+	snprintf(err, errlen, "%s%s%s", path ? path : "", path ? ": " : "", what);
+	while ((e = ERR_get_error()) != 0) {
+		n = strlen(err);
+		if (n + 3 >= errlen)
+			break;
+		snprintf(err + n, errlen - n, ": ");
+		ERR_error_string_n(e, err + n + 2, errlen - n - 2);
+	}
+	ERR_clear_error();
+	return -1;
+}
+
+int
+pki_name_ok(const char *name)
+{
+	size_t	len = strlen(name), i;
+
+	if (len == 0 || len > 64 || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '.' &&
+		    name[i] != '_' && name[i] != '-')
+			return 0;
+	return 1;
+}
+
+static int
+pki_path(char *buf, size_t len, const char *dir, const char *file,
+    const char *ext)
+{
+	int	n = snprintf(buf, len, "%s/%s.%s", dir, file, ext);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int
+pki_exists(const char *path)
+{
+	struct stat	st;
+
+	return stat(path, &st) == 0;
+}
+
+static int
+pki_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX	 ctx;
+	X509_EXTENSION	*ext;
+	int		 rc;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value)) == NULL)
+		return -1;
+	rc = X509_add_ext(cert, ext, -1) == 1 ? 0 : -1;
+	X509_EXTENSION_free(ext);
+	return rc;
+}
+
+static int
+pki_set_serial(X509 *cert)
+{
+	BIGNUM	*bn;
+	int	 rc = -1;
+
+	if ((bn = BN_new()) == NULL)
+		return -1;
+	/* Random and positive, as RFC 5280 asks. */
+	if (BN_rand(bn, PKI_SERIAL_BITS, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 &&
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL)
+		rc = 0;
+	BN_free(bn);
+	return rc;
+}
+
+/*
+ * A certificate for key under profile, with cn as its name.  Without an
+ * issuer it is self-signed (the CA).
+ */
+static X509 *
+pki_make_cert(const struct pki_profile *p, const char *cn, EVP_PKEY *key,
+    X509 *issuer, EVP_PKEY *issuer_key)
+{
+	X509		*cert;
+	X509_NAME	*name;
+
+	if ((cert = X509_new()) == NULL)
+		return NULL;
+	name = X509_get_subject_name(cert);
+	if (X509_set_version(cert, X509_VERSION_3) != 1 ||
+	    pki_set_serial(cert) == -1 ||
+	    /* An hour back: a little clock skew does not make it "not yet valid". */
+	    X509_gmtime_adj(X509_getm_notBefore(cert), -3600) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(cert), p->days, 0, NULL) == NULL ||
+	    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+	    (const unsigned char *)"cloudsim", -1, -1, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) :
+	    name) != 1 ||
+	    X509_set_pubkey(cert, key) != 1)
+		goto fail;
+	if (issuer == NULL) {
+		issuer = cert;
+		issuer_key = key;
+	}
+	if (pki_add_ext(cert, issuer, NID_basic_constraints, p->basic) == -1 ||
+	    pki_add_ext(cert, issuer, NID_key_usage, p->key_usage) == -1 ||
+	    pki_add_ext(cert, issuer, NID_subject_key_identifier, "hash") == -1 ||
+	    pki_add_ext(cert, issuer, NID_authority_key_identifier,
+	    "keyid:always") == -1 ||
+	    (p->ext_key_usage != NULL && pki_add_ext(cert, issuer,
+	    NID_ext_key_usage, p->ext_key_usage) == -1) ||
+	    (p->san != NULL && pki_add_ext(cert, issuer, NID_subject_alt_name,
+	    p->san) == -1))
+		goto fail;
+	if (X509_sign(cert, issuer_key, EVP_sha256()) <= 0)
+		goto fail;
+	return cert;
+ fail:
+	X509_free(cert);
+	return NULL;
+}
+
+/* Writes a PEM file through a temporary name and a rename, with mode. */
+static int
+pki_write(const char *path, mode_t mode, X509 *cert, EVP_PKEY *key,
+    char *err, size_t errlen)
+{
+	char	 tmp[PATH_MAX];
+	FILE	*f = NULL;
+	int	 fd = -1, ok;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, mode)) == -1 || fchmod(fd, mode) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if ((f = fdopen(fd, "w")) == NULL) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	ok = cert != NULL ? PEM_write_X509(f, cert) :
+	    PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+	if (ok != 1) {
+		pki_fail(err, errlen, "cannot write PEM", tmp);
+		goto fail;
+	}
+	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (fclose(f) == EOF) {
+		f = NULL;
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	f = NULL;
+	if (rename(tmp, path) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	return 0;
+ fail:
+	if (f != NULL)
+		fclose(f);
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	return -1;
+}
+
+/* A new key and certificate under profile, written as DIR/<file>.{key,crt}. */
+static int
+pki_issue(const char *dir, const struct pki_profile *p, const char *cn,
+    X509 *issuer, EVP_PKEY *issuer_key, X509 **cert_out, EVP_PKEY **key_out,
+    char *err, size_t errlen)
+{
+	char		 crt_path[PATH_MAX], key_path[PATH_MAX];
+	EVP_PKEY	*key = NULL;
+	X509		*cert = NULL;
+
+	if (pki_path(crt_path, sizeof(crt_path), dir, p->file, "crt") == -1 ||
+	    pki_path(key_path, sizeof(key_path), dir, p->file, "key") == -1) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return -1;
+	}
+	if ((key = EVP_EC_gen("P-256")) == NULL) {
+		pki_fail(err, errlen, "cannot generate an EC P-256 key", key_path);
+		goto fail;
+	}
+	if ((cert = pki_make_cert(p, cn, key, issuer, issuer_key)) == NULL) {
+		pki_fail(err, errlen, "cannot make the certificate", crt_path);
+		goto fail;
+	}
+	/* The key first: a certificate never exists without its key. */
+	if (pki_write(key_path, 0600, NULL, key, err, errlen) == -1 ||
+	    pki_write(crt_path, 0644, cert, NULL, err, errlen) == -1)
+		goto fail;
+	if (cert_out != NULL)
+		*cert_out = cert;
+	else
+		X509_free(cert);
+	if (key_out != NULL)
+		*key_out = key;
+	else
+		EVP_PKEY_free(key);
+	return 0;
+ fail:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return -1;
+}
+
+static int
+pki_load_ca(const char *dir, X509 **cert, EVP_PKEY **key, char *err,
+    size_t errlen)
+{
+	char	 path[PATH_MAX];
+	FILE	*f;
+
+	*cert = NULL;
+	*key = NULL;
+	if (pki_path(path, sizeof(path), dir, "ca", "crt") == -1 ||
+	    (f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s/ca.crt: %s (create the PKI with: "
+		    "cloudsim pki %s)", dir, strerror(errno), dir);
+		return -1;
+	}
+	*cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (*cert == NULL)
+		return pki_fail(err, errlen, "not a PEM certificate", path);
+	if (pki_path(path, sizeof(path), dir, "ca", "key") == -1 ||
+	    (f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s/ca.key: %s", dir, strerror(errno));
+		goto fail;
+	}
+	*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (*key == NULL) {
+		pki_fail(err, errlen, "not a PEM private key", path);
+		goto fail;
+	}
+	if (X509_check_private_key(*cert, *key) != 1) {
+		pki_fail(err, errlen, "does not match ca.crt", path);
+		goto fail;
+	}
+	return 0;
+ fail:
+	X509_free(*cert);
+	EVP_PKEY_free(*key);
+	*cert = NULL;
+	*key = NULL;
+	return -1;
+}
+
+int
+pki_create(const char *dir, int force, int *kept, char *err, size_t errlen)
+{
+	char		 path[PATH_MAX], key_path[PATH_MAX];
+	X509		*ca = NULL;
+	EVP_PKEY	*ca_key = NULL;
+	size_t		 i;
+	int		 rc = -1;
+
+	*kept = 0;
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (pki_path(path, sizeof(path), dir, "ca", "crt") == -1) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return -1;
+	}
+	if (!force && pki_exists(path)) {
+		if (pki_load_ca(dir, &ca, &ca_key, err, errlen) == -1)
+			return -1;
+		*kept = 1;
+	} else if (pki_issue(dir, &pki_ca_profile, pki_ca_profile.cn, NULL, NULL,
+	    &ca, &ca_key, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < sizeof(pki_server_profiles) / sizeof(pki_server_profiles[0]);
+	    i++) {
+		const struct pki_profile *p = &pki_server_profiles[i];
+
+		if (pki_path(path, sizeof(path), dir, p->file, "crt") == -1 ||
+		    pki_path(key_path, sizeof(key_path), dir, p->file, "key") == -1) {
+			snprintf(err, errlen, "%s: path too long", dir);
+			goto fail;
+		}
+		if (*kept && pki_exists(path) && pki_exists(key_path))
+			continue;
+		if (pki_issue(dir, p, p->cn, ca, ca_key, NULL, NULL, err,
+		    errlen) == -1)
+			goto fail;
+	}
+	rc = 0;
+ fail:
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+	return rc;
+}
+
+int
+pki_issue_machine(const char *dir, const char *name, char *err, size_t errlen)
+{
+	struct pki_profile	 p = {
+		.file = name, .cn = name, .days = PKI_MACHINE_DAYS,
+		.basic = "critical,CA:FALSE", .key_usage = "critical,digitalSignature",
+		.ext_key_usage = "clientAuth", .san = NULL,
+	};
+	X509			*ca;
+	EVP_PKEY		*ca_key;
+	int			 rc;
+
+	if (!pki_name_ok(name) || strcmp(name, "ca") == 0 ||
+	    strcmp(name, "gateway") == 0 || strcmp(name, "services") == 0) {
+		snprintf(err, errlen, "machine name \"%s\": expected 1-64 of "
+		    "[A-Za-z0-9._-], not ca, gateway or services", name);
+		return -1;
+	}
+	if (pki_load_ca(dir, &ca, &ca_key, err, errlen) == -1)
+		return -1;
+	rc = pki_issue(dir, &p, name, ca, ca_key, NULL, NULL, err, errlen);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+	return rc;
+}

@@ -1,0 +1,1032 @@
+/* gw.c -- the one route to the Arc gateway: TLS with the machine's identity, warm connections, nested CONNECT, the endpoint list. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "gw.h"
+#include "gw_connect.h"
+#include "gw_tls.h"
+#include "http.h"
+#include "log.h"
+#include "route.h"
+
+#define GW_ENDPOINTS_PATH	"/.well-known/arc-gateway/endpoints"
+#define GW_MAX_LIST_BYTES	(1 << 20)
+#define GW_BACKOFF_MIN_MS	500
+#define GW_BACKOFF_MAX_MS	60000
+#define GW_REFRESH_DEFAULT_S	300
+
+enum gw_conn_state {
+	GWC_RESOLVING,	/* looking up the gateway, or the proxy in front of it */
+	GWC_TCP,	/* TCP connect under way */
+	GWC_PROXY,	/* CONNECT to the enterprise proxy sent, answer awaited */
+	GWC_TLS,	/* TLS handshake with the gateway */
+	GWC_IDLE,	/* warm: handshake done, waiting for a tunnel */
+	GWC_FETCH,	/* GET of the endpoint list under way */
+	GWC_TUNNEL,	/* CONNECT for a tunnel sent, answer awaited */
+};
+
+struct gw_conn {
+	struct gw		*gw;
+	TAILQ_ENTRY(gw_conn)	 entry;
+	enum gw_conn_state	 state;
+	struct bufferevent	*bev;
+	SSL			*ssl;		/* owned by bev once TLS starts */
+	struct resolve		*dns;
+	struct resolve_result	 addrs;
+	int			 next_addr;
+	struct gw_connect	*connect;	/* CONNECT under way (proxy or tunnel) */
+	struct gw_req		*req;		/* the tunnel this connection opens */
+	struct event		*timer;		/* deadline of the current step */
+	struct http_msg		*fetch;		/* endpoint list response */
+	struct evbuffer		*body;
+	int			 used;		/* was warm before this tunnel */
+};
+
+struct gw_req {
+	struct gw		*gw;
+	TAILQ_ENTRY(gw_req)	 entry;		/* waiting for a connection */
+	struct gw_conn		*conn;
+	char			 host[256];
+	uint16_t		 port;
+	gw_stream_cb		*cb;
+	void			*arg;
+	struct event		*defer;		/* reports failures from the loop */
+	enum gw_error		 error;
+	char			 reason[256];
+	int			 retried;
+};
+
+TAILQ_HEAD(gw_conn_list, gw_conn);
+TAILQ_HEAD(gw_req_list, gw_req);
+
+struct gw {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct gw_settings	 s;
+	struct resolve_host	*hosts;		/* our copy of s.hosts */
+	SSL_CTX			*ctx;
+	SSL_SESSION		*session;	/* the last one, to resume */
+	enum gw_state		 state;
+	char			 last_error[256];
+	int			 failures;	/* in a row: the back-off exponent */
+	struct event		*retry;		/* back-off: next attempt */
+	struct event		*refresh;	/* next endpoint list fetch */
+	struct gw_conn_list	 conns;
+	int			 nidle;
+	int			 nopening;
+	struct gw_req_list	 waiting;
+	int			 nwaiting;
+	struct route_table	*endpoints;	/* NULL until a list is fetched */
+	struct route_table	*bypass;
+	int			 fetch_due;
+	int			 refs;
+	int			 retired;	/* gw_free() called: no new work */
+};
+
+static void	gwc_free(struct gw_conn *);
+static void	gw_notify(struct gw *);
+static void	gwc_ready(struct gw_conn *);
+static void	gw_fill(struct gw *);
+
+const char *
+gw_state_name(enum gw_state st)
+{
+	switch (st) {
+	case GW_STATE_CONNECTING: return "connecting";
+	case GW_STATE_UP: return "up";
+	case GW_STATE_DOWN: return "down";
+	}
+	return "?";
+}
+
+int
+gw_parse_url(const char *url, const char *scheme, uint16_t default_port,
+    char *host, size_t hostlen, uint16_t *port)
+{
+	size_t		 slen = strlen(scheme), hlen;
+	const char	*h, *end, *colon;
+	char		*e;
+	long		 p;
+
+	if (strncmp(url, scheme, slen) != 0 || strncmp(url + slen, "://", 3) != 0)
+		return -1;
+	h = url + slen + 3;
+	end = h + strcspn(h, "/");
+	if (*end == '/' && end[1] != '\0')
+		return -1;		/* a path means a typo */
+	if (*h == '[') {
+		const char *close = memchr(h, ']', end - h);
+
+		if (close == NULL)
+			return -1;
+		colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+		hlen = close - h - 1;
+		h++;
+	} else {
+		colon = memchr(h, ':', end - h);
+		hlen = (colon ? colon : end) - h;
+	}
+	if (hlen == 0 || hlen >= hostlen)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = default_port;
+	if (colon != NULL) {
+		p = strtol(colon + 1, &e, 10);
+		if (e != end || p < 1 || p > 65535)
+			return -1;
+		*port = (uint16_t)p;
+	}
+	return route_normalize_host(host);
+}
+
+static int
+gw_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct gw	*gw = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+
+	if (gw->session != NULL)
+		SSL_SESSION_free(gw->session);
+	gw->session = sess;
+	return 1;		/* we keep the reference */
+}
+
+static void
+gw_notify(struct gw *gw)
+{
+	if (gw->s.on_state != NULL && !gw->retired)
+		gw->s.on_state(gw->s.state_arg, gw->state, gw->last_error,
+		    gw_endpoint_count(gw));
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void
+gw_req_free(struct gw_req *r)
+{
+	struct gw	*gw = r->gw;
+
+	if (r->defer != NULL)
+		event_free(r->defer);
+	free(r);
+	gw_unref(gw);
+}
+
+static void
+gw_req_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw_req	*r = arg;
+
+	(void)fd;
+	(void)what;
+	r->cb(NULL, r->error, r->reason, r->arg);
+	gw_req_free(r);
+}
+
+/* Fails a request from the loop: the caller may be inside gw_open(). */
+static void
+gw_req_fail(struct gw_req *r, enum gw_error error, const char *reason)
+{
+	struct timeval	now = { 0, 0 };
+
+	r->error = error;
+	snprintf(r->reason, sizeof(r->reason), "%s", reason);
+	r->conn = NULL;
+	evtimer_add(r->defer, &now);
+}
+
+static void
+gw_fail_waiting(struct gw *gw, enum gw_error error, const char *reason)
+{
+	struct gw_req	*r;
+
+	while ((r = TAILQ_FIRST(&gw->waiting)) != NULL) {
+		TAILQ_REMOVE(&gw->waiting, r, entry);
+		gw->nwaiting--;
+		gw_req_fail(r, error, reason);
+	}
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void
+gwc_arm(struct gw_conn *c)
+{
+	long long	ms = c->gw->s.connect_timeout_ms;
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+gw_backoff(struct gw *gw)
+{
+	long long	ms = GW_BACKOFF_MIN_MS;
+	struct timeval	tv;
+	int		i;
+
+	for (i = 1; i < gw->failures && ms < GW_BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	if (ms > GW_BACKOFF_MAX_MS)
+		ms = GW_BACKOFF_MAX_MS;
+	/* Full jitter in the upper half: machines behind one gateway spread out. */
+	ms = ms / 2 + (long long)(arc4random_uniform((uint32_t)(ms / 2) + 1));
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(gw->retry, &tv);
+}
+
+/* A connection attempt failed: the gateway is down until one succeeds. */
+static void
+gwc_fail(struct gw_conn *c, const char *reason)
+{
+	struct gw	*gw = c->gw;
+	struct gw_req	*r = c->req;
+
+	if (gw->state != GW_STATE_DOWN || strcmp(gw->last_error, reason) != 0)
+		log_warnx("gateway %s:%u: %s", gw->s.host, gw->s.port, reason);
+	snprintf(gw->last_error, sizeof(gw->last_error), "%s", reason);
+	gw->state = GW_STATE_DOWN;
+	gw->failures++;
+	gw_notify(gw);
+	c->req = NULL;
+	gwc_free(c);
+	if (r != NULL)
+		gw_req_fail(r, GW_DOWN, reason);
+	gw_fail_waiting(gw, GW_DOWN, reason);
+	if (!evtimer_pending(gw->retry, NULL))
+		gw_backoff(gw);
+}
+
+static void
+gwc_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw_conn	*c = arg;
+	char		 reason[128];
+
+	(void)fd;
+	(void)what;
+	if (c->state == GWC_TUNNEL) {
+		struct gw_req *r = c->req;
+
+		c->req = NULL;
+		gwc_free(c);
+		gw_req_fail(r, GW_TIMEOUT, "gateway did not answer CONNECT in time");
+		gw_fill(r->gw);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "timed out %s",
+	    c->state == GWC_RESOLVING ? "resolving the gateway" :
+	    c->state == GWC_TCP ? "connecting" :
+	    c->state == GWC_PROXY ? "waiting for the enterprise proxy" :
+	    c->state == GWC_FETCH ? "fetching the endpoint list" :
+	    "in the TLS handshake");
+	gwc_fail(c, reason);
+}
+
+static void
+gwc_free(struct gw_conn *c)
+{
+	struct gw	*gw;
+
+	if (c == NULL)
+		return;
+	gw = c->gw;
+	if (c->state == GWC_IDLE)
+		gw->nidle--;
+	else if (c->state < GWC_IDLE)
+		gw->nopening--;
+	TAILQ_REMOVE(&gw->conns, c, entry);
+	resolve_cancel(c->dns);
+	gw_connect_free(c->connect);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	else if (c->ssl != NULL)
+		SSL_free(c->ssl);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c->fetch);
+	if (c->body != NULL)
+		evbuffer_free(c->body);
+	free(c);
+}
+
+static void
+gwc_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct gw_conn	*c = arg;
+	char		 reason[256];
+	int		 one = 1;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		struct gw *gw = c->gw;
+
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
+		if (gw->state != GW_STATE_UP)
+			log_info("gateway %s:%u: up (%s%s)", gw->s.host, gw->s.port,
+			    SSL_get_version(c->ssl), SSL_session_reused(c->ssl) ?
+			    ", resumed" : "");
+		gw->state = GW_STATE_UP;
+		gw->failures = 0;
+		gw->last_error[0] = '\0';
+		gw_notify(gw);
+		gw->nopening--;
+		c->state = GWC_IDLE;
+		gw->nidle++;
+		evtimer_del(c->timer);
+		gwc_ready(c);
+		return;
+	}
+	gw_tls_error(c->ssl, bufferevent_get_openssl_error(bev), reason,
+	    sizeof(reason));
+	gwc_fail(c, reason);
+}
+
+/* TCP (and the proxy's CONNECT) done: TLS on the same socket. */
+static void
+gwc_start_tls(struct gw_conn *c)
+{
+	struct gw	*gw = c->gw;
+	int		 fd = bufferevent_getfd(c->bev);
+
+	bufferevent_free(c->bev);	/* opened without CLOSE_ON_FREE */
+	c->bev = NULL;
+	if ((c->ssl = gw_tls_new(gw->ctx, gw->s.host, gw->session)) == NULL) {
+		close(fd);
+		gwc_fail(c, "cannot create a TLS session");
+		return;
+	}
+	c->bev = bufferevent_openssl_socket_new(gw->base, fd, c->ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		gwc_fail(c, "cannot start TLS");
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	c->state = GWC_TLS;
+	bufferevent_setcb(c->bev, NULL, NULL, gwc_tls_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void
+gwc_proxy_answer(int status, const char *reason, void *arg)
+{
+	struct gw_conn	*c = arg;
+	char		 why[600];
+
+	gw_connect_free(c->connect);
+	c->connect = NULL;
+	if (status != 200) {
+		snprintf(why, sizeof(why), "enterprise proxy %s:%u refused "
+		    "CONNECT to the gateway: %s", c->gw->s.proxy_host,
+		    c->gw->s.proxy_port, status > 0 ? reason : "no answer");
+		gwc_fail(c, why);
+		return;
+	}
+	gwc_start_tls(c);
+}
+
+static void	gwc_try_next(struct gw_conn *);
+
+static void
+gwc_tcp_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct gw_conn	*c = arg;
+	struct gw	*gw = c->gw;
+
+	if (!(what & BEV_EVENT_CONNECTED)) {
+		bufferevent_free(bev);
+		c->bev = NULL;
+		gwc_try_next(c);
+		return;
+	}
+	if (gw->s.proxy_host[0] == '\0') {
+		gwc_start_tls(c);
+		return;
+	}
+	c->state = GWC_PROXY;
+	if ((c->connect = gw_connect_start(bev, gw->s.host, gw->s.port,
+	    gwc_proxy_answer, c)) == NULL)
+		gwc_fail(c, "out of memory");
+}
+
+static void
+gwc_try_next(struct gw_conn *c)
+{
+	struct gw	*gw = c->gw;
+	const char	*what = gw->s.proxy_host[0] ? "enterprise proxy" : "gateway";
+	char		 reason[300];
+	int		 err = errno;
+
+	while (c->next_addr < c->addrs.n) {
+		int i = c->next_addr++;
+
+		c->state = GWC_TCP;
+		/* No CLOSE_ON_FREE: the socket moves to the TLS bufferevent. */
+		if ((c->bev = bufferevent_socket_new(gw->base, -1, 0)) == NULL)
+			break;
+		bufferevent_setcb(c->bev, NULL, NULL, gwc_tcp_event, c);
+		if (bufferevent_socket_connect(c->bev,
+		    (struct sockaddr *)&c->addrs.addr[i], (int)c->addrs.len[i]) == 0)
+			return;
+		err = errno;
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	snprintf(reason, sizeof(reason), "cannot connect to the %s: %s", what,
+	    strerror(err ? err : ECONNREFUSED));
+	gwc_fail(c, reason);
+}
+
+static void
+gwc_resolved(enum px_error error, void *arg)
+{
+	struct gw_conn	*c = arg;
+	char		 reason[300];
+
+	c->dns = NULL;
+	if (error != PXE_NONE) {
+		snprintf(reason, sizeof(reason), "cannot resolve %s",
+		    c->gw->s.proxy_host[0] ? c->gw->s.proxy_host : c->gw->s.host);
+		gwc_fail(c, reason);
+		return;
+	}
+	gwc_try_next(c);
+}
+
+/* Opens one more connection to the gateway. */
+static void
+gwc_new(struct gw *gw)
+{
+	struct gw_conn	*c;
+	const char	*host = gw->s.proxy_host[0] ? gw->s.proxy_host : gw->s.host;
+	uint16_t	 port = gw->s.proxy_host[0] ? gw->s.proxy_port : gw->s.port;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return;
+	c->gw = gw;
+	c->state = GWC_RESOLVING;
+	TAILQ_INSERT_TAIL(&gw->conns, c, entry);
+	gw->nopening++;
+	if ((c->timer = evtimer_new(gw->base, gwc_timeout, c)) == NULL) {
+		gwc_free(c);
+		return;
+	}
+	gwc_arm(c);
+	switch (resolve_start(gw->dns, gw->hosts, gw->s.nhosts, host, port,
+	    &c->addrs, gwc_resolved, c, &c->dns)) {
+	case 1:
+		gwc_try_next(c);
+		break;
+	case 0:
+		break;
+	default:
+		gwc_resolved(PXE_DNS, c);
+		break;
+	}
+}
+
+/* Keeps `warm` connections ready, plus one for each waiting request. */
+static void
+gw_fill(struct gw *gw)
+{
+	int	want = gw->s.warm + gw->nwaiting;
+
+	if (gw->retired)
+		return;
+	if (gw->state == GW_STATE_DOWN && evtimer_pending(gw->retry, NULL))
+		return;			/* backing off */
+	if (gw->state == GW_STATE_DOWN && gw->nopening > 0)
+		return;			/* one probe at a time while down */
+	while (gw->nidle + gw->nopening < want) {
+		gwc_new(gw);
+		if (gw->state == GW_STATE_DOWN)
+			break;
+	}
+}
+
+static void
+gw_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw	*gw = arg;
+
+	(void)fd;
+	(void)what;
+	if (gw->nopening == 0)
+		gwc_new(gw);
+}
+
+/* ---- tunnels ----------------------------------------------------------- */
+
+static void
+gwc_tunnel_answer(int status, const char *reason, void *arg)
+{
+	struct gw_conn		*c = arg;
+	struct gw		*gw = c->gw;
+	struct gw_req		*r = c->req;
+	struct bufferevent	*bev;
+	int			 used = c->used;
+
+	gw_connect_free(c->connect);
+	c->connect = NULL;
+	c->req = NULL;
+	if (status == 200) {
+		bev = c->bev;
+		c->bev = NULL;
+		c->ssl = NULL;
+		gwc_free(c);
+		gw_fill(gw);
+		r->cb(bev, GW_OK, reason, r->arg);
+		gw_req_free(r);
+		return;
+	}
+	gwc_free(c);
+	if (status == 0 && used && !r->retried) {
+		/* A warm connection the gateway had closed: try a fresh one. */
+		r->retried = 1;
+		TAILQ_INSERT_HEAD(&gw->waiting, r, entry);
+		gw->nwaiting++;
+		gw_fill(gw);
+		return;
+	}
+	gw_fill(gw);
+	if (status == 403)
+		gw_req_fail(r, GW_DENIED, reason);
+	else if (status == 502 || status == 504 || status == 503)
+		gw_req_fail(r, status == 504 ? GW_TIMEOUT : GW_TARGET, reason);
+	else if (status == 0)
+		gw_req_fail(r, GW_DOWN, reason);
+	else
+		gw_req_fail(r, GW_PROTOCOL, reason);
+}
+
+static void
+gwc_assign(struct gw_conn *c, struct gw_req *r)
+{
+	if (c->state == GWC_IDLE)
+		c->gw->nidle--;
+	c->used = 1;
+	c->state = GWC_TUNNEL;
+	c->req = r;
+	r->conn = c;
+	gwc_arm(c);
+	if ((c->connect = gw_connect_start(c->bev, r->host, r->port,
+	    gwc_tunnel_answer, c)) == NULL) {
+		c->req = NULL;
+		gwc_free(c);
+		gw_req_fail(r, GW_INTERNAL, "out of memory");
+	}
+}
+
+/* ---- the endpoint list ------------------------------------------------- */
+
+static struct route_table *
+gw_list_table(json_t *list, const char *what, char *err, size_t errlen)
+{
+	struct route_table	*t = route_table_new(ROUTE_DENY);
+	json_t			*v;
+	size_t			 i;
+
+	if (t == NULL)
+		return NULL;
+	if (list != NULL && !json_is_array(list)) {
+		snprintf(err, errlen, "\"%s\" is not a list", what);
+		goto fail;
+	}
+	json_array_foreach(list, i, v) {
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "\"%s\" holds a non-string", what);
+			goto fail;
+		}
+		if (route_table_add(t, json_string_value(v), ROUTE_GATEWAY, err,
+		    errlen) == -1)
+			goto fail;
+	}
+	return t;
+ fail:
+	route_table_free(t);
+	return NULL;
+}
+
+static int
+gw_list_parse(struct gw *gw, struct evbuffer *body, int *refresh_s, char *err,
+    size_t errlen)
+{
+	json_error_t		 jerr;
+	json_t			*root;
+	struct route_table	*ep = NULL, *by = NULL;
+	size_t			 len = evbuffer_get_length(body);
+
+	root = json_loadb((const char *)evbuffer_pullup(body, len), len, 0, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		snprintf(err, errlen, "endpoint list is not a JSON object: %s",
+		    root == NULL ? jerr.text : "wrong type");
+		json_decref(root);
+		return -1;
+	}
+	if ((ep = gw_list_table(json_object_get(root, "endpoints"), "endpoints",
+	    err, errlen)) == NULL ||
+	    (by = gw_list_table(json_object_get(root, "bypass"), "bypass", err,
+	    errlen)) == NULL) {
+		route_table_free(ep);
+		json_decref(root);
+		return -1;
+	}
+	*refresh_s = GW_REFRESH_DEFAULT_S;
+	if (json_is_integer(json_object_get(root, "refresh_seconds")) &&
+	    json_integer_value(json_object_get(root, "refresh_seconds")) >= 5)
+		*refresh_s = (int)json_integer_value(json_object_get(root,
+		    "refresh_seconds"));
+	json_decref(root);
+	route_table_free(gw->endpoints);
+	route_table_free(gw->bypass);
+	gw->endpoints = ep;
+	gw->bypass = by;
+	return 0;
+}
+
+static void
+gwc_fetch_done(struct gw_conn *c, int ok, const char *why)
+{
+	struct gw	*gw = c->gw;
+	int		 refresh_s = 60, keep;
+	char		 err[256];
+	struct timeval	 tv;
+
+	if (ok && gw_list_parse(gw, c->body, &refresh_s, err, sizeof(err)) == 0) {
+		log_info("gateway %s:%u: endpoint list: %zu endpoints, %zu bypassed",
+		    gw->s.host, gw->s.port, route_table_count(gw->endpoints),
+		    route_table_count(gw->bypass));
+		gw_notify(gw);
+	} else
+		log_warnx("gateway %s:%u: no endpoint list: %s", gw->s.host,
+		    gw->s.port, ok ? err : why);
+	tv.tv_sec = refresh_s;
+	tv.tv_usec = 0;
+	evtimer_add(gw->refresh, &tv);
+	keep = ok && http_msg_keep_alive(c->fetch);
+	free(c->fetch);
+	c->fetch = NULL;
+	evbuffer_free(c->body);
+	c->body = NULL;
+	if (!keep) {
+		gwc_free(c);
+		gw_fill(gw);
+		return;
+	}
+	evtimer_del(c->timer);
+	c->state = GWC_IDLE;
+	gw->nidle++;
+	gwc_ready(c);
+}
+
+static void gwc_idle_event(struct bufferevent *, short, void *);
+
+static void
+gwc_fetch_read(struct bufferevent *bev, void *arg)
+{
+	struct gw_conn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	size_t		 moved;
+	enum http_step	 step;
+
+	if (c->fetch->phase == HTTP_PHASE_HEAD) {
+		switch (http_msg_head(c->fetch, in, 16384)) {
+		case HTTP_STEP_MORE:
+			return;
+		case HTTP_STEP_HEAD:
+			break;
+		default:
+			gwc_fetch_done(c, 0, "not an HTTP response");
+			return;
+		}
+		if (c->fetch->parser.status_code != 200 ||
+		    http_msg_body_until_eof(c->fetch)) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "status %u",
+			    c->fetch->parser.status_code);
+			gwc_fetch_done(c, 0, why);
+			return;
+		}
+		if (http_msg_head_consume(c->fetch, in) == HTTP_STEP_DONE) {
+			gwc_fetch_done(c, 1, NULL);
+			return;
+		}
+	}
+	step = http_msg_body(c->fetch, in, c->body, &moved);
+	if (step == HTTP_STEP_DONE)
+		gwc_fetch_done(c, 1, NULL);
+	else if (step == HTTP_STEP_ERROR ||
+	    evbuffer_get_length(c->body) > GW_MAX_LIST_BYTES)
+		gwc_fetch_done(c, 0, "bad or oversize body");
+}
+
+static void
+gwc_fetch(struct gw_conn *c)
+{
+	struct gw	*gw = c->gw;
+
+	gw->fetch_due = 0;
+	if ((c->fetch = malloc(sizeof(*c->fetch))) == NULL ||
+	    (c->body = evbuffer_new()) == NULL) {
+		gwc_free(c);
+		return;
+	}
+	gw->nidle--;
+	c->state = GWC_FETCH;
+	http_msg_init(c->fetch, HTTP_RESPONSE);
+	evbuffer_add_printf(bufferevent_get_output(c->bev),
+	    "GET " GW_ENDPOINTS_PATH " HTTP/1.1\r\nHost: %s:%u\r\n"
+	    "Accept: application/json\r\n\r\n", gw->s.host, gw->s.port);
+	bufferevent_setcb(c->bev, gwc_fetch_read, NULL, gwc_idle_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	gwc_arm(c);
+}
+
+static void
+gw_refresh(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw	*gw = arg;
+	struct gw_conn	*c;
+
+	(void)fd;
+	(void)what;
+	gw->fetch_due = 1;
+	TAILQ_FOREACH(c, &gw->conns, entry)
+		if (c->state == GWC_IDLE) {
+			gwc_ready(c);
+			return;
+		}
+	gw_fill(gw);
+}
+
+/* ---- idle connections -------------------------------------------------- */
+
+static void
+gwc_idle_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct gw_conn	*c = arg;
+
+	(void)bev;
+	(void)what;
+	/* The gateway closed a warm connection (idle limit, restart): the
+	 * next gw_open() refills, so a gateway that drops idle connections
+	 * at once cannot make us spin. */
+	gwc_free(c);
+}
+
+static void
+gwc_idle_read(struct bufferevent *bev, void *arg)
+{
+	/* Nothing is due on an idle connection: junk means it is unusable. */
+	gwc_idle_event(bev, 0, arg);
+}
+
+static void
+gwc_ready(struct gw_conn *c)
+{
+	struct gw	*gw = c->gw;
+	struct gw_req	*r;
+
+	if (gw->fetch_due) {
+		gwc_fetch(c);
+		return;
+	}
+	if ((r = TAILQ_FIRST(&gw->waiting)) != NULL) {
+		TAILQ_REMOVE(&gw->waiting, r, entry);
+		gw->nwaiting--;
+		gwc_assign(c, r);
+		return;
+	}
+	bufferevent_setcb(c->bev, gwc_idle_read, NULL, gwc_idle_event, c);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* ---- the API ----------------------------------------------------------- */
+
+struct gw_req *
+gw_open(struct gw *gw, const char *host, uint16_t port, gw_stream_cb *cb,
+    void *arg)
+{
+	struct gw_req	*r;
+	struct gw_conn	*c;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	if ((r->defer = evtimer_new(gw->base, gw_req_deferred, r)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->gw = gw_ref(gw);
+	snprintf(r->host, sizeof(r->host), "%s", host);
+	r->port = port;
+	r->cb = cb;
+	r->arg = arg;
+	if (gw->state == GW_STATE_DOWN && evtimer_pending(gw->retry, NULL)) {
+		/* Fail fast while backing off: the reason is the last failure. */
+		gw_req_fail(r, GW_DOWN, gw->last_error);
+		return r;
+	}
+	TAILQ_FOREACH(c, &gw->conns, entry)
+		if (c->state == GWC_IDLE && !gw->fetch_due) {
+			gwc_assign(c, r);
+			return r;
+		}
+	TAILQ_INSERT_TAIL(&gw->waiting, r, entry);
+	gw->nwaiting++;
+	gw_fill(gw);
+	return r;
+}
+
+void
+gw_cancel(struct gw_req *r)
+{
+	struct gw	*gw;
+	struct gw_conn	*c;
+
+	if (r == NULL)
+		return;
+	gw = r->gw;
+	if ((c = r->conn) != NULL) {
+		/* Its CONNECT is out: that connection cannot be used again. */
+		c->req = NULL;
+		gwc_free(c);
+		gw_fill(gw);
+	} else if (!evtimer_pending(r->defer, NULL)) {
+		TAILQ_REMOVE(&gw->waiting, r, entry);
+		gw->nwaiting--;
+	}
+	gw_req_free(r);
+}
+
+void
+gw_stream_shutdown(struct bufferevent *bev)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+
+	/* close_notify ends our direction; TLS 1.3 lets the peer keep sending. */
+	if (ssl != NULL && SSL_shutdown(ssl) < 0)
+		ERR_clear_error();
+}
+
+int
+gw_allows(const struct gw *gw, const char *host, uint16_t port)
+{
+	struct route_decision	d;
+
+	if (gw->endpoints == NULL)
+		return 1;
+	route_match(gw->endpoints, host, port, &d);
+	return d.kind == ROUTE_GATEWAY;
+}
+
+int
+gw_bypasses(const struct gw *gw, const char *host, uint16_t port)
+{
+	struct route_decision	d;
+
+	if (gw->bypass == NULL)
+		return 0;
+	route_match(gw->bypass, host, port, &d);
+	return d.kind == ROUTE_GATEWAY;
+}
+
+enum gw_state
+gw_get_state(const struct gw *gw)
+{
+	return gw->state;
+}
+
+const char *
+gw_last_error(const struct gw *gw)
+{
+	return gw->last_error;
+}
+
+int
+gw_endpoint_count(const struct gw *gw)
+{
+	return gw->endpoints == NULL ? -1 : (int)route_table_count(gw->endpoints);
+}
+
+struct gw *
+gw_new(struct event_base *base, struct evdns_base *dns,
+    const struct gw_settings *s, char *err, size_t errlen)
+{
+	struct gw	*gw;
+	int		 i;
+
+	if ((gw = calloc(1, sizeof(*gw))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	gw->refs = 1;
+	gw->base = base;
+	gw->dns = dns;
+	gw->s = *s;
+	gw->state = GW_STATE_CONNECTING;
+	gw->fetch_due = 1;
+	TAILQ_INIT(&gw->conns);
+	TAILQ_INIT(&gw->waiting);
+	if (s->nhosts > 0) {
+		if ((gw->hosts = calloc(s->nhosts, sizeof(*gw->hosts))) == NULL)
+			goto nomem;
+		for (i = 0; i < s->nhosts; i++) {
+			gw->hosts[i] = s->hosts[i];
+			if ((gw->hosts[i].name = strdup(s->hosts[i].name)) == NULL)
+				goto nomem;
+		}
+	}
+	gw->s.hosts = gw->hosts;
+	gw->s.ca_file = gw->s.cert_file = gw->s.key_file = NULL;
+	if ((gw->retry = evtimer_new(base, gw_retry, gw)) == NULL ||
+	    (gw->refresh = evtimer_new(base, gw_refresh, gw)) == NULL)
+		goto nomem;
+	if ((gw->ctx = gw_tls_ctx_new(s->ca_file, s->cert_file, s->key_file, err,
+	    errlen)) == NULL) {
+		gw_unref(gw);
+		return NULL;
+	}
+	SSL_CTX_set_app_data(gw->ctx, gw);
+	SSL_CTX_sess_set_new_cb(gw->ctx, gw_new_session);
+	return gw;
+ nomem:
+	snprintf(err, errlen, "out of memory");
+	gw_unref(gw);
+	return NULL;
+}
+
+void
+gw_start(struct gw *gw)
+{
+	gw_fill(gw);
+}
+
+struct gw *
+gw_ref(struct gw *gw)
+{
+	gw->refs++;
+	return gw;
+}
+
+void
+gw_free(struct gw *gw)
+{
+	struct gw_conn	*c, *next;
+
+	if (gw == NULL)
+		return;
+	gw->retired = 1;
+	evtimer_del(gw->retry);
+	evtimer_del(gw->refresh);
+	gw_fail_waiting(gw, GW_DOWN, "the gateway settings changed");
+	for (c = TAILQ_FIRST(&gw->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->req == NULL)
+			gwc_free(c);
+	}
+	gw_unref(gw);
+}
+
+void
+gw_unref(struct gw *gw)
+{
+	int	i;
+
+	if (gw == NULL || --gw->refs > 0)
+		return;
+	/* Only reached with no request left: every one holds a reference. */
+	while (!TAILQ_EMPTY(&gw->conns))
+		gwc_free(TAILQ_FIRST(&gw->conns));
+	if (gw->retry != NULL)
+		event_free(gw->retry);
+	if (gw->refresh != NULL)
+		event_free(gw->refresh);
+	if (gw->session != NULL)
+		SSL_SESSION_free(gw->session);
+	SSL_CTX_free(gw->ctx);
+	route_table_free(gw->endpoints);
+	route_table_free(gw->bypass);
+	for (i = 0; gw->hosts != NULL && i < gw->s.nhosts; i++)
+		free(gw->hosts[i].name);
+	free(gw->hosts);
+	free(gw);
+}

@@ -1,0 +1,85 @@
+/* gw.h -- the one route to the Arc gateway: TLS with the machine's identity, warm connections, nested CONNECT, the endpoint list. */
+#ifndef GW_H
+#define GW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resolve.h"
+
+struct bufferevent;
+struct event_base;
+struct evdns_base;
+struct gw;
+struct gw_req;
+
+enum gw_error {
+	GW_OK,
+	GW_DOWN,		/* the gateway cannot be reached (or TLS failed) */
+	GW_DENIED,		/* the gateway refused the destination (403) */
+	GW_TARGET,		/* the gateway could not reach the destination (502) */
+	GW_TIMEOUT,		/* no answer in time */
+	GW_PROTOCOL,		/* the gateway said something that is not HTTP */
+	GW_INTERNAL,		/* out of memory */
+};
+
+enum gw_state {
+	GW_STATE_CONNECTING,	/* no connection has succeeded yet */
+	GW_STATE_UP,		/* the last connection attempt succeeded */
+	GW_STATE_DOWN,		/* the last attempt failed: back-off runs */
+};
+
+struct gw_settings {
+	char			 host[256];	/* the gateway's name, checked in its certificate */
+	uint16_t		 port;
+	char			 proxy_host[256];/* enterprise proxy in front of it; "" for none */
+	uint16_t		 proxy_port;
+	const char		*ca_file;	/* trust for the gateway's certificate */
+	const char		*cert_file;	/* the machine's identity; NULL for none */
+	const char		*key_file;
+	const struct resolve_host *hosts;	/* static names before DNS */
+	int			 nhosts;
+	long long		 connect_timeout_ms;
+	int			 warm;		/* TLS connections kept ready */
+	/* Told of every change of state, from the loop. */
+	void			(*on_state)(void *arg, enum gw_state, const char *reason,
+				    int endpoints);
+	void			*state_arg;
+};
+
+/* Called once, from the loop: on success bev is the tunnel (the caller owns
+ * it); on failure bev is NULL and reason says why in a few words. */
+typedef void gw_stream_cb(struct bufferevent *bev, enum gw_error, const char *reason,
+	    void *arg);
+
+struct gw	*gw_new(struct event_base *, struct evdns_base *,
+		    const struct gw_settings *, char *err, size_t errlen);
+/* Drops the creator's hold: idle connections close and waiting requests
+ * fail; tunnels being opened finish, and the memory goes with the last
+ * reference. */
+void		 gw_free(struct gw *);
+struct gw	*gw_ref(struct gw *);
+void		 gw_unref(struct gw *);
+/* Opens the warm connections and fetches the endpoint list. */
+void		 gw_start(struct gw *);
+
+struct gw_req	*gw_open(struct gw *, const char *host, uint16_t port,
+		    gw_stream_cb *, void *arg);
+void		 gw_cancel(struct gw_req *);
+/* Half-close of a tunnel: TLS close_notify after what was written. */
+void		 gw_stream_shutdown(struct bufferevent *);
+
+/* The endpoint list: does the gateway carry this destination, or bypass it?
+ * Until a list is fetched every destination is tried through the gateway. */
+int		 gw_allows(const struct gw *, const char *host, uint16_t port);
+int		 gw_bypasses(const struct gw *, const char *host, uint16_t port);
+enum gw_state	 gw_get_state(const struct gw *);
+const char	*gw_last_error(const struct gw *);
+int		 gw_endpoint_count(const struct gw *);
+const char	*gw_state_name(enum gw_state);
+
+/* "https://host[:port]" or "http://host[:port]" into host and port. */
+int		 gw_parse_url(const char *url, const char *scheme, uint16_t default_port,
+		    char *host, size_t hostlen, uint16_t *port);
+
+#endif
