@@ -20,7 +20,7 @@ OBJ	:= $(BUILD)/obj
 PKGS	:= libevent_core libevent_extra libevent_pthreads libevent_openssl libconfig \
 	openssl jansson
 DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig-dev \
-	libssl-dev libjansson-dev libcunit1-dev curl openssl python3 procps iproute2 passwd \
+	libssl-dev libjansson-dev libcunit1-dev curl openssl ca-certificates python3 procps iproute2 passwd \
 	squid
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -44,10 +44,12 @@ ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c arcproxy/route.c \
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
-UNIT_TESTS := route http conf config
+UNIT_TESTS := route http conf config agentconf gw
 route_test_OBJS	 := arcproxy/route.c
 http_test_OBJS	 := arcproxy/http.c arcproxy/route.c
 conf_test_OBJS	 := lib/conf.c
+agentconf_test_OBJS := lib/agentconf.c lib/conf.c
+gw_test_OBJS	 := $(GW_SRC) arcproxy/http.c arcproxy/route.c lib/resolve.c lib/log.c
 config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c lib/resolve.c \
 	lib/agentconf.c gateway-client/gw.c gateway-client/gw_connect.c \
 	gateway-client/gw_tls.c arcproxy/http.c lib/log.c

@@ -12,6 +12,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "gw.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "upstream.h"
@@ -40,23 +41,69 @@ admin_metrics(struct evhttp_request *req, void *arg)
 }
 
 static void
+admin_json_string(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, "\"", 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			evbuffer_add_printf(out, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			evbuffer_add_printf(out, "\\u%04x", (unsigned char)*s);
+		else
+			evbuffer_add(out, s, 1);
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
+/*
+ * 200 when every configured route can carry traffic, 503 when the gateway
+ * route is configured and down in every worker: a monitor can alert on it.
+ */
+static void
 admin_healthz(struct evhttp_request *req, void *arg)
 {
-	struct admin	*a = arg;
-	struct evbuffer	*out = evhttp_request_get_output_buffer(req);
-	int		 r;
+	struct admin		*a = arg;
+	struct proxy		*px = a->px;
+	struct evbuffer		*out = evhttp_request_get_output_buffer(req);
+	struct worker_gw_status	 st, best;
+	int			 i, up = 0, status;
 
-	evbuffer_add_printf(out, "{\"status\":\"ok\",\"workers\":%d,"
-	    "\"connections\":%d,\"routes\":{", a->px->nworkers,
-	    __atomic_load_n(&a->px->nconns, __ATOMIC_RELAXED));
-	for (r = 0; r < ROUTE_DENY; r++)
-		evbuffer_add_printf(out, "%s\"%s\":\"%s\"", r ? "," : "",
-		    route_names[r], upstream_routes[r] != NULL ? "up" :
-		    "not available");
-	evbuffer_add_printf(out, "}}\n");
+	memset(&best, 0, sizeof(best));
+	best.state = -1;
+	for (i = 0; i < px->nworkers; i++) {
+		worker_gw_status(&px->workers[i], &st);
+		if (st.configured && (best.state == -1 || st.state == GW_STATE_UP))
+			best = st;
+		up += st.configured && st.state == GW_STATE_UP;
+	}
+	status = best.configured && up == 0 && best.state == GW_STATE_DOWN ?
+	    503 : 200;
+	evbuffer_add_printf(out, "{\"status\":\"%s\",\"workers\":%d,"
+	    "\"connections\":%d,\"connection_type\":\"%s\",\"gateway\":",
+	    status == 200 ? "ok" : "degraded", px->nworkers,
+	    __atomic_load_n(&px->nconns, __ATOMIC_RELAXED),
+	    px->cfg->agent.connection_type == AGENTCONF_GATEWAY ? "gateway" : "direct");
+	if (!best.configured)
+		evbuffer_add_printf(out, "null");
+	else {
+		evbuffer_add_printf(out, "{\"url\":");
+		admin_json_string(out, px->cfg->agent.gateway_url);
+		evbuffer_add_printf(out, ",\"state\":\"%s\",\"workers_up\":%d,"
+		    "\"endpoints\":%d,\"last_error\":", gw_state_name(best.state),
+		    up, best.endpoints);
+		admin_json_string(out, best.last_error);
+		evbuffer_add_printf(out, "}");
+	}
+	evbuffer_add_printf(out, ",\"proxy\":");
+	if (px->cfg->agent.proxy_url != NULL)
+		admin_json_string(out, px->cfg->agent.proxy_url);
+	else
+		evbuffer_add_printf(out, "null");
+	evbuffer_add_printf(out, "}\n");
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
-	evhttp_send_reply(req, 200, "OK", NULL);
+	evhttp_send_reply(req, status, status == 200 ? "OK" : "Service Unavailable",
+	    NULL);
 }
 
 static void

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -20,6 +21,7 @@ struct gw_connect {
 	gw_connect_cb		*cb;
 	void			*arg;
 	struct evbuffer		*body;		/* of a refusal, for its reason */
+	int			 plain_body;	/* text/plain: its first line is the reason */
 	char			 reason[256];
 };
 
@@ -30,21 +32,27 @@ gw_connect_done(struct gw_connect *gc, int status, const char *reason)
 	gc->cb(status, reason, gc->arg);
 }
 
-/* The first line of a refusal's body, or its Proxy-Status, says why. */
+/* Why a CONNECT was refused: the status line, then Proxy-Status or the
+ * first line of a plain-text body (an HTML error page says nothing short). */
 static const char *
 gw_connect_reason(struct gw_connect *gc)
 {
-	size_t	 len = evbuffer_get_length(gc->body), i;
+	size_t	 len = evbuffer_get_length(gc->body), used, i;
 	char	*text;
 
-	if (len == 0)
+	if (len == 0 || !gc->plain_body)
 		return gc->reason;
-	if (len >= sizeof(gc->reason))
-		len = sizeof(gc->reason) - 1;
+	used = strlen(gc->reason);
+	if (used + 3 >= sizeof(gc->reason))
+		return gc->reason;
+	gc->reason[used++] = ':';
+	gc->reason[used++] = ' ';
+	if (len > sizeof(gc->reason) - used - 1)
+		len = sizeof(gc->reason) - used - 1;
 	text = (char *)evbuffer_pullup(gc->body, len);
 	for (i = 0; i < len && text[i] != '\n' && text[i] != '\r'; i++)
-		gc->reason[i] = (text[i] >= 0x20 && text[i] < 0x7f) ? text[i] : '?';
-	gc->reason[i] = '\0';
+		gc->reason[used++] = (text[i] >= 0x20 && text[i] < 0x7f) ? text[i] : '?';
+	gc->reason[used] = '\0';
 	return gc->reason;
 }
 
@@ -68,10 +76,15 @@ gw_connect_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		gc->status = gc->resp.parser.status_code;
-		snprintf(gc->reason, sizeof(gc->reason), "%d", gc->status);
+		snprintf(gc->reason, sizeof(gc->reason), "%d %.*s", gc->status,
+		    (int)(gc->resp.url.len < 64 ? gc->resp.url.len : 64),
+		    gc->resp.raw + gc->resp.url.off);
 		if (http_msg_find(&gc->resp, "proxy-status", &v, &len))
-			snprintf(gc->reason, sizeof(gc->reason), "%d %.*s",
-			    gc->status, (int)(len < 200 ? len : 200), v);
+			snprintf(gc->reason + strlen(gc->reason), sizeof(gc->reason) -
+			    strlen(gc->reason), " (%.*s)", (int)(len < 160 ? len : 160), v);
+		else if (http_msg_find(&gc->resp, "content-type", &v, &len) &&
+		    len >= 10 && strncasecmp(v, "text/plain", 10) == 0)
+			gc->plain_body = 1;
 		if (gc->status / 100 == 2) {
 			/* A 2xx to CONNECT has no body: what follows is the tunnel. */
 			evbuffer_drain(in, gc->resp.head_len);

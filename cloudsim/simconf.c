@@ -1,0 +1,313 @@
+/* simconf.c -- cloudsim.conf: the gateway's policy and limits, the echo service, and the stand-in host table. */
+#include <netinet/in.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/util.h>
+
+#include "conf.h"
+#include "route.h"
+#include "simconf.h"
+
+static const char *const simconf_keys[] = {
+	"pki_dir", "gateway", "echo", "hosts", NULL
+};
+static const char *const simconf_gateway_keys[] = {
+	"listen", "endpoints", "bypass", "anonymous", "refresh_seconds",
+	"max_head_bytes", "head_timeout_ms", "connect_timeout_ms",
+	"buffer_bytes", NULL
+};
+static const char *const simconf_echo_keys[] = { "listen", NULL };
+static const char *const simconf_host_keys[] = { "name", "target", NULL };
+
+int
+simconf_parse_addr(const char *text, struct sockaddr_storage *ss, int *len)
+{
+	const char	*colon;
+
+	/* evutil accepts a bare address too; a listener and a target need a port. */
+	if ((colon = strrchr(text, ':')) == NULL ||
+	    (text[0] != '[' && strchr(text, ':') != colon) ||
+	    (text[0] == '[' && colon[-1] != ']'))
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	*len = sizeof(*ss);
+	if (evutil_parse_sockaddr_port(text, (struct sockaddr *)ss, len) == -1)
+		return -1;
+	/* Both families keep the port at the same offset. */
+	return ((struct sockaddr_in *)ss)->sin_port == 0 ? -1 : 0;
+}
+
+static void
+simconf_list_clear(struct simconf_list *l)
+{
+	int	i;
+
+	for (i = 0; i < l->count; i++)
+		free(l->items[i]);
+	free(l->items);
+	route_table_free(l->table);
+	memset(l, 0, sizeof(*l));
+}
+
+void
+simconf_free(struct simconf *cfg)
+{
+	int	i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nhosts; i++) {
+		free(cfg->hosts[i].name);
+		free(cfg->hosts[i].target);
+	}
+	free(cfg->hosts);
+	simconf_list_clear(&cfg->endpoints);
+	simconf_list_clear(&cfg->bypass);
+	simconf_list_clear(&cfg->anonymous);
+	free(cfg->pki_dir);
+	free(cfg->path);
+	free(cfg);
+}
+
+const struct simconf_host *
+simconf_host_lookup(const struct simconf *cfg, const char *host)
+{
+	int	i;
+
+	for (i = 0; i < cfg->nhosts; i++)
+		if (strcmp(cfg->hosts[i].name, host) == 0)
+			return &cfg->hosts[i];
+	return NULL;
+}
+
+int
+simconf_listed(const struct simconf_list *l, const char *host, uint16_t port)
+{
+	struct route_decision	d;
+
+	route_match(l->table, host, port, &d);
+	return d.kind == ROUTE_GATEWAY;
+}
+
+/* A list of destination patterns (route.c syntax); absent means empty. */
+static int
+simconf_load_list(const config_setting_t *group, const config_setting_t *where,
+    const char *key, const char *const *defaults, struct simconf_list *l,
+    struct conf_error *err)
+{
+	const config_setting_t	*list = NULL, *e;
+	const char		*pattern;
+	char			 why[256];
+	int			 i, n;
+
+	if ((l->table = route_table_new(ROUTE_DENY)) == NULL)
+		return conf_fail(err, where, "out of memory");
+	if (group != NULL && conf_string_list(group, key, &list, err) == -1)
+		return -1;
+	if (list != NULL)
+		n = config_setting_length(list);
+	else
+		for (n = 0; defaults[n] != NULL; n++)
+			;
+	if (n > 0 && (l->items = calloc(n, sizeof(char *))) == NULL)
+		return conf_fail(err, where, "out of memory");
+	for (i = 0; i < n; i++) {
+		e = list != NULL ? config_setting_get_elem(list, i) : NULL;
+		pattern = e != NULL ? config_setting_get_string(e) : defaults[i];
+		if (route_table_add(l->table, pattern, ROUTE_GATEWAY, why,
+		    sizeof(why)) == -1)
+			return conf_fail(err, e != NULL ? e : where, "%s: %s", key, why);
+		if ((l->items[i] = strdup(pattern)) == NULL)
+			return conf_fail(err, where, "out of memory");
+		l->count++;
+	}
+	return 0;
+}
+
+static int
+simconf_load_addr(const config_setting_t *group, const config_setting_t *where,
+    const char *key, const char *def, struct sockaddr_storage *ss, int *len,
+    int *present, struct conf_error *err)
+{
+	const char	*text = def;
+
+	if (group != NULL && conf_string(group, key, &text, err) == -1)
+		return -1;
+	*present = text[0] != '\0';
+	if (!*present)
+		return 0;
+	if (simconf_parse_addr(text, ss, len) == -1)
+		return conf_fail(err, group != NULL ?
+		    config_setting_get_member(group, key) : where,
+		    "%s: \"%s\" is not an address like \"127.0.0.1:8443\" or "
+		    "\"[::1]:8443\"", key, text);
+	return 0;
+}
+
+static int
+simconf_load_gateway(struct simconf *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	static const char *const endpoints[] = { "*.cloudsim.test:443", NULL };
+	static const char *const anonymous[] = {
+		"management.cloudsim.test:443", NULL
+	};
+	static const char *const none[] = { NULL };
+	const config_setting_t	*g, *where;
+	const long long		 day = 86400000LL;
+	int			 present;
+
+	if ((g = config_setting_get_member(root, "gateway")) != NULL &&
+	    !config_setting_is_group(g))
+		return conf_fail(err, g, "'gateway' must be a group { ... }");
+	where = g != NULL ? g : root;
+	if ((g != NULL && conf_check_keys(g, simconf_gateway_keys, err) == -1) ||
+	    simconf_load_addr(g, where, "listen", "127.0.0.1:8443",
+	    &cfg->gateway_listen, &cfg->gateway_listen_len, &present, err) == -1 ||
+	    simconf_load_list(g, where, "endpoints", endpoints, &cfg->endpoints,
+	    err) == -1 ||
+	    simconf_load_list(g, where, "bypass", none, &cfg->bypass, err) == -1 ||
+	    simconf_load_list(g, where, "anonymous", anonymous, &cfg->anonymous,
+	    err) == -1)
+		return -1;
+	if (!present)
+		return conf_fail(err, where, "gateway.listen: the gateway needs "
+		    "an address");
+	if (g == NULL)
+		return 0;
+	if (conf_int(g, "refresh_seconds", 1, 86400, &cfg->refresh_seconds, err) == -1 ||
+	    conf_int(g, "max_head_bytes", 1024, 1 << 20, &cfg->max_head_bytes, err) == -1 ||
+	    conf_int(g, "head_timeout_ms", 10, day, &cfg->head_timeout_ms, err) == -1 ||
+	    conf_int(g, "connect_timeout_ms", 10, day, &cfg->connect_timeout_ms, err) == -1 ||
+	    conf_int(g, "buffer_bytes", 4096, 64 << 20, &cfg->buffer_bytes, err) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+simconf_load_echo(struct simconf *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	const config_setting_t	*g;
+
+	if ((g = config_setting_get_member(root, "echo")) != NULL &&
+	    !config_setting_is_group(g))
+		return conf_fail(err, g, "'echo' must be a group { ... }");
+	if (g != NULL && conf_check_keys(g, simconf_echo_keys, err) == -1)
+		return -1;
+	return simconf_load_addr(g, g != NULL ? g : root, "listen",
+	    "127.0.0.1:8444", &cfg->echo_listen, &cfg->echo_listen_len,
+	    &cfg->has_echo, err);
+}
+
+static int
+simconf_load_hosts(struct simconf *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	const config_setting_t	*list = NULL, *e;
+	struct simconf_host	*h;
+	const char		*name, *target;
+	int			 i, n;
+
+	if (conf_group_list(root, "hosts", &list, err) == -1)
+		return -1;
+	if (list == NULL || (n = config_setting_length(list)) == 0)
+		return 0;
+	if ((cfg->hosts = calloc(n, sizeof(*cfg->hosts))) == NULL)
+		return conf_fail(err, list, "out of memory");
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(list, i);
+		name = target = NULL;
+		if (conf_check_keys(e, simconf_host_keys, err) == -1 ||
+		    conf_string(e, "name", &name, err) == -1 ||
+		    conf_string(e, "target", &target, err) == -1)
+			return -1;
+		if (name == NULL || target == NULL)
+			return conf_fail(err, e, "a host needs name = \"...\" and "
+			    "target = \"address:port\"");
+		h = &cfg->hosts[cfg->nhosts];
+		if ((h->name = strdup(name)) == NULL ||
+		    (h->target = strdup(target)) == NULL) {
+			cfg->nhosts++;
+			return conf_fail(err, e, "out of memory");
+		}
+		cfg->nhosts++;
+		if (strchr(h->name, '*') != NULL || route_normalize_host(h->name) == -1)
+			return conf_fail(err, e, "name \"%s\" is not a host name "
+			    "(no wildcards here)", name);
+		if (simconf_parse_addr(target, &h->addr, &h->addr_len) == -1)
+			return conf_fail(err, e, "target \"%s\" is not an address "
+			    "and port like \"127.0.0.1:8444\"", target);
+		if (simconf_host_lookup(cfg, h->name) != h)
+			return conf_fail(err, e, "host \"%s\" is listed twice", name);
+	}
+	return 0;
+}
+
+static int
+simconf_load_pki_dir(struct simconf *cfg, const char *config_dir,
+    const config_setting_t *root, struct conf_error *err)
+{
+	const char	*dir = "pki";
+	char		 path[PATH_MAX];
+
+	if (conf_string(root, "pki_dir", &dir, err) == -1)
+		return -1;
+	if (dir[0] == '\0')
+		return conf_fail(err, config_setting_get_member(root, "pki_dir"),
+		    "pki_dir: a directory (made by `cloudsim pki DIR`)");
+	if (dir[0] == '/')
+		snprintf(path, sizeof(path), "%s", dir);
+	else if (snprintf(path, sizeof(path), "%s/%s", config_dir, dir) >=
+	    (int)sizeof(path))
+		return conf_fail(err, root, "pki_dir: path too long");
+	if ((cfg->pki_dir = strdup(path)) == NULL)
+		return conf_fail(err, root, "out of memory");
+	return 0;
+}
+
+struct simconf *
+simconf_load(const char *config_dir, char *errbuf, size_t errlen)
+{
+	config_t		 lc;
+	struct conf_error	 err;
+	struct simconf		*cfg;
+	const config_setting_t	*root;
+	char			 path[PATH_MAX];
+
+	err.text[0] = '\0';
+	config_init(&lc);
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		snprintf(err.text, sizeof(err.text), "out of memory");
+		goto fail;
+	}
+	cfg->refresh_seconds = 300;
+	cfg->max_head_bytes = 16384;
+	cfg->head_timeout_ms = 10000;
+	cfg->connect_timeout_ms = 5000;
+	cfg->buffer_bytes = 262144;
+	snprintf(path, sizeof(path), "%s/cloudsim.conf", config_dir);
+	if ((cfg->path = strdup(path)) == NULL) {
+		snprintf(err.text, sizeof(err.text), "out of memory");
+		goto fail;
+	}
+	if (conf_read(&lc, path, &err) == -1)
+		goto fail;
+	root = config_root_setting(&lc);
+	if (conf_check_keys(root, simconf_keys, &err) == -1 ||
+	    simconf_load_pki_dir(cfg, config_dir, root, &err) == -1 ||
+	    simconf_load_gateway(cfg, root, &err) == -1 ||
+	    simconf_load_echo(cfg, root, &err) == -1 ||
+	    simconf_load_hosts(cfg, root, &err) == -1)
+		goto fail;
+	config_destroy(&lc);
+	return cfg;
+ fail:
+	snprintf(errbuf, errlen, "%s", err.text);
+	config_destroy(&lc);
+	simconf_free(cfg);
+	return NULL;
+}
