@@ -101,8 +101,7 @@ integration: all
 	ARC_BIN=$(BIN) python3 tests/integration/run.py
 
 run: deps all
-	@mkdir -p run/var
-	$(BIN)/arcproxy -d --config-dir conf --state-dir run/var
+	BIN=$(BIN) bash conf/run.sh
 
 clean:
 	rm -rf build

@@ -64,6 +64,7 @@ struct conn {
 	unsigned		 req_body:1;	/* the request has a body (no retry) */
 	unsigned		 up_eof:1;	/* the upstream closed: not for the pool */
 	unsigned		 head_timed:1;	/* the head timer replaced the idle one */
+	unsigned		 client_http10:1;/* the request said HTTP/1.0 */
 	uint64_t		 bytes_up;	/* of this request or tunnel */
 	uint64_t		 bytes_down;
 	char			 client_addr[INET6_ADDRSTRLEN + 8];
@@ -438,6 +439,7 @@ conn_route(struct conn *c)
 	snprintf(c->method, sizeof(c->method), "%s", http_msg_method(m));
 	conn_set_target_text(c, m);
 	c->keep_alive = http_msg_keep_alive(m) && !c->w->draining;
+	c->client_http10 = m->parser.http_major == 1 && m->parser.http_minor == 0;
 	if ((rc = http_msg_target(m, &c->target)) != 0) {
 		if (rc == -2)
 			conn_fail(c, PXE_BAD_SCHEME);
@@ -579,8 +581,13 @@ conn_resp(struct conn *c)
 			continue;
 		}
 		c->status = status;
+		m->client_http10 = c->client_http10;
+		/* An HTTP/1.0 client cannot read chunked framing: the body
+		 * goes without it and ends at close. */
+		m->dechunk = c->client_http10 && (m->parser.flags & F_CHUNKED) &&
+		    !http_msg_body_until_eof(m);
 		keep = c->keep_alive && c->req_done && !c->client_eof &&
-		    !http_msg_body_until_eof(m) && !c->w->draining;
+		    !http_msg_body_until_eof(m) && !c->w->draining && !m->dechunk;
 		c->keep_alive = keep;
 		http_write_response(m, keep, 0, out);
 		c->resp_started = 1;

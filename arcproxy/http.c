@@ -85,6 +85,18 @@ http_on_value(http_parser *p, const char *at, size_t len)
 	return http_span_add(m, &m->fields[m->nfields - 1].value, CB_VALUE, at, len);
 }
 
+/* Only called while dechunking: the one body path that copies, for
+ * HTTP/1.0 clients that cannot read chunked framing (RFC 9112 6.1). */
+static int
+http_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct http_msg *m = p->data;
+
+	if (m->dechunk)
+		evbuffer_add(m->body_out, at, len);
+	return 0;
+}
+
 static int
 http_on_headers_complete(http_parser *p)
 {
@@ -115,6 +127,7 @@ static const http_parser_settings http_settings = {
 	.on_header_field = http_on_field,
 	.on_header_value = http_on_value,
 	.on_headers_complete = http_on_headers_complete,
+	.on_body = http_on_body,
 	.on_message_complete = http_on_message_complete,
 };
 
@@ -257,6 +270,7 @@ http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
 	*moved = 0;
 	if (m->phase == HTTP_PHASE_DONE)
 		return HTTP_STEP_DONE;
+	m->body_out = out;
 	nvec = evbuffer_peek(in, -1, NULL, vec, 16);
 	if (nvec > 16)
 		nvec = 16;
@@ -271,7 +285,9 @@ http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
 		if (HTTP_PARSER_ERRNO(&m->parser) != HPE_OK)
 			return HTTP_STEP_ERROR;
 	}
-	if (total > 0)
+	if (total > 0 && m->dechunk)
+		evbuffer_drain(in, total);	/* on_body copied the payload */
+	else if (total > 0)
 		evbuffer_remove_buffer(in, out, total);
 	*moved = total;
 	/* More than 16 segments: the caller calls again while input remains. */
@@ -420,6 +436,8 @@ http_write_fields(const struct http_msg *m, struct evbuffer *out,
 			continue;
 		if (drop_host && http_span_is(m, &f->name, "host", 4))
 			continue;
+		if (m->dechunk && http_span_is(m, &f->name, "transfer-encoding", 17))
+			continue;
 		evbuffer_add(out, m->raw + f->name.off, f->name.len);
 		evbuffer_add(out, ": ", 2);
 		evbuffer_add(out, m->raw + f->value.off, f->value.len);
@@ -531,6 +549,8 @@ http_write_response(const struct http_msg *m, int keep_alive, int upgrade,
 		evbuffer_add(out, "Connection: upgrade\r\n", 21);
 	else if (!keep_alive)
 		evbuffer_add(out, "Connection: close\r\n", 19);
+	else if (m->client_http10)
+		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
 	evbuffer_add(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
 	return 0;
 }

@@ -42,6 +42,9 @@ struct http_msg {
 	size_t			 head_len;	/* raw head length, once HEAD_READY */
 	const char		*raw;		/* contiguous raw head, while HEAD_READY */
 	int			 skip_body;	/* response to HEAD: no body whatever it says */
+	int			 dechunk;	/* pass the body without its chunked framing */
+	int			 client_http10;	/* the response goes to an HTTP/1.0 client */
+	struct evbuffer		*body_out;	/* where dechunked bytes go */
 	struct http_span	 url;		/* request target, or the reason phrase */
 	struct http_field	 fields[HTTP_MAX_FIELDS];
 	int			 nfields;
@@ -97,7 +100,8 @@ int	http_msg_target(const struct http_msg *, struct http_target *);
 int	http_write_request(const struct http_msg *, const struct http_target *,
 	    struct evbuffer *out);
 /* Writes the response head for the client, with Connection set for
- * keep_alive, or for an upgrade when upgrade is set. */
+ * keep_alive, or for an upgrade when upgrade is set.  With m->dechunk the
+ * Transfer-Encoding field goes (the body then ends at close). */
 int	http_write_response(const struct http_msg *, int keep_alive, int upgrade,
 	    struct evbuffer *out);
 /* A complete proxy-generated response with a short text body. */

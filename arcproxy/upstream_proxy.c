@@ -20,6 +20,8 @@ proxy_answer(int status, const char *reason, void *arg)
 {
 	struct proxy_up	*p = arg;
 
+	/* reason lives in the gw_connect: copy it before freeing that. */
+	snprintf(p->details, sizeof(p->details), "enterprise proxy: %s", reason);
 	gw_connect_free(p->connect);
 	p->connect = NULL;
 	if (status == 200) {
@@ -27,7 +29,6 @@ proxy_answer(int status, const char *reason, void *arg)
 		p->cb(&p->up, PXE_NONE, NULL, p->arg);
 		return;
 	}
-	snprintf(p->details, sizeof(p->details), "enterprise proxy: %s", reason);
 	p->cb(&p->up, status == 0 ? PXE_PROXY_DOWN : PXE_PROXY_REFUSED,
 	    p->details, p->arg);
 }

@@ -10,6 +10,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 
 #include "bench.h"
 #include "http.h"
@@ -46,6 +47,7 @@ struct bconn {
 	uint64_t		 down_got;	/* payload bytes received and checked */
 	uint64_t		 up_sent;	/* payload bytes queued */
 	uint64_t		 up_counted;	/* of those, already in bytes_up */
+	uint64_t		 served;	/* http: responses on this connection */
 	unsigned		 in_op:1;	/* an op is under way on this slot */
 	unsigned		 keep_alive:1;	/* http: the last response allows another */
 	unsigned		 tls_up:1;	/* TLS is established on bev */
@@ -68,8 +70,11 @@ static void
 bconn_arm(struct bconn *c, uint64_t ns)
 {
 	struct timeval	tv = { (time_t)(ns / 1000000000),
-	    (suseconds_t)(ns % 1000000000 / 1000) };
+	    (suseconds_t)((ns % 1000000000 + 999) / 1000) };
 
+	/* Timeouts count from the loop's cached clock: make it now, so
+	 * that a scheduled request never leaves before it is due. */
+	event_base_update_cache_time(c->t->base);
 	evtimer_add(c->timer, &tv);
 }
 
@@ -155,6 +160,7 @@ bconn_connect(struct bconn *c)
 	struct bench	*b = c->t->b;
 
 	c->state = BC_CONNECTING;
+	c->served = 0;
 	/* Without BEV_OPT_CLOSE_ON_FREE: TLS may take the socket over. */
 	if ((c->bev = bufferevent_socket_new(c->t->base, -1, 0)) == NULL) {
 		bconn_fail(c, BERR_CONNECT, "out of memory");
@@ -285,6 +291,7 @@ bconn_op_done(struct bconn *c)
 			hist_add(&t->st.latency, now - c->op_start);
 	}
 	if (b->o.mode == BENCH_HTTP) {
+		c->served++;
 		if (c->keep_alive) {
 			c->state = BC_READY;
 			bconn_next(c);
@@ -313,8 +320,7 @@ bconn_check_payload(struct bconn *c, struct evbuffer *in, uint64_t max)
 
 	while (max > 0 && evbuffer_get_length(in) > 0) {
 		take = 0;
-		nvec = evbuffer_peek(in, (ev_ssize_t)(max < SIZE_MAX / 2 ?
-		    max : SIZE_MAX / 2), NULL, vec, 16);
+		nvec = evbuffer_peek(in, -1, NULL, vec, 16);
 		if (nvec > 16)
 			nvec = 16;
 		for (i = 0; i < nvec && take < max; i++) {
@@ -404,8 +410,13 @@ bconn_read_response(struct bconn *c)
 		}
 		/* Content-Length, exact; a proxy may also close-delimit the body. */
 		if (http_msg_find(m, "content-length", &v, &vlen)) {
-			if (vlen >= sizeof(num) || (memcpy(num, v, vlen), num[vlen] = '\0',
-			    strtoull(num, NULL, 10) != b->o.size)) {
+			if (vlen >= sizeof(num)) {
+				bconn_fail(c, BERR_LENGTH, "Content-Length too long");
+				return;
+			}
+			memcpy(num, v, vlen);
+			num[vlen] = '\0';
+			if (strtoull(num, NULL, 10) != b->o.size) {
 				bconn_fail(c, BERR_LENGTH, "Content-Length differs");
 				return;
 			}
@@ -559,6 +570,17 @@ bconn_event(struct bufferevent *bev, short what, void *arg)
 		bconn_fail(c, BERR_TIMEOUT, NULL);
 		return;
 	}
+	if (c->state == BC_RESPONSE && c->served > 0 && c->msg->parsed == 0 &&
+	    c->msg->phase == HTTP_PHASE_HEAD &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+		/* A kept-alive connection closed under a new request before any
+		 * answer: send it again on a fresh one (RFC 9112 9.3.1), as
+		 * real clients do.  The latency keeps counting. */
+		c->t->st.retries++;
+		bconn_close(c);
+		bconn_connect(c);
+		return;
+	}
 	if (what & BEV_EVENT_EOF) {
 		switch (c->state) {
 		case BC_DRAIN:
@@ -636,6 +658,7 @@ bconn_next(struct bconn *c)
 		due = c->next_due;
 		c->next_due += (uint64_t)(1e9 * b->o.connections / b->o.rate);
 		if (due > now) {
+			c->in_op = 1;
 			c->op_start = due;
 			bconn_arm(c, due - now);
 			return;
@@ -650,6 +673,7 @@ static void
 bconn_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct bconn	*c = arg;
+	uint64_t	 now;
 
 	(void)fd;
 	(void)what;
@@ -657,6 +681,11 @@ bconn_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (c->in_op) {
 		/* A scheduled request became due. */
+		now = bench_now();
+		if (now < c->op_start) {
+			bconn_arm(c, c->op_start - now);
+			return;
+		}
 		bconn_start(c, c->op_start);
 		return;
 	}
@@ -665,38 +694,26 @@ bconn_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-bconn_begin(struct bconn *c)
+bconn_start_all(struct bthread *t)
 {
-	struct bench	*b = c->t->b;
-	uint64_t	 now = bench_now();
+	struct bench	*b = t->b;
+	int		 i;
 
-	if (b->o.mode == BENCH_IDLE)
-		return;			/* the thread opens idle slots in batches */
-	if (b->o.mode == BENCH_HTTP && b->o.rate > 0) {
-		/* Spread the slots' schedules evenly over one interval. */
-		c->next_due = b->t_start + (uint64_t)(1e9 * c->index / b->o.rate);
-		if (c->next_due > now) {
-			if (b->o.requests > 0 && c->t->ops_started >= c->t->ops_share) {
-				bconn_retire(c);
-				return;
-			}
-			c->t->ops_started++;
-			c->in_op = 1;
-			c->op_start = c->next_due;
-			c->next_due += (uint64_t)(1e9 * b->o.connections / b->o.rate);
-			bconn_arm(c, c->op_start - now);
-			return;
-		}
+	if (t->nconns == 0)
+		return;
+	if (b->o.mode == BENCH_IDLE) {
+		/* Opened in batches, each settled tunnel letting the next in. */
+		t->opening = 1;
+		bconn_idle_settled(&t->conns[0]);
+		return;
 	}
-	bconn_next(c);
-}
-
-/* Idle mode: the thread's first batch of slots. */
-static void
-bconn_idle_begin(struct bthread *t)
-{
-	t->opening = 1;		/* bconn_idle_settled() takes one off */
-	bconn_idle_settled(&t->conns[0]);
+	for (i = 0; i < t->nconns; i++) {
+		/* Open loop: the slots' schedules spread over one interval. */
+		if (b->o.mode == BENCH_HTTP && b->o.rate > 0)
+			t->conns[i].next_due = b->t_start +
+			    (uint64_t)(1e9 * t->conns[i].index / b->o.rate);
+		bconn_next(&t->conns[i]);
+	}
 }
 
 struct bconn *
@@ -720,8 +737,6 @@ bconn_new_all(struct bthread *t, int n)
 	}
 	t->conns = conns;
 	t->nconns = n;
-	if (t->b->o.mode == BENCH_IDLE && n > 0)
-		bconn_idle_begin(t);
 	return conns;
  fail:
 	bconn_free_all(conns, n);

@@ -77,6 +77,7 @@ struct bench_stats {
 	uint64_t	bytes_down;		/* verified payload bytes received in the window */
 	uint64_t	bytes_up;		/* payload bytes written in the window */
 	uint64_t	connects;		/* TCP connections made */
+	uint64_t	retries;		/* requests sent again: keep-alive closed under them */
 	uint64_t	errors[BERR__COUNT];	/* at any time, warm-up included */
 	struct hist	latency;		/* ns; setup and idle: until the tunnel answered */
 };
@@ -128,8 +129,8 @@ uint64_t	bench_now(void);
 /* bconn.c: one client connection slot. */
 struct bconn	*bconn_new_all(struct bthread *, int n);
 void		 bconn_free_all(struct bconn *, int n);
-/* Starts the slot's first operation (open-loop slots wait for their turn). */
-void		 bconn_begin(struct bconn *);
+/* Starts every slot's first operation (open-loop slots wait for their turn). */
+void		 bconn_start_all(struct bthread *);
 
 /* report.c */
 struct bench_result {

@@ -46,8 +46,11 @@ tls_server_ctx(const char *cert, const char *key, char *err, size_t errlen)
 		    cert);
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
 		return tls_fail(ctx, err, errlen, "cannot require TLS 1.2", cert);
+	/* A client that closes without close_notify has still ended cleanly:
+	 * HTTP frames its own messages (and libevent 2.1 misreads OpenSSL 3's
+	 * unexpected-EOF error). */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
 		return tls_fail(ctx, err, errlen, "cannot load the certificate", cert);
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
@@ -196,8 +199,9 @@ tls_bev_errors(struct bufferevent *bev, char *buf, size_t len)
 	buf[0] = '\0';
 	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
 		n = strlen(buf);
-		if (n + 3 >= len)
-			continue;	/* drain the rest */
+		/* libevent also queues bare SSL_get_error() codes: not errors. */
+		if (ERR_GET_LIB(e) == 0 || n + 3 >= len)
+			continue;
 		if (n > 0) {
 			snprintf(buf + n, len - n, "; ");
 			n += 2;

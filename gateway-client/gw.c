@@ -391,12 +391,13 @@ gwc_proxy_answer(int status, const char *reason, void *arg)
 	struct gw_conn	*c = arg;
 	char		 why[600];
 
+	/* reason lives in the gw_connect: use it before freeing that. */
+	snprintf(why, sizeof(why), "enterprise proxy %s:%u refused CONNECT to "
+	    "the gateway: %s", c->gw->s.proxy_host, c->gw->s.proxy_port,
+	    status > 0 ? reason : "no answer");
 	gw_connect_free(c->connect);
 	c->connect = NULL;
 	if (status != 200) {
-		snprintf(why, sizeof(why), "enterprise proxy %s:%u refused "
-		    "CONNECT to the gateway: %s", c->gw->s.proxy_host,
-		    c->gw->s.proxy_port, status > 0 ? reason : "no answer");
 		gwc_fail(c, why);
 		return;
 	}
@@ -543,7 +544,11 @@ gwc_tunnel_answer(int status, const char *reason, void *arg)
 	struct gw_req		*r = c->req;
 	struct bufferevent	*bev;
 	int			 used = c->used;
+	char			 why[256];
 
+	/* reason lives in the gw_connect: copy it before freeing that. */
+	snprintf(why, sizeof(why), "%s", reason);
+	reason = why;
 	gw_connect_free(c->connect);
 	c->connect = NULL;
 	c->req = NULL;

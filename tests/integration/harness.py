@@ -231,6 +231,13 @@ class Proxy:
 		self.proc = None
 		self.write_config()
 
+	def write_agent_conf(self, text):
+		"""<config-dir>/agent.conf, the operator's settings (proxy.url and the like)."""
+		path = os.path.join(self.conf_dir, "agent.conf")
+		with open(path, "w") as f:
+			f.write(text)
+		os.chmod(path, 0o644)
+
 	def write_config(self, text=None, **changes):
 		self.settings.update(changes)
 		if text is None:
@@ -329,7 +336,12 @@ class Proxy:
 			return ""
 
 	def stderr_tail(self, n=25):
+		"""The end of the daemon's stderr, or the start of a sanitizer report if there is one."""
 		lines = self.stderr_text().splitlines()
+		for i, line in enumerate(lines):
+			if re.search(r"ERROR: \w+Sanitizer|runtime error:", line):
+				return "\n".join(["--- arcproxy stderr (%s), sanitizer report:" % self.stderr_path]
+						 + lines[max(0, i - 3):i + n])
 		return "\n".join(["--- arcproxy stderr (%s), last %d lines:" % (self.stderr_path, n)] + lines[-n:])
 
 	def sanitizer_report(self):
@@ -641,14 +653,24 @@ class Env:
 		self.fd_baseline = None
 		self.extra = []	# further proxies a test started; stopped at teardown
 
-	def baseline(self):
-		"""Record the proxy's fd count after one request, once nothing is pooled."""
-		healthy(self.proxy, "at start")
-		time.sleep(0.2)
+	def baseline(self, warmup=None):
+		"""Record the proxy's fd count after a first tunnel (which opens whatever is opened
+		lazily, e.g. the access log) has closed; a tunnel leaves nothing in the pool."""
+		o = self.origin
+		with Conn(self.proxy.port) as c:
+			r = c.connect_tunnel(warmup or "127.0.0.1:%d" % o.echo_port)
+			check(r.status == 200, "warm-up CONNECT at start: status %d" % r.status)
+			c.send(b"warm-up\n")
+			check(c.read_exact(8) == b"warm-up\n", "warm-up tunnel: no echo")
+			c.shutdown_wr()
+			c.read_to_eof(limit=100)
+		time.sleep(0.3)
 		self.fd_baseline = self.proxy.fd_count()
+		healthy(self.proxy, "at start")
 
 	def assert_no_fd_leak(self, settle=None):
 		"""The proxy's fd count returns to its baseline (idle pool entries expire first)."""
+		check(self.proxy.alive(), "arcproxy is not running (exit status %s)" % self.proxy.proc.returncode)
 		if settle is None:
 			settle = self.proxy.settings["limits"]["pool_idle_timeout_ms"] / 1000 + 4
 		now = poll(lambda: self.proxy.fd_count() <= self.fd_baseline and self.proxy.fd_count(),
@@ -662,9 +684,14 @@ def standard_env(**proxy_kw):
 	"""Start the origin and a proxy whose rules allow the origin's services."""
 	o = origin()
 	routes = std_routes(o) + list(proxy_kw.pop("routes", ()))
-	p = Proxy(routes=routes, **proxy_kw).start()
+	warmup = proxy_kw.pop("warmup", None)
+	agent_conf = proxy_kw.pop("agent_conf", None)
+	p = Proxy(routes=routes, **proxy_kw)
+	if agent_conf:
+		p.write_agent_conf(agent_conf)
+	p.start()
 	env = Env(p)
-	env.baseline()
+	env.baseline(warmup)
 	return env
 
 

@@ -18,6 +18,8 @@ HTTP endpoints (plain and TLS listeners serve the same ones):
   the response; /echo?delay_ms=N waits N ms before reading the request body;
   /status/304?cl=N sends Content-Length: N with the 304 (and no body).
 
+Enterprise proxy (enterprise_port): CONNECT only, see EnterpriseProxy.
+
 DNS (UDP, dns_port): A records for DNS_NAMES, NXDOMAIN for other names, no answer at all
 for names under DNS_SILENT (a resolver that never replies). dns_queries lists what was asked.
 
@@ -437,6 +439,73 @@ def _echo_bye(conn):
 	conn.sendall(b"BYE\n")
 
 
+class EnterpriseProxy:
+	"""A CONNECT-only HTTP proxy on 127.0.0.1 standing in for an operator's enterprise proxy.
+
+	It resolves names with names (else the literal address), refuses targets in refuse
+	with 403, records each request head in requests, and relays with half-close."""
+
+	def __init__(self, names):
+		self.names = names
+		self.refuse = set()
+		self.requests = []
+		self.svc = TcpService(self._handle)
+		self.port = self.svc.port
+
+	def _handle(self, conn):
+		head = b""
+		for _ in range(64):
+			if b"\r\n\r\n" in head or len(head) > 16384:
+				break
+			d = conn.recv(4096)
+			if not d:
+				return
+			head += d
+		head, _, early = head.partition(b"\r\n\r\n")
+		line = head.split(b"\r\n")[0].decode("latin-1")
+		self.requests.append(head.decode("latin-1"))
+		parts = line.split()
+		if len(parts) != 3 or parts[0] != "CONNECT":
+			conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+			return
+		host, _, port = parts[1].rpartition(":")
+		if parts[1] in self.refuse:
+			conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+			return
+		try:
+			up = socket.create_connection((self.names.get(host, host.strip("[]")), int(port)), timeout=5)
+		except (OSError, ValueError):
+			conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+			return
+		conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+		up.settimeout(30)
+		try:
+			if early:
+				up.sendall(early)
+			t = threading.Thread(target=_pipe, args=(up, conn), daemon=True)
+			t.start()
+			_pipe(conn, up)
+			t.join(30)
+		finally:
+			up.close()
+
+	def close(self):
+		self.svc.close()
+
+
+def _pipe(src, dst):
+	"""Copy src to dst until EOF, then shut down dst's write side."""
+	try:
+		for _ in range(1 << 20):
+			d = src.recv(262144)
+			if not d:
+				break
+			dst.sendall(d)
+		dst.shutdown(socket.SHUT_WR)
+	except OSError:
+		pass
+
+
 DNS_NAMES = {"dns.test": "127.0.0.1", "www.dns.test": "127.0.0.2"}
 DNS_SILENT = ("silent.test",)
 
@@ -536,6 +605,8 @@ class Origin:
 		self.dns_queries = []
 		self.dns = DnsServer(self.dns_queries)
 		self.dns_port = self.dns.port
+		self.enterprise = EnterpriseProxy({"origin.test": "127.0.0.1"})
+		self.enterprise_port = self.enterprise.port
 
 	def _next_conn_id(self):
 		with self._lock:
@@ -563,5 +634,5 @@ class Origin:
 		for srv in (self.http, self.tls):
 			srv.shutdown()
 			srv.server_close()
-		for svc in (self.echo, self.halfclose, self.deny, self.ssrf, self.dns):
+		for svc in (self.echo, self.halfclose, self.deny, self.ssrf, self.dns, self.enterprise):
 			svc.close()

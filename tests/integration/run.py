@@ -56,6 +56,32 @@ def first_line(e):
 	return s.splitlines()[0]
 
 
+def setup_module(mod, verbose):
+	"""Returns (env, None) or (None, "setup: reason")."""
+	if not hasattr(mod, "setup"):
+		return None, None
+	kind, val = run_bounded(mod.setup, (), SETUP_TIMEOUT)
+	if kind == "ok":
+		return val, None
+	err = "setup: " + ("timed out" if kind == "timeout" else first_line(val))
+	if kind == "error" and verbose:
+		err += "\n" + indent(harness.format_exc(val))
+	return None, err
+
+
+def teardown_module(mod, env, short):
+	"""Stops the module's daemons; returns 1 if that showed a problem (crash, sanitizer)."""
+	if env is None or not hasattr(mod, "teardown"):
+		return 0
+	kind, val = run_bounded(mod.teardown, (env,), TEARDOWN_TIMEOUT)
+	problems = val if kind == "ok" else ["teardown " + (kind if kind == "timeout" else first_line(val))]
+	if not problems:
+		return 0
+	print("FAIL %s.teardown: %s" % (short, problems[0].splitlines()[0]), flush=True)
+	print(indent("\n".join(problems)), flush=True)
+	return 1
+
+
 def main(argv):
 	verbose = "-v" in argv
 	list_only = "-l" in argv
@@ -81,18 +107,15 @@ def main(argv):
 			for t in tests:
 				print("%s.%s" % (short, t["name"]))
 			continue
-		env = None
-		setup_error = None
-		if hasattr(mod, "setup"):
-			kind, val = run_bounded(mod.setup, (), SETUP_TIMEOUT)
-			if kind == "ok":
-				env = val
-			else:
-				setup_error = "setup: " + ("timed out" if kind == "timeout" else first_line(val))
-				if kind == "error" and verbose:
-					setup_error += "\n" + indent(harness.format_exc(val))
+		env, setup_error = setup_module(mod, verbose)
 		for t in tests:
 			name = "%s.%s" % (short, t["name"])
+			proxy = getattr(env, "proxy", None)
+			if proxy is not None and proxy.proc is not None and not proxy.alive():
+				# an earlier test killed the module's proxy: report it, start afresh
+				failed += teardown_module(mod, env, short)
+				env, setup_error = setup_module(mod, verbose)
+				proxy = getattr(env, "proxy", None)
 			if setup_error:
 				print("FAIL %s: %s" % (name, setup_error), flush=True)
 				failed += 1
@@ -117,17 +140,10 @@ def main(argv):
 				if rest:
 					details.append("\n".join(rest[:60]))
 				details.append(harness.format_exc(val))
-			proxy = getattr(env, "proxy", None)
 			if proxy is not None and "arcproxy stderr" not in str(val):
 				details.append(proxy.stderr_tail(15))
 			print(indent("\n".join(d for d in details if d)), flush=True)
-		if env is not None and hasattr(mod, "teardown"):
-			kind, val = run_bounded(mod.teardown, (env,), TEARDOWN_TIMEOUT)
-			problems = val if kind == "ok" else ["teardown " + (kind if kind == "timeout" else first_line(val))]
-			if problems:
-				failed += 1
-				print("FAIL %s.teardown: %s" % (short, problems[0].splitlines()[0]), flush=True)
-				print(indent("\n".join(problems)), flush=True)
+		failed += teardown_module(mod, env, short)
 	if list_only:
 		return 0
 	harness.cleanup_all()

@@ -20,17 +20,16 @@ CONNECT_TIMEOUT_MS = 1000
 
 def setup():
 	o = origin()
-	env = standard_env(
+	return standard_env(
 		name="dns",
 		extra={"dns_servers": ["127.0.0.1:%d" % o.dns_port]},
 		hosts=[{"name": "www.dns.test", "address": "127.0.0.1"}],
-		routes=[direct("dns.test:%d" % o.http_port), direct("www.dns.test:%d" % o.http_port),
+		routes=[direct("dns.test:%d" % o.http_port), direct("dns.test:%d" % o.echo_port),
+			direct("www.dns.test:%d" % o.http_port),
 			direct("nx.test"), direct("silent.test")],
-		limits={"connect_timeout_ms": CONNECT_TIMEOUT_MS})
-	# the resolver may open its socket on first use: count fds after one lookup
-	fetch(env.proxy.port, "GET", _url(env, "dns.test", "/bytes/1"))
-	env.baseline()
-	return env
+		limits={"connect_timeout_ms": CONNECT_TIMEOUT_MS},
+		# the resolver may open its socket on first use: count fds after one lookup
+		warmup="dns.test:%d" % o.echo_port)
 
 
 def teardown(env):

@@ -7,8 +7,8 @@ Expectations (after each one the proxy still serves a normal request):
 - A deny rule -> 403 with Proxy-Status error=http_request_denied.
 - SSRF guard: loopback (127.0.0.1, 127.0.0.2, [::1], [::ffff:127.0.0.1], 0.0.0.0), link-local
   and the local API ports (40342, 40344), directly or through a hosts-table name, with no rule
-  naming them -> 403 with
-  Proxy-Status error=destination_ip_prohibited, and no connection reaches the target.
+  naming them -> 403 with Proxy-Status error=destination_ip_prohibited, and no connection
+  reaches the target; "127.1" and "localhost" do not get through either.
   A "*.suffix:port" rule matches sub-domains on that port, not the bare suffix nor other
   ports; a wildcard direct rule does not lift the SSRF guard.
 - A closed port -> 502 with Proxy-Status error=connection_refused.
@@ -272,6 +272,7 @@ def client_vanishes(env):
 		_abort(c) if rst else c.close()
 	time.sleep(0.3)
 	healthy(env.proxy, "after clients vanished mid-body, mid-download and mid-tunnel")
+	env.assert_no_fd_leak()
 
 
 @test

@@ -13,7 +13,7 @@ Expectations:
 - The origin sees the absolute-form target's authority as Host (or the proxy refuses).
 - Hop-by-hop headers (Connection and what it names, Proxy-Connection, Keep-Alive, TE, Trailer,
   Proxy-Authorization) do not reach the origin; end-to-end headers do; Host is right; the origin
-  sees origin-form (path and query only).
+  sees origin-form (path and query only); the client's Connection: close closes its connection.
 - A WebSocket upgrade through an absolute-form GET switches protocols and echoes frames.
 - Python urllib with a ProxyHandler works; hosts-table names with "host" and "host:port"
   rules route (suffix patterns: test_errors.py).
@@ -314,8 +314,11 @@ def hop_by_hop_removed(env):
 		("Keep-Alive", "timeout=5"), ("TE", "trailers"), ("Trailer", "X-Later"),
 		("Proxy-Authorization", "Basic dXNlcjpwYXNz"),
 		("X-End-To-End", "kept"), ("User-Agent", "arc-it/1"), ("Cache-Control", "no-cache")]
-	r = fetch(env.proxy.port, "GET", _url(env, "/echo?a=1&b=%20x"), hdrs)
-	check(r.status == 200, "status %d" % r.status)
+	with Conn(env.proxy.port) as c:
+		c.request("GET", _url(env, "/echo?a=1&b=%20x"), hdrs)
+		r = c.read_response()
+		check(r.status == 200, "status %d" % r.status)
+		check(c.at_eof(3), "client connection left open after the client asked for Connection: close")
 	j = r.json()
 	got = {}
 	for k, v in j["headers"]:

@@ -20,7 +20,6 @@ The access-log layout and metric names live at the top of this file: adjust them
 
 import re
 import signal
-import socket
 import threading
 import time
 
@@ -126,19 +125,19 @@ def metrics_grow(env):
 
 	def grown():
 		after = env.proxy.metrics()
-		d = lambda name, **l: metric_sum(after, name, **l) - metric_sum(before, name, **l)
-		return after, {
+
+		def d(name, **labels):
+			return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
+		return {
 			"requests direct 200": d(M_REQUESTS, route="direct", code=CODE_2XX) >= 3,
 			"requests 403": d(M_REQUESTS, code=CODE_403) >= 1,
 			"tunnels": d(M_TUNNELS) >= 1,
 			"bytes": d(M_BYTES) >= 3 * n + 2 * 50000,
 		}
-	res = poll(lambda: (lambda a, ok: (a, ok) if all(ok.values()) else None)(*grown()), timeout=3)
-	if not res:
-		after, ok = grown()
-		names = sorted({k[0] for k in after})
+	if not poll(lambda: all(grown().values()), timeout=3):
+		names = sorted({k[0] for k in env.proxy.metrics()})
 		raise AssertionError("metrics did not grow: %s; series: %s"
-				     % ([k for k, v in ok.items() if not v], names[:40]))
+				     % ([k for k, v in grown().items() if not v], names[:40]))
 	status, headers, body = env.proxy.admin_get("/metrics")
 	check(any(l.startswith("arcproxy_") for l in body.splitlines()), "no arcproxy_ metric lines")
 	check(headers.get("content-type", "").startswith("text/plain"),

@@ -1,0 +1,24 @@
+# bench/build.mk -- arcbench (the load generator) and benchorigin (its origin), and `make bench`.
+# Both link the project's own objects where they share code: lib/log.c, and
+# arcproxy/http.c (with route.c, which it uses) for HTTP framing on http-parser.
+
+BENCH_SHARED	:= bench/pattern.c arcproxy/http.c arcproxy/route.c lib/log.c
+ARCBENCH_SRC	:= bench/arcbench.c bench/bconn.c bench/report.c bench/hist.c \
+	bench/procstat.c $(BENCH_SHARED)
+BENCHORIGIN_SRC	:= bench/benchorigin.c $(BENCH_SHARED)
+
+PROGS	+= $(BIN)/arcbench $(BIN)/benchorigin
+
+$(BIN)/arcbench: $(call obj,$(ARCBENCH_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/benchorigin: $(call obj,$(BENCHORIGIN_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# BENCH_SECONDS (per measurement, default 4) makes the run longer;
+# BENCH_NAME names bench/results/<name>.json; BENCH_ONLY limits the proxies.
+.PHONY: bench
+bench: deps all
+	python3 bench/run.py --bin $(BIN)

@@ -1,0 +1,25 @@
+# build.mk -- cloudsim, the local stand-in for Azure: its program and unit tests, included by the top Makefile.
+# cloudsim links arcproxy's leaf modules route.c (destination patterns) and
+# http.c (request heads on http-parser) rather than copying them.
+
+CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
+	cloudsim/tls.c cloudsim/acceptor.c cloudsim/gateway.c cloudsim/tunnel.c \
+	cloudsim/echo.c arcproxy/route.c arcproxy/http.c
+
+# Rules here come before the Makefile's `all:`; keep `all` the default goal.
+cloudsim_default_goal := $(.DEFAULT_GOAL)
+
+PROGS += $(BIN)/cloudsim
+
+$(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+UNIT_TESTS += cloudsim_pki cloudsim_simconf
+cloudsim_pki_test_OBJS := cloudsim/pki.c
+cloudsim_simconf_test_OBJS := cloudsim/simconf.c lib/conf.c arcproxy/route.c
+
+# The suites include cloudsim's headers.
+$(OBJ)/tests/unit/cloudsim_%.o: ALL_CFLAGS += -Icloudsim
+
+.DEFAULT_GOAL := $(cloudsim_default_goal)

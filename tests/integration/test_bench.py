@@ -1,0 +1,242 @@
+"""arcbench: short runs against a real arcproxy and benchorigin, in every mode.
+
+Expectations:
+- In each mode (http, http --tls, http at a fixed rate, tunnel down/up/both, setup, idle)
+  arcbench finishes the operations asked for through arcproxy, verifies every one, reports
+  them in its JSON and exits 0; --direct does the same work without the proxy.
+- Idle mode with --pid reads the proxy's RSS and reports the growth per tunnel.
+- Verification is real: a proxy that answers with wrong bytes or a wrong length, or refuses
+  the CONNECT, is reported by kind of error with exit status 1, not as fast.
+- A wrong proxy port and bad arguments give a one-line reason and exit status 2.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+
+import harness
+from harness import Proxy, check, direct, free_port, test
+
+ARCBENCH = harness.BIN_DIR / "arcbench"
+BENCHORIGIN = harness.BIN_DIR / "benchorigin"
+
+
+class Env:
+	"""The module's proxy, benchorigin and the fake proxies a test starts."""
+
+	def __init__(self, proxy, origin_proc, ports):
+		self.proxy = proxy
+		self.extra = []
+		self.bench_origin = origin_proc
+		self.http = "127.0.0.1:%s" % ports["http"]
+		self.tls = "127.0.0.1:%s" % ports["tls"]
+		self.tcp = "127.0.0.1:%s" % ports["tcp"]
+		self.fakes = []
+
+
+def setup():
+	for exe in (ARCBENCH, BENCHORIGIN):
+		if not exe.exists():
+			raise AssertionError("%s not found (make all, or set ARC_BIN)" % exe)
+	p = subprocess.Popen([str(BENCHORIGIN), "--http", "0", "--tls", "0", "--tcp", "0"],
+			     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+	line = p.stdout.readline().decode()
+	ports = dict(kv.split("=") for kv in line.split()[1:])
+	if "tcp" not in ports:
+		p.kill()
+		raise AssertionError("benchorigin did not start: %r" % line)
+	# The rule names 127.0.0.1 without a port: it lifts the SSRF guard for it.
+	proxy = Proxy(routes=[direct("127.0.0.1")], name="bench").start()
+	return Env(proxy, p, ports)
+
+
+def teardown(env):
+	for f in env.fakes:
+		f.close()
+	env.bench_origin.terminate()
+	try:
+		env.bench_origin.wait(5)
+	except subprocess.TimeoutExpired:
+		env.bench_origin.kill()
+	return harness.stop_env(env)
+
+
+def arcbench(*args, timeout=15):
+	"""Runs arcbench; returns (exit status, JSON or None, stderr)."""
+	p = subprocess.run([str(ARCBENCH), *args], capture_output=True, text=True, timeout=timeout)
+	try:
+		res = json.loads(p.stdout) if "--json" in args else None
+	except ValueError:
+		res = None
+	return p.returncode, res, p.stderr
+
+
+def via(env, *args):
+	return arcbench("--json", "--proxy", "127.0.0.1:%d" % env.proxy.port, *args)
+
+
+def verified(rc, res, err, ops, what):
+	check(rc == 0, "%s: exit %d, stderr %r, errors %r" % (what, rc, err.strip(),
+							       res and res.get("errors")))
+	check(res is not None, "%s: no JSON on stdout" % what)
+	check(res["ok"] and res["errors"]["total"] == 0, "%s: errors %r" % (what, res["errors"]))
+	check(res["ops"] == ops, "%s: %d operations verified, expected %d" % (what, res["ops"], ops))
+
+
+@test
+def http_keepalive_verified(env):
+	rc, res, err = via(env, "--mode", "http", "--target", env.http, "-s", "1000", "-c", "4", "-n", "200")
+	verified(rc, res, err, 200, "http")
+	check(res["mb_down_per_s"] > 0 and res["latency_ms"]["count"] == 200,
+	      "http: no throughput or latency reported: %r" % res)
+	check(res["connects"] <= 8, "http: %d connections for 4 keep-alive slots" % res["connects"])
+	logged = harness.poll(lambda: len([ln for ln in env.proxy.access_log_lines()
+					   if "/bytes/1000 " in ln]) >= 200, timeout=5)
+	check(logged, "the proxy logged fewer than the 200 requests")
+
+
+@test
+def http_large_and_direct(env):
+	rc, res, err = via(env, "--mode", "http", "--target", env.http, "-s", "1M", "-c", "2", "-n", "10")
+	verified(rc, res, err, 10, "http 1 MiB")
+	rc, res, err = arcbench("--json", "--direct", "--target", env.http, "-s", "1M", "-n", "10")
+	verified(rc, res, err, 10, "direct http 1 MiB")
+	check(res["direct"] and res["proxy"] is None, "direct run reports a proxy: %r" % res)
+
+
+@test
+def https_inside_connect(env):
+	rc, res, err = via(env, "--mode", "http", "--tls", "--target", env.tls, "-s", "64k", "-c", "2",
+			   "-n", "20")
+	verified(rc, res, err, 20, "https through CONNECT")
+	rc, res, err = arcbench("--json", "--direct", "--tls", "--target", env.tls, "-s", "64k", "-n", "5")
+	verified(rc, res, err, 5, "direct https")
+
+
+@test
+def http_fixed_rate(env):
+	rc, res, err = via(env, "--mode", "http", "--target", env.http, "-c", "4", "-R", "400", "-d", "0.5")
+	check(rc == 0 and res and res["ok"], "fixed rate: exit %d %r %s" % (rc, res, err))
+	# 200 due in the window, give or take the edges.
+	check(180 <= res["ops"] <= 210, "fixed rate 400/s for 0.5 s: %d requests" % res["ops"])
+	check(res["latency_ms"]["p99"] < 500, "fixed rate: p99 %r ms" % res["latency_ms"]["p99"])
+
+
+@test
+def tunnel_each_direction(env):
+	for direction in ("down", "up", "both"):
+		rc, res, err = via(env, "--mode", "tunnel", "--direction", direction, "--target", env.tcp,
+				   "-s", "2M", "-c", "2", "-n", "4")
+		verified(rc, res, err, 4, "tunnel " + direction)
+		down, up = res["mb_down_per_s"], res["mb_up_per_s"]
+		check((down > 0) == (direction != "up") and (up > 0) == (direction != "down"),
+		      "tunnel %s: %.1f MB/s down, %.1f MB/s up" % (direction, down, up))
+
+
+@test
+def setup_rate(env):
+	rc, res, err = via(env, "--mode", "setup", "--target", env.tcp, "-c", "4", "-n", "100")
+	verified(rc, res, err, 100, "setup")
+	check(res["connects"] == 100, "setup: %d connections for 100 tunnels" % res["connects"])
+	rc, res, err = arcbench("--json", "--direct", "--mode", "setup", "--target", env.tcp, "-n", "20")
+	verified(rc, res, err, 20, "direct setup")
+
+
+@test
+def idle_tunnels_and_rss(env):
+	rc, res, err = via(env, "--mode", "idle", "--target", env.tcp, "-c", "100", "--hold", "0.2",
+			   "--pid", str(env.proxy.pid))
+	check(rc == 0 and res and res["held"] == 100,
+	      "idle: exit %d, held %r, stderr %r" % (rc, res and res.get("held"), err.strip()))
+	pp = res.get("proxy_process") or {}
+	check(pp.get("pid") == env.proxy.pid and pp["held"]["rss_kib"] > 0 and
+	      "rss_kib_per_tunnel" in pp, "idle: no RSS sample of the proxy: %r" % pp)
+
+
+class FakeProxy:
+	"""Answers every request on a fresh connection with the given bytes, then closes."""
+
+	def __init__(self, answer):
+		self.sock = socket.socket()
+		self.sock.bind(("127.0.0.1", 0))
+		self.sock.listen(64)
+		self.port = self.sock.getsockname()[1]
+		self.answer = answer
+		threading.Thread(target=self.serve, daemon=True).start()
+
+	def serve(self):
+		for _ in range(10000):
+			try:
+				c, _ = self.sock.accept()
+			except OSError:
+				return
+			try:
+				c.settimeout(2)
+				buf = b""
+				for _ in range(100):
+					if b"\r\n\r\n" in buf:
+						break
+					d = c.recv(4096)
+					if not d:
+						break
+					buf += d
+				c.sendall(self.answer)
+			except OSError:
+				pass
+			finally:
+				c.close()
+
+	def close(self):
+		self.sock.close()
+
+
+@test
+def wrong_bytes_are_errors(env):
+	cases = [
+		(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"\0" * 100, "content"),
+		(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n" + b"\0" * 99, "length"),
+		(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", "http_status"),
+	]
+	for answer, kind in cases:
+		fake = FakeProxy(answer)
+		env.fakes.append(fake)
+		rc, res, err = arcbench("--json", "--proxy", "127.0.0.1:%d" % fake.port, "--target", env.http,
+					"-s", "100", "-c", "2", "-n", "10")
+		check(rc == 1, "%s: a wrong answer gave exit %d, not 1" % (kind, rc))
+		check(res and res["ops"] == 0 and res["errors"].get(kind, 0) > 0,
+		      "%s: errors reported %r" % (kind, res and res["errors"]))
+
+
+@test
+def refused_connect_is_an_error(env):
+	# 127.0.0.2 is loopback that no rule names: the SSRF guard answers 403.
+	port = env.tcp.rsplit(":", 1)[1]
+	rc, res, err = via(env, "--mode", "tunnel", "--target", "127.0.0.2:" + port, "-s", "1k", "-n", "3")
+	check(rc == 1 and res and res["errors"].get("proxy_status") == 3,
+	      "refused CONNECT: exit %d, errors %r" % (rc, res and res["errors"]))
+
+
+@test
+def unreachable_proxy_and_bad_arguments(env):
+	port = free_port()
+	rc, res, err = arcbench("--proxy", "127.0.0.1:%d" % port, "--target", env.http, "-n", "1")
+	check(rc == 2, "a proxy port nobody listens on: exit %d" % rc)
+	check("cannot connect to the proxy at 127.0.0.1:%d" % port in err and len(err.splitlines()) == 1,
+	      "unclear message for an unreachable proxy: %r" % err)
+	bad = [
+		(["--mode", "bogus", "--direct", "--target", env.http], "--mode"),
+		(["--direct", "--target", env.http, "-c", "0"], "--connections"),
+		(["--direct", "-n", "1"], "--target"),
+		(["--target", env.http, "-n", "1"], "--proxy"),
+		(["--direct", "--target", "nocolon", "-n", "1"], "HOST:PORT"),
+		(["--direct", "--mode", "tunnel", "--tls", "--target", env.tcp], "--tls"),
+		(["--direct", "--target", env.http, "-s", "12q"], "--size"),
+		(["--direct", "--target", env.http, "--no-such-flag"], "option"),
+	]
+	for args, word in bad:
+		rc, res, err = arcbench(*args)
+		check(rc == 2, "arcbench %s: exit %d, not 2" % (" ".join(args), rc))
+		check(word in err, "arcbench %s: the message %r does not name %s"
+		      % (" ".join(args), err.strip(), word))

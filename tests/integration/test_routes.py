@@ -1,0 +1,108 @@
+"""The proxy route: traffic through the operator's enterprise proxy (agent.conf proxy.url).
+
+Expectations:
+- A rule with route = "proxy" sends CONNECT tunnels and absolute-form requests through the
+  enterprise proxy (a CONNECT to the destination's host:port there); curl reaches the TLS
+  origin that way with verification on, and a plain GET's body is intact.
+- Half-close passes across the proxy route too (echo, then BYE after the client's EOF).
+- The enterprise proxy refusing a destination, or being down, gives the client a 502.
+- The access log names the route "proxy".
+- No fds leak.
+"""
+
+import re
+import time
+
+from harness import (Conn, Proxy, check, curl, fetch, free_port, origin, payload, poll,
+		     standard_env, std_routes, stop_env, test)
+
+
+def setup():
+	o = origin()
+	env = standard_env(
+		name="routes",
+		hosts=[{"name": "origin.test", "address": "127.0.0.1"}],
+		routes=[{"match": "origin.test", "route": "proxy"},
+			{"match": "refused.test", "route": "proxy"}],
+		agent_conf='proxy = { url = "http://127.0.0.1:%d"; };\n' % o.enterprise_port)
+	env.origin.enterprise.refuse.add("refused.test:443")
+	return env
+
+
+def teardown(env):
+	return stop_env(env)
+
+
+def _seen(env, line):
+	return any(r.split("\r\n")[0].startswith(line) for r in env.origin.enterprise.requests)
+
+
+@test
+def tunnel_via_enterprise_proxy(env):
+	o = env.origin
+	p = curl("--cacert", o.ca, "-x", "http://127.0.0.1:%d" % env.proxy.port,
+		 "https://origin.test:%d/bytes/200000" % o.tls_port, timeout=20)
+	check(p.returncode == 0, "curl through the proxy route: exit %d: %s"
+	      % (p.returncode, p.stderr.decode().strip()))
+	check(p.stdout == payload(200000), "body through the proxy route differs")
+	check(_seen(env, "CONNECT origin.test:%d " % o.tls_port),
+	      "the enterprise proxy never saw CONNECT origin.test:%d: %s" % (o.tls_port, o.enterprise.requests[-3:]))
+
+
+@test
+def absolute_form_via_enterprise_proxy(env):
+	o = env.origin
+	r = fetch(env.proxy.port, "GET", "http://origin.test:%d/bytes/70000" % o.http_port)
+	check(r.status == 200 and r.body == payload(70000), "GET through the proxy route: %r" % r)
+	check(_seen(env, "CONNECT origin.test:%d " % o.http_port),
+	      "the enterprise proxy never saw a CONNECT for the GET: %s" % o.enterprise.requests[-3:])
+
+
+@test
+def half_close_via_enterprise_proxy(env):
+	o = env.origin
+	data = payload(100000)
+	with Conn(env.proxy.port, timeout=10) as c:
+		r = c.connect_tunnel("origin.test:%d" % o.echo_port)
+		check(r.status == 200, "CONNECT through the proxy route: %d" % r.status)
+		c.send(data)
+		check(c.read_exact(len(data)) == data, "echo through the proxy route differs")
+		c.shutdown_wr()
+		check(c.read_to_eof(limit=100) == b"BYE\n", "the client's EOF did not cross the proxy route")
+
+
+@test
+def enterprise_refusal_502(env):
+	with Conn(env.proxy.port) as c:
+		r = c.connect_tunnel("refused.test:443")
+	check(r.status == 502, "enterprise proxy answered 403: wanted 502, got %d" % r.status)
+
+
+@test
+def enterprise_down_502(env):
+	o = env.origin
+	p = Proxy(routes=std_routes(o) + [{"match": "origin.test", "route": "proxy"}], name="proxydown")
+	p.write_agent_conf('proxy = { url = "http://127.0.0.1:%d"; };\n' % free_port())
+	p.start()
+	env.extra.append(p)
+	with Conn(p.port) as c:
+		r = c.connect_tunnel("origin.test:%d" % o.echo_port)
+	check(r.status == 502, "enterprise proxy down: wanted 502, got %d" % r.status)
+	r = fetch(p.port, "GET", "http://127.0.0.1:%d/bytes/10" % o.http_port)
+	check(r.status == 200, "the direct route broke while the enterprise proxy is down: %d" % r.status)
+
+
+@test
+def access_log_names_route(env):
+	o = env.origin
+	tag = "route%d" % time.monotonic_ns()
+	r = fetch(env.proxy.port, "GET", "http://origin.test:%d/bytes/10?%s" % (o.http_port, tag))
+	check(r.status == 200, "GET status %d" % r.status)
+	lines = poll(lambda: [l for l in env.proxy.access_log_lines() if tag in l], timeout=3)
+	check(lines and re.search(r"\bproxy\b", lines[0]), "access-log line for the proxy route: %r" % lines)
+
+
+@test
+def no_fd_leak(env):
+	time.sleep(0.2)
+	env.assert_no_fd_leak()

@@ -1,0 +1,182 @@
+/* cloudsim_simconf_test.c -- cloudsim.conf: defaults, the gateway lists, the host table, and errors that name the line. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "simconf.h"
+#include "unit.h"
+
+static char	dir[PATH_MAX];
+
+static struct simconf *
+load(const char *text, char *err, size_t errlen)
+{
+	char	 path[PATH_MAX];
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "%s/cloudsim.conf", dir);
+	f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+	err[0] = '\0';
+	return simconf_load(dir, err, errlen);
+}
+
+static uint16_t
+port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+static void
+test_defaults(void)
+{
+	struct simconf	*cfg;
+	char		 err[512], want[PATH_MAX];
+
+	cfg = load("# nothing set\n", err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	snprintf(want, sizeof(want), "%s/pki", dir);
+	CU_ASSERT_STRING_EQUAL(cfg->pki_dir, want);
+	CU_ASSERT_EQUAL(port_of(&cfg->gateway_listen), 8443);
+	CU_ASSERT_TRUE(cfg->has_echo);
+	CU_ASSERT_EQUAL(port_of(&cfg->echo_listen), 8444);
+	CU_ASSERT_EQUAL(cfg->refresh_seconds, 300);
+	CU_ASSERT_EQUAL(cfg->endpoints.count, 1);
+	CU_ASSERT_EQUAL(cfg->bypass.count, 0);
+	CU_ASSERT_TRUE(simconf_listed(&cfg->endpoints, "echo.cloudsim.test", 443));
+	CU_ASSERT_TRUE(simconf_listed(&cfg->anonymous, "management.cloudsim.test", 443));
+	CU_ASSERT_EQUAL(cfg->nhosts, 0);
+	simconf_free(cfg);
+}
+
+static void
+test_full(void)
+{
+	struct simconf		*cfg;
+	const struct simconf_host *h;
+	char			 err[512];
+
+	cfg = load("pki_dir = \"/etc/cloudsim/pki\";\n"
+	    "gateway = {\n"
+	    "  listen = \"[::1]:9443\";\n"
+	    "  endpoints = [ \"*.cloudsim.test:443\", \"*.obo.cloudsim.test:8084\", \"exact.test\" ];\n"
+	    "  bypass = [ \"bypass.cloudsim.test:443\" ];\n"
+	    "  anonymous = [ ];\n"
+	    "  refresh_seconds = 60;\n"
+	    "  max_head_bytes = 4096;\n"
+	    "};\n"
+	    "echo = { listen = \"\"; };\n"
+	    "hosts = ( { name = \"Echo.CloudSim.Test.\"; target = \"127.0.0.1:8444\"; },\n"
+	    "          { name = \"v6.cloudsim.test\"; target = \"[::1]:9000\"; } );\n",
+	    err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_STRING_EQUAL(cfg->pki_dir, "/etc/cloudsim/pki");
+	CU_ASSERT_EQUAL(cfg->gateway_listen.ss_family, AF_INET6);
+	CU_ASSERT_FALSE(cfg->has_echo);
+	CU_ASSERT_EQUAL(cfg->refresh_seconds, 60);
+	CU_ASSERT_EQUAL(cfg->max_head_bytes, 4096);
+	CU_ASSERT_EQUAL(cfg->endpoints.count, 3);
+	CU_ASSERT_STRING_EQUAL(cfg->endpoints.items[1], "*.obo.cloudsim.test:8084");
+	CU_ASSERT_TRUE(simconf_listed(&cfg->endpoints, "a.obo.cloudsim.test", 8084));
+	CU_ASSERT_FALSE(simconf_listed(&cfg->endpoints, "a.obo.cloudsim.test", 80));
+	CU_ASSERT_FALSE(simconf_listed(&cfg->endpoints, "cloudsim.test", 443));
+	CU_ASSERT_TRUE(simconf_listed(&cfg->endpoints, "exact.test", 1234));
+	CU_ASSERT_FALSE(simconf_listed(&cfg->anonymous, "management.cloudsim.test", 443));
+	CU_ASSERT_EQUAL(cfg->nhosts, 2);
+	h = simconf_host_lookup(cfg, "echo.cloudsim.test");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_EQUAL(port_of(&h->addr), 8444);
+	CU_ASSERT_PTR_NULL(simconf_host_lookup(cfg, "other.cloudsim.test"));
+	simconf_free(cfg);
+}
+
+/* Each broken file fails with "cloudsim.conf:LINE:" and the expectation. */
+static void
+test_errors(void)
+{
+	static const struct {
+		const char	*text;
+		const char	*where;		/* ":line:" */
+		const char	*what;		/* part of the message */
+	} cases[] = {
+		{ "gateway = {\n  listen = \"nowhere\";\n};\n", ":2:", "not an address" },
+		{ "gateway = {\n  endpoints = [ \"ok.test\",\n  \"*.x.test:0\" ];\n};\n",
+		  ":3:", "port" },
+		{ "\n\ngateway = { refresh_seconds = 0; };\n", ":3:", "between" },
+		{ "gatway = { };\n", ":1:", "unknown key" },
+		{ "gateway = { lisen = \"127.0.0.1:1\"; };\n", ":1:", "unknown key" },
+		{ "hosts = (\n { name = \"a.test\"; },\n);\n", ":2:", "target" },
+		{ "hosts = (\n { name = \"a.test\"; target = \"127.0.0.1\"; }\n);\n",
+		  ":2:", "address and port" },
+		{ "hosts = ( { name = \"*.test\"; target = \"127.0.0.1:1\"; } );\n",
+		  ":1:", "not a host name" },
+		{ "hosts = ( { name = \"a.test\"; target = \"127.0.0.1:1\"; },\n"
+		  " { name = \"A.test\"; target = \"127.0.0.1:2\"; } );\n", ":2:", "twice" },
+		{ "pki_dir = 7;\n", ":1:", "string" },
+		{ "gateway = {\n listen = \"127.0.0.1:1\"\n};\n", ":3:", "syntax" },
+	};
+	struct simconf	*cfg;
+	char		 err[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg = load(cases[i].text, err, sizeof(err));
+		CU_ASSERT_PTR_NULL(cfg);
+		simconf_free(cfg);
+		if (strstr(err, "cloudsim.conf") == NULL ||
+		    strstr(err, cases[i].where) == NULL ||
+		    strstr(err, cases[i].what) == NULL) {
+			fprintf(stderr, "case %zu: %s\n", i, err);
+			CU_FAIL("error does not name file, line and expectation");
+		}
+	}
+	snprintf(err, sizeof(err), "%s/cloudsim.conf", dir);
+	unlink(err);
+	CU_ASSERT_PTR_NULL(simconf_load(dir, err, sizeof(err)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot read"));
+}
+
+static void
+test_addr(void)
+{
+	struct sockaddr_storage	ss;
+	int			len;
+
+	CU_ASSERT_EQUAL(simconf_parse_addr("127.0.0.1:8443", &ss, &len), 0);
+	CU_ASSERT_EQUAL(port_of(&ss), 8443);
+	CU_ASSERT_EQUAL(simconf_parse_addr("[::1]:1", &ss, &len), 0);
+	CU_ASSERT_EQUAL(simconf_parse_addr("127.0.0.1", &ss, &len), -1);
+	CU_ASSERT_EQUAL(simconf_parse_addr("127.0.0.1:0", &ss, &len), -1);
+	CU_ASSERT_EQUAL(simconf_parse_addr("::1", &ss, &len), -1);
+	CU_ASSERT_EQUAL(simconf_parse_addr("example.com:443", &ss, &len), -1);
+}
+
+static const struct unit_test tests[] = {
+	{ "defaults", test_defaults },
+	{ "every key", test_full },
+	{ "errors name file and line", test_errors },
+	{ "addresses", test_addr },
+	{ NULL, NULL }
+};
+
+int
+main(void)
+{
+	char	path[PATH_MAX];
+	int	rc;
+
+	snprintf(dir, sizeof(dir), "/tmp/cloudsim-conf-test-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return 2;
+	rc = unit_main("cloudsim_simconf", tests);
+	snprintf(path, sizeof(path), "%s/cloudsim.conf", dir);
+	unlink(path);
+	rmdir(dir);
+	return rc;
+}
