@@ -25,8 +25,11 @@ fi
 cp run/cloud/pki/ca.crt run/etc/ca.crt
 
 # The appliance: arcproxy in gateway mode, reaching gw.cloudsim.test on loopback.
-[ -f run/etc/arcproxy.conf ] || sed -e 's|^hosts = ($|hosts = (\n\t{ name = "gw.cloudsim.test"; address = "127.0.0.1"; },|' \
-	conf/arcproxy.conf > run/etc/arcproxy.conf
+[ -f run/etc/arcproxy.conf ] || cat > run/etc/arcproxy.conf <<'CONF'
+# arcproxy.conf for `make run`: the defaults of conf/arcproxy.conf, plus the
+# gateway's name (there is no DNS for *.cloudsim.test on this machine).
+hosts = ( { name = "gw.cloudsim.test"; address = "127.0.0.1"; } );
+CONF
 [ -f run/etc/agent.conf ] || cat > run/etc/agent.conf <<'CONF'
 # agent.conf: the local settings (azcmagent config).  Written by `make run` for the demo.
 connection = { type = "gateway"; };
