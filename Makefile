@@ -18,9 +18,9 @@ BIN	:= $(BUILD)/bin
 OBJ	:= $(BUILD)/obj
 
 PKGS	:= libevent_core libevent_extra libevent_pthreads libevent_openssl libconfig \
-	openssl jansson
+	openssl jansson libnghttp2
 DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig-dev \
-	libssl-dev libjansson-dev libcunit1-dev curl openssl ca-certificates python3 procps iproute2 passwd \
+	libssl-dev libjansson-dev libnghttp2-dev libcunit1-dev curl openssl ca-certificates python3 procps iproute2 passwd \
 	squid
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -32,7 +32,8 @@ LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c
-GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c
+GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
+	gateway-client/gw_h2.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c arcproxy/route.c \
 	arcproxy/http.c arcproxy/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
@@ -57,6 +58,7 @@ config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c lib/resolve.c 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
 PROGS	:= $(BIN)/arcproxy
+.DEFAULT_GOAL := all
 -include cloudsim/build.mk bench/build.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 

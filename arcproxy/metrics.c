@@ -5,6 +5,10 @@
 
 #include "metrics.h"
 
+static const char *const metrics_reset_names[GW_RESET__COUNT] = {
+	"peer_reset", "cancelled", "connection_lost", "refused"
+};
+
 static const char *const metrics_class_names[METRICS_CLASSES] = {
 	"1xx", "2xx", "3xx", "4xx", "5xx", "other"
 };
@@ -101,4 +105,34 @@ metrics_render(const struct metrics *m, struct evbuffer *out)
 	    "Workers whose last connection to the Arc gateway succeeded.");
 	evbuffer_add_printf(out, "arcproxy_gateway_up %llu\n",
 	    (unsigned long long)m->gateway_up);
+	metrics_help(out, "arcproxy_gateway_connections", "gauge",
+	    "TLS connections to the gateway, by protocol (h2: multiplexed).");
+	evbuffer_add_printf(out,
+	    "arcproxy_gateway_connections{protocol=\"h2\"} %llu\n"
+	    "arcproxy_gateway_connections{protocol=\"http/1.1\"} %llu\n",
+	    (unsigned long long)m->gw.h2_connections_open,
+	    (unsigned long long)(m->gw.connections_open - m->gw.h2_connections_open));
+	metrics_help(out, "arcproxy_gateway_connections_total", "counter",
+	    "TLS connections made to the gateway.");
+	evbuffer_add_printf(out, "arcproxy_gateway_connections_total %llu\n",
+	    (unsigned long long)m->gw.connections_total);
+	metrics_help(out, "arcproxy_gateway_streams_open", "gauge",
+	    "Tunnels open as HTTP/2 streams.");
+	evbuffer_add_printf(out, "arcproxy_gateway_streams_open %llu\n",
+	    (unsigned long long)m->gw.streams_open);
+	metrics_help(out, "arcproxy_gateway_streams_total", "counter",
+	    "Tunnels opened as HTTP/2 streams.");
+	evbuffer_add_printf(out, "arcproxy_gateway_streams_total %llu\n",
+	    (unsigned long long)m->gw.streams_total);
+	metrics_help(out, "arcproxy_gateway_streams_per_connection", "gauge",
+	    "Open streams per multiplexed connection.");
+	evbuffer_add_printf(out, "arcproxy_gateway_streams_per_connection %.2f\n",
+	    m->gw.h2_connections_open ? (double)m->gw.streams_open /
+	    (double)m->gw.h2_connections_open : 0.0);
+	metrics_help(out, "arcproxy_gateway_stream_resets_total", "counter",
+	    "HTTP/2 tunnels that ended with a reset, by reason.");
+	for (r = 0; r < GW_RESET__COUNT; r++)
+		evbuffer_add_printf(out,
+		    "arcproxy_gateway_stream_resets_total{reason=\"%s\"} %llu\n",
+		    metrics_reset_names[r], (unsigned long long)m->gw.resets[r]);
 }

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "gw.h"
 #include "route.h"
 #include "status.h"
 
@@ -22,6 +23,7 @@ struct metrics {
 	uint64_t	pool_misses;
 	uint64_t	accept_backoffs;
 	uint64_t	gateway_up;			/* gauge: 1 per worker */
+	struct gw_stats	gw;				/* the gateway route's connections */
 };
 
 /* One writer (the worker), relaxed readers (the admin thread): no lock prefix. */

@@ -12,6 +12,7 @@ struct gateway_up {
 	struct upstream		 up;		/* first: the common part */
 	struct gw		*gw;		/* held while the tunnel opens */
 	struct gw_req		*req;
+	struct gw_stream	*st;		/* the tunnel, once open */
 	upstream_open_cb	*cb;
 	void			*arg;
 };
@@ -32,13 +33,14 @@ gateway_error(enum gw_error e)
 }
 
 static void
-gateway_opened(struct bufferevent *bev, enum gw_error e, const char *reason,
+gateway_opened(struct gw_stream *st, enum gw_error e, const char *reason,
     void *arg)
 {
 	struct gateway_up	*g = arg;
 
 	g->req = NULL;
-	g->up.bev = bev;
+	g->st = st;
+	g->up.bev = st != NULL ? gw_stream_bev(st) : NULL;
 	g->cb(&g->up, gateway_error(e), e == GW_OK ? NULL : reason, g->arg);
 }
 
@@ -69,7 +71,7 @@ gateway_open(struct worker *w, const struct upstream_target *t,
 static void
 gateway_shutdown_write(struct upstream *up)
 {
-	gw_stream_shutdown(up->bev);
+	gw_stream_shutdown(((struct gateway_up *)up)->st);
 }
 
 static void
@@ -80,8 +82,7 @@ gateway_close(struct upstream *up)
 	if (up == NULL)
 		return;
 	gw_cancel(g->req);
-	if (up->bev != NULL)
-		bufferevent_free(up->bev);
+	gw_stream_close(g->st);
 	gw_unref(g->gw);
 	free(g);
 }

@@ -90,6 +90,7 @@ worker_gw_same(const struct config *a, const struct config *b)
 	    strcmp(a->gw_host, b->gw_host) == 0 && a->gw_port == b->gw_port &&
 	    strcmp(a->proxy_host, b->proxy_host) == 0 &&
 	    a->proxy_port == b->proxy_port &&
+	    strcmp(a->agent.gateway_protocol, b->agent.gateway_protocol) == 0 &&
 	    !strcmp(a->agent.gateway_ca_file ? a->agent.gateway_ca_file : "",
 	    b->agent.gateway_ca_file ? b->agent.gateway_ca_file : "") &&
 	    !strcmp(a->machine_cert ? a->machine_cert : "",
@@ -124,6 +125,10 @@ worker_gw_setup(struct worker *w, const struct config *cfg, char *err,
 	s.nhosts = cfg->nhosts;
 	s.connect_timeout_ms = cfg->limits.connect_timeout_ms;
 	s.warm = 2;
+	s.stats = &w->stats.gw;
+	s.protocol = strcmp(cfg->agent.gateway_protocol, "h2") == 0 ? GW_PROTO_H2 :
+	    strcmp(cfg->agent.gateway_protocol, "http/1.1") == 0 ? GW_PROTO_HTTP11 :
+	    GW_PROTO_AUTO;
 	s.on_state = worker_gw_state;
 	s.state_arg = w;
 	if ((gw = gw_new(w->base, w->dns, &s, err, errlen)) == NULL)

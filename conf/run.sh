@@ -47,6 +47,10 @@ trap stop INT TERM EXIT
 
 "$BIN"/cloudsim -d --config-dir run/cloud --state-dir run/cloud &
 pids+=($!)
+for _ in $(seq 50); do	# the gateway first, so arcproxy finds it at once
+	(exec 3<>/dev/tcp/127.0.0.1/8443) 2>/dev/null && break
+	sleep 0.1
+done
 "$BIN"/arcproxy -d --config-dir run/etc --state-dir run/var &
 pids+=($!)
 echo "run.sh: appliance up; try: curl --cacert run/etc/ca.crt -x http://127.0.0.1:40343 https://echo.cloudsim.test/" >&2

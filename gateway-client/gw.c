@@ -19,6 +19,8 @@
 
 #include "gw.h"
 #include "gw_connect.h"
+#include "gw_h2.h"
+#include "gw_internal.h"
 #include "gw_tls.h"
 #include "http.h"
 #include "log.h"
@@ -57,48 +59,8 @@ struct gw_conn {
 	int			 used;		/* was warm before this tunnel */
 };
 
-struct gw_req {
-	struct gw		*gw;
-	TAILQ_ENTRY(gw_req)	 entry;		/* waiting for a connection */
-	struct gw_conn		*conn;
-	char			 host[256];
-	uint16_t		 port;
-	gw_stream_cb		*cb;
-	void			*arg;
-	struct event		*defer;		/* reports failures from the loop */
-	enum gw_error		 error;
-	char			 reason[256];
-	int			 retried;
-};
-
-TAILQ_HEAD(gw_conn_list, gw_conn);
-TAILQ_HEAD(gw_req_list, gw_req);
-
-struct gw {
-	struct event_base	*base;
-	struct evdns_base	*dns;
-	struct gw_settings	 s;
-	struct resolve_host	*hosts;		/* our copy of s.hosts */
-	SSL_CTX			*ctx;
-	SSL_SESSION		*session;	/* the last one, to resume */
-	enum gw_state		 state;
-	char			 last_error[256];
-	int			 failures;	/* in a row: the back-off exponent */
-	struct event		*retry;		/* back-off: next attempt */
-	struct event		*refresh;	/* next endpoint list fetch */
-	struct gw_conn_list	 conns;
-	int			 nidle;
-	int			 nopening;
-	struct gw_req_list	 waiting;
-	int			 nwaiting;
-	struct route_table	*endpoints;	/* NULL until a list is fetched */
-	struct route_table	*bypass;
-	int			 fetch_due;
-	int			 refs;
-	int			 retired;	/* gw_free() called: no new work */
-};
-
 static void	gwc_free(struct gw_conn *);
+static void	gwc_start_h2(struct gw_conn *);
 static void	gw_notify(struct gw *);
 static void	gwc_ready(struct gw_conn *);
 static void	gw_fill(struct gw *);
@@ -198,8 +160,15 @@ gw_req_deferred(evutil_socket_t fd, short what, void *arg)
 	gw_req_free(r);
 }
 
+void
+gw_req_done(struct gw_req *r, struct gw_stream *st)
+{
+	r->cb(st, GW_OK, "tunnel open", r->arg);
+	gw_req_free(r);
+}
+
 /* Fails a request from the loop: the caller may be inside gw_open(). */
-static void
+void
 gw_req_fail(struct gw_req *r, enum gw_error error, const char *reason)
 {
 	struct timeval	now = { 0, 0 };
@@ -312,6 +281,8 @@ gwc_free(struct gw_conn *c)
 	else if (c->state < GWC_IDLE)
 		gw->nopening--;
 	TAILQ_REMOVE(&gw->conns, c, entry);
+	if (c->bev != NULL && c->state >= GWC_IDLE)
+		GW_STAT_ADD(gw, connections_open, -1);
 	resolve_cancel(c->dns);
 	gw_connect_free(c->connect);
 	if (c->bev != NULL)
@@ -347,15 +318,54 @@ gwc_tls_event(struct bufferevent *bev, short what, void *arg)
 		gw->last_error[0] = '\0';
 		gw_notify(gw);
 		gw->nopening--;
+		GW_STAT_ADD(gw, connections_open, 1);
+		GW_STAT_ADD(gw, connections_total, 1);
+		evtimer_del(c->timer);
+		gw->alpn_h2 = gw_tls_is_h2(c->ssl);
+		if (gw->alpn_h2) {
+			gwc_start_h2(c);
+			return;
+		}
 		c->state = GWC_IDLE;
 		gw->nidle++;
-		evtimer_del(c->timer);
 		gwc_ready(c);
 		return;
 	}
 	gw_tls_error(c->ssl, bufferevent_get_openssl_error(bev), reason,
 	    sizeof(reason));
 	gwc_fail(c, reason);
+}
+
+/* The gateway chose h2: this connection becomes the multiplexed one. */
+static void
+gwc_start_h2(struct gw_conn *c)
+{
+	struct gw	*gw = c->gw;
+	struct gw_h2	*h2;
+	char		 err[256];
+
+	c->state = GWC_IDLE;		/* counted as neither opening nor idle */
+	gw->nidle++;
+	if (gw->h2 != NULL && gw_h2_alive(gw->h2)) {
+		/* One is up already (two were opened before ALPN was known). */
+		gwc_free(c);
+		gw_serve_waiting(gw);
+		return;
+	}
+	if ((h2 = gw_h2_new(gw, c->bev, err, sizeof(err))) == NULL) {
+		gwc_fail(c, err);
+		return;
+	}
+	c->bev = NULL;			/* the session owns it now */
+	c->ssl = NULL;
+	gwc_free(c);
+	gw->h2 = h2;
+	if (gw->fetch_due) {
+		gw->fetch_due = 0;
+		gw_h2_fetch(h2);
+	}
+	gw_serve_waiting(gw);
+	gw_fill(gw);
 }
 
 /* TCP (and the proxy's CONNECT) done: TLS on the same socket. */
@@ -512,6 +522,13 @@ gw_fill(struct gw *gw)
 
 	if (gw->retired)
 		return;
+	if (gw->alpn_h2 || gw->s.protocol == GW_PROTO_H2 ||
+	    (gw->s.protocol == GW_PROTO_AUTO && gw->state == GW_STATE_CONNECTING)) {
+		/* One multiplexed connection: open it if there is none alive. */
+		want = (gw->h2 != NULL && gw_h2_alive(gw->h2)) ? 0 : 1;
+		if (gw->nopening > 0)
+			return;
+	}
 	if (gw->state == GW_STATE_DOWN && evtimer_pending(gw->retry, NULL))
 		return;			/* backing off */
 	if (gw->state == GW_STATE_DOWN && gw->nopening > 0)
@@ -553,13 +570,22 @@ gwc_tunnel_answer(int status, const char *reason, void *arg)
 	c->connect = NULL;
 	c->req = NULL;
 	if (status == 200) {
+		struct gw_stream *st;
+
 		bev = c->bev;
 		c->bev = NULL;
 		c->ssl = NULL;
 		gwc_free(c);
 		gw_fill(gw);
-		r->cb(bev, GW_OK, reason, r->arg);
-		gw_req_free(r);
+		if ((st = calloc(1, sizeof(*st))) == NULL) {
+			bufferevent_free(bev);
+			GW_STAT_ADD(gw, connections_open, -1);
+			gw_req_fail(r, GW_INTERNAL, "out of memory");
+			return;
+		}
+		st->bev = bev;
+		st->stats = gw->stats;
+		gw_req_done(r, st);
 		return;
 	}
 	gwc_free(c);
@@ -667,15 +693,14 @@ gw_list_parse(struct gw *gw, struct evbuffer *body, int *refresh_s, char *err,
 	return 0;
 }
 
-static void
-gwc_fetch_done(struct gw_conn *c, int ok, const char *why)
+void
+gw_list_received(struct gw *gw, struct evbuffer *body, int ok, const char *why)
 {
-	struct gw	*gw = c->gw;
-	int		 refresh_s = 60, keep;
+	int		 refresh_s = 60;
 	char		 err[256];
 	struct timeval	 tv;
 
-	if (ok && gw_list_parse(gw, c->body, &refresh_s, err, sizeof(err)) == 0) {
+	if (ok && gw_list_parse(gw, body, &refresh_s, err, sizeof(err)) == 0) {
 		log_info("gateway %s:%u: endpoint list: %zu endpoints, %zu bypassed",
 		    gw->s.host, gw->s.port, route_table_count(gw->endpoints),
 		    route_table_count(gw->bypass));
@@ -685,7 +710,17 @@ gwc_fetch_done(struct gw_conn *c, int ok, const char *why)
 		    gw->s.port, ok ? err : why);
 	tv.tv_sec = refresh_s;
 	tv.tv_usec = 0;
-	evtimer_add(gw->refresh, &tv);
+	if (!gw->retired)
+		evtimer_add(gw->refresh, &tv);
+}
+
+static void
+gwc_fetch_done(struct gw_conn *c, int ok, const char *why)
+{
+	struct gw	*gw = c->gw;
+	int		 keep;
+
+	gw_list_received(gw, c->body, ok, why);
 	keep = ok && http_msg_keep_alive(c->fetch);
 	free(c->fetch);
 	c->fetch = NULL;
@@ -850,6 +885,10 @@ gw_open(struct gw *gw, const char *host, uint16_t port, gw_stream_cb *cb,
 		gw_req_fail(r, GW_DOWN, gw->last_error);
 		return r;
 	}
+	if (gw->h2 != NULL && gw_h2_can_open(gw->h2) && TAILQ_EMPTY(&gw->waiting)) {
+		gw_h2_open(gw->h2, r);
+		return r;
+	}
 	TAILQ_FOREACH(c, &gw->conns, entry)
 		if (c->state == GWC_IDLE && !gw->fetch_due) {
 			gwc_assign(c, r);
@@ -870,7 +909,9 @@ gw_cancel(struct gw_req *r)
 	if (r == NULL)
 		return;
 	gw = r->gw;
-	if ((c = r->conn) != NULL) {
+	if (r->h2s != NULL)
+		gw_h2_cancel(r);
+	else if ((c = r->conn) != NULL) {
 		/* Its CONNECT is out: that connection cannot be used again. */
 		c->req = NULL;
 		gwc_free(c);
@@ -882,14 +923,84 @@ gw_cancel(struct gw_req *r)
 	gw_req_free(r);
 }
 
+/* Requests that waited for a connection, or for a stream slot. */
 void
-gw_stream_shutdown(struct bufferevent *bev)
+gw_serve_waiting(struct gw *gw)
 {
-	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+	struct gw_req	*r;
 
+	while (gw->h2 != NULL && gw_h2_can_open(gw->h2) &&
+	    (r = TAILQ_FIRST(&gw->waiting)) != NULL) {
+		TAILQ_REMOVE(&gw->waiting, r, entry);
+		gw->nwaiting--;
+		gw_h2_open(gw->h2, r);
+	}
+}
+
+void
+gw_h2_gone(struct gw *gw, struct gw_h2 *h2, const char *reason)
+{
+	struct gw_h2	*old;
+
+	(void)reason;
+	if (gw->h2_draining == h2)
+		gw->h2_draining = NULL;
+	if (gw->h2 != h2)
+		return;
+	gw->h2 = NULL;
+	if (gw_h2_alive(h2) == 0 && !gw_h2_dead(h2)) {
+		/* GOAWAY: its streams finish there, new tunnels need a new one. */
+		if ((old = gw->h2_draining) != NULL) {
+			gw->h2_draining = NULL;
+			gw_h2_free(old, "a newer connection is draining too");
+		}
+		gw->h2_draining = h2;
+	}
+	gw_fill(gw);
+}
+
+struct bufferevent *
+gw_stream_bev(struct gw_stream *st)
+{
+	return st->bev;
+}
+
+const char *
+gw_stream_protocol(const struct gw_stream *st)
+{
+	return st->h2 != NULL ? "h2" : "http/1.1";
+}
+
+void
+gw_stream_shutdown(struct gw_stream *st)
+{
+	SSL	*ssl;
+
+	if (st->h2 != NULL) {
+		gw_h2_stream_shutdown(st->h2);
+		return;
+	}
 	/* close_notify ends our direction; TLS 1.3 lets the peer keep sending. */
-	if (ssl != NULL && SSL_shutdown(ssl) < 0)
+	if ((ssl = bufferevent_openssl_get_ssl(st->bev)) != NULL &&
+	    SSL_shutdown(ssl) < 0)
 		ERR_clear_error();
+}
+
+void
+gw_stream_close(struct gw_stream *st)
+{
+	if (st == NULL)
+		return;
+	if (st->h2 != NULL) {
+		gw_h2_stream_close(st->h2);	/* st lives inside it */
+		return;
+	}
+	bufferevent_free(st->bev);
+	if (st->stats != NULL)
+		__atomic_store_n(&st->stats->connections_open,
+		    __atomic_load_n(&st->stats->connections_open, __ATOMIC_RELAXED) - 1,
+		    __ATOMIC_RELAXED);
+	free(st);
 }
 
 int
@@ -965,7 +1076,9 @@ gw_new(struct event_base *base, struct evdns_base *dns,
 	if ((gw->retry = evtimer_new(base, gw_retry, gw)) == NULL ||
 	    (gw->refresh = evtimer_new(base, gw_refresh, gw)) == NULL)
 		goto nomem;
-	if ((gw->ctx = gw_tls_ctx_new(s->ca_file, s->cert_file, s->key_file, err,
+	gw->stats = s->stats;
+	if ((gw->ctx = gw_tls_ctx_new(s->ca_file, s->cert_file, s->key_file,
+	    s->protocol != GW_PROTO_HTTP11, s->protocol != GW_PROTO_H2, err,
 	    errlen)) == NULL) {
 		gw_unref(gw);
 		return NULL;
@@ -1021,6 +1134,10 @@ gw_unref(struct gw *gw)
 	/* Only reached with no request left: every one holds a reference. */
 	while (!TAILQ_EMPTY(&gw->conns))
 		gwc_free(TAILQ_FIRST(&gw->conns));
+	if (gw->h2 != NULL)
+		gw_h2_free(gw->h2, "stopping");
+	if (gw->h2_draining != NULL)
+		gw_h2_free(gw->h2_draining, "stopping");
 	if (gw->retry != NULL)
 		event_free(gw->retry);
 	if (gw->refresh != NULL)

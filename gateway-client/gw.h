@@ -12,6 +12,7 @@ struct event_base;
 struct evdns_base;
 struct gw;
 struct gw_req;
+struct gw_stream;
 
 enum gw_error {
 	GW_OK,
@@ -21,6 +22,31 @@ enum gw_error {
 	GW_TIMEOUT,		/* no answer in time */
 	GW_PROTOCOL,		/* the gateway said something that is not HTTP */
 	GW_INTERNAL,		/* out of memory */
+};
+
+enum gw_protocol {
+	GW_PROTO_AUTO,		/* offer h2 and http/1.1; the gateway picks */
+	GW_PROTO_H2,		/* offer h2 only */
+	GW_PROTO_HTTP11,	/* offer http/1.1 only */
+};
+
+/* Why streams on the multiplexed connection ended badly. */
+enum gw_reset {
+	GW_RESET_PEER,		/* the gateway reset the stream */
+	GW_RESET_CANCEL,	/* we reset it: the client went away */
+	GW_RESET_CONNECTION,	/* the connection under it dropped */
+	GW_RESET_REFUSED,	/* refused: GOAWAY, or the stream limit */
+	GW_RESET__COUNT
+};
+
+/* Counters kept for the caller's metrics: one writer (the loop), relaxed readers. */
+struct gw_stats {
+	uint64_t	connections_open;	/* TLS connections to the gateway, gauge */
+	uint64_t	connections_total;
+	uint64_t	h2_connections_open;	/* of them, multiplexed, gauge */
+	uint64_t	streams_open;		/* tunnels on h2 connections, gauge */
+	uint64_t	streams_total;
+	uint64_t	resets[GW_RESET__COUNT];
 };
 
 enum gw_state {
@@ -40,16 +66,18 @@ struct gw_settings {
 	const struct resolve_host *hosts;	/* static names before DNS */
 	int			 nhosts;
 	long long		 connect_timeout_ms;
-	int			 warm;		/* TLS connections kept ready */
+	int			 warm;		/* TLS connections kept ready (HTTP/1.1) */
+	enum gw_protocol	 protocol;
+	struct gw_stats		*stats;		/* NULL: not counted */
 	/* Told of every change of state, from the loop. */
 	void			(*on_state)(void *arg, enum gw_state, const char *reason,
 				    int endpoints);
 	void			*state_arg;
 };
 
-/* Called once, from the loop: on success bev is the tunnel (the caller owns
- * it); on failure bev is NULL and reason says why in a few words. */
-typedef void gw_stream_cb(struct bufferevent *bev, enum gw_error, const char *reason,
+/* Called once, from the loop: on success st is the tunnel (the caller owns
+ * it: gw_stream_close()); on failure st is NULL and reason says why. */
+typedef void gw_stream_cb(struct gw_stream *st, enum gw_error, const char *reason,
 	    void *arg);
 
 struct gw	*gw_new(struct event_base *, struct evdns_base *,
@@ -66,8 +94,15 @@ void		 gw_start(struct gw *);
 struct gw_req	*gw_open(struct gw *, const char *host, uint16_t port,
 		    gw_stream_cb *, void *arg);
 void		 gw_cancel(struct gw_req *);
-/* Half-close of a tunnel: TLS close_notify after what was written. */
-void		 gw_stream_shutdown(struct bufferevent *);
+/* The tunnel's bytes: read and write them here. */
+struct bufferevent *gw_stream_bev(struct gw_stream *);
+/* Half-close after what was written: END_STREAM over h2, TLS close_notify
+ * over HTTP/1.1. */
+void		 gw_stream_shutdown(struct gw_stream *);
+/* Ends the tunnel (a reset, if it is still open both ways) and frees it. */
+void		 gw_stream_close(struct gw_stream *);
+/* "h2" or "http/1.1": what carries the tunnel. */
+const char	*gw_stream_protocol(const struct gw_stream *);
 
 /* The endpoint list: does the gateway carry this destination, or bypass it?
  * Until a list is fetched every destination is tried through the gateway. */

@@ -20,10 +20,20 @@ gw_tls_openssl_error(const char *what, const char *file, char *err,
 
 SSL_CTX *
 gw_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
-    char *err, size_t errlen)
+    int offer_h2, int offer_http11, char *err, size_t errlen)
 {
-	static const unsigned char alpn[] = "\x08http/1.1";
-	SSL_CTX	*ctx;
+	unsigned char	 alpn[32];
+	size_t		 alpn_len = 0;
+	SSL_CTX		*ctx;
+
+	if (offer_h2) {
+		memcpy(alpn + alpn_len, "\x02h2", 3);
+		alpn_len += 3;
+	}
+	if (offer_http11) {
+		memcpy(alpn + alpn_len, "\x08http/1.1", 9);
+		alpn_len += 9;
+	}
 
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		snprintf(err, errlen, "cannot create a TLS context");
@@ -35,6 +45,8 @@ gw_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
 	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* A peer that closes without close_notify is EOF, not an error. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (ca_file == NULL || ca_file[0] == '\0') {
 		snprintf(err, errlen, "no CA file for the gateway's certificate");
 		goto fail;
@@ -58,7 +70,7 @@ gw_tls_ctx_new(const char *ca_file, const char *cert_file, const char *key_file,
 			goto fail;
 		}
 	}
-	if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1) != 0) {
+	if (SSL_CTX_set_alpn_protos(ctx, alpn, (unsigned)alpn_len) != 0) {
 		snprintf(err, errlen, "cannot set ALPN");
 		goto fail;
 	}
@@ -90,6 +102,16 @@ gw_tls_new(SSL_CTX *ctx, const char *host, SSL_SESSION *resume)
  fail:
 	SSL_free(ssl);
 	return NULL;
+}
+
+int
+gw_tls_is_h2(SSL *ssl)
+{
+	const unsigned char	*proto;
+	unsigned		 len;
+
+	SSL_get0_alpn_selected(ssl, &proto, &len);
+	return len == 2 && memcmp(proto, "h2", 2) == 0;
 }
 
 void

@@ -9,7 +9,10 @@
 /* TLS 1.2 or later, the CA file as the only trust, cert/key presented when
  * given.  Errors name the file and what OpenSSL said. */
 SSL_CTX	*gw_tls_ctx_new(const char *ca_file, const char *cert_file,
-	    const char *key_file, char *err, size_t errlen);
+	    const char *key_file, int offer_h2, int offer_http11, char *err,
+	    size_t errlen);
+/* Did the gateway pick h2? */
+int	 gw_tls_is_h2(SSL *);
 /* A client SSL for host: SNI, host name check, ALPN, and a session to resume. */
 SSL	*gw_tls_new(SSL_CTX *, const char *host, SSL_SESSION *resume);
 /* Why the handshake failed, in a few words. */

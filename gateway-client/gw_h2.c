@@ -1,0 +1,698 @@
+/* gw_h2.c -- every tunnel as an HTTP/2 CONNECT stream (RFC 9113 8.5) on one TLS connection to the gateway, on nghttp2. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+
+#include "gw_h2.h"
+#include "gw_internal.h"
+#include "log.h"
+
+#define GW_H2_STREAM_WINDOW	(4 << 20)	/* per tunnel: well above a WAN's BDP */
+#define GW_H2_CONN_WINDOW	(64 << 20)	/* all tunnels together */
+#define GW_H2_STREAM_BUFFER	(256 * 1024)	/* caller bytes held before backpressure */
+#define GW_H2_TLS_HIGH		(1 << 20)	/* TLS output that stops frame writing */
+#define GW_H2_PING_S		30
+#define GW_H2_LIST_MAX		(1 << 20)
+
+struct gw_h2_stream {
+	struct gw_h2		*s;		/* NULL once the connection is gone */
+	int32_t			 id;		/* 0 once closed */
+	TAILQ_ENTRY(gw_h2_stream) entry;
+	struct gw_req		*req;		/* until the CONNECT is answered */
+	struct gw_stream	 st;		/* the caller's handle, after a 200 */
+	struct bufferevent	*pair[2];	/* [0] the caller's end, [1] ours */
+	int			 status;
+	char			 proxy_status[160];
+	size_t			 unconsumed;	/* received, not yet taken by the caller */
+	struct evbuffer		*body;		/* the endpoint list, on a fetch */
+	unsigned		 fetch:1;
+	unsigned		 handed:1;	/* the caller owns it now */
+	unsigned		 local_eof:1;	/* the caller half-closed */
+	unsigned		 remote_eof:1;	/* the gateway half-closed */
+	unsigned		 deferred:1;	/* the data source waits for bytes */
+};
+
+TAILQ_HEAD(gw_h2_streams, gw_h2_stream);
+
+struct gw_h2 {
+	struct gw		*gw;
+	struct bufferevent	*tls;
+	nghttp2_session		*ng;
+	struct gw_h2_streams	 streams;
+	int			 nstreams;
+	struct event		*ping;
+	int			 ping_due;	/* sent, not yet answered */
+	int			 draining;	/* GOAWAY: no new streams */
+	int			 in_ng;		/* inside nghttp2: no send from here */
+	int			 dead;
+};
+
+static int	gw_h2_flush(struct gw_h2 *);
+static void	gw_h2_detach(struct gw_h2_stream *, int reset_reason);
+
+/* ---- the wire ----------------------------------------------------------- */
+
+static ssize_t
+gw_h2_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags,
+    void *arg)
+{
+	struct gw_h2	*s = arg;
+	struct evbuffer	*out = bufferevent_get_output(s->tls);
+
+	(void)ng;
+	(void)flags;
+	if (evbuffer_get_length(out) >= GW_H2_TLS_HIGH)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	evbuffer_add(out, data, len);
+	return (ssize_t)len;
+}
+
+/* DATA without a copy: the frame header, then the caller's bytes moved. */
+static int
+gw_h2_send_data(nghttp2_session *ng, nghttp2_frame *frame,
+    const uint8_t *framehd, size_t length, nghttp2_data_source *source,
+    void *arg)
+{
+	struct gw_h2		*s = arg;
+	struct gw_h2_stream	*hs = source->ptr;
+	struct evbuffer		*out = bufferevent_get_output(s->tls);
+
+	(void)ng;
+	(void)frame;
+	if (evbuffer_get_length(out) >= GW_H2_TLS_HIGH)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	evbuffer_add(out, framehd, 9);
+	evbuffer_remove_buffer(bufferevent_get_input(hs->pair[1]), out, length);
+	return 0;
+}
+
+static ssize_t
+gw_h2_read_source(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
+    uint32_t *flags, nghttp2_data_source *source, void *arg)
+{
+	struct gw_h2_stream	*hs = source->ptr;
+	size_t			 avail;
+
+	(void)ng;
+	(void)id;
+	(void)buf;
+	(void)arg;
+	avail = evbuffer_get_length(bufferevent_get_input(hs->pair[1]));
+	if (avail == 0 && !hs->local_eof) {
+		hs->deferred = 1;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	if (avail > len)
+		avail = len;
+	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	if (hs->local_eof &&
+	    avail == evbuffer_get_length(bufferevent_get_input(hs->pair[1])))
+		*flags |= NGHTTP2_DATA_FLAG_EOF;	/* END_STREAM: the half-close */
+	return (ssize_t)avail;
+}
+
+/* Writes what nghttp2 has queued.  Returns -1 when the connection ended
+ * (and s is gone). */
+static int
+gw_h2_flush(struct gw_h2 *s)
+{
+	int	rv;
+
+	if (s->in_ng || s->dead)
+		return 0;
+	if ((rv = nghttp2_session_send(s->ng)) != 0) {
+		gw_h2_free(s, nghttp2_strerror(rv));
+		return -1;
+	}
+	if (!nghttp2_session_want_read(s->ng) && !nghttp2_session_want_write(s->ng) &&
+	    evbuffer_get_length(bufferevent_get_output(s->tls)) == 0) {
+		gw_h2_free(s, "the gateway ended the connection (GOAWAY)");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- a stream's two ends ------------------------------------------------ */
+
+/* The caller wrote: more DATA to send. */
+static void
+gw_h2_pair_read(struct bufferevent *bev, void *arg)
+{
+	struct gw_h2_stream	*hs = arg;
+
+	(void)bev;
+	if (hs->s == NULL || hs->id == 0 || !hs->deferred)
+		return;
+	hs->deferred = 0;
+	nghttp2_session_resume_data(hs->s->ng, hs->id);
+	gw_h2_flush(hs->s);
+}
+
+/* The caller took what we received: open the window by that much. */
+static void
+gw_h2_pair_write(struct bufferevent *bev, void *arg)
+{
+	struct gw_h2_stream	*hs = arg;
+	size_t			 held = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (hs->s == NULL || hs->id == 0 || hs->unconsumed <= held)
+		return;
+	nghttp2_session_consume(hs->s->ng, hs->id, hs->unconsumed - held);
+	hs->unconsumed = held;
+	gw_h2_flush(hs->s);
+}
+
+static struct gw_h2_stream *
+gw_h2_stream_new(struct gw_h2 *s)
+{
+	struct gw_h2_stream	*hs;
+
+	if ((hs = calloc(1, sizeof(*hs))) == NULL)
+		return NULL;
+	hs->s = s;
+	TAILQ_INSERT_TAIL(&s->streams, hs, entry);
+	s->nstreams++;
+	return hs;
+}
+
+static void
+gw_h2_stream_free(struct gw_h2_stream *hs)
+{
+	if (hs->pair[0] != NULL)
+		bufferevent_free(hs->pair[0]);
+	if (hs->pair[1] != NULL)
+		bufferevent_free(hs->pair[1]);
+	if (hs->body != NULL)
+		evbuffer_free(hs->body);
+	free(hs);
+}
+
+/* The stream is over on the wire: the caller sees EOF after what arrived. */
+static void
+gw_h2_detach(struct gw_h2_stream *hs, int reset_reason)
+{
+	struct gw_h2	*s = hs->s;
+	struct gw	*gw = s->gw;
+
+	if (hs->id != 0)
+		nghttp2_session_set_stream_user_data(s->ng, hs->id, NULL);
+	TAILQ_REMOVE(&s->streams, hs, entry);
+	s->nstreams--;
+	hs->s = NULL;
+	hs->id = 0;
+	if (reset_reason >= 0)
+		GW_STAT_ADD(s->gw, resets[reset_reason], 1);
+	if (hs->handed) {
+		GW_STAT_ADD(s->gw, streams_open, -1);
+		if (!hs->remote_eof) {
+			hs->remote_eof = 1;
+			bufferevent_flush(hs->pair[1], EV_WRITE, BEV_FINISHED);
+		}
+		return;		/* the caller frees it with gw_stream_close() */
+	}
+	if (hs->req != NULL) {
+		struct gw_req *r = hs->req;
+
+		hs->req = NULL;
+		r->h2s = NULL;
+		gw_req_fail(r, reset_reason == GW_RESET_REFUSED ? GW_DOWN :
+		    GW_TARGET, reset_reason == GW_RESET_CONNECTION ?
+		    "the connection to the gateway dropped" : "the gateway reset the stream");
+	} else if (hs->fetch)
+		gw_list_received(gw, NULL, 0, "the stream ended early");
+	gw_h2_stream_free(hs);
+}
+
+/* ---- nghttp2's callbacks ------------------------------------------------ */
+
+static int
+gw_h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame,
+    const uint8_t *name, size_t namelen, const uint8_t *value, size_t valuelen,
+    uint8_t flags, void *arg)
+{
+	struct gw_h2_stream	*hs;
+
+	(void)flags;
+	(void)arg;
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    (hs = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)) == NULL)
+		return 0;
+	if (namelen == 7 && memcmp(name, ":status", 7) == 0 && valuelen == 3)
+		hs->status = (value[0] - '0') * 100 + (value[1] - '0') * 10 +
+		    (value[2] - '0');
+	else if (namelen == 12 && memcmp(name, "proxy-status", 12) == 0)
+		snprintf(hs->proxy_status, sizeof(hs->proxy_status), "%.*s",
+		    (int)(valuelen < 150 ? valuelen : 150), value);
+	return 0;
+}
+
+static void
+gw_h2_answered(struct gw_h2 *s, struct gw_h2_stream *hs)
+{
+	struct gw_req	*r = hs->req;
+	char		 reason[256];
+
+	if (hs->status == 200) {
+		hs->req = NULL;
+		r->h2s = NULL;
+		hs->handed = 1;
+		hs->st.bev = hs->pair[0];
+		hs->st.h2 = hs;
+		GW_STAT_ADD(s->gw, streams_open, 1);
+		GW_STAT_ADD(s->gw, streams_total, 1);
+		gw_req_done(r, &hs->st);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "%d%s%s", hs->status,
+	    hs->proxy_status[0] ? " " : "", hs->proxy_status);
+	hs->req = NULL;
+	r->h2s = NULL;
+	gw_req_fail(r, hs->status == 403 ? GW_DENIED : hs->status == 504 ?
+	    GW_TIMEOUT : hs->status >= 500 ? GW_TARGET : GW_PROTOCOL, reason);
+	nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
+	gw_h2_detach(hs, -1);
+}
+
+static int
+gw_h2_on_frame(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct gw_h2		*s = arg;
+	struct gw_h2_stream	*hs;
+
+	switch (frame->hd.type) {
+	case NGHTTP2_GOAWAY:
+		if (!s->draining)
+			log_info("gateway: GOAWAY (last stream %d): new tunnels go "
+			    "to a new connection", frame->goaway.last_stream_id);
+		s->draining = 1;
+		gw_h2_gone(s->gw, s, "GOAWAY");
+		return 0;
+	case NGHTTP2_PING:
+		if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+			s->ping_due = 0;
+		return 0;
+	case NGHTTP2_HEADERS:
+	case NGHTTP2_DATA:
+		break;
+	default:
+		return 0;
+	}
+	if ((hs = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)) == NULL)
+		return 0;
+	if (frame->hd.type == NGHTTP2_HEADERS &&
+	    frame->headers.cat == NGHTTP2_HCAT_RESPONSE && hs->req != NULL) {
+		gw_h2_answered(s, hs);
+		return 0;
+	}
+	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && hs->fetch) {
+		int ok = hs->status == 200;
+
+		hs->fetch = 0;
+		gw_list_received(s->gw, hs->body, ok, ok ? NULL : "not 200");
+		return 0;
+	}
+	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && hs->handed &&
+	    !hs->remote_eof) {
+		/* The half-close: EOF reaches the caller after the data. */
+		hs->remote_eof = 1;
+		bufferevent_flush(hs->pair[1], EV_WRITE, BEV_FINISHED);
+	}
+	return 0;
+}
+
+static int
+gw_h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id,
+    const uint8_t *data, size_t len, void *arg)
+{
+	struct gw_h2_stream	*hs;
+
+	(void)flags;
+	(void)arg;
+	if ((hs = nghttp2_session_get_stream_user_data(ng, id)) == NULL) {
+		nghttp2_session_consume(ng, id, len);
+		return 0;
+	}
+	if (hs->fetch) {
+		nghttp2_session_consume(ng, id, len);
+		if (evbuffer_get_length(hs->body) + len > GW_H2_LIST_MAX)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		evbuffer_add(hs->body, data, len);
+		return 0;
+	}
+	if (!hs->handed) {
+		nghttp2_session_consume(ng, id, len);
+		return 0;
+	}
+	/* Counted against the window until the caller reads it (pair_write). */
+	hs->unconsumed += len;
+	bufferevent_write(hs->pair[1], data, len);
+	return 0;
+}
+
+static int
+gw_h2_on_close(nghttp2_session *ng, int32_t id, uint32_t error, void *arg)
+{
+	struct gw_h2		*s = arg;
+	struct gw_h2_stream	*hs;
+	int			 reason = -1;
+
+	if ((hs = nghttp2_session_get_stream_user_data(ng, id)) == NULL)
+		return 0;
+	if (error == NGHTTP2_REFUSED_STREAM)
+		reason = GW_RESET_REFUSED;
+	else if (error != NGHTTP2_NO_ERROR)
+		reason = GW_RESET_PEER;
+	if (hs->fetch) {
+		hs->fetch = 0;
+		gw_list_received(s->gw, NULL, 0, "the stream was reset");
+	}
+	gw_h2_detach(hs, reason);
+	gw_serve_waiting(s->gw);
+	return 0;
+}
+
+/* ---- the TLS connection ------------------------------------------------- */
+
+static void
+gw_h2_tls_read(struct bufferevent *bev, void *arg)
+{
+	struct gw_h2		*s = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v[8];
+	ssize_t			 rv;
+	size_t			 total;
+	int			 n, i;
+
+	while (evbuffer_get_length(in) > 0) {
+		n = evbuffer_peek(in, -1, NULL, v, 8);
+		if (n > 8)
+			n = 8;
+		total = 0;
+		s->in_ng = 1;
+		for (i = 0; i < n; i++) {
+			rv = nghttp2_session_mem_recv(s->ng, v[i].iov_base,
+			    v[i].iov_len);
+			if (rv < 0) {
+				s->in_ng = 0;
+				gw_h2_free(s, nghttp2_strerror((int)rv));
+				return;
+			}
+			total += (size_t)rv;
+		}
+		s->in_ng = 0;
+		evbuffer_drain(in, total);
+		if (gw_h2_flush(s) == -1)
+			return;
+	}
+}
+
+static void
+gw_h2_tls_write(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	gw_h2_flush(arg);
+}
+
+static void
+gw_h2_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct gw_h2	*s = arg;
+
+	(void)bev;
+	gw_h2_free(s, (what & BEV_EVENT_EOF) ? "the gateway closed the connection" :
+	    "the connection to the gateway failed");
+}
+
+static void
+gw_h2_ping(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw_h2	*s = arg;
+	struct timeval	 tv = { GW_H2_PING_S, 0 };
+
+	(void)fd;
+	(void)what;
+	if (s->ping_due) {
+		gw_h2_free(s, "no answer to PING");
+		return;
+	}
+	s->ping_due = 1;
+	nghttp2_submit_ping(s->ng, NGHTTP2_FLAG_NONE, NULL);
+	evtimer_add(s->ping, &tv);
+	gw_h2_flush(s);
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+struct gw_h2 *
+gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
+{
+	nghttp2_session_callbacks	*cb = NULL;
+	nghttp2_option			*opt = NULL;
+	struct gw_h2			*s;
+	struct timeval			 tv = { GW_H2_PING_S, 0 };
+	nghttp2_settings_entry		 iv[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, GW_H2_STREAM_WINDOW },
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 0 },
+	};
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto nomem;
+	s->gw = gw;
+	TAILQ_INIT(&s->streams);
+	if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
+		goto nomem;
+	nghttp2_session_callbacks_set_send_callback(cb, gw_h2_send);
+	nghttp2_session_callbacks_set_send_data_callback(cb, gw_h2_send_data);
+	nghttp2_session_callbacks_set_on_header_callback(cb, gw_h2_on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, gw_h2_on_frame);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, gw_h2_on_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, gw_h2_on_close);
+	/* Windows open as the caller reads, so a slow reader stalls only itself. */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	if (nghttp2_session_client_new2(&s->ng, cb, s, opt) != 0)
+		goto nomem;
+	nghttp2_session_callbacks_del(cb);
+	nghttp2_option_del(opt);
+	cb = NULL;
+	opt = NULL;
+	if (nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv,
+	    sizeof(iv) / sizeof(iv[0])) != 0 ||
+	    nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0,
+	    GW_H2_CONN_WINDOW) != 0)
+		goto nomem;
+	if ((s->ping = evtimer_new(bufferevent_get_base(tls), gw_h2_ping, s)) == NULL)
+		goto nomem;
+	s->tls = tls;
+	bufferevent_setwatermark(tls, EV_WRITE, GW_H2_TLS_HIGH / 2, 0);
+	bufferevent_setcb(tls, gw_h2_tls_read, gw_h2_tls_write, gw_h2_tls_event, s);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+	evtimer_add(s->ping, &tv);
+	GW_STAT_ADD(s->gw, h2_connections_open, 1);
+	gw_h2_flush(s);
+	return s;
+ nomem:
+	snprintf(err, errlen, "cannot start HTTP/2: out of memory");
+	if (cb != NULL)
+		nghttp2_session_callbacks_del(cb);
+	if (opt != NULL)
+		nghttp2_option_del(opt);
+	if (s != NULL) {
+		if (s->ng != NULL)
+			nghttp2_session_del(s->ng);
+		free(s);
+	}
+	return NULL;
+}
+
+void
+gw_h2_free(struct gw_h2 *s, const char *reason)
+{
+	struct gw_h2_stream	*hs;
+	struct gw		*gw = s->gw;
+
+	if (s->dead)
+		return;
+	s->dead = 1;
+	if (s->nstreams > 0)
+		log_warnx("gateway: multiplexed connection ended: %s; %d stream%s "
+		    "closed", reason, s->nstreams, s->nstreams == 1 ? "" : "s");
+	else
+		log_info("gateway: multiplexed connection ended: %s", reason);
+	while ((hs = TAILQ_FIRST(&s->streams)) != NULL)
+		gw_h2_detach(hs, GW_RESET_CONNECTION);
+	gw_h2_gone(gw, s, reason);
+	GW_STAT_ADD(s->gw, h2_connections_open, -1);
+	GW_STAT_ADD(s->gw, connections_open, -1);
+	event_free(s->ping);
+	nghttp2_session_del(s->ng);
+	bufferevent_free(s->tls);
+	free(s);
+}
+
+int
+gw_h2_alive(const struct gw_h2 *s)
+{
+	return !s->dead && !s->draining;
+}
+
+int
+gw_h2_dead(const struct gw_h2 *s)
+{
+	return s->dead;
+}
+
+int
+gw_h2_can_open(const struct gw_h2 *s)
+{
+	uint32_t	limit;
+
+	limit = nghttp2_session_get_remote_settings(s->ng,
+	    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+	return gw_h2_alive(s) && (uint32_t)s->nstreams < limit;
+}
+
+void
+gw_h2_open(struct gw_h2 *s, struct gw_req *r)
+{
+	struct gw_h2_stream	*hs;
+	nghttp2_data_provider	 data;
+	char			 authority[300];
+	nghttp2_nv		 nv[2];
+	int32_t			 id;
+
+	if ((hs = gw_h2_stream_new(s)) == NULL ||
+	    bufferevent_pair_new(bufferevent_get_base(s->tls),
+	    BEV_OPT_DEFER_CALLBACKS, hs->pair) != 0) {
+		if (hs != NULL) {
+			TAILQ_REMOVE(&s->streams, hs, entry);
+			s->nstreams--;
+			gw_h2_stream_free(hs);
+		}
+		gw_req_fail(r, GW_INTERNAL, "out of memory");
+		return;
+	}
+	snprintf(authority, sizeof(authority), strchr(r->host, ':') ?
+	    "[%s]:%u" : "%s:%u", r->host, r->port);
+	nv[0] = (nghttp2_nv){ (uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7,
+	    NGHTTP2_NV_FLAG_NONE };
+	nv[1] = (nghttp2_nv){ (uint8_t *)":authority", (uint8_t *)authority, 10,
+	    strlen(authority), NGHTTP2_NV_FLAG_NONE };
+	data.source.ptr = hs;
+	data.read_callback = gw_h2_read_source;
+	if ((id = nghttp2_submit_request(s->ng, NULL, nv, 2, &data, hs)) < 0) {
+		TAILQ_REMOVE(&s->streams, hs, entry);
+		s->nstreams--;
+		gw_h2_stream_free(hs);
+		gw_req_fail(r, GW_DOWN, nghttp2_strerror(id));
+		return;
+	}
+	hs->id = id;
+	hs->req = r;
+	r->h2s = hs;
+	/* Our end holds at most this much of the caller's bytes: past it the
+	 * caller's output grows and its own backpressure starts. */
+	bufferevent_setwatermark(hs->pair[1], EV_READ, 0, GW_H2_STREAM_BUFFER);
+	bufferevent_setcb(hs->pair[1], gw_h2_pair_read, gw_h2_pair_write, NULL, hs);
+	bufferevent_enable(hs->pair[1], EV_READ | EV_WRITE);
+	bufferevent_enable(hs->pair[0], EV_READ | EV_WRITE);
+	gw_h2_flush(s);
+}
+
+void
+gw_h2_cancel(struct gw_req *r)
+{
+	struct gw_h2_stream	*hs = r->h2s;
+	struct gw_h2		*s = hs->s;
+
+	hs->req = NULL;
+	r->h2s = NULL;
+	nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
+	gw_h2_detach(hs, GW_RESET_CANCEL);
+	gw_h2_flush(s);
+}
+
+void
+gw_h2_fetch(struct gw_h2 *s)
+{
+	struct gw_h2_stream	*hs;
+	char			 authority[300];
+	nghttp2_nv		 nv[4];
+	int32_t			 id;
+
+	if ((hs = gw_h2_stream_new(s)) == NULL || (hs->body = evbuffer_new()) == NULL) {
+		if (hs != NULL) {
+			TAILQ_REMOVE(&s->streams, hs, entry);
+			s->nstreams--;
+			gw_h2_stream_free(hs);
+		}
+		gw_list_received(s->gw, NULL, 0, "out of memory");
+		return;
+	}
+	hs->fetch = 1;
+	snprintf(authority, sizeof(authority), "%s:%u", s->gw->s.host, s->gw->s.port);
+	nv[0] = (nghttp2_nv){ (uint8_t *)":method", (uint8_t *)"GET", 7, 3, 0 };
+	nv[1] = (nghttp2_nv){ (uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0 };
+	nv[2] = (nghttp2_nv){ (uint8_t *)":authority", (uint8_t *)authority, 10,
+	    strlen(authority), 0 };
+	nv[3] = (nghttp2_nv){ (uint8_t *)":path",
+	    (uint8_t *)"/.well-known/arc-gateway/endpoints", 5, 34, 0 };
+	if ((id = nghttp2_submit_request(s->ng, NULL, nv, 4, NULL, hs)) < 0) {
+		TAILQ_REMOVE(&s->streams, hs, entry);
+		s->nstreams--;
+		gw_h2_stream_free(hs);
+		gw_list_received(s->gw, NULL, 0, nghttp2_strerror(id));
+		return;
+	}
+	hs->id = id;
+	gw_h2_flush(s);
+}
+
+void
+gw_h2_stream_shutdown(struct gw_h2_stream *hs)
+{
+	if (hs->local_eof)
+		return;
+	hs->local_eof = 1;
+	if (hs->s == NULL || hs->id == 0)
+		return;
+	if (hs->deferred) {
+		hs->deferred = 0;
+		nghttp2_session_resume_data(hs->s->ng, hs->id);
+	}
+	gw_h2_flush(hs->s);
+}
+
+void
+gw_h2_stream_close(struct gw_h2_stream *hs)
+{
+	struct gw_h2	*s = hs->s;
+
+	if (s != NULL) {
+		/* Still open on the wire: the client went away, reset it. */
+		if (hs->id != 0 && !(hs->local_eof && hs->remote_eof))
+			nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, hs->id,
+			    NGHTTP2_CANCEL);
+		hs->handed = 0;		/* detach frees it now */
+		GW_STAT_ADD(s->gw, streams_open, -1);
+		if (!(hs->local_eof && hs->remote_eof))
+			GW_STAT_ADD(s->gw, resets[GW_RESET_CANCEL], 1);
+		TAILQ_REMOVE(&s->streams, hs, entry);
+		s->nstreams--;
+		if (hs->id != 0)
+			nghttp2_session_set_stream_user_data(s->ng, hs->id, NULL);
+		gw_h2_stream_free(hs);
+		gw_h2_flush(s);
+		gw_serve_waiting(s->gw);
+		return;
+	}
+	gw_h2_stream_free(hs);
+}
