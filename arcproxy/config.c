@@ -9,7 +9,7 @@
 
 #include "conf.h"
 #include "config.h"
-#include "gw.h"
+#include "url.h"
 
 static const char *const config_keys[] = {
 	"listen", "admin_listen", "workers", "clients", "routes",
@@ -349,14 +349,14 @@ config_load_agent(struct config *cfg, const char *config_dir,
 
 	if (agentconf_load(config_dir, ac, err->text, sizeof(err->text)) == -1)
 		return -1;
-	if (ac->gateway_url != NULL && gw_parse_url(ac->gateway_url, "https", 443,
+	if (ac->gateway_url != NULL && url_parse_authority(ac->gateway_url, "https", 443,
 	    cfg->gw_host, sizeof(cfg->gw_host), &cfg->gw_port) == -1) {
 		snprintf(err->text, sizeof(err->text), "%s/agent.conf: gateway.url "
 		    "\"%s\" is not like \"https://gw.example.com[:port]\"",
 		    config_dir, ac->gateway_url);
 		return -1;
 	}
-	if (ac->proxy_url != NULL && gw_parse_url(ac->proxy_url, "http", 3128,
+	if (ac->proxy_url != NULL && url_parse_authority(ac->proxy_url, "http", 3128,
 	    cfg->proxy_host, sizeof(cfg->proxy_host), &cfg->proxy_port) == -1) {
 		snprintf(err->text, sizeof(err->text), "%s/agent.conf: proxy.url "
 		    "\"%s\" is not like \"http://proxy.example.com:3128\" (proxy "

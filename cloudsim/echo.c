@@ -74,12 +74,14 @@ struct echo_conn {
 	json_t			*headers;	/* {name: value} so far */
 	int			 expect_continue; /* "Expect: 100-continue" */
 	EVP_MD_CTX		*sha;		/* the request body's, or X-Sha256's */
-	struct event		*hash_turn;	/* ECHO_HASHING: the next slice */
+	struct event		*turn;		/* work for the next loop turn: a slice of
+						 * X-Sha256, or requests already buffered */
 	enum echo_route		 route;
 	json_t			*reflect;	/* ECHO_REFLECT: the answer being built */
 	int			 keep_alive;	/* the client allows another request */
 	int			 head_only;	/* a HEAD request */
 	int			 peer_eof;	/* the client sent EOF */
+	int			 out_paused;	/* ECHO_REQUEST: answers pile up unread; reads paused */
 	uint64_t		 body_length;
 	uint64_t		 total;		/* ECHO_BYTES: N */
 	uint64_t		 left;		/* ECHO_BYTES: bytes not queued yet, or not hashed yet */
@@ -214,6 +216,7 @@ static void
 echo_refill(struct echo_conn *ec)
 {
 	struct evbuffer	*out = bufferevent_get_output(ec->bev);
+	struct timeval	 now = { 0, 0 };
 	size_t		 n;
 
 	while (ec->left > 0 && evbuffer_get_length(out) < ECHO_REFILL_BYTES) {
@@ -226,8 +229,9 @@ echo_refill(struct echo_conn *ec)
 	if (ec->left > 0)
 		return;
 	echo_next(ec);
+	/* A pipelined request may be waiting; not by recursion. */
 	if (ec->state == ECHO_REQUEST)
-		echo_process(ec);	/* a pipelined request may be waiting */
+		evtimer_add(ec->turn, &now);
 }
 
 static void
@@ -262,17 +266,14 @@ echo_sha_cached(struct echo *e, uint64_t n)
 
 /* X-Sha256 of N patterned bytes, a slice per loop turn so that others run. */
 static void
-echo_on_hash_turn(evutil_socket_t fd, short what, void *arg)
+echo_hash_slice(struct echo_conn *ec)
 {
-	struct echo_conn	*ec = arg;
 	struct echo		*e = ec->echo;
 	struct echo_sha		*slot;
 	struct timeval		 now = { 0, 0 };
 	uint64_t		 slice = ECHO_HASH_SLICE;
 	size_t			 n;
 
-	(void)fd;
-	(void)what;
 	while (ec->left > 0 && slice > 0) {
 		n = ec->left < ECHO_PATTERN_LEN ? ec->left : ECHO_PATTERN_LEN;
 		EVP_DigestUpdate(ec->sha, e->pattern, n);
@@ -280,7 +281,7 @@ echo_on_hash_turn(evutil_socket_t fd, short what, void *arg)
 		slice -= n < slice ? n : slice;
 	}
 	if (ec->left > 0) {
-		evtimer_add(ec->hash_turn, &now);
+		evtimer_add(ec->turn, &now);
 		return;
 	}
 	slot = &e->cache[e->cache_next];
@@ -289,6 +290,19 @@ echo_on_hash_turn(evutil_socket_t fd, short what, void *arg)
 	slot->n = ec->total;
 	echo_sha_final(ec, slot->hex);
 	echo_send_bytes(ec, slot->hex);
+}
+
+static void
+echo_on_turn(evutil_socket_t fd, short what, void *arg)
+{
+	struct echo_conn	*ec = arg;
+
+	(void)fd;
+	(void)what;
+	if (ec->state == ECHO_HASHING)
+		echo_hash_slice(ec);
+	else if (ec->state == ECHO_REQUEST)
+		echo_process(ec);
 }
 
 static void
@@ -306,13 +320,7 @@ echo_bytes(struct echo_conn *ec)
 	ec->state = ECHO_HASHING;
 	bufferevent_disable(ec->bev, EV_READ);
 	bufferevent_set_timeouts(ec->bev, NULL, NULL);
-	if (ec->hash_turn == NULL &&
-	    (ec->hash_turn = evtimer_new(ec->echo->base, echo_on_hash_turn,
-	    ec)) == NULL) {
-		echo_fail(ec, 500, "out of memory", NULL);
-		return;
-	}
-	evtimer_add(ec->hash_turn, &now);
+	evtimer_add(ec->turn, &now);
 }
 
 /* The whole request is in: answer it. */
@@ -594,6 +602,14 @@ echo_process(struct echo_conn *ec)
 	size_t			 len, done;
 
 	while (ec->state == ECHO_REQUEST) {
+		if (evbuffer_get_length(bufferevent_get_output(ec->bev)) >
+		    ECHO_REFILL_BYTES) {
+			/* Pipelined requests wait until the client reads. */
+			ec->out_paused = 1;
+			bufferevent_disable(ec->bev, EV_READ);
+			bufferevent_setwatermark(ec->bev, EV_WRITE, ECHO_LOW_WATER, 0);
+			return;
+		}
 		if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0)
 			return;
 		len = vec.iov_len;
@@ -646,6 +662,14 @@ echo_on_write(struct bufferevent *bev, void *arg)
 
 	if (ec->state == ECHO_SENDING) {
 		echo_refill(ec);
+		return;
+	}
+	if (ec->state == ECHO_REQUEST && ec->out_paused) {
+		ec->out_paused = 0;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (!ec->peer_eof)
+			bufferevent_enable(bev, EV_READ);
+		echo_process(ec);
 		return;
 	}
 	if (ec->state != ECHO_CLOSING ||
@@ -729,6 +753,7 @@ echo_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
 	    (ec->field = evbuffer_new()) == NULL ||
 	    (ec->value = evbuffer_new()) == NULL ||
 	    (ec->sha = EVP_MD_CTX_new()) == NULL ||
+	    (ec->turn = evtimer_new(e->base, echo_on_turn, ec)) == NULL ||
 	    echo_reset_request(ec) == -1 ||
 	    (ec->bev = tls_accept(e->base, e->ctx, fd, ec)) == NULL) {
 		log_warnx("%s: out of memory; dropping the connection", ec->peer);
@@ -745,8 +770,8 @@ static void
 echo_conn_free(struct echo_conn *ec)
 {
 	TAILQ_REMOVE(&ec->echo->conns, ec, entry);
-	if (ec->hash_turn != NULL)
-		event_free(ec->hash_turn);
+	if (ec->turn != NULL)
+		event_free(ec->turn);
 	if (ec->bev != NULL)
 		bufferevent_free(ec->bev);
 	if (ec->url != NULL)

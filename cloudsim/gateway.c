@@ -30,6 +30,7 @@
 #define GW_PROXY_STATUS		"cloudsim-gateway"
 #define GW_LINGER_MS		1000
 #define GW_MAX_SINGLE_IO	(128 * 1024)
+#define GW_MAX_UNREAD		(256 * 1024)	/* answers a client may leave unread */
 
 /* A client connection; the comment on each state says what is true in it. */
 enum gw_state {
@@ -332,24 +333,26 @@ gw_request(struct gw_conn *gc, struct evbuffer *in)
 	const char		*url = gc->msg.raw + gc->msg.url.off;
 	const char		*method = http_msg_method(&gc->msg);
 	size_t			 path_len = 0;
-	int			 keep_alive, get, head;
+	int			 keep_alive, get, head, origin_form, list;
 
+	/* Everything from the raw head first: consuming it drains it. */
 	while (path_len < gc->msg.url.len && url[path_len] != '?')
 		path_len++;
+	origin_form = gc->msg.url.len > 0 && url[0] == '/';
+	list = path_len == strlen(GATEWAY_ENDPOINTS_PATH) &&
+	    memcmp(url, GATEWAY_ENDPOINTS_PATH, path_len) == 0;
 	head = strcmp(method, "HEAD") == 0;
 	get = head || strcmp(method, "GET") == 0;
 	keep_alive = http_msg_keep_alive(&gc->msg);
-	if (url[0] != '/') {
-		http_msg_head_consume(&gc->msg, in);
+	/* A body we would not read ends the connection after the answer. */
+	if (http_msg_head_consume(&gc->msg, in) != HTTP_STEP_DONE)
+		keep_alive = 0;
+	if (!origin_form) {
 		gw_refuse(gc, 400, "http_request_error", "not a tunnel",
 		    "the gateway only tunnels: send CONNECT host:port");
 		return;
 	}
-	/* A body we would not read ends the connection after the answer. */
-	if (http_msg_head_consume(&gc->msg, in) != HTTP_STEP_DONE)
-		keep_alive = 0;
-	if (path_len == strlen(GATEWAY_ENDPOINTS_PATH) &&
-	    memcmp(url, GATEWAY_ENDPOINTS_PATH, path_len) == 0) {
+	if (list) {
 		if (get) {
 			char	cache[64];
 
@@ -384,6 +387,12 @@ gw_on_read(struct bufferevent *bev, void *arg)
 	}
 	/* Each turn consumes a whole request head, so input bounds the loop. */
 	while (gc->state == GW_REQUEST) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) >
+		    GW_MAX_UNREAD) {
+			/* Pipelined requests wait until the client reads. */
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
 		switch (http_msg_head(&gc->msg, in, max_head)) {
 		case HTTP_STEP_MORE:
 			return;
@@ -410,6 +419,12 @@ gw_on_write(struct bufferevent *bev, void *arg)
 {
 	struct gw_conn	*gc = arg;
 
+	if (gc->state == GW_REQUEST && !gc->peer_eof &&
+	    !(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);	/* the answers drained */
+		gw_on_read(bev, gc);
+		return;
+	}
 	if (gc->state != GW_CLOSING ||
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		return;

@@ -2,8 +2,10 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -41,6 +43,11 @@ tls_server_ctx(const char *cert, const char *key, char *err, size_t errlen)
 {
 	SSL_CTX	*ctx;
 
+	if (access(cert, R_OK) == -1 || access(key, R_OK) == -1) {
+		snprintf(err, errlen, "%s: %s", access(cert, R_OK) == -1 ? cert : key,
+		    strerror(errno));
+		return NULL;
+	}
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
 		return tls_fail(NULL, err, errlen, "cannot create a TLS context",
 		    cert);
@@ -80,6 +87,10 @@ tls_request_client_cert(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
 {
 	STACK_OF(X509_NAME)	*names;
 
+	if (access(ca, R_OK) == -1) {
+		snprintf(err, errlen, "%s: %s", ca, strerror(errno));
+		return -1;
+	}
 	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
 		tls_fail(NULL, err, errlen, "cannot load the CA certificate", ca);
 		return -1;

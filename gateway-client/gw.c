@@ -76,47 +76,6 @@ gw_state_name(enum gw_state st)
 	return "?";
 }
 
-int
-gw_parse_url(const char *url, const char *scheme, uint16_t default_port,
-    char *host, size_t hostlen, uint16_t *port)
-{
-	size_t		 slen = strlen(scheme), hlen;
-	const char	*h, *end, *colon;
-	char		*e;
-	long		 p;
-
-	if (strncmp(url, scheme, slen) != 0 || strncmp(url + slen, "://", 3) != 0)
-		return -1;
-	h = url + slen + 3;
-	end = h + strcspn(h, "/");
-	if (*end == '/' && end[1] != '\0')
-		return -1;		/* a path means a typo */
-	if (*h == '[') {
-		const char *close = memchr(h, ']', end - h);
-
-		if (close == NULL)
-			return -1;
-		colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
-		hlen = close - h - 1;
-		h++;
-	} else {
-		colon = memchr(h, ':', end - h);
-		hlen = (colon ? colon : end) - h;
-	}
-	if (hlen == 0 || hlen >= hostlen)
-		return -1;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = default_port;
-	if (colon != NULL) {
-		p = strtol(colon + 1, &e, 10);
-		if (e != end || p < 1 || p > 65535)
-			return -1;
-		*port = (uint16_t)p;
-	}
-	return route_normalize_host(host);
-}
-
 static int
 gw_new_session(SSL *ssl, SSL_SESSION *sess)
 {

@@ -113,8 +113,4 @@ const char	*gw_last_error(const struct gw *);
 int		 gw_endpoint_count(const struct gw *);
 const char	*gw_state_name(enum gw_state);
 
-/* "https://host[:port]" or "http://host[:port]" into host and port. */
-int		 gw_parse_url(const char *url, const char *scheme, uint16_t default_port,
-		    char *host, size_t hostlen, uint16_t *port);
-
 #endif

@@ -15,7 +15,7 @@
 #include "pki.h"
 #include "unit.h"
 
-static char	dir[PATH_MAX];
+static char	dir[64];		/* the test's temporary directory */
 
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -10,7 +10,7 @@
 #include "simconf.h"
 #include "unit.h"
 
-static char	dir[PATH_MAX];
+static char	dir[64];		/* the test's temporary directory */
 
 static struct simconf *
 load(const char *text, char *err, size_t errlen)
@@ -111,7 +111,7 @@ test_errors(void)
 		{ "\n\ngateway = { refresh_seconds = 0; };\n", ":3:", "between" },
 		{ "gatway = { };\n", ":1:", "unknown key" },
 		{ "gateway = { lisen = \"127.0.0.1:1\"; };\n", ":1:", "unknown key" },
-		{ "hosts = (\n { name = \"a.test\"; },\n);\n", ":2:", "target" },
+		{ "hosts = (\n { name = \"a.test\"; }\n);\n", ":2:", "target" },
 		{ "hosts = (\n { name = \"a.test\"; target = \"127.0.0.1\"; }\n);\n",
 		  ":2:", "address and port" },
 		{ "hosts = ( { name = \"*.test\"; target = \"127.0.0.1:1\"; } );\n",
@@ -119,7 +119,7 @@ test_errors(void)
 		{ "hosts = ( { name = \"a.test\"; target = \"127.0.0.1:1\"; },\n"
 		  " { name = \"A.test\"; target = \"127.0.0.1:2\"; } );\n", ":2:", "twice" },
 		{ "pki_dir = 7;\n", ":1:", "string" },
-		{ "gateway = {\n listen = \"127.0.0.1:1\"\n};\n", ":3:", "syntax" },
+		{ "gateway = {\n listen = ;\n};\n", ":2:", "syntax" },
 	};
 	struct simconf	*cfg;
 	char		 err[512];

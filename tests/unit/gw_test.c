@@ -9,37 +9,6 @@
 #include "unit.h"
 
 static void
-test_parse_url(void)
-{
-	char		host[256];
-	uint16_t	port;
-
-	CU_ASSERT_EQUAL(gw_parse_url("https://GW.cloudsim.test:8443", "https", 443,
-	    host, sizeof(host), &port), 0);
-	CU_ASSERT_STRING_EQUAL(host, "gw.cloudsim.test");
-	CU_ASSERT_EQUAL(port, 8443);
-	CU_ASSERT_EQUAL(gw_parse_url("https://gw.example.com/", "https", 443,
-	    host, sizeof(host), &port), 0);
-	CU_ASSERT_EQUAL(port, 443);
-	CU_ASSERT_EQUAL(gw_parse_url("http://[::1]:3128", "http", 3128, host,
-	    sizeof(host), &port), 0);
-	CU_ASSERT_STRING_EQUAL(host, "::1");
-	CU_ASSERT_EQUAL(gw_parse_url("http://proxy", "http", 3128, host,
-	    sizeof(host), &port), 0);
-	CU_ASSERT_EQUAL(port, 3128);
-	CU_ASSERT_EQUAL(gw_parse_url("http://gw:443", "https", 443, host,
-	    sizeof(host), &port), -1);
-	CU_ASSERT_EQUAL(gw_parse_url("https://gw:0", "https", 443, host,
-	    sizeof(host), &port), -1);
-	CU_ASSERT_EQUAL(gw_parse_url("https://gw/path", "https", 443, host,
-	    sizeof(host), &port), -1);
-	CU_ASSERT_EQUAL(gw_parse_url("http://user:pw@proxy:3128", "http", 3128,
-	    host, sizeof(host), &port), -1);
-	CU_ASSERT_EQUAL(gw_parse_url("https://", "https", 443, host,
-	    sizeof(host), &port), -1);
-}
-
-static void
 test_bad_tls_files(void)
 {
 	struct event_base	*base = event_base_new();
@@ -92,7 +61,6 @@ test_state_before_connecting(void)
 }
 
 static const struct unit_test tests[] = {
-	{ "gateway and proxy URLs", test_parse_url },
 	{ "bad TLS files are named", test_bad_tls_files },
 	{ "state before any connection", test_state_before_connecting },
 	{ NULL, NULL }

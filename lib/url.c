@@ -1,0 +1,52 @@
+/* url.c -- "scheme://host[:port]" as agent.conf writes the gateway and proxy URLs. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "url.h"
+
+int
+url_parse_authority(const char *url, const char *scheme, uint16_t default_port,
+    char *host, size_t hostlen, uint16_t *port)
+{
+	size_t		 slen = strlen(scheme), hlen;
+	const char	*h, *end, *colon;
+	char		*e;
+	long		 p;
+
+	if (strncmp(url, scheme, slen) != 0 || strncmp(url + slen, "://", 3) != 0)
+		return -1;
+	h = url + slen + 3;
+	end = h + strcspn(h, "/");
+	if (*end == '/' && end[1] != '\0')
+		return -1;		/* a path means a typo */
+	if (*h == '[') {
+		const char *close = memchr(h, ']', end - h);
+
+		if (close == NULL)
+			return -1;
+		colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+		hlen = close - h - 1;
+		h++;
+	} else {
+		colon = memchr(h, ':', end - h);
+		hlen = (colon ? colon : end) - h;
+	}
+	if (hlen == 0 || hlen >= hostlen)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = default_port;
+	if (colon != NULL) {
+		p = strtol(colon + 1, &e, 10);
+		if (e != end || p < 1 || p > 65535)
+			return -1;
+		*port = (uint16_t)p;
+	}
+	for (e = host; *e != '\0'; e++) {
+		if (!isalnum((unsigned char)*e) && strchr("-._:%", *e) == NULL)
+			return -1;
+		*e = (char)tolower((unsigned char)*e);
+	}
+	return 0;
+}
