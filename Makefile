@@ -31,7 +31,7 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -pthread \
 LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
-LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c
+LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c
 GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
 	gateway-client/gw_h2.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c arcproxy/route.c \
@@ -52,7 +52,7 @@ conf_test_OBJS	 := lib/conf.c
 agentconf_test_OBJS := lib/agentconf.c lib/conf.c
 gw_test_OBJS	 := $(GW_SRC) arcproxy/http.c arcproxy/route.c lib/resolve.c lib/log.c
 config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c lib/resolve.c \
-	lib/agentconf.c lib/url.c
+	lib/agentconf.c lib/url.c lib/addr.c
 url_test_OBJS	 := lib/url.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests

@@ -1,6 +1,5 @@
 /* arcproxy.c -- the local forward proxy: flags, start-up, privileges, signals, reload and drain. */
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -15,21 +14,12 @@
 #include "accesslog.h"
 #include "admin.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "proxy.h"
 #include "worker.h"
 
 #define ARCPROXY_USER	"arcproxy"
-
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: arcproxy [-dnv] [--config-dir DIR] [--state-dir DIR]\n"
-	    "  -d  stay in the foreground and log to stderr\n"
-	    "  -n  check the configuration and exit\n"
-	    "  -v  log debug messages\n");
-	exit(2);
-}
 
 /* Started as root, run as the arcproxy user once the sockets are bound. */
 static void
@@ -102,59 +92,31 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(px->base, NULL);
 }
 
-static const char *
-dir_option(const char *flag, const char *env, const char *def)
-{
-	const char	*v;
-
-	if (flag != NULL)
-		return flag;
-	if ((v = getenv(env)) != NULL && v[0] != '\0')
-		return v;
-	return def;
-}
-
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "config-dir", required_argument, NULL, 'C' },
-		{ "state-dir", required_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct proxy	 px;
-	const char	*config_dir = NULL, *state_dir = NULL;
-	char		 err[512];
-	int		 ch, foreground = 0, check = 0, verbose = 0, i;
+	struct proxy		 px;
+	struct daemon_opts	 o;
+	char			 err[512];
+	int			 i;
 
-	while ((ch = getopt_long(argc, argv, "dnv", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'd': foreground = 1; break;
-		case 'n': check = 1; break;
-		case 'v': verbose = 1; break;
-		case 'C': config_dir = optarg; break;
-		case 'S': state_dir = optarg; break;
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
+	daemon_parse_args(argc, argv, "arcproxy", &o);
 	memset(&px, 0, sizeof(px));
-	px.config_dir = dir_option(config_dir, "ARC_CONFIG_DIR", "/etc/arc");
-	px.state_dir = dir_option(state_dir, "ARC_STATE_DIR", "/var/lib/arc");
-	log_init("arcproxy", foreground || check, verbose ? LOG_LEVEL_DEBUG :
+	px.config_dir = o.config_dir;
+	px.state_dir = o.state_dir;
+	log_init("arcproxy", o.foreground || o.check, o.verbose ? LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_INFO);
 	if ((px.cfg = config_load(px.config_dir, px.state_dir, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "arcproxy: %s\n", err);
 		return 1;
 	}
-	if (check) {
+	if (o.check) {
 		printf("arcproxy: %s: configuration OK\n", px.cfg->path);
 		config_unref(px.cfg);
 		return 0;
 	}
-	if (!foreground && daemon(0, 0) == -1)
+	if (!o.foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() == -1)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "config.h"
 #include "url.h"
@@ -36,52 +37,6 @@ static const struct config_limits config_default_limits = {
 	.drain_timeout_ms = 10000,
 	.buffer_bytes = 262144,
 };
-
-int
-config_parse_addr(const char *text, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	char		 host[INET6_ADDRSTRLEN + 2];
-	const char	*colon;
-	char		*end;
-	long		 port;
-	size_t		 hlen;
-
-	memset(ss, 0, sizeof(*ss));
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-
-		if (close == NULL || close[1] != ':')
-			return -1;
-		hlen = close - text - 1;
-		colon = close + 1;
-		text++;
-	} else {
-		if ((colon = strrchr(text, ':')) == NULL)
-			return -1;
-		hlen = colon - text;
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -1;
-	memcpy(host, text, hlen);
-	host[hlen] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
-		return -1;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-		*len = sizeof(struct sockaddr_in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-		*len = sizeof(struct sockaddr_in6);
-		return 0;
-	}
-	return -1;
-}
 
 static int
 config_parse_net(const char *text, struct config_net *net)
@@ -166,15 +121,15 @@ config_load_listen(struct config *cfg, const config_setting_t *root,
 	if (conf_string_list(root, "listen", &list, err) == -1)
 		return -1;
 	if (list == NULL) {
-		config_parse_addr("127.0.0.1:40343", &cfg->listen[0], &cfg->listen_len[0]);
-		config_parse_addr("[::1]:40343", &cfg->listen[1], &cfg->listen_len[1]);
+		addr_parse("127.0.0.1:40343", &cfg->listen[0], &cfg->listen_len[0]);
+		addr_parse("[::1]:40343", &cfg->listen[1], &cfg->listen_len[1]);
 		cfg->nlisten = 2;
 	} else {
 		for (i = 0; (e = config_setting_get_elem(list, i)) != NULL; i++) {
 			if (i == CONFIG_MAX_LISTEN)
 				return conf_fail(err, e, "at most %d listen "
 				    "addresses", CONFIG_MAX_LISTEN);
-			if (config_parse_addr(config_setting_get_string(e),
+			if (addr_parse(config_setting_get_string(e),
 			    &cfg->listen[i], &cfg->listen_len[i]) == -1)
 				return conf_fail(err, e, "listen: \"%s\" is not "
 				    "an address like \"127.0.0.1:40343\" or "
@@ -188,7 +143,7 @@ config_load_listen(struct config *cfg, const config_setting_t *root,
 		return -1;
 	if (admin[0] == '\0')
 		return 0;
-	if (config_parse_addr(admin, &cfg->admin, &cfg->admin_len) == -1)
+	if (addr_parse(admin, &cfg->admin, &cfg->admin_len) == -1)
 		return conf_fail(err, config_setting_get_member(root, "admin_listen"),
 		    "admin_listen: \"%s\" is not an address like "
 		    "\"127.0.0.1:40344\"", admin);
@@ -260,7 +215,7 @@ config_load_hosts(struct config *cfg, const config_setting_t *root,
 		h = &cfg->hosts[cfg->nhosts];
 		snprintf(addrport, sizeof(addrport), strchr(address, ':') ?
 		    "[%s]:0" : "%s:0", address);
-		if (config_parse_addr(addrport, &h->addr, &h->addr_len) == -1)
+		if (addr_parse(addrport, &h->addr, &h->addr_len) == -1)
 			return conf_fail(err, e, "address \"%s\" is not an IPv4 "
 			    "or IPv6 address", address);
 		if ((h->name = strdup(name)) == NULL)

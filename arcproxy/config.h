@@ -67,8 +67,5 @@ struct config	*config_ref(struct config *);
 void		 config_unref(struct config *);
 
 int		 config_client_allowed(const struct config *, const struct sockaddr *);
-/* "127.0.0.1:80", "[::1]:80" -> sockaddr; -1 on a malformed address. */
-int		 config_parse_addr(const char *text, struct sockaddr_storage *,
-		    socklen_t *);
 
 #endif

@@ -1,0 +1,17 @@
+/* daemon.h -- what every program of the appliance takes on its command line: -d, -n, -v, --config-dir, --state-dir. */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+struct daemon_opts {
+	const char	*config_dir;	/* --config-dir, ARC_CONFIG_DIR, /etc/arc */
+	const char	*state_dir;	/* --state-dir, ARC_STATE_DIR, /var/lib/arc */
+	int		 foreground;	/* -d: stay in the foreground, log to stderr */
+	int		 check;		/* -n: check the configuration and exit */
+	int		 verbose;	/* -v: debug logs */
+};
+
+/* Parses argv; prints usage and exits 2 on anything else. */
+void	daemon_parse_args(int argc, char *argv[], const char *progname,
+	    struct daemon_opts *);
+
+#endif
