@@ -18,9 +18,9 @@ BIN	:= $(BUILD)/bin
 OBJ	:= $(BUILD)/obj
 
 PKGS	:= libevent_core libevent_extra libevent_pthreads libevent_openssl libconfig \
-	openssl jansson libnghttp2
+	openssl jansson libnghttp2 libcurl
 DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig-dev \
-	libssl-dev libjansson-dev libnghttp2-dev libcunit1-dev curl openssl ca-certificates python3 procps iproute2 passwd \
+	libssl-dev libjansson-dev libnghttp2-dev libcurl4-openssl-dev libcunit1-dev curl openssl ca-certificates python3 procps iproute2 passwd \
 	squid
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -29,9 +29,12 @@ CFLAGS	?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -pthread \
 	-Ilib -Iarcproxy -Igateway-client $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
-ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed
 
 LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c
+# What the agentlets and azcmagent share besides LIB_SRC: state files, the
+# machine identity, HTTPS through arcproxy.
+AGENT_SRC := lib/atomicfile.c lib/identity.c lib/httpc.c
 GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
 	gateway-client/gw_h2.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c arcproxy/route.c \
@@ -45,7 +48,7 @@ ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c arcproxy/route.c \
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
-UNIT_TESTS := route http conf config agentconf gw url
+UNIT_TESTS := route http conf config agentconf gw url atomicfile identity
 route_test_OBJS	 := arcproxy/route.c
 http_test_OBJS	 := arcproxy/http.c arcproxy/route.c
 conf_test_OBJS	 := lib/conf.c
@@ -54,6 +57,8 @@ gw_test_OBJS	 := $(GW_SRC) arcproxy/http.c arcproxy/route.c lib/resolve.c lib/lo
 config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c lib/resolve.c \
 	lib/agentconf.c lib/url.c lib/addr.c
 url_test_OBJS	 := lib/url.c
+atomicfile_test_OBJS := lib/atomicfile.c
+identity_test_OBJS := lib/identity.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

@@ -1,0 +1,89 @@
+/* identity_test.c -- the machine key, its CSR, and certificate validity times. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "identity.h"
+#include "unit.h"
+
+static void
+test_key_and_csr(void)
+{
+	char		 err[256], *pem, *csr;
+	EVP_PKEY	*key = identity_keygen(err, sizeof(err));
+	BIO		*b;
+	X509_REQ	*req;
+	char		 cn[64];
+	size_t		 len;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	pem = identity_key_pem(key, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pem);
+	CU_ASSERT_PTR_NOT_NULL(strstr(pem, "PRIVATE KEY"));
+	csr = identity_csr_pem(key, "vm-01", err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(csr);
+	b = BIO_new_mem_buf(csr, -1);
+	req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+	/* Signed by the key it carries, and named as asked. */
+	CU_ASSERT_EQUAL(X509_REQ_verify(req, key), 1);
+	X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName,
+	    cn, sizeof(cn));
+	CU_ASSERT_STRING_EQUAL(cn, "vm-01");
+	X509_REQ_free(req);
+	BIO_free(b);
+	free(csr);
+	free(pem);
+	EVP_PKEY_free(key);
+}
+
+static void
+test_cert_times(void)
+{
+	char		 err[256], *pem = NULL;
+	EVP_PKEY	*key = identity_keygen(err, sizeof(err)), *other;
+	X509		*x = X509_new();
+	BIO		*b = BIO_new(BIO_s_mem());
+	time_t		 nb, na;
+	long		 len;
+	char		*data;
+
+	/* A self-signed certificate valid for 90 days from now. */
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 90L * 86400);
+	X509_set_pubkey(x, key);
+	X509_sign(x, key, EVP_sha256());
+	PEM_write_bio_X509(b, x);
+	len = BIO_get_mem_data(b, &data);
+	pem = strndup(data, (size_t)len);
+	CU_ASSERT_EQUAL_FATAL(identity_cert_times(pem, &nb, &na, err, sizeof(err)), 0);
+	CU_ASSERT(na - nb == 90L * 86400);
+	CU_ASSERT(labs((long)(nb - time(NULL))) < 60);
+	CU_ASSERT_TRUE(identity_cert_matches(pem, key));
+	other = identity_keygen(err, sizeof(err));
+	CU_ASSERT_FALSE(identity_cert_matches(pem, other));
+	CU_ASSERT_EQUAL(identity_cert_times("-----BEGIN CERTIFICATE-----\nnot\n", &nb,
+	    &na, err, sizeof(err)), -1);
+	EVP_PKEY_free(other);
+	free(pem);
+	BIO_free(b);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+
+static const struct unit_test tests[] = {
+	{ "key and CSR", test_key_and_csr },
+	{ "certificate times and key match", test_cert_times },
+	{ NULL, NULL }
+};
+
+int
+main(void)
+{
+	return unit_main("identity", tests);
+}
