@@ -148,6 +148,9 @@ main(int argc, char *argv[])
 			fatal("cannot start worker %d", i);
 	log_info("listening with %d worker%s, config %s", px.nworkers,
 	    px.nworkers == 1 ? "" : "s", px.cfg->path);
+	if (px.cfg->gw_host[0] != '\0' && px.cfg->machine_cert == NULL)
+		log_warnx("no machine certificate in %s: the gateway will carry "
+		    "only the registration endpoint", px.state_dir);
 	event_base_dispatch(px.base);
 	for (i = 0; i < px.nworkers; i++)
 		worker_join(&px.workers[i]);

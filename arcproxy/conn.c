@@ -338,9 +338,11 @@ conn_opened(struct upstream *up, enum px_error error, const char *details,
 	static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 	if (error != PXE_NONE) {
-		if (details != NULL && (error == PXE_GATEWAY_DOWN ||
-		    error == PXE_PROXY_DOWN))
-			log_warnx("%s %s %s: %s", c->client_addr, c->method,
+		/* The gateway client logs its own state changes; a refusal
+		 * by a peer is news for the operator. */
+		if (details != NULL && (error == PXE_GATEWAY_DENIED ||
+		    error == PXE_PROXY_REFUSED || error == PXE_PROXY_DOWN))
+			log_info("%s %s %s: %s", c->client_addr, c->method,
 			    c->target_text, details);
 		/* The details outlive the upstream only on the stack. */
 		char why[256];

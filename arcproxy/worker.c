@@ -83,20 +83,6 @@ worker_gw_status(struct worker *w, struct worker_gw_status *out)
 	pthread_mutex_unlock(&w->lock);
 }
 
-static int
-worker_gw_same(const struct config *a, const struct config *b)
-{
-	return a->agent.connection_type == b->agent.connection_type &&
-	    strcmp(a->gw_host, b->gw_host) == 0 && a->gw_port == b->gw_port &&
-	    strcmp(a->proxy_host, b->proxy_host) == 0 &&
-	    a->proxy_port == b->proxy_port &&
-	    strcmp(a->agent.gateway_protocol, b->agent.gateway_protocol) == 0 &&
-	    !strcmp(a->agent.gateway_ca_file ? a->agent.gateway_ca_file : "",
-	    b->agent.gateway_ca_file ? b->agent.gateway_ca_file : "") &&
-	    !strcmp(a->machine_cert ? a->machine_cert : "",
-	    b->machine_cert ? b->machine_cert : "");
-}
-
 /* The gateway route exists when agent.conf names a gateway. */
 static int
 worker_gw_setup(struct worker *w, const struct config *cfg, char *err,
@@ -167,9 +153,11 @@ worker_control(evutil_socket_t fd, short what, void *arg)
 	if (cfg != NULL) {
 		char	err[512];
 
-		/* Live connections keep the config they started with. */
-		if (!worker_gw_same(w->cfg, cfg) &&
-		    worker_gw_setup(w, cfg, err, sizeof(err)) == -1)
+		/* Live connections keep the config they started with, and
+		 * live tunnels their gateway connection.  The gateway client
+		 * is made anew: the CA file or the machine certificate may
+		 * have been replaced in place (a renewal). */
+		if (worker_gw_setup(w, cfg, err, sizeof(err)) == -1)
 			log_warnx("gateway: %s; keeping the previous settings", err);
 		config_unref(w->cfg);
 		w->cfg = cfg;
