@@ -31,10 +31,11 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -pthread \
 LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed
 
-LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c
+LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c \
+	lib/atomicfile.c
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
-AGENT_SRC := lib/atomicfile.c lib/identity.c lib/httpc.c
+AGENT_SRC := lib/identity.c lib/httpc.c
 GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
 	gateway-client/gw_h2.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c arcproxy/route.c \
@@ -52,10 +53,10 @@ UNIT_TESTS := route http conf config agentconf gw url atomicfile identity
 route_test_OBJS	 := arcproxy/route.c
 http_test_OBJS	 := arcproxy/http.c arcproxy/route.c
 conf_test_OBJS	 := lib/conf.c
-agentconf_test_OBJS := lib/agentconf.c lib/conf.c
+agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
 gw_test_OBJS	 := $(GW_SRC) arcproxy/http.c arcproxy/route.c lib/resolve.c lib/log.c
 config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c lib/resolve.c \
-	lib/agentconf.c lib/url.c lib/addr.c
+	lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
 url_test_OBJS	 := lib/url.c
 atomicfile_test_OBJS := lib/atomicfile.c
 identity_test_OBJS := lib/identity.c

@@ -125,6 +125,16 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	if ((px.base = event_base_new()) == NULL)
 		fatalx("cannot create an event loop");
+	/* Before any socket listens: a SIGHUP from a client that saw the port
+	 * must not find the default action (exit). */
+	px.sig_hup = evsignal_new(px.base, SIGHUP, on_signal, &px);
+	px.sig_term = evsignal_new(px.base, SIGTERM, on_signal, &px);
+	px.sig_int = evsignal_new(px.base, SIGINT, on_signal, &px);
+	if (px.sig_hup == NULL || px.sig_term == NULL || px.sig_int == NULL ||
+	    evsignal_add(px.sig_hup, NULL) == -1 ||
+	    evsignal_add(px.sig_term, NULL) == -1 ||
+	    evsignal_add(px.sig_int, NULL) == -1)
+		fatalx("cannot install signal handlers");
 	px.nworkers = px.cfg->workers;
 	if ((px.workers = calloc(px.nworkers, sizeof(*px.workers))) == NULL)
 		fatal("calloc");
@@ -134,15 +144,9 @@ main(int argc, char *argv[])
 			fatalx("%s", err);
 	if (px.cfg->has_admin && (px.admin = admin_new(&px, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if (daemon_pidfile_write(px.state_dir, "arcproxy", err, sizeof(err)) == -1)
+		log_warnx("pid file: %s", err);
 	drop_privileges();
-	px.sig_hup = evsignal_new(px.base, SIGHUP, on_signal, &px);
-	px.sig_term = evsignal_new(px.base, SIGTERM, on_signal, &px);
-	px.sig_int = evsignal_new(px.base, SIGINT, on_signal, &px);
-	if (px.sig_hup == NULL || px.sig_term == NULL || px.sig_int == NULL ||
-	    evsignal_add(px.sig_hup, NULL) == -1 ||
-	    evsignal_add(px.sig_term, NULL) == -1 ||
-	    evsignal_add(px.sig_int, NULL) == -1)
-		fatalx("cannot install signal handlers");
 	for (i = 0; i < px.nworkers; i++)
 		if (worker_start(&px.workers[i]) == -1)
 			fatal("cannot start worker %d", i);
@@ -164,6 +168,7 @@ main(int argc, char *argv[])
 	free(px.workers);
 	accesslog_unref(px.alog);
 	config_unref(px.cfg);
+	daemon_pidfile_remove(px.state_dir, "arcproxy");
 	log_info("stopped");
 	return 0;
 }

@@ -112,8 +112,8 @@ worker_gw_setup(struct worker *w, const struct config *cfg, char *err,
 	s.connect_timeout_ms = cfg->limits.connect_timeout_ms;
 	s.warm = 2;
 	s.stats = &w->stats.gw;
-	s.protocol = strcmp(cfg->agent.gateway_protocol, "h2") == 0 ? GW_PROTO_H2 :
-	    strcmp(cfg->agent.gateway_protocol, "http/1.1") == 0 ? GW_PROTO_HTTP11 :
+	s.protocol = cfg->agent.gateway_protocol == AGENTCONF_PROTO_H2 ? GW_PROTO_H2 :
+	    cfg->agent.gateway_protocol == AGENTCONF_PROTO_HTTP11 ? GW_PROTO_HTTP11 :
 	    GW_PROTO_AUTO;
 	s.on_state = worker_gw_state;
 	s.state_arg = w;

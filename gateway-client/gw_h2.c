@@ -212,7 +212,13 @@ gw_h2_detach(struct gw_h2_stream *hs, int reset_reason)
 		GW_STAT_ADD(s->gw, resets[reset_reason], 1);
 	if (hs->handed) {
 		GW_STAT_ADD(s->gw, streams_open, -1);
-		if (!hs->remote_eof) {
+		if (reset_reason >= 0) {
+			/* A reset, or the connection gone: the caller's tunnel
+			 * fails as a TCP connection would, not a clean EOF. */
+			hs->remote_eof = 1;
+			bufferevent_trigger_event(hs->pair[0], BEV_EVENT_ERROR,
+			    BEV_TRIG_DEFER_CALLBACKS);
+		} else if (!hs->remote_eof) {
 			hs->remote_eof = 1;
 			bufferevent_flush(hs->pair[1], EV_WRITE, BEV_FINISHED);
 		}

@@ -1,129 +1,441 @@
-/* agentconf.c -- agent.conf, the operator's local settings (azcmagent config), read by every daemon. */
+/* agentconf.c -- agent.conf, the operator's local settings (azcmagent config), read by every daemon; one table of keys. */
+#include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "agentconf.h"
+#include "atomicfile.h"
 #include "conf.h"
+#include "url.h"
 
-static const char *const agentconf_groups[] = {
-	"connection", "gateway", "proxy", "extensions", "guestconfiguration",
-	"incomingconnections", "config", NULL
-};
-static const char *const agentconf_connection_keys[] = { "type", NULL };
-static const char *const agentconf_gateway_keys[] = { "url", "ca_file", "protocol", NULL };
-static const char *const agentconf_proxy_keys[] = { "url", "bypass", NULL };
+#define AGENTCONF_MAX_BYTES	(1 << 20)
+
 static const char *const agentconf_types[] = { "direct", "gateway", NULL };
 static const char *const agentconf_protocols[] = { "auto", "h2", "http/1.1", NULL };
+static const char *const agentconf_modes[] = { "full", "monitor", NULL };
+static const char *const agentconf_services[] = { "AAD", "ARM", "AMA", "Arc",
+	"ArcData", NULL };
+
+#define F(field)	offsetof(struct agentconf, field)
+
+const struct agentconf_key agentconf_keys[] = {
+	{ "connection.type", AGENTCONF_T_ENUM, agentconf_types, NULL, 0, "direct",
+	    F(connection_type), "how management traffic leaves: direct or gateway" },
+	{ "gateway.url", AGENTCONF_T_URL, NULL, "https", 0, NULL, F(gateway_url),
+	    "the Arc gateway, https://host[:port]" },
+	{ "gateway.ca_file", AGENTCONF_T_PATH, NULL, NULL, 0, NULL,
+	    F(gateway_ca_file), "CA that the gateway's certificate must chain to" },
+	{ "gateway.protocol", AGENTCONF_T_ENUM, agentconf_protocols, NULL, 0,
+	    "auto", F(gateway_protocol), "auto, h2 or http/1.1 to the gateway" },
+	{ "proxy.url", AGENTCONF_T_URL, NULL, "http", 0, NULL, F(proxy_url),
+	    "the enterprise proxy, http://host[:port]" },
+	{ "proxy.bypass", AGENTCONF_T_LIST, NULL, NULL, AGENTCONF_ITEM_SERVICE, NULL,
+	    F(proxy_bypass), "services that skip proxy.url: AAD, ARM, AMA, Arc, ArcData" },
+	{ "extensions.enabled", AGENTCONF_T_BOOL, NULL, NULL, 0, "true",
+	    F(extensions_enabled), "whether extensions may be installed or changed" },
+	{ "extensions.allowlist", AGENTCONF_T_LIST, NULL, NULL,
+	    AGENTCONF_ITEM_EXTENSION, NULL, F(extensions_allowlist),
+	    "only these Publisher/Type may be installed (Allow/None: none)" },
+	{ "extensions.blocklist", AGENTCONF_T_LIST, NULL, NULL,
+	    AGENTCONF_ITEM_EXTENSION, NULL, F(extensions_blocklist),
+	    "these Publisher/Type may not be installed" },
+	{ "guestconfiguration.enabled", AGENTCONF_T_BOOL, NULL, NULL, 0, "true",
+	    F(guestconfiguration_enabled), "whether machine configuration runs" },
+	{ "incomingconnections.enabled", AGENTCONF_T_BOOL, NULL, NULL, 0, "true",
+	    F(incomingconnections_enabled), "whether remote connections may be set up" },
+	{ "incomingconnections.ports", AGENTCONF_T_LIST, NULL, NULL,
+	    AGENTCONF_ITEM_PORT, NULL, F(incomingconnections_ports),
+	    "ports that remote connections may use" },
+	{ "config.mode", AGENTCONF_T_ENUM, agentconf_modes, NULL, 0, "full",
+	    F(config_mode), "full, or monitor: no extension or configuration changes" },
+	{ NULL, 0, NULL, NULL, 0, NULL, 0, NULL }
+};
+
+#define FIELD(ac, k, type)	((type *)((char *)(ac) + (k)->offset))
 
 static int
-agentconf_group(const config_setting_t *root, const char *name,
-    const char *const *keys, const config_setting_t **out,
-    struct conf_error *err)
-{
-	const config_setting_t	*g = config_setting_get_member(root, name);
+agentconf_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-	*out = NULL;
-	if (g == NULL)
+static int
+agentconf_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const struct agentconf_key *
+agentconf_key_find(const char *name)
+{
+	const struct agentconf_key	*k;
+
+	for (k = agentconf_keys; k->name != NULL; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+static void
+agentconf_list_clear(struct agentconf_list *l)
+{
+	int	i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+static int
+agentconf_item_ok(const struct agentconf_key *k, const char *item, char *err,
+    size_t errlen)
+{
+	const char	*slash;
+	char		*end;
+	long		 a, b;
+	int		 i;
+
+	switch (k->item) {
+	case AGENTCONF_ITEM_EXTENSION:
+		slash = strchr(item, '/');
+		if (slash == NULL || slash == item || slash[1] == '\0' ||
+		    strchr(slash + 1, '/') != NULL || strpbrk(item, " \t\"") != NULL)
+			return agentconf_fail(err, errlen, "%s: \"%s\" is not "
+			    "Publisher/Type (like Microsoft.Azure.Monitor/AzureMonitorLinuxAgent, "
+			    "or Allow/None)", k->name, item);
 		return 0;
-	if (!config_setting_is_group(g))
-		return conf_fail(err, g, "'%s' must be a group { ... }", name);
-	if (keys != NULL && conf_check_keys(g, keys, err) == -1)
+	case AGENTCONF_ITEM_PORT:
+		a = strtol(item, &end, 10);
+		b = a;
+		if (*end == '-')
+			b = strtol(end + 1, &end, 10);
+		if (item[0] == '\0' || *end != '\0' || a < 1 || b > 65535 || a > b)
+			return agentconf_fail(err, errlen, "%s: \"%s\" is not a port "
+			    "(1-65535) or a range like 8000-8080", k->name, item);
+		return 0;
+	case AGENTCONF_ITEM_SERVICE:
+		for (i = 0; agentconf_services[i] != NULL; i++)
+			if (strcmp(item, agentconf_services[i]) == 0)
+				return 0;
+		return agentconf_fail(err, errlen, "%s: \"%s\" is not one of AAD, "
+		    "ARM, AMA, Arc, ArcData", k->name, item);
+	case AGENTCONF_ITEM_ANY:
+		break;
+	}
+	return item[0] == '\0' ? agentconf_fail(err, errlen, "%s: empty entry",
+	    k->name) : 0;
+}
+
+static int
+agentconf_list_push(struct agentconf_list *l, const char *item)
+{
+	char	**n;
+
+	if ((n = reallocarray(l->items, l->n + 1, sizeof(char *))) == NULL)
 		return -1;
-	*out = g;
+	l->items = n;
+	if ((l->items[l->n] = strdup(item)) == NULL)
+		return -1;
+	l->n++;
 	return 0;
 }
 
 static int
-agentconf_dup(char **dst, const char *src, struct conf_error *err)
+agentconf_enum_index(const struct agentconf_key *k, const char *text)
 {
-	if (src == NULL || src[0] == '\0')
-		return 0;
-	if ((*dst = strdup(src)) == NULL) {
-		snprintf(err->text, sizeof(err->text), "out of memory");
-		return -1;
+	int	i;
+
+	for (i = 0; k->values[i] != NULL; i++)
+		if (strcmp(k->values[i], text) == 0)
+			return i;
+	return -1;
+}
+
+void
+agentconf_reset(struct agentconf *ac, const struct agentconf_key *k)
+{
+	switch (k->type) {
+	case AGENTCONF_T_ENUM:
+		*FIELD(ac, k, int) = agentconf_enum_index(k, k->def);
+		break;
+	case AGENTCONF_T_BOOL:
+		*FIELD(ac, k, int) = strcmp(k->def, "true") == 0;
+		break;
+	case AGENTCONF_T_URL:
+	case AGENTCONF_T_PATH:
+		free(*FIELD(ac, k, char *));
+		*FIELD(ac, k, char *) = NULL;
+		break;
+	case AGENTCONF_T_LIST:
+		agentconf_list_clear(FIELD(ac, k, struct agentconf_list));
+		break;
 	}
+}
+
+static int
+agentconf_set_scalar(struct agentconf *ac, const struct agentconf_key *k,
+    const char *text, const char *config_dir, char *err, size_t errlen)
+{
+	char		 host[256], path[PATH_MAX], list[128];
+	uint16_t	 port;
+	int		 i;
+	size_t		 len = 0;
+
+	switch (k->type) {
+	case AGENTCONF_T_ENUM:
+		if ((i = agentconf_enum_index(k, text)) >= 0) {
+			*FIELD(ac, k, int) = i;
+			return 0;
+		}
+		list[0] = '\0';
+		for (i = 0; k->values[i] != NULL && len < sizeof(list); i++)
+			len += snprintf(list + len, sizeof(list) - len, "%s%s",
+			    i ? ", " : "", k->values[i]);
+		return agentconf_fail(err, errlen, "%s: \"%s\" is not one of: %s",
+		    k->name, text, list);
+	case AGENTCONF_T_BOOL:
+		if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)
+			return agentconf_fail(err, errlen, "%s: \"%s\" is not true "
+			    "or false", k->name, text);
+		*FIELD(ac, k, int) = text[0] == 't';
+		return 0;
+	case AGENTCONF_T_URL:
+		if (text[0] != '\0' && url_parse_authority(text, k->scheme,
+		    strcmp(k->scheme, "https") == 0 ? 443 : 3128, host,
+		    sizeof(host), &port) == -1)
+			return agentconf_fail(err, errlen, "%s: \"%s\" is not a URL "
+			    "like %s://host[:port] (no path, no user)", k->name, text,
+			    k->scheme);
+		break;
+	case AGENTCONF_T_PATH:
+		if (text[0] != '\0' && text[0] != '/') {
+			snprintf(path, sizeof(path), "%s/%s", config_dir, text);
+			text = path;
+		}
+		break;
+	case AGENTCONF_T_LIST:
+		break;
+	}
+	free(*FIELD(ac, k, char *));
+	*FIELD(ac, k, char *) = NULL;
+	if (text[0] != '\0' && (*FIELD(ac, k, char *) = strdup(text)) == NULL)
+		return agentconf_fail(err, errlen, "out of memory");
 	return 0;
+}
+
+int
+agentconf_set(struct agentconf *ac, const struct agentconf_key *k,
+    const char *text, const char *config_dir, char *err, size_t errlen)
+{
+	struct agentconf_list	 l = { NULL, 0 };
+	char			*copy, *item, *save = NULL;
+
+	if (k->type != AGENTCONF_T_LIST)
+		return agentconf_set_scalar(ac, k, text, config_dir, err, errlen);
+	if ((copy = strdup(text)) == NULL)
+		return agentconf_fail(err, errlen, "out of memory");
+	for (item = strtok_r(copy, ",", &save); item != NULL;
+	    item = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*item))
+			item++;
+		if (agentconf_item_ok(k, item, err, errlen) == -1 ||
+		    agentconf_list_push(&l, item) == -1) {
+			free(copy);
+			agentconf_list_clear(&l);
+			return -1;
+		}
+	}
+	free(copy);
+	agentconf_list_clear(FIELD(ac, k, struct agentconf_list));
+	*FIELD(ac, k, struct agentconf_list) = l;
+	return 0;
+}
+
+int
+agentconf_list_add(struct agentconf *ac, const struct agentconf_key *k,
+    const char *item, char *err, size_t errlen)
+{
+	struct agentconf_list	*l = FIELD(ac, k, struct agentconf_list);
+	int			 i;
+
+	if (k->type != AGENTCONF_T_LIST)
+		return agentconf_fail(err, errlen, "%s is not a list", k->name);
+	if (agentconf_item_ok(k, item, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->items[i], item) == 0)
+			return 0;
+	return agentconf_list_push(l, item) == -1 ?
+	    agentconf_fail(err, errlen, "out of memory") : 0;
+}
+
+int
+agentconf_list_remove(struct agentconf *ac, const struct agentconf_key *k,
+    const char *item, char *err, size_t errlen)
+{
+	struct agentconf_list	*l = FIELD(ac, k, struct agentconf_list);
+	int			 i;
+
+	if (k->type != AGENTCONF_T_LIST)
+		return agentconf_fail(err, errlen, "%s is not a list", k->name);
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->items[i], item) == 0) {
+			free(l->items[i]);
+			memmove(&l->items[i], &l->items[i + 1],
+			    (l->n - i - 1) * sizeof(char *));
+			l->n--;
+			return 0;
+		}
+	return 0;
+}
+
+char *
+agentconf_get(const struct agentconf *ac, const struct agentconf_key *k)
+{
+	const struct agentconf_list	*l;
+	const char			*s;
+	size_t				 len = 1;
+	char				*out;
+	int				 i;
+
+	switch (k->type) {
+	case AGENTCONF_T_ENUM:
+		return strdup(k->values[*FIELD(ac, k, int)]);
+	case AGENTCONF_T_BOOL:
+		return strdup(*FIELD(ac, k, int) ? "true" : "false");
+	case AGENTCONF_T_URL:
+	case AGENTCONF_T_PATH:
+		s = *FIELD(ac, k, char *);
+		return strdup(s != NULL ? s : "");
+	case AGENTCONF_T_LIST:
+		l = FIELD(ac, k, struct agentconf_list);
+		for (i = 0; i < l->n; i++)
+			len += strlen(l->items[i]) + 1;
+		if ((out = calloc(1, len)) == NULL)
+			return NULL;
+		for (i = 0; i < l->n; i++) {
+			if (i > 0)
+				strcat(out, ",");
+			strcat(out, l->items[i]);
+		}
+		return out;
+	}
+	return NULL;
+}
+
+/* One key from the file, checked against the table. */
+static int
+agentconf_load_key(struct agentconf *ac, const struct agentconf_key *k,
+    const config_setting_t *s, const char *config_dir, struct conf_error *err)
+{
+	const config_setting_t	*e;
+	char			 why[300];
+	int			 i;
+
+	switch (k->type) {
+	case AGENTCONF_T_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return conf_fail(err, s, "%s must be true or false", k->name);
+		*FIELD(ac, k, int) = config_setting_get_bool(s);
+		return 0;
+	case AGENTCONF_T_LIST:
+		if (!config_setting_is_array(s) && !config_setting_is_list(s))
+			return conf_fail(err, s, "%s must be a list of strings, like "
+			    "[ \"a\", \"b\" ]", k->name);
+		for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
+			if (config_setting_type(e) != CONFIG_TYPE_STRING)
+				return conf_fail(err, e, "%s: entry %d must be a "
+				    "string", k->name, i + 1);
+			if (agentconf_list_add(ac, k, config_setting_get_string(e),
+			    why, sizeof(why)) == -1)
+				return conf_fail(err, e, "%s", why);
+		}
+		return 0;
+	default:
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			return conf_fail(err, s, "%s must be a string in double quotes",
+			    k->name);
+		if (agentconf_set_scalar(ac, k, config_setting_get_string(s),
+		    config_dir, why, sizeof(why)) == -1)
+			return conf_fail(err, s, "%s", why);
+		return 0;
+	}
+}
+
+static void
+agentconf_defaults(struct agentconf *ac)
+{
+	const struct agentconf_key	*k;
+
+	memset(ac, 0, sizeof(*ac));
+	for (k = agentconf_keys; k->name != NULL; k++)
+		agentconf_reset(ac, k);
 }
 
 int
 agentconf_load(const char *config_dir, struct agentconf *ac, char *errbuf,
     size_t errlen)
 {
-	config_t		 lc;
-	struct conf_error	 err;
-	const config_setting_t	*root, *g, *list = NULL;
-	const char		*s;
-	char			 path[PATH_MAX];
-	int			 type = AGENTCONF_DIRECT, proto = 0, i;
+	config_t			 lc;
+	struct conf_error		 err;
+	const config_setting_t		*root, *g, *s;
+	const struct agentconf_key	*k;
+	char				 path[PATH_MAX], name[128];
+	int				 i, j;
 
-	memset(ac, 0, sizeof(*ac));
+	agentconf_defaults(ac);
 	err.text[0] = '\0';
 	snprintf(path, sizeof(path), "%s/agent.conf", config_dir);
-	config_init(&lc);
 	if (access(path, F_OK) == -1 && errno == ENOENT)
-		goto defaults;
+		return 0;
+	config_init(&lc);
 	if (conf_read(&lc, path, &err) == -1)
 		goto fail;
 	root = config_root_setting(&lc);
-	if (conf_check_keys(root, agentconf_groups, &err) == -1)
-		goto fail;
-	if (agentconf_group(root, "connection", agentconf_connection_keys, &g, &err) == -1 ||
-	    (g != NULL && conf_enum(g, "type", agentconf_types, &type, &err) == -1))
-		goto fail;
-	ac->connection_type = type;
-	if (agentconf_group(root, "gateway", agentconf_gateway_keys, &g, &err) == -1)
-		goto fail;
-	if (g != NULL) {
-		s = NULL;
-		if (conf_string(g, "url", &s, &err) == -1 ||
-		    agentconf_dup(&ac->gateway_url, s, &err) == -1)
+	for (i = 0; (g = config_setting_get_elem(root, i)) != NULL; i++) {
+		if (!config_setting_is_group(g)) {
+			conf_fail(&err, g, "'%s' must be a group, like %s = { ... }",
+			    config_setting_name(g), config_setting_name(g));
 			goto fail;
-		s = NULL;
-		if (conf_string(g, "ca_file", &s, &err) == -1)
-			goto fail;
-		if (s != NULL && s[0] != '\0') {
-			char	abs[PATH_MAX];
-
-			snprintf(abs, sizeof(abs), "%s%s%s", s[0] == '/' ? "" :
-			    config_dir, s[0] == '/' ? "" : "/", s);
-			if (agentconf_dup(&ac->gateway_ca_file, abs, &err) == -1)
+		}
+		for (j = 0; (s = config_setting_get_elem(g, j)) != NULL; j++) {
+			snprintf(name, sizeof(name), "%s.%s", config_setting_name(g),
+			    config_setting_name(s));
+			if ((k = agentconf_key_find(name)) == NULL) {
+				conf_fail(&err, s, "unknown key '%s' (azcmagent config "
+				    "list shows the keys)", name);
+				goto fail;
+			}
+			if (agentconf_load_key(ac, k, s, config_dir, &err) == -1)
 				goto fail;
 		}
-		if (conf_enum(g, "protocol", agentconf_protocols, &proto, &err) == -1)
-			goto fail;
-	}
-	if (agentconf_dup(&ac->gateway_protocol, agentconf_protocols[proto], &err) == -1)
-		goto fail;
-	if (agentconf_group(root, "proxy", agentconf_proxy_keys, &g, &err) == -1)
-		goto fail;
-	if (g != NULL) {
-		s = NULL;
-		if (conf_string(g, "url", &s, &err) == -1 ||
-		    agentconf_dup(&ac->proxy_url, s, &err) == -1 ||
-		    conf_string_list(g, "bypass", &list, &err) == -1)
-			goto fail;
-		if (list != NULL && config_setting_length(list) > 0) {
-			int n = config_setting_length(list);
-
-			if ((ac->proxy_bypass = calloc(n, sizeof(char *))) == NULL)
+		if (j == 0 && agentconf_key_find(config_setting_name(g)) == NULL) {
+			/* An empty group is harmless, but only a known one. */
+			for (k = agentconf_keys; k->name != NULL; k++)
+				if (strncmp(k->name, config_setting_name(g),
+				    strlen(config_setting_name(g))) == 0 &&
+				    k->name[strlen(config_setting_name(g))] == '.')
+					break;
+			if (k->name == NULL) {
+				conf_fail(&err, g, "unknown group '%s'",
+				    config_setting_name(g));
 				goto fail;
-			for (i = 0; i < n; i++) {
-				if (agentconf_dup(&ac->proxy_bypass[i],
-				    config_setting_get_string_elem(list, i), &err) == -1)
-					goto fail;
-				ac->nproxy_bypass++;
 			}
 		}
 	}
 	config_destroy(&lc);
 	return 0;
- defaults:
-	config_destroy(&lc);
-	return agentconf_dup(&ac->gateway_protocol, "auto", &err) == -1 ? -1 : 0;
  fail:
 	snprintf(errbuf, errlen, "%s", err.text[0] ? err.text : "out of memory");
 	config_destroy(&lc);
@@ -134,14 +446,90 @@ agentconf_load(const char *config_dir, struct agentconf *ac, char *errbuf,
 void
 agentconf_clear(struct agentconf *ac)
 {
-	int	i;
+	const struct agentconf_key	*k;
 
-	free(ac->gateway_url);
-	free(ac->gateway_ca_file);
-	free(ac->gateway_protocol);
-	free(ac->proxy_url);
-	for (i = 0; i < ac->nproxy_bypass; i++)
-		free(ac->proxy_bypass[i]);
-	free(ac->proxy_bypass);
+	for (k = agentconf_keys; k->name != NULL; k++)
+		agentconf_reset(ac, k);
 	memset(ac, 0, sizeof(*ac));
+}
+
+static void
+agentconf_quote(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+int
+agentconf_save(const char *config_dir, const struct agentconf *ac, char *err,
+    size_t errlen)
+{
+	const struct agentconf_key	*k;
+	struct agentconf		 def;
+	char				 path[PATH_MAX], group[64], *text = NULL;
+	size_t				 len = 0, glen;
+	FILE				*f;
+	int				 i, rc;
+
+	if ((f = open_memstream(&text, &len)) == NULL)
+		return agentconf_fail(err, errlen, "out of memory");
+	agentconf_defaults(&def);
+	fprintf(f, "# agent.conf: the local settings; written by azcmagent config.\n");
+	group[0] = '\0';
+	for (k = agentconf_keys; k->name != NULL; k++) {
+		char *v = agentconf_get(ac, k), *d = agentconf_get(&def, k);
+		int same = v != NULL && d != NULL && strcmp(v, d) == 0;
+
+		free(v);
+		free(d);
+		if (same)
+			continue;
+		glen = strchr(k->name, '.') - k->name;
+		if (strlen(group) != glen || strncmp(group, k->name, glen) != 0) {
+			if (group[0] != '\0')
+				fprintf(f, "};\n");
+			snprintf(group, sizeof(group), "%.*s", (int)glen, k->name);
+			fprintf(f, "%s = {\n", group);
+		}
+		fprintf(f, "\t%s = ", k->name + glen + 1);
+		switch (k->type) {
+		case AGENTCONF_T_ENUM:
+			agentconf_quote(f, k->values[*FIELD(ac, k, int)]);
+			break;
+		case AGENTCONF_T_BOOL:
+			fputs(*FIELD(ac, k, int) ? "true" : "false", f);
+			break;
+		case AGENTCONF_T_URL:
+		case AGENTCONF_T_PATH:
+			agentconf_quote(f, *FIELD(ac, k, char *));
+			break;
+		case AGENTCONF_T_LIST:
+			fputs("[ ", f);
+			for (i = 0; i < FIELD(ac, k, struct agentconf_list)->n; i++) {
+				if (i > 0)
+					fputs(", ", f);
+				agentconf_quote(f,
+				    FIELD(ac, k, struct agentconf_list)->items[i]);
+			}
+			fputs(" ]", f);
+			break;
+		}
+		fputs(";\n", f);
+	}
+	if (group[0] != '\0')
+		fprintf(f, "};\n");
+	agentconf_clear(&def);
+	if (fclose(f) != 0) {
+		free(text);
+		return agentconf_fail(err, errlen, "out of memory");
+	}
+	snprintf(path, sizeof(path), "%s/agent.conf", config_dir);
+	rc = atomicfile_write(path, text, len, 0644, err, errlen);
+	free(text);
+	return rc;
 }

@@ -1,9 +1,14 @@
 /* daemon.c -- what every program of the appliance takes on its command line: -d, -n, -v, --config-dir, --state-dir. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "atomicfile.h"
 #include "daemon.h"
 
 static const char *
@@ -58,4 +63,44 @@ daemon_parse_args(int argc, char *argv[], const char *progname,
 		daemon_usage(progname);
 	o->config_dir = daemon_dir(config_dir, "ARC_CONFIG_DIR", "/etc/arc");
 	o->state_dir = daemon_dir(state_dir, "ARC_STATE_DIR", "/var/lib/arc");
+}
+
+int
+daemon_pidfile_write(const char *state_dir, const char *progname, char *err,
+    size_t errlen)
+{
+	char	path[PATH_MAX], pid[32];
+	int	len;
+
+	snprintf(path, sizeof(path), "%s/%s.pid", state_dir, progname);
+	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	return atomicfile_write(path, pid, (size_t)len, 0644, err, errlen);
+}
+
+void
+daemon_pidfile_remove(const char *state_dir, const char *progname)
+{
+	char	path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s.pid", state_dir, progname);
+	unlink(path);
+}
+
+long
+daemon_pidfile_read(const char *state_dir, const char *progname)
+{
+	char	 path[PATH_MAX], err[256], *text, *end;
+	long	 pid;
+
+	snprintf(path, sizeof(path), "%s/%s.pid", state_dir, progname);
+	if ((text = atomicfile_read(path, 64, NULL, err, sizeof(err))) == NULL)
+		return -1;
+	pid = strtol(text, &end, 10);
+	free(text);
+	if (pid <= 0 || (*end != '\n' && *end != '\0'))
+		return -1;
+	/* EPERM means it runs, as another user. */
+	if (kill((pid_t)pid, 0) == -1 && errno != EPERM)
+		return -1;
+	return pid;
 }

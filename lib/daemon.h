@@ -2,6 +2,8 @@
 #ifndef DAEMON_H
 #define DAEMON_H
 
+#include <stddef.h>
+
 struct daemon_opts {
 	const char	*config_dir;	/* --config-dir, ARC_CONFIG_DIR, /etc/arc */
 	const char	*state_dir;	/* --state-dir, ARC_STATE_DIR, /var/lib/arc */
@@ -9,6 +11,14 @@ struct daemon_opts {
 	int		 check;		/* -n: check the configuration and exit */
 	int		 verbose;	/* -v: debug logs */
 };
+
+/* <state_dir>/<progname>.pid, so that azcmagent can tell the daemon to
+ * reload; written atomically. */
+int	daemon_pidfile_write(const char *state_dir, const char *progname,
+	    char *err, size_t errlen);
+void	daemon_pidfile_remove(const char *state_dir, const char *progname);
+/* The pid in <state_dir>/<progname>.pid when that process runs, else -1. */
+long	daemon_pidfile_read(const char *state_dir, const char *progname);
 
 /* Parses argv; prints usage and exits 2 on anything else. */
 void	daemon_parse_args(int argc, char *argv[], const char *progname,

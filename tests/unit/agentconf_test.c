@@ -1,4 +1,4 @@
-/* agentconf_test.c -- agent.conf: defaults without a file, every key, and mistakes named by file and line. */
+/* agentconf_test.c -- agent.conf: defaults without a file, every key, mistakes named by file and line, set/get/save. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +39,11 @@ test_missing_file_is_defaults(void)
 	CU_ASSERT_EQUAL(ac.connection_type, AGENTCONF_DIRECT);
 	CU_ASSERT_PTR_NULL(ac.gateway_url);
 	CU_ASSERT_PTR_NULL(ac.proxy_url);
-	CU_ASSERT_STRING_EQUAL(ac.gateway_protocol, "auto");
+	CU_ASSERT_EQUAL(ac.gateway_protocol, AGENTCONF_PROTO_AUTO);
+	CU_ASSERT_TRUE(ac.extensions_enabled);
+	CU_ASSERT_TRUE(ac.guestconfiguration_enabled);
+	CU_ASSERT_EQUAL(ac.config_mode, AGENTCONF_MODE_FULL);
 	agentconf_clear(&ac);
-	rmdir(dir);
 }
 
 static void
@@ -53,15 +55,21 @@ test_every_key(void)
 	CU_ASSERT_EQUAL_FATAL(load("connection = { type = \"gateway\"; };\n"
 	    "gateway = { url = \"https://gw.cloudsim.test:8443\"; ca_file = \"ca.crt\"; protocol = \"h2\"; };\n"
 	    "proxy = { url = \"http://proxy:3128\"; bypass = [ \"Arc\", \"AAD\" ]; };\n"
-	    "extensions = { enabled = true; };\n", &ac, err, sizeof(err)), 0);
+	    "extensions = { enabled = false; allowlist = [ \"Microsoft.Azure.Monitor/AzureMonitorLinuxAgent\" ]; };\n"
+	    "incomingconnections = { ports = [ \"22\", \"8000-8080\" ]; };\n"
+	    "config = { mode = \"monitor\"; };\n", &ac, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(ac.connection_type, AGENTCONF_GATEWAY);
 	CU_ASSERT_STRING_EQUAL(ac.gateway_url, "https://gw.cloudsim.test:8443");
 	snprintf(expect, sizeof(expect), "%s/ca.crt", dir);
 	CU_ASSERT_STRING_EQUAL(ac.gateway_ca_file, expect);
-	CU_ASSERT_STRING_EQUAL(ac.gateway_protocol, "h2");
+	CU_ASSERT_EQUAL(ac.gateway_protocol, AGENTCONF_PROTO_H2);
 	CU_ASSERT_STRING_EQUAL(ac.proxy_url, "http://proxy:3128");
-	CU_ASSERT_EQUAL_FATAL(ac.nproxy_bypass, 2);
-	CU_ASSERT_STRING_EQUAL(ac.proxy_bypass[1], "AAD");
+	CU_ASSERT_EQUAL_FATAL(ac.proxy_bypass.n, 2);
+	CU_ASSERT_STRING_EQUAL(ac.proxy_bypass.items[1], "AAD");
+	CU_ASSERT_FALSE(ac.extensions_enabled);
+	CU_ASSERT_EQUAL(ac.extensions_allowlist.n, 1);
+	CU_ASSERT_EQUAL(ac.incomingconnections_ports.n, 2);
+	CU_ASSERT_EQUAL(ac.config_mode, AGENTCONF_MODE_MONITOR);
 	agentconf_clear(&ac);
 }
 
@@ -72,11 +80,15 @@ test_mistakes(void)
 		const char	*text;
 		const char	*expect;
 	} cases[] = {
-		{ "connection = { type = \"gatway\"; };\n", ":1: 'type' is \"gatway\" (expected one of: \"direct\", \"gateway\")" },
-		{ "\nconection = { type = \"direct\"; };\n", ":2: unknown key 'conection'" },
-		{ "gateway = { url = 5; };\n", "'url' must be a string" },
+		{ "connection = { type = \"gatway\"; };\n", ":1: connection.type: \"gatway\" is not one of: direct, gateway" },
+		{ "\nconection = { type = \"direct\"; };\n", ":2: unknown key 'conection.type'" },
+		{ "gateway = { url = 5; };\n", "gateway.url must be a string" },
 		{ "proxy = \"http://x\";\n", "'proxy' must be a group" },
-		{ "gateway = { protocol = \"h3\"; };\n", "'protocol' is \"h3\"" },
+		{ "gateway = { protocol = \"h3\"; };\n", "\"h3\" is not one of: auto, h2, http/1.1" },
+		{ "gateway = { url = \"http://gw\"; };\n", "not a URL like https://host[:port]" },
+		{ "extensions = { blocklist = [ \"NoSlash\" ]; };\n", "\"NoSlash\" is not Publisher/Type" },
+		{ "incomingconnections = { ports = [ \"70000\" ]; };\n", "\"70000\" is not a port" },
+		{ "extensions = { enabled = \"yes\"; };\n", "extensions.enabled must be true or false" },
 	};
 	struct agentconf	ac;
 	char			err[256];
@@ -92,10 +104,47 @@ test_mistakes(void)
 	}
 }
 
+static void
+test_set_get_save(void)
+{
+	struct agentconf		 ac, back;
+	const struct agentconf_key	*k;
+	char				 err[256], *v;
+
+	CU_ASSERT_EQUAL_FATAL(load(NULL, &ac, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NULL(agentconf_key_find("connection.typo"));
+	k = agentconf_key_find("connection.type");
+	CU_ASSERT_EQUAL(agentconf_set(&ac, k, "gatway", dir, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "direct, gateway"));
+	CU_ASSERT_EQUAL(agentconf_set(&ac, k, "gateway", dir, err, sizeof(err)), 0);
+	k = agentconf_key_find("extensions.blocklist");
+	CU_ASSERT_EQUAL(agentconf_list_add(&ac, k, "Pub/One", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(agentconf_list_add(&ac, k, "Pub/Two", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(agentconf_list_add(&ac, k, "Pub/One", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(agentconf_list_remove(&ac, k, "Pub/Two", err, sizeof(err)), 0);
+	v = agentconf_get(&ac, k);
+	CU_ASSERT_STRING_EQUAL(v, "Pub/One");
+	free(v);
+	k = agentconf_key_find("gateway.url");
+	CU_ASSERT_EQUAL(agentconf_set(&ac, k, "https://gw.test:8443", dir, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(agentconf_save(dir, &ac, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(agentconf_load(dir, &back, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(back.connection_type, AGENTCONF_GATEWAY);
+	CU_ASSERT_STRING_EQUAL(back.gateway_url, "https://gw.test:8443");
+	CU_ASSERT_EQUAL_FATAL(back.extensions_blocklist.n, 1);
+	CU_ASSERT_STRING_EQUAL(back.extensions_blocklist.items[0], "Pub/One");
+	agentconf_reset(&back, agentconf_key_find("connection.type"));
+	CU_ASSERT_EQUAL(back.connection_type, AGENTCONF_DIRECT);
+	agentconf_clear(&ac);
+	agentconf_clear(&back);
+}
+
 static const struct unit_test tests[] = {
 	{ "no file means the defaults", test_missing_file_is_defaults },
 	{ "every key", test_every_key },
 	{ "mistakes name file, line and expectation", test_mistakes },
+	{ "set, lists, save and load back", test_set_get_save },
 	{ NULL, NULL }
 };
 

@@ -52,6 +52,10 @@ test_defaults(void)
 	CU_ASSERT_TRUE(simconf_listed(&cfg->endpoints, "echo.cloudsim.test", 443));
 	CU_ASSERT_TRUE(simconf_listed(&cfg->anonymous, "management.cloudsim.test", 443));
 	CU_ASSERT_EQUAL(cfg->nhosts, 0);
+	CU_ASSERT_EQUAL(cfg->alpn_len, 12);
+	CU_ASSERT_EQUAL(memcmp(cfg->alpn, "\x02h2\x08http/1.1", 12), 0);
+	CU_ASSERT_TRUE(cfg->serves_h2 && cfg->serves_http1);
+	CU_ASSERT_EQUAL(cfg->max_streams, 1000);
 	simconf_free(cfg);
 }
 
@@ -70,6 +74,8 @@ test_full(void)
 	    "  anonymous = [ ];\n"
 	    "  refresh_seconds = 60;\n"
 	    "  max_head_bytes = 4096;\n"
+	    "  protocols = [ \"http/1.1\" ];\n"
+	    "  max_streams = 50;\n"
 	    "};\n"
 	    "echo = { listen = \"\"; };\n"
 	    "hosts = ( { name = \"Echo.CloudSim.Test.\"; target = \"127.0.0.1:8444\"; },\n"
@@ -81,6 +87,10 @@ test_full(void)
 	CU_ASSERT_FALSE(cfg->has_echo);
 	CU_ASSERT_EQUAL(cfg->refresh_seconds, 60);
 	CU_ASSERT_EQUAL(cfg->max_head_bytes, 4096);
+	CU_ASSERT_EQUAL(cfg->alpn_len, 9);
+	CU_ASSERT_EQUAL(memcmp(cfg->alpn, "\x08http/1.1", 9), 0);
+	CU_ASSERT_TRUE(!cfg->serves_h2 && cfg->serves_http1);
+	CU_ASSERT_EQUAL(cfg->max_streams, 50);
 	CU_ASSERT_EQUAL(cfg->endpoints.count, 3);
 	CU_ASSERT_STRING_EQUAL(cfg->endpoints.items[1], "*.obo.cloudsim.test:8084");
 	CU_ASSERT_TRUE(simconf_listed(&cfg->endpoints, "a.obo.cloudsim.test", 8084));
@@ -120,6 +130,11 @@ test_errors(void)
 		  " { name = \"A.test\"; target = \"127.0.0.1:2\"; } );\n", ":2:", "twice" },
 		{ "pki_dir = 7;\n", ":1:", "string" },
 		{ "gateway = {\n listen = ;\n};\n", ":2:", "syntax" },
+		{ "gateway = {\n protocols = [ \"h2\",\n \"spdy/3\" ];\n};\n", ":3:",
+		  "not one of" },
+		{ "gateway = {\n protocols = [ \"h2\", \"h2\" ];\n};\n", ":2:", "twice" },
+		{ "gateway = {\n protocols = [ ];\n};\n", ":2:", "at least one" },
+		{ "gateway = { max_streams = 0; };\n", ":1:", "between" },
 	};
 	struct simconf	*cfg;
 	char		 err[512];
