@@ -20,7 +20,7 @@ OBJ	:= $(BUILD)/obj
 PKGS	:= libevent_core libevent_extra libevent_pthreads libevent_openssl libconfig \
 	openssl jansson libnghttp2 libcurl
 DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig-dev \
-	libssl-dev libjansson-dev libnghttp2-dev libcurl4-openssl-dev libcunit1-dev curl openssl ca-certificates python3 procps iproute2 passwd \
+	libssl-dev libjansson-dev libnghttp2-dev libcurl4-openssl-dev libarchive-dev libcunit1-dev curl openssl ca-certificates python3 procps iproute2 passwd \
 	squid
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -65,7 +65,7 @@ identity_test_OBJS := lib/identity.c
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
 PROGS	:= $(BIN)/arcproxy
 .DEFAULT_GOAL := all
--include cloudsim/build.mk bench/build.mk
+-include cloudsim/build.mk bench/build.mk agentlets/himds/build.mk azcmagent/build.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps test unit integration run clean

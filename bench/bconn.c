@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 
 #include "bench.h"
+#include "bigread.h"
 #include "http.h"
 #include "log.h"
 #include "pattern.h"
@@ -41,6 +42,11 @@ struct bconn {
 	struct bufferevent	*bev;
 	evutil_socket_t		 fd;		/* ours to close, until TLS takes it */
 	struct event		*timer;		/* open loop: next due; back-off */
+	struct event		*rd;		/* plain TCP: our own reads (bigread) */
+	struct evbuffer		*plain_in;	/* plain TCP: what rd read */
+	struct evbuffer		*in;		/* plain_in, or the TLS layer's input */
+	struct event		*watchdog;	/* an op without progress fails */
+	uint64_t		 last_progress;	/* ns: last byte either way, or the start */
 	struct http_msg		*msg;		/* the answer being parsed */
 	uint64_t		 op_start;	/* ns: when the op began, or was due */
 	uint64_t		 next_due;	/* open loop: when the next request is due */
@@ -67,20 +73,29 @@ bconn_measuring(const struct bconn *c)
 }
 
 static void
-bconn_arm(struct bconn *c, uint64_t ns)
+bconn_arm_event(struct event *ev, uint64_t ns)
 {
 	struct timeval	tv = { (time_t)(ns / 1000000000),
 	    (suseconds_t)((ns % 1000000000 + 999) / 1000) };
 
+	evtimer_add(ev, &tv);
+}
+
+static void
+bconn_arm(struct bconn *c, uint64_t ns)
+{
 	/* Timeouts count from the loop's cached clock: make it now, so
 	 * that a scheduled request never leaves before it is due. */
 	event_base_update_cache_time(c->t->base);
-	evtimer_add(c->timer, &tv);
+	bconn_arm_event(c->timer, ns);
 }
 
 static void
 bconn_close(struct bconn *c)
 {
+	event_del(c->rd);
+	evbuffer_drain(c->plain_in, evbuffer_get_length(c->plain_in));
+	c->in = c->plain_in;
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	if (c->fd != -1)
@@ -122,6 +137,7 @@ static void
 bconn_fail(struct bconn *c, enum bench_error kind, const char *detail)
 {
 	struct bthread	*t = c->t;
+	int		 was_held;
 
 	if (t->stopping)
 		return;
@@ -129,28 +145,65 @@ bconn_fail(struct bconn *c, enum bench_error kind, const char *detail)
 	if (t->b->o.verbose)
 		log_warnx("slot %d: %s%s%s", c->index, bench_error_names[kind],
 		    detail ? ": " : "", detail ? detail : "");
+	was_held = c->state == BC_HELD;
 	bconn_close(c);
 	c->in_op = 0;
 	if (t->b->o.mode == BENCH_IDLE) {
 		__atomic_add_fetch(&t->b->idle_failed, 1, __ATOMIC_RELAXED);
 		c->done = 1;
-		bconn_idle_settled(c);
+		if (was_held)
+			/* A held tunnel dropped: it no longer counts as held. */
+			__atomic_sub_fetch(&t->b->held, 1, __ATOMIC_RELAXED);
+		else
+			bconn_idle_settled(c);
 		return;
 	}
 	/* A short pause, so that a dead proxy costs errors, not a busy loop. */
 	bconn_arm(c, (uint64_t)BCONN_RETRY_MS * 1000000);
 }
 
+/* Something moved: the watchdog starts counting again.  It is armed once
+ * and looks at last_progress when it fires, so progress costs no syscall. */
 static void
-bconn_set_timeouts(struct bconn *c, int on)
+bconn_progress(struct bconn *c)
 {
-	double		s = c->t->b->o.timeout;
-	struct timeval	tv = { (time_t)s, (suseconds_t)((s - (time_t)s) * 1e6) };
+	c->last_progress = bench_now();
+	if (!evtimer_pending(c->watchdog, NULL))
+		bconn_arm_event(c->watchdog, (uint64_t)(c->t->b->o.timeout * 1e9));
+}
 
-	if (on)
-		bufferevent_set_timeouts(c->bev, &tv, &tv);
-	else
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
+static int
+bconn_waiting(const struct bconn *c)
+{
+	switch (c->state) {
+	case BC_CONNECTING:
+	case BC_CONNECT_SENT:
+	case BC_TLS:
+	case BC_RESPONSE:
+	case BC_XFER:
+	case BC_DRAIN:
+		return 1;
+	default:
+		return 0;	/* idle, or nothing owed by the far end */
+	}
+}
+
+static void
+bconn_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct bconn	*c = arg;
+	uint64_t	 limit = (uint64_t)(c->t->b->o.timeout * 1e9);
+	uint64_t	 quiet = bench_now() - c->last_progress;
+
+	(void)fd;
+	(void)what;
+	if (c->t->stopping || !bconn_waiting(c))
+		return;
+	if (quiet < limit) {
+		bconn_arm_event(c->watchdog, limit - quiet);
+		return;
+	}
+	bconn_fail(c, BERR_TIMEOUT, NULL);
 }
 
 /* Opens a TCP connection to the proxy, or straight to the target. */
@@ -167,7 +220,7 @@ bconn_connect(struct bconn *c)
 		return;
 	}
 	bufferevent_setcb(c->bev, bconn_read, bconn_write, bconn_event, c);
-	bconn_set_timeouts(c, 1);
+	bconn_progress(c);
 	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&b->addr,
 	    (int)b->addrlen) == -1) {
 		c->fd = bufferevent_getfd(c->bev);
@@ -185,7 +238,7 @@ bconn_send_request(struct bconn *c)
 	http_msg_init(c->msg, HTTP_RESPONSE);
 	c->down_got = 0;
 	c->state = BC_RESPONSE;
-	bconn_set_timeouts(c, 1);
+	bconn_progress(c);
 	evbuffer_add(bufferevent_get_output(c->bev), b->request, b->request_len);
 }
 
@@ -231,7 +284,8 @@ bconn_path_open(struct bconn *c)
 			bconn_fail(c, BERR_TLS, "SSL_new");
 			return;
 		}
-		/* The TLS layer owns the socket from now on. */
+		/* The TLS layer owns the socket, and its reads, from now on. */
+		event_del(c->rd);
 		bufferevent_free(c->bev);
 		c->bev = bufferevent_openssl_socket_new(c->t->base, c->fd, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
@@ -241,11 +295,11 @@ bconn_path_open(struct bconn *c)
 			return;
 		}
 		c->fd = -1;
+		c->in = bufferevent_get_input(c->bev);
 		c->state = BC_TLS;
 		bufferevent_setcb(c->bev, bconn_read, bconn_write, bconn_event, c);
 		bufferevent_set_max_single_read(c->bev, BCONN_IO_CHUNK);
 		bufferevent_set_max_single_write(c->bev, BCONN_IO_CHUNK);
-		bconn_set_timeouts(c, 1);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 		return;
 	}
@@ -267,7 +321,6 @@ bconn_path_open(struct bconn *c)
 		    (unsigned long long)b->want_down);
 	evbuffer_add(out, cmd, (size_t)len);
 	c->down_got = c->up_sent = c->up_counted = 0;
-	c->up_sent = 0;
 	c->state = BC_XFER;
 	if (b->want_up > 0) {
 		bufferevent_setwatermark(c->bev, EV_WRITE, BCONN_UP_QUEUE / 2, 0);
@@ -306,7 +359,7 @@ bconn_op_done(struct bconn *c)
 	if (bconn_measuring(c))
 		t->st.bytes_up += b->want_up - c->up_counted;
 	c->state = BC_DRAIN;
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+	if (evbuffer_get_length(c->in) > 0)
 		bconn_fail(c, BERR_PROTOCOL, "bytes after the origin's OK");
 }
 
@@ -344,7 +397,7 @@ bconn_check_payload(struct bconn *c, struct evbuffer *in, uint64_t max)
 static void
 bconn_read_connect_answer(struct bconn *c)
 {
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*in = c->in;
 	char		 detail[64];
 
 	switch (http_msg_head(c->msg, in, BCONN_MAX_HEAD)) {
@@ -386,7 +439,7 @@ static void
 bconn_read_response(struct bconn *c)
 {
 	struct bench	*b = c->t->b;
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*in = c->in;
 	struct http_msg	*m = c->msg;
 	enum http_step	 step;
 	const char	*v;
@@ -457,7 +510,7 @@ static void
 bconn_read_xfer(struct bconn *c)
 {
 	struct bench	*b = c->t->b;
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*in = c->in;
 	unsigned char	 ack[3];
 
 	if (c->down_got < b->want_down &&
@@ -480,7 +533,6 @@ bconn_read_xfer(struct bconn *c)
 	if (b->o.mode == BENCH_IDLE) {
 		c->state = BC_HELD;
 		c->in_op = 0;
-		bconn_set_timeouts(c, 0);
 		__atomic_add_fetch(&b->held, 1, __ATOMIC_RELAXED);
 		bconn_idle_settled(c);
 		return;
@@ -492,8 +544,10 @@ static void
 bconn_read(struct bufferevent *bev, void *arg)
 {
 	struct bconn	*c = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
+	struct evbuffer	*in = c->in;
 
+	(void)bev;
+	bconn_progress(c);
 	switch (c->state) {
 	case BC_CONNECT_SENT:
 		bconn_read_connect_answer(c);
@@ -519,8 +573,26 @@ bconn_write(struct bufferevent *bev, void *arg)
 	struct bconn	*c = arg;
 
 	(void)bev;
-	if (c->state == BC_XFER && c->up_sent < c->t->b->want_up)
+	if (c->state == BC_XFER && c->up_sent < c->t->b->want_up) {
+		bconn_progress(c);
 		bconn_fill_upload(c);
+	}
+}
+
+/* Plain TCP: the socket is readable. */
+static void
+bconn_rd(evutil_socket_t fd, short what, void *arg)
+{
+	struct bconn	*c = arg;
+	ssize_t		 n;
+
+	(void)what;
+	if ((n = bigread(fd, c->in, BCONN_IO_CHUNK)) > 0)
+		bconn_read(c->bev, c);
+	else if (n == 0)
+		bconn_event(c->bev, BEV_EVENT_READING | BEV_EVENT_EOF, c);
+	else if (n == -1)
+		bconn_event(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
 }
 
 static void
@@ -531,9 +603,12 @@ bconn_connected(struct bconn *c)
 
 	c->t->st.connects++;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	bufferevent_set_max_single_read(c->bev, BCONN_IO_CHUNK);
 	bufferevent_set_max_single_write(c->bev, BCONN_IO_CHUNK);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* The bufferevent writes; reads are ours, in large pieces. */
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);
+	event_assign(c->rd, c->t->base, c->fd, EV_READ | EV_PERSIST, bconn_rd, c);
+	event_add(c->rd, NULL);
 	if (b->o.proxy != NULL && (b->o.mode != BENCH_HTTP || b->o.tls)) {
 		http_msg_init(c->msg, HTTP_RESPONSE);
 		c->msg->skip_body = 1;
@@ -561,18 +636,9 @@ bconn_event(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (c->state == BC_READY) {
-			/* Only a quiet keep-alive connection: go on waiting. */
-			bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-			return;
-		}
-		bconn_fail(c, BERR_TIMEOUT, NULL);
-		return;
-	}
 	if (c->state == BC_RESPONSE && c->served > 0 && c->msg->parsed == 0 &&
 	    c->msg->phase == HTTP_PHASE_HEAD &&
-	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+	    evbuffer_get_length(c->in) == 0) {
 		/* A kept-alive connection closed under a new request before any
 		 * answer: send it again on a fresh one (RFC 9112 9.3.1), as
 		 * real clients do.  The latency keeps counting. */
@@ -731,7 +797,11 @@ bconn_new_all(struct bthread *t, int n)
 		c->index = t->conn_base + i;
 		c->fd = -1;
 		c->state = BC_IDLE;
+		c->in = NULL;
 		if ((c->timer = evtimer_new(t->base, bconn_timer, c)) == NULL ||
+		    (c->watchdog = evtimer_new(t->base, bconn_watchdog, c)) == NULL ||
+		    (c->rd = event_new(t->base, -1, EV_READ | EV_PERSIST, bconn_rd,
+		    c)) == NULL || (c->plain_in = evbuffer_new()) == NULL ||
 		    (c->msg = malloc(sizeof(*c->msg))) == NULL)
 			goto fail;
 	}
@@ -751,9 +821,16 @@ bconn_free_all(struct bconn *conns, int n)
 	if (conns == NULL)
 		return;
 	for (i = 0; i < n; i++) {
-		bconn_close(&conns[i]);
+		if (conns[i].rd != NULL && conns[i].plain_in != NULL)
+			bconn_close(&conns[i]);
 		if (conns[i].timer != NULL)
 			event_free(conns[i].timer);
+		if (conns[i].watchdog != NULL)
+			event_free(conns[i].watchdog);
+		if (conns[i].rd != NULL)
+			event_free(conns[i].rd);
+		if (conns[i].plain_in != NULL)
+			evbuffer_free(conns[i].plain_in);
 		free(conns[i].msg);
 	}
 	free(conns);

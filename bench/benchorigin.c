@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "bigread.h"
 #include "http.h"
 #include "log.h"
 #include "pattern.h"
@@ -80,6 +81,8 @@ struct oconn {
 	enum origin_service	 svc;
 	enum oconn_state	 state;
 	struct bufferevent	*bev;
+	struct event		*rd;		/* tcp: our own reads (bigread) */
+	struct evbuffer		*in;		/* tcp: what rd read */
 	struct http_msg		*req;		/* http and tls */
 	uint64_t		 send_left;	/* payload bytes still to queue */
 	uint64_t		 send_off;	/* stream offset of the next one */
@@ -112,6 +115,10 @@ oconn_free(struct oconn *c)
 {
 	if (c == NULL)
 		return;
+	if (c->rd != NULL)
+		event_free(c->rd);
+	if (c->in != NULL)
+		evbuffer_free(c->in);
 	bufferevent_free(c->bev);
 	free(c->req);
 	free(c);
@@ -122,6 +129,8 @@ oconn_close_after_flush(struct oconn *c)
 {
 	c->state = OC_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
+	if (c->rd != NULL)
+		event_del(c->rd);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		oconn_free(c);
@@ -260,7 +269,7 @@ oconn_http(struct oconn *c)
 static void
 oconn_take_upload(struct oconn *c)
 {
-	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer		*in = c->in;
 	struct evbuffer_iovec	 vec[16];
 	size_t			 take, n;
 	int			 nvec, i;
@@ -291,7 +300,7 @@ oconn_xfer_progress(struct oconn *c)
 	oconn_take_upload(c);
 	if (c->up_left > 0 || c->send_left > 0)
 		return;
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+	if (evbuffer_get_length(c->in) > 0)
 		c->up_bad = 1;		/* more than announced */
 	evbuffer_add(bufferevent_get_output(c->bev), c->up_bad ? "BAD" : "OK\n", 3);
 	oconn_close_after_flush(c);
@@ -300,7 +309,7 @@ oconn_xfer_progress(struct oconn *c)
 static void
 oconn_tcp(struct oconn *c)
 {
-	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer		*in = c->in;
 	unsigned long long	 up, down;
 	char			*line;
 	size_t			 len;
@@ -354,6 +363,20 @@ oconn_read(struct bufferevent *bev, void *arg)
 		    evbuffer_get_length(bufferevent_get_input(bev)));
 	else
 		oconn_http(c);
+}
+
+/* tcp: the socket is readable; uploads come in large pieces. */
+static void
+oconn_rd(evutil_socket_t fd, short what, void *arg)
+{
+	struct oconn	*c = arg;
+	ssize_t		 n;
+
+	(void)what;
+	if ((n = bigread(fd, c->in, ORIGIN_IO_CHUNK)) > 0)
+		oconn_tcp(c);
+	else if (n != BIGREAD_AGAIN)
+		oconn_free(c);
 }
 
 static void
@@ -428,13 +451,23 @@ origin_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			goto fail;
 		http_msg_init(c->req, HTTP_REQUEST);
 		c->state = OC_HEAD;
-	} else
+	} else {
 		c->state = OC_COMMAND;
+		c->rd = event_new(t->base, bufferevent_getfd(c->bev),
+		    EV_READ | EV_PERSIST, oconn_rd, c);
+		if (c->rd == NULL || (c->in = evbuffer_new()) == NULL)
+			goto fail;
+	}
 	bufferevent_set_max_single_read(c->bev, ORIGIN_IO_CHUNK);
 	bufferevent_set_max_single_write(c->bev, ORIGIN_IO_CHUNK);
 	bufferevent_setwatermark(c->bev, EV_WRITE, ORIGIN_QUEUE / 2, 0);
 	bufferevent_setcb(c->bev, oconn_read, oconn_write, oconn_event, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (c->rd != NULL) {
+		/* The bufferevent writes; reads are ours (libevent's stop at 4 KiB). */
+		bufferevent_enable(c->bev, EV_WRITE);
+		event_add(c->rd, NULL);
+	} else
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	return;
  fail:
 	log_warnx("out of memory for a connection");

@@ -36,6 +36,7 @@ PEER_PACKAGES = {"trafficserver": "trafficserver", "squid": "squid", "tinyproxy"
 CHART_PACKAGE = "gnuplot-nox"
 IDLE_TUNNELS = 5000
 START_TIMEOUT = 30
+LATENCY_ROUNDS = 3
 
 
 def say(msg):
@@ -257,6 +258,7 @@ def start_trafficserver(work):
 		   PROXY_CONFIG_EXEC_THREAD_LIMIT="1",
 		   PROXY_CONFIG_HTTP_CONNECT_PORTS="1-65535",
 		   PROXY_CONFIG_LOG_LOGFILE_DIR=d,
+		   PROXY_CONFIG_LOCAL_STATE_DIR=d,	# its lock file: no clash with another
 		   PROXY_CONFIG_DNS_NAMESERVERS="127.0.0.1")
 	svc = Service("trafficserver", ["traffic_server"], d, env=env, port=port)
 	svc.version = version_of(["traffic_server", "--version"])
@@ -509,7 +511,8 @@ def chart(latency, targets, rate, png, work):
 	with open(script, "w") as f:
 		f.write('set terminal pngcairo size 960,560 font ",10"\n'
 			'set output "%s"\n'
-			'set title "GET 100 B at %.0f req/s, 64 connections: latency by percentile (lower is better)"\n'
+			'set title "GET 100 B at %.0f req/s, 64 conns: latency by percentile '
+			'(median round of 3; lower is better)"\n'
 			'set logscale y\nset ylabel "ms (log scale)"\nset xlabel "percentile"\n'
 			'set grid ytics mytics\nset key outside right top\nset style data linespoints\n'
 			'plot for [i=2:%d] "%s" using i:xtic(1) title columnheader(i) lw 2 pt 7\n'
@@ -635,15 +638,24 @@ def main(argv):
 			peers = [(metric_of(small.get(p), "ops_per_s") or 0, p) for p in proxies]
 			ref = min(peers)[1] if peers else "direct"
 		rate = max(100.0, 0.5 * (metric_of(small.get(ref), "ops_per_s") or 200.0))
+		# Tails are what a noisy machine disturbs most: three rounds, in turn,
+		# and each target's round with the median p99 is the one reported.
+		rounds = {t: [] for t in targets}
+		for r in range(LATENCY_ROUNDS):
+			for t in targets[r % len(targets):] + targets[:r % len(targets)]:
+				say("latency at %.0f req/s, round %d: %s" % (rate, r + 1, t))
+				rounds[t].append(bench.run(services.get(t), [
+					"--mode", "http", "--target", origin.http, "-s", "100", "-c", "64",
+					"-R", "%.1f" % rate, "-d", str(a.seconds), "--warmup", "0.5"]))
 		for t in targets:
-			say("latency at %.0f req/s: %s" % (rate, t))
-			latency[t] = bench.run(services.get(t), [
-				"--mode", "http", "--target", origin.http, "-s", "100", "-c", "64",
-				"-R", "%.1f" % rate, "-d", str(a.seconds), "--warmup", "0.5"])
+			ok = sorted((x for x in rounds[t] if "latency_ms" in x),
+				    key=lambda x: x["latency_ms"]["p99"])
+			latency[t] = dict(ok[len(ok) // 2]) if ok else rounds[t][0]
+			latency[t]["rounds_p99_ms"] = [x["latency_ms"]["p99"] for x in ok]
 		results["workloads"].append(idle)
 		for q in ("p50", "p99", "p99.9"):
 			results["workloads"].append({
-				"key": "lat_" + q, "title": "latency %s, GET 100 B at %.0f/s (%s max/2)"
+				"key": "lat_" + q, "title": "latency %s, %.0f req/s (half %s max)"
 				% (q, rate, ref), "metric": "lat_" + q, "unit": "ms", "higher": False,
 				"results": latency})
 		results["rate"] = {"requests_per_s": rate, "half_of": ref}

@@ -3,7 +3,8 @@
 # http.c (request heads on http-parser) rather than copying them.
 
 CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
-	cloudsim/tls.c cloudsim/acceptor.c cloudsim/gateway.c cloudsim/tunnel.c \
+	cloudsim/tls.c cloudsim/acceptor.c cloudsim/gateway.c cloudsim/gateway_h2.c \
+	cloudsim/tunnel.c \
 	cloudsim/echo.c arcproxy/route.c arcproxy/http.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.

@@ -132,6 +132,7 @@ static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct cloudsim	*cs = arg;
+	struct timeval	 stop_grace = { 0, 200 * 1000 };
 
 	(void)what;
 	if (sig == SIGHUP) {
@@ -140,7 +141,9 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("%s: stopping", strsignal(sig));
-	event_base_loopexit(cs->base, NULL);
+	/* HTTP/2 clients get a GOAWAY; the loop runs a moment longer to send it. */
+	gateway_stop(cs->gateway);
+	event_base_loopexit(cs->base, &stop_grace);
 }
 
 static void

@@ -791,10 +791,12 @@ static int
 echo_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
+	static const unsigned char http1[] = "\x08http/1.1";
+
 	(void)ssl;
 	(void)arg;
-	return tls_alpn_pick(in, inlen, out, outlen) == TLS_ALPN_HTTP1 ?
-	    SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
+	return tls_alpn_pick(http1, sizeof(http1) - 1, in, inlen, out,
+	    outlen) == 0 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
 }
 
 SSL_CTX *

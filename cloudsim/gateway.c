@@ -1,4 +1,4 @@
-/* gateway.c -- the Arc gateway stand-in: TLS with machine certificates, the published endpoint list, CONNECT tunnels to mapped hosts. */
+/* gateway.c -- the Arc gateway stand-in: TLS with machine certificates, ALPN, the CONNECT policy, and HTTP/1.1 (the endpoint list, CONNECT tunnels). */
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -16,10 +16,13 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <http_parser.h>
 #include <jansson.h>
 
 #include "acceptor.h"
 #include "gateway.h"
+#include "gateway_h2.h"
+#include "gateway_internal.h"
 #include "http.h"
 #include "log.h"
 #include "route.h"
@@ -27,7 +30,6 @@
 #include "tls.h"
 #include "tunnel.h"
 
-#define GW_PROXY_STATUS		"cloudsim-gateway"
 #define GW_LINGER_MS		1000
 #define GW_MAX_SINGLE_IO	(128 * 1024)
 #define GW_MAX_UNREAD		(256 * 1024)	/* answers a client may leave unread */
@@ -50,29 +52,11 @@ struct gw_conn {
 	struct bufferevent	*target;	/* TCP to the target, while GW_CONNECTING */
 	struct tunnel		*tunnel;	/* in GW_TUNNEL */
 	struct event		*deadline;	/* ends the state: handshake, head, connect, close, linger */
-	const struct simconf_host *host;	/* the CONNECT's mapped host */
 	struct http_msg		 msg;
-	struct timeval		 started;	/* when the CONNECT head was read */
+	struct gateway_peer	 who;
+	struct gateway_request	 req;		/* the CONNECT, once its head is read */
 	int			 alpn_refused;	/* the ALPN callback already logged why */
 	int			 peer_eof;	/* the client sent EOF */
-	char			 peer[64];	/* client address:port */
-	char			 machine[128];	/* verified certificate CN; "" = no identity */
-	char			 why_anonymous[160]; /* why there is no identity */
-	char			 dest[300];	/* CONNECT authority as sent */
-};
-
-TAILQ_HEAD(gw_conns, gw_conn);
-
-struct gateway {
-	struct event_base	*base;
-	const struct simconf	*cfg;
-	SSL_CTX			*ctx;
-	struct acceptor		*acceptor;
-	char			*endpoints_json;	/* the published list, built once */
-	struct gw_conns		 conns;
-	struct timeval		 head_timeout;
-	struct timeval		 connect_timeout;
-	struct timeval		 linger;
 };
 
 static const struct {
@@ -100,8 +84,8 @@ gw_ms(long long ms)
 	return tv;
 }
 
-static const char *
-gw_reason(int status)
+const char *
+gateway_reason(int status)
 {
 	size_t	i;
 
@@ -122,18 +106,114 @@ gw_elapsed_ms(const struct timeval *since)
 }
 
 /* The one log line each CONNECT gets: the gateway's audit trail. */
-static void
-gw_log_connect(struct gw_conn *gc, int status, const char *error,
-    const char *detail, uint64_t up, uint64_t down)
+void
+gateway_log_connect(const struct gateway_peer *who,
+    const struct gateway_request *req, const char *proto, int status,
+    const char *error, const char *detail, uint64_t up, uint64_t down)
 {
 	log_info("connect %s machine=%s client=%s target=%s status=%d "
-	    "up=%llu down=%llu ms=%lld%s%s%s%s%s",
-	    gc->dest[0] ? gc->dest : "-", gc->machine[0] ? gc->machine : "-",
-	    gc->peer, gc->host ? gc->host->target : "-", status,
+	    "up=%llu down=%llu ms=%lld proto=%s%s%s%s%s%s",
+	    req->dest[0] ? req->dest : "-", who->machine[0] ? who->machine : "-",
+	    who->addr, req->host ? req->host->target : "-", status,
 	    (unsigned long long)up, (unsigned long long)down,
-	    gw_elapsed_ms(&gc->started), error ? " error=" : "",
+	    gw_elapsed_ms(&req->started), proto, error ? " error=" : "",
 	    error ? error : "", detail ? " (" : "", detail ? detail : "",
 	    detail ? ")" : "");
+}
+
+static void
+gw_verdict(struct gateway_verdict *v, int status, const char *token,
+    const char *details, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void
+gw_verdict(struct gateway_verdict *v, int status, const char *token,
+    const char *details, const char *fmt, ...)
+{
+	va_list	ap;
+
+	v->status = status;
+	v->token = token;
+	v->details = details;
+	va_start(ap, fmt);
+	vsnprintf(v->text, sizeof(v->text), fmt, ap);
+	va_end(ap);
+}
+
+void
+gateway_decide(const struct gateway *gw, const struct gateway_peer *who,
+    const char *authority, size_t len, struct gateway_request *req,
+    struct gateway_verdict *v)
+{
+	const struct simconf	*cfg = gw->cfg;
+	struct http_parser_url	 u;
+	char			 host[256];
+	size_t			 n;
+	int			 anonymous;
+
+	n = len < sizeof(req->dest) - 1 ? len : sizeof(req->dest) - 1;
+	memcpy(req->dest, authority, n);
+	req->dest[n] = '\0';
+	if (n == 0)
+		snprintf(req->dest, sizeof(req->dest), "(empty)");
+	req->host = NULL;
+	/* host:port and nothing else (RFC 9110 9.3.6), as http-parser reads it. */
+	http_parser_url_init(&u);
+	if (len == 0 || http_parser_parse_url(authority, len, 1, &u) != 0 ||
+	    !(u.field_set & (1 << UF_HOST)) || !(u.field_set & (1 << UF_PORT)) ||
+	    u.port == 0 || u.field_data[UF_HOST].len == 0 ||
+	    u.field_data[UF_HOST].len >= sizeof(host))
+		goto bad_target;
+	memcpy(host, authority + u.field_data[UF_HOST].off,
+	    u.field_data[UF_HOST].len);
+	host[u.field_data[UF_HOST].len] = '\0';
+	if (route_normalize_host(host) == -1)
+		goto bad_target;
+	anonymous = simconf_listed(&cfg->anonymous, host, u.port);
+	if (who->machine[0] == '\0' && !anonymous) {
+		gw_verdict(v, 403, "http_request_denied",
+		    "machine certificate required",
+		    "machine certificate required: %s needs a client certificate "
+		    "issued by the cloudsim CA (%s)", req->dest, who->why_anonymous);
+		return;
+	}
+	if (!anonymous && !simconf_listed(&cfg->endpoints, host, u.port)) {
+		gw_verdict(v, 403, "http_request_denied",
+		    "destination not on the endpoint list",
+		    "%s is not on the gateway's endpoint list (see GET %s)",
+		    req->dest, GATEWAY_ENDPOINTS_PATH);
+		return;
+	}
+	if ((req->host = simconf_host_lookup(cfg, host)) == NULL) {
+		gw_verdict(v, 502, "destination_not_found", "unknown host",
+		    "%s: no such host in the simulated cloud", host);
+		return;
+	}
+	gw_verdict(v, 200, NULL, NULL, "tunnel to %s", req->host->target);
+	return;
+ bad_target:
+	gw_verdict(v, 400, "http_request_error", "bad CONNECT target",
+	    "CONNECT needs host:port, like echo.cloudsim.test:443");
+}
+
+void
+gateway_target_failed(const struct gateway_request *req, short what, int err,
+    struct gateway_verdict *v)
+{
+	if (what & BEV_EVENT_TIMEOUT || err == ETIMEDOUT) {
+		gw_verdict(v, 504, "connection_timeout", "connect timed out",
+		    "connect to %s (%s) timed out", req->dest, req->host->target);
+		return;
+	}
+	if (err == ENETUNREACH || err == EHOSTUNREACH) {
+		gw_verdict(v, 502, "destination_ip_unroutable", "unreachable",
+		    "%s (%s): %s", req->dest, req->host->target, strerror(err));
+		return;
+	}
+	if (err == 0 || err == EAGAIN || err == EINPROGRESS)
+		err = ECONNREFUSED;
+	gw_verdict(v, 502, "connection_refused", "target refused the connection",
+	    "%s (%s): %s", req->dest, req->host->target, strerror(err));
 }
 
 /* Queues the last response and moves to GW_CLOSING. */
@@ -176,14 +256,21 @@ gw_refuse(struct gw_conn *gc, int status, const char *token,
 	    "Content-Type: text/plain\r\n"
 	    "Content-Length: %d\r\n"
 	    "Connection: close\r\n"
-	    "Proxy-Status: " GW_PROXY_STATUS "; error=%s; details=\"%s\"\r\n"
-	    "\r\n%s", status, gw_reason(status), n, token, details, body);
-	if (gc->dest[0] != '\0') {
+	    "Proxy-Status: " GATEWAY_PROXY_STATUS "; error=%s; details=\"%s\"\r\n"
+	    "\r\n%s", status, gateway_reason(status), n, token, details, body);
+	if (gc->req.dest[0] != '\0') {
 		body[n - 1] = '\0';
-		gw_log_connect(gc, status, token, body, 0, 0);
+		gateway_log_connect(&gc->who, &gc->req, "http/1.1", status, token,
+		    body, 0, 0);
 	} else
-		log_debug("%s: %d %s: %s", gc->peer, status, token, details);
+		log_debug("%s: %d %s: %s", gc->who.addr, status, token, details);
 	gw_close_after(gc);
+}
+
+static void
+gw_refuse_verdict(struct gw_conn *gc, const struct gateway_verdict *v)
+{
+	gw_refuse(gc, v->status, v->token, v->details, "%s", v->text);
 }
 
 /* A response of ours to a plain request (not CONNECT). */
@@ -196,7 +283,7 @@ gw_reply(struct gw_conn *gc, int status, const char *type, const char *body,
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: %s\r\n"
 	    "Content-Length: %zu\r\n"
-	    "%s%s\r\n", status, gw_reason(status), type, len,
+	    "%s%s\r\n", status, gateway_reason(status), type, len,
 	    keep_alive ? "" : "Connection: close\r\n", extra ? extra : "");
 	if (!head_only)
 		evbuffer_add(out, body, len);
@@ -209,8 +296,8 @@ gw_on_tunnel_done(void *arg, const struct tunnel_result *r)
 {
 	struct gw_conn	*gc = arg;
 
-	gw_log_connect(gc, 200, r->error ? "connection_terminated" : NULL,
-	    r->error, r->up, r->down);
+	gateway_log_connect(&gc->who, &gc->req, "http/1.1", 200,
+	    r->error ? "connection_terminated" : NULL, r->error, r->up, r->down);
 	gw_conn_free(gc);
 }
 
@@ -218,22 +305,12 @@ gw_on_tunnel_done(void *arg, const struct tunnel_result *r)
 static void
 gw_target_failed(struct gw_conn *gc, short what, int err)
 {
+	struct gateway_verdict	v;
+
 	bufferevent_free(gc->target);
 	gc->target = NULL;
-	if (what & BEV_EVENT_TIMEOUT || err == ETIMEDOUT) {
-		gw_refuse(gc, 504, "connection_timeout", "connect timed out",
-		    "connect to %s (%s) timed out", gc->dest, gc->host->target);
-		return;
-	}
-	if (err == ENETUNREACH || err == EHOSTUNREACH) {
-		gw_refuse(gc, 502, "destination_ip_unroutable", "unreachable",
-		    "%s (%s): %s", gc->dest, gc->host->target, strerror(err));
-		return;
-	}
-	if (err == 0 || err == EAGAIN || err == EINPROGRESS)
-		err = ECONNREFUSED;
-	gw_refuse(gc, 502, "connection_refused", "target refused the connection",
-	    "%s (%s): %s", gc->dest, gc->host->target, strerror(err));
+	gateway_target_failed(&gc->req, what, err, &v);
+	gw_refuse_verdict(gc, &v);
 }
 
 static void
@@ -261,51 +338,22 @@ gw_on_target_event(struct bufferevent *bev, short what, void *arg)
 	gc->target = NULL;
 	gc->state = GW_TUNNEL;
 	evtimer_del(gc->deadline);	/* tunnels stay up as long as both ends do */
-	log_debug("%s: tunnel to %s (%s) open", gc->peer, gc->dest,
-	    gc->host->target);
+	log_debug("%s: tunnel to %s (%s) open", gc->who.addr, gc->req.dest,
+	    gc->req.host->target);
 }
 
 /* CONNECT host:port: identity, endpoint list, host table, then the target. */
 static void
 gw_connect(struct gw_conn *gc, struct evbuffer *in)
 {
-	const struct simconf	*cfg = gc->gw->cfg;
-	struct http_target	 t;
-	int			 parsed, anonymous;
-	size_t			 n;
+	struct gateway_verdict	v;
 
-	gettimeofday(&gc->started, NULL);
-	parsed = http_msg_target(&gc->msg, &t);
-	n = gc->msg.url.len < sizeof(gc->dest) - 1 ? gc->msg.url.len :
-	    sizeof(gc->dest) - 1;
-	memcpy(gc->dest, gc->msg.raw + gc->msg.url.off, n);
-	gc->dest[n] = '\0';
-	if (n == 0)
-		snprintf(gc->dest, sizeof(gc->dest), "(empty)");
+	gettimeofday(&gc->req.started, NULL);
+	gateway_decide(gc->gw, &gc->who, gc->msg.raw + gc->msg.url.off,
+	    gc->msg.url.len, &gc->req, &v);
 	http_msg_head_consume(&gc->msg, in);
-	if (parsed != 0) {
-		gw_refuse(gc, 400, "http_request_error", "bad CONNECT target",
-		    "CONNECT needs host:port, like echo.cloudsim.test:443");
-		return;
-	}
-	anonymous = simconf_listed(&cfg->anonymous, t.host, t.port);
-	if (gc->machine[0] == '\0' && !anonymous) {
-		gw_refuse(gc, 403, "http_request_denied",
-		    "machine certificate required",
-		    "machine certificate required: %s needs a client certificate "
-		    "issued by the cloudsim CA (%s)", gc->dest, gc->why_anonymous);
-		return;
-	}
-	if (!anonymous && !simconf_listed(&cfg->endpoints, t.host, t.port)) {
-		gw_refuse(gc, 403, "http_request_denied",
-		    "destination not on the endpoint list",
-		    "%s is not on the gateway's endpoint list (see GET %s)",
-		    gc->dest, GATEWAY_ENDPOINTS_PATH);
-		return;
-	}
-	if ((gc->host = simconf_host_lookup(cfg, t.host)) == NULL) {
-		gw_refuse(gc, 502, "destination_not_found", "unknown host",
-		    "%s: no such host in the simulated cloud", t.host);
+	if (v.status != 200) {
+		gw_refuse_verdict(gc, &v);
 		return;
 	}
 	if ((gc->target = bufferevent_socket_new(gc->gw->base, -1,
@@ -320,7 +368,7 @@ gw_connect(struct gw_conn *gc, struct evbuffer *in)
 	evtimer_add(gc->deadline, &gc->gw->connect_timeout);
 	/* A failure may already have run gw_on_target_event. */
 	if (bufferevent_socket_connect(gc->target,
-	    (struct sockaddr *)&gc->host->addr, gc->host->addr_len) == -1 &&
+	    (struct sockaddr *)&gc->req.host->addr, gc->req.host->addr_len) == -1 &&
 	    gc->state == GW_CONNECTING)
 		gw_target_failed(gc, 0, errno);
 }
@@ -360,8 +408,8 @@ gw_request(struct gw_conn *gc, struct evbuffer *in)
 			    gw->cfg->refresh_seconds);
 			gw_reply(gc, 200, "application/json", gw->endpoints_json,
 			    strlen(gw->endpoints_json), head, keep_alive, cache);
-			log_debug("%s: endpoint list sent (machine %s)", gc->peer,
-			    gc->machine[0] ? gc->machine : "-");
+			log_debug("%s: endpoint list sent (machine %s)", gc->who.addr,
+			    gc->who.machine[0] ? gc->who.machine : "-");
 		} else
 			gw_reply(gc, 405, "text/plain", "use GET\n", 8, 0,
 			    keep_alive, "Allow: GET, HEAD\r\n");
@@ -439,7 +487,7 @@ gw_on_write(struct bufferevent *bev, void *arg)
 	bufferevent_enable(bev, EV_READ);
 }
 
-/* The handshake is done: settle the identity and start reading requests. */
+/* The handshake is done: settle the identity, then HTTP/2 or HTTP/1.1. */
 static void
 gw_ready(struct gw_conn *gc)
 {
@@ -447,16 +495,34 @@ gw_ready(struct gw_conn *gc)
 	const unsigned char	*alpn = NULL;
 	unsigned		 alpn_len = 0;
 
-	if (tls_peer_identity(ssl, gc->machine, sizeof(gc->machine),
-	    gc->why_anonymous, sizeof(gc->why_anonymous)) == -1 &&
+	if (tls_peer_identity(ssl, gc->who.machine, sizeof(gc->who.machine),
+	    gc->who.why_anonymous, sizeof(gc->who.why_anonymous)) == -1 &&
 	    SSL_get0_peer_certificate(ssl) != NULL)
 		log_info("%s: %s; the connection has no machine identity",
-		    gc->peer, gc->why_anonymous);
+		    gc->who.addr, gc->who.why_anonymous);
 	SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
-	log_debug("%s: %s %s, ALPN %.*s, machine %s", gc->peer,
+	log_debug("%s: %s %s, ALPN %.*s, machine %s", gc->who.addr,
 	    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
 	    alpn_len ? (int)alpn_len : 4, alpn_len ? (const char *)alpn : "none",
-	    gc->machine[0] ? gc->machine : "-");
+	    gc->who.machine[0] ? gc->who.machine : "-");
+	if (alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
+		if (gateway_h2_start(gc->gw, gc->bev, &gc->who) == -1) {
+			log_warnx("%s: cannot start HTTP/2: out of memory",
+			    gc->who.addr);
+			gw_conn_free(gc);
+			return;
+		}
+		gc->bev = NULL;		/* the HTTP/2 connection owns it */
+		gw_conn_free(gc);
+		return;
+	}
+	if (alpn_len == 0 && !gc->gw->cfg->serves_http1) {
+		/* No ALPN means HTTP/1.1, which gateway.protocols leaves out. */
+		log_warnx("%s: the client offers no ALPN; only h2 is served "
+		    "(gateway.protocols), closing", gc->who.addr);
+		gw_conn_free(gc);
+		return;
+	}
 	gc->state = GW_REQUEST;
 	http_msg_init(&gc->msg, HTTP_REQUEST);
 	evtimer_add(gc->deadline, &gc->gw->head_timeout);
@@ -479,9 +545,9 @@ gw_on_event(struct bufferevent *bev, short what, void *arg)
 		}
 		tls_bev_errors(bev, errs, sizeof(errs));
 		if (errs[0] == '\0' && (what & BEV_EVENT_EOF))
-			log_debug("%s: closed before the TLS handshake", gc->peer);
+			log_debug("%s: closed before the TLS handshake", gc->who.addr);
 		else if (!gc->alpn_refused)
-			log_warnx("%s: TLS handshake failed: %s", gc->peer,
+			log_warnx("%s: TLS handshake failed: %s", gc->who.addr,
 			    errs[0] ? errs : evutil_socket_error_to_string(err));
 		gw_conn_free(gc);
 		return;
@@ -499,7 +565,7 @@ gw_on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_ERROR) {
 		tls_bev_errors(bev, errs, sizeof(errs));
-		log_debug("%s: %s", gc->peer, errs[0] ? errs :
+		log_debug("%s: %s", gc->who.addr, errs[0] ? errs :
 		    evutil_socket_error_to_string(err));
 	}
 	gw_conn_free(gc);
@@ -515,10 +581,10 @@ gw_on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	switch (gc->state) {
 	case GW_HANDSHAKE:
-		log_warnx("%s: TLS handshake timed out", gc->peer);
+		log_warnx("%s: TLS handshake timed out", gc->who.addr);
 		break;
 	case GW_REQUEST:
-		log_debug("%s: no request within %lld ms, closing", gc->peer,
+		log_debug("%s: no request within %lld ms, closing", gc->who.addr,
 		    gc->gw->cfg->head_timeout_ms);
 		break;
 	case GW_CONNECTING:
@@ -526,7 +592,7 @@ gw_on_deadline(evutil_socket_t fd, short what, void *arg)
 		return;
 	case GW_CLOSING:
 		log_debug("%s: the client does not read its response, closing",
-		    gc->peer);
+		    gc->who.addr);
 		break;
 	default:
 		break;
@@ -534,30 +600,23 @@ gw_on_deadline(evutil_socket_t fd, short what, void *arg)
 	gw_conn_free(gc);
 }
 
-/* ALPN: http/1.1 only for now; a client that offers only h2 is told no. */
+/* ALPN: the first of gateway.protocols that the client offers. */
 static int
 gw_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
-	struct gw_conn	*gc = SSL_get_app_data(ssl);
-	char		 offered[128];
+	struct gw_conn		*gc = SSL_get_app_data(ssl);
+	const struct simconf	*cfg = gc->gw->cfg;
+	char			 offered[128], served[64];
 
 	(void)arg;
-	switch (tls_alpn_pick(in, inlen, out, outlen)) {
-	case TLS_ALPN_HTTP1:
+	if (tls_alpn_pick(cfg->alpn, cfg->alpn_len, in, inlen, out, outlen) == 0)
 		return SSL_TLSEXT_ERR_OK;
-	case TLS_ALPN_ONLY_H2:
-		tls_alpn_text(in, inlen, offered, sizeof(offered));
-		log_warnx("%s: the client offers ALPN \"%s\" without http/1.1; "
-		    "h2 is not served yet (a later issue), refusing the handshake",
-		    gc->peer, offered);
-		break;
-	default:
-		tls_alpn_text(in, inlen, offered, sizeof(offered));
-		log_warnx("%s: the client offers ALPN \"%s\"; only http/1.1 is "
-		    "served, refusing the handshake", gc->peer, offered);
-		break;
-	}
+	tls_alpn_text(in, inlen, offered, sizeof(offered));
+	tls_alpn_text(cfg->alpn, cfg->alpn_len, served, sizeof(served));
+	log_warnx("%s: the client offers ALPN \"%s\"; this gateway serves "
+	    "\"%s\" (gateway.protocols), refusing the handshake", gc->who.addr,
+	    offered, served);
 	gc->alpn_refused = 1;
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
@@ -577,13 +636,13 @@ gw_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
 	}
 	gc->gw = gw;
 	gc->state = GW_HANDSHAKE;
-	acceptor_addr_text(peer, gc->peer, sizeof(gc->peer));
-	snprintf(gc->why_anonymous, sizeof(gc->why_anonymous),
+	acceptor_addr_text(peer, gc->who.addr, sizeof(gc->who.addr));
+	snprintf(gc->who.why_anonymous, sizeof(gc->who.why_anonymous),
 	    "no client certificate");
 	if ((gc->deadline = evtimer_new(gw->base, gw_on_deadline, gc)) == NULL ||
 	    (gc->bev = tls_accept(gw->base, gw->ctx, fd, gc)) == NULL) {
 		log_warnx("%s: cannot set up TLS; dropping the connection",
-		    gc->peer);
+		    gc->who.addr);
 		if (gc->deadline != NULL)
 			event_free(gc->deadline);
 		close(fd);
@@ -675,6 +734,7 @@ gateway_new(struct event_base *base, const struct simconf *cfg, char *err,
 	gw->base = base;
 	gw->cfg = cfg;
 	TAILQ_INIT(&gw->conns);
+	TAILQ_INIT(&gw->h2s);
 	gw->head_timeout = gw_ms(cfg->head_timeout_ms);
 	gw->connect_timeout = gw_ms(cfg->connect_timeout_ms);
 	gw->linger = gw_ms(GW_LINGER_MS);
@@ -695,6 +755,14 @@ gateway_new(struct event_base *base, const struct simconf *cfg, char *err,
 }
 
 void
+gateway_stop(struct gateway *gw)
+{
+	acceptor_free(gw->acceptor);
+	gw->acceptor = NULL;
+	gateway_h2_goaway_all(gw);
+}
+
+void
 gateway_free(struct gateway *gw)
 {
 	struct gw_conn	*gc;
@@ -704,6 +772,7 @@ gateway_free(struct gateway *gw)
 	acceptor_free(gw->acceptor);
 	while ((gc = TAILQ_FIRST(&gw->conns)) != NULL)
 		gw_conn_free(gc);
+	gateway_h2_free_all(gw);
 	SSL_CTX_free(gw->ctx);
 	free(gw->endpoints_json);
 	free(gw);

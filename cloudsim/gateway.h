@@ -17,6 +17,9 @@ SSL_CTX		*gateway_tls(const struct simconf *, char *err, size_t errlen);
 /* Listens on gateway.listen; cfg must outlive the gateway. */
 struct gateway	*gateway_new(struct event_base *, const struct simconf *cfg,
 		    char *err, size_t errlen);
+/* SIGTERM: closes the listener and sends GOAWAY on HTTP/2 connections;
+ * live tunnels go on until gateway_free. */
+void		 gateway_stop(struct gateway *);
 /* Closes the listener and every connection and tunnel. */
 void		 gateway_free(struct gateway *);
 

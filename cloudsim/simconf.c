@@ -17,7 +17,7 @@ static const char *const simconf_keys[] = {
 static const char *const simconf_gateway_keys[] = {
 	"listen", "endpoints", "bypass", "anonymous", "refresh_seconds",
 	"max_head_bytes", "head_timeout_ms", "connect_timeout_ms",
-	"buffer_bytes", NULL
+	"buffer_bytes", "protocols", "max_streams", NULL
 };
 static const char *const simconf_echo_keys[] = { "listen", NULL };
 static const char *const simconf_host_keys[] = { "name", "target", NULL };
@@ -147,6 +147,46 @@ simconf_load_addr(const config_setting_t *group, const config_setting_t *where,
 	return 0;
 }
 
+/* gateway.protocols: "h2" and "http/1.1", in the order the gateway prefers. */
+static int
+simconf_load_protocols(struct simconf *cfg, const config_setting_t *g,
+    struct conf_error *err)
+{
+	static const char *const known[] = { "h2", "http/1.1", NULL };
+	const config_setting_t	*list = NULL, *e;
+	const char		*name;
+	int			 i, k, n;
+
+	if (g != NULL && conf_string_list(g, "protocols", &list, err) == -1)
+		return -1;
+	n = list != NULL ? config_setting_length(list) : 2;
+	if (n == 0)
+		return conf_fail(err, list, "protocols: name at least one of "
+		    "\"h2\" and \"http/1.1\"");
+	cfg->alpn_len = 0;
+	cfg->serves_h2 = cfg->serves_http1 = 0;
+	for (i = 0; i < n; i++) {
+		e = list != NULL ? config_setting_get_elem(list, i) : NULL;
+		name = e != NULL ? config_setting_get_string(e) : known[i];
+		for (k = 0; known[k] != NULL && strcmp(known[k], name) != 0; k++)
+			;
+		if (known[k] == NULL)
+			return conf_fail(err, e, "protocols: \"%s\" is not one of "
+			    "\"h2\" and \"http/1.1\"", name);
+		if ((k == 0 && cfg->serves_h2) || (k == 1 && cfg->serves_http1))
+			return conf_fail(err, e, "protocols: \"%s\" is listed "
+			    "twice", name);
+		if (k == 0)
+			cfg->serves_h2 = 1;
+		else
+			cfg->serves_http1 = 1;
+		cfg->alpn[cfg->alpn_len++] = (unsigned char)strlen(name);
+		memcpy(cfg->alpn + cfg->alpn_len, name, strlen(name));
+		cfg->alpn_len += strlen(name);
+	}
+	return 0;
+}
+
 static int
 simconf_load_gateway(struct simconf *cfg, const config_setting_t *root,
     struct conf_error *err)
@@ -171,7 +211,8 @@ simconf_load_gateway(struct simconf *cfg, const config_setting_t *root,
 	    err) == -1 ||
 	    simconf_load_list(g, where, "bypass", none, &cfg->bypass, err) == -1 ||
 	    simconf_load_list(g, where, "anonymous", anonymous, &cfg->anonymous,
-	    err) == -1)
+	    err) == -1 ||
+	    simconf_load_protocols(cfg, g, err) == -1)
 		return -1;
 	if (!present)
 		return conf_fail(err, where, "gateway.listen: the gateway needs "
@@ -182,7 +223,8 @@ simconf_load_gateway(struct simconf *cfg, const config_setting_t *root,
 	    conf_int(g, "max_head_bytes", 1024, 1 << 20, &cfg->max_head_bytes, err) == -1 ||
 	    conf_int(g, "head_timeout_ms", 10, day, &cfg->head_timeout_ms, err) == -1 ||
 	    conf_int(g, "connect_timeout_ms", 10, day, &cfg->connect_timeout_ms, err) == -1 ||
-	    conf_int(g, "buffer_bytes", 4096, 64 << 20, &cfg->buffer_bytes, err) == -1)
+	    conf_int(g, "buffer_bytes", 4096, 64 << 20, &cfg->buffer_bytes, err) == -1 ||
+	    conf_int(g, "max_streams", 1, 100000, &cfg->max_streams, err) == -1)
 		return -1;
 	return 0;
 }
@@ -289,6 +331,7 @@ simconf_load(const char *config_dir, char *errbuf, size_t errlen)
 	cfg->head_timeout_ms = 10000;
 	cfg->connect_timeout_ms = 5000;
 	cfg->buffer_bytes = 262144;
+	cfg->max_streams = 1000;
 	snprintf(path, sizeof(path), "%s/cloudsim.conf", config_dir);
 	if ((cfg->path = strdup(path)) == NULL) {
 		snprintf(err.text, sizeof(err.text), "out of memory");

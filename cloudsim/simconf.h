@@ -37,6 +37,11 @@ struct simconf {
 	long long		 head_timeout_ms;	/* TLS handshake, and each request head or keep-alive wait */
 	long long		 connect_timeout_ms;	/* TCP connect to a target (else 504) */
 	long long		 buffer_bytes;		/* per tunnel direction before backpressure */
+	unsigned char		 alpn[16];		/* gateway.protocols, ALPN wire format, preferred first */
+	unsigned		 alpn_len;
+	int			 serves_h2;		/* "h2" is in gateway.protocols */
+	int			 serves_http1;		/* "http/1.1" is in gateway.protocols */
+	long long		 max_streams;		/* SETTINGS_MAX_CONCURRENT_STREAMS over h2 */
 	int			 has_echo;		/* echo.listen is not "" */
 	struct sockaddr_storage	 echo_listen;
 	int			 echo_listen_len;

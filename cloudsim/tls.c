@@ -132,28 +132,19 @@ tls_peer_identity(SSL *ssl, char *cn, size_t cnlen, char *why, size_t whylen)
 	return 0;
 }
 
-enum tls_alpn
-tls_alpn_pick(const unsigned char *in, unsigned inlen,
-    const unsigned char **out, unsigned char *outlen)
+int
+tls_alpn_pick(const unsigned char *ours, unsigned ours_len,
+    const unsigned char *in, unsigned inlen, const unsigned char **out,
+    unsigned char *outlen)
 {
-	unsigned	i = 0;
-	int		h2 = 0;
+	unsigned char	*chosen;
 
-	while (i < inlen) {
-		unsigned len = in[i];
-
-		if (len == 0 || i + 1 + len > inlen)
-			break;
-		if (len == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
-			*out = in + i + 1;
-			*outlen = (unsigned char)len;
-			return TLS_ALPN_HTTP1;
-		}
-		if (len == 2 && memcmp(in + i + 1, "h2", 2) == 0)
-			h2 = 1;
-		i += 1 + len;
-	}
-	return h2 ? TLS_ALPN_ONLY_H2 : TLS_ALPN_NO_MATCH;
+	/* Our order wins; OpenSSL walks both lists and checks their framing. */
+	if (SSL_select_next_proto(&chosen, outlen, ours, ours_len, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return -1;
+	*out = chosen;
+	return 0;
 }
 
 void

@@ -10,13 +10,6 @@
 struct bufferevent;
 struct event_base;
 
-/* What a client's ALPN list allows us to speak. */
-enum tls_alpn {
-	TLS_ALPN_HTTP1,		/* "http/1.1" offered: chosen */
-	TLS_ALPN_ONLY_H2,	/* "h2" offered, "http/1.1" not */
-	TLS_ALPN_NO_MATCH,	/* neither offered */
-};
-
 /* TLS 1.2 or later, with cert and key (PEM) as the server's identity. */
 SSL_CTX		*tls_server_ctx(const char *cert, const char *key, char *err,
 		    size_t errlen);
@@ -27,7 +20,10 @@ int		 tls_request_client_cert(SSL_CTX *, const char *ca, char *err,
 /* The verified client certificate's CN: 0 with cn filled, or -1 with why. */
 int		 tls_peer_identity(SSL *, char *cn, size_t cnlen, char *why,
 		    size_t whylen);
-enum tls_alpn	 tls_alpn_pick(const unsigned char *in, unsigned inlen,
+/* The first protocol of ours (ALPN wire format, preferred first) that the
+ * client's list in offers: 0 with out pointing into ours, or -1. */
+int		 tls_alpn_pick(const unsigned char *ours, unsigned ours_len,
+		    const unsigned char *in, unsigned inlen,
 		    const unsigned char **out, unsigned char *outlen);
 /* A comma-separated copy of an ALPN list, for logs. */
 void		 tls_alpn_text(const unsigned char *in, unsigned inlen, char *buf,

@@ -13,7 +13,16 @@ Expectations:
 - A destination off the list gets 403 (http_request_denied), a name not in the host table 502
   (destination_not_found), a dead target 502 (connection_refused).
 - Garbage or an oversize head after the handshake gets 400 and a close; plain TCP bytes fail the
-  handshake; a client offering only h2 is refused; after each the gateway serves the next client.
+  handshake; after each the gateway serves the next client.
+- ALPN follows gateway.protocols (default h2, then http/1.1): h2 when offered, http/1.1 when only it
+  (or nothing) is offered; a gateway configured for http/1.1 only refuses a client offering only h2,
+  with a log line, and picks http/1.1 from a client offering both.
+- Over h2 (nghttp, and arcproxy with gateway.protocol "h2" as the CONNECT client): the same endpoint
+  list, 404/405 and headers; tunnels whose bytes hash right both ways; the same refusals with the same
+  Proxy-Status (403 without a certificate or off the list, 502 unknown host or dead target); the
+  anonymous endpoint without a certificate; half-closes both ways (END_STREAM <-> FIN); one log line
+  per tunnel with proto=h2.  An h2 connection without the preface (HTTP/1.1 bytes, or silence for
+  head_timeout_ms) is closed, and the gateway serves on.
 - Half-closes pass through a tunnel both ways; a tunnel idle longer than head_timeout_ms stays up.
 - openssl s_client sees a verified chain and ALPN http/1.1.
 - `cloudsim -n` names file and line of a broken config; SIGTERM exits 0 with no sanitizer report.
@@ -69,6 +78,7 @@ class Sim:
 		self.echo_port = free_port()
 		self.dead_port = free_port()	# nobody listens here
 		self.half_port = free_port()	# the half-close server below
+		self.protocols = None		# gateway.protocols; None = the default
 		self.proc = None
 
 	def _kw(self):
@@ -81,7 +91,7 @@ class Sim:
 				      timeout=timeout, **self._kw())
 
 	def settings(self):
-		return {
+		s = {
 			"pki_dir": self.pki,
 			"gateway": {
 				"listen": "127.0.0.1:%d" % self.gw_port,
@@ -99,6 +109,9 @@ class Sim:
 				{"name": "half.cloudsim.test", "target": "127.0.0.1:%d" % self.half_port},
 			],
 		}
+		if self.protocols is not None:
+			s["gateway"]["protocols"] = list(self.protocols)
+		return s
 
 	def write_config(self, conf_dir=None, text=None):
 		path = os.path.join(conf_dir or self.conf_dir, "cloudsim.conf")
@@ -154,7 +167,7 @@ class Sim:
 				 + lines[-n:])
 
 	def log_has(self, regex, timeout=3.0):
-		return poll(lambda: re.search(regex, self.stderr_text()), timeout=timeout)
+		return poll(lambda: re.search(regex, self.stderr_text(), re.M), timeout=timeout)
 
 	def sanitizer_report(self):
 		m = re.search(r"(ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:).*",
@@ -179,6 +192,8 @@ class Env:
 		# run.py prints env.proxy's stderr tail when a test fails.
 		self.proxy = self.sim = sim
 		self.half = None
+		self.proxies = []	# arcproxies (h2 clients) the tests started
+		self.sims = []		# further cloudsims the tests started
 
 
 def setup():
@@ -196,7 +211,7 @@ def setup():
 
 
 def teardown(env):
-	problems = []
+	problems = stop_others(env)
 	sim = env.sim
 	if env.half:
 		env.half.close()
@@ -211,6 +226,39 @@ def teardown(env):
 		problems.append("sanitizer: %s\n%s" % (rep, sim.stderr_tail(40)))
 	if not problems:
 		sim.cleanup()
+	return problems
+
+
+def stop_others(env):
+	"""Stop the arcproxies and extra cloudsims a module started; returns the problems seen."""
+	problems = []
+	for p in env.proxies:
+		if p.proc is None:
+			continue
+		crashed = p.proc.poll()
+		if crashed is not None:
+			problems.append("arcproxy %s had exited with status %s\n%s" % (p.base, crashed, p.stderr_tail()))
+		rc = p.stop()
+		if crashed is None and rc not in (0, None):
+			problems.append("arcproxy %s exited %s on SIGTERM\n%s" % (p.base, rc, p.stderr_tail()))
+		rep = p.sanitizer_report()
+		if rep:
+			problems.append("arcproxy sanitizer: %s\n%s" % (rep, p.stderr_tail(40)))
+	for sim in env.sims:
+		crashed = sim.proc.poll() if sim.proc else None
+		if crashed not in (None, 0, -signal.SIGKILL):
+			problems.append("cloudsim %s had exited with status %s" % (sim.base, crashed))
+		rc = sim.stop()
+		if crashed is None and rc not in (0, None):
+			problems.append("cloudsim %s exited %s on SIGTERM\n%s" % (sim.base, rc, sim.stderr_tail()))
+		rep = sim.sanitizer_report()
+		if rep:
+			problems.append("cloudsim sanitizer: %s\n%s" % (rep, sim.stderr_tail(40)))
+	if not problems and not harness.KEEP:
+		for p in env.proxies:
+			p.cleanup()
+		for sim in env.sims:
+			sim.cleanup()
 	return problems
 
 
@@ -314,6 +362,59 @@ def served(sim, what):
 		r = c.read_response()
 	check(r.status == 200 and json.loads(r.body)["endpoints"] == ENDPOINTS,
 	      "the gateway does not serve its list %s: %r" % (what, r))
+
+
+def arcproxy_via(env, protocol="h2", cert="m1", pki=None, sim=None, gateway_port=None, routes=(),
+		 name="arcproxy", workers=1, start=True):
+	"""arcproxy in gateway mode whose gateway is sim (or gateway_port on loopback), with
+	agent.conf gateway.protocol set and the machine certificate cert (None: no identity);
+	stopped by teardown.  routes: rules before the gateway's endpoint list."""
+	sim = sim or env.sim
+	p = harness.Proxy(routes=routes, hosts=[{"name": "gw.cloudsim.test", "address": "127.0.0.1"}],
+			  workers=workers, name=name)
+	p.settings.pop("default_route")
+	p.write_config()
+	ca = os.path.join(p.conf_dir, "ca.crt")
+	shutil.copy(sim.file("ca.crt"), ca)
+	os.chmod(ca, 0o644)
+	p.write_agent_conf('connection = { type = "gateway"; };\n'
+			   'gateway = { url = "https://gw.cloudsim.test:%d"; ca_file = "ca.crt"; protocol = "%s"; };\n'
+			   % (gateway_port or sim.gw_port, protocol))
+	if cert:
+		for ext in ("crt", "key"):
+			dst = os.path.join(p.state_dir, "machine." + ext)
+			shutil.copy(sim.file(cert + "." + ext, pki), dst)
+			os.chmod(dst, 0o600 if ext == "key" else 0o644)
+			if p.user:
+				os.chown(dst, p.user.pw_uid, p.user.pw_gid)
+	env.proxies.append(p)
+	return p.start() if start else p
+
+
+def curl_via(p, sim, *args, timeout=30):
+	"""curl through arcproxy p, trusting sim's CA for the services behind the gateway."""
+	return curl("-x", "http://127.0.0.1:%d" % p.port, "--cacert", sim.file("ca.crt"), *args, timeout=timeout)
+
+
+def proxy_details(resp):
+	"""The details parameter of a response's Proxy-Status."""
+	m = re.search(r'details="([^"]*)"', resp.header("proxy-status") or "")
+	return m.group(1) if m else ""
+
+
+def nghttp(sim, path, *args, cert="m1"):
+	"""nghttp -v to the gateway: (status, {header: value}, body text)."""
+	cmd = ["nghttp", "-v", *args]
+	if cert:
+		cmd += ["--cert", sim.file(cert + ".crt"), "--key", sim.file(cert + ".key")]
+	p = subprocess.run(cmd + ["https://127.0.0.1:%d%s" % (sim.gw_port, path)], capture_output=True,
+			   text=True, timeout=20)
+	heads = dict(re.findall(r"recv \(stream_id=13\) ([^:\s][^:]*|:status): (.*)", p.stdout))
+	status = int(heads.pop(":status", "0"))
+	# The body comes unframed; the next verbose line may follow it on the same line.
+	body = "\n".join(re.sub(r"\[\s*\d+\.\d+\] .*", "", line) for line in p.stdout.splitlines()
+			 if not line.startswith(("[", " ", "The negotiated protocol")))
+	return status, heads, body.strip()
 
 
 class HalfCloseServer:
@@ -569,23 +670,43 @@ def plain_tcp_fails_the_handshake_only(env):
 
 
 @test
-def alpn_http11_only(env):
+def alpn_follows_gateway_protocols(env):
 	sim = env.sim
+	for alpn, want in ((("h2",), "h2"), (("http/1.1", "h2"), "h2"), (("http/1.1",), "http/1.1"),
+			   (None, None)):
+		with gw_conn(sim, "m1", alpn=alpn) as c:
+			got = c.sock.selected_alpn_protocol()
+			check(got == want, "ALPN %r chose %r, not %r" % (alpn, got, want))
+			if want != "h2":
+				r = c.connect_tunnel("echo.cloudsim.test:443")
+				check(r.status == 200, "CONNECT with ALPN %r: %r" % (alpn, r))
 	try:
-		with gw_conn(sim, "m1", alpn=("h2",)) as c:
+		gw_conn(sim, "m1", alpn=("spdy/3",)).close()
+		raise AssertionError("a client offering only spdy/3 got through")
+	except (ssl.SSLError, ConnectionResetError):
+		pass
+	check(sim.log_has(r'offers ALPN "spdy/3"; this gateway serves "h2,http/1\.1"'),
+	      "the ALPN refusal is not logged\n" + sim.stderr_tail(5))
+	# gateway.protocols = [ "http/1.1" ]: a client offering only h2 is refused.
+	h1 = Sim()
+	h1.pki, h1.protocols = sim.pki, ["http/1.1"]
+	env.sims.append(h1)
+	h1.write_config()
+	h1.start()
+	try:
+		with gw_conn(h1, "m1", alpn=("h2",)) as c:
 			c.request("GET", LIST_PATH, host="gw.cloudsim.test")
 			r = c.read_response()
-		raise AssertionError("a client offering only h2 got through: %r" % r)
+		raise AssertionError("an h2-only client got through an http/1.1 gateway: %r" % r)
 	except (ssl.SSLError, ConnectionResetError, EOFError):
 		pass
-	check(sim.log_has(r"h2 is not served yet"), "the h2 refusal is not logged")
-	for alpn in (("h2", "http/1.1"), None):
-		with gw_conn(sim, "m1", alpn=alpn) as c:
-			want = "http/1.1" if alpn else None
-			check(c.sock.selected_alpn_protocol() == want, "ALPN %r chose %r"
-			      % (alpn, c.sock.selected_alpn_protocol()))
-			r = c.connect_tunnel("echo.cloudsim.test:443")
-			check(r.status == 200, "CONNECT with ALPN %r: %r" % (alpn, r))
+	check(h1.log_has(r'offers ALPN "h2"; this gateway serves "http/1\.1"'),
+	      "the h2 refusal is not logged\n" + h1.stderr_tail(5))
+	with gw_conn(h1, "m1", alpn=("h2", "http/1.1")) as c:
+		check(c.sock.selected_alpn_protocol() == "http/1.1", "the http/1.1 gateway chose %r"
+		      % c.sock.selected_alpn_protocol())
+		check(c.connect_tunnel("echo.cloudsim.test:443").status == 200, "CONNECT on the http/1.1 gateway")
+	check(h1.stop() == 0, "the http/1.1 gateway did not exit 0 on SIGTERM")
 
 
 @test
@@ -727,6 +848,139 @@ def echo_service_directly(env):
 		check(r.status == 405, "POST /bytes/10: %r" % r)
 
 
+# --- HTTP/2 -------------------------------------------------------------------
+
+@test
+def h2_endpoint_list_with_nghttp(env):
+	sim = env.sim
+	for cert in ("m1", None):
+		status, heads, body = nghttp(sim, LIST_PATH, cert=cert)
+		check(status == 200, "nghttp GET %s (certificate %s): status %d" % (LIST_PATH, cert, status))
+		check(heads.get("content-type", "").startswith("application/json") and
+		      heads.get("cache-control") == "max-age=300", "h2 list headers %r" % heads)
+		check(json.loads(body) == {"endpoints": ENDPOINTS, "bypass": BYPASS, "refresh_seconds": 300},
+		      "h2 endpoint list %r" % body)
+		check(int(heads.get("content-length", -1)) == len(body), "content-length %r for %d bytes"
+		      % (heads.get("content-length"), len(body)))
+	status, heads, body = nghttp(sim, LIST_PATH + "?x=1", "-H", ":method: HEAD")
+	check(status == 200 and body == "" and int(heads.get("content-length", 0)) > 0,
+	      "HEAD over h2: %d %r %r" % (status, heads, body))
+	status, heads, body = nghttp(sim, LIST_PATH, "-H", ":method: POST", "-d", "/dev/null")
+	check(status == 405 and heads.get("allow") == "GET, HEAD", "POST over h2: %d %r" % (status, heads))
+	status, _, body = nghttp(sim, "/elsewhere")
+	check(status == 404, "another path over h2: %d %r" % (status, body))
+	check(sim.log_has(r"ALPN h2, machine m1"), "no h2 handshake in the log")
+
+
+@test(timeout=40)
+def h2_tunnels_through_arcproxy(env):
+	sim = env.sim
+	p = arcproxy_via(env, "h2", name="h2client")
+	n = 1 << 20
+	with tempfile.TemporaryDirectory(dir=sim.base) as d:
+		body, head = os.path.join(d, "body"), os.path.join(d, "head")
+		r = curl_via(p, sim, "-D", head, "-o", body, "https://echo.cloudsim.test/bytes/%d" % n)
+		check(r.returncode == 0, "curl via arcproxy (h2): exit %d: %s\n%s" % (
+			r.returncode, r.stderr.decode(errors="replace").strip(), p.stderr_tail(8)))
+		with open(body, "rb") as f:
+			data = f.read()
+		with open(head) as f:
+			heads = f.read()
+		check(data == pattern(n), "%d bytes over an h2 stream differ from the pattern" % len(data))
+		m = re.search(r"(?im)^x-sha256:\s*([0-9a-f]{64})", heads)
+		check(m and m.group(1) == hashlib.sha256(data).hexdigest(), "X-Sha256 over h2 differs")
+		up = os.urandom(3 << 20)
+		with open(body, "wb") as f:
+			f.write(up)
+		r = curl_via(p, sim, "--data-binary", "@" + body, "https://echo.cloudsim.test/upload")
+	check(r.returncode == 0 and json.loads(r.stdout) == {"length": len(up),
+							      "sha256": hashlib.sha256(up).hexdigest()},
+	      "upload over h2: exit %d %r" % (r.returncode, r.stdout[:200]))
+	check(sim.log_has(r"connect echo\.cloudsim\.test:443 machine=m1 client=\S+ target=127\.0\.0\.1:%d "
+			  r"status=200 up=\d+ down=\d{7,} ms=\d+ proto=h2$" % sim.echo_port),
+	      "no h2 tunnel log line\n" + sim.stderr_tail(6))
+	check(sim.log_has(r"status=200 up=\d{7,} down=\d+ ms=\d+ proto=h2$"), "no h2 upload log line")
+	m = p.metrics()
+	check(harness.metric_sum(m, "arcproxy_gateway_connections", protocol="h2") == 1 and
+	      harness.metric_sum(m, "arcproxy_gateway_connections", protocol="http/1.1") == 0,
+	      "arcproxy's gateway connections: %r" % {k: v for k, v in m.items() if "gateway_conn" in k[0]})
+	check(harness.metric_sum(m, "arcproxy_gateway_streams_total") >= 2, "streams_total < 2")
+	check(harness.poll(lambda: harness.metric_sum(p.metrics(), "arcproxy_gateway_streams_open") == 0),
+	      "streams stay open after the transfers")
+
+
+@test(timeout=40)
+def h2_refusals_match_http11(env):
+	sim = env.sim
+	everything = [{"match": "*", "route": "gateway"}]	# off-list names reach the gateway too
+	p = arcproxy_via(env, "h2", routes=everything, name="h2refuse")
+	cases = [("example.com:443", 403, "http_request_denied", "destination not on the endpoint list"),
+		 ("echo.cloudsim.test:8443", 403, "http_request_denied", "destination not on the endpoint list"),
+		 ("nohost.cloudsim.test:443", 502, "destination_not_found", "unknown host"),
+		 ("dead.cloudsim.test:443", 502, "connection_refused", "target refused the connection")]
+	for dest, status, token, why in cases:
+		with Conn(p.port, 10) as c:
+			r = c.connect_tunnel(dest)
+		want = "%d cloudsim-gateway; error=%s; details='%s'" % (status, token, why)
+		check(r.status == status and want in proxy_details(r),
+		      "CONNECT %s over h2: %r, Proxy-Status %r lacks %r" % (dest, r, r.header("proxy-status"), want))
+		check(sim.log_has(r"connect %s machine=m1 .*status=%d .*proto=h2 error=%s"
+				  % (re.escape(dest), status, token)), "no h2 log line for %s" % dest)
+	anon = arcproxy_via(env, "h2", cert=None, routes=everything, name="h2anon")
+	with Conn(anon.port, 10) as c:
+		r = c.connect_tunnel("echo.cloudsim.test:443")
+	check(r.status == 403 and "machine certificate required" in proxy_details(r),
+	      "CONNECT without a machine certificate over h2: %r %r" % (r, r.header("proxy-status")))
+	r = curl_via(anon, sim, "-o", "-", "https://management.cloudsim.test/bytes/1000")
+	check(r.returncode == 0 and r.stdout == pattern(1000), "the anonymous endpoint over h2: exit %d %s"
+	      % (r.returncode, r.stderr.decode(errors="replace").strip()))
+	check(sim.log_has(r"connect management\.cloudsim\.test:443 machine=- .*status=200 .*proto=h2"),
+	      "the anonymous h2 tunnel is not logged")
+	served(sim, "after refusals over h2")
+
+
+@test
+def h2_half_close_both_ways(env):
+	sim = env.sim
+	p = env.proxies[0] if env.proxies else arcproxy_via(env, "h2", name="h2half")
+	with Conn(p.port, 10) as c:
+		r = c.connect_tunnel("half.cloudsim.test:443")
+		check(r.status == 200, "CONNECT half.cloudsim.test over h2: %r" % r)
+		c.send(b"hello")
+		c.shutdown_wr()		# END_STREAM on the stream, then a FIN to the target
+		got = c.read_to_eof(limit=100)
+	check(got == b"got 5", "the target's answer after our half-close: %r" % got)
+	check(sim.log_has(r"connect half\.cloudsim\.test:443 .*status=200 up=5 down=5 ms=\d+ proto=h2$"),
+	      "the half-closed h2 tunnel is not logged as a clean 5/5\n" + sim.stderr_tail(5))
+
+
+@test
+def h2_bad_or_missing_preface_closes(env):
+	sim = env.sim
+	with gw_conn(sim, "m1", alpn=("h2",)) as c:
+		c.send(b"GET / HTTP/1.1\r\nHost: gw.cloudsim.test\r\n\r\n")	# not the h2 preface
+		c.settimeout(3)
+		try:
+			data = c.read_to_eof(limit=4096)
+		except (ConnectionResetError, ssl.SSLError):
+			data = b""
+		check(b"HTTP/1.1" not in data, "HTTP/1.1 on an h2 connection got an HTTP/1.1 answer: %r" % data)
+	t0 = time.monotonic()
+	with gw_conn(sim, "m1", alpn=("h2",)) as c:
+		c.settimeout(HEAD_TIMEOUT_MS / 1000 + 2)
+		try:
+			c.read_to_eof(limit=4096)	# our SETTINGS, then the close
+		except (ConnectionResetError, ssl.SSLError):
+			pass
+		except socket.timeout:
+			raise AssertionError("a silent h2 connection stays open")
+	dt = time.monotonic() - t0
+	check(dt >= HEAD_TIMEOUT_MS / 1000 - 0.3, "a silent h2 connection was closed after %.1fs, before "
+	      "head_timeout_ms" % dt)
+	check(sim.log_has(r"no HTTP/2 preface within %d ms" % HEAD_TIMEOUT_MS), "the silent client is not logged")
+	served(sim, "after bad h2 prefaces")
+
+
 # --- configuration -------------------------------------------------------------
 
 @test
@@ -752,6 +1006,11 @@ def check_flag_names_file_and_line(env):
 		check(r.returncode != 0, "-n on a config with a %s: exit 0" % what)
 		check("cloudsim.conf" in out, "-n (%s) does not name the file: %r" % (what, out.strip()))
 		check(re.search(r":%d\b" % line, out), "-n (%s) does not name line %d: %r" % (what, line, out.strip()))
+	sim.write_config(conf_dir=d, text='pki_dir = "%s";\ngateway = {\n  protocols = [ "h2", "h3" ];\n};\n'
+			 % sim.pki)
+	r = sim.run("-n", "--config-dir", d)
+	check(r.returncode != 0 and re.search(r'cloudsim\.conf:3:.*"h3" is not one of', r.stderr),
+	      "-n with an unknown protocol: %d %r" % (r.returncode, r.stderr))
 	sim.write_config(conf_dir=d, text='pki_dir = "%s";\n' % os.path.join(d, "nopki"))
 	r = sim.run("-n", "--config-dir", d)
 	check(r.returncode != 0 and "cloudsim pki" in r.stderr, "-n with a missing PKI: %d %r"
