@@ -295,9 +295,15 @@ static void
 gw_on_tunnel_done(void *arg, const struct tunnel_result *r)
 {
 	struct gw_conn	*gc = arg;
+	struct linger	 rst = { 1, 0 };
 
 	gateway_log_connect(&gc->who, &gc->req, "http/1.1", 200,
 	    r->error ? "connection_terminated" : NULL, r->error, r->up, r->down);
+	/* A tunnel that failed ends with a TCP reset, as h2 resets its stream:
+	 * a FIN would read as the target's clean EOF. */
+	if (r->error != NULL)
+		setsockopt(bufferevent_getfd(gc->bev), SOL_SOCKET, SO_LINGER, &rst,
+		    sizeof(rst));
 	gw_conn_free(gc);
 }
 
