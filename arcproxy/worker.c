@@ -264,6 +264,9 @@ worker_free(struct worker *w)
 {
 	conn_free_all(w);
 	gw_free(w->gw);
+	/* Let deferred callbacks (bufferevent pairs of h2 tunnels) finish, so
+	 * that what they hold is released before the base goes. */
+	event_base_loop(w->base, EVLOOP_NONBLOCK);
 	listener_close_all(w);
 	pool_free(w->pool);
 	accesslog_writer_free(w->alog);

@@ -348,7 +348,9 @@ gwc_start_tls(struct gw_conn *c)
 		gwc_fail(c, "cannot start TLS");
 		return;
 	}
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	/* No dirty-shutdown allowance: SSL_OP_IGNORE_UNEXPECTED_EOF already
+	 * makes a FIN without close_notify an EOF, and a reset must stay an
+	 * error so that the client's tunnel fails too. */
 	c->state = GWC_TLS;
 	bufferevent_setcb(c->bev, NULL, NULL, gwc_tls_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
