@@ -32,7 +32,7 @@ LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed
 
 LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c \
-	lib/atomicfile.c
+	lib/atomicfile.c lib/bigread.c
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c

@@ -35,7 +35,7 @@ static const struct config_limits config_default_limits = {
 	.pool_max_idle = 64,
 	.pool_idle_timeout_ms = 30000,
 	.drain_timeout_ms = 10000,
-	.buffer_bytes = 262144,
+	.buffer_bytes = 524288,
 };
 
 static int

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
+#include "bigread.h"
 #include "conn.h"
 #include "gw.h"
 #include "http.h"
@@ -24,6 +25,7 @@
 
 #define CONN_LINGER_MS		2000	/* reading after our EOF, so that no RST eats the response */
 #define CONN_MAX_SINGLE_READ	(128 * 1024)
+#define CONN_MAX_SINGLE_WRITE	(1024 * 1024)
 
 enum conn_state {
 	CONN_HEAD,	/* reading a request head; the head (or keep-alive) timer runs */
@@ -297,6 +299,8 @@ conn_req_body(struct conn *c)
 		if (moved == 0)
 			break;
 	}
+	if (c->up->plain)
+		relay_write_now(c->up->bev);
 	if (!c->req_done && evbuffer_get_length(out) >= (size_t)c->cfg->limits.buffer_bytes) {
 		c->client_paused = 1;
 		bufferevent_disable(c->client, EV_READ);
@@ -355,6 +359,7 @@ conn_opened(struct upstream *up, enum px_error error, const char *details,
 	}
 	conn_touch(c);
 	bufferevent_set_max_single_read(up->bev, CONN_MAX_SINGLE_READ);
+	bufferevent_set_max_single_write(up->bev, CONN_MAX_SINGLE_WRITE);
 	if (c->req != NULL && http_msg_is_connect(c->req)) {
 		c->status = 200;
 		evbuffer_add(bufferevent_get_output(c->client), established,
@@ -373,9 +378,6 @@ conn_open(struct conn *c)
 	struct upstream_target		 t;
 	struct upstream			*up;
 
-	c->state = CONN_OPENING;
-	evtimer_del(c->timer);
-	bufferevent_disable(c->client, EV_READ);
 	if (!http_msg_is_connect(c->req) &&
 	    (up = pool_get(c->w->pool, c->route.kind, c->target.host,
 	    c->target.port)) != NULL) {
@@ -384,6 +386,9 @@ conn_open(struct conn *c)
 		conn_exchange(c);
 		return;
 	}
+	c->state = CONN_OPENING;
+	evtimer_del(c->timer);
+	bufferevent_disable(c->client, EV_READ);
 	t.host = c->target.host;
 	t.port = c->target.port;
 	t.explicit_rule = route_is_explicit(c->cfg->routes, c->route.rule);
@@ -595,6 +600,7 @@ conn_resp(struct conn *c)
 		c->resp_started = 1;
 		if (http_msg_head_consume(m, in) == HTTP_STEP_DONE) {
 			c->bytes_down += evbuffer_get_length(out) - before;
+			relay_write_now(c->client);
 			conn_exchange_done(c);
 			return;
 		}
@@ -610,6 +616,7 @@ conn_resp(struct conn *c)
 		conn_fail(c, PXE_UPSTREAM_PROTOCOL);
 		return;
 	}
+	relay_write_now(c->client);
 	if (step == HTTP_STEP_DONE) {
 		conn_exchange_done(c);
 		return;
@@ -622,13 +629,35 @@ conn_resp(struct conn *c)
 	}
 }
 
+/*
+ * libevent 2.1 reads at most 4 KiB from a socket per event.  Take what the
+ * kernel holds now in one read, up to the room the relay allows, so that
+ * bulk transfers cost a few system calls per megabyte instead of hundreds.
+ */
+static void
+conn_read_more(struct conn *c, struct bufferevent *bev)
+{
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	size_t		 have = evbuffer_get_length(in);
+	size_t		 room = (size_t)c->cfg->limits.buffer_bytes;
+
+	if (have >= room)
+		return;
+	/* A socket bufferevent keeps its input's end frozen between its own
+	 * reads, as here. */
+	evbuffer_unfreeze(in, 0);
+	bigread(bufferevent_getfd(bev), in, room - have);
+	evbuffer_freeze(in, 0);
+}
+
 static void
 conn_client_read(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	(void)bev;
 	conn_touch(c);
+	if (c->state == CONN_TUNNEL || (c->state == CONN_EXCHANGE && !c->req_done))
+		conn_read_more(c, bev);
 	switch (c->state) {
 	case CONN_HEAD:
 		conn_head(c);
@@ -717,8 +746,9 @@ conn_up_read(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	(void)bev;
 	conn_touch(c);
+	if (c->up->plain)
+		conn_read_more(c, bev);
 	if (c->state == CONN_TUNNEL)
 		relay_read(&c->relay, &c->relay.upstream);
 	else if (c->state == CONN_EXCHANGE)
@@ -871,6 +901,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 		snprintf(c->client_addr, sizeof(c->client_addr), "local");
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bufferevent_set_max_single_read(c->client, CONN_MAX_SINGLE_READ);
+	bufferevent_set_max_single_write(c->client, CONN_MAX_SINGLE_WRITE);
 	http_msg_init(c->req, HTTP_REQUEST);
 	event_base_gettimeofday_cached(w->base, &c->start);
 	c->last_active = c->start;

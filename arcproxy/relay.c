@@ -8,6 +8,18 @@
 #include "relay.h"
 #include "upstream.h"
 
+void
+relay_write_now(struct bufferevent *bev)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+
+	/* A socket bufferevent keeps its output's start frozen between its
+	 * own writes, as here. */
+	evbuffer_unfreeze(out, 1);
+	evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+}
+
 struct relay_end *
 relay_partner(struct relay *r, struct relay_end *e)
 {
@@ -18,8 +30,9 @@ void
 relay_init(struct relay *r, struct bufferevent *client, struct upstream *up,
     size_t high_water)
 {
-	r->client = (struct relay_end){ .bev = client };
-	r->upstream = (struct relay_end){ .bev = up->bev, .up = up };
+	r->client = (struct relay_end){ .bev = client, .plain = 1 };
+	r->upstream = (struct relay_end){ .bev = up->bev, .up = up,
+	    .plain = up->plain };
 	r->high_water = high_water;
 }
 
@@ -55,6 +68,8 @@ relay_read(struct relay *r, struct relay_end *from)
 		return 0;
 	from->bytes += n;
 	evbuffer_add_buffer(out, in);
+	if (to->plain)
+		relay_write_now(to->bev);
 	if (evbuffer_get_length(out) >= r->high_water) {
 		/* Stop reading until the partner drains below half. */
 		from->paused = 1;

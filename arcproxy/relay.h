@@ -14,6 +14,7 @@ struct relay_end {
 	unsigned		 eof:1;		/* this end sent EOF */
 	unsigned		 shut:1;	/* we sent EOF to this end */
 	unsigned		 paused:1;	/* not read: the partner's output is full */
+	unsigned		 plain:1;	/* a TCP socket: written at once */
 	uint64_t		 bytes;		/* read from this end, passed on */
 };
 
@@ -31,5 +32,9 @@ int	relay_read(struct relay *, struct relay_end *from);
 int	relay_drained(struct relay *, struct relay_end *to);
 int	relay_eof(struct relay *, struct relay_end *from);
 struct relay_end *relay_partner(struct relay *, struct relay_end *);
+/* Writes what a plain socket bufferevent holds now rather than on the next
+ * pass of the loop (one epoll round less); the rest waits for its own
+ * write event. */
+void	relay_write_now(struct bufferevent *);
 
 #endif

@@ -44,6 +44,7 @@ struct upstream {
 	char			 host[256];	/* pool key, with port and route */
 	uint16_t		 port;
 	int			 reused;	/* came from the idle pool */
+	int			 plain;		/* bev is a plain TCP socket (bigger reads) */
 	TAILQ_ENTRY(upstream)	 idle;		/* in the pool */
 	struct timeval		 idle_since;
 };

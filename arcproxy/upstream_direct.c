@@ -140,6 +140,7 @@ direct_open(struct worker *w, const struct upstream_target *t,
 	d->up.ops = &upstream_direct_ops;
 	d->up.w = w;
 	d->up.route = ROUTE_DIRECT;
+	d->up.plain = 1;
 	snprintf(d->up.host, sizeof(d->up.host), "%s", t->host);
 	d->up.port = t->port;
 	d->cb = cb;

@@ -65,6 +65,7 @@ proxy_open(struct worker *w, const struct upstream_target *t,
 	p->up.ops = &upstream_proxy_ops;
 	p->up.w = w;
 	p->up.route = ROUTE_PROXY;
+	p->up.plain = 1;
 	snprintf(p->up.host, sizeof(p->up.host), "%s", t->host);
 	p->up.port = t->port;
 	p->cb = cb;

@@ -184,13 +184,24 @@ int
 worker_init(struct worker *w, struct proxy *px, int id, struct config *cfg,
     struct accesslog *log, char *err, size_t errlen)
 {
+	struct event_config	*ecfg;
+
 	memset(w, 0, sizeof(*w));
 	w->px = px;
 	w->id = id;
 	w->cfg = config_ref(cfg);
 	TAILQ_INIT(&w->conns);
 	pthread_mutex_init(&w->lock, NULL);
-	if ((w->base = event_base_new()) == NULL) {
+	if ((ecfg = event_config_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* Batch the many enable/disable pairs of one loop pass into one
+	 * epoll_ctl each (or none). */
+	event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	w->base = event_base_new_with_config(ecfg);
+	event_config_free(ecfg);
+	if (w->base == NULL) {
 		snprintf(err, errlen, "cannot create an event loop");
 		return -1;
 	}
