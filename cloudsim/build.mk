@@ -1,24 +1,28 @@
 # build.mk -- cloudsim, the local stand-in for Azure: its program and unit tests, included by the top Makefile.
 # cloudsim links arcproxy's leaf modules route.c (destination patterns) and
-# http.c (request heads on http-parser) rather than copying them.
+# http.c (request heads on http-parser), and lib/atomicfile.c (control.json),
+# rather than copying them.
 
 CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
 	cloudsim/tls.c cloudsim/acceptor.c cloudsim/gateway.c cloudsim/gateway_h2.c \
 	cloudsim/tunnel.c \
-	cloudsim/echo.c arcproxy/route.c arcproxy/http.c
+	cloudsim/echo.c cloudsim/registry.c cloudsim/jwt.c cloudsim/httpd.c \
+	cloudsim/control.c cloudsim/operator.c arcproxy/route.c arcproxy/http.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 cloudsim_default_goal := $(.DEFAULT_GOAL)
 
 PROGS += $(BIN)/cloudsim
 
-$(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c)
+$(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c lib/atomicfile.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-UNIT_TESTS += cloudsim_pki cloudsim_simconf
+UNIT_TESTS += cloudsim_pki cloudsim_simconf cloudsim_registry cloudsim_jwt
 cloudsim_pki_test_OBJS := cloudsim/pki.c
 cloudsim_simconf_test_OBJS := cloudsim/simconf.c lib/conf.c arcproxy/route.c
+cloudsim_registry_test_OBJS := cloudsim/registry.c lib/atomicfile.c
+cloudsim_jwt_test_OBJS := cloudsim/jwt.c
 
 # The suites include cloudsim's headers.
 $(OBJ)/tests/unit/cloudsim_%.o: ALL_CFLAGS += -Icloudsim

@@ -1,6 +1,7 @@
-/* cloudsim.c -- the local stand-in for Azure: flags, the pki and machine-cert commands, start-up, signals and shutdown. */
+/* cloudsim.c -- the local stand-in for Azure: flags, the pki and machine-cert commands, start-up (gateway, echo, control plane), signals and shutdown. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,20 +12,28 @@
 #include <openssl/ssl.h>
 
 #include "acceptor.h"
+#include "control.h"
 #include "echo.h"
 #include "gateway.h"
 #include "log.h"
+#include "operator.h"
 #include "pki.h"
+#include "registry.h"
 #include "simconf.h"
+
+#define CLOUDSIM_STATE_FILE	"control.json"
 
 /* The program's one context: passed to every callback, never global. */
 struct cloudsim {
 	const char		*config_dir;
 	const char		*state_dir;
 	struct simconf		*cfg;
+	struct registry		*registry;	/* the machines, from <state-dir>/control.json */
 	struct event_base	*base;
 	struct gateway		*gateway;
 	struct echo		*echo;		/* NULL when echo.listen is "" */
+	struct control		*control;	/* NULL when control.listen is "" */
+	struct operator_api	*operator_api;	/* NULL when control.operator_listen is "" */
 	struct event		*sig_term;
 	struct event		*sig_int;
 	struct event		*sig_hup;
@@ -120,6 +129,9 @@ check_config(struct cloudsim *cs)
 			goto fail;
 		SSL_CTX_free(ctx);
 	}
+	if (cs->cfg->control.has_listen &&
+	    control_check(cs->cfg, err, sizeof(err)) == -1)
+		goto fail;
 	printf("cloudsim: %s: configuration OK\n", cs->cfg->path);
 	return 0;
  fail:
@@ -143,12 +155,16 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("%s: stopping", strsignal(sig));
 	/* HTTP/2 clients get a GOAWAY; the loop runs a moment longer to send it. */
 	gateway_stop(cs->gateway);
+	control_stop(cs->control);
+	operator_api_stop(cs->operator_api);
 	event_base_loopexit(cs->base, &stop_grace);
 }
 
 static void
 cloudsim_free(struct cloudsim *cs)
 {
+	operator_api_free(cs->operator_api);
+	control_free(cs->control);
 	echo_free(cs->echo);
 	gateway_free(cs->gateway);
 	if (cs->sig_term != NULL)
@@ -159,21 +175,39 @@ cloudsim_free(struct cloudsim *cs)
 		event_free(cs->sig_hup);
 	if (cs->base != NULL)
 		event_base_free(cs->base);
+	registry_free(cs->registry);
 	simconf_free(cs->cfg);
 }
 
 static void
 cloudsim_start(struct cloudsim *cs)
 {
-	char	err[512];
+	char	err[512], path[PATH_MAX];
 
+	if (snprintf(path, sizeof(path), "%s/%s", cs->state_dir,
+	    CLOUDSIM_STATE_FILE) >= (int)sizeof(path))
+		fatalx("%s: path too long", cs->state_dir);
+	/* Better now than a 500 at the first registration. */
+	if ((cs->cfg->control.has_listen || cs->cfg->control.has_operator) &&
+	    access(cs->state_dir, W_OK | X_OK) == -1)
+		fatal("state dir %s (the control plane keeps %s there; "
+		    "--state-dir DIR)", cs->state_dir, CLOUDSIM_STATE_FILE);
+	if ((cs->registry = registry_load(path, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if ((cs->base = event_base_new()) == NULL)
 		fatalx("cannot create an event loop");
-	if ((cs->gateway = gateway_new(cs->base, cs->cfg, err,
+	if ((cs->gateway = gateway_new(cs->base, cs->cfg, cs->registry, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (cs->cfg->has_echo &&
 	    (cs->echo = echo_new(cs->base, cs->cfg, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (cs->cfg->control.has_listen && (cs->control = control_new(cs->base,
+	    cs->cfg, cs->registry, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (cs->cfg->control.has_operator && (cs->operator_api =
+	    operator_api_new(cs->base, cs->cfg, cs->registry, err,
+	    sizeof(err))) == NULL)
 		fatalx("%s", err);
 	cs->sig_term = evsignal_new(cs->base, SIGTERM, on_signal, cs);
 	cs->sig_int = evsignal_new(cs->base, SIGINT, on_signal, cs);
@@ -196,6 +230,7 @@ main(int argc, char *argv[])
 	struct cloudsim	 cs;
 	const char	*config_dir = NULL, *state_dir = NULL;
 	char		 err[512], gw_addr[64], echo_addr[64] = "off";
+	char		 control_addr[64] = "off", operator_addr[64] = "off";
 	int		 ch, foreground = 0, check = 0, verbose = 0, rc;
 
 	if (argc >= 2 && strcmp(argv[1], "pki") == 0)
@@ -237,8 +272,17 @@ main(int argc, char *argv[])
 	if (cs.echo != NULL)
 		acceptor_addr_text((struct sockaddr *)&cs.cfg->echo_listen,
 		    echo_addr, sizeof(echo_addr));
-	log_info("gateway on %s, echo on %s; config %s, pki %s, state %s",
-	    gw_addr, echo_addr, cs.cfg->path, cs.cfg->pki_dir, cs.state_dir);
+	if (cs.control != NULL)
+		acceptor_addr_text((struct sockaddr *)&cs.cfg->control.listen,
+		    control_addr, sizeof(control_addr));
+	if (cs.operator_api != NULL)
+		acceptor_addr_text((struct sockaddr *)
+		    &cs.cfg->control.operator_listen, operator_addr,
+		    sizeof(operator_addr));
+	log_info("gateway on %s, echo on %s, control plane on %s, operator API "
+	    "on %s; config %s, pki %s, state %s", gw_addr, echo_addr,
+	    control_addr, operator_addr, cs.cfg->path, cs.cfg->pki_dir,
+	    cs.state_dir);
 	event_base_dispatch(cs.base);
 	cloudsim_free(&cs);
 	log_info("stopped");

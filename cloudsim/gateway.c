@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -147,9 +148,10 @@ gateway_decide(const struct gateway *gw, const struct gateway_peer *who,
 {
 	const struct simconf	*cfg = gw->cfg;
 	struct http_parser_url	 u;
-	char			 host[256];
+	const char		*why = who->why_anonymous;
+	char			 host[256], revoked[200];
 	size_t			 n;
-	int			 anonymous;
+	int			 anonymous, machine;
 
 	n = len < sizeof(req->dest) - 1 ? len : sizeof(req->dest) - 1;
 	memcpy(req->dest, authority, n);
@@ -170,11 +172,17 @@ gateway_decide(const struct gateway *gw, const struct gateway_peer *who,
 	if (route_normalize_host(host) == -1)
 		goto bad_target;
 	anonymous = simconf_listed(&cfg->anonymous, host, u.port);
-	if (who->machine[0] == '\0' && !anonymous) {
+	/* A machine deleted since the handshake loses its identity at once. */
+	machine = who->machine[0] != '\0';
+	if (machine && gateway_revoked(gw, who, revoked, sizeof(revoked))) {
+		machine = 0;
+		why = revoked;
+	}
+	if (!machine && !anonymous) {
 		gw_verdict(v, 403, "http_request_denied",
 		    "machine certificate required",
 		    "machine certificate required: %s needs a client certificate "
-		    "issued by the cloudsim CA (%s)", req->dest, who->why_anonymous);
+		    "issued by the cloudsim CA (%s)", req->dest, why);
 		return;
 	}
 	if (!anonymous && !simconf_listed(&cfg->endpoints, host, u.port)) {
@@ -194,6 +202,21 @@ gateway_decide(const struct gateway *gw, const struct gateway_peer *who,
  bad_target:
 	gw_verdict(v, 400, "http_request_error", "bad CONNECT target",
 	    "CONNECT needs host:port, like echo.cloudsim.test:443");
+}
+
+int
+gateway_revoked(const struct gateway *gw, const struct gateway_peer *who,
+    char *why, size_t whylen)
+{
+	const char	*owner;
+
+	if (who->machine[0] == '\0' || gw->registry == NULL ||
+	    registry_cert_state(gw->registry, who->machine, who->serial,
+	    time(NULL), NULL, &owner) != REGISTRY_CERT_REVOKED)
+		return 0;
+	snprintf(why, whylen, "certificate not recognised: serial %s of machine "
+	    "%s is revoked, the machine was deleted", who->serial, owner);
+	return 1;
 }
 
 void
@@ -502,10 +525,17 @@ gw_ready(struct gw_conn *gc)
 	unsigned		 alpn_len = 0;
 
 	if (tls_peer_identity(ssl, gc->who.machine, sizeof(gc->who.machine),
-	    gc->who.why_anonymous, sizeof(gc->who.why_anonymous)) == -1 &&
+	    gc->who.serial, sizeof(gc->who.serial), gc->who.why_anonymous,
+	    sizeof(gc->who.why_anonymous)) == -1 &&
 	    SSL_get0_peer_certificate(ssl) != NULL)
 		log_info("%s: %s; the connection has no machine identity",
 		    gc->who.addr, gc->who.why_anonymous);
+	else if (gateway_revoked(gc->gw, &gc->who, gc->who.why_anonymous,
+	    sizeof(gc->who.why_anonymous))) {
+		log_info("%s: %s; the connection has no machine identity",
+		    gc->who.addr, gc->who.why_anonymous);
+		gc->who.machine[0] = '\0';
+	}
 	SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
 	log_debug("%s: %s %s, ALPN %.*s, machine %s", gc->who.addr,
 	    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
@@ -728,8 +758,8 @@ gateway_tls(const struct simconf *cfg, char *err, size_t errlen)
 }
 
 struct gateway *
-gateway_new(struct event_base *base, const struct simconf *cfg, char *err,
-    size_t errlen)
+gateway_new(struct event_base *base, const struct simconf *cfg,
+    struct registry *registry, char *err, size_t errlen)
 {
 	struct gateway	*gw;
 
@@ -739,6 +769,7 @@ gateway_new(struct event_base *base, const struct simconf *cfg, char *err,
 	}
 	gw->base = base;
 	gw->cfg = cfg;
+	gw->registry = registry;
 	TAILQ_INIT(&gw->conns);
 	TAILQ_INIT(&gw->h2s);
 	gw->head_timeout = gw_ms(cfg->head_timeout_ms);

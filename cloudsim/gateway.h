@@ -10,13 +10,15 @@
 
 struct event_base;
 struct gateway;
+struct registry;
 struct simconf;
 
 /* The gateway's TLS context (gateway.crt, client certificates from ca.crt). */
 SSL_CTX		*gateway_tls(const struct simconf *, char *err, size_t errlen);
-/* Listens on gateway.listen; cfg must outlive the gateway. */
+/* Listens on gateway.listen; cfg and registry (whose revoked certificates
+ * are no identity) must outlive the gateway. */
 struct gateway	*gateway_new(struct event_base *, const struct simconf *cfg,
-		    char *err, size_t errlen);
+		    struct registry *registry, char *err, size_t errlen);
 /* SIGTERM: closes the listener and sends GOAWAY on HTTP/2 connections;
  * live tunnels go on until gateway_free. */
 void		 gateway_stop(struct gateway *);

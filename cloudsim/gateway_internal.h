@@ -9,6 +9,8 @@
 
 #include <openssl/ssl.h>
 
+#include "registry.h"
+
 struct acceptor;
 struct event_base;
 struct gateway_h2;
@@ -22,6 +24,7 @@ TAILQ_HEAD(gateway_h2_list, gateway_h2);
 struct gateway {
 	struct event_base	*base;
 	const struct simconf	*cfg;
+	struct registry		*registry;	/* revoked machine certificates */
 	SSL_CTX			*ctx;
 	struct acceptor		*acceptor;	/* NULL once stopping */
 	char			*endpoints_json;	/* the published list, built once */
@@ -36,7 +39,8 @@ struct gateway {
 struct gateway_peer {
 	char	addr[64];		/* client address:port */
 	char	machine[128];		/* verified certificate CN; "" = no identity */
-	char	why_anonymous[160];	/* why there is no identity */
+	char	serial[REGISTRY_SERIAL_MAX];	/* its serial number, checked against revocations */
+	char	why_anonymous[200];	/* why there is no identity */
 };
 
 /* One CONNECT, as the policy decides it and the audit line reports it. */
@@ -57,7 +61,8 @@ struct gateway_verdict {
 #define GATEWAY_PROXY_STATUS	"cloudsim-gateway"
 
 /* The policy for CONNECT authority (len bytes, not NUL-terminated): its
- * form, the identity, the endpoint and anonymous lists, the host table. */
+ * form, the identity (not revoked since the handshake), the endpoint and
+ * anonymous lists, the host table. */
 void		 gateway_decide(const struct gateway *, const struct gateway_peer *,
 		    const char *authority, size_t len, struct gateway_request *,
 		    struct gateway_verdict *);
@@ -70,5 +75,8 @@ void		 gateway_log_connect(const struct gateway_peer *,
 		    const struct gateway_request *, const char *proto, int status,
 		    const char *error, const char *detail, uint64_t up, uint64_t down);
 const char	*gateway_reason(int status);
+/* Has the registry revoked who's certificate?  1 with why filled, or 0. */
+int		 gateway_revoked(const struct gateway *, const struct gateway_peer *,
+		    char *why, size_t whylen);
 
 #endif

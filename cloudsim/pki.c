@@ -38,6 +38,18 @@ static const struct pki_profile pki_ca_profile = {
 	"critical,keyCertSign,cRLSign", NULL, NULL
 };
 
+/* A machine's client certificate; file and cn are the machine's name. */
+static const struct pki_profile pki_machine_profile = {
+	NULL, NULL, PKI_MACHINE_DAYS, "critical,CA:FALSE",
+	"critical,digitalSignature", "clientAuth", NULL
+};
+
+/* The loaded CA. */
+struct pki_ca {
+	X509		*cert;
+	EVP_PKEY	*key;
+};
+
 static const struct pki_profile pki_server_profiles[] = {
 	{ "gateway", PKI_GATEWAY_NAME, PKI_SERVER_DAYS, "critical,CA:FALSE",
 	  "critical,digitalSignature", "serverAuth",
@@ -130,12 +142,13 @@ pki_set_serial(X509 *cert)
 }
 
 /*
- * A certificate for key under profile, with cn as its name.  Without an
- * issuer it is self-signed (the CA).
+ * A certificate for key under profile, with cn as its name, valid from
+ * backdate seconds ago for lifetime seconds from now.  Without an issuer it
+ * is self-signed (the CA).
  */
 static X509 *
 pki_make_cert(const struct pki_profile *p, const char *cn, EVP_PKEY *key,
-    X509 *issuer, EVP_PKEY *issuer_key)
+    X509 *issuer, EVP_PKEY *issuer_key, long backdate, long lifetime)
 {
 	X509		*cert;
 	X509_NAME	*name;
@@ -145,9 +158,8 @@ pki_make_cert(const struct pki_profile *p, const char *cn, EVP_PKEY *key,
 	name = X509_get_subject_name(cert);
 	if (X509_set_version(cert, X509_VERSION_3) != 1 ||
 	    pki_set_serial(cert) == -1 ||
-	    /* An hour back: a little clock skew does not make it "not yet valid". */
-	    X509_gmtime_adj(X509_getm_notBefore(cert), -3600) == NULL ||
-	    X509_time_adj_ex(X509_getm_notAfter(cert), p->days, 0, NULL) == NULL ||
+	    X509_gmtime_adj(X509_getm_notBefore(cert), -backdate) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(cert), lifetime) == NULL ||
 	    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
 	    (const unsigned char *)"cloudsim", -1, -1, 0) != 1 ||
 	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
@@ -250,7 +262,9 @@ pki_issue(const char *dir, const struct pki_profile *p, const char *cn,
 		pki_fail(err, errlen, "cannot generate an EC P-256 key", key_path);
 		goto fail;
 	}
-	if ((cert = pki_make_cert(p, cn, key, issuer, issuer_key)) == NULL) {
+	/* An hour back: a little clock skew does not make it "not yet valid". */
+	if ((cert = pki_make_cert(p, cn, key, issuer, issuer_key, 3600,
+	    (long)p->days * 86400)) == NULL) {
 		pki_fail(err, errlen, "cannot make the certificate", crt_path);
 		goto fail;
 	}
@@ -366,11 +380,7 @@ pki_create(const char *dir, int force, int *kept, char *err, size_t errlen)
 int
 pki_issue_machine(const char *dir, const char *name, char *err, size_t errlen)
 {
-	struct pki_profile	 p = {
-		.file = name, .cn = name, .days = PKI_MACHINE_DAYS,
-		.basic = "critical,CA:FALSE", .key_usage = "critical,digitalSignature",
-		.ext_key_usage = "clientAuth", .san = NULL,
-	};
+	struct pki_profile	 p = pki_machine_profile;
 	X509			*ca;
 	EVP_PKEY		*ca_key;
 	int			 rc;
@@ -381,10 +391,181 @@ pki_issue_machine(const char *dir, const char *name, char *err, size_t errlen)
 		    "[A-Za-z0-9._-], not ca, gateway or services", name);
 		return -1;
 	}
+	p.file = p.cn = name;
 	if (pki_load_ca(dir, &ca, &ca_key, err, errlen) == -1)
 		return -1;
 	rc = pki_issue(dir, &p, name, ca, ca_key, NULL, NULL, err, errlen);
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
 	return rc;
+}
+
+struct pki_ca *
+pki_ca_load(const char *dir, char *err, size_t errlen)
+{
+	struct pki_ca	*ca;
+
+	if ((ca = calloc(1, sizeof(*ca))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (pki_load_ca(dir, &ca->cert, &ca->key, err, errlen) == -1) {
+		free(ca);
+		return NULL;
+	}
+	return ca;
+}
+
+void
+pki_ca_free(struct pki_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	X509_free(ca->cert);
+	EVP_PKEY_free(ca->key);
+	free(ca);
+}
+
+EVP_PKEY *
+pki_ca_key(const struct pki_ca *ca)
+{
+	return ca->key;
+}
+
+void
+pki_serial_text(X509 *cert, char *buf, size_t len)
+{
+	BIGNUM	*bn;
+	char	*hex;
+
+	buf[0] = '\0';
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)) == NULL)
+		return;
+	if ((hex = BN_bn2hex(bn)) != NULL && strlen(hex) < len)
+		snprintf(buf, len, "%s", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
+/* Is the CSR's key one we issue certificates for? */
+static int
+pki_csr_key_ok(EVP_PKEY *key, char *why, size_t whylen)
+{
+	char	group[64];
+	size_t	glen = 0;
+
+	if (EVP_PKEY_is_a(key, "EC")) {
+		if (EVP_PKEY_get_utf8_string_param(key, "group", group,
+		    sizeof(group), &glen) == 1 && (strcmp(group, "prime256v1") == 0 ||
+		    strcmp(group, "secp384r1") == 0))
+			return 0;
+		snprintf(why, whylen, "the CSR's EC key is on curve %s; expected "
+		    "P-256 or P-384", glen > 0 ? group : "(unknown)");
+		return -1;
+	}
+	if (EVP_PKEY_is_a(key, "RSA")) {
+		if (EVP_PKEY_get_bits(key) >= 2048)
+			return 0;
+		snprintf(why, whylen, "the CSR's RSA key has %d bits; expected 2048 "
+		    "or more", EVP_PKEY_get_bits(key));
+		return -1;
+	}
+	snprintf(why, whylen, "the CSR's key is %s; expected EC (P-256, P-384) "
+	    "or RSA", EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) :
+	    "of an unknown type");
+	return -1;
+}
+
+X509_REQ *
+pki_csr_parse(const char *pem, size_t len, const char *name, char *why,
+    size_t whylen)
+{
+	X509_REQ	*req = NULL;
+	X509_NAME	*subject;
+	EVP_PKEY	*key;
+	BIO		*bio;
+	char		 cn[256];
+	int		 n;
+
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	ERR_clear_error();
+	if (req == NULL) {
+		snprintf(why, whylen, "not a PEM certificate request (-----BEGIN "
+		    "CERTIFICATE REQUEST-----)");
+		return NULL;
+	}
+	if ((key = X509_REQ_get0_pubkey(req)) == NULL) {
+		snprintf(why, whylen, "the CSR has no usable public key");
+		goto fail;
+	}
+	if (pki_csr_key_ok(key, why, whylen) == -1)
+		goto fail;
+	if (X509_REQ_verify(req, key) != 1) {
+		snprintf(why, whylen, "the CSR's signature does not verify with "
+		    "its own key");
+		goto fail;
+	}
+	subject = X509_REQ_get_subject_name(req);
+	if (X509_NAME_get_index_by_NID(subject, NID_commonName, -1) == -1) {
+		snprintf(why, whylen, "the CSR's subject has no CN; expected "
+		    "CN=%s", name);
+		goto fail;
+	}
+	n = X509_NAME_get_text_by_NID(subject, NID_commonName, cn, sizeof(cn));
+	if (n <= 0 || (size_t)n >= sizeof(cn) || strlen(cn) != (size_t)n ||
+	    X509_NAME_get_index_by_NID(subject, NID_commonName,
+	    X509_NAME_get_index_by_NID(subject, NID_commonName, -1)) != -1 ||
+	    strcmp(cn, name) != 0) {
+		snprintf(why, whylen, "the CSR's CN is \"%.64s\"; expected CN=%s "
+		    "(the name being registered)", n > 0 ? cn : "", name);
+		goto fail;
+	}
+	ERR_clear_error();
+	return req;
+ fail:
+	ERR_clear_error();
+	X509_REQ_free(req);
+	return NULL;
+}
+
+char *
+pki_ca_issue(struct pki_ca *ca, X509_REQ *req, const char *name, long lifetime,
+    char *serial, size_t seriallen, time_t *not_after, char *err, size_t errlen)
+{
+	X509		*cert;
+	BIO		*bio = NULL;
+	BUF_MEM		*mem;
+	char		*pem = NULL;
+	struct tm	 tm;
+
+	/* From now exactly: a renewal at half the lifetime is then on time. */
+	if ((cert = pki_make_cert(&pki_machine_profile, name,
+	    X509_REQ_get0_pubkey(req), ca->cert, ca->key, 0, lifetime)) == NULL) {
+		pki_fail(err, errlen, "cannot make the certificate", name);
+		return NULL;
+	}
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_X509(bio, cert) != 1 ||
+	    ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) {
+		pki_fail(err, errlen, "cannot write the certificate", name);
+		goto done;
+	}
+	BIO_get_mem_ptr(bio, &mem);
+	if ((pem = malloc(mem->length + 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	memcpy(pem, mem->data, mem->length);
+	pem[mem->length] = '\0';
+	pki_serial_text(cert, serial, seriallen);
+	*not_after = timegm(&tm);
+ done:
+	BIO_free(bio);
+	X509_free(cert);
+	return pem;
 }

@@ -3,6 +3,10 @@
 #define PKI_H
 
 #include <stddef.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #define PKI_GATEWAY_NAME	"gw.cloudsim.test"
 #define PKI_SERVICES_DOMAIN	"cloudsim.test"
@@ -21,5 +25,29 @@ int	pki_issue_machine(const char *dir, const char *name, char *err,
 	    size_t errlen);
 /* Is name usable as a machine name and file name ([A-Za-z0-9._-], 1-64)? */
 int	pki_name_ok(const char *name);
+
+/* The CA of a PKI directory, loaded once to sign CSRs (and tokens). */
+struct pki_ca;
+
+struct pki_ca	*pki_ca_load(const char *dir, char *err, size_t errlen);
+void		 pki_ca_free(struct pki_ca *);
+EVP_PKEY	*pki_ca_key(const struct pki_ca *);
+/*
+ * A machine's PEM CSR: one request, signed by its own key (EC P-256 or
+ * P-384, or RSA of 2048 bits or more), with CN equal to name.  NULL with
+ * why (the client's mistake, in words for the client).
+ */
+X509_REQ	*pki_csr_parse(const char *pem, size_t len, const char *name,
+		    char *why, size_t whylen);
+/*
+ * The machine certificate for req's key: CN=name, clientAuth, valid from
+ * now for lifetime seconds.  Its PEM (the caller frees it), with its serial
+ * in hex and its notAfter; NULL with err.
+ */
+char		*pki_ca_issue(struct pki_ca *, X509_REQ *req, const char *name,
+		    long lifetime, char *serial, size_t seriallen, time_t *not_after,
+		    char *err, size_t errlen);
+/* A certificate's serial number in upper-case hex ("" when it has none). */
+void		 pki_serial_text(X509 *, char *buf, size_t len);
 
 #endif

@@ -1,5 +1,6 @@
-/* simconf.c -- cloudsim.conf: the gateway's policy and limits, the echo service, and the stand-in host table. */
+/* simconf.c -- cloudsim.conf: the gateway's policy and limits, the echo service, the control plane, and the stand-in host table. */
 #include <netinet/in.h>
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,12 @@
 #include "route.h"
 #include "simconf.h"
 
+/* The stand-in's own subscription and tenant, unless the file names others. */
+#define SIMCONF_SUBSCRIPTION_ID	"00000000-0000-4000-8000-00000000c10d"
+#define SIMCONF_TENANT_ID	"00000000-0000-4000-8000-0000000e0a27"
+
 static const char *const simconf_keys[] = {
-	"pki_dir", "gateway", "echo", "hosts", NULL
+	"pki_dir", "gateway", "echo", "control", "hosts", NULL
 };
 static const char *const simconf_gateway_keys[] = {
 	"listen", "endpoints", "bypass", "anonymous", "refresh_seconds",
@@ -20,6 +25,11 @@ static const char *const simconf_gateway_keys[] = {
 	"buffer_bytes", "protocols", "max_streams", NULL
 };
 static const char *const simconf_echo_keys[] = { "listen", NULL };
+static const char *const simconf_control_keys[] = {
+	"listen", "operator_listen", "onboarding_tokens", "subscription_id",
+	"resource_group", "tenant_id", "location", "heartbeat_interval_seconds",
+	"cert_lifetime_seconds", "token_lifetime_seconds", NULL
+};
 static const char *const simconf_host_keys[] = { "name", "target", NULL };
 
 int
@@ -52,6 +62,20 @@ simconf_list_clear(struct simconf_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+static void
+simconf_control_clear(struct simconf_control *c)
+{
+	int	i;
+
+	for (i = 0; i < c->ntokens; i++)
+		free(c->onboarding_tokens[i]);
+	free(c->onboarding_tokens);
+	free(c->subscription_id);
+	free(c->resource_group);
+	free(c->tenant_id);
+	free(c->location);
+}
+
 void
 simconf_free(struct simconf *cfg)
 {
@@ -59,6 +83,7 @@ simconf_free(struct simconf *cfg)
 
 	if (cfg == NULL)
 		return;
+	simconf_control_clear(&cfg->control);
 	for (i = 0; i < cfg->nhosts; i++) {
 		free(cfg->hosts[i].name);
 		free(cfg->hosts[i].target);
@@ -245,6 +270,171 @@ simconf_load_echo(struct simconf *cfg, const config_setting_t *root,
 	    &cfg->has_echo, err);
 }
 
+/* Loopback only: 127.0.0.0/8 or ::1. */
+static int
+simconf_is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+}
+
+/* A string of 1 to max characters, each a letter, digit or one of extra. */
+static int
+simconf_word_ok(const char *s, size_t max, const char *extra)
+{
+	size_t	i;
+
+	if (s[0] == '\0' || strlen(s) > max)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr(extra, s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+/* 8-4-4-4-12 hexadecimal digits. */
+static int
+simconf_uuid_ok(const char *s)
+{
+	size_t	i;
+
+	if (strlen(s) != 36)
+		return 0;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* A string key, checked, copied into *out (which holds the default). */
+static int
+simconf_load_word(const config_setting_t *g, const char *key,
+    int (*ok)(const char *), const char *expected, char **out,
+    struct conf_error *err)
+{
+	const char	*text = NULL;
+	char		*copy;
+
+	if (g != NULL && conf_string(g, key, &text, err) == -1)
+		return -1;
+	if (text == NULL)
+		return 0;
+	if (!ok(text))
+		return conf_fail(err, config_setting_get_member(g, key),
+		    "control.%s: \"%s\" is not %s", key, text, expected);
+	if ((copy = strdup(text)) == NULL)
+		return conf_fail(err, g, "out of memory");
+	free(*out);
+	*out = copy;
+	return 0;
+}
+
+static int
+simconf_resource_group_ok(const char *s)
+{
+	return simconf_word_ok(s, 90, "-_.()") && s[strlen(s) - 1] != '.';
+}
+
+int
+simconf_location_ok(const char *s)
+{
+	return simconf_word_ok(s, 64, "");
+}
+
+static int
+simconf_load_tokens(struct simconf_control *c, const config_setting_t *g,
+    struct conf_error *err)
+{
+	const config_setting_t	*list = NULL, *e;
+	const char		*token;
+	int			 i, n;
+
+	if (g == NULL || conf_string_list(g, "onboarding_tokens", &list, err) == -1)
+		return g == NULL ? 0 : -1;
+	if (list == NULL || (n = config_setting_length(list)) == 0)
+		return 0;
+	if ((c->onboarding_tokens = calloc(n, sizeof(char *))) == NULL)
+		return conf_fail(err, list, "out of memory");
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(list, i);
+		token = config_setting_get_string(e);
+		if (strlen(token) < 8 || strlen(token) > 256)
+			return conf_fail(err, e, "control.onboarding_tokens: a token "
+			    "has 8 to 256 characters");
+		if ((c->onboarding_tokens[i] = strdup(token)) == NULL)
+			return conf_fail(err, e, "out of memory");
+		c->ntokens++;
+	}
+	return 0;
+}
+
+static int
+simconf_load_control(struct simconf *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	struct simconf_control	*c = &cfg->control;
+	const config_setting_t	*g, *where;
+	const long long		 year = 365LL * 86400;
+
+	if ((g = config_setting_get_member(root, "control")) != NULL &&
+	    !config_setting_is_group(g))
+		return conf_fail(err, g, "'control' must be a group { ... }");
+	where = g != NULL ? g : root;
+	c->heartbeat_interval_seconds = 300;
+	c->cert_lifetime_seconds = 90 * 86400;
+	c->token_lifetime_seconds = 86400;
+	if ((c->subscription_id = strdup(SIMCONF_SUBSCRIPTION_ID)) == NULL ||
+	    (c->resource_group = strdup("cloudsim")) == NULL ||
+	    (c->tenant_id = strdup(SIMCONF_TENANT_ID)) == NULL ||
+	    (c->location = strdup("cloudsim")) == NULL)
+		return conf_fail(err, where, "out of memory");
+	if ((g != NULL && conf_check_keys(g, simconf_control_keys, err) == -1) ||
+	    simconf_load_addr(g, where, "listen", "127.0.0.1:8446", &c->listen,
+	    &c->listen_len, &c->has_listen, err) == -1 ||
+	    simconf_load_addr(g, where, "operator_listen", "127.0.0.1:8447",
+	    &c->operator_listen, &c->operator_listen_len, &c->has_operator,
+	    err) == -1 ||
+	    simconf_load_tokens(c, g, err) == -1 ||
+	    simconf_load_word(g, "subscription_id", simconf_uuid_ok,
+	    "a UUID like \"00000000-0000-4000-8000-000000000000\"",
+	    &c->subscription_id, err) == -1 ||
+	    simconf_load_word(g, "tenant_id", simconf_uuid_ok,
+	    "a UUID like \"00000000-0000-4000-8000-000000000000\"",
+	    &c->tenant_id, err) == -1 ||
+	    simconf_load_word(g, "resource_group", simconf_resource_group_ok,
+	    "a resource group name (1-90 of letters, digits, -_.() )",
+	    &c->resource_group, err) == -1 ||
+	    simconf_load_word(g, "location", simconf_location_ok,
+	    "a location (1-64 letters and digits, like \"westeurope\")",
+	    &c->location, err) == -1)
+		return -1;
+	if (c->has_operator && !simconf_is_loopback(&c->operator_listen))
+		return conf_fail(err, g != NULL &&
+		    config_setting_get_member(g, "operator_listen") != NULL ?
+		    config_setting_get_member(g, "operator_listen") : where,
+		    "control.operator_listen: the operator API has no "
+		    "authentication and listens on loopback only (127.0.0.1 or "
+		    "[::1])");
+	if (g == NULL)
+		return 0;
+	if (conf_int(g, "heartbeat_interval_seconds", 1, 86400,
+	    &c->heartbeat_interval_seconds, err) == -1 ||
+	    conf_int(g, "cert_lifetime_seconds", 10, 10 * year,
+	    &c->cert_lifetime_seconds, err) == -1 ||
+	    conf_int(g, "token_lifetime_seconds", 60, 7 * 86400,
+	    &c->token_lifetime_seconds, err) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 simconf_load_hosts(struct simconf *cfg, const config_setting_t *root,
     struct conf_error *err)
@@ -344,6 +534,7 @@ simconf_load(const char *config_dir, char *errbuf, size_t errlen)
 	    simconf_load_pki_dir(cfg, config_dir, root, &err) == -1 ||
 	    simconf_load_gateway(cfg, root, &err) == -1 ||
 	    simconf_load_echo(cfg, root, &err) == -1 ||
+	    simconf_load_control(cfg, root, &err) == -1 ||
 	    simconf_load_hosts(cfg, root, &err) == -1)
 		goto fail;
 	config_destroy(&lc);

@@ -1,4 +1,4 @@
-/* simconf.h -- cloudsim.conf: the gateway's policy and limits, the echo service, and the stand-in host table. */
+/* simconf.h -- cloudsim.conf: the gateway's policy and limits, the echo service, the control plane, and the stand-in host table. */
 #ifndef SIMCONF_H
 #define SIMCONF_H
 
@@ -24,6 +24,25 @@ struct simconf_host {
 	int			 addr_len;
 };
 
+/* The control plane (management.cloudsim.test) and its operator API. */
+struct simconf_control {
+	int			 has_listen;		/* control.listen is not "" */
+	struct sockaddr_storage	 listen;		/* HTTPS, services.crt */
+	int			 listen_len;
+	int			 has_operator;		/* control.operator_listen is not "" */
+	struct sockaddr_storage	 operator_listen;	/* plain HTTP, loopback only */
+	int			 operator_listen_len;
+	char			**onboarding_tokens;	/* what register accepts; none: nobody registers */
+	int			 ntokens;
+	char			*subscription_id;	/* the resource id's parts */
+	char			*resource_group;
+	char			*tenant_id;		/* the tokens' issuer */
+	char			*location;		/* when register names none */
+	long long		 heartbeat_interval_seconds;	/* told to machines; 3 missed = Disconnected */
+	long long		 cert_lifetime_seconds;	/* machine certificates from register and renewal */
+	long long		 token_lifetime_seconds;	/* access tokens */
+};
+
 struct simconf {
 	char			*path;			/* <config-dir>/cloudsim.conf */
 	char			*pki_dir;		/* ca.crt, gateway.crt, services.crt live here */
@@ -47,6 +66,7 @@ struct simconf {
 	int			 echo_listen_len;
 	struct simconf_host	*hosts;
 	int			 nhosts;
+	struct simconf_control	 control;
 };
 
 /* Reads <config_dir>/cloudsim.conf; on error err names file, line and expectation. */
@@ -56,6 +76,8 @@ void			 simconf_free(struct simconf *);
 const struct simconf_host *simconf_host_lookup(const struct simconf *, const char *host);
 int			 simconf_listed(const struct simconf_list *, const char *host,
 			    uint16_t port);
+/* Is s a location (1-64 letters and digits, like "westeurope")? */
+int			 simconf_location_ok(const char *s);
 /* "addr:port" or "[v6]:port" with a port; 0 or -1. */
 int			 simconf_parse_addr(const char *text, struct sockaddr_storage *,
 			    int *len);

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "pki.h"
 #include "tls.h"
 
 /* Sessions resumed across connections must come from this context. */
@@ -106,13 +107,15 @@ tls_request_client_cert(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
 }
 
 int
-tls_peer_identity(SSL *ssl, char *cn, size_t cnlen, char *why, size_t whylen)
+tls_peer_identity(SSL *ssl, char *cn, size_t cnlen, char *serial,
+    size_t seriallen, char *why, size_t whylen)
 {
 	X509	*cert;
 	long	 verdict;
 	int	 n;
 
 	cn[0] = '\0';
+	serial[0] = '\0';
 	if ((cert = SSL_get0_peer_certificate(ssl)) == NULL) {
 		snprintf(why, whylen, "no client certificate");
 		return -1;
@@ -127,6 +130,13 @@ tls_peer_identity(SSL *ssl, char *cn, size_t cnlen, char *why, size_t whylen)
 	if (n <= 0 || (size_t)n >= cnlen || strlen(cn) != (size_t)n) {
 		cn[0] = '\0';
 		snprintf(why, whylen, "client certificate without a usable CN");
+		return -1;
+	}
+	pki_serial_text(cert, serial, seriallen);
+	if (serial[0] == '\0') {
+		cn[0] = '\0';
+		snprintf(why, whylen, "client certificate without a usable serial "
+		    "number");
 		return -1;
 	}
 	return 0;

@@ -17,9 +17,10 @@ SSL_CTX		*tls_server_ctx(const char *cert, const char *key, char *err,
  * lets the handshake finish without one: see tls_peer_identity. */
 int		 tls_request_client_cert(SSL_CTX *, const char *ca, char *err,
 		    size_t errlen);
-/* The verified client certificate's CN: 0 with cn filled, or -1 with why. */
-int		 tls_peer_identity(SSL *, char *cn, size_t cnlen, char *why,
-		    size_t whylen);
+/* The verified client certificate's CN and serial number (hex): 0 with
+ * both filled, or -1 with why. */
+int		 tls_peer_identity(SSL *, char *cn, size_t cnlen, char *serial,
+		    size_t seriallen, char *why, size_t whylen);
 /* The first protocol of ours (ALPN wire format, preferred first) that the
  * client's list in offers: 0 with out pointing into ours, or -1. */
 int		 tls_alpn_pick(const unsigned char *ours, unsigned ours_len,

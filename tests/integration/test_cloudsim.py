@@ -1,4 +1,4 @@
-"""cloudsim: the gateway stand-in and the echo service.
+"""cloudsim: the gateway stand-in and the echo service (the control plane: test_control.py).
 
 Expectations:
 - `cloudsim pki DIR` makes a CA, a gateway certificate (gw.cloudsim.test, 127.0.0.1, serverAuth) and
@@ -78,6 +78,12 @@ class Sim:
 		self.echo_port = free_port()
 		self.dead_port = free_port()	# nobody listens here
 		self.half_port = free_port()	# the half-close server below
+		self.control_port = free_port()	# control.listen
+		self.operator_port = free_port()	# control.operator_listen
+		self.control = {}		# more control.* settings (test_control.py)
+		# Where management.cloudsim.test goes: the echo service (a stand-in
+		# anonymous endpoint for the gateway tests) or the control plane.
+		self.management = "echo"
 		self.protocols = None		# gateway.protocols; None = the default
 		self.proc = None
 
@@ -102,9 +108,12 @@ class Sim:
 				"head_timeout_ms": HEAD_TIMEOUT_MS,
 			},
 			"echo": {"listen": "127.0.0.1:%d" % self.echo_port},
+			"control": dict({"listen": "127.0.0.1:%d" % self.control_port,
+					 "operator_listen": "127.0.0.1:%d" % self.operator_port}, **self.control),
 			"hosts": [
 				{"name": "echo.cloudsim.test", "target": "127.0.0.1:%d" % self.echo_port},
-				{"name": "management.cloudsim.test", "target": "127.0.0.1:%d" % self.echo_port},
+				{"name": "management.cloudsim.test", "target": "127.0.0.1:%d" % (
+					self.control_port if self.management == "control" else self.echo_port)},
 				{"name": "dead.cloudsim.test", "target": "127.0.0.1:%d" % self.dead_port},
 				{"name": "half.cloudsim.test", "target": "127.0.0.1:%d" % self.half_port},
 			],
@@ -127,7 +136,7 @@ class Sim:
 		self.proc = subprocess.Popen([str(CLOUDSIM), "-d", "-v", "--config-dir", self.conf_dir,
 					      "--state-dir", self.state_dir], stdin=subprocess.DEVNULL,
 					     stdout=self.stderr_file, stderr=self.stderr_file, **self._kw())
-		for port in (self.gw_port, self.echo_port):
+		for port in (self.gw_port, self.echo_port, self.control_port, self.operator_port):
 			if not wait_port(port, 5, self.proc):
 				rc = self.proc.poll()
 				self.kill()

@@ -1,4 +1,4 @@
-/* cloudsim_pki_test.c -- the demo PKI: what each certificate is for, key modes, keeping a CA, machine certificates. */
+/* cloudsim_pki_test.c -- the demo PKI: what each certificate is for, key modes, keeping a CA, machine certificates, CSRs signed by the CA. */
 #include <sys/stat.h>
 #include <ftw.h>
 #include <limits.h>
@@ -8,7 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -188,11 +191,144 @@ test_bad_names(void)
 	CU_ASSERT_EQUAL(pki_create(sub, 0, &kept, err, sizeof(err)), -1);
 }
 
+/* A PEM CSR for key with subject CN=cn (NULL: no CN); the caller frees it. */
+static char *
+make_csr(EVP_PKEY *key, const char *cn, EVP_PKEY *signer)
+{
+	X509_REQ	*req = X509_REQ_new();
+	X509_NAME	*name = X509_REQ_get_subject_name(req);
+	BIO		*bio = BIO_new(BIO_s_mem());
+	BUF_MEM		*mem;
+	char		*pem;
+
+	X509_REQ_set_pubkey(req, key);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+	    (const unsigned char *)"test", -1, -1, 0);
+	if (cn != NULL)
+		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+		    (const unsigned char *)cn, -1, -1, 0);
+	X509_REQ_sign(req, signer != NULL ? signer : key, EVP_sha256());
+	PEM_write_bio_X509_REQ(bio, req);
+	BIO_get_mem_ptr(bio, &mem);
+	pem = strndup(mem->data, mem->length);
+	BIO_free(bio);
+	X509_REQ_free(req);
+	return pem;
+}
+
+static X509_REQ *
+csr(const char *pem, const char *name, char *why, size_t whylen)
+{
+	why[0] = '\0';
+	return pki_csr_parse(pem, strlen(pem), name, why, whylen);
+}
+
+static void
+test_csr_checks(void)
+{
+	EVP_PKEY	*key = EVP_EC_gen("P-256"), *p384 = EVP_EC_gen("P-384");
+	EVP_PKEY	*p521 = EVP_EC_gen("P-521"), *other = EVP_EC_gen("P-256");
+	EVP_PKEY	*rsa1024 = EVP_RSA_gen(1024);
+	X509_REQ	*r;
+	char		 why[256], *pem;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	pem = make_csr(key, "m1", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL((r = csr(pem, "m1", why, sizeof(why))));
+	X509_REQ_free(r);
+	CU_ASSERT_PTR_NULL(csr(pem, "m2", why, sizeof(why)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "CN=m2"));
+	pem[40] ^= 0x01;		/* a broken base64 body */
+	CU_ASSERT_PTR_NULL(csr(pem, "m1", why, sizeof(why)));
+	free(pem);
+	CU_ASSERT_PTR_NULL(csr("hello", "m1", why, sizeof(why)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "PEM"));
+	pem = make_csr(key, NULL, NULL);
+	CU_ASSERT_PTR_NULL(csr(pem, "m1", why, sizeof(why)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "no CN"));
+	free(pem);
+	/* Signed by another key than the one it asks a certificate for. */
+	pem = make_csr(key, "m1", other);
+	CU_ASSERT_PTR_NULL(csr(pem, "m1", why, sizeof(why)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "signature"));
+	free(pem);
+	pem = make_csr(p384, "m1", NULL);
+	CU_ASSERT_PTR_NOT_NULL((r = csr(pem, "m1", why, sizeof(why))));
+	X509_REQ_free(r);
+	free(pem);
+	pem = make_csr(p521, "m1", NULL);
+	CU_ASSERT_PTR_NULL(csr(pem, "m1", why, sizeof(why)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "curve"));
+	free(pem);
+	pem = make_csr(rsa1024, "m1", NULL);
+	CU_ASSERT_PTR_NULL(csr(pem, "m1", why, sizeof(why)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "2048"));
+	free(pem);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(p521);
+	EVP_PKEY_free(other);
+	EVP_PKEY_free(rsa1024);
+}
+
+static void
+test_ca_issue(void)
+{
+	struct pki_ca	*ca;
+	EVP_PKEY	*key = EVP_EC_gen("P-256");
+	X509_REQ	*r;
+	X509		*cert;
+	BIO		*bio;
+	char		 err[512], why[256], serial[80], again[80], cn[64], *pem, *crt;
+	time_t		 not_after, now = time(NULL);
+	int		 kept;
+
+	fresh_dir();
+	CU_ASSERT_PTR_NULL(pki_ca_load(dir, err, sizeof(err)));
+	CU_ASSERT_EQUAL_FATAL(pki_create(dir, 0, &kept, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL((ca = pki_ca_load(dir, err, sizeof(err))));
+	CU_ASSERT_TRUE(EVP_PKEY_is_a(pki_ca_key(ca), "EC"));
+	pem = make_csr(key, "web-01", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL((r = csr(pem, "web-01", why, sizeof(why))));
+	crt = pki_ca_issue(ca, r, "web-01", 120, serial, sizeof(serial), &not_after,
+	    err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(crt);
+	CU_ASSERT_TRUE(not_after >= now + 120 && not_after <= now + 122);
+	bio = BIO_new_mem_buf(crt, -1);
+	cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cert);
+	CU_ASSERT_TRUE(verifies(cert, X509_PURPOSE_SSL_CLIENT));
+	CU_ASSERT_FALSE(verifies(cert, X509_PURPOSE_SSL_SERVER));
+	CU_ASSERT_EQUAL(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
+	X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+	    sizeof(cn));
+	CU_ASSERT_STRING_EQUAL(cn, "web-01");
+	pki_serial_text(cert, again, sizeof(again));
+	CU_ASSERT_STRING_EQUAL(again, serial);
+	/* Valid from now, not backdated: half its life is half of lifetime. */
+	CU_ASSERT_TRUE(X509_cmp_time(X509_get0_notBefore(cert), &(time_t){ now - 5 }) > 0);
+	X509_free(cert);
+	free(crt);
+	crt = pki_ca_issue(ca, r, "web-01", 120, again, sizeof(again), &not_after,
+	    err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(crt);
+	CU_ASSERT_STRING_NOT_EQUAL(again, serial);
+	free(crt);
+	X509_REQ_free(r);
+	free(pem);
+	pki_ca_free(ca);
+	pki_ca_free(NULL);
+	EVP_PKEY_free(key);
+}
+
 static const struct unit_test tests[] = {
 	{ "CA, gateway and services certificates", test_create },
 	{ "an existing CA is kept unless forced", test_keeps_ca },
 	{ "machine certificates", test_machine },
 	{ "bad machine names and directories", test_bad_names },
+	{ "machine CSRs: key, signature, CN", test_csr_checks },
+	{ "the CA issues machine certificates for CSRs", test_ca_issue },
 	{ NULL, NULL }
 };
 

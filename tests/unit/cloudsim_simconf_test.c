@@ -1,4 +1,4 @@
-/* cloudsim_simconf_test.c -- cloudsim.conf: defaults, the gateway lists, the host table, and errors that name the line. */
+/* cloudsim_simconf_test.c -- cloudsim.conf: defaults, the gateway lists, the control plane, the host table, and errors that name the line. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <limits.h>
@@ -56,6 +56,56 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(memcmp(cfg->alpn, "\x02h2\x08http/1.1", 12), 0);
 	CU_ASSERT_TRUE(cfg->serves_h2 && cfg->serves_http1);
 	CU_ASSERT_EQUAL(cfg->max_streams, 1000);
+	CU_ASSERT_TRUE(cfg->control.has_listen && cfg->control.has_operator);
+	CU_ASSERT_EQUAL(port_of(&cfg->control.listen), 8446);
+	CU_ASSERT_EQUAL(port_of(&cfg->control.operator_listen), 8447);
+	CU_ASSERT_EQUAL(cfg->control.ntokens, 0);
+	CU_ASSERT_EQUAL(cfg->control.heartbeat_interval_seconds, 300);
+	CU_ASSERT_EQUAL(cfg->control.cert_lifetime_seconds, 7776000);
+	CU_ASSERT_EQUAL(cfg->control.token_lifetime_seconds, 86400);
+	CU_ASSERT_EQUAL(strlen(cfg->control.subscription_id), 36);
+	CU_ASSERT_EQUAL(strlen(cfg->control.tenant_id), 36);
+	CU_ASSERT_STRING_EQUAL(cfg->control.resource_group, "cloudsim");
+	CU_ASSERT_STRING_EQUAL(cfg->control.location, "cloudsim");
+	simconf_free(cfg);
+}
+
+static void
+test_control(void)
+{
+	struct simconf	*cfg;
+	char		 err[512];
+
+	cfg = load("control = {\n"
+	    "  listen = \"[::1]:9446\";\n"
+	    "  operator_listen = \"127.0.0.2:9447\";\n"
+	    "  onboarding_tokens = [ \"first-token\", \"second-token\" ];\n"
+	    "  subscription_id = \"0F0E0D0C-0B0A-4909-8807-060504030201\";\n"
+	    "  resource_group = \"Arc-Servers_(test).1\";\n"
+	    "  tenant_id = \"00000000-0000-4000-8000-000000000001\";\n"
+	    "  location = \"westeurope\";\n"
+	    "  heartbeat_interval_seconds = 5;\n"
+	    "  cert_lifetime_seconds = 60;\n"
+	    "  token_lifetime_seconds = 600;\n"
+	    "};\n", err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->control.listen.ss_family, AF_INET6);
+	CU_ASSERT_EQUAL(port_of(&cfg->control.operator_listen), 9447);
+	CU_ASSERT_EQUAL_FATAL(cfg->control.ntokens, 2);
+	CU_ASSERT_STRING_EQUAL(cfg->control.onboarding_tokens[1], "second-token");
+	CU_ASSERT_STRING_EQUAL(cfg->control.subscription_id,
+	    "0F0E0D0C-0B0A-4909-8807-060504030201");
+	CU_ASSERT_STRING_EQUAL(cfg->control.resource_group, "Arc-Servers_(test).1");
+	CU_ASSERT_STRING_EQUAL(cfg->control.location, "westeurope");
+	CU_ASSERT_EQUAL(cfg->control.heartbeat_interval_seconds, 5);
+	CU_ASSERT_EQUAL(cfg->control.cert_lifetime_seconds, 60);
+	CU_ASSERT_EQUAL(cfg->control.token_lifetime_seconds, 600);
+	simconf_free(cfg);
+	cfg = load("control = { listen = \"\"; operator_listen = \"[::1]:1\"; };\n",
+	    err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_FALSE(cfg->control.has_listen);
+	CU_ASSERT_TRUE(cfg->control.has_operator);
 	simconf_free(cfg);
 }
 
@@ -135,6 +185,29 @@ test_errors(void)
 		{ "gateway = {\n protocols = [ \"h2\", \"h2\" ];\n};\n", ":2:", "twice" },
 		{ "gateway = {\n protocols = [ ];\n};\n", ":2:", "at least one" },
 		{ "gateway = { max_streams = 0; };\n", ":1:", "between" },
+		{ "control = {\n operator_listen = \"0.0.0.0:8447\";\n};\n", ":2:",
+		  "loopback only" },
+		{ "control = {\n operator_listen = \"[::]:8447\";\n};\n", ":2:",
+		  "loopback only" },
+		{ "control = {\n\n operator_listen = \"10.1.2.3:8447\";\n};\n", ":3:",
+		  "loopback only" },
+		{ "control = {\n listen = \"8446\";\n};\n", ":2:", "not an address" },
+		{ "control = {\n subscription_id = \"sub-1\";\n};\n", ":2:", "UUID" },
+		{ "control = {\n tenant_id = \"00000000-0000-4000-8000-00000000000g\";\n};\n",
+		  ":2:", "UUID" },
+		{ "control = {\n resource_group = \"a/b\";\n};\n", ":2:",
+		  "resource group" },
+		{ "control = {\n location = \"west europe\";\n};\n", ":2:", "location" },
+		{ "control = {\n onboarding_tokens = [ \"long-enough\",\n \"short\" ];\n};\n",
+		  ":3:", "8 to 256" },
+		{ "control = {\n onboarding_tokens = \"not-a-list\";\n};\n", ":2:", "list" },
+		{ "control = {\n heartbeat_interval_seconds = 0;\n};\n", ":2:", "between" },
+		{ "control = {\n cert_lifetime_seconds = 5;\n};\n", ":2:", "between" },
+		{ "control = {\n token_lifetime_seconds = 1000000000;\n};\n", ":2:",
+		  "between" },
+		{ "control = {\n hearbeat_interval_seconds = 5;\n};\n", ":2:",
+		  "unknown key" },
+		{ "control = 5;\n", ":1:", "group" },
 	};
 	struct simconf	*cfg;
 	char		 err[512];
@@ -175,6 +248,7 @@ test_addr(void)
 static const struct unit_test tests[] = {
 	{ "defaults", test_defaults },
 	{ "every key", test_full },
+	{ "the control plane", test_control },
 	{ "errors name file and line", test_errors },
 	{ "addresses", test_addr },
 	{ NULL, NULL }

@@ -1,0 +1,74 @@
+/* httpd.h -- a small HTTP/1.1 server for JSON APIs (the control plane and its operator API): keep-alive, bounded heads and bodies, TLS or plain. */
+#ifndef HTTPD_H
+#define HTTPD_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#define HTTPD_PATH_MAX	512		/* a longer request target gets 414 */
+
+struct event_base;
+struct httpd;
+struct httpd_conn;
+
+/* One request, whole, as the handler sees it, and the answer it gives. */
+struct httpd_request {
+	const char	*method;		/* "GET", "POST", ... */
+	char		 path[HTTPD_PATH_MAX];	/* origin-form target without the query */
+	const char	*body;			/* NUL-terminated; "" when there is none */
+	size_t		 body_len;
+	SSL		*ssl;			/* the TLS connection; NULL on plain HTTP */
+	const char	*peer;			/* client address:port, for logs */
+	/* The answer: set through httpd_reply() or httpd_error(). */
+	int		 status;
+	json_t		*answer;
+	char		 allow[64];		/* 405: the Allow header; "" if none */
+	char		 note[320];		/* for the log line: the error, or what was done */
+};
+
+/* Answers one request; it must call httpd_reply() or httpd_error(). */
+typedef void	httpd_handler(void *arg, struct httpd_request *);
+
+/* A row of an API's route table, which ends with a NULL method. */
+struct httpd_route {
+	const char	*method;
+	const char	*pattern;	/* "/machines/{}/heartbeat": see httpd_path_match */
+	void		(*fn)(void *arg, struct httpd_request *, const char *segment);
+};
+
+/*
+ * Listens on addr and serves each request to handler.  With ctx, TLS with
+ * that context (which the server then owns); without, plain HTTP.  Bodies
+ * larger than max_body get 413.  name prefixes the log lines.
+ */
+struct httpd	*httpd_new(struct event_base *, const char *name,
+		    const struct sockaddr *addr, int addrlen, SSL_CTX *ctx,
+		    size_t max_body, httpd_handler *handler, void *arg, char *err,
+		    size_t errlen);
+/* Closes the listener; the connections go on until httpd_free. */
+void		 httpd_stop(struct httpd *);
+void		 httpd_free(struct httpd *);
+
+/* The answer: status and a JSON body (the reference is taken; NULL: none). */
+void		 httpd_reply(struct httpd_request *, int status, json_t *answer);
+/* {"error": {"code": code, "message": ...}} with status. */
+void		 httpd_error(struct httpd_request *, int status, const char *code,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * The route for req's method and path, with the "{}" segment in segment;
+ * NULL when there is none, with 404 (no such path) or 405 (the path, but
+ * not the method) answered.
+ */
+const struct httpd_route *httpd_route(const struct httpd_route *routes,
+		    struct httpd_request *, char *segment, size_t seglen);
+/*
+ * Does path match pattern, where one "{}" segment stands for any non-empty
+ * segment?  1 with that segment copied to arg (if any), else 0.
+ */
+int		 httpd_path_match(const char *path, const char *pattern, char *arg,
+		    size_t arglen);
+
+#endif
