@@ -33,15 +33,28 @@ drop_privileges(void)
 		fatalx("started as root, but there is no user '%s' to run as "
 		    "(create it: useradd --system --no-create-home %s)",
 		    ARCPROXY_USER, ARCPROXY_USER);
-	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
-	    setuid(pw->pw_uid) == -1)
+	/* Its supplementary groups too: group arc reads the machine key. */
+	if (initgroups(ARCPROXY_USER, pw->pw_gid) == -1 ||
+	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
 		fatal("cannot become user %s", ARCPROXY_USER);
 }
 
+/* Started as root, the log is handed to the user that will reopen it on
+ * SIGHUP. */
 static struct accesslog *
 open_access_log(const struct config *cfg, char *err, size_t errlen)
 {
-	return accesslog_open(cfg->access_log, err, errlen);
+	struct accesslog	*log;
+	struct passwd		*pw;
+
+	if ((log = accesslog_open(cfg->access_log, err, errlen)) == NULL)
+		return NULL;
+	if (geteuid() == 0 && cfg->access_log != NULL &&
+	    strcmp(cfg->access_log, "-") != 0 &&
+	    (pw = getpwnam(ARCPROXY_USER)) != NULL &&
+	    chown(cfg->access_log, pw->pw_uid, pw->pw_gid) == -1)
+		log_warn("chown %s", cfg->access_log);
+	return log;
 }
 
 static void

@@ -300,7 +300,7 @@ config_load_agent(struct config *cfg, const char *config_dir,
     const char *state_dir, struct conf_error *err)
 {
 	struct agentconf	*ac = &cfg->agent;
-	char			 path[PATH_MAX];
+	char			 path[PATH_MAX], why[256];
 
 	if (agentconf_load(config_dir, ac, err->text, sizeof(err->text)) == -1)
 		return -1;
@@ -319,11 +319,9 @@ config_load_agent(struct config *cfg, const char *config_dir,
 		    config_dir, ac->proxy_url);
 		return -1;
 	}
-	if (ac->connection_type == AGENTCONF_GATEWAY &&
-	    (ac->gateway_url == NULL || ac->gateway_ca_file == NULL)) {
-		snprintf(err->text, sizeof(err->text), "%s/agent.conf: "
-		    "connection.type is \"gateway\" but gateway.%s is not set",
-		    config_dir, ac->gateway_url == NULL ? "url" : "ca_file");
+	if (agentconf_check(ac, why, sizeof(why)) == -1) {
+		snprintf(err->text, sizeof(err->text), "%s/agent.conf: %s",
+		    config_dir, why);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/machine.crt", state_dir);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# run.sh -- `make run`: the whole appliance in the foreground against cloudsim (demo PKI made on first use).
+# run.sh -- `make run`: the whole appliance in the foreground against cloudsim, connected on first use.
 #   run/cloud  cloudsim's config, PKI and state     run/etc  the appliance's config dir
 #   run/var    the appliance's state dir             Ctrl-C or SIGTERM stops everything.
 set -euo pipefail
@@ -8,34 +8,35 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 mkdir -p run/cloud run/etc run/var
 
-if [ "$(id -u)" = 0 ] && ! id arcproxy >/dev/null 2>&1; then
-	useradd --system --no-create-home --shell /usr/sbin/nologin arcproxy
+# Started as root, the daemons run as their own users; group arc reads the
+# machine key.
+if [ "$(id -u)" = 0 ]; then
+	getent group arc >/dev/null || groupadd --system arc
+	for u in arcproxy himds; do
+		id "$u" >/dev/null 2>&1 ||
+			useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
+		usermod -a -G arc "$u"
+	done
+	chgrp arc run/var && chmod 0775 run/var
 fi
 
-# cloudsim: the gateway on 127.0.0.1:8443 and the echo service behind it.
+# cloudsim: the gateway (8443), the control plane behind management.cloudsim.test,
+# the operator API (127.0.0.1:8447) and the echo service.
 [ -f run/cloud/cloudsim.conf ] || sed -e 's|^pki_dir = .*|pki_dir = "pki";|' \
 	conf/cloudsim.conf > run/cloud/cloudsim.conf
 [ -f run/cloud/pki/ca.crt ] || "$BIN"/cloudsim pki run/cloud/pki
-[ -f run/var/machine.crt ] || {
-	"$BIN"/cloudsim machine-cert run/cloud/pki "$(hostname)"
-	cp "run/cloud/pki/$(hostname).crt" run/var/machine.crt
-	cp "run/cloud/pki/$(hostname).key" run/var/machine.key
-	chmod 600 run/var/machine.key
-}
+[ -f run/cloud/onboarding-token ] ||
+	echo cloudsim-demo-onboarding-token > run/cloud/onboarding-token
 cp run/cloud/pki/ca.crt run/etc/ca.crt
 
-# The appliance: arcproxy in gateway mode, reaching gw.cloudsim.test on loopback.
+# The appliance: arcproxy reaches gw.cloudsim.test on loopback (there is no
+# DNS for *.cloudsim.test here); azcmagent connect turns on gateway mode.
 [ -f run/etc/arcproxy.conf ] || cat > run/etc/arcproxy.conf <<'CONF'
 # arcproxy.conf for `make run`: the defaults of conf/arcproxy.conf, plus the
 # gateway's name (there is no DNS for *.cloudsim.test on this machine).
 hosts = ( { name = "gw.cloudsim.test"; address = "127.0.0.1"; } );
 CONF
-[ -f run/etc/agent.conf ] || cat > run/etc/agent.conf <<'CONF'
-# agent.conf: the local settings (azcmagent config).  Written by `make run` for the demo.
-connection = { type = "gateway"; };
-gateway = { url = "https://gw.cloudsim.test:8443"; ca_file = "ca.crt"; };
-CONF
-chmod -R a+rX run
+chmod -R a+rX run/etc run/cloud/cloudsim.conf
 
 pids=()
 stop() {
@@ -45,13 +46,36 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+wait_port() {	# wait_port PORT: bounded, 5 s
+	for _ in $(seq 50); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "run.sh: nothing listens on port $1" >&2
+	return 1
+}
+
 "$BIN"/cloudsim -d --config-dir run/cloud --state-dir run/cloud &
 pids+=($!)
-for _ in $(seq 50); do	# the gateway first, so arcproxy finds it at once
-	(exec 3<>/dev/tcp/127.0.0.1/8443) 2>/dev/null && break
-	sleep 0.1
-done
+wait_port 8443
 "$BIN"/arcproxy -d --config-dir run/etc --state-dir run/var &
 pids+=($!)
-echo "run.sh: appliance up; try: curl --cacert run/etc/ca.crt -x http://127.0.0.1:40343 https://echo.cloudsim.test/" >&2
+"$BIN"/himds -d --config-dir run/etc --state-dir run/var &
+pids+=($!)
+wait_port 40343
+wait_port 40342
+
+if [ ! -f run/var/machine.json ]; then
+	"$BIN"/azcmagent connect --config-dir run/etc --state-dir run/var \
+		--cloud-url https://management.cloudsim.test \
+		--gateway-url https://gw.cloudsim.test:8443 --ca-file run/etc/ca.crt \
+		--onboarding-token-file run/cloud/onboarding-token \
+		--resource-name "$(hostname | tr -c 'A-Za-z0-9\n-' -)" --tags env=demo
+fi
+cat >&2 <<'MSG'
+run.sh: the appliance is up. Try:
+  build/bin/azcmagent show --config-dir run/etc --state-dir run/var
+  curl --cacert run/etc/ca.crt -x http://127.0.0.1:40343 https://echo.cloudsim.test/
+  curl -s http://127.0.0.1:8447/operator/machines
+MSG
 wait -n "${pids[@]}"

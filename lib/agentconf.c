@@ -466,6 +466,20 @@ agentconf_quote(FILE *f, const char *s)
 }
 
 int
+agentconf_check(const struct agentconf *ac, char *err, size_t errlen)
+{
+	if (ac->connection_type != AGENTCONF_GATEWAY)
+		return 0;
+	if (ac->gateway_url == NULL)
+		return agentconf_fail(err, errlen, "connection.type is \"gateway\" "
+		    "but gateway.url is not set");
+	if (ac->gateway_ca_file == NULL)
+		return agentconf_fail(err, errlen, "connection.type is \"gateway\" "
+		    "but gateway.ca_file is not set");
+	return 0;
+}
+
+int
 agentconf_save(const char *config_dir, const struct agentconf *ac, char *err,
     size_t errlen)
 {

@@ -74,6 +74,8 @@ extern const struct agentconf_key agentconf_keys[];	/* ends with a NULL name */
 int	agentconf_load(const char *config_dir, struct agentconf *, char *err,
 	    size_t errlen);
 void	agentconf_clear(struct agentconf *);
+/* Rules across keys: gateway mode needs gateway.url and gateway.ca_file. */
+int	agentconf_check(const struct agentconf *, char *err, size_t errlen);
 /* Writes it (atomically), with only the keys that differ from the default. */
 int	agentconf_save(const char *config_dir, const struct agentconf *, char *err,
 	    size_t errlen);

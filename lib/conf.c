@@ -162,6 +162,7 @@ conf_string_list(const config_setting_t *group, const char *key,
 	const config_setting_t	*s, *e;
 	int			 i;
 
+	*out = NULL;
 	if ((s = config_setting_get_member(group, key)) == NULL)
 		return 0;
 	if (!config_setting_is_aggregate(s) || config_setting_is_group(s))
@@ -182,6 +183,7 @@ conf_group_list(const config_setting_t *group, const char *key,
 	const config_setting_t	*s, *e;
 	int			 i;
 
+	*out = NULL;
 	if ((s = config_setting_get_member(group, key)) == NULL)
 		return 0;
 	if (!config_setting_is_list(s))

@@ -25,7 +25,8 @@ int	conf_string(const config_setting_t *group, const char *key,
 	    const char **out, struct conf_error *err);
 int	conf_enum(const config_setting_t *group, const char *key,
 	    const char *const *names, int *out, struct conf_error *err);
-/* A list or array of strings: *out is the setting, or NULL when absent. */
+/* A list or array of strings: *out is the setting, or NULL when absent
+ * (unlike the scalar getters, which leave *out alone). */
 int	conf_string_list(const config_setting_t *group, const char *key,
 	    const config_setting_t **out, struct conf_error *err);
 /* A list of groups: *out is the setting, or NULL when absent. */

@@ -91,16 +91,22 @@ daemon_pidfile_read(const char *state_dir, const char *progname)
 {
 	char	 path[PATH_MAX], err[256], *text, *end;
 	long	 pid;
+	int	 ok;
 
 	snprintf(path, sizeof(path), "%s/%s.pid", state_dir, progname);
 	if ((text = atomicfile_read(path, 64, NULL, err, sizeof(err))) == NULL)
 		return -1;
 	pid = strtol(text, &end, 10);
+	ok = pid > 0 && (*end == '\n' || *end == '\0');
 	free(text);
-	if (pid <= 0 || (*end != '\n' && *end != '\0'))
+	if (!ok)
 		return -1;
-	/* EPERM means it runs, as another user. */
-	if (kill((pid_t)pid, 0) == -1 && errno != EPERM)
+	/* A stale file may name another program that reuses the pid. */
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	if ((text = atomicfile_read(path, 64, NULL, err, sizeof(err))) == NULL)
 		return -1;
-	return pid;
+	ok = strncmp(text, progname, strlen(progname)) == 0 &&
+	    (text[strlen(progname)] == '\n' || text[strlen(progname)] == '\0');
+	free(text);
+	return ok ? pid : -1;
 }

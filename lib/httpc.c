@@ -79,8 +79,9 @@ httpc_call_new(const struct httpc_req *r)
 	curl_easy_setopt(c->easy, CURLOPT_URL, r->url);
 	curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, r->method);
 	if (r->body != NULL) {
-		curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, r->body);
+		/* curl keeps its own copy: the caller's body may go at once. */
 		curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
+		curl_easy_setopt(c->easy, CURLOPT_COPYPOSTFIELDS, r->body);
 	}
 	curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
 	/* The appliance's rule: out only through arcproxy, never around it. */

@@ -1,0 +1,495 @@
+/* api.c -- the local REST API on evhttp: instance metadata, endpoints, managed identity tokens behind the Arc challenge, agent status. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "api.h"
+#include "challenge.h"
+#include "cloud.h"
+#include "heartbeat.h"
+#include "himds.h"
+#include "log.h"
+#include "machine.h"
+#include "metadata.h"
+
+#define API_MAX_WAITING		64	/* token requests waiting for the cloud */
+#define API_SWEEP_SECONDS	5	/* how often expired keys are removed */
+
+struct api_wait {
+	struct himds_api	*api;
+	struct api_wait		*next;
+	struct evhttp_request	*req;
+	char			*resource;
+};
+
+struct himds_api {
+	struct himds		*h;
+	struct evhttp		*http;
+	struct event		*sweep;
+	struct api_wait		*waiting;	/* token requests at the cloud */
+	int			 nwaiting;
+};
+
+struct api_route {
+	const char	*path;
+	int		 imds;		/* needs Metadata: true and api-version */
+	void		(*serve)(struct himds_api *, struct evhttp_request *,
+			    struct evkeyvalq *query);
+};
+
+/* Headers that only a proxy adds: such a request is an SSRF attempt. */
+static const char *const api_forwarded[] = {
+	"X-Forwarded-For", "Forwarded", "Via", NULL
+};
+
+static void
+api_reply(struct evhttp_request *req, int code, const char *reason, json_t *doc)
+{
+	struct evbuffer	*out = evhttp_request_get_output_buffer(req);
+	char		*text = NULL;
+
+	if (doc != NULL)
+		text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (text != NULL) {
+		evbuffer_add(out, text, strlen(text));
+		evbuffer_add(out, "\n", 1);
+		free(text);
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json; charset=utf-8");
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+static void
+api_reply_text(struct evhttp_request *req, const char *json)
+{
+	struct evbuffer	*out = evhttp_request_get_output_buffer(req);
+
+	evbuffer_add(out, json, strlen(json));
+	evbuffer_add(out, "\n", 1);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json; charset=utf-8");
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+/* Azure IMDS's error shape: {"error", "error_description"}. */
+static void
+api_error(struct evhttp_request *req, int code, const char *reason,
+    const char *error, const char *description)
+{
+	api_reply(req, code, reason, json_pack("{s:s,s:s}", "error", error,
+	    "error_description", description));
+}
+
+static int
+api_not_connected(struct himds_api *api, struct evhttp_request *req)
+{
+	if (api->h->machine != NULL)
+		return 0;
+	api_error(req, 503, "Service Unavailable", "not_connected",
+	    api->h->machine_error);
+	return 1;
+}
+
+static void
+api_instance(struct himds_api *api, struct evhttp_request *req,
+    struct evkeyvalq *query)
+{
+	char	*doc;
+
+	(void)query;
+	if (api_not_connected(api, req))
+		return;
+	if ((doc = himds_metadata_instance(api->h->machine)) == NULL) {
+		api_error(req, 500, "Internal Server Error", "internal_error",
+		    "out of memory");
+		return;
+	}
+	api_reply_text(req, doc);
+	free(doc);
+}
+
+static void
+api_endpoints(struct himds_api *api, struct evhttp_request *req,
+    struct evkeyvalq *query)
+{
+	char	*doc;
+
+	(void)query;
+	if (api_not_connected(api, req))
+		return;
+	if ((doc = himds_metadata_endpoints(api->h->machine)) == NULL) {
+		api_error(req, 500, "Internal Server Error", "internal_error",
+		    "out of memory");
+		return;
+	}
+	api_reply_text(req, doc);
+	free(doc);
+}
+
+static void
+api_agentstatus(struct himds_api *api, struct evhttp_request *req,
+    struct evkeyvalq *query)
+{
+	struct himds	*h = api->h;
+	char		 when[32];
+
+	(void)query;
+	himds_rfc3339(h->last_heartbeat, when, sizeof(when));
+	api_reply(req, 200, "OK", json_pack("{s:s,s:o,s:s,s:o,s:o}",
+	    "status", himds_status_name(h->status),
+	    "lastHeartbeat", h->last_heartbeat ? json_string(when) : json_null(),
+	    "agentVersion", HIMDS_AGENT_VERSION,
+	    "resourceId", h->machine ? json_string(h->machine->resource_id) :
+	    json_null(),
+	    "lastError", h->last_error[0] ? json_string(h->last_error) :
+	    json_null()));
+}
+
+/* 401 and a new key file named in the realm: the caller proves that it may
+ * read the himds group's files. */
+static void
+api_challenge(struct himds_api *api, struct evhttp_request *req,
+    const char *why)
+{
+	char	path[PATH_MAX], realm[PATH_MAX + 16], err[512];
+
+	if (himds_challenge_issue(api->h->challenge, time(NULL), path,
+	    sizeof(path), err, sizeof(err)) == -1) {
+		log_warnx("token key: %s", err);
+		api_error(req, 500, "Internal Server Error", "internal_error",
+		    "cannot write a token key file");
+		return;
+	}
+	snprintf(realm, sizeof(realm), "Basic realm=%s", path);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "WWW-Authenticate", realm);
+	api_error(req, 401, "Unauthorized", "unauthorized", why);
+}
+
+/* "Basic <secret>": the secret, trimmed, in buf; NULL when it is not that. */
+static const char *
+api_basic_secret(const char *auth, char *buf, size_t len)
+{
+	size_t	n;
+
+	if (auth == NULL || strncasecmp(auth, "Basic", 5) != 0 ||
+	    (auth[5] != ' ' && auth[5] != '\t'))
+		return NULL;
+	for (auth += 5; *auth == ' ' || *auth == '\t'; auth++)
+		;
+	n = strlen(auth);
+	while (n > 0 && strchr(" \t\r\n", auth[n - 1]) != NULL)
+		n--;
+	if (n == 0 || n >= len)
+		return NULL;
+	memcpy(buf, auth, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void
+api_wait_free(struct api_wait *w)
+{
+	struct api_wait	**pp;
+
+	for (pp = &w->api->waiting; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			w->api->nwaiting--;
+			break;
+		}
+	free(w->resource);
+	free(w);
+}
+
+/* expires_in and expires_on as Azure's IMDS gives them: strings. */
+static json_t *
+api_string_of(json_t *v)
+{
+	char	buf[32];
+
+	if (json_is_string(v))
+		return json_string(json_string_value(v));
+	if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%lld",
+		    (long long)json_integer_value(v));
+		return json_string(buf);
+	}
+	return NULL;
+}
+
+static void
+api_token_answer(struct himds *h, long status, json_t *answer,
+    const char *error, void *arg)
+{
+	struct api_wait	*w = arg;
+	json_t		*doc, *in, *on;
+	const char	*token;
+
+	(void)h;
+	token = json_string_value(json_object_get(answer, "access_token"));
+	if (status == 200 && token != NULL) {
+		in = api_string_of(json_object_get(answer, "expires_in"));
+		on = api_string_of(json_object_get(answer, "expires_on"));
+		doc = json_pack("{s:s,s:o*,s:o*,s:s,s:s}", "access_token", token,
+		    "expires_in", in, "expires_on", on,
+		    "resource", w->resource,
+		    "token_type", "Bearer");
+		api_reply(w->req, 200, "OK", doc);
+		log_info("token for %s handed out", w->resource);
+	} else if (status == 400) {
+		log_warnx("token for %s refused: %s", w->resource, error);
+		api_error(w->req, 400, "Bad Request", "invalid_resource", error);
+	} else {
+		log_warnx("token for %s: %s", w->resource, error[0] ? error :
+		    "no access_token in the answer");
+		api_error(w->req, 502, "Bad Gateway", "cloud_error", error[0] ?
+		    error : "the cloud's answer holds no access_token");
+	}
+	api_wait_free(w);
+}
+
+static void
+api_token(struct himds_api *api, struct evhttp_request *req,
+    struct evkeyvalq *query)
+{
+	struct api_wait	*w;
+	const char	*resource, *auth, *secret;
+	json_t		*body;
+	char		 buf[256];
+
+	if (api_not_connected(api, req))
+		return;
+	resource = evhttp_find_header(query, "resource");
+	if (resource == NULL || resource[0] == '\0') {
+		api_error(req, 400, "Bad Request", "invalid_request",
+		    "Required query variable 'resource' is missing");
+		return;
+	}
+	auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	if (auth == NULL) {
+		api_challenge(api, req, "Read the key file named in the "
+		    "WWW-Authenticate realm and send it as Authorization: "
+		    "Basic <key>");
+		return;
+	}
+	secret = api_basic_secret(auth, buf, sizeof(buf));
+	if (himds_challenge_redeem(api->h->challenge, secret, time(NULL)) == -1) {
+		log_info("token request with an unknown, used or expired key");
+		api_challenge(api, req, "The key is unknown, used or expired: "
+		    "read the new key file");
+		return;
+	}
+	if (api->nwaiting >= API_MAX_WAITING) {
+		api_error(req, 429, "Too Many Requests", "too_many_requests",
+		    "Too many token requests at once; try again");
+		return;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w->resource = strdup(resource)) == NULL) {
+		free(w);
+		api_error(req, 500, "Internal Server Error", "internal_error",
+		    "out of memory");
+		return;
+	}
+	w->api = api;
+	w->req = req;
+	body = json_pack("{s:s}", "resource", resource);
+	if (body == NULL || himds_cloud_post(api->h->cloud, "token", body,
+	    api_token_answer, w) == -1) {
+		json_decref(body);
+		free(w->resource);
+		free(w);
+		api_error(req, 500, "Internal Server Error", "internal_error",
+		    "cannot start the request to the cloud");
+		return;
+	}
+	json_decref(body);
+	w->next = api->waiting;
+	api->waiting = w;
+	api->nwaiting++;
+}
+
+static const struct api_route api_routes[] = {
+	{ "/metadata/instance", 1, api_instance },
+	{ "/metadata/endpoints", 1, api_endpoints },
+	{ "/metadata/identity/oauth2/token", 1, api_token },
+	{ "/agentstatus", 0, api_agentstatus },
+	{ NULL, 0, NULL }
+};
+
+static void
+api_request(struct evhttp_request *req, void *arg)
+{
+	struct himds_api		*api = arg;
+	struct evkeyvalq		*in = evhttp_request_get_input_headers(req);
+	struct evkeyvalq		 query;
+	const struct evhttp_uri		*uri = evhttp_request_get_evhttp_uri(req);
+	const struct api_route		*r;
+	const char			*path, *meta;
+	char				 why[128];
+	int				 i;
+
+	for (i = 0; api_forwarded[i] != NULL; i++)
+		if (evhttp_find_header(in, api_forwarded[i]) != NULL) {
+			log_warnx("refused a request with %s: a proxied request "
+			    "is an SSRF attempt", api_forwarded[i]);
+			snprintf(why, sizeof(why), "A request with %s is refused",
+			    api_forwarded[i]);
+			api_error(req, 400, "Bad Request", "invalid_request", why);
+			return;
+		}
+	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL)
+		path = "";
+	for (r = api_routes; r->path != NULL; r++)
+		if (strcmp(path, r->path) == 0)
+			break;
+	if (r->path == NULL) {
+		api_error(req, 404, "Not Found", "not_found",
+		    "No such endpoint");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET");
+		api_error(req, 405, "Method Not Allowed", "invalid_request",
+		    "Only GET is served");
+		return;
+	}
+	meta = evhttp_find_header(in, "Metadata");
+	if (r->imds && (meta == NULL || strcasecmp(meta, "true") != 0)) {
+		api_error(req, 400, "Bad Request", "invalid_request",
+		    "Required metadata header not specified");
+		return;
+	}
+	memset(&query, 0, sizeof(query));
+	TAILQ_INIT(&query);
+	if (evhttp_parse_query_str(evhttp_uri_get_query(uri) ?
+	    evhttp_uri_get_query(uri) : "", &query) == -1) {
+		api_error(req, 400, "Bad Request", "invalid_request",
+		    "Bad query string");
+		return;
+	}
+	if (r->imds && evhttp_find_header(&query, "api-version") == NULL)
+		api_error(req, 400, "Bad Request", "invalid_request",
+		    "Bad request. api-version was not specified in the request");
+	else
+		r->serve(api, req, &query);
+	evhttp_clear_headers(&query);
+}
+
+static void
+api_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct himds_api	*api = arg;
+	int			 n;
+
+	(void)fd;
+	(void)what;
+	if ((n = himds_challenge_expire(api->h->challenge, time(NULL))) > 0)
+		log_debug("%d token key%s expired", n, n == 1 ? "" : "s");
+}
+
+static int
+api_listen(struct himds_api *api, const struct sockaddr *sa, socklen_t len,
+    char *err, size_t errlen)
+{
+	char	host[INET6_ADDRSTRLEN];
+	int	fd, one = 1;
+	int	port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+
+	inet_ntop(sa->sa_family, sa->sa_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr :
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
+	    host, sizeof(host));
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, sa, len) == -1 || listen(fd, 128) == -1)
+		goto fail;
+	if (evhttp_accept_socket_with_handle(api->http, fd) == NULL) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	return 0;
+ fail:
+	snprintf(err, errlen, "listen %s%s%s:%d: %s",
+	    sa->sa_family == AF_INET6 ? "[" : "", host,
+	    sa->sa_family == AF_INET6 ? "]" : "", port, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+struct himds_api *
+himds_api_new(struct himds *h, char *err, size_t errlen)
+{
+	struct himds_api	*api;
+	struct timeval		 tv = { .tv_sec = API_SWEEP_SECONDS };
+	int			 i;
+
+	if ((api = calloc(1, sizeof(*api))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	api->h = h;
+	if ((api->http = evhttp_new(h->base)) == NULL ||
+	    (api->sweep = event_new(h->base, -1, EV_PERSIST, api_sweep,
+	    api)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	evhttp_set_timeout(api->http, 10);
+	evhttp_set_max_headers_size(api->http, 16384);
+	evhttp_set_max_body_size(api->http, 4096);
+	evhttp_set_gencb(api->http, api_request, api);
+	for (i = 0; i < h->settings.nlisten; i++)
+		if (api_listen(api, (const struct sockaddr *)&h->settings.listen[i],
+		    h->settings.listen_len[i], err, errlen) == -1)
+			goto fail;
+	if (h->settings.token_key_lifetime_seconds < API_SWEEP_SECONDS)
+		tv.tv_sec = h->settings.token_key_lifetime_seconds;
+	event_add(api->sweep, &tv);
+	return api;
+ fail:
+	himds_api_free(api);
+	return NULL;
+}
+
+void
+himds_api_free(struct himds_api *api)
+{
+	if (api == NULL)
+		return;
+	while (api->waiting != NULL) {
+		api_error(api->waiting->req, 503, "Service Unavailable",
+		    "shutting_down", "himds is stopping");
+		api_wait_free(api->waiting);
+	}
+	if (api->sweep != NULL)
+		event_free(api->sweep);
+	if (api->http != NULL)
+		evhttp_free(api->http);
+	free(api);
+}

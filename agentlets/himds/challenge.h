@@ -1,0 +1,33 @@
+/* challenge.h -- the token API's challenge keys: one random secret per file, readable by the himds group, single use, short-lived. */
+#ifndef CHALLENGE_H
+#define CHALLENGE_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct himds_challenge;
+
+/* Keys live in dir (which exists), each for lifetime seconds; at most max
+ * are outstanding (issuing another retires the oldest). */
+struct himds_challenge	*himds_challenge_new(const char *dir, int lifetime,
+			    int max);
+/* Removes the outstanding key files too. */
+void			 himds_challenge_free(struct himds_challenge *);
+/* Writes a new <dir>/<random>.key (mode 0640) and puts its path in path. */
+int			 himds_challenge_issue(struct himds_challenge *, time_t now,
+			    char *path, size_t pathlen, char *err, size_t errlen);
+/* 0 when secret is the content of an outstanding key that has not expired:
+ * that key is used up (its file removed).  -1 for anything else. */
+int			 himds_challenge_redeem(struct himds_challenge *,
+			    const char *secret, time_t now);
+/* Retires the keys that expired by now; returns how many. */
+int			 himds_challenge_expire(struct himds_challenge *,
+			    time_t now);
+int			 himds_challenge_outstanding(
+			    const struct himds_challenge *);
+/* Removes every *.key file in dir (left by an earlier run); -1 with err
+ * when dir cannot be read. */
+int			 himds_challenge_clean_dir(const char *dir, char *err,
+			    size_t errlen);
+
+#endif

@@ -1,0 +1,255 @@
+/* machine.c -- the machine's identity in the state dir (machine.json, .crt, .key), read, checked, and replaced whole on renewal. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "atomicfile.h"
+#include "identity.h"
+#include "machine.h"
+
+#define MACHINE_JSON_MAX	(1 << 20)
+
+int
+himds_machine_name_ok(const char *name)
+{
+	size_t	i;
+
+	if (name == NULL || !isalnum((unsigned char)name[0]))
+		return 0;
+	for (i = 1; name[i] != '\0'; i++)
+		if (i > 62 || !(isalnum((unsigned char)name[i]) ||
+		    strchr("-_.", name[i]) != NULL))
+			return 0;
+	return 1;
+}
+
+static const char *
+machine_string(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+/* Do the key file and the certificate belong together? */
+static int
+machine_pair_matches(const char *key_file, const char *cert_file)
+{
+	EVP_PKEY	*key;
+	char		 err[256];
+	int		 ok;
+
+	if ((key = identity_key_load(key_file, err, sizeof(err))) == NULL)
+		return 0;
+	ok = identity_cert_matches(cert_file, key);
+	EVP_PKEY_free(key);
+	return ok;
+}
+
+static int
+machine_parse(struct himds_machine *m, const char *path, const char *state_dir,
+    char *err, size_t errlen)
+{
+	json_t		*res, *iv;
+	const char	*url, *ca;
+	size_t		 len;
+
+	res = json_object_get(m->doc, "resource");
+	if (!json_is_object(res)) {
+		snprintf(err, errlen, "%s: no \"resource\" object", path);
+		return -1;
+	}
+	m->name = machine_string(res, "name");
+	m->resource_id = machine_string(res, "resourceId");
+	if (!himds_machine_name_ok(m->name) || m->resource_id == NULL) {
+		snprintf(err, errlen, "%s: resource.name and resource.resourceId "
+		    "must be set (a name like \"web-01\")", path);
+		return -1;
+	}
+	url = machine_string(m->doc, "cloudUrl");
+	if (url == NULL || strncmp(url, "https://", 8) != 0 || url[8] == '\0') {
+		snprintf(err, errlen, "%s: cloudUrl must be an https:// URL", path);
+		return -1;
+	}
+	if ((m->cloud_url = strdup(url)) == NULL)
+		goto fail;
+	len = strlen(m->cloud_url);
+	while (len > 8 && m->cloud_url[len - 1] == '/')
+		m->cloud_url[--len] = '\0';
+	if ((ca = machine_string(m->doc, "caFile")) == NULL || ca[0] == '\0') {
+		snprintf(err, errlen, "%s: caFile must name the CA file", path);
+		return -1;
+	}
+	/* A relative caFile lives beside machine.json. */
+	if (ca[0] == '/')
+		m->ca_file = strdup(ca);
+	else if (asprintf(&m->ca_file, "%s/%s", state_dir, ca) == -1)
+		m->ca_file = NULL;
+	if (m->ca_file == NULL)
+		goto fail;
+	iv = json_object_get(m->doc, "heartbeatIntervalSeconds");
+	if (json_is_integer(iv) && json_integer_value(iv) > 0)
+		m->heartbeat_interval_seconds = json_integer_value(iv);
+	return 0;
+ fail:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+int
+himds_machine_load(const char *state_dir, struct himds_machine **out,
+    char *err, size_t errlen)
+{
+	struct himds_machine	*m;
+	json_error_t		 jerr;
+	char			 path[PATH_MAX], why[256], *text;
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "%s/machine.json", state_dir);
+	if (access(path, F_OK) == -1 && errno == ENOENT) {
+		snprintf(err, errlen, "not connected: no %s", path);
+		return 1;
+	}
+	if ((text = atomicfile_read(path, MACHINE_JSON_MAX, NULL, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		free(text);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	m->doc = json_loads(text, 0, &jerr);
+	free(text);
+	if (m->doc == NULL) {
+		snprintf(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
+		goto fail;
+	}
+	if (machine_parse(m, path, state_dir, err, errlen) == -1)
+		goto fail;
+	if (asprintf(&m->cert_file, "%s/machine.crt", state_dir) == -1 ||
+	    asprintf(&m->key_file, "%s/machine.key", state_dir) == -1) {
+		m->cert_file = m->key_file = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (identity_cert_times(m->cert_file, &m->not_before, &m->not_after,
+	    why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", m->cert_file, why);
+		goto fail;
+	}
+	if (access(m->key_file, R_OK) == -1) {
+		snprintf(err, errlen, "%s: %s", m->key_file, strerror(errno));
+		goto fail;
+	}
+	if (!machine_pair_matches(m->key_file, m->cert_file)) {
+		snprintf(err, errlen, "%s does not belong to %s", m->cert_file,
+		    m->key_file);
+		goto fail;
+	}
+	*out = m;
+	return 0;
+ fail:
+	himds_machine_free(m);
+	return -1;
+}
+
+void
+himds_machine_free(struct himds_machine *m)
+{
+	if (m == NULL)
+		return;
+	json_decref(m->doc);
+	free(m->cloud_url);
+	free(m->ca_file);
+	free(m->cert_file);
+	free(m->key_file);
+	free(m);
+}
+
+static int
+machine_rename(const char *from, const char *to, char *err, size_t errlen)
+{
+	if (rename(from, to) == -1) {
+		snprintf(err, errlen, "rename %s to %s: %s", from, to,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+himds_machine_install(const char *state_dir, const char *key_pem,
+    size_t key_len, const char *cert_pem, size_t cert_len, char *err,
+    size_t errlen)
+{
+	char		 key[PATH_MAX], crt[PATH_MAX], key_new[PATH_MAX + 8];
+	char		 crt_new[PATH_MAX + 8];
+	struct stat	 old, now;
+
+	snprintf(key, sizeof(key), "%s/machine.key", state_dir);
+	snprintf(crt, sizeof(crt), "%s/machine.crt", state_dir);
+	snprintf(key_new, sizeof(key_new), "%s.new", key);
+	snprintf(crt_new, sizeof(crt_new), "%s.new", crt);
+	if (atomicfile_write(crt_new, cert_pem, cert_len, 0644, err,
+	    errlen) == -1 ||
+	    atomicfile_write(key_new, key_pem, key_len, 0640, err, errlen) == -1)
+		goto fail;
+	/* The other readers of the key (arcproxy) are in its group. */
+	if (stat(key, &old) == 0 && stat(key_new, &now) == 0 &&
+	    old.st_gid != now.st_gid &&
+	    chown(key_new, (uid_t)-1, old.st_gid) == -1) {
+		snprintf(err, errlen, "%s: cannot give it group %u like %s: %s "
+		    "(himds must be a member of that group)", key_new,
+		    (unsigned)old.st_gid, key, strerror(errno));
+		goto fail;
+	}
+	if (machine_rename(key_new, key, err, errlen) == -1)
+		goto fail;
+	return machine_rename(crt_new, crt, err, errlen);
+ fail:
+	unlink(key_new);
+	unlink(crt_new);
+	return -1;
+}
+
+int
+himds_machine_recover(const char *state_dir, char *err, size_t errlen)
+{
+	char	key[PATH_MAX], crt[PATH_MAX], key_new[PATH_MAX + 8];
+	char	crt_new[PATH_MAX + 8];
+	int	have_key_new, have_crt_new;
+
+	snprintf(key, sizeof(key), "%s/machine.key", state_dir);
+	snprintf(crt, sizeof(crt), "%s/machine.crt", state_dir);
+	snprintf(key_new, sizeof(key_new), "%s.new", key);
+	snprintf(crt_new, sizeof(crt_new), "%s.new", crt);
+	have_key_new = access(key_new, F_OK) == 0;
+	have_crt_new = access(crt_new, F_OK) == 0;
+	if (!have_crt_new) {
+		if (have_key_new)
+			unlink(key_new);	/* never reached its rename */
+		return 0;
+	}
+	if (have_key_new && machine_pair_matches(key_new, crt_new)) {
+		if (machine_rename(key_new, key, err, errlen) == -1 ||
+		    machine_rename(crt_new, crt, err, errlen) == -1)
+			return -1;
+		return 1;
+	}
+	if (!have_key_new && machine_pair_matches(key, crt_new)) {
+		/* The key was renamed, the certificate not yet. */
+		if (machine_rename(crt_new, crt, err, errlen) == -1)
+			return -1;
+		return 1;
+	}
+	unlink(key_new);
+	unlink(crt_new);
+	return 0;
+}

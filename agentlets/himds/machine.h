@@ -1,0 +1,43 @@
+/* machine.h -- the machine's identity in the state dir (machine.json, .crt, .key), read, checked, and replaced whole on renewal. */
+#ifndef MACHINE_H
+#define MACHINE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+struct himds_machine {
+	json_t		*doc;		/* machine.json as read */
+	const char	*name;		/* resource.name, the certificate's CN */
+	const char	*resource_id;	/* resource.resourceId */
+	char		*cloud_url;	/* "https://host[:port]", no trailing '/' */
+	char		*ca_file;	/* trust for cloud_url, absolute */
+	char		*cert_file;	/* <state>/machine.crt */
+	char		*key_file;	/* <state>/machine.key */
+	long long	 heartbeat_interval_seconds; /* 0: machine.json has none */
+	time_t		 not_before;	/* of machine.crt */
+	time_t		 not_after;
+};
+
+/* 0 with *out set; 1 when there is no identity (no machine.json: not
+ * connected); -1 with err filled when the identity is there but broken. */
+int	himds_machine_load(const char *state_dir, struct himds_machine **out,
+	    char *err, size_t errlen);
+void	himds_machine_free(struct himds_machine *);
+/* Does name fit the control plane's rule, [A-Za-z0-9][A-Za-z0-9-_.]{0,62}? */
+int	himds_machine_name_ok(const char *name);
+
+/* Puts a renewed key and certificate in place: both are written beside
+ * the old ones (machine.key keeps its group, mode 0640), then renamed
+ * over them, key first.  himds_machine_recover() finishes the job after
+ * a crash between the renames. */
+int	himds_machine_install(const char *state_dir, const char *key_pem,
+	    size_t key_len, const char *cert_pem, size_t cert_len, char *err,
+	    size_t errlen);
+/* 1 when an interrupted install was completed, 0 when there was none
+ * (leftovers of one that never reached its renames are removed), -1 on
+ * error. */
+int	himds_machine_recover(const char *state_dir, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,64 @@
+/* privdrop.c -- started as root, himds becomes the himds user and keeps one capability: signalling arcproxy to reload. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+
+#include "privdrop.h"
+
+int
+himds_privdrop_lookup(const char *name, struct himds_user *u, char *err,
+    size_t errlen)
+{
+	struct passwd	*pw;
+
+	errno = 0;
+	if ((pw = getpwnam(name)) == NULL) {
+		snprintf(err, errlen, "started as root, but there is no user '%s' "
+		    "to run as (create it: useradd --system --no-create-home %s)",
+		    name, name);
+		return -1;
+	}
+	snprintf(u->name, sizeof(u->name), "%s", pw->pw_name);
+	u->uid = pw->pw_uid;
+	u->gid = pw->pw_gid;
+	return 0;
+}
+
+int
+himds_privdrop(const struct himds_user *u, char *err, size_t errlen)
+{
+	struct __user_cap_header_struct	hdr;
+	struct __user_cap_data_struct	data[_LINUX_CAPABILITY_U32S_3];
+
+	if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) == -1 ||
+	    initgroups(u->name, u->gid) == -1 || setgid(u->gid) == -1 ||
+	    setuid(u->uid) == -1) {
+		snprintf(err, errlen, "cannot become user %s: %s", u->name,
+		    strerror(errno));
+		return -1;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	data[CAP_TO_INDEX(CAP_KILL)].permitted = CAP_TO_MASK(CAP_KILL);
+	data[CAP_TO_INDEX(CAP_KILL)].effective = CAP_TO_MASK(CAP_KILL);
+	if (syscall(SYS_capset, &hdr, data) == -1 ||
+	    prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) == -1) {
+		snprintf(err, errlen, "cannot keep CAP_KILL as %s: %s", u->name,
+		    strerror(errno));
+		return -1;
+	}
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer stops the process's threads with ptrace, which a
+	 * process that changed its uid may not do unless it is dumpable. */
+	prctl(PR_SET_DUMPABLE, 1L, 0L, 0L, 0L);
+#endif
+	return 0;
+}

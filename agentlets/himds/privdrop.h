@@ -1,0 +1,21 @@
+/* privdrop.h -- started as root, himds becomes the himds user and keeps one capability: signalling arcproxy to reload. */
+#ifndef PRIVDROP_H
+#define PRIVDROP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct himds_user {
+	char	name[64];
+	uid_t	uid;
+	gid_t	gid;		/* its primary group: the token keys' group */
+};
+
+/* -1 with err naming the fix when there is no such user. */
+int	himds_privdrop_lookup(const char *name, struct himds_user *, char *err,
+	    size_t errlen);
+/* Takes the user's groups (/etc/group too), gid and uid, and keeps only
+ * CAP_KILL: renewal must SIGHUP arcproxy, which runs as its own user. */
+int	himds_privdrop(const struct himds_user *, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,344 @@
+/* azcmagent.c -- the operator's command line: global flags, the subcommand table, and what every subcommand shares. */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "azcmagent.h"
+#include "state.h"
+#include "url.h"
+
+#define AZCM_GLOBAL_OPTS	((1u << AZCM_O_CONFIG_DIR) | (1u << AZCM_O_STATE_DIR) | \
+	(1u << AZCM_O_JSON) | (1u << AZCM_O_PROXY) | (1u << AZCM_O_HIMDS) | \
+	(1u << AZCM_O_HELP))
+#define O(x)			(1u << AZCM_O_##x)
+
+static const struct args_opt azcm_opts[] = {
+	[AZCM_O_CONFIG_DIR] = { "config-dir", 0, ARGS_VALUE },
+	[AZCM_O_STATE_DIR] = { "state-dir", 0, ARGS_VALUE },
+	[AZCM_O_JSON] = { "json", 'j', ARGS_FLAG },
+	[AZCM_O_PROXY] = { "proxy", 0, ARGS_VALUE },
+	[AZCM_O_HIMDS] = { "himds", 0, ARGS_VALUE },
+	[AZCM_O_HELP] = { "help", 'h', ARGS_FLAG },
+	[AZCM_O_CLOUD_URL] = { "cloud-url", 0, ARGS_VALUE },
+	[AZCM_O_GATEWAY_URL] = { "gateway-url", 0, ARGS_VALUE },
+	[AZCM_O_CA_FILE] = { "ca-file", 0, ARGS_VALUE },
+	[AZCM_O_TOKEN_FILE] = { "onboarding-token-file", 0, ARGS_VALUE },
+	[AZCM_O_NAME] = { "resource-name", 'n', ARGS_VALUE },
+	[AZCM_O_LOCATION] = { "location", 'l', ARGS_VALUE },
+	[AZCM_O_TAGS] = { "tags", 0, ARGS_VALUE },
+	[AZCM_O_FORCE_LOCAL] = { "force-local-only", 0, ARGS_FLAG },
+	[AZCM_O_ADD] = { "add", 0, ARGS_FLAG },
+	[AZCM_O_REMOVE] = { "remove", 0, ARGS_FLAG },
+	[AZCM_O_OUTPUT] = { "output", 'o', ARGS_VALUE },
+	[AZCM_O_COUNT] = { NULL, 0, 0 }
+};
+
+static int	cmd_version(struct azcm *);
+
+struct azcm_cmd {
+	const char	*name;
+	int		(*run)(struct azcm *);
+	unsigned	 opts;		/* besides the global ones */
+	const char	*usage;
+};
+
+static const struct azcm_cmd azcm_cmds[] = {
+	{ "connect", cmd_connect, O(CLOUD_URL) | O(GATEWAY_URL) | O(CA_FILE) |
+	    O(TOKEN_FILE) | O(NAME) | O(LOCATION) | O(TAGS),
+	    "connect --cloud-url URL --gateway-url URL --ca-file FILE\n"
+	    "\t--onboarding-token-file FILE --resource-name NAME [--location L]"
+	    " [--tags k=v,k2=v2]" },
+	{ "disconnect", cmd_disconnect, O(FORCE_LOCAL),
+	    "disconnect [--force-local-only]" },
+	{ "show", cmd_show, 0, "show [-j]" },
+	{ "check", cmd_check, O(CLOUD_URL), "check [--cloud-url URL] [-j]" },
+	{ "config", cmd_config, O(ADD) | O(REMOVE),
+	    "config list | get KEY | set KEY VALUE [--add|--remove] | clear KEY | info" },
+	{ "logs", cmd_logs, O(OUTPUT), "logs [--output FILE.tar.gz]" },
+	{ "version", cmd_version, 0, "version" },
+	{ NULL, NULL, 0, NULL }
+};
+
+int
+azcm_fail(int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	fflush(stdout);
+	fputs("azcmagent: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+void
+azcm_warn(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fflush(stdout);
+	fputs("azcmagent: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+const char *
+azcm_opt(const struct azcm *a, enum azcm_opt o)
+{
+	return a->args.value[o];
+}
+
+void
+azcm_print_json(json_t *o)
+{
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(o);
+}
+
+const char *
+azcm_jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* A TCP connect within timeout_ms: does anything listen there? */
+static int
+azcm_tcp_answers(const char *host, uint16_t port, int timeout_ms)
+{
+	struct addrinfo		 hints, *res = NULL, *ai;
+	struct pollfd		 pfd;
+	char			 service[8];
+	socklen_t		 len;
+	int			 fd, err, ok = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(service, sizeof(service), "%u", port);
+	if (getaddrinfo(host, service, &hints, &res) != 0)
+		return 0;
+	for (ai = res; ai != NULL && !ok; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0)) == -1)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			ok = 1;
+		else if (errno == EINPROGRESS) {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			len = sizeof(err);
+			ok = poll(&pfd, 1, timeout_ms) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+			    err == 0;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return ok;
+}
+
+int
+azcm_proxy_alive(const struct azcm *a, long *pid)
+{
+	char		host[256];
+	uint16_t	port;
+
+	if ((*pid = state_daemon_pid(a->state_dir, "arcproxy")) != -1)
+		return 1;
+	if (url_parse_authority(a->proxy_url, "http", 3128, host, sizeof(host),
+	    &port) == -1)
+		return 0;
+	return azcm_tcp_answers(host, port, 2000);
+}
+
+int
+azcm_local_get(const char *base, const char *path, const char *header,
+    long timeout_ms, struct probe_resp *resp)
+{
+	struct probe_req	q;
+	char			url[AZCM_URL_MAX + 64];
+
+	memset(resp, 0, sizeof(*resp));
+	if (base == NULL || base[0] == '\0')
+		return -1;
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	memset(&q, 0, sizeof(q));
+	q.url = url;
+	q.header = header;
+	q.timeout_ms = timeout_ms;
+	if (probe_run(&q, resp) == -1) {
+		probe_resp_free(resp);
+		return -1;
+	}
+	return 0;
+}
+
+json_t *
+azcm_healthz(const struct azcm *a)
+{
+	struct probe_resp	 r;
+	json_t			*o = NULL;
+
+	if (azcm_local_get(a->admin_url, "/healthz", NULL, 2000, &r) == -1)
+		return NULL;
+	if (r.body != NULL)
+		o = json_loads(r.body, 0, NULL);
+	probe_resp_free(&r);
+	if (o != NULL && !json_is_object(o)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+void
+azcm_display_proxy(const char *url, char *out, size_t len)
+{
+	char		host[256];
+	uint16_t	port;
+
+	if (url_parse_authority(url, "http", 3128, host, sizeof(host), &port) == 0 &&
+	    (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
+	    strcmp(host, "localhost") == 0))
+		snprintf(out, len, "http://localhost:%u", port);
+	else
+		snprintf(out, len, "%s", url);
+}
+
+static int
+cmd_version(struct azcm *a)
+{
+	json_t	*o;
+
+	if (!a->json) {
+		printf("azcmagent version %s\n", AZCM_VERSION);
+		return AZCM_OK;
+	}
+	o = json_pack("{s:s}", "version", AZCM_VERSION);
+	azcm_print_json(o);
+	return AZCM_OK;
+}
+
+static void
+azcm_usage(FILE *f)
+{
+	const struct azcm_cmd	*c;
+
+	fprintf(f, "usage: azcmagent COMMAND [options]\n"
+	    "  global: [-j|--json] [--config-dir DIR] [--state-dir DIR] "
+	    "[--proxy URL] [--himds URL]\n");
+	for (c = azcm_cmds; c->name != NULL; c++)
+		fprintf(f, "  azcmagent %s\n", c->usage);
+}
+
+static const char *
+azcm_dir(const char *flag, const char *env, const char *def)
+{
+	const char	*v;
+
+	if (flag != NULL)
+		return flag;
+	if ((v = getenv(env)) != NULL && v[0] != '\0')
+		return v;
+	return def;
+}
+
+/* Where arcproxy, its admin API and himds are: flags, environment, arcproxy.conf. */
+static int
+azcm_endpoints(struct azcm *a)
+{
+	const char	*v;
+	char		 host[256];
+	uint16_t	 port;
+
+	if (proxyconf_load(a->config_dir, a->state_dir, &a->pc, a->pc_error,
+	    sizeof(a->pc_error)) == 0)
+		a->pc_error[0] = '\0';
+	if ((v = azcm_opt(a, AZCM_O_PROXY)) == NULL &&
+	    ((v = getenv("ARC_PROXY_URL")) == NULL || v[0] == '\0'))
+		v = NULL;
+	if (v != NULL)
+		snprintf(a->proxy_url, sizeof(a->proxy_url), "%s", v);
+	else if (proxyconf_url(a->pc.listen, a->proxy_url, sizeof(a->proxy_url)) == -1)
+		snprintf(a->proxy_url, sizeof(a->proxy_url), "%s", AZCM_DEFAULT_PROXY);
+	if (url_parse_authority(a->proxy_url, "http", 3128, host, sizeof(host),
+	    &port) == -1)
+		return azcm_fail(AZCM_EARGS, "--proxy \"%s\" is not like "
+		    "http://127.0.0.1:40343", a->proxy_url);
+	if (a->pc.admin[0] == '\0' ||
+	    proxyconf_url(a->pc.admin, a->admin_url, sizeof(a->admin_url)) == -1)
+		a->admin_url[0] = '\0';
+	v = azcm_opt(a, AZCM_O_HIMDS);
+	snprintf(a->himds_url, sizeof(a->himds_url), "%s",
+	    v != NULL ? v : AZCM_DEFAULT_HIMDS);
+	if (url_parse_authority(a->himds_url, "http", 80, host, sizeof(host),
+	    &port) == -1)
+		return azcm_fail(AZCM_EARGS, "--himds \"%s\" is not like "
+		    "http://127.0.0.1:40342", a->himds_url);
+	return AZCM_OK;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct azcm		 a;	/* zeroed; large */
+	const struct azcm_cmd		*c;
+	char				 err[256];
+	int				 i, rc;
+
+	if (args_parse(argc, argv, azcm_opts, &a.args, err, sizeof(err)) == -1)
+		return azcm_fail(AZCM_EARGS, "%s (azcmagent --help lists them)", err);
+	if (a.args.npos == 0 && a.args.value[AZCM_O_HELP] != NULL) {
+		azcm_usage(stdout);
+		return AZCM_OK;
+	}
+	if (a.args.npos == 0)
+		return azcm_fail(AZCM_EARGS, "missing command (connect, disconnect, "
+		    "show, check, config, logs, version); azcmagent --help shows "
+		    "how to use them");
+	for (c = azcm_cmds; c->name != NULL; c++)
+		if (strcmp(c->name, a.args.pos[0]) == 0)
+			break;
+	if (c->name == NULL)
+		return azcm_fail(AZCM_EARGS, "unknown command '%s' (connect, "
+		    "disconnect, show, check, config, logs, version)", a.args.pos[0]);
+	if (azcm_opt(&a, AZCM_O_HELP) != NULL) {
+		printf("usage: azcmagent %s\n", c->usage);
+		return AZCM_OK;
+	}
+	for (i = 0; i < AZCM_O_COUNT; i++)
+		if (a.args.value[i] != NULL &&
+		    !((AZCM_GLOBAL_OPTS | c->opts) & (1u << i)))
+			return azcm_fail(AZCM_EARGS, "%s does not take --%s (usage: "
+			    "azcmagent %s)", c->name, azcm_opts[i].name, c->usage);
+	a.pos = a.args.pos + 1;
+	a.npos = a.args.npos - 1;
+	a.json = azcm_opt(&a, AZCM_O_JSON) != NULL;
+	a.config_dir = azcm_dir(azcm_opt(&a, AZCM_O_CONFIG_DIR), "ARC_CONFIG_DIR",
+	    "/etc/arc");
+	a.state_dir = azcm_dir(azcm_opt(&a, AZCM_O_STATE_DIR), "ARC_STATE_DIR",
+	    "/var/lib/arc");
+	if ((rc = azcm_endpoints(&a)) != AZCM_OK)
+		return rc;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return azcm_fail(AZCM_EGENERIC, "cannot initialize libcurl");
+	rc = c->run(&a);
+	curl_global_cleanup();
+	if (fflush(stdout) == EOF && rc == AZCM_OK)
+		rc = azcm_fail(AZCM_EGENERIC, "stdout: %s", strerror(errno));
+	return rc;
+}

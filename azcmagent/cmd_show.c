@@ -1,0 +1,212 @@
+/* cmd_show.c -- azcmagent show: the machine as it stands here, from machine.json, himds, arcproxy's /healthz and the pid files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agentconf.h"
+#include "azcmagent.h"
+#include "state.h"
+
+#define SHOW_TIMEOUT_MS	2000
+
+/* The resource fields, as JSON keys and as the human labels. */
+static const struct {
+	const char	*key;		/* in machine.json's resource */
+	const char	*json;		/* in show -j */
+	const char	*label;
+} show_resource[] = {
+	{ "name", "resourceName", "Resource Name" },
+	{ "resourceGroupName", "resourceGroupName", "Resource Group Name" },
+	{ "resourceId", "resourceId", "Resource Id" },
+	{ "subscriptionId", "subscriptionId", "Subscription ID" },
+	{ "tenantId", "tenantId", "Tenant ID" },
+	{ "vmId", "vmId", "VM ID" },
+	{ "location", "location", "Location" },
+};
+
+/* himds's own view: its API when it answers, else its state file. */
+static json_t *
+show_himds(const struct azcm *a, int *answered)
+{
+	struct probe_resp	 r;
+	json_t			*o = NULL;
+	char			 err[300];
+
+	*answered = 0;
+	if (azcm_local_get(a->himds_url, "/agentstatus", "Metadata: true",
+	    SHOW_TIMEOUT_MS, &r) == 0) {
+		if (r.status == 200 && r.body != NULL &&
+		    (o = json_loads(r.body, 0, NULL)) != NULL && json_is_object(o))
+			*answered = 1;
+		else {
+			json_decref(o);
+			o = NULL;
+		}
+		probe_resp_free(&r);
+	}
+	if (o == NULL && state_json_load(a->state_dir, STATE_HIMDS, &o, err,
+	    sizeof(err)) == -1)
+		azcm_warn("%s", err);
+	return o;
+}
+
+static json_t *
+show_services(const struct azcm *a)
+{
+	json_t	*arr = json_array(), *s;
+	long	 pid;
+	int	 i;
+
+	for (i = 0; state_daemons[i] != NULL; i++) {
+		pid = state_daemon_pid(a->state_dir, state_daemons[i]);
+		if (pid == -1 && i >= 2)
+			continue;	/* extmgr, guestconfig: when they run */
+		s = json_pack("{s:s, s:s}", "name", state_daemons[i], "status",
+		    pid != -1 ? "running" : "stopped");
+		json_object_set_new(s, "pid", pid != -1 ? json_integer(pid) :
+		    json_null());
+		json_array_append_new(arr, s);
+	}
+	return arr;
+}
+
+static void
+show_human(json_t *o)
+{
+	json_t		*v, *s;
+	const char	*k;
+	size_t		 i;
+	static const struct {
+		const char	*json;
+		const char	*label;
+	} rest[] = {
+		{ "cloudUrl", "Cloud URL" },
+		{ "connectedAt", "Connected At" },
+		{ "agentVersion", "Agent Version" },
+		{ "status", "Agent Status" },
+		{ "lastHeartbeat", "Agent Last Heartbeat" },
+		{ "lastError", "Agent Error" },
+		{ "httpsProxy", "Using HTTPS Proxy" },
+		{ "connectionType", "Connection Type" },
+		{ "gatewayUrl", "Gateway URL" },
+		{ "gatewayState", "Gateway State" },
+		{ "upstreamProxy", "Upstream Proxy" },
+	};
+
+	for (i = 0; i < sizeof(show_resource) / sizeof(show_resource[0]); i++)
+		if ((k = azcm_jstr(o, show_resource[i].json)) != NULL)
+			printf("%s: %s\n", show_resource[i].label, k);
+	if ((v = json_object_get(o, "tags")) != NULL && json_object_size(v) > 0) {
+		printf("Tags:");
+		i = 0;
+		json_object_foreach(v, k, s)
+			printf("%s %s=%s", i++ ? "," : "", k,
+			    json_is_string(s) ? json_string_value(s) : "?");
+		printf("\n");
+	}
+	for (i = 0; i < sizeof(rest) / sizeof(rest[0]); i++) {
+		v = json_object_get(o, rest[i].json);
+		if (json_is_string(v))
+			printf("%s: %s\n", rest[i].label, json_string_value(v));
+		else if (json_is_null(v) && (strcmp(rest[i].json, "upstreamProxy") == 0 ||
+		    strcmp(rest[i].json, "lastHeartbeat") == 0))
+			printf("%s: (none)\n", rest[i].label);
+	}
+	printf("Services:\n");
+	json_array_foreach(json_object_get(o, "services"), i, s) {
+		printf("  %s: %s", azcm_jstr(s, "name"), azcm_jstr(s, "status"));
+		if (json_is_integer(json_object_get(s, "pid")))
+			printf(" (pid %lld)", json_integer_value(json_object_get(s, "pid")));
+		printf("\n");
+	}
+	if ((k = azcm_jstr(o, "hint")) != NULL)
+		printf("\n%s\n", k);
+}
+
+static void
+set_str(json_t *o, const char *key, const char *v)
+{
+	json_object_set_new(o, key, v != NULL ? json_string(v) : json_null());
+}
+
+int
+cmd_show(struct azcm *a)
+{
+	struct agentconf	 ac;
+	json_t			*o, *machine = NULL, *himds, *health, *resource, *gw;
+	const char		*status, *hint = NULL;
+	char			 err[600], proxy[AZCM_URL_MAX], state[128];
+	int			 answered, have_conf;
+	size_t			 i;
+
+	if (a->npos != 0)
+		return azcm_fail(AZCM_EARGS, "show takes no argument '%s'", a->pos[0]);
+	if (state_json_load(a->state_dir, STATE_MACHINE, &machine, err,
+	    sizeof(err)) == -1)
+		azcm_warn("%s", err);
+	if (!(have_conf = agentconf_load(a->config_dir, &ac, err, sizeof(err)) == 0))
+		azcm_warn("%s", err);
+	himds = show_himds(a, &answered);
+	health = azcm_healthz(a);
+	resource = json_object_get(machine, "resource");
+
+	o = json_object();
+	for (i = 0; i < sizeof(show_resource) / sizeof(show_resource[0]); i++)
+		set_str(o, show_resource[i].json, azcm_jstr(resource,
+		    show_resource[i].key));
+	json_object_set_new(o, "tags", json_is_object(json_object_get(resource,
+	    "tags")) ? json_deep_copy(json_object_get(resource, "tags")) :
+	    json_object());
+	set_str(o, "cloudUrl", azcm_jstr(machine, "cloudUrl"));
+	set_str(o, "connectedAt", azcm_jstr(machine, "connectedAt"));
+	set_str(o, "agentVersion", AZCM_VERSION);
+	if (machine == NULL) {
+		status = "Disconnected";
+		hint = "This machine is not connected. Connect it with: azcmagent "
+		    "connect --cloud-url URL --gateway-url URL --ca-file FILE "
+		    "--onboarding-token-file FILE --resource-name NAME";
+	} else if (answered && azcm_jstr(himds, "status") != NULL)
+		status = azcm_jstr(himds, "status");
+	else {
+		status = "Disconnected";
+		hint = "himds is not running (or does not answer on its local "
+		    "API): start it to send heartbeats";
+	}
+	set_str(o, "status", status);
+	set_str(o, "lastHeartbeat", azcm_jstr(himds, "lastHeartbeat"));
+	set_str(o, "lastError", azcm_jstr(himds, "lastError") != NULL &&
+	    azcm_jstr(himds, "lastError")[0] != '\0' ?
+	    azcm_jstr(himds, "lastError") : NULL);
+	azcm_display_proxy(a->proxy_url, proxy, sizeof(proxy));
+	set_str(o, "httpsProxy", proxy);
+	set_str(o, "connectionType", have_conf ? (ac.connection_type ==
+	    AGENTCONF_GATEWAY ? "gateway" : "direct") : NULL);
+	set_str(o, "gatewayUrl", have_conf ? ac.gateway_url : NULL);
+	gw = json_object_get(health, "gateway");
+	if (azcm_jstr(gw, "state") != NULL) {
+		snprintf(state, sizeof(state), "%s (%lld endpoints)%s%s",
+		    azcm_jstr(gw, "state"),
+		    json_integer_value(json_object_get(gw, "endpoints")),
+		    azcm_jstr(gw, "last_error") && azcm_jstr(gw, "last_error")[0] ?
+		    ": " : "", azcm_jstr(gw, "last_error") &&
+		    azcm_jstr(gw, "last_error")[0] ? azcm_jstr(gw, "last_error") : "");
+		set_str(o, "gatewayState", state);
+	} else
+		set_str(o, "gatewayState", NULL);
+	set_str(o, "upstreamProxy", have_conf ? ac.proxy_url : NULL);
+	json_object_set_new(o, "services", show_services(a));
+	if (hint != NULL)
+		set_str(o, "hint", hint);
+	if (a->json)
+		azcm_print_json(o);
+	else {
+		show_human(o);
+		json_decref(o);
+	}
+	if (have_conf)
+		agentconf_clear(&ac);
+	json_decref(machine);
+	json_decref(himds);
+	json_decref(health);
+	return AZCM_OK;
+}

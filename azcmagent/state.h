@@ -1,0 +1,52 @@
+/* state.h -- the machine's local state as azcmagent sees it: identity files, machine.json and himds.json, the daemons' pid files, who may write. */
+#ifndef STATE_H
+#define STATE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#define STATE_KEY	"machine.key"
+#define STATE_CERT	"machine.crt"
+#define STATE_MACHINE	"machine.json"
+#define STATE_HIMDS	"himds.json"
+#define STATE_KEY_GROUP	"arc"		/* may read machine.key, when root */
+
+/* The daemons that read agent.conf and the identity, in the order they are told. */
+extern const char *const state_daemons[];	/* ends with NULL */
+
+/* Root, or (development mode) the owner of dir; -1 with err filled if not. */
+int	state_may_write(const char *dir, const char *what, char *err,
+	    size_t errlen);
+/* An exclusive lock on dir itself (flock), so two writers take turns; -1 on error. */
+int	state_lock(const char *dir, char *err, size_t errlen);
+void	state_unlock(int fd);
+/* Removes name.tmp.<pid> files that a killed writer left in dir. */
+void	state_sweep_temps(const char *dir, const char *name);
+
+/* The pid of prog when its pid file names a live process of that name, else -1. */
+long	state_daemon_pid(const char *state_dir, const char *prog);
+/* SIGHUPs every running daemon; names (", "-joined) of those told go in told. */
+int	state_reload_daemons(const char *state_dir, char *told, size_t toldlen);
+
+/* <state_dir>/<name> as JSON: 1 read, 0 absent, -1 unreadable (err filled). */
+int	state_json_load(const char *state_dir, const char *name, json_t **out,
+	    char *err, size_t errlen);
+/* Writes <state_dir>/<name> atomically with mode. */
+int	state_write(const char *state_dir, const char *name, const char *data,
+	    size_t len, int mode, char *err, size_t errlen);
+/* machine.key: 0640, and group STATE_KEY_GROUP when root and it exists. */
+int	state_write_key(const char *state_dir, const char *pem, size_t len,
+	    char *err, size_t errlen);
+/* Which identity files exist ("machine.json, machine.crt"), "" when none. */
+void	state_identity_files(const char *state_dir, char *out, size_t len);
+/* Removes machine.json, machine.crt and machine.key, in that order. */
+int	state_identity_remove(const char *state_dir, char *err, size_t errlen);
+
+/* "2026-11-29T07:04:37Z" */
+void	state_rfc3339(time_t, char *buf, size_t len);
+/* Its inverse (a "Z" or a numeric offset); -1 when it is not one. */
+time_t	state_parse_rfc3339(const char *);
+
+#endif
