@@ -289,7 +289,7 @@ conn_req_body(struct conn *c)
 		step = http_msg_body(c->req, in, out, &moved);
 		c->bytes_up += moved;
 		if (step == HTTP_STEP_ERROR) {
-			log_debug("%s: bad request body: %s", c->client_addr,
+			log_info("%s: bad request body: %s", c->client_addr,
 			    http_msg_error(c->req));
 			conn_fail(c, PXE_BAD_REQUEST);
 			return;

@@ -192,7 +192,7 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 {
 	struct evbuffer_iovec	 vec[8];
 	struct evbuffer_ptr	 ptr;
-	size_t			 avail, n, want;
+	size_t			 avail, n, want, before;
 	int			 nvec, i;
 
 	if (m->phase == HTTP_PHASE_HEAD_READY)
@@ -206,9 +206,12 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 		if (want > max_head + 1 - m->parsed)
 			want = max_head + 1 - m->parsed;
 		nvec = evbuffer_peek(in, want, &ptr, vec, 8);
+		before = m->parsed;
 		for (i = 0; i < nvec && want > 0; i++) {
 			size_t len = vec[i].iov_len < want ? vec[i].iov_len : want;
 
+			if (len == 0)
+				continue;	/* an empty chain is not EOF */
 			n = http_feed(m, vec[i].iov_base, len, m->parsed);
 			m->parsed += n;
 			want -= n;
@@ -223,6 +226,8 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 		}
 		if (m->parsed > max_head)
 			return HTTP_STEP_TOO_LARGE;
+		if (m->parsed == before)
+			break;		/* only empty chains in this window */
 	}
 	return HTTP_STEP_MORE;
  head:
@@ -275,6 +280,10 @@ http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
 	if (nvec > 16)
 		nvec = 16;
 	for (i = 0; i < nvec; i++) {
+		/* An empty chain (space reserved, nothing committed) would
+		 * read as EOF to http-parser. */
+		if (vec[i].iov_len == 0)
+			continue;
 		n = http_feed(m, vec[i].iov_base, vec[i].iov_len, total);
 		total += n;
 		if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED) {

@@ -157,6 +157,41 @@ test_chunked_body(void)
 	evbuffer_free(out);
 }
 
+/* A reserve/commit that used one of two vecs leaves an empty chain at the
+ * end (libevent 2.1): it must not read as EOF. */
+static void
+test_empty_chain_is_not_eof(void)
+{
+	const char		*head = "POST http://a.test/ HTTP/1.1\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	const char		*part = "5\r\nhello\r\n";
+	struct evbuffer		*b = evbuffer_new(), *out = evbuffer_new();
+	struct evbuffer_iovec	 v[2], p[8];
+	struct http_msg		 m;
+	size_t			 moved;
+	int			 n, i, empty = 0;
+
+	evbuffer_add(b, head, strlen(head));
+	n = evbuffer_reserve_space(b, 100000, v, 2);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	memcpy(v[0].iov_base, part, strlen(part));
+	v[0].iov_len = strlen(part);
+	evbuffer_commit_space(b, v, 1);
+	n = evbuffer_peek(b, -1, NULL, p, 8);
+	for (i = 0; i < n; i++)
+		empty += p[i].iov_len == 0;
+	CU_ASSERT_EQUAL(empty, 1);	/* the case this test is about */
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(http_msg_body(&m, b, out, &moved), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(moved, strlen(part));
+	evbuffer_add(b, "0\r\n\r\n", 5);
+	CU_ASSERT_EQUAL(http_msg_body(&m, b, out, &moved), HTTP_STEP_DONE);
+	evbuffer_free(b);
+	evbuffer_free(out);
+}
+
 static void
 test_bad_requests(void)
 {
@@ -363,6 +398,7 @@ static const struct unit_test tests[] = {
 	{ "Content-Length body stops at its end", test_content_length_body },
 	{ "chunked body passes framed, bad chunk fails", test_chunked_body },
 	{ "malformed requests", test_bad_requests },
+	{ "an empty evbuffer chain is not EOF", test_empty_chain_is_not_eof },
 	{ "head size limit", test_head_limit },
 	{ "request targets", test_targets },
 	{ "responses: HEAD, 204, 304, until EOF", test_responses },
