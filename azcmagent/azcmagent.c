@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "azcmagent.h"
+#include "daemon.h"
 #include "state.h"
 #include "url.h"
 
@@ -245,18 +246,6 @@ azcm_usage(FILE *f)
 		fprintf(f, "  azcmagent %s\n", c->usage);
 }
 
-static const char *
-azcm_dir(const char *flag, const char *env, const char *def)
-{
-	const char	*v;
-
-	if (flag != NULL)
-		return flag;
-	if ((v = getenv(env)) != NULL && v[0] != '\0')
-		return v;
-	return def;
-}
-
 /* Where arcproxy, its admin API and himds are: flags, environment, arcproxy.conf. */
 static int
 azcm_endpoints(struct azcm *a)
@@ -328,9 +317,9 @@ main(int argc, char *argv[])
 	a.pos = a.args.pos + 1;
 	a.npos = a.args.npos - 1;
 	a.json = azcm_opt(&a, AZCM_O_JSON) != NULL;
-	a.config_dir = azcm_dir(azcm_opt(&a, AZCM_O_CONFIG_DIR), "ARC_CONFIG_DIR",
+	a.config_dir = daemon_dir(azcm_opt(&a, AZCM_O_CONFIG_DIR), "ARC_CONFIG_DIR",
 	    "/etc/arc");
-	a.state_dir = azcm_dir(azcm_opt(&a, AZCM_O_STATE_DIR), "ARC_STATE_DIR",
+	a.state_dir = daemon_dir(azcm_opt(&a, AZCM_O_STATE_DIR), "ARC_STATE_DIR",
 	    "/var/lib/arc");
 	if ((rc = azcm_endpoints(&a)) != AZCM_OK)
 		return rc;

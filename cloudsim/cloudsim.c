@@ -13,6 +13,7 @@
 
 #include "acceptor.h"
 #include "control.h"
+#include "daemon.h"
 #include "echo.h"
 #include "gateway.h"
 #include "log.h"
@@ -100,18 +101,6 @@ cmd_machine_cert(int argc, char *argv[])
 	    "clientAuth, %d days)\n", argv[1], argv[2], argv[1], argv[2], argv[2],
 	    PKI_MACHINE_DAYS);
 	return 0;
-}
-
-static const char *
-dir_option(const char *flag, const char *env, const char *def)
-{
-	const char	*v;
-
-	if (flag != NULL)
-		return flag;
-	if ((v = getenv(env)) != NULL && v[0] != '\0')
-		return v;
-	return def;
 }
 
 /* -n: the file parses, and the certificates and keys it names load. */
@@ -250,8 +239,8 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	memset(&cs, 0, sizeof(cs));
-	cs.config_dir = dir_option(config_dir, "ARC_CONFIG_DIR", "/etc/arc");
-	cs.state_dir = dir_option(state_dir, "ARC_STATE_DIR", "/var/lib/arc");
+	cs.config_dir = daemon_dir(config_dir, "ARC_CONFIG_DIR", "/etc/arc");
+	cs.state_dir = daemon_dir(state_dir, "ARC_STATE_DIR", "/var/lib/arc");
 	log_init("cloudsim", foreground || check, verbose ? LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_INFO);
 	if ((cs.cfg = simconf_load(cs.config_dir, err, sizeof(err))) == NULL) {

@@ -11,7 +11,7 @@
 #include "atomicfile.h"
 #include "daemon.h"
 
-static const char *
+const char *
 daemon_dir(const char *flag, const char *env, const char *def)
 {
 	const char	*v;

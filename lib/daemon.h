@@ -20,6 +20,9 @@ void	daemon_pidfile_remove(const char *state_dir, const char *progname);
 /* The pid in <state_dir>/<progname>.pid when that process runs, else -1. */
 long	daemon_pidfile_read(const char *state_dir, const char *progname);
 
+/* The flag's value, else the environment's, else the default. */
+const char *daemon_dir(const char *flag, const char *env, const char *def);
+
 /* Parses argv; prints usage and exits 2 on anything else. */
 void	daemon_parse_args(int argc, char *argv[], const char *progname,
 	    struct daemon_opts *);
