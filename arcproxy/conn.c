@@ -339,6 +339,7 @@ conn_opened(struct upstream *up, enum px_error error, const char *details,
     void *arg)
 {
 	struct conn	*c = arg;
+	char		 why[256];
 	static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 	if (error != PXE_NONE) {
@@ -348,9 +349,7 @@ conn_opened(struct upstream *up, enum px_error error, const char *details,
 		    error == PXE_PROXY_REFUSED || error == PXE_PROXY_DOWN))
 			log_info("%s %s %s: %s", c->client_addr, c->method,
 			    c->target_text, details);
-		/* The details outlive the upstream only on the stack. */
-		char why[256];
-
+		/* The details live in the upstream, which goes now. */
 		snprintf(why, sizeof(why), "%s", details ? details : "");
 		c->up = NULL;
 		up->ops->close(up);

@@ -87,10 +87,11 @@ static void
 direct_try_next(struct direct *d)
 {
 	struct sockaddr	*sa;
+	socklen_t	 len;
 
 	while (d->next < d->addrs.n) {
 		sa = (struct sockaddr *)&d->addrs.addr[d->next];
-		socklen_t len = d->addrs.len[d->next++];
+		len = d->addrs.len[d->next++];
 
 		if (!d->explicit_rule && route_addr_is_guarded(sa)) {
 			d->error = PXE_GUARDED;

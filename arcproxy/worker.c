@@ -138,6 +138,7 @@ worker_control(evutil_socket_t fd, short what, void *arg)
 	struct worker	*w = arg;
 	struct config	*cfg;
 	struct accesslog *log;
+	struct timeval	 tv;
 	int		 stop;
 	long long	 ms;
 
@@ -176,7 +177,8 @@ worker_control(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	ms = w->cfg->limits.drain_timeout_ms;
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(w->drain_timer, &tv);
 }
 
