@@ -48,6 +48,12 @@ usage(FILE *f)
 	    "  -s, --size BYTES         http: body size; tunnel: bytes each way (k, M, G: KiB, MiB, GiB)\n"
 	    "  --direction down|up|both tunnel: which way the bytes go (default down)\n"
 	    "  --tls                    http: HTTPS GETs inside a CONNECT tunnel\n"
+	    "  --gateway                the proxy is an HTTPS proxy (the Arc gateway, a Squid\n"
+	    "                           https_port): TLS to it first (ALPN http/1.1, the last\n"
+	    "                           session resumed), then the CONNECT or GET inside\n"
+	    "  --cert FILE, --key FILE  gateway: the client certificate (the machine's identity)\n"
+	    "  --ca FILE                gateway: verify the proxy's certificate against this CA\n"
+	    "  --servername NAME        gateway: SNI, and the name --ca checks\n"
 	    "  -c, --connections N      concurrent connections; idle: tunnels to hold\n"
 	    "  -t, --threads N          event-loop threads (default 2, at most -c)\n"
 	    "  -d, --duration SEC       measured window (default 10); idle: time to open all\n"
@@ -57,7 +63,10 @@ usage(FILE *f)
 	    "  --warmup SEC             run this long before the window (default 0)\n"
 	    "  --timeout SEC            an op without progress this long fails (default 10)\n"
 	    "  --hold SEC               idle: hold the tunnels this long once open (default 1)\n"
-	    "  --pid PID                sample this process (the proxy): CPU seconds, RSS\n"
+	    "  --drain                  tunnel, setup: at the window's end, let the ops under\n"
+	    "                           way finish (uncounted, within --timeout) before closing\n"
+	    "  --pid PID                sample this process (the proxy): CPU seconds, RSS;\n"
+	    "                           up to 4 times (the processes along the path)\n"
 	    "  --label NAME             name in the report\n"
 	    "  --json                   one JSON object on stdout instead of the table\n"
 	    "  -v, --verbose            say what each failed op saw\n"
@@ -195,7 +204,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 	enum {
 		OPT_DIRECT = 256, OPT_TARGET, OPT_DIRECTION, OPT_TLS, OPT_WARMUP,
 		OPT_TIMEOUT, OPT_HOLD, OPT_PID, OPT_LABEL, OPT_JSON, OPT_MODE,
-		OPT_PARALLEL,
+		OPT_PARALLEL, OPT_DRAIN, OPT_GATEWAY, OPT_CERT, OPT_KEY, OPT_CA, OPT_SERVERNAME,
 	};
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, OPT_MODE },
@@ -205,6 +214,11 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		{ "size", required_argument, NULL, 's' },
 		{ "direction", required_argument, NULL, OPT_DIRECTION },
 		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "gateway", no_argument, NULL, OPT_GATEWAY },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "ca", required_argument, NULL, OPT_CA },
+		{ "servername", required_argument, NULL, OPT_SERVERNAME },
 		{ "connections", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -213,6 +227,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		{ "warmup", required_argument, NULL, OPT_WARMUP },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "hold", required_argument, NULL, OPT_HOLD },
+		{ "drain", no_argument, NULL, OPT_DRAIN },
 		{ "open-parallel", required_argument, NULL, OPT_PARALLEL },
 		{ "pid", required_argument, NULL, OPT_PID },
 		{ "label", required_argument, NULL, OPT_LABEL },
@@ -271,6 +286,21 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		case OPT_TLS:
 			o->tls = 1;
 			break;
+		case OPT_GATEWAY:
+			o->gateway = 1;
+			break;
+		case OPT_CERT:
+			o->cert = optarg;
+			break;
+		case OPT_KEY:
+			o->key = optarg;
+			break;
+		case OPT_CA:
+			o->ca = optarg;
+			break;
+		case OPT_SERVERNAME:
+			o->servername = optarg;
+			break;
 		case 'c':
 			o->connections = (int)parse_int("--connections", optarg, 1,
 			    BENCH_MAX_CONNS);
@@ -297,12 +327,18 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		case OPT_HOLD:
 			o->hold = parse_seconds("--hold", optarg, 0, 86400);
 			break;
+		case OPT_DRAIN:
+			o->drain = 1;
+			break;
 		case OPT_PARALLEL:
 			o->open_parallel = (int)parse_int("--open-parallel", optarg,
 			    1, BENCH_MAX_CONNS);
 			break;
 		case OPT_PID:
-			o->pid = (pid_t)parse_int("--pid", optarg, 1, 1 << 30);
+			if (o->npids == BENCH_MAX_PIDS)
+				bad_usage("--pid: at most %d processes", BENCH_MAX_PIDS);
+			o->pids[o->npids++] = (pid_t)parse_int("--pid", optarg, 1,
+			    1 << 30);
 			break;
 		case OPT_LABEL:
 			o->label = optarg;
@@ -333,8 +369,18 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		bad_usage("--target: too long");
 	if (o->tls && o->mode != BENCH_HTTP)
 		bad_usage("--tls goes with --mode http");
+	if (o->gateway && o->proxy == NULL)
+		bad_usage("--gateway needs --proxy HOST:PORT: the gateway");
+	if (o->gateway && o->tls)
+		bad_usage("--gateway and --tls exclude each other (no TLS inside TLS)");
+	if (!o->gateway && (o->cert || o->key || o->ca || o->servername))
+		bad_usage("--cert, --key, --ca and --servername go with --gateway");
+	if ((o->cert == NULL) != (o->key == NULL))
+		bad_usage("--cert and --key go together");
 	if (o->rate > 0 && o->mode != BENCH_HTTP)
 		bad_usage("--rate goes with --mode http");
+	if (o->drain && o->mode != BENCH_TUNNEL && o->mode != BENCH_SETUP)
+		bad_usage("--drain goes with --mode tunnel or setup");
 	if (o->requests > 0 && o->mode == BENCH_IDLE)
 		bad_usage("--requests does not apply to --mode idle: -c is the "
 		    "number of tunnels");
@@ -438,11 +484,20 @@ thread_window(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!t->measuring && now + 1000 < t->b->t_end) {
+	if (!t->draining && !t->measuring && now + 1000 < t->b->t_end) {
 		t->measuring = 1;
 		tv.tv_sec = (time_t)((t->b->t_end - now) / 1000000000ULL);
 		tv.tv_usec = (suseconds_t)((t->b->t_end - now) % 1000000000ULL / 1000);
 		evtimer_add(t->window, &tv);
+		return;
+	}
+	if (t->b->o.drain && !t->draining && t->b->o.requests == 0) {
+		/* Closing tunnels under way would test the far end's handling
+		 * of aborts, not its speed: they finish, within --timeout. */
+		tv.tv_sec = (time_t)t->b->o.timeout;
+		tv.tv_usec = (suseconds_t)((t->b->o.timeout - (double)tv.tv_sec) * 1e6);
+		evtimer_add(t->window, &tv);
+		bconn_drain_all(t);
 		return;
 	}
 	t->stopping = 1;
@@ -540,6 +595,8 @@ static void
 thread_free(struct bthread *t)
 {
 	bconn_free_all(t->conns, t->nconns);
+	if (t->session != NULL)
+		SSL_SESSION_free(t->session);
 	evbuffer_free(t->sink);
 	event_free(t->window);
 	event_free(t->control);
@@ -555,13 +612,15 @@ stop_threads(struct bench *b)
 		event_active(b->threads[i].control, EV_READ, 0);
 }
 
+/* Every --pid process, into ps[0..npids). */
 static void
 sample(const struct bench *b, struct procstat *ps, const char *when)
 {
-	if (b->o.pid == 0)
-		return;
-	if (procstat_read(b->o.pid, ps) == -1)
-		warn("cannot read /proc/%d %s", (int)b->o.pid, when);
+	int	i;
+
+	for (i = 0; i < b->o.npids; i++)
+		if (procstat_read(b->o.pids[i], &ps[i]) == -1)
+			warn("cannot read /proc/%d %s", (int)b->o.pids[i], when);
 }
 
 /* Idle mode: wait until every tunnel is held or failed, within the duration. */
@@ -582,9 +641,10 @@ wait_idle(struct bench *b, struct bench_result *r)
 	r->seconds = (double)(bench_now() - b->t_start) / 1e9;
 	/* Let the proxy settle what the last tunnels allocated. */
 	usleep(200000);
-	sample(b, &r->proc_held, "with the tunnels open");
+	if (b->o.npids > 0 && procstat_read(b->o.pids[0], &r->proc_held) == -1)
+		warn("cannot read /proc/%d with the tunnels open", (int)b->o.pids[0]);
 	sleep_until(bench_now() + (uint64_t)(b->o.hold * 1e9));
-	sample(b, &r->proc_after, "after the hold");
+	sample(b, r->proc_after, "after the hold");
 }
 
 static void
@@ -603,6 +663,8 @@ merge(struct bench *b, struct bench_result *r)
 		tot->bytes_up += s->bytes_up;
 		tot->connects += s->connects;
 		tot->retries += s->retries;
+		tot->tls_handshakes += s->tls_handshakes;
+		tot->tls_resumed += s->tls_resumed;
 		for (k = 0; k < BERR__COUNT; k++)
 			tot->errors[k] += s->errors[k];
 		hist_merge(&tot->latency, &s->latency);
@@ -634,9 +696,10 @@ main(int argc, char **argv)
 	check_fd_limit(&b.o);
 	parse_addr(b.o.proxy ? "--proxy" : "--target",
 	    b.o.proxy ? b.o.proxy : b.o.target, &b.addr, &b.addrlen);
-	if (b.o.pid != 0 && procstat_read(b.o.pid, &r.proc_before) == -1)
-		err(BENCH_EXIT_USAGE, "--pid %d: cannot read /proc/%d", (int)b.o.pid,
-		    (int)b.o.pid);
+	for (i = 0; i < b.o.npids; i++)
+		if (procstat_read(b.o.pids[i], &r.proc_before[i]) == -1)
+			err(BENCH_EXIT_USAGE, "--pid %d: cannot read /proc/%d",
+			    (int)b.o.pids[i], (int)b.o.pids[i]);
 	check_reachable(&b);
 	prepare_requests(&b);
 	if ((b.pattern = pattern_new()) == NULL)
@@ -646,6 +709,12 @@ main(int argc, char **argv)
 			errx(BENCH_EXIT_USAGE, "cannot set up TLS");
 		/* Load, not trust: the bytes are what is verified. */
 		SSL_CTX_set_verify(b.ssl, SSL_VERIFY_NONE, NULL);
+	}
+	if (b.o.gateway) {
+		char	why[256];
+
+		if ((b.proxy_ssl = bconn_gateway_ctx(&b.o, why, sizeof(why))) == NULL)
+			errx(BENCH_EXIT_USAGE, "%s", why);
 	}
 	if (evthread_use_pthreads() == -1)
 		errx(BENCH_EXIT_USAGE, "libevent without thread support");
@@ -668,15 +737,20 @@ main(int argc, char **argv)
 		sleep_until(b.t_start);
 		wait_idle(&b, &r);
 		stop_threads(&b);
-	} else if (b.o.pid != 0) {
+	} else if (b.o.npids > 0) {
 		sleep_until(b.t_measure);
-		sample(&b, &r.proc_before, "at the start");
+		sample(&b, r.proc_before, "at the start");
+		if (b.o.requests == 0) {
+			/* At the window's end, not after a --drain. */
+			sleep_until(b.t_end);
+			sample(&b, r.proc_after, "at the end");
+		}
 	}
 	for (i = 0; i < b.o.threads; i++)
 		pthread_join(b.threads[i].thread, NULL);
-	if (b.o.mode != BENCH_IDLE)
-		sample(&b, &r.proc_after, "at the end");
-	r.have_proc = b.o.pid != 0;
+	if (b.o.mode != BENCH_IDLE && (b.o.requests > 0 || b.o.npids == 0))
+		sample(&b, r.proc_after, "at the end");
+	r.have_proc = b.o.npids > 0;
 	merge(&b, &r);
 	for (k = 0; k < BERR__COUNT; k++)
 		errors += r.total.errors[k];
@@ -695,5 +769,6 @@ main(int argc, char **argv)
 	free(b.threads);
 	pattern_free(b.pattern);
 	SSL_CTX_free(b.ssl);
+	SSL_CTX_free(b.proxy_ssl);
 	return r.exit_status;
 }

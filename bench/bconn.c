@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 enum bconn_state {
 	BC_IDLE,	/* no connection; the next op has not started (or is not due) */
 	BC_CONNECTING,	/* TCP connect to the proxy (or the target) under way */
+	BC_PROXY_TLS,	/* gateway: TCP is up; the TLS handshake with the proxy under way */
 	BC_CONNECT_SENT,/* CONNECT sent; reading the proxy's answer head */
 	BC_TLS,		/* the path to the target is open; TLS handshake under way */
 	BC_READY,	/* http: the path is open and no request is outstanding */
@@ -39,7 +41,7 @@ struct bconn {
 	struct bthread		*t;
 	int			 index;		/* among all threads' slots */
 	enum bconn_state	 state;
-	struct bufferevent	*bev;
+	struct bufferevent	*bev;		/* the socket's; TLS with --gateway, or once --tls starts */
 	evutil_socket_t		 fd;		/* ours to close, until TLS takes it */
 	struct event		*timer;		/* open loop: next due; back-off */
 	struct event		*rd;		/* plain TCP: our own reads (bigread) */
@@ -65,6 +67,73 @@ static void	bconn_write(struct bufferevent *, void *);
 static void	bconn_event(struct bufferevent *, short, void *);
 static void	bconn_next(struct bconn *);
 static void	bconn_fail(struct bconn *, enum bench_error, const char *);
+
+/* Gateway mode: keep the newest session of the thread, to resume it. */
+static int
+bconn_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct bconn	*c = SSL_get_app_data(ssl);
+
+	if (c == NULL)
+		return 0;
+	if (c->t->session != NULL)
+		SSL_SESSION_free(c->t->session);
+	c->t->session = sess;
+	return 1;		/* the reference is ours */
+}
+
+SSL_CTX *
+bconn_gateway_ctx(const struct bench_opts *o, char *err, size_t errlen)
+{
+	static const unsigned char	 alpn[] = "\x08http/1.1";
+	SSL_CTX				*ctx;
+	const char			*what = NULL, *file = NULL;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		snprintf(err, errlen, "cannot set up TLS");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* A gateway that closes without close_notify has still closed. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* Sessions resumed as gateway-client does: the last one, per thread. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, bconn_new_session);
+	if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1) != 0) {
+		what = "ALPN";
+		goto fail;
+	}
+	if (o->ca != NULL) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
+			what = "--ca";
+			file = o->ca;
+			goto fail;
+		}
+	} else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (o->cert != NULL) {
+		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
+			what = "--cert";
+			file = o->cert;
+			goto fail;
+		}
+		if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1) {
+			what = "--key";
+			file = o->key;
+			goto fail;
+		}
+	}
+	return ctx;
+ fail:
+	snprintf(err, errlen, "%s%s%s: %s", what, file ? " " : "", file ? file : "",
+	    ERR_reason_error_string(ERR_peek_last_error()) ?
+	    ERR_reason_error_string(ERR_peek_last_error()) : "failed");
+	SSL_CTX_free(ctx);
+	return NULL;
+}
 
 static int
 bconn_measuring(const struct bconn *c)
@@ -177,6 +246,7 @@ bconn_waiting(const struct bconn *c)
 {
 	switch (c->state) {
 	case BC_CONNECTING:
+	case BC_PROXY_TLS:
 	case BC_CONNECT_SENT:
 	case BC_TLS:
 	case BC_RESPONSE:
@@ -267,6 +337,46 @@ bconn_fill_upload(struct bconn *c)
 	}
 }
 
+/* Replaces the socket's bufferevent with a TLS one over the same socket,
+ * which owns it and its reads from now on. */
+static int
+bconn_start_tls(struct bconn *c, SSL_CTX *ctx, enum bconn_state state)
+{
+	SSL	*ssl;
+
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return -1;
+	SSL_set_app_data(ssl, c);
+	if (ctx == c->t->b->proxy_ssl) {
+		const struct bench_opts *o = &c->t->b->o;
+
+		if (o->servername != NULL &&
+		    (SSL_set_tlsext_host_name(ssl, o->servername) != 1 ||
+		    (o->ca != NULL && SSL_set1_host(ssl, o->servername) != 1))) {
+			SSL_free(ssl);
+			return -1;
+		}
+		if (c->t->session != NULL)
+			SSL_set_session(ssl, c->t->session);
+	}
+	event_del(c->rd);
+	bufferevent_free(c->bev);
+	c->bev = bufferevent_openssl_socket_new(c->t->base, c->fd, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	c->fd = -1;
+	c->in = bufferevent_get_input(c->bev);
+	c->state = state;
+	bufferevent_setcb(c->bev, bconn_read, bconn_write, bconn_event, c);
+	bufferevent_set_max_single_read(c->bev, BCONN_IO_CHUNK);
+	bufferevent_set_max_single_write(c->bev, BCONN_IO_CHUNK);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
 /* The path to the target is open: start the op's payload. */
 static void
 bconn_path_open(struct bconn *c)
@@ -278,29 +388,8 @@ bconn_path_open(struct bconn *c)
 	uint64_t	 now;
 
 	if (b->o.tls && !c->tls_up) {
-		SSL		*ssl;
-
-		if ((ssl = SSL_new(b->ssl)) == NULL) {
-			bconn_fail(c, BERR_TLS, "SSL_new");
-			return;
-		}
-		/* The TLS layer owns the socket, and its reads, from now on. */
-		event_del(c->rd);
-		bufferevent_free(c->bev);
-		c->bev = bufferevent_openssl_socket_new(c->t->base, c->fd, ssl,
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-		if (c->bev == NULL) {
-			SSL_free(ssl);
-			bconn_fail(c, BERR_TLS, "out of memory");
-			return;
-		}
-		c->fd = -1;
-		c->in = bufferevent_get_input(c->bev);
-		c->state = BC_TLS;
-		bufferevent_setcb(c->bev, bconn_read, bconn_write, bconn_event, c);
-		bufferevent_set_max_single_read(c->bev, BCONN_IO_CHUNK);
-		bufferevent_set_max_single_write(c->bev, BCONN_IO_CHUNK);
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		if (bconn_start_tls(c, b->ssl, BC_TLS) == -1)
+			bconn_fail(c, BERR_TLS, "cannot start TLS");
 		return;
 	}
 	if (b->o.mode == BENCH_HTTP) {
@@ -595,20 +684,13 @@ bconn_rd(evutil_socket_t fd, short what, void *arg)
 		bconn_event(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
 }
 
+/* The way to the proxy (or the target) is open: ask for the tunnel, or
+ * start the op straight away. */
 static void
-bconn_connected(struct bconn *c)
+bconn_ask(struct bconn *c)
 {
 	struct bench	*b = c->t->b;
-	int		 one = 1;
 
-	c->t->st.connects++;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	bufferevent_set_max_single_write(c->bev, BCONN_IO_CHUNK);
-	/* The bufferevent writes; reads are ours, in large pieces. */
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_enable(c->bev, EV_WRITE);
-	event_assign(c->rd, c->t->base, c->fd, EV_READ | EV_PERSIST, bconn_rd, c);
-	event_add(c->rd, NULL);
 	if (b->o.proxy != NULL && (b->o.mode != BENCH_HTTP || b->o.tls)) {
 		http_msg_init(c->msg, HTTP_RESPONSE);
 		c->msg->skip_body = 1;
@@ -620,17 +702,55 @@ bconn_connected(struct bconn *c)
 	bconn_path_open(c);
 }
 
+/* A TLS handshake (with the target, or the gateway) is done. */
+static void
+bconn_tls_done(struct bconn *c)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	c->t->st.tls_handshakes++;
+	if (ssl != NULL && SSL_session_reused(ssl))
+		c->t->st.tls_resumed++;
+}
+
+static void
+bconn_connected(struct bconn *c)
+{
+	struct bench	*b = c->t->b;
+	int		 one = 1;
+
+	c->t->st.connects++;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (b->o.gateway) {
+		if (bconn_start_tls(c, b->proxy_ssl, BC_PROXY_TLS) == -1)
+			bconn_fail(c, BERR_TLS, "cannot start TLS to the gateway");
+		return;
+	}
+	bufferevent_set_max_single_write(c->bev, BCONN_IO_CHUNK);
+	/* The bufferevent writes; reads are ours, in large pieces. */
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);
+	event_assign(c->rd, c->t->base, c->fd, EV_READ | EV_PERSIST, bconn_rd, c);
+	event_add(c->rd, NULL);
+	bconn_ask(c);
+}
+
 static void
 bconn_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct bconn	*c = arg;
+	SSL		*ssl;
 	char		 detail[128];
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->state == BC_CONNECTING)
 			bconn_connected(c);
-		else if (c->state == BC_TLS) {
+		else if (c->state == BC_PROXY_TLS) {
+			bconn_tls_done(c);
+			bconn_ask(c);
+		} else if (c->state == BC_TLS) {
+			bconn_tls_done(c);
 			c->tls_up = 1;
 			bconn_path_open(c);
 		}
@@ -650,6 +770,10 @@ bconn_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_EOF) {
 		switch (c->state) {
 		case BC_DRAIN:
+			/* Our close_notify too: OpenSSL keeps a session
+			 * resumable only after a clean shutdown. */
+			if ((ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL)
+				SSL_shutdown(ssl);
 			bconn_close(c);
 			bconn_next(c);
 			return;
@@ -678,7 +802,7 @@ bconn_event(struct bufferevent *bev, short what, void *arg)
 		bconn_fail(c, BERR_CONNECT, detail);
 		return;
 	}
-	if (c->state == BC_TLS) {
+	if (c->state == BC_TLS || c->state == BC_PROXY_TLS) {
 		unsigned long e = bufferevent_get_openssl_error(c->bev);
 
 		ERR_error_string_n(e, detail, sizeof(detail));
@@ -712,7 +836,7 @@ bconn_next(struct bconn *c)
 
 	if (t->stopping || c->done)
 		return;
-	if (b->o.requests > 0 && t->ops_started >= t->ops_share) {
+	if (t->draining || (b->o.requests > 0 && t->ops_started >= t->ops_share)) {
 		bconn_retire(c);
 		return;
 	}
@@ -780,6 +904,20 @@ bconn_start_all(struct bthread *t)
 			    (uint64_t)(1e9 * t->conns[i].index / b->o.rate);
 		bconn_next(&t->conns[i]);
 	}
+}
+
+void
+bconn_drain_all(struct bthread *t)
+{
+	int	i;
+
+	t->measuring = 0;
+	t->draining = 1;
+	/* A verified tunnel waiting for the far end's close ends with that
+	 * close, as it would in the window. */
+	for (i = 0; i < t->nconns; i++)
+		if (!t->conns[i].in_op && t->conns[i].state != BC_DRAIN)
+			bconn_retire(&t->conns[i]);
 }
 
 struct bconn *

@@ -42,7 +42,7 @@ enum bench_error {
 	BERR_PROTOCOL,		/* an unparsable or unexpected answer */
 	BERR_CLOSED,		/* the connection ended before the operation did */
 	BERR_TIMEOUT,		/* no progress within --timeout */
-	BERR_TLS,		/* the TLS handshake with the target failed */
+	BERR_TLS,		/* a TLS handshake (with the target, or the gateway) failed */
 	BERR_UPLOAD,		/* the origin saw different upload bytes */
 	BERR__COUNT
 };
@@ -50,11 +50,18 @@ enum bench_error {
 extern const char *const bench_mode_names[BENCH__MODES];
 extern const char *const bench_error_names[BERR__COUNT];
 
+#define BENCH_MAX_PIDS	4	/* processes sampled: the proxies on the path */
+
 struct bench_opts {
 	enum bench_mode		 mode;
 	const char		*proxy;		/* HOST:PORT; NULL with --direct */
 	const char		*target;	/* HOST:PORT of the origin service */
 	int			 tls;		/* http: HTTPS inside a CONNECT tunnel */
+	int			 gateway;	/* the proxy is an HTTPS proxy: TLS to it first */
+	const char		*cert;		/* gateway: our certificate (the machine's) */
+	const char		*key;
+	const char		*ca;		/* gateway: verify its certificate; NULL: don't */
+	const char		*servername;	/* gateway: SNI, and the name checked with --ca */
 	int			 json;
 	int			 verbose;
 	uint64_t		 size;		/* body (http) or bytes each way (tunnel, setup) */
@@ -66,8 +73,10 @@ struct bench_opts {
 	double			 rate;		/* requests/s in all (open loop); 0: closed loop */
 	double			 timeout;	/* s without progress before an op fails */
 	double			 hold;		/* idle: s to hold the tunnels once open */
+	int			 drain;		/* tunnel, setup: ops under way at the window's end finish */
 	uint64_t		 requests;	/* stop after this many ops; 0: by duration */
-	pid_t			 pid;		/* process to sample (the proxy); 0: none */
+	pid_t			 pids[BENCH_MAX_PIDS];	/* processes to sample, the proxy first */
+	int			 npids;
 	const char		*label;
 	int			 open_parallel;	/* idle: tunnels being opened at once, per thread */
 };
@@ -78,6 +87,8 @@ struct bench_stats {
 	uint64_t	bytes_up;		/* payload bytes written in the window */
 	uint64_t	connects;		/* TCP connections made */
 	uint64_t	retries;		/* requests sent again: keep-alive closed under them */
+	uint64_t	tls_handshakes;		/* completed, with the target or the gateway */
+	uint64_t	tls_resumed;		/* of them, resumed sessions */
 	uint64_t	errors[BERR__COUNT];	/* at any time, warm-up included */
 	struct hist	latency;		/* ns; setup and idle: until the tunnel answered */
 };
@@ -93,11 +104,13 @@ struct bthread {
 	int			 nconns;
 	int			 conn_base;	/* index of conns[0] among all threads' */
 	struct evbuffer		*sink;		/* response bodies on their way to the check */
+	SSL_SESSION		*session;	/* gateway: the last session, to resume */
 	struct bench_stats	 st;
 	uint64_t		 ops_share;	/* -n: ops this thread starts */
 	uint64_t		 ops_started;
 	uint64_t		 last_done;	/* ns: last op finished (for -n) */
 	int			 measuring;	/* inside the window */
+	int			 draining;	/* --drain: past the window, letting ops finish */
 	int			 stopping;
 	int			 idle_slots;	/* slots with nothing more to do */
 	int			 next_open;	/* idle: next slot to open */
@@ -107,7 +120,8 @@ struct bthread {
 struct bench {
 	struct bench_opts	 o;
 	struct pattern		*pattern;
-	SSL_CTX			*ssl;
+	SSL_CTX			*ssl;		/* --tls: to the target */
+	SSL_CTX			*proxy_ssl;	/* --gateway: to the proxy */
 	struct sockaddr_storage	 addr;		/* where connections go: proxy or target */
 	socklen_t		 addrlen;
 	char			 request[600];	/* http: one request, ready to send */
@@ -127,19 +141,25 @@ struct bench {
 uint64_t	bench_now(void);
 
 /* bconn.c: one client connection slot. */
+/* Gateway mode: the TLS context for the proxy, from --cert, --key, --ca. */
+SSL_CTX		*bconn_gateway_ctx(const struct bench_opts *, char *err, size_t errlen);
 struct bconn	*bconn_new_all(struct bthread *, int n);
 void		 bconn_free_all(struct bconn *, int n);
 /* Starts every slot's first operation (open-loop slots wait for their turn). */
 void		 bconn_start_all(struct bthread *);
+/* The window is over: no new op starts, idle slots retire, ops under way
+ * finish uncounted; the loop ends when every slot has retired. */
+void		 bconn_drain_all(struct bthread *);
 
 /* report.c */
 struct bench_result {
 	struct bench_stats	 total;
 	double			 seconds;	/* length of the measured window */
 	int			 have_proc;
-	struct procstat		 proc_before;	/* at the start of the window */
-	struct procstat		 proc_after;	/* at its end; idle: after the hold */
-	struct procstat		 proc_held;	/* idle: as soon as all were open */
+	/* One per --pid, in the order given. */
+	struct procstat		 proc_before[BENCH_MAX_PIDS];	/* at the start of the window */
+	struct procstat		 proc_after[BENCH_MAX_PIDS];	/* at its end; idle: after the hold */
+	struct procstat		 proc_held;	/* idle, the first pid: as soon as all were open */
 	int			 held;
 	int			 exit_status;
 };

@@ -18,7 +18,8 @@ $(BIN)/benchorigin: $(call obj,$(BENCHORIGIN_SRC))
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # BENCH_SECONDS (per measurement, default 4) makes the run longer;
-# BENCH_NAME names bench/results/<name>.json; BENCH_ONLY limits the proxies.
+# BENCH_NAME names bench/results/<name>.json; BENCH_ONLY limits the proxies
+# and gateway routes (BENCH_ONLY=gateway: the gateway route alone).
 .PHONY: bench
 bench: deps all
 	python3 bench/run.py --bin $(BIN)

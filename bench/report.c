@@ -43,7 +43,8 @@ kib_per_tunnel(const struct bench_result *r)
 {
 	if (!r->have_proc || r->held == 0)
 		return 0;
-	return (double)(r->proc_after.rss_kib - r->proc_before.rss_kib) / r->held;
+	return (double)(r->proc_after[0].rss_kib - r->proc_before[0].rss_kib) /
+	    r->held;
 }
 
 static const char *
@@ -72,7 +73,8 @@ report_human(const struct bench *b, const struct bench_result *r)
 
 	printf("arcbench %s%s%s: %s %s -> %s, %llu B, %d connections, %d threads",
 	    bench_mode_names[o->mode], o->label[0] ? " " : "", o->label,
-	    o->proxy ? "via" : "direct", o->proxy ? o->proxy : "", o->target,
+	    o->proxy ? (o->gateway ? "via gateway" : "via") : "direct",
+	    o->proxy ? o->proxy : "", o->target,
 	    (unsigned long long)o->size, o->connections, o->threads);
 	if (o->rate > 0)
 		printf(", %.0f req/s scheduled", o->rate);
@@ -105,16 +107,19 @@ report_human(const struct bench *b, const struct bench_result *r)
 			first = 0;
 		}
 	printf("\n");
-	if (r->have_proc) {
+	if (s->tls_handshakes > 0)
+		printf("  %-12s %llu handshakes, %llu resumed\n", o->gateway ?
+		    "gateway TLS" : "TLS", (unsigned long long)s->tls_handshakes,
+		    (unsigned long long)s->tls_resumed);
+	for (k = 0; k < o->npids; k++)
 		printf("  %-12s pid %d: %.2f CPU s, RSS %ld -> %ld KiB, peak %ld KiB\n",
-		    "proxy", (int)o->pid,
-		    r->proc_after.cpu_seconds - r->proc_before.cpu_seconds,
-		    r->proc_before.rss_kib, r->proc_after.rss_kib,
-		    r->proc_after.hwm_kib);
-		if (o->mode == BENCH_IDLE && r->held > 0)
-			printf("  %-12s %.2f KiB RSS per idle tunnel\n", "memory",
-			    kib_per_tunnel(r));
-	}
+		    k == 0 ? "proxy" : "  and", (int)o->pids[k],
+		    r->proc_after[k].cpu_seconds - r->proc_before[k].cpu_seconds,
+		    r->proc_before[k].rss_kib, r->proc_after[k].rss_kib,
+		    r->proc_after[k].hwm_kib);
+	if (r->have_proc && o->mode == BENCH_IDLE && r->held > 0)
+		printf("  %-12s %.2f KiB RSS per idle tunnel\n", "memory",
+		    kib_per_tunnel(r));
 	if (r->exit_status != 0)
 		printf("  FAILED: %s\n", nerr > 0 ? "some operations were not verified" :
 		    "no operation completed");
@@ -135,7 +140,7 @@ report_json(const struct bench *b, const struct bench_result *r)
 	const struct bench_opts		*o = &b->o;
 	const struct bench_stats	*s = &r->total;
 	const struct hist		*h = &s->latency;
-	json_t				*root, *lat, *errs, *proc;
+	json_t				*root, *lat, *errs, *proc, *all;
 	size_t				 i;
 	int				 k, rc;
 
@@ -154,14 +159,15 @@ report_json(const struct bench *b, const struct bench_result *r)
 		if (s->errors[k] > 0)
 			json_object_set_new(errs, bench_error_names[k],
 			    json_integer((json_int_t)s->errors[k]));
-	root = json_pack("{s:s, s:s, s:s?, s:s, s:b, s:b, s:I, s:I, s:i, s:i, s:f,"
-	    " s:f, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:o, s:o, s:b}",
+	root = json_pack("{s:s, s:s, s:s?, s:s, s:b, s:b, s:b, s:I, s:I, s:i, s:i,"
+	    " s:f, s:f, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:o, s:o, s:b}",
 	    "mode", bench_mode_names[o->mode],
 	    "label", o->label,
 	    "proxy", o->proxy,
 	    "target", o->target,
 	    "direct", o->proxy == NULL,
 	    "tls", o->tls,
+	    "gateway", o->gateway,
 	    "size", (json_int_t)o->size,
 	    "requests", (json_int_t)o->requests,
 	    "connections", o->connections,
@@ -175,6 +181,8 @@ report_json(const struct bench *b, const struct bench_result *r)
 	    "mb_up_per_s", per_s(s->bytes_up, r->seconds) / 1e6,
 	    "connects", (json_int_t)s->connects,
 	    "retries", (json_int_t)s->retries,
+	    "tls_handshakes", (json_int_t)s->tls_handshakes,
+	    "tls_resumed", (json_int_t)s->tls_resumed,
 	    "latency_ms", lat,
 	    "errors", errs,
 	    "ok", r->exit_status == 0);
@@ -187,17 +195,26 @@ report_json(const struct bench *b, const struct bench_result *r)
 	if (o->mode == BENCH_IDLE)
 		json_object_set_new(root, "held", json_integer(r->held));
 	if (r->have_proc) {
-		proc = json_pack("{s:i, s:f, s:o, s:o}", "pid", (int)o->pid,
-		    "cpu_seconds", r->proc_after.cpu_seconds -
-		    r->proc_before.cpu_seconds,
-		    "before", proc_json(&r->proc_before),
-		    "after", proc_json(&r->proc_after));
-		if (o->mode == BENCH_IDLE) {
-			json_object_set_new(proc, "held", proc_json(&r->proc_held));
-			json_object_set_new(proc, "rss_kib_per_tunnel",
-			    json_real(kib_per_tunnel(r)));
+		/* The first --pid is "proxy_process"; all are in "processes". */
+		all = json_array();
+		for (k = 0; k < o->npids; k++) {
+			proc = json_pack("{s:i, s:f, s:o, s:o}", "pid",
+			    (int)o->pids[k], "cpu_seconds",
+			    r->proc_after[k].cpu_seconds - r->proc_before[k].cpu_seconds,
+			    "before", proc_json(&r->proc_before[k]),
+			    "after", proc_json(&r->proc_after[k]));
+			if (k == 0 && o->mode == BENCH_IDLE) {
+				json_object_set_new(proc, "held",
+				    proc_json(&r->proc_held));
+				json_object_set_new(proc, "rss_kib_per_tunnel",
+				    json_real(kib_per_tunnel(r)));
+			}
+			if (k == 0)
+				json_object_set_new(root, "proxy_process",
+				    json_deep_copy(proc));
+			json_array_append_new(all, proc);
 		}
-		json_object_set_new(root, "proxy_process", proc);
+		json_object_set_new(root, "processes", all);
 	}
 	rc = json_dumpf(root, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(6));
 	printf("\n");

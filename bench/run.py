@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""run.py -- `make bench`: arcproxy side by side with Traffic Server, Squid and tinyproxy, on loopback.
+"""run.py -- `make bench`: arcproxy side by side with Traffic Server, Squid and tinyproxy, on loopback, and on the gateway route.
 
 Installs the peers when they are missing (Debian packages, as root), starts benchorigin and
 every proxy on free loopback ports, each from its own generated config in a temp dir (nothing
 under /etc changes), runs the same arcbench workloads against each and against the origin
 directly (the baseline), prints one table with absolute numbers and ratios, and writes
-bench/results/<name>.json, <name>.txt and <name>-latency.png (gnuplot).
+bench/results/<name>.json, <name>.txt and <name>-latency.png (gnuplot).  Then the gateway
+route (gateway.py): arcproxy -> cloudsim's gateway over h2 and http/1.1, beside cloudsim alone
+and Squid chained to a TLS Squid, in a second table.
 
 usage: python3 bench/run.py [--bin DIR] [--seconds S] [--name NAME] [--only a,b] [--keep]
 Environment: BENCH_SECONDS (seconds per measurement, default 4), BENCH_NAME (default: the
-UTC time), BENCH_ONLY (comma-separated proxies), BENCH_KEEP=1 (keep the temp dir).
+UTC time), BENCH_ONLY (comma-separated proxies and gateway routes, see gateway.py; "gateway"
+for all the routes), BENCH_KEEP=1 (keep the temp dir).
 """
 
 import argparse
@@ -17,16 +20,19 @@ import datetime
 import json
 import os
 import platform
-import pwd
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import gateway
+from services import (START_TIMEOUT, Bench, Service, chown_to, ensure_user, free_port,
+		      install_missing, is_root, say, version_of)
+from table import fmt_num, render_table
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -35,155 +41,10 @@ PROXIES = ["arcproxy"] + PEERS
 PEER_PACKAGES = {"trafficserver": "trafficserver", "squid": "squid", "tinyproxy": "tinyproxy"}
 CHART_PACKAGE = "gnuplot-nox"
 IDLE_TUNNELS = 5000
-START_TIMEOUT = 30
 LATENCY_ROUNDS = 3
-
-
-def say(msg):
-	print("bench: " + msg, flush=True)
-
-
-def is_root():
-	return os.geteuid() == 0
-
-
-# --- packages and users --------------------------------------------------------
-
-def pkg_installed(pkg):
-	p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
-	return p.returncode == 0 and "install ok installed" in p.stdout
-
-
-def install_missing(pkgs):
-	"""apt-get install what is missing, as root; returns the packages still missing."""
-	missing = [p for p in pkgs if not pkg_installed(p)]
-	if not missing:
-		return []
-	if not is_root():
-		say("missing Debian packages: %s (run as root, or: sudo apt-get install %s)"
-		    % (" ".join(missing), " ".join(missing)))
-		return missing
-	say("installing %s" % " ".join(missing))
-	env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-	subprocess.run(["apt-get", "update", "-qq"], env=env, timeout=600)
-	subprocess.run(["apt-get", "install", "-y", "-qq", *missing], env=env, timeout=1200)
-	return [p for p in missing if not pkg_installed(p)]
-
-
-def ensure_user(name):
-	try:
-		return pwd.getpwnam(name)
-	except KeyError:
-		pass
-	if not is_root():
-		return None
-	subprocess.run(["useradd", "--system", "--no-create-home", name], check=True, timeout=60)
-	return pwd.getpwnam(name)
-
-
-def chown_to(path, user):
-	if is_root() and user:
-		pw = pwd.getpwnam(user)
-		os.chown(path, pw.pw_uid, pw.pw_gid)
-
-
-# --- processes -------------------------------------------------------------------
-
-_ports = set()
-
-
-def free_port():
-	for _ in range(100):
-		s = socket.socket()
-		s.bind(("127.0.0.1", 0))
-		port = s.getsockname()[1]
-		s.close()
-		if port not in _ports:
-			_ports.add(port)
-			return port
-	raise RuntimeError("no free loopback port")
-
-
-def port_open(port):
-	try:
-		socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-		return True
-	except OSError:
-		return False
-
-
-class Service:
-	"""A process this run started, with its stdout and stderr in a file."""
-
-	def __init__(self, name, argv, cwd, env=None, port=None):
-		self.name, self.argv, self.cwd, self.port = name, argv, cwd, port
-		self.log_path = os.path.join(cwd, "output.log")
-		self.log = open(self.log_path, "ab")
-		self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-					     stdout=self.log, stderr=self.log, start_new_session=True)
-
-	@property
-	def pid(self):
-		return self.proc.pid
-
-	def alive(self):
-		return self.proc.poll() is None
-
-	def wait_listening(self, timeout=START_TIMEOUT):
-		deadline = time.monotonic() + timeout
-		for _ in range(int(timeout / 0.1) + 1):
-			if not self.alive():
-				return False
-			if port_open(self.port):
-				return True
-			if time.monotonic() > deadline:
-				break
-			time.sleep(0.1)
-		return False
-
-	def tail(self, n=5):
-		try:
-			with open(self.log_path, "rb") as f:
-				lines = f.read().decode("utf-8", "replace").splitlines()
-		except OSError:
-			return ""
-		return " | ".join(lines[-n:])
-
-	def usage(self):
-		"""(CPU seconds, peak RSS KiB) of the process so far."""
-		try:
-			with open("/proc/%d/stat" % self.pid) as f:
-				fields = f.read().rsplit(")", 1)[1].split()
-			cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-			hwm = 0
-			with open("/proc/%d/status" % self.pid) as f:
-				for line in f:
-					if line.startswith("VmHWM:"):
-						hwm = int(line.split()[1])
-			return cpu, hwm
-		except (OSError, IndexError, ValueError):
-			return None, None
-
-	def stop(self):
-		if self.proc.poll() is None:
-			try:
-				self.proc.send_signal(signal.SIGTERM)
-				self.proc.wait(5)
-			except subprocess.TimeoutExpired:
-				self.proc.kill()
-				try:
-					self.proc.wait(5)
-				except subprocess.TimeoutExpired:
-					pass
-		self.log.close()
-
-
-def version_of(argv, pick=lambda s: s.splitlines()[0] if s else "?"):
-	try:
-		p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-		return pick((p.stdout or p.stderr).strip())
-	except (OSError, subprocess.TimeoutExpired):
-		return "?"
+# The gateway routes' measurements are this fraction of BENCH_SECONDS: the whole run stays
+# within about 5 minutes on 2 cores.
+GATEWAY_SECONDS = 0.75
 
 
 # --- the origin and the proxies ---------------------------------------------------
@@ -215,7 +76,7 @@ class Origin:
 				self.proc.kill()
 
 
-def start_arcproxy(work, bin_dir):
+def start_arcproxy(work, bin_dir, rev):
 	d = os.path.join(work, "arcproxy")
 	conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
 	for p in (d, conf, state):
@@ -237,7 +98,7 @@ def start_arcproxy(work, bin_dir):
 	os.chmod(os.path.join(conf, "arcproxy.conf"), 0o644)
 	svc = Service("arcproxy", [str(bin_dir / "arcproxy"), "-d", "--config-dir", conf,
 				   "--state-dir", state], d, port=port)
-	svc.version = "arcproxy " + version_of(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+	svc.version = "arcproxy " + rev
 	svc.notes = "workers = 1; access log on"
 	return svc
 
@@ -322,36 +183,6 @@ BINARIES = {"trafficserver": "traffic_server", "squid": "squid", "tinyproxy": "t
 
 # --- arcbench ----------------------------------------------------------------------
 
-class Bench:
-	def __init__(self, bin_dir, seconds):
-		self.exe = str(bin_dir / "arcbench")
-		self.seconds = seconds
-
-	def run(self, target, args, pid=None, timeout=None):
-		"""arcbench --json against target (a Service, or None for direct); returns its JSON."""
-		argv = [self.exe, "--json", "-t", "2", "--label", target.name if target else "direct"]
-		argv += ["--proxy", "127.0.0.1:%d" % target.port] if target else ["--direct"]
-		if target is not None:
-			argv += ["--pid", str(target.pid)]
-		argv += args
-		try:
-			p = subprocess.run(argv, capture_output=True, text=True,
-					   timeout=timeout or self.seconds + 90)
-		except subprocess.TimeoutExpired:
-			return {"failed": "arcbench did not finish in time"}
-		try:
-			res = json.loads(p.stdout)
-		except ValueError:
-			err = (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[0]
-			return {"failed": err}
-		res["exit"] = p.returncode
-		if p.returncode != 0:
-			res["failed"] = "errors: " + ", ".join(
-				"%s %d" % (k, v) for k, v in res["errors"].items() if k != "total") \
-				if res["errors"]["total"] else "no verified operation"
-		return res
-
-
 def workloads(o, seconds):
 	"""The timed workloads: key, row title, metric, unit, higher-is-better, arcbench args."""
 	timed = ["-d", str(seconds), "--warmup", "0.5"]
@@ -388,14 +219,6 @@ def health_check(bench, origin, svc):
 
 # --- the table -----------------------------------------------------------------------
 
-def fmt_num(v, unit):
-	if v is None:
-		return "-"
-	if unit in ("ms", "KiB/tunnel", "us/req", "ms/MB"):
-		return "%.3g" % v if v < 10 else "%.1f" % v if v < 1000 else "{:,.0f}".format(v)
-	return "{:,.0f}".format(v) if v >= 100 else "%.1f" % v
-
-
 def metric_of(res, key):
 	if res is None or "failed" in res and res.get("ops", 0) == 0 and key != "rss":
 		return None
@@ -421,34 +244,6 @@ def build_rows(results, targets, rate):
 				notes[t] = res["failed"]
 		rows.append((w["title"], w["unit"], w["higher"], vals, notes, w["key"]))
 	return rows
-
-
-def render_table(rows, targets, cpu_rows, footer):
-	colw = 22
-	head = "%-44s %-10s" % ("workload", "unit") + "".join("%*s" % (colw, t) for t in targets)
-	out = [head, "-" * len(head)]
-	for title, unit, higher, vals, notes, key in rows:
-		base = vals.get("direct")
-		cells = []
-		for t in targets:
-			v = vals.get(t)
-			if t not in vals:
-				cells.append("%*s" % (colw, "n/a"))
-				continue
-			s = fmt_num(v, unit)
-			if t != "direct" and v is not None and base:
-				s += " %.2fx" % (v / base)
-			if t in notes:
-				s += " !"
-			cells.append("%*s" % (colw, s))
-		out.append("%-44s %-10s" % (title[:44], unit) + "".join(cells))
-	out.append("-" * len(head))
-	for title, unit, vals in cpu_rows:
-		out.append("%-44s %-10s" % (title[:44], unit) +
-			   "".join("%*s" % (colw, fmt_num(vals.get(t), unit) if t in vals else "-")
-				   for t in targets))
-	out += footer
-	return "\n".join(out)
 
 
 def best_peer(vals, higher):
@@ -544,136 +339,73 @@ def git_describe():
 	return rev + ("-dirty" if dirty else "")
 
 
-def main(argv):
-	ap = argparse.ArgumentParser(description="arcproxy and its peers, side by side")
-	ap.add_argument("--bin", default=str(REPO / "build" / "bin"))
-	ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS") or 4))
-	ap.add_argument("--name", default=os.environ.get("BENCH_NAME") or
-			datetime.datetime.utcnow().strftime("%Y%m%dT%H%MZ"))
-	ap.add_argument("--only", default=os.environ.get("BENCH_ONLY") or ",".join(PROXIES))
-	ap.add_argument("--keep", action="store_true", default=os.environ.get("BENCH_KEEP") == "1")
-	ap.add_argument("--no-install", action="store_true")
-	a = ap.parse_args(argv)
-	bin_dir = Path(a.bin)
-	if not bin_dir.is_absolute():
-		bin_dir = REPO / bin_dir
-	wanted = [p.strip() for p in a.only.split(",") if p.strip()]
-	unknown = [p for p in wanted if p not in PROXIES]
-	if unknown:
-		say("unknown proxy %s; choose from %s" % (", ".join(unknown), ", ".join(PROXIES)))
-		return 2
-	if not (1 <= a.seconds <= 600):
-		say("BENCH_SECONDS must be from 1 to 600")
-		return 2
-	for exe in ("arcbench", "benchorigin") + (("arcproxy",) if "arcproxy" in wanted else ()):
-		if not (bin_dir / exe).exists():
-			say("%s not found in %s: run make first" % (exe, bin_dir))
-			return 2
+def parse_only(text):
+	"""BENCH_ONLY: proxies of the main table and gateway routes ("gateway": all of them)."""
+	wanted, unknown = [], []
+	for p in (x.strip() for x in text.split(",")):
+		if not p:
+			continue
+		names = gateway.ROUTES if p == "gateway" else [p]
+		for n in names:
+			if n not in PROXIES + gateway.ROUTES:
+				unknown.append(n)
+			elif n not in wanted:
+				wanted.append(n)
+	return wanted, unknown
 
-	skipped = {}
-	pkgs = [PEER_PACKAGES[p] for p in wanted if p in PEERS] + [CHART_PACKAGE]
-	missing = [] if a.no_install else install_missing(pkgs)
-	for p in wanted:
-		if p in PEERS and shutil.which(BINARIES[p]) is None:
-			skipped[p] = "not installed (%s)" % PEER_PACKAGES[p]
-	started = time.monotonic()
-	work = tempfile.mkdtemp(prefix="arcbench-")
-	os.chmod(work, 0o755)
-	services, origin, latency = {}, None, {}
-	results = {"name": a.name, "date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z",
-		   "machine": machine_info(), "bench_seconds": a.seconds, "git": git_describe(),
-		   "proxies": {}, "workloads": [], "skipped": skipped}
-	bench = Bench(bin_dir, a.seconds)
-	try:
-		origin = Origin(bin_dir, work)
-		say("origin: http %s, tls %s, tcp %s" % (origin.http, origin.tls, origin.tcp))
-		for name in wanted:
-			if name in skipped:
-				continue
-			try:
-				svc = start_arcproxy(work, bin_dir) if name == "arcproxy" else STARTERS[name](work)
-			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-				skipped[name] = "cannot start: %s" % e
-				continue
-			if not svc.wait_listening():
-				skipped[name] = "did not listen within %ds: %s" % (START_TIMEOUT, svc.tail())
-				svc.stop()
-				continue
-			services[name] = svc
-			say("%s: pid %d, port %d (%s)" % (name, svc.pid, svc.port, svc.version))
-		for name, svc in list(services.items()):
-			why = health_check(bench, origin, svc)
-			if why:
-				skipped[name] = "failed the health check: %s" % why
-				svc.stop()
-				del services[name]
-		proxies = [p for p in wanted if p in services]
-		targets = ["direct"] + proxies
-		if "arcproxy" in skipped:
-			say("arcproxy: %s" % skipped["arcproxy"])
-		for p, why in skipped.items():
-			say("skipping %s: %s" % (p, why))
 
-		# 1. Idle tunnels first, on processes that have done little else.
-		idle = {"key": "idle", "title": "idle tunnels: RSS growth for %d" % IDLE_TUNNELS,
-			"metric": "rss", "unit": "KiB/tunnel", "higher": False, "results": {}}
-		for p in proxies:
-			say("idle: %d tunnels through %s" % (IDLE_TUNNELS, p))
-			idle["results"][p] = bench.run(services[p], [
-				"--mode", "idle", "--target", origin.tcp, "-c", str(IDLE_TUNNELS),
-				"-d", "60", "--hold", "1", "--timeout", "30"], timeout=150)
-		# 2. The timed workloads, each through every target in turn, so that the
-		# machine's drift touches all alike.
-		for key, title, metric, unit, higher, args in workloads(origin, a.seconds):
-			w = {"key": key, "title": title, "metric": metric, "unit": unit, "higher": higher,
-			     "results": {}}
-			for t in targets:
-				say("%s: %s" % (key, t))
-				w["results"][t] = bench.run(services.get(t), args)
-			results["workloads"].append(w)
-		# 3. Latency at a fixed rate: half of Squid's maximum small-GET rate.
-		small = results["workloads"][0]["results"]
-		ref = "squid" if metric_of(small.get("squid"), "ops_per_s") else None
-		if ref is None:
-			peers = [(metric_of(small.get(p), "ops_per_s") or 0, p) for p in proxies]
-			ref = min(peers)[1] if peers else "direct"
-		rate = max(100.0, 0.5 * (metric_of(small.get(ref), "ops_per_s") or 200.0))
-		# Tails are what a noisy machine disturbs most: three rounds, in turn,
-		# and each target's round with the median p99 is the one reported.
-		rounds = {t: [] for t in targets}
-		for r in range(LATENCY_ROUNDS):
-			for t in targets[r % len(targets):] + targets[:r % len(targets)]:
-				say("latency at %.0f req/s, round %d: %s" % (rate, r + 1, t))
-				rounds[t].append(bench.run(services.get(t), [
-					"--mode", "http", "--target", origin.http, "-s", "100", "-c", "64",
-					"-R", "%.1f" % rate, "-d", str(a.seconds), "--warmup", "0.5"]))
+def measure_main(bench, origin, services, proxies, seconds, results, latency):
+	"""The main table: idle tunnels, the timed workloads, latency at a fixed rate."""
+	targets = ["direct"] + proxies
+	# 1. Idle tunnels first, on processes that have done little else.
+	idle = {"key": "idle", "title": "idle tunnels: RSS growth for %d" % IDLE_TUNNELS,
+		"metric": "rss", "unit": "KiB/tunnel", "higher": False, "results": {}}
+	for p in proxies:
+		say("idle: %d tunnels through %s" % (IDLE_TUNNELS, p))
+		idle["results"][p] = bench.run(services[p], [
+			"--mode", "idle", "--target", origin.tcp, "-c", str(IDLE_TUNNELS),
+			"-d", "60", "--hold", "1", "--timeout", "30"], timeout=150)
+	# 2. The timed workloads, each through every target in turn, so that the
+	# machine's drift touches all alike.
+	for key, title, metric, unit, higher, args in workloads(origin, seconds):
+		w = {"key": key, "title": title, "metric": metric, "unit": unit, "higher": higher,
+		     "results": {}}
 		for t in targets:
-			ok = sorted((x for x in rounds[t] if "latency_ms" in x),
-				    key=lambda x: x["latency_ms"]["p99"])
-			latency[t] = dict(ok[len(ok) // 2]) if ok else rounds[t][0]
-			latency[t]["rounds_p99_ms"] = [x["latency_ms"]["p99"] for x in ok]
-		results["workloads"].append(idle)
-		for q in ("p50", "p99", "p99.9"):
-			results["workloads"].append({
-				"key": "lat_" + q, "title": "latency %s, %.0f req/s (half %s max)"
-				% (q, rate, ref), "metric": "lat_" + q, "unit": "ms", "higher": False,
-				"results": latency})
-		results["rate"] = {"requests_per_s": rate, "half_of": ref}
+			say("%s: %s" % (key, t))
+			w["results"][t] = bench.run(services.get(t), args)
+		results["workloads"].append(w)
+	# 3. Latency at a fixed rate: half of Squid's maximum small-GET rate.
+	small = results["workloads"][0]["results"]
+	ref = "squid" if metric_of(small.get("squid"), "ops_per_s") else None
+	if ref is None:
+		peers = [(metric_of(small.get(p), "ops_per_s") or 0, p) for p in proxies]
+		ref = min(peers)[1] if peers else "direct"
+	rate = max(100.0, 0.5 * (metric_of(small.get(ref), "ops_per_s") or 200.0))
+	# Tails are what a noisy machine disturbs most: three rounds, in turn,
+	# and each target's round with the median p99 is the one reported.
+	rounds = {t: [] for t in targets}
+	for r in range(LATENCY_ROUNDS):
+		for t in targets[r % len(targets):] + targets[:r % len(targets)]:
+			say("latency at %.0f req/s, round %d: %s" % (rate, r + 1, t))
+			rounds[t].append(bench.run(services.get(t), [
+				"--mode", "http", "--target", origin.http, "-s", "100", "-c", "64",
+				"-R", "%.1f" % rate, "-d", str(seconds), "--warmup", "0.5"]))
+	for t in targets:
+		ok = sorted((x for x in rounds[t] if "latency_ms" in x),
+			    key=lambda x: x["latency_ms"]["p99"])
+		latency[t] = dict(ok[len(ok) // 2]) if ok else rounds[t][0]
+		latency[t]["rounds_p99_ms"] = [x["latency_ms"]["p99"] for x in ok]
+	results["workloads"].append(idle)
+	for q in ("p50", "p99", "p99.9"):
+		results["workloads"].append({
+			"key": "lat_" + q, "title": "latency %s, %.0f req/s (half %s max)"
+			% (q, rate, ref), "metric": "lat_" + q, "unit": "ms", "higher": False,
+			"results": latency})
+	results["rate"] = {"requests_per_s": rate, "half_of": ref}
 
-		# Whole-run usage of each proxy process.
-		for p in proxies:
-			cpu, hwm = services[p].usage()
-			results["proxies"][p] = {"pid": services[p].pid, "port": services[p].port,
-						 "version": services[p].version, "notes": services[p].notes,
-						 "cpu_seconds": cpu, "peak_rss_kib": hwm}
-	finally:
-		for svc in services.values():
-			svc.stop()
-		if origin is not None:
-			origin.stop()
 
-	# The report.
-	targets = ["direct"] + [p for p in wanted if p in results["proxies"]]
+def main_report(results, targets, skipped):
+	"""The main table, its CPU rows and its closing lines."""
 	rows = build_rows(results, targets, results.get("rate", {}).get("requests_per_s"))
 	per_req = {}
 	for t in targets[1:]:
@@ -708,14 +440,138 @@ def main(argv):
 		footer += ["", "failures:"] + ["  %s via %s: %s" % f for f in failures]
 	for p, why in skipped.items():
 		footer.append("skipped %s: %s" % (p, why))
-	footer += ["", "versions: " + "; ".join("%s = %s (%s)" % (t, v["version"], v["notes"])
-						 for t, v in results["proxies"].items())]
-	footer.append("machine: %d CPUs, %s, Linux %s, load average %.2f at the start; %s s per "
-		      "measurement; the run took %.0f s"
-		      % (results["machine"]["cpus"] or 0, results["machine"]["cpu_model"],
-			 results["machine"]["kernel"], results["machine"]["load_average_at_start"],
-			 fmt_num(a.seconds, "s"), time.monotonic() - started))
-	table = render_table(rows, targets, cpu_rows, footer)
+	return render_table(rows, targets, cpu_rows, footer)
+
+
+def main(argv):
+	ap = argparse.ArgumentParser(description="arcproxy and its peers, side by side")
+	ap.add_argument("--bin", default=str(REPO / "build" / "bin"))
+	ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS") or 4))
+	ap.add_argument("--name", default=os.environ.get("BENCH_NAME") or
+			datetime.datetime.utcnow().strftime("%Y%m%dT%H%MZ"))
+	ap.add_argument("--only", default=os.environ.get("BENCH_ONLY") or
+			",".join(PROXIES + gateway.ROUTES))
+	ap.add_argument("--keep", action="store_true", default=os.environ.get("BENCH_KEEP") == "1")
+	ap.add_argument("--no-install", action="store_true")
+	a = ap.parse_args(argv)
+	bin_dir = Path(a.bin)
+	if not bin_dir.is_absolute():
+		bin_dir = REPO / bin_dir
+	wanted, unknown = parse_only(a.only)
+	if unknown or not wanted:
+		say("unknown proxy %s; choose from %s, or gateway (all of %s)"
+		    % (", ".join(unknown) or "(none given)", ", ".join(PROXIES + gateway.ROUTES),
+		       ", ".join(gateway.ROUTES)))
+		return 2
+	if not (1 <= a.seconds <= 600):
+		say("BENCH_SECONDS must be from 1 to 600")
+		return 2
+	main_wanted = [p for p in wanted if p in PROXIES]
+	gw_wanted = [p for p in wanted if p in gateway.ROUTES]
+	need = ["arcbench", "benchorigin"]
+	if "arcproxy" in main_wanted or "arcproxy-h2" in gw_wanted or "arcproxy-h1" in gw_wanted:
+		need.append("arcproxy")
+	for exe in need:
+		if not (bin_dir / exe).exists():
+			say("%s not found in %s: run make first" % (exe, bin_dir))
+			return 2
+
+	skipped = {}
+	pkgs = [PEER_PACKAGES[p] for p in main_wanted if p in PEERS] + [CHART_PACKAGE]
+	if "squid-chain" in gw_wanted and "squid" not in pkgs:
+		pkgs.append("squid")
+	if not a.no_install:
+		install_missing(pkgs)
+	for p in main_wanted:
+		if p in PEERS and shutil.which(BINARIES[p]) is None:
+			skipped[p] = "not installed (%s)" % PEER_PACKAGES[p]
+	started = time.monotonic()
+	work = tempfile.mkdtemp(prefix="arcbench-")
+	os.chmod(work, 0o755)
+	services, origin, latency, gw = {}, None, {}, None
+	rev = version_of(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+	results = {"name": a.name, "date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z",
+		   "machine": machine_info(), "bench_seconds": a.seconds, "git": git_describe(),
+		   "proxies": {}, "workloads": [], "skipped": skipped}
+	bench = Bench(bin_dir, a.seconds)
+	try:
+		origin = Origin(bin_dir, work)
+		say("origin: http %s, tls %s, tcp %s" % (origin.http, origin.tls, origin.tcp))
+		for name in main_wanted:
+			if name in skipped:
+				continue
+			try:
+				svc = start_arcproxy(work, bin_dir, rev) if name == "arcproxy" \
+					else STARTERS[name](work)
+			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+				skipped[name] = "cannot start: %s" % e
+				continue
+			if not svc.wait_listening():
+				skipped[name] = "did not listen within %ds: %s" % (START_TIMEOUT, svc.tail())
+				svc.stop()
+				continue
+			services[name] = svc
+			say("%s: pid %d, port %d (%s)" % (name, svc.pid, svc.port, svc.version))
+		for name, svc in list(services.items()):
+			why = health_check(bench, origin, svc)
+			if why:
+				skipped[name] = "failed the health check: %s" % why
+				svc.stop()
+				del services[name]
+		proxies = [p for p in main_wanted if p in services]
+		if "arcproxy" in skipped:
+			say("arcproxy: %s" % skipped["arcproxy"])
+		for p, why in skipped.items():
+			say("skipping %s: %s" % (p, why))
+		if main_wanted:
+			measure_main(bench, origin, services, proxies, a.seconds, results, latency)
+		# Whole-run usage of each proxy process.
+		for p in proxies:
+			cpu, hwm = services[p].usage()
+			results["proxies"][p] = {"pid": services[p].pid, "port": services[p].port,
+						 "version": services[p].version, "notes": services[p].notes,
+						 "cpu_seconds": cpu, "peak_rss_kib": hwm}
+
+		# The gateway routes, once the main table's processes are idle.
+		if gw_wanted:
+			gw = gateway.GatewaySection(work, bin_dir, origin, gw_wanted, rev)
+			gw.start()
+			gw.health_check(bench)
+			for name, route in gw.routes.items():
+				say("%s: %s" % (name, route.notes))
+			for name, why in gw.skipped.items():
+				say("skipping %s: %s" % (name, why))
+			direct = {w["key"]: w["results"].get("direct") for w in results["workloads"]}
+			gw.measure(bench, max(1.0, GATEWAY_SECONDS * a.seconds), direct)
+			results["gateway"] = gw.results()
+			results["gateway"]["processes"] = gw.processes()
+	finally:
+		if gw is not None:
+			gw.stop()
+		for svc in services.values():
+			svc.stop()
+		if origin is not None:
+			origin.stop()
+
+	# The report.
+	parts = []
+	targets = ["direct"] + [p for p in main_wanted if p in results["proxies"]]
+	if main_wanted:
+		parts.append(main_report(results, targets, skipped))
+	if gw is not None:
+		parts.append(gw.report())
+	versions = ["%s = %s (%s)" % (t, v["version"], v["notes"]) for t, v in results["proxies"].items()]
+	versions += ["%s = %s (%s)" % (t, v["version"], v["notes"])
+		     for t, v in results.get("gateway", {}).get("processes", {}).items()]
+	tail = ["", "versions: " + "; ".join(versions)]
+	tail.append("machine: %d CPUs, %s, Linux %s, load average %.2f at the start; %s s per "
+		    "measurement%s; the run took %.0f s"
+		    % (results["machine"]["cpus"] or 0, results["machine"]["cpu_model"],
+		       results["machine"]["kernel"], results["machine"]["load_average_at_start"],
+		       fmt_num(a.seconds, "s"),
+		       " (%s s on the gateway route)" % fmt_num(gw.seconds, "s")
+		       if gw is not None and gw.seconds else "", time.monotonic() - started))
+	table = "\n\n".join(parts) + "\n" + "\n".join(tail)
 	print()
 	print(table, flush=True)
 	results["table"] = table
@@ -723,7 +579,8 @@ def main(argv):
 	base = RESULTS / a.name
 	png = str(base) + "-latency.png"
 	why = chart(latency, targets,
-		    results.get("rate", {}).get("requests_per_s", 0), png, work)
+		    results.get("rate", {}).get("requests_per_s", 0), png, work) if main_wanted \
+		else "no main table: no chart"
 	if why:
 		say(why)
 	else:
@@ -738,7 +595,9 @@ def main(argv):
 		shutil.rmtree(work, ignore_errors=True)
 	else:
 		say("kept %s" % work)
-	return 0 if "arcproxy" in results["proxies"] or "arcproxy" not in wanted else 1
+	ok = ("arcproxy" in results["proxies"] or "arcproxy" not in main_wanted) and \
+		all(r in (gw.routes if gw else {}) for r in gw_wanted if r.startswith("arcproxy"))
+	return 0 if ok else 1
 
 
 if __name__ == "__main__":

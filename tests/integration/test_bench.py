@@ -5,6 +5,11 @@ Expectations:
   arcbench finishes the operations asked for through arcproxy, verifies every one, reports
   them in its JSON and exits 0; --direct does the same work without the proxy.
 - Idle mode with --pid reads the proxy's RSS and reports the growth per tunnel.
+- Gateway mode (--gateway), as make bench uses it: arcbench speaks TLS with a machine certificate
+  straight to cloudsim's gateway (the gateway logs that identity) and resumes sessions; a wrong
+  --servername is a TLS error, not a fast result; with --drain every tunnel under way when the
+  window closes finishes (the gateway logs each one whole); arcbench through arcproxy in
+  gateway mode (h2) verifies its tunnels too, and --pid samples every process on the path.
 - Verification is real: a proxy that answers with wrong bytes or a wrong length, or refuses
   the CONNECT, is reported by kind of error with exit status 1, not as fast.
 - A wrong proxy port and bad arguments give a one-line reason and exit status 2.
@@ -12,11 +17,14 @@ Expectations:
 
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
+import types
 
 import harness
+import test_cloudsim as tcs
 from harness import Proxy, check, direct, free_port, test
 
 ARCBENCH = harness.BIN_DIR / "arcbench"
@@ -155,6 +163,83 @@ def idle_tunnels_and_rss(env):
 	      "rss_kib_per_tunnel" in pp, "idle: no RSS sample of the proxy: %r" % pp)
 
 
+class BenchSim(tcs.Sim):
+	"""cloudsim with benchorigin's raw TCP port as origin.cloudsim.test, as make bench has it."""
+
+	def __init__(self, tcp):
+		super().__init__()
+		self.tcp = tcp
+
+	def settings(self):
+		s = super().settings()
+		s["gateway"]["endpoints"] = ["origin.cloudsim.test"]
+		s["hosts"].append({"name": "origin.cloudsim.test", "target": self.tcp})
+		return s
+
+
+@test
+def gateway_mode(env):
+	sim = BenchSim(env.tcp)
+	gw = types.SimpleNamespace(sim=sim, proxies=[], sims=[])
+	try:
+		for args in (("pki", sim.pki), ("machine-cert", sim.pki, "bench")):
+			r = sim.run(*args)
+			check(r.returncode == 0, "cloudsim %s: %s" % (args[0], r.stderr.strip()))
+		sim.write_config()
+		sim.start()
+		target = "origin.cloudsim.test:" + env.tcp.rsplit(":", 1)[1]
+		tls = ["--gateway", "--proxy", "127.0.0.1:%d" % sim.gw_port, "--cert", sim.file("bench.crt"),
+		       "--key", sim.file("bench.key"), "--ca", sim.file("ca.crt")]
+		rc, res, err = arcbench("--json", *tls, "--servername", "gw.cloudsim.test", "--mode", "tunnel",
+					"--direction", "both", "--target", target, "-s", "256k", "-c", "2", "-n", "4",
+					"--pid", str(sim.proc.pid))
+		verified(rc, res, err, 4, "tunnels straight to the gateway")
+		check(res["gateway"] and res["tls_handshakes"] == 4 and res["connects"] == 4,
+		      "a TLS connection per tunnel: %r handshakes, %r connects" % (res["tls_handshakes"],
+										res["connects"]))
+		check([p["pid"] for p in res["processes"]] == [sim.proc.pid], "processes: %r" % res["processes"])
+		check(sim.log_has(r"connect %s machine=bench .*status=200" % target.replace(".", r"\.")),
+		      "the gateway did not log the machine identity:\n%s" % sim.stderr_tail())
+		rc, res, err = arcbench("--json", *tls, "--servername", "gw.cloudsim.test", "--mode", "setup",
+					"--target", target, "-c", "2", "-n", "30")
+		verified(rc, res, err, 30, "setups straight to the gateway")
+		check(res["tls_resumed"] >= 20, "%d of %d handshakes resumed" % (res["tls_resumed"],
+										 res["tls_handshakes"]))
+		# --drain: a tunnel under way when the window closes finishes; the gateway logs
+		# every one as ended cleanly (none cut off, none left open).
+		rc, res, err = arcbench("--json", *tls, "--servername", "gw.cloudsim.test", "--mode", "tunnel",
+					"--target", target, "-s", "8M", "-d", "0.3", "--drain")
+		check(rc == 0 and res and res["ops"] > 0, "--drain: exit %d, %r" % (rc, res and res["errors"]))
+		ended = lambda: len(re.findall(r"connect %s .*status=200 up=\d+ down=%d " % (
+			re.escape(target), (8 << 20) + 3), sim.stderr_text()))
+		check(harness.poll(lambda: ended() == res["connects"], timeout=3),
+		      "--drain: %d tunnels opened, %d ended whole at the gateway:\n%s"
+		      % (res["connects"], ended(), sim.stderr_tail()))
+		rc, res, err = arcbench("--json", *tls, "--servername", "wrong.cloudsim.test", "--mode", "setup",
+					"--target", target, "-n", "3")
+		check(rc == 1 and res and res["ops"] == 0 and res["errors"].get("tls") == 3,
+		      "a certificate for another name: exit %d, errors %r" % (rc, res and res["errors"]))
+		p = tcs.arcproxy_via(gw, protocol="h2", cert="bench")
+		rc, res, err = arcbench("--json", "--proxy", "127.0.0.1:%d" % p.port, "--mode", "setup",
+					"--target", target, "-c", "4", "-n", "40", "--pid", str(p.pid),
+					"--pid", str(sim.proc.pid))
+		verified(rc, res, err, 40, "setups through arcproxy over h2")
+		check([x["pid"] for x in res["processes"]] == [p.pid, sim.proc.pid] and
+		      res["proxy_process"]["pid"] == p.pid, "processes: %r" % res["processes"])
+		m = p.metrics()
+		check(harness.metric_sum(m, "arcproxy_tunnels_total", route="gateway") >= 40 and
+		      harness.metric_sum(m, "arcproxy_gateway_connections_total") == 1,
+		      "arcproxy: %r gateway tunnels on %r connections" % (
+			      harness.metric_sum(m, "arcproxy_tunnels_total", route="gateway"),
+			      harness.metric_sum(m, "arcproxy_gateway_connections_total")))
+	finally:
+		problems = tcs.stop_others(gw)
+		sim.stop()
+		if not problems:
+			sim.cleanup()
+	check(not problems, "; ".join(problems))
+
+
 class FakeProxy:
 	"""Answers every request on a fresh connection with the given bytes, then closes."""
 
@@ -234,6 +319,9 @@ def unreachable_proxy_and_bad_arguments(env):
 		(["--direct", "--mode", "tunnel", "--tls", "--target", env.tcp], "--tls"),
 		(["--direct", "--target", env.http, "-s", "12q"], "--size"),
 		(["--direct", "--target", env.http, "--no-such-flag"], "option"),
+		(["--direct", "--gateway", "--target", env.tcp, "-n", "1"], "--gateway"),
+		(["--direct", "--drain", "--target", env.http, "-n", "1"], "--drain"),
+		(["--direct", "--cert", "x.crt", "--key", "x.key", "--target", env.tcp], "--gateway"),
 	]
 	for args, word in bad:
 		rc, res, err = arcbench(*args)

@@ -1,0 +1,518 @@
+"""gateway.py -- the gateway route in `make bench`: arcproxy -> cloudsim's gateway over h2 and over http/1.1, cloudsim alone, and Squid chained to a TLS Squid.
+
+Every route ends at benchorigin's raw TCP port under the name origin.cloudsim.test (cloudsim's
+hosts table and endpoint list; Squid's hosts_file), so arcbench sends the same CONNECT to each:
+
+  cloudsim     arcbench --gateway (TLS, the machine certificate, one tunnel per connection,
+               sessions resumed) -> cloudsim's gateway: the gateway alone
+  arcproxy-h2  arcbench -> arcproxy (gateway.protocol "h2": every tunnel a CONNECT stream on one
+               TLS connection) -> cloudsim
+  arcproxy-h1  arcbench -> arcproxy (gateway.protocol "http/1.1": every tunnel a TLS connection of
+               its own carrying one CONNECT; 2 kept warm) -> cloudsim
+  squid-chain  arcbench -> Squid (http_port; cache_peer ... tls, never_direct) -> Squid (https_port
+               tls-cert=) -> the origin: a standard HTTPS-proxy chain
+
+The section's rows, the CPU that each process on the path spent, the TLS connections to the
+gateway per tunnel (arcproxy's /metrics), and the checks against issues 3 and 5.
+"""
+
+import os
+import shutil
+import subprocess
+import urllib.request
+
+from services import Service, chown_to, ensure_user, free_port, is_root, say, version_of
+from table import fmt_num, render_table
+
+ROUTES = ["cloudsim", "arcproxy-h2", "arcproxy-h1", "squid-chain"]
+HEADERS = {"cloudsim": "cloudsim alone", "arcproxy-h2": "arcproxy h2",
+	   "arcproxy-h1": "arcproxy http/1.1", "squid-chain": "squid > tls squid"}
+ORIGIN_NAME = "origin.cloudsim.test"
+GATEWAY_NAME = "gw.cloudsim.test"
+MACHINE = "bench-machine"
+SETUP_CONNS = 16	# tunnels being set up at once: far more than arcproxy's 2 warm connections
+# The main table's rows that are the same work straight to the origin: the baseline.
+DIRECT_KEYS = {"gw_tunnel_down": "tunnel_down", "gw_tunnel_up": "tunnel_up", "gw_setup": "setup"}
+
+
+class Route:
+	"""One way through a gateway for arcbench: its arguments, and the processes on the path."""
+
+	def __init__(self, name, args, gateway, front=None, metrics_port=None, notes=""):
+		self.name = name
+		self.args = args		# how arcbench reaches it
+		self.gateway = gateway		# the Service that is the gateway
+		self.front = front		# the Service arcbench talks to, when it is not the gateway
+		self.metrics_port = metrics_port	# arcproxy's admin listener
+		self.notes = notes
+
+	def bench_args(self):
+		return self.args
+
+	def sample_pids(self):
+		return [s.pid for s in (self.front, self.gateway) if s is not None]
+
+	def gateway_counters(self):
+		"""(TLS connections made to the gateway, gateway tunnels) from arcproxy's /metrics."""
+		if self.metrics_port is None:
+			return None
+		try:
+			with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port,
+						    timeout=5) as r:
+				text = r.read().decode()
+		except OSError:
+			return None
+		found = {}
+		for line in text.splitlines():
+			name, _, value = line.rpartition(" ")
+			if name in ("arcproxy_gateway_connections_total",
+				    'arcproxy_tunnels_total{route="gateway"}'):
+				found[name] = float(value)
+		if len(found) != 2:
+			return None
+		return found["arcproxy_gateway_connections_total"], found['arcproxy_tunnels_total{route="gateway"}']
+
+
+def workloads(target, seconds):
+	"""The section's timed workloads: key, title, metric, unit, higher-is-better, arcbench args."""
+	# --drain: tunnels under way at the window's end finish.  Cut off mid-transfer, an
+	# HTTP/1.1 tunnel leaves cloudsim writing to the closed socket in a loop (see the
+	# README), which would slow every measurement after it.
+	timed = ["-d", "%g" % seconds, "--warmup", "0.5", "--drain"]
+	return [
+		("gw_tunnel_down", "64 MiB tunnel download", "mb_per_s", "MB/s", True,
+		 ["--mode", "tunnel", "--direction", "down", "--target", target, "-s", "64M", "-c", "1"]
+		 + timed),
+		("gw_tunnel_up", "64 MiB tunnel upload", "mb_per_s", "MB/s", True,
+		 ["--mode", "tunnel", "--direction", "up", "--target", target, "-s", "64M", "-c", "1"]
+		 + timed),
+		("gw_setup", "tunnel setup, %d at a time (64 B each way)" % SETUP_CONNS, "ops_per_s",
+		 "tunnels/s", True,
+		 ["--mode", "setup", "--target", target, "-s", "64", "-c", str(SETUP_CONNS)] + timed),
+	]
+
+
+class GatewaySection:
+	"""The processes of the gateway routes, their measurements and their report."""
+
+	def __init__(self, work, bin_dir, origin, wanted, rev):
+		self.dir = os.path.join(work, "gateway")
+		os.mkdir(self.dir)
+		os.chmod(self.dir, 0o755)
+		self.bin_dir = bin_dir
+		self.origin = origin
+		self.wanted = [r for r in ROUTES if r in wanted]
+		self.target = "%s:%s" % (ORIGIN_NAME, origin.tcp.rsplit(":", 1)[1])
+		self.pki = os.path.join(self.dir, "pki")
+		self.routes = {}
+		self.services = []
+		self.skipped = {}
+		self.workloads = []
+		self.seconds = None
+		self.cloudsim = None
+		self.rev = rev			# the tree's revision, for the versions line
+
+	# --- starting ---------------------------------------------------------------
+
+	def _cloudsim_cmd(self, *args):
+		return subprocess.run([str(self.bin_dir / "cloudsim"), *args], capture_output=True,
+				      text=True, timeout=30)
+
+	def _service(self, svc):
+		self.services.append(svc)
+		if not svc.wait_listening():
+			raise RuntimeError("%s did not listen: %s" % (svc.name, svc.tail()))
+		return svc
+
+	def _skip_all(self, names, why):
+		for n in names:
+			if n in self.wanted and n not in self.skipped:
+				self.skipped[n] = why
+
+	def start(self):
+		"""Starts what the wanted routes need; a route that cannot start is skipped, with why."""
+		if not (self.bin_dir / "cloudsim").exists():
+			self._skip_all(ROUTES, "cloudsim not found in %s: run make first" % self.bin_dir)
+			return
+		# The demo PKI: the gateway's certificate (gw.cloudsim.test, 127.0.0.1) serves
+		# cloudsim and the TLS Squid alike; the machine certificate is arcproxy's identity.
+		for args in (("pki", self.pki), ("machine-cert", self.pki, MACHINE)):
+			p = self._cloudsim_cmd(*args)
+			if p.returncode != 0:
+				self._skip_all(ROUTES, "cloudsim %s failed: %s" % (args[0], p.stderr.strip()[:200]))
+				return
+		if any(r in self.wanted for r in ("cloudsim", "arcproxy-h2", "arcproxy-h1")):
+			try:
+				self._start_cloudsim()
+			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+				self._skip_all(["cloudsim", "arcproxy-h2", "arcproxy-h1"], "cloudsim: %s" % e)
+		if self.cloudsim is not None:
+			if "cloudsim" in self.wanted:
+				self.routes["cloudsim"] = Route(
+					"cloudsim", ["--gateway", "--proxy", "127.0.0.1:%d" % self.cloudsim.port,
+						     "--cert", self._pki(MACHINE + ".crt"),
+						     "--key", self._pki(MACHINE + ".key"),
+						     "--ca", self._pki("ca.crt"), "--servername", GATEWAY_NAME],
+					self.cloudsim, notes="arcbench --gateway: TLS with the machine certificate, "
+					"ALPN http/1.1, a connection per tunnel, the last session resumed")
+			for name, proto in (("arcproxy-h2", "h2"), ("arcproxy-h1", "http/1.1")):
+				if name not in self.wanted:
+					continue
+				try:
+					self.routes[name] = self._start_arcproxy(name, proto)
+				except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+					self.skipped[name] = str(e)
+		if "squid-chain" in self.wanted:
+			if shutil.which("squid") is None:
+				self.skipped["squid-chain"] = "not installed (squid)"
+			else:
+				try:
+					self.routes["squid-chain"] = self._start_squid_chain()
+				except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+					self.skipped["squid-chain"] = str(e)
+
+	def _pki(self, name):
+		return os.path.join(self.pki, name)
+
+	def _start_cloudsim(self):
+		d = os.path.join(self.dir, "cloudsim")
+		conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
+		for p in (d, conf, state):
+			os.mkdir(p)
+		port = free_port()
+		text = ("# generated by bench/run.py: the gateway alone, in front of benchorigin's raw TCP port\n"
+			'pki_dir = "%s";\n'
+			"gateway = {\n"
+			'\tlisten = "127.0.0.1:%d";\n'
+			'\tendpoints = [ "%s" ];\n'
+			'\tprotocols = [ "h2", "http/1.1" ];\n'
+			"};\n"
+			'echo = { listen = ""; };\n'
+			'control = { listen = ""; operator_listen = ""; };\n'
+			'hosts = ( { name = "%s"; target = "%s"; } );\n'
+			% (self.pki, port, ORIGIN_NAME, ORIGIN_NAME, self.origin.tcp))
+		path = os.path.join(conf, "cloudsim.conf")
+		with open(path, "w") as f:
+			f.write(text)
+		p = self._cloudsim_cmd("-n", "--config-dir", conf)
+		if p.returncode != 0:
+			raise RuntimeError("its configuration: %s" % p.stderr.strip()[:300])
+		svc = Service("cloudsim", [str(self.bin_dir / "cloudsim"), "-d", "--config-dir", conf,
+					   "--state-dir", state], d, port=port)
+		svc.version = "cloudsim " + self.rev
+		svc.notes = "one event loop; ALPN h2 and http/1.1; an audit line per CONNECT"
+		self.cloudsim = self._service(svc)
+
+	def _start_arcproxy(self, name, protocol):
+		d = os.path.join(self.dir, name)
+		conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
+		for p in (d, conf, state):
+			os.mkdir(p)
+			os.chmod(p, 0o755)
+		if is_root() and not ensure_user("arcproxy"):
+			raise RuntimeError("cannot create the user arcproxy")
+		port, admin = free_port(), free_port()
+		files = {
+			os.path.join(conf, "arcproxy.conf"):
+				"# generated by bench/run.py: one worker, gateway mode (agent.conf)\n"
+				'listen = [ "127.0.0.1:%d" ];\n'
+				'admin_listen = "127.0.0.1:%d";\n'
+				"workers = 1;\n"
+				'hosts = ( { name = "%s"; address = "127.0.0.1"; } );\n'
+				'dns_servers = [ "127.0.0.1" ];\n'
+				'access_log = "access.log";\n' % (port, admin, GATEWAY_NAME),
+			os.path.join(conf, "agent.conf"):
+				'connection = { type = "gateway"; };\n'
+				'gateway = { url = "https://%s:%d"; ca_file = "ca.crt"; protocol = "%s"; };\n'
+				% (GATEWAY_NAME, self.cloudsim.port, protocol),
+		}
+		for path, text in files.items():
+			with open(path, "w") as f:
+				f.write(text)
+			os.chmod(path, 0o644)
+		shutil.copy(self._pki("ca.crt"), os.path.join(conf, "ca.crt"))
+		os.chmod(os.path.join(conf, "ca.crt"), 0o644)
+		for ext in ("crt", "key"):
+			dst = os.path.join(state, "machine." + ext)
+			shutil.copy(self._pki(MACHINE + "." + ext), dst)
+			os.chmod(dst, 0o600 if ext == "key" else 0o644)
+			chown_to(dst, "arcproxy")
+		chown_to(state, "arcproxy")
+		svc = Service(name, [str(self.bin_dir / "arcproxy"), "-d", "--config-dir", conf,
+				     "--state-dir", state], d, port=port)
+		svc.version = "arcproxy " + self.rev
+		svc.notes = "workers = 1; access log on; gateway.protocol = \"%s\"" % protocol
+		self._service(svc)
+		return Route(name, svc.bench_args(), self.cloudsim, front=svc, metrics_port=admin,
+			     notes=svc.notes)
+
+	def _squid(self, name, port, listen, extra):
+		"""A Squid on port: listen is its http_port or https_port line ({dir} is its
+		directory), extra more lines."""
+		d = os.path.join(self.dir, name)
+		os.mkdir(d)
+		os.chmod(d, 0o755)
+		hosts = os.path.join(d, "hosts")
+		with open(hosts, "w") as f:
+			f.write("127.0.0.1 %s %s\n" % (GATEWAY_NAME, ORIGIN_NAME))
+		for f in ("ca.crt", "gateway.crt", "gateway.key"):
+			shutil.copy(self._pki(f), os.path.join(d, f))
+		os.chmod(os.path.join(d, "gateway.key"), 0o600)
+		conf = os.path.join(d, "squid.conf")
+		with open(conf, "w") as f:
+			f.write("# generated by bench/run.py: one worker, no cache\n"
+				"%s\n%s"
+				"visible_hostname %s\n"	# distinct names: no false forwarding loop
+				"workers 1\n"
+				"http_access allow all\n"
+				"cache deny all\n"
+				"cache_mem 0 MB\n"
+				"hosts_file %s\n"
+				"access_log stdio:%s/access.log squid\n"
+				"cache_log %s/cache.log\n"
+				"cache_store_log none\n"
+				"pid_filename %s/squid.pid\n"
+				"coredump_dir %s\n"
+				"max_filedescriptors 20000\n"
+				"shutdown_lifetime 1 seconds\n"
+				"logfile_rotate 0\n"
+				"pinger_enable off\n"
+				"dns_nameservers 127.0.0.1\n"
+				% (listen.format(dir=d), extra, name, hosts, d, d, d, d))
+		for f in os.listdir(d):
+			chown_to(os.path.join(d, f), "proxy")
+		chown_to(d, "proxy")
+		return Service(name, ["squid", "-N", "-f", conf], d, port=port)
+
+	def _start_squid_chain(self):
+		version = version_of(["squid", "-v"])
+		tls_port, front_port = free_port(), free_port()
+		tls = self._squid("squid-tls", tls_port, "https_port 127.0.0.1:%d tls-cert={dir}/gateway.crt "
+				  "tls-key={dir}/gateway.key" % tls_port, "")
+		tls.version, tls.notes = version, "https_port tls-cert= (GnuTLS)"
+		self._service(tls)
+		front = self._squid("squid-front", front_port, "http_port 127.0.0.1:%d" % front_port,
+				    "cache_peer %s parent %d 0 no-query no-digest no-netdb-exchange tls "
+				    "tls-cafile=%s name=tlssquid\nnever_direct allow all\n"
+				    % (GATEWAY_NAME, tls_port, os.path.join(self.dir, "squid-front", "ca.crt")))
+		front.version, front.notes = version, "cache_peer ... tls, never_direct allow all"
+		self._service(front)
+		return Route("squid-chain", front.bench_args(), tls, front=front,
+			     notes="Squid http_port, cache_peer to the TLS Squid's https_port with tls "
+			     "tls-cafile= (a TLS connection per tunnel), never_direct")
+
+	def health_check(self, bench):
+		"""A few verified tunnels and setups through each route; a failing route is skipped."""
+		for name, route in list(self.routes.items()):
+			for args in (["--mode", "tunnel", "--direction", "both", "-s", "1k", "-c", "2", "-n", "4"],
+				     ["--mode", "setup", "-c", "4", "-n", "8"]):
+				r = bench.run(route, args + ["--target", self.target], timeout=60)
+				if r.get("failed"):
+					self.skipped[name] = "failed the health check (%s): %s" % (args[1], r["failed"])
+					del self.routes[name]
+					break
+
+	# --- measuring ----------------------------------------------------------------
+
+	def measure(self, bench, seconds, direct):
+		"""Each workload through every route in turn.  direct: the main table's results
+		straight to the origin by key, or None to measure that baseline here."""
+		self.seconds = seconds
+		for key, title, metric, unit, higher, args in workloads(self.target, seconds):
+			w = {"key": key, "title": title, "metric": metric, "unit": unit, "higher": higher,
+			     "results": {}}
+			if direct and direct.get(DIRECT_KEYS[key]) is not None:
+				w["results"]["direct"] = direct[DIRECT_KEYS[key]]
+			else:
+				say("%s: direct" % key)
+				w["results"]["direct"] = bench.run(None, [self.origin.tcp if a == self.target
+									  else a for a in args])
+			for name in ROUTES:
+				if name not in self.routes:
+					continue
+				route = self.routes[name]
+				say("%s: %s" % (key, name))
+				before = route.gateway_counters()
+				res = bench.run(route, args)
+				after = route.gateway_counters()
+				if before and after:
+					res["gateway_connections"] = after[0] - before[0]
+					res["gateway_tunnels"] = after[1] - before[1]
+				res["front_pid"] = route.front.pid if route.front else None
+				res["gateway_pid"] = route.gateway.pid
+				w["results"][name] = res
+			self.workloads.append(w)
+
+	# --- the report -----------------------------------------------------------------
+
+	def _by(self, key):
+		return next((w for w in self.workloads if w["key"] == key), None)
+
+	@staticmethod
+	def _value(res, metric):
+		if res is None or (res.get("failed") and not res.get("ops")):
+			return None
+		if metric.startswith("lat_"):
+			return res["latency_ms"][metric[4:]]
+		return res.get(metric)
+
+	@staticmethod
+	def _cpu(res, pid):
+		for p in (res or {}).get("processes", []):
+			if p["pid"] == pid:
+				return p["cpu_seconds"]
+		return None
+
+	def columns(self):
+		return ["direct"] + [r for r in ROUTES if r in self.routes]
+
+	def rows(self):
+		cols = self.columns()
+		rows = []
+		for w in self.workloads:
+			vals, notes = {}, {}
+			for t in cols:
+				res = w["results"].get(t)
+				if res is None:
+					continue
+				vals[t] = self._value(res, w["metric"])
+				if res.get("failed"):
+					notes[t] = res["failed"]
+			rows.append((w["title"], w["unit"], w["higher"], vals, notes, w["key"]))
+		setup = self._by("gw_setup")
+		if setup:
+			vals = {t: self._value(setup["results"].get(t), "lat_p50") for t in cols}
+			rows.append(("tunnel setup p50: until the tunnel answered", "ms", False, vals, {},
+				     "gw_setup_p50"))
+			per = {}
+			for t in cols[1:]:
+				res = setup["results"].get(t) or {}
+				if res.get("gateway_tunnels"):
+					per[t] = res["gateway_connections"] / res["gateway_tunnels"]
+				elif t == "cloudsim" and res.get("ops"):
+					per[t] = 1.0	# arcbench --gateway: a TLS connection per tunnel
+			rows.append(("TLS connections to the gateway per tunnel", "conn/tunnel", False,
+				     per, {}, "gw_conn_per_tunnel"))
+		return rows
+
+	def cpu_rows(self):
+		out = []
+		for key, what, unit, scale in (("gw_tunnel_down", "per MB (download)", "ms/MB", 1e3),
+					       ("gw_setup", "per tunnel (setup)", "us/tunnel", 1e6)):
+			w = self._by(key)
+			if w is None:
+				continue
+			front, gw = {}, {}
+			for t in self.columns()[1:]:
+				res = w["results"].get(t) or {}
+				n = (res.get("mb_down_per_s") or 0) * (res.get("seconds") or 0) \
+					if key == "gw_tunnel_down" else res.get("ops") or 0
+				if not n:
+					continue
+				c = self._cpu(res, res.get("front_pid"))
+				if c is not None:
+					front[t] = c / n * scale
+				c = self._cpu(res, res.get("gateway_pid"))
+				if c is not None:
+					gw[t] = c / n * scale
+			out.append(("front proxy CPU " + what, unit, front))
+			out.append(("gateway CPU " + what, unit, gw))
+		return out
+
+	def checks(self):
+		"""Closing lines: the ratios of issue 3, the targets of issue 5 (MET or MISSED)."""
+		def val(key, t):
+			w = self._by(key)
+			return self._value(w["results"].get(t), w["metric"]) if w else None
+
+		out = ["", "Ratios are against direct; front = the proxy arcbench talks to, gateway = "
+		       "cloudsim or the TLS Squid."]
+		keys = (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload"), ("gw_setup", "setup"))
+		if "squid-chain" in self.routes:
+			out.append("arcproxy -> cloudsim against Squid -> TLS Squid (issue 3):")
+			for name, label in (("arcproxy-h2", "over h2"), ("arcproxy-h1", "over http/1.1")):
+				if name not in self.routes:
+					continue
+				parts = []
+				for key, what in keys:
+					a, s = val(key, name), val(key, "squid-chain")
+					parts.append("%s %s" % (what, "%.2fx" % (a / s) if a and s else "-"))
+				out.append("  %-14s %s" % (label + ":", ", ".join(parts)))
+		if "arcproxy-h2" in self.routes and "arcproxy-h1" in self.routes:
+			out.append("h2 against http/1.1 on the gateway route (targets of issue 5):")
+
+			def line(ok, text):
+				out.append("  %-7s %s" % ("MET" if ok else "MISSED", text))
+
+			h2, h1 = val("gw_setup", "arcproxy-h2"), val("gw_setup", "arcproxy-h1")
+			if h2 and h1:
+				res1 = self._by("gw_setup")["results"]["arcproxy-h1"]
+				res2 = self._by("gw_setup")["results"]["arcproxy-h2"]
+				per1 = res1.get("gateway_connections", 0) / res1["gateway_tunnels"] \
+					if res1.get("gateway_tunnels") else None
+				line(h2 >= 5 * h1, "tunnel setup: %s tunnels/s over h2 = %.2fx http/1.1's %s "
+				     "(needs >= 5x)" % (fmt_num(h2, "tunnels/s"), h2 / h1, fmt_num(h1, "tunnels/s")))
+				out.append("          (http/1.1: %s new TLS connection to the gateway per tunnel, %d "
+					   "tunnels opening at once: the 2 warm"
+					   % ("%.2f" % per1 if per1 is not None else "?", SETUP_CONNS))
+				out.append("          connections are taken at once, and every tunnel waits for "
+					   "its TCP connect, TLS handshake and CONNECT;")
+				out.append("          h2: %s new connections for %s tunnels)"
+					   % ("%d" % res2["gateway_connections"] if "gateway_connections" in res2
+					      else "?", "{:,.0f}".format(res2.get("gateway_tunnels", 0))))
+				busy = []
+				for label, res in (("http/1.1", res1), ("h2", res2)):
+					f, g = (self._cpu(res, res.get(k)) for k in ("front_pid", "gateway_pid"))
+					if f is not None and g is not None and res.get("seconds"):
+						busy.append("%s: arcproxy %.0f%%, cloudsim %.0f%%" % (
+							label, 100 * f / res["seconds"], 100 * g / res["seconds"]))
+				if busy:
+					out.append("          (CPU busy in the window, of one core: %s)" % "; ".join(busy))
+			for key, what in keys[:2]:
+				h2, h1 = val(key, "arcproxy-h2"), val(key, "arcproxy-h1")
+				if h2 and h1:
+					line(h2 >= 0.9 * h1, "64 MiB %s: %s MB/s over h2 = %.2fx http/1.1's %s "
+					     "(needs >= 0.90x)" % (what, fmt_num(h2, "MB/s"), h2 / h1,
+								   fmt_num(h1, "MB/s")))
+		return out
+
+	def report(self):
+		"""The section's table, CPU rows and closing lines, as text."""
+		if not self.workloads:
+			return ""
+		footer = self.checks()
+		failures = []
+		for w in self.workloads:
+			for t, res in w["results"].items():
+				if res and res.get("failed") and t != "direct":
+					failures.append("  %s via %s: %s" % (w["key"], t, res["failed"]))
+		if failures:
+			footer += ["", "failures on the gateway route:"] + failures
+		for name, why in self.skipped.items():
+			footer.append("skipped %s: %s" % (name, why))
+		head = ["The gateway route (issues 3 and 5): arcbench -> [front proxy] -> gateway -> %s,"
+			% self.target, "benchorigin's raw TCP port; %s s per measurement, tunnels under way "
+			"at the end finished (--drain)." % fmt_num(self.seconds, "s")]
+		head += ["  %s: %s" % (HEADERS[n], self.routes[n].notes) for n in ("cloudsim", "squid-chain")
+			 if n in self.routes]
+		return "\n".join(head + [""]) + render_table(self.rows(), self.columns(),
+							      self.cpu_rows(), footer, headers=HEADERS)
+
+	def processes(self):
+		"""Whole-run usage of every process the section started."""
+		out = {}
+		for svc in self.services:
+			cpu, hwm = svc.usage()
+			out[svc.name] = {"pid": svc.pid, "port": svc.port, "version": svc.version,
+					 "notes": svc.notes, "cpu_seconds": cpu, "peak_rss_kib": hwm}
+		return out
+
+	def results(self):
+		return {"target": self.target, "seconds": self.seconds,
+			"routes": {n: {"notes": r.notes, "pids": r.sample_pids()}
+				   for n, r in self.routes.items()},
+			"workloads": self.workloads, "skipped": self.skipped}
+
+	def stop(self):
+		for svc in reversed(self.services):
+			svc.stop()
