@@ -198,7 +198,9 @@ tls_accept(struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd,
 	if ((bev = bufferevent_openssl_socket_new(base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		return NULL;
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	/* No dirty-shutdown allowance: SSL_OP_IGNORE_UNEXPECTED_EOF makes a
+	 * FIN without close_notify an EOF already, and a failed write (EPIPE)
+	 * must stay an error, not pose as the peer's EOF. */
 	return bev;
 }
 

@@ -128,7 +128,8 @@ tunnel_on_event(struct bufferevent *bev, short what, void *arg)
 	char			 why[128];
 	int			 err = EVUTIL_SOCKET_ERROR();
 
-	if (what & BEV_EVENT_EOF) {
+	/* EOF while writing is a dead peer, not a half-close. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_WRITING)) {
 		from->eof = 1;
 		from->paused = 0;
 		bufferevent_disable(from->bev, EV_READ);
