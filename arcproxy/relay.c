@@ -67,9 +67,13 @@ relay_read(struct relay *r, struct relay_end *from)
 	if (n == 0 || from->paused)
 		return 0;
 	from->bytes += n;
+	if (to->plain && evbuffer_get_length(out) == 0) {
+		/* Straight from one socket's input to the other socket: what
+		 * is written never enters the output, so no write event is
+		 * scheduled and deleted for it. */
+		evbuffer_write(in, bufferevent_getfd(to->bev));
+	}
 	evbuffer_add_buffer(out, in);
-	if (to->plain)
-		relay_write_now(to->bev);
 	if (evbuffer_get_length(out) >= r->high_water) {
 		/* Stop reading until the partner drains below half. */
 		from->paused = 1;
