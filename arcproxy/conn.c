@@ -48,6 +48,7 @@ struct conn {
 	struct http_msg		*req;		/* NULL once tunnelling */
 	struct http_msg		*resp;
 	struct evbuffer		*head_out;	/* rewritten request head, kept for a retry */
+	struct evbuffer		*stage;		/* response bytes on their way to the client */
 	struct http_target	 target;
 	struct relay		 relay;
 	struct route_decision	 route;
@@ -169,6 +170,8 @@ conn_free(struct conn *c)
 	free(c->resp);
 	if (c->head_out != NULL)
 		evbuffer_free(c->head_out);
+	if (c->stage != NULL)
+		evbuffer_free(c->stage);
 	config_unref(c->cfg);
 	worker_conn_closed(c->w);
 	free(c);
@@ -543,11 +546,29 @@ conn_exchange_done(struct conn *c)
 		conn_head(c);
 }
 
+/*
+ * Response bytes are staged, then written to the client socket at once when
+ * nothing is queued before them: only what the socket cannot take goes to
+ * the bufferevent, so most responses schedule no write event at all.
+ * Called before anything else may write to the client.
+ */
+static void
+conn_flush_stage(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->client);
+
+	if (evbuffer_get_length(c->stage) == 0)
+		return;
+	if (evbuffer_get_length(out) == 0)
+		evbuffer_write(c->stage, bufferevent_getfd(c->client));
+	evbuffer_add_buffer(out, c->stage);
+}
+
 static void
 conn_resp(struct conn *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->up->bev);
-	struct evbuffer	*out = bufferevent_get_output(c->client);
+	struct evbuffer	*out = c->stage;
 	struct http_msg	*m = c->resp;
 	enum http_step	 step;
 	size_t		 moved, before;
@@ -556,13 +577,16 @@ conn_resp(struct conn *c)
 	while (m->phase == HTTP_PHASE_HEAD || m->phase == HTTP_PHASE_HEAD_READY) {
 		switch (http_msg_head(m, in, c->cfg->limits.max_head_bytes)) {
 		case HTTP_STEP_MORE:
+			conn_flush_stage(c);	/* a 1xx may be staged */
 			return;
 		case HTTP_STEP_TOO_LARGE:
+			conn_flush_stage(c);
 			conn_fail(c, PXE_RESPONSE_TOO_LARGE);
 			return;
 		case HTTP_STEP_ERROR:
 			log_debug("%s %s: bad response: %s", c->client_addr,
 			    c->target_text, http_msg_error(m));
+			conn_flush_stage(c);
 			conn_fail(c, PXE_UPSTREAM_PROTOCOL);
 			return;
 		default:
@@ -575,6 +599,7 @@ conn_resp(struct conn *c)
 			http_write_response(m, 0, 1, out);
 			http_msg_head_consume(m, in);
 			c->bytes_down += evbuffer_get_length(out) - before;
+			conn_flush_stage(c);
 			conn_tunnel(c);
 			return;
 		}
@@ -599,7 +624,7 @@ conn_resp(struct conn *c)
 		c->resp_started = 1;
 		if (http_msg_head_consume(m, in) == HTTP_STEP_DONE) {
 			c->bytes_down += evbuffer_get_length(out) - before;
-			relay_write_now(c->client);
+			conn_flush_stage(c);
 			conn_exchange_done(c);
 			return;
 		}
@@ -612,15 +637,17 @@ conn_resp(struct conn *c)
 	if (step == HTTP_STEP_ERROR) {
 		log_debug("%s %s: bad response body: %s", c->client_addr,
 		    c->target_text, http_msg_error(m));
+		conn_flush_stage(c);
 		conn_fail(c, PXE_UPSTREAM_PROTOCOL);
 		return;
 	}
-	relay_write_now(c->client);
+	conn_flush_stage(c);
 	if (step == HTTP_STEP_DONE) {
 		conn_exchange_done(c);
 		return;
 	}
-	if (evbuffer_get_length(out) >= (size_t)c->cfg->limits.buffer_bytes) {
+	if (evbuffer_get_length(bufferevent_get_output(c->client)) >=
+	    (size_t)c->cfg->limits.buffer_bytes) {
 		c->up_paused = 1;
 		bufferevent_disable(c->up->bev, EV_READ);
 		bufferevent_setwatermark(c->client, EV_WRITE,
@@ -878,9 +905,10 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	c->req = malloc(sizeof(*c->req));
 	c->resp = malloc(sizeof(*c->resp));
 	c->head_out = evbuffer_new();
+	c->stage = evbuffer_new();
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	if (c->client == NULL || c->timer == NULL || c->req == NULL ||
-	    c->resp == NULL || c->head_out == NULL) {
+	    c->resp == NULL || c->head_out == NULL || c->stage == NULL) {
 		if (c->client == NULL)
 			close(fd);
 		conn_free(c);
