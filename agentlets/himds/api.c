@@ -107,16 +107,16 @@ api_not_connected(struct himds_api *api, struct evhttp_request *req)
 	return 1;
 }
 
+/* A metadata document of the machine, when there is one. */
 static void
-api_instance(struct himds_api *api, struct evhttp_request *req,
-    struct evkeyvalq *query)
+api_document(struct himds_api *api, struct evhttp_request *req,
+    char *(*render)(const struct himds_machine *))
 {
 	char	*doc;
 
-	(void)query;
 	if (api_not_connected(api, req))
 		return;
-	if ((doc = himds_metadata_instance(api->h->machine)) == NULL) {
+	if ((doc = render(api->h->machine)) == NULL) {
 		api_error(req, 500, "Internal Server Error", "internal_error",
 		    "out of memory");
 		return;
@@ -126,21 +126,19 @@ api_instance(struct himds_api *api, struct evhttp_request *req,
 }
 
 static void
+api_instance(struct himds_api *api, struct evhttp_request *req,
+    struct evkeyvalq *query)
+{
+	(void)query;
+	api_document(api, req, himds_metadata_instance);
+}
+
+static void
 api_endpoints(struct himds_api *api, struct evhttp_request *req,
     struct evkeyvalq *query)
 {
-	char	*doc;
-
 	(void)query;
-	if (api_not_connected(api, req))
-		return;
-	if ((doc = himds_metadata_endpoints(api->h->machine)) == NULL) {
-		api_error(req, 500, "Internal Server Error", "internal_error",
-		    "out of memory");
-		return;
-	}
-	api_reply_text(req, doc);
-	free(doc);
+	api_document(api, req, himds_metadata_endpoints);
 }
 
 static void
