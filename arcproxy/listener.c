@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "addr.h"
 #include "conn.h"
 #include "http.h"
 #include "listener.h"
@@ -101,39 +102,6 @@ listener_error(struct evconnlistener *l, void *arg)
 	evtimer_add(w->accept_retry, &tv);
 }
 
-static int
-listener_socket(const struct sockaddr *sa, socklen_t len, char *err,
-    size_t errlen)
-{
-	char	 host[INET6_ADDRSTRLEN];
-	int	 fd, one = 1;
-	int	 port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-
-	inet_ntop(sa->sa_family, sa->sa_family == AF_INET ?
-	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr :
-	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
-	    host, sizeof(host));
-	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) == -1)
-		goto fail;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
-		goto fail;
-	if (sa->sa_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
-		goto fail;
-	if (bind(fd, sa, len) == -1 || listen(fd, LISTENER_BACKLOG) == -1)
-		goto fail;
-	return fd;
- fail:
-	snprintf(err, errlen, "listen %s%s%s:%d: %s",
-	    sa->sa_family == AF_INET6 ? "[" : "", host,
-	    sa->sa_family == AF_INET6 ? "]" : "", port, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	return -1;
-}
-
 int
 listener_open_all(struct worker *w, char *err, size_t errlen)
 {
@@ -145,8 +113,8 @@ listener_open_all(struct worker *w, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < cfg->nlisten; i++) {
-		if ((fd = listener_socket((const struct sockaddr *)&cfg->listen[i],
-		    cfg->listen_len[i], err, errlen)) == -1)
+		if ((fd = addr_listen((const struct sockaddr *)&cfg->listen[i],
+		    cfg->listen_len[i], 1, LISTENER_BACKLOG, err, errlen)) == -1)
 			return -1;
 		w->listeners[i] = evconnlistener_new(w->base, listener_accept, w,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);

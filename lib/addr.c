@@ -1,8 +1,11 @@
 /* addr.c -- "127.0.0.1:80" and "[::1]:80" as configuration files write listeners and targets. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 
@@ -49,5 +52,38 @@ addr_parse(const char *text, struct sockaddr_storage *ss,
 		*len = sizeof(struct sockaddr_in6);
 		return 0;
 	}
+	return -1;
+}
+
+int
+addr_listen(const struct sockaddr *sa, socklen_t len, int reuseport,
+    int backlog, char *err, size_t errlen)
+{
+	char	 host[INET6_ADDRSTRLEN] = "?";
+	int	 fd, one = 1, saved;
+	int	 port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) == -1) ||
+	    (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, sa, len) == -1 || listen(fd, backlog) == -1)
+		goto fail;
+	return fd;
+ fail:
+	saved = errno;
+	inet_ntop(sa->sa_family, sa->sa_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr :
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
+	    host, sizeof(host));
+	snprintf(err, errlen, "listen %s%s%s:%d: %s",
+	    sa->sa_family == AF_INET6 ? "[" : "", host,
+	    sa->sa_family == AF_INET6 ? "]" : "", port, strerror(saved));
+	if (fd != -1)
+		close(fd);
 	return -1;
 }

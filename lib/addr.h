@@ -2,9 +2,14 @@
 #ifndef ADDR_H
 #define ADDR_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 /* A numeric address and port (IPv6 in brackets); -1 when it is not one. */
 int	addr_parse(const char *text, struct sockaddr_storage *, socklen_t *);
+/* A non-blocking listening TCP socket (IPv6 only for IPv6 addresses, and
+ * SO_REUSEPORT when asked); -1 with err naming the address and why. */
+int	addr_listen(const struct sockaddr *, socklen_t, int reuseport, int backlog,
+	    char *err, size_t errlen);
 
 #endif

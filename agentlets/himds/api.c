@@ -18,6 +18,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "addr.h"
 #include "api.h"
 #include "challenge.h"
 #include "cloud.h"
@@ -410,34 +411,16 @@ static int
 api_listen(struct himds_api *api, const struct sockaddr *sa, socklen_t len,
     char *err, size_t errlen)
 {
-	char	host[INET6_ADDRSTRLEN];
-	int	fd, one = 1;
-	int	port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	int	fd;
 
-	inet_ntop(sa->sa_family, sa->sa_family == AF_INET ?
-	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr :
-	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
-	    host, sizeof(host));
-	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) == -1)
-		goto fail;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
-	    bind(fd, sa, len) == -1 || listen(fd, 128) == -1)
-		goto fail;
+	if ((fd = addr_listen(sa, len, 0, 128, err, errlen)) == -1)
+		return -1;
 	if (evhttp_accept_socket_with_handle(api->http, fd) == NULL) {
-		errno = ENOMEM;
-		goto fail;
+		close(fd);
+		snprintf(err, errlen, "listen: out of memory");
+		return -1;
 	}
 	return 0;
- fail:
-	snprintf(err, errlen, "listen %s%s%s:%d: %s",
-	    sa->sa_family == AF_INET6 ? "[" : "", host,
-	    sa->sa_family == AF_INET6 ? "]" : "", port, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	return -1;
 }
 
 struct himds_api *
