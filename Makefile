@@ -38,8 +38,8 @@ LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daem
 AGENT_SRC := lib/identity.c lib/httpc.c
 GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
 	gateway-client/gw_h2.c
-ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c arcproxy/route.c \
-	arcproxy/http.c arcproxy/status.c \
+ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
+	lib/http.c lib/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
 	arcproxy/conn.c arcproxy/listener.c arcproxy/worker.c \
 	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c \
@@ -50,12 +50,12 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
 UNIT_TESTS := route http conf config agentconf gw url atomicfile identity
-route_test_OBJS	 := arcproxy/route.c
-http_test_OBJS	 := arcproxy/http.c arcproxy/route.c
+route_test_OBJS	 := lib/route.c
+http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
 agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
-gw_test_OBJS	 := $(GW_SRC) arcproxy/http.c arcproxy/route.c lib/resolve.c lib/log.c
-config_test_OBJS := arcproxy/config.c arcproxy/route.c lib/conf.c lib/resolve.c \
+gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c
+config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \
 	lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
 url_test_OBJS	 := lib/url.c
 atomicfile_test_OBJS := lib/atomicfile.c

@@ -1,8 +1,8 @@
 # bench/build.mk -- arcbench (the load generator) and benchorigin (its origin), and `make bench`.
 # Both link the project's own objects where they share code: lib/log.c, and
-# arcproxy/http.c (with route.c, which it uses) for HTTP framing on http-parser.
+# lib/http.c (with route.c, which it uses) for HTTP framing on http-parser.
 
-BENCH_SHARED	:= bench/pattern.c lib/bigread.c arcproxy/http.c arcproxy/route.c lib/log.c
+BENCH_SHARED	:= bench/pattern.c lib/bigread.c lib/http.c lib/route.c lib/log.c
 ARCBENCH_SRC	:= bench/arcbench.c bench/bconn.c bench/report.c bench/hist.c \
 	bench/procstat.c $(BENCH_SHARED)
 BENCHORIGIN_SRC	:= bench/benchorigin.c $(BENCH_SHARED)

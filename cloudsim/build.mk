@@ -7,7 +7,7 @@ CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
 	cloudsim/tls.c cloudsim/acceptor.c cloudsim/gateway.c cloudsim/gateway_h2.c \
 	cloudsim/tunnel.c \
 	cloudsim/echo.c cloudsim/registry.c cloudsim/jwt.c cloudsim/httpd.c \
-	cloudsim/control.c cloudsim/operator.c arcproxy/route.c arcproxy/http.c
+	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 cloudsim_default_goal := $(.DEFAULT_GOAL)
@@ -20,7 +20,7 @@ $(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c lib/atomicfile.
 
 UNIT_TESTS += cloudsim_pki cloudsim_simconf cloudsim_registry cloudsim_jwt
 cloudsim_pki_test_OBJS := cloudsim/pki.c
-cloudsim_simconf_test_OBJS := cloudsim/simconf.c lib/conf.c arcproxy/route.c
+cloudsim_simconf_test_OBJS := cloudsim/simconf.c lib/conf.c lib/route.c
 cloudsim_registry_test_OBJS := cloudsim/registry.c lib/atomicfile.c
 cloudsim_jwt_test_OBJS := cloudsim/jwt.c
 
