@@ -515,20 +515,7 @@ control_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 static SSL_CTX *
 control_tls(const struct simconf *cfg, char *err, size_t errlen)
 {
-	char	 cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
-	SSL_CTX	*ctx;
-
-	snprintf(cert, sizeof(cert), "%s/services.crt", cfg->pki_dir);
-	snprintf(key, sizeof(key), "%s/services.key", cfg->pki_dir);
-	snprintf(ca, sizeof(ca), "%s/ca.crt", cfg->pki_dir);
-	if ((ctx = tls_server_ctx(cert, key, err, errlen)) == NULL)
-		return NULL;
-	if (tls_request_client_cert(ctx, ca, err, errlen) == -1) {
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	SSL_CTX_set_alpn_select_cb(ctx, control_on_alpn, NULL);
-	return ctx;
+	return tls_server_ctx_pki(cfg->pki_dir, "services", control_on_alpn, err, errlen);
 }
 
 static struct pki_ca *

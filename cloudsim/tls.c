@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,6 +105,26 @@ tls_request_client_cert(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_keep_going);
 	SSL_CTX_set_verify_depth(ctx, 4);
 	return 0;
+}
+
+SSL_CTX *
+tls_server_ctx_pki(const char *pki_dir, const char *name,
+    SSL_CTX_alpn_select_cb_func alpn, char *err, size_t errlen)
+{
+	char	 cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
+	SSL_CTX	*ctx;
+
+	snprintf(cert, sizeof(cert), "%s/%s.crt", pki_dir, name);
+	snprintf(key, sizeof(key), "%s/%s.key", pki_dir, name);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", pki_dir);
+	if ((ctx = tls_server_ctx(cert, key, err, errlen)) == NULL)
+		return NULL;
+	if (tls_request_client_cert(ctx, ca, err, errlen) == -1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_alpn_select_cb(ctx, alpn, NULL);
+	return ctx;
 }
 
 int

@@ -17,6 +17,10 @@ SSL_CTX		*tls_server_ctx(const char *cert, const char *key, char *err,
  * lets the handshake finish without one: see tls_peer_identity. */
 int		 tls_request_client_cert(SSL_CTX *, const char *ca, char *err,
 		    size_t errlen);
+/* A server context from <pki_dir>/<name>.crt and .key that asks clients
+ * for a certificate from <pki_dir>/ca.crt, with the given ALPN choice. */
+SSL_CTX		*tls_server_ctx_pki(const char *pki_dir, const char *name,
+		    SSL_CTX_alpn_select_cb_func alpn, char *err, size_t errlen);
 /* The verified client certificate's CN and serial number (hex): 0 with
  * both filled, or -1 with why. */
 int		 tls_peer_identity(SSL *, char *cn, size_t cnlen, char *serial,
