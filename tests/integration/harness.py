@@ -197,10 +197,64 @@ def _run_as():
 
 # --- the proxy under test ----------------------------------------------------
 
+class Daemon:
+	"""What every daemon a test starts shares: its process (proc), its stderr file
+	(stderr_path) and its name, for stopping it and reading what it said."""
+
+	name = "daemon"
+
+	def alive(self):
+		return self.proc is not None and self.proc.poll() is None
+
+	def stop(self, timeout=10):
+		"""SIGTERM, then SIGKILL after the bound. Returns the exit status."""
+		if self.proc is None:
+			return None
+		if self.proc.poll() is None:
+			self.proc.send_signal(signal.SIGTERM)
+			try:
+				self.proc.wait(timeout)
+			except subprocess.TimeoutExpired:
+				self.kill()
+		return self.proc.returncode
+
+	def kill(self):
+		if self.proc is not None and self.proc.poll() is None:
+			self.proc.kill()
+			self.proc.wait(5)
+
+	def stderr_text(self):
+		try:
+			with open(self.stderr_path, "rb") as f:
+				return f.read().decode("utf-8", "replace")
+		except OSError:
+			return ""
+
+	def stderr_tail(self, n=25):
+		"""The end of the daemon's stderr, or the start of a sanitizer report if there is one."""
+		lines = self.stderr_text().splitlines()
+		for i, line in enumerate(lines):
+			if re.search(r"ERROR: \w+Sanitizer|runtime error:", line):
+				return "\n".join(["--- %s stderr (%s), sanitizer report:" % (self.name, self.stderr_path)]
+						 + lines[max(0, i - 3):i + n])
+		return "\n".join(["--- %s stderr (%s), last %d lines:" % (self.name, self.stderr_path, n)]
+				 + lines[-n:])
+
+	def sanitizer_report(self):
+		m = re.search(r"(ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:).*",
+			      self.stderr_text())
+		return m.group(0) if m else None
+
+	def log_has(self, regex, timeout=3.0):
+		return poll(lambda: re.search(regex, self.stderr_text(), re.M), timeout=timeout)
+
+
 _live = []
 
 
-class Proxy:
+class Proxy(Daemon):
+	name = "arcproxy"
+
 	def __init__(self, routes=(), hosts=(), limits=None, workers=1, default_route="direct",
 		     access_log="access.log", extra=None, name="arcproxy", nofile=None):
 		self.nofile = nofile	# RLIMIT_NOFILE for the daemon, to provoke EMFILE
@@ -286,9 +340,6 @@ class Proxy:
 	def pid(self):
 		return self.proc.pid
 
-	def alive(self):
-		return self.proc is not None and self.proc.poll() is None
-
 	def signal(self, sig):
 		self.proc.send_signal(sig)
 
@@ -327,27 +378,6 @@ class Proxy:
 			pass
 		if not KEEP:
 			shutil.rmtree(self.base, ignore_errors=True)
-
-	def stderr_text(self):
-		try:
-			with open(self.stderr_path, "rb") as f:
-				return f.read().decode("utf-8", "replace")
-		except OSError:
-			return ""
-
-	def stderr_tail(self, n=25):
-		"""The end of the daemon's stderr, or the start of a sanitizer report if there is one."""
-		lines = self.stderr_text().splitlines()
-		for i, line in enumerate(lines):
-			if re.search(r"ERROR: \w+Sanitizer|runtime error:", line):
-				return "\n".join(["--- arcproxy stderr (%s), sanitizer report:" % self.stderr_path]
-						 + lines[max(0, i - 3):i + n])
-		return "\n".join(["--- arcproxy stderr (%s), last %d lines:" % (self.stderr_path, n)] + lines[-n:])
-
-	def sanitizer_report(self):
-		text = self.stderr_text()
-		m = re.search(r"(ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:).*", text)
-		return m.group(0) if m else None
 
 	def fd_count(self):
 		return len(os.listdir("/proc/%d/fd" % self.pid))

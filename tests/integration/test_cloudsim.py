@@ -57,8 +57,10 @@ def pattern(n):
 	return (bytes(range(256)) * (n // 256 + 1))[:n]
 
 
-class Sim:
+class Sim(harness.Daemon):
 	"""cloudsim on a generated config, with its PKI, in a temp dir."""
+
+	name = "cloudsim"
 
 	def __init__(self):
 		self.base = tempfile.mkdtemp(prefix="cloudsim-", dir=harness.tmp_root())
@@ -143,45 +145,6 @@ class Sim:
 				raise AssertionError("cloudsim did not listen on %d (exit %s)\n%s"
 						     % (port, rc, self.stderr_tail()))
 		return self
-
-	def alive(self):
-		return self.proc is not None and self.proc.poll() is None
-
-	def stop(self, timeout=10):
-		if self.proc is None:
-			return None
-		if self.proc.poll() is None:
-			self.proc.send_signal(signal.SIGTERM)
-			try:
-				self.proc.wait(timeout)
-			except subprocess.TimeoutExpired:
-				self.kill()
-		return self.proc.returncode
-
-	def kill(self):
-		if self.proc is not None and self.proc.poll() is None:
-			self.proc.kill()
-			self.proc.wait(5)
-
-	def stderr_text(self):
-		try:
-			with open(self.stderr_path, "rb") as f:
-				return f.read().decode("utf-8", "replace")
-		except OSError:
-			return ""
-
-	def stderr_tail(self, n=25):
-		lines = self.stderr_text().splitlines()
-		return "\n".join(["--- cloudsim stderr (%s), last %d lines:" % (self.stderr_path, n)]
-				 + lines[-n:])
-
-	def log_has(self, regex, timeout=3.0):
-		return poll(lambda: re.search(regex, self.stderr_text(), re.M), timeout=timeout)
-
-	def sanitizer_report(self):
-		m = re.search(r"(ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:).*",
-			      self.stderr_text())
-		return m.group(0) if m else None
 
 	def cleanup(self):
 		self.kill()

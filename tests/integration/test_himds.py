@@ -106,7 +106,9 @@ class ArcProxy(Proxy):
 
 # --- himds under test ----------------------------------------------------------
 
-class Himds:
+class Himds(harness.Daemon):
+	name = "himds"
+
 	def __init__(self, name="himds", state_dir=None, **settings):
 		self.base = tempfile.mkdtemp(prefix=name + "-", dir=harness.tmp_root())
 		os.chmod(self.base, 0o755)
@@ -147,9 +149,6 @@ class Himds:
 					     % (self.port, rc, self.stderr_tail()))
 		return self
 
-	def alive(self):
-		return self.proc is not None and self.proc.poll() is None
-
 	def signal(self, sig):
 		self.proc.send_signal(sig)
 
@@ -164,30 +163,6 @@ class Himds:
 			except subprocess.TimeoutExpired:
 				self.kill()
 		return self.proc.returncode
-
-	def kill(self):
-		if self.proc is not None and self.proc.poll() is None:
-			self.proc.kill()
-			self.proc.wait(5)
-
-	def stderr_text(self):
-		try:
-			with open(self.stderr_path, "rb") as f:
-				return f.read().decode("utf-8", "replace")
-		except OSError:
-			return ""
-
-	def stderr_tail(self, n=25):
-		lines = self.stderr_text().splitlines()
-		return "\n".join(["--- himds stderr (%s), last %d lines:" % (self.stderr_path, n)] + lines[-n:])
-
-	def log_has(self, regex, timeout=3.0):
-		return poll(lambda: re.search(regex, self.stderr_text(), re.M), timeout=timeout)
-
-	def sanitizer_report(self):
-		m = re.search(r"(ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:).*",
-			      self.stderr_text())
-		return m.group(0) if m else None
 
 	def status_file(self):
 		try:
