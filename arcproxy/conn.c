@@ -480,8 +480,17 @@ conn_route(struct conn *c)
 		c->target.path = c->target.authority = NULL;
 	}
 	c->bytes_up = m->head_len;
-	if (http_msg_head_consume(m, bufferevent_get_input(c->client)) == HTTP_STEP_DONE)
+	switch (http_msg_head_consume(m, bufferevent_get_input(c->client))) {
+	case HTTP_STEP_DONE:
 		c->req_done = 1;
+		break;
+	case HTTP_STEP_ERROR:
+		log_debug("%s: bad request: %s", c->client_addr, http_msg_error(m));
+		conn_fail(c, PXE_BAD_REQUEST);
+		return;
+	default:
+		break;
+	}
 	c->req_body = !c->req_done;
 	conn_open(c);
 }
@@ -524,7 +533,11 @@ conn_exchange_done(struct conn *c)
 
 	c->requests++;
 	conn_log(c);
-	reusable = c->req_done && !c->up_eof && http_msg_keep_alive(c->resp) &&
+	/* Only a connection whose exchange ended cleanly at a message
+	 * boundary both ways may carry another request. */
+	reusable = c->req_done && c->req->phase == HTTP_PHASE_DONE &&
+	    c->resp->phase == HTTP_PHASE_DONE && !c->up_eof &&
+	    http_msg_keep_alive(c->resp) &&
 	    evbuffer_get_length(bufferevent_get_input(c->up->bev)) == 0;
 	if (reusable) {
 		pool_put(c->w->pool, c->up, c->cfg->limits.pool_max_idle,
@@ -604,9 +617,12 @@ conn_resp(struct conn *c)
 			return;
 		}
 		if (status < 200) {
-			/* 100 Continue and friends: pass on, await the final one. */
-			http_write_response(m, 1, 0, out);
-			http_msg_head_consume(m, in);
+			/* 100 Continue and friends: pass on, await the final
+			 * one.  HTTP/1.0 has no 1xx: such a client gets none. */
+			if (!c->client_http10)
+				http_write_response(m, 1, 0, out);
+			if (http_msg_head_consume(m, in) == HTTP_STEP_ERROR)
+				goto bad;
 			http_msg_init(m, HTTP_RESPONSE);
 			m->skip_body = strcmp(c->method, "HEAD") == 0;
 			continue;
@@ -622,25 +638,22 @@ conn_resp(struct conn *c)
 		c->keep_alive = keep;
 		http_write_response(m, keep, 0, out);
 		c->resp_started = 1;
-		if (http_msg_head_consume(m, in) == HTTP_STEP_DONE) {
-			c->bytes_down += evbuffer_get_length(out) - before;
+		step = http_msg_head_consume(m, in);
+		c->bytes_down += evbuffer_get_length(out) - before;
+		if (step == HTTP_STEP_ERROR)
+			goto bad;
+		if (step == HTTP_STEP_DONE) {
 			conn_flush_stage(c);
 			conn_exchange_done(c);
 			return;
 		}
-		c->bytes_down += evbuffer_get_length(out) - before;
 	}
 	do {
 		step = http_msg_body(m, in, out, &moved);
 		c->bytes_down += moved;
 	} while (step == HTTP_STEP_MORE && moved > 0 && evbuffer_get_length(in) > 0);
-	if (step == HTTP_STEP_ERROR) {
-		log_debug("%s %s: bad response body: %s", c->client_addr,
-		    c->target_text, http_msg_error(m));
-		conn_flush_stage(c);
-		conn_fail(c, PXE_UPSTREAM_PROTOCOL);
-		return;
-	}
+	if (step == HTTP_STEP_ERROR)
+		goto bad;
 	conn_flush_stage(c);
 	if (step == HTTP_STEP_DONE) {
 		conn_exchange_done(c);
@@ -653,6 +666,12 @@ conn_resp(struct conn *c)
 		bufferevent_setwatermark(c->client, EV_WRITE,
 		    c->cfg->limits.buffer_bytes / 2, 0);
 	}
+	return;
+ bad:
+	log_debug("%s %s: bad response body: %s", c->client_addr,
+	    c->target_text, http_msg_error(m));
+	conn_flush_stage(c);
+	conn_fail(c, PXE_UPSTREAM_PROTOCOL);
 }
 
 /*
