@@ -464,8 +464,11 @@ conn_route(struct conn *c)
 		conn_fail(c, PXE_ROUTE_DENIED);
 		return;
 	}
-	if (route_port_is_guarded(c->target.port) &&
-	    !route_is_explicit(c->cfg->routes, c->route.rule)) {
+	/* On every route: an enterprise proxy or the gateway would take
+	 * 127.0.0.1 or localhost as its own. */
+	if (!route_is_explicit(c->cfg->routes, c->route.rule) &&
+	    (route_port_is_guarded(c->target.port) ||
+	    route_host_is_guarded(c->target.host))) {
 		conn_fail(c, PXE_GUARDED);
 		return;
 	}
