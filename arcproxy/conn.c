@@ -29,7 +29,8 @@
 
 enum conn_state {
 	CONN_HEAD,	/* reading a request head; the head (or keep-alive) timer runs */
-	CONN_OPENING,	/* head parsed and routed; the upstream is being opened; client not read */
+	CONN_OPENING,	/* head parsed and routed; the upstream is being opened; the client is
+			   read only to see it leave (its EOF or error cancels the open) */
 	CONN_EXCHANGE,	/* request head sent: body going up, response coming down */
 	CONN_TUNNEL,	/* CONNECT or 101: bytes relayed blindly both ways */
 	CONN_CLOSING,	/* the last response is flushing; then EOF, a short linger, free */
@@ -390,7 +391,9 @@ conn_open(struct conn *c)
 	}
 	c->state = CONN_OPENING;
 	evtimer_del(c->timer);
-	bufferevent_disable(c->client, EV_READ);
+	/* Keep reading: a client that leaves while the upstream opens (a
+	 * proxy's CONNECT, a gateway stream) cancels the open. */
+	bufferevent_enable(c->client, EV_READ);
 	t.host = c->target.host;
 	t.port = c->target.port;
 	t.explicit_rule = route_is_explicit(c->cfg->routes, c->route.rule);
@@ -726,6 +729,11 @@ conn_client_read(struct bufferevent *bev, void *arg)
 		    evbuffer_get_length(bufferevent_get_input(bev)));
 		break;
 	case CONN_OPENING:
+		/* Early bytes wait for the upstream; past a buffer's worth the
+		 * client waits too. */
+		if (evbuffer_get_length(bufferevent_get_input(bev)) >=
+		    (size_t)c->cfg->limits.buffer_bytes)
+			bufferevent_disable(bev, EV_READ);
 		break;
 	}
 }
@@ -779,9 +787,15 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 		bufferevent_disable(c->client, EV_READ);
 		return;
 	}
+	/* Mid-exchange, or while the upstream opens: conn_free() cancels the
+	 * open through the route's close. */
 	if ((c->state == CONN_EXCHANGE || c->state == CONN_OPENING) &&
-	    c->error == PXE_NONE)
+	    c->error == PXE_NONE) {
 		c->error = PXE_CLIENT_ABORT;
+		log_debug("%s %s %s: client left %s", c->client_addr, c->method,
+		    c->target_text, c->state == CONN_OPENING ?
+		    "while the upstream opened" : "mid-exchange");
+	}
 	if (c->state == CONN_HEAD && c->req->parsed > 0 && c->error == PXE_NONE) {
 		c->error = PXE_CLIENT_ABORT;
 		snprintf(c->method, sizeof(c->method), "-");
@@ -915,27 +929,20 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	int		 one = 1;
 
 	(void)len;
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		close(fd);
-		worker_conn_closed(w);
-		return NULL;
-	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
 	c->w = w;
 	c->cfg = config_ref(w->cfg);
-	c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->timer = evtimer_new(w->base, conn_timeout, c);
-	c->req = malloc(sizeof(*c->req));
-	c->resp = malloc(sizeof(*c->resp));
-	c->head_out = evbuffer_new();
-	c->stage = evbuffer_new();
-	TAILQ_INSERT_TAIL(&w->conns, c, entry);
-	if (c->client == NULL || c->timer == NULL || c->req == NULL ||
-	    c->resp == NULL || c->head_out == NULL || c->stage == NULL) {
-		if (c->client == NULL)
-			close(fd);
-		conn_free(c);
-		return NULL;
-	}
+	if ((c->client = bufferevent_socket_new(w->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		goto fail;
+	fd = -1;			/* the bufferevent closes it now */
+	if ((c->timer = evtimer_new(w->base, conn_timeout, c)) == NULL ||
+	    (c->req = malloc(sizeof(*c->req))) == NULL ||
+	    (c->resp = malloc(sizeof(*c->resp))) == NULL ||
+	    (c->head_out = evbuffer_new()) == NULL ||
+	    (c->stage = evbuffer_new()) == NULL)
+		goto fail;
 	if (sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
 		    host, sizeof(host));
@@ -948,12 +955,14 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 		snprintf(c->client_addr, sizeof(c->client_addr), "[%s]:%u", host, port);
 	} else
 		snprintf(c->client_addr, sizeof(c->client_addr), "local");
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(bufferevent_getfd(c->client), IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one));
 	bufferevent_set_max_single_read(c->client, CONN_MAX_SINGLE_READ);
 	bufferevent_set_max_single_write(c->client, CONN_MAX_SINGLE_WRITE);
 	http_msg_init(c->req, HTTP_REQUEST);
 	event_base_gettimeofday_cached(w->base, &c->start);
 	c->last_active = c->start;
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	bufferevent_setcb(c->client, conn_client_read, conn_client_write,
 	    conn_client_event, c);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
@@ -961,6 +970,27 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	METRIC_ADD(w->stats.connections, 1);
 	METRIC_ADD(w->stats.connections_open, 1);
 	return c;
+ fail:
+	/* Nothing is counted or listed yet: undo by hand, not conn_free(). */
+	log_warnx("out of memory for a new connection");
+	if (c != NULL) {
+		if (c->client != NULL)
+			bufferevent_free(c->client);
+		if (c->timer != NULL)
+			event_free(c->timer);
+		free(c->req);
+		free(c->resp);
+		if (c->head_out != NULL)
+			evbuffer_free(c->head_out);
+		if (c->stage != NULL)
+			evbuffer_free(c->stage);
+		config_unref(c->cfg);
+		free(c);
+	}
+	if (fd != -1)
+		close(fd);
+	worker_conn_closed(w);
+	return NULL;
 }
 
 void

@@ -13,13 +13,14 @@ Expectations (after each one the proxy still serves a normal request):
   ports; a wildcard direct rule does not lift the SSRF guard.
 - A closed port -> 502 with Proxy-Status error=connection_refused.
 - A destination that never answers the SYN -> 504 after limits.connect_timeout_ms.
-- Clients that vanish mid-body, mid-download or mid-tunnel leave no trace (fds).
+- Clients that vanish mid-body, mid-download or mid-tunnel leave no trace (fds); one that
+  leaves while the destination has not answered the SYN cancels the connect (client_abort).
 """
 
 import socket
 import time
 
-from harness import (Conn, Skip, check, deny, direct, fetch, free_port, healthy, origin,
+from harness import (Conn, Skip, check, deny, direct, fetch, free_port, healthy, origin, poll,
 		     payload, proxy_status_error, standard_env, stop_env, test)
 
 CONNECT_TIMEOUT_MS = 500
@@ -137,6 +138,20 @@ def content_length_and_chunked(env):
 def _connect(env, authority):
 	with Conn(env.proxy.port) as c:
 		return c.connect_tunnel(authority)
+
+
+@test
+def client_leaving_cancels_connect(env):
+	"""A client that leaves while the destination has not answered the SYN cancels the open:
+	logged as client_abort at once, not as a connect timeout later."""
+	with Conn(env.proxy.port) as c:
+		c.send(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % env.bh_port)
+		time.sleep(0.1)
+	lines = poll(lambda: [ln for ln in env.proxy.access_log_lines()
+			      if "127.0.0.1:%d " % env.bh_port in ln and "CONNECT" in ln], timeout=3)
+	check(lines, "no access-log line for the abandoned CONNECT")
+	check("client_abort" in lines[-1], "the abandoned CONNECT was logged as %r" % lines[-1])
+	healthy(env.proxy, "after a client left during a connect")
 
 
 @test
