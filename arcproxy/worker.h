@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 
 #include "config.h"
 #include "metrics.h"
@@ -32,6 +33,7 @@ struct worker {
 	struct evconnlistener	*listeners[CONFIG_MAX_LISTEN];
 	int			 nlisteners;
 	struct event		*accept_retry;	/* back-off after EMFILE */
+	struct timeval		 accept_logged;	/* last back-off log line */
 	struct event		*control;	/* woken by the main thread */
 	struct event		*drain_timer;	/* SIGTERM: the drain deadline */
 	pthread_mutex_t		 lock;		/* guards the next two */
