@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 #include <sys/time.h>
 
+#include "budget.h"
 #include "config.h"
 #include "metrics.h"
 
@@ -44,6 +45,7 @@ struct worker {
 	struct pool		*pool;
 	struct accesslog_writer	*alog;
 	struct metrics		 stats;
+	struct budget		 budget;	/* bytes its connections buffer */
 	struct gw		*gw;		/* the gateway route, when configured */
 	struct worker_gw_status {		/* for /healthz, under lock */
 		int		 configured;
