@@ -44,7 +44,7 @@ ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	arcproxy/conn.c arcproxy/listener.c arcproxy/worker.c \
 	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c \
 	arcproxy/upstream.c arcproxy/upstream_proxy.c arcproxy/upstream_gateway.c \
-	$(GW_SRC)
+	arcproxy/fdlimit.c arcproxy/budget.c $(GW_SRC)
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 

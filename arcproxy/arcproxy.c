@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "config.h"
 #include "daemon.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "proxy.h"
 #include "worker.h"
@@ -132,6 +133,7 @@ main(int argc, char *argv[])
 	if (!o.foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 	signal(SIGPIPE, SIG_IGN);
+	fdlimit_setup(&px);
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent has no thread support");
 	if ((px.alog = open_access_log(px.cfg, err, sizeof(err))) == NULL)

@@ -13,7 +13,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
-#include "bigread.h"
+#include "budget.h"
 #include "conn.h"
 #include "gw.h"
 #include "http.h"
@@ -115,6 +115,7 @@ conn_close_upstream(struct conn *c)
 {
 	if (c->up == NULL)
 		return;
+	budget_untrack(&c->w->budget, c->up->bev);
 	c->up->ops->close(c->up);
 	c->up = NULL;
 }
@@ -165,6 +166,7 @@ conn_free(struct conn *c)
 	conn_close_upstream(c);
 	METRIC_SUB(c->w->stats.connections_open, 1);
 	TAILQ_REMOVE(&c->w->conns, c, entry);
+	budget_untrack(&c->w->budget, c->client);
 	bufferevent_free(c->client);
 	event_free(c->timer);
 	free(c->req);
@@ -275,6 +277,7 @@ conn_tunnel(struct conn *c)
 	METRIC_ADD(m->tunnels[c->route.kind], 1);
 	METRIC_ADD(m->tunnels_open[c->route.kind], 1);
 	relay_init(&c->relay, c->client, c->up, c->cfg->limits.buffer_bytes);
+	budget_track(&c->w->budget, c->up->bev);
 	bufferevent_setcb(c->up->bev, conn_up_read, conn_up_write, conn_up_event, c);
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	relay_start(&c->relay);
@@ -305,12 +308,9 @@ conn_req_body(struct conn *c)
 	}
 	if (c->up->plain)
 		relay_write_now(c->up->bev);
-	if (!c->req_done && evbuffer_get_length(out) >= (size_t)c->cfg->limits.buffer_bytes) {
+	if (!c->req_done && relay_throttle(&c->relay.client.win, &c->w->budget,
+	    c->client, c->up->bev, c->cfg->limits.buffer_bytes))
 		c->client_paused = 1;
-		bufferevent_disable(c->client, EV_READ);
-		bufferevent_setwatermark(c->up->bev, EV_WRITE,
-		    c->cfg->limits.buffer_bytes / 2, 0);
-	}
 }
 
 /* The request head is on its way; start the exchange. */
@@ -322,6 +322,7 @@ conn_exchange(struct conn *c)
 
 	c->state = CONN_EXCHANGE;
 	c->up_eof = 0;
+	budget_track(&c->w->budget, c->up->bev);
 	bufferevent_setcb(c->up->bev, conn_up_read, conn_up_write, conn_up_event, c);
 	if (c->up->reused && !c->retried)
 		/* Keep a copy: a stale pooled connection means sending it again. */
@@ -546,6 +547,7 @@ conn_exchange_done(struct conn *c)
 	    http_msg_keep_alive(c->resp) &&
 	    evbuffer_get_length(bufferevent_get_input(c->up->bev)) == 0;
 	if (reusable) {
+		budget_untrack(&c->w->budget, c->up->bev);
 		pool_put(c->w->pool, c->up, c->cfg->limits.pool_max_idle,
 		    c->cfg->limits.pool_idle_timeout_ms);
 		c->up = NULL;
@@ -665,13 +667,9 @@ conn_resp(struct conn *c)
 		conn_exchange_done(c);
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_output(c->client)) >=
-	    (size_t)c->cfg->limits.buffer_bytes) {
+	if (relay_throttle(&c->relay.upstream.win, &c->w->budget, c->up->bev,
+	    c->client, c->cfg->limits.buffer_bytes))
 		c->up_paused = 1;
-		bufferevent_disable(c->up->bev, EV_READ);
-		bufferevent_setwatermark(c->client, EV_WRITE,
-		    c->cfg->limits.buffer_bytes / 2, 0);
-	}
 	return;
  bad:
 	log_debug("%s %s: bad response body: %s", c->client_addr,
@@ -680,25 +678,13 @@ conn_resp(struct conn *c)
 	conn_fail(c, PXE_UPSTREAM_PROTOCOL);
 }
 
-/*
- * libevent 2.1 reads at most 4 KiB from a socket per event.  Take what the
- * kernel holds now in one read, up to the room the relay allows, so that
- * bulk transfers cost a few system calls per megabyte instead of hundreds.
- */
+/* One big read, within the direction's window and the budget (relay.c). */
 static void
 conn_read_more(struct conn *c, struct bufferevent *bev)
 {
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	size_t		 have = evbuffer_get_length(in);
-	size_t		 room = (size_t)c->cfg->limits.buffer_bytes;
-
-	if (have >= room)
-		return;
-	/* A socket bufferevent keeps its input's end frozen between its own
-	 * reads, as here. */
-	evbuffer_unfreeze(in, 0);
-	bigread(bufferevent_getfd(bev), in, room - have);
-	evbuffer_freeze(in, 0);
+	relay_read_more(bev == c->client ? &c->relay.client.win :
+	    &c->relay.upstream.win, &c->w->budget, bev,
+	    (size_t)c->cfg->limits.buffer_bytes);
 }
 
 static void
@@ -758,6 +744,8 @@ conn_client_write(struct bufferevent *bev, void *arg)
 	case CONN_EXCHANGE:
 		if (c->up_paused) {
 			c->up_paused = 0;
+			relay_window_drained(&c->relay.upstream.win, c->w->base,
+			    c->cfg->limits.buffer_bytes);
 			bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 			bufferevent_enable(c->up->bev, EV_READ);
 			conn_resp(c);
@@ -830,6 +818,8 @@ conn_up_write(struct bufferevent *bev, void *arg)
 	}
 	if (c->state == CONN_EXCHANGE && c->client_paused) {
 		c->client_paused = 0;
+		relay_window_drained(&c->relay.client.win, c->w->base,
+		    c->cfg->limits.buffer_bytes);
 		bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
 		bufferevent_enable(c->client, EV_READ);
 		conn_req_body(c);
@@ -943,6 +933,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	    (c->head_out = evbuffer_new()) == NULL ||
 	    (c->stage = evbuffer_new()) == NULL)
 		goto fail;
+	budget_track(&w->budget, c->client);
 	if (sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
 		    host, sizeof(host));

@@ -19,6 +19,7 @@ struct proxy {
 	int			 nworkers;
 	struct admin		*admin;
 	int			 nconns;	/* atomic: client connections, all workers */
+	long long		 nofile;	/* RLIMIT_NOFILE once raised (fdlimit) */
 	struct event		*sig_hup, *sig_term, *sig_int;
 };
 

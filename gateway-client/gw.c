@@ -201,6 +201,21 @@ gwc_fail(struct gw_conn *c, const char *reason)
 		gw_backoff(gw);
 }
 
+/* No descriptor for a new connection: what waits for one is refused. */
+static void
+gwc_out_of_files(struct gw_conn *c)
+{
+	static const char reason[] = "out of descriptors for a gateway connection";
+	struct gw	*gw = c->gw;
+	struct gw_req	*r = c->req;
+
+	c->req = NULL;
+	gwc_free(c);
+	if (r != NULL)
+		gw_req_fail(r, GW_BUSY, reason);
+	gw_fail_waiting(gw, GW_BUSY, reason);
+}
+
 static void
 gwc_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -424,6 +439,11 @@ gwc_try_next(struct gw_conn *c)
 	}
 	snprintf(reason, sizeof(reason), "cannot connect to the %s: %s", what,
 	    strerror(err ? err : ECONNREFUSED));
+	if (err == EMFILE || err == ENFILE) {
+		/* Our shortage, not the gateway's: it is not marked down. */
+		gwc_out_of_files(c);
+		return;
+	}
 	gwc_fail(c, reason);
 }
 
@@ -479,7 +499,7 @@ gwc_new(struct gw *gw)
 static void
 gw_fill(struct gw *gw)
 {
-	int	want = gw->s.warm + gw->nwaiting;
+	int	want = gw->s.warm + gw->nwaiting, have;
 
 	if (gw->retired)
 		return;
@@ -494,9 +514,10 @@ gw_fill(struct gw *gw)
 		return;			/* backing off */
 	if (gw->state == GW_STATE_DOWN && gw->nopening > 0)
 		return;			/* one probe at a time while down */
-	while (gw->nidle + gw->nopening < want) {
+	while ((have = gw->nidle + gw->nopening) < want) {
 		gwc_new(gw);
-		if (gw->state == GW_STATE_DOWN)
+		/* Down, or nothing under way (out of memory or descriptors). */
+		if (gw->state == GW_STATE_DOWN || gw->nidle + gw->nopening <= have)
 			break;
 	}
 }

@@ -22,6 +22,7 @@ enum gw_error {
 	GW_TIMEOUT,		/* no answer in time */
 	GW_PROTOCOL,		/* the gateway said something that is not HTTP */
 	GW_INTERNAL,		/* out of memory */
+	GW_BUSY,		/* out of descriptors here: the gateway is fine */
 };
 
 enum gw_protocol {
