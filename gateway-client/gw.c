@@ -13,12 +13,12 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "gw.h"
 #include "gw_connect.h"
+#include "gw_endpoints.h"
 #include "gw_h2.h"
 #include "gw_internal.h"
 #include "gw_tls.h"
@@ -30,7 +30,6 @@
 #define GW_MAX_LIST_BYTES	(1 << 20)
 #define GW_BACKOFF_MIN_MS	500
 #define GW_BACKOFF_MAX_MS	60000
-#define GW_REFRESH_DEFAULT_S	300
 
 enum gw_conn_state {
 	GWC_RESOLVING,	/* looking up the gateway, or the proxy in front of it */
@@ -589,68 +588,18 @@ gwc_assign(struct gw_conn *c, struct gw_req *r)
 
 /* ---- the endpoint list ------------------------------------------------- */
 
-static struct route_table *
-gw_list_table(json_t *list, const char *what, char *err, size_t errlen)
-{
-	struct route_table	*t = route_table_new(ROUTE_DENY);
-	json_t			*v;
-	size_t			 i;
-
-	if (t == NULL)
-		return NULL;
-	if (list != NULL && !json_is_array(list)) {
-		snprintf(err, errlen, "\"%s\" is not a list", what);
-		goto fail;
-	}
-	json_array_foreach(list, i, v) {
-		if (!json_is_string(v)) {
-			snprintf(err, errlen, "\"%s\" holds a non-string", what);
-			goto fail;
-		}
-		if (route_table_add(t, json_string_value(v), ROUTE_GATEWAY, err,
-		    errlen) == -1)
-			goto fail;
-	}
-	return t;
- fail:
-	route_table_free(t);
-	return NULL;
-}
-
 static int
 gw_list_parse(struct gw *gw, struct evbuffer *body, int *refresh_s, char *err,
     size_t errlen)
 {
-	json_error_t		 jerr;
-	json_t			*root;
-	struct route_table	*ep = NULL, *by = NULL;
+	struct gw_endpoints	 ep;
 	size_t			 len = evbuffer_get_length(body);
 
-	root = json_loadb((const char *)evbuffer_pullup(body, len), len, 0, &jerr);
-	if (root == NULL || !json_is_object(root)) {
-		snprintf(err, errlen, "endpoint list is not a JSON object: %s",
-		    root == NULL ? jerr.text : "wrong type");
-		json_decref(root);
+	if (gw_endpoints_parse((const char *)evbuffer_pullup(body, -1), len, &ep,
+	    refresh_s, err, errlen) == -1)
 		return -1;
-	}
-	if ((ep = gw_list_table(json_object_get(root, "endpoints"), "endpoints",
-	    err, errlen)) == NULL ||
-	    (by = gw_list_table(json_object_get(root, "bypass"), "bypass", err,
-	    errlen)) == NULL) {
-		route_table_free(ep);
-		json_decref(root);
-		return -1;
-	}
-	*refresh_s = GW_REFRESH_DEFAULT_S;
-	if (json_is_integer(json_object_get(root, "refresh_seconds")) &&
-	    json_integer_value(json_object_get(root, "refresh_seconds")) >= 5)
-		*refresh_s = (int)json_integer_value(json_object_get(root,
-		    "refresh_seconds"));
-	json_decref(root);
-	route_table_free(gw->endpoints);
-	route_table_free(gw->bypass);
-	gw->endpoints = ep;
-	gw->bypass = by;
+	gw_endpoints_free(&gw->list);
+	gw->list = ep;
 	return 0;
 }
 
@@ -663,8 +612,8 @@ gw_list_received(struct gw *gw, struct evbuffer *body, int ok, const char *why)
 
 	if (ok && gw_list_parse(gw, body, &refresh_s, err, sizeof(err)) == 0) {
 		log_info("gateway %s:%u: endpoint list: %zu endpoints, %zu bypassed",
-		    gw->s.host, gw->s.port, route_table_count(gw->endpoints),
-		    route_table_count(gw->bypass));
+		    gw->s.host, gw->s.port, route_table_count(gw->list.endpoints),
+		    route_table_count(gw->list.bypass));
 		gw_notify(gw);
 	} else
 		log_warnx("gateway %s:%u: no endpoint list: %s", gw->s.host,
@@ -969,9 +918,9 @@ gw_allows(const struct gw *gw, const char *host, uint16_t port)
 {
 	struct route_decision	d;
 
-	if (gw->endpoints == NULL)
+	if (gw->list.endpoints == NULL)
 		return 1;
-	route_match(gw->endpoints, host, port, &d);
+	route_match(gw->list.endpoints, host, port, &d);
 	return d.kind == ROUTE_GATEWAY;
 }
 
@@ -980,9 +929,9 @@ gw_bypasses(const struct gw *gw, const char *host, uint16_t port)
 {
 	struct route_decision	d;
 
-	if (gw->bypass == NULL)
+	if (gw->list.bypass == NULL)
 		return 0;
-	route_match(gw->bypass, host, port, &d);
+	route_match(gw->list.bypass, host, port, &d);
 	return d.kind == ROUTE_GATEWAY;
 }
 
@@ -1001,7 +950,8 @@ gw_last_error(const struct gw *gw)
 int
 gw_endpoint_count(const struct gw *gw)
 {
-	return gw->endpoints == NULL ? -1 : (int)route_table_count(gw->endpoints);
+	return gw->list.endpoints == NULL ? -1 :
+	    (int)route_table_count(gw->list.endpoints);
 }
 
 struct gw *
@@ -1106,8 +1056,7 @@ gw_unref(struct gw *gw)
 	if (gw->session != NULL)
 		SSL_SESSION_free(gw->session);
 	SSL_CTX_free(gw->ctx);
-	route_table_free(gw->endpoints);
-	route_table_free(gw->bypass);
+	gw_endpoints_free(&gw->list);
 	for (i = 0; gw->hosts != NULL && i < gw->s.nhosts; i++)
 		free(gw->hosts[i].name);
 	free(gw->hosts);

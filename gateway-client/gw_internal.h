@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 
 #include "gw.h"
+#include "gw_endpoints.h"
 
 struct evbuffer;
 struct gw_conn;
@@ -57,8 +58,7 @@ struct gw {
 	int			 nopening;
 	struct gw_req_list	 waiting;
 	int			 nwaiting;
-	struct route_table	*endpoints;	/* NULL until a list is fetched */
-	struct route_table	*bypass;
+	struct gw_endpoints	 list;		/* .endpoints NULL until fetched */
 	int			 fetch_due;
 	int			 refs;
 	int			 retired;	/* gw_free() called: no new work */
