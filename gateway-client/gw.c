@@ -63,6 +63,8 @@ static void	gwc_start_h2(struct gw_conn *);
 static void	gw_notify(struct gw *);
 static void	gwc_ready(struct gw_conn *);
 static void	gw_fill(struct gw *);
+static void	gw_destroy(struct gw *);
+static void	gw_reap(evutil_socket_t, short, void *);
 
 const char *
 gw_state_name(enum gw_state st)
@@ -103,6 +105,8 @@ gw_req_free(struct gw_req *r)
 
 	if (r->defer != NULL)
 		event_free(r->defer);
+	if (r->deadline != NULL)
+		event_free(r->deadline);
 	free(r);
 	gw_unref(gw);
 }
@@ -131,10 +135,64 @@ gw_req_fail(struct gw_req *r, enum gw_error error, const char *reason)
 {
 	struct timeval	now = { 0, 0 };
 
+	r->state = GWR_FAILED;
 	r->error = error;
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	r->conn = NULL;
+	r->h2s = NULL;
+	evtimer_del(r->deadline);
 	evtimer_add(r->defer, &now);
+}
+
+/* Takes r off the waiting list, or off the connection or the stream that
+ * carries its CONNECT. */
+static void
+gw_req_unlink(struct gw_req *r)
+{
+	struct gw	*gw = r->gw;
+	struct gw_conn	*c;
+
+	switch (r->state) {
+	case GWR_WAITING:
+		TAILQ_REMOVE(&gw->waiting, r, entry);
+		gw->nwaiting--;
+		break;
+	case GWR_CONNECT:
+		if (r->h2s != NULL)
+			gw_h2_cancel(r);
+		else if ((c = r->conn) != NULL) {
+			/* Its CONNECT is out: that connection cannot be used
+			 * again. */
+			r->conn = NULL;
+			c->req = NULL;
+			gwc_free(c);
+			gw_fill(gw);
+		}
+		break;
+	case GWR_FAILED:
+		break;
+	}
+}
+
+/* connect_timeout_ms covers the whole open: the wait for a connection or a
+ * stream slot, and the gateway's answer to CONNECT. */
+static void
+gw_req_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw_req	*r = arg;
+	struct gw	*gw = r->gw;
+	const char	*why;
+
+	(void)fd;
+	(void)what;
+	if (r->state == GWR_CONNECT)
+		why = "the gateway did not answer CONNECT in time";
+	else if (gw->h2 != NULL && gw_h2_alive(gw->h2))
+		why = "no free stream to the gateway in time";
+	else
+		why = "no connection to the gateway in time";
+	gw_req_unlink(r);
+	gw_req_fail(r, GW_TIMEOUT, why);
 }
 
 static void
@@ -180,7 +238,7 @@ gw_backoff(struct gw *gw)
 
 /* A connection attempt failed: the gateway is down until one succeeds. */
 static void
-gwc_fail(struct gw_conn *c, const char *reason)
+gwc_fail_as(struct gw_conn *c, enum gw_error error, const char *reason)
 {
 	struct gw	*gw = c->gw;
 	struct gw_req	*r = c->req;
@@ -194,10 +252,16 @@ gwc_fail(struct gw_conn *c, const char *reason)
 	c->req = NULL;
 	gwc_free(c);
 	if (r != NULL)
-		gw_req_fail(r, GW_DOWN, reason);
-	gw_fail_waiting(gw, GW_DOWN, reason);
+		gw_req_fail(r, error, reason);
+	gw_fail_waiting(gw, error, reason);
 	if (!evtimer_pending(gw->retry, NULL))
 		gw_backoff(gw);
+}
+
+static void
+gwc_fail(struct gw_conn *c, const char *reason)
+{
+	gwc_fail_as(c, GW_DOWN, reason);
 }
 
 static void
@@ -208,22 +272,13 @@ gwc_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->state == GWC_TUNNEL) {
-		struct gw_req *r = c->req;
-
-		c->req = NULL;
-		gwc_free(c);
-		gw_req_fail(r, GW_TIMEOUT, "gateway did not answer CONNECT in time");
-		gw_fill(r->gw);
-		return;
-	}
 	snprintf(reason, sizeof(reason), "timed out %s",
 	    c->state == GWC_RESOLVING ? "resolving the gateway" :
 	    c->state == GWC_TCP ? "connecting" :
 	    c->state == GWC_PROXY ? "waiting for the enterprise proxy" :
 	    c->state == GWC_FETCH ? "fetching the endpoint list" :
 	    "in the TLS handshake");
-	gwc_fail(c, reason);
+	gwc_fail_as(c, GW_TIMEOUT, reason);
 }
 
 static void
@@ -552,6 +607,8 @@ gwc_tunnel_answer(int status, const char *reason, void *arg)
 	if (status == 0 && used && !r->retried) {
 		/* A warm connection the gateway had closed: try a fresh one. */
 		r->retried = 1;
+		r->conn = NULL;		/* c is gone: gw_cancel() must not free it */
+		r->state = GWR_WAITING;
 		TAILQ_INSERT_HEAD(&gw->waiting, r, entry);
 		gw->nwaiting++;
 		gw_fill(gw);
@@ -573,11 +630,12 @@ gwc_assign(struct gw_conn *c, struct gw_req *r)
 {
 	if (c->state == GWC_IDLE)
 		c->gw->nidle--;
+	evtimer_del(c->timer);		/* the request's deadline rules now */
 	c->used = 1;
 	c->state = GWC_TUNNEL;
 	c->req = r;
 	r->conn = c;
-	gwc_arm(c);
+	r->state = GWR_CONNECT;		/* its deadline runs since gw_open() */
 	if ((c->connect = gw_connect_start(c->bev, r->host, r->port,
 	    gwc_tunnel_answer, c)) == NULL) {
 		c->req = NULL;
@@ -778,12 +836,21 @@ gw_open(struct gw *gw, const char *host, uint16_t port, gw_stream_cb *cb,
 {
 	struct gw_req	*r;
 	struct gw_conn	*c;
+	struct timeval	 deadline;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
-	if ((r->defer = evtimer_new(gw->base, gw_req_deferred, r)) == NULL) {
+	if ((r->defer = evtimer_new(gw->base, gw_req_deferred, r)) == NULL ||
+	    (r->deadline = evtimer_new(gw->base, gw_req_expired, r)) == NULL) {
+		if (r->defer != NULL)
+			event_free(r->defer);
 		free(r);
 		return NULL;
+	}
+	if (gw->s.connect_timeout_ms > 0) {
+		deadline.tv_sec = gw->s.connect_timeout_ms / 1000;
+		deadline.tv_usec = (gw->s.connect_timeout_ms % 1000) * 1000;
+		evtimer_add(r->deadline, &deadline);
 	}
 	r->gw = gw_ref(gw);
 	snprintf(r->host, sizeof(r->host), "%s", host);
@@ -804,6 +871,7 @@ gw_open(struct gw *gw, const char *host, uint16_t port, gw_stream_cb *cb,
 			gwc_assign(c, r);
 			return r;
 		}
+	r->state = GWR_WAITING;
 	TAILQ_INSERT_TAIL(&gw->waiting, r, entry);
 	gw->nwaiting++;
 	gw_fill(gw);
@@ -813,23 +881,9 @@ gw_open(struct gw *gw, const char *host, uint16_t port, gw_stream_cb *cb,
 void
 gw_cancel(struct gw_req *r)
 {
-	struct gw	*gw;
-	struct gw_conn	*c;
-
 	if (r == NULL)
 		return;
-	gw = r->gw;
-	if (r->h2s != NULL)
-		gw_h2_cancel(r);
-	else if ((c = r->conn) != NULL) {
-		/* Its CONNECT is out: that connection cannot be used again. */
-		c->req = NULL;
-		gwc_free(c);
-		gw_fill(gw);
-	} else if (!evtimer_pending(r->defer, NULL)) {
-		TAILQ_REMOVE(&gw->waiting, r, entry);
-		gw->nwaiting--;
-	}
+	gw_req_unlink(r);
 	gw_req_free(r);
 }
 
@@ -985,13 +1039,14 @@ gw_new(struct event_base *base, struct evdns_base *dns,
 	gw->s.hosts = gw->hosts;
 	gw->s.ca_file = gw->s.cert_file = gw->s.key_file = NULL;
 	if ((gw->retry = evtimer_new(base, gw_retry, gw)) == NULL ||
-	    (gw->refresh = evtimer_new(base, gw_refresh, gw)) == NULL)
+	    (gw->refresh = evtimer_new(base, gw_refresh, gw)) == NULL ||
+	    (gw->reap = evtimer_new(base, gw_reap, gw)) == NULL)
 		goto nomem;
 	gw->stats = s->stats;
 	if ((gw->ctx = gw_tls_ctx_new(s->ca_file, s->cert_file, s->key_file,
 	    s->protocol != GW_PROTO_HTTP11, s->protocol != GW_PROTO_H2, err,
 	    errlen)) == NULL) {
-		gw_unref(gw);
+		gw_destroy(gw);
 		return NULL;
 	}
 	SSL_CTX_set_app_data(gw->ctx, gw);
@@ -999,7 +1054,7 @@ gw_new(struct event_base *base, struct evdns_base *dns,
 	return gw;
  nomem:
 	snprintf(err, errlen, "out of memory");
-	gw_unref(gw);
+	gw_destroy(gw);
 	return NULL;
 }
 
@@ -1038,11 +1093,30 @@ gw_free(struct gw *gw)
 void
 gw_unref(struct gw *gw)
 {
-	int	i;
+	struct timeval	now = { 0, 0 };
 
 	if (gw == NULL || --gw->refs > 0)
 		return;
-	/* Only reached with no request left: every one holds a reference. */
+	/* The last reference can go inside nghttp2_session_mem_recv() (a
+	 * callback hands over a tunnel whose caller then lets go): the
+	 * session must outlive that call, so the memory goes from the loop. */
+	evtimer_add(gw->reap, &now);
+}
+
+static void
+gw_reap(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	gw_destroy(arg);
+}
+
+/* Only reached with no request left: every one holds a reference. */
+static void
+gw_destroy(struct gw *gw)
+{
+	int	i;
+
 	while (!TAILQ_EMPTY(&gw->conns))
 		gwc_free(TAILQ_FIRST(&gw->conns));
 	if (gw->h2 != NULL)
@@ -1057,6 +1131,8 @@ gw_unref(struct gw *gw)
 		SSL_SESSION_free(gw->session);
 	SSL_CTX_free(gw->ctx);
 	gw_endpoints_free(&gw->list);
+	if (gw->reap != NULL)
+		event_free(gw->reap);
 	for (i = 0; gw->hosts != NULL && i < gw->s.nhosts; i++)
 		free(gw->hosts[i].name);
 	free(gw->hosts);

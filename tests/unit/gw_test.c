@@ -182,6 +182,7 @@ test_state_before_connecting(void)
 	CU_ASSERT_TRUE(gw_allows(gw, "anything.test", 443));
 	CU_ASSERT_FALSE(gw_bypasses(gw, "anything.test", 443));
 	gw_free(gw);
+	event_base_loop(base, EVLOOP_NONBLOCK);	/* the memory goes from the loop */
 	evdns_base_free(dns, 0);
 	event_base_free(base);
 }
