@@ -210,12 +210,23 @@ gw_h2_stream_free(struct gw_h2_stream *hs)
 	free(hs);
 }
 
+/* What arrived and nobody will read goes back to the connection's window:
+ * nghttp2 does not credit it when the stream closes (no_auto_window_update). */
+static void
+gw_h2_forget_unread(struct gw_h2_stream *hs)
+{
+	if (hs->unconsumed > 0 && hs->id != 0)
+		nghttp2_session_consume(hs->s->ng, hs->id, hs->unconsumed);
+	hs->unconsumed = 0;
+}
+
 /* Takes a stream off the wire (off s->streams); nghttp2 forgets it. */
 static void
 gw_h2_unlink(struct gw_h2_stream *hs)
 {
 	struct gw_h2	*s = hs->s;
 
+	gw_h2_forget_unread(hs);
 	if (hs->id != 0)
 		nghttp2_session_set_stream_user_data(s->ng, hs->id, NULL);
 	TAILQ_REMOVE(&s->streams, hs, entry);
@@ -283,6 +294,7 @@ gw_h2_orphan(struct gw_h2_stream *hs, int reset)
 	struct gw_h2	*s = hs->s;
 
 	hs->state = GWS_ORPHAN;
+	gw_h2_forget_unread(hs);
 	if (hs->pair[0] != NULL) {
 		/* The caller's end: no callback of the caller's runs again. */
 		bufferevent_free(hs->pair[0]);
