@@ -673,6 +673,48 @@ def client_gone_while_data_frame_blocked(env):
 	check(gateway_conns(sim.gw_port) == 1, "not one connection to the gateway afterwards")
 
 
+def small_window_tunnel(p, dest="echo.cloudsim.test:443"):
+	"""open_tunnel from a client with a 4 KiB receive buffer: what it does not read stays in
+	arcproxy, not in the kernel."""
+	s = socket.socket()
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	s.settimeout(20)
+	s.connect(("127.0.0.1", p.port))
+	c = Conn.__new__(Conn)
+	c.sock, c.buf = s, b""
+	r = c.connect_tunnel(dest)
+	if r.status != 200:
+		c.close()
+		raise AssertionError("CONNECT %s: %r" % (dest, r))
+	return c
+
+
+@test(timeout=90)
+def vanished_readers_give_the_window_back(env):
+	"""48 downloads of 64 MiB whose clients stop reading and then vanish: what each stream's
+	window let in and nobody read goes back to the connection's window (64 MiB), so a download
+	afterwards on the same connection still flows."""
+	p = tcs.arcproxy_via(env, "h2", name="h2window")
+	recovers(env, p, env.sim, "start", bound=5)
+	for _ in range(6):
+		batch = []
+		try:
+			for _ in range(8):
+				c = tls_inside(env, small_window_tunnel(p))
+				batch.append(c)
+				c.request("GET", "/bytes/%d" % MIB64, host="echo.cloudsim.test")
+				check(c.read_head()[0] == 200, "a 64 MiB download did not start")
+			time.sleep(0.5)		# the stream windows fill up in arcproxy
+		finally:
+			for c in batch:
+				abort(c)
+	t0 = time.monotonic()
+	body = download(env, 1 << 20, p)
+	check(body == tcs.pattern(1 << 20), "the download after the vanished readers differs")
+	check(time.monotonic() - t0 < 10, "the download took %.1fs" % (time.monotonic() - t0))
+	check(p.alive(), "arcproxy exited: %s\n%s" % (p.proc.returncode, p.stderr_tail()))
+
+
 @test(timeout=60)
 def sighup_during_h2_traffic(env):
 	"""Reloads while tunnels open and close: each old gateway client is freed when its last
