@@ -12,6 +12,7 @@ Expectations (connect_timeout_ms = 1500; "in time" is within 1.2 .. 4.5 s):
   details say the gateway did not answer CONNECT.
 - The same gateway allowing one stream (which the endpoint-list GET holds): the CONNECT waits for
   a stream slot and gets 504 in time ("no free stream"); so do several at once.
+- HTTP/1.1 gateway that never answers a CONNECT on a warm connection: 504 in time.
 - HTTP/1.1 gateway that accepts TCP but never finishes TLS: the queued request gets 504 in time.
 - HTTP/1.1 gateway that drops the connection on CONNECT, then stalls new connections: the request
   is re-queued for its one retry; SIGTERM while it waits (drain time over) exits 0 with no sanitizer
@@ -111,6 +112,7 @@ class TlsGateway(Peer):
 
 	mode "h2": ALPN h2, SETTINGS (max_streams), ACKs and PINGs answered, no stream ever answered.
 	mode "notls": ALPN http/1.1, TCP accepted, the TLS handshake never answered.
+	mode "h1": ALPN http/1.1; the endpoint list GET gets 404; a CONNECT is never answered.
 	mode "drop": ALPN http/1.1; the endpoint list GET gets 404; a CONNECT gets its connection
 	closed unanswered, and every later connection is held before TLS."""
 
@@ -142,7 +144,10 @@ class TlsGateway(Peer):
 		elif head.startswith(b"CONNECT"):
 			with self.lock:
 				self.connects += 1
-			t.close()		# no answer: the client sees EOF
+			if self.mode == "h1":
+				self.hold(t)	# no answer, ever
+			else:
+				t.close()	# no answer: the client sees EOF
 		else:
 			t.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 			t.close()
@@ -353,6 +358,17 @@ def h2_queued_for_a_stream_slot_504(env):
 	for i, (r, dt) in enumerate(results):
 		check_504(p, r, dt, "queued CONNECT #%d" % i, r"no free stream")
 	check(gw.headers == 1, "the gateway saw %d requests past its one-stream limit" % gw.headers)
+
+
+@test(timeout=40)
+def h1_connect_unanswered_504(env):
+	gw = peer(env, TlsGateway(env.sim, "h1"))
+	p = arcproxy(env, "waith1connect", gateway=gw.port, protocol="http/1.1")
+	check(poll(lambda: gw.accepted >= 2, timeout=5), "no warm connections to the gateway")
+	time.sleep(0.3)
+	r, dt = timed_connect(p, "echo.cloudsim.test:443")
+	check_504(p, r, dt, "CONNECT the HTTP/1.1 gateway never answers", r"did not answer CONNECT")
+	check(gw.connects == 1, "the gateway saw %d CONNECTs, want 1" % gw.connects)
 
 
 @test(timeout=40)
