@@ -589,6 +589,9 @@ def default_route_direct(env):
 	sim_up(env)
 	o = env.origin
 	p = gw_proxy(env, "gwdirect", default_route="direct")
+	# Until the list is fetched every destination goes to the gateway: wait for it.
+	check(poll(lambda: healthz(p)[1]["gateway"]["endpoints"] > 0, timeout=5),
+	      "no endpoint list after 5 s: %r" % (healthz(p),))
 	# Off the list, default_route = "direct": the direct route, where the SSRF guard (not the
 	# routing) refuses origin.test, which this arcproxy's hosts table puts on loopback.
 	r, _ = connect(p, "origin.test:%d" % o.tls_port)
