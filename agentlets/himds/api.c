@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -27,6 +28,7 @@
 #include "log.h"
 #include "machine.h"
 #include "metadata.h"
+#include "peercred.h"
 
 #define API_MAX_WAITING		64	/* token requests waiting for the cloud */
 #define API_SWEEP_SECONDS	5	/* how often expired keys are removed */
@@ -161,16 +163,50 @@ api_agentstatus(struct himds_api *api, struct evhttp_request *req,
 	    json_null()));
 }
 
+/* The uid of the local process at the other end (its TCP socket's owner);
+ * (uid_t)-1, one shared bucket, when the kernel cannot say. */
+static uid_t
+api_peer_uid(struct evhttp_request *req)
+{
+	struct evhttp_connection	*conn;
+	struct bufferevent		*bev;
+	uid_t				 uid;
+	char				 err[256];
+
+	if ((conn = evhttp_request_get_connection(req)) == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(conn)) == NULL ||
+	    peercred_tcp_uid(bufferevent_getfd(bev), &uid, err,
+	    sizeof(err)) == -1)
+		return (uid_t)-1;
+	return uid;
+}
+
 /* 401 and a new key file named in the realm: the caller proves that it may
- * read the himds group's files. */
+ * read the himds group's files.  A caller with its fill of live keys gets
+ * 429 and waits for one of them to expire. */
 static void
 api_challenge(struct himds_api *api, struct evhttp_request *req,
     const char *why)
 {
-	char	path[PATH_MAX], realm[PATH_MAX + 16], err[512];
+	char	path[PATH_MAX], realm[PATH_MAX + 16], err[512], after[32];
+	time_t	retry_after = 0;
+	uid_t	uid = api_peer_uid(req);
+	int	rc;
 
-	if (himds_challenge_issue(api->h->challenge, time(NULL), path,
-	    sizeof(path), err, sizeof(err)) == -1) {
+	rc = himds_challenge_issue(api->h->challenge, time(NULL), uid, path,
+	    sizeof(path), &retry_after, err, sizeof(err));
+	if (rc == 1) {
+		log_debug("token key for uid %ld refused: too many outstanding",
+		    (long)uid);
+		snprintf(after, sizeof(after), "%lld", (long long)retry_after);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", after);
+		api_error(req, 429, "Too Many Requests", "too_many_requests",
+		    "Too many token keys outstanding for this caller; use one "
+		    "or wait for them to expire");
+		return;
+	}
+	if (rc == -1) {
 		log_warnx("token key: %s", err);
 		api_error(req, 500, "Internal Server Error", "internal_error",
 		    "cannot write a token key file");

@@ -67,11 +67,11 @@ renew_retry(struct himds_renew *r)
 static void
 renew_tell_arcproxy(struct himds *h)
 {
-	long	pid = daemon_pidfile_read(h->state_dir, "arcproxy");
+	long	pid = daemon_pidfile_read(h->run_dir, "arcproxy");
 
 	if (pid == -1) {
 		log_warnx("renewal: arcproxy is not running (no %s/arcproxy.pid); "
-		    "it loads the new certificate when it starts", h->state_dir);
+		    "it loads the new certificate when it starts", h->run_dir);
 		return;
 	}
 	if (kill((pid_t)pid, SIGHUP) == -1)
@@ -112,7 +112,7 @@ renew_answer(struct himds *h, long status, json_t *answer, const char *error,
 		log_warnx("renewal: out of memory");
 		goto fail;
 	}
-	if (himds_machine_install(h->state_dir, key_pem, key_len, pem,
+	if (himds_machine_install(h->own_dir, key_pem, key_len, pem,
 	    strlen(pem), err, sizeof(err)) == -1) {
 		log_warnx("renewal: %s", err);
 		goto fail;

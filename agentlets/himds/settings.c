@@ -52,7 +52,7 @@ settings_listen(struct himds_settings *s, const config_setting_t *root,
 }
 
 static int
-settings_read(struct himds_settings *s, config_t *lc, const char *state_dir,
+settings_read(struct himds_settings *s, config_t *lc, const char *run_dir,
     struct conf_error *err)
 {
 	const config_setting_t	*root;
@@ -88,7 +88,7 @@ settings_read(struct himds_settings *s, config_t *lc, const char *state_dir,
 	if (dir[0] == '/')
 		snprintf(path, sizeof(path), "%s", dir);
 	else
-		snprintf(path, sizeof(path), "%s/%s", state_dir, dir);
+		snprintf(path, sizeof(path), "%s/%s", run_dir, dir);
 	if ((s->proxy = strdup(proxy)) == NULL ||
 	    (s->token_key_dir = strdup(path)) == NULL)
 		return conf_fail(err, root, "out of memory");
@@ -96,7 +96,7 @@ settings_read(struct himds_settings *s, config_t *lc, const char *state_dir,
 }
 
 int
-himds_settings_load(const char *config_dir, const char *state_dir,
+himds_settings_load(const char *config_dir, const char *run_dir,
     struct himds_settings *s, char *errbuf, size_t errlen)
 {
 	config_t		lc;
@@ -124,7 +124,7 @@ himds_settings_load(const char *config_dir, const char *state_dir,
 			goto fail;
 		s->found = 1;
 	}
-	if (settings_read(s, &lc, state_dir, &err) == -1)
+	if (settings_read(s, &lc, run_dir, &err) == -1)
 		goto fail;
 	config_destroy(&lc);
 	return 0;

@@ -21,9 +21,9 @@ struct himds_settings {
 };
 
 /* Reads <config_dir>/himds.conf (a missing file means every default);
- * relative paths are under state_dir.  Errors name file, line and what
- * was expected. */
-int	himds_settings_load(const char *config_dir, const char *state_dir,
+ * a relative token_key_dir is under run_dir.  Errors name file, line and
+ * what was expected. */
+int	himds_settings_load(const char *config_dir, const char *run_dir,
 	    struct himds_settings *, char *err, size_t errlen);
 void	himds_settings_clear(struct himds_settings *);
 

@@ -79,11 +79,27 @@ def ensure_users():
 
 
 def share_state_dir(path):
-	"""A state dir that himds and arcproxy write: root:arc 0775 when root (the token API's
-	clients, members of group himds, pass through it to tokens/)."""
+	"""The installed layout of a state dir: root:root 0755 when root, written only by root; each
+	daemon writes in its own subdirectory (arcproxy's is made here for the arcproxy that the
+	harness runs as an unprivileged user, as tmpfiles.d would; himds makes its own)."""
 	if ROOT:
-		os.chown(path, 0, grp.getgrnam("arc").gr_gid)
-		os.chmod(path, 0o775)
+		os.chown(path, 0, 0)
+		os.chmod(path, 0o755)
+		own = os.path.join(path, "arcproxy")
+		os.makedirs(own, exist_ok=True)
+		user = harness._run_as()
+		if user:
+			os.chown(own, user.pw_uid, user.pw_gid)
+
+
+def identity_dir(state_dir):
+	"""<state>/himds, where machine.key, machine.crt and himds.json live: himds:arc 0750 when root."""
+	d = os.path.join(state_dir, "himds")
+	os.makedirs(d, exist_ok=True)
+	if ROOT:
+		os.chown(d, pwd.getpwnam("himds").pw_uid, grp.getgrnam("arc").gr_gid)
+		os.chmod(d, 0o750)
+	return d
 
 
 def put_file(path, data, mode):
@@ -115,6 +131,8 @@ class Himds(harness.Daemon):
 		self.conf_dir = os.path.join(self.base, "conf")
 		os.mkdir(self.conf_dir)
 		self.state_dir = state_dir or os.path.join(self.base, "state")
+		self.run_dir = os.path.join(self.base, "run")	# root's 0755, as /run/arc
+		os.mkdir(self.run_dir)
 		if not state_dir:
 			os.mkdir(self.state_dir)
 			share_state_dir(self.state_dir)
@@ -133,7 +151,8 @@ class Himds(harness.Daemon):
 		os.chmod(path, 0o644)
 
 	def command(self, *args):
-		return [str(HIMDS), *args, "--config-dir", self.conf_dir, "--state-dir", self.state_dir]
+		return [str(HIMDS), *args, "--config-dir", self.conf_dir, "--state-dir", self.state_dir,
+			"--run-dir", self.run_dir]
 
 	def start(self):
 		if not HIMDS.exists():
@@ -166,13 +185,13 @@ class Himds(harness.Daemon):
 
 	def status_file(self):
 		try:
-			with open(os.path.join(self.state_dir, "himds.json")) as f:
+			with open(os.path.join(self.state_dir, "himds", "himds.json")) as f:
 				return json.load(f)
 		except (OSError, ValueError):
 			return {}
 
 	def token_dir(self):
-		return os.path.join(self.state_dir, "tokens")
+		return os.path.join(self.run_dir, "tokens")
 
 	def url(self, path):
 		return "http://127.0.0.1:%d%s" % (self.port, path)
@@ -188,7 +207,8 @@ class Himds(harness.Daemon):
 		rc = self.stop()
 		if crashed is None and rc != 0:
 			out.append("himds %s exited %s on SIGTERM\n%s" % (self.base, rc, self.stderr_tail()))
-		if crashed is None and os.path.exists(os.path.join(self.state_dir, "himds.pid")):
+		# As root the pid file is root's, in root's run dir: the dropped himds cannot remove it.
+		if crashed is None and not ROOT and os.path.exists(os.path.join(self.run_dir, "himds.pid")):
 			out.append("himds %s left its pid file" % self.base)
 		if crashed is None and os.path.isdir(self.token_dir()) and \
 		   [n for n in os.listdir(self.token_dir()) if n.endswith(".key")]:
@@ -317,8 +337,9 @@ def put_ca(sim, state_dir):
 
 def put_local_identity(sim, state_dir):
 	"""machine.key/.crt from `cloudsim machine-cert` and a machine.json (no cloud behind it)."""
-	put_file(os.path.join(state_dir, "machine.key"), read_key(sim.file("m1.key")), 0o640)
-	put_file(os.path.join(state_dir, "machine.crt"), read_key(sim.file("m1.crt")), 0o644)
+	own = identity_dir(state_dir)
+	put_file(os.path.join(own, "machine.key"), read_key(sim.file("m1.key")), 0o640)
+	put_file(os.path.join(own, "machine.crt"), read_key(sim.file("m1.crt")), 0o644)
 	put_file(os.path.join(state_dir, "machine.json"),
 		 machine_json(LOCAL_RESOURCE, put_ca(sim, state_dir), 60), 0o644)
 
@@ -519,7 +540,7 @@ def sighup_reads_a_new_identity_and_refuses_a_bad_config(env):
 	      % h.stderr_tail())
 	up(h)
 	check(api(h, INSTANCE, MD)[0] == 200, "himds does not serve after a refused reload")
-	for name in ("machine.json", "machine.crt", "machine.key"):
+	for name in ("machine.json", "himds/machine.crt", "himds/machine.key"):
 		os.unlink(os.path.join(h.state_dir, name))
 	h.write_config()
 	h.signal(signal.SIGHUP)
@@ -551,8 +572,8 @@ def expired_cert(sim, key_path, cn, d):
 def expired_certificate_is_a_state(env):
 	h = new_himds(env, "himds-expired")
 	put_local_identity(env.sim, h.state_dir)
-	put_file(os.path.join(h.state_dir, "machine.crt"),
-		 expired_cert(env.sim, os.path.join(h.state_dir, "machine.key"), "m1", h.base), 0o644)
+	put_file(os.path.join(h.state_dir, "himds", "machine.crt"),
+		 expired_cert(env.sim, os.path.join(h.state_dir, "himds", "machine.key"), "m1", h.base), 0o644)
 	h.start()
 	st = poll(lambda: h.status_file().get("status") == "Expired" and h.status_file())
 	check(st and "expired" in st["lastError"], "himds.json with an expired certificate: %r" % h.status_file())
@@ -648,7 +669,7 @@ def challenge_key_file(env):
 	check(status == 401, "first token request: %d %r" % (status, doc))
 	path = realm_path(hdrs.get("www-authenticate"))
 	check(os.path.dirname(path) == h.token_dir() and re.fullmatch(r"[0-9a-f]{32}\.key", os.path.basename(path)),
-	      "the realm names %s, not <state>/tokens/<hex>.key" % path)
+	      "the realm names %s, not <run>/tokens/<hex>.key" % path)
 	st = os.stat(path)
 	check(st.st_mode & 0o777 == 0o640, "key file mode %o, expected 640" % (st.st_mode & 0o777))
 	dst = os.stat(h.token_dir())
@@ -709,7 +730,7 @@ def challenge_keys_expire_and_are_cleaned(env):
 	check(os.listdir(h.token_dir()), "no key file")
 	check(h.stop() == 0, "himds exited %s on SIGTERM" % h.proc.returncode)
 	check(not os.listdir(h.token_dir()), "key files left at exit: %s" % os.listdir(h.token_dir()))
-	check(not os.path.exists(os.path.join(h.state_dir, "himds.pid")), "pid file left at exit")
+	check(ROOT or not os.path.exists(os.path.join(h.run_dir, "himds.pid")), "pid file left at exit")
 
 
 # --- heartbeat without a cloud ------------------------------------------------------
@@ -847,7 +868,8 @@ def cloud(env):
 
 def register(c, state_dir):
 	"""What azcmagent connect does: key and CSR made here, POST register through arcproxy, the state files."""
-	key = os.path.join(state_dir, "machine.key")
+	own = identity_dir(state_dir)
+	key = os.path.join(own, "machine.key")
 	subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key],
 		       check=True, capture_output=True)
 	csr = subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=" + MACHINE],
@@ -868,7 +890,7 @@ def register(c, state_dir):
 	check(c.register_tunnels >= 1, "the registration did not go through the gateway route")
 	c.resource = answer["resource"]
 	c.registered_at = time.time()
-	put_file(os.path.join(state_dir, "machine.crt"), answer["certificate"], 0o644)
+	put_file(os.path.join(own, "machine.crt"), answer["certificate"], 0o644)
 	c.first_crt, c.first_key = answer["certificate"], read_key(key)
 	put_file(os.path.join(state_dir, "machine.json"),
 		 machine_json(answer["resource"], put_ca(c.sim, state_dir), answer.get("heartbeatIntervalSeconds")),
@@ -968,8 +990,8 @@ def token_with_urllib(env):
 def certificate_renewed_at_half_life(env):
 	c = cloud(env)
 	h = c.himds
-	crt = os.path.join(h.state_dir, "machine.crt")
-	key = os.path.join(h.state_dir, "machine.key")
+	crt = os.path.join(h.state_dir, "himds", "machine.crt")
+	key = os.path.join(h.state_dir, "himds", "machine.key")
 	first_crt, first_key, reloads = c.first_crt, c.first_key, c.reloads
 	left = c.registered_at + CERT_LIFETIME / 2 + 10 - time.time()
 	check(poll(lambda: read_key(crt) != first_crt, timeout=max(left, 1), interval=0.25),
