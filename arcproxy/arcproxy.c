@@ -56,7 +56,7 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 	struct passwd		*pw;
 	uid_t			 uid = SAFEDIR_KEEP_UID;
 	gid_t			 gid = SAFEDIR_KEEP_GID;
-	char			 own[PATH_MAX];
+	char			 own[PATH_MAX], why[256];
 	size_t			 len;
 	int			 sfd, dfd = -1;
 
@@ -73,10 +73,13 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 			    strerror(errno));
 			return NULL;
 		}
-		dfd = safedir_make(sfd, "arcproxy", 0750, uid, gid, err, errlen);
+		dfd = safedir_make(sfd, "arcproxy", 0750, uid, gid, why,
+		    sizeof(why));
 		close(sfd);
-		if (dfd == -1)
+		if (dfd == -1) {
+			snprintf(err, errlen, "%s/%s", px->state_dir, why);
 			return NULL;
+		}
 	}
 	log = accesslog_open(cfg->access_log, dfd, uid, gid, err, errlen);
 	if (dfd != -1)

@@ -16,6 +16,22 @@ safedir_path(char *buf, size_t len, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/* Why name in dirfd could not be opened: a symlink is named as such. */
+static void
+safedir_why(int dirfd, const char *name, char *err, size_t errlen)
+{
+	struct stat	st;
+	int		saved = errno;
+
+	if ((saved == ELOOP || saved == ENOTDIR) &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
+		snprintf(err, errlen, "%s: a symbolic link, not followed", name);
+	else
+		snprintf(err, errlen, "%s: %s", name, strerror(saved));
+	errno = saved;
+}
+
 int
 safedir_open(const char *path, char *err, size_t errlen)
 {
@@ -23,8 +39,7 @@ safedir_open(const char *path, char *err, size_t errlen)
 
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
-		snprintf(err, errlen, "%s: %s", path, errno == ELOOP ?
-		    "a symbolic link, not a directory" : strerror(errno));
+		safedir_why(AT_FDCWD, path, err, errlen);
 	return fd;
 }
 
@@ -55,8 +70,7 @@ safedir_make(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
 	}
 	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", name, errno == ELOOP ?
-		    "a symbolic link, not a directory" : strerror(errno));
+		safedir_why(dirfd, name, err, errlen);
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || safedir_own(fd, &st, mode, uid, gid) == -1) {
@@ -78,8 +92,7 @@ safedir_open_file(int dirfd, const char *name, int flags, mode_t mode,
 	/* O_NONBLOCK: a FIFO planted in its place must not hang the open. */
 	if ((fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC |
 	    O_NOCTTY | O_NONBLOCK, mode)) == -1) {
-		snprintf(err, errlen, "%s: %s", name, errno == ELOOP ?
-		    "a symbolic link, refused" : strerror(errno));
+		safedir_why(dirfd, name, err, errlen);
 		return -1;
 	}
 	if (fstat(fd, &st) == -1) {
