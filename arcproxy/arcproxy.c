@@ -87,8 +87,8 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 	return log;
 }
 
-static void
-reload(struct proxy *px)
+void
+arcproxy_reload(struct proxy *px)
 {
 	struct config		*cfg;
 	struct accesslog	*log;
@@ -125,7 +125,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		reload(px);
+		arcproxy_reload(px);
 		return;
 	}
 	log_info("%s: draining for up to %lld ms", strsignal(sig),

@@ -13,7 +13,8 @@
 
 static const char *const settings_keys[] = {
 	"listen", "proxy", "heartbeat_interval_seconds", "token_key_dir",
-	"token_key_lifetime_seconds", "cloud_timeout_seconds", NULL
+	"token_key_lifetime_seconds", "cloud_timeout_seconds", "arcproxy_admin",
+	NULL
 };
 static const char *const settings_default_listen[] = {
 	"127.0.0.1:40342", "[::1]:40342", NULL
@@ -58,6 +59,7 @@ settings_read(struct himds_settings *s, config_t *lc, const char *run_dir,
 	const config_setting_t	*root;
 	const char		*proxy = "http://127.0.0.1:40343";
 	const char		*dir = "tokens";
+	const char		*admin = "127.0.0.1:40344";
 	char			 host[256], path[PATH_MAX];
 	uint16_t		 port;
 
@@ -71,8 +73,14 @@ settings_read(struct himds_settings *s, config_t *lc, const char *run_dir,
 	    conf_int(root, "token_key_lifetime_seconds", 1, 3600,
 	    &s->token_key_lifetime_seconds, err) == -1 ||
 	    conf_int(root, "cloud_timeout_seconds", 1, 600,
-	    &s->cloud_timeout_seconds, err) == -1)
+	    &s->cloud_timeout_seconds, err) == -1 ||
+	    conf_string(root, "arcproxy_admin", &admin, err) == -1)
 		return -1;
+	if (admin[0] != '\0' && addr_parse(admin, &s->arcproxy_admin,
+	    &s->arcproxy_admin_len) == -1)
+		return conf_fail(err, config_setting_get_member(root,
+		    "arcproxy_admin"), "arcproxy_admin: \"%s\" is not an address "
+		    "like \"127.0.0.1:40344\" (or \"\": tell nobody)", admin);
 	if (url_parse_authority(proxy, "http", 3128, host, sizeof(host),
 	    &port) == -1)
 		return conf_fail(err, config_setting_get_member(root, "proxy"),

@@ -16,6 +16,8 @@ struct himds_settings {
 	char			*proxy;		/* "http://127.0.0.1:40343" */
 	long long		 heartbeat_interval_seconds; /* 0: the cloud's */
 	char			*token_key_dir;		/* absolute */
+	struct sockaddr_storage	 arcproxy_admin;	/* told after a renewal */
+	socklen_t		 arcproxy_admin_len;	/* 0: "", nobody told */
 	long long		 token_key_lifetime_seconds;
 	long long		 cloud_timeout_seconds;
 };

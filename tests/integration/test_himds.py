@@ -2,7 +2,7 @@
 
 Expectations:
 - `himds -n` names file and line of a broken himds.conf or agent.conf and exits 1 with one line.
-  Started as root it runs as user himds (its groups, only CAP_KILL kept) and says in one line
+  Started as root it runs as user himds (its groups, no capability at all) and says in one line
   when there is no such user; as anyone else it stays that user.
 - Without an identity (no machine.json) it runs: /agentstatus says Disconnected with resourceId
   null, the metadata and token endpoints answer 503, himds.json says Disconnected, and nothing
@@ -24,7 +24,8 @@ Expectations:
 - With cloudsim's control plane (API.md): a machine registered through arcproxy and the gateway
   heartbeats until the operator API shows it Connected; the token from curl and from urllib is a
   JWT that verifies with the CA's key, for the resource asked; a short certificate lifetime is
-  renewed at half of it (new key 0640 in its group, new certificate, arcproxy told to reload) and
+  renewed at half of it (new key 0640 in its group, new certificate, arcproxy asked to reload with
+  POST /identity/reload on its admin API, which it grants to the himds user through group arc) and
   the heartbeats go on with the new certificate.
 - SIGTERM: exit 0, the pid file and key files gone, no sanitizer report.
 """
@@ -480,8 +481,9 @@ def runs_as_user_himds(env):
 	check(uid == pw.pw_uid, "himds runs as uid %d, not himds (%d)" % (uid, pw.pw_uid))
 	groups = [int(g) for g in re.search(r"^Groups:\s*(.*)$", st, re.M).group(1).split()]
 	check(grp.getgrnam("arc").gr_gid in groups, "himds is not in group arc: %s" % groups)
-	cap = int(re.search(r"^CapEff:\s+([0-9a-f]+)", st, re.M).group(1), 16)
-	check(cap == 1 << 5, "himds's effective capabilities are %#x, expected only CAP_KILL" % cap)
+	for field in ("CapEff", "CapPrm"):
+		cap = int(re.search(r"^%s:\s+([0-9a-f]+)" % field, st, re.M).group(1), 16)
+		check(cap == 0, "himds's %s is %#x, expected no capability (not even CAP_KILL)" % (field, cap))
 
 
 @test
@@ -859,7 +861,8 @@ def cloud(env):
 	reloads = lambda: len(re.findall("configuration reloaded", p.stderr_text()))
 	check(poll(lambda: reloads() >= 1), "arcproxy did not reload after the registration")
 	c.reloads = reloads()
-	h = new_himds(env, "himds-cloud", state_dir=p.state_dir, proxy="http://127.0.0.1:%d" % p.port)
+	h = new_himds(env, "himds-cloud", state_dir=p.state_dir, proxy="http://127.0.0.1:%d" % p.port,
+		      arcproxy_admin="127.0.0.1:%d" % p.admin_port)
 	h.start()
 	c.himds = h
 	env.cloud = c
@@ -1007,6 +1010,11 @@ def certificate_renewed_at_half_life(env):
 	check(r.returncode == 0, "the new certificate does not belong to the new key")
 	check(poll(lambda: len(re.findall("configuration reloaded", c.proxy.stderr_text())) > reloads, timeout=5),
 	      "arcproxy was not told to reload\n%s" % h.stderr_tail())
+	# Through its admin API, as the himds user (group arc), not with a signal.
+	check(c.proxy.log_has(r"identity reload asked by uid %d" % (pwd.getpwnam("himds").pw_uid if ROOT
+								      else os.getuid())),
+	      "arcproxy was not asked through POST /identity/reload\n%s" % c.proxy.stderr_tail())
+	check(h.log_has(r"arcproxy reloaded the machine identity"), "himds did not hear arcproxy's 200")
 	# The heartbeats go on with the new certificate, through the gateway.
 	renewed = time.time()
 
