@@ -1028,3 +1028,58 @@ def certificate_renewed_at_half_life(env):
 	check(m and m["status"] == "Connected", "no heartbeat after the renewal: %r\n%s"
 	      % (c.sim.operator("/operator/machines/" + MACHINE), h.stderr_tail()))
 	check(h.status_file().get("status") == "Connected", "himds.json after renewal: %r" % h.status_file())
+
+
+FLOOD = """
+import http.client, json, sys
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+counts, retry = {}, None
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+for _ in range(n):
+	try:
+		c.request("GET", path, headers={"Metadata": "true"})
+		r = c.getresponse()
+		r.read()
+	except (OSError, http.client.HTTPException):
+		c.close()
+		c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+		continue
+	counts[r.status] = counts.get(r.status, 0) + 1
+	if r.status == 429 and retry is None:
+		retry = r.getheader("Retry-After")
+	if r.getheader("Connection", "").lower() == "close":
+		c.close()
+		c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+print(json.dumps({"counts": counts, "retry_after": retry}))
+"""
+
+
+@test(timeout=120)
+def challenge_flood_from_one_uid_evicts_nothing(env):
+	"""A local loop asking for challenges (as nobody) gets 429 with Retry-After once it holds its
+	share of live keys; a key another caller (root) took before the flood still works, and a whole
+	challenge round trip from that caller succeeds while the flood's keys are live."""
+	if not ROOT:
+		raise Skip("needs root to flood as another uid")
+	c = cloud(env)
+	h = c.himds
+	status, hdrs, _ = api(h, TOKEN, MD)
+	check(status == 401, "the legitimate caller's challenge: %d" % status)
+	key_path = realm_path(hdrs.get("www-authenticate"))
+	key = read_key(key_path)
+	nobody = pwd.getpwnam("nobody")
+	n = 1100	# more than the 1024 keys himds keeps: the old code evicted the oldest
+	r = subprocess.run(["python3", "-c", FLOOD, str(h.port), TOKEN, str(n)], capture_output=True, text=True,
+			   timeout=100, user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+	check(r.returncode == 0, "the flood: %s" % r.stderr[-400:])
+	out = json.loads(r.stdout)
+	counts = {int(k): v for k, v in out["counts"].items()}
+	check(counts.get(401, 0) <= 64 and counts.get(429, 0) >= n - 64,
+	      "a flood of %d challenges from one uid: %r, expected 429s after its share" % (n, counts))
+	check(out["retry_after"] and 1 <= int(out["retry_after"]) <= 60,
+	      "429 without a Retry-After in 1..60 s: %r" % out["retry_after"])
+	check(os.path.exists(key_path), "the flood evicted a live key of another caller")
+	status, _, doc = api(h, TOKEN, dict(MD, Authorization="Basic " + key))
+	check(status == 200 and "access_token" in doc, "the key taken before the flood: %d %r" % (status, doc))
+	status, _, body, _, _ = curl_token(h)
+	check(status == 200, "a round trip from another uid after the flood: %d %s" % (status, body[:200]))
