@@ -50,9 +50,15 @@ struct himds_api {
 
 struct api_route {
 	const char	*path;
-	int		 imds;		/* needs Metadata: true and api-version */
+	int		 imds;		/* needs api-version (and Metadata: true) */
 	void		(*serve)(struct himds_api *, struct evhttp_request *,
 			    struct evkeyvalq *query);
+};
+
+/* The names a local client reaches himds by.  Anything else is a page in a
+ * browser that a DNS name rebound to 127.0.0.1 (evil.example:40342). */
+static const char *const api_hosts[] = {
+	"localhost", "127.0.0.1", "[::1]", NULL
 };
 
 /* Headers that only a proxy adds: such a request is an SSRF attempt. */
@@ -371,6 +377,30 @@ static const struct api_route api_routes[] = {
 	{ NULL, 0, NULL }
 };
 
+/* Is Host one of api_hosts, with or without a :port? */
+static int
+api_host_ok(const char *host)
+{
+	const char	*colon;
+	size_t		 len;
+	int		 i;
+
+	if (host == NULL)
+		return 0;
+	colon = host[0] == '[' ? strchr(host, ']') : host;
+	colon = colon != NULL ? strchr(colon, ':') : NULL;
+	len = colon != NULL ? (size_t)(colon - host) : strlen(host);
+	if (colon != NULL && (colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+	    strlen(colon + 1) > 5))
+		return 0;
+	for (i = 0; api_hosts[i] != NULL; i++)
+		if (strlen(api_hosts[i]) == len &&
+		    strncasecmp(host, api_hosts[i], len) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 api_request(struct evhttp_request *req, void *arg)
 {
@@ -392,6 +422,15 @@ api_request(struct evhttp_request *req, void *arg)
 			api_error(req, 400, "Bad Request", "invalid_request", why);
 			return;
 		}
+	if (!api_host_ok(evhttp_find_header(in, "Host"))) {
+		log_warnx("refused a request for Host %s: only localhost, "
+		    "127.0.0.1 and [::1] (DNS rebinding?)",
+		    evhttp_find_header(in, "Host") ? evhttp_find_header(in,
+		    "Host") : "(none)");
+		api_error(req, 400, "Bad Request", "invalid_request",
+		    "Host must be localhost, 127.0.0.1 or [::1]");
+		return;
+	}
 	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL)
 		path = "";
 	for (r = api_routes; r->path != NULL; r++)
@@ -409,8 +448,10 @@ api_request(struct evhttp_request *req, void *arg)
 		    "Only GET is served");
 		return;
 	}
+	/* Every endpoint, /agentstatus too: a browser cannot send it
+	 * without a CORS preflight that himds never answers. */
 	meta = evhttp_find_header(in, "Metadata");
-	if (r->imds && (meta == NULL || strcasecmp(meta, "true") != 0)) {
+	if (meta == NULL || strcasecmp(meta, "true") != 0) {
 		api_error(req, 400, "Bad Request", "invalid_request",
 		    "Required metadata header not specified");
 		return;

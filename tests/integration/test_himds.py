@@ -10,8 +10,10 @@ Expectations:
   is refused and the old one kept.
 - /metadata/instance gives Azure's compute document from machine.json (tags as "k:v;k2:v2",
   osType Linux, network {}), /metadata/endpoints the cloud URL, to curl and urllib alike.
-- Every endpoint but /agentstatus needs `Metadata: true` and api-version (else 400 with a JSON
-  error); any request carrying X-Forwarded-For (or Via) gets 400; unknown paths 404; POST 405.
+- Every endpoint needs `Metadata: true`, and all but /agentstatus api-version (else 400 with a
+  JSON error); any request carrying X-Forwarded-For (or Via) gets 400; unknown paths 404; POST 405.
+  A Host other than localhost, 127.0.0.1 or [::1] (with or without a port) gets 400: a browser
+  page on a DNS name rebound to 127.0.0.1 reads nothing.
   Through arcproxy, metadata is refused by its SSRF guard (403); an arcproxy misconfigured to let
   it through adds Via, and himds refuses that (400).
 - The token challenge: the first call gets 401 with `WWW-Authenticate: Basic realm=<dir>/<hex>.key`;
@@ -509,7 +511,7 @@ def root_without_the_himds_user(env):
 @test
 def not_connected_is_a_state(env):
 	h = env.empty
-	status, _, doc = api(h, "/agentstatus")
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(status == 200 and doc["status"] == "Disconnected" and doc["resourceId"] is None and
 	      doc["agentVersion"], "/agentstatus without identity: %d %r" % (status, doc))
 	for path in (INSTANCE, ENDPOINTS, TOKEN):
@@ -579,7 +581,7 @@ def expired_certificate_is_a_state(env):
 	h.start()
 	st = poll(lambda: h.status_file().get("status") == "Expired" and h.status_file())
 	check(st and "expired" in st["lastError"], "himds.json with an expired certificate: %r" % h.status_file())
-	status, _, doc = api(h, "/agentstatus")
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(doc["status"] == "Expired", "/agentstatus: %r" % doc)
 	check(h.log_has(r"renewal: the machine certificate expired"), "no word about the renewal\n%s"
 	      % h.stderr_tail())
@@ -623,12 +625,38 @@ def metadata_header_and_api_version_required(env):
 	check(status == 400 and "api-version" in doc.get("error_description", ""),
 	      "no api-version: %d %r" % (status, doc))
 	status, _, doc = api(h, "/agentstatus")
+	check(status == 400 and "metadata" in doc.get("error_description", "").lower(),
+	      "/agentstatus without the Metadata header: %d %r" % (status, doc))
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(status == 200 and doc.get("resourceId") == LOCAL_RESOURCE["resourceId"],
-	      "/agentstatus needs no Metadata header: %d %r" % (status, doc))
+	      "/agentstatus with Metadata: true: %d %r" % (status, doc))
 	status, _, doc = api(h, "/metadata/nothing?api-version=1", MD)
 	check(status == 404 and doc.get("error"), "unknown path: %d %r" % (status, doc))
 	status, hdrs, _ = api(h, INSTANCE, MD, method="POST")
 	check(status == 405 and hdrs.get("allow") == "GET", "POST: %d %r" % (status, hdrs))
+
+
+@test
+def only_local_host_names(env):
+	h = env.local
+	for host in ("localhost", "LOCALHOST:%d" % h.port, "127.0.0.1", "127.0.0.1:%d" % h.port, "[::1]",
+		     "[::1]:%d" % h.port):
+		status, _, doc = api(h, "/agentstatus", dict(MD, Host=host))
+		check(status == 200, "Host %s: %d %r" % (host, status, doc))
+	keys = lambda: sorted(os.listdir(h.token_dir())) if os.path.isdir(h.token_dir()) else []
+	before = keys()
+	for host in ("evil.example:%d" % h.port, "evil.example", "127.0.0.2", "localhost.evil.example",
+		     "localhost:", "localhost:80x", "[::1]x", "0x7f000001", ""):
+		for path in ("/agentstatus", INSTANCE, TOKEN):
+			status, _, doc = api(h, path, dict(MD, Host=host))
+			check(status == 400 and "Host" in doc.get("error_description", ""),
+			      "%s with Host %r: %d %r" % (path, host, status, doc))
+	check(keys() == before, "a request for another host got a key file")
+	# What a browser does after DNS rebinding: curl with the rebound name resolved to 127.0.0.1.
+	p = curl("--noproxy", "*", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Metadata: true",
+		 "--resolve", "rebound.example:%d:127.0.0.1" % h.port,
+		 "http://rebound.example:%d/agentstatus" % h.port)
+	check(p.stdout.decode() == "400", "a rebound name: HTTP %s" % p.stdout.decode())
 
 
 @test
@@ -748,7 +776,7 @@ def heartbeat_goes_through_arcproxy(env):
 	st = poll(lambda: h.status_file().get("lastError") and h.status_file(), timeout=5)
 	check(st and st["status"] == "Disconnected" and "403" in st["lastError"] and st["lastHeartbeat"] is None,
 	      "himds.json: %r" % st)
-	status, _, doc = api(h, "/agentstatus")
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(doc["status"] == "Disconnected" and doc["lastHeartbeat"] is None, "/agentstatus: %r" % doc)
 	# The retry follows the interval (1 s here): more than one CONNECT by now.
 	check(poll(lambda: len([l for l in env.arcproxy.access_log_lines()
@@ -949,7 +977,7 @@ def heartbeat_visible_in_the_cloud(env):
 	check(m["resourceId"] == c.resource["resourceId"], "operator: %r" % m)
 	st = poll(lambda: h.status_file().get("status") == "Connected" and h.status_file(), timeout=5)
 	check(st and st["lastHeartbeat"] and st["lastError"] is None, "himds.json: %r" % h.status_file())
-	status, _, doc = api(h, "/agentstatus")
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(doc["status"] == "Connected" and doc["resourceId"] == c.resource["resourceId"] and doc["lastHeartbeat"],
 	      "/agentstatus: %r" % doc)
 	# Only the registration's curl and himds use this arcproxy: more gateway tunnels than the
