@@ -327,10 +327,11 @@ config_load_agent(struct config *cfg, const char *config_dir,
 		    config_dir, why);
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/machine.crt", state_dir);
+	/* himds rewrites the identity in its own <state>/himds. */
+	snprintf(path, sizeof(path), "%s/himds/machine.crt", state_dir);
 	if (access(path, R_OK) == 0) {
 		cfg->machine_cert = strdup(path);
-		snprintf(path, sizeof(path), "%s/machine.key", state_dir);
+		snprintf(path, sizeof(path), "%s/himds/machine.key", state_dir);
 		cfg->machine_key = strdup(path);
 		if (cfg->machine_cert == NULL || cfg->machine_key == NULL) {
 			snprintf(err->text, sizeof(err->text), "out of memory");
@@ -380,7 +381,8 @@ config_load(const char *config_dir, const char *state_dir, char *errbuf,
 	if (alog[0] == '/' || strcmp(alog, "-") == 0)
 		cfg->access_log = strdup(alog);
 	else if (alog[0] != '\0') {
-		snprintf(path, sizeof(path), "%s/%s", state_dir, alog);
+		/* arcproxy's own <state>/arcproxy: the state dir is root's. */
+		snprintf(path, sizeof(path), "%s/arcproxy/%s", state_dir, alog);
 		cfg->access_log = strdup(path);
 	}
 	if (alog[0] != '\0' && cfg->access_log == NULL) {

@@ -12,6 +12,7 @@ struct worker;
 struct proxy {
 	const char		*config_dir;
 	const char		*state_dir;
+	const char		*run_dir;	/* pid file */
 	struct event_base	*base;		/* main thread: signals, admin */
 	struct config		*cfg;
 	struct accesslog	*alog;

@@ -54,7 +54,7 @@ test_minimal_file(void)
 	CU_ASSERT_EQUAL(c->limits.max_head_bytes, 32768);
 	CU_ASSERT_EQUAL(c->limits.connect_timeout_ms, 10000);
 	CU_ASSERT_EQUAL(c->limits.buffer_budget_bytes, 64 << 20);
-	CU_ASSERT_STRING_EQUAL(c->access_log, "/var/lib/arc-test/arcproxy-access.log");
+	CU_ASSERT_STRING_EQUAL(c->access_log, "/var/lib/arc-test/arcproxy/arcproxy-access.log");
 	route_match(c->routes, "127.0.0.1", 18080, &d);
 	CU_ASSERT_EQUAL(d.kind, ROUTE_DIRECT);
 	CU_ASSERT_TRUE(route_is_explicit(c->routes, d.rule));
