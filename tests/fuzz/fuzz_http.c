@@ -199,8 +199,10 @@ fz_on_headers_complete(http_parser *p)
 	/* RFC 9112 6.3: no body after a HEAD request, nor in 1xx, 204, 304. */
 	if (p->type == HTTP_RESPONSE && ((fp->flags & FZ_HEAD) ||
 	    p->status_code / 100 == 1 || p->status_code == 204 ||
-	    p->status_code == 304))
+	    p->status_code == 304)) {
+		m->chunked = 0;		/* framing fields without a body */
 		return 1;
+	}
 	return 0;
 }
 

@@ -173,7 +173,7 @@ fz_check_body(const struct fz_msg *ref, const struct fz_msg *fwd)
 static void
 fz_check_framing(const struct fz_msg *fwd, const char *body, size_t len, int done)
 {
-	size_t	i, end;
+	size_t	i, vlen, end;
 	int	j, r;
 
 	for (j = 0; j < fwd->nfields; j++) {
@@ -181,11 +181,15 @@ fz_check_framing(const struct fz_msg *fwd, const char *body, size_t len, int don
 
 		if (!fz_is(&fwd->fields[j].name, "content-length"))
 			continue;
-		for (i = 0; i < v->len; i++)
+		/* RFC 9110 5.5: the value is without its trailing OWS. */
+		for (vlen = v->len; vlen > 0 && (v->p[vlen - 1] == ' ' ||
+		    v->p[vlen - 1] == '\t'); vlen--)
+			;
+		for (i = 0; i < vlen; i++)
 			if (v->p[i] < '0' || v->p[i] > '9')
 				FZ_BAD("forwarded Content-Length \"%s\" is not 1*DIGIT",
 				    fz_str(v));
-		if (v->len == 0)
+		if (vlen == 0)
 			FZ_BAD("forwarded Content-Length is empty");
 	}
 	if (!fwd->chunked)
@@ -530,7 +534,9 @@ fz_response_stream(const uint8_t *data, size_t size, int ctx, int whole)
 		if (r->kind != FZ_INFO)
 			break;
 		if (step != HTTP_STEP_DONE)
-			FZ_BAD("lib/http.c did not end a 1xx response at its head");
+			FZ_BAD("status %u: conn.c passes it on as interim (< 200) "
+			    "and reads the next response after its head, but "
+			    "lib/http.c reads a body after it", m.parser.status_code);
 		start = r->end;
 		http_msg_init(&m, HTTP_RESPONSE);
 		m.skip_body = head;

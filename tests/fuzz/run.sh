@@ -20,6 +20,7 @@ fi
 tmp=$(mktemp -d "$base/arc-fuzz.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$FUZZ_DIR/crashes"
+lsan=suppressions=$here/lsan.supp:print_suppressions=0
 
 # Prints the input that broke harness $1 (file $2) and keeps a copy.
 show_input() {
@@ -46,7 +47,13 @@ for h in "$@"; do
 	esac
 	set -- -rss_limit_mb=1024 -max_len=$maxlen -timeout=10 -print_final_stats=1 \
 	    -artifact_prefix="$work/out/"
-	[ -f "$here/$h.dict" ] && set -- "$@" -dict="$here/$h.dict"
+	# The harness's own dictionary, else its family's (http.dict, conf.dict).
+	for d in "$here/$h.dict" "$here/${h%%_*}.dict" "$here/${h#*_}.dict"; do
+		if [ -f "$d" ]; then
+			set -- "$@" -dict="$d"
+			break
+		fi
+	done
 	log=$work/log
 	rc=0
 	# The regression inputs and the seeds first, one run each: a failure
@@ -54,7 +61,7 @@ for h in "$@"; do
 	files=$(ls "$here/regress/$h"/* "$work/corpus"/* 2>/dev/null)
 	if [ -n "$files" ]; then
 		# shellcheck disable=SC2086
-		TMPDIR=$work UBSAN_OPTIONS=print_stacktrace=1 \
+		TMPDIR=$work UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=$lsan \
 		    "$bin" "$@" $files >"$log" 2>&1 || rc=$?
 		if [ $rc -ne 0 ]; then
 			bad=$(grep '^Running: ' "$log" | tail -n 1 | cut -c 10-)
@@ -66,7 +73,7 @@ for h in "$@"; do
 		fi
 	fi
 	if [ "$secs" -gt 0 ]; then
-		TMPDIR=$work UBSAN_OPTIONS=print_stacktrace=1 \
+		TMPDIR=$work UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=$lsan \
 		    "$bin" "$@" -max_total_time="$secs" "$work/corpus" >"$log" 2>&1 || rc=$?
 		stats=$(awk '/^stat::number_of_executed_units/ { r = $2 }
 		    /^stat::average_exec_per_sec/ { e = $2 }
