@@ -69,6 +69,7 @@ peercred_test_OBJS := lib/peercred.c
 PROGS	:= $(BIN)/arcproxy
 .DEFAULT_GOAL := all
 -include cloudsim/build.mk bench/build.mk agentlets/himds/build.mk azcmagent/build.mk
+-include tests/fuzz/build.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps test unit integration run clean
