@@ -1,5 +1,6 @@
-"""The machine: every program the suites, bench/ and packaging run is installed by make deps.
+"""The machine and the harness: the tools are installed, any directory works, nothing is left running.
 
+Run first (run.py), so that a missing tool explains the failures after it.
 Expectations:
 - Every program that a test module, the harness or bench/ starts (found in their source: the
   first word of each command given to subprocess, Popen or Service, the names given to
@@ -8,13 +9,23 @@ Expectations:
 - `make deps` installs every package that tests/tools.txt names (make deps-list).
 - Each listed program is installed, from the package listed (or one it depends on): a fresh
   machine after `make deps` runs every test and skips none.
+- The suite passes from a clone in a directory that nobody (the daemons' user) cannot enter,
+  as /root (0700) or a mktemp -d directory: the harness runs copies of the programs from a
+  directory anyone can read and says so in one line. Without that (ARC_STAGE=0) the same
+  run fails with PermissionError: the check can fail.
+- A module whose setup fails after it started a process (test_bench: benchorigin, then an
+  arcproxy that exits at once) leaves nothing running; run.py reports and kills whatever a
+  module leaves behind.
 """
 
 import ast
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import harness
@@ -228,3 +239,78 @@ def every_listed_program_is_installed(env):
 		if "install ok installed" not in r.stdout:
 			problems.append("package %s is not installed (run make deps as root)" % pkg)
 	check(not problems, "; ".join(problems))
+
+
+def run_suite(root, bin_dir, filters, timeout, **env):
+	"""tests/integration/run.py of the tree at root: (exit status, output)."""
+	e = dict(os.environ, ARC_BIN=str(bin_dir), **env)
+	e.pop("ARC_KEEP", None)
+	r = subprocess.run([sys.executable, str(Path(root) / "tests" / "integration" / "run.py"),
+			    *filters], cwd=str(root), env=e, capture_output=True, text=True,
+			   timeout=timeout)
+	return r.returncode, r.stdout + r.stderr
+
+
+@test(timeout=150)
+def suite_runs_from_a_closed_directory(env):
+	if os.geteuid() != 0:
+		raise harness.Skip("needs root: only root runs the daemons as another user")
+	closed = Path(tempfile.mkdtemp(prefix="arc-closed-"))	# 0700, as /root is
+	try:
+		check(os.stat(closed).st_mode & 0o777 == 0o700, "mkdtemp made %o" % os.stat(closed).st_mode)
+		shutil.copytree(harness.REPO / "tests", closed / "tests",
+				ignore=shutil.ignore_patterns("__pycache__"))
+		shutil.copytree(harness.BIN_DIR, closed / "build" / "bin")
+		filters = ["routes.", "cloudsim.pki_files", "cloudsim.curl_tunnel_bytes"]
+		rc, out = run_suite(closed, closed / "build" / "bin", filters, 60)
+		lines = [ln for ln in out.splitlines() if ln.startswith("harness: ")]
+		check(rc == 0 and re.search(r"integration: [1-9]\d* passed, 0 failed", out),
+		      "from %s: exit %d:\n%s" % (closed, rc, out[-3000:]))
+		check(len(lines) == 1 and "cannot enter" in lines[0] and str(closed) in lines[0],
+		      "no one line that says the programs were copied: %r" % lines)
+		# The same run without the copies: what a clone in /root did before.
+		rc, out = run_suite(closed, closed / "build" / "bin", filters, 60, ARC_STAGE="0")
+		check(rc != 0 and "PermissionError" in out,
+		      "without staging the run from %s did not fail (exit %d):\n%s" % (closed, rc, out[-2000:]))
+	finally:
+		shutil.rmtree(closed, ignore_errors=True)
+
+
+def running_from(d):
+	"""Pids of processes whose program lies under d."""
+	out = []
+	for pid in os.listdir("/proc"):
+		if pid.isdigit():
+			try:
+				if os.readlink("/proc/%s/exe" % pid).startswith(str(d) + "/"):
+					out.append(int(pid))
+			except OSError:
+				pass
+	return out
+
+
+@test(timeout=90)
+def failed_setup_leaves_nothing_running(env):
+	d = Path(tempfile.mkdtemp(prefix="arc-failing-", dir=harness.tmp_root()))
+	os.chmod(d, 0o755)
+	try:
+		for prog in ("benchorigin", "arcbench"):
+			shutil.copy2(harness.BIN_DIR / prog, d / prog)
+		# An arcproxy that exits at once: test_bench's setup fails after benchorigin started.
+		(d / "arcproxy").write_text("#!/bin/sh\necho 'arcproxy: broken on purpose' >&2\nexit 1\n")
+		os.chmod(d / "arcproxy", 0o755)
+		rc, out = run_suite(harness.REPO, d, ["bench.http_keepalive_verified"], 60)
+		check(rc != 0 and "FAIL bench.http_keepalive_verified: setup:" in out,
+		      "the setup did not fail as arranged (exit %d):\n%s" % (rc, out[-2000:]))
+		left = running_from(d)
+		for pid in left:
+			os.kill(pid, 9)
+			try:
+				os.waitpid(pid, 0)	# an orphan reparented to run.py, the subreaper
+			except ChildProcessError:
+				pass
+		check(not left, "still running after the suite ended: pids %s from %s" % (left, d))
+		check("left running" not in out, "the module left a process for run.py to kill:\n%s"
+		      % "\n".join(ln for ln in out.splitlines() if "left running" in ln))
+	finally:
+		shutil.rmtree(d, ignore_errors=True)
