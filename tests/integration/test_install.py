@@ -175,7 +175,8 @@ def tmpfiles_and_sysusers_match_the_layout(env):
 
 
 def make(*args, timeout=300):
-	r = subprocess.run(["make", "-s", "-C", str(harness.REPO), "BUILD=%s" % BUILD, *args],
+	r = subprocess.run(["make", "-s", "-C", str(harness.REPO), "BUILD=%s" % BUILD,
+			    "SANITIZE=%d" % SANITIZE, *args],
 			   capture_output=True, text=True, timeout=timeout)
 	check(r.returncode == 0, "make %s: exit %d\n%s%s" % (" ".join(args), r.returncode,
 							  r.stdout[-2000:], r.stderr[-2000:]))
@@ -377,7 +378,8 @@ def set_conf(path, replace):
 	"""Edit an installed config as an operator would: each key's line replaced."""
 	text = open(path).read()
 	for key, line in replace.items():
-		text, n = re.subn(r"^%s\s*=.*$" % re.escape(key), line, text, count=1, flags=re.M)
+		text, n = re.subn(r"^%s\s*=.*?;[ \t]*(#.*)?$" % re.escape(key), line, text, count=1,
+				  flags=re.M | re.S)
 		if n == 0:
 			text += line + "\n"
 	with open(path, "w") as f:
