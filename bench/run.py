@@ -31,7 +31,8 @@ from pathlib import Path
 
 import gateway
 from services import (START_TIMEOUT, Bench, Service, chown_to, ensure_user, free_port,
-		      install_missing, is_root, say, version_of)
+		      install_missing, is_root, say, stop_all, stop_on_signals, track,
+		      version_of)
 from table import fmt_num, render_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +58,7 @@ class Origin:
 					      "--tls", "0", "--tcp", "0"], cwd=d, stdout=subprocess.PIPE,
 					     stderr=open(os.path.join(d, "stderr.log"), "wb"),
 					     stdin=subprocess.DEVNULL, start_new_session=True)
+		track(self)
 		ready, _, _ = select.select([self.proc.stdout], [], [], 10)
 		line = self.proc.stdout.readline().decode() if ready else ""
 		ports = dict(kv.split("=") for kv in line.split()[1:])
@@ -497,6 +499,7 @@ def main(argv):
 		   "machine": machine_info(), "bench_seconds": a.seconds, "git": git_describe(),
 		   "proxies": {}, "workloads": [], "skipped": skipped}
 	bench = Bench(bin_dir, a.seconds)
+	stop_on_signals()
 	try:
 		origin = Origin(bin_dir, work)
 		say("origin: http %s, tls %s, tcp %s" % (origin.http, origin.tls, origin.tcp))
@@ -555,6 +558,7 @@ def main(argv):
 			svc.stop()
 		if origin is not None:
 			origin.stop()
+		stop_all()	# and whatever a failed start left behind
 
 	# The report.
 	parts = []

@@ -195,6 +195,46 @@ def _run_as():
 	return pwd.getpwnam(name) if name else None
 
 
+# --- where the daemons' programs are -------------------------------------------
+
+def _can_search(path, user):
+	"""Whether user may enter path (and so every directory above it), asked as that user."""
+	pid = os.fork()
+	if pid == 0:
+		try:
+			os.setgroups([])
+			os.setgid(user.pw_gid)
+			os.setuid(user.pw_uid)
+			os._exit(0 if os.access(str(path), os.X_OK) else 1)
+		except BaseException:
+			os._exit(2)
+	_, status = os.waitpid(pid, 0)
+	return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _stage_bin(bin_dir):
+	"""The daemons run as ARC_RUN_AS (nobody), who cannot enter a clone in a closed
+	directory (/root is 0700, so is a mktemp -d dir): then run copies of the programs
+	from a directory anyone can read, and say so in one line. ARC_STAGE=0 turns it off."""
+	user = _run_as()
+	if user is None or os.environ.get("ARC_STAGE") == "0" or not bin_dir.is_dir() or \
+	   _can_search(bin_dir, user):
+		return bin_dir
+	dest = Path(tmp_root()) / "bin"
+	dest.mkdir(mode=0o755)
+	for f in sorted(bin_dir.iterdir()):
+		if f.is_file():
+			shutil.copy2(f, dest / f.name)
+			os.chmod(dest / f.name, 0o755)
+	print("harness: user %s cannot enter %s (a directory above it is closed to others): "
+	      "running copies of its programs from %s" % (user.pw_name, bin_dir, dest), flush=True)
+	return dest
+
+
+BIN_DIR = _stage_bin(BIN_DIR)
+ARCPROXY = BIN_DIR / "arcproxy"
+
+
 # --- the proxy under test ----------------------------------------------------
 
 class Daemon:

@@ -56,8 +56,13 @@ def setup():
 		p.kill()
 		raise AssertionError("benchorigin did not start: %r" % line)
 	# Rules naming 127.0.0.1 and each port: only such rules lift the SSRF guard.
-	proxy = Proxy(routes=[direct("127.0.0.1:%s" % ports[k]) for k in ("http", "tls", "tcp")],
-		      name="bench").start()
+	try:
+		proxy = Proxy(routes=[direct("127.0.0.1:%s" % ports[k]) for k in ("http", "tls", "tcp")],
+			      name="bench").start()
+	except BaseException:
+		p.kill()	# a failed setup stops what it started (issue 9)
+		p.wait(5)
+		raise
 	return Env(proxy, p, ports)
 
 
