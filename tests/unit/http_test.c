@@ -591,8 +591,8 @@ body_through(struct http_msg *m, struct evbuffer *b, struct evbuffer *out)
 	return step;
 }
 
-/* A chunked body goes on chunked again from the parser's state: chunk
- * extensions, odd chunk lines and trailers stay behind. */
+/* A chunked body goes on with canonical framing only: chunk extensions,
+ * white space and trailers stay behind; a line end that is not CRLF fails. */
 static void
 test_rechunk(void)
 {
@@ -601,6 +601,8 @@ test_rechunk(void)
 	    "Content-Length: 9\r\n\r\nGET http://a.test/ HTTP/1.1\r\n\r\n", NULL };
 	const char *const bad_crlf[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
 	    "5\r\nhelloXY0\r\n\r\n", NULL };
+	const char *const bad_size_lf[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    "5\rXhello\r\n0\r\n\r\n", NULL };
 	const char *const split_crlf[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
 	    "5\r\nhello\r", "\n0\r\n\r\n", NULL };
 	struct evbuffer	*b = pieces(in), *out = evbuffer_new();
@@ -612,7 +614,8 @@ test_rechunk(void)
 	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
 	CU_ASSERT_EQUAL(body_through(&m, b, out), HTTP_STEP_DONE);
 	s = text(out);
-	CU_ASSERT_STRING_EQUAL(s, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+	/* Leading zeros are canonical enough; the rest of the line is not. */
+	CU_ASSERT_STRING_EQUAL(s, "5\r\nhello\r\n0006\r\n world\r\n0\r\n\r\n");
 	free(s);
 	/* The next request stays in the input. */
 	CU_ASSERT_EQUAL(evbuffer_get_length(b), strlen("GET http://a.test/ HTTP/1.1\r\n\r\n"));
@@ -634,6 +637,15 @@ test_rechunk(void)
 	/* http-parser takes any two bytes after chunk data; not here. */
 	evbuffer_drain(out, evbuffer_get_length(out));
 	b = pieces(bad_crlf);
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(body_through(&m, b, out), HTTP_STEP_ERROR);
+	evbuffer_free(b);
+
+	/* Nor any byte for the LF of a size line. */
+	evbuffer_drain(out, evbuffer_get_length(out));
+	b = pieces(bad_size_lf);
 	http_msg_init(&m, HTTP_REQUEST);
 	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
 	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
@@ -671,7 +683,7 @@ static const struct unit_test tests[] = {
 	{ "request framing is written from the parser's state", test_framing_from_state },
 	{ "response framing is written from the parser's state", test_response_framing_from_state },
 	{ "ambiguous heads are refused", test_ambiguous_heads },
-	{ "chunked bodies are chunked again", test_rechunk },
+	{ "chunked bodies go on with canonical framing only", test_rechunk },
 	{ NULL, NULL }
 };
 
