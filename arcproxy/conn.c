@@ -613,7 +613,7 @@ conn_resp(struct conn *c)
 		}
 		status = m->parser.status_code;
 		before = evbuffer_get_length(out);
-		if (status == 101 && c->req->parser.upgrade) {
+		if (status == 101 && http_msg_is_upgrade(c->req)) {
 			c->status = 101;
 			http_write_response(m, 0, 1, out);
 			http_msg_head_consume(m, in);

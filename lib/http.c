@@ -612,7 +612,9 @@ http_msg_is_connect(const struct http_msg *m)
 int
 http_msg_is_upgrade(const struct http_msg *m)
 {
-	return m->parser.upgrade;
+	/* An HTTP/1.0 request's Upgrade is ignored (RFC 9110 7.8). */
+	return m->parser.upgrade && !(m->parser.type == HTTP_REQUEST &&
+	    m->parser.http_major == 1 && m->parser.http_minor == 0);
 }
 
 int
@@ -839,7 +841,7 @@ http_write_request(const struct http_msg *m, const struct http_target *t,
     struct evbuffer *out)
 {
 	const char	*method = http_msg_method(m);
-	int		 upgrade = m->parser.upgrade && !http_msg_is_connect(m);
+	int		 upgrade = http_msg_is_upgrade(m) && !http_msg_is_connect(m);
 
 	evbuffer_add(out, method, strlen(method));
 	evbuffer_add(out, " ", 1);

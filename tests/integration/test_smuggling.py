@@ -16,7 +16,7 @@ Expectations:
   nothing reaches the origin: Transfer-Encoding not ending in chunked, chunked twice,
   Transfer-Encoding in HTTP/1.0, line folding, bare LF or CR, white space before a colon,
   a control character in the target, both framings, two Content-Lengths.
-- An HTTP/1.0 client gets no 1xx response.
+- An HTTP/1.0 client gets no 1xx response, and its Upgrade field goes no further.
 """
 
 import socket
@@ -295,3 +295,11 @@ def no_1xx_for_http10(env):
 		c.send(b"GET %s/resp/100 HTTP/1.1\r\nHost: x\r\n\r\n" % _base(env).encode())
 		status, _, _, _ = c.read_head()
 		check(status == 100, "an HTTP/1.1 client got status %d first, not the 100" % status)
+	# Nor an upgrade: HTTP/1.0 has none, and the origin, which gets HTTP/1.1, must not see one.
+	before = len(env.raw.requests)
+	r = _exchange(env, b"GET %s/up HTTP/1.0\r\nHost: x\r\nConnection: Upgrade\r\n"
+		      b"Upgrade: websocket\r\n\r\n" % _base(env).encode())[0]
+	check(r is not None and r.status == 200, "HTTP/1.0 request with Upgrade: %r" % r)
+	got = _new_requests(env, before)
+	check(got and not any(k == "upgrade" or "upgrade" in v.lower() for k, v in got[0]["headers"]),
+	      "the origin got an upgrade for an HTTP/1.0 client: %r" % (got and got[0]["headers"]))

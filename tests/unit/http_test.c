@@ -30,6 +30,37 @@ text(struct evbuffer *b)
 	return s;
 }
 
+/* Writes the request head of a one-piece request; NULL when the head is refused. */
+static char *
+rewrite_request(const char *req)
+{
+	const char *const	 one[] = { req, NULL };
+	struct evbuffer		*b = pieces(one), *out = evbuffer_new();
+	struct http_msg		 m;
+	struct http_target	 t;
+	char			*s = NULL;
+
+	http_msg_init(&m, HTTP_REQUEST);
+	if (http_msg_head(&m, b, 8192) == HTTP_STEP_HEAD &&
+	    http_msg_target(&m, &t) == 0) {
+		http_write_request(&m, &t, out);
+		s = text(out);
+	}
+	evbuffer_free(b);
+	evbuffer_free(out);
+	return s;
+}
+
+static int
+count(const char *s, const char *needle)
+{
+	int	n = 0;
+
+	for (; (s = strcasestr(s, needle)) != NULL; s++)
+		n++;
+	return n;
+}
+
 static void
 test_absolute_form_rewrite(void)
 {
@@ -364,6 +395,13 @@ test_upgrade(void)
 	free(s);
 	evbuffer_free(b);
 	evbuffer_free(out);
+	/* HTTP/1.0 has no upgrade: the field is ignored and goes no further,
+	 * since the next hop gets HTTP/1.1 and could switch protocols. */
+	s = rewrite_request("GET http://a.test/ws HTTP/1.0\r\nConnection: Upgrade\r\n"
+	    "Upgrade: websocket\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_PTR_NULL(strcasestr(s, "upgrade"));
+	free(s);
 }
 
 static void
@@ -391,37 +429,6 @@ test_error_response(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\n\r\ndenied\n"));
 	free(s);
 	evbuffer_free(out);
-}
-
-/* Writes the request head of a one-piece request; NULL when the head is refused. */
-static char *
-rewrite_request(const char *req)
-{
-	const char *const	 one[] = { req, NULL };
-	struct evbuffer		*b = pieces(one), *out = evbuffer_new();
-	struct http_msg		 m;
-	struct http_target	 t;
-	char			*s = NULL;
-
-	http_msg_init(&m, HTTP_REQUEST);
-	if (http_msg_head(&m, b, 8192) == HTTP_STEP_HEAD &&
-	    http_msg_target(&m, &t) == 0) {
-		http_write_request(&m, &t, out);
-		s = text(out);
-	}
-	evbuffer_free(b);
-	evbuffer_free(out);
-	return s;
-}
-
-static int
-count(const char *s, const char *needle)
-{
-	int	n = 0;
-
-	for (; (s = strcasestr(s, needle)) != NULL; s++)
-		n++;
-	return n;
 }
 
 /* Connection never removes a framing field: the framing that goes on is the
