@@ -622,6 +622,14 @@ conn_resp(struct conn *c)
 			conn_tunnel(c);
 			return;
 		}
+		if (status == 101) {
+			/* Switching to a protocol nobody asked for. */
+			log_debug("%s %s: 101 without an upgrade request",
+			    c->client_addr, c->target_text);
+			conn_flush_stage(c);
+			conn_fail(c, PXE_UPSTREAM_PROTOCOL);
+			return;
+		}
 		if (status < 200) {
 			/* 100 Continue and friends: pass on, await the final
 			 * one.  HTTP/1.0 has no 1xx: such a client gets none. */

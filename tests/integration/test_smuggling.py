@@ -12,6 +12,7 @@ Expectations:
   the client connection parses.
 - Chunk extensions, white space in chunk lines and trailers do not reach the origin: only
   canonical chunked framing goes on; data not followed by CRLF -> 400.
+- A 101 to a request that asked for no upgrade -> 502.
 - Heads another parser could read differently get 400 (requests) or 502 (responses), and
   nothing reaches the origin: Transfer-Encoding not ending in chunked, chunked twice,
   Transfer-Encoding in HTTP/1.0, line folding, bare LF or CR, white space before a colon,
@@ -38,6 +39,8 @@ RESPONSES = {
 	"/resp/chunk-ext": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 			   b"5;ext=\"a\nb\"\r\nfirst\r\n0\r\nX-Trailer: 1\r\n\r\n",
 	"/resp/100": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
+	"/resp/101": b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"
+		     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
 }
 
 
@@ -280,7 +283,7 @@ def chunk_extension_not_forwarded_down(env):
 
 @test
 def ambiguous_responses_502(env):
-	for path in ("/resp/te-gzip", "/resp/cl-te"):
+	for path in ("/resp/te-gzip", "/resp/cl-te", "/resp/101"):
 		r = _exchange(env, b"GET %s%s HTTP/1.1\r\nHost: x\r\n\r\n" % (_base(env).encode(), path.encode()))[0]
 		check(r is not None and r.status == 502, "%s: wanted 502, got %r" % (path, r))
 
