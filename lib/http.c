@@ -253,6 +253,9 @@ http_head_valid(struct http_msg *m)
 		    (raw[i + 1] == ' ' || raw[i + 1] == '\t'))
 			return http_invalid(m, "obsolete line folding");
 	}
+	if (p->type == HTTP_RESPONSE &&
+	    (p->status_code < 100 || p->status_code > 599))
+		return http_invalid(m, "invalid status code");
 	for (k = 0; k < m->url.len; k++) {
 		c = (unsigned char)raw[m->url.off + k];
 		if (p->type == HTTP_REQUEST && (c <= ' ' || c == 0x7f))

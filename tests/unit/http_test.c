@@ -555,6 +555,8 @@ test_ambiguous_heads(void)
 		"HTTP/1.1 200 O\x01K\r\nContent-Length: 5\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX:\r\n Content-Length: 5\r\n\r\n",
 		"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n",
 		NULL
 	};
 	struct http_msg	m;
