@@ -615,13 +615,21 @@ conn_resp(struct conn *c)
 		}
 		status = m->parser.status_code;
 		before = evbuffer_get_length(out);
-		if (status == 101 && c->req->parser.upgrade) {
+		if (status == 101 && http_msg_is_upgrade(c->req)) {
 			c->status = 101;
 			http_write_response(m, 0, 1, out);
 			http_msg_head_consume(m, in);
 			c->bytes_down += evbuffer_get_length(out) - before;
 			conn_flush_stage(c);
 			conn_tunnel(c);
+			return;
+		}
+		if (status == 101) {
+			/* Switching to a protocol nobody asked for. */
+			log_debug("%s %s: 101 without an upgrade request",
+			    c->client_addr, c->target_text);
+			conn_flush_stage(c);
+			conn_fail(c, PXE_UPSTREAM_PROTOCOL);
 			return;
 		}
 		if (status < 200) {
