@@ -13,7 +13,7 @@
 
 #define RELAY_WINDOW_MIN	(16 * 1024)	/* for a partner that does not drain */
 #define RELAY_DRAIN_FAST_MS	20	/* drained this fast: the window doubles */
-#define RELAY_DRAIN_SLOW_MS	200	/* this slow: back to the minimum */
+#define RELAY_DRAIN_SLOW_MS	1000	/* this slow: back to the minimum */
 
 static size_t
 relay_window_high(const struct relay_window *win, size_t max)
@@ -97,7 +97,8 @@ relay_read_more(struct relay_window *win, struct budget *b,
 	evbuffer_unfreeze(in, 0);
 	n = bigread(bufferevent_getfd(bev), in, room);
 	evbuffer_freeze(in, 0);
-	win->full = n > 0 && (size_t)n == room;
+	/* The reservation may be larger than asked: at least room means full. */
+	win->full = n > 0 && (size_t)n >= room;
 }
 
 void
