@@ -11,6 +11,8 @@ Expectations:
   download and stop reading (some at once, some after reading fast, so that their windows grew)
   cannot push arcproxy_buffered_bytes past the budget (plus one socket read per connection), RSS
   grows little, a normal client's download completes meanwhile, and the gauge returns to 0.
+  Pipelined requests queued behind a response the client does not read pin at most 16 KiB of
+  input (plus the response's window): a client cannot park megabytes of them.
 """
 
 import re
@@ -257,4 +259,38 @@ def buffer_budget_holds(env):
 	p.stop()
 	rep = p.sanitizer_report()
 	p.cleanup()
+	check(rep is None, "sanitizer: %s" % rep)
+
+
+@test(timeout=60)
+def pipelined_bytes_bounded(env):
+	o = origin()
+	p = Proxy(routes=std_routes(o), name="pipeline").start()
+	try:
+		healthy(p, "at start")
+		big = "http://127.0.0.1:%d/bytes/%d" % (o.http_port, 8 << 20)
+		small = ("GET http://127.0.0.1:%d/bytes/10 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+			 % o.http_port).encode()
+		s = socket.socket()
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+		s.connect(("127.0.0.1", p.port))
+		s.settimeout(0.5)
+		s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % big).encode())
+		# a mile of pipelined requests behind a response the client does not read
+		sent = 0
+		try:
+			for _ in range(20000):
+				sent += s.send(small * 64)
+		except (socket.timeout, BlockingIOError):
+			pass
+		time.sleep(1.0)
+		held = metric_sum(p.metrics(), "arcproxy_buffered_bytes")
+		s.close()
+	finally:
+		p.stop()
+		rep = p.sanitizer_report()
+		p.cleanup()
+	check(sent > 1 << 20, "only %d pipelined bytes went out: the test did not press" % sent)
+	check(0 < held <= 128 * 1024, "one client pinned %d KiB in arcproxy's buffers with %d KiB of pipelined "
+	      "requests behind an unread response" % (held // 1024, sent // 1024))
 	check(rep is None, "sanitizer: %s" % rep)
