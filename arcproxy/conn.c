@@ -711,7 +711,7 @@ conn_client_read(struct bufferevent *bev, void *arg)
 		if (!c->req_done)
 			conn_req_body(c);
 		else if (evbuffer_get_length(bufferevent_get_input(c->client)) >=
-		    (size_t)c->cfg->limits.buffer_bytes)
+		    RELAY_WINDOW_MIN)
 			/* Pipelined requests wait for this response. */
 			bufferevent_disable(c->client, EV_READ);
 		break;
@@ -752,7 +752,7 @@ conn_client_write(struct bufferevent *bev, void *arg)
 	case CONN_EXCHANGE:
 		if (c->up_paused) {
 			c->up_paused = 0;
-			relay_window_drained(&c->relay.upstream.win, c->w->base,
+			relay_window_drained(&c->relay.upstream.win, c->client,
 			    c->cfg->limits.buffer_bytes);
 			bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 			bufferevent_enable(c->up->bev, EV_READ);
@@ -826,7 +826,7 @@ conn_up_write(struct bufferevent *bev, void *arg)
 	}
 	if (c->state == CONN_EXCHANGE && c->client_paused) {
 		c->client_paused = 0;
-		relay_window_drained(&c->relay.client.win, c->w->base,
+		relay_window_drained(&c->relay.client.win, c->up->bev,
 		    c->cfg->limits.buffer_bytes);
 		bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
 		bufferevent_enable(c->client, EV_READ);
