@@ -3,7 +3,10 @@
 #   make test       install what is missing, build, run unit and integration tests
 #   make SANITIZE=1 test   the same under AddressSanitizer and UBSan (build/san/)
 #   make run        run the appliance in the foreground on conf/
-#   make deps       install the Debian packages the build and tests need
+#   make deps       install the Debian packages the build, tests, bench, fuzzing and packaging need
+#   make install    programs, default configs (/etc/arc, kept if present), systemd units,
+#                   sysusers.d and tmpfiles.d (PREFIX, DESTDIR); make uninstall reverses it
+#   make deb        build/arc-appliance_<version>_amd64.deb (packaging/deb.sh)
 
 CC	?= cc
 SANITIZE ?= 0
@@ -13,43 +16,49 @@ SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 else
 BUILD	?= build
 SANFLAGS =
+# Debian's hardening (lintian checks it in the package): fortified libc calls.
+HARDEN	= -D_FORTIFY_SOURCE=2
 endif
 BIN	:= $(BUILD)/bin
 OBJ	:= $(BUILD)/obj
 
 PKGS	:= libevent_core libevent_extra libevent_pthreads libevent_openssl libconfig \
 	openssl jansson libnghttp2 libcurl
+# The build's libraries, then every package whose program a test, make bench,
+# fuzzing or packaging runs (tests/tools.txt, which test_tools checks).
 DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig-dev \
-	libssl-dev libjansson-dev libnghttp2-dev libcurl4-openssl-dev libarchive-dev libcunit1-dev curl openssl ca-certificates python3 procps iproute2 passwd \
-	squid
+	libssl-dev libjansson-dev libnghttp2-dev libcurl4-openssl-dev libarchive-dev libcunit1-dev \
+	ca-certificates procps \
+	$(shell awk '!/^\#/ && NF >= 2 { print $$2 }' tests/tools.txt | sort -u)
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Werror
 CFLAGS	?= -O2 -g
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -pthread \
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(HARDEN) $(SANFLAGS) -pthread \
 	-Ilib -Iarcproxy -Igateway-client $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
-ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro -Wl,-z,now
 
 LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c \
-	lib/atomicfile.c lib/bigread.c
+	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c
 GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
-	gateway-client/gw_h2.c
+	gateway-client/gw_h2.c gateway-client/gw_endpoints.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	lib/http.c lib/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
 	arcproxy/conn.c arcproxy/listener.c arcproxy/worker.c \
 	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c \
 	arcproxy/upstream.c arcproxy/upstream_proxy.c arcproxy/upstream_gateway.c \
-	$(GW_SRC)
+	arcproxy/fdlimit.c arcproxy/budget.c $(GW_SRC)
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
-UNIT_TESTS := route http conf config agentconf gw url atomicfile identity
+UNIT_TESTS := route http conf config agentconf gw url atomicfile identity \
+	safedir peercred
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
@@ -60,6 +69,8 @@ config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \
 url_test_OBJS	 := lib/url.c
 atomicfile_test_OBJS := lib/atomicfile.c
 identity_test_OBJS := lib/identity.c
+safedir_test_OBJS := lib/safedir.c
+peercred_test_OBJS := lib/peercred.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
@@ -69,7 +80,7 @@ PROGS	:= $(BIN)/arcproxy
 -include tests/fuzz/build.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
-.PHONY: all deps test unit integration run clean
+.PHONY: all deps deps-list test unit integration run clean install uninstall deb
 all: $(PROGS)
 
 $(OBJ)/%.o: %.c
@@ -99,6 +110,9 @@ deps:
 	echo "make deps: installing$$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
 
+deps-list:
+	@echo $(DEB_PKGS)
+
 test: deps
 	$(MAKE) all $(UNIT_BINS)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh
@@ -111,6 +125,59 @@ integration: all
 
 run: deps all
 	BIN=$(BIN) bash conf/run.sh
+
+# Installation: daemons in sbin, azcmagent in bin, the units as Azure names
+# them.  extd and gcad are installed only once extmgr and guestconfig are built.
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+BINDIR	?= $(PREFIX)/bin
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+CONFDIR	?= /etc/arc
+VERSION	:= $(shell sed -n 's/^\#define ARC_AGENT_VERSION[[:space:]]*"\(.*\)"/\1/p' lib/version.h)
+DAEMONS	:= arcproxy:arcproxyd himds:himdsd extmgr:extd guestconfig:gcad
+INSTALL_CONFS := conf/arcproxy.conf conf/himds.conf
+
+install: all
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(BIN)/azcmagent $(DESTDIR)$(BINDIR)/azcmagent
+	@for d in $(DAEMONS); do prog=$${d%%:*}; unit=$${d#*:}; \
+		if [ ! -x $(BIN)/$$prog ]; then echo "install: $$prog is not built: no $$unit.service"; continue; fi; \
+		echo "install $$prog $$unit.service"; \
+		install -m 0755 $(BIN)/$$prog $(DESTDIR)$(SBINDIR)/$$prog || exit 1; \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/$$unit.service > $(DESTDIR)$(UNITDIR)/$$unit.service || exit 1; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit.service; \
+		if [ -f packaging/systemd/$$unit.path ]; then \
+			install -m 0644 packaging/systemd/$$unit.path $(DESTDIR)$(UNITDIR)/$$unit.path || exit 1; fi; \
+	done
+	install -m 0644 packaging/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/arc-appliance.conf
+	install -m 0644 packaging/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/arc-appliance.conf
+	@for f in $(INSTALL_CONFS); do t=$(DESTDIR)$(CONFDIR)/$${f##*/}; \
+		if [ -e $$t ]; then echo "install: $$t exists: kept"; \
+		else install -m 0644 $$f $$t || exit 1; fi; \
+	done
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers $(SYSUSERSDIR)/arc-appliance.conf && \
+		systemd-tmpfiles --create $(TMPFILESDIR)/arc-appliance.conf; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	fi
+
+# The users, /var/lib/arc and configs that differ from the defaults stay.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/azcmagent \
+		$(foreach d,$(DAEMONS),$(DESTDIR)$(SBINDIR)/$(firstword $(subst :, ,$(d))) \
+		$(DESTDIR)$(UNITDIR)/$(lastword $(subst :, ,$(d))).service \
+		$(DESTDIR)$(UNITDIR)/$(lastword $(subst :, ,$(d))).path) \
+		$(DESTDIR)$(SYSUSERSDIR)/arc-appliance.conf $(DESTDIR)$(TMPFILESDIR)/arc-appliance.conf
+	@for f in $(INSTALL_CONFS); do t=$(DESTDIR)$(CONFDIR)/$${f##*/}; \
+		if cmp -s $$f $$t; then rm -f $$t; elif [ -e $$t ]; then echo "uninstall: $$t was changed: kept"; fi; \
+	done
+	-@rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
+
+deb: all
+	BIN=$(BIN) VERSION=$(VERSION) BUILD=$(BUILD) sh packaging/deb.sh
 
 clean:
 	rm -rf build

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import gateway
 from services import (START_TIMEOUT, Bench, Service, chown_to, ensure_user, free_port,
-		      install_missing, is_root, say, version_of)
+		      install_missing, is_root, say, stop_all, stop_on_signals, track,
+		      version_of)
 from table import fmt_num, render_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +58,7 @@ class Origin:
 					      "--tls", "0", "--tcp", "0"], cwd=d, stdout=subprocess.PIPE,
 					     stderr=open(os.path.join(d, "stderr.log"), "wb"),
 					     stdin=subprocess.DEVNULL, start_new_session=True)
+		track(self)
 		ready, _, _ = select.select([self.proc.stdout], [], [], 10)
 		line = self.proc.stdout.readline().decode() if ready else ""
 		ports = dict(kv.split("=") for kv in line.split()[1:])
@@ -76,7 +78,7 @@ class Origin:
 				self.proc.kill()
 
 
-def start_arcproxy(work, bin_dir, rev):
+def start_arcproxy(work, bin_dir, rev, origin):
 	d = os.path.join(work, "arcproxy")
 	conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
 	for p in (d, conf, state):
@@ -91,10 +93,13 @@ def start_arcproxy(work, bin_dir, rev):
 			'listen = [ "127.0.0.1:%d" ];\n'
 			'admin_listen = "";\n'
 			"workers = 1;\n"
-			'routes = ( { match = "127.0.0.1"; route = "direct"; } );\n'
+			# only a rule naming host and port lifts the SSRF guard
+			'routes = ( %s );\n'
 			'default_route = "deny";\n'
 			'dns_servers = [ "127.0.0.1" ];\n'
-			'access_log = "access.log";\n' % port)
+			'access_log = "access.log";\n' % (port, ", ".join(
+				'{ match = "%s"; route = "direct"; }' % t
+				for t in (origin.http, origin.tls, origin.tcp))))
 	os.chmod(os.path.join(conf, "arcproxy.conf"), 0o644)
 	svc = Service("arcproxy", [str(bin_dir / "arcproxy"), "-d", "--config-dir", conf,
 				   "--state-dir", state], d, port=port)
@@ -494,6 +499,7 @@ def main(argv):
 		   "machine": machine_info(), "bench_seconds": a.seconds, "git": git_describe(),
 		   "proxies": {}, "workloads": [], "skipped": skipped}
 	bench = Bench(bin_dir, a.seconds)
+	stop_on_signals()
 	try:
 		origin = Origin(bin_dir, work)
 		say("origin: http %s, tls %s, tcp %s" % (origin.http, origin.tls, origin.tcp))
@@ -501,7 +507,7 @@ def main(argv):
 			if name in skipped:
 				continue
 			try:
-				svc = start_arcproxy(work, bin_dir, rev) if name == "arcproxy" \
+				svc = start_arcproxy(work, bin_dir, rev, origin) if name == "arcproxy" \
 					else STARTERS[name](work)
 			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 				skipped[name] = "cannot start: %s" % e
@@ -552,6 +558,7 @@ def main(argv):
 			svc.stop()
 		if origin is not None:
 			origin.stop()
+		stop_all()	# and whatever a failed start left behind
 
 	# The report.
 	parts = []

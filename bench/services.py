@@ -65,6 +65,31 @@ def chown_to(path, user):
 # --- processes -------------------------------------------------------------------
 
 _ports = set()
+_started = []	# everything with a stop() that this run started, for stop_all()
+
+
+def track(thing):
+	"""Remember a started process (anything with stop()) for stop_all()."""
+	_started.append(thing)
+	return thing
+
+
+def stop_all():
+	"""Stop whatever this run started and is still running, newest first (idempotent)."""
+	while _started:
+		try:
+			_started.pop().stop()
+		except Exception as e:	# one that will not stop does not keep the others running
+			say("stopping: %r" % e)
+
+
+def stop_on_signals():
+	"""SIGTERM and SIGHUP end the run through its finally blocks, as Ctrl-C does: the
+	services run in their own sessions and would outlive a run killed outright."""
+	def handler(sig, frame):
+		raise SystemExit(128 + sig)
+	for sig in (signal.SIGTERM, signal.SIGHUP):
+		signal.signal(sig, handler)
 
 
 def free_port():
@@ -96,6 +121,7 @@ class Service:
 		self.log = open(self.log_path, "ab")
 		self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
 					     stdout=self.log, stderr=self.log, start_new_session=True)
+		track(self)
 
 	@property
 	def pid(self):

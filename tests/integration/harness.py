@@ -195,6 +195,46 @@ def _run_as():
 	return pwd.getpwnam(name) if name else None
 
 
+# --- where the daemons' programs are -------------------------------------------
+
+def _can_search(path, user):
+	"""Whether user may enter path (and so every directory above it), asked as that user."""
+	pid = os.fork()
+	if pid == 0:
+		try:
+			os.setgroups([])
+			os.setgid(user.pw_gid)
+			os.setuid(user.pw_uid)
+			os._exit(0 if os.access(str(path), os.X_OK) else 1)
+		except BaseException:
+			os._exit(2)
+	_, status = os.waitpid(pid, 0)
+	return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _stage_bin(bin_dir):
+	"""The daemons run as ARC_RUN_AS (nobody), who cannot enter a clone in a closed
+	directory (/root is 0700, so is a mktemp -d dir): then run copies of the programs
+	from a directory anyone can read, and say so in one line. ARC_STAGE=0 turns it off."""
+	user = _run_as()
+	if user is None or os.environ.get("ARC_STAGE") == "0" or not bin_dir.is_dir() or \
+	   _can_search(bin_dir, user):
+		return bin_dir
+	dest = Path(tmp_root()) / "bin"
+	dest.mkdir(mode=0o755)
+	for f in sorted(bin_dir.iterdir()):
+		if f.is_file():
+			shutil.copy2(f, dest / f.name)
+			os.chmod(dest / f.name, 0o755)
+	print("harness: user %s cannot enter %s (a directory above it is closed to others): "
+	      "running copies of its programs from %s" % (user.pw_name, bin_dir, dest), flush=True)
+	return dest
+
+
+BIN_DIR = _stage_bin(BIN_DIR)
+ARCPROXY = BIN_DIR / "arcproxy"
+
+
 # --- the proxy under test ----------------------------------------------------
 
 class Daemon:
@@ -264,11 +304,16 @@ class Proxy(Daemon):
 		os.chmod(self.base, 0o755)
 		self.conf_dir = os.path.join(self.base, "conf")
 		self.state_dir = os.path.join(self.base, "state")
+		self.run_dir = os.path.join(self.base, "run")		# --run-dir: the pid file
+		self.identity_dir = os.path.join(self.state_dir, "himds")	# machine.crt, .key
 		os.mkdir(self.conf_dir)
 		os.mkdir(self.state_dir)
+		os.mkdir(self.run_dir)
+		os.mkdir(self.identity_dir)
 		self.user = _run_as()
 		if self.user:
-			os.chown(self.state_dir, self.user.pw_uid, self.user.pw_gid)
+			for d in (self.state_dir, self.run_dir, self.identity_dir):
+				os.chown(d, self.user.pw_uid, self.user.pw_gid)
 		self.conf_path = os.path.join(self.conf_dir, "arcproxy.conf")
 		self.stderr_path = os.path.join(self.base, "stderr.log")
 		self.settings = {
@@ -312,7 +357,8 @@ class Proxy(Daemon):
 		return kw
 
 	def command(self, *args):
-		return [str(ARCPROXY), *args, "--config-dir", self.conf_dir, "--state-dir", self.state_dir]
+		return [str(ARCPROXY), *args, "--config-dir", self.conf_dir, "--state-dir", self.state_dir,
+			"--run-dir", self.run_dir]
 
 	def check_config(self, timeout=10):
 		"""arcproxy -n on the current config: CompletedProcess (text)."""
@@ -406,7 +452,7 @@ class Proxy(Daemon):
 	# --- logs and admin --------------------------------------------------
 	def access_log_path(self):
 		p = self.settings.get("access_log") or ""
-		return p if os.path.isabs(p) else os.path.join(self.state_dir, p)
+		return p if os.path.isabs(p) else os.path.join(self.state_dir, "arcproxy", p)
 
 	def access_log_lines(self):
 		try:

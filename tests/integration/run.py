@@ -3,15 +3,20 @@
 
 usage: python3 tests/integration/run.py [-v] [-l] [FILTER ...]
 
-Runs every @test in tests/integration/test_*.py (file order, then definition order),
+Runs every @test in tests/integration/test_*.py (test_tools first, then file order, then
+definition order),
 or only those whose "module.name" contains one of the FILTERs. Prints PASS/FAIL/SKIP
 per test and, last, "integration: N passed, N failed"; exits 1 if any failed.
 Environment: ARC_BIN (directory holding arcproxy, default build/bin), ARC_KEEP=1 keeps
-the temp dirs, ARC_RUN_AS (user to start arcproxy as when root, default nobody).
+the temp dirs, ARC_RUN_AS (user to start arcproxy as when root, default nobody), ARC_STAGE=0
+(do not copy the programs when ARC_RUN_AS cannot reach them). A process that a module leaves
+running after its teardown is killed and counted as a failure.
 """
 
+import ctypes
 import importlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -43,6 +48,52 @@ def run_bounded(fn, args, timeout):
 	if "error" in box:
 		return "error", box["error"]
 	return "ok", box.get("value")
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper():
+	"""What a test starts and then orphans (a daemon that forks, a child of a killed shell)
+	is reparented to this process rather than to init, so leftovers() still sees it."""
+	try:
+		ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	except (OSError, AttributeError):
+		pass
+
+
+def children():
+	"""{pid: name} of this process's live children (zombies left out)."""
+	me, out = str(os.getpid()), {}
+	for d in os.listdir("/proc"):
+		if not d.isdigit():
+			continue
+		try:
+			with open("/proc/%s/stat" % d) as f:
+				stat = f.read()
+		except OSError:
+			continue
+		name = stat[stat.find("(") + 1:stat.rfind(")")]
+		fields = stat[stat.rfind(")") + 2:].split()
+		if len(fields) > 1 and fields[1] == me and fields[0] not in ("Z", "X"):
+			out[int(d)] = name
+	return out
+
+
+def leftovers(before, short):
+	"""Every test stops what it started, even when it fails: after a module's teardown (or
+	its failed setup), a process it started that still runs is killed and is a failure."""
+	left = {pid: name for pid, name in children().items() if pid not in before}
+	if not left:
+		return 0
+	for pid in left:
+		try:
+			os.kill(pid, signal.SIGKILL)
+		except OSError:
+			pass
+	print("FAIL %s.teardown: left running: %s" % (short, ", ".join(
+		"%s (pid %d)" % (name, pid) for pid, name in sorted(left.items()))), flush=True)
+	return 1
 
 
 def indent(text, prefix="    "):
@@ -86,11 +137,13 @@ def main(argv):
 	verbose = "-v" in argv
 	list_only = "-l" in argv
 	filters = [a for a in argv if not a.startswith("-")]
-	for path in sorted(HERE.glob("test_*.py")):
+	# test_tools first: a missing tool or an unreachable build explains what fails after it.
+	for path in sorted(HERE.glob("test_*.py"), key=lambda p: (p.stem != "test_tools", p.stem)):
 		importlib.import_module(path.stem)
 
 	passed = failed = skipped = 0
 	start = time.monotonic()
+	become_subreaper()
 	modules = []
 	for t in harness.TESTS:
 		if t["module"] not in modules:
@@ -107,6 +160,7 @@ def main(argv):
 			for t in tests:
 				print("%s.%s" % (short, t["name"]))
 			continue
+		before = children()
 		env, setup_error = setup_module(mod, verbose)
 		for t in tests:
 			name = "%s.%s" % (short, t["name"])
@@ -144,7 +198,9 @@ def main(argv):
 				details.append(proxy.stderr_tail(15))
 			print(indent("\n".join(d for d in details if d)), flush=True)
 		failed += teardown_module(mod, env, short)
+		failed += leftovers(before, short)
 	if list_only:
+		harness.cleanup_all()
 		return 0
 	harness.cleanup_all()
 	if verbose or skipped:

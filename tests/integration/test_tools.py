@@ -1,0 +1,316 @@
+"""The machine and the harness: the tools are installed, any directory works, nothing is left running.
+
+Run first (run.py), so that a missing tool explains the failures after it.
+Expectations:
+- Every program that a test module, the harness or bench/ starts (found in their source: the
+  first word of each command given to subprocess, Popen or Service, the names given to
+  shutil.which, and the commands of shell strings) is listed in tests/tools.txt, unless it
+  is one of the project's own programs.
+- `make deps` installs every package that tests/tools.txt names (make deps-list).
+- Each listed program is installed, from the package listed (or one it depends on): a fresh
+  machine after `make deps` runs every test and skips none.
+- The suite passes from a clone in a directory that nobody (the daemons' user) cannot enter,
+  as /root (0700) or a mktemp -d directory: the harness runs copies of the programs from a
+  directory anyone can read and says so in one line. Without that (ARC_STAGE=0) the same
+  run fails with PermissionError: the check can fail.
+- A module whose setup fails after it started a process (test_bench: benchorigin, then an
+  arcproxy that exits at once) leaves nothing running; run.py reports and kills whatever a
+  module leaves behind.
+"""
+
+import ast
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import harness
+from harness import check, test
+
+MANIFEST = harness.REPO / "tests" / "tools.txt"
+SOURCES = sorted((harness.REPO / "tests" / "integration").glob("*.py")) + \
+	sorted((harness.REPO / "bench").glob("*.py"))
+PROCESS_CALLS = {"run", "Popen", "check_output", "check_call", "call", "Service"}
+# Programs of this project (build/bin) and interpreter-relative commands.
+OWN = {"arcproxy", "himds", "azcmagent", "cloudsim", "arcbench", "benchorigin", "extmgr",
+       "guestconfig"}
+DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def manifest():
+	"""{program: package} and the set of packages, from tests/tools.txt."""
+	progs, pkgs = {}, set()
+	for line in MANIFEST.read_text().splitlines():
+		f = line.split("#", 1)[0].split()
+		if len(f) < 2:
+			continue
+		pkgs.add(f[1])
+		if f[0] != "-":
+			progs[f[0]] = f[1]
+	return progs, pkgs
+
+
+def _name_of(node, consts):
+	"""The program a command expression starts, or None."""
+	if isinstance(node, ast.BinOp):
+		return _name_of(node.left, consts)
+	if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
+		return _name_of(node.elts[0], consts)
+	if isinstance(node, ast.Constant) and isinstance(node.value, str):
+		return os.path.basename(node.value.split()[0]) if node.value.strip() else None
+	if isinstance(node, ast.Name) and node.id in consts:
+		return _name_of(consts[node.id], consts)
+	if isinstance(node, ast.BoolOp):	# shutil.which("squid") or "/usr/sbin/squid"
+		for v in node.values:
+			n = _name_of(v, consts)
+			if n:
+				return n
+	if isinstance(node, ast.Call) and _callee(node) == "which" and node.args:
+		return _name_of(node.args[0], consts)
+	return None
+
+
+def _callee(call):
+	"""subprocess.run -> "run", Service -> "Service"; a method of anything else -> None."""
+	f = call.func
+	if isinstance(f, ast.Attribute):
+		return f.attr if isinstance(f.value, ast.Name) and f.value.id in ("subprocess", "shutil") \
+			else None
+	return f.id if isinstance(f, ast.Name) else None
+
+
+def _passes_args(fn):
+	"""Whether fn(*args) runs its args as a command: subprocess.run(list(args)) or [*args]."""
+	if fn.args.vararg is None:
+		return False
+	va = fn.args.vararg.arg
+	for node in ast.walk(fn):
+		if isinstance(node, ast.Call) and _callee(node) in PROCESS_CALLS and node.args:
+			a = node.args[0]
+			if isinstance(a, ast.Call) and _callee(a) == "list" and a.args and \
+			   isinstance(a.args[0], ast.Name) and a.args[0].id == va:
+				return True
+			if isinstance(a, ast.List) and a.elts and isinstance(a.elts[0], ast.Starred):
+				return True
+	return False
+
+
+def _text_of(node):
+	"""A string constant, or the format of "..." % (...), with %s made a placeholder word."""
+	if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+		node = node.left
+	if isinstance(node, ast.Constant) and isinstance(node.value, str):
+		return node.value.replace("%s", "x").replace("%d", "0")
+	return None
+
+
+def _shell_words(text):
+	"""The commands of a shell string: the first word of each pipeline part."""
+	out = []
+	for part in re.split(r"\|\||&&|[|;]|<\(|\$\(", text):
+		try:
+			words = shlex.split(part)
+		except ValueError:
+			words = part.split()
+		words = [w for w in words if not re.match(r"^\w+=", w)]
+		if words and words[0] in ("exec", "command", "sudo"):
+			words = words[1:]
+		if words and re.match(r"^[\w./+-]+$", words[0]):
+			out.append(os.path.basename(words[0]))
+	return out
+
+
+def called_programs():
+	"""{program: ["file:line", ...]} for every program the sources start."""
+	found = {}
+
+	def add(name, path, node):
+		if name and re.match(r"^[A-Za-z][\w.+-]*$", name):
+			found.setdefault(name, []).append("%s:%d" % (path.name, node.lineno))
+
+	for path in SOURCES:
+		tree = ast.parse(path.read_text(), str(path))
+		# Names bound to a command (cmd = ["nghttp", ...], SQUID = which(...) or ...),
+		# and wrappers of subprocess.run (run = functools.partial(subprocess.run, ...)).
+		consts, runners = {}, set(PROCESS_CALLS)
+		runners |= {f.name for f in tree.body if isinstance(f, ast.FunctionDef) and _passes_args(f)}
+		for node in ast.walk(tree):
+			if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+			   isinstance(node.targets[0], ast.Name):
+				v = node.value
+				if isinstance(v, ast.Call) and _callee(v) == "partial" and v.args and \
+				   isinstance(v.args[0], ast.Attribute) and v.args[0].attr in PROCESS_CALLS:
+					runners.add(node.targets[0].id)
+				elif isinstance(v, (ast.List, ast.BoolOp, ast.Call, ast.BinOp)):
+					consts[node.targets[0].id] = v
+		for node in ast.walk(tree):
+			if not isinstance(node, ast.Call):
+				continue
+			name = _callee(node)
+			if name == "which" and node.args:
+				add(_name_of(node.args[0], consts), path, node)
+				continue
+			if name not in runners or not node.args:
+				continue
+			arg = node.args[1] if name == "Service" and len(node.args) > 1 else node.args[0]
+			shell = any(k.arg == "shell" for k in node.keywords)
+			text = _text_of(arg)
+			if shell and text is not None:
+				for w in _shell_words(text):
+					add(w, path, node)
+			else:
+				add(_name_of(arg, consts), path, node)
+				# ["unshare", "-m", "sh", "-c", "mount ..."]: the shell's commands too
+				if isinstance(arg, ast.List):
+					elts = [_text_of(e) or "" for e in arg.elts]
+					for i, e in enumerate(elts[:-1]):
+						if e == "-c":
+							for w in _shell_words(elts[i + 1]):
+								add(w, path, node)
+					if elts[:1] == ["unshare"] and len(elts) > 2:
+						add(next((e for e in elts[1:] if not e.startswith("-")), None),
+						    path, node)
+	return {k: v for k, v in found.items() if k not in OWN and k != "x"}
+
+
+def installed_from(prog):
+	"""(path, package) of the program as Debian installs it, or (None, None)."""
+	for d in DIRS:
+		p = os.path.join(d, prog)
+		if not os.path.exists(p):
+			continue
+		for cand in (p, os.path.realpath(p), p.replace("/usr/", "/", 1),
+			     os.path.realpath(p).replace("/usr/", "/", 1)):
+			r = subprocess.run(["dpkg-query", "-S", cand], capture_output=True, text=True)
+			owners = [ln.split(":", 1)[0].strip() for ln in r.stdout.splitlines()
+				  if ln and not ln.startswith("diversion by")]
+			if r.returncode == 0 and owners:
+				return p, owners[0].split(",")[0].strip()
+		return p, "?"
+	return None, None
+
+
+def depends_of(pkg):
+	r = subprocess.run(["dpkg-query", "-W", "-f=${Depends},${Pre-Depends}", pkg],
+			   capture_output=True, text=True)
+	return set(re.findall(r"(?:^|[,|]\s*)([a-z0-9][a-z0-9.+-]*)", r.stdout))
+
+
+@test
+def programs_called_are_listed(env):
+	"""The scan finds what the suites call (nghttp, nghttpx, squid, ...), and each is listed."""
+	progs, _ = manifest()
+	called = called_programs()
+	# The scan itself: it must see the programs this very issue was about.
+	for must in ("nghttp", "nghttpx", "squid", "openssl", "curl", "traffic_server", "tinyproxy"):
+		check(must in called, "the source scan did not find %s: the scan is broken" % must)
+	missing = ["%s (%s)" % (p, ", ".join(sorted(set(w))[:3])) for p, w in sorted(called.items())
+		   if p not in progs]
+	check(not missing, "called but not in tests/tools.txt (so make deps does not install "
+	      "their packages): %s" % "; ".join(missing))
+
+
+@test
+def make_deps_installs_every_listed_package(env):
+	_, pkgs = manifest()
+	r = subprocess.run(["make", "-s", "-C", str(harness.REPO), "deps-list"], capture_output=True,
+			   text=True, timeout=60)
+	check(r.returncode == 0, "make deps-list: exit %d: %s" % (r.returncode, r.stderr.strip()))
+	have = set(r.stdout.split())
+	check(pkgs <= have, "make deps does not install: %s" % " ".join(sorted(pkgs - have)))
+
+
+@test
+def every_listed_program_is_installed(env):
+	progs, pkgs = manifest()
+	problems = []
+	for prog, pkg in sorted(progs.items()):
+		path, owner = installed_from(prog)
+		if path is None:
+			problems.append("%s is not installed (package %s; run make deps as root)" % (prog, pkg))
+		elif owner != pkg and owner not in depends_of(pkg):
+			problems.append("%s comes from %s, not from %s as tests/tools.txt says" % (path, owner, pkg))
+	for pkg in sorted(pkgs - set(progs.values())):
+		r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+		if "install ok installed" not in r.stdout:
+			problems.append("package %s is not installed (run make deps as root)" % pkg)
+	check(not problems, "; ".join(problems))
+
+
+def run_suite(root, bin_dir, filters, timeout, **env):
+	"""tests/integration/run.py of the tree at root: (exit status, output)."""
+	e = dict(os.environ, ARC_BIN=str(bin_dir), **env)
+	e.pop("ARC_KEEP", None)
+	r = subprocess.run([sys.executable, str(Path(root) / "tests" / "integration" / "run.py"),
+			    *filters], cwd=str(root), env=e, capture_output=True, text=True,
+			   timeout=timeout)
+	return r.returncode, r.stdout + r.stderr
+
+
+@test(timeout=150)
+def suite_runs_from_a_closed_directory(env):
+	if os.geteuid() != 0:
+		raise harness.Skip("needs root: only root runs the daemons as another user")
+	closed = Path(tempfile.mkdtemp(prefix="arc-closed-"))	# 0700, as /root is
+	try:
+		check(os.stat(closed).st_mode & 0o777 == 0o700, "mkdtemp made %o" % os.stat(closed).st_mode)
+		shutil.copytree(harness.REPO / "tests", closed / "tests",
+				ignore=shutil.ignore_patterns("__pycache__"))
+		shutil.copytree(harness.BIN_DIR, closed / "build" / "bin")
+		filters = ["routes.", "cloudsim.pki_files", "cloudsim.curl_tunnel_bytes"]
+		rc, out = run_suite(closed, closed / "build" / "bin", filters, 60)
+		lines = [ln for ln in out.splitlines() if ln.startswith("harness: ")]
+		check(rc == 0 and re.search(r"integration: [1-9]\d* passed, 0 failed", out),
+		      "from %s: exit %d:\n%s" % (closed, rc, out[-3000:]))
+		check(len(lines) == 1 and "cannot enter" in lines[0] and str(closed) in lines[0],
+		      "no one line that says the programs were copied: %r" % lines)
+		# The same run without the copies: what a clone in /root did before.
+		rc, out = run_suite(closed, closed / "build" / "bin", filters, 60, ARC_STAGE="0")
+		check(rc != 0 and "PermissionError" in out,
+		      "without staging the run from %s did not fail (exit %d):\n%s" % (closed, rc, out[-2000:]))
+	finally:
+		shutil.rmtree(closed, ignore_errors=True)
+
+
+def running_from(d):
+	"""Pids of processes whose program lies under d."""
+	out = []
+	for pid in os.listdir("/proc"):
+		if pid.isdigit():
+			try:
+				if os.readlink("/proc/%s/exe" % pid).startswith(str(d) + "/"):
+					out.append(int(pid))
+			except OSError:
+				pass
+	return out
+
+
+@test(timeout=90)
+def failed_setup_leaves_nothing_running(env):
+	d = Path(tempfile.mkdtemp(prefix="arc-failing-", dir=harness.tmp_root()))
+	os.chmod(d, 0o755)
+	try:
+		for prog in ("benchorigin", "arcbench"):
+			shutil.copy2(harness.BIN_DIR / prog, d / prog)
+		# An arcproxy that exits at once: test_bench's setup fails after benchorigin started.
+		(d / "arcproxy").write_text("#!/bin/sh\necho 'arcproxy: broken on purpose' >&2\nexit 1\n")
+		os.chmod(d / "arcproxy", 0o755)
+		rc, out = run_suite(harness.REPO, d, ["bench.http_keepalive_verified"], 60)
+		check(rc != 0 and "FAIL bench.http_keepalive_verified: setup:" in out,
+		      "the setup did not fail as arranged (exit %d):\n%s" % (rc, out[-2000:]))
+		left = running_from(d)
+		for pid in left:
+			os.kill(pid, 9)
+			try:
+				os.waitpid(pid, 0)	# an orphan reparented to run.py, the subreaper
+			except ChildProcessError:
+				pass
+		check(not left, "still running after the suite ended: pids %s from %s" % (left, d))
+		check("left running" not in out, "the module left a process for run.py to kill:\n%s"
+		      % "\n".join(ln for ln in out.splitlines() if "left running" in ln))
+	finally:
+		shutil.rmtree(d, ignore_errors=True)
