@@ -177,27 +177,39 @@ def called_programs():
 	return {k: v for k, v in found.items() if k not in OWN and k != "x"}
 
 
-def installed_from(prog):
-	"""(path, package) of the program as Debian installs it, or (None, None)."""
+def _candidates(prog):
+	"""Where Debian puts prog (the first of DIRS that has it), with the names dpkg knows it by
+	(/usr/bin/x may be registered as /bin/x, a symlink by its target): (path, [names])."""
 	for d in DIRS:
 		p = os.path.join(d, prog)
-		if not os.path.exists(p):
+		if os.path.exists(p):
+			real = os.path.realpath(p)
+			return p, list(dict.fromkeys((p, real, p.replace("/usr/", "/", 1),
+						       real.replace("/usr/", "/", 1))))
+	return None, []
+
+
+def owners(paths):
+	"""{path: package} for the paths dpkg knows, in one dpkg-query."""
+	r = subprocess.run(["dpkg-query", "-S", *paths], capture_output=True, text=True, timeout=60)
+	out = {}
+	for line in r.stdout.splitlines():
+		if line.startswith("diversion by") or ": " not in line:
 			continue
-		for cand in (p, os.path.realpath(p), p.replace("/usr/", "/", 1),
-			     os.path.realpath(p).replace("/usr/", "/", 1)):
-			r = subprocess.run(["dpkg-query", "-S", cand], capture_output=True, text=True)
-			owners = [ln.split(":", 1)[0].strip() for ln in r.stdout.splitlines()
-				  if ln and not ln.startswith("diversion by")]
-			if r.returncode == 0 and owners:
-				return p, owners[0].split(",")[0].strip()
-		return p, "?"
-	return None, None
+		pkgs, _, path = line.partition(": ")
+		out.setdefault(path.strip(), pkgs.split(",")[0].strip())
+	return out
 
 
-def depends_of(pkg):
-	r = subprocess.run(["dpkg-query", "-W", "-f=${Depends},${Pre-Depends}", pkg],
-			   capture_output=True, text=True)
-	return set(re.findall(r"(?:^|[,|]\s*)([a-z0-9][a-z0-9.+-]*)", r.stdout))
+def depends(pkgs):
+	"""{package: set of packages it depends on}, in one dpkg-query."""
+	r = subprocess.run(["dpkg-query", "-W", "-f=${Package}\t${Depends},${Pre-Depends}\n", *pkgs],
+			   capture_output=True, text=True, timeout=60)
+	out = {}
+	for line in r.stdout.splitlines():
+		name, _, deps = line.partition("\t")
+		out[name] = set(re.findall(r"(?:^|[,|]\s*)([a-z0-9][a-z0-9.+-]*)", deps))
+	return out
 
 
 @test
@@ -224,20 +236,25 @@ def make_deps_installs_every_listed_package(env):
 	check(pkgs <= have, "make deps does not install: %s" % " ".join(sorted(pkgs - have)))
 
 
-@test
+@test(timeout=90)
 def every_listed_program_is_installed(env):
 	progs, pkgs = manifest()
+	found = {prog: _candidates(prog) for prog in progs}
+	known = owners([n for _, names in found.values() for n in names])
+	deps = depends(sorted(pkgs))
 	problems = []
 	for prog, pkg in sorted(progs.items()):
-		path, owner = installed_from(prog)
+		path, names = found[prog]
+		owner = next((known[n] for n in names if n in known), "?")
 		if path is None:
 			problems.append("%s is not installed (package %s; run make deps as root)" % (prog, pkg))
-		elif owner != pkg and owner not in depends_of(pkg):
+		elif owner != pkg and owner not in deps.get(pkg, ()):
 			problems.append("%s comes from %s, not from %s as tests/tools.txt says" % (path, owner, pkg))
-	for pkg in sorted(pkgs - set(progs.values())):
-		r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
-		if "install ok installed" not in r.stdout:
-			problems.append("package %s is not installed (run make deps as root)" % pkg)
+	r = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\n", *sorted(pkgs)],
+			   capture_output=True, text=True, timeout=60)
+	ok = {ln.split()[0] for ln in r.stdout.splitlines() if "install ok installed" in ln}
+	for pkg in sorted(pkgs - ok - {progs[p] for p in progs if found[p][0] is None}):
+		problems.append("package %s is not installed (run make deps as root)" % pkg)
 	check(not problems, "; ".join(problems))
 
 
