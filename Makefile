@@ -40,24 +40,25 @@ LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro -Wl,-z,now
 
 LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c \
-	lib/atomicfile.c lib/bigread.c
+	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c
 GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
-	gateway-client/gw_h2.c
+	gateway-client/gw_h2.c gateway-client/gw_endpoints.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	lib/http.c lib/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
 	arcproxy/conn.c arcproxy/listener.c arcproxy/worker.c \
 	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c \
 	arcproxy/upstream.c arcproxy/upstream_proxy.c arcproxy/upstream_gateway.c \
-	$(GW_SRC)
+	arcproxy/fdlimit.c arcproxy/budget.c $(GW_SRC)
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
-UNIT_TESTS := route http conf config agentconf gw url atomicfile identity
+UNIT_TESTS := route http conf config agentconf gw url atomicfile identity \
+	safedir peercred
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
@@ -68,12 +69,15 @@ config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \
 url_test_OBJS	 := lib/url.c
 atomicfile_test_OBJS := lib/atomicfile.c
 identity_test_OBJS := lib/identity.c
+safedir_test_OBJS := lib/safedir.c
+peercred_test_OBJS := lib/peercred.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
 PROGS	:= $(BIN)/arcproxy
 .DEFAULT_GOAL := all
 -include cloudsim/build.mk bench/build.mk agentlets/himds/build.mk azcmagent/build.mk
+-include tests/fuzz/build.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps deps-list test unit integration run clean install uninstall deb

@@ -1,6 +1,8 @@
 /* accesslog.c -- the audit trail: one line per request or tunnel, buffered per worker, appended whole. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
+#include "safedir.h"
 
 #define ACCESSLOG_FLUSH_BYTES	32768
 #define ACCESSLOG_FLUSH_MS	200
@@ -28,9 +31,12 @@ struct accesslog_writer {
 };
 
 struct accesslog *
-accesslog_open(const char *path, char *err, size_t errlen)
+accesslog_open(const char *path, int dirfd, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
 {
 	struct accesslog	*l;
+	char			 dir[PATH_MAX], base[PATH_MAX], why[512];
+	int			 dfd = dirfd;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -44,9 +50,22 @@ accesslog_open(const char *path, char *err, size_t errlen)
 		l->fd = STDERR_FILENO;
 		return l;
 	}
-	if ((l->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1) {
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(base, sizeof(base), "%s", path);
+	if (dfd == -1 && (dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
+		free(l);
+		return NULL;
+	}
+	/* Its directory belongs to the arcproxy user: never a symlink, never
+	 * a hard link, and the owner set on the fd. */
+	l->fd = safedir_open_file(dfd, basename(base), O_WRONLY | O_APPEND |
+	    O_CREAT, 0640, uid, gid, why, sizeof(why));
+	if (dfd != dirfd)
+		close(dfd);
+	if (l->fd == -1) {
+		snprintf(err, errlen, "access log %s: %s", path, why);
 		free(l);
 		return NULL;
 	}

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <sys/time.h>
+#include <sys/types.h>
 
 struct accesslog;
 struct accesslog_writer;
@@ -22,8 +23,12 @@ struct accesslog_entry {
 	const char	*error;		/* "-" when none */
 };
 
-/* path "-" is stderr; NULL turns the log off (every write is dropped). */
-struct accesslog	*accesslog_open(const char *path, char *err, size_t errlen);
+/* path "-" is stderr; NULL turns the log off (every write is dropped).
+ * Otherwise the file is opened in dirfd (-1: path's directory) without
+ * following a symlink, and created with mode 0640 and, unless they are -1,
+ * owner uid and group gid, set on its fd. */
+struct accesslog	*accesslog_open(const char *path, int dirfd, uid_t uid,
+			    gid_t gid, char *err, size_t errlen);
 struct accesslog	*accesslog_ref(struct accesslog *);
 void			 accesslog_unref(struct accesslog *);
 

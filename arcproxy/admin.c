@@ -1,4 +1,4 @@
-/* admin.c -- the admin listener: GET /metrics (Prometheus text) and GET /healthz, served from the main thread. */
+/* admin.c -- the admin listener: GET /metrics (Prometheus text), GET /healthz and POST /identity/reload, served from the main thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,20 +8,38 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 
 #include "admin.h"
 #include "config.h"
 #include "gw.h"
+#include "log.h"
 #include "metrics.h"
+#include "peercred.h"
 #include "proxy.h"
 #include "upstream.h"
 #include "worker.h"
+
+#define ADMIN_MAX_HEAD	8192	/* request line and headers (else 431/400) */
+#define ADMIN_MAX_BODY	1024	/* nothing here takes a body (else 413) */
 
 struct admin {
 	struct proxy	*px;
 	struct evhttp	*http;
 };
+
+/* GET and HEAD only: POST is for /identity/reload. */
+static int
+admin_not_get(struct evhttp_request *req)
+{
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST)
+		return 0;
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    "GET, HEAD");
+	evhttp_send_error(req, 405, "GET only");
+	return 1;
+}
 
 static void
 admin_metrics(struct evhttp_request *req, void *arg)
@@ -31,6 +49,8 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	struct evbuffer	*out = evhttp_request_get_output_buffer(req);
 	int		 i;
 
+	if (admin_not_get(req))
+		return;
 	memset(&total, 0, sizeof(total));
 	for (i = 0; i < a->px->nworkers; i++)
 		metrics_sum(&total, &a->px->workers[i].stats);
@@ -68,6 +88,8 @@ admin_healthz(struct evhttp_request *req, void *arg)
 	struct worker_gw_status	 st, best;
 	int			 i, up = 0, status;
 
+	if (admin_not_get(req))
+		return;
 	memset(&best, 0, sizeof(best));
 	best.state = -1;
 	for (i = 0; i < px->nworkers; i++) {
@@ -106,6 +128,51 @@ admin_healthz(struct evhttp_request *req, void *arg)
 	    NULL);
 }
 
+/*
+ * himds, after renewing the machine certificate, asks for the new one to be
+ * loaded.  Only root, arcproxy's own user and members of group arc (which
+ * reads the machine key anyway) may: the peer's uid comes from the kernel's
+ * socket table (lib/peercred), not from anything the client says.
+ */
+static void
+admin_identity_reload(struct evhttp_request *req, void *arg)
+{
+	struct admin			*a = arg;
+	struct evhttp_connection	*conn;
+	struct bufferevent		*bev;
+	uid_t				 uid;
+	char				 err[256];
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "POST");
+		evhttp_send_error(req, 405, "POST /identity/reload");
+		return;
+	}
+	if ((conn = evhttp_request_get_connection(req)) == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(conn)) == NULL ||
+	    peercred_tcp_uid(bufferevent_getfd(bev), &uid, err,
+	    sizeof(err)) == -1) {
+		log_warnx("identity reload refused: who is asking? %s", err);
+		evhttp_send_error(req, 403, "only a local process may ask");
+		return;
+	}
+	if (!peercred_uid_allowed(uid, ADMIN_RELOAD_GROUP)) {
+		log_warnx("identity reload refused to uid %ld (not root, "
+		    "arcproxy or group %s)", (long)uid, ADMIN_RELOAD_GROUP);
+		evhttp_send_error(req, 403, "root, arcproxy or group "
+		    ADMIN_RELOAD_GROUP " only");
+		return;
+	}
+	log_info("identity reload asked by uid %ld", (long)uid);
+	arcproxy_reload(a->px);
+	evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+	    "{\"reloaded\":true}\n");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
 static void
 admin_other(struct evhttp_request *req, void *arg)
 {
@@ -128,10 +195,14 @@ admin_new(struct proxy *px, char *err, size_t errlen)
 		return NULL;
 	}
 	a->px = px;
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST);
 	evhttp_set_timeout(a->http, 10);
+	evhttp_set_max_headers_size(a->http, ADMIN_MAX_HEAD);
+	evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
 	evhttp_set_cb(a->http, "/metrics", admin_metrics, a);
 	evhttp_set_cb(a->http, "/healthz", admin_healthz, a);
+	evhttp_set_cb(a->http, "/identity/reload", admin_identity_reload, a);
 	evhttp_set_gencb(a->http, admin_other, a);
 	if (getnameinfo((const struct sockaddr *)&cfg->admin, cfg->admin_len,
 	    host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0) {

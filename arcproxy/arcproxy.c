@@ -1,6 +1,8 @@
 /* arcproxy.c -- the local forward proxy: flags, start-up, privileges, signals, reload and drain. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,8 +17,10 @@
 #include "admin.h"
 #include "config.h"
 #include "daemon.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "proxy.h"
+#include "safedir.h"
 #include "worker.h"
 
 #define ARCPROXY_USER	"arcproxy"
@@ -39,26 +43,53 @@ drop_privileges(void)
 		fatal("cannot become user %s", ARCPROXY_USER);
 }
 
-/* Started as root, the log is handed to the user that will reopen it on
- * SIGHUP. */
+/*
+ * The log lives in <state>/arcproxy, a directory the arcproxy user owns.
+ * Started as root, arcproxy makes that directory and the log on their fds
+ * (never through a symlink the arcproxy user planted) and hands both to
+ * that user, who reopens the log on SIGHUP.
+ */
 static struct accesslog *
-open_access_log(const struct config *cfg, char *err, size_t errlen)
+open_access_log(const struct proxy *px, const struct config *cfg, char *err,
+    size_t errlen)
 {
 	struct accesslog	*log;
 	struct passwd		*pw;
+	uid_t			 uid = SAFEDIR_KEEP_UID;
+	gid_t			 gid = SAFEDIR_KEEP_GID;
+	char			 own[PATH_MAX], why[256];
+	size_t			 len;
+	int			 sfd, dfd = -1;
 
-	if ((log = accesslog_open(cfg->access_log, err, errlen)) == NULL)
-		return NULL;
-	if (geteuid() == 0 && cfg->access_log != NULL &&
-	    strcmp(cfg->access_log, "-") != 0 &&
-	    (pw = getpwnam(ARCPROXY_USER)) != NULL &&
-	    chown(cfg->access_log, pw->pw_uid, pw->pw_gid) == -1)
-		log_warn("chown %s", cfg->access_log);
+	if (geteuid() == 0 && (pw = getpwnam(ARCPROXY_USER)) != NULL) {
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	len = (size_t)snprintf(own, sizeof(own), "%s/arcproxy/", px->state_dir);
+	if (cfg->access_log != NULL && strncmp(cfg->access_log, own, len) == 0 &&
+	    strchr(cfg->access_log + len, '/') == NULL) {
+		if ((sfd = open(px->state_dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1) {
+			snprintf(err, errlen, "%s: %s", px->state_dir,
+			    strerror(errno));
+			return NULL;
+		}
+		dfd = safedir_make(sfd, "arcproxy", 0750, uid, gid, why,
+		    sizeof(why));
+		close(sfd);
+		if (dfd == -1) {
+			snprintf(err, errlen, "%s/%s", px->state_dir, why);
+			return NULL;
+		}
+	}
+	log = accesslog_open(cfg->access_log, dfd, uid, gid, err, errlen);
+	if (dfd != -1)
+		close(dfd);
 	return log;
 }
 
-static void
-reload(struct proxy *px)
+void
+arcproxy_reload(struct proxy *px)
 {
 	struct config		*cfg;
 	struct accesslog	*log;
@@ -74,7 +105,7 @@ reload(struct proxy *px)
 	if (cfg->workers != px->cfg->workers || cfg->nlisten != px->cfg->nlisten ||
 	    memcmp(cfg->listen, px->cfg->listen, sizeof(cfg->listen)) != 0)
 		log_warnx("listen and workers changes take effect at restart");
-	if ((log = open_access_log(cfg, err, sizeof(err))) == NULL) {
+	if ((log = open_access_log(px, cfg, err, sizeof(err))) == NULL) {
 		log_warnx("reload: %s; keeping the open access log", err);
 		log = accesslog_ref(px->alog);
 	}
@@ -95,7 +126,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		reload(px);
+		arcproxy_reload(px);
 		return;
 	}
 	log_info("%s: draining for up to %lld ms", strsignal(sig),
@@ -117,6 +148,7 @@ main(int argc, char *argv[])
 	memset(&px, 0, sizeof(px));
 	px.config_dir = o.config_dir;
 	px.state_dir = o.state_dir;
+	px.run_dir = o.run_dir;
 	log_init("arcproxy", o.foreground || o.check, o.verbose ? LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_INFO);
 	if ((px.cfg = config_load(px.config_dir, px.state_dir, err,
@@ -132,9 +164,10 @@ main(int argc, char *argv[])
 	if (!o.foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 	signal(SIGPIPE, SIG_IGN);
+	fdlimit_setup(&px);
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent has no thread support");
-	if ((px.alog = open_access_log(px.cfg, err, sizeof(err))) == NULL)
+	if ((px.alog = open_access_log(&px, px.cfg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((px.base = event_base_new()) == NULL)
 		fatalx("cannot create an event loop");
@@ -157,7 +190,7 @@ main(int argc, char *argv[])
 			fatalx("%s", err);
 	if (px.cfg->has_admin && (px.admin = admin_new(&px, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if (daemon_pidfile_write(px.state_dir, "arcproxy", err, sizeof(err)) == -1)
+	if (daemon_pidfile_write(px.run_dir, "arcproxy", err, sizeof(err)) == -1)
 		log_warnx("pid file: %s", err);
 	drop_privileges();
 	for (i = 0; i < px.nworkers; i++)
@@ -181,7 +214,7 @@ main(int argc, char *argv[])
 	free(px.workers);
 	accesslog_unref(px.alog);
 	config_unref(px.cfg);
-	daemon_pidfile_remove(px.state_dir, "arcproxy");
+	daemon_pidfile_remove(px.run_dir, "arcproxy");
 	log_info("stopped");
 	return 0;
 }

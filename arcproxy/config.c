@@ -20,7 +20,7 @@ static const char *const config_limit_keys[] = {
 	"max_head_bytes", "head_timeout_ms", "client_idle_timeout_ms",
 	"connect_timeout_ms", "tunnel_idle_timeout_ms", "max_connections",
 	"pool_max_idle", "pool_idle_timeout_ms", "drain_timeout_ms",
-	"buffer_bytes", NULL
+	"buffer_bytes", "buffer_budget_bytes", NULL
 };
 static const char *const config_route_keys[] = { "match", "route", NULL };
 static const char *const config_host_keys[] = { "name", "address", NULL };
@@ -36,6 +36,7 @@ static const struct config_limits config_default_limits = {
 	.pool_idle_timeout_ms = 30000,
 	.drain_timeout_ms = 10000,
 	.buffer_bytes = 524288,
+	.buffer_budget_bytes = 64 << 20,
 };
 
 static int
@@ -289,7 +290,9 @@ config_load_limits(struct config *cfg, const config_setting_t *root,
 	    conf_int(g, "pool_max_idle", 0, 100000, &l->pool_max_idle, err) == -1 ||
 	    conf_int(g, "pool_idle_timeout_ms", 10, day, &l->pool_idle_timeout_ms, err) == -1 ||
 	    conf_int(g, "drain_timeout_ms", 0, day, &l->drain_timeout_ms, err) == -1 ||
-	    conf_int(g, "buffer_bytes", 4096, 64 << 20, &l->buffer_bytes, err) == -1)
+	    conf_int(g, "buffer_bytes", 4096, 64 << 20, &l->buffer_bytes, err) == -1 ||
+	    conf_int(g, "buffer_budget_bytes", 65536, 1LL << 40,
+	    &l->buffer_budget_bytes, err) == -1)
 		return -1;
 	return 0;
 }
@@ -324,10 +327,11 @@ config_load_agent(struct config *cfg, const char *config_dir,
 		    config_dir, why);
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/machine.crt", state_dir);
+	/* himds rewrites the identity in its own <state>/himds. */
+	snprintf(path, sizeof(path), "%s/himds/machine.crt", state_dir);
 	if (access(path, R_OK) == 0) {
 		cfg->machine_cert = strdup(path);
-		snprintf(path, sizeof(path), "%s/machine.key", state_dir);
+		snprintf(path, sizeof(path), "%s/himds/machine.key", state_dir);
 		cfg->machine_key = strdup(path);
 		if (cfg->machine_cert == NULL || cfg->machine_key == NULL) {
 			snprintf(err->text, sizeof(err->text), "out of memory");
@@ -377,7 +381,8 @@ config_load(const char *config_dir, const char *state_dir, char *errbuf,
 	if (alog[0] == '/' || strcmp(alog, "-") == 0)
 		cfg->access_log = strdup(alog);
 	else if (alog[0] != '\0') {
-		snprintf(path, sizeof(path), "%s/%s", state_dir, alog);
+		/* arcproxy's own <state>/arcproxy: the state dir is root's. */
+		snprintf(path, sizeof(path), "%s/arcproxy/%s", state_dir, alog);
 		cfg->access_log = strdup(path);
 	}
 	if (alog[0] != '\0' && cfg->access_log == NULL) {

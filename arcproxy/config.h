@@ -28,6 +28,7 @@ struct config_limits {
 	long long	pool_idle_timeout_ms;
 	long long	drain_timeout_ms;
 	long long	buffer_bytes;
+	long long	buffer_budget_bytes;	/* all connections, all workers */
 };
 
 /* Read-only once loaded; workers hold references while they use it. */

@@ -13,7 +13,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
-#include "bigread.h"
+#include "budget.h"
 #include "conn.h"
 #include "gw.h"
 #include "http.h"
@@ -29,7 +29,8 @@
 
 enum conn_state {
 	CONN_HEAD,	/* reading a request head; the head (or keep-alive) timer runs */
-	CONN_OPENING,	/* head parsed and routed; the upstream is being opened; client not read */
+	CONN_OPENING,	/* head parsed and routed; the upstream is being opened; the client is
+			   read only to see it leave (its EOF or error cancels the open) */
 	CONN_EXCHANGE,	/* request head sent: body going up, response coming down */
 	CONN_TUNNEL,	/* CONNECT or 101: bytes relayed blindly both ways */
 	CONN_CLOSING,	/* the last response is flushing; then EOF, a short linger, free */
@@ -114,6 +115,7 @@ conn_close_upstream(struct conn *c)
 {
 	if (c->up == NULL)
 		return;
+	budget_untrack(&c->w->budget, c->up->bev);
 	c->up->ops->close(c->up);
 	c->up = NULL;
 }
@@ -164,6 +166,7 @@ conn_free(struct conn *c)
 	conn_close_upstream(c);
 	METRIC_SUB(c->w->stats.connections_open, 1);
 	TAILQ_REMOVE(&c->w->conns, c, entry);
+	budget_untrack(&c->w->budget, c->client);
 	bufferevent_free(c->client);
 	event_free(c->timer);
 	free(c->req);
@@ -274,6 +277,7 @@ conn_tunnel(struct conn *c)
 	METRIC_ADD(m->tunnels[c->route.kind], 1);
 	METRIC_ADD(m->tunnels_open[c->route.kind], 1);
 	relay_init(&c->relay, c->client, c->up, c->cfg->limits.buffer_bytes);
+	budget_track(&c->w->budget, c->up->bev);
 	bufferevent_setcb(c->up->bev, conn_up_read, conn_up_write, conn_up_event, c);
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	relay_start(&c->relay);
@@ -304,12 +308,9 @@ conn_req_body(struct conn *c)
 	}
 	if (c->up->plain)
 		relay_write_now(c->up->bev);
-	if (!c->req_done && evbuffer_get_length(out) >= (size_t)c->cfg->limits.buffer_bytes) {
+	if (!c->req_done && relay_throttle(&c->relay.client.win, &c->w->budget,
+	    c->client, c->up->bev, c->cfg->limits.buffer_bytes))
 		c->client_paused = 1;
-		bufferevent_disable(c->client, EV_READ);
-		bufferevent_setwatermark(c->up->bev, EV_WRITE,
-		    c->cfg->limits.buffer_bytes / 2, 0);
-	}
 }
 
 /* The request head is on its way; start the exchange. */
@@ -321,6 +322,7 @@ conn_exchange(struct conn *c)
 
 	c->state = CONN_EXCHANGE;
 	c->up_eof = 0;
+	budget_track(&c->w->budget, c->up->bev);
 	bufferevent_setcb(c->up->bev, conn_up_read, conn_up_write, conn_up_event, c);
 	if (c->up->reused && !c->retried)
 		/* Keep a copy: a stale pooled connection means sending it again. */
@@ -390,7 +392,9 @@ conn_open(struct conn *c)
 	}
 	c->state = CONN_OPENING;
 	evtimer_del(c->timer);
-	bufferevent_disable(c->client, EV_READ);
+	/* Keep reading: a client that leaves while the upstream opens (a
+	 * proxy's CONNECT, a gateway stream) cancels the open. */
+	bufferevent_enable(c->client, EV_READ);
 	t.host = c->target.host;
 	t.port = c->target.port;
 	t.explicit_rule = route_is_explicit(c->cfg->routes, c->route.rule);
@@ -464,8 +468,11 @@ conn_route(struct conn *c)
 		conn_fail(c, PXE_ROUTE_DENIED);
 		return;
 	}
-	if (route_port_is_guarded(c->target.port) &&
-	    !route_is_explicit(c->cfg->routes, c->route.rule)) {
+	/* On every route: an enterprise proxy or the gateway would take
+	 * 127.0.0.1 or localhost as its own. */
+	if (!route_is_explicit(c->cfg->routes, c->route.rule) &&
+	    (route_port_is_guarded(c->target.port) ||
+	    route_host_is_guarded(c->target.host))) {
 		conn_fail(c, PXE_GUARDED);
 		return;
 	}
@@ -480,8 +487,17 @@ conn_route(struct conn *c)
 		c->target.path = c->target.authority = NULL;
 	}
 	c->bytes_up = m->head_len;
-	if (http_msg_head_consume(m, bufferevent_get_input(c->client)) == HTTP_STEP_DONE)
+	switch (http_msg_head_consume(m, bufferevent_get_input(c->client))) {
+	case HTTP_STEP_DONE:
 		c->req_done = 1;
+		break;
+	case HTTP_STEP_ERROR:
+		log_debug("%s: bad request: %s", c->client_addr, http_msg_error(m));
+		conn_fail(c, PXE_BAD_REQUEST);
+		return;
+	default:
+		break;
+	}
 	c->req_body = !c->req_done;
 	conn_open(c);
 }
@@ -524,9 +540,14 @@ conn_exchange_done(struct conn *c)
 
 	c->requests++;
 	conn_log(c);
-	reusable = c->req_done && !c->up_eof && http_msg_keep_alive(c->resp) &&
+	/* Only a connection whose exchange ended cleanly at a message
+	 * boundary both ways may carry another request. */
+	reusable = c->req_done && c->req->phase == HTTP_PHASE_DONE &&
+	    c->resp->phase == HTTP_PHASE_DONE && !c->up_eof &&
+	    http_msg_keep_alive(c->resp) &&
 	    evbuffer_get_length(bufferevent_get_input(c->up->bev)) == 0;
 	if (reusable) {
+		budget_untrack(&c->w->budget, c->up->bev);
 		pool_put(c->w->pool, c->up, c->cfg->limits.pool_max_idle,
 		    c->cfg->limits.pool_idle_timeout_ms);
 		c->up = NULL;
@@ -604,9 +625,12 @@ conn_resp(struct conn *c)
 			return;
 		}
 		if (status < 200) {
-			/* 100 Continue and friends: pass on, await the final one. */
-			http_write_response(m, 1, 0, out);
-			http_msg_head_consume(m, in);
+			/* 100 Continue and friends: pass on, await the final
+			 * one.  HTTP/1.0 has no 1xx: such a client gets none. */
+			if (!c->client_http10)
+				http_write_response(m, 1, 0, out);
+			if (http_msg_head_consume(m, in) == HTTP_STEP_ERROR)
+				goto bad;
 			http_msg_init(m, HTTP_RESPONSE);
 			m->skip_body = strcmp(c->method, "HEAD") == 0;
 			continue;
@@ -622,58 +646,45 @@ conn_resp(struct conn *c)
 		c->keep_alive = keep;
 		http_write_response(m, keep, 0, out);
 		c->resp_started = 1;
-		if (http_msg_head_consume(m, in) == HTTP_STEP_DONE) {
-			c->bytes_down += evbuffer_get_length(out) - before;
+		step = http_msg_head_consume(m, in);
+		c->bytes_down += evbuffer_get_length(out) - before;
+		if (step == HTTP_STEP_ERROR)
+			goto bad;
+		if (step == HTTP_STEP_DONE) {
 			conn_flush_stage(c);
 			conn_exchange_done(c);
 			return;
 		}
-		c->bytes_down += evbuffer_get_length(out) - before;
 	}
 	do {
 		step = http_msg_body(m, in, out, &moved);
 		c->bytes_down += moved;
 	} while (step == HTTP_STEP_MORE && moved > 0 && evbuffer_get_length(in) > 0);
-	if (step == HTTP_STEP_ERROR) {
-		log_debug("%s %s: bad response body: %s", c->client_addr,
-		    c->target_text, http_msg_error(m));
-		conn_flush_stage(c);
-		conn_fail(c, PXE_UPSTREAM_PROTOCOL);
-		return;
-	}
+	if (step == HTTP_STEP_ERROR)
+		goto bad;
 	conn_flush_stage(c);
 	if (step == HTTP_STEP_DONE) {
 		conn_exchange_done(c);
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_output(c->client)) >=
-	    (size_t)c->cfg->limits.buffer_bytes) {
+	if (relay_throttle(&c->relay.upstream.win, &c->w->budget, c->up->bev,
+	    c->client, c->cfg->limits.buffer_bytes))
 		c->up_paused = 1;
-		bufferevent_disable(c->up->bev, EV_READ);
-		bufferevent_setwatermark(c->client, EV_WRITE,
-		    c->cfg->limits.buffer_bytes / 2, 0);
-	}
+	return;
+ bad:
+	log_debug("%s %s: bad response body: %s", c->client_addr,
+	    c->target_text, http_msg_error(m));
+	conn_flush_stage(c);
+	conn_fail(c, PXE_UPSTREAM_PROTOCOL);
 }
 
-/*
- * libevent 2.1 reads at most 4 KiB from a socket per event.  Take what the
- * kernel holds now in one read, up to the room the relay allows, so that
- * bulk transfers cost a few system calls per megabyte instead of hundreds.
- */
+/* One big read, within the direction's window and the budget (relay.c). */
 static void
 conn_read_more(struct conn *c, struct bufferevent *bev)
 {
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	size_t		 have = evbuffer_get_length(in);
-	size_t		 room = (size_t)c->cfg->limits.buffer_bytes;
-
-	if (have >= room)
-		return;
-	/* A socket bufferevent keeps its input's end frozen between its own
-	 * reads, as here. */
-	evbuffer_unfreeze(in, 0);
-	bigread(bufferevent_getfd(bev), in, room - have);
-	evbuffer_freeze(in, 0);
+	relay_read_more(bev == c->client ? &c->relay.client.win :
+	    &c->relay.upstream.win, &c->w->budget, bev,
+	    (size_t)c->cfg->limits.buffer_bytes);
 }
 
 static void
@@ -704,6 +715,11 @@ conn_client_read(struct bufferevent *bev, void *arg)
 		    evbuffer_get_length(bufferevent_get_input(bev)));
 		break;
 	case CONN_OPENING:
+		/* Early bytes wait for the upstream; past a buffer's worth the
+		 * client waits too. */
+		if (evbuffer_get_length(bufferevent_get_input(bev)) >=
+		    (size_t)c->cfg->limits.buffer_bytes)
+			bufferevent_disable(bev, EV_READ);
 		break;
 	}
 }
@@ -728,6 +744,8 @@ conn_client_write(struct bufferevent *bev, void *arg)
 	case CONN_EXCHANGE:
 		if (c->up_paused) {
 			c->up_paused = 0;
+			relay_window_drained(&c->relay.upstream.win, c->w->base,
+			    c->cfg->limits.buffer_bytes);
 			bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 			bufferevent_enable(c->up->bev, EV_READ);
 			conn_resp(c);
@@ -757,9 +775,15 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 		bufferevent_disable(c->client, EV_READ);
 		return;
 	}
+	/* Mid-exchange, or while the upstream opens: conn_free() cancels the
+	 * open through the route's close. */
 	if ((c->state == CONN_EXCHANGE || c->state == CONN_OPENING) &&
-	    c->error == PXE_NONE)
+	    c->error == PXE_NONE) {
 		c->error = PXE_CLIENT_ABORT;
+		log_debug("%s %s %s: client left %s", c->client_addr, c->method,
+		    c->target_text, c->state == CONN_OPENING ?
+		    "while the upstream opened" : "mid-exchange");
+	}
 	if (c->state == CONN_HEAD && c->req->parsed > 0 && c->error == PXE_NONE) {
 		c->error = PXE_CLIENT_ABORT;
 		snprintf(c->method, sizeof(c->method), "-");
@@ -794,6 +818,8 @@ conn_up_write(struct bufferevent *bev, void *arg)
 	}
 	if (c->state == CONN_EXCHANGE && c->client_paused) {
 		c->client_paused = 0;
+		relay_window_drained(&c->relay.client.win, c->w->base,
+		    c->cfg->limits.buffer_bytes);
 		bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
 		bufferevent_enable(c->client, EV_READ);
 		conn_req_body(c);
@@ -893,27 +919,21 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	int		 one = 1;
 
 	(void)len;
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		close(fd);
-		worker_conn_closed(w);
-		return NULL;
-	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
 	c->w = w;
 	c->cfg = config_ref(w->cfg);
-	c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->timer = evtimer_new(w->base, conn_timeout, c);
-	c->req = malloc(sizeof(*c->req));
-	c->resp = malloc(sizeof(*c->resp));
-	c->head_out = evbuffer_new();
-	c->stage = evbuffer_new();
-	TAILQ_INSERT_TAIL(&w->conns, c, entry);
-	if (c->client == NULL || c->timer == NULL || c->req == NULL ||
-	    c->resp == NULL || c->head_out == NULL || c->stage == NULL) {
-		if (c->client == NULL)
-			close(fd);
-		conn_free(c);
-		return NULL;
-	}
+	if ((c->client = bufferevent_socket_new(w->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		goto fail;
+	fd = -1;			/* the bufferevent closes it now */
+	if ((c->timer = evtimer_new(w->base, conn_timeout, c)) == NULL ||
+	    (c->req = malloc(sizeof(*c->req))) == NULL ||
+	    (c->resp = malloc(sizeof(*c->resp))) == NULL ||
+	    (c->head_out = evbuffer_new()) == NULL ||
+	    (c->stage = evbuffer_new()) == NULL)
+		goto fail;
+	budget_track(&w->budget, c->client);
 	if (sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
 		    host, sizeof(host));
@@ -926,12 +946,14 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 		snprintf(c->client_addr, sizeof(c->client_addr), "[%s]:%u", host, port);
 	} else
 		snprintf(c->client_addr, sizeof(c->client_addr), "local");
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(bufferevent_getfd(c->client), IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one));
 	bufferevent_set_max_single_read(c->client, CONN_MAX_SINGLE_READ);
 	bufferevent_set_max_single_write(c->client, CONN_MAX_SINGLE_WRITE);
 	http_msg_init(c->req, HTTP_REQUEST);
 	event_base_gettimeofday_cached(w->base, &c->start);
 	c->last_active = c->start;
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	bufferevent_setcb(c->client, conn_client_read, conn_client_write,
 	    conn_client_event, c);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
@@ -939,6 +961,27 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	METRIC_ADD(w->stats.connections, 1);
 	METRIC_ADD(w->stats.connections_open, 1);
 	return c;
+ fail:
+	/* Nothing is counted or listed yet: undo by hand, not conn_free(). */
+	log_warnx("out of memory for a new connection");
+	if (c != NULL) {
+		if (c->client != NULL)
+			bufferevent_free(c->client);
+		if (c->timer != NULL)
+			event_free(c->timer);
+		free(c->req);
+		free(c->resp);
+		if (c->head_out != NULL)
+			evbuffer_free(c->head_out);
+		if (c->stage != NULL)
+			evbuffer_free(c->stage);
+		config_unref(c->cfg);
+		free(c);
+	}
+	if (fd != -1)
+		close(fd);
+	worker_conn_closed(w);
+	return NULL;
 }
 
 void

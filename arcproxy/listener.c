@@ -14,6 +14,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "fdlimit.h"
 #include "http.h"
 #include "listener.h"
 #include "log.h"
@@ -22,6 +23,7 @@
 
 #define LISTENER_BACKLOG	1024
 #define LISTENER_BACKOFF_MS	100
+#define LISTENER_LOG_EVERY_S	10	/* at most one back-off line per worker */
 
 /* A refusal that fits in one send: the socket is fresh, its buffer empty. */
 static void
@@ -47,7 +49,7 @@ listener_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
 	struct worker	*w = arg;
-	int		 total;
+	long long	 total;
 
 	(void)l;
 	if (!config_client_allowed(w->cfg, sa)) {
@@ -56,7 +58,7 @@ listener_accept(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	total = __atomic_add_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
-	if (total > w->cfg->limits.max_connections) {
+	if (total > fdlimit_max_connections(w->cfg, w->px->nofile)) {
 		__atomic_sub_fetch(&w->px->nconns, 1, __ATOMIC_RELAXED);
 		METRIC_ADD(w->stats.errors[PXE_OVERLOAD], 1);
 		listener_refuse(fd, PXE_OVERLOAD);
@@ -85,7 +87,7 @@ static void
 listener_error(struct evconnlistener *l, void *arg)
 {
 	struct worker	*w = arg;
-	struct timeval	 tv = { 0, LISTENER_BACKOFF_MS * 1000 };
+	struct timeval	 tv = { 0, LISTENER_BACKOFF_MS * 1000 }, now;
 	int		 err = EVUTIL_SOCKET_ERROR(), i;
 
 	(void)l;
@@ -93,10 +95,17 @@ listener_error(struct evconnlistener *l, void *arg)
 		log_warnx("accept: %s", strerror(err));
 		return;
 	}
-	/* Out of descriptors: pause accepting instead of spinning on the error. */
-	log_warnx("accept: %s; pausing for %d ms", strerror(err),
-	    LISTENER_BACKOFF_MS);
+	/* Out of descriptors: pause accepting instead of spinning on the error,
+	 * and say so once in a while, not at every pause. */
 	METRIC_ADD(w->stats.accept_backoffs, 1);
+	event_base_gettimeofday_cached(w->base, &now);
+	if (w->accept_logged.tv_sec == 0 ||
+	    now.tv_sec - w->accept_logged.tv_sec >= LISTENER_LOG_EVERY_S) {
+		log_warnx("accept: %s; pausing for %d ms (%llu pauses so far)",
+		    strerror(err), LISTENER_BACKOFF_MS,
+		    (unsigned long long)w->stats.accept_backoffs);
+		w->accept_logged = now;
+	}
 	for (i = 0; i < w->nlisteners; i++)
 		evconnlistener_disable(w->listeners[i]);
 	evtimer_add(w->accept_retry, &tv);

@@ -101,6 +101,10 @@ metrics_render(const struct metrics *m, struct evbuffer *out)
 	    "Times accepting paused because the process ran out of descriptors.");
 	evbuffer_add_printf(out, "arcproxy_accept_backoffs_total %llu\n",
 	    (unsigned long long)m->accept_backoffs);
+	metrics_help(out, "arcproxy_buffered_bytes", "gauge",
+	    "Bytes held in connection buffers (limits.buffer_budget_bytes bounds them).");
+	evbuffer_add_printf(out, "arcproxy_buffered_bytes %llu\n",
+	    (unsigned long long)m->buffered_bytes);
 	metrics_help(out, "arcproxy_gateway_up", "gauge",
 	    "Workers whose last connection to the Arc gateway succeeded.");
 	evbuffer_add_printf(out, "arcproxy_gateway_up %llu\n",

@@ -12,6 +12,7 @@ struct worker;
 struct proxy {
 	const char		*config_dir;
 	const char		*state_dir;
+	const char		*run_dir;	/* pid file */
 	struct event_base	*base;		/* main thread: signals, admin */
 	struct config		*cfg;
 	struct accesslog	*alog;
@@ -19,6 +20,7 @@ struct proxy {
 	int			 nworkers;
 	struct admin		*admin;
 	int			 nconns;	/* atomic: client connections, all workers */
+	long long		 nofile;	/* RLIMIT_NOFILE once raised (fdlimit) */
 	struct event		*sig_hup, *sig_term, *sig_int;
 };
 

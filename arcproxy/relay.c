@@ -5,8 +5,100 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "bigread.h"
+#include "budget.h"
 #include "relay.h"
 #include "upstream.h"
+#include "worker.h"
+
+#define RELAY_WINDOW_MIN	(16 * 1024)	/* for a partner that does not drain */
+#define RELAY_DRAIN_FAST_MS	20	/* drained this fast: the window doubles */
+#define RELAY_DRAIN_SLOW_MS	200	/* this slow: back to the minimum */
+
+static size_t
+relay_window_high(const struct relay_window *win, size_t max)
+{
+	size_t	high = win->high != 0 ? win->high : RELAY_WINDOW_MIN;
+
+	return high < max ? high : max;
+}
+
+static void
+relay_window_grow(struct relay_window *win, size_t max)
+{
+	size_t	high = relay_window_high(win, max);
+
+	win->high = high < max / 2 ? high * 2 : max;
+}
+
+void
+relay_window_drained(struct relay_window *win, struct event_base *base,
+    size_t max)
+{
+	struct timeval	now, d;
+	long long	ms;
+
+	event_base_gettimeofday_cached(base, &now);
+	timersub(&now, &win->paused, &d);
+	ms = (long long)d.tv_sec * 1000 + d.tv_usec / 1000;
+	if (ms <= RELAY_DRAIN_FAST_MS)
+		relay_window_grow(win, max);
+	else if (ms >= RELAY_DRAIN_SLOW_MS)
+		win->high = RELAY_WINDOW_MIN;
+}
+
+int
+relay_throttle(struct relay_window *win, struct budget *b,
+    struct bufferevent *reader, struct bufferevent *to, size_t max)
+{
+	size_t	out = evbuffer_get_length(bufferevent_get_output(to));
+	size_t	high = relay_window_high(win, max);
+
+	if (out == 0 && win->full)
+		/* Both sides keep pace: room for bigger reads. */
+		relay_window_grow(win, max);
+	win->full = 0;
+	/* Past the budget, only what the partner takes at once is read. */
+	if (budget_spent(b))
+		high = 1;
+	if (out < high)
+		return 0;
+	event_base_gettimeofday_cached(bufferevent_get_base(reader), &win->paused);
+	bufferevent_disable(reader, EV_READ);
+	bufferevent_setwatermark(to, EV_WRITE, high / 2, 0);
+	return 1;
+}
+
+/*
+ * libevent 2.1 reads at most 4 KiB from a socket per event.  Take what the
+ * kernel holds now in one read, up to the window and what the budget has
+ * left, so that bulk transfers cost a few system calls per megabyte instead
+ * of hundreds.
+ */
+void
+relay_read_more(struct relay_window *win, struct budget *b,
+    struct bufferevent *bev, size_t max)
+{
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	size_t		 have = evbuffer_get_length(in);
+	size_t		 room = relay_window_high(win, max), left = budget_left(b);
+	ssize_t		 n;
+
+	win->full = 0;
+	if (have >= room)
+		return;
+	room -= have;
+	if (room > left)
+		room = left;
+	if (room == 0)
+		return;		/* spent: libevent's own small reads only */
+	/* A socket bufferevent keeps its input's end frozen between its own
+	 * reads, as here. */
+	evbuffer_unfreeze(in, 0);
+	n = bigread(bufferevent_getfd(bev), in, room);
+	evbuffer_freeze(in, 0);
+	win->full = n > 0 && (size_t)n == room;
+}
 
 void
 relay_write_now(struct bufferevent *bev)
@@ -34,6 +126,7 @@ relay_init(struct relay *r, struct bufferevent *client, struct upstream *up,
 	r->upstream = (struct relay_end){ .bev = up->bev, .up = up,
 	    .plain = up->plain };
 	r->high_water = high_water;
+	r->budget = &up->w->budget;
 }
 
 static int
@@ -74,12 +167,10 @@ relay_read(struct relay *r, struct relay_end *from)
 		evbuffer_write(in, bufferevent_getfd(to->bev));
 	}
 	evbuffer_add_buffer(out, in);
-	if (evbuffer_get_length(out) >= r->high_water) {
-		/* Stop reading until the partner drains below half. */
+	/* Stop reading until the partner drains below half the window. */
+	if (relay_throttle(&from->win, r->budget, from->bev, to->bev,
+	    r->high_water))
 		from->paused = 1;
-		bufferevent_disable(from->bev, EV_READ);
-		bufferevent_setwatermark(to->bev, EV_WRITE, r->high_water / 2, 0);
-	}
 	return 0;
 }
 
@@ -90,6 +181,8 @@ relay_drained(struct relay *r, struct relay_end *to)
 
 	if (from->paused) {
 		from->paused = 0;
+		relay_window_drained(&from->win, bufferevent_get_base(to->bev),
+		    r->high_water);
 		bufferevent_setwatermark(to->bev, EV_WRITE, 0, 0);
 		if (!from->eof)
 			bufferevent_enable(from->bev, EV_READ);

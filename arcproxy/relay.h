@@ -4,9 +4,24 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
+struct budget;
 struct bufferevent;
+struct event_base;
 struct upstream;
+
+/*
+ * How much one direction may hold in its partner's output before the reader
+ * pauses: small for a partner that does not drain it, doubling up to
+ * limits.buffer_bytes while both sides move (HAProxy and Envoy bound a slow
+ * reader the same way).
+ */
+struct relay_window {
+	size_t			 high;		/* 0: not yet used (the minimum) */
+	struct timeval		 paused;	/* when the reader last paused */
+	unsigned		 full:1;	/* the last big read filled its room */
+};
 
 struct relay_end {
 	struct bufferevent	*bev;
@@ -16,12 +31,14 @@ struct relay_end {
 	unsigned		 paused:1;	/* not read: the partner's output is full */
 	unsigned		 plain:1;	/* a TCP socket: written at once */
 	uint64_t		 bytes;		/* read from this end, passed on */
+	struct relay_window	 win;		/* for bytes read from this end */
 };
 
 struct relay {
 	struct relay_end	 client;
 	struct relay_end	 upstream;
-	size_t			 high_water;	/* partner output that pauses a reader */
+	size_t			 high_water;	/* the largest window (buffer_bytes) */
+	struct budget		*budget;	/* the worker's */
 };
 
 void	relay_init(struct relay *, struct bufferevent *client,
@@ -36,5 +53,18 @@ struct relay_end *relay_partner(struct relay *, struct relay_end *);
  * pass of the loop (one epoll round less); the rest waits for its own
  * write event. */
 void	relay_write_now(struct bufferevent *);
+
+/* The exchange path's backpressure, shared with the tunnels.  After bytes
+ * moved from reader into to's output: pauses the reader while that output is
+ * above the window and returns 1 (to's write callback at half the window
+ * then calls relay_window_drained and resumes it), or holds the reader while
+ * the budget is spent and returns 0. */
+int	relay_throttle(struct relay_window *, struct budget *,
+	    struct bufferevent *reader, struct bufferevent *to, size_t max);
+void	relay_window_drained(struct relay_window *, struct event_base *,
+	    size_t max);
+/* One big read from a plain socket, up to the window and the budget. */
+void	relay_read_more(struct relay_window *, struct budget *,
+	    struct bufferevent *, size_t max);
 
 #endif

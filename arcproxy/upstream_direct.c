@@ -107,7 +107,7 @@ direct_try_next(struct direct *d)
 		if (bufferevent_socket_connect(d->up.bev, sa, (int)len) == 0)
 			return;
 		/* Failed at once (no route, no descriptors): try the next. */
-		d->error = errno == EMFILE || errno == ENFILE ? PXE_INTERNAL :
+		d->error = errno == EMFILE || errno == ENFILE ? PXE_OVERLOAD :
 		    PXE_UNREACHABLE;
 		bufferevent_free(d->up.bev);
 		d->up.bev = NULL;

@@ -27,6 +27,7 @@ gateway_error(enum gw_error e)
 	case GW_TIMEOUT: return PXE_CONNECT_TIMEOUT;
 	case GW_PROTOCOL: return PXE_UPSTREAM_PROTOCOL;
 	case GW_INTERNAL: return PXE_INTERNAL;
+	case GW_BUSY: return PXE_OVERLOAD;
 	case GW_DOWN: break;
 	}
 	return PXE_GATEWAY_DOWN;

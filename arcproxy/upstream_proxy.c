@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <event2/event.h>
+
 #include "gw_connect.h"
 #include "upstream.h"
 #include "worker.h"
@@ -10,10 +12,40 @@ struct proxy_up {
 	struct upstream		 up;		/* first: the common part */
 	struct upstream		*tcp;		/* the direct connection to the proxy */
 	struct gw_connect	*connect;
+	struct event		*timer;		/* connect_timeout_ms: the whole open */
 	upstream_open_cb	*cb;
 	void			*arg;
-	char			 details[300];
+	int			 finished;	/* cb has been called */
+	char			 details[400];
 };
+
+/* Every result goes through here: once, and the deadline with it. */
+static void
+proxy_finish(struct proxy_up *p, enum px_error error, const char *details)
+{
+	p->finished = 1;
+	evtimer_del(p->timer);
+	p->cb(&p->up, error, details, p->arg);
+}
+
+/* The proxy did not connect and answer CONNECT within connect_timeout_ms. */
+static void
+proxy_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_up	*p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->finished)
+		return;
+	snprintf(p->details, sizeof(p->details), "enterprise proxy %s:%u: %s",
+	    p->up.w->cfg->proxy_host, p->up.w->cfg->proxy_port,
+	    p->connect != NULL ? "no answer to CONNECT in time" :
+	    "not connected in time");
+	gw_connect_free(p->connect);
+	p->connect = NULL;
+	proxy_finish(p, PXE_CONNECT_TIMEOUT, p->details);
+}
 
 static void
 proxy_answer(int status, const char *reason, void *arg)
@@ -26,11 +58,11 @@ proxy_answer(int status, const char *reason, void *arg)
 	p->connect = NULL;
 	if (status == 200) {
 		p->up.bev = p->tcp->bev;
-		p->cb(&p->up, PXE_NONE, NULL, p->arg);
+		proxy_finish(p, PXE_NONE, NULL);
 		return;
 	}
-	p->cb(&p->up, status == 0 ? PXE_PROXY_DOWN : PXE_PROXY_REFUSED,
-	    p->details, p->arg);
+	proxy_finish(p, status == 0 ? PXE_PROXY_DOWN : PXE_PROXY_REFUSED,
+	    p->details);
 }
 
 static void
@@ -40,17 +72,19 @@ proxy_tcp_opened(struct upstream *tcp, enum px_error error, const char *details,
 	struct proxy_up	*p = arg;
 
 	(void)details;
+	if (p->finished)
+		return;
 	if (error != PXE_NONE) {
 		snprintf(p->details, sizeof(p->details), "enterprise proxy %s:%u: %s",
 		    p->up.w->cfg->proxy_host, p->up.w->cfg->proxy_port,
 		    px_errors[error].reason);
-		p->cb(&p->up, error == PXE_CONNECT_TIMEOUT ? error : PXE_PROXY_DOWN,
-		    p->details, p->arg);
+		proxy_finish(p, error == PXE_CONNECT_TIMEOUT ? error :
+		    PXE_PROXY_DOWN, p->details);
 		return;
 	}
 	if ((p->connect = gw_connect_start(tcp->bev, p->up.host, p->up.port,
 	    proxy_answer, p)) == NULL)
-		p->cb(&p->up, PXE_INTERNAL, NULL, p->arg);
+		proxy_finish(p, PXE_INTERNAL, NULL);
 }
 
 static struct upstream *
@@ -59,9 +93,15 @@ proxy_open(struct worker *w, const struct upstream_target *t,
 {
 	struct proxy_up		*p;
 	struct upstream_target	 to_proxy;
+	struct timeval		 tv;
+	long long		 ms = w->cfg->limits.connect_timeout_ms;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
+	if ((p->timer = evtimer_new(w->base, proxy_timeout, p)) == NULL) {
+		free(p);
+		return NULL;
+	}
 	p->up.ops = &upstream_proxy_ops;
 	p->up.w = w;
 	p->up.route = ROUTE_PROXY;
@@ -76,9 +116,15 @@ proxy_open(struct worker *w, const struct upstream_target *t,
 	to_proxy.explicit_rule = 1;
 	if ((p->tcp = upstream_direct_ops.open(w, &to_proxy, proxy_tcp_opened,
 	    p)) == NULL) {
+		event_free(p->timer);
 		free(p);
 		return NULL;
 	}
+	/* The TCP connect has its own deadline; this one also covers the
+	 * proxy's answer, which a stalled proxy may never send. */
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(p->timer, &tv);
 	return &p->up;
 }
 
@@ -99,6 +145,7 @@ proxy_close(struct upstream *up)
 		return;
 	gw_connect_free(p->connect);
 	p->tcp->ops->close(p->tcp);
+	event_free(p->timer);
 	free(p);
 }
 

@@ -48,6 +48,13 @@ worker_dns(struct event_base *base, const struct config *cfg, char *err,
 	return dns;
 }
 
+/* Each worker gets an even share of the process's buffer budget. */
+static size_t
+worker_budget(const struct config *cfg)
+{
+	return (size_t)(cfg->limits.buffer_budget_bytes / cfg->workers);
+}
+
 static void
 worker_drained(evutil_socket_t fd, short what, void *arg)
 {
@@ -162,6 +169,7 @@ worker_control(evutil_socket_t fd, short what, void *arg)
 			log_warnx("gateway: %s; keeping the previous settings", err);
 		config_unref(w->cfg);
 		w->cfg = cfg;
+		w->budget.limit = worker_budget(cfg);
 	}
 	if (log != NULL) {
 		accesslog_writer_set(w->alog, log);
@@ -194,6 +202,7 @@ worker_init(struct worker *w, struct proxy *px, int id, struct config *cfg,
 	w->cfg = config_ref(cfg);
 	TAILQ_INIT(&w->conns);
 	pthread_mutex_init(&w->lock, NULL);
+	budget_init(&w->budget, worker_budget(cfg), &w->stats.buffered_bytes);
 	if ((ecfg = event_config_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

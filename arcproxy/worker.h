@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 
+#include "budget.h"
 #include "config.h"
 #include "metrics.h"
 
@@ -32,6 +34,7 @@ struct worker {
 	struct evconnlistener	*listeners[CONFIG_MAX_LISTEN];
 	int			 nlisteners;
 	struct event		*accept_retry;	/* back-off after EMFILE */
+	struct timeval		 accept_logged;	/* last back-off log line */
 	struct event		*control;	/* woken by the main thread */
 	struct event		*drain_timer;	/* SIGTERM: the drain deadline */
 	pthread_mutex_t		 lock;		/* guards the next two */
@@ -42,6 +45,7 @@ struct worker {
 	struct pool		*pool;
 	struct accesslog_writer	*alog;
 	struct metrics		 stats;
+	struct budget		 budget;	/* bytes its connections buffer */
 	struct gw		*gw;		/* the gateway route, when configured */
 	struct worker_gw_status {		/* for /healthz, under lock */
 		int		 configured;

@@ -19,6 +19,7 @@
 #include "url.h"
 
 #define AZCM_GLOBAL_OPTS	((1u << AZCM_O_CONFIG_DIR) | (1u << AZCM_O_STATE_DIR) | \
+	(1u << AZCM_O_RUN_DIR) | \
 	(1u << AZCM_O_JSON) | (1u << AZCM_O_PROXY) | (1u << AZCM_O_HIMDS) | \
 	(1u << AZCM_O_HELP))
 #define O(x)			(1u << AZCM_O_##x)
@@ -26,6 +27,7 @@
 static const struct args_opt azcm_opts[] = {
 	[AZCM_O_CONFIG_DIR] = { "config-dir", 0, ARGS_VALUE },
 	[AZCM_O_STATE_DIR] = { "state-dir", 0, ARGS_VALUE },
+	[AZCM_O_RUN_DIR] = { "run-dir", 0, ARGS_VALUE },
 	[AZCM_O_JSON] = { "json", 'j', ARGS_FLAG },
 	[AZCM_O_PROXY] = { "proxy", 0, ARGS_VALUE },
 	[AZCM_O_HIMDS] = { "himds", 0, ARGS_VALUE },
@@ -158,7 +160,7 @@ azcm_proxy_alive(const struct azcm *a, long *pid)
 	char		host[256];
 	uint16_t	port;
 
-	if ((*pid = state_daemon_pid(a->state_dir, "arcproxy")) != -1)
+	if ((*pid = state_daemon_pid(a->run_dir, "arcproxy")) != -1)
 		return 1;
 	if (url_parse_authority(a->proxy_url, "http", 3128, host, sizeof(host),
 	    &port) == -1)
@@ -241,7 +243,7 @@ azcm_usage(FILE *f)
 
 	fprintf(f, "usage: azcmagent COMMAND [options]\n"
 	    "  global: [-j|--json] [--config-dir DIR] [--state-dir DIR] "
-	    "[--proxy URL] [--himds URL]\n");
+	    "[--run-dir DIR] [--proxy URL] [--himds URL]\n");
 	for (c = azcm_cmds; c->name != NULL; c++)
 		fprintf(f, "  azcmagent %s\n", c->usage);
 }
@@ -321,6 +323,8 @@ main(int argc, char *argv[])
 	    "/etc/arc");
 	a.state_dir = daemon_dir(azcm_opt(&a, AZCM_O_STATE_DIR), "ARC_STATE_DIR",
 	    "/var/lib/arc");
+	a.run_dir = daemon_dir(azcm_opt(&a, AZCM_O_RUN_DIR), "ARC_RUN_DIR",
+	    DAEMON_RUN_DIR);
 	if ((rc = azcm_endpoints(&a)) != AZCM_OK)
 		return rc;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

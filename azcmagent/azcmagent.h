@@ -36,6 +36,7 @@ enum azcm_exit {
 enum azcm_opt {
 	AZCM_O_CONFIG_DIR,
 	AZCM_O_STATE_DIR,
+	AZCM_O_RUN_DIR,
 	AZCM_O_JSON,
 	AZCM_O_PROXY,
 	AZCM_O_HIMDS,
@@ -57,6 +58,7 @@ enum azcm_opt {
 struct azcm {
 	const char		*config_dir;	/* --config-dir, ARC_CONFIG_DIR, /etc/arc */
 	const char		*state_dir;	/* --state-dir, ARC_STATE_DIR, /var/lib/arc */
+	const char		*run_dir;	/* --run-dir, ARC_RUN_DIR, /run/arc */
 	int			 json;		/* -j: JSON on stdout */
 	char			 proxy_url[AZCM_URL_MAX];	/* how clients reach arcproxy */
 	char			 admin_url[AZCM_URL_MAX];	/* arcproxy's /healthz, "" when off */

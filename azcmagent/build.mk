@@ -19,7 +19,8 @@ $(BIN)/azcmagent: $(call obj,$(AZCMAGENT_SRC) $(LIB_SRC) $(AGENT_SRC))
 UNIT_TESTS += azcmagent_args azcmagent_proxyconf azcmagent_state
 azcmagent_args_test_OBJS := azcmagent/args.c
 azcmagent_proxyconf_test_OBJS := azcmagent/proxyconf.c lib/conf.c
-azcmagent_state_test_OBJS := azcmagent/state.c lib/atomicfile.c lib/daemon.c
+azcmagent_state_test_OBJS := azcmagent/state.c lib/atomicfile.c lib/daemon.c \
+	lib/safedir.c
 
 # The suites include azcmagent's headers.
 $(OBJ)/tests/unit/azcmagent_%.o: ALL_CFLAGS += -Iazcmagent

@@ -321,7 +321,7 @@ cmd_check(struct azcm *a)
 	check_print(a, &k, proxy_up);
 	if (!proxy_up)
 		rc = azcm_fail(AZCM_ENOPROXY, "arcproxy is not running (no %s/"
-		    "arcproxy.pid, nothing on %s)", a->state_dir, a->proxy_url);
+		    "arcproxy.pid, nothing on %s)", a->run_dir, a->proxy_url);
 	for (i = 0; i < k.nrows && rc == AZCM_OK; i++)
 		if (!k.rows[i].reachable)
 			rc = azcm_fail(AZCM_ENETWORK, "%s is not reachable: %s",

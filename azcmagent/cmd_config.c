@@ -318,7 +318,7 @@ config_change(struct azcm *a, enum config_change how, const char *name,
 	}
 	state_unlock(lock);
 	lock = -1;
-	state_reload_daemons(a->state_dir, told, sizeof(told));
+	state_reload_daemons(a->run_dir, told, sizeof(told));
 	if (a->json) {
 		o = json_object();
 		json_object_set_new(o, "key", json_string(k->name));

@@ -282,7 +282,7 @@ connect_conf_switch(struct azcm *a, struct connect *c)
 	if (rc == -1)
 		return azcm_fail(AZCM_EGENERIC, "%s", err);
 	c->conf_changed = 1;
-	state_reload_daemons(a->state_dir, told, sizeof(told));
+	state_reload_daemons(a->run_dir, told, sizeof(told));
 	if (connect_wait_reload(a, c->gateway_url) == -1)
 		return azcm_fail(AZCM_ENOPROXY, "arcproxy (%s) did not take the "
 		    "gateway settings%s", a->admin_url, c->proxy_pid == -1 ?
@@ -306,7 +306,7 @@ connect_conf_restore(struct azcm *a, struct connect *c)
 	    sizeof(err)) == -1)
 		azcm_warn("could not put agent.conf back: %s", err);
 	c->conf_changed = 0;
-	state_reload_daemons(a->state_dir, told, sizeof(told));
+	state_reload_daemons(a->run_dir, told, sizeof(told));
 }
 
 static int
@@ -528,7 +528,7 @@ cmd_connect(struct azcm *a)
 	}
 	if (!azcm_proxy_alive(a, &c.proxy_pid)) {
 		rc = azcm_fail(AZCM_ENOPROXY, "arcproxy is not running (no %s/"
-		    "arcproxy.pid, nothing on %s): start it first", a->state_dir,
+		    "arcproxy.pid, nothing on %s): start it first", a->run_dir,
 		    a->proxy_url);
 		goto done;
 	}
@@ -539,8 +539,8 @@ cmd_connect(struct azcm *a)
 	if (rc != AZCM_OK)
 		connect_conf_restore(a, &c);
 	else {
-		state_reload_daemons(a->state_dir, told, sizeof(told));
-		if (state_daemon_pid(a->state_dir, "himds") == -1)
+		state_reload_daemons(a->run_dir, told, sizeof(told));
+		if (state_daemon_pid(a->run_dir, "himds") == -1)
 			azcm_warn("himds is not running: no heartbeat until it starts");
 		else if (connect_wait_himds(a, azcm_jstr(json_object_get(c.answer,
 		    "resource"), "resourceId")) == -1)
@@ -620,7 +620,7 @@ cmd_disconnect(struct azcm *a)
 		rc = azcm_fail(AZCM_EGENERIC, "%s", err);
 		goto done;
 	}
-	state_reload_daemons(a->state_dir, told, sizeof(told));
+	state_reload_daemons(a->run_dir, told, sizeof(told));
 	if (force)
 		azcm_warn("the resource%s%s stays in the cloud: delete it there",
 		    name ? " " : "", name ? name : "");

@@ -104,15 +104,40 @@ logs_add_file(struct logs *l, const char *dir, const char *name, const char *as)
 	return rc;
 }
 
-/* Every *.log and *.pid in the state dir, and the state files himds and connect keep. */
+/* Every file of dir whose name ends in suffix, as <as_dir>/<name>. */
+static int
+logs_add_dir(struct logs *l, const char *dir, const char *suffix,
+    const char *as_dir)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		 as[PATH_MAX];
+	size_t		 len, slen = strlen(suffix);
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		len = strlen(e->d_name);
+		if (len <= slen || strcmp(e->d_name + len - slen, suffix) != 0)
+			continue;
+		snprintf(as, sizeof(as), "%s/%s", as_dir, e->d_name);
+		if (logs_add_file(l, dir, e->d_name, as) == -1) {
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+/* The state files himds and connect keep, arcproxy's logs (<state>/arcproxy)
+ * and the pid files (the run dir). */
 static int
 logs_add_state(struct logs *l, const struct azcm *a)
 {
 	static const char *const state_files[] = { STATE_MACHINE, STATE_HIMDS,
 	    STATE_CERT, NULL };
-	DIR		*d;
-	struct dirent	*e;
-	char		 as[PATH_MAX], dir[PATH_MAX];
+	char		 as[PATH_MAX], dir[PATH_MAX], own[PATH_MAX];
 	const char	*log = a->pc.access_log, *slash;
 	size_t		 len;
 	int		 i;
@@ -122,26 +147,15 @@ logs_add_state(struct logs *l, const struct azcm *a)
 		if (logs_add_file(l, a->state_dir, state_files[i], as) == -1)
 			return -1;
 	}
-	if ((d = opendir(a->state_dir)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			len = strlen(e->d_name);
-			if (len < 5 || (strcmp(e->d_name + len - 4, ".log") != 0 &&
-			    strcmp(e->d_name + len - 4, ".pid") != 0))
-				continue;
-			snprintf(as, sizeof(as), "%s/%s", strcmp(e->d_name + len - 4,
-			    ".log") == 0 ? "logs" : "state", e->d_name);
-			if (logs_add_file(l, a->state_dir, e->d_name, as) == -1) {
-				closedir(d);
-				return -1;
-			}
-		}
-		closedir(d);
-	}
+	snprintf(own, sizeof(own), "%s/" STATE_ARCPROXY_DIR, a->state_dir);
+	if (logs_add_dir(l, own, ".log", "logs") == -1 ||
+	    logs_add_dir(l, a->run_dir, ".pid", "run") == -1)
+		return -1;
 	/* arcproxy's access log, when arcproxy.conf puts it elsewhere or names it otherwise. */
 	if (log[0] != '\0' && (slash = strrchr(log, '/')) != NULL) {
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - log), log);
 		len = strlen(slash + 1);
-		if (strcmp(dir, a->state_dir) != 0 || len < 4 ||
+		if (strcmp(dir, own) != 0 || len < 4 ||
 		    strcmp(slash + 1 + len - 4, ".log") != 0) {
 			snprintf(as, sizeof(as), "logs/%.*s", NAME_MAX, slash + 1);
 			return logs_add_file(l, dir, slash + 1, as);
@@ -219,7 +233,7 @@ logs_add_summary(struct logs *l, const struct azcm *a, json_t *summary)
 		    json_string(a->pc_error));
 	daemons = json_object();
 	for (i = 0; state_daemons[i] != NULL; i++) {
-		pid = state_daemon_pid(a->state_dir, state_daemons[i]);
+		pid = state_daemon_pid(a->run_dir, state_daemons[i]);
 		json_object_set_new(daemons, state_daemons[i], pid != -1 ?
 		    json_integer(pid) : json_null());
 	}

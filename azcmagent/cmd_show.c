@@ -58,7 +58,7 @@ show_services(const struct azcm *a)
 	int	 i;
 
 	for (i = 0; state_daemons[i] != NULL; i++) {
-		pid = state_daemon_pid(a->state_dir, state_daemons[i]);
+		pid = state_daemon_pid(a->run_dir, state_daemons[i]);
 		if (pid == -1 && i >= 2)
 			continue;	/* extmgr, guestconfig: when they run */
 		s = json_pack("{s:s, s:s}", "name", state_daemons[i], "status",

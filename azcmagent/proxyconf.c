@@ -14,8 +14,9 @@ proxyconf_defaults(const char *state_dir, struct proxyconf *pc)
 	memset(pc, 0, sizeof(*pc));
 	snprintf(pc->listen, sizeof(pc->listen), "%s", PROXYCONF_DEFAULT_LISTEN);
 	snprintf(pc->admin, sizeof(pc->admin), "%s", PROXYCONF_DEFAULT_ADMIN);
-	snprintf(pc->access_log, sizeof(pc->access_log), "%s/%s", state_dir,
-	    PROXYCONF_DEFAULT_LOG);
+	/* arcproxy's log is in its own <state>/arcproxy. */
+	snprintf(pc->access_log, sizeof(pc->access_log), "%s/arcproxy/%s",
+	    state_dir, PROXYCONF_DEFAULT_LOG);
 }
 
 static int
@@ -80,8 +81,8 @@ proxyconf_load(const char *config_dir, const char *state_dir,
 	else if (alog != NULL && alog[0] == '/')
 		snprintf(pc->access_log, sizeof(pc->access_log), "%s", alog);
 	else if (alog != NULL)
-		snprintf(pc->access_log, sizeof(pc->access_log), "%s/%s",
-		    state_dir, alog);
+		snprintf(pc->access_log, sizeof(pc->access_log),
+		    "%s/arcproxy/%s", state_dir, alog);
 	config_destroy(&lc);
 	return 0;
  fail:

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "atomicfile.h"
 #include "daemon.h"
+#include "safedir.h"
 #include "state.h"
 
 #define STATE_MAX_JSON	(1 << 20)
@@ -74,36 +76,36 @@ state_sweep_temps(const char *dir, const char *name)
 {
 	DIR		*d;
 	struct dirent	*e;
-	char		 prefix[NAME_MAX + 1], path[PATH_MAX], *end;
-	size_t		 plen;
 	long		 pid;
+	int		 dfd;
 
-	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s.tmp.", name);
-	if ((d = opendir(dir)) == NULL)
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return;
+	}
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, prefix, plen) != 0)
+		if (!atomicfile_is_temp(e->d_name, name, &pid))
 			continue;
-		pid = strtol(e->d_name + plen, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == (long)getpid() ||
-		    kill((pid_t)pid, 0) == 0 || errno == EPERM)
+		if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 ||
+		    errno == EPERM)
 			continue;	/* its writer still runs */
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
+		unlinkat(dfd, e->d_name, 0);
 	}
 	closedir(d);
 }
 
 long
-state_daemon_pid(const char *state_dir, const char *prog)
+state_daemon_pid(const char *run_dir, const char *prog)
 {
 	/* lib/daemon checks /proc/<pid>/comm: a stale pid file that names
 	 * another program's pid is not signalled. */
-	return daemon_pidfile_read(state_dir, prog);
+	return daemon_pidfile_read(run_dir, prog);
 }
 
 int
-state_reload_daemons(const char *state_dir, char *told, size_t toldlen)
+state_reload_daemons(const char *run_dir, char *told, size_t toldlen)
 {
 	size_t	used = 0;
 	long	pid;
@@ -112,7 +114,7 @@ state_reload_daemons(const char *state_dir, char *told, size_t toldlen)
 	if (toldlen > 0)
 		told[0] = '\0';
 	for (i = 0; state_daemons[i] != NULL; i++) {
-		if ((pid = state_daemon_pid(state_dir, state_daemons[i])) == -1 ||
+		if ((pid = state_daemon_pid(run_dir, state_daemons[i])) == -1 ||
 		    kill((pid_t)pid, SIGHUP) == -1)
 			continue;
 		n++;
@@ -123,20 +125,81 @@ state_reload_daemons(const char *state_dir, char *told, size_t toldlen)
 	return n;
 }
 
+/* When root: what himds's files and directory belong to. */
+static void
+state_himds_owner(uid_t *uid, gid_t *gid)
+{
+	struct passwd	*pw;
+	struct group	*g;
+
+	*uid = SAFEDIR_KEEP_UID;
+	*gid = SAFEDIR_KEEP_GID;
+	if (geteuid() != 0)
+		return;
+	if ((pw = getpwnam(STATE_HIMDS_USER)) != NULL)
+		*uid = pw->pw_uid;
+	if ((g = getgrnam(STATE_KEY_GROUP)) != NULL)
+		*gid = g->gr_gid;
+}
+
+int
+state_dir_of(const char *state_dir, const char *name, int create,
+    const char **base, char *err, size_t errlen)
+{
+	const char	*slash = strchr(name, '/');
+	char		 sub[NAME_MAX + 1], why[512];
+	uid_t		 uid;
+	gid_t		 gid;
+	int		 sfd, fd;
+
+	*base = slash != NULL ? slash + 1 : name;
+	if ((sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", state_dir, strerror(errno));
+		return -1;
+	}
+	if (slash == NULL)
+		return sfd;
+	snprintf(sub, sizeof(sub), "%.*s", (int)(slash - name), name);
+	if (create) {
+		state_himds_owner(&uid, &gid);
+		fd = safedir_make(sfd, sub, 0750, uid, gid, why, sizeof(why));
+	} else if ((fd = openat(sfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		snprintf(why, sizeof(why), "%s: %s", sub, strerror(errno));
+	if (fd == -1)
+		snprintf(err, errlen, "%s/%s", state_dir, why);
+	close(sfd);
+	return fd;
+}
+
 int
 state_json_load(const char *state_dir, const char *name, json_t **out,
     char *err, size_t errlen)
 {
 	json_error_t	 jerr;
-	char		 path[PATH_MAX], *text;
+	const char	*base;
+	char		 path[PATH_MAX], why[512], *text;
 	size_t		 len;
+	int		 dfd;
 
 	*out = NULL;
 	snprintf(path, sizeof(path), "%s/%s", state_dir, name);
-	if (access(path, F_OK) == -1 && errno == ENOENT)
-		return 0;
-	if ((text = atomicfile_read(path, STATE_MAX_JSON, &len, err, errlen)) == NULL)
+	if ((dfd = state_dir_of(state_dir, name, 0, &base, why,
+	    sizeof(why))) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s", why);
 		return -1;
+	}
+	text = atomicfile_readat(dfd, base, STATE_MAX_JSON, &len, why,
+	    sizeof(why));
+	close(dfd);
+	if (text == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
 	*out = json_loadb(text, len, 0, &jerr);
 	free(text);
 	if (*out == NULL || !json_is_object(*out)) {
@@ -153,61 +216,70 @@ int
 state_write(const char *state_dir, const char *name, const char *data,
     size_t len, int mode, char *err, size_t errlen)
 {
-	char	path[PATH_MAX];
+	const char	*base;
+	char		 why[512];
+	uid_t		 uid = ATOMICFILE_KEEP_UID;
+	gid_t		 gid = ATOMICFILE_KEEP_GID;
+	int		 dfd, rc;
 
-	snprintf(path, sizeof(path), "%s/%s", state_dir, name);
-	return atomicfile_write(path, data, len, (mode_t)mode, err, errlen);
+	if ((dfd = state_dir_of(state_dir, name, 1, &base, err, errlen)) == -1)
+		return -1;
+	if (base != name)	/* himds's subdirectory: himds's files */
+		state_himds_owner(&uid, &gid);
+	rc = atomicfile_writeat(dfd, base, data, len, (mode_t)mode, uid, gid, 0,
+	    why, sizeof(why));
+	if (rc == -1)
+		snprintf(err, errlen, "%s/%.*s%s", state_dir,
+		    (int)(base - name), name, why);
+	close(dfd);
+	return rc;
 }
 
 int
 state_write_key(const char *state_dir, const char *pem, size_t len, char *err,
     size_t errlen)
 {
-	struct group	*g;
-	char		 path[PATH_MAX];
-
-	if (state_write(state_dir, STATE_KEY, pem, len, 0640, err, errlen) == -1)
-		return -1;
-	if (geteuid() != 0 || (g = getgrnam(STATE_KEY_GROUP)) == NULL)
-		return 0;
-	/* Until this chown the file is root's alone: never more open. */
-	snprintf(path, sizeof(path), "%s/%s", state_dir, STATE_KEY);
-	if (chown(path, 0, g->gr_gid) == -1) {
-		snprintf(err, errlen, "%s: chown root:%s: %s", path,
-		    STATE_KEY_GROUP, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return state_write(state_dir, STATE_KEY, pem, len, 0640, err, errlen);
 }
 
 void
 state_identity_files(const char *state_dir, char *out, size_t len)
 {
-	char	path[PATH_MAX];
-	size_t	used = 0;
-	int	i;
+	const char	*base;
+	char		 why[512];
+	size_t		 used = 0;
+	int		 i, dfd;
 
 	out[0] = '\0';
 	for (i = 0; state_identity[i] != NULL; i++) {
-		snprintf(path, sizeof(path), "%s/%s", state_dir, state_identity[i]);
-		if (access(path, F_OK) == 0 && used < len)
+		if ((dfd = state_dir_of(state_dir, state_identity[i], 0, &base,
+		    why, sizeof(why))) == -1)
+			continue;
+		if (faccessat(dfd, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    used < len)
 			used += (size_t)snprintf(out + used, len - used, "%s%s",
-			    used ? ", " : "", state_identity[i]);
+			    used ? ", " : "", base);
+		close(dfd);
 	}
 }
 
 int
 state_identity_remove(const char *state_dir, char *err, size_t errlen)
 {
-	char	path[PATH_MAX];
-	int	i, rc = 0;
+	const char	*base;
+	char		 why[512];
+	int		 i, dfd, rc = 0;
 
 	for (i = 0; state_identity[i] != NULL; i++) {
-		snprintf(path, sizeof(path), "%s/%s", state_dir, state_identity[i]);
-		if (unlink(path) == -1 && errno != ENOENT && rc == 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if ((dfd = state_dir_of(state_dir, state_identity[i], 0, &base,
+		    why, sizeof(why))) == -1)
+			continue;	/* no directory, no file */
+		if (unlinkat(dfd, base, 0) == -1 && errno != ENOENT && rc == 0) {
+			snprintf(err, errlen, "%s/%s: %s", state_dir,
+			    state_identity[i], strerror(errno));
 			rc = -1;
 		}
+		close(dfd);
 	}
 	return rc;
 }

@@ -7,11 +7,16 @@
 
 #include <jansson.h>
 
-#define STATE_KEY	"machine.key"
-#define STATE_CERT	"machine.crt"
+/* Names under the state dir: root's machine.json, and what himds rewrites
+ * in its own subdirectory. */
+#define STATE_HIMDS_DIR	"himds"
+#define STATE_KEY	"himds/machine.key"
+#define STATE_CERT	"himds/machine.crt"
 #define STATE_MACHINE	"machine.json"
-#define STATE_HIMDS	"himds.json"
+#define STATE_HIMDS	"himds/himds.json"
+#define STATE_ARCPROXY_DIR "arcproxy"	/* arcproxy's: its access log */
 #define STATE_KEY_GROUP	"arc"		/* may read machine.key, when root */
+#define STATE_HIMDS_USER "himds"	/* owns <state>/himds, when root */
 
 /* The daemons that read agent.conf and the identity, in the order they are told. */
 extern const char *const state_daemons[];	/* ends with NULL */
@@ -22,21 +27,33 @@ int	state_may_write(const char *dir, const char *what, char *err,
 /* An exclusive lock on dir itself (flock), so two writers take turns; -1 on error. */
 int	state_lock(const char *dir, char *err, size_t errlen);
 void	state_unlock(int fd);
-/* Removes name.tmp.<pid> files that a killed writer left in dir. */
+/* Removes name.tmp.<pid>[.<random>] files that a killed writer left in dir. */
 void	state_sweep_temps(const char *dir, const char *name);
 
-/* The pid of prog when its pid file names a live process of that name, else -1. */
-long	state_daemon_pid(const char *state_dir, const char *prog);
+/* The pid of prog when its pid file (in run_dir) names a live process of
+ * that name, else -1. */
+long	state_daemon_pid(const char *run_dir, const char *prog);
 /* SIGHUPs every running daemon; names (", "-joined) of those told go in told. */
-int	state_reload_daemons(const char *state_dir, char *told, size_t toldlen);
+int	state_reload_daemons(const char *run_dir, char *told, size_t toldlen);
 
-/* <state_dir>/<name> as JSON: 1 read, 0 absent, -1 unreadable (err filled). */
+/* The directory that holds <state_dir>/<name> (name is "file" or
+ * "sub/file"), *base pointing at the file's name in name.  A subdirectory
+ * is opened O_NOFOLLOW; with create it is made when missing and, when
+ * root, given to user himds and group arc on its fd.  -1 with err. */
+int	state_dir_of(const char *state_dir, const char *name, int create,
+	    const char **base, char *err, size_t errlen);
+
+/* <state_dir>/<name> as JSON (never through a symlink): 1 read, 0 absent,
+ * -1 unreadable (err filled). */
 int	state_json_load(const char *state_dir, const char *name, json_t **out,
 	    char *err, size_t errlen);
-/* Writes <state_dir>/<name> atomically with mode. */
+/* Writes <state_dir>/<name> atomically with mode (temp file O_EXCL and
+ * O_NOFOLLOW, owner and mode on its fd: when root, a file in himds's
+ * subdirectory is himds's, group arc). */
 int	state_write(const char *state_dir, const char *name, const char *data,
 	    size_t len, int mode, char *err, size_t errlen);
-/* machine.key: 0640, and group STATE_KEY_GROUP when root and it exists. */
+/* machine.key: 0640, group STATE_KEY_GROUP when root and it exists, set
+ * before a byte is written. */
 int	state_write_key(const char *state_dir, const char *pem, size_t len,
 	    char *err, size_t errlen);
 /* Which identity files exist ("machine.json, machine.crt"), "" when none. */

@@ -78,7 +78,7 @@ class Origin:
 				self.proc.kill()
 
 
-def start_arcproxy(work, bin_dir, rev):
+def start_arcproxy(work, bin_dir, rev, origin):
 	d = os.path.join(work, "arcproxy")
 	conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
 	for p in (d, conf, state):
@@ -93,10 +93,13 @@ def start_arcproxy(work, bin_dir, rev):
 			'listen = [ "127.0.0.1:%d" ];\n'
 			'admin_listen = "";\n'
 			"workers = 1;\n"
-			'routes = ( { match = "127.0.0.1"; route = "direct"; } );\n'
+			# only a rule naming host and port lifts the SSRF guard
+			'routes = ( %s );\n'
 			'default_route = "deny";\n'
 			'dns_servers = [ "127.0.0.1" ];\n'
-			'access_log = "access.log";\n' % port)
+			'access_log = "access.log";\n' % (port, ", ".join(
+				'{ match = "%s"; route = "direct"; }' % t
+				for t in (origin.http, origin.tls, origin.tcp))))
 	os.chmod(os.path.join(conf, "arcproxy.conf"), 0o644)
 	svc = Service("arcproxy", [str(bin_dir / "arcproxy"), "-d", "--config-dir", conf,
 				   "--state-dir", state], d, port=port)
@@ -504,7 +507,7 @@ def main(argv):
 			if name in skipped:
 				continue
 			try:
-				svc = start_arcproxy(work, bin_dir, rev) if name == "arcproxy" \
+				svc = start_arcproxy(work, bin_dir, rev, origin) if name == "arcproxy" \
 					else STARTERS[name](work)
 			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 				skipped[name] = "cannot start: %s" % e

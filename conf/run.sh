@@ -1,15 +1,19 @@
 #!/bin/bash
 # run.sh -- `make run`: the whole appliance in the foreground against cloudsim, connected on first use.
 #   run/cloud  cloudsim's config, PKI and state     run/etc  the appliance's config dir
-#   run/var    the appliance's state dir             Ctrl-C or SIGTERM stops everything.
+#   run/var    the appliance's state dir (root's 0755; run/var/himds and run/var/arcproxy
+#              belong to the daemons)                run/run  the run dir: pid files, token keys
+#   Ctrl-C or SIGTERM stops everything.
 set -euo pipefail
 BIN=${BIN:-build/bin}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-mkdir -p run/cloud run/etc run/var
+mkdir -p run/cloud run/etc run/var run/run
 
 # Started as root, the daemons run as their own users; group arc reads the
-# machine key.
+# machine key.  State and run dir are root's and only root writes in them:
+# each daemon makes its own subdirectory (run/var/himds, run/var/arcproxy,
+# run/run/tokens) before it drops its privileges.
 if [ "$(id -u)" = 0 ]; then
 	getent group arc >/dev/null || groupadd --system arc
 	for u in arcproxy himds; do
@@ -17,8 +21,9 @@ if [ "$(id -u)" = 0 ]; then
 			useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
 		usermod -a -G arc "$u"
 	done
-	chgrp arc run/var && chmod 0775 run/var
+	chown root:root run/var run/run && chmod 0755 run/var run/run
 fi
+dirs=(--config-dir run/etc --state-dir run/var --run-dir run/run)
 
 # cloudsim: the gateway (8443), the control plane behind management.cloudsim.test,
 # the operator API (127.0.0.1:8447) and the echo service.
@@ -58,15 +63,15 @@ wait_port() {	# wait_port PORT: bounded, 5 s
 "$BIN"/cloudsim -d --config-dir run/cloud --state-dir run/cloud &
 pids+=($!)
 wait_port 8443
-"$BIN"/arcproxy -d --config-dir run/etc --state-dir run/var &
+"$BIN"/arcproxy -d "${dirs[@]}" &
 pids+=($!)
-"$BIN"/himds -d --config-dir run/etc --state-dir run/var &
+"$BIN"/himds -d "${dirs[@]}" &
 pids+=($!)
 wait_port 40343
 wait_port 40342
 
 if [ ! -f run/var/machine.json ]; then
-	"$BIN"/azcmagent connect --config-dir run/etc --state-dir run/var \
+	"$BIN"/azcmagent connect "${dirs[@]}" \
 		--cloud-url https://management.cloudsim.test \
 		--gateway-url https://gw.cloudsim.test:8443 --ca-file run/etc/ca.crt \
 		--onboarding-token-file run/cloud/onboarding-token \
@@ -74,7 +79,7 @@ if [ ! -f run/var/machine.json ]; then
 fi
 cat >&2 <<'MSG'
 run.sh: the appliance is up. Try:
-  build/bin/azcmagent show --config-dir run/etc --state-dir run/var
+  build/bin/azcmagent show --config-dir run/etc --state-dir run/var --run-dir run/run
   curl --cacert run/etc/ca.crt -x http://127.0.0.1:40343 https://echo.cloudsim.test/
   curl -s http://127.0.0.1:8447/operator/machines
 MSG

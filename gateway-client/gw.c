@@ -13,12 +13,12 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "gw.h"
 #include "gw_connect.h"
+#include "gw_endpoints.h"
 #include "gw_h2.h"
 #include "gw_internal.h"
 #include "gw_tls.h"
@@ -30,7 +30,6 @@
 #define GW_MAX_LIST_BYTES	(1 << 20)
 #define GW_BACKOFF_MIN_MS	500
 #define GW_BACKOFF_MAX_MS	60000
-#define GW_REFRESH_DEFAULT_S	300
 
 enum gw_conn_state {
 	GWC_RESOLVING,	/* looking up the gateway, or the proxy in front of it */
@@ -64,6 +63,8 @@ static void	gwc_start_h2(struct gw_conn *);
 static void	gw_notify(struct gw *);
 static void	gwc_ready(struct gw_conn *);
 static void	gw_fill(struct gw *);
+static void	gw_destroy(struct gw *);
+static void	gw_reap(evutil_socket_t, short, void *);
 
 const char *
 gw_state_name(enum gw_state st)
@@ -104,6 +105,8 @@ gw_req_free(struct gw_req *r)
 
 	if (r->defer != NULL)
 		event_free(r->defer);
+	if (r->deadline != NULL)
+		event_free(r->deadline);
 	free(r);
 	gw_unref(gw);
 }
@@ -132,10 +135,64 @@ gw_req_fail(struct gw_req *r, enum gw_error error, const char *reason)
 {
 	struct timeval	now = { 0, 0 };
 
+	r->state = GWR_FAILED;
 	r->error = error;
 	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	r->conn = NULL;
+	r->h2s = NULL;
+	evtimer_del(r->deadline);
 	evtimer_add(r->defer, &now);
+}
+
+/* Takes r off the waiting list, or off the connection or the stream that
+ * carries its CONNECT. */
+static void
+gw_req_unlink(struct gw_req *r)
+{
+	struct gw	*gw = r->gw;
+	struct gw_conn	*c;
+
+	switch (r->state) {
+	case GWR_WAITING:
+		TAILQ_REMOVE(&gw->waiting, r, entry);
+		gw->nwaiting--;
+		break;
+	case GWR_CONNECT:
+		if (r->h2s != NULL)
+			gw_h2_cancel(r);
+		else if ((c = r->conn) != NULL) {
+			/* Its CONNECT is out: that connection cannot be used
+			 * again. */
+			r->conn = NULL;
+			c->req = NULL;
+			gwc_free(c);
+			gw_fill(gw);
+		}
+		break;
+	case GWR_FAILED:
+		break;
+	}
+}
+
+/* connect_timeout_ms covers the whole open: the wait for a connection or a
+ * stream slot, and the gateway's answer to CONNECT. */
+static void
+gw_req_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw_req	*r = arg;
+	struct gw	*gw = r->gw;
+	const char	*why;
+
+	(void)fd;
+	(void)what;
+	if (r->state == GWR_CONNECT)
+		why = "the gateway did not answer CONNECT in time";
+	else if (gw->h2 != NULL && gw_h2_alive(gw->h2))
+		why = "no free stream to the gateway in time";
+	else
+		why = "no connection to the gateway in time";
+	gw_req_unlink(r);
+	gw_req_fail(r, GW_TIMEOUT, why);
 }
 
 static void
@@ -181,7 +238,7 @@ gw_backoff(struct gw *gw)
 
 /* A connection attempt failed: the gateway is down until one succeeds. */
 static void
-gwc_fail(struct gw_conn *c, const char *reason)
+gwc_fail_as(struct gw_conn *c, enum gw_error error, const char *reason)
 {
 	struct gw	*gw = c->gw;
 	struct gw_req	*r = c->req;
@@ -195,10 +252,31 @@ gwc_fail(struct gw_conn *c, const char *reason)
 	c->req = NULL;
 	gwc_free(c);
 	if (r != NULL)
-		gw_req_fail(r, GW_DOWN, reason);
-	gw_fail_waiting(gw, GW_DOWN, reason);
+		gw_req_fail(r, error, reason);
+	gw_fail_waiting(gw, error, reason);
 	if (!evtimer_pending(gw->retry, NULL))
 		gw_backoff(gw);
+}
+
+/* No descriptor for a new connection: what waits for one is refused. */
+static void
+gwc_out_of_files(struct gw_conn *c)
+{
+	static const char reason[] = "out of descriptors for a gateway connection";
+	struct gw	*gw = c->gw;
+	struct gw_req	*r = c->req;
+
+	c->req = NULL;
+	gwc_free(c);
+	if (r != NULL)
+		gw_req_fail(r, GW_BUSY, reason);
+	gw_fail_waiting(gw, GW_BUSY, reason);
+}
+
+static void
+gwc_fail(struct gw_conn *c, const char *reason)
+{
+	gwc_fail_as(c, GW_DOWN, reason);
 }
 
 static void
@@ -209,22 +287,13 @@ gwc_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->state == GWC_TUNNEL) {
-		struct gw_req *r = c->req;
-
-		c->req = NULL;
-		gwc_free(c);
-		gw_req_fail(r, GW_TIMEOUT, "gateway did not answer CONNECT in time");
-		gw_fill(r->gw);
-		return;
-	}
 	snprintf(reason, sizeof(reason), "timed out %s",
 	    c->state == GWC_RESOLVING ? "resolving the gateway" :
 	    c->state == GWC_TCP ? "connecting" :
 	    c->state == GWC_PROXY ? "waiting for the enterprise proxy" :
 	    c->state == GWC_FETCH ? "fetching the endpoint list" :
 	    "in the TLS handshake");
-	gwc_fail(c, reason);
+	gwc_fail_as(c, GW_TIMEOUT, reason);
 }
 
 static void
@@ -424,6 +493,11 @@ gwc_try_next(struct gw_conn *c)
 	}
 	snprintf(reason, sizeof(reason), "cannot connect to the %s: %s", what,
 	    strerror(err ? err : ECONNREFUSED));
+	if (err == EMFILE || err == ENFILE) {
+		/* Our shortage, not the gateway's: it is not marked down. */
+		gwc_out_of_files(c);
+		return;
+	}
 	gwc_fail(c, reason);
 }
 
@@ -479,7 +553,7 @@ gwc_new(struct gw *gw)
 static void
 gw_fill(struct gw *gw)
 {
-	int	want = gw->s.warm + gw->nwaiting;
+	int	want = gw->s.warm + gw->nwaiting, have;
 
 	if (gw->retired)
 		return;
@@ -494,9 +568,10 @@ gw_fill(struct gw *gw)
 		return;			/* backing off */
 	if (gw->state == GW_STATE_DOWN && gw->nopening > 0)
 		return;			/* one probe at a time while down */
-	while (gw->nidle + gw->nopening < want) {
+	while ((have = gw->nidle + gw->nopening) < want) {
 		gwc_new(gw);
-		if (gw->state == GW_STATE_DOWN)
+		/* Down, or nothing under way (out of memory or descriptors). */
+		if (gw->state == GW_STATE_DOWN || gw->nidle + gw->nopening <= have)
 			break;
 	}
 }
@@ -553,6 +628,8 @@ gwc_tunnel_answer(int status, const char *reason, void *arg)
 	if (status == 0 && used && !r->retried) {
 		/* A warm connection the gateway had closed: try a fresh one. */
 		r->retried = 1;
+		r->conn = NULL;		/* c is gone: gw_cancel() must not free it */
+		r->state = GWR_WAITING;
 		TAILQ_INSERT_HEAD(&gw->waiting, r, entry);
 		gw->nwaiting++;
 		gw_fill(gw);
@@ -574,11 +651,12 @@ gwc_assign(struct gw_conn *c, struct gw_req *r)
 {
 	if (c->state == GWC_IDLE)
 		c->gw->nidle--;
+	evtimer_del(c->timer);		/* the request's deadline rules now */
 	c->used = 1;
 	c->state = GWC_TUNNEL;
 	c->req = r;
 	r->conn = c;
-	gwc_arm(c);
+	r->state = GWR_CONNECT;		/* its deadline runs since gw_open() */
 	if ((c->connect = gw_connect_start(c->bev, r->host, r->port,
 	    gwc_tunnel_answer, c)) == NULL) {
 		c->req = NULL;
@@ -589,68 +667,18 @@ gwc_assign(struct gw_conn *c, struct gw_req *r)
 
 /* ---- the endpoint list ------------------------------------------------- */
 
-static struct route_table *
-gw_list_table(json_t *list, const char *what, char *err, size_t errlen)
-{
-	struct route_table	*t = route_table_new(ROUTE_DENY);
-	json_t			*v;
-	size_t			 i;
-
-	if (t == NULL)
-		return NULL;
-	if (list != NULL && !json_is_array(list)) {
-		snprintf(err, errlen, "\"%s\" is not a list", what);
-		goto fail;
-	}
-	json_array_foreach(list, i, v) {
-		if (!json_is_string(v)) {
-			snprintf(err, errlen, "\"%s\" holds a non-string", what);
-			goto fail;
-		}
-		if (route_table_add(t, json_string_value(v), ROUTE_GATEWAY, err,
-		    errlen) == -1)
-			goto fail;
-	}
-	return t;
- fail:
-	route_table_free(t);
-	return NULL;
-}
-
 static int
 gw_list_parse(struct gw *gw, struct evbuffer *body, int *refresh_s, char *err,
     size_t errlen)
 {
-	json_error_t		 jerr;
-	json_t			*root;
-	struct route_table	*ep = NULL, *by = NULL;
+	struct gw_endpoints	 ep;
 	size_t			 len = evbuffer_get_length(body);
 
-	root = json_loadb((const char *)evbuffer_pullup(body, len), len, 0, &jerr);
-	if (root == NULL || !json_is_object(root)) {
-		snprintf(err, errlen, "endpoint list is not a JSON object: %s",
-		    root == NULL ? jerr.text : "wrong type");
-		json_decref(root);
+	if (gw_endpoints_parse((const char *)evbuffer_pullup(body, -1), len, &ep,
+	    refresh_s, err, errlen) == -1)
 		return -1;
-	}
-	if ((ep = gw_list_table(json_object_get(root, "endpoints"), "endpoints",
-	    err, errlen)) == NULL ||
-	    (by = gw_list_table(json_object_get(root, "bypass"), "bypass", err,
-	    errlen)) == NULL) {
-		route_table_free(ep);
-		json_decref(root);
-		return -1;
-	}
-	*refresh_s = GW_REFRESH_DEFAULT_S;
-	if (json_is_integer(json_object_get(root, "refresh_seconds")) &&
-	    json_integer_value(json_object_get(root, "refresh_seconds")) >= 5)
-		*refresh_s = (int)json_integer_value(json_object_get(root,
-		    "refresh_seconds"));
-	json_decref(root);
-	route_table_free(gw->endpoints);
-	route_table_free(gw->bypass);
-	gw->endpoints = ep;
-	gw->bypass = by;
+	gw_endpoints_free(&gw->list);
+	gw->list = ep;
 	return 0;
 }
 
@@ -663,8 +691,8 @@ gw_list_received(struct gw *gw, struct evbuffer *body, int ok, const char *why)
 
 	if (ok && gw_list_parse(gw, body, &refresh_s, err, sizeof(err)) == 0) {
 		log_info("gateway %s:%u: endpoint list: %zu endpoints, %zu bypassed",
-		    gw->s.host, gw->s.port, route_table_count(gw->endpoints),
-		    route_table_count(gw->bypass));
+		    gw->s.host, gw->s.port, route_table_count(gw->list.endpoints),
+		    route_table_count(gw->list.bypass));
 		gw_notify(gw);
 	} else
 		log_warnx("gateway %s:%u: no endpoint list: %s", gw->s.host,
@@ -829,12 +857,21 @@ gw_open(struct gw *gw, const char *host, uint16_t port, gw_stream_cb *cb,
 {
 	struct gw_req	*r;
 	struct gw_conn	*c;
+	struct timeval	 deadline;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
-	if ((r->defer = evtimer_new(gw->base, gw_req_deferred, r)) == NULL) {
+	if ((r->defer = evtimer_new(gw->base, gw_req_deferred, r)) == NULL ||
+	    (r->deadline = evtimer_new(gw->base, gw_req_expired, r)) == NULL) {
+		if (r->defer != NULL)
+			event_free(r->defer);
 		free(r);
 		return NULL;
+	}
+	if (gw->s.connect_timeout_ms > 0) {
+		deadline.tv_sec = gw->s.connect_timeout_ms / 1000;
+		deadline.tv_usec = (gw->s.connect_timeout_ms % 1000) * 1000;
+		evtimer_add(r->deadline, &deadline);
 	}
 	r->gw = gw_ref(gw);
 	snprintf(r->host, sizeof(r->host), "%s", host);
@@ -855,6 +892,7 @@ gw_open(struct gw *gw, const char *host, uint16_t port, gw_stream_cb *cb,
 			gwc_assign(c, r);
 			return r;
 		}
+	r->state = GWR_WAITING;
 	TAILQ_INSERT_TAIL(&gw->waiting, r, entry);
 	gw->nwaiting++;
 	gw_fill(gw);
@@ -864,23 +902,9 @@ gw_open(struct gw *gw, const char *host, uint16_t port, gw_stream_cb *cb,
 void
 gw_cancel(struct gw_req *r)
 {
-	struct gw	*gw;
-	struct gw_conn	*c;
-
 	if (r == NULL)
 		return;
-	gw = r->gw;
-	if (r->h2s != NULL)
-		gw_h2_cancel(r);
-	else if ((c = r->conn) != NULL) {
-		/* Its CONNECT is out: that connection cannot be used again. */
-		c->req = NULL;
-		gwc_free(c);
-		gw_fill(gw);
-	} else if (!evtimer_pending(r->defer, NULL)) {
-		TAILQ_REMOVE(&gw->waiting, r, entry);
-		gw->nwaiting--;
-	}
+	gw_req_unlink(r);
 	gw_req_free(r);
 }
 
@@ -969,9 +993,9 @@ gw_allows(const struct gw *gw, const char *host, uint16_t port)
 {
 	struct route_decision	d;
 
-	if (gw->endpoints == NULL)
+	if (gw->list.endpoints == NULL)
 		return 1;
-	route_match(gw->endpoints, host, port, &d);
+	route_match(gw->list.endpoints, host, port, &d);
 	return d.kind == ROUTE_GATEWAY;
 }
 
@@ -980,9 +1004,9 @@ gw_bypasses(const struct gw *gw, const char *host, uint16_t port)
 {
 	struct route_decision	d;
 
-	if (gw->bypass == NULL)
+	if (gw->list.bypass == NULL)
 		return 0;
-	route_match(gw->bypass, host, port, &d);
+	route_match(gw->list.bypass, host, port, &d);
 	return d.kind == ROUTE_GATEWAY;
 }
 
@@ -1001,7 +1025,8 @@ gw_last_error(const struct gw *gw)
 int
 gw_endpoint_count(const struct gw *gw)
 {
-	return gw->endpoints == NULL ? -1 : (int)route_table_count(gw->endpoints);
+	return gw->list.endpoints == NULL ? -1 :
+	    (int)route_table_count(gw->list.endpoints);
 }
 
 struct gw *
@@ -1035,13 +1060,14 @@ gw_new(struct event_base *base, struct evdns_base *dns,
 	gw->s.hosts = gw->hosts;
 	gw->s.ca_file = gw->s.cert_file = gw->s.key_file = NULL;
 	if ((gw->retry = evtimer_new(base, gw_retry, gw)) == NULL ||
-	    (gw->refresh = evtimer_new(base, gw_refresh, gw)) == NULL)
+	    (gw->refresh = evtimer_new(base, gw_refresh, gw)) == NULL ||
+	    (gw->reap = evtimer_new(base, gw_reap, gw)) == NULL)
 		goto nomem;
 	gw->stats = s->stats;
 	if ((gw->ctx = gw_tls_ctx_new(s->ca_file, s->cert_file, s->key_file,
 	    s->protocol != GW_PROTO_HTTP11, s->protocol != GW_PROTO_H2, err,
 	    errlen)) == NULL) {
-		gw_unref(gw);
+		gw_destroy(gw);
 		return NULL;
 	}
 	SSL_CTX_set_app_data(gw->ctx, gw);
@@ -1049,7 +1075,7 @@ gw_new(struct event_base *base, struct evdns_base *dns,
 	return gw;
  nomem:
 	snprintf(err, errlen, "out of memory");
-	gw_unref(gw);
+	gw_destroy(gw);
 	return NULL;
 }
 
@@ -1088,11 +1114,30 @@ gw_free(struct gw *gw)
 void
 gw_unref(struct gw *gw)
 {
-	int	i;
+	struct timeval	now = { 0, 0 };
 
 	if (gw == NULL || --gw->refs > 0)
 		return;
-	/* Only reached with no request left: every one holds a reference. */
+	/* The last reference can go inside nghttp2_session_mem_recv() (a
+	 * callback hands over a tunnel whose caller then lets go): the
+	 * session must outlive that call, so the memory goes from the loop. */
+	evtimer_add(gw->reap, &now);
+}
+
+static void
+gw_reap(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	gw_destroy(arg);
+}
+
+/* Only reached with no request left: every one holds a reference. */
+static void
+gw_destroy(struct gw *gw)
+{
+	int	i;
+
 	while (!TAILQ_EMPTY(&gw->conns))
 		gwc_free(TAILQ_FIRST(&gw->conns));
 	if (gw->h2 != NULL)
@@ -1106,8 +1151,9 @@ gw_unref(struct gw *gw)
 	if (gw->session != NULL)
 		SSL_SESSION_free(gw->session);
 	SSL_CTX_free(gw->ctx);
-	route_table_free(gw->endpoints);
-	route_table_free(gw->bypass);
+	gw_endpoints_free(&gw->list);
+	if (gw->reap != NULL)
+		event_free(gw->reap);
 	for (i = 0; gw->hosts != NULL && i < gw->s.nhosts; i++)
 		free(gw->hosts[i].name);
 	free(gw->hosts);

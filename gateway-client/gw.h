@@ -22,6 +22,7 @@ enum gw_error {
 	GW_TIMEOUT,		/* no answer in time */
 	GW_PROTOCOL,		/* the gateway said something that is not HTTP */
 	GW_INTERNAL,		/* out of memory */
+	GW_BUSY,		/* out of descriptors here: the gateway is fine */
 };
 
 enum gw_protocol {
@@ -83,14 +84,16 @@ typedef void gw_stream_cb(struct gw_stream *st, enum gw_error, const char *reaso
 struct gw	*gw_new(struct event_base *, struct evdns_base *,
 		    const struct gw_settings *, char *err, size_t errlen);
 /* Drops the creator's hold: idle connections close and waiting requests
- * fail; tunnels being opened finish, and the memory goes with the last
- * reference. */
+ * fail; tunnels being opened finish.  The memory goes from the loop after
+ * the last reference: run it once (EVLOOP_NONBLOCK) before freeing it. */
 void		 gw_free(struct gw *);
 struct gw	*gw_ref(struct gw *);
 void		 gw_unref(struct gw *);
 /* Opens the warm connections and fetches the endpoint list. */
 void		 gw_start(struct gw *);
 
+/* The whole open (a connection or a stream slot, then the gateway's
+ * answer) is bounded by connect_timeout_ms: past it, GW_TIMEOUT. */
 struct gw_req	*gw_open(struct gw *, const char *host, uint16_t port,
 		    gw_stream_cb *, void *arg);
 void		 gw_cancel(struct gw_req *);

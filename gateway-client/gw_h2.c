@@ -22,19 +22,33 @@
 #define GW_H2_PING_S		30
 #define GW_H2_LIST_MAX		(1 << 20)
 
+/* A stream's memory has two holders: nghttp2, until on_stream_close (its
+ * data source may be called until then, even after our RST_STREAM), and the
+ * caller, until gw_stream_close().  It is freed when both are done. */
+enum gw_h2_stream_state {
+	GWS_OPENING,		/* on the wire, CONNECT unanswered: req waits */
+	GWS_FETCH,		/* on the wire: the endpoint list's GET */
+	GWS_OPEN,		/* on the wire, answered 200: the caller holds st */
+	GWS_ORPHAN,		/* on the wire, held by nobody: reset (or ending)
+				 * by us, freed in on_stream_close */
+	GWS_ENDED,		/* off the wire: the caller holds st until
+				 * gw_stream_close() */
+};
+
 struct gw_h2_stream {
-	struct gw_h2		*s;		/* NULL once the connection is gone */
-	int32_t			 id;		/* 0 once closed */
-	TAILQ_ENTRY(gw_h2_stream) entry;
-	struct gw_req		*req;		/* until the CONNECT is answered */
+	enum gw_h2_stream_state	 state;
+	struct gw_h2		*s;		/* NULL once off the wire */
+	int32_t			 id;		/* 0 once off the wire */
+	TAILQ_ENTRY(gw_h2_stream) entry;	/* in s->streams while on the wire */
+	struct gw_req		*req;		/* GWS_OPENING */
 	struct gw_stream	 st;		/* the caller's handle, after a 200 */
-	struct bufferevent	*pair[2];	/* [0] the caller's end, [1] ours */
+	struct bufferevent	*pair[2];	/* [0] the caller's end (NULL once
+						 * closed), [1] ours */
 	int			 status;
 	char			 proxy_status[160];
 	size_t			 unconsumed;	/* received, not yet taken by the caller */
 	struct evbuffer		*body;		/* the endpoint list, on a fetch */
-	unsigned		 fetch:1;
-	unsigned		 handed:1;	/* the caller owns it now */
+	unsigned		 fetch:1;	/* the list is not reported yet */
 	unsigned		 local_eof:1;	/* the caller half-closed */
 	unsigned		 remote_eof:1;	/* the gateway half-closed */
 	unsigned		 deferred:1;	/* the data source waits for bytes */
@@ -171,12 +185,13 @@ gw_h2_pair_write(struct bufferevent *bev, void *arg)
 }
 
 static struct gw_h2_stream *
-gw_h2_stream_new(struct gw_h2 *s)
+gw_h2_stream_new(struct gw_h2 *s, enum gw_h2_stream_state state)
 {
 	struct gw_h2_stream	*hs;
 
 	if ((hs = calloc(1, sizeof(*hs))) == NULL)
 		return NULL;
+	hs->state = state;
 	hs->s = s;
 	TAILQ_INSERT_TAIL(&s->streams, hs, entry);
 	s->nstreams++;
@@ -195,23 +210,47 @@ gw_h2_stream_free(struct gw_h2_stream *hs)
 	free(hs);
 }
 
-/* The stream is over on the wire: the caller sees EOF after what arrived. */
+/* What arrived and nobody will read goes back to the connection's window:
+ * nghttp2 does not credit it when the stream closes (no_auto_window_update). */
 static void
-gw_h2_detach(struct gw_h2_stream *hs, int reset_reason)
+gw_h2_forget_unread(struct gw_h2_stream *hs)
+{
+	if (hs->unconsumed > 0 && hs->id != 0)
+		nghttp2_session_consume(hs->s->ng, hs->id, hs->unconsumed);
+	hs->unconsumed = 0;
+}
+
+/* Takes a stream off the wire (off s->streams); nghttp2 forgets it. */
+static void
+gw_h2_unlink(struct gw_h2_stream *hs)
 {
 	struct gw_h2	*s = hs->s;
-	struct gw	*gw = s->gw;
 
+	gw_h2_forget_unread(hs);
 	if (hs->id != 0)
 		nghttp2_session_set_stream_user_data(s->ng, hs->id, NULL);
 	TAILQ_REMOVE(&s->streams, hs, entry);
 	s->nstreams--;
 	hs->s = NULL;
 	hs->id = 0;
-	if (reset_reason >= 0)
-		GW_STAT_ADD(s->gw, resets[reset_reason], 1);
-	if (hs->handed) {
-		GW_STAT_ADD(s->gw, streams_open, -1);
+}
+
+/* The stream is over on the wire (closed, or the connection gone): the
+ * caller sees EOF after what arrived; nobody else holds it now. */
+static void
+gw_h2_detach(struct gw_h2_stream *hs, int reset_reason)
+{
+	struct gw_h2	*s = hs->s;
+	struct gw	*gw = s->gw;
+	struct gw_req	*r;
+
+	gw_h2_unlink(hs);
+	if (reset_reason >= 0 && hs->state != GWS_ORPHAN)
+		GW_STAT_ADD(gw, resets[reset_reason], 1);
+	switch (hs->state) {
+	case GWS_OPEN:
+		hs->state = GWS_ENDED;
+		GW_STAT_ADD(gw, streams_open, -1);
 		if (reset_reason >= 0) {
 			/* A reset, or the connection gone: the caller's tunnel
 			 * fails as a TCP connection would, not a clean EOF. */
@@ -223,18 +262,47 @@ gw_h2_detach(struct gw_h2_stream *hs, int reset_reason)
 			bufferevent_flush(hs->pair[1], EV_WRITE, BEV_FINISHED);
 		}
 		return;		/* the caller frees it with gw_stream_close() */
-	}
-	if (hs->req != NULL) {
-		struct gw_req *r = hs->req;
-
+	case GWS_OPENING:
+		r = hs->req;
 		hs->req = NULL;
 		r->h2s = NULL;
 		gw_req_fail(r, reset_reason == GW_RESET_REFUSED ? GW_DOWN :
 		    GW_TARGET, reset_reason == GW_RESET_CONNECTION ?
-		    "the connection to the gateway dropped" : "the gateway reset the stream");
-	} else if (hs->fetch)
-		gw_list_received(gw, NULL, 0, "the stream ended early");
+		    "the connection to the gateway dropped" :
+		    "the gateway reset the stream");
+		break;
+	case GWS_FETCH:
+		if (hs->fetch) {
+			hs->fetch = 0;
+			gw_list_received(gw, NULL, 0, reset_reason >= 0 &&
+			    reset_reason != GW_RESET_CONNECTION ?
+			    "the stream was reset" : "the stream ended early");
+		}
+		break;
+	case GWS_ORPHAN:
+	case GWS_ENDED:
+		break;
+	}
 	gw_h2_stream_free(hs);
+}
+
+/* Nobody waits for the stream any more: reset it, and free it when nghttp2
+ * is done with it (on_stream_close), not before. */
+static void
+gw_h2_orphan(struct gw_h2_stream *hs, int reset)
+{
+	struct gw_h2	*s = hs->s;
+
+	hs->state = GWS_ORPHAN;
+	gw_h2_forget_unread(hs);
+	if (hs->pair[0] != NULL) {
+		/* The caller's end: no callback of the caller's runs again. */
+		bufferevent_free(hs->pair[0]);
+		hs->pair[0] = NULL;
+	}
+	if (reset && nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, hs->id,
+	    NGHTTP2_CANCEL) != 0)
+		gw_h2_detach(hs, -1);	/* cannot say it: forget it here */
 }
 
 /* ---- nghttp2's callbacks ------------------------------------------------ */
@@ -269,7 +337,7 @@ gw_h2_answered(struct gw_h2 *s, struct gw_h2_stream *hs)
 	if (hs->status == 200) {
 		hs->req = NULL;
 		r->h2s = NULL;
-		hs->handed = 1;
+		hs->state = GWS_OPEN;
 		hs->st.bev = hs->pair[0];
 		hs->st.h2 = hs;
 		GW_STAT_ADD(s->gw, streams_open, 1);
@@ -283,8 +351,7 @@ gw_h2_answered(struct gw_h2 *s, struct gw_h2_stream *hs)
 	r->h2s = NULL;
 	gw_req_fail(r, hs->status == 403 ? GW_DENIED : hs->status == 504 ?
 	    GW_TIMEOUT : hs->status >= 500 ? GW_TARGET : GW_PROTOCOL, reason);
-	nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
-	gw_h2_detach(hs, -1);
+	gw_h2_orphan(hs, 1);
 }
 
 static int
@@ -314,18 +381,19 @@ gw_h2_on_frame(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	if ((hs = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)) == NULL)
 		return 0;
 	if (frame->hd.type == NGHTTP2_HEADERS &&
-	    frame->headers.cat == NGHTTP2_HCAT_RESPONSE && hs->req != NULL) {
+	    frame->headers.cat == NGHTTP2_HCAT_RESPONSE && hs->state == GWS_OPENING) {
 		gw_h2_answered(s, hs);
 		return 0;
 	}
-	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && hs->fetch) {
+	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && hs->state == GWS_FETCH &&
+	    hs->fetch) {
 		int ok = hs->status == 200;
 
 		hs->fetch = 0;
 		gw_list_received(s->gw, hs->body, ok, ok ? NULL : "not 200");
 		return 0;
 	}
-	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && hs->handed &&
+	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && hs->state == GWS_OPEN &&
 	    !hs->remote_eof) {
 		/* The half-close: EOF reaches the caller after the data. */
 		hs->remote_eof = 1;
@@ -346,14 +414,14 @@ gw_h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id,
 		nghttp2_session_consume(ng, id, len);
 		return 0;
 	}
-	if (hs->fetch) {
+	if (hs->state == GWS_FETCH) {
 		nghttp2_session_consume(ng, id, len);
 		if (evbuffer_get_length(hs->body) + len > GW_H2_LIST_MAX)
 			return NGHTTP2_ERR_CALLBACK_FAILURE;
 		evbuffer_add(hs->body, data, len);
 		return 0;
 	}
-	if (!hs->handed) {
+	if (hs->state != GWS_OPEN) {
 		nghttp2_session_consume(ng, id, len);
 		return 0;
 	}
@@ -376,10 +444,6 @@ gw_h2_on_close(nghttp2_session *ng, int32_t id, uint32_t error, void *arg)
 		reason = GW_RESET_REFUSED;
 	else if (error != NGHTTP2_NO_ERROR)
 		reason = GW_RESET_PEER;
-	if (hs->fetch) {
-		hs->fetch = 0;
-		gw_list_received(s->gw, NULL, 0, "the stream was reset");
-	}
 	gw_h2_detach(hs, reason);
 	gw_serve_waiting(s->gw);
 	return 0;
@@ -575,7 +639,7 @@ gw_h2_open(struct gw_h2 *s, struct gw_req *r)
 	nghttp2_nv		 nv[2];
 	int32_t			 id;
 
-	if ((hs = gw_h2_stream_new(s)) == NULL ||
+	if ((hs = gw_h2_stream_new(s, GWS_OPENING)) == NULL ||
 	    bufferevent_pair_new(bufferevent_get_base(s->tls),
 	    BEV_OPT_DEFER_CALLBACKS, hs->pair) != 0) {
 		if (hs != NULL) {
@@ -604,6 +668,7 @@ gw_h2_open(struct gw_h2 *s, struct gw_req *r)
 	hs->id = id;
 	hs->req = r;
 	r->h2s = hs;
+	r->state = GWR_CONNECT;
 	/* Our end holds at most this much of the caller's bytes: past it the
 	 * caller's output grows and its own backpressure starts. */
 	bufferevent_setwatermark(hs->pair[1], EV_READ, 0, GW_H2_STREAM_BUFFER);
@@ -621,8 +686,8 @@ gw_h2_cancel(struct gw_req *r)
 
 	hs->req = NULL;
 	r->h2s = NULL;
-	nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_CANCEL);
-	gw_h2_detach(hs, GW_RESET_CANCEL);
+	GW_STAT_ADD(s->gw, resets[GW_RESET_CANCEL], 1);
+	gw_h2_orphan(hs, 1);
 	gw_h2_flush(s);
 }
 
@@ -634,7 +699,8 @@ gw_h2_fetch(struct gw_h2 *s)
 	nghttp2_nv		 nv[4];
 	int32_t			 id;
 
-	if ((hs = gw_h2_stream_new(s)) == NULL || (hs->body = evbuffer_new()) == NULL) {
+	if ((hs = gw_h2_stream_new(s, GWS_FETCH)) == NULL ||
+	    (hs->body = evbuffer_new()) == NULL) {
 		if (hs != NULL) {
 			TAILQ_REMOVE(&s->streams, hs, entry);
 			s->nstreams--;
@@ -681,24 +747,19 @@ void
 gw_h2_stream_close(struct gw_h2_stream *hs)
 {
 	struct gw_h2	*s = hs->s;
+	int		 reset;
 
-	if (s != NULL) {
-		/* Still open on the wire: the client went away, reset it. */
-		if (hs->id != 0 && !(hs->local_eof && hs->remote_eof))
-			nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, hs->id,
-			    NGHTTP2_CANCEL);
-		hs->handed = 0;		/* detach frees it now */
-		GW_STAT_ADD(s->gw, streams_open, -1);
-		if (!(hs->local_eof && hs->remote_eof))
-			GW_STAT_ADD(s->gw, resets[GW_RESET_CANCEL], 1);
-		TAILQ_REMOVE(&s->streams, hs, entry);
-		s->nstreams--;
-		if (hs->id != 0)
-			nghttp2_session_set_stream_user_data(s->ng, hs->id, NULL);
-		gw_h2_stream_free(hs);
-		gw_h2_flush(s);
-		gw_serve_waiting(s->gw);
+	if (hs->state != GWS_OPEN) {
+		gw_h2_stream_free(hs);		/* GWS_ENDED: off the wire */
 		return;
 	}
-	gw_h2_stream_free(hs);
+	/* Still on the wire: nghttp2 may hold a DATA frame of ours (a send
+	 * that would block) and call back with this stream, so it stays until
+	 * on_stream_close.  Still open both ways: the client went away. */
+	reset = !(hs->local_eof && hs->remote_eof);
+	GW_STAT_ADD(s->gw, streams_open, -1);
+	if (reset)
+		GW_STAT_ADD(s->gw, resets[GW_RESET_CANCEL], 1);
+	gw_h2_orphan(hs, reset);
+	gw_h2_flush(s);
 }

@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 
 #include "gw.h"
+#include "gw_endpoints.h"
 
 struct evbuffer;
 struct gw_conn;
@@ -22,19 +23,28 @@ struct gw_stream {
 	struct gw_stats		*stats;		/* h1: counts the connection's end */
 };
 
+/* Where a request is between gw_open() and its callback. */
+enum gw_req_state {
+	GWR_WAITING,		/* in gw->waiting: for a connection or a stream slot */
+	GWR_CONNECT,		/* its CONNECT is out: on conn (HTTP/1.1) or h2s (h2) */
+	GWR_FAILED,		/* on no list: defer reports error from the loop */
+};
+
 struct gw_req {
 	struct gw		*gw;
-	TAILQ_ENTRY(gw_req)	 entry;		/* waiting for a connection */
-	struct gw_conn		*conn;
+	enum gw_req_state	 state;
+	TAILQ_ENTRY(gw_req)	 entry;		/* in gw->waiting */
+	struct gw_conn		*conn;		/* GWR_CONNECT over HTTP/1.1 */
 	char			 host[256];
 	uint16_t		 port;
 	gw_stream_cb		*cb;
 	void			*arg;
 	struct event		*defer;		/* reports failures from the loop */
+	struct event		*deadline;	/* connect_timeout_ms after gw_open() */
 	enum gw_error		 error;
 	char			 reason[256];
 	int			 retried;
-	struct gw_h2_stream	*h2s;		/* its CONNECT stream, over h2 */
+	struct gw_h2_stream	*h2s;		/* GWR_CONNECT over h2 */
 };
 
 TAILQ_HEAD(gw_conn_list, gw_conn);
@@ -57,8 +67,7 @@ struct gw {
 	int			 nopening;
 	struct gw_req_list	 waiting;
 	int			 nwaiting;
-	struct route_table	*endpoints;	/* NULL until a list is fetched */
-	struct route_table	*bypass;
+	struct gw_endpoints	 list;		/* .endpoints NULL until fetched */
 	int			 fetch_due;
 	int			 refs;
 	int			 retired;	/* gw_free() called: no new work */
@@ -66,6 +75,7 @@ struct gw {
 	struct gw_h2		*h2_draining;	/* after GOAWAY: finishing its streams */
 	int			 alpn_h2;	/* the gateway chose h2 last time */
 	struct gw_stats		*stats;
+	struct event		*reap;		/* frees it from the loop, refs 0 */
 };
 
 

@@ -1,11 +1,13 @@
-/* daemon.c -- what every program of the appliance takes on its command line: -d, -n, -v, --config-dir, --state-dir. */
+/* daemon.c -- what every program of the appliance takes on its command line: -d, -n, -v, --config-dir, --state-dir, --run-dir; the pid files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "atomicfile.h"
@@ -26,12 +28,14 @@ daemon_dir(const char *flag, const char *env, const char *def)
 static void
 daemon_usage(const char *progname)
 {
-	fprintf(stderr, "usage: %s [-dnv] [--config-dir DIR] [--state-dir DIR]\n"
+	fprintf(stderr, "usage: %s [-dnv] [--config-dir DIR] [--state-dir DIR] "
+	    "[--run-dir DIR]\n"
 	    "  -d  stay in the foreground and log to stderr\n"
 	    "  -n  check the configuration and exit\n"
 	    "  -v  log debug messages\n"
 	    "  --config-dir DIR  (default /etc/arc, or ARC_CONFIG_DIR)\n"
-	    "  --state-dir DIR   (default /var/lib/arc, or ARC_STATE_DIR)\n",
+	    "  --state-dir DIR   (default /var/lib/arc, or ARC_STATE_DIR)\n"
+	    "  --run-dir DIR     (default /run/arc, or ARC_RUN_DIR)\n",
 	    progname);
 	exit(2);
 }
@@ -43,9 +47,10 @@ daemon_parse_args(int argc, char *argv[], const char *progname,
 	static const struct option longopts[] = {
 		{ "config-dir", required_argument, NULL, 'C' },
 		{ "state-dir", required_argument, NULL, 'S' },
+		{ "run-dir", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char	*config_dir = NULL, *state_dir = NULL;
+	const char	*config_dir = NULL, *state_dir = NULL, *run_dir = NULL;
 	int		 ch;
 
 	memset(o, 0, sizeof(*o));
@@ -56,6 +61,7 @@ daemon_parse_args(int argc, char *argv[], const char *progname,
 		case 'v': o->verbose = 1; break;
 		case 'C': config_dir = optarg; break;
 		case 'S': state_dir = optarg; break;
+		case 'R': run_dir = optarg; break;
 		default: daemon_usage(progname);
 		}
 	}
@@ -63,38 +69,88 @@ daemon_parse_args(int argc, char *argv[], const char *progname,
 		daemon_usage(progname);
 	o->config_dir = daemon_dir(config_dir, "ARC_CONFIG_DIR", "/etc/arc");
 	o->state_dir = daemon_dir(state_dir, "ARC_STATE_DIR", "/var/lib/arc");
+	o->run_dir = daemon_dir(run_dir, "ARC_RUN_DIR", DAEMON_RUN_DIR);
 }
 
 int
-daemon_pidfile_write(const char *state_dir, const char *progname, char *err,
+daemon_run_dir_make(const char *run_dir, char *err, size_t errlen)
+{
+	if (geteuid() == 0 && mkdir(run_dir, 0755) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", run_dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+daemon_pidfile_write(const char *run_dir, const char *progname, char *err,
     size_t errlen)
 {
-	char	path[PATH_MAX], pid[32];
-	int	len;
+	struct stat	st;
+	char		name[NAME_MAX + 1], pid[32], why[512];
+	int		len, dfd, fd, rc = -1;
 
-	snprintf(path, sizeof(path), "%s/%s.pid", state_dir, progname);
+	snprintf(name, sizeof(name), "%s.pid", progname);
 	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	return atomicfile_write(path, pid, (size_t)len, 0644, err, errlen);
+	if (daemon_run_dir_make(run_dir, err, errlen) == -1)
+		return -1;
+	if ((dfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", run_dir, strerror(errno));
+		return -1;
+	}
+	/* Not root: a file of ours that tmpfiles.d made is rewritten in place,
+	 * never through a symlink, a FIFO or a hard link. */
+	if (geteuid() != 0 && (fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC)) != -1) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1 && st.st_uid == geteuid() &&
+		    ftruncate(fd, 0) == 0 && write(fd, pid, (size_t)len) == len)
+			rc = 0;
+		else
+			snprintf(why, sizeof(why), "%s: cannot rewrite it", name);
+		close(fd);
+	} else
+		rc = atomicfile_writeat(dfd, name, pid, (size_t)len, 0644,
+		    ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, ATOMICFILE_NOSYNC,
+		    why, sizeof(why));
+	if (rc == -1)
+		snprintf(err, errlen, "%s/%s", run_dir, why);
+	close(dfd);
+	return rc;
 }
 
 void
-daemon_pidfile_remove(const char *state_dir, const char *progname)
+daemon_pidfile_remove(const char *run_dir, const char *progname)
 {
 	char	path[PATH_MAX];
+	int	fd;
 
-	snprintf(path, sizeof(path), "%s/%s.pid", state_dir, progname);
-	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s.pid", run_dir, progname);
+	if (unlink(path) == 0 || errno == ENOENT)
+		return;
+	/* A run dir we may not write to: empty our file instead. */
+	if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) != -1) {
+		if (ftruncate(fd, 0) == -1) {
+			/* nothing more to do: it names a dead process */
+		}
+		close(fd);
+	}
 }
 
 long
-daemon_pidfile_read(const char *state_dir, const char *progname)
+daemon_pidfile_read(const char *run_dir, const char *progname)
 {
 	char	 path[PATH_MAX], err[256], *text, *end;
 	long	 pid;
-	int	 ok;
+	int	 ok, dfd;
 
-	snprintf(path, sizeof(path), "%s/%s.pid", state_dir, progname);
-	if ((text = atomicfile_read(path, 64, NULL, err, sizeof(err))) == NULL)
+	if ((dfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s.pid", progname);
+	text = atomicfile_readat(dfd, path, 64, NULL, err, sizeof(err));
+	close(dfd);
+	if (text == NULL)
 		return -1;
 	pid = strtol(text, &end, 10);
 	ok = pid > 0 && (*end == '\n' || *end == '\0');

@@ -1,4 +1,4 @@
-/* daemon.h -- what every program of the appliance takes on its command line: -d, -n, -v, --config-dir, --state-dir. */
+/* daemon.h -- what every program of the appliance takes on its command line: -d, -n, -v, --config-dir, --state-dir, --run-dir; the pid files. */
 #ifndef DAEMON_H
 #define DAEMON_H
 
@@ -7,18 +7,25 @@
 struct daemon_opts {
 	const char	*config_dir;	/* --config-dir, ARC_CONFIG_DIR, /etc/arc */
 	const char	*state_dir;	/* --state-dir, ARC_STATE_DIR, /var/lib/arc */
+	const char	*run_dir;	/* --run-dir, ARC_RUN_DIR, /run/arc */
 	int		 foreground;	/* -d: stay in the foreground, log to stderr */
 	int		 check;		/* -n: check the configuration and exit */
 	int		 verbose;	/* -v: debug logs */
 };
 
-/* <state_dir>/<progname>.pid, so that azcmagent can tell the daemon to
- * reload; written atomically. */
-int	daemon_pidfile_write(const char *state_dir, const char *progname,
+#define DAEMON_RUN_DIR	"/run/arc"
+
+/* Root makes the run dir (0755) when it is missing; 0, or -1 with err. */
+int	daemon_run_dir_make(const char *run_dir, char *err, size_t errlen);
+/* <run_dir>/<progname>.pid, so that azcmagent can tell the daemon to
+ * reload.  Root writes it atomically (and makes the run dir); another user
+ * rewrites a <progname>.pid of its own that is already there (tmpfiles.d),
+ * never through a symlink, or writes it in a run dir it may write to. */
+int	daemon_pidfile_write(const char *run_dir, const char *progname,
 	    char *err, size_t errlen);
-void	daemon_pidfile_remove(const char *state_dir, const char *progname);
-/* The pid in <state_dir>/<progname>.pid when that process runs, else -1. */
-long	daemon_pidfile_read(const char *state_dir, const char *progname);
+void	daemon_pidfile_remove(const char *run_dir, const char *progname);
+/* The pid in <run_dir>/<progname>.pid when that process runs, else -1. */
+long	daemon_pidfile_read(const char *run_dir, const char *progname);
 
 /* The flag's value, else the environment's, else the default. */
 const char *daemon_dir(const char *flag, const char *env, const char *def);

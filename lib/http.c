@@ -66,6 +66,8 @@ http_on_field(http_parser *p, const char *at, size_t len)
 {
 	struct http_msg *m = p->data;
 
+	if (m->phase == HTTP_PHASE_BODY)
+		return 0;		/* a trailer field: dropped */
 	if (m->last_cb != CB_FIELD) {
 		if (m->nfields == HTTP_MAX_FIELDS) {
 			m->too_many = 1;
@@ -82,18 +84,77 @@ http_on_value(http_parser *p, const char *at, size_t len)
 {
 	struct http_msg *m = p->data;
 
+	if (m->phase == HTTP_PHASE_BODY)
+		return 0;
 	return http_span_add(m, &m->fields[m->nfields - 1].value, CB_VALUE, at, len);
 }
 
-/* Only called while dechunking: the one body path that copies, for
- * HTTP/1.0 clients that cannot read chunked framing (RFC 9112 6.1). */
+/*
+ * A chunked body is never passed as it came: its chunk lines may carry
+ * extensions and its line ends may be whatever the lenient parser let by,
+ * so another parser downstream could frame it differently.  The payload
+ * moves without a copy; the framing around it is dropped from the input and
+ * written again from the parser's state.  Input before pos is framing.
+ */
+static int
+http_drop_framing(struct http_msg *m, size_t pos)
+{
+	char	c;
+
+	/* The lenient parser takes any two bytes for the CRLF after the
+	 * data of a chunk; nobody else would. */
+	while (m->crlf_need > 0 && m->body_taken < pos) {
+		if (evbuffer_copyout(m->body_in, &c, 1) != 1 ||
+		    c != "\r\n"[2 - m->crlf_need]) {
+			m->invalid = "chunk data not followed by CRLF";
+			return -1;
+		}
+		evbuffer_drain(m->body_in, 1);
+		m->body_taken++;
+		m->crlf_need--;
+	}
+	if (pos > m->body_taken) {
+		evbuffer_drain(m->body_in, pos - m->body_taken);
+		m->body_taken = pos;
+	}
+	return 0;
+}
+
+static int
+http_on_chunk_header(http_parser *p)
+{
+	struct http_msg *m = p->data;
+
+	if (!m->dechunk)
+		evbuffer_add_printf(m->body_out, "%llx\r\n",
+		    (unsigned long long)p->content_length);
+	return 0;
+}
+
 static int
 http_on_body(http_parser *p, const char *at, size_t len)
 {
 	struct http_msg *m = p->data;
 
-	if (m->dechunk)
-		evbuffer_add(m->body_out, at, len);
+	if (!(p->flags & F_CHUNKED))
+		return 0;		/* moved unchanged by http_msg_body() */
+	if (http_drop_framing(m, http_offset(m, at)) == -1 ||
+	    evbuffer_remove_buffer(m->body_in, m->body_out, len) != (int)len)
+		return -1;
+	m->body_taken += len;
+	if (p->content_length == 0)
+		m->crlf_need = 2;	/* the end of this chunk's data */
+	return 0;
+}
+
+static int
+http_on_chunk_complete(http_parser *p)
+{
+	struct http_msg *m = p->data;
+
+	/* After each chunk's data, and after the last chunk (no trailers). */
+	if (!m->dechunk)
+		evbuffer_add(m->body_out, "\r\n", 2);
 	return 0;
 }
 
@@ -129,6 +190,8 @@ static const http_parser_settings http_settings = {
 	.on_headers_complete = http_on_headers_complete,
 	.on_body = http_on_body,
 	.on_message_complete = http_on_message_complete,
+	.on_chunk_header = http_on_chunk_header,
+	.on_chunk_complete = http_on_chunk_complete,
 };
 
 void
@@ -155,36 +218,153 @@ http_feed(struct http_msg *m, const char *data, size_t len, size_t off)
 	return http_parser_execute(&m->parser, &http_settings, data, len);
 }
 
-/* Field names are tokens (RFC 9110 5.1); http-parser lets some others by. */
 static int
-http_fields_valid(struct http_msg *m)
+http_invalid(struct http_msg *m, const char *why)
 {
-	static const char	 tchar[] = "!#$%&'*+-.^_`|~";
-	const char		*name;
-	uint32_t		 i, k;
-	int			 f;
+	m->invalid = why;
+	m->bad_field = 1;
+	return -1;
+}
+
+static int
+http_span_is(const struct http_msg *m, const struct http_span *s,
+    const char *name, size_t len)
+{
+	return s->len == len && strncasecmp(m->raw + s->off, name, len) == 0;
+}
+
+static int
+http_is_tchar(unsigned char c)
+{
+	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Calls fn on each element of each Transfer-Encoding field, in order. */
+static int
+http_te_each(const struct http_msg *m,
+    int (*fn)(const char *, size_t, void *), void *arg)
+{
+	const char	*v;
+	size_t		 len, i, start, end;
+	int		 f;
 
 	for (f = 0; f < m->nfields; f++) {
-		name = m->raw + m->fields[f].name.off;
-		if (m->fields[f].name.len == 0)
-			goto bad;
-		for (k = 0; k < m->fields[f].name.len; k++) {
-			unsigned char c = (unsigned char)name[k];
-
-			if (!isalnum(c) && (c == '\0' || strchr(tchar, c) == NULL))
-				goto bad;
-		}
-		for (i = 0; i < m->fields[f].value.len; i++) {
-			unsigned char c = (unsigned char)m->raw[m->fields[f].value.off + i];
-
-			if (c == '\0' || c == '\r' || c == '\n')
-				goto bad;
+		if (!http_span_is(m, &m->fields[f].name, "transfer-encoding", 17))
+			continue;
+		v = m->raw + m->fields[f].value.off;
+		len = m->fields[f].value.len;
+		for (i = 0; i <= len; i = end + 1) {
+			start = i;
+			for (end = i; end < len && v[end] != ','; end++)
+				;
+			while (start < end && (v[start] == ' ' || v[start] == '\t'))
+				start++;
+			i = end;
+			while (i > start && (v[i - 1] == ' ' || v[i - 1] == '\t'))
+				i--;
+			if (fn(v + start, i - start, arg) == -1)
+				return -1;
 		}
 	}
 	return 0;
- bad:
-	m->bad_field = 1;
-	return -1;
+}
+
+struct http_te_state {
+	int	chunked;	/* chunked seen */
+	int	last_chunked;	/* and it is the last coding so far */
+};
+
+static int
+http_te_check(const char *c, size_t len, void *arg)
+{
+	struct http_te_state	*st = arg;
+	size_t			 i;
+
+	if (len == 0)
+		return -1;
+	for (i = 0; i < len; i++)
+		if (!http_is_tchar((unsigned char)c[i]))
+			return -1;	/* parameters, quotes: no coding we know */
+	if (st->chunked)
+		return -1;		/* chunked is applied once, and last */
+	if (len == 7 && strncasecmp(c, "chunked", 7) == 0)
+		st->chunked = st->last_chunked = 1;
+	return 0;
+}
+
+/*
+ * The framing must mean the same to every parser after us, since the head is
+ * written again from what this one understood: no bare CR or LF, no line
+ * folding, field names that are tokens, field values, target and reason
+ * without control characters, and at most one framing: a Content-Length the
+ * parser took, or a Transfer-Encoding list that ends in chunked
+ * (RFC 9112 2.2, 5, 6.1, 6.3).
+ */
+static int
+http_head_valid(struct http_msg *m)
+{
+	const char		*raw = m->raw, *name;
+	const http_parser	*p = &m->parser;
+	struct http_te_state	 te = { 0, 0 };
+	size_t			 i = 0, n = m->head_len;
+	uint32_t		 k;
+	int			 f, nte = 0, ncl = 0;
+	unsigned char		 c;
+
+	/* Empty lines before the start line are skipped (RFC 9112 2.2). */
+	while (i < n && (raw[i] == '\r' || raw[i] == '\n'))
+		i++;
+	for (; i < n; i++) {
+		if (raw[i] == '\0')
+			return http_invalid(m, "NUL in the header section");
+		if (raw[i] == '\r' && (i + 1 == n || raw[i + 1] != '\n'))
+			return http_invalid(m, "bare CR in the header section");
+		if (raw[i] == '\n' && raw[i - 1] != '\r')
+			return http_invalid(m, "bare LF in the header section");
+		if (raw[i] == '\n' && i + 1 < n &&
+		    (raw[i + 1] == ' ' || raw[i + 1] == '\t'))
+			return http_invalid(m, "obsolete line folding");
+	}
+	for (k = 0; k < m->url.len; k++) {
+		c = (unsigned char)raw[m->url.off + k];
+		if (p->type == HTTP_REQUEST && (c <= ' ' || c == 0x7f))
+			return http_invalid(m, "invalid request target");
+		if (p->type == HTTP_RESPONSE &&
+		    ((c < ' ' && c != '\t') || c == 0x7f))
+			return http_invalid(m, "invalid reason phrase");
+	}
+	for (f = 0; f < m->nfields; f++) {
+		name = raw + m->fields[f].name.off;
+		if (m->fields[f].name.len == 0)
+			return http_invalid(m, "invalid header field");
+		for (k = 0; k < m->fields[f].name.len; k++)
+			if (!http_is_tchar((unsigned char)name[k]))
+				return http_invalid(m, "invalid header field");
+		for (k = 0; k < m->fields[f].value.len; k++) {
+			c = (unsigned char)raw[m->fields[f].value.off + k];
+			if ((c < ' ' && c != '\t') || c == 0x7f)
+				return http_invalid(m, "invalid header field");
+		}
+		if (http_span_is(m, &m->fields[f].name, "transfer-encoding", 17))
+			nte++;
+		if (http_span_is(m, &m->fields[f].name, "content-length", 14))
+			ncl++;
+	}
+	if (ncl > 1 || (ncl == 1) != ((p->flags & F_CONTENTLENGTH) != 0))
+		return http_invalid(m, "invalid Content-Length");
+	if (nte == 0) {
+		if (p->flags & F_CHUNKED)
+			return http_invalid(m, "invalid Transfer-Encoding");
+		return 0;
+	}
+	if (ncl > 0)
+		return http_invalid(m, "both Content-Length and Transfer-Encoding");
+	if (p->http_major == 1 && p->http_minor == 0)
+		return http_invalid(m, "Transfer-Encoding in HTTP/1.0");
+	if (http_te_each(m, http_te_check, &te) == -1 || !te.last_chunked ||
+	    !(p->flags & F_CHUNKED))
+		return http_invalid(m, "Transfer-Encoding does not end in chunked");
+	return 0;
 }
 
 enum http_step
@@ -237,7 +417,7 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 		return HTTP_STEP_TOO_LARGE;
 	if ((m->raw = (const char *)evbuffer_pullup(in, m->head_len)) == NULL)
 		return HTTP_STEP_ERROR;
-	if (http_fields_valid(m) == -1)
+	if (http_head_valid(m) == -1)
 		return HTTP_STEP_ERROR;
 	m->phase = HTTP_PHASE_HEAD_READY;
 	return HTTP_STEP_HEAD;
@@ -260,6 +440,8 @@ http_msg_head_consume(struct http_msg *m, struct evbuffer *in)
 		return HTTP_STEP_DONE;
 	}
 	m->phase = HTTP_PHASE_BODY;
+	if (n != 1 || HTTP_PARSER_ERRNO(&m->parser) != HPE_OK)
+		return HTTP_STEP_ERROR;
 	return HTTP_STEP_MORE;
 }
 
@@ -276,9 +458,13 @@ http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
 	if (m->phase == HTTP_PHASE_DONE)
 		return HTTP_STEP_DONE;
 	m->body_out = out;
+	m->body_in = in;
+	m->body_taken = 0;
 	nvec = evbuffer_peek(in, -1, NULL, vec, 16);
 	if (nvec > 16)
 		nvec = 16;
+	/* The callbacks of a chunked body take payload from the front of in
+	 * as they go; segments behind the one being fed stay where they are. */
 	for (i = 0; i < nvec; i++) {
 		/* An empty chain (space reserved, nothing committed) would
 		 * read as EOF to http-parser. */
@@ -294,10 +480,11 @@ http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
 		if (HTTP_PARSER_ERRNO(&m->parser) != HPE_OK)
 			return HTTP_STEP_ERROR;
 	}
-	if (total > 0 && m->dechunk)
-		evbuffer_drain(in, total);	/* on_body copied the payload */
-	else if (total > 0)
+	if ((m->parser.flags & F_CHUNKED) && http_drop_framing(m, total) == -1)
+		return HTTP_STEP_ERROR;
+	if (!(m->parser.flags & F_CHUNKED) && total > 0)
 		evbuffer_remove_buffer(in, out, total);
+	m->body_in = NULL;
 	*moved = total;
 	/* More than 16 segments: the caller calls again while input remains. */
 	return step;
@@ -325,6 +512,8 @@ http_msg_error(const struct http_msg *m)
 		return "too many header fields";
 	if (m->obs_fold)
 		return "obsolete line folding";
+	if (m->invalid != NULL)
+		return m->invalid;
 	if (m->bad_field)
 		return "invalid header field";
 	return http_errno_description(HTTP_PARSER_ERRNO(&m->parser));
@@ -364,13 +553,6 @@ http_msg_body_until_eof(const struct http_msg *m)
 	return p->type == HTTP_RESPONSE && !m->skip_body && status >= 200 &&
 	    status != 204 && status != 304 && !(p->flags & F_CHUNKED) &&
 	    p->content_length == ULLONG_MAX;
-}
-
-static int
-http_span_is(const struct http_msg *m, const struct http_span *s,
-    const char *name, size_t len)
-{
-	return s->len == len && strncasecmp(m->raw + s->off, name, len) == 0;
 }
 
 int
@@ -445,13 +627,63 @@ http_write_fields(const struct http_msg *m, struct evbuffer *out,
 			continue;
 		if (drop_host && http_span_is(m, &f->name, "host", 4))
 			continue;
-		if (m->dechunk && http_span_is(m, &f->name, "transfer-encoding", 17))
+		/* Framing comes from the parser's state: see below. */
+		if (http_span_is(m, &f->name, "transfer-encoding", 17) ||
+		    http_span_is(m, &f->name, "content-length", 14))
 			continue;
 		evbuffer_add(out, m->raw + f->name.off, f->name.len);
 		evbuffer_add(out, ": ", 2);
 		evbuffer_add(out, m->raw + f->value.off, f->value.len);
 		evbuffer_add(out, "\r\n", 2);
 	}
+}
+
+struct http_codings {
+	struct evbuffer	*out;
+	int		 n;		/* codings written */
+};
+
+static int
+http_write_coding(const char *c, size_t len, void *arg)
+{
+	struct http_codings	*w = arg;
+
+	if (len == 7 && strncasecmp(c, "chunked", 7) == 0)
+		return 0;
+	if (w->n++ > 0)
+		evbuffer_add(w->out, ", ", 2);
+	else
+		evbuffer_add(w->out, "Transfer-Encoding: ", 19);
+	evbuffer_add(w->out, c, len);
+	return 0;
+}
+
+/*
+ * The framing of the message as this parser frames it, whatever the fields
+ * said and whatever Connection named: the body that follows is exactly the
+ * one http_msg_body() passes.  1xx and 204 have none; the length a HEAD or
+ * 304 response announces stays (RFC 9110 8.6).
+ */
+static void
+http_write_framing(const struct http_msg *m, struct evbuffer *out)
+{
+	const http_parser	*p = &m->parser;
+	struct http_codings	 w = { out, 0 };
+
+	if (p->type == HTTP_RESPONSE &&
+	    (p->status_code / 100 == 1 || p->status_code == 204))
+		return;
+	if (p->flags & F_CHUNKED) {
+		http_te_each(m, http_write_coding, &w);
+		if (!m->dechunk && w.n > 0)
+			evbuffer_add(out, ", chunked", 9);
+		else if (!m->dechunk)
+			evbuffer_add(out, "Transfer-Encoding: chunked", 26);
+		if (w.n > 0 || !m->dechunk)
+			evbuffer_add(out, "\r\n", 2);
+	} else if (p->flags & F_CONTENTLENGTH)
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+		    (unsigned long long)p->content_length);
 }
 
 int
@@ -540,6 +772,7 @@ http_write_request(const struct http_msg *m, const struct http_target *t,
 	evbuffer_add(out, t->authority, t->authority_len);
 	evbuffer_add(out, "\r\n", 2);
 	http_write_fields(m, out, upgrade, 1);
+	http_write_framing(m, out);
 	if (upgrade)
 		evbuffer_add(out, "Connection: upgrade\r\n", 21);
 	evbuffer_add(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
@@ -554,6 +787,7 @@ http_write_response(const struct http_msg *m, int keep_alive, int upgrade,
 	evbuffer_add(out, m->raw + m->url.off, m->url.len);
 	evbuffer_add(out, "\r\n", 2);
 	http_write_fields(m, out, upgrade, 0);
+	http_write_framing(m, out);
 	if (upgrade)
 		evbuffer_add(out, "Connection: upgrade\r\n", 21);
 	else if (!keep_alive)

@@ -42,9 +42,13 @@ struct http_msg {
 	size_t			 head_len;	/* raw head length, once HEAD_READY */
 	const char		*raw;		/* contiguous raw head, while HEAD_READY */
 	int			 skip_body;	/* response to HEAD: no body whatever it says */
-	int			 dechunk;	/* pass the body without its chunked framing */
+	int			 dechunk;	/* pass a chunked body without any framing */
 	int			 client_http10;	/* the response goes to an HTTP/1.0 client */
-	struct evbuffer		*body_out;	/* where dechunked bytes go */
+	struct evbuffer		*body_out;	/* where body bytes go, during http_msg_body */
+	struct evbuffer		*body_in;	/* where they come from */
+	size_t			 body_taken;	/* input bytes already removed in this call */
+	int			 crlf_need;	/* bytes of the CRLF after chunk data still due */
+	const char		*invalid;	/* why the head was refused */
 	struct http_span	 url;		/* request target, or the reason phrase */
 	struct http_field	 fields[HTTP_MAX_FIELDS];
 	int			 nfields;
@@ -60,10 +64,12 @@ void		 http_msg_init(struct http_msg *, enum http_parser_type);
 /* Reads the head from the front of in: HTTP_STEP_MORE, HTTP_STEP_HEAD, HTTP_STEP_ERROR or HTTP_STEP_TOO_LARGE. */
 enum http_step	 http_msg_head(struct http_msg *, struct evbuffer *in, size_t max_head);
 /* Drops the raw head from in (the caller has rewritten it): HTTP_STEP_MORE (a body
- * follows) or HTTP_STEP_DONE (none). */
+ * follows), HTTP_STEP_DONE (none) or HTTP_STEP_ERROR (framing the parser refuses). */
 enum http_step	 http_msg_head_consume(struct http_msg *, struct evbuffer *in);
 /* Moves whole, checked body bytes from in to out: HTTP_STEP_MORE, HTTP_STEP_DONE or
- * HTTP_STEP_ERROR.  *moved gets the byte count. */
+ * HTTP_STEP_ERROR.  *moved gets the count of input bytes taken.  A chunked body
+ * is chunked again from the parser's state (no extensions, no trailers), or with
+ * m->dechunk passed without framing; other bodies move unchanged. */
 enum http_step	 http_msg_body(struct http_msg *, struct evbuffer *in,
 		    struct evbuffer *out, size_t *moved);
 /* The peer closed: HTTP_STEP_DONE when that ends the message, else HTTP_STEP_ERROR. */
@@ -96,12 +102,14 @@ struct http_target {
 int	http_msg_target(const struct http_msg *, struct http_target *);
 
 /* Writes the request head for the next hop: origin-form line, Host from the
- * target, hop-by-hop fields removed, Via added. */
+ * target, hop-by-hop fields removed, Via added.  Content-Length and
+ * Transfer-Encoding are written from the parser's state, never copied. */
 int	http_write_request(const struct http_msg *, const struct http_target *,
 	    struct evbuffer *out);
 /* Writes the response head for the client, with Connection set for
- * keep_alive, or for an upgrade when upgrade is set.  With m->dechunk the
- * Transfer-Encoding field goes (the body then ends at close). */
+ * keep_alive, or for an upgrade when upgrade is set.  The framing fields come
+ * from the parser's state; with m->dechunk chunked goes (the body then ends
+ * at close). */
 int	http_write_response(const struct http_msg *, int keep_alive, int upgrade,
 	    struct evbuffer *out);
 /* A complete proxy-generated response with a short text body. */

@@ -209,7 +209,42 @@ route_match(const struct route_table *t, const char *host, uint16_t port,
 int
 route_is_explicit(const struct route_table *t, int rule)
 {
-	return rule >= 0 && (size_t)rule < t->count && !t->rules[rule].wildcard;
+	/* Without a port a rule names a service no better than a wildcard:
+	 * whatever the name resolves to, on every port. */
+	return rule >= 0 && (size_t)rule < t->count && !t->rules[rule].wildcard &&
+	    t->rules[rule].port != 0;
+}
+
+int
+route_host_is_guarded(const char *host)
+{
+	struct sockaddr_in	 v4;
+	struct sockaddr_in6	 v6;
+	char			 buf[INET6_ADDRSTRLEN + 1];
+	size_t			 len = strlen(host);
+	const char		*zone;
+
+	/* RFC 6761 6.3: localhost and every name below it are this machine. */
+	if (strcmp(host, "localhost") == 0 ||
+	    (len > 10 && strcmp(host + len - 10, ".localhost") == 0))
+		return 1;
+	memset(&v4, 0, sizeof(v4));
+	v4.sin_family = AF_INET;
+	/* inet_aton() takes what resolvers take: 127.1, 2130706433,
+	 * 0x7f.1, 0177.0.0.1. */
+	if (inet_aton(host, &v4.sin_addr) == 1)
+		return route_addr_is_guarded((struct sockaddr *)&v4);
+	memset(&v6, 0, sizeof(v6));
+	v6.sin6_family = AF_INET6;
+	if ((zone = strchr(host, '%')) != NULL)
+		len = (size_t)(zone - host);	/* fe80::1%eth0: the address without its zone */
+	if (len >= sizeof(buf) || strchr(host, ':') == NULL)
+		return 0;
+	memcpy(buf, host, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET6, buf, &v6.sin6_addr) == 1)
+		return zone != NULL || route_addr_is_guarded((struct sockaddr *)&v6);
+	return 0;
 }
 
 int
@@ -227,7 +262,12 @@ route_addr_is_guarded(const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET6) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 
-		if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
+		/* IPv4 inside IPv6: mapped, compatible, and NAT64's well-known
+		 * prefix 64:ff9b::/96 (RFC 6052). */
+		if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a) ||
+		    (a->s6_addr[0] == 0 && a->s6_addr[1] == 0x64 &&
+		    a->s6_addr[2] == 0xff && a->s6_addr[3] == 0x9b &&
+		    memcmp(&a->s6_addr[4], "\0\0\0\0\0\0\0\0", 8) == 0)) {
 			struct sockaddr_in v4;
 
 			memset(&v4, 0, sizeof(v4));
@@ -236,7 +276,8 @@ route_addr_is_guarded(const struct sockaddr *sa)
 			return route_addr_is_guarded((struct sockaddr *)&v4);
 		}
 		return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
-		    IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a);
+		    IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_SITELOCAL(a) ||
+		    IN6_IS_ADDR_MULTICAST(a);
 	}
 	return 1;
 }

@@ -38,12 +38,16 @@ void	route_match(const struct route_table *, const char *host, uint16_t port,
 /* Lower-cases host in place and strips one trailing dot and IPv6 brackets.
  * Returns -1 when the name has characters no host name or literal may have. */
 int	route_normalize_host(char *host);
-/* True when a rule names this destination without a wildcard host: such a
- * rule lifts the SSRF guard. */
+/* True when the rule names this destination exactly, host and port, without
+ * a wildcard: only such a rule lifts the SSRF guard. */
 int	route_is_explicit(const struct route_table *, int rule);
 /* The SSRF guard: loopback, link-local, unspecified and multicast addresses,
  * and the appliance's own API ports, are not destinations by default. */
 int	route_addr_is_guarded(const struct sockaddr *);
 int	route_port_is_guarded(uint16_t port);
+/* The guard on a name before any route resolves it: localhost and
+ * *.localhost, and literal addresses the guard refuses in every spelling a
+ * resolver takes (127.1, 2130706433, 0x7f.1, ::ffff:127.0.0.1, a zone). */
+int	route_host_is_guarded(const char *host);
 
 #endif

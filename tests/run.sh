@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh -- every test: the CUnit suites, then the integration scenarios; ends with "total: N passed, N failed".
+# run.sh -- every test: the CUnit suites, the integration scenarios, then the fuzz harnesses; ends with "total: N passed, N failed".
 # Called by `make test` with BUILD set (build or build/san).
 BUILD=${BUILD:-build}
 passed=0
@@ -35,6 +35,17 @@ done
 
 ARC_BIN="$BUILD/bin" python3 tests/integration/run.py 2>&1 | tee "$log"
 count integration
+
+# The libFuzzer harnesses (build/fuzz, already sanitized), one result each:
+# 20 s of fuzzing each, or under SANITIZE=1 only their seeds and regression
+# inputs once (tests/fuzz/README.md).
+if [ "$SANITIZE" = 1 ]; then
+	fuzz_seconds=0
+else
+	fuzz_seconds=${FUZZ_SECONDS:-20}
+fi
+FUZZ_SECONDS=$fuzz_seconds sh tests/fuzz/run.sh 2>&1 | tee "$log"
+count fuzz
 
 echo "total: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -27,6 +28,7 @@
 #include "log.h"
 #include "machine.h"
 #include "metadata.h"
+#include "peercred.h"
 
 #define API_MAX_WAITING		64	/* token requests waiting for the cloud */
 #define API_SWEEP_SECONDS	5	/* how often expired keys are removed */
@@ -48,9 +50,15 @@ struct himds_api {
 
 struct api_route {
 	const char	*path;
-	int		 imds;		/* needs Metadata: true and api-version */
+	int		 imds;		/* needs api-version (and Metadata: true) */
 	void		(*serve)(struct himds_api *, struct evhttp_request *,
 			    struct evkeyvalq *query);
+};
+
+/* The names a local client reaches himds by.  Anything else is a page in a
+ * browser that a DNS name rebound to 127.0.0.1 (evil.example:40342). */
+static const char *const api_hosts[] = {
+	"localhost", "127.0.0.1", "[::1]", NULL
 };
 
 /* Headers that only a proxy adds: such a request is an SSRF attempt. */
@@ -161,16 +169,50 @@ api_agentstatus(struct himds_api *api, struct evhttp_request *req,
 	    json_null()));
 }
 
+/* The uid of the local process at the other end (its TCP socket's owner);
+ * (uid_t)-1, one shared bucket, when the kernel cannot say. */
+static uid_t
+api_peer_uid(struct evhttp_request *req)
+{
+	struct evhttp_connection	*conn;
+	struct bufferevent		*bev;
+	uid_t				 uid;
+	char				 err[256];
+
+	if ((conn = evhttp_request_get_connection(req)) == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(conn)) == NULL ||
+	    peercred_tcp_uid(bufferevent_getfd(bev), &uid, err,
+	    sizeof(err)) == -1)
+		return (uid_t)-1;
+	return uid;
+}
+
 /* 401 and a new key file named in the realm: the caller proves that it may
- * read the himds group's files. */
+ * read the himds group's files.  A caller with its fill of live keys gets
+ * 429 and waits for one of them to expire. */
 static void
 api_challenge(struct himds_api *api, struct evhttp_request *req,
     const char *why)
 {
-	char	path[PATH_MAX], realm[PATH_MAX + 16], err[512];
+	char	path[PATH_MAX], realm[PATH_MAX + 16], err[512], after[32];
+	time_t	retry_after = 0;
+	uid_t	uid = api_peer_uid(req);
+	int	rc;
 
-	if (himds_challenge_issue(api->h->challenge, time(NULL), path,
-	    sizeof(path), err, sizeof(err)) == -1) {
+	rc = himds_challenge_issue(api->h->challenge, time(NULL), uid, path,
+	    sizeof(path), &retry_after, err, sizeof(err));
+	if (rc == 1) {
+		log_debug("token key for uid %ld refused: too many outstanding",
+		    (long)uid);
+		snprintf(after, sizeof(after), "%lld", (long long)retry_after);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", after);
+		api_error(req, 429, "Too Many Requests", "too_many_requests",
+		    "Too many token keys outstanding for this caller; use one "
+		    "or wait for them to expire");
+		return;
+	}
+	if (rc == -1) {
 		log_warnx("token key: %s", err);
 		api_error(req, 500, "Internal Server Error", "internal_error",
 		    "cannot write a token key file");
@@ -335,6 +377,30 @@ static const struct api_route api_routes[] = {
 	{ NULL, 0, NULL }
 };
 
+/* Is Host one of api_hosts, with or without a :port? */
+static int
+api_host_ok(const char *host)
+{
+	const char	*colon;
+	size_t		 len;
+	int		 i;
+
+	if (host == NULL)
+		return 0;
+	colon = host[0] == '[' ? strchr(host, ']') : host;
+	colon = colon != NULL ? strchr(colon, ':') : NULL;
+	len = colon != NULL ? (size_t)(colon - host) : strlen(host);
+	if (colon != NULL && (colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+	    strlen(colon + 1) > 5))
+		return 0;
+	for (i = 0; api_hosts[i] != NULL; i++)
+		if (strlen(api_hosts[i]) == len &&
+		    strncasecmp(host, api_hosts[i], len) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 api_request(struct evhttp_request *req, void *arg)
 {
@@ -356,6 +422,15 @@ api_request(struct evhttp_request *req, void *arg)
 			api_error(req, 400, "Bad Request", "invalid_request", why);
 			return;
 		}
+	if (!api_host_ok(evhttp_find_header(in, "Host"))) {
+		log_warnx("refused a request for Host %s: only localhost, "
+		    "127.0.0.1 and [::1] (DNS rebinding?)",
+		    evhttp_find_header(in, "Host") ? evhttp_find_header(in,
+		    "Host") : "(none)");
+		api_error(req, 400, "Bad Request", "invalid_request",
+		    "Host must be localhost, 127.0.0.1 or [::1]");
+		return;
+	}
 	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL)
 		path = "";
 	for (r = api_routes; r->path != NULL; r++)
@@ -373,8 +448,10 @@ api_request(struct evhttp_request *req, void *arg)
 		    "Only GET is served");
 		return;
 	}
+	/* Every endpoint, /agentstatus too: a browser cannot send it
+	 * without a CORS preflight that himds never answers. */
 	meta = evhttp_find_header(in, "Metadata");
-	if (r->imds && (meta == NULL || strcasecmp(meta, "true") != 0)) {
+	if (meta == NULL || strcasecmp(meta, "true") != 0) {
 		api_error(req, 400, "Bad Request", "invalid_request",
 		    "Required metadata header not specified");
 		return;

@@ -1,6 +1,7 @@
 /* challenge.c -- the token API's challenge keys: one random secret per file, readable by the himds group, single use, short-lived. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,31 +19,39 @@ struct challenge_key {
 	char	name[CHALLENGE_NAME_BYTES * 2 + 1];
 	char	secret[CHALLENGE_SECRET_BYTES * 2 + 1];
 	time_t	expires;
+	uid_t	uid;		/* who asked for it */
 };
 
 struct himds_challenge {
 	char			*dir;
+	int			 dfd;		/* dir, opened O_NOFOLLOW */
 	int			 lifetime;	/* seconds a key lives */
 	int			 max;		/* keys outstanding at most */
+	int			 per_uid;	/* of them for one caller */
 	int			 n;
 	struct challenge_key	*keys;		/* oldest first */
 };
 
 struct himds_challenge *
-himds_challenge_new(const char *dir, int lifetime, int max)
+himds_challenge_new(const char *dir, int lifetime, int max, int per_uid)
 {
 	struct himds_challenge	*c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	c->dfd = -1;
 	if ((c->dir = strdup(dir)) == NULL ||
-	    (c->keys = calloc(max, sizeof(*c->keys))) == NULL) {
+	    (c->keys = calloc(max, sizeof(*c->keys))) == NULL ||
+	    (c->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		free(c->keys);
 		free(c->dir);
 		free(c);
 		return NULL;
 	}
 	c->lifetime = lifetime;
 	c->max = max;
+	c->per_uid = per_uid;
 	return c;
 }
 
@@ -57,10 +66,10 @@ challenge_path(const struct himds_challenge *c, const struct challenge_key *k,
 static void
 challenge_retire(struct himds_challenge *c, int i)
 {
-	char	path[PATH_MAX];
+	char	name[sizeof(c->keys[i].name) + 4];
 
-	challenge_path(c, &c->keys[i], path, sizeof(path));
-	unlink(path);
+	snprintf(name, sizeof(name), "%s.key", c->keys[i].name);
+	unlinkat(c->dfd, name, 0);
 	explicit_bzero(c->keys[i].secret, sizeof(c->keys[i].secret));
 	memmove(&c->keys[i], &c->keys[i + 1], (c->n - i - 1) * sizeof(*c->keys));
 	c->n--;
@@ -73,6 +82,7 @@ himds_challenge_free(struct himds_challenge *c)
 		return;
 	while (c->n > 0)
 		challenge_retire(c, 0);
+	close(c->dfd);
 	free(c->keys);
 	free(c->dir);
 	free(c);
@@ -96,14 +106,38 @@ challenge_random_hex(char *out, size_t nbytes)
 	return 0;
 }
 
+/* Refused while the caller (or everyone) has its fill of live keys: a
+ * flood never pushes out a key that a legitimate client is about to use. */
+static int
+challenge_full(struct himds_challenge *c, time_t now, uid_t uid,
+    time_t *retry_after)
+{
+	int	i, mine = 0, oldest_mine = -1;
+
+	himds_challenge_expire(c, now);
+	for (i = 0; i < c->n; i++)
+		if (c->keys[i].uid == uid && mine++ == 0)
+			oldest_mine = i;
+	if (mine >= c->per_uid)
+		*retry_after = c->keys[oldest_mine].expires - now;
+	else if (c->n >= c->max)
+		*retry_after = c->keys[0].expires - now;
+	else
+		return 0;
+	if (*retry_after < 1)
+		*retry_after = 1;
+	return 1;
+}
+
 int
-himds_challenge_issue(struct himds_challenge *c, time_t now, char *path,
-    size_t pathlen, char *err, size_t errlen)
+himds_challenge_issue(struct himds_challenge *c, time_t now, uid_t uid,
+    char *path, size_t pathlen, time_t *retry_after, char *err, size_t errlen)
 {
 	struct challenge_key	*k;
+	char			 name[sizeof(k->name) + 4];
 
-	if (c->n == c->max)
-		challenge_retire(c, 0);
+	if (challenge_full(c, now, uid, retry_after))
+		return 1;
 	k = &c->keys[c->n];
 	if (challenge_random_hex(k->name, CHALLENGE_NAME_BYTES) == -1 ||
 	    challenge_random_hex(k->secret, CHALLENGE_SECRET_BYTES) == -1) {
@@ -111,8 +145,12 @@ himds_challenge_issue(struct himds_challenge *c, time_t now, char *path,
 		return -1;
 	}
 	k->expires = now + c->lifetime;
+	k->uid = uid;
 	challenge_path(c, k, path, pathlen);
-	if (atomicfile_write(path, k->secret, strlen(k->secret), 0640, err,
+	snprintf(name, sizeof(name), "%s.key", k->name);
+	/* tmpfs under the run dir: nothing to fsync. */
+	if (atomicfile_writeat(c->dfd, name, k->secret, strlen(k->secret), 0640,
+	    ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, ATOMICFILE_NOSYNC, err,
 	    errlen) == -1)
 		return -1;
 	c->n++;
@@ -178,21 +216,22 @@ himds_challenge_clean_dir(const char *dir, char *err, size_t errlen)
 {
 	DIR		*d;
 	struct dirent	*e;
-	char		 path[PATH_MAX];
 	size_t		 len;
+	int		 dfd;
 
-	if ((d = opendir(dir)) == NULL) {
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(dfd)) == NULL) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		if (dfd != -1)
+			close(dfd);
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
 		len = strlen(e->d_name);
 		/* Keys, and the temp files of keys being written. */
 		if ((len > 4 && strcmp(e->d_name + len - 4, ".key") == 0) ||
-		    strstr(e->d_name, ".key.tmp.") != NULL) {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
+		    strstr(e->d_name, ".key.tmp.") != NULL)
+			unlinkat(dfd, e->d_name, 0);
 	}
 	closedir(d);
 	return 0;

@@ -3,19 +3,25 @@
 #define CHALLENGE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct himds_challenge;
 
-/* Keys live in dir (which exists), each for lifetime seconds; at most max
- * are outstanding (issuing another retires the oldest). */
+/* Keys live in dir (which exists; opened O_NOFOLLOW and kept), each for
+ * lifetime seconds; at most max are outstanding, per_uid of them for one
+ * caller.  No key is ever retired before its time to make room. */
 struct himds_challenge	*himds_challenge_new(const char *dir, int lifetime,
-			    int max);
+			    int max, int per_uid);
 /* Removes the outstanding key files too. */
 void			 himds_challenge_free(struct himds_challenge *);
-/* Writes a new <dir>/<random>.key (mode 0640) and puts its path in path. */
+/* Writes a new <dir>/<random>.key (mode 0640, no fsync: tmpfs) for the
+ * caller uid and puts its path in path: 0.  1 when uid has per_uid live
+ * keys or all max are live: *retry_after says in how many seconds the
+ * oldest that stands in the way expires.  -1 with err on failure. */
 int			 himds_challenge_issue(struct himds_challenge *, time_t now,
-			    char *path, size_t pathlen, char *err, size_t errlen);
+			    uid_t uid, char *path, size_t pathlen,
+			    time_t *retry_after, char *err, size_t errlen);
 /* 0 when secret is the content of an outstanding key that has not expired:
  * that key is used up (its file removed).  -1 for anything else. */
 int			 himds_challenge_redeem(struct himds_challenge *,

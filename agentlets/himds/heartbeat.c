@@ -73,7 +73,7 @@ static void
 heartbeat_write_status(struct himds *h)
 {
 	json_t	*doc;
-	char	 path[PATH_MAX], when[32], err[512], *text, *line;
+	char	 when[32], err[512], *text, *line;
 
 	himds_rfc3339(h->last_heartbeat, when, sizeof(when));
 	doc = json_pack("{s:s,s:o,s:o}", "status", himds_status_name(h->status),
@@ -86,15 +86,14 @@ heartbeat_write_status(struct himds *h)
 		return;
 	}
 	json_decref(doc);
-	snprintf(path, sizeof(path), "%s/himds.json", h->state_dir);
 	if (asprintf(&line, "%s\n", text) == -1) {
 		free(text);
 		log_warnx("out of memory");
 		return;
 	}
-	if (atomicfile_write(path, line, strlen(line), 0644, err,
-	    sizeof(err)) == -1)
-		log_warnx("%s", err);
+	if (atomicfile_writeat(h->own_fd, "himds.json", line, strlen(line), 0644,
+	    ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, 0, err, sizeof(err)) == -1)
+		log_warnx("%s/%s", h->own_dir, err);
 	free(line);
 	free(text);
 }
@@ -199,7 +198,7 @@ heartbeat_read_status(struct himds *h)
 	json_t	*doc;
 	char	 path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/himds.json", h->state_dir);
+	snprintf(path, sizeof(path), "%s/himds.json", h->own_dir);
 	if ((doc = json_load_file(path, 0, NULL)) == NULL)
 		return;
 	h->last_heartbeat = heartbeat_parse_time(json_string_value(

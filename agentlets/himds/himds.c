@@ -1,5 +1,8 @@
 /* himds.c -- the identity agentlet: flags, start-up, privileges, signals, reload of its settings and of the machine identity. */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,9 +25,12 @@
 #include "machine.h"
 #include "privdrop.h"
 #include "renew.h"
+#include "safedir.h"
 #include "settings.h"
 
-#define HIMDS_MAX_KEYS	1024	/* challenge keys outstanding at most */
+#define HIMDS_MAX_KEYS		1024	/* challenge keys outstanding at most */
+#define HIMDS_MAX_KEYS_PER_UID	32	/* of them for one caller */
+#define HIMDS_KEY_GROUP		"arc"	/* reads machine.key (arcproxy) */
 
 void
 himds_identity_reload(struct himds *h)
@@ -33,7 +39,7 @@ himds_identity_reload(struct himds *h)
 	char			 err[512];
 	int			 rc;
 
-	if ((rc = himds_machine_recover(h->state_dir, err, sizeof(err))) == -1)
+	if ((rc = himds_machine_recover(h->own_dir, err, sizeof(err))) == -1)
 		log_warnx("finishing an interrupted renewal: %s", err);
 	else if (rc == 1)
 		log_info("finished a renewal that was interrupted");
@@ -58,7 +64,7 @@ static int
 himds_load_config(struct himds *h, struct himds_settings *s,
     struct agentconf *ac, char *err, size_t errlen)
 {
-	if (himds_settings_load(h->config_dir, h->state_dir, s, err, errlen) == -1)
+	if (himds_settings_load(h->config_dir, h->run_dir, s, err, errlen) == -1)
 		return -1;
 	if (agentconf_load(h->config_dir, ac, err, errlen) == -1) {
 		himds_settings_clear(s);
@@ -114,19 +120,51 @@ himds_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(h->base, NULL);
 }
 
-/* The token key directory: 0750, the himds group's (when root), emptied. */
-static void
-himds_token_dir(const char *dir, const struct himds_user *u)
+/*
+ * A directory of himds's own (path's parent is root's or the operator's):
+ * made if missing and opened without following a symlink, then given to
+ * uid:gid (when root) and mode on its fd.  Returns the fd.
+ */
+static int
+himds_subdir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 {
-	char	err[512];
+	char	parent[PATH_MAX], name[PATH_MAX], err[512];
+	int	pfd, fd;
 
-	if (mkdir(dir, 0750) == -1 && errno != EEXIST)
-		fatal("cannot create the token key directory %s", dir);
-	if (u != NULL && chown(dir, u->uid, u->gid) == -1)
-		fatal("cannot give %s to user %s", dir, u->name);
-	if (chmod(dir, 0750) == -1)
-		fatal("cannot set the mode of %s", dir);
-	if (himds_challenge_clean_dir(dir, err, sizeof(err)) == -1)
+	snprintf(parent, sizeof(parent), "%s", path);
+	snprintf(name, sizeof(name), "%s", path);
+	if ((pfd = open(dirname(parent), O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		fatal("%s", parent);
+	if ((fd = safedir_make(pfd, basename(name), mode, uid, gid, err,
+	    sizeof(err))) == -1)
+		fatalx("%s/%s", parent, err);
+	close(pfd);
+	return fd;
+}
+
+/* <state>/himds (himds:arc 0750) and the token key directory (himds:himds
+ * 0750, emptied), made before the privileges go. */
+static void
+himds_dirs(struct himds *h, const struct himds_user *u)
+{
+	struct group	*g;
+	uid_t		 uid = SAFEDIR_KEEP_UID;
+	gid_t		 gid = SAFEDIR_KEEP_GID, key_gid = SAFEDIR_KEEP_GID;
+	char		 err[512];
+	int		 fd;
+
+	if (u != NULL) {
+		uid = u->uid;
+		gid = key_gid = u->gid;
+		if ((g = getgrnam(HIMDS_KEY_GROUP)) != NULL)
+			key_gid = g->gr_gid;
+	}
+	h->own_fd = himds_subdir(h->own_dir, 0750, uid, key_gid);
+	fd = himds_subdir(h->settings.token_key_dir, 0750, uid, gid);
+	close(fd);
+	if (himds_challenge_clean_dir(h->settings.token_key_dir, err,
+	    sizeof(err)) == -1)
 		fatalx("%s", err);
 }
 
@@ -157,16 +195,17 @@ himds_run(struct himds *h, const struct himds_user *as, int foreground)
 	if ((h->base = event_base_new()) == NULL)
 		fatalx("cannot create an event loop");
 	himds_signals(h);
-	himds_token_dir(h->settings.token_key_dir, as);
+	himds_dirs(h, as);
 	if ((h->challenge = himds_challenge_new(h->settings.token_key_dir,
-	    (int)h->settings.token_key_lifetime_seconds, HIMDS_MAX_KEYS)) == NULL ||
+	    (int)h->settings.token_key_lifetime_seconds, HIMDS_MAX_KEYS,
+	    HIMDS_MAX_KEYS_PER_UID)) == NULL ||
 	    (h->cloud = himds_cloud_new(h)) == NULL ||
 	    (h->heartbeat = himds_heartbeat_new(h)) == NULL ||
 	    (h->renew = himds_renew_new(h)) == NULL)
 		fatalx("out of memory");
 	if ((h->api = himds_api_new(h, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if (daemon_pidfile_write(h->state_dir, "himds", err, sizeof(err)) == -1)
+	if (daemon_pidfile_write(h->run_dir, "himds", err, sizeof(err)) == -1)
 		log_warnx("pid file: %s", err);
 	if (as != NULL && himds_privdrop(as, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -186,7 +225,8 @@ himds_run(struct himds *h, const struct himds_user *as, int foreground)
 	event_free(h->sig_int);
 	event_base_free(h->base);
 	curl_global_cleanup();
-	daemon_pidfile_remove(h->state_dir, "himds");
+	close(h->own_fd);
+	daemon_pidfile_remove(h->run_dir, "himds");
 	log_info("stopped");
 }
 
@@ -197,21 +237,36 @@ main(int argc, char *argv[])
 	struct daemon_opts	 o;
 	struct himds_user	 user, *as = NULL;
 	char			 err[512], *config_dir = NULL, *state_dir = NULL;
+	char			*run_dir = NULL;
 	int			 rc = 1;
 
 	daemon_parse_args(argc, argv, "himds", &o);
 	memset(&h, 0, sizeof(h));
+	h.own_fd = -1;
+	if (!o.check && daemon_run_dir_make(o.run_dir, err, sizeof(err)) == -1) {
+		fprintf(stderr, "himds: %s\n", err);
+		goto fail;
+	}
 	/* Absolute: daemon() moves to /, and the realm must name a full path.
-	 * -n checks the configuration only: the state dir need not exist. */
+	 * -n checks the configuration only: state and run dir need not exist. */
 	if ((config_dir = realpath(o.config_dir, NULL)) == NULL ||
 	    ((state_dir = realpath(o.state_dir, NULL)) == NULL &&
-	    (!o.check || (state_dir = strdup(o.state_dir)) == NULL))) {
+	    (!o.check || (state_dir = strdup(o.state_dir)) == NULL)) ||
+	    ((run_dir = realpath(o.run_dir, NULL)) == NULL &&
+	    (!o.check || (run_dir = strdup(o.run_dir)) == NULL))) {
 		fprintf(stderr, "himds: %s: %s\n", config_dir == NULL ?
-		    o.config_dir : o.state_dir, strerror(errno));
+		    o.config_dir : state_dir == NULL ? o.state_dir : o.run_dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if (asprintf(&h.own_dir, "%s/" HIMDS_OWN_DIR, state_dir) == -1) {
+		h.own_dir = NULL;
+		fprintf(stderr, "himds: out of memory\n");
 		goto fail;
 	}
 	h.config_dir = config_dir;
 	h.state_dir = state_dir;
+	h.run_dir = run_dir;
 	log_init("himds", o.foreground || o.check, o.verbose ? LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_INFO);
 	if (himds_load_config(&h, &h.settings, &h.agent, err, sizeof(err)) == -1) {
@@ -237,5 +292,7 @@ main(int argc, char *argv[])
 	agentconf_clear(&h.agent);
 	free(config_dir);
 	free(state_dir);
+	free(run_dir);
+	free(h.own_dir);
 	return rc;
 }

@@ -30,7 +30,10 @@ enum himds_status {
 struct himds {
 	struct event_base	*base;
 	const char		*config_dir;
-	const char		*state_dir;
+	const char		*state_dir;	/* root's: machine.json */
+	const char		*run_dir;	/* pid file, token keys */
+	char			*own_dir;	/* <state>/himds, himds's */
+	int			 own_fd;	/* own_dir, opened O_NOFOLLOW */
 	struct himds_settings	 settings;	/* himds.conf */
 	struct agentconf	 agent;		/* agent.conf */
 	struct himds_machine	*machine;	/* NULL: not connected */

@@ -1,6 +1,7 @@
 /* machine.c -- the machine's identity in the state dir (machine.json, .crt, .key), read, checked, and replaced whole on renewal. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,8 +134,10 @@ himds_machine_load(const char *state_dir, struct himds_machine **out,
 	}
 	if (machine_parse(m, path, state_dir, err, errlen) == -1)
 		goto fail;
-	if (asprintf(&m->cert_file, "%s/machine.crt", state_dir) == -1 ||
-	    asprintf(&m->key_file, "%s/machine.key", state_dir) == -1) {
+	if (asprintf(&m->cert_file, "%s/" HIMDS_OWN_DIR "/machine.crt",
+	    state_dir) == -1 ||
+	    asprintf(&m->key_file, "%s/" HIMDS_OWN_DIR "/machine.key",
+	    state_dir) == -1) {
 		m->cert_file = m->key_file = NULL;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -174,9 +177,10 @@ himds_machine_free(struct himds_machine *m)
 }
 
 static int
-machine_rename(const char *from, const char *to, char *err, size_t errlen)
+machine_rename(int dfd, const char *from, const char *to, char *err,
+    size_t errlen)
 {
-	if (rename(from, to) == -1) {
+	if (renameat(dfd, from, dfd, to) == -1) {
 		snprintf(err, errlen, "rename %s to %s: %s", from, to,
 		    strerror(errno));
 		return -1;
@@ -184,72 +188,84 @@ machine_rename(const char *from, const char *to, char *err, size_t errlen)
 	return 0;
 }
 
-int
-himds_machine_install(const char *state_dir, const char *key_pem,
-    size_t key_len, const char *cert_pem, size_t cert_len, char *err,
-    size_t errlen)
+static int
+machine_open_dir(const char *dir, char *err, size_t errlen)
 {
-	char		 key[PATH_MAX], crt[PATH_MAX], key_new[PATH_MAX + 8];
-	char		 crt_new[PATH_MAX + 8];
-	struct stat	 old, now;
+	int	dfd;
 
-	snprintf(key, sizeof(key), "%s/machine.key", state_dir);
-	snprintf(crt, sizeof(crt), "%s/machine.crt", state_dir);
-	snprintf(key_new, sizeof(key_new), "%s.new", key);
-	snprintf(crt_new, sizeof(crt_new), "%s.new", crt);
-	if (atomicfile_write(crt_new, cert_pem, cert_len, 0644, err,
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+	return dfd;
+}
+
+int
+himds_machine_install(const char *dir, const char *key_pem, size_t key_len,
+    const char *cert_pem, size_t cert_len, char *err, size_t errlen)
+{
+	struct stat	old;
+	gid_t		gid = (gid_t)-1;
+	int		dfd;
+
+	if ((dfd = machine_open_dir(dir, err, errlen)) == -1)
+		return -1;
+	/* The other readers of the key (arcproxy) are in the old key's group:
+	 * the new one gets it on its fd, mode 0600 until then, so no one else
+	 * ever reads it (himds must be a member of that group). */
+	if (fstatat(dfd, "machine.key", &old, AT_SYMLINK_NOFOLLOW) == 0)
+		gid = old.st_gid;
+	if (atomicfile_writeat(dfd, "machine.crt.new", cert_pem, cert_len,
+	    0644, (uid_t)-1, (gid_t)-1, 0, err, errlen) == -1 ||
+	    atomicfile_writeat(dfd, "machine.key.new", key_pem, key_len, 0640,
+	    (uid_t)-1, gid, 0, err, errlen) == -1 ||
+	    machine_rename(dfd, "machine.key.new", "machine.key", err,
 	    errlen) == -1 ||
-	    atomicfile_write(key_new, key_pem, key_len, 0640, err, errlen) == -1)
+	    machine_rename(dfd, "machine.crt.new", "machine.crt", err,
+	    errlen) == -1)
 		goto fail;
-	/* The other readers of the key (arcproxy) are in its group. */
-	if (stat(key, &old) == 0 && stat(key_new, &now) == 0 &&
-	    old.st_gid != now.st_gid &&
-	    chown(key_new, (uid_t)-1, old.st_gid) == -1) {
-		snprintf(err, errlen, "%s: cannot give it group %u like %s: %s "
-		    "(himds must be a member of that group)", key_new,
-		    (unsigned)old.st_gid, key, strerror(errno));
-		goto fail;
-	}
-	if (machine_rename(key_new, key, err, errlen) == -1)
-		goto fail;
-	return machine_rename(crt_new, crt, err, errlen);
+	fsync(dfd);
+	close(dfd);
+	return 0;
  fail:
-	unlink(key_new);
-	unlink(crt_new);
+	unlinkat(dfd, "machine.key.new", 0);
+	unlinkat(dfd, "machine.crt.new", 0);
+	close(dfd);
 	return -1;
 }
 
 int
-himds_machine_recover(const char *state_dir, char *err, size_t errlen)
+himds_machine_recover(const char *dir, char *err, size_t errlen)
 {
-	char	key[PATH_MAX], crt[PATH_MAX], key_new[PATH_MAX + 8];
-	char	crt_new[PATH_MAX + 8];
-	int	have_key_new, have_crt_new;
+	char	key[PATH_MAX], crt_new[PATH_MAX], key_new[PATH_MAX];
+	int	have_key_new, have_crt_new, dfd, rc = 0;
 
-	snprintf(key, sizeof(key), "%s/machine.key", state_dir);
-	snprintf(crt, sizeof(crt), "%s/machine.crt", state_dir);
-	snprintf(key_new, sizeof(key_new), "%s.new", key);
-	snprintf(crt_new, sizeof(crt_new), "%s.new", crt);
-	have_key_new = access(key_new, F_OK) == 0;
-	have_crt_new = access(crt_new, F_OK) == 0;
+	if ((dfd = machine_open_dir(dir, err, errlen)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	snprintf(key, sizeof(key), "%s/machine.key", dir);
+	snprintf(key_new, sizeof(key_new), "%s/machine.key.new", dir);
+	snprintf(crt_new, sizeof(crt_new), "%s/machine.crt.new", dir);
+	have_key_new = faccessat(dfd, "machine.key.new", F_OK,
+	    AT_SYMLINK_NOFOLLOW) == 0;
+	have_crt_new = faccessat(dfd, "machine.crt.new", F_OK,
+	    AT_SYMLINK_NOFOLLOW) == 0;
 	if (!have_crt_new) {
-		if (have_key_new)
-			unlink(key_new);	/* never reached its rename */
-		return 0;
-	}
-	if (have_key_new && machine_pair_matches(key_new, crt_new)) {
-		if (machine_rename(key_new, key, err, errlen) == -1 ||
-		    machine_rename(crt_new, crt, err, errlen) == -1)
-			return -1;
-		return 1;
-	}
-	if (!have_key_new && machine_pair_matches(key, crt_new)) {
+		if (have_key_new)	/* never reached its rename */
+			unlinkat(dfd, "machine.key.new", 0);
+	} else if (have_key_new && machine_pair_matches(key_new, crt_new)) {
+		if (machine_rename(dfd, "machine.key.new", "machine.key", err,
+		    errlen) == -1 || machine_rename(dfd, "machine.crt.new",
+		    "machine.crt", err, errlen) == -1)
+			rc = -1;
+		else
+			rc = 1;
+	} else if (!have_key_new && machine_pair_matches(key, crt_new)) {
 		/* The key was renamed, the certificate not yet. */
-		if (machine_rename(crt_new, crt, err, errlen) == -1)
-			return -1;
-		return 1;
+		rc = machine_rename(dfd, "machine.crt.new", "machine.crt", err,
+		    errlen) == -1 ? -1 : 1;
+	} else {
+		unlinkat(dfd, "machine.key.new", 0);
+		unlinkat(dfd, "machine.crt.new", 0);
 	}
-	unlink(key_new);
-	unlink(crt_new);
-	return 0;
+	close(dfd);
+	return rc;
 }

@@ -7,14 +7,17 @@
 
 #include <jansson.h>
 
+/* <state>/himds: what himds rewrites (machine.key, machine.crt, himds.json). */
+#define HIMDS_OWN_DIR	"himds"
+
 struct himds_machine {
 	json_t		*doc;		/* machine.json as read */
 	const char	*name;		/* resource.name, the certificate's CN */
 	const char	*resource_id;	/* resource.resourceId */
 	char		*cloud_url;	/* "https://host[:port]", no trailing '/' */
 	char		*ca_file;	/* trust for cloud_url, absolute */
-	char		*cert_file;	/* <state>/machine.crt */
-	char		*key_file;	/* <state>/machine.key */
+	char		*cert_file;	/* <state>/himds/machine.crt */
+	char		*key_file;	/* <state>/himds/machine.key */
 	long long	 heartbeat_interval_seconds; /* 0: machine.json has none */
 	time_t		 not_before;	/* of machine.crt */
 	time_t		 not_after;
@@ -28,16 +31,17 @@ void	himds_machine_free(struct himds_machine *);
 /* Does name fit the control plane's rule, [A-Za-z0-9][A-Za-z0-9-_.]{0,62}? */
 int	himds_machine_name_ok(const char *name);
 
-/* Puts a renewed key and certificate in place: both are written beside
- * the old ones (machine.key keeps its group, mode 0640), then renamed
+/* Puts a renewed key and certificate in place in dir (<state>/himds):
+ * both are written beside the old ones (machine.key keeps its group, set
+ * on the fd while the file is still 0600, then mode 0640), then renamed
  * over them, key first.  himds_machine_recover() finishes the job after
  * a crash between the renames. */
-int	himds_machine_install(const char *state_dir, const char *key_pem,
+int	himds_machine_install(const char *dir, const char *key_pem,
 	    size_t key_len, const char *cert_pem, size_t cert_len, char *err,
 	    size_t errlen);
 /* 1 when an interrupted install was completed, 0 when there was none
  * (leftovers of one that never reached its renames are removed), -1 on
  * error. */
-int	himds_machine_recover(const char *state_dir, char *err, size_t errlen);
+int	himds_machine_recover(const char *dir, char *err, size_t errlen);
 
 #endif

@@ -1,14 +1,11 @@
-/* privdrop.c -- started as root, himds becomes the himds user and keeps one capability: signalling arcproxy to reload. */
+/* privdrop.c -- started as root, himds becomes the himds user and keeps no capability. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#include <linux/capability.h>
 
 #include "privdrop.h"
 
@@ -34,25 +31,19 @@ himds_privdrop_lookup(const char *name, struct himds_user *u, char *err,
 int
 himds_privdrop(const struct himds_user *u, char *err, size_t errlen)
 {
-	struct __user_cap_header_struct	hdr;
-	struct __user_cap_data_struct	data[_LINUX_CAPABILITY_U32S_3];
-
-	if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) == -1 ||
+	/* Without PR_SET_KEEPCAPS, setuid() away from root clears the
+	 * permitted and effective sets: arcproxy is told of a renewal through
+	 * its admin API, not with a signal. */
+	if (prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) == -1 ||
 	    initgroups(u->name, u->gid) == -1 || setgid(u->gid) == -1 ||
 	    setuid(u->uid) == -1) {
 		snprintf(err, errlen, "cannot become user %s: %s", u->name,
 		    strerror(errno));
 		return -1;
 	}
-	memset(&hdr, 0, sizeof(hdr));
-	memset(data, 0, sizeof(data));
-	hdr.version = _LINUX_CAPABILITY_VERSION_3;
-	data[CAP_TO_INDEX(CAP_KILL)].permitted = CAP_TO_MASK(CAP_KILL);
-	data[CAP_TO_INDEX(CAP_KILL)].effective = CAP_TO_MASK(CAP_KILL);
-	if (syscall(SYS_capset, &hdr, data) == -1 ||
-	    prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) == -1) {
-		snprintf(err, errlen, "cannot keep CAP_KILL as %s: %s", u->name,
-		    strerror(errno));
+	if (setuid(0) != -1) {
+		snprintf(err, errlen, "still able to become root after dropping "
+		    "to %s", u->name);
 		return -1;
 	}
 #if defined(__SANITIZE_ADDRESS__)

@@ -1,4 +1,4 @@
-/* privdrop.h -- started as root, himds becomes the himds user and keeps one capability: signalling arcproxy to reload. */
+/* privdrop.h -- started as root, himds becomes the himds user and keeps no capability. */
 #ifndef PRIVDROP_H
 #define PRIVDROP_H
 
@@ -14,8 +14,8 @@ struct himds_user {
 /* -1 with err naming the fix when there is no such user. */
 int	himds_privdrop_lookup(const char *name, struct himds_user *, char *err,
 	    size_t errlen);
-/* Takes the user's groups (/etc/group too), gid and uid, and keeps only
- * CAP_KILL: renewal must SIGHUP arcproxy, which runs as its own user. */
+/* Takes the user's groups (/etc/group too), gid and uid, and keeps no
+ * capability (arcproxy hears of a renewal through its admin API). */
 int	himds_privdrop(const struct himds_user *, char *err, size_t errlen);
 
 #endif

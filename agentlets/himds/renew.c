@@ -1,18 +1,18 @@
 /* renew.c -- renews the machine certificate at half its lifetime: a new key made here, a CSR to the cloud, both files replaced, arcproxy told. */
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <event2/event.h>
+#include <event2/http.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
 #include "atomicfile.h"
-#include "daemon.h"
 #include "cloud.h"
 #include "heartbeat.h"
 #include "himds.h"
@@ -23,12 +23,14 @@
 
 #define RENEW_RETRY_MIN		5	/* seconds */
 #define RENEW_RETRY_MAX		300
+#define RENEW_ADMIN_TIMEOUT	5	/* seconds for arcproxy's answer */
 
 struct himds_renew {
-	struct himds	*h;
-	struct event	*timer;
-	EVP_PKEY	*key;		/* the new key while its CSR is out */
-	unsigned	 gen;		/* the identity the CSR was sent with */
+	struct himds			*h;
+	struct event			*timer;
+	EVP_PKEY			*key;	/* the new key while its CSR is out */
+	unsigned			 gen;	/* the identity the CSR was sent with */
+	struct evhttp_connection	*admin;	/* to arcproxy's admin API */
 };
 
 time_t
@@ -62,23 +64,58 @@ renew_retry(struct himds_renew *r)
 	renew_arm(r, wait);
 }
 
-/* arcproxy presents the machine certificate to the gateway: it must load
- * the new one. */
 static void
-renew_tell_arcproxy(struct himds *h)
+renew_told(struct evhttp_request *req, void *arg)
 {
-	long	pid = daemon_pidfile_read(h->state_dir, "arcproxy");
+	(void)arg;
+	if (req == NULL || evhttp_request_get_response_code(req) == 0)
+		log_warnx("renewal: arcproxy's admin API did not answer; it "
+		    "loads the new certificate when it starts or reloads");
+	else if (evhttp_request_get_response_code(req) != 200)
+		log_warnx("renewal: arcproxy refused to reload: HTTP %d %s",
+		    evhttp_request_get_response_code(req),
+		    evhttp_request_get_response_code_line(req));
+	else
+		log_info("renewal: arcproxy reloaded the machine identity");
+}
 
-	if (pid == -1) {
-		log_warnx("renewal: arcproxy is not running (no %s/arcproxy.pid); "
-		    "it loads the new certificate when it starts", h->state_dir);
+/*
+ * arcproxy presents the machine certificate to the gateway: it must load
+ * the new one.  It runs as another user, so himds asks through its admin
+ * API (POST /identity/reload, allowed to group arc), never with a signal:
+ * himds keeps no capability.
+ */
+static void
+renew_tell_arcproxy(struct himds_renew *r)
+{
+	const struct himds_settings	*s = &r->h->settings;
+	struct evhttp_request		*req;
+	char				 host[64], port[16];
+
+	if (s->arcproxy_admin_len == 0)
+		return;
+	if (getnameinfo((const struct sockaddr *)&s->arcproxy_admin,
+	    s->arcproxy_admin_len, host, sizeof(host), port, sizeof(port),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return;
+	/* The last one is done (its answer came or timed out) by now. */
+	if (r->admin != NULL)
+		evhttp_connection_free(r->admin);
+	if ((r->admin = evhttp_connection_base_new(r->h->base, NULL, host,
+	    (unsigned short)atoi(port))) == NULL ||
+	    (req = evhttp_request_new(renew_told, r)) == NULL) {
+		log_warnx("renewal: out of memory; reload arcproxy by hand");
 		return;
 	}
-	if (kill((pid_t)pid, SIGHUP) == -1)
-		log_warn("renewal: cannot tell arcproxy (pid %ld) to reload; "
-		    "reload it by hand", pid);
+	evhttp_connection_set_timeout(r->admin, RENEW_ADMIN_TIMEOUT);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+	    "localhost");
+	if (evhttp_make_request(r->admin, req, EVHTTP_REQ_POST,
+	    "/identity/reload") == -1)
+		log_warnx("renewal: cannot ask arcproxy at %s:%s to reload",
+		    host, port);
 	else
-		log_info("renewal: told arcproxy (pid %ld) to reload", pid);
+		log_info("renewal: asking arcproxy (%s:%s) to reload", host, port);
 }
 
 static void
@@ -112,7 +149,7 @@ renew_answer(struct himds *h, long status, json_t *answer, const char *error,
 		log_warnx("renewal: out of memory");
 		goto fail;
 	}
-	if (himds_machine_install(h->state_dir, key_pem, key_len, pem,
+	if (himds_machine_install(h->own_dir, key_pem, key_len, pem,
 	    strlen(pem), err, sizeof(err)) == -1) {
 		log_warnx("renewal: %s", err);
 		goto fail;
@@ -122,7 +159,7 @@ renew_answer(struct himds *h, long status, json_t *answer, const char *error,
 	EVP_PKEY_free(key);
 	himds_rfc3339(na, until, sizeof(until));
 	log_info("renewal: new machine certificate, valid until %s", until);
-	renew_tell_arcproxy(h);
+	renew_tell_arcproxy(r);
 	himds_identity_reload(h);
 	return;
  fail:
@@ -199,6 +236,8 @@ himds_renew_free(struct himds_renew *r)
 		return;
 	event_free(r->timer);
 	EVP_PKEY_free(r->key);
+	if (r->admin != NULL)
+		evhttp_connection_free(r->admin);
 	free(r);
 }
 

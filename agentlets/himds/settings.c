@@ -13,7 +13,8 @@
 
 static const char *const settings_keys[] = {
 	"listen", "proxy", "heartbeat_interval_seconds", "token_key_dir",
-	"token_key_lifetime_seconds", "cloud_timeout_seconds", NULL
+	"token_key_lifetime_seconds", "cloud_timeout_seconds", "arcproxy_admin",
+	NULL
 };
 static const char *const settings_default_listen[] = {
 	"127.0.0.1:40342", "[::1]:40342", NULL
@@ -52,12 +53,13 @@ settings_listen(struct himds_settings *s, const config_setting_t *root,
 }
 
 static int
-settings_read(struct himds_settings *s, config_t *lc, const char *state_dir,
+settings_read(struct himds_settings *s, config_t *lc, const char *run_dir,
     struct conf_error *err)
 {
 	const config_setting_t	*root;
 	const char		*proxy = "http://127.0.0.1:40343";
 	const char		*dir = "tokens";
+	const char		*admin = "127.0.0.1:40344";
 	char			 host[256], path[PATH_MAX];
 	uint16_t		 port;
 
@@ -71,8 +73,14 @@ settings_read(struct himds_settings *s, config_t *lc, const char *state_dir,
 	    conf_int(root, "token_key_lifetime_seconds", 1, 3600,
 	    &s->token_key_lifetime_seconds, err) == -1 ||
 	    conf_int(root, "cloud_timeout_seconds", 1, 600,
-	    &s->cloud_timeout_seconds, err) == -1)
+	    &s->cloud_timeout_seconds, err) == -1 ||
+	    conf_string(root, "arcproxy_admin", &admin, err) == -1)
 		return -1;
+	if (admin[0] != '\0' && addr_parse(admin, &s->arcproxy_admin,
+	    &s->arcproxy_admin_len) == -1)
+		return conf_fail(err, config_setting_get_member(root,
+		    "arcproxy_admin"), "arcproxy_admin: \"%s\" is not an address "
+		    "like \"127.0.0.1:40344\" (or \"\": tell nobody)", admin);
 	if (url_parse_authority(proxy, "http", 3128, host, sizeof(host),
 	    &port) == -1)
 		return conf_fail(err, config_setting_get_member(root, "proxy"),
@@ -88,7 +96,7 @@ settings_read(struct himds_settings *s, config_t *lc, const char *state_dir,
 	if (dir[0] == '/')
 		snprintf(path, sizeof(path), "%s", dir);
 	else
-		snprintf(path, sizeof(path), "%s/%s", state_dir, dir);
+		snprintf(path, sizeof(path), "%s/%s", run_dir, dir);
 	if ((s->proxy = strdup(proxy)) == NULL ||
 	    (s->token_key_dir = strdup(path)) == NULL)
 		return conf_fail(err, root, "out of memory");
@@ -96,7 +104,7 @@ settings_read(struct himds_settings *s, config_t *lc, const char *state_dir,
 }
 
 int
-himds_settings_load(const char *config_dir, const char *state_dir,
+himds_settings_load(const char *config_dir, const char *run_dir,
     struct himds_settings *s, char *errbuf, size_t errlen)
 {
 	config_t		lc;
@@ -124,7 +132,7 @@ himds_settings_load(const char *config_dir, const char *state_dir,
 			goto fail;
 		s->found = 1;
 	}
-	if (settings_read(s, &lc, state_dir, &err) == -1)
+	if (settings_read(s, &lc, run_dir, &err) == -1)
 		goto fail;
 	config_destroy(&lc);
 	return 0;

@@ -16,14 +16,16 @@ struct himds_settings {
 	char			*proxy;		/* "http://127.0.0.1:40343" */
 	long long		 heartbeat_interval_seconds; /* 0: the cloud's */
 	char			*token_key_dir;		/* absolute */
+	struct sockaddr_storage	 arcproxy_admin;	/* told after a renewal */
+	socklen_t		 arcproxy_admin_len;	/* 0: "", nobody told */
 	long long		 token_key_lifetime_seconds;
 	long long		 cloud_timeout_seconds;
 };
 
 /* Reads <config_dir>/himds.conf (a missing file means every default);
- * relative paths are under state_dir.  Errors name file, line and what
- * was expected. */
-int	himds_settings_load(const char *config_dir, const char *state_dir,
+ * a relative token_key_dir is under run_dir.  Errors name file, line and
+ * what was expected. */
+int	himds_settings_load(const char *config_dir, const char *run_dir,
 	    struct himds_settings *, char *err, size_t errlen);
 void	himds_settings_clear(struct himds_settings *);
 

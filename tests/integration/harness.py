@@ -304,11 +304,16 @@ class Proxy(Daemon):
 		os.chmod(self.base, 0o755)
 		self.conf_dir = os.path.join(self.base, "conf")
 		self.state_dir = os.path.join(self.base, "state")
+		self.run_dir = os.path.join(self.base, "run")		# --run-dir: the pid file
+		self.identity_dir = os.path.join(self.state_dir, "himds")	# machine.crt, .key
 		os.mkdir(self.conf_dir)
 		os.mkdir(self.state_dir)
+		os.mkdir(self.run_dir)
+		os.mkdir(self.identity_dir)
 		self.user = _run_as()
 		if self.user:
-			os.chown(self.state_dir, self.user.pw_uid, self.user.pw_gid)
+			for d in (self.state_dir, self.run_dir, self.identity_dir):
+				os.chown(d, self.user.pw_uid, self.user.pw_gid)
 		self.conf_path = os.path.join(self.conf_dir, "arcproxy.conf")
 		self.stderr_path = os.path.join(self.base, "stderr.log")
 		self.settings = {
@@ -352,7 +357,8 @@ class Proxy(Daemon):
 		return kw
 
 	def command(self, *args):
-		return [str(ARCPROXY), *args, "--config-dir", self.conf_dir, "--state-dir", self.state_dir]
+		return [str(ARCPROXY), *args, "--config-dir", self.conf_dir, "--state-dir", self.state_dir,
+			"--run-dir", self.run_dir]
 
 	def check_config(self, timeout=10):
 		"""arcproxy -n on the current config: CompletedProcess (text)."""
@@ -446,7 +452,7 @@ class Proxy(Daemon):
 	# --- logs and admin --------------------------------------------------
 	def access_log_path(self):
 		p = self.settings.get("access_log") or ""
-		return p if os.path.isabs(p) else os.path.join(self.state_dir, p)
+		return p if os.path.isabs(p) else os.path.join(self.state_dir, "arcproxy", p)
 
 	def access_log_lines(self):
 		try:

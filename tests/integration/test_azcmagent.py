@@ -124,7 +124,9 @@ def clean_environ():
 def azcm(env, *args, proxy=None, conf=None, state=None, timeout=60, as_user=True, popen=False):
 	"""azcmagent with the config and state dirs of proxy (default: the main arcproxy)."""
 	p = proxy or env.proxy
-	cmd = [str(AZCMAGENT), *args, "--config-dir", conf or p.conf_dir, "--state-dir", state or p.state_dir]
+	# Another state dir stands for another machine: its run dir has no daemon's pid file.
+	cmd = [str(AZCMAGENT), *args, "--config-dir", conf or p.conf_dir, "--state-dir", state or p.state_dir,
+	       "--run-dir", state or p.run_dir]
 	if env.himds_port and "--himds" not in args:
 		cmd += ["--himds", "http://127.0.0.1:%d" % env.himds_port]
 	kw = run_kw(env) if as_user else {}
@@ -174,7 +176,8 @@ def agent_conf(p):
 
 
 def identity_files(state_dir):
-	return sorted(n for n in ("machine.key", "machine.crt", "machine.json")
+	"""machine.json in the state dir, machine.crt and .key in himds's <state>/himds."""
+	return sorted(os.path.basename(n) for n in ("himds/machine.key", "himds/machine.crt", "machine.json")
 		      if os.path.exists(os.path.join(state_dir, n)))
 
 
@@ -219,7 +222,8 @@ def start_himds(env):
 		f.write('listen = [ "127.0.0.1:%d" ];\nproxy = "http://127.0.0.1:%d";\n'
 			'heartbeat_interval_seconds = 2;\n' % (env.himds_port, p.port))
 	env.himds_log = open(os.path.join(p.base, "himds.log"), "ab")
-	env.himds = subprocess.Popen([str(HIMDS), "-d", "--config-dir", p.conf_dir, "--state-dir", p.state_dir],
+	env.himds = subprocess.Popen([str(HIMDS), "-d", "--config-dir", p.conf_dir, "--state-dir", p.state_dir,
+				      "--run-dir", p.run_dir],
 				     stdin=subprocess.DEVNULL, stdout=env.himds_log, stderr=env.himds_log,
 				     **run_kw(env))
 	wait_port(env.himds_port, 5, env.himds)
@@ -681,9 +685,10 @@ def connect_flow(env):
 	# The identity, as API.md has it.
 	check(identity_files(p.state_dir) == ["machine.crt", "machine.json", "machine.key"],
 	      "state dir after connect: %r" % os.listdir(p.state_dir))
-	mode = stat.S_IMODE(os.stat(os.path.join(p.state_dir, "machine.key")).st_mode)
+	mode = stat.S_IMODE(os.stat(os.path.join(p.state_dir, "himds", "machine.key")).st_mode)
 	check(mode == 0o640, "machine.key mode %o, want 640" % mode)
-	check(stat.S_IMODE(os.stat(os.path.join(p.state_dir, "machine.crt")).st_mode) == 0o644, "machine.crt mode")
+	check(stat.S_IMODE(os.stat(os.path.join(p.state_dir, "himds", "machine.crt")).st_mode) == 0o644,
+	      "machine.crt mode")
 	machine = json.loads(read(os.path.join(p.state_dir, "machine.json")))
 	res = machine["resource"]
 	check(res["name"] == NAME and res["resourceId"].endswith("/providers/Microsoft.HybridCompute/machines/" + NAME),
@@ -692,7 +697,7 @@ def connect_flow(env):
 	      "tags and location: %r" % res)
 	check(machine["cloudUrl"] == "https://management.cloudsim.test" and machine["caFile"] == env.ca and
 	      machine["connectedAt"] and machine["heartbeatIntervalSeconds"] > 0, "machine.json: %r" % machine)
-	key = read(os.path.join(p.state_dir, "machine.key"))
+	key = read(os.path.join(p.state_dir, "himds", "machine.key"))
 	check("PRIVATE KEY" in key and key not in (sim.stderr_text() + r.stdout + r.stderr),
 	      "machine.key is not a private key made here")
 	# agent.conf in gateway mode, arcproxy with it and with the certificate.
@@ -756,18 +761,18 @@ def heartbeat_visible(env):
 def logs_without_private_keys(env):
 	p = env.proxy
 	planted = []
-	key_path = os.path.join(p.state_dir, "machine.key")
+	key_path = os.path.join(p.state_dir, "himds", "machine.key")
 	if not os.path.exists(key_path):	# not connected: a stand-in key
 		with open(key_path, "w") as f:
 			f.write("-----BEGIN PRIVATE KEY-----\nstand-in\n-----END PRIVATE KEY-----\n")
 		planted.append(key_path)
-	tokens = os.path.join(p.state_dir, "tokens")
+	tokens = os.path.join(p.run_dir, "tokens")
 	os.makedirs(tokens, exist_ok=True)
 	if not os.listdir(tokens):
 		with open(os.path.join(tokens, "abc.key"), "w") as f:
 			f.write("secret-token-key")
 		planted.append(os.path.join(tokens, "abc.key"))
-	evil = os.path.join(p.state_dir, "evil.log")
+	evil = os.path.join(p.state_dir, "arcproxy", "evil.log")
 	os.symlink(key_path, evil)
 	planted.append(evil)
 	out = os.path.join(env.tmp, "logs.tar.gz")
@@ -785,7 +790,7 @@ def logs_without_private_keys(env):
 	finally:
 		for f in planted:
 			os.unlink(f)
-	for name in ("summary.json", "config/arcproxy.conf", "logs/access.log", "state/arcproxy.pid",
+	for name in ("summary.json", "config/arcproxy.conf", "logs/access.log", "run/arcproxy.pid",
 		     "live/arcproxy-healthz.json"):
 		check(name in members, "the archive has no %s: %r" % (name, sorted(members)))
 	if env.connected:
@@ -805,7 +810,7 @@ def disconnect_revokes(env):
 	p, sim = env.proxy, env.sim
 	old = tempfile.mkdtemp(prefix="oldid-", dir=env.tmp)
 	for ext in ("crt", "key"):
-		shutil.copy(os.path.join(p.state_dir, "machine." + ext), os.path.join(old, "old." + ext))
+		shutil.copy(os.path.join(p.state_dir, "himds", "machine." + ext), os.path.join(old, "old." + ext))
 	# Before: the gateway lets this certificate through to echo.
 	c, resp = tcs.connect(sim, "echo.cloudsim.test:443", cert="old", pki=old)
 	c.close()
@@ -832,10 +837,13 @@ def disconnect_force_local_only(env):
 	own(env, conf, state)
 	machine = {"resource": {"name": "ghost"}, "cloudUrl": "https://127.0.0.1:%d" % free_port(),
 		   "caFile": env.ca}
-	for name, text in (("machine.json", json.dumps(machine)), ("machine.crt", "x"), ("machine.key", "y")):
+	os.mkdir(os.path.join(state, "himds"))
+	for name, text in (("machine.json", json.dumps(machine)), ("himds/machine.crt", "x"),
+			   ("himds/machine.key", "y")):
 		with open(os.path.join(state, name), "w") as f:
 			f.write(text)
-	own(env, *(os.path.join(state, n) for n in os.listdir(state)))
+	own(env, *(os.path.join(state, n) for n in ("himds", "machine.json", "himds/machine.crt",
+						   "himds/machine.key")))
 	args = ("--proxy", "http://127.0.0.1:%d" % env.proxy.port)
 	r = azcm(env, "disconnect", *args, conf=conf, state=state)
 	check(r.returncode in (26, 41), "disconnect with an unreachable cloud: exit %d: %s" % (r.returncode, r.stderr))

@@ -55,9 +55,10 @@ def setup():
 	if "tcp" not in ports:
 		p.kill()
 		raise AssertionError("benchorigin did not start: %r" % line)
-	# The rule names 127.0.0.1 without a port: it lifts the SSRF guard for it.
+	# Rules naming 127.0.0.1 and each port: only such rules lift the SSRF guard.
 	try:
-		proxy = Proxy(routes=[direct("127.0.0.1")], name="bench").start()
+		proxy = Proxy(routes=[direct("127.0.0.1:%s" % ports[k]) for k in ("http", "tls", "tcp")],
+			      name="bench").start()
 	except BaseException:
 		p.kill()	# a failed setup stops what it started (issue 9)
 		p.wait(5)

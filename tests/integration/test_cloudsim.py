@@ -354,7 +354,7 @@ def arcproxy_via(env, protocol="h2", cert="m1", pki=None, sim=None, gateway_port
 			   % (gateway_port or sim.gw_port, protocol))
 	if cert:
 		for ext in ("crt", "key"):
-			dst = os.path.join(p.state_dir, "machine." + ext)
+			dst = os.path.join(p.identity_dir, "machine." + ext)
 			shutil.copy(sim.file(cert + "." + ext, pki), dst)
 			os.chmod(dst, 0o600 if ext == "key" else 0o644)
 			if p.user:

@@ -13,14 +13,18 @@ Expectations (after each one the proxy still serves a normal request):
   ports; a wildcard direct rule does not lift the SSRF guard.
 - A closed port -> 502 with Proxy-Status error=connection_refused.
 - A destination that never answers the SYN -> 504 after limits.connect_timeout_ms.
-- Clients that vanish mid-body, mid-download or mid-tunnel leave no trace (fds).
+- Clients that vanish mid-body, mid-download or mid-tunnel leave no trace (fds); one that
+  leaves while the destination has not answered the SYN cancels the connect (client_abort).
 """
 
+import os
 import socket
+import subprocess
 import time
 
-from harness import (Conn, Skip, check, deny, direct, fetch, free_port, healthy, origin,
-		     payload, proxy_status_error, standard_env, stop_env, test)
+from harness import (Conn, Proxy, Skip, check, deny, direct, fetch, free_port, healthy,
+		     metric_sum, origin, payload, poll, proxy_status_error, standard_env,
+		     std_routes, stop_env, test, tmp_root)
 
 CONNECT_TIMEOUT_MS = 500
 
@@ -137,6 +141,94 @@ def content_length_and_chunked(env):
 def _connect(env, authority):
 	with Conn(env.proxy.port) as c:
 		return c.connect_tunnel(authority)
+
+
+@test
+def client_leaving_cancels_connect(env):
+	"""A client that leaves while the destination has not answered the SYN cancels the open:
+	logged as client_abort at once, not as a connect timeout later."""
+	with Conn(env.proxy.port) as c:
+		c.send(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % env.bh_port)
+		time.sleep(0.1)
+	lines = poll(lambda: [ln for ln in env.proxy.access_log_lines()
+			      if "127.0.0.1:%d " % env.bh_port in ln and "CONNECT" in ln], timeout=3)
+	check(lines, "no access-log line for the abandoned CONNECT")
+	check("client_abort" in lines[-1], "the abandoned CONNECT was logged as %r" % lines[-1])
+	healthy(env.proxy, "after a client left during a connect")
+
+
+FAILBEV_C = r"""
+/* failbev.c -- test shim: every other bufferevent_socket_new() on an open socket fails. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stddef.h>
+
+struct bufferevent;
+struct event_base;
+
+struct bufferevent *
+bufferevent_socket_new(struct event_base *base, int fd, int options)
+{
+	static struct bufferevent *(*real)(struct event_base *, int, int);
+	static int calls;
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "bufferevent_socket_new");
+	if (fd >= 0 && calls++ % 2 == 0)
+		return NULL;
+	return real(base, fd, options);
+}
+"""
+
+
+@test
+def half_built_connection(env):
+	"""When building a connection fails half-way (here: no bufferevent for every other
+	accepted socket, through an LD_PRELOAD shim), the socket is closed, nothing is counted,
+	and the proxy keeps serving."""
+	d = os.path.join(tmp_root(), "failbev")
+	os.makedirs(d, exist_ok=True)
+	os.chmod(d, 0o755)
+	src, lib = os.path.join(d, "failbev.c"), os.path.join(d, "failbev.so")
+	with open(src, "w") as f:
+		f.write(FAILBEV_C)
+	cc = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", lib, src, "-ldl"],
+			    capture_output=True, text=True, timeout=60)
+	if cc.returncode != 0:
+		raise Skip("cannot build the shim: %s" % cc.stderr.strip())
+	os.chmod(lib, 0o755)
+	o = env.origin
+	p = Proxy(routes=std_routes(o), name="failbev")
+	saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "ASAN_OPTIONS")}
+	os.environ["LD_PRELOAD"] = lib
+	# A sanitizer build wants its runtime first; the shim only wraps one call.
+	os.environ["ASAN_OPTIONS"] = ":".join(x for x in (saved["ASAN_OPTIONS"],
+							  "verify_asan_link_order=0") if x)
+	try:
+		p.start()
+	finally:
+		for k, v in saved.items():
+			if v is None:
+				os.environ.pop(k, None)
+			else:
+				os.environ[k] = v
+	env.extra.append(p)
+	ok = refused = 0
+	for i in range(6):
+		with Conn(p.port, timeout=5) as c:
+			try:
+				c.request("GET", "http://127.0.0.1:%d/bytes/100" % o.http_port)
+				r = c.read_response()
+				ok += r.status == 200 and r.body == payload(100)
+			except (EOFError, ConnectionResetError, BrokenPipeError):
+				refused += 1
+		check(p.alive(), "arcproxy died after a half-built connection (exit %s)\n%s"
+		      % (p.proc.returncode, p.stderr_tail()))
+	check(ok >= 2 and refused >= 2, "%d served, %d closed at once: the shim did not act" % (ok, refused))
+	check(p.log_has(r"out of memory for a new connection"), "no warning for the failed connection")
+	m = p.metrics()
+	check(metric_sum(m, "arcproxy_connections_open") <= 1,
+	      "connections_open %r after failed connections" % metric_sum(m, "arcproxy_connections_open"))
 
 
 @test

@@ -15,8 +15,9 @@ Expectations:
   Proxy-Authorization) do not reach the origin; end-to-end headers do; Host is right; the origin
   sees origin-form (path and query only); the client's Connection: close closes its connection.
 - A WebSocket upgrade through an absolute-form GET switches protocols and echoes frames.
-- Python urllib with a ProxyHandler works; hosts-table names with "host" and "host:port"
-  rules route (suffix patterns: test_errors.py).
+- Python urllib with a ProxyHandler works; hosts-table names with "host:port" rules route
+  (suffix patterns: test_errors.py; a rule without a port does not lift the SSRF guard for a
+  name that resolves to loopback: test_ssrf.py).
 - The proxy holds no more fds at the end than at the start.
 """
 
@@ -38,7 +39,8 @@ def setup():
 	return standard_env(name="forward",
 			    hosts=[{"name": "origin.test", "address": "127.0.0.1"},
 				   {"name": "api.origin.test", "address": "127.0.0.1"}],
-			    routes=[direct("origin.test"), direct("api.origin.test:%d" % o.http_port)])
+			    routes=[direct("origin.test:%d" % o.http_port),
+				    direct("api.origin.test:%d" % o.http_port)])
 
 
 def teardown(env):
@@ -382,7 +384,7 @@ def urllib_proxy_handler(env):
 @test
 def hosts_table_names(env):
 	r = fetch(env.proxy.port, "GET", _url(env, "/bytes/100", host="origin.test"))
-	check(r.status == 200 and r.body == payload(100), "origin.test (rule 'origin.test'): %r" % r)
+	check(r.status == 200 and r.body == payload(100), "origin.test (rule 'origin.test:PORT'): %r" % r)
 	r = fetch(env.proxy.port, "GET", _url(env, "/echo", host="api.origin.test"))
 	check(r.status == 200, "api.origin.test (rule 'api.origin.test:PORT'): %r" % r)
 	host = [v for k, v in r.json()["headers"] if k.lower() == "host"]

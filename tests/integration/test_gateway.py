@@ -231,7 +231,7 @@ def gw_proxy(env, name, sim=None, cert="m1", cert_pki=None, ca=None, proxy_url=N
 	p.write_agent_conf(text)
 	if cert:
 		for ext in ("crt", "key"):
-			dst = os.path.join(p.state_dir, "machine." + ext)
+			dst = os.path.join(p.identity_dir, "machine." + ext)
 			shutil.copy(sim.file(cert + "." + ext, cert_pki), dst)
 			os.chmod(dst, 0o600 if ext == "key" else 0o644)
 			if p.user:
@@ -589,6 +589,9 @@ def default_route_direct(env):
 	sim_up(env)
 	o = env.origin
 	p = gw_proxy(env, "gwdirect", default_route="direct")
+	# Until the list is fetched every destination goes to the gateway: wait for it.
+	check(poll(lambda: healthz(p)[1]["gateway"]["endpoints"] > 0, timeout=5),
+	      "no endpoint list after 5 s: %r" % (healthz(p),))
 	# Off the list, default_route = "direct": the direct route, where the SSRF guard (not the
 	# routing) refuses origin.test, which this arcproxy's hosts table puts on loopback.
 	r, _ = connect(p, "origin.test:%d" % o.tls_port)
@@ -885,7 +888,7 @@ def sighup_rereads_a_renewed_machine_certificate(env):
 	r = echo_get(p, sim, "/bytes/10?before-renewal")
 	check(r.status == 200, "tunnel with m1: %r" % r)
 	for ext, mode in (("crt", 0o644), ("key", 0o600)):
-		replace_file(sim.file("m2." + ext), os.path.join(p.state_dir, "machine." + ext), p.user, mode)
+		replace_file(sim.file("m2." + ext), os.path.join(p.identity_dir, "machine." + ext), p.user, mode)
 	p.reload()
 	time.sleep(0.3)
 	for _ in range(3):	# more than the warm connections made before the reload

@@ -613,6 +613,149 @@ def gateway_stops_dies_and_returns(env):
 	check(p.pid == pid and p.alive(), "arcproxy was restarted")
 
 
+# --- 3b. memory held by nghttp2 (issue 15, defects 3 and 12) -----------------------------
+
+UPLOADS = 8		# streams pushing at once: 8 x 4 MiB of window, past every kernel buffer
+
+
+def push_until_blocked(c, bound=64 << 20):
+	"""Send zeros until arcproxy stops reading (1 s without progress): bytes sent."""
+	c.settimeout(1.0)
+	sent = 0
+	block = b"\0" * 65536
+	try:
+		while sent < bound:
+			sent += c.sock.send(block)
+	except (socket.timeout, OSError):
+		pass
+	return sent
+
+
+@test(timeout=90)
+def client_gone_while_data_frame_blocked(env):
+	"""Uploads into a gateway that stopped reading (SIGSTOP): arcproxy's TLS output passes 1 MiB and
+	nghttp2 holds a DATA frame it could not write.  The tunnels end (tunnel_idle_timeout_ms: the
+	clients' resets are not seen while arcproxy does not read them) and their streams are reset;
+	the gateway resumes, nghttp2 writes the held frame: the stream's memory must still be there."""
+	sim = H2Sim(env.targets, pki=env.sim.pki)
+	env.sims.append(sim)
+	sim.write_config()
+	sim.start()
+	p = tcs.arcproxy_via(env, "h2", sim=sim, name="h2blocked", start=False)
+	p.settings["limits"]["tunnel_idle_timeout_ms"] = 3000
+	p.write_config()
+	p.start()
+	recovers(env, p, sim, "start", bound=5)
+	pid = p.pid
+	tunnels = [open_tunnel(p, "stall.cloudsim.test:443") for _ in range(UPLOADS)]
+	sent = [0] * UPLOADS
+	sim.proc.send_signal(signal.SIGSTOP)
+	try:
+		def one(i):
+			sent[i] = push_until_blocked(tunnels[i])
+		parallel(UPLOADS, one, timeout=40)
+		for c in tunnels:
+			abort(c)
+		# The idle timeout closes the tunnels while the frame is held.
+		check(poll(lambda: metric(p, "arcproxy_gateway_streams_open") == 0, timeout=8),
+		      "streams stay open past tunnel_idle_timeout_ms")
+	finally:
+		sim.proc.send_signal(signal.SIGCONT)
+		for c in tunnels:
+			c.close()
+	check(sum(sent) > 16 << 20, "only %d bytes went out before the uploads blocked" % sum(sent))
+	time.sleep(1.0)		# the held frame goes out, then the resets
+	env.targets["stall"].drop()
+	check(p.alive() and p.pid == pid, "arcproxy died: exit %s\n%s" % (p.proc.returncode, p.stderr_tail(30)))
+	rep = p.sanitizer_report()
+	check(not rep, "arcproxy sanitizer: %s\n%s" % (rep, p.stderr_tail(30)))
+	recovers(env, p, sim, "the gateway resumed", bound=10)
+	check(gateway_conns(sim.gw_port) == 1, "not one connection to the gateway afterwards")
+
+
+def small_window_tunnel(p, dest="echo.cloudsim.test:443"):
+	"""open_tunnel from a client with a 4 KiB receive buffer: what it does not read stays in
+	arcproxy, not in the kernel."""
+	s = socket.socket()
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	s.settimeout(20)
+	s.connect(("127.0.0.1", p.port))
+	c = Conn.__new__(Conn)
+	c.sock, c.buf = s, b""
+	r = c.connect_tunnel(dest)
+	if r.status != 200:
+		c.close()
+		raise AssertionError("CONNECT %s: %r" % (dest, r))
+	return c
+
+
+@test(timeout=90)
+def vanished_readers_give_the_window_back(env):
+	"""48 downloads of 64 MiB whose clients stop reading and then vanish: what each stream's
+	window let in and nobody read goes back to the connection's window (64 MiB), so a download
+	afterwards on the same connection still flows."""
+	p = tcs.arcproxy_via(env, "h2", name="h2window")
+	recovers(env, p, env.sim, "start", bound=5)
+	for _ in range(6):
+		batch = []
+		try:
+			for _ in range(8):
+				c = tls_inside(env, small_window_tunnel(p))
+				batch.append(c)
+				c.request("GET", "/bytes/%d" % MIB64, host="echo.cloudsim.test")
+				check(c.read_head()[0] == 200, "a 64 MiB download did not start")
+			time.sleep(0.5)		# the stream windows fill up in arcproxy
+		finally:
+			for c in batch:
+				abort(c)
+	t0 = time.monotonic()
+	body = download(env, 1 << 20, p)
+	check(body == tcs.pattern(1 << 20), "the download after the vanished readers differs")
+	check(time.monotonic() - t0 < 10, "the download took %.1fs" % (time.monotonic() - t0))
+	check(p.alive(), "arcproxy exited: %s\n%s" % (p.proc.returncode, p.stderr_tail()))
+
+
+@test(timeout=60)
+def sighup_during_h2_traffic(env):
+	"""Reloads while tunnels open and close: each old gateway client is freed when its last
+	tunnel goes (from the loop, never inside nghttp2); no sanitizer report, traffic goes on."""
+	p = tcs.arcproxy_via(env, "h2", name="h2reload")
+	recovers(env, p, env.sim, "start", bound=5)
+	stop = threading.Event()
+	errors = []
+
+	def traffic(i):
+		for _ in range(1000):
+			if stop.is_set():
+				return
+			try:
+				if i % 2:
+					download(env, 64 << 10, p)
+				else:
+					c = open_tunnel(p)
+					abort(c)
+			except (OSError, EOFError, AssertionError) as e:
+				errors.append("%s: %s" % (type(e).__name__, e))
+	threads = [threading.Thread(target=traffic, args=(i,), daemon=True) for i in range(6)]
+	for t in threads:
+		t.start()
+	try:
+		for _ in range(10):
+			time.sleep(0.3)
+			p.reload()
+	finally:
+		stop.set()
+		for t in threads:
+			t.join(20)
+	check(p.alive(), "arcproxy died during reloads: exit %s\n%s" % (p.proc.returncode, p.stderr_tail(30)))
+	rep = p.sanitizer_report()
+	check(not rep, "arcproxy sanitizer: %s\n%s" % (rep, p.stderr_tail(30)))
+	recovers(env, p, env.sim, "the reloads", bound=10)
+	# A tunnel cut by a reload's new gateway client is fine; most must have worked.
+	check(len(errors) < 20, "%d tunnels failed during the reloads; first: %s"
+	      % (len(errors), errors[0] if errors else ""))
+
+
 # --- 4. interop: nghttpx in front of Squid as the gateway -----------------------------------
 
 def start_squid(env, allowed_port):

@@ -2,7 +2,7 @@
 
 Expectations:
 - `himds -n` names file and line of a broken himds.conf or agent.conf and exits 1 with one line.
-  Started as root it runs as user himds (its groups, only CAP_KILL kept) and says in one line
+  Started as root it runs as user himds (its groups, no capability at all) and says in one line
   when there is no such user; as anyone else it stays that user.
 - Without an identity (no machine.json) it runs: /agentstatus says Disconnected with resourceId
   null, the metadata and token endpoints answer 503, himds.json says Disconnected, and nothing
@@ -10,8 +10,10 @@ Expectations:
   is refused and the old one kept.
 - /metadata/instance gives Azure's compute document from machine.json (tags as "k:v;k2:v2",
   osType Linux, network {}), /metadata/endpoints the cloud URL, to curl and urllib alike.
-- Every endpoint but /agentstatus needs `Metadata: true` and api-version (else 400 with a JSON
-  error); any request carrying X-Forwarded-For (or Via) gets 400; unknown paths 404; POST 405.
+- Every endpoint needs `Metadata: true`, and all but /agentstatus api-version (else 400 with a
+  JSON error); any request carrying X-Forwarded-For (or Via) gets 400; unknown paths 404; POST 405.
+  A Host other than localhost, 127.0.0.1 or [::1] (with or without a port) gets 400: a browser
+  page on a DNS name rebound to 127.0.0.1 reads nothing.
   Through arcproxy, metadata is refused by its SSRF guard (403); an arcproxy misconfigured to let
   it through adds Via, and himds refuses that (400).
 - The token challenge: the first call gets 401 with `WWW-Authenticate: Basic realm=<dir>/<hex>.key`;
@@ -24,7 +26,8 @@ Expectations:
 - With cloudsim's control plane (API.md): a machine registered through arcproxy and the gateway
   heartbeats until the operator API shows it Connected; the token from curl and from urllib is a
   JWT that verifies with the CA's key, for the resource asked; a short certificate lifetime is
-  renewed at half of it (new key 0640 in its group, new certificate, arcproxy told to reload) and
+  renewed at half of it (new key 0640 in its group, new certificate, arcproxy asked to reload with
+  POST /identity/reload on its admin API, which it grants to the himds user through group arc) and
   the heartbeats go on with the new certificate.
 - SIGTERM: exit 0, the pid file and key files gone, no sanitizer report.
 """
@@ -79,11 +82,27 @@ def ensure_users():
 
 
 def share_state_dir(path):
-	"""A state dir that himds and arcproxy write: root:arc 0775 when root (the token API's
-	clients, members of group himds, pass through it to tokens/)."""
+	"""The installed layout of a state dir: root:root 0755 when root, written only by root; each
+	daemon writes in its own subdirectory (arcproxy's is made here for the arcproxy that the
+	harness runs as an unprivileged user, as tmpfiles.d would; himds makes its own)."""
 	if ROOT:
-		os.chown(path, 0, grp.getgrnam("arc").gr_gid)
-		os.chmod(path, 0o775)
+		os.chown(path, 0, 0)
+		os.chmod(path, 0o755)
+		own = os.path.join(path, "arcproxy")
+		os.makedirs(own, exist_ok=True)
+		user = harness._run_as()
+		if user:
+			os.chown(own, user.pw_uid, user.pw_gid)
+
+
+def identity_dir(state_dir):
+	"""<state>/himds, where machine.key, machine.crt and himds.json live: himds:arc 0750 when root."""
+	d = os.path.join(state_dir, "himds")
+	os.makedirs(d, exist_ok=True)
+	if ROOT:
+		os.chown(d, pwd.getpwnam("himds").pw_uid, grp.getgrnam("arc").gr_gid)
+		os.chmod(d, 0o750)
+	return d
 
 
 def put_file(path, data, mode):
@@ -115,6 +134,8 @@ class Himds(harness.Daemon):
 		self.conf_dir = os.path.join(self.base, "conf")
 		os.mkdir(self.conf_dir)
 		self.state_dir = state_dir or os.path.join(self.base, "state")
+		self.run_dir = os.path.join(self.base, "run")	# root's 0755, as /run/arc
+		os.mkdir(self.run_dir)
 		if not state_dir:
 			os.mkdir(self.state_dir)
 			share_state_dir(self.state_dir)
@@ -133,7 +154,8 @@ class Himds(harness.Daemon):
 		os.chmod(path, 0o644)
 
 	def command(self, *args):
-		return [str(HIMDS), *args, "--config-dir", self.conf_dir, "--state-dir", self.state_dir]
+		return [str(HIMDS), *args, "--config-dir", self.conf_dir, "--state-dir", self.state_dir,
+			"--run-dir", self.run_dir]
 
 	def start(self):
 		if not HIMDS.exists():
@@ -166,13 +188,13 @@ class Himds(harness.Daemon):
 
 	def status_file(self):
 		try:
-			with open(os.path.join(self.state_dir, "himds.json")) as f:
+			with open(os.path.join(self.state_dir, "himds", "himds.json")) as f:
 				return json.load(f)
 		except (OSError, ValueError):
 			return {}
 
 	def token_dir(self):
-		return os.path.join(self.state_dir, "tokens")
+		return os.path.join(self.run_dir, "tokens")
 
 	def url(self, path):
 		return "http://127.0.0.1:%d%s" % (self.port, path)
@@ -188,7 +210,8 @@ class Himds(harness.Daemon):
 		rc = self.stop()
 		if crashed is None and rc != 0:
 			out.append("himds %s exited %s on SIGTERM\n%s" % (self.base, rc, self.stderr_tail()))
-		if crashed is None and os.path.exists(os.path.join(self.state_dir, "himds.pid")):
+		# As root the pid file is root's, in root's run dir: the dropped himds cannot remove it.
+		if crashed is None and not ROOT and os.path.exists(os.path.join(self.run_dir, "himds.pid")):
 			out.append("himds %s left its pid file" % self.base)
 		if crashed is None and os.path.isdir(self.token_dir()) and \
 		   [n for n in os.listdir(self.token_dir()) if n.endswith(".key")]:
@@ -317,8 +340,9 @@ def put_ca(sim, state_dir):
 
 def put_local_identity(sim, state_dir):
 	"""machine.key/.crt from `cloudsim machine-cert` and a machine.json (no cloud behind it)."""
-	put_file(os.path.join(state_dir, "machine.key"), read_key(sim.file("m1.key")), 0o640)
-	put_file(os.path.join(state_dir, "machine.crt"), read_key(sim.file("m1.crt")), 0o644)
+	own = identity_dir(state_dir)
+	put_file(os.path.join(own, "machine.key"), read_key(sim.file("m1.key")), 0o640)
+	put_file(os.path.join(own, "machine.crt"), read_key(sim.file("m1.crt")), 0o644)
 	put_file(os.path.join(state_dir, "machine.json"),
 		 machine_json(LOCAL_RESOURCE, put_ca(sim, state_dir), 60), 0o644)
 
@@ -459,8 +483,9 @@ def runs_as_user_himds(env):
 	check(uid == pw.pw_uid, "himds runs as uid %d, not himds (%d)" % (uid, pw.pw_uid))
 	groups = [int(g) for g in re.search(r"^Groups:\s*(.*)$", st, re.M).group(1).split()]
 	check(grp.getgrnam("arc").gr_gid in groups, "himds is not in group arc: %s" % groups)
-	cap = int(re.search(r"^CapEff:\s+([0-9a-f]+)", st, re.M).group(1), 16)
-	check(cap == 1 << 5, "himds's effective capabilities are %#x, expected only CAP_KILL" % cap)
+	for field in ("CapEff", "CapPrm"):
+		cap = int(re.search(r"^%s:\s+([0-9a-f]+)" % field, st, re.M).group(1), 16)
+		check(cap == 0, "himds's %s is %#x, expected no capability (not even CAP_KILL)" % (field, cap))
 
 
 @test
@@ -486,7 +511,7 @@ def root_without_the_himds_user(env):
 @test
 def not_connected_is_a_state(env):
 	h = env.empty
-	status, _, doc = api(h, "/agentstatus")
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(status == 200 and doc["status"] == "Disconnected" and doc["resourceId"] is None and
 	      doc["agentVersion"], "/agentstatus without identity: %d %r" % (status, doc))
 	for path in (INSTANCE, ENDPOINTS, TOKEN):
@@ -519,7 +544,7 @@ def sighup_reads_a_new_identity_and_refuses_a_bad_config(env):
 	      % h.stderr_tail())
 	up(h)
 	check(api(h, INSTANCE, MD)[0] == 200, "himds does not serve after a refused reload")
-	for name in ("machine.json", "machine.crt", "machine.key"):
+	for name in ("machine.json", "himds/machine.crt", "himds/machine.key"):
 		os.unlink(os.path.join(h.state_dir, name))
 	h.write_config()
 	h.signal(signal.SIGHUP)
@@ -551,12 +576,12 @@ def expired_cert(sim, key_path, cn, d):
 def expired_certificate_is_a_state(env):
 	h = new_himds(env, "himds-expired")
 	put_local_identity(env.sim, h.state_dir)
-	put_file(os.path.join(h.state_dir, "machine.crt"),
-		 expired_cert(env.sim, os.path.join(h.state_dir, "machine.key"), "m1", h.base), 0o644)
+	put_file(os.path.join(h.state_dir, "himds", "machine.crt"),
+		 expired_cert(env.sim, os.path.join(h.state_dir, "himds", "machine.key"), "m1", h.base), 0o644)
 	h.start()
 	st = poll(lambda: h.status_file().get("status") == "Expired" and h.status_file())
 	check(st and "expired" in st["lastError"], "himds.json with an expired certificate: %r" % h.status_file())
-	status, _, doc = api(h, "/agentstatus")
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(doc["status"] == "Expired", "/agentstatus: %r" % doc)
 	check(h.log_has(r"renewal: the machine certificate expired"), "no word about the renewal\n%s"
 	      % h.stderr_tail())
@@ -600,12 +625,38 @@ def metadata_header_and_api_version_required(env):
 	check(status == 400 and "api-version" in doc.get("error_description", ""),
 	      "no api-version: %d %r" % (status, doc))
 	status, _, doc = api(h, "/agentstatus")
+	check(status == 400 and "metadata" in doc.get("error_description", "").lower(),
+	      "/agentstatus without the Metadata header: %d %r" % (status, doc))
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(status == 200 and doc.get("resourceId") == LOCAL_RESOURCE["resourceId"],
-	      "/agentstatus needs no Metadata header: %d %r" % (status, doc))
+	      "/agentstatus with Metadata: true: %d %r" % (status, doc))
 	status, _, doc = api(h, "/metadata/nothing?api-version=1", MD)
 	check(status == 404 and doc.get("error"), "unknown path: %d %r" % (status, doc))
 	status, hdrs, _ = api(h, INSTANCE, MD, method="POST")
 	check(status == 405 and hdrs.get("allow") == "GET", "POST: %d %r" % (status, hdrs))
+
+
+@test
+def only_local_host_names(env):
+	h = env.local
+	for host in ("localhost", "LOCALHOST:%d" % h.port, "127.0.0.1", "127.0.0.1:%d" % h.port, "[::1]",
+		     "[::1]:%d" % h.port):
+		status, _, doc = api(h, "/agentstatus", dict(MD, Host=host))
+		check(status == 200, "Host %s: %d %r" % (host, status, doc))
+	keys = lambda: sorted(os.listdir(h.token_dir())) if os.path.isdir(h.token_dir()) else []
+	before = keys()
+	for host in ("evil.example:%d" % h.port, "evil.example", "127.0.0.2", "localhost.evil.example",
+		     "localhost:", "localhost:80x", "[::1]x", "0x7f000001", ""):
+		for path in ("/agentstatus", INSTANCE, TOKEN):
+			status, _, doc = api(h, path, dict(MD, Host=host))
+			check(status == 400 and "Host" in doc.get("error_description", ""),
+			      "%s with Host %r: %d %r" % (path, host, status, doc))
+	check(keys() == before, "a request for another host got a key file")
+	# What a browser does after DNS rebinding: curl with the rebound name resolved to 127.0.0.1.
+	p = curl("--noproxy", "*", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Metadata: true",
+		 "--resolve", "rebound.example:%d:127.0.0.1" % h.port,
+		 "http://rebound.example:%d/agentstatus" % h.port)
+	check(p.stdout.decode() == "400", "a rebound name: HTTP %s" % p.stdout.decode())
 
 
 @test
@@ -648,7 +699,7 @@ def challenge_key_file(env):
 	check(status == 401, "first token request: %d %r" % (status, doc))
 	path = realm_path(hdrs.get("www-authenticate"))
 	check(os.path.dirname(path) == h.token_dir() and re.fullmatch(r"[0-9a-f]{32}\.key", os.path.basename(path)),
-	      "the realm names %s, not <state>/tokens/<hex>.key" % path)
+	      "the realm names %s, not <run>/tokens/<hex>.key" % path)
 	st = os.stat(path)
 	check(st.st_mode & 0o777 == 0o640, "key file mode %o, expected 640" % (st.st_mode & 0o777))
 	dst = os.stat(h.token_dir())
@@ -709,7 +760,7 @@ def challenge_keys_expire_and_are_cleaned(env):
 	check(os.listdir(h.token_dir()), "no key file")
 	check(h.stop() == 0, "himds exited %s on SIGTERM" % h.proc.returncode)
 	check(not os.listdir(h.token_dir()), "key files left at exit: %s" % os.listdir(h.token_dir()))
-	check(not os.path.exists(os.path.join(h.state_dir, "himds.pid")), "pid file left at exit")
+	check(ROOT or not os.path.exists(os.path.join(h.run_dir, "himds.pid")), "pid file left at exit")
 
 
 # --- heartbeat without a cloud ------------------------------------------------------
@@ -725,7 +776,7 @@ def heartbeat_goes_through_arcproxy(env):
 	st = poll(lambda: h.status_file().get("lastError") and h.status_file(), timeout=5)
 	check(st and st["status"] == "Disconnected" and "403" in st["lastError"] and st["lastHeartbeat"] is None,
 	      "himds.json: %r" % st)
-	status, _, doc = api(h, "/agentstatus")
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(doc["status"] == "Disconnected" and doc["lastHeartbeat"] is None, "/agentstatus: %r" % doc)
 	# The retry follows the interval (1 s here): more than one CONNECT by now.
 	check(poll(lambda: len([l for l in env.arcproxy.access_log_lines()
@@ -838,7 +889,8 @@ def cloud(env):
 	reloads = lambda: len(re.findall("configuration reloaded", p.stderr_text()))
 	check(poll(lambda: reloads() >= 1), "arcproxy did not reload after the registration")
 	c.reloads = reloads()
-	h = new_himds(env, "himds-cloud", state_dir=p.state_dir, proxy="http://127.0.0.1:%d" % p.port)
+	h = new_himds(env, "himds-cloud", state_dir=p.state_dir, proxy="http://127.0.0.1:%d" % p.port,
+		      arcproxy_admin="127.0.0.1:%d" % p.admin_port)
 	h.start()
 	c.himds = h
 	env.cloud = c
@@ -847,7 +899,8 @@ def cloud(env):
 
 def register(c, state_dir):
 	"""What azcmagent connect does: key and CSR made here, POST register through arcproxy, the state files."""
-	key = os.path.join(state_dir, "machine.key")
+	own = identity_dir(state_dir)
+	key = os.path.join(own, "machine.key")
 	subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key],
 		       check=True, capture_output=True)
 	csr = subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=" + MACHINE],
@@ -868,7 +921,7 @@ def register(c, state_dir):
 	check(c.register_tunnels >= 1, "the registration did not go through the gateway route")
 	c.resource = answer["resource"]
 	c.registered_at = time.time()
-	put_file(os.path.join(state_dir, "machine.crt"), answer["certificate"], 0o644)
+	put_file(os.path.join(own, "machine.crt"), answer["certificate"], 0o644)
 	c.first_crt, c.first_key = answer["certificate"], read_key(key)
 	put_file(os.path.join(state_dir, "machine.json"),
 		 machine_json(answer["resource"], put_ca(c.sim, state_dir), answer.get("heartbeatIntervalSeconds")),
@@ -924,7 +977,7 @@ def heartbeat_visible_in_the_cloud(env):
 	check(m["resourceId"] == c.resource["resourceId"], "operator: %r" % m)
 	st = poll(lambda: h.status_file().get("status") == "Connected" and h.status_file(), timeout=5)
 	check(st and st["lastHeartbeat"] and st["lastError"] is None, "himds.json: %r" % h.status_file())
-	status, _, doc = api(h, "/agentstatus")
+	status, _, doc = api(h, "/agentstatus", MD)
 	check(doc["status"] == "Connected" and doc["resourceId"] == c.resource["resourceId"] and doc["lastHeartbeat"],
 	      "/agentstatus: %r" % doc)
 	# Only the registration's curl and himds use this arcproxy: more gateway tunnels than the
@@ -968,8 +1021,8 @@ def token_with_urllib(env):
 def certificate_renewed_at_half_life(env):
 	c = cloud(env)
 	h = c.himds
-	crt = os.path.join(h.state_dir, "machine.crt")
-	key = os.path.join(h.state_dir, "machine.key")
+	crt = os.path.join(h.state_dir, "himds", "machine.crt")
+	key = os.path.join(h.state_dir, "himds", "machine.key")
 	first_crt, first_key, reloads = c.first_crt, c.first_key, c.reloads
 	left = c.registered_at + CERT_LIFETIME / 2 + 10 - time.time()
 	check(poll(lambda: read_key(crt) != first_crt, timeout=max(left, 1), interval=0.25),
@@ -985,6 +1038,11 @@ def certificate_renewed_at_half_life(env):
 	check(r.returncode == 0, "the new certificate does not belong to the new key")
 	check(poll(lambda: len(re.findall("configuration reloaded", c.proxy.stderr_text())) > reloads, timeout=5),
 	      "arcproxy was not told to reload\n%s" % h.stderr_tail())
+	# Through its admin API, as the himds user (group arc), not with a signal.
+	check(c.proxy.log_has(r"identity reload asked by uid %d" % (pwd.getpwnam("himds").pw_uid if ROOT
+								      else os.getuid())),
+	      "arcproxy was not asked through POST /identity/reload\n%s" % c.proxy.stderr_tail())
+	check(h.log_has(r"arcproxy reloaded the machine identity"), "himds did not hear arcproxy's 200")
 	# The heartbeats go on with the new certificate, through the gateway.
 	renewed = time.time()
 
@@ -998,3 +1056,58 @@ def certificate_renewed_at_half_life(env):
 	check(m and m["status"] == "Connected", "no heartbeat after the renewal: %r\n%s"
 	      % (c.sim.operator("/operator/machines/" + MACHINE), h.stderr_tail()))
 	check(h.status_file().get("status") == "Connected", "himds.json after renewal: %r" % h.status_file())
+
+
+FLOOD = """
+import http.client, json, sys
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+counts, retry = {}, None
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+for _ in range(n):
+	try:
+		c.request("GET", path, headers={"Metadata": "true"})
+		r = c.getresponse()
+		r.read()
+	except (OSError, http.client.HTTPException):
+		c.close()
+		c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+		continue
+	counts[r.status] = counts.get(r.status, 0) + 1
+	if r.status == 429 and retry is None:
+		retry = r.getheader("Retry-After")
+	if r.getheader("Connection", "").lower() == "close":
+		c.close()
+		c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+print(json.dumps({"counts": counts, "retry_after": retry}))
+"""
+
+
+@test(timeout=120)
+def challenge_flood_from_one_uid_evicts_nothing(env):
+	"""A local loop asking for challenges (as nobody) gets 429 with Retry-After once it holds its
+	share of live keys; a key another caller (root) took before the flood still works, and a whole
+	challenge round trip from that caller succeeds while the flood's keys are live."""
+	if not ROOT:
+		raise Skip("needs root to flood as another uid")
+	c = cloud(env)
+	h = c.himds
+	status, hdrs, _ = api(h, TOKEN, MD)
+	check(status == 401, "the legitimate caller's challenge: %d" % status)
+	key_path = realm_path(hdrs.get("www-authenticate"))
+	key = read_key(key_path)
+	nobody = pwd.getpwnam("nobody")
+	n = 1100	# more than the 1024 keys himds keeps: the old code evicted the oldest
+	r = subprocess.run(["python3", "-c", FLOOD, str(h.port), TOKEN, str(n)], capture_output=True, text=True,
+			   timeout=100, user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+	check(r.returncode == 0, "the flood: %s" % r.stderr[-400:])
+	out = json.loads(r.stdout)
+	counts = {int(k): v for k, v in out["counts"].items()}
+	check(counts.get(401, 0) <= 64 and counts.get(429, 0) >= n - 64,
+	      "a flood of %d challenges from one uid: %r, expected 429s after its share" % (n, counts))
+	check(out["retry_after"] and 1 <= int(out["retry_after"]) <= 60,
+	      "429 without a Retry-After in 1..60 s: %r" % out["retry_after"])
+	check(os.path.exists(key_path), "the flood evicted a live key of another caller")
+	status, _, doc = api(h, TOKEN, dict(MD, Authorization="Basic " + key))
+	check(status == 200 and "access_token" in doc, "the key taken before the flood: %d %r" % (status, doc))
+	status, _, body, _, _ = curl_token(h)
+	check(status == 200, "a round trip from another uid after the flood: %d %s" % (status, body[:200]))

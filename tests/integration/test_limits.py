@@ -12,8 +12,9 @@ Expectations (limits set small for the module; after each the proxy still serves
 - Backpressure: a client that stops reading a 32 MiB download (absolute-form or through a
   tunnel), or an origin that waits before reading a 32 MiB upload, does not make the proxy
   buffer it (RSS grows far less) or spin; the bytes arrive intact.
-- Out of descriptors (RLIMIT_NOFILE small, many clients): no busy accept loop, no crash, and
-  service resumes once the clients leave.
+- Out of descriptors (RLIMIT_NOFILE small, many clients): max_connections is sized to the
+  descriptors, so the excess get 503, no busy accept loop, no crash, and service resumes once
+  the clients leave.
 """
 
 import select
@@ -232,12 +233,22 @@ def emfile_backoff(env):
 			except OSError:
 				break
 		time.sleep(0.5)
-		check(p.fd_count() >= 44, "precondition: arcproxy holds only %d of 48 fds" % p.fd_count())
+		# max_connections is sized to the descriptors: the rest are refused, none runs out
+		check(p.fd_count() < 48, "arcproxy holds %d of 48 fds: the limit did not fit" % p.fd_count())
 		cpu0 = p.cpu_seconds()
 		time.sleep(1.0)
 		cpu = p.cpu_seconds() - cpu0
 		check(p.alive(), "arcproxy exited when out of descriptors")
 		check(cpu < 0.3, "%.2fs of CPU in 1s while out of descriptors: busy accept loop" % cpu)
+		refused = 0
+		for s in conns:
+			s.settimeout(2)
+			try:
+				refused += s.recv(4096).startswith(b"HTTP/1.1 503 ")
+			except OSError:
+				pass
+		check(refused >= len(conns) - 2, "only %d of %d connections over the limit got 503"
+		      % (refused, len(conns)))
 	finally:
 		for s in conns:
 			s.close()

@@ -7,14 +7,19 @@ Expectations:
 - Half-close passes across the proxy route too (echo, then BYE after the client's EOF).
 - The enterprise proxy refusing a destination, or being down, gives the client a 502.
 - The access log names the route "proxy".
+- A client that leaves while the enterprise proxy has not answered the CONNECT cancels the
+  open: arcproxy closes its connection to the enterprise proxy at once and logs client_abort.
+- An enterprise proxy that never answers the SYN: 504 with Proxy-Status error=connection_timeout.
 - No fds leak.
 """
 
 import re
+import socket
 import time
 
 from harness import (Conn, Proxy, check, curl, fetch, free_port, origin, payload, poll,
-		     standard_env, std_routes, stop_env, test)
+		     proxy_status_error, standard_env, std_routes, stop_env, test)
+import origin as origin_mod
 
 
 def setup():
@@ -90,6 +95,93 @@ def enterprise_down_502(env):
 	check(r.status == 502, "enterprise proxy down: wanted 502, got %d" % r.status)
 	r = fetch(p.port, "GET", "http://127.0.0.1:%d/bytes/10" % o.http_port)
 	check(r.status == 200, "the direct route broke while the enterprise proxy is down: %d" % r.status)
+
+
+class SilentProxy:
+	"""An enterprise proxy that accepts and reads but never answers CONNECT; records when
+	each connection's peer (arcproxy) closed it."""
+
+	def __init__(self):
+		self.accepted = 0
+		self.closed = []
+		self.svc = origin_mod.TcpService(self._handle)
+		self.port = self.svc.port
+
+	def _handle(self, conn):
+		self.accepted += 1
+		for _ in range(1 << 16):
+			try:
+				if not conn.recv(4096):
+					break
+			except OSError:
+				break
+		self.closed.append(time.monotonic())
+
+
+@test
+def client_leaving_cancels_proxy_open(env):
+	"""While the enterprise proxy sits on the CONNECT, the client's EOF cancels the open: the
+	connection to the enterprise proxy closes at once and the access log says client_abort."""
+	o = env.origin
+	silent = SilentProxy()
+	p = Proxy(routes=std_routes(o) + [{"match": "slow.test:443", "route": "proxy"}],
+		  limits={"connect_timeout_ms": 20000}, name="proxysilent")
+	p.write_agent_conf('proxy = { url = "http://127.0.0.1:%d"; };\n' % silent.port)
+	p.start()
+	env.extra.append(p)
+	try:
+		before = p.metrics()
+		c = Conn(p.port)
+		c.send(b"CONNECT slow.test:443 HTTP/1.1\r\nHost: slow.test:443\r\n\r\n")
+		check(poll(lambda: silent.accepted == 1, timeout=5), "the enterprise proxy was never asked")
+		time.sleep(0.2)
+		t0 = time.monotonic()
+		c.close()
+		check(poll(lambda: silent.closed, timeout=3),
+		      "the client left, but the open through the enterprise proxy went on")
+		check(silent.closed[0] - t0 < 2, "the open was cancelled only after %.1fs" % (silent.closed[0] - t0))
+		lines = poll(lambda: [ln for ln in p.access_log_lines() if "slow.test:443" in ln], timeout=3)
+		check(lines and "client_abort" in lines[-1], "access-log line for the abort: %r" % lines)
+		after = p.metrics()
+		key = ("arcproxy_errors_total", frozenset({"kind": "client_abort"}.items()))
+		check(after.get(key, 0) == before.get(key, 0) + 1,
+		      "arcproxy_errors_total{kind=client_abort}: %r -> %r" % (before.get(key), after.get(key)))
+	finally:
+		silent.svc.close()
+
+
+@test
+def enterprise_connect_timeout_504(env):
+	"""An enterprise proxy that never answers the SYN: 504 with Proxy-Status
+	error=connection_timeout after limits.connect_timeout_ms."""
+	o = env.origin
+	lst = socket.socket()
+	lst.bind(("127.0.0.1", 0))
+	lst.listen(0)
+	keep = [lst]
+	try:
+		for _ in range(3):		# fill the accept queue: later SYNs are dropped
+			s = socket.socket()
+			s.setblocking(False)
+			s.connect_ex(lst.getsockname())
+			keep.append(s)
+		time.sleep(0.1)
+		p = Proxy(routes=std_routes(o) + [{"match": "slow.test:443", "route": "proxy"}],
+			  limits={"connect_timeout_ms": 500}, name="proxyblackhole")
+		p.write_agent_conf('proxy = { url = "http://127.0.0.1:%d"; };\n' % lst.getsockname()[1])
+		p.start()
+		env.extra.append(p)
+		t0 = time.monotonic()
+		with Conn(p.port) as c:
+			r = c.connect_tunnel("slow.test:443")
+		dt = time.monotonic() - t0
+		check(r.status == 504, "enterprise proxy never answering: wanted 504, got %d" % r.status)
+		check(proxy_status_error(r) == "connection_timeout",
+		      "Proxy-Status %r, wanted error=connection_timeout" % r.header("proxy-status"))
+		check(dt < 3, "the 504 took %.1fs for a 0.5s connect timeout" % dt)
+	finally:
+		for s in keep:
+			s.close()
 
 
 @test

@@ -37,7 +37,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL_FATAL(load(NULL, &pc, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(pc.listen, "127.0.0.1:40343");
 	CU_ASSERT_STRING_EQUAL(pc.admin, "127.0.0.1:40344");
-	CU_ASSERT_STRING_EQUAL(pc.access_log, "/var/lib/arc/arcproxy-access.log");
+	CU_ASSERT_STRING_EQUAL(pc.access_log, "/var/lib/arc/arcproxy/arcproxy-access.log");
 	CU_ASSERT_EQUAL(pc.nhosts, 0);
 	/* A file that sets none of them is the defaults too. */
 	CU_ASSERT_EQUAL_FATAL(load("workers = 2;\n", &pc, err, sizeof(err)), 0);
@@ -57,7 +57,7 @@ test_values(void)
 	    sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(pc.listen, "[::1]:5000");
 	CU_ASSERT_STRING_EQUAL(pc.admin, "");
-	CU_ASSERT_STRING_EQUAL(pc.access_log, "/var/lib/arc/logs/a.log");
+	CU_ASSERT_STRING_EQUAL(pc.access_log, "/var/lib/arc/arcproxy/logs/a.log");
 	CU_ASSERT_EQUAL(pc.nhosts, 2);
 	CU_ASSERT_STRING_EQUAL(proxyconf_host(&pc, "gw.cloudsim.test"), "127.0.0.1");
 	CU_ASSERT_STRING_EQUAL(proxyconf_host(&pc, "other.TEST"), "::1");

@@ -64,10 +64,15 @@ test_identity(void)
 
 	umask(022);
 	CU_ASSERT_EQUAL_FATAL(state_write_key(dir, "KEY", 3, err, sizeof(err)), 0);
-	snprintf(path, sizeof(path), "%s/machine.key", dir);
+	/* The key and certificate are in himds's own <state>/himds. */
+	snprintf(path, sizeof(path), "%s/himds/machine.key", dir);
 	CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
 	CU_ASSERT_EQUAL(st.st_mode & 0777, 0640);
-	CU_ASSERT_EQUAL(state_write(dir, "machine.crt", "CERT", 4, 0644, err,
+	snprintf(path, sizeof(path), "%s/himds", dir);
+	CU_ASSERT_EQUAL_FATAL(lstat(path, &st), 0);
+	CU_ASSERT(S_ISDIR(st.st_mode));
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0750);
+	CU_ASSERT_EQUAL(state_write(dir, STATE_CERT, "CERT", 4, 0644, err,
 	    sizeof(err)), 0);
 	state_identity_files(dir, files, sizeof(files));
 	CU_ASSERT_STRING_EQUAL(files, "machine.json, machine.crt, machine.key");
@@ -76,6 +81,31 @@ test_identity(void)
 	CU_ASSERT_STRING_EQUAL(files, "");
 	/* Removing what is not there is no error. */
 	CU_ASSERT_EQUAL(state_identity_remove(dir, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/himds", dir);
+	rmdir(path);
+}
+
+/* himds's directory replaced by a symlink (to a victim directory): the key
+ * is not written there and the victim keeps its mode. */
+static void
+test_symlinked_himds_dir(void)
+{
+	struct stat	before, after;
+	char		err[256], victim[128], link[128], path[160];
+
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(link, sizeof(link), "%s/himds", dir);
+	mkdir(victim, 0700);
+	stat(victim, &before);
+	CU_ASSERT_EQUAL_FATAL(symlink(victim, link), 0);
+	CU_ASSERT_EQUAL(state_write_key(dir, "KEY", 3, err, sizeof(err)), -1);
+	snprintf(path, sizeof(path), "%s/machine.key", victim);
+	CU_ASSERT_EQUAL(access(path, F_OK), -1);
+	stat(victim, &after);
+	CU_ASSERT_EQUAL(after.st_mode, before.st_mode);
+	CU_ASSERT_EQUAL(after.st_uid, before.st_uid);
+	unlink(link);
+	rmdir(victim);
 }
 
 static void
@@ -85,12 +115,14 @@ test_sweep_temps(void)
 
 	put("agent.conf", "x");
 	put("agent.conf.tmp.999999999", "killed writer");	/* no such pid */
+	put("agent.conf.tmp.999999998.0123abcd", "killed writer, random name");
 	put("agent.conf.tmp.1", "init's: still running");
 	snprintf(mine, sizeof(mine), "agent.conf.tmp.%d", (int)getpid());
 	put(mine, "ours");
 	put("other.tmp.999999999", "not agent.conf's");
 	state_sweep_temps(dir, "agent.conf");
 	CU_ASSERT_FALSE(exists("agent.conf.tmp.999999999"));
+	CU_ASSERT_FALSE(exists("agent.conf.tmp.999999998.0123abcd"));
 	CU_ASSERT_TRUE(exists("agent.conf.tmp.1"));
 	CU_ASSERT_TRUE(exists(mine));
 	CU_ASSERT_TRUE(exists("agent.conf"));
@@ -156,6 +188,7 @@ static const struct unit_test tests[] = {
 	{ "identity files: key mode, list, removal", test_identity },
 	{ "stale temp files of killed writers", test_sweep_temps },
 	{ "pid files name the right process", test_daemon_pid },
+	{ "a symlinked himds dir is refused", test_symlinked_himds_dir },
 	{ "the writers' lock", test_lock },
 	{ "RFC 3339 times", test_times },
 	{ NULL, NULL }

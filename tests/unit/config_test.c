@@ -53,7 +53,8 @@ test_minimal_file(void)
 	CU_ASSERT_EQUAL(c->workers, 1);
 	CU_ASSERT_EQUAL(c->limits.max_head_bytes, 32768);
 	CU_ASSERT_EQUAL(c->limits.connect_timeout_ms, 10000);
-	CU_ASSERT_STRING_EQUAL(c->access_log, "/var/lib/arc-test/arcproxy-access.log");
+	CU_ASSERT_EQUAL(c->limits.buffer_budget_bytes, 64 << 20);
+	CU_ASSERT_STRING_EQUAL(c->access_log, "/var/lib/arc-test/arcproxy/arcproxy-access.log");
 	route_match(c->routes, "127.0.0.1", 18080, &d);
 	CU_ASSERT_EQUAL(d.kind, ROUTE_DIRECT);
 	CU_ASSERT_TRUE(route_is_explicit(c->routes, d.rule));
@@ -75,6 +76,7 @@ test_defaults_and_shipped_file(void)
 	CU_ASSERT_EQUAL(c->nlisten, 2);
 	CU_ASSERT_EQUAL(c->listen[1].ss_family, AF_INET6);
 	CU_ASSERT_EQUAL(c->limits.max_connections, 8192);
+	CU_ASSERT_EQUAL(c->limits.buffer_budget_bytes, 64 << 20);
 	config_unref(c);
 }
 
@@ -87,7 +89,8 @@ test_full_file(void)
 	    "default_route = \"deny\";\nroutes = ( { match = \"*.cloudsim.test:443\"; route = \"direct\"; } );\n"
 	    "hosts = ( { name = \"Origin.Test\"; address = \"127.0.0.1\"; },\n"
 	    "          { name = \"v6.test\"; address = \"::1\"; } );\n"
-	    "access_log = \"-\";\nlimits = { head_timeout_ms = 500; max_connections = 3; };\n",
+	    "access_log = \"-\";\nlimits = { head_timeout_ms = 500; max_connections = 3;\n"
+	    "  buffer_budget_bytes = 1048576; };\n",
 	    err, sizeof(err));
 	struct sockaddr_in	 sin;
 	const struct resolve_host *h;
@@ -96,6 +99,7 @@ test_full_file(void)
 	CU_ASSERT_EQUAL(c->workers, 2);
 	CU_ASSERT_EQUAL(c->limits.head_timeout_ms, 500);
 	CU_ASSERT_EQUAL(c->limits.max_connections, 3);
+	CU_ASSERT_EQUAL(c->limits.buffer_budget_bytes, 1048576);
 	CU_ASSERT_STRING_EQUAL(c->access_log, "-");
 	CU_ASSERT_PTR_NOT_NULL(h = resolve_host_lookup(c->hosts, c->nhosts, "origin.test"));
 	CU_ASSERT_PTR_NOT_NULL(h = resolve_host_lookup(c->hosts, c->nhosts, "v6.test"));
@@ -125,6 +129,7 @@ test_bad_files(void)
 		{ "routes = ( { match = \"a.*.com\"; route = \"direct\"; } );\n", "pattern \"a.*.com\"" },
 		{ "routes = ( { route = \"direct\"; } );\n", "a route needs match" },
 		{ "limits = { head_timeout = 5; };\n", "unknown key 'head_timeout'" },
+		{ "limits = { buffer_budget_bytes = 1000; };\n", "'buffer_budget_bytes' must be between 65536" },
 		{ "hosts = ( { name = \"x\"; address = \"nope\"; } );\n", "address \"nope\" is not an IPv4" },
 		{ "clients = [ \"10.0.0.0/33\" ];\n", "clients: \"10.0.0.0/33\"" },
 		{ "lisen = [ ];\n", "unknown key 'lisen'" },

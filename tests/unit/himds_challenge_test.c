@@ -1,4 +1,4 @@
-/* himds_challenge_test.c -- the token API's challenge keys: file and mode, single use, wrong keys, expiry, the cap, and cleaning up. */
+/* himds_challenge_test.c -- the token API's challenge keys: file and mode, single use, wrong keys, expiry, the caps (per caller, never evicting a live key), and cleaning up. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,10 @@
 #include "unit.h"
 
 static char dir[64];
+static time_t retry_after;
+
+#define UID_A	1000
+#define UID_B	1001
 
 static void
 make_dir(void)
@@ -49,15 +53,15 @@ read_secret(const char *path, char *buf, size_t len)
 static void
 test_issue_writes_a_key_file(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16);
+	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16, 16);
 	char			 path[256], err[256], secret[256];
 	struct stat		 st;
 	size_t			 i;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	umask(077);
-	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, path, sizeof(path),
-	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, UID_A, path, sizeof(path),
+	    &retry_after, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(strncmp(path, dir, strlen(dir)), 0);
 	CU_ASSERT_STRING_EQUAL(path + strlen(path) - 4, ".key");
 	CU_ASSERT_PTR_NULL(strchr(path, '='));	/* clients split the realm on '=' */
@@ -76,13 +80,13 @@ test_issue_writes_a_key_file(void)
 static void
 test_single_use(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16);
+	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16, 16);
 	char			 path[256], other[256], err[256], secret[256];
 
-	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, path, sizeof(path),
-	    err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, other, sizeof(other),
-	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, UID_A, path, sizeof(path),
+	    &retry_after, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, UID_A, other, sizeof(other),
+	    &retry_after, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_NOT_EQUAL(path, other);
 	read_secret(path, secret, sizeof(secret));
 	CU_ASSERT_EQUAL(himds_challenge_redeem(c, secret, 1010), 0);
@@ -96,11 +100,11 @@ test_single_use(void)
 static void
 test_wrong_keys(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16);
+	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16, 16);
 	char			 path[256], err[256], secret[256];
 
-	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, path, sizeof(path),
-	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, UID_A, path, sizeof(path),
+	    &retry_after, err, sizeof(err)), 0);
 	read_secret(path, secret, sizeof(secret));
 	CU_ASSERT_EQUAL(himds_challenge_redeem(c, NULL, 1000), -1);
 	CU_ASSERT_EQUAL(himds_challenge_redeem(c, "", 1000), -1);
@@ -118,12 +122,12 @@ test_wrong_keys(void)
 static void
 test_expiry(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16);
+	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16, 16);
 	char			 a[256], b[256], err[256], secret[256];
 
-	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, a, sizeof(a), err,
+	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, UID_A, a, sizeof(a), &retry_after, err,
 	    sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1030, b, sizeof(b), err,
+	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1030, UID_A, b, sizeof(b), &retry_after, err,
 	    sizeof(err)), 0);
 	read_secret(a, secret, sizeof(secret));
 	/* At 60 s the first is gone, even when it is presented. */
@@ -138,35 +142,47 @@ test_expiry(void)
 	himds_challenge_free(c);
 }
 
+/* A flood from one caller is refused (429) and never pushes out a live key:
+ * another caller still gets one, and the first caller's keys still work. */
 static void
-test_cap_retires_the_oldest(void)
+test_caps_never_evict(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 2);
-	char			 p[3][256], err[256];
-	int			 i;
+	struct himds_challenge	*c = himds_challenge_new(dir, 60, 4, 2);
+	char			 p[4][256], extra[256], err[256], secret[256];
 
-	for (i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(himds_challenge_issue(c, 1000 + i, p[i],
-		    sizeof(p[i]), err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(himds_challenge_issue(c, 1000, UID_A, p[0], sizeof(p[0]),
+	    &retry_after, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(himds_challenge_issue(c, 1010, UID_A, p[1], sizeof(p[1]),
+	    &retry_after, err, sizeof(err)), 0);
+	/* Its third: refused until its oldest expires at 1060. */
+	CU_ASSERT_EQUAL(himds_challenge_issue(c, 1020, UID_A, extra,
+	    sizeof(extra), &retry_after, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(retry_after, 40);
+	CU_ASSERT_EQUAL(access(p[0], F_OK), 0);
 	CU_ASSERT_EQUAL(himds_challenge_outstanding(c), 2);
-	CU_ASSERT_EQUAL(access(p[0], F_OK), -1);
-	CU_ASSERT_EQUAL(access(p[1], F_OK), 0);
-	CU_ASSERT_EQUAL(access(p[2], F_OK), 0);
+	/* Another caller is not held up by the flood. */
+	CU_ASSERT_EQUAL(himds_challenge_issue(c, 1020, UID_B, p[2], sizeof(p[2]),
+	    &retry_after, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(himds_challenge_issue(c, 1021, UID_B, p[3], sizeof(p[3]),
+	    &retry_after, err, sizeof(err)), 0);
+	/* All four slots live: a third caller waits, nobody is evicted. */
+	CU_ASSERT_EQUAL(himds_challenge_issue(c, 1030, 1002, extra, sizeof(extra),
+	    &retry_after, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(retry_after, 30);
+	CU_ASSERT_EQUAL(himds_challenge_outstanding(c), 4);
+	read_secret(p[0], secret, sizeof(secret));
+	CU_ASSERT_EQUAL(himds_challenge_redeem(c, secret, 1059), 0);
+	/* After expiry there is room again. */
+	CU_ASSERT_EQUAL(himds_challenge_issue(c, 1070, UID_A, extra,
+	    sizeof(extra), &retry_after, err, sizeof(err)), 0);
 	himds_challenge_free(c);
 }
 
 static void
-test_issue_fails_without_the_dir(void)
+test_new_fails_without_the_dir(void)
 {
-	struct himds_challenge	*c = himds_challenge_new("/nonexistent/tokens",
-	    60, 4);
-	char			 path[256], err[256];
-
-	CU_ASSERT_EQUAL(himds_challenge_issue(c, 1000, path, sizeof(path), err,
-	    sizeof(err)), -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/tokens"));
-	CU_ASSERT_EQUAL(himds_challenge_outstanding(c), 0);
-	himds_challenge_free(c);
+	CU_ASSERT_PTR_NULL(himds_challenge_new("/nonexistent/tokens", 60, 4, 4));
 }
 
 static void
@@ -197,8 +213,8 @@ static const struct unit_test tests[] = {
 	{ "a key is single use", test_single_use },
 	{ "wrong keys are refused", test_wrong_keys },
 	{ "keys expire", test_expiry },
-	{ "the cap retires the oldest key", test_cap_retires_the_oldest },
-	{ "issue fails without the dir", test_issue_fails_without_the_dir },
+	{ "the caps refuse, never evict a live key", test_caps_never_evict },
+	{ "new fails without the dir", test_new_fails_without_the_dir },
 	{ "clean_dir removes old keys", test_clean_dir },
 	{ NULL, NULL }
 };

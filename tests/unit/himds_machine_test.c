@@ -1,4 +1,7 @@
-/* himds_machine_test.c -- the machine identity and its metadata: machine.json read and checked, Azure's documents, renewal installed whole or recovered. */
+/* himds_machine_test.c -- the machine identity and its metadata: machine.json read and checked, Azure's documents, renewal installed whole or recovered, the new key never readable by the wrong group. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,15 @@
 	"\"heartbeatIntervalSeconds\": 60}"
 
 static char dir[64];
+static char own[80];	/* <dir>/himds: the key and certificate */
+
+/* The identity's files are in <state>/himds, machine.json in <state>. */
+static const char *
+where(const char *name)
+{
+	return strncmp(name, "machine.key", 11) == 0 ||
+	    strncmp(name, "machine.crt", 11) == 0 ? own : dir;
+}
 
 static void
 put(const char *name, const char *text, mode_t mode)
@@ -28,7 +40,7 @@ put(const char *name, const char *text, mode_t mode)
 	char	path[256];
 	FILE	*f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", where(name), name);
 	f = fopen(path, "w");
 	fputs(text, f);
 	fclose(f);
@@ -40,7 +52,7 @@ file(const char *name)
 {
 	static char	path[256];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", where(name), name);
 	return path;
 }
 
@@ -273,14 +285,14 @@ test_install(void)
 	key = identity_keygen(err, sizeof(err));
 	kp = identity_key_pem(key, &klen);
 	cp = cert_pem(key, "web-01", 90);
-	CU_ASSERT_EQUAL_FATAL(himds_machine_install(dir, kp, klen, cp, strlen(cp),
+	CU_ASSERT_EQUAL_FATAL(himds_machine_install(own, kp, klen, cp, strlen(cp),
 	    err, sizeof(err)), 0);
 	CU_ASSERT(identity_cert_matches(file("machine.crt"), key));
 	CU_ASSERT_EQUAL(stat(file("machine.key"), &st), 0);
 	CU_ASSERT_EQUAL(st.st_mode & 0777, 0640);
 	CU_ASSERT_EQUAL(access(file("machine.key.new"), F_OK), -1);
 	CU_ASSERT_EQUAL(access(file("machine.crt.new"), F_OK), -1);
-	CU_ASSERT_EQUAL(himds_machine_recover(dir, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(himds_machine_recover(own, err, sizeof(err)), 0);
 	free(kp);
 	free(cp);
 	EVP_PKEY_free(key);
@@ -301,7 +313,7 @@ test_recover(void)
 	cp = cert_pem(next, "web-01", 90);
 	put("machine.key", kp, 0640);
 	put("machine.crt.new", cp, 0644);
-	CU_ASSERT_EQUAL(himds_machine_recover(dir, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(himds_machine_recover(own, err, sizeof(err)), 1);
 	CU_ASSERT(identity_cert_matches(file("machine.crt"), next));
 	CU_ASSERT_EQUAL(access(file("machine.crt.new"), F_OK), -1);
 
@@ -311,7 +323,7 @@ test_recover(void)
 	key = put_identity(90);
 	put("machine.key.new", kp, 0640);
 	put("machine.crt.new", cp, 0644);
-	CU_ASSERT_EQUAL(himds_machine_recover(dir, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(himds_machine_recover(own, err, sizeof(err)), 1);
 	CU_ASSERT(identity_cert_matches(file("machine.crt"), next));
 	CU_ASSERT_EQUAL(access(file("machine.key.new"), F_OK), -1);
 
@@ -320,13 +332,129 @@ test_recover(void)
 	EVP_PKEY_free(key);
 	key = put_identity(90);
 	put("machine.key.new", kp, 0640);
-	CU_ASSERT_EQUAL(himds_machine_recover(dir, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(himds_machine_recover(own, err, sizeof(err)), 0);
 	CU_ASSERT(identity_cert_matches(file("machine.crt"), key));
 	CU_ASSERT_EQUAL(access(file("machine.key.new"), F_OK), -1);
 	free(kp);
 	free(cp);
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(next);
+}
+
+/* Watches own for a machine.key* that someone outside key_gid could read. */
+struct watch {
+	gid_t		key_gid;
+	volatile int	stop;
+	int		seen_wrong;	/* readable by another group, ever */
+	char		what[320];
+};
+
+static void *
+watch_keys(void *arg)
+{
+	struct watch	*w = arg;
+	struct dirent	*e;
+	struct stat	 st;
+	DIR		*d;
+
+	while (!w->stop) {
+		if ((d = opendir(own)) == NULL)
+			continue;
+		while ((e = readdir(d)) != NULL) {
+			if (strncmp(e->d_name, "machine.key", 11) != 0 ||
+			    fstatat(dirfd(d), e->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == -1)
+				continue;
+			if ((st.st_mode & 0004) || ((st.st_mode & 0040) &&
+			    st.st_gid != w->key_gid)) {
+				w->seen_wrong = 1;
+				snprintf(w->what, sizeof(w->what), "%s %o gid %u",
+				    e->d_name, st.st_mode & 0777,
+				    (unsigned)st.st_gid);
+			}
+		}
+		closedir(d);
+	}
+	return NULL;
+}
+
+/* The renewed key is readable by the old key's group (arcproxy) and nobody
+ * else at every moment: group and mode are set on the fd while it is 0600
+ * and empty, never after it was written 0640 with himds's own group. */
+static void
+test_install_key_never_readable(void)
+{
+	struct watch	 w;
+	pthread_t	 t;
+	EVP_PKEY	*old, *key;
+	struct stat	 st;
+	char		 err[256], *kp, *cp;
+	size_t		 klen;
+	int		 i;
+
+	if (geteuid() != 0) {
+		printf("(skipped: needs root to give the key another group) ");
+		return;
+	}
+	clear_dir();
+	old = put_identity(90);
+	memset(&w, 0, sizeof(w));
+	w.key_gid = 4242;	/* arc, not this process's group */
+	CU_ASSERT_EQUAL_FATAL(chown(file("machine.key"), 0, w.key_gid), 0);
+	chmod(file("machine.key"), 0640);
+	key = identity_keygen(err, sizeof(err));
+	kp = identity_key_pem(key, &klen);
+	cp = cert_pem(key, "web-01", 90);
+	pthread_create(&t, NULL, watch_keys, &w);
+	for (i = 0; i < 100 && !w.seen_wrong; i++)
+		CU_ASSERT_EQUAL_FATAL(himds_machine_install(own, kp, klen, cp,
+		    strlen(cp), err, sizeof(err)), 0);
+	w.stop = 1;
+	pthread_join(t, NULL);
+	if (w.seen_wrong)
+		printf("(seen: %s) ", w.what);
+	CU_ASSERT_FALSE(w.seen_wrong);
+	CU_ASSERT_EQUAL(stat(file("machine.key"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_gid, w.key_gid);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0640);
+	free(kp);
+	free(cp);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(old);
+}
+
+/* A symlink that himds's own user planted as machine.key.new is replaced,
+ * never written through. */
+static void
+test_install_ignores_planted_symlink(void)
+{
+	EVP_PKEY	*old, *key;
+	char		 err[256], victim[128], *kp, *cp, buf[16];
+	size_t		 klen;
+	int		 fd;
+	ssize_t		 n;
+
+	clear_dir();
+	old = put_identity(90);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	put("victim", "untouched", 0600);
+	CU_ASSERT_EQUAL_FATAL(symlink(victim, file("machine.key.new")), 0);
+	key = identity_keygen(err, sizeof(err));
+	kp = identity_key_pem(key, &klen);
+	cp = cert_pem(key, "web-01", 90);
+	CU_ASSERT_EQUAL(himds_machine_install(own, kp, klen, cp, strlen(cp), err,
+	    sizeof(err)), 0);
+	fd = open(victim, O_RDONLY);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	CU_ASSERT_STRING_EQUAL(buf, "untouched");
+	CU_ASSERT(identity_cert_matches(file("machine.crt"), key));
+	unlink(victim);
+	free(kp);
+	free(cp);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(old);
 }
 
 static const struct unit_test tests[] = {
@@ -338,6 +466,10 @@ static const struct unit_test tests[] = {
 	{ "tags as Azure writes them", test_tags },
 	{ "install a renewed identity", test_install },
 	{ "recover an interrupted install", test_recover },
+	{ "the new key is never readable by another group",
+	    test_install_key_never_readable },
+	{ "install writes through no planted symlink",
+	    test_install_ignores_planted_symlink },
 	{ NULL, NULL }
 };
 
@@ -348,8 +480,11 @@ main(void)
 
 	snprintf(dir, sizeof(dir), "/tmp/himds_machine_test.%d", (int)getpid());
 	mkdir(dir, 0700);
+	snprintf(own, sizeof(own), "%s/himds", dir);
+	mkdir(own, 0700);
 	rc = unit_main("himds_machine", tests);
 	clear_dir();
+	rmdir(own);
 	rmdir(dir);
 	return rc;
 }

@@ -29,7 +29,7 @@ test_defaults_without_a_file(void)
 	char			err[512];
 
 	unlink(path);
-	CU_ASSERT_EQUAL_FATAL(himds_settings_load(dir, "/var/lib/arc", &s, err,
+	CU_ASSERT_EQUAL_FATAL(himds_settings_load(dir, "/run/arc", &s, err,
 	    sizeof(err)), 0);
 	CU_ASSERT_EQUAL(s.found, 0);
 	CU_ASSERT_EQUAL(s.nlisten, 2);
@@ -37,10 +37,14 @@ test_defaults_without_a_file(void)
 	CU_ASSERT_EQUAL(ntohs(((struct sockaddr_in *)&s.listen[0])->sin_port), 40342);
 	CU_ASSERT_EQUAL(s.listen[1].ss_family, AF_INET6);
 	CU_ASSERT_STRING_EQUAL(s.proxy, "http://127.0.0.1:40343");
-	CU_ASSERT_STRING_EQUAL(s.token_key_dir, "/var/lib/arc/tokens");
+	/* Under the run dir: tmpfs, never fsynced. */
+	CU_ASSERT_STRING_EQUAL(s.token_key_dir, "/run/arc/tokens");
 	CU_ASSERT_EQUAL(s.heartbeat_interval_seconds, 0);
 	CU_ASSERT_EQUAL(s.token_key_lifetime_seconds, 60);
 	CU_ASSERT_EQUAL(s.cloud_timeout_seconds, 30);
+	CU_ASSERT_EQUAL(s.arcproxy_admin.ss_family, AF_INET);
+	CU_ASSERT_EQUAL(ntohs(((struct sockaddr_in *)&s.arcproxy_admin)->sin_port),
+	    40344);
 	himds_settings_clear(&s);
 }
 
@@ -55,7 +59,8 @@ test_every_key(void)
 	    "heartbeat_interval_seconds = 7;\n"
 	    "token_key_dir = \"/run/himds/keys\";\n"
 	    "token_key_lifetime_seconds = 5;\n"
-	    "cloud_timeout_seconds = 9;\n");
+	    "cloud_timeout_seconds = 9;\n"
+	    "arcproxy_admin = \"[::1]:4044\";\n");
 	CU_ASSERT_EQUAL_FATAL(himds_settings_load(dir, "/state", &s, err,
 	    sizeof(err)), 0);
 	CU_ASSERT_EQUAL(s.found, 1);
@@ -66,11 +71,13 @@ test_every_key(void)
 	CU_ASSERT_STRING_EQUAL(s.token_key_dir, "/run/himds/keys");
 	CU_ASSERT_EQUAL(s.token_key_lifetime_seconds, 5);
 	CU_ASSERT_EQUAL(s.cloud_timeout_seconds, 9);
+	CU_ASSERT_EQUAL(s.arcproxy_admin.ss_family, AF_INET6);
 	himds_settings_clear(&s);
-	write_conf("token_key_dir = \"keys\";\n");
+	write_conf("token_key_dir = \"keys\";\narcproxy_admin = \"\";\n");
 	CU_ASSERT_EQUAL_FATAL(himds_settings_load(dir, "/state", &s, err,
 	    sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(s.token_key_dir, "/state/keys");
+	CU_ASSERT_EQUAL(s.arcproxy_admin_len, 0);	/* "": tell nobody */
 	himds_settings_clear(&s);
 }
 
@@ -110,6 +117,8 @@ test_bad_files(void)
 	    "must be between 1 and 3600");
 	expect_error("token_key_dir = \"/a=b\";\n", 1, "must not contain '='");
 	expect_error("token_key_dir = \"\";\n", 1, "a directory");
+	expect_error("arcproxy_admin = \"localhost\";\n", 1,
+	    "is not an address like \"127.0.0.1:40344\"");
 }
 
 static const struct unit_test tests[] = {

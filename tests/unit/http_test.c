@@ -1,4 +1,5 @@
 /* http_test.c -- request and response framing on http-parser, and head rewriting for the next hop. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -392,6 +393,267 @@ test_error_response(void)
 	evbuffer_free(out);
 }
 
+/* Writes the request head of a one-piece request; NULL when the head is refused. */
+static char *
+rewrite_request(const char *req)
+{
+	const char *const	 one[] = { req, NULL };
+	struct evbuffer		*b = pieces(one), *out = evbuffer_new();
+	struct http_msg		 m;
+	struct http_target	 t;
+	char			*s = NULL;
+
+	http_msg_init(&m, HTTP_REQUEST);
+	if (http_msg_head(&m, b, 8192) == HTTP_STEP_HEAD &&
+	    http_msg_target(&m, &t) == 0) {
+		http_write_request(&m, &t, out);
+		s = text(out);
+	}
+	evbuffer_free(b);
+	evbuffer_free(out);
+	return s;
+}
+
+static int
+count(const char *s, const char *needle)
+{
+	int	n = 0;
+
+	for (; (s = strcasestr(s, needle)) != NULL; s++)
+		n++;
+	return n;
+}
+
+/* Connection never removes a framing field: the framing that goes on is the
+ * parser's, so the next hop reads the body the proxy reads, and no more. */
+static void
+test_framing_from_state(void)
+{
+	char	*s;
+
+	s = rewrite_request("POST http://a.test/ HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: content-length\r\nContent-Length: 44\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\nContent-Length: 44\r\n"));
+	CU_ASSERT_EQUAL(count(s, "content-length"), 1);
+	free(s);
+	s = rewrite_request("POST http://a.test/ HTTP/1.1\r\n"
+	    "Connection: Transfer-Encoding, close\r\nTransfer-Encoding: chunked\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\nTransfer-Encoding: chunked\r\n"));
+	CU_ASSERT_EQUAL(count(s, "transfer-encoding"), 1);
+	CU_ASSERT_EQUAL(count(s, "content-length"), 0);
+	free(s);
+	/* Other codings stay, in order; chunked is last and once. */
+	s = rewrite_request("POST http://a.test/ HTTP/1.1\r\n"
+	    "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\nTransfer-Encoding: gzip, chunked\r\n"));
+	CU_ASSERT_EQUAL(count(s, "transfer-encoding"), 1);
+	free(s);
+	/* A request without a body gets no framing field. */
+	s = rewrite_request("GET http://a.test/ HTTP/1.1\r\nConnection: content-length\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(count(s, "content-length"), 0);
+	free(s);
+}
+
+static void
+test_response_framing_from_state(void)
+{
+	static const struct {
+		const char	*in;
+		int		 skip_body;
+		int		 dechunk;
+		const char	*want;		/* in the written head, or NULL */
+		const char	*never;		/* never in it */
+	} cases[] = {
+		{ "HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\n",
+		    0, 0, "\r\nContent-Length: 5\r\n", "Connection: content" },
+		{ "HTTP/1.1 200 OK\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n",
+		    0, 0, "\r\nTransfer-Encoding: chunked\r\n", "Content-Length" },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		    0, 1, NULL, "Transfer-Encoding" },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+		    1, 0, "\r\nContent-Length: 100\r\n", NULL },
+		{ "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n",
+		    0, 0, "\r\nContent-Length: 7\r\n", NULL },
+		{ "HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+		    0, 0, NULL, "Content-Length" },
+		{ "HTTP/1.1 100 Continue\r\nContent-Length: 7\r\n\r\n",
+		    0, 0, NULL, "Content-Length" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const one[] = { cases[i].in, NULL };
+		struct evbuffer	*b = pieces(one), *out = evbuffer_new();
+		struct http_msg	 m;
+		char		*s;
+
+		http_msg_init(&m, HTTP_RESPONSE);
+		m.skip_body = cases[i].skip_body;
+		CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+		m.dechunk = cases[i].dechunk;
+		http_write_response(&m, 1, 0, out);
+		s = text(out);
+		if (cases[i].want != NULL)
+			CU_ASSERT_PTR_NOT_NULL(strstr(s, cases[i].want));
+		if (cases[i].never != NULL)
+			CU_ASSERT_PTR_NULL(strstr(s, cases[i].never));
+		CU_ASSERT_TRUE(count(s, "content-length") + count(s, "transfer-encoding") <= 1);
+		free(s);
+		evbuffer_free(b);
+		evbuffer_free(out);
+	}
+}
+
+/* Heads that another parser could frame differently, or that the lenient
+ * http-parser would take: refused at the head, before anything goes on. */
+static void
+test_ambiguous_heads(void)
+{
+	static const char *const requests[] = {
+		"POST http://a.test/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nContent-Length: \r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked;x=1\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: \"chunked\"\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nContent-Length : 5\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nContent-Length\t: 5\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\n Content-Length: 5\r\n\r\n",
+		"GET http://a.test/ HTTP/1.1\r\nX:\r\n folded\r\n\r\n",
+		"GET http://a.test/ HTTP/1.1\r\nX: a\r\n\tfolded\r\n\r\n",
+		"GET http://a.test/ HTTP/1.1\nContent-Length: 5\n\n",
+		"GET http://a.test/ HTTP/1.1\r\nX: a\nContent-Length: 5\r\n\r\n",
+		"GET http://a.test/ HTTP/1.1\r\nX: a\rContent-Length: 5\r\n\r\n",
+		"GET http://a.test/ HTTP/1.1\rContent-Length: 5\r\n\r\n",
+		"GET http://a.test/x\ty HTTP/1.1\r\n\r\n",
+		"GET http://a.test/ HTTP/1.1\r\nX: a\x7f\r\n\r\n",
+		NULL
+	};
+	static const char *const responses[] = {
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+		"HTTP/1.1 200 O\x01K\r\nContent-Length: 5\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX:\r\n Content-Length: 5\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		NULL
+	};
+	struct http_msg	m;
+	enum http_step	step;
+	int		i;
+
+	for (i = 0; requests[i] != NULL; i++) {
+		const char *const one[] = { requests[i], NULL };
+		struct evbuffer *b = pieces(one);
+
+		http_msg_init(&m, HTTP_REQUEST);
+		step = http_msg_head(&m, b, 8192);
+		if (step != HTTP_STEP_ERROR)
+			fprintf(stderr, "\naccepted request %d: %s", i, requests[i]);
+		CU_ASSERT_EQUAL(step, HTTP_STEP_ERROR);
+		evbuffer_free(b);
+	}
+	for (i = 0; responses[i] != NULL; i++) {
+		const char *const one[] = { responses[i], NULL };
+		struct evbuffer *b = pieces(one);
+
+		http_msg_init(&m, HTTP_RESPONSE);
+		step = http_msg_head(&m, b, 8192);
+		if (step != HTTP_STEP_ERROR)
+			fprintf(stderr, "\naccepted response %d: %s", i, responses[i]);
+		CU_ASSERT_EQUAL(step, HTTP_STEP_ERROR);
+		evbuffer_free(b);
+	}
+}
+
+/* Moves a whole body through http_msg_body; returns the step it ended with. */
+static enum http_step
+body_through(struct http_msg *m, struct evbuffer *b, struct evbuffer *out)
+{
+	enum http_step	step;
+	size_t		moved;
+
+	do
+		step = http_msg_body(m, b, out, &moved);
+	while (step == HTTP_STEP_MORE && moved > 0 && evbuffer_get_length(b) > 0);
+	return step;
+}
+
+/* A chunked body goes on chunked again from the parser's state: chunk
+ * extensions, odd chunk lines and trailers stay behind. */
+static void
+test_rechunk(void)
+{
+	const char *const in[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    "5;a=\"b\nc\"\r\nhel", "lo\r\n0006 \r\n wor", "ld\r\n0;x\r\nX-Trailer: 1\r\n",
+	    "Content-Length: 9\r\n\r\nGET http://a.test/ HTTP/1.1\r\n\r\n", NULL };
+	const char *const bad_crlf[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    "5\r\nhelloXY0\r\n\r\n", NULL };
+	const char *const split_crlf[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    "5\r\nhello\r", "\n0\r\n\r\n", NULL };
+	struct evbuffer	*b = pieces(in), *out = evbuffer_new();
+	struct http_msg	 m;
+	char		*s;
+
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(body_through(&m, b, out), HTTP_STEP_DONE);
+	s = text(out);
+	CU_ASSERT_STRING_EQUAL(s, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+	free(s);
+	/* The next request stays in the input. */
+	CU_ASSERT_EQUAL(evbuffer_get_length(b), strlen("GET http://a.test/ HTTP/1.1\r\n\r\n"));
+	evbuffer_free(b);
+
+	/* The same body for an HTTP/1.0 client: no framing at all. */
+	evbuffer_drain(out, evbuffer_get_length(out));
+	b = pieces(in);
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	m.dechunk = 1;
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(body_through(&m, b, out), HTTP_STEP_DONE);
+	s = text(out);
+	CU_ASSERT_STRING_EQUAL(s, "hello world");
+	free(s);
+	evbuffer_free(b);
+
+	/* http-parser takes any two bytes after chunk data; not here. */
+	evbuffer_drain(out, evbuffer_get_length(out));
+	b = pieces(bad_crlf);
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(body_through(&m, b, out), HTTP_STEP_ERROR);
+	evbuffer_free(b);
+
+	/* A CRLF split across reads is fine. */
+	evbuffer_drain(out, evbuffer_get_length(out));
+	b = pieces(split_crlf);
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(body_through(&m, b, out), HTTP_STEP_DONE);
+	s = text(out);
+	CU_ASSERT_STRING_EQUAL(s, "5\r\nhello\r\n0\r\n\r\n");
+	free(s);
+	evbuffer_free(b);
+	evbuffer_free(out);
+}
+
 static const struct unit_test tests[] = {
 	{ "absolute-form rewrite drops hop-by-hop fields", test_absolute_form_rewrite },
 	{ "split heads and pipelined requests", test_split_head_and_pipelining },
@@ -406,6 +668,10 @@ static const struct unit_test tests[] = {
 	{ "upgrade keeps Upgrade and Connection", test_upgrade },
 	{ "token lists", test_token_list },
 	{ "error responses", test_error_response },
+	{ "request framing is written from the parser's state", test_framing_from_state },
+	{ "response framing is written from the parser's state", test_response_framing_from_state },
+	{ "ambiguous heads are refused", test_ambiguous_heads },
+	{ "chunked bodies are chunked again", test_rechunk },
 	{ NULL, NULL }
 };
 

@@ -1,6 +1,7 @@
 /* route_test.c -- route matching: exact, suffix, any, ports, order, defaults, and the SSRF guard. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "route.h"
@@ -45,6 +46,10 @@ test_exact_and_port(void)
 	CU_ASSERT_EQUAL(kind_of(t, "b.example.com", 8080, NULL), ROUTE_DIRECT);
 	CU_ASSERT_EQUAL(kind_of(t, "xb.example.com", 8080, NULL), ROUTE_DENY);
 	CU_ASSERT_TRUE(route_is_explicit(t, 0));
+	/* Without a port a rule does not lift the SSRF guard: a name that
+	 * resolves to loopback would reach every local port. */
+	CU_ASSERT_FALSE(route_is_explicit(t, 1));
+	CU_ASSERT_FALSE(route_is_explicit(t, -1));
 	route_table_free(t);
 }
 
@@ -152,6 +157,38 @@ test_ssrf_guard(void)
 	CU_ASSERT_FALSE(route_port_is_guarded(443));
 }
 
+/* Names refused before any route resolves them, in every spelling. */
+static void
+test_host_guard(void)
+{
+	static const char *const guarded_hosts[] = {
+		"localhost", "a.localhost", "x.y.localhost", "127.0.0.1", "127.1",
+		"127.0.1", "2130706433", "0x7f000001", "0x7f.1", "0177.0.0.1",
+		"0177.1", "0", "0.0.0.0", "169.254.169.254", "0xa9.0xfe.0xa9.0xfe",
+		"2852039166", "224.0.0.1", "::1", "::", "::ffff:127.0.0.1",
+		"::ffff:7f00:1", "::127.0.0.2", "64:ff9b::127.0.0.1", "fe80::1",
+		"fe80::1%eth0", "fe80::1%25eth0", "ff02::1", "fec0::1",
+		"::ffff:169.254.169.254", NULL
+	};
+	static const char *const open_hosts[] = {
+		"example.com", "localhost.example.com", "mylocalhost", "10.0.0.1",
+		"8.8.8.8", "134744072", "2001:db8::1", "::ffff:8.8.8.8",
+		"127.0.0.1.example.com", "0x7f.example", NULL
+	};
+	int	i;
+
+	for (i = 0; guarded_hosts[i] != NULL; i++)
+		if (!route_host_is_guarded(guarded_hosts[i])) {
+			fprintf(stderr, "\nnot guarded: %s", guarded_hosts[i]);
+			CU_FAIL("a guarded host got through");
+		}
+	for (i = 0; open_hosts[i] != NULL; i++)
+		if (route_host_is_guarded(open_hosts[i])) {
+			fprintf(stderr, "\nguarded: %s", open_hosts[i]);
+			CU_FAIL("an ordinary host was guarded");
+		}
+}
+
 static const struct unit_test tests[] = {
 	{ "exact host and port", test_exact_and_port },
 	{ "suffix patterns", test_suffix },
@@ -159,6 +196,7 @@ static const struct unit_test tests[] = {
 	{ "bad patterns are refused", test_bad_patterns },
 	{ "host normalization", test_normalize },
 	{ "SSRF guard", test_ssrf_guard },
+	{ "SSRF guard on host names and literals", test_host_guard },
 	{ NULL, NULL }
 };
 
