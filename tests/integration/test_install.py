@@ -363,8 +363,14 @@ def path_condition(unit_path):
 
 
 def dpkg(*args):
-	r = subprocess.run(["dpkg", *args], capture_output=True, text=True, timeout=240,
-			   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+	"""dpkg, waiting (at most 90 s) while apt or another dpkg holds its lock."""
+	deadline = time.monotonic() + 90
+	for _ in range(100):
+		r = subprocess.run(["dpkg", *args], capture_output=True, text=True, timeout=240,
+				   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+		if r.returncode != 2 or "lock" not in r.stderr or time.monotonic() > deadline:
+			break
+		time.sleep(1)
 	check(r.returncode == 0, "dpkg %s: exit %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
 	return r
 
@@ -408,7 +414,7 @@ def himds_token(port):
 	return get({"Metadata": "true", "Authorization": "Basic " + key})[0::2]
 
 
-@test(timeout=240)
+@test(timeout=300)
 def deb_install_connect_token_remove_purge(env):
 	if SANITIZE:
 		raise harness.Skip("a sanitizer build is not packaged: make test (the plain run) tests the .deb")
