@@ -242,6 +242,9 @@ def every_listed_program_is_installed(env):
 	found = {prog: _candidates(prog) for prog in progs}
 	known = owners([n for _, names in found.values() for n in names])
 	deps = depends(sorted(pkgs))
+	# Two levels: gcc depends on gcc-12, which has the compiler that cc names.
+	second = depends(sorted(set().union(*deps.values()) - set(deps)))
+	deps = {p: d.union(*(second.get(x, set()) for x in d)) for p, d in deps.items()}
 	problems = []
 	for prog, pkg in sorted(progs.items()):
 		path, names = found[prog]
