@@ -5,7 +5,9 @@ Expectations:
 - Every program that a test module, the harness or bench/ starts (found in their source: the
   first word of each command given to subprocess, Popen or Service, the names given to
   shutil.which, and the commands of shell strings) is listed in tests/tools.txt, unless it
-  is one of the project's own programs.
+  is one of the project's own programs. So is every program that the shell scripts (tests/run.sh,
+  tests/fuzz/run.sh, conf/run.sh, .ci/run, packaging/) and the make recipes run, unless an
+  Essential package (coreutils, grep, sed, ...) has it.
 - `make deps` installs every package that tests/tools.txt names (make deps-list).
 - Each listed program is installed, from the package listed (or one it depends on): a fresh
   machine after `make deps` runs every test and skips none.
@@ -177,27 +179,114 @@ def called_programs():
 	return {k: v for k, v in found.items() if k not in OWN and k != "x"}
 
 
-def installed_from(prog):
-	"""(path, package) of the program as Debian installs it, or (None, None)."""
+# --- shell scripts and make recipes ------------------------------------------------
+
+SHELL_SOURCES = ["tests/run.sh", "tests/fuzz/run.sh", "conf/run.sh", ".ci/run", "packaging/deb.sh",
+		 "packaging/debian/postinst", "packaging/debian/prerm", "packaging/debian/postrm"]
+MAKEFILES = ["Makefile"] + sorted(str(p.relative_to(harness.REPO)) for p in harness.REPO.glob("*/build.mk")) + \
+	sorted(str(p.relative_to(harness.REPO)) for p in harness.REPO.glob("*/*/build.mk"))
+SHELL_WORDS = set("""if then else elif fi for do done while until case esac in function return exit set
+unset export local readonly shift trap wait eval exec cd pwd echo printf read test [ [[ ]] ] true
+false : . source break continue command type hash umask ulimit alias getopts let declare typeset
+kill time { } ! jobs fg bg disown""".split())
+
+
+def shell_commands(text, recipes_only=False):
+	"""[(program, line)] of the commands a shell script (or a Makefile's recipes) runs: the
+	first word of each simple command, outside here-documents, strings and arithmetic."""
+	funcs = set(re.findall(r"^\s*([A-Za-z_][\w-]*)\s*\(\)", text, re.M))
+	# Comment lines go first (an apostrophe in one would open a string), then strings
+	# in single quotes, which may span lines (awk programs); line numbers are kept.
+	text = re.sub(r"(?m)^[ \t]*#.*$", "", text)
+	lines, heredoc = text.split("\n"), None
+	for i, line in enumerate(lines):	# here-documents are text, not commands
+		if heredoc:
+			lines[i], heredoc = "", None if line.strip() == heredoc else heredoc
+			continue
+		m = re.search(r"<<-?\s*['\"]?(\w+)['\"]?", line)
+		heredoc = m.group(1) if m else None
+	text = "\n".join(lines)
+	text = re.sub(r"'[^']*'", lambda m: "''" + "\n" * m.group(0).count("\n"), text)
+	if recipes_only:	# make's $(dir $@) is no command; the shell's $$(cmd) is,
+		# except in a define, which eval expands once more ($$(dir $$@)).
+		text = re.sub(r"(?ms)^define .*?^endef", lambda m: m.group(0).replace("$$(", "$("), text)
+		text = re.sub(r"\$\(", "_m_", text.replace("$$(", "\0")).replace("\0", "$(")
+	out, joined = [], []
+	for n, line in enumerate(text.splitlines(), 1):
+		if joined and joined[-1][1].endswith("\\"):
+			joined[-1] = (joined[-1][0], joined[-1][1][:-1] + " " + line)
+		else:
+			joined.append((n, line))
+	for n, line in joined:
+		if recipes_only:
+			if not line.startswith("\t"):
+				continue
+			line = line.lstrip("\t@-")
+		code = re.sub(r"(^|\s)#.*$", "", line)
+		code = re.sub(r"\$\(\([^)]*\)\)", "0", code)
+		code = re.sub(r'"[^"$`]*"', '""', code)
+		for part in re.split(r"\|\||&&|[|;&(`]|\$\(|\bthen\b|\bdo\b|\belse\b", code):
+			w = part.split()
+			while w and (re.match(r"^\w+=", w[0]) or w[0] in ("!", "exec", "command", "env", "nohup")):
+				w = w[1:]
+			if w and w[0] not in SHELL_WORDS and w[0] not in funcs and \
+			   re.match(r"^[a-z][\w.+-]*$", w[0]) and not w[0].endswith((".service", ".path")):
+				out.append((w[0], n))
+	return out
+
+
+def scripted_programs():
+	"""{program: ["file:line", ...]} for the shell scripts and the make recipes."""
+	found = {}
+	for rel, recipes in [(f, False) for f in SHELL_SOURCES] + [(f, True) for f in MAKEFILES]:
+		path = harness.REPO / rel
+		if not path.exists():
+			continue
+		for prog, n in shell_commands(path.read_text(), recipes):
+			found.setdefault(prog, []).append("%s:%d" % (rel, n))
+	return found
+
+
+def essential(pkgs):
+	"""The packages of pkgs that are Essential (always installed: coreutils, grep, sed...)."""
+	r = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Essential}\n", *pkgs],
+			   capture_output=True, text=True, timeout=60)
+	return {ln.split()[0] for ln in r.stdout.splitlines() if ln.endswith(" yes")}
+
+
+def _candidates(prog):
+	"""Where Debian puts prog (the first of DIRS that has it), with the names dpkg knows it by
+	(/usr/bin/x may be registered as /bin/x, a symlink by its target): (path, [names])."""
 	for d in DIRS:
 		p = os.path.join(d, prog)
-		if not os.path.exists(p):
+		if os.path.exists(p):
+			real = os.path.realpath(p)
+			return p, list(dict.fromkeys((p, real, p.replace("/usr/", "/", 1),
+						       real.replace("/usr/", "/", 1))))
+	return None, []
+
+
+def owners(paths):
+	"""{path: package} for the paths dpkg knows, in one dpkg-query."""
+	r = subprocess.run(["dpkg-query", "-S", *paths], capture_output=True, text=True, timeout=60)
+	out = {}
+	for line in r.stdout.splitlines():
+		if line.startswith("diversion by") or ": " not in line:
 			continue
-		for cand in (p, os.path.realpath(p), p.replace("/usr/", "/", 1),
-			     os.path.realpath(p).replace("/usr/", "/", 1)):
-			r = subprocess.run(["dpkg-query", "-S", cand], capture_output=True, text=True)
-			owners = [ln.split(":", 1)[0].strip() for ln in r.stdout.splitlines()
-				  if ln and not ln.startswith("diversion by")]
-			if r.returncode == 0 and owners:
-				return p, owners[0].split(",")[0].strip()
-		return p, "?"
-	return None, None
+		pkgs, _, path = line.partition(": ")
+		out.setdefault(path.strip(), pkgs.split(",")[0].strip())
+	return out
 
 
-def depends_of(pkg):
-	r = subprocess.run(["dpkg-query", "-W", "-f=${Depends},${Pre-Depends}", pkg],
-			   capture_output=True, text=True)
-	return set(re.findall(r"(?:^|[,|]\s*)([a-z0-9][a-z0-9.+-]*)", r.stdout))
+def depends(pkgs):
+	"""{package: set of packages it depends on}, in one dpkg-query."""
+	r = subprocess.run(["dpkg-query", "-W", "-f=${Package}\t${Depends},${Pre-Depends}\n", *pkgs],
+			   capture_output=True, text=True, timeout=60)
+	out = {}
+	for line in r.stdout.splitlines():
+		name, _, deps = line.partition("\t")
+		out[name] = set(re.findall(r"(?:^|[,|]\s*)([a-z0-9][a-z0-9.+-]*)", deps))
+	return out
 
 
 @test
@@ -224,20 +313,45 @@ def make_deps_installs_every_listed_package(env):
 	check(pkgs <= have, "make deps does not install: %s" % " ".join(sorted(pkgs - have)))
 
 
-@test
+@test(timeout=60)
+def scripts_and_recipes_call_listed_or_essential_programs(env):
+	"""The shell scripts and make recipes: each program they run is listed, or comes from an
+	Essential package (coreutils, grep, sed, ...) that every Debian machine has."""
+	progs, _ = manifest()
+	called = {p: w for p, w in scripted_programs().items() if p not in progs and p not in OWN}
+	for must in ("dpkg-deb", "systemd-sysusers", "make"):
+		check(must in scripted_programs(), "the script scan did not find %s: the scan is broken" % must)
+	found = {p: _candidates(p) for p in called}
+	known = owners([n for _, names in found.values() for n in names]) if found else {}
+	owner = {p: next((known[n] for n in names if n in known), None) for p, (_, names) in found.items()}
+	ess = essential(sorted({o for o in owner.values() if o}))
+	bad = ["%s (%s; %s)" % (p, ", ".join(w[:2]), "from %s" % owner[p] if owner[p] else "not installed")
+	       for p, w in sorted(called.items()) if owner[p] not in ess]
+	check(not bad, "run by a script or recipe, not in tests/tools.txt and not Essential: %s" % "; ".join(bad))
+
+
+@test(timeout=90)
 def every_listed_program_is_installed(env):
 	progs, pkgs = manifest()
+	found = {prog: _candidates(prog) for prog in progs}
+	known = owners([n for _, names in found.values() for n in names])
+	deps = depends(sorted(pkgs))
+	# Two levels: gcc depends on gcc-12, which has the compiler that cc names.
+	second = depends(sorted(set().union(*deps.values()) - set(deps)))
+	deps = {p: d.union(*(second.get(x, set()) for x in d)) for p, d in deps.items()}
 	problems = []
 	for prog, pkg in sorted(progs.items()):
-		path, owner = installed_from(prog)
+		path, names = found[prog]
+		owner = next((known[n] for n in names if n in known), "?")
 		if path is None:
 			problems.append("%s is not installed (package %s; run make deps as root)" % (prog, pkg))
-		elif owner != pkg and owner not in depends_of(pkg):
+		elif owner != pkg and owner not in deps.get(pkg, ()):
 			problems.append("%s comes from %s, not from %s as tests/tools.txt says" % (path, owner, pkg))
-	for pkg in sorted(pkgs - set(progs.values())):
-		r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
-		if "install ok installed" not in r.stdout:
-			problems.append("package %s is not installed (run make deps as root)" % pkg)
+	r = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\n", *sorted(pkgs)],
+			   capture_output=True, text=True, timeout=60)
+	ok = {ln.split()[0] for ln in r.stdout.splitlines() if "install ok installed" in ln}
+	for pkg in sorted(pkgs - ok - {progs[p] for p in progs if found[p][0] is None}):
+		problems.append("package %s is not installed (run make deps as root)" % pkg)
 	check(not problems, "; ".join(problems))
 
 
