@@ -49,10 +49,12 @@ ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
-UNIT_TESTS := route http conf config agentconf gw url atomicfile identity
+UNIT_TESTS := route http conf config agentconf gw url atomicfile identity budget fdlimit
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
+budget_test_OBJS := arcproxy/budget.c
+fdlimit_test_OBJS := arcproxy/fdlimit.c lib/log.c
 agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
 gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c
 config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \
