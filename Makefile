@@ -49,10 +49,11 @@ ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
-UNIT_TESTS := route http conf config agentconf gw url atomicfile identity budget fdlimit
+UNIT_TESTS := route http conf config agentconf gw url atomicfile identity
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
+UNIT_TESTS += budget fdlimit
 budget_test_OBJS := arcproxy/budget.c
 fdlimit_test_OBJS := arcproxy/fdlimit.c lib/log.c
 agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
