@@ -615,13 +615,21 @@ conn_resp(struct conn *c)
 		}
 		status = m->parser.status_code;
 		before = evbuffer_get_length(out);
-		if (status == 101 && c->req->parser.upgrade) {
+		if (status == 101 && http_msg_is_upgrade(c->req)) {
 			c->status = 101;
 			http_write_response(m, 0, 1, out);
 			http_msg_head_consume(m, in);
 			c->bytes_down += evbuffer_get_length(out) - before;
 			conn_flush_stage(c);
 			conn_tunnel(c);
+			return;
+		}
+		if (status == 101) {
+			/* Switching to a protocol nobody asked for. */
+			log_debug("%s %s: 101 without an upgrade request",
+			    c->client_addr, c->target_text);
+			conn_flush_stage(c);
+			conn_fail(c, PXE_UPSTREAM_PROTOCOL);
 			return;
 		}
 		if (status < 200) {
@@ -703,7 +711,7 @@ conn_client_read(struct bufferevent *bev, void *arg)
 		if (!c->req_done)
 			conn_req_body(c);
 		else if (evbuffer_get_length(bufferevent_get_input(c->client)) >=
-		    (size_t)c->cfg->limits.buffer_bytes)
+		    RELAY_WINDOW_MIN)
 			/* Pipelined requests wait for this response. */
 			bufferevent_disable(c->client, EV_READ);
 		break;
@@ -744,7 +752,7 @@ conn_client_write(struct bufferevent *bev, void *arg)
 	case CONN_EXCHANGE:
 		if (c->up_paused) {
 			c->up_paused = 0;
-			relay_window_drained(&c->relay.upstream.win, c->w->base,
+			relay_window_drained(&c->relay.upstream.win, c->client,
 			    c->cfg->limits.buffer_bytes);
 			bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 			bufferevent_enable(c->up->bev, EV_READ);
@@ -818,7 +826,7 @@ conn_up_write(struct bufferevent *bev, void *arg)
 	}
 	if (c->state == CONN_EXCHANGE && c->client_paused) {
 		c->client_paused = 0;
-		relay_window_drained(&c->relay.client.win, c->w->base,
+		relay_window_drained(&c->relay.client.win, c->up->bev,
 		    c->cfg->limits.buffer_bytes);
 		bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
 		bufferevent_enable(c->client, EV_READ);

@@ -1,5 +1,8 @@
 /* relay.c -- bytes both ways between two streams, with le-proxy's backpressure and half-close passed across. */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+
+#include <linux/sockios.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -11,9 +14,8 @@
 #include "upstream.h"
 #include "worker.h"
 
-#define RELAY_WINDOW_MIN	(16 * 1024)	/* for a partner that does not drain */
 #define RELAY_DRAIN_FAST_MS	20	/* drained this fast: the window doubles */
-#define RELAY_DRAIN_SLOW_MS	200	/* this slow: back to the minimum */
+#define RELAY_DRAIN_SLOW_MS	1000	/* this slow: back to the minimum */
 
 static size_t
 relay_window_high(const struct relay_window *win, size_t max)
@@ -23,26 +25,36 @@ relay_window_high(const struct relay_window *win, size_t max)
 	return high < max ? high : max;
 }
 
+/*
+ * The window doubles only while the partner really takes the bytes: a
+ * socket's send buffer absorbs a megabyte on loopback whether or not the
+ * peer reads, but what the kernel could not even send shows a peer that
+ * does not (its receive window is closed).
+ */
 static void
-relay_window_grow(struct relay_window *win, size_t max)
+relay_window_grow(struct relay_window *win, struct bufferevent *to, size_t max)
 {
 	size_t	high = relay_window_high(win, max);
+	int	fd = bufferevent_getfd(to), unsent;
 
+	if (fd != -1 && ioctl(fd, SIOCOUTQNSD, &unsent) == 0 &&
+	    (size_t)unsent >= high)
+		return;
 	win->high = high < max / 2 ? high * 2 : max;
 }
 
 void
-relay_window_drained(struct relay_window *win, struct event_base *base,
+relay_window_drained(struct relay_window *win, struct bufferevent *to,
     size_t max)
 {
 	struct timeval	now, d;
 	long long	ms;
 
-	event_base_gettimeofday_cached(base, &now);
+	event_base_gettimeofday_cached(bufferevent_get_base(to), &now);
 	timersub(&now, &win->paused, &d);
 	ms = (long long)d.tv_sec * 1000 + d.tv_usec / 1000;
 	if (ms <= RELAY_DRAIN_FAST_MS)
-		relay_window_grow(win, max);
+		relay_window_grow(win, to, max);
 	else if (ms >= RELAY_DRAIN_SLOW_MS)
 		win->high = RELAY_WINDOW_MIN;
 }
@@ -56,7 +68,7 @@ relay_throttle(struct relay_window *win, struct budget *b,
 
 	if (out == 0 && win->full)
 		/* Both sides keep pace: room for bigger reads. */
-		relay_window_grow(win, max);
+		relay_window_grow(win, to, max);
 	win->full = 0;
 	/* Past the budget, only what the partner takes at once is read. */
 	if (budget_spent(b))
@@ -97,7 +109,8 @@ relay_read_more(struct relay_window *win, struct budget *b,
 	evbuffer_unfreeze(in, 0);
 	n = bigread(bufferevent_getfd(bev), in, room);
 	evbuffer_freeze(in, 0);
-	win->full = n > 0 && (size_t)n == room;
+	/* The reservation may be larger than asked: at least room means full. */
+	win->full = n > 0 && (size_t)n >= room;
 }
 
 void
@@ -181,8 +194,7 @@ relay_drained(struct relay *r, struct relay_end *to)
 
 	if (from->paused) {
 		from->paused = 0;
-		relay_window_drained(&from->win, bufferevent_get_base(to->bev),
-		    r->high_water);
+		relay_window_drained(&from->win, to->bev, r->high_water);
 		bufferevent_setwatermark(to->bev, EV_WRITE, 0, 0);
 		if (!from->eof)
 			bufferevent_enable(from->bev, EV_READ);

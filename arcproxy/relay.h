@@ -8,7 +8,6 @@
 
 struct budget;
 struct bufferevent;
-struct event_base;
 struct upstream;
 
 /*
@@ -17,6 +16,8 @@ struct upstream;
  * limits.buffer_bytes while both sides move (HAProxy and Envoy bound a slow
  * reader the same way).
  */
+#define RELAY_WINDOW_MIN	(16 * 1024)	/* for a partner that does not drain */
+
 struct relay_window {
 	size_t			 high;		/* 0: not yet used (the minimum) */
 	struct timeval		 paused;	/* when the reader last paused */
@@ -61,7 +62,7 @@ void	relay_write_now(struct bufferevent *);
  * the budget is spent and returns 0. */
 int	relay_throttle(struct relay_window *, struct budget *,
 	    struct bufferevent *reader, struct bufferevent *to, size_t max);
-void	relay_window_drained(struct relay_window *, struct event_base *,
+void	relay_window_drained(struct relay_window *, struct bufferevent *to,
 	    size_t max);
 /* One big read from a plain socket, up to the window and the budget. */
 void	relay_read_more(struct relay_window *, struct budget *,

@@ -23,3 +23,9 @@ $(BIN)/benchorigin: $(call obj,$(BENCHORIGIN_SRC))
 .PHONY: bench
 bench: deps all
 	python3 bench/run.py --bin $(BIN)
+
+# Peak RSS of arcproxy, Traffic Server and Squid under slowhttptest -X (slow
+# read), 1,500 connections at a 1 MiB body; SLOWREAD_SECONDS per proxy.
+.PHONY: bench-slowread
+bench-slowread: all
+	python3 bench/slowread.py --bin $(BIN)

@@ -89,75 +89,6 @@ http_on_value(http_parser *p, const char *at, size_t len)
 	return http_span_add(m, &m->fields[m->nfields - 1].value, CB_VALUE, at, len);
 }
 
-/*
- * A chunked body is never passed as it came: its chunk lines may carry
- * extensions and its line ends may be whatever the lenient parser let by,
- * so another parser downstream could frame it differently.  The payload
- * moves without a copy; the framing around it is dropped from the input and
- * written again from the parser's state.  Input before pos is framing.
- */
-static int
-http_drop_framing(struct http_msg *m, size_t pos)
-{
-	char	c;
-
-	/* The lenient parser takes any two bytes for the CRLF after the
-	 * data of a chunk; nobody else would. */
-	while (m->crlf_need > 0 && m->body_taken < pos) {
-		if (evbuffer_copyout(m->body_in, &c, 1) != 1 ||
-		    c != "\r\n"[2 - m->crlf_need]) {
-			m->invalid = "chunk data not followed by CRLF";
-			return -1;
-		}
-		evbuffer_drain(m->body_in, 1);
-		m->body_taken++;
-		m->crlf_need--;
-	}
-	if (pos > m->body_taken) {
-		evbuffer_drain(m->body_in, pos - m->body_taken);
-		m->body_taken = pos;
-	}
-	return 0;
-}
-
-static int
-http_on_chunk_header(http_parser *p)
-{
-	struct http_msg *m = p->data;
-
-	if (!m->dechunk)
-		evbuffer_add_printf(m->body_out, "%llx\r\n",
-		    (unsigned long long)p->content_length);
-	return 0;
-}
-
-static int
-http_on_body(http_parser *p, const char *at, size_t len)
-{
-	struct http_msg *m = p->data;
-
-	if (!(p->flags & F_CHUNKED))
-		return 0;		/* moved unchanged by http_msg_body() */
-	if (http_drop_framing(m, http_offset(m, at)) == -1 ||
-	    evbuffer_remove_buffer(m->body_in, m->body_out, len) != (int)len)
-		return -1;
-	m->body_taken += len;
-	if (p->content_length == 0)
-		m->crlf_need = 2;	/* the end of this chunk's data */
-	return 0;
-}
-
-static int
-http_on_chunk_complete(http_parser *p)
-{
-	struct http_msg *m = p->data;
-
-	/* After each chunk's data, and after the last chunk (no trailers). */
-	if (!m->dechunk)
-		evbuffer_add(m->body_out, "\r\n", 2);
-	return 0;
-}
-
 static int
 http_on_headers_complete(http_parser *p)
 {
@@ -188,10 +119,7 @@ static const http_parser_settings http_settings = {
 	.on_header_field = http_on_field,
 	.on_header_value = http_on_value,
 	.on_headers_complete = http_on_headers_complete,
-	.on_body = http_on_body,
 	.on_message_complete = http_on_message_complete,
-	.on_chunk_header = http_on_chunk_header,
-	.on_chunk_complete = http_on_chunk_complete,
 };
 
 void
@@ -325,6 +253,9 @@ http_head_valid(struct http_msg *m)
 		    (raw[i + 1] == ' ' || raw[i + 1] == '\t'))
 			return http_invalid(m, "obsolete line folding");
 	}
+	if (p->type == HTTP_RESPONSE &&
+	    (p->status_code < 100 || p->status_code > 599))
+		return http_invalid(m, "invalid status code");
 	for (k = 0; k < m->url.len; k++) {
 		c = (unsigned char)raw[m->url.off + k];
 		if (p->type == HTTP_REQUEST && (c <= ' ' || c == 0x7f))
@@ -445,27 +376,173 @@ http_msg_head_consume(struct http_msg *m, struct evbuffer *in)
 	return HTTP_STEP_MORE;
 }
 
+/*
+ * A chunked body is never passed as it came: chunk lines may carry
+ * extensions, trailers may follow, and the lenient parser takes any byte
+ * for some of the CR and LF, so another parser downstream could frame it
+ * differently.  This filter walks the bytes http-parser has accepted and
+ * passes only the canonical framing (size digits, CRLF, data, CRLF, last
+ * chunk, CRLF): extensions, white space and trailer lines are dropped, a
+ * line end that is not CRLF is an error.  The common body, with nothing to
+ * drop, moves as one run without a copy.  With m->dechunk all framing goes.
+ */
+enum {
+	CHUNK_SIZE,		/* hex digits of the chunk size */
+	CHUNK_EXT,		/* an extension after the size: dropped */
+	CHUNK_SIZE_LF,		/* the CR of the size line was seen */
+	CHUNK_DATA,		/* chunk_left data bytes due */
+	CHUNK_DATA_CR,		/* the CRLF after the data */
+	CHUNK_DATA_LF,
+	CHUNK_TRAILER_START,	/* after the last chunk: a trailer line or CRLF */
+	CHUNK_TRAILER,		/* a trailer line: dropped */
+	CHUNK_LAST_LF,		/* the CR of the final CRLF was seen */
+	CHUNK_END,		/* the body is complete */
+};
+
+/* One framing byte: 1 to pass it, 0 to drop it, -1 when it is not canonical. */
+static int
+http_chunk_byte(struct http_msg *m, unsigned char c)
+{
+	int	v;
+
+	switch (m->chunk_state) {
+	case CHUNK_SIZE:
+		if ((v = isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ?
+		    c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1) >= 0) {
+			if (m->chunk_left > (UINT64_MAX >> 4))
+				return -1;
+			m->chunk_left = m->chunk_left * 16 + (uint64_t)v;
+			m->chunk_digits++;
+			return 1;
+		}
+		if (m->chunk_digits == 0)
+			return -1;
+		if (c == '\r') {
+			m->chunk_state = CHUNK_SIZE_LF;
+			return 1;
+		}
+		if (c != ';' && c != ' ' && c != '\t')
+			return -1;
+		m->chunk_state = CHUNK_EXT;
+		return 0;
+	case CHUNK_EXT:
+		if (c != '\r')
+			return 0;
+		m->chunk_state = CHUNK_SIZE_LF;
+		return 1;
+	case CHUNK_SIZE_LF:
+		if (c != '\n')
+			return -1;
+		m->chunk_state = m->chunk_left > 0 ? CHUNK_DATA : CHUNK_TRAILER_START;
+		return 1;
+	case CHUNK_DATA_CR:
+		if (c != '\r')
+			return -1;
+		m->chunk_state = CHUNK_DATA_LF;
+		return 1;
+	case CHUNK_DATA_LF:
+		if (c != '\n')
+			return -1;
+		m->chunk_state = CHUNK_SIZE;
+		m->chunk_digits = 0;
+		return 1;
+	case CHUNK_TRAILER_START:
+		if (c == '\r') {
+			m->chunk_state = CHUNK_LAST_LF;
+			return 1;
+		}
+		m->chunk_state = CHUNK_TRAILER;
+		return 0;
+	case CHUNK_TRAILER:
+		if (c == '\n')
+			m->chunk_state = CHUNK_TRAILER_START;
+		return 0;
+	case CHUNK_LAST_LF:
+		if (c != '\n')
+			return -1;
+		m->chunk_state = CHUNK_END;
+		return 1;
+	default:
+		return -1;		/* bytes after the end */
+	}
+}
+
+/* Moves the first pass bytes of in to out, or drops them. */
+static void
+http_chunk_flush(struct evbuffer *in, struct evbuffer *out, size_t *run, int pass)
+{
+	if (*run == 0)
+		return;
+	if (pass)
+		evbuffer_remove_buffer(in, out, *run);
+	else
+		evbuffer_drain(in, *run);
+	*run = 0;
+}
+
+/*
+ * Filters the first total bytes of in, which vec describes, into out.  Runs
+ * are applied behind the scan: what is drained or moved lies before the byte
+ * being looked at, so the chains still to scan stay where vec says.
+ */
+static int
+http_chunk_filter(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
+    const struct evbuffer_iovec *vec, int nvec, size_t total)
+{
+	const unsigned char	*p;
+	size_t			 run = 0, len, n, k;
+	int			 pass = 1, cls, i;
+
+	for (i = 0; i < nvec && total > 0; i++) {
+		p = vec[i].iov_base;
+		len = vec[i].iov_len < total ? vec[i].iov_len : total;
+		total -= len;
+		for (k = 0; k < len; k += n) {
+			if (m->chunk_state == CHUNK_DATA) {
+				n = len - k;
+				if (n > m->chunk_left)
+					n = (size_t)m->chunk_left;
+				m->chunk_left -= n;
+				if (m->chunk_left == 0)
+					m->chunk_state = CHUNK_DATA_CR;
+				cls = 1;
+			} else {
+				n = 1;
+				if ((cls = http_chunk_byte(m, p[k])) == -1) {
+					m->invalid = "chunked framing that is not canonical";
+					return -1;
+				}
+				if (m->dechunk)
+					cls = 0;
+			}
+			if (cls != pass) {
+				http_chunk_flush(in, out, &run, pass);
+				pass = cls;
+			}
+			run += n;
+		}
+	}
+	http_chunk_flush(in, out, &run, pass);
+	return 0;
+}
+
 enum http_step
 http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
     size_t *moved)
 {
 	struct evbuffer_iovec	 vec[16];
 	size_t			 total = 0, n;
-	int			 nvec, i;
+	int			 nvec, i, used = 0;
 	enum http_step		 step = HTTP_STEP_MORE;
 
 	*moved = 0;
 	if (m->phase == HTTP_PHASE_DONE)
 		return HTTP_STEP_DONE;
-	m->body_out = out;
-	m->body_in = in;
-	m->body_taken = 0;
 	nvec = evbuffer_peek(in, -1, NULL, vec, 16);
 	if (nvec > 16)
 		nvec = 16;
-	/* The callbacks of a chunked body take payload from the front of in
-	 * as they go; segments behind the one being fed stay where they are. */
 	for (i = 0; i < nvec; i++) {
+		used = i + 1;
 		/* An empty chain (space reserved, nothing committed) would
 		 * read as EOF to http-parser. */
 		if (vec[i].iov_len == 0)
@@ -480,11 +557,15 @@ http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
 		if (HTTP_PARSER_ERRNO(&m->parser) != HPE_OK)
 			return HTTP_STEP_ERROR;
 	}
-	if ((m->parser.flags & F_CHUNKED) && http_drop_framing(m, total) == -1)
-		return HTTP_STEP_ERROR;
-	if (!(m->parser.flags & F_CHUNKED) && total > 0)
+	if (m->parser.flags & F_CHUNKED) {
+		if (http_chunk_filter(m, in, out, vec, used, total) == -1 ||
+		    (step == HTTP_STEP_DONE) != (m->chunk_state == CHUNK_END)) {
+			if (m->invalid == NULL)
+				m->invalid = "chunked framing that is not canonical";
+			return HTTP_STEP_ERROR;
+		}
+	} else if (total > 0)
 		evbuffer_remove_buffer(in, out, total);
-	m->body_in = NULL;
 	*moved = total;
 	/* More than 16 segments: the caller calls again while input remains. */
 	return step;
@@ -534,7 +615,9 @@ http_msg_is_connect(const struct http_msg *m)
 int
 http_msg_is_upgrade(const struct http_msg *m)
 {
-	return m->parser.upgrade;
+	/* An HTTP/1.0 request's Upgrade is ignored (RFC 9110 7.8). */
+	return m->parser.upgrade && !(m->parser.type == HTTP_REQUEST &&
+	    m->parser.http_major == 1 && m->parser.http_minor == 0);
 }
 
 int
@@ -761,7 +844,7 @@ http_write_request(const struct http_msg *m, const struct http_target *t,
     struct evbuffer *out)
 {
 	const char	*method = http_msg_method(m);
-	int		 upgrade = m->parser.upgrade && !http_msg_is_connect(m);
+	int		 upgrade = http_msg_is_upgrade(m) && !http_msg_is_connect(m);
 
 	evbuffer_add(out, method, strlen(method));
 	evbuffer_add(out, " ", 1);

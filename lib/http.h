@@ -44,11 +44,10 @@ struct http_msg {
 	int			 skip_body;	/* response to HEAD: no body whatever it says */
 	int			 dechunk;	/* pass a chunked body without any framing */
 	int			 client_http10;	/* the response goes to an HTTP/1.0 client */
-	struct evbuffer		*body_out;	/* where body bytes go, during http_msg_body */
-	struct evbuffer		*body_in;	/* where they come from */
-	size_t			 body_taken;	/* input bytes already removed in this call */
-	int			 crlf_need;	/* bytes of the CRLF after chunk data still due */
-	const char		*invalid;	/* why the head was refused */
+	int			 chunk_state;	/* where the chunked framing filter is */
+	int			 chunk_digits;	/* of the chunk size being read */
+	uint64_t		 chunk_left;	/* chunk size, then data bytes still due */
+	const char		*invalid;	/* why the head or body was refused */
 	struct http_span	 url;		/* request target, or the reason phrase */
 	struct http_field	 fields[HTTP_MAX_FIELDS];
 	int			 nfields;

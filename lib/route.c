@@ -220,10 +220,18 @@ route_host_is_guarded(const char *host)
 {
 	struct sockaddr_in	 v4;
 	struct sockaddr_in6	 v6;
-	char			 buf[INET6_ADDRSTRLEN + 1];
+	char			 buf[INET6_ADDRSTRLEN + 1], name[256];
 	size_t			 len = strlen(host);
 	const char		*zone;
 
+	/* Resolvers take any number of trailing dots. */
+	while (len > 1 && host[len - 1] == '.')
+		len--;
+	if (len >= sizeof(name))
+		return 0;
+	memcpy(name, host, len);
+	name[len] = '\0';
+	host = name;
 	/* RFC 6761 6.3: localhost and every name below it are this machine. */
 	if (strcmp(host, "localhost") == 0 ||
 	    (len > 10 && strcmp(host + len - 10, ".localhost") == 0))

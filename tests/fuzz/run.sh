@@ -56,22 +56,37 @@ for h in "$@"; do
 	done
 	log=$work/log
 	rc=0
-	# The regression inputs and the seeds first, one run each: a failure
-	# there names the file.
-	files=$(ls "$here/regress/$h"/* "$work/corpus"/* 2>/dev/null)
+	# The regression inputs one by one, so that each one that fails is
+	# named, then the seeds, one run each.
+	bad=""
+	for f in "$here/regress/$h"/*; do
+		[ -f "$f" ] || continue
+		if ! TMPDIR=$work UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=$lsan \
+		    "$bin" "$@" "$f" >"$log" 2>&1; then
+			echo "fuzz $h: FAILED on regression input $f:"
+			grep -v '^INFO:\|^Running:\|^Executed\|^ *#[0-9]' "$log" | tail -n 30
+			show_input "$h" "$f"
+			bad=1
+		fi
+	done
+	files=$(ls "$work/corpus"/* 2>/dev/null)
 	if [ -n "$files" ]; then
 		# shellcheck disable=SC2086
 		TMPDIR=$work UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=$lsan \
 		    "$bin" "$@" $files >"$log" 2>&1 || rc=$?
 		if [ $rc -ne 0 ]; then
-			bad=$(grep '^Running: ' "$log" | tail -n 1 | cut -c 10-)
-			echo "fuzz $h: FAILED on a committed input"
-			grep -v '^INFO:\|^Running:\|^Executed' "$log" | tail -n 60
-			[ -n "$bad" ] && show_input "$h" "$bad"
-			failed=$((failed + 1))
-			continue
+			f=$(grep '^Running: ' "$log" | tail -n 1 | cut -c 10-)
+			echo "fuzz $h: FAILED on seed $f:"
+			grep -v '^INFO:\|^Running:\|^Executed\|^ *#[0-9]' "$log" | tail -n 60
+			[ -n "$f" ] && show_input "$h" "$f"
+			bad=1
 		fi
 	fi
+	if [ -n "$bad" ]; then
+		failed=$((failed + 1))
+		continue
+	fi
+	files=$(ls "$here/regress/$h"/* "$work/corpus"/* 2>/dev/null)
 	if [ "$secs" -gt 0 ]; then
 		TMPDIR=$work UBSAN_OPTIONS=print_stacktrace=1 LSAN_OPTIONS=$lsan \
 		    "$bin" "$@" -max_total_time="$secs" "$work/corpus" >"$log" 2>&1 || rc=$?

@@ -10,13 +10,14 @@ Expectations:
   as one request with its body, and the access log has one line for it; the same with
   chunked; a response whose Connection names its framing keeps it, so the next response on
   the client connection parses.
-- Chunk extensions, odd chunk lines and trailers do not reach the origin: the body goes on
-  chunked again from the proxy's parser; data not followed by CRLF -> 400.
+- Chunk extensions, white space in chunk lines and trailers do not reach the origin: only
+  canonical chunked framing goes on; data not followed by CRLF -> 400.
+- A 101 to a request that asked for no upgrade -> 502.
 - Heads another parser could read differently get 400 (requests) or 502 (responses), and
   nothing reaches the origin: Transfer-Encoding not ending in chunked, chunked twice,
   Transfer-Encoding in HTTP/1.0, line folding, bare LF or CR, white space before a colon,
   a control character in the target, both framings, two Content-Lengths.
-- An HTTP/1.0 client gets no 1xx response.
+- An HTTP/1.0 client gets no 1xx response, and its Upgrade field goes no further.
 """
 
 import socket
@@ -38,6 +39,8 @@ RESPONSES = {
 	"/resp/chunk-ext": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 			   b"5;ext=\"a\nb\"\r\nfirst\r\n0\r\nX-Trailer: 1\r\n\r\n",
 	"/resp/100": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
+	"/resp/101": b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"
+		     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
 }
 
 
@@ -207,8 +210,8 @@ def chunk_extensions_and_trailers_stay(env):
 	got = _new_requests(env, before)
 	check(len(got) == 1, "the origin parsed %d requests for one" % len(got))
 	check(got[0]["body"] == b"hello world", "the origin read %r" % got[0]["body"])
-	check(got[0]["raw_body"] == b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
-	      "the chunked framing was not written again: %r" % got[0]["raw_body"])
+	check(got[0]["raw_body"] == b"5\r\nhello\r\n0006\r\n world\r\n0\r\n\r\n",
+	      "extensions, white space or trailers reached the origin: %r" % got[0]["raw_body"])
 	# http-parser takes any two bytes after chunk data; the proxy does not.
 	before = len(env.raw.requests)
 	req = (b"POST %s/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -280,7 +283,7 @@ def chunk_extension_not_forwarded_down(env):
 
 @test
 def ambiguous_responses_502(env):
-	for path in ("/resp/te-gzip", "/resp/cl-te"):
+	for path in ("/resp/te-gzip", "/resp/cl-te", "/resp/101"):
 		r = _exchange(env, b"GET %s%s HTTP/1.1\r\nHost: x\r\n\r\n" % (_base(env).encode(), path.encode()))[0]
 		check(r is not None and r.status == 502, "%s: wanted 502, got %r" % (path, r))
 
@@ -295,3 +298,11 @@ def no_1xx_for_http10(env):
 		c.send(b"GET %s/resp/100 HTTP/1.1\r\nHost: x\r\n\r\n" % _base(env).encode())
 		status, _, _, _ = c.read_head()
 		check(status == 100, "an HTTP/1.1 client got status %d first, not the 100" % status)
+	# Nor an upgrade: HTTP/1.0 has none, and the origin, which gets HTTP/1.1, must not see one.
+	before = len(env.raw.requests)
+	r = _exchange(env, b"GET %s/up HTTP/1.0\r\nHost: x\r\nConnection: Upgrade\r\n"
+		      b"Upgrade: websocket\r\n\r\n" % _base(env).encode())[0]
+	check(r is not None and r.status == 200, "HTTP/1.0 request with Upgrade: %r" % r)
+	got = _new_requests(env, before)
+	check(got and not any(k == "upgrade" or "upgrade" in v.lower() for k, v in got[0]["headers"]),
+	      "the origin got an upgrade for an HTTP/1.0 client: %r" % (got and got[0]["headers"]))

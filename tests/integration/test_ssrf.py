@@ -9,13 +9,18 @@ Expectations:
   0.0.0.0, [::]), and localhost / *.localhost, get 403 with Proxy-Status
   error=destination_ip_prohibited on the proxy route, CONNECT and absolute-form alike, and
   the enterprise proxy never hears of them.
+- The same on the gateway route (a gateway that cannot be reached: an ordinary name gets its
+  502, a guarded one the 403 before the gateway is asked).
 - A rule naming host and port exactly lifts the guard, on the proxy route too.
 - A rule without a port does not: a name that resolves to loopback stays refused, and so
   does a literal loopback on a port no exact rule names.
 """
 
-from harness import (Conn, check, direct, fetch, healthy, origin, proxy_status_error,
-		     standard_env, stop_env, test)
+import os
+import shutil
+
+from harness import (Conn, Proxy, check, direct, fetch, free_port, healthy, origin,
+		     proxy_status_error, standard_env, stop_env, test)
 
 LITERALS = ("127.0.0.1", "127.1", "2130706433", "0x7f.1", "0177.0.0.1", "0x7f000001",
 	    "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[fe80::1%25eth0]", "0.0.0.0",
@@ -110,3 +115,31 @@ def portless_rule_keeps_guard(env):
 	with Conn(env.proxy.port) as c:
 		r = c.connect_tunnel("loopport.test:%d" % o.echo_port)
 		check(r.status == 200, "loopport.test:%d with an exact rule: %d" % (o.echo_port, r.status))
+
+
+@test
+def literals_guarded_on_gateway_route(env):
+	o = env.origin
+	p = Proxy(routes=[{"match": "*", "route": "gateway"}], name="ssrfgw")
+	p.settings.pop("default_route")
+	p.write_config()
+	shutil.copy(o.ca, os.path.join(p.conf_dir, "ca.crt"))
+	os.chmod(os.path.join(p.conf_dir, "ca.crt"), 0o644)
+	p.write_agent_conf('connection = { type = "gateway"; };\n'
+			   'gateway = { url = "https://gw.unreachable.test:%d"; ca_file = "ca.crt"; };\n'
+			   % free_port())
+	p.start()
+	env.extra.append(p)
+	with Conn(p.port) as c:
+		r = c.connect_tunnel("example.com:443")
+	check(r.status == 502, "an ordinary name on the unreachable gateway route: wanted 502, got %d %r"
+	      % (r.status, r.header("proxy-status")))
+	for host in LITERALS:
+		with Conn(p.port) as c:
+			r = c.connect_tunnel("%s:443" % host)
+		check(r.status == 403 and proxy_status_error(r) == "destination_ip_prohibited",
+		      "CONNECT %s:443 on the gateway route: wanted 403 destination_ip_prohibited, got %d %r"
+		      % (host, r.status, r.header("proxy-status")))
+	r = fetch(p.port, "GET", "http://169.254.169.254/metadata/instance")
+	check(r.status == 403 and proxy_status_error(r) == "destination_ip_prohibited",
+	      "GET http://169.254.169.254/ on the gateway route: %d %r" % (r.status, r.header("proxy-status")))

@@ -30,6 +30,37 @@ text(struct evbuffer *b)
 	return s;
 }
 
+/* Writes the request head of a one-piece request; NULL when the head is refused. */
+static char *
+rewrite_request(const char *req)
+{
+	const char *const	 one[] = { req, NULL };
+	struct evbuffer		*b = pieces(one), *out = evbuffer_new();
+	struct http_msg		 m;
+	struct http_target	 t;
+	char			*s = NULL;
+
+	http_msg_init(&m, HTTP_REQUEST);
+	if (http_msg_head(&m, b, 8192) == HTTP_STEP_HEAD &&
+	    http_msg_target(&m, &t) == 0) {
+		http_write_request(&m, &t, out);
+		s = text(out);
+	}
+	evbuffer_free(b);
+	evbuffer_free(out);
+	return s;
+}
+
+static int
+count(const char *s, const char *needle)
+{
+	int	n = 0;
+
+	for (; (s = strcasestr(s, needle)) != NULL; s++)
+		n++;
+	return n;
+}
+
 static void
 test_absolute_form_rewrite(void)
 {
@@ -364,6 +395,13 @@ test_upgrade(void)
 	free(s);
 	evbuffer_free(b);
 	evbuffer_free(out);
+	/* HTTP/1.0 has no upgrade: the field is ignored and goes no further,
+	 * since the next hop gets HTTP/1.1 and could switch protocols. */
+	s = rewrite_request("GET http://a.test/ws HTTP/1.0\r\nConnection: Upgrade\r\n"
+	    "Upgrade: websocket\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_PTR_NULL(strcasestr(s, "upgrade"));
+	free(s);
 }
 
 static void
@@ -391,37 +429,6 @@ test_error_response(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\n\r\ndenied\n"));
 	free(s);
 	evbuffer_free(out);
-}
-
-/* Writes the request head of a one-piece request; NULL when the head is refused. */
-static char *
-rewrite_request(const char *req)
-{
-	const char *const	 one[] = { req, NULL };
-	struct evbuffer		*b = pieces(one), *out = evbuffer_new();
-	struct http_msg		 m;
-	struct http_target	 t;
-	char			*s = NULL;
-
-	http_msg_init(&m, HTTP_REQUEST);
-	if (http_msg_head(&m, b, 8192) == HTTP_STEP_HEAD &&
-	    http_msg_target(&m, &t) == 0) {
-		http_write_request(&m, &t, out);
-		s = text(out);
-	}
-	evbuffer_free(b);
-	evbuffer_free(out);
-	return s;
-}
-
-static int
-count(const char *s, const char *needle)
-{
-	int	n = 0;
-
-	for (; (s = strcasestr(s, needle)) != NULL; s++)
-		n++;
-	return n;
 }
 
 /* Connection never removes a framing field: the framing that goes on is the
@@ -548,6 +555,8 @@ test_ambiguous_heads(void)
 		"HTTP/1.1 200 O\x01K\r\nContent-Length: 5\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX:\r\n Content-Length: 5\r\n\r\n",
 		"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n",
 		NULL
 	};
 	struct http_msg	m;
@@ -591,8 +600,8 @@ body_through(struct http_msg *m, struct evbuffer *b, struct evbuffer *out)
 	return step;
 }
 
-/* A chunked body goes on chunked again from the parser's state: chunk
- * extensions, odd chunk lines and trailers stay behind. */
+/* A chunked body goes on with canonical framing only: chunk extensions,
+ * white space and trailers stay behind; a line end that is not CRLF fails. */
 static void
 test_rechunk(void)
 {
@@ -601,6 +610,8 @@ test_rechunk(void)
 	    "Content-Length: 9\r\n\r\nGET http://a.test/ HTTP/1.1\r\n\r\n", NULL };
 	const char *const bad_crlf[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
 	    "5\r\nhelloXY0\r\n\r\n", NULL };
+	const char *const bad_size_lf[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    "5\rXhello\r\n0\r\n\r\n", NULL };
 	const char *const split_crlf[] = { "POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
 	    "5\r\nhello\r", "\n0\r\n\r\n", NULL };
 	struct evbuffer	*b = pieces(in), *out = evbuffer_new();
@@ -612,7 +623,8 @@ test_rechunk(void)
 	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
 	CU_ASSERT_EQUAL(body_through(&m, b, out), HTTP_STEP_DONE);
 	s = text(out);
-	CU_ASSERT_STRING_EQUAL(s, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+	/* Leading zeros are canonical enough; the rest of the line is not. */
+	CU_ASSERT_STRING_EQUAL(s, "5\r\nhello\r\n0006\r\n world\r\n0\r\n\r\n");
 	free(s);
 	/* The next request stays in the input. */
 	CU_ASSERT_EQUAL(evbuffer_get_length(b), strlen("GET http://a.test/ HTTP/1.1\r\n\r\n"));
@@ -634,6 +646,15 @@ test_rechunk(void)
 	/* http-parser takes any two bytes after chunk data; not here. */
 	evbuffer_drain(out, evbuffer_get_length(out));
 	b = pieces(bad_crlf);
+	http_msg_init(&m, HTTP_REQUEST);
+	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
+	CU_ASSERT_EQUAL(body_through(&m, b, out), HTTP_STEP_ERROR);
+	evbuffer_free(b);
+
+	/* Nor any byte for the LF of a size line. */
+	evbuffer_drain(out, evbuffer_get_length(out));
+	b = pieces(bad_size_lf);
 	http_msg_init(&m, HTTP_REQUEST);
 	CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
 	CU_ASSERT_EQUAL(http_msg_head_consume(&m, b), HTTP_STEP_MORE);
@@ -671,7 +692,7 @@ static const struct unit_test tests[] = {
 	{ "request framing is written from the parser's state", test_framing_from_state },
 	{ "response framing is written from the parser's state", test_response_framing_from_state },
 	{ "ambiguous heads are refused", test_ambiguous_heads },
-	{ "chunked bodies are chunked again", test_rechunk },
+	{ "chunked bodies go on with canonical framing only", test_rechunk },
 	{ NULL, NULL }
 };
 

@@ -168,7 +168,7 @@ test_host_guard(void)
 		"2852039166", "224.0.0.1", "::1", "::", "::ffff:127.0.0.1",
 		"::ffff:7f00:1", "::127.0.0.2", "64:ff9b::127.0.0.1", "fe80::1",
 		"fe80::1%eth0", "fe80::1%25eth0", "ff02::1", "fec0::1",
-		"::ffff:169.254.169.254", NULL
+		"::ffff:169.254.169.254", "127.0.0.1..", "localhost..", NULL
 	};
 	static const char *const open_hosts[] = {
 		"example.com", "localhost.example.com", "mylocalhost", "10.0.0.1",
