@@ -811,3 +811,397 @@ def enterprise_squid(env):
 		env.squid = sq.start()
 	return env.squid
 
+
+# --- himds with a machine identity, and arcproxy in the arc group --------------------
+
+HIMDS = harness.BIN_DIR / "himds"
+ROOT = os.geteuid() == 0
+CLOUD_URL = "https://management.cloudsim.test"
+RESOURCE = "https://management.azure.com/"
+
+
+# --- users and groups --------------------------------------------------------
+
+def ensure_users():
+	"""As root: group arc (the identity files' group) and user himds in it, as an install makes them."""
+	if not ROOT:
+		return
+	try:
+		grp.getgrnam("arc")
+	except KeyError:
+		subprocess.run(["groupadd", "--system", "arc"], check=True)
+	try:
+		pwd.getpwnam("himds")
+	except KeyError:
+		subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+				"/usr/sbin/nologin", "-G", "arc", "himds"], check=True)
+	if "himds" not in grp.getgrnam("arc").gr_mem:
+		subprocess.run(["usermod", "-a", "-G", "arc", "himds"], check=True)
+
+
+def share_state_dir(path):
+	"""The installed layout of a state dir: root:root 0755 when root, written only by root; each
+	daemon writes in its own subdirectory (arcproxy's is made here for the arcproxy that the
+	harness runs as an unprivileged user, as tmpfiles.d would; himds makes its own)."""
+	if ROOT:
+		os.chown(path, 0, 0)
+		os.chmod(path, 0o755)
+		own = os.path.join(path, "arcproxy")
+		os.makedirs(own, exist_ok=True)
+		user = harness._run_as()
+		if user:
+			os.chown(own, user.pw_uid, user.pw_gid)
+
+
+def identity_dir(state_dir):
+	"""<state>/himds, where machine.key, machine.crt and himds.json live: himds:arc 0750 when root."""
+	d = os.path.join(state_dir, "himds")
+	os.makedirs(d, exist_ok=True)
+	if ROOT:
+		os.chown(d, pwd.getpwnam("himds").pw_uid, grp.getgrnam("arc").gr_gid)
+		os.chmod(d, 0o750)
+	return d
+
+
+def put_file(path, data, mode):
+	with open(path, "wb") as f:
+		f.write(data.encode() if isinstance(data, str) else data)
+	os.chmod(path, mode)
+	if ROOT:
+		os.chown(path, 0, grp.getgrnam("arc").gr_gid)
+
+
+class ArcProxy(Proxy):
+	"""arcproxy as the harness runs it, plus the arc group: it reads the machine key."""
+
+	def _popen_kw(self):
+		kw = super()._popen_kw()
+		if ROOT and "user" in kw:
+			kw["extra_groups"] = [grp.getgrnam("arc").gr_gid]
+		return kw
+
+
+# --- himds under test ----------------------------------------------------------
+
+class Himds(harness.Daemon):
+	name = "himds"
+
+	def __init__(self, name="himds", state_dir=None, **settings):
+		self.base = tempfile.mkdtemp(prefix=name + "-", dir=harness.tmp_root())
+		os.chmod(self.base, 0o755)
+		self.conf_dir = os.path.join(self.base, "conf")
+		os.mkdir(self.conf_dir)
+		self.state_dir = state_dir or os.path.join(self.base, "state")
+		self.run_dir = os.path.join(self.base, "run")	# root's 0755, as /run/arc
+		os.mkdir(self.run_dir)
+		if not state_dir:
+			os.mkdir(self.state_dir)
+			share_state_dir(self.state_dir)
+		self.port = free_port()
+		self.settings = {"listen": ["127.0.0.1:%d" % self.port], "proxy": "http://127.0.0.1:9"}
+		self.settings.update(settings)
+		self.stderr_path = os.path.join(self.base, "stderr.log")
+		self.proc = None
+		self.stopped = False	# a test stopped it on purpose
+		self.write_config()
+
+	def write_config(self, text=None):
+		path = os.path.join(self.conf_dir, "himds.conf")
+		with open(path, "w") as f:
+			f.write(text if text is not None else harness.conf_text(self.settings))
+		os.chmod(path, 0o644)
+
+	def command(self, *args):
+		return [str(HIMDS), *args, "--config-dir", self.conf_dir, "--state-dir", self.state_dir,
+			"--run-dir", self.run_dir]
+
+	def start(self):
+		if not HIMDS.exists():
+			raise AssertionError("himds binary not found: %s (make, or set ARC_BIN)" % HIMDS)
+		self.stderr_file = open(self.stderr_path, "ab")
+		# As root, himds drops to user himds itself.
+		self.proc = subprocess.Popen(self.command("-d", "-v"), stdin=subprocess.DEVNULL,
+					     stdout=self.stderr_file, stderr=self.stderr_file)
+		if not wait_port(self.port, 5, self.proc):
+			rc = self.proc.poll()
+			self.kill()
+			raise AssertionError("himds did not listen on %d (exit %s)\n%s"
+					     % (self.port, rc, self.stderr_tail()))
+		return self
+
+	def signal(self, sig):
+		self.proc.send_signal(sig)
+
+	def stop(self, timeout=10):
+		if self.proc is None:
+			return None
+		self.stopped = True
+		if self.proc.poll() is None:
+			self.proc.send_signal(signal.SIGTERM)
+			try:
+				self.proc.wait(timeout)
+			except subprocess.TimeoutExpired:
+				self.kill()
+		return self.proc.returncode
+
+	def status_file(self):
+		try:
+			with open(os.path.join(self.state_dir, "himds", "himds.json")) as f:
+				return json.load(f)
+		except (OSError, ValueError):
+			return {}
+
+	def token_dir(self):
+		return os.path.join(self.run_dir, "tokens")
+
+	def url(self, path):
+		return "http://127.0.0.1:%d%s" % (self.port, path)
+
+	def problems(self):
+		"""SIGTERM: exit 0, pid file and key files gone, no sanitizer report."""
+		out = []
+		if self.proc is None:
+			return out
+		crashed = self.proc.poll()
+		if crashed is not None and not self.stopped:
+			out.append("himds %s had exited with status %s\n%s" % (self.base, crashed, self.stderr_tail()))
+		rc = self.stop()
+		if crashed is None and rc != 0:
+			out.append("himds %s exited %s on SIGTERM\n%s" % (self.base, rc, self.stderr_tail()))
+		# As root the pid file is root's, in root's run dir: the dropped himds cannot remove it.
+		if crashed is None and not ROOT and os.path.exists(os.path.join(self.run_dir, "himds.pid")):
+			out.append("himds %s left its pid file" % self.base)
+		if crashed is None and os.path.isdir(self.token_dir()) and \
+		   [n for n in os.listdir(self.token_dir()) if n.endswith(".key")]:
+			out.append("himds %s left key files: %s" % (self.base, os.listdir(self.token_dir())))
+		rep = self.sanitizer_report()
+		if rep:
+			out.append("himds sanitizer: %s\n%s" % (rep, self.stderr_tail(40)))
+		return out
+
+	def cleanup(self):
+		self.kill()
+		try:
+			self.stderr_file.close()
+		except AttributeError:
+			pass
+		if not harness.KEEP:
+			shutil.rmtree(self.base, ignore_errors=True)
+
+
+def api(h, path, headers=None, method="GET"):
+	"""One request to himds: (status, {lower-case header: value}, parsed JSON or raw bytes)."""
+	c = http.client.HTTPConnection("127.0.0.1", h.port, timeout=15)
+	try:
+		c.request(method, path, headers=headers or {})
+		r = c.getresponse()
+		body = r.read()
+		hdrs = {k.lower(): v for k, v in r.getheaders()}
+	finally:
+		c.close()
+	try:
+		return r.status, hdrs, json.loads(body)
+	except ValueError:
+		return r.status, hdrs, body
+
+
+MD = {"Metadata": "true"}
+INSTANCE = "/metadata/instance?api-version=2020-06-01"
+MD_ENDPOINTS = "/metadata/endpoints?api-version=2019-11-01"
+TOKEN = "/metadata/identity/oauth2/token?api-version=2020-06-01&resource=" + \
+	urllib.request.quote(RESOURCE, safe="")
+
+
+def realm_path(www_authenticate):
+	"""The key file a 401 names, parsed as Azure's SDK does: split on '='."""
+	check(www_authenticate and www_authenticate.startswith("Basic realm="),
+	      "WWW-Authenticate is %r, not 'Basic realm=<path>'" % www_authenticate)
+	return www_authenticate.split("=")[1]
+
+
+def read_key(path):
+	with open(path) as f:
+		return f.read()
+
+
+def curl_himds(h, path, *args):
+	"""curl (no proxy) at himds: (status, headers, body text)."""
+	p = curl("--noproxy", "*", "-i", *args, h.url(path), timeout=30)
+	check(p.returncode == 0, "curl %s: exit %d: %s" % (path, p.returncode, p.stderr.decode(errors="replace")))
+	return parse_curl_i(p.stdout.decode("utf-8", "replace"))
+
+
+def parse_curl_i(out):
+	head, _, body = out.partition("\r\n\r\n")
+	lines = head.split("\r\n")
+	status = int(lines[0].split()[1])
+	hdrs = {}
+	for line in lines[1:]:
+		k, _, v = line.partition(":")
+		hdrs[k.strip().lower()] = v.strip()
+	return status, hdrs, body
+
+
+def curl_token(h, resource_path=TOKEN):
+	"""The challenge as a script does it with curl: 401, read the key file, retry."""
+	status, hdrs, _ = curl_himds(h, resource_path, "-H", "Metadata: true")
+	check(status == 401, "first token request: %d, expected 401" % status)
+	key_path = realm_path(hdrs.get("www-authenticate"))
+	key = read_key(key_path)
+	status, hdrs, body = curl_himds(h, resource_path, "-H", "Metadata: true",
+					"-H", "Authorization: Basic %s" % key)
+	return status, hdrs, body, key_path, key
+
+
+def urllib_token(h, resource_path=TOKEN):
+	"""The same with Python's urllib, as azure-identity's Arc credential does."""
+	opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+	req = urllib.request.Request(h.url(resource_path), headers=MD)
+	try:
+		opener.open(req, timeout=15)
+		raise AssertionError("urllib: the first token request was not refused")
+	except urllib.error.HTTPError as e:
+		check(e.code == 401, "urllib: first token request: %d, expected 401" % e.code)
+		key_path = realm_path(e.headers.get("WWW-Authenticate"))
+	req = urllib.request.Request(h.url(resource_path), headers=dict(
+		MD, Authorization="Basic " + read_key(key_path)))
+	try:
+		with opener.open(req, timeout=30) as r:
+			return r.status, json.loads(r.read()), key_path
+	except urllib.error.HTTPError as e:
+		return e.code, json.loads(e.read() or b"{}"), key_path
+
+
+def machine_json(resource, ca_file, interval=None):
+	doc = {"resource": resource, "cloudUrl": CLOUD_URL, "caFile": ca_file,
+	       "connectedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+	if interval:
+		doc["heartbeatIntervalSeconds"] = interval
+	return json.dumps(doc, indent=2)
+
+
+LOCAL_RESOURCE = {
+	"resourceId": "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-it/"
+		      "providers/Microsoft.HybridCompute/machines/m1",
+	"subscriptionId": "00000000-1111-2222-3333-444444444444", "resourceGroupName": "rg-it",
+	"tenantId": "55555555-6666-7777-8888-999999999999", "location": "westeurope", "name": "m1",
+	"vmId": "0b3c2a5e-7c1e-4f7a-9d55-3f0c8c3a1b2d", "tags": {"env": "prod", "team": "ops"},
+}
+
+
+def put_ca(sim, state_dir):
+	"""The cloud's CA beside the identity, where himds (its own user) can read it."""
+	path = os.path.join(state_dir, "ca.crt")
+	put_file(path, read_key(sim.file("ca.crt")), 0o644)
+	return path
+
+
+def put_local_identity(sim, state_dir):
+	"""machine.key/.crt from `cloudsim machine-cert` and a machine.json (no cloud behind it)."""
+	own = identity_dir(state_dir)
+	put_file(os.path.join(own, "machine.key"), read_key(sim.file("m1.key")), 0o640)
+	put_file(os.path.join(own, "machine.crt"), read_key(sim.file("m1.crt")), 0o644)
+	put_file(os.path.join(state_dir, "machine.json"),
+		 machine_json(LOCAL_RESOURCE, put_ca(sim, state_dir), 60), 0o644)
+
+class HimdsEnv:
+	"""A module's env around himds: the PKI, arcproxy in front of the cloud, the himdses."""
+
+	def __init__(self):
+		self.proxy = None	# run.py prints env.proxy's stderr tail on failure
+		self.sim = None		# the PKI (and, for the cloud tests, the control plane)
+		self.arcproxy = None	# plain arcproxy: refuses the heartbeat's CONNECT (SSRF guard)
+		self.local = None	# himds with an identity and no cloud behind it
+		self.empty = None	# himds without an identity
+		self.himdses = []
+		self.proxies = []
+		self.sims = []
+		self.cloud = None	# the cloud part (test_himds_cloud.py)
+		self.cloud_error = None
+		self.trap = None	# the empty himds's "proxy": a socket nobody should reach
+
+
+def himds_env(local=False, empty=False):
+	"""The users himds and arc (as root) and a PKI with the machine certificate m1 (env.sim, not
+	started).  local: himds on that identity (env.local, heartbeat every second) behind a plain
+	arcproxy (env.arcproxy), which refuses its CONNECT to the cloud; empty: himds without an
+	identity (env.empty) whose proxy is a socket nobody should reach (env.trap)."""
+	env = HimdsEnv()
+	try:
+		ensure_users()
+		sim = env.sim = Sim()
+		env.sims.append(sim)
+		make_pki(sim)
+		if local:
+			env.arcproxy = ArcProxy(hosts=[{"name": "management.cloudsim.test", "address": "127.0.0.1"}],
+						name="himds-arcproxy")
+			env.proxies.append(env.arcproxy)
+			env.arcproxy.start()
+			env.local = new_himds(env, "himds-local", proxy="http://127.0.0.1:%d" % env.arcproxy.port,
+					      heartbeat_interval_seconds=1)
+			put_local_identity(sim, env.local.state_dir)
+			env.local.start()
+		if empty:
+			env.trap = socket.socket()
+			env.trap.bind(("127.0.0.1", 0))
+			env.trap.listen(8)
+			env.trap.setblocking(False)
+			env.empty = new_himds(env, "himds-empty",
+					      proxy="http://127.0.0.1:%d" % env.trap.getsockname()[1])
+			env.empty.start()
+		env.proxy = env.local or env.empty
+	except BaseException:
+		stop_himds_env(env)
+		raise
+	return env
+
+
+def new_himds(env, name, **settings):
+	h = Himds(name, **settings)
+	env.himdses.append(h)
+	return h
+
+
+def stop_himds_env(env):
+	"""Stop what himds_env started and what the tests added; returns the problems seen."""
+	problems = []
+	if env.trap:
+		env.trap.close()
+	for h in env.himdses:
+		problems += h.problems()
+	for p in env.proxies:
+		if p.proc is None:
+			continue
+		crashed = p.proc.poll()
+		if crashed is not None:
+			problems.append("arcproxy %s had exited with status %s" % (p.base, crashed))
+		rc = p.stop()
+		if crashed is None and rc not in (0, None):
+			problems.append("arcproxy %s exited %s on SIGTERM\n%s" % (p.base, rc, p.stderr_tail()))
+		rep = p.sanitizer_report()
+		if rep:
+			problems.append("arcproxy sanitizer: %s\n%s" % (rep, p.stderr_tail(40)))
+	for sim in env.sims:
+		if sim.proc is None:
+			continue
+		crashed = sim.proc.poll()
+		if crashed is not None:
+			problems.append("cloudsim had exited with status %s" % crashed)
+		rc = sim.stop()
+		if crashed is None and rc != 0:
+			problems.append("cloudsim exited %s on SIGTERM\n%s" % (rc, sim.stderr_tail()))
+		rep = sim.sanitizer_report()
+		if rep:
+			problems.append("cloudsim sanitizer: %s\n%s" % (rep, sim.stderr_tail(40)))
+	if not problems and not harness.KEEP:
+		for h in env.himdses:
+			h.cleanup()
+		for p in env.proxies:
+			p.cleanup()
+		for sim in env.sims:
+			sim.cleanup()
+	return problems
+
+
+def up(h):
+	check(h.alive(), "himds %s exited with status %s\n%s" % (h.base, h.proc.returncode, h.stderr_tail()))
