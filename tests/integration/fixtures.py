@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -504,8 +505,9 @@ class GwSim(Sim):
 class Squid:
 	"""A real Squid on loopback: the enterprise proxy (http_port) or an HTTPS proxy (https_port)."""
 
-	def __init__(self, name, ports, tls=None):
-		"""ports: the CONNECT ports its ACL allows; tls: (cert, key) for an https_port."""
+	def __init__(self, name, ports, tls=None, names=("gw.cloudsim.test", "origin.test", "bypass.cloudsim.test")):
+		"""ports: the CONNECT ports its ACL allows; tls: (cert, key) for an https_port;
+		names: what its hosts file puts on 127.0.0.1."""
 		self.dir = tempfile.mkdtemp(prefix="squid-%s-" % name, dir=harness.tmp_root())
 		os.chmod(self.dir, 0o755)
 		self.port = free_port()
@@ -522,7 +524,7 @@ class Squid:
 		self.stderr_path = os.path.join(self.dir, "stderr.log")
 		hosts = os.path.join(self.dir, "hosts")
 		with open(hosts, "w") as f:
-			f.write("127.0.0.1 gw.cloudsim.test origin.test bypass.cloudsim.test\n")
+			f.write("127.0.0.1 %s\n" % " ".join(names))
 		lines = []
 		if tls:
 			cert, key = (os.path.join(self.dir, n) for n in ("tls.crt", "tls.key"))
@@ -1205,3 +1207,287 @@ def stop_himds_env(env):
 
 def up(h):
 	check(h.alive(), "himds %s exited with status %s\n%s" % (h.base, h.proc.returncode, h.stderr_tail()))
+
+
+# --- HTTP/2 to the gateway: cloudsim with misbehaving targets behind it ---------------
+
+NGHTTPX = shutil.which("nghttpx") or "/usr/sbin/nghttpx"
+
+
+class Target:
+	"""A TCP target: "stall" accepts and never reads; "reset" resets after the first byte;
+	"finfirst" sends its FIN at once, then reads slowly to EOF and records the byte count."""
+
+	def __init__(self, mode):
+		self.mode = mode
+		self.port = free_port()
+		self.sock = socket.socket()
+		self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+		self.sock.bind(("127.0.0.1", self.port))
+		self.sock.listen(16)
+		self.sock.settimeout(0.2)
+		self.held = []
+		self.counts = []	# finfirst: bytes read on each connection
+		self.stop = False
+		self.thread = threading.Thread(target=self._run, daemon=True)
+		self.thread.start()
+
+	def _run(self):
+		for _ in range(1000000):
+			if self.stop:
+				return
+			try:
+				s, _ = self.sock.accept()
+			except OSError:
+				continue
+			if self.mode == "stall":
+				self.held.append(s)
+				continue
+			if self.mode == "finfirst":
+				threading.Thread(target=self._slow_read, args=(s,), daemon=True).start()
+				continue
+			try:
+				s.settimeout(5)
+				s.recv(1)
+			except OSError:
+				pass
+			s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+			s.close()
+
+	def _slow_read(self, s):
+		n = 0
+		with s:
+			s.shutdown(socket.SHUT_WR)
+			s.settimeout(10)
+			try:
+				for _ in range(1 << 20):
+					d = s.recv(65536)
+					if not d:
+						break
+					n += len(d)
+					time.sleep(0.005)
+			except OSError:
+				n = -n - 1
+		self.counts.append(n)
+
+	def release(self):
+		"""Start reading (and discarding) on the connections held so far, each until its EOF."""
+		held, self.held = self.held, []
+		for s in held:
+			threading.Thread(target=self._drain, args=(s,), daemon=True).start()
+
+	@staticmethod
+	def _drain(s):
+		with s:
+			s.settimeout(10)
+			try:
+				for _ in range(1 << 20):
+					if not s.recv(1 << 20):
+						return
+			except OSError:
+				pass
+
+	def drop(self):
+		"""Reset the connections held so far."""
+		held, self.held = self.held, []
+		for s in held:
+			s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+			s.close()
+
+	def close(self):
+		self.stop = True
+		self.thread.join(2)
+		self.drop()
+		self.sock.close()
+
+
+class H2Sim(Sim):
+	"""cloudsim with the misbehaving targets in its host table."""
+
+	def __init__(self, targets, pki=None):
+		super().__init__()
+		self.targets = targets
+		if pki:
+			self.pki = pki
+
+	def settings(self):
+		s = super().settings()
+		for name, t in self.targets.items():
+			s["hosts"].append({"name": "%s.cloudsim.test" % name, "target": "127.0.0.1:%d" % t.port})
+		return s
+
+	def start(self):
+		try:
+			self.stderr_file.close()	# a restart opens it again
+		except AttributeError:
+			pass
+		return super().start()
+
+
+class H2Env:
+	"""A module's env around cloudsim (H2Sim) and the arcproxies with gateway.protocol "h2"."""
+
+	def __init__(self):
+		self.sim = None
+		self.sims = []		# stop_others stops these and self.proxies
+		self.proxies = []
+		self.proxy = None	# the main arcproxy, else the gateway (run.py prints its stderr on failures)
+		self.targets = {}
+		self.squids = []
+		self.procs = []		# further programs a test started (nghttpx)
+		self.ctx = None		# trusts the sim's CA: TLS to echo inside tunnels
+
+
+def h2_env(main=True):
+	"""The misbehaving targets (stall, reset, finfirst), cloudsim in front of them with the
+	machine certificate m1, started; with main, the main arcproxy (h2) after a first tunnel."""
+	env = H2Env()
+	try:
+		env.targets = {"stall": Target("stall"), "reset": Target("reset"),
+			       "finfirst": Target("finfirst")}
+		sim = env.sim = env.proxy = H2Sim(env.targets)
+		make_pki(sim)
+		sim.write_config()
+		sim.start()
+		env.ctx = ssl.create_default_context(cafile=sim.file("ca.crt"))
+		if main:
+			env.proxy = arcproxy_via(env, "h2", name="h2main")
+			r = poll(lambda: download(env, 1000), timeout=5)
+			check(r == pattern(1000), "first tunnel over h2: %r" % r)
+	except BaseException:
+		stop_h2_env(env)
+		raise
+	return env
+
+
+def stop_h2_env(env):
+	"""Stop what h2_env started and what the tests added; returns the problems seen."""
+	for proc in env.procs:
+		if proc.poll() is None:
+			proc.terminate()
+			try:
+				proc.wait(5)
+			except subprocess.TimeoutExpired:
+				proc.kill()
+				proc.wait(5)
+	for sq in env.squids:
+		sq.stop()
+	problems = stop_others(env)
+	for t in env.targets.values():
+		t.close()
+	if env.sim is not None:
+		crashed = env.sim.proc.poll() if env.sim.proc else None
+		if crashed is not None:
+			problems.append("cloudsim had exited with status %s\n%s" % (crashed, env.sim.stderr_tail()))
+		rc = env.sim.stop()
+		if crashed is None and rc != 0:
+			problems.append("cloudsim exited %s on SIGTERM\n%s" % (rc, env.sim.stderr_tail()))
+		rep = env.sim.sanitizer_report()
+		if rep:
+			problems.append("cloudsim sanitizer: %s\n%s" % (rep, env.sim.stderr_tail(40)))
+		if not problems:
+			env.sim.cleanup()
+			for sq in env.squids:
+				shutil.rmtree(sq.dir, ignore_errors=True)
+	return problems
+
+
+# --- clients of arcproxy's h2 tunnels --------------------------------------------------
+
+def open_tunnel(p, dest="echo.cloudsim.test:443", timeout=20):
+	"""A CONNECT tunnel through arcproxy p: the Conn, after a 200."""
+	c = Conn(p.port, timeout)
+	r = c.connect_tunnel(dest)
+	if r.status != 200:
+		c.close()
+		raise AssertionError("CONNECT %s: %r %s" % (dest, r, r.header("proxy-status")))
+	return c
+
+
+def tls_inside(env, c, host="echo.cloudsim.test"):
+	"""TLS to host inside the tunnel c (echo speaks first only after our hello: buf is empty)."""
+	check(c.buf == b"", "bytes before the TLS hello: %r" % c.buf[:40])
+	c.sock = env.ctx.wrap_socket(c.sock, server_hostname=host)
+	return c
+
+
+def download(env, n, p=None, host="echo.cloudsim.test", port=443):
+	"""GET /bytes/n from echo through a fresh tunnel: the body."""
+	with tls_inside(env, open_tunnel(p or env.proxy, "%s:%d" % (host, port)), host) as c:
+		c.request("GET", "/bytes/%d" % n, [("Connection", "close")], host=host)
+		r = c.read_response()
+		finish(c)
+	check(r.status == 200, "GET /bytes/%d: %r" % (n, r))
+	return r.body
+
+
+def finish(c):
+	"""Read to the end (echo's close_notify and EOF): closing with unread bytes would be a reset."""
+	check(c.read_to_eof(limit=1 << 16) == b"", "bytes after the response")
+
+
+def abort(c):
+	"""Close with a reset, as a client that vanishes does."""
+	c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+	c.close()
+
+
+def parallel(count, fn, timeout=60):
+	"""Run fn(i) in count threads; returns (seconds, [error or None])."""
+	errors = [None] * count
+
+	def run(i):
+		try:
+			fn(i)
+		except BaseException as e:	# reported by the caller
+			errors[i] = "%s: %s" % (type(e).__name__, e)
+	threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
+	t0 = time.monotonic()
+	for t in threads:
+		t.start()
+	for t in threads:
+		t.join(max(0.1, timeout - (time.monotonic() - t0)))
+	for i, t in enumerate(threads):
+		if t.is_alive():
+			errors[i] = "still running after %ds" % timeout
+	return time.monotonic() - t0, errors
+
+
+def downloads(env, count, n, p=None, timeout=60):
+	"""count parallel downloads of n bytes, each hash-checked: seconds taken."""
+	want = hashlib.sha256(pattern(n)).hexdigest()
+
+	def one(i):
+		body = download(env, n, p)
+		check(hashlib.sha256(body).hexdigest() == want, "download #%d: %d bytes, hash differs"
+		      % (i, len(body)))
+	dt, errors = parallel(count, one, timeout)
+	bad = [e for e in errors if e]
+	check(not bad, "%d of %d downloads failed; first: %s" % (len(bad), count, bad[0] if bad else ""))
+	return dt
+
+
+def gateway_conns(port):
+	"""Established TCP connections to port on loopback (each counted once, from the client's end)."""
+	out = subprocess.run(["ss", "-Htn", "state", "established", "( dport = :%d )" % port],
+			     capture_output=True, text=True, timeout=10).stdout
+	return len([line for line in out.splitlines() if line.strip()])
+
+
+def resets(p, reason):
+	return metric(p, "arcproxy_gateway_stream_resets_total", reason=reason)
+
+
+def recovers(env, p, sim, what, bound=20.0):
+	"""Poll (bounded) until a tunnel through p works again; returns the seconds it took."""
+	t0 = time.monotonic()
+	for _ in range(200):
+		try:
+			if download(env, 1000, p) == pattern(1000):
+				return time.monotonic() - t0
+		except (OSError, EOFError, AssertionError):
+			pass
+		if time.monotonic() - t0 > bound:
+			break
+		time.sleep(0.2)
+	raise AssertionError("no tunnel within %.0fs after %s\n%s" % (bound, what, p.stderr_tail(8)))
