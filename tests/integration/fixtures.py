@@ -145,6 +145,26 @@ class Sim(harness.Daemon):
 		return os.path.join(pki or self.pki, name)
 
 
+def stop_problems(d, what, killed_ok=False):
+	"""SIGTERM daemon d (a harness.Daemon) and return what went wrong: it had exited already
+	(with killed_ok, a SIGKILL or a clean exit by a test is fine), it did not exit 0 on SIGTERM,
+	or it left a sanitizer report.  Not started, or stopped and judged by a test (d.stopped on
+	an arcproxy): nothing to say."""
+	if d.proc is None or (isinstance(d, Proxy) and getattr(d, "stopped", False)):
+		return []
+	out = []
+	crashed = d.proc.poll()
+	if crashed is not None and not (killed_ok and crashed in (0, -signal.SIGKILL)):
+		out.append("%s %s had exited with status %s\n%s" % (what, d.base, crashed, d.stderr_tail()))
+	rc = d.stop()
+	if crashed is None and rc not in (0, None):
+		out.append("%s %s exited %s on SIGTERM\n%s" % (what, d.base, rc, d.stderr_tail()))
+	rep = d.sanitizer_report()
+	if rep:
+		out.append("%s sanitizer: %s\n%s" % (what, rep, d.stderr_tail(40)))
+	return out
+
+
 def make_pki(sim, other=False):
 	"""`cloudsim pki` and a machine certificate m1 in sim.pki; with other, a second CA in
 	<base>/other that issued "rogue" (a certificate from another CA).  Returns the other dir."""
@@ -188,19 +208,7 @@ def stop_cloudsim_env(env):
 	sim = env.sim
 	if env.half:
 		env.half.close()
-	if sim.proc is None:		# never started
-		if not problems:
-			sim.cleanup()
-		return problems
-	crashed = sim.proc.poll()
-	if crashed is not None:
-		problems.append("cloudsim had already exited with status %s" % crashed)
-	rc = sim.stop()
-	if crashed is None and rc != 0:
-		problems.append("cloudsim exited %s on SIGTERM\n%s" % (rc, sim.stderr_tail()))
-	rep = sim.sanitizer_report()
-	if rep:
-		problems.append("sanitizer: %s\n%s" % (rep, sim.stderr_tail(40)))
+	problems += stop_problems(sim, "cloudsim")
 	if not problems:
 		sim.cleanup()
 	return problems
@@ -210,27 +218,9 @@ def stop_others(env):
 	"""Stop the arcproxies and extra cloudsims a module started; returns the problems seen."""
 	problems = []
 	for p in env.proxies:
-		if p.proc is None:
-			continue
-		crashed = p.proc.poll()
-		if crashed is not None:
-			problems.append("arcproxy %s had exited with status %s\n%s" % (p.base, crashed, p.stderr_tail()))
-		rc = p.stop()
-		if crashed is None and rc not in (0, None):
-			problems.append("arcproxy %s exited %s on SIGTERM\n%s" % (p.base, rc, p.stderr_tail()))
-		rep = p.sanitizer_report()
-		if rep:
-			problems.append("arcproxy sanitizer: %s\n%s" % (rep, p.stderr_tail(40)))
+		problems += stop_problems(p, "arcproxy")
 	for sim in env.sims:
-		crashed = sim.proc.poll() if sim.proc else None
-		if crashed not in (None, 0, -signal.SIGKILL):
-			problems.append("cloudsim %s had exited with status %s" % (sim.base, crashed))
-		rc = sim.stop()
-		if crashed is None and rc not in (0, None):
-			problems.append("cloudsim %s exited %s on SIGTERM\n%s" % (sim.base, rc, sim.stderr_tail()))
-		rep = sim.sanitizer_report()
-		if rep:
-			problems.append("cloudsim sanitizer: %s\n%s" % (rep, sim.stderr_tail(40)))
+		problems += stop_problems(sim, "cloudsim", killed_ok=True)
 	if not problems and not harness.KEEP:
 		for p in env.proxies:
 			p.cleanup()
@@ -485,21 +475,6 @@ class GwSim(Sim):
 		except AttributeError:
 			pass
 		return super().start()
-
-	def problems(self):
-		out = []
-		if self.proc is None:
-			return out
-		crashed = self.proc.poll()
-		if crashed is not None and crashed != -signal.SIGKILL:
-			out.append("cloudsim (%s) had exited with status %s" % (self.base, crashed))
-		rc = self.stop()
-		if crashed is None and rc != 0:
-			out.append("cloudsim exited %s on SIGTERM\n%s" % (rc, self.stderr_tail()))
-		rep = self.sanitizer_report()
-		if rep:
-			out.append("cloudsim sanitizer: %s\n%s" % (rep, self.stderr_tail(40)))
-		return out
 
 
 class Squid:
@@ -779,21 +754,11 @@ def stop_gateway_env(env):
 	"""Stop what gateway_env started and what the tests added; returns the problems seen."""
 	problems = []
 	for p in env.proxies:
-		if p.proc is None or getattr(p, "stopped", False):
-			continue
-		crashed = p.proc.poll()
-		if crashed is not None:
-			problems.append("arcproxy %s had exited with status %s\n%s" % (p.base, crashed, p.stderr_tail()))
-		rc = p.stop()
-		if crashed is None and rc not in (0, None):
-			problems.append("arcproxy %s exited %s on SIGTERM\n%s" % (p.base, rc, p.stderr_tail()))
-		rep = p.sanitizer_report()
-		if rep:
-			problems.append("arcproxy sanitizer: %s\n%s" % (rep, p.stderr_tail(40)))
+		problems += stop_problems(p, "arcproxy")
 	for s in env.squids:
 		s.stop()
 	for sim in env.sims:
-		problems += sim.problems()
+		problems += stop_problems(sim, "cloudsim", killed_ok=True)
 	if not problems and not harness.KEEP:
 		for p in env.proxies:
 			p.cleanup()
@@ -1172,29 +1137,9 @@ def stop_himds_env(env):
 	for h in env.himdses:
 		problems += h.problems()
 	for p in env.proxies:
-		if p.proc is None:
-			continue
-		crashed = p.proc.poll()
-		if crashed is not None:
-			problems.append("arcproxy %s had exited with status %s" % (p.base, crashed))
-		rc = p.stop()
-		if crashed is None and rc not in (0, None):
-			problems.append("arcproxy %s exited %s on SIGTERM\n%s" % (p.base, rc, p.stderr_tail()))
-		rep = p.sanitizer_report()
-		if rep:
-			problems.append("arcproxy sanitizer: %s\n%s" % (rep, p.stderr_tail(40)))
+		problems += stop_problems(p, "arcproxy")
 	for sim in env.sims:
-		if sim.proc is None:
-			continue
-		crashed = sim.proc.poll()
-		if crashed is not None:
-			problems.append("cloudsim had exited with status %s" % crashed)
-		rc = sim.stop()
-		if crashed is None and rc != 0:
-			problems.append("cloudsim exited %s on SIGTERM\n%s" % (rc, sim.stderr_tail()))
-		rep = sim.sanitizer_report()
-		if rep:
-			problems.append("cloudsim sanitizer: %s\n%s" % (rep, sim.stderr_tail(40)))
+		problems += stop_problems(sim, "cloudsim")
 	if not problems and not harness.KEEP:
 		for h in env.himdses:
 			h.cleanup()
@@ -1376,15 +1321,7 @@ def stop_h2_env(env):
 	for t in env.targets.values():
 		t.close()
 	if env.sim is not None:
-		crashed = env.sim.proc.poll() if env.sim.proc else None
-		if crashed is not None:
-			problems.append("cloudsim had exited with status %s\n%s" % (crashed, env.sim.stderr_tail()))
-		rc = env.sim.stop()
-		if crashed is None and rc != 0:
-			problems.append("cloudsim exited %s on SIGTERM\n%s" % (rc, env.sim.stderr_tail()))
-		rep = env.sim.sanitizer_report()
-		if rep:
-			problems.append("cloudsim sanitizer: %s\n%s" % (rep, env.sim.stderr_tail(40)))
+		problems += stop_problems(env.sim, "cloudsim")
 		if not problems:
 			env.sim.cleanup()
 			for sq in env.squids:
