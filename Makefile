@@ -40,7 +40,7 @@ LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro -Wl,-z,now
 
 LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c \
-	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c
+	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c lib/tls.c
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c
@@ -58,19 +58,21 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
 UNIT_TESTS := route http conf config agentconf gw url atomicfile identity \
-	safedir peercred
+	safedir peercred tls
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
 agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
-gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c
+gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c \
+	lib/tls.c
 config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \
 	lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
 url_test_OBJS	 := lib/url.c
 atomicfile_test_OBJS := lib/atomicfile.c
-identity_test_OBJS := lib/identity.c
+identity_test_OBJS := lib/identity.c lib/tls.c
 safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
+tls_test_OBJS	 := lib/tls.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

@@ -786,19 +786,6 @@ echo_conn_free(struct echo_conn *ec)
 	free(ec);
 }
 
-/* The echo service offers http/1.1 and lets every other client go without ALPN. */
-static int
-echo_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-    const unsigned char *in, unsigned int inlen, void *arg)
-{
-	static const unsigned char http1[] = "\x08http/1.1";
-
-	(void)ssl;
-	(void)arg;
-	return tls_alpn_pick(http1, sizeof(http1) - 1, in, inlen, out,
-	    outlen) == 0 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
-}
-
 SSL_CTX *
 echo_tls(const struct simconf *cfg, char *err, size_t errlen)
 {
@@ -809,7 +796,8 @@ echo_tls(const struct simconf *cfg, char *err, size_t errlen)
 	snprintf(key, sizeof(key), "%s/services.key", cfg->pki_dir);
 	if ((ctx = tls_server_ctx(cert, key, err, errlen)) == NULL)
 		return NULL;
-	SSL_CTX_set_alpn_select_cb(ctx, echo_on_alpn, NULL);
+	/* http/1.1, and every other client goes without ALPN. */
+	tls_server_alpn(ctx, TLS_ALPN_HTTP11);
 	return ctx;
 }
 

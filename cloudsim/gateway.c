@@ -26,6 +26,7 @@
 #include "gateway_internal.h"
 #include "http.h"
 #include "log.h"
+#include "pki.h"
 #include "route.h"
 #include "simconf.h"
 #include "tls.h"
@@ -524,7 +525,7 @@ gw_ready(struct gw_conn *gc)
 	const unsigned char	*alpn = NULL;
 	unsigned		 alpn_len = 0;
 
-	if (tls_peer_identity(ssl, gc->who.machine, sizeof(gc->who.machine),
+	if (pki_peer_identity(ssl, gc->who.machine, sizeof(gc->who.machine),
 	    gc->who.serial, sizeof(gc->who.serial), gc->who.why_anonymous,
 	    sizeof(gc->who.why_anonymous)) == -1 &&
 	    SSL_get0_peer_certificate(ssl) != NULL)
@@ -741,7 +742,11 @@ gw_endpoints_json(const struct simconf *cfg)
 SSL_CTX *
 gateway_tls(const struct simconf *cfg, char *err, size_t errlen)
 {
-	return tls_server_ctx_pki(cfg->pki_dir, "gateway", gw_on_alpn, err, errlen);
+	SSL_CTX	*ctx;
+
+	if ((ctx = pki_server_ctx(cfg->pki_dir, "gateway", err, errlen)) != NULL)
+		SSL_CTX_set_alpn_select_cb(ctx, gw_on_alpn, NULL);
+	return ctx;
 }
 
 struct gateway *
