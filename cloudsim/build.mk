@@ -4,7 +4,7 @@
 # rather than copying them.
 
 CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
-	lib/tls.c cloudsim/acceptor.c cloudsim/gateway.c cloudsim/gateway_h2.c \
+	lib/tls.c lib/h2io.c cloudsim/acceptor.c cloudsim/gateway.c cloudsim/gateway_h2.c \
 	cloudsim/tunnel.c \
 	cloudsim/echo.c cloudsim/registry.c cloudsim/jwt.c cloudsim/httpd.c \
 	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c
