@@ -40,7 +40,8 @@ LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro -Wl,-z,now
 
 LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c \
-	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c lib/tls.c
+	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c lib/tls.c \
+	lib/acceptor.c
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c
@@ -58,7 +59,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
 UNIT_TESTS := route http conf config agentconf gw url atomicfile identity \
-	safedir peercred tls h2io
+	safedir peercred tls h2io acceptor
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
@@ -74,6 +75,7 @@ safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
 tls_test_OBJS	 := lib/tls.c
 h2io_test_OBJS	 := lib/h2io.c
+acceptor_test_OBJS := lib/acceptor.c lib/addr.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

@@ -1,10 +1,11 @@
 # build.mk -- cloudsim, the local stand-in for Azure: its program and unit tests, included by the top Makefile.
 # cloudsim links arcproxy's leaf modules route.c (destination patterns) and
-# http.c (request heads on http-parser), and lib/atomicfile.c (control.json),
+# http.c (request heads on http-parser), lib/atomicfile.c (control.json), and
+# the toolkit the programs share: lib/tls.c, h2io.c, acceptor.c and addr.c,
 # rather than copying them.
 
 CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
-	lib/tls.c lib/h2io.c cloudsim/acceptor.c cloudsim/gateway.c cloudsim/gateway_h2.c \
+	lib/tls.c lib/h2io.c lib/acceptor.c lib/addr.c cloudsim/gateway.c cloudsim/gateway_h2.c \
 	cloudsim/tunnel.c \
 	cloudsim/echo.c cloudsim/registry.c cloudsim/jwt.c cloudsim/httpd.c \
 	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "acceptor.h"
+#include "addr.h"
 #include "echo.h"
 #include "log.h"
 #include "simconf.h"
@@ -731,8 +732,17 @@ echo_on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-echo_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
-    int peerlen)
+echo_on_accept_failed(void *arg, int err, int paused, const char *line)
+{
+	(void)arg;
+	(void)err;
+	(void)paused;
+	if (line != NULL)
+		log_warnx("echo: %s", line);
+}
+
+static void
+echo_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerlen)
 {
 	struct echo		*e = arg;
 	struct echo_conn	*ec;
@@ -745,7 +755,7 @@ echo_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
 	}
 	ec->echo = e;
 	ec->state = ECHO_HANDSHAKE;
-	acceptor_addr_text(peer, ec->peer, sizeof(ec->peer));
+	addr_format(peer, ec->peer, sizeof(ec->peer));
 	http_parser_init(&ec->parser, HTTP_REQUEST);
 	ec->parser.data = ec;
 	TAILQ_INSERT_TAIL(&e->conns, ec, entry);
@@ -801,6 +811,10 @@ echo_tls(const struct simconf *cfg, char *err, size_t errlen)
 	return ctx;
 }
 
+static const struct acceptor_ops echo_accept_ops = {
+	echo_on_accept, echo_on_accept_failed
+};
+
 struct echo *
 echo_new(struct event_base *base, const struct simconf *cfg, char *err,
     size_t errlen)
@@ -822,9 +836,10 @@ echo_new(struct event_base *base, const struct simconf *cfg, char *err,
 	e->linger = echo_ms(ECHO_LINGER_MS);
 	if ((e->ctx = echo_tls(cfg, err, errlen)) == NULL)
 		goto fail;
-	if ((e->acceptor = acceptor_new(base, "echo",
-	    (const struct sockaddr *)&cfg->echo_listen, cfg->echo_listen_len,
-	    echo_on_accept, e, err, errlen)) == NULL)
+	if ((e->acceptor = acceptor_new(base, &echo_accept_ops, e, err,
+	    errlen)) == NULL || acceptor_listen(e->acceptor,
+	    (const struct sockaddr *)&cfg->echo_listen, cfg->echo_listen_len, 0,
+	    ACCEPTOR_BACKLOG, err, errlen) == -1)
 		goto fail;
 	return e;
  fail:

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "acceptor.h"
+#include "addr.h"
 #include "gateway.h"
 #include "gateway_h2.h"
 #include "gateway_internal.h"
@@ -659,8 +660,17 @@ gw_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 }
 
 static void
-gw_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
-    int peerlen)
+gw_on_accept_failed(void *arg, int err, int paused, const char *line)
+{
+	(void)arg;
+	(void)err;
+	(void)paused;
+	if (line != NULL)
+		log_warnx("gateway: %s", line);
+}
+
+static void
+gw_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerlen)
 {
 	struct gateway	*gw = arg;
 	struct gw_conn	*gc;
@@ -673,7 +683,7 @@ gw_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
 	}
 	gc->gw = gw;
 	gc->state = GW_HANDSHAKE;
-	acceptor_addr_text(peer, gc->who.addr, sizeof(gc->who.addr));
+	addr_format(peer, gc->who.addr, sizeof(gc->who.addr));
 	snprintf(gc->who.why_anonymous, sizeof(gc->who.why_anonymous),
 	    "no client certificate");
 	if ((gc->deadline = evtimer_new(gw->base, gw_on_deadline, gc)) == NULL ||
@@ -749,6 +759,10 @@ gateway_tls(const struct simconf *cfg, char *err, size_t errlen)
 	return ctx;
 }
 
+static const struct acceptor_ops gw_accept_ops = {
+	gw_on_accept, gw_on_accept_failed
+};
+
 struct gateway *
 gateway_new(struct event_base *base, const struct simconf *cfg,
     struct registry *registry, char *err, size_t errlen)
@@ -773,9 +787,10 @@ gateway_new(struct event_base *base, const struct simconf *cfg,
 	}
 	if ((gw->ctx = gateway_tls(cfg, err, errlen)) == NULL)
 		goto fail;
-	if ((gw->acceptor = acceptor_new(base, "gateway",
+	if ((gw->acceptor = acceptor_new(base, &gw_accept_ops, gw, err,
+	    errlen)) == NULL || acceptor_listen(gw->acceptor,
 	    (const struct sockaddr *)&cfg->gateway_listen, cfg->gateway_listen_len,
-	    gw_on_accept, gw, err, errlen)) == NULL)
+	    0, ACCEPTOR_BACKLOG, err, errlen) == -1)
 		goto fail;
 	return gw;
  fail:
