@@ -794,8 +794,7 @@ int
 gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
     const struct gateway_peer *who)
 {
-	nghttp2_session_callbacks	*cb = NULL;
-	nghttp2_option			*opt = NULL;
+	nghttp2_session_callbacks	*cb;
 	struct gateway_h2		*c;
 	nghttp2_settings_entry		 iv[] = {
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
@@ -810,8 +809,7 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 	c->gw = gw;
 	c->who = *who;
 	TAILQ_INIT(&c->streams);
-	if (nghttp2_session_callbacks_new(&cb) != 0 ||
-	    nghttp2_option_new(&opt) != 0)
+	if (nghttp2_session_callbacks_new(&cb) != 0)
 		goto fail;
 	nghttp2_session_callbacks_set_send_callback(cb, h2_send);
 	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data);
@@ -823,19 +821,11 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_close);
 	/* Windows open as targets take the bytes (h2_target_write). */
-	nghttp2_option_set_no_auto_window_update(opt, 1);
-	if (nghttp2_session_server_new2(&c->ng, cb, c, opt) != 0)
-		goto fail;
+	c->ng = h2io_session_new(cb, 1, c, iv, sizeof(iv) / sizeof(iv[0]),
+	    H2_CONN_WINDOW);
 	nghttp2_session_callbacks_del(cb);
-	nghttp2_option_del(opt);
-	cb = NULL;
-	opt = NULL;
-	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv,
-	    sizeof(iv) / sizeof(iv[0])) != 0 ||
-	    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0,
-	    H2_CONN_WINDOW) != 0)
-		goto fail;
-	if ((c->preface = evtimer_new(gw->base, h2_on_preface_due, c)) == NULL ||
+	if (c->ng == NULL ||
+	    (c->preface = evtimer_new(gw->base, h2_on_preface_due, c)) == NULL ||
 	    (c->reaper = event_new(gw->base, -1, 0, h2_reap, c)) == NULL)
 		goto fail;
 	c->tls = tls;
@@ -852,10 +842,6 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 	h2_tls_read(tls, c);		/* the preface may have come with the handshake */
 	return 0;
  fail:
-	if (cb != NULL)
-		nghttp2_session_callbacks_del(cb);
-	if (opt != NULL)
-		nghttp2_option_del(opt);
 	if (c->ng != NULL)
 		nghttp2_session_del(c->ng);
 	if (c->preface != NULL)

@@ -485,8 +485,7 @@ gw_h2_ping(evutil_socket_t fd, short what, void *arg)
 struct gw_h2 *
 gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 {
-	nghttp2_session_callbacks	*cb = NULL;
-	nghttp2_option			*opt = NULL;
+	nghttp2_session_callbacks	*cb;
 	struct gw_h2			*s;
 	struct timeval			 tv = { GW_H2_PING_S, 0 };
 	nghttp2_settings_entry		 iv[] = {
@@ -499,7 +498,7 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 		goto nomem;
 	s->gw = gw;
 	TAILQ_INIT(&s->streams);
-	if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
+	if (nghttp2_session_callbacks_new(&cb) != 0)
 		goto nomem;
 	nghttp2_session_callbacks_set_send_callback(cb, gw_h2_send);
 	nghttp2_session_callbacks_set_send_data_callback(cb, gw_h2_send_data);
@@ -508,17 +507,10 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, gw_h2_on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, gw_h2_on_close);
 	/* Windows open as the caller reads, so a slow reader stalls only itself. */
-	nghttp2_option_set_no_auto_window_update(opt, 1);
-	if (nghttp2_session_client_new2(&s->ng, cb, s, opt) != 0)
-		goto nomem;
+	s->ng = h2io_session_new(cb, 0, s, iv, sizeof(iv) / sizeof(iv[0]),
+	    GW_H2_CONN_WINDOW);
 	nghttp2_session_callbacks_del(cb);
-	nghttp2_option_del(opt);
-	cb = NULL;
-	opt = NULL;
-	if (nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv,
-	    sizeof(iv) / sizeof(iv[0])) != 0 ||
-	    nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0,
-	    GW_H2_CONN_WINDOW) != 0)
+	if (s->ng == NULL)
 		goto nomem;
 	if ((s->ping = evtimer_new(bufferevent_get_base(tls), gw_h2_ping, s)) == NULL)
 		goto nomem;
@@ -532,10 +524,6 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 	return s;
  nomem:
 	snprintf(err, errlen, "cannot start HTTP/2: out of memory");
-	if (cb != NULL)
-		nghttp2_session_callbacks_del(cb);
-	if (opt != NULL)
-		nghttp2_option_del(opt);
 	if (s != NULL) {
 		if (s->ng != NULL)
 			nghttp2_session_del(s->ng);

@@ -7,6 +7,31 @@
 
 #define H2IO_CHUNKS	8	/* input chunks fed between two flushes */
 
+nghttp2_session *
+h2io_session_new(const nghttp2_session_callbacks *cb, int server, void *user,
+    const nghttp2_settings_entry *iv, size_t niv, int32_t conn_window)
+{
+	nghttp2_option	*opt;
+	nghttp2_session	*ng = NULL;
+	int		 rv;
+
+	if (nghttp2_option_new(&opt) != 0)
+		return NULL;
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	rv = server ? nghttp2_session_server_new2(&ng, cb, user, opt) :
+	    nghttp2_session_client_new2(&ng, cb, user, opt);
+	nghttp2_option_del(opt);
+	if (rv != 0)
+		return NULL;
+	if (nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, iv, niv) != 0 ||
+	    nghttp2_session_set_local_window_size(ng, NGHTTP2_FLAG_NONE, 0,
+	    conn_window) != 0) {
+		nghttp2_session_del(ng);
+		return NULL;
+	}
+	return ng;
+}
+
 void
 h2io_init(struct h2io *io, nghttp2_session *ng, struct bufferevent *bev,
     size_t high)

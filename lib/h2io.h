@@ -21,6 +21,13 @@ struct h2io {
 	int			 in_ng;		/* inside nghttp2: no send from here */
 };
 
+/* A client or server session on the caller's callbacks (user as their
+ * argument) whose windows open only as the caller consumes (no automatic
+ * WINDOW_UPDATE), with iv queued as our SETTINGS and the connection's
+ * receive window set to conn_window.  NULL when out of memory. */
+nghttp2_session *h2io_session_new(const nghttp2_session_callbacks *, int server,
+	    void *user, const nghttp2_settings_entry *iv, size_t niv,
+	    int32_t conn_window);
 /* Binds ng to bev: frames stop at high bytes of output, and bev's write
  * callback runs once the output drains below half of it. */
 void	h2io_init(struct h2io *, nghttp2_session *, struct bufferevent *,

@@ -103,12 +103,12 @@ on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
 	struct side	*s = arg;
 	size_t		 i;
 
-	(void)ng;
 	(void)flags;
-	(void)id;
 	for (i = 0; i < len; i++)
 		s->sum = s->sum * 31 + data[i];
 	s->received += len;
+	/* No automatic WINDOW_UPDATE (h2io_session_new): we open the window. */
+	nghttp2_session_consume(ng, id, len);
 	return 0;
 }
 
@@ -172,7 +172,9 @@ side_init(struct side *s, struct bufferevent *bev, int server, size_t high)
 {
 	nghttp2_session_callbacks	*cb;
 	nghttp2_session			*ng;
-	int				 rv;
+	nghttp2_settings_entry		 iv[] = {
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 256 * 1024 },
+	};
 
 	memset(s, 0, sizeof(*s));
 	CU_ASSERT_EQUAL_FATAL(nghttp2_session_callbacks_new(&cb), 0);
@@ -181,15 +183,12 @@ side_init(struct side *s, struct bufferevent *bev, int server, size_t high)
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
-	rv = server ? nghttp2_session_server_new(&ng, cb, s) :
-	    nghttp2_session_client_new(&ng, cb, s);
-	CU_ASSERT_EQUAL_FATAL(rv, 0);
-	nghttp2_session_callbacks_del(cb);
-	h2io_init(&s->io, ng, bev, high);
-	nghttp2_submit_settings(s->io.ng, NGHTTP2_FLAG_NONE, NULL, 0);
 	/* The connection's window: the whole body may be in flight. */
-	nghttp2_session_set_local_window_size(s->io.ng, NGHTTP2_FLAG_NONE, 0,
-	    BODY_BYTES * 2);
+	ng = h2io_session_new(cb, server, s, iv, 1, BODY_BYTES * 2);
+	nghttp2_session_callbacks_del(cb);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ng);
+	CU_ASSERT_EQUAL(nghttp2_session_get_local_window_size(ng), BODY_BYTES * 2);
+	h2io_init(&s->io, ng, bev, high);
 	s->body = evbuffer_new();
 	bufferevent_setcb(bev, side_read, side_write, NULL, s);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -273,6 +272,7 @@ test_body_both_ways(void)
 	side_free(&s);
 	bufferevent_free(pair[0]);
 	bufferevent_free(pair[1]);
+	event_base_loop(base, EVLOOP_NONBLOCK);	/* deferred frees */
 	event_base_free(base);
 }
 
@@ -312,6 +312,7 @@ test_backpressure(void)
 	side_free(&c);
 	bufferevent_free(pair[0]);
 	bufferevent_free(pair[1]);
+	event_base_loop(base, EVLOOP_NONBLOCK);	/* deferred frees */
 	event_base_free(base);
 }
 
@@ -335,6 +336,7 @@ test_bad_input(void)
 	side_free(&s);
 	bufferevent_free(pair[0]);
 	bufferevent_free(pair[1]);
+	event_base_loop(base, EVLOOP_NONBLOCK);	/* deferred frees */
 	event_base_free(base);
 }
 
