@@ -70,7 +70,7 @@ config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \
 	lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
 url_test_OBJS	 := lib/url.c
 atomicfile_test_OBJS := lib/atomicfile.c
-identity_test_OBJS := lib/identity.c lib/tls.c
+identity_test_OBJS := lib/identity.c
 safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
 tls_test_OBJS	 := lib/tls.c

@@ -9,7 +9,16 @@
 #include <openssl/x509.h>
 
 #include "identity.h"
-#include "tls.h"
+
+static void
+identity_error(const char *what, char *err, size_t errlen)
+{
+	char	buf[200];
+
+	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+	snprintf(err, errlen, "%s: %s", what, buf);
+	ERR_clear_error();
+}
 
 /* The bytes a memory BIO holds, as a NUL-terminated string. */
 static char *
@@ -33,7 +42,7 @@ identity_keygen(char *err, size_t errlen)
 	EVP_PKEY	*key;
 
 	if ((key = EVP_EC_gen("P-256")) == NULL)
-		tls_error(err, errlen, "key generation", NULL);
+		identity_error("key generation", err, errlen);
 	return key;
 }
 
@@ -64,7 +73,7 @@ identity_key_load(const char *path, char *err, size_t errlen)
 	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (key == NULL)
-		tls_error(err, errlen, path, NULL);
+		identity_error(path, err, errlen);
 	return key;
 }
 
@@ -91,7 +100,7 @@ identity_csr_pem(EVP_PKEY *key, const char *cn, char *err, size_t errlen)
 	X509_REQ_free(req);
 	return s;
  fail:
-	tls_error(err, errlen, "certificate request", NULL);
+	identity_error("certificate request", err, errlen);
 	BIO_free(b);
 	X509_REQ_free(req);
 	return NULL;
@@ -122,7 +131,7 @@ identity_cert_times(const char *pem_or_path, time_t *not_before,
 	struct tm	 tm;
 
 	if ((x = identity_cert_read(pem_or_path)) == NULL) {
-		tls_error(err, errlen, "certificate", NULL);
+		identity_error("certificate", err, errlen);
 		return -1;
 	}
 	if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) != 1) {
