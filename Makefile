@@ -40,12 +40,13 @@ LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro -Wl,-z,now
 
 LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c \
-	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c
+	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c lib/tls.c \
+	lib/acceptor.c
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c
 GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
-	gateway-client/gw_h2.c gateway-client/gw_endpoints.c
+	gateway-client/gw_h2.c gateway-client/gw_endpoints.c lib/h2io.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	lib/http.c lib/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
@@ -58,7 +59,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
 UNIT_TESTS := route http conf config agentconf gw url atomicfile identity \
-	safedir peercred
+	safedir peercred tls h2io acceptor
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
@@ -66,7 +67,8 @@ UNIT_TESTS += budget fdlimit
 budget_test_OBJS := arcproxy/budget.c
 fdlimit_test_OBJS := arcproxy/fdlimit.c lib/log.c
 agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
-gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c
+gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c \
+	lib/tls.c
 config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \
 	lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
 url_test_OBJS	 := lib/url.c
@@ -74,6 +76,9 @@ atomicfile_test_OBJS := lib/atomicfile.c
 identity_test_OBJS := lib/identity.c
 safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
+tls_test_OBJS	 := lib/tls.c
+h2io_test_OBJS	 := lib/h2io.c
+acceptor_test_OBJS := lib/acceptor.c lib/addr.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
