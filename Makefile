@@ -74,6 +74,11 @@ atomicfile_test_OBJS := lib/atomicfile.c
 identity_test_OBJS := lib/identity.c
 safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
+# Package verification and unpacking (extmgr, guestconfig); unpack needs libarchive.
+UNIT_TESTS += pkgverify unpack
+pkgverify_test_OBJS := lib/pkgverify.c
+unpack_test_OBJS := lib/unpack.c
+$(BUILD)/tests/unpack_test: LDLIBS += -larchive
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
