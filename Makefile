@@ -78,7 +78,7 @@ peercred_test_OBJS := lib/peercred.c
 UNIT_TESTS += pkgverify unpack
 pkgverify_test_OBJS := lib/pkgverify.c
 unpack_test_OBJS := lib/unpack.c
-$(BUILD)/tests/unpack_test: LDLIBS += -larchive
+$(BUILD)/tests/unpack_test build/fuzz/pkg_unpack_fuzz: LDLIBS += -larchive
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
