@@ -26,8 +26,9 @@ arcproxy_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c arcproxy/config.c lib/route.c \
 agent_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c lib/agentconf.c lib/conf.c lib/url.c \
 	lib/atomicfile.c
 gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c
-FUZZ_HARNESSES	+= pkg_unpack
+FUZZ_HARNESSES	+= pkg_unpack pkg_verify
 pkg_unpack_fuzz_SRC	:= lib/unpack.c
+pkg_verify_fuzz_SRC	:= lib/pkgverify.c
 
 FUZZ		?= $(FUZZ_HARNESSES)
 FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_HARNESSES))
