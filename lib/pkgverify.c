@@ -78,6 +78,8 @@ pkgverify_new(const char *ca_file, char *err, size_t errlen)
 		snprintf(err, errlen, "signing CA store: %s", why);
 		goto fail;
 	}
+	/* 112-bit security for the chain: RSA >= 2048, no SHA-1. */
+	X509_VERIFY_PARAM_set_auth_level(X509_STORE_get0_param(pv->store), 2);
 	return pv;
 fail:
 	pkgverify_free(pv);
@@ -173,6 +175,23 @@ fail:
 	free(buf);
 	EVP_MD_CTX_free(ctx);
 	return -1;
+}
+
+/* The one signer's digest is of the SHA-2 family, 256 bits or more (the
+ * signature binds the content through it); its name in name. */
+static int
+pkgverify_strong_digest(CMS_ContentInfo *cms, char *name, size_t len)
+{
+	CMS_SignerInfo	*si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms),
+			    0);
+	X509_ALGOR	*dig = NULL;
+	int		 nid;
+
+	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
+	nid = dig != NULL ? OBJ_obj2nid(dig->algorithm) : NID_undef;
+	snprintf(name, len, "%s", nid != NID_undef ? OBJ_nid2sn(nid) :
+	    "unknown");
+	return nid == NID_sha256 || nid == NID_sha384 || nid == NID_sha512;
 }
 
 /* s without its prefix, if it has it. */
@@ -332,6 +351,9 @@ pkgverify_fd(struct pkgverify *pv, int fd, const struct pkg_expect *exp,
 	else if (sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) != 1)
 		snprintf(err, errlen, "signature: %d signers, not one",
 		    sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)));
+	else if (!pkgverify_strong_digest(cms, why, sizeof(why)))
+		snprintf(err, errlen, "signature: digest %s is not SHA-256 or "
+		    "stronger", why);
 	else
 		err[0] = '\0';
 	if (err[0] != '\0') {

@@ -37,15 +37,20 @@ void			 pkgverify_free(struct pkgverify *);
  *	to say what the file should be)
  *   "signature: no signature" (sig empty)
  *   "signature: not a DER CMS SignedData: <reason>"
+ *   "signature: digest SHA1 is not SHA-256 or stronger"
  *   "signature: not signed by the package-signing CA: <openssl reason>"
- *	(chain, signature or content digest)
+ *	(the signer's certificate chain)
+ *   "signature: does not verify: <openssl reason>" (the signature itself,
+ *	or it was made over other content)
  *   "signature: signer CN=X is not publisher Y"
  *   "signature: signer CN=X is not a code-signing certificate"
  * The signature must be detached (no embedded content) and have exactly
  * one signer.  The signer's certificate, and any intermediate, may come
  * from the signature; it must chain to a certificate of ca_file at the
- * current time (issuers must be CAs; no CRL check; no signing time
- * needed).
+ * current time (issuers must be CAs; keys and signatures of at least 112
+ * bits of security, i.e. RSA >= 2048 or EC >= P-256, no SHA-1; no CRL
+ * check; no signing time needed).  The signer's digest is SHA-256, -384
+ * or -512.
  *
  * The publisher match: the signer certificate's subject has exactly one
  * commonName, and it equals exp->publisher byte for byte (case included).

@@ -63,6 +63,12 @@ static const char pki_script[] =
 	"sign twocn twocn.sig\n"
 	"sign pub embedded.sig -nodetach\n"
 	"sign pub otherfile.sig '' other.bin\n"
+	"sign pub sha1.sig '-md sha1'\n"
+	"openssl req -config req.cnf -new -newkey rsa:1024 -nodes -keyout weak.key "
+	"-out weak.csr -subj '/CN=" PUBLISHER "'\n"
+	"openssl x509 -req -in weak.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+	"-days 30 -extfile ext.cnf -extensions code -out weak.crt\n"
+	"sign weak weak.sig\n"
 	"sha256sum pkg.zip | cut -c1-64 >pkg.sha\n";
 
 static int
@@ -335,6 +341,15 @@ test_wrong_shape(void)
 	CU_ASSERT_EQUAL(check("pkg.zip", "otherfile.sig", PUBLISHER, pkgsize,
 	    NULL, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: does not verify"));
+	/* Weak crypto: a SHA-1 digest, an RSA-1024 signer. */
+	CU_ASSERT_EQUAL(check("pkg.zip", "sha1.sig", PUBLISHER, pkgsize,
+	    NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: digest SHA1 is not SHA-256 or "
+	    "stronger");
+	CU_ASSERT_EQUAL(check("pkg.zip", "weak.sig", PUBLISHER, pkgsize,
+	    NULL, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: not signed by the "
+	    "package-signing CA: "));
 	/* A catalog entry that is not usable. */
 	CU_ASSERT_EQUAL(check("pkg.zip", "good.sig", PUBLISHER, pkgsize,
 	    "abc", err, sizeof(err)), -1);
@@ -363,7 +378,7 @@ static const struct unit_test tests[] = {
 	{ "signed under another CA", test_other_ca },
 	{ "not a code-signing certificate", test_not_code_signing },
 	{ "truncated or garbage signature", test_bad_signature_bytes },
-	{ "embedded content, another file", test_wrong_shape },
+	{ "embedded content, another file, weak crypto", test_wrong_shape },
 	{ "the CA file", test_bad_ca_file },
 	{ NULL, NULL }
 };
