@@ -43,6 +43,8 @@ struct unpack_limits {
  * archive name is ever opened.  Modes: a file is 0755 when the archive
  * gives it any execute bit, else 0644; a directory is 0755.  Owner: the
  * caller; the archive's owner, times, ACLs and xattrs are ignored.
+ * Nothing is fsync'd: a caller that records the install in a state file
+ * syncs the tree first (syncfs on parentfd) if it must survive power loss.
  * Returns 0, or -1 with err filled.
  */
 int	unpack_zip_fd(int fd, int parentfd, const char *name, mode_t mode,
