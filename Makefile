@@ -79,6 +79,11 @@ peercred_test_OBJS := lib/peercred.c
 tls_test_OBJS	 := lib/tls.c
 h2io_test_OBJS	 := lib/h2io.c
 acceptor_test_OBJS := lib/acceptor.c lib/addr.c
+# Package verification and unpacking (extmgr, guestconfig); unpack needs libarchive.
+UNIT_TESTS += pkgverify unpack
+pkgverify_test_OBJS := lib/pkgverify.c
+unpack_test_OBJS := lib/unpack.c
+$(BUILD)/tests/unpack_test build/fuzz/pkg_unpack_fuzz: LDLIBS += -larchive
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

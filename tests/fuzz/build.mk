@@ -33,6 +33,9 @@ himds_api_fuzz_SRC	:= tests/fuzz/fuzz_file.c $(filter-out agentlets/himds/himds.
 gw_h2_fuzz_SRC		:= $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c
 $(FUZZ_DIR)/obj/tests/fuzz/himds_api_fuzz.o: FUZZ_CFLAGS += -Iagentlets/himds
 $(FUZZ_DIR)/obj/agentlets/himds/%.o: FUZZ_CFLAGS += -Iagentlets/himds
+FUZZ_HARNESSES	+= pkg_unpack pkg_verify
+pkg_unpack_fuzz_SRC	:= lib/unpack.c
+pkg_verify_fuzz_SRC	:= lib/pkgverify.c
 
 FUZZ		?= $(FUZZ_HARNESSES)
 FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_HARNESSES))
