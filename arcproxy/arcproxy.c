@@ -65,7 +65,7 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
 	}
-	len = (size_t)snprintf(own, sizeof(own), "%s/arcproxy/", px->state_dir);
+	len = (size_t)snprintf(own, sizeof(own), "%s/" ARC_SUBDIR_ARCPROXY "/", px->state_dir);
 	if (cfg->access_log != NULL && strncmp(cfg->access_log, own, len) == 0 &&
 	    strchr(cfg->access_log + len, '/') == NULL) {
 		if ((sfd = open(px->state_dir, O_RDONLY | O_DIRECTORY |
@@ -74,7 +74,7 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 			    strerror(errno));
 			return NULL;
 		}
-		dfd = safedir_make(sfd, "arcproxy", 0750, uid, gid, why,
+		dfd = safedir_make(sfd, ARC_SUBDIR_ARCPROXY, 0750, uid, gid, why,
 		    sizeof(why));
 		close(sfd);
 		if (dfd == -1) {

@@ -269,7 +269,7 @@ azcm_endpoints(struct azcm *a)
 	if (url_parse_authority(a->proxy_url, "http", 3128, host, sizeof(host),
 	    &port) == -1)
 		return azcm_fail(AZCM_EARGS, "--proxy \"%s\" is not like "
-		    "http://127.0.0.1:40343", a->proxy_url);
+		    ARC_URL_PROXY, a->proxy_url);
 	if (a->pc.admin[0] == '\0' ||
 	    proxyconf_url(a->pc.admin, a->admin_url, sizeof(a->admin_url)) == -1)
 		a->admin_url[0] = '\0';
@@ -279,7 +279,7 @@ azcm_endpoints(struct azcm *a)
 	if (url_parse_authority(a->himds_url, "http", 80, host, sizeof(host),
 	    &port) == -1)
 		return azcm_fail(AZCM_EARGS, "--himds \"%s\" is not like "
-		    "http://127.0.0.1:40342", a->himds_url);
+		    ARC_URL_HIMDS, a->himds_url);
 	return AZCM_OK;
 }
 
@@ -320,9 +320,9 @@ main(int argc, char *argv[])
 	a.npos = a.args.npos - 1;
 	a.json = azcm_opt(&a, AZCM_O_JSON) != NULL;
 	a.config_dir = daemon_dir(azcm_opt(&a, AZCM_O_CONFIG_DIR), "ARC_CONFIG_DIR",
-	    "/etc/arc");
+	    ARC_DIR_CONFIG);
 	a.state_dir = daemon_dir(azcm_opt(&a, AZCM_O_STATE_DIR), "ARC_STATE_DIR",
-	    "/var/lib/arc");
+	    ARC_DIR_STATE);
 	a.run_dir = daemon_dir(azcm_opt(&a, AZCM_O_RUN_DIR), "ARC_RUN_DIR",
 	    DAEMON_RUN_DIR);
 	if ((rc = azcm_endpoints(&a)) != AZCM_OK)

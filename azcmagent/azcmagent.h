@@ -7,13 +7,14 @@
 #include <jansson.h>
 
 #include "args.h"
+#include "defaults.h"
 #include "probe.h"
 #include "proxyconf.h"
 #include "version.h"
 
 #define AZCM_VERSION		ARC_AGENT_VERSION
-#define AZCM_DEFAULT_PROXY	"http://127.0.0.1:40343"
-#define AZCM_DEFAULT_HIMDS	"http://127.0.0.1:40342"
+#define AZCM_DEFAULT_PROXY	ARC_URL_PROXY
+#define AZCM_DEFAULT_HIMDS	ARC_URL_HIMDS
 #define AZCM_URL_MAX		300
 
 /* The Azure agent's AZCM numbers, where one fits. */

@@ -261,7 +261,7 @@ connect_conf_switch(struct azcm *a, struct connect *c)
 	char			 path[PATH_MAX], err[600], told[128];
 	int			 rc;
 
-	snprintf(path, sizeof(path), "%s/agent.conf", a->config_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_AGENT_CONF, a->config_dir);
 	if (access(path, F_OK) == 0 && (c->old_conf = atomicfile_read(path,
 	    CONNECT_CONF_MAX, &c->old_len, err, sizeof(err))) == NULL)
 		return azcm_fail(AZCM_EGENERIC, "%s", err);
@@ -276,7 +276,7 @@ connect_conf_switch(struct azcm *a, struct connect *c)
 		agentconf_clear(&ac);
 		return azcm_fail(AZCM_EARGS, "%s", err);
 	}
-	state_sweep_temps(a->config_dir, "agent.conf");
+	state_sweep_temps(a->config_dir, ARC_FILE_AGENT_CONF);
 	rc = agentconf_save(a->config_dir, &ac, err, sizeof(err));
 	agentconf_clear(&ac);
 	if (rc == -1)
@@ -298,7 +298,7 @@ connect_conf_restore(struct azcm *a, struct connect *c)
 
 	if (!c->conf_changed)
 		return;
-	snprintf(path, sizeof(path), "%s/agent.conf", a->config_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_AGENT_CONF, a->config_dir);
 	if (c->old_conf == NULL) {
 		if (unlink(path) == -1 && errno != ENOENT)
 			azcm_warn("%s: %s", path, strerror(errno));

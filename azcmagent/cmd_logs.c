@@ -34,7 +34,7 @@ logs_secret(const char *name)
 	size_t	len = strlen(name);
 
 	return (len >= 4 && strcmp(name + len - 4, ".key") == 0) ||
-	    strstr(name, ".tmp.") != NULL || strcmp(name, "tokens") == 0;
+	    strstr(name, ".tmp.") != NULL || strcmp(name, ARC_SUBDIR_TOKENS) == 0;
 }
 
 static int
@@ -167,7 +167,8 @@ logs_add_state(struct logs *l, const struct azcm *a)
 static int
 logs_add_config(struct logs *l, const struct azcm *a)
 {
-	static const char *const conf_files[] = { "agent.conf", "arcproxy.conf",
+	static const char *const conf_files[] = { ARC_FILE_AGENT_CONF,
+	    ARC_FILE_ARCPROXY_CONF, ARC_FILE_HIMDS_CONF,
 	    NULL };
 	char	as[PATH_MAX];
 	int	i;

@@ -6,11 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "defaults.h"
 #include "route.h"
 
-#define ROUTE_HIMDS_PORT	40342
-#define ROUTE_PROXY_PORT	40343
-#define ROUTE_ADMIN_PORT	40344
+#define ROUTE_HIMDS_PORT	ARC_PORT_HIMDS
+#define ROUTE_PROXY_PORT	ARC_PORT_PROXY
+#define ROUTE_ADMIN_PORT	ARC_PORT_ADMIN
 
 const char *const route_names[ROUTE__COUNT + 1] = {
 	"direct", "proxy", "gateway", "deny", NULL
