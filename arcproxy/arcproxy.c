@@ -20,10 +20,16 @@
 #include "fdlimit.h"
 #include "log.h"
 #include "proxy.h"
+#include "route.h"
 #include "safedir.h"
 #include "worker.h"
 
 #define ARCPROXY_USER	"arcproxy"
+
+/* What the SSRF guard keeps clients from: the appliance's own APIs. */
+static const uint16_t arcproxy_guarded_ports[] = {
+	ARC_PORT_HIMDS, ARC_PORT_PROXY, ARC_PORT_ADMIN
+};
 
 /* Started as root, run as the arcproxy user once the sockets are bound. */
 static void
@@ -113,6 +119,8 @@ arcproxy_reload(struct proxy *px)
 		worker_reload(&px->workers[i], cfg, log);
 	config_unref(px->cfg);
 	px->cfg = cfg;
+	px->cfg_generation++;
+	px->cfg_loaded = time(NULL);
 	accesslog_unref(px->alog);
 	px->alog = log;
 	log_info("configuration reloaded from %s", cfg->path);
@@ -151,11 +159,15 @@ main(int argc, char *argv[])
 	px.run_dir = o.run_dir;
 	log_init("arcproxy", o.foreground || o.check, o.verbose ? LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_INFO);
+	route_set_guarded_ports(arcproxy_guarded_ports,
+	    sizeof(arcproxy_guarded_ports) / sizeof(arcproxy_guarded_ports[0]));
 	if ((px.cfg = config_load(px.config_dir, px.state_dir, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "arcproxy: %s\n", err);
 		return 1;
 	}
+	px.cfg_generation = 1;
+	px.cfg_loaded = time(NULL);
 	if (o.check) {
 		printf("arcproxy: %s: configuration OK\n", px.cfg->path);
 		config_unref(px.cfg);

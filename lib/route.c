@@ -9,9 +9,6 @@
 #include "defaults.h"
 #include "route.h"
 
-#define ROUTE_HIMDS_PORT	ARC_PORT_HIMDS
-#define ROUTE_PROXY_PORT	ARC_PORT_PROXY
-#define ROUTE_ADMIN_PORT	ARC_PORT_ADMIN
 
 const char *const route_names[ROUTE__COUNT + 1] = {
 	"direct", "proxy", "gateway", "deny", NULL
@@ -291,9 +288,29 @@ route_addr_is_guarded(const struct sockaddr *sa)
 	return 1;
 }
 
+/* The appliance's API ports unless the caller names its own (once, at
+ * start-up, before any thread reads them). */
+static const uint16_t	 route_default_guarded[] = {
+	ARC_PORT_HIMDS, ARC_PORT_PROXY, ARC_PORT_ADMIN
+};
+static const uint16_t	*route_guarded = route_default_guarded;
+static size_t		 route_nguarded = sizeof(route_default_guarded) /
+			    sizeof(route_default_guarded[0]);
+
+void
+route_set_guarded_ports(const uint16_t *ports, size_t n)
+{
+	route_guarded = ports;
+	route_nguarded = n;
+}
+
 int
 route_port_is_guarded(uint16_t port)
 {
-	return port == ROUTE_HIMDS_PORT || port == ROUTE_PROXY_PORT ||
-	    port == ROUTE_ADMIN_PORT;
+	size_t	i;
+
+	for (i = 0; i < route_nguarded; i++)
+		if (route_guarded[i] == port)
+			return 1;
+	return 0;
 }

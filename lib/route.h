@@ -45,6 +45,9 @@ int	route_is_explicit(const struct route_table *, int rule);
  * and the appliance's own API ports, are not destinations by default. */
 int	route_addr_is_guarded(const struct sockaddr *);
 int	route_port_is_guarded(uint16_t port);
+/* The ports route_port_is_guarded() refuses (ports stays the caller's);
+ * until called, the appliance's defaults (lib/defaults.h). */
+void	route_set_guarded_ports(const uint16_t *ports, size_t n);
 /* The guard on a name before any route resolves it: localhost and
  * *.localhost, and literal addresses the guard refuses in every spelling a
  * resolver takes (127.1, 2130706433, 0x7f.1, ::ffff:127.0.0.1, a zone). */
