@@ -502,13 +502,13 @@ gwc_try_next(struct gw_conn *c)
 }
 
 static void
-gwc_resolved(enum px_error error, void *arg)
+gwc_resolved(enum resolve_error error, void *arg)
 {
 	struct gw_conn	*c = arg;
 	char		 reason[300];
 
 	c->dns = NULL;
-	if (error != PXE_NONE) {
+	if (error != RESOLVE_OK) {
 		snprintf(reason, sizeof(reason), "cannot resolve %s",
 		    c->gw->s.proxy_host[0] ? c->gw->s.proxy_host : c->gw->s.host);
 		gwc_fail(c, reason);
@@ -544,7 +544,7 @@ gwc_new(struct gw *gw)
 	case 0:
 		break;
 	default:
-		gwc_resolved(PXE_DNS, c);
+		gwc_resolved(RESOLVE_NONAME, c);
 		break;
 	}
 }
