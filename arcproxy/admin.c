@@ -11,6 +11,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 
+#include "accesslog.h"
 #include "admin.h"
 #include "config.h"
 #include "gw.h"
@@ -52,8 +53,11 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	if (admin_not_get(req))
 		return;
 	memset(&total, 0, sizeof(total));
-	for (i = 0; i < a->px->nworkers; i++)
+	for (i = 0; i < a->px->nworkers; i++) {
 		metrics_sum(&total, &a->px->workers[i].stats);
+		total.accesslog_errors +=
+		    accesslog_writer_errors(a->px->workers[i].alog);
+	}
 	metrics_render(&total, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4");
