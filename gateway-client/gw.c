@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -690,6 +691,7 @@ gw_list_received(struct gw *gw, struct evbuffer *body, int ok, const char *why)
 	struct timeval	 tv;
 
 	if (ok && gw_list_parse(gw, body, &refresh_s, err, sizeof(err)) == 0) {
+		gw->list_fetched = (long long)time(NULL);
 		log_info("gateway %s:%u: endpoint list: %zu endpoints, %zu bypassed",
 		    gw->s.host, gw->s.port, route_table_count(gw->list.endpoints),
 		    route_table_count(gw->list.bypass));
@@ -1020,6 +1022,12 @@ const char *
 gw_last_error(const struct gw *gw)
 {
 	return gw->last_error;
+}
+
+long long
+gw_list_fetched(const struct gw *gw)
+{
+	return gw->list_fetched;
 }
 
 int

@@ -314,3 +314,11 @@ route_port_is_guarded(uint16_t port)
 			return 1;
 	return 0;
 }
+
+enum route_kind
+route_rule_kind(const struct route_table *t, int rule)
+{
+	if (rule < 0 || (size_t)rule >= t->count)
+		return t->default_kind;
+	return t->rules[rule].kind;
+}

@@ -31,6 +31,8 @@ int			 route_table_add(struct route_table *, const char *pattern,
 			    enum route_kind, char *err, size_t errlen);
 size_t			 route_table_count(const struct route_table *);
 const char		*route_rule_pattern(const struct route_table *, int rule);
+/* A rule's route; for rule -1 (or past the end), the default's. */
+enum route_kind		 route_rule_kind(const struct route_table *, int rule);
 
 /* host must be lower case without a trailing dot (see route_normalize_host). */
 void	route_match(const struct route_table *, const char *host, uint16_t port,
