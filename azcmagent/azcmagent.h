@@ -9,7 +9,7 @@
 #include "args.h"
 #include "defaults.h"
 #include "probe.h"
-#include "proxyconf.h"
+#include "proxyinfo.h"
 #include "version.h"
 
 #define AZCM_VERSION		ARC_AGENT_VERSION
@@ -62,9 +62,9 @@ struct azcm {
 	const char		*run_dir;	/* --run-dir, ARC_RUN_DIR, /run/arc */
 	int			 json;		/* -j: JSON on stdout */
 	char			 proxy_url[AZCM_URL_MAX];	/* how clients reach arcproxy */
-	char			 admin_url[AZCM_URL_MAX];	/* arcproxy's /healthz, "" when off */
+	char			 admin_url[AZCM_URL_MAX];	/* arcproxy's admin API, "" when off */
 	char			 himds_url[AZCM_URL_MAX];	/* himds's local API */
-	struct proxyconf	 pc;		/* what arcproxy.conf says */
+	struct proxyinfo	 pc;		/* arcproxy.conf, by arcproxy's loader */
 	char			 pc_error[512];	/* why arcproxy.conf could not be read, or "" */
 	struct args		 args;
 	const char *const	*pos;		/* the words after the subcommand */
@@ -85,6 +85,12 @@ int	 azcm_local_get(const char *base, const char *path, const char *header,
 	    long timeout_ms, struct probe_resp *);
 /* arcproxy's /healthz as JSON, or NULL. */
 json_t	*azcm_healthz(const struct azcm *);
+/* arcproxy's GET /status (routes, gateway, upstream proxy, its config) as
+ * JSON, or NULL when it does not answer. */
+json_t	*azcm_status(const struct azcm *);
+/* Why there is no /status: "arcproxy is not running" when neither its pid
+ * file nor its port says it runs, else that its admin API does not answer. */
+void	 azcm_status_why(const struct azcm *, char *why, size_t len);
 /* "http://localhost:40343" for a loopback proxy URL: what extensions are told. */
 void	 azcm_display_proxy(const char *url, char *out, size_t len);
 /* A JSON object's string member, or NULL. */
