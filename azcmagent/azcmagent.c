@@ -209,12 +209,6 @@ azcm_admin_json(const struct azcm *a, const char *path)
 }
 
 json_t *
-azcm_healthz(const struct azcm *a)
-{
-	return azcm_admin_json(a, "/healthz");
-}
-
-json_t *
 azcm_status(const struct azcm *a)
 {
 	return azcm_admin_json(a, "/status");

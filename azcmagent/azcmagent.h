@@ -83,8 +83,6 @@ int	 azcm_proxy_alive(const struct azcm *, long *pid);
 /* GET base+path on a local API (no proxy); 0 with resp filled when it answered. */
 int	 azcm_local_get(const char *base, const char *path, const char *header,
 	    long timeout_ms, struct probe_resp *);
-/* arcproxy's /healthz as JSON, or NULL. */
-json_t	*azcm_healthz(const struct azcm *);
 /* arcproxy's GET /status (routes, gateway, upstream proxy, its config) as
  * JSON, or NULL when it does not answer. */
 json_t	*azcm_status(const struct azcm *);

@@ -199,7 +199,7 @@ unblock_signals(const sigset_t *oldmask)
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 }
 
-/* Waits until arcproxy's /healthz shows the gateway from agent.conf: 0 when
+/* Waits until arcproxy's /status shows the gateway from agent.conf: 0 when
  * it does, -1 when it never did, 1 when there is no admin API to ask. */
 static int
 connect_wait_reload(const struct azcm *a, const char *gateway_url)
@@ -209,7 +209,7 @@ connect_wait_reload(const struct azcm *a, const char *gateway_url)
 	int		 i, seen = 0, done = 0;
 
 	for (i = 0; i < CONNECT_RELOAD_MS / 50 && !done; i++) {
-		if ((h = azcm_healthz(a)) != NULL) {
+		if ((h = azcm_status(a)) != NULL) {
 			seen = 1;
 			done = strcmp(azcm_jstr(h, "connection_type") ?
 			    azcm_jstr(h, "connection_type") : "", "gateway") == 0 &&
