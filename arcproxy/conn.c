@@ -680,7 +680,7 @@ conn_resp(struct conn *c)
 		c->up_paused = 1;
 	return;
  bad:
-	log_debug("%s %s: bad response body: %s", c->client_addr,
+	log_debug("%s %s: bad response: %s", c->client_addr,
 	    c->target_text, http_msg_error(m));
 	conn_flush_stage(c);
 	conn_fail(c, PXE_UPSTREAM_PROTOCOL);

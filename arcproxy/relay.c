@@ -1,4 +1,4 @@
-/* relay.c -- bytes both ways between two streams, with le-proxy's backpressure and half-close passed across. */
+/* relay.c -- bytes both ways between two streams: le-proxy's backpressure on adaptive windows within the worker's buffer budget, half-close passed across. */
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -37,8 +37,8 @@ relay_window_grow(struct relay_window *win, struct bufferevent *to, size_t max)
 	size_t	high = relay_window_high(win, max);
 	int	fd = bufferevent_getfd(to), unsent;
 
-	if (fd != -1 && ioctl(fd, SIOCOUTQNSD, &unsent) == 0 &&
-	    (size_t)unsent >= high)
+	if (high >= max || (fd != -1 && ioctl(fd, SIOCOUTQNSD, &unsent) == 0 &&
+	    (size_t)unsent >= high))
 		return;
 	win->high = high < max / 2 ? high * 2 : max;
 }

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import urllib.request
 
-from services import Service, chown_to, ensure_user, free_port, is_root, say, version_of
+from services import Service, chown_to, run_dir, ensure_user, free_port, is_root, say, version_of
 from table import fmt_num, render_table
 
 ROUTES = ["cloudsim", "arcproxy-h2", "arcproxy-h1", "squid-chain"]
@@ -232,14 +232,20 @@ class GatewaySection:
 			os.chmod(path, 0o644)
 		shutil.copy(self._pki("ca.crt"), os.path.join(conf, "ca.crt"))
 		os.chmod(os.path.join(conf, "ca.crt"), 0o644)
+		# The machine identity where the security layout has it: <state>/himds.
+		ident = os.path.join(state, "himds")
+		os.mkdir(ident)
+		os.chmod(ident, 0o750)
+		chown_to(ident, "arcproxy")
 		for ext in ("crt", "key"):
-			dst = os.path.join(state, "machine." + ext)
+			dst = os.path.join(ident, "machine." + ext)
 			shutil.copy(self._pki(MACHINE + "." + ext), dst)
 			os.chmod(dst, 0o600 if ext == "key" else 0o644)
 			chown_to(dst, "arcproxy")
 		chown_to(state, "arcproxy")
 		svc = Service(name, [str(self.bin_dir / "arcproxy"), "-d", "--config-dir", conf,
-				     "--state-dir", state], d, port=port)
+				     "--state-dir", state,
+				     "--run-dir", run_dir(d)], d, port=port)
 		svc.version = "arcproxy " + self.rev
 		svc.notes = "workers = 1; access log on; gateway.protocol = \"%s\"" % protocol
 		self._service(svc)

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import gateway
-from services import (START_TIMEOUT, Bench, Service, chown_to, ensure_user, free_port,
+from services import (START_TIMEOUT, Bench, Service, chown_to, run_dir, ensure_user, free_port,
 		      install_missing, is_root, say, stop_all, stop_on_signals, track,
 		      version_of)
 from table import fmt_num, render_table
@@ -102,7 +102,8 @@ def start_arcproxy(work, bin_dir, rev, origin):
 				for t in (origin.http, origin.tls, origin.tcp))))
 	os.chmod(os.path.join(conf, "arcproxy.conf"), 0o644)
 	svc = Service("arcproxy", [str(bin_dir / "arcproxy"), "-d", "--config-dir", conf,
-				   "--state-dir", state], d, port=port)
+				   "--state-dir", state,
+				   "--run-dir", run_dir(d)], d, port=port)
 	svc.version = "arcproxy " + rev
 	svc.notes = "workers = 1; access log on"
 	return svc

@@ -56,6 +56,14 @@ def ensure_user(name):
 	return pwd.getpwnam(name)
 
 
+def run_dir(d):
+	"""<d>/run for a daemon's pid file: never the installed /run/arc (issue 9)."""
+	path = os.path.join(d, "run")
+	os.makedirs(path, exist_ok=True)
+	os.chmod(path, 0o755)
+	return path
+
+
 def chown_to(path, user):
 	if is_root() and user:
 		pw = pwd.getpwnam(user)

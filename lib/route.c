@@ -73,8 +73,10 @@ route_normalize_host(char *host)
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)host[i];
 
+		/* '%' only for the zone of an IPv6 literal: a name with
+		 * percent-encoding could decode to anything further on. */
 		if (!(isalnum(c) || c == '-' || c == '.' || c == '_' ||
-		    c == ':' || c == '%'))
+		    c == ':' || (c == '%' && strchr(host, ':') != NULL)))
 			return -1;
 		host[i] = (char)tolower(c);
 	}

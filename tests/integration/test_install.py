@@ -13,7 +13,8 @@ Expectations:
 - `make deb` builds arc-appliance_<version>_<arch>.deb; lintian reports only the tags that
   README lists with their reason.
 - As root, in the plain build's run (make test; the sanitizer run skips it, as make deb refuses
-  a sanitizer build): dpkg -i creates the users and directories and starts nothing; the daemons,
+  a sanitizer build): dpkg -i creates the users and directories and starts nothing, and can
+  be run again; the daemons,
   started exactly as their units say (ExecStart, User, Group, SupplementaryGroups, capabilities,
   NoNewPrivileges, UMask, LimitNOFILE: read from the installed units) once their path units'
   conditions hold, carry the installed azcmagent's connect to cloudsim and a token through
@@ -448,6 +449,10 @@ def deb_install_connect_token_remove_purge(env):
 		check(sorted(ctl.stdout.split()) == ["/etc/arc/arcproxy.conf", "/etc/arc/himds.conf"],
 		      "conffiles: %r" % ctl.stdout)
 		check(running_installed() == before_running, "dpkg -i started %r" % running_installed())
+		# Installed again (an upgrade to the same version): the maintainer scripts run again.
+		dpkg("-i", str(deb))
+		check(installed() == "ii" and running_installed() == before_running and
+		      all(os.path.isdir(p) for p in LAYOUT), "a second dpkg -i: %r" % installed())
 		units = "/lib/systemd/system"
 
 		# The cloud, and the operator's settings for this machine (ports: the suite runs

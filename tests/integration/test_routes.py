@@ -8,12 +8,15 @@ Expectations:
 - The enterprise proxy refusing a destination, or being down, gives the client a 502.
 - The access log names the route "proxy".
 - A client that leaves while the enterprise proxy has not answered the CONNECT cancels the
-  open: arcproxy closes its connection to the enterprise proxy at once and logs client_abort.
+  open: arcproxy closes its connection to the enterprise proxy at once and logs client_abort;
+  the same for a tunnel queued on a gateway that does not answer.
 - An enterprise proxy that never answers the SYN: 504 with Proxy-Status error=connection_timeout.
 - No fds leak.
 """
 
+import os
 import re
+import shutil
 import socket
 import time
 
@@ -146,6 +149,38 @@ def client_leaving_cancels_proxy_open(env):
 		key = ("arcproxy_errors_total", frozenset({"kind": "client_abort"}.items()))
 		check(after.get(key, 0) == before.get(key, 0) + 1,
 		      "arcproxy_errors_total{kind=client_abort}: %r -> %r" % (before.get(key), after.get(key)))
+	finally:
+		silent.svc.close()
+
+
+@test
+def client_leaving_cancels_gateway_open(env):
+	"""The same on the gateway route: a gateway that accepts TCP and never answers the TLS
+	handshake keeps the tunnel queued; the client's EOF cancels it (client_abort, at once)."""
+	o = env.origin
+	silent = SilentProxy()
+	p = Proxy(routes=[{"match": "*:443", "route": "gateway"}], name="gwsilent",
+		  limits={"connect_timeout_ms": 20000})
+	p.settings.pop("default_route")
+	p.write_config()
+	shutil.copy(o.ca, os.path.join(p.conf_dir, "ca.crt"))
+	os.chmod(os.path.join(p.conf_dir, "ca.crt"), 0o644)
+	p.write_agent_conf('connection = { type = "gateway"; };\n'
+			   'gateway = { url = "https://127.0.0.1:%d"; ca_file = "ca.crt"; };\n' % silent.port)
+	p.start()
+	env.extra.append(p)
+	try:
+		c = Conn(p.port)
+		c.send(b"CONNECT queued.test:443 HTTP/1.1\r\nHost: queued.test:443\r\n\r\n")
+		check(poll(lambda: silent.accepted >= 1, timeout=5), "the gateway was never dialled")
+		time.sleep(0.3)
+		t0 = time.monotonic()
+		c.close()
+		lines = poll(lambda: [ln for ln in p.access_log_lines() if "queued.test:443" in ln], timeout=3)
+		check(lines and "client_abort" in lines[-1],
+		      "no client_abort line within 3s of the client leaving: %r" % lines)
+		check(time.monotonic() - t0 < 3, "the queued open was cancelled late")
+		check(p.alive(), "arcproxy died cancelling a queued gateway open")
 	finally:
 		silent.svc.close()
 

@@ -63,6 +63,10 @@ def literals_guarded_on_proxy_route(env):
 		check(r.status == 403 and proxy_status_error(r) == "destination_ip_prohibited",
 		      "CONNECT %s:22 on the proxy route: wanted 403 destination_ip_prohibited, got %d %r"
 		      % (host, r.status, r.header("proxy-status")))
+	for target in ("127.0.0.1%2e:22", "localhost%2e:22"):
+		r = _connect(env, target)
+		check(r.status in (400, 403), "CONNECT %s (percent-encoded): wanted 400 or 403, got %d"
+		      % (target, r.status))
 	for url in ("http://169.254.169.254/latest/meta-data/", "http://2130706433:8080/",
 		    "http://localhost/", "http://[::ffff:127.0.0.1]/"):
 		r = fetch(env.proxy.port, "GET", url)

@@ -121,6 +121,15 @@ test_normalize(void)
 	CU_ASSERT_STRING_EQUAL(b, "::1");
 	CU_ASSERT_EQUAL(route_normalize_host(c), -1);
 	CU_ASSERT_EQUAL(route_normalize_host(d), -1);
+	/* Percent-encoding only as an IPv6 zone: "127.0.0.1%2e" could decode
+	 * to a loopback address past the guard. */
+	{
+		char	e[] = "127.0.0.1%2e", f[] = "localhost%2E", g[] = "[fe80::1%25eth0]";
+
+		CU_ASSERT_EQUAL(route_normalize_host(e), -1);
+		CU_ASSERT_EQUAL(route_normalize_host(f), -1);
+		CU_ASSERT_EQUAL(route_normalize_host(g), 0);
+	}
 }
 
 static int
