@@ -184,6 +184,7 @@ admin_status_gateway(struct evbuffer *out, struct proxy *px)
 	const struct config	*cfg = px->cfg;
 	struct worker_gw_status	 st, best;
 	uint64_t		 conns = 0, h2 = 0;
+	long long		 fetched = 0;
 	int			 i, up = 0, setting;
 
 	memset(&best, 0, sizeof(best));
@@ -193,8 +194,8 @@ admin_status_gateway(struct evbuffer *out, struct proxy *px)
 		if (st.configured && (best.state == -1 || st.state == GW_STATE_UP))
 			best = st;
 		up += st.configured && st.state == GW_STATE_UP;
-		if (st.list_fetched > best.list_fetched)
-			best.list_fetched = st.list_fetched;
+		if (st.list_fetched > fetched)
+			fetched = st.list_fetched;
 		conns += __atomic_load_n(&px->workers[i].stats.gw.connections_open,
 		    __ATOMIC_RELAXED);
 		h2 += __atomic_load_n(&px->workers[i].stats.gw.h2_connections_open,
@@ -222,7 +223,7 @@ admin_status_gateway(struct evbuffer *out, struct proxy *px)
 	evbuffer_add_printf(out, ",\"last_error\":");
 	admin_json_string_or_null(out, best.last_error);
 	evbuffer_add_printf(out, ",\"last_list_fetch\":");
-	admin_json_time(out, best.list_fetched);
+	admin_json_time(out, fetched);
 	evbuffer_add_printf(out, "}");
 }
 

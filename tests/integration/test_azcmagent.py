@@ -591,6 +591,15 @@ def check_gateway_down_then_up(env):
 	check(cloud["tlsVersion"] in ("TLSv1.3", "TLSv1.2") and cloud["latencyMs"] >= 0, "cloud row: %r" % cloud)
 	check(gw["reachable"] and gw["route"] == "direct" and gw["httpStatus"] == 200 and gw["tlsVersion"],
 	      "gateway row: %r" % gw)
+	# show reads the live gateway from arcproxy's /status: up, its protocol, the list and when it came.
+	doc = poll(lambda: (lambda d: d if (d["arcproxy"].get("gateway") or {}).get("last_list_fetch") else None)(
+		jout(azcm(env, "show", "-j", proxy=p), "show -j")), timeout=10, interval=0.3)
+	check(doc, "show -j: no endpoint list fetch: %r" % jout(azcm(env, "show", "-j", proxy=p), "show -j")["arcproxy"])
+	g = doc["arcproxy"]["gateway"]
+	check(g["state"] == "up" and g["protocol"] in ("h2", "http/1.1") and isinstance(g["endpoints"], int) and
+	      g["endpoints"] > 0 and g["url"] == "https://gw.cloudsim.test:%d" % sim.gw_port and g["last_error"] is None,
+	      "show -j, the gateway up: %r" % g)
+	check(doc["arcproxy"]["configGeneration"] >= 2, "config set did not reload arcproxy: %r" % doc["arcproxy"])
 	check(sim.log_has(r"connect management\.cloudsim\.test:443 ", timeout=3),
 	      "the gateway's log has no CONNECT to management.cloudsim.test\n" + sim.stderr_tail(8))
 	text = ok(azcm(env, "check", "--cloud-url", "https://management.cloudsim.test", proxy=p), "check").stdout
