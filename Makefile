@@ -34,8 +34,11 @@ DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Werror
 CFLAGS	?= -O2 -g
+# Each layer sees its own headers and lib/'s, nothing above it: lib/ is
+# compiled with -Ilib alone, so it cannot include a program's header.
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(HARDEN) $(SANFLAGS) -pthread \
-	-Ilib -Iarcproxy -Igateway-client $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	-Ilib $(PKG_CFLAGS)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro -Wl,-z,now
 
@@ -57,9 +60,18 @@ ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
+# The layers' include paths (the programs' build.mk add their own).
+$(OBJ)/gateway-client/%.o: ALL_CFLAGS += -Igateway-client
+$(OBJ)/arcproxy/%.o: ALL_CFLAGS += -Iarcproxy -Igateway-client
+$(OBJ)/cloudsim/%.o: ALL_CFLAGS += -Icloudsim
+$(OBJ)/agentlets/himds/%.o: ALL_CFLAGS += -Iagentlets/himds
+$(OBJ)/azcmagent/%.o: ALL_CFLAGS += -Iazcmagent
+$(OBJ)/bench/%.o: ALL_CFLAGS += -Ibench
+$(OBJ)/tests/unit/%.o: ALL_CFLAGS += -Iarcproxy -Igateway-client
+
 # Unit tests: each links its own module and what that module needs, nothing else.
 UNIT_TESTS := route http conf config agentconf gw url atomicfile identity \
-	safedir peercred tls h2io acceptor
+	safedir peercred tls h2io acceptor accesslog
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
@@ -84,6 +96,7 @@ UNIT_TESTS += pkgverify unpack
 pkgverify_test_OBJS := lib/pkgverify.c
 unpack_test_OBJS := lib/unpack.c
 $(BUILD)/tests/unpack_test build/fuzz/pkg_unpack_fuzz: LDLIBS += -larchive
+accesslog_test_OBJS := arcproxy/accesslog.c lib/safedir.c lib/log.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

@@ -44,7 +44,9 @@ struct relay {
 
 void	relay_init(struct relay *, struct bufferevent *client,
 	    struct upstream *up, size_t high_water);
-/* Each returns 1 when both directions have ended and flushed. */
+/* relay_drained() and relay_eof() return 1 once both directions have ended
+ * and flushed (the caller then closes); relay_start() and relay_read()
+ * always return 0. */
 int	relay_start(struct relay *);
 int	relay_read(struct relay *, struct relay_end *from);
 int	relay_drained(struct relay *, struct relay_end *to);

@@ -48,6 +48,7 @@ struct worker {
 		int		 configured;
 		int		 state;		/* enum gw_state */
 		int		 endpoints;	/* -1: no list yet */
+		long long	 list_fetched;	/* time(3) of the last list; 0: none */
 		char		 last_error[256];
 	}			 gw_status;
 	struct conn_list	 conns;

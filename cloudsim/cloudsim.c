@@ -239,8 +239,8 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	memset(&cs, 0, sizeof(cs));
-	cs.config_dir = daemon_dir(config_dir, "ARC_CONFIG_DIR", "/etc/arc");
-	cs.state_dir = daemon_dir(state_dir, "ARC_STATE_DIR", "/var/lib/arc");
+	cs.config_dir = daemon_dir(config_dir, "ARC_CONFIG_DIR", ARC_DIR_CONFIG);
+	cs.state_dir = daemon_dir(state_dir, "ARC_STATE_DIR", ARC_DIR_STATE);
 	log_init("cloudsim", foreground || check, verbose ? LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_INFO);
 	if ((cs.cfg = simconf_load(cs.config_dir, err, sizeof(err))) == NULL) {

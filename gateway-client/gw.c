@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -502,13 +503,13 @@ gwc_try_next(struct gw_conn *c)
 }
 
 static void
-gwc_resolved(enum px_error error, void *arg)
+gwc_resolved(enum resolve_error error, void *arg)
 {
 	struct gw_conn	*c = arg;
 	char		 reason[300];
 
 	c->dns = NULL;
-	if (error != PXE_NONE) {
+	if (error != RESOLVE_OK) {
 		snprintf(reason, sizeof(reason), "cannot resolve %s",
 		    c->gw->s.proxy_host[0] ? c->gw->s.proxy_host : c->gw->s.host);
 		gwc_fail(c, reason);
@@ -544,7 +545,7 @@ gwc_new(struct gw *gw)
 	case 0:
 		break;
 	default:
-		gwc_resolved(PXE_DNS, c);
+		gwc_resolved(RESOLVE_NONAME, c);
 		break;
 	}
 }
@@ -690,6 +691,7 @@ gw_list_received(struct gw *gw, struct evbuffer *body, int ok, const char *why)
 	struct timeval	 tv;
 
 	if (ok && gw_list_parse(gw, body, &refresh_s, err, sizeof(err)) == 0) {
+		gw->list_fetched = (long long)time(NULL);
 		log_info("gateway %s:%u: endpoint list: %zu endpoints, %zu bypassed",
 		    gw->s.host, gw->s.port, route_table_count(gw->list.endpoints),
 		    route_table_count(gw->list.bypass));
@@ -1020,6 +1022,12 @@ const char *
 gw_last_error(const struct gw *gw)
 {
 	return gw->last_error;
+}
+
+long long
+gw_list_fetched(const struct gw *gw)
+{
+	return gw->list_fetched;
 }
 
 int

@@ -69,6 +69,7 @@ struct gw {
 	int			 nwaiting;
 	struct gw_endpoints	 list;		/* .endpoints NULL until fetched */
 	int			 fetch_due;
+	long long		 list_fetched;	/* wall clock, s; 0: never */
 	int			 refs;
 	int			 retired;	/* gw_free() called: no new work */
 	struct gw_h2		*h2;		/* the multiplexed connection, if any */
