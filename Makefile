@@ -44,7 +44,7 @@ LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daem
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c
-GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
+GW_SRC	:= gateway-client/gw.c lib/connect.c gateway-client/gw_tls.c \
 	gateway-client/gw_h2.c gateway-client/gw_endpoints.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	lib/http.c lib/status.c \
@@ -58,7 +58,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 # Unit tests: each links its own module and what that module needs, nothing else.
 UNIT_TESTS := route http conf config agentconf gw url atomicfile identity \
-	safedir peercred
+	safedir peercred connect
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
@@ -71,6 +71,7 @@ atomicfile_test_OBJS := lib/atomicfile.c
 identity_test_OBJS := lib/identity.c
 safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
+connect_test_OBJS := lib/connect.c lib/http.c lib/route.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

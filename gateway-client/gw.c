@@ -17,7 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "gw.h"
-#include "gw_connect.h"
+#include "connect.h"
 #include "gw_endpoints.h"
 #include "gw_h2.h"
 #include "gw_internal.h"
@@ -50,7 +50,7 @@ struct gw_conn {
 	struct resolve		*dns;
 	struct resolve_result	 addrs;
 	int			 next_addr;
-	struct gw_connect	*connect;	/* CONNECT under way (proxy or tunnel) */
+	struct connect_handshake *connect;	/* CONNECT under way (proxy or tunnel) */
 	struct gw_req		*req;		/* the tunnel this connection opens */
 	struct event		*timer;		/* deadline of the current step */
 	struct http_msg		*fetch;		/* endpoint list response */
@@ -312,7 +312,7 @@ gwc_free(struct gw_conn *c)
 	if (c->bev != NULL && c->state >= GWC_IDLE)
 		GW_STAT_ADD(gw, connections_open, -1);
 	resolve_cancel(c->dns);
-	gw_connect_free(c->connect);
+	connect_free(c->connect);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	else if (c->ssl != NULL)
@@ -426,18 +426,20 @@ gwc_start_tls(struct gw_conn *c)
 }
 
 static void
-gwc_proxy_answer(int status, const char *reason, void *arg)
+gwc_proxy_answer(enum connect_result result, int status, const char *reason,
+    void *arg)
 {
 	struct gw_conn	*c = arg;
 	char		 why[600];
 
-	/* reason lives in the gw_connect: use it before freeing that. */
+	(void)status;
+	/* reason lives in the handshake: use it before freeing that. */
 	snprintf(why, sizeof(why), "enterprise proxy %s:%u refused CONNECT to "
 	    "the gateway: %s", c->gw->s.proxy_host, c->gw->s.proxy_port,
-	    status > 0 ? reason : "no answer");
-	gw_connect_free(c->connect);
+	    result != CONNECT_CLOSED ? reason : "no answer");
+	connect_free(c->connect);
 	c->connect = NULL;
-	if (status != 200) {
+	if (result != CONNECT_OPEN) {
 		gwc_fail(c, why);
 		return;
 	}
@@ -463,7 +465,7 @@ gwc_tcp_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	c->state = GWC_PROXY;
-	if ((c->connect = gw_connect_start(bev, gw->s.host, gw->s.port,
+	if ((c->connect = connect_start(bev, gw->s.host, gw->s.port,
 	    gwc_proxy_answer, c)) == NULL)
 		gwc_fail(c, "out of memory");
 }
@@ -590,7 +592,8 @@ gw_retry(evutil_socket_t fd, short what, void *arg)
 /* ---- tunnels ----------------------------------------------------------- */
 
 static void
-gwc_tunnel_answer(int status, const char *reason, void *arg)
+gwc_tunnel_answer(enum connect_result result, int status, const char *reason,
+    void *arg)
 {
 	struct gw_conn		*c = arg;
 	struct gw		*gw = c->gw;
@@ -599,13 +602,14 @@ gwc_tunnel_answer(int status, const char *reason, void *arg)
 	int			 used = c->used;
 	char			 why[256];
 
-	/* reason lives in the gw_connect: copy it before freeing that. */
+	/* reason lives in the handshake: copy it before freeing that. */
+	(void)status;
 	snprintf(why, sizeof(why), "%s", reason);
 	reason = why;
-	gw_connect_free(c->connect);
+	connect_free(c->connect);
 	c->connect = NULL;
 	c->req = NULL;
-	if (status == 200) {
+	if (result == CONNECT_OPEN) {
 		struct gw_stream *st;
 
 		bev = c->bev;
@@ -625,7 +629,7 @@ gwc_tunnel_answer(int status, const char *reason, void *arg)
 		return;
 	}
 	gwc_free(c);
-	if (status == 0 && used && !r->retried) {
+	if (result == CONNECT_CLOSED && used && !r->retried) {
 		/* A warm connection the gateway had closed: try a fresh one. */
 		r->retried = 1;
 		r->conn = NULL;		/* c is gone: gw_cancel() must not free it */
@@ -636,14 +640,23 @@ gwc_tunnel_answer(int status, const char *reason, void *arg)
 		return;
 	}
 	gw_fill(gw);
-	if (status == 403)
+	switch (result) {
+	case CONNECT_DENIED:
 		gw_req_fail(r, GW_DENIED, reason);
-	else if (status == 502 || status == 504 || status == 503)
-		gw_req_fail(r, status == 504 ? GW_TIMEOUT : GW_TARGET, reason);
-	else if (status == 0)
+		break;
+	case CONNECT_UNREACHABLE:
+		gw_req_fail(r, GW_TARGET, reason);
+		break;
+	case CONNECT_TIMEOUT:
+		gw_req_fail(r, GW_TIMEOUT, reason);
+		break;
+	case CONNECT_CLOSED:
 		gw_req_fail(r, GW_DOWN, reason);
-	else
+		break;
+	default:
 		gw_req_fail(r, GW_PROTOCOL, reason);
+		break;
+	}
 }
 
 static void
@@ -657,7 +670,7 @@ gwc_assign(struct gw_conn *c, struct gw_req *r)
 	c->req = r;
 	r->conn = c;
 	r->state = GWR_CONNECT;		/* its deadline runs since gw_open() */
-	if ((c->connect = gw_connect_start(c->bev, r->host, r->port,
+	if ((c->connect = connect_start(c->bev, r->host, r->port,
 	    gwc_tunnel_answer, c)) == NULL) {
 		c->req = NULL;
 		gwc_free(c);
