@@ -44,8 +44,9 @@ LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daem
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c
-GW_SRC	:= gateway-client/gw.c lib/connect.c gateway-client/gw_tls.c \
-	gateway-client/gw_h2.c gateway-client/gw_endpoints.c
+GW_SRC	:= gateway-client/gw.c gateway-client/gw_conn.c gateway-client/gw_h1.c \
+	gateway-client/gw_h2.c gateway-client/gw_endpoints.c gateway-client/gw_tls.c \
+	lib/connect.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	lib/http.c lib/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
