@@ -88,6 +88,16 @@ gw_h1_fetch_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* The gateway closed the connection before the list was complete: no list
+ * this time, and the refresh timer tries again. */
+static void
+gw_h1_fetch_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	gw_h1_fetch_done(arg, 0, (what & BEV_EVENT_EOF) ?
+	    "the gateway closed the connection" : "the connection failed");
+}
+
 /* The gateway closed the connection, or said something unasked for. */
 static void
 gw_h1_idle_event(struct bufferevent *bev, short what, void *arg)
@@ -134,7 +144,7 @@ gw_h1_fetch(struct gw_carrier *car)
 		return;
 	}
 	h->state = GWH1_FETCH;
-	bufferevent_setcb(h->bev, gw_h1_fetch_read, NULL, gw_h1_idle_event, h);
+	bufferevent_setcb(h->bev, gw_h1_fetch_read, NULL, gw_h1_fetch_event, h);
 	bufferevent_enable(h->bev, EV_READ | EV_WRITE);
 	evtimer_add(h->timer, &tv);
 }

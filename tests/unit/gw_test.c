@@ -607,6 +607,161 @@ test_refresh_on_carrier(void)
 	event_base_free(base);
 }
 
+/* ---- the HTTP/1.1 carrier, on a bufferevent pair ------------------------- */
+
+/* Turns the loop a few times without blocking. */
+static void
+spin(struct event_base *base)
+{
+	int	i;
+
+	for (i = 0; i < 5; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/* What the gateway's side of the pair received, as a string. */
+static void
+peer_read(struct bufferevent *peer, char *buf, size_t len)
+{
+	struct evbuffer	*in = bufferevent_get_input(peer);
+	size_t		 n = evbuffer_get_length(in);
+
+	if (n >= len)
+		n = len - 1;
+	evbuffer_remove(in, buf, n);
+	buf[n] = '\0';
+}
+
+/* A warm HTTP/1.1 connection to the gateway: one end of a pair. */
+static struct gw_carrier *
+h1_carrier(struct gw *gw, struct event_base *base, struct bufferevent **peer)
+{
+	struct bufferevent	*pair[2];
+	struct gw_carrier	*car;
+	char			 err[256];
+
+	CU_ASSERT_EQUAL_FATAL(bufferevent_pair_new(base, BEV_OPT_DEFER_CALLBACKS,
+	    pair), 0);
+	car = gw_h1_carrier.adopt(gw, pair[0], NULL, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(car);
+	bufferevent_enable(pair[1], EV_READ | EV_WRITE);
+	gw_pool_add(gw, car);
+	gw_carrier_ready(car);
+	*peer = pair[1];
+	return car;
+}
+
+static void
+test_h1_carrier(void)
+{
+	struct event_base	*base = event_base_new();
+	struct evdns_base	*dns = evdns_base_new(base, 0);
+	struct gw_settings	 s;
+	struct gw		*gw;
+	struct bufferevent	*peer[4];
+	struct answer		 a[3];
+	char			 buf[512], err[512];
+	static const char	 list[] = "{\"endpoints\":[\"a.test\",\"b.test\"]}";
+
+	memset(&s, 0, sizeof(s));
+	memset(a, 0, sizeof(a));
+	/* Nothing listens there: a connection the pool opens is refused. */
+	snprintf(s.host, sizeof(s.host), "127.0.0.1");
+	s.port = 1;
+	s.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+	s.connect_timeout_ms = 2000;
+	s.protocol = GW_PROTO_HTTP11;
+	gw = gw_new(base, dns, &s, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(gw);
+
+	/* The first warm connection fetches the endpoint list, then idles. */
+	h1_carrier(gw, base, &peer[0]);
+	spin(base);
+	peer_read(peer[0], buf, sizeof(buf));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "GET " GW_ENDPOINTS_PATH " HTTP/1.1\r\n"));
+	CU_ASSERT_EQUAL(gw_pool_idle(gw), 0);	/* busy with the GET */
+	evbuffer_add_printf(bufferevent_get_output(peer[0]), "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	    strlen(list), list);
+	spin(base);
+	CU_ASSERT_EQUAL(gw_endpoint_count(gw), 2);
+	CU_ASSERT_EQUAL(gw_pool_idle(gw), 1);
+
+	/* A tunnel takes it: the CONNECT goes out on it, the gateway refuses. */
+	gw_open(gw, "dest.test", 443, answered, &a[0]);
+	CU_ASSERT_EQUAL(gw_pool_idle(gw), 0);
+	spin(base);
+	peer_read(peer[0], buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "CONNECT dest.test:443 HTTP/1.1\r\n"
+	    "Host: dest.test:443\r\n\r\n");
+	evbuffer_add_printf(bufferevent_get_output(peer[0]), "HTTP/1.1 403 "
+	    "Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\n"
+	    "no.\n");
+	spin(base);
+	CU_ASSERT_EQUAL(a[0].called, 1);
+	CU_ASSERT_EQUAL(a[0].error, GW_DENIED);
+	CU_ASSERT_STRING_EQUAL(a[0].reason, "403 Forbidden: no.");
+
+	/* Another: 200, and the connection is the tunnel, bytes and all. */
+	h1_carrier(gw, base, &peer[1]);
+	gw_open(gw, "::1", 8443, answered, &a[1]);
+	spin(base);
+	peer_read(peer[1], buf, sizeof(buf));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "CONNECT [::1]:8443 HTTP/1.1\r\n"));
+	evbuffer_add_printf(bufferevent_get_output(peer[1]),
+	    "HTTP/1.1 200 OK\r\n\r\nhello");
+	spin(base);
+	CU_ASSERT_EQUAL_FATAL(a[1].called, 1);
+	CU_ASSERT_EQUAL(a[1].error, GW_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a[1].st);
+	CU_ASSERT_STRING_EQUAL(gw_stream_protocol(a[1].st), "http/1.1");
+	peer_read(gw_stream_bev(a[1].st), buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "hello");
+	bufferevent_write(gw_stream_bev(a[1].st), "ping", 4);
+	spin(base);
+	peer_read(peer[1], buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "ping");
+	gw_stream_shutdown(a[1].st);	/* not TLS here: nothing to say */
+	gw_stream_close(a[1].st);
+
+	/* A warm connection the gateway had closed: the request is sent
+	 * again on a new connection, once; that one is refused here. */
+	h1_carrier(gw, base, &peer[2]);
+	gw_open(gw, "dest.test", 443, answered, &a[2]);
+	spin(base);
+	peer_read(peer[2], buf, sizeof(buf));
+	bufferevent_flush(peer[2], EV_WRITE, BEV_FINISHED);
+	spin(base);
+	wait_for(base, &a[2]);
+	CU_ASSERT_EQUAL(a[2].called, 1);
+	CU_ASSERT_EQUAL(a[2].error, GW_DOWN);
+	CU_ASSERT_PTR_NOT_NULL(strstr(a[2].reason, "cannot connect to the gateway"));
+	CU_ASSERT_EQUAL(gw_get_state(gw), GW_STATE_DOWN);
+
+	/* The gateway closes during a fetch: the refresh is still armed (it
+	 * was not, and the list was never fetched again). */
+	evtimer_del(gw->refresh);
+	gw->fetch_due = 1;
+	h1_carrier(gw, base, &peer[3]);
+	spin(base);
+	peer_read(peer[3], buf, sizeof(buf));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "GET " GW_ENDPOINTS_PATH));
+	bufferevent_flush(peer[3], EV_WRITE, BEV_FINISHED);
+	spin(base);
+	CU_ASSERT_TRUE(evtimer_pending(gw->refresh, NULL));
+	CU_ASSERT_EQUAL(gw_pool_idle(gw), 0);
+	CU_ASSERT_EQUAL(gw_endpoint_count(gw), 2);	/* the old list stays */
+
+	gw_free(gw);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	bufferevent_free(peer[0]);
+	bufferevent_free(peer[1]);
+	bufferevent_free(peer[2]);
+	bufferevent_free(peer[3]);
+	evdns_base_free(dns, 0);
+	event_base_free(base);
+}
+
 static const struct unit_test tests[] = {
 	{ "endpoint list parses", test_endpoints_parse },
 	{ "endpoint list refresh_seconds clamped", test_endpoints_refresh_clamped },
@@ -617,6 +772,7 @@ static const struct unit_test tests[] = {
 	{ "state before any connection", test_state_before_connecting },
 	{ "request queue on a carrier", test_queue },
 	{ "endpoint list refreshed on a carrier", test_refresh_on_carrier },
+	{ "HTTP/1.1 carrier: list, refusal, tunnel, retry, closed fetch", test_h1_carrier },
 	{ NULL, NULL }
 };
 
