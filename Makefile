@@ -48,8 +48,9 @@ LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daem
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c
-GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
-	gateway-client/gw_h2.c gateway-client/gw_endpoints.c lib/h2io.c
+GW_SRC	:= gateway-client/gw.c gateway-client/gw_conn.c gateway-client/gw_h1.c \
+	gateway-client/gw_h2.c gateway-client/gw_endpoints.c gateway-client/gw_tls.c \
+	lib/connect.c lib/h2io.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	lib/http.c lib/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
@@ -71,7 +72,7 @@ $(OBJ)/tests/unit/%.o: ALL_CFLAGS += -Iarcproxy -Igateway-client
 
 # Unit tests: each links its own module and what that module needs, nothing else.
 UNIT_TESTS := route http conf config agentconf gw url atomicfile identity \
-	safedir peercred tls h2io acceptor accesslog
+	safedir peercred tls h2io acceptor accesslog connect
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
@@ -97,6 +98,7 @@ pkgverify_test_OBJS := lib/pkgverify.c
 unpack_test_OBJS := lib/unpack.c
 $(BUILD)/tests/unpack_test build/fuzz/pkg_unpack_fuzz: LDLIBS += -larchive
 accesslog_test_OBJS := arcproxy/accesslog.c lib/safedir.c lib/log.c
+connect_test_OBJS := lib/connect.c lib/http.c lib/route.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

@@ -1,4 +1,5 @@
 /* gw_h2.c -- every tunnel as an HTTP/2 CONNECT stream (RFC 9113 8.5) on one TLS connection to the gateway, on nghttp2. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ struct gw_h2_stream {
 TAILQ_HEAD(gw_h2_streams, gw_h2_stream);
 
 struct gw_h2 {
+	struct gw_carrier	 car;		/* first: the carrier's common part */
 	struct gw		*gw;
 	struct bufferevent	*tls;
 	nghttp2_session		*ng;
@@ -318,6 +320,7 @@ gw_h2_answered(struct gw_h2 *s, struct gw_h2_stream *hs)
 		hs->req = NULL;
 		r->h2s = NULL;
 		hs->state = GWS_OPEN;
+		hs->st.ops = &gw_h2_carrier;
 		hs->st.bev = hs->pair[0];
 		hs->st.h2 = hs;
 		GW_STAT_ADD(s->gw, streams_open, 1);
@@ -346,7 +349,7 @@ gw_h2_on_frame(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 			log_info("gateway: GOAWAY (last stream %d): new tunnels go "
 			    "to a new connection", frame->goaway.last_stream_id);
 		s->draining = 1;
-		gw_h2_gone(s->gw, s, "GOAWAY");
+		gw_carrier_gone(&s->car, 1);
 		return 0;
 	case NGHTTP2_PING:
 		if (frame->hd.flags & NGHTTP2_FLAG_ACK)
@@ -536,7 +539,6 @@ void
 gw_h2_free(struct gw_h2 *s, const char *reason)
 {
 	struct gw_h2_stream	*hs;
-	struct gw		*gw = s->gw;
 
 	if (s->dead)
 		return;
@@ -548,7 +550,7 @@ gw_h2_free(struct gw_h2 *s, const char *reason)
 		log_info("gateway: multiplexed connection ended: %s", reason);
 	while ((hs = TAILQ_FIRST(&s->streams)) != NULL)
 		gw_h2_detach(hs, GW_RESET_CONNECTION);
-	gw_h2_gone(gw, s, reason);
+	gw_carrier_gone(&s->car, 0);
 	GW_STAT_ADD(s->gw, h2_connections_open, -1);
 	GW_STAT_ADD(s->gw, connections_open, -1);
 	event_free(s->ping);
@@ -712,3 +714,85 @@ gw_h2_stream_close(struct gw_h2_stream *hs)
 	gw_h2_orphan(hs, reset);
 	gw_h2_flush(s);
 }
+
+/* ---- the carrier (gw_carrier.h) ----------------------------------------- */
+
+static struct gw_carrier *
+gw_h2_adopt(struct gw *gw, struct bufferevent *tls, SSL *ssl, char *err,
+    size_t errlen)
+{
+	struct gw_h2	*s;
+
+	(void)ssl;
+	if ((s = gw_h2_new(gw, tls, err, errlen)) == NULL)
+		return NULL;
+	s->car.ops = &gw_h2_carrier;
+	s->car.gw = gw;
+	return &s->car;
+}
+
+static int
+gw_h2_slots(const struct gw_carrier *car)
+{
+	const struct gw_h2	*s = (const struct gw_h2 *)car;
+	uint32_t		 limit;
+
+	if (!gw_h2_can_open(s))
+		return 0;
+	limit = nghttp2_session_get_remote_settings(s->ng,
+	    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) - (uint32_t)s->nstreams;
+	return limit > INT_MAX ? INT_MAX : (int)limit;
+}
+
+static void
+gw_h2_carrier_open(struct gw_carrier *car, struct gw_req *r)
+{
+	gw_h2_open((struct gw_h2 *)car, r);
+}
+
+static void
+gw_h2_carrier_fetch(struct gw_carrier *car)
+{
+	gw_h2_fetch((struct gw_h2 *)car);
+}
+
+/* Streams may still be opening or open: the connection stays until the
+ * gateway's memory goes. */
+static void
+gw_h2_carrier_release(struct gw_carrier *car)
+{
+	(void)car;
+}
+
+static void
+gw_h2_carrier_free(struct gw_carrier *car, const char *reason)
+{
+	gw_h2_free((struct gw_h2 *)car, reason);
+}
+
+static void
+gw_h2_carrier_shutdown(struct gw_stream *st)
+{
+	gw_h2_stream_shutdown(st->h2);
+}
+
+static void
+gw_h2_carrier_close(struct gw_stream *st)
+{
+	gw_h2_stream_close(st->h2);	/* st lives inside it */
+}
+
+const struct gw_carrier_ops gw_h2_carrier = {
+	.name = "h2",
+	.multiplexed = 1,
+	.wait_timeout = "no free stream to the gateway in time",
+	.adopt = gw_h2_adopt,
+	.slots = gw_h2_slots,
+	.open = gw_h2_carrier_open,
+	.cancel = gw_h2_cancel,
+	.fetch = gw_h2_carrier_fetch,
+	.release = gw_h2_carrier_release,
+	.free = gw_h2_carrier_free,
+	.stream_shutdown = gw_h2_carrier_shutdown,
+	.stream_close = gw_h2_carrier_close,
+};
