@@ -25,12 +25,12 @@ arcproxy_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c arcproxy/config.c lib/route.c \
 	lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
 agent_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c lib/agentconf.c lib/conf.c lib/url.c \
 	lib/atomicfile.c
-gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c
+gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c lib/http.c
 # himds's API with its own modules, as $(BIN)/himds has them, less himds.c
 # (main) and renew.c (certificate renewal: it needs himds.c).
 himds_api_fuzz_SRC	:= tests/fuzz/fuzz_file.c $(filter-out agentlets/himds/himds.c agentlets/himds/renew.c,\
 	$(HIMDS_SRC)) $(LIB_SRC) $(AGENT_SRC)
-gw_h2_fuzz_SRC		:= $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c
+gw_h2_fuzz_SRC		:= $(GW_SRC) lib/tls.c lib/http.c lib/route.c lib/resolve.c lib/log.c
 $(FUZZ_DIR)/obj/tests/fuzz/himds_api_fuzz.o: FUZZ_CFLAGS += -Iagentlets/himds
 $(FUZZ_DIR)/obj/agentlets/himds/%.o: FUZZ_CFLAGS += -Iagentlets/himds
 FUZZ_HARNESSES	+= pkg_unpack pkg_verify

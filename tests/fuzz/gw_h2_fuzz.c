@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "gw.h"
+#include "gw_carrier.h"
 #include "gw_h2.h"
 #include "gw_internal.h"
 #include "log.h"
@@ -48,6 +49,18 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* Whether the session s is still on the list: it ended itself if not. */
+static int
+fz_carrier_listed(const struct gw_carrier_list *list, const struct gw_h2 *s)
+{
+	const struct gw_carrier	*car;
+
+	TAILQ_FOREACH(car, list, entry)
+		if ((const void *)car == (const void *)s)
+			return 1;
+	return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -60,9 +73,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if ((s = gw_h2_new(fz_gw, pair[0], err, sizeof(err))) == NULL)
 		abort();
-	/* Registered as the gateway's connection, so that gw_h2_gone() says
-	 * when the session ends itself (then it is freed already). */
-	fz_gw->h2 = s;
+	/* In the gateway's pool, so that gw_carrier_gone() takes it off the
+	 * lists when the session ends itself (then it is freed already).  The
+	 * carrier is the first member of every carrier's struct. */
+	gw_pool_add(fz_gw, (struct gw_carrier *)s);
 	gw_h2_fetch(s);
 	bufferevent_enable(pair[1], EV_READ | EV_WRITE);
 	bufferevent_write(pair[1], fz_preface, sizeof(fz_preface));
@@ -73,9 +87,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		evbuffer_drain(bufferevent_get_input(pair[1]),
 		    evbuffer_get_length(bufferevent_get_input(pair[1])));
 	}
-	if (fz_gw->h2 == s || fz_gw->h2_draining == s)
+	if (fz_carrier_listed(&fz_gw->carriers, s) ||
+	    fz_carrier_listed(&fz_gw->draining, s))
 		gw_h2_free(s, "end of input");
-	fz_gw->h2 = fz_gw->h2_draining = NULL;
 	bufferevent_free(pair[1]);
 	event_base_loop(fz_base, EVLOOP_NONBLOCK);
 	/* A list that arrived is the gateway's until the next one: drop it. */
