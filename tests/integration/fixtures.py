@@ -165,17 +165,46 @@ def stop_problems(d, what, killed_ok=False):
 	return out
 
 
+_pki_lock = threading.Lock()
+_pki_base = None	# the run's PKI, made once: <base>/pki and <base>/other
+
+
+def shared_pki():
+	"""The directory holding the run's PKI, made on first use: pki/ from `cloudsim pki` with the
+	machine certificate m1, and other/, a second CA that issued "rogue".  Every module copies it
+	rather than paying for the key generations again."""
+	global _pki_base
+	with _pki_lock:
+		if _pki_base is None:
+			maker = Sim()	# never started: its base dir is one the daemons' user can write
+			other = os.path.join(maker.base, "other")
+			for args in (("pki", maker.pki), ("machine-cert", maker.pki, "m1"),
+				     ("pki", other), ("machine-cert", other, "rogue")):
+				r = maker.run(*args)
+				check(r.returncode == 0, "cloudsim %s: exit %d: %s" % (" ".join(args), r.returncode,
+											 r.stderr.strip()))
+			_pki_base = maker.base
+	return _pki_base
+
+
+def copy_tree(src, dst, user=None):
+	"""A copy of src at dst with its modes, owned by user (a pwd entry) if given."""
+	shutil.copytree(src, dst)
+	if user:
+		for root, dirs, files in os.walk(dst):
+			for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+				os.chown(name, user.pw_uid, user.pw_gid)
+
+
 def make_pki(sim, other=False):
-	"""`cloudsim pki` and a machine certificate m1 in sim.pki; with other, a second CA in
-	<base>/other that issued "rogue" (a certificate from another CA).  Returns the other dir."""
+	"""sim.pki as `cloudsim pki` and `cloudsim machine-cert DIR m1` make it; with other, a
+	second CA in <base>/other that issued "rogue" (a certificate from another CA).  Copies of
+	shared_pki().  Returns the other dir."""
+	src = shared_pki()
 	other_dir = os.path.join(sim.base, "other")
-	steps = [("pki", sim.pki), ("machine-cert", sim.pki, "m1")]
+	copy_tree(os.path.join(src, "pki"), sim.pki, sim.user)
 	if other:
-		steps += [("pki", other_dir), ("machine-cert", other_dir, "rogue")]
-	for args in steps:
-		r = sim.run(*args)
-		check(r.returncode == 0, "cloudsim %s: exit %d: %s" % (" ".join(args), r.returncode,
-									 r.stderr.strip()))
+		copy_tree(os.path.join(src, "other"), other_dir, sim.user)
 	return other_dir
 
 
@@ -420,6 +449,10 @@ class HalfCloseServer:
 
 	def close(self):
 		self.stop = True
+		try:
+			self.sock.shutdown(socket.SHUT_RDWR)	# wakes the accept at once
+		except OSError:
+			pass
 		self.thread.join(2)
 		self.sock.close()
 
