@@ -59,9 +59,11 @@ void			 pkgverify_free(struct pkgverify *);
  *
  * The file is read through fd from offset 0; on return (either way) fd is
  * back at offset 0, so the caller opens the archive on the same fd and
- * unpacks exactly the bytes that were verified.  The file is streamed, never
- * held in memory; it is read once, twice only when the signature fails
- * before its content was read (to tell a wrong file from a bad signature).
+ * unpacks exactly the bytes that were verified (the file must sit in a
+ * directory only root writes, so that nobody can change it in between).
+ * The file is streamed, never held in memory; it is read once, twice only
+ * when the signature fails before its content was read (to tell a wrong
+ * file from a bad signature).
  */
 int	pkgverify_fd(struct pkgverify *, int fd, const struct pkg_expect *exp,
 	    const void *sig, size_t siglen, char *err, size_t errlen);

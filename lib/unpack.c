@@ -19,18 +19,19 @@
 #define UNPACK_MAX_DEPTH	128	/* components in one name */
 #define UNPACK_TEMP_LEN		(sizeof(UNPACK_TEMP_PREFIX) + 16)
 
+/* One unpack: the archive, where it goes, and what it has cost so far. */
 struct unpack {
-	struct archive			*ar;
-	const struct unpack_limits	*lim;
-	int				 rootfd;	/* the temporary directory */
-	int				 cachefd;	/* the directory cachepath, or -1 */
-	char				 cachepath[PATH_MAX];
-	uint64_t			 bytes;		/* content written so far */
-	uint64_t			 entries;
-	unsigned char			*buf;
-	char				 shown[160];	/* the entry, printable */
-	char				*err;
-	size_t				 errlen;
+	struct archive	*ar;
+	const struct unpack_limits *lim;
+	int		 rootfd;	/* the temporary directory */
+	int		 cachefd;	/* the directory cachepath, or -1 */
+	char		 cachepath[PATH_MAX];
+	uint64_t	 bytes;		/* content written so far */
+	uint64_t	 entries;
+	unsigned char	*buf;
+	char		 shown[160];	/* the entry, printable */
+	char		*err;
+	size_t		 errlen;
 };
 
 static const struct unpack_limits unpack_defaults = {
@@ -204,10 +205,10 @@ unpack_normalize(struct unpack *u, const char *name, char *out, size_t len)
 static int
 unpack_dir(struct unpack *u, const char *dir)
 {
-	char	 comp[NAME_MAX + 1];
-	const char *p, *end;
-	size_t	 clen;
-	int	 cur, next;
+	char		 comp[NAME_MAX + 1];
+	const char	*p, *end;
+	size_t		 clen;
+	int		 cur, next;
 
 	if (dir[0] == '\0')
 		return u->rootfd;
