@@ -88,7 +88,6 @@ atomicfile_test_OBJS := lib/atomicfile.c
 identity_test_OBJS := lib/identity.c
 safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
-accesslog_test_OBJS := arcproxy/accesslog.c lib/safedir.c lib/log.c
 tls_test_OBJS	 := lib/tls.c
 h2io_test_OBJS	 := lib/h2io.c
 acceptor_test_OBJS := lib/acceptor.c lib/addr.c
@@ -97,6 +96,7 @@ UNIT_TESTS += pkgverify unpack
 pkgverify_test_OBJS := lib/pkgverify.c
 unpack_test_OBJS := lib/unpack.c
 $(BUILD)/tests/unpack_test build/fuzz/pkg_unpack_fuzz: LDLIBS += -larchive
+accesslog_test_OBJS := arcproxy/accesslog.c lib/safedir.c lib/log.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
