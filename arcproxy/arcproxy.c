@@ -71,7 +71,8 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
 	}
-	len = (size_t)snprintf(own, sizeof(own), "%s/" ARC_SUBDIR_ARCPROXY "/", px->state_dir);
+	len = (size_t)snprintf(own, sizeof(own), "%s/" ARC_SUBDIR_ARCPROXY "/",
+	    px->state_dir);
 	if (cfg->access_log != NULL && strncmp(cfg->access_log, own, len) == 0 &&
 	    strchr(cfg->access_log + len, '/') == NULL) {
 		if ((sfd = open(px->state_dir, O_RDONLY | O_DIRECTORY |

@@ -329,10 +329,12 @@ config_load_agent(struct config *cfg, const char *config_dir,
 		return -1;
 	}
 	/* himds rewrites the identity in its own <state>/himds. */
-	snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_HIMDS "/" ARC_FILE_MACHINE_CRT, state_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_HIMDS "/"
+	    ARC_FILE_MACHINE_CRT, state_dir);
 	if (access(path, R_OK) == 0) {
 		cfg->machine_cert = strdup(path);
-		snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_HIMDS "/" ARC_FILE_MACHINE_KEY, state_dir);
+		snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_HIMDS "/"
+		    ARC_FILE_MACHINE_KEY, state_dir);
 		cfg->machine_key = strdup(path);
 		if (cfg->machine_cert == NULL || cfg->machine_key == NULL) {
 			snprintf(err->text, sizeof(err->text), "out of memory");
@@ -383,7 +385,8 @@ config_load(const char *config_dir, const char *state_dir, char *errbuf,
 		cfg->access_log = strdup(alog);
 	else if (alog[0] != '\0') {
 		/* arcproxy's own <state>/arcproxy: the state dir is root's. */
-		snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_ARCPROXY "/%s", state_dir, alog);
+		snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_ARCPROXY "/%s",
+		    state_dir, alog);
 		cfg->access_log = strdup(path);
 	}
 	if (alog[0] != '\0' && cfg->access_log == NULL) {

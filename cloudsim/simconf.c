@@ -398,11 +398,11 @@ simconf_load_control(struct simconf *cfg, const config_setting_t *root,
 	    (c->location = strdup("cloudsim")) == NULL)
 		return conf_fail(err, where, "out of memory");
 	if ((g != NULL && conf_check_keys(g, simconf_control_keys, err) == -1) ||
-	    simconf_load_addr(g, where, "listen", ARC_LISTEN_CLOUDSIM_CONTROL, &c->listen,
-	    &c->listen_len, &c->has_listen, err) == -1 ||
-	    simconf_load_addr(g, where, "operator_listen", ARC_LISTEN_CLOUDSIM_OPERATOR,
-	    &c->operator_listen, &c->operator_listen_len, &c->has_operator,
-	    err) == -1 ||
+	    simconf_load_addr(g, where, "listen", ARC_LISTEN_CLOUDSIM_CONTROL,
+	    &c->listen, &c->listen_len, &c->has_listen, err) == -1 ||
+	    simconf_load_addr(g, where, "operator_listen",
+	    ARC_LISTEN_CLOUDSIM_OPERATOR, &c->operator_listen,
+	    &c->operator_listen_len, &c->has_operator, err) == -1 ||
 	    simconf_load_tokens(c, g, err) == -1 ||
 	    simconf_load_word(g, "subscription_id", simconf_uuid_ok,
 	    "a UUID like \"00000000-0000-4000-8000-000000000000\"",

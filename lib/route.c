@@ -9,7 +9,6 @@
 #include "defaults.h"
 #include "route.h"
 
-
 const char *const route_names[ROUTE__COUNT + 1] = {
 	"direct", "proxy", "gateway", "deny", NULL
 };

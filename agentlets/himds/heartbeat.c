@@ -198,7 +198,7 @@ heartbeat_read_status(struct himds *h)
 	json_t	*doc;
 	char	 path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/himds.json", h->own_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_HIMDS_JSON, h->own_dir);
 	if ((doc = json_load_file(path, 0, NULL)) == NULL)
 		return;
 	h->last_heartbeat = heartbeat_parse_time(json_string_value(
