@@ -287,12 +287,17 @@ void
 worker_free(struct worker *w)
 {
 	conn_free_all(w);
+	/* Idle upstreams include gateway tunnels, each holding the gateway:
+	 * they go before it, so that its last reference is dropped, and its
+	 * memory freed, by the loop below. */
+	pool_free(w->pool);
+	w->pool = NULL;
 	gw_free(w->gw);
-	/* Let deferred callbacks (bufferevent pairs of h2 tunnels) finish, so
-	 * that what they hold is released before the base goes. */
+	/* Let deferred callbacks (bufferevent pairs of h2 tunnels, the
+	 * gateway's reap) finish, so that what they hold is released before
+	 * the base goes. */
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
 	listener_close_all(w);
-	pool_free(w->pool);
 	accesslog_writer_free(w->alog);
 	if (w->control != NULL)
 		event_free(w->control);

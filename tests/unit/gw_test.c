@@ -558,6 +558,81 @@ test_queue(void)
 	event_base_free(base);
 }
 
+/* A caller that holds the gateway, as arcproxy's gateway upstream does, and
+ * lets go of it when told its tunnel failed. */
+struct holder {
+	struct answer	 a;
+	struct gw	*gw;
+};
+
+static void
+answered_unref(struct gw_stream *st, enum gw_error e, const char *reason,
+    void *arg)
+{
+	struct holder	*h = arg;
+
+	answered(st, e, reason, &h->a);
+	gw_unref(h->gw);
+	h->gw = NULL;
+}
+
+/* Shutdown as arcproxy's worker_free() does it, with a request out on a
+ * carrier and one waiting: every holder lets go before gw_free()'s loop
+ * pass, and that pass frees everything, even when the last reference goes
+ * in one of its callbacks. */
+static void
+test_free_with_requests(void)
+{
+	struct event_base	*base = event_base_new();
+	struct evdns_base	*dns = evdns_base_new(base, 0);
+	struct resolve_host	 h;
+	struct fake		 f;
+	struct gw		*gw = queue_gw(base, dns, &h);
+	struct holder		 out, waiting;
+	struct gw_req		*r[2];
+
+	memset(&f, 0, sizeof(f));
+	memset(&out, 0, sizeof(out));
+	memset(&waiting, 0, sizeof(waiting));
+	the_fake = &f;
+	f.car.ops = &fake_ops;
+	f.slots = 1;
+	gw->fetch_due = 0;
+	gw_pool_add(gw, &f.car);
+	out.gw = gw_ref(gw);
+	r[0] = gw_open(gw, "dest.test", 443, answered_unref, &out);
+	waiting.gw = gw_ref(gw);
+	r[1] = gw_open(gw, "dest.test", 443, answered_unref, &waiting);
+	CU_ASSERT_EQUAL(f.nsent, 1);
+	CU_ASSERT_PTR_EQUAL(f.sent[0], r[0]);
+	CU_ASSERT_EQUAL(gw->nwaiting, 1);
+	CU_ASSERT_EQUAL(gw->refs, 5);
+
+	/* The worker stops: the gateway takes no new work, the waiting
+	 * request fails from the loop. */
+	gw_free(gw);
+	CU_ASSERT_EQUAL(f.released, 1);
+	CU_ASSERT_EQUAL(gw->nwaiting, 0);
+	CU_ASSERT_EQUAL(waiting.a.called, 0);
+	/* The client of the one out goes first (conn_free_all). */
+	gw_cancel(r[0]);
+	gw_unref(out.gw);
+	CU_ASSERT_EQUAL(f.cancelled, 1);
+	CU_ASSERT_EQUAL(out.a.called, 0);
+	CU_ASSERT_EQUAL(gw->refs, 2);
+	CU_ASSERT_EQUAL(f.freed, 0);
+
+	/* One pass: the failure is reported, its caller lets go, the request
+	 * goes, and with the last reference the gateway and its carrier. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CU_ASSERT_EQUAL(waiting.a.called, 1);
+	CU_ASSERT_EQUAL(waiting.a.error, GW_DOWN);
+	CU_ASSERT_STRING_EQUAL(waiting.a.reason, "the gateway settings changed");
+	CU_ASSERT_EQUAL(f.freed, 1);
+	evdns_base_free(dns, 0);
+	event_base_free(base);
+}
+
 /* The endpoint list is fetched again on any carrier with a slot,
  * multiplexed ones too (an h2 connection used to keep the first list for
  * its whole life). */
@@ -771,6 +846,8 @@ static const struct unit_test tests[] = {
 	{ "bad TLS files are named", test_bad_tls_files },
 	{ "state before any connection", test_state_before_connecting },
 	{ "request queue on a carrier", test_queue },
+	{ "gw_free with requests on a carrier: one loop pass frees all",
+	    test_free_with_requests },
 	{ "endpoint list refreshed on a carrier", test_refresh_on_carrier },
 	{ "HTTP/1.1 carrier: list, refusal, tunnel, retry, closed fetch", test_h1_carrier },
 	{ NULL, NULL }
