@@ -402,39 +402,22 @@ conn_open(struct conn *c)
 		conn_fail(c, PXE_INTERNAL);
 }
 
-/*
- * The operator's rules first; then, in gateway mode, Azure's order: the
- * gateway's bypass list goes direct (or to the proxy), what the gateway
- * carries goes to it, the rest to proxy.url if set; then the default.
- */
-static void
+/* The routing policy of this connection's generation (lib/route.c). */
+static int
 conn_pick_route(struct conn *c)
 {
 	const struct config	*cfg = c->cfg;
-	struct gw		*gw = c->w->gw;
-	const char		*host = c->target.host;
-	uint16_t		 port = c->target.port;
-	enum route_kind		 fallback;
+	struct route_policy	 p;
 
-	route_match(cfg->routes, host, port, &c->route);
-	if (c->route.rule >= 0)
-		return;
-	/* route_match() gave the default_route (direct unless set). */
-	fallback = c->route.kind;
-	if (cfg->proxy_host[0] != '\0' && !cfg->default_route_set)
-		fallback = ROUTE_PROXY;
-	if (cfg->agent.connection_type != AGENTCONF_GATEWAY || gw == NULL) {
-		c->route.kind = fallback;
-		return;
-	}
-	if (gw_bypasses(gw, host, port))
-		c->route.kind = cfg->proxy_host[0] ? ROUTE_PROXY : ROUTE_DIRECT;
-	else if (gw_allows(gw, host, port))
-		c->route.kind = ROUTE_GATEWAY;
-	else if (cfg->default_route_set || cfg->proxy_host[0] != '\0')
-		c->route.kind = fallback;
-	else
-		c->route.kind = ROUTE_DENY;
+	memset(&p, 0, sizeof(p));
+	p.rules = cfg->routes;
+	p.default_set = cfg->default_route_set;
+	p.have_proxy = cfg->proxy_host[0] != '\0';
+	p.gateway_mode = cfg->agent.connection_type == AGENTCONF_GATEWAY &&
+	    c->w->gw != NULL;
+	if (p.gateway_mode)
+		gw_route_tables(c->w->gw, &p.gw_allow, &p.gw_bypass);
+	return route_decide(&p, c->target.host, c->target.port, &c->route);
 }
 
 /* A whole request head is here: check it, route it, rewrite it. */
@@ -442,7 +425,7 @@ static void
 conn_route(struct conn *c)
 {
 	struct http_msg	*m = c->req;
-	int		 rc;
+	int		 rc, guarded;
 
 	event_base_gettimeofday_cached(c->w->base, &c->start);
 	c->bytes_up = c->bytes_down = 0;
@@ -462,17 +445,13 @@ conn_route(struct conn *c)
 			conn_fail(c, PXE_BAD_REQUEST);
 		return;
 	}
-	conn_pick_route(c);
+	guarded = conn_pick_route(c);
 	c->routed = 1;
 	if (c->route.kind == ROUTE_DENY) {
 		conn_fail(c, PXE_ROUTE_DENIED);
 		return;
 	}
-	/* On every route: an enterprise proxy or the gateway would take
-	 * 127.0.0.1 or localhost as its own. */
-	if (!route_is_explicit(c->cfg->routes, c->route.rule) &&
-	    (route_port_is_guarded(c->target.port) ||
-	    route_host_is_guarded(c->target.host))) {
+	if (guarded) {
 		conn_fail(c, PXE_GUARDED);
 		return;
 	}
