@@ -38,7 +38,8 @@ enum conn_state {
 
 struct conn {
 	struct worker		*w;
-	struct config		*cfg;		/* the rules this connection started under */
+	struct config		*cfg;		/* the generation of the current request: */
+	struct gw		*gw;		/* its rules, proxy and gateway (references) */
 	TAILQ_ENTRY(conn)	 entry;
 	enum conn_state		 state;
 	struct bufferevent	*client;
@@ -176,6 +177,7 @@ conn_free(struct conn *c)
 	if (c->stage != NULL)
 		evbuffer_free(c->stage);
 	config_unref(c->cfg);
+	gw_unref(c->gw);
 	worker_conn_closed(c->w);
 	free(c);
 }
@@ -375,31 +377,41 @@ conn_opened(struct upstream *up, enum px_error error, const char *details,
 	conn_exchange(c);
 }
 
+/* Opens the route's upstream under the request's generation. */
+static void
+conn_open_upstream(struct conn *c)
+{
+	struct upstream_target	t;
+
+	c->state = CONN_OPENING;
+	t.host = c->target.host;
+	t.port = c->target.port;
+	t.explicit_rule = route_is_explicit(c->cfg->routes, c->route.rule);
+	t.cfg = c->cfg;
+	t.gw = c->gw;
+	if ((c->up = upstream_routes[c->route.kind]->open(c->w, &t, conn_opened,
+	    c)) == NULL)
+		conn_fail(c, PXE_INTERNAL);
+}
+
 static void
 conn_open(struct conn *c)
 {
-	const struct upstream_ops	*ops = upstream_routes[c->route.kind];
-	struct upstream_target		 t;
-	struct upstream			*up;
+	struct upstream	*up;
 
 	if (!http_msg_is_connect(c->req) &&
-	    (up = pool_get(c->w->pool, c->route.kind, c->target.host,
+	    (up = pool_get(c->w->pool, c->cfg, c->route.kind, c->target.host,
 	    c->target.port)) != NULL) {
 		METRIC_ADD(c->w->stats.pool_hits, 1);
 		c->up = up;
 		conn_exchange(c);
 		return;
 	}
-	c->state = CONN_OPENING;
 	evtimer_del(c->timer);
 	/* Keep reading: a client that leaves while the upstream opens (a
 	 * proxy's CONNECT, a gateway stream) cancels the open. */
 	bufferevent_enable(c->client, EV_READ);
-	t.host = c->target.host;
-	t.port = c->target.port;
-	t.explicit_rule = route_is_explicit(c->cfg->routes, c->route.rule);
-	if ((c->up = ops->open(c->w, &t, conn_opened, c)) == NULL)
-		conn_fail(c, PXE_INTERNAL);
+	conn_open_upstream(c);
 }
 
 /* The routing policy of this connection's generation (lib/route.c). */
@@ -414,10 +426,26 @@ conn_pick_route(struct conn *c)
 	p.default_set = cfg->default_route_set;
 	p.have_proxy = cfg->proxy_host[0] != '\0';
 	p.gateway_mode = cfg->agent.connection_type == AGENTCONF_GATEWAY &&
-	    c->w->gw != NULL;
+	    c->gw != NULL;
 	if (p.gateway_mode)
-		gw_route_tables(c->w->gw, &p.gw_allow, &p.gw_bypass);
+		gw_route_tables(c->gw, &p.gw_allow, &p.gw_bypass);
 	return route_decide(&p, c->target.host, c->target.port, &c->route);
+}
+
+/*
+ * Each request takes the worker's generation as it is routed: its rules,
+ * proxy settings and gateway client stay together until it ends, whatever
+ * a SIGHUP changes meanwhile.  A tunnel keeps the generation it opened in.
+ */
+static void
+conn_take_generation(struct conn *c)
+{
+	if (c->cfg == c->w->cfg && c->gw == c->w->gw)
+		return;
+	config_unref(c->cfg);
+	c->cfg = config_ref(c->w->cfg);
+	gw_unref(c->gw);
+	c->gw = c->w->gw != NULL ? gw_ref(c->w->gw) : NULL;
 }
 
 /* A whole request head is here: check it, route it, rewrite it. */
@@ -432,6 +460,7 @@ conn_route(struct conn *c)
 	c->status = 0;
 	c->error = PXE_NONE;
 	c->logged = c->routed = c->resp_started = c->req_done = c->retried = 0;
+	conn_take_generation(c);
 	snprintf(c->method, sizeof(c->method), "%s", http_msg_method(m));
 	conn_set_target_text(c, m);
 	c->keep_alive = http_msg_keep_alive(m) && !c->w->draining;
@@ -455,7 +484,7 @@ conn_route(struct conn *c)
 		conn_fail(c, PXE_GUARDED);
 		return;
 	}
-	if (!upstream_available(c->w, c->route.kind)) {
+	if (!upstream_available(c->cfg, c->gw, c->route.kind)) {
 		conn_fail(c, PXE_ROUTE_DOWN);
 		return;
 	}
@@ -822,12 +851,7 @@ conn_retry(struct conn *c)
 		return 0;
 	c->retried = 1;
 	conn_close_upstream(c);
-	c->state = CONN_OPENING;
-	if ((c->up = upstream_routes[c->route.kind]->open(c->w, &(struct upstream_target){
-	    .host = c->target.host, .port = c->target.port,
-	    .explicit_rule = route_is_explicit(c->cfg->routes, c->route.rule) },
-	    conn_opened, c)) == NULL)
-		conn_fail(c, PXE_INTERNAL);
+	conn_open_upstream(c);
 	return 1;
 }
 
@@ -910,6 +934,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 		goto fail;
 	c->w = w;
 	c->cfg = config_ref(w->cfg);
+	c->gw = w->gw != NULL ? gw_ref(w->gw) : NULL;
 	if ((c->client = bufferevent_socket_new(w->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto fail;
@@ -963,6 +988,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 		if (c->stage != NULL)
 			evbuffer_free(c->stage);
 		config_unref(c->cfg);
+		gw_unref(c->gw);
 		free(c);
 	}
 	if (fd != -1)
