@@ -49,7 +49,7 @@ GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	lib/http.c lib/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
-	arcproxy/conn.c arcproxy/listener.c arcproxy/worker.c \
+	arcproxy/conn.c arcproxy/exchange.c arcproxy/fastio.c arcproxy/listener.c arcproxy/worker.c \
 	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c \
 	arcproxy/upstream.c arcproxy/upstream_proxy.c arcproxy/upstream_gateway.c \
 	arcproxy/fdlimit.c arcproxy/budget.c $(GW_SRC)
