@@ -1,4 +1,4 @@
-/* relay.c -- bytes both ways between two streams, with le-proxy's backpressure and half-close passed across. */
+/* relay.c -- the directional pump: bytes both ways between two streams, le-proxy's backpressure on adaptive windows within the worker's buffer budget, half-close passed across. */
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 

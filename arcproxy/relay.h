@@ -1,4 +1,4 @@
-/* relay.h -- the directional pump: bytes both ways between two streams, with le-proxy's backpressure and half-close passed across. */
+/* relay.h -- the directional pump: bytes both ways between two streams, le-proxy's backpressure on adaptive windows within the worker's buffer budget, half-close passed across. */
 #ifndef RELAY_H
 #define RELAY_H
 

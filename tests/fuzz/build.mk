@@ -15,7 +15,8 @@ FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE $(WARN) -O1 -g $(FUZZ_SAN) \
 
 # Each harness is tests/fuzz/<name>_fuzz.c plus the modules it drives; its
 # seeds are tests/fuzz/corpus/<name>/.
-FUZZ_HARNESSES	:= http_request http_response http_chunked arcproxy_conf agent_conf
+FUZZ_HARNESSES	:= http_request http_response http_chunked arcproxy_conf agent_conf \
+	gw_endpoints
 FUZZ_HTTP_SRC	:= tests/fuzz/fuzz_http.c tests/fuzz/fuzz_proxy.c lib/http.c lib/route.c
 http_request_fuzz_SRC	:= $(FUZZ_HTTP_SRC)
 http_response_fuzz_SRC	:= $(FUZZ_HTTP_SRC)
@@ -24,6 +25,7 @@ arcproxy_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c arcproxy/config.c lib/route.c \
 	lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
 agent_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c lib/agentconf.c lib/conf.c lib/url.c \
 	lib/atomicfile.c
+gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c
 
 FUZZ		?= $(FUZZ_HARNESSES)
 FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_HARNESSES))

@@ -482,8 +482,13 @@ fz_request_stream(const uint8_t *data, size_t size, int whole)
 			abort();
 		http_write_request(&m, &t, out);
 		head_len = evbuffer_get_length(out);
-		/* conn_req_body() as the client's reads arrive */
-		step = http_msg_head_consume(&m, in);
+		/* conn_route() sends nothing when the head's end is refused;
+		 * then conn_req_body() as the client's reads arrive. */
+		if ((step = http_msg_head_consume(&m, in)) == HTTP_STEP_ERROR) {
+			fz_parse_free(&ref);
+			evbuffer_free(out);
+			break;
+		}
 		while (step == HTTP_STEP_MORE) {
 			if (evbuffer_get_length(in) == 0 && !fz_feed_next(&feed))
 				break;
@@ -615,8 +620,10 @@ fz_response_stream(const uint8_t *data, size_t size, int ctx, int whole)
 			r->kind = FZ_SWITCH;
 			http_write_response(&m, 0, 1, out);
 		} else if (m.parser.status_code < 200) {
+			/* HTTP/1.0 has no 1xx: such a client gets none. */
 			r->kind = FZ_INFO;
-			http_write_response(&m, 1, 0, out);
+			if (!http10)
+				http_write_response(&m, 1, 0, out);
 		} else {
 			r->kind = FZ_FINAL;
 			m.client_http10 = http10;
@@ -659,8 +666,12 @@ fz_response_stream(const uint8_t *data, size_t size, int ctx, int whole)
 			FZ_BAD("lib/http.c ended response %d after %zu bytes, "
 			    "http-parser after %zu", n - 1, r->end - start,
 			    r->ref.msgs[0].complete ? r->ref.msgs[0].end : 0);
-		if (r->kind != FZ_INFO)
+		if (r->kind != FZ_INFO || step == HTTP_STEP_ERROR)
 			break;
+		if (http10) {
+			fz_parse_free(&r->ref);
+			n--;		/* consumed, not forwarded */
+		}
 		if (step != HTTP_STEP_DONE)
 			FZ_BAD("status %u: conn.c passes it on as interim (< 200) "
 			    "and reads the next response after its head, but "

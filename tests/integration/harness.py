@@ -2,6 +2,8 @@
 
 A scenario module (test_*.py) defines setup() -> env and teardown(env), and its
 tests with @test; run.py runs them in file order and passes env to each.
+The setups that several modules share (cloudsim with its PKI, arcproxy in gateway mode,
+Squid, himds with an identity) are in fixtures.py.
 """
 
 import hashlib
