@@ -20,14 +20,14 @@ struct worker;
 
 /* The state alone says what the timer means. */
 enum conn_state {
-	CONN_HEAD,	/* reading a request head: the head timer (408 when it fires) */
-	CONN_IDLE,	/* kept alive, no byte of the next request yet: the idle timer (a quiet close) */
-	CONN_OPENING,	/* routed, the upstream opens: no timer (the upstream's own deadline); the client is read only to see it leave */
-	CONN_EXCHANGE,	/* request head sent, body up, response down: the idle timer (504 idle_timeout) */
-	CONN_TUNNEL,	/* CONNECT or 101: the pump both ways: the idle timer */
-	CONN_FLUSHING,	/* the last response drains to the client: the idle timer, then free */
-	CONN_LINGER,	/* our EOF sent, reading and dropping until the client closes: the linger timer */
-	CONN_ABORTED,	/* too late for a status: the timer at 0 frees it from the loop */
+	CONN_HEAD,	/* reading a request head; timer: head (408) */
+	CONN_IDLE,	/* kept alive, next request not begun; timer: idle (quiet close) */
+	CONN_OPENING,	/* upstream opening, client read only to see it leave; no timer */
+	CONN_EXCHANGE,	/* head sent, body up, response down; timer: idle (504) */
+	CONN_TUNNEL,	/* CONNECT or 101, the pump both ways; timer: idle */
+	CONN_FLUSHING,	/* last response draining to the client; timer: idle, then free */
+	CONN_LINGER,	/* our EOF sent, reading and dropping; timer: linger, then free */
+	CONN_ABORTED,	/* too late for a status; timer: 0, freed from the loop */
 };
 
 /* Shared by conn.c (life cycle) and exchange.c (HTTP forwarding) only. */
