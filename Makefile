@@ -34,18 +34,23 @@ DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Werror
 CFLAGS	?= -O2 -g
+# Each layer sees its own headers and lib/'s, nothing above it: lib/ is
+# compiled with -Ilib alone, so it cannot include a program's header.
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(HARDEN) $(SANFLAGS) -pthread \
-	-Ilib -Iarcproxy -Igateway-client $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	-Ilib $(PKG_CFLAGS)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -pthread
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed -Wl,-z,relro -Wl,-z,now
 
 LIB_SRC	:= lib/log.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/daemon.c lib/addr.c \
-	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c
+	lib/atomicfile.c lib/bigread.c lib/safedir.c lib/peercred.c lib/tls.c \
+	lib/acceptor.c
 # What the agentlets and azcmagent share besides LIB_SRC: state files, the
 # machine identity, HTTPS through arcproxy.
 AGENT_SRC := lib/identity.c lib/httpc.c
-GW_SRC	:= gateway-client/gw.c gateway-client/gw_connect.c gateway-client/gw_tls.c \
-	gateway-client/gw_h2.c gateway-client/gw_endpoints.c
+GW_SRC	:= gateway-client/gw.c gateway-client/gw_conn.c gateway-client/gw_h1.c \
+	gateway-client/gw_h2.c gateway-client/gw_endpoints.c gateway-client/gw_tls.c \
+	lib/connect.c lib/h2io.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	lib/http.c lib/status.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
@@ -56,9 +61,18 @@ ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
+# The layers' include paths (the programs' build.mk add their own).
+$(OBJ)/gateway-client/%.o: ALL_CFLAGS += -Igateway-client
+$(OBJ)/arcproxy/%.o: ALL_CFLAGS += -Iarcproxy -Igateway-client
+$(OBJ)/cloudsim/%.o: ALL_CFLAGS += -Icloudsim
+$(OBJ)/agentlets/himds/%.o: ALL_CFLAGS += -Iagentlets/himds
+$(OBJ)/azcmagent/%.o: ALL_CFLAGS += -Iazcmagent
+$(OBJ)/bench/%.o: ALL_CFLAGS += -Ibench
+$(OBJ)/tests/unit/%.o: ALL_CFLAGS += -Iarcproxy -Igateway-client
+
 # Unit tests: each links its own module and what that module needs, nothing else.
 UNIT_TESTS := route http conf config agentconf gw url atomicfile identity \
-	safedir peercred
+	safedir peercred tls h2io acceptor accesslog connect
 route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
@@ -68,7 +82,8 @@ relay_test_OBJS := arcproxy/relay.c arcproxy/budget.c arcproxy/fastio.c lib/bigr
 pool_test_OBJS	 := arcproxy/pool.c
 fdlimit_test_OBJS := arcproxy/fdlimit.c lib/log.c
 agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
-gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c
+gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c \
+	lib/tls.c
 config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \
 	lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
 url_test_OBJS	 := lib/url.c
@@ -76,6 +91,16 @@ atomicfile_test_OBJS := lib/atomicfile.c
 identity_test_OBJS := lib/identity.c
 safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
+tls_test_OBJS	 := lib/tls.c
+h2io_test_OBJS	 := lib/h2io.c
+acceptor_test_OBJS := lib/acceptor.c lib/addr.c
+# Package verification and unpacking (extmgr, guestconfig); unpack needs libarchive.
+UNIT_TESTS += pkgverify unpack
+pkgverify_test_OBJS := lib/pkgverify.c
+unpack_test_OBJS := lib/unpack.c
+$(BUILD)/tests/unpack_test build/fuzz/pkg_unpack_fuzz: LDLIBS += -larchive
+accesslog_test_OBJS := arcproxy/accesslog.c lib/safedir.c lib/log.c
+connect_test_OBJS := lib/connect.c lib/http.c lib/route.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
+#include "log.h"
 #include "safedir.h"
 
 #define ACCESSLOG_FLUSH_BYTES	32768
@@ -22,12 +23,14 @@ struct accesslog {
 	int	refs;		/* atomic */
 	int	fd;		/* O_APPEND; -1 when off */
 	int	own_fd;
+	int	warned;		/* atomic: a lost write was logged */
 };
 
 struct accesslog_writer {
 	struct accesslog	*log;
 	struct evbuffer		*buf;
 	struct event		*timer;
+	uint64_t		 errors;	/* atomic: lost writes */
 };
 
 struct accesslog *
@@ -106,9 +109,26 @@ accesslog_flush(struct accesslog_writer *w)
 	/* One write of whole lines: O_APPEND keeps workers' lines apart. */
 	data = evbuffer_pullup(w->buf, len);
 	n = write(w->log->fd, data, len);
-	/* A full disk loses log lines, never the proxy. */
-	(void)n;
 	evbuffer_drain(w->buf, len);
+	if (n >= 0 && (size_t)n == len)
+		return;
+	/* A full disk loses log lines, never the proxy: counted in
+	 * arcproxy_accesslog_errors_total, said once per log file. */
+	__atomic_add_fetch(&w->errors, 1, __ATOMIC_RELAXED);
+	if (__atomic_exchange_n(&w->log->warned, 1, __ATOMIC_RELAXED))
+		return;
+	if (n == -1)
+		log_warn("access log: lost %zu bytes of log lines (counted in "
+		    "arcproxy_accesslog_errors_total; said once)", len);
+	else
+		log_warnx("access log: short write, %zd of %zu bytes (counted "
+		    "in arcproxy_accesslog_errors_total; said once)", n, len);
+}
+
+uint64_t
+accesslog_writer_errors(const struct accesslog_writer *w)
+{
+	return __atomic_load_n(&w->errors, __ATOMIC_RELAXED);
 }
 
 static void
@@ -157,20 +177,27 @@ accesslog_writer_free(struct accesslog_writer *w)
 }
 
 void
-accesslog_write(struct accesslog_writer *w, const struct accesslog_entry *e)
+accesslog_format(struct evbuffer *out, const struct accesslog_entry *e)
 {
 	struct tm	tm;
 	char		stamp[32];
+
+	gmtime_r(&e->start.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	evbuffer_add_printf(out, "%s.%03ldZ %s %s %.2048s %s %d %llu %llu %lld %s\n",
+	    stamp, (long)e->start.tv_usec / 1000, e->client, e->method, e->target,
+	    e->route, e->status, (unsigned long long)e->bytes_up,
+	    (unsigned long long)e->bytes_down, e->duration_ms, e->error);
+}
+
+void
+accesslog_write(struct accesslog_writer *w, const struct accesslog_entry *e)
+{
 	struct timeval	tv = { 0, ACCESSLOG_FLUSH_MS * 1000 };
 
 	if (w->log->fd == -1)
 		return;
-	gmtime_r(&e->start.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	evbuffer_add_printf(w->buf, "%s.%03ldZ %s %s %.2048s %s %d %llu %llu %lld %s\n",
-	    stamp, (long)e->start.tv_usec / 1000, e->client, e->method, e->target,
-	    e->route, e->status, (unsigned long long)e->bytes_up,
-	    (unsigned long long)e->bytes_down, e->duration_ms, e->error);
+	accesslog_format(w->buf, e);
 	if (evbuffer_get_length(w->buf) >= ACCESSLOG_FLUSH_BYTES)
 		accesslog_flush(w);
 	else if (!evtimer_pending(w->timer, NULL))

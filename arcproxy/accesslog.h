@@ -9,6 +9,7 @@
 struct accesslog;
 struct accesslog_writer;
 struct event_base;
+struct evbuffer;
 
 struct accesslog_entry {
 	struct timeval	 start;
@@ -39,5 +40,10 @@ void			 accesslog_writer_free(struct accesslog_writer *);
 void			 accesslog_write(struct accesslog_writer *,
 			    const struct accesslog_entry *);
 void			 accesslog_flush(struct accesslog_writer *);
+/* Writes that failed or came short (their lines are lost); any thread. */
+uint64_t		 accesslog_writer_errors(const struct accesslog_writer *);
+/* Appends e's line, newline included, to out. */
+void			 accesslog_format(struct evbuffer *out,
+			    const struct accesslog_entry *e);
 
 #endif

@@ -1,7 +1,8 @@
-/* admin.c -- the admin listener: GET /metrics (Prometheus text), GET /healthz and POST /identity/reload, served from the main thread. */
+/* admin.c -- the admin listener: GET /metrics (Prometheus text), GET /healthz, GET /status (JSON) and POST /identity/reload, served from the main thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 
+#include "accesslog.h"
 #include "admin.h"
 #include "config.h"
 #include "gw.h"
@@ -19,6 +21,7 @@
 #include "peercred.h"
 #include "proxy.h"
 #include "upstream.h"
+#include "version.h"
 #include "worker.h"
 
 #define ADMIN_MAX_HEAD	8192	/* request line and headers (else 431/400) */
@@ -52,8 +55,11 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	if (admin_not_get(req))
 		return;
 	memset(&total, 0, sizeof(total));
-	for (i = 0; i < a->px->nworkers; i++)
+	for (i = 0; i < a->px->nworkers; i++) {
 		metrics_sum(&total, &a->px->workers[i].stats);
+		total.accesslog_errors +=
+		    accesslog_writer_errors(a->px->workers[i].alog);
+	}
 	metrics_render(&total, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4");
@@ -128,6 +134,162 @@ admin_healthz(struct evhttp_request *req, void *arg)
 	    NULL);
 }
 
+/* "127.0.0.1:40343" or "[::1]:40343", as a JSON string. */
+static void
+admin_json_addr(struct evbuffer *out, const struct sockaddr_storage *ss,
+    socklen_t len)
+{
+	char	host[64], port[8];
+
+	if (getnameinfo((const struct sockaddr *)ss, len, host, sizeof(host),
+	    port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		evbuffer_add_printf(out, "null");
+		return;
+	}
+	evbuffer_add_printf(out, ss->ss_family == AF_INET6 ? "\"[%s]:%s\"" :
+	    "\"%s:%s\"", host, port);
+}
+
+/* A time(3) as "2026-01-02T03:04:05Z", or null for 0. */
+static void
+admin_json_time(struct evbuffer *out, long long t)
+{
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+	char		stamp[32];
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
+		evbuffer_add_printf(out, "null");
+		return;
+	}
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	evbuffer_add_printf(out, "\"%s\"", stamp);
+}
+
+static void
+admin_json_string_or_null(struct evbuffer *out, const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		evbuffer_add_printf(out, "null");
+	else
+		admin_json_string(out, s);
+}
+
+static const char *const admin_protocol_names[] = { "auto", "h2", "http/1.1" };
+
+/* The gateway as the workers see it: the best worker's state. */
+static void
+admin_status_gateway(struct evbuffer *out, struct proxy *px)
+{
+	const struct config	*cfg = px->cfg;
+	struct worker_gw_status	 st, best;
+	uint64_t		 conns = 0, h2 = 0;
+	long long		 fetched = 0;
+	int			 i, up = 0, setting;
+
+	memset(&best, 0, sizeof(best));
+	best.state = -1;
+	for (i = 0; i < px->nworkers; i++) {
+		worker_gw_status(&px->workers[i], &st);
+		if (st.configured && (best.state == -1 || st.state == GW_STATE_UP))
+			best = st;
+		up += st.configured && st.state == GW_STATE_UP;
+		if (st.list_fetched > fetched)
+			fetched = st.list_fetched;
+		conns += __atomic_load_n(&px->workers[i].stats.gw.connections_open,
+		    __ATOMIC_RELAXED);
+		h2 += __atomic_load_n(&px->workers[i].stats.gw.h2_connections_open,
+		    __ATOMIC_RELAXED);
+	}
+	if (!best.configured) {
+		evbuffer_add_printf(out, "null");
+		return;
+	}
+	setting = cfg->agent.gateway_protocol;
+	if (setting < 0 || setting > AGENTCONF_PROTO_HTTP11)
+		setting = AGENTCONF_PROTO_AUTO;
+	evbuffer_add_printf(out, "{\"url\":");
+	admin_json_string_or_null(out, cfg->agent.gateway_url);
+	evbuffer_add_printf(out, ",\"state\":\"%s\",\"backing_off\":%s,"
+	    "\"workers_up\":%d,\"protocol\":%s,\"protocol_setting\":\"%s\","
+	    "\"connections\":%llu,\"endpoints\":", gw_state_name(best.state),
+	    best.state == GW_STATE_DOWN ? "true" : "false", up,
+	    h2 > 0 ? "\"h2\"" : conns > 0 ? "\"http/1.1\"" : "null",
+	    admin_protocol_names[setting], (unsigned long long)conns);
+	if (best.endpoints < 0)
+		evbuffer_add_printf(out, "null");
+	else
+		evbuffer_add_printf(out, "%d", best.endpoints);
+	evbuffer_add_printf(out, ",\"last_error\":");
+	admin_json_string_or_null(out, best.last_error);
+	evbuffer_add_printf(out, ",\"last_list_fetch\":");
+	admin_json_time(out, fetched);
+	evbuffer_add_printf(out, "}");
+}
+
+/*
+ * What azcmagent (and an operator) needs to know of the running proxy: its
+ * listeners, routes, gateway and upstream proxy, and which configuration
+ * it runs, so that nothing has to read arcproxy.conf again.
+ */
+static void
+admin_status(struct evhttp_request *req, void *arg)
+{
+	struct admin		*a = arg;
+	struct proxy		*px = a->px;
+	const struct config	*cfg = px->cfg;
+	struct evbuffer		*out = evhttp_request_get_output_buffer(req);
+	enum route_kind		 def;
+	size_t			 i, n;
+
+	if (admin_not_get(req))
+		return;
+	evbuffer_add_printf(out, "{\"version\":\"%s\",\"pid\":%ld,"
+	    "\"config\":{\"path\":", ARC_AGENT_VERSION, (long)getpid());
+	admin_json_string(out, cfg->path);
+	evbuffer_add_printf(out, ",\"generation\":%lu,\"loaded_at\":",
+	    px->cfg_generation);
+	admin_json_time(out, (long long)px->cfg_loaded);
+	evbuffer_add_printf(out, "},\"listeners\":{\"proxy\":[");
+	for (i = 0; i < (size_t)cfg->nlisten; i++) {
+		if (i > 0)
+			evbuffer_add(out, ",", 1);
+		admin_json_addr(out, &cfg->listen[i], cfg->listen_len[i]);
+	}
+	evbuffer_add_printf(out, "],\"admin\":");
+	admin_json_addr(out, &cfg->admin, cfg->admin_len);
+	evbuffer_add_printf(out, "},\"workers\":%d,\"connections\":%d,"
+	    "\"connection_type\":\"%s\",\"config_mode\":\"%s\",\"routes\":[",
+	    px->nworkers, __atomic_load_n(&px->nconns, __ATOMIC_RELAXED),
+	    cfg->agent.connection_type == AGENTCONF_GATEWAY ? "gateway" : "direct",
+	    cfg->agent.config_mode == AGENTCONF_MODE_MONITOR ? "monitor" : "full");
+	n = route_table_count(cfg->routes);
+	for (i = 0; i < n; i++) {
+		evbuffer_add_printf(out, "%s{\"match\":", i > 0 ? "," : "");
+		admin_json_string(out, route_rule_pattern(cfg->routes, (int)i));
+		evbuffer_add_printf(out, ",\"route\":\"%s\"}",
+		    route_names[route_rule_kind(cfg->routes, (int)i)]);
+	}
+	/* What a destination no rule names takes (conn_pick_route): the
+	 * proxy when agent.conf has one and arcproxy.conf names no default;
+	 * in gateway mode the gateway's list comes first. */
+	def = route_rule_kind(cfg->routes, -1);
+	if (cfg->proxy_host[0] != '\0' && !cfg->default_route_set)
+		def = ROUTE_PROXY;
+	evbuffer_add_printf(out, "],\"default_route\":\"%s\","
+	    "\"default_route_set\":%s,\"gateway\":", route_names[def],
+	    cfg->default_route_set ? "true" : "false");
+	admin_status_gateway(out, px);
+	evbuffer_add_printf(out, ",\"upstream_proxy\":");
+	admin_json_string_or_null(out, cfg->agent.proxy_url);
+	evbuffer_add_printf(out, ",\"access_log\":");
+	admin_json_string_or_null(out, cfg->access_log);
+	evbuffer_add_printf(out, "}\n");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
 /*
  * himds, after renewing the machine certificate, asks for the new one to be
  * loaded.  Only root, arcproxy's own user and members of group arc (which
@@ -177,7 +339,7 @@ static void
 admin_other(struct evhttp_request *req, void *arg)
 {
 	(void)arg;
-	evhttp_send_error(req, 404, "try /metrics or /healthz");
+	evhttp_send_error(req, 404, "try /metrics, /healthz or /status");
 }
 
 struct admin *
@@ -202,6 +364,7 @@ admin_new(struct proxy *px, char *err, size_t errlen)
 	evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
 	evhttp_set_cb(a->http, "/metrics", admin_metrics, a);
 	evhttp_set_cb(a->http, "/healthz", admin_healthz, a);
+	evhttp_set_cb(a->http, "/status", admin_status, a);
 	evhttp_set_cb(a->http, "/identity/reload", admin_identity_reload, a);
 	evhttp_set_gencb(a->http, admin_other, a);
 	if (getnameinfo((const struct sockaddr *)&cfg->admin, cfg->admin_len,

@@ -1,4 +1,4 @@
-/* admin.h -- the admin listener: GET /metrics (Prometheus text), GET /healthz and POST /identity/reload, served from the main thread. */
+/* admin.h -- the admin listener: GET /metrics (Prometheus text), GET /healthz, GET /status (JSON) and POST /identity/reload, served from the main thread. */
 #ifndef ADMIN_H
 #define ADMIN_H
 

@@ -20,10 +20,16 @@
 #include "fdlimit.h"
 #include "log.h"
 #include "proxy.h"
+#include "route.h"
 #include "safedir.h"
 #include "worker.h"
 
 #define ARCPROXY_USER	"arcproxy"
+
+/* What the SSRF guard keeps clients from: the appliance's own APIs. */
+static const uint16_t arcproxy_guarded_ports[] = {
+	ARC_PORT_HIMDS, ARC_PORT_PROXY, ARC_PORT_ADMIN
+};
 
 /* Started as root, run as the arcproxy user once the sockets are bound. */
 static void
@@ -65,7 +71,7 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
 	}
-	len = (size_t)snprintf(own, sizeof(own), "%s/arcproxy/", px->state_dir);
+	len = (size_t)snprintf(own, sizeof(own), "%s/" ARC_SUBDIR_ARCPROXY "/", px->state_dir);
 	if (cfg->access_log != NULL && strncmp(cfg->access_log, own, len) == 0 &&
 	    strchr(cfg->access_log + len, '/') == NULL) {
 		if ((sfd = open(px->state_dir, O_RDONLY | O_DIRECTORY |
@@ -74,7 +80,7 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 			    strerror(errno));
 			return NULL;
 		}
-		dfd = safedir_make(sfd, "arcproxy", 0750, uid, gid, why,
+		dfd = safedir_make(sfd, ARC_SUBDIR_ARCPROXY, 0750, uid, gid, why,
 		    sizeof(why));
 		close(sfd);
 		if (dfd == -1) {
@@ -113,6 +119,8 @@ arcproxy_reload(struct proxy *px)
 		worker_reload(&px->workers[i], cfg, log);
 	config_unref(px->cfg);
 	px->cfg = cfg;
+	px->cfg_generation++;
+	px->cfg_loaded = time(NULL);
 	accesslog_unref(px->alog);
 	px->alog = log;
 	log_info("configuration reloaded from %s", cfg->path);
@@ -151,11 +159,15 @@ main(int argc, char *argv[])
 	px.run_dir = o.run_dir;
 	log_init("arcproxy", o.foreground || o.check, o.verbose ? LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_INFO);
+	route_set_guarded_ports(arcproxy_guarded_ports,
+	    sizeof(arcproxy_guarded_ports) / sizeof(arcproxy_guarded_ports[0]));
 	if ((px.cfg = config_load(px.config_dir, px.state_dir, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "arcproxy: %s\n", err);
 		return 1;
 	}
+	px.cfg_generation = 1;
+	px.cfg_loaded = time(NULL);
 	if (o.check) {
 		printf("arcproxy: %s: configuration OK\n", px.cfg->path);
 		config_unref(px.cfg);

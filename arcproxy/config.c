@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "config.h"
+#include "defaults.h"
 #include "url.h"
 
 static const char *const config_keys[] = {
@@ -116,14 +117,14 @@ config_load_listen(struct config *cfg, const config_setting_t *root,
     struct conf_error *err)
 {
 	const config_setting_t	*list = NULL, *e;
-	const char		*admin = "127.0.0.1:40344";
+	const char		*admin = ARC_LISTEN_ADMIN;
 	int			 i;
 
 	if (conf_string_list(root, "listen", &list, err) == -1)
 		return -1;
 	if (list == NULL) {
-		addr_parse("127.0.0.1:40343", &cfg->listen[0], &cfg->listen_len[0]);
-		addr_parse("[::1]:40343", &cfg->listen[1], &cfg->listen_len[1]);
+		addr_parse(ARC_LISTEN_PROXY, &cfg->listen[0], &cfg->listen_len[0]);
+		addr_parse(ARC_LISTEN_PROXY6, &cfg->listen[1], &cfg->listen_len[1]);
 		cfg->nlisten = 2;
 	} else {
 		for (i = 0; (e = config_setting_get_elem(list, i)) != NULL; i++) {
@@ -328,10 +329,10 @@ config_load_agent(struct config *cfg, const char *config_dir,
 		return -1;
 	}
 	/* himds rewrites the identity in its own <state>/himds. */
-	snprintf(path, sizeof(path), "%s/himds/machine.crt", state_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_HIMDS "/" ARC_FILE_MACHINE_CRT, state_dir);
 	if (access(path, R_OK) == 0) {
 		cfg->machine_cert = strdup(path);
-		snprintf(path, sizeof(path), "%s/himds/machine.key", state_dir);
+		snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_HIMDS "/" ARC_FILE_MACHINE_KEY, state_dir);
 		cfg->machine_key = strdup(path);
 		if (cfg->machine_cert == NULL || cfg->machine_key == NULL) {
 			snprintf(err->text, sizeof(err->text), "out of memory");
@@ -349,7 +350,7 @@ config_load(const char *config_dir, const char *state_dir, char *errbuf,
 	struct conf_error	 err;
 	struct config		*cfg;
 	const config_setting_t	*root;
-	const char		*alog = "arcproxy-access.log";
+	const char		*alog = ARC_FILE_ACCESS_LOG;
 	long long		 workers = 1;
 	char			 path[PATH_MAX];
 
@@ -360,7 +361,7 @@ config_load(const char *config_dir, const char *state_dir, char *errbuf,
 	}
 	cfg->refs = 1;
 	config_init(&lc);
-	snprintf(path, sizeof(path), "%s/arcproxy.conf", config_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_ARCPROXY_CONF, config_dir);
 	if ((cfg->path = strdup(path)) == NULL) {
 		snprintf(err.text, sizeof(err.text), "out of memory");
 		goto fail;
@@ -382,7 +383,7 @@ config_load(const char *config_dir, const char *state_dir, char *errbuf,
 		cfg->access_log = strdup(alog);
 	else if (alog[0] != '\0') {
 		/* arcproxy's own <state>/arcproxy: the state dir is root's. */
-		snprintf(path, sizeof(path), "%s/arcproxy/%s", state_dir, alog);
+		snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_ARCPROXY "/%s", state_dir, alog);
 		cfg->access_log = strdup(path);
 	}
 	if (alog[0] != '\0' && cfg->access_log == NULL) {

@@ -101,6 +101,10 @@ metrics_render(const struct metrics *m, struct evbuffer *out)
 	    "Times accepting paused because the process ran out of descriptors.");
 	evbuffer_add_printf(out, "arcproxy_accept_backoffs_total %llu\n",
 	    (unsigned long long)m->accept_backoffs);
+	metrics_help(out, "arcproxy_accesslog_errors_total", "counter",
+	    "Access-log writes that failed or came short (their lines are lost).");
+	evbuffer_add_printf(out, "arcproxy_accesslog_errors_total %llu\n",
+	    (unsigned long long)m->accesslog_errors);
 	metrics_help(out, "arcproxy_buffered_bytes", "gauge",
 	    "Bytes held in connection buffers (limits.buffer_budget_bytes bounds them).");
 	evbuffer_add_printf(out, "arcproxy_buffered_bytes %llu\n",

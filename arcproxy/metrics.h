@@ -24,6 +24,7 @@ struct metrics {
 	uint64_t	accept_backoffs;
 	uint64_t	gateway_up;			/* gauge: 1 per worker */
 	uint64_t	buffered_bytes;			/* gauge: in connection buffers */
+	uint64_t	accesslog_errors;		/* access-log writes lost */
 	struct gw_stats	gw;				/* the gateway route's connections */
 };
 

@@ -2,6 +2,8 @@
 #ifndef PROXY_H
 #define PROXY_H
 
+#include <time.h>
+
 struct accesslog;
 struct admin;
 struct config;
@@ -15,6 +17,8 @@ struct proxy {
 	const char		*run_dir;	/* pid file */
 	struct event_base	*base;		/* main thread: signals, admin */
 	struct config		*cfg;
+	unsigned long		 cfg_generation;	/* 1 at start, +1 per reload */
+	time_t			 cfg_loaded;	/* when cfg was read (wall clock) */
 	struct accesslog	*alog;
 	struct worker		*workers;
 	int			 nworkers;

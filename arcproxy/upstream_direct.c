@@ -116,13 +116,13 @@ direct_try_next(struct direct *d)
 }
 
 static void
-direct_resolved(enum px_error error, void *arg)
+direct_resolved(enum resolve_error error, void *arg)
 {
 	struct direct	*d = arg;
 
 	d->dns = NULL;
-	if (error != PXE_NONE) {
-		direct_finish_later(d, error);
+	if (error != RESOLVE_OK) {
+		direct_finish_later(d, PXE_DNS);
 		return;
 	}
 	direct_try_next(d);

@@ -4,14 +4,14 @@
 
 #include <event2/event.h>
 
-#include "gw_connect.h"
+#include "connect.h"
 #include "upstream.h"
 #include "worker.h"
 
 struct proxy_up {
 	struct upstream		 up;		/* first: the common part */
 	struct upstream		*tcp;		/* the direct connection to the proxy */
-	struct gw_connect	*connect;
+	struct connect_handshake *connect;
 	struct event		*timer;		/* connect_timeout_ms: the whole open */
 	upstream_open_cb	*cb;
 	void			*arg;
@@ -42,26 +42,28 @@ proxy_timeout(evutil_socket_t fd, short what, void *arg)
 	    p->up.cfg->proxy_host, p->up.cfg->proxy_port,
 	    p->connect != NULL ? "no answer to CONNECT in time" :
 	    "not connected in time");
-	gw_connect_free(p->connect);
+	connect_free(p->connect);
 	p->connect = NULL;
 	proxy_finish(p, PXE_CONNECT_TIMEOUT, p->details);
 }
 
 static void
-proxy_answer(int status, const char *reason, void *arg)
+proxy_answer(enum connect_result result, int status, const char *reason,
+    void *arg)
 {
 	struct proxy_up	*p = arg;
 
-	/* reason lives in the gw_connect: copy it before freeing that. */
+	(void)status;
+	/* reason lives in the handshake: copy it before freeing that. */
 	snprintf(p->details, sizeof(p->details), "enterprise proxy: %s", reason);
-	gw_connect_free(p->connect);
+	connect_free(p->connect);
 	p->connect = NULL;
-	if (status == 200) {
+	if (result == CONNECT_OPEN) {
 		p->up.bev = p->tcp->bev;
 		proxy_finish(p, PXE_NONE, NULL);
 		return;
 	}
-	proxy_finish(p, status == 0 ? PXE_PROXY_DOWN : PXE_PROXY_REFUSED,
+	proxy_finish(p, result == CONNECT_CLOSED ? PXE_PROXY_DOWN : PXE_PROXY_REFUSED,
 	    p->details);
 }
 
@@ -82,7 +84,7 @@ proxy_tcp_opened(struct upstream *tcp, enum px_error error, const char *details,
 		    PXE_PROXY_DOWN, p->details);
 		return;
 	}
-	if ((p->connect = gw_connect_start(tcp->bev, p->up.host, p->up.port,
+	if ((p->connect = connect_start(tcp->bev, p->up.host, p->up.port,
 	    proxy_answer, p)) == NULL)
 		proxy_finish(p, PXE_INTERNAL, NULL);
 }
@@ -141,7 +143,7 @@ proxy_close(struct upstream *up)
 
 	if (up == NULL)
 		return;
-	gw_connect_free(p->connect);
+	connect_free(p->connect);
 	p->tcp->ops->close(p->tcp);
 	event_free(p->timer);
 	upstream_fini(up);

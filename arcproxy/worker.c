@@ -76,6 +76,7 @@ worker_gw_state(void *arg, enum gw_state state, const char *reason, int endpoint
 	pthread_mutex_lock(&w->lock);
 	w->gw_status.state = state;
 	w->gw_status.endpoints = endpoints;
+	w->gw_status.list_fetched = w->gw != NULL ? gw_list_fetched(w->gw) : 0;
 	snprintf(w->gw_status.last_error, sizeof(w->gw_status.last_error), "%s",
 	    reason);
 	pthread_mutex_unlock(&w->lock);
@@ -132,6 +133,7 @@ worker_gw_setup(struct worker *w, const struct config *cfg, char *err,
 	w->gw_status.configured = 1;
 	w->gw_status.state = GW_STATE_CONNECTING;
 	w->gw_status.endpoints = -1;
+	w->gw_status.list_fetched = 0;
 	w->gw_status.last_error[0] = '\0';
 	pthread_mutex_unlock(&w->lock);
 	gw_start(gw);

@@ -14,7 +14,7 @@
 struct accesslog;
 struct accesslog_writer;
 struct conn;
-struct evconnlistener;
+struct acceptor;
 struct gw;
 struct evdns_base;
 struct event;
@@ -31,10 +31,7 @@ struct worker {
 	struct event_base	*base;
 	struct evdns_base	*dns;
 	struct config		*cfg;		/* for new connections */
-	struct evconnlistener	*listeners[CONFIG_MAX_LISTEN];
-	int			 nlisteners;
-	struct event		*accept_retry;	/* back-off after EMFILE */
-	struct timeval		 accept_logged;	/* last back-off log line */
+	struct acceptor		*acceptor;	/* its listeners, EMFILE back-off */
 	struct event		*control;	/* woken by the main thread */
 	struct event		*drain_timer;	/* SIGTERM: the drain deadline */
 	pthread_mutex_t		 lock;		/* guards the next two */
@@ -51,6 +48,7 @@ struct worker {
 		int		 configured;
 		int		 state;		/* enum gw_state */
 		int		 endpoints;	/* -1: no list yet */
+		long long	 list_fetched;	/* time(3) of the last list; 0: none */
 		char		 last_error[256];
 	}			 gw_status;
 	struct conn_list	 conns;

@@ -190,15 +190,15 @@ azcm_local_get(const char *base, const char *path, const char *header,
 	return 0;
 }
 
-json_t *
-azcm_healthz(const struct azcm *a)
+static json_t *
+azcm_admin_json(const struct azcm *a, const char *path)
 {
 	struct probe_resp	 r;
 	json_t			*o = NULL;
 
-	if (azcm_local_get(a->admin_url, "/healthz", NULL, 2000, &r) == -1)
+	if (azcm_local_get(a->admin_url, path, NULL, 2000, &r) == -1)
 		return NULL;
-	if (r.body != NULL)
+	if (r.body != NULL && (r.status == 200 || r.status == 503))
 		o = json_loads(r.body, 0, NULL);
 	probe_resp_free(&r);
 	if (o != NULL && !json_is_object(o)) {
@@ -206,6 +206,28 @@ azcm_healthz(const struct azcm *a)
 		o = NULL;
 	}
 	return o;
+}
+
+json_t *
+azcm_status(const struct azcm *a)
+{
+	return azcm_admin_json(a, "/status");
+}
+
+void
+azcm_status_why(const struct azcm *a, char *why, size_t len)
+{
+	long	pid;
+
+	if (!azcm_proxy_alive(a, &pid))
+		snprintf(why, len, "arcproxy is not running (no %s/arcproxy.pid, "
+		    "nothing on %s)", a->run_dir, a->proxy_url);
+	else if (a->admin_url[0] == '\0')
+		snprintf(why, len, "arcproxy runs, but arcproxy.conf turns its "
+		    "admin API off (admin_listen = \"\")");
+	else
+		snprintf(why, len, "arcproxy runs, but its admin API does not "
+		    "answer on %s", a->admin_url);
 }
 
 void
@@ -256,7 +278,7 @@ azcm_endpoints(struct azcm *a)
 	char		 host[256];
 	uint16_t	 port;
 
-	if (proxyconf_load(a->config_dir, a->state_dir, &a->pc, a->pc_error,
+	if (proxyinfo_load(a->config_dir, a->state_dir, &a->pc, a->pc_error,
 	    sizeof(a->pc_error)) == 0)
 		a->pc_error[0] = '\0';
 	if ((v = azcm_opt(a, AZCM_O_PROXY)) == NULL &&
@@ -264,22 +286,20 @@ azcm_endpoints(struct azcm *a)
 		v = NULL;
 	if (v != NULL)
 		snprintf(a->proxy_url, sizeof(a->proxy_url), "%s", v);
-	else if (proxyconf_url(a->pc.listen, a->proxy_url, sizeof(a->proxy_url)) == -1)
-		snprintf(a->proxy_url, sizeof(a->proxy_url), "%s", AZCM_DEFAULT_PROXY);
+	else
+		snprintf(a->proxy_url, sizeof(a->proxy_url), "%s", a->pc.proxy_url);
 	if (url_parse_authority(a->proxy_url, "http", 3128, host, sizeof(host),
 	    &port) == -1)
 		return azcm_fail(AZCM_EARGS, "--proxy \"%s\" is not like "
-		    "http://127.0.0.1:40343", a->proxy_url);
-	if (a->pc.admin[0] == '\0' ||
-	    proxyconf_url(a->pc.admin, a->admin_url, sizeof(a->admin_url)) == -1)
-		a->admin_url[0] = '\0';
+		    ARC_URL_PROXY, a->proxy_url);
+	snprintf(a->admin_url, sizeof(a->admin_url), "%s", a->pc.admin_url);
 	v = azcm_opt(a, AZCM_O_HIMDS);
 	snprintf(a->himds_url, sizeof(a->himds_url), "%s",
 	    v != NULL ? v : AZCM_DEFAULT_HIMDS);
 	if (url_parse_authority(a->himds_url, "http", 80, host, sizeof(host),
 	    &port) == -1)
 		return azcm_fail(AZCM_EARGS, "--himds \"%s\" is not like "
-		    "http://127.0.0.1:40342", a->himds_url);
+		    ARC_URL_HIMDS, a->himds_url);
 	return AZCM_OK;
 }
 
@@ -320,9 +340,9 @@ main(int argc, char *argv[])
 	a.npos = a.args.npos - 1;
 	a.json = azcm_opt(&a, AZCM_O_JSON) != NULL;
 	a.config_dir = daemon_dir(azcm_opt(&a, AZCM_O_CONFIG_DIR), "ARC_CONFIG_DIR",
-	    "/etc/arc");
+	    ARC_DIR_CONFIG);
 	a.state_dir = daemon_dir(azcm_opt(&a, AZCM_O_STATE_DIR), "ARC_STATE_DIR",
-	    "/var/lib/arc");
+	    ARC_DIR_STATE);
 	a.run_dir = daemon_dir(azcm_opt(&a, AZCM_O_RUN_DIR), "ARC_RUN_DIR",
 	    DAEMON_RUN_DIR);
 	if ((rc = azcm_endpoints(&a)) != AZCM_OK)
@@ -331,6 +351,7 @@ main(int argc, char *argv[])
 		return azcm_fail(AZCM_EGENERIC, "cannot initialize libcurl");
 	rc = c->run(&a);
 	curl_global_cleanup();
+	proxyinfo_clear(&a.pc);
 	if (fflush(stdout) == EOF && rc == AZCM_OK)
 		rc = azcm_fail(AZCM_EGENERIC, "stdout: %s", strerror(errno));
 	return rc;

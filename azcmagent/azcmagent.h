@@ -7,13 +7,14 @@
 #include <jansson.h>
 
 #include "args.h"
+#include "defaults.h"
 #include "probe.h"
-#include "proxyconf.h"
+#include "proxyinfo.h"
 #include "version.h"
 
 #define AZCM_VERSION		ARC_AGENT_VERSION
-#define AZCM_DEFAULT_PROXY	"http://127.0.0.1:40343"
-#define AZCM_DEFAULT_HIMDS	"http://127.0.0.1:40342"
+#define AZCM_DEFAULT_PROXY	ARC_URL_PROXY
+#define AZCM_DEFAULT_HIMDS	ARC_URL_HIMDS
 #define AZCM_URL_MAX		300
 
 /* The Azure agent's AZCM numbers, where one fits. */
@@ -61,9 +62,9 @@ struct azcm {
 	const char		*run_dir;	/* --run-dir, ARC_RUN_DIR, /run/arc */
 	int			 json;		/* -j: JSON on stdout */
 	char			 proxy_url[AZCM_URL_MAX];	/* how clients reach arcproxy */
-	char			 admin_url[AZCM_URL_MAX];	/* arcproxy's /healthz, "" when off */
+	char			 admin_url[AZCM_URL_MAX];	/* arcproxy's admin API, "" when off */
 	char			 himds_url[AZCM_URL_MAX];	/* himds's local API */
-	struct proxyconf	 pc;		/* what arcproxy.conf says */
+	struct proxyinfo	 pc;		/* arcproxy.conf, by arcproxy's loader */
 	char			 pc_error[512];	/* why arcproxy.conf could not be read, or "" */
 	struct args		 args;
 	const char *const	*pos;		/* the words after the subcommand */
@@ -82,8 +83,12 @@ int	 azcm_proxy_alive(const struct azcm *, long *pid);
 /* GET base+path on a local API (no proxy); 0 with resp filled when it answered. */
 int	 azcm_local_get(const char *base, const char *path, const char *header,
 	    long timeout_ms, struct probe_resp *);
-/* arcproxy's /healthz as JSON, or NULL. */
-json_t	*azcm_healthz(const struct azcm *);
+/* arcproxy's GET /status (routes, gateway, upstream proxy, its config) as
+ * JSON, or NULL when it does not answer. */
+json_t	*azcm_status(const struct azcm *);
+/* Why there is no /status: "arcproxy is not running" when neither its pid
+ * file nor its port says it runs, else that its admin API does not answer. */
+void	 azcm_status_why(const struct azcm *, char *why, size_t len);
 /* "http://localhost:40343" for a loopback proxy URL: what extensions are told. */
 void	 azcm_display_proxy(const char *url, char *out, size_t len);
 /* A JSON object's string member, or NULL. */

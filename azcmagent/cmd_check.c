@@ -39,7 +39,7 @@ struct check_row {
 struct check {
 	struct agentconf	 ac;
 	json_t			*machine;	/* machine.json, or NULL */
-	json_t			*health;	/* arcproxy's /healthz, or NULL */
+	json_t			*status;	/* arcproxy's /status, or NULL */
 	long			 proxy_pid;
 	struct check_row	 rows[CHECK_MAX_ROWS];
 	int			 nrows;
@@ -126,6 +126,7 @@ check_cloud(struct azcm *a, struct check *k, const char *cloud, const char *ca)
 	struct check_row	*row = &k->rows[k->nrows++];
 	struct probe_req	 q;
 	struct probe_resp	 r;
+	const char		*log;
 	char			 host[256], authority[300];
 	uint16_t		 port;
 	int			 ok;
@@ -144,8 +145,11 @@ check_cloud(struct azcm *a, struct check *k, const char *cloud, const char *ca)
 		    "[%s]:%u" : "%s:%u", host, port);
 	else
 		authority[0] = '\0';
+	/* The log arcproxy writes now (/status), else the one its config names. */
+	if ((log = azcm_jstr(k->status, "access_log")) == NULL)
+		log = a->pc.access_log;
 	row->route_from = "access log";
-	if (authority[0] == '\0' || check_logged_route(a->pc.access_log,
+	if (authority[0] == '\0' || check_logged_route(log,
 	    r.local_port, authority, row->route, sizeof(row->route)) == -1) {
 		row->route_from = "agent.conf";
 		snprintf(row->route, sizeof(row->route), "%s",
@@ -167,7 +171,7 @@ check_gateway(struct azcm *a, struct check *k)
 	struct probe_req	 q;
 	struct probe_resp	 r;
 	const char		*addr;
-	char			 host[256], resolve[400];
+	char			 host[256], resolve[400], abuf[64];
 	uint16_t		 port;
 	int			 ok;
 
@@ -184,7 +188,7 @@ check_gateway(struct azcm *a, struct check *k)
 	q.timeout_ms = CHECK_TIMEOUT_MS;
 	if (k->ac.proxy_url == NULL && url_parse_authority(k->ac.gateway_url,
 	    "https", 443, host, sizeof(host), &port) == 0 &&
-	    (addr = proxyconf_host(&a->pc, host)) != NULL) {
+	    (addr = proxyinfo_host(&a->pc, host, abuf, sizeof(abuf))) != NULL) {
 		snprintf(resolve, sizeof(resolve), "%s:%u:%s", host, port, addr);
 		q.resolve = resolve;
 	}
@@ -238,7 +242,7 @@ check_print(struct azcm *a, struct check *k, int proxy_up)
 			json_array_append_new(warn, json_string(w));
 		}
 	}
-	gw = json_object_get(k->health, "gateway");
+	gw = json_object_get(k->status, "gateway");
 	if (a->json) {
 		o = json_object();
 		json_object_set_new(o, "arcproxy", json_pack("{s:b, s:s}", "running",
@@ -313,7 +317,7 @@ cmd_check(struct azcm *a)
 	if ((ca = azcm_jstr(k.machine, "caFile")) == NULL)
 		ca = k.ac.gateway_ca_file;
 	proxy_up = azcm_proxy_alive(a, &k.proxy_pid);
-	k.health = azcm_healthz(a);
+	k.status = azcm_status(a);
 	if (proxy_up && cloud != NULL)
 		check_cloud(a, &k, cloud, ca);
 	if (k.ac.connection_type == AGENTCONF_GATEWAY && k.ac.gateway_url != NULL)
@@ -329,6 +333,6 @@ cmd_check(struct azcm *a)
  done:
 	agentconf_clear(&k.ac);
 	json_decref(k.machine);
-	json_decref(k.health);
+	json_decref(k.status);
 	return rc;
 }

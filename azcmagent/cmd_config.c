@@ -311,7 +311,7 @@ config_change(struct azcm *a, enum config_change how, const char *name,
 	if ((rc = config_path_ok(&ac, k)) != AZCM_OK ||
 	    (rc = config_conflict(&ac)) != AZCM_OK)
 		goto done;
-	state_sweep_temps(a->config_dir, "agent.conf");
+	state_sweep_temps(a->config_dir, ARC_FILE_AGENT_CONF);
 	if (agentconf_save(a->config_dir, &ac, err, sizeof(err)) == -1) {
 		rc = azcm_fail(AZCM_EGENERIC, "%s", err);
 		goto done;

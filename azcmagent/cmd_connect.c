@@ -199,7 +199,7 @@ unblock_signals(const sigset_t *oldmask)
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 }
 
-/* Waits until arcproxy's /healthz shows the gateway from agent.conf: 0 when
+/* Waits until arcproxy's /status shows the gateway from agent.conf: 0 when
  * it does, -1 when it never did, 1 when there is no admin API to ask. */
 static int
 connect_wait_reload(const struct azcm *a, const char *gateway_url)
@@ -209,7 +209,7 @@ connect_wait_reload(const struct azcm *a, const char *gateway_url)
 	int		 i, seen = 0, done = 0;
 
 	for (i = 0; i < CONNECT_RELOAD_MS / 50 && !done; i++) {
-		if ((h = azcm_healthz(a)) != NULL) {
+		if ((h = azcm_status(a)) != NULL) {
 			seen = 1;
 			done = strcmp(azcm_jstr(h, "connection_type") ?
 			    azcm_jstr(h, "connection_type") : "", "gateway") == 0 &&
@@ -261,7 +261,7 @@ connect_conf_switch(struct azcm *a, struct connect *c)
 	char			 path[PATH_MAX], err[600], told[128];
 	int			 rc;
 
-	snprintf(path, sizeof(path), "%s/agent.conf", a->config_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_AGENT_CONF, a->config_dir);
 	if (access(path, F_OK) == 0 && (c->old_conf = atomicfile_read(path,
 	    CONNECT_CONF_MAX, &c->old_len, err, sizeof(err))) == NULL)
 		return azcm_fail(AZCM_EGENERIC, "%s", err);
@@ -276,7 +276,7 @@ connect_conf_switch(struct azcm *a, struct connect *c)
 		agentconf_clear(&ac);
 		return azcm_fail(AZCM_EARGS, "%s", err);
 	}
-	state_sweep_temps(a->config_dir, "agent.conf");
+	state_sweep_temps(a->config_dir, ARC_FILE_AGENT_CONF);
 	rc = agentconf_save(a->config_dir, &ac, err, sizeof(err));
 	agentconf_clear(&ac);
 	if (rc == -1)
@@ -298,7 +298,7 @@ connect_conf_restore(struct azcm *a, struct connect *c)
 
 	if (!c->conf_changed)
 		return;
-	snprintf(path, sizeof(path), "%s/agent.conf", a->config_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_AGENT_CONF, a->config_dir);
 	if (c->old_conf == NULL) {
 		if (unlink(path) == -1 && errno != ENOENT)
 			azcm_warn("%s: %s", path, strerror(errno));

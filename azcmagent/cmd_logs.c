@@ -34,7 +34,7 @@ logs_secret(const char *name)
 	size_t	len = strlen(name);
 
 	return (len >= 4 && strcmp(name + len - 4, ".key") == 0) ||
-	    strstr(name, ".tmp.") != NULL || strcmp(name, "tokens") == 0;
+	    strstr(name, ".tmp.") != NULL || strcmp(name, ARC_SUBDIR_TOKENS) == 0;
 }
 
 static int
@@ -131,14 +131,14 @@ logs_add_dir(struct logs *l, const char *dir, const char *suffix,
 }
 
 /* The state files himds and connect keep, arcproxy's logs (<state>/arcproxy)
- * and the pid files (the run dir). */
+ * and the pid files (the run dir); log is the access log arcproxy writes. */
 static int
-logs_add_state(struct logs *l, const struct azcm *a)
+logs_add_state(struct logs *l, const struct azcm *a, const char *log)
 {
 	static const char *const state_files[] = { STATE_MACHINE, STATE_HIMDS,
 	    STATE_CERT, NULL };
 	char		 as[PATH_MAX], dir[PATH_MAX], own[PATH_MAX];
-	const char	*log = a->pc.access_log, *slash;
+	const char	*slash;
 	size_t		 len;
 	int		 i;
 
@@ -167,7 +167,8 @@ logs_add_state(struct logs *l, const struct azcm *a)
 static int
 logs_add_config(struct logs *l, const struct azcm *a)
 {
-	static const char *const conf_files[] = { "agent.conf", "arcproxy.conf",
+	static const char *const conf_files[] = { ARC_FILE_AGENT_CONF,
+	    ARC_FILE_ARCPROXY_CONF, ARC_FILE_HIMDS_CONF,
 	    NULL };
 	char	as[PATH_MAX];
 	int	i;
@@ -180,7 +181,7 @@ logs_add_config(struct logs *l, const struct azcm *a)
 	return 0;
 }
 
-/* What the local APIs say now: arcproxy's /healthz and /metrics, himds's /agentstatus. */
+/* What the local APIs say now: arcproxy's /status, /healthz and /metrics, himds's /agentstatus. */
 static int
 logs_add_live(struct logs *l, const struct azcm *a, json_t *summary)
 {
@@ -190,6 +191,7 @@ logs_add_live(struct logs *l, const struct azcm *a, json_t *summary)
 		const char	*path;
 		const char	*as;
 	} live[] = {
+		{ "arcproxy", 0, "/status", "live/arcproxy-status.json" },
 		{ "arcproxy", 0, "/healthz", "live/arcproxy-healthz.json" },
 		{ "arcproxy", 0, "/metrics", "live/arcproxy-metrics.txt" },
 		{ "himds", 1, "/agentstatus", "live/himds-agentstatus.json" },
@@ -253,8 +255,10 @@ int
 cmd_logs(struct azcm *a)
 {
 	struct logs	 l;
-	json_t		*summary = json_object(), *o;
+	json_t		*summary = json_object(), *o, *status = NULL;
+	const char	*log;
 	char		 out[PATH_MAX], tmp[PATH_MAX + 32], host[64], stamp[32];
+	char		 why[400];
 	const char	*opt = azcm_opt(a, AZCM_O_OUTPUT);
 	time_t		 now = time(NULL);
 	struct tm	 tm;
@@ -292,7 +296,15 @@ cmd_logs(struct azcm *a)
 		    archive_error_string(l.ar) : "out of memory");
 		goto fail;
 	}
-	if (logs_add_config(&l, a) == -1 || logs_add_state(&l, a) == -1 ||
+	/* The access log arcproxy writes now, else the one its config names. */
+	status = azcm_status(a);
+	if ((log = azcm_jstr(status, "access_log")) == NULL)
+		log = a->pc.access_log;
+	if (status == NULL) {
+		azcm_status_why(a, why, sizeof(why));
+		json_object_set_new(summary, "arcproxy", json_string(why));
+	}
+	if (logs_add_config(&l, a) == -1 || logs_add_state(&l, a, log) == -1 ||
 	    logs_add_live(&l, a, summary) == -1 ||
 	    logs_add_summary(&l, a, summary) == -1)
 		goto fail;
@@ -329,6 +341,7 @@ cmd_logs(struct azcm *a)
  done:
 	if (l.ar != NULL)
 		archive_write_free(l.ar);
+	json_decref(status);
 	json_decref(l.files);
 	json_decref(l.unreadable);
 	json_decref(summary);

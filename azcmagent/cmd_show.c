@@ -1,4 +1,4 @@
-/* cmd_show.c -- azcmagent show: the machine as it stands here, from machine.json, himds, arcproxy's /healthz and the pid files. */
+/* cmd_show.c -- azcmagent show: the machine as it stands here, from machine.json, himds, arcproxy's /status and the pid files. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +70,61 @@ show_services(const struct azcm *a)
 	return arr;
 }
 
+/*
+ * arcproxy as it runs: its routes, gateway and upstream proxy from its
+ * /status; when it does not answer, why ("arcproxy is not running").
+ */
+static json_t *
+show_arcproxy(const struct azcm *a, json_t *status)
+{
+	json_t		*o, *cfg, *routes, *r;
+	char		 why[400];
+	size_t		 i;
+
+	if (status == NULL) {
+		azcm_status_why(a, why, sizeof(why));
+		return json_pack("{s:b, s:s}", "running", 0, "error", why);
+	}
+	cfg = json_object_get(status, "config");
+	o = json_pack("{s:b}", "running", 1);
+	json_object_set(o, "pid", json_object_get(status, "pid"));
+	json_object_set(o, "configGeneration", json_object_get(cfg, "generation"));
+	json_object_set(o, "configLoadedAt", json_object_get(cfg, "loaded_at"));
+	json_object_set(o, "connectionType", json_object_get(status,
+	    "connection_type"));
+	routes = json_array();
+	json_array_foreach(json_object_get(status, "routes"), i, r)
+		json_array_append_new(routes, json_pack("{s:O?, s:O?}", "match",
+		    json_object_get(r, "match"), "route", json_object_get(r, "route")));
+	json_object_set_new(o, "routes", routes);
+	json_object_set(o, "defaultRoute", json_object_get(status, "default_route"));
+	json_object_set(o, "gateway", json_object_get(status, "gateway"));
+	json_object_set(o, "upstreamProxy", json_object_get(status,
+	    "upstream_proxy"));
+	return o;
+}
+
+static void
+show_human_arcproxy(json_t *p)
+{
+	json_t		*r;
+	size_t		 i;
+
+	if (!json_is_true(json_object_get(p, "running"))) {
+		printf("arcproxy: %s\n", azcm_jstr(p, "error"));
+		return;
+	}
+	printf("arcproxy: running (pid %lld), configuration generation %lld "
+	    "loaded %s\n", json_integer_value(json_object_get(p, "pid")),
+	    json_integer_value(json_object_get(p, "configGeneration")),
+	    azcm_jstr(p, "configLoadedAt") ? azcm_jstr(p, "configLoadedAt") : "?");
+	printf("Routes:\n");
+	json_array_foreach(json_object_get(p, "routes"), i, r)
+		printf("  %s -> %s\n", azcm_jstr(r, "match"), azcm_jstr(r, "route"));
+	printf("  (default) -> %s\n", azcm_jstr(p, "defaultRoute") ?
+	    azcm_jstr(p, "defaultRoute") : "?");
+}
+
 static void
 show_human(json_t *o)
 {
@@ -112,6 +167,7 @@ show_human(json_t *o)
 		    strcmp(rest[i].json, "lastHeartbeat") == 0))
 			printf("%s: (none)\n", rest[i].label);
 	}
+	show_human_arcproxy(json_object_get(o, "arcproxy"));
 	printf("Services:\n");
 	json_array_foreach(json_object_get(o, "services"), i, s) {
 		printf("  %s: %s", azcm_jstr(s, "name"), azcm_jstr(s, "status"));
@@ -133,7 +189,7 @@ int
 cmd_show(struct azcm *a)
 {
 	struct agentconf	 ac;
-	json_t			*o, *machine = NULL, *himds, *health, *resource, *gw;
+	json_t			*o, *machine = NULL, *himds, *pxst, *resource, *gw;
 	const char		*status, *hint = NULL;
 	char			 err[600], proxy[AZCM_URL_MAX], state[128];
 	int			 answered, have_conf;
@@ -147,7 +203,7 @@ cmd_show(struct azcm *a)
 	if (!(have_conf = agentconf_load(a->config_dir, &ac, err, sizeof(err)) == 0))
 		azcm_warn("%s", err);
 	himds = show_himds(a, &answered);
-	health = azcm_healthz(a);
+	pxst = azcm_status(a);
 	resource = json_object_get(machine, "resource");
 
 	o = json_object();
@@ -182,18 +238,23 @@ cmd_show(struct azcm *a)
 	set_str(o, "connectionType", have_conf ? (ac.connection_type ==
 	    AGENTCONF_GATEWAY ? "gateway" : "direct") : NULL);
 	set_str(o, "gatewayUrl", have_conf ? ac.gateway_url : NULL);
-	gw = json_object_get(health, "gateway");
+	gw = json_object_get(pxst, "gateway");
 	if (azcm_jstr(gw, "state") != NULL) {
-		snprintf(state, sizeof(state), "%s (%lld endpoints)%s%s",
-		    azcm_jstr(gw, "state"),
+		snprintf(state, sizeof(state), "%s%s%s (%lld endpoints)%s%s",
+		    azcm_jstr(gw, "state"), azcm_jstr(gw, "protocol") ? ", " : "",
+		    azcm_jstr(gw, "protocol") ? azcm_jstr(gw, "protocol") : "",
 		    json_integer_value(json_object_get(gw, "endpoints")),
 		    azcm_jstr(gw, "last_error") && azcm_jstr(gw, "last_error")[0] ?
 		    ": " : "", azcm_jstr(gw, "last_error") &&
 		    azcm_jstr(gw, "last_error")[0] ? azcm_jstr(gw, "last_error") : "");
 		set_str(o, "gatewayState", state);
-	} else
+	} else if (pxst == NULL && have_conf && ac.connection_type ==
+	    AGENTCONF_GATEWAY)
+		set_str(o, "gatewayState", "unknown: arcproxy is not running");
+	else
 		set_str(o, "gatewayState", NULL);
 	set_str(o, "upstreamProxy", have_conf ? ac.proxy_url : NULL);
+	json_object_set_new(o, "arcproxy", show_arcproxy(a, pxst));
 	json_object_set_new(o, "services", show_services(a));
 	if (hint != NULL)
 		set_str(o, "hint", hint);
@@ -207,6 +268,6 @@ cmd_show(struct azcm *a)
 		agentconf_clear(&ac);
 	json_decref(machine);
 	json_decref(himds);
-	json_decref(health);
+	json_decref(pxst);
 	return AZCM_OK;
 }

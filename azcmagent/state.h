@@ -7,14 +7,16 @@
 
 #include <jansson.h>
 
+#include "defaults.h"
+
 /* Names under the state dir: root's machine.json, and what himds rewrites
  * in its own subdirectory. */
-#define STATE_HIMDS_DIR	"himds"
-#define STATE_KEY	"himds/machine.key"
-#define STATE_CERT	"himds/machine.crt"
-#define STATE_MACHINE	"machine.json"
-#define STATE_HIMDS	"himds/himds.json"
-#define STATE_ARCPROXY_DIR "arcproxy"	/* arcproxy's: its access log */
+#define STATE_HIMDS_DIR	ARC_SUBDIR_HIMDS
+#define STATE_KEY	ARC_SUBDIR_HIMDS "/" ARC_FILE_MACHINE_KEY
+#define STATE_CERT	ARC_SUBDIR_HIMDS "/" ARC_FILE_MACHINE_CRT
+#define STATE_MACHINE	ARC_FILE_MACHINE_JSON
+#define STATE_HIMDS	ARC_SUBDIR_HIMDS "/" ARC_FILE_HIMDS_JSON
+#define STATE_ARCPROXY_DIR ARC_SUBDIR_ARCPROXY	/* arcproxy's: its access log */
 #define STATE_KEY_GROUP	"arc"		/* may read machine.key, when root */
 #define STATE_HIMDS_USER "himds"	/* owns <state>/himds, when root */
 

@@ -19,6 +19,7 @@
 #include "bench.h"
 #include "log.h"
 #include "pattern.h"
+#include "tls.h"
 
 #define BENCH_EXIT_FAILED	1	/* some op failed verification, or none passed */
 #define BENCH_EXIT_USAGE	2	/* bad arguments, or nothing to talk to */
@@ -705,10 +706,12 @@ main(int argc, char **argv)
 	if ((b.pattern = pattern_new()) == NULL)
 		errx(BENCH_EXIT_USAGE, "out of memory");
 	if (b.o.tls) {
-		if ((b.ssl = SSL_CTX_new(TLS_client_method())) == NULL)
-			errx(BENCH_EXIT_USAGE, "cannot set up TLS");
+		struct tls_client_conf	tc = { .no_verify = 1 };
+		char			why[256];
+
 		/* Load, not trust: the bytes are what is verified. */
-		SSL_CTX_set_verify(b.ssl, SSL_VERIFY_NONE, NULL);
+		if ((b.ssl = tls_client_ctx(&tc, why, sizeof(why))) == NULL)
+			errx(BENCH_EXIT_USAGE, "%s", why);
 	}
 	if (b.o.gateway) {
 		char	why[256];

@@ -18,6 +18,7 @@
 #include "http.h"
 #include "log.h"
 #include "pattern.h"
+#include "tls.h"
 
 #define BCONN_MAX_HEAD		65536
 #define BCONN_IO_CHUNK		(1024 * 1024)	/* per read and write call */
@@ -85,54 +86,21 @@ bconn_new_session(SSL *ssl, SSL_SESSION *sess)
 SSL_CTX *
 bconn_gateway_ctx(const struct bench_opts *o, char *err, size_t errlen)
 {
-	static const unsigned char	 alpn[] = "\x08http/1.1";
-	SSL_CTX				*ctx;
-	const char			*what = NULL, *file = NULL;
+	struct tls_client_conf	 c;
+	SSL_CTX			*ctx;
 
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		snprintf(err, errlen, "cannot set up TLS");
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* A gateway that closes without close_notify has still closed. */
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* Sessions resumed as gateway-client does: the last one, per thread. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
-	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
-	SSL_CTX_sess_set_new_cb(ctx, bconn_new_session);
-	if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1) != 0) {
-		what = "ALPN";
-		goto fail;
-	}
-	if (o->ca != NULL) {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		if (SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
-			what = "--ca";
-			file = o->ca;
-			goto fail;
-		}
-	} else
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	if (o->cert != NULL) {
-		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
-			what = "--cert";
-			file = o->cert;
-			goto fail;
-		}
-		if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_check_private_key(ctx) != 1) {
-			what = "--key";
-			file = o->key;
-			goto fail;
-		}
-	}
+	/* gateway-client's policy and resumption (the last session, per
+	 * thread), offering http/1.1; without --ca, no verification. */
+	memset(&c, 0, sizeof(c));
+	c.ca_file = o->ca;
+	c.no_verify = o->ca == NULL;
+	c.cert_file = o->cert;
+	c.key_file = o->key;
+	c.alpn = (const unsigned char *)TLS_ALPN_HTTP11;
+	c.alpn_len = sizeof(TLS_ALPN_HTTP11) - 1;
+	if ((ctx = tls_client_ctx(&c, err, errlen)) != NULL)
+		SSL_CTX_sess_set_new_cb(ctx, bconn_new_session);
 	return ctx;
- fail:
-	snprintf(err, errlen, "%s%s%s: %s", what, file ? " " : "", file ? file : "",
-	    ERR_reason_error_string(ERR_peek_last_error()) ?
-	    ERR_reason_error_string(ERR_peek_last_error()) : "failed");
-	SSL_CTX_free(ctx);
-	return NULL;
 }
 
 static int
@@ -342,23 +310,17 @@ bconn_fill_upload(struct bconn *c)
 static int
 bconn_start_tls(struct bconn *c, SSL_CTX *ctx, enum bconn_state state)
 {
-	SSL	*ssl;
+	const char	*name = c->t->b->o.servername;
+	SSL		*ssl;
 
-	if ((ssl = SSL_new(ctx)) == NULL)
+	if (ctx == c->t->b->proxy_ssl && name != NULL)
+		ssl = tls_client_new(ctx, name, c->t->session);
+	else if ((ssl = SSL_new(ctx)) != NULL && ctx == c->t->b->proxy_ssl &&
+	    c->t->session != NULL)
+		SSL_set_session(ssl, c->t->session);
+	if (ssl == NULL)
 		return -1;
 	SSL_set_app_data(ssl, c);
-	if (ctx == c->t->b->proxy_ssl) {
-		const struct bench_opts *o = &c->t->b->o;
-
-		if (o->servername != NULL &&
-		    (SSL_set_tlsext_host_name(ssl, o->servername) != 1 ||
-		    (o->ca != NULL && SSL_set1_host(ssl, o->servername) != 1))) {
-			SSL_free(ssl);
-			return -1;
-		}
-		if (c->t->session != NULL)
-			SSL_set_session(ssl, c->t->session);
-	}
 	event_del(c->rd);
 	bufferevent_free(c->bev);
 	c->bev = bufferevent_openssl_socket_new(c->t->base, c->fd, ssl,
@@ -803,10 +765,8 @@ bconn_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->state == BC_TLS || c->state == BC_PROXY_TLS) {
-		unsigned long e = bufferevent_get_openssl_error(c->bev);
-
-		ERR_error_string_n(e, detail, sizeof(detail));
-		bconn_fail(c, BERR_TLS, e ? detail : "handshake failed");
+		tls_bev_errors(c->bev, detail, sizeof(detail));
+		bconn_fail(c, BERR_TLS, detail[0] ? detail : "handshake failed");
 		return;
 	}
 	bconn_fail(c, BERR_CLOSED, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));

@@ -27,6 +27,7 @@
 #include "http.h"
 #include "log.h"
 #include "pattern.h"
+#include "tls.h"
 
 #define ORIGIN_BACKLOG		4096
 #define ORIGIN_IO_CHUNK		(1024 * 1024)	/* per read and write call */
@@ -539,6 +540,7 @@ origin_tls_ctx(void)
 	X509		*x = NULL;
 	X509_NAME	*name;
 	SSL_CTX		*ctx = NULL;
+	char		 err[256];
 
 	if ((key = EVP_EC_gen("P-256")) == NULL || (x = X509_new()) == NULL)
 		goto fail;
@@ -552,7 +554,7 @@ origin_tls_ctx(void)
 	    (const unsigned char *)"benchorigin", -1, -1, 0);
 	X509_set_issuer_name(x, name);
 	if (X509_sign(x, key, EVP_sha256()) == 0 ||
-	    (ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    (ctx = tls_server_ctx(NULL, NULL, err, sizeof(err))) == NULL ||
 	    SSL_CTX_use_certificate(ctx, x) != 1 ||
 	    SSL_CTX_use_PrivateKey(ctx, key) != 1)
 		goto fail;

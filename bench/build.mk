@@ -4,8 +4,8 @@
 
 BENCH_SHARED	:= bench/pattern.c lib/bigread.c lib/http.c lib/route.c lib/log.c
 ARCBENCH_SRC	:= bench/arcbench.c bench/bconn.c bench/report.c bench/hist.c \
-	bench/procstat.c $(BENCH_SHARED)
-BENCHORIGIN_SRC	:= bench/benchorigin.c $(BENCH_SHARED)
+	bench/procstat.c lib/tls.c $(BENCH_SHARED)
+BENCHORIGIN_SRC	:= bench/benchorigin.c lib/tls.c $(BENCH_SHARED)
 
 PROGS	+= $(BIN)/arcbench $(BIN)/benchorigin
 

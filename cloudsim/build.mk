@@ -1,10 +1,11 @@
 # build.mk -- cloudsim, the local stand-in for Azure: its program and unit tests, included by the top Makefile.
 # cloudsim links arcproxy's leaf modules route.c (destination patterns) and
-# http.c (request heads on http-parser), and lib/atomicfile.c (control.json),
+# http.c (request heads on http-parser), lib/atomicfile.c (control.json), and
+# the toolkit the programs share: lib/tls.c, h2io.c, acceptor.c and addr.c,
 # rather than copying them.
 
 CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
-	cloudsim/tls.c cloudsim/acceptor.c cloudsim/gateway.c cloudsim/gateway_h2.c \
+	lib/tls.c lib/h2io.c lib/acceptor.c lib/addr.c cloudsim/gateway.c cloudsim/gateway_h2.c \
 	cloudsim/tunnel.c \
 	cloudsim/echo.c cloudsim/registry.c cloudsim/jwt.c cloudsim/httpd.c \
 	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c
@@ -19,10 +20,10 @@ $(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c lib/atomicfile.
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 UNIT_TESTS += cloudsim_pki cloudsim_simconf cloudsim_registry cloudsim_jwt
-cloudsim_pki_test_OBJS := cloudsim/pki.c
+cloudsim_pki_test_OBJS := cloudsim/pki.c lib/tls.c
 cloudsim_simconf_test_OBJS := cloudsim/simconf.c lib/conf.c lib/route.c
 cloudsim_registry_test_OBJS := cloudsim/registry.c lib/atomicfile.c
-cloudsim_jwt_test_OBJS := cloudsim/jwt.c
+cloudsim_jwt_test_OBJS := cloudsim/jwt.c lib/tls.c
 
 # The suites include cloudsim's headers.
 $(OBJ)/tests/unit/cloudsim_%.o: ALL_CFLAGS += -Icloudsim

@@ -11,7 +11,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-#include "acceptor.h"
+#include "addr.h"
 #include "control.h"
 #include "daemon.h"
 #include "echo.h"
@@ -239,8 +239,8 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 	memset(&cs, 0, sizeof(cs));
-	cs.config_dir = daemon_dir(config_dir, "ARC_CONFIG_DIR", "/etc/arc");
-	cs.state_dir = daemon_dir(state_dir, "ARC_STATE_DIR", "/var/lib/arc");
+	cs.config_dir = daemon_dir(config_dir, "ARC_CONFIG_DIR", ARC_DIR_CONFIG);
+	cs.state_dir = daemon_dir(state_dir, "ARC_STATE_DIR", ARC_DIR_STATE);
 	log_init("cloudsim", foreground || check, verbose ? LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_INFO);
 	if ((cs.cfg = simconf_load(cs.config_dir, err, sizeof(err))) == NULL) {
@@ -256,16 +256,16 @@ main(int argc, char *argv[])
 		fatal("daemon");
 	signal(SIGPIPE, SIG_IGN);
 	cloudsim_start(&cs);
-	acceptor_addr_text((struct sockaddr *)&cs.cfg->gateway_listen, gw_addr,
+	addr_format((struct sockaddr *)&cs.cfg->gateway_listen, gw_addr,
 	    sizeof(gw_addr));
 	if (cs.echo != NULL)
-		acceptor_addr_text((struct sockaddr *)&cs.cfg->echo_listen,
+		addr_format((struct sockaddr *)&cs.cfg->echo_listen,
 		    echo_addr, sizeof(echo_addr));
 	if (cs.control != NULL)
-		acceptor_addr_text((struct sockaddr *)&cs.cfg->control.listen,
+		addr_format((struct sockaddr *)&cs.cfg->control.listen,
 		    control_addr, sizeof(control_addr));
 	if (cs.operator_api != NULL)
-		acceptor_addr_text((struct sockaddr *)
+		addr_format((struct sockaddr *)
 		    &cs.cfg->control.operator_listen, operator_addr,
 		    sizeof(operator_addr));
 	log_info("gateway on %s, echo on %s, control plane on %s, operator API "

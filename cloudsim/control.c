@@ -109,7 +109,7 @@ control_machine(struct control *ctl, struct httpd_request *req,
 	const char		*owner;
 	char			 cn[128], serial[REGISTRY_SERIAL_MAX], why[200];
 
-	if (tls_peer_identity(req->ssl, cn, sizeof(cn), serial, sizeof(serial),
+	if (pki_peer_identity(req->ssl, cn, sizeof(cn), serial, sizeof(serial),
 	    why, sizeof(why)) == -1) {
 		if (SSL_get0_peer_certificate(req->ssl) == NULL)
 			httpd_error(req, 401, "CertificateRequired", "%s needs the "
@@ -500,22 +500,14 @@ control_serve(void *arg, struct httpd_request *req)
 }
 
 /* The control plane speaks HTTP/1.1; clients without ALPN are welcome. */
-static int
-control_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-    const unsigned char *in, unsigned int inlen, void *arg)
-{
-	static const unsigned char http1[] = "\x08http/1.1";
-
-	(void)ssl;
-	(void)arg;
-	return tls_alpn_pick(http1, sizeof(http1) - 1, in, inlen, out,
-	    outlen) == 0 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
-}
-
 static SSL_CTX *
 control_tls(const struct simconf *cfg, char *err, size_t errlen)
 {
-	return tls_server_ctx_pki(cfg->pki_dir, "services", control_on_alpn, err, errlen);
+	SSL_CTX	*ctx;
+
+	if ((ctx = pki_server_ctx(cfg->pki_dir, "services", err, errlen)) != NULL)
+		tls_server_alpn(ctx, TLS_ALPN_HTTP11);
+	return ctx;
 }
 
 static struct pki_ca *

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "acceptor.h"
+#include "addr.h"
 #include "echo.h"
 #include "log.h"
 #include "simconf.h"
@@ -731,8 +732,17 @@ echo_on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-echo_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
-    int peerlen)
+echo_on_accept_failed(void *arg, int err, int paused, const char *line)
+{
+	(void)arg;
+	(void)err;
+	(void)paused;
+	if (line != NULL)
+		log_warnx("echo: %s", line);
+}
+
+static void
+echo_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerlen)
 {
 	struct echo		*e = arg;
 	struct echo_conn	*ec;
@@ -745,7 +755,7 @@ echo_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
 	}
 	ec->echo = e;
 	ec->state = ECHO_HANDSHAKE;
-	acceptor_addr_text(peer, ec->peer, sizeof(ec->peer));
+	addr_format(peer, ec->peer, sizeof(ec->peer));
 	http_parser_init(&ec->parser, HTTP_REQUEST);
 	ec->parser.data = ec;
 	TAILQ_INSERT_TAIL(&e->conns, ec, entry);
@@ -786,19 +796,6 @@ echo_conn_free(struct echo_conn *ec)
 	free(ec);
 }
 
-/* The echo service offers http/1.1 and lets every other client go without ALPN. */
-static int
-echo_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-    const unsigned char *in, unsigned int inlen, void *arg)
-{
-	static const unsigned char http1[] = "\x08http/1.1";
-
-	(void)ssl;
-	(void)arg;
-	return tls_alpn_pick(http1, sizeof(http1) - 1, in, inlen, out,
-	    outlen) == 0 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
-}
-
 SSL_CTX *
 echo_tls(const struct simconf *cfg, char *err, size_t errlen)
 {
@@ -809,9 +806,14 @@ echo_tls(const struct simconf *cfg, char *err, size_t errlen)
 	snprintf(key, sizeof(key), "%s/services.key", cfg->pki_dir);
 	if ((ctx = tls_server_ctx(cert, key, err, errlen)) == NULL)
 		return NULL;
-	SSL_CTX_set_alpn_select_cb(ctx, echo_on_alpn, NULL);
+	/* http/1.1, and every other client goes without ALPN. */
+	tls_server_alpn(ctx, TLS_ALPN_HTTP11);
 	return ctx;
 }
+
+static const struct acceptor_ops echo_accept_ops = {
+	echo_on_accept, echo_on_accept_failed
+};
 
 struct echo *
 echo_new(struct event_base *base, const struct simconf *cfg, char *err,
@@ -834,9 +836,10 @@ echo_new(struct event_base *base, const struct simconf *cfg, char *err,
 	e->linger = echo_ms(ECHO_LINGER_MS);
 	if ((e->ctx = echo_tls(cfg, err, errlen)) == NULL)
 		goto fail;
-	if ((e->acceptor = acceptor_new(base, "echo",
-	    (const struct sockaddr *)&cfg->echo_listen, cfg->echo_listen_len,
-	    echo_on_accept, e, err, errlen)) == NULL)
+	if ((e->acceptor = acceptor_new(base, &echo_accept_ops, e, err,
+	    errlen)) == NULL || acceptor_listen(e->acceptor,
+	    (const struct sockaddr *)&cfg->echo_listen, cfg->echo_listen_len, 0,
+	    ACCEPTOR_BACKLOG, err, errlen) == -1)
 		goto fail;
 	return e;
  fail:

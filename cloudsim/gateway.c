@@ -21,11 +21,13 @@
 #include <jansson.h>
 
 #include "acceptor.h"
+#include "addr.h"
 #include "gateway.h"
 #include "gateway_h2.h"
 #include "gateway_internal.h"
 #include "http.h"
 #include "log.h"
+#include "pki.h"
 #include "route.h"
 #include "simconf.h"
 #include "tls.h"
@@ -524,7 +526,7 @@ gw_ready(struct gw_conn *gc)
 	const unsigned char	*alpn = NULL;
 	unsigned		 alpn_len = 0;
 
-	if (tls_peer_identity(ssl, gc->who.machine, sizeof(gc->who.machine),
+	if (pki_peer_identity(ssl, gc->who.machine, sizeof(gc->who.machine),
 	    gc->who.serial, sizeof(gc->who.serial), gc->who.why_anonymous,
 	    sizeof(gc->who.why_anonymous)) == -1 &&
 	    SSL_get0_peer_certificate(ssl) != NULL)
@@ -658,8 +660,17 @@ gw_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 }
 
 static void
-gw_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
-    int peerlen)
+gw_on_accept_failed(void *arg, int err, int paused, const char *line)
+{
+	(void)arg;
+	(void)err;
+	(void)paused;
+	if (line != NULL)
+		log_warnx("gateway: %s", line);
+}
+
+static void
+gw_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerlen)
 {
 	struct gateway	*gw = arg;
 	struct gw_conn	*gc;
@@ -672,7 +683,7 @@ gw_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
 	}
 	gc->gw = gw;
 	gc->state = GW_HANDSHAKE;
-	acceptor_addr_text(peer, gc->who.addr, sizeof(gc->who.addr));
+	addr_format(peer, gc->who.addr, sizeof(gc->who.addr));
 	snprintf(gc->who.why_anonymous, sizeof(gc->who.why_anonymous),
 	    "no client certificate");
 	if ((gc->deadline = evtimer_new(gw->base, gw_on_deadline, gc)) == NULL ||
@@ -741,8 +752,16 @@ gw_endpoints_json(const struct simconf *cfg)
 SSL_CTX *
 gateway_tls(const struct simconf *cfg, char *err, size_t errlen)
 {
-	return tls_server_ctx_pki(cfg->pki_dir, "gateway", gw_on_alpn, err, errlen);
+	SSL_CTX	*ctx;
+
+	if ((ctx = pki_server_ctx(cfg->pki_dir, "gateway", err, errlen)) != NULL)
+		SSL_CTX_set_alpn_select_cb(ctx, gw_on_alpn, NULL);
+	return ctx;
 }
+
+static const struct acceptor_ops gw_accept_ops = {
+	gw_on_accept, gw_on_accept_failed
+};
 
 struct gateway *
 gateway_new(struct event_base *base, const struct simconf *cfg,
@@ -768,9 +787,10 @@ gateway_new(struct event_base *base, const struct simconf *cfg,
 	}
 	if ((gw->ctx = gateway_tls(cfg, err, errlen)) == NULL)
 		goto fail;
-	if ((gw->acceptor = acceptor_new(base, "gateway",
+	if ((gw->acceptor = acceptor_new(base, &gw_accept_ops, gw, err,
+	    errlen)) == NULL || acceptor_listen(gw->acceptor,
 	    (const struct sockaddr *)&cfg->gateway_listen, cfg->gateway_listen_len,
-	    gw_on_accept, gw, err, errlen)) == NULL)
+	    0, ACCEPTOR_BACKLOG, err, errlen) == -1)
 		goto fail;
 	return gw;
  fail:

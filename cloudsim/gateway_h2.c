@@ -18,6 +18,7 @@
 #include "gateway.h"
 #include "gateway_h2.h"
 #include "gateway_internal.h"
+#include "h2io.h"
 #include "log.h"
 #include "simconf.h"
 #include "tls.h"
@@ -76,7 +77,7 @@ struct gateway_h2 {
 	struct event		*reaper;	/* frees the connection outside any callback */
 	struct gateway_peer	 who;
 	char			 why[256];	/* why the connection ends */
-	int			 in_ng;		/* inside nghttp2: no send from here */
+	struct h2io		 io;		/* ng fed from tls and flushed to it */
 	int			 closing;	/* the reaper runs next */
 	int			 goaway;	/* we sent GOAWAY */
 };
@@ -152,17 +153,10 @@ h2_flush(struct gateway_h2 *c)
 {
 	int	rv;
 
-	if (c->in_ng || c->closing)
+	if (c->closing || (rv = h2io_flush(&c->io)) == 0)
 		return;
-	if ((rv = nghttp2_session_send(c->ng)) != 0) {
-		h2_close_later(c, nghttp2_strerror(rv));
-		return;
-	}
-	if (!nghttp2_session_want_read(c->ng) &&
-	    !nghttp2_session_want_write(c->ng) &&
-	    evbuffer_get_length(bufferevent_get_output(c->tls)) == 0)
-		h2_close_later(c, c->goaway ? "the gateway is stopping" :
-		    "the session ended (GOAWAY)");
+	h2_close_later(c, rv != H2IO_DONE ? nghttp2_strerror(rv) : c->goaway ?
+	    "the gateway is stopping" : "the session ended (GOAWAY)");
 }
 
 /* ---- the wire ----------------------------------------------------------- */
@@ -172,15 +166,10 @@ h2_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags,
     void *arg)
 {
 	struct gateway_h2	*c = arg;
-	struct evbuffer		*out = bufferevent_get_output(c->tls);
 
 	(void)ng;
 	(void)flags;
-	if (evbuffer_get_length(out) >= H2_TLS_HIGH)
-		return NGHTTP2_ERR_WOULDBLOCK;
-	if (evbuffer_add(out, data, len) == -1)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	return (ssize_t)len;
+	return h2io_send(&c->io, data, len);
 }
 
 /* DATA of a tunnel without a copy: the frame header, then the target's bytes moved. */
@@ -190,18 +179,14 @@ h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
 {
 	struct gateway_h2	*c = arg;
 	struct h2_stream	*st = source->ptr;
-	struct evbuffer		*out = bufferevent_get_output(c->tls);
+	int			 rv;
 
 	(void)ng;
 	(void)frame;
-	if (evbuffer_get_length(out) >= H2_TLS_HIGH)
-		return NGHTTP2_ERR_WOULDBLOCK;
-	evbuffer_add(out, framehd, 9);
-	if (length > 0 && evbuffer_remove_buffer(bufferevent_get_input(st->target),
-	    out, length) != (int)length)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	st->down += length;
-	return 0;
+	if ((rv = h2io_send_data(&c->io, framehd,
+	    bufferevent_get_input(st->target), length)) == 0)
+		st->down += length;
+	return rv;
 }
 
 /* The tunnel's data source: what the target sent, END_STREAM after its FIN. */
@@ -210,27 +195,20 @@ h2_read_target(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
     uint32_t *flags, nghttp2_data_source *source, void *arg)
 {
 	struct h2_stream	*st = source->ptr;
-	size_t			 avail;
+	ssize_t			 n;
 
 	(void)ng;
 	(void)id;
 	(void)buf;
 	(void)arg;
-	if (st->target_dead) {
-		st->deferred = 1;	/* the reset ends it */
-		return NGHTTP2_ERR_DEFERRED;
-	}
-	avail = evbuffer_get_length(bufferevent_get_input(st->target));
-	if (avail == 0 && !st->target_eof) {
+	if (st->target_dead)
+		n = NGHTTP2_ERR_DEFERRED;	/* the reset ends it */
+	else
+		n = h2io_data_length(bufferevent_get_input(st->target), len,
+		    st->target_eof, flags);
+	if (n == NGHTTP2_ERR_DEFERRED)
 		st->deferred = 1;
-		return NGHTTP2_ERR_DEFERRED;
-	}
-	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-	if (avail > len)
-		return (ssize_t)len;
-	if (st->target_eof)
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-	return (ssize_t)avail;
+	return n;
 }
 
 /* Our own response body: copied, it is short. */
@@ -766,32 +744,13 @@ static void
 h2_tls_read(struct bufferevent *bev, void *arg)
 {
 	struct gateway_h2	*c = arg;
-	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_iovec	 v[8];
-	ssize_t			 rv;
-	size_t			 total;
-	int			 n, i;
+	int			 rv = 0;
 
-	while (!c->closing && evbuffer_get_length(in) > 0) {
-		n = evbuffer_peek(in, -1, NULL, v, 8);
-		if (n > 8)
-			n = 8;
-		total = 0;
-		c->in_ng = 1;
-		for (i = 0; i < n; i++) {
-			rv = nghttp2_session_mem_recv(c->ng, v[i].iov_base,
-			    v[i].iov_len);
-			if (rv < 0) {
-				c->in_ng = 0;
-				h2_close_later(c, nghttp2_strerror((int)rv));
-				return;
-			}
-			total += (size_t)rv;
-		}
-		c->in_ng = 0;
-		evbuffer_drain(in, total);
+	(void)bev;
+	while (!c->closing && (rv = h2io_recv(&c->io)) > 0)
 		h2_flush(c);
-	}
+	if (rv < 0)
+		h2_close_later(c, nghttp2_strerror(rv));
 }
 
 static void
@@ -835,8 +794,7 @@ int
 gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
     const struct gateway_peer *who)
 {
-	nghttp2_session_callbacks	*cb = NULL;
-	nghttp2_option			*opt = NULL;
+	nghttp2_session_callbacks	*cb;
 	struct gateway_h2		*c;
 	nghttp2_settings_entry		 iv[] = {
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
@@ -851,8 +809,7 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 	c->gw = gw;
 	c->who = *who;
 	TAILQ_INIT(&c->streams);
-	if (nghttp2_session_callbacks_new(&cb) != 0 ||
-	    nghttp2_option_new(&opt) != 0)
+	if (nghttp2_session_callbacks_new(&cb) != 0)
 		goto fail;
 	nghttp2_session_callbacks_set_send_callback(cb, h2_send);
 	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data);
@@ -864,25 +821,17 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_close);
 	/* Windows open as targets take the bytes (h2_target_write). */
-	nghttp2_option_set_no_auto_window_update(opt, 1);
-	if (nghttp2_session_server_new2(&c->ng, cb, c, opt) != 0)
-		goto fail;
+	c->ng = h2io_session_new(cb, 1, c, iv, sizeof(iv) / sizeof(iv[0]),
+	    H2_CONN_WINDOW);
 	nghttp2_session_callbacks_del(cb);
-	nghttp2_option_del(opt);
-	cb = NULL;
-	opt = NULL;
-	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv,
-	    sizeof(iv) / sizeof(iv[0])) != 0 ||
-	    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0,
-	    H2_CONN_WINDOW) != 0)
-		goto fail;
-	if ((c->preface = evtimer_new(gw->base, h2_on_preface_due, c)) == NULL ||
+	if (c->ng == NULL ||
+	    (c->preface = evtimer_new(gw->base, h2_on_preface_due, c)) == NULL ||
 	    (c->reaper = event_new(gw->base, -1, 0, h2_reap, c)) == NULL)
 		goto fail;
 	c->tls = tls;
 	bufferevent_set_max_single_read(tls, H2_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(tls, H2_MAX_SINGLE_IO);
-	bufferevent_setwatermark(tls, EV_WRITE, H2_TLS_HIGH / 2, 0);
+	h2io_init(&c->io, c->ng, tls, H2_TLS_HIGH);
 	bufferevent_setcb(tls, h2_tls_read, h2_tls_write, h2_tls_event, c);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&gw->h2s, c, entry);
@@ -893,10 +842,6 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 	h2_tls_read(tls, c);		/* the preface may have come with the handshake */
 	return 0;
  fail:
-	if (cb != NULL)
-		nghttp2_session_callbacks_del(cb);
-	if (opt != NULL)
-		nghttp2_option_del(opt);
 	if (c->ng != NULL)
 		nghttp2_session_del(c->ng);
 	if (c->preface != NULL)

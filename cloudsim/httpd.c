@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "acceptor.h"
+#include "addr.h"
 #include "http.h"
 #include "httpd.h"
 #include "log.h"
@@ -508,8 +509,18 @@ httpd_on_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-httpd_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
-    int peerlen)
+httpd_on_accept_failed(void *arg, int err, int paused, const char *line)
+{
+	struct httpd	*srv = arg;
+
+	(void)err;
+	(void)paused;
+	if (line != NULL)
+		log_warnx("%s: %s", srv->name, line);
+}
+
+static void
+httpd_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerlen)
 {
 	struct httpd		*srv = arg;
 	struct httpd_conn	*c;
@@ -522,7 +533,7 @@ httpd_on_accept(void *arg, evutil_socket_t fd, const struct sockaddr *peer,
 	}
 	c->srv = srv;
 	c->state = srv->ctx != NULL ? HTTPD_HANDSHAKE : HTTPD_HEAD;
-	acceptor_addr_text(peer, c->peer, sizeof(c->peer));
+	addr_format(peer, c->peer, sizeof(c->peer));
 	c->req.peer = c->peer;
 	http_msg_init(&c->msg, HTTP_REQUEST);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
@@ -555,6 +566,10 @@ httpd_conn_free(struct httpd_conn *c)
 	free(c);
 }
 
+static const struct acceptor_ops httpd_accept_ops = {
+	httpd_on_accept, httpd_on_accept_failed
+};
+
 struct httpd *
 httpd_new(struct event_base *base, const char *name, const struct sockaddr *addr,
     int addrlen, SSL_CTX *ctx, size_t max_body, httpd_handler *handler,
@@ -576,8 +591,9 @@ httpd_new(struct event_base *base, const char *name, const struct sockaddr *addr
 	srv->idle = httpd_ms(HTTPD_IDLE_MS);
 	srv->linger = httpd_ms(HTTPD_LINGER_MS);
 	TAILQ_INIT(&srv->conns);
-	if ((srv->acceptor = acceptor_new(base, srv->name, addr, addrlen,
-	    httpd_on_accept, srv, err, errlen)) == NULL) {
+	if ((srv->acceptor = acceptor_new(base, &httpd_accept_ops, srv, err,
+	    errlen)) == NULL || acceptor_listen(srv->acceptor, addr,
+	    (socklen_t)addrlen, 0, ACCEPTOR_BACKLOG, err, errlen) == -1) {
 		httpd_free(srv);
 		return NULL;
 	}

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "jwt.h"
+#include "tls.h"
 
 #define JWT_HEADER	"{\"alg\":\"ES256\",\"typ\":\"JWT\"}"
 #define JWT_COORD	32		/* bytes of r and of s for P-256 */
@@ -112,10 +113,7 @@ jwt_sign_es256(EVP_PKEY *key, const json_t *claims, char *err, size_t errlen)
 	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
 	    EVP_DigestSign(md, der, &derlen, (const unsigned char *)token, n) != 1 ||
 	    jwt_raw_signature(der, derlen, raw) == -1) {
-		snprintf(err, errlen, "cannot sign the token: %s",
-		    ERR_reason_error_string(ERR_peek_last_error()) ?
-		    ERR_reason_error_string(ERR_peek_last_error()) : "unknown error");
-		ERR_clear_error();
+		tls_error(err, errlen, "cannot sign the token", NULL);
 		goto fail;
 	}
 	token[n++] = '.';

@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "pki.h"
+#include "tls.h"
 
 #define PKI_CA_DAYS		3650
 #define PKI_SERVER_DAYS		825
@@ -58,25 +59,6 @@ static const struct pki_profile pki_server_profiles[] = {
 	  "critical,CA:FALSE", "critical,digitalSignature", "serverAuth",
 	  "DNS:*." PKI_SERVICES_DOMAIN ",DNS:" PKI_SERVICES_DOMAIN },
 };
-
-/* Appends OpenSSL's queued errors to a message of ours. */
-static int
-pki_fail(char *err, size_t errlen, const char *what, const char *path)
-{
-	unsigned long	e;
-	size_t		n;
-
-	snprintf(err, errlen, "%s%s%s", path ? path : "", path ? ": " : "", what);
-	while ((e = ERR_get_error()) != 0) {
-		n = strlen(err);
-		if (n + 3 >= errlen)
-			break;
-		snprintf(err + n, errlen - n, ": ");
-		ERR_error_string_n(e, err + n + 2, errlen - n - 2);
-	}
-	ERR_clear_error();
-	return -1;
-}
 
 int
 pki_name_ok(const char *name)
@@ -216,7 +198,7 @@ pki_write(const char *path, mode_t mode, X509 *cert, EVP_PKEY *key,
 	ok = cert != NULL ? PEM_write_X509(f, cert) :
 	    PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
 	if (ok != 1) {
-		pki_fail(err, errlen, "cannot write PEM", tmp);
+		tls_error(err, errlen, "cannot write PEM", tmp);
 		goto fail;
 	}
 	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
@@ -259,13 +241,13 @@ pki_issue(const char *dir, const struct pki_profile *p, const char *cn,
 		return -1;
 	}
 	if ((key = EVP_EC_gen("P-256")) == NULL) {
-		pki_fail(err, errlen, "cannot generate an EC P-256 key", key_path);
+		tls_error(err, errlen, "cannot generate an EC P-256 key", key_path);
 		goto fail;
 	}
 	/* An hour back: a little clock skew does not make it "not yet valid". */
 	if ((cert = pki_make_cert(p, cn, key, issuer, issuer_key, 3600,
 	    (long)p->days * 86400)) == NULL) {
-		pki_fail(err, errlen, "cannot make the certificate", crt_path);
+		tls_error(err, errlen, "cannot make the certificate", crt_path);
 		goto fail;
 	}
 	/* The key first: a certificate never exists without its key. */
@@ -305,7 +287,7 @@ pki_load_ca(const char *dir, X509 **cert, EVP_PKEY **key, char *err,
 	*cert = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	if (*cert == NULL)
-		return pki_fail(err, errlen, "not a PEM certificate", path);
+		return tls_error(err, errlen, "not a PEM certificate", path);
 	if (pki_path(path, sizeof(path), dir, "ca", "key") == -1 ||
 	    (f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s/ca.key: %s", dir, strerror(errno));
@@ -314,11 +296,11 @@ pki_load_ca(const char *dir, X509 **cert, EVP_PKEY **key, char *err,
 	*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (*key == NULL) {
-		pki_fail(err, errlen, "not a PEM private key", path);
+		tls_error(err, errlen, "not a PEM private key", path);
 		goto fail;
 	}
 	if (X509_check_private_key(*cert, *key) != 1) {
-		pki_fail(err, errlen, "does not match ca.crt", path);
+		tls_error(err, errlen, "does not match ca.crt", path);
 		goto fail;
 	}
 	return 0;
@@ -546,13 +528,13 @@ pki_ca_issue(struct pki_ca *ca, X509_REQ *req, const char *name, long lifetime,
 	/* From now exactly: a renewal at half the lifetime is then on time. */
 	if ((cert = pki_make_cert(&pki_machine_profile, name,
 	    X509_REQ_get0_pubkey(req), ca->cert, ca->key, 0, lifetime)) == NULL) {
-		pki_fail(err, errlen, "cannot make the certificate", name);
+		tls_error(err, errlen, "cannot make the certificate", name);
 		return NULL;
 	}
 	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
 	    PEM_write_bio_X509(bio, cert) != 1 ||
 	    ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) {
-		pki_fail(err, errlen, "cannot write the certificate", name);
+		tls_error(err, errlen, "cannot write the certificate", name);
 		goto done;
 	}
 	BIO_get_mem_ptr(bio, &mem);
@@ -568,4 +550,58 @@ pki_ca_issue(struct pki_ca *ca, X509_REQ *req, const char *name, long lifetime,
 	BIO_free(bio);
 	X509_free(cert);
 	return pem;
+}
+
+SSL_CTX *
+pki_server_ctx(const char *pki_dir, const char *name, char *err, size_t errlen)
+{
+	char	 cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
+	SSL_CTX	*ctx;
+
+	snprintf(cert, sizeof(cert), "%s/%s.crt", pki_dir, name);
+	snprintf(key, sizeof(key), "%s/%s.key", pki_dir, name);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", pki_dir);
+	if ((ctx = tls_server_ctx(cert, key, err, errlen)) == NULL)
+		return NULL;
+	if (tls_server_client_ca(ctx, ca, 0, err, errlen) == -1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int
+pki_peer_identity(SSL *ssl, char *cn, size_t cnlen, char *serial,
+    size_t seriallen, char *why, size_t whylen)
+{
+	X509	*cert;
+	long	 verdict;
+	int	 n;
+
+	cn[0] = '\0';
+	serial[0] = '\0';
+	if ((cert = SSL_get0_peer_certificate(ssl)) == NULL) {
+		snprintf(why, whylen, "no client certificate");
+		return -1;
+	}
+	if ((verdict = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		snprintf(why, whylen, "client certificate refused: %s",
+		    X509_verify_cert_error_string(verdict));
+		return -1;
+	}
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
+	    NID_commonName, cn, (int)cnlen);
+	if (n <= 0 || (size_t)n >= cnlen || strlen(cn) != (size_t)n) {
+		cn[0] = '\0';
+		snprintf(why, whylen, "client certificate without a usable CN");
+		return -1;
+	}
+	pki_serial_text(cert, serial, seriallen);
+	if (serial[0] == '\0') {
+		cn[0] = '\0';
+		snprintf(why, whylen, "client certificate without a usable serial "
+		    "number");
+		return -1;
+	}
+	return 0;
 }

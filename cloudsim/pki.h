@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #define PKI_GATEWAY_NAME	"gw.cloudsim.test"
@@ -49,5 +50,15 @@ char		*pki_ca_issue(struct pki_ca *, X509_REQ *req, const char *name,
 		    char *err, size_t errlen);
 /* A certificate's serial number in upper-case hex ("" when it has none). */
 void		 pki_serial_text(X509 *, char *buf, size_t len);
+
+/* A server context (lib/tls) from <pki_dir>/<name>.crt and .key that asks
+ * clients for a certificate from <pki_dir>/ca.crt but lets them in without
+ * one: see pki_peer_identity. */
+SSL_CTX		*pki_server_ctx(const char *pki_dir, const char *name, char *err,
+		    size_t errlen);
+/* The verified client certificate's CN and serial number (hex): 0 with
+ * both filled, or -1 with why. */
+int		 pki_peer_identity(SSL *, char *cn, size_t cnlen, char *serial,
+		    size_t seriallen, char *why, size_t whylen);
 
 #endif

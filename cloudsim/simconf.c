@@ -9,6 +9,7 @@
 #include <event2/util.h>
 
 #include "conf.h"
+#include "defaults.h"
 #include "route.h"
 #include "simconf.h"
 
@@ -230,7 +231,7 @@ simconf_load_gateway(struct simconf *cfg, const config_setting_t *root,
 		return conf_fail(err, g, "'gateway' must be a group { ... }");
 	where = g != NULL ? g : root;
 	if ((g != NULL && conf_check_keys(g, simconf_gateway_keys, err) == -1) ||
-	    simconf_load_addr(g, where, "listen", "127.0.0.1:8443",
+	    simconf_load_addr(g, where, "listen", ARC_LISTEN_CLOUDSIM_GATEWAY,
 	    &cfg->gateway_listen, &cfg->gateway_listen_len, &present, err) == -1 ||
 	    simconf_load_list(g, where, "endpoints", endpoints, &cfg->endpoints,
 	    err) == -1 ||
@@ -266,7 +267,7 @@ simconf_load_echo(struct simconf *cfg, const config_setting_t *root,
 	if (g != NULL && conf_check_keys(g, simconf_echo_keys, err) == -1)
 		return -1;
 	return simconf_load_addr(g, g != NULL ? g : root, "listen",
-	    "127.0.0.1:8444", &cfg->echo_listen, &cfg->echo_listen_len,
+	    ARC_LISTEN_CLOUDSIM_ECHO, &cfg->echo_listen, &cfg->echo_listen_len,
 	    &cfg->has_echo, err);
 }
 
@@ -397,9 +398,9 @@ simconf_load_control(struct simconf *cfg, const config_setting_t *root,
 	    (c->location = strdup("cloudsim")) == NULL)
 		return conf_fail(err, where, "out of memory");
 	if ((g != NULL && conf_check_keys(g, simconf_control_keys, err) == -1) ||
-	    simconf_load_addr(g, where, "listen", "127.0.0.1:8446", &c->listen,
+	    simconf_load_addr(g, where, "listen", ARC_LISTEN_CLOUDSIM_CONTROL, &c->listen,
 	    &c->listen_len, &c->has_listen, err) == -1 ||
-	    simconf_load_addr(g, where, "operator_listen", "127.0.0.1:8447",
+	    simconf_load_addr(g, where, "operator_listen", ARC_LISTEN_CLOUDSIM_OPERATOR,
 	    &c->operator_listen, &c->operator_listen_len, &c->has_operator,
 	    err) == -1 ||
 	    simconf_load_tokens(c, g, err) == -1 ||

@@ -119,6 +119,8 @@ void		 gw_route_tables(const struct gw *, const struct route_table **allow,
 enum gw_state	 gw_get_state(const struct gw *);
 const char	*gw_last_error(const struct gw *);
 int		 gw_endpoint_count(const struct gw *);
+/* When the endpoint list last arrived (time(3)); 0 until it has. */
+long long	 gw_list_fetched(const struct gw *);
 const char	*gw_state_name(enum gw_state);
 
 #endif

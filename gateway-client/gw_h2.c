@@ -1,4 +1,5 @@
 /* gw_h2.c -- every tunnel as an HTTP/2 CONNECT stream (RFC 9113 8.5) on one TLS connection to the gateway, on nghttp2. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "gw_h2.h"
 #include "gw_internal.h"
+#include "h2io.h"
 #include "log.h"
 
 #define GW_H2_STREAM_WINDOW	(4 << 20)	/* per tunnel: well above a WAN's BDP */
@@ -57,6 +59,7 @@ struct gw_h2_stream {
 TAILQ_HEAD(gw_h2_streams, gw_h2_stream);
 
 struct gw_h2 {
+	struct gw_carrier	 car;		/* first: the carrier's common part */
 	struct gw		*gw;
 	struct bufferevent	*tls;
 	nghttp2_session		*ng;
@@ -65,7 +68,7 @@ struct gw_h2 {
 	struct event		*ping;
 	int			 ping_due;	/* sent, not yet answered */
 	int			 draining;	/* GOAWAY: no new streams */
-	int			 in_ng;		/* inside nghttp2: no send from here */
+	struct h2io		 io;		/* ng fed from tls and flushed to it */
 	int			 dead;
 };
 
@@ -79,14 +82,10 @@ gw_h2_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags,
     void *arg)
 {
 	struct gw_h2	*s = arg;
-	struct evbuffer	*out = bufferevent_get_output(s->tls);
 
 	(void)ng;
 	(void)flags;
-	if (evbuffer_get_length(out) >= GW_H2_TLS_HIGH)
-		return NGHTTP2_ERR_WOULDBLOCK;
-	evbuffer_add(out, data, len);
-	return (ssize_t)len;
+	return h2io_send(&s->io, data, len);
 }
 
 /* DATA without a copy: the frame header, then the caller's bytes moved. */
@@ -97,15 +96,11 @@ gw_h2_send_data(nghttp2_session *ng, nghttp2_frame *frame,
 {
 	struct gw_h2		*s = arg;
 	struct gw_h2_stream	*hs = source->ptr;
-	struct evbuffer		*out = bufferevent_get_output(s->tls);
 
 	(void)ng;
 	(void)frame;
-	if (evbuffer_get_length(out) >= GW_H2_TLS_HIGH)
-		return NGHTTP2_ERR_WOULDBLOCK;
-	evbuffer_add(out, framehd, 9);
-	evbuffer_remove_buffer(bufferevent_get_input(hs->pair[1]), out, length);
-	return 0;
+	return h2io_send_data(&s->io, framehd,
+	    bufferevent_get_input(hs->pair[1]), length);
 }
 
 static ssize_t
@@ -113,24 +108,18 @@ gw_h2_read_source(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
     uint32_t *flags, nghttp2_data_source *source, void *arg)
 {
 	struct gw_h2_stream	*hs = source->ptr;
-	size_t			 avail;
+	ssize_t			 n;
 
 	(void)ng;
 	(void)id;
 	(void)buf;
 	(void)arg;
-	avail = evbuffer_get_length(bufferevent_get_input(hs->pair[1]));
-	if (avail == 0 && !hs->local_eof) {
+	/* END_STREAM once the caller half-closed and all is sent. */
+	n = h2io_data_length(bufferevent_get_input(hs->pair[1]), len,
+	    hs->local_eof, flags);
+	if (n == NGHTTP2_ERR_DEFERRED)
 		hs->deferred = 1;
-		return NGHTTP2_ERR_DEFERRED;
-	}
-	if (avail > len)
-		avail = len;
-	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-	if (hs->local_eof &&
-	    avail == evbuffer_get_length(bufferevent_get_input(hs->pair[1])))
-		*flags |= NGHTTP2_DATA_FLAG_EOF;	/* END_STREAM: the half-close */
-	return (ssize_t)avail;
+	return n;
 }
 
 /* Writes what nghttp2 has queued.  Returns -1 when the connection ended
@@ -140,18 +129,11 @@ gw_h2_flush(struct gw_h2 *s)
 {
 	int	rv;
 
-	if (s->in_ng || s->dead)
+	if (s->dead || (rv = h2io_flush(&s->io)) == 0)
 		return 0;
-	if ((rv = nghttp2_session_send(s->ng)) != 0) {
-		gw_h2_free(s, nghttp2_strerror(rv));
-		return -1;
-	}
-	if (!nghttp2_session_want_read(s->ng) && !nghttp2_session_want_write(s->ng) &&
-	    evbuffer_get_length(bufferevent_get_output(s->tls)) == 0) {
-		gw_h2_free(s, "the gateway ended the connection (GOAWAY)");
-		return -1;
-	}
-	return 0;
+	gw_h2_free(s, rv == H2IO_DONE ?
+	    "the gateway ended the connection (GOAWAY)" : nghttp2_strerror(rv));
+	return -1;
 }
 
 /* ---- a stream's two ends ------------------------------------------------ */
@@ -338,6 +320,7 @@ gw_h2_answered(struct gw_h2 *s, struct gw_h2_stream *hs)
 		hs->req = NULL;
 		r->h2s = NULL;
 		hs->state = GWS_OPEN;
+		hs->st.ops = &gw_h2_carrier;
 		hs->st.bev = hs->pair[0];
 		hs->st.h2 = hs;
 		GW_STAT_ADD(s->gw, streams_open, 1);
@@ -366,7 +349,7 @@ gw_h2_on_frame(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 			log_info("gateway: GOAWAY (last stream %d): new tunnels go "
 			    "to a new connection", frame->goaway.last_stream_id);
 		s->draining = 1;
-		gw_h2_gone(s->gw, s, "GOAWAY");
+		gw_carrier_gone(&s->car, 1);
 		return 0;
 	case NGHTTP2_PING:
 		if (frame->hd.flags & NGHTTP2_FLAG_ACK)
@@ -454,34 +437,15 @@ gw_h2_on_close(nghttp2_session *ng, int32_t id, uint32_t error, void *arg)
 static void
 gw_h2_tls_read(struct bufferevent *bev, void *arg)
 {
-	struct gw_h2		*s = arg;
-	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_iovec	 v[8];
-	ssize_t			 rv;
-	size_t			 total;
-	int			 n, i;
+	struct gw_h2	*s = arg;
+	int		 rv;
 
-	while (evbuffer_get_length(in) > 0) {
-		n = evbuffer_peek(in, -1, NULL, v, 8);
-		if (n > 8)
-			n = 8;
-		total = 0;
-		s->in_ng = 1;
-		for (i = 0; i < n; i++) {
-			rv = nghttp2_session_mem_recv(s->ng, v[i].iov_base,
-			    v[i].iov_len);
-			if (rv < 0) {
-				s->in_ng = 0;
-				gw_h2_free(s, nghttp2_strerror((int)rv));
-				return;
-			}
-			total += (size_t)rv;
-		}
-		s->in_ng = 0;
-		evbuffer_drain(in, total);
+	(void)bev;
+	while ((rv = h2io_recv(&s->io)) > 0)
 		if (gw_h2_flush(s) == -1)
 			return;
-	}
+	if (rv < 0)
+		gw_h2_free(s, nghttp2_strerror(rv));
 }
 
 static void
@@ -524,8 +488,7 @@ gw_h2_ping(evutil_socket_t fd, short what, void *arg)
 struct gw_h2 *
 gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 {
-	nghttp2_session_callbacks	*cb = NULL;
-	nghttp2_option			*opt = NULL;
+	nghttp2_session_callbacks	*cb;
 	struct gw_h2			*s;
 	struct timeval			 tv = { GW_H2_PING_S, 0 };
 	nghttp2_settings_entry		 iv[] = {
@@ -538,7 +501,7 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 		goto nomem;
 	s->gw = gw;
 	TAILQ_INIT(&s->streams);
-	if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
+	if (nghttp2_session_callbacks_new(&cb) != 0)
 		goto nomem;
 	nghttp2_session_callbacks_set_send_callback(cb, gw_h2_send);
 	nghttp2_session_callbacks_set_send_data_callback(cb, gw_h2_send_data);
@@ -547,22 +510,15 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, gw_h2_on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, gw_h2_on_close);
 	/* Windows open as the caller reads, so a slow reader stalls only itself. */
-	nghttp2_option_set_no_auto_window_update(opt, 1);
-	if (nghttp2_session_client_new2(&s->ng, cb, s, opt) != 0)
-		goto nomem;
+	s->ng = h2io_session_new(cb, 0, s, iv, sizeof(iv) / sizeof(iv[0]),
+	    GW_H2_CONN_WINDOW);
 	nghttp2_session_callbacks_del(cb);
-	nghttp2_option_del(opt);
-	cb = NULL;
-	opt = NULL;
-	if (nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv,
-	    sizeof(iv) / sizeof(iv[0])) != 0 ||
-	    nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0,
-	    GW_H2_CONN_WINDOW) != 0)
+	if (s->ng == NULL)
 		goto nomem;
 	if ((s->ping = evtimer_new(bufferevent_get_base(tls), gw_h2_ping, s)) == NULL)
 		goto nomem;
 	s->tls = tls;
-	bufferevent_setwatermark(tls, EV_WRITE, GW_H2_TLS_HIGH / 2, 0);
+	h2io_init(&s->io, s->ng, tls, GW_H2_TLS_HIGH);
 	bufferevent_setcb(tls, gw_h2_tls_read, gw_h2_tls_write, gw_h2_tls_event, s);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	evtimer_add(s->ping, &tv);
@@ -571,10 +527,6 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 	return s;
  nomem:
 	snprintf(err, errlen, "cannot start HTTP/2: out of memory");
-	if (cb != NULL)
-		nghttp2_session_callbacks_del(cb);
-	if (opt != NULL)
-		nghttp2_option_del(opt);
 	if (s != NULL) {
 		if (s->ng != NULL)
 			nghttp2_session_del(s->ng);
@@ -587,7 +539,6 @@ void
 gw_h2_free(struct gw_h2 *s, const char *reason)
 {
 	struct gw_h2_stream	*hs;
-	struct gw		*gw = s->gw;
 
 	if (s->dead)
 		return;
@@ -599,7 +550,7 @@ gw_h2_free(struct gw_h2 *s, const char *reason)
 		log_info("gateway: multiplexed connection ended: %s", reason);
 	while ((hs = TAILQ_FIRST(&s->streams)) != NULL)
 		gw_h2_detach(hs, GW_RESET_CONNECTION);
-	gw_h2_gone(gw, s, reason);
+	gw_carrier_gone(&s->car, 0);
 	GW_STAT_ADD(s->gw, h2_connections_open, -1);
 	GW_STAT_ADD(s->gw, connections_open, -1);
 	event_free(s->ping);
@@ -763,3 +714,85 @@ gw_h2_stream_close(struct gw_h2_stream *hs)
 	gw_h2_orphan(hs, reset);
 	gw_h2_flush(s);
 }
+
+/* ---- the carrier (gw_carrier.h) ----------------------------------------- */
+
+static struct gw_carrier *
+gw_h2_adopt(struct gw *gw, struct bufferevent *tls, SSL *ssl, char *err,
+    size_t errlen)
+{
+	struct gw_h2	*s;
+
+	(void)ssl;
+	if ((s = gw_h2_new(gw, tls, err, errlen)) == NULL)
+		return NULL;
+	s->car.ops = &gw_h2_carrier;
+	s->car.gw = gw;
+	return &s->car;
+}
+
+static int
+gw_h2_slots(const struct gw_carrier *car)
+{
+	const struct gw_h2	*s = (const struct gw_h2 *)car;
+	uint32_t		 limit;
+
+	if (!gw_h2_can_open(s))
+		return 0;
+	limit = nghttp2_session_get_remote_settings(s->ng,
+	    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) - (uint32_t)s->nstreams;
+	return limit > INT_MAX ? INT_MAX : (int)limit;
+}
+
+static void
+gw_h2_carrier_open(struct gw_carrier *car, struct gw_req *r)
+{
+	gw_h2_open((struct gw_h2 *)car, r);
+}
+
+static void
+gw_h2_carrier_fetch(struct gw_carrier *car)
+{
+	gw_h2_fetch((struct gw_h2 *)car);
+}
+
+/* Streams may still be opening or open: the connection stays until the
+ * gateway's memory goes. */
+static void
+gw_h2_carrier_release(struct gw_carrier *car)
+{
+	(void)car;
+}
+
+static void
+gw_h2_carrier_free(struct gw_carrier *car, const char *reason)
+{
+	gw_h2_free((struct gw_h2 *)car, reason);
+}
+
+static void
+gw_h2_carrier_shutdown(struct gw_stream *st)
+{
+	gw_h2_stream_shutdown(st->h2);
+}
+
+static void
+gw_h2_carrier_close(struct gw_stream *st)
+{
+	gw_h2_stream_close(st->h2);	/* st lives inside it */
+}
+
+const struct gw_carrier_ops gw_h2_carrier = {
+	.name = "h2",
+	.multiplexed = 1,
+	.wait_timeout = "no free stream to the gateway in time",
+	.adopt = gw_h2_adopt,
+	.slots = gw_h2_slots,
+	.open = gw_h2_carrier_open,
+	.cancel = gw_h2_cancel,
+	.fetch = gw_h2_carrier_fetch,
+	.release = gw_h2_carrier_release,
+	.free = gw_h2_carrier_free,
+	.stream_shutdown = gw_h2_carrier_shutdown,
+	.stream_close = gw_h2_carrier_close,
+};

@@ -1,4 +1,4 @@
-/* gw_tls.h -- the TLS client context for the gateway: verification on, the machine's certificate, ALPN, resumption. */
+/* gw_tls.h -- the TLS client context for the gateway: lib/tls's client policy with the machine's certificate and the ALPN of gateway.protocol. */
 #ifndef GW_TLS_H
 #define GW_TLS_H
 

@@ -1,4 +1,4 @@
-/* addr.c -- "127.0.0.1:80" and "[::1]:80" as configuration files write listeners and targets. */
+/* addr.c -- "127.0.0.1:80" and "[::1]:80" as configuration files and logs write listeners, peers and targets. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -59,9 +59,8 @@ int
 addr_listen(const struct sockaddr *sa, socklen_t len, int reuseport,
     int backlog, char *err, size_t errlen)
 {
-	char	 host[INET6_ADDRSTRLEN] = "?";
+	char	 text[ADDR_TEXT_MAX];
 	int	 fd, one = 1, saved;
-	int	 port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
 
 	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
@@ -76,14 +75,28 @@ addr_listen(const struct sockaddr *sa, socklen_t len, int reuseport,
 	return fd;
  fail:
 	saved = errno;
-	inet_ntop(sa->sa_family, sa->sa_family == AF_INET ?
-	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr :
-	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
-	    host, sizeof(host));
-	snprintf(err, errlen, "listen %s%s%s:%d: %s",
-	    sa->sa_family == AF_INET6 ? "[" : "", host,
-	    sa->sa_family == AF_INET6 ? "]" : "", port, strerror(saved));
+	addr_format(sa, text, sizeof(text));
+	snprintf(err, errlen, "listen %s: %s", text, strerror(saved));
 	if (fd != -1)
 		close(fd);
 	return -1;
+}
+
+void
+addr_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char	host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else
+		snprintf(buf, len, "(family %d)", sa->sa_family);
 }

@@ -12,6 +12,7 @@
 #include "agentconf.h"
 #include "atomicfile.h"
 #include "conf.h"
+#include "defaults.h"
 #include "url.h"
 
 #define AGENTCONF_MAX_BYTES	(1 << 20)
@@ -396,7 +397,7 @@ agentconf_load(const char *config_dir, struct agentconf *ac, char *errbuf,
 
 	agentconf_defaults(ac);
 	err.text[0] = '\0';
-	snprintf(path, sizeof(path), "%s/agent.conf", config_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_AGENT_CONF, config_dir);
 	if (access(path, F_OK) == -1 && errno == ENOENT)
 		return 0;
 	config_init(&lc);
@@ -542,7 +543,7 @@ agentconf_save(const char *config_dir, const struct agentconf *ac, char *err,
 		free(text);
 		return agentconf_fail(err, errlen, "out of memory");
 	}
-	snprintf(path, sizeof(path), "%s/agent.conf", config_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_AGENT_CONF, config_dir);
 	rc = atomicfile_write(path, text, len, 0644, err, errlen);
 	free(text);
 	return rc;

@@ -67,8 +67,8 @@ daemon_parse_args(int argc, char *argv[], const char *progname,
 	}
 	if (optind != argc)
 		daemon_usage(progname);
-	o->config_dir = daemon_dir(config_dir, "ARC_CONFIG_DIR", "/etc/arc");
-	o->state_dir = daemon_dir(state_dir, "ARC_STATE_DIR", "/var/lib/arc");
+	o->config_dir = daemon_dir(config_dir, "ARC_CONFIG_DIR", ARC_DIR_CONFIG);
+	o->state_dir = daemon_dir(state_dir, "ARC_STATE_DIR", ARC_DIR_STATE);
 	o->run_dir = daemon_dir(run_dir, "ARC_RUN_DIR", DAEMON_RUN_DIR);
 }
 

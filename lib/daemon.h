@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "defaults.h"
+
 struct daemon_opts {
 	const char	*config_dir;	/* --config-dir, ARC_CONFIG_DIR, /etc/arc */
 	const char	*state_dir;	/* --state-dir, ARC_STATE_DIR, /var/lib/arc */
@@ -13,7 +15,7 @@ struct daemon_opts {
 	int		 verbose;	/* -v: debug logs */
 };
 
-#define DAEMON_RUN_DIR	"/run/arc"
+#define DAEMON_RUN_DIR	ARC_DIR_RUN
 
 /* Root makes the run dir (0755) when it is missing; 0, or -1 with err. */
 int	daemon_run_dir_make(const char *run_dir, char *err, size_t errlen);

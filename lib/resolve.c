@@ -17,7 +17,7 @@ struct resolve {
 	void			*arg;
 	int			 starting;	/* inside resolve_start() */
 	int			 answered;	/* set if evdns answered at once */
-	enum px_error		 error;
+	enum resolve_error	 error;
 };
 
 static void
@@ -90,7 +90,7 @@ resolve_done(int result, struct evutil_addrinfo *ai, void *arg)
 		resolve_add(r->res, p->ai_addr, p->ai_addrlen, r->port);
 	if (ai != NULL)
 		evutil_freeaddrinfo(ai);
-	r->error = r->res->n > 0 ? PXE_NONE : PXE_DNS;
+	r->error = r->res->n > 0 ? RESOLVE_OK : RESOLVE_NONAME;
 	if (r->starting) {
 		r->answered = 1;
 		return;

@@ -5,8 +5,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "status.h"
-
 #define RESOLVE_MAX	8
 
 struct evdns_base;
@@ -24,7 +22,13 @@ struct resolve_result {
 	int			n;
 };
 
-typedef void resolve_cb(enum px_error, void *arg);
+enum resolve_error {
+	RESOLVE_OK,		/* res holds at least one address */
+	RESOLVE_NONAME		/* the name has no address (or DNS failed) */
+};
+
+/* The caller maps the outcome onto its own errors. */
+typedef void resolve_cb(enum resolve_error, void *arg);
 
 /*
  * Fills res for host:port.  Returns 1 when answered at once (hosts table,

@@ -6,11 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "defaults.h"
 #include "route.h"
 
-#define ROUTE_HIMDS_PORT	40342
-#define ROUTE_PROXY_PORT	40343
-#define ROUTE_ADMIN_PORT	40344
 
 const char *const route_names[ROUTE__COUNT + 1] = {
 	"direct", "proxy", "gateway", "deny", NULL
@@ -292,11 +290,39 @@ route_addr_is_guarded(const struct sockaddr *sa)
 	return 1;
 }
 
+/* The appliance's API ports unless the caller names its own (once, at
+ * start-up, before any thread reads them). */
+static const uint16_t	 route_default_guarded[] = {
+	ARC_PORT_HIMDS, ARC_PORT_PROXY, ARC_PORT_ADMIN
+};
+static const uint16_t	*route_guarded = route_default_guarded;
+static size_t		 route_nguarded = sizeof(route_default_guarded) /
+			    sizeof(route_default_guarded[0]);
+
+void
+route_set_guarded_ports(const uint16_t *ports, size_t n)
+{
+	route_guarded = ports;
+	route_nguarded = n;
+}
+
 int
 route_port_is_guarded(uint16_t port)
 {
-	return port == ROUTE_HIMDS_PORT || port == ROUTE_PROXY_PORT ||
-	    port == ROUTE_ADMIN_PORT;
+	size_t	i;
+
+	for (i = 0; i < route_nguarded; i++)
+		if (route_guarded[i] == port)
+			return 1;
+	return 0;
+}
+
+enum route_kind
+route_rule_kind(const struct route_table *t, int rule)
+{
+	if (rule < 0 || (size_t)rule >= t->count)
+		return t->default_kind;
+	return t->rules[rule].kind;
 }
 
 /* Does a gateway table name the destination?  NULL means dflt. */

@@ -31,6 +31,8 @@ int			 route_table_add(struct route_table *, const char *pattern,
 			    enum route_kind, char *err, size_t errlen);
 size_t			 route_table_count(const struct route_table *);
 const char		*route_rule_pattern(const struct route_table *, int rule);
+/* A rule's route; for rule -1 (or past the end), the default's. */
+enum route_kind		 route_rule_kind(const struct route_table *, int rule);
 
 /* host must be lower case without a trailing dot (see route_normalize_host). */
 void	route_match(const struct route_table *, const char *host, uint16_t port,
@@ -45,6 +47,9 @@ int	route_is_explicit(const struct route_table *, int rule);
  * and the appliance's own API ports, are not destinations by default. */
 int	route_addr_is_guarded(const struct sockaddr *);
 int	route_port_is_guarded(uint16_t port);
+/* The ports route_port_is_guarded() refuses (ports stays the caller's);
+ * until called, the appliance's defaults (lib/defaults.h). */
+void	route_set_guarded_ports(const uint16_t *ports, size_t n);
 /* The guard on a name before any route resolves it: localhost and
  * *.localhost, and literal addresses the guard refuses in every spelling a
  * resolver takes (127.1, 2130706433, 0x7f.1, ::ffff:127.0.0.1, a zone). */

@@ -111,7 +111,7 @@ himds_machine_load(const char *state_dir, struct himds_machine **out,
 	char			 path[PATH_MAX], why[256], *text;
 
 	*out = NULL;
-	snprintf(path, sizeof(path), "%s/machine.json", state_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_MACHINE_JSON, state_dir);
 	if (access(path, F_OK) == -1 && errno == ENOENT) {
 		snprintf(err, errlen, "not connected: no %s", path);
 		return 1;
@@ -134,9 +134,9 @@ himds_machine_load(const char *state_dir, struct himds_machine **out,
 	}
 	if (machine_parse(m, path, state_dir, err, errlen) == -1)
 		goto fail;
-	if (asprintf(&m->cert_file, "%s/" HIMDS_OWN_DIR "/machine.crt",
+	if (asprintf(&m->cert_file, "%s/" HIMDS_OWN_DIR "/" ARC_FILE_MACHINE_CRT,
 	    state_dir) == -1 ||
-	    asprintf(&m->key_file, "%s/" HIMDS_OWN_DIR "/machine.key",
+	    asprintf(&m->key_file, "%s/" HIMDS_OWN_DIR "/" ARC_FILE_MACHINE_KEY,
 	    state_dir) == -1) {
 		m->cert_file = m->key_file = NULL;
 		snprintf(err, errlen, "out of memory");

@@ -7,8 +7,10 @@
 
 #include <jansson.h>
 
+#include "defaults.h"
+
 /* <state>/himds: what himds rewrites (machine.key, machine.crt, himds.json). */
-#define HIMDS_OWN_DIR	"himds"
+#define HIMDS_OWN_DIR	ARC_SUBDIR_HIMDS
 
 struct himds_machine {
 	json_t		*doc;		/* machine.json as read */

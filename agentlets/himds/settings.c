@@ -8,6 +8,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "defaults.h"
 #include "settings.h"
 #include "url.h"
 
@@ -17,7 +18,7 @@ static const char *const settings_keys[] = {
 	NULL
 };
 static const char *const settings_default_listen[] = {
-	"127.0.0.1:40342", "[::1]:40342", NULL
+	ARC_LISTEN_HIMDS, ARC_LISTEN_HIMDS6, NULL
 };
 
 static int
@@ -57,9 +58,9 @@ settings_read(struct himds_settings *s, config_t *lc, const char *run_dir,
     struct conf_error *err)
 {
 	const config_setting_t	*root;
-	const char		*proxy = "http://127.0.0.1:40343";
-	const char		*dir = "tokens";
-	const char		*admin = "127.0.0.1:40344";
+	const char		*proxy = ARC_URL_PROXY;
+	const char		*dir = ARC_SUBDIR_TOKENS;
+	const char		*admin = ARC_LISTEN_ADMIN;
 	char			 host[256], path[PATH_MAX];
 	uint16_t		 port;
 
@@ -116,7 +117,7 @@ himds_settings_load(const char *config_dir, const char *run_dir,
 	s->cloud_timeout_seconds = 30;
 	err.text[0] = '\0';
 	config_init(&lc);
-	snprintf(path, sizeof(path), "%s/himds.conf", config_dir);
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_HIMDS_CONF, config_dir);
 	if ((s->path = strdup(path)) == NULL) {
 		snprintf(err.text, sizeof(err.text), "out of memory");
 		goto fail;

@@ -16,7 +16,7 @@ FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE $(WARN) -O1 -g $(FUZZ_SAN) \
 # Each harness is tests/fuzz/<name>_fuzz.c plus the modules it drives; its
 # seeds are tests/fuzz/corpus/<name>/.
 FUZZ_HARNESSES	:= http_request http_response http_chunked arcproxy_conf agent_conf \
-	gw_endpoints
+	gw_endpoints himds_api gw_h2
 FUZZ_HTTP_SRC	:= tests/fuzz/fuzz_http.c tests/fuzz/fuzz_proxy.c lib/http.c lib/route.c
 http_request_fuzz_SRC	:= $(FUZZ_HTTP_SRC)
 http_response_fuzz_SRC	:= $(FUZZ_HTTP_SRC)
@@ -25,7 +25,17 @@ arcproxy_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c arcproxy/config.c lib/route.c \
 	lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
 agent_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c lib/agentconf.c lib/conf.c lib/url.c \
 	lib/atomicfile.c
-gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c
+gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c lib/http.c
+# himds's API with its own modules, as $(BIN)/himds has them, less himds.c
+# (main) and renew.c (certificate renewal: it needs himds.c).
+himds_api_fuzz_SRC	:= tests/fuzz/fuzz_file.c $(filter-out agentlets/himds/himds.c agentlets/himds/renew.c,\
+	$(HIMDS_SRC)) $(LIB_SRC) $(AGENT_SRC)
+gw_h2_fuzz_SRC		:= $(GW_SRC) lib/tls.c lib/http.c lib/route.c lib/resolve.c lib/log.c
+$(FUZZ_DIR)/obj/tests/fuzz/himds_api_fuzz.o: FUZZ_CFLAGS += -Iagentlets/himds
+$(FUZZ_DIR)/obj/agentlets/himds/%.o: FUZZ_CFLAGS += -Iagentlets/himds
+FUZZ_HARNESSES	+= pkg_unpack pkg_verify
+pkg_unpack_fuzz_SRC	:= lib/unpack.c
+pkg_verify_fuzz_SRC	:= lib/pkgverify.c
 
 FUZZ		?= $(FUZZ_HARNESSES)
 FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_HARNESSES))

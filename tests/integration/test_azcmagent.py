@@ -13,6 +13,10 @@ Expectations:
   text, always loadable, with no temp file left once a later write has run.
 - `show -j` without an identity: status Disconnected, a hint, "httpsProxy": "http://localhost:PORT",
   arcproxy running with its pid, himds stopped; the human form has "Using HTTPS Proxy: ...".
+- `show` learns arcproxy's state from its GET /status: the routes arcproxy runs (not what
+  arcproxy.conf says since), the default route, the gateway (down, with its URL and last error),
+  the config generation (2 after SIGHUP).  With arcproxy stopped, show still answers (0) and says
+  "arcproxy is not running"; check says so too, with exit code 4.
 - `check`: arcproxy down -> 4; the gateway down -> 26 with both rows unreachable and the reason; after
   `config set gateway.url` to the live gateway -> 0, the cloud row reachable through the gateway route
   (from arcproxy's access log) with a TLS version, the gateway row reachable direct.
@@ -499,6 +503,55 @@ def show_disconnected(env):
 	check(re.search(r"^Agent Status: Disconnected$", text, re.M), "show:\n" + text)
 
 
+@test(timeout=40)
+def show_routes_and_gateway_from_status(env):
+	"""show learns arcproxy's routes and gateway from its /status, not from arcproxy.conf."""
+	dead = free_port()
+	routes = [{"match": "deny.example.test", "route": "deny"}, {"match": "*.example.test", "route": "direct"}]
+	p = new_proxy(env, "azcmshow", agent=gateway_agent_conf(env, dead), routes=routes)
+	# What arcproxy runs, not what the file says now: the file changes, arcproxy is not told.
+	p.write_config(routes=[{"match": "other.test", "route": "deny"}])
+	doc = poll(lambda: (lambda d: d if (d["arcproxy"].get("gateway") or {}).get("state") == "down" else None)(
+		jout(azcm(env, "show", "-j", proxy=p), "show -j")), timeout=10, interval=0.3)
+	check(doc, "show -j never saw the gateway down: %r" % jout(azcm(env, "show", "-j", proxy=p), "show -j"))
+	ap = doc["arcproxy"]
+	check(ap["running"] is True and ap["pid"] == p.pid and ap["configGeneration"] == 1, "arcproxy: %r" % ap)
+	check(ap["routes"] == routes, "routes %r, want %r" % (ap["routes"], routes))
+	check(ap["defaultRoute"] == "direct" and ap["connectionType"] == "gateway", "arcproxy: %r" % ap)
+	check(ap["gateway"]["url"] == "https://gw.cloudsim.test:%d" % dead and ap["gateway"]["last_error"],
+	      "gateway: %r" % ap["gateway"])
+	check(doc["gatewayState"].startswith("down"), "gatewayState %r" % doc["gatewayState"])
+	text = ok(azcm(env, "show", proxy=p), "show").stdout
+	check(re.search(r"^arcproxy: running \(pid %d\), configuration generation 1 " % p.pid, text, re.M) and
+	      re.search(r"^  deny\.example\.test -> deny$", text, re.M) and
+	      re.search(r"^  \*\.example\.test -> direct$", text, re.M) and
+	      not re.search(r"other\.test", text), "show:\n" + text)
+	# After SIGHUP, the new generation and its routes.
+	p.reload()
+	doc = poll(lambda: (lambda d: d if d["arcproxy"].get("configGeneration") == 2 else None)(
+		jout(azcm(env, "show", "-j", proxy=p), "show -j")), timeout=5, interval=0.2)
+	check(doc and doc["arcproxy"]["routes"] == [{"match": "other.test", "route": "deny"}],
+	      "show -j after reload: %r" % (doc and doc["arcproxy"]))
+
+
+@test
+def show_with_arcproxy_stopped(env):
+	p = new_proxy(env, "azcmstopped", start=False)
+	r = azcm(env, "show", "-j", proxy=p)
+	doc = jout(r, "show -j with arcproxy stopped")
+	ap = doc["arcproxy"]
+	check(ap["running"] is False and ap["error"].startswith("arcproxy is not running"),
+	      "arcproxy: %r" % ap)
+	svc = {s["name"]: s for s in doc["services"]}
+	check(svc["arcproxy"]["status"] == "stopped" and svc["arcproxy"]["pid"] is None, "services: %r" % svc)
+	text = ok(azcm(env, "show", proxy=p), "show with arcproxy stopped").stdout
+	check(re.search(r"^arcproxy: arcproxy is not running ", text, re.M) and "Routes:" not in text,
+	      "show:\n" + text)
+	# check needs arcproxy: 4, and says so.
+	fails(azcm(env, "check", "--cloud-url", "https://management.cloudsim.test", proxy=p), 4,
+	      r"^azcmagent: arcproxy is not running", "check with arcproxy stopped")
+
+
 @test(timeout=60)
 def check_gateway_down_then_up(env):
 	sim = env.sim
@@ -538,6 +591,15 @@ def check_gateway_down_then_up(env):
 	check(cloud["tlsVersion"] in ("TLSv1.3", "TLSv1.2") and cloud["latencyMs"] >= 0, "cloud row: %r" % cloud)
 	check(gw["reachable"] and gw["route"] == "direct" and gw["httpStatus"] == 200 and gw["tlsVersion"],
 	      "gateway row: %r" % gw)
+	# show reads the live gateway from arcproxy's /status: up, its protocol, the list and when it came.
+	doc = poll(lambda: (lambda d: d if (d["arcproxy"].get("gateway") or {}).get("last_list_fetch") else None)(
+		jout(azcm(env, "show", "-j", proxy=p), "show -j")), timeout=10, interval=0.3)
+	check(doc, "show -j: no endpoint list fetch: %r" % jout(azcm(env, "show", "-j", proxy=p), "show -j")["arcproxy"])
+	g = doc["arcproxy"]["gateway"]
+	check(g["state"] == "up" and g["protocol"] in ("h2", "http/1.1") and isinstance(g["endpoints"], int) and
+	      g["endpoints"] > 0 and g["url"] == "https://gw.cloudsim.test:%d" % sim.gw_port and g["last_error"] is None,
+	      "show -j, the gateway up: %r" % g)
+	check(doc["arcproxy"]["configGeneration"] >= 2, "config set did not reload arcproxy: %r" % doc["arcproxy"])
 	check(sim.log_has(r"connect management\.cloudsim\.test:443 ", timeout=3),
 	      "the gateway's log has no CONNECT to management.cloudsim.test\n" + sim.stderr_tail(8))
 	text = ok(azcm(env, "check", "--cloud-url", "https://management.cloudsim.test", proxy=p), "check").stdout

@@ -1,0 +1,42 @@
+/* acceptor.h -- listening sockets on an event loop that pause, instead of spinning, when accept runs out of descriptors. */
+#ifndef ACCEPTOR_H
+#define ACCEPTOR_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+
+#include <event2/util.h>
+
+#define ACCEPTOR_BACKOFF_MS	100	/* accepting pauses this long on EMFILE */
+#define ACCEPTOR_LOG_EVERY_S	10	/* at most one back-off line this often */
+#define ACCEPTOR_BACKLOG	128	/* listen(2)'s backlog unless told */
+
+struct acceptor;
+struct event_base;
+
+struct acceptor_ops {
+	/* Each accepted socket, which the callee now owns. */
+	void	(*accepted)(void *arg, evutil_socket_t fd, struct sockaddr *peer,
+		    int peerlen);
+	/* accept failed with err.  paused: out of descriptors (EMFILE, ENFILE,
+	 * ENOBUFS, ENOMEM), so every socket of the acceptor rests for
+	 * ACCEPTOR_BACKOFF_MS.  line: what to log ("accept: ...; pausing for
+	 * 100 ms (3 pauses so far)"), or NULL for a pause within
+	 * ACCEPTOR_LOG_EVERY_S of the last line. */
+	void	(*failed)(void *arg, int err, int paused, const char *line);
+};
+
+/* An acceptor without sockets yet; ops and arg are the callbacks'. */
+struct acceptor	*acceptor_new(struct event_base *, const struct acceptor_ops *,
+		    void *arg, char *err, size_t errlen);
+/* Accepts on fd, a listening socket that is now the acceptor's (closed on
+ * failure too). */
+int		 acceptor_add(struct acceptor *, evutil_socket_t fd, char *err,
+		    size_t errlen);
+/* A new listening socket (addr_listen) added to the acceptor. */
+int		 acceptor_listen(struct acceptor *, const struct sockaddr *,
+		    socklen_t, int reuseport, int backlog, char *err, size_t errlen);
+/* Closes every socket; a pending resume is cancelled.  NULL is a no-op. */
+void		 acceptor_free(struct acceptor *);
+
+#endif

@@ -1,0 +1,56 @@
+/* h2io.h -- nghttp2 on a bufferevent: input fed to the session, frames written to the output under a high watermark, DATA moved without a copy. */
+#ifndef H2IO_H
+#define H2IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <nghttp2/nghttp2.h>
+
+struct bufferevent;
+struct evbuffer;
+
+#define H2IO_DONE	1	/* h2io_flush: nothing to read or write any more */
+
+/* One HTTP/2 connection's plumbing; the caller owns session and bufferevent. */
+struct h2io {
+	nghttp2_session		*ng;
+	struct bufferevent	*bev;		/* the connection (TLS) */
+	size_t			 high;		/* output bytes that stop frame writing */
+	int			 in_ng;		/* inside nghttp2: no send from here */
+};
+
+/* A client or server session on the caller's callbacks (user as their
+ * argument) whose windows open only as the caller consumes (no automatic
+ * WINDOW_UPDATE), with iv queued as our SETTINGS and the connection's
+ * receive window set to conn_window.  NULL when out of memory. */
+nghttp2_session *h2io_session_new(const nghttp2_session_callbacks *, int server,
+	    void *user, const nghttp2_settings_entry *iv, size_t niv,
+	    int32_t conn_window);
+/* Binds ng to bev: frames stop at high bytes of output, and bev's write
+ * callback runs once the output drains below half of it. */
+void	h2io_init(struct h2io *, nghttp2_session *, struct bufferevent *,
+	    size_t high);
+/* Feeds what bev has read to nghttp2, at most eight chunks at a time: 1 when
+ * it fed some (flush, then call again), 0 when the input is empty, or
+ * nghttp2's error (< 0). */
+int	h2io_recv(struct h2io *);
+/* Writes what nghttp2 has queued, as far as the output takes it: 0, nghttp2's
+ * error (< 0), or H2IO_DONE when the session wants neither to read nor to
+ * write and the output is empty.  Inside h2io_recv it does nothing. */
+int	h2io_flush(struct h2io *);
+
+/* For nghttp2's send callback: frames into the output, or WOULDBLOCK. */
+ssize_t	h2io_send(struct h2io *, const uint8_t *data, size_t len);
+/* For nghttp2's send_data callback: the frame header, then length bytes
+ * moved from src without a copy.  0, WOULDBLOCK or CALLBACK_FAILURE. */
+int	h2io_send_data(struct h2io *, const uint8_t *framehd, struct evbuffer *src,
+	    size_t length);
+/* For a data source reading src with NO_COPY: how much of len to send now,
+ * EOF set once eof and src fits; NGHTTP2_ERR_DEFERRED when src is empty and
+ * not at eof (resume the stream when bytes come). */
+ssize_t	h2io_data_length(struct evbuffer *src, size_t len, int eof,
+	    uint32_t *flags);
+
+#endif

@@ -1,0 +1,328 @@
+/* tls.c -- OpenSSL for every program: client and server contexts under one verify policy, error text, ALPN, TLS bufferevents. */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+
+/* Sessions resumed across connections must come from this context. */
+static const unsigned char tls_session_context[] = "arc";
+
+int
+tls_error(char *err, size_t errlen, const char *what, const char *path)
+{
+	unsigned long	e;
+	size_t		n;
+
+	snprintf(err, errlen, "%s%s%s", path != NULL ? path : "",
+	    path != NULL ? ": " : "", what);
+	while ((e = ERR_get_error()) != 0) {
+		n = strlen(err);
+		if (n + 3 >= errlen)
+			break;
+		snprintf(err + n, errlen - n, ": ");
+		ERR_error_string_n(e, err + n + 2, errlen - n - 2);
+	}
+	ERR_clear_error();
+	return -1;
+}
+
+/* The certificate and key a side presents, checked against each other. */
+static int
+tls_use_cert(SSL_CTX *ctx, const char *cert, const char *key, char *err,
+    size_t errlen)
+{
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+		return tls_error(err, errlen, "cannot load the certificate", cert);
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		return tls_error(err, errlen, "cannot load the private key", key);
+	if (SSL_CTX_check_private_key(ctx) != 1)
+		return tls_error(err, errlen, "does not match its certificate", key);
+	return 0;
+}
+
+SSL_CTX *
+tls_client_ctx(const struct tls_client_conf *c, char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+
+	if (!c->no_verify && (c->ca_file == NULL || c->ca_file[0] == '\0')) {
+		snprintf(err, errlen, "no CA file for the peer's certificate");
+		return NULL;
+	}
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		tls_error(err, errlen, "cannot create a TLS context", NULL);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Sessions are kept by the caller (one per peer), not in OpenSSL's cache. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* A peer that closes without close_notify is EOF, not an error. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (c->no_verify)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) != 1) {
+			tls_error(err, errlen, "cannot load the CA file", c->ca_file);
+			goto fail;
+		}
+	}
+	if (c->cert_file != NULL && c->key_file != NULL &&
+	    tls_use_cert(ctx, c->cert_file, c->key_file, err, errlen) == -1)
+		goto fail;
+	if (c->alpn != NULL &&
+	    SSL_CTX_set_alpn_protos(ctx, c->alpn, (unsigned)c->alpn_len) != 0) {
+		tls_error(err, errlen, "cannot set ALPN", NULL);
+		goto fail;
+	}
+	return ctx;
+ fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL *
+tls_client_new(SSL_CTX *ctx, const char *host, SSL_SESSION *resume)
+{
+	SSL	*ssl;
+
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	/* An IP literal is checked as an address (and sent as no SNI), a
+	 * name as a DNS name. */
+	if (strchr(host, ':') != NULL || strspn(host, "0123456789.") == strlen(host)) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1)
+			goto fail;
+	} else if (SSL_set1_host(ssl, host) != 1 ||
+	    SSL_set_tlsext_host_name(ssl, host) != 1)
+		goto fail;
+	if (resume != NULL)
+		SSL_set_session(ssl, resume);
+	return ssl;
+ fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+int
+tls_alpn_is(SSL *ssl, const char *name)
+{
+	const unsigned char	*proto;
+	unsigned		 len;
+
+	SSL_get0_alpn_selected(ssl, &proto, &len);
+	return len == strlen(name) && memcmp(proto, name, len) == 0;
+}
+
+void
+tls_handshake_error(SSL *ssl, unsigned long err, char *buf, size_t len)
+{
+	long	verify = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char	lib[200];
+
+	if (verify != X509_V_OK) {
+		snprintf(buf, len, "certificate verify failed: %s",
+		    X509_verify_cert_error_string(verify));
+		return;
+	}
+	if (err != 0) {
+		ERR_error_string_n(err, lib, sizeof(lib));
+		snprintf(buf, len, "TLS handshake failed: %s", lib);
+		return;
+	}
+	snprintf(buf, len, "TLS handshake failed: connection closed");
+}
+
+SSL_CTX *
+tls_server_ctx(const char *cert, const char *key, char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+
+	if (cert != NULL &&
+	    (access(cert, R_OK) == -1 || access(key, R_OK) == -1)) {
+		snprintf(err, errlen, "%s: %s", access(cert, R_OK) == -1 ? cert : key,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		tls_error(err, errlen, "cannot create a TLS context", NULL);
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		tls_error(err, errlen, "cannot require TLS 1.2", NULL);
+		goto fail;
+	}
+	/* A client that closes without close_notify has still ended cleanly:
+	 * HTTP frames its own messages (and libevent 2.1 misreads OpenSSL 3's
+	 * unexpected-EOF error). */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (cert != NULL && tls_use_cert(ctx, cert, key, err, errlen) == -1)
+		goto fail;
+	if (SSL_CTX_set_session_id_context(ctx, tls_session_context,
+	    sizeof(tls_session_context) - 1) != 1) {
+		tls_error(err, errlen, "cannot set the session context", NULL);
+		goto fail;
+	}
+	return ctx;
+ fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* The chain's verdict is kept in the SSL and read after the handshake: a
+ * bad or missing certificate means no identity, not a failed handshake. */
+static int
+tls_verify_keep_going(int preverify_ok, X509_STORE_CTX *ctx)
+{
+	(void)preverify_ok;
+	(void)ctx;
+	return 1;
+}
+
+int
+tls_server_client_ca(SSL_CTX *ctx, const char *ca, int require, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509_NAME)	*names;
+
+	if (access(ca, R_OK) == -1) {
+		snprintf(err, errlen, "%s: %s", ca, strerror(errno));
+		return -1;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
+		return tls_error(err, errlen, "cannot load the CA certificate", ca);
+	if ((names = SSL_load_client_CA_file(ca)) == NULL)
+		return tls_error(err, errlen, "no CA name to ask clients for", ca);
+	SSL_CTX_set_client_CA_list(ctx, names);
+	if (require)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_keep_going);
+	SSL_CTX_set_verify_depth(ctx, 4);
+	return 0;
+}
+
+int
+tls_alpn_pick(const unsigned char *ours, unsigned ours_len,
+    const unsigned char *in, unsigned inlen, const unsigned char **out,
+    unsigned char *outlen)
+{
+	unsigned char	*chosen;
+
+	/* Our order wins; OpenSSL walks both lists and checks their framing. */
+	if (SSL_select_next_proto(&chosen, outlen, ours, ours_len, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return -1;
+	*out = chosen;
+	return 0;
+}
+
+static int
+tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned inlen, void *arg)
+{
+	const char	*ours = arg;
+
+	(void)ssl;
+	if (tls_alpn_pick((const unsigned char *)ours, (unsigned)strlen(ours),
+	    in, inlen, out, outlen) == -1)
+		return SSL_TLSEXT_ERR_NOACK;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+void
+tls_server_alpn(SSL_CTX *ctx, const char *ours)
+{
+	SSL_CTX_set_alpn_select_cb(ctx, tls_on_alpn, (void *)(uintptr_t)ours);
+}
+
+void
+tls_alpn_text(const unsigned char *in, unsigned inlen, char *buf, size_t len)
+{
+	unsigned	i = 0, n, k;
+	size_t		used = 0;
+	unsigned char	c;
+
+	buf[0] = '\0';
+	while (i < inlen && used + 1 < len) {
+		n = in[i];
+		if (i + 1 + n > inlen)
+			break;
+		if (used > 0 && used + 2 < len)
+			buf[used++] = ',';
+		for (k = 0; k < n && used + 1 < len; k++) {
+			c = in[i + 1 + k];
+			buf[used++] = c >= 0x21 && c < 0x7f ? (char)c : '?';
+		}
+		buf[used] = '\0';
+		i += 1 + n;
+	}
+}
+
+void
+tls_bev_errors(struct bufferevent *bev, char *buf, size_t len)
+{
+	unsigned long	e;
+	size_t		n;
+
+	buf[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		n = strlen(buf);
+		/* libevent also queues bare SSL_get_error() codes: not errors. */
+		if (ERR_GET_LIB(e) == 0 || n + 3 >= len)
+			continue;
+		if (n > 0) {
+			snprintf(buf + n, len - n, "; ");
+			n += 2;
+		}
+		ERR_error_string_n(e, buf + n, len - n);
+	}
+}
+
+struct bufferevent *
+tls_accept(struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd,
+    void *app_data)
+{
+	SSL	*ssl;
+	int	 one = 1;
+
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	SSL_set_app_data(ssl, app_data);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* On failure the bufferevent has already freed ssl (libevent 2.1).  No
+	 * dirty-shutdown allowance: SSL_OP_IGNORE_UNEXPECTED_EOF makes a FIN
+	 * without close_notify an EOF already, and a failed write (EPIPE) must
+	 * stay an error, not pose as the peer's EOF. */
+	return bufferevent_openssl_socket_new(base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+void
+tls_shutdown_write(struct bufferevent *bev)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+
+	/* A partly written close_notify must not be cut short by the FIN. */
+	if (ssl != NULL && SSL_shutdown(ssl) < 0) {
+		ERR_clear_error();
+		return;
+	}
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+}

@@ -1,0 +1,204 @@
+/* acceptor_test.c -- lib/acceptor on loopback: accepted sockets, the EMFILE pause and its rate-limited line, resuming; addr_format's text. */
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "acceptor.h"
+#include "addr.h"
+#include "unit.h"
+
+struct seen {
+	int	accepted;
+	char	peer[ADDR_TEXT_MAX];
+	int	failures;
+	int	pauses;
+	int	lines;
+	char	line[200];
+	int	err;
+};
+
+static void
+on_accepted(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerlen)
+{
+	struct seen	*s = arg;
+
+	(void)peerlen;
+	s->accepted++;
+	addr_format(peer, s->peer, sizeof(s->peer));
+	close(fd);
+}
+
+static void
+on_failed(void *arg, int err, int paused, const char *line)
+{
+	struct seen	*s = arg;
+
+	s->failures++;
+	s->err = err;
+	s->pauses += paused;
+	if (line != NULL) {
+		s->lines++;
+		snprintf(s->line, sizeof(s->line), "%s", line);
+	}
+}
+
+static const struct acceptor_ops ops = { on_accepted, on_failed };
+
+/* A listening socket on 127.0.0.1 and a free port, in the acceptor. */
+static int
+listen_loopback(struct acceptor *a, struct sockaddr_in *sin)
+{
+	socklen_t	len = sizeof(*sin);
+	char		err[256];
+	int		fd;
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = addr_listen((struct sockaddr *)sin, sizeof(*sin), 0, 16, err,
+	    sizeof(err));
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT_EQUAL_FATAL(getsockname(fd, (struct sockaddr *)sin, &len), 0);
+	CU_ASSERT_EQUAL_FATAL(acceptor_add(a, fd, err, sizeof(err)), 0);
+	return fd;
+}
+
+static int
+client(const struct sockaddr_in *sin)
+{
+	int	fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT_EQUAL(connect(fd, (const struct sockaddr *)sin, sizeof(*sin)), 0);
+	return fd;
+}
+
+static void
+run_for_ms(struct event_base *base, int ms)
+{
+	struct timeval	tv = { 0, ms * 1000 };
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+static void
+test_accepts(void)
+{
+	struct event_base	*base = event_base_new();
+	struct sockaddr_in	 sin;
+	struct acceptor		*a;
+	struct seen		 s;
+	char			 err[256];
+	int			 c;
+
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a = acceptor_new(base, &ops, &s, err,
+	    sizeof(err)));
+	listen_loopback(a, &sin);
+	c = client(&sin);
+	run_for_ms(base, 50);
+	CU_ASSERT_EQUAL(s.accepted, 1);
+	CU_ASSERT_EQUAL(strncmp(s.peer, "127.0.0.1:", 10), 0);
+	CU_ASSERT_EQUAL(s.failures, 0);
+	close(c);
+	/* A busy port: the error names the address. */
+	CU_ASSERT_EQUAL(acceptor_listen(a, (struct sockaddr *)&sin, sizeof(sin), 0,
+	    ACCEPTOR_BACKLOG, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "listen 127.0.0.1:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "in use"));
+	acceptor_free(a);
+	acceptor_free(NULL);
+	event_base_free(base);
+}
+
+/* Out of descriptors: accepting pauses (no spinning on the error), says
+ * so once, and takes the waiting connections once descriptors are back. */
+static void
+test_emfile_pause(void)
+{
+	struct event_base	*base = event_base_new();
+	struct sockaddr_in	 sin;
+	struct rlimit		 saved, low;
+	struct acceptor		*a;
+	struct seen		 s;
+	char			 err[256];
+	int			 c[3], i, top;
+
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a = acceptor_new(base, &ops, &s, err,
+	    sizeof(err)));
+	listen_loopback(a, &sin);
+	for (i = 0; i < 3; i++)
+		c[i] = client(&sin);
+	/* No descriptor left above the highest one open now. */
+	top = dup(0);
+	close(top);
+	CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)top;
+	CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_NOFILE, &low), 0);
+	run_for_ms(base, 250);		/* two pauses at least */
+	CU_ASSERT_EQUAL(s.accepted, 0);
+	CU_ASSERT(s.pauses >= 2);
+	CU_ASSERT(s.pauses <= 4);	/* one try per 100 ms, not a spin */
+	CU_ASSERT_EQUAL(s.err, EMFILE);
+	CU_ASSERT_EQUAL(s.lines, 1);	/* the first pause only */
+	CU_ASSERT_PTR_NOT_NULL(strstr(s.line, "accept: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(s.line, "pausing for 100 ms (1 pauses so far)"));
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	run_for_ms(base, 250);
+	CU_ASSERT_EQUAL(s.accepted, 3);
+	for (i = 0; i < 3; i++)
+		close(c[i]);
+	acceptor_free(a);
+	event_base_free(base);
+}
+
+static void
+test_addr_format(void)
+{
+	struct sockaddr_storage	ss;
+	struct sockaddr_in6	*in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t		len;
+	char			buf[ADDR_TEXT_MAX];
+
+	CU_ASSERT_EQUAL_FATAL(addr_parse("10.1.2.3:80", &ss, &len), 0);
+	addr_format((struct sockaddr *)&ss, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "10.1.2.3:80");
+	CU_ASSERT_EQUAL_FATAL(addr_parse("[::1]:8443", &ss, &len), 0);
+	addr_format((struct sockaddr *)&ss, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "[::1]:8443");
+	memset(in6, 0xff, sizeof(*in6));
+	in6->sin6_family = AF_INET6;
+	addr_format((struct sockaddr *)&ss, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf,
+	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+	ss.ss_family = AF_UNIX;
+	addr_format((struct sockaddr *)&ss, buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "(family 1)");
+	/* A short buffer is cut, not overrun. */
+	CU_ASSERT_EQUAL_FATAL(addr_parse("10.1.2.3:80", &ss, &len), 0);
+	addr_format((struct sockaddr *)&ss, buf, 5);
+	CU_ASSERT_STRING_EQUAL(buf, "10.1");
+}
+
+static const struct unit_test tests[] = {
+	{ "accepted sockets and a busy port", test_accepts },
+	{ "EMFILE: pause, one line, resume", test_emfile_pause },
+	{ "addr_format", test_addr_format },
+	{ NULL, NULL }
+};
+
+int
+main(void)
+{
+	return unit_main("acceptor", tests);
+}
