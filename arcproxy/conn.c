@@ -268,7 +268,7 @@ conn_tunnel(struct conn *c)
 	relay_start(&c->relay);
 }
 
-/* The routing policy of this connection's generation (lib/route.c). */
+/* The routing policy of this request's generation (lib/route.c). */
 static int
 conn_pick_route(struct conn *c)
 {
