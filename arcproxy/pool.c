@@ -107,14 +107,16 @@ pool_free(struct pool *p)
 }
 
 struct upstream *
-pool_get(struct pool *p, enum route_kind route, const char *host,
-    uint16_t port)
+pool_get(struct pool *p, const struct config *cfg, enum route_kind route,
+    const char *host, uint16_t port)
 {
 	struct upstream	*up;
 
-	/* Newest first: the most likely to be still alive. */
+	/* Newest first: the most likely to be still alive.  The generation
+	 * is part of the key: the same route may lead through another proxy
+	 * (or gateway) after a reload. */
 	TAILQ_FOREACH_REVERSE(up, &p->idle, upstream_list, idle)
-		if (up->route == route && up->port == port &&
+		if (up->cfg == cfg && up->route == route && up->port == port &&
 		    strcmp(up->host, host) == 0) {
 			pool_remove(p, up);
 			bufferevent_setcb(up->bev, NULL, NULL, NULL, NULL);
@@ -144,6 +146,18 @@ pool_put(struct pool *p, struct upstream *up, long long max_idle,
 		struct timeval tv = { 1, 0 };
 
 		evtimer_add(p->sweep, &tv);
+	}
+}
+
+void
+pool_retire(struct pool *p, const struct config *current)
+{
+	struct upstream	*up, *next;
+
+	for (up = TAILQ_FIRST(&p->idle); up != NULL; up = next) {
+		next = TAILQ_NEXT(up, idle);
+		if (up->cfg != current)
+			pool_close(p, up);
 	}
 }
 

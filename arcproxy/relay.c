@@ -1,4 +1,4 @@
-/* relay.c -- bytes both ways between two streams: le-proxy's backpressure on adaptive windows within the worker's buffer budget, half-close passed across. */
+/* relay.c -- the directional pump: bytes both ways between two streams, le-proxy's backpressure on adaptive windows within the worker's buffer budget, half-close passed across. */
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -8,8 +8,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "bigread.h"
 #include "budget.h"
+#include "fastio.h"
 #include "relay.h"
 #include "upstream.h"
 #include "worker.h"
@@ -81,20 +81,13 @@ relay_throttle(struct relay_window *win, struct budget *b,
 	return 1;
 }
 
-/*
- * libevent 2.1 reads at most 4 KiB from a socket per event.  Take what the
- * kernel holds now in one read, up to the window and what the budget has
- * left, so that bulk transfers cost a few system calls per megabyte instead
- * of hundreds.
- */
+/* One big read, up to the window and what the budget has left (fastio.c). */
 void
 relay_read_more(struct relay_window *win, struct budget *b,
     struct bufferevent *bev, size_t max)
 {
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	size_t		 have = evbuffer_get_length(in);
-	size_t		 room = relay_window_high(win, max), left = budget_left(b);
-	ssize_t		 n;
+	size_t	have = evbuffer_get_length(bufferevent_get_input(bev));
+	size_t	room = relay_window_high(win, max), left = budget_left(b);
 
 	win->full = 0;
 	if (have >= room)
@@ -104,25 +97,7 @@ relay_read_more(struct relay_window *win, struct budget *b,
 		room = left;
 	if (room == 0)
 		return;		/* spent: libevent's own small reads only */
-	/* A socket bufferevent keeps its input's end frozen between its own
-	 * reads, as here. */
-	evbuffer_unfreeze(in, 0);
-	n = bigread(bufferevent_getfd(bev), in, room);
-	evbuffer_freeze(in, 0);
-	/* The reservation may be larger than asked: at least room means full. */
-	win->full = n > 0 && (size_t)n >= room;
-}
-
-void
-relay_write_now(struct bufferevent *bev)
-{
-	struct evbuffer	*out = bufferevent_get_output(bev);
-
-	/* A socket bufferevent keeps its output's start frozen between its
-	 * own writes, as here. */
-	evbuffer_unfreeze(out, 1);
-	evbuffer_write(out, bufferevent_getfd(bev));
-	evbuffer_freeze(out, 1);
+	win->full = fastio_read(bev, room);
 }
 
 struct relay_end *
@@ -131,13 +106,17 @@ relay_partner(struct relay *r, struct relay_end *e)
 	return e == &r->client ? &r->upstream : &r->client;
 }
 
+/* The windows stay: a kept-alive connection's next exchange, or the tunnel
+ * an exchange becomes, starts at the pace the last one reached. */
 void
 relay_init(struct relay *r, struct bufferevent *client, struct upstream *up,
     size_t high_water)
 {
-	r->client = (struct relay_end){ .bev = client, .plain = 1 };
+	struct relay_window	cw = r->client.win, uw = r->upstream.win;
+
+	r->client = (struct relay_end){ .bev = client, .plain = 1, .win = cw };
 	r->upstream = (struct relay_end){ .bev = up->bev, .up = up,
-	    .plain = up->plain };
+	    .plain = up->plain, .win = uw };
 	r->high_water = high_water;
 	r->budget = &up->w->budget;
 }
@@ -162,29 +141,42 @@ relay_shut(struct relay_end *to)
 		shutdown(bufferevent_getfd(to->bev), SHUT_WR);
 }
 
+void
+relay_throttle_end(struct relay *r, struct relay_end *from)
+{
+	if (relay_throttle(&from->win, r->budget, from->bev,
+	    relay_partner(r, from)->bev, r->high_water))
+		from->paused = 1;
+}
+
 int
+relay_resume(struct relay *r, struct relay_end *to)
+{
+	struct relay_end	*from = relay_partner(r, to);
+
+	if (!from->paused)
+		return 0;
+	from->paused = 0;
+	relay_window_drained(&from->win, to->bev, r->high_water);
+	bufferevent_setwatermark(to->bev, EV_WRITE, 0, 0);
+	if (!from->eof)
+		bufferevent_enable(from->bev, EV_READ);
+	return 1;
+}
+
+void
 relay_read(struct relay *r, struct relay_end *from)
 {
 	struct relay_end	*to = relay_partner(r, from);
 	struct evbuffer		*in = bufferevent_get_input(from->bev);
-	struct evbuffer		*out = bufferevent_get_output(to->bev);
 	size_t			 n = evbuffer_get_length(in);
 
 	if (n == 0 || from->paused)
-		return 0;
+		return;
 	from->bytes += n;
-	if (to->plain && evbuffer_get_length(out) == 0) {
-		/* Straight from one socket's input to the other socket: what
-		 * is written never enters the output, so no write event is
-		 * scheduled and deleted for it. */
-		evbuffer_write(in, bufferevent_getfd(to->bev));
-	}
-	evbuffer_add_buffer(out, in);
+	fastio_pass(in, to->bev, to->plain);
 	/* Stop reading until the partner drains below half the window. */
-	if (relay_throttle(&from->win, r->budget, from->bev, to->bev,
-	    r->high_water))
-		from->paused = 1;
-	return 0;
+	relay_throttle_end(r, from);
 }
 
 int
@@ -192,14 +184,8 @@ relay_drained(struct relay *r, struct relay_end *to)
 {
 	struct relay_end	*from = relay_partner(r, to);
 
-	if (from->paused) {
-		from->paused = 0;
-		relay_window_drained(&from->win, to->bev, r->high_water);
-		bufferevent_setwatermark(to->bev, EV_WRITE, 0, 0);
-		if (!from->eof)
-			bufferevent_enable(from->bev, EV_READ);
+	if (relay_resume(r, to))
 		relay_read(r, from);
-	}
 	if (from->eof)
 		relay_shut(to);
 	return relay_finished(r);
@@ -221,7 +207,7 @@ relay_eof(struct relay *r, struct relay_end *from)
 	return relay_finished(r);
 }
 
-int
+void
 relay_start(struct relay *r)
 {
 	bufferevent_setwatermark(r->client.bev, EV_WRITE, 0, 0);
@@ -230,5 +216,4 @@ relay_start(struct relay *r)
 	bufferevent_enable(r->upstream.bev, EV_READ | EV_WRITE);
 	relay_read(r, &r->client);
 	relay_read(r, &r->upstream);
-	return 0;
 }

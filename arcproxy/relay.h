@@ -1,4 +1,4 @@
-/* relay.h -- bytes both ways between two streams: le-proxy's backpressure on adaptive windows within the worker's buffer budget, half-close passed across. */
+/* relay.h -- the directional pump: bytes both ways between two streams, le-proxy's backpressure on adaptive windows within the worker's buffer budget, half-close passed across. */
 #ifndef RELAY_H
 #define RELAY_H
 
@@ -44,18 +44,22 @@ struct relay {
 
 void	relay_init(struct relay *, struct bufferevent *client,
 	    struct upstream *up, size_t high_water);
-/* relay_drained() and relay_eof() return 1 once both directions have ended
- * and flushed (the caller then closes); relay_start() and relay_read()
- * always return 0. */
-int	relay_start(struct relay *);
-int	relay_read(struct relay *, struct relay_end *from);
+/* A tunnel: start both directions; pass what from holds to its partner. */
+void	relay_start(struct relay *);
+void	relay_read(struct relay *, struct relay_end *from);
+/* These two return 1 when both directions have ended and flushed (the
+ * tunnel is over), else 0. */
 int	relay_drained(struct relay *, struct relay_end *to);
 int	relay_eof(struct relay *, struct relay_end *from);
 struct relay_end *relay_partner(struct relay *, struct relay_end *);
-/* Writes what a plain socket bufferevent holds now rather than on the next
- * pass of the loop (one epoll round less); the rest waits for its own
- * write event. */
-void	relay_write_now(struct bufferevent *);
+
+/* One direction's backpressure, for the tunnel and the HTTP exchange alike:
+ * after bytes moved from `from` into its partner's output, pause `from`
+ * while that output is past the window (from->paused); when the partner
+ * drains (its write callback), relay_resume() reads `from` again and
+ * returns 1 if it had paused. */
+void	relay_throttle_end(struct relay *, struct relay_end *from);
+int	relay_resume(struct relay *, struct relay_end *to);
 
 /* The exchange path's backpressure, shared with the tunnels.  After bytes
  * moved from reader into to's output: pauses the reader while that output is

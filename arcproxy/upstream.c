@@ -1,4 +1,6 @@
 /* upstream.c -- the table of routes to their upstream implementations, and whether each is available. */
+#include <stdio.h>
+
 #include "config.h"
 #include "upstream.h"
 #include "worker.h"
@@ -11,16 +13,36 @@ const struct upstream_ops *const upstream_routes[ROUTE__COUNT] = {
 };
 
 int
-upstream_available(const struct worker *w, enum route_kind kind)
+upstream_available(const struct config *cfg, const struct gw *gw,
+    enum route_kind kind)
 {
 	switch (kind) {
 	case ROUTE_DIRECT:
 		return 1;
 	case ROUTE_PROXY:
-		return w->cfg->proxy_host[0] != '\0';
+		return cfg->proxy_host[0] != '\0';
 	case ROUTE_GATEWAY:
-		return w->gw != NULL;
+		return gw != NULL;
 	default:
 		return 0;
 	}
+}
+
+void
+upstream_init(struct upstream *up, const struct upstream_ops *ops,
+    struct worker *w, enum route_kind route, const struct upstream_target *t)
+{
+	up->ops = ops;
+	up->w = w;
+	up->route = route;
+	up->cfg = config_ref(t->cfg);
+	snprintf(up->host, sizeof(up->host), "%s", t->host);
+	up->port = t->port;
+}
+
+void
+upstream_fini(struct upstream *up)
+{
+	config_unref(up->cfg);
+	up->cfg = NULL;
 }

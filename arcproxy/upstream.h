@@ -10,6 +10,8 @@
 #include "status.h"
 
 struct bufferevent;
+struct config;
+struct gw;
 struct upstream;
 struct worker;
 
@@ -18,10 +20,15 @@ struct worker;
 typedef void upstream_open_cb(struct upstream *, enum px_error error,
 	    const char *details, void *arg);
 
+/* Where to, and under which generation: the config (proxy.url, limits,
+ * hosts) and the gateway client the request was routed by, never the
+ * worker's current ones, which a SIGHUP may have replaced since. */
 struct upstream_target {
 	const char	*host;		/* normalized host name or literal */
 	uint16_t	 port;
 	int		 explicit_rule;	/* a rule names it: the SSRF guard is lifted */
+	struct config	*cfg;
+	struct gw	*gw;		/* NULL when the generation has none */
 };
 
 struct upstream_ops {
@@ -40,6 +47,7 @@ struct upstream {
 	const struct upstream_ops *ops;
 	struct bufferevent	*bev;		/* the data side, once open */
 	struct worker		*w;
+	struct config		*cfg;		/* its generation (a reference): pool key */
 	enum route_kind		 route;
 	char			 host[256];	/* pool key, with port and route */
 	uint16_t		 port;
@@ -55,7 +63,13 @@ extern const struct upstream_ops upstream_direct_ops;
 extern const struct upstream_ops upstream_proxy_ops;
 extern const struct upstream_ops upstream_gateway_ops;
 
-/* Can this worker open streams on the route now (configured at all)? */
-int	upstream_available(const struct worker *, enum route_kind);
+/* Is the route configured at all in this generation? */
+int	upstream_available(const struct config *, const struct gw *,
+	    enum route_kind);
+/* The common part of an open: ops, worker, route, the target and a reference
+ * to its config; upstream_fini() drops that reference. */
+void	upstream_init(struct upstream *, const struct upstream_ops *,
+	    struct worker *, enum route_kind, const struct upstream_target *);
+void	upstream_fini(struct upstream *);
 
 #endif

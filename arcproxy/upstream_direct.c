@@ -134,28 +134,25 @@ direct_open(struct worker *w, const struct upstream_target *t,
 {
 	struct direct	*d;
 	struct timeval	 tv;
-	long long	 ms = w->cfg->limits.connect_timeout_ms;
+	long long	 ms = t->cfg->limits.connect_timeout_ms;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
-	d->up.ops = &upstream_direct_ops;
-	d->up.w = w;
-	d->up.route = ROUTE_DIRECT;
+	upstream_init(&d->up, &upstream_direct_ops, w, ROUTE_DIRECT, t);
 	d->up.plain = 1;
-	snprintf(d->up.host, sizeof(d->up.host), "%s", t->host);
-	d->up.port = t->port;
 	d->cb = cb;
 	d->arg = arg;
 	d->explicit_rule = t->explicit_rule;
 	d->error = PXE_DNS;
 	if ((d->timer = evtimer_new(w->base, direct_timer, d)) == NULL) {
+		upstream_fini(&d->up);
 		free(d);
 		return NULL;
 	}
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(d->timer, &tv);
-	switch (resolve_start(w->dns, w->cfg->hosts, w->cfg->nhosts, t->host,
+	switch (resolve_start(w->dns, t->cfg->hosts, t->cfg->nhosts, t->host,
 	    t->port, &d->addrs,
 	    direct_resolved, d, &d->dns)) {
 	case 1:
@@ -187,6 +184,7 @@ direct_close(struct upstream *up)
 	if (up->bev != NULL)
 		bufferevent_free(up->bev);
 	event_free(d->timer);
+	upstream_fini(up);
 	free(d);
 }
 

@@ -53,15 +53,12 @@ gateway_open(struct worker *w, const struct upstream_target *t,
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
-	g->up.ops = &upstream_gateway_ops;
-	g->up.w = w;
-	g->up.route = ROUTE_GATEWAY;
-	snprintf(g->up.host, sizeof(g->up.host), "%s", t->host);
-	g->up.port = t->port;
+	upstream_init(&g->up, &upstream_gateway_ops, w, ROUTE_GATEWAY, t);
 	g->cb = cb;
 	g->arg = arg;
-	g->gw = gw_ref(w->gw);
+	g->gw = gw_ref(t->gw);
 	if ((g->req = gw_open(g->gw, t->host, t->port, gateway_opened, g)) == NULL) {
+		upstream_fini(&g->up);
 		gw_unref(g->gw);
 		free(g);
 		return NULL;
@@ -85,6 +82,7 @@ gateway_close(struct upstream *up)
 	gw_cancel(g->req);
 	gw_stream_close(g->st);
 	gw_unref(g->gw);
+	upstream_fini(up);
 	free(g);
 }
 

@@ -39,7 +39,7 @@ proxy_timeout(evutil_socket_t fd, short what, void *arg)
 	if (p->finished)
 		return;
 	snprintf(p->details, sizeof(p->details), "enterprise proxy %s:%u: %s",
-	    p->up.w->cfg->proxy_host, p->up.w->cfg->proxy_port,
+	    p->up.cfg->proxy_host, p->up.cfg->proxy_port,
 	    p->connect != NULL ? "no answer to CONNECT in time" :
 	    "not connected in time");
 	connect_free(p->connect);
@@ -78,7 +78,7 @@ proxy_tcp_opened(struct upstream *tcp, enum px_error error, const char *details,
 		return;
 	if (error != PXE_NONE) {
 		snprintf(p->details, sizeof(p->details), "enterprise proxy %s:%u: %s",
-		    p->up.w->cfg->proxy_host, p->up.w->cfg->proxy_port,
+		    p->up.cfg->proxy_host, p->up.cfg->proxy_port,
 		    px_errors[error].reason);
 		proxy_finish(p, error == PXE_CONNECT_TIMEOUT ? error :
 		    PXE_PROXY_DOWN, p->details);
@@ -96,7 +96,7 @@ proxy_open(struct worker *w, const struct upstream_target *t,
 	struct proxy_up		*p;
 	struct upstream_target	 to_proxy;
 	struct timeval		 tv;
-	long long		 ms = w->cfg->limits.connect_timeout_ms;
+	long long		 ms = t->cfg->limits.connect_timeout_ms;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
@@ -104,20 +104,18 @@ proxy_open(struct worker *w, const struct upstream_target *t,
 		free(p);
 		return NULL;
 	}
-	p->up.ops = &upstream_proxy_ops;
-	p->up.w = w;
-	p->up.route = ROUTE_PROXY;
+	upstream_init(&p->up, &upstream_proxy_ops, w, ROUTE_PROXY, t);
 	p->up.plain = 1;
-	snprintf(p->up.host, sizeof(p->up.host), "%s", t->host);
-	p->up.port = t->port;
 	p->cb = cb;
 	p->arg = arg;
 	/* The operator named the proxy: the SSRF guard does not apply to it. */
-	to_proxy.host = w->cfg->proxy_host;
-	to_proxy.port = w->cfg->proxy_port;
+	to_proxy = *t;
+	to_proxy.host = t->cfg->proxy_host;
+	to_proxy.port = t->cfg->proxy_port;
 	to_proxy.explicit_rule = 1;
 	if ((p->tcp = upstream_direct_ops.open(w, &to_proxy, proxy_tcp_opened,
 	    p)) == NULL) {
+		upstream_fini(&p->up);
 		event_free(p->timer);
 		free(p);
 		return NULL;
@@ -148,6 +146,7 @@ proxy_close(struct upstream *up)
 	connect_free(p->connect);
 	p->tcp->ops->close(p->tcp);
 	event_free(p->timer);
+	upstream_fini(up);
 	free(p);
 }
 

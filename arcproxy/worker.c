@@ -172,6 +172,7 @@ worker_control(evutil_socket_t fd, short what, void *arg)
 		config_unref(w->cfg);
 		w->cfg = cfg;
 		w->budget.limit = worker_budget(cfg);
+		pool_retire(w->pool, cfg);
 	}
 	if (log != NULL) {
 		accesslog_writer_set(w->alog, log);

@@ -343,6 +343,14 @@ gw_bypasses(const struct gw *gw, const char *host, uint16_t port)
 	return gw_endpoints_bypasses(&gw->list, host, port);
 }
 
+void
+gw_route_tables(const struct gw *gw, const struct route_table **allow,
+    const struct route_table **bypass)
+{
+	*allow = gw->list.endpoints;
+	*bypass = gw->list.bypass;
+}
+
 enum gw_state
 gw_get_state(const struct gw *gw)
 {

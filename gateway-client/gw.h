@@ -13,6 +13,7 @@ struct evdns_base;
 struct gw;
 struct gw_req;
 struct gw_stream;
+struct route_table;
 
 enum gw_error {
 	GW_OK,
@@ -111,6 +112,10 @@ const char	*gw_stream_protocol(const struct gw_stream *);
  * Until a list is fetched every destination is tried through the gateway. */
 int		 gw_allows(const struct gw *, const char *host, uint16_t port);
 int		 gw_bypasses(const struct gw *, const char *host, uint16_t port);
+/* The same lists as route tables (ROUTE_GATEWAY where listed); NULL until
+ * fetched.  Valid until the next list replaces them. */
+void		 gw_route_tables(const struct gw *, const struct route_table **allow,
+		    const struct route_table **bypass);
 enum gw_state	 gw_get_state(const struct gw *);
 const char	*gw_last_error(const struct gw *);
 int		 gw_endpoint_count(const struct gw *);

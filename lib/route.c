@@ -323,3 +323,45 @@ route_rule_kind(const struct route_table *t, int rule)
 		return t->default_kind;
 	return t->rules[rule].kind;
 }
+
+/* Does a gateway table name the destination?  NULL means dflt. */
+static int
+route_gw_lists(const struct route_table *t, const char *host, uint16_t port,
+    int dflt)
+{
+	struct route_decision	d;
+
+	if (t == NULL)
+		return dflt;
+	route_match(t, host, port, &d);
+	return d.kind == ROUTE_GATEWAY;
+}
+
+int
+route_decide(const struct route_policy *p, const char *host, uint16_t port,
+    struct route_decision *d)
+{
+	enum route_kind	fallback;
+
+	route_match(p->rules, host, port, d);
+	if (d->rule < 0) {
+		/* route_match() gave the default route (direct unless set). */
+		fallback = d->kind;
+		if (p->have_proxy && !p->default_set)
+			fallback = ROUTE_PROXY;
+		if (!p->gateway_mode)
+			d->kind = fallback;
+		else if (route_gw_lists(p->gw_bypass, host, port, 0))
+			d->kind = p->have_proxy ? ROUTE_PROXY : ROUTE_DIRECT;
+		else if (route_gw_lists(p->gw_allow, host, port, 1))
+			d->kind = ROUTE_GATEWAY;
+		else if (p->default_set || p->have_proxy)
+			d->kind = fallback;
+		else
+			d->kind = ROUTE_DENY;
+	}
+	/* On every route: an enterprise proxy or the gateway would take
+	 * 127.0.0.1 or localhost as its own. */
+	return !route_is_explicit(p->rules, d->rule) &&
+	    (route_port_is_guarded(port) || route_host_is_guarded(host));
+}

@@ -55,4 +55,24 @@ void	route_set_guarded_ports(const uint16_t *ports, size_t n);
  * resolver takes (127.1, 2130706433, 0x7f.1, ::ffff:127.0.0.1, a zone). */
 int	route_host_is_guarded(const char *host);
 
+/* What the routing policy needs besides a destination; no daemon's types. */
+struct route_policy {
+	const struct route_table *rules;	/* the operator's, with the default */
+	int			 default_set;	/* the default was written, not assumed */
+	int			 have_proxy;	/* an enterprise proxy is configured */
+	int			 gateway_mode;	/* gateway connection and a gateway client */
+	const struct route_table *gw_allow;	/* ROUTE_GATEWAY where it carries; NULL: all */
+	const struct route_table *gw_bypass;	/* ROUTE_GATEWAY where bypassed; NULL: none */
+};
+
+/*
+ * The operator's rules first; then, in gateway mode, Azure's order: the
+ * gateway's bypass list goes direct (or to the proxy), what the gateway
+ * carries goes to it, the rest to the proxy if set, else the written
+ * default, else deny.  Returns 1 when the SSRF guard refuses the
+ * destination (no explicit rule names it), else 0.
+ */
+int	route_decide(const struct route_policy *, const char *host, uint16_t port,
+	    struct route_decision *);
+
 #endif

@@ -198,6 +198,128 @@ test_host_guard(void)
 		}
 }
 
+/* Decide with a policy; returns the kind, the guard verdict in *guarded. */
+static enum route_kind
+decide(const struct route_policy *p, const char *host, uint16_t port,
+    int *guarded)
+{
+	struct route_decision	d;
+	int			g;
+
+	g = route_decide(p, host, port, &d);
+	if (guarded != NULL)
+		*guarded = g;
+	return d.kind;
+}
+
+static struct route_table *
+gw_table(const char *pattern)
+{
+	struct route_table	*t = route_table_new(ROUTE_DENY);
+	char			 err[256];
+
+	CU_ASSERT_EQUAL_FATAL(route_table_add(t, pattern, ROUTE_GATEWAY, err,
+	    sizeof(err)), 0);
+	return t;
+}
+
+/* Gateway mode: bypass -> direct or proxy; carried -> gateway; else proxy.url,
+ * else a written default, else deny.  The operator's rules come first. */
+static void
+test_decide_gateway_order(void)
+{
+	const char *const rp[] = { "pinned.example.com:443" };
+	const enum route_kind rk[] = { ROUTE_DIRECT };
+	struct route_table *rules = table(rp, rk, 1);
+	struct route_table *allow = gw_table("*.arc.test");
+	struct route_table *bypass = gw_table("*.blob.arc.test");
+	struct route_table *rules_direct = route_table_new(ROUTE_DIRECT);
+	struct route_policy p;
+
+	memset(&p, 0, sizeof(p));
+	p.rules = rules_direct;		/* no rules, the assumed default */
+	p.gateway_mode = 1;
+	p.gw_allow = allow;
+	p.gw_bypass = bypass;
+	CU_ASSERT_EQUAL(decide(&p, "x.arc.test", 443, NULL), ROUTE_GATEWAY);
+	CU_ASSERT_EQUAL(decide(&p, "x.blob.arc.test", 443, NULL), ROUTE_DIRECT);
+	/* Neither carried nor bypassed, no proxy, no written default: deny. */
+	CU_ASSERT_EQUAL(decide(&p, "other.test", 443, NULL), ROUTE_DENY);
+	/* With proxy.url: bypass and the rest go to the proxy. */
+	p.have_proxy = 1;
+	CU_ASSERT_EQUAL(decide(&p, "x.arc.test", 443, NULL), ROUTE_GATEWAY);
+	CU_ASSERT_EQUAL(decide(&p, "x.blob.arc.test", 443, NULL), ROUTE_PROXY);
+	CU_ASSERT_EQUAL(decide(&p, "other.test", 443, NULL), ROUTE_PROXY);
+	/* A written default (direct) wins over proxy.url for the rest. */
+	p.default_set = 1;
+	CU_ASSERT_EQUAL(decide(&p, "other.test", 443, NULL), ROUTE_DIRECT);
+	p.have_proxy = 0;
+	CU_ASSERT_EQUAL(decide(&p, "other.test", 443, NULL), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(decide(&p, "x.blob.arc.test", 443, NULL), ROUTE_DIRECT);
+	/* No endpoint list yet: everything is tried through the gateway. */
+	p.default_set = 0;
+	p.gw_allow = NULL;
+	p.gw_bypass = NULL;
+	CU_ASSERT_EQUAL(decide(&p, "other.test", 443, NULL), ROUTE_GATEWAY);
+	/* The operator's rules come before the gateway's lists (deny default). */
+	p.rules = rules;
+	p.gw_allow = allow;
+	p.gw_bypass = bypass;
+	CU_ASSERT_EQUAL(decide(&p, "pinned.example.com", 443, NULL), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(decide(&p, "x.arc.test", 443, NULL), ROUTE_GATEWAY);
+	route_table_free(rules);
+	route_table_free(rules_direct);
+	route_table_free(allow);
+	route_table_free(bypass);
+}
+
+/* Outside gateway mode: rules, then proxy.url unless a default is written. */
+static void
+test_decide_plain(void)
+{
+	struct route_table *rules = route_table_new(ROUTE_DIRECT);
+	struct route_table *allow = gw_table("*.arc.test");
+	struct route_policy p;
+
+	memset(&p, 0, sizeof(p));
+	p.rules = rules;
+	p.gw_allow = allow;		/* ignored without gateway mode */
+	CU_ASSERT_EQUAL(decide(&p, "x.arc.test", 443, NULL), ROUTE_DIRECT);
+	p.have_proxy = 1;
+	CU_ASSERT_EQUAL(decide(&p, "x.arc.test", 443, NULL), ROUTE_PROXY);
+	p.default_set = 1;
+	CU_ASSERT_EQUAL(decide(&p, "x.arc.test", 443, NULL), ROUTE_DIRECT);
+	route_table_free(rules);
+	route_table_free(allow);
+}
+
+/* The guard on every route, lifted only by an explicit rule. */
+static void
+test_decide_guard(void)
+{
+	const char *const rp[] = { "localhost:8080", "*.local.test" };
+	const enum route_kind rk[] = { ROUTE_DIRECT, ROUTE_DIRECT };
+	struct route_table *rules = table(rp, rk, 2);
+	struct route_policy p;
+	int guarded;
+
+	memset(&p, 0, sizeof(p));
+	p.rules = rules;
+	p.gateway_mode = 1;		/* no lists: the gateway route */
+	CU_ASSERT_EQUAL(decide(&p, "localhost", 9000, &guarded), ROUTE_GATEWAY);
+	CU_ASSERT_TRUE(guarded);
+	CU_ASSERT_EQUAL(decide(&p, "127.1", 443, &guarded), ROUTE_GATEWAY);
+	CU_ASSERT_TRUE(guarded);
+	CU_ASSERT_EQUAL(decide(&p, "localhost", 8080, &guarded), ROUTE_DIRECT);
+	CU_ASSERT_FALSE(guarded);
+	/* A wildcard rule does not lift it, nor does it guard others. */
+	decide(&p, "x.local.test", 40342, &guarded);
+	CU_ASSERT_TRUE(guarded);
+	decide(&p, "x.local.test", 443, &guarded);
+	CU_ASSERT_FALSE(guarded);
+	route_table_free(rules);
+}
+
 static const struct unit_test tests[] = {
 	{ "exact host and port", test_exact_and_port },
 	{ "suffix patterns", test_suffix },
@@ -206,6 +328,9 @@ static const struct unit_test tests[] = {
 	{ "host normalization", test_normalize },
 	{ "SSRF guard", test_ssrf_guard },
 	{ "SSRF guard on host names and literals", test_host_guard },
+	{ "route_decide: the gateway-mode order", test_decide_gateway_order },
+	{ "route_decide: rules, proxy.url, default", test_decide_plain },
+	{ "route_decide: the guard", test_decide_guard },
 	{ NULL, NULL }
 };
 

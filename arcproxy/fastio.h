@@ -1,0 +1,23 @@
+/* fastio.h -- the fast-I/O tricks in one place: big reads, bigger single writes, staged writes and writes straight to the socket. */
+#ifndef FASTIO_H
+#define FASTIO_H
+
+#include <stddef.h>
+
+struct bufferevent;
+struct evbuffer;
+
+/* Raises libevent's per-event read and write sizes on a socket's bufferevent. */
+void	fastio_setup(struct bufferevent *);
+/* One read of up to room bytes from bev's socket into its input, past
+ * libevent's 4 KiB; returns 1 when it filled room (more may be waiting). */
+int	fastio_read(struct bufferevent *, size_t room);
+/* Writes what bev's output holds now rather than on the next pass of the
+ * loop (one epoll round less); the rest waits for its own write event. */
+void	fastio_write_now(struct bufferevent *);
+/* Appends src to a plain socket bufferevent's output; while nothing is
+ * queued there, first writes straight to the socket, so that what the
+ * kernel takes never schedules (and deletes) a write event. */
+void	fastio_pass(struct evbuffer *src, struct bufferevent *to, int plain);
+
+#endif
