@@ -298,6 +298,24 @@ http_head_valid(struct http_msg *m)
 	return 0;
 }
 
+/* The body's framing as the parser reads the head just completed (RFC 9112 6.3). */
+static enum http_framing
+http_framing_of(const struct http_msg *m)
+{
+	const http_parser	*p = &m->parser;
+	unsigned		 status = p->status_code;
+
+	if (p->type == HTTP_RESPONSE && (m->skip_body || status / 100 == 1 ||
+	    status == 204 || status == 304))
+		return HTTP_FRAMING_NONE;
+	if (p->flags & F_CHUNKED)
+		return HTTP_FRAMING_CHUNKED;
+	if (p->flags & F_CONTENTLENGTH)
+		return p->content_length > 0 ? HTTP_FRAMING_LENGTH :
+		    HTTP_FRAMING_NONE;
+	return p->type == HTTP_RESPONSE ? HTTP_FRAMING_EOF : HTTP_FRAMING_NONE;
+}
+
 enum http_step
 http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 {
@@ -350,6 +368,14 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 		return HTTP_STEP_ERROR;
 	if (http_head_valid(m) == -1)
 		return HTTP_STEP_ERROR;
+	/*
+	 * From here on the framing is this record, never the parser's flags:
+	 * http-parser reads trailer fields as header fields, so a trailer
+	 * named Transfer-Encoding clears F_CHUNKED in the middle of the body
+	 * and one named Connection changes its keep-alive.
+	 */
+	m->framing = http_framing_of(m);
+	m->keep_alive = http_should_keep_alive(&m->parser);
 	m->phase = HTTP_PHASE_HEAD_READY;
 	return HTTP_STEP_HEAD;
 }
@@ -557,7 +583,7 @@ http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
 		if (HTTP_PARSER_ERRNO(&m->parser) != HPE_OK)
 			return HTTP_STEP_ERROR;
 	}
-	if (m->parser.flags & F_CHUNKED) {
+	if (m->framing == HTTP_FRAMING_CHUNKED) {
 		if (http_chunk_filter(m, in, out, vec, used, total) == -1 ||
 		    (step == HTTP_STEP_DONE) != (m->chunk_state == CHUNK_END)) {
 			if (m->invalid == NULL)
@@ -576,7 +602,7 @@ http_msg_eof(struct http_msg *m)
 {
 	if (m->phase == HTTP_PHASE_DONE)
 		return HTTP_STEP_DONE;
-	if (m->phase != HTTP_PHASE_BODY)
+	if (m->phase != HTTP_PHASE_BODY || m->framing != HTTP_FRAMING_EOF)
 		return HTTP_STEP_ERROR;
 	http_feed(m, NULL, 0, 0);
 	if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED) {
@@ -620,22 +646,25 @@ http_msg_is_upgrade(const struct http_msg *m)
 	    m->parser.http_major == 1 && m->parser.http_minor == 0);
 }
 
+enum http_framing
+http_msg_framing(const struct http_msg *m)
+{
+	return m->phase == HTTP_PHASE_HEAD ? http_framing_of(m) : m->framing;
+}
+
 int
 http_msg_keep_alive(const struct http_msg *m)
 {
-	return http_should_keep_alive(&m->parser);
+	if (m->phase == HTTP_PHASE_HEAD)
+		return http_should_keep_alive(&m->parser);
+	return m->keep_alive;
 }
 
 int
 http_msg_body_until_eof(const struct http_msg *m)
 {
-	const http_parser	*p = &m->parser;
-	unsigned		 status = p->status_code;
-
 	/* No length, not chunked, and a status that carries a body. */
-	return p->type == HTTP_RESPONSE && !m->skip_body && status >= 200 &&
-	    status != 204 && status != 304 && !(p->flags & F_CHUNKED) &&
-	    p->content_length == ULLONG_MAX;
+	return http_msg_framing(m) == HTTP_FRAMING_EOF;
 }
 
 int
@@ -750,6 +779,7 @@ http_write_coding(const char *c, size_t len, void *arg)
 static void
 http_write_framing(const struct http_msg *m, struct evbuffer *out)
 {
+	/* Called while HEAD_READY: the flags are still the head's alone. */
 	const http_parser	*p = &m->parser;
 	struct http_codings	 w = { out, 0 };
 

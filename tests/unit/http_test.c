@@ -675,6 +675,111 @@ test_rechunk(void)
 	evbuffer_free(out);
 }
 
+/*
+ * Runs one message whose body arrives in two reads, split at k: the body
+ * output goes to out, the step is returned, *left gets what stays in the
+ * input.  A dechunk of 1 passes a chunked body without framing.
+ */
+static enum http_step
+body_split(enum http_parser_type type, const char *head, const char *body,
+    size_t k, int dechunk, struct evbuffer *out, struct http_msg *m,
+    size_t *left)
+{
+	struct evbuffer	*b = evbuffer_new();
+	enum http_step	 step;
+
+	evbuffer_add(b, head, strlen(head));
+	http_msg_init(m, type);
+	if (http_msg_head(m, b, 8192) != HTTP_STEP_HEAD) {
+		*left = evbuffer_get_length(b);
+		evbuffer_free(b);
+		return HTTP_STEP_ERROR;
+	}
+	m->dechunk = dechunk;
+	if ((step = http_msg_head_consume(m, b)) != HTTP_STEP_MORE)
+		goto done;
+	evbuffer_add(b, body, k);
+	step = body_through(m, b, out);
+	if (step == HTTP_STEP_MORE) {
+		evbuffer_add(b, body + k, strlen(body) - k);
+		step = body_through(m, b, out);
+	}
+ done:
+	*left = evbuffer_get_length(b);
+	evbuffer_free(b);
+	return step;
+}
+
+/*
+ * http-parser reads trailer fields as header fields: a trailer named
+ * Transfer-Encoding clears its chunked flag in the middle of the body, and
+ * the bytes after that once went on raw, past the proxy's framing.  Split
+ * at every byte, both ways and dechunked, the body goes on canonical with
+ * the trailers dropped, ends where it ends, and the rest stays.  Returns
+ * the count of splits that break this.
+ */
+static int
+trailer_splits(const char *trailers, int resp, int dechunk)
+{
+	static const char rest[] = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled";
+	static const char req_head[] = "POST http://a.test/ HTTP/1.1\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	static const char resp_head[] = "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	struct evbuffer	*out = evbuffer_new();
+	struct http_msg	 m;
+	enum http_step	 step;
+	char		 body[512], *s;
+	size_t		 k, left, want_left, len, mlen;
+	int		 bad = 0;
+
+	len = (size_t)snprintf(body, sizeof(body), "5\r\nhello\r\n0\r\n%s\r\n%s",
+	    trailers, rest);
+	for (k = 1; k < len; k++) {
+		evbuffer_drain(out, evbuffer_get_length(out));
+		step = body_split(resp ? HTTP_RESPONSE : HTTP_REQUEST,
+		    resp ? resp_head : req_head, body, k, dechunk, out, &m, &left);
+		/* What follows the message stays, as far as it was read:
+		 * a second read comes only while the message is not done. */
+		mlen = len - strlen(rest);
+		want_left = k < mlen ? strlen(rest) : k - mlen;
+		s = text(out);
+		if (step != HTTP_STEP_DONE || strcmp(s, dechunk ? "hello" :
+		    "5\r\nhello\r\n0\r\n\r\n") != 0 || left != want_left ||
+		    http_msg_framing(&m) != HTTP_FRAMING_CHUNKED ||
+		    !http_msg_keep_alive(&m)) {
+			if (bad++ == 0)
+				fprintf(stderr, "\n%s%s, trailers \"%s\" split at %zu: "
+				    "step %d, left %zu, keep-alive %d, out \"%s\"",
+				    resp ? "response" : "request", dechunk ?
+				    " dechunked" : "", trailers, k, step, left,
+				    http_msg_keep_alive(&m), s);
+		}
+		free(s);
+	}
+	evbuffer_free(out);
+	return bad;
+}
+
+static void
+test_trailer_cannot_change_framing(void)
+{
+	static const char *const trailers[] = {
+		"Transfer-Encoding: gzip\r\n",
+		"X-A: 1\r\ntransfer-encoding:GET /admin HTTP/1.1\r\nHost: internal.test\r\n",
+		"Transfer-Encoding: identity\r\nContent-Length: 3\r\n",
+		"Connection: close\r\nTransfer-Encoding: chunked\r\n",
+		NULL
+	};
+	int	i;
+
+	for (i = 0; trailers[i] != NULL; i++) {
+		CU_ASSERT_EQUAL(trailer_splits(trailers[i], 0, 0), 0);
+		CU_ASSERT_EQUAL(trailer_splits(trailers[i], 1, 0), 0);
+		CU_ASSERT_EQUAL(trailer_splits(trailers[i], 1, 1), 0);
+	}
+}
+
 static const struct unit_test tests[] = {
 	{ "absolute-form rewrite drops hop-by-hop fields", test_absolute_form_rewrite },
 	{ "split heads and pipelined requests", test_split_head_and_pipelining },
@@ -693,6 +798,7 @@ static const struct unit_test tests[] = {
 	{ "response framing is written from the parser's state", test_response_framing_from_state },
 	{ "ambiguous heads are refused", test_ambiguous_heads },
 	{ "chunked bodies go on with canonical framing only", test_rechunk },
+	{ "a trailer cannot change the framing", test_trailer_cannot_change_framing },
 	{ NULL, NULL }
 };
 
