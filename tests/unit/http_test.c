@@ -780,6 +780,60 @@ test_trailer_cannot_change_framing(void)
 	}
 }
 
+/*
+ * A chunk whose data lacks its CRLF: http-parser takes any two bytes for it
+ * and reads on to the last chunk, so the proxy's own check must come first.
+ * The next hop then sees a truncated message, never one ended by a last
+ * chunk that the proxy refused afterwards.  Every split, both ways.
+ */
+static void
+test_refused_body_never_terminated(void)
+{
+	static const char *const bodies[] = {
+		"5\r\nhelloXY0\r\n\r\n",
+		"5\r\nhello\rX0\r\n\r\n",
+		"5\r\nhelloX\n0\r\n\r\n",
+		"5\r\nhello\r\n3\r\nabcXY0\r\n\r\n",
+		"6;ext=1\r\nhello:\xff\xff" "0\r\n\r\n",
+		"5\r\nhello\r\n0\r\nX: 1\r\r\n",
+		"5\r\nhello\r\n0\r\n\n",
+		NULL
+	};
+	static const char req_head[] = "PUT http://a.test/up HTTP/1.1\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	static const char resp_head[] = "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	struct evbuffer	*out = evbuffer_new();
+	struct http_msg	 m;
+	enum http_step	 step;
+	size_t		 k, left;
+	char		*s;
+	int		 i, resp, bad = 0;
+
+	for (i = 0; bodies[i] != NULL; i++) {
+		for (resp = 0; resp < 2; resp++) {
+			for (k = 1; k < strlen(bodies[i]); k++) {
+				evbuffer_drain(out, evbuffer_get_length(out));
+				step = body_split(resp ? HTTP_RESPONSE : HTTP_REQUEST,
+				    resp ? resp_head : req_head, bodies[i], k, 0, out,
+				    &m, &left);
+				s = text(out);
+				if (step != HTTP_STEP_ERROR || strstr(s, "0\r\n\r\n") != NULL) {
+					if (bad++ == 0)
+						fprintf(stderr, "\nbody %d %s split at %zu: "
+						    "step %d, forwarded %zu bytes ending "
+						    "with the last chunk: %d", i, resp ?
+						    "response" : "request", k, step,
+						    strlen(s), strstr(s, "0\r\n\r\n") != NULL);
+				}
+				free(s);
+			}
+		}
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	evbuffer_free(out);
+}
+
 static const struct unit_test tests[] = {
 	{ "absolute-form rewrite drops hop-by-hop fields", test_absolute_form_rewrite },
 	{ "split heads and pipelined requests", test_split_head_and_pipelining },
@@ -799,6 +853,8 @@ static const struct unit_test tests[] = {
 	{ "ambiguous heads are refused", test_ambiguous_heads },
 	{ "chunked bodies go on with canonical framing only", test_rechunk },
 	{ "a trailer cannot change the framing", test_trailer_cannot_change_framing },
+	{ "a refused chunked body never ends with the last chunk",
+	    test_refused_body_never_terminated },
 	{ NULL, NULL }
 };
 
