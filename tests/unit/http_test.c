@@ -556,6 +556,11 @@ test_ambiguous_heads(void)
 		"HTTP/1.1 200 OK\r\nX:\r\n Content-Length: 5\r\n\r\n",
 		"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
 		"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n",
+		/* Below 100: once passed on as interim, and the final one
+		 * read from the body (regress/http_response/status-*). */
+		"HTTP/1.1 99 Odd\r\nContent-Length: 38\r\n\r\n",
+		"HTTP/1.1 0 Odd\r\n\r\n",
+		"HTTP/1.1 000 Odd\r\n\r\n",
 		"HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n",
 		NULL
 	};
