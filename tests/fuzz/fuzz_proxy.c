@@ -632,7 +632,15 @@ fz_response_stream(const uint8_t *data, size_t size, int ctx, int whole)
 			r->dechunk = m.dechunk;
 			r->keep = (ctx & FZ_RESP_KEEP) && !http_msg_body_until_eof(&m) &&
 			    !m.dechunk;
-			http_write_response(&m, r->keep, 0, out);
+			if (http_write_response(&m, r->keep, 0, out) == -1) {
+				/* conn.c answers with its own 502 and closes:
+				 * only for a coding an HTTP/1.0 client cannot read. */
+				if (!http10 || evbuffer_get_length(out) != r->head_off)
+					FZ_BAD("lib/http.c refused a response head: %s",
+					    http_msg_error(&m));
+				n--;
+				break;
+			}
 		}
 		r->head_end = evbuffer_get_length(out);
 		fz_parse(&r->ref, HTTP_RESPONSE, (const char *)data + start,
