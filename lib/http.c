@@ -892,10 +892,38 @@ http_write_request(const struct http_msg *m, const struct http_target *t,
 	return 0;
 }
 
+static int
+http_count_coding(const char *c, size_t len, void *arg)
+{
+	int	*n = arg;
+
+	if (!(len == 7 && strncasecmp(c, "chunked", 7) == 0))
+		(*n)++;
+	return 0;
+}
+
 int
-http_write_response(const struct http_msg *m, int keep_alive, int upgrade,
+http_write_response(struct http_msg *m, int keep_alive, int upgrade,
     struct evbuffer *out)
 {
+	unsigned	status = m->parser.status_code;
+	int		codings = 0;
+
+	/*
+	 * An HTTP/1.0 client reads no Transfer-Encoding (RFC 9112 6.1): the
+	 * proxy undoes chunked, the last coding, but cannot undo the ones
+	 * before it (gzip and the like, rare as transfer codings), so such a
+	 * response is refused rather than passed with a coding the client
+	 * would take for content.  1xx and 204 carry no framing fields.
+	 */
+	if (m->client_http10 && status / 100 != 1 && status != 204) {
+		http_te_each(m, http_count_coding, &codings);
+		if (codings > 0) {
+			m->invalid = "a transfer coding other than chunked "
+			    "for an HTTP/1.0 client";
+			return -1;
+		}
+	}
 	evbuffer_add_printf(out, "HTTP/1.1 %u ", m->parser.status_code);
 	evbuffer_add(out, m->raw + m->url.off, m->url.len);
 	evbuffer_add(out, "\r\n", 2);

@@ -122,8 +122,10 @@ int	http_write_request(const struct http_msg *, const struct http_target *,
 /* Writes the response head for the client, with Connection set for
  * keep_alive, or for an upgrade when upgrade is set.  The framing fields come
  * from the parser's state; with m->dechunk chunked goes (the body then ends
- * at close). */
-int	http_write_response(const struct http_msg *, int keep_alive, int upgrade,
+ * at close).  Returns -1, writing nothing (see http_msg_error()), for a
+ * response that cannot go to the client: with m->client_http10, a transfer
+ * coding other than chunked (RFC 9112 6.1); the caller answers 502. */
+int	http_write_response(struct http_msg *, int keep_alive, int upgrade,
 	    struct evbuffer *out);
 /* A complete proxy-generated response with a short text body. */
 int	http_write_error(struct evbuffer *out, int status, const char *reason,

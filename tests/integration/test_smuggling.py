@@ -18,6 +18,9 @@ Expectations:
   Transfer-Encoding in HTTP/1.0, line folding, bare LF or CR, white space before a colon,
   a control character in the target, both framings, two Content-Lengths.
 - An HTTP/1.0 client gets no 1xx response, and its Upgrade field goes no further.
+- A response with a transfer coding other than chunked -> 502 for an HTTP/1.0 client, which
+  reads no Transfer-Encoding (RFC 9112 6.1; chunked alone is undone), with a log line; an
+  HTTP/1.1 client gets it as sent.
 - A trailer named Transfer-Encoding, arriving in another read than the chunks before it,
   changes nothing (http-parser reads it as a header field and clears its chunked flag):
   the client gets one canonical chunked response without the trailer, the bytes the origin
@@ -47,6 +50,8 @@ RESPONSES = {
 	"/resp/100": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
 	"/resp/101": b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"
 		     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
+	"/resp/te-gzip-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+				 b"5\r\nfirst\r\n0\r\n\r\n",
 	# A tuple is sent in parts, a pause between them, so that the proxy reads each alone:
 	# here the trailer's name is cut, and a whole response follows the message.
 	"/resp/trailer-te": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -393,3 +398,23 @@ def trailer_transfer_encoding_request(env):
 	check(got[0]["body"] == b"hello", "the origin read the body %r" % got[0]["body"])
 	check(got[0]["raw_body"] == b"5\r\nhello\r\n0\r\n\r\n",
 	      "trailer bytes reached the origin: %r" % got[0]["raw_body"])
+
+
+@test
+def transfer_coding_to_http10_502(env):
+	base = _base(env).encode()
+	with Conn(env.proxy.port) as c:
+		c.send(b"GET %s/resp/te-gzip-chunked HTTP/1.0\r\nHost: x\r\n\r\n" % base)
+		r = c.read_response()
+		check(r.status == 502, "an HTTP/1.0 client got %d %r" % (r.status, r.headers))
+		check(not r.all("transfer-encoding"), "Transfer-Encoding to HTTP/1.0: %r" % r.headers)
+		check(c.at_eof(), "the connection stays open after the 502")
+	check(env.proxy.log_has(r"response refused: a transfer coding other than chunked "
+				r"for an HTTP/1\.0 client"), "no log line for the refusal")
+	# Chunked alone is undone for it; an HTTP/1.1 client gets the codings as sent.
+	r = _exchange(env, b"GET %s/resp/conn-te HTTP/1.0\r\nHost: x\r\n\r\n" % base)[0]
+	check(r is not None and r.status == 200 and r.body == b"first" and
+	      not r.all("transfer-encoding"), "HTTP/1.0 client, chunked: %r" % r)
+	r = _exchange(env, b"GET %s/resp/te-gzip-chunked HTTP/1.1\r\nHost: x\r\n\r\n" % base)[0]
+	check(r is not None and r.status == 200 and r.body == b"first" and
+	      r.all("transfer-encoding") == ["gzip, chunked"], "HTTP/1.1 client: %r" % r)

@@ -839,6 +839,65 @@ test_refused_body_never_terminated(void)
 	evbuffer_free(out);
 }
 
+/*
+ * An HTTP/1.0 client reads no Transfer-Encoding (RFC 9112 6.1): chunked is
+ * undone, any other coding cannot be, and such a response is refused with
+ * nothing written (regress/http_response/transfer-coding-to-http10-client).
+ */
+static void
+test_transfer_coding_to_http10(void)
+{
+	static const struct {
+		const char	*resp;
+		int		 http10, skip_body, ok;
+		const char	*te;	/* the Transfer-Encoding written, or NULL */
+	} cases[] = {
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 1, 0, 0, NULL },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+		    1, 0, 0, NULL },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 1, 1, 0, NULL },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 1, 0, 1, NULL },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0, 0, 1,
+		    "Transfer-Encoding: gzip, chunked\r\n" },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 0, 1,
+		    "Transfer-Encoding: chunked\r\n" },
+	};
+	struct evbuffer	*out = evbuffer_new();
+	struct http_msg	 m;
+	size_t		 i;
+	char		*s;
+	int		 rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const one[] = { cases[i].resp, NULL };
+		struct evbuffer *b = pieces(one);
+
+		evbuffer_drain(out, evbuffer_get_length(out));
+		http_msg_init(&m, HTTP_RESPONSE);
+		m.skip_body = cases[i].skip_body;
+		CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+		m.client_http10 = cases[i].http10;
+		m.dechunk = cases[i].http10 && !cases[i].skip_body;
+		rc = http_write_response(&m, 0, 0, out);
+		s = text(out);
+		if ((rc == 0) != cases[i].ok)
+			fprintf(stderr, "\ncase %zu: rc %d, wrote \"%s\"", i, rc, s);
+		CU_ASSERT_EQUAL(rc == 0, cases[i].ok);
+		if (cases[i].ok) {
+			CU_ASSERT_EQUAL(count(s, "Transfer-Encoding"),
+			    cases[i].te != NULL);
+			if (cases[i].te != NULL)
+				CU_ASSERT_PTR_NOT_NULL(strstr(s, cases[i].te));
+		} else {
+			CU_ASSERT_STRING_EQUAL(s, "");
+			CU_ASSERT_PTR_NOT_NULL(strstr(http_msg_error(&m), "HTTP/1.0"));
+		}
+		free(s);
+		evbuffer_free(b);
+	}
+	evbuffer_free(out);
+}
+
 static const struct unit_test tests[] = {
 	{ "absolute-form rewrite drops hop-by-hop fields", test_absolute_form_rewrite },
 	{ "split heads and pipelined requests", test_split_head_and_pipelining },
@@ -860,6 +919,8 @@ static const struct unit_test tests[] = {
 	{ "a trailer cannot change the framing", test_trailer_cannot_change_framing },
 	{ "a refused chunked body never ends with the last chunk",
 	    test_refused_body_never_terminated },
+	{ "no transfer coding but chunked for an HTTP/1.0 client",
+	    test_transfer_coding_to_http10 },
 	{ NULL, NULL }
 };
 
