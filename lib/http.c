@@ -202,22 +202,34 @@ struct http_te_state {
 	int	last_chunked;	/* and it is the last coding so far */
 };
 
+/*
+ * The transfer codings of the registry (RFC 9112 7): only these may come
+ * before chunked.  Another token is refused rather than passed, since
+ * parsers after us may not agree on it: http-parser 2.9 reads a prefix of
+ * "chunked" followed by a comma ("chunk, chunked") as a coding that eats
+ * the rest of the list, so the list the proxy writes would not be chunked.
+ */
+static const char *const http_codings[] = {
+	"gzip", "deflate", "compress", "x-gzip", "x-compress", NULL
+};
+
 static int
 http_te_check(const char *c, size_t len, void *arg)
 {
 	struct http_te_state	*st = arg;
-	size_t			 i;
+	int			 i;
 
-	if (len == 0)
-		return -1;
-	for (i = 0; i < len; i++)
-		if (!http_is_tchar((unsigned char)c[i]))
-			return -1;	/* parameters, quotes: no coding we know */
 	if (st->chunked)
 		return -1;		/* chunked is applied once, and last */
-	if (len == 7 && strncasecmp(c, "chunked", 7) == 0)
+	if (len == 7 && strncasecmp(c, "chunked", 7) == 0) {
 		st->chunked = st->last_chunked = 1;
-	return 0;
+		return 0;
+	}
+	for (i = 0; http_codings[i] != NULL; i++)
+		if (len == strlen(http_codings[i]) &&
+		    strncasecmp(c, http_codings[i], len) == 0)
+			return 0;
+	return -1;		/* empty, parameters, quotes, unknown */
 }
 
 /*
@@ -292,8 +304,9 @@ http_head_valid(struct http_msg *m)
 		return http_invalid(m, "both Content-Length and Transfer-Encoding");
 	if (p->http_major == 1 && p->http_minor == 0)
 		return http_invalid(m, "Transfer-Encoding in HTTP/1.0");
-	if (http_te_each(m, http_te_check, &te) == -1 || !te.last_chunked ||
-	    !(p->flags & F_CHUNKED))
+	if (http_te_each(m, http_te_check, &te) == -1)
+		return http_invalid(m, "unknown transfer coding, or one after chunked");
+	if (!te.last_chunked || !(p->flags & F_CHUNKED))
 		return http_invalid(m, "Transfer-Encoding does not end in chunked");
 	return 0;
 }

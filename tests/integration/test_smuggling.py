@@ -15,6 +15,7 @@ Expectations:
 - A 101 to a request that asked for no upgrade -> 502.
 - Heads another parser could read differently get 400 (requests) or 502 (responses), and
   nothing reaches the origin: Transfer-Encoding not ending in chunked, chunked twice,
+  a transfer coding outside the registry (gzip, deflate, compress, x-gzip, x-compress),
   Transfer-Encoding in HTTP/1.0, line folding, bare LF or CR, white space before a colon,
   a control character in the target, both framings, two Content-Lengths.
 - An HTTP/1.0 client gets no 1xx response, and its Upgrade field goes no further.
@@ -258,6 +259,8 @@ def ambiguous_requests_400(env):
 		b"Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
 		b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
 		b"Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+		b"Transfer-Encoding: chunk\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		b"Transfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n",
 		b"Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
 		b"X: a\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 		b"Content-Length : 5\r\n\r\nhello",

@@ -458,6 +458,13 @@ test_framing_from_state(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\nTransfer-Encoding: gzip, chunked\r\n"));
 	CU_ASSERT_EQUAL(count(s, "transfer-encoding"), 1);
 	free(s);
+	/* Every coding of the registry, in any case. */
+	s = rewrite_request("POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: X-GZIP, "
+	    "deflate,compress\r\nTransfer-Encoding: x-compress, Chunked\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\nTransfer-Encoding: X-GZIP, deflate, "
+	    "compress, x-compress, chunked\r\n"));
+	free(s);
 	/* A request without a body gets no framing field. */
 	s = rewrite_request("GET http://a.test/ HTTP/1.1\r\nConnection: content-length\r\n\r\n");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
@@ -531,6 +538,16 @@ test_ambiguous_heads(void)
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+		/* Codings outside the registry: http-parser reads a prefix of
+		 * chunked and a comma as eating the list, so the written
+		 * "chunk, chunked" would not be chunked after us. */
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunk\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunk, chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: c,chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: identity, chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: br, chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: , chunked\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked;x=1\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: \"chunked\"\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n",
@@ -550,6 +567,8 @@ test_ambiguous_heads(void)
 	};
 	static const char *const responses[] = {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunk\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunke, chunked\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
 		"HTTP/1.1 200 O\x01K\r\nContent-Length: 5\r\n\r\n",
