@@ -469,7 +469,8 @@ fz_request_stream(const uint8_t *data, size_t size, int whole)
 		if (http_msg_is_connect(&m) || http_msg_target(&m, &t) != 0)
 			break;
 		keep = http_msg_keep_alive(&m);
-		upgrade = m.parser.upgrade;
+		/* An HTTP/1.0 request's Upgrade is ignored (RFC 9110 7.8). */
+		upgrade = http_msg_is_upgrade(&m);
 		fz_parse(&ref, HTTP_REQUEST, (const char *)data + start, size - start,
 		    FZ_ONE);
 		if (ref.n < 1 || !ref.msgs[0].head_done) {
