@@ -30,7 +30,7 @@ gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c
 # (main) and renew.c (certificate renewal: it needs himds.c).
 himds_api_fuzz_SRC	:= tests/fuzz/fuzz_file.c $(filter-out agentlets/himds/himds.c agentlets/himds/renew.c,\
 	$(HIMDS_SRC)) $(LIB_SRC) $(AGENT_SRC)
-gw_h2_fuzz_SRC		:= $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c
+gw_h2_fuzz_SRC		:= $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c lib/tls.c
 $(FUZZ_DIR)/obj/tests/fuzz/himds_api_fuzz.o: FUZZ_CFLAGS += -Iagentlets/himds
 $(FUZZ_DIR)/obj/agentlets/himds/%.o: FUZZ_CFLAGS += -Iagentlets/himds
 FUZZ_HARNESSES	+= pkg_unpack pkg_verify
