@@ -258,7 +258,14 @@ exchange_resp(struct conn *c)
 		keep = c->keep_alive && c->req_done && !c->client_eof &&
 		    !http_msg_body_until_eof(m) && !c->w->draining && !m->dechunk;
 		c->keep_alive = keep;
-		http_write_response(m, keep, 0, out);
+		if (http_write_response(m, keep, 0, out) == -1) {
+			/* A transfer coding an HTTP/1.0 client cannot read. */
+			log_info("%s %s: response refused: %s", c->client_addr,
+			    c->target_text, http_msg_error(m));
+			exchange_flush_stage(c);
+			conn_fail_details(c, PXE_UPSTREAM_PROTOCOL, http_msg_error(m));
+			return;
+		}
 		c->resp_started = 1;
 		step = http_msg_head_consume(m, in);
 		c->bytes_down += evbuffer_get_length(out) - before;

@@ -202,22 +202,34 @@ struct http_te_state {
 	int	last_chunked;	/* and it is the last coding so far */
 };
 
+/*
+ * The transfer codings of the registry (RFC 9112 7): only these may come
+ * before chunked.  Another token is refused rather than passed, since
+ * parsers after us may not agree on it: http-parser 2.9 reads a prefix of
+ * "chunked" followed by a comma ("chunk, chunked") as a coding that eats
+ * the rest of the list, so the list the proxy writes would not be chunked.
+ */
+static const char *const http_codings[] = {
+	"gzip", "deflate", "compress", "x-gzip", "x-compress", NULL
+};
+
 static int
 http_te_check(const char *c, size_t len, void *arg)
 {
 	struct http_te_state	*st = arg;
-	size_t			 i;
+	int			 i;
 
-	if (len == 0)
-		return -1;
-	for (i = 0; i < len; i++)
-		if (!http_is_tchar((unsigned char)c[i]))
-			return -1;	/* parameters, quotes: no coding we know */
 	if (st->chunked)
 		return -1;		/* chunked is applied once, and last */
-	if (len == 7 && strncasecmp(c, "chunked", 7) == 0)
+	if (len == 7 && strncasecmp(c, "chunked", 7) == 0) {
 		st->chunked = st->last_chunked = 1;
-	return 0;
+		return 0;
+	}
+	for (i = 0; http_codings[i] != NULL; i++)
+		if (len == strlen(http_codings[i]) &&
+		    strncasecmp(c, http_codings[i], len) == 0)
+			return 0;
+	return -1;		/* empty, parameters, quotes, unknown */
 }
 
 /*
@@ -292,10 +304,29 @@ http_head_valid(struct http_msg *m)
 		return http_invalid(m, "both Content-Length and Transfer-Encoding");
 	if (p->http_major == 1 && p->http_minor == 0)
 		return http_invalid(m, "Transfer-Encoding in HTTP/1.0");
-	if (http_te_each(m, http_te_check, &te) == -1 || !te.last_chunked ||
-	    !(p->flags & F_CHUNKED))
+	if (http_te_each(m, http_te_check, &te) == -1)
+		return http_invalid(m, "unknown transfer coding, or one after chunked");
+	if (!te.last_chunked || !(p->flags & F_CHUNKED))
 		return http_invalid(m, "Transfer-Encoding does not end in chunked");
 	return 0;
+}
+
+/* The body's framing as the parser reads the head just completed (RFC 9112 6.3). */
+static enum http_framing
+http_framing_of(const struct http_msg *m)
+{
+	const http_parser	*p = &m->parser;
+	unsigned		 status = p->status_code;
+
+	if (p->type == HTTP_RESPONSE && (m->skip_body || status / 100 == 1 ||
+	    status == 204 || status == 304))
+		return HTTP_FRAMING_NONE;
+	if (p->flags & F_CHUNKED)
+		return HTTP_FRAMING_CHUNKED;
+	if (p->flags & F_CONTENTLENGTH)
+		return p->content_length > 0 ? HTTP_FRAMING_LENGTH :
+		    HTTP_FRAMING_NONE;
+	return p->type == HTTP_RESPONSE ? HTTP_FRAMING_EOF : HTTP_FRAMING_NONE;
 }
 
 enum http_step
@@ -350,6 +381,14 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 		return HTTP_STEP_ERROR;
 	if (http_head_valid(m) == -1)
 		return HTTP_STEP_ERROR;
+	/*
+	 * From here on the framing is this record, never the parser's flags:
+	 * http-parser reads trailer fields as header fields, so a trailer
+	 * named Transfer-Encoding clears F_CHUNKED in the middle of the body
+	 * and one named Connection changes its keep-alive.
+	 */
+	m->framing = http_framing_of(m);
+	m->keep_alive = http_should_keep_alive(&m->parser);
 	m->phase = HTTP_PHASE_HEAD_READY;
 	return HTTP_STEP_HEAD;
 }
@@ -557,7 +596,7 @@ http_msg_body(struct http_msg *m, struct evbuffer *in, struct evbuffer *out,
 		if (HTTP_PARSER_ERRNO(&m->parser) != HPE_OK)
 			return HTTP_STEP_ERROR;
 	}
-	if (m->parser.flags & F_CHUNKED) {
+	if (m->framing == HTTP_FRAMING_CHUNKED) {
 		if (http_chunk_filter(m, in, out, vec, used, total) == -1 ||
 		    (step == HTTP_STEP_DONE) != (m->chunk_state == CHUNK_END)) {
 			if (m->invalid == NULL)
@@ -576,7 +615,7 @@ http_msg_eof(struct http_msg *m)
 {
 	if (m->phase == HTTP_PHASE_DONE)
 		return HTTP_STEP_DONE;
-	if (m->phase != HTTP_PHASE_BODY)
+	if (m->phase != HTTP_PHASE_BODY || m->framing != HTTP_FRAMING_EOF)
 		return HTTP_STEP_ERROR;
 	http_feed(m, NULL, 0, 0);
 	if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED) {
@@ -620,22 +659,25 @@ http_msg_is_upgrade(const struct http_msg *m)
 	    m->parser.http_major == 1 && m->parser.http_minor == 0);
 }
 
+enum http_framing
+http_msg_framing(const struct http_msg *m)
+{
+	return m->phase == HTTP_PHASE_HEAD ? http_framing_of(m) : m->framing;
+}
+
 int
 http_msg_keep_alive(const struct http_msg *m)
 {
-	return http_should_keep_alive(&m->parser);
+	if (m->phase == HTTP_PHASE_HEAD)
+		return http_should_keep_alive(&m->parser);
+	return m->keep_alive;
 }
 
 int
 http_msg_body_until_eof(const struct http_msg *m)
 {
-	const http_parser	*p = &m->parser;
-	unsigned		 status = p->status_code;
-
 	/* No length, not chunked, and a status that carries a body. */
-	return p->type == HTTP_RESPONSE && !m->skip_body && status >= 200 &&
-	    status != 204 && status != 304 && !(p->flags & F_CHUNKED) &&
-	    p->content_length == ULLONG_MAX;
+	return http_msg_framing(m) == HTTP_FRAMING_EOF;
 }
 
 int
@@ -750,6 +792,7 @@ http_write_coding(const char *c, size_t len, void *arg)
 static void
 http_write_framing(const struct http_msg *m, struct evbuffer *out)
 {
+	/* Called while HEAD_READY: the flags are still the head's alone. */
 	const http_parser	*p = &m->parser;
 	struct http_codings	 w = { out, 0 };
 
@@ -862,10 +905,38 @@ http_write_request(const struct http_msg *m, const struct http_target *t,
 	return 0;
 }
 
+static int
+http_count_coding(const char *c, size_t len, void *arg)
+{
+	int	*n = arg;
+
+	if (!(len == 7 && strncasecmp(c, "chunked", 7) == 0))
+		(*n)++;
+	return 0;
+}
+
 int
-http_write_response(const struct http_msg *m, int keep_alive, int upgrade,
+http_write_response(struct http_msg *m, int keep_alive, int upgrade,
     struct evbuffer *out)
 {
+	unsigned	status = m->parser.status_code;
+	int		codings = 0;
+
+	/*
+	 * An HTTP/1.0 client reads no Transfer-Encoding (RFC 9112 6.1): the
+	 * proxy undoes chunked, the last coding, but cannot undo the ones
+	 * before it (gzip and the like, rare as transfer codings), so such a
+	 * response is refused rather than passed with a coding the client
+	 * would take for content.  1xx and 204 carry no framing fields.
+	 */
+	if (m->client_http10 && status / 100 != 1 && status != 204) {
+		http_te_each(m, http_count_coding, &codings);
+		if (codings > 0) {
+			m->invalid = "a transfer coding other than chunked "
+			    "for an HTTP/1.0 client";
+			return -1;
+		}
+	}
 	evbuffer_add_printf(out, "HTTP/1.1 %u ", m->parser.status_code);
 	evbuffer_add(out, m->raw + m->url.off, m->url.len);
 	evbuffer_add(out, "\r\n", 2);

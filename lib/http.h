@@ -25,6 +25,14 @@ enum http_step {
 	HTTP_STEP_TOO_LARGE,		/* head over the limit */
 };
 
+/* How a message's body ends, fixed once when its head completes. */
+enum http_framing {
+	HTTP_FRAMING_NONE,	/* no body */
+	HTTP_FRAMING_LENGTH,	/* Content-Length bytes */
+	HTTP_FRAMING_CHUNKED,	/* chunked, ended by the last chunk and trailers */
+	HTTP_FRAMING_EOF,	/* a response body that ends when the peer closes */
+};
+
 struct http_span {
 	uint32_t	off;		/* from the start of the raw head */
 	uint32_t	len;
@@ -41,6 +49,8 @@ struct http_msg {
 	size_t			 parsed;	/* input bytes already fed in this phase */
 	size_t			 head_len;	/* raw head length, once HEAD_READY */
 	const char		*raw;		/* contiguous raw head, while HEAD_READY */
+	enum http_framing	 framing;	/* recorded when the head completes */
+	int			 keep_alive;	/* likewise: trailers change neither */
 	int			 skip_body;	/* response to HEAD: no body whatever it says */
 	int			 dechunk;	/* pass a chunked body without any framing */
 	int			 client_http10;	/* the response goes to an HTTP/1.0 client */
@@ -75,12 +85,16 @@ enum http_step	 http_msg_body(struct http_msg *, struct evbuffer *in,
 enum http_step	 http_msg_eof(struct http_msg *);
 const char	*http_msg_error(const struct http_msg *);
 
+/* The body's framing and keep-alive, recorded when the head completed and
+ * valid from then on: never the parser's flags, which a trailer can change. */
+enum http_framing http_msg_framing(const struct http_msg *);
+int		 http_msg_keep_alive(const struct http_msg *);
+int		 http_msg_body_until_eof(const struct http_msg *);
+
 /* Head accessors, valid while HEAD_READY. */
 const char	*http_msg_method(const struct http_msg *);
 int		 http_msg_is_connect(const struct http_msg *);
 int		 http_msg_is_upgrade(const struct http_msg *);
-int		 http_msg_keep_alive(const struct http_msg *);
-int		 http_msg_body_until_eof(const struct http_msg *);
 int		 http_msg_find(const struct http_msg *, const char *name,
 		    const char **value, size_t *len);
 
@@ -108,8 +122,10 @@ int	http_write_request(const struct http_msg *, const struct http_target *,
 /* Writes the response head for the client, with Connection set for
  * keep_alive, or for an upgrade when upgrade is set.  The framing fields come
  * from the parser's state; with m->dechunk chunked goes (the body then ends
- * at close). */
-int	http_write_response(const struct http_msg *, int keep_alive, int upgrade,
+ * at close).  Returns -1, writing nothing (see http_msg_error()), for a
+ * response that cannot go to the client: with m->client_http10, a transfer
+ * coding other than chunked (RFC 9112 6.1); the caller answers 502. */
+int	http_write_response(struct http_msg *, int keep_alive, int upgrade,
 	    struct evbuffer *out);
 /* A complete proxy-generated response with a short text body. */
 int	http_write_error(struct evbuffer *out, int status, const char *reason,

@@ -469,7 +469,8 @@ fz_request_stream(const uint8_t *data, size_t size, int whole)
 		if (http_msg_is_connect(&m) || http_msg_target(&m, &t) != 0)
 			break;
 		keep = http_msg_keep_alive(&m);
-		upgrade = m.parser.upgrade;
+		/* An HTTP/1.0 request's Upgrade is ignored (RFC 9110 7.8). */
+		upgrade = http_msg_is_upgrade(&m);
 		fz_parse(&ref, HTTP_REQUEST, (const char *)data + start, size - start,
 		    FZ_ONE);
 		if (ref.n < 1 || !ref.msgs[0].head_done) {
@@ -632,7 +633,15 @@ fz_response_stream(const uint8_t *data, size_t size, int ctx, int whole)
 			r->dechunk = m.dechunk;
 			r->keep = (ctx & FZ_RESP_KEEP) && !http_msg_body_until_eof(&m) &&
 			    !m.dechunk;
-			http_write_response(&m, r->keep, 0, out);
+			if (http_write_response(&m, r->keep, 0, out) == -1) {
+				/* conn.c answers with its own 502 and closes:
+				 * only for a coding an HTTP/1.0 client cannot read. */
+				if (!http10 || evbuffer_get_length(out) != r->head_off)
+					FZ_BAD("lib/http.c refused a response head: %s",
+					    http_msg_error(&m));
+				n--;
+				break;
+			}
 		}
 		r->head_end = evbuffer_get_length(out);
 		fz_parse(&r->ref, HTTP_RESPONSE, (const char *)data + start,

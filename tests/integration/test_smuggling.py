@@ -15,13 +15,23 @@ Expectations:
 - A 101 to a request that asked for no upgrade -> 502.
 - Heads another parser could read differently get 400 (requests) or 502 (responses), and
   nothing reaches the origin: Transfer-Encoding not ending in chunked, chunked twice,
+  a transfer coding outside the registry (gzip, deflate, compress, x-gzip, x-compress),
   Transfer-Encoding in HTTP/1.0, line folding, bare LF or CR, white space before a colon,
   a control character in the target, both framings, two Content-Lengths.
 - An HTTP/1.0 client gets no 1xx response, and its Upgrade field goes no further.
+- A response with a transfer coding other than chunked -> 502 for an HTTP/1.0 client, which
+  reads no Transfer-Encoding (RFC 9112 6.1; chunked alone is undone), with a log line; an
+  HTTP/1.1 client gets it as sent.
+- A trailer named Transfer-Encoding, arriving in another read than the chunks before it,
+  changes nothing (http-parser reads it as a header field and clears its chunked flag):
+  the client gets one canonical chunked response without the trailer, the bytes the origin
+  sent after it are not read as the next response (that upstream connection is not reused),
+  and a request with such a trailer reaches the origin as one canonical request.
 """
 
 import socket
 import threading
+import time
 
 from harness import Conn, check, direct, healthy, poll, standard_env, stop_env, test
 import origin as origin_mod
@@ -41,6 +51,14 @@ RESPONSES = {
 	"/resp/100": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
 	"/resp/101": b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"
 		     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
+	"/resp/te-gzip-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+				 b"5\r\nfirst\r\n0\r\n\r\n",
+	# A tuple is sent in parts, a pause between them, so that the proxy reads each alone:
+	# here the trailer's name is cut, and a whole response follows the message.
+	"/resp/trailer-te": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+			     b"5\r\nfirst\r\n0\r\nTransfer-Enc",
+			     b"oding: gzip\r\n\r\n"
+			     b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"),
 }
 
 
@@ -50,6 +68,7 @@ class RawOrigin:
 
 	def __init__(self):
 		self.requests = []
+		self.conns = 0
 		self.lock = threading.Lock()
 		self.svc = origin_mod.TcpService(self._handle)
 		self.port = self.svc.port
@@ -61,6 +80,9 @@ class RawOrigin:
 
 	def _handle(self, conn):
 		buf = [b""]
+		with self.lock:
+			self.conns += 1
+			conn_id = self.conns
 
 		def fill():
 			d = conn.recv(65536)
@@ -116,12 +138,19 @@ class RawOrigin:
 					body = raw = exact(int(hd["content-length"]))
 				with self.lock:
 					self.requests.append({"line": first, "headers": headers,
-							      "body": body, "raw_body": raw})
+							      "body": body, "raw_body": raw,
+							      "conn": conn_id})
 				parts = first.split(" ")
 				resp = RESPONSES.get(parts[1] if len(parts) > 1 else "")
 				if resp is None:
 					resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-				conn.sendall(resp)
+				if isinstance(resp, tuple):
+					for i, part in enumerate(resp):
+						if i > 0:
+							time.sleep(0.3)
+						conn.sendall(part)
+				else:
+					conn.sendall(resp)
 		except (EOFError, ValueError, OSError):
 			return
 
@@ -230,6 +259,8 @@ def ambiguous_requests_400(env):
 		b"Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
 		b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
 		b"Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+		b"Transfer-Encoding: chunk\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		b"Transfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n",
 		b"Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
 		b"X: a\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 		b"Content-Length : 5\r\n\r\nhello",
@@ -306,3 +337,87 @@ def no_1xx_for_http10(env):
 	got = _new_requests(env, before)
 	check(got and not any(k == "upgrade" or "upgrade" in v.lower() for k, v in got[0]["headers"]),
 	      "the origin got an upgrade for an HTTP/1.0 client: %r" % (got and got[0]["headers"]))
+
+
+@test
+def trailer_transfer_encoding_response(env):
+	"""A chunked response whose trailer is named Transfer-Encoding, cut in two reads, and a
+	whole response after it on the same upstream connection."""
+	base = _base(env).encode()
+	before = len(env.raw.requests)
+	with Conn(env.proxy.port) as c:
+		c.send(b"GET %s/resp/trailer-te HTTP/1.1\r\nHost: x\r\n\r\n" % base)
+		status, _, headers, _ = c.read_head()
+		check(status == 200, "status %d" % status)
+		check([v for k, v in headers if k.lower() == "transfer-encoding"] == ["chunked"],
+		      "framing fields %r" % headers)
+		raw = c.read_until(b"\r\n\r\n")
+		check(raw == b"5\r\nfirst\r\n0\r\n\r\n",
+		      "the client got the chunked body %r (trailer bytes past the framing)" % raw)
+		# Exactly one response: nothing more arrives until the client asks again.
+		c.settimeout(0.5)
+		try:
+			c._fill()
+			extra = c.buf
+		except socket.timeout:
+			extra = b""
+		except EOFError:
+			extra = c.buf
+		check(extra == b"", "bytes after the response: %r" % extra)
+		c.settimeout(5)
+		# The next request on the same client connection gets its own response, not
+		# what the origin sent after the first one.
+		c.send(b"GET %s/next HTTP/1.1\r\nHost: x\r\n\r\n" % base)
+		r = c.read_response()
+		check(r.status == 200 and r.body == b"ok",
+		      "the next response on the connection: %r %r" % (r.status, r.body))
+	poll(lambda: len(env.raw.requests) >= before + 2, timeout=2)
+	with env.raw.lock:
+		got = env.raw.requests[before:]
+	check([g["line"].split(" ")[1] for g in got] == ["/resp/trailer-te", "/next"],
+	      "the origin parsed %r" % [g["line"] for g in got])
+	check(got[0]["conn"] != got[1]["conn"],
+	      "the upstream connection with bytes left after the response was reused")
+
+
+@test
+def trailer_transfer_encoding_request(env):
+	"""A chunked request whose trailer is named Transfer-Encoding, cut in two reads."""
+	base = _base(env).encode()
+	before = len(env.raw.requests)
+	with Conn(env.proxy.port) as c:
+		c.send(b"POST %s/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		       b"5\r\nhello\r\n0\r\nTransfer-Enc" % base)
+		time.sleep(0.3)
+		c.send(b"oding: gzip\r\n\r\n")
+		r = c.read_response()
+		check(r.status == 200 and r.body == b"ok", "response %r %r" % (r.status, r.body))
+	_new_requests(env, before)
+	time.sleep(0.3)		# any second request would be parsed by now
+	with env.raw.lock:
+		got = env.raw.requests[before:]
+	check(len(got) == 1, "the origin parsed %d requests for one: %r"
+	      % (len(got), [g["line"] for g in got]))
+	check(got[0]["body"] == b"hello", "the origin read the body %r" % got[0]["body"])
+	check(got[0]["raw_body"] == b"5\r\nhello\r\n0\r\n\r\n",
+	      "trailer bytes reached the origin: %r" % got[0]["raw_body"])
+
+
+@test
+def transfer_coding_to_http10_502(env):
+	base = _base(env).encode()
+	with Conn(env.proxy.port) as c:
+		c.send(b"GET %s/resp/te-gzip-chunked HTTP/1.0\r\nHost: x\r\n\r\n" % base)
+		r = c.read_response()
+		check(r.status == 502, "an HTTP/1.0 client got %d %r" % (r.status, r.headers))
+		check(not r.all("transfer-encoding"), "Transfer-Encoding to HTTP/1.0: %r" % r.headers)
+		check(c.at_eof(), "the connection stays open after the 502")
+	check(env.proxy.log_has(r"response refused: a transfer coding other than chunked "
+				r"for an HTTP/1\.0 client"), "no log line for the refusal")
+	# Chunked alone is undone for it; an HTTP/1.1 client gets the codings as sent.
+	r = _exchange(env, b"GET %s/resp/conn-te HTTP/1.0\r\nHost: x\r\n\r\n" % base)[0]
+	check(r is not None and r.status == 200 and r.body == b"first" and
+	      not r.all("transfer-encoding"), "HTTP/1.0 client, chunked: %r" % r)
+	r = _exchange(env, b"GET %s/resp/te-gzip-chunked HTTP/1.1\r\nHost: x\r\n\r\n" % base)[0]
+	check(r is not None and r.status == 200 and r.body == b"first" and
+	      r.all("transfer-encoding") == ["gzip, chunked"], "HTTP/1.1 client: %r" % r)

@@ -458,6 +458,13 @@ test_framing_from_state(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\nTransfer-Encoding: gzip, chunked\r\n"));
 	CU_ASSERT_EQUAL(count(s, "transfer-encoding"), 1);
 	free(s);
+	/* Every coding of the registry, in any case. */
+	s = rewrite_request("POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: X-GZIP, "
+	    "deflate,compress\r\nTransfer-Encoding: x-compress, Chunked\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s, "\r\nTransfer-Encoding: X-GZIP, deflate, "
+	    "compress, x-compress, chunked\r\n"));
+	free(s);
 	/* A request without a body gets no framing field. */
 	s = rewrite_request("GET http://a.test/ HTTP/1.1\r\nConnection: content-length\r\n\r\n");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
@@ -531,6 +538,16 @@ test_ambiguous_heads(void)
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+		/* Codings outside the registry: http-parser reads a prefix of
+		 * chunked and a comma as eating the list, so the written
+		 * "chunk, chunked" would not be chunked after us. */
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunk\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunk, chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: c,chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: identity, chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: br, chunked\r\n\r\n",
+		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: , chunked\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: chunked;x=1\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding: \"chunked\"\r\n\r\n",
 		"POST http://a.test/ HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n",
@@ -550,12 +567,19 @@ test_ambiguous_heads(void)
 	};
 	static const char *const responses[] = {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunk\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunke, chunked\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
 		"HTTP/1.1 200 O\x01K\r\nContent-Length: 5\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX:\r\n Content-Length: 5\r\n\r\n",
 		"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
 		"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n",
+		/* Below 100: once passed on as interim, and the final one
+		 * read from the body (regress/http_response/status-*). */
+		"HTTP/1.1 99 Odd\r\nContent-Length: 38\r\n\r\n",
+		"HTTP/1.1 0 Odd\r\n\r\n",
+		"HTTP/1.1 000 Odd\r\n\r\n",
 		"HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n",
 		NULL
 	};
@@ -675,6 +699,224 @@ test_rechunk(void)
 	evbuffer_free(out);
 }
 
+/*
+ * Runs one message whose body arrives in two reads, split at k: the body
+ * output goes to out, the step is returned, *left gets what stays in the
+ * input.  A dechunk of 1 passes a chunked body without framing.
+ */
+static enum http_step
+body_split(enum http_parser_type type, const char *head, const char *body,
+    size_t k, int dechunk, struct evbuffer *out, struct http_msg *m,
+    size_t *left)
+{
+	struct evbuffer	*b = evbuffer_new();
+	enum http_step	 step;
+
+	evbuffer_add(b, head, strlen(head));
+	http_msg_init(m, type);
+	if (http_msg_head(m, b, 8192) != HTTP_STEP_HEAD) {
+		*left = evbuffer_get_length(b);
+		evbuffer_free(b);
+		return HTTP_STEP_ERROR;
+	}
+	m->dechunk = dechunk;
+	if ((step = http_msg_head_consume(m, b)) != HTTP_STEP_MORE)
+		goto done;
+	evbuffer_add(b, body, k);
+	step = body_through(m, b, out);
+	if (step == HTTP_STEP_MORE) {
+		evbuffer_add(b, body + k, strlen(body) - k);
+		step = body_through(m, b, out);
+	}
+ done:
+	*left = evbuffer_get_length(b);
+	evbuffer_free(b);
+	return step;
+}
+
+/*
+ * http-parser reads trailer fields as header fields: a trailer named
+ * Transfer-Encoding clears its chunked flag in the middle of the body, and
+ * the bytes after that once went on raw, past the proxy's framing.  Split
+ * at every byte, both ways and dechunked, the body goes on canonical with
+ * the trailers dropped, ends where it ends, and the rest stays.  Returns
+ * the count of splits that break this.
+ */
+static int
+trailer_splits(const char *trailers, int resp, int dechunk)
+{
+	static const char rest[] = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled";
+	static const char req_head[] = "POST http://a.test/ HTTP/1.1\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	static const char resp_head[] = "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	struct evbuffer	*out = evbuffer_new();
+	struct http_msg	 m;
+	enum http_step	 step;
+	char		 body[512], *s;
+	size_t		 k, left, want_left, len, mlen;
+	int		 bad = 0;
+
+	len = (size_t)snprintf(body, sizeof(body), "5\r\nhello\r\n0\r\n%s\r\n%s",
+	    trailers, rest);
+	for (k = 1; k < len; k++) {
+		evbuffer_drain(out, evbuffer_get_length(out));
+		step = body_split(resp ? HTTP_RESPONSE : HTTP_REQUEST,
+		    resp ? resp_head : req_head, body, k, dechunk, out, &m, &left);
+		/* What follows the message stays, as far as it was read:
+		 * a second read comes only while the message is not done. */
+		mlen = len - strlen(rest);
+		want_left = k < mlen ? strlen(rest) : k - mlen;
+		s = text(out);
+		if (step != HTTP_STEP_DONE || strcmp(s, dechunk ? "hello" :
+		    "5\r\nhello\r\n0\r\n\r\n") != 0 || left != want_left ||
+		    http_msg_framing(&m) != HTTP_FRAMING_CHUNKED ||
+		    !http_msg_keep_alive(&m)) {
+			if (bad++ == 0)
+				fprintf(stderr, "\n%s%s, trailers \"%s\" split at %zu: "
+				    "step %d, left %zu, keep-alive %d, out \"%s\"",
+				    resp ? "response" : "request", dechunk ?
+				    " dechunked" : "", trailers, k, step, left,
+				    http_msg_keep_alive(&m), s);
+		}
+		free(s);
+	}
+	evbuffer_free(out);
+	return bad;
+}
+
+static void
+test_trailer_cannot_change_framing(void)
+{
+	static const char *const trailers[] = {
+		"Transfer-Encoding: gzip\r\n",
+		"X-A: 1\r\ntransfer-encoding:GET /admin HTTP/1.1\r\nHost: internal.test\r\n",
+		"Transfer-Encoding: identity\r\nContent-Length: 3\r\n",
+		"Connection: close\r\nTransfer-Encoding: chunked\r\n",
+		NULL
+	};
+	int	i;
+
+	for (i = 0; trailers[i] != NULL; i++) {
+		CU_ASSERT_EQUAL(trailer_splits(trailers[i], 0, 0), 0);
+		CU_ASSERT_EQUAL(trailer_splits(trailers[i], 1, 0), 0);
+		CU_ASSERT_EQUAL(trailer_splits(trailers[i], 1, 1), 0);
+	}
+}
+
+/*
+ * A chunk whose data lacks its CRLF: http-parser takes any two bytes for it
+ * and reads on to the last chunk, so the proxy's own check must come first.
+ * The next hop then sees a truncated message, never one ended by a last
+ * chunk that the proxy refused afterwards.  Every split, both ways.
+ */
+static void
+test_refused_body_never_terminated(void)
+{
+	static const char *const bodies[] = {
+		"5\r\nhelloXY0\r\n\r\n",
+		"5\r\nhello\rX0\r\n\r\n",
+		"5\r\nhelloX\n0\r\n\r\n",
+		"5\r\nhello\r\n3\r\nabcXY0\r\n\r\n",
+		"6;ext=1\r\nhello:\xff\xff" "0\r\n\r\n",
+		"5\r\nhello\r\n0\r\nX: 1\r\r\n",
+		"5\r\nhello\r\n0\r\n\n",
+		NULL
+	};
+	static const char req_head[] = "PUT http://a.test/up HTTP/1.1\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	static const char resp_head[] = "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	struct evbuffer	*out = evbuffer_new();
+	struct http_msg	 m;
+	enum http_step	 step;
+	size_t		 k, left;
+	char		*s;
+	int		 i, resp, bad = 0;
+
+	for (i = 0; bodies[i] != NULL; i++) {
+		for (resp = 0; resp < 2; resp++) {
+			for (k = 1; k < strlen(bodies[i]); k++) {
+				evbuffer_drain(out, evbuffer_get_length(out));
+				step = body_split(resp ? HTTP_RESPONSE : HTTP_REQUEST,
+				    resp ? resp_head : req_head, bodies[i], k, 0, out,
+				    &m, &left);
+				s = text(out);
+				if (step != HTTP_STEP_ERROR || strstr(s, "0\r\n\r\n") != NULL) {
+					if (bad++ == 0)
+						fprintf(stderr, "\nbody %d %s split at %zu: "
+						    "step %d, forwarded %zu bytes ending "
+						    "with the last chunk: %d", i, resp ?
+						    "response" : "request", k, step,
+						    strlen(s), strstr(s, "0\r\n\r\n") != NULL);
+				}
+				free(s);
+			}
+		}
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	evbuffer_free(out);
+}
+
+/*
+ * An HTTP/1.0 client reads no Transfer-Encoding (RFC 9112 6.1): chunked is
+ * undone, any other coding cannot be, and such a response is refused with
+ * nothing written (regress/http_response/transfer-coding-to-http10-client).
+ */
+static void
+test_transfer_coding_to_http10(void)
+{
+	static const struct {
+		const char	*resp;
+		int		 http10, skip_body, ok;
+		const char	*te;	/* the Transfer-Encoding written, or NULL */
+	} cases[] = {
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 1, 0, 0, NULL },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+		    1, 0, 0, NULL },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 1, 1, 0, NULL },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 1, 0, 1, NULL },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0, 0, 1,
+		    "Transfer-Encoding: gzip, chunked\r\n" },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 0, 1,
+		    "Transfer-Encoding: chunked\r\n" },
+	};
+	struct evbuffer	*out = evbuffer_new();
+	struct http_msg	 m;
+	size_t		 i;
+	char		*s;
+	int		 rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const one[] = { cases[i].resp, NULL };
+		struct evbuffer *b = pieces(one);
+
+		evbuffer_drain(out, evbuffer_get_length(out));
+		http_msg_init(&m, HTTP_RESPONSE);
+		m.skip_body = cases[i].skip_body;
+		CU_ASSERT_EQUAL_FATAL(http_msg_head(&m, b, 8192), HTTP_STEP_HEAD);
+		m.client_http10 = cases[i].http10;
+		m.dechunk = cases[i].http10 && !cases[i].skip_body;
+		rc = http_write_response(&m, 0, 0, out);
+		s = text(out);
+		if ((rc == 0) != cases[i].ok)
+			fprintf(stderr, "\ncase %zu: rc %d, wrote \"%s\"", i, rc, s);
+		CU_ASSERT_EQUAL(rc == 0, cases[i].ok);
+		if (cases[i].ok) {
+			CU_ASSERT_EQUAL(count(s, "Transfer-Encoding"),
+			    cases[i].te != NULL);
+			if (cases[i].te != NULL)
+				CU_ASSERT_PTR_NOT_NULL(strstr(s, cases[i].te));
+		} else {
+			CU_ASSERT_STRING_EQUAL(s, "");
+			CU_ASSERT_PTR_NOT_NULL(strstr(http_msg_error(&m), "HTTP/1.0"));
+		}
+		free(s);
+		evbuffer_free(b);
+	}
+	evbuffer_free(out);
+}
+
 static const struct unit_test tests[] = {
 	{ "absolute-form rewrite drops hop-by-hop fields", test_absolute_form_rewrite },
 	{ "split heads and pipelined requests", test_split_head_and_pipelining },
@@ -693,6 +935,11 @@ static const struct unit_test tests[] = {
 	{ "response framing is written from the parser's state", test_response_framing_from_state },
 	{ "ambiguous heads are refused", test_ambiguous_heads },
 	{ "chunked bodies go on with canonical framing only", test_rechunk },
+	{ "a trailer cannot change the framing", test_trailer_cannot_change_framing },
+	{ "a refused chunked body never ends with the last chunk",
+	    test_refused_body_never_terminated },
+	{ "no transfer coding but chunked for an HTTP/1.0 client",
+	    test_transfer_coding_to_http10 },
 	{ NULL, NULL }
 };
 
