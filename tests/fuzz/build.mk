@@ -4,7 +4,7 @@
 #   make fuzz-build                 build them only
 # `make test` runs them for 20 s each through tests/run.sh (README.md here).
 
-FUZZ_CC		?= clang
+FUZZ_CC		?= clang-14
 FUZZ_DIR	:= build/fuzz
 FUZZ_SECONDS	?= 60
 FUZZ_SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=undefined \

@@ -192,8 +192,8 @@ def half_built_connection(env):
 	src, lib = os.path.join(d, "failbev.c"), os.path.join(d, "failbev.so")
 	with open(src, "w") as f:
 		f.write(FAILBEV_C)
-	try:	# clang: listed in tests/tools.txt (fuzzing) and installed with the build tools
-		cc = subprocess.run(["clang", "-shared", "-fPIC", "-O1", "-o", lib, src, "-ldl"],
+	try:	# clang-14: listed in tests/tools.txt (fuzzing) and installed with the build tools
+		cc = subprocess.run(["clang-14", "-shared", "-fPIC", "-O1", "-o", lib, src, "-ldl"],
 				    capture_output=True, text=True, timeout=60)
 	except FileNotFoundError:
 		raise Skip("no clang to build the shim")

@@ -56,23 +56,23 @@ def manifest():
 	return progs, pkgs
 
 
-def _name_of(node, consts):
+def _name_of(expr, consts):
 	"""The program a command expression starts, or None."""
-	if isinstance(node, ast.BinOp):
-		return _name_of(node.left, consts)
-	if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
-		return _name_of(node.elts[0], consts)
-	if isinstance(node, ast.Constant) and isinstance(node.value, str):
-		return os.path.basename(node.value.split()[0]) if node.value.strip() else None
-	if isinstance(node, ast.Name) and node.id in consts:
-		return _name_of(consts[node.id], consts)
-	if isinstance(node, ast.BoolOp):	# shutil.which("squid") or "/usr/sbin/squid"
-		for v in node.values:
+	if isinstance(expr, ast.BinOp):
+		return _name_of(expr.left, consts)
+	if isinstance(expr, (ast.List, ast.Tuple)) and expr.elts:
+		return _name_of(expr.elts[0], consts)
+	if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+		return os.path.basename(expr.value.split()[0]) if expr.value.strip() else None
+	if isinstance(expr, ast.Name) and expr.id in consts:
+		return _name_of(consts[expr.id], consts)
+	if isinstance(expr, ast.BoolOp):	# shutil.which("squid") or "/usr/sbin/squid"
+		for v in expr.values:
 			n = _name_of(v, consts)
 			if n:
 				return n
-	if isinstance(node, ast.Call) and _callee(node) == "which" and node.args:
-		return _name_of(node.args[0], consts)
+	if isinstance(expr, ast.Call) and _callee(expr) == "which" and expr.args:
+		return _name_of(expr.args[0], consts)
 	return None
 
 
@@ -90,9 +90,9 @@ def _passes_args(fn):
 	if fn.args.vararg is None:
 		return False
 	va = fn.args.vararg.arg
-	for node in ast.walk(fn):
-		if isinstance(node, ast.Call) and _callee(node) in PROCESS_CALLS and node.args:
-			a = node.args[0]
+	for expr in ast.walk(fn):
+		if isinstance(expr, ast.Call) and _callee(expr) in PROCESS_CALLS and expr.args:
+			a = expr.args[0]
 			if isinstance(a, ast.Call) and _callee(a) == "list" and a.args and \
 			   isinstance(a.args[0], ast.Name) and a.args[0].id == va:
 				return True
@@ -101,12 +101,12 @@ def _passes_args(fn):
 	return False
 
 
-def _text_of(node):
+def _text_of(expr):
 	"""A string constant, or the format of "..." % (...), with %s made a placeholder word."""
-	if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
-		node = node.left
-	if isinstance(node, ast.Constant) and isinstance(node.value, str):
-		return node.value.replace("%s", "x").replace("%d", "0")
+	if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod):
+		expr = expr.left
+	if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+		return expr.value.replace("%s", "x").replace("%d", "0")
 	return None
 
 
@@ -130,9 +130,9 @@ def called_programs():
 	"""{program: ["file:line", ...]} for every program the sources start."""
 	found = {}
 
-	def add(name, path, node):
+	def add(name, path, expr):
 		if name and re.match(r"^[A-Za-z][\w.+-]*$", name):
-			found.setdefault(name, []).append("%s:%d" % (path.name, node.lineno))
+			found.setdefault(name, []).append("%s:%d" % (path.name, expr.lineno))
 
 	for path in SOURCES:
 		tree = ast.parse(path.read_text(), str(path))
@@ -140,42 +140,42 @@ def called_programs():
 		# and wrappers of subprocess.run (run = functools.partial(subprocess.run, ...)).
 		consts, runners = {}, set(PROCESS_CALLS)
 		runners |= {f.name for f in tree.body if isinstance(f, ast.FunctionDef) and _passes_args(f)}
-		for node in ast.walk(tree):
-			if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
-			   isinstance(node.targets[0], ast.Name):
-				v = node.value
+		for expr in ast.walk(tree):
+			if isinstance(expr, ast.Assign) and len(expr.targets) == 1 and \
+			   isinstance(expr.targets[0], ast.Name):
+				v = expr.value
 				if isinstance(v, ast.Call) and _callee(v) == "partial" and v.args and \
 				   isinstance(v.args[0], ast.Attribute) and v.args[0].attr in PROCESS_CALLS:
-					runners.add(node.targets[0].id)
+					runners.add(expr.targets[0].id)
 				elif isinstance(v, (ast.List, ast.BoolOp, ast.Call, ast.BinOp)):
-					consts[node.targets[0].id] = v
-		for node in ast.walk(tree):
-			if not isinstance(node, ast.Call):
+					consts[expr.targets[0].id] = v
+		for expr in ast.walk(tree):
+			if not isinstance(expr, ast.Call):
 				continue
-			name = _callee(node)
-			if name == "which" and node.args:
-				add(_name_of(node.args[0], consts), path, node)
+			name = _callee(expr)
+			if name == "which" and expr.args:
+				add(_name_of(expr.args[0], consts), path, expr)
 				continue
-			if name not in runners or not node.args:
+			if name not in runners or not expr.args:
 				continue
-			arg = node.args[1] if name == "Service" and len(node.args) > 1 else node.args[0]
-			shell = any(k.arg == "shell" for k in node.keywords)
+			arg = expr.args[1] if name == "Service" and len(expr.args) > 1 else expr.args[0]
+			shell = any(k.arg == "shell" for k in expr.keywords)
 			text = _text_of(arg)
 			if shell and text is not None:
 				for w in _shell_words(text):
-					add(w, path, node)
+					add(w, path, expr)
 			else:
-				add(_name_of(arg, consts), path, node)
+				add(_name_of(arg, consts), path, expr)
 				# ["unshare", "-m", "sh", "-c", "mount ..."]: the shell's commands too
 				if isinstance(arg, ast.List):
 					elts = [_text_of(e) or "" for e in arg.elts]
 					for i, e in enumerate(elts[:-1]):
 						if e == "-c":
 							for w in _shell_words(elts[i + 1]):
-								add(w, path, node)
+								add(w, path, expr)
 					if elts[:1] == ["unshare"] and len(elts) > 2:
 						add(next((e for e in elts[1:] if not e.startswith("-")), None),
-						    path, node)
+						    path, expr)
 	return {k: v for k, v in found.items() if k not in OWN and k != "x"}
 
 
