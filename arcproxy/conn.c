@@ -104,6 +104,27 @@ conn_log(struct conn *c)
 	}
 }
 
+/* Frees what a connection holds, built whole or in part (conn_new's failure). */
+static void
+conn_release(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->client != NULL)
+		bufferevent_free(c->client);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c->req);
+	free(c->resp);
+	if (c->head_out != NULL)
+		evbuffer_free(c->head_out);
+	if (c->stage != NULL)
+		evbuffer_free(c->stage);
+	config_unref(c->cfg);
+	gw_unref(c->gw);
+	free(c);
+}
+
 void
 conn_free(struct conn *c)
 {
@@ -116,18 +137,8 @@ conn_free(struct conn *c)
 	METRIC_SUB(c->w->stats.connections_open, 1);
 	TAILQ_REMOVE(&c->w->conns, c, entry);
 	budget_untrack(&c->w->budget, c->client);
-	bufferevent_free(c->client);
-	event_free(c->timer);
-	free(c->req);
-	free(c->resp);
-	if (c->head_out != NULL)
-		evbuffer_free(c->head_out);
-	if (c->stage != NULL)
-		evbuffer_free(c->stage);
-	config_unref(c->cfg);
-	gw_unref(c->gw);
 	worker_conn_closed(c->w);
-	free(c);
+	conn_release(c);
 }
 
 /* Flush what the client is owed, send EOF, read and drop until it closes. */
@@ -594,23 +605,9 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	METRIC_ADD(w->stats.connections_open, 1);
 	return c;
  fail:
-	/* Nothing is counted or listed yet: undo by hand, not conn_free(). */
+	/* Nothing is counted or listed yet: release, not conn_free(). */
 	log_warnx("out of memory for a new connection");
-	if (c != NULL) {
-		if (c->client != NULL)
-			bufferevent_free(c->client);
-		if (c->timer != NULL)
-			event_free(c->timer);
-		free(c->req);
-		free(c->resp);
-		if (c->head_out != NULL)
-			evbuffer_free(c->head_out);
-		if (c->stage != NULL)
-			evbuffer_free(c->stage);
-		config_unref(c->cfg);
-		gw_unref(c->gw);
-		free(c);
-	}
+	conn_release(c);
 	if (fd != -1)
 		close(fd);
 	worker_conn_closed(w);
