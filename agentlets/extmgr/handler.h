@@ -133,7 +133,9 @@ struct handler_result {
 	const char	*message;	/* "exit 0", "exit 3", "killed by signal 9",
 					   "Timeout(300)", "exit 126: ... noexec" */
 	const char	*output;	/* the last HANDLER_OUTPUT_TAIL bytes of
-					   stdout and stderr, interleaved */
+					   stdout and stderr, interleaved, as
+					   valid UTF-8 without NUL ('?' for a
+					   bad byte), NUL-terminated */
 	size_t		 output_len;
 };
 
@@ -142,9 +144,9 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
 /*
  * Runs job->command for job->op: fork; the child gets its own session and
  * process group (setsid), its working directory ext_dir, stdin /dev/null,
- * stdout and stderr a pipe (extmgr reads it by events, appends it to
- * <log_dir>/CommandExecution.log and keeps its tail), every other fd
- * closed (close_range), default signal dispositions and an empty signal
+ * stdout and stderr appended to <log_dir>/CommandExecution.log (0600,
+ * opened O_NOFOLLOW; emptied first when past HANDLER_LOG_MAX), every other
+ * fd closed (close_range), default signal dispositions and an empty signal
  * mask, and runs `/bin/sh -c COMMAND` with a clean environment: PATH,
  * HOME, LANG=C.UTF-8, the proxy and identity variables of endpoints,
  * ConfigSequenceNumber, AZURE_GUEST_AGENT_EXTENSION_PATH,
@@ -157,10 +159,15 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
  * '<ext_dir>'/scripts/install.sh -x, "install.sh" runs the package's);
  * otherwise it is run as written ("sh ./enable.sh").
  *
- * When the shell exits, cb gets the result once, from the loop (never from
- * inside handler_start); the run is freed after cb returns.  Processes the
- * shell left behind in the group keep running (an enable may start a
- * daemon).  At the time limit the whole process group gets SIGKILL and
+ * The output goes to a file, not a pipe: a daemon that an enable starts
+ * without redirecting its output keeps writing to the log, and is not
+ * killed by SIGPIPE when extmgr restarts.  The result's output is the
+ * log's tail from this run's start, read when the shell exits.
+ *
+ * When the shell exits (the pidfd turns readable), cb gets the result
+ * once, from the loop (never from inside handler_start); the run is freed
+ * after cb returns.  Processes the shell left behind in the group keep
+ * running (an enable may start a daemon).  At the time limit the whole process group gets SIGKILL and
  * the result is timed_out, code 1011, "Timeout(N)".  The child is watched
  * with a pidfd: extmgr must not reap with waitpid(-1).
  *
