@@ -10,10 +10,7 @@ EXTMGR_SRC := agentlets/extmgr/extmgr.c agentlets/extmgr/settings.c \
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 extmgr_default_goal := $(.DEFAULT_GOAL)
 
-# The handler runner (handler.c, manifest.c) lands from its own branch.
-ifneq ($(wildcard agentlets/extmgr/handler.c),)
 PROGS += $(BIN)/extmgr
-endif
 
 $(OBJ)/agentlets/extmgr/%.o: ALL_CFLAGS += -Iagentlets/extmgr
 

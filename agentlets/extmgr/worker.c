@@ -658,6 +658,9 @@ remove_version(struct worker *w, json_t *rec, const char *version,
 	char			 err[512];
 	const char		*hs = state_str(rec, "handlerState");
 
+	/* The handler runs with the settings it was last enabled with. */
+	if (state_int(rec, "seq", -1) >= 0)
+		seq = state_int(rec, "seq", -1);
 	ext_where(w, state_str(rec, "publisher"), state_str(rec, "type"),
 	    version, &x);
 	if (strcmp(hs, "Enabled") == 0) {
