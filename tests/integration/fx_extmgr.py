@@ -178,7 +178,7 @@ def register(env, p, sim, state_dir, name):
 	return answer
 
 
-def extmgr_env():
+def extmgr_env(**settings):
 	"""cloudsim (control plane, package store), arcproxy in gateway mode, the machine registered
 	through them, himds on its identity, and extmgr (env.extmgr, polling every second)."""
 	env = ExtEnv()
@@ -209,7 +209,7 @@ def extmgr_env():
 					  proxy="http://127.0.0.1:%d" % p.port)
 		h.start()
 		env.ca_pem = answer.get("packageSigningCertificates")
-		env.extmgr = new_extmgr(env)
+		env.extmgr = new_extmgr(env, **settings)
 		env.extmgr.start()
 	except BaseException:
 		stop_extmgr_env(env)
