@@ -114,6 +114,7 @@ PROGS	:= $(BIN)/arcproxy
 -include agentlets/extmgr/build.mk
 -include tests/fuzz/build.mk
 -include tests/unit/extmgr_handler.mk
+-include agentlets/extmgr/fuzz.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps deps-list test unit integration run clean install uninstall deb
