@@ -69,6 +69,12 @@ pids+=($!)
 pids+=($!)
 wait_port 40343
 wait_port 40342
+# extmgr (root when run as root: it runs the extensions' handlers); polls every
+# 5 s here, not 300, so that a deployed sample shows at once.
+[ -f run/etc/extmgr.conf ] || sed -e 's|^poll_seconds = .*|poll_seconds = 5;|' \
+	conf/extmgr.conf > run/etc/extmgr.conf
+"$BIN"/extmgr -d "${dirs[@]}" &
+pids+=($!)
 
 if [ ! -f run/var/machine.json ]; then
 	"$BIN"/azcmagent connect "${dirs[@]}" \
@@ -82,5 +88,6 @@ run.sh: the appliance is up. Try:
   build/bin/azcmagent show --config-dir run/etc --state-dir run/var --run-dir run/run
   curl --cacert run/etc/ca.crt -x http://127.0.0.1:40343 https://echo.cloudsim.test/
   curl -s http://127.0.0.1:8447/operator/machines
+  samples/extensions/pack.sh hello 1.0 run/cloud/packages run/cloud/pki   (then README: extensions)
 MSG
 wait -n "${pids[@]}"
