@@ -25,4 +25,11 @@ extmgr_goal_test_OBJS := agentlets/extmgr/goal.c
 # The suites include extmgr's headers.
 $(OBJ)/tests/unit/extmgr_%.o: ALL_CFLAGS += -Iagentlets/extmgr
 
+# `make bench` also measures extmgr: idle memory and CPU, and a 256 MiB
+# package against curl -x through the same route (bench/extmgr.py).
+.PHONY: bench-extmgr
+bench-extmgr: all
+	python3 bench/extmgr.py --bin $(BIN) --json $(BUILD)/bench-extmgr.json
+bench: bench-extmgr
+
 .DEFAULT_GOAL := $(extmgr_default_goal)

@@ -173,8 +173,11 @@ report(struct worker *w, const char *name, json_t *rec, long long seq,
 		json_decref(rep);
 		return;
 	}
-	log_info("%s %s %s: %s%s%s", name, o->op, o->status,
-	    o->code ? "code " : "", o->code ? "" : "", o->message);
+	if (o->code != 0)
+		log_info("%s %s %s: code %d: %s", name, o->op, o->status,
+		    o->code, o->message);
+	else
+		log_info("%s %s %s: %s", name, o->op, o->status, o->message);
 	json_object_set_new(rec, "report", rep);
 	worker_save(w);
 	report_send(w, name, rec);
@@ -497,7 +500,8 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 	req.max_bytes = 0;
 	if (download_small(&req, PKGVERIFY_SIG_MAX, &sig, &siglen, why,
 	    sizeof(why)) == -1) {
-		if (res.status != 0 && strstr(why, "HTTP 4") == NULL) {
+		/* Only an answer that there is none means "no signature". */
+		if (strstr(why, "HTTP 4") == NULL) {
 			outcome_set(&o, "Download", "error", EXTMGR_ERR_DOWNLOAD,
 			    "signature download failed: %s", why);
 			rc = FETCH_RETRY;
@@ -748,11 +752,13 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 	ext_where(w, g->publisher, g->type, g->version, &xn);
 	step = state_int(rec, "upgradeStep", 0);
 	if (step == 0) {
-		if (fetch_package(w, name, rec, g, &xn) != FETCH_OK) {
-			if (json_integer_value(json_object_get(rec, "failedSeq"))
-			    != g->seq || json_object_get(rec, "failedSeq") == NULL) {
-				/* Retried at the next pass. */
-			}
+		switch (fetch_package(w, name, rec, g, &xn)) {
+		case FETCH_OK:
+			break;
+		case FETCH_FAILED:
+			mark_failed(w, rec, g);
+			goto abort_clean;
+		case FETCH_RETRY:	/* at the next pass */
 			goto abort_clean;
 		}
 		state_set_int(rec, "upgradeStep", step = 1);
