@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,7 +107,7 @@ extmgr_on_timer(evutil_socket_t fd, short what, void *arg)
 static void
 extmgr_start_pass(struct extmgr *x)
 {
-	pid_t	pid;
+	pid_t	pid, ppid = getpid();
 	int	rc;
 
 	if (x->worker != 0) {
@@ -121,6 +122,10 @@ extmgr_start_pass(struct extmgr *x)
 		return;
 	}
 	if (pid == 0) {
+		/* extmgr killed (even with SIGKILL) takes its pass with it; a
+		 * handler runs on in its own group and is run again. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != ppid)
+			_exit(WORKER_EXIT_FAIL);
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);

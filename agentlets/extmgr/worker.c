@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1124,6 +1125,13 @@ worker_dirs(struct worker *w)
 		return -1;
 	}
 	close(fd);
+	/* One pass at a time, even across two extmgrs: the lock goes with
+	 * the process that held it. */
+	while (flock(w->own_fd, LOCK_EX) == -1)
+		if (errno != EINTR) {
+			log_warn("%s: lock", w->own_dir);
+			return -1;
+		}
 	snprintf(path, sizeof(path), "%s", w->ext_dir);
 	if (unpack_remove_stale(w->ext_fd, err, sizeof(err)) == -1)
 		log_warnx("%s: %s", path, err);
