@@ -726,6 +726,15 @@ delete_ext(struct worker *w, const char *name, json_t *rec, long long seq,
 	report(w, name, rec, seq, version, &o);
 }
 
+static void
+upgrade_forget(struct worker *w, json_t *rec)
+{
+	json_object_del(rec, "upgradeFrom");
+	json_object_del(rec, "upgradeTo");
+	json_object_del(rec, "upgradeStep");
+	worker_save(w);
+}
+
 /* From the installed version to g's: disable old, update new, uninstall
  * old, install new, enable new; a failure stops it unless the new
  * manifest says continueOnUpdateFailure.  Each step is recorded first, so
@@ -814,9 +823,7 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 		state_set_int(rec, "upgradeStep", step = 4);
 		worker_save(w);
 	}
-	json_object_del(rec, "upgradeFrom");
-	json_object_del(rec, "upgradeTo");
-	json_object_del(rec, "upgradeStep");
+	upgrade_forget(w, rec);
 	set_state(w, rec, NULL, "");
 	install_enable(w, name, rec, g);
 	return;
@@ -826,9 +833,7 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 	if (o.code == 0)
 		o.code = 1008;
 	state_set_str(rec, "handlerState", "FailedUpgrade");
-	json_object_del(rec, "upgradeFrom");
-	json_object_del(rec, "upgradeTo");
-	json_object_del(rec, "upgradeStep");
+	upgrade_forget(w, rec);
 	mark_failed(w, rec, g);
 	report(w, name, rec, g->seq, g->version, &o);
 	return;
@@ -838,16 +843,12 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 		o.code = 1008;
 	if (unpack_remove_tree(w->ext_fd, xn.dir_name, err, sizeof(err)) == -1)
 		log_warnx("%s: %s", xn.dir_name, err);
-	json_object_del(rec, "upgradeFrom");
-	json_object_del(rec, "upgradeTo");
-	json_object_del(rec, "upgradeStep");
+	upgrade_forget(w, rec);
 	mark_failed(w, rec, g);
 	report(w, name, rec, g->seq, g->version, &o);
 	return;
  abort_clean:
-	json_object_del(rec, "upgradeFrom");
-	json_object_del(rec, "upgradeTo");
-	json_object_del(rec, "upgradeStep");
+	upgrade_forget(w, rec);
 	set_state(w, rec, NULL, "");
 }
 

@@ -1,5 +1,5 @@
 # common.sh -- what the sample handlers share: the handler environment, settings and status files of the VM agent's protocol, in plain sh.
-# Sourced by each handler; copied into every sample's package by pack.sh.
+# Sourced by each handler; pack.sh (and the tests) put it into every sample's package.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 env_file="$here/HandlerEnvironment.json"

@@ -5,7 +5,10 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 sample=$1 version=$2 out=$3 pki=${4:-}
 type=$(sed -n 's/.*"name"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$here/$sample/HandlerManifest.json" | head -n 1)
-cp "$here/common.sh" "$here/$sample/common.sh"
+# The package: the sample's files and common.sh, which every sample sources.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -p "$here/$sample"/* "$here/common.sh" "$work/"
 mkdir -p "$out"
-exec "${BIN:-build/bin}/cloudsim" ext-pack "$here/$sample" --publisher Cloudsim.Samples \
+"${BIN:-build/bin}/cloudsim" ext-pack "$work" --publisher Cloudsim.Samples \
 	--type "$type" --version "$version" -o "$out" ${pki:+--pki "$pki"}

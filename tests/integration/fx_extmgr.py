@@ -271,7 +271,13 @@ def publish(env, sample, version, handler_dir=None, publisher=PUBLISHER, type_na
 	fname = "%s.%s-%s.zip" % key
 	if key in env.published and handler_dir is None:
 		return fname
-	src = handler_dir or os.path.join(SAMPLES, sample)
+	src = handler_dir
+	if src is None:
+		# The sample and the common.sh it sources, as pack.sh packs them.
+		src = os.path.join(env.tmp, "sample-" + sample)
+		shutil.rmtree(src, ignore_errors=True)
+		shutil.copytree(os.path.join(SAMPLES, sample), src)
+		shutil.copy2(os.path.join(SAMPLES, "common.sh"), src)
 	r = subprocess.run([str(fixtures.CLOUDSIM), "ext-pack", src, "--publisher", publisher, "--type", type_name,
 			    "--version", version, "-o", env.sim.packages_dir, "--pki", env.sim.pki],
 			   capture_output=True, text=True, timeout=60)
