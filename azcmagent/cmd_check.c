@@ -323,8 +323,10 @@ cmd_check(struct azcm *a)
 	if (proxy_up && cloud != NULL)
 		check_cloud(a, &k, cloud, ca, "cloud");
 	/* extmgr's package host, in the cloud's domain: packages.cloudsim.test
-	 * beside management.cloudsim.test. */
-	if (proxy_up && cloud != NULL && strncmp(host, "management.", 11) == 0) {
+	 * beside management.cloudsim.test.  The gateway carries it for a
+	 * connected machine only, as extmgr needs it. */
+	if (proxy_up && cloud != NULL && k.machine != NULL &&
+	    strncmp(host, "management.", 11) == 0) {
 		snprintf(pkg_url, sizeof(pkg_url), "https://packages.%s/",
 		    host + 11);
 		check_cloud(a, &k, pkg_url, ca, "packages");

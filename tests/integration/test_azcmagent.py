@@ -568,7 +568,7 @@ def check_gateway_down_then_up(env):
 	check(r.returncode == 26, "check, gateway down: exit %d, want 26\n%s%s" % (r.returncode, r.stdout, r.stderr))
 	doc = json.loads(r.stdout)
 	rows = {e["kind"]: e for e in doc["endpoints"]}
-	check(set(rows) == {"cloud", "packages", "gateway"}, "check rows: %r" % doc["endpoints"])
+	check(set(rows) == {"cloud", "gateway"}, "check rows: %r" % doc["endpoints"])
 	check(doc["arcproxy"]["running"] and doc["arcproxy"]["pid"] == p.pid, "arcproxy: %r" % doc["arcproxy"])
 	check(not rows["cloud"]["reachable"] and re.search(r"50[24]", rows["cloud"]["error"] or ""),
 	      "cloud row with the gateway down: %r" % rows["cloud"])
@@ -762,6 +762,10 @@ def connect_flow(env):
 	key = read(os.path.join(p.state_dir, "himds", "machine.key"))
 	check("PRIVATE KEY" in key and key not in (sim.stderr_text() + r.stdout + r.stderr),
 	      "machine.key is not a private key made here")
+	# The package-signing CA of the register answer, for extmgr (issue 11).
+	check(read(os.path.join(p.conf_dir, "packages-ca.crt")) == read(sim.file("pkgsign-ca.crt")) and
+	      stat.S_IMODE(os.stat(os.path.join(p.conf_dir, "packages-ca.crt")).st_mode) == 0o644,
+	      "packages-ca.crt is not the signing CA")
 	# agent.conf in gateway mode, arcproxy with it and with the certificate.
 	conf = jout(azcm(env, "config", "list", "-j"), "config list")
 	check(conf["connection.type"] == "gateway" and conf["gateway.url"] ==

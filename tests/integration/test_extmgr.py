@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 
 import fx_extmgr as fx
@@ -197,3 +198,80 @@ def sigkill_mid_install_converges(env):
 								 os.listdir(x.own("downloads"))))
 	fx.undeploy(env, "crash")
 	fx.wait_gone(env, "crash")
+
+
+def passes(x):
+	return len(re.findall(r"goal state \d+: \d+ extensions", x.stderr_text()))
+
+
+@test(timeout=60)
+def notify_wakes_it_between_polls(env):
+	x = env.extmgr
+	notify = os.path.join(x.run_dir, "notify")
+	os.makedirs(notify, exist_ok=True)
+	x.settings["poll_seconds"] = 300
+	x.write_config()
+	try:
+		n = passes(x)
+		x.reload()	# reads poll_seconds 300; the pass it starts watches notify/
+		check(poll(lambda: passes(x) >= n + 1, timeout=10), "no pass after SIGHUP\n" + x.stderr_tail())
+		check(poll(lambda: "watching %s" % notify in x.stderr_text(), timeout=5), "notify/ is not watched")
+		time.sleep(1.5)
+		n = passes(x)
+		check(passes(x) == n, "a pass came without a reason")
+		with open(os.path.join(notify, "extensions.tmp"), "w") as f:
+			f.write("12\n")
+		os.rename(os.path.join(notify, "extensions.tmp"), os.path.join(notify, "extensions"))
+		check(poll(lambda: passes(x) >= n + 1, timeout=3), "the wake-up did not start a pass")
+		# Another topic is not ours.
+		time.sleep(1.0)
+		n = passes(x)
+		with open(os.path.join(notify, "guestConfiguration"), "w") as f:
+			f.write("3\n")
+		time.sleep(1.5)
+		check(passes(x) == n, "guestConfiguration woke extmgr")
+	finally:
+		x.settings["poll_seconds"] = 1
+		x.write_config()
+		x.reload()
+
+
+@test(timeout=120)
+def sigkill_mid_download_resumes(env):
+	x = env.extmgr
+	d = fx.handler_dir(env, "bigdl", {
+		"HandlerManifest.json": (json.dumps([{"name": "BigDl", "version": 1.0, "handlerManifest": {
+			"installCommand": "true", "enableCommand": "mkdir -p status && echo '[{\"version\":1.0,"
+			"\"status\":{\"status\":\"success\",\"code\":0,\"formattedMessage\":{\"message\":\"big\"}}}]' "
+			"> status/$ConfigSequenceNumber.status", "updateCommand": "true", "disableCommand": "true",
+			"uninstallCommand": "true"}}]), 0o644)})
+	with open(os.path.join(d, "payload.bin"), "wb") as f:
+		for _ in range(96):
+			f.write(os.urandom(1 << 20))
+	fname = fx.publish(env, None, "1.0", handler_dir=d, type_name="BigDl")
+	part = x.own("downloads", fname + ".part")
+	v = fx.deploy(env, "bigdl", type_name="BigDl")
+	check(poll(lambda: os.path.exists(part) and os.path.getsize(part) > (4 << 20), timeout=30, interval=0.02),
+	      "the download did not start\n" + x.stderr_tail())
+	x.proc.kill()
+	x.proc.wait(5)
+	have = os.path.getsize(part)
+	check(have < os.path.getsize(fx.package_path(env, fname)), "the download had finished: %d" % have)
+	x.start()
+	fx.wait_status(env, "bigdl", v["sequenceNumber"], operation="Enable", timeout=90)
+	m = re.search(r"%s: resumed at byte (\d+)" % re.escape(fname), x.stderr_text())
+	check(m and int(m.group(1)) >= have, "no resume from byte %d in the log\n%s" % (have, x.stderr_tail()))
+	check(not os.path.exists(part), "the partial file is left")
+	fx.undeploy(env, "bigdl")
+	fx.wait_gone(env, "bigdl")
+
+
+@test(timeout=60)
+def azcmagent_check_lists_the_package_host(env):
+	p = env.arcproxy
+	r = subprocess.run([str(fx.AZCMAGENT), "check", "-j", "--config-dir", p.conf_dir, "--state-dir", env.state_dir,
+			    "--proxy", "http://127.0.0.1:%d" % p.port], capture_output=True, text=True, timeout=60)
+	rows = {e["kind"]: e for e in json.loads(r.stdout)["endpoints"]}
+	pk = rows.get("packages")
+	check(pk and pk["endpoint"] == "https://packages.cloudsim.test/" and pk["reachable"] and
+	      pk["route"] == "gateway", "check's package row: %r\n%s" % (rows, r.stderr))
