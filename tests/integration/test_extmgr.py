@@ -14,6 +14,7 @@ Expectations:
 - azcmagent extension list shows what is installed; extension remove removes it locally.
 """
 
+import base64
 import json
 import os
 import re
@@ -275,3 +276,33 @@ def azcmagent_check_lists_the_package_host(env):
 	pk = rows.get("packages")
 	check(pk and pk["endpoint"] == "https://packages.cloudsim.test/" and pk["reachable"] and
 	      pk["route"] == "gateway", "check's package row: %r\n%s" % (rows, r.stderr))
+
+
+@test(timeout=60)
+def protected_settings_reach_the_handler_encrypted(env):
+	x = env.extmgr
+	fx.publish(env, "hello", "1.0")
+	v = fx.deploy(env, "prot", "hello", settings={"bytes": 7, "caFile": env.sim.file("ca.crt")},
+		      protected={"password": "s3cr3t-%d" % os.getpid()})
+	v = fx.wait_status(env, "prot", v["sequenceNumber"], operation="Enable")
+	path = x.own("extensions", "Cloudsim.Samples.Hello-1.0", "config", "%d.settings" % v["sequenceNumber"])
+	with open(path) as f:
+		text = f.read()
+	check("s3cr3t" not in text, "protected settings in clear in %s" % path)
+	h = json.loads(text)["runtimeSettings"][0]["handlerSettings"]
+	thumb = h["protectedSettingsCertThumbprint"]
+	der = os.path.join(env.tmp, "prot.der")
+	with open(der, "wb") as f:
+		f.write(base64.b64decode(h["protectedSettings"]))
+	certs = x.own("certs")
+	r = subprocess.run(["openssl", "cms", "-decrypt", "-inform", "DER", "-in", der, "-recip",
+			    os.path.join(certs, thumb + ".crt"), "-inkey", os.path.join(certs, thumb + ".prv")],
+			   capture_output=True, text=True)
+	check(r.returncode == 0 and json.loads(r.stdout) == {"password": "s3cr3t-%d" % os.getpid()},
+	      "decrypting with the placed certificate: %s %s" % (r.stdout, r.stderr))
+	check(oct(os.stat(os.path.join(certs, thumb + ".prv")).st_mode & 0o777) == "0o600", "the key's mode")
+	# The settings key is extmgr's own, not the machine's identity key.
+	with open(x.own("settings.key")) as f, open(os.path.join(env.state_dir, "himds", "machine.key")) as g:
+		check(f.read() != g.read(), "the settings key is the machine key")
+	fx.undeploy(env, "prot")
+	fx.wait_gone(env, "prot")
