@@ -25,6 +25,7 @@
 
 #define PKGSIGN_MAX_ENTRIES	100000
 #define PKGSIGN_IO		(256 * 1024)
+#define PKGSIGN_PROBE		65536	/* bytes looked at to tell random from compressible */
 
 /* The zip being written: to a temp file, hashed on the way. */
 struct pkgsign_out {
@@ -132,6 +133,41 @@ pkgsign_copy(struct archive *a, const char *path, char *buf, char *err,
 	return n == -1 ? -1 : 0;
 }
 
+/*
+ * Does the start of the file look incompressible (already compressed or
+ * random)?  The index of coincidence of its bytes is close to 1/256 then
+ * (text is near 1/16).  Such a file is stored, not deflated: deflating it
+ * costs time on both sides and saves nothing.  Decided by the content
+ * alone, so a zip stays reproducible.
+ */
+static int
+pkgsign_incompressible(const char *path)
+{
+	unsigned char		*buf;
+	unsigned long long	 count[256] = { 0 }, sum = 0, n;
+	ssize_t			 got;
+	int			 fd, i;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	if ((buf = malloc(PKGSIGN_PROBE)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	got = read(fd, buf, PKGSIGN_PROBE);
+	close(fd);
+	for (i = 0; i < got; i++)
+		count[buf[i]]++;
+	free(buf);
+	if (got < 4096)
+		return 0;
+	for (i = 0; i < 256; i++)
+		sum += count[i] * (count[i] - (count[i] > 0));
+	n = (unsigned long long)got;
+	/* sum / (n (n - 1)) < 1.1 / 256 */
+	return sum * 2560 < 11 * n * (n - 1);
+}
+
 /* One entry of the tree: its header, then its bytes. */
 static int
 pkgsign_entry(struct archive *a, struct archive_entry *e, const char *src,
@@ -154,6 +190,10 @@ pkgsign_entry(struct archive *a, struct archive_entry *e, const char *src,
 	archive_entry_set_mtime(e, PKGSIGN_MTIME, 0);
 	archive_entry_set_uid(e, 0);
 	archive_entry_set_gid(e, 0);
+	if (S_ISREG(st.st_mode) && pkgsign_incompressible(path))
+		archive_write_zip_set_compression_store(a);
+	else
+		archive_write_zip_set_compression_deflate(a);
 	if (S_ISREG(st.st_mode)) {
 		archive_entry_set_filetype(e, AE_IFREG);
 		archive_entry_set_perm(e, st.st_mode & 0111 ? 0755 : 0644);
