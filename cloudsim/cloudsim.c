@@ -78,7 +78,8 @@ cmd_pki(int argc, char *argv[])
 	}
 	if (kept)
 		printf("cloudsim pki: %s/ca.crt exists: kept the CA (--force replaces "
-		    "it); gateway and services certificates are in place\n", dir);
+		    "it); gateway, services, package-signing and %s certificates "
+		    "are in place\n", dir, PKI_SAMPLE_PUBLISHER);
 	else
 		printf("cloudsim pki: created %s: ca.crt, ca.key, gateway.crt/.key "
 		    "(%s, 127.0.0.1), services.crt/.key (*.%s), %s.crt/.key "
@@ -244,6 +245,9 @@ check_config(struct cloudsim *cs)
 	}
 	if (cs->cfg->control.has_listen &&
 	    control_check(cs->cfg, err, sizeof(err)) == -1)
+		goto fail;
+	if (cs->cfg->packages.has_listen &&
+	    packages_check(cs->cfg, err, sizeof(err)) == -1)
 		goto fail;
 	printf("cloudsim: %s: configuration OK\n", cs->cfg->path);
 	return 0;
