@@ -26,9 +26,9 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
+import zipfile
 
 import fixtures
 import test_control as tc
@@ -253,9 +253,14 @@ def ext_pack_signature_verifies(env):
 	pack(env, "1.0", out=again)
 	with open(zip_path, "rb") as a, open(os.path.join(again, entry["file"]), "rb") as b:
 		check(a.read() == b.read(), "packing the same handler twice gave different zips")
-	listing = subprocess.run(["unzip", "-Z1", zip_path], capture_output=True, text=True).stdout.split()
+	with zipfile.ZipFile(zip_path) as z:
+		listing = z.namelist()
+		modes = {i.filename: i.external_attr >> 16 for i in z.infolist()}
+		check(z.testzip() is None, "a bad CRC in the zip")
 	check(listing == sorted(listing) and "HandlerManifest.json" in listing and "bin/run.sh" in listing,
 	      "the zip's entries: %r" % listing)
+	check(modes["bin/run.sh"] & 0o777 == 0o755 and modes["HandlerManifest.json"] & 0o777 == 0o644,
+	      "the entries' modes: %r" % {k: oct(v) for k, v in modes.items()})
 	r = sim.run("publisher-cert", sim.pki, "Bad/Name")
 	check(r.returncode != 0 and "publisher" in r.stderr, "publisher-cert Bad/Name: %d %r" % (r.returncode, r.stderr))
 
