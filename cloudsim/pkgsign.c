@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "atomicfile.h"
+#include "extreq.h"
 #include "pki.h"
 #include "pkgsign.h"
 #include "tls.h"
@@ -399,5 +400,48 @@ pkgsign_catalog(int outdirfd, const char *name, json_t *entry, char *err,
 	rc = atomicfile_writeat(outdirfd, name, text, strlen(text), 0644,
 	    ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, 0, err, errlen);
 	free(text);
+	return rc;
+}
+
+int
+pkgsign_extension(const struct pkgsign_ext *x, struct pkgsign_file *out,
+    char *err, size_t errlen)
+{
+	json_t	*doc = NULL;
+	char	 base[256], file[300], sig[300], entry[300];
+	int	 dirfd = -1, rc = -1;
+
+	if (!extreq_publisher_ok(x->publisher) || !extreq_type_ok(x->type) ||
+	    !extreq_version_ok(x->version)) {
+		snprintf(err, errlen, "expected a publisher of [A-Za-z0-9.] "
+		    "(Contoso.Monitoring), a type of [A-Za-z0-9._-] (CustomScript) "
+		    "and a version of 1 to 4 numbers (1.0)");
+		return -1;
+	}
+	snprintf(base, sizeof(base), "%s.%s-%s", x->publisher, x->type,
+	    x->version);
+	snprintf(file, sizeof(file), "%s.zip", base);
+	snprintf(sig, sizeof(sig), "%s.zip.p7s", base);
+	snprintf(entry, sizeof(entry), "%s.json", base);
+	if ((mkdir(x->outdir, 0755) == -1 && errno != EEXIST) ||
+	    (dirfd = open(x->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", x->outdir, strerror(errno));
+		return -1;
+	}
+	if (pkgsign_zip_dir(x->src, dirfd, file, out, err, errlen) == -1 ||
+	    pkgsign_sign(x->pki_dir, x->publisher, dirfd, file, sig, err,
+	    errlen) == -1)
+		goto done;
+	if ((doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+	    "kind", "extension", "publisher", x->publisher, "type", x->type,
+	    "version", x->version, "file", file, "signature", sig,
+	    "sha256", out->sha256, "size", (json_int_t)out->size)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	rc = pkgsign_catalog(dirfd, entry, doc, err, errlen);
+ done:
+	json_decref(doc);
+	close(dirfd);
 	return rc;
 }

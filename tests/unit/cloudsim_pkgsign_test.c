@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "pki.h"
 #include "pkgsign.h"
 #include "pkgverify.h"
@@ -64,20 +66,39 @@ prepare(void)
 	write_file(path, "#!/bin/sh\necho enabled\n", 0755);
 }
 
-/* Packs the handler as out/name and signs it as publisher into sig. */
+/*
+ * ext-pack: the handler as publisher's Test-<version> into out; *f from
+ * the catalog entry it wrote, as the control plane reads it.  name and sig
+ * get the files' names.
+ */
 static void
-make_package(const char *name, const char *sig, const char *publisher,
-    struct pkgsign_file *f)
+make_package(const char *version, const char *publisher, char *name,
+    char *sig, struct pkgsign_file *f)
 {
-	char	err[512];
-	int	dfd = open(out, O_RDONLY | O_DIRECTORY);
+	struct pkgsign_ext	 x = { handler, publisher, "Test", version, out, pki };
+	struct pkgsign_file	 made;
+	char			 err[512], path[PATH_MAX];
+	json_error_t		 jerr;
+	json_t			*doc;
 
-	CU_ASSERT_FATAL(dfd != -1);
-	CU_ASSERT_EQUAL_FATAL(pkgsign_zip_dir(handler, dfd, name, f, err,
-	    sizeof(err)), 0);
-	if (pkgsign_sign(pki, publisher, dfd, name, sig, err, sizeof(err)) != 0)
-		fprintf(stderr, "sign: %s\n", err);
-	close(dfd);
+	if (pkgsign_extension(&x, &made, err, sizeof(err)) != 0)
+		fprintf(stderr, "ext-pack: %s\n", err);
+	snprintf(path, sizeof(path), "%s/%s.Test-%s.json", out, publisher, version);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc = json_load_file(path, 0, &jerr));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "kind")),
+	    "extension");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc,
+	    "publisher")), publisher);
+	snprintf(f->sha256, sizeof(f->sha256), "%s",
+	    json_string_value(json_object_get(doc, "sha256")));
+	f->size = (unsigned long long)json_integer_value(json_object_get(doc,
+	    "size"));
+	snprintf(name, 128, "%s", json_string_value(json_object_get(doc, "file")));
+	snprintf(sig, 128, "%s", json_string_value(json_object_get(doc,
+	    "signature")));
+	CU_ASSERT_STRING_EQUAL(f->sha256, made.sha256);
+	CU_ASSERT_EQUAL(f->size, made.size);
+	json_decref(doc);
 }
 
 static void *
@@ -152,24 +173,26 @@ static void
 test_verifies(void)
 {
 	struct pkgsign_file	f;
-	char			err[512];
+	char			err[512], name[128], sig[128];
 
 	prepare();
-	make_package("good.zip", "good.zip.p7s", PUB, &f);
+	make_package("1.0", PUB, name, sig, &f);
+	CU_ASSERT_STRING_EQUAL(name, PUB ".Test-1.0.zip");
+	CU_ASSERT_STRING_EQUAL(sig, PUB ".Test-1.0.zip.p7s");
 	CU_ASSERT_EQUAL(strlen(f.sha256), 64);
 	CU_ASSERT(f.size > 100);
-	CU_ASSERT_EQUAL(verify("good.zip", "good.zip.p7s", PUB, &f, err,
-	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(verify(name, sig, PUB, &f, err, sizeof(err)), 0);
 }
 
 static void
 test_reproducible(void)
 {
 	struct pkgsign_file	a, b;
+	char			name[128], sig[128];
 
 	prepare();
-	make_package("a.zip", "a.zip.p7s", PUB, &a);
-	make_package("b.zip", "b.zip.p7s", PUB, &b);
+	make_package("2.0", PUB, name, sig, &a);
+	make_package("2.0", PUB, name, sig, &b);
 	CU_ASSERT_STRING_EQUAL(a.sha256, b.sha256);
 	CU_ASSERT_EQUAL(a.size, b.size);
 }
@@ -178,20 +201,19 @@ static void
 test_one_byte_changed(void)
 {
 	struct pkgsign_file	f;
-	char			err[512], path[PATH_MAX];
+	char			err[512], path[PATH_MAX], name[128], sig[128];
 	unsigned char		c;
 	int			fd;
 
 	prepare();
-	make_package("flip.zip", "flip.zip.p7s", PUB, &f);
-	snprintf(path, sizeof(path), "%s/flip.zip", out);
+	make_package("3.0", PUB, name, sig, &f);
+	snprintf(path, sizeof(path), "%s/%s", out, name);
 	CU_ASSERT_FATAL((fd = open(path, O_RDWR)) != -1);
 	CU_ASSERT_EQUAL(pread(fd, &c, 1, 40), 1);
 	c ^= 0x01;
 	CU_ASSERT_EQUAL(pwrite(fd, &c, 1, 40), 1);
 	close(fd);
-	CU_ASSERT_EQUAL(verify("flip.zip", "flip.zip.p7s", PUB, &f, err,
-	    sizeof(err)), -1);
+	CU_ASSERT_EQUAL(verify(name, sig, PUB, &f, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "sha256 mismatch");
 }
 
@@ -199,12 +221,11 @@ static void
 test_other_publisher(void)
 {
 	struct pkgsign_file	f;
-	char			err[512];
+	char			err[512], name[128], sig[128];
 
 	prepare();
-	make_package("other.zip", "other.zip.p7s", "Fabrikam.Other", &f);
-	CU_ASSERT_EQUAL(verify("other.zip", "other.zip.p7s", PUB, &f, err,
-	    sizeof(err)), -1);
+	make_package("1.0", "Fabrikam.Other", name, sig, &f);
+	CU_ASSERT_EQUAL(verify(name, sig, PUB, &f, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "signature: signer CN=Fabrikam.Other is "
 	    "not publisher " PUB);
 }
@@ -213,11 +234,11 @@ static void
 test_missing_signature(void)
 {
 	struct pkgsign_file	f;
-	char			err[512];
+	char			err[512], name[128], sig[128];
 
 	prepare();
-	make_package("nosig.zip", "nosig.zip.p7s", PUB, &f);
-	CU_ASSERT_EQUAL(verify("nosig.zip", NULL, PUB, &f, err, sizeof(err)), -1);
+	make_package("4.0", PUB, name, sig, &f);
+	CU_ASSERT_EQUAL(verify(name, NULL, PUB, &f, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "signature: no signature");
 }
 
@@ -244,6 +265,15 @@ test_refusals(void)
 	CU_ASSERT_EQUAL(pkgsign_sign(pki, "No.Such", dfd, "missing.zip",
 	    "missing.zip.p7s", err, sizeof(err)), -1);
 	close(dfd);
+	{
+		struct pkgsign_ext	x = { handler, "Bad/Pub", "T", "1.0", out, pki };
+
+		CU_ASSERT_EQUAL(pkgsign_extension(&x, &f, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "publisher"));
+		x.publisher = PUB;
+		x.version = "1.0-beta";
+		CU_ASSERT_EQUAL(pkgsign_extension(&x, &f, err, sizeof(err)), -1);
+	}
 }
 
 static const struct unit_test tests[] = {
