@@ -55,7 +55,8 @@ fz_status(const char *body, size_t len)
 		fz_refused(code, why);
 		return;
 	}
-	if (s.sequence_number < 0 || !extreq_version_ok(s.version))
+	if (s.sequence_number < 0 || s.version == NULL ||
+	    strlen(s.version) > EXTREQ_VERSION_MAX)
 		fz_bad("a report accepted with a bad field");
 	if ((o = extreq_status_json(&s)) == NULL)
 		fz_bad("an accepted report cannot be stored");

@@ -317,6 +317,14 @@ def operator_round_trip(env):
 	check(status == 404 and tc.error_code(doc) == "ExtensionNotFound", "GET after the uninstall: %d %r"
 	      % (status, doc))
 	check(goal(env, "e1")["extensions"] == [], "the goal state still lists the extension")
+	# One the machine never installed: its uninstall report has no version.
+	status, _ = op(env, "PUT", "/operator/machines/e1/extensions/never", ext_body())
+	check(status == 201, "PUT never: %d" % status)
+	status, _ = op(env, "DELETE", "/operator/machines/e1/extensions/never")
+	check(status == 200, "DELETE never: %d" % status)
+	status, doc = report(env, "e1", "never", 1, "Uninstall", version="", handlerState="NotInstalled")
+	check(status == 200 and doc["removed"] is True, "an uninstall report without a version: %d %r"
+	      % (status, doc))
 	check(env.sim.log_has(r"goal state of e1: extensions at seq %d" % g3["goalStateSeq"]),
 	      "no goal-state change logged")
 

@@ -109,6 +109,18 @@ test_status(void)
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "substatus")), 1);
 	json_decref(o);
 	extreq_status_free(&s);
+	/* The uninstall of what was never installed has no version. */
+	body = "{\"sequenceNumber\":0,\"version\":\"\",\"operation\":\"Uninstall\","
+	    "\"status\":\"success\"}";
+	CU_ASSERT_EQUAL(extreq_status_parse(body, strlen(body), &s, &code, why,
+	    sizeof(why)), 0);
+	CU_ASSERT_STRING_EQUAL(s.version, "");
+	extreq_status_free(&s);
+	body = "{\"sequenceNumber\":0,\"version\":1,\"operation\":\"Enable\","
+	    "\"status\":\"success\"}";
+	CU_ASSERT_EQUAL(extreq_status_parse(body, strlen(body), &s, &code, why,
+	    sizeof(why)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "version"));
 	body = "{\"sequenceNumber\":-1,\"version\":\"1\",\"operation\":\"Enable\","
 	    "\"status\":\"success\"}";
 	CU_ASSERT_EQUAL(extreq_status_parse(body, strlen(body), &s, &code, why,
