@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -289,6 +290,59 @@ handler_place_certificate(int certsdirfd, const char *thumbprint,
 }
 
 int
+handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
+    size_t errlen)
+{
+	DIR		*d = NULL;
+	struct dirent	*e;
+	struct stat	 st;
+	char		*buf;
+	size_t		 len, nlen;
+	int		 ofd, nfd = -1, rc = -1;
+
+	if ((ofd = openat(old_extdirfd, "status", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;	/* nothing reported yet */
+		snprintf(err, errlen, "old status/: %s", errno == ELOOP ||
+		    errno == ENOTDIR ? "not a directory (a symbolic link is "
+		    "not followed)" : strerror(errno));
+		return -1;
+	}
+	if ((d = fdopendir(ofd)) == NULL) {
+		snprintf(err, errlen, "old status/: %s", strerror(errno));
+		close(ofd);
+		return -1;
+	}
+	if ((nfd = handler_subdir(new_extdirfd, "status", err, errlen)) == -1)
+		goto done;
+	while ((e = readdir(d)) != NULL) {
+		nlen = strlen(e->d_name);
+		if (nlen <= 7 || strcmp(e->d_name + nlen - 7, ".status") != 0 ||
+		    fstatat(ofd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) ||
+		    st.st_size > MANIFEST_STATUS_MAX_BYTES)
+			continue;	/* not a status file we would read */
+		if ((buf = atomicfile_readat(ofd, e->d_name,
+		    MANIFEST_STATUS_MAX_BYTES, &len, err, errlen)) == NULL)
+			continue;	/* changed meanwhile: as if absent */
+		if (atomicfile_writeat(nfd, e->d_name, buf, len, 0600,
+		    ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, 0, err,
+		    errlen) == -1) {
+			free(buf);
+			goto done;
+		}
+		free(buf);
+	}
+	rc = 0;
+ done:
+	if (nfd != -1)
+		close(nfd);
+	closedir(d);		/* closes ofd */
+	return rc;
+}
+
+int
 handler_check_exec(const char *dir, char *err, size_t errlen)
 {
 	struct statvfs	sv;
@@ -395,10 +449,10 @@ static char **
 handler_env(const struct handler_job *job)
 {
 	const struct handler_endpoints	*ep = job->endpoints;
-	struct passwd			*pw;
+	struct passwd			 pwbuf, *pw = NULL;
 	const char			*proxy, *no_proxy, *imds, *identity;
 	const char			*home = "/";
-	char				**env, seq[32];
+	char				**env, seq[32], pwtext[1024];
 	size_t				 n = 0, i;
 	int				 rc = 0;
 
@@ -411,8 +465,9 @@ handler_env(const struct handler_job *job)
 	imds = ep != NULL && ep->imds != NULL ? ep->imds : HANDLER_IMDS;
 	identity = ep != NULL && ep->identity != NULL ? ep->identity :
 	    HANDLER_IDENTITY;
-	if ((pw = getpwuid(geteuid())) != NULL && pw->pw_dir != NULL &&
-	    pw->pw_dir[0] == '/')
+	/* getpwuid_r: extmgr may run handlers from a worker thread. */
+	if (getpwuid_r(geteuid(), &pwbuf, pwtext, sizeof(pwtext), &pw) == 0 &&
+	    pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/')
 		home = pw->pw_dir;
 	snprintf(seq, sizeof(seq), "%ld", job->seq);
 	if ((env[n] = strdup(HANDLER_PATH_ENV)) == NULL)

@@ -96,6 +96,16 @@ int	handler_place_certificate(int certsdirfd, const char *thumbprint,
 	    size_t key_len, char *err, size_t errlen);
 
 /*
+ * The upgrade's "copy status" step (the VM agent's copy_status_files):
+ * every regular status/<name>.status of the old version's directory (at
+ * most 128 KB, never through a symlink) written into the new version's
+ * status/ (made 0700), atomically, 0600.  No old status/ is not an error.
+ * 0, or -1 with err filled.
+ */
+int	handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
+	    size_t errlen);
+
+/*
  * Is dir on a filesystem mounted noexec (statvfs ST_NOEXEC)?  0 when
  * handlers can run there; -1 with err ("<dir> is on a filesystem mounted
  * noexec: extension handlers cannot run from it (remount it exec, or
@@ -169,7 +179,8 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
  * after cb returns.  Processes the shell left behind in the group keep
  * running (an enable may start a daemon).  At the time limit the whole process group gets SIGKILL and
  * the result is timed_out, code 1011, "Timeout(N)".  The child is watched
- * with a pidfd: extmgr must not reap with waitpid(-1).
+ * with a pidfd: extmgr must not reap with waitpid(-1), nor set SIGCHLD to
+ * SIG_IGN (the kernel would reap it first).
  *
  * Returns the run, or NULL with err filled (nothing started, cb never
  * called).

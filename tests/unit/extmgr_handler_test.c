@@ -577,6 +577,51 @@ test_certificates(void)
 	close(cfd);
 }
 
+/* The upgrade's status copy: status files only, never through a symlink. */
+static void
+test_copy_status(void)
+{
+	char	 oldx[512], newx[512], logs[512], err[512], sdir[1024], path[1024];
+	char	 target[1024], *text;
+	int	 ofd, nfd;
+
+	ofd = new_ext(oldx, sizeof(oldx), logs, sizeof(logs));
+	nfd = new_ext(newx, sizeof(newx), logs, sizeof(logs));
+	/* No old status/: nothing to copy, no error. */
+	CU_ASSERT_EQUAL(handler_copy_status(ofd, nfd, err, sizeof(err)), 0);
+	snprintf(sdir, sizeof(sdir), "%.700s/status", oldx);
+	CU_ASSERT_FATAL(mkdir(sdir, 0700) == 0);
+	put(sdir, "0.status", "[{\"status\":{\"status\":\"success\"}}]", 0644);
+	put(sdir, "1.status", "[{\"status\":{\"status\":\"error\"}}]", 0644);
+	put(sdir, "notes.txt", "not a status", 0644);
+	put(root, "secret", "[{\"status\":{\"status\":\"secret\"}}]", 0600);
+	snprintf(target, sizeof(target), "%.700s/secret", root);
+	snprintf(path, sizeof(path), "%.700s/2.status", sdir);
+	CU_ASSERT_FATAL(symlink(target, path) == 0);
+	CU_ASSERT_EQUAL_FATAL(handler_copy_status(ofd, nfd, err, sizeof(err)), 0);
+	snprintf(sdir, sizeof(sdir), "%.700s/status", newx);
+	CU_ASSERT_EQUAL(mode_of(newx, "status") & 07777, 0700);
+	text = slurp(sdir, "1.status");
+	CU_ASSERT_PTR_NOT_NULL(text);
+	CU_ASSERT_PTR_NOT_NULL(text != NULL ? strstr(text, "error") : NULL);
+	free(text);
+	CU_ASSERT_EQUAL(mode_of(sdir, "0.status") & 07777, 0600);
+	CU_ASSERT_EQUAL(mode_of(sdir, "2.status"), (mode_t)-1);
+	CU_ASSERT_EQUAL(mode_of(sdir, "notes.txt"), (mode_t)-1);
+	close(nfd);
+	/* The new version's status/ planted as a symlink: refused. */
+	nfd = new_ext(newx, sizeof(newx), logs, sizeof(logs));
+	snprintf(sdir, sizeof(sdir), "%.700s/planted-%d", root, ext_n);
+	CU_ASSERT_FATAL(mkdir(sdir, 0755) == 0);
+	snprintf(path, sizeof(path), "%.700s/status", newx);
+	CU_ASSERT_FATAL(symlink(sdir, path) == 0);
+	CU_ASSERT_EQUAL(handler_copy_status(ofd, nfd, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
+	CU_ASSERT_EQUAL(mode_of(sdir, "0.status"), (mode_t)-1);
+	close(nfd);
+	close(ofd);
+}
+
 /* What a handler sees: its environment (clean), working dir, fds. */
 static void
 test_run_environment(void)
@@ -882,6 +927,8 @@ static const struct unit_test tests[] = {
 	{ "settings: file 0600, content, symlinked config/ refused", test_settings },
 	{ "certificates: <THUMB>.crt/.prv 0600, a planted symlink replaced",
 	  test_certificates },
+	{ "upgrade: status files copied, symlinks neither copied nor followed",
+	  test_copy_status },
 	{ "run: environment, working dir, no inherited fd, exit code", test_run_environment },
 	{ "run: commands resolved as the VM agent does, 126, 127",
 	  test_run_command_paths },
