@@ -50,6 +50,8 @@ struct handler_run {
 	char			*ext_dir;	/* for the noexec check on 126 */
 };
 
+static void	handler_child(int, int, int, char **, char **)
+		    __attribute__((noreturn));
 static void	handler_on_exit(evutil_socket_t, short, void *);
 static void	handler_on_timeout(evutil_socket_t, short, void *);
 

@@ -189,7 +189,8 @@ struct handler_run *handler_start(struct event_base *,
 	    const struct handler_job *, handler_done_cb cb, void *arg,
 	    char *err, size_t errlen);
 /* Kills the run's process group (SIGKILL), reaps the shell and frees the
- * run; cb is not called.  NULL is a no-op.  Not from inside cb. */
+ * run; cb is not called.  NULL is a no-op.  Not from inside cb.  Every
+ * live run is ended (cb or cancel) before its event_base is freed. */
 void	handler_cancel(struct handler_run *);
 /* The process group id of a live run. */
 pid_t	handler_pid(const struct handler_run *);
