@@ -37,6 +37,7 @@ struct handler_run {
 	struct event_base	*base;
 	struct event		*ev_exit;	/* the pidfd: the shell exited */
 	struct event		*ev_timeout;	/* the operation's time limit */
+	struct event		*ev_logcheck;	/* every second: the log's size */
 	handler_done_cb		 cb;
 	void			*arg;
 	enum manifest_op	 op;
@@ -54,6 +55,7 @@ static void	handler_child(int, int, int, char **, char **)
 		    __attribute__((noreturn));
 static void	handler_on_exit(evutil_socket_t, short, void *);
 static void	handler_on_timeout(evutil_socket_t, short, void *);
+static void	handler_on_logcheck(evutil_socket_t, short, void *);
 
 void
 handler_limits_default(struct handler_limits *l)
@@ -569,6 +571,8 @@ handler_run_free(struct handler_run *run)
 		event_free(run->ev_exit);
 	if (run->ev_timeout != NULL)
 		event_free(run->ev_timeout);
+	if (run->ev_logcheck != NULL)
+		event_free(run->ev_logcheck);
 	if (run->pidfd != -1)
 		close(run->pidfd);
 	if (run->logfd != -1)
@@ -590,7 +594,7 @@ handler_start(struct event_base *base, const struct handler_job *job,
     handler_done_cb cb, void *arg, char *err, size_t errlen)
 {
 	struct handler_run	*run = NULL;
-	struct timeval		 tv;
+	struct timeval		 tv, logcheck_tv = { 1, 0 };
 	struct stat		 st;
 	char			*argv[4] = { "sh", "-c", NULL, NULL };
 	char			**env = NULL;
@@ -645,7 +649,8 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	}
 	argv[2] = cmd;
 	if ((run->ev_timeout = evtimer_new(base, handler_on_timeout, run)) ==
-	    NULL) {
+	    NULL || (run->ev_logcheck = event_new(base, -1, EV_PERSIST,
+	    handler_on_logcheck, run)) == NULL) {
 		snprintf(err, errlen, "handler: out of memory");
 		goto fail;
 	}
@@ -671,7 +676,8 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	}
 	tv.tv_sec = job->timeout_seconds;
 	tv.tv_usec = 0;
-	if (evtimer_add(run->ev_timeout, &tv) == -1) {
+	if (evtimer_add(run->ev_timeout, &tv) == -1 ||
+	    evtimer_add(run->ev_logcheck, &logcheck_tv) == -1) {
 		snprintf(err, errlen, "handler: cannot arm the time limit");
 		goto killed;
 	}
@@ -708,6 +714,29 @@ handler_on_timeout(evutil_socket_t fd, short what, void *arg)
 	run->timed_out = 1;
 	handler_kill_group(run);
 	/* The pidfd says when the shell is gone. */
+}
+
+/*
+ * A handler that writes without end must not fill the disk: past
+ * HANDLER_LOG_RUN_MAX the log is emptied (the writers' O_APPEND goes on
+ * from 0) and this run's output starts again there.
+ */
+static void
+handler_on_logcheck(evutil_socket_t fd, short what, void *arg)
+{
+	struct handler_run	*run = arg;
+	struct stat		 st;
+
+	(void)fd;
+	(void)what;
+	if (fstat(run->logfd, &st) == -1 || st.st_size <= HANDLER_LOG_RUN_MAX)
+		return;
+	if (ftruncate(run->logfd, 0) == -1)
+		return;
+	run->out_start = 0;
+	handler_log_line(run->logfd, "[%s] %s: %s\n", manifest_op_name(run->op),
+	    "log emptied: the output passed " ARC_STR(HANDLER_LOG_RUN_MAX_MIB)
+	    " MiB");
 }
 
 /*
@@ -783,6 +812,7 @@ handler_on_exit(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	evtimer_del(run->ev_timeout);
+	evtimer_del(run->ev_logcheck);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	memset(&res, 0, sizeof(res));
 	res.op = run->op;

@@ -15,6 +15,8 @@ struct handler_run;
 #define HANDLER_ENV_FILE	"HandlerEnvironment.json"
 #define HANDLER_LOG_FILE	"CommandExecution.log"	/* in the log folder */
 #define HANDLER_LOG_MAX		(4 * 1024 * 1024)	/* emptied beyond it */
+#define HANDLER_LOG_RUN_MAX_MIB	16	/* emptied during a run beyond it */
+#define HANDLER_LOG_RUN_MAX	(HANDLER_LOG_RUN_MAX_MIB * 1024 * 1024)
 #define HANDLER_OUTPUT_TAIL	3200	/* output characters kept for the report */
 #define HANDLER_ERR_TIMEOUT	1011	/* PluginHandlerScriptTimedout */
 /* The environment variable naming the directory of <THUMB>.crt/.prv. */
@@ -155,7 +157,9 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
  * Runs job->command for job->op: fork; the child gets its own session and
  * process group (setsid), its working directory ext_dir, stdin /dev/null,
  * stdout and stderr appended to <log_dir>/CommandExecution.log (0600,
- * opened O_NOFOLLOW; emptied first when past HANDLER_LOG_MAX), every other
+ * opened O_NOFOLLOW; emptied first when past HANDLER_LOG_MAX, and checked
+ * every second while the shell runs: emptied again past
+ * HANDLER_LOG_RUN_MAX, so that no handler fills the disk), every other
  * fd closed (close_range), default signal dispositions and an empty signal
  * mask, and runs `/bin/sh -c COMMAND` with a clean environment: PATH,
  * HOME, LANG=C.UTF-8, the proxy and identity variables of endpoints,

@@ -852,6 +852,31 @@ test_run_output_tail(void)
 	close(fd);
 }
 
+/* A handler that writes without end is kept from filling the disk. */
+static void
+test_run_output_cap(void)
+{
+	struct got	 g;
+	struct stat	 st;
+	char		 ext[512], logs[512], path[1024], *log;
+	int		 fd;
+
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	run_op(MANIFEST_OP_INSTALL, "head -c 17000000 /dev/zero | tr '\\0' x; "
+	    "echo; sleep 1.5; echo after-the-flood", ext, logs, 30, NULL, &g);
+	CU_ASSERT_EQUAL(g.code, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "after-the-flood\n"));
+	free(g.output);
+	snprintf(path, sizeof(path), "%.700s/%s", logs, HANDLER_LOG_FILE);
+	CU_ASSERT_FATAL(stat(path, &st) == 0);
+	CU_ASSERT(st.st_size < HANDLER_LOG_RUN_MAX);
+	log = slurp(logs, HANDLER_LOG_FILE);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "log emptied: the output passed 16 MiB"));
+	free(log);
+	close(fd);
+}
+
 /* Is pid gone (or a zombie waiting for init)? */
 static int
 pid_dead(pid_t pid)
@@ -1028,6 +1053,7 @@ static const struct unit_test tests[] = {
 	{ "run: commands resolved as the VM agent does, 126, 127",
 	  test_run_command_paths },
 	{ "run: the output's last 3200 characters", test_run_output_tail },
+	{ "run: a flood of output empties the log past 16 MiB", test_run_output_cap },
 	{ "run: past the limit the whole group is killed, Timeout(1)", test_run_timeout },
 	{ "run: cancel; a daemon left behind keeps its log", test_run_cancel_and_leftovers },
 	{ "run: a noexec mount found up front and named on 126", test_noexec },
