@@ -551,7 +551,11 @@ handler_child(int extdirfd, int nullfd, int logfd, char **argv, char **env)
 		sigaction(sig, &sa, NULL);	/* ignored ones too: SIGPIPE */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	if (fchdir(extdirfd) == -1 || dup2(nullfd, 0) == -1 ||
+	/* Above 2 first: an extmgr started with 0, 1 or 2 closed may hold
+	 * these fds there, and dup2() onto itself would keep O_CLOEXEC. */
+	if ((nullfd = fcntl(nullfd, F_DUPFD_CLOEXEC, 3)) == -1 ||
+	    (logfd = fcntl(logfd, F_DUPFD_CLOEXEC, 3)) == -1 ||
+	    fchdir(extdirfd) == -1 || dup2(nullfd, 0) == -1 ||
 	    dup2(logfd, 1) == -1 || dup2(logfd, 2) == -1)
 		_exit(127);
 	close_range(3, ~0U, 0);
@@ -624,7 +628,8 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	run->timeout_seconds = job->timeout_seconds;
 	if ((extfd = safedir_open(job->paths->ext_dir, err, errlen)) == -1)
 		goto fail;
-	if ((logdirfd = safedir_open(job->paths->log_dir, err, errlen)) == -1)
+	if ((logdirfd = handler_dir_make(job->paths->log_dir, err, errlen)) ==
+	    -1)
 		goto fail;
 	if ((run->logfd = safedir_open_file(logdirfd, HANDLER_LOG_FILE,
 	    O_RDWR | O_CREAT | O_APPEND, 0600, SAFEDIR_KEEP_UID,

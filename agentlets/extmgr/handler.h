@@ -35,8 +35,10 @@ struct handler_paths {
 	const char	*name;		/* "Publisher.Type" */
 	const char	*version;	/* "1.0.0": the handler's version */
 	const char	*ext_dir;	/* the extension dir, .../Publisher.Type-1.0.0 */
-	const char	*log_dir;	/* its log folder (made if missing, 0700;
-					   its parent must exist) */
+	const char	*log_dir;	/* its log folder (made 0700 by
+					   handler_write_environment and
+					   handler_start when missing; its
+					   parent must exist) */
 	const char	*certs_dir;	/* where <THUMB>.crt/.prv are: the
 					   handler's $ARC_EXTENSION_CERTS_DIR */
 };

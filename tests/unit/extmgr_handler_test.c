@@ -33,6 +33,7 @@
 static char	 root[128];	/* this run's scratch directory */
 static char	 certs_dir[200];	/* <root>/certs: handlers' certificates */
 static int	 ext_n;		/* extension directories made so far */
+static int	 close_stdio;	/* run_op_raw: close 0, 1, 2 before starting */
 
 /* The result a run's callback saw. */
 struct got {
@@ -157,6 +158,11 @@ run_op_raw(enum manifest_op op, const char *cmd, const char *ext,
 	if ((base = event_base_new()) == NULL) {
 		snprintf(err, errlen, "event_base_new");
 		return -1;
+	}
+	if (close_stdio) {	/* handler_start's own fds take 0, 1 and 2 */
+		close(0);
+		close(1);
+		close(2);
 	}
 	if ((run = handler_start(base, &job, on_done, g, err, errlen)) == NULL) {
 		event_base_free(base);
@@ -852,6 +858,35 @@ test_run_output_tail(void)
 	close(fd);
 }
 
+/* An extmgr started with stdin, stdout and stderr closed: its handler
+ * still gets /dev/null and the log as 0, 1 and 2. */
+static void
+test_run_closed_stdio(void)
+{
+	char	 ext[512], logs[512];
+	pid_t	 pid;
+	int	 fd, status;
+
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	if ((pid = fork()) == 0) {
+		struct got	 g;
+		char		 err[512];
+		int		 bad;
+
+		close_stdio = 1;
+		if (run_op_raw(MANIFEST_OP_ENABLE, "echo out; cat; echo err >&2",
+		    ext, logs, 10, NULL, &g, err, sizeof(err)) == -1)
+			_exit(2);
+		bad = g.called != 1 || g.code != 0 || g.output == NULL ||
+		    strstr(g.output, "out\nerr\n") == NULL;
+		_exit(bad ? 1 : 0);
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+	CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+}
+
 /* A handler that writes without end is kept from filling the disk. */
 static void
 test_run_output_cap(void)
@@ -1053,6 +1088,7 @@ static const struct unit_test tests[] = {
 	{ "run: commands resolved as the VM agent does, 126, 127",
 	  test_run_command_paths },
 	{ "run: the output's last 3200 characters", test_run_output_tail },
+	{ "run: 0, 1 and 2 right when extmgr's own are closed", test_run_closed_stdio },
 	{ "run: a flood of output empties the log past 16 MiB", test_run_output_cap },
 	{ "run: past the limit the whole group is killed, Timeout(1)", test_run_timeout },
 	{ "run: cancel; a daemon left behind keeps its log", test_run_cancel_and_leftovers },
