@@ -361,6 +361,14 @@ def protected_settings_decrypt_with_the_settings_key(env):
 	check("aes-256-cbc" in r.stdout, "not AES-256-CBC:\n%s" % r.stdout[:800])
 	with open(os.path.join(sim.state_dir, "extensions.json")) as f:
 		check("s3cr" in f.read(), "protected settings are not kept in clear")
+	again = goal(env, "e2")["extensions"][0]
+	check(again["protectedSettings"] == ext["protectedSettings"], "a second GET encrypted the same settings "
+	      "again: the machine would see a change")
+	status, _ = op(env, "PUT", "/operator/machines/e2/extensions/secret", ext_body(protectedSettings={"n": 2}))
+	check(status == 200, "the second PUT: %d" % status)
+	changed = goal(env, "e2")["extensions"][0]
+	check(changed["protectedSettings"] != ext["protectedSettings"] and changed["sequenceNumber"] == 1,
+	      "new settings, same ciphertext: %r" % changed)
 
 
 @test(timeout=60)
