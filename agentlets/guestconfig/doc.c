@@ -230,6 +230,54 @@ gc_id_resolve(const char *text, int isgroup)
 	return (long)pwp->pw_uid;
 }
 
+#define GC_REGEX_MAX		1024
+#define GC_REGEX_REPEAT_MAX	4096
+
+int
+gc_prop_regex(const json_t *props, const char *key, int flags, regex_t *re,
+    char **text, char *err, size_t errlen)
+{
+	const char	*s;
+	char		 why[128], *end;
+	unsigned long	 product = 1, m, n;
+	int		 r;
+
+	if (gc_prop_str(props, key, 1, text, err, errlen) == -1)
+		return -1;
+	if (strlen(*text) > GC_REGEX_MAX) {
+		snprintf(err, errlen, "property %s: longer than %d", key,
+		    GC_REGEX_MAX);
+		return -1;
+	}
+	for (s = *text; *s != '\0'; s++) {
+		if (*s == '\\' && s[1] != '\0') {
+			s++;
+			continue;
+		}
+		if (*s != '{' || !isdigit((unsigned char)s[1]))
+			continue;
+		m = strtoul(s + 1, &end, 10);
+		n = m;
+		if (*end == ',' && isdigit((unsigned char)end[1]))
+			n = strtoul(end + 1, &end, 10);
+		if (n < m)
+			n = m;
+		if (n > GC_REGEX_REPEAT_MAX || (product *= n > 0 ? n : 1) >
+		    GC_REGEX_REPEAT_MAX) {
+			snprintf(err, errlen, "property %s: its {m,n} bounds "
+			    "multiply to more than %d", key,
+			    GC_REGEX_REPEAT_MAX);
+			return -1;
+		}
+	}
+	if ((r = regcomp(re, *text, REG_EXTENDED | REG_NOSUB | flags)) != 0) {
+		regerror(r, re, why, sizeof(why));
+		snprintf(err, errlen, "property %s: %s", key, why);
+		return -1;
+	}
+	return 0;
+}
+
 int
 gc_prop_int(const json_t *props, const char *key, long long min,
     long long max, long long def, long long *out, char *err, size_t errlen)

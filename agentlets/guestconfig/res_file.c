@@ -552,26 +552,15 @@ line_parse(void *p, const json_t *props, char *err, size_t errlen)
 	static const char *const	 keys[] = { "path", "ensure", "regex",
 	    "line", NULL };
 	struct line_props		*l = p;
-	char				 why[128];
-	int				 r;
 
 	if (gc_props_only(props, keys, err, errlen) == -1 ||
 	    gc_prop_path(props, &l->path, err, errlen) == -1 ||
 	    gc_prop_ensure(props, "present", "absent", &l->present, err,
 	    errlen) == -1 ||
-	    gc_prop_str(props, "regex", 1, &l->regex_text, err, errlen) == -1 ||
-	    gc_prop_str(props, "line", 0, &l->line, err, errlen) == -1)
+	    gc_prop_str(props, "line", 0, &l->line, err, errlen) == -1 ||
+	    gc_prop_regex(props, "regex", 0, &l->regex, &l->regex_text, err,
+	    errlen) == -1)
 		return -1;
-	if (strlen(l->regex_text) > 1024) {
-		snprintf(err, errlen, "property regex: longer than 1024");
-		return -1;
-	}
-	if ((r = regcomp(&l->regex, l->regex_text, REG_EXTENDED | REG_NOSUB))
-	    != 0) {
-		regerror(r, &l->regex, why, sizeof(why));
-		snprintf(err, errlen, "property regex: %s", why);
-		return -1;
-	}
 	l->compiled = 1;
 	if (l->line != NULL && (strchr(l->line, '\n') != NULL ||
 	    strlen(l->line) > 4096)) {

@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+
+#include <regex.h>
+
 #include <jansson.h>
 
 #include "engine.h"
@@ -74,6 +77,13 @@ int	gc_prop_id(const json_t *props, const char *key, char **out, char *err,
 	    size_t errlen);
 /* The uid or gid of such a text; -1 when there is no such name. */
 long	gc_id_resolve(const char *text, int isgroup);
+/* The string property key compiled as a POSIX extended regex (REG_NOSUB
+ * and flags): at most 1024 bytes, and its {m,n} bounds multiplied
+ * together at most 4096 (glibc copies a bounded repetition's tree that
+ * many times: nested bounds would take the memory of the machine).  The
+ * text in *text. */
+int	gc_prop_regex(const json_t *props, const char *key, int flags,
+	    regex_t *re, char **text, char *err, size_t errlen);
 /* An integer property within [min, max]; *out = def when absent. */
 int	gc_prop_int(const json_t *props, const char *key, long long min,
 	    long long max, long long def, long long *out, char *err,

@@ -36,6 +36,11 @@ $(FUZZ_DIR)/obj/agentlets/himds/%.o: FUZZ_CFLAGS += -Iagentlets/himds
 FUZZ_HARNESSES	+= pkg_unpack pkg_verify
 pkg_unpack_fuzz_SRC	:= lib/unpack.c
 pkg_verify_fuzz_SRC	:= lib/pkgverify.c
+# guestconfig's configuration document (GC_ENGINE_SRC: tests/unit/guestconfig_engine.mk).
+FUZZ_HARNESSES	+= gc_doc
+gc_doc_fuzz_SRC	:= $(GC_ENGINE_SRC) lib/atomicfile.c
+$(FUZZ_DIR)/obj/tests/fuzz/gc_doc_fuzz.o: FUZZ_CFLAGS += -Iagentlets/guestconfig
+$(FUZZ_DIR)/obj/agentlets/guestconfig/%.o: FUZZ_CFLAGS += -Iagentlets/guestconfig
 
 FUZZ		?= $(FUZZ_HARNESSES)
 FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_HARNESSES))

@@ -850,11 +850,14 @@ test_file_line_edits(void)
 	    "{\"id\": \"auditonly\", \"type\": \"file_line\", \"properties\": "
 	    "{\"path\": \"@/l2\", \"regex\": \"^zzz\"}},"
 	    "{\"id\": \"nomatch\", \"type\": \"file_line\", \"properties\": "
-	    "{\"path\": \"@/l2\", \"regex\": \"^x\", \"line\": \"y\"}}]}",
+	    "{\"path\": \"@/l2\", \"regex\": \"^x\", \"line\": \"y\"}},"
+	    "{\"id\": \"huge\", \"type\": \"file_line\", \"properties\": "
+	    "{\"path\": \"@/l2\", \"regex\": \"((a{1,100}){100}){100}\"}}]}",
 	    NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
-	/* a line its regex misses would be appended at every run */
-	CU_ASSERT_EQUAL(gc_doc_invalid(doc), 1);
+	/* a line its regex misses would be appended at every run; nested
+	 * bounds would take the machine's memory to compile */
+	CU_ASSERT_EQUAL(gc_doc_invalid(doc), 2);
 	ctx = ctx_for(1, -1, -1);
 	r = gc_evaluate(doc, &ctx);
 	CU_ASSERT_STRING_EQUAL(get("l1"), "a\nPermitRootLogin no\nb\n"
@@ -868,6 +871,8 @@ test_file_line_edits(void)
 	CU_ASSERT(has_reason(r, 3, "GC::FILE_LINE::NOTSUPPORTED",
 	    "only a regex"));
 	CU_ASSERT(has_reason(r, 4, "GC::RESOURCE::INVALID", "does not match"));
+	CU_ASSERT(has_reason(r, 5, "GC::RESOURCE::INVALID", "multiply to more "
+	    "than 4096"));
 	json_decref(r);
 	gc_doc_free(doc);
 }
