@@ -687,8 +687,9 @@ gc_doc_parse(const char *json, size_t len, const json_t *params, char *err,
 	struct gc_doc			*doc = NULL;
 	json_error_t			 jerr;
 	json_t				*root = NULL, *resources, *r, *v;
+	json_t				*seen = NULL;
 	const char			*name, *id;
-	size_t				 i, k;
+	size_t				 i;
 	char				 why[256];
 
 	if (len > GC_DOC_MAX_SIZE) {
@@ -737,18 +738,19 @@ gc_doc_parse(const char *json, size_t len, const json_t *params, char *err,
 		goto fail;
 	}
 	/* Ids are what parameters and reports name: each once. */
+	if ((seen = json_object()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	json_array_foreach(resources, i, r) {
 		if ((id = json_string_value(json_object_get(r, "id"))) == NULL)
 			continue;
-		for (k = i + 1; k < json_array_size(resources); k++) {
-			v = json_object_get(json_array_get(resources, k), "id");
-			if (json_is_string(v) && strcmp(json_string_value(v),
-			    id) == 0) {
-				snprintf(err, errlen, "resource id \"%.128s\" is "
-				    "used twice", id);
-				goto fail;
-			}
+		if (json_object_get(seen, id) != NULL) {
+			snprintf(err, errlen, "resource id \"%.128s\" is used "
+			    "twice", id);
+			goto fail;
 		}
+		json_object_set(seen, id, json_null());
 	}
 	if (apply_params(resources, params, err, errlen) == -1)
 		goto fail;
@@ -765,10 +767,12 @@ gc_doc_parse(const char *json, size_t len, const json_t *params, char *err,
 		if (doc->res[i].invalid != NULL)
 			doc->ninvalid++;
 	}
+	json_decref(seen);
 	json_decref(root);
 	return doc;
 fail:
 	gc_doc_free(doc);
+	json_decref(seen);
 	json_decref(root);
 	return NULL;
 }
