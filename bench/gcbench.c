@@ -99,6 +99,17 @@ run_shell(const char *script, int *failed)
 	return 0;
 }
 
+static void
+remove_dir(char *dir)
+{
+	char	*rm[] = { "/bin/rm", "-rf", dir, NULL };
+	pid_t	 pid;
+	int	 status;
+
+	if (posix_spawn(&pid, rm[0], NULL, NULL, rm, environ) == 0)
+		waitpid(pid, &status, 0);
+}
+
 static int
 count_noncompliant(json_t *r)
 {
@@ -120,7 +131,7 @@ main(int argc, char *argv[])
 	struct gc_ctx	 ctx;
 	json_t		*docj, *resources, *r, *out;
 	char		 dir[] = "/tmp/gcbench.XXXXXX", path[512], script[512];
-	char		*text, err[512], *prefix = NULL, rmdir_cmd[600], id[32];
+	char		*text, err[512], *prefix = NULL, id[32];
 	double		*t_engine, *t_shell, *t_parse, t0, med_e, med_s, med_p;
 	int		 nres = DEFAULT_RESOURCES, rounds = DEFAULT_ROUNDS, ch;
 	int		 nfiles, i, shell_failed = -1, engine_failed = -1, want;
@@ -156,7 +167,7 @@ main(int argc, char *argv[])
 	snprintf(script, sizeof(script), "%s/check.sh", dir);
 	if ((f = fopen(script, "w")) == NULL) {
 		perror(script);
-		return 1;
+		goto fail;
 	}
 	fprintf(f, "# the same checks as the policy, one stat and one grep "
 	    "per resource\nfailed=0\n"
@@ -175,7 +186,7 @@ main(int argc, char *argv[])
 		if (write_target(path, i % DRIFT_EVERY == 1) == -1 ||
 		    chmod(path, i % DRIFT_EVERY == 0 ? 0600 : 0644) == -1) {
 			perror(path);
-			return 1;
+			goto fail;
 		}
 		want += (i % DRIFT_EVERY == 0) + (i % DRIFT_EVERY == 1);
 		snprintf(id, sizeof(id), "mode%d", i);
@@ -199,7 +210,7 @@ main(int argc, char *argv[])
 	json_decref(docj);
 	if (text == NULL) {
 		fprintf(stderr, "gcbench: the document was not made\n");
-		return 1;
+		goto fail;
 	}
 
 	t_engine = calloc(rounds, sizeof(double));
@@ -216,7 +227,7 @@ main(int argc, char *argv[])
 		doc = gc_doc_parse(text, strlen(text), NULL, err, sizeof(err));
 		if (doc == NULL) {
 			fprintf(stderr, "gcbench: %s\n", err);
-			return 1;
+			goto fail;
 		}
 		t_parse[i] = now_s() - t0;
 		r = gc_evaluate(doc, &ctx);
@@ -227,7 +238,7 @@ main(int argc, char *argv[])
 		t0 = now_s();
 		if (run_shell(script, &shell_failed) == -1) {
 			fprintf(stderr, "gcbench: the shell baseline failed\n");
-			return 1;
+			goto fail;
 		}
 		t_shell[i] = now_s() - t0;
 	}
@@ -269,20 +280,15 @@ main(int argc, char *argv[])
 	free(t_engine);
 	free(t_shell);
 	free(t_parse);
-	snprintf(rmdir_cmd, sizeof(rmdir_cmd), "%s", dir);
-	{
-		char	*rm[] = { "/bin/rm", "-rf", rmdir_cmd, NULL };
-		pid_t	 pid;
-		int	 status;
-
-		if (posix_spawn(&pid, rm[0], NULL, NULL, rm, environ) == 0)
-			waitpid(pid, &status, 0);
-	}
 	/* Both must agree with what was planted, or the times mean nothing. */
 	if (engine_failed != want || shell_failed != want) {
 		fprintf(stderr, "gcbench: noncompliant: engine %d, shell %d, "
 		    "planted %d\n", engine_failed, shell_failed, want);
-		return 1;
+		goto fail;
 	}
+	remove_dir(dir);
 	return 0;
+fail:
+	remove_dir(dir);
+	return 1;
 }

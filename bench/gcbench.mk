@@ -13,6 +13,7 @@ $(BIN)/gcbench: $(call obj,bench/gcbench.c $(GC_ENGINE_SRC) lib/atomicfile.c)
 .PHONY: bench-gc
 bench-gc: $(BIN)/gcbench
 	@mkdir -p bench/results
-	$(BIN)/gcbench -n 500 -r 3 -o bench/results/gcbench | tee bench/results/gcbench.txt
+	$(BIN)/gcbench -n 500 -r 3 -o bench/results/gcbench > bench/results/gcbench.txt; \
+		rc=$$?; cat bench/results/gcbench.txt; exit $$rc
 
 bench: bench-gc
