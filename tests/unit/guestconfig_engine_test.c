@@ -152,6 +152,25 @@ has_reason(json_t *r, size_t i, const char *code, const char *text)
 	return 0;
 }
 
+/* Does every reason of resource i say that something holds? */
+static int
+reasons_all_compliant(json_t *r, size_t i)
+{
+	json_t		*reasons, *x;
+	const char	*code;
+	size_t		 k;
+
+	reasons = json_object_get(json_array_get(json_object_get(r,
+	    "resources"), i), "reasons");
+	json_array_foreach(reasons, k, x) {
+		code = json_string_value(json_object_get(x, "code"));
+		if (strlen(code) < 11 || strcmp(code + strlen(code) - 11,
+		    "::COMPLIANT") != 0)
+			return 0;
+	}
+	return json_array_size(reasons) > 0;
+}
+
 static void
 dump(json_t *r)
 {
@@ -752,6 +771,11 @@ test_conditions(void)
 	CU_ASSERT_STRING_EQUAL(status_of(r, 2), "NonCompliant");
 	CU_ASSERT(has_reason(r, 2, "GC::AUDIT::NOT", "expected not: "));
 	CU_ASSERT_STRING_EQUAL(status_of(r, 3), "Compliant");
+	CU_ASSERT(has_reason(r, 3, "GC::AUDIT::COMPLIANT", "as wanted, not so: "
+	    "package telnetd is not installed"));
+	/* A reason never contradicts the status it explains. */
+	CU_ASSERT(reasons_all_compliant(r, 0));
+	CU_ASSERT(reasons_all_compliant(r, 3));
 	/* The file's own part is applied; the condition (alice exists)
 	 * still fails it, with why. */
 	CU_ASSERT_STRING_EQUAL(status_of(r, 4), "NonCompliant");
