@@ -41,8 +41,11 @@
  * audit: a condition that must also hold for the resource to be Compliant.
  * It is {"allOf": [C...]}, {"anyOf": [C...]}, {"not": C} or a check
  * {"type": T, "properties": {...}} of any type above.  Checks in a condition
- * are only ever tested, never set: a failing condition is reported with the
- * found/wanted reasons of its checks (GC::AUDIT::CONDITION).
+ * are only ever tested, never set.  A failing condition adds
+ * GC::AUDIT::CONDITION, then the reasons of the checks that decided it
+ * (for allOf the failing ones, for anyOf that holds the holding ones); a
+ * not reports its check's reasons as GC::AUDIT::NOT ("found, expected
+ * not: ...") or GC::AUDIT::COMPLIANT ("as wanted, not so: ...").
  *
  * Parameters: configurationParameter is the assignment's array of
  * {"name": "[type]id;property", "value": "text"}.  Each replaces (or adds)
