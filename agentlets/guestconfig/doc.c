@@ -161,8 +161,8 @@ bad:
 	return -1;
 }
 
-static int
-valid_account_name(const char *s)
+int
+gc_valid_account_name(const char *s)
 {
 	size_t	 i;
 
@@ -191,7 +191,8 @@ gc_prop_id(const json_t *props, const char *key, char **out, char *err,
 		snprintf(buf, sizeof(buf), "%lld",
 		    (long long)json_integer_value(v));
 		*out = strdup(buf);
-	} else if (json_is_string(v) && valid_account_name(json_string_value(v)))
+	} else if (json_is_string(v) &&
+	    gc_valid_account_name(json_string_value(v)))
 		*out = strdup(json_string_value(v));
 	else {
 		snprintf(err, errlen, "property %s: expected a name or a "

@@ -247,20 +247,6 @@ const struct gc_type gc_type_sysctl = {
 /* ---- user and group ---- */
 
 static int
-valid_name(const char *s)
-{
-	size_t	 i;
-
-	if (s[0] == '\0' || s[0] == '-' || strlen(s) > 32)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("_-.", s[i]) ==
-		    NULL)
-			return 0;
-	return 1;
-}
-
-static int
 account_parse(struct account_props *a, const json_t *props, int isuser,
     char *err, size_t errlen)
 {
@@ -277,7 +263,7 @@ account_parse(struct account_props *a, const json_t *props, int isuser,
 	    errlen) == -1 || gc_prop_int(props, idkey, 0, 4294967294LL, -1,
 	    &a->id, err, errlen) == -1)
 		return -1;
-	if (!valid_name(a->name)) {
+	if (!gc_valid_account_name(a->name)) {
 		snprintf(err, errlen, "property name: expected 1 to 32 of "
 		    "[A-Za-z0-9_.-], not starting with -");
 		return -1;

@@ -75,6 +75,9 @@ int	gc_prop_mode(const json_t *props, int *out, char *err, size_t errlen);
  * resource may create them. */
 int	gc_prop_id(const json_t *props, const char *key, char **out, char *err,
 	    size_t errlen);
+/* A user or group name as useradd takes it: 1 to 32 of [A-Za-z0-9_.-],
+ * not starting with '-', a '$' allowed at the end. */
+int	gc_valid_account_name(const char *s);
 /* The uid or gid of such a text; -1 when there is no such name. */
 long	gc_id_resolve(const char *text, int isgroup);
 /* The string property key compiled as a POSIX extended regex (REG_NOSUB

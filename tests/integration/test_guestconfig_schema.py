@@ -71,6 +71,7 @@ def single_rules(env):
 	for r in good:
 		e = errors(env, doc(r))
 		check(not e, "refused %s: %s" % (r, e[:2]))
+	# the same list as guestconfig_engine_test.c's test_schema_probes
 	bad = [
 		{"id": "a", "type": "file", "properties": {"path": "/etc/../shadow"}},
 		{"id": "a", "type": "file", "properties": {"path": "/etc/x", "mode": "644x"}},

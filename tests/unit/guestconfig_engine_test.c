@@ -132,6 +132,14 @@ status_of(json_t *r, size_t i)
 	    json_object_get(r, "resources"), i), "complianceStatus"));
 }
 
+static const char *
+resource_id_of(json_t *r, size_t i)
+{
+	return json_string_value(json_object_get(json_object_get(
+	    json_array_get(json_object_get(r, "resources"), i), "properties"),
+	    "ResourceId"));
+}
+
 /* Does resource i have a reason with that code whose phrase holds text? */
 static int
 has_reason(json_t *r, size_t i, const char *code, const char *text)
@@ -532,9 +540,7 @@ test_unknown_type_fails_alone(void)
 	CU_ASSERT_STRING_EQUAL(status_of(r, 6), "Compliant");
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r,
 	    "complianceStatus")), "NonCompliant");
-	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
-	    json_object_get(json_array_get(json_object_get(r, "resources"), 1),
-	    "properties"), "ResourceId")), "[frobnicate]what");
+	CU_ASSERT_STRING_EQUAL(resource_id_of(r, 1), "[frobnicate]what");
 	json_decref(r);
 	gc_doc_free(doc);
 }
@@ -782,9 +788,7 @@ test_conditions(void)
 	CU_ASSERT_EQUAL(mode_of("a"), 0600);
 	CU_ASSERT(has_reason(r, 4, "GC::AUDIT::NOT", "user alice exists"));
 	CU_ASSERT(has_reason(r, 5, "GC::RESOURCE::INVALID", "oneOf"));
-	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
-	    json_object_get(json_array_get(json_object_get(r, "resources"), 0),
-	    "properties"), "ResourceId")), "[audit]all");
+	CU_ASSERT_STRING_EQUAL(resource_id_of(r, 0), "[audit]all");
 	json_decref(r);
 	gc_doc_free(doc);
 }
@@ -996,6 +1000,48 @@ test_samples(void)
 	free(text);
 }
 
+/* The single-rule probes of test_guestconfig_schema.py, which the schema
+ * refuses: the parser fails each resource too. */
+static void
+test_schema_probes(void)
+{
+	static const char *const probes[] = {
+		"{\"id\": \"a\", \"type\": \"file\", \"properties\": "
+		    "{\"path\": \"/etc/../shadow\"}}",
+		"{\"id\": \"a\", \"type\": \"file\", \"properties\": "
+		    "{\"path\": \"/etc/x\", \"mode\": \"644x\"}}",
+		"{\"id\": \"a\", \"type\": \"file\", \"properties\": "
+		    "{\"path\": \"/etc/x\", \"content\": \"\", \"sha256\": "
+		    "\"0000000000000000000000000000000000000000000000000000000000000000\"}}",
+		"{\"id\": \"a\", \"type\": \"file\", \"properties\": "
+		    "{\"path\": \"/etc/x\", \"ensure\": \"absent\", \"mode\": "
+		    "\"0600\"}}",
+		"{\"id\": \"a\", \"type\": \"command_output\", \"properties\": "
+		    "{\"argv\": [\"id\"], \"regex\": \"x\"}}",
+		"{\"id\": \"a\", \"audit\": {\"allOf\": [], \"anyOf\": []}}",
+		"{\"id\": \"a\", \"type\": \"file\", \"properties\": "
+		    "{\"path\": \"/etc/x\"}, \"extra\": 1}",
+		"{\"id\": \"a b\", \"type\": \"file\", \"properties\": "
+		    "{\"path\": \"/etc/x\"}}",
+		"{\"id\": \"a\", \"properties\": {\"path\": \"/etc/x\"}}",
+	};
+	struct gc_doc	*doc;
+	char		 text[1024], err[256];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		snprintf(text, sizeof(text), "{\"schemaVersion\": 1, \"name\": "
+		    "\"probe\", \"resources\": [%s]}", probes[i]);
+		doc = gc_doc_parse(text, strlen(text), NULL, err, sizeof(err));
+		CU_ASSERT_PTR_NOT_NULL(doc);
+		if (doc != NULL && gc_doc_invalid(doc) != 1) {
+			fprintf(stderr, "probe %zu accepted\n", i);
+			CU_FAIL("a probe the schema refuses is accepted");
+		}
+		gc_doc_free(doc);
+	}
+}
+
 static void
 test_cleanup(void)
 {
@@ -1025,6 +1071,7 @@ static const struct unit_test tests[] = {
 	{ "file_line_edits", test_file_line_edits },
 	{ "file_create_and_remove", test_file_create_and_remove },
 	{ "samples", test_samples },
+	{ "schema_probes", test_schema_probes },
 	{ "cleanup", test_cleanup },
 	{ NULL, NULL }
 };
