@@ -21,7 +21,9 @@
  * Resource types (properties; all paths absolute, never through a symlink
  * that a user other than root owns; ensure defaults to present):
  *   file           path, ensure present|absent, content (exact text) | sha256 (hex),
- *                  owner (name or uid), group (name or gid), mode ("0600")
+ *                  owner (name or uid), group (name or gid), mode ("0600"); set
+ *                  creates a missing file (empty without content; never when
+ *                  only its sha256 is known), 0644 root:root unless given
  *   file_line      path, regex (POSIX extended), ensure present|absent, line (the
  *                  text every matching line must be; written in place of them, or
  *                  appended when none matches; without it present is audit only)
@@ -105,7 +107,8 @@ struct gc_ctx {
  *                   "changes": ["/etc/x: mode 0644 -> 0600"]}]}     (only when Set ran)
  *
  * The reasons are the Get's; when a change was made they are the Test's
- * (what was found before) followed by the Get's (what is there now).  A
+ * (what was found before), GC::RESOURCE::APPLIED, then the Get's (what is
+ * there now).  A
  * Compliant check says what it found, code GC::<TYPE>::COMPLIANT.  A
  * resource bad by itself is NonCompliant with GC::RESOURCE::INVALID (or
  * GC::RESOURCE::UNKNOWNTYPE).  ResourceId is "[type]id" as in the

@@ -299,6 +299,9 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 	else
 		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
 		    O_WRONLY, 0);
+	/* nothing of the daemon's (sockets, state files) reaches a policy's
+	 * command: every fd above 2 is closed, once 1 is the pipe */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawnattr_init(&attr);
 	/* Its own process group, so that a timeout kills its children too;
 	 * default signal dispositions and an empty mask whatever ours are. */

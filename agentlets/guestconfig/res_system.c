@@ -205,6 +205,11 @@ sysctl_set(const void *p, struct gc_run *run)
 
 	if ((cur = sysctl_read(s, run)) == NULL)
 		return -1;
+	if (strcmp(cur, s->value) == 0) {
+		/* the resource failed on its audit condition alone */
+		free(cur);
+		return 0;
+	}
 	if (sysctl_path(s, run->ctx, path, sizeof(path)) == -1 ||
 	    gc_path_open(path, &dirfd, name, sizeof(name), &st, err,
 	    sizeof(err)) == -1) {

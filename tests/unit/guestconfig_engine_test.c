@@ -680,6 +680,23 @@ test_command_output(void)
 	json_decref(r);
 	gc_doc_free(doc);
 
+	/* An fd of the caller's, without O_CLOEXEC, does not reach it. */
+	CU_ASSERT_EQUAL_FATAL(dup2(1, 50), 50);
+	doc = parse("{\"schemaVersion\": 1, \"name\": \"c\", \"resources\": ["
+	    "{\"id\": \"fds\", \"type\": \"command_output\", \"properties\": "
+	    "{\"argv\": [\"/bin/sh\", \"-c\", \"ls /proc/$$/fd\"], \"regex\": "
+	    "\"^2$\"}},"
+	    "{\"id\": \"nofd\", \"type\": \"command_output\", \"properties\": "
+	    "{\"argv\": [\"/bin/sh\", \"-c\", \"ls /proc/$$/fd\"], \"regex\": "
+	    "\"^50$\", \"ensure\": \"nomatch\"}}]}", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	r = gc_evaluate(doc, &ctx);
+	CU_ASSERT_STRING_EQUAL(status_of(r, 0), "Compliant");
+	CU_ASSERT_STRING_EQUAL(status_of(r, 1), "Compliant");
+	close(50);
+	json_decref(r);
+	gc_doc_free(doc);
+
 	/* The context's ceiling beats a longer timeoutMs. */
 	doc = parse("{\"schemaVersion\": 1, \"name\": \"c\", \"resources\": ["
 	    "{\"id\": \"s\", \"type\": \"command_output\", \"properties\": "
