@@ -228,8 +228,9 @@ static char *
 target_read(struct target *t, const char *path, size_t *len,
     struct gc_run *run)
 {
-	char	 err[256], *buf;
-	int	 fd;
+	struct stat	 st;
+	char		 err[256], *buf;
+	int		 fd;
 
 	fd = openat(t->dirfd, t->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
 	    O_NOCTTY | O_NONBLOCK | O_NOATIME);
@@ -238,6 +239,13 @@ target_read(struct target *t, const char *path, size_t *len,
 		    O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
 		gc_reason(run, "READ", "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	/* what was looked at may have been swapped for a fifo or a device */
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_ino != t->st.st_ino) {
+		gc_reason(run, "READ", "%s changed while being read", path);
+		close(fd);
 		return NULL;
 	}
 	if ((buf = gc_fd_read(fd, GC_MAX_FILE, len, err, sizeof(err))) ==
