@@ -114,7 +114,10 @@ struct gc_ctx {
  * GC::RESOURCE::UNKNOWNTYPE).  ResourceId is "[type]id" as in the
  * parameters.  The engine never logs; it never changes the process's
  * signal handlers or cwd, and forks only for command_output and the
- * account tools (the caller should reap nothing: children are waited for).
+ * account tools, waiting for each child by its pid: SIGCHLD must not be
+ * SIG_IGN, and nothing else may waitpid(-1) while gc_evaluate() runs.  It
+ * keeps no state between calls (getpwnam_r, gmtime_r): one thread may
+ * evaluate while another runs the event loop.
  */
 json_t		*gc_evaluate(struct gc_doc *, const struct gc_ctx *);
 

@@ -378,8 +378,6 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 		}
 		usleep(2000);
 	}
-	if (*timedout)
-		kill(-pid, SIGKILL);	/* its children may hold on */
 	out[len] = '\0';
 	*outp = out;
 	return 0;
