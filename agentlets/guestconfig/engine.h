@@ -23,7 +23,8 @@
  *   file           path, ensure present|absent, content (exact text) | sha256 (hex),
  *                  owner (name or uid), group (name or gid), mode ("0600"); set
  *                  creates a missing file (empty without content; never when
- *                  only its sha256 is known), 0644 root:root unless given
+ *                  only its sha256 is known), 0644 root:root unless given;
+ *                  absent removes a symlink at path itself, never its target
  *   file_line      path, regex (POSIX extended), ensure present|absent, line (the
  *                  text every matching line must be; written in place of them, or
  *                  appended when none matches; without it present is audit only)

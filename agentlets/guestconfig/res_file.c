@@ -69,14 +69,15 @@ kind_of(mode_t m)
 
 /* -1 with a reason when the path cannot be looked at safely. */
 static int
-target_open(const char *path, struct target *t, struct gc_run *run)
+target_open(const char *path, int follow_last, struct target *t,
+    struct gc_run *run)
 {
 	char	 err[PATH_MAX + 128];
 
 	memset(t, 0, sizeof(*t));
 	t->dirfd = -1;
-	if (gc_path_open(path, &t->dirfd, t->name, sizeof(t->name), &t->st,
-	    err, sizeof(err)) == 0)
+	if (gc_path_open(path, follow_last, &t->dirfd, t->name,
+	    sizeof(t->name), &t->st, err, sizeof(err)) == 0)
 		return 0;
 	if (errno == ENOENT) {
 		t->noparent = 1;
@@ -420,7 +421,7 @@ file_test(const void *p, struct gc_run *run)
 	struct target		 t;
 	int			 ok;
 
-	if (target_open(f->path, &t, run) == -1)
+	if (target_open(f->path, f->present, &t, run) == -1)
 		return 0;
 	if (t.noparent || t.st.st_mode == 0) {
 		target_close(&t);
@@ -468,7 +469,7 @@ file_set(const void *p, struct gc_run *run)
 	size_t			 oldlen = 0;
 	int			 rc = -1, same;
 
-	if (target_open(f->path, &t, run) == -1)
+	if (target_open(f->path, f->present, &t, run) == -1)
 		return -1;
 	if (t.noparent) {
 		gc_reason(run, "MISSING", "%s: its directory does not exist: "
@@ -477,6 +478,17 @@ file_set(const void *p, struct gc_run *run)
 	}
 	if (!f->present) {
 		if (t.st.st_mode == 0) {
+			rc = 0;
+			goto out;
+		}
+		if (S_ISLNK(t.st.st_mode)) {
+			/* the link goes, never what it points at */
+			if (unlinkat(t.dirfd, t.name, 0) == -1) {
+				gc_reason(run, "REMOVE", "%s: %s", f->path,
+				    strerror(errno));
+				goto out;
+			}
+			gc_change(run, "%s: symlink removed", f->path);
 			rc = 0;
 			goto out;
 		}
@@ -766,7 +778,7 @@ line_set(const void *p, struct gc_run *run)
 		    "policy gives only a regex", l->path);
 		return -1;
 	}
-	if (target_open(l->path, &t, run) == -1)
+	if (target_open(l->path, 1, &t, run) == -1)
 		return -1;
 	if (t.noparent || t.st.st_mode == 0) {
 		rc = l->present ? -1 : 0;
@@ -865,7 +877,7 @@ dir_test(const void *p, struct gc_run *run)
 	struct target		 t;
 	int			 ok;
 
-	if (target_open(d->path, &t, run) == -1)
+	if (target_open(d->path, d->present, &t, run) == -1)
 		return 0;
 	if (t.noparent || t.st.st_mode == 0) {
 		target_close(&t);
@@ -902,7 +914,7 @@ dir_set(const void *p, struct gc_run *run)
 	long			 uid, gid;
 	int			 rc = -1;
 
-	if (target_open(d->path, &t, run) == -1)
+	if (target_open(d->path, d->present, &t, run) == -1)
 		return -1;
 	if (t.noparent) {
 		gc_reason(run, "MISSING", "%s: its parent does not exist: not "

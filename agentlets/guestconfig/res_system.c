@@ -211,7 +211,7 @@ sysctl_set(const void *p, struct gc_run *run)
 		return 0;
 	}
 	if (sysctl_path(s, run->ctx, path, sizeof(path)) == -1 ||
-	    gc_path_open(path, &dirfd, name, sizeof(name), &st, err,
+	    gc_path_open(path, 1, &dirfd, name, sizeof(name), &st, err,
 	    sizeof(err)) == -1) {
 		gc_reason(run, "WRITE", "%s: %s", s->name, err);
 		goto out;

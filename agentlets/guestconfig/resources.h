@@ -99,10 +99,12 @@ int	gc_prop_int(const json_t *props, const char *key, long long min,
  * ELOOP and err naming it.  On success *dirfd is the last directory
  * (O_RDONLY|O_DIRECTORY, the caller closes it), name its entry and st that
  * entry's lstat (st->st_mode 0 when it does not exist).  -1 with errno
- * ENOENT when a directory on the way is missing.
+ * ENOENT when a directory on the way is missing.  Without follow_last a
+ * symlink in the last place is the entry itself (whoever owns it): what
+ * "absent" checks and removes.
  */
-int	gc_path_open(const char *path, int *dirfd, char *name, size_t namelen,
-	    struct stat *st, char *err, size_t errlen);
+int	gc_path_open(const char *path, int follow_last, int *dirfd, char *name,
+	    size_t namelen, struct stat *st, char *err, size_t errlen);
 /* The regular file at path for reading (O_NOFOLLOW, O_NOATIME when it can);
  * -1 with errno ENOENT when missing, another errno and err otherwise. */
 int	gc_file_open_read(const char *path, struct stat *st, char *err,

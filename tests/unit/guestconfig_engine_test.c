@@ -572,7 +572,7 @@ test_planted_symlink_not_followed(void)
 	    "{\"id\": \"rootlink\", \"type\": \"file\", \"properties\": "
 	    "{\"path\": \"@/rootdir/secret\", \"mode\": \"0600\"}},"
 	    "{\"id\": \"gone\", \"type\": \"file\", \"properties\": {\"path\": "
-	    "\"@/target\", \"ensure\": \"absent\"}}]}";
+	    "\"@/target2\", \"ensure\": \"absent\"}}]}";
 
 	/* A secret of root's, and symlinks to it owned by nobody. */
 	mkpath(p, sizeof(p), "real");
@@ -584,6 +584,10 @@ test_planted_symlink_not_followed(void)
 	CU_ASSERT_EQUAL(lchown(p, 65534, 65534), 0);
 	mkpath(p, sizeof(p), "userdir");
 	mkpath(q, sizeof(q), "real");
+	CU_ASSERT_EQUAL_FATAL(symlink(q, p), 0);
+	CU_ASSERT_EQUAL(lchown(p, 65534, 65534), 0);
+	mkpath(p, sizeof(p), "target2");
+	mkpath(q, sizeof(q), "real/secret");
 	CU_ASSERT_EQUAL_FATAL(symlink(q, p), 0);
 	CU_ASSERT_EQUAL(lchown(p, 65534, 65534), 0);
 	/* One owned by root is followed. */
@@ -599,8 +603,11 @@ test_planted_symlink_not_followed(void)
 	CU_ASSERT(has_reason(r, 1, "GC::FILE_LINE::SYMLINK", "userdir is a "
 	    "symlink"));
 	CU_ASSERT_STRING_EQUAL(status_of(r, 2), "Compliant");
-	CU_ASSERT_STRING_EQUAL(status_of(r, 3), "NonCompliant");
-	/* The secret and the links are as they were. */
+	/* "absent" removes the link itself, never what it points at */
+	CU_ASSERT_STRING_EQUAL(status_of(r, 3), "Compliant");
+	CU_ASSERT(has_reason(r, 3, "GC::FILE::PRESENT", "exists (a symlink)"));
+	CU_ASSERT_EQUAL(lstat(doc_text("@/target2"), &st), -1);
+	/* The secret and the other links are as they were. */
 	CU_ASSERT_STRING_EQUAL(get("real/secret"), "root only\n");
 	CU_ASSERT_EQUAL(mode_of("real/secret"), 0600);
 	CU_ASSERT_EQUAL(lstat(doc_text("@/target"), &st), 0);
