@@ -95,6 +95,23 @@ target_close(struct target *t)
 	t->dirfd = -1;
 }
 
+/* When nothing is at the path, the verdict (1: absent as wanted, 0:
+ * missing) with its reason, the target closed; -1 when something is. */
+static int
+target_missing(struct target *t, const char *path, int present,
+    const char *kind, struct gc_run *run)
+{
+	if (!t->noparent && t->st.st_mode != 0)
+		return -1;
+	target_close(t);
+	if (!present) {
+		gc_reason(run, "COMPLIANT", "%s does not exist", path);
+		return 1;
+	}
+	gc_reason(run, "MISSING", "%s does not exist, expected %s", path, kind);
+	return 0;
+}
+
 static int
 meta_parse(struct meta *m, const json_t *props, char *err, size_t errlen)
 {
@@ -423,17 +440,9 @@ file_test(const void *p, struct gc_run *run)
 
 	if (target_open(f->path, f->present, &t, run) == -1)
 		return 0;
-	if (t.noparent || t.st.st_mode == 0) {
-		target_close(&t);
-		if (!f->present) {
-			gc_reason(run, "COMPLIANT", "%s does not exist",
-			    f->path);
-			return 1;
-		}
-		gc_reason(run, "MISSING", "%s does not exist, expected a "
-		    "file", f->path);
-		return 0;
-	}
+	if ((ok = target_missing(&t, f->path, f->present, "a file", run)) !=
+	    -1)
+		return ok;
 	if (!f->present) {
 		gc_reason(run, "PRESENT", "%s exists (%s), expected absent",
 		    f->path, kind_of(t.st.st_mode));
@@ -879,17 +888,9 @@ dir_test(const void *p, struct gc_run *run)
 
 	if (target_open(d->path, d->present, &t, run) == -1)
 		return 0;
-	if (t.noparent || t.st.st_mode == 0) {
-		target_close(&t);
-		if (!d->present) {
-			gc_reason(run, "COMPLIANT", "%s does not exist",
-			    d->path);
-			return 1;
-		}
-		gc_reason(run, "MISSING", "%s does not exist, expected a "
-		    "directory", d->path);
-		return 0;
-	}
+	if ((ok = target_missing(&t, d->path, d->present, "a directory",
+	    run)) != -1)
+		return ok;
 	if (!d->present || !S_ISDIR(t.st.st_mode)) {
 		gc_reason(run, d->present ? "TYPE" : "PRESENT", "%s is %s, "
 		    "expected %s", d->path, kind_of(t.st.st_mode), d->present ?
