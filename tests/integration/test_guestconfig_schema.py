@@ -82,6 +82,8 @@ def single_rules(env):
 		{"id": "a", "type": "file", "properties": {"path": "/etc/x"}, "extra": 1},
 		{"id": "a b", "type": "file", "properties": {"path": "/etc/x"}},
 		{"id": "a", "properties": {"path": "/etc/x"}},
+		{"id": "a", "type": "sysctl", "properties": {"name": "net/../../../etc/shadow", "value": "x"}},
+		{"id": "a", "type": "user", "properties": {"name": "-o"}},
 	]
 	for r in bad:
 		check(errors(env, doc(r)), "accepted: %s" % r)

@@ -1048,6 +1048,10 @@ test_schema_probes(void)
 		"{\"id\": \"a b\", \"type\": \"file\", \"properties\": "
 		    "{\"path\": \"/etc/x\"}}",
 		"{\"id\": \"a\", \"properties\": {\"path\": \"/etc/x\"}}",
+		"{\"id\": \"a\", \"type\": \"sysctl\", \"properties\": "
+		    "{\"name\": \"net/../../../etc/shadow\", \"value\": \"x\"}}",
+		"{\"id\": \"a\", \"type\": \"user\", \"properties\": "
+		    "{\"name\": \"-o\"}}",
 	};
 	struct gc_doc	*doc;
 	char		 text[1024], err[256];
