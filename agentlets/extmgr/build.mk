@@ -18,7 +18,8 @@ $(BIN)/extmgr: $(call obj,$(EXTMGR_SRC) $(LIB_SRC) $(AGENT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -larchive
 
-UNIT_TESTS += extmgr_policy extmgr_goal
+UNIT_TESTS += extmgr_policy extmgr_goal extmgr_download
+extmgr_download_test_OBJS := lib/download.c lib/safedir.c
 extmgr_policy_test_OBJS := agentlets/extmgr/policy.c
 extmgr_goal_test_OBJS := agentlets/extmgr/goal.c
 
