@@ -1,0 +1,827 @@
+/* assign.c -- guestconfig's assignments: fetched from the cloud, kept in the state file while it is unreachable, and their packages downloaded, verified and unpacked. */
+#include <sys/stat.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "atomicfile.h"
+#include "guestconfig.h"
+#include "httpc.h"
+#include "log.h"
+#include "machine.h"
+#include "pkgverify.h"
+#include "safedir.h"
+#include "unpack.h"
+
+#define GC_STATE_MAX		(16 << 20)
+#define GC_META_MAX		4096
+#define GC_STATE_VERSION	1
+
+/* A package download under way: what it is for, found again by name. */
+struct gc_fetch {
+	struct gc	*gc;
+	char		 name[GC_NAME_MAX];
+	char		 hash[65];
+	char		 dir[GC_NAME_MAX + 24];
+	char		 zip[GC_NAME_MAX + 32];	/* <dir>.zip, while fd is open */
+	char		*sig_url;
+	int		 fd;		/* the zip, written, in packages/ */
+	uint64_t	 size;
+};
+
+static const char *const gc_type_names[] = {
+	"Audit", "ApplyAndMonitor", "ApplyAndAutoCorrect"
+};
+
+const char *
+gc_type_name(enum gc_type t)
+{
+	return gc_type_names[t];
+}
+
+static int
+gc_type_parse(const char *s, enum gc_type *t)
+{
+	int	i;
+
+	for (i = 0; s != NULL && i < 3; i++)
+		if (strcmp(s, gc_type_names[i]) == 0) {
+			*t = (enum gc_type)i;
+			return 0;
+		}
+	return -1;
+}
+
+static int
+gc_name_ok(const char *s)
+{
+	size_t	i;
+
+	if (s == NULL || !isalnum((unsigned char)s[0]))
+		return 0;
+	for (i = 1; s[i] != '\0'; i++)
+		if (i >= GC_NAME_MAX - 1 || (!isalnum((unsigned char)s[i]) &&
+		    strchr("-_.", s[i]) == NULL))
+			return 0;
+	return 1;
+}
+
+static int
+gc_hash_ok(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; s != NULL && s[i] != '\0'; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return s != NULL && i == 64;
+}
+
+static const char *
+gc_str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+void
+gc_assign_free(struct gc_assignment *a)
+{
+	if (a == NULL)
+		return;
+	free(a->content_uri);
+	json_decref(a->params);
+	free(a->version);
+	free(a->config_name);
+	free(a->config_version);
+	json_decref(a->unsent);
+	free(a);
+}
+
+/* Its unpacked package goes. */
+static void
+gc_assign_drop_package(struct gc *gc, struct gc_assignment *a)
+{
+	char	err[512];
+
+	if (a->dir[0] != '\0' && unpack_remove_tree(gc->pkg_fd, a->dir, err,
+	    sizeof(err)) == -1)
+		log_warnx("assignment %s: %s", a->name, err);
+	a->pkg = GC_PKG_NONE;
+	a->pkg_error[0] = '\0';
+	free(a->config_name);
+	free(a->config_version);
+	a->config_name = a->config_version = NULL;
+}
+
+void
+gc_assign_clear(struct gc *gc)
+{
+	struct gc_assignment	*a;
+
+	while ((a = TAILQ_FIRST(&gc->assignments)) != NULL) {
+		TAILQ_REMOVE(&gc->assignments, a, entry);
+		gc_assign_free(a);
+	}
+	gc->nassignments = 0;
+}
+
+/*
+ * An assignment from the cloud's list (or the state file): the contract's
+ * fields, checked.  NULL with why filled.
+ */
+static struct gc_assignment *
+gc_assign_parse(json_t *o, char *why, size_t whylen)
+{
+	struct gc_assignment	*a;
+	json_t			*params;
+	const char		*name, *uri, *hash, *version;
+	size_t			 i;
+
+	name = gc_str(o, "name");
+	uri = gc_str(o, "contentUri");
+	hash = gc_str(o, "contentHash");
+	version = gc_str(o, "version");
+	params = json_object_get(o, "configurationParameter");
+	if (!gc_name_ok(name)) {
+		snprintf(why, whylen, "an assignment without a valid name");
+		return NULL;
+	}
+	if (uri == NULL || strncmp(uri, "https://", 8) != 0 || !gc_hash_ok(hash) ||
+	    (params != NULL && !json_is_array(params) && !json_is_null(params))) {
+		snprintf(why, whylen, "assignment %s: contentUri, contentHash or "
+		    "configurationParameter is malformed", name);
+		return NULL;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		goto oom;
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	if (gc_type_parse(gc_str(o, "assignmentType"), &a->type) == -1) {
+		snprintf(why, whylen, "assignment %s: assignmentType \"%s\" is not "
+		    "Audit, ApplyAndMonitor or ApplyAndAutoCorrect", name,
+		    gc_str(o, "assignmentType") ? gc_str(o, "assignmentType") : "");
+		gc_assign_free(a);
+		return NULL;
+	}
+	for (i = 0; i < 64; i++)
+		a->content_hash[i] = (char)tolower((unsigned char)hash[i]);
+	snprintf(a->dir, sizeof(a->dir), "%s-%.16s", a->name, a->content_hash);
+	if ((a->content_uri = strdup(uri)) == NULL ||
+	    (version != NULL && (a->version = strdup(version)) == NULL) ||
+	    (a->params = json_is_array(params) ? json_deep_copy(params) :
+	    json_array()) == NULL) {
+		gc_assign_free(a);
+		goto oom;
+	}
+	return a;
+ oom:
+	snprintf(why, whylen, "out of memory");
+	return NULL;
+}
+
+static int
+gc_same_params(const struct gc_assignment *a, const struct gc_assignment *b)
+{
+	return json_equal(a->params, b->params) && a->type == b->type &&
+	    ((a->version == NULL && b->version == NULL) ||
+	    (a->version != NULL && b->version != NULL &&
+	    strcmp(a->version, b->version) == 0));
+}
+
+/* RFC 3339 UTC with milliseconds, for reports and the state file. */
+void
+gc_time_text(const struct timespec *ts, char *buf, size_t len)
+{
+	struct tm	tm;
+	time_t		t = ts->tv_sec;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, ts->tv_nsec / 1000000);
+}
+
+static json_t *
+gc_time_json(time_t t)
+{
+	struct timespec	ts = { t, 0 };
+	char		buf[40];
+
+	if (t == 0)
+		return json_null();
+	gc_time_text(&ts, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static time_t
+gc_time_parse(const char *s)
+{
+	struct tm	 tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+		return 0;
+	return timegm(&tm);
+}
+
+static const char *const gc_pkg_names[] = {
+	"none", "fetching", "ready", "refused"
+};
+
+static json_t *
+gc_assign_json(const struct gc_assignment *a)
+{
+	json_t	*o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s*, s:s, s:s, s:s*, s:s*, "
+	    "s:s, s:o, s:s, s:b, s:b, s:O*}",
+	    "name", a->name, "contentUri", a->content_uri,
+	    "contentHash", a->content_hash,
+	    "assignmentType", gc_type_name(a->type),
+	    "configurationParameter", a->params, "version", a->version,
+	    "package", gc_pkg_names[a->pkg], "packageError", a->pkg_error,
+	    "configurationName", a->config_name,
+	    "configurationVersion", a->config_version,
+	    "status", a->status[0] ? a->status : "Pending",
+	    "lastEvaluation", gc_time_json(a->last_eval),
+	    "lastError", a->last_error,
+	    "applied", a->applied, "reported", a->reported,
+	    "unsentReport", a->unsent);
+	return o;
+}
+
+/*
+ * <state>/guestconfig/guestconfig.json: the assignments as last fetched,
+ * with what became of them (azcmagent show reads it too).  0 or -1.
+ */
+int
+gc_assign_save(struct gc *gc)
+{
+	struct gc_assignment	*a;
+	struct timespec		 now;
+	json_t			*doc, *list;
+	char			*text, err[512];
+	int			 rc;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if ((list = json_array()) == NULL)
+		return -1;
+	TAILQ_FOREACH(a, &gc->assignments, entry)
+		json_array_append_new(list, gc_assign_json(a));
+	doc = json_pack("{s:i, s:b, s:s, s:s, s:o, s:o, s:o, s:s, s:I, s:o}",
+	    "version", GC_STATE_VERSION,
+	    "enabled", gc->disabled[0] == '\0',
+	    "disabledReason", gc->disabled,
+	    "mode", gc->disabled[0] ? "disabled" : "full",
+	    "updated", gc_time_json(now.tv_sec),
+	    "lastFetch", gc_time_json(gc->last_fetch),
+	    "lastPoll", gc_time_json(gc->last_poll),
+	    "lastPollError", gc->poll_error,
+	    "goalStateSeq", (json_int_t)gc->goal_seq,
+	    "assignments", list);
+	if (doc == NULL || (text = json_dumps(doc, JSON_INDENT(1) |
+	    JSON_PRESERVE_ORDER)) == NULL) {
+		json_decref(doc);
+		log_warnx("state file: out of memory");
+		return -1;
+	}
+	json_decref(doc);
+	if ((rc = atomicfile_writeat(gc->own_fd, GC_STATE_FILE, text,
+	    strlen(text), 0600, ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, 0, err,
+	    sizeof(err))) == -1)
+		log_warnx("%s/%s/%s: %s", gc->state_dir, GC_OWN_DIR, GC_STATE_FILE,
+		    err);
+	free(text);
+	return rc;
+}
+
+/* Is the unpacked package of a still whole?  Then it is READY again. */
+static void
+gc_assign_restore_package(struct gc *gc, struct gc_assignment *a, json_t *o)
+{
+	const char	*name = gc_str(o, "configurationName");
+	const char	*version = gc_str(o, "configurationVersion");
+	struct stat	 st;
+
+	if (strcmp(gc_str(o, "package") ? gc_str(o, "package") : "",
+	    "ready") != 0 || name == NULL ||
+	    fstatat(gc->pkg_fd, a->dir, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISDIR(st.st_mode))
+		return;
+	if ((a->config_name = strdup(name)) == NULL ||
+	    (version != NULL && (a->config_version = strdup(version)) == NULL))
+		return;
+	a->pkg = GC_PKG_READY;
+}
+
+/* The assignments of the last run, unless older than GC_OFFLINE_KEEP. */
+void
+gc_assign_load(struct gc *gc)
+{
+	struct gc_assignment	*a;
+	json_t			*doc, *o;
+	char			*text, err[512];
+	size_t			 i, len;
+	time_t			 fetched;
+
+	if ((text = atomicfile_readat(gc->own_fd, GC_STATE_FILE, GC_STATE_MAX,
+	    &len, err, sizeof(err))) == NULL) {
+		if (errno != ENOENT)
+			log_warnx("%s: %s", GC_STATE_FILE, err);
+		return;
+	}
+	doc = json_loadb(text, len, 0, NULL);
+	free(text);
+	if (doc == NULL) {
+		log_warnx("%s/%s: not JSON: starting without assignments",
+		    GC_OWN_DIR, GC_STATE_FILE);
+		return;
+	}
+	fetched = gc_time_parse(gc_str(doc, "lastFetch"));
+	if (fetched != 0 && time(NULL) - fetched > GC_OFFLINE_KEEP) {
+		log_info("the assignments fetched at %s are older than 14 days: "
+		    "dropped", gc_str(doc, "lastFetch"));
+		json_decref(doc);
+		return;
+	}
+	gc->last_fetch = fetched;
+	gc->goal_seq = json_integer_value(json_object_get(doc, "goalStateSeq"));
+	json_array_foreach(json_object_get(doc, "assignments"), i, o) {
+		if (gc->nassignments == GC_MAX_ASSIGNMENTS)
+			break;
+		if ((a = gc_assign_parse(o, err, sizeof(err))) == NULL) {
+			log_warnx("%s: %s", GC_STATE_FILE, err);
+			continue;
+		}
+		a->applied = json_is_true(json_object_get(o, "applied"));
+		a->reported = json_is_true(json_object_get(o, "reported"));
+		a->last_eval = gc_time_parse(gc_str(o, "lastEvaluation"));
+		snprintf(a->status, sizeof(a->status), "%s", gc_str(o, "status") ?
+		    gc_str(o, "status") : "");
+		if (json_is_object(json_object_get(o, "unsentReport")))
+			a->unsent = json_incref(json_object_get(o,
+			    "unsentReport"));
+		gc_assign_restore_package(gc, a, o);
+		TAILQ_INSERT_TAIL(&gc->assignments, a, entry);
+		gc->nassignments++;
+	}
+	json_decref(doc);
+}
+
+/* The identity in the state dir, read again before each call. */
+static int
+gc_machine(struct gc *gc)
+{
+	struct himds_machine	*m = NULL;
+	char			 err[512];
+
+	if (himds_machine_load(gc->state_dir, &m, err, sizeof(err)) != 0) {
+		snprintf(gc->poll_error, sizeof(gc->poll_error), "%s", err);
+		return -1;
+	}
+	himds_machine_free(gc->machine);
+	gc->machine = m;
+	return 0;
+}
+
+/* Fills req for a call to url as the machine (through arcproxy). */
+void
+gc_cloud_req(struct gc *gc, struct httpc_req *req, const char *method,
+    const char *url)
+{
+	memset(req, 0, sizeof(*req));
+	req->method = method;
+	req->url = url;
+	req->proxy = gc->settings.proxy;
+	req->ca_file = gc->machine->ca_file;
+	req->cert_file = gc->machine->cert_file;
+	req->key_file = gc->machine->key_file;
+	req->timeout_ms = gc->settings.cloud_timeout_seconds * 1000;
+}
+
+/* The cloud's error body, or curl's reason. */
+void
+gc_cloud_error(const struct httpc_resp *resp, char *out, size_t outlen)
+{
+	json_t		*doc = NULL, *e;
+	const char	*msg;
+
+	if (resp->status == 0) {
+		snprintf(out, outlen, "no answer: %s", resp->error[0] ?
+		    resp->error : "unknown error");
+		return;
+	}
+	if (resp->body != NULL)
+		doc = json_loadb(resp->body, resp->body_len, 0, NULL);
+	e = json_object_get(doc, "error");
+	if ((msg = gc_str(e, "message")) != NULL)
+		snprintf(out, outlen, "HTTP %ld: %s: %s", resp->status,
+		    gc_str(e, "code") ? gc_str(e, "code") : "", msg);
+	else
+		snprintf(out, outlen, "HTTP %ld", resp->status);
+	json_decref(doc);
+}
+
+/* The cloud stayed out of reach: after 14 days the assignments go. */
+static void
+gc_assign_unreachable(struct gc *gc)
+{
+	struct gc_assignment	*a;
+
+	log_warnx("assignments: %s", gc->poll_error);
+	if (gc->last_fetch == 0 || time(NULL) - gc->last_fetch <= GC_OFFLINE_KEEP ||
+	    gc->nassignments == 0)
+		return;
+	log_info("no answer from the cloud for 14 days: the %d assignments "
+	    "stop", gc->nassignments);
+	TAILQ_FOREACH(a, &gc->assignments, entry)
+		gc_assign_drop_package(gc, a);
+	gc_assign_clear(gc);
+	gc_eval_schedule(gc);
+}
+
+/* The cloud's list replaces ours: kept, changed, new and removed ones. */
+static void
+gc_assign_reconcile(struct gc *gc, json_t *list)
+{
+	struct gc_assignments	 next;
+	struct gc_assignment	*a, *old;
+	json_t			*o;
+	size_t			 i;
+	char			 why[512];
+	int			 n = 0;
+
+	TAILQ_INIT(&next);
+	json_array_foreach(list, i, o) {
+		if (n == GC_MAX_ASSIGNMENTS) {
+			log_warnx("more than %d assignments: the rest are ignored",
+			    GC_MAX_ASSIGNMENTS);
+			break;
+		}
+		if ((a = gc_assign_parse(o, why, sizeof(why))) == NULL) {
+			log_warnx("%s", why);
+			continue;
+		}
+		TAILQ_FOREACH(old, &next, entry)
+			if (strcmp(old->name, a->name) == 0)
+				break;
+		if (old != NULL) {
+			gc_assign_free(a);
+			continue;
+		}
+		TAILQ_FOREACH(old, &gc->assignments, entry)
+			if (strcmp(old->name, a->name) == 0)
+				break;
+		if (old == NULL) {
+			log_info("assignment %s: new, %s of %s", a->name,
+			    gc_type_name(a->type), a->content_uri);
+			TAILQ_INSERT_TAIL(&next, a, entry);
+			n++;
+			continue;
+		}
+		TAILQ_REMOVE(&gc->assignments, old, entry);
+		if (strcmp(old->content_hash, a->content_hash) != 0 ||
+		    strcmp(old->content_uri, a->content_uri) != 0) {
+			log_info("assignment %s: new content %s", a->name,
+			    a->content_uri);
+			gc_assign_drop_package(gc, old);
+			gc_assign_free(old);
+			TAILQ_INSERT_TAIL(&next, a, entry);
+			n++;
+			continue;
+		}
+		if (!gc_same_params(old, a)) {
+			log_info("assignment %s: now %s, parameters changed",
+			    a->name, gc_type_name(a->type));
+			old->type = a->type;
+			json_decref(old->params);
+			old->params = json_incref(a->params);
+			free(old->version);
+			old->version = a->version;
+			a->version = NULL;
+			old->applied = old->reported = 0;
+			old->due.tv_sec = 0;
+		}
+		/* A refused package is tried again at each list. */
+		if (old->pkg == GC_PKG_REFUSED)
+			old->pkg = GC_PKG_NONE;
+		gc_assign_free(a);
+		TAILQ_INSERT_TAIL(&next, old, entry);
+		n++;
+	}
+	/* What is left was removed: it stops at once. */
+	while ((old = TAILQ_FIRST(&gc->assignments)) != NULL) {
+		TAILQ_REMOVE(&gc->assignments, old, entry);
+		log_info("assignment %s: removed", old->name);
+		gc_assign_drop_package(gc, old);
+		gc_assign_free(old);
+	}
+	TAILQ_CONCAT(&gc->assignments, &next, entry);
+	gc->nassignments = n;
+}
+
+static void
+gc_on_list(const struct httpc_resp *resp, void *arg)
+{
+	struct gc	*gc = arg;
+	json_t		*doc = NULL, *list;
+
+	gc->polling = 0;
+	gc->last_poll = time(NULL);
+	if (resp->status != 200) {
+		gc_cloud_error(resp, gc->poll_error, sizeof(gc->poll_error));
+		gc_assign_unreachable(gc);
+		goto done;
+	}
+	if (resp->body == NULL || (doc = json_loadb(resp->body, resp->body_len,
+	    0, NULL)) == NULL || !json_is_array(list = json_object_get(doc,
+	    "assignments"))) {
+		snprintf(gc->poll_error, sizeof(gc->poll_error), "the list of "
+		    "assignments is not {\"goalStateSeq\", \"assignments\": "
+		    "[...]}");
+		log_warnx("%s", gc->poll_error);
+		goto done;
+	}
+	gc->poll_error[0] = '\0';
+	gc->last_fetch = gc->last_poll;
+	gc->goal_seq = json_integer_value(json_object_get(doc, "goalStateSeq"));
+	gc_assign_reconcile(gc, list);
+	gc_report_resend(gc);
+	gc_assign_fetch_next(gc);
+	gc_eval_schedule(gc);
+ done:
+	json_decref(doc);
+	gc_assign_save(gc);
+}
+
+void
+gc_assign_poll(struct gc *gc)
+{
+	struct httpc_req	req;
+	char			url[2048];
+
+	if (gc->polling)
+		return;
+	if (gc_machine(gc) == -1) {
+		gc->last_poll = time(NULL);
+		log_debug("assignments: %s", gc->poll_error);
+		gc_assign_save(gc);
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/machines/%s/guestConfigurationAssignments",
+	    gc->machine->cloud_url, gc->machine->name);
+	gc_cloud_req(gc, &req, "GET", url);
+	if (httpc_request(gc->httpc, &req, gc_on_list, gc) == -1) {
+		snprintf(gc->poll_error, sizeof(gc->poll_error), "cannot start "
+		    "the request");
+		return;
+	}
+	gc->polling = 1;
+}
+
+static struct gc_assignment *
+gc_assign_find(struct gc *gc, const char *name, const char *hash)
+{
+	struct gc_assignment	*a;
+
+	TAILQ_FOREACH(a, &gc->assignments, entry)
+		if (strcmp(a->name, name) == 0 && strcmp(a->content_hash,
+		    hash) == 0)
+			return a;
+	return NULL;
+}
+
+static void
+gc_fetch_free(struct gc_fetch *f)
+{
+	if (f == NULL)
+		return;
+	if (f->fd != -1) {
+		close(f->fd);
+		unlinkat(f->gc->pkg_fd, f->zip, 0);
+	}
+	free(f->sig_url);
+	free(f);
+}
+
+/* The package of f is refused (or could not be had): why, for the report. */
+static void
+gc_fetch_done(struct gc_fetch *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+gc_fetch_done(struct gc_fetch *f, const char *fmt, ...)
+{
+	struct gc		*gc = f->gc;
+	struct gc_assignment	*a;
+	va_list			 ap;
+
+	gc->fetch = NULL;
+	if ((a = gc_assign_find(gc, f->name, f->hash)) != NULL &&
+	    a->pkg == GC_PKG_FETCHING) {
+		if (fmt == NULL)
+			a->pkg = GC_PKG_READY;
+		else {
+			va_start(ap, fmt);
+			vsnprintf(a->pkg_error, sizeof(a->pkg_error), fmt, ap);
+			va_end(ap);
+			a->pkg = GC_PKG_REFUSED;
+			log_warnx("assignment %s: package refused: %s", a->name,
+			    a->pkg_error);
+		}
+		a->due.tv_sec = 0;
+	}
+	gc_fetch_free(f);
+	gc_assign_save(gc);
+	gc_assign_fetch_next(gc);
+	gc_eval_schedule(gc);
+}
+
+/* metadata.json of the unpacked package: its name and version, and the
+ * document <name>.json beside it.  0, or -1 with err. */
+static int
+gc_package_meta(struct gc *gc, const char *dir, char **name, char **version,
+    char *err, size_t errlen)
+{
+	json_t		*meta;
+	const char	*n, *v;
+	char		*text, why[256], doc[GC_NAME_MAX + 8];
+	struct stat	 st;
+	int		 dfd;
+
+	if ((dfd = openat(gc->pkg_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	text = atomicfile_readat(dfd, "metadata.json", GC_META_MAX, NULL, why,
+	    sizeof(why));
+	meta = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	n = gc_str(meta, "name");
+	v = gc_str(meta, "version");
+	if (!gc_name_ok(n)) {
+		snprintf(err, errlen, "metadata.json: expected {\"name\", "
+		    "\"version\"} naming the configuration");
+		goto fail;
+	}
+	snprintf(doc, sizeof(doc), "%s.json", n);
+	if (fstatat(dfd, doc, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "the package has no configuration "
+		    "document %s", doc);
+		goto fail;
+	}
+	*name = strdup(n);
+	*version = v != NULL ? strdup(v) : NULL;
+	json_decref(meta);
+	close(dfd);
+	return 0;
+ fail:
+	json_decref(meta);
+	close(dfd);
+	return -1;
+}
+
+/* The signature came: verify the zip against the assignment, then unpack. */
+static void
+gc_on_signature(const struct httpc_resp *resp, void *arg)
+{
+	struct gc_fetch		*f = arg;
+	struct gc		*gc = f->gc;
+	struct gc_assignment	*a;
+	struct pkgverify	*pv;
+	struct pkg_expect	 exp;
+	char			 err[512], *name = NULL, *version = NULL;
+
+	if (resp->status != 200) {
+		gc_cloud_error(resp, err, sizeof(err));
+		gc_fetch_done(f, "signature %s: %s", f->sig_url, err);
+		return;
+	}
+	if ((pv = pkgverify_new(gc->settings.packages_ca, err,
+	    sizeof(err))) == NULL) {
+		gc_fetch_done(f, "packages CA: %s", err);
+		return;
+	}
+	exp.publisher = gc->settings.publisher;
+	exp.sha256 = f->hash;
+	exp.size = f->size;
+	if (pkgverify_fd(pv, f->fd, &exp, resp->body, resp->body_len, err,
+	    sizeof(err)) == -1) {
+		pkgverify_free(pv);
+		gc_fetch_done(f, "%s", err);
+		return;
+	}
+	pkgverify_free(pv);
+	if (unpack_remove_tree(gc->pkg_fd, f->dir, err, sizeof(err)) == -1 ||
+	    unpack_zip_fd(f->fd, gc->pkg_fd, f->dir, 0700, NULL, err,
+	    sizeof(err)) == -1) {
+		gc_fetch_done(f, "unpack: %s", err);
+		return;
+	}
+	if (gc_package_meta(gc, f->dir, &name, &version, err, sizeof(err)) == -1) {
+		unpack_remove_tree(gc->pkg_fd, f->dir, err, sizeof(err));
+		gc_fetch_done(f, "%s", err);
+		return;
+	}
+	if ((a = gc_assign_find(gc, f->name, f->hash)) != NULL) {
+		free(a->config_name);
+		free(a->config_version);
+		a->config_name = name;
+		a->config_version = version;
+		log_info("assignment %s: package %s %s verified (signed by %s) "
+		    "and unpacked", a->name, name, version ? version : "",
+		    gc->settings.publisher);
+	} else {
+		free(name);
+		free(version);
+	}
+	gc_fetch_done(f, NULL);
+}
+
+/* The zip came: into packages/<dir>.zip, then its signature. */
+static void
+gc_on_package(const struct httpc_resp *resp, void *arg)
+{
+	struct gc_fetch		*f = arg;
+	struct gc		*gc = f->gc;
+	struct httpc_req	 req;
+	char			 err[512];
+	ssize_t			 n;
+	size_t			 off;
+
+	if (resp->status != 200) {
+		gc_cloud_error(resp, err, sizeof(err));
+		gc_fetch_done(f, "download: %s", err);
+		return;
+	}
+	snprintf(f->zip, sizeof(f->zip), "%s.zip", f->dir);
+	unlinkat(gc->pkg_fd, f->zip, 0);
+	if ((f->fd = safedir_open_file(gc->pkg_fd, f->zip, O_RDWR | O_CREAT |
+	    O_EXCL, 0600, SAFEDIR_KEEP_UID, SAFEDIR_KEEP_GID, err,
+	    sizeof(err))) == -1) {
+		gc_fetch_done(f, "%s", err);
+		return;
+	}
+	for (off = 0; off < resp->body_len; off += (size_t)n)
+		if ((n = write(f->fd, resp->body + off, resp->body_len -
+		    off)) <= 0) {
+			gc_fetch_done(f, "%s: %s", f->zip, strerror(errno));
+			return;
+		}
+	f->size = resp->body_len;
+	gc_cloud_req(gc, &req, "GET", f->sig_url);
+	if (httpc_request(gc->httpc, &req, gc_on_signature, f) == -1)
+		gc_fetch_done(f, "cannot start the request");
+}
+
+/* Downloads the next package that is wanted, one at a time, in order. */
+void
+gc_assign_fetch_next(struct gc *gc)
+{
+	struct gc_assignment	*a;
+	struct gc_fetch		*f;
+	struct httpc_req	 req;
+
+	if (gc->fetch != NULL || gc->disabled[0] != '\0' || gc->machine == NULL)
+		return;
+	TAILQ_FOREACH(a, &gc->assignments, entry)
+		if (a->pkg == GC_PKG_NONE)
+			break;
+	if (a == NULL)
+		return;
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    asprintf(&f->sig_url, "%s.p7s", a->content_uri) == -1) {
+		free(f);
+		return;
+	}
+	f->gc = gc;
+	f->fd = -1;
+	snprintf(f->name, sizeof(f->name), "%s", a->name);
+	snprintf(f->hash, sizeof(f->hash), "%s", a->content_hash);
+	snprintf(f->dir, sizeof(f->dir), "%s", a->dir);
+	a->pkg = GC_PKG_FETCHING;
+	a->pkg_error[0] = '\0';
+	gc->fetch = f;
+	log_debug("assignment %s: downloading %s", a->name, a->content_uri);
+	gc_cloud_req(gc, &req, "GET", a->content_uri);
+	if (httpc_request(gc->httpc, &req, gc_on_package, f) == -1)
+		gc_fetch_done(f, "cannot start the request");
+}
+
+/* At exit: the download under way (httpc_free cancelled its callback). */
+void
+gc_assign_stop(struct gc *gc)
+{
+	gc_fetch_free(gc->fetch);
+	gc->fetch = NULL;
+}

@@ -1,0 +1,127 @@
+/* guestconfig.h -- the machine configuration agentlet's one context: its settings, the machine identity, the assignments and their timers. */
+#ifndef GUESTCONFIG_H
+#define GUESTCONFIG_H
+
+#include <sys/queue.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "agentconf.h"
+#include "gcsettings.h"
+
+#define GC_OWN_DIR		"guestconfig"		/* <state>/guestconfig, root 0700 */
+#define GC_STATE_FILE		"guestconfig.json"	/* in it: assignments and results */
+#define GC_CHANGE_LOG		"changes.log"		/* in it: one line per change */
+#define GC_BACKUP_DIR		"backup"		/* in it: files as they were */
+#define GC_PACKAGE_DIR		"packages"		/* in it: downloads, unpacked */
+#define GC_NOTIFY_TOPIC		"guestConfiguration"	/* <run>/notify/<topic> */
+#define GC_MAX_ASSIGNMENTS	50
+#define GC_OFFLINE_KEEP		(14 * 24 * 3600)	/* assignments kept unreachable */
+#define GC_NAME_MAX		64
+
+struct event;
+struct event_base;
+struct gc_fetch;
+struct gc_post;
+struct httpc_req;
+struct httpc_resp;
+struct himds_machine;
+struct httpc;
+
+enum gc_type {
+	GC_AUDIT,		/* tests and reports; never writes */
+	GC_APPLY_MONITOR,	/* applies once, then only reports */
+	GC_APPLY_CORRECT,	/* applies at every drift */
+};
+
+enum gc_pkg {
+	GC_PKG_NONE,		/* not fetched for this contentHash */
+	GC_PKG_FETCHING,	/* download and check under way */
+	GC_PKG_READY,		/* verified and unpacked in packages/<dir> */
+	GC_PKG_REFUSED,		/* refused: pkg_error says why; retried at the next poll */
+};
+
+struct gc_assignment {
+	TAILQ_ENTRY(gc_assignment) entry;
+	char		 name[GC_NAME_MAX];
+	char		*content_uri;
+	char		 content_hash[65];	/* lower-case hex */
+	enum gc_type	 type;
+	json_t		*params;		/* configurationParameter, an array */
+	char		*version;		/* NULL: none */
+	enum gc_pkg	 pkg;
+	char		 pkg_error[512];
+	char		 dir[GC_NAME_MAX + 24];	/* packages/<name>-<hash 16> */
+	char		*config_name;		/* from metadata.json */
+	char		*config_version;
+	struct timespec	 due;			/* CLOCK_MONOTONIC: next evaluation */
+	time_t		 last_eval;		/* wall clock; 0: never */
+	char		 status[16];		/* Compliant, NonCompliant, Pending, "" */
+	char		 last_error[512];
+	int		 applied;		/* ApplyAndMonitor: the one apply is done */
+	int		 reported;		/* a report went for this content: Consistency */
+	json_t		*unsent;		/* the last report, while not accepted */
+};
+
+TAILQ_HEAD(gc_assignments, gc_assignment);
+
+struct gc {
+	struct event_base	*base;
+	const char		*config_dir;
+	const char		*state_dir;
+	const char		*run_dir;
+	int			 own_fd;	/* <state>/guestconfig */
+	int			 pkg_fd;	/* <own>/packages */
+	int			 backup_fd;	/* <own>/backup */
+	int			 log_fd;	/* <own>/changes.log, O_APPEND */
+	struct gc_settings	 settings;
+	struct agentconf	 agent;
+	char			 disabled[128];	/* "": local settings allow it; else why not */
+	struct himds_machine	*machine;	/* NULL: not connected */
+	struct httpc		*httpc;
+	struct gc_assignments	 assignments;	/* in the cloud's order */
+	int			 nassignments;
+	time_t			 last_fetch;	/* wall clock of the last list; 0: never */
+	time_t			 last_poll;
+	char			 poll_error[512];
+	long long		 goal_seq;
+	int			 polling;	/* a GET of the list is under way */
+	struct gc_fetch		*fetch;		/* the package download under way */
+	struct gc_post		*posts;		/* reports being sent */
+	struct event		*poll_timer;
+	struct event		*eval_timer;
+	struct event		*notify_ev;	/* inotify on <run>/notify */
+	int			 notify_fd;
+	int			 notify_wd;	/* -1: <run>/notify not watched yet */
+	struct event		*sig_hup;
+	struct event		*sig_term;
+	struct event		*sig_int;
+};
+
+/* assign.c: the list from the cloud, kept in the state file, and the packages. */
+void	gc_assign_load(struct gc *);
+int	gc_assign_save(struct gc *);
+void	gc_assign_poll(struct gc *);
+void	gc_assign_fetch_next(struct gc *);
+void	gc_assign_free(struct gc_assignment *);
+void	gc_assign_clear(struct gc *);
+void	gc_assign_stop(struct gc *);
+void	gc_cloud_req(struct gc *, struct httpc_req *, const char *method,
+	    const char *url);
+void	gc_cloud_error(const struct httpc_resp *, char *out, size_t outlen);
+void	gc_time_text(const struct timespec *, char *buf, size_t len);
+const char *gc_type_name(enum gc_type);
+
+/* evaluate.c: the schedule, one assignment at a time, and its report. */
+void	gc_eval_schedule(struct gc *);
+void	gc_eval_all_due(struct gc *);
+void	gc_report_send(struct gc *, struct gc_assignment *);
+void	gc_report_resend(struct gc *);
+void	gc_report_stop(struct gc *);
+
+/* guestconfig.c */
+void	gc_local_controls(struct gc *);
+
+#endif
