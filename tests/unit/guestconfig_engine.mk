@@ -1,0 +1,8 @@
+# guestconfig_engine.mk -- guestconfig's evaluation engine: its sources (GC_ENGINE_SRC, for the daemon), unit test, fuzz harness and bench.
+# Included by the top Makefile before the programs' build.mk, so that
+# agentlets/guestconfig/build.mk can link $(GC_ENGINE_SRC).
+
+GC_ENGINE_SRC := agentlets/guestconfig/engine.c agentlets/guestconfig/doc.c \
+	agentlets/guestconfig/gcpath.c agentlets/guestconfig/res_file.c \
+	agentlets/guestconfig/res_system.c agentlets/guestconfig/res_command.c \
+	lib/atomicfile.c lib/safedir.c
