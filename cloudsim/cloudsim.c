@@ -1,4 +1,5 @@
 /* cloudsim.c -- the local stand-in for Azure: flags, the pki and machine-cert commands, start-up (gateway, echo, control plane), signals and shutdown. */
+#include <sys/stat.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -12,33 +13,21 @@
 #include <openssl/ssl.h>
 
 #include "addr.h"
+#include "cloudsim.h"
 #include "control.h"
 #include "daemon.h"
 #include "echo.h"
 #include "gateway.h"
 #include "log.h"
 #include "operator.h"
+#include "packages.h"
 #include "pki.h"
 #include "registry.h"
 #include "simconf.h"
 
 #define CLOUDSIM_STATE_FILE	"control.json"
+#define CLOUDSIM_PACKAGES_DIR	"packages"	/* under the state dir, unless packages.dir */
 
-/* The program's one context: passed to every callback, never global. */
-struct cloudsim {
-	const char		*config_dir;
-	const char		*state_dir;
-	struct simconf		*cfg;
-	struct registry		*registry;	/* the machines, from <state-dir>/control.json */
-	struct event_base	*base;
-	struct gateway		*gateway;
-	struct echo		*echo;		/* NULL when echo.listen is "" */
-	struct control		*control;	/* NULL when control.listen is "" */
-	struct operator_api	*operator_api;	/* NULL when control.operator_listen is "" */
-	struct event		*sig_term;
-	struct event		*sig_int;
-	struct event		*sig_hup;
-};
 
 static void
 usage(void)
@@ -146,12 +135,14 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	gateway_stop(cs->gateway);
 	control_stop(cs->control);
 	operator_api_stop(cs->operator_api);
+	packages_stop(cs->packages);
 	event_base_loopexit(cs->base, &stop_grace);
 }
 
 static void
 cloudsim_free(struct cloudsim *cs)
 {
+	packages_free(cs->packages);
 	operator_api_free(cs->operator_api);
 	control_free(cs->control);
 	echo_free(cs->echo);
@@ -165,7 +156,25 @@ cloudsim_free(struct cloudsim *cs)
 	if (cs->base != NULL)
 		event_base_free(cs->base);
 	registry_free(cs->registry);
+	free(cs->packages_dir);
 	simconf_free(cs->cfg);
+}
+
+/* The package store's directory, made (0755) when missing. */
+static void
+cloudsim_packages_dir(struct cloudsim *cs)
+{
+	char	path[PATH_MAX];
+
+	if (cs->cfg->packages.dir != NULL)
+		snprintf(path, sizeof(path), "%s", cs->cfg->packages.dir);
+	else if (snprintf(path, sizeof(path), "%s/%s", cs->state_dir,
+	    CLOUDSIM_PACKAGES_DIR) >= (int)sizeof(path))
+		fatalx("%s: path too long", cs->state_dir);
+	if (mkdir(path, 0755) == -1 && errno != EEXIST)
+		fatal("packages dir %s", path);
+	if ((cs->packages_dir = strdup(path)) == NULL)
+		fatal("strdup");
 }
 
 static void
@@ -183,6 +192,7 @@ cloudsim_start(struct cloudsim *cs)
 		    "--state-dir DIR)", cs->state_dir, CLOUDSIM_STATE_FILE);
 	if ((cs->registry = registry_load(path, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	cloudsim_packages_dir(cs);
 	if ((cs->base = event_base_new()) == NULL)
 		fatalx("cannot create an event loop");
 	if ((cs->gateway = gateway_new(cs->base, cs->cfg, cs->registry, err,
@@ -197,6 +207,9 @@ cloudsim_start(struct cloudsim *cs)
 	if (cs->cfg->control.has_operator && (cs->operator_api =
 	    operator_api_new(cs->base, cs->cfg, cs->registry, err,
 	    sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (cs->cfg->packages.has_listen && (cs->packages = packages_new(cs->base,
+	    cs->cfg, cs->packages_dir, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	cs->sig_term = evsignal_new(cs->base, SIGTERM, on_signal, cs);
 	cs->sig_int = evsignal_new(cs->base, SIGINT, on_signal, cs);
@@ -220,6 +233,7 @@ main(int argc, char *argv[])
 	const char	*config_dir = NULL, *state_dir = NULL;
 	char		 err[512], gw_addr[64], echo_addr[64] = "off";
 	char		 control_addr[64] = "off", operator_addr[64] = "off";
+	char		 packages_addr[64] = "off";
 	int		 ch, foreground = 0, check = 0, verbose = 0, rc;
 
 	if (argc >= 2 && strcmp(argv[1], "pki") == 0)
@@ -268,10 +282,13 @@ main(int argc, char *argv[])
 		addr_format((struct sockaddr *)
 		    &cs.cfg->control.operator_listen, operator_addr,
 		    sizeof(operator_addr));
+	if (cs.packages != NULL)
+		addr_format((struct sockaddr *)&cs.cfg->packages.listen,
+		    packages_addr, sizeof(packages_addr));
 	log_info("gateway on %s, echo on %s, control plane on %s, operator API "
-	    "on %s; config %s, pki %s, state %s", gw_addr, echo_addr,
-	    control_addr, operator_addr, cs.cfg->path, cs.cfg->pki_dir,
-	    cs.state_dir);
+	    "on %s, packages on %s; config %s, pki %s, state %s, packages %s",
+	    gw_addr, echo_addr, control_addr, operator_addr, packages_addr,
+	    cs.cfg->path, cs.cfg->pki_dir, cs.state_dir, cs.packages_dir);
 	event_base_dispatch(cs.base);
 	cloudsim_free(&cs);
 	log_info("stopped");

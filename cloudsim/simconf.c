@@ -1,4 +1,4 @@
-/* simconf.c -- cloudsim.conf: the gateway's policy and limits, the echo service, the control plane, and the stand-in host table. */
+/* simconf.c -- cloudsim.conf: the gateway's policy and limits, the echo service, the control plane, the package store, and the stand-in host table. */
 #include <netinet/in.h>
 #include <ctype.h>
 #include <limits.h>
@@ -16,9 +16,10 @@
 /* The stand-in's own subscription and tenant, unless the file names others. */
 #define SIMCONF_SUBSCRIPTION_ID	"00000000-0000-4000-8000-00000000c10d"
 #define SIMCONF_TENANT_ID	"00000000-0000-4000-8000-0000000e0a27"
+#define SIMCONF_PACKAGES_LISTEN	"127.0.0.1:8448"
 
 static const char *const simconf_keys[] = {
-	"pki_dir", "gateway", "echo", "control", "hosts", NULL
+	"pki_dir", "gateway", "echo", "control", "hosts", "packages", NULL
 };
 static const char *const simconf_gateway_keys[] = {
 	"listen", "endpoints", "bypass", "anonymous", "refresh_seconds",
@@ -32,6 +33,7 @@ static const char *const simconf_control_keys[] = {
 	"cert_lifetime_seconds", "token_lifetime_seconds", NULL
 };
 static const char *const simconf_host_keys[] = { "name", "target", NULL };
+static const char *const simconf_packages_keys[] = { "listen", "dir", NULL };
 
 int
 simconf_parse_addr(const char *text, struct sockaddr_storage *ss, int *len)
@@ -85,6 +87,7 @@ simconf_free(struct simconf *cfg)
 	if (cfg == NULL)
 		return;
 	simconf_control_clear(&cfg->control);
+	free(cfg->packages.dir);
 	for (i = 0; i < cfg->nhosts; i++) {
 		free(cfg->hosts[i].name);
 		free(cfg->hosts[i].target);
@@ -269,6 +272,31 @@ simconf_load_echo(struct simconf *cfg, const config_setting_t *root,
 	return simconf_load_addr(g, g != NULL ? g : root, "listen",
 	    ARC_LISTEN_CLOUDSIM_ECHO, &cfg->echo_listen, &cfg->echo_listen_len,
 	    &cfg->has_echo, err);
+}
+
+static int
+simconf_load_packages(struct simconf *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	struct simconf_packages	*p = &cfg->packages;
+	const config_setting_t	*g;
+	const char		*dir = "";
+
+	if ((g = config_setting_get_member(root, "packages")) != NULL &&
+	    !config_setting_is_group(g))
+		return conf_fail(err, g, "'packages' must be a group { ... }");
+	if (g != NULL && (conf_check_keys(g, simconf_packages_keys, err) == -1 ||
+	    conf_string(g, "dir", &dir, err) == -1))
+		return -1;
+	if (dir[0] != '\0' && dir[0] != '/')
+		return conf_fail(err, config_setting_get_member(g, "dir"),
+		    "packages.dir: \"%s\" is not an absolute path (\"\" means "
+		    "<state-dir>/packages)", dir);
+	if (dir[0] != '\0' && (p->dir = strdup(dir)) == NULL)
+		return conf_fail(err, g, "out of memory");
+	return simconf_load_addr(g, g != NULL ? g : root, "listen",
+	    SIMCONF_PACKAGES_LISTEN, &p->listen, &p->listen_len, &p->has_listen,
+	    err);
 }
 
 /* Loopback only: 127.0.0.0/8 or ::1. */
@@ -536,6 +564,7 @@ simconf_load(const char *config_dir, char *errbuf, size_t errlen)
 	    simconf_load_gateway(cfg, root, &err) == -1 ||
 	    simconf_load_echo(cfg, root, &err) == -1 ||
 	    simconf_load_control(cfg, root, &err) == -1 ||
+	    simconf_load_packages(cfg, root, &err) == -1 ||
 	    simconf_load_hosts(cfg, root, &err) == -1)
 		goto fail;
 	config_destroy(&lc);
