@@ -9,10 +9,11 @@
 #include <jansson.h>
 
 #include "agentconf.h"
+#include "defaults.h"
 #include "gcsettings.h"
 
-#define GC_OWN_DIR		"guestconfig"		/* <state>/guestconfig, root 0700 */
-#define GC_STATE_FILE		"guestconfig.json"	/* in it: assignments and results */
+#define GC_OWN_DIR		ARC_SUBDIR_GUESTCONFIG	/* <state>/guestconfig, root 0700 */
+#define GC_STATE_FILE		ARC_FILE_GUESTCONFIG_JSON /* in it: assignments and results */
 #define GC_CHANGE_LOG		"changes.log"		/* in it: one line per change */
 #define GC_BACKUP_DIR		"backup"		/* in it: files as they were */
 #define GC_PACKAGE_DIR		"packages"		/* in it: downloads, unpacked */
