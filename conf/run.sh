@@ -69,6 +69,11 @@ pids+=($!)
 pids+=($!)
 wait_port 40343
 wait_port 40342
+# guestconfig (root: it evaluates and corrects the machine's settings).
+if [ -x "$BIN"/guestconfig ]; then
+	"$BIN"/guestconfig -d "${dirs[@]}" &
+	pids+=($!)
+fi
 
 if [ ! -f run/var/machine.json ]; then
 	"$BIN"/azcmagent connect "${dirs[@]}" \
