@@ -80,7 +80,8 @@ gc_change(struct gc_run *run, const char *fmt, ...)
 	printable(line);
 	line[n++] = '\n';
 	/* one write(): O_APPEND keeps lines whole */
-	(void)write(run->ctx->changelogfd, line, n);
+	if (write(run->ctx->changelogfd, line, n) == -1)
+		return;
 }
 
 int
