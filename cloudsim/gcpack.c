@@ -16,7 +16,6 @@
 #include "daemon.h"
 #include "gcpack.h"
 #include "pkgsign.h"
-#include "simconf.h"
 
 #define GCPACK_DOC_MAX	(4 << 20)	/* the engine reads no larger document */
 
@@ -27,7 +26,7 @@ gcpack_usage(void)
 	    "-o OUTDIR [--publisher P] [--pki DIR] [--config-dir DIR]\n"
 	    "  writes OUTDIR/N-V.zip (N.json, metadata.json), N-V.zip.p7s "
 	    "(signed by P,\n  default " GCPACK_PUBLISHER ") and N-V.json, the "
-	    "catalog entry; the PKI is --pki,\n  else cloudsim.conf's pki_dir\n");
+	    "catalog entry; the PKI is --pki,\n  else <config-dir>/pki\n");
 	exit(2);
 }
 
@@ -103,13 +102,12 @@ gcpack_main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	struct pkgsign_file	 zip;
-	struct simconf		*cfg = NULL;
 	json_t			*entry = NULL, *parsed;
 	const char		*name = NULL, *version = NULL, *outdir = NULL;
 	const char		*publisher = GCPACK_PUBLISHER, *pki = NULL;
 	const char		*config_dir = NULL, *src;
 	char			 err[512], stage[PATH_MAX], file[160], sig[170];
-	char			 cat[160], *doc = NULL;
+	char			 cat[160], pki_default[PATH_MAX], *doc = NULL;
 	size_t			 len;
 	int			 ch, outfd = -1, rc = 1;
 
@@ -138,13 +136,11 @@ gcpack_main(int argc, char *argv[])
 		    "[A-Za-z0-9.]+\n", publisher);
 		return 2;
 	}
+	/* As ext-pack: the PKI beside the configuration. */
 	if (pki == NULL) {
-		if ((cfg = simconf_load(daemon_dir(config_dir, "ARC_CONFIG_DIR",
-		    ARC_DIR_CONFIG), err, sizeof(err))) == NULL) {
-			fprintf(stderr, "cloudsim gc-pack: no --pki, and %s\n", err);
-			return 1;
-		}
-		pki = cfg->pki_dir;
+		snprintf(pki_default, sizeof(pki_default), "%s/pki",
+		    daemon_dir(config_dir, "ARC_CONFIG_DIR", ARC_DIR_CONFIG));
+		pki = pki_default;
 	}
 	if ((doc = atomicfile_read(src, GCPACK_DOC_MAX, &len, err,
 	    sizeof(err))) == NULL) {
@@ -204,6 +200,5 @@ gcpack_main(int argc, char *argv[])
 		close(outfd);
 	json_decref(entry);
 	free(doc);
-	simconf_free(cfg);
 	return rc;
 }

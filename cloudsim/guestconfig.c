@@ -10,6 +10,8 @@
 #include <jansson.h>
 
 #include "atomicfile.h"
+#include "cloudsim.h"
+#include "goalstate.h"
 #include "guestconfig.h"
 #include "httpd.h"
 #include "log.h"
@@ -29,8 +31,6 @@ struct guestconfig {
 	char			*path;		/* <state-dir>/guestconfig.json */
 	struct registry		*registry;
 	json_t			*machines;	/* {M: {"goalStateSeq", "assignments": [...]}} */
-	guestconfig_changed_cb	*changed;
-	void			*changed_arg;
 };
 
 static const char *const gc_types[] = {
@@ -228,14 +228,6 @@ guestconfig_free(struct guestconfig *gc)
 	free(gc);
 }
 
-void
-guestconfig_set_changed_cb(struct guestconfig *gc, guestconfig_changed_cb *cb,
-    void *arg)
-{
-	gc->changed = cb;
-	gc->changed_arg = arg;
-}
-
 /* The request's body as a JSON object; NULL with 400 answered. */
 static json_t *
 gc_body(struct httpd_request *req)
@@ -431,26 +423,26 @@ gc_operator_machine(struct guestconfig *gc, struct httpd_request *req,
 	return m;
 }
 
-/* The goal state changed: a new sequence number, and the notification. */
+/* The goal state changes: a new sequence number. */
 static long long
-gc_bump(struct guestconfig *gc, json_t *m, const char *machine)
+gc_bump(json_t *m)
 {
 	long long	seq;
 
 	seq = json_integer_value(json_object_get(m, "goalStateSeq")) + 1;
 	json_object_set_new(m, "goalStateSeq", json_integer(seq));
-	if (gc->changed != NULL)
-		gc->changed(gc->changed_arg, machine, seq);
 	return seq;
 }
 
 void
-guestconfig_operator_put(struct guestconfig *gc, struct httpd_request *req)
+guestconfig_operator_put(struct cloudsim *cs, struct httpd_request *req)
 {
-	json_t		*m, *body = NULL, *a = NULL, *old, *list, *view;
-	char		 machine[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
-	size_t		 index;
-	int		 created;
+	struct guestconfig	*gc = cs->guestconfig;
+	json_t			*m, *body = NULL, *a = NULL, *old, *list, *view;
+	char			 machine[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
+	size_t			 index;
+	long long		 seq;
+	int			 created;
 
 	if ((m = gc_operator_machine(gc, req, machine, sizeof(machine), name,
 	    sizeof(name), 1)) == NULL)
@@ -482,9 +474,11 @@ guestconfig_operator_put(struct guestconfig *gc, struct httpd_request *req)
 		json_array_append(list, a);
 		created = 1;
 	}
-	gc_bump(gc, m, machine);
+	seq = gc_bump(m);
 	if (gc_save_req(gc, req) == -1)
 		goto done;
+	goalstate_changed(cs, machine, GOALSTATE_GUEST_CONFIGURATION,
+	    (unsigned long long)seq);
 	if ((view = gc_operator_view(a)) == NULL) {
 		httpd_error(req, 500, "InternalError", "out of memory");
 		goto done;
@@ -499,11 +493,13 @@ guestconfig_operator_put(struct guestconfig *gc, struct httpd_request *req)
 }
 
 void
-guestconfig_operator_delete(struct guestconfig *gc, struct httpd_request *req)
+guestconfig_operator_delete(struct cloudsim *cs, struct httpd_request *req)
 {
-	json_t	*m;
-	char	 machine[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
-	size_t	 index;
+	struct guestconfig	*gc = cs->guestconfig;
+	json_t			*m;
+	char			 machine[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
+	size_t			 index;
+	long long		 seq;
 
 	if ((m = gc_operator_machine(gc, req, machine, sizeof(machine), name,
 	    sizeof(name), 0)) == NULL) {
@@ -518,19 +514,22 @@ guestconfig_operator_delete(struct guestconfig *gc, struct httpd_request *req)
 		return;
 	}
 	json_array_remove(json_object_get(m, "assignments"), index);
-	gc_bump(gc, m, machine);
+	seq = gc_bump(m);
 	if (gc_save_req(gc, req) == -1)
 		return;
+	goalstate_changed(cs, machine, GOALSTATE_GUEST_CONFIGURATION,
+	    (unsigned long long)seq);
 	httpd_reply(req, 200, json_pack("{s:s}", "name", name));
 	snprintf(req->note, sizeof(req->note), "guest configuration %s of %s "
 	    "removed", name, machine);
 }
 
 void
-guestconfig_operator_get(struct guestconfig *gc, struct httpd_request *req)
+guestconfig_operator_get(struct cloudsim *cs, struct httpd_request *req)
 {
-	json_t	*m, *a, *view;
-	char	 machine[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
+	struct guestconfig	*gc = cs->guestconfig;
+	json_t			*m, *a, *view;
+	char			 machine[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
 
 	if ((m = gc_operator_machine(gc, req, machine, sizeof(machine), name,
 	    sizeof(name), 0)) == NULL && req->status != 0)
@@ -547,11 +546,12 @@ guestconfig_operator_get(struct guestconfig *gc, struct httpd_request *req)
 }
 
 void
-guestconfig_operator_list(struct guestconfig *gc, struct httpd_request *req)
+guestconfig_operator_list(struct cloudsim *cs, struct httpd_request *req)
 {
-	json_t	*m, *a, *out;
-	char	 machine[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
-	size_t	 i;
+	struct guestconfig	*gc = cs->guestconfig;
+	json_t			*m, *a, *out;
+	char			 machine[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
+	size_t			 i;
 
 	if ((m = gc_operator_machine(gc, req, machine, sizeof(machine), name,
 	    sizeof(name), 0)) == NULL && req->status != 0)
@@ -569,13 +569,13 @@ guestconfig_operator_list(struct guestconfig *gc, struct httpd_request *req)
 }
 
 void
-guestconfig_machine_get(struct guestconfig *gc, struct httpd_request *req,
-    struct registry_machine *rm)
+guestconfig_machine_get(struct cloudsim *cs, struct httpd_request *req,
+    const char *machine)
 {
 	json_t	*m, *a, *list;
 	size_t	 i;
 
-	m = gc_machine(gc, rm->name, 0);
+	m = gc_machine(cs->guestconfig, machine, 0);
 	if ((list = json_array()) == NULL)
 		goto oom;
 	json_array_foreach(json_object_get(m, "assignments"), i, a)
@@ -586,7 +586,7 @@ guestconfig_machine_get(struct guestconfig *gc, struct httpd_request *req,
 	    "assignments", list));
 	snprintf(req->note, sizeof(req->note), "%zu guest configuration "
 	    "assignment%s for %s", json_array_size(list),
-	    json_array_size(list) == 1 ? "" : "s", rm->name);
+	    json_array_size(list) == 1 ? "" : "s", machine);
 	return;
  oom:
 	json_decref(list);
@@ -638,23 +638,24 @@ gc_report_ok(struct httpd_request *req, json_t *r, const char *name)
 }
 
 void
-guestconfig_machine_report(struct guestconfig *gc, struct httpd_request *req,
-    struct registry_machine *rm)
+guestconfig_machine_report(struct cloudsim *cs, struct httpd_request *req,
+    const char *machine)
 {
-	json_t	*m, *a, *body, *history;
-	char	 machine[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
-	char	 now[REGISTRY_TIME_MAX];
+	struct guestconfig	*gc = cs->guestconfig;
+	json_t			*m, *a, *body, *history;
+	char			 pm[REGISTRY_NAME_MAX], name[REGISTRY_NAME_MAX];
+	char			 now[REGISTRY_TIME_MAX];
 
-	if (gc_path_names(req->path, machine, sizeof(machine), name,
+	if (gc_path_names(req->path, pm, sizeof(pm), name,
 	    sizeof(name)) == -1 || name[0] == '\0') {
 		httpd_error(req, 400, "InvalidPath", "expected /machines/NAME/"
 		    GC_SEGMENT "/ASSIGNMENT/reports");
 		return;
 	}
-	if ((m = gc_machine(gc, rm->name, 0)) == NULL ||
+	if ((m = gc_machine(gc, machine, 0)) == NULL ||
 	    (a = gc_find(m, name, NULL)) == NULL) {
 		httpd_error(req, 404, "NotFound", "machine %s has no guest "
-		    "configuration assignment %.64s", rm->name, name);
+		    "configuration assignment %.64s", machine, name);
 		return;
 	}
 	if ((body = gc_body(req)) == NULL)
@@ -678,7 +679,7 @@ guestconfig_machine_report(struct guestconfig *gc, struct httpd_request *req,
 	httpd_reply(req, 200, json_pack("{s:s, s:s}", "name", name,
 	    "receivedTime", now));
 	snprintf(req->note, sizeof(req->note), "guest configuration report of "
-	    "%s for %s: %s", rm->name, name, json_string_value(json_object_get(
+	    "%s for %s: %s", machine, name, json_string_value(json_object_get(
 	    body, "complianceStatus")));
  done:
 	json_decref(body);

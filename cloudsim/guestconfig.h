@@ -4,10 +4,10 @@
 
 #include <stddef.h>
 
+struct cloudsim;
 struct guestconfig;
 struct httpd_request;
 struct registry;
-struct registry_machine;
 
 #define GUESTCONFIG_FILE		"guestconfig.json"	/* in the state dir */
 #define GUESTCONFIG_MAX_ASSIGNMENTS	50	/* per machine, as Azure */
@@ -23,30 +23,24 @@ struct guestconfig	*guestconfig_load(const char *state_dir,
 void			 guestconfig_free(struct guestconfig *);
 
 /*
- * The operator API, on a path under /operator/machines/M/
- * guestConfigurationAssignments: PUT, DELETE and GET of one assignment,
- * GET of the list.  Each answers req (404 when there is no machine M).
+ * The operator API (cs->guestconfig), on a path under /operator/machines/
+ * M/guestConfigurationAssignments: PUT, DELETE and GET of one assignment,
+ * GET of the list.  Each answers req (404 when there is no machine M).  A
+ * change is saved, then goalstate_changed() is called.
  */
-void	guestconfig_operator_put(struct guestconfig *, struct httpd_request *);
-void	guestconfig_operator_delete(struct guestconfig *, struct httpd_request *);
-void	guestconfig_operator_get(struct guestconfig *, struct httpd_request *);
-void	guestconfig_operator_list(struct guestconfig *, struct httpd_request *);
+void	guestconfig_operator_put(struct cloudsim *, struct httpd_request *);
+void	guestconfig_operator_delete(struct cloudsim *, struct httpd_request *);
+void	guestconfig_operator_get(struct cloudsim *, struct httpd_request *);
+void	guestconfig_operator_list(struct cloudsim *, struct httpd_request *);
 
 /*
  * The machine's side, once the control plane has checked that the client
- * certificate is m's: GET /machines/M/guestConfigurationAssignments and
- * POST /machines/M/guestConfigurationAssignments/A/reports.
+ * certificate is machine's: GET /machines/M/guestConfigurationAssignments
+ * and POST /machines/M/guestConfigurationAssignments/A/reports.
  */
-void	guestconfig_machine_get(struct guestconfig *, struct httpd_request *,
-	    struct registry_machine *);
-void	guestconfig_machine_report(struct guestconfig *, struct httpd_request *,
-	    struct registry_machine *);
-
-/* Called when an operator call changed machine's assignments (set by the
- * caller: the goal-state notification). */
-typedef void	guestconfig_changed_cb(void *arg, const char *machine,
-		    long long seq);
-void	guestconfig_set_changed_cb(struct guestconfig *, guestconfig_changed_cb *,
-	    void *arg);
+void	guestconfig_machine_get(struct cloudsim *, struct httpd_request *,
+	    const char *machine);
+void	guestconfig_machine_report(struct cloudsim *, struct httpd_request *,
+	    const char *machine);
 
 #endif
