@@ -11,6 +11,8 @@ CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
 	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c \
 	cloudsim/packages.c cloudsim/pkgsign.c cloudsim/extreq.c cloudsim/extstore.c \
 	cloudsim/extensions.c cloudsim/goalstate.c
+# Guest configuration assignments and reports; `cloudsim gc-pack`.
+CLOUDSIM_SRC += cloudsim/guestconfig.c cloudsim/gcpack.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 cloudsim_default_goal := $(.DEFAULT_GOAL)
