@@ -189,6 +189,23 @@ gc_prune_backups(struct gc *gc)
 	free(list);
 }
 
+/*
+ * A run that changed the machine reports what it found, as DSC's
+ * consistency check does: the drift (NonCompliant, with the reasons found
+ * and the changes made), and the next run says Compliant.
+ */
+static void
+gc_drift_found(json_t *result)
+{
+	json_t	*res;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(result, "resources"), i, res)
+		if (json_array_size(json_object_get(res, "changes")) > 0)
+			json_object_set_new(res, "complianceStatus",
+			    json_string("NonCompliant"));
+}
+
 /* The configuration document of a's unpacked package, parsed with its
  * parameters; NULL with err. */
 static struct gc_doc *
@@ -271,6 +288,8 @@ gc_evaluate_one(struct gc *gc, struct gc_assignment *a)
 		log_info("assignment %s: %lld change%s made", a->name, changed,
 		    changed == 1 ? "" : "s");
 		gc_prune_backups(gc);
+		gc_drift_found(result);
+		status = "NonCompliant";
 	}
 	a->last_error[0] = '\0';
 	report = gc_report(a, status ? status : "NonCompliant", &start,

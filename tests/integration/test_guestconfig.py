@@ -1,0 +1,269 @@
+"""guestconfig with the real cloud: assignments from cloudsim's operator API, packages from its store
+(signed by gc-pack), evaluated and reported back through arcproxy and the gateway.
+
+Expectations (fx_guestconfig.py boots cloudsim, arcproxy in gateway mode, connects the machine with
+azcmagent and starts guestconfig as root; targets are files under a temp dir):
+- Drift and auto-correct: ApplyAndAutoCorrect puts a file's content and mode right; the report of
+  that run is NonCompliant with the reasons found, the next Compliant; a change made afterwards (mode
+  and content) is corrected at the next evaluation, with the same two reports; the old content is
+  kept in the backup dir and each change is a line of the change log.
+- Audit changes nothing: checksums, modes and mtimes of every target are identical after runs, the
+  report is NonCompliant with the reasons ("mode is 0644, expected 0600"), the change log is silent.
+- ApplyAndMonitor applies once: the first run corrects, a later drift is reported and left alone;
+  the assignment removed in the cloud stops at once (gone from guestconfig's state, no new report).
+- Local controls: guestconfiguration.enabled = false, then config.mode = monitor (each by SIGHUP):
+  nothing is changed, every report says "disabled by local configuration"; re-enabled, it corrects.
+- Refusals with a reason, while the others are still evaluated: a tampered package (sha256), one
+  signed by another publisher, a document that is not JSON, a resource of an unknown type (its
+  sibling resource is still corrected).
+- A symlink planted by an unprivileged user at a target path is not followed: the file it points
+  to is unchanged and the report says why.
+"""
+
+import json
+import os
+import re
+
+import fx_guestconfig as fx
+import harness
+from fx_guestconfig import (assign, mode_of, pack, read, reasons, reports, resource, snapshot,
+			    targets, unassign, wait_report, write)
+from harness import check, poll, test
+
+
+def setup():
+	return fx.gc_env()
+
+
+def teardown(env):
+	return fx.stop_gc_env(env)
+
+
+def file_doc(name, *resources):
+	return {"schemaVersion": 1, "name": name, "resources": list(resources)}
+
+
+def file_res(rid, path, content, mode="0600"):
+	return {"id": rid, "type": "file", "properties": {"path": path, "content": content, "mode": mode,
+							 "owner": "root"}}
+
+
+def compliant(r):
+	return r["complianceStatus"] == "Compliant"
+
+
+def noncompliant(r):
+	return r["complianceStatus"] == "NonCompliant"
+
+
+@test(timeout=60)
+def drift_and_autocorrect(env):
+	t = targets(env, "drift")
+	f = os.path.join(t, "app.conf")
+	write(f, "setting = 0\n", 0o644)
+	uri, sha = pack(env, file_doc("drift", file_res("appconf", f, "setting = 1\n")), "drift")
+	assign(env, "drift", uri, sha)
+	try:
+		first = wait_report(env, "drift", lambda r: True, "the first report")
+		check(noncompliant(first) and first["details"]["operationType"] == "Initial",
+		      "the first run found drift: %r" % first)
+		text = reasons(first)
+		check("mode is 0644, expected 0600" in text and re.search(r"content", text),
+		      "the first report's reasons: %s" % text)
+		check(first["assignment"]["configuration"]["name"] == "drift" and
+		      first["assignment"]["configuration"]["version"] == "1.0.0", "configuration %r"
+		      % first["assignment"])
+		check(read(f) == "setting = 1\n" and mode_of(f) == 0o600, "not corrected: %r %o"
+		      % (read(f), mode_of(f)))
+		n = len(reports(env, "drift"))
+		nxt = wait_report(env, "drift", compliant, "Compliant after the correction", after=n - 1)
+		check(nxt["details"]["operationType"] == "Consistency", "operationType %r" % nxt["details"])
+		check(resource(nxt, "[file]appconf")["complianceStatus"] == "Compliant", "resource %r" % nxt)
+
+		# Drift: someone changes mode and content; the next evaluation puts both back.
+		n = len(reports(env, "drift"))
+		write(f, "setting = 2\n# edited by hand\n", 0o644)
+		bad = wait_report(env, "drift", noncompliant, "NonCompliant after the drift", after=n)
+		text = reasons(bad)
+		check("mode is 0644, expected 0600" in text, "the drift's reasons: %s" % text)
+		check(read(f) == "setting = 1\n" and mode_of(f) == 0o600, "the drift was not corrected: %r %o"
+		      % (read(f), mode_of(f)))
+		wait_report(env, "drift", compliant, "Compliant again", after=reports(env, "drift").index(bad) + 1)
+		# The content as it was is kept, and each change is a change-log line.
+		backups = os.listdir(os.path.join(env.gc.own_dir(), "backup"))
+		kept = [read(os.path.join(env.gc.own_dir(), "backup", b)) for b in backups]
+		check("setting = 2\n# edited by hand\n" in kept, "no backup of the drifted content: %r" % kept)
+		log = [l for l in env.gc.change_log().splitlines() if f in l]
+		check(len(log) >= 2 and all("drift" in l for l in log), "change log: %r" % log)
+		st = env.gc.state()
+		a = [x for x in st["assignments"] if x["name"] == "drift"]
+		check(a and a[0]["lastEvaluation"] and a[0]["status"] in ("Compliant", "NonCompliant"),
+		      "guestconfig's state file: %r" % st)
+	finally:
+		unassign(env, "drift")
+
+
+@test(timeout=60)
+def audit_changes_nothing(env):
+	t = targets(env, "audit")
+	f1, f2, f3 = (os.path.join(t, n) for n in ("a.conf", "sshd_config", "absent.conf"))
+	write(f1, "x = 1\n", 0o644)
+	write(f2, "Port 22\nPermitRootLogin yes\n", 0o644)
+	paths = [f1, f2, f3, t]
+	doc = file_doc("audit", file_res("a", f1, "x = 2\n"),
+		       {"id": "root_login", "type": "file_line", "properties": {
+			       "path": f2, "regex": "^PermitRootLogin[[:space:]]", "line": "PermitRootLogin no"}},
+		       file_res("absent", f3, "y\n"),
+		       {"id": "dir", "type": "directory", "properties": {"path": t, "mode": "0700"}})
+	uri, sha = pack(env, doc, "audit")
+	before = snapshot(paths)
+	log_before = env.gc.change_log()
+	assign(env, "audit", uri, sha, kind="Audit")
+	try:
+		first = wait_report(env, "audit", lambda r: True, "the first report")
+		check(noncompliant(first), "audit found nothing: %r" % first)
+		text = reasons(first)
+		for want in ("mode is 0644, expected 0600", "PermitRootLogin", f3):
+			check(want in text, "the audit's reasons lack %r: %s" % (want, text))
+		check(resource(first, "[file_line]root_login")["complianceStatus"] == "NonCompliant",
+		      "file_line: %r" % first)
+		wait_report(env, "audit", noncompliant, "a second audit", after=1)
+		after = snapshot(paths)
+		for p in paths:
+			check(before[p] == after[p], "audit changed %s: %r -> %r" % (p, before[p], after[p]))
+		check(env.gc.change_log() == log_before, "audit wrote the change log:\n%s" % env.gc.change_log())
+	finally:
+		unassign(env, "audit")
+
+
+@test(timeout=60)
+def apply_and_monitor_applies_once(env):
+	t = targets(env, "monitor")
+	f = os.path.join(t, "m.conf")
+	write(f, "old\n", 0o640)
+	uri, sha = pack(env, file_doc("monitor", file_res("m", f, "new\n")), "monitor")
+	assign(env, "monitor", uri, sha, kind="ApplyAndMonitor")
+	try:
+		wait_report(env, "monitor", lambda r: True, "the first report")
+		check(read(f) == "new\n" and mode_of(f) == 0o600, "the first run did not apply: %r %o"
+		      % (read(f), mode_of(f)))
+		n = len(reports(env, "monitor"))
+		write(f, "drifted\n", 0o644)
+		r = wait_report(env, "monitor", noncompliant, "the drift reported", after=n)
+		check("mode is 0644, expected 0600" in reasons(r), "reasons: %s" % reasons(r))
+		wait_report(env, "monitor", noncompliant, "still reported", after=reports(env, "monitor").index(r) + 1)
+		check(read(f) == "drifted\n" and mode_of(f) == 0o644, "ApplyAndMonitor corrected a later "
+		      "drift: %r %o" % (read(f), mode_of(f)))
+	finally:
+		unassign(env, "monitor")
+	# Removed in the cloud: gone from guestconfig at its next poll, nothing more evaluated.
+	check(poll(lambda: "monitor" not in [a["name"] for a in env.gc.state().get("assignments", [])],
+		   timeout=5), "the removed assignment is still in guestconfig's state: %r" % env.gc.state())
+	check(env.gc.log_has(r"assignment monitor: removed"), "no log line for the removal")
+	mark = len(env.gc.stderr_text())
+	fx.wait_quiet(3)
+	check(not re.search(r"assignment monitor \(", env.gc.stderr_text()[mark:]),
+	      "a removed assignment was evaluated again:\n%s" % env.gc.stderr_text()[mark:])
+
+
+@test(timeout=60)
+def disabled_by_local_configuration(env):
+	t = targets(env, "local")
+	f = os.path.join(t, "l.conf")
+	write(f, "drift\n", 0o644)
+	uri, sha = pack(env, file_doc("local", file_res("l", f, "wanted\n")), "local")
+	fx.set_local(env, "guestconfiguration = { enabled = false; };\n")
+	check(env.gc.log_has(r"disabled by local configuration: guestconfiguration\.enabled is false"),
+	      "SIGHUP did not apply guestconfiguration.enabled = false\n%s" % env.gc.stderr_tail())
+	before = snapshot([f])
+	try:
+		assign(env, "local", uri, sha)
+		r = wait_report(env, "local", lambda r: True, "a report while disabled")
+		check("disabled by local configuration" in reasons(r), "reasons: %s" % reasons(r))
+		check(r["complianceStatus"] == "Pending", "status while disabled: %r" % r["complianceStatus"])
+		fx.set_local(env, "config = { mode = \"monitor\"; };\n")
+		check(env.gc.log_has(r"disabled by local configuration: config\.mode is monitor"),
+		      "SIGHUP did not apply config.mode = monitor")
+		n = len(reports(env, "local"))
+		r = wait_report(env, "local", lambda r: True, "a report in monitor mode", after=n)
+		check("config.mode is monitor" in reasons(r), "reasons: %s" % reasons(r))
+		check(snapshot([f]) == before, "changed while disabled: %r" % snapshot([f]))
+		fx.set_local(env, "")
+		check(poll(lambda: read(f) == "wanted\n", timeout=10), "re-enabled, it did not correct")
+	finally:
+		fx.set_local(env, "")
+		unassign(env, "local")
+
+
+@test(timeout=90)
+def refused_with_reasons_others_still_evaluated(env):
+	t = targets(env, "refused")
+	good, sibling = os.path.join(t, "good.conf"), os.path.join(t, "sibling.conf")
+	write(good, "bad\n", 0o644)
+	write(sibling, "bad\n", 0o644)
+	# Tampered: the store's zip changes after it was signed and catalogued.
+	uri_t, sha_t = pack(env, file_doc("tampered", file_res("x", good, "x\n")), "tampered")
+	with open(os.path.join(fx.store_dir(env), "tampered-1.0.0.zip"), "ab") as z:
+		z.write(b"\0tampered")
+	# Another publisher's signature, valid under the signing CA.
+	uri_w, sha_w = pack(env, file_doc("wrongsigner", file_res("x", good, "x\n")), "wrongsigner",
+			    publisher="Evil.Publisher")
+	uri_b, sha_b = pack(env, None, "baddoc", raw="{ this is not json")
+	uri_u, sha_u = pack(env, file_doc("unknown", {"id": "odd", "type": "frobnicate", "properties": {}},
+					  file_res("sibling", sibling, "fine\n")), "unknown")
+	uri_g, sha_g = pack(env, file_doc("good", file_res("good", good, "fine\n")), "good")
+	try:
+		for name, uri, sha in (("tampered", uri_t, sha_t), ("wrongsigner", uri_w, sha_w),
+				       ("baddoc", uri_b, sha_b), ("unknown", uri_u, sha_u), ("good", uri_g, sha_g)):
+			assign(env, name, uri, sha)
+		r = wait_report(env, "tampered", noncompliant, "the tampered package refused")
+		check(re.search(r"refused: (size \d+ != catalog \d+|sha256 mismatch)", reasons(r)),
+		      "tampered: %s" % reasons(r))
+		r = wait_report(env, "wrongsigner", noncompliant, "the other publisher refused")
+		check("signer CN=Evil.Publisher is not publisher Cloudsim.GuestConfiguration" in reasons(r),
+		      "wrong signer: %s" % reasons(r))
+		r = wait_report(env, "baddoc", noncompliant, "the bad document refused")
+		check(re.search(r"configuration document refused", reasons(r)), "bad document: %s" % reasons(r))
+		r = wait_report(env, "unknown", lambda r: True, "the unknown type's report")
+		odd = resource(r, "[frobnicate]odd")
+		check(odd["complianceStatus"] == "NonCompliant" and
+		      any("UNKNOWNTYPE" in x["code"] for x in odd["reasons"]), "unknown type: %r" % odd)
+		check(poll(lambda: read(sibling) == "fine\n", timeout=10),
+		      "the unknown type's sibling resource was not corrected")
+		wait_report(env, "good", lambda r: True, "the good assignment's report")
+		check(poll(lambda: read(good) == "fine\n" and mode_of(good) == 0o600, timeout=10),
+		      "the good assignment beside the refused ones was not applied")
+		for name in ("tampered", "wrongsigner"):
+			check(not os.path.exists(os.path.join(env.gc.own_dir(), "packages", name)),
+			      "a refused package was unpacked")
+	finally:
+		for name in ("tampered", "wrongsigner", "baddoc", "unknown", "good"):
+			unassign(env, name)
+
+
+@test(timeout=60)
+def planted_symlink_not_followed(env):
+	user = harness._run_as()
+	if not user:
+		raise harness.Skip("needs root and an unprivileged user to plant the link")
+	t = targets(env, "symlink")
+	secret = os.path.join(t, "secret")
+	write(secret, "root's secret\n", 0o600)
+	open_dir = os.path.join(t, "users")
+	os.mkdir(open_dir, 0o755)
+	os.chown(open_dir, user.pw_uid, user.pw_gid)
+	link = os.path.join(open_dir, "app.conf")
+	os.symlink(secret, link)
+	os.lchown(link, user.pw_uid, user.pw_gid)
+	before = snapshot([secret])
+	uri, sha = pack(env, file_doc("symlink", file_res("planted", link, "owned\n", mode="0644")), "symlink")
+	assign(env, "symlink", uri, sha)
+	try:
+		r = wait_report(env, "symlink", lambda r: True, "the report")
+		check(noncompliant(r), "a planted link was reported as %r" % r["complianceStatus"])
+		check(re.search(r"symlink|symbolic link|Too many levels", reasons(r)), "reasons: %s" % reasons(r))
+		wait_report(env, "symlink", lambda r: True, "a second run", after=1)
+		check(snapshot([secret]) == before, "the file behind the planted link changed")
+		check(os.path.islink(link), "the planted link was replaced")
+	finally:
+		unassign(env, "symlink")
