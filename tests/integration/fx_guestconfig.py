@@ -295,7 +295,8 @@ def targets(env, name):
 
 
 def snapshot(paths):
-	"""{path: (sha256, mode, mtime_ns, uid)} of files that exist."""
+	"""{path: (sha256 of the content or of a directory's names, mode, mtime_ns, uid)}; None when
+	the path does not exist."""
 	out = {}
 	for p in paths:
 		try:
@@ -303,8 +304,12 @@ def snapshot(paths):
 		except FileNotFoundError:
 			out[p] = None
 			continue
-		with open(p, "rb") as f:
-			out[p] = (hashlib.sha256(f.read()).hexdigest(), st.st_mode, st.st_mtime_ns, st.st_uid)
+		if os.path.isdir(p):
+			digest = hashlib.sha256("\0".join(sorted(os.listdir(p))).encode()).hexdigest()
+		else:
+			with open(p, "rb") as f:
+				digest = hashlib.sha256(f.read()).hexdigest()
+		out[p] = (digest, st.st_mode, st.st_mtime_ns, st.st_uid)
 	return out
 
 
