@@ -312,8 +312,6 @@ gc_eval_all_due(struct gc *gc)
 		if (gc_ready(gc, a) && gc_before(&a->due, &now))
 			break;
 	if (a != NULL) {
-		a->due = now;
-		a->due.tv_sec += gc_period(gc);
 		if ((report = gc_evaluate_one(gc, a)) == NULL)
 			log_warnx("assignment %s: out of memory", a->name);
 		else {
@@ -328,6 +326,10 @@ gc_eval_all_due(struct gc *gc)
 			a->reported = 1;
 			gc_report_send(gc, a);
 		}
+		/* The period runs from the end: a slow one leaves the loop
+		 * (and the others) as much time as a quick one. */
+		clock_gettime(CLOCK_MONOTONIC, &a->due);
+		a->due.tv_sec += gc_period(gc);
 		gc_assign_save(gc);
 	}
 	gc_eval_schedule(gc);

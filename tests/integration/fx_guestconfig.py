@@ -331,3 +331,10 @@ def read(path):
 def wait_quiet(seconds):
 	"""Let evaluations happen (bounded): used only where the point is that nothing changes."""
 	time.sleep(seconds)
+
+
+def parse_time(text):
+	"""A report's RFC 3339 time (with milliseconds) as epoch seconds."""
+	import calendar
+	base, _, frac = text.rstrip("Z").partition(".")
+	return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + (float("0." + frac) if frac else 0)

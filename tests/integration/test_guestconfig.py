@@ -267,3 +267,43 @@ def planted_symlink_not_followed(env):
 		check(os.path.islink(link), "the planted link was replaced")
 	finally:
 		unassign(env, "symlink")
+
+
+@test(timeout=120)
+def fifty_in_order_and_a_slow_command_times_out(env):
+	t = targets(env, "fifty")
+	slow = {"id": "slow", "type": "command_output", "properties": {
+		"argv": ["/bin/sleep", "30"], "regex": "never", "timeoutMs": 1000}}
+	uri_s, sha_s = pack(env, file_doc("slow", slow), "slow")
+	# One package for the rest: each assignment's parameters name its own file.
+	uri, sha = pack(env, file_doc("fifty", file_res("f", os.path.join(t, "unused"), "x\n")), "fifty")
+	paths = [os.path.join(t, "f%02d" % i) for i in range(50)]
+	names = ["a%02d" % i for i in range(50)]
+	try:
+		for i, name in enumerate(names):
+			if i == 1:
+				assign(env, name, uri_s, sha_s, kind="Audit")
+			else:
+				assign(env, name, uri, sha, params=[("[file]f;path", paths[i]),
+								    ("[file]f;content", "%d\n" % i)])
+		status, body = fx.operator(env.sim, "PUT", fx.apath("a50"), {
+			"contentUri": uri_s, "contentHash": sha_s, "assignmentType": "Audit"})
+		check(status == 409, "a 51st assignment: %d %r" % (status, body))
+
+		def all_reported():
+			return all(reports(env, n) for n in names)
+		check(poll(all_reported, timeout=60, interval=0.5), "not every assignment reported: %r\n%s"
+		      % ([n for n in names if not reports(env, n)], env.gc.stderr_tail()))
+		starts = [reports(env, n)[0]["startTime"] for n in names]
+		check(starts == sorted(starts), "first evaluations out of order: %r" % list(zip(names, starts)))
+		r = reports(env, "a01")[0]
+		check(noncompliant(r) and re.search(r"time limit|timed out|timeout", reasons(r), re.I),
+		      "the slow command: %s" % reasons(r))
+		took = fx.parse_time(r["endTime"]) - fx.parse_time(r["startTime"])
+		check(took < 5, "the slow command held its evaluation %.1fs (limit 1 s)" % took)
+		for i, p in enumerate(paths):
+			if i != 1:
+				check(read(p) == "%d\n" % i, "%s not applied with its parameters" % p)
+	finally:
+		for name in names:
+			unassign(env, name)
