@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,20 @@ gc_evaluate_one(struct gc *gc, struct gc_assignment *a)
 	return report;
 }
 
+/* Is the next evaluation at least a second away? */
+static int
+gc_idle_next(struct gc *gc)
+{
+	struct gc_assignment	*a;
+	struct timespec		 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	TAILQ_FOREACH(a, &gc->assignments, entry)
+		if (gc_ready(gc, a) && a->due.tv_sec < now.tv_sec + 1)
+			return 0;
+	return 1;
+}
+
 /* Evaluates the first assignment that is due, in the cloud's order, then
  * yields to the loop before the next (a removal or SIGTERM comes first). */
 void
@@ -333,6 +348,10 @@ gc_eval_all_due(struct gc *gc)
 		gc_assign_save(gc);
 	}
 	gc_eval_schedule(gc);
+	/* Nothing more due now: what the run allocated goes back to the
+	 * system, so that an idle guestconfig stays small. */
+	if (gc_idle_next(gc))
+		malloc_trim(0);
 }
 
 static void
