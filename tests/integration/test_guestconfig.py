@@ -18,6 +18,13 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
   sibling resource is still corrected).
 - A symlink planted by an unprivileged user at a target path is not followed: the file it points
   to is unchanged and the report says why.
+- 50 assignments (one package, each with its own parameters) are first evaluated in the order of
+  the cloud's list; a 51st is refused (409); a command_output that sleeps is stopped at its 1 s
+  limit and reported, and the rest are evaluated.
+- The cloud away (cloudsim stopped): the assignment is kept and still enforced; cloudsim restarted
+  has kept it and its reports, and the reports go on.
+- A write to <run>/notify/guestConfiguration makes guestconfig fetch the assignments at once
+  (its poll is 300 s then).
 """
 
 import json
@@ -307,3 +314,63 @@ def fifty_in_order_and_a_slow_command_times_out(env):
 	finally:
 		for name in names:
 			unassign(env, name)
+
+
+@test(timeout=90)
+def kept_while_the_cloud_is_away(env):
+	t = targets(env, "offline")
+	f = os.path.join(t, "o.conf")
+	write(f, "x\n", 0o644)
+	uri, sha = pack(env, file_doc("offline", file_res("o", f, "kept\n")), "offline")
+	assign(env, "offline", uri, sha)
+	try:
+		wait_report(env, "offline", lambda r: True, "the first report")
+		check(poll(lambda: read(f) == "kept\n", timeout=5), "not applied")
+		env.sim.stop()
+		# No cloud: the assignment is kept (its state says why the poll failed) and still enforced.
+		check(poll(lambda: env.gc.state().get("lastPollError"), timeout=10),
+		      "guestconfig did not notice the cloud is away: %r" % env.gc.state())
+		write(f, "drift\n", 0o644)
+		check(poll(lambda: read(f) == "kept\n" and mode_of(f) == 0o600, timeout=10),
+		      "the drift was not corrected while the cloud was away\n%s" % env.gc.stderr_tail())
+		check("offline" in [a["name"] for a in env.gc.state()["assignments"]], "assignment dropped")
+		env.sim.start()
+		# cloudsim kept the assignment and its reports over the restart; the reports go on.
+		before = len(reports(env, "offline"))
+		check(before >= 1, "cloudsim lost the assignment's reports over a restart")
+		wait_report(env, "offline", lambda r: True, "a report after the cloud came back", timeout=30,
+			    after=before)
+		check(not env.gc.state().get("lastPollError"), "still failing: %r" % env.gc.state())
+	finally:
+		if not env.sim.alive():
+			env.sim.start()
+		unassign(env, "offline")
+
+
+@test(timeout=60)
+def notified_at_once(env):
+	"""<run>/notify/guestConfiguration written: the assignments are fetched now, not at the poll."""
+	run = env.arcproxy.run_dir
+	os.makedirs(os.path.join(run, "notify"), exist_ok=True)
+	env.gc.settings["poll_seconds"] = 300
+	env.gc.write_config()
+	mark = len(env.gc.stderr_text())
+	env.gc.reload()	# polls once now (and starts watching <run>/notify), then every 300 s
+	check(poll(lambda: "configuration reloaded" in env.gc.stderr_text()[mark:], timeout=5), "no reload")
+	t = targets(env, "notify")
+	f = os.path.join(t, "n.conf")
+	write(f, "x\n", 0o644)
+	uri, sha = pack(env, file_doc("notify", file_res("n", f, "now\n")), "notify")
+	try:
+		fx.wait_quiet(1.5)
+		assign(env, "notify", uri, sha)
+		tmp = os.path.join(run, "notify", ".guestConfiguration.tmp")
+		write(tmp, "7\n", 0o644)
+		os.rename(tmp, os.path.join(run, "notify", "guestConfiguration"))
+		wait_report(env, "notify", lambda r: True, "a report after the notification", timeout=10)
+		check(read(f) == "now\n", "not applied")
+	finally:
+		env.gc.settings["poll_seconds"] = 1
+		env.gc.write_config()
+		env.gc.reload()
+		unassign(env, "notify")
