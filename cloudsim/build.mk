@@ -6,7 +6,7 @@
 
 CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
 	lib/tls.c lib/h2io.c lib/acceptor.c lib/addr.c cloudsim/gateway.c cloudsim/gateway_h2.c \
-	cloudsim/tunnel.c \
+	cloudsim/tunnel.c lib/relay.c lib/budget.c lib/fastio.c lib/bigread.c \
 	cloudsim/echo.c cloudsim/registry.c cloudsim/jwt.c cloudsim/httpd.c \
 	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c \
 	cloudsim/packages.c cloudsim/pkgsign.c cloudsim/extreq.c cloudsim/extstore.c \

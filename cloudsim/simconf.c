@@ -464,48 +464,36 @@ simconf_load_control(struct simconf *cfg, const config_setting_t *root,
 	return 0;
 }
 
+/* One entry of the hosts list: name = "..."; target = "address:port". */
+static int
+simconf_fill_host(void *arg, void *table, int i, const config_setting_t *e,
+    const char *name, const char *target, struct conf_error *err)
+{
+	struct simconf		*cfg = arg;
+	struct simconf_host	*h;
+
+	cfg->hosts = table;
+	h = &cfg->hosts[i];
+	if ((h->name = strdup(name)) == NULL ||
+	    (h->target = strdup(target)) == NULL)
+		return conf_fail(err, e, "out of memory");
+	if (strchr(h->name, '*') != NULL || route_normalize_host(h->name) == -1)
+		return conf_fail(err, e, "name \"%s\" is not a host name "
+		    "(no wildcards here)", name);
+	if (simconf_parse_addr(target, &h->addr, &h->addr_len) == -1)
+		return conf_fail(err, e, "target \"%s\" is not an address "
+		    "and port like \"127.0.0.1:8444\"", target);
+	if (simconf_host_lookup(cfg, h->name) != h)
+		return conf_fail(err, e, "host \"%s\" is listed twice", name);
+	return 0;
+}
+
 static int
 simconf_load_hosts(struct simconf *cfg, const config_setting_t *root,
     struct conf_error *err)
 {
-	const config_setting_t	*list = NULL, *e;
-	struct simconf_host	*h;
-	const char		*name, *target;
-	int			 i, n;
-
-	if (conf_group_list(root, "hosts", &list, err) == -1)
-		return -1;
-	if (list == NULL || (n = config_setting_length(list)) == 0)
-		return 0;
-	if ((cfg->hosts = calloc(n, sizeof(*cfg->hosts))) == NULL)
-		return conf_fail(err, list, "out of memory");
-	for (i = 0; i < n; i++) {
-		e = config_setting_get_elem(list, i);
-		name = target = NULL;
-		if (conf_check_keys(e, simconf_host_keys, err) == -1 ||
-		    conf_string(e, "name", &name, err) == -1 ||
-		    conf_string(e, "target", &target, err) == -1)
-			return -1;
-		if (name == NULL || target == NULL)
-			return conf_fail(err, e, "a host needs name = \"...\" and "
-			    "target = \"address:port\"");
-		h = &cfg->hosts[cfg->nhosts];
-		if ((h->name = strdup(name)) == NULL ||
-		    (h->target = strdup(target)) == NULL) {
-			cfg->nhosts++;
-			return conf_fail(err, e, "out of memory");
-		}
-		cfg->nhosts++;
-		if (strchr(h->name, '*') != NULL || route_normalize_host(h->name) == -1)
-			return conf_fail(err, e, "name \"%s\" is not a host name "
-			    "(no wildcards here)", name);
-		if (simconf_parse_addr(target, &h->addr, &h->addr_len) == -1)
-			return conf_fail(err, e, "target \"%s\" is not an address "
-			    "and port like \"127.0.0.1:8444\"", target);
-		if (simconf_host_lookup(cfg, h->name) != h)
-			return conf_fail(err, e, "host \"%s\" is listed twice", name);
-	}
-	return 0;
+	return conf_hosts(root, simconf_host_keys, "target", "address:port",
+	    sizeof(*cfg->hosts), &cfg->nhosts, simconf_fill_host, cfg, err);
 }
 
 static int
