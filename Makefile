@@ -112,7 +112,10 @@ PROGS	:= $(BIN)/arcproxy
 .DEFAULT_GOAL := all
 -include tests/unit/guestconfig_engine.mk
 -include cloudsim/build.mk bench/build.mk agentlets/himds/build.mk azcmagent/build.mk
+-include agentlets/extmgr/build.mk
 -include tests/fuzz/build.mk
+-include tests/unit/extmgr_handler.mk
+-include agentlets/extmgr/fuzz.mk
 -include agentlets/guestconfig/build.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 

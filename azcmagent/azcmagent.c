@@ -68,6 +68,7 @@ static const struct azcm_cmd azcm_cmds[] = {
 	{ "config", cmd_config, O(ADD) | O(REMOVE),
 	    "config list | get KEY | set KEY VALUE [--add|--remove] | clear KEY | info" },
 	{ "logs", cmd_logs, O(OUTPUT), "logs [--output FILE.tar.gz]" },
+	{ "extension", cmd_extension, 0, "extension list [-j] | remove NAME" },
 	{ "version", cmd_version, 0, "version" },
 	{ NULL, NULL, 0, NULL }
 };

@@ -100,5 +100,6 @@ int	cmd_show(struct azcm *);
 int	cmd_check(struct azcm *);
 int	cmd_config(struct azcm *);
 int	cmd_logs(struct azcm *);
+int	cmd_extension(struct azcm *);
 
 #endif

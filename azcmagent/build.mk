@@ -5,7 +5,7 @@
 AZCMAGENT_SRC := azcmagent/azcmagent.c azcmagent/args.c azcmagent/proxyinfo.c \
 	azcmagent/probe.c azcmagent/state.c azcmagent/cmd_config.c \
 	azcmagent/cmd_connect.c azcmagent/cmd_show.c azcmagent/cmd_check.c \
-	azcmagent/cmd_logs.c
+	azcmagent/cmd_logs.c azcmagent/cmd_extension.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 azcmagent_default_goal := $(.DEFAULT_GOAL)

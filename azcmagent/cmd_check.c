@@ -121,7 +121,8 @@ check_fill(struct check_row *row, const struct probe_resp *r, int ok)
 
 /* The cloud, through arcproxy: the way himds and extmgr go. */
 static void
-check_cloud(struct azcm *a, struct check *k, const char *cloud, const char *ca)
+check_cloud(struct azcm *a, struct check *k, const char *cloud, const char *ca,
+    const char *what)
 {
 	struct check_row	*row = &k->rows[k->nrows++];
 	struct probe_req	 q;
@@ -132,7 +133,7 @@ check_cloud(struct azcm *a, struct check *k, const char *cloud, const char *ca)
 	int			 ok;
 
 	snprintf(row->url, sizeof(row->url), "%s", cloud);
-	row->what = "cloud";
+	row->what = what;
 	memset(&q, 0, sizeof(q));
 	q.url = cloud;
 	q.proxy = a->proxy_url;
@@ -289,11 +290,12 @@ cmd_check(struct azcm *a)
 {
 	struct check	 k;
 	const char	*cloud, *ca;
-	char		 err[600], host[256];
+	char		 err[600], host[256], pkg_url[400];
 	uint16_t	 port;
 	int		 i, proxy_up, rc = AZCM_OK;
 
 	memset(&k, 0, sizeof(k));
+	host[0] = '\0';
 	if (a->npos != 0)
 		return azcm_fail(AZCM_EARGS, "check takes no argument '%s'", a->pos[0]);
 	if (agentconf_load(a->config_dir, &k.ac, err, sizeof(err)) == -1)
@@ -319,7 +321,14 @@ cmd_check(struct azcm *a)
 	proxy_up = azcm_proxy_alive(a, &k.proxy_pid);
 	k.status = azcm_status(a);
 	if (proxy_up && cloud != NULL)
-		check_cloud(a, &k, cloud, ca);
+		check_cloud(a, &k, cloud, ca, "cloud");
+	/* extmgr's package host, in the cloud's domain: packages.cloudsim.test
+	 * beside management.cloudsim.test. */
+	if (proxy_up && cloud != NULL && strncmp(host, "management.", 11) == 0) {
+		snprintf(pkg_url, sizeof(pkg_url), "https://packages.%s/",
+		    host + 11);
+		check_cloud(a, &k, pkg_url, ca, "packages");
+	}
 	if (k.ac.connection_type == AGENTCONF_GATEWAY && k.ac.gateway_url != NULL)
 		check_gateway(a, &k);
 	check_print(a, &k, proxy_up);

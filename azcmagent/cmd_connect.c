@@ -458,6 +458,25 @@ connect_store(struct azcm *a, struct connect *c)
 	return rc;
 }
 
+/* The package-signing CA of the register answer, for extmgr and
+ * guestconfig: <config>/packages-ca.crt, root's 0644, atomic. */
+static void
+connect_packages_ca(struct azcm *a, struct connect *c)
+{
+	const char	*pem = azcm_jstr(c->answer, "packageSigningCertificates");
+	char		 path[4096], err[300];
+
+	if (pem == NULL || strstr(pem, "-----BEGIN CERTIFICATE-----") == NULL) {
+		azcm_warn("the cloud sent no package-signing certificate: "
+		    "extensions cannot be verified");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/packages-ca.crt", a->config_dir);
+	if (atomicfile_write(path, pem, strlen(pem), 0644, err,
+	    sizeof(err)) == -1)
+		azcm_warn("%s", err);
+}
+
 static void
 connect_print(struct azcm *a, struct connect *c, const char *told)
 {
@@ -539,6 +558,7 @@ cmd_connect(struct azcm *a)
 	if (rc != AZCM_OK)
 		connect_conf_restore(a, &c);
 	else {
+		connect_packages_ca(a, &c);
 		state_reload_daemons(a->run_dir, told, sizeof(told));
 		if (state_daemon_pid(a->run_dir, "himds") == -1)
 			azcm_warn("himds is not running: no heartbeat until it starts");

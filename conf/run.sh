@@ -69,11 +69,12 @@ pids+=($!)
 pids+=($!)
 wait_port 40343
 wait_port 40342
-# guestconfig (root: it evaluates and corrects the machine's settings).
-if [ -x "$BIN"/guestconfig ]; then
-	"$BIN"/guestconfig -d "${dirs[@]}" &
-	pids+=($!)
-fi
+# extmgr (root when run as root: it runs the extensions' handlers); polls every
+# 5 s here, not 300, so that a deployed sample shows at once.
+[ -f run/etc/extmgr.conf ] || sed -e 's|^poll_seconds = .*|poll_seconds = 5;|' \
+	conf/extmgr.conf > run/etc/extmgr.conf
+"$BIN"/extmgr -d "${dirs[@]}" &
+pids+=($!)
 
 if [ ! -f run/var/machine.json ]; then
 	"$BIN"/azcmagent connect "${dirs[@]}" \
@@ -82,10 +83,21 @@ if [ ! -f run/var/machine.json ]; then
 		--onboarding-token-file run/cloud/onboarding-token \
 		--resource-name "$(hostname | tr -c 'A-Za-z0-9\n-' -)" --tags env=demo
 fi
+# guestconfig (root when run as root: it evaluates and corrects the machine's
+# settings); here it polls every 5 s and evaluates every 10 s, not every 15
+# minutes, so that the README's demo shows a correction at once.
+if [ -x "$BIN"/guestconfig ]; then
+	[ -f run/etc/guestconfig.conf ] || sed -e 's|^poll_seconds = .*|poll_seconds = 5;|' \
+		-e 's|^evaluation_seconds = .*|evaluation_seconds = 10;|' \
+		conf/guestconfig.conf > run/etc/guestconfig.conf
+	"$BIN"/guestconfig -d "${dirs[@]}" &
+	pids+=($!)
+fi
 cat >&2 <<'MSG'
 run.sh: the appliance is up. Try:
   build/bin/azcmagent show --config-dir run/etc --state-dir run/var --run-dir run/run
   curl --cacert run/etc/ca.crt -x http://127.0.0.1:40343 https://echo.cloudsim.test/
   curl -s http://127.0.0.1:8447/operator/machines
+  samples/extensions/pack.sh hello 1.0 run/cloud/packages run/cloud/pki   (then README: extensions)
 MSG
 wait -n "${pids[@]}"

@@ -568,7 +568,7 @@ def check_gateway_down_then_up(env):
 	check(r.returncode == 26, "check, gateway down: exit %d, want 26\n%s%s" % (r.returncode, r.stdout, r.stderr))
 	doc = json.loads(r.stdout)
 	rows = {e["kind"]: e for e in doc["endpoints"]}
-	check(set(rows) == {"cloud", "gateway"}, "check rows: %r" % doc["endpoints"])
+	check(set(rows) == {"cloud", "packages", "gateway"}, "check rows: %r" % doc["endpoints"])
 	check(doc["arcproxy"]["running"] and doc["arcproxy"]["pid"] == p.pid, "arcproxy: %r" % doc["arcproxy"])
 	check(not rows["cloud"]["reachable"] and re.search(r"50[24]", rows["cloud"]["error"] or ""),
 	      "cloud row with the gateway down: %r" % rows["cloud"])

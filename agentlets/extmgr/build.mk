@@ -1,0 +1,28 @@
+# build.mk -- extmgr, the extension manager agentlet: its program and unit tests, included by the top Makefile.
+
+EXTMGR_SRC := agentlets/extmgr/extmgr.c agentlets/extmgr/settings.c \
+	agentlets/extmgr/worker.c agentlets/extmgr/goal.c \
+	agentlets/extmgr/policy.c agentlets/extmgr/state.c \
+	agentlets/extmgr/cloud.c agentlets/extmgr/certs.c \
+	agentlets/extmgr/handler.c agentlets/extmgr/manifest.c \
+	lib/download.c lib/pkgverify.c lib/unpack.c
+
+# Rules here come before the Makefile's `all:`; keep `all` the default goal.
+extmgr_default_goal := $(.DEFAULT_GOAL)
+
+PROGS += $(BIN)/extmgr
+
+$(OBJ)/agentlets/extmgr/%.o: ALL_CFLAGS += -Iagentlets/extmgr
+
+$(BIN)/extmgr: $(call obj,$(EXTMGR_SRC) $(LIB_SRC) $(AGENT_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -larchive
+
+UNIT_TESTS += extmgr_policy extmgr_goal
+extmgr_policy_test_OBJS := agentlets/extmgr/policy.c
+extmgr_goal_test_OBJS := agentlets/extmgr/goal.c
+
+# The suites include extmgr's headers.
+$(OBJ)/tests/unit/extmgr_%.o: ALL_CFLAGS += -Iagentlets/extmgr
+
+.DEFAULT_GOAL := $(extmgr_default_goal)

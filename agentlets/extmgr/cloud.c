@@ -1,0 +1,131 @@
+/* cloud.c -- extmgr's calls to the control plane as this machine (goal state, status, settings certificate), blocking, through arcproxy with the machine certificate. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomicfile.h"
+#include "cloud.h"
+#include "defaults.h"
+#include "httpc.h"
+
+int
+cloud_load(struct extmgr_cloud *c, const char *state_dir, const char *proxy,
+    long timeout_ms, char *err, size_t errlen)
+{
+	json_t		*doc = NULL;
+	json_error_t	 jerr;
+	const char	*name, *url, *ca;
+	char		 path[4096], *text, why[256];
+	size_t		 len;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_MACHINE_JSON, state_dir);
+	if ((text = atomicfile_read(path, 1 << 20, &len, why,
+	    sizeof(why))) == NULL) {
+		if (errno == ENOENT)
+			return 1;
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	doc = json_loadb(text, len, 0, &jerr);
+	free(text);
+	name = json_string_value(json_object_get(json_object_get(doc,
+	    "resource"), "name"));
+	url = json_string_value(json_object_get(doc, "cloudUrl"));
+	ca = json_string_value(json_object_get(doc, "caFile"));
+	if (name == NULL || url == NULL || strncmp(url, "https://", 8) != 0 ||
+	    ca == NULL || ca[0] == '\0' || strchr(name, '/') != NULL) {
+		snprintf(err, errlen, "%s: needs resource.name, cloudUrl "
+		    "(https://) and caFile", path);
+		json_decref(doc);
+		return -1;
+	}
+	c->name = strdup(name);
+	c->cloud_url = strdup(url);
+	if (ca[0] == '/')
+		c->ca_file = strdup(ca);
+	else if (asprintf(&c->ca_file, "%s/%s", state_dir, ca) == -1)
+		c->ca_file = NULL;
+	if (asprintf(&c->cert_file, "%s/" ARC_SUBDIR_HIMDS "/"
+	    ARC_FILE_MACHINE_CRT, state_dir) == -1)
+		c->cert_file = NULL;
+	if (asprintf(&c->key_file, "%s/" ARC_SUBDIR_HIMDS "/"
+	    ARC_FILE_MACHINE_KEY, state_dir) == -1)
+		c->key_file = NULL;
+	c->proxy = strdup(proxy);
+	c->timeout_ms = timeout_ms;
+	json_decref(doc);
+	if (c->name == NULL || c->cloud_url == NULL || c->ca_file == NULL ||
+	    c->cert_file == NULL || c->key_file == NULL || c->proxy == NULL) {
+		cloud_clear(c);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	len = strlen(c->cloud_url);
+	while (len > 8 && c->cloud_url[len - 1] == '/')
+		c->cloud_url[--len] = '\0';
+	return 0;
+}
+
+void
+cloud_clear(struct extmgr_cloud *c)
+{
+	free(c->name);
+	free(c->cloud_url);
+	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
+	free(c->proxy);
+	memset(c, 0, sizeof(*c));
+}
+
+long
+cloud_call(const struct extmgr_cloud *c, const char *method, const char *path,
+    json_t *body, char **answer, size_t *answer_len, char *err, size_t errlen)
+{
+	struct httpc_req	 req;
+	struct httpc_resp	 resp;
+	json_t			*doc, *e;
+	const char		*code, *msg;
+	char			 url[4096], *text = NULL;
+
+	*answer = NULL;
+	*answer_len = 0;
+	err[0] = '\0';
+	snprintf(url, sizeof(url), "%s/machines/%s/%s", c->cloud_url, c->name,
+	    path);
+	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return 0;
+	}
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.url = url;
+	req.body = text;
+	req.body_len = text ? strlen(text) : 0;
+	req.proxy = c->proxy;
+	req.ca_file = c->ca_file;
+	req.cert_file = c->cert_file;
+	req.key_file = c->key_file;
+	req.timeout_ms = c->timeout_ms;
+	httpc_request_sync(&req, &resp);
+	free(text);
+	if (resp.status == 0)
+		snprintf(err, errlen, "%s %s: no answer: %s", method, url,
+		    resp.error[0] ? resp.error : "unknown error");
+	else if (resp.status < 200 || resp.status > 299) {
+		doc = json_loadb(resp.body ? resp.body : "", resp.body_len, 0,
+		    NULL);
+		e = json_object_get(doc, "error");
+		code = json_string_value(json_object_get(e, "code"));
+		msg = json_string_value(json_object_get(e, "message"));
+		snprintf(err, errlen, "%s %s: HTTP %ld%s%s%s%s", method, url,
+		    resp.status, code ? ": " : "", code ? code : "",
+		    msg ? ": " : "", msg ? msg : "");
+		json_decref(doc);
+	}
+	*answer = resp.body;
+	*answer_len = resp.body_len;
+	return resp.status;
+}

@@ -1,0 +1,143 @@
+/* settings.c -- extmgr.conf: how often extmgr reconciles, how it reaches the cloud, what it trusts for packages, and the handlers' time limits. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "defaults.h"
+#include "settings.h"
+#include "url.h"
+
+static const char *const settings_keys[] = {
+	"poll_seconds", "proxy", "packages_ca", "himds_endpoint",
+	"cloud_timeout_seconds", "download_attempts", "download_backoff_ms",
+	"download_stall_seconds", "install_timeout_seconds",
+	"enable_timeout_seconds", "update_timeout_seconds",
+	"disable_timeout_seconds", "uninstall_timeout_seconds", NULL
+};
+
+/* In enum manifest_op's order, with the VM agent's defaults. */
+static const struct {
+	const char	*key;
+	long long	 def;
+} settings_limits[EXTMGR_NLIMITS] = {
+	{ "install_timeout_seconds", 900 },
+	{ "enable_timeout_seconds", 300 },
+	{ "update_timeout_seconds", 900 },
+	{ "disable_timeout_seconds", 900 },
+	{ "uninstall_timeout_seconds", 300 },
+};
+
+static int
+settings_read(struct extmgr_settings *s, config_t *lc, const char *config_dir,
+    struct conf_error *err)
+{
+	const config_setting_t	*root;
+	const char		*proxy = ARC_URL_PROXY, *himds = ARC_URL_HIMDS;
+	const char		*ca = EXTMGR_PACKAGES_CA;
+	char			 host[256], path[PATH_MAX];
+	uint16_t		 port;
+	int			 i;
+
+	root = config_root_setting(lc);
+	if (conf_check_keys(root, settings_keys, err) == -1 ||
+	    conf_int(root, "poll_seconds", 1, 86400, &s->poll_seconds,
+	    err) == -1 ||
+	    conf_string(root, "proxy", &proxy, err) == -1 ||
+	    conf_string(root, "packages_ca", &ca, err) == -1 ||
+	    conf_string(root, "himds_endpoint", &himds, err) == -1 ||
+	    conf_int(root, "cloud_timeout_seconds", 1, 600,
+	    &s->cloud_timeout_seconds, err) == -1 ||
+	    conf_int(root, "download_attempts", 1, 100, &s->download_attempts,
+	    err) == -1 ||
+	    conf_int(root, "download_backoff_ms", 1, 600000,
+	    &s->download_backoff_ms, err) == -1 ||
+	    conf_int(root, "download_stall_seconds", 1, 3600,
+	    &s->download_stall_seconds, err) == -1)
+		return -1;
+	for (i = 0; i < EXTMGR_NLIMITS; i++)
+		if (conf_int(root, settings_limits[i].key, 1, 86400,
+		    &s->limit_seconds[i], err) == -1)
+			return -1;
+	if (url_parse_authority(proxy, "http", 3128, host, sizeof(host),
+	    &port) == -1)
+		return conf_fail(err, config_setting_get_member(root, "proxy"),
+		    "proxy: \"%s\" is not like \"http://127.0.0.1:40343\"", proxy);
+	if (url_parse_authority(himds, "http", 80, host, sizeof(host),
+	    &port) == -1)
+		return conf_fail(err, config_setting_get_member(root,
+		    "himds_endpoint"), "himds_endpoint: \"%s\" is not like "
+		    "\"http://127.0.0.1:40342\"", himds);
+	if (ca[0] == '\0')
+		return conf_fail(err, config_setting_get_member(root,
+		    "packages_ca"), "packages_ca: a file, not \"\"");
+	if (ca[0] == '/')
+		snprintf(path, sizeof(path), "%s", ca);
+	else
+		snprintf(path, sizeof(path), "%s/%s", config_dir, ca);
+	if ((s->proxy = strdup(proxy)) == NULL ||
+	    (s->himds_endpoint = strdup(himds)) == NULL ||
+	    (s->packages_ca = strdup(path)) == NULL)
+		return conf_fail(err, root, "out of memory");
+	return 0;
+}
+
+int
+extmgr_settings_load(const char *config_dir, struct extmgr_settings *s,
+    char *errbuf, size_t errlen)
+{
+	config_t		lc;
+	struct conf_error	err;
+	char			path[PATH_MAX];
+	int			i, rc = -1;
+
+	memset(s, 0, sizeof(*s));
+	s->poll_seconds = 300;
+	s->cloud_timeout_seconds = 30;
+	s->download_attempts = 10;
+	s->download_backoff_ms = 1000;
+	s->download_stall_seconds = 30;
+	for (i = 0; i < EXTMGR_NLIMITS; i++)
+		s->limit_seconds[i] = settings_limits[i].def;
+	err.text[0] = '\0';
+	config_init(&lc);
+	snprintf(path, sizeof(path), "%s/" EXTMGR_CONF, config_dir);
+	if ((s->path = strdup(path)) == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto done;
+	}
+	if (access(path, F_OK) == -1 && errno == ENOENT) {
+		/* No file: an empty one, so every key takes its default. */
+		if (config_read_string(&lc, "") != CONFIG_TRUE) {
+			snprintf(err.text, sizeof(err.text), "out of memory");
+			goto fail;
+		}
+	} else {
+		if (conf_read(&lc, path, &err) == -1)
+			goto fail;
+		s->found = 1;
+	}
+	if (settings_read(s, &lc, config_dir, &err) == -1)
+		goto fail;
+	rc = 0;
+	goto done;
+ fail:
+	snprintf(errbuf, errlen, "%s", err.text);
+	extmgr_settings_clear(s);
+ done:
+	config_destroy(&lc);
+	return rc;
+}
+
+void
+extmgr_settings_clear(struct extmgr_settings *s)
+{
+	free(s->path);
+	free(s->proxy);
+	free(s->packages_ca);
+	free(s->himds_endpoint);
+	memset(s, 0, sizeof(*s));
+}

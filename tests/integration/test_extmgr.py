@@ -1,0 +1,199 @@
+"""extmgr end to end: real extensions installed from cloudsim's package store through arcproxy and the gateway.
+
+Expectations:
+- The Hello sample's enable runs plain `curl https://echo.cloudsim.test/bytes/N` (no proxy flag):
+  it succeeds because extmgr gives every handler HTTPS_PROXY; arcproxy's access log shows the
+  tunnel to echo.cloudsim.test on the gateway route; the operator sees success with the message.
+- The Token sample gets a managed-identity token through himds's challenge.
+- An enable over its time limit is killed with its children, and Timeout(N) is reported; a
+  handler that writes an error status has it reported with its code.
+- An upgrade from 1.0 to 1.1 calls the handlers in the VM agent's order; a failing disable of the
+  old version aborts the upgrade (1.0 stays).
+- Delete runs disable and uninstall and the cloud forgets the extension.
+- extmgr killed with SIGKILL mid-install converges when restarted; nothing is stuck transitioning.
+- azcmagent extension list shows what is installed; extension remove removes it locally.
+"""
+
+import json
+import os
+import re
+import signal
+import time
+
+import fx_extmgr as fx
+from harness import check, poll, test
+
+
+LIMIT = 3	# enable_timeout_seconds here
+
+
+def setup():
+	return fx.extmgr_env(enable_timeout_seconds=LIMIT)
+
+
+def teardown(env):
+	return fx.stop_extmgr_env(env)
+
+
+@test(timeout=60)
+def hello_curl_through_the_gateway(env):
+	fx.publish(env, "hello", "1.0")
+	v = fx.deploy(env, "hello", "hello", settings={"bytes": 4321, "caFile": env.sim.file("ca.crt")})
+	v = fx.wait_status(env, "hello", v["sequenceNumber"], operation="Enable")
+	s = v["status"]
+	check(s["handlerState"] == "Enabled" and "fetched 4321 bytes from https://echo.cloudsim.test/bytes/4321"
+	      in s["message"], "hello's report: %r" % s)
+	check(poll(lambda: [l for l in env.arcproxy.access_log_lines()
+			    if re.search(r" CONNECT echo\.cloudsim\.test:443 gateway 200 ", l)], timeout=5),
+	      "no gateway tunnel to echo in the access log: %r" % env.arcproxy.access_log_lines()[-5:])
+	check(any("packages.cloudsim.test:443" in l and "gateway" in l for l in env.arcproxy.access_log_lines()),
+	      "the package did not come through the gateway")
+	x = env.extmgr
+	check(x.calls("Hello")[:2] == ["install 1.0 seq=%d" % v["sequenceNumber"], "enable 1.0 seq=%d"
+	      % v["sequenceNumber"]], "calls: %r" % x.calls("Hello"))
+	check(fx.ext_dirs(x) == ["Cloudsim.Samples.Hello-1.0"], "extension dirs: %r" % fx.ext_dirs(x))
+	# azcmagent extension list, both ways.
+	r = fx.azcm(env, "extension", "list", "-j")
+	check(r.returncode == 0, "extension list -j: %s%s" % (r.stdout, r.stderr))
+	rows = {e["name"]: e for e in json.loads(r.stdout)}
+	check(rows["hello"]["version"] == "1.0" and rows["hello"]["handlerState"] == "Enabled" and
+	      rows["hello"]["lastStatus"]["status"] == "success", "extension list: %r" % rows)
+	r = fx.azcm(env, "extension", "list")
+	check(re.search(r"^hello\s+Cloudsim\.Samples\.Hello\s+1\.0\s+Enabled\s+Enable success", r.stdout, re.M),
+	      "extension list:\n" + r.stdout)
+	# Delete: disable, uninstall, and the cloud forgets it.
+	fx.undeploy(env, "hello")
+	fx.wait_gone(env, "hello")
+	check(x.calls("Hello")[-2:] == ["disable 1.0 seq=%d" % v["sequenceNumber"], "uninstall 1.0 seq=%d"
+	      % v["sequenceNumber"]], "calls after delete: %r" % x.calls("Hello"))
+	check(fx.ext_dirs(x) == [], "extension dirs after delete: %r" % fx.ext_dirs(x))
+
+
+@test(timeout=60)
+def token_through_the_himds_challenge(env):
+	fx.publish(env, "token", "1.0")
+	v = fx.deploy(env, "token", "token")
+	v = fx.wait_status(env, "token", v["sequenceNumber"], operation="Enable")
+	check(re.search(r"token for https://management\.azure\.com/: \d+ characters", v["status"]["message"]),
+	      "token's report: %r" % v["status"])
+	with open(env.extmgr.own("logs", "Cloudsim.Samples.Token", "token.jwt")) as f:
+		jwt = f.read()
+	check(len(jwt.split(".")) == 3, "not a JWT: %r" % jwt[:80])
+	# Removed locally: disable and uninstall run, and the cloud's goal does not bring it back.
+	x = env.extmgr
+	r = fx.azcm(env, "extension", "remove", "token")
+	check(r.returncode == 0 and "token removed" in r.stdout, "extension remove: %d %s%s"
+	      % (r.returncode, r.stdout, r.stderr))
+	check(x.calls("Token")[-2:] == ["disable 1.0 seq=%d" % v["sequenceNumber"],
+	      "uninstall 1.0 seq=%d" % v["sequenceNumber"]], "calls: %r" % x.calls("Token"))
+	check(not any(d.startswith("Cloudsim.Samples.Token-") for d in fx.ext_dirs(x)), "dirs: %r" % fx.ext_dirs(x))
+	time.sleep(2.5)	# two polls
+	check(x.record("token")["version"] is None and x.calls("Token")[-1].startswith("uninstall"),
+	      "reinstalled after a local removal: %r %r" % (x.record("token"), x.calls("Token")))
+	fails = fx.azcm(env, "extension", "remove", "nosuch")
+	check(fails.returncode != 0 and "no extension nosuch" in fails.stderr, "remove nosuch: %r" % fails.stderr)
+	fx.undeploy(env, "token")
+	fx.wait_gone(env, "token")
+
+
+@test(timeout=60)
+def enable_over_its_limit_is_killed_whole(env):
+	fx.publish(env, "slow", "1.0")
+	tag = "617"
+	started = time.time()
+	v = fx.deploy(env, "slow", "slow", settings={"seconds": tag})
+	v = fx.wait_status(env, "slow", v["sequenceNumber"], status=("error",), operation="Enable")
+	s = v["status"]
+	check(s["code"] == 1011 and "Timeout(%d)" % LIMIT in s["message"] and "sleeping 617 s" in s["message"],
+	      "slow's report: %r" % s)
+	check(time.time() - started < LIMIT + 15, "the timeout took %.1fs" % (time.time() - started))
+	check(poll(lambda: not fx.sleepers("sleep " + tag), timeout=3), "the enable's children survived: %r"
+	      % fx.sleepers("sleep " + tag))
+	fx.undeploy(env, "slow")
+	fx.wait_gone(env, "slow")
+
+
+@test(timeout=60)
+def error_status_is_reported(env):
+	fx.publish(env, "failing", "1.0")
+	v = fx.deploy(env, "failing", "failing", settings={"reason": "disk full"})
+	v = fx.wait_status(env, "failing", v["sequenceNumber"], status=("error",), operation="Enable")
+	s = v["status"]
+	check(s["code"] == 42 and "fails on purpose: disk full" in s["message"], "failing's report: %r" % s)
+	fx.undeploy(env, "failing")
+	fx.wait_gone(env, "failing")
+
+
+@test(timeout=90)
+def upgrade_in_order_and_a_failing_disable(env):
+	x = env.extmgr
+	fx.publish(env, "hello", "1.0")
+	fx.publish(env, "hello", "1.1")
+	ca = env.sim.file("ca.crt")
+	v = fx.deploy(env, "upg", "hello", settings={"bytes": 10, "caFile": ca})
+	fx.wait_status(env, "upg", v["sequenceNumber"], operation="Enable")
+	before = len(x.calls("Hello"))
+	s0 = v["sequenceNumber"]
+	v = fx.deploy(env, "upg", "hello", version="1.1", settings={"bytes": 11, "caFile": ca})
+	s1 = v["sequenceNumber"]
+	v = fx.wait_status(env, "upg", s1, operation="Enable")
+	check(v["status"]["version"] == "1.1", "report: %r" % v["status"])
+	want = ["disable 1.0 seq=%d" % s0, "update 1.1 seq=%d from=1.0" % s1, "uninstall 1.0 seq=%d" % s0,
+		"install 1.1 seq=%d" % s1, "enable 1.1 seq=%d" % s1]
+	check(x.calls("Hello")[before:] == want, "upgrade calls: %r, want %r" % (x.calls("Hello")[before:], want))
+	check(fx.ext_dirs(x) == ["Cloudsim.Samples.Hello-1.1"], "dirs: %r" % fx.ext_dirs(x))
+	# Back to 1.0 with failDisable set, then 1.1 again: 1.0's disable fails and the upgrade stops.
+	v = fx.deploy(env, "upg", "hello", version="1.0", settings={"bytes": 12, "caFile": ca, "failDisable": True})
+	fx.wait_status(env, "upg", v["sequenceNumber"], operation="Enable")
+	before = len(x.calls("Hello"))
+	v = fx.deploy(env, "upg", "hello", version="1.1", settings={"bytes": 13, "caFile": ca})
+	v = fx.wait_status(env, "upg", v["sequenceNumber"], status=("error",))
+	s = v["status"]
+	check(s["code"] == 1010 and re.search(r"upgrade to 1\.1 aborted: disable of 1\.0 failed", s["message"]) and
+	      "failDisable" in s["message"], "aborted upgrade's report: %r" % s)
+	check(x.calls("Hello")[before:] == ["disable 1.0 seq=%d" % (v["sequenceNumber"] - 1)],
+	      "calls of the aborted upgrade: %r" % x.calls("Hello")[before:])
+	check(fx.ext_dirs(x) == ["Cloudsim.Samples.Hello-1.0"] and x.record("upg")["version"] == "1.0",
+	      "after the aborted upgrade: %r %r" % (fx.ext_dirs(x), x.record("upg")))
+	fx.undeploy(env, "upg")
+	fx.wait_gone(env, "upg")
+	check(fx.ext_dirs(x) == [], "dirs after delete: %r" % fx.ext_dirs(x))
+
+
+@test(timeout=90)
+def sigkill_mid_install_converges(env):
+	x = env.extmgr
+	with open(os.path.join(fx.SAMPLES, "common.sh")) as f:
+		common = f.read()
+	d = fx.handler_dir(env, "crash", {
+		"common.sh": (common, 0o644),
+		"HandlerManifest.json": (json.dumps([{"name": "Crash", "version": 1.0, "handlerManifest": {
+			"installCommand": "handler.sh install", "enableCommand": "handler.sh enable",
+			"updateCommand": "handler.sh update", "disableCommand": "handler.sh disable",
+			"uninstallCommand": "handler.sh uninstall"}}]), 0o644),
+		"handler.sh": ("#!/bin/sh\n. \"$(dirname \"$0\")/common.sh\"\nlog_call \"$1\"\n"
+			       "[ \"$1\" = install ] && sleep 2.5\n"
+			       "[ \"$1\" = enable ] && write_status Enable success 0 \"crash sample enabled\"\n"
+			       "exit 0\n", 0o755)})
+	fx.publish(env, None, "1.0", handler_dir=d, type_name="Crash")
+	v = fx.deploy(env, "crash", type_name="Crash")
+	check(poll(lambda: x.calls("Crash") == ["install 1.0 seq=%d" % v["sequenceNumber"]], timeout=20,
+		   interval=0.05), "install did not start: %r\n%s" % (x.calls("Crash"), x.stderr_tail()))
+	x.proc.kill()
+	x.proc.wait(5)
+	rec = x.record("crash")
+	check(rec and rec["step"] == "Install" and rec["handlerState"] == "NotInstalled",
+	      "state when killed: %r" % rec)
+	x.start()
+	v = fx.wait_status(env, "crash", v["sequenceNumber"], operation="Enable")
+	seq = v["sequenceNumber"]
+	check(x.calls("Crash") == ["install 1.0 seq=%d" % seq, "install 1.0 seq=%d" % seq, "enable 1.0 seq=%d" % seq],
+	      "calls after the restart: %r" % x.calls("Crash"))
+	rec = x.record("crash")
+	check(rec["handlerState"] == "Enabled" and rec["step"] == "" and rec["report"]["status"] == "success",
+	      "state after the restart: %r" % rec)
+	check(not [n for n in os.listdir(x.own("extensions")) if n.startswith(".unpack-")] and
+	      not os.listdir(x.own("downloads")), "leftovers: %r %r" % (os.listdir(x.own("extensions")),
+								 os.listdir(x.own("downloads"))))
+	fx.undeploy(env, "crash")
+	fx.wait_gone(env, "crash")

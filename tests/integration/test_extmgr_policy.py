@@ -1,0 +1,149 @@
+"""extmgr's local controls (agent.conf) beat the cloud, and are applied before anything is downloaded.
+
+Expectations, one test per row of ARC-FACTS' table: a refusal is reported as that extension's
+failure with a reason naming the setting, nothing is downloaded or run; blocklist; allowlist
+(listed and not); both lists (the blocklist wins); Allow/None; config.mode monitor (the sample is
+not a monitoring extension; the lists are not read); extensions.enabled false; lifting a refusal
+(SIGHUP) installs at the next poll; delete while blocked is allowed; a block added after install
+uninstalls nothing and refuses the next reconfiguration.
+"""
+
+import os
+import re
+
+import fx_extmgr as fx
+from harness import check, poll, test
+
+
+def setup():
+	env = fx.extmgr_env()
+	fx.publish(env, "hello", "1.0")
+	return env
+
+
+def teardown(env):
+	return fx.stop_extmgr_env(env)
+
+
+def passes(x):
+	return len(re.findall(r"goal state \d+: \d+ extensions", x.stderr_text()))
+
+
+def agent(env, text):
+	"""agent.conf, then SIGHUP; returns once a pass has begun with it (a pass under way when the
+	signal came read the old one)."""
+	x = env.extmgr
+	x.write_agent_conf(text)
+	n = passes(x)
+	x.reload()
+	check(poll(lambda: passes(x) >= n + 2, timeout=10), "extmgr made no pass after SIGHUP\n" + x.stderr_tail())
+
+
+def package_tunnels(env):
+	return len([l for l in env.arcproxy.access_log_lines() if " CONNECT packages.cloudsim.test:443 " in l])
+
+
+def refused(env, text, needle):
+	"""With agent.conf text, deploying hello is refused with needle in the reason; then removed."""
+	agent(env, text)
+	x = env.extmgr
+	before = package_tunnels(env)
+	calls = len(x.calls("Hello"))
+	v = fx.deploy(env, "pol", "hello", settings={"caFile": env.sim.file("ca.crt")})
+	v = fx.wait_status(env, "pol", v["sequenceNumber"], status=("error",), operation="Install")
+	s = v["status"]
+	check(s["code"] == 1 and "refused by the local setting " + needle in s["message"],
+	      "refusal: %r (want %r)" % (s, needle))
+	check(fx.ext_dirs(x) == [] and os.listdir(x.own("downloads")) == [] and len(x.calls("Hello")) == calls,
+	      "something was downloaded or run: %r %r" % (fx.ext_dirs(x), x.calls("Hello")[calls:]))
+	check(package_tunnels(env) == before, "a package was fetched before the refusal")
+	fx.undeploy(env, "pol")
+	fx.wait_gone(env, "pol")
+	agent(env, "")
+
+
+def allowed(env, text):
+	agent(env, text)
+	v = fx.deploy(env, "pol", "hello", settings={"caFile": env.sim.file("ca.crt")})
+	fx.wait_status(env, "pol", v["sequenceNumber"], operation="Enable")
+	fx.undeploy(env, "pol")
+	fx.wait_gone(env, "pol")
+	check(fx.ext_dirs(env.extmgr) == [], "not removed: %r" % fx.ext_dirs(env.extmgr))
+	agent(env, "")
+
+
+@test(timeout=60)
+def blocklist_refuses(env):
+	refused(env, 'extensions = { blocklist = [ "Cloudsim.Samples/Hello" ]; };\n',
+		"extensions.blocklist: it lists Cloudsim.Samples/Hello")
+
+
+@test(timeout=60)
+def allowlist_without_it_refuses(env):
+	refused(env, 'extensions = { allowlist = [ "Contoso/Other" ]; };\n',
+		"extensions.allowlist: it does not list Cloudsim.Samples/Hello")
+
+
+@test(timeout=60)
+def allowlist_with_it_allows(env):
+	allowed(env, 'extensions = { allowlist = [ "Contoso/Other", "Cloudsim.Samples/Hello" ]; };\n')
+
+
+@test(timeout=60)
+def both_lists_the_blocklist_wins(env):
+	refused(env, 'extensions = { allowlist = [ "Cloudsim.Samples/Hello" ]; '
+		'blocklist = [ "Cloudsim.Samples/Hello" ]; };\n', "extensions.blocklist")
+
+
+@test(timeout=60)
+def blocklist_of_another_allows(env):
+	allowed(env, 'extensions = { blocklist = [ "Contoso/Other" ]; };\n')
+
+
+@test(timeout=60)
+def allow_none_refuses(env):
+	refused(env, 'extensions = { allowlist = [ "Allow/None" ]; };\n', "extensions.allowlist = Allow/None")
+
+
+@test(timeout=60)
+def monitor_mode_refuses_other_extensions(env):
+	refused(env, 'config = { mode = "monitor"; };\nextensions = { allowlist = [ "Cloudsim.Samples/Hello" ]; };\n',
+		"config.mode = monitor: Cloudsim.Samples/Hello is not one of its monitoring")
+
+
+@test(timeout=60)
+def disabled_runs_nothing(env):
+	refused(env, 'extensions = { enabled = false; };\n', "extensions.enabled = false")
+
+
+@test(timeout=60)
+def lifting_a_block_installs(env):
+	agent(env, 'extensions = { blocklist = [ "Cloudsim.Samples/Hello" ]; };\n')
+	v = fx.deploy(env, "pol", "hello", settings={"caFile": env.sim.file("ca.crt")})
+	fx.wait_status(env, "pol", v["sequenceNumber"], status=("error",), operation="Install")
+	agent(env, "")
+	fx.wait_status(env, "pol", v["sequenceNumber"], operation="Enable")
+	fx.undeploy(env, "pol")
+	fx.wait_gone(env, "pol")
+
+
+@test(timeout=60)
+def block_after_install_uninstalls_nothing_and_delete_is_allowed(env):
+	x = env.extmgr
+	ca = env.sim.file("ca.crt")
+	v = fx.deploy(env, "pol", "hello", settings={"caFile": ca, "bytes": 5})
+	fx.wait_status(env, "pol", v["sequenceNumber"], operation="Enable")
+	agent(env, 'extensions = { blocklist = [ "Cloudsim.Samples/Hello" ]; };\n')
+	calls = len(x.calls("Hello"))
+	v = fx.deploy(env, "pol", "hello", settings={"caFile": ca, "bytes": 6})
+	v = fx.wait_status(env, "pol", v["sequenceNumber"], status=("error",), operation="Enable")
+	check("extensions.blocklist" in v["status"]["message"], "reconfigure refusal: %r" % v["status"])
+	check(x.record("pol")["handlerState"] == "Enabled" and fx.ext_dirs(x) == ["Cloudsim.Samples.Hello-1.0"] and
+	      len(x.calls("Hello")) == calls, "the block changed the installed extension: %r %r"
+	      % (x.record("pol"), x.calls("Hello")[calls:]))
+	# Delete while blocked: always allowed.
+	fx.undeploy(env, "pol")
+	fx.wait_gone(env, "pol")
+	check(fx.ext_dirs(x) == [] and [c.split()[0] for c in x.calls("Hello")[calls:]] == ["disable", "uninstall"],
+	      "delete while blocked: %r %r" % (fx.ext_dirs(x), x.calls("Hello")[calls:]))
+	agent(env, "")
