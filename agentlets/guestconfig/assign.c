@@ -37,72 +37,10 @@ struct gc_fetch {
 	uint64_t	 size;
 };
 
-static const char *const gc_type_names[] = {
-	"Audit", "ApplyAndMonitor", "ApplyAndAutoCorrect"
-};
-
-const char *
-gc_type_name(enum gc_type t)
-{
-	return gc_type_names[t];
-}
-
-static int
-gc_type_parse(const char *s, enum gc_type *t)
-{
-	int	i;
-
-	for (i = 0; s != NULL && i < 3; i++)
-		if (strcmp(s, gc_type_names[i]) == 0) {
-			*t = (enum gc_type)i;
-			return 0;
-		}
-	return -1;
-}
-
-static int
-gc_name_ok(const char *s)
-{
-	size_t	i;
-
-	if (s == NULL || !isalnum((unsigned char)s[0]))
-		return 0;
-	for (i = 1; s[i] != '\0'; i++)
-		if (i >= GC_NAME_MAX - 1 || (!isalnum((unsigned char)s[i]) &&
-		    strchr("-_.", s[i]) == NULL))
-			return 0;
-	return 1;
-}
-
-static int
-gc_hash_ok(const char *s)
-{
-	size_t	i;
-
-	for (i = 0; s != NULL && s[i] != '\0'; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return 0;
-	return s != NULL && i == 64;
-}
-
 static const char *
 gc_str(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
-}
-
-void
-gc_assign_free(struct gc_assignment *a)
-{
-	if (a == NULL)
-		return;
-	free(a->content_uri);
-	json_decref(a->params);
-	free(a->version);
-	free(a->config_name);
-	free(a->config_version);
-	json_decref(a->unsent);
-	free(a);
 }
 
 /* Its unpacked package goes. */
@@ -131,68 +69,6 @@ gc_assign_clear(struct gc *gc)
 		gc_assign_free(a);
 	}
 	gc->nassignments = 0;
-}
-
-/*
- * An assignment from the cloud's list (or the state file): the contract's
- * fields, checked.  NULL with why filled.
- */
-static struct gc_assignment *
-gc_assign_parse(json_t *o, char *why, size_t whylen)
-{
-	struct gc_assignment	*a;
-	json_t			*params;
-	const char		*name, *uri, *hash, *version;
-	size_t			 i;
-
-	name = gc_str(o, "name");
-	uri = gc_str(o, "contentUri");
-	hash = gc_str(o, "contentHash");
-	version = gc_str(o, "version");
-	params = json_object_get(o, "configurationParameter");
-	if (!gc_name_ok(name)) {
-		snprintf(why, whylen, "an assignment without a valid name");
-		return NULL;
-	}
-	if (uri == NULL || strncmp(uri, "https://", 8) != 0 || !gc_hash_ok(hash) ||
-	    (params != NULL && !json_is_array(params) && !json_is_null(params))) {
-		snprintf(why, whylen, "assignment %s: contentUri, contentHash or "
-		    "configurationParameter is malformed", name);
-		return NULL;
-	}
-	if ((a = calloc(1, sizeof(*a))) == NULL)
-		goto oom;
-	snprintf(a->name, sizeof(a->name), "%s", name);
-	if (gc_type_parse(gc_str(o, "assignmentType"), &a->type) == -1) {
-		snprintf(why, whylen, "assignment %s: assignmentType \"%s\" is not "
-		    "Audit, ApplyAndMonitor or ApplyAndAutoCorrect", name,
-		    gc_str(o, "assignmentType") ? gc_str(o, "assignmentType") : "");
-		gc_assign_free(a);
-		return NULL;
-	}
-	for (i = 0; i < 64; i++)
-		a->content_hash[i] = (char)tolower((unsigned char)hash[i]);
-	snprintf(a->dir, sizeof(a->dir), "%s-%.16s", a->name, a->content_hash);
-	if ((a->content_uri = strdup(uri)) == NULL ||
-	    (version != NULL && (a->version = strdup(version)) == NULL) ||
-	    (a->params = json_is_array(params) ? json_deep_copy(params) :
-	    json_array()) == NULL) {
-		gc_assign_free(a);
-		goto oom;
-	}
-	return a;
- oom:
-	snprintf(why, whylen, "out of memory");
-	return NULL;
-}
-
-static int
-gc_same_params(const struct gc_assignment *a, const struct gc_assignment *b)
-{
-	return json_equal(a->params, b->params) && a->type == b->type &&
-	    ((a->version == NULL && b->version == NULL) ||
-	    (a->version != NULL && b->version != NULL &&
-	    strcmp(a->version, b->version) == 0));
 }
 
 /* RFC 3339 UTC with milliseconds, for reports and the state file. */
@@ -448,43 +324,26 @@ gc_assign_unreachable(struct gc *gc)
 	gc_eval_schedule(gc);
 }
 
-/* The cloud's list replaces ours: kept, changed, new and removed ones. */
+/* The cloud's list (parsed) replaces ours: kept, changed, new and removed
+ * ones; list is left empty. */
 static void
-gc_assign_reconcile(struct gc *gc, json_t *list)
+gc_assign_reconcile(struct gc *gc, struct gc_assignments *list)
 {
 	struct gc_assignments	 next;
 	struct gc_assignment	*a, *old;
-	json_t			*o;
-	size_t			 i;
-	char			 why[512];
 	int			 n = 0;
 
 	TAILQ_INIT(&next);
-	json_array_foreach(list, i, o) {
-		if (n == GC_MAX_ASSIGNMENTS) {
-			log_warnx("more than %d assignments: the rest are ignored",
-			    GC_MAX_ASSIGNMENTS);
-			break;
-		}
-		if ((a = gc_assign_parse(o, why, sizeof(why))) == NULL) {
-			log_warnx("%s", why);
-			continue;
-		}
-		TAILQ_FOREACH(old, &next, entry)
-			if (strcmp(old->name, a->name) == 0)
-				break;
-		if (old != NULL) {
-			gc_assign_free(a);
-			continue;
-		}
+	while ((a = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, a, entry);
 		TAILQ_FOREACH(old, &gc->assignments, entry)
 			if (strcmp(old->name, a->name) == 0)
 				break;
+		n++;
 		if (old == NULL) {
 			log_info("assignment %s: new, %s of %s", a->name,
 			    gc_type_name(a->type), a->content_uri);
 			TAILQ_INSERT_TAIL(&next, a, entry);
-			n++;
 			continue;
 		}
 		TAILQ_REMOVE(&gc->assignments, old, entry);
@@ -495,7 +354,6 @@ gc_assign_reconcile(struct gc *gc, json_t *list)
 			gc_assign_drop_package(gc, old);
 			gc_assign_free(old);
 			TAILQ_INSERT_TAIL(&next, a, entry);
-			n++;
 			continue;
 		}
 		if (!gc_same_params(old, a)) {
@@ -515,7 +373,6 @@ gc_assign_reconcile(struct gc *gc, json_t *list)
 			old->pkg = GC_PKG_NONE;
 		gc_assign_free(a);
 		TAILQ_INSERT_TAIL(&next, old, entry);
-		n++;
 	}
 	/* What is left was removed: it stops at once. */
 	while ((old = TAILQ_FIRST(&gc->assignments)) != NULL) {
@@ -531,34 +388,34 @@ gc_assign_reconcile(struct gc *gc, json_t *list)
 static void
 gc_on_list(const struct httpc_resp *resp, void *arg)
 {
-	struct gc	*gc = arg;
-	json_t		*doc = NULL, *list;
+	struct gc		*gc = arg;
+	struct gc_assignments	 list;
+	char			 why[512];
 
 	gc->polling = 0;
 	gc->last_poll = time(NULL);
+	TAILQ_INIT(&list);
 	if (resp->status != 200) {
 		gc_cloud_error(resp, gc->poll_error, sizeof(gc->poll_error));
 		gc_assign_unreachable(gc);
 		goto done;
 	}
-	if (resp->body == NULL || (doc = json_loadb(resp->body, resp->body_len,
-	    0, NULL)) == NULL || !json_is_array(list = json_object_get(doc,
-	    "assignments"))) {
-		snprintf(gc->poll_error, sizeof(gc->poll_error), "the list of "
-		    "assignments is not {\"goalStateSeq\", \"assignments\": "
-		    "[...]}");
+	if (gc_list_parse(resp->body, resp->body_len, &list, &gc->goal_seq, why,
+	    sizeof(why)) == -1) {
+		snprintf(gc->poll_error, sizeof(gc->poll_error), "%s", why);
 		log_warnx("%s", gc->poll_error);
 		goto done;
 	}
+	if (why[0] != '\0')
+		log_warnx("assignments: %s", why);
 	gc->poll_error[0] = '\0';
 	gc->last_fetch = gc->last_poll;
-	gc->goal_seq = json_integer_value(json_object_get(doc, "goalStateSeq"));
-	gc_assign_reconcile(gc, list);
+	gc_assign_reconcile(gc, &list);
 	gc_report_resend(gc);
 	gc_assign_fetch_next(gc);
 	gc_eval_schedule(gc);
  done:
-	json_decref(doc);
+	gc_list_clear(&list);
 	gc_assign_save(gc);
 }
 

@@ -5,6 +5,7 @@
 
 GUESTCONFIG_SRC := agentlets/guestconfig/guestconfig.c agentlets/guestconfig/gcsettings.c \
 	agentlets/guestconfig/assign.c agentlets/guestconfig/evaluate.c \
+	agentlets/guestconfig/gclist.c \
 	agentlets/himds/machine.c lib/pkgverify.c lib/unpack.c
 
 # The engine's sources, when the top Makefile has not read them yet.

@@ -10,6 +10,7 @@
 
 #include "agentconf.h"
 #include "defaults.h"
+#include "gclist.h"
 #include "gcsettings.h"
 
 #define GC_OWN_DIR		ARC_SUBDIR_GUESTCONFIG	/* <state>/guestconfig, root 0700 */
@@ -18,9 +19,7 @@
 #define GC_BACKUP_DIR		"backup"		/* in it: files as they were */
 #define GC_PACKAGE_DIR		"packages"		/* in it: downloads, unpacked */
 #define GC_NOTIFY_TOPIC		"guestConfiguration"	/* <run>/notify/<topic> */
-#define GC_MAX_ASSIGNMENTS	50
 #define GC_OFFLINE_KEEP		(14 * 24 * 3600)	/* assignments kept unreachable */
-#define GC_NAME_MAX		64
 
 struct event;
 struct event_base;
@@ -31,42 +30,7 @@ struct httpc_resp;
 struct himds_machine;
 struct httpc;
 
-enum gc_type {
-	GC_AUDIT,		/* tests and reports; never writes */
-	GC_APPLY_MONITOR,	/* applies once, then only reports */
-	GC_APPLY_CORRECT,	/* applies at every drift */
-};
 
-enum gc_pkg {
-	GC_PKG_NONE,		/* not fetched for this contentHash */
-	GC_PKG_FETCHING,	/* download and check under way */
-	GC_PKG_READY,		/* verified and unpacked in packages/<dir> */
-	GC_PKG_REFUSED,		/* refused: pkg_error says why; retried at the next poll */
-};
-
-struct gc_assignment {
-	TAILQ_ENTRY(gc_assignment) entry;
-	char		 name[GC_NAME_MAX];
-	char		*content_uri;
-	char		 content_hash[65];	/* lower-case hex */
-	enum gc_type	 type;
-	json_t		*params;		/* configurationParameter, an array */
-	char		*version;		/* NULL: none */
-	enum gc_pkg	 pkg;
-	char		 pkg_error[512];
-	char		 dir[GC_NAME_MAX + 24];	/* packages/<name>-<hash 16> */
-	char		*config_name;		/* from metadata.json */
-	char		*config_version;
-	struct timespec	 due;			/* CLOCK_MONOTONIC: next evaluation */
-	time_t		 last_eval;		/* wall clock; 0: never */
-	char		 status[16];		/* Compliant, NonCompliant, Pending, "" */
-	char		 last_error[512];
-	int		 applied;		/* ApplyAndMonitor: the one apply is done */
-	int		 reported;		/* a report went for this content: Consistency */
-	json_t		*unsent;		/* the last report, while not accepted */
-};
-
-TAILQ_HEAD(gc_assignments, gc_assignment);
 
 struct gc {
 	struct event_base	*base;
@@ -106,14 +70,12 @@ void	gc_assign_load(struct gc *);
 int	gc_assign_save(struct gc *);
 void	gc_assign_poll(struct gc *);
 void	gc_assign_fetch_next(struct gc *);
-void	gc_assign_free(struct gc_assignment *);
 void	gc_assign_clear(struct gc *);
 void	gc_assign_stop(struct gc *);
 void	gc_cloud_req(struct gc *, struct httpc_req *, const char *method,
 	    const char *url);
 void	gc_cloud_error(const struct httpc_resp *, char *out, size_t outlen);
 void	gc_time_text(const struct timespec *, char *buf, size_t len);
-const char *gc_type_name(enum gc_type);
 
 /* evaluate.c: the schedule, one assignment at a time, and its report. */
 void	gc_eval_schedule(struct gc *);
