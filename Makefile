@@ -117,6 +117,7 @@ PROGS	:= $(BIN)/arcproxy
 -include tests/unit/extmgr_handler.mk
 -include agentlets/extmgr/fuzz.mk
 -include agentlets/guestconfig/build.mk
+-include agentlets/guestconfig/fuzz.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps deps-list test unit integration run clean install uninstall deb
