@@ -61,14 +61,18 @@ static int
 gcpack_stage(const char *dir, const char *name, const char *version,
     const char *doc, size_t len, char *err, size_t errlen)
 {
+	json_t	*m;
 	char	 path[PATH_MAX + 128], *meta;
 	int	 rc;
 
 	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
 	if (atomicfile_write(path, doc, len, 0644, err, errlen) == -1)
 		return -1;
-	if ((meta = json_dumps(json_pack("{s:s, s:s}", "name", name, "version",
-	    version), JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+	m = json_pack("{s:s, s:s}", "name", name, "version", version);
+	meta = m != NULL ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) :
+	    NULL;
+	json_decref(m);
+	if (meta == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

@@ -286,6 +286,10 @@ def fifty_in_order_and_a_slow_command_times_out(env):
 	uri, sha = pack(env, file_doc("fifty", file_res("f", os.path.join(t, "unused"), "x\n")), "fifty")
 	paths = [os.path.join(t, "f%02d" % i) for i in range(50)]
 	names = ["a%02d" % i for i in range(50)]
+	# Each evaluated once here: the first round is what is measured.
+	env.gc.settings["evaluation_seconds"] = 120
+	env.gc.write_config()
+	env.gc.reload()
 	try:
 		for i, name in enumerate(names):
 			if i == 1:
@@ -314,6 +318,9 @@ def fifty_in_order_and_a_slow_command_times_out(env):
 	finally:
 		for name in names:
 			unassign(env, name)
+		env.gc.settings["evaluation_seconds"] = 2
+		env.gc.write_config()
+		env.gc.reload()
 
 
 @test(timeout=90)
