@@ -29,6 +29,11 @@ cloudsim_pki_test_OBJS := cloudsim/pki.c cloudsim/extreq.c lib/tls.c
 cloudsim_simconf_test_OBJS := cloudsim/simconf.c lib/conf.c lib/route.c
 cloudsim_registry_test_OBJS := cloudsim/registry.c lib/atomicfile.c
 cloudsim_jwt_test_OBJS := cloudsim/jwt.c lib/tls.c
+# The assignments (its own goalstate_changed() records the calls).
+UNIT_TESTS += cloudsim_guestconfig
+cloudsim_guestconfig_test_OBJS := cloudsim/guestconfig.c cloudsim/registry.c \
+	cloudsim/httpd.c lib/http.c lib/route.c lib/atomicfile.c lib/log.c lib/tls.c \
+	lib/acceptor.c lib/addr.c
 
 # The suites include cloudsim's headers.
 $(OBJ)/tests/unit/cloudsim_%.o: ALL_CFLAGS += -Icloudsim
