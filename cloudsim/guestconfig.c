@@ -89,15 +89,28 @@ gc_path_names(const char *path, char *machine, size_t mlen, char *name,
 	return 0;
 }
 
-/* The machine's entry, made when make is set and it is missing. */
+/*
+ * The machine's entry, made when make is set and it is missing.  An entry
+ * of an earlier machine of that name (deleted, then registered again) is
+ * not this machine's: it goes.
+ */
 static json_t *
 gc_machine(struct guestconfig *gc, const char *machine, int make)
 {
-	json_t	*m;
+	struct registry_machine	*rm;
+	json_t			*m;
 
-	if ((m = json_object_get(gc->machines, machine)) != NULL || !make)
+	rm = registry_find(gc->registry, machine);
+	if ((m = json_object_get(gc->machines, machine)) != NULL && (rm == NULL ||
+	    json_integer_value(json_object_get(m, "registered")) !=
+	    (json_int_t)rm->registered)) {
+		json_object_del(gc->machines, machine);
+		m = NULL;
+	}
+	if (m != NULL || !make || rm == NULL)
 		return m;
-	if ((m = json_pack("{s:I, s:[]}", "goalStateSeq", (json_int_t)0,
+	if ((m = json_pack("{s:I, s:I, s:[]}", "registered",
+	    (json_int_t)rm->registered, "goalStateSeq", (json_int_t)0,
 	    "assignments")) == NULL ||
 	    json_object_set_new(gc->machines, machine, m) == -1)
 		return NULL;
