@@ -1,9 +1,7 @@
-/* assign.c -- guestconfig's assignments: fetched from the cloud, kept in the state file while it is unreachable, and their packages downloaded, verified and unpacked. */
+/* assign.c -- guestconfig's assignments: fetched from the cloud, reconciled with its own, kept in the state file while the cloud is unreachable. */
 #include <sys/stat.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +15,11 @@
 #include "httpc.h"
 #include "log.h"
 #include "machine.h"
-#include "pkgverify.h"
 #include "safedir.h"
 #include "unpack.h"
 
 #define GC_STATE_MAX		(16 << 20)
-#define GC_META_MAX		4096
 #define GC_STATE_VERSION	1
-
-/* A package download under way: what it is for, found again by name. */
-struct gc_fetch {
-	struct gc	*gc;
-	char		 name[GC_NAME_MAX];
-	char		 hash[65];
-	char		 dir[GC_NAME_MAX + 24];
-	char		 zip[GC_NAME_MAX + 32];	/* <dir>.zip, while fd is open */
-	char		*sig_url;
-	int		 fd;		/* the zip, written, in packages/ */
-	uint64_t	 size;
-};
 
 static const char *
 gc_str(json_t *o, const char *key)
@@ -412,7 +396,7 @@ gc_on_list(const struct httpc_resp *resp, void *arg)
 	gc->last_fetch = gc->last_poll;
 	gc_assign_reconcile(gc, &list);
 	gc_report_resend(gc);
-	gc_assign_fetch_next(gc);
+	gc_package_fetch_next(gc);
 	gc_eval_schedule(gc);
  done:
 	gc_list_clear(&list);
@@ -442,243 +426,4 @@ gc_assign_poll(struct gc *gc)
 		return;
 	}
 	gc->polling = 1;
-}
-
-static struct gc_assignment *
-gc_assign_find(struct gc *gc, const char *name, const char *hash)
-{
-	struct gc_assignment	*a;
-
-	TAILQ_FOREACH(a, &gc->assignments, entry)
-		if (strcmp(a->name, name) == 0 && strcmp(a->content_hash,
-		    hash) == 0)
-			return a;
-	return NULL;
-}
-
-static void
-gc_fetch_free(struct gc_fetch *f)
-{
-	if (f == NULL)
-		return;
-	if (f->fd != -1) {
-		close(f->fd);
-		unlinkat(f->gc->pkg_fd, f->zip, 0);
-	}
-	free(f->sig_url);
-	free(f);
-}
-
-/* The package of f is refused (or could not be had): why, for the report. */
-static void
-gc_fetch_done(struct gc_fetch *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-gc_fetch_done(struct gc_fetch *f, const char *fmt, ...)
-{
-	struct gc		*gc = f->gc;
-	struct gc_assignment	*a;
-	va_list			 ap;
-
-	gc->fetch = NULL;
-	if ((a = gc_assign_find(gc, f->name, f->hash)) != NULL &&
-	    a->pkg == GC_PKG_FETCHING) {
-		if (fmt == NULL)
-			a->pkg = GC_PKG_READY;
-		else {
-			va_start(ap, fmt);
-			vsnprintf(a->pkg_error, sizeof(a->pkg_error), fmt, ap);
-			va_end(ap);
-			a->pkg = GC_PKG_REFUSED;
-			log_warnx("assignment %s: package refused: %s", a->name,
-			    a->pkg_error);
-		}
-		a->due.tv_sec = 0;
-	}
-	gc_fetch_free(f);
-	gc_assign_save(gc);
-	gc_assign_fetch_next(gc);
-	gc_eval_schedule(gc);
-}
-
-/* metadata.json of the unpacked package: its name and version, and the
- * document <name>.json beside it.  0, or -1 with err. */
-static int
-gc_package_meta(struct gc *gc, const char *dir, char **name, char **version,
-    char *err, size_t errlen)
-{
-	json_t		*meta;
-	const char	*n, *v;
-	char		*text, why[256], doc[GC_NAME_MAX + 8];
-	struct stat	 st;
-	int		 dfd;
-
-	if ((dfd = openat(gc->pkg_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		return -1;
-	}
-	text = atomicfile_readat(dfd, "metadata.json", GC_META_MAX, NULL, why,
-	    sizeof(why));
-	meta = text != NULL ? json_loads(text, 0, NULL) : NULL;
-	free(text);
-	n = gc_str(meta, "name");
-	v = gc_str(meta, "version");
-	if (!gc_name_ok(n)) {
-		snprintf(err, errlen, "metadata.json: expected {\"name\", "
-		    "\"version\"} naming the configuration");
-		goto fail;
-	}
-	snprintf(doc, sizeof(doc), "%s.json", n);
-	if (fstatat(dfd, doc, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "the package has no configuration "
-		    "document %s", doc);
-		goto fail;
-	}
-	*name = strdup(n);
-	*version = v != NULL ? strdup(v) : NULL;
-	json_decref(meta);
-	close(dfd);
-	return 0;
- fail:
-	json_decref(meta);
-	close(dfd);
-	return -1;
-}
-
-/* The signature came: verify the zip against the assignment, then unpack. */
-static void
-gc_on_signature(const struct httpc_resp *resp, void *arg)
-{
-	struct gc_fetch		*f = arg;
-	struct gc		*gc = f->gc;
-	struct gc_assignment	*a;
-	struct pkgverify	*pv;
-	struct pkg_expect	 exp;
-	char			 err[512], *name = NULL, *version = NULL;
-
-	if (resp->status != 200) {
-		gc_cloud_error(resp, err, sizeof(err));
-		gc_fetch_done(f, "signature %s: %s", f->sig_url, err);
-		return;
-	}
-	if ((pv = pkgverify_new(gc->settings.packages_ca, err,
-	    sizeof(err))) == NULL) {
-		gc_fetch_done(f, "packages CA: %s", err);
-		return;
-	}
-	exp.publisher = gc->settings.publisher;
-	exp.sha256 = f->hash;
-	exp.size = f->size;
-	if (pkgverify_fd(pv, f->fd, &exp, resp->body, resp->body_len, err,
-	    sizeof(err)) == -1) {
-		pkgverify_free(pv);
-		gc_fetch_done(f, "%s", err);
-		return;
-	}
-	pkgverify_free(pv);
-	if (unpack_remove_tree(gc->pkg_fd, f->dir, err, sizeof(err)) == -1 ||
-	    unpack_zip_fd(f->fd, gc->pkg_fd, f->dir, 0700, NULL, err,
-	    sizeof(err)) == -1) {
-		gc_fetch_done(f, "unpack: %s", err);
-		return;
-	}
-	if (gc_package_meta(gc, f->dir, &name, &version, err, sizeof(err)) == -1) {
-		unpack_remove_tree(gc->pkg_fd, f->dir, err, sizeof(err));
-		gc_fetch_done(f, "%s", err);
-		return;
-	}
-	if ((a = gc_assign_find(gc, f->name, f->hash)) != NULL) {
-		free(a->config_name);
-		free(a->config_version);
-		a->config_name = name;
-		a->config_version = version;
-		log_info("assignment %s: package %s %s verified (signed by %s) "
-		    "and unpacked", a->name, name, version ? version : "",
-		    gc->settings.publisher);
-	} else {
-		free(name);
-		free(version);
-	}
-	gc_fetch_done(f, NULL);
-}
-
-/* The zip came: into packages/<dir>.zip, then its signature. */
-static void
-gc_on_package(const struct httpc_resp *resp, void *arg)
-{
-	struct gc_fetch		*f = arg;
-	struct gc		*gc = f->gc;
-	struct httpc_req	 req;
-	char			 err[512];
-	ssize_t			 n;
-	size_t			 off;
-
-	if (resp->status != 200) {
-		gc_cloud_error(resp, err, sizeof(err));
-		gc_fetch_done(f, "download: %s", err);
-		return;
-	}
-	snprintf(f->zip, sizeof(f->zip), "%s.zip", f->dir);
-	unlinkat(gc->pkg_fd, f->zip, 0);
-	if ((f->fd = safedir_open_file(gc->pkg_fd, f->zip, O_RDWR | O_CREAT |
-	    O_EXCL, 0600, SAFEDIR_KEEP_UID, SAFEDIR_KEEP_GID, err,
-	    sizeof(err))) == -1) {
-		gc_fetch_done(f, "%s", err);
-		return;
-	}
-	for (off = 0; off < resp->body_len; off += (size_t)n)
-		if ((n = write(f->fd, resp->body + off, resp->body_len -
-		    off)) <= 0) {
-			gc_fetch_done(f, "%s: %s", f->zip, strerror(errno));
-			return;
-		}
-	f->size = resp->body_len;
-	gc_cloud_req(gc, &req, "GET", f->sig_url);
-	if (httpc_request(gc->httpc, &req, gc_on_signature, f) == -1)
-		gc_fetch_done(f, "cannot start the request");
-}
-
-/* Downloads the next package that is wanted, one at a time, in order. */
-void
-gc_assign_fetch_next(struct gc *gc)
-{
-	struct gc_assignment	*a;
-	struct gc_fetch		*f;
-	struct httpc_req	 req;
-
-	if (gc->fetch != NULL || gc->disabled[0] != '\0' || gc->machine == NULL)
-		return;
-	TAILQ_FOREACH(a, &gc->assignments, entry)
-		if (a->pkg == GC_PKG_NONE)
-			break;
-	if (a == NULL)
-		return;
-	if ((f = calloc(1, sizeof(*f))) == NULL ||
-	    asprintf(&f->sig_url, "%s.p7s", a->content_uri) == -1) {
-		free(f);
-		return;
-	}
-	f->gc = gc;
-	f->fd = -1;
-	snprintf(f->name, sizeof(f->name), "%s", a->name);
-	snprintf(f->hash, sizeof(f->hash), "%s", a->content_hash);
-	snprintf(f->dir, sizeof(f->dir), "%s", a->dir);
-	a->pkg = GC_PKG_FETCHING;
-	a->pkg_error[0] = '\0';
-	gc->fetch = f;
-	log_debug("assignment %s: downloading %s", a->name, a->content_uri);
-	gc_cloud_req(gc, &req, "GET", a->content_uri);
-	if (httpc_request(gc->httpc, &req, gc_on_package, f) == -1)
-		gc_fetch_done(f, "cannot start the request");
-}
-
-/* At exit: the download under way (httpc_free cancelled its callback). */
-void
-gc_assign_stop(struct gc *gc)
-{
-	gc_fetch_free(gc->fetch);
-	gc->fetch = NULL;
 }

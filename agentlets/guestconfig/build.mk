@@ -1,12 +1,13 @@
 # build.mk -- guestconfig, the machine configuration agentlet: its program, included by the top Makefile.
 # It links the evaluation engine (GC_ENGINE_SRC, tests/unit/guestconfig_engine.mk),
-# himds's reader of the machine identity (machine.c), package checks and
-# unpacking (lib/pkgverify.c, lib/unpack.c: libarchive), HTTPS through arcproxy.
+# himds's reader of the machine identity (machine.c), downloads, package checks
+# and unpacking (lib/download.c, pkgverify.c, unpack.c: libarchive), HTTPS
+# through arcproxy.
 
 GUESTCONFIG_SRC := agentlets/guestconfig/guestconfig.c agentlets/guestconfig/gcsettings.c \
 	agentlets/guestconfig/assign.c agentlets/guestconfig/evaluate.c \
-	agentlets/guestconfig/gclist.c \
-	agentlets/himds/machine.c lib/pkgverify.c lib/unpack.c
+	agentlets/guestconfig/gclist.c agentlets/guestconfig/package.c \
+	agentlets/himds/machine.c lib/download.c lib/pkgverify.c lib/unpack.c
 
 # The engine's sources, when the top Makefile has not read them yet.
 ifndef GC_ENGINE_SRC

@@ -261,7 +261,7 @@ gc_run(struct gc *gc, int foreground)
 	event_base_dispatch(gc->base);
 
 	httpc_free(gc->httpc);
-	gc_assign_stop(gc);
+	gc_package_stop(gc);
 	gc_report_stop(gc);
 	gc_assign_clear(gc);
 	himds_machine_free(gc->machine);

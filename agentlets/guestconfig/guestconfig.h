@@ -65,17 +65,19 @@ struct gc {
 	struct event		*sig_int;
 };
 
-/* assign.c: the list from the cloud, kept in the state file, and the packages. */
+/* assign.c: the list from the cloud, kept in the state file. */
 void	gc_assign_load(struct gc *);
 int	gc_assign_save(struct gc *);
 void	gc_assign_poll(struct gc *);
-void	gc_assign_fetch_next(struct gc *);
 void	gc_assign_clear(struct gc *);
-void	gc_assign_stop(struct gc *);
 void	gc_cloud_req(struct gc *, struct httpc_req *, const char *method,
 	    const char *url);
 void	gc_cloud_error(const struct httpc_resp *, char *out, size_t outlen);
 void	gc_time_text(const struct timespec *, char *buf, size_t len);
+
+/* package.c: one package at a time, downloaded and checked in a thread. */
+void	gc_package_fetch_next(struct gc *);
+void	gc_package_stop(struct gc *);
 
 /* evaluate.c: the schedule, one assignment at a time, and its report. */
 void	gc_eval_schedule(struct gc *);

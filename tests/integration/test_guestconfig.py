@@ -347,7 +347,8 @@ def kept_while_the_cloud_is_away(env):
 		check(before >= 1, "cloudsim lost the assignment's reports over a restart")
 		wait_report(env, "offline", lambda r: True, "a report after the cloud came back", timeout=30,
 			    after=before)
-		check(not env.gc.state().get("lastPollError"), "still failing: %r" % env.gc.state())
+		check(poll(lambda: not env.gc.state().get("lastPollError"), timeout=10),
+		      "the polls still fail: %r" % env.gc.state())
 	finally:
 		if not env.sim.alive():
 			env.sim.start()
