@@ -34,6 +34,11 @@ UNIT_TESTS += cloudsim_guestconfig
 cloudsim_guestconfig_test_OBJS := cloudsim/guestconfig.c cloudsim/registry.c \
 	cloudsim/httpd.c lib/http.c lib/route.c lib/atomicfile.c lib/log.c lib/tls.c \
 	lib/acceptor.c lib/addr.c
+UNIT_TESTS += cloudsim_pkgsign cloudsim_extreq
+cloudsim_pkgsign_test_OBJS := cloudsim/pkgsign.c cloudsim/pki.c cloudsim/extreq.c \
+	lib/tls.c lib/atomicfile.c lib/pkgverify.c
+cloudsim_extreq_test_OBJS := cloudsim/extreq.c cloudsim/extstore.c lib/atomicfile.c
+$(BUILD)/tests/cloudsim_pkgsign_test: LDLIBS += -larchive
 
 # The suites include cloudsim's headers.
 $(OBJ)/tests/unit/cloudsim_%.o: ALL_CFLAGS += -Icloudsim

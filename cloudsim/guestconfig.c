@@ -90,9 +90,9 @@ gc_path_names(const char *path, char *machine, size_t mlen, char *name,
 }
 
 /*
- * The machine's entry, made when make is set and it is missing.  An entry
- * of an earlier machine of that name (deleted, then registered again) is
- * not this machine's: it goes.
+ * The machine's entry, made when make is set and it is missing.  The
+ * assignments of an earlier machine of that name (deleted, then registered
+ * again) are not this machine's: they go.
  */
 static json_t *
 gc_machine(struct guestconfig *gc, const char *machine, int make)
@@ -101,11 +101,14 @@ gc_machine(struct guestconfig *gc, const char *machine, int make)
 	json_t			*m;
 
 	rm = registry_find(gc->registry, machine);
-	if ((m = json_object_get(gc->machines, machine)) != NULL && (rm == NULL ||
+	if ((m = json_object_get(gc->machines, machine)) != NULL && rm != NULL &&
 	    json_integer_value(json_object_get(m, "registered")) !=
-	    (json_int_t)rm->registered)) {
-		json_object_del(gc->machines, machine);
-		m = NULL;
+	    (json_int_t)rm->registered) {
+		/* Its goalStateSeq goes on, as the extensions' does. */
+		if (json_object_set_new(m, "assignments", json_array()) == -1 ||
+		    json_object_set_new(m, "registered",
+		    json_integer(rm->registered)) == -1)
+			return NULL;
 	}
 	if (m != NULL || !make || rm == NULL)
 		return m;
@@ -136,19 +139,20 @@ gc_find(json_t *m, const char *name, size_t *index)
 	return NULL;
 }
 
-/* Writes guestconfig.json, without the machines that are gone; 0 or -1. */
+/* Writes guestconfig.json, without the assignments of machines that are
+ * gone (their goalStateSeq stays); 0 or -1. */
 static int
 gc_save(struct guestconfig *gc, char *err, size_t errlen)
 {
 	const char	*name;
 	json_t		*doc, *m;
-	void		*tmp;
 	char		*text;
 	int		 rc;
 
-	json_object_foreach_safe(gc->machines, tmp, name, m)
-		if (registry_find(gc->registry, name) == NULL)
-			json_object_del(gc->machines, name);
+	json_object_foreach(gc->machines, name, m)
+		if (registry_find(gc->registry, name) == NULL &&
+		    json_array_size(json_object_get(m, "assignments")) > 0)
+			json_object_set_new(m, "assignments", json_array());
 	if ((doc = json_pack("{s:i, s:O}", "version", GC_VERSION, "machines",
 	    gc->machines)) == NULL ||
 	    (text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ==

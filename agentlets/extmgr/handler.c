@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -36,6 +37,7 @@ struct handler_run {
 	struct event_base	*base;
 	struct event		*ev_exit;	/* the pidfd: the shell exited */
 	struct event		*ev_timeout;	/* the operation's time limit */
+	struct event		*ev_logcheck;	/* every second: the log's size */
 	handler_done_cb		 cb;
 	void			*arg;
 	enum manifest_op	 op;
@@ -49,8 +51,11 @@ struct handler_run {
 	char			*ext_dir;	/* for the noexec check on 126 */
 };
 
+static void	handler_child(int, int, int, char **, char **)
+		    __attribute__((noreturn));
 static void	handler_on_exit(evutil_socket_t, short, void *);
 static void	handler_on_timeout(evutil_socket_t, short, void *);
+static void	handler_on_logcheck(evutil_socket_t, short, void *);
 
 void
 handler_limits_default(struct handler_limits *l)
@@ -289,6 +294,59 @@ handler_place_certificate(int certsdirfd, const char *thumbprint,
 }
 
 int
+handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
+    size_t errlen)
+{
+	DIR		*d = NULL;
+	struct dirent	*e;
+	struct stat	 st;
+	char		*buf;
+	size_t		 len, nlen;
+	int		 ofd, nfd = -1, rc = -1;
+
+	if ((ofd = openat(old_extdirfd, "status", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;	/* nothing reported yet */
+		snprintf(err, errlen, "old status/: %s", errno == ELOOP ||
+		    errno == ENOTDIR ? "not a directory (a symbolic link is "
+		    "not followed)" : strerror(errno));
+		return -1;
+	}
+	if ((d = fdopendir(ofd)) == NULL) {
+		snprintf(err, errlen, "old status/: %s", strerror(errno));
+		close(ofd);
+		return -1;
+	}
+	if ((nfd = handler_subdir(new_extdirfd, "status", err, errlen)) == -1)
+		goto done;
+	while ((e = readdir(d)) != NULL) {
+		nlen = strlen(e->d_name);
+		if (nlen <= 7 || strcmp(e->d_name + nlen - 7, ".status") != 0 ||
+		    fstatat(ofd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) ||
+		    st.st_size > MANIFEST_STATUS_MAX_BYTES)
+			continue;	/* not a status file we would read */
+		if ((buf = atomicfile_readat(ofd, e->d_name,
+		    MANIFEST_STATUS_MAX_BYTES, &len, err, errlen)) == NULL)
+			continue;	/* changed meanwhile: as if absent */
+		if (atomicfile_writeat(nfd, e->d_name, buf, len, 0600,
+		    ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, 0, err,
+		    errlen) == -1) {
+			free(buf);
+			goto done;
+		}
+		free(buf);
+	}
+	rc = 0;
+ done:
+	if (nfd != -1)
+		close(nfd);
+	closedir(d);		/* closes ofd */
+	return rc;
+}
+
+int
 handler_check_exec(const char *dir, char *err, size_t errlen)
 {
 	struct statvfs	sv;
@@ -395,10 +453,10 @@ static char **
 handler_env(const struct handler_job *job)
 {
 	const struct handler_endpoints	*ep = job->endpoints;
-	struct passwd			*pw;
+	struct passwd			 pwbuf, *pw = NULL;
 	const char			*proxy, *no_proxy, *imds, *identity;
 	const char			*home = "/";
-	char				**env, seq[32];
+	char				**env, seq[32], pwtext[1024];
 	size_t				 n = 0, i;
 	int				 rc = 0;
 
@@ -411,8 +469,9 @@ handler_env(const struct handler_job *job)
 	imds = ep != NULL && ep->imds != NULL ? ep->imds : HANDLER_IMDS;
 	identity = ep != NULL && ep->identity != NULL ? ep->identity :
 	    HANDLER_IDENTITY;
-	if ((pw = getpwuid(geteuid())) != NULL && pw->pw_dir != NULL &&
-	    pw->pw_dir[0] == '/')
+	/* getpwuid_r: extmgr may run handlers from a worker thread. */
+	if (getpwuid_r(geteuid(), &pwbuf, pwtext, sizeof(pwtext), &pw) == 0 &&
+	    pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/')
 		home = pw->pw_dir;
 	snprintf(seq, sizeof(seq), "%ld", job->seq);
 	if ((env[n] = strdup(HANDLER_PATH_ENV)) == NULL)
@@ -492,7 +551,11 @@ handler_child(int extdirfd, int nullfd, int logfd, char **argv, char **env)
 		sigaction(sig, &sa, NULL);	/* ignored ones too: SIGPIPE */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	if (fchdir(extdirfd) == -1 || dup2(nullfd, 0) == -1 ||
+	/* Above 2 first: an extmgr started with 0, 1 or 2 closed may hold
+	 * these fds there, and dup2() onto itself would keep O_CLOEXEC. */
+	if ((nullfd = fcntl(nullfd, F_DUPFD_CLOEXEC, 3)) == -1 ||
+	    (logfd = fcntl(logfd, F_DUPFD_CLOEXEC, 3)) == -1 ||
+	    fchdir(extdirfd) == -1 || dup2(nullfd, 0) == -1 ||
 	    dup2(logfd, 1) == -1 || dup2(logfd, 2) == -1)
 		_exit(127);
 	close_range(3, ~0U, 0);
@@ -512,6 +575,8 @@ handler_run_free(struct handler_run *run)
 		event_free(run->ev_exit);
 	if (run->ev_timeout != NULL)
 		event_free(run->ev_timeout);
+	if (run->ev_logcheck != NULL)
+		event_free(run->ev_logcheck);
 	if (run->pidfd != -1)
 		close(run->pidfd);
 	if (run->logfd != -1)
@@ -533,7 +598,7 @@ handler_start(struct event_base *base, const struct handler_job *job,
     handler_done_cb cb, void *arg, char *err, size_t errlen)
 {
 	struct handler_run	*run = NULL;
-	struct timeval		 tv;
+	struct timeval		 tv, logcheck_tv = { 1, 0 };
 	struct stat		 st;
 	char			*argv[4] = { "sh", "-c", NULL, NULL };
 	char			**env = NULL;
@@ -563,7 +628,8 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	run->timeout_seconds = job->timeout_seconds;
 	if ((extfd = safedir_open(job->paths->ext_dir, err, errlen)) == -1)
 		goto fail;
-	if ((logdirfd = safedir_open(job->paths->log_dir, err, errlen)) == -1)
+	if ((logdirfd = handler_dir_make(job->paths->log_dir, err, errlen)) ==
+	    -1)
 		goto fail;
 	if ((run->logfd = safedir_open_file(logdirfd, HANDLER_LOG_FILE,
 	    O_RDWR | O_CREAT | O_APPEND, 0600, SAFEDIR_KEEP_UID,
@@ -588,7 +654,8 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	}
 	argv[2] = cmd;
 	if ((run->ev_timeout = evtimer_new(base, handler_on_timeout, run)) ==
-	    NULL) {
+	    NULL || (run->ev_logcheck = event_new(base, -1, EV_PERSIST,
+	    handler_on_logcheck, run)) == NULL) {
 		snprintf(err, errlen, "handler: out of memory");
 		goto fail;
 	}
@@ -614,7 +681,8 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	}
 	tv.tv_sec = job->timeout_seconds;
 	tv.tv_usec = 0;
-	if (evtimer_add(run->ev_timeout, &tv) == -1) {
+	if (evtimer_add(run->ev_timeout, &tv) == -1 ||
+	    evtimer_add(run->ev_logcheck, &logcheck_tv) == -1) {
 		snprintf(err, errlen, "handler: cannot arm the time limit");
 		goto killed;
 	}
@@ -651,6 +719,29 @@ handler_on_timeout(evutil_socket_t fd, short what, void *arg)
 	run->timed_out = 1;
 	handler_kill_group(run);
 	/* The pidfd says when the shell is gone. */
+}
+
+/*
+ * A handler that writes without end must not fill the disk: past
+ * HANDLER_LOG_RUN_MAX the log is emptied (the writers' O_APPEND goes on
+ * from 0) and this run's output starts again there.
+ */
+static void
+handler_on_logcheck(evutil_socket_t fd, short what, void *arg)
+{
+	struct handler_run	*run = arg;
+	struct stat		 st;
+
+	(void)fd;
+	(void)what;
+	if (fstat(run->logfd, &st) == -1 || st.st_size <= HANDLER_LOG_RUN_MAX)
+		return;
+	if (ftruncate(run->logfd, 0) == -1)
+		return;
+	run->out_start = 0;
+	handler_log_line(run->logfd, "[%s] %s: %s\n", manifest_op_name(run->op),
+	    "log emptied: the output passed " ARC_STR(HANDLER_LOG_RUN_MAX_MIB)
+	    " MiB");
 }
 
 /*
@@ -726,6 +817,7 @@ handler_on_exit(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	evtimer_del(run->ev_timeout);
+	evtimer_del(run->ev_logcheck);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	memset(&res, 0, sizeof(res));
 	res.op = run->op;

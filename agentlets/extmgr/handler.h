@@ -15,6 +15,8 @@ struct handler_run;
 #define HANDLER_ENV_FILE	"HandlerEnvironment.json"
 #define HANDLER_LOG_FILE	"CommandExecution.log"	/* in the log folder */
 #define HANDLER_LOG_MAX		(4 * 1024 * 1024)	/* emptied beyond it */
+#define HANDLER_LOG_RUN_MAX_MIB	16	/* emptied during a run beyond it */
+#define HANDLER_LOG_RUN_MAX	(HANDLER_LOG_RUN_MAX_MIB * 1024 * 1024)
 #define HANDLER_OUTPUT_TAIL	3200	/* output characters kept for the report */
 #define HANDLER_ERR_TIMEOUT	1011	/* PluginHandlerScriptTimedout */
 /* The environment variable naming the directory of <THUMB>.crt/.prv. */
@@ -33,8 +35,10 @@ struct handler_paths {
 	const char	*name;		/* "Publisher.Type" */
 	const char	*version;	/* "1.0.0": the handler's version */
 	const char	*ext_dir;	/* the extension dir, .../Publisher.Type-1.0.0 */
-	const char	*log_dir;	/* its log folder (made if missing, 0700;
-					   its parent must exist) */
+	const char	*log_dir;	/* its log folder (made 0700 by
+					   handler_write_environment and
+					   handler_start when missing; its
+					   parent must exist) */
 	const char	*certs_dir;	/* where <THUMB>.crt/.prv are: the
 					   handler's $ARC_EXTENSION_CERTS_DIR */
 };
@@ -96,6 +100,16 @@ int	handler_place_certificate(int certsdirfd, const char *thumbprint,
 	    size_t key_len, char *err, size_t errlen);
 
 /*
+ * The upgrade's "copy status" step (the VM agent's copy_status_files):
+ * every regular status/<name>.status of the old version's directory (at
+ * most 128 KB, never through a symlink) written into the new version's
+ * status/ (made 0700), atomically, 0600.  No old status/ is not an error.
+ * 0, or -1 with err filled.
+ */
+int	handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
+	    size_t errlen);
+
+/*
  * Is dir on a filesystem mounted noexec (statvfs ST_NOEXEC)?  0 when
  * handlers can run there; -1 with err ("<dir> is on a filesystem mounted
  * noexec: extension handlers cannot run from it (remount it exec, or
@@ -145,7 +159,9 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
  * Runs job->command for job->op: fork; the child gets its own session and
  * process group (setsid), its working directory ext_dir, stdin /dev/null,
  * stdout and stderr appended to <log_dir>/CommandExecution.log (0600,
- * opened O_NOFOLLOW; emptied first when past HANDLER_LOG_MAX), every other
+ * opened O_NOFOLLOW; emptied first when past HANDLER_LOG_MAX, and checked
+ * every second while the shell runs: emptied again past
+ * HANDLER_LOG_RUN_MAX, so that no handler fills the disk), every other
  * fd closed (close_range), default signal dispositions and an empty signal
  * mask, and runs `/bin/sh -c COMMAND` with a clean environment: PATH,
  * HOME, LANG=C.UTF-8, the proxy and identity variables of endpoints,
@@ -169,7 +185,8 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
  * after cb returns.  Processes the shell left behind in the group keep
  * running (an enable may start a daemon).  At the time limit the whole process group gets SIGKILL and
  * the result is timed_out, code 1011, "Timeout(N)".  The child is watched
- * with a pidfd: extmgr must not reap with waitpid(-1).
+ * with a pidfd: extmgr must not reap with waitpid(-1), nor set SIGCHLD to
+ * SIG_IGN (the kernel would reap it first).
  *
  * Returns the run, or NULL with err filled (nothing started, cb never
  * called).
@@ -178,7 +195,8 @@ struct handler_run *handler_start(struct event_base *,
 	    const struct handler_job *, handler_done_cb cb, void *arg,
 	    char *err, size_t errlen);
 /* Kills the run's process group (SIGKILL), reaps the shell and frees the
- * run; cb is not called.  NULL is a no-op.  Not from inside cb. */
+ * run; cb is not called.  NULL is a no-op.  Not from inside cb.  Every
+ * live run is ended (cb or cancel) before its event_base is freed. */
 void	handler_cancel(struct handler_run *);
 /* The process group id of a live run. */
 pid_t	handler_pid(const struct handler_run *);

@@ -161,8 +161,8 @@ bad:
 	return -1;
 }
 
-static int
-valid_account_name(const char *s)
+int
+gc_valid_account_name(const char *s)
 {
 	size_t	 i;
 
@@ -191,7 +191,8 @@ gc_prop_id(const json_t *props, const char *key, char **out, char *err,
 		snprintf(buf, sizeof(buf), "%lld",
 		    (long long)json_integer_value(v));
 		*out = strdup(buf);
-	} else if (json_is_string(v) && valid_account_name(json_string_value(v)))
+	} else if (json_is_string(v) &&
+	    gc_valid_account_name(json_string_value(v)))
 		*out = strdup(json_string_value(v));
 	else {
 		snprintf(err, errlen, "property %s: expected a name or a "
@@ -228,6 +229,54 @@ gc_id_resolve(const char *text, int isgroup)
 	if (getpwnam_r(text, &pw, buf, sizeof(buf), &pwp) != 0 || pwp == NULL)
 		return -1;
 	return (long)pwp->pw_uid;
+}
+
+#define GC_REGEX_MAX		1024
+#define GC_REGEX_REPEAT_MAX	4096
+
+int
+gc_prop_regex(const json_t *props, const char *key, int flags, regex_t *re,
+    char **text, char *err, size_t errlen)
+{
+	const char	*s;
+	char		 why[128], *end;
+	unsigned long	 product = 1, m, n;
+	int		 r;
+
+	if (gc_prop_str(props, key, 1, text, err, errlen) == -1)
+		return -1;
+	if (strlen(*text) > GC_REGEX_MAX) {
+		snprintf(err, errlen, "property %s: longer than %d", key,
+		    GC_REGEX_MAX);
+		return -1;
+	}
+	for (s = *text; *s != '\0'; s++) {
+		if (*s == '\\' && s[1] != '\0') {
+			s++;
+			continue;
+		}
+		if (*s != '{' || !isdigit((unsigned char)s[1]))
+			continue;
+		m = strtoul(s + 1, &end, 10);
+		n = m;
+		if (*end == ',' && isdigit((unsigned char)end[1]))
+			n = strtoul(end + 1, &end, 10);
+		if (n < m)
+			n = m;
+		if (n > GC_REGEX_REPEAT_MAX || (product *= n > 0 ? n : 1) >
+		    GC_REGEX_REPEAT_MAX) {
+			snprintf(err, errlen, "property %s: its {m,n} bounds "
+			    "multiply to more than %d", key,
+			    GC_REGEX_REPEAT_MAX);
+			return -1;
+		}
+	}
+	if ((r = regcomp(re, *text, REG_EXTENDED | REG_NOSUB | flags)) != 0) {
+		regerror(r, re, why, sizeof(why));
+		snprintf(err, errlen, "property %s: %s", key, why);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -639,8 +688,9 @@ gc_doc_parse(const char *json, size_t len, const json_t *params, char *err,
 	struct gc_doc			*doc = NULL;
 	json_error_t			 jerr;
 	json_t				*root = NULL, *resources, *r, *v;
+	json_t				*seen = NULL;
 	const char			*name, *id;
-	size_t				 i, k;
+	size_t				 i;
 	char				 why[256];
 
 	if (len > GC_DOC_MAX_SIZE) {
@@ -689,18 +739,19 @@ gc_doc_parse(const char *json, size_t len, const json_t *params, char *err,
 		goto fail;
 	}
 	/* Ids are what parameters and reports name: each once. */
+	if ((seen = json_object()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	json_array_foreach(resources, i, r) {
 		if ((id = json_string_value(json_object_get(r, "id"))) == NULL)
 			continue;
-		for (k = i + 1; k < json_array_size(resources); k++) {
-			v = json_object_get(json_array_get(resources, k), "id");
-			if (json_is_string(v) && strcmp(json_string_value(v),
-			    id) == 0) {
-				snprintf(err, errlen, "resource id \"%.128s\" is "
-				    "used twice", id);
-				goto fail;
-			}
+		if (json_object_get(seen, id) != NULL) {
+			snprintf(err, errlen, "resource id \"%.128s\" is used "
+			    "twice", id);
+			goto fail;
 		}
+		json_object_set(seen, id, json_null());
 	}
 	if (apply_params(resources, params, err, errlen) == -1)
 		goto fail;
@@ -717,10 +768,12 @@ gc_doc_parse(const char *json, size_t len, const json_t *params, char *err,
 		if (doc->res[i].invalid != NULL)
 			doc->ninvalid++;
 	}
+	json_decref(seen);
 	json_decref(root);
 	return doc;
 fail:
 	gc_doc_free(doc);
+	json_decref(seen);
 	json_decref(root);
 	return NULL;
 }

@@ -129,46 +129,67 @@ check_test(const struct gc_check *c, struct gc_run *run)
 	return c->type->test(c->props, run);
 }
 
-/* Whether c holds, with reasons saying why in reasons. */
+/*
+ * Whether c holds, with reasons saying why in run->reasons: those of the
+ * kids that decided it (for allOf that fails, the failing kids; for anyOf
+ * that holds, the holding ones), so that a reason never contradicts the
+ * status it explains.
+ */
 static int
 cond_eval(const struct gc_cond *c, struct gc_run *run)
 {
-	json_t		*saved = run->reasons, *kid, *r;
+	json_t		*saved = run->reasons, **kid, *r;
+	char		 phrase[1200];
 	size_t		 i, k;
-	int		 ok = 0, any = 0, all = 1;
+	int		 ok = 0, any = 0, all = 1, *held;
 
 	switch (c->kind) {
 	case GC_COND_CHECK:
 		return check_test(&c->check, run) == 1;
 	case GC_COND_NOT:
-		if ((kid = json_array()) == NULL)
-			return 0;
-		run->reasons = kid;
-		ok = !cond_eval(c->kids[0], run);
-		run->reasons = saved;
-		json_array_foreach(kid, k, r) {
-			char	 phrase[1200];
-
-			snprintf(phrase, sizeof(phrase), "%s %s", ok ?
-			    "as wanted (not):" : "found, expected not:",
-			    json_string_value(json_object_get(r, "phrase")));
-			add_reason(saved, ok ? json_string_value(
-			    json_object_get(r, "code")) : "GC::AUDIT::NOT",
-			    phrase);
-		}
-		json_decref(kid);
-		return ok;
 	case GC_COND_ALLOF:
 	case GC_COND_ANYOF:
-		for (i = 0; i < c->nkids; i++) {
-			if (cond_eval(c->kids[i], run))
-				any = 1;
-			else
-				all = 0;
-		}
-		return c->kind == GC_COND_ALLOF ? all : any;
+		break;
 	}
-	return 0;
+	kid = calloc(c->nkids, sizeof(*kid));
+	held = calloc(c->nkids, sizeof(*held));
+	if (kid == NULL || held == NULL)
+		goto done;
+	for (i = 0; i < c->nkids; i++) {
+		if ((kid[i] = json_array()) == NULL)
+			goto done;
+		run->reasons = kid[i];
+		held[i] = cond_eval(c->kids[i], run);
+		run->reasons = saved;
+		if (held[i])
+			any = 1;
+		else
+			all = 0;
+	}
+	ok = c->kind == GC_COND_NOT ? !held[0] : c->kind == GC_COND_ALLOF ?
+	    all : any;
+	for (i = 0; i < c->nkids; i++) {
+		if (c->kind != GC_COND_NOT && held[i] != ok)
+			continue;
+		json_array_foreach(kid[i], k, r) {
+			if (c->kind != GC_COND_NOT) {
+				json_array_append(saved, r);
+				continue;
+			}
+			snprintf(phrase, sizeof(phrase), "%s %s", ok ?
+			    "as wanted, not so:" : "found, expected not:",
+			    json_string_value(json_object_get(r, "phrase")));
+			add_reason(saved, ok ? "GC::AUDIT::COMPLIANT" :
+			    "GC::AUDIT::NOT", phrase);
+		}
+	}
+done:
+	run->reasons = saved;
+	for (i = 0; kid != NULL && i < c->nkids; i++)
+		json_decref(kid[i]);
+	free(kid);
+	free(held);
+	return ok;
 }
 
 /*

@@ -21,7 +21,10 @@
  * Resource types (properties; all paths absolute, never through a symlink
  * that a user other than root owns; ensure defaults to present):
  *   file           path, ensure present|absent, content (exact text) | sha256 (hex),
- *                  owner (name or uid), group (name or gid), mode ("0600")
+ *                  owner (name or uid), group (name or gid), mode ("0600"); set
+ *                  creates a missing file (empty without content; never when
+ *                  only its sha256 is known), 0644 root:root unless given;
+ *                  absent removes a symlink at path itself, never its target
  *   file_line      path, regex (POSIX extended), ensure present|absent, line (the
  *                  text every matching line must be; written in place of them, or
  *                  appended when none matches; without it present is audit only)
@@ -41,8 +44,11 @@
  * audit: a condition that must also hold for the resource to be Compliant.
  * It is {"allOf": [C...]}, {"anyOf": [C...]}, {"not": C} or a check
  * {"type": T, "properties": {...}} of any type above.  Checks in a condition
- * are only ever tested, never set: a failing condition is reported with the
- * found/wanted reasons of its checks (GC::AUDIT::CONDITION).
+ * are only ever tested, never set.  A failing condition adds
+ * GC::AUDIT::CONDITION, then the reasons of the checks that decided it
+ * (for allOf the failing ones, for anyOf that holds the holding ones); a
+ * not reports its check's reasons as GC::AUDIT::NOT ("found, expected
+ * not: ...") or GC::AUDIT::COMPLIANT ("as wanted, not so: ...").
  *
  * Parameters: configurationParameter is the assignment's array of
  * {"name": "[type]id;property", "value": "text"}.  Each replaces (or adds)
@@ -102,13 +108,17 @@ struct gc_ctx {
  *                   "changes": ["/etc/x: mode 0644 -> 0600"]}]}     (only when Set ran)
  *
  * The reasons are the Get's; when a change was made they are the Test's
- * (what was found before) followed by the Get's (what is there now).  A
+ * (what was found before), GC::RESOURCE::APPLIED, then the Get's (what is
+ * there now).  A
  * Compliant check says what it found, code GC::<TYPE>::COMPLIANT.  A
  * resource bad by itself is NonCompliant with GC::RESOURCE::INVALID (or
  * GC::RESOURCE::UNKNOWNTYPE).  ResourceId is "[type]id" as in the
  * parameters.  The engine never logs; it never changes the process's
  * signal handlers or cwd, and forks only for command_output and the
- * account tools (the caller should reap nothing: children are waited for).
+ * account tools, waiting for each child by its pid: SIGCHLD must not be
+ * SIG_IGN, and nothing else may waitpid(-1) while gc_evaluate() runs.  It
+ * keeps no state between calls (getpwnam_r, gmtime_r): one thread may
+ * evaluate while another runs the event loop.
  */
 json_t		*gc_evaluate(struct gc_doc *, const struct gc_ctx *);
 

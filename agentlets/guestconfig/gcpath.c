@@ -50,12 +50,12 @@ open_root(char *err, size_t errlen)
 }
 
 int
-gc_path_open(const char *path, int *dirfdp, char *name, size_t namelen,
-    struct stat *st, char *err, size_t errlen)
+gc_path_open(const char *path, int follow_last, int *dirfdp, char *name,
+    size_t namelen, struct stat *st, char *err, size_t errlen)
 {
 	char		 rest[PATH_MAX * 2], comp[NAME_MAX + 1], link[PATH_MAX];
 	char		 tmp[PATH_MAX * 2];
-	const char	*p;
+	const char	*p, *last;
 	struct stat	 lst;
 	ssize_t		 n;
 	int		 dirfd, fd, r, links = 0, saved;
@@ -90,6 +90,11 @@ gc_path_open(const char *path, int *dirfdp, char *name, size_t namelen,
 			}
 			memset(&lst, 0, sizeof(lst));
 		}
+		for (last = p; *last == '/'; last++)
+			;
+		/* "absent" looks at the link itself, whoever owns it */
+		if (S_ISLNK(lst.st_mode) && !follow_last && *last == '\0')
+			break;
 		if (S_ISLNK(lst.st_mode)) {
 			if (lst.st_uid != 0) {
 				snprintf(err, errlen, "%s: %s is a symlink owned "
@@ -170,7 +175,7 @@ gc_file_open_read(const char *path, struct stat *st, char *err, size_t errlen)
 	char	 name[NAME_MAX + 1];
 	int	 dirfd, fd, saved;
 
-	if (gc_path_open(path, &dirfd, name, sizeof(name), st, err,
+	if (gc_path_open(path, 1, &dirfd, name, sizeof(name), st, err,
 	    errlen) == -1)
 		return -1;
 	if (st->st_mode == 0) {
@@ -299,6 +304,9 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 	else
 		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
 		    O_WRONLY, 0);
+	/* nothing of the daemon's (sockets, state files) reaches a policy's
+	 * command: every fd above 2 is closed, once 1 is the pipe */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawnattr_init(&attr);
 	/* Its own process group, so that a timeout kills its children too;
 	 * default signal dispositions and an empty mask whatever ours are. */
@@ -375,8 +383,6 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 		}
 		usleep(2000);
 	}
-	if (*timedout)
-		kill(-pid, SIGKILL);	/* its children may hold on */
 	out[len] = '\0';
 	*outp = out;
 	return 0;

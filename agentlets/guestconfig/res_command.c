@@ -30,12 +30,9 @@ command_parse(void *p, const json_t *props, char *err, size_t errlen)
 	    "exitCode", "timeoutMs", NULL };
 	struct command_props		*c = p;
 	json_t				*argv, *a;
-	char				 why[128];
 	size_t				 i;
-	int				 r;
 
 	if (gc_props_only(props, keys, err, errlen) == -1 ||
-	    gc_prop_str(props, "regex", 1, &c->regex_text, err, errlen) == -1 ||
 	    gc_prop_ensure(props, "match", "nomatch", &c->match, err,
 	    errlen) == -1 ||
 	    gc_prop_int(props, "exitCode", 0, 255, -1, &c->exit_code, err,
@@ -74,16 +71,9 @@ command_parse(void *p, const json_t *props, char *err, size_t errlen)
 		    c->argv[0]);
 		return -1;
 	}
-	if (strlen(c->regex_text) > 1024) {
-		snprintf(err, errlen, "property regex: longer than 1024");
+	if (gc_prop_regex(props, "regex", REG_NEWLINE, &c->regex,
+	    &c->regex_text, err, errlen) == -1)
 		return -1;
-	}
-	if ((r = regcomp(&c->regex, c->regex_text, REG_EXTENDED | REG_NOSUB |
-	    REG_NEWLINE)) != 0) {
-		regerror(r, &c->regex, why, sizeof(why));
-		snprintf(err, errlen, "property regex: %s", why);
-		return -1;
-	}
 	c->compiled = 1;
 	return 0;
 }

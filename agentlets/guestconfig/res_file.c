@@ -69,14 +69,15 @@ kind_of(mode_t m)
 
 /* -1 with a reason when the path cannot be looked at safely. */
 static int
-target_open(const char *path, struct target *t, struct gc_run *run)
+target_open(const char *path, int follow_last, struct target *t,
+    struct gc_run *run)
 {
 	char	 err[PATH_MAX + 128];
 
 	memset(t, 0, sizeof(*t));
 	t->dirfd = -1;
-	if (gc_path_open(path, &t->dirfd, t->name, sizeof(t->name), &t->st,
-	    err, sizeof(err)) == 0)
+	if (gc_path_open(path, follow_last, &t->dirfd, t->name,
+	    sizeof(t->name), &t->st, err, sizeof(err)) == 0)
 		return 0;
 	if (errno == ENOENT) {
 		t->noparent = 1;
@@ -92,6 +93,23 @@ target_close(struct target *t)
 	if (t->dirfd != -1)
 		close(t->dirfd);
 	t->dirfd = -1;
+}
+
+/* When nothing is at the path, the verdict (1: absent as wanted, 0:
+ * missing) with its reason, the target closed; -1 when something is. */
+static int
+target_missing(struct target *t, const char *path, int present,
+    const char *kind, struct gc_run *run)
+{
+	if (!t->noparent && t->st.st_mode != 0)
+		return -1;
+	target_close(t);
+	if (!present) {
+		gc_reason(run, "COMPLIANT", "%s does not exist", path);
+		return 1;
+	}
+	gc_reason(run, "MISSING", "%s does not exist, expected %s", path, kind);
+	return 0;
 }
 
 static int
@@ -228,8 +246,9 @@ static char *
 target_read(struct target *t, const char *path, size_t *len,
     struct gc_run *run)
 {
-	char	 err[256], *buf;
-	int	 fd;
+	struct stat	 st;
+	char		 err[256], *buf;
+	int		 fd;
 
 	fd = openat(t->dirfd, t->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
 	    O_NOCTTY | O_NONBLOCK | O_NOATIME);
@@ -238,6 +257,13 @@ target_read(struct target *t, const char *path, size_t *len,
 		    O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
 		gc_reason(run, "READ", "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	/* what was looked at may have been swapped for a fifo or a device */
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_ino != t->st.st_ino) {
+		gc_reason(run, "READ", "%s changed while being read", path);
+		close(fd);
 		return NULL;
 	}
 	if ((buf = gc_fd_read(fd, GC_MAX_FILE, len, err, sizeof(err))) ==
@@ -412,19 +438,11 @@ file_test(const void *p, struct gc_run *run)
 	struct target		 t;
 	int			 ok;
 
-	if (target_open(f->path, &t, run) == -1)
+	if (target_open(f->path, f->present, &t, run) == -1)
 		return 0;
-	if (t.noparent || t.st.st_mode == 0) {
-		target_close(&t);
-		if (!f->present) {
-			gc_reason(run, "COMPLIANT", "%s does not exist",
-			    f->path);
-			return 1;
-		}
-		gc_reason(run, "MISSING", "%s does not exist, expected a "
-		    "file", f->path);
-		return 0;
-	}
+	if ((ok = target_missing(&t, f->path, f->present, "a file", run)) !=
+	    -1)
+		return ok;
 	if (!f->present) {
 		gc_reason(run, "PRESENT", "%s exists (%s), expected absent",
 		    f->path, kind_of(t.st.st_mode));
@@ -460,7 +478,7 @@ file_set(const void *p, struct gc_run *run)
 	size_t			 oldlen = 0;
 	int			 rc = -1, same;
 
-	if (target_open(f->path, &t, run) == -1)
+	if (target_open(f->path, f->present, &t, run) == -1)
 		return -1;
 	if (t.noparent) {
 		gc_reason(run, "MISSING", "%s: its directory does not exist: "
@@ -469,6 +487,17 @@ file_set(const void *p, struct gc_run *run)
 	}
 	if (!f->present) {
 		if (t.st.st_mode == 0) {
+			rc = 0;
+			goto out;
+		}
+		if (S_ISLNK(t.st.st_mode)) {
+			/* the link goes, never what it points at */
+			if (unlinkat(t.dirfd, t.name, 0) == -1) {
+				gc_reason(run, "REMOVE", "%s: %s", f->path,
+				    strerror(errno));
+				goto out;
+			}
+			gc_change(run, "%s: symlink removed", f->path);
 			rc = 0;
 			goto out;
 		}
@@ -552,26 +581,15 @@ line_parse(void *p, const json_t *props, char *err, size_t errlen)
 	static const char *const	 keys[] = { "path", "ensure", "regex",
 	    "line", NULL };
 	struct line_props		*l = p;
-	char				 why[128];
-	int				 r;
 
 	if (gc_props_only(props, keys, err, errlen) == -1 ||
 	    gc_prop_path(props, &l->path, err, errlen) == -1 ||
 	    gc_prop_ensure(props, "present", "absent", &l->present, err,
 	    errlen) == -1 ||
-	    gc_prop_str(props, "regex", 1, &l->regex_text, err, errlen) == -1 ||
-	    gc_prop_str(props, "line", 0, &l->line, err, errlen) == -1)
+	    gc_prop_str(props, "line", 0, &l->line, err, errlen) == -1 ||
+	    gc_prop_regex(props, "regex", 0, &l->regex, &l->regex_text, err,
+	    errlen) == -1)
 		return -1;
-	if (strlen(l->regex_text) > 1024) {
-		snprintf(err, errlen, "property regex: longer than 1024");
-		return -1;
-	}
-	if ((r = regcomp(&l->regex, l->regex_text, REG_EXTENDED | REG_NOSUB))
-	    != 0) {
-		regerror(r, &l->regex, why, sizeof(why));
-		snprintf(err, errlen, "property regex: %s", why);
-		return -1;
-	}
 	l->compiled = 1;
 	if (l->line != NULL && (strchr(l->line, '\n') != NULL ||
 	    strlen(l->line) > 4096)) {
@@ -769,7 +787,7 @@ line_set(const void *p, struct gc_run *run)
 		    "policy gives only a regex", l->path);
 		return -1;
 	}
-	if (target_open(l->path, &t, run) == -1)
+	if (target_open(l->path, 1, &t, run) == -1)
 		return -1;
 	if (t.noparent || t.st.st_mode == 0) {
 		rc = l->present ? -1 : 0;
@@ -868,19 +886,11 @@ dir_test(const void *p, struct gc_run *run)
 	struct target		 t;
 	int			 ok;
 
-	if (target_open(d->path, &t, run) == -1)
+	if (target_open(d->path, d->present, &t, run) == -1)
 		return 0;
-	if (t.noparent || t.st.st_mode == 0) {
-		target_close(&t);
-		if (!d->present) {
-			gc_reason(run, "COMPLIANT", "%s does not exist",
-			    d->path);
-			return 1;
-		}
-		gc_reason(run, "MISSING", "%s does not exist, expected a "
-		    "directory", d->path);
-		return 0;
-	}
+	if ((ok = target_missing(&t, d->path, d->present, "a directory",
+	    run)) != -1)
+		return ok;
 	if (!d->present || !S_ISDIR(t.st.st_mode)) {
 		gc_reason(run, d->present ? "TYPE" : "PRESENT", "%s is %s, "
 		    "expected %s", d->path, kind_of(t.st.st_mode), d->present ?
@@ -905,7 +915,7 @@ dir_set(const void *p, struct gc_run *run)
 	long			 uid, gid;
 	int			 rc = -1;
 
-	if (target_open(d->path, &t, run) == -1)
+	if (target_open(d->path, d->present, &t, run) == -1)
 		return -1;
 	if (t.noparent) {
 		gc_reason(run, "MISSING", "%s: its parent does not exist: not "

@@ -205,8 +205,13 @@ sysctl_set(const void *p, struct gc_run *run)
 
 	if ((cur = sysctl_read(s, run)) == NULL)
 		return -1;
+	if (strcmp(cur, s->value) == 0) {
+		/* the resource failed on its audit condition alone */
+		free(cur);
+		return 0;
+	}
 	if (sysctl_path(s, run->ctx, path, sizeof(path)) == -1 ||
-	    gc_path_open(path, &dirfd, name, sizeof(name), &st, err,
+	    gc_path_open(path, 1, &dirfd, name, sizeof(name), &st, err,
 	    sizeof(err)) == -1) {
 		gc_reason(run, "WRITE", "%s: %s", s->name, err);
 		goto out;
@@ -247,20 +252,6 @@ const struct gc_type gc_type_sysctl = {
 /* ---- user and group ---- */
 
 static int
-valid_name(const char *s)
-{
-	size_t	 i;
-
-	if (s[0] == '\0' || s[0] == '-' || strlen(s) > 32)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("_-.", s[i]) ==
-		    NULL)
-			return 0;
-	return 1;
-}
-
-static int
 account_parse(struct account_props *a, const json_t *props, int isuser,
     char *err, size_t errlen)
 {
@@ -277,7 +268,7 @@ account_parse(struct account_props *a, const json_t *props, int isuser,
 	    errlen) == -1 || gc_prop_int(props, idkey, 0, 4294967294LL, -1,
 	    &a->id, err, errlen) == -1)
 		return -1;
-	if (!valid_name(a->name)) {
+	if (!gc_valid_account_name(a->name)) {
 		snprintf(err, errlen, "property name: expected 1 to 32 of "
 		    "[A-Za-z0-9_.-], not starting with -");
 		return -1;

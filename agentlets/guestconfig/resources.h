@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+
+#include <regex.h>
+
 #include <jansson.h>
 
 #include "engine.h"
@@ -72,8 +75,18 @@ int	gc_prop_mode(const json_t *props, int *out, char *err, size_t errlen);
  * resource may create them. */
 int	gc_prop_id(const json_t *props, const char *key, char **out, char *err,
 	    size_t errlen);
+/* A user or group name as useradd takes it: 1 to 32 of [A-Za-z0-9_.-],
+ * not starting with '-', a '$' allowed at the end. */
+int	gc_valid_account_name(const char *s);
 /* The uid or gid of such a text; -1 when there is no such name. */
 long	gc_id_resolve(const char *text, int isgroup);
+/* The string property key compiled as a POSIX extended regex (REG_NOSUB
+ * and flags): at most 1024 bytes, and its {m,n} bounds multiplied
+ * together at most 4096 (glibc copies a bounded repetition's tree that
+ * many times: nested bounds would take the memory of the machine).  The
+ * text in *text. */
+int	gc_prop_regex(const json_t *props, const char *key, int flags,
+	    regex_t *re, char **text, char *err, size_t errlen);
 /* An integer property within [min, max]; *out = def when absent. */
 int	gc_prop_int(const json_t *props, const char *key, long long min,
 	    long long max, long long def, long long *out, char *err,
@@ -86,10 +99,12 @@ int	gc_prop_int(const json_t *props, const char *key, long long min,
  * ELOOP and err naming it.  On success *dirfd is the last directory
  * (O_RDONLY|O_DIRECTORY, the caller closes it), name its entry and st that
  * entry's lstat (st->st_mode 0 when it does not exist).  -1 with errno
- * ENOENT when a directory on the way is missing.
+ * ENOENT when a directory on the way is missing.  Without follow_last a
+ * symlink in the last place is the entry itself (whoever owns it): what
+ * "absent" checks and removes.
  */
-int	gc_path_open(const char *path, int *dirfd, char *name, size_t namelen,
-	    struct stat *st, char *err, size_t errlen);
+int	gc_path_open(const char *path, int follow_last, int *dirfd, char *name,
+	    size_t namelen, struct stat *st, char *err, size_t errlen);
 /* The regular file at path for reading (O_NOFOLLOW, O_NOATIME when it can);
  * -1 with errno ENOENT when missing, another errno and err otherwise. */
 int	gc_file_open_read(const char *path, struct stat *st, char *err,

@@ -259,6 +259,10 @@ test_deleted_machine(void)
 	    200);
 	CU_ASSERT_EQUAL(json_array_size(list), 0);
 	json_decref(list);
+	/* Its sequence goes on. */
+	CU_ASSERT_EQUAL(call(guestconfig_operator_put, "PUT", BASE "/again",
+	    put_body("Audit"), NULL), 201);
+	CU_ASSERT_TRUE(last_seq > 51);
 }
 
 static const struct unit_test tests[] = {

@@ -31,7 +31,9 @@
 #define THUMB	"0123456789ABCDEF0123456789ABCDEF01234567"
 
 static char	 root[128];	/* this run's scratch directory */
+static char	 certs_dir[200];	/* <root>/certs: handlers' certificates */
 static int	 ext_n;		/* extension directories made so far */
+static int	 close_stdio;	/* run_op_raw: close 0, 1, 2 before starting */
 
 /* The result a run's callback saw. */
 struct got {
@@ -135,7 +137,7 @@ run_op_raw(enum manifest_op op, const char *cmd, const char *ext,
     char *err, size_t errlen)
 {
 	struct handler_paths	 paths = { "Cloudsim.Samples.Hello", "1.0.0",
-				    ext, logs, "/var/lib/arc-test/certs" };
+				    ext, logs, certs_dir };
 	struct handler_job	 job;
 	struct event_base	*base;
 	struct handler_run	*run;
@@ -156,6 +158,11 @@ run_op_raw(enum manifest_op op, const char *cmd, const char *ext,
 	if ((base = event_base_new()) == NULL) {
 		snprintf(err, errlen, "event_base_new");
 		return -1;
+	}
+	if (close_stdio) {	/* handler_start's own fds take 0, 1 and 2 */
+		close(0);
+		close(1);
+		close(2);
 	}
 	if ((run = handler_start(base, &job, on_done, g, err, errlen)) == NULL) {
 		event_base_free(base);
@@ -540,7 +547,7 @@ test_certificates(void)
 	struct stat	 before, after;
 	int		 cfd;
 
-	snprintf(certs, sizeof(certs), "%.700s/certs", root);
+	snprintf(certs, sizeof(certs), "%s", certs_dir);
 	cfd = handler_certs_dir_open(certs, err, sizeof(err));
 	CU_ASSERT_FATAL(cfd != -1);
 	CU_ASSERT_EQUAL(mode_of(root, "certs") & 07777, 0700);
@@ -555,14 +562,17 @@ test_certificates(void)
 	CU_ASSERT_TRUE(S_ISREG(mode_of(certs, name)));
 	CU_ASSERT_EQUAL(mode_of(certs, name) & 07777, 0600);
 	text = slurp(certs, name);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 	CU_ASSERT_STRING_EQUAL(text, "CERT PEM\n");
 	free(text);
 	text = slurp(root, "victim");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 	CU_ASSERT_STRING_EQUAL(text, "do not touch");
 	free(text);
 	snprintf(name, sizeof(name), "%s.prv", THUMB);
 	CU_ASSERT_EQUAL(mode_of(certs, name) & 07777, 0600);
 	text = slurp(certs, name);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 	CU_ASSERT_STRING_EQUAL(text, "KEY PEM\n");
 	free(text);
 	/* The same again: left alone (same inode). */
@@ -575,6 +585,139 @@ test_certificates(void)
 	CU_ASSERT_EQUAL(handler_place_certificate(cfd, "../../etc/passwd", "C", 1,
 	    "K", 1, err, sizeof(err)), -1);
 	close(cfd);
+}
+
+/* Runs cmd in dir with sh; its stdout (first line) in out. */
+static int
+shell_line(const char *dir, const char *cmd, char *out, size_t len)
+{
+	char	 full[4096];
+	FILE	*p;
+	int	 ok;
+
+	snprintf(full, sizeof(full), "cd '%s' && %s", dir, cmd);
+	if ((p = popen(full, "r")) == NULL)
+		return -1;
+	ok = fgets(out, (int)len, p) != NULL;
+	if (pclose(p) != 0 || !ok)
+		return -1;
+	out[strcspn(out, "\n")] = '\0';
+	return 0;
+}
+
+/*
+ * End to end as a real extension does it (Utils/HandlerUtil.py): the
+ * settings' protectedSettings, base64 DER CMS to the settings certificate,
+ * decrypted by the handler with `openssl cms -decrypt -recip <THUMB>.crt
+ * -inkey <THUMB>.prv` from the certificates dir it is told.
+ */
+static void
+test_protected_settings_decrypt(void)
+{
+	static const char *const keys[] = { "ec -pkeyopt ec_paramgen_curve:P-256",
+					    "rsa:2048", NULL };
+	char		 ext[512], logs[512], err[512], cmd[2048], thumb[128];
+	char		 b64[4096], *crt, *prv;
+	json_t		*pub;
+	struct got	 g;
+	int		 fd, cfd, i;
+
+	for (i = 0; keys[i] != NULL; i++) {
+		fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+		snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey %s -nodes "
+		    "-subj /CN=extmgr-settings -days 2 -keyout key.pem -out "
+		    "cert.pem 2>/dev/null && openssl x509 -in cert.pem -noout "
+		    "-fingerprint -sha1 | sed 's/.*=//; s/://g'", keys[i]);
+		CU_ASSERT_EQUAL_FATAL(shell_line(root, cmd, thumb, sizeof(thumb)), 0);
+		CU_ASSERT_EQUAL_FATAL(strlen(thumb), 40);
+		CU_ASSERT_EQUAL_FATAL(shell_line(root, "printf '{\"password\":"
+		    "\"s3cr3t\"}' | openssl cms -encrypt -binary -aes256 -outform "
+		    "DER cert.pem | base64 -w0", b64, sizeof(b64)), 0);
+		crt = slurp(root, "cert.pem");
+		prv = slurp(root, "key.pem");
+		CU_ASSERT_FATAL(crt != NULL && prv != NULL);
+		cfd = handler_certs_dir_open(certs_dir, err, sizeof(err));
+		CU_ASSERT_FATAL(cfd != -1);
+		CU_ASSERT_EQUAL_FATAL(handler_place_certificate(cfd, thumb, crt,
+		    strlen(crt), prv, strlen(prv), err, sizeof(err)), 0);
+		close(cfd);
+		free(crt);
+		free(prv);
+		{
+			struct handler_paths p = { "Cloudsim.Samples.Hello",
+			    "1.0.0", ext, logs, certs_dir };
+
+			CU_ASSERT_EQUAL_FATAL(handler_write_environment(fd, &p,
+			    err, sizeof(err)), 0);
+		}
+		pub = json_pack("{s:s}", "user", "alice");
+		CU_ASSERT_EQUAL_FATAL(handler_write_settings(fd, 7, pub, b64, thumb,
+		    err, sizeof(err)), 0);
+		json_decref(pub);
+		/* What HandlerUtil._parse_config does, in sh and python3. */
+		put(ext, "enable.sh", "#!/bin/sh\n"
+		    "s=config/$ConfigSequenceNumber.settings\n"
+		    "get() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))"
+		    "[\"runtimeSettings\"][0][\"handlerSettings\"][sys.argv[2]])' \"$s\" \"$1\"; }\n"
+		    "t=$(get protectedSettingsCertThumbprint)\n"
+		    "get protectedSettings | base64 -d | openssl cms -decrypt -inform DER "
+		    "-recip \"$ARC_EXTENSION_CERTS_DIR/$t.crt\" "
+		    "-inkey \"$ARC_EXTENSION_CERTS_DIR/$t.prv\"; echo\n"
+		    "get publicSettings\n", 0755);
+		run_op(MANIFEST_OP_ENABLE, "enable.sh", ext, logs, 30, NULL, &g);
+		CU_ASSERT_EQUAL(g.code, 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "{\"password\":\"s3cr3t\"}\n"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "{'user': 'alice'}"));
+		if (g.code != 0)
+			fprintf(stderr, "%s\n", g.output);
+		free(g.output);
+		close(fd);
+	}
+}
+
+/* The upgrade's status copy: status files only, never through a symlink. */
+static void
+test_copy_status(void)
+{
+	char	 oldx[512], newx[512], logs[512], err[512], sdir[1024], path[1024];
+	char	 target[1024], *text;
+	int	 ofd, nfd;
+
+	ofd = new_ext(oldx, sizeof(oldx), logs, sizeof(logs));
+	nfd = new_ext(newx, sizeof(newx), logs, sizeof(logs));
+	/* No old status/: nothing to copy, no error. */
+	CU_ASSERT_EQUAL(handler_copy_status(ofd, nfd, err, sizeof(err)), 0);
+	snprintf(sdir, sizeof(sdir), "%.700s/status", oldx);
+	CU_ASSERT_FATAL(mkdir(sdir, 0700) == 0);
+	put(sdir, "0.status", "[{\"status\":{\"status\":\"success\"}}]", 0644);
+	put(sdir, "1.status", "[{\"status\":{\"status\":\"error\"}}]", 0644);
+	put(sdir, "notes.txt", "not a status", 0644);
+	put(root, "secret", "[{\"status\":{\"status\":\"secret\"}}]", 0600);
+	snprintf(target, sizeof(target), "%.700s/secret", root);
+	snprintf(path, sizeof(path), "%.700s/2.status", sdir);
+	CU_ASSERT_FATAL(symlink(target, path) == 0);
+	CU_ASSERT_EQUAL_FATAL(handler_copy_status(ofd, nfd, err, sizeof(err)), 0);
+	snprintf(sdir, sizeof(sdir), "%.700s/status", newx);
+	CU_ASSERT_EQUAL(mode_of(newx, "status") & 07777, 0700);
+	text = slurp(sdir, "1.status");
+	CU_ASSERT_PTR_NOT_NULL(text);
+	CU_ASSERT_PTR_NOT_NULL(text != NULL ? strstr(text, "error") : NULL);
+	free(text);
+	CU_ASSERT_EQUAL(mode_of(sdir, "0.status") & 07777, 0600);
+	CU_ASSERT_EQUAL(mode_of(sdir, "2.status"), (mode_t)-1);
+	CU_ASSERT_EQUAL(mode_of(sdir, "notes.txt"), (mode_t)-1);
+	close(nfd);
+	/* The new version's status/ planted as a symlink: refused. */
+	nfd = new_ext(newx, sizeof(newx), logs, sizeof(logs));
+	snprintf(sdir, sizeof(sdir), "%.700s/planted-%d", root, ext_n);
+	CU_ASSERT_FATAL(mkdir(sdir, 0755) == 0);
+	snprintf(path, sizeof(path), "%.700s/status", newx);
+	CU_ASSERT_FATAL(symlink(sdir, path) == 0);
+	CU_ASSERT_EQUAL(handler_copy_status(ofd, nfd, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "symbolic link"));
+	CU_ASSERT_EQUAL(mode_of(sdir, "0.status"), (mode_t)-1);
+	close(nfd);
+	close(ofd);
 }
 
 /* What a handler sees: its environment (clean), working dir, fds. */
@@ -614,7 +757,8 @@ test_run_environment(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "AZURE_GUEST_AGENT_EXTENSION_VERSION=1.0.0\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "AZURE_GUEST_AGENT_UPDATING_FROM_VERSION=0.9.0\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE=0\n"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "ARC_EXTENSION_CERTS_DIR=/var/lib/arc-test/certs\n"));
+	snprintf(line, sizeof(line), "ARC_EXTENSION_CERTS_DIR=%s\n", certs_dir);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, line));
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "PATH=/usr/local/sbin:"));
 	CU_ASSERT_PTR_NULL(strstr(g.output, "EXTMGR_SECRET_TEST"));
 	snprintf(line, sizeof(line), "cwd=%s\n", ext);
@@ -710,6 +854,60 @@ test_run_output_tail(void)
 	free(g.output);
 	log = slurp(logs, HANDLER_LOG_FILE);
 	CU_ASSERT_PTR_NOT_NULL(strstr(log, "line-0\n"));	/* the log has it all */
+	free(log);
+	close(fd);
+}
+
+/* An extmgr started with stdin, stdout and stderr closed: its handler
+ * still gets /dev/null and the log as 0, 1 and 2. */
+static void
+test_run_closed_stdio(void)
+{
+	char	 ext[512], logs[512];
+	pid_t	 pid;
+	int	 fd, status;
+
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	if ((pid = fork()) == 0) {
+		struct got	 g;
+		char		 err[512];
+		int		 bad;
+
+		close_stdio = 1;
+		if (run_op_raw(MANIFEST_OP_ENABLE, "echo out; cat; echo err >&2",
+		    ext, logs, 10, NULL, &g, err, sizeof(err)) == -1)
+			_exit(2);
+		bad = g.called != 1 || g.code != 0 || g.output == NULL ||
+		    strstr(g.output, "out\nerr\n") == NULL;
+		_exit(bad ? 1 : 0);
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+	CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fd);
+}
+
+/* A handler that writes without end is kept from filling the disk. */
+static void
+test_run_output_cap(void)
+{
+	struct got	 g;
+	struct stat	 st;
+	char		 ext[512], logs[512], path[1024], *log;
+	int		 fd;
+
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	run_op(MANIFEST_OP_INSTALL, "head -c 17000000 /dev/zero | tr '\\0' x; "
+	    "echo; sleep 1.5; echo after-the-flood", ext, logs, 30, NULL, &g);
+	CU_ASSERT_EQUAL(g.code, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "after-the-flood\n"));
+	free(g.output);
+	snprintf(path, sizeof(path), "%.700s/%s", logs, HANDLER_LOG_FILE);
+	CU_ASSERT_FATAL(stat(path, &st) == 0);
+	CU_ASSERT(st.st_size < HANDLER_LOG_RUN_MAX);
+	log = slurp(logs, HANDLER_LOG_FILE);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "log emptied: the output passed 16 MiB"));
 	free(log);
 	close(fd);
 }
@@ -882,10 +1080,16 @@ static const struct unit_test tests[] = {
 	{ "settings: file 0600, content, symlinked config/ refused", test_settings },
 	{ "certificates: <THUMB>.crt/.prv 0600, a planted symlink replaced",
 	  test_certificates },
+	{ "settings: a handler decrypts protectedSettings as real ones do (EC, RSA)",
+	  test_protected_settings_decrypt },
+	{ "upgrade: status files copied, symlinks neither copied nor followed",
+	  test_copy_status },
 	{ "run: environment, working dir, no inherited fd, exit code", test_run_environment },
 	{ "run: commands resolved as the VM agent does, 126, 127",
 	  test_run_command_paths },
 	{ "run: the output's last 3200 characters", test_run_output_tail },
+	{ "run: 0, 1 and 2 right when extmgr's own are closed", test_run_closed_stdio },
+	{ "run: a flood of output empties the log past 16 MiB", test_run_output_cap },
 	{ "run: past the limit the whole group is killed, Timeout(1)", test_run_timeout },
 	{ "run: cancel; a daemon left behind keeps its log", test_run_cancel_and_leftovers },
 	{ "run: a noexec mount found up front and named on 126", test_noexec },
@@ -899,6 +1103,7 @@ main(void)
 	int	rc;
 
 	snprintf(root, sizeof(root), "/tmp/extmgr_handler_test.%d", (int)getpid());
+	snprintf(certs_dir, sizeof(certs_dir), "%s/certs", root);
 	if (mkdir(root, 0755) == -1) {
 		perror(root);
 		return 2;
