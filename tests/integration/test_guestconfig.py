@@ -21,8 +21,9 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
 - 50 assignments (one package, each with its own parameters) are first evaluated in the order of
   the cloud's list; a 51st is refused (409); a command_output that sleeps is stopped at its 1 s
   limit and reported, and the rest are evaluated.
-- The cloud away (cloudsim stopped): the assignment is kept and still enforced; cloudsim restarted
-  has kept it and its reports, and the reports go on.
+- The cloud away (cloudsim stopped): the assignment is kept and still enforced, also after
+  guestconfig restarts; one fetched more than 14 days ago is dropped at start and no longer
+  enforced; cloudsim restarted has kept the assignment and its reports, and the reports go on.
 - A write to <run>/notify/guestConfiguration makes guestconfig fetch the assignments at once
   (its poll is 300 s then).
 """
@@ -30,6 +31,7 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
 import json
 import os
 import re
+import time
 
 import fx_guestconfig as fx
 import harness
@@ -341,6 +343,24 @@ def kept_while_the_cloud_is_away(env):
 		check(poll(lambda: read(f) == "kept\n" and mode_of(f) == 0o600, timeout=10),
 		      "the drift was not corrected while the cloud was away\n%s" % env.gc.stderr_tail())
 		check("offline" in [a["name"] for a in env.gc.state()["assignments"]], "assignment dropped")
+		# Restarted without the cloud: the kept assignment and its package still serve.
+		restart_gc(env)
+		write(f, "drift again\n", 0o644)
+		check(poll(lambda: read(f) == "kept\n", timeout=10),
+		      "after a restart without the cloud, the kept assignment was not enforced\n%s"
+		      % env.gc.stderr_tail())
+		# Fetched more than 14 days ago: dropped at start, nothing enforced.
+		env.gc.stop()
+		path = os.path.join(env.gc.own_dir(), "guestconfig.json")
+		st = env.gc.state()
+		st["lastFetch"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 15 * 86400))
+		with open(path, "w") as out:
+			json.dump(st, out)
+		restart_gc(env, stopped=True)
+		check(env.gc.log_has(r"older than 14 days: dropped", timeout=5), "old assignments not dropped")
+		write(f, "drift once more\n", 0o644)
+		fx.wait_quiet(3)
+		check(read(f) == "drift once more\n", "an assignment older than 14 days was enforced")
 		env.sim.start()
 		# cloudsim kept the assignment and its reports over the restart; the reports go on.
 		before = len(reports(env, "offline"))
@@ -353,6 +373,16 @@ def kept_while_the_cloud_is_away(env):
 		if not env.sim.alive():
 			env.sim.start()
 		unassign(env, "offline")
+
+
+def restart_gc(env, stopped=False):
+	if not stopped:
+		env.gc.stop()
+	check(env.gc.proc.returncode == 0, "guestconfig exited %s on SIGTERM" % env.gc.proc.returncode)
+	mark = len(re.findall(r"gc_run: started", env.gc.stderr_text()))
+	env.gc.start()
+	check(poll(lambda: len(re.findall(r"gc_run: started", env.gc.stderr_text())) > mark, timeout=5),
+	      "guestconfig did not start again\n%s" % env.gc.stderr_tail())
 
 
 @test(timeout=60)
