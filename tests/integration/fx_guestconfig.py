@@ -210,7 +210,7 @@ def store_dir(env):
 	return os.path.join(env.sim.state_dir, "packages")
 
 
-def pack(env, doc, name, version="1.0.0", publisher=None, raw=None):
+def pack(env, doc, name, version="1.0.0", publisher=None, raw=None, pki=None):
 	"""`cloudsim gc-pack` into the store: (contentUri, contentHash)."""
 	d = tempfile.mkdtemp(prefix="doc-", dir=env.sim.base)
 	if env.sim.user:
@@ -219,7 +219,8 @@ def pack(env, doc, name, version="1.0.0", publisher=None, raw=None):
 	with open(src, "w") as f:
 		f.write(raw if raw is not None else json.dumps(doc))
 	os.chmod(src, 0o644)
-	args = ["gc-pack", src, "--name", name, "--version", version, "-o", store_dir(env), "--pki", env.sim.pki]
+	args = ["gc-pack", src, "--name", name, "--version", version, "-o", store_dir(env), "--pki",
+		pki or env.sim.pki]
 	if publisher:
 		args += ["--publisher", publisher]
 	r = env.sim.run(*args)

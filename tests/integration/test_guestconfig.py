@@ -14,7 +14,7 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
 - Local controls: guestconfiguration.enabled = false, then config.mode = monitor (each by SIGHUP):
   nothing is changed, every report says "disabled by local configuration"; re-enabled, it corrects.
 - Refusals with a reason, while the others are still evaluated: a tampered package (sha256), one
-  signed by another publisher, a document that is not JSON, a resource of an unknown type (its
+  signed by another publisher, one signed in the right name under another signing CA, a document that is not JSON, a resource of an unknown type (its
   sibling resource is still corrected).
 - A symlink planted by an unprivileged user at a target path is not followed: the file it points
   to is unchanged and the report says why.
@@ -217,13 +217,19 @@ def refused_with_reasons_others_still_evaluated(env):
 	# Another publisher's signature, valid under the signing CA.
 	uri_w, sha_w = pack(env, file_doc("wrongsigner", file_res("x", good, "x\n")), "wrongsigner",
 			    publisher="Evil.Publisher")
+	# The right publisher's name, from another package-signing CA.
+	other = os.path.join(env.sim.base, "other-pki")
+	r = env.sim.run("pki", other)
+	check(r.returncode == 0, "cloudsim pki: %s" % r.stderr)
+	uri_f, sha_f = pack(env, file_doc("forged", file_res("x", good, "x\n")), "forged", pki=other)
 	uri_b, sha_b = pack(env, None, "baddoc", raw="{ this is not json")
 	uri_u, sha_u = pack(env, file_doc("unknown", {"id": "odd", "type": "frobnicate", "properties": {}},
 					  file_res("sibling", sibling, "fine\n")), "unknown")
 	uri_g, sha_g = pack(env, file_doc("good", file_res("good", good, "fine\n")), "good")
 	try:
 		for name, uri, sha in (("tampered", uri_t, sha_t), ("wrongsigner", uri_w, sha_w),
-				       ("baddoc", uri_b, sha_b), ("unknown", uri_u, sha_u), ("good", uri_g, sha_g)):
+				       ("forged", uri_f, sha_f), ("baddoc", uri_b, sha_b),
+				       ("unknown", uri_u, sha_u), ("good", uri_g, sha_g)):
 			assign(env, name, uri, sha)
 		r = wait_report(env, "tampered", noncompliant, "the tampered package refused")
 		check(re.search(r"refused: (size \d+ != catalog \d+|sha256 mismatch)", reasons(r)),
@@ -231,6 +237,8 @@ def refused_with_reasons_others_still_evaluated(env):
 		r = wait_report(env, "wrongsigner", noncompliant, "the other publisher refused")
 		check("signer CN=Evil.Publisher is not publisher Cloudsim.GuestConfiguration" in reasons(r),
 		      "wrong signer: %s" % reasons(r))
+		r = wait_report(env, "forged", noncompliant, "another CA's signature refused")
+		check("not signed by the package-signing CA" in reasons(r), "forged: %s" % reasons(r))
 		r = wait_report(env, "baddoc", noncompliant, "the bad document refused")
 		check(re.search(r"configuration document refused", reasons(r)), "bad document: %s" % reasons(r))
 		r = wait_report(env, "unknown", lambda r: True, "the unknown type's report")
@@ -242,11 +250,11 @@ def refused_with_reasons_others_still_evaluated(env):
 		wait_report(env, "good", lambda r: True, "the good assignment's report")
 		check(poll(lambda: read(good) == "fine\n" and mode_of(good) == 0o600, timeout=10),
 		      "the good assignment beside the refused ones was not applied")
-		for name in ("tampered", "wrongsigner"):
+		for name in ("tampered", "wrongsigner", "forged"):
 			check(not os.path.exists(os.path.join(env.gc.own_dir(), "packages", name)),
 			      "a refused package was unpacked")
 	finally:
-		for name in ("tampered", "wrongsigner", "baddoc", "unknown", "good"):
+		for name in ("tampered", "wrongsigner", "forged", "baddoc", "unknown", "good"):
 			unassign(env, name)
 
 
