@@ -24,6 +24,8 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
 - The cloud away (cloudsim stopped): the assignment is kept and still enforced, also after
   guestconfig restarts; one fetched more than 14 days ago is dropped at start and no longer
   enforced; cloudsim restarted has kept the assignment and its reports, and the reports go on.
+- azcmagent show (-j and text) lists the assignment (type, status, last evaluation) and the local
+  controls; azcmagent logs carries guestconfig's state file and guestconfig.conf.
 - A write to <run>/notify/guestConfiguration makes guestconfig fetch the assignments at once
   (its poll is 300 s then).
 """
@@ -31,6 +33,8 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
 import json
 import os
 import re
+import subprocess
+import tarfile
 import time
 
 import fx_guestconfig as fx
@@ -381,6 +385,45 @@ def kept_while_the_cloud_is_away(env):
 		if not env.sim.alive():
 			env.sim.start()
 		unassign(env, "offline")
+
+
+@test(timeout=60)
+def azcmagent_show_and_logs(env):
+	"""azcmagent show (-j and text) lists the assignment, its mode, status and last evaluation;
+	azcmagent logs carries guestconfig's state, change log and configuration."""
+	t = targets(env, "show")
+	f = os.path.join(t, "s.conf")
+	write(f, "x\n", 0o644)
+	uri, sha = pack(env, file_doc("show", file_res("s", f, "shown\n")), "show")
+	assign(env, "show", uri, sha, kind="Audit")
+	p = env.arcproxy
+	dirs = ["--config-dir", p.conf_dir, "--state-dir", p.state_dir, "--run-dir", p.run_dir]
+	try:
+		wait_report(env, "show", lambda r: True, "the first report")
+		check(poll(lambda: any(a["name"] == "show" and a["lastEvaluation"]
+				       for a in env.gc.state().get("assignments", [])), timeout=5), "state file")
+		r = subprocess.run([str(fx.AZCMAGENT), "show", "-j", *dirs], capture_output=True, text=True,
+				   timeout=30)
+		check(r.returncode == 0, "show -j: %s" % r.stderr)
+		g = json.loads(r.stdout)["guestConfiguration"]
+		a = [x for x in g["assignments"] if x["name"] == "show"]
+		check(g["enabled"] is True and g["mode"] == "full" and a and a[0]["assignmentType"] == "Audit"
+		      and a[0]["status"] == "NonCompliant" and a[0]["lastEvaluation"] and
+		      a[0]["configuration"] == "show", "show -j: %r" % g)
+		r = subprocess.run([str(fx.AZCMAGENT), "show", *dirs], capture_output=True, text=True, timeout=30)
+		check(re.search(r"^Guest Configuration: enabled, mode full, \d+ assignments?$", r.stdout, re.M) and
+		      re.search(r"^  show \(Audit\): NonCompliant, last evaluation \S+", r.stdout, re.M),
+		      "show:\n%s" % r.stdout)
+		out = os.path.join(env.tmp, "logs.tar.gz")
+		r = subprocess.run([str(fx.AZCMAGENT), "logs", "--output", out, *dirs], capture_output=True,
+				   text=True, timeout=30)
+		check(r.returncode == 0, "logs: %s" % r.stderr)
+		with tarfile.open(out) as tar:
+			names = tar.getnames()
+		for want in ("guestconfig/guestconfig.json", "guestconfig.conf"):
+			check(any(n.endswith(want) for n in names), "logs lack %s: %r" % (want, names))
+	finally:
+		unassign(env, "show")
 
 
 def restart_gc(env, stopped=False):
