@@ -116,6 +116,8 @@ PROGS	:= $(BIN)/arcproxy
 -include tests/fuzz/build.mk
 -include tests/unit/extmgr_handler.mk
 -include agentlets/extmgr/fuzz.mk
+-include agentlets/guestconfig/build.mk
+-include agentlets/guestconfig/fuzz.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps deps-list test unit integration run clean install uninstall deb
@@ -163,6 +165,11 @@ integration: all
 
 run: deps all
 	BIN=$(BIN) bash conf/run.sh
+
+# guestconfig's idle private memory (Pss_Anon, at most 4 MiB), as root.
+.PHONY: bench-guestconfig
+bench-guestconfig: all
+	python3 bench/guestconfig.py --bin $(BIN)
 
 # Installation: daemons in sbin, azcmagent in bin, the units as Azure names
 # them.  extd and gcad are installed only once extmgr and guestconfig are built.

@@ -19,6 +19,8 @@
 #include "echo.h"
 #include "extstore.h"
 #include "gateway.h"
+#include "gcpack.h"
+#include "guestconfig.h"
 #include "log.h"
 #include "operator.h"
 #include "packages.h"
@@ -48,7 +50,8 @@ usage(void)
 	    "  pki           create the demo CA, gateway and service certificates in DIR\n"
 	    "  machine-cert  issue DIR/NAME.crt and DIR/NAME.key, a machine's client certificate\n"
 	    "  publisher-cert  issue DIR/publishers/NAME.crt and .key (code signing)\n"
-	    "  ext-pack      zip, sign and catalog an extension handler into OUTDIR\n");
+	    "  ext-pack      zip, sign and catalog an extension handler into OUTDIR\n"
+	    "  gc-pack       zip, sign and catalog a guest configuration (see cloudsim gc-pack)\n");
 	exit(2);
 }
 
@@ -188,6 +191,7 @@ static const struct {
 	{ "machine-cert", cmd_machine_cert },
 	{ "publisher-cert", cmd_publisher_cert },
 	{ "ext-pack", cmd_ext_pack },
+	{ "gc-pack", gcpack_main },
 	{ NULL, NULL }
 };
 
@@ -259,6 +263,7 @@ cloudsim_free(struct cloudsim *cs)
 		event_base_free(cs->base);
 	registry_free(cs->registry);
 	extstore_free(cs->extensions);
+	guestconfig_free(cs->guestconfig);
 	free(cs->packages_dir);
 	simconf_free(cs->cfg);
 }
@@ -299,6 +304,9 @@ cloudsim_start(struct cloudsim *cs)
 	    CLOUDSIM_EXTENSIONS_FILE) >= (int)sizeof(path))
 		fatalx("%s: path too long", cs->state_dir);
 	if ((cs->extensions = extstore_load(path, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((cs->guestconfig = guestconfig_load(cs->state_dir, cs->registry, err,
+	    sizeof(err))) == NULL)
 		fatalx("%s", err);
 	cloudsim_packages_dir(cs);
 	if ((cs->base = event_base_new()) == NULL)

@@ -8,6 +8,7 @@ struct event;
 struct event_base;
 struct extstore;
 struct gateway;
+struct guestconfig;
 struct operator_api;
 struct packages;
 struct registry;
@@ -28,6 +29,7 @@ struct cloudsim {
 	struct control		*control;	/* NULL when control.listen is "" */
 	struct operator_api	*operator_api;	/* NULL when control.operator_listen is "" */
 	struct packages		*packages;	/* NULL when packages.listen is "" */
+	struct guestconfig	*guestconfig;	/* assignments, from <state-dir>/guestconfig.json */
 	struct event		*sig_term;
 	struct event		*sig_int;
 	struct event		*sig_hup;

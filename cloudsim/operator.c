@@ -8,6 +8,7 @@
 
 #include "cloudsim.h"
 #include "extensions.h"
+#include "guestconfig.h"
 #include "httpd.h"
 #include "log.h"
 #include "operator.h"
@@ -27,6 +28,10 @@ static void	operator_list(void *, struct httpd_request *, const char *);
 static void	operator_get(void *, struct httpd_request *, const char *);
 static void	operator_delete(void *, struct httpd_request *, const char *);
 static void	operator_ext_list(void *, struct httpd_request *, const char *);
+static void	operator_gc_list(void *, struct httpd_request *, const char *);
+static void	operator_gc_get(void *, struct httpd_request *, const char *);
+static void	operator_gc_put(void *, struct httpd_request *, const char *);
+static void	operator_gc_delete(void *, struct httpd_request *, const char *);
 static void	operator_ext_get(void *, struct httpd_request *, const char *);
 static void	operator_ext_put(void *, struct httpd_request *, const char *);
 static void	operator_ext_delete(void *, struct httpd_request *, const char *);
@@ -39,6 +44,11 @@ static const struct httpd_route operator_routes[] = {
 	{ "GET", "/operator/machines/{}/extensions/{}", operator_ext_get },
 	{ "PUT", "/operator/machines/{}/extensions/{}", operator_ext_put },
 	{ "DELETE", "/operator/machines/{}/extensions/{}", operator_ext_delete },
+	{ "GET", "/operator/machines/{}/guestConfigurationAssignments", operator_gc_list },
+	{ "GET", "/operator/machines/{}/guestConfigurationAssignments/{}", operator_gc_get },
+	{ "PUT", "/operator/machines/{}/guestConfigurationAssignments/{}", operator_gc_put },
+	{ "DELETE", "/operator/machines/{}/guestConfigurationAssignments/{}",
+	    operator_gc_delete },
 	{ NULL, NULL, NULL }
 };
 
@@ -150,6 +160,35 @@ operator_ext_delete(void *arg, struct httpd_request *req, const char *machine)
 {
 	extensions_operator_delete(((struct operator_api *)arg)->cs, req,
 	    machine, req->args[1]);
+}
+
+/* The guest configuration rows: guestconfig.c reads the path's names. */
+static void
+operator_gc_list(void *arg, struct httpd_request *req, const char *machine)
+{
+	(void)machine;
+	guestconfig_operator_list(((struct operator_api *)arg)->cs, req);
+}
+
+static void
+operator_gc_get(void *arg, struct httpd_request *req, const char *machine)
+{
+	(void)machine;
+	guestconfig_operator_get(((struct operator_api *)arg)->cs, req);
+}
+
+static void
+operator_gc_put(void *arg, struct httpd_request *req, const char *machine)
+{
+	(void)machine;
+	guestconfig_operator_put(((struct operator_api *)arg)->cs, req);
+}
+
+static void
+operator_gc_delete(void *arg, struct httpd_request *req, const char *machine)
+{
+	(void)machine;
+	guestconfig_operator_delete(((struct operator_api *)arg)->cs, req);
 }
 
 static void

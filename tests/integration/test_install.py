@@ -205,6 +205,8 @@ def make_install_and_uninstall(env):
 	for prog, unit in (("extmgr", "extd"), ("guestconfig", "gcad")):
 		if (harness.BIN_DIR / prog).exists():
 			want += ["usr/sbin/" + prog, "usr/lib/systemd/system/%s.service" % unit]
+			if (UNITS / (unit + ".path")).exists():
+				want.append("usr/lib/systemd/system/%s.path" % unit)
 	check(have == sorted(want), "make install put %r, want %r" % (have, sorted(want)))
 	check(open(dest + "/etc/arc/himds.conf").read() == "# the operator's own\n",
 	      "make install overwrote an existing config")
