@@ -111,6 +111,7 @@ connect_test_OBJS := lib/connect.c lib/http.c lib/route.c
 PROGS	:= $(BIN)/arcproxy
 .DEFAULT_GOAL := all
 -include cloudsim/build.mk bench/build.mk agentlets/himds/build.mk azcmagent/build.mk
+-include agentlets/notify/build.mk
 -include tests/fuzz/build.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
