@@ -9,6 +9,8 @@ CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
 	cloudsim/tunnel.c \
 	cloudsim/echo.c cloudsim/registry.c cloudsim/jwt.c cloudsim/httpd.c \
 	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c
+# Notifications and remote sessions (owner: notify).
+CLOUDSIM_SRC += cloudsim/notify.c cloudsim/sessions.c lib/ws.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 cloudsim_default_goal := $(.DEFAULT_GOAL)
@@ -17,7 +19,7 @@ PROGS += $(BIN)/cloudsim
 
 $(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c lib/atomicfile.c lib/daemon.c)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lwslay
 
 UNIT_TESTS += cloudsim_pki cloudsim_simconf cloudsim_registry cloudsim_jwt
 cloudsim_pki_test_OBJS := cloudsim/pki.c lib/tls.c

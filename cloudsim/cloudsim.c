@@ -17,9 +17,11 @@
 #include "echo.h"
 #include "gateway.h"
 #include "log.h"
+#include "notify.h"
 #include "operator.h"
 #include "pki.h"
 #include "registry.h"
+#include "sessions.h"
 #include "simconf.h"
 
 #define CLOUDSIM_STATE_FILE	"control.json"
@@ -38,6 +40,9 @@ struct cloudsim {
 	struct event		*sig_term;
 	struct event		*sig_int;
 	struct event		*sig_hup;
+	struct notify_conf	 notify_conf;	/* notify.cloudsim.test, relay.cloudsim.test */
+	struct notify_service	*notify;	/* NULL when notify.listen is "" */
+	struct sessions		*sessions;	/* NULL when notify.relay_listen is "" */
 };
 
 static void
@@ -47,6 +52,7 @@ usage(void)
 	    "usage: cloudsim [-dnv] [--config-dir DIR] [--state-dir DIR]\n"
 	    "       cloudsim pki [--force] DIR\n"
 	    "       cloudsim machine-cert DIR NAME\n"
+	    "       cloudsim remote MACHINE PORT [--operator URL]\n"
 	    "  -d  stay in the foreground and log to stderr\n"
 	    "  -n  check the configuration (and the PKI it names) and exit\n"
 	    "  -v  log debug messages\n"
@@ -146,6 +152,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	gateway_stop(cs->gateway);
 	control_stop(cs->control);
 	operator_api_stop(cs->operator_api);
+	notify_service_stop(cs->notify);
+	sessions_stop(cs->sessions);
 	event_base_loopexit(cs->base, &stop_grace);
 }
 
@@ -153,6 +161,8 @@ static void
 cloudsim_free(struct cloudsim *cs)
 {
 	operator_api_free(cs->operator_api);
+	sessions_free(cs->sessions);
+	notify_service_free(cs->notify);
 	control_free(cs->control);
 	echo_free(cs->echo);
 	gateway_free(cs->gateway);
@@ -198,6 +208,18 @@ cloudsim_start(struct cloudsim *cs)
 	    operator_api_new(cs->base, cs->cfg, cs->registry, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
+	/* Notifications and remote sessions (notify.c, sessions.c). */
+	if (notify_conf_load(cs->cfg, &cs->notify_conf, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (cs->notify_conf.has_listen && (cs->notify = notify_service_new(
+	    cs->base, cs->cfg, &cs->notify_conf, cs->registry, err,
+	    sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (cs->notify != NULL && cs->notify_conf.has_relay &&
+	    (cs->sessions = sessions_new(cs->base, cs->cfg, &cs->notify_conf,
+	    cs->registry, cs->notify, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	operator_api_sessions(cs->operator_api, cs->sessions);
 	cs->sig_term = evsignal_new(cs->base, SIGTERM, on_signal, cs);
 	cs->sig_int = evsignal_new(cs->base, SIGINT, on_signal, cs);
 	cs->sig_hup = evsignal_new(cs->base, SIGHUP, on_signal, cs);
@@ -226,6 +248,8 @@ main(int argc, char *argv[])
 		return cmd_pki(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "machine-cert") == 0)
 		return cmd_machine_cert(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "remote") == 0)
+		return sessions_remote_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "dnv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': foreground = 1; break;

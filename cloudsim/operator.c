@@ -10,6 +10,7 @@
 #include "log.h"
 #include "operator.h"
 #include "registry.h"
+#include "sessions.h"
 #include "simconf.h"
 
 #define OPERATOR_MAX_BODY	4096	/* its requests carry none */
@@ -18,16 +19,19 @@ struct operator_api {
 	const struct simconf	*cfg;
 	struct registry		*registry;
 	struct httpd		*httpd;
+	struct sessions		*sessions;	/* remote sessions (sessions.c) */
 };
 
 static void	operator_list(void *, struct httpd_request *, const char *);
 static void	operator_get(void *, struct httpd_request *, const char *);
 static void	operator_delete(void *, struct httpd_request *, const char *);
+static void	operator_sessions(void *, struct httpd_request *, const char *);
 
 static const struct httpd_route operator_routes[] = {
 	{ "GET", "/operator/machines", operator_list },
 	{ "GET", "/operator/machines/{}", operator_get },
 	{ "DELETE", "/operator/machines/{}", operator_delete },
+	{ "POST", "/operator/machines/{}/sessions", operator_sessions },
 	{ NULL, NULL, NULL }
 };
 
@@ -109,6 +113,22 @@ operator_delete(void *arg, struct httpd_request *req, const char *name)
 	}
 	httpd_reply(req, 200, json_pack("{s:s, s:i}", "name", name,
 	    "revokedCertificates", n));
+}
+
+/* POST /operator/machines/{name}/sessions: see sessions.c. */
+static void
+operator_sessions(void *arg, struct httpd_request *req, const char *name)
+{
+	struct operator_api	*op = arg;
+
+	sessions_operator_post(op->sessions, req, name);
+}
+
+void
+operator_api_sessions(struct operator_api *op, struct sessions *ss)
+{
+	if (op != NULL)
+		op->sessions = ss;
 }
 
 static void

@@ -18,7 +18,9 @@
 #define SIMCONF_TENANT_ID	"00000000-0000-4000-8000-0000000e0a27"
 
 static const char *const simconf_keys[] = {
-	"pki_dir", "gateway", "echo", "control", "hosts", NULL
+	"pki_dir", "gateway", "echo", "control", "hosts",
+	"notify",	/* notify.c reads its own group */
+	NULL
 };
 static const char *const simconf_gateway_keys[] = {
 	"listen", "endpoints", "bypass", "anonymous", "refresh_seconds",
