@@ -219,7 +219,7 @@ cloudsim_start(struct cloudsim *cs)
 	    (cs->sessions = sessions_new(cs->base, cs->cfg, &cs->notify_conf,
 	    cs->registry, cs->notify, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	operator_api_sessions(cs->operator_api, cs->sessions);
+	operator_api_sessions(cs->operator_api, cs->sessions, cs->notify);
 	cs->sig_term = evsignal_new(cs->base, SIGTERM, on_signal, cs);
 	cs->sig_int = evsignal_new(cs->base, SIGINT, on_signal, cs);
 	cs->sig_hup = evsignal_new(cs->base, SIGHUP, on_signal, cs);

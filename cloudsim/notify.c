@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "http.h"
+#include "httpd.h"
 #include "log.h"
 #include "notify.h"
 #include "pki.h"
@@ -348,7 +349,8 @@ notify_on_event(struct bufferevent *bev, short what, void *arg)
 	struct notify_chan	*c = arg;
 	char			 why[128];
 
-	(void)what;
+	if (what & BEV_EVENT_CONNECTED)
+		return;		/* the TLS handshake is done */
 	tls_bev_errors(bev, why, sizeof(why));
 	if (why[0] != '\0')
 		log_info("channel %s: %s", c->peer, why);
@@ -548,4 +550,33 @@ int
 notify_listening(struct notify_service *ns, const char *machine)
 {
 	return ns != NULL && notify_find(ns, machine) != NULL;
+}
+
+void
+notify_operator_post(struct notify_service *ns, struct httpd_request *req,
+    const char *machine)
+{
+	json_t		*body, *seq;
+	const char	*topic;
+	int		 rc;
+
+	if (ns == NULL) {
+		httpd_error(req, 503, "NotifyOff", "the notification service is "
+		    "off in this cloudsim (notify.listen is \"\")");
+		return;
+	}
+	body = json_loadb(req->body, req->body_len, 0, NULL);
+	topic = json_string_value(json_object_get(body, "topic"));
+	seq = json_object_get(body, "seq");
+	if (topic == NULL || (strcmp(topic, "extensions") != 0 &&
+	    strcmp(topic, "guestConfiguration") != 0) || !json_is_integer(seq) ||
+	    json_integer_value(seq) < 0) {
+		json_decref(body);
+		httpd_error(req, 400, "InvalidRequest", "expected {\"topic\": "
+		    "\"extensions\"|\"guestConfiguration\", \"seq\": N}");
+		return;
+	}
+	rc = notify_goal_state(ns, machine, topic, json_integer_value(seq));
+	json_decref(body);
+	httpd_reply(req, 200, json_pack("{s:b}", "sent", rc == 0));
 }

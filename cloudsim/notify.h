@@ -51,6 +51,12 @@ int		 notify_send(struct notify_service *, const char *machine,
  * has no channel open (it polls, then). */
 int		 notify_goal_state(struct notify_service *, const char *machine,
 		    const char *topic, long long seq);
+/* POST /operator/machines/{name}/goalState {"topic", "seq"}: the
+ * notification a goal-state change sends, sent by hand (demos, tests):
+ * 200 {"sent": true|false}; 400 a bad body. */
+struct httpd_request;
+void		 notify_operator_post(struct notify_service *,
+		    struct httpd_request *, const char *machine);
 /* Is machine's channel open? */
 int		 notify_listening(struct notify_service *, const char *machine);
 

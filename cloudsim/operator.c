@@ -9,6 +9,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "operator.h"
+#include "notify.h"
 #include "registry.h"
 #include "sessions.h"
 #include "simconf.h"
@@ -20,18 +21,21 @@ struct operator_api {
 	struct registry		*registry;
 	struct httpd		*httpd;
 	struct sessions		*sessions;	/* remote sessions (sessions.c) */
+	struct notify_service	*notify;	/* notify.c */
 };
 
 static void	operator_list(void *, struct httpd_request *, const char *);
 static void	operator_get(void *, struct httpd_request *, const char *);
 static void	operator_delete(void *, struct httpd_request *, const char *);
 static void	operator_sessions(void *, struct httpd_request *, const char *);
+static void	operator_goal_state(void *, struct httpd_request *, const char *);
 
 static const struct httpd_route operator_routes[] = {
 	{ "GET", "/operator/machines", operator_list },
 	{ "GET", "/operator/machines/{}", operator_get },
 	{ "DELETE", "/operator/machines/{}", operator_delete },
 	{ "POST", "/operator/machines/{}/sessions", operator_sessions },
+	{ "POST", "/operator/machines/{}/goalState", operator_goal_state },
 	{ NULL, NULL, NULL }
 };
 
@@ -124,11 +128,26 @@ operator_sessions(void *arg, struct httpd_request *req, const char *name)
 	sessions_operator_post(op->sessions, req, name);
 }
 
-void
-operator_api_sessions(struct operator_api *op, struct sessions *ss)
+/* POST /operator/machines/{name}/goalState: see notify.c. */
+static void
+operator_goal_state(void *arg, struct httpd_request *req, const char *name)
 {
-	if (op != NULL)
+	struct operator_api	*op = arg;
+
+	if (registry_find(op->registry, name) == NULL)
+		httpd_error(req, 404, "NotFound", "no machine named %.64s", name);
+	else
+		notify_operator_post(op->notify, req, name);
+}
+
+void
+operator_api_sessions(struct operator_api *op, struct sessions *ss,
+    struct notify_service *ns)
+{
+	if (op != NULL) {
 		op->sessions = ss;
+		op->notify = ns;
+	}
 }
 
 static void

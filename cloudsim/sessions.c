@@ -404,7 +404,8 @@ static void
 relay_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
-	(void)what;
+	if (what & BEV_EVENT_CONNECTED)
+		return;		/* the TLS handshake is done */
 	relay_conn_free(arg, 0);
 }
 

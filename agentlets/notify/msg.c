@@ -128,7 +128,7 @@ msg_session(json_t *doc, struct notify_msg *m, char *err, size_t errlen)
 	if (json_is_string(by = json_object_get(doc, "requestedBy"))) {
 		s = json_string_value(by);
 		for (i = 0; s[i] != '\0' && i + 1 < sizeof(m->requested_by); i++)
-			m->requested_by[i] = (s[i] > 0x20 && s[i] < 0x7f) ?
+			m->requested_by[i] = (s[i] >= 0x20 && s[i] < 0x7f) ?
 			    s[i] : '_';
 		m->requested_by[i] = '\0';
 	}

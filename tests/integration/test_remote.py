@@ -1,0 +1,186 @@
+"""Remote access through the gateway: incoming SSH sessions carried back over the machine's one
+outbound route, under incomingconnections.enabled and .ports, on the notification channel.
+
+Expectations:
+- arcnotify keeps a WebSocket to notify.cloudsim.test through arcproxy and the gateway; a goal-state
+  notification is written to <run>/notify/<topic> (the seq) at once.
+- The real ssh client, with `cloudsim remote M P` as its ProxyCommand, reaches a real sshd on the
+  machine's loopback port: a command runs, and a 64 MiB scp arrives intact.
+- Refused, with the reason both at the operator (cloudsim remote's stderr, exit 1) and in
+  arcnotify's log, and nothing ever connects to the port: incomingconnections.enabled = false, a
+  port not in incomingconnections.ports, config.mode = monitor.
+- `azcmagent config set incomingconnections.enabled false` ends a live session within a second.
+- The channel survives a gateway (cloudsim) restart, and a session after the restart works.
+"""
+
+import hashlib
+import os
+import re
+import socket
+import time
+
+import fixtures
+import fx_remote
+from fx_remote import MACHINE, azcm, channel_up, remote, ssh
+from harness import check, free_port, poll, test
+
+
+def setup():
+	return fx_remote.remote_env()
+
+
+def teardown(env):
+	return fx_remote.stop_remote_env(env)
+
+
+@test
+def goal_state_wakes_the_agentlet(env):
+	for topic, seq in (("extensions", 7), ("guestConfiguration", 12)):
+		t0 = time.monotonic()
+		status, body = env.sim.operator("POST", "/operator/machines/%s/goalState" % MACHINE,
+						 {"topic": topic, "seq": seq})
+		check(status == 200 and body == {"sent": True}, "goalState: %d %r" % (status, body))
+		path = env.notify.wake_file(topic)
+		seen = poll(lambda: os.path.exists(path) and open(path).read() == "%d\n" % seq,
+			    timeout=2, interval=0.02)
+		check(seen, "%s does not hold %d\n%s" % (path, seq, env.notify.stderr_tail()))
+		check(time.monotonic() - t0 < 1.0, "the wake file took %.2f s" % (time.monotonic() - t0))
+	st = os.stat(os.path.dirname(env.notify.wake_file("extensions")))
+	check(st.st_mode & 0o777 == 0o755, "<run>/notify mode %o" % (st.st_mode & 0o777))
+	check(st.st_uid == fx_remote.pwd.getpwnam("arcnotify").pw_uid, "<run>/notify is not arcnotify's")
+
+
+@test(timeout=60)
+def ssh_command_through_the_gateway(env):
+	r = ssh(env, "echo", "hello-from", "$((6*7))")
+	check(r.returncode == 0, "ssh: exit %d: %s\n%s\n%s" % (r.returncode, r.stderr.decode(errors="replace"),
+							     env.notify.stderr_tail(), env.sim.stderr_tail()))
+	check(r.stdout == b"hello-from 42\n", "ssh output %r" % r.stdout)
+	check(env.notify.log_has(r"session \w+ for \S+ \(cloudsim remote\) to port %d ended: both sides "
+				 r"closed; up=\d+ down=\d+ ms=\d+" % env.sshd.port),
+	      "no session line in arcnotify's log\n" + env.notify.stderr_tail())
+	check(re.search(r"connect relay\.cloudsim\.test:443 machine=%s" % MACHINE, env.sim.stderr_text()),
+	      "the session did not come through the gateway")
+
+
+@test(timeout=120)
+def scp_64_mib_intact(env):
+	src = os.path.join(env.sshd.base, "payload")
+	dst = os.path.join(env.sshd.base, "copied")
+	data = os.urandom(1 << 20) * 64
+	with open(src, "wb") as f:
+		f.write(data)
+	args = ["scp", "-q", *env.sshd.ssh_args(proxy_command=fx_remote.remote_command(env)),
+		src, "%s@arc-remote-it:%s" % (env.sshd.user, dst)]
+	r = fixtures.subprocess.run(args, capture_output=True, timeout=110, stdin=fixtures.subprocess.DEVNULL)
+	check(r.returncode == 0, "scp: exit %d: %s\n%s" % (r.returncode, r.stderr.decode(errors="replace"),
+							 env.notify.stderr_tail()))
+	with open(dst, "rb") as f:
+		got = hashlib.sha256(f.read()).hexdigest()
+	check(got == hashlib.sha256(data).hexdigest(), "the copy differs")
+	os.unlink(src)
+	os.unlink(dst)
+
+
+class Trap:
+	"""A listener on a port that must never be connected to."""
+
+	def __init__(self):
+		self.sock = socket.socket()
+		self.sock.bind(("127.0.0.1", 0))
+		self.sock.listen(8)
+		self.sock.setblocking(False)
+		self.port = self.sock.getsockname()[1]
+
+	def touched(self):
+		try:
+			c, _ = self.sock.accept()
+			c.close()
+			return True
+		except BlockingIOError:
+			return False
+
+	def close(self):
+		self.sock.close()
+
+
+def refused(env, port, regex, what):
+	before = env.notify.count(r"refused: ")
+	rc, out, err = remote(env, port)
+	check(rc != 0, "%s: cloudsim remote exited 0" % what)
+	check(out == b"", "%s: cloudsim remote wrote %r on stdout" % (what, out[:100]))
+	check(re.search(regex, err), "%s: the operator sees %r, not /%s/" % (what, err.strip(), regex))
+	check(poll(lambda: env.notify.count(r"refused: ") > before), "%s: no refusal in arcnotify's log" % what)
+	check(re.search(r"refused: .*" + regex, env.notify.stderr_text()),
+	      "%s: arcnotify's log lacks the reason" % what)
+	check(re.search(r"refused by the machine: .*" + regex, env.sim.stderr_text()),
+	      "%s: cloudsim's log lacks the refusal" % what)
+
+
+@test(timeout=60)
+def refused_when_disabled(env):
+	trap = Trap()
+	try:
+		azcm(env, "config", "set", "incomingconnections.ports", "%d,%d" % (env.sshd.port, trap.port))
+		azcm(env, "config", "set", "incomingconnections.enabled", "false")
+		refused(env, trap.port, r"incomingconnections\.enabled = false", "enabled=false")
+		check(not trap.touched(), "something connected to the port while disabled")
+	finally:
+		azcm(env, "config", "set", "incomingconnections.enabled", "true")
+		azcm(env, "config", "set", "incomingconnections.ports", str(env.sshd.port))
+		trap.close()
+
+
+@test(timeout=60)
+def refused_port_not_listed(env):
+	trap = Trap()
+	try:
+		refused(env, trap.port, r"port %d is not in incomingconnections\.ports" % trap.port,
+			"port not listed")
+		check(not trap.touched(), "something connected to a port not on the list")
+	finally:
+		trap.close()
+
+
+@test(timeout=60)
+def refused_in_monitor_mode(env):
+	try:
+		azcm(env, "config", "set", "config.mode", "monitor")
+		refused(env, env.sshd.port, r"monitor mode", "monitor mode")
+	finally:
+		azcm(env, "config", "set", "config.mode", "full")
+
+
+@test(timeout=60)
+def disabling_ends_a_live_session(env):
+	p = ssh(env, "echo", "ready;", "sleep", "30", popen=True)
+	try:
+		line = p.stdout.readline()
+		check(line == b"ready\n", "the session did not start: %r %s" % (line, env.notify.stderr_tail()))
+		t0 = time.monotonic()
+		azcm(env, "config", "set", "incomingconnections.enabled", "false")
+		ended = poll(lambda: p.poll() is not None, timeout=1.0, interval=0.02)
+		took = time.monotonic() - t0
+		check(ended, "ssh still runs %.2f s after incomingconnections.enabled = false" % took)
+		check(env.notify.log_has(r"ended: ended by the local controls: incoming connections are disabled"),
+		      "no end line in arcnotify's log\n" + env.notify.stderr_tail())
+		refused(env, env.sshd.port, r"incomingconnections\.enabled = false", "after disabling")
+	finally:
+		if p.poll() is None:
+			p.kill()
+		p.wait(5)
+		azcm(env, "config", "set", "incomingconnections.enabled", "true")
+
+
+@test(timeout=90)
+def channel_survives_a_gateway_restart(env):
+	opened = len(re.findall(r"channel %s open from" % MACHINE, env.sim.stderr_text()))
+	env.sim.stop()
+	check(poll(lambda: env.notify.log_has(r"notification channel down", timeout=0.1), timeout=5),
+	      "arcnotify did not notice the gateway going away\n" + env.notify.stderr_tail())
+	env.sim.start()
+	check(channel_up(env, opened + 1, timeout=15),
+	      "the channel did not come back after the restart\n%s" % env.notify.stderr_tail())
+	r = ssh(env, "echo", "after-restart")
+	check(r.returncode == 0 and r.stdout == b"after-restart\n", "ssh after the restart: exit %d %r %s"
+	      % (r.returncode, r.stdout, r.stderr.decode(errors="replace")))
