@@ -139,7 +139,7 @@ channel_conf(const struct arcnotify *a, struct notify_channel_conf *c)
 	memset(c, 0, sizeof(*c));
 	c->proxy = a->settings.proxy;
 	c->proxy_len = a->settings.proxy_len;
-	c->host = a->settings.channel_host;
+	snprintf(c->host, sizeof(c->host), "%s", a->settings.channel_host);
 	c->port = (uint16_t)a->settings.channel_port;
 	snprintf(c->path, sizeof(c->path), "/machines/%s/channel",
 	    a->machine != NULL ? a->machine->name : "-");
@@ -316,8 +316,11 @@ reload(struct arcnotify *a)
 		return;
 	identity_load(a);
 	channel_conf(a, &c);
+	/* A new identity or new settings: connect again (the channel's
+	 * reconnects read the identity anew in any case). */
 	if (a->machine == NULL || old == NULL ||
-	    strcmp(old, a->machine->name) != 0 || !notify_channel_up(a->channel))
+	    strcmp(old, a->machine->name) != 0 || !notify_channel_up(a->channel) ||
+	    notify_channel_conf_changed(a->channel, &c))
 		notify_channel_restart(a->channel, &c);
 	free(old);
 }

@@ -353,6 +353,13 @@ notify_channel_restart(struct notify_channel *ch,
 }
 
 int
+notify_channel_conf_changed(const struct notify_channel *ch,
+    const struct notify_channel_conf *conf)
+{
+	return memcmp(&ch->conf, conf, sizeof(*conf)) != 0;
+}
+
+int
 notify_channel_send(struct notify_channel *ch, const char *text)
 {
 	if (ch->state != CHANNEL_OPEN)

@@ -14,7 +14,7 @@ struct notify_channel;
 struct notify_channel_conf {
 	struct sockaddr_storage	 proxy;		/* arcproxy */
 	socklen_t		 proxy_len;
-	const char		*host;		/* notify.cloudsim.test */
+	char			 host[256];	/* notify.cloudsim.test */
 	uint16_t		 port;		/* 443 */
 	char			 path[320];	/* /machines/M/channel */
 	long			 ping_interval_ms;	/* a ping when nothing came for this long */
@@ -40,6 +40,9 @@ struct notify_channel	*notify_channel_new(struct event_base *,
 			    const struct notify_channel_ops *, void *arg);
 /* Drops the connection and starts again at once (a new identity). */
 void			 notify_channel_restart(struct notify_channel *,
+			    const struct notify_channel_conf *);
+/* Would conf change what the channel does? */
+int			 notify_channel_conf_changed(const struct notify_channel *,
 			    const struct notify_channel_conf *);
 /* Queues a text message; -1 when the channel is down. */
 int			 notify_channel_send(struct notify_channel *, const char *text);

@@ -319,13 +319,13 @@ def remote(env, port, input=b"", timeout=30):
 	return r.returncode, r.stdout, r.stderr.decode("utf-8", "replace")
 
 
-def ssh(env, *command, timeout=60, popen=False, **kw):
+def ssh(env, *command, timeout=60, popen=False, stdin_pipe=False, **kw):
 	"""The real ssh client through cloudsim remote."""
 	args = ["ssh", *env.sshd.ssh_args(proxy_command=remote_command(env)), "%s@arc-remote-it" % env.sshd.user,
 		*command]
 	if popen:
-		return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-					stderr=subprocess.PIPE, **kw)
+		return subprocess.Popen(args, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+					stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 	return subprocess.run(args, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw)
 
 
