@@ -129,6 +129,7 @@ ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg
 {
 	struct ws	*w = arg;
 	char		 why[160];
+	int		 n;
 
 	(void)ctx;
 	if (w->done)
@@ -136,10 +137,11 @@ ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg
 	if (m->opcode == WSLAY_TEXT_FRAME)
 		w->ops->message(w->arg, (const char *)m->msg, m->msg_length);
 	else if (m->opcode == WSLAY_CONNECTION_CLOSE) {
+		/* The reason follows the two bytes of the status code. */
+		n = m->msg_length > 2 ? (int)(m->msg_length - 2) : 0;
 		snprintf(why, sizeof(why), "the peer closed the WebSocket "
-		    "(%u%s%.*s)", m->status_code, m->msg_length > 2 ? " " : "",
-		    m->msg_length > 2 ? (int)(m->msg_length - 2) > 100 ? 100 :
-		    (int)(m->msg_length - 2) : 0, (const char *)m->msg + 2);
+		    "(%u%s%.*s)", m->status_code, n ? " " : "", n > 100 ? 100 : n,
+		    n ? (const char *)m->msg + 2 : "");
 		snprintf(w->why, sizeof(w->why), "%s", why);
 	}
 	/* Binary messages mean nothing here; pings are answered by wslay. */

@@ -15,7 +15,7 @@ $(BIN)/arcnotify: $(call obj,$(ARCNOTIFY_SRC) $(LIB_SRC) $(AGENT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lwslay
 
-#UNIT_TESTS += notify_msg
+UNIT_TESTS += notify_msg
 notify_msg_test_OBJS := agentlets/notify/msg.c lib/agentconf.c lib/conf.c \
 	lib/url.c lib/atomicfile.c
 

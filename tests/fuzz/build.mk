@@ -36,6 +36,11 @@ $(FUZZ_DIR)/obj/agentlets/himds/%.o: FUZZ_CFLAGS += -Iagentlets/himds
 FUZZ_HARNESSES	+= pkg_unpack pkg_verify
 pkg_unpack_fuzz_SRC	:= lib/unpack.c
 pkg_verify_fuzz_SRC	:= lib/pkgverify.c
+# arcnotify's parser of the cloud's messages (owner: notify).
+FUZZ_HARNESSES	+= notify_msg
+notify_msg_fuzz_SRC	:= agentlets/notify/msg.c lib/agentconf.c lib/conf.c lib/url.c \
+	lib/atomicfile.c
+$(FUZZ_DIR)/obj/tests/fuzz/notify_msg_fuzz.o: FUZZ_CFLAGS += -Iagentlets/notify
 
 FUZZ		?= $(FUZZ_HARNESSES)
 FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_HARNESSES))
