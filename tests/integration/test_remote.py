@@ -10,6 +10,7 @@ Expectations:
   arcnotify's log, and nothing ever connects to the port: incomingconnections.enabled = false, a
   port not in incomingconnections.ports, config.mode = monitor.
 - `azcmagent config set incomingconnections.enabled false` ends a live session within a second.
+- Pings both ways keep an idle channel up; a frozen gateway is noticed after dead_after_ms.
 - The channel survives a gateway (cloudsim) restart, and a session after the restart works.
 """
 
@@ -171,6 +172,31 @@ def disabling_ends_a_live_session(env):
 			p.kill()
 		p.wait(5)
 		azcm(env, "config", "set", "incomingconnections.enabled", "true")
+
+
+@test(timeout=60)
+def pings_keep_the_channel_and_find_a_dead_path(env):
+	"""ping_interval_ms 1000, dead_after_ms 3000 on both sides (fx_remote)."""
+	downs = env.notify.count(r"notification channel down")
+	opened = len(re.findall(r"channel %s open from" % MACHINE, env.sim.stderr_text()))
+	# Idle for longer than dead_after_ms: only the pings, sent and answered, keep it up.
+	time.sleep(3.5)
+	check(env.notify.count(r"notification channel down") == downs,
+	      "an idle channel went down\n" + env.notify.stderr_tail())
+	check(not re.search(r"channel %s: nothing heard" % MACHINE, env.sim.stderr_text()),
+	      "cloudsim heard nothing from an idle channel")
+	# The gateway freezes: nothing comes back, the agentlet notices and says why.
+	os.kill(env.sim.proc.pid, fixtures.signal.SIGSTOP)
+	t0 = time.monotonic()
+	try:
+		dead = poll(lambda: env.notify.count(r"nothing heard for [\d.]+ s \(pings unanswered\): the "
+						     r"path is dead") > 0, timeout=8, interval=0.1)
+		took = time.monotonic() - t0
+	finally:
+		os.kill(env.sim.proc.pid, fixtures.signal.SIGCONT)
+	check(dead, "a frozen gateway went unnoticed\n" + env.notify.stderr_tail())
+	check(2.0 <= took <= 5.0, "the dead path was noticed after %.1f s (dead_after_ms 3000)" % took)
+	check(channel_up(env, opened + 1, timeout=15), "the channel did not come back\n" + env.notify.stderr_tail())
 
 
 @test(timeout=90)
