@@ -34,6 +34,8 @@ DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig
 	init-system-helpers iproute2 libfuzzer-14-dev lintian llvm make mawk mount \
 	nghttp2-client nghttp2-proxy openssl passwd python3 slowhttptest squid systemd \
 	tinyproxy-bin trafficserver util-linux
+# Remote sessions (arcnotify, cloudsim's relay, test_remote, bench/remote.py).
+DEB_PKGS += libwslay-dev openssh-server openssh-client
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Werror
