@@ -174,6 +174,7 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 CONFDIR	?= /etc/arc
 VERSION	:= $(shell sed -n 's/^\#define ARC_AGENT_VERSION[[:space:]]*"\(.*\)"/\1/p' lib/version.h)
 DAEMONS	:= arcproxy:arcproxyd himds:himdsd extmgr:extd guestconfig:gcad
+DAEMONS	+= arcnotify:arcnotifyd
 INSTALL_CONFS := conf/arcproxy.conf conf/himds.conf
 
 install: all
