@@ -127,6 +127,8 @@ check_config(struct cloudsim *cs)
 	if (cs->cfg->control.has_listen &&
 	    control_check(cs->cfg, err, sizeof(err)) == -1)
 		goto fail;
+	if (notify_conf_load(cs->cfg, &cs->notify_conf, err, sizeof(err)) == -1)
+		goto fail;
 	printf("cloudsim: %s: configuration OK\n", cs->cfg->path);
 	return 0;
  fail:

@@ -16,7 +16,7 @@ mkdir -p run/cloud run/etc run/var run/run
 # run/run/tokens) before it drops its privileges.
 if [ "$(id -u)" = 0 ]; then
 	getent group arc >/dev/null || groupadd --system arc
-	for u in arcproxy himds; do
+	for u in arcproxy himds arcnotify; do
 		id "$u" >/dev/null 2>&1 ||
 			useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
 		usermod -a -G arc "$u"
@@ -67,6 +67,9 @@ wait_port 8443
 pids+=($!)
 "$BIN"/himds -d "${dirs[@]}" &
 pids+=($!)
+# arcnotify: the notification channel and remote sessions (cloudsim remote).
+"$BIN"/arcnotify -d "${dirs[@]}" &
+pids+=($!)
 wait_port 40343
 wait_port 40342
 
@@ -82,5 +85,7 @@ run.sh: the appliance is up. Try:
   build/bin/azcmagent show --config-dir run/etc --state-dir run/var --run-dir run/run
   curl --cacert run/etc/ca.crt -x http://127.0.0.1:40343 https://echo.cloudsim.test/
   curl -s http://127.0.0.1:8447/operator/machines
+  build/bin/azcmagent config set incomingconnections.ports 22 --config-dir run/etc --state-dir run/var --run-dir run/run
+  ssh -o ProxyCommand="build/bin/cloudsim remote $(hostname | tr -c 'A-Za-z0-9\n-' -) 22" localhost
 MSG
 wait -n "${pids[@]}"
