@@ -163,6 +163,11 @@ integration: all
 run: deps all
 	BIN=$(BIN) bash conf/run.sh
 
+# Remote sessions against plain ssh on loopback (bench/remote.py; root).
+.PHONY: bench-remote
+bench-remote: all
+	python3 bench/remote.py --bin $(BIN)
+
 # Installation: daemons in sbin, azcmagent in bin, the units as Azure names
 # them.  extd and gcad are installed only once extmgr and guestconfig are built.
 PREFIX	?= /usr/local
