@@ -76,7 +76,8 @@ ws_end(struct ws *w, const char *why)
 	if (w->done)
 		return;
 	w->done = 1;
-	snprintf(w->why, sizeof(w->why), "%s", why);
+	if (why != w->why)
+		snprintf(w->why, sizeof(w->why), "%s", why);
 	bufferevent_disable(w->bev, EV_READ);
 	w->ops->closed(w->arg, w->why);
 }
@@ -164,8 +165,14 @@ ws_pump(struct ws *w, int may_end)
 		return;
 	}
 	if (may_end && !wslay_event_want_read(w->ctx) && !wslay_event_want_write(w->ctx) &&
-	    evbuffer_get_length(bufferevent_get_output(w->bev)) == 0)
+	    evbuffer_get_length(bufferevent_get_output(w->bev)) == 0) {
+		/* Our own close (a protocol error, a message too long) says
+		 * its code; the peer's was noted when it came. */
+		if (w->why[0] == '\0' && wslay_event_get_close_sent(w->ctx))
+			snprintf(w->why, sizeof(w->why), "closed the WebSocket "
+			    "(%u)", wslay_event_get_status_code_sent(w->ctx));
 		ws_end(w, w->why[0] ? w->why : "the WebSocket is closed");
+	}
 }
 
 static void

@@ -15,9 +15,12 @@ $(BIN)/arcnotify: $(call obj,$(ARCNOTIFY_SRC) $(LIB_SRC) $(AGENT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lwslay
 
-UNIT_TESTS += notify_msg
+UNIT_TESTS += notify_msg ws
+ws_test_OBJS := lib/ws.c lib/tls.c
 notify_msg_test_OBJS := agentlets/notify/msg.c lib/agentconf.c lib/conf.c \
 	lib/url.c lib/atomicfile.c
+
+$(BUILD)/tests/ws_test: LDLIBS += -lwslay
 
 $(OBJ)/agentlets/notify/%.o: ALL_CFLAGS += -Iagentlets/notify -Iagentlets/himds
 $(OBJ)/tests/unit/notify_%.o: ALL_CFLAGS += -Iagentlets/notify

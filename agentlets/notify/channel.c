@@ -94,11 +94,14 @@ channel_backoff(struct notify_channel *ch)
 }
 
 static void
-channel_down(struct notify_channel *ch, const char *why)
+channel_down(struct notify_channel *ch, const char *reason)
 {
+	char	why[512];
 	int	was_open = ch->state == CHANNEL_OPEN;
 	long	ms;
 
+	/* reason may live in what is dropped now (the ws, the dial). */
+	snprintf(why, sizeof(why), "%s", reason);
 	channel_drop(ch);
 	/* A channel that stayed up a while starts the back-off afresh. */
 	if (was_open && channel_now() - ch->opened > 60)
@@ -231,12 +234,12 @@ channel_on_dial(struct bufferevent *tls, const char *error, void *arg)
 	struct notify_channel	*ch = arg;
 	struct evbuffer		*out;
 
-	notify_dial_free(ch->dial);
-	ch->dial = NULL;
 	if (tls == NULL) {
-		channel_down(ch, error);
+		channel_down(ch, error);	/* frees the dial */
 		return;
 	}
+	notify_dial_free(ch->dial);
+	ch->dial = NULL;
 	ch->bev = tls;
 	ch->state = CHANNEL_UPGRADE;
 	if (ws_key_new(ch->key, sizeof(ch->key)) == -1) {

@@ -116,7 +116,7 @@ session_on_hello(struct bufferevent *bev, void *arg)
 		snprintf(why, sizeof(why), "the relay refused the session: "
 		    "%.200s", line);
 		free(line);
-		session_end(s, why);
+		session_refuse(s, why);
 		return;
 	}
 	free(line);
@@ -136,7 +136,7 @@ static void
 session_on_relay_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
-	session_end(arg, (what & BEV_EVENT_EOF) ? "the relay closed the "
+	session_refuse(arg, (what & BEV_EVENT_EOF) ? "the relay closed the "
 	    "connection before answering" : "the relay connection failed");
 }
 
@@ -147,13 +147,13 @@ session_on_dial(struct bufferevent *tls, const char *error, void *arg)
 	char			 why[600];
 	int			 one = 1;
 
-	notify_dial_free(s->dial);
-	s->dial = NULL;
 	if (tls == NULL) {
 		snprintf(why, sizeof(why), "relay: %s", error);
-		session_end(s, why);
+		session_refuse(s, why);
 		return;
 	}
+	notify_dial_free(s->dial);
+	s->dial = NULL;
 	s->relay = tls;
 	s->state = SESSION_HELLO;
 	setsockopt(bufferevent_getfd(tls), IPPROTO_TCP, TCP_NODELAY, &one,
@@ -208,7 +208,7 @@ session_on_timeout(evutil_socket_t fd, short what, void *arg)
 	if (s->state == SESSION_LOCAL)
 		session_refuse(s, "the local port did not accept in time");
 	else
-		session_end(s, "the relay did not answer in time");
+		session_refuse(s, "the relay did not answer in time");
 }
 
 int
