@@ -44,9 +44,12 @@ dial_release(struct notify_dial *d)
 	/* Before TLS the bufferevent does not own its socket. */
 	if (d->bev != NULL && d->state != DIAL_TLS)
 		fd = bufferevent_getfd(d->bev);
+	/* Once TLS, the bufferevent owns the SSL; before, we do. */
+	if (d->bev != NULL && d->state == DIAL_TLS)
+		d->ssl = NULL;
 	if (d->bev != NULL)
 		bufferevent_free(d->bev);
-	else if (d->ssl != NULL)
+	if (d->ssl != NULL)
 		SSL_free(d->ssl);
 	if (fd != -1)
 		evutil_closesocket(fd);
