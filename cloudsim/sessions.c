@@ -270,8 +270,6 @@ session_on_op_read(struct bufferevent *bev, void *arg)
 	}
 	if (!token_eq(line, s->op_token)) {
 		free(line);
-		evbuffer_add_printf(bufferevent_get_output(bev), "REFUSED wrong "
-		    "token\n");
 		snprintf(s->refused, sizeof(s->refused), "the operator's client "
 		    "presented a wrong token");
 		s->op_ready = 1;
@@ -462,6 +460,7 @@ sessions_operator_post(struct sessions *ss, struct httpd_request *req,
 	json_t			*body, *v, *msg;
 	char			*text = NULL, err[256];
 	long long		 port;
+	size_t			 i;
 	int			 fd;
 
 	msg = NULL;
@@ -507,6 +506,10 @@ sessions_operator_post(struct sessions *ss, struct httpd_request *req,
 		snprintf(s->by, sizeof(s->by), "%s", json_string_value(v));
 	else
 		snprintf(s->by, sizeof(s->by), "operator@%s", req->peer);
+	/* It goes into log lines, here and on the machine. */
+	for (i = 0; s->by[i] != '\0'; i++)
+		if ((unsigned char)s->by[i] < 0x20 || (unsigned char)s->by[i] > 0x7e)
+			s->by[i] = '_';
 	json_decref(body);
 	body = NULL;
 	if (random_hex(s->id, 16) == -1 || random_hex(s->op_token, 32) == -1 ||

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -12,6 +11,7 @@
 
 #include "channel.h"
 #include "dial.h"
+#include "http.h"
 #include "log.h"
 #include "msg.h"
 #include "version.h"
@@ -38,6 +38,7 @@ struct notify_channel {
 	struct ws			*ws;	/* once open */
 	struct event			*timer;	/* back-off, upgrade deadline, or tick */
 	char				 key[WS_KEY_LEN + 1];
+	struct http_msg			 head;	/* the upgrade's answer */
 	int				 failures;	/* in a row, for the back-off */
 	double				 last_ping;	/* when we last pinged */
 	double				 opened;
@@ -134,42 +135,38 @@ static const struct ws_ops channel_ws_ops = {
 	channel_ws_message, channel_ws_closed
 };
 
-/* The upgrade's answer head: 101, Upgrade: websocket, Connection: Upgrade
- * and the right Sec-WebSocket-Accept (RFC 6455 4.1).  0, or -1 with why. */
+/* The upgrade's answer head, parsed by lib/http: 101, Upgrade: websocket,
+ * Connection: Upgrade and the right Sec-WebSocket-Accept (RFC 6455 4.1).
+ * 0, or -1 with why. */
 static int
-channel_check_head(struct notify_channel *ch, char *head, char *why,
-    size_t whylen)
+channel_check_head(struct notify_channel *ch, char *why, size_t whylen)
 {
-	char	*line, *save = NULL, *v, want[WS_ACCEPT_LEN + 4];
-	int	 upgrade = 0, connection = 0, accept = 0, status = 0;
+	const struct http_msg	*m = &ch->head;
+	const char		*v;
+	char			 want[WS_ACCEPT_LEN + 4];
+	size_t			 len;
 
-	ws_accept(ch->key, want, sizeof(want));
-	for (line = strtok_r(head, "\r\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\r\n", &save)) {
-		if (status == 0) {
-			if (sscanf(line, "HTTP/1.1 %d", &status) != 1 ||
-			    status != 101) {
-				snprintf(why, whylen, "the upgrade was refused: "
-				    "%.150s", line);
-				return -1;
-			}
-			continue;
-		}
-		if ((v = strchr(line, ':')) == NULL)
-			continue;
-		*v++ = '\0';
-		v += strspn(v, " \t");
-		if (strcasecmp(line, "Upgrade") == 0)
-			upgrade = strcasecmp(v, "websocket") == 0;
-		else if (strcasecmp(line, "Connection") == 0)
-			connection = strcasestr(v, "upgrade") != NULL;
-		else if (strcasecmp(line, "Sec-WebSocket-Accept") == 0)
-			accept = strcmp(v, want) == 0;
+	if (m->parser.status_code != 101) {
+		snprintf(why, whylen, "the upgrade was refused: %u %.*s",
+		    m->parser.status_code, (int)(m->url.len > 100 ? 100 :
+		    m->url.len), m->raw + m->url.off);
+		return -1;
 	}
-	if (!upgrade || !connection || !accept) {
-		snprintf(why, whylen, "the 101 answer lacks %s",
-		    !upgrade ? "Upgrade: websocket" : !connection ?
-		    "Connection: Upgrade" : "the right Sec-WebSocket-Accept");
+	ws_accept(ch->key, want, sizeof(want));
+	if (http_msg_find(m, "upgrade", &v, &len) == -1 ||
+	    !http_token_in_list(v, len, "websocket", 9)) {
+		snprintf(why, whylen, "the 101 answer lacks Upgrade: websocket");
+		return -1;
+	}
+	if (http_msg_find(m, "connection", &v, &len) == -1 ||
+	    !http_token_in_list(v, len, "upgrade", 7)) {
+		snprintf(why, whylen, "the 101 answer lacks Connection: Upgrade");
+		return -1;
+	}
+	if (http_msg_find(m, "sec-websocket-accept", &v, &len) == -1 ||
+	    len != strlen(want) || memcmp(v, want, len) != 0) {
+		snprintf(why, whylen, "the 101 answer lacks the right "
+		    "Sec-WebSocket-Accept");
 		return -1;
 	}
 	return 0;
@@ -180,29 +177,28 @@ channel_on_head(struct bufferevent *bev, void *arg)
 {
 	struct notify_channel	*ch = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_ptr	 end;
-	char			*head, why[256];
-	size_t			 len;
+	char			 why[256];
 
-	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	if (end.pos == -1) {
-		if (evbuffer_get_length(in) > CHANNEL_MAX_HEAD)
-			channel_down(ch, "the upgrade's answer head is too long");
+	switch (http_msg_head(&ch->head, in, CHANNEL_MAX_HEAD)) {
+	case HTTP_STEP_MORE:
 		return;
-	}
-	len = (size_t)end.pos + 4;
-	if ((head = malloc(len + 1)) == NULL) {
-		channel_down(ch, "out of memory");
+	case HTTP_STEP_HEAD:
+		break;
+	case HTTP_STEP_TOO_LARGE:
+		channel_down(ch, "the upgrade's answer head is too long");
 		return;
-	}
-	evbuffer_remove(in, head, len);
-	head[len] = '\0';
-	if (channel_check_head(ch, head, why, sizeof(why)) == -1) {
-		free(head);
+	default:
+		snprintf(why, sizeof(why), "the upgrade's answer is not HTTP: %s",
+		    http_msg_error(&ch->head));
 		channel_down(ch, why);
 		return;
 	}
-	free(head);
+	if (channel_check_head(ch, why, sizeof(why)) == -1) {
+		channel_down(ch, why);
+		return;
+	}
+	/* What follows the head is frames already. */
+	evbuffer_drain(in, ch->head.head_len);
 	evtimer_del(ch->timer);
 	if ((ch->ws = ws_new(bev, 0, NOTIFY_MSG_MAX, &channel_ws_ops,
 	    ch)) == NULL) {
@@ -242,6 +238,7 @@ channel_on_dial(struct bufferevent *tls, const char *error, void *arg)
 	ch->dial = NULL;
 	ch->bev = tls;
 	ch->state = CHANNEL_UPGRADE;
+	http_msg_init(&ch->head, HTTP_RESPONSE);
 	if (ws_key_new(ch->key, sizeof(ch->key)) == -1) {
 		channel_down(ch, "no random bytes for the key");
 		return;
