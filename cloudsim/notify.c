@@ -119,7 +119,11 @@ notify_conf_load(const struct simconf *cfg, struct notify_conf *c, char *errbuf,
 	config_init(&lc);
 	if (conf_read(&lc, cfg->path, &err) == -1)
 		goto done;
-	if ((g = config_lookup(&lc, "notify")) != NULL) {
+	/* No notify group: both services off (a cloudsim.conf from before
+	 * them, whose other cloudsims would share the default ports). */
+	if ((g = config_lookup(&lc, "notify")) == NULL)
+		c->has_listen = c->has_relay = 0;
+	else {
 		if (!config_setting_is_group(g)) {
 			conf_fail(&err, g, "notify: expected a group { ... }");
 			goto done;

@@ -12,6 +12,8 @@ Expectations:
 - `azcmagent config set incomingconnections.enabled false` ends a live session within a second.
 - Pings both ways keep an idle channel up; a frozen gateway is noticed after dead_after_ms.
 - The channel survives a gateway (cloudsim) restart, and a session after the restart works.
+- The operator API refuses what it cannot do (no machine, a bad body, a bad topic), and cloudsim
+  remote says why; a deleted machine's channel is refused (403 at the gateway) when it reconnects.
 """
 
 import hashlib
@@ -212,3 +214,33 @@ def channel_survives_a_gateway_restart(env):
 	r = ssh(env, "echo", "after-restart")
 	check(r.returncode == 0 and r.stdout == b"after-restart\n", "ssh after the restart: exit %d %r %s"
 	      % (r.returncode, r.stdout, r.stderr.decode(errors="replace")))
+
+
+@test(timeout=30)
+def operator_api_refusals(env):
+	for path, body, want in (("/operator/machines/nope/sessions", {"port": 22}, 404),
+				 ("/operator/machines/%s/sessions" % MACHINE, {"port": 0}, 400),
+				 ("/operator/machines/%s/sessions" % MACHINE, {"prt": 22}, 400),
+				 ("/operator/machines/%s/goalState" % MACHINE, {"topic": "../x", "seq": 1}, 400),
+				 ("/operator/machines/nope/goalState", {"topic": "extensions", "seq": 1}, 404)):
+		status, answer = env.sim.operator("POST", path, body)
+		check(status == want and "error" in (answer or {}), "POST %s %r: %d %r" % (path, body, status, answer))
+	r = fixtures.subprocess.run([str(fixtures.CLOUDSIM), "remote", "nope", "22", "--operator",
+				     env.sim.operator_url()], capture_output=True, text=True, timeout=20)
+	check(r.returncode == 1 and "no machine named nope" in r.stderr and r.stdout == "",
+	      "cloudsim remote to no machine: exit %d, %r" % (r.returncode, r.stderr))
+
+
+@test(timeout=60)
+def deleted_machine_loses_its_channel(env):
+	"""Last: the machine is gone from the cloud afterwards."""
+	status, _ = env.sim.operator("DELETE", "/operator/machines/%s" % MACHINE)
+	check(status == 200, "DELETE: %d" % status)
+	env.sim.stop()
+	env.sim.start()
+	# Its certificate is revoked: the gateway refuses it before the service can.
+	check(env.notify.log_has(r"notification channel not up: notify\.cloudsim\.test:443: arcproxy refused "
+				 r"CONNECT: 403 .*machine certificate required", timeout=10),
+	      "a deleted machine's channel was not refused\n" + env.notify.stderr_tail())
+	status, answer = env.sim.operator("POST", "/operator/machines/%s/sessions" % MACHINE, {"port": 22})
+	check(status == 404, "a session to a deleted machine: %d %r" % (status, answer))
