@@ -90,7 +90,7 @@ notify_addr(const config_setting_t *g, const char *key, int *has,
 	}
 	if (simconf_parse_addr(text, ss, len) == -1)
 		return conf_fail(err, config_setting_get_member(g, key),
-		    "notify.%s: \"%s\" is not an address like \"127.0.0.1:8448\"",
+		    "notify.%s: \"%s\" is not an address like \"127.0.0.1:8450\"",
 		    key, text);
 	*has = 1;
 	return 0;
@@ -108,8 +108,8 @@ notify_conf_load(const struct simconf *cfg, struct notify_conf *c, char *errbuf,
 
 	memset(c, 0, sizeof(*c));
 	c->has_listen = c->has_relay = 1;
-	simconf_parse_addr("127.0.0.1:8448", &c->listen, &c->listen_len);
-	simconf_parse_addr("127.0.0.1:8449", &c->relay_listen,
+	simconf_parse_addr("127.0.0.1:8450", &c->listen, &c->listen_len);
+	simconf_parse_addr("127.0.0.1:8451", &c->relay_listen,
 	    &c->relay_listen_len);
 	c->ping_interval_ms = 20000;
 	c->dead_after_ms = 45000;
@@ -536,6 +536,8 @@ notify_goal_state(struct notify_service *ns, const char *machine,
 	char	*text;
 	int	 rc = -1;
 
+	if (ns == NULL)
+		return -1;	/* no notification service in this cloudsim */
 	if ((doc = json_pack("{s:s, s:s, s:I}", "type", "goalState", "topic",
 	    topic, "seq", (json_int_t)seq)) == NULL)
 		return -1;
