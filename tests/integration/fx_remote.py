@@ -39,6 +39,8 @@ class RemoteSim(Sim):
 		super().__init__()
 		self.notify_port = free_port()
 		self.relay_port = free_port()
+		self.packages_port = free_port()
+		self.packages_dir = os.path.join(self.base, "packages")	# extension catalog
 		self.management = "control"
 
 	def settings(self):
@@ -48,6 +50,7 @@ class RemoteSim(Sim):
 			       "relay_listen": "127.0.0.1:%d" % self.relay_port,
 			       "ping_interval_ms": 1000, "dead_after_ms": 3000,
 			       "session_timeout_ms": 5000}
+		s["packages"] = {"listen": "127.0.0.1:%d" % self.packages_port, "dir": self.packages_dir}
 		s["hosts"] += [{"name": "notify.cloudsim.test", "target": "127.0.0.1:%d" % self.notify_port},
 			       {"name": "relay.cloudsim.test", "target": "127.0.0.1:%d" % self.relay_port}]
 		return s

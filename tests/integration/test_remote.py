@@ -3,7 +3,8 @@ outbound route, under incomingconnections.enabled and .ports, on the notificatio
 
 Expectations:
 - arcnotify keeps a WebSocket to notify.cloudsim.test through arcproxy and the gateway; a goal-state
-  notification is written to <run>/notify/<topic> (the seq) at once.
+  notification is written to <run>/notify/<topic> (the seq) at once, and an operator's PUT of an
+  extension reaches that file in under a second (cloudsim's goal-state hook, then the channel).
 - The real ssh client, with `cloudsim remote M P` as its ProxyCommand, reaches a real sshd on the
   machine's loopback port: a command runs, and a 64 MiB scp arrives intact.
 - Refused, with the reason both at the operator (cloudsim remote's stderr, exit 1) and in
@@ -51,6 +52,37 @@ def goal_state_wakes_the_agentlet(env):
 	st = os.stat(os.path.dirname(env.notify.wake_file("extensions")))
 	check(st.st_mode & 0o777 == 0o755, "<run>/notify mode %o" % (st.st_mode & 0o777))
 	check(st.st_uid == fx_remote.pwd.getpwnam("arcnotify").pw_uid, "<run>/notify is not arcnotify's")
+
+
+@test(timeout=60)
+def extension_change_wakes_the_agentlet(env):
+	"""An operator PUT of an extension: cloudsim's goal-state hook, the channel, the wake file."""
+	handler = os.path.join(env.sim.base, "handler")
+	os.makedirs(handler, exist_ok=True)
+	with open(os.path.join(handler, "HandlerManifest.json"), "w") as f:
+		f.write('[{"handlerManifest":{"installCommand":"run.sh","uninstallCommand":"run.sh",'
+			'"updateCommand":"run.sh","enableCommand":"run.sh","disableCommand":"run.sh"}}]')
+	with open(os.path.join(handler, "run.sh"), "w") as f:
+		f.write("#!/bin/sh\nexit 0\n")
+	if env.sim.user:
+		for p in (handler, os.path.join(handler, "run.sh"), os.path.join(handler, "HandlerManifest.json")):
+			os.chown(p, env.sim.user.pw_uid, env.sim.user.pw_gid)
+	r = env.sim.run("ext-pack", handler, "--publisher", "Cloudsim.Samples", "--type", "Wake", "--version",
+			"1.0.0", "-o", env.sim.packages_dir, "--pki", env.sim.pki)
+	check(r.returncode == 0, "ext-pack: %s" % r.stderr)
+	path = env.notify.wake_file("extensions")
+	before = open(path).read() if os.path.exists(path) else None
+	t0 = time.monotonic()
+	status, body = env.sim.operator("PUT", "/operator/machines/%s/extensions/wake" % MACHINE,
+					 {"publisher": "Cloudsim.Samples", "type": "Wake", "version": "1.0.0"})
+	check(status in (200, 201), "PUT extension: %d %r" % (status, body))
+	changed = poll(lambda: os.path.exists(path) and open(path).read() != before, timeout=2, interval=0.02)
+	took = time.monotonic() - t0
+	check(changed, "the wake file did not change\n%s\n%s" % (env.notify.stderr_tail(), env.sim.stderr_tail()))
+	check(took < 1.0, "the wake file changed after %.2f s" % took)
+	seq = open(path).read().strip()
+	check(env.sim.log_has(r"goal state extensions %s for %s: sent down its channel" % (seq, MACHINE)),
+	      "cloudsim did not say it sent seq %s" % seq)
 
 
 @test(timeout=60)
