@@ -36,6 +36,9 @@ $(FUZZ_DIR)/obj/agentlets/himds/%.o: FUZZ_CFLAGS += -Iagentlets/himds
 FUZZ_HARNESSES	+= pkg_unpack pkg_verify
 pkg_unpack_fuzz_SRC	:= lib/unpack.c
 pkg_verify_fuzz_SRC	:= lib/pkgverify.c
+FUZZ_HARNESSES	+= ext_req
+ext_req_fuzz_SRC	:= cloudsim/extreq.c
+$(FUZZ_DIR)/obj/tests/fuzz/ext_req_fuzz.o: FUZZ_CFLAGS += -Icloudsim
 # arcnotify's parser of the cloud's messages (owner: notify).
 FUZZ_HARNESSES	+= notify_msg
 notify_msg_fuzz_SRC	:= agentlets/notify/msg.c lib/agentconf.c lib/conf.c lib/url.c \
