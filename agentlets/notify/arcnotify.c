@@ -37,6 +37,7 @@ static int
 settings_read(struct arcnotify_settings *s, config_t *lc, struct conf_error *err)
 {
 	const config_setting_t	*root = config_root_setting(lc);
+	const config_setting_t	*at;
 	const char		*proxy = ARC_URL_PROXY, *host = "notify.cloudsim.test";
 	char			 phost[256], text[300];
 	uint16_t		 pport;
@@ -59,19 +60,26 @@ settings_read(struct arcnotify_settings *s, config_t *lc, struct conf_error *err
 	    conf_int(root, "buffer_bytes", 4096, 67108864, &s->buffer_bytes,
 	    err) == -1)
 		return -1;
+	/* Name the line of the key that is set (the other is a default). */
+	if ((at = config_setting_get_member(root, "dead_after_ms")) == NULL &&
+	    (at = config_setting_get_member(root, "ping_interval_ms")) == NULL)
+		at = root;
 	if (s->dead_after_ms <= s->ping_interval_ms)
-		return conf_fail(err, root, "dead_after_ms (%lld) must be more than "
+		return conf_fail(err, at, "dead_after_ms (%lld) must be more than "
 		    "ping_interval_ms (%lld)", s->dead_after_ms, s->ping_interval_ms);
+	if ((at = config_setting_get_member(root, "backoff_max_ms")) == NULL &&
+	    (at = config_setting_get_member(root, "backoff_min_ms")) == NULL)
+		at = root;
 	if (s->backoff_max_ms < s->backoff_min_ms)
-		return conf_fail(err, root, "backoff_max_ms must be at least "
+		return conf_fail(err, at, "backoff_max_ms must be at least "
 		    "backoff_min_ms");
 	if (url_parse_authority(proxy, "http", 3128, phost, sizeof(phost),
-	    &pport) == -1 || snprintf(text, sizeof(text), "%s:%u",
-	    strchr(phost, ':') ? "" : phost, pport) < 0 ||
+	    &pport) == -1 || snprintf(text, sizeof(text), strchr(phost, ':') ?
+	    "[%s]:%u" : "%s:%u", phost, pport) < 0 ||
 	    addr_parse(text, &s->proxy, &s->proxy_len) == -1)
 		return conf_fail(err, config_setting_get_member(root, "proxy"),
 		    "proxy: \"%s\" is not like \"http://127.0.0.1:40343\" (an "
-		    "IPv4 address and a port)", proxy);
+		    "address and a port)", proxy);
 	if (host[0] == '\0' || strlen(host) > 253 || strpbrk(host, " /:@") != NULL)
 		return conf_fail(err, config_setting_get_member(root,
 		    "channel_host"), "channel_host: a host name");
@@ -264,16 +272,6 @@ on_message(void *arg, const char *text, size_t len)
 	explicit_bzero(&m, sizeof(m));
 }
 
-static void
-on_state(void *arg, int up, const char *why)
-{
-	(void)arg;
-	(void)up;
-	(void)why;
-	/* Sessions run on their own connections: a channel that drops
-	 * leaves them be. */
-}
-
 static SSL_CTX *
 on_tls(void *arg)
 {
@@ -285,8 +283,10 @@ on_tls(void *arg)
 	return a->tls;
 }
 
+/* Sessions run on their own connections: a channel that drops leaves
+ * them be. */
 static const struct notify_channel_ops channel_ops = {
-	on_message, on_state, on_tls
+	on_message, on_tls
 };
 
 static void

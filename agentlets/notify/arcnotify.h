@@ -9,8 +9,7 @@
 
 #include "agentconf.h"
 
-#define ARCNOTIFY_USER		"arcnotify"
-#define ARCNOTIFY_KEY_GROUP	"arc"		/* reads machine.key */
+#define ARCNOTIFY_USER		"arcnotify"	/* in group arc: reads machine.key */
 #define ARCNOTIFY_CONF		"notify.conf"
 #define ARCNOTIFY_WAKE_DIR	"notify"	/* <run>/notify/<topic> */
 

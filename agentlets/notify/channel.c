@@ -113,8 +113,6 @@ channel_down(struct notify_channel *ch, const char *reason)
 	log_info("notification channel %s: %s; again in %ld ms",
 	    was_open ? "down" : "not up", why, ms);
 	channel_arm(ch, ms);
-	if (was_open)
-		ch->ops->state(ch->arg, 0, why);
 }
 
 static void
@@ -212,7 +210,6 @@ channel_on_head(struct bufferevent *bev, void *arg)
 	log_info("notification channel up: wss://%s%s through arcproxy",
 	    ch->conf.host, ch->conf.path);
 	channel_arm(ch, CHANNEL_TICK_MS);
-	ch->ops->state(ch->arg, 1, NULL);
 }
 
 static void
@@ -341,15 +338,14 @@ void
 notify_channel_restart(struct notify_channel *ch,
     const struct notify_channel_conf *conf)
 {
-	int	was_open = ch->state == CHANNEL_OPEN;
-
+	if (ch->state == CHANNEL_OPEN)
+		log_info("notification channel: connecting again (a new identity "
+		    "or new settings)");
 	channel_drop(ch);
 	ch->conf = *conf;
 	ch->failures = 0;
 	ch->state = CHANNEL_WAIT;
 	channel_arm(ch, 0);
-	if (was_open)
-		ch->ops->state(ch->arg, 0, "restarted with a new configuration");
 }
 
 int

@@ -27,8 +27,6 @@ struct notify_channel_conf {
 struct notify_channel_ops {
 	/* A whole text message from the cloud (not NUL-terminated). */
 	void	(*message)(void *arg, const char *text, size_t len);
-	/* The channel is up (up = 1) or went down (up = 0, with why). */
-	void	(*state)(void *arg, int up, const char *why);
 	/* The TLS context to dial with, taken for each connection; NULL: none
 	 * (no identity), try again later. */
 	SSL_CTX	*(*tls)(void *arg);
