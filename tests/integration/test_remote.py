@@ -249,6 +249,27 @@ def channel_survives_a_gateway_restart(env):
 
 
 @test(timeout=30)
+def bad_notify_conf_names_file_and_line(env):
+	d = fixtures.tempfile.mkdtemp(prefix="notify-conf-", dir=fixtures.harness.tmp_root())
+	for text, regex in (('ping_interval_ms = 5000;\ndead_after_ms = 1000;\n',
+			     r"notify\.conf:2: dead_after_ms \(1000\) must be more than ping_interval_ms"),
+			    ('proxy = "http://proxy.example:3128";\n', r"notify\.conf:1: proxy: .*not like"),
+			    ('bogus = 1;\n', r"notify\.conf:1: unknown key 'bogus'")):
+		with open(os.path.join(d, "notify.conf"), "w") as f:
+			f.write(text)
+		r = fixtures.subprocess.run([str(fx_remote.ARCNOTIFY), "-n", "--config-dir", d], capture_output=True,
+					    text=True, timeout=10)
+		lines = r.stderr.strip().splitlines()
+		check(r.returncode != 0 and len(lines) == 1 and re.search(regex, lines[0]),
+		      "arcnotify -n on %r: exit %d, %r" % (text, r.returncode, r.stderr))
+	os.unlink(os.path.join(d, "notify.conf"))
+	r = fixtures.subprocess.run([str(fx_remote.ARCNOTIFY), "-n", "--config-dir", d], capture_output=True,
+				    text=True, timeout=10)
+	check(r.returncode == 0 and "the defaults" in r.stdout, "arcnotify -n without a file: %r" % r.stdout)
+	os.rmdir(d)
+
+
+@test(timeout=30)
 def operator_api_refusals(env):
 	for path, body, want in (("/operator/machines/nope/sessions", {"port": 22}, 404),
 				 ("/operator/machines/%s/sessions" % MACHINE, {"port": 0}, 400),
