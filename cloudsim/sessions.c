@@ -39,6 +39,7 @@
 #define SESSIONS_MAX		64	/* live at once, all machines */
 #define SESSION_LINE_MAX	600	/* a hello or token line */
 #define SESSION_HELLO_MS	10000	/* a relay connection's hello */
+#define SESSION_IO_BYTES	(256 * 1024)	/* one read or write at most */
 
 struct session {
 	LIST_ENTRY(session)	 entry;
@@ -164,6 +165,11 @@ session_join(struct session *s)
 	if (!s->op_ready || s->mach == NULL || s->tunnel != NULL)
 		return;
 	evtimer_del(s->timer);
+	/* Bulk copies: fewer, larger reads and writes than libevent's 16 KiB. */
+	bufferevent_set_max_single_read(s->op, SESSION_IO_BYTES);
+	bufferevent_set_max_single_write(s->op, SESSION_IO_BYTES);
+	bufferevent_set_max_single_read(s->mach, SESSION_IO_BYTES);
+	bufferevent_set_max_single_write(s->mach, SESSION_IO_BYTES);
 	evbuffer_add(bufferevent_get_output(s->op), "OK\n", 3);
 	if ((s->tunnel = tunnel_new(s->op, s->mach,
 	    (size_t)s->ss->conf.buffer_bytes, session_on_tunnel, s)) == NULL) {

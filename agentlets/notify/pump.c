@@ -10,6 +10,8 @@
 #include "pump.h"
 #include "tls.h"
 
+#define PUMP_IO_BYTES	(256 * 1024)	/* one read or write at most */
+
 /* One direction: bytes read from src are written to dst. */
 struct pump_way {
 	struct bufferevent	*src;
@@ -146,6 +148,10 @@ pump_new(struct bufferevent *a, struct bufferevent *b, size_t high_water,
 	p->done = done;
 	p->arg = arg;
 	for (i = 0; i < 2; i++) {
+		/* Bulk copies: fewer, larger reads and writes than libevent's
+		 * 16 KiB (a TLS record each way is at most 16 KiB anyway). */
+		bufferevent_set_max_single_read(p->way[i].src, PUMP_IO_BYTES);
+		bufferevent_set_max_single_write(p->way[i].src, PUMP_IO_BYTES);
 		bufferevent_setcb(p->way[i].src, pump_on_read, pump_on_write,
 		    pump_on_event, p);
 		bufferevent_setwatermark(p->way[i].src, EV_WRITE, 0, 0);
