@@ -7,6 +7,8 @@ Expectations:
   extension reaches that file in under a second (cloudsim's goal-state hook, then the channel).
 - The real ssh client, with `cloudsim remote M P` as its ProxyCommand, reaches a real sshd on the
   machine's loopback port: a command runs, and a 64 MiB scp arrives intact.
+- A half-close crosses the session both ways (an 8 MiB upload answered only after its EOF), and
+  the session's log line counts the bytes each way.
 - Refused, with the reason both at the operator (cloudsim remote's stderr, exit 1) and in
   arcnotify's log, and nothing ever connects to the port: incomingconnections.enabled = false, a
   port not in incomingconnections.ports, config.mode = monitor.
@@ -116,6 +118,54 @@ def scp_64_mib_intact(env):
 	check(got == hashlib.sha256(data).hexdigest(), "the copy differs")
 	os.unlink(src)
 	os.unlink(dst)
+
+
+class DigestServer:
+	"""Reads until the client's EOF (a half-close), then answers the SHA-256 of what came and
+	closes: only a half-close passed across the whole session gets an answer."""
+
+	def __init__(self):
+		self.sock = socket.socket()
+		self.sock.bind(("127.0.0.1", 0))
+		self.sock.listen(4)
+		self.port = self.sock.getsockname()[1]
+		self.thread = fixtures.threading.Thread(target=self.serve, daemon=True)
+		self.thread.start()
+
+	def serve(self):
+		try:
+			c, _ = self.sock.accept()
+		except OSError:
+			return
+		with c:
+			h = hashlib.sha256()
+			while True:
+				b = c.recv(1 << 16)
+				if not b:
+					break
+				h.update(b)
+			c.sendall(h.hexdigest().encode() + b"\n")
+
+	def close(self):
+		self.sock.close()
+		self.thread.join(5)
+
+
+@test(timeout=60)
+def half_close_crosses_the_session(env):
+	srv = DigestServer()
+	try:
+		azcm(env, "config", "set", "incomingconnections.ports", "%d,%d" % (env.sshd.port, srv.port))
+		data = os.urandom(1 << 20) * 8
+		rc, out, err = remote(env, srv.port, input=data, timeout=50)
+		check(rc == 0, "cloudsim remote: exit %d: %s" % (rc, err))
+		check(out == hashlib.sha256(data).hexdigest().encode() + b"\n",
+		      "the answer after the half-close: %r" % out[:100])
+		check(env.notify.log_has(r"to port %d ended: both sides closed; up=%d down=65 " % (srv.port, len(data))),
+		      "the session's log line lacks the bytes\n" + env.notify.stderr_tail())
+	finally:
+		azcm(env, "config", "set", "incomingconnections.ports", str(env.sshd.port))
+		srv.close()
 
 
 class Trap:
