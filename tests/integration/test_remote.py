@@ -7,6 +7,8 @@ Expectations:
   extension reaches that file in under a second (cloudsim's goal-state hook, then the channel).
 - The real ssh client, with `cloudsim remote M P` as its ProxyCommand, reaches a real sshd on the
   machine's loopback port: a command runs, and a 64 MiB scp arrives intact.
+- A local port that reads nothing holds the operator's sender back: arcnotify's memory stays
+  bounded, and every byte arrives once the port reads.
 - A half-close crosses the session both ways (an 8 MiB upload answered only after its EOF), and
   the session's log line counts the bytes each way.
 - Refused, with the reason both at the operator (cloudsim remote's stderr, exit 1) and in
@@ -122,9 +124,11 @@ def scp_64_mib_intact(env):
 
 class DigestServer:
 	"""Reads until the client's EOF (a half-close), then answers the SHA-256 of what came and
-	closes: only a half-close passed across the whole session gets an answer."""
+	closes: only a half-close passed across the whole session gets an answer.  With a gate, it
+	reads nothing until the gate is set."""
 
-	def __init__(self):
+	def __init__(self, gate=None):
+		self.gate = gate
 		self.sock = socket.socket()
 		self.sock.bind(("127.0.0.1", 0))
 		self.sock.listen(4)
@@ -138,6 +142,8 @@ class DigestServer:
 		except OSError:
 			return
 		with c:
+			if self.gate is not None:
+				self.gate.wait(30)
 			h = hashlib.sha256()
 			while True:
 				b = c.recv(1 << 16)
@@ -164,6 +170,46 @@ def half_close_crosses_the_session(env):
 		check(env.notify.log_has(r"to port %d ended: both sides closed; up=%d down=65 " % (srv.port, len(data))),
 		      "the session's log line lacks the bytes\n" + env.notify.stderr_tail())
 	finally:
+		azcm(env, "config", "set", "incomingconnections.ports", str(env.sshd.port))
+		srv.close()
+
+
+def rss_kib(pid):
+	with open("/proc/%d/status" % pid) as f:
+		for line in f:
+			if line.startswith("VmRSS:"):
+				return int(line.split()[1])
+	return 0
+
+
+@test(timeout=90)
+def a_stalled_port_holds_the_sender_back(env):
+	"""The local port reads nothing for a while: arcnotify buffers a bounded amount (buffer_bytes per
+	direction), the sender waits, and every byte arrives once the port reads."""
+	gate = fixtures.threading.Event()
+	srv = DigestServer(gate)
+	before = rss_kib(env.notify.proc.pid)
+	data = os.urandom(1 << 20) * 48
+	try:
+		azcm(env, "config", "set", "incomingconnections.ports", "%d,%d" % (env.sshd.port, srv.port))
+		p = fixtures.subprocess.Popen([str(fixtures.CLOUDSIM), "remote", MACHINE, str(srv.port), "--operator",
+					       env.sim.operator_url()], stdin=fixtures.subprocess.PIPE,
+					      stdout=fixtures.subprocess.PIPE, stderr=fixtures.subprocess.PIPE)
+		feeder = fixtures.threading.Thread(target=lambda: (p.stdin.write(data), p.stdin.close()), daemon=True)
+		feeder.start()
+		check(poll(lambda: env.notify.log_has(r"to port %d: open after" % srv.port, timeout=0.1), timeout=10),
+		      "the session did not open\n" + env.notify.stderr_tail())
+		# Let the pipeline fill up while the port reads nothing.
+		time.sleep(2)
+		grown = rss_kib(env.notify.proc.pid) - before
+		check(feeder.is_alive(), "all 48 MiB were taken while the port read nothing")
+		check(grown < 16 * 1024, "arcnotify grew by %d KiB while the port read nothing" % grown)
+		gate.set()
+		out, err = p.communicate(timeout=60)
+		check(p.returncode == 0 and out == hashlib.sha256(data).hexdigest().encode() + b"\n",
+		      "after the stall: exit %d, %r %r" % (p.returncode, out[:80], err[-300:]))
+	finally:
+		gate.set()
 		azcm(env, "config", "set", "incomingconnections.ports", str(env.sshd.port))
 		srv.close()
 
