@@ -1,4 +1,4 @@
-/* pump.h -- a session's bytes both ways between the relay and the local port: backpressure by watermarks, half-close passed across, counters readable while it runs. */
+/* pump.h -- a session's bytes both ways between the relay and the local port: lib/relay's pump (backpressure, half-close), the session's counters readable while it runs. */
 #ifndef NOTIFY_PUMP_H
 #define NOTIFY_PUMP_H
 
@@ -13,12 +13,13 @@ struct pump;
 typedef void pump_done_cb(void *arg, const char *error);
 
 /* Takes both bufferevents (freed by pump_free); bytes already buffered on
- * either side go across first.  A reader pauses while its partner holds
- * high_water bytes unwritten, and resumes below half of it. */
-struct pump	*pump_new(struct bufferevent *a, struct bufferevent *b,
+ * either side go across first.  A reader pauses while its partner holds its
+ * window (up to high_water) unwritten, as lib/relay does for arcproxy. */
+struct pump	*pump_new(struct bufferevent *relay, struct bufferevent *local,
 		    size_t high_water, pump_done_cb *, void *arg);
-/* Bytes moved from a to b and from b to a so far. */
-void		 pump_bytes(const struct pump *, uint64_t *a_to_b, uint64_t *b_to_a);
+/* Bytes moved so far each way. */
+void		 pump_bytes(const struct pump *, uint64_t *relay_to_local,
+		    uint64_t *local_to_relay);
 void		 pump_free(struct pump *);
 
 #endif
