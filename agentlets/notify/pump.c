@@ -98,9 +98,15 @@ pump_new(struct bufferevent *relay_bev, struct bufferevent *local,
 		return NULL;
 	p->done = done;
 	p->arg = arg;
-	/* No budget: a session's windows start at high_water and shrink for
-	 * a side that does not drain (lib/relay). */
+	/* No budget: each way's window starts at high_water (as cloudsim's
+	 * tunnels do), a reader pausing while its partner holds that much. */
 	relay_init(&p->relay, relay_bev, local, high_water, NULL);
+	p->relay.client.win.high = p->relay.upstream.win.high = high_water;
+	/* Bulk copies: reads and writes of a window, not libevent's 16 KiB. */
+	bufferevent_set_max_single_read(relay_bev, high_water);
+	bufferevent_set_max_single_write(relay_bev, high_water);
+	bufferevent_set_max_single_read(local, high_water);
+	bufferevent_set_max_single_write(local, high_water);
 	p->relay.client.shutdown_write = pump_shutdown;
 	p->relay.client.arg = relay_bev;
 	p->relay.upstream.shutdown_write = pump_shutdown;
