@@ -34,6 +34,8 @@ DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig
 	init-system-helpers iproute2 libfuzzer-14-dev lintian llvm make mawk mount \
 	nghttp2-client nghttp2-proxy openssl passwd python3 slowhttptest squid systemd \
 	tinyproxy-bin trafficserver util-linux
+# Remote sessions (arcnotify, cloudsim's relay, test_remote, bench/remote.py).
+DEB_PKGS += libwslay-dev openssh-server openssh-client
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Werror
@@ -113,6 +115,7 @@ PROGS	:= $(BIN)/arcproxy
 -include tests/unit/guestconfig_engine.mk bench/gcbench.mk
 -include cloudsim/build.mk bench/build.mk agentlets/himds/build.mk azcmagent/build.mk
 -include agentlets/extmgr/build.mk
+-include agentlets/notify/build.mk
 -include tests/fuzz/build.mk
 -include tests/unit/extmgr_handler.mk
 -include agentlets/extmgr/fuzz.mk
@@ -170,6 +173,10 @@ run: deps all
 .PHONY: bench-guestconfig
 bench-guestconfig: all
 	python3 bench/guestconfig.py --bin $(BIN)
+# Remote sessions against plain ssh on loopback (bench/remote.py; root).
+.PHONY: bench-remote
+bench-remote: all
+	python3 bench/remote.py --bin $(BIN)
 
 # Installation: daemons in sbin, azcmagent in bin, the units as Azure names
 # them.  extd and gcad are installed only once extmgr and guestconfig are built.
@@ -182,6 +189,7 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 CONFDIR	?= /etc/arc
 VERSION	:= $(shell sed -n 's/^\#define ARC_AGENT_VERSION[[:space:]]*"\(.*\)"/\1/p' lib/version.h)
 DAEMONS	:= arcproxy:arcproxyd himds:himdsd extmgr:extd guestconfig:gcad
+DAEMONS	+= arcnotify:arcnotifyd
 INSTALL_CONFS := conf/arcproxy.conf conf/himds.conf
 
 install: all

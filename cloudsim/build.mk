@@ -13,6 +13,8 @@ CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
 	cloudsim/extensions.c cloudsim/goalstate.c
 # Guest configuration assignments and reports; `cloudsim gc-pack`.
 CLOUDSIM_SRC += cloudsim/guestconfig.c cloudsim/gcpack.c
+# Notifications and remote sessions (owner: notify).
+CLOUDSIM_SRC += cloudsim/notify.c cloudsim/sessions.c lib/ws.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 cloudsim_default_goal := $(.DEFAULT_GOAL)
@@ -20,6 +22,7 @@ cloudsim_default_goal := $(.DEFAULT_GOAL)
 PROGS += $(BIN)/cloudsim
 
 $(BIN)/cloudsim: LDLIBS += -larchive
+$(BIN)/cloudsim: LDLIBS += -lwslay
 $(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c lib/atomicfile.c lib/daemon.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)

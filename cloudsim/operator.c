@@ -11,8 +11,10 @@
 #include "guestconfig.h"
 #include "httpd.h"
 #include "log.h"
+#include "notify.h"
 #include "operator.h"
 #include "registry.h"
+#include "sessions.h"
 #include "simconf.h"
 
 #define OPERATOR_MAX_BODY	65536	/* an extension's settings */
@@ -35,6 +37,8 @@ static void	operator_gc_delete(void *, struct httpd_request *, const char *);
 static void	operator_ext_get(void *, struct httpd_request *, const char *);
 static void	operator_ext_put(void *, struct httpd_request *, const char *);
 static void	operator_ext_delete(void *, struct httpd_request *, const char *);
+static void	operator_sessions(void *, struct httpd_request *, const char *);
+static void	operator_goal_state(void *, struct httpd_request *, const char *);
 
 static const struct httpd_route operator_routes[] = {
 	{ "GET", "/operator/machines", operator_list },
@@ -49,6 +53,8 @@ static const struct httpd_route operator_routes[] = {
 	{ "PUT", "/operator/machines/{}/guestConfigurationAssignments/{}", operator_gc_put },
 	{ "DELETE", "/operator/machines/{}/guestConfigurationAssignments/{}",
 	    operator_gc_delete },
+	{ "POST", "/operator/machines/{}/sessions", operator_sessions },
+	{ "POST", "/operator/machines/{}/goalState", operator_goal_state },
 	{ NULL, NULL, NULL }
 };
 
@@ -131,6 +137,26 @@ operator_delete(void *arg, struct httpd_request *req, const char *name)
 	extensions_machine_deleted(op->cs, name);
 	httpd_reply(req, 200, json_pack("{s:s, s:i}", "name", name,
 	    "revokedCertificates", n));
+}
+
+/* POST /operator/machines/{name}/sessions: see sessions.c. */
+static void
+operator_sessions(void *arg, struct httpd_request *req, const char *name)
+{
+	sessions_operator_post(((struct operator_api *)arg)->cs->sessions, req,
+	    name);
+}
+
+/* POST /operator/machines/{name}/goalState: see notify.c. */
+static void
+operator_goal_state(void *arg, struct httpd_request *req, const char *name)
+{
+	struct operator_api	*op = arg;
+
+	if (registry_find(op->registry, name) == NULL)
+		httpd_error(req, 404, "NotFound", "no machine named %.64s", name);
+	else
+		notify_operator_post(op->cs->notify, req, name);
 }
 
 /* The extensions rows: machine in the path's first segment, extension in

@@ -16,7 +16,7 @@ mkdir -p run/cloud run/etc run/var run/run
 # run/run/tokens) before it drops its privileges.
 if [ "$(id -u)" = 0 ]; then
 	getent group arc >/dev/null || groupadd --system arc
-	for u in arcproxy himds; do
+	for u in arcproxy himds arcnotify; do
 		id "$u" >/dev/null 2>&1 ||
 			useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
 		usermod -a -G arc "$u"
@@ -68,6 +68,9 @@ wait_port 8443
 pids+=($!)
 "$BIN"/himds -d "${dirs[@]}" &
 pids+=($!)
+# arcnotify: the notification channel and remote sessions (cloudsim remote).
+"$BIN"/arcnotify -d "${dirs[@]}" &
+pids+=($!)
 wait_port 40343
 wait_port 40342
 # extmgr (root when run as root: it runs the extensions' handlers); polls every
@@ -100,5 +103,7 @@ run.sh: the appliance is up. Try:
   curl --cacert run/etc/ca.crt -x http://127.0.0.1:40343 https://echo.cloudsim.test/
   curl -s http://127.0.0.1:8447/operator/machines
   samples/extensions/pack.sh hello 1.0 run/cloud/packages run/cloud/pki   (then README: extensions)
+  build/bin/azcmagent config set incomingconnections.ports 22 --config-dir run/etc --state-dir run/var --run-dir run/run
+  ssh -o ProxyCommand="build/bin/cloudsim remote $(hostname | tr -c 'A-Za-z0-9\n-' -) 22" localhost
 MSG
 wait -n "${pids[@]}"
