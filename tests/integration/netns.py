@@ -302,6 +302,8 @@ class Proc:
 		lines = self.text().splitlines()
 		return "\n".join(["--- %s (%s), last %d lines:" % (self.name, self.log_path, n)] + lines[-n:])
 
+	stderr_tail = tail	# as harness.Daemon names it (run.py prints env.proxy's on a failure)
+
 
 def lc(value):
 	"""A Python value as a libconfig literal (dicts groups, lists of dicts lists)."""
@@ -507,10 +509,10 @@ class Appliance:
 				 "--onboarding-token-file", os.path.join(self.cloud_dir, "token"),
 				 "--resource-name", self.name, *extra)
 
-	def machine_curl(self, *args, user=None, timeout=20):
+	def machine_curl(self, *args, user=None, timeout=20, **kw):
 		"""curl inside the machine, as user (None: root); no proxy from the environment."""
 		env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-		return self.topo.run("machine", ["curl", "-sS", *args], user=user, timeout=timeout, env=env)
+		return self.topo.run("machine", ["curl", "-sS", *args], user=user, timeout=timeout, env=env, **kw)
 
 	def admin(self, path):
 		"""arcproxy's admin API from inside the machine: (status, body text)."""

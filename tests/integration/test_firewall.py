@@ -1,0 +1,315 @@
+"""The appliance behind a restrictive firewall (issue 14): the machine in its own network namespace, whose only way out is the gateway.
+
+Topology (netns.py): arc-cloud-<id> holds cloudsim (the gateway on 198.18.0.1:8443, echo on
+198.18.0.1:443, the operator API on its own loopback); arc-machine-<id> (198.18.0.10) runs arcproxy
+and himds as their own users, resolves *.cloudsim.test to 198.18.0.1 from its hosts file, and its
+nftables output chain drops everything but loopback and new TCP connections from user arcproxy to
+198.18.0.1:8443, counting the drops per user (arcproxy, himds, root, others).
+
+Expectations, variant A (only the gateway is reachable):
+- `azcmagent connect` inside the machine succeeds, `azcmagent show -j` says Connected, and the
+  operator API shows a heartbeat sent after connect.
+- A token through himds's challenge (401, read the key file, retry) comes from the cloud.
+- `curl https://echo.cloudsim.test/` through arcproxy works; with `--noproxy '*'` it fails, though
+  echo answers inside the cloud; connections as root and as himds straight to 198.18.0.1:443 and
+  :8443 fail, and the firewall's drop counters for root and himds show them; the drop counter of
+  arcproxy's uid stays 0.
+- arcproxy's access log shows every destination it served going through the gateway.
+Variant C (the gateway goes away), on the same machine:
+- cloudsim stopped inside its namespace: arcproxy's /healthz says the gateway is down and why,
+  `azcmagent show -j` says Disconnected with himds's reason; arcproxy backs off (a handful of new
+  connections to the gateway in the window, never a burst) and no drop counter moves (nothing tries
+  another route).
+- cloudsim started again: heartbeats reach the operator API again, /healthz is up, a token comes
+  from the cloud, and arcproxy and himds are the same processes as before.
+Skips, with the reason, when not root or when ip netns / nft cannot be used here.
+"""
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+
+import fixtures
+import harness
+import netns
+from harness import Skip, check, poll, test
+
+TOKEN_PATH = fixtures.TOKEN
+CA_ARGS = None
+
+
+class Env:
+	def __init__(self):
+		self.skip = None
+		self.topo = None
+		self.app = None
+		self.proxy = None	# run.py prints its stderr when a test fails
+		self.work = None
+		self.connected_at = None
+		self.problems = []
+
+
+def fw_env(variant="A", name="fw-a"):
+	"""The topology, the firewall of the variant ("A": the gateway, "B": the Squid) and the
+	appliance started (not connected). A setup that cannot build it returns an env whose
+	tests skip with the reason."""
+	env = Env()
+	env.skip = netns.unavailable()
+	if env.skip:
+		return env
+	env.topo = netns.Topology()
+	try:
+		env.topo.create()
+		env.work = tempfile.mkdtemp(prefix="firewall-", dir=harness.tmp_root())
+		os.chmod(env.work, 0o755)
+		app = env.app = netns.Appliance(env.topo, harness.BIN_DIR, env.work,
+						pki=os.path.join(fixtures.shared_pki(), "pki"), name=name)
+		netns.ensure_users()
+		if variant == "B":
+			env.topo.load_firewall(netns.ruleset(netns.SQUID_IP, netns.SQUID_PORT))
+		else:
+			env.topo.load_firewall(netns.ruleset())
+		app.start_cloudsim()
+		if variant == "B":
+			app.start_squid()
+		app.start_machine()
+		env.proxy = app.arcproxy
+	except BaseException:
+		stop_fw_env(env)
+		raise
+	return env
+
+
+def stop_fw_env(env):
+	"""Stop the daemons (each must exit 0), remove the namespaces and the work dir."""
+	problems = list(env.problems)
+	if env.app is not None:
+		for p in env.app.procs():
+			crashed = p.proc.poll()
+			rc = p.stop()
+			if crashed is not None and crashed != 0 and not getattr(p, "stopped", False):
+				problems.append("%s had exited with status %s\n%s" % (p.name, crashed, p.tail()))
+			elif crashed is None and rc != 0:
+				problems.append("%s exited %s on SIGTERM\n%s" % (p.name, rc, p.tail()))
+	if env.topo is not None:
+		env.topo.destroy()
+	if env.work and not harness.KEEP and not problems:
+		shutil.rmtree(env.work, ignore_errors=True)
+	return problems
+
+
+def setup():
+	return fw_env("A")
+
+
+def teardown(env):
+	return stop_fw_env(env)
+
+
+def need(env):
+	if env.skip:
+		raise Skip(env.skip)
+	check(env.app is not None, "the topology was not built")
+
+
+# --- what the tests ask ---------------------------------------------------------
+
+def azcm_json(app, *args):
+	r = app.azcm(*args, "-j")
+	try:
+		return r.returncode, json.loads(r.stdout)
+	except ValueError:
+		return r.returncode, {"_stdout": r.stdout, "_stderr": r.stderr}
+
+
+def heartbeat_after(app, t):
+	"""The operator API's view of the machine once its lastHeartbeat is at or after t (epoch
+	seconds, whole), else None."""
+	status, m = app.operator("GET", "/operator/machines/" + app.name)
+	if status != 200 or not m or not m.get("lastHeartbeat"):
+		return None
+	when = time.mktime(time.strptime(m["lastHeartbeat"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+	return m if when >= int(t) else None
+
+
+def curl_i(app, *args, user=None):
+	"""curl -i inside the machine: (curl exit, status, {header: value}, body)."""
+	r = app.machine_curl("-i", "-m", "15", *args, user=user, text=False)
+	if r.returncode != 0:
+		return r.returncode, None, {}, r.stderr.decode("utf-8", "replace")
+	status, hdrs, body = fixtures.parse_curl_i(r.stdout.decode("utf-8", "replace"))
+	return 0, status, hdrs, body
+
+
+def token(app):
+	"""The managed-identity token as a script inside the machine gets it: 401, the key file
+	the realm names (root may read it), the request again with its content."""
+	url = "http://127.0.0.1:40342" + TOKEN_PATH
+	rc, status, hdrs, body = curl_i(app, "-H", "Metadata: true", url)
+	check(rc == 0 and status == 401, "first token request: curl %d, status %s %s" % (rc, status, body))
+	key = fixtures.read_key(fixtures.realm_path(hdrs.get("www-authenticate")))
+	rc, status, hdrs, body = curl_i(app, "-H", "Metadata: true", "-H", "Authorization: Basic " + key, url)
+	check(rc == 0, "token request: curl %d: %s" % (rc, body))
+	return status, body
+
+
+def echo_via_proxy(app, user=None):
+	return app.machine_curl("-m", "15", "-x", "http://127.0.0.1:40343", "--cacert",
+				os.path.join(app.etc, "ca.crt"), "https://echo.cloudsim.test/", user=user)
+
+
+def dropped(env, user, dest, counter):
+	"""A TCP connection from user (None: root) straight to dest fails, and counter rises."""
+	before = env.topo.counters()[counter]
+	r = env.app.machine_curl("--noproxy", "*", "--connect-timeout", "0.5", "-m", "1", "-k",
+				 "https://%s/" % dest, user=user)
+	check(r.returncode != 0, "%s reached %s straight past the firewall" % (user or "root", dest))
+	after = env.topo.counters()[counter]
+	check(after > before, "%s's connection to %s failed (%s) but %s did not count it (%d -> %d)"
+	      % (user or "root", dest, r.stderr.strip(), counter, before, after))
+
+
+def connected(env):
+	"""Connect once (the first test that needs it), or skip as that test did."""
+	need(env)
+	if env.connected_at is None:
+		env.connected_at = time.time()
+		r = env.app.connect()
+		if r.returncode != 0:
+			env.connected_at = -1
+		check(r.returncode == 0, "azcmagent connect inside %s: exit %d: %s\n%s" % (
+			env.topo.machine, r.returncode, r.stderr.strip(), env.app.arcproxy.tail()))
+	check(env.connected_at > 0, "azcmagent connect failed in an earlier test")
+
+
+# --- variant A -------------------------------------------------------------------
+
+@test(timeout=40)
+def connect_and_heartbeat(env):
+	connected(env)
+	app = env.app
+	m = poll(lambda: heartbeat_after(app, env.connected_at), timeout=15, interval=0.3)
+	check(m, "no heartbeat after connect in the operator API: %r\n%s" % (
+		app.operator("GET", "/operator/machines/" + app.name), app.himds.tail()))
+	check(m["status"] == "Connected", "operator API: %r" % m)
+	rc, show = poll(lambda: (lambda r: r if r[1].get("status") == "Connected" else None)(
+		azcm_json(app, "show")), timeout=10, interval=0.3) or azcm_json(app, "show")
+	check(rc == 0 and show.get("status") == "Connected", "azcmagent show -j: exit %d %r" % (rc, show))
+
+
+@test(timeout=30)
+def token_through_challenge(env):
+	connected(env)
+	status, body = token(env.app)
+	check(status == 200, "token: status %d: %s" % (status, body))
+	tok = json.loads(body)
+	check(tok.get("access_token", "").count(".") == 2 and tok.get("resource") == fixtures.RESOURCE,
+	      "token answer: %r" % tok)
+
+
+@test(timeout=40)
+def no_other_way_out(env):
+	connected(env)
+	app = env.app
+	r = echo_via_proxy(app)
+	check(r.returncode == 0 and '"method":"GET"' in r.stdout,
+	      "curl -x arcproxy https://echo.cloudsim.test/: exit %d: %s" % (r.returncode, r.stderr))
+	# echo and the gateway answer inside the cloud: only the firewall stops the machine.
+	for port in (443, netns.GATEWAY_PORT):
+		r = env.topo.run("cloud", ["curl", "-sS", "-k", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+					   "https://%s:%d/" % (netns.CLOUD_IP, port)])
+		check(r.stdout.strip() not in ("", "000"), "nothing answers on %s:%d in the cloud: %s"
+		      % (netns.CLOUD_IP, port, r.stderr))
+	r = app.machine_curl("--noproxy", "*", "--connect-timeout", "1", "-m", "2", "--cacert",
+			     os.path.join(app.etc, "ca.crt"), "https://echo.cloudsim.test/")
+	check(r.returncode != 0, "curl --noproxy '*' https://echo.cloudsim.test/ reached it: %s" % r.stdout[:200])
+	for user, counter in ((None, "drop_root"), ("himds", "drop_himds")):
+		for port in (443, netns.GATEWAY_PORT):
+			dropped(env, user, "%s:%d" % (netns.CLOUD_IP, port), counter)
+	c = env.topo.counters()
+	check(c["drop_arcproxy"] == 0, "arcproxy's uid had packets dropped: %r" % c)
+	check(c["allow_arcproxy"] >= 1, "arcproxy's connections to the gateway were not counted: %r" % c)
+
+
+@test(timeout=30)
+def access_log_all_through_gateway(env):
+	connected(env)
+	app = env.app
+	r = echo_via_proxy(app)
+	check(r.returncode == 0, "curl through arcproxy: %s" % r.stderr)
+
+	def lines():
+		got = [ln.split() for ln in app.access_log()]
+		dests = {f[3] for f in got if len(f) > 4}
+		return got if {"echo.cloudsim.test:443", "management.cloudsim.test:443"} <= dests else None
+	got = poll(lines, timeout=10, interval=0.3)
+	check(got, "arcproxy's access log lacks echo or management: %r" % app.access_log())
+	for f in got:
+		check(len(f) > 4 and f[4] == "gateway" and re.fullmatch(r"[a-z.]+\.cloudsim\.test:443", f[3]),
+		      "an access-log line not through the gateway: %s" % " ".join(f))
+
+
+# --- variant C: the gateway goes away and comes back ---------------------------------
+
+OUTAGE_WINDOW = 3.0
+
+
+@test(timeout=60)
+def gateway_outage_and_recovery(env):
+	connected(env)
+	app, topo = env.app, env.topo
+	pids = (app.arcproxy.pid, app.himds.pid)
+	check(poll(lambda: heartbeat_after(app, env.connected_at), timeout=10, interval=0.3),
+	      "no heartbeat before the outage")
+	before = topo.counters()
+	rc = app.cloudsim.stop()
+	check(rc == 0, "cloudsim exited %s on SIGTERM\n%s" % (rc, app.cloudsim.tail()))
+	down_at = time.time()
+
+	def health_down():
+		status, body = app.admin("/healthz")
+		try:
+			h = json.loads(body)
+		except ValueError:
+			return None
+		gw = h.get("gateway") or {}
+		return h if gw.get("state") != "up" and gw.get("last_error") else None
+	h = poll(health_down, timeout=10, interval=0.2)
+	check(h, "/healthz does not say the gateway is down: %r" % (app.admin("/healthz"),))
+	check(re.search(r"refused|connect|closed|reset|unreachable", h["gateway"]["last_error"], re.I),
+	      "/healthz's reason: %r" % h["gateway"])
+
+	def show_down():
+		rc, s = azcm_json(app, "show")
+		return s if s.get("status") == "Disconnected" and json.dumps(s).count("rror") else None
+	s = poll(show_down, timeout=10, interval=0.3)
+	check(s, "azcmagent show -j does not say why: %r" % (azcm_json(app, "show"),))
+	text = app.azcm("show").stdout
+	check(re.search(r"(?i)gateway", text) and re.search(r"(?i)disconnected", text),
+	      "azcmagent show does not name the gateway's state:\n%s" % text)
+
+	# The window: arcproxy retries the gateway with a growing back-off, nothing goes elsewhere.
+	start = topo.counters()
+	time.sleep(max(0.0, down_at + OUTAGE_WINDOW - time.time()))
+	end = topo.counters()
+	tries = end["allow_arcproxy"] - start["allow_arcproxy"]
+	check(tries <= 6, "%d new connections to the gateway in %.0f s of outage: no back-off" % (tries, OUTAGE_WINDOW))
+	for name in ("drop_arcproxy", "drop_himds", "drop_root", "drop_other"):
+		check(end[name] == before[name], "during the outage %s moved %d -> %d: something tried another "
+		      "route" % (name, before[name], end[name]))
+
+	back = time.time()
+	app.start_cloudsim()
+	m = poll(lambda: heartbeat_after(app, back + 1), timeout=25, interval=0.3)
+	check(m, "no heartbeat after cloudsim came back\n%s\n%s" % (app.himds.tail(), app.arcproxy.tail()))
+	status, body = app.admin("/healthz")
+	check('"state":"up"' in body, "/healthz after recovery: %s" % body)
+	status, body = token(app)
+	check(status == 200, "token after recovery: %d %s" % (status, body))
+	check(app.arcproxy.alive() and app.himds.alive() and (app.arcproxy.pid, app.himds.pid) == pids,
+	      "a machine daemon was restarted or died")
+	c = topo.counters()
+	check(c["drop_arcproxy"] == 0, "arcproxy's uid had packets dropped: %r" % c)
