@@ -34,6 +34,8 @@ DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig
 	init-system-helpers iproute2 libfuzzer-14-dev lintian llvm make mawk mount \
 	nghttp2-client nghttp2-proxy openssl passwd python3 slowhttptest squid systemd \
 	tinyproxy-bin trafficserver util-linux
+# issue 14's firewall tests, demo and bench: nft in the machine's namespace.
+DEB_PKGS += nftables
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Werror

@@ -15,8 +15,10 @@ Used by tests/integration/test_firewall*.py, tools/firewall-demo.py and bench/fi
 it imports nothing from the harness.
 """
 
+import grp
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -328,13 +330,18 @@ def write(path, text, mode=0o644):
 
 def ensure_users():
 	"""The daemons' users and group arc, as the package's sysusers.d (and conf/run.sh) make them."""
-	if subprocess.run(["getent", "group", "arc"], capture_output=True).returncode != 0:
+	try:
+		grp.getgrnam("arc")
+	except KeyError:
 		subprocess.run(["groupadd", "--system", "arc"], check=True)
 	for u in ("arcproxy", "himds"):
-		if subprocess.run(["id", u], capture_output=True).returncode != 0:
+		try:
+			pwd.getpwnam(u)
+		except KeyError:
 			subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
 					"/usr/sbin/nologin", u], check=True)
-		subprocess.run(["usermod", "-a", "-G", "arc", u], check=True)
+		if u not in grp.getgrnam("arc").gr_mem:
+			subprocess.run(["usermod", "-a", "-G", "arc", u], check=True)
 
 
 def wait_for(fn, timeout, interval=0.1):
