@@ -162,6 +162,12 @@ integration: all
 run: deps all
 	BIN=$(BIN) bash conf/run.sh
 
+# The appliance in a network namespace behind an egress firewall (issue 14), until
+# Ctrl-C: tools/firewall-demo.py (root; FIREWALL_DEMO_ARGS=--proxy: via a Squid).
+.PHONY: firewall-demo
+firewall-demo: deps all
+	python3 tools/firewall-demo.py --bin $(BIN) $(FIREWALL_DEMO_ARGS)
+
 # Installation: daemons in sbin, azcmagent in bin, the units as Azure names
 # them.  extd and gcad are installed only once extmgr and guestconfig are built.
 PREFIX	?= /usr/local
