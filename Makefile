@@ -168,6 +168,13 @@ run: deps all
 firewall-demo: deps all
 	python3 tools/firewall-demo.py --bin $(BIN) $(FIREWALL_DEMO_ARGS)
 
+# make bench's gateway route across a veth pair into the firewalled namespace
+# (issue 14), next to the same route on loopback: bench/firewall.py (root).
+.PHONY: bench-firewall
+bench-firewall: deps all
+	python3 bench/firewall.py --bin $(BIN)
+bench: bench-firewall
+
 # Installation: daemons in sbin, azcmagent in bin, the units as Azure names
 # them.  extd and gcad are installed only once extmgr and guestconfig are built.
 PREFIX	?= /usr/local
