@@ -313,3 +313,17 @@ def gateway_outage_and_recovery(env):
 	      "a machine daemon was restarted or died")
 	c = topo.counters()
 	check(c["drop_arcproxy"] == 0, "arcproxy's uid had packets dropped: %r" % c)
+
+
+# --- the README's ruleset is the one tested ---------------------------------------------
+
+@test(timeout=10)
+def readme_ruleset_is_the_tested_one(env):
+	"""README's "Behind a restrictive firewall" shows the ruleset these tests load, verbatim."""
+	text = (harness.REPO / "README.md").read_text()
+	m = re.search(r"^    table inet %s \{\n(?:    .*\n)*?    \}\n" % netns.TABLE, text, re.M)
+	check(m, "README.md has no indented 'table inet %s { ... }' block" % netns.TABLE)
+	shown = [ln[4:] for ln in m.group(0).splitlines()]
+	tested = [ln for ln in netns.ruleset().splitlines() if not ln.startswith("#")]
+	check(shown == tested, "README's ruleset differs from netns.ruleset():\n%s\n---\n%s"
+	      % ("\n".join(shown), "\n".join(tested)))
