@@ -284,12 +284,15 @@ def gateway_outage_and_recovery(env):
 
 	def show_down():
 		rc, s = azcm_json(app, "show")
-		return s if s.get("status") == "Disconnected" and json.dumps(s).count("rror") else None
+		return s if s.get("status") == "Disconnected" and s.get("lastError") else None
 	s = poll(show_down, timeout=10, interval=0.3)
-	check(s, "azcmagent show -j does not say why: %r" % (azcm_json(app, "show"),))
+	check(s, "azcmagent show -j does not say Disconnected and why: %r" % (azcm_json(app, "show"),))
+	gw = (s.get("arcproxy") or {}).get("gateway") or {}
+	check(str(s.get("gatewayState", "")).startswith("down") and gw.get("last_error") and gw.get("backing_off"),
+	      "azcmagent show -j: the gateway is not down and backing off, with a reason: %r" % s)
 	text = app.azcm("show").stdout
-	check(re.search(r"(?i)gateway", text) and re.search(r"(?i)disconnected", text),
-	      "azcmagent show does not name the gateway's state:\n%s" % text)
+	check(re.search(r"Agent Status: Disconnected", text) and re.search(r"Agent Error: \S", text) and
+	      re.search(r"Gateway State: down.*\S", text), "azcmagent show does not say why:\n%s" % text)
 
 	# The window: arcproxy retries the gateway with a growing back-off, nothing goes elsewhere.
 	start = topo.counters()
