@@ -59,11 +59,11 @@ GW_SRC	:= gateway-client/gw.c gateway-client/gw_conn.c gateway-client/gw_h1.c \
 	lib/connect.c lib/h2io.c
 ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	lib/http.c lib/status.c \
-	arcproxy/upstream_direct.c arcproxy/pool.c arcproxy/relay.c \
-	arcproxy/conn.c arcproxy/exchange.c arcproxy/fastio.c arcproxy/listener.c arcproxy/worker.c \
+	arcproxy/upstream_direct.c arcproxy/pool.c lib/relay.c lib/budget.c lib/fastio.c \
+	arcproxy/conn.c arcproxy/exchange.c arcproxy/listener.c arcproxy/worker.c \
 	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c \
 	arcproxy/upstream.c arcproxy/upstream_proxy.c arcproxy/upstream_gateway.c \
-	arcproxy/fdlimit.c arcproxy/budget.c $(GW_SRC)
+	arcproxy/fdlimit.c $(GW_SRC)
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
@@ -83,8 +83,8 @@ route_test_OBJS	 := lib/route.c
 http_test_OBJS	 := lib/http.c lib/route.c
 conf_test_OBJS	 := lib/conf.c
 UNIT_TESTS += budget fdlimit relay pool
-budget_test_OBJS := arcproxy/budget.c
-relay_test_OBJS := arcproxy/relay.c arcproxy/budget.c arcproxy/fastio.c lib/bigread.c
+budget_test_OBJS := lib/budget.c
+relay_test_OBJS := lib/relay.c lib/budget.c lib/fastio.c lib/bigread.c
 pool_test_OBJS	 := arcproxy/pool.c
 fdlimit_test_OBJS := arcproxy/fdlimit.c lib/log.c
 agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c

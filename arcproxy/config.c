@@ -188,46 +188,37 @@ config_load_routes(struct config *cfg, const config_setting_t *root,
 	return 0;
 }
 
+/* One entry of the hosts list: name = "..."; address = "IPv4 or IPv6". */
+static int
+config_fill_host(void *arg, void *table, int i, const config_setting_t *e,
+    const char *name, const char *address, struct conf_error *err)
+{
+	struct config		*cfg = arg;
+	struct resolve_host	*h;
+	char			 addrport[INET6_ADDRSTRLEN + 16];
+
+	cfg->hosts = table;
+	h = &cfg->hosts[i];
+	snprintf(addrport, sizeof(addrport), strchr(address, ':') ?
+	    "[%s]:0" : "%s:0", address);
+	if (addr_parse(addrport, &h->addr, &h->addr_len) == -1)
+		return conf_fail(err, e, "address \"%s\" is not an IPv4 "
+		    "or IPv6 address", address);
+	if ((h->name = strdup(name)) == NULL)
+		return conf_fail(err, e, "out of memory");
+	if (route_normalize_host(h->name) == -1)
+		return conf_fail(err, e, "name \"%s\" is not a host name",
+		    name);
+	return 0;
+}
+
 static int
 config_load_hosts(struct config *cfg, const config_setting_t *root,
     struct conf_error *err)
 {
-	const config_setting_t	*list = NULL, *e;
-	struct resolve_host	*h;
-	const char		*name, *address;
-	char			 addrport[INET6_ADDRSTRLEN + 16];
-	int			 i, n;
-
-	if (conf_group_list(root, "hosts", &list, err) == -1)
-		return -1;
-	if (list == NULL || (n = config_setting_length(list)) == 0)
-		return 0;
-	if ((cfg->hosts = calloc(n, sizeof(*cfg->hosts))) == NULL)
-		return conf_fail(err, list, "out of memory");
-	for (i = 0; i < n; i++) {
-		e = config_setting_get_elem(list, i);
-		name = address = NULL;
-		if (conf_check_keys(e, config_host_keys, err) == -1 ||
-		    conf_string(e, "name", &name, err) == -1 ||
-		    conf_string(e, "address", &address, err) == -1)
-			return -1;
-		if (name == NULL || address == NULL)
-			return conf_fail(err, e, "a host needs name = \"...\" and "
-			    "address = \"IPv4 or IPv6 address\"");
-		h = &cfg->hosts[cfg->nhosts];
-		snprintf(addrport, sizeof(addrport), strchr(address, ':') ?
-		    "[%s]:0" : "%s:0", address);
-		if (addr_parse(addrport, &h->addr, &h->addr_len) == -1)
-			return conf_fail(err, e, "address \"%s\" is not an IPv4 "
-			    "or IPv6 address", address);
-		if ((h->name = strdup(name)) == NULL)
-			return conf_fail(err, e, "out of memory");
-		cfg->nhosts++;
-		if (route_normalize_host(h->name) == -1)
-			return conf_fail(err, e, "name \"%s\" is not a host name",
-			    name);
-	}
-	return 0;
+	return conf_hosts(root, config_host_keys, "address",
+	    "IPv4 or IPv6 address", sizeof(*cfg->hosts), &cfg->nhosts,
+	    config_fill_host, cfg, err);
 }
 
 static int

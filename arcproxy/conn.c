@@ -271,7 +271,8 @@ conn_tunnel(struct conn *c)
 	c->req = c->resp = NULL;
 	METRIC_ADD(m->tunnels[c->route.kind], 1);
 	METRIC_ADD(m->tunnels_open[c->route.kind], 1);
-	relay_init(&c->relay, c->client, c->up, c->cfg->limits.buffer_bytes);
+	upstream_relay_init(c->up, &c->relay, c->client,
+	    c->cfg->limits.buffer_bytes);
 	budget_track(&c->w->budget, c->up->bev);
 	bufferevent_setcb(c->up->bev, conn_tunnel_up_read, conn_tunnel_up_write,
 	    conn_tunnel_up_event, c);

@@ -81,7 +81,8 @@ exchange_begin(struct conn *c)
 
 	c->state = CONN_EXCHANGE;
 	c->up_eof = 0;
-	relay_init(&c->relay, c->client, c->up, c->cfg->limits.buffer_bytes);
+	upstream_relay_init(c->up, &c->relay, c->client,
+	    c->cfg->limits.buffer_bytes);
 	budget_track(&c->w->budget, c->up->bev);
 	bufferevent_setcb(c->up->bev, exchange_up_read, exchange_up_write,
 	    exchange_up_event, c);

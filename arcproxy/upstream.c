@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "relay.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -45,4 +46,23 @@ upstream_fini(struct upstream *up)
 {
 	config_unref(up->cfg);
 	up->cfg = NULL;
+}
+
+static void
+upstream_relay_shutdown(void *arg)
+{
+	struct upstream	*up = arg;
+
+	up->ops->shutdown_write(up);
+}
+
+void
+upstream_relay_init(struct upstream *up, struct relay *r,
+    struct bufferevent *client, size_t high_water)
+{
+	relay_init(r, client, up->bev, high_water, &up->w->budget);
+	r->client.plain = 1;
+	r->upstream.plain = up->plain;
+	r->upstream.shutdown_write = upstream_relay_shutdown;
+	r->upstream.arg = up;
 }

@@ -12,6 +12,7 @@
 struct bufferevent;
 struct config;
 struct gw;
+struct relay;
 struct upstream;
 struct worker;
 
@@ -71,5 +72,9 @@ int	upstream_available(const struct config *, const struct gw *,
 void	upstream_init(struct upstream *, const struct upstream_ops *,
 	    struct worker *, enum route_kind, const struct upstream_target *);
 void	upstream_fini(struct upstream *);
+/* The pump between a plain client socket and this upstream, in the worker's
+ * budget; EOF reaches the upstream through its shutdown_write. */
+void	upstream_relay_init(struct upstream *, struct relay *,
+	    struct bufferevent *client, size_t high_water);
 
 #endif

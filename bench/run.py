@@ -12,7 +12,9 @@ and Squid chained to a TLS Squid, in a second table.
 usage: python3 bench/run.py [--bin DIR] [--seconds S] [--name NAME] [--only a,b] [--keep]
 Environment: BENCH_SECONDS (seconds per measurement, default 4), BENCH_NAME (default: the
 UTC time), BENCH_ONLY (comma-separated proxies and gateway routes, see gateway.py; "gateway"
-for all the routes), BENCH_KEEP=1 (keep the temp dir).
+for all the routes), BENCH_KEEP=1 (keep the temp dir), BENCH_BASE_BIN (another build's bin
+dir: its arcproxy runs beside ours as "arcproxy-base", with the same config, so that a change
+is measured before and after in one run; the table's last column gives ours / base).
 """
 
 import argparse
@@ -39,6 +41,10 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 PEERS = ["trafficserver", "squid", "tinyproxy"]
 PROXIES = ["arcproxy"] + PEERS
+# BENCH_BASE_BIN: the arcproxy of another build, measured beside ours.
+BASE_BIN = os.environ.get("BENCH_BASE_BIN") or None
+if BASE_BIN:
+	PROXIES.append("arcproxy-base")
 PEER_PACKAGES = {"trafficserver": "trafficserver", "squid": "squid", "tinyproxy": "tinyproxy"}
 CHART_PACKAGE = "gnuplot-nox"
 IDLE_TUNNELS = 5000
@@ -78,8 +84,8 @@ class Origin:
 				self.proc.kill()
 
 
-def start_arcproxy(work, bin_dir, rev, origin):
-	d = os.path.join(work, "arcproxy")
+def start_arcproxy(work, bin_dir, rev, origin, name="arcproxy"):
+	d = os.path.join(work, name)
 	conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
 	for p in (d, conf, state):
 		os.mkdir(p)
@@ -101,7 +107,7 @@ def start_arcproxy(work, bin_dir, rev, origin):
 				'{ match = "%s"; route = "direct"; }' % t
 				for t in (origin.http, origin.tls, origin.tcp))))
 	os.chmod(os.path.join(conf, "arcproxy.conf"), 0o644)
-	svc = Service("arcproxy", [str(bin_dir / "arcproxy"), "-d", "--config-dir", conf,
+	svc = Service(name, [str(bin_dir / "arcproxy"), "-d", "--config-dir", conf,
 				   "--state-dir", state,
 				   "--run-dir", run_dir(d)], d, port=port)
 	svc.version = "arcproxy " + rev
@@ -293,6 +299,18 @@ def target_checks(rows):
 	return out
 
 
+def base_ratios(rows, cpu_rows):
+	"""BENCH_BASE_BIN: each row's arcproxy against arcproxy-base, measured in the same run."""
+	out = []
+	for r in list(rows) + [(c[0], c[1], False, c[2], {}, None) for c in cpu_rows]:
+		a, b = r[3].get("arcproxy"), r[3].get("arcproxy-base")
+		if a is not None and b:
+			out.append("  %-44s %.2fx (%s against %s; %s)" % (r[0][:44], a / b,
+				   fmt_num(a, r[1]), fmt_num(b, r[1]),
+				   "higher is better" if r[2] else "lower is better"))
+	return ["", "arcproxy / arcproxy-base (BENCH_BASE_BIN), same run:"] + out if out else []
+
+
 # --- the chart ------------------------------------------------------------------------
 
 def chart(latency, targets, rate, png, work):
@@ -436,6 +454,7 @@ def main_report(results, targets, skipped):
 	footer = ["", "Ratios are against direct (the same work without a proxy). ! = some operations "
 		  "failed verification (see below).", "", "arcproxy against the targets of issue 6:"]
 	footer += target_checks(rows)
+	footer += base_ratios(rows, cpu_rows)
 	failures = []
 	for w in results["workloads"]:
 		for t, res in w["results"].items():
@@ -508,8 +527,13 @@ def main(argv):
 			if name in skipped:
 				continue
 			try:
-				svc = start_arcproxy(work, bin_dir, rev, origin) if name == "arcproxy" \
-					else STARTERS[name](work)
+				if name == "arcproxy":
+					svc = start_arcproxy(work, bin_dir, rev, origin)
+				elif name == "arcproxy-base":
+					svc = start_arcproxy(work, Path(BASE_BIN), "base " + BASE_BIN,
+							     origin, name)
+				else:
+					svc = STARTERS[name](work)
 			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 				skipped[name] = "cannot start: %s" % e
 				continue

@@ -6,21 +6,24 @@
 
 CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
 	lib/tls.c lib/h2io.c lib/acceptor.c lib/addr.c cloudsim/gateway.c cloudsim/gateway_h2.c \
-	cloudsim/tunnel.c \
+	cloudsim/tunnel.c lib/relay.c lib/budget.c lib/fastio.c lib/bigread.c \
 	cloudsim/echo.c cloudsim/registry.c cloudsim/jwt.c cloudsim/httpd.c \
-	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c
+	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c \
+	cloudsim/packages.c cloudsim/pkgsign.c cloudsim/extreq.c cloudsim/extstore.c \
+	cloudsim/extensions.c cloudsim/goalstate.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 cloudsim_default_goal := $(.DEFAULT_GOAL)
 
 PROGS += $(BIN)/cloudsim
 
+$(BIN)/cloudsim: LDLIBS += -larchive
 $(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c lib/atomicfile.c lib/daemon.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 UNIT_TESTS += cloudsim_pki cloudsim_simconf cloudsim_registry cloudsim_jwt
-cloudsim_pki_test_OBJS := cloudsim/pki.c lib/tls.c
+cloudsim_pki_test_OBJS := cloudsim/pki.c cloudsim/extreq.c lib/tls.c
 cloudsim_simconf_test_OBJS := cloudsim/simconf.c lib/conf.c lib/route.c
 cloudsim_registry_test_OBJS := cloudsim/registry.c lib/atomicfile.c
 cloudsim_jwt_test_OBJS := cloudsim/jwt.c lib/tls.c

@@ -1,5 +1,7 @@
-/* cloudsim.c -- the local stand-in for Azure: flags, the pki and machine-cert commands, start-up (gateway, echo, control plane), signals and shutdown. */
+/* cloudsim.c -- the local stand-in for Azure: flags, the commands (pki, machine-cert, publisher-cert, ext-pack), start-up (gateway, echo, control plane, package store), signals and shutdown. */
+#include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -9,36 +11,29 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <openssl/ssl.h>
 
 #include "addr.h"
+#include "cloudsim.h"
 #include "control.h"
 #include "daemon.h"
 #include "echo.h"
+#include "extreq.h"
+#include "extstore.h"
 #include "gateway.h"
 #include "log.h"
 #include "operator.h"
+#include "packages.h"
 #include "pki.h"
+#include "pkgsign.h"
 #include "registry.h"
 #include "simconf.h"
 
 #define CLOUDSIM_STATE_FILE	"control.json"
+#define CLOUDSIM_EXTENSIONS_FILE "extensions.json"
+#define CLOUDSIM_PACKAGES_DIR	"packages"	/* under the state dir, unless packages.dir */
 
-/* The program's one context: passed to every callback, never global. */
-struct cloudsim {
-	const char		*config_dir;
-	const char		*state_dir;
-	struct simconf		*cfg;
-	struct registry		*registry;	/* the machines, from <state-dir>/control.json */
-	struct event_base	*base;
-	struct gateway		*gateway;
-	struct echo		*echo;		/* NULL when echo.listen is "" */
-	struct control		*control;	/* NULL when control.listen is "" */
-	struct operator_api	*operator_api;	/* NULL when control.operator_listen is "" */
-	struct event		*sig_term;
-	struct event		*sig_int;
-	struct event		*sig_hup;
-};
 
 static void
 usage(void)
@@ -47,11 +42,16 @@ usage(void)
 	    "usage: cloudsim [-dnv] [--config-dir DIR] [--state-dir DIR]\n"
 	    "       cloudsim pki [--force] DIR\n"
 	    "       cloudsim machine-cert DIR NAME\n"
+	    "       cloudsim publisher-cert DIR NAME\n"
+	    "       cloudsim ext-pack HANDLER_DIR --publisher P --type T --version V\n"
+	    "                -o OUTDIR [--pki DIR]\n"
 	    "  -d  stay in the foreground and log to stderr\n"
 	    "  -n  check the configuration (and the PKI it names) and exit\n"
 	    "  -v  log debug messages\n"
 	    "  pki           create the demo CA, gateway and service certificates in DIR\n"
-	    "  machine-cert  issue DIR/NAME.crt and DIR/NAME.key, a machine's client certificate\n");
+	    "  machine-cert  issue DIR/NAME.crt and DIR/NAME.key, a machine's client certificate\n"
+	    "  publisher-cert  issue DIR/publishers/NAME.crt and .key (code signing)\n"
+	    "  ext-pack      zip, sign and catalog an extension handler into OUTDIR\n");
 	exit(2);
 }
 
@@ -81,8 +81,10 @@ cmd_pki(int argc, char *argv[])
 		    "it); gateway and services certificates are in place\n", dir);
 	else
 		printf("cloudsim pki: created %s: ca.crt, ca.key, gateway.crt/.key "
-		    "(%s, 127.0.0.1), services.crt/.key (*.%s)\n", dir,
-		    PKI_GATEWAY_NAME, PKI_SERVICES_DOMAIN);
+		    "(%s, 127.0.0.1), services.crt/.key (*.%s), %s.crt/.key "
+		    "(package signing), %s/%s.crt/.key\n", dir,
+		    PKI_GATEWAY_NAME, PKI_SERVICES_DOMAIN, PKI_PKGSIGN_CA,
+		    PKI_PUBLISHERS, PKI_SAMPLE_PUBLISHER);
 	return 0;
 }
 
@@ -102,6 +104,128 @@ cmd_machine_cert(int argc, char *argv[])
 	    PKI_MACHINE_DAYS);
 	return 0;
 }
+
+static int
+cmd_publisher_cert(int argc, char *argv[])
+{
+	X509		*cert;
+	EVP_PKEY	*key;
+	char		 err[512];
+
+	if (argc != 3)
+		usage();
+	if (pki_publisher(argv[1], argv[2], 1, &cert, &key, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "cloudsim publisher-cert: %s\n", err);
+		return 1;
+	}
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	printf("cloudsim publisher-cert: issued %s/%s/%s.crt and .key (CN=%s, "
+	    "codeSigning, from %s/%s.crt)\n", argv[1], PKI_PUBLISHERS, argv[2],
+	    argv[2], argv[1], PKI_PKGSIGN_CA);
+	return 0;
+}
+
+/* ext-pack: OUTDIR/P.T-V.zip, its .p7s and the catalog entry P.T-V.json. */
+static int
+cmd_ext_pack(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "publisher", required_argument, NULL, 'p' },
+		{ "type", required_argument, NULL, 't' },
+		{ "version", required_argument, NULL, 'V' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "pki", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct pkgsign_file	 zip;
+	const char		*publisher = NULL, *type = NULL, *version = NULL;
+	const char		*out = NULL, *pki = NULL, *src;
+	char			 base[256], file[300], sig[300], entry[300];
+	char			 pki_default[PATH_MAX], manifest[PATH_MAX];
+	char			 err[512];
+	json_t			*doc = NULL;
+	int			 ch, dirfd = -1, rc = 1;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': publisher = optarg; break;
+		case 't': type = optarg; break;
+		case 'V': version = optarg; break;
+		case 'o': out = optarg; break;
+		case 'k': pki = optarg; break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1 || publisher == NULL || type == NULL ||
+	    version == NULL || out == NULL)
+		usage();
+	src = argv[optind];
+	if (!extreq_publisher_ok(publisher) || !extreq_type_ok(type) ||
+	    !extreq_version_ok(version)) {
+		fprintf(stderr, "cloudsim ext-pack: expected a publisher of "
+		    "[A-Za-z0-9.] (Contoso.Monitoring), a type of [A-Za-z0-9._-] "
+		    "(CustomScript) and a version of 1 to 4 numbers (1.0)\n");
+		return 1;
+	}
+	if (pki == NULL) {
+		snprintf(pki_default, sizeof(pki_default), "%s/pki",
+		    daemon_dir(NULL, "ARC_CONFIG_DIR", ARC_DIR_CONFIG));
+		pki = pki_default;
+	}
+	snprintf(manifest, sizeof(manifest), "%s/HandlerManifest.json", src);
+	if (access(manifest, F_OK) == -1)
+		fprintf(stderr, "cloudsim ext-pack: warning: %s: %s (extension "
+		    "managers refuse a handler without it)\n", manifest,
+		    strerror(errno));
+	snprintf(base, sizeof(base), "%s.%s-%s", publisher, type, version);
+	snprintf(file, sizeof(file), "%s.zip", base);
+	snprintf(sig, sizeof(sig), "%s.zip.p7s", base);
+	snprintf(entry, sizeof(entry), "%s.json", base);
+	if ((mkdir(out, 0755) == -1 && errno != EEXIST) ||
+	    (dirfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "cloudsim ext-pack: %s: %s\n", out,
+		    strerror(errno));
+		return 1;
+	}
+	if (pkgsign_zip_dir(src, dirfd, file, &zip, err, sizeof(err)) == -1 ||
+	    pkgsign_sign(pki, publisher, dirfd, file, sig, err,
+	    sizeof(err)) == -1)
+		goto fail;
+	if ((doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+	    "kind", "extension", "publisher", publisher, "type", type,
+	    "version", version, "file", file, "signature", sig,
+	    "sha256", zip.sha256, "size", (json_int_t)zip.size)) == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	if (pkgsign_catalog(dirfd, entry, doc, err, sizeof(err)) == -1)
+		goto fail;
+	printf("cloudsim ext-pack: %s/%s (%llu bytes, sha256 %s), %s (signed "
+	    "by %s), %s\n", out, file, zip.size, zip.sha256, sig, publisher,
+	    entry);
+	rc = 0;
+ fail:
+	if (rc != 0)
+		fprintf(stderr, "cloudsim ext-pack: %s\n", err);
+	json_decref(doc);
+	close(dirfd);
+	return rc;
+}
+
+/* The commands, before the daemon's flags: argv[1] names one. */
+static const struct {
+	const char	*name;
+	int		(*fn)(int, char *[]);
+} cloudsim_commands[] = {
+	{ "pki", cmd_pki },
+	{ "machine-cert", cmd_machine_cert },
+	{ "publisher-cert", cmd_publisher_cert },
+	{ "ext-pack", cmd_ext_pack },
+	{ NULL, NULL }
+};
 
 /* -n: the file parses, and the certificates and keys it names load. */
 static int
@@ -146,12 +270,14 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	gateway_stop(cs->gateway);
 	control_stop(cs->control);
 	operator_api_stop(cs->operator_api);
+	packages_stop(cs->packages);
 	event_base_loopexit(cs->base, &stop_grace);
 }
 
 static void
 cloudsim_free(struct cloudsim *cs)
 {
+	packages_free(cs->packages);
 	operator_api_free(cs->operator_api);
 	control_free(cs->control);
 	echo_free(cs->echo);
@@ -165,7 +291,26 @@ cloudsim_free(struct cloudsim *cs)
 	if (cs->base != NULL)
 		event_base_free(cs->base);
 	registry_free(cs->registry);
+	extstore_free(cs->extensions);
+	free(cs->packages_dir);
 	simconf_free(cs->cfg);
+}
+
+/* The package store's directory, made (0755) when missing. */
+static void
+cloudsim_packages_dir(struct cloudsim *cs)
+{
+	char	path[PATH_MAX];
+
+	if (cs->cfg->packages.dir != NULL)
+		snprintf(path, sizeof(path), "%s", cs->cfg->packages.dir);
+	else if (snprintf(path, sizeof(path), "%s/%s", cs->state_dir,
+	    CLOUDSIM_PACKAGES_DIR) >= (int)sizeof(path))
+		fatalx("%s: path too long", cs->state_dir);
+	if (mkdir(path, 0755) == -1 && errno != EEXIST)
+		fatal("packages dir %s", path);
+	if ((cs->packages_dir = strdup(path)) == NULL)
+		fatal("strdup");
 }
 
 static void
@@ -183,6 +328,12 @@ cloudsim_start(struct cloudsim *cs)
 		    "--state-dir DIR)", cs->state_dir, CLOUDSIM_STATE_FILE);
 	if ((cs->registry = registry_load(path, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if (snprintf(path, sizeof(path), "%s/%s", cs->state_dir,
+	    CLOUDSIM_EXTENSIONS_FILE) >= (int)sizeof(path))
+		fatalx("%s: path too long", cs->state_dir);
+	if ((cs->extensions = extstore_load(path, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	cloudsim_packages_dir(cs);
 	if ((cs->base = event_base_new()) == NULL)
 		fatalx("cannot create an event loop");
 	if ((cs->gateway = gateway_new(cs->base, cs->cfg, cs->registry, err,
@@ -191,12 +342,14 @@ cloudsim_start(struct cloudsim *cs)
 	if (cs->cfg->has_echo &&
 	    (cs->echo = echo_new(cs->base, cs->cfg, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if (cs->cfg->control.has_listen && (cs->control = control_new(cs->base,
-	    cs->cfg, cs->registry, err, sizeof(err))) == NULL)
+	if (cs->cfg->control.has_listen &&
+	    (cs->control = control_new(cs, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if (cs->cfg->control.has_operator && (cs->operator_api =
-	    operator_api_new(cs->base, cs->cfg, cs->registry, err,
-	    sizeof(err))) == NULL)
+	if (cs->cfg->control.has_operator &&
+	    (cs->operator_api = operator_api_new(cs, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (cs->cfg->packages.has_listen && (cs->packages = packages_new(cs->base,
+	    cs->cfg, cs->packages_dir, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	cs->sig_term = evsignal_new(cs->base, SIGTERM, on_signal, cs);
 	cs->sig_int = evsignal_new(cs->base, SIGINT, on_signal, cs);
@@ -220,12 +373,12 @@ main(int argc, char *argv[])
 	const char	*config_dir = NULL, *state_dir = NULL;
 	char		 err[512], gw_addr[64], echo_addr[64] = "off";
 	char		 control_addr[64] = "off", operator_addr[64] = "off";
-	int		 ch, foreground = 0, check = 0, verbose = 0, rc;
+	char		 packages_addr[64] = "off";
+	int		 ch, foreground = 0, check = 0, verbose = 0, rc, i;
 
-	if (argc >= 2 && strcmp(argv[1], "pki") == 0)
-		return cmd_pki(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "machine-cert") == 0)
-		return cmd_machine_cert(argc - 1, argv + 1);
+	for (i = 0; argc >= 2 && cloudsim_commands[i].name != NULL; i++)
+		if (strcmp(argv[1], cloudsim_commands[i].name) == 0)
+			return cloudsim_commands[i].fn(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "dnv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': foreground = 1; break;
@@ -268,10 +421,13 @@ main(int argc, char *argv[])
 		addr_format((struct sockaddr *)
 		    &cs.cfg->control.operator_listen, operator_addr,
 		    sizeof(operator_addr));
+	if (cs.packages != NULL)
+		addr_format((struct sockaddr *)&cs.cfg->packages.listen,
+		    packages_addr, sizeof(packages_addr));
 	log_info("gateway on %s, echo on %s, control plane on %s, operator API "
-	    "on %s; config %s, pki %s, state %s", gw_addr, echo_addr,
-	    control_addr, operator_addr, cs.cfg->path, cs.cfg->pki_dir,
-	    cs.state_dir);
+	    "on %s, packages on %s; config %s, pki %s, state %s, packages %s",
+	    gw_addr, echo_addr, control_addr, operator_addr, packages_addr,
+	    cs.cfg->path, cs.cfg->pki_dir, cs.state_dir, cs.packages_dir);
 	event_base_dispatch(cs.base);
 	cloudsim_free(&cs);
 	log_info("stopped");

@@ -10,7 +10,10 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "atomicfile.h"
+#include "cloudsim.h"
 #include "control.h"
+#include "extensions.h"
 #include "httpd.h"
 #include "jwt.h"
 #include "log.h"
@@ -27,9 +30,11 @@
 #define CONTROL_ISSUER_FMT		"https://login.cloudsim.test/%s/"
 
 struct control {
+	struct cloudsim		*cs;
 	const struct simconf	*cfg;
 	struct registry		*registry;
 	struct pki_ca		*ca;		/* signs certificates and tokens */
+	char			*pkgsign_pem;	/* pkgsign-ca.crt: register hands it out */
 	struct httpd		*httpd;
 };
 
@@ -38,6 +43,10 @@ static void	control_heartbeat(void *, struct httpd_request *, const char *);
 static void	control_renew(void *, struct httpd_request *, const char *);
 static void	control_token(void *, struct httpd_request *, const char *);
 static void	control_delete(void *, struct httpd_request *, const char *);
+static void	control_settings_cert(void *, struct httpd_request *, const char *);
+static void	control_extensions(void *, struct httpd_request *, const char *);
+static void	control_extension_status(void *, struct httpd_request *,
+		    const char *);
 
 static const struct httpd_route control_routes[] = {
 	{ "POST", "/machines/register", control_register },
@@ -45,6 +54,9 @@ static const struct httpd_route control_routes[] = {
 	{ "POST", "/machines/{}/certificate", control_renew },
 	{ "POST", "/machines/{}/token", control_token },
 	{ "DELETE", "/machines/{}", control_delete },
+	{ "PUT", "/machines/{}/settingsCertificate", control_settings_cert },
+	{ "GET", "/machines/{}/extensions", control_extensions },
+	{ "PUT", "/machines/{}/extensions/{}/status", control_extension_status },
 	{ NULL, NULL, NULL }
 };
 
@@ -328,9 +340,10 @@ control_register(void *arg, struct httpd_request *req, const char *unused)
 			httpd_error(req, 500, "InternalError", "out of memory");
 		goto done;
 	}
-	httpd_reply(req, 201, json_pack("{s:s, s:O, s:I}", "certificate", pem,
-	    "resource", resource, "heartbeatIntervalSeconds",
-	    (json_int_t)c->heartbeat_interval_seconds));
+	httpd_reply(req, 201, json_pack("{s:s, s:O, s:I, s:s}", "certificate",
+	    pem, "resource", resource, "heartbeatIntervalSeconds",
+	    (json_int_t)c->heartbeat_interval_seconds,
+	    "packageSigningCertificates", ctl->pkgsign_pem));
 	snprintf(req->note, sizeof(req->note), "machine %s registered "
 	    "(certificate serial %s)", name, serial);
  done:
@@ -485,8 +498,40 @@ control_delete(void *arg, struct httpd_request *req, const char *name)
 	    n == 1 ? "" : "s");
 	if (control_save(ctl, req) == -1)
 		return;
+	extensions_machine_deleted(ctl->cs, name);
 	httpd_reply(req, 200, json_pack("{s:s, s:i}", "name", name,
 	    "revokedCertificates", n));
+}
+
+/* PUT /machines/{name}/settingsCertificate: where protected settings go. */
+static void
+control_settings_cert(void *arg, struct httpd_request *req, const char *name)
+{
+	struct control	*ctl = arg;
+
+	if (control_machine(ctl, req, name) != NULL)
+		extensions_settings_certificate(ctl->cs, req, name);
+}
+
+/* GET /machines/{name}/extensions: the extensions' goal state. */
+static void
+control_extensions(void *arg, struct httpd_request *req, const char *name)
+{
+	struct control	*ctl = arg;
+
+	if (control_machine(ctl, req, name) != NULL)
+		extensions_goal_state(ctl->cs, req, name);
+}
+
+/* PUT /machines/{name}/extensions/{ext}/status: a handler's report. */
+static void
+control_extension_status(void *arg, struct httpd_request *req,
+    const char *name)
+{
+	struct control	*ctl = arg;
+
+	if (control_machine(ctl, req, name) != NULL)
+		extensions_status(ctl->cs, req, name, req->args[1]);
 }
 
 static void
@@ -526,11 +571,33 @@ control_ca(const struct simconf *cfg, char *err, size_t errlen)
 	return ca;
 }
 
+/* The package-signing CA's PEM, as register hands it to machines. */
+static char *
+control_pkgsign_pem(const struct simconf *cfg, char *err, size_t errlen)
+{
+	char	 path[PATH_MAX], *pem;
+	size_t	 len;
+
+	snprintf(path, sizeof(path), "%s/%s.crt", cfg->pki_dir, PKI_PKGSIGN_CA);
+	if ((pem = atomicfile_read(path, CONTROL_MAX_BODY, &len, err,
+	    errlen)) == NULL)
+		return NULL;
+	if (strstr(pem, "-----BEGIN CERTIFICATE-----") == NULL ||
+	    strlen(pem) != len) {
+		snprintf(err, errlen, "%s: not a PEM certificate (make it with: "
+		    "cloudsim pki %s)", path, cfg->pki_dir);
+		free(pem);
+		return NULL;
+	}
+	return pem;
+}
+
 int
 control_check(const struct simconf *cfg, char *err, size_t errlen)
 {
 	struct pki_ca	*ca;
 	SSL_CTX		*ctx;
+	char		*pem;
 
 	if ((ctx = control_tls(cfg, err, errlen)) == NULL)
 		return -1;
@@ -538,26 +605,31 @@ control_check(const struct simconf *cfg, char *err, size_t errlen)
 	if ((ca = control_ca(cfg, err, errlen)) == NULL)
 		return -1;
 	pki_ca_free(ca);
+	if ((pem = control_pkgsign_pem(cfg, err, errlen)) == NULL)
+		return -1;
+	free(pem);
 	return 0;
 }
 
 struct control *
-control_new(struct event_base *base, const struct simconf *cfg,
-    struct registry *registry, char *err, size_t errlen)
+control_new(struct cloudsim *cs, char *err, size_t errlen)
 {
-	struct control	*ctl;
-	SSL_CTX		*ctx;
+	const struct simconf	*cfg = cs->cfg;
+	struct control		*ctl;
+	SSL_CTX			*ctx;
 
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL) {
 		snprintf(err, errlen, "control: out of memory");
 		return NULL;
 	}
+	ctl->cs = cs;
 	ctl->cfg = cfg;
-	ctl->registry = registry;
+	ctl->registry = cs->registry;
 	if ((ctl->ca = control_ca(cfg, err, errlen)) == NULL ||
+	    (ctl->pkgsign_pem = control_pkgsign_pem(cfg, err, errlen)) == NULL ||
 	    (ctx = control_tls(cfg, err, errlen)) == NULL)
 		goto fail;
-	if ((ctl->httpd = httpd_new(base, "control",
+	if ((ctl->httpd = httpd_new(cs->base, "control",
 	    (const struct sockaddr *)&cfg->control.listen, cfg->control.listen_len,
 	    ctx, CONTROL_MAX_BODY, control_serve, ctl, err, errlen)) == NULL)
 		goto fail;
@@ -581,5 +653,6 @@ control_free(struct control *ctl)
 		return;
 	httpd_free(ctl->httpd);
 	pki_ca_free(ctl->ca);
+	free(ctl->pkgsign_pem);
 	free(ctl);
 }

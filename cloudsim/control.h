@@ -4,9 +4,8 @@
 
 #include <stddef.h>
 
+struct cloudsim;
 struct control;
-struct event_base;
-struct registry;
 struct simconf;
 
 #define CONTROL_MAX_BODY	65536	/* bytes of a request body (else 413) */
@@ -14,9 +13,9 @@ struct simconf;
 /* -n: the TLS context (services.crt, ca.crt) loads and ca.key can sign
  * certificates and ES256 tokens. */
 int		 control_check(const struct simconf *, char *err, size_t errlen);
-/* Listens on control.listen; cfg and registry must outlive it. */
-struct control	*control_new(struct event_base *, const struct simconf *,
-		    struct registry *, char *err, size_t errlen);
+/* Listens on control.listen; cs (its config, registry and stores) must
+ * outlive it. */
+struct control	*control_new(struct cloudsim *, char *err, size_t errlen);
 /* Closes the listener; connections go on until control_free. */
 void		 control_stop(struct control *);
 void		 control_free(struct control *);

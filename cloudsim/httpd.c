@@ -1,4 +1,4 @@
-/* httpd.c -- a small HTTP/1.1 server for JSON APIs (the control plane and its operator API): keep-alive, bounded heads and bodies, TLS or plain. */
+/* httpd.c -- a small HTTP/1.1 server for JSON APIs and files (the control plane, its operator API, the package store): keep-alive, bounded heads and bodies, TLS or plain. */
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -27,12 +27,16 @@
 #define HTTPD_IDLE_MS		30000	/* TLS handshake, each request, the keep-alive wait */
 #define HTTPD_LINGER_MS		1000
 #define HTTPD_MAX_UNREAD	(256 * 1024)	/* answers a client may leave unread */
+#define HTTPD_FILE_SLICE	(1 << 20)	/* file bytes queued per refill */
+#define HTTPD_FILE_LOW		(256 << 10)	/* refill below this */
 
 /* A client connection; the comment on each state says what is true in it. */
 enum httpd_state {
 	HTTPD_HANDSHAKE,	/* TLS handshake running */
 	HTTPD_HEAD,		/* reading the next request head; nothing of it answered */
 	HTTPD_BODY,		/* head taken and checked; the body arrives in body */
+	HTTPD_FILE,		/* answer head sent; file slices queued as the client
+				 * drains them (file); reads paused */
 	HTTPD_CLOSING,		/* the last answer is queued; input is discarded */
 	HTTPD_LINGER,		/* answer flushed, our side shut; waiting briefly for EOF */
 };
@@ -46,6 +50,10 @@ struct httpd_conn {
 	struct http_msg		 msg;
 	struct evbuffer		*body;		/* the request body, dechunked */
 	struct httpd_request	 req;		/* the request being read, then answered */
+	char			*head;		/* a copy of its raw head: msg's fields point into it */
+	struct evbuffer_file_segment *file;	/* HTTPD_FILE: the file being sent */
+	uint64_t		 file_next;	/* its next byte to queue */
+	uint64_t		 file_end;	/* and the end of the range */
 	struct timeval		 started;	/* when its head was complete */
 	int			 keep_alive;	/* the client allows another request */
 	int			 peer_eof;	/* the client sent EOF */
@@ -74,6 +82,7 @@ static const struct {
 	{ 100, "Continue" },
 	{ 200, "OK" },
 	{ 201, "Created" },
+	{ 206, "Partial Content" },
 	{ 400, "Bad Request" },
 	{ 401, "Unauthorized" },
 	{ 403, "Forbidden" },
@@ -82,12 +91,15 @@ static const struct {
 	{ 409, "Conflict" },
 	{ 413, "Content Too Large" },
 	{ 414, "URI Too Long" },
+	{ 416, "Range Not Satisfiable" },
 	{ 431, "Request Header Fields Too Large" },
 	{ 500, "Internal Server Error" },
 };
 
 static void	httpd_conn_free(struct httpd_conn *);
 static void	httpd_process(struct httpd_conn *);
+static void	httpd_answered(struct httpd_conn *);
+static int	httpd_feed(struct httpd_conn *);
 
 static const char *
 httpd_reason(int status)
@@ -117,6 +129,63 @@ httpd_reply(struct httpd_request *req, int status, json_t *answer)
 }
 
 void
+httpd_reply_file(struct httpd_request *req, int status,
+    const char *content_type, int fd, uint64_t off, uint64_t len)
+{
+	httpd_reply(req, status, NULL);
+	if (req->has_file)
+		close(req->file_fd);
+	req->has_file = 1;
+	req->file_fd = fd;
+	req->file_off = off;
+	req->file_len = len;
+	req->content_type = content_type;
+}
+
+int
+httpd_add_header(struct httpd_request *req, const char *fmt, ...)
+{
+	size_t	used = strlen(req->headers);
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(req->headers + used, sizeof(req->headers) - used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n + 2 >= sizeof(req->headers) - used) {
+		req->headers[used] = '\0';
+		return -1;
+	}
+	memcpy(req->headers + used + n, "\r\n", 3);
+	return 0;
+}
+
+int
+httpd_header(const struct httpd_request *req, const char *name, char *out,
+    size_t outlen)
+{
+	const struct httpd_conn	*c = req->conn;
+	const struct http_field	*f;
+	size_t			 len = strlen(name);
+	int			 i;
+
+	if (c == NULL || c->head == NULL)
+		return -1;
+	for (i = 0; i < c->msg.nfields; i++) {
+		f = &c->msg.fields[i];
+		if (f->name.len != len ||
+		    strncasecmp(c->head + f->name.off, name, len) != 0)
+			continue;
+		if (f->value.len >= outlen)
+			return -1;
+		memcpy(out, c->head + f->value.off, f->value.len);
+		out[f->value.len] = '\0';
+		return (int)f->value.len;
+	}
+	return -1;
+}
+
+void
 httpd_error(struct httpd_request *req, int status, const char *code,
     const char *fmt, ...)
 {
@@ -129,11 +198,15 @@ httpd_error(struct httpd_request *req, int status, const char *code,
 	    "message", req->note));
 }
 
-int
-httpd_path_match(const char *path, const char *pattern, char *arg, size_t arglen)
+/* Matches path against pattern, each "{}" segment copied to args[i] (at
+ * most nargs of them, each under HTTPD_ARG_MAX); the count in *found. */
+static int
+httpd_match_args(const char *path, const char *pattern,
+    char args[][HTTPD_ARG_MAX], int nargs, int *found)
 {
 	const char	*seg;
 	size_t		 n;
+	int		 i = 0;
 
 	while (*pattern != '\0') {
 		if (strncmp(pattern, "{}", 2) == 0) {
@@ -141,12 +214,10 @@ httpd_path_match(const char *path, const char *pattern, char *arg, size_t arglen
 			while (*path != '\0' && *path != '/')
 				path++;
 			n = (size_t)(path - seg);
-			if (n == 0 || (arg != NULL && n >= arglen))
+			if (n == 0 || n >= HTTPD_ARG_MAX || i >= nargs)
 				return 0;
-			if (arg != NULL) {
-				memcpy(arg, seg, n);
-				arg[n] = '\0';
-			}
+			memcpy(args[i], seg, n);
+			args[i++][n] = '\0';
 			pattern += 2;
 			continue;
 		}
@@ -155,7 +226,24 @@ httpd_path_match(const char *path, const char *pattern, char *arg, size_t arglen
 		path++;
 		pattern++;
 	}
+	*found = i;
 	return *path == '\0';
+}
+
+int
+httpd_path_match(const char *path, const char *pattern, char *arg, size_t arglen)
+{
+	char	args[HTTPD_ARGS][HTTPD_ARG_MAX];
+	int	n;
+
+	if (!httpd_match_args(path, pattern, args, HTTPD_ARGS, &n))
+		return 0;
+	if (arg != NULL && n > 0) {
+		if (strlen(args[0]) >= arglen)
+			return 0;
+		memcpy(arg, args[0], strlen(args[0]) + 1);
+	}
+	return 1;
 }
 
 const struct httpd_route *
@@ -168,10 +256,19 @@ httpd_route(const struct httpd_route *routes, struct httpd_request *req,
 
 	allow[0] = '\0';
 	for (r = routes; r->method != NULL; r++) {
-		if (!httpd_path_match(req->path, r->pattern, segment, seglen))
+		if (!httpd_match_args(req->path, r->pattern, req->args, HTTPD_ARGS,
+		    &req->nargs) || (req->nargs > 0 &&
+		    strlen(req->args[0]) >= seglen))
 			continue;
-		if (strcmp(r->method, req->method) == 0)
+		if (strcmp(r->method, req->method) == 0) {
+			allow[0] = '\0';
+			if (req->nargs > 0)
+				memcpy(segment, req->args[0],
+				    strlen(req->args[0]) + 1);
+			else if (seglen > 0)
+				segment[0] = '\0';
 			return r;
+		}
 		if (used + strlen(r->method) + 3 < sizeof(req->allow))
 			used += snprintf(allow + used, sizeof(req->allow) - used, "%s%s",
 			    used > 0 ? ", " : "", r->method);
@@ -202,11 +299,15 @@ httpd_send(struct httpd_conn *c)
 	struct httpd_request	*req = &c->req;
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
 	char			*text = NULL;
-	size_t			 len = 0;
+	uint64_t		 len = 0;
+	int			 head_only;
 
 	if (req->status == 0)
 		httpd_error(req, 500, "InternalError", "the request got no answer");
-	if (req->answer != NULL &&
+	head_only = req->method != NULL && strcmp(req->method, "HEAD") == 0;
+	if (req->has_file)
+		len = req->file_len;
+	else if (req->answer != NULL &&
 	    (text = json_dumps(req->answer, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
 	    NULL) {
 		req->status = 500;
@@ -215,18 +316,39 @@ httpd_send(struct httpd_conn *c)
 	if (text != NULL)
 		len = strlen(text) + 1;		/* and a newline, for terminals */
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\n"
-	    "%s%s%s%s\r\n", req->status, httpd_reason(req->status), len,
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %llu\r\n"
+	    "%s"
+	    "%s%s%s%s%s\r\n", req->status, httpd_reason(req->status),
+	    req->content_type != NULL ? req->content_type : "application/json",
+	    (unsigned long long)len,
+	    req->has_file ? "" : "Cache-Control: no-store\r\n",
 	    c->keep_alive ? "" : "Connection: close\r\n",
 	    req->allow[0] != '\0' ? "Allow: " : "", req->allow,
-	    req->allow[0] != '\0' ? "\r\n" : "");
-	if (text != NULL) {
+	    req->allow[0] != '\0' ? "\r\n" : "", req->headers);
+	if (text != NULL && !head_only) {
 		evbuffer_add(out, text, len - 1);
 		evbuffer_add(out, "\n", 1);
 	}
 	free(text);
+	if (req->has_file && !head_only && len > 0) {
+		/* The segment owns the fd from here; slices are queued as the
+		 * client drains them (mapped, never read into memory whole). */
+		if ((c->file = evbuffer_file_segment_new(req->file_fd,
+		    (ev_off_t)req->file_off, (ev_off_t)len,
+		    EVBUF_FS_CLOSE_ON_FREE)) == NULL) {
+			close(req->file_fd);
+			c->keep_alive = 0;	/* the head promised bytes that will not come */
+			log_warnx("%s %s: cannot map the file to send", c->srv->name,
+			    c->peer);
+		}
+		c->file_next = 0;
+		c->file_end = len;
+		req->has_file = 0;
+	} else if (req->has_file) {
+		close(req->file_fd);
+		req->has_file = 0;
+	}
 	log_info("%s %s %s %s %d ms=%lld%s%s", c->srv->name, c->peer,
 	    req->method != NULL ? req->method : "-",
 	    req->path[0] != '\0' ? req->path : "-", req->status,
@@ -239,8 +361,13 @@ static void
 httpd_reset_request(struct httpd_conn *c)
 {
 	json_decref(c->req.answer);
+	if (c->req.has_file)
+		close(c->req.file_fd);
 	memset(&c->req, 0, sizeof(c->req));
 	c->req.peer = c->peer;
+	c->req.conn = c;
+	free(c->head);
+	c->head = NULL;
 	timerclear(&c->started);
 	evbuffer_drain(c->body, evbuffer_get_length(c->body));
 	http_msg_init(&c->msg, HTTP_REQUEST);
@@ -294,13 +421,62 @@ httpd_dispatch(struct httpd_conn *c)
 	req->ssl = srv->ctx != NULL ? bufferevent_openssl_get_ssl(c->bev) : NULL;
 	srv->handler(srv->arg, req);
 	httpd_send(c);
+	if (c->file != NULL) {
+		c->state = HTTPD_FILE;
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_setwatermark(c->bev, EV_WRITE, HTTPD_FILE_LOW, 0);
+		if (httpd_feed(c) == 0)
+			return;		/* httpd_on_write goes on */
+	}
+	httpd_answered(c);
+}
+
+/* The answer is queued whole: the next request, or the close. */
+static void
+httpd_answered(struct httpd_conn *c)
+{
 	if (!c->keep_alive || c->peer_eof) {
 		httpd_close_after(c);
 		return;
 	}
 	httpd_reset_request(c);
 	c->state = HTTPD_HEAD;
-	evtimer_add(c->deadline, &srv->idle);
+	evtimer_add(c->deadline, &c->srv->idle);
+}
+
+/*
+ * Queues file slices until the output holds HTTPD_FILE_SLICE bytes: 1 when
+ * the whole range is queued (the segment is let go), 0 when more is due.
+ */
+static int
+httpd_feed(struct httpd_conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	uint64_t	 n;
+
+	while (c->file_next < c->file_end &&
+	    evbuffer_get_length(out) < HTTPD_FILE_SLICE) {
+		n = c->file_end - c->file_next;
+		if (n > HTTPD_FILE_SLICE)
+			n = HTTPD_FILE_SLICE;
+		if (evbuffer_add_file_segment(out, c->file, (ev_off_t)c->file_next,
+		    (ev_off_t)n) == -1) {
+			log_warnx("%s %s: cannot queue the file; closing",
+			    c->srv->name, c->peer);
+			c->keep_alive = 0;
+			c->file_next = c->file_end;	/* the client sees a short body */
+			break;
+		}
+		c->file_next += n;
+	}
+	/* A client that reads nothing for the idle time is dropped. */
+	evtimer_add(c->deadline, &c->srv->idle);
+	if (c->file_next < c->file_end)
+		return 0;
+	evbuffer_file_segment_free(c->file);
+	c->file = NULL;
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	return 1;
 }
 
 /* The head is complete: check it and take it from the input. */
@@ -314,6 +490,11 @@ httpd_begin(struct httpd_conn *c, struct evbuffer *in)
 	int		 chunked = (m->parser.flags & F_CHUNKED) != 0;
 
 	gettimeofday(&c->started, NULL);
+	if ((c->head = malloc(m->head_len)) == NULL) {
+		httpd_fail(c, 500, "InternalError", "out of memory");
+		return;
+	}
+	memcpy(c->head, m->raw, m->head_len);
 	c->req.method = http_msg_method(m);
 	c->keep_alive = http_msg_keep_alive(m);
 	while (path_len < m->url.len && url[path_len] != '?')
@@ -427,6 +608,16 @@ httpd_on_write(struct bufferevent *bev, void *arg)
 {
 	struct httpd_conn	*c = arg;
 
+	if (c->state == HTTPD_FILE) {
+		if (httpd_feed(c) == 0)
+			return;
+		httpd_answered(c);
+		if (c->state == HTTPD_HEAD) {
+			bufferevent_enable(bev, EV_READ);
+			httpd_process(c);	/* requests that came meanwhile */
+		}
+		return;
+	}
 	if ((c->state == HTTPD_HEAD || c->state == HTTPD_BODY) && !c->peer_eof &&
 	    !(bufferevent_get_enabled(bev) & EV_READ)) {
 		bufferevent_enable(bev, EV_READ);	/* the answers drained */
@@ -505,6 +696,9 @@ httpd_on_deadline(evutil_socket_t fd, short what, void *arg)
 	else if (c->state == HTTPD_HEAD || c->state == HTTPD_BODY)
 		log_debug("%s %s: no whole request within %d ms, closing",
 		    c->srv->name, c->peer, HTTPD_IDLE_MS);
+	else if (c->state == HTTPD_FILE)
+		log_info("%s %s: the client read nothing for %d ms; closing in the "
+		    "middle of a file", c->srv->name, c->peer, HTTPD_IDLE_MS);
 	httpd_conn_free(c);
 }
 
@@ -535,6 +729,7 @@ httpd_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerle
 	c->state = srv->ctx != NULL ? HTTPD_HANDSHAKE : HTTPD_HEAD;
 	addr_format(peer, c->peer, sizeof(c->peer));
 	c->req.peer = c->peer;
+	c->req.conn = c;
 	http_msg_init(&c->msg, HTTP_REQUEST);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	if ((c->deadline = evtimer_new(srv->base, httpd_on_deadline, c)) == NULL ||
@@ -563,6 +758,11 @@ httpd_conn_free(struct httpd_conn *c)
 	if (c->body != NULL)
 		evbuffer_free(c->body);
 	json_decref(c->req.answer);
+	if (c->req.has_file)
+		close(c->req.file_fd);
+	if (c->file != NULL)
+		evbuffer_file_segment_free(c->file);
+	free(c->head);
 	free(c);
 }
 

@@ -1,4 +1,4 @@
-/* operator.c -- the operator API, the Azure portal of the stand-in: list, show and delete machines over plain HTTP on loopback. */
+/* operator.c -- the operator API, the Azure portal of the stand-in: list, show and delete machines, and their extensions, over plain HTTP on loopback. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,15 +6,18 @@
 
 #include <jansson.h>
 
+#include "cloudsim.h"
+#include "extensions.h"
 #include "httpd.h"
 #include "log.h"
 #include "operator.h"
 #include "registry.h"
 #include "simconf.h"
 
-#define OPERATOR_MAX_BODY	4096	/* its requests carry none */
+#define OPERATOR_MAX_BODY	65536	/* an extension's settings */
 
 struct operator_api {
+	struct cloudsim		*cs;
 	const struct simconf	*cfg;
 	struct registry		*registry;
 	struct httpd		*httpd;
@@ -23,11 +26,19 @@ struct operator_api {
 static void	operator_list(void *, struct httpd_request *, const char *);
 static void	operator_get(void *, struct httpd_request *, const char *);
 static void	operator_delete(void *, struct httpd_request *, const char *);
+static void	operator_ext_list(void *, struct httpd_request *, const char *);
+static void	operator_ext_get(void *, struct httpd_request *, const char *);
+static void	operator_ext_put(void *, struct httpd_request *, const char *);
+static void	operator_ext_delete(void *, struct httpd_request *, const char *);
 
 static const struct httpd_route operator_routes[] = {
 	{ "GET", "/operator/machines", operator_list },
 	{ "GET", "/operator/machines/{}", operator_get },
 	{ "DELETE", "/operator/machines/{}", operator_delete },
+	{ "GET", "/operator/machines/{}/extensions", operator_ext_list },
+	{ "GET", "/operator/machines/{}/extensions/{}", operator_ext_get },
+	{ "PUT", "/operator/machines/{}/extensions/{}", operator_ext_put },
+	{ "DELETE", "/operator/machines/{}/extensions/{}", operator_ext_delete },
 	{ NULL, NULL, NULL }
 };
 
@@ -107,8 +118,38 @@ operator_delete(void *arg, struct httpd_request *req, const char *name)
 		    "the control plane's state was not saved: %s", err);
 		return;
 	}
+	extensions_machine_deleted(op->cs, name);
 	httpd_reply(req, 200, json_pack("{s:s, s:i}", "name", name,
 	    "revokedCertificates", n));
+}
+
+/* The extensions rows: machine in the path's first segment, extension in
+ * its second. */
+static void
+operator_ext_list(void *arg, struct httpd_request *req, const char *machine)
+{
+	extensions_operator_list(((struct operator_api *)arg)->cs, req, machine);
+}
+
+static void
+operator_ext_get(void *arg, struct httpd_request *req, const char *machine)
+{
+	extensions_operator_get(((struct operator_api *)arg)->cs, req, machine,
+	    req->args[1]);
+}
+
+static void
+operator_ext_put(void *arg, struct httpd_request *req, const char *machine)
+{
+	extensions_operator_put(((struct operator_api *)arg)->cs, req, machine,
+	    req->args[1]);
+}
+
+static void
+operator_ext_delete(void *arg, struct httpd_request *req, const char *machine)
+{
+	extensions_operator_delete(((struct operator_api *)arg)->cs, req,
+	    machine, req->args[1]);
 }
 
 static void
@@ -122,18 +163,19 @@ operator_serve(void *arg, struct httpd_request *req)
 }
 
 struct operator_api *
-operator_api_new(struct event_base *base, const struct simconf *cfg,
-    struct registry *registry, char *err, size_t errlen)
+operator_api_new(struct cloudsim *cs, char *err, size_t errlen)
 {
+	const struct simconf	*cfg = cs->cfg;
 	struct operator_api	*op;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL) {
 		snprintf(err, errlen, "operator: out of memory");
 		return NULL;
 	}
+	op->cs = cs;
 	op->cfg = cfg;
-	op->registry = registry;
-	if ((op->httpd = httpd_new(base, "operator",
+	op->registry = cs->registry;
+	if ((op->httpd = httpd_new(cs->base, "operator",
 	    (const struct sockaddr *)&cfg->control.operator_listen,
 	    cfg->control.operator_listen_len, NULL, OPERATOR_MAX_BODY,
 	    operator_serve, op, err, errlen)) == NULL) {

@@ -1,4 +1,4 @@
-/* pki.c -- the demo PKI: a CA, the gateway and service certificates, and machine certificates, made with OpenSSL. */
+/* pki.c -- the demo PKI: a CA, the gateway and service certificates, machine certificates, and the package-signing CA with its publishers, made with OpenSSL. */
 #include <sys/stat.h>
 #include <ctype.h>
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "extreq.h"
 #include "pki.h"
 #include "tls.h"
 
@@ -43,6 +44,18 @@ static const struct pki_profile pki_ca_profile = {
 static const struct pki_profile pki_machine_profile = {
 	NULL, NULL, PKI_MACHINE_DAYS, "critical,CA:FALSE",
 	"critical,digitalSignature", "clientAuth", NULL
+};
+
+/* The package-signing CA: a separate trust from the TLS one (ca.crt). */
+static const struct pki_profile pki_pkgsign_profile = {
+	PKI_PKGSIGN_CA, "cloudsim package-signing CA", PKI_CA_DAYS,
+	"critical,CA:TRUE", "critical,keyCertSign,cRLSign", NULL, NULL
+};
+
+/* A publisher's code-signing certificate; file and cn are set per name. */
+static const struct pki_profile pki_publisher_profile = {
+	NULL, NULL, PKI_SERVER_DAYS, "critical,CA:FALSE",
+	"critical,digitalSignature", "codeSigning", NULL
 };
 
 /* The loaded CA. */
@@ -269,28 +282,29 @@ pki_issue(const char *dir, const struct pki_profile *p, const char *cn,
 	return -1;
 }
 
+/* DIR/<file>.crt and .key, which must match. */
 static int
-pki_load_ca(const char *dir, X509 **cert, EVP_PKEY **key, char *err,
-    size_t errlen)
+pki_load_pair(const char *dir, const char *file, X509 **cert, EVP_PKEY **key,
+    char *err, size_t errlen)
 {
 	char	 path[PATH_MAX];
 	FILE	*f;
 
 	*cert = NULL;
 	*key = NULL;
-	if (pki_path(path, sizeof(path), dir, "ca", "crt") == -1 ||
+	if (pki_path(path, sizeof(path), dir, file, "crt") == -1 ||
 	    (f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s/ca.crt: %s (create the PKI with: "
-		    "cloudsim pki %s)", dir, strerror(errno), dir);
+		snprintf(err, errlen, "%s/%s.crt: %s (create the PKI with: "
+		    "cloudsim pki %s)", dir, file, strerror(errno), dir);
 		return -1;
 	}
 	*cert = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	if (*cert == NULL)
 		return tls_error(err, errlen, "not a PEM certificate", path);
-	if (pki_path(path, sizeof(path), dir, "ca", "key") == -1 ||
+	if (pki_path(path, sizeof(path), dir, file, "key") == -1 ||
 	    (f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s/ca.key: %s", dir, strerror(errno));
+		snprintf(err, errlen, "%s/%s.key: %s", dir, file, strerror(errno));
 		goto fail;
 	}
 	*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
@@ -300,7 +314,7 @@ pki_load_ca(const char *dir, X509 **cert, EVP_PKEY **key, char *err,
 		goto fail;
 	}
 	if (X509_check_private_key(*cert, *key) != 1) {
-		tls_error(err, errlen, "does not match ca.crt", path);
+		tls_error(err, errlen, "does not match its certificate", path);
 		goto fail;
 	}
 	return 0;
@@ -310,6 +324,124 @@ pki_load_ca(const char *dir, X509 **cert, EVP_PKEY **key, char *err,
 	*cert = NULL;
 	*key = NULL;
 	return -1;
+}
+
+static int	pki_issue_publisher_with(const char *, const char *, X509 *,
+		    EVP_PKEY *, X509 **, EVP_PKEY **, char *, size_t);
+
+static int
+pki_load_ca(const char *dir, X509 **cert, EVP_PKEY **key, char *err,
+    size_t errlen)
+{
+	return pki_load_pair(dir, "ca", cert, key, err, errlen);
+}
+
+int
+pki_publisher_ok(const char *name)
+{
+	return extreq_publisher_ok(name);
+}
+
+/* The package-signing CA and the sample publisher: kept when present
+ * (unless force), the publisher issued again with a new CA. */
+static int
+pki_create_pkgsign(const char *dir, int force, char *err, size_t errlen)
+{
+	char		 path[PATH_MAX];
+	X509		*ca = NULL;
+	EVP_PKEY	*ca_key = NULL;
+	int		 fresh = 0, rc = -1;
+
+	if (pki_path(path, sizeof(path), dir, PKI_PKGSIGN_CA, "crt") == -1) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return -1;
+	}
+	if (!force && pki_exists(path)) {
+		if (pki_load_pair(dir, PKI_PKGSIGN_CA, &ca, &ca_key, err,
+		    errlen) == -1)
+			return -1;
+	} else if (pki_issue(dir, &pki_pkgsign_profile, pki_pkgsign_profile.cn,
+	    NULL, NULL, &ca, &ca_key, err, errlen) == -1)
+		return -1;
+	else
+		fresh = 1;
+	if (pki_path(path, sizeof(path), dir, PKI_PUBLISHERS "/"
+	    PKI_SAMPLE_PUBLISHER, "crt") == -1) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		goto fail;
+	}
+	if ((fresh || !pki_exists(path)) && pki_issue_publisher_with(dir,
+	    PKI_SAMPLE_PUBLISHER, ca, ca_key, NULL, NULL, err, errlen) == -1)
+		goto fail;
+	rc = 0;
+ fail:
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+	return rc;
+}
+
+/* DIR/publishers/<name>.crt and .key, signed by the package-signing CA. */
+static int
+pki_issue_publisher_with(const char *dir, const char *name, X509 *ca,
+    EVP_PKEY *ca_key, X509 **cert, EVP_PKEY **key, char *err, size_t errlen)
+{
+	struct pki_profile	 p = pki_publisher_profile;
+	char			 sub[PATH_MAX], file[PATH_MAX];
+
+	if (!pki_publisher_ok(name)) {
+		snprintf(err, errlen, "publisher \"%.80s\": expected 1-%d of "
+		    "[A-Za-z0-9.], like Contoso.Monitoring", name,
+		    PKI_PUBLISHER_MAX);
+		return -1;
+	}
+	if (snprintf(sub, sizeof(sub), "%s/%s", dir, PKI_PUBLISHERS) >=
+	    (int)sizeof(sub) || (mkdir(sub, 0755) == -1 && errno != EEXIST)) {
+		snprintf(err, errlen, "%s: %s", sub, strerror(errno));
+		return -1;
+	}
+	snprintf(file, sizeof(file), "%s/%s", PKI_PUBLISHERS, name);
+	p.file = file;
+	p.cn = name;
+	return pki_issue(dir, &p, name, ca, ca_key, cert, key, err, errlen);
+}
+
+int
+pki_publisher(const char *dir, const char *name, int force, X509 **cert,
+    EVP_PKEY **key, char *err, size_t errlen)
+{
+	char		 file[PATH_MAX];
+	X509		*ca = NULL;
+	EVP_PKEY	*ca_key = NULL;
+	int		 rc = -1;
+
+	*cert = NULL;
+	*key = NULL;
+	if (!pki_publisher_ok(name)) {
+		snprintf(err, errlen, "publisher \"%.80s\": expected 1-%d of "
+		    "[A-Za-z0-9.], like Contoso.Monitoring", name,
+		    PKI_PUBLISHER_MAX);
+		return -1;
+	}
+	if (pki_load_pair(dir, PKI_PKGSIGN_CA, &ca, &ca_key, err, errlen) == -1)
+		return -1;
+	snprintf(file, sizeof(file), "%s/%s", PKI_PUBLISHERS, name);
+	/* One the CA did not sign (it was replaced) is issued again. */
+	if (!force && pki_load_pair(dir, file, cert, key, err, errlen) == 0 &&
+	    X509_verify(*cert, ca_key) == 1 && X509_check_ca(*cert) == 0) {
+		rc = 0;
+		goto done;
+	}
+	X509_free(*cert);
+	EVP_PKEY_free(*key);
+	*cert = NULL;
+	*key = NULL;
+	ERR_clear_error();
+	rc = pki_issue_publisher_with(dir, name, ca, ca_key, cert, key, err,
+	    errlen);
+ done:
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+	return rc;
 }
 
 int
@@ -352,6 +484,8 @@ pki_create(const char *dir, int force, int *kept, char *err, size_t errlen)
 		    errlen) == -1)
 			goto fail;
 	}
+	if (pki_create_pkgsign(dir, force, err, errlen) == -1)
+		goto fail;
 	rc = 0;
  fail:
 	X509_free(ca);
@@ -368,9 +502,11 @@ pki_issue_machine(const char *dir, const char *name, char *err, size_t errlen)
 	int			 rc;
 
 	if (!pki_name_ok(name) || strcmp(name, "ca") == 0 ||
-	    strcmp(name, "gateway") == 0 || strcmp(name, "services") == 0) {
+	    strcmp(name, "gateway") == 0 || strcmp(name, "services") == 0 ||
+	    strcmp(name, PKI_PKGSIGN_CA) == 0) {
 		snprintf(err, errlen, "machine name \"%s\": expected 1-64 of "
-		    "[A-Za-z0-9._-], not ca, gateway or services", name);
+		    "[A-Za-z0-9._-], not ca, gateway, services or "
+		    PKI_PKGSIGN_CA, name);
 		return -1;
 	}
 	p.file = p.cn = name;

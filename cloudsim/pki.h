@@ -1,4 +1,4 @@
-/* pki.h -- the demo PKI: a CA, the gateway and service certificates, and machine certificates, made with OpenSSL. */
+/* pki.h -- the demo PKI: a CA, the gateway and service certificates, machine certificates, and the package-signing CA with its publishers, made with OpenSSL. */
 #ifndef PKI_H
 #define PKI_H
 
@@ -12,11 +12,17 @@
 #define PKI_GATEWAY_NAME	"gw.cloudsim.test"
 #define PKI_SERVICES_DOMAIN	"cloudsim.test"
 #define PKI_MACHINE_DAYS	90
+#define PKI_PKGSIGN_CA		"pkgsign-ca"	/* DIR/pkgsign-ca.crt, .key: the package-signing CA */
+#define PKI_PUBLISHERS		"publishers"	/* DIR/publishers/<name>.crt, .key */
+#define PKI_SAMPLE_PUBLISHER	"Cloudsim.Samples"
+#define PKI_PUBLISHER_MAX	64
 
 /*
- * Creates dir (if needed) with ca.crt/ca.key, gateway.crt/.key and
- * services.crt/.key.  An existing CA is kept unless force is set (*kept is
- * then 1); a missing gateway or services pair is issued from it either way.
+ * Creates dir (if needed) with ca.crt/ca.key, gateway.crt/.key,
+ * services.crt/.key, pkgsign-ca.crt/.key and
+ * publishers/Cloudsim.Samples.crt/.key.  An existing CA (and package-signing
+ * CA) is kept unless force is set (*kept is then 1); a missing pair is issued
+ * from it either way.
  * Keys are written 0600, certificates 0644, each through a rename.
  */
 int	pki_create(const char *dir, int force, int *kept, char *err,
@@ -24,6 +30,16 @@ int	pki_create(const char *dir, int force, int *kept, char *err,
 /* Issues dir/name.crt and dir/name.key: CN=name, clientAuth, signed by dir's CA. */
 int	pki_issue_machine(const char *dir, const char *name, char *err,
 	    size_t errlen);
+/*
+ * The publisher's code-signing certificate and key (CN=name, EKU
+ * codeSigning, keyUsage digitalSignature, from DIR's package-signing CA):
+ * loaded from DIR/publishers/<name>.*, or issued there when missing, not
+ * signed by the current CA, or force is set.  The caller frees both.
+ */
+int	pki_publisher(const char *dir, const char *name, int force, X509 **cert,
+	    EVP_PKEY **key, char *err, size_t errlen);
+/* Is name a publisher name ([A-Za-z0-9.], 1-64, no empty dotted part)? */
+int	pki_publisher_ok(const char *name);
 /* Is name usable as a machine name and file name ([A-Za-z0-9._-], 1-64)? */
 int	pki_name_ok(const char *name);
 

@@ -1,4 +1,4 @@
-/* simconf.c -- cloudsim.conf: the gateway's policy and limits, the echo service, the control plane, and the stand-in host table. */
+/* simconf.c -- cloudsim.conf: the gateway's policy and limits, the echo service, the control plane, the package store, and the stand-in host table. */
 #include <netinet/in.h>
 #include <ctype.h>
 #include <limits.h>
@@ -16,9 +16,10 @@
 /* The stand-in's own subscription and tenant, unless the file names others. */
 #define SIMCONF_SUBSCRIPTION_ID	"00000000-0000-4000-8000-00000000c10d"
 #define SIMCONF_TENANT_ID	"00000000-0000-4000-8000-0000000e0a27"
+#define SIMCONF_PACKAGES_LISTEN	"127.0.0.1:8448"
 
 static const char *const simconf_keys[] = {
-	"pki_dir", "gateway", "echo", "control", "hosts", NULL
+	"pki_dir", "gateway", "echo", "control", "hosts", "packages", NULL
 };
 static const char *const simconf_gateway_keys[] = {
 	"listen", "endpoints", "bypass", "anonymous", "refresh_seconds",
@@ -32,6 +33,7 @@ static const char *const simconf_control_keys[] = {
 	"cert_lifetime_seconds", "token_lifetime_seconds", NULL
 };
 static const char *const simconf_host_keys[] = { "name", "target", NULL };
+static const char *const simconf_packages_keys[] = { "listen", "dir", NULL };
 
 int
 simconf_parse_addr(const char *text, struct sockaddr_storage *ss, int *len)
@@ -85,6 +87,7 @@ simconf_free(struct simconf *cfg)
 	if (cfg == NULL)
 		return;
 	simconf_control_clear(&cfg->control);
+	free(cfg->packages.dir);
 	for (i = 0; i < cfg->nhosts; i++) {
 		free(cfg->hosts[i].name);
 		free(cfg->hosts[i].target);
@@ -271,6 +274,31 @@ simconf_load_echo(struct simconf *cfg, const config_setting_t *root,
 	    &cfg->has_echo, err);
 }
 
+static int
+simconf_load_packages(struct simconf *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	struct simconf_packages	*p = &cfg->packages;
+	const config_setting_t	*g;
+	const char		*dir = "";
+
+	if ((g = config_setting_get_member(root, "packages")) != NULL &&
+	    !config_setting_is_group(g))
+		return conf_fail(err, g, "'packages' must be a group { ... }");
+	if (g != NULL && (conf_check_keys(g, simconf_packages_keys, err) == -1 ||
+	    conf_string(g, "dir", &dir, err) == -1))
+		return -1;
+	if (dir[0] != '\0' && dir[0] != '/')
+		return conf_fail(err, config_setting_get_member(g, "dir"),
+		    "packages.dir: \"%s\" is not an absolute path (\"\" means "
+		    "<state-dir>/packages)", dir);
+	if (dir[0] != '\0' && (p->dir = strdup(dir)) == NULL)
+		return conf_fail(err, g, "out of memory");
+	return simconf_load_addr(g, g != NULL ? g : root, "listen",
+	    SIMCONF_PACKAGES_LISTEN, &p->listen, &p->listen_len, &p->has_listen,
+	    err);
+}
+
 /* Loopback only: 127.0.0.0/8 or ::1. */
 static int
 simconf_is_loopback(const struct sockaddr_storage *ss)
@@ -436,48 +464,36 @@ simconf_load_control(struct simconf *cfg, const config_setting_t *root,
 	return 0;
 }
 
+/* One entry of the hosts list: name = "..."; target = "address:port". */
+static int
+simconf_fill_host(void *arg, void *table, int i, const config_setting_t *e,
+    const char *name, const char *target, struct conf_error *err)
+{
+	struct simconf		*cfg = arg;
+	struct simconf_host	*h;
+
+	cfg->hosts = table;
+	h = &cfg->hosts[i];
+	if ((h->name = strdup(name)) == NULL ||
+	    (h->target = strdup(target)) == NULL)
+		return conf_fail(err, e, "out of memory");
+	if (strchr(h->name, '*') != NULL || route_normalize_host(h->name) == -1)
+		return conf_fail(err, e, "name \"%s\" is not a host name "
+		    "(no wildcards here)", name);
+	if (simconf_parse_addr(target, &h->addr, &h->addr_len) == -1)
+		return conf_fail(err, e, "target \"%s\" is not an address "
+		    "and port like \"127.0.0.1:8444\"", target);
+	if (simconf_host_lookup(cfg, h->name) != h)
+		return conf_fail(err, e, "host \"%s\" is listed twice", name);
+	return 0;
+}
+
 static int
 simconf_load_hosts(struct simconf *cfg, const config_setting_t *root,
     struct conf_error *err)
 {
-	const config_setting_t	*list = NULL, *e;
-	struct simconf_host	*h;
-	const char		*name, *target;
-	int			 i, n;
-
-	if (conf_group_list(root, "hosts", &list, err) == -1)
-		return -1;
-	if (list == NULL || (n = config_setting_length(list)) == 0)
-		return 0;
-	if ((cfg->hosts = calloc(n, sizeof(*cfg->hosts))) == NULL)
-		return conf_fail(err, list, "out of memory");
-	for (i = 0; i < n; i++) {
-		e = config_setting_get_elem(list, i);
-		name = target = NULL;
-		if (conf_check_keys(e, simconf_host_keys, err) == -1 ||
-		    conf_string(e, "name", &name, err) == -1 ||
-		    conf_string(e, "target", &target, err) == -1)
-			return -1;
-		if (name == NULL || target == NULL)
-			return conf_fail(err, e, "a host needs name = \"...\" and "
-			    "target = \"address:port\"");
-		h = &cfg->hosts[cfg->nhosts];
-		if ((h->name = strdup(name)) == NULL ||
-		    (h->target = strdup(target)) == NULL) {
-			cfg->nhosts++;
-			return conf_fail(err, e, "out of memory");
-		}
-		cfg->nhosts++;
-		if (strchr(h->name, '*') != NULL || route_normalize_host(h->name) == -1)
-			return conf_fail(err, e, "name \"%s\" is not a host name "
-			    "(no wildcards here)", name);
-		if (simconf_parse_addr(target, &h->addr, &h->addr_len) == -1)
-			return conf_fail(err, e, "target \"%s\" is not an address "
-			    "and port like \"127.0.0.1:8444\"", target);
-		if (simconf_host_lookup(cfg, h->name) != h)
-			return conf_fail(err, e, "host \"%s\" is listed twice", name);
-	}
-	return 0;
+	return conf_hosts(root, simconf_host_keys, "target", "address:port",
+	    sizeof(*cfg->hosts), &cfg->nhosts, simconf_fill_host, cfg, err);
 }
 
 static int
@@ -536,6 +552,7 @@ simconf_load(const char *config_dir, char *errbuf, size_t errlen)
 	    simconf_load_gateway(cfg, root, &err) == -1 ||
 	    simconf_load_echo(cfg, root, &err) == -1 ||
 	    simconf_load_control(cfg, root, &err) == -1 ||
+	    simconf_load_packages(cfg, root, &err) == -1 ||
 	    simconf_load_hosts(cfg, root, &err) == -1)
 		goto fail;
 	config_destroy(&lc);

@@ -1,4 +1,4 @@
-/* simconf.h -- cloudsim.conf: the gateway's policy and limits, the echo service, the control plane, and the stand-in host table. */
+/* simconf.h -- cloudsim.conf: the gateway's policy and limits, the echo service, the control plane, the package store, and the stand-in host table. */
 #ifndef SIMCONF_H
 #define SIMCONF_H
 
@@ -43,6 +43,15 @@ struct simconf_control {
 	long long		 token_lifetime_seconds;	/* access tokens */
 };
 
+/* The package store (packages.cloudsim.test). */
+struct simconf_packages {
+	int			 has_listen;	/* packages.listen is not "" */
+	struct sockaddr_storage	 listen;	/* HTTPS, services.crt */
+	int			 listen_len;
+	char			*dir;		/* packages and catalog entries; NULL:
+						 * <state-dir>/packages */
+};
+
 struct simconf {
 	char			*path;			/* <config-dir>/cloudsim.conf */
 	char			*pki_dir;		/* ca.crt, gateway.crt, services.crt live here */
@@ -67,6 +76,7 @@ struct simconf {
 	struct simconf_host	*hosts;
 	int			 nhosts;
 	struct simconf_control	 control;
+	struct simconf_packages	 packages;
 };
 
 /* Reads <config_dir>/cloudsim.conf; on error err names file, line and expectation. */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
@@ -195,4 +196,43 @@ conf_group_list(const config_setting_t *group, const char *key,
 			    "group { ... }", key, i + 1);
 	*out = s;
 	return 0;
+}
+
+int
+conf_hosts(const config_setting_t *root, const char *const *keys,
+    const char *value_key, const char *value_hint, size_t size, int *n,
+    conf_host_fill *fill, void *arg, struct conf_error *err)
+{
+	const config_setting_t	*list = NULL, *e;
+	const char		*name, *value;
+	void			*table;
+	int			 i, len;
+
+	if (conf_group_list(root, "hosts", &list, err) == -1)
+		return -1;
+	if (list == NULL || (len = config_setting_length(list)) == 0)
+		return 0;
+	if ((table = calloc(len, size)) == NULL)
+		return conf_fail(err, list, "out of memory");
+	for (i = 0; i < len; i++) {
+		e = config_setting_get_elem(list, i);
+		name = value = NULL;
+		if (conf_check_keys(e, keys, err) == -1 ||
+		    conf_string(e, "name", &name, err) == -1 ||
+		    conf_string(e, value_key, &value, err) == -1)
+			goto fail;
+		if (name == NULL || value == NULL) {
+			conf_fail(err, e, "a host needs name = \"...\" and "
+			    "%s = \"%s\"", value_key, value_hint);
+			goto fail;
+		}
+		(*n)++;
+		if (fill(arg, table, i, e, name, value, err) == -1)
+			return -1;
+	}
+	return 0;
+fail:
+	if (i == 0)
+		free(table);		/* fill never took it */
+	return -1;
 }

@@ -32,6 +32,21 @@ int	conf_string_list(const config_setting_t *group, const char *key,
 /* A list of groups: *out is the setting, or NULL when absent. */
 int	conf_group_list(const config_setting_t *group, const char *key,
 	    const config_setting_t **out, struct conf_error *err);
+/*
+ * A `hosts` list of root, ( { name = "..."; <value_key> = "..."; }, ... ), as
+ * arcproxy.conf and cloudsim.conf write it: each entry has only keys, and
+ * both strings.  The table is n zeroed elements of size bytes; fill(arg,
+ * table, i, entry, name, value, err) stores entry i (the table is the
+ * caller's from its first call on), after *n has counted it, so that the
+ * caller's cleanup frees what fill stored even when it fails.  0 when good
+ * or absent, -1 with err filled.
+ */
+typedef int conf_host_fill(void *arg, void *table, int i,
+	    const config_setting_t *entry, const char *name, const char *value,
+	    struct conf_error *err);
+int	conf_hosts(const config_setting_t *root, const char *const *keys,
+	    const char *value_key, const char *value_hint, size_t size, int *n,
+	    conf_host_fill *fill, void *arg, struct conf_error *err);
 int	conf_fail(struct conf_error *err, const config_setting_t *where,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -68,6 +68,7 @@ class Sim(harness.Daemon):
 		self.half_port = free_port()	# the half-close server below
 		self.control_port = free_port()	# control.listen
 		self.operator_port = free_port()	# control.operator_listen
+		self.packages_port = free_port()	# packages.listen (packages.cloudsim.test)
 		self.control = {}		# more control.* settings (test_control.py)
 		# Where management.cloudsim.test goes: the echo service (a stand-in
 		# anonymous endpoint for the gateway tests) or the control plane.
@@ -98,12 +99,14 @@ class Sim(harness.Daemon):
 			"echo": {"listen": "127.0.0.1:%d" % self.echo_port},
 			"control": dict({"listen": "127.0.0.1:%d" % self.control_port,
 					 "operator_listen": "127.0.0.1:%d" % self.operator_port}, **self.control),
+			"packages": {"listen": "127.0.0.1:%d" % self.packages_port},
 			"hosts": [
 				{"name": "echo.cloudsim.test", "target": "127.0.0.1:%d" % self.echo_port},
 				{"name": "management.cloudsim.test", "target": "127.0.0.1:%d" % (
 					self.control_port if self.management == "control" else self.echo_port)},
 				{"name": "dead.cloudsim.test", "target": "127.0.0.1:%d" % self.dead_port},
 				{"name": "half.cloudsim.test", "target": "127.0.0.1:%d" % self.half_port},
+				{"name": "packages.cloudsim.test", "target": "127.0.0.1:%d" % self.packages_port},
 			],
 		}
 		if self.protocols is not None:
@@ -124,7 +127,8 @@ class Sim(harness.Daemon):
 		self.proc = subprocess.Popen([str(CLOUDSIM), "-d", "-v", "--config-dir", self.conf_dir,
 					      "--state-dir", self.state_dir], stdin=subprocess.DEVNULL,
 					     stdout=self.stderr_file, stderr=self.stderr_file, **self._kw())
-		for port in (self.gw_port, self.echo_port, self.control_port, self.operator_port):
+		for port in (self.gw_port, self.echo_port, self.control_port, self.operator_port,
+			     self.packages_port):
 			if not wait_port(port, 5, self.proc):
 				rc = self.proc.poll()
 				self.kill()

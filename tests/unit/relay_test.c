@@ -8,39 +8,25 @@
 
 #include "budget.h"
 #include "relay.h"
-#include "upstream.h"
-#include "worker.h"
 #include "unit.h"
 
 #define HIGH	(256 * 1024)
 
 static struct event_base	*base;
-static struct worker		 w;
-static struct upstream		 up;
+static struct budget		 budget;
 static struct relay		 r;
 static struct bufferevent	*cl[2], *us[2];	/* [0] the relay's end, [1] the test's */
 static int			 up_shut, finished;
 static size_t			 got_client, got_upstream;
 static uint64_t			 gauge;
 
+/* The upstream's EOF goes through its hook (arcproxy: the upstream's ops). */
 static void
-fake_shutdown_write(struct upstream *u)
+fake_shutdown_write(void *arg)
 {
-	(void)u;
+	(void)arg;
 	up_shut++;
 }
-
-static void
-fake_close(struct upstream *u)
-{
-	(void)u;
-}
-
-static const struct upstream_ops fake_ops = {
-	.name = "fake",
-	.shutdown_write = fake_shutdown_write,
-	.close = fake_close,
-};
 
 static struct relay_end *
 end_of(struct bufferevent *bev)
@@ -85,20 +71,16 @@ sink_cb(struct bufferevent *bev, void *arg)
 static void
 setup(void)
 {
-	memset(&w, 0, sizeof(w));
 	memset(&r, 0, sizeof(r));
 	up_shut = finished = 0;
 	got_client = got_upstream = 0;
 	base = event_base_new();
 	CU_ASSERT_FATAL(base != NULL);
-	budget_init(&w.budget, 64 * 1024 * 1024, &gauge);
+	budget_init(&budget, 64 * 1024 * 1024, &gauge);
 	CU_ASSERT_FATAL(bufferevent_pair_new(base, 0, cl) == 0);
 	CU_ASSERT_FATAL(bufferevent_pair_new(base, 0, us) == 0);
-	memset(&up, 0, sizeof(up));
-	up.ops = &fake_ops;
-	up.bev = us[0];
-	up.w = &w;
-	relay_init(&r, cl[0], &up, HIGH);
+	relay_init(&r, cl[0], us[0], HIGH, &budget);
+	r.upstream.shutdown_write = fake_shutdown_write;
 	/* A pair has no socket: nothing is written past the bufferevent. */
 	r.client.plain = r.upstream.plain = 0;
 	bufferevent_setcb(cl[0], relay_read_cb, relay_write_cb, relay_event_cb, NULL);

@@ -8,7 +8,6 @@
 
 struct budget;
 struct bufferevent;
-struct upstream;
 
 /*
  * How much one direction may hold in its partner's output before the reader
@@ -26,7 +25,9 @@ struct relay_window {
 
 struct relay_end {
 	struct bufferevent	*bev;
-	struct upstream		*up;		/* NULL: a plain client socket */
+	/* Sends EOF to this end; NULL: shutdown(2) on its socket. */
+	void			(*shutdown_write)(void *arg);
+	void			*arg;
 	unsigned		 eof:1;		/* this end sent EOF */
 	unsigned		 shut:1;	/* we sent EOF to this end */
 	unsigned		 paused:1;	/* not read: the partner's output is full */
@@ -39,16 +40,18 @@ struct relay {
 	struct relay_end	 client;
 	struct relay_end	 upstream;
 	size_t			 high_water;	/* the largest window (buffer_bytes) */
-	struct budget		*budget;	/* the worker's */
+	struct budget		*budget;	/* the worker's, or NULL: none */
 };
 
+/* Both ends start neither plain nor with a shutdown hook: the caller sets
+ * them.  The windows stay (see relay.c). */
 void	relay_init(struct relay *, struct bufferevent *client,
-	    struct upstream *up, size_t high_water);
+	    struct bufferevent *upstream, size_t high_water, struct budget *);
 /* A tunnel: start both directions; pass what from holds to its partner. */
 void	relay_start(struct relay *);
 void	relay_read(struct relay *, struct relay_end *from);
-/* These two return 1 when both directions have ended and flushed (the
- * tunnel is over), else 0. */
+/* These two return 1 when both directions have ended and flushed (each end
+ * sent EOF and was sent one: the tunnel is over), else 0. */
 int	relay_drained(struct relay *, struct relay_end *to);
 int	relay_eof(struct relay *, struct relay_end *from);
 struct relay_end *relay_partner(struct relay *, struct relay_end *);

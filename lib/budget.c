@@ -3,7 +3,14 @@
 #include <event2/bufferevent.h>
 
 #include "budget.h"
-#include "metrics.h"
+
+/* The gauge is read by other threads (arcproxy's admin API). */
+static void
+budget_report(struct budget *b)
+{
+	if (b->gauge != NULL)
+		__atomic_store_n(b->gauge, (uint64_t)b->used, __ATOMIC_RELAXED);
+}
 
 static void
 budget_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
@@ -14,7 +21,7 @@ budget_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	(void)buf;
 	b->used += info->n_added;
 	b->used -= info->n_deleted < b->used ? info->n_deleted : b->used;
-	METRIC_SET(*b->gauge, b->used);
+	budget_report(b);
 }
 
 void
@@ -35,7 +42,7 @@ budget_untrack_buffer(struct budget *b, struct evbuffer *buf)
 		len = evbuffer_get_length(buf);
 		/* A deferred report may not have counted all of it yet. */
 		b->used -= len < b->used ? len : b->used;
-		METRIC_SET(*b->gauge, b->used);
+		budget_report(b);
 	}
 }
 
@@ -54,7 +61,7 @@ budget_track(struct budget *b, struct bufferevent *bev)
 		return;
 	}
 	b->used += evbuffer_get_length(in) + evbuffer_get_length(out);
-	METRIC_SET(*b->gauge, b->used);
+	budget_report(b);
 }
 
 void

@@ -10,7 +10,7 @@ struct bufferevent;
 struct budget {
 	size_t		 used;		/* bytes in tracked buffers now */
 	size_t		 limit;		/* past it, readers pause (relay_throttle) */
-	uint64_t	*gauge;		/* a metric that mirrors used */
+	uint64_t	*gauge;		/* a metric that mirrors used, or NULL */
 };
 
 void	budget_init(struct budget *, size_t limit, uint64_t *gauge);

@@ -11,8 +11,6 @@
 #include "budget.h"
 #include "fastio.h"
 #include "relay.h"
-#include "upstream.h"
-#include "worker.h"
 
 #define RELAY_DRAIN_FAST_MS	20	/* drained this fast: the window doubles */
 #define RELAY_DRAIN_SLOW_MS	1000	/* this slow: back to the minimum */
@@ -71,7 +69,7 @@ relay_throttle(struct relay_window *win, struct budget *b,
 		relay_window_grow(win, to, max);
 	win->full = 0;
 	/* Past the budget, only what the partner takes at once is read. */
-	if (budget_spent(b))
+	if (b != NULL && budget_spent(b))
 		high = 1;
 	if (out < high)
 		return 0;
@@ -87,7 +85,8 @@ relay_read_more(struct relay_window *win, struct budget *b,
     struct bufferevent *bev, size_t max)
 {
 	size_t	have = evbuffer_get_length(bufferevent_get_input(bev));
-	size_t	room = relay_window_high(win, max), left = budget_left(b);
+	size_t	room = relay_window_high(win, max);
+	size_t	left = b != NULL ? budget_left(b) : room;
 
 	win->full = 0;
 	if (have >= room)
@@ -109,16 +108,15 @@ relay_partner(struct relay *r, struct relay_end *e)
 /* The windows stay: a kept-alive connection's next exchange, or the tunnel
  * an exchange becomes, starts at the pace the last one reached. */
 void
-relay_init(struct relay *r, struct bufferevent *client, struct upstream *up,
-    size_t high_water)
+relay_init(struct relay *r, struct bufferevent *client,
+    struct bufferevent *upstream, size_t high_water, struct budget *b)
 {
 	struct relay_window	cw = r->client.win, uw = r->upstream.win;
 
-	r->client = (struct relay_end){ .bev = client, .plain = 1, .win = cw };
-	r->upstream = (struct relay_end){ .bev = up->bev, .up = up,
-	    .plain = up->plain, .win = uw };
+	r->client = (struct relay_end){ .bev = client, .win = cw };
+	r->upstream = (struct relay_end){ .bev = upstream, .win = uw };
 	r->high_water = high_water;
-	r->budget = &up->w->budget;
+	r->budget = b;
 }
 
 static int
@@ -135,8 +133,8 @@ relay_shut(struct relay_end *to)
 	if (to->shut || evbuffer_get_length(bufferevent_get_output(to->bev)) > 0)
 		return;
 	to->shut = 1;
-	if (to->up != NULL)
-		to->up->ops->shutdown_write(to->up);
+	if (to->shutdown_write != NULL)
+		to->shutdown_write(to->arg);
 	else
 		shutdown(bufferevent_getfd(to->bev), SHUT_WR);
 }

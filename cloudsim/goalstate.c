@@ -1,0 +1,13 @@
+/* goalstate.c -- the one hook every change of a machine's goal state goes through, so that the machine can be told at once (the notification service). */
+#include "cloudsim.h"
+#include "goalstate.h"
+#include "log.h"
+
+void
+goalstate_changed(struct cloudsim *cs, const char *machine, const char *topic,
+    unsigned long long seq)
+{
+	(void)cs;
+	/* The notification service (notify.cloudsim.test) is told here. */
+	log_debug("goal state of %s: %s at seq %llu", machine, topic, seq);
+}

@@ -1,0 +1,37 @@
+/* pkgsign.h -- packages for the store: a directory zipped (libarchive, entries in byte order, fixed times), a file signed by its publisher (detached DER CMS, SHA-256) and catalog entries, each written through a rename. */
+#ifndef PKGSIGN_H
+#define PKGSIGN_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define PKGSIGN_MTIME	946684800	/* 2000-01-01: every entry's time, so a zip is reproducible */
+
+/* What was written. */
+struct pkgsign_file {
+	char			sha256[65];	/* lower-case hex */
+	unsigned long long	size;
+};
+
+/*
+ * Zips the tree under src (regular files, directories and symlinks, as
+ * they are: a symlink is stored, never followed; anything else is refused)
+ * into outdirfd/name, entries sorted by path, modes kept, owners and times
+ * fixed.  The zip goes to a temp name first and is renamed when whole.
+ */
+int	pkgsign_zip_dir(const char *src, int outdirfd, const char *name,
+	    struct pkgsign_file *out, char *err, size_t errlen);
+/*
+ * Signs outdirfd/name as publisher (DIR/publishers/<publisher>.*, issued
+ * from DIR's package-signing CA on first use): a detached DER CMS
+ * SignedData over the file's bytes (SHA-256, binary, the signer's
+ * certificate included) written to outdirfd/sig_name (0644).
+ */
+int	pkgsign_sign(const char *pki_dir, const char *publisher, int outdirfd,
+	    const char *name, const char *sig_name, char *err, size_t errlen);
+/* Writes entry as outdirfd/name (JSON, 0644), atomically. */
+int	pkgsign_catalog(int outdirfd, const char *name, json_t *entry,
+	    char *err, size_t errlen);
+
+#endif
