@@ -67,13 +67,28 @@ and only for the user arcproxy.  Try, as root, in another terminal:
   %(c)s curl -s http://%(op)s/operator/machines          # "the portal": Connected
   %(c)s curl -s http://%(op)s/operator/machines/%(name)s
 
-Files: %(work)s (config %(etc)s, state %(var)s, logs *.log, cloud/stderr.log%(squid)s).
+%(ext)sFiles: %(work)s (config %(etc)s, state %(var)s, logs *.log, cloud/stderr.log%(squid)s).
 Variant C: kill cloudsim (pid %(sim)d) and watch azcmagent show and /healthz; this demo does not
 start it again.  Ctrl-C stops everything and removes the namespaces and %(work)s.
 """ % {"machine": topo.machine, "way": way, "m": m, "c": c, "bin": app.bin, "dirs": dirs, "ca": ca,
        "gw": netns.CLOUD_IP, "op": netns.OPERATOR, "name": app.name, "work": app.work, "etc": app.etc,
        "var": app.var, "sim": app.cloudsim.pid,
-       "squid": ", squid/access.log" if proxy else ""}
+       "squid": ", squid/access.log" if proxy else "", "ext": extension_hint(topo, app)}
+
+
+def extension_hint(topo, app):
+	"""How to deploy the Hello sample (its enable runs plain curl), when extmgr runs."""
+	if app.extmgr is None or not (REPO / "samples" / "extensions" / "pack.sh").exists():
+		return ""
+	body = '{"publisher":"Cloudsim.Samples","type":"Hello","version":"1.0","publicSettings":' \
+		'{"bytes":1000,"caFile":"%s"}}' % os.path.join(app.etc, "ca.crt")
+	return """An extension (extmgr polls every 5 s; its enable fetches echo with plain curl):
+  BIN=%(bin)s samples/extensions/pack.sh hello 1.0 %(store)s %(pki)s
+  ip netns exec %(cloud)s curl -s -X PUT -d '%(body)s' http://%(op)s/operator/machines/%(name)s/extensions/hello
+  ip netns exec %(cloud)s curl -s http://%(op)s/operator/machines/%(name)s/extensions/hello
+
+""" % {"bin": app.bin, "store": os.path.join(app.cloud_dir, "packages"), "pki": app.pki, "cloud": topo.cloud,
+       "body": body, "op": netns.OPERATOR, "name": app.name}
 
 
 def main(argv):
@@ -116,6 +131,9 @@ def main(argv):
 		if r.returncode != 0:
 			raise RuntimeError("azcmagent connect: exit %d: %s" % (r.returncode, r.stderr.strip()))
 		print(r.stdout.rstrip())
+		if app.agentlets():
+			app.start_agentlets(poll=5, evaluation=30)
+			say("started %s" % ", ".join(app.agentlets()))
 		print(instructions(topo, app, a.proxy), flush=True)
 		while app.arcproxy.alive() and app.himds.alive():
 			try:
