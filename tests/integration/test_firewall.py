@@ -99,6 +99,9 @@ def stop_fw_env(env):
 				problems.append("%s had exited with status %s\n%s" % (p.name, crashed, p.tail()))
 			elif crashed is None and rc != 0:
 				problems.append("%s exited %s on SIGTERM\n%s" % (p.name, rc, p.tail()))
+			m = re.search(r"(ERROR: \w+Sanitizer|runtime error:).*", p.text())
+			if m:
+				problems.append("%s sanitizer: %s\n%s" % (p.name, m.group(0), p.tail(40)))
 	if env.topo is not None:
 		env.topo.destroy()
 	if env.work and not harness.KEEP and not problems:
