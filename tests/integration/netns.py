@@ -221,11 +221,6 @@ class Topology:
 				out[c["name"]] = c["packets"]
 		return out
 
-	def ruleset_text(self):
-		r = subprocess.run([self.ip, "netns", "exec", self.machine, self.nft, "list", "ruleset"],
-				   capture_output=True, text=True, timeout=20)
-		return r.stdout
-
 	def cmd(self, side, argv, user=None):
 		"""argv run inside the namespace side ("cloud", "machine" or a namespace name), as user
 		(a name; None = root, with root's groups)."""
@@ -242,10 +237,6 @@ class Topology:
 
 	def popen(self, side, argv, user=None, **kw):
 		return subprocess.Popen(self.cmd(side, argv, user), **kw)
-
-	def pids(self, side):
-		r = subprocess.run([self.ip, "netns", "pids", self.ns(side)], capture_output=True, text=True)
-		return [int(p) for p in r.stdout.split()]
 
 	def destroy(self):
 		"""Kill whatever still runs inside, remove both namespaces (the veth pair goes with
