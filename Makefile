@@ -114,6 +114,7 @@ PROGS	:= $(BIN)/arcproxy
 .DEFAULT_GOAL := all
 -include cloudsim/build.mk bench/build.mk agentlets/himds/build.mk azcmagent/build.mk
 -include tests/fuzz/build.mk
+-include tests/unit/extmgr_handler.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps deps-list test unit integration run clean install uninstall deb
