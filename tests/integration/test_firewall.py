@@ -27,6 +27,8 @@ Variant C (the gateway goes away), on the same machine:
 - cloudsim started again: heartbeats reach the operator API again, /healthz is up, a token comes
   from the cloud, arcproxy and himds (and extmgr and guestconfig when running) are the same
   processes, and work queued in the cloud just before the outage completes after it.
+Cleanup: the namespaces go at teardown, even after a failure; a killed run's (named for a pid
+that is gone) are removed by the next run, with whatever still runs inside; a live run's stay.
 Skips, with the reason, when not root or when ip netns / nft cannot be used here.
 """
 
@@ -452,6 +454,41 @@ def gateway_outage_and_recovery(env):
 		      "%s %s" % (p.name, "alive" if p.alive() else "exited %s" % p.proc.returncode) for p in machine))
 	c = topo.counters()
 	check(c["drop_arcproxy"] == 0, "arcproxy's uid had packets dropped: %r" % c)
+
+
+# --- what a killed run leaves is removed by the next ------------------------------------
+
+@test(timeout=20)
+def sweep_removes_killed_runs(env):
+	"""Namespaces named for a run whose pid is gone (with a process still inside and their
+	/etc/netns entry) are removed by the next topology; those of a live run are kept."""
+	need(env)
+	gone = os.fork()	# a pid that no longer runs
+	if gone == 0:
+		os._exit(0)
+	os.waitpid(gone, 0)
+	names = {"dead": "arc-machine-%d-0dead0" % gone, "live": "arc-cloud-%d-0live0" % os.getpid()}
+	sleeper = None
+	try:
+		for name in names.values():
+			r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+			check(r.returncode == 0, "ip netns add %s: %s" % (name, r.stderr))
+			os.makedirs("/etc/netns/" + name, exist_ok=True)
+		sleeper = subprocess.Popen(["ip", "netns", "exec", names["dead"], "sleep", "30"])
+		removed = netns.sweep()
+		check(names["dead"] in removed and names["live"] not in removed, "sweep removed %r" % removed)
+		listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+		check(names["dead"] not in listed and not os.path.exists("/etc/netns/" + names["dead"]),
+		      "the dead run's namespace is still there:\n%s" % listed)
+		check(names["live"] in listed, "the live run's namespace was removed")
+		check(poll(lambda: sleeper.poll() is not None, timeout=5), "the process inside was not killed")
+	finally:
+		if sleeper is not None and sleeper.poll() is None:
+			sleeper.kill()
+			sleeper.wait()
+		for name in names.values():
+			subprocess.run(["ip", "netns", "del", name], capture_output=True)
+			shutil.rmtree("/etc/netns/" + name, ignore_errors=True)
 
 
 # --- the README's ruleset is the one tested ---------------------------------------------
