@@ -112,6 +112,7 @@ connect_test_OBJS := lib/connect.c lib/http.c lib/route.c
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
 PROGS	:= $(BIN)/arcproxy
 .DEFAULT_GOAL := all
+-include tests/unit/guestconfig_engine.mk bench/gcbench.mk
 -include cloudsim/build.mk bench/build.mk agentlets/himds/build.mk azcmagent/build.mk
 -include tests/fuzz/build.mk
 -include tests/unit/extmgr_handler.mk

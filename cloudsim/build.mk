@@ -27,6 +27,11 @@ cloudsim_pki_test_OBJS := cloudsim/pki.c cloudsim/extreq.c lib/tls.c
 cloudsim_simconf_test_OBJS := cloudsim/simconf.c lib/conf.c lib/route.c
 cloudsim_registry_test_OBJS := cloudsim/registry.c lib/atomicfile.c
 cloudsim_jwt_test_OBJS := cloudsim/jwt.c lib/tls.c
+UNIT_TESTS += cloudsim_pkgsign cloudsim_extreq
+cloudsim_pkgsign_test_OBJS := cloudsim/pkgsign.c cloudsim/pki.c cloudsim/extreq.c \
+	lib/tls.c lib/atomicfile.c lib/pkgverify.c
+cloudsim_extreq_test_OBJS := cloudsim/extreq.c cloudsim/extstore.c lib/atomicfile.c
+$(BUILD)/tests/cloudsim_pkgsign_test: LDLIBS += -larchive
 
 # The suites include cloudsim's headers.
 $(OBJ)/tests/unit/cloudsim_%.o: ALL_CFLAGS += -Icloudsim

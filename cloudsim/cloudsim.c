@@ -1,7 +1,6 @@
 /* cloudsim.c -- the local stand-in for Azure: flags, the commands (pki, machine-cert, publisher-cert, ext-pack), start-up (gateway, echo, control plane, package store), signals and shutdown. */
 #include <sys/stat.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -11,7 +10,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <jansson.h>
 #include <openssl/ssl.h>
 
 #include "addr.h"
@@ -19,7 +17,6 @@
 #include "control.h"
 #include "daemon.h"
 #include "echo.h"
-#include "extreq.h"
 #include "extstore.h"
 #include "gateway.h"
 #include "log.h"
@@ -78,7 +75,8 @@ cmd_pki(int argc, char *argv[])
 	}
 	if (kept)
 		printf("cloudsim pki: %s/ca.crt exists: kept the CA (--force replaces "
-		    "it); gateway and services certificates are in place\n", dir);
+		    "it); gateway, services, package-signing and %s certificates "
+		    "are in place\n", dir, PKI_SAMPLE_PUBLISHER);
 	else
 		printf("cloudsim pki: created %s: ca.crt, ca.key, gateway.crt/.key "
 		    "(%s, 127.0.0.1), services.crt/.key (*.%s), %s.crt/.key "
@@ -139,80 +137,46 @@ cmd_ext_pack(int argc, char *argv[])
 		{ "pki", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct pkgsign_ext	 ext = { NULL, NULL, NULL, NULL, NULL, NULL };
 	struct pkgsign_file	 zip;
-	const char		*publisher = NULL, *type = NULL, *version = NULL;
-	const char		*out = NULL, *pki = NULL, *src;
-	char			 base[256], file[300], sig[300], entry[300];
 	char			 pki_default[PATH_MAX], manifest[PATH_MAX];
 	char			 err[512];
-	json_t			*doc = NULL;
-	int			 ch, dirfd = -1, rc = 1;
+	int			 ch;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'p': publisher = optarg; break;
-		case 't': type = optarg; break;
-		case 'V': version = optarg; break;
-		case 'o': out = optarg; break;
-		case 'k': pki = optarg; break;
+		case 'p': ext.publisher = optarg; break;
+		case 't': ext.type = optarg; break;
+		case 'V': ext.version = optarg; break;
+		case 'o': ext.outdir = optarg; break;
+		case 'k': ext.pki_dir = optarg; break;
 		default: usage();
 		}
 	}
-	if (optind != argc - 1 || publisher == NULL || type == NULL ||
-	    version == NULL || out == NULL)
+	if (optind != argc - 1 || ext.publisher == NULL || ext.type == NULL ||
+	    ext.version == NULL || ext.outdir == NULL)
 		usage();
-	src = argv[optind];
-	if (!extreq_publisher_ok(publisher) || !extreq_type_ok(type) ||
-	    !extreq_version_ok(version)) {
-		fprintf(stderr, "cloudsim ext-pack: expected a publisher of "
-		    "[A-Za-z0-9.] (Contoso.Monitoring), a type of [A-Za-z0-9._-] "
-		    "(CustomScript) and a version of 1 to 4 numbers (1.0)\n");
-		return 1;
-	}
-	if (pki == NULL) {
+	ext.src = argv[optind];
+	if (ext.pki_dir == NULL) {
 		snprintf(pki_default, sizeof(pki_default), "%s/pki",
 		    daemon_dir(NULL, "ARC_CONFIG_DIR", ARC_DIR_CONFIG));
-		pki = pki_default;
+		ext.pki_dir = pki_default;
 	}
-	snprintf(manifest, sizeof(manifest), "%s/HandlerManifest.json", src);
+	snprintf(manifest, sizeof(manifest), "%s/HandlerManifest.json", ext.src);
 	if (access(manifest, F_OK) == -1)
 		fprintf(stderr, "cloudsim ext-pack: warning: %s: %s (extension "
 		    "managers refuse a handler without it)\n", manifest,
 		    strerror(errno));
-	snprintf(base, sizeof(base), "%s.%s-%s", publisher, type, version);
-	snprintf(file, sizeof(file), "%s.zip", base);
-	snprintf(sig, sizeof(sig), "%s.zip.p7s", base);
-	snprintf(entry, sizeof(entry), "%s.json", base);
-	if ((mkdir(out, 0755) == -1 && errno != EEXIST) ||
-	    (dirfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		fprintf(stderr, "cloudsim ext-pack: %s: %s\n", out,
-		    strerror(errno));
+	if (pkgsign_extension(&ext, &zip, err, sizeof(err)) == -1) {
+		fprintf(stderr, "cloudsim ext-pack: %s\n", err);
 		return 1;
 	}
-	if (pkgsign_zip_dir(src, dirfd, file, &zip, err, sizeof(err)) == -1 ||
-	    pkgsign_sign(pki, publisher, dirfd, file, sig, err,
-	    sizeof(err)) == -1)
-		goto fail;
-	if ((doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
-	    "kind", "extension", "publisher", publisher, "type", type,
-	    "version", version, "file", file, "signature", sig,
-	    "sha256", zip.sha256, "size", (json_int_t)zip.size)) == NULL) {
-		snprintf(err, sizeof(err), "out of memory");
-		goto fail;
-	}
-	if (pkgsign_catalog(dirfd, entry, doc, err, sizeof(err)) == -1)
-		goto fail;
-	printf("cloudsim ext-pack: %s/%s (%llu bytes, sha256 %s), %s (signed "
-	    "by %s), %s\n", out, file, zip.size, zip.sha256, sig, publisher,
-	    entry);
-	rc = 0;
- fail:
-	if (rc != 0)
-		fprintf(stderr, "cloudsim ext-pack: %s\n", err);
-	json_decref(doc);
-	close(dirfd);
-	return rc;
+	printf("cloudsim ext-pack: %s/%s.%s-%s.zip (%llu bytes, sha256 %s), "
+	    ".zip.p7s (signed by %s), .json (the catalog entry)\n", ext.outdir,
+	    ext.publisher, ext.type, ext.version, zip.size, zip.sha256,
+	    ext.publisher);
+	return 0;
 }
 
 /* The commands, before the daemon's flags: argv[1] names one. */
@@ -244,6 +208,9 @@ check_config(struct cloudsim *cs)
 	}
 	if (cs->cfg->control.has_listen &&
 	    control_check(cs->cfg, err, sizeof(err)) == -1)
+		goto fail;
+	if (cs->cfg->packages.has_listen &&
+	    packages_check(cs->cfg, err, sizeof(err)) == -1)
 		goto fail;
 	printf("cloudsim: %s: configuration OK\n", cs->cfg->path);
 	return 0;

@@ -434,12 +434,29 @@ ext_encrypt(X509 *x, json_t *settings)
 	return b64;
 }
 
+/* The protected settings already encrypted for this sequenceNumber and
+ * certificate (borrowed), or NULL. */
+static json_t *
+ext_cached_cms(json_t *e, const char *thumb)
+{
+	json_t		*cached = json_object_get(e, "protectedSettingsCms");
+	const char	*was = json_string_value(json_object_get(cached,
+			    "thumbprint"));
+
+	if (was == NULL || thumb == NULL || strcmp(was, thumb) != 0 ||
+	    !json_equal(json_object_get(cached, "sequenceNumber"),
+	    json_object_get(e, "sequenceNumber")) ||
+	    !json_is_string(json_object_get(cached, "data")))
+		return NULL;
+	return json_object_get(cached, "data");
+}
+
 /* One extension as the machine gets it; NULL with the answer given. */
 static json_t *
 ext_goal_entry(struct httpd_request *req, const char *machine,
     const char *name, json_t *e, X509 *cert, const char *thumb)
 {
-	json_t	*o, *prot = json_object_get(e, "protectedSettings");
+	json_t	*o, *cached, *prot = json_object_get(e, "protectedSettings");
 	char	*b64;
 
 	if ((o = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O}",
@@ -462,16 +479,27 @@ ext_goal_entry(struct httpd_request *req, const char *machine,
 			json_decref(o);
 			return NULL;
 		}
-		if ((b64 = ext_encrypt(cert, prot)) == NULL) {
-			httpd_error(req, 500, "InternalError", "cannot encrypt the "
-			    "protected settings of %s", name);
-			json_decref(o);
-			return NULL;
+		/* The same bytes until the settings or the certificate change,
+		 * as Azure's goal state keeps them. */
+		if ((cached = ext_cached_cms(e, thumb)) != NULL)
+			json_object_set(o, "protectedSettings", cached);
+		else {
+			if ((b64 = ext_encrypt(cert, prot)) == NULL) {
+				httpd_error(req, 500, "InternalError", "cannot "
+				    "encrypt the protected settings of %s", name);
+				json_decref(o);
+				return NULL;
+			}
+			json_object_set_new(o, "protectedSettings",
+			    json_string(b64));
+			json_object_set_new(e, "protectedSettingsCms",
+			    json_pack("{s:s, s:O, s:s}", "thumbprint", thumb,
+			    "sequenceNumber", json_object_get(e, "sequenceNumber"),
+			    "data", b64));
+			free(b64);
 		}
-		json_object_set_new(o, "protectedSettings", json_string(b64));
 		json_object_set_new(o, "protectedSettingsCertThumbprint",
 		    json_string(thumb));
-		free(b64);
 	}
 	json_object_set(o, "package", json_object_get(e, "package"));
 	return o;

@@ -245,10 +245,18 @@ extreq_status_parse(const char *body, size_t len, struct extreq_status *s,
 		goto fail;
 	if (s->message == NULL)
 		s->message = "";
-	if ((s->version = extreq_name(s->doc, "version", extreq_version_ok,
-	    "the version the report is about, like \"1.0\"", why,
-	    whylen)) == NULL)
+	/* Informational: "" when the machine never had a version of it
+	 * (the uninstall of an extension it never installed). */
+	if (extreq_word(s->doc, "version", NULL, 1, &s->version, why,
+	    whylen) == -1)
 		goto fail;
+	if (s->version == NULL)
+		s->version = "";
+	if (strlen(s->version) > EXTREQ_VERSION_MAX) {
+		snprintf(why, whylen, "version: expected at most %d characters",
+		    EXTREQ_VERSION_MAX);
+		goto fail;
+	}
 	v = json_object_get(s->doc, "code");
 	if (v != NULL && !json_is_integer(v)) {
 		snprintf(why, whylen, "code: expected an integer");

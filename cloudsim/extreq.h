@@ -26,7 +26,7 @@ struct extreq_put {
 struct extreq_status {
 	json_t		*doc;
 	long long	 sequence_number;
-	const char	*version;
+	const char	*version;	/* "" when absent */
 	const char	*operation;	/* Download|Verify|Install|Enable|Update|Disable|Uninstall */
 	const char	*status;	/* transitioning|success|warning|error */
 	long long	 code;

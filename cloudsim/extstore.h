@@ -17,7 +17,9 @@ struct extstore;
  *       "desiredState": "present" | "absent", "sequenceNumber",
  *       "publicSettings": {}, "protectedSettings": {} | null,
  *       "package": {"url", "signatureUrl", "sha256", "size"},
- *       "status": {...} | null, "statusTime": RFC 3339 | null}}}}}
+ *       "status": {...} | null, "statusTime": RFC 3339 | null,
+ *       "protectedSettingsCms"?: {"thumbprint", "sequenceNumber", "data"}
+ *       (what the machine was last served)}}}}}
  * A machine's entry outlives its extensions (and the machine), so that its
  * goalStateSeq never goes back.
  */

@@ -205,6 +205,28 @@ packages_serve(void *arg, struct httpd_request *req)
 		r->fn(arg, req, name);
 }
 
+/* The store's TLS context: services.crt, HTTP/1.1. */
+static SSL_CTX *
+packages_tls(const struct simconf *cfg, char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = pki_server_ctx(cfg->pki_dir, "services", err, errlen)) != NULL)
+		tls_server_alpn(ctx, TLS_ALPN_HTTP11);
+	return ctx;
+}
+
+int
+packages_check(const struct simconf *cfg, char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = packages_tls(cfg, err, errlen)) == NULL)
+		return -1;
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
 struct packages *
 packages_new(struct event_base *base, const struct simconf *cfg,
     const char *dir, char *err, size_t errlen)
@@ -219,9 +241,8 @@ packages_new(struct event_base *base, const struct simconf *cfg,
 		return NULL;
 	}
 	pk->cfg = cfg;
-	if ((ctx = pki_server_ctx(cfg->pki_dir, "services", err, errlen)) == NULL)
+	if ((ctx = packages_tls(cfg, err, errlen)) == NULL)
 		goto fail;
-	tls_server_alpn(ctx, TLS_ALPN_HTTP11);
 	if ((pk->httpd = httpd_new(base, "packages",
 	    (const struct sockaddr *)&cfg->packages.listen,
 	    cfg->packages.listen_len, ctx, PACKAGES_MAX_BODY, packages_serve, pk,

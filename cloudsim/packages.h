@@ -10,6 +10,8 @@ struct simconf;
 
 #define PACKAGES_NAME_MAX	255	/* a file name in the store */
 
+/* -n: the TLS context (services.crt) loads. */
+int		 packages_check(const struct simconf *, char *err, size_t errlen);
 /* Listens on packages.listen and serves the files of dir (which must exist). */
 struct packages	*packages_new(struct event_base *, const struct simconf *,
 		    const char *dir, char *err, size_t errlen);

@@ -19,12 +19,14 @@
 #include <openssl/rand.h>
 
 #include "atomicfile.h"
+#include "extreq.h"
 #include "pki.h"
 #include "pkgsign.h"
 #include "tls.h"
 
 #define PKGSIGN_MAX_ENTRIES	100000
 #define PKGSIGN_IO		(256 * 1024)
+#define PKGSIGN_PROBE		65536	/* bytes looked at to tell random from compressible */
 
 /* The zip being written: to a temp file, hashed on the way. */
 struct pkgsign_out {
@@ -132,6 +134,41 @@ pkgsign_copy(struct archive *a, const char *path, char *buf, char *err,
 	return n == -1 ? -1 : 0;
 }
 
+/*
+ * Does the start of the file look incompressible (already compressed or
+ * random)?  The index of coincidence of its bytes is close to 1/256 then
+ * (text is near 1/16).  Such a file is stored, not deflated: deflating it
+ * costs time on both sides and saves nothing.  Decided by the content
+ * alone, so a zip stays reproducible.
+ */
+static int
+pkgsign_incompressible(const char *path)
+{
+	unsigned char		*buf;
+	unsigned long long	 count[256] = { 0 }, sum = 0, n;
+	ssize_t			 got;
+	int			 fd, i;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	if ((buf = malloc(PKGSIGN_PROBE)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	got = read(fd, buf, PKGSIGN_PROBE);
+	close(fd);
+	for (i = 0; i < got; i++)
+		count[buf[i]]++;
+	free(buf);
+	if (got < 4096)
+		return 0;
+	for (i = 0; i < 256; i++)
+		sum += count[i] * (count[i] - (count[i] > 0));
+	n = (unsigned long long)got;
+	/* sum / (n (n - 1)) < 1.1 / 256 */
+	return sum * 2560 < 11 * n * (n - 1);
+}
+
 /* One entry of the tree: its header, then its bytes. */
 static int
 pkgsign_entry(struct archive *a, struct archive_entry *e, const char *src,
@@ -154,6 +191,10 @@ pkgsign_entry(struct archive *a, struct archive_entry *e, const char *src,
 	archive_entry_set_mtime(e, PKGSIGN_MTIME, 0);
 	archive_entry_set_uid(e, 0);
 	archive_entry_set_gid(e, 0);
+	if (S_ISREG(st.st_mode) && pkgsign_incompressible(path))
+		archive_write_zip_set_compression_store(a);
+	else
+		archive_write_zip_set_compression_deflate(a);
 	if (S_ISREG(st.st_mode)) {
 		archive_entry_set_filetype(e, AE_IFREG);
 		archive_entry_set_perm(e, st.st_mode & 0111 ? 0755 : 0644);
@@ -359,5 +400,48 @@ pkgsign_catalog(int outdirfd, const char *name, json_t *entry, char *err,
 	rc = atomicfile_writeat(outdirfd, name, text, strlen(text), 0644,
 	    ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, 0, err, errlen);
 	free(text);
+	return rc;
+}
+
+int
+pkgsign_extension(const struct pkgsign_ext *x, struct pkgsign_file *out,
+    char *err, size_t errlen)
+{
+	json_t	*doc = NULL;
+	char	 base[256], file[300], sig[300], entry[300];
+	int	 dirfd = -1, rc = -1;
+
+	if (!extreq_publisher_ok(x->publisher) || !extreq_type_ok(x->type) ||
+	    !extreq_version_ok(x->version)) {
+		snprintf(err, errlen, "expected a publisher of [A-Za-z0-9.] "
+		    "(Contoso.Monitoring), a type of [A-Za-z0-9._-] (CustomScript) "
+		    "and a version of 1 to 4 numbers (1.0)");
+		return -1;
+	}
+	snprintf(base, sizeof(base), "%s.%s-%s", x->publisher, x->type,
+	    x->version);
+	snprintf(file, sizeof(file), "%s.zip", base);
+	snprintf(sig, sizeof(sig), "%s.zip.p7s", base);
+	snprintf(entry, sizeof(entry), "%s.json", base);
+	if ((mkdir(x->outdir, 0755) == -1 && errno != EEXIST) ||
+	    (dirfd = open(x->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", x->outdir, strerror(errno));
+		return -1;
+	}
+	if (pkgsign_zip_dir(x->src, dirfd, file, out, err, errlen) == -1 ||
+	    pkgsign_sign(x->pki_dir, x->publisher, dirfd, file, sig, err,
+	    errlen) == -1)
+		goto done;
+	if ((doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+	    "kind", "extension", "publisher", x->publisher, "type", x->type,
+	    "version", x->version, "file", file, "signature", sig,
+	    "sha256", out->sha256, "size", (json_int_t)out->size)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	rc = pkgsign_catalog(dirfd, entry, doc, err, errlen);
+ done:
+	json_decref(doc);
+	close(dirfd);
 	return rc;
 }

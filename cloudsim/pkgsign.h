@@ -30,6 +30,24 @@ int	pkgsign_zip_dir(const char *src, int outdirfd, const char *name,
  */
 int	pkgsign_sign(const char *pki_dir, const char *publisher, int outdirfd,
 	    const char *name, const char *sig_name, char *err, size_t errlen);
+/* What ext-pack packs. */
+struct pkgsign_ext {
+	const char	*src;		/* the handler directory */
+	const char	*publisher;	/* [A-Za-z0-9.] */
+	const char	*type;		/* [A-Za-z0-9._-] */
+	const char	*version;	/* 1.0 */
+	const char	*outdir;	/* made (0755) when missing */
+	const char	*pki_dir;	/* the package-signing CA, publishers/ */
+};
+
+/*
+ * cloudsim ext-pack: outdir/P.T-V.zip, P.T-V.zip.p7s and the catalog entry
+ * P.T-V.json ({"kind": "extension", "publisher", "type", "version",
+ * "file", "signature", "sha256", "size"}), in that order.  The zip's
+ * digest and size in *out.
+ */
+int	pkgsign_extension(const struct pkgsign_ext *, struct pkgsign_file *out,
+	    char *err, size_t errlen);
 /* Writes entry as outdirfd/name (JSON, 0644), atomically. */
 int	pkgsign_catalog(int outdirfd, const char *name, json_t *entry,
 	    char *err, size_t errlen);

@@ -29,7 +29,8 @@ dirs=(--config-dir run/etc --state-dir run/var --run-dir run/run)
 # the operator API (127.0.0.1:8447) and the echo service.
 [ -f run/cloud/cloudsim.conf ] || sed -e 's|^pki_dir = .*|pki_dir = "pki";|' \
 	conf/cloudsim.conf > run/cloud/cloudsim.conf
-[ -f run/cloud/pki/ca.crt ] || "$BIN"/cloudsim pki run/cloud/pki
+# (Again each time: it keeps the CAs and adds what an older PKI lacks, e.g. the package-signing CA.)
+"$BIN"/cloudsim pki run/cloud/pki >/dev/null
 [ -f run/cloud/onboarding-token ] ||
 	echo cloudsim-demo-onboarding-token > run/cloud/onboarding-token
 cp run/cloud/pki/ca.crt run/etc/ca.crt

@@ -26,6 +26,11 @@ arcproxy_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c arcproxy/config.c lib/route.c \
 agent_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c lib/agentconf.c lib/conf.c lib/url.c \
 	lib/atomicfile.c
 gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c lib/http.c
+# guestconfig's configuration document (GC_ENGINE_SRC: tests/unit/guestconfig_engine.mk).
+FUZZ_HARNESSES	+= gc_doc
+gc_doc_fuzz_SRC	:= $(GC_ENGINE_SRC) lib/atomicfile.c
+$(FUZZ_DIR)/obj/tests/fuzz/gc_doc_fuzz.o: FUZZ_CFLAGS += -Iagentlets/guestconfig
+$(FUZZ_DIR)/obj/agentlets/guestconfig/%.o: FUZZ_CFLAGS += -Iagentlets/guestconfig
 # himds's API with its own modules, as $(BIN)/himds has them, less himds.c
 # (main) and renew.c (certificate renewal: it needs himds.c).
 himds_api_fuzz_SRC	:= tests/fuzz/fuzz_file.c $(filter-out agentlets/himds/himds.c agentlets/himds/renew.c,\
@@ -36,6 +41,9 @@ $(FUZZ_DIR)/obj/agentlets/himds/%.o: FUZZ_CFLAGS += -Iagentlets/himds
 FUZZ_HARNESSES	+= pkg_unpack pkg_verify
 pkg_unpack_fuzz_SRC	:= lib/unpack.c
 pkg_verify_fuzz_SRC	:= lib/pkgverify.c
+FUZZ_HARNESSES	+= ext_req
+ext_req_fuzz_SRC	:= cloudsim/extreq.c
+$(FUZZ_DIR)/obj/tests/fuzz/ext_req_fuzz.o: FUZZ_CFLAGS += -Icloudsim
 
 FUZZ		?= $(FUZZ_HARNESSES)
 FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_HARNESSES))

@@ -245,8 +245,39 @@ test_addr(void)
 	CU_ASSERT_EQUAL(simconf_parse_addr("example.com:443", &ss, &len), -1);
 }
 
+static void
+test_packages(void)
+{
+	struct simconf	*cfg;
+	char		 err[512];
+
+	cfg = load("", err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT(cfg->packages.has_listen);
+	CU_ASSERT_EQUAL(port_of(&cfg->packages.listen), 8448);
+	CU_ASSERT_PTR_NULL(cfg->packages.dir);
+	simconf_free(cfg);
+	cfg = load("packages = { listen = \"127.0.0.1:9448\"; dir = \"/srv/pkgs\"; };\n",
+	    err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(port_of(&cfg->packages.listen), 9448);
+	CU_ASSERT_STRING_EQUAL(cfg->packages.dir, "/srv/pkgs");
+	simconf_free(cfg);
+	cfg = load("packages = { listen = \"\"; };\n", err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT(!cfg->packages.has_listen);
+	simconf_free(cfg);
+	CU_ASSERT_PTR_NULL(load("\npackages = {\n dir = \"relative\"; };\n", err,
+	    sizeof(err)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, ":3:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "absolute"));
+	CU_ASSERT_PTR_NULL(load("packages = { url = \"x\"; };\n", err, sizeof(err)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown key"));
+}
+
 static const struct unit_test tests[] = {
 	{ "defaults", test_defaults },
+	{ "the package store", test_packages },
 	{ "every key", test_full },
 	{ "the control plane", test_control },
 	{ "errors name file and line", test_errors },

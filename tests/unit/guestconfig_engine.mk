@@ -1,0 +1,14 @@
+# guestconfig_engine.mk -- guestconfig's evaluation engine: its sources (GC_ENGINE_SRC, for the daemon), unit test, fuzz harness and bench.
+# Included by the top Makefile before the programs' build.mk, so that
+# agentlets/guestconfig/build.mk can link $(GC_ENGINE_SRC) (with LIB_SRC,
+# which holds lib/atomicfile.c: the engine's one lib/ module).
+
+GC_ENGINE_SRC := agentlets/guestconfig/engine.c agentlets/guestconfig/doc.c \
+	agentlets/guestconfig/gcpath.c agentlets/guestconfig/res_file.c \
+	agentlets/guestconfig/res_system.c agentlets/guestconfig/res_command.c
+
+$(OBJ)/agentlets/guestconfig/%.o: ALL_CFLAGS += -Iagentlets/guestconfig
+$(OBJ)/tests/unit/guestconfig_%.o: ALL_CFLAGS += -Iagentlets/guestconfig
+
+UNIT_TESTS += guestconfig_engine
+guestconfig_engine_test_OBJS := $(GC_ENGINE_SRC) lib/atomicfile.c
