@@ -36,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -385,15 +386,23 @@ def gateway_outage_and_recovery(env):
 	check(poll(lambda: heartbeat_after(app, env.connected_at), timeout=10, interval=0.3),
 	      "no heartbeat before the outage")
 	queued = None
-	if app.extmgr is not None:
-		# Work queued in the cloud just before it goes away: a new setting for the
-		# extension and a new assignment, both for after the outage.
-		target = os.path.join(app.work, "gc-queued")
-		uri, sha = pack_config(app, "fwqueued", "1.0.0", target, "queued\n")
-		queued = (put_extension(app, "hello", "1.0", 2000), target)
-		put_assignment(app, "fwqueued", uri, sha)
-	before = topo.counters()
-	rc = app.cloudsim.stop()
+	paused = [p for p in (app.extmgr, app.guestconfig) if p is not None]
+	try:
+		if paused:
+			# Work queued in the cloud just before it goes away, which the machine has not
+			# fetched yet (its agentlets held still meanwhile, not restarted): a new setting
+			# for the extension and a new assignment, both for after the outage.
+			for p in paused:
+				os.kill(p.pid, signal.SIGSTOP)
+			target = os.path.join(app.work, "gc-queued")
+			uri, sha = pack_config(app, "fwqueued", "1.0.0", target, "queued\n")
+			queued = (put_extension(app, "hello", "1.0", 2000), target)
+			put_assignment(app, "fwqueued", uri, sha)
+		before = topo.counters()
+		rc = app.cloudsim.stop()
+	finally:
+		for p in paused:
+			os.kill(p.pid, signal.SIGCONT)
 	check(rc == 0, "cloudsim exited %s on SIGTERM\n%s" % (rc, app.cloudsim.tail()))
 	down_at = time.time()
 
