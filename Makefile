@@ -36,6 +36,8 @@ DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig
 	tinyproxy-bin trafficserver util-linux
 # Remote sessions (arcnotify, cloudsim's relay, test_remote, bench/remote.py).
 DEB_PKGS += libwslay-dev openssh-server openssh-client
+# issue 14's firewall tests, demo and bench: nft in the machine's namespace.
+DEB_PKGS += nftables
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Werror
@@ -177,6 +179,19 @@ bench-guestconfig: all
 .PHONY: bench-remote
 bench-remote: all
 	python3 bench/remote.py --bin $(BIN)
+
+# The appliance in a network namespace behind an egress firewall (issue 14), until
+# Ctrl-C: tools/firewall-demo.py (root; FIREWALL_DEMO_ARGS=--proxy: via a Squid).
+.PHONY: firewall-demo
+firewall-demo: deps all
+	python3 tools/firewall-demo.py --bin $(BIN) $(FIREWALL_DEMO_ARGS)
+
+# make bench's gateway route across a veth pair into the firewalled namespace
+# (issue 14), next to the same route on loopback: bench/firewall.py (root).
+.PHONY: bench-firewall
+bench-firewall: deps all
+	python3 bench/firewall.py --bin $(BIN)
+bench: bench-firewall
 
 # Installation: daemons in sbin, azcmagent in bin, the units as Azure names
 # them.  extd and gcad are installed only once extmgr and guestconfig are built.
