@@ -34,6 +34,10 @@ DEB_PKGS := build-essential pkg-config libevent-dev libhttp-parser-dev libconfig
 	init-system-helpers iproute2 libfuzzer-14-dev lintian llvm make mawk mount \
 	nghttp2-client nghttp2-proxy openssl passwd python3 slowhttptest squid systemd \
 	tinyproxy-bin trafficserver util-linux
+# Remote sessions (arcnotify, cloudsim's relay, test_remote, bench/remote.py).
+DEB_PKGS += libwslay-dev openssh-server openssh-client
+# issue 14's firewall tests, demo and bench: nft in the machine's namespace.
+DEB_PKGS += nftables
 
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Werror
@@ -113,9 +117,12 @@ PROGS	:= $(BIN)/arcproxy
 -include tests/unit/guestconfig_engine.mk bench/gcbench.mk
 -include cloudsim/build.mk bench/build.mk agentlets/himds/build.mk azcmagent/build.mk
 -include agentlets/extmgr/build.mk
+-include agentlets/notify/build.mk
 -include tests/fuzz/build.mk
 -include tests/unit/extmgr_handler.mk
 -include agentlets/extmgr/fuzz.mk
+-include agentlets/guestconfig/build.mk
+-include agentlets/guestconfig/fuzz.mk
 UNIT_BINS = $(patsubst %,$(BUILD)/tests/%_test,$(UNIT_TESTS))
 
 .PHONY: all deps deps-list test unit integration run clean install uninstall deb
@@ -164,6 +171,28 @@ integration: all
 run: deps all
 	BIN=$(BIN) bash conf/run.sh
 
+# guestconfig's idle private memory (Pss_Anon, at most 4 MiB), as root.
+.PHONY: bench-guestconfig
+bench-guestconfig: all
+	python3 bench/guestconfig.py --bin $(BIN)
+# Remote sessions against plain ssh on loopback (bench/remote.py; root).
+.PHONY: bench-remote
+bench-remote: all
+	python3 bench/remote.py --bin $(BIN)
+
+# The appliance in a network namespace behind an egress firewall (issue 14), until
+# Ctrl-C: tools/firewall-demo.py (root; FIREWALL_DEMO_ARGS=--proxy: via a Squid).
+.PHONY: firewall-demo
+firewall-demo: deps all
+	python3 tools/firewall-demo.py --bin $(BIN) $(FIREWALL_DEMO_ARGS)
+
+# make bench's gateway route across a veth pair into the firewalled namespace
+# (issue 14), next to the same route on loopback: bench/firewall.py (root).
+.PHONY: bench-firewall
+bench-firewall: deps all
+	python3 bench/firewall.py --bin $(BIN)
+bench: bench-firewall
+
 # Installation: daemons in sbin, azcmagent in bin, the units as Azure names
 # them.  extd and gcad are installed only once extmgr and guestconfig are built.
 PREFIX	?= /usr/local
@@ -175,6 +204,7 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 CONFDIR	?= /etc/arc
 VERSION	:= $(shell sed -n 's/^\#define ARC_AGENT_VERSION[[:space:]]*"\(.*\)"/\1/p' lib/version.h)
 DAEMONS	:= arcproxy:arcproxyd himds:himdsd extmgr:extd guestconfig:gcad
+DAEMONS	+= arcnotify:arcnotifyd
 INSTALL_CONFS := conf/arcproxy.conf conf/himds.conf
 
 install: all

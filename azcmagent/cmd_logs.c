@@ -136,7 +136,9 @@ static int
 logs_add_state(struct logs *l, const struct azcm *a, const char *log)
 {
 	static const char *const state_files[] = { STATE_MACHINE, STATE_HIMDS,
-	    STATE_CERT, NULL };
+	    STATE_CERT,
+	    ARC_SUBDIR_GUESTCONFIG "/" ARC_FILE_GUESTCONFIG_JSON,
+	    ARC_SUBDIR_GUESTCONFIG "/changes.log", NULL };
 	char		 as[PATH_MAX], dir[PATH_MAX], own[PATH_MAX];
 	const char	*slash;
 	size_t		 len;
@@ -169,6 +171,7 @@ logs_add_config(struct logs *l, const struct azcm *a)
 {
 	static const char *const conf_files[] = { ARC_FILE_AGENT_CONF,
 	    ARC_FILE_ARCPROXY_CONF, ARC_FILE_HIMDS_CONF,
+	    "guestconfig.conf",
 	    NULL };
 	char	as[PATH_MAX];
 	int	i;

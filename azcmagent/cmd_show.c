@@ -125,6 +125,67 @@ show_human_arcproxy(json_t *p)
 	    azcm_jstr(p, "defaultRoute") : "?");
 }
 
+/* guestconfig's assignments and their last evaluation, from its state
+ * file (root's: unreadable to others, then said so), and the local
+ * controls that decide whether it may evaluate at all. */
+static json_t *
+show_guestconfig(const struct azcm *a, const struct agentconf *ac)
+{
+	json_t	*st = NULL, *o, *list, *e;
+	char	 err[300];
+	size_t	 i;
+	int	 rc;
+
+	rc = state_json_load(a->state_dir, ARC_SUBDIR_GUESTCONFIG "/"
+	    ARC_FILE_GUESTCONFIG_JSON, &st, err, sizeof(err));
+	o = json_pack("{s:b, s:s, s:O*, s:O*, s:s*}", "enabled",
+	    ac == NULL || (ac->guestconfiguration_enabled &&
+	    ac->config_mode != AGENTCONF_MODE_MONITOR),
+	    "mode", ac != NULL && ac->config_mode == AGENTCONF_MODE_MONITOR ?
+	    "monitor" : "full", "lastPoll", json_object_get(st, "lastPoll"),
+	    "lastPollError", json_object_get(st, "lastPollError"),
+	    "error", rc == -1 ? err : NULL);
+	list = json_array();
+	json_array_foreach(json_object_get(st, "assignments"), i, e)
+		json_array_append_new(list, json_pack("{s:O*, s:O*, s:O*, s:O*, "
+		    "s:O*, s:O*}", "name", json_object_get(e, "name"),
+		    "assignmentType", json_object_get(e, "assignmentType"),
+		    "configuration", json_object_get(e, "configurationName"),
+		    "status", json_object_get(e, "status"),
+		    "lastEvaluation", json_object_get(e, "lastEvaluation"),
+		    "lastError", json_object_get(e, "lastError")));
+	json_object_set_new(o, "assignments", list);
+	json_decref(st);
+	return o;
+}
+
+static void
+show_human_guestconfig(json_t *g)
+{
+	const char	*v;
+	json_t		*e;
+	size_t		 i;
+
+	printf("Guest Configuration: %s, mode %s, %zu assignment%s\n",
+	    json_is_true(json_object_get(g, "enabled")) ? "enabled" :
+	    "disabled by local configuration", azcm_jstr(g, "mode"),
+	    json_array_size(json_object_get(g, "assignments")),
+	    json_array_size(json_object_get(g, "assignments")) == 1 ? "" : "s");
+	if ((v = azcm_jstr(g, "error")) != NULL)
+		printf("  (%s)\n", v);
+	if ((v = azcm_jstr(g, "lastPollError")) != NULL && v[0] != '\0')
+		printf("  last poll: %s\n", v);
+	json_array_foreach(json_object_get(g, "assignments"), i, e) {
+		v = azcm_jstr(e, "lastError");
+		printf("  %s (%s): %s, last evaluation %s%s%s\n",
+		    azcm_jstr(e, "name"), azcm_jstr(e, "assignmentType"),
+		    azcm_jstr(e, "status") ? azcm_jstr(e, "status") : "Pending",
+		    azcm_jstr(e, "lastEvaluation") ? azcm_jstr(e,
+		    "lastEvaluation") : "never", v != NULL && v[0] ? ": " : "",
+		    v != NULL ? v : "");
+	}
+}
+
 static void
 show_human(json_t *o)
 {
@@ -168,6 +229,7 @@ show_human(json_t *o)
 			printf("%s: (none)\n", rest[i].label);
 	}
 	show_human_arcproxy(json_object_get(o, "arcproxy"));
+	show_human_guestconfig(json_object_get(o, "guestConfiguration"));
 	printf("Services:\n");
 	json_array_foreach(json_object_get(o, "services"), i, s) {
 		printf("  %s: %s", azcm_jstr(s, "name"), azcm_jstr(s, "status"));
@@ -256,6 +318,8 @@ cmd_show(struct azcm *a)
 	set_str(o, "upstreamProxy", have_conf ? ac.proxy_url : NULL);
 	json_object_set_new(o, "arcproxy", show_arcproxy(a, pxst));
 	json_object_set_new(o, "services", show_services(a));
+	json_object_set_new(o, "guestConfiguration", show_guestconfig(a,
+	    have_conf ? &ac : NULL));
 	if (hint != NULL)
 		set_str(o, "hint", hint);
 	if (a->json)

@@ -22,7 +22,9 @@
 #define STATE_MAX_JSON	(1 << 20)
 
 const char *const state_daemons[] = { "arcproxy", "himds", "extmgr",
-	"guestconfig", NULL };
+	"guestconfig",
+	"arcnotify",	/* incomingconnections.* end live sessions at once */
+	NULL };
 
 static const char *const state_identity[] = { STATE_MACHINE, STATE_CERT,
 	STATE_KEY, NULL };

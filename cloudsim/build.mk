@@ -11,6 +11,10 @@ CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
 	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c \
 	cloudsim/packages.c cloudsim/pkgsign.c cloudsim/extreq.c cloudsim/extstore.c \
 	cloudsim/extensions.c cloudsim/goalstate.c
+# Guest configuration assignments and reports; `cloudsim gc-pack`.
+CLOUDSIM_SRC += cloudsim/guestconfig.c cloudsim/gcpack.c
+# Notifications and remote sessions (owner: notify).
+CLOUDSIM_SRC += cloudsim/notify.c cloudsim/sessions.c lib/ws.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 cloudsim_default_goal := $(.DEFAULT_GOAL)
@@ -18,6 +22,7 @@ cloudsim_default_goal := $(.DEFAULT_GOAL)
 PROGS += $(BIN)/cloudsim
 
 $(BIN)/cloudsim: LDLIBS += -larchive
+$(BIN)/cloudsim: LDLIBS += -lwslay
 $(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c lib/atomicfile.c lib/daemon.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -27,6 +32,11 @@ cloudsim_pki_test_OBJS := cloudsim/pki.c cloudsim/extreq.c lib/tls.c
 cloudsim_simconf_test_OBJS := cloudsim/simconf.c lib/conf.c lib/route.c
 cloudsim_registry_test_OBJS := cloudsim/registry.c lib/atomicfile.c
 cloudsim_jwt_test_OBJS := cloudsim/jwt.c lib/tls.c
+# The assignments (its own goalstate_changed() records the calls).
+UNIT_TESTS += cloudsim_guestconfig
+cloudsim_guestconfig_test_OBJS := cloudsim/guestconfig.c cloudsim/registry.c \
+	cloudsim/httpd.c lib/http.c lib/route.c lib/atomicfile.c lib/log.c lib/tls.c \
+	lib/acceptor.c lib/addr.c
 UNIT_TESTS += cloudsim_pkgsign cloudsim_extreq
 cloudsim_pkgsign_test_OBJS := cloudsim/pkgsign.c cloudsim/pki.c cloudsim/extreq.c \
 	lib/tls.c lib/atomicfile.c lib/pkgverify.c

@@ -19,12 +19,16 @@
 #include "echo.h"
 #include "extstore.h"
 #include "gateway.h"
+#include "gcpack.h"
+#include "guestconfig.h"
 #include "log.h"
+#include "notify.h"
 #include "operator.h"
 #include "packages.h"
 #include "pki.h"
 #include "pkgsign.h"
 #include "registry.h"
+#include "sessions.h"
 #include "simconf.h"
 
 #define CLOUDSIM_STATE_FILE	"control.json"
@@ -42,13 +46,16 @@ usage(void)
 	    "       cloudsim publisher-cert DIR NAME\n"
 	    "       cloudsim ext-pack HANDLER_DIR --publisher P --type T --version V\n"
 	    "                -o OUTDIR [--pki DIR]\n"
+	    "       cloudsim remote MACHINE PORT [--operator URL]\n"
 	    "  -d  stay in the foreground and log to stderr\n"
 	    "  -n  check the configuration (and the PKI it names) and exit\n"
 	    "  -v  log debug messages\n"
 	    "  pki           create the demo CA, gateway and service certificates in DIR\n"
 	    "  machine-cert  issue DIR/NAME.crt and DIR/NAME.key, a machine's client certificate\n"
 	    "  publisher-cert  issue DIR/publishers/NAME.crt and .key (code signing)\n"
-	    "  ext-pack      zip, sign and catalog an extension handler into OUTDIR\n");
+	    "  ext-pack      zip, sign and catalog an extension handler into OUTDIR\n"
+	    "  gc-pack       zip, sign and catalog a guest configuration (see cloudsim gc-pack)\n"
+	    "  remote        stdin and stdout joined to a session to MACHINE's PORT\n");
 	exit(2);
 }
 
@@ -188,6 +195,8 @@ static const struct {
 	{ "machine-cert", cmd_machine_cert },
 	{ "publisher-cert", cmd_publisher_cert },
 	{ "ext-pack", cmd_ext_pack },
+	{ "gc-pack", gcpack_main },
+	{ "remote", sessions_remote_main },
 	{ NULL, NULL }
 };
 
@@ -195,8 +204,9 @@ static const struct {
 static int
 check_config(struct cloudsim *cs)
 {
-	SSL_CTX	*ctx;
-	char	 err[512];
+	struct notify_conf	 nc;
+	SSL_CTX			*ctx;
+	char			 err[512];
 
 	if ((ctx = gateway_tls(cs->cfg, err, sizeof(err))) == NULL)
 		goto fail;
@@ -211,6 +221,8 @@ check_config(struct cloudsim *cs)
 		goto fail;
 	if (cs->cfg->packages.has_listen &&
 	    packages_check(cs->cfg, err, sizeof(err)) == -1)
+		goto fail;
+	if (notify_conf_load(cs->cfg, &nc, err, sizeof(err)) == -1)
 		goto fail;
 	printf("cloudsim: %s: configuration OK\n", cs->cfg->path);
 	return 0;
@@ -238,6 +250,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	control_stop(cs->control);
 	operator_api_stop(cs->operator_api);
 	packages_stop(cs->packages);
+	notify_service_stop(cs->notify);
+	sessions_stop(cs->sessions);
 	event_base_loopexit(cs->base, &stop_grace);
 }
 
@@ -246,6 +260,8 @@ cloudsim_free(struct cloudsim *cs)
 {
 	packages_free(cs->packages);
 	operator_api_free(cs->operator_api);
+	sessions_free(cs->sessions);
+	notify_service_free(cs->notify);
 	control_free(cs->control);
 	echo_free(cs->echo);
 	gateway_free(cs->gateway);
@@ -259,6 +275,7 @@ cloudsim_free(struct cloudsim *cs)
 		event_base_free(cs->base);
 	registry_free(cs->registry);
 	extstore_free(cs->extensions);
+	guestconfig_free(cs->guestconfig);
 	free(cs->packages_dir);
 	simconf_free(cs->cfg);
 }
@@ -283,6 +300,7 @@ cloudsim_packages_dir(struct cloudsim *cs)
 static void
 cloudsim_start(struct cloudsim *cs)
 {
+	struct notify_conf	nc;
 	char	err[512], path[PATH_MAX];
 
 	if (snprintf(path, sizeof(path), "%s/%s", cs->state_dir,
@@ -299,6 +317,9 @@ cloudsim_start(struct cloudsim *cs)
 	    CLOUDSIM_EXTENSIONS_FILE) >= (int)sizeof(path))
 		fatalx("%s: path too long", cs->state_dir);
 	if ((cs->extensions = extstore_load(path, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((cs->guestconfig = guestconfig_load(cs->state_dir, cs->registry, err,
+	    sizeof(err))) == NULL)
 		fatalx("%s", err);
 	cloudsim_packages_dir(cs);
 	if ((cs->base = event_base_new()) == NULL)
@@ -317,6 +338,16 @@ cloudsim_start(struct cloudsim *cs)
 		fatalx("%s", err);
 	if (cs->cfg->packages.has_listen && (cs->packages = packages_new(cs->base,
 	    cs->cfg, cs->packages_dir, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	/* Notifications and remote sessions (notify.c, sessions.c). */
+	if (notify_conf_load(cs->cfg, &nc, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (nc.has_listen && (cs->notify = notify_service_new(cs->base, cs->cfg,
+	    &nc, cs->registry, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if (cs->notify != NULL && nc.has_relay && (cs->sessions = sessions_new(
+	    cs->base, cs->cfg, &nc, cs->registry, cs->notify, err,
+	    sizeof(err))) == NULL)
 		fatalx("%s", err);
 	cs->sig_term = evsignal_new(cs->base, SIGTERM, on_signal, cs);
 	cs->sig_int = evsignal_new(cs->base, SIGINT, on_signal, cs);

@@ -8,9 +8,12 @@ struct event;
 struct event_base;
 struct extstore;
 struct gateway;
+struct guestconfig;
 struct operator_api;
 struct packages;
+struct notify_service;
 struct registry;
+struct sessions;
 struct simconf;
 
 /* Passed to every service and callback, never global.  A service that needs
@@ -28,6 +31,9 @@ struct cloudsim {
 	struct control		*control;	/* NULL when control.listen is "" */
 	struct operator_api	*operator_api;	/* NULL when control.operator_listen is "" */
 	struct packages		*packages;	/* NULL when packages.listen is "" */
+	struct guestconfig	*guestconfig;	/* assignments, from <state-dir>/guestconfig.json */
+	struct notify_service	*notify;	/* notify.c; NULL when notify.listen is "" or absent */
+	struct sessions		*sessions;	/* sessions.c; NULL when notify.relay_listen is "" */
 	struct event		*sig_term;
 	struct event		*sig_int;
 	struct event		*sig_hup;

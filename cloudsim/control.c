@@ -14,6 +14,7 @@
 #include "cloudsim.h"
 #include "control.h"
 #include "extensions.h"
+#include "guestconfig.h"
 #include "httpd.h"
 #include "jwt.h"
 #include "log.h"
@@ -47,6 +48,8 @@ static void	control_settings_cert(void *, struct httpd_request *, const char *);
 static void	control_extensions(void *, struct httpd_request *, const char *);
 static void	control_extension_status(void *, struct httpd_request *,
 		    const char *);
+static void	control_gc_list(void *, struct httpd_request *, const char *);
+static void	control_gc_report(void *, struct httpd_request *, const char *);
 
 static const struct httpd_route control_routes[] = {
 	{ "POST", "/machines/register", control_register },
@@ -57,6 +60,9 @@ static const struct httpd_route control_routes[] = {
 	{ "PUT", "/machines/{}/settingsCertificate", control_settings_cert },
 	{ "GET", "/machines/{}/extensions", control_extensions },
 	{ "PUT", "/machines/{}/extensions/{}/status", control_extension_status },
+	{ "GET", "/machines/{}/guestConfigurationAssignments", control_gc_list },
+	{ "POST", "/machines/{}/guestConfigurationAssignments/{}/reports",
+	    control_gc_report },
 	{ NULL, NULL, NULL }
 };
 
@@ -532,6 +538,26 @@ control_extension_status(void *arg, struct httpd_request *req,
 
 	if (control_machine(ctl, req, name) != NULL)
 		extensions_status(ctl->cs, req, name, req->args[1]);
+}
+
+/* GET /machines/{name}/guestConfigurationAssignments */
+static void
+control_gc_list(void *arg, struct httpd_request *req, const char *name)
+{
+	struct control	*ctl = arg;
+
+	if (control_machine(ctl, req, name) != NULL)
+		guestconfig_machine_get(ctl->cs, req, name);
+}
+
+/* POST /machines/{name}/guestConfigurationAssignments/{a}/reports */
+static void
+control_gc_report(void *arg, struct httpd_request *req, const char *name)
+{
+	struct control	*ctl = arg;
+
+	if (control_machine(ctl, req, name) != NULL)
+		guestconfig_machine_report(ctl->cs, req, name);
 }
 
 static void

@@ -8,10 +8,13 @@
 
 #include "cloudsim.h"
 #include "extensions.h"
+#include "guestconfig.h"
 #include "httpd.h"
 #include "log.h"
+#include "notify.h"
 #include "operator.h"
 #include "registry.h"
+#include "sessions.h"
 #include "simconf.h"
 
 #define OPERATOR_MAX_BODY	65536	/* an extension's settings */
@@ -27,9 +30,15 @@ static void	operator_list(void *, struct httpd_request *, const char *);
 static void	operator_get(void *, struct httpd_request *, const char *);
 static void	operator_delete(void *, struct httpd_request *, const char *);
 static void	operator_ext_list(void *, struct httpd_request *, const char *);
+static void	operator_gc_list(void *, struct httpd_request *, const char *);
+static void	operator_gc_get(void *, struct httpd_request *, const char *);
+static void	operator_gc_put(void *, struct httpd_request *, const char *);
+static void	operator_gc_delete(void *, struct httpd_request *, const char *);
 static void	operator_ext_get(void *, struct httpd_request *, const char *);
 static void	operator_ext_put(void *, struct httpd_request *, const char *);
 static void	operator_ext_delete(void *, struct httpd_request *, const char *);
+static void	operator_sessions(void *, struct httpd_request *, const char *);
+static void	operator_goal_state(void *, struct httpd_request *, const char *);
 
 static const struct httpd_route operator_routes[] = {
 	{ "GET", "/operator/machines", operator_list },
@@ -39,6 +48,13 @@ static const struct httpd_route operator_routes[] = {
 	{ "GET", "/operator/machines/{}/extensions/{}", operator_ext_get },
 	{ "PUT", "/operator/machines/{}/extensions/{}", operator_ext_put },
 	{ "DELETE", "/operator/machines/{}/extensions/{}", operator_ext_delete },
+	{ "GET", "/operator/machines/{}/guestConfigurationAssignments", operator_gc_list },
+	{ "GET", "/operator/machines/{}/guestConfigurationAssignments/{}", operator_gc_get },
+	{ "PUT", "/operator/machines/{}/guestConfigurationAssignments/{}", operator_gc_put },
+	{ "DELETE", "/operator/machines/{}/guestConfigurationAssignments/{}",
+	    operator_gc_delete },
+	{ "POST", "/operator/machines/{}/sessions", operator_sessions },
+	{ "POST", "/operator/machines/{}/goalState", operator_goal_state },
 	{ NULL, NULL, NULL }
 };
 
@@ -123,6 +139,26 @@ operator_delete(void *arg, struct httpd_request *req, const char *name)
 	    "revokedCertificates", n));
 }
 
+/* POST /operator/machines/{name}/sessions: see sessions.c. */
+static void
+operator_sessions(void *arg, struct httpd_request *req, const char *name)
+{
+	sessions_operator_post(((struct operator_api *)arg)->cs->sessions, req,
+	    name);
+}
+
+/* POST /operator/machines/{name}/goalState: see notify.c. */
+static void
+operator_goal_state(void *arg, struct httpd_request *req, const char *name)
+{
+	struct operator_api	*op = arg;
+
+	if (registry_find(op->registry, name) == NULL)
+		httpd_error(req, 404, "NotFound", "no machine named %.64s", name);
+	else
+		notify_operator_post(op->cs->notify, req, name);
+}
+
 /* The extensions rows: machine in the path's first segment, extension in
  * its second. */
 static void
@@ -150,6 +186,35 @@ operator_ext_delete(void *arg, struct httpd_request *req, const char *machine)
 {
 	extensions_operator_delete(((struct operator_api *)arg)->cs, req,
 	    machine, req->args[1]);
+}
+
+/* The guest configuration rows: guestconfig.c reads the path's names. */
+static void
+operator_gc_list(void *arg, struct httpd_request *req, const char *machine)
+{
+	(void)machine;
+	guestconfig_operator_list(((struct operator_api *)arg)->cs, req);
+}
+
+static void
+operator_gc_get(void *arg, struct httpd_request *req, const char *machine)
+{
+	(void)machine;
+	guestconfig_operator_get(((struct operator_api *)arg)->cs, req);
+}
+
+static void
+operator_gc_put(void *arg, struct httpd_request *req, const char *machine)
+{
+	(void)machine;
+	guestconfig_operator_put(((struct operator_api *)arg)->cs, req);
+}
+
+static void
+operator_gc_delete(void *arg, struct httpd_request *req, const char *machine)
+{
+	(void)machine;
+	guestconfig_operator_delete(((struct operator_api *)arg)->cs, req);
 }
 
 static void

@@ -19,7 +19,9 @@
 #define SIMCONF_PACKAGES_LISTEN	"127.0.0.1:8448"
 
 static const char *const simconf_keys[] = {
-	"pki_dir", "gateway", "echo", "control", "hosts", "packages", NULL
+	"pki_dir", "gateway", "echo", "control", "hosts", "packages",
+	"notify",	/* notify.c reads its own group */
+	NULL
 };
 static const char *const simconf_gateway_keys[] = {
 	"listen", "endpoints", "bypass", "anonymous", "refresh_seconds",

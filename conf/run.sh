@@ -16,7 +16,7 @@ mkdir -p run/cloud run/etc run/var run/run
 # run/run/tokens) before it drops its privileges.
 if [ "$(id -u)" = 0 ]; then
 	getent group arc >/dev/null || groupadd --system arc
-	for u in arcproxy himds; do
+	for u in arcproxy himds arcnotify; do
 		id "$u" >/dev/null 2>&1 ||
 			useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
 		usermod -a -G arc "$u"
@@ -68,6 +68,9 @@ wait_port 8443
 pids+=($!)
 "$BIN"/himds -d "${dirs[@]}" &
 pids+=($!)
+# arcnotify: the notification channel and remote sessions (cloudsim remote).
+"$BIN"/arcnotify -d "${dirs[@]}" &
+pids+=($!)
 wait_port 40343
 wait_port 40342
 # extmgr (root when run as root: it runs the extensions' handlers); polls every
@@ -84,11 +87,23 @@ if [ ! -f run/var/machine.json ]; then
 		--onboarding-token-file run/cloud/onboarding-token \
 		--resource-name "$(hostname | tr -c 'A-Za-z0-9\n-' -)" --tags env=demo
 fi
+# guestconfig (root when run as root: it evaluates and corrects the machine's
+# settings); here it polls every 5 s and evaluates every 10 s, not every 15
+# minutes, so that the README's demo shows a correction at once.
+if [ -x "$BIN"/guestconfig ]; then
+	[ -f run/etc/guestconfig.conf ] || sed -e 's|^poll_seconds = .*|poll_seconds = 5;|' \
+		-e 's|^evaluation_seconds = .*|evaluation_seconds = 10;|' \
+		conf/guestconfig.conf > run/etc/guestconfig.conf
+	"$BIN"/guestconfig -d "${dirs[@]}" &
+	pids+=($!)
+fi
 cat >&2 <<'MSG'
 run.sh: the appliance is up. Try:
   build/bin/azcmagent show --config-dir run/etc --state-dir run/var --run-dir run/run
   curl --cacert run/etc/ca.crt -x http://127.0.0.1:40343 https://echo.cloudsim.test/
   curl -s http://127.0.0.1:8447/operator/machines
   samples/extensions/pack.sh hello 1.0 run/cloud/packages run/cloud/pki   (then README: extensions)
+  build/bin/azcmagent config set incomingconnections.ports 22 --config-dir run/etc --state-dir run/var --run-dir run/run
+  ssh -o ProxyCommand="build/bin/cloudsim remote $(hostname | tr -c 'A-Za-z0-9\n-' -) 22" localhost
 MSG
 wait -n "${pids[@]}"

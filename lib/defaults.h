@@ -48,4 +48,8 @@
 #define ARC_FILE_HIMDS_JSON	"himds.json"		/* <state>/himds */
 #define ARC_FILE_ACCESS_LOG	"arcproxy-access.log"	/* <state>/arcproxy */
 
+/* guestconfig's own: <state>/guestconfig (root 0700) and its state file. */
+#define ARC_SUBDIR_GUESTCONFIG	"guestconfig"
+#define ARC_FILE_GUESTCONFIG_JSON "guestconfig.json"	/* <state>/guestconfig */
+
 #endif

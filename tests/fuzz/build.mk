@@ -44,6 +44,11 @@ pkg_verify_fuzz_SRC	:= lib/pkgverify.c
 FUZZ_HARNESSES	+= ext_req
 ext_req_fuzz_SRC	:= cloudsim/extreq.c
 $(FUZZ_DIR)/obj/tests/fuzz/ext_req_fuzz.o: FUZZ_CFLAGS += -Icloudsim
+# arcnotify's parser of the cloud's messages (owner: notify).
+FUZZ_HARNESSES	+= notify_msg
+notify_msg_fuzz_SRC	:= agentlets/notify/msg.c lib/agentconf.c lib/conf.c lib/url.c \
+	lib/atomicfile.c
+$(FUZZ_DIR)/obj/tests/fuzz/notify_msg_fuzz.o: FUZZ_CFLAGS += -Iagentlets/notify
 
 FUZZ		?= $(FUZZ_HARNESSES)
 FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_HARNESSES))

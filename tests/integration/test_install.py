@@ -57,6 +57,7 @@ LAYOUT = {
 	"/var/lib/arc/arcproxy": ("arcproxy", "arcproxy", 0o750),
 	"/run/arc": ("root", "root", 0o755),
 	"/run/arc/tokens": ("himds", "himds", 0o750),
+	"/run/arc/notify": ("arcnotify", "arcnotify", 0o755),
 }
 
 
@@ -168,7 +169,8 @@ def tmpfiles_and_sysusers_match_the_layout(env):
 	dirs = {f[1]: (f[3], f[4], int(f[2], 8)) for f in lines if f[0] == "d"}
 	check(dirs == LAYOUT, "tmpfiles.d directories %r, layout %r" % (dirs, LAYOUT))
 	pids = {f[1]: (f[3], f[4]) for f in lines if f[0] == "f"}
-	check(pids == {"/run/arc/arcproxy.pid": ("arcproxy", "arcproxy"), "/run/arc/himds.pid": ("himds", "himds")},
+	check(pids == {"/run/arc/arcproxy.pid": ("arcproxy", "arcproxy"), "/run/arc/himds.pid": ("himds", "himds"),
+		       "/run/arc/arcnotify.pid": ("arcnotify", "arcnotify")},
 	      "pid files %r" % pids)
 	users = [ln.split()[:3] for ln in (PACKAGING / "sysusers.conf").read_text().splitlines()
 		 if ln.strip() and not ln.startswith("#")]
@@ -205,6 +207,10 @@ def make_install_and_uninstall(env):
 	for prog, unit in (("extmgr", "extd"), ("guestconfig", "gcad")):
 		if (harness.BIN_DIR / prog).exists():
 			want += ["usr/sbin/" + prog, "usr/lib/systemd/system/%s.service" % unit]
+			if (UNITS / (unit + ".path")).exists():
+				want.append("usr/lib/systemd/system/%s.path" % unit)
+	want += ["usr/sbin/arcnotify", "usr/lib/systemd/system/arcnotifyd.service",
+		 "usr/lib/systemd/system/arcnotifyd.path"]
 	check(have == sorted(want), "make install put %r, want %r" % (have, sorted(want)))
 	check(open(dest + "/etc/arc/himds.conf").read() == "# the operator's own\n",
 	      "make install overwrote an existing config")

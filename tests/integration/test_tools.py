@@ -39,7 +39,7 @@ SOURCES = sorted((harness.REPO / "tests" / "integration").glob("*.py")) + \
 PROCESS_CALLS = {"run", "Popen", "check_output", "check_call", "call", "Service"}
 # Programs of this project (build/bin) and interpreter-relative commands.
 OWN = {"arcproxy", "himds", "azcmagent", "cloudsim", "arcbench", "benchorigin", "extmgr",
-       "guestconfig"}
+       "guestconfig", "arcnotify"}
 DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 

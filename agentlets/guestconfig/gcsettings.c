@@ -1,0 +1,131 @@
+/* gcsettings.c -- guestconfig.conf: how guestconfig reaches the cloud, how often it polls and evaluates, whom it trusts for packages. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "defaults.h"
+#include "gcsettings.h"
+#include "url.h"
+
+#define GC_FILE_CONF	"guestconfig.conf"
+
+static const char *const settings_keys[] = {
+	"proxy", "poll_seconds", "evaluation_seconds", "publisher",
+	"packages_ca", "backups", "cloud_timeout_seconds",
+	"command_timeout_seconds", NULL
+};
+
+static int
+settings_publisher_ok(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.')
+			return 0;
+	return i > 0 && i < 128;
+}
+
+static int
+settings_read(struct gc_settings *s, config_t *lc, const char *config_dir,
+    struct conf_error *err)
+{
+	const config_setting_t	*root;
+	const char		*proxy = ARC_URL_PROXY;
+	const char		*publisher = GC_DEFAULT_PUBLISHER;
+	const char		*ca = GC_DEFAULT_PACKAGES_CA;
+	char			 host[256], path[PATH_MAX];
+	uint16_t		 port;
+
+	root = config_root_setting(lc);
+	if (conf_check_keys(root, settings_keys, err) == -1 ||
+	    conf_string(root, "proxy", &proxy, err) == -1 ||
+	    conf_int(root, "poll_seconds", 1, 86400, &s->poll_seconds,
+	    err) == -1 ||
+	    conf_int(root, "evaluation_seconds", 0, 86400,
+	    &s->evaluation_seconds, err) == -1 ||
+	    conf_string(root, "publisher", &publisher, err) == -1 ||
+	    conf_string(root, "packages_ca", &ca, err) == -1 ||
+	    conf_int(root, "backups", 0, 100000, &s->backups, err) == -1 ||
+	    conf_int(root, "cloud_timeout_seconds", 1, 600,
+	    &s->cloud_timeout_seconds, err) == -1 ||
+	    conf_int(root, "command_timeout_seconds", 1, 3600,
+	    &s->command_timeout_seconds, err) == -1)
+		return -1;
+	if (url_parse_authority(proxy, "http", 3128, host, sizeof(host),
+	    &port) == -1)
+		return conf_fail(err, config_setting_get_member(root, "proxy"),
+		    "proxy: \"%s\" is not like \"http://127.0.0.1:40343\"", proxy);
+	if (!settings_publisher_ok(publisher))
+		return conf_fail(err, config_setting_get_member(root,
+		    "publisher"), "publisher: \"%s\" is not a publisher name "
+		    "([A-Za-z0-9.]+)", publisher);
+	if (ca[0] == '\0')
+		return conf_fail(err, config_setting_get_member(root,
+		    "packages_ca"), "packages_ca: a file, not \"\"");
+	if (ca[0] == '/')
+		snprintf(path, sizeof(path), "%s", ca);
+	else
+		snprintf(path, sizeof(path), "%s/%s", config_dir, ca);
+	if ((s->proxy = strdup(proxy)) == NULL ||
+	    (s->publisher = strdup(publisher)) == NULL ||
+	    (s->packages_ca = strdup(path)) == NULL)
+		return conf_fail(err, root, "out of memory");
+	return 0;
+}
+
+int
+gc_settings_load(const char *config_dir, struct gc_settings *s, char *errbuf,
+    size_t errlen)
+{
+	config_t		lc;
+	struct conf_error	err;
+	char			path[PATH_MAX];
+
+	memset(s, 0, sizeof(*s));
+	s->poll_seconds = 300;
+	s->backups = 100;
+	s->cloud_timeout_seconds = 30;
+	s->command_timeout_seconds = 10;
+	err.text[0] = '\0';
+	config_init(&lc);
+	snprintf(path, sizeof(path), "%s/" GC_FILE_CONF, config_dir);
+	if ((s->path = strdup(path)) == NULL) {
+		snprintf(err.text, sizeof(err.text), "out of memory");
+		goto fail;
+	}
+	if (access(path, F_OK) == -1 && errno == ENOENT) {
+		if (config_read_string(&lc, "") != CONFIG_TRUE) {
+			snprintf(err.text, sizeof(err.text), "out of memory");
+			goto fail;
+		}
+	} else {
+		if (conf_read(&lc, path, &err) == -1)
+			goto fail;
+		s->found = 1;
+	}
+	if (settings_read(s, &lc, config_dir, &err) == -1)
+		goto fail;
+	config_destroy(&lc);
+	return 0;
+ fail:
+	snprintf(errbuf, errlen, "%s", err.text);
+	config_destroy(&lc);
+	gc_settings_clear(s);
+	return -1;
+}
+
+void
+gc_settings_clear(struct gc_settings *s)
+{
+	free(s->path);
+	free(s->proxy);
+	free(s->publisher);
+	free(s->packages_ca);
+	memset(s, 0, sizeof(*s));
+}
