@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import urllib.request
+from pathlib import Path
 
 from services import Service, chown_to, run_dir, ensure_user, free_port, is_root, say, version_of
 from table import fmt_num, render_table
@@ -27,6 +28,11 @@ from table import fmt_num, render_table
 ROUTES = ["cloudsim", "arcproxy-h2", "arcproxy-h1", "squid-chain"]
 HEADERS = {"cloudsim": "cloudsim alone", "arcproxy-h2": "arcproxy h2",
 	   "arcproxy-h1": "arcproxy http/1.1", "squid-chain": "squid > tls squid"}
+# BENCH_BASE_BIN: another build's arcproxy and cloudsim, measured beside ours in the same run.
+BASE_BIN = os.environ.get("BENCH_BASE_BIN") or None
+if BASE_BIN:
+	ROUTES += ["arcproxy-h2-base", "arcproxy-h1-base"]
+	HEADERS.update({"arcproxy-h2-base": "base h2", "arcproxy-h1-base": "base http/1.1"})
 ORIGIN_NAME = "origin.cloudsim.test"
 GATEWAY_NAME = "gw.cloudsim.test"
 MACHINE = "bench-machine"
@@ -143,7 +149,7 @@ class GatewaySection:
 				return
 		if any(r in self.wanted for r in ("cloudsim", "arcproxy-h2", "arcproxy-h1")):
 			try:
-				self._start_cloudsim()
+				self.cloudsim = self._start_cloudsim()
 			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 				self._skip_all(["cloudsim", "arcproxy-h2", "arcproxy-h1"], "cloudsim: %s" % e)
 		if self.cloudsim is not None:
@@ -162,6 +168,9 @@ class GatewaySection:
 					self.routes[name] = self._start_arcproxy(name, proto)
 				except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 					self.skipped[name] = str(e)
+		base = [n for n in ("arcproxy-h2-base", "arcproxy-h1-base") if n in self.wanted]
+		if base:
+			self._start_base(base)
 		if "squid-chain" in self.wanted:
 			if shutil.which("squid") is None:
 				self.skipped["squid-chain"] = "not installed (squid)"
@@ -171,11 +180,26 @@ class GatewaySection:
 				except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 					self.skipped["squid-chain"] = str(e)
 
+	def _start_base(self, names):
+		"""BENCH_BASE_BIN: the base build's cloudsim and arcproxy, a route of their own."""
+		try:
+			cloudsim = self._start_cloudsim(Path(BASE_BIN), "cloudsim-base")
+		except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+			self._skip_all(names, "cloudsim-base: %s" % e)
+			return
+		for name in names:
+			proto = "h2" if name == "arcproxy-h2-base" else "http/1.1"
+			try:
+				self.routes[name] = self._start_arcproxy(name, proto, Path(BASE_BIN), cloudsim)
+			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+				self.skipped[name] = str(e)
+
 	def _pki(self, name):
 		return os.path.join(self.pki, name)
 
-	def _start_cloudsim(self):
-		d = os.path.join(self.dir, "cloudsim")
+	def _start_cloudsim(self, bin_dir=None, name="cloudsim"):
+		bin_dir = bin_dir or self.bin_dir
+		d = os.path.join(self.dir, name)
 		conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
 		for p in (d, conf, state):
 			os.mkdir(p)
@@ -197,13 +221,14 @@ class GatewaySection:
 		p = self._cloudsim_cmd("-n", "--config-dir", conf)
 		if p.returncode != 0:
 			raise RuntimeError("its configuration: %s" % p.stderr.strip()[:300])
-		svc = Service("cloudsim", [str(self.bin_dir / "cloudsim"), "-d", "--config-dir", conf,
-					   "--state-dir", state], d, port=port)
-		svc.version = "cloudsim " + self.rev
+		svc = Service(name, [str(bin_dir / "cloudsim"), "-d", "--config-dir", conf,
+				     "--state-dir", state], d, port=port)
+		svc.version = "cloudsim " + (self.rev if bin_dir == self.bin_dir else str(bin_dir))
 		svc.notes = "one event loop; ALPN h2 and http/1.1; an audit line per CONNECT"
-		self.cloudsim = self._service(svc)
+		return self._service(svc)
 
-	def _start_arcproxy(self, name, protocol):
+	def _start_arcproxy(self, name, protocol, bin_dir=None, cloudsim=None):
+		bin_dir, cloudsim = bin_dir or self.bin_dir, cloudsim or self.cloudsim
 		d = os.path.join(self.dir, name)
 		conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
 		for p in (d, conf, state):
@@ -224,7 +249,7 @@ class GatewaySection:
 			os.path.join(conf, "agent.conf"):
 				'connection = { type = "gateway"; };\n'
 				'gateway = { url = "https://%s:%d"; ca_file = "ca.crt"; protocol = "%s"; };\n'
-				% (GATEWAY_NAME, self.cloudsim.port, protocol),
+				% (GATEWAY_NAME, cloudsim.port, protocol),
 		}
 		for path, text in files.items():
 			with open(path, "w") as f:
@@ -243,13 +268,13 @@ class GatewaySection:
 			os.chmod(dst, 0o600 if ext == "key" else 0o644)
 			chown_to(dst, "arcproxy")
 		chown_to(state, "arcproxy")
-		svc = Service(name, [str(self.bin_dir / "arcproxy"), "-d", "--config-dir", conf,
+		svc = Service(name, [str(bin_dir / "arcproxy"), "-d", "--config-dir", conf,
 				     "--state-dir", state,
 				     "--run-dir", run_dir(d)], d, port=port)
-		svc.version = "arcproxy " + self.rev
+		svc.version = "arcproxy " + (self.rev if bin_dir == self.bin_dir else str(bin_dir))
 		svc.notes = "workers = 1; access log on; gateway.protocol = \"%s\"" % protocol
 		self._service(svc)
-		return Route(name, svc.bench_args(), self.cloudsim, front=svc, metrics_port=admin,
+		return Route(name, svc.bench_args(), cloudsim, front=svc, metrics_port=admin,
 			     notes=svc.notes)
 
 	def _squid(self, name, port, listen, extra):
@@ -401,26 +426,32 @@ class GatewaySection:
 				     per, {}, "gw_conn_per_tunnel"))
 		return rows
 
+	def _cpu_per(self, key, t, scale):
+		"""(front CPU, gateway CPU) per MB downloaded or per tunnel set up, through t."""
+		w = self._by(key)
+		res = (w["results"].get(t) if w else None) or {}
+		mb = {"gw_tunnel_down": "mb_down_per_s", "gw_tunnel_up": "mb_up_per_s"}.get(key)
+		n = (res.get(mb) or 0) * (res.get("seconds") or 0) if mb else res.get("ops") or 0
+		if not n:
+			return None, None
+		return tuple(None if c is None else c / n * scale
+			     for c in (self._cpu(res, res.get(k)) for k in ("front_pid", "gateway_pid")))
+
 	def cpu_rows(self):
 		out = []
 		for key, what, unit, scale in (("gw_tunnel_down", "per MB (download)", "ms/MB", 1e3),
+					       ("gw_tunnel_up", "per MB (upload)", "ms/MB", 1e3),
 					       ("gw_setup", "per tunnel (setup)", "us/tunnel", 1e6)):
 			w = self._by(key)
 			if w is None:
 				continue
 			front, gw = {}, {}
 			for t in self.columns()[1:]:
-				res = w["results"].get(t) or {}
-				n = (res.get("mb_down_per_s") or 0) * (res.get("seconds") or 0) \
-					if key == "gw_tunnel_down" else res.get("ops") or 0
-				if not n:
-					continue
-				c = self._cpu(res, res.get("front_pid"))
-				if c is not None:
-					front[t] = c / n * scale
-				c = self._cpu(res, res.get("gateway_pid"))
-				if c is not None:
-					gw[t] = c / n * scale
+				f, g = self._cpu_per(key, t, scale)
+				if f is not None:
+					front[t] = f
+				if g is not None:
+					gw[t] = g
 			out.append(("front proxy CPU " + what, unit, front))
 			out.append(("gateway CPU " + what, unit, gw))
 		return out
@@ -482,11 +513,67 @@ class GatewaySection:
 								   fmt_num(h1, "MB/s")))
 		return out
 
+	def checks16(self):
+		"""The targets of issue 16, each MET or MISSED with its numbers."""
+		out = ["The gateway route at TLS speed (targets of issue 16):"]
+
+		def val(key, t):
+			w = self._by(key)
+			return self._value(w["results"].get(t), w["metric"]) if w else None
+
+		def line(ok, text):
+			out.append("  %-7s %s" % ("MET" if ok else "MISSED", text))
+
+		for key, what in (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload")):
+			a, q = val(key, "arcproxy-h2"), val(key, "squid-chain")
+			if a and q:
+				line(a >= 1.5 * q, "64 MiB %s: arcproxy h2 %s MB/s = %.2fx Squid -> TLS Squid's %s "
+				     "(needs >= 1.5x)" % (what, fmt_num(a, "MB/s"), a / q, fmt_num(q, "MB/s")))
+		f, g = self._cpu_per("gw_tunnel_down", "arcproxy-h2", 1e3)
+		if f is not None:
+			line(f <= 0.6, "arcproxy CPU per MB on the gateway route (h2 download): %.3f ms "
+			     "(needs <= 0.6 ms)" % f)
+		_, sq = self._cpu_per("gw_tunnel_down", "squid-chain", 1e3)
+		if g is not None and sq is not None:
+			line(g <= sq, "cloudsim CPU per MB (h2 download): %.3f ms, the TLS Squid's %.3f ms "
+			     "(needs <= the TLS Squid's)" % (g, sq))
+		for key, what in (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload")):
+			h2, h1 = val(key, "arcproxy-h2"), val(key, "arcproxy-h1")
+			if h2 and h1:
+				line(h2 >= 0.9 * h1, "h2 bulk %s: %.2fx http/1.1 (needs >= 0.90x)" % (what, h2 / h1))
+		h2, h1 = val("gw_setup", "arcproxy-h2"), val("gw_setup", "arcproxy-h1")
+		if h2 and h1:
+			line(h2 >= 5 * h1, "tunnel setup over h2: %.2fx http/1.1's rate (needs >= 5x)" % (h2 / h1))
+		line(False, "fairness of 20 downloads on one h2 connection (Jain's index >= 0.9, a stalled "
+		     "reader slows none): not measured by this bench yet")
+		line(False, "arcproxy h2 -> nghttpx within 20% of nghttpx's own limit: nghttpx is not in "
+		     "this bench yet")
+		out.append("  (the direct route's gaps, small GETs >= 0.5x and 64 MiB tunnels >= 0.9x direct, "
+			   "are the main table's issue 6 lines)")
+		base = [(n, n + "-base") for n in ("arcproxy-h2", "arcproxy-h1") if n + "-base" in self.routes]
+		if base:
+			out.append("")
+			out.append("ours / base (BENCH_BASE_BIN: its arcproxy and cloudsim), same run:")
+			for ours, theirs in base:
+				parts = []
+				for key, what in (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload"),
+						  ("gw_setup", "setup")):
+					a, b = val(key, ours), val(key, theirs)
+					parts.append("%s %s" % (what, "%.2fx" % (a / b) if a and b else "-"))
+				for key, what in (("gw_tunnel_down", "down"), ("gw_tunnel_up", "up")):
+					for label, i in (("front", 0), ("gateway", 1)):
+						a = self._cpu_per(key, ours, 1e3)[i]
+						b = self._cpu_per(key, theirs, 1e3)[i]
+						parts.append("%s CPU/MB %s %s" % (label, what,
+							     "%.2fx" % (a / b) if a and b else "-"))
+				out.append("  %-14s %s" % (HEADERS[ours] + ":", ", ".join(parts)))
+		return out
+
 	def report(self):
 		"""The section's table, CPU rows and closing lines, as text."""
 		if not self.workloads:
 			return ""
-		footer = self.checks()
+		footer = self.checks() + [""] + self.checks16()
 		failures = []
 		for w in self.workloads:
 			for t, res in w["results"].items():
