@@ -505,6 +505,8 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 		goto nomem;
 	nghttp2_session_callbacks_set_send_callback(cb, gw_h2_send);
 	nghttp2_session_callbacks_set_send_data_callback(cb, gw_h2_send_data);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cb,
+	    h2io_read_length);
 	nghttp2_session_callbacks_set_on_header_callback(cb, gw_h2_on_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, gw_h2_on_frame);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, gw_h2_on_data);
