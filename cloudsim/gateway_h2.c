@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 
+#include "fastio.h"
 #include "gateway.h"
 #include "gateway_h2.h"
 #include "gateway_internal.h"
@@ -397,8 +398,13 @@ static void
 h2_target_read(struct bufferevent *bev, void *arg)
 {
 	struct h2_stream	*st = arg;
+	size_t			 have, high = st->conn->gw->cfg->buffer_bytes;
 
-	(void)bev;
+	/* libevent read 4 KiB; take what the kernel holds, up to the read
+	 * high watermark, so that DATA frames go out full (lib/fastio). */
+	have = evbuffer_get_length(bufferevent_get_input(bev));
+	if (have < high)
+		fastio_read(bev, high - have);
 	if (!st->deferred || st->id == 0)
 		return;
 	st->deferred = 0;
@@ -813,6 +819,8 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 		goto fail;
 	nghttp2_session_callbacks_set_send_callback(cb, h2_send);
 	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cb,
+	    h2io_read_length);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb,
 	    h2_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
