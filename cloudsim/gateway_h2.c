@@ -28,6 +28,7 @@
 #define H2_CONN_WINDOW		(64 << 20)	/* all tunnels together */
 #define H2_TLS_HIGH		(1 << 20)	/* TLS output that stops frame writing */
 #define H2_MAX_SINGLE_IO	(128 * 1024)
+#define H2_READ_AHEAD		(64 * 1024)	/* TLS records taken per read(2) */
 #define H2_DRAIN_MS		10000		/* a finished stream's last bytes to its target */
 
 /* A stream; the comment on each state says what is true in it. */
@@ -753,10 +754,14 @@ h2_tls_read(struct bufferevent *bev, void *arg)
 	int			 rv = 0;
 
 	(void)bev;
-	while (!c->closing && (rv = h2io_recv(&c->io)) > 0)
-		h2_flush(c);
-	if (rv < 0)
-		h2_close_later(c, nghttp2_strerror(rv));
+	do {
+		while (!c->closing && (rv = h2io_recv(&c->io)) > 0)
+			h2_flush(c);
+		if (rv < 0) {
+			h2_close_later(c, nghttp2_strerror(rv));
+			return;
+		}
+	} while (!c->closing && tls_read_pending(c->tls) > 0);	/* read-ahead */
 }
 
 static void
@@ -837,6 +842,7 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 	    (c->reaper = event_new(gw->base, -1, 0, h2_reap, c)) == NULL)
 		goto fail;
 	c->tls = tls;
+	tls_read_ahead(tls, H2_READ_AHEAD);
 	bufferevent_set_max_single_read(tls, H2_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(tls, H2_MAX_SINGLE_IO);
 	h2io_init(&c->io, c->ng, tls, H2_TLS_HIGH);
