@@ -37,6 +37,7 @@ ORIGIN_NAME = "origin.cloudsim.test"
 GATEWAY_NAME = "gw.cloudsim.test"
 MACHINE = "bench-machine"
 SETUP_CONNS = 16	# tunnels being set up at once: far more than arcproxy's 2 warm connections
+FAIR_CONNS = 20		# downloads sharing arcproxy's one h2 connection (issue 16's fairness)
 # The main table's rows that are the same work straight to the origin: the baseline.
 DIRECT_KEYS = {"gw_tunnel_down": "tunnel_down", "gw_tunnel_up": "tunnel_up", "gw_setup": "setup"}
 
@@ -114,6 +115,7 @@ class GatewaySection:
 		self.services = []
 		self.skipped = {}
 		self.workloads = []
+		self.fairness = {}		# "all" and "stalled": arcbench results on arcproxy-h2
 		self.seconds = None
 		self.cloudsim = None
 		self.rev = rev			# the tree's revision, for the versions line
@@ -373,6 +375,18 @@ class GatewaySection:
 				res["gateway_pid"] = route.gateway.pid
 				w["results"][name] = res
 			self.workloads.append(w)
+		if "arcproxy-h2" in self.routes:
+			self.measure_fairness(bench, seconds)
+
+	def measure_fairness(self, bench, seconds):
+		"""FAIR_CONNS downloads at once on arcproxy's h2 connection, then as many again
+		beside one more that stops reading (--stall 1)."""
+		args = ["--mode", "tunnel", "--direction", "down", "--target", self.target, "-s", "16M",
+			"-d", "%g" % seconds, "--warmup", "0.5", "--drain"]
+		for key, extra in (("all", ["-c", str(FAIR_CONNS)]),
+				   ("stalled", ["-c", str(FAIR_CONNS + 1), "--stall", "1"])):
+			say("fairness (%s): arcproxy-h2" % key)
+			self.fairness[key] = bench.run(self.routes["arcproxy-h2"], args + extra)
 
 	# --- the report -----------------------------------------------------------------
 
@@ -544,8 +558,22 @@ class GatewaySection:
 		h2, h1 = val("gw_setup", "arcproxy-h2"), val("gw_setup", "arcproxy-h1")
 		if h2 and h1:
 			line(h2 >= 5 * h1, "tunnel setup over h2: %.2fx http/1.1's rate (needs >= 5x)" % (h2 / h1))
-		line(False, "fairness of 20 downloads on one h2 connection (Jain's index >= 0.9, a stalled "
-		     "reader slows none): not measured by this bench yet")
+		fa, fs = self.fairness.get("all") or {}, self.fairness.get("stalled") or {}
+		if fa.get("jain") is not None and not fa.get("failed"):
+			line(fa["jain"] >= 0.9, "fairness: %d downloads on one h2 connection, Jain's index "
+			     "%.3f (needs >= 0.9), %s MB/s in all" % (FAIR_CONNS, fa["jain"],
+								  fmt_num(fa.get("mb_down_per_s"), "MB/s")))
+		else:
+			line(False, "fairness: %d downloads on one h2 connection: %s" % (
+				FAIR_CONNS, fa.get("failed") or "not measured (arcproxy-h2 not run)"))
+		if fs.get("jain") is not None and fa.get("mb_down_per_s") and not fs.get("failed"):
+			ratio = (fs.get("mb_down_per_s") or 0) / fa["mb_down_per_s"]
+			line(ratio >= 0.9 and fs["jain"] >= 0.9,
+			     "a stalled reader beside them: the %d others move %.2fx as much (needs >= "
+			     "0.90x), Jain's index %.3f" % (FAIR_CONNS, ratio, fs["jain"]))
+		else:
+			line(False, "a stalled reader beside %d downloads: %s" % (
+				FAIR_CONNS, fs.get("failed") or "not measured"))
 		line(False, "arcproxy h2 -> nghttpx within 20% of nghttpx's own limit: nghttpx is not in "
 		     "this bench yet")
 		out.append("  (the direct route's gaps, small GETs >= 0.5x and 64 MiB tunnels >= 0.9x direct, "
@@ -601,7 +629,7 @@ class GatewaySection:
 		return out
 
 	def results(self):
-		return {"target": self.target, "seconds": self.seconds,
+		return {"target": self.target, "seconds": self.seconds, "fairness": self.fairness,
 			"routes": {n: {"notes": r.notes, "pids": r.sample_pids()}
 				   for n, r in self.routes.items()},
 			"workloads": self.workloads, "skipped": self.skipped}
