@@ -25,9 +25,10 @@ from pathlib import Path
 from services import Service, chown_to, run_dir, ensure_user, free_port, is_root, say, version_of
 from table import fmt_num, render_table
 
-ROUTES = ["cloudsim", "arcproxy-h2", "arcproxy-h1", "squid-chain"]
+ROUTES = ["cloudsim", "arcproxy-h2", "arcproxy-h1", "squid-chain", "nghttpx", "arcproxy-nghttpx"]
 HEADERS = {"cloudsim": "cloudsim alone", "arcproxy-h2": "arcproxy h2",
-	   "arcproxy-h1": "arcproxy http/1.1", "squid-chain": "squid > tls squid"}
+	   "arcproxy-h1": "arcproxy http/1.1", "squid-chain": "squid > tls squid",
+	   "nghttpx": "nghttpx alone", "arcproxy-nghttpx": "arcproxy h2 > nghttpx"}
 # BENCH_BASE_BIN: another build's arcproxy and cloudsim, measured beside ours in the same run.
 BASE_BIN = os.environ.get("BENCH_BASE_BIN") or None
 if BASE_BIN:
@@ -170,6 +171,8 @@ class GatewaySection:
 					self.routes[name] = self._start_arcproxy(name, proto)
 				except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 					self.skipped[name] = str(e)
+		if any(r in self.wanted for r in ("nghttpx", "arcproxy-nghttpx")):
+			self._start_nghttpx()
 		base = [n for n in ("arcproxy-h2-base", "arcproxy-h1-base") if n in self.wanted]
 		if base:
 			self._start_base(base)
@@ -195,6 +198,47 @@ class GatewaySection:
 				self.routes[name] = self._start_arcproxy(name, proto, Path(BASE_BIN), cloudsim)
 			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 				self.skipped[name] = str(e)
+
+	def _start_nghttpx(self):
+		"""nghttpx as a second gateway: secure-proxy mode (-s), the machine certificate
+		required, CONNECT passed to a plain Squid that reaches the origin."""
+		names = [n for n in ("nghttpx", "arcproxy-nghttpx") if n in self.wanted]
+		missing = [p for p in ("nghttpx", "squid") if shutil.which(p) is None]
+		if missing:
+			self._skip_all(names, "not installed (%s)" % ", ".join(missing))
+			return
+		try:
+			sq_port, port = free_port(), free_port()
+			backend = self._squid("squid-backend", sq_port, "http_port 127.0.0.1:%d" % sq_port, "")
+			backend.version, backend.notes = version_of(["squid", "-v"]), "nghttpx's backend"
+			self._service(backend)
+			d = os.path.join(self.dir, "nghttpx")
+			os.mkdir(d)
+			svc = Service("nghttpx", [
+				"nghttpx", "-s", "--single-process", "--workers=1", "--conf=/dev/null",
+				"-f127.0.0.1,%d" % port, "-b127.0.0.1,%d" % sq_port, "--no-ocsp",
+				"--verify-client", "--verify-client-cacert=" + self._pki("ca.crt"),
+				"--accesslog-file=" + os.path.join(d, "access.log"),
+				"--errorlog-file=" + os.path.join(d, "error.log"),
+				self._pki("gateway.key"), self._pki("gateway.crt")], d, port=port)
+			svc.version = version_of(["nghttpx", "--version"])
+			svc.notes = "-s (secure proxy), --verify-client, one worker, CONNECT to a plain Squid"
+			self._service(svc)
+		except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+			self._skip_all(names, "nghttpx: %s" % e)
+			return
+		if "nghttpx" in self.wanted:
+			self.routes["nghttpx"] = Route(
+				"nghttpx", ["--gateway", "--proxy", "127.0.0.1:%d" % port,
+					    "--cert", self._pki(MACHINE + ".crt"), "--key", self._pki(MACHINE + ".key"),
+					    "--ca", self._pki("ca.crt"), "--servername", GATEWAY_NAME],
+				svc, notes="arcbench --gateway straight to nghttpx: its own limit")
+		if "arcproxy-nghttpx" in self.wanted:
+			try:
+				self.routes["arcproxy-nghttpx"] = self._start_arcproxy("arcproxy-nghttpx", "h2",
+										       cloudsim=svc)
+			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+				self.skipped["arcproxy-nghttpx"] = str(e)
 
 	def _pki(self, name):
 		return os.path.join(self.pki, name)
@@ -574,8 +618,16 @@ class GatewaySection:
 		else:
 			line(False, "a stalled reader beside %d downloads: %s" % (
 				FAIR_CONNS, fs.get("failed") or "not measured"))
-		line(False, "arcproxy h2 -> nghttpx within 20% of nghttpx's own limit: nghttpx is not in "
-		     "this bench yet")
+		for key, what in (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload")):
+			a, n = val(key, "arcproxy-nghttpx"), val(key, "nghttpx")
+			if a and n:
+				line(a >= 0.8 * n, "64 MiB %s: arcproxy h2 -> nghttpx %s MB/s = %.2fx nghttpx's own "
+				     "limit %s (needs >= 0.80x)" % (what, fmt_num(a, "MB/s"), a / n,
+								   fmt_num(n, "MB/s")))
+			else:
+				line(False, "64 MiB %s through nghttpx: not measured (%s)" % (
+					what, self.skipped.get("arcproxy-nghttpx") or self.skipped.get("nghttpx")
+					or "route not run"))
 		out.append("  (the direct route's gaps, small GETs >= 0.5x and 64 MiB tunnels >= 0.9x direct, "
 			   "are the main table's issue 6 lines)")
 		base = [(n, n + "-base") for n in ("arcproxy-h2", "arcproxy-h1") if n + "-base" in self.routes]
