@@ -218,11 +218,13 @@ class GatewaySection:
 				"nghttpx", "-s", "--single-process", "--workers=1", "--conf=/dev/null",
 				"-f127.0.0.1,%d" % port, "-b127.0.0.1,%d" % sq_port, "--no-ocsp",
 				"--verify-client", "--verify-client-cacert=" + self._pki("ca.crt"),
+				"--frontend-http2-window-size=4M", "--frontend-http2-connection-window-size=64M",
 				"--accesslog-file=" + os.path.join(d, "access.log"),
 				"--errorlog-file=" + os.path.join(d, "error.log"),
 				self._pki("gateway.key"), self._pki("gateway.crt")], d, port=port)
 			svc.version = version_of(["nghttpx", "--version"])
-			svc.notes = "-s (secure proxy), --verify-client, one worker, CONNECT to a plain Squid"
+			svc.notes = ("-s (secure proxy), --verify-client, one worker, windows as cloudsim's (4 MiB a "
+				     "stream, 64 MiB the connection), CONNECT to a plain Squid")
 			self._service(svc)
 		except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 			self._skip_all(names, "nghttpx: %s" % e)
