@@ -668,8 +668,8 @@ class GatewaySection:
 		head = ["The gateway route (issues 3 and 5): arcbench -> [front proxy] -> gateway -> %s,"
 			% self.target, "benchorigin's raw TCP port; %s s per measurement, tunnels under way "
 			"at the end finished (--drain)." % fmt_num(self.seconds, "s")]
-		head += ["  %s: %s" % (HEADERS[n], self.routes[n].notes) for n in ("cloudsim", "squid-chain")
-			 if n in self.routes]
+		head += ["  %s: %s" % (HEADERS[n], self.routes[n].notes) for n in ("cloudsim", "squid-chain",
+										 "nghttpx") if n in self.routes]
 		return "\n".join(head + [""]) + render_table(self.rows(), self.columns(),
 							      self.cpu_rows(), footer, headers=HEADERS)
 
