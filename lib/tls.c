@@ -329,6 +329,7 @@ tls_shutdown_write(struct bufferevent *bev)
 }
 
 #define TLS_RECORD	16384	/* the largest record's plaintext */
+#define TLS_READ_ROOM(len)	(4 * (len))	/* input held before reads pause */
 
 void
 tls_read_ahead(struct bufferevent *bev, size_t len)
@@ -341,6 +342,9 @@ tls_read_ahead(struct bufferevent *bev, size_t len)
 	SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	SSL_set_default_read_buffer_len(ssl, len);
 	SSL_set_read_ahead(ssl, 1);
+	/* libevent asks SSL_read for 4 KiB at a time unless a high watermark
+	 * says how much room there is: a record or two per call instead. */
+	bufferevent_setwatermark(bev, EV_READ, 0, TLS_READ_ROOM(len));
 }
 
 size_t

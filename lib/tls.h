@@ -80,7 +80,9 @@ void	 tls_shutdown_write(struct bufferevent *);
  * header and a body per record.  libevent 2.1 stops at the end of a record
  * and would then wait for the socket, which has nothing more: the read
  * callback must end with tls_read_pending() until it returns 0.  Only for a
- * bufferevent whose reading is never disabled while the session is used.
+ * bufferevent whose reading is never disabled while the session is used,
+ * and whose read callback empties the input (a read high watermark of 4 len
+ * makes libevent read records whole).
  */
 void	 tls_read_ahead(struct bufferevent *, size_t len);
 /* Moves what OpenSSL has already read from the socket into bev's input;
