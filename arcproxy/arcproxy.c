@@ -17,7 +17,6 @@
 #include "admin.h"
 #include "config.h"
 #include "daemon.h"
-#include "fastio.h"
 #include "fdlimit.h"
 #include "log.h"
 #include "proxy.h"
@@ -155,7 +154,6 @@ main(int argc, char *argv[])
 	int			 i;
 
 	daemon_parse_args(argc, argv, "arcproxy", &o);
-	fastio_malloc_tune();
 	memset(&px, 0, sizeof(px));
 	px.config_dir = o.config_dir;
 	px.state_dir = o.state_dir;
