@@ -721,6 +721,17 @@ test_copy_status(void)
 }
 
 /* What a handler sees: its environment (clean), working dir, fds. */
+/* The ignored signals 1 to 31 of the SigIgn line in out, or -1 without one. */
+static long long
+sigign_classic(const char *out)
+{
+	const char	*p;
+
+	if ((p = strstr(out, "SigIgn:\t")) == NULL)
+		return -1;
+	return strtoull(p + strlen("SigIgn:\t"), NULL, 16) & 0x7fffffffULL;
+}
+
 static void
 test_run_environment(void)
 {
@@ -768,8 +779,10 @@ test_run_environment(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "0 1 2 "));
 	CU_ASSERT_PTR_NULL(strstr(g.output, line));
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "err\n"));
-	/* SIGPIPE, ignored here, is back to its default there. */
-	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "SigIgn:\t0000000000000000\n"));
+	/* SIGPIPE, ignored here, is back to its default there, and so is
+	 * every classic signal.  Signals 32 and 33 are glibc's own: sigaction()
+	 * cannot touch them, so an ignore that make(1) hands down stays. */
+	CU_ASSERT_EQUAL(sigign_classic(g.output), 0);
 	unsetenv("EXTMGR_SECRET_TEST");
 	free(g.output);
 
