@@ -140,7 +140,10 @@ worker_gw_setup(struct worker *w, const struct config *cfg, char *err,
 	w->gw_status.list_fetched = 0;
 	w->gw_status.last_error[0] = '\0';
 	pthread_mutex_unlock(&w->lock);
-	gw_start(gw);
+	/* Not before worker_start(): a socket opened while arcproxy is still
+	 * root belongs to root, and a per-user egress firewall drops it. */
+	if (w->started)
+		gw_start(gw);
 	return 0;
 }
 
@@ -249,6 +252,9 @@ worker_main(void *arg)
 int
 worker_start(struct worker *w)
 {
+	w->started = 1;
+	if (w->gw != NULL)
+		gw_start(w->gw);
 	return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
 }
 

@@ -38,6 +38,7 @@ struct worker {
 	struct config		*next_cfg;	/* a reload waiting to be taken */
 	struct accesslog	*next_log;
 	int			 stop;		/* SIGTERM seen: drain and exit */
+	int			 started;	/* worker_start() ran: privileges are dropped */
 	int			 draining;
 	struct pool		*pool;
 	struct accesslog_writer	*alog;

@@ -409,6 +409,39 @@ def access_log_all_through_gateway(env):
 		      "an access-log line not through the gateway: %s" % " ".join(f))
 
 
+@test(timeout=40)
+def arcproxy_restarted_as_root_opens_nothing_as_root(env):
+	"""arcproxy started as root with gateway mode already configured (a restart after connect,
+	as `make run` or an init script does it) opens its gateway connections as its own user: the
+	firewall drops nothing of root's, and the gateway route is up at once, not after a
+	connect timeout and a retry."""
+	connected(env)
+	app = env.app
+	before = env.topo.counters()
+	# Killed, not drained: arcnotify's channel is a live tunnel that SIGTERM would wait for.
+	app.arcproxy.proc.kill()
+	app.arcproxy.stop()
+	app.arcproxy = netns.Proc("arcproxy", env.topo, "machine",
+				  [os.path.join(app.bin, "arcproxy"), "-d"] + app.dirs,
+				  os.path.join(app.work, "arcproxy.log"))
+	env.proxy = app.arcproxy
+	app.wait_machine_port(app.arcproxy, 40343, 10)
+
+	def up():
+		status, body = app.admin("/healthz")
+		try:
+			return ((json.loads(body).get("gateway") or {}).get("state") == "up") or None
+		except ValueError:
+			return None
+	check(poll(up, timeout=4, interval=0.1), "the gateway route was not up within 4 s of the "
+	      "restart: %r\n%s" % (app.admin("/healthz"), app.arcproxy.tail()))
+	r = echo_via_proxy(app)
+	check(r.returncode == 0, "curl through the restarted arcproxy: %s" % r.stderr)
+	after = env.topo.counters()
+	check(after["drop_root"] == before["drop_root"],
+	      "the restarted arcproxy had root's packets dropped: %r -> %r" % (before, after))
+
+
 # --- variant C: the gateway goes away and comes back ---------------------------------
 
 OUTAGE_WINDOW = 3.0
