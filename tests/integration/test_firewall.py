@@ -15,8 +15,14 @@ Expectations, variant A (only the gateway is reachable):
   echo answers inside the cloud; connections as root and as himds straight to 198.18.0.1:443 and
   :8443 fail, and the firewall's drop counters for root and himds show them; the drop counter of
   arcproxy's uid stays 0.
-- Steps 3 and 4 (an extension whose enable runs plain curl, a guest configuration assignment
-  evaluated and reported) come with extmgr and guestconfig: the helpers below are ready.
+- Step 3: the Hello sample extension (samples/extensions/hello), signed into cloudsim's package
+  store and deployed through the operator API, is downloaded and enabled by extmgr (root); its
+  enable step fetches https://echo.cloudsim.test/ with plain curl (the proxy comes from the
+  environment extmgr gives it); the operator API shows the successful Enable.
+- Step 4: a guest configuration (one file kept in place, packed with `cloudsim gc-pack`) assigned
+  through the operator API is downloaded, applied and reported Compliant by guestconfig (root).
+  Neither step moves a drop counter: extmgr, the handler and guestconfig, all root, never try
+  another way out.
 - arcproxy's access log shows every destination it served (management, echo, packages) going
   through the gateway.
 Variant C (the gateway goes away), on the same machine:
@@ -25,8 +31,8 @@ Variant C (the gateway goes away), on the same machine:
   connections to the gateway in the window, never a burst) and no drop counter moves (nothing tries
   another route).
 - cloudsim started again: heartbeats reach the operator API again, /healthz is up, a token comes
-  from the cloud, arcproxy and himds (and extmgr and guestconfig when running) are the same
-  processes, and work queued in the cloud just before the outage completes after it.
+  from the cloud, the extension setting and the assignment queued just before the outage are
+  enabled and reported, and arcproxy, himds, extmgr and guestconfig are the same processes.
 Cleanup: the namespaces go at teardown, even after a failure; a killed run's (named for a pid
 that is gone) are removed by the next run, with whatever still runs inside; a live run's stay.
 Skips, with the reason, when not root or when ip netns / nft cannot be used here.
@@ -346,6 +352,37 @@ def quiet_counters(env, before, what):
 	for name in ("drop_arcproxy", "drop_himds", "drop_root", "drop_other"):
 		check(after[name] == before[name], "%s: %s moved %d -> %d: something tried another way out"
 		      % (what, name, before[name], after[name]))
+
+
+@test(timeout=60)
+def extension_enable_runs_plain_curl(env):
+	agentlets(env)
+	app = env.app
+	before = env.topo.counters()
+	pack_hello(app, "1.0")
+	seq = put_extension(app, "hello", "1.0", 1000)
+	view = poll(lambda: extension_enabled(app, "hello", seq), timeout=40, interval=0.3)
+	check(view, "the extension was not enabled: %r\n%s" % (
+		app.operator("GET", "/operator/machines/%s/extensions/hello" % app.name), app.extmgr.tail()))
+	msg = json.dumps(view["status"])
+	check("fetched 1000 bytes from https://echo.cloudsim.test/bytes/1000" in msg,
+	      "enable's curl did not fetch through the proxy it was given: %s" % msg)
+	quiet_counters(env, before, "the extension's download and enable")
+
+
+@test(timeout=60)
+def guest_configuration_evaluated_and_reported(env):
+	agentlets(env)
+	app = env.app
+	before = env.topo.counters()
+	target = os.path.join(app.work, "gc-marker")
+	uri, sha = pack_config(app, "fwmarker", "1.0.0", target, "firewalled\n")
+	put_assignment(app, "fwmarker", uri, sha)
+	rep = poll(lambda: compliant(app, "fwmarker", target, "firewalled\n"), timeout=40, interval=0.3)
+	check(rep, "no Compliant report with the file in place: %r\n%s" % (
+		app.operator("GET", "/operator/machines/%s/guestConfigurationAssignments/fwmarker" % app.name),
+		app.guestconfig.tail()))
+	quiet_counters(env, before, "the assignment's download, evaluation and report")
 
 
 @test(timeout=30)

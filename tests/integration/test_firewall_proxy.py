@@ -6,8 +6,9 @@ uid reach 198.18.0.2:3128, and `azcmagent config set proxy.url http://198.18.0.2
 before `azcmagent connect`.
 
 Expectations:
-- connect, a heartbeat in the operator API, `azcmagent show -j` Connected, and a token through
-  himds's challenge, all through arcproxy -> Squid -> the gateway.
+- connect, a heartbeat in the operator API, `azcmagent show -j` Connected, a token through
+  himds's challenge, the Hello extension enabled (its enable runs plain curl) and a guest
+  configuration reported Compliant, all through arcproxy -> Squid -> the gateway, with no drop.
 - curl through arcproxy reaches echo; root and himds cannot reach the Squid or the gateway straight
   (dropped, and counted for their uid); arcproxy's uid has no drop (it never tries the gateway
   straight).
@@ -65,6 +66,27 @@ def only_the_proxy(env):
 	c = env.topo.counters()
 	check(c["drop_arcproxy"] == 0, "arcproxy's uid had packets dropped: %r" % c)
 	check(c["allow_arcproxy"] >= 1, "arcproxy's connections to the proxy were not counted: %r" % c)
+
+
+@test(timeout=60)
+def extension_and_guest_configuration(env):
+	"""Steps 3 and 4 through arcproxy -> Squid -> the gateway: the Hello extension (enable runs
+	plain curl) and an assignment evaluated and reported; nothing dropped meanwhile."""
+	connected(env)
+	tf.agentlets(env)
+	app = env.app
+	before = env.topo.counters()
+	tf.pack_hello(app, "1.0")
+	seq = tf.put_extension(app, "hello", "1.0", 1000)
+	target = app.work + "/gc-marker"
+	uri, sha = tf.pack_config(app, "fwmarker", "1.0.0", target, "behind squid\n")
+	tf.put_assignment(app, "fwmarker", uri, sha)
+	view = poll(lambda: tf.extension_enabled(app, "hello", seq), timeout=40, interval=0.3)
+	check(view and "fetched 1000 bytes" in str(view["status"]), "the extension was not enabled: %r\n%s" % (
+		app.operator("GET", "/operator/machines/%s/extensions/hello" % app.name), app.extmgr.tail()))
+	check(poll(lambda: tf.compliant(app, "fwmarker", target, "behind squid\n"), timeout=40, interval=0.3),
+	      "no Compliant report\n%s" % app.guestconfig.tail())
+	tf.quiet_counters(env, before, "the extension and the assignment")
 
 
 @test(timeout=30)
