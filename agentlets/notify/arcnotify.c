@@ -169,10 +169,18 @@ identity_load(struct arcnotify *a)
 	char			 err[512];
 	int			 rc;
 
-	if ((rc = himds_machine_load(a->state_dir, &m, err, sizeof(err))) == -1)
-		log_warnx("machine identity: %s", err);
-	else if (rc == 1)
-		log_info("%s: the channel waits for azcmagent connect", err);
+	/* Read at every reconnect: what is wrong is said when it changes. */
+	if ((rc = himds_machine_load(a->state_dir, &m, err, sizeof(err))) != 0 &&
+	    strcmp(err, a->identity_note) != 0) {
+		if (rc == -1)
+			log_warnx("machine identity: %s", err);
+		else
+			log_info("%s: the channel waits for azcmagent connect", err);
+	}
+	if (rc != 0)
+		snprintf(a->identity_note, sizeof(a->identity_note), "%s", err);
+	else
+		a->identity_note[0] = '\0';
 	if (m != NULL) {
 		memset(&tc, 0, sizeof(tc));
 		tc.ca_file = m->ca_file;

@@ -47,6 +47,7 @@ struct arcnotify {
 	struct agentconf		 agent;		/* agent.conf: the local controls */
 	struct himds_machine		*machine;	/* NULL: not connected */
 	SSL_CTX				*tls;		/* machine cert, the cloud's CA */
+	char				 identity_note[512]; /* last said about it: said once */
 	int				 wake_fd;	/* <run>/notify */
 	struct notify_channel		*channel;
 	struct arcnotify_sessions	 sessions;

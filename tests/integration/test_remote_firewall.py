@@ -148,7 +148,9 @@ def ssh_with_nothing_inbound(env):
 	check(r.returncode == 0 and r.stdout == "through-the-gateway 42\n",
 	      "ssh through the session: exit %d, %r %s\n%s\n%s" % (r.returncode, r.stdout, r.stderr,
 								  env.notify.tail(), app.cloudsim.tail()))
-	check(re.search(r"session \w+ for .* to port 22 ended: both sides closed", env.notify.text()),
+	# The line is written when the session ends, a moment after ssh exits.
+	check(netns.wait_for(lambda: re.search(r"session \w+ for .* to port 22 ended: both sides closed",
+						env.notify.text()), 5),
 	      "no session line in arcnotify's log\n" + env.notify.tail())
 	after = topo.counters()
 	for name in ("drop_arcproxy", "drop_himds", "drop_root", "drop_other"):
