@@ -66,6 +66,9 @@ usage(FILE *f)
 	    "  --hold SEC               idle: hold the tunnels this long once open (default 1)\n"
 	    "  --drain                  tunnel, setup: at the window's end, let the ops under\n"
 	    "                           way finish (uncounted, within --timeout) before closing\n"
+	    "  --stall N                tunnel down: the first N slots stop reading once their\n"
+	    "                           tunnel is open (a stalled reader); the report gives each\n"
+	    "                           slot's bytes and Jain's fairness index over the others\n"
 	    "  --pid PID                sample this process (the proxy): CPU seconds, RSS;\n"
 	    "                           up to 4 times (the processes along the path)\n"
 	    "  --label NAME             name in the report\n"
@@ -206,6 +209,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		OPT_DIRECT = 256, OPT_TARGET, OPT_DIRECTION, OPT_TLS, OPT_WARMUP,
 		OPT_TIMEOUT, OPT_HOLD, OPT_PID, OPT_LABEL, OPT_JSON, OPT_MODE,
 		OPT_PARALLEL, OPT_DRAIN, OPT_GATEWAY, OPT_CERT, OPT_KEY, OPT_CA, OPT_SERVERNAME,
+		OPT_STALL,
 	};
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, OPT_MODE },
@@ -229,6 +233,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "hold", required_argument, NULL, OPT_HOLD },
 		{ "drain", no_argument, NULL, OPT_DRAIN },
+		{ "stall", required_argument, NULL, OPT_STALL },
 		{ "open-parallel", required_argument, NULL, OPT_PARALLEL },
 		{ "pid", required_argument, NULL, OPT_PID },
 		{ "label", required_argument, NULL, OPT_LABEL },
@@ -331,6 +336,9 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		case OPT_DRAIN:
 			o->drain = 1;
 			break;
+		case OPT_STALL:
+			o->stall = (int)parse_int("--stall", optarg, 1, 100000);
+			break;
 		case OPT_PARALLEL:
 			o->open_parallel = (int)parse_int("--open-parallel", optarg,
 			    1, BENCH_MAX_CONNS);
@@ -382,6 +390,10 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		bad_usage("--rate goes with --mode http");
 	if (o->drain && o->mode != BENCH_TUNNEL && o->mode != BENCH_SETUP)
 		bad_usage("--drain goes with --mode tunnel or setup");
+	if (o->stall > 0 && (o->mode != BENCH_TUNNEL || o->direction != BENCH_DOWN))
+		bad_usage("--stall goes with --mode tunnel --direction down");
+	if (o->stall > 0 && o->stall >= o->connections)
+		bad_usage("--stall: fewer than -c, so that some slots read");
 	if (o->requests > 0 && o->mode == BENCH_IDLE)
 		bad_usage("--requests does not apply to --mode idle: -c is the "
 		    "number of tunnels");

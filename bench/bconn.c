@@ -57,10 +57,12 @@ struct bconn {
 	uint64_t		 up_sent;	/* payload bytes queued */
 	uint64_t		 up_counted;	/* of those, already in bytes_up */
 	uint64_t		 served;	/* http: responses on this connection */
+	uint64_t		 win_down;	/* payload bytes received in the window */
 	unsigned		 in_op:1;	/* an op is under way on this slot */
 	unsigned		 keep_alive:1;	/* http: the last response allows another */
 	unsigned		 tls_up:1;	/* TLS is established on bev */
 	unsigned		 done:1;	/* -n share used up, or idle slot finished */
+	unsigned		 stalled:1;	/* --stall: no longer reads its tunnel */
 };
 
 static void	bconn_read(struct bufferevent *, void *);
@@ -212,6 +214,8 @@ bconn_progress(struct bconn *c)
 static int
 bconn_waiting(const struct bconn *c)
 {
+	if (c->stalled && c->state == BC_XFER)
+		return 0;	/* it owes nothing: it does not read */
 	switch (c->state) {
 	case BC_CONNECTING:
 	case BC_PROXY_TLS:
@@ -373,6 +377,13 @@ bconn_path_open(struct bconn *c)
 	evbuffer_add(out, cmd, (size_t)len);
 	c->down_got = c->up_sent = c->up_counted = 0;
 	c->state = BC_XFER;
+	if (c->index < b->o.stall) {
+		/* A reader that stalls: the tunnel stays open, unread, until
+		 * the run ends; it must not slow the others. */
+		c->stalled = 1;
+		event_del(c->rd);
+		bufferevent_disable(c->bev, EV_READ);
+	}
 	if (b->want_up > 0) {
 		bufferevent_setwatermark(c->bev, EV_WRITE, BCONN_UP_QUEUE / 2, 0);
 		bconn_fill_upload(c);
@@ -439,8 +450,10 @@ bconn_check_payload(struct bconn *c, struct evbuffer *in, uint64_t max)
 		evbuffer_drain(in, take);
 		c->down_got += take;
 		max -= take;
-		if (bconn_measuring(c))
+		if (bconn_measuring(c)) {
 			c->t->st.bytes_down += take;
+			c->win_down += take;
+		}
 	}
 	return 0;
 }
@@ -876,8 +889,15 @@ bconn_drain_all(struct bthread *t)
 	/* A verified tunnel waiting for the far end's close ends with that
 	 * close, as it would in the window. */
 	for (i = 0; i < t->nconns; i++)
-		if (!t->conns[i].in_op && t->conns[i].state != BC_DRAIN)
+		if ((!t->conns[i].in_op && t->conns[i].state != BC_DRAIN) ||
+		    t->conns[i].stalled)
 			bconn_retire(&t->conns[i]);
+}
+
+int64_t
+bconn_window_down(const struct bthread *t, int i)
+{
+	return t->conns[i].stalled ? -1 : (int64_t)t->conns[i].win_down;
 }
 
 struct bconn *

@@ -79,6 +79,7 @@ struct bench_opts {
 	int			 npids;
 	const char		*label;
 	int			 open_parallel;	/* idle: tunnels being opened at once, per thread */
+	int			 stall;		/* tunnel: the first slots stop reading once open */
 };
 
 struct bench_stats {
@@ -150,6 +151,9 @@ void		 bconn_start_all(struct bthread *);
 /* The window is over: no new op starts, idle slots retire, ops under way
  * finish uncounted; the loop ends when every slot has retired. */
 void		 bconn_drain_all(struct bthread *);
+/* Tunnel: payload bytes slot i of t received in the window; -1 when the
+ * slot is a --stall one. */
+int64_t		 bconn_window_down(const struct bthread *, int i);
 
 /* report.c */
 struct bench_result {

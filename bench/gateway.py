@@ -20,17 +20,25 @@ import os
 import shutil
 import subprocess
 import urllib.request
+from pathlib import Path
 
 from services import Service, chown_to, run_dir, ensure_user, free_port, is_root, say, version_of
 from table import fmt_num, render_table
 
-ROUTES = ["cloudsim", "arcproxy-h2", "arcproxy-h1", "squid-chain"]
+ROUTES = ["cloudsim", "arcproxy-h2", "arcproxy-h1", "squid-chain", "nghttpx", "arcproxy-nghttpx"]
 HEADERS = {"cloudsim": "cloudsim alone", "arcproxy-h2": "arcproxy h2",
-	   "arcproxy-h1": "arcproxy http/1.1", "squid-chain": "squid > tls squid"}
+	   "arcproxy-h1": "arcproxy http/1.1", "squid-chain": "squid > tls squid",
+	   "nghttpx": "nghttpx alone", "arcproxy-nghttpx": "arcproxy h2 > nghttpx"}
+# BENCH_BASE_BIN: another build's arcproxy and cloudsim, measured beside ours in the same run.
+BASE_BIN = os.environ.get("BENCH_BASE_BIN") or None
+if BASE_BIN:
+	ROUTES += ["arcproxy-h2-base", "arcproxy-h1-base"]
+	HEADERS.update({"arcproxy-h2-base": "base h2", "arcproxy-h1-base": "base http/1.1"})
 ORIGIN_NAME = "origin.cloudsim.test"
 GATEWAY_NAME = "gw.cloudsim.test"
 MACHINE = "bench-machine"
 SETUP_CONNS = 16	# tunnels being set up at once: far more than arcproxy's 2 warm connections
+FAIR_CONNS = 20		# downloads sharing arcproxy's one h2 connection (issue 16's fairness)
 # The main table's rows that are the same work straight to the origin: the baseline.
 DIRECT_KEYS = {"gw_tunnel_down": "tunnel_down", "gw_tunnel_up": "tunnel_up", "gw_setup": "setup"}
 
@@ -108,6 +116,7 @@ class GatewaySection:
 		self.services = []
 		self.skipped = {}
 		self.workloads = []
+		self.fairness = {}		# "all" and "stalled": arcbench results on arcproxy-h2
 		self.seconds = None
 		self.cloudsim = None
 		self.rev = rev			# the tree's revision, for the versions line
@@ -143,7 +152,7 @@ class GatewaySection:
 				return
 		if any(r in self.wanted for r in ("cloudsim", "arcproxy-h2", "arcproxy-h1")):
 			try:
-				self._start_cloudsim()
+				self.cloudsim = self._start_cloudsim()
 			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 				self._skip_all(["cloudsim", "arcproxy-h2", "arcproxy-h1"], "cloudsim: %s" % e)
 		if self.cloudsim is not None:
@@ -162,6 +171,11 @@ class GatewaySection:
 					self.routes[name] = self._start_arcproxy(name, proto)
 				except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 					self.skipped[name] = str(e)
+		if any(r in self.wanted for r in ("nghttpx", "arcproxy-nghttpx")):
+			self._start_nghttpx()
+		base = [n for n in ("arcproxy-h2-base", "arcproxy-h1-base") if n in self.wanted]
+		if base:
+			self._start_base(base)
 		if "squid-chain" in self.wanted:
 			if shutil.which("squid") is None:
 				self.skipped["squid-chain"] = "not installed (squid)"
@@ -171,11 +185,69 @@ class GatewaySection:
 				except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 					self.skipped["squid-chain"] = str(e)
 
+	def _start_base(self, names):
+		"""BENCH_BASE_BIN: the base build's cloudsim and arcproxy, a route of their own."""
+		try:
+			cloudsim = self._start_cloudsim(Path(BASE_BIN), "cloudsim-base")
+		except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+			self._skip_all(names, "cloudsim-base: %s" % e)
+			return
+		for name in names:
+			proto = "h2" if name == "arcproxy-h2-base" else "http/1.1"
+			try:
+				self.routes[name] = self._start_arcproxy(name, proto, Path(BASE_BIN), cloudsim)
+			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+				self.skipped[name] = str(e)
+
+	def _start_nghttpx(self):
+		"""nghttpx as a second gateway: secure-proxy mode (-s), the machine certificate
+		required, CONNECT passed to a plain Squid that reaches the origin."""
+		names = [n for n in ("nghttpx", "arcproxy-nghttpx") if n in self.wanted]
+		missing = [p for p in ("nghttpx", "squid") if shutil.which(p) is None]
+		if missing:
+			self._skip_all(names, "not installed (%s)" % ", ".join(missing))
+			return
+		try:
+			sq_port, port = free_port(), free_port()
+			backend = self._squid("squid-backend", sq_port, "http_port 127.0.0.1:%d" % sq_port, "")
+			backend.version, backend.notes = version_of(["squid", "-v"]), "nghttpx's backend"
+			self._service(backend)
+			d = os.path.join(self.dir, "nghttpx")
+			os.mkdir(d)
+			svc = Service("nghttpx", [
+				"nghttpx", "-s", "--single-process", "--workers=1", "--conf=/dev/null",
+				"-f127.0.0.1,%d" % port, "-b127.0.0.1,%d" % sq_port, "--no-ocsp",
+				"--verify-client", "--verify-client-cacert=" + self._pki("ca.crt"),
+				"--frontend-http2-window-size=4M", "--frontend-http2-connection-window-size=64M",
+				"--accesslog-file=" + os.path.join(d, "access.log"),
+				"--errorlog-file=" + os.path.join(d, "error.log"),
+				self._pki("gateway.key"), self._pki("gateway.crt")], d, port=port)
+			svc.version = version_of(["nghttpx", "--version"])
+			svc.notes = ("-s (secure proxy), --verify-client, one worker, windows as cloudsim's (4 MiB a "
+				     "stream, 64 MiB the connection), CONNECT to a plain Squid")
+			self._service(svc)
+		except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+			self._skip_all(names, "nghttpx: %s" % e)
+			return
+		if "nghttpx" in self.wanted:
+			self.routes["nghttpx"] = Route(
+				"nghttpx", ["--gateway", "--proxy", "127.0.0.1:%d" % port,
+					    "--cert", self._pki(MACHINE + ".crt"), "--key", self._pki(MACHINE + ".key"),
+					    "--ca", self._pki("ca.crt"), "--servername", GATEWAY_NAME],
+				svc, notes="arcbench --gateway straight to nghttpx: its own limit")
+		if "arcproxy-nghttpx" in self.wanted:
+			try:
+				self.routes["arcproxy-nghttpx"] = self._start_arcproxy("arcproxy-nghttpx", "h2",
+										       cloudsim=svc)
+			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+				self.skipped["arcproxy-nghttpx"] = str(e)
+
 	def _pki(self, name):
 		return os.path.join(self.pki, name)
 
-	def _start_cloudsim(self):
-		d = os.path.join(self.dir, "cloudsim")
+	def _start_cloudsim(self, bin_dir=None, name="cloudsim"):
+		bin_dir = bin_dir or self.bin_dir
+		d = os.path.join(self.dir, name)
 		conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
 		for p in (d, conf, state):
 			os.mkdir(p)
@@ -197,13 +269,14 @@ class GatewaySection:
 		p = self._cloudsim_cmd("-n", "--config-dir", conf)
 		if p.returncode != 0:
 			raise RuntimeError("its configuration: %s" % p.stderr.strip()[:300])
-		svc = Service("cloudsim", [str(self.bin_dir / "cloudsim"), "-d", "--config-dir", conf,
-					   "--state-dir", state], d, port=port)
-		svc.version = "cloudsim " + self.rev
+		svc = Service(name, [str(bin_dir / "cloudsim"), "-d", "--config-dir", conf,
+				     "--state-dir", state], d, port=port)
+		svc.version = "cloudsim " + (self.rev if bin_dir == self.bin_dir else str(bin_dir))
 		svc.notes = "one event loop; ALPN h2 and http/1.1; an audit line per CONNECT"
-		self.cloudsim = self._service(svc)
+		return self._service(svc)
 
-	def _start_arcproxy(self, name, protocol):
+	def _start_arcproxy(self, name, protocol, bin_dir=None, cloudsim=None):
+		bin_dir, cloudsim = bin_dir or self.bin_dir, cloudsim or self.cloudsim
 		d = os.path.join(self.dir, name)
 		conf, state = os.path.join(d, "conf"), os.path.join(d, "state")
 		for p in (d, conf, state):
@@ -224,7 +297,7 @@ class GatewaySection:
 			os.path.join(conf, "agent.conf"):
 				'connection = { type = "gateway"; };\n'
 				'gateway = { url = "https://%s:%d"; ca_file = "ca.crt"; protocol = "%s"; };\n'
-				% (GATEWAY_NAME, self.cloudsim.port, protocol),
+				% (GATEWAY_NAME, cloudsim.port, protocol),
 		}
 		for path, text in files.items():
 			with open(path, "w") as f:
@@ -243,13 +316,13 @@ class GatewaySection:
 			os.chmod(dst, 0o600 if ext == "key" else 0o644)
 			chown_to(dst, "arcproxy")
 		chown_to(state, "arcproxy")
-		svc = Service(name, [str(self.bin_dir / "arcproxy"), "-d", "--config-dir", conf,
+		svc = Service(name, [str(bin_dir / "arcproxy"), "-d", "--config-dir", conf,
 				     "--state-dir", state,
 				     "--run-dir", run_dir(d)], d, port=port)
-		svc.version = "arcproxy " + self.rev
+		svc.version = "arcproxy " + (self.rev if bin_dir == self.bin_dir else str(bin_dir))
 		svc.notes = "workers = 1; access log on; gateway.protocol = \"%s\"" % protocol
 		self._service(svc)
-		return Route(name, svc.bench_args(), self.cloudsim, front=svc, metrics_port=admin,
+		return Route(name, svc.bench_args(), cloudsim, front=svc, metrics_port=admin,
 			     notes=svc.notes)
 
 	def _squid(self, name, port, listen, extra):
@@ -348,6 +421,18 @@ class GatewaySection:
 				res["gateway_pid"] = route.gateway.pid
 				w["results"][name] = res
 			self.workloads.append(w)
+		if "arcproxy-h2" in self.routes:
+			self.measure_fairness(bench, seconds)
+
+	def measure_fairness(self, bench, seconds):
+		"""FAIR_CONNS downloads at once on arcproxy's h2 connection, then as many again
+		beside one more that stops reading (--stall 1)."""
+		args = ["--mode", "tunnel", "--direction", "down", "--target", self.target, "-s", "16M",
+			"-d", "%g" % seconds, "--warmup", "0.5", "--drain"]
+		for key, extra in (("all", ["-c", str(FAIR_CONNS)]),
+				   ("stalled", ["-c", str(FAIR_CONNS + 1), "--stall", "1"])):
+			say("fairness (%s): arcproxy-h2" % key)
+			self.fairness[key] = bench.run(self.routes["arcproxy-h2"], args + extra)
 
 	# --- the report -----------------------------------------------------------------
 
@@ -401,26 +486,32 @@ class GatewaySection:
 				     per, {}, "gw_conn_per_tunnel"))
 		return rows
 
+	def _cpu_per(self, key, t, scale):
+		"""(front CPU, gateway CPU) per MB downloaded or per tunnel set up, through t."""
+		w = self._by(key)
+		res = (w["results"].get(t) if w else None) or {}
+		mb = {"gw_tunnel_down": "mb_down_per_s", "gw_tunnel_up": "mb_up_per_s"}.get(key)
+		n = (res.get(mb) or 0) * (res.get("seconds") or 0) if mb else res.get("ops") or 0
+		if not n:
+			return None, None
+		return tuple(None if c is None else c / n * scale
+			     for c in (self._cpu(res, res.get(k)) for k in ("front_pid", "gateway_pid")))
+
 	def cpu_rows(self):
 		out = []
 		for key, what, unit, scale in (("gw_tunnel_down", "per MB (download)", "ms/MB", 1e3),
+					       ("gw_tunnel_up", "per MB (upload)", "ms/MB", 1e3),
 					       ("gw_setup", "per tunnel (setup)", "us/tunnel", 1e6)):
 			w = self._by(key)
 			if w is None:
 				continue
 			front, gw = {}, {}
 			for t in self.columns()[1:]:
-				res = w["results"].get(t) or {}
-				n = (res.get("mb_down_per_s") or 0) * (res.get("seconds") or 0) \
-					if key == "gw_tunnel_down" else res.get("ops") or 0
-				if not n:
-					continue
-				c = self._cpu(res, res.get("front_pid"))
-				if c is not None:
-					front[t] = c / n * scale
-				c = self._cpu(res, res.get("gateway_pid"))
-				if c is not None:
-					gw[t] = c / n * scale
+				f, g = self._cpu_per(key, t, scale)
+				if f is not None:
+					front[t] = f
+				if g is not None:
+					gw[t] = g
 			out.append(("front proxy CPU " + what, unit, front))
 			out.append(("gateway CPU " + what, unit, gw))
 		return out
@@ -482,11 +573,89 @@ class GatewaySection:
 								   fmt_num(h1, "MB/s")))
 		return out
 
+	def checks16(self):
+		"""The targets of issue 16, each MET or MISSED with its numbers."""
+		out = ["The gateway route at TLS speed (targets of issue 16):"]
+
+		def val(key, t):
+			w = self._by(key)
+			return self._value(w["results"].get(t), w["metric"]) if w else None
+
+		def line(ok, text):
+			out.append("  %-7s %s" % ("MET" if ok else "MISSED", text))
+
+		for key, what in (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload")):
+			a, q = val(key, "arcproxy-h2"), val(key, "squid-chain")
+			if a and q:
+				line(a >= 1.5 * q, "64 MiB %s: arcproxy h2 %s MB/s = %.2fx Squid -> TLS Squid's %s "
+				     "(needs >= 1.5x)" % (what, fmt_num(a, "MB/s"), a / q, fmt_num(q, "MB/s")))
+		f, g = self._cpu_per("gw_tunnel_down", "arcproxy-h2", 1e3)
+		if f is not None:
+			line(f <= 0.6, "arcproxy CPU per MB on the gateway route (h2 download): %.3f ms "
+			     "(needs <= 0.6 ms)" % f)
+		_, sq = self._cpu_per("gw_tunnel_down", "squid-chain", 1e3)
+		if g is not None and sq is not None:
+			line(g <= sq, "cloudsim CPU per MB (h2 download): %.3f ms, the TLS Squid's %.3f ms "
+			     "(needs <= the TLS Squid's)" % (g, sq))
+		for key, what in (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload")):
+			h2, h1 = val(key, "arcproxy-h2"), val(key, "arcproxy-h1")
+			if h2 and h1:
+				line(h2 >= 0.9 * h1, "h2 bulk %s: %.2fx http/1.1 (needs >= 0.90x)" % (what, h2 / h1))
+		h2, h1 = val("gw_setup", "arcproxy-h2"), val("gw_setup", "arcproxy-h1")
+		if h2 and h1:
+			line(h2 >= 5 * h1, "tunnel setup over h2: %.2fx http/1.1's rate (needs >= 5x)" % (h2 / h1))
+		fa, fs = self.fairness.get("all") or {}, self.fairness.get("stalled") or {}
+		if fa.get("jain") is not None and not fa.get("failed"):
+			line(fa["jain"] >= 0.9, "fairness: %d downloads on one h2 connection, Jain's index "
+			     "%.3f (needs >= 0.9), %s MB/s in all" % (FAIR_CONNS, fa["jain"],
+								  fmt_num(fa.get("mb_down_per_s"), "MB/s")))
+		else:
+			line(False, "fairness: %d downloads on one h2 connection: %s" % (
+				FAIR_CONNS, fa.get("failed") or "not measured (arcproxy-h2 not run)"))
+		if fs.get("jain") is not None and fa.get("mb_down_per_s") and not fs.get("failed"):
+			ratio = (fs.get("mb_down_per_s") or 0) / fa["mb_down_per_s"]
+			line(ratio >= 0.9 and fs["jain"] >= 0.9,
+			     "a stalled reader beside them: the %d others move %.2fx as much (needs >= "
+			     "0.90x), Jain's index %.3f" % (FAIR_CONNS, ratio, fs["jain"]))
+		else:
+			line(False, "a stalled reader beside %d downloads: %s" % (
+				FAIR_CONNS, fs.get("failed") or "not measured"))
+		for key, what in (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload")):
+			a, n = val(key, "arcproxy-nghttpx"), val(key, "nghttpx")
+			if a and n:
+				line(a >= 0.8 * n, "64 MiB %s: arcproxy h2 -> nghttpx %s MB/s = %.2fx nghttpx's own "
+				     "limit %s (needs >= 0.80x)" % (what, fmt_num(a, "MB/s"), a / n,
+								   fmt_num(n, "MB/s")))
+			else:
+				line(False, "64 MiB %s through nghttpx: not measured (%s)" % (
+					what, self.skipped.get("arcproxy-nghttpx") or self.skipped.get("nghttpx")
+					or "route not run"))
+		out.append("  (the direct route's gaps, small GETs >= 0.5x and 64 MiB tunnels >= 0.9x direct, "
+			   "are the main table's issue 6 lines)")
+		base = [(n, n + "-base") for n in ("arcproxy-h2", "arcproxy-h1") if n + "-base" in self.routes]
+		if base:
+			out.append("")
+			out.append("ours / base (BENCH_BASE_BIN: its arcproxy and cloudsim), same run:")
+			for ours, theirs in base:
+				parts = []
+				for key, what in (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload"),
+						  ("gw_setup", "setup")):
+					a, b = val(key, ours), val(key, theirs)
+					parts.append("%s %s" % (what, "%.2fx" % (a / b) if a and b else "-"))
+				for key, what in (("gw_tunnel_down", "down"), ("gw_tunnel_up", "up")):
+					for label, i in (("front", 0), ("gateway", 1)):
+						a = self._cpu_per(key, ours, 1e3)[i]
+						b = self._cpu_per(key, theirs, 1e3)[i]
+						parts.append("%s CPU/MB %s %s" % (label, what,
+							     "%.2fx" % (a / b) if a and b else "-"))
+				out.append("  %-14s %s" % (HEADERS[ours] + ":", ", ".join(parts)))
+		return out
+
 	def report(self):
 		"""The section's table, CPU rows and closing lines, as text."""
 		if not self.workloads:
 			return ""
-		footer = self.checks()
+		footer = self.checks() + [""] + self.checks16()
 		failures = []
 		for w in self.workloads:
 			for t, res in w["results"].items():
@@ -499,8 +668,8 @@ class GatewaySection:
 		head = ["The gateway route (issues 3 and 5): arcbench -> [front proxy] -> gateway -> %s,"
 			% self.target, "benchorigin's raw TCP port; %s s per measurement, tunnels under way "
 			"at the end finished (--drain)." % fmt_num(self.seconds, "s")]
-		head += ["  %s: %s" % (HEADERS[n], self.routes[n].notes) for n in ("cloudsim", "squid-chain")
-			 if n in self.routes]
+		head += ["  %s: %s" % (HEADERS[n], self.routes[n].notes) for n in ("cloudsim", "squid-chain",
+										 "nghttpx") if n in self.routes]
 		return "\n".join(head + [""]) + render_table(self.rows(), self.columns(),
 							      self.cpu_rows(), footer, headers=HEADERS)
 
@@ -514,7 +683,7 @@ class GatewaySection:
 		return out
 
 	def results(self):
-		return {"target": self.target, "seconds": self.seconds,
+		return {"target": self.target, "seconds": self.seconds, "fairness": self.fairness,
 			"routes": {n: {"notes": r.notes, "pids": r.sample_pids()}
 				   for n, r in self.routes.items()},
 			"workloads": self.workloads, "skipped": self.skipped}

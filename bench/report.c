@@ -134,6 +134,39 @@ proc_json(const struct procstat *p)
 	    "threads", (json_int_t)p->threads);
 }
 
+/*
+ * Each slot's share of the window's bytes and Jain's index over the slots
+ * that read, (sum x)^2 / (n * sum x^2): 1 when all got the same, 1/n when
+ * one got everything.
+ */
+static void
+report_fairness(const struct bench *b, const struct bench_result *r,
+    json_t *root)
+{
+	json_t	*per = json_array();
+	double	 x, sum = 0, sum2 = 0;
+	int64_t	 got;
+	int	 k, i, n = 0;
+
+	for (k = 0; k < b->o.threads; k++)
+		for (i = 0; i < b->threads[k].nconns; i++) {
+			got = bconn_window_down(&b->threads[k], i);
+			json_array_append_new(per, got < 0 ? json_null() :
+			    json_real(r->seconds > 0 ? (double)got / 1e6 /
+			    r->seconds : 0));
+			if (got < 0)
+				continue;
+			x = (double)got;
+			sum += x;
+			sum2 += x * x;
+			n++;
+		}
+	json_object_set_new(root, "per_connection_mb_per_s", per);
+	json_object_set_new(root, "stalled", json_integer(b->o.stall));
+	json_object_set_new(root, "jain", json_real(n > 0 && sum2 > 0 ?
+	    sum * sum / ((double)n * sum2) : 0));
+}
+
 int
 report_json(const struct bench *b, const struct bench_result *r)
 {
@@ -194,6 +227,8 @@ report_json(const struct bench *b, const struct bench_result *r)
 		    o->direction == BENCH_UP ? "up" : "down"));
 	if (o->mode == BENCH_IDLE)
 		json_object_set_new(root, "held", json_integer(r->held));
+	if (o->mode == BENCH_TUNNEL && o->connections > 1)
+		report_fairness(b, r, root);
 	if (r->have_proc) {
 		/* The first --pid is "proxy_process"; all are in "processes". */
 		all = json_array();

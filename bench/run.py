@@ -505,6 +505,8 @@ def main(argv):
 	pkgs = [PEER_PACKAGES[p] for p in main_wanted if p in PEERS] + [CHART_PACKAGE]
 	if "squid-chain" in gw_wanted and "squid" not in pkgs:
 		pkgs.append("squid")
+	if any(r in gw_wanted for r in ("nghttpx", "arcproxy-nghttpx")):
+		pkgs += [p for p in ("squid", "nghttp2-proxy") if p not in pkgs]
 	if not a.no_install:
 		install_missing(pkgs)
 	for p in main_wanted:

@@ -22,6 +22,7 @@
 
 #include "acceptor.h"
 #include "addr.h"
+#include "fastio.h"
 #include "gateway.h"
 #include "gateway_h2.h"
 #include "gateway_internal.h"
@@ -773,6 +774,7 @@ gateway_new(struct event_base *base, const struct simconf *cfg,
 		snprintf(err, errlen, "gateway: out of memory");
 		return NULL;
 	}
+	fastio_malloc_tune();		/* the tunnels' buffers come and go */
 	gw->base = base;
 	gw->cfg = cfg;
 	gw->registry = registry;

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 
+#include "fastio.h"
 #include "gateway.h"
 #include "gateway_h2.h"
 #include "gateway_internal.h"
@@ -27,6 +28,7 @@
 #define H2_CONN_WINDOW		(64 << 20)	/* all tunnels together */
 #define H2_TLS_HIGH		(1 << 20)	/* TLS output that stops frame writing */
 #define H2_MAX_SINGLE_IO	(128 * 1024)
+#define H2_READ_AHEAD		(64 * 1024)	/* TLS records taken per read(2) */
 #define H2_DRAIN_MS		10000		/* a finished stream's last bytes to its target */
 
 /* A stream; the comment on each state says what is true in it. */
@@ -397,8 +399,13 @@ static void
 h2_target_read(struct bufferevent *bev, void *arg)
 {
 	struct h2_stream	*st = arg;
+	size_t			 have, high = st->conn->gw->cfg->buffer_bytes;
 
-	(void)bev;
+	/* libevent read 4 KiB; take what the kernel holds, up to the read
+	 * high watermark, so that DATA frames go out full (lib/fastio). */
+	have = evbuffer_get_length(bufferevent_get_input(bev));
+	if (have < high)
+		fastio_read(bev, high - have);
 	if (!st->deferred || st->id == 0)
 		return;
 	st->deferred = 0;
@@ -747,10 +754,14 @@ h2_tls_read(struct bufferevent *bev, void *arg)
 	int			 rv = 0;
 
 	(void)bev;
-	while (!c->closing && (rv = h2io_recv(&c->io)) > 0)
-		h2_flush(c);
-	if (rv < 0)
-		h2_close_later(c, nghttp2_strerror(rv));
+	do {
+		while (!c->closing && (rv = h2io_recv(&c->io)) > 0)
+			h2_flush(c);
+		if (rv < 0) {
+			h2_close_later(c, nghttp2_strerror(rv));
+			return;
+		}
+	} while (!c->closing && tls_read_pending(c->tls) > 0);	/* read-ahead */
 }
 
 static void
@@ -813,6 +824,8 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 		goto fail;
 	nghttp2_session_callbacks_set_send_callback(cb, h2_send);
 	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cb,
+	    h2io_read_length);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb,
 	    h2_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
@@ -829,6 +842,7 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 	    (c->reaper = event_new(gw->base, -1, 0, h2_reap, c)) == NULL)
 		goto fail;
 	c->tls = tls;
+	tls_read_ahead(tls, H2_READ_AHEAD);
 	bufferevent_set_max_single_read(tls, H2_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(tls, H2_MAX_SINGLE_IO);
 	h2io_init(&c->io, c->ng, tls, H2_TLS_HIGH);

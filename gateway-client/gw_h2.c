@@ -16,11 +16,13 @@
 #include "gw_internal.h"
 #include "h2io.h"
 #include "log.h"
+#include "tls.h"
 
 #define GW_H2_STREAM_WINDOW	(4 << 20)	/* per tunnel: well above a WAN's BDP */
 #define GW_H2_CONN_WINDOW	(64 << 20)	/* all tunnels together */
 #define GW_H2_STREAM_BUFFER	(256 * 1024)	/* caller bytes held before backpressure */
 #define GW_H2_TLS_HIGH		(1 << 20)	/* TLS output that stops frame writing */
+#define GW_H2_READ_AHEAD	(64 * 1024)	/* TLS records taken per read(2) */
 #define GW_H2_PING_S		30
 #define GW_H2_LIST_MAX		(1 << 20)
 
@@ -441,11 +443,15 @@ gw_h2_tls_read(struct bufferevent *bev, void *arg)
 	int		 rv;
 
 	(void)bev;
-	while ((rv = h2io_recv(&s->io)) > 0)
-		if (gw_h2_flush(s) == -1)
+	do {
+		while ((rv = h2io_recv(&s->io)) > 0)
+			if (gw_h2_flush(s) == -1)
+				return;
+		if (rv < 0) {
+			gw_h2_free(s, nghttp2_strerror(rv));
 			return;
-	if (rv < 0)
-		gw_h2_free(s, nghttp2_strerror(rv));
+		}
+	} while (tls_read_pending(s->tls) > 0);	/* read-ahead's records */
 }
 
 static void
@@ -505,6 +511,8 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 		goto nomem;
 	nghttp2_session_callbacks_set_send_callback(cb, gw_h2_send);
 	nghttp2_session_callbacks_set_send_data_callback(cb, gw_h2_send_data);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cb,
+	    h2io_read_length);
 	nghttp2_session_callbacks_set_on_header_callback(cb, gw_h2_on_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, gw_h2_on_frame);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, gw_h2_on_data);
@@ -518,6 +526,7 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 	if ((s->ping = evtimer_new(bufferevent_get_base(tls), gw_h2_ping, s)) == NULL)
 		goto nomem;
 	s->tls = tls;
+	tls_read_ahead(tls, GW_H2_READ_AHEAD);
 	h2io_init(&s->io, s->ng, tls, GW_H2_TLS_HIGH);
 	bufferevent_setcb(tls, gw_h2_tls_read, gw_h2_tls_write, gw_h2_tls_event, s);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);

@@ -7,6 +7,10 @@
 struct bufferevent;
 struct evbuffer;
 
+/* For a process that relays bulk: freed buffers stay in malloc's arenas up
+ * to FASTIO_MALLOC_KEEP, rather than going back to the kernel (and coming
+ * back, page by page) each time a connection drains. */
+void	fastio_malloc_tune(void);
 /* Raises libevent's per-event read and write sizes on a socket's bufferevent. */
 void	fastio_setup(struct bufferevent *);
 /* One read of up to room bytes from bev's socket into its input, past

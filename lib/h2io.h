@@ -1,4 +1,4 @@
-/* h2io.h -- nghttp2 on a bufferevent: input fed to the session, frames written to the output under a high watermark, DATA moved without a copy. */
+/* h2io.h -- nghttp2 on a bufferevent: input fed to the session, frames written to the output under a high watermark, each DATA frame in one piece, sized to a full TLS record. */
 #ifndef H2IO_H
 #define H2IO_H
 
@@ -43,10 +43,18 @@ int	h2io_flush(struct h2io *);
 
 /* For nghttp2's send callback: frames into the output, or WOULDBLOCK. */
 ssize_t	h2io_send(struct h2io *, const uint8_t *data, size_t len);
-/* For nghttp2's send_data callback: the frame header, then length bytes
- * moved from src without a copy.  0, WOULDBLOCK or CALLBACK_FAILURE. */
+/* For nghttp2's send_data callback: the frame header and length bytes of
+ * src, together in one piece of the output, so that a frame of
+ * h2io_read_length's size leaves as one full TLS record (one SSL_write and
+ * one write(2), where a header apart is a record of its own).  0, WOULDBLOCK
+ * or CALLBACK_FAILURE. */
 int	h2io_send_data(struct h2io *, const uint8_t *framehd, struct evbuffer *src,
 	    size_t length);
+/* For nghttp2's data_source_read_length callback: DATA payloads of a TLS
+ * record's 16 KiB less the frame header (or the peer's frame limit). */
+ssize_t	h2io_read_length(nghttp2_session *, uint8_t frame_type, int32_t id,
+	    int32_t conn_window, int32_t stream_window, uint32_t max_frame,
+	    void *user);
 /* For a data source reading src with NO_COPY: how much of len to send now,
  * EOF set once eof and src fits; NGHTTP2_ERR_DEFERRED when src is empty and
  * not at eof (resume the stream when bytes come). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
@@ -325,4 +326,50 @@ tls_shutdown_write(struct bufferevent *bev)
 		return;
 	}
 	shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+#define TLS_RECORD	16384	/* the largest record's plaintext */
+#define TLS_READ_ROOM(len)	(4 * (len))	/* input held before reads pause */
+
+void
+tls_read_ahead(struct bufferevent *bev, size_t len)
+{
+	SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl == NULL)
+		return;
+	/* Kept, not freed and mapped again whenever it empties. */
+	SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+	SSL_set_default_read_buffer_len(ssl, len);
+	SSL_set_read_ahead(ssl, 1);
+	/* libevent asks SSL_read for 4 KiB at a time unless a high watermark
+	 * says how much room there is: a record or two per call instead. */
+	bufferevent_setwatermark(bev, EV_READ, 0, TLS_READ_ROOM(len));
+}
+
+size_t
+tls_read_pending(struct bufferevent *bev)
+{
+	SSL			*ssl = bufferevent_openssl_get_ssl(bev);
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v;
+	size_t			 moved = 0;
+	int			 n;
+
+	while (ssl != NULL && SSL_has_pending(ssl)) {
+		if (evbuffer_reserve_space(in, TLS_RECORD, &v, 1) != 1)
+			break;
+		ERR_clear_error();
+		if ((n = SSL_read(ssl, v.iov_base, TLS_RECORD)) <= 0) {
+			/* A partial record, or an alert: libevent's own
+			 * read meets it again when the socket has more. */
+			ERR_clear_error();
+			evbuffer_commit_space(in, &v, 0);
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		moved += (size_t)n;
+	}
+	return moved;
 }

@@ -74,4 +74,19 @@ struct bufferevent *tls_accept(struct event_base *, SSL_CTX *, evutil_socket_t f
  * then a TCP FIN.  Reading stays possible. */
 void	 tls_shutdown_write(struct bufferevent *);
 
+/*
+ * Read-ahead on bev's TLS session once the handshake is over: OpenSSL takes
+ * up to len bytes, several records, from the socket per read(2) instead of a
+ * header and a body per record.  libevent 2.1 stops at the end of a record
+ * and would then wait for the socket, which has nothing more: the read
+ * callback must end with tls_read_pending() until it returns 0.  Only for a
+ * bufferevent whose reading is never disabled while the session is used,
+ * and whose read callback empties the input (a read high watermark of 4 len
+ * makes libevent read records whole).
+ */
+void	 tls_read_ahead(struct bufferevent *, size_t len);
+/* Moves what OpenSSL has already read from the socket into bev's input;
+ * the bytes moved (0: none left, or an error libevent will see). */
+size_t	 tls_read_pending(struct bufferevent *);
+
 #endif

@@ -1039,9 +1039,6 @@ forgotten(struct worker *w)
 			if (state_str(rec, "version") != NULL)
 				continue;
 		}
-		if (state_int(rec, "removedSeq", -2) != -2 &&
-		    state_int(rec, "removedSeq", -2) != -1)
-			continue;
 		if (json_object_get(rec, "report") == NULL ||
 		    json_is_true(json_object_get(json_object_get(rec, "report"),
 		    "sent"))) {

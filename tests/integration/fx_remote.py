@@ -130,10 +130,10 @@ class Sshd(harness.Daemon):
 
 	name = "sshd"
 
-	def __init__(self):
+	def __init__(self, listen="127.0.0.1", port=None):
 		self.base = tempfile.mkdtemp(prefix="sshd-", dir=harness.tmp_root())
 		os.chmod(self.base, 0o755)
-		self.port = free_port()
+		self.port = port or free_port()
 		self.user = pwd.getpwuid(os.getuid()).pw_name
 		self.host_key = os.path.join(self.base, "host_ed25519")
 		self.client_key = os.path.join(self.base, "id_ed25519")
@@ -154,7 +154,7 @@ class Sshd(harness.Daemon):
 		with open(self.config, "w") as f:
 			f.write("\n".join([
 				"Port %d" % self.port,
-				"ListenAddress 127.0.0.1",
+				"ListenAddress %s" % listen,
 				"HostKey %s" % self.host_key,
 				"AuthorizedKeysFile %s" % self.authorized,
 				"PidFile %s" % os.path.join(self.base, "sshd.pid"),
@@ -168,7 +168,8 @@ class Sshd(harness.Daemon):
 				"LogLevel VERBOSE",
 				""]))
 
-	def start(self):
+	def argv(self):
+		"""The command line, after checking the config (sshd -t)."""
 		if not os.path.exists(SSHD):
 			raise Skip("no %s (openssh-server)" % SSHD)
 		# sshd wants its privilege separation directory (Debian's tmpfiles make it at boot).
@@ -176,8 +177,12 @@ class Sshd(harness.Daemon):
 			os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
 		check(subprocess.run([SSHD, "-t", "-f", self.config], capture_output=True).returncode == 0,
 		      "sshd -t refuses the test's config")
+		return [SSHD, "-D", "-e", "-f", self.config]
+
+	def start(self):
+		argv = self.argv()
 		self.stderr_file = open(self.stderr_path, "ab")
-		self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", self.config], stdin=subprocess.DEVNULL,
+		self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
 					     stdout=self.stderr_file, stderr=self.stderr_file)
 		if not wait_port(self.port, 5, self.proc):
 			raise AssertionError("sshd did not listen on %d\n%s" % (self.port, self.stderr_tail()))

@@ -12,6 +12,8 @@ Expectations:
   gateway mode (h2) verifies its tunnels too, and --pid samples every process on the path.
 - Verification is real: a proxy that answers with wrong bytes or a wrong length, or refuses
   the CONNECT, is reported by kind of error with exit status 1, not as fast.
+- --stall N: the first N tunnels stop reading; the others finish theirs and the report gives
+  each slot's rate and Jain's fairness index over the slots that read.
 - A wrong proxy port and bad arguments give a one-line reason and exit status 2.
 """
 
@@ -147,6 +149,21 @@ def tunnel_each_direction(env):
 		down, up = res["mb_down_per_s"], res["mb_up_per_s"]
 		check((down > 0) == (direction != "up") and (up > 0) == (direction != "down"),
 		      "tunnel %s: %.1f MB/s down, %.1f MB/s up" % (direction, down, up))
+
+
+@test
+def tunnel_fairness_and_stall(env):
+	# --stall 1: slot 0 stops reading once its tunnel is open; the others go on, each slot's
+	# rate is reported (null for the stalled one) with Jain's index over the others.
+	rc, res, err = via(env, "--mode", "tunnel", "--direction", "down", "--target", env.tcp,
+			   "-s", "4M", "-c", "4", "-d", "1", "--stall", "1", "--drain")
+	check(rc == 0 and res and res["ok"] and res["errors"]["total"] == 0,
+	      "--stall: exit %d, errors %r, stderr %r" % (rc, res and res["errors"], err.strip()))
+	per = res["per_connection_mb_per_s"]
+	check(len(per) == 4 and per[0] is None and all(x and x > 0 for x in per[1:]),
+	      "--stall 1: per-slot rates %r (the first stalled, the others moving)" % per)
+	check(res["stalled"] == 1 and 0.5 <= res["jain"] <= 1.0 and res["ops"] > 0,
+	      "--stall 1: Jain's index %r over %r, %d ops" % (res["jain"], per, res["ops"]))
 
 
 @test
@@ -328,6 +345,8 @@ def unreachable_proxy_and_bad_arguments(env):
 		(["--direct", "--target", env.http, "--no-such-flag"], "option"),
 		(["--direct", "--gateway", "--target", env.tcp, "-n", "1"], "--gateway"),
 		(["--direct", "--drain", "--target", env.http, "-n", "1"], "--drain"),
+		(["--direct", "--mode", "tunnel", "--stall", "1", "--target", env.tcp], "--stall"),
+		(["--direct", "--stall", "1", "-c", "2", "--target", env.http], "--stall"),
 		(["--direct", "--cert", "x.crt", "--key", "x.key", "--target", env.tcp], "--gateway"),
 	]
 	for args, word in bad:

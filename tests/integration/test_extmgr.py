@@ -11,7 +11,12 @@ Expectations:
   old version aborts the upgrade (1.0 stays).
 - Delete runs disable and uninstall and the cloud forgets the extension.
 - extmgr killed with SIGKILL mid-install converges when restarted; nothing is stuck transitioning.
-- azcmagent extension list shows what is installed; extension remove removes it locally.
+- azcmagent extension list shows what is installed; extension remove removes it locally; check
+  lists the package host, reached through the gateway.
+- A write to <run>/notify/extensions starts a pass between polls; another topic does not.
+- extmgr killed mid-download resumes the partial file with Range when restarted.
+- protectedSettings reach the handler as CMS that the placed <THUMB>.crt/.prv decrypt.
+- While the cloud is unreachable nothing is done, and the goal is applied once it is back.
 """
 
 import base64
@@ -306,3 +311,21 @@ def protected_settings_reach_the_handler_encrypted(env):
 		check(f.read() != g.read(), "the settings key is the machine key")
 	fx.undeploy(env, "prot")
 	fx.wait_gone(env, "prot")
+
+
+@test(timeout=90)
+def waits_while_the_cloud_is_unreachable(env):
+	x, p = env.extmgr, env.arcproxy
+	fx.publish(env, "hello", "1.0")
+	p.stop()
+	try:
+		v = fx.deploy(env, "later", "hello", settings={"bytes": 9, "caFile": env.sim.file("ca.crt")})
+		check(x.log_has(r"the cloud did not answer: trying again in 5 s", timeout=20),
+		      "extmgr did not notice the cloud was unreachable\n" + x.stderr_tail())
+		check(x.record("later") is None, "it acted on a goal it could not have fetched: %r" % x.record("later"))
+	finally:
+		p.start()
+	v = fx.wait_status(env, "later", v["sequenceNumber"], operation="Enable", timeout=40)
+	check("fetched 9 bytes" in v["status"]["message"], "after the cloud came back: %r" % v["status"])
+	fx.undeploy(env, "later")
+	fx.wait_gone(env, "later")

@@ -363,11 +363,62 @@ test_data_length(void)
 	evbuffer_free(b);
 }
 
+/* A DATA frame leaves as one piece, header and payload, of a TLS record's
+ * size at most, though its bytes came in many small chains. */
+static void
+test_data_frame_one_piece(void)
+{
+	struct event_base	*base = event_base_new();
+	struct bufferevent	*pair[2];
+	struct evbuffer		*src = evbuffer_new(), *out;
+	struct evbuffer_iovec	 v[4];
+	struct side		 c;
+	uint8_t			 hd[9], piece[1000], *p;
+	ssize_t			 len;
+	size_t			 i;
+	int			 n, ok = 1;
+
+	CU_ASSERT_EQUAL_FATAL(bufferevent_pair_new(base, 0, pair), 0);
+	side_init(&c, pair[0], 0, 1 << 20);
+	bufferevent_disable(pair[1], EV_READ);		/* it all stays in out */
+	for (i = 0; i < 40; i++) {
+		memset(piece, (int)i, sizeof(piece));
+		evbuffer_add(src, piece, sizeof(piece));
+	}
+	/* The payload fills a record with the header: 16384 - 9. */
+	len = h2io_read_length(c.io.ng, NGHTTP2_DATA, 1, 1 << 20, 1 << 20,
+	    16384, NULL);
+	CU_ASSERT_EQUAL(len, 16384 - 9);
+	CU_ASSERT_EQUAL(h2io_read_length(c.io.ng, NGHTTP2_DATA, 1, 1 << 20,
+	    1 << 20, 1000, NULL), 1000);	/* the peer's smaller limit */
+	memset(hd, 0xab, sizeof(hd));
+	CU_ASSERT_EQUAL(h2io_send_data(&c.io, hd, src, (size_t)len), 0);
+	out = bufferevent_get_output(pair[0]);
+	CU_ASSERT_EQUAL(evbuffer_get_length(out), 16384);
+	n = evbuffer_peek(out, -1, NULL, v, 4);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(evbuffer_get_length(src), 40 * 1000 - (size_t)len);
+	if (n == 1) {
+		p = v[0].iov_base;
+		CU_ASSERT_EQUAL(memcmp(p, hd, 9), 0);
+		for (i = 0; i < (size_t)len; i++)
+			if (p[9 + i] != (uint8_t)(i / 1000))
+				ok = 0;
+		CU_ASSERT_TRUE(ok);	/* the source's bytes, in order */
+	}
+	evbuffer_free(src);
+	side_free(&c);
+	bufferevent_free(pair[0]);
+	bufferevent_free(pair[1]);
+	event_base_free(base);
+}
+
 static const struct unit_test tests[] = {
 	{ "a body both ways, deferred and resumed", test_body_both_ways },
 	{ "backpressure at the high mark", test_backpressure },
 	{ "bad input is nghttp2's error", test_bad_input },
 	{ "data source lengths and flags", test_data_length },
+	{ "a DATA frame in one piece, a record's size", test_data_frame_one_piece },
 	{ NULL, NULL }
 };
 

@@ -7,6 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 
 #include "tls.h"
@@ -62,15 +66,13 @@ remove_pki(void)
 		fprintf(stderr, "cannot remove %s\n", dir);
 }
 
-/* Runs both handshakes over a socketpair until both end: 0 when both
+/* Runs both handshakes over the socketpair sv until both end: 0 when both
  * succeeded, -1 when either failed. */
 static int
-handshake(SSL *client, SSL *server)
+handshake_on(SSL *client, SSL *server, int sv[2])
 {
-	int	sv[2], i, cdone = 0, sdone = 0, rv, e, failed = 0;
+	int	i, cdone = 0, sdone = 0, rv, e, failed = 0;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		return -1;
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	SSL_set_fd(client, sv[0]);
@@ -102,9 +104,21 @@ handshake(SSL *client, SSL *server)
 		if (SSL_read(server, &b, 1) != 1)
 			failed = 1;
 	}
+	return failed || !(cdone && sdone) ? -1 : 0;
+}
+
+/* The same over a socketpair of its own, closed after. */
+static int
+handshake(SSL *client, SSL *server)
+{
+	int	sv[2], rv;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		return -1;
+	rv = handshake_on(client, server, sv);
 	close(sv[0]);
 	close(sv[1]);
-	return failed || !(cdone && sdone) ? -1 : 0;
+	return rv;
 }
 
 static SSL_CTX *
@@ -330,8 +344,55 @@ test_error_text(void)
 	CU_ASSERT_EQUAL(ERR_peek_error(), 0);
 }
 
+/*
+ * Read-ahead: one read(2) takes several records, libevent's read stops at
+ * the end of the first, and tls_read_pending() moves the rest, which the
+ * socket would never announce again.
+ */
+static void
+test_read_ahead(void)
+{
+	SSL_CTX			*cctx = client_ctx(ca, 0, NULL);
+	SSL_CTX			*sctx = server_ctx(0, 0);
+	struct event_base	*base = event_base_new();
+	struct bufferevent	*bev;
+	struct evbuffer		*in;
+	SSL			*c, *s;
+	char			 rec[1000];
+	int			 sv[2], i;
+
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	c = tls_client_new(cctx, "gw.test", NULL);
+	s = SSL_new(sctx);
+	CU_ASSERT_EQUAL_FATAL(handshake_on(c, s, sv), 0);
+	bev = bufferevent_openssl_socket_new(base, sv[0], c,
+	    BUFFEREVENT_SSL_OPEN, BEV_OPT_CLOSE_ON_FREE);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bev);
+	tls_read_ahead(bev, 64 * 1024);
+	bufferevent_enable(bev, EV_READ);
+	memset(rec, 'r', sizeof(rec));
+	for (i = 0; i < 4; i++)		/* four records, all in the socket */
+		CU_ASSERT_EQUAL(SSL_write(s, rec, sizeof(rec)), (int)sizeof(rec));
+	in = bufferevent_get_input(bev);
+	for (i = 0; i < 10; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	/* libevent read the first record; OpenSSL holds the other three. */
+	CU_ASSERT_EQUAL(evbuffer_get_length(in), sizeof(rec));
+	CU_ASSERT_TRUE(SSL_has_pending(c));
+	CU_ASSERT_EQUAL(tls_read_pending(bev), 3 * sizeof(rec));
+	CU_ASSERT_EQUAL(evbuffer_get_length(in), 4 * sizeof(rec));
+	CU_ASSERT_EQUAL(tls_read_pending(bev), 0);
+	bufferevent_free(bev);		/* frees c and closes sv[0] */
+	SSL_free(s);
+	close(sv[1]);
+	event_base_free(base);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+}
+
 static const struct unit_test tests[] = {
 	{ "handshake, ALPN picks h2", test_handshake_alpn_h2 },
+	{ "read-ahead: records OpenSSL holds are moved", test_read_ahead },
 	{ "host name and CA checks", test_host_name_check },
 	{ "client certificate asked for or required", test_client_certificate },
 	{ "context errors name the file", test_context_errors },
