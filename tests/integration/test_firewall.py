@@ -28,11 +28,12 @@ Expectations, variant A (only the gateway is reachable):
 Variant C (the gateway goes away), on the same machine:
 - cloudsim stopped inside its namespace: arcproxy's /healthz says the gateway is down and why,
   `azcmagent show -j` says Disconnected with himds's reason; arcproxy backs off (a handful of new
-  connections to the gateway in the window, never a burst) and no drop counter moves (nothing tries
-  another route).
+  connections to the gateway in the window, never a burst), so does arcnotify (growing waits
+  between its refused tries), and no drop counter moves (nothing tries another route).
 - cloudsim started again: heartbeats reach the operator API again, /healthz is up, a token comes
   from the cloud, the extension setting and the assignment queued just before the outage are
-  enabled and reported, and arcproxy, himds, extmgr and guestconfig are the same processes.
+  enabled and reported, arcnotify's channel is up again, and arcproxy, himds, arcnotify, extmgr
+  and guestconfig are the same processes.
 Cleanup: the namespaces go at teardown, even after a failure; a killed run's (named for a pid
 that is gone) are removed by the next run, with whatever still runs inside; a live run's stay.
 Skips, with the reason, when not root or when ip netns / nft cannot be used here.
@@ -451,7 +452,9 @@ OUTAGE_WINDOW = 3.0
 def gateway_outage_and_recovery(env):
 	connected(env)
 	app, topo = env.app, env.topo
-	machine = [p for p in (app.arcproxy, app.himds, app.extmgr, app.guestconfig) if p is not None]
+	machine = [p for p in (app.arcproxy, app.himds, app.arcnotify, app.extmgr, app.guestconfig)
+		   if p is not None]
+	channel_ups = len(re.findall(r"notification channel up", app.arcnotify.text())) if app.arcnotify else 0
 	pids = [p.pid for p in machine]
 	check(poll(lambda: heartbeat_after(app, env.connected_at), timeout=10, interval=0.3),
 	      "no heartbeat before the outage")
@@ -528,6 +531,15 @@ def gateway_outage_and_recovery(env):
 			      app.operator("GET", "/operator/machines/%s/extensions/hello" % app.name), app.extmgr.tail()))
 		check(poll(lambda: compliant(app, "fwqueued", queued[1], "queued\n"), timeout=30, interval=0.3),
 		      "the queued assignment was not evaluated and reported after the outage\n%s" % app.guestconfig.tail())
+	if app.arcnotify is not None:
+		check(poll(lambda: len(re.findall(r"notification channel up", app.arcnotify.text())) > channel_ups,
+			   timeout=15, interval=0.3), "arcnotify's channel did not come back\n%s" % app.arcnotify.tail())
+		# Its retries in the outage, each refused by arcproxy (the gateway is down), spaced
+		# by a growing back-off.
+		waits = [int(ms) for ms in re.findall(r"channel not up: .*arcproxy refused CONNECT.*again in (\d+) ms",
+							    app.arcnotify.text())]
+		check(len(waits) >= 2 and waits[-1] > waits[0], "arcnotify did not back off: %r\n%s"
+		      % (waits, app.arcnotify.tail()))
 	check(all(p.alive() for p in machine) and [p.pid for p in machine] == pids,
 	      "a machine daemon was restarted or died: %s" % ", ".join(
 		      "%s %s" % (p.name, "alive" if p.alive() else "exited %s" % p.proc.returncode) for p in machine))

@@ -91,8 +91,12 @@ def extension_and_guest_configuration(env):
 
 @test(timeout=30)
 def squid_saw_only_the_gateway(env):
+	"""Last: Squid logs a tunnel when it closes, and arcproxy keeps its connection to the
+	gateway open, so arcproxy is stopped first (it must exit 0)."""
 	connected(env)
 	app = env.app
+	rc = app.arcproxy.stop()
+	check(rc == 0, "arcproxy exited %s on SIGTERM\n%s" % (rc, app.arcproxy.tail()))
 	lines = poll(lambda: app.squid_log().splitlines(), timeout=10, interval=0.3)
 	check(lines, "Squid's access log is empty (%s)" % app.squid_access)
 	for line in lines:
