@@ -144,7 +144,7 @@ def main(argv):
 	passed = failed = skipped = 0
 	start = time.monotonic()
 	become_subreaper()
-	modules = []
+	modules, spent = [], []
 	for t in harness.TESTS:
 		if t["module"] not in modules:
 			modules.append(t["module"])
@@ -161,6 +161,7 @@ def main(argv):
 				print("%s.%s" % (short, t["name"]))
 			continue
 		before = children()
+		m0 = time.monotonic()
 		env, setup_error = setup_module(mod, verbose)
 		for t in tests:
 			name = "%s.%s" % (short, t["name"])
@@ -199,12 +200,15 @@ def main(argv):
 			print(indent("\n".join(d for d in details if d)), flush=True)
 		failed += teardown_module(mod, env, short)
 		failed += leftovers(before, short)
+		spent.append((time.monotonic() - m0, short))
 	if list_only:
 		harness.cleanup_all()
 		return 0
 	harness.cleanup_all()
 	if verbose or skipped:
 		print("(%d skipped, %.0fs)" % (skipped, time.monotonic() - start))
+	# Where the time went: make test has a budget of 10 minutes in all.
+	print("slowest modules: " + ", ".join("%s %.0fs" % (m, dt) for dt, m in sorted(spent)[::-1][:8]))
 	print("integration: %d passed, %d failed" % (passed, failed), flush=True)
 	return 1 if failed else 0
 
