@@ -1,6 +1,7 @@
 /* handler.c -- the extension handler protocol, machine side: HandlerEnvironment.json, settings and certificates written, and one operation run as a killable process group on libevent. */
 #include <sys/types.h>
 #include <sys/pidfd.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -32,6 +33,8 @@
 #define HANDLER_IMDS		"http://localhost:" ARC_STR(ARC_PORT_HIMDS)
 #define HANDLER_IDENTITY	HANDLER_IMDS "/metadata/identity/oauth2/token"
 #define HANDLER_ENV_MAX		64	/* our variables plus extra_env */
+#define HANDLER_RUN_ENV		"ARC_EXTMGR_RUN"	/* marks a run's processes */
+#define HANDLER_KILL_ROUNDS	20	/* /proc sweeps at a time limit */
 
 struct handler_run {
 	struct event_base	*base;
@@ -49,6 +52,7 @@ struct handler_run {
 	int			 timed_out;
 	struct timespec		 started;	/* CLOCK_MONOTONIC */
 	char			*ext_dir;	/* for the noexec check on 126 */
+	char			 mark[64];	/* "ARC_EXTMGR_RUN=<32 hex>" */
 };
 
 static void	handler_child(int, int, int, char **, char **)
@@ -450,7 +454,7 @@ handler_env_add(char **env, size_t *n, const char *name, const char *value)
 
 /* The handler's whole environment: nothing of extmgr's own leaks in. */
 static char **
-handler_env(const struct handler_job *job)
+handler_env(const struct handler_job *job, const char *mark)
 {
 	const struct handler_endpoints	*ep = job->endpoints;
 	struct passwd			 pwbuf, *pw = NULL;
@@ -488,6 +492,10 @@ handler_env(const struct handler_job *job)
 	rc |= handler_env_add(env, &n, "IMDS_ENDPOINT", imds);
 	rc |= handler_env_add(env, &n, "IDENTITY_ENDPOINT", identity);
 	rc |= handler_env_add(env, &n, "ConfigSequenceNumber", seq);
+	if (rc == 0 && (env[n] = strdup(mark)) != NULL)
+		n++;
+	else
+		rc = -1;
 	rc |= handler_env_add(env, &n, "AZURE_GUEST_AGENT_EXTENSION_PATH",
 	    job->paths->ext_dir);
 	rc |= handler_env_add(env, &n, "AZURE_GUEST_AGENT_EXTENSION_VERSION",
@@ -585,12 +593,114 @@ handler_run_free(struct handler_run *run)
 	free(run);
 }
 
-/* Kills the run's whole process group. */
-static void
-handler_kill_group(struct handler_run *run)
+/* "ARC_EXTMGR_RUN=<32 random hex digits>": what a run's processes inherit. */
+static int
+handler_mark(char *buf, size_t len)
 {
+	unsigned char	 r[16];
+	size_t		 i, off;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return -1;
+	off = (size_t)snprintf(buf, len, "%s=", HANDLER_RUN_ENV);
+	for (i = 0; i < sizeof(r) && off + 3 <= len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%02x", r[i]);
+	return 0;
+}
+
+/* pid's process group and session from /proc/<pid>/stat; -1 if gone. */
+static int
+handler_proc_ids(pid_t pid, pid_t *pgrp, pid_t *sid)
+{
+	char		 path[64], buf[1024], *p;
+	ssize_t		 n;
+	int		 fd;
+	long		 g, s;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* "pid (comm) state ppid pgrp session": comm may hold anything. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %ld %ld", &g, &s) != 2)
+		return -1;
+	*pgrp = (pid_t)g;
+	*sid = (pid_t)s;
+	return 0;
+}
+
+/* Whether pid's environment holds mark, as one whole variable. */
+static int
+handler_proc_marked(pid_t pid, const char *mark)
+{
+	char		 path[64], buf[65536];
+	size_t		 have = 0, mlen = strlen(mark), i;
+	ssize_t		 n;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	while (have < sizeof(buf) - 1 && (n = read(fd, buf + have,
+	    sizeof(buf) - 1 - have)) > 0)
+		have += (size_t)n;
+	close(fd);
+	buf[have] = '\0';
+	for (i = 0; i + mlen <= have; i += strlen(buf + i) + 1)
+		if (memcmp(buf + i, mark, mlen) == 0 && buf[i + mlen] == '\0')
+			return 1;
+	return 0;
+}
+
+/*
+ * Kills everything the run started: its process group, then, sweeping /proc
+ * until a sweep finds nothing more, every process in the run's session or
+ * group and every process whose environment carries the run's mark (what a
+ * daemon that called setsid(), or forked twice, still has).  There is no
+ * cgroup v2 to ask on every host: this is the fallback that a handler could
+ * only evade by clearing its environment, leaving the session and the group
+ * at once.
+ */
+static void
+handler_kill_all(struct handler_run *run)
+{
+	DIR		*d;
+	struct dirent	*de;
+	pid_t		 pid, self = getpid(), pgrp, sid;
+	char		*end;
+	long		 v;
+	int		 round, found;
+
 	if (kill(-run->pid, SIGKILL) == -1)
 		kill(run->pid, SIGKILL);	/* before its setsid() */
+	for (round = 0; round < HANDLER_KILL_ROUNDS; round++) {
+		if ((d = opendir("/proc")) == NULL)
+			return;
+		found = 0;
+		while ((de = readdir(d)) != NULL) {
+			errno = 0;
+			v = strtol(de->d_name, &end, 10);
+			if (*end != '\0' || v <= 1 || errno != 0)
+				continue;
+			pid = (pid_t)v;
+			if (pid == self || pid == run->pid ||
+			    handler_proc_ids(pid, &pgrp, &sid) == -1)
+				continue;
+			if (pgrp == run->pid || sid == run->pid ||
+			    handler_proc_marked(pid, run->mark)) {
+				if (kill(pid, SIGKILL) == 0)
+					found++;
+			}
+		}
+		closedir(d);
+		if (found == 0)
+			return;
+	}
 }
 
 struct handler_run *
@@ -626,6 +736,10 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	run->pidfd = -1;
 	run->logfd = -1;
 	run->timeout_seconds = job->timeout_seconds;
+	if (handler_mark(run->mark, sizeof(run->mark)) == -1) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		goto fail;
+	}
 	if ((extfd = safedir_open(job->paths->ext_dir, err, errlen)) == -1)
 		goto fail;
 	if ((logdirfd = handler_dir_make(job->paths->log_dir, err, errlen)) ==
@@ -647,7 +761,8 @@ handler_start(struct event_base *base, const struct handler_job *job,
 		goto fail;
 	}
 	if ((cmd = handler_command(extfd, job->paths->ext_dir,
-	    job->command)) == NULL || (env = handler_env(job)) == NULL) {
+	    job->command)) == NULL || (env = handler_env(job, run->mark)) ==
+	    NULL) {
 		snprintf(err, errlen, "handler: out of memory or too many "
 		    "environment variables");
 		goto fail;
@@ -693,7 +808,7 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	handler_env_free(env);
 	return run;
  killed:
-	handler_kill_group(run);
+	handler_kill_all(run);
 	while (waitpid(run->pid, NULL, 0) == -1 && errno == EINTR)
 		;
  fail:
@@ -717,7 +832,7 @@ handler_on_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	run->timed_out = 1;
-	handler_kill_group(run);
+	handler_kill_all(run);
 	/* The pidfd says when the shell is gone. */
 }
 
@@ -869,7 +984,7 @@ handler_cancel(struct handler_run *run)
 {
 	if (run == NULL)
 		return;
-	handler_kill_group(run);
+	handler_kill_all(run);
 	/* SIGKILL cannot be caught: the shell is gone at once. */
 	while (waitpid(run->pid, NULL, 0) == -1 && errno == EINTR)
 		;

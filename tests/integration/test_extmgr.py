@@ -5,7 +5,8 @@ Expectations:
   it succeeds because extmgr gives every handler HTTPS_PROXY; arcproxy's access log shows the
   tunnel to echo.cloudsim.test on the gateway route; the operator sees success with the message.
 - The Token sample gets a managed-identity token through himds's challenge.
-- An enable over its time limit is killed with its children, and Timeout(N) is reported; a
+- An enable over its time limit is killed with its children, even one that left the process group
+  and the session (setsid), and Timeout(N) is reported; a
   handler that writes an error status has it reported with its code.
 - An upgrade from 1.0 to 1.1 calls the handlers in the VM agent's order; a failing disable of the
   old version aborts the upgrade (1.0 stays).
@@ -108,7 +109,8 @@ def enable_over_its_limit_is_killed_whole(env):
 	fx.publish(env, "slow", "1.0")
 	tag = "617"
 	started = time.time()
-	v = fx.deploy(env, "slow", "slow", settings={"seconds": tag})
+	escaped = "618"		# a grandchild that left the group and the session (setsid -f)
+	v = fx.deploy(env, "slow", "slow", settings={"seconds": tag, "escape": escaped})
 	v = fx.wait_status(env, "slow", v["sequenceNumber"], status=("error",), operation="Enable")
 	s = v["status"]
 	check(s["code"] == 1011 and "Timeout(%d)" % LIMIT in s["message"] and "sleeping 617 s" in s["message"],
@@ -116,6 +118,8 @@ def enable_over_its_limit_is_killed_whole(env):
 	check(time.time() - started < LIMIT + 15, "the timeout took %.1fs" % (time.time() - started))
 	check(poll(lambda: not fx.sleepers("sleep " + tag), timeout=3), "the enable's children survived: %r"
 	      % fx.sleepers("sleep " + tag))
+	check(poll(lambda: not fx.sleepers("sleep " + escaped), timeout=3), "a daemon that called setsid escaped "
+	      "the time limit: %r" % fx.sleepers("sleep " + escaped))
 	fx.undeploy(env, "slow")
 	fx.wait_gone(env, "slow")
 
