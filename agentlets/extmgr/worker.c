@@ -917,9 +917,10 @@ reconcile_one(struct worker *w, const struct goal_ext *g)
 	    state_str(rec, "failedVersion") != NULL &&
 	    strcmp(state_str(rec, "failedVersion"), g->version) == 0)
 		return;
-	/* An interrupted upgrade goes on, whatever the policy says now:
-	 * half an upgrade is worse than either version. */
-	if (state_str(rec, "upgradeTo") != NULL &&
+	/* An interrupted upgrade goes on, whatever the lists say now: half
+	 * an upgrade is worse than either version.  The kill switch still
+	 * stops it (refused below, as an Update). */
+	if (w->ac.extensions_enabled && state_str(rec, "upgradeTo") != NULL &&
 	    strcmp(state_str(rec, "upgradeTo"), g->version) == 0 &&
 	    state_int(rec, "upgradeStep", 0) > 0) {
 		upgrade_ext(w, g->name, rec, g);
@@ -1033,6 +1034,13 @@ forgotten(struct worker *w)
 	json_object_foreach_safe(state_exts(&w->st), tmp, name, rec) {
 		if (goal_find(&w->goal, name) != NULL)
 			continue;
+		/* The kill switch: the cloud removes nothing either. */
+		if (state_str(rec, "version") != NULL &&
+		    !w->ac.extensions_enabled) {
+			log_info("%s: no longer in the goal state, kept: "
+			    "extensions.enabled = false runs no handler", name);
+			continue;
+		}
 		if (state_str(rec, "version") != NULL) {
 			delete_ext(w, name, rec, state_int(rec, "seq", 0),
 			    "no longer in the goal state");
