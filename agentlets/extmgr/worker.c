@@ -1008,10 +1008,13 @@ local_removals(struct worker *w)
 			snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
 	for (i = 0; i < n; i++) {
 		if ((rec = state_ext(&w->st, names[i])) != NULL) {
+			/* Before the goal is fetched (the cloud may be
+			 * away): the seq it was last enabled with. */
 			g = goal_find(&w->goal, names[i]);
 			log_info("%s: removed at the operator's request",
 			    names[i]);
-			state_set_int(rec, "removedSeq", g ? g->seq : -1);
+			state_set_int(rec, "removedSeq", g ? g->seq :
+			    state_int(rec, "seq", -1));
 			worker_save(w);
 			delete_ext(w, names[i], rec, g ? g->seq : state_int(rec,
 			    "seq", 0), "removed locally (azcmagent extension "
@@ -1186,6 +1189,8 @@ worker_run(const char *config_dir, const char *state_dir,
 	}
 	if ((w.base = event_base_new()) == NULL)
 		goto done;
+	/* The operator's own removals need no cloud: before any call to it. */
+	local_removals(&w);
 	if (register_certificate(&w) == -1) {
 		rc = WORKER_EXIT_UNREACHABLE;
 		goto done;
@@ -1206,7 +1211,6 @@ worker_run(const char *config_dir, const char *state_dir,
 		goto done;
 	}
 	log_debug("goal state %lld: %d extensions", w.goal.seq, w.goal.n);
-	local_removals(&w);
 	/* Reports a cloud did not take before go first. */
 	json_object_foreach(state_exts(&w.st), name, rec)
 		report_send(&w, name, rec);

@@ -17,7 +17,8 @@ Expectations:
 - A write to <run>/notify/extensions starts a pass between polls; another topic does not.
 - extmgr killed mid-download resumes the partial file with Range when restarted.
 - protectedSettings reach the handler as CMS that the placed <THUMB>.crt/.prv decrypt.
-- While the cloud is unreachable nothing is done, and the goal is applied once it is back.
+- While the cloud is unreachable nothing is done, and the goal is applied once it is back; but
+  `azcmagent extension remove` works (the operator's own removal needs no cloud).
 """
 
 import base64
@@ -315,6 +316,32 @@ def protected_settings_reach_the_handler_encrypted(env):
 		check(f.read() != g.read(), "the settings key is the machine key")
 	fx.undeploy(env, "prot")
 	fx.wait_gone(env, "prot")
+
+
+@test(timeout=90)
+def local_remove_works_while_the_cloud_is_unreachable(env):
+	x, p = env.extmgr, env.arcproxy
+	fx.publish(env, "hello", "1.0")
+	v = fx.deploy(env, "offline", "hello", settings={"bytes": 8, "caFile": env.sim.file("ca.crt")})
+	fx.wait_status(env, "offline", v["sequenceNumber"], operation="Enable")
+	calls = len(x.calls("Hello"))
+	p.stop()
+	try:
+		r = fx.azcm(env, "extension", "remove", "offline", timeout=60)
+		check(r.returncode == 0 and "offline removed" in r.stdout, "extension remove with the cloud away: "
+		      "%d %s%s" % (r.returncode, r.stdout, r.stderr))
+		check([c.split()[0] for c in x.calls("Hello")[calls:]] == ["disable", "uninstall"] and
+		      fx.ext_dirs(x) == [], "local remove offline: %r %r" % (x.calls("Hello")[calls:], fx.ext_dirs(x)))
+	finally:
+		p.start()
+	# Back online, the same goal does not bring it back.
+	n = len(x.calls("Hello"))
+	seen = len(re.findall(r"goal state \d+: \d+ extensions", x.stderr_text()))
+	check(poll(lambda: len(re.findall(r"goal state \d+: \d+ extensions", x.stderr_text())) >= seen + 2,
+		   timeout=20), "no two passes after the cloud came back\n" + x.stderr_tail())
+	check(len(x.calls("Hello")) == n and fx.ext_dirs(x) == [], "reinstalled: %r" % x.calls("Hello")[n:])
+	fx.undeploy(env, "offline")
+	fx.wait_gone(env, "offline")
 
 
 @test(timeout=90)
