@@ -26,7 +26,8 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
   enforced; cloudsim restarted has kept the assignment and its reports, and the reports go on.
 - azcmagent show (-j and text) lists the assignment (type, status, last evaluation) and the local
   controls; azcmagent logs carries guestconfig's state file and guestconfig.conf.
-- A write to <run>/notify/guestConfiguration makes guestconfig fetch the assignments at once
+- A write to <run>/notify/guestConfiguration makes guestconfig fetch the assignments at once (a
+  flood of them: at most one fetch a second)
   (its poll is 300 s then).
 """
 
@@ -458,6 +459,16 @@ def notified_at_once(env):
 		os.rename(tmp, os.path.join(run, "notify", "guestConfiguration"))
 		wait_report(env, "notify", lambda r: True, "a report after the notification", timeout=10)
 		check(read(f) == "now\n", "not applied")
+		# A flood of notifications (another user's files): at most one fetch a second.
+		fetches = lambda: len(re.findall(r" GET /machines/[^/ ]+/guestConfigurationAssignments ",
+						env.sim.stderr_text()))
+		n = fetches()
+		t0 = time.monotonic()
+		while time.monotonic() - t0 < 3.0:
+			write(os.path.join(run, "notify", "guestConfiguration"), "8\n", 0o644)
+			time.sleep(0.01)
+		time.sleep(1.2)
+		check(n + 1 <= fetches() <= n + 5, "%d fetches for 3 s of notifications" % (fetches() - n))
 	finally:
 		env.gc.settings["poll_seconds"] = 1
 		env.gc.write_config()
