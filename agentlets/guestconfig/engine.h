@@ -90,6 +90,11 @@ struct gc_ctx {
 	const char	*accounts_root;	/* dir holding etc/passwd, etc/group; NULL: "/" */
 	const char	*dpkg_status;	/* NULL: /var/lib/dpkg/status */
 	int		 nosync;	/* tests on tmpfs: no fsync of rewritten files */
+	/* Asked before each resource and before each Set: non-zero stops the
+	 * evaluation there (the local kill switch turned on meanwhile); the
+	 * result then has "stopped": true.  NULL: never. */
+	int		(*stop)(void *);
+	void		*stop_arg;
 };
 
 /*

@@ -13,6 +13,7 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
   the assignment removed in the cloud stops at once (gone from guestconfig's state, no new report).
 - Local controls: guestconfiguration.enabled = false, then config.mode = monitor (each by SIGHUP):
   nothing is changed, every report says "disabled by local configuration"; re-enabled, it corrects.
+  Switched off in agent.conf while an assignment is being evaluated, the rest of it is not applied.
 - Refusals with a reason, while the others are still evaluated: a tampered package (sha256), one
   signed by another publisher, one signed in the right name under another signing CA, a document that is not JSON, a resource of an unknown type (its
   sibling resource is still corrected).
@@ -207,6 +208,43 @@ def disabled_by_local_configuration(env):
 	finally:
 		fx.set_local(env, "")
 		unassign(env, "local")
+
+
+def running(argv_text):
+	"""Whether a process runs whose command line (words joined by spaces) is argv_text."""
+	for pid in os.listdir("/proc"):
+		try:
+			with open("/proc/%s/cmdline" % pid, "rb") as f:
+				if f.read().replace(b"\0", b" ").strip() == argv_text.encode():
+					return True
+		except (OSError, ValueError):
+			pass
+	return False
+
+
+@test(timeout=90)
+def disabled_mid_evaluation_changes_nothing_more(env):
+	t = targets(env, "midway")
+	f = os.path.join(t, "m.conf")
+	write(f, "drift\n", 0o644)
+	slow = {"id": "slow", "type": "command_output", "properties": {
+		"argv": ["/bin/sleep", "3.217"], "regex": "never", "timeoutMs": 8000}}
+	uri, sha = pack(env, file_doc("midway", slow, file_res("m", f, "wanted\n")), "midway")
+	before = snapshot([f])
+	try:
+		assign(env, "midway", uri, sha)
+		check(poll(lambda: running("/bin/sleep 3.217"), timeout=20), "the slow check never ran")
+		# Switched off while the first resource is being evaluated: the second is not applied.
+		fx.set_local(env, "guestconfiguration = { enabled = false; };\n")
+		r = wait_report(env, "midway", lambda r: True, "the report of the evaluation under way", timeout=20)
+		check("disabled by local configuration" in reasons(r) and r["complianceStatus"] == "Pending",
+		      "the first report: %s %s" % (r["complianceStatus"], reasons(r)))
+		check(snapshot([f]) == before, "changed after guestconfiguration.enabled = false: %r" % snapshot([f]))
+		fx.set_local(env, "")
+		check(poll(lambda: read(f) == "wanted\n", timeout=20), "re-enabled, it did not correct")
+	finally:
+		fx.set_local(env, "")
+		unassign(env, "midway")
 
 
 @test(timeout=90)
