@@ -32,6 +32,7 @@
 
 struct worker {
 	const struct extmgr_settings *s;
+	const char		*config_dir;
 	const char		*state_dir;
 	char			 own_dir[PATH_MAX];	/* <state>/extmgr */
 	char			 ext_dir[PATH_MAX];	/* .../extensions */
@@ -437,6 +438,29 @@ status_outcome(const struct ext_where *x, long long seq, int heartbeat,
 
 /* --- the package ---------------------------------------------------------- */
 
+/*
+ * agent.conf read again after a download (which may have taken minutes):
+ * a block the operator wrote meanwhile wins before any handler runs.
+ * Non-zero when g may still be installed or upgraded to.
+ */
+static int
+policy_still_allows(struct worker *w, const struct goal_ext *g, json_t *rec,
+    char *reason, size_t len)
+{
+	struct agentconf	ac;
+	char			err[512];
+
+	memset(&ac, 0, sizeof(ac));
+	if (agentconf_load(w->config_dir, &ac, err, sizeof(err)) == 0) {
+		agentconf_clear(&w->ac);
+		w->ac = ac;
+	} else
+		log_warnx("%s", err);	/* the one read at the start holds */
+	return policy_allowed(&w->ac, g->publisher, g->type,
+	    state_str(rec, "version") == NULL ? POLICY_INSTALL : POLICY_UPGRADE,
+	    reason, len);
+}
+
 enum fetch_result {
 	FETCH_OK,
 	FETCH_RETRY,	/* the network: try again at the next pass */
@@ -547,6 +571,16 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 		goto done;
 	}
 	unlinkat(w->dl_fd, file, 0);
+	if (!policy_still_allows(w, g, rec, why, sizeof(why))) {
+		log_info("%s: %s", name, why);
+		outcome_set(&o, state_str(rec, "version") == NULL ? "Install" :
+		    "Update", "error", EXTMGR_ERR_REFUSED, "%s", why);
+		if (unpack_remove_tree(w->ext_fd, x->dir_name, err,
+		    sizeof(err)) == -1)
+			log_warnx("%s", err);
+		rc = FETCH_RETRY;	/* refused again before a download */
+		goto done;
+	}
 	log_info("%s: %llu bytes verified (publisher %s) and unpacked", file,
 	    (unsigned long long)g->size, g->publisher);
 	outcome_set(&o, "Verify", "success", 0, "package %s verified: size, "
@@ -1161,6 +1195,7 @@ worker_run(const char *config_dir, const char *state_dir,
 
 	memset(&w, 0, sizeof(w));
 	w.s = s;
+	w.config_dir = config_dir;
 	w.state_dir = state_dir;
 	w.own_fd = w.ext_fd = w.dl_fd = -1;
 	if (agentconf_load(config_dir, &w.ac, err, sizeof(err)) == -1) {

@@ -7,7 +7,8 @@ not a monitoring extension; the lists are not read); extensions.enabled false; l
 (SIGHUP) installs at the next poll; delete while blocked is allowed; a block added after install
 uninstalls nothing and refuses the next reconfiguration; with extensions.enabled false the cloud's
 delete is refused and an extension the cloud forgets keeps running (no handler runs), while
-`azcmagent extension remove` on the machine still removes it.
+`azcmagent extension remove` on the machine still removes it; a block written while the package
+downloads stops its install.
 """
 
 import json
@@ -191,4 +192,35 @@ def disabled_the_cloud_removes_nothing_but_a_local_remove_works(env):
 	      % (r.returncode, r.stdout, r.stderr))
 	check([c.split()[0] for c in x.calls("Hello")[calls:]] == ["disable", "uninstall"] and fx.ext_dirs(x) == [],
 	      "local remove while disabled: %r %r" % (x.calls("Hello")[calls:], fx.ext_dirs(x)))
+	agent(env, "")
+
+
+@test(timeout=120)
+def blocked_during_the_download_installs_nothing(env):
+	x = env.extmgr
+	ran = os.path.join(env.tmp, "blockdl-ran")
+	d = fx.handler_dir(env, "blockdl", {
+		"HandlerManifest.json": (json.dumps([{"name": "BlockDl", "version": 1.0, "handlerManifest": {
+			"installCommand": "touch %s" % ran, "enableCommand": "touch %s" % ran,
+			"updateCommand": "true", "disableCommand": "true", "uninstallCommand": "true"}}]), 0o644)})
+	with open(os.path.join(d, "payload.bin"), "wb") as f:
+		for _ in range(96):
+			f.write(os.urandom(1 << 20))
+	fname = fx.publish(env, None, "1.0", handler_dir=d, type_name="BlockDl")
+	part = x.own("downloads", fname + ".part")
+	v = fx.deploy(env, "blockdl", type_name="BlockDl")
+	check(poll(lambda: os.path.exists(part) and os.path.getsize(part) > (1 << 20), timeout=30, interval=0.02),
+	      "the download did not start\n" + x.stderr_tail())
+	# The operator blocks it while it downloads: the pass under way must not install it.
+	x.write_agent_conf('extensions = { blocklist = [ "Cloudsim.Samples/BlockDl" ]; };\n')
+	x.reload()
+	check(os.path.exists(part) and os.path.getsize(part) < os.path.getsize(fx.package_path(env, fname)),
+	      "the download had finished before the block: the test tested nothing")
+	v = fx.wait_status(env, "blockdl", v["sequenceNumber"], status=("error",), timeout=60)
+	check("refused by the local setting extensions.blocklist" in v["status"]["message"],
+	      "after the block: %r" % v["status"])
+	check(not os.path.exists(ran) and fx.ext_dirs(x) == [], "installed though blocked: ran=%s dirs=%r"
+	      % (os.path.exists(ran), fx.ext_dirs(x)))
+	fx.undeploy(env, "blockdl")
+	fx.wait_gone(env, "blockdl")
 	agent(env, "")
