@@ -20,6 +20,7 @@
 #include "handler.h"
 #include "log.h"
 #include "manifest.h"
+#include "pkginstall.h"
 #include "pkgverify.h"
 #include "policy.h"
 #include "safedir.h"
@@ -484,13 +485,12 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 {
 	struct download_req	 req;
 	struct download_result	 res;
-	struct pkgverify	*pv = NULL;
 	struct pkg_expect	 exp;
+	enum pkginstall_stage	 stage;
 	struct outcome		 o;
 	char			 file[320], err[1024], why[1024];
 	void			*sig = NULL;
 	size_t			 siglen = 0;
-	int			 fd = -1;
 	enum fetch_result	 rc = FETCH_FAILED;
 
 	memset(&o, 0, sizeof(o));
@@ -536,41 +536,39 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 		sig = NULL;
 		siglen = 0;
 	}
-	if ((pv = pkgverify_new(w->s->packages_ca, err, sizeof(err))) == NULL) {
-		outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
-		    "package verification: %s", err);
-		rc = FETCH_RETRY;
-		goto done;
-	}
-	if ((fd = safedir_open_file(w->dl_fd, file, O_RDONLY, 0,
-	    SAFEDIR_KEEP_UID, SAFEDIR_KEEP_GID, err, sizeof(err))) == -1) {
-		outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD, "%s", err);
-		goto done;
-	}
 	exp.publisher = g->publisher;
 	exp.sha256 = g->sha256;
 	exp.size = g->size;
-	if (pkgverify_fd(pv, fd, &exp, sig ? sig : "", siglen, err,
+	/* An old dir of that name (a pass that died between the unpack and
+	 * the state write) is replaced. */
+	if (pkginstall_verified(w->dl_fd, file, w->s->packages_ca, &exp, sig,
+	    siglen, w->ext_fd, x->dir_name, 0755, &stage, err,
 	    sizeof(err)) == -1) {
-		outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
-		    "package verification failed: %s%s%s", err,
-		    sig == NULL ? " (" : "", sig == NULL ? why : "");
-		if (sig == NULL)
-			strncat(o.message, ")", sizeof(o.message) -
-			    strlen(o.message) - 1);
-		unlinkat(w->dl_fd, file, 0);
+		switch (stage) {
+		case PKGINSTALL_CA:
+			outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
+			    "package verification: %s", err);
+			rc = FETCH_RETRY;
+			break;
+		case PKGINSTALL_OPEN:
+			outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
+			    "%s", err);
+			break;
+		case PKGINSTALL_VERIFY:
+			outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
+			    "package verification failed: %s%s%s", err,
+			    sig == NULL ? " (" : "", sig == NULL ? why : "");
+			if (sig == NULL)
+				strncat(o.message, ")", sizeof(o.message) -
+				    strlen(o.message) - 1);
+			break;
+		default:
+			outcome_set(&o, "Install", "error", EXTMGR_ERR_EXTRACT,
+			    "package extraction refused: %s", err);
+			break;
+		}
 		goto done;
 	}
-	/* Left by a pass that died between the unpack and the state write. */
-	if (unpack_remove_tree(w->ext_fd, x->dir_name, err, sizeof(err)) == -1 ||
-	    unpack_zip_fd(fd, w->ext_fd, x->dir_name, 0755, NULL, err,
-	    sizeof(err)) == -1) {
-		outcome_set(&o, "Install", "error", EXTMGR_ERR_EXTRACT,
-		    "package extraction refused: %s", err);
-		unlinkat(w->dl_fd, file, 0);
-		goto done;
-	}
-	unlinkat(w->dl_fd, file, 0);
 	if (!policy_still_allows(w, g, rec, why, sizeof(why))) {
 		log_info("%s: %s", name, why);
 		outcome_set(&o, state_str(rec, "version") == NULL ? "Install" :
@@ -590,10 +588,7 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
  done:
 	if (rc != FETCH_OK)
 		report(w, name, rec, g->seq, g->version, &o);
-	if (fd != -1)
-		close(fd);
 	free(sig);
-	pkgverify_free(pv);
 	return rc;
 }
 
