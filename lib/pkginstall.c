@@ -16,7 +16,8 @@ int
 pkginstall_verified(int dlfd, const char *file, const char *ca_file,
     const struct pkg_expect *exp, const void *sig, size_t siglen,
     int parentfd, const char *dir, mode_t mode,
-    enum pkginstall_stage *stage, char *err, size_t errlen)
+    const struct unpack_limits *lim, enum pkginstall_stage *stage, char *err,
+    size_t errlen)
 {
 	struct pkgverify	*pv;
 	struct pkg_expect	 e = *exp;
@@ -43,7 +44,7 @@ pkginstall_verified(int dlfd, const char *file, const char *ca_file,
 		goto done;
 	*stage = PKGINSTALL_UNPACK;
 	if (unpack_remove_tree(parentfd, dir, err, errlen) == -1 ||
-	    unpack_zip_fd(fd, parentfd, dir, mode, NULL, err, errlen) == -1)
+	    unpack_zip_fd(fd, parentfd, dir, mode, lim, err, errlen) == -1)
 		goto done;
 	*stage = PKGINSTALL_DONE;
 	rc = 0;

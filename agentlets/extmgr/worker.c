@@ -542,7 +542,7 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 	/* An old dir of that name (a pass that died between the unpack and
 	 * the state write) is replaced. */
 	if (pkginstall_verified(w->dl_fd, file, w->s->packages_ca, &exp, sig,
-	    siglen, w->ext_fd, x->dir_name, 0755, &stage, err,
+	    siglen, w->ext_fd, x->dir_name, 0755, NULL, &stage, err,
 	    sizeof(err)) == -1) {
 		switch (stage) {
 		case PKGINSTALL_CA:

@@ -23,6 +23,10 @@
 #include "unpack.h"
 
 #define GC_PACKAGE_MAX		(100ULL << 20)	/* Azure's bound for a Linux package */
+/* Unpacked: a document and its metadata, not the 2 GiB of an extension
+ * (50 assignments of those would fill the state dir). */
+#define GC_UNPACK_MAX_BYTES	(64ULL << 20)
+#define GC_UNPACK_MAX_ENTRIES	1000
 #define GC_META_MAX		4096
 #define GC_STALL_SECONDS	10	/* an attempt without a byte for this long ends */
 
@@ -124,6 +128,7 @@ gc_fetch_run(void *arg)
 	struct download_req	 req;
 	struct download_result	 res;
 	struct pkg_expect	 exp;
+	struct unpack_limits	 lim = { GC_UNPACK_MAX_BYTES, GC_UNPACK_MAX_ENTRIES };
 	enum pkginstall_stage	 stage;
 	void			*sig = NULL;
 	size_t			 siglen = 0;
@@ -153,7 +158,8 @@ gc_fetch_run(void *arg)
 	exp.sha256 = f->hash;
 	exp.size = 0;		/* the contract: what was downloaded */
 	if (pkginstall_verified(f->pkg_fd, f->zip, f->packages_ca, &exp, sig,
-	    siglen, f->pkg_fd, f->dir, 0700, &stage, err, sizeof(err)) == -1) {
+	    siglen, f->pkg_fd, f->dir, 0700, &lim, &stage, err,
+	    sizeof(err)) == -1) {
 		snprintf(f->err, sizeof(f->err), "%s%s", stage ==
 		    PKGINSTALL_CA ? "packages CA: " : stage ==
 		    PKGINSTALL_UNPACK ? "unpack: " : "", err);

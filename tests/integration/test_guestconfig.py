@@ -15,7 +15,8 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
   nothing is changed, every report says "disabled by local configuration"; re-enabled, it corrects.
   Switched off in agent.conf while an assignment is being evaluated, the rest of it is not applied.
 - Refusals with a reason, while the others are still evaluated: a tampered package (sha256), one
-  signed by another publisher, one signed in the right name under another signing CA, a document that is not JSON, a resource of an unknown type (its
+  signed by another publisher, one signed in the right name under another signing CA, a signed
+  package that unpacks to more than 64 MiB, a document that is not JSON, a resource of an unknown type (its
   sibling resource is still corrected).
 - A symlink planted by an unprivileged user at a target path is not followed: the file it points
   to is unchanged and the report says why.
@@ -245,6 +246,39 @@ def disabled_mid_evaluation_changes_nothing_more(env):
 	finally:
 		fx.set_local(env, "")
 		unassign(env, "midway")
+
+
+@test(timeout=90)
+def signed_zip_bomb_refused(env):
+	"""A guest configuration package holds a document: one that unpacks to 80 MiB is refused (the
+	2 GiB of extension packages would let 50 assignments fill the state dir), signed or not."""
+	import hashlib
+	import subprocess as sp
+	import zipfile
+	t = targets(env, "bomb")
+	f = os.path.join(t, "b.conf")
+	write(f, "drift\n", 0o644)
+	before = snapshot([f])
+	pack(env, file_doc("bomb", file_res("b", f, "wanted\n")), "bomb")
+	z = os.path.join(fx.store_dir(env), "bomb-1.0.0.zip")
+	with zipfile.ZipFile(z, "a", zipfile.ZIP_DEFLATED) as zf:
+		with zf.open("pad.bin", "w", force_zip64=True) as w:
+			chunk = bytes(1 << 20)
+			for _ in range(80):
+				w.write(chunk)
+	pub = os.path.join(env.sim.pki, "publishers", "Cloudsim.GuestConfiguration")
+	r = sp.run(["openssl", "cms", "-sign", "-binary", "-in", z, "-signer", pub + ".crt", "-inkey", pub + ".key",
+		    "-outform", "DER", "-out", z + ".p7s", "-md", "sha256", "-nosmimecap"], capture_output=True, text=True)
+	check(r.returncode == 0, "openssl cms -sign: %s" % r.stderr)
+	with open(z, "rb") as zf:
+		sha = hashlib.sha256(zf.read()).hexdigest()
+	try:
+		assign(env, "bomb", "https://packages.cloudsim.test/packages/bomb-1.0.0.zip", sha)
+		r = wait_report(env, "bomb", noncompliant, "the bomb refused", timeout=30)
+		check("refused" in reasons(r) and "unpacked in total" in reasons(r), "bomb: %s" % reasons(r))
+		check(snapshot([f]) == before, "the bomb's document was applied: %r" % snapshot([f]))
+	finally:
+		unassign(env, "bomb")
 
 
 @test(timeout=90)
