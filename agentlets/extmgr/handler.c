@@ -1,7 +1,6 @@
 /* handler.c -- the extension handler protocol, machine side: HandlerEnvironment.json, settings and certificates written, and one operation run as a killable process group on libevent. */
 #include <sys/types.h>
 #include <sys/pidfd.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -25,6 +24,7 @@
 #include "atomicfile.h"
 #include "defaults.h"
 #include "handler.h"
+#include "prockill.h"
 #include "safedir.h"
 
 #define HANDLER_PATH_ENV	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:" \
@@ -34,7 +34,6 @@
 #define HANDLER_IDENTITY	HANDLER_IMDS "/metadata/identity/oauth2/token"
 #define HANDLER_ENV_MAX		64	/* our variables plus extra_env */
 #define HANDLER_RUN_ENV		"ARC_EXTMGR_RUN"	/* marks a run's processes */
-#define HANDLER_KILL_ROUNDS	20	/* /proc sweeps at a time limit */
 
 struct handler_run {
 	struct event_base	*base;
@@ -52,7 +51,7 @@ struct handler_run {
 	int			 timed_out;
 	struct timespec		 started;	/* CLOCK_MONOTONIC */
 	char			*ext_dir;	/* for the noexec check on 126 */
-	char			 mark[64];	/* "ARC_EXTMGR_RUN=<32 hex>" */
+	char			 mark[PROCKILL_MARK_MAX]; /* ARC_EXTMGR_RUN=<32 hex> */
 };
 
 static void	handler_child(int, int, int, char **, char **)
@@ -593,114 +592,12 @@ handler_run_free(struct handler_run *run)
 	free(run);
 }
 
-/* "ARC_EXTMGR_RUN=<32 random hex digits>": what a run's processes inherit. */
-static int
-handler_mark(char *buf, size_t len)
-{
-	unsigned char	 r[16];
-	size_t		 i, off;
-
-	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		return -1;
-	off = (size_t)snprintf(buf, len, "%s=", HANDLER_RUN_ENV);
-	for (i = 0; i < sizeof(r) && off + 3 <= len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%02x", r[i]);
-	return 0;
-}
-
-/* pid's process group and session from /proc/<pid>/stat; -1 if gone. */
-static int
-handler_proc_ids(pid_t pid, pid_t *pgrp, pid_t *sid)
-{
-	char		 path[64], buf[1024], *p;
-	ssize_t		 n;
-	int		 fd;
-	long		 g, s;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* "pid (comm) state ppid pgrp session": comm may hold anything. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %*d %ld %ld", &g, &s) != 2)
-		return -1;
-	*pgrp = (pid_t)g;
-	*sid = (pid_t)s;
-	return 0;
-}
-
-/* Whether pid's environment holds mark, as one whole variable. */
-static int
-handler_proc_marked(pid_t pid, const char *mark)
-{
-	char		 path[64], buf[65536];
-	size_t		 have = 0, mlen = strlen(mark), i;
-	ssize_t		 n;
-	int		 fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	while (have < sizeof(buf) - 1 && (n = read(fd, buf + have,
-	    sizeof(buf) - 1 - have)) > 0)
-		have += (size_t)n;
-	close(fd);
-	buf[have] = '\0';
-	for (i = 0; i + mlen <= have; i += strlen(buf + i) + 1)
-		if (memcmp(buf + i, mark, mlen) == 0 && buf[i + mlen] == '\0')
-			return 1;
-	return 0;
-}
-
-/*
- * Kills everything the run started: its process group, then, sweeping /proc
- * until a sweep finds nothing more, every process in the run's session or
- * group and every process whose environment carries the run's mark (what a
- * daemon that called setsid(), or forked twice, still has).  There is no
- * cgroup v2 to ask on every host: this is the fallback that a handler could
- * only evade by clearing its environment, leaving the session and the group
- * at once.
- */
+/* Kills everything the run started (lib/prockill): its group, its
+ * session, and whatever carries its mark (a daemon that called setsid). */
 static void
 handler_kill_all(struct handler_run *run)
 {
-	DIR		*d;
-	struct dirent	*de;
-	pid_t		 pid, self = getpid(), pgrp, sid;
-	char		*end;
-	long		 v;
-	int		 round, found;
-
-	if (kill(-run->pid, SIGKILL) == -1)
-		kill(run->pid, SIGKILL);	/* before its setsid() */
-	for (round = 0; round < HANDLER_KILL_ROUNDS; round++) {
-		if ((d = opendir("/proc")) == NULL)
-			return;
-		found = 0;
-		while ((de = readdir(d)) != NULL) {
-			errno = 0;
-			v = strtol(de->d_name, &end, 10);
-			if (*end != '\0' || v <= 1 || errno != 0)
-				continue;
-			pid = (pid_t)v;
-			if (pid == self || pid == run->pid ||
-			    handler_proc_ids(pid, &pgrp, &sid) == -1)
-				continue;
-			if (pgrp == run->pid || sid == run->pid ||
-			    handler_proc_marked(pid, run->mark)) {
-				if (kill(pid, SIGKILL) == 0)
-					found++;
-			}
-		}
-		closedir(d);
-		if (found == 0)
-			return;
-	}
+	prockill_run(run->pid, run->mark);
 }
 
 struct handler_run *
@@ -736,7 +633,8 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	run->pidfd = -1;
 	run->logfd = -1;
 	run->timeout_seconds = job->timeout_seconds;
-	if (handler_mark(run->mark, sizeof(run->mark)) == -1) {
+	if (prockill_mark(HANDLER_RUN_ENV, run->mark, sizeof(run->mark)) ==
+	    -1) {
 		snprintf(err, errlen, "getrandom: %s", strerror(errno));
 		goto fail;
 	}

@@ -14,6 +14,7 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
 - Local controls: guestconfiguration.enabled = false, then config.mode = monitor (each by SIGHUP):
   nothing is changed, every report says "disabled by local configuration"; re-enabled, it corrects.
   Switched off in agent.conf while an assignment is being evaluated, the rest of it is not applied.
+  A command_output whose child calls setsid is killed whole at its time limit.
 - Refusals with a reason, while the others are still evaluated: a tampered package (sha256), one
   signed by another publisher, one signed in the right name under another signing CA, a signed
   package that unpacks to more than 64 MiB, a document that is not JSON, a resource of an unknown type (its
@@ -246,6 +247,24 @@ def disabled_mid_evaluation_changes_nothing_more(env):
 	finally:
 		fx.set_local(env, "")
 		unassign(env, "midway")
+
+
+@test(timeout=60)
+def command_output_that_daemonizes_is_killed_at_its_limit(env):
+	"""A command_output whose child leaves the group and the session (setsid -f) is still killed
+	at the time limit."""
+	esc = {"id": "esc", "type": "command_output", "properties": {
+		"argv": ["/bin/sh", "-c", "setsid -f /bin/sleep 7.531 </dev/null >/dev/null 2>&1; exec /bin/sleep 30"],
+		"regex": "never", "timeoutMs": 1000}}
+	uri, sha = pack(env, file_doc("escape", esc), "escape")
+	try:
+		assign(env, "escape", uri, sha, kind="Audit")
+		check(poll(lambda: running("/bin/sleep 7.531"), timeout=20), "the command never ran")
+		wait_report(env, "escape", lambda r: True, "the report of the command", timeout=20)
+		check(poll(lambda: not running("/bin/sleep 7.531"), timeout=3), "the daemonized child outlived the "
+		      "time limit")
+	finally:
+		unassign(env, "escape")
 
 
 @test(timeout=90)
