@@ -206,6 +206,7 @@ VERSION	:= $(shell sed -n 's/^\#define ARC_AGENT_VERSION[[:space:]]*"\(.*\)"/\1/
 DAEMONS	:= arcproxy:arcproxyd himds:himdsd extmgr:extd guestconfig:gcad
 DAEMONS	+= arcnotify:arcnotifyd
 INSTALL_CONFS := conf/arcproxy.conf conf/himds.conf
+INSTALL_CONFS += conf/extmgr.conf conf/guestconfig.conf
 
 install: all
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \

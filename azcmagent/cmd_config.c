@@ -225,6 +225,21 @@ config_conflict(const struct agentconf *ac)
 	return AZCM_OK;
 }
 
+/*
+ * In monitor mode the extension lists are fixed (ARC-FACTS: "the lists are
+ * locked"): changing them needs config.mode full first.
+ */
+static int
+config_list_locked(const struct agentconf *ac, const struct agentconf_key *k)
+{
+	if (ac->config_mode != AGENTCONF_MODE_MONITOR ||
+	    (strcmp(k->name, "extensions.allowlist") != 0 &&
+	    strcmp(k->name, "extensions.blocklist") != 0))
+		return AZCM_OK;
+	return azcm_fail(AZCM_ECONFLICT, "%s is locked while config.mode is "
+	    "monitor: set config.mode full first", k->name);
+}
+
 /* A file that arcproxy will read must be there when it is named. */
 static int
 config_path_ok(const struct agentconf *ac, const struct agentconf_key *k)
@@ -289,7 +304,8 @@ config_change(struct azcm *a, enum config_change how, const char *name,
 		return azcm_fail(AZCM_ENOTADMIN, "%s", err);
 	if ((lock = state_lock(a->config_dir, err, sizeof(err))) == -1)
 		return azcm_fail(AZCM_EGENERIC, "%s", err);
-	if ((rc = config_load(a, &ac)) != AZCM_OK)
+	if ((rc = config_load(a, &ac)) != AZCM_OK ||
+	    (rc = config_list_locked(&ac, k)) != AZCM_OK)
 		goto done;
 	switch (how) {
 	case CONFIG_SET:

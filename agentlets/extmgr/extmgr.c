@@ -24,6 +24,7 @@
 #define EXTMGR_NOTIFY_DIR	"notify"	/* <run>/notify, the channel's */
 #define EXTMGR_NOTIFY_TOPIC	"extensions"
 #define EXTMGR_RETRY_SECONDS	5	/* after a pass that found no cloud */
+#define EXTMGR_WAKE_GAP_MS	1000	/* wake-ups start at most a pass a second */
 
 struct extmgr {
 	char			*config_dir;
@@ -38,9 +39,11 @@ struct extmgr {
 	int			 notify_wd;	/* the watch on <run>/notify, or -1 */
 	pid_t			 worker;	/* the pass under way, or 0 */
 	int			 again;		/* a wake-up came during it */
+	struct timespec		 last_start;	/* of the last pass, CLOCK_MONOTONIC */
 };
 
 static void	extmgr_start_pass(struct extmgr *);
+static void	extmgr_wake(struct extmgr *);
 
 static void
 extmgr_schedule(struct extmgr *x, long long seconds)
@@ -92,8 +95,37 @@ extmgr_on_notify(evutil_socket_t fd, short what, void *arg)
 	if (wake) {
 		log_debug("woken by %s/" EXTMGR_NOTIFY_DIR "/"
 		    EXTMGR_NOTIFY_TOPIC, x->run_dir);
-		extmgr_start_pass(x);
+		extmgr_wake(x);
 	}
+}
+
+/*
+ * A hint to pass now, from a file another user writes: at most one pass a
+ * second however many come (the rest fold into the next one), so that a
+ * flood costs a pass a second, not a pass per write.
+ */
+static void
+extmgr_wake(struct extmgr *x)
+{
+	struct timespec	now;
+	struct timeval	tv;
+	long long	ms;
+
+	if (x->worker != 0) {
+		x->again = 1;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - x->last_start.tv_sec) * 1000LL +
+	    (now.tv_nsec - x->last_start.tv_nsec) / 1000000L;
+	if (x->last_start.tv_sec != 0 && ms >= 0 && ms < EXTMGR_WAKE_GAP_MS) {
+		ms = EXTMGR_WAKE_GAP_MS - ms;
+		tv.tv_sec = (time_t)(ms / 1000);
+		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		evtimer_add(x->timer, &tv);	/* sooner than the poll */
+		return;
+	}
+	extmgr_start_pass(x);
 }
 
 static void
@@ -137,6 +169,7 @@ extmgr_start_pass(struct extmgr *x)
 	}
 	x->worker = pid;
 	x->again = 0;
+	clock_gettime(CLOCK_MONOTONIC, &x->last_start);
 }
 
 static void
@@ -153,11 +186,11 @@ extmgr_reaped(struct extmgr *x, int status)
 	} else if (WIFSIGNALED(status))
 		log_warnx("the reconcile pass died of signal %d",
 		    WTERMSIG(status));
-	if (x->again) {
-		extmgr_start_pass(x);
-		return;
-	}
 	extmgr_schedule(x, next);
+	if (x->again) {
+		x->again = 0;
+		extmgr_wake(x);
+	}
 }
 
 static int

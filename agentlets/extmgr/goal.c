@@ -140,8 +140,12 @@ goal_ext_parse(json_t *o, struct goal_ext *e, char *err, size_t errlen)
 		goto fail;
 	}
 	v = json_object_get(pkg, "size");
-	if (!json_is_integer(v) || json_integer_value(v) < 0) {
-		snprintf(err, errlen, "package.size is not an integer >= 0");
+	/* 0 would lift the download's cap: a package has bytes, and at
+	 * most 2 GiB of them. */
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > GOAL_PACKAGE_MAX) {
+		snprintf(err, errlen, "package.size is not an integer from 1 "
+		    "to %lld", (long long)GOAL_PACKAGE_MAX);
 		goto fail;
 	}
 	e->size = (uint64_t)json_integer_value(v);

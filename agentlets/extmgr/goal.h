@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #define GOAL_MAX_EXTENSIONS	128
+#define GOAL_PACKAGE_MAX	(2LL << 30)	/* bytes: ARC-FACTS' 2 GB */
 
 struct goal_ext {
 	char		*name;		/* [A-Za-z0-9._-]{1,64}: a file name */

@@ -24,6 +24,7 @@
 #include "atomicfile.h"
 #include "defaults.h"
 #include "handler.h"
+#include "prockill.h"
 #include "safedir.h"
 
 #define HANDLER_PATH_ENV	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:" \
@@ -32,6 +33,7 @@
 #define HANDLER_IMDS		"http://localhost:" ARC_STR(ARC_PORT_HIMDS)
 #define HANDLER_IDENTITY	HANDLER_IMDS "/metadata/identity/oauth2/token"
 #define HANDLER_ENV_MAX		64	/* our variables plus extra_env */
+#define HANDLER_RUN_ENV		"ARC_EXTMGR_RUN"	/* marks a run's processes */
 
 struct handler_run {
 	struct event_base	*base;
@@ -49,6 +51,7 @@ struct handler_run {
 	int			 timed_out;
 	struct timespec		 started;	/* CLOCK_MONOTONIC */
 	char			*ext_dir;	/* for the noexec check on 126 */
+	char			 mark[PROCKILL_MARK_MAX]; /* ARC_EXTMGR_RUN=<32 hex> */
 };
 
 static void	handler_child(int, int, int, char **, char **)
@@ -450,7 +453,7 @@ handler_env_add(char **env, size_t *n, const char *name, const char *value)
 
 /* The handler's whole environment: nothing of extmgr's own leaks in. */
 static char **
-handler_env(const struct handler_job *job)
+handler_env(const struct handler_job *job, const char *mark)
 {
 	const struct handler_endpoints	*ep = job->endpoints;
 	struct passwd			 pwbuf, *pw = NULL;
@@ -488,6 +491,10 @@ handler_env(const struct handler_job *job)
 	rc |= handler_env_add(env, &n, "IMDS_ENDPOINT", imds);
 	rc |= handler_env_add(env, &n, "IDENTITY_ENDPOINT", identity);
 	rc |= handler_env_add(env, &n, "ConfigSequenceNumber", seq);
+	if (rc == 0 && (env[n] = strdup(mark)) != NULL)
+		n++;
+	else
+		rc = -1;
 	rc |= handler_env_add(env, &n, "AZURE_GUEST_AGENT_EXTENSION_PATH",
 	    job->paths->ext_dir);
 	rc |= handler_env_add(env, &n, "AZURE_GUEST_AGENT_EXTENSION_VERSION",
@@ -585,12 +592,12 @@ handler_run_free(struct handler_run *run)
 	free(run);
 }
 
-/* Kills the run's whole process group. */
+/* Kills everything the run started (lib/prockill): its group, its
+ * session, and whatever carries its mark (a daemon that called setsid). */
 static void
-handler_kill_group(struct handler_run *run)
+handler_kill_all(struct handler_run *run)
 {
-	if (kill(-run->pid, SIGKILL) == -1)
-		kill(run->pid, SIGKILL);	/* before its setsid() */
+	prockill_run(run->pid, run->mark);
 }
 
 struct handler_run *
@@ -626,6 +633,11 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	run->pidfd = -1;
 	run->logfd = -1;
 	run->timeout_seconds = job->timeout_seconds;
+	if (prockill_mark(HANDLER_RUN_ENV, run->mark, sizeof(run->mark)) ==
+	    -1) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		goto fail;
+	}
 	if ((extfd = safedir_open(job->paths->ext_dir, err, errlen)) == -1)
 		goto fail;
 	if ((logdirfd = handler_dir_make(job->paths->log_dir, err, errlen)) ==
@@ -647,7 +659,8 @@ handler_start(struct event_base *base, const struct handler_job *job,
 		goto fail;
 	}
 	if ((cmd = handler_command(extfd, job->paths->ext_dir,
-	    job->command)) == NULL || (env = handler_env(job)) == NULL) {
+	    job->command)) == NULL || (env = handler_env(job, run->mark)) ==
+	    NULL) {
 		snprintf(err, errlen, "handler: out of memory or too many "
 		    "environment variables");
 		goto fail;
@@ -693,7 +706,7 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	handler_env_free(env);
 	return run;
  killed:
-	handler_kill_group(run);
+	handler_kill_all(run);
 	while (waitpid(run->pid, NULL, 0) == -1 && errno == EINTR)
 		;
  fail:
@@ -717,7 +730,7 @@ handler_on_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	run->timed_out = 1;
-	handler_kill_group(run);
+	handler_kill_all(run);
 	/* The pidfd says when the shell is gone. */
 }
 
@@ -869,7 +882,7 @@ handler_cancel(struct handler_run *run)
 {
 	if (run == NULL)
 		return;
-	handler_kill_group(run);
+	handler_kill_all(run);
 	/* SIGKILL cannot be caught: the shell is gone at once. */
 	while (waitpid(run->pid, NULL, 0) == -1 && errno == EINTR)
 		;

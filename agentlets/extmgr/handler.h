@@ -184,6 +184,9 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
  * once, from the loop (never from inside handler_start); the run is freed
  * after cb returns.  Processes the shell left behind in the group keep
  * running (an enable may start a daemon).  At the time limit the whole process group gets SIGKILL and
+ * so does every process of the run's session, or whose environment holds
+ * the run's ARC_EXTMGR_RUN=<random> (a daemon that called setsid or forked
+ * twice: /proc is swept until nothing is left; no cgroup v2 is assumed), and
  * the result is timed_out, code 1011, "Timeout(N)".  The child is watched
  * with a pidfd: extmgr must not reap with waitpid(-1), nor set SIGCHLD to
  * SIG_IGN (the kernel would reap it first).
@@ -194,7 +197,7 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
 struct handler_run *handler_start(struct event_base *,
 	    const struct handler_job *, handler_done_cb cb, void *arg,
 	    char *err, size_t errlen);
-/* Kills the run's process group (SIGKILL), reaps the shell and frees the
+/* Kills the run's processes as at a time limit, reaps the shell and frees the
  * run; cb is not called.  NULL is a no-op.  Not from inside cb.  Every
  * live run is ended (cb or cancel) before its event_base is freed. */
 void	handler_cancel(struct handler_run *);

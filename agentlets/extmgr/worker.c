@@ -20,6 +20,7 @@
 #include "handler.h"
 #include "log.h"
 #include "manifest.h"
+#include "pkginstall.h"
 #include "pkgverify.h"
 #include "policy.h"
 #include "safedir.h"
@@ -32,6 +33,7 @@
 
 struct worker {
 	const struct extmgr_settings *s;
+	const char		*config_dir;
 	const char		*state_dir;
 	char			 own_dir[PATH_MAX];	/* <state>/extmgr */
 	char			 ext_dir[PATH_MAX];	/* .../extensions */
@@ -437,6 +439,29 @@ status_outcome(const struct ext_where *x, long long seq, int heartbeat,
 
 /* --- the package ---------------------------------------------------------- */
 
+/*
+ * agent.conf read again after a download (which may have taken minutes):
+ * a block the operator wrote meanwhile wins before any handler runs.
+ * Non-zero when g may still be installed or upgraded to.
+ */
+static int
+policy_still_allows(struct worker *w, const struct goal_ext *g, json_t *rec,
+    char *reason, size_t len)
+{
+	struct agentconf	ac;
+	char			err[512];
+
+	memset(&ac, 0, sizeof(ac));
+	if (agentconf_load(w->config_dir, &ac, err, sizeof(err)) == 0) {
+		agentconf_clear(&w->ac);
+		w->ac = ac;
+	} else
+		log_warnx("%s", err);	/* the one read at the start holds */
+	return policy_allowed(&w->ac, g->publisher, g->type,
+	    state_str(rec, "version") == NULL ? POLICY_INSTALL : POLICY_UPGRADE,
+	    reason, len);
+}
+
 enum fetch_result {
 	FETCH_OK,
 	FETCH_RETRY,	/* the network: try again at the next pass */
@@ -460,13 +485,12 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 {
 	struct download_req	 req;
 	struct download_result	 res;
-	struct pkgverify	*pv = NULL;
 	struct pkg_expect	 exp;
+	enum pkginstall_stage	 stage;
 	struct outcome		 o;
 	char			 file[320], err[1024], why[1024];
 	void			*sig = NULL;
 	size_t			 siglen = 0;
-	int			 fd = -1;
 	enum fetch_result	 rc = FETCH_FAILED;
 
 	memset(&o, 0, sizeof(o));
@@ -512,41 +536,49 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 		sig = NULL;
 		siglen = 0;
 	}
-	if ((pv = pkgverify_new(w->s->packages_ca, err, sizeof(err))) == NULL) {
-		outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
-		    "package verification: %s", err);
-		rc = FETCH_RETRY;
-		goto done;
-	}
-	if ((fd = safedir_open_file(w->dl_fd, file, O_RDONLY, 0,
-	    SAFEDIR_KEEP_UID, SAFEDIR_KEEP_GID, err, sizeof(err))) == -1) {
-		outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD, "%s", err);
-		goto done;
-	}
 	exp.publisher = g->publisher;
 	exp.sha256 = g->sha256;
 	exp.size = g->size;
-	if (pkgverify_fd(pv, fd, &exp, sig ? sig : "", siglen, err,
+	/* An old dir of that name (a pass that died between the unpack and
+	 * the state write) is replaced. */
+	if (pkginstall_verified(w->dl_fd, file, w->s->packages_ca, &exp, sig,
+	    siglen, w->ext_fd, x->dir_name, 0755, NULL, &stage, err,
 	    sizeof(err)) == -1) {
-		outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
-		    "package verification failed: %s%s%s", err,
-		    sig == NULL ? " (" : "", sig == NULL ? why : "");
-		if (sig == NULL)
-			strncat(o.message, ")", sizeof(o.message) -
-			    strlen(o.message) - 1);
-		unlinkat(w->dl_fd, file, 0);
+		switch (stage) {
+		case PKGINSTALL_CA:
+			outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
+			    "package verification: %s", err);
+			rc = FETCH_RETRY;
+			break;
+		case PKGINSTALL_OPEN:
+			outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
+			    "%s", err);
+			break;
+		case PKGINSTALL_VERIFY:
+			outcome_set(&o, "Verify", "error", EXTMGR_ERR_DOWNLOAD,
+			    "package verification failed: %s%s%s", err,
+			    sig == NULL ? " (" : "", sig == NULL ? why : "");
+			if (sig == NULL)
+				strncat(o.message, ")", sizeof(o.message) -
+				    strlen(o.message) - 1);
+			break;
+		default:
+			outcome_set(&o, "Install", "error", EXTMGR_ERR_EXTRACT,
+			    "package extraction refused: %s", err);
+			break;
+		}
 		goto done;
 	}
-	/* Left by a pass that died between the unpack and the state write. */
-	if (unpack_remove_tree(w->ext_fd, x->dir_name, err, sizeof(err)) == -1 ||
-	    unpack_zip_fd(fd, w->ext_fd, x->dir_name, 0755, NULL, err,
-	    sizeof(err)) == -1) {
-		outcome_set(&o, "Install", "error", EXTMGR_ERR_EXTRACT,
-		    "package extraction refused: %s", err);
-		unlinkat(w->dl_fd, file, 0);
+	if (!policy_still_allows(w, g, rec, why, sizeof(why))) {
+		log_info("%s: %s", name, why);
+		outcome_set(&o, state_str(rec, "version") == NULL ? "Install" :
+		    "Update", "error", EXTMGR_ERR_REFUSED, "%s", why);
+		if (unpack_remove_tree(w->ext_fd, x->dir_name, err,
+		    sizeof(err)) == -1)
+			log_warnx("%s", err);
+		rc = FETCH_RETRY;	/* refused again before a download */
 		goto done;
 	}
-	unlinkat(w->dl_fd, file, 0);
 	log_info("%s: %llu bytes verified (publisher %s) and unpacked", file,
 	    (unsigned long long)g->size, g->publisher);
 	outcome_set(&o, "Verify", "success", 0, "package %s verified: size, "
@@ -556,10 +588,7 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
  done:
 	if (rc != FETCH_OK)
 		report(w, name, rec, g->seq, g->version, &o);
-	if (fd != -1)
-		close(fd);
 	free(sig);
-	pkgverify_free(pv);
 	return rc;
 }
 
@@ -917,9 +946,10 @@ reconcile_one(struct worker *w, const struct goal_ext *g)
 	    state_str(rec, "failedVersion") != NULL &&
 	    strcmp(state_str(rec, "failedVersion"), g->version) == 0)
 		return;
-	/* An interrupted upgrade goes on, whatever the policy says now:
-	 * half an upgrade is worse than either version. */
-	if (state_str(rec, "upgradeTo") != NULL &&
+	/* An interrupted upgrade goes on, whatever the lists say now: half
+	 * an upgrade is worse than either version.  The kill switch still
+	 * stops it (refused below, as an Update). */
+	if (w->ac.extensions_enabled && state_str(rec, "upgradeTo") != NULL &&
 	    strcmp(state_str(rec, "upgradeTo"), g->version) == 0 &&
 	    state_int(rec, "upgradeStep", 0) > 0) {
 		upgrade_ext(w, g->name, rec, g);
@@ -1007,10 +1037,13 @@ local_removals(struct worker *w)
 			snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
 	for (i = 0; i < n; i++) {
 		if ((rec = state_ext(&w->st, names[i])) != NULL) {
+			/* Before the goal is fetched (the cloud may be
+			 * away): the seq it was last enabled with. */
 			g = goal_find(&w->goal, names[i]);
 			log_info("%s: removed at the operator's request",
 			    names[i]);
-			state_set_int(rec, "removedSeq", g ? g->seq : -1);
+			state_set_int(rec, "removedSeq", g ? g->seq :
+			    state_int(rec, "seq", -1));
 			worker_save(w);
 			delete_ext(w, names[i], rec, g ? g->seq : state_int(rec,
 			    "seq", 0), "removed locally (azcmagent extension "
@@ -1033,6 +1066,13 @@ forgotten(struct worker *w)
 	json_object_foreach_safe(state_exts(&w->st), tmp, name, rec) {
 		if (goal_find(&w->goal, name) != NULL)
 			continue;
+		/* The kill switch: the cloud removes nothing either. */
+		if (state_str(rec, "version") != NULL &&
+		    !w->ac.extensions_enabled) {
+			log_info("%s: no longer in the goal state, kept: "
+			    "extensions.enabled = false runs no handler", name);
+			continue;
+		}
 		if (state_str(rec, "version") != NULL) {
 			delete_ext(w, name, rec, state_int(rec, "seq", 0),
 			    "no longer in the goal state");
@@ -1150,6 +1190,7 @@ worker_run(const char *config_dir, const char *state_dir,
 
 	memset(&w, 0, sizeof(w));
 	w.s = s;
+	w.config_dir = config_dir;
 	w.state_dir = state_dir;
 	w.own_fd = w.ext_fd = w.dl_fd = -1;
 	if (agentconf_load(config_dir, &w.ac, err, sizeof(err)) == -1) {
@@ -1178,6 +1219,8 @@ worker_run(const char *config_dir, const char *state_dir,
 	}
 	if ((w.base = event_base_new()) == NULL)
 		goto done;
+	/* The operator's own removals need no cloud: before any call to it. */
+	local_removals(&w);
 	if (register_certificate(&w) == -1) {
 		rc = WORKER_EXIT_UNREACHABLE;
 		goto done;
@@ -1198,7 +1241,6 @@ worker_run(const char *config_dir, const char *state_dir,
 		goto done;
 	}
 	log_debug("goal state %lld: %d extensions", w.goal.seq, w.goal.n);
-	local_removals(&w);
 	/* Reports a cloud did not take before go first. */
 	json_object_foreach(state_exts(&w.st), name, rec)
 		report_send(&w, name, rec);

@@ -7,7 +7,8 @@
 GUESTCONFIG_SRC := agentlets/guestconfig/guestconfig.c agentlets/guestconfig/gcsettings.c \
 	agentlets/guestconfig/assign.c agentlets/guestconfig/evaluate.c \
 	agentlets/guestconfig/gclist.c agentlets/guestconfig/package.c \
-	agentlets/himds/machine.c lib/download.c lib/pkgverify.c lib/unpack.c
+	agentlets/himds/machine.c lib/download.c lib/pkgverify.c lib/unpack.c \
+	lib/pkginstall.c
 
 # The engine's sources, when the top Makefile has not read them yet.
 ifndef GC_ENGINE_SRC

@@ -252,7 +252,7 @@ res_evaluate(const struct gc_res *res, const struct gc_ctx *ctx, int *tested,
 	run.reasons = reasons;
 	ok = res_test(res, &run);
 	*tested = ok;
-	if (ok || !ctx->apply)
+	if (ok || !ctx->apply || (ctx->stop != NULL && ctx->stop(ctx->stop_arg)))
 		goto done;
 	run.code = res->check.type != NULL ? res->check.type->code : "AUDIT";
 	if (res->check.type == NULL || res->check.type->set == NULL) {
@@ -297,6 +297,11 @@ gc_evaluate(struct gc_doc *doc, const struct gc_ctx *ctx)
 	}
 	json_object_set_new(out, "resources", resources);
 	for (i = 0; i < doc->nres; i++) {
+		if (ctx->stop != NULL && ctx->stop(ctx->stop_arg)) {
+			json_object_set_new(out, "stopped", json_true());
+			all = all_tested = 0;
+			break;
+		}
 		if ((r = res_evaluate(&doc->res[i], ctx, &tested, &changed)) ==
 		    NULL) {
 			json_decref(out);

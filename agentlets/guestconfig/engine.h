@@ -37,8 +37,10 @@
  *   package        name, ensure installed|absent, version; read from dpkg's status
  *                  file; audit only (set reports GC::PACKAGE::NOTSUPPORTED)
  *   command_output argv (argv[0] an absolute path; exec'd without a shell, empty
- *                  environment but PATH), regex, ensure match|nomatch, exitCode,
- *                  timeoutMs; audit only
+ *                  environment but PATH, LC_ALL and a run mark), regex, ensure
+ *                  match|nomatch, exitCode, timeoutMs (at which its group, its
+ *                  session and what carries its mark are killed: lib/prockill);
+ *                  audit only
  * A resource may omit type and properties when it has an audit condition.
  *
  * audit: a condition that must also hold for the resource to be Compliant.
@@ -90,6 +92,11 @@ struct gc_ctx {
 	const char	*accounts_root;	/* dir holding etc/passwd, etc/group; NULL: "/" */
 	const char	*dpkg_status;	/* NULL: /var/lib/dpkg/status */
 	int		 nosync;	/* tests on tmpfs: no fsync of rewritten files */
+	/* Asked before each resource and before each Set: non-zero stops the
+	 * evaluation there (the local kill switch turned on meanwhile); the
+	 * result then has "stopped": true.  NULL: never. */
+	int		(*stop)(void *);
+	void		*stop_arg;
 };
 
 /*

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,16 +237,65 @@ gc_load_doc(struct gc *gc, const struct gc_assignment *a, char *err,
 	return doc;
 }
 
+/* agent.conf watched during one evaluation, for the kill switch. */
+struct gc_stopper {
+	struct gc	*gc;
+	struct stat	 st;		/* agent.conf as last read */
+	char		 reason[256];	/* set once it says stop */
+};
+
+/*
+ * Between resources: agent.conf read again when it changed (one stat
+ * otherwise), and the evaluation stopped when it now turns guest
+ * configuration off -- before SIGHUP, which only the loop hears once the
+ * assignment is done.  Only off counts here: turning on waits for SIGHUP.
+ */
+static int
+gc_stop_check(void *arg)
+{
+	struct gc_stopper	*sp = arg;
+	struct agentconf	 ac;
+	struct stat		 st;
+	char			 path[PATH_MAX], err[256];
+
+	if (sp->reason[0] != '\0')
+		return 1;
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_AGENT_CONF,
+	    sp->gc->config_dir);
+	if (stat(path, &st) == -1)
+		memset(&st, 0, sizeof(st));
+	if (st.st_ino == sp->st.st_ino && st.st_size == sp->st.st_size &&
+	    st.st_mtim.tv_sec == sp->st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == sp->st.st_mtim.tv_nsec &&
+	    st.st_ctim.tv_nsec == sp->st.st_ctim.tv_nsec)
+		return 0;
+	sp->st = st;
+	memset(&ac, 0, sizeof(ac));
+	if (agentconf_load(sp->gc->config_dir, &ac, err, sizeof(err)) == -1)
+		return 0;	/* a broken one: SIGHUP will say so */
+	if (!ac.guestconfiguration_enabled)
+		snprintf(sp->reason, sizeof(sp->reason), "disabled by local "
+		    "configuration: guestconfiguration.enabled is false");
+	else if (ac.config_mode == AGENTCONF_MODE_MONITOR)
+		snprintf(sp->reason, sizeof(sp->reason), "disabled by local "
+		    "configuration: config.mode is monitor");
+	agentconf_clear(&ac);
+	if (sp->reason[0] != '\0')
+		log_info("%s: the evaluation under way stops", sp->reason);
+	return sp->reason[0] != '\0';
+}
+
 /* One evaluation of a: its report, or NULL when out of memory. */
 static json_t *
 gc_evaluate_one(struct gc *gc, struct gc_assignment *a)
 {
 	struct gc_doc	*doc;
 	struct gc_ctx	 ctx;
+	struct gc_stopper stopper;
 	struct timespec	 start;
 	json_t		*result, *report;
 	const char	*status;
-	char		 err[512], phrase[700];
+	char		 err[512], phrase[700], path[PATH_MAX];
 	long long	 changed;
 
 	clock_gettime(CLOCK_REALTIME, &start);
@@ -271,6 +321,13 @@ gc_evaluate_one(struct gc *gc, struct gc_assignment *a)
 		    "NonCompliant", "GC::DOCUMENT::INVALID", a->last_error));
 	}
 	memset(&ctx, 0, sizeof(ctx));
+	memset(&stopper, 0, sizeof(stopper));
+	stopper.gc = gc;
+	snprintf(path, sizeof(path), "%s/" ARC_FILE_AGENT_CONF, gc->config_dir);
+	if (stat(path, &stopper.st) == -1)
+		memset(&stopper.st, 0, sizeof(stopper.st));
+	ctx.stop = gc_stop_check;
+	ctx.stop_arg = &stopper;
 	ctx.apply = a->type == GC_APPLY_CORRECT ||
 	    (a->type == GC_APPLY_MONITOR && !a->applied);
 	ctx.backupfd = gc->backup_fd;
@@ -281,6 +338,16 @@ gc_evaluate_one(struct gc *gc, struct gc_assignment *a)
 	gc_doc_free(doc);
 	if (result == NULL)
 		return NULL;
+	if (stopper.reason[0] != '\0') {
+		/* What was changed before the switch is in the change log. */
+		if (json_integer_value(json_object_get(result, "changed")) > 0)
+			gc_prune_backups(gc);
+		json_decref(result);
+		snprintf(a->last_error, sizeof(a->last_error), "%s",
+		    stopper.reason);
+		return gc_report(a, "Pending", &start, gc_whole(a, "Pending",
+		    "GC::LOCAL::DISABLED", stopper.reason));
+	}
 	if (ctx.apply && a->type == GC_APPLY_MONITOR)
 		a->applied = 1;
 	status = json_string_value(json_object_get(result, "complianceStatus"));

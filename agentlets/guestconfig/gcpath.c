@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "prockill.h"
 #include "resources.h"
 
 #define GC_MAX_SYMLINKS	40
@@ -269,9 +270,10 @@ int
 gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
     size_t max, int *status, int *timedout, char *err, size_t errlen)
 {
-	static char *const		 envp[] = {
+	char				 mark[PROCKILL_MARK_MAX];
+	char				*envp[] = {
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"LC_ALL=C", NULL
+		"LC_ALL=C", mark, NULL
 	};
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 attr;
@@ -286,6 +288,11 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 	*timedout = 0;
 	*status = 0;
 	*outp = NULL;
+	/* Marks what it starts, for the time limit to find it all. */
+	if (prockill_mark("ARC_GC_RUN", mark, sizeof(mark)) == -1) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		return -1;
+	}
 	if (pipe2(pipefd, O_CLOEXEC) == -1) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
@@ -337,8 +344,7 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 
 		if (left <= 0) {
 			*timedout = 1;
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
+			prockill_run(pid, mark);
 			break;
 		}
 		pfd.fd = pipefd[0];
@@ -373,8 +379,7 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 		}
 		if (now_ms() >= deadline && !*timedout) {
 			*timedout = 1;
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
+			prockill_run(pid, mark);
 		}
 		if (*timedout) {
 			if (waitpid(pid, status, 0) == pid)

@@ -23,6 +23,7 @@
 #include "unpack.h"
 
 #define GC_NOTIFY_DIR	"notify"	/* <run>/notify, the notification agentlet's */
+#define GC_WAKE_GAP_MS	1000		/* notifications poll at most once a second */
 
 /*
  * The local controls (agent.conf) win over the cloud: with
@@ -124,7 +125,8 @@ gc_notify_watch(struct gc *gc)
 
 /*
  * Something happened under <run>/notify.  A write to guestConfiguration is
- * a hint to poll now; what the file says is not trusted (nor read).
+ * a hint to poll now; what the file says is not trusted (nor read), and a
+ * flood of them polls at most once a second (GC_WAKE_GAP_MS).
  */
 static void
 gc_on_notify(evutil_socket_t fd, short what, void *arg)
@@ -134,6 +136,8 @@ gc_on_notify(evutil_socket_t fd, short what, void *arg)
 					    __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event	*ev;
 	struct timeval			 tv = { 0, 0 };
+	struct timespec			 now;
+	long long			 ms;
 	ssize_t				 n;
 	char				*p;
 	int				 hint = 0;
@@ -149,7 +153,17 @@ gc_on_notify(evutil_socket_t fd, short what, void *arg)
 				hint = 1;
 		}
 	if (hint) {
-		log_debug("notified: polling the assignments now");
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (now.tv_sec - gc->poll_started.tv_sec) * 1000LL +
+		    (now.tv_nsec - gc->poll_started.tv_nsec) / 1000000L;
+		if (gc->poll_started.tv_sec != 0 && ms >= 0 &&
+		    ms < GC_WAKE_GAP_MS) {
+			ms = GC_WAKE_GAP_MS - ms;
+			tv.tv_sec = (time_t)(ms / 1000);
+			tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		}
+		log_debug("notified: polling the assignments in %lld ms",
+		    (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000);
 		evtimer_add(gc->poll_timer, &tv);
 	}
 }
@@ -163,6 +177,7 @@ gc_on_poll(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	gc_notify_watch(gc);
+	clock_gettime(CLOCK_MONOTONIC, &gc->poll_started);
 	tv.tv_sec = gc->settings.poll_seconds;
 	tv.tv_usec = 0;
 	evtimer_add(gc->poll_timer, &tv);

@@ -56,6 +56,7 @@ struct gc {
 	struct gc_fetch		*fetch;		/* the package download under way */
 	struct gc_post		*posts;		/* reports being sent */
 	struct event		*poll_timer;
+	struct timespec		 poll_started;	/* the timer's last poll, CLOCK_MONOTONIC */
 	struct event		*eval_timer;
 	struct event		*notify_ev;	/* inotify on <run>/notify */
 	int			 notify_fd;

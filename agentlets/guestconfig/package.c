@@ -17,11 +17,16 @@
 #include "guestconfig.h"
 #include "log.h"
 #include "machine.h"
+#include "pkginstall.h"
 #include "pkgverify.h"
 #include "safedir.h"
 #include "unpack.h"
 
 #define GC_PACKAGE_MAX		(100ULL << 20)	/* Azure's bound for a Linux package */
+/* Unpacked: a document and its metadata, not the 2 GiB of an extension
+ * (50 assignments of those would fill the state dir). */
+#define GC_UNPACK_MAX_BYTES	(64ULL << 20)
+#define GC_UNPACK_MAX_ENTRIES	1000
 #define GC_META_MAX		4096
 #define GC_STALL_SECONDS	10	/* an attempt without a byte for this long ends */
 
@@ -115,34 +120,6 @@ gc_fetch_stop(void *arg)
 	return atomic_load(&f->cancel);
 }
 
-/* Checked against the assignment on the fd it is then unpacked from. */
-static int
-gc_fetch_check(struct gc_fetch *f, int fd, const void *sig, size_t siglen)
-{
-	struct pkgverify	*pv;
-	struct pkg_expect	 exp;
-	struct stat		 st;
-	char			 err[512];
-	int			 rc;
-
-	if (fstat(fd, &st) == -1) {
-		snprintf(f->err, sizeof(f->err), "%s: %s", f->zip, strerror(errno));
-		return -1;
-	}
-	if ((pv = pkgverify_new(f->packages_ca, err, sizeof(err))) == NULL) {
-		snprintf(f->err, sizeof(f->err), "packages CA: %s", err);
-		return -1;
-	}
-	exp.publisher = f->publisher;
-	exp.sha256 = f->hash;
-	exp.size = (uint64_t)st.st_size;	/* the contract: what was downloaded */
-	rc = pkgverify_fd(pv, fd, &exp, sig, siglen, err, sizeof(err));
-	pkgverify_free(pv);
-	if (rc == -1)
-		snprintf(f->err, sizeof(f->err), "%s", err);
-	return rc;
-}
-
 /* The thread: download, signature, check, unpack; never touches the loop. */
 static void *
 gc_fetch_run(void *arg)
@@ -150,10 +127,12 @@ gc_fetch_run(void *arg)
 	struct gc_fetch		*f = arg;
 	struct download_req	 req;
 	struct download_result	 res;
+	struct pkg_expect	 exp;
+	struct unpack_limits	 lim = { GC_UNPACK_MAX_BYTES, GC_UNPACK_MAX_ENTRIES };
+	enum pkginstall_stage	 stage;
 	void			*sig = NULL;
 	size_t			 siglen = 0;
 	char			 err[512];
-	int			 fd = -1;
 
 	memset(&req, 0, sizeof(req));
 	req.url = f->url;
@@ -175,17 +154,15 @@ gc_fetch_run(void *arg)
 		snprintf(f->err, sizeof(f->err), "signature: %s", err);
 		goto done;
 	}
-	if ((fd = safedir_open_file(f->pkg_fd, f->zip, O_RDONLY, 0,
-	    SAFEDIR_KEEP_UID, SAFEDIR_KEEP_GID, err, sizeof(err))) == -1) {
-		snprintf(f->err, sizeof(f->err), "%s", err);
-		goto done;
-	}
-	if (gc_fetch_check(f, fd, sig, siglen) == -1)
-		goto done;
-	if (unpack_remove_tree(f->pkg_fd, f->dir, err, sizeof(err)) == -1 ||
-	    unpack_zip_fd(fd, f->pkg_fd, f->dir, 0700, NULL, err,
+	exp.publisher = f->publisher;
+	exp.sha256 = f->hash;
+	exp.size = 0;		/* the contract: what was downloaded */
+	if (pkginstall_verified(f->pkg_fd, f->zip, f->packages_ca, &exp, sig,
+	    siglen, f->pkg_fd, f->dir, 0700, &lim, &stage, err,
 	    sizeof(err)) == -1) {
-		snprintf(f->err, sizeof(f->err), "unpack: %s", err);
+		snprintf(f->err, sizeof(f->err), "%s%s", stage ==
+		    PKGINSTALL_CA ? "packages CA: " : stage ==
+		    PKGINSTALL_UNPACK ? "unpack: " : "", err);
 		goto done;
 	}
 	if (gc_package_meta(f->pkg_fd, f->dir, &f->config_name,
@@ -195,8 +172,6 @@ gc_fetch_run(void *arg)
 	}
 	f->ok = 1;
  done:
-	if (fd != -1)
-		close(fd);
 	unlinkat(f->pkg_fd, f->zip, 0);
 	free(sig);
 	if (write(f->done[1], "x", 1) != 1)

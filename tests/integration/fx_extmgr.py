@@ -432,14 +432,14 @@ def azcm(env, *args, timeout=150):
 
 
 def sleepers(tag):
-	"""Pids of processes whose command line holds tag."""
+	"""Pids of processes whose command line (its words joined by spaces) holds tag."""
 	out = []
 	for pid in os.listdir("/proc"):
 		if not pid.isdigit():
 			continue
 		try:
 			with open("/proc/%s/cmdline" % pid, "rb") as f:
-				if tag.encode() in f.read():
+				if tag.encode() in f.read().replace(b"\0", b" "):
 					out.append(int(pid))
 		except OSError:
 			pass

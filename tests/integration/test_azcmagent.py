@@ -6,7 +6,8 @@ Expectations:
 - `config list|get|set|clear|info` over agent.conf's table: every key listed with its default; good
   values of every type stored, read back (text and -j) and accepted by `arcproxy -n`; lists edited
   with --add/--remove; a bad key (23) names the valid keys, a bad value (23) names the valid values,
-  gateway mode without gateway.url/ca_file is a conflict (27), and none of them changes the file; a
+  gateway mode without gateway.url/ca_file is a conflict (27), so is editing
+  extensions.allowlist/blocklist while config.mode is monitor (the lists are locked), and none of them changes the file; a
   running arcproxy is told to reload (its /healthz shows the new proxy.url).  Writing as someone who
   is neither root nor the config dir's owner is refused (18) and changes nothing.
 - `config set` SIGKILLed at random moments leaves agent.conf byte-identical to the old or the new
@@ -373,6 +374,15 @@ def config_keys_and_values(env):
 	      "arcproxy reloaded %d times for %d writes" % (p.stderr_text().count("configuration reloaded")
 							   - before, len(good)))
 
+	# Monitor mode locks the extension lists (set, --add, --remove, clear), and nothing changes.
+	text = agent_conf(p)
+	for args in ((("set", "extensions.allowlist", "A.B/C")), ("set", "extensions.blocklist", "A.B/C", "--add"),
+		     ("set", "extensions.blocklist", "Evil.Corp/Miner", "--remove"), ("clear", "extensions.blocklist")):
+		fails(azcm(env, "config", *args), 27, r"extensions\.(allow|block)list is locked while config\.mode "
+		      r"is monitor", "config " + " ".join(args))
+		check(agent_conf(p) == text, "config %s in monitor mode changed agent.conf" % " ".join(args))
+	ok(azcm(env, "config", "set", "config.mode", "full"), "config set config.mode full")
+
 	# Lists: --add, --remove (of something absent: no error), and a duplicate add.
 	for args, want in ((("A.B/C", "--add"), ["Evil.Corp/Miner", "A.B/C"]),
 			   (("A.B/C", "--add"), ["Evil.Corp/Miner", "A.B/C"]),
@@ -474,7 +484,7 @@ def config_set_killed_at_any_moment(env):
 	doc = jout(azcm(env, "config", "list", "-j", conf=conf, state=state), "config list after the kills")
 	check(len(doc["extensions.allowlist"]) in (200, 300), "allowlist has %d entries" %
 	      len(doc["extensions.allowlist"]))
-	ok(azcm(env, "config", "set", "config.mode", "monitor", conf=conf, state=state), "a write after the kills")
+	ok(azcm(env, "config", "set", "config.mode", "full", conf=conf, state=state), "a write after the kills")
 	left = [n for n in os.listdir(conf) if n != "agent.conf"]
 	check(not left, "files left in the config dir after the kills and a clean write: %r" % left)
 

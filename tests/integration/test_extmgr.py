@@ -5,7 +5,8 @@ Expectations:
   it succeeds because extmgr gives every handler HTTPS_PROXY; arcproxy's access log shows the
   tunnel to echo.cloudsim.test on the gateway route; the operator sees success with the message.
 - The Token sample gets a managed-identity token through himds's challenge.
-- An enable over its time limit is killed with its children, and Timeout(N) is reported; a
+- An enable over its time limit is killed with its children, even one that left the process group
+  and the session (setsid), and Timeout(N) is reported; a
   handler that writes an error status has it reported with its code.
 - An upgrade from 1.0 to 1.1 calls the handlers in the VM agent's order; a failing disable of the
   old version aborts the upgrade (1.0 stays).
@@ -13,10 +14,12 @@ Expectations:
 - extmgr killed with SIGKILL mid-install converges when restarted; nothing is stuck transitioning.
 - azcmagent extension list shows what is installed; extension remove removes it locally; check
   lists the package host, reached through the gateway.
-- A write to <run>/notify/extensions starts a pass between polls; another topic does not.
+- A write to <run>/notify/extensions starts a pass between polls; another topic does not; a flood
+  of them starts at most one pass a second.
 - extmgr killed mid-download resumes the partial file with Range when restarted.
 - protectedSettings reach the handler as CMS that the placed <THUMB>.crt/.prv decrypt.
-- While the cloud is unreachable nothing is done, and the goal is applied once it is back.
+- While the cloud is unreachable nothing is done, and the goal is applied once it is back; but
+  `azcmagent extension remove` works (the operator's own removal needs no cloud).
 """
 
 import base64
@@ -108,7 +111,8 @@ def enable_over_its_limit_is_killed_whole(env):
 	fx.publish(env, "slow", "1.0")
 	tag = "617"
 	started = time.time()
-	v = fx.deploy(env, "slow", "slow", settings={"seconds": tag})
+	escaped = "618"		# a grandchild that left the group and the session (setsid -f)
+	v = fx.deploy(env, "slow", "slow", settings={"seconds": tag, "escape": escaped})
 	v = fx.wait_status(env, "slow", v["sequenceNumber"], status=("error",), operation="Enable")
 	s = v["status"]
 	check(s["code"] == 1011 and "Timeout(%d)" % LIMIT in s["message"] and "sleeping 617 s" in s["message"],
@@ -116,6 +120,8 @@ def enable_over_its_limit_is_killed_whole(env):
 	check(time.time() - started < LIMIT + 15, "the timeout took %.1fs" % (time.time() - started))
 	check(poll(lambda: not fx.sleepers("sleep " + tag), timeout=3), "the enable's children survived: %r"
 	      % fx.sleepers("sleep " + tag))
+	check(poll(lambda: not fx.sleepers("sleep " + escaped), timeout=3), "a daemon that called setsid escaped "
+	      "the time limit: %r" % fx.sleepers("sleep " + escaped))
 	fx.undeploy(env, "slow")
 	fx.wait_gone(env, "slow")
 
@@ -236,6 +242,16 @@ def notify_wakes_it_between_polls(env):
 			f.write("3\n")
 		time.sleep(1.5)
 		check(passes(x) == n, "guestConfiguration woke extmgr")
+		# A flood of wake-ups (the notify dir is another user's) is a hint, not a command: at most one
+		# pass a second.
+		n = passes(x)
+		t0 = time.monotonic()
+		while time.monotonic() - t0 < 3.0:
+			with open(os.path.join(notify, "extensions"), "w") as f:
+				f.write("13\n")
+			time.sleep(0.01)
+		time.sleep(1.2)
+		check(n + 1 <= passes(x) <= n + 5, "%d passes for 3 s of wake-ups" % (passes(x) - n))
 	finally:
 		x.settings["poll_seconds"] = 1
 		x.write_config()
@@ -311,6 +327,32 @@ def protected_settings_reach_the_handler_encrypted(env):
 		check(f.read() != g.read(), "the settings key is the machine key")
 	fx.undeploy(env, "prot")
 	fx.wait_gone(env, "prot")
+
+
+@test(timeout=90)
+def local_remove_works_while_the_cloud_is_unreachable(env):
+	x, p = env.extmgr, env.arcproxy
+	fx.publish(env, "hello", "1.0")
+	v = fx.deploy(env, "offline", "hello", settings={"bytes": 8, "caFile": env.sim.file("ca.crt")})
+	fx.wait_status(env, "offline", v["sequenceNumber"], operation="Enable")
+	calls = len(x.calls("Hello"))
+	p.stop()
+	try:
+		r = fx.azcm(env, "extension", "remove", "offline", timeout=60)
+		check(r.returncode == 0 and "offline removed" in r.stdout, "extension remove with the cloud away: "
+		      "%d %s%s" % (r.returncode, r.stdout, r.stderr))
+		check([c.split()[0] for c in x.calls("Hello")[calls:]] == ["disable", "uninstall"] and
+		      fx.ext_dirs(x) == [], "local remove offline: %r %r" % (x.calls("Hello")[calls:], fx.ext_dirs(x)))
+	finally:
+		p.start()
+	# Back online, the same goal does not bring it back.
+	n = len(x.calls("Hello"))
+	seen = len(re.findall(r"goal state \d+: \d+ extensions", x.stderr_text()))
+	check(poll(lambda: len(re.findall(r"goal state \d+: \d+ extensions", x.stderr_text())) >= seen + 2,
+		   timeout=20), "no two passes after the cloud came back\n" + x.stderr_tail())
+	check(len(x.calls("Hello")) == n and fx.ext_dirs(x) == [], "reinstalled: %r" % x.calls("Hello")[n:])
+	fx.undeploy(env, "offline")
+	fx.wait_gone(env, "offline")
 
 
 @test(timeout=90)

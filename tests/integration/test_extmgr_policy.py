@@ -5,9 +5,13 @@ failure with a reason naming the setting, nothing is downloaded or run; blocklis
 (listed and not); both lists (the blocklist wins); Allow/None; config.mode monitor (the sample is
 not a monitoring extension; the lists are not read); extensions.enabled false; lifting a refusal
 (SIGHUP) installs at the next poll; delete while blocked is allowed; a block added after install
-uninstalls nothing and refuses the next reconfiguration.
+uninstalls nothing and refuses the next reconfiguration; with extensions.enabled false the cloud's
+delete is refused and an extension the cloud forgets keeps running (no handler runs), while
+`azcmagent extension remove` on the machine still removes it; a block written while the package
+downloads stops its install.
 """
 
+import json
 import os
 import re
 
@@ -146,4 +150,77 @@ def block_after_install_uninstalls_nothing_and_delete_is_allowed(env):
 	fx.wait_gone(env, "pol")
 	check(fx.ext_dirs(x) == [] and [c.split()[0] for c in x.calls("Hello")[calls:]] == ["disable", "uninstall"],
 	      "delete while blocked: %r %r" % (fx.ext_dirs(x), x.calls("Hello")[calls:]))
+	agent(env, "")
+
+
+def machine_report(env, ext, body):
+	"""A status report sent as the machine itself (its certificate), through arcproxy."""
+	own = fx.identity_dir(env.state_dir)
+	r = fx.curl("-x", "http://127.0.0.1:%d" % env.arcproxy.port, "--cacert", env.sim.file("ca.crt"),
+		    "--cert", os.path.join(own, "machine.crt"), "--key", os.path.join(own, "machine.key"),
+		    "-X", "PUT", "-H", "Content-Type: application/json", "--data-binary", json.dumps(body),
+		    "-w", "\n%{http_code}", fx.CLOUD_URL + "/machines/%s/extensions/%s/status" % (env.machine, ext),
+		    timeout=30)
+	check(r.returncode == 0 and r.stdout.decode().endswith("\n200"), "machine report: %r" % r.stdout[-300:])
+
+
+@test(timeout=90)
+def disabled_the_cloud_removes_nothing_but_a_local_remove_works(env):
+	x = env.extmgr
+	v = fx.deploy(env, "pol", "hello", settings={"caFile": env.sim.file("ca.crt"), "bytes": 7})
+	fx.wait_status(env, "pol", v["sequenceNumber"], operation="Enable")
+	agent(env, 'extensions = { enabled = false; };\n')
+	calls = len(x.calls("Hello"))
+	# The cloud's delete: refused, reported, nothing run.
+	fx.undeploy(env, "pol")
+	v = fx.wait_status(env, "pol", fx.view(env, "pol")["sequenceNumber"], status=("error",),
+			   operation="Uninstall")
+	check("refused by the local setting extensions.enabled = false" in v["status"]["message"],
+	      "delete while disabled: %r" % v["status"])
+	# The cloud forgets it (as after an uninstall reported elsewhere): still nothing is run.
+	machine_report(env, "pol", {"sequenceNumber": v["sequenceNumber"], "version": "1.0",
+				    "operation": "Uninstall", "status": "success", "code": 0, "message": "forged",
+				    "handlerState": "NotInstalled"})
+	fx.wait_gone(env, "pol")
+	n = passes(x)
+	check(poll(lambda: passes(x) >= n + 2, timeout=10), "no pass")
+	check(fx.ext_dirs(x) == ["Cloudsim.Samples.Hello-1.0"] and len(x.calls("Hello")) == calls,
+	      "a handler ran while extensions.enabled = false: %r %r" % (fx.ext_dirs(x), x.calls("Hello")[calls:]))
+	# The operator's own removal on the machine still works.
+	r = fx.azcm(env, "extension", "remove", "pol")
+	check(r.returncode == 0 and "pol removed" in r.stdout, "extension remove: %d %s%s"
+	      % (r.returncode, r.stdout, r.stderr))
+	check([c.split()[0] for c in x.calls("Hello")[calls:]] == ["disable", "uninstall"] and fx.ext_dirs(x) == [],
+	      "local remove while disabled: %r %r" % (x.calls("Hello")[calls:], fx.ext_dirs(x)))
+	agent(env, "")
+
+
+@test(timeout=120)
+def blocked_during_the_download_installs_nothing(env):
+	x = env.extmgr
+	ran = os.path.join(env.tmp, "blockdl-ran")
+	d = fx.handler_dir(env, "blockdl", {
+		"HandlerManifest.json": (json.dumps([{"name": "BlockDl", "version": 1.0, "handlerManifest": {
+			"installCommand": "touch %s" % ran, "enableCommand": "touch %s" % ran,
+			"updateCommand": "true", "disableCommand": "true", "uninstallCommand": "true"}}]), 0o644)})
+	with open(os.path.join(d, "payload.bin"), "wb") as f:
+		for _ in range(96):
+			f.write(os.urandom(1 << 20))
+	fname = fx.publish(env, None, "1.0", handler_dir=d, type_name="BlockDl")
+	part = x.own("downloads", fname + ".part")
+	v = fx.deploy(env, "blockdl", type_name="BlockDl")
+	check(poll(lambda: os.path.exists(part) and os.path.getsize(part) > (1 << 20), timeout=30, interval=0.02),
+	      "the download did not start\n" + x.stderr_tail())
+	# The operator blocks it while it downloads: the pass under way must not install it.
+	x.write_agent_conf('extensions = { blocklist = [ "Cloudsim.Samples/BlockDl" ]; };\n')
+	x.reload()
+	check(os.path.exists(part) and os.path.getsize(part) < os.path.getsize(fx.package_path(env, fname)),
+	      "the download had finished before the block: the test tested nothing")
+	v = fx.wait_status(env, "blockdl", v["sequenceNumber"], status=("error",), timeout=60)
+	check("refused by the local setting extensions.blocklist" in v["status"]["message"],
+	      "after the block: %r" % v["status"])
+	check(not os.path.exists(ran) and fx.ext_dirs(x) == [], "installed though blocked: ran=%s dirs=%r"
+	      % (os.path.exists(ran), fx.ext_dirs(x)))
+	fx.undeploy(env, "blockdl")
+	fx.wait_gone(env, "blockdl")
 	agent(env, "")

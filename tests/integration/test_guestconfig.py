@@ -13,8 +13,11 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
   the assignment removed in the cloud stops at once (gone from guestconfig's state, no new report).
 - Local controls: guestconfiguration.enabled = false, then config.mode = monitor (each by SIGHUP):
   nothing is changed, every report says "disabled by local configuration"; re-enabled, it corrects.
+  Switched off in agent.conf while an assignment is being evaluated, the rest of it is not applied.
+  A command_output whose child calls setsid is killed whole at its time limit.
 - Refusals with a reason, while the others are still evaluated: a tampered package (sha256), one
-  signed by another publisher, one signed in the right name under another signing CA, a document that is not JSON, a resource of an unknown type (its
+  signed by another publisher, one signed in the right name under another signing CA, a signed
+  package that unpacks to more than 64 MiB, a document that is not JSON, a resource of an unknown type (its
   sibling resource is still corrected).
 - A symlink planted by an unprivileged user at a target path is not followed: the file it points
   to is unchanged and the report says why.
@@ -26,7 +29,8 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
   enforced; cloudsim restarted has kept the assignment and its reports, and the reports go on.
 - azcmagent show (-j and text) lists the assignment (type, status, last evaluation) and the local
   controls; azcmagent logs carries guestconfig's state file and guestconfig.conf.
-- A write to <run>/notify/guestConfiguration makes guestconfig fetch the assignments at once
+- A write to <run>/notify/guestConfiguration makes guestconfig fetch the assignments at once (a
+  flood of them: at most one fetch a second)
   (its poll is 300 s then).
 """
 
@@ -206,6 +210,94 @@ def disabled_by_local_configuration(env):
 	finally:
 		fx.set_local(env, "")
 		unassign(env, "local")
+
+
+def running(argv_text):
+	"""Whether a process runs whose command line (words joined by spaces) is argv_text."""
+	for pid in os.listdir("/proc"):
+		try:
+			with open("/proc/%s/cmdline" % pid, "rb") as f:
+				if f.read().replace(b"\0", b" ").strip() == argv_text.encode():
+					return True
+		except (OSError, ValueError):
+			pass
+	return False
+
+
+@test(timeout=90)
+def disabled_mid_evaluation_changes_nothing_more(env):
+	t = targets(env, "midway")
+	f = os.path.join(t, "m.conf")
+	write(f, "drift\n", 0o644)
+	slow = {"id": "slow", "type": "command_output", "properties": {
+		"argv": ["/bin/sleep", "3.217"], "regex": "never", "timeoutMs": 8000}}
+	uri, sha = pack(env, file_doc("midway", slow, file_res("m", f, "wanted\n")), "midway")
+	before = snapshot([f])
+	try:
+		assign(env, "midway", uri, sha)
+		check(poll(lambda: running("/bin/sleep 3.217"), timeout=20), "the slow check never ran")
+		# Switched off while the first resource is being evaluated: the second is not applied.
+		fx.set_local(env, "guestconfiguration = { enabled = false; };\n")
+		r = wait_report(env, "midway", lambda r: True, "the report of the evaluation under way", timeout=20)
+		check("disabled by local configuration" in reasons(r) and r["complianceStatus"] == "Pending",
+		      "the first report: %s %s" % (r["complianceStatus"], reasons(r)))
+		check(snapshot([f]) == before, "changed after guestconfiguration.enabled = false: %r" % snapshot([f]))
+		fx.set_local(env, "")
+		check(poll(lambda: read(f) == "wanted\n", timeout=20), "re-enabled, it did not correct")
+	finally:
+		fx.set_local(env, "")
+		unassign(env, "midway")
+
+
+@test(timeout=60)
+def command_output_that_daemonizes_is_killed_at_its_limit(env):
+	"""A command_output whose child leaves the group and the session (setsid -f) is still killed
+	at the time limit."""
+	esc = {"id": "esc", "type": "command_output", "properties": {
+		"argv": ["/bin/sh", "-c", "setsid -f /bin/sleep 7.531 </dev/null >/dev/null 2>&1; exec /bin/sleep 30"],
+		"regex": "never", "timeoutMs": 1000}}
+	uri, sha = pack(env, file_doc("escape", esc), "escape")
+	try:
+		assign(env, "escape", uri, sha, kind="Audit")
+		check(poll(lambda: running("/bin/sleep 7.531"), timeout=20), "the command never ran")
+		wait_report(env, "escape", lambda r: True, "the report of the command", timeout=20)
+		check(poll(lambda: not running("/bin/sleep 7.531"), timeout=3), "the daemonized child outlived the "
+		      "time limit")
+	finally:
+		unassign(env, "escape")
+
+
+@test(timeout=90)
+def signed_zip_bomb_refused(env):
+	"""A guest configuration package holds a document: one that unpacks to 80 MiB is refused (the
+	2 GiB of extension packages would let 50 assignments fill the state dir), signed or not."""
+	import hashlib
+	import subprocess as sp
+	import zipfile
+	t = targets(env, "bomb")
+	f = os.path.join(t, "b.conf")
+	write(f, "drift\n", 0o644)
+	before = snapshot([f])
+	pack(env, file_doc("bomb", file_res("b", f, "wanted\n")), "bomb")
+	z = os.path.join(fx.store_dir(env), "bomb-1.0.0.zip")
+	with zipfile.ZipFile(z, "a", zipfile.ZIP_DEFLATED) as zf:
+		with zf.open("pad.bin", "w", force_zip64=True) as w:
+			chunk = bytes(1 << 20)
+			for _ in range(80):
+				w.write(chunk)
+	pub = os.path.join(env.sim.pki, "publishers", "Cloudsim.GuestConfiguration")
+	r = sp.run(["openssl", "cms", "-sign", "-binary", "-in", z, "-signer", pub + ".crt", "-inkey", pub + ".key",
+		    "-outform", "DER", "-out", z + ".p7s", "-md", "sha256", "-nosmimecap"], capture_output=True, text=True)
+	check(r.returncode == 0, "openssl cms -sign: %s" % r.stderr)
+	with open(z, "rb") as zf:
+		sha = hashlib.sha256(zf.read()).hexdigest()
+	try:
+		assign(env, "bomb", "https://packages.cloudsim.test/packages/bomb-1.0.0.zip", sha)
+		r = wait_report(env, "bomb", noncompliant, "the bomb refused", timeout=30)
+		check("refused" in reasons(r) and "unpacked in total" in reasons(r), "bomb: %s" % reasons(r))
+		check(snapshot([f]) == before, "the bomb's document was applied: %r" % snapshot([f]))
+	finally:
+		unassign(env, "bomb")
 
 
 @test(timeout=90)
@@ -458,6 +550,16 @@ def notified_at_once(env):
 		os.rename(tmp, os.path.join(run, "notify", "guestConfiguration"))
 		wait_report(env, "notify", lambda r: True, "a report after the notification", timeout=10)
 		check(read(f) == "now\n", "not applied")
+		# A flood of notifications (another user's files): at most one fetch a second.
+		fetches = lambda: len(re.findall(r" GET /machines/[^/ ]+/guestConfigurationAssignments ",
+						env.sim.stderr_text()))
+		n = fetches()
+		t0 = time.monotonic()
+		while time.monotonic() - t0 < 3.0:
+			write(os.path.join(run, "notify", "guestConfiguration"), "8\n", 0o644)
+			time.sleep(0.01)
+		time.sleep(1.2)
+		check(n + 1 <= fetches() <= n + 5, "%d fetches for 3 s of notifications" % (fetches() - n))
 	finally:
 		env.gc.settings["poll_seconds"] = 1
 		env.gc.write_config()

@@ -8,7 +8,8 @@ Expectations:
 - tmpfiles.d makes the state and run directories of the security layout (BRIEF/ARCHITECTURE),
   sysusers.d the users arcproxy and himds in group arc.
 - `make install DESTDIR=... PREFIX=/usr` installs the programs, the units of the programs that
-  are built, sysusers.d, tmpfiles.d and the default configs, keeping a config that exists;
+  are built, sysusers.d, tmpfiles.d and the default configs (arcproxy, himds, extmgr, guestconfig:
+  conffiles of the .deb), keeping a config that exists;
   `make uninstall` removes all of it but the changed config.
 - `make deb` builds arc-appliance_<version>_<arch>.deb; lintian reports only the tags that
   README lists with their reason.
@@ -199,7 +200,8 @@ def make_install_and_uninstall(env):
 		f.write("# the operator's own\n")
 	make("install", "DESTDIR=" + dest, "PREFIX=/usr")
 	have = tree(dest)
-	want = ["etc/arc/arcproxy.conf", "etc/arc/himds.conf", "usr/bin/azcmagent",
+	want = ["etc/arc/arcproxy.conf", "etc/arc/extmgr.conf", "etc/arc/guestconfig.conf", "etc/arc/himds.conf",
+		"usr/bin/azcmagent",
 		"usr/lib/systemd/system/arcproxyd.path", "usr/lib/systemd/system/arcproxyd.service",
 		"usr/lib/systemd/system/himdsd.path", "usr/lib/systemd/system/himdsd.service",
 		"usr/lib/sysusers.d/arc-appliance.conf", "usr/lib/tmpfiles.d/arc-appliance.conf",
@@ -452,7 +454,8 @@ def deb_install_connect_token_remove_purge(env):
 			check(stat.S_ISDIR(st.st_mode) and have == (owner, group, mode),
 			      "%s: %s:%s %o, want %s:%s %o" % ((path,) + have + (owner, group, mode)))
 		ctl = subprocess.run(["dpkg-query", "--control-show", PKG, "conffiles"], capture_output=True, text=True)
-		check(sorted(ctl.stdout.split()) == ["/etc/arc/arcproxy.conf", "/etc/arc/himds.conf"],
+		check(sorted(ctl.stdout.split()) == ["/etc/arc/arcproxy.conf", "/etc/arc/extmgr.conf",
+						     "/etc/arc/guestconfig.conf", "/etc/arc/himds.conf"],
 		      "conffiles: %r" % ctl.stdout)
 		check(running_installed() == before_running, "dpkg -i started %r" % running_installed())
 		# Installed again (an upgrade to the same version): the maintainer scripts run again.

@@ -75,6 +75,15 @@ test_refused(void)
 		    "\"type\":\"T\",\"version\":\"1\",\"desiredState\":\"present\",\"sequenceNumber\":0,"
 		    "\"package\":{\"url\":\"https://p/x.zip\",\"signatureUrl\":\"https://p/x.zip.p7s\","
 		    "\"sha256\":\"abc\",\"size\":1}}]}",
+		/* size 0 would mean "no limit" to the download; more than 2 GiB is refused */
+		"{\"goalStateSeq\":1,\"extensions\":[{\"name\":\"x\",\"publisher\":\"P\","
+		    "\"type\":\"T\",\"version\":\"1\",\"desiredState\":\"present\",\"sequenceNumber\":0,"
+		    "\"package\":{\"url\":\"https://p/x.zip\",\"signatureUrl\":\"https://p/x.zip.p7s\","
+		    "\"sha256\":\"" SHA "\",\"size\":0}}]}",
+		"{\"goalStateSeq\":1,\"extensions\":[{\"name\":\"x\",\"publisher\":\"P\","
+		    "\"type\":\"T\",\"version\":\"1\",\"desiredState\":\"present\",\"sequenceNumber\":0,"
+		    "\"package\":{\"url\":\"https://p/x.zip\",\"signatureUrl\":\"https://p/x.zip.p7s\","
+		    "\"sha256\":\"" SHA "\",\"size\":2147483649}}]}",
 		/* protected settings without a thumbprint */
 		"{\"goalStateSeq\":1,\"extensions\":[{\"name\":\"x\",\"publisher\":\"P\","
 		    "\"type\":\"T\",\"version\":\"1\",\"desiredState\":\"absent\",\"sequenceNumber\":0,"

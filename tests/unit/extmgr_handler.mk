@@ -5,7 +5,8 @@
 EXTMGR_HANDLER_SRC := agentlets/extmgr/handler.c agentlets/extmgr/manifest.c
 
 UNIT_TESTS += extmgr_handler
-extmgr_handler_test_OBJS := $(EXTMGR_HANDLER_SRC) lib/atomicfile.c lib/safedir.c
+extmgr_handler_test_OBJS := $(EXTMGR_HANDLER_SRC) lib/atomicfile.c lib/safedir.c \
+	lib/prockill.c
 $(OBJ)/tests/unit/extmgr_handler_test.o: ALL_CFLAGS += -Iagentlets/extmgr
 $(OBJ)/agentlets/extmgr/handler.o $(OBJ)/agentlets/extmgr/manifest.o: \
 	ALL_CFLAGS += -Iagentlets/extmgr

@@ -3,7 +3,7 @@
 # agentlets/guestconfig/build.mk can link $(GC_ENGINE_SRC) (with LIB_SRC,
 # which holds lib/atomicfile.c: the engine's one lib/ module).
 
-GC_ENGINE_SRC := agentlets/guestconfig/engine.c agentlets/guestconfig/doc.c \
+GC_ENGINE_SRC := agentlets/guestconfig/engine.c agentlets/guestconfig/doc.c lib/prockill.c \
 	agentlets/guestconfig/gcpath.c agentlets/guestconfig/res_file.c \
 	agentlets/guestconfig/res_system.c agentlets/guestconfig/res_command.c
 
