@@ -247,6 +247,7 @@ void
 relay_pipes_init(struct relay_pipes *pp)
 {
 	pp->n = 0;
+	pp->users = 0;
 }
 
 void
@@ -450,6 +451,7 @@ relay_splice_try(struct relay *r)
 	r->client.paused = r->upstream.paused = 0;
 	sp->up = &f[0];
 	sp->down = &f[1];
+	sp->pipes->users++;
 	for (i = 0; i < 2; i++)
 		if (!f[i].from->eof)
 			event_add(f[i].rev, NULL);
@@ -484,4 +486,7 @@ relay_stop(struct relay *r)
 	relay_flow_fini(sp->down);
 	free(sp->up);
 	sp->up = sp->down = NULL;
+	/* No tunnel splices any more: an idle proxy holds no pipe. */
+	if (--sp->pipes->users == 0)
+		relay_pipes_fini(sp->pipes);
 }

@@ -37,14 +37,16 @@ struct relay_end {
 };
 
 /*
- * Pipes for splice(2), kept per event loop: a tunnel borrows one only while
- * bytes sit in it, so that an idle tunnel holds none.
+ * Pipes for splice(2), kept per event loop while some tunnel splices: a
+ * tunnel borrows one only while bytes sit in it, so that an idle tunnel
+ * holds none, and the last spliced tunnel's end closes those kept.
  */
 #define RELAY_PIPES_KEEP	8
 
 struct relay_pipes {
 	int			 fd[RELAY_PIPES_KEEP][2];
 	int			 n;		/* kept, free */
+	int			 users;		/* tunnels splicing */
 };
 
 struct relay;

@@ -207,8 +207,8 @@ test_half_close(void)
 /*
  * The spliced tunnel, on socket pairs: bytes already queued (the 200 of a
  * CONNECT) go first, then both directions pass socket to socket, intact, a
- * pipe held only while bytes flow; half-close crosses over and the tunnel
- * reports its end.
+ * pipe held only while bytes flow, none once no tunnel splices; half-close
+ * crosses over and the tunnel reports its end.
  */
 static int	sp_moved, sp_done, sp_failed;
 
@@ -344,8 +344,12 @@ test_splice(void)
 	CU_ASSERT_EQUAL(sp_failed, 0);
 	/* Done: the pipes it used are back in the pool, none held. */
 	CU_ASSERT_TRUE(pp.n >= 1 && pp.n <= 2);
+	CU_ASSERT_EQUAL(pp.users, 1);
 	relay_stop(&r);
 	CU_ASSERT_TRUE(r.splice.up == NULL);
+	/* The last spliced tunnel gone: no pipe kept. */
+	CU_ASSERT_EQUAL(pp.n, 0);
+	CU_ASSERT_EQUAL(pp.users, 0);
 	bufferevent_free(a);
 	bufferevent_free(b);
 	close(sa[0]);
