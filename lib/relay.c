@@ -19,7 +19,7 @@
 
 #define RELAY_DRAIN_FAST_MS	20	/* drained this fast: the window doubles */
 #define RELAY_DRAIN_SLOW_MS	1000	/* this slow: back to the minimum */
-#define RELAY_PIPE_BYTES	(256 * 1024)	/* a splice pipe's size */
+#define RELAY_PIPE_BYTES	(1024 * 1024)	/* a splice pipe's size, at most pipe-max-size */
 #define RELAY_SPLICE_BURST	(1024 * 1024)	/* per direction per event */
 
 struct relay_flow {
