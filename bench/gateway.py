@@ -261,6 +261,7 @@ class GatewaySection:
 			"};\n"
 			'echo = { listen = ""; };\n'
 			'control = { listen = ""; operator_listen = ""; };\n'
+			'packages = { listen = ""; };\n'
 			'hosts = ( { name = "%s"; target = "%s"; } );\n'
 			% (self.pki, port, ORIGIN_NAME, ORIGIN_NAME, self.origin.tcp))
 		path = os.path.join(conf, "cloudsim.conf")
