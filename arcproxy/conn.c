@@ -64,6 +64,8 @@ conn_close_upstream(struct conn *c)
 {
 	if (c->up == NULL)
 		return;
+	/* The spliced tunnel's events go before the sockets they watch. */
+	relay_stop(&c->relay);
 	budget_untrack(&c->w->budget, c->up->bev);
 	c->up->ops->close(c->up);
 	c->up = NULL;
@@ -260,6 +262,19 @@ conn_tunnel_up_event(struct bufferevent *bev, short what, void *arg)
 		conn_free(c);
 }
 
+/* The spliced tunnel's news (relay.c), as the bufferevents' callbacks give it
+ * on the buffered pump. */
+static void
+conn_tunnel_spliced(struct relay *r, enum relay_what what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)r;
+	conn_touch(c);
+	if (what != RELAY_MOVED)
+		conn_free(c);
+}
+
 void
 conn_tunnel(struct conn *c)
 {
@@ -277,6 +292,10 @@ conn_tunnel(struct conn *c)
 	bufferevent_setcb(c->up->bev, conn_tunnel_up_read, conn_tunnel_up_write,
 	    conn_tunnel_up_event, c);
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
+	/* Plain TCP both ways: socket to socket once nothing is buffered. */
+	if (c->up->plain)
+		relay_splice_allow(&c->relay, &c->w->pipes, conn_tunnel_spliced,
+		    c);
 	relay_start(&c->relay);
 }
 

@@ -213,6 +213,7 @@ worker_init(struct worker *w, struct proxy *px, int id, struct config *cfg,
 	TAILQ_INIT(&w->conns);
 	pthread_mutex_init(&w->lock, NULL);
 	budget_init(&w->budget, worker_budget(cfg), &w->stats.buffered_bytes);
+	relay_pipes_init(&w->pipes);
 	if ((ecfg = event_config_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -298,6 +299,7 @@ void
 worker_free(struct worker *w)
 {
 	conn_free_all(w);
+	relay_pipes_fini(&w->pipes);
 	/* Idle upstreams include gateway tunnels, each holding the gateway:
 	 * they go before it, so that its last reference is dropped, and its
 	 * memory freed, by the loop below. */

@@ -10,6 +10,7 @@
 #include "budget.h"
 #include "config.h"
 #include "metrics.h"
+#include "relay.h"
 
 struct accesslog;
 struct accesslog_writer;
@@ -44,6 +45,7 @@ struct worker {
 	struct accesslog_writer	*alog;
 	struct metrics		 stats;
 	struct budget		 budget;	/* bytes its connections buffer */
+	struct relay_pipes	 pipes;		/* for spliced tunnels */
 	struct gw		*gw;		/* the gateway route, when configured */
 	struct worker_gw_status {		/* for /healthz, under lock */
 		int		 configured;

@@ -2,6 +2,11 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <linux/sockios.h>
 
 #include <event2/buffer.h>
@@ -14,6 +19,22 @@
 
 #define RELAY_DRAIN_FAST_MS	20	/* drained this fast: the window doubles */
 #define RELAY_DRAIN_SLOW_MS	1000	/* this slow: back to the minimum */
+#define RELAY_PIPE_BYTES	(1024 * 1024)	/* a splice pipe's size, at most pipe-max-size */
+#define RELAY_SPLICE_BURST	(1024 * 1024)	/* per direction per event */
+
+struct relay_flow {
+	struct relay		*r;
+	struct relay_end	*from, *to;
+	struct event		*rev;		/* from's socket readable */
+	struct event		*wev;		/* to's socket writable */
+	int			 p[2];		/* borrowed while held > 0 */
+	size_t			 held;		/* bytes in the pipe */
+};
+
+static int	relay_finished(const struct relay *);
+static void	relay_shut(struct relay_end *);
+static void	relay_splice_try(struct relay *);
+static int	relay_unsplice(struct relay *);
 
 static size_t
 relay_window_high(const struct relay_window *win, size_t max)
@@ -117,6 +138,7 @@ relay_init(struct relay *r, struct bufferevent *client,
 	r->upstream = (struct relay_end){ .bev = upstream, .win = uw };
 	r->high_water = high_water;
 	r->budget = b;
+	r->splice = (struct relay_splice){ NULL, NULL, NULL, NULL, NULL };
 }
 
 static int
@@ -175,6 +197,7 @@ relay_read(struct relay *r, struct relay_end *from)
 	fastio_pass(in, to->bev, to->plain);
 	/* Stop reading until the partner drains below half the window. */
 	relay_throttle_end(r, from);
+	relay_splice_try(r);
 }
 
 int
@@ -186,7 +209,10 @@ relay_drained(struct relay *r, struct relay_end *to)
 		relay_read(r, from);
 	if (from->eof)
 		relay_shut(to);
-	return relay_finished(r);
+	if (relay_finished(r))
+		return 1;
+	relay_splice_try(r);
+	return 0;
 }
 
 int
@@ -214,4 +240,253 @@ relay_start(struct relay *r)
 	bufferevent_enable(r->upstream.bev, EV_READ | EV_WRITE);
 	relay_read(r, &r->client);
 	relay_read(r, &r->upstream);
+	relay_splice_try(r);
+}
+
+void
+relay_pipes_init(struct relay_pipes *pp)
+{
+	pp->n = 0;
+	pp->users = 0;
+}
+
+void
+relay_pipes_fini(struct relay_pipes *pp)
+{
+	while (pp->n > 0) {
+		pp->n--;
+		close(pp->fd[pp->n][0]);
+		close(pp->fd[pp->n][1]);
+	}
+}
+
+static int
+relay_pipe_get(struct relay_pipes *pp, int p[2])
+{
+	if (pp->n > 0) {
+		pp->n--;
+		p[0] = pp->fd[pp->n][0];
+		p[1] = pp->fd[pp->n][1];
+		return 0;
+	}
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == -1)
+		return -1;
+	/* Fewer rounds per megabyte; the default 64 KiB works too. */
+	(void)fcntl(p[1], F_SETPIPE_SZ, RELAY_PIPE_BYTES);
+	return 0;
+}
+
+/* An empty pipe goes back to the pool; one holding bytes is closed. */
+static void
+relay_pipe_put(struct relay_pipes *pp, int p[2], size_t held)
+{
+	if (p[0] == -1)
+		return;
+	if (held == 0 && pp->n < RELAY_PIPES_KEEP) {
+		pp->fd[pp->n][0] = p[0];
+		pp->fd[pp->n][1] = p[1];
+		pp->n++;
+	} else {
+		close(p[0]);
+		close(p[1]);
+	}
+	p[0] = p[1] = -1;
+}
+
+/*
+ * One direction, socket to pipe to socket: until the source has nothing
+ * more, the destination is full, or a burst has moved (the other tunnels'
+ * turn).  Returns -1 on a socket error, 1 when no pipe can be had (out of
+ * descriptors) while nothing is in flight.
+ */
+static int
+relay_flow_pump(struct relay_flow *f)
+{
+	struct relay_pipes	*pp = f->r->splice.pipes;
+	int			 in = bufferevent_getfd(f->from->bev);
+	int			 out = bufferevent_getfd(f->to->bev);
+	size_t			 moved = 0;
+	ssize_t			 n;
+	int			 more = 1;
+
+	for (;;) {
+		if (f->held == 0) {
+			if (f->from->eof || !more || moved >= RELAY_SPLICE_BURST)
+				break;
+			if (f->p[0] == -1 && relay_pipe_get(pp, f->p) == -1)
+				return 1;	/* no pipe: the buffered pump */
+			n = splice(in, NULL, f->p[1], NULL, RELAY_PIPE_BYTES,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n == 0) {
+				f->from->eof = 1;
+				break;
+			}
+			if (n == -1) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				return -1;
+			}
+			f->held = (size_t)n;
+			f->from->bytes += (uint64_t)n;
+			moved += (size_t)n;
+			/* Less than asked: the socket is most likely empty
+			 * (if not, the level-triggered event comes back). */
+			more = (size_t)n >= RELAY_PIPE_BYTES / 2;
+		}
+		n = splice(f->p[0], NULL, out, NULL, f->held,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return -1;
+		}
+		f->held -= (size_t)n;
+		if (f->held > 0)
+			break;		/* the destination is full */
+	}
+	if (f->held > 0) {
+		/* Read no more until the destination takes the pipe's bytes. */
+		event_del(f->rev);
+		event_add(f->wev, NULL);
+		return 0;
+	}
+	relay_pipe_put(pp, f->p, 0);
+	event_del(f->wev);
+	if (f->from->eof) {
+		event_del(f->rev);
+		relay_shut(f->to);
+	} else
+		event_add(f->rev, NULL);
+	return 0;
+}
+
+static void
+relay_flow_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_flow	*f = arg;
+	struct relay		*r = f->r;
+	struct relay_splice	*sp = &r->splice;
+
+	(void)fd;
+	(void)what;
+	switch (relay_flow_pump(f)) {
+	case 1:
+		if (relay_unsplice(r) == 0)
+			return;
+		/* FALLTHROUGH */
+	case -1:
+		sp->cb(r, RELAY_FAILED, sp->arg);
+		return;
+	}
+	if (relay_finished(r))
+		sp->cb(r, RELAY_DONE, sp->arg);
+	else
+		sp->cb(r, RELAY_MOVED, sp->arg);
+}
+
+void
+relay_splice_allow(struct relay *r, struct relay_pipes *pp, relay_cb *cb,
+    void *arg)
+{
+	r->splice.pipes = pp;
+	r->splice.cb = cb;
+	r->splice.arg = arg;
+}
+
+static int
+relay_flow_init(struct relay_flow *f, struct relay *r, struct relay_end *from)
+{
+	struct event_base	*base = bufferevent_get_base(from->bev);
+
+	f->r = r;
+	f->from = from;
+	f->to = relay_partner(r, from);
+	f->p[0] = f->p[1] = -1;
+	f->rev = event_new(base, bufferevent_getfd(from->bev),
+	    EV_READ | EV_PERSIST, relay_flow_event, f);
+	f->wev = event_new(base, bufferevent_getfd(f->to->bev),
+	    EV_WRITE | EV_PERSIST, relay_flow_event, f);
+	return f->rev != NULL && f->wev != NULL ? 0 : -1;
+}
+
+static void
+relay_flow_fini(struct relay_flow *f)
+{
+	if (f->rev != NULL)
+		event_free(f->rev);
+	if (f->wev != NULL)
+		event_free(f->wev);
+	if (f->r != NULL)		/* initialised */
+		relay_pipe_put(f->r->splice.pipes, f->p, f->held);
+}
+
+/* The switch to splice(2), once nothing is buffered in user memory either
+ * way (what came with the CONNECT, the 200, a paused direction's bytes). */
+static void
+relay_splice_try(struct relay *r)
+{
+	struct relay_splice	*sp = &r->splice;
+	struct relay_flow	*f;
+	struct bufferevent	*bev[2] = { r->client.bev, r->upstream.bev };
+	int			 i;
+
+	if (sp->pipes == NULL || sp->up != NULL)
+		return;
+	for (i = 0; i < 2; i++)
+		if (bufferevent_getfd(bev[i]) == -1 ||
+		    evbuffer_get_length(bufferevent_get_input(bev[i])) > 0 ||
+		    evbuffer_get_length(bufferevent_get_output(bev[i])) > 0)
+			return;
+	if ((f = calloc(2, sizeof(*f))) == NULL)
+		return;			/* the buffered pump goes on */
+	if (relay_flow_init(&f[0], r, &r->client) == -1 ||
+	    relay_flow_init(&f[1], r, &r->upstream) == -1) {
+		relay_flow_fini(&f[0]);
+		relay_flow_fini(&f[1]);
+		free(f);
+		return;
+	}
+	bufferevent_disable(r->client.bev, EV_READ | EV_WRITE);
+	bufferevent_disable(r->upstream.bev, EV_READ | EV_WRITE);
+	r->client.paused = r->upstream.paused = 0;
+	sp->up = &f[0];
+	sp->down = &f[1];
+	sp->pipes->users++;
+	for (i = 0; i < 2; i++)
+		if (!f[i].from->eof)
+			event_add(f[i].rev, NULL);
+}
+
+/* Back to the buffered pump for good, when the other direction has no
+ * bytes in flight either; -1 when it has. */
+static int
+relay_unsplice(struct relay *r)
+{
+	struct relay_splice	*sp = &r->splice;
+
+	if (sp->up->held > 0 || sp->down->held > 0)
+		return -1;
+	relay_stop(r);
+	sp->pipes = NULL;
+	bufferevent_enable(r->client.bev, r->client.eof ? EV_WRITE :
+	    EV_READ | EV_WRITE);
+	bufferevent_enable(r->upstream.bev, r->upstream.eof ? EV_WRITE :
+	    EV_READ | EV_WRITE);
+	return 0;
+}
+
+void
+relay_stop(struct relay *r)
+{
+	struct relay_splice	*sp = &r->splice;
+
+	if (sp->up == NULL)
+		return;
+	relay_flow_fini(sp->up);
+	relay_flow_fini(sp->down);
+	free(sp->up);
+	sp->up = sp->down = NULL;
+	/* No tunnel splices any more: an idle proxy holds no pipe. */
+	if (--sp->pipes->users == 0)
+		relay_pipes_fini(sp->pipes);
 }

@@ -36,11 +36,41 @@ struct relay_end {
 	struct relay_window	 win;		/* for bytes read from this end */
 };
 
+/*
+ * Pipes for splice(2), kept per event loop while some tunnel splices: a
+ * tunnel borrows one only while bytes sit in it, so that an idle tunnel
+ * holds none, and the last spliced tunnel's end closes those kept.
+ */
+#define RELAY_PIPES_KEEP	8
+
+struct relay_pipes {
+	int			 fd[RELAY_PIPES_KEEP][2];
+	int			 n;		/* kept, free */
+	int			 users;		/* tunnels splicing */
+};
+
+struct relay;
+/* What a spliced tunnel reports: RELAY_MOVED (bytes moved: it is not idle),
+ * RELAY_DONE (both directions ended and flushed), RELAY_FAILED (a socket
+ * error).  After the last two, the caller frees the tunnel. */
+enum relay_what { RELAY_MOVED, RELAY_DONE, RELAY_FAILED };
+typedef void relay_cb(struct relay *, enum relay_what, void *arg);
+
+struct relay_flow;				/* one spliced direction */
+
+struct relay_splice {
+	struct relay_pipes	*pipes;
+	relay_cb		*cb;
+	void			*arg;
+	struct relay_flow	*up, *down;	/* NULL until splicing */
+};
+
 struct relay {
 	struct relay_end	 client;
 	struct relay_end	 upstream;
 	size_t			 high_water;	/* the largest window (buffer_bytes) */
 	struct budget		*budget;	/* the worker's, or NULL: none */
+	struct relay_splice	 splice;	/* pipes == NULL: never spliced */
 };
 
 /* Both ends start neither plain nor with a shutdown hook: the caller sets
@@ -76,5 +106,18 @@ void	relay_window_drained(struct relay_window *, struct bufferevent *to,
 /* One big read from a plain socket, up to the window and the budget. */
 void	relay_read_more(struct relay_window *, struct budget *,
 	    struct bufferevent *, size_t max);
+
+/* Pipes for splice(2): none until first used; fini closes those kept. */
+void	relay_pipes_init(struct relay_pipes *);
+void	relay_pipes_fini(struct relay_pipes *);
+/*
+ * A tunnel between two plain TCP sockets, before relay_start(): once
+ * nothing is buffered either way, the bytes go socket to socket with
+ * splice(2) and never through user memory; cb then reports what the
+ * bufferevents' callbacks would have.  relay_stop() before freeing.
+ */
+void	relay_splice_allow(struct relay *, struct relay_pipes *, relay_cb *,
+	    void *arg);
+void	relay_stop(struct relay *);
 
 #endif

@@ -10,6 +10,8 @@ Expectations:
 - Half-close passes across both ways: the client's shutdown(SHUT_WR) reaches the echo server
   (which answers BYE) while the client still reads; the server's half-close reaches the client
   as EOF while the client can still send.
+- Plain tunnels that moved bytes and went idle hold no splice pipe each (at most the worker's
+  small pool while some tunnel is open), and none once they all closed.
 - The proxy holds no more fds at the end than at the start.
 """
 
@@ -200,6 +202,36 @@ def parallel_tunnels(env):
 	finally:
 		for c in conns:
 			c.close()
+
+
+@test
+def idle_tunnels_hold_no_pipe(env):
+	"""16 tunnels each echo 256 KiB (spliced), then sit idle: the pipes went back."""
+	def pipes():
+		return len([f for f in env.proxy.fds() if f.startswith("pipe:")])
+
+	conns = []
+	data = payload(262144)
+	before = pipes()	# the process's own (its loop's wake-ups)
+	try:
+		for i in range(16):
+			c = Conn(env.proxy.port, timeout=10)
+			conns.append(c)
+			r = c.connect_tunnel("127.0.0.1:%d" % env.origin.echo_port)
+			check(r.status == 200, "CONNECT %d status %d" % (i, r.status))
+			t = threading.Thread(target=c.send, args=(data,))
+			t.start()
+			got = c.read_exact(len(data))
+			t.join(10)
+			check(got == data, "tunnel %d: echo differs" % i)
+		# A pipe per idle tunnel would be 32 fds; the pool keeps at most 8 pairs.
+		n = pipes() - before
+		check(n <= 16, "%d more pipe fds with 16 idle tunnels" % n)
+	finally:
+		for c in conns:
+			c.close()
+	gone = poll(lambda: pipes() <= before, timeout=5, interval=0.1)
+	check(gone, "pipes still open once every tunnel closed: %r" % env.proxy.fds())
 
 
 @test
