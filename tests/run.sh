@@ -25,8 +25,8 @@ count() {
 # The libFuzzer harnesses (build/fuzz, already sanitized), one result each:
 # 10 s of fuzzing each, or under SANITIZE=1 only their seeds and regression
 # inputs once (tests/fuzz/README.md).  They run beside the other tests, as
-# SCHED_IDLE: they take only the CPU time the suites leave (the integration
-# tests mostly wait on daemons), so they lengthen nothing and slow nothing.
+# SCHED_IDLE: the scheduler gives them only CPU time the suites leave idle
+# (the integration tests mostly wait on daemons), so they add little time.
 if [ "$SANITIZE" = 1 ]; then
 	fuzz_seconds=0
 else
