@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 
@@ -38,6 +39,24 @@ conf_read(config_t *cfg, const char *path, struct conf_error *err)
 		snprintf(err->text, sizeof(err->text), "%s:%d: %s", path,
 		    config_error_line(cfg), config_error_text(cfg));
 	return -1;
+}
+
+int
+conf_read_optional(config_t *cfg, const char *path, int *found,
+    struct conf_error *err)
+{
+	*found = 0;
+	if (access(path, F_OK) == -1 && errno == ENOENT) {
+		/* No file: an empty one, so every key takes its default. */
+		if (config_read_string(cfg, "") == CONFIG_TRUE)
+			return 0;
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		return -1;
+	}
+	if (conf_read(cfg, path, err) == -1)
+		return -1;
+	*found = 1;
+	return 0;
 }
 
 int

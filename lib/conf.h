@@ -15,6 +15,10 @@ struct conf_error {
  * err filled when the value has the wrong type or range.
  */
 int	conf_read(config_t *cfg, const char *path, struct conf_error *err);
+/* conf_read(), but a missing file reads as an empty one (every key takes its
+ * default) and *found says which it was. */
+int	conf_read_optional(config_t *cfg, const char *path, int *found,
+	    struct conf_error *err);
 int	conf_check_keys(const config_setting_t *group,
 	    const char *const *allowed, struct conf_error *err);
 int	conf_int(const config_setting_t *group, const char *key,

@@ -122,17 +122,8 @@ himds_settings_load(const char *config_dir, const char *run_dir,
 		snprintf(err.text, sizeof(err.text), "out of memory");
 		goto fail;
 	}
-	if (access(path, F_OK) == -1 && errno == ENOENT) {
-		/* No file: an empty one, so every key takes its default. */
-		if (config_read_string(&lc, "") != CONFIG_TRUE) {
-			snprintf(err.text, sizeof(err.text), "out of memory");
-			goto fail;
-		}
-	} else {
-		if (conf_read(&lc, path, &err) == -1)
-			goto fail;
-		s->found = 1;
-	}
+	if (conf_read_optional(&lc, path, &s->found, &err) == -1)
+		goto fail;
 	if (settings_read(s, &lc, run_dir, &err) == -1)
 		goto fail;
 	config_destroy(&lc);

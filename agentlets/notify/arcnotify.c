@@ -120,16 +120,8 @@ settings_load(const char *config_dir, struct arcnotify_settings *s, char *errbuf
 		snprintf(err.text, sizeof(err.text), "out of memory");
 		goto fail;
 	}
-	if (access(path, F_OK) == -1 && errno == ENOENT) {
-		if (config_read_string(&lc, "") != CONFIG_TRUE) {
-			snprintf(err.text, sizeof(err.text), "out of memory");
-			goto fail;
-		}
-	} else {
-		if (conf_read(&lc, path, &err) == -1)
-			goto fail;
-		s->found = 1;
-	}
+	if (conf_read_optional(&lc, path, &s->found, &err) == -1)
+		goto fail;
 	if (settings_read(s, &lc, &err) == -1)
 		goto fail;
 	config_destroy(&lc);
