@@ -6,6 +6,7 @@ matching stop function in teardown(); the stop functions return the problems the
 an exit status other than 0 on SIGTERM, a sanitizer report), as run.py expects of teardown.
 """
 
+import fcntl
 import grp
 import hashlib
 import http.client
@@ -179,6 +180,8 @@ def shared_pki():
 	rather than paying for the key generations again."""
 	global _pki_base
 	with _pki_lock:
+		if _pki_base is None and os.environ.get("ARC_SHARED_PKI"):
+			_pki_base = os.environ["ARC_SHARED_PKI"]	# made by run.py for all its modules
 		if _pki_base is None:
 			maker = Sim()	# never started: its base dir is one the daemons' user can write
 			other = os.path.join(maker.base, "other")
@@ -826,10 +829,29 @@ RESOURCE = "https://management.azure.com/"
 
 # --- users and groups --------------------------------------------------------
 
+class users_lock:
+	"""Held while adding users and groups: modules that run side by side (run.py) may both
+	find one missing."""
+
+	def __enter__(self):
+		self.f = open("/run/lock/arc-it-users.lock" if os.path.isdir("/run/lock") else
+			      os.path.join(harness.port_dir(), "users.lock"), "a")
+		fcntl.flock(self.f, fcntl.LOCK_EX)
+		return self
+
+	def __exit__(self, *exc):
+		self.f.close()
+
+
 def ensure_users():
 	"""As root: group arc (the identity files' group) and user himds in it, as an install makes them."""
 	if not ROOT:
 		return
+	with users_lock():
+		_ensure_users()
+
+
+def _ensure_users():
 	try:
 		grp.getgrnam("arc")
 	except KeyError:

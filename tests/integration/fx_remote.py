@@ -227,13 +227,14 @@ def ensure_notify_user():
 	fixtures.ensure_users()
 	if not ROOT:
 		return
-	try:
-		pwd.getpwnam("arcnotify")
-	except KeyError:
-		subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-				"-G", "arc", "arcnotify"], check=True)
-	if "arcnotify" not in grp.getgrnam("arc").gr_mem:
-		subprocess.run(["usermod", "-a", "-G", "arc", "arcnotify"], check=True)
+	with fixtures.users_lock():
+		try:
+			pwd.getpwnam("arcnotify")
+		except KeyError:
+			subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+					"-G", "arc", "arcnotify"], check=True)
+		if "arcnotify" not in grp.getgrnam("arc").gr_mem:
+			subprocess.run(["usermod", "-a", "-G", "arc", "arcnotify"], check=True)
 
 
 def register(sim, p):

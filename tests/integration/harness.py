@@ -69,10 +69,31 @@ def poll(fn, timeout=3.0, interval=0.05):
 
 _given_ports = set()
 _lock = threading.RLock()
+_port_dir = None
+
+
+def port_dir():
+	"""Where the run's processes (run.py runs modules side by side) claim the ports they hand
+	out, a file each: ARC_PORT_DIR, else made in the temp root on first use."""
+	global _port_dir
+	with _lock:
+		if _port_dir is None:
+			_port_dir = os.environ.get("ARC_PORT_DIR") or os.path.join(tmp_root(), "ports")
+			os.makedirs(_port_dir, exist_ok=True)
+	return _port_dir
+
+
+def _claim(port):
+	try:
+		os.close(os.open(os.path.join(port_dir(), str(port)), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+		return True
+	except FileExistsError:
+		return False
 
 
 def free_port():
-	"""A loopback TCP port nobody listens on right now (and not handed out before)."""
+	"""A loopback TCP port nobody listens on right now (and not handed out before, by this
+	process or another of the run)."""
 	with _lock:
 		for _ in range(100):
 			s = socket.socket()
@@ -81,7 +102,8 @@ def free_port():
 			s.close()
 			if port not in _given_ports:
 				_given_ports.add(port)
-				return port
+				if _claim(port):
+					return port
 	raise RuntimeError("no free port")
 
 

@@ -15,9 +15,12 @@ running after its teardown is killed and counted as a failure.
 
 import ctypes
 import importlib
+import json
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402
+import fixtures  # noqa: E402
 
 SETUP_TIMEOUT = 30
 TEARDOWN_TIMEOUT = 30
@@ -133,78 +137,247 @@ def teardown_module(mod, env, short):
 	return 1
 
 
+def run_module(modname, filters, verbose):
+	"""Run the module's tests that the filters select (setup, tests, teardown, leftovers),
+	printing a line per test; returns (passed, failed, skipped, seconds)."""
+	mod = sys.modules[modname]
+	short = short_name(modname)
+	tests = selected(modname, filters)
+	passed = failed = skipped = 0
+	before = children()
+	m0 = time.monotonic()
+	env, setup_error = setup_module(mod, verbose)
+	for t in tests:
+		name = "%s.%s" % (short, t["name"])
+		proxy = getattr(env, "proxy", None)
+		if proxy is not None and proxy.proc is not None and not proxy.alive():
+			# an earlier test killed the module's proxy: report it, start afresh
+			failed += teardown_module(mod, env, short)
+			env, setup_error = setup_module(mod, verbose)
+			proxy = getattr(env, "proxy", None)
+		if setup_error:
+			print("FAIL %s: %s" % (name, setup_error), flush=True)
+			failed += 1
+			continue
+		t0 = time.monotonic()
+		kind, val = run_bounded(t["fn"], (env,), t["timeout"])
+		dt = time.monotonic() - t0
+		if kind == "ok":
+			passed += 1
+			print("PASS %s%s" % (name, " (%.1fs)" % dt if verbose else ""), flush=True)
+			continue
+		if kind == "error" and isinstance(val, harness.Skip):
+			skipped += 1
+			print("SKIP %s: %s" % (name, first_line(val)), flush=True)
+			continue
+		failed += 1
+		reason = "timed out after %ds" % t["timeout"] if kind == "timeout" else first_line(val)
+		print("FAIL %s: %s%s" % (name, reason, " (%.1fs)" % dt if verbose else ""), flush=True)
+		details = []
+		if kind == "error":
+			rest = str(val).strip().splitlines()[1:]
+			if rest:
+				details.append("\n".join(rest[:60]))
+			details.append(harness.format_exc(val))
+		if proxy is not None and "arcproxy stderr" not in str(val):
+			details.append(proxy.stderr_tail(15))
+		print(indent("\n".join(d for d in details if d)), flush=True)
+	failed += teardown_module(mod, env, short)
+	failed += leftovers(before, short)
+	return passed, failed, skipped, time.monotonic() - m0
+
+
+def short_name(modname):
+	return modname[len("test_"):] if modname.startswith("test_") else modname
+
+
+def selected(modname, filters):
+	short = short_name(modname)
+	return [t for t in harness.TESTS if t["module"] == modname and
+		(not filters or any(f in "%s.%s" % (short, t["name"]) for f in filters))]
+
+
+def load_modules(only=None):
+	"""Import the test modules (or only the one named); returns their names in run order."""
+	# test_tools first: a missing tool or an unreachable build explains what fails after it.
+	for path in sorted(HERE.glob("test_*.py"), key=lambda p: (p.stem != "test_tools", p.stem)):
+		if only is None or path.stem == only:
+			importlib.import_module(path.stem)
+	modules = []
+	for t in harness.TESTS:
+		if t["module"] not in modules:
+			modules.append(t["module"])
+	return modules
+
+
+# --- modules in parallel ----------------------------------------------------
+#
+# Most tests wait on daemons, so modules run side by side, each whole in a process of its own
+# (run.py --module NAME), whose output is printed in one piece when it ends.  A module runs
+# beside others only if it says PARALLEL = True: it uses only its own ports (harness.free_port,
+# unique across the run's processes), temp dirs and names, and no measure of time or CPU that
+# another module's load would spoil.  The others (netns, nftables, the installed system, the
+# benchmarks, and every module that does not say) run one at a time once the parallel ones are
+# done; test_tools runs alone first.
+
+RESULT = "@@result "
+TIMES = harness.BIN_DIR.parent / "integration-times.json"	# the last runs' seconds per module
+
+
+def jobs_wanted(argv):
+	for i, a in enumerate(argv):
+		if a == "-j" and i + 1 < len(argv):
+			return int(argv[i + 1])
+		if a.startswith("-j") and a[2:].isdigit():
+			return int(a[2:])
+	return int(os.environ.get("ARC_JOBS") or 3)
+
+
+def module_budget(modname):
+	"""A bound on the module's whole run: every test's timeout, setup and teardown, with room."""
+	tests = [t for t in harness.TESTS if t["module"] == modname]
+	return sum(t["timeout"] for t in tests) + (SETUP_TIMEOUT + TEARDOWN_TIMEOUT) * 2 + 60
+
+
+def read_times():
+	try:
+		with open(TIMES) as f:
+			return {k: float(v) for k, v in json.load(f).items()}
+	except (OSError, ValueError, AttributeError, TypeError):
+		return {}
+
+
+def write_times(spent):
+	times = read_times()
+	times.update({m: round(dt, 1) for dt, m in spent})
+	try:
+		tmp = str(TIMES) + ".tmp.%d" % os.getpid()
+		with open(tmp, "w") as f:
+			json.dump(times, f, indent=1, sort_keys=True)
+		os.rename(tmp, TIMES)
+	except OSError:
+		pass
+
+
+class Worker:
+	"""One module's run in a process of its own; its output goes to a temp file."""
+
+	def __init__(self, modname, argv, env):
+		self.modname = modname
+		self.out = tempfile.TemporaryFile()
+		self.t0 = time.monotonic()
+		self.deadline = self.t0 + module_budget(modname)
+		self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--module", modname]
+					     + argv, stdin=subprocess.DEVNULL, stdout=self.out,
+					     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+	def finish(self, timed_out=False):
+		"""Print its output in one piece; returns (passed, failed, skipped, seconds)."""
+		if timed_out:
+			try:
+				os.killpg(self.proc.pid, signal.SIGKILL)
+			except OSError:
+				pass
+		rc = self.proc.wait()
+		self.out.seek(0)
+		text = self.out.read().decode("utf-8", "replace")
+		self.out.close()
+		result = None
+		lines = []
+		for line in text.splitlines():
+			if line.startswith(RESULT):
+				result = line[len(RESULT):].split()
+			else:
+				lines.append(line)
+		dt = time.monotonic() - self.t0
+		if timed_out:
+			lines.append("FAIL %s: the module ran past its bound of %ds and was killed"
+				     % (short_name(self.modname), module_budget(self.modname)))
+		elif result is None:
+			lines.append("FAIL %s: its process ended (status %s) without a result"
+				     % (short_name(self.modname), rc))
+		if lines:
+			print("\n".join(lines), flush=True)
+		if result is None or timed_out:
+			p, f, s = (int(x) for x in result[:3]) if result else (0, 0, 0)
+			return p, f + 1, s, dt
+		return int(result[0]), int(result[1]), int(result[2]), dt
+
+
+def run_parallel(batches, argv, jobs):
+	"""batches: lists of module names, run one batch after the other, the modules of a batch
+	at most jobs at a time.  Returns (passed, failed, skipped, [(seconds, short)])."""
+	env = dict(os.environ, ARC_BIN=str(harness.BIN_DIR), ARC_STAGE="0", ARC_PORT_DIR=harness.port_dir())
+	try:
+		env["ARC_SHARED_PKI"] = fixtures.shared_pki()
+	except BaseException:	# noqa: B036: each module makes its own, and says what fails
+		pass
+	times = read_times()
+	passed = failed = skipped = 0
+	spent = []
+	for batch, width in batches:
+		todo = sorted(batch, key=lambda m: -times.get(short_name(m), 0.0))
+		running = []
+		while todo or running:
+			while todo and len(running) < min(width, jobs):
+				running.append(Worker(todo.pop(0), argv, env))
+			time.sleep(0.1)
+			for w in list(running):
+				over = time.monotonic() > w.deadline
+				if w.proc.poll() is None and not over:
+					continue
+				running.remove(w)
+				p, f, s, dt = w.finish(timed_out=over and w.proc.poll() is None)
+				passed, failed, skipped = passed + p, failed + f, skipped + s
+				spent.append((dt, short_name(w.modname)))
+	return passed, failed, skipped, spent
+
+
 def main(argv):
 	verbose = "-v" in argv
 	list_only = "-l" in argv
+	if "--module" in argv:
+		# One module, in the process that run_parallel started.
+		i = argv.index("--module")
+		modname = argv[i + 1]
+		args = argv[:i] + argv[i + 2:]
+		filters = [a for a in args if not a.startswith("-")]
+		become_subreaper()
+		load_modules(modname)
+		p, f, s, _ = run_module(modname, filters, verbose)
+		harness.cleanup_all()
+		print("%s%d %d %d" % (RESULT, p, f, s), flush=True)
+		return 0
+	jobs = jobs_wanted(argv)
+	argv = [a for i, a in enumerate(argv) if not (a.startswith("-j") or (i > 0 and argv[i - 1] == "-j"))]
 	filters = [a for a in argv if not a.startswith("-")]
-	# test_tools first: a missing tool or an unreachable build explains what fails after it.
-	for path in sorted(HERE.glob("test_*.py"), key=lambda p: (p.stem != "test_tools", p.stem)):
-		importlib.import_module(path.stem)
+	modules = [m for m in load_modules() if selected(m, filters)]
+	if list_only:
+		for m in modules:
+			for t in selected(m, filters):
+				print("%s.%s" % (short_name(m), t["name"]))
+		harness.cleanup_all()
+		return 0
 
 	passed = failed = skipped = 0
 	start = time.monotonic()
 	become_subreaper()
-	modules, spent = [], []
-	for t in harness.TESTS:
-		if t["module"] not in modules:
-			modules.append(t["module"])
-	for modname in modules:
-		mod = sys.modules[modname]
-		short = modname[len("test_"):] if modname.startswith("test_") else modname
-		tests = [t for t in harness.TESTS if t["module"] == modname]
-		tests = [t for t in tests
-			 if not filters or any(f in "%s.%s" % (short, t["name"]) for f in filters)]
-		if not tests:
-			continue
-		if list_only:
-			for t in tests:
-				print("%s.%s" % (short, t["name"]))
-			continue
-		before = children()
-		m0 = time.monotonic()
-		env, setup_error = setup_module(mod, verbose)
-		for t in tests:
-			name = "%s.%s" % (short, t["name"])
-			proxy = getattr(env, "proxy", None)
-			if proxy is not None and proxy.proc is not None and not proxy.alive():
-				# an earlier test killed the module's proxy: report it, start afresh
-				failed += teardown_module(mod, env, short)
-				env, setup_error = setup_module(mod, verbose)
-				proxy = getattr(env, "proxy", None)
-			if setup_error:
-				print("FAIL %s: %s" % (name, setup_error), flush=True)
-				failed += 1
-				continue
-			t0 = time.monotonic()
-			kind, val = run_bounded(t["fn"], (env,), t["timeout"])
-			dt = time.monotonic() - t0
-			if kind == "ok":
-				passed += 1
-				print("PASS %s%s" % (name, " (%.1fs)" % dt if verbose else ""), flush=True)
-				continue
-			if kind == "error" and isinstance(val, harness.Skip):
-				skipped += 1
-				print("SKIP %s: %s" % (name, first_line(val)), flush=True)
-				continue
-			failed += 1
-			reason = "timed out after %ds" % t["timeout"] if kind == "timeout" else first_line(val)
-			print("FAIL %s: %s" % (name, reason), flush=True)
-			details = []
-			if kind == "error":
-				rest = str(val).strip().splitlines()[1:]
-				if rest:
-					details.append("\n".join(rest[:60]))
-				details.append(harness.format_exc(val))
-			if proxy is not None and "arcproxy stderr" not in str(val):
-				details.append(proxy.stderr_tail(15))
-			print(indent("\n".join(d for d in details if d)), flush=True)
-		failed += teardown_module(mod, env, short)
-		failed += leftovers(before, short)
-		spent.append((time.monotonic() - m0, short))
-	if list_only:
-		harness.cleanup_all()
-		return 0
+	spent = []
+	if jobs <= 1 or len(modules) <= 1:
+		for modname in modules:
+			p, f, s, dt = run_module(modname, filters, verbose)
+			passed, failed, skipped = passed + p, failed + f, skipped + s
+			spent.append((dt, short_name(modname)))
+	else:
+		first = [m for m in modules if m == "test_tools"]
+		side = [m for m in modules if m not in first and getattr(sys.modules[m], "PARALLEL", False) is True]
+		alone = [m for m in modules if m not in first and m not in side]
+		passed, failed, skipped, spent = run_parallel(
+			[(first, 1), (side, jobs), (alone, 1)], [a for a in argv if a != "-l"], jobs)
+		failed += leftovers(set(), "run")
 	harness.cleanup_all()
+	if not filters:
+		write_times(spent)
 	if verbose or skipped:
 		print("(%d skipped, %.0fs)" % (skipped, time.monotonic() - start))
 	# Where the time went: make test has a budget of 10 minutes in all.

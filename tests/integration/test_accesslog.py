@@ -15,6 +15,9 @@ import time
 import harness
 from harness import Proxy, check, fetch, metric_sum, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 FSIZE = 6000	# bytes the daemon's files may reach
 
 

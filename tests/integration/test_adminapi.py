@@ -20,6 +20,9 @@ import subprocess
 import harness
 from harness import Skip, check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 ROOT = os.geteuid() == 0
 
 

@@ -58,6 +58,9 @@ import harness
 import test_cloudsim as tcs
 from harness import Proxy, check, free_port, poll, test, wait_port
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 AZCMAGENT = harness.BIN_DIR / "azcmagent"
 HIMDS = harness.BIN_DIR / "himds"
 TOKEN = "azcm-it-onboarding-token"

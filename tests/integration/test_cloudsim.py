@@ -36,6 +36,9 @@ from harness import Conn, check, test
 from fixtures import (SimEnv as Env, arcproxy_via, curl_via, proxy_details,  # noqa: F401
 		      served, stop_others)
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.cloudsim_env()

@@ -34,6 +34,9 @@ import fixtures
 import test_control as tc
 from harness import check, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 PUB = "Cloudsim.Samples"
 TYPE = "HelloIt"
 BIG = 3 * 1024 * 1024 + 123		# bytes of random data in the big package

@@ -25,6 +25,9 @@ from fixtures import (BYPASS, ENDPOINTS, HEAD_TIMEOUT_MS, LIST_PATH, arcproxy_vi
 		      nghttp, pattern, proxy_details, served)
 from harness import Conn, check, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.cloudsim_env()

@@ -17,6 +17,9 @@ import fixtures
 from fixtures import openssl
 from harness import check, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.cloudsim_env(start=False, half=False)

@@ -16,6 +16,9 @@ import fixtures
 from fixtures import connect, curl_gw, gw_conn, served
 from harness import Conn, check, proxy_status_error, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.cloudsim_env(half=False)

@@ -37,6 +37,9 @@ import harness
 import test_cloudsim as tcs
 from harness import Conn, check, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 TOKEN = "it-onboarding-token-0123456789"
 SUBSCRIPTION = "11111111-2222-4333-8444-555555555555"
 TENANT = "99999999-8888-4777-8666-555555555555"

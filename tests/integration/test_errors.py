@@ -26,6 +26,9 @@ from harness import (Conn, Proxy, Skip, check, deny, direct, fetch, free_port, h
 		     metric_sum, origin, payload, poll, proxy_status_error, standard_env,
 		     std_routes, stop_env, test, tmp_root)
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 CONNECT_TIMEOUT_MS = 500
 
 

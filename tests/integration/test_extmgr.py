@@ -33,6 +33,9 @@ import time
 import fx_extmgr as fx
 from harness import check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 LIMIT = 3	# enable_timeout_seconds here
 

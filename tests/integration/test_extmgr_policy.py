@@ -18,6 +18,9 @@ import re
 import fx_extmgr as fx
 from harness import check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	env = fx.extmgr_env()

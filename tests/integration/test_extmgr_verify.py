@@ -14,6 +14,9 @@ import stat
 import fx_extmgr as fx
 from harness import check, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	env = fx.extmgr_env()

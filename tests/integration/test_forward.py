@@ -31,6 +31,9 @@ from harness import (Conn, check, curl, direct, fetch, origin, payload, sha, sha
 		     standard_env, stop_env, test, tmp_root)
 import origin as origin_mod
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 BIG = 64 << 20
 
 

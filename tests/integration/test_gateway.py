@@ -23,6 +23,9 @@ import harness
 from fixtures import curl_echo, log_entries, metric, one_entry, pattern_sha, sim_up
 from harness import Conn, check, fetch, payload, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 MIB64 = 64 << 20
 
 

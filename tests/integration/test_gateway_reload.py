@@ -13,6 +13,9 @@ import fixtures
 from fixtures import echo_get, gw_proxy, proxy_details, sim_up, timed_connect
 from harness import check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.gateway_env()

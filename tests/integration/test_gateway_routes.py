@@ -18,6 +18,9 @@ from fixtures import (echo_get, gw_proxy, healthz, metric, one_entry, pattern, s
 		      timed_connect)
 from harness import check, fetch, poll, proxy_status_error, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.gateway_env(main=True)

@@ -19,6 +19,9 @@ from fixtures import (REPLY_BOUND_S, Squid, curl_echo, enterprise_squid, gw_prox
 		      proxy_details, sim_up, stop_proxy, timed_connect)
 from harness import check, curl, fetch, payload, proxy_status_error, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.gateway_env()

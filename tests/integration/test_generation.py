@@ -18,6 +18,9 @@ import time
 from harness import Conn, Proxy, check, poll, test
 import origin as origin_mod
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 class Recorder:
 	"""A listener that is both an enterprise proxy (answers CONNECT with 200) and an HTTP

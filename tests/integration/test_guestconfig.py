@@ -47,6 +47,9 @@ from fx_guestconfig import (assign, mode_of, pack, read, reasons, reports, resou
 			    targets, unassign, wait_report, write)
 from harness import check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fx.gc_env()

@@ -17,6 +17,9 @@ import json
 import harness
 from harness import Skip, check, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 DIR = harness.REPO / "samples" / "guestconfig"
 SCHEMA = harness.REPO / "agentlets" / "guestconfig" / "config-document.schema.json"
 

@@ -34,6 +34,9 @@ from fixtures import (abort, arcproxy_via, download, downloads, finish, gateway_
 		      parallel, pattern, resets, tls_inside)
 from harness import check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 TUNNELS = 200
 TUNNEL_BYTES = 256 << 10
 MIB64 = 64 << 20

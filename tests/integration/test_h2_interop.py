@@ -20,6 +20,9 @@ from fixtures import (NGHTTPX, SQUID, Squid, arcproxy_via, download, downloads, 
 		      pattern)
 from harness import Conn, check, free_port, poll, test, wait_port
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.h2_env(main=False)

@@ -23,6 +23,9 @@ from fixtures import (H2Sim, abort, arcproxy_via, download, downloads, gateway_c
 		      parallel, pattern, recovers, resets, tls_inside)
 from harness import Conn, check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 MIB64 = 64 << 20
 
 

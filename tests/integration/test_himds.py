@@ -28,6 +28,9 @@ from fixtures import (INSTANCE, MD, MD_ENDPOINTS, ROOT, TOKEN, api, new_himds, p
 		      put_local_identity, read_key, up)
 from harness import Skip, check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.himds_env(empty=True)

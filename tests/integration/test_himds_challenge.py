@@ -20,6 +20,9 @@ from fixtures import (MD, ROOT, TOKEN, api, curl_himds, curl_token, new_himds, p
 		      read_key, realm_path, urllib_token)
 from harness import check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.himds_env(local=True)

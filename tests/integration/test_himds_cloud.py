@@ -326,6 +326,9 @@ def certificate_renewed_at_half_life(env):
 
 FLOOD = """
 import http.client, json, sys
+
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
 port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 counts, retry = {}, None
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)

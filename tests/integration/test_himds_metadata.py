@@ -23,6 +23,9 @@ from fixtures import (CLOUD_URL, INSTANCE, LOCAL_RESOURCE, MD, MD_ENDPOINTS, TOK
 		      curl_himds, parse_curl_i)
 from harness import check, curl, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	return fixtures.himds_env(local=True)

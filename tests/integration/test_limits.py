@@ -25,6 +25,9 @@ import time
 from harness import (Conn, Proxy, check, fetch, healthy, origin, payload, poll, sha_of, standard_env,
 		     std_routes, stop_env, test)
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 MAX_HEAD = 8192
 HEAD_TIMEOUT_MS = 1000
 CLIENT_IDLE_MS = 1500

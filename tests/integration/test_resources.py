@@ -24,6 +24,9 @@ import time
 from harness import (Conn, Proxy, check, fetch, healthy, metric_sum, origin, payload, poll, std_routes,
 		     test)
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 NOFILE = 256
 BUDGET = 256 * 1024		# limits.buffer_budget_bytes for the slow-reader test
 SLOW_CLIENTS = 40

@@ -24,6 +24,9 @@ from harness import (Conn, Proxy, check, curl, fetch, free_port, origin, payload
 		     proxy_status_error, standard_env, std_routes, stop_env, test)
 import origin as origin_mod
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 
 def setup():
 	o = origin()

@@ -36,6 +36,9 @@ import time
 from harness import Conn, check, direct, healthy, poll, standard_env, stop_env, test
 import origin as origin_mod
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 # Canned responses of the raw origin, by request path.

@@ -22,6 +22,9 @@ import shutil
 from harness import (Conn, Proxy, check, direct, fetch, free_port, healthy, origin,
 		     proxy_status_error, standard_env, stop_env, test)
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 LITERALS = ("127.0.0.1", "127.1", "2130706433", "0x7f.1", "0177.0.0.1", "0x7f000001",
 	    "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[fe80::1%25eth0]", "0.0.0.0",
 	    "[::]", "169.254.169.254", "0xa9fea9fe", "localhost", "LOCALHOST.", "a.localhost",

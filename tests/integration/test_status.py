@@ -23,6 +23,9 @@ import time
 import harness
 from harness import Proxy, check, free_port, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 ROUTES = [{"match": "b.example.test", "route": "deny"},
 	  {"match": "*.example.test", "route": "direct"},
 	  {"match": "a.example.test:443", "route": "proxy"}]

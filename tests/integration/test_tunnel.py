@@ -69,6 +69,9 @@ def curl_https_64mib_sha(env):
 
 _URLLIB = r"""
 import hashlib, ssl, sys, urllib.request
+
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
 ctx = ssl.create_default_context(cafile=sys.argv[2])
 with urllib.request.urlopen(sys.argv[1], context=ctx, timeout=20) as r:
 	body = r.read()

@@ -32,6 +32,9 @@ import harness
 import test_cloudsim as tcs
 from harness import Conn, check, fetch, free_port, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 CONNECT_TIMEOUT_MS = 1500
 LOW, HIGH = 1.2, 4.5		# seconds: "in time"
 CLIENT_TIMEOUT = 10		# a client gives up here: well past HIGH
