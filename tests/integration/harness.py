@@ -255,6 +255,7 @@ def _stage_bin(bin_dir):
 	return dest
 
 
+GIVEN_BIN_DIR = BIN_DIR		# ARC_BIN's, before any copies
 BIN_DIR = _stage_bin(BIN_DIR)
 ARCPROXY = BIN_DIR / "arcproxy"
 

@@ -30,6 +30,8 @@ sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402
 import fixtures  # noqa: E402
+import fx_remote  # noqa: E402
+import netns  # noqa: E402
 
 SETUP_TIMEOUT = 30
 TEARDOWN_TIMEOUT = 30
@@ -216,9 +218,10 @@ def load_modules(only=None):
 # (run.py --module NAME), whose output is printed in one piece when it ends.  A module runs
 # beside others only if it says PARALLEL = True: it uses only its own ports (harness.free_port,
 # unique across the run's processes), temp dirs and names, and no measure of time or CPU that
-# another module's load would spoil.  The others (netns, nftables, the installed system, the
-# benchmarks, and every module that does not say) run one at a time once the parallel ones are
-# done; test_tools runs alone first.
+# another module's load would spoil.  PARALLEL = "lane" runs beside the others but not beside
+# another module of the same lane (the network-namespace modules: "netns").  The others (the
+# installed system, the benchmarks, tight bounds on time, and every module that does not say)
+# run one at a time once the parallel ones are done; test_tools runs alone first.
 
 RESULT = "@@result "
 TIMES = harness.BIN_DIR.parent / "integration-times.json"	# the last runs' seconds per module
@@ -304,14 +307,36 @@ class Worker:
 		return int(result[0]), int(result[1]), int(result[2]), dt
 
 
+def lane(modname):
+	"""PARALLEL = "name": beside the others, but one module of that lane at a time."""
+	v = getattr(sys.modules[modname], "PARALLEL", False)
+	return v if isinstance(v, str) else None
+
+
+def make_users():
+	"""As root, the users and groups that modules add if missing, added once before they run
+	side by side (each module's own code adds them under a lock too)."""
+	if os.geteuid() != 0:
+		return
+	for fn in (fixtures.ensure_users, fx_remote.ensure_notify_user, netns.ensure_users):
+		try:
+			fn()
+		except BaseException:	# noqa: B036: the module that needs it says what fails
+			pass
+
+
 def run_parallel(batches, argv, jobs):
 	"""batches: lists of module names, run one batch after the other, the modules of a batch
-	at most jobs at a time.  Returns (passed, failed, skipped, [(seconds, short)])."""
-	env = dict(os.environ, ARC_BIN=str(harness.BIN_DIR), ARC_STAGE="0", ARC_PORT_DIR=harness.port_dir())
+	at most jobs at a time (and one per lane).  Returns (passed, failed, skipped,
+	[(seconds, short)])."""
+	env = dict(os.environ, ARC_PORT_DIR=harness.port_dir())
+	if harness.BIN_DIR != harness.GIVEN_BIN_DIR:
+		env["ARC_BIN"] = str(harness.BIN_DIR)	# the copies: staged once, for every module
 	try:
 		env["ARC_SHARED_PKI"] = fixtures.shared_pki()
 	except BaseException:	# noqa: B036: each module makes its own, and says what fails
 		pass
+	make_users()
 	times = read_times()
 	passed = failed = skipped = 0
 	spent = []
@@ -319,8 +344,14 @@ def run_parallel(batches, argv, jobs):
 		todo = sorted(batch, key=lambda m: -times.get(short_name(m), 0.0))
 		running = []
 		while todo or running:
-			while todo and len(running) < min(width, jobs):
-				running.append(Worker(todo.pop(0), argv, env))
+			busy = {lane(w.modname) for w in running} - {None}
+			ready = [m for m in todo if lane(m) not in busy]
+			while ready and len(running) < min(width, jobs):
+				m = ready.pop(0)
+				todo.remove(m)
+				running.append(Worker(m, argv, env))
+				if lane(m):
+					ready = [r for r in ready if lane(r) != lane(m)]
 			time.sleep(0.1)
 			for w in list(running):
 				over = time.monotonic() > w.deadline
@@ -348,6 +379,9 @@ def main(argv):
 		harness.cleanup_all()
 		print("%s%d %d %d" % (RESULT, p, f, s), flush=True)
 		return 0
+	# A run inside a test (test_tools) is a run of its own, not one of its parent's processes.
+	for name in ("ARC_PORT_DIR", "ARC_SHARED_PKI"):
+		os.environ.pop(name, None)
 	jobs = jobs_wanted(argv)
 	argv = [a for i, a in enumerate(argv) if not (a.startswith("-j") or (i > 0 and argv[i - 1] == "-j"))]
 	filters = [a for a in argv if not a.startswith("-")]
@@ -370,7 +404,7 @@ def main(argv):
 			spent.append((dt, short_name(modname)))
 	else:
 		first = [m for m in modules if m == "test_tools"]
-		side = [m for m in modules if m not in first and getattr(sys.modules[m], "PARALLEL", False) is True]
+		side = [m for m in modules if m not in first and getattr(sys.modules[m], "PARALLEL", False)]
 		alone = [m for m in modules if m not in first and m not in side]
 		passed, failed, skipped, spent = run_parallel(
 			[(first, 1), (side, jobs), (alone, 1)], [a for a in argv if a != "-l"], jobs)

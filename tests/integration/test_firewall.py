@@ -53,6 +53,10 @@ import harness
 import netns
 from harness import Skip, check, poll, test
 
+# run.py may run this module beside others, one module of the lane "netns" at a time (each
+# boots a whole appliance in namespaces of its own).
+PARALLEL = "netns"
+
 TOKEN_PATH = fixtures.TOKEN
 CA_ARGS = None
 

@@ -22,6 +22,10 @@ import netns
 import test_firewall as tf
 from harness import check, poll, test
 
+# run.py may run this module beside others, one module of the lane "netns" at a time (each
+# boots a whole appliance in namespaces of its own).
+PARALLEL = "netns"
+
 
 def setup():
 	return tf.fw_env("B", name="fw-b")

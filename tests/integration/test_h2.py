@@ -115,11 +115,15 @@ def two_hundred_tunnels_one_connection(env):
 	check(poll(lambda: metric(p, "arcproxy_gateway_streams_open") == 0, timeout=5),
 	      "streams stay open after the tunnels closed")
 	check(gateway_conns(sim.gw_port) == 1, "the connection did not stay up after the burst")
-	lines = re.findall(r"connect echo\.cloudsim\.test:443 machine=m1 .*status=200 up=\d+ down=(\d+) .*proto=h2$",
-			   sim.stderr_text(), re.M)
-	check(len([d for d in lines if int(d) >= TUNNEL_BYTES]) >= TUNNELS,
-	      "the gateway logged %d h2 tunnels of %d+ bytes, not %d" % (
-		      len([d for d in lines if int(d) >= TUNNEL_BYTES]), TUNNEL_BYTES, TUNNELS))
+
+	def logged():
+		"""The h2 tunnels of TUNNEL_BYTES+ that the gateway logged (each once it has seen its end)."""
+		lines = re.findall(r"connect echo\.cloudsim\.test:443 machine=m1 .*status=200 up=\d+ down=(\d+) .*proto=h2$",
+				   sim.stderr_text(), re.M)
+		return len([d for d in lines if int(d) >= TUNNEL_BYTES])
+	poll(lambda: logged() >= TUNNELS, timeout=10, interval=0.1)
+	check(logged() >= TUNNELS, "the gateway logged %d h2 tunnels of %d+ bytes, not %d" % (
+	      logged(), TUNNEL_BYTES, TUNNELS))
 
 
 # --- trouble on one tunnel stays there ----------------------------------------------

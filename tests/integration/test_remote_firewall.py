@@ -26,6 +26,10 @@ import harness
 import netns
 from harness import Skip, check, test
 
+# run.py may run this module beside others, one module of the lane "netns" at a time (each
+# boots a whole appliance in namespaces of its own).
+PARALLEL = "netns"
+
 NAME = "fw-remote"
 NOTIFY = "127.0.0.1:8450"	# in the cloud's namespace, reached through the gateway only
 RELAY = "127.0.0.1:8451"
