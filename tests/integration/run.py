@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """run.py -- run the arcproxy integration scenarios.
 
-usage: python3 tests/integration/run.py [-v] [-l] [FILTER ...]
+usage: python3 tests/integration/run.py [-v] [-l] [-j N] [FILTER ...]
 
 Runs every @test in tests/integration/test_*.py (test_tools first, then file order, then
 definition order),
 or only those whose "module.name" contains one of the FILTERs. Prints PASS/FAIL/SKIP
 per test and, last, "integration: N passed, N failed"; exits 1 if any failed.
+-j N (or ARC_JOBS, default 4): the modules that say PARALLEL run N at a time, each in a
+process of its own, its lines printed together when it ends; the others one at a time after
+them (see "modules in parallel" below); -j 1 runs every module in this process, in order.
 Environment: ARC_BIN (directory holding arcproxy, default build/bin), ARC_KEEP=1 keeps
 the temp dirs, ARC_RUN_AS (user to start arcproxy as when root, default nobody), ARC_STAGE=0
 (do not copy the programs when ARC_RUN_AS cannot reach them). A process that a module leaves
@@ -233,7 +236,7 @@ def jobs_wanted(argv):
 			return int(argv[i + 1])
 		if a.startswith("-j") and a[2:].isdigit():
 			return int(a[2:])
-	return int(os.environ.get("ARC_JOBS") or 3)
+	return int(os.environ.get("ARC_JOBS") or 4)
 
 
 def module_budget(modname):
