@@ -346,24 +346,42 @@ def run_parallel(batches, argv, jobs):
 	for batch, width in batches:
 		todo = sorted(batch, key=lambda m: -times.get(short_name(m), 0.0))
 		running = []
-		while todo or running:
-			busy = {lane(w.modname) for w in running} - {None}
-			ready = [m for m in todo if lane(m) not in busy]
-			while ready and len(running) < min(width, jobs):
-				m = ready.pop(0)
-				todo.remove(m)
-				running.append(Worker(m, argv, env))
-				if lane(m):
-					ready = [r for r in ready if lane(r) != lane(m)]
-			time.sleep(0.1)
-			for w in list(running):
-				over = time.monotonic() > w.deadline
-				if w.proc.poll() is None and not over:
-					continue
-				running.remove(w)
-				p, f, s, dt = w.finish(timed_out=over and w.proc.poll() is None)
-				passed, failed, skipped = passed + p, failed + f, skipped + s
-				spent.append((dt, short_name(w.modname)))
+		try:
+			p, f, s, sp = run_batch(todo, running, width, jobs, argv, env)
+		finally:
+			for w in running:	# interrupted (^C): the modules' processes go too
+				try:
+					os.killpg(w.proc.pid, signal.SIGKILL)
+				except OSError:
+					pass
+		passed, failed, skipped = passed + p, failed + f, skipped + s
+		spent += sp
+	return passed, failed, skipped, spent
+
+
+def run_batch(todo, running, width, jobs, argv, env):
+	"""Run the modules of todo, at most min(width, jobs) at a time and one per lane; running
+	holds the workers under way.  Returns (passed, failed, skipped, [(seconds, short)])."""
+	passed = failed = skipped = 0
+	spent = []
+	while todo or running:
+		busy = {lane(w.modname) for w in running} - {None}
+		ready = [m for m in todo if lane(m) not in busy]
+		while ready and len(running) < min(width, jobs):
+			m = ready.pop(0)
+			todo.remove(m)
+			running.append(Worker(m, argv, env))
+			if lane(m):
+				ready = [r for r in ready if lane(r) != lane(m)]
+		time.sleep(0.1)
+		for w in list(running):
+			over = time.monotonic() > w.deadline
+			if w.proc.poll() is None and not over:
+				continue
+			running.remove(w)
+			p, f, s, dt = w.finish(timed_out=over and w.proc.poll() is None)
+			passed, failed, skipped = passed + p, failed + f, skipped + s
+			spent.append((dt, short_name(w.modname)))
 	return passed, failed, skipped, spent
 
 
@@ -416,7 +434,9 @@ def main(argv):
 	if not filters:
 		write_times(spent)
 	if verbose or skipped:
-		print("(%d skipped, %.0fs)" % (skipped, time.monotonic() - start))
+		print("(%d skipped)" % skipped)
+	print("integration time: %.0fs, %s" % (time.monotonic() - start,
+		"%d modules at a time" % jobs if jobs > 1 and len(modules) > 1 else "one module at a time"))
 	# Where the time went: make test has a budget of 10 minutes in all.
 	print("slowest modules: " + ", ".join("%s %.0fs" % (m, dt) for dt, m in sorted(spent)[::-1][:8]))
 	print("integration: %d passed, %d failed" % (passed, failed), flush=True)
