@@ -227,7 +227,7 @@ def load_modules(only=None):
 # run one at a time once the parallel ones are done; test_tools runs alone first.
 
 RESULT = "@@result "
-TIMES = harness.BIN_DIR.parent / "integration-times.json"	# the last runs' seconds per module
+TIMES = harness.GIVEN_BIN_DIR.parent / "integration-times.json"	# the last runs' seconds per module
 
 
 def jobs_wanted(argv):
@@ -246,15 +246,27 @@ def module_budget(modname):
 
 
 def read_times():
-	try:
-		with open(TIMES) as f:
-			return {k: float(v) for k, v in json.load(f).items()}
-	except (OSError, ValueError, AttributeError, TypeError):
-		return {}
+	"""Seconds per module: the last full run's of this build, else those measured when the
+	modules were last balanced (times.json here), else 10; the longest start first."""
+	times = {}
+	for path in (HERE / "times.json", TIMES):
+		try:
+			with open(path) as f:
+				times.update({k: float(v) for k, v in json.load(f).items()})
+		except (OSError, ValueError, AttributeError, TypeError):
+			pass
+	return times
 
 
 def write_times(spent):
-	times = read_times()
+	times = {}
+	try:
+		with open(TIMES) as f:
+			times = json.load(f)
+	except (OSError, ValueError):
+		pass
+	if not isinstance(times, dict):
+		times = {}
 	times.update({m: round(dt, 1) for dt, m in spent})
 	try:
 		tmp = str(TIMES) + ".tmp.%d" % os.getpid()
@@ -344,7 +356,7 @@ def run_parallel(batches, argv, jobs):
 	passed = failed = skipped = 0
 	spent = []
 	for batch, width in batches:
-		todo = sorted(batch, key=lambda m: -times.get(short_name(m), 0.0))
+		todo = sorted(batch, key=lambda m: -times.get(short_name(m), 10.0))
 		running = []
 		try:
 			p, f, s, sp = run_batch(todo, running, width, jobs, argv, env)
