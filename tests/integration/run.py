@@ -224,7 +224,8 @@ def load_modules(only=None):
 # another module's load would spoil.  PARALLEL = "lane" runs beside the others but not beside
 # another module of the same lane (the network-namespace modules: "netns").  The others (the
 # installed system, the benchmarks, tight bounds on time, and every module that does not say)
-# run one at a time once the parallel ones are done; test_tools runs alone first.
+# run one at a time once the parallel ones are done.  test_tools starts first and its lines
+# come first.
 
 RESULT = "@@result "
 TIMES = harness.GIVEN_BIN_DIR.parent / "integration-times.json"	# the last runs' seconds per module
@@ -290,7 +291,7 @@ class Worker:
 					     stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 	def finish(self, timed_out=False):
-		"""Print its output in one piece; returns (passed, failed, skipped, seconds)."""
+		"""Its output in self.lines; returns (passed, failed, skipped, seconds)."""
 		if timed_out:
 			try:
 				os.killpg(self.proc.pid, signal.SIGKILL)
@@ -314,8 +315,7 @@ class Worker:
 		elif result is None:
 			lines.append("FAIL %s: its process ended (status %s) without a result"
 				     % (short_name(self.modname), rc))
-		if lines:
-			print("\n".join(lines), flush=True)
+		self.lines = lines
 		if result is None or timed_out:
 			p, f, s = (int(x) for x in result[:3]) if result else (0, 0, 0)
 			return p, f + 1, s, dt
@@ -356,7 +356,9 @@ def run_parallel(batches, argv, jobs):
 	passed = failed = skipped = 0
 	spent = []
 	for batch, width in batches:
-		todo = sorted(batch, key=lambda m: -times.get(short_name(m), 10.0))
+		# test_tools first, its lines printed before the others: a missing tool or an
+		# unreachable build explains what fails after it.  Then the longest first.
+		todo = sorted(batch, key=lambda m: (m != "test_tools", -times.get(short_name(m), 10.0)))
 		running = []
 		try:
 			p, f, s, sp = run_batch(todo, running, width, jobs, argv, env)
@@ -376,6 +378,7 @@ def run_batch(todo, running, width, jobs, argv, env):
 	holds the workers under way.  Returns (passed, failed, skipped, [(seconds, short)])."""
 	passed = failed = skipped = 0
 	spent = []
+	held = [] if "test_tools" in todo else None	# output that waits for test_tools's
 	while todo or running:
 		busy = {lane(w.modname) for w in running} - {None}
 		ready = [m for m in todo if lane(m) not in busy]
@@ -394,6 +397,13 @@ def run_batch(todo, running, width, jobs, argv, env):
 			p, f, s, dt = w.finish(timed_out=over and w.proc.poll() is None)
 			passed, failed, skipped = passed + p, failed + f, skipped + s
 			spent.append((dt, short_name(w.modname)))
+			if held is not None and w.modname != "test_tools":
+				held.append(w.lines)
+				continue
+			for lines in [w.lines] + (held or []):
+				if lines:
+					print("\n".join(lines), flush=True)
+			held = None
 	return passed, failed, skipped, spent
 
 
@@ -436,11 +446,10 @@ def main(argv):
 			passed, failed, skipped = passed + p, failed + f, skipped + s
 			spent.append((dt, short_name(modname)))
 	else:
-		first = [m for m in modules if m == "test_tools"]
-		side = [m for m in modules if m not in first and getattr(sys.modules[m], "PARALLEL", False)]
-		alone = [m for m in modules if m not in first and m not in side]
-		passed, failed, skipped, spent = run_parallel(
-			[(first, 1), (side, jobs), (alone, 1)], [a for a in argv if a != "-l"], jobs)
+		side = [m for m in modules if getattr(sys.modules[m], "PARALLEL", False)]
+		alone = [m for m in modules if m not in side]
+		passed, failed, skipped, spent = run_parallel([(side, jobs), (alone, 1)],
+							      [a for a in argv if a != "-l"], jobs)
 		failed += leftovers(set(), "run")
 	harness.cleanup_all()
 	if not filters:

@@ -133,10 +133,12 @@ def https_inside_connect(env):
 
 @test
 def http_fixed_rate(env):
-	rc, res, err = via(env, "--mode", "http", "--target", env.http, "-c", "4", "-R", "400", "-d", "0.5")
+	# 200/s for 1 s: a rate that a sanitizer build keeps up with on a busy machine (400/s for
+	# 0.5 s, the same count, fell short there: 145).
+	rc, res, err = via(env, "--mode", "http", "--target", env.http, "-c", "4", "-R", "200", "-d", "1")
 	check(rc == 0 and res and res["ok"], "fixed rate: exit %d %r %s" % (rc, res, err))
 	# 200 due in the window, give or take the edges.
-	check(180 <= res["ops"] <= 210, "fixed rate 400/s for 0.5 s: %d requests" % res["ops"])
+	check(180 <= res["ops"] <= 210, "fixed rate 200/s for 1 s: %d requests" % res["ops"])
 	check(res["latency_ms"]["p99"] < 500, "fixed rate: p99 %r ms" % res["latency_ms"]["p99"])
 
 
