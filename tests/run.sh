@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh -- every test: the CUnit suites and the integration scenarios, with the fuzz harnesses beside them at idle priority; ends with "total: N passed, N failed".
+# run.sh -- every test: the integration scenarios, with the CUnit suites beside them and the fuzz harnesses beside both at idle priority; ends with "total: N passed, N failed".
 # Called by `make test` with BUILD set (build or build/san).
 BUILD=${BUILD:-build}
 passed=0
@@ -37,19 +37,34 @@ trap 'rm -f "$log" "$fuzzlog"' EXIT
 FUZZ_SECONDS=$fuzz_seconds chrt --idle 0 sh tests/fuzz/run.sh >"$fuzzlog" 2>&1 &
 fuzz_pid=$!
 
+# The CUnit suites run beside the integration tests too (those mostly wait), one after the
+# other, each into a log of its own; their lines are printed once the integration tests end.
+unitdir=$(mktemp -d)
+trap 'rm -rf "$log" "$fuzzlog" "$unitdir"' EXIT
+(
+	for t in "$BUILD"/tests/*_test; do
+		n=$(basename "$t")
+		"$t" >"$unitdir/$n.log" 2>&1
+		echo $? >"$unitdir/$n.rc"
+	done
+) &
+unit_pid=$!
+
+ARC_BIN="$BUILD/bin" python3 tests/integration/run.py 2>&1 | tee "$log"
+count integration
+
+wait "$unit_pid"
 for t in "$BUILD"/tests/*_test; do
-	"$t" >"$log" 2>&1
-	rc=$?
+	n=$(basename "$t")
+	cp "$unitdir/$n.log" "$log" 2>/dev/null || : >"$log"
+	rc=$(cat "$unitdir/$n.rc" 2>/dev/null || echo "(none)")
 	grep -E '^Suite|^ +[0-9]+\. |unit ' "$log"
 	count "$t"
-	if [ $rc -ne 0 ] && ! grep -qE ' [1-9][0-9]* failed' "$log"; then
+	if [ "$rc" != 0 ] && ! grep -qE ' [1-9][0-9]* failed' "$log"; then
 		echo "$t: exit status $rc"
 		failed=$((failed + 1))
 	fi
 done
-
-ARC_BIN="$BUILD/bin" python3 tests/integration/run.py 2>&1 | tee "$log"
-count integration
 
 # The fuzzers' results, printed once the integration tests are done.
 wait "$fuzz_pid"
