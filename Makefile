@@ -207,6 +207,7 @@ DAEMONS	:= arcproxy:arcproxyd himds:himdsd extmgr:extd guestconfig:gcad
 DAEMONS	+= arcnotify:arcnotifyd
 INSTALL_CONFS := conf/arcproxy.conf conf/himds.conf
 INSTALL_CONFS += conf/extmgr.conf conf/guestconfig.conf
+INSTALL_CONFS += conf/notify.conf
 
 install: all
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \

@@ -8,8 +8,8 @@ Expectations:
 - tmpfiles.d makes the state and run directories of the security layout (BRIEF/ARCHITECTURE),
   sysusers.d the users arcproxy and himds in group arc.
 - `make install DESTDIR=... PREFIX=/usr` installs the programs, the units of the programs that
-  are built, sysusers.d, tmpfiles.d and the default configs (arcproxy, himds, extmgr, guestconfig:
-  conffiles of the .deb), keeping a config that exists;
+  are built, sysusers.d, tmpfiles.d and the default configs (arcproxy, himds, extmgr, guestconfig,
+  notify: root's 0644, conffiles of the .deb), keeping a config that exists;
   `make uninstall` removes all of it but the changed config.
 - `make deb` builds arc-appliance_<version>_<arch>.deb; lintian reports only the tags that
   README lists with their reason.
@@ -201,7 +201,7 @@ def make_install_and_uninstall(env):
 	make("install", "DESTDIR=" + dest, "PREFIX=/usr")
 	have = tree(dest)
 	want = ["etc/arc/arcproxy.conf", "etc/arc/extmgr.conf", "etc/arc/guestconfig.conf", "etc/arc/himds.conf",
-		"usr/bin/azcmagent",
+		"etc/arc/notify.conf", "usr/bin/azcmagent",
 		"usr/lib/systemd/system/arcproxyd.path", "usr/lib/systemd/system/arcproxyd.service",
 		"usr/lib/systemd/system/himdsd.path", "usr/lib/systemd/system/himdsd.service",
 		"usr/lib/sysusers.d/arc-appliance.conf", "usr/lib/tmpfiles.d/arc-appliance.conf",
@@ -221,8 +221,24 @@ def make_install_and_uninstall(env):
 	      [ln for ln in unit.splitlines() if ln.startswith("ExecStart")])
 	for f in ("usr/sbin/arcproxy", "usr/bin/azcmagent"):
 		check(stat.S_IMODE(os.stat(os.path.join(dest, f)).st_mode) == 0o755, "%s mode" % f)
+	# Every default config as shipped, root's 0644 like the others; arcnotify accepts its own.
+	for name in ("arcproxy", "extmgr", "guestconfig", "notify"):
+		f = Path(dest) / "etc/arc" / (name + ".conf")
+		st = f.stat()
+		check(f.read_bytes() == (harness.REPO / "conf" / f.name).read_bytes() and
+		      stat.S_IMODE(st.st_mode) == 0o644 and (os.geteuid() != 0 or (st.st_uid, st.st_gid) == (0, 0)),
+		      "%s: %o %d:%d, or not conf/%s" % (f, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, f.name))
+	r = subprocess.run([str(harness.BIN_DIR / "arcnotify"), "-n", "--config-dir", dest + "/etc/arc",
+			    "--state-dir", dest, "--run-dir", dest], capture_output=True, text=True, timeout=30)
+	check(r.returncode == 0, "arcnotify -n on the installed notify.conf: %d %s" % (r.returncode, r.stderr))
+	# The operator edits notify.conf: a second install keeps it, uninstall too.
+	with open(dest + "/etc/arc/notify.conf", "a") as f:
+		f.write("max_sessions = 4;\n")
+	edited = Path(dest + "/etc/arc/notify.conf").read_text()
+	make("install", "DESTDIR=" + dest, "PREFIX=/usr")
+	check(Path(dest + "/etc/arc/notify.conf").read_text() == edited, "make install overwrote an edited notify.conf")
 	make("uninstall", "DESTDIR=" + dest, "PREFIX=/usr")
-	check(tree(dest) == ["etc/arc/himds.conf"], "make uninstall left %r" % tree(dest))
+	check(tree(dest) == ["etc/arc/himds.conf", "etc/arc/notify.conf"], "make uninstall left %r" % tree(dest))
 
 
 @test(timeout=300)
@@ -455,7 +471,8 @@ def deb_install_connect_token_remove_purge(env):
 			      "%s: %s:%s %o, want %s:%s %o" % ((path,) + have + (owner, group, mode)))
 		ctl = subprocess.run(["dpkg-query", "--control-show", PKG, "conffiles"], capture_output=True, text=True)
 		check(sorted(ctl.stdout.split()) == ["/etc/arc/arcproxy.conf", "/etc/arc/extmgr.conf",
-						     "/etc/arc/guestconfig.conf", "/etc/arc/himds.conf"],
+						     "/etc/arc/guestconfig.conf", "/etc/arc/himds.conf",
+						     "/etc/arc/notify.conf"],
 		      "conffiles: %r" % ctl.stdout)
 		check(running_installed() == before_running, "dpkg -i started %r" % running_installed())
 		# Installed again (an upgrade to the same version): the maintainer scripts run again.
