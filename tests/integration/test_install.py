@@ -21,7 +21,9 @@ Expectations:
   conditions hold, carry the installed azcmagent's connect to cloudsim and a token through
   himds's challenge; dpkg -r stops them and removes the programs, keeping /etc/arc and the
   state; dpkg -P removes those too. The machine is left with the files it had before (the
-  system users stay, as Debian leaves them) and with nothing running.
+  system users stay, as Debian leaves them) and with nothing running. A /run/arc left over
+  from before (not in use: no live daemon in its pid files) is set aside while the test runs
+  and put back after it.
 """
 
 import http.client
@@ -440,6 +442,37 @@ def himds_token(port):
 	return get({"Metadata": "true", "Authorization": "Basic " + key})[0::2]
 
 
+def run_dir_users():
+	"""The daemons named by /run/arc/<prog>.pid that are alive (/proc/<pid>/comm is prog)."""
+	out = []
+	try:
+		names = os.listdir("/run/arc")
+	except FileNotFoundError:
+		return out
+	for n in names:
+		if not n.endswith(".pid"):
+			continue
+		try:
+			with open(os.path.join("/run/arc", n)) as f:
+				pid = int(f.read().strip() or "0")
+			with open("/proc/%d/comm" % pid) as f:
+				if pid > 0 and f.read().strip() == n[:-4]:
+					out.append("%s %d" % (n[:-4], pid))
+		except (OSError, ValueError):
+			continue
+	return out
+
+
+def set_run_dir_aside():
+	"""A /run/arc not in use renamed beside it: its new path, or None when there was none."""
+	if not os.path.lexists("/run/arc"):
+		return None
+	aside = tempfile.mkdtemp(prefix="arc.install-test-", dir="/run")
+	os.rmdir(aside)
+	os.rename("/run/arc", aside)
+	return aside
+
+
 @test(timeout=300)
 def deb_install_connect_token_remove_purge(env):
 	if SANITIZE:
@@ -448,14 +481,20 @@ def deb_install_connect_token_remove_purge(env):
 		raise harness.Skip("needs root: dpkg -i")
 	check(installed() == "" or installed().startswith("un"),
 	      "%s is installed here already (%s): this test installs and purges it" % (PKG, installed()))
-	for d in ("/etc/arc", "/var/lib/arc", "/run/arc"):
+	for d in ("/etc/arc", "/var/lib/arc"):
 		check(not os.path.exists(d), "%s exists before the package: an installation of something else" % d)
+	# /run/arc may be left over (an earlier installation removed without a reboot, a daemon run
+	# with the default run dir): in use, it is someone's; if not, it is set aside for the test
+	# (the package's own /run/arc is checked from nothing) and put back after it.
+	running = run_dir_users()
+	check(not running, "/run/arc is in use (%s): an installation of something else" % running)
 	deb = build_deb()
 	before = snapshot()
 	before_running = running_installed()
 	daemons, sim = [], None
 	work = tempfile.mkdtemp(prefix="deb-", dir=harness.tmp_root())
 	os.chmod(work, 0o755)
+	aside = set_run_dir_aside()
 	try:
 		dpkg("-i", str(deb))
 		check(installed() == "ii", "after dpkg -i: %r" % installed())
@@ -569,3 +608,5 @@ def deb_install_connect_token_remove_purge(env):
 			subprocess.run(["dpkg", "-P", PKG], capture_output=True, timeout=120)
 		for d in ("/etc/arc", "/var/lib/arc", "/run/arc"):
 			shutil.rmtree(d, ignore_errors=True)
+		if aside:
+			os.rename(aside, "/run/arc")
