@@ -234,7 +234,8 @@ install: all
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 	fi
 
-# The users, /var/lib/arc and configs that differ from the defaults stay.
+# The users, /var/lib/arc, /run/arc (gone at the next boot) and configs that
+# differ from the defaults stay.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/azcmagent \
 		$(foreach d,$(DAEMONS),$(DESTDIR)$(SBINDIR)/$(firstword $(subst :, ,$(d))) \
