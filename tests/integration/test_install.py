@@ -20,7 +20,8 @@ Expectations:
   NoNewPrivileges, UMask, LimitNOFILE: read from the installed units) once their path units'
   conditions hold, carry the installed azcmagent's connect to cloudsim and a token through
   himds's challenge; dpkg -r stops them and removes the programs, keeping /etc/arc and the
-  state; dpkg -P removes those too. The machine is left with the files it had before (the
+  state; installed again over what that left, the layout is right again and the edited config
+  kept; dpkg -P removes those too. The machine is left with the files it had before (the
   system users stay, as Debian leaves them) and with nothing running. A /run/arc left over
   from before (not in use: no live daemon in its pid files) is set aside while the test runs
   and put back after it.
@@ -442,6 +443,15 @@ def himds_token(port):
 	return get({"Metadata": "true", "Authorization": "Basic " + key})[0::2]
 
 
+def check_layout():
+	"""The directories of the security layout, with their owners and modes."""
+	for path, (owner, group, mode) in LAYOUT.items():
+		st = os.lstat(path)
+		have = (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name, stat.S_IMODE(st.st_mode))
+		check(stat.S_ISDIR(st.st_mode) and have == (owner, group, mode),
+		      "%s: %s:%s %o, want %s:%s %o" % ((path,) + have + (owner, group, mode)))
+
+
 def run_dir_users():
 	"""The daemons named by /run/arc/<prog>.pid that are alive (/proc/<pid>/comm is prog)."""
 	out = []
@@ -503,11 +513,7 @@ def deb_install_connect_token_remove_purge(env):
 		for u in ("arcproxy", "himds"):
 			pwd.getpwnam(u)
 			check(u in arc.gr_mem, "%s is not in group arc: %r" % (u, arc.gr_mem))
-		for path, (owner, group, mode) in LAYOUT.items():
-			st = os.lstat(path)
-			have = (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name, stat.S_IMODE(st.st_mode))
-			check(stat.S_ISDIR(st.st_mode) and have == (owner, group, mode),
-			      "%s: %s:%s %o, want %s:%s %o" % ((path,) + have + (owner, group, mode)))
+		check_layout()
 		ctl = subprocess.run(["dpkg-query", "--control-show", PKG, "conffiles"], capture_output=True, text=True)
 		check(sorted(ctl.stdout.split()) == ["/etc/arc/arcproxy.conf", "/etc/arc/extmgr.conf",
 						     "/etc/arc/guestconfig.conf", "/etc/arc/himds.conf",
@@ -589,6 +595,17 @@ def deb_install_connect_token_remove_purge(env):
 		for f in ("/etc/arc/arcproxy.conf", "/etc/arc/agent.conf", "/var/lib/arc/machine.json"):
 			check(os.path.exists(f), "dpkg -r removed %s" % f)
 		check("127.0.0.1:%d" % px_port in open("/etc/arc/arcproxy.conf").read(), "the edited conffile changed")
+
+		# Installed again over what dpkg -r left (the run dir with the daemons' pid files, config,
+		# state), as without a reboot: the layout is right again, the edit kept, nothing runs.
+		check(os.path.isdir("/run/arc"), "dpkg -r removed /run/arc")
+		dpkg("-i", str(deb))
+		check(installed() == "ii" and running_installed() == before_running, "dpkg -i after dpkg -r: %r %r"
+		      % (installed(), running_installed()))
+		check_layout()
+		check("127.0.0.1:%d" % px_port in open("/etc/arc/arcproxy.conf").read(),
+		      "reinstalling changed the edited conffile")
+		dpkg("-r", PKG)
 
 		# Purge: nothing of it is left.
 		dpkg("-P", PKG)
