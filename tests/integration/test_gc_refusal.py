@@ -9,6 +9,8 @@ names every GET):
 - The refusal is kept in <state>/guestconfig/refused.json (root's, 0600): the assignment's name,
   contentUri, contentHash, the reason, and retryAt one hour after the refusal.
 - Once retryAt has passed, the next poll downloads it once more; refused again, it waits two hours.
+- A new version of the assignment (same package) is a change: downloaded at once, and refused
+  again it waits one hour.
 - The assignment changed (a new contentUri and contentHash) is downloaded at once and applied, and
   the refusal is forgotten.
 """
@@ -140,6 +142,20 @@ def refused_package_is_not_downloaded_at_every_poll(env):
 		check(e["retryAt"] - e["refusedAt"] == 7200, "the second refusal waits %d s" % (e["retryAt"] - e["refusedAt"]))
 		quiet_polls(env, "after the second refusal")
 		check(gets(env, zname) == 2, "downloaded %d times after the second refusal" % gets(env, zname))
+
+		# The assignment's version changes (same package): a change, so downloaded at once;
+		# refused, a refusal of its own (1 h again).
+		status, body = fx.operator(env.sim, "PUT", fx.apath(NAME), {
+			"contentUri": uri, "contentHash": sha, "assignmentType": "ApplyAndAutoCorrect",
+			"configurationParameter": [], "version": "1.0.1"})
+		check(status in (200, 201), "PUT with a version: %d %r" % (status, body))
+		check(poll(lambda: gets(env, zname) == 3 and refusals(env).get(NAME, {}).get("version") == "1.0.1",
+			   timeout=15, interval=0.1),
+		      "after a new version: %d downloads, %r" % (gets(env, zname), refusals(env)))
+		e = refusals(env)[NAME]
+		check(e["attempts"] == 1 and e["retryAt"] - e["refusedAt"] == 3600, "the new version's refusal: %r" % e)
+		quiet_polls(env, "after the new version's refusal")
+		check(gets(env, zname) == 3, "downloaded %d times after the new version's refusal" % gets(env, zname))
 
 		# A new package for the assignment: fetched at once, applied, the refusal forgotten.
 		uri2, sha2 = pack(env, file_doc(NAME, target, "v2\n"), NAME, version="2.0.0")
