@@ -300,7 +300,7 @@ static void
 gc_refused_add(struct gc *gc, const struct gc_assignment *a, const char *why)
 {
 	json_t		*doc, *e, *list;
-	json_int_t	 attempts = 1, i;
+	json_int_t	 attempts = 0, i;
 	long long	 wait = GC_REFUSAL_FIRST;
 	time_t		 now = time(NULL);
 	size_t		 at;
@@ -310,11 +310,11 @@ gc_refused_add(struct gc *gc, const struct gc_assignment *a, const char *why)
 	if ((e = gc_refused_find(doc, a->name, &at)) != NULL) {
 		if (gc_refused_same(e, a))
 			attempts = json_integer_value(json_object_get(e,
-			    "attempts")) + 1;
+			    "attempts"));
 		json_array_remove(list, at);
 	}
-	if (attempts < 1)
-		attempts = 1;
+	/* The count of this one (an edited file cannot overflow it). */
+	attempts = attempts >= 1 && attempts < 1000 ? attempts + 1 : 1;
 	for (i = 1; i < attempts && wait < GC_REFUSAL_LAST; i++)
 		wait *= 2;
 	if (wait > GC_REFUSAL_LAST)
