@@ -146,7 +146,7 @@ himds_subdir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 /* <state>/himds (himds:arc 0750) and the token key directory (himds:himds
  * 0750, emptied), made before the privileges go. */
 static void
-himds_dirs(struct himds *h, const struct himds_user *u)
+himds_dirs(struct himds *h, const struct privdrop_user *u)
 {
 	struct group	*g;
 	uid_t		 uid = SAFEDIR_KEEP_UID;
@@ -183,7 +183,7 @@ himds_signals(struct himds *h)
 
 /* From the loop's start to SIGTERM; fatal only while starting. */
 static void
-himds_run(struct himds *h, const struct himds_user *as, int foreground)
+himds_run(struct himds *h, const struct privdrop_user *as, int foreground)
 {
 	char	err[512];
 
@@ -207,7 +207,7 @@ himds_run(struct himds *h, const struct himds_user *as, int foreground)
 		fatalx("%s", err);
 	if (daemon_pidfile_write(h->run_dir, "himds", err, sizeof(err)) == -1)
 		log_warnx("pid file: %s", err);
-	if (as != NULL && himds_privdrop(as, err, sizeof(err)) == -1)
+	if (as != NULL && privdrop_become(as, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	log_info("listening, config %s%s, state %s", h->settings.path,
 	    h->settings.found ? "" : " (absent: the defaults)", h->state_dir);
@@ -235,7 +235,7 @@ main(int argc, char *argv[])
 {
 	struct himds		 h;
 	struct daemon_opts	 o;
-	struct himds_user	 user, *as = NULL;
+	struct privdrop_user	 user, *as = NULL;
 	char			 err[512], *config_dir = NULL, *state_dir = NULL;
 	char			*run_dir = NULL;
 	int			 rc = 1;
@@ -274,7 +274,7 @@ main(int argc, char *argv[])
 		goto fail;
 	}
 	if (geteuid() == 0 && !o.check) {
-		if (himds_privdrop_lookup(HIMDS_USER, &user, err,
+		if (privdrop_lookup(HIMDS_USER, &user, err,
 		    sizeof(err)) == -1) {
 			fprintf(stderr, "himds: %s\n", err);
 			goto fail;

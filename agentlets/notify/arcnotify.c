@@ -342,7 +342,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 /* <run>/notify: the agentlet's own (0755, so the watchers can read), made
  * by root before the privileges go; the fd is what it writes through. */
 static int
-wake_dir(struct arcnotify *a, const struct himds_user *u)
+wake_dir(struct arcnotify *a, const struct privdrop_user *u)
 {
 	char	err[512];
 	int	pfd, fd;
@@ -358,7 +358,7 @@ wake_dir(struct arcnotify *a, const struct himds_user *u)
 }
 
 static void
-run(struct arcnotify *a, const struct himds_user *as, int foreground)
+run(struct arcnotify *a, const struct privdrop_user *as, int foreground)
 {
 	struct notify_channel_conf	c;
 	char				err[512];
@@ -379,7 +379,7 @@ run(struct arcnotify *a, const struct himds_user *as, int foreground)
 	a->wake_fd = wake_dir(a, as);
 	if (daemon_pidfile_write(a->run_dir, "arcnotify", err, sizeof(err)) == -1)
 		log_warnx("pid file: %s", err);
-	if (as != NULL && himds_privdrop(as, err, sizeof(err)) == -1)
+	if (as != NULL && privdrop_become(as, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	identity_load(a);
 	channel_conf(a, &c);
@@ -410,7 +410,7 @@ main(int argc, char *argv[])
 {
 	struct arcnotify	 a;
 	struct daemon_opts	 o;
-	struct himds_user	 user, *as = NULL;
+	struct privdrop_user	 user, *as = NULL;
 	char			 err[512], *config_dir = NULL, *state_dir = NULL;
 	char			*run_dir = NULL;
 	int			 rc = 1;
@@ -444,7 +444,7 @@ main(int argc, char *argv[])
 		goto fail;
 	}
 	if (geteuid() == 0 && !o.check) {
-		if (himds_privdrop_lookup(ARCNOTIFY_USER, &user, err,
+		if (privdrop_lookup(ARCNOTIFY_USER, &user, err,
 		    sizeof(err)) == -1) {
 			fprintf(stderr, "arcnotify: %s\n", err);
 			goto fail;
