@@ -4,7 +4,7 @@ HIMDS_SRC := agentlets/himds/himds.c agentlets/himds/settings.c \
 	agentlets/himds/metadata.c agentlets/himds/challenge.c \
 	agentlets/himds/cloud.c agentlets/himds/heartbeat.c \
 	agentlets/himds/renew.c agentlets/himds/api.c \
-	lib/machine.c lib/privdrop.c
+	lib/agentlet.c lib/machine.c lib/privdrop.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 himds_default_goal := $(.DEFAULT_GOAL)
