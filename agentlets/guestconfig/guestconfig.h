@@ -61,9 +61,6 @@ struct gc {
 	struct event		*notify_ev;	/* inotify on <run>/notify */
 	int			 notify_fd;
 	int			 notify_wd;	/* -1: <run>/notify not watched yet */
-	struct event		*sig_hup;
-	struct event		*sig_term;
-	struct event		*sig_int;
 };
 
 /* assign.c: the list from the cloud, kept in the state file. */
