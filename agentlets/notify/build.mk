@@ -5,7 +5,7 @@
 ARCNOTIFY_SRC := agentlets/notify/arcnotify.c agentlets/notify/channel.c \
 	agentlets/notify/dial.c agentlets/notify/msg.c agentlets/notify/pump.c \
 	agentlets/notify/session.c lib/ws.c lib/connect.c lib/http.c lib/route.c \
-	lib/relay.c lib/budget.c lib/fastio.c lib/machine.c lib/privdrop.c
+	lib/relay.c lib/budget.c lib/fastio.c lib/machine.c lib/privdrop.c lib/agentlet.c
 
 arcnotify_default_goal := $(.DEFAULT_GOAL)
 
