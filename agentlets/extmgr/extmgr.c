@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,10 +16,10 @@
 
 #include "agentlet.h"
 #include "log.h"
+#include "notifywatch.h"
 #include "settings.h"
 #include "worker.h"
 
-#define EXTMGR_NOTIFY_DIR	"notify"	/* <run>/notify, the channel's */
 #define EXTMGR_NOTIFY_TOPIC	"extensions"
 #define EXTMGR_RETRY_SECONDS	5	/* after a pass that found no cloud */
 #define EXTMGR_WAKE_GAP_MS	1000	/* wake-ups start at most a pass a second */
@@ -33,9 +32,7 @@ struct extmgr {
 	struct event_base	*base;
 	struct event		*sig_chld;
 	struct event		*timer;
-	struct event		*notify_ev;
-	int			 notify_fd;	/* inotify, or -1 */
-	int			 notify_wd;	/* the watch on <run>/notify, or -1 */
+	struct notifywatch	*notify;	/* <run>/notify/extensions */
 	pid_t			 worker;	/* the pass under way, or 0 */
 	int			 again;		/* a wake-up came during it */
 	struct timespec		 last_start;	/* of the last pass, CLOCK_MONOTONIC */
@@ -57,45 +54,19 @@ extmgr_schedule(struct extmgr *x, long long seconds)
 static void
 extmgr_watch_notify(struct extmgr *x)
 {
-	char	path[PATH_MAX];
-
-	if (x->notify_fd == -1 || x->notify_wd != -1)
-		return;
-	snprintf(path, sizeof(path), "%s/" EXTMGR_NOTIFY_DIR, x->run_dir);
-	x->notify_wd = inotify_add_watch(x->notify_fd, path, IN_CLOSE_WRITE |
-	    IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW);
-	if (x->notify_wd != -1)
-		log_info("watching %s for wake-ups", path);
+	if (notifywatch_arm(x->notify) == 1)
+		log_info("watching %s for wake-ups", notifywatch_path(x->notify));
 }
 
-/* A write to <run>/notify/extensions is a hint to poll now; its content
- * is never read. */
+/* A write to <run>/notify/extensions is a hint to poll now. */
 static void
-extmgr_on_notify(evutil_socket_t fd, short what, void *arg)
+extmgr_on_notify(void *arg)
 {
-	struct extmgr			*x = arg;
-	char				 buf[4096]
-	    __attribute__((aligned(__alignof__(struct inotify_event))));
-	const struct inotify_event	*ev;
-	ssize_t				 n;
-	char				*p;
-	int				 wake = 0;
+	struct extmgr	*x = arg;
 
-	(void)what;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *)p;
-			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF))
-				x->notify_wd = -1;
-			if (ev->len > 0 && strcmp(ev->name,
-			    EXTMGR_NOTIFY_TOPIC) == 0)
-				wake = 1;
-		}
-	if (wake) {
-		log_debug("woken by %s/" EXTMGR_NOTIFY_DIR "/"
-		    EXTMGR_NOTIFY_TOPIC, x->run_dir);
-		extmgr_wake(x);
-	}
+	log_debug("woken by %s/" EXTMGR_NOTIFY_TOPIC,
+	    notifywatch_path(x->notify));
+	extmgr_wake(x);
 }
 
 /*
@@ -106,7 +77,6 @@ extmgr_on_notify(evutil_socket_t fd, short what, void *arg)
 static void
 extmgr_wake(struct extmgr *x)
 {
-	struct timespec	now;
 	struct timeval	tv;
 	long long	ms;
 
@@ -114,11 +84,8 @@ extmgr_wake(struct extmgr *x)
 		x->again = 1;
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (now.tv_sec - x->last_start.tv_sec) * 1000LL +
-	    (now.tv_nsec - x->last_start.tv_nsec) / 1000000L;
-	if (x->last_start.tv_sec != 0 && ms >= 0 && ms < EXTMGR_WAKE_GAP_MS) {
-		ms = EXTMGR_WAKE_GAP_MS - ms;
+	if ((ms = notifywatch_wait_ms(&x->last_start,
+	    EXTMGR_WAKE_GAP_MS)) > 0) {
 		tv.tv_sec = (time_t)(ms / 1000);
 		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 		evtimer_add(x->timer, &tv);	/* sooner than the poll */
@@ -161,8 +128,7 @@ extmgr_start_pass(struct extmgr *x)
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
-		if (x->notify_fd != -1)
-			close(x->notify_fd);
+		notifywatch_close_fd(x->notify);
 		rc = worker_run(x->config_dir, x->state_dir, &x->settings);
 		_exit(rc);
 	}
@@ -261,13 +227,11 @@ extmgr_start(struct agentlet *al)
 	if (x->sig_chld == NULL || x->timer == NULL ||
 	    evsignal_add(x->sig_chld, NULL) == -1)
 		fatalx("cannot install signal handlers");
-	x->notify_wd = -1;
-	if ((x->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
-		log_warn("inotify: polling only");
-	else if ((x->notify_ev = event_new(x->base, x->notify_fd,
-	    EV_READ | EV_PERSIST, extmgr_on_notify, x)) == NULL ||
-	    event_add(x->notify_ev, NULL) == -1)
+	if ((x->notify = notifywatch_new(x->base, x->run_dir,
+	    EXTMGR_NOTIFY_TOPIC, extmgr_on_notify, x)) == NULL)
 		fatalx("cannot watch the notify dir");
+	if (!notifywatch_usable(x->notify))
+		log_warn("inotify: polling only");
 }
 
 static void
@@ -288,10 +252,7 @@ extmgr_stop(void *arg)
 
 	event_free(x->sig_chld);
 	event_free(x->timer);
-	if (x->notify_ev != NULL)
-		event_free(x->notify_ev);
-	if (x->notify_fd != -1)
-		close(x->notify_fd);
+	notifywatch_free(x->notify);
 }
 
 /* agent.conf is read afresh by every pass; checked at start and at SIGHUP
@@ -316,6 +277,5 @@ main(int argc, char *argv[])
 	struct extmgr	x;
 
 	memset(&x, 0, sizeof(x));
-	x.notify_fd = -1;
 	return agentlet_main(argc, argv, &extmgr_agentlet, &x);
 }

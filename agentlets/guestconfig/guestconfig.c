@@ -1,5 +1,4 @@
 /* guestconfig.c -- the machine configuration agentlet: flags, start-up, its directories, signals, the local controls and the notification hint. */
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,10 +17,10 @@
 #include "httpc.h"
 #include "log.h"
 #include "machine.h"
+#include "notifywatch.h"
 #include "safedir.h"
 #include "unpack.h"
 
-#define GC_NOTIFY_DIR	"notify"	/* <run>/notify, the notification agentlet's */
 #define GC_WAKE_GAP_MS	1000		/* notifications poll at most once a second */
 
 /*
@@ -79,68 +78,23 @@ gc_reloaded(void *arg, int ok)
 	evtimer_add(gc->poll_timer, &tv);
 }
 
-/* Starts watching <run>/notify when it is there; 0 when watched. */
-static int
-gc_notify_watch(struct gc *gc)
-{
-	char	path[PATH_MAX];
-
-	if (gc->notify_wd != -1)
-		return 0;
-	if (gc->notify_fd == -1)
-		return -1;
-	snprintf(path, sizeof(path), "%s/" GC_NOTIFY_DIR, gc->run_dir);
-	if ((gc->notify_wd = inotify_add_watch(gc->notify_fd, path,
-	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR |
-	    IN_DONT_FOLLOW)) == -1)
-		return -1;
-	log_debug("watching %s for %s", path, GC_NOTIFY_TOPIC);
-	return 0;
-}
-
 /*
- * Something happened under <run>/notify.  A write to guestConfiguration is
- * a hint to poll now; what the file says is not trusted (nor read), and a
- * flood of them polls at most once a second (GC_WAKE_GAP_MS).
+ * A write to <run>/notify/guestConfiguration is a hint to poll now; what
+ * the file says is not trusted (nor read), and a flood of them polls at
+ * most once a second (GC_WAKE_GAP_MS).
  */
 static void
-gc_on_notify(evutil_socket_t fd, short what, void *arg)
+gc_on_notify(void *arg)
 {
-	struct gc			*gc = arg;
-	char				 buf[4096]
-					    __attribute__((aligned(__alignof__(struct inotify_event))));
-	const struct inotify_event	*ev;
-	struct timeval			 tv = { 0, 0 };
-	struct timespec			 now;
-	long long			 ms;
-	ssize_t				 n;
-	char				*p;
-	int				 hint = 0;
+	struct gc	*gc = arg;
+	struct timeval	 tv = { 0, 0 };
+	long long	 ms;
 
-	(void)what;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *)p;
-			if (ev->mask & IN_IGNORED)
-				gc->notify_wd = -1;
-			else if (ev->len > 0 && strcmp(ev->name,
-			    GC_NOTIFY_TOPIC) == 0)
-				hint = 1;
-		}
-	if (hint) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (now.tv_sec - gc->poll_started.tv_sec) * 1000LL +
-		    (now.tv_nsec - gc->poll_started.tv_nsec) / 1000000L;
-		if (gc->poll_started.tv_sec != 0 && ms >= 0 &&
-		    ms < GC_WAKE_GAP_MS) {
-			ms = GC_WAKE_GAP_MS - ms;
-			tv.tv_sec = (time_t)(ms / 1000);
-			tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-		}
-		log_debug("notified: polling the assignments in %lld ms",
-		    (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000);
-		evtimer_add(gc->poll_timer, &tv);
-	}
+	ms = notifywatch_wait_ms(&gc->poll_started, GC_WAKE_GAP_MS);
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	log_debug("notified: polling the assignments in %lld ms", ms);
+	evtimer_add(gc->poll_timer, &tv);
 }
 
 static void
@@ -151,7 +105,9 @@ gc_on_poll(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	gc_notify_watch(gc);
+	if (notifywatch_arm(gc->notify) == 1)
+		log_debug("watching %s for %s", notifywatch_path(gc->notify),
+		    GC_NOTIFY_TOPIC);
 	clock_gettime(CLOCK_MONOTONIC, &gc->poll_started);
 	tv.tv_sec = gc->settings.poll_seconds;
 	tv.tv_usec = 0;
@@ -209,14 +165,12 @@ gc_start(struct agentlet *al)
 	gc->eval_timer = evtimer_new(gc->base, gc_on_eval, gc);
 	if (gc->poll_timer == NULL || gc->eval_timer == NULL)
 		fatalx("cannot install signal handlers and timers");
-	gc->notify_wd = -1;
-	if ((gc->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+	if ((gc->notify = notifywatch_new(gc->base, gc->run_dir,
+	    GC_NOTIFY_TOPIC, gc_on_notify, gc)) == NULL)
+		fatalx("cannot watch %s/" NOTIFYWATCH_DIR, gc->run_dir);
+	if (!notifywatch_usable(gc->notify))
 		log_warn("inotify: polling every %llds only",
 		    gc->settings.poll_seconds);
-	else if ((gc->notify_ev = event_new(gc->base, gc->notify_fd,
-	    EV_READ | EV_PERSIST, gc_on_notify, gc)) == NULL ||
-	    event_add(gc->notify_ev, NULL) == -1)
-		fatalx("cannot watch %s/" GC_NOTIFY_DIR, gc->run_dir);
 	gc_dirs(gc);
 	if ((gc->httpc = httpc_new(gc->base)) == NULL)
 		fatalx("out of memory");
@@ -250,10 +204,7 @@ gc_stop(void *arg)
 	gc_report_stop(gc);
 	gc_assign_clear(gc);
 	himds_machine_free(gc->machine);
-	if (gc->notify_ev != NULL)
-		event_free(gc->notify_ev);
-	if (gc->notify_fd != -1)
-		close(gc->notify_fd);
+	notifywatch_free(gc->notify);
 	event_free(gc->poll_timer);
 	event_free(gc->eval_timer);
 	close(gc->log_fd);
@@ -282,6 +233,6 @@ main(int argc, char *argv[])
 
 	memset(&gc, 0, sizeof(gc));
 	TAILQ_INIT(&gc.assignments);
-	gc.own_fd = gc.pkg_fd = gc.backup_fd = gc.log_fd = gc.notify_fd = -1;
+	gc.own_fd = gc.pkg_fd = gc.backup_fd = gc.log_fd = -1;
 	return agentlet_main(argc, argv, &gc_agentlet, &gc);
 }
