@@ -82,12 +82,15 @@ testlet_clear(void *arg)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The next step once this reload is done. */
 static void
 testlet_reloaded(void *arg, int ok)
 {
 	struct testlet	*t = arg;
+	struct timeval	 tv = { 0, 0 };
 
 	printf("reloaded %d value %lld\n", ok, t->settings.value);
+	evtimer_add(t->step, &tv);
 }
 
 /* Each step a signal, as an operator would send it. */
@@ -95,7 +98,6 @@ static void
 testlet_step(evutil_socket_t fd, short what, void *arg)
 {
 	struct testlet	*t = arg;
-	struct timeval	 tv = { 0, 10000 };
 
 	(void)fd;
 	(void)what;
@@ -110,9 +112,7 @@ testlet_step(evutil_socket_t fd, short what, void *arg)
 		break;
 	default:
 		raise(SIGTERM);
-		return;
 	}
-	evtimer_add(t->step, &tv);
 }
 
 static void
