@@ -30,6 +30,7 @@ struct httpc_req;
 struct httpc_resp;
 struct himds_machine;
 struct httpc;
+struct notifywatch;
 
 
 
@@ -59,12 +60,7 @@ struct gc {
 	struct event		*poll_timer;
 	struct timespec		 poll_started;	/* the timer's last poll, CLOCK_MONOTONIC */
 	struct event		*eval_timer;
-	struct event		*notify_ev;	/* inotify on <run>/notify */
-	int			 notify_fd;
-	int			 notify_wd;	/* -1: <run>/notify not watched yet */
-	struct event		*sig_hup;
-	struct event		*sig_term;
-	struct event		*sig_int;
+	struct notifywatch	*notify;	/* <run>/notify/guestConfiguration */
 };
 
 /* assign.c: the list from the cloud, kept in the state file. */
