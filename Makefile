@@ -109,6 +109,11 @@ unpack_test_OBJS := lib/unpack.c
 $(BUILD)/tests/unpack_test build/fuzz/pkg_unpack_fuzz: LDLIBS += -larchive
 accesslog_test_OBJS := arcproxy/accesslog.c lib/safedir.c lib/log.c
 connect_test_OBJS := lib/connect.c lib/http.c lib/route.c
+# The agentlets' daemon skeleton, run in a child per case; their notify hints.
+UNIT_TESTS += agentlet notifywatch
+agentlet_test_OBJS := lib/agentlet.c lib/daemon.c lib/log.c lib/conf.c \
+	lib/agentconf.c lib/url.c lib/atomicfile.c lib/privdrop.c
+notifywatch_test_OBJS := lib/notifywatch.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
@@ -207,6 +212,7 @@ DAEMONS	:= arcproxy:arcproxyd himds:himdsd extmgr:extd guestconfig:gcad
 DAEMONS	+= arcnotify:arcnotifyd
 INSTALL_CONFS := conf/arcproxy.conf conf/himds.conf
 INSTALL_CONFS += conf/extmgr.conf conf/guestconfig.conf
+INSTALL_CONFS += conf/notify.conf
 
 install: all
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
@@ -233,7 +239,8 @@ install: all
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 	fi
 
-# The users, /var/lib/arc and configs that differ from the defaults stay.
+# The users, /var/lib/arc, /run/arc (gone at the next boot) and configs that
+# differ from the defaults stay.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/azcmagent \
 		$(foreach d,$(DAEMONS),$(DESTDIR)$(SBINDIR)/$(firstword $(subst :, ,$(d))) \

@@ -60,6 +60,28 @@ conf_read_optional(config_t *cfg, const char *path, int *found,
 }
 
 int
+conf_load_file(const char *dir, const char *name, char **path, int *found,
+    conf_reader *read, void *arg, char *errbuf, size_t errlen)
+{
+	config_t		cfg;
+	struct conf_error	err;
+	int			rc = -1;
+
+	err.text[0] = '\0';
+	config_init(&cfg);
+	if (asprintf(path, "%s/%s", dir, name) == -1) {
+		*path = NULL;
+		snprintf(err.text, sizeof(err.text), "out of memory");
+	} else if (conf_read_optional(&cfg, *path, found, &err) == 0 &&
+	    read(arg, &cfg, &err) == 0)
+		rc = 0;
+	if (rc == -1)
+		snprintf(errbuf, errlen, "%s", err.text);
+	config_destroy(&cfg);
+	return rc;
+}
+
+int
 conf_check_keys(const config_setting_t *group, const char *const *allowed,
     struct conf_error *err)
 {

@@ -19,6 +19,13 @@ int	conf_read(config_t *cfg, const char *path, struct conf_error *err);
  * default) and *found says which it was. */
 int	conf_read_optional(config_t *cfg, const char *path, int *found,
 	    struct conf_error *err);
+/* <dir>/<name> read by conf_read_optional(), then handed to read(arg, cfg,
+ * err): *path (the caller's to free, even after an error) and *found say
+ * what was read.  0, or -1 with errbuf filled. */
+typedef int conf_reader(void *arg, config_t *cfg, struct conf_error *err);
+int	conf_load_file(const char *dir, const char *name, char **path,
+	    int *found, conf_reader *read, void *arg, char *errbuf,
+	    size_t errlen);
 int	conf_check_keys(const config_setting_t *group,
 	    const char *const *allowed, struct conf_error *err);
 int	conf_int(const config_setting_t *group, const char *key,

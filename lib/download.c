@@ -194,6 +194,7 @@ download_run(const struct download_req *r, struct download_sink *s,
 			return -1;
 		}
 		if (s->too_big) {
+			res->too_big = 1;
 			snprintf(err, errlen, "%s: more than the %llu bytes "
 			    "expected", r->url, (unsigned long long)s->max);
 			return -1;

@@ -27,6 +27,7 @@ struct download_result {
 	uint64_t	 resumed_from;	/* bytes kept from an earlier partial file */
 	int		 attempts;	/* made */
 	long		 status;	/* the last HTTP status */
+	int		 too_big;	/* refused: more than max_bytes */
 };
 
 /*

@@ -606,7 +606,6 @@ handler_start(struct event_base *base, const struct handler_job *job,
 {
 	struct handler_run	*run = NULL;
 	struct timeval		 tv, logcheck_tv = { 1, 0 };
-	struct stat		 st;
 	char			*argv[4] = { "sh", "-c", NULL, NULL };
 	char			**env = NULL;
 	char			*cmd = NULL;
@@ -643,17 +642,13 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	if ((logdirfd = handler_dir_make(job->paths->log_dir, err, errlen)) ==
 	    -1)
 		goto fail;
+	/* Kept small: cut to its end once it has grown past its cap. */
+	if (handler_log_trim(logdirfd, HANDLER_LOG_MAX, err, errlen) == -1)
+		goto fail;
 	if ((run->logfd = safedir_open_file(logdirfd, HANDLER_LOG_FILE,
 	    O_RDWR | O_CREAT | O_APPEND, 0600, SAFEDIR_KEEP_UID,
 	    SAFEDIR_KEEP_GID, err, errlen)) == -1)
 		goto fail;
-	/* Kept small: emptied once it has grown past its cap. */
-	if (fstat(run->logfd, &st) == 0 && st.st_size > HANDLER_LOG_MAX)
-		if (ftruncate(run->logfd, 0) == -1) {
-			snprintf(err, errlen, "%s: %s", HANDLER_LOG_FILE,
-			    strerror(errno));
-			goto fail;
-		}
 	if ((nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "/dev/null: %s", strerror(errno));
 		goto fail;
@@ -755,6 +750,64 @@ handler_on_logcheck(evutil_socket_t fd, short what, void *arg)
 	handler_log_line(run->logfd, "[%s] %s: %s\n", manifest_op_name(run->op),
 	    "log emptied: the output passed " ARC_STR(HANDLER_LOG_RUN_MAX_MIB)
 	    " MiB");
+}
+
+off_t
+handler_log_trim(int logdirfd, off_t max, char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		*buf = NULL, *nl, mark[160];
+	off_t		 from, cut = -1;
+	ssize_t		 n;
+	size_t		 skip = 0, marklen;
+	int		 fd;
+
+	if (fstatat(logdirfd, HANDLER_LOG_FILE, &st, AT_SYMLINK_NOFOLLOW) ==
+	    -1 && errno == ENOENT)
+		return 0;
+	/* A regular file with one link, never through a symlink; not
+	 * O_APPEND: the kept end is written at 0. */
+	if ((fd = safedir_open_file(logdirfd, HANDLER_LOG_FILE, O_RDWR, 0,
+	    SAFEDIR_KEEP_UID, SAFEDIR_KEEP_GID, err, errlen)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", HANDLER_LOG_FILE,
+		    strerror(errno));
+		goto done;
+	}
+	if (st.st_size <= max || st.st_size <= HANDLER_LOG_KEEP) {
+		cut = 0;
+		goto done;
+	}
+	if ((buf = malloc(HANDLER_LOG_KEEP)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", HANDLER_LOG_FILE);
+		goto done;
+	}
+	from = st.st_size - HANDLER_LOG_KEEP;
+	if ((n = pread(fd, buf, HANDLER_LOG_KEEP, from)) <= 0) {
+		snprintf(err, errlen, "%s: read: %s", HANDLER_LOG_FILE,
+		    n == 0 ? "short" : strerror(errno));
+		goto done;
+	}
+	/* From the first whole line on, when there is one. */
+	if ((nl = memchr(buf, '\n', (size_t)n)) != NULL && nl + 1 < buf + n)
+		skip = (size_t)(nl + 1 - buf);
+	marklen = (size_t)snprintf(mark, sizeof(mark), "[extmgr] log cut: "
+	    "%lld bytes of earlier output removed (past %lld bytes)\n",
+	    (long long)from + (long long)skip, (long long)max);
+	if (pwrite(fd, mark, marklen, 0) != (ssize_t)marklen ||
+	    pwrite(fd, buf + skip, (size_t)n - skip, (off_t)marklen) !=
+	    n - (ssize_t)skip ||
+	    ftruncate(fd, (off_t)(marklen + (size_t)n - skip)) == -1) {
+		snprintf(err, errlen, "%s: cutting: %s", HANDLER_LOG_FILE,
+		    strerror(errno));
+		goto done;
+	}
+	cut = from + (off_t)skip - (off_t)marklen;
+ done:
+	free(buf);
+	close(fd);
+	return cut;
 }
 
 /*

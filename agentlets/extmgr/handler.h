@@ -14,7 +14,8 @@ struct handler_run;
 
 #define HANDLER_ENV_FILE	"HandlerEnvironment.json"
 #define HANDLER_LOG_FILE	"CommandExecution.log"	/* in the log folder */
-#define HANDLER_LOG_MAX		(4 * 1024 * 1024)	/* emptied beyond it */
+#define HANDLER_LOG_MAX		(4 * 1024 * 1024)	/* cut beyond it */
+#define HANDLER_LOG_KEEP	(1024 * 1024)		/* what a cut keeps: its end */
 #define HANDLER_LOG_RUN_MAX_MIB	16	/* emptied during a run beyond it */
 #define HANDLER_LOG_RUN_MAX	(HANDLER_LOG_RUN_MAX_MIB * 1024 * 1024)
 #define HANDLER_OUTPUT_TAIL	3200	/* output characters kept for the report */
@@ -159,11 +160,11 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
  * Runs job->command for job->op: fork; the child gets its own session and
  * process group (setsid), its working directory ext_dir, stdin /dev/null,
  * stdout and stderr appended to <log_dir>/CommandExecution.log (0600,
- * opened O_NOFOLLOW; emptied first when past HANDLER_LOG_MAX, and checked
- * every second while the shell runs: emptied again past
- * HANDLER_LOG_RUN_MAX, so that no handler fills the disk), every other
- * fd closed (close_range), default signal dispositions and an empty signal
- * mask, and runs `/bin/sh -c COMMAND` with a clean environment: PATH,
+ * opened O_NOFOLLOW; cut to its end first when past HANDLER_LOG_MAX
+ * (handler_log_trim), and checked every second while the shell runs:
+ * emptied past HANDLER_LOG_RUN_MAX, so that no handler fills the disk),
+ * every other fd closed (close_range), default signal dispositions and an
+ * empty signal mask, and runs `/bin/sh -c COMMAND` with a clean environment: PATH,
  * HOME, LANG=C.UTF-8, the proxy and identity variables of endpoints,
  * ConfigSequenceNumber, AZURE_GUEST_AGENT_EXTENSION_PATH,
  * AZURE_GUEST_AGENT_EXTENSION_VERSION, AZURE_GUEST_AGENT_UPDATING_FROM_VERSION
@@ -203,5 +204,15 @@ struct handler_run *handler_start(struct event_base *,
 void	handler_cancel(struct handler_run *);
 /* The process group id of a live run. */
 pid_t	handler_pid(const struct handler_run *);
+/*
+ * <logdir>/CommandExecution.log (logdirfd; a regular file with one link,
+ * opened O_NOFOLLOW) cut in place when longer than max: a line saying so,
+ * then its last HANDLER_LOG_KEEP bytes from the first whole line.  Safe
+ * under writers that still have it open, as they write with O_APPEND (the
+ * handlers' output, a daemon an enable left behind): they go on at the new
+ * end; what they append while it is cut is lost.  Returns the bytes
+ * removed (0: no log, or not past max), or -1 with err.
+ */
+off_t	handler_log_trim(int logdirfd, off_t max, char *err, size_t errlen);
 
 #endif

@@ -1176,6 +1176,46 @@ worker_dirs(struct worker *w)
 	return 0;
 }
 
+/*
+ * Every handler's CommandExecution.log cut past HANDLER_LOG_MAX, at each
+ * pass: a daemon an enable started writes there long after the run (its
+ * stdout and stderr are that file).  Nothing under logs/ is followed
+ * through a symlink.
+ */
+static void
+trim_logs(struct worker *w)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		 err[512];
+	off_t		 cut;
+	int		 lfd, fd;
+
+	if ((lfd = openat(w->own_fd, EXTMGR_LOG_DIR, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(lfd)) == NULL) {
+		close(lfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if ((fd = openat(lfd, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1)
+			continue;
+		if ((cut = handler_log_trim(fd, HANDLER_LOG_MAX, err,
+		    sizeof(err))) == -1)
+			log_warnx("%s/%s/%s", EXTMGR_LOG_DIR, de->d_name, err);
+		else if (cut > 0)
+			log_info("%s/%s/" HANDLER_LOG_FILE ": %lld bytes "
+			    "removed, its last part kept", EXTMGR_LOG_DIR,
+			    de->d_name, (long long)cut);
+		close(fd);
+	}
+	closedir(d);
+}
+
 int
 worker_run(const char *config_dir, const char *state_dir,
     const struct extmgr_settings *s)
@@ -1208,6 +1248,7 @@ worker_run(const char *config_dir, const char *state_dir,
 	}
 	if (worker_dirs(&w) == -1)
 		goto done;
+	trim_logs(&w);
 	if (state_load(&w.st, w.own_fd, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		goto done;

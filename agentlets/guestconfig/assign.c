@@ -234,6 +234,7 @@ gc_assign_load(struct gc *gc)
 		gc->nassignments++;
 	}
 	json_decref(doc);
+	gc_refused_apply(gc);
 }
 
 /* The identity in the state dir, read again before each call. */
@@ -352,9 +353,6 @@ gc_assign_reconcile(struct gc *gc, struct gc_assignments *list)
 			old->applied = old->reported = 0;
 			old->due.tv_sec = 0;
 		}
-		/* A refused package is tried again at each list. */
-		if (old->pkg == GC_PKG_REFUSED)
-			old->pkg = GC_PKG_NONE;
 		gc_assign_free(a);
 		TAILQ_INSERT_TAIL(&next, old, entry);
 	}
@@ -395,6 +393,8 @@ gc_on_list(const struct httpc_resp *resp, void *arg)
 	gc->poll_error[0] = '\0';
 	gc->last_fetch = gc->last_poll;
 	gc_assign_reconcile(gc, &list);
+	/* A refused package waits (refused.json); the others are fetched. */
+	gc_refused_apply(gc);
 	gc_report_resend(gc);
 	gc_package_fetch_next(gc);
 	gc_eval_schedule(gc);

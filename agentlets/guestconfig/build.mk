@@ -1,14 +1,14 @@
 # build.mk -- guestconfig, the machine configuration agentlet: its program, included by the top Makefile.
 # It links the evaluation engine (GC_ENGINE_SRC, tests/unit/guestconfig_engine.mk),
-# himds's reader of the machine identity (machine.c), downloads, package checks
+# the reader of the machine identity (lib/machine.c), downloads, package checks
 # and unpacking (lib/download.c, pkgverify.c, unpack.c: libarchive), HTTPS
 # through arcproxy.
 
 GUESTCONFIG_SRC := agentlets/guestconfig/guestconfig.c agentlets/guestconfig/gcsettings.c \
 	agentlets/guestconfig/assign.c agentlets/guestconfig/evaluate.c \
 	agentlets/guestconfig/gclist.c agentlets/guestconfig/package.c \
-	agentlets/himds/machine.c lib/download.c lib/pkgverify.c lib/unpack.c \
-	lib/pkginstall.c
+	lib/machine.c lib/download.c lib/pkgverify.c lib/unpack.c \
+	lib/pkginstall.c lib/agentlet.c lib/privdrop.c lib/notifywatch.c
 
 # The engine's sources, when the top Makefile has not read them yet.
 ifndef GC_ENGINE_SRC
@@ -27,7 +27,6 @@ $(BIN)/guestconfig: $(call obj,$(sort $(GUESTCONFIG_SRC) $(GC_ENGINE_SRC) $(LIB_
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -larchive
 
-# Its own headers, then himds's machine.h (the identity reader it shares).
-$(OBJ)/agentlets/guestconfig/%.o: ALL_CFLAGS += -Iagentlets/guestconfig -Iagentlets/himds
+$(OBJ)/agentlets/guestconfig/%.o: ALL_CFLAGS += -Iagentlets/guestconfig
 
 .DEFAULT_GOAL := $(guestconfig_default_goal)

@@ -21,7 +21,7 @@ enum gc_pkg {
 	GC_PKG_NONE,		/* not fetched for this contentHash */
 	GC_PKG_FETCHING,	/* download and check under way */
 	GC_PKG_READY,		/* verified and unpacked in packages/<dir> */
-	GC_PKG_REFUSED,		/* refused: pkg_error says why; retried at the next poll */
+	GC_PKG_REFUSED,		/* refused: pkg_error says why; see refused.json */
 };
 
 struct gc_assignment {

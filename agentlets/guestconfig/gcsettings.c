@@ -31,10 +31,17 @@ settings_publisher_ok(const char *s)
 	return i > 0 && i < 128;
 }
 
+/* What settings_read() reads into, and where a relative packages_ca is. */
+struct settings_reading {
+	struct gc_settings	*s;
+	const char		*config_dir;
+};
+
 static int
-settings_read(struct gc_settings *s, config_t *lc, const char *config_dir,
-    struct conf_error *err)
+settings_read(void *arg, config_t *lc, struct conf_error *err)
 {
+	struct settings_reading	*r = arg;
+	struct gc_settings	*s = r->s;
 	const config_setting_t	*root;
 	const char		*proxy = ARC_URL_PROXY;
 	const char		*publisher = GC_DEFAULT_PUBLISHER;
@@ -71,7 +78,7 @@ settings_read(struct gc_settings *s, config_t *lc, const char *config_dir,
 	if (ca[0] == '/')
 		snprintf(path, sizeof(path), "%s", ca);
 	else
-		snprintf(path, sizeof(path), "%s/%s", config_dir, ca);
+		snprintf(path, sizeof(path), "%s/%s", r->config_dir, ca);
 	if ((s->proxy = strdup(proxy)) == NULL ||
 	    (s->publisher = strdup(publisher)) == NULL ||
 	    (s->packages_ca = strdup(path)) == NULL)
@@ -83,33 +90,19 @@ int
 gc_settings_load(const char *config_dir, struct gc_settings *s, char *errbuf,
     size_t errlen)
 {
-	config_t		lc;
-	struct conf_error	err;
-	char			path[PATH_MAX];
+	struct settings_reading	r = { s, config_dir };
 
 	memset(s, 0, sizeof(*s));
 	s->poll_seconds = 300;
 	s->backups = 100;
 	s->cloud_timeout_seconds = 30;
 	s->command_timeout_seconds = 10;
-	err.text[0] = '\0';
-	config_init(&lc);
-	snprintf(path, sizeof(path), "%s/" GC_FILE_CONF, config_dir);
-	if ((s->path = strdup(path)) == NULL) {
-		snprintf(err.text, sizeof(err.text), "out of memory");
-		goto fail;
+	if (conf_load_file(config_dir, GC_FILE_CONF, &s->path, &s->found,
+	    settings_read, &r, errbuf, errlen) == -1) {
+		gc_settings_clear(s);
+		return -1;
 	}
-	if (conf_read_optional(&lc, path, &s->found, &err) == -1)
-		goto fail;
-	if (settings_read(s, &lc, config_dir, &err) == -1)
-		goto fail;
-	config_destroy(&lc);
 	return 0;
- fail:
-	snprintf(errbuf, errlen, "%s", err.text);
-	config_destroy(&lc);
-	gc_settings_clear(s);
-	return -1;
 }
 
 void

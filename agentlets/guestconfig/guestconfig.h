@@ -18,6 +18,7 @@
 #define GC_CHANGE_LOG		"changes.log"		/* in it: one line per change */
 #define GC_BACKUP_DIR		"backup"		/* in it: files as they were */
 #define GC_PACKAGE_DIR		"packages"		/* in it: downloads, unpacked */
+#define GC_REFUSED_FILE		"refused.json"		/* in it: packages refused */
 #define GC_NOTIFY_TOPIC		"guestConfiguration"	/* <run>/notify/<topic> */
 #define GC_OFFLINE_KEEP		(14 * 24 * 3600)	/* assignments kept unreachable */
 
@@ -29,6 +30,7 @@ struct httpc_req;
 struct httpc_resp;
 struct himds_machine;
 struct httpc;
+struct notifywatch;
 
 
 
@@ -58,12 +60,7 @@ struct gc {
 	struct event		*poll_timer;
 	struct timespec		 poll_started;	/* the timer's last poll, CLOCK_MONOTONIC */
 	struct event		*eval_timer;
-	struct event		*notify_ev;	/* inotify on <run>/notify */
-	int			 notify_fd;
-	int			 notify_wd;	/* -1: <run>/notify not watched yet */
-	struct event		*sig_hup;
-	struct event		*sig_term;
-	struct event		*sig_int;
+	struct notifywatch	*notify;	/* <run>/notify/guestConfiguration */
 };
 
 /* assign.c: the list from the cloud, kept in the state file. */
@@ -79,6 +76,7 @@ void	gc_time_text(const struct timespec *, char *buf, size_t len);
 /* package.c: one package at a time, downloaded and checked in a thread. */
 void	gc_package_fetch_next(struct gc *);
 void	gc_package_stop(struct gc *);
+void	gc_refused_apply(struct gc *);
 
 /* evaluate.c: the schedule, one assignment at a time, and its report. */
 void	gc_eval_schedule(struct gc *);

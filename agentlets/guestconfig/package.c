@@ -29,6 +29,9 @@
 #define GC_UNPACK_MAX_ENTRIES	1000
 #define GC_META_MAX		4096
 #define GC_STALL_SECONDS	10	/* an attempt without a byte for this long ends */
+#define GC_REFUSED_MAX		(1 << 20)	/* refused.json read at most */
+#define GC_REFUSAL_FIRST	3600		/* a refused package waits 1 h, */
+#define GC_REFUSAL_LAST		(24 * 3600)	/* doubling up to 24 h */
 
 /*
  * One package on its way.  The loop fills the request, the thread fills the
@@ -55,6 +58,7 @@ struct gc_fetch {
 	atomic_int	 cancel;		/* SIGTERM: stop between attempts */
 	/* The result. */
 	int		 ok;
+	int		 refused;		/* the package itself, not the way */
 	char		 err[600];
 	char		*config_name;
 	char		*config_version;
@@ -145,6 +149,7 @@ gc_fetch_run(void *arg)
 	if (download_fetch(f->pkg_fd, f->zip, &req, &res, err,
 	    sizeof(err)) == -1) {
 		snprintf(f->err, sizeof(f->err), "download: %s", err);
+		f->refused = res.too_big;
 		goto done;
 	}
 	req.url = f->sig_url;
@@ -163,11 +168,15 @@ gc_fetch_run(void *arg)
 		snprintf(f->err, sizeof(f->err), "%s%s", stage ==
 		    PKGINSTALL_CA ? "packages CA: " : stage ==
 		    PKGINSTALL_UNPACK ? "unpack: " : "", err);
+		/* Our own CA file, or the download gone: not the package. */
+		f->refused = stage == PKGINSTALL_VERIFY ||
+		    stage == PKGINSTALL_UNPACK;
 		goto done;
 	}
 	if (gc_package_meta(f->pkg_fd, f->dir, &f->config_name,
 	    &f->config_version, f->err, sizeof(f->err)) == -1) {
 		unpack_remove_tree(f->pkg_fd, f->dir, err, sizeof(err));
+		f->refused = 1;
 		goto done;
 	}
 	f->ok = 1;
@@ -205,6 +214,192 @@ gc_fetch_free(struct gc_fetch *f)
 	free(f);
 }
 
+/*
+ * <own>/refused.json: the packages refused, so that one is not downloaded
+ * again at every poll.  {"version": 1, "refusals": [{"name", "contentUri",
+ * "contentHash", "version", "reason", "refusedAt", "retryAt", "attempts"}]}
+ * with times in seconds since the epoch.  An entry holds while its
+ * assignment keeps the same contentUri, contentHash and version, until
+ * retryAt (1 h after the first refusal, doubling to 24 h); removing the
+ * file (or an entry) asks for a download at the next poll.
+ */
+static json_t *
+gc_refused_load(struct gc *gc)
+{
+	json_t	*doc = NULL;
+	char	*text, err[512];
+	size_t	 len;
+
+	if ((text = atomicfile_readat(gc->own_fd, GC_REFUSED_FILE,
+	    GC_REFUSED_MAX, &len, err, sizeof(err))) != NULL) {
+		doc = json_loadb(text, len, 0, NULL);
+		free(text);
+		if (!json_is_array(json_object_get(doc, "refusals"))) {
+			log_warnx("%s: not a list of refusals: ignored",
+			    GC_REFUSED_FILE);
+			json_decref(doc);
+			doc = NULL;
+		}
+	} else if (errno != ENOENT)
+		log_warnx("%s: %s", GC_REFUSED_FILE, err);
+	if (doc == NULL)
+		doc = json_pack("{s:i, s:[]}", "version", 1, "refusals");
+	return doc;
+}
+
+static void
+gc_refused_save(struct gc *gc, json_t *doc)
+{
+	char	*text, err[512];
+
+	if ((text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ==
+	    NULL) {
+		log_warnx("%s: out of memory", GC_REFUSED_FILE);
+		return;
+	}
+	if (atomicfile_writeat(gc->own_fd, GC_REFUSED_FILE, text, strlen(text),
+	    0600, ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, 0, err,
+	    sizeof(err)) == -1)
+		log_warnx("%s/%s/%s: %s", gc->state_dir, GC_OWN_DIR,
+		    GC_REFUSED_FILE, err);
+	free(text);
+}
+
+/* The entry of a's name, and its index; NULL when there is none. */
+static json_t *
+gc_refused_find(json_t *doc, const char *name, size_t *at)
+{
+	json_t	*e;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(doc, "refusals"), i, e)
+		if (json_is_string(json_object_get(e, "name")) &&
+		    strcmp(gc_str(e, "name"), name) == 0) {
+			*at = i;
+			return e;
+		}
+	return NULL;
+}
+
+/* Is e about a's package as it is now (same uri, hash, version)? */
+static int
+gc_refused_same(json_t *e, const struct gc_assignment *a)
+{
+	const char	*v = gc_str(e, "version");
+
+	return gc_str(e, "contentUri") != NULL && gc_str(e, "contentHash") !=
+	    NULL && gc_str(e, "reason") != NULL &&
+	    strcmp(gc_str(e, "contentUri"), a->content_uri) == 0 &&
+	    strcmp(gc_str(e, "contentHash"), a->content_hash) == 0 &&
+	    ((v == NULL && a->version == NULL) || (v != NULL &&
+	    a->version != NULL && strcmp(v, a->version) == 0));
+}
+
+/* a's package was refused (why), again or for the first time. */
+static void
+gc_refused_add(struct gc *gc, const struct gc_assignment *a, const char *why)
+{
+	json_t		*doc, *e, *list;
+	json_int_t	 attempts = 0, i;
+	long long	 wait = GC_REFUSAL_FIRST;
+	time_t		 now = time(NULL);
+	size_t		 at;
+
+	doc = gc_refused_load(gc);
+	list = json_object_get(doc, "refusals");
+	if ((e = gc_refused_find(doc, a->name, &at)) != NULL) {
+		if (gc_refused_same(e, a))
+			attempts = json_integer_value(json_object_get(e,
+			    "attempts"));
+		json_array_remove(list, at);
+	}
+	/* The count of this one (an edited file cannot overflow it). */
+	attempts = attempts >= 1 && attempts < 1000 ? attempts + 1 : 1;
+	for (i = 1; i < attempts && wait < GC_REFUSAL_LAST; i++)
+		wait *= 2;
+	if (wait > GC_REFUSAL_LAST)
+		wait = GC_REFUSAL_LAST;
+	e = json_pack("{s:s, s:s, s:s, s:s*, s:s, s:I, s:I, s:I}",
+	    "name", a->name, "contentUri", a->content_uri,
+	    "contentHash", a->content_hash, "version", a->version,
+	    "reason", why, "refusedAt", (json_int_t)now,
+	    "retryAt", (json_int_t)(now + wait), "attempts", attempts);
+	if (e == NULL || json_array_append_new(list, e) == -1) {
+		json_decref(doc);
+		return;
+	}
+	gc_refused_save(gc, doc);
+	json_decref(doc);
+	log_info("assignment %s: not downloaded again for %lld s unless the "
+	    "assignment changes", a->name, wait);
+}
+
+/* a's package was accepted: its refusal, if any, is forgotten. */
+static void
+gc_refused_forget(struct gc *gc, const struct gc_assignment *a)
+{
+	json_t	*doc;
+	size_t	 at;
+
+	doc = gc_refused_load(gc);
+	if (gc_refused_find(doc, a->name, &at) != NULL &&
+	    json_array_remove(json_object_get(doc, "refusals"), at) == 0)
+		gc_refused_save(gc, doc);
+	json_decref(doc);
+}
+
+/*
+ * After each list (and at start): an assignment whose package was refused
+ * as it is now stays refused until the entry's retryAt, reported as such
+ * at every list; any other is downloaded (again).  Entries of assignments
+ * gone or changed are dropped.
+ */
+void
+gc_refused_apply(struct gc *gc)
+{
+	struct gc_assignment	*a;
+	json_t			*doc, *list, *e;
+	time_t			 now = time(NULL);
+	size_t			 i, at;
+	int			 changed = 0;
+
+	doc = gc_refused_load(gc);
+	list = json_object_get(doc, "refusals");
+	TAILQ_FOREACH(a, &gc->assignments, entry) {
+		if (a->pkg != GC_PKG_NONE && a->pkg != GC_PKG_REFUSED)
+			continue;
+		e = gc_refused_find(doc, a->name, &at);
+		if (e != NULL && gc_refused_same(e, a) &&
+		    json_integer_value(json_object_get(e, "retryAt")) > now) {
+			snprintf(a->pkg_error, sizeof(a->pkg_error), "%.500s",
+			    gc_str(e, "reason"));
+			a->pkg = GC_PKG_REFUSED;
+			a->due.tv_sec = 0;	/* the report says so again */
+			continue;
+		}
+		if (a->pkg == GC_PKG_REFUSED) {
+			log_info("assignment %s: the refused package is "
+			    "downloaded again", a->name);
+			a->pkg = GC_PKG_NONE;
+		}
+	}
+	/* What no assignment has any more, or not as it was refused. */
+	for (i = json_array_size(list); i-- > 0; ) {
+		e = json_array_get(list, i);
+		TAILQ_FOREACH(a, &gc->assignments, entry)
+			if (gc_str(e, "name") != NULL &&
+			    strcmp(a->name, gc_str(e, "name")) == 0)
+				break;
+		if (a == NULL || !gc_refused_same(e, a)) {
+			json_array_remove(list, i);
+			changed = 1;
+		}
+	}
+	if (changed)
+		gc_refused_save(gc, doc);
+	json_decref(doc);
+}
+
 /* The thread is done: its result to the assignment, if it is still there. */
 static void
 gc_on_fetched(evutil_socket_t fd, short what, void *arg)
@@ -240,12 +435,17 @@ gc_on_fetched(evutil_socket_t fd, short what, void *arg)
 		log_info("assignment %s: package %s %s verified (signed by %s) "
 		    "and unpacked", a->name, a->config_name, a->config_version ?
 		    a->config_version : "", f->publisher);
+		gc_refused_forget(gc, a);
 	} else {
 		snprintf(a->pkg_error, sizeof(a->pkg_error), "%.500s", f->err);
 		a->pkg = GC_PKG_REFUSED;
 		a->due.tv_sec = 0;
 		log_warnx("assignment %s: package refused: %s", a->name,
 		    a->pkg_error);
+		/* Not the way to it (the network, our CA file): the next
+		 * list tries again. */
+		if (f->refused)
+			gc_refused_add(gc, a, a->pkg_error);
 	}
 	gc_fetch_free(f);
 	gc_assign_save(gc);

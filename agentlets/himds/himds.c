@@ -4,26 +4,21 @@
 #include <grp.h>
 #include <libgen.h>
 #include <limits.h>
-#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-#include <event2/event.h>
-
-#include "agentconf.h"
+#include "agentlet.h"
 #include "api.h"
 #include "challenge.h"
 #include "cloud.h"
-#include "daemon.h"
 #include "heartbeat.h"
 #include "himds.h"
 #include "log.h"
 #include "machine.h"
-#include "privdrop.h"
 #include "renew.h"
 #include "safedir.h"
 #include "settings.h"
@@ -61,63 +56,48 @@ himds_identity_reload(struct himds *h)
 }
 
 static int
-himds_load_config(struct himds *h, struct himds_settings *s,
-    struct agentconf *ac, char *err, size_t errlen)
+himds_settings_read(const struct agentlet *al, void *s, char *err,
+    size_t errlen)
 {
-	if (himds_settings_load(h->config_dir, h->run_dir, s, err, errlen) == -1)
-		return -1;
-	if (agentconf_load(h->config_dir, ac, err, errlen) == -1) {
-		himds_settings_clear(s);
-		return -1;
-	}
-	return 0;
+	return himds_settings_load(al->config_dir, al->run_dir, s, err, errlen);
 }
 
 static void
-himds_reload(struct himds *h)
+himds_settings_free(void *s)
 {
-	struct himds_settings	s;
-	struct agentconf	ac;
-	char			err[512];
+	himds_settings_clear(s);
+}
 
-	if (himds_load_config(h, &s, &ac, err, sizeof(err)) == -1) {
-		log_warnx("reload refused, keeping the running configuration: %s",
-		    err);
-		return;
-	}
-	if (s.nlisten != h->settings.nlisten ||
-	    memcmp(s.listen, h->settings.listen, sizeof(s.listen)) != 0 ||
-	    strcmp(s.token_key_dir, h->settings.token_key_dir) != 0 ||
-	    s.token_key_lifetime_seconds != h->settings.token_key_lifetime_seconds)
+/* What only a restart changes stays as it runs. */
+static void
+himds_reload_keep(void *arg, void *news, void *old)
+{
+	struct himds_settings	*s = news, *o = old;
+
+	(void)arg;
+	if (s->nlisten != o->nlisten ||
+	    memcmp(s->listen, o->listen, sizeof(s->listen)) != 0 ||
+	    strcmp(s->token_key_dir, o->token_key_dir) != 0 ||
+	    s->token_key_lifetime_seconds != o->token_key_lifetime_seconds)
 		log_warnx("listen and token_key_* changes take effect at restart");
-	/* What only a restart changes stays as it runs. */
-	memcpy(s.listen, h->settings.listen, sizeof(s.listen));
-	memcpy(s.listen_len, h->settings.listen_len, sizeof(s.listen_len));
-	s.nlisten = h->settings.nlisten;
-	free(s.token_key_dir);
-	s.token_key_dir = h->settings.token_key_dir;
-	h->settings.token_key_dir = NULL;
-	s.token_key_lifetime_seconds = h->settings.token_key_lifetime_seconds;
-	himds_settings_clear(&h->settings);
-	h->settings = s;
-	agentconf_clear(&h->agent);
-	h->agent = ac;
-	log_info("configuration reloaded from %s", h->settings.path);
-	himds_identity_reload(h);
+	memcpy(s->listen, o->listen, sizeof(s->listen));
+	memcpy(s->listen_len, o->listen_len, sizeof(s->listen_len));
+	s->nlisten = o->nlisten;
+	free(s->token_key_dir);
+	s->token_key_dir = o->token_key_dir;
+	o->token_key_dir = NULL;
+	s->token_key_lifetime_seconds = o->token_key_lifetime_seconds;
 }
 
 static void
-himds_on_signal(evutil_socket_t sig, short what, void *arg)
+himds_reloaded(void *arg, int ok)
 {
 	struct himds	*h = arg;
 
-	(void)what;
-	if (sig == SIGHUP) {
-		himds_reload(h);
+	if (!ok)
 		return;
-	}
-	log_info("%s: stopping", strsignal(sig));
-	event_base_loopexit(h->base, NULL);
+	log_info("configuration reloaded from %s", h->settings.path);
+	himds_identity_reload(h);
 }
 
 /*
@@ -146,7 +126,7 @@ himds_subdir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 /* <state>/himds (himds:arc 0750) and the token key directory (himds:himds
  * 0750, emptied), made before the privileges go. */
 static void
-himds_dirs(struct himds *h, const struct himds_user *u)
+himds_dirs(struct himds *h, const struct privdrop_user *u)
 {
 	struct group	*g;
 	uid_t		 uid = SAFEDIR_KEEP_UID;
@@ -168,34 +148,20 @@ himds_dirs(struct himds *h, const struct himds_user *u)
 		fatalx("%s", err);
 }
 
+/* In the loop, as root still: its directories and its parts. */
 static void
-himds_signals(struct himds *h)
+himds_start(struct agentlet *al)
 {
-	h->sig_hup = evsignal_new(h->base, SIGHUP, himds_on_signal, h);
-	h->sig_term = evsignal_new(h->base, SIGTERM, himds_on_signal, h);
-	h->sig_int = evsignal_new(h->base, SIGINT, himds_on_signal, h);
-	if (h->sig_hup == NULL || h->sig_term == NULL || h->sig_int == NULL ||
-	    evsignal_add(h->sig_hup, NULL) == -1 ||
-	    evsignal_add(h->sig_term, NULL) == -1 ||
-	    evsignal_add(h->sig_int, NULL) == -1)
-		fatalx("cannot install signal handlers");
-}
+	struct himds	*h = al->ctx;
+	char		 err[512];
 
-/* From the loop's start to SIGTERM; fatal only while starting. */
-static void
-himds_run(struct himds *h, const struct himds_user *as, int foreground)
-{
-	char	err[512];
-
-	if (!foreground && daemon(0, 0) == -1)
-		fatal("daemon");
-	signal(SIGPIPE, SIG_IGN);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("cannot initialise libcurl");
-	if ((h->base = event_base_new()) == NULL)
-		fatalx("cannot create an event loop");
-	himds_signals(h);
-	himds_dirs(h, as);
+	h->base = al->base;
+	h->config_dir = al->config_dir;
+	h->state_dir = al->state_dir;
+	h->run_dir = al->run_dir;
+	if (asprintf(&h->own_dir, "%s/" HIMDS_OWN_DIR, h->state_dir) == -1)
+		fatalx("out of memory");
+	himds_dirs(h, al->as);
 	if ((h->challenge = himds_challenge_new(h->settings.token_key_dir,
 	    (int)h->settings.token_key_lifetime_seconds, HIMDS_MAX_KEYS,
 	    HIMDS_MAX_KEYS_PER_UID)) == NULL ||
@@ -205,14 +171,22 @@ himds_run(struct himds *h, const struct himds_user *as, int foreground)
 		fatalx("out of memory");
 	if ((h->api = himds_api_new(h, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if (daemon_pidfile_write(h->run_dir, "himds", err, sizeof(err)) == -1)
-		log_warnx("pid file: %s", err);
-	if (as != NULL && himds_privdrop(as, err, sizeof(err)) == -1)
-		fatalx("%s", err);
+}
+
+static void
+himds_started(void *arg)
+{
+	struct himds	*h = arg;
+
 	log_info("listening, config %s%s, state %s", h->settings.path,
 	    h->settings.found ? "" : " (absent: the defaults)", h->state_dir);
 	himds_identity_reload(h);
-	event_base_dispatch(h->base);
+}
+
+static void
+himds_stop(void *arg)
+{
+	struct himds	*h = arg;
 
 	himds_api_free(h->api);
 	himds_cloud_free(h->cloud);
@@ -220,79 +194,31 @@ himds_run(struct himds *h, const struct himds_user *as, int foreground)
 	himds_heartbeat_free(h->heartbeat);
 	himds_challenge_free(h->challenge);
 	himds_machine_free(h->machine);
-	event_free(h->sig_hup);
-	event_free(h->sig_term);
-	event_free(h->sig_int);
-	event_base_free(h->base);
-	curl_global_cleanup();
 	close(h->own_fd);
-	daemon_pidfile_remove(h->run_dir, "himds");
-	log_info("stopped");
+	free(h->own_dir);
 }
+
+static const struct agentlet_ops himds_agentlet = {
+	.name = "himds",
+	.user = HIMDS_USER,
+	.flags = AGENTLET_CURL,
+	AGENTLET_SETTINGS(struct himds, settings),
+	.agent_offset = offsetof(struct himds, agent),
+	.settings_load = himds_settings_read,
+	.settings_clear = himds_settings_free,
+	.reload_keep = himds_reload_keep,
+	.reloaded = himds_reloaded,
+	.start = himds_start,
+	.started = himds_started,
+	.stop = himds_stop,
+};
 
 int
 main(int argc, char *argv[])
 {
-	struct himds		 h;
-	struct daemon_opts	 o;
-	struct himds_user	 user, *as = NULL;
-	char			 err[512], *config_dir = NULL, *state_dir = NULL;
-	char			*run_dir = NULL;
-	int			 rc = 1;
+	struct himds	h;
 
-	daemon_parse_args(argc, argv, "himds", &o);
 	memset(&h, 0, sizeof(h));
 	h.own_fd = -1;
-	if (!o.check && daemon_run_dir_make(o.run_dir, err, sizeof(err)) == -1) {
-		fprintf(stderr, "himds: %s\n", err);
-		goto fail;
-	}
-	/* Absolute: daemon() moves to /, and the realm must name a full path.
-	 * -n checks the configuration only: state and run dir need not exist. */
-	if ((config_dir = realpath(o.config_dir, NULL)) == NULL ||
-	    ((state_dir = realpath(o.state_dir, NULL)) == NULL &&
-	    (!o.check || (state_dir = strdup(o.state_dir)) == NULL)) ||
-	    ((run_dir = realpath(o.run_dir, NULL)) == NULL &&
-	    (!o.check || (run_dir = strdup(o.run_dir)) == NULL))) {
-		fprintf(stderr, "himds: %s: %s\n", config_dir == NULL ?
-		    o.config_dir : state_dir == NULL ? o.state_dir : o.run_dir,
-		    strerror(errno));
-		goto fail;
-	}
-	if (asprintf(&h.own_dir, "%s/" HIMDS_OWN_DIR, state_dir) == -1) {
-		h.own_dir = NULL;
-		fprintf(stderr, "himds: out of memory\n");
-		goto fail;
-	}
-	h.config_dir = config_dir;
-	h.state_dir = state_dir;
-	h.run_dir = run_dir;
-	log_init("himds", o.foreground || o.check, o.verbose ? LOG_LEVEL_DEBUG :
-	    LOG_LEVEL_INFO);
-	if (himds_load_config(&h, &h.settings, &h.agent, err, sizeof(err)) == -1) {
-		fprintf(stderr, "himds: %s\n", err);
-		goto fail;
-	}
-	if (geteuid() == 0 && !o.check) {
-		if (himds_privdrop_lookup(HIMDS_USER, &user, err,
-		    sizeof(err)) == -1) {
-			fprintf(stderr, "himds: %s\n", err);
-			goto fail;
-		}
-		as = &user;
-	}
-	if (o.check)
-		printf("himds: %s: configuration OK%s\n", h.settings.path,
-		    h.settings.found ? "" : " (no file: the defaults)");
-	else
-		himds_run(&h, as, o.foreground);
-	rc = 0;
- fail:
-	himds_settings_clear(&h.settings);
-	agentconf_clear(&h.agent);
-	free(config_dir);
-	free(state_dir);
-	free(run_dir);
-	free(h.own_dir);
-	return rc;
+	return agentlet_main(argc, argv, &himds_agentlet, &h);
 }

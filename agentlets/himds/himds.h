@@ -48,9 +48,6 @@ struct himds {
 	time_t			 last_heartbeat; /* last one answered; 0: never */
 	char			 last_error[512]; /* "": the last call worked */
 	long long		 cloud_interval; /* the cloud's last say */
-	struct event		*sig_hup;
-	struct event		*sig_term;
-	struct event		*sig_int;
 };
 
 /* Reads the identity in the state dir again (finishing an interrupted

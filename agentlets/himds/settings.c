@@ -53,10 +53,17 @@ settings_listen(struct himds_settings *s, const config_setting_t *root,
 	return 0;
 }
 
+/* What settings_read() reads into, and where a relative token_key_dir is. */
+struct settings_reading {
+	struct himds_settings	*s;
+	const char		*run_dir;
+};
+
 static int
-settings_read(struct himds_settings *s, config_t *lc, const char *run_dir,
-    struct conf_error *err)
+settings_read(void *arg, config_t *lc, struct conf_error *err)
 {
+	struct settings_reading	*r = arg;
+	struct himds_settings	*s = r->s;
 	const config_setting_t	*root;
 	const char		*proxy = ARC_URL_PROXY;
 	const char		*dir = ARC_SUBDIR_TOKENS;
@@ -97,7 +104,7 @@ settings_read(struct himds_settings *s, config_t *lc, const char *run_dir,
 	if (dir[0] == '/')
 		snprintf(path, sizeof(path), "%s", dir);
 	else
-		snprintf(path, sizeof(path), "%s/%s", run_dir, dir);
+		snprintf(path, sizeof(path), "%s/%s", r->run_dir, dir);
 	if ((s->proxy = strdup(proxy)) == NULL ||
 	    (s->token_key_dir = strdup(path)) == NULL)
 		return conf_fail(err, root, "out of memory");
@@ -108,31 +115,17 @@ int
 himds_settings_load(const char *config_dir, const char *run_dir,
     struct himds_settings *s, char *errbuf, size_t errlen)
 {
-	config_t		lc;
-	struct conf_error	err;
-	char			path[PATH_MAX];
+	struct settings_reading	r = { s, run_dir };
 
 	memset(s, 0, sizeof(*s));
 	s->token_key_lifetime_seconds = 60;
 	s->cloud_timeout_seconds = 30;
-	err.text[0] = '\0';
-	config_init(&lc);
-	snprintf(path, sizeof(path), "%s/" ARC_FILE_HIMDS_CONF, config_dir);
-	if ((s->path = strdup(path)) == NULL) {
-		snprintf(err.text, sizeof(err.text), "out of memory");
-		goto fail;
+	if (conf_load_file(config_dir, ARC_FILE_HIMDS_CONF, &s->path, &s->found,
+	    settings_read, &r, errbuf, errlen) == -1) {
+		himds_settings_clear(s);
+		return -1;
 	}
-	if (conf_read_optional(&lc, path, &s->found, &err) == -1)
-		goto fail;
-	if (settings_read(s, &lc, run_dir, &err) == -1)
-		goto fail;
-	config_destroy(&lc);
 	return 0;
- fail:
-	snprintf(errbuf, errlen, "%s", err.text);
-	config_destroy(&lc);
-	himds_settings_clear(s);
-	return -1;
 }
 
 void

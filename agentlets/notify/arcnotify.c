@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +13,14 @@
 
 #include "addr.h"
 #include "agentconf.h"
+#include "agentlet.h"
 #include "arcnotify.h"
 #include "atomicfile.h"
 #include "channel.h"
 #include "conf.h"
-#include "daemon.h"
 #include "log.h"
 #include "machine.h"
 #include "msg.h"
-#include "privdrop.h"
 #include "safedir.h"
 #include "session.h"
 #include "tls.h"
@@ -34,13 +33,15 @@ static const char *const settings_keys[] = {
 };
 
 static int
-settings_read(struct arcnotify_settings *s, config_t *lc, struct conf_error *err)
+settings_read(void *arg, config_t *lc, struct conf_error *err)
 {
-	const config_setting_t	*root = config_root_setting(lc);
-	const config_setting_t	*at;
-	const char		*proxy = ARC_URL_PROXY, *host = "notify.cloudsim.test";
-	char			 phost[256], text[300];
-	uint16_t		 pport;
+	struct arcnotify_settings	*s = arg;
+	const config_setting_t		*root = config_root_setting(lc);
+	const config_setting_t		*at;
+	const char			*proxy = ARC_URL_PROXY;
+	const char			*host = "notify.cloudsim.test";
+	char				 phost[256], text[300];
+	uint16_t			 pport;
 
 	if (conf_check_keys(root, settings_keys, err) == -1 ||
 	    conf_string(root, "proxy", &proxy, err) == -1 ||
@@ -97,13 +98,9 @@ settings_clear(struct arcnotify_settings *s)
 }
 
 static int
-settings_load(const char *config_dir, struct arcnotify_settings *s, char *errbuf,
-    size_t errlen)
+settings_load(const char *config_dir, struct arcnotify_settings *s,
+    char *errbuf, size_t errlen)
 {
-	config_t		lc;
-	struct conf_error	err;
-	char			path[PATH_MAX];
-
 	memset(s, 0, sizeof(*s));
 	s->channel_port = 443;
 	s->ping_interval_ms = 20000;	/* a dead path is noticed within a minute */
@@ -113,24 +110,12 @@ settings_load(const char *config_dir, struct arcnotify_settings *s, char *errbuf
 	s->connect_timeout_ms = 10000;
 	s->max_sessions = 16;
 	s->buffer_bytes = 262144;
-	err.text[0] = '\0';
-	config_init(&lc);
-	snprintf(path, sizeof(path), "%s/" ARCNOTIFY_CONF, config_dir);
-	if ((s->path = strdup(path)) == NULL) {
-		snprintf(err.text, sizeof(err.text), "out of memory");
-		goto fail;
+	if (conf_load_file(config_dir, ARCNOTIFY_CONF, &s->path, &s->found,
+	    settings_read, s, errbuf, errlen) == -1) {
+		settings_clear(s);
+		return -1;
 	}
-	if (conf_read_optional(&lc, path, &s->found, &err) == -1)
-		goto fail;
-	if (settings_read(s, &lc, &err) == -1)
-		goto fail;
-	config_destroy(&lc);
 	return 0;
- fail:
-	snprintf(errbuf, errlen, "%s", err.text);
-	config_destroy(&lc);
-	settings_clear(s);
-	return -1;
 }
 
 static void
@@ -289,26 +274,28 @@ static const struct notify_channel_ops channel_ops = {
 	on_message, on_tls
 };
 
-static void
-reload(struct arcnotify *a)
+static int
+settings_read_conf(const struct agentlet *al, void *s, char *err,
+    size_t errlen)
 {
-	struct arcnotify_settings	s;
-	struct notify_channel_conf	c;
-	struct agentconf		ac;
-	char				err[512], *old = NULL;
+	return settings_load(al->config_dir, s, err, errlen);
+}
 
-	if (settings_load(a->config_dir, &s, err, sizeof(err)) == -1 ||
-	    agentconf_load(a->config_dir, &ac, err, sizeof(err)) == -1) {
-		if (s.path != NULL)
-			settings_clear(&s);
-		log_warnx("reload refused, keeping the running configuration: %s",
-		    err);
+static void
+settings_free(void *s)
+{
+	settings_clear(s);
+}
+
+static void
+reloaded(void *arg, int ok)
+{
+	struct arcnotify		*a = arg;
+	struct notify_channel_conf	 c;
+	char				*old = NULL;
+
+	if (!ok)
 		return;
-	}
-	settings_clear(&a->settings);
-	a->settings = s;
-	agentconf_clear(&a->agent);
-	a->agent = ac;
 	log_info("configuration reloaded (%s, agent.conf)", a->settings.path);
 	/* Live sessions the controls no longer allow end now. */
 	notify_session_recheck(a, NULL);
@@ -325,24 +312,10 @@ reload(struct arcnotify *a)
 	free(old);
 }
 
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct arcnotify	*a = arg;
-
-	(void)what;
-	if (sig == SIGHUP) {
-		reload(a);
-		return;
-	}
-	log_info("%s: stopping", strsignal(sig));
-	event_base_loopexit(a->base, NULL);
-}
-
 /* <run>/notify: the agentlet's own (0755, so the watchers can read), made
  * by root before the privileges go; the fd is what it writes through. */
 static int
-wake_dir(struct arcnotify *a, const struct himds_user *u)
+wake_dir(struct arcnotify *a, const struct privdrop_user *u)
 {
 	char	err[512];
 	int	pfd, fd;
@@ -357,30 +330,25 @@ wake_dir(struct arcnotify *a, const struct himds_user *u)
 	return fd;
 }
 
+/* In the loop, as root still: the wake directory. */
 static void
-run(struct arcnotify *a, const struct himds_user *as, int foreground)
+start(struct agentlet *al)
 {
-	struct notify_channel_conf	c;
-	char				err[512];
+	struct arcnotify	*a = al->ctx;
 
-	if (!foreground && daemon(0, 0) == -1)
-		fatal("daemon");
-	signal(SIGPIPE, SIG_IGN);
-	if ((a->base = event_base_new()) == NULL)
-		fatalx("cannot create an event loop");
-	a->sig_hup = evsignal_new(a->base, SIGHUP, on_signal, a);
-	a->sig_term = evsignal_new(a->base, SIGTERM, on_signal, a);
-	a->sig_int = evsignal_new(a->base, SIGINT, on_signal, a);
-	if (a->sig_hup == NULL || a->sig_term == NULL || a->sig_int == NULL ||
-	    evsignal_add(a->sig_hup, NULL) == -1 ||
-	    evsignal_add(a->sig_term, NULL) == -1 ||
-	    evsignal_add(a->sig_int, NULL) == -1)
-		fatalx("cannot install signal handlers");
-	a->wake_fd = wake_dir(a, as);
-	if (daemon_pidfile_write(a->run_dir, "arcnotify", err, sizeof(err)) == -1)
-		log_warnx("pid file: %s", err);
-	if (as != NULL && himds_privdrop(as, err, sizeof(err)) == -1)
-		fatalx("%s", err);
+	a->base = al->base;
+	a->config_dir = al->config_dir;
+	a->state_dir = al->state_dir;
+	a->run_dir = al->run_dir;
+	a->wake_fd = wake_dir(a, al->as);
+}
+
+static void
+started(void *arg)
+{
+	struct arcnotify		*a = arg;
+	struct notify_channel_conf	 c;
+
 	identity_load(a);
 	channel_conf(a, &c);
 	if ((a->channel = notify_channel_new(a->base, &c, &channel_ops,
@@ -390,78 +358,40 @@ run(struct arcnotify *a, const struct himds_user *as, int foreground)
 	    "arcproxy", a->settings.path, a->settings.found ? "" :
 	    " (absent: the defaults)", a->state_dir, a->settings.channel_host,
 	    a->settings.channel_port);
-	event_base_dispatch(a->base);
+}
+
+static void
+stop(void *arg)
+{
+	struct arcnotify	*a = arg;
 
 	notify_session_recheck(a, "the agentlet is stopping");
 	notify_channel_free(a->channel);
 	himds_machine_free(a->machine);
 	SSL_CTX_free(a->tls);
-	event_free(a->sig_hup);
-	event_free(a->sig_term);
-	event_free(a->sig_int);
-	event_base_free(a->base);
 	close(a->wake_fd);
-	daemon_pidfile_remove(a->run_dir, "arcnotify");
-	log_info("stopped");
 }
+
+static const struct agentlet_ops arcnotify_agentlet = {
+	.name = "arcnotify",
+	.user = ARCNOTIFY_USER,
+	AGENTLET_SETTINGS(struct arcnotify, settings),
+	.agent_offset = offsetof(struct arcnotify, agent),
+	.settings_load = settings_read_conf,
+	.settings_clear = settings_free,
+	.reloaded = reloaded,
+	.start = start,
+	.started = started,
+	.stop = stop,
+};
 
 int
 main(int argc, char *argv[])
 {
-	struct arcnotify	 a;
-	struct daemon_opts	 o;
-	struct himds_user	 user, *as = NULL;
-	char			 err[512], *config_dir = NULL, *state_dir = NULL;
-	char			*run_dir = NULL;
-	int			 rc = 1;
+	struct arcnotify	a;
 
-	daemon_parse_args(argc, argv, "arcnotify", &o);
 	memset(&a, 0, sizeof(a));
 	a.wake_fd = -1;
 	LIST_INIT(&a.sessions);
-	if (!o.check && daemon_run_dir_make(o.run_dir, err, sizeof(err)) == -1) {
-		fprintf(stderr, "arcnotify: %s\n", err);
-		goto fail;
-	}
-	if ((config_dir = realpath(o.config_dir, NULL)) == NULL ||
-	    ((state_dir = realpath(o.state_dir, NULL)) == NULL &&
-	    (!o.check || (state_dir = strdup(o.state_dir)) == NULL)) ||
-	    ((run_dir = realpath(o.run_dir, NULL)) == NULL &&
-	    (!o.check || (run_dir = strdup(o.run_dir)) == NULL))) {
-		fprintf(stderr, "arcnotify: %s: %s\n", config_dir == NULL ?
-		    o.config_dir : state_dir == NULL ? o.state_dir : o.run_dir,
-		    strerror(errno));
-		goto fail;
-	}
-	a.config_dir = config_dir;
-	a.state_dir = state_dir;
-	a.run_dir = run_dir;
-	log_init("arcnotify", o.foreground || o.check, o.verbose ?
-	    LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
-	if (settings_load(config_dir, &a.settings, err, sizeof(err)) == -1 ||
-	    agentconf_load(config_dir, &a.agent, err, sizeof(err)) == -1) {
-		fprintf(stderr, "arcnotify: %s\n", err);
-		goto fail;
-	}
-	if (geteuid() == 0 && !o.check) {
-		if (himds_privdrop_lookup(ARCNOTIFY_USER, &user, err,
-		    sizeof(err)) == -1) {
-			fprintf(stderr, "arcnotify: %s\n", err);
-			goto fail;
-		}
-		as = &user;
-	}
-	if (o.check)
-		printf("arcnotify: %s: configuration OK%s\n", a.settings.path,
-		    a.settings.found ? "" : " (no file: the defaults)");
-	else
-		run(&a, as, o.foreground);
-	rc = 0;
- fail:
-	settings_clear(&a.settings);
-	agentconf_clear(&a.agent);
-	free(config_dir);
-	free(state_dir);
-	free(run_dir);
-	return rc;
+	return agentlet_main(argc, argv, &arcnotify_agentlet, &a);
 }

@@ -52,9 +52,6 @@ struct arcnotify {
 	struct notify_channel		*channel;
 	struct arcnotify_sessions	 sessions;
 	int				 nsessions;
-	struct event			*sig_hup;
-	struct event			*sig_term;
-	struct event			*sig_int;
 };
 
 /* Tells the cloud a session was refused (when the channel is up). */

@@ -1,12 +1,11 @@
 # build.mk -- arcnotify, the notification agentlet: its program, included by the top Makefile.
-# It links himds's machine.c (machine.json) and privdrop.c rather than
-# copying them, and lib/ws.c (WebSocket on wslay) with cloudsim.
+# It shares lib/machine.c (machine.json) and lib/privdrop.c with himds, and
+# lib/ws.c (WebSocket on wslay) with cloudsim.
 
 ARCNOTIFY_SRC := agentlets/notify/arcnotify.c agentlets/notify/channel.c \
 	agentlets/notify/dial.c agentlets/notify/msg.c agentlets/notify/pump.c \
 	agentlets/notify/session.c lib/ws.c lib/connect.c lib/http.c lib/route.c \
-	lib/relay.c lib/budget.c lib/fastio.c \
-	agentlets/himds/machine.c agentlets/himds/privdrop.c
+	lib/relay.c lib/budget.c lib/fastio.c lib/machine.c lib/privdrop.c lib/agentlet.c
 
 arcnotify_default_goal := $(.DEFAULT_GOAL)
 
@@ -23,7 +22,7 @@ notify_msg_test_OBJS := agentlets/notify/msg.c lib/agentconf.c lib/conf.c \
 
 $(BUILD)/tests/ws_test: LDLIBS += -lwslay
 
-$(OBJ)/agentlets/notify/%.o: ALL_CFLAGS += -Iagentlets/notify -Iagentlets/himds
+$(OBJ)/agentlets/notify/%.o: ALL_CFLAGS += -Iagentlets/notify
 $(OBJ)/tests/unit/notify_%.o: ALL_CFLAGS += -Iagentlets/notify
 
 .DEFAULT_GOAL := $(arcnotify_default_goal)

@@ -8,8 +8,8 @@ Expectations:
 - tmpfiles.d makes the state and run directories of the security layout (BRIEF/ARCHITECTURE),
   sysusers.d the users arcproxy and himds in group arc.
 - `make install DESTDIR=... PREFIX=/usr` installs the programs, the units of the programs that
-  are built, sysusers.d, tmpfiles.d and the default configs (arcproxy, himds, extmgr, guestconfig:
-  conffiles of the .deb), keeping a config that exists;
+  are built, sysusers.d, tmpfiles.d and the default configs (arcproxy, himds, extmgr, guestconfig,
+  notify: root's 0644, conffiles of the .deb), keeping a config that exists;
   `make uninstall` removes all of it but the changed config.
 - `make deb` builds arc-appliance_<version>_<arch>.deb; lintian reports only the tags that
   README lists with their reason.
@@ -20,8 +20,11 @@ Expectations:
   NoNewPrivileges, UMask, LimitNOFILE: read from the installed units) once their path units'
   conditions hold, carry the installed azcmagent's connect to cloudsim and a token through
   himds's challenge; dpkg -r stops them and removes the programs, keeping /etc/arc and the
-  state; dpkg -P removes those too. The machine is left with the files it had before (the
-  system users stay, as Debian leaves them) and with nothing running.
+  state; installed again over what that left, the layout is right again and the edited config
+  kept; dpkg -P removes those too. The machine is left with the files it had before (the
+  system users stay, as Debian leaves them) and with nothing running. A /run/arc left over
+  from before (not in use: no live daemon in its pid files) is set aside while the test runs
+  and put back after it.
 """
 
 import http.client
@@ -201,7 +204,7 @@ def make_install_and_uninstall(env):
 	make("install", "DESTDIR=" + dest, "PREFIX=/usr")
 	have = tree(dest)
 	want = ["etc/arc/arcproxy.conf", "etc/arc/extmgr.conf", "etc/arc/guestconfig.conf", "etc/arc/himds.conf",
-		"usr/bin/azcmagent",
+		"etc/arc/notify.conf", "usr/bin/azcmagent",
 		"usr/lib/systemd/system/arcproxyd.path", "usr/lib/systemd/system/arcproxyd.service",
 		"usr/lib/systemd/system/himdsd.path", "usr/lib/systemd/system/himdsd.service",
 		"usr/lib/sysusers.d/arc-appliance.conf", "usr/lib/tmpfiles.d/arc-appliance.conf",
@@ -221,8 +224,24 @@ def make_install_and_uninstall(env):
 	      [ln for ln in unit.splitlines() if ln.startswith("ExecStart")])
 	for f in ("usr/sbin/arcproxy", "usr/bin/azcmagent"):
 		check(stat.S_IMODE(os.stat(os.path.join(dest, f)).st_mode) == 0o755, "%s mode" % f)
+	# Every default config as shipped, root's 0644 like the others; arcnotify accepts its own.
+	for name in ("arcproxy", "extmgr", "guestconfig", "notify"):
+		f = Path(dest) / "etc/arc" / (name + ".conf")
+		st = f.stat()
+		check(f.read_bytes() == (harness.REPO / "conf" / f.name).read_bytes() and
+		      stat.S_IMODE(st.st_mode) == 0o644 and (os.geteuid() != 0 or (st.st_uid, st.st_gid) == (0, 0)),
+		      "%s: %o %d:%d, or not conf/%s" % (f, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, f.name))
+	r = subprocess.run([str(harness.BIN_DIR / "arcnotify"), "-n", "--config-dir", dest + "/etc/arc",
+			    "--state-dir", dest, "--run-dir", dest], capture_output=True, text=True, timeout=30)
+	check(r.returncode == 0, "arcnotify -n on the installed notify.conf: %d %s" % (r.returncode, r.stderr))
+	# The operator edits notify.conf: a second install keeps it, uninstall too.
+	with open(dest + "/etc/arc/notify.conf", "a") as f:
+		f.write("max_sessions = 4;\n")
+	edited = Path(dest + "/etc/arc/notify.conf").read_text()
+	make("install", "DESTDIR=" + dest, "PREFIX=/usr")
+	check(Path(dest + "/etc/arc/notify.conf").read_text() == edited, "make install overwrote an edited notify.conf")
 	make("uninstall", "DESTDIR=" + dest, "PREFIX=/usr")
-	check(tree(dest) == ["etc/arc/himds.conf"], "make uninstall left %r" % tree(dest))
+	check(tree(dest) == ["etc/arc/himds.conf", "etc/arc/notify.conf"], "make uninstall left %r" % tree(dest))
 
 
 @test(timeout=300)
@@ -424,6 +443,46 @@ def himds_token(port):
 	return get({"Metadata": "true", "Authorization": "Basic " + key})[0::2]
 
 
+def check_layout():
+	"""The directories of the security layout, with their owners and modes."""
+	for path, (owner, group, mode) in LAYOUT.items():
+		st = os.lstat(path)
+		have = (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name, stat.S_IMODE(st.st_mode))
+		check(stat.S_ISDIR(st.st_mode) and have == (owner, group, mode),
+		      "%s: %s:%s %o, want %s:%s %o" % ((path,) + have + (owner, group, mode)))
+
+
+def run_dir_users():
+	"""The daemons named by /run/arc/<prog>.pid that are alive (/proc/<pid>/comm is prog)."""
+	out = []
+	try:
+		names = os.listdir("/run/arc")
+	except FileNotFoundError:
+		return out
+	for n in names:
+		if not n.endswith(".pid"):
+			continue
+		try:
+			with open(os.path.join("/run/arc", n)) as f:
+				pid = int(f.read().strip() or "0")
+			with open("/proc/%d/comm" % pid) as f:
+				if pid > 0 and f.read().strip() == n[:-4]:
+					out.append("%s %d" % (n[:-4], pid))
+		except (OSError, ValueError):
+			continue
+	return out
+
+
+def set_run_dir_aside():
+	"""A /run/arc not in use renamed beside it: its new path, or None when there was none."""
+	if not os.path.lexists("/run/arc"):
+		return None
+	aside = tempfile.mkdtemp(prefix="arc.install-test-", dir="/run")
+	os.rmdir(aside)
+	os.rename("/run/arc", aside)
+	return aside
+
+
 @test(timeout=300)
 def deb_install_connect_token_remove_purge(env):
 	if SANITIZE:
@@ -432,14 +491,20 @@ def deb_install_connect_token_remove_purge(env):
 		raise harness.Skip("needs root: dpkg -i")
 	check(installed() == "" or installed().startswith("un"),
 	      "%s is installed here already (%s): this test installs and purges it" % (PKG, installed()))
-	for d in ("/etc/arc", "/var/lib/arc", "/run/arc"):
+	for d in ("/etc/arc", "/var/lib/arc"):
 		check(not os.path.exists(d), "%s exists before the package: an installation of something else" % d)
+	# /run/arc may be left over (an earlier installation removed without a reboot, a daemon run
+	# with the default run dir): in use, it is someone's; if not, it is set aside for the test
+	# (the package's own /run/arc is checked from nothing) and put back after it.
+	running = run_dir_users()
+	check(not running, "/run/arc is in use (%s): an installation of something else" % running)
 	deb = build_deb()
 	before = snapshot()
 	before_running = running_installed()
 	daemons, sim = [], None
 	work = tempfile.mkdtemp(prefix="deb-", dir=harness.tmp_root())
 	os.chmod(work, 0o755)
+	aside = set_run_dir_aside()
 	try:
 		dpkg("-i", str(deb))
 		check(installed() == "ii", "after dpkg -i: %r" % installed())
@@ -448,14 +513,11 @@ def deb_install_connect_token_remove_purge(env):
 		for u in ("arcproxy", "himds"):
 			pwd.getpwnam(u)
 			check(u in arc.gr_mem, "%s is not in group arc: %r" % (u, arc.gr_mem))
-		for path, (owner, group, mode) in LAYOUT.items():
-			st = os.lstat(path)
-			have = (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name, stat.S_IMODE(st.st_mode))
-			check(stat.S_ISDIR(st.st_mode) and have == (owner, group, mode),
-			      "%s: %s:%s %o, want %s:%s %o" % ((path,) + have + (owner, group, mode)))
+		check_layout()
 		ctl = subprocess.run(["dpkg-query", "--control-show", PKG, "conffiles"], capture_output=True, text=True)
 		check(sorted(ctl.stdout.split()) == ["/etc/arc/arcproxy.conf", "/etc/arc/extmgr.conf",
-						     "/etc/arc/guestconfig.conf", "/etc/arc/himds.conf"],
+						     "/etc/arc/guestconfig.conf", "/etc/arc/himds.conf",
+						     "/etc/arc/notify.conf"],
 		      "conffiles: %r" % ctl.stdout)
 		check(running_installed() == before_running, "dpkg -i started %r" % running_installed())
 		# Installed again (an upgrade to the same version): the maintainer scripts run again.
@@ -534,6 +596,17 @@ def deb_install_connect_token_remove_purge(env):
 			check(os.path.exists(f), "dpkg -r removed %s" % f)
 		check("127.0.0.1:%d" % px_port in open("/etc/arc/arcproxy.conf").read(), "the edited conffile changed")
 
+		# Installed again over what dpkg -r left (the run dir with the daemons' pid files, config,
+		# state), as without a reboot: the layout is right again, the edit kept, nothing runs.
+		check(os.path.isdir("/run/arc"), "dpkg -r removed /run/arc")
+		dpkg("-i", str(deb))
+		check(installed() == "ii" and running_installed() == before_running, "dpkg -i after dpkg -r: %r %r"
+		      % (installed(), running_installed()))
+		check_layout()
+		check("127.0.0.1:%d" % px_port in open("/etc/arc/arcproxy.conf").read(),
+		      "reinstalling changed the edited conffile")
+		dpkg("-r", PKG)
+
 		# Purge: nothing of it is left.
 		dpkg("-P", PKG)
 		check(installed() == "", "after dpkg -P: %r" % installed())
@@ -552,3 +625,5 @@ def deb_install_connect_token_remove_purge(env):
 			subprocess.run(["dpkg", "-P", PKG], capture_output=True, timeout=120)
 		for d in ("/etc/arc", "/var/lib/arc", "/run/arc"):
 			shutil.rmtree(d, ignore_errors=True)
+		if aside:
+			os.rename(aside, "/run/arc")

@@ -1,4 +1,4 @@
-/* machine.c -- the machine's identity in the state dir (machine.json, .crt, .key), read, checked, and replaced whole on renewal. */
+/* machine.c -- the machine's identity in the state dir (machine.json, .crt, .key), read, checked, and replaced whole on renewal; himds owns it, guestconfig and arcnotify read it. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

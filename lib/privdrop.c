@@ -1,4 +1,4 @@
-/* privdrop.c -- started as root, himds becomes the himds user and keeps no capability. */
+/* privdrop.c -- a daemon started as root becomes its own user (himds, arcnotify) and keeps no capability. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -10,7 +10,7 @@
 #include "privdrop.h"
 
 int
-himds_privdrop_lookup(const char *name, struct himds_user *u, char *err,
+privdrop_lookup(const char *name, struct privdrop_user *u, char *err,
     size_t errlen)
 {
 	struct passwd	*pw;
@@ -29,7 +29,7 @@ himds_privdrop_lookup(const char *name, struct himds_user *u, char *err,
 }
 
 int
-himds_privdrop(const struct himds_user *u, char *err, size_t errlen)
+privdrop_become(const struct privdrop_user *u, char *err, size_t errlen)
 {
 	/* Without PR_SET_KEEPCAPS, setuid() away from root clears the
 	 * permitted and effective sets: arcproxy is told of a renewal through
