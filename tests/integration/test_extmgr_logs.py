@@ -18,6 +18,9 @@ import signal
 import fx_extmgr as fx
 from harness import check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 TAG = "chatty-5f3e"		# the daemon's $0, to find it in /proc
 TYPE = "Chatty"
 CAP = 4 * 1024 * 1024		# HANDLER_LOG_MAX

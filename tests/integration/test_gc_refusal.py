@@ -25,6 +25,9 @@ import fx_guestconfig as fx
 from fx_guestconfig import assign, pack, read, reasons, reports, targets, write
 from harness import check, poll, test
 
+# run.py may run this module beside others: its own ports, dirs and names only.
+PARALLEL = True
+
 NAME = "refusedpkg"
 
 
