@@ -299,10 +299,11 @@ cmd_logs(struct azcm *a)
 		    archive_error_string(l.ar) : "out of memory");
 		goto fail;
 	}
-	/* The access log arcproxy writes now, else the one its config names. */
+	/* The access log that root's arcproxy.conf names, never one that
+	 * whatever answers on the admin port names (any local user can bind
+	 * it while arcproxy is down): root would copy that file in. */
+	log = a->pc.access_log;
 	status = azcm_status(a);
-	if ((log = azcm_jstr(status, "access_log")) == NULL)
-		log = a->pc.access_log;
 	if (status == NULL) {
 		azcm_status_why(a, why, sizeof(why));
 		json_object_set_new(summary, "arcproxy", json_string(why));
