@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -73,4 +74,55 @@ def logs_ignores_access_log_named_by_admin_port(env):
 		if srv is not None:
 			srv.shutdown()
 			srv.server_close()
+		shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test(timeout=40)
+def check_ignores_access_log_named_by_admin_port(env):
+	"""`check` reads the access log for the route each probe took: a FIFO named by whatever
+	answers on the admin port (arcproxy down, a local user on its ports) hung it for good."""
+	tmp = tempfile.mkdtemp(prefix="review-check-", dir=harness.tmp_root())
+	srv = lsn = None
+	try:
+		conf, state, run = (os.path.join(tmp, d) for d in ("conf", "state", "run"))
+		for d in (conf, state, run, os.path.join(state, "arcproxy")):
+			os.makedirs(d)
+		fifo = os.path.join(tmp, "trap.log")
+		os.mkfifo(fifo, 0o666)
+		lsn = socket.socket()
+		lsn.bind(("127.0.0.1", 0))
+		lsn.listen(16)		# the "proxy": refuses every CONNECT
+
+		def refuse():
+			while True:
+				try:
+					c, _ = lsn.accept()
+				except OSError:
+					return
+				c.recv(4096)
+				c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+				c.close()
+		threading.Thread(target=refuse, daemon=True).start()
+		port = free_port()
+		with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
+			f.write('listen = [ "127.0.0.1:%d" ];\nadmin_listen = "127.0.0.1:%d";\n'
+				'routes = ( );\n' % (lsn.getsockname()[1], port))
+		_Status.doc = {"access_log": fifo}
+		srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Status)
+		threading.Thread(target=srv.serve_forever, daemon=True).start()
+		try:
+			r = subprocess.run([str(AZCMAGENT), "check", "-j", "--cloud-url",
+					    "https://management.cloudsim.test", "--config-dir", conf,
+					    "--state-dir", state, "--run-dir", run],
+					   capture_output=True, text=True, timeout=10)
+		except subprocess.TimeoutExpired:
+			raise AssertionError("azcmagent check hung on the FIFO %s that the admin port named" % fifo)
+		check(r.returncode == 26, "check with a proxy that refuses: exit %d: %s"
+		      % (r.returncode, r.stderr.strip()))
+	finally:
+		if srv is not None:
+			srv.shutdown()
+			srv.server_close()
+		if lsn is not None:
+			lsn.close()
 		shutil.rmtree(tmp, ignore_errors=True)
