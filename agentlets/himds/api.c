@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
 #include "addr.h"
@@ -32,6 +33,8 @@
 
 #define API_MAX_WAITING		64	/* token requests waiting for the cloud */
 #define API_SWEEP_SECONDS	5	/* how often expired keys are removed */
+#define API_PAUSE_MS		100	/* accepting rests this long on EMFILE */
+#define API_PAUSE_LOG_EVERY	10	/* seconds between two lines about it */
 
 struct api_wait {
 	struct himds_api	*api;
@@ -46,7 +49,15 @@ struct himds_api {
 	struct event		*sweep;
 	struct api_wait		*waiting;	/* token requests at the cloud */
 	int			 nwaiting;
+	struct evconnlistener	*listeners[HIMDS_MAX_LISTEN];
+	int			 nlisteners;
+	struct event		*resume;	/* accepting again after a pause */
+	time_t			 paused_logged;
+	unsigned long		 pauses;
 };
+
+/* evhttp hands a listener's error callback its evhttp, not the api. */
+static struct himds_api	*api_self;
 
 struct api_route {
 	const char	*path;
@@ -484,19 +495,69 @@ api_sweep(evutil_socket_t fd, short what, void *arg)
 		log_debug("%d token key%s expired", n, n == 1 ? "" : "s");
 }
 
+static void
+api_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct himds_api	*api = arg;
+	int			 i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < api->nlisteners; i++)
+		evconnlistener_enable(api->listeners[i]);
+}
+
+/* accept(2) failed: out of descriptors (a flood of local connections), every
+ * listener rests API_PAUSE_MS rather than spinning on a ready socket that it
+ * cannot take, and one line says so now and then. */
+static void
+api_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct himds_api	*api = api_self;
+	struct timeval		 tv = { 0, API_PAUSE_MS * 1000 };
+	time_t			 now = time(NULL);
+	int			 i, err = EVUTIL_SOCKET_ERROR();
+
+	(void)lev;
+	if (api == NULL || api->http != arg)
+		return;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warnx("accept: %s", strerror(err));
+		return;
+	}
+	api->pauses++;
+	if (now - api->paused_logged >= API_PAUSE_LOG_EVERY) {
+		log_warnx("accept: %s; pausing for %d ms (%lu pauses so far)",
+		    strerror(err), API_PAUSE_MS, api->pauses);
+		api->paused_logged = now;
+	}
+	for (i = 0; i < api->nlisteners; i++)
+		evconnlistener_disable(api->listeners[i]);
+	evtimer_add(api->resume, &tv);
+}
+
 static int
 api_listen(struct himds_api *api, const struct sockaddr *sa, socklen_t len,
     char *err, size_t errlen)
 {
-	int	fd;
+	struct evhttp_bound_socket	*b;
+	int				 fd;
 
+	if (api->nlisteners == HIMDS_MAX_LISTEN) {
+		snprintf(err, errlen, "listen: more than %d addresses",
+		    HIMDS_MAX_LISTEN);
+		return -1;
+	}
 	if ((fd = addr_listen(sa, len, 0, 128, err, errlen)) == -1)
 		return -1;
-	if (evhttp_accept_socket_with_handle(api->http, fd) == NULL) {
+	if ((b = evhttp_accept_socket_with_handle(api->http, fd)) == NULL) {
 		close(fd);
 		snprintf(err, errlen, "listen: out of memory");
 		return -1;
 	}
+	api->listeners[api->nlisteners] = evhttp_bound_socket_get_listener(b);
+	evconnlistener_set_error_cb(api->listeners[api->nlisteners++],
+	    api_accept_error);
 	return 0;
 }
 
@@ -514,7 +575,8 @@ himds_api_new(struct himds *h, char *err, size_t errlen)
 	api->h = h;
 	if ((api->http = evhttp_new(h->base)) == NULL ||
 	    (api->sweep = event_new(h->base, -1, EV_PERSIST, api_sweep,
-	    api)) == NULL) {
+	    api)) == NULL ||
+	    (api->resume = evtimer_new(h->base, api_accept_resume, api)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -522,6 +584,7 @@ himds_api_new(struct himds *h, char *err, size_t errlen)
 	evhttp_set_max_headers_size(api->http, 16384);
 	evhttp_set_max_body_size(api->http, 4096);
 	evhttp_set_gencb(api->http, api_request, api);
+	api_self = api;
 	for (i = 0; i < h->settings.nlisten; i++)
 		if (api_listen(api, (const struct sockaddr *)&h->settings.listen[i],
 		    h->settings.listen_len[i], err, errlen) == -1)
@@ -547,6 +610,10 @@ himds_api_free(struct himds_api *api)
 	}
 	if (api->sweep != NULL)
 		event_free(api->sweep);
+	if (api->resume != NULL)
+		event_free(api->resume);
+	if (api_self == api)
+		api_self = NULL;
 	if (api->http != NULL)
 		evhttp_free(api->http);
 	free(api);

@@ -1,0 +1,70 @@
+"""himds under a flood of idle local connections that uses up its descriptors.
+
+Expectations:
+- When accept(2) runs out of descriptors (any local user can hold the connections), himds pauses
+  accepting instead of spinning: it uses little CPU, says so in a few log lines (not one per
+  attempt), and once the connections go it answers again, the token challenge too.
+"""
+
+import os
+import resource
+import socket
+import time
+
+import fixtures
+from fixtures import INSTANCE, MD, TOKEN, api, new_himds, put_local_identity
+from harness import check, poll, test
+
+NOFILE = 64		# himds's descriptor limit in this test
+
+
+def setup():
+	return fixtures.himds_env()
+
+
+def teardown(env):
+	return fixtures.stop_himds_env(env)
+
+
+def cpu_ticks(pid):
+	st = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+	return int(st[11]) + int(st[12])
+
+
+@test(timeout=40)
+def out_of_descriptors_pauses_accepting(env):
+	h = new_himds(env, "himds-nofile")
+	put_local_identity(env.sim, h.state_dir)
+	soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+	resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, hard))	# inherited by himds
+	try:
+		h.start()
+	finally:
+		resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+	socks = []
+	try:
+		for _ in range(NOFILE * 2):
+			s = socket.socket()
+			s.settimeout(2)
+			s.connect(("127.0.0.1", h.port))	# the backlog takes what himds cannot
+			socks.append(s)
+		fds = lambda: len(os.listdir("/proc/%d/fd" % h.proc.pid))
+		check(poll(lambda: fds() >= NOFILE - 1, timeout=5), "himds holds %d descriptors of %d"
+		      % (fds(), NOFILE))
+		lines0 = len(h.stderr_text().splitlines())
+		t0, c0 = time.monotonic(), cpu_ticks(h.proc.pid)
+		time.sleep(2)
+		used = (cpu_ticks(h.proc.pid) - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+		grew = len(h.stderr_text().splitlines()) - lines0
+		check(used < 0.3, "out of descriptors, himds spins: %.0f%% of a CPU" % (used * 100))
+		check(grew <= 5, "out of descriptors, himds logged %d lines in 2 s:\n%s" % (grew, h.stderr_tail(5)))
+		check(h.proc.poll() is None, "himds exited %s" % h.proc.returncode)
+	finally:
+		for s in socks:
+			s.close()
+	status = poll(lambda: (lambda r: r if r[0] == 200 else None)(api(h, INSTANCE, MD)), timeout=15,
+		      interval=0.5)
+	check(status, "after the flood, /metadata/instance: %r" % (api(h, INSTANCE, MD),))
+	status, hdrs, _ = api(h, TOKEN, MD)
+	check(status == 401 and "www-authenticate" in hdrs, "after the flood, a token request: %d %r" % (status, hdrs))
+	check(h.stop() == 0, "himds exited %s on SIGTERM" % h.proc.returncode)
