@@ -421,7 +421,7 @@ api_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri		*uri = evhttp_request_get_evhttp_uri(req);
 	const struct api_route		*r;
 	const char			*path, *meta;
-	char				 why[128];
+	char				 why[128], authority[300];
 	int				 i;
 
 	for (i = 0; api_forwarded[i] != NULL; i++)
@@ -441,6 +441,23 @@ api_request(struct evhttp_request *req, void *arg)
 		api_error(req, 400, "Bad Request", "invalid_request",
 		    "Host must be localhost, 127.0.0.1 or [::1]");
 		return;
+	}
+	/* In absolute form (GET http://host/...) the request line names the
+	 * host asked for, whatever Host says (RFC 9112 3.2.2). */
+	if (uri != NULL && evhttp_uri_get_host(uri) != NULL) {
+		if (evhttp_uri_get_port(uri) != -1)
+			snprintf(authority, sizeof(authority), "%s:%d",
+			    evhttp_uri_get_host(uri), evhttp_uri_get_port(uri));
+		else
+			snprintf(authority, sizeof(authority), "%s",
+			    evhttp_uri_get_host(uri));
+		if (!api_host_ok(authority)) {
+			log_warnx("refused a request for %s in absolute form: "
+			    "only localhost, 127.0.0.1 and [::1]", authority);
+			api_error(req, 400, "Bad Request", "invalid_request",
+			    "Host must be localhost, 127.0.0.1 or [::1]");
+			return;
+		}
 	}
 	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL)
 		path = "";

@@ -4,6 +4,8 @@ Expectations:
 - When accept(2) runs out of descriptors (any local user can hold the connections), himds pauses
   accepting instead of spinning: it uses little CPU, says so in a few log lines (not one per
   attempt), and once the connections go it answers again, the token challenge too.
+- A request line in absolute form (GET http://evil.example/...) names the host asked for: refused
+  as a Host of evil.example would be, whatever the Host header says.
 """
 
 import os
@@ -68,3 +70,36 @@ def out_of_descriptors_pauses_accepting(env):
 	status, hdrs, _ = api(h, TOKEN, MD)
 	check(status == 401 and "www-authenticate" in hdrs, "after the flood, a token request: %d %r" % (status, hdrs))
 	check(h.stop() == 0, "himds exited %s on SIGTERM" % h.proc.returncode)
+
+
+@test
+def absolute_form_names_the_host(env):
+	"""In absolute form the request line's authority is the host asked for (RFC 9112 3.2.2):
+	http://evil.example/... is refused like Host: evil.example, http://localhost:PORT/... served."""
+	h = env.plain if getattr(env, "plain", None) else None
+	if h is None:
+		h = env.plain = new_himds(env, "himds-plain")
+		put_local_identity(env.sim, h.state_dir)
+		h.start()
+
+	def raw(target):
+		s = socket.create_connection(("127.0.0.1", h.port), timeout=5)
+		try:
+			s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\nMetadata: true\r\nConnection: close\r\n\r\n"
+				  % target.encode())
+			out = b""
+			while True:
+				d = s.recv(65536)
+				if not d:
+					return out
+				out += d
+		finally:
+			s.close()
+	for target in ("http://evil.example" + INSTANCE, "http://evil.example:%d%s" % (h.port, INSTANCE)):
+		out = raw(target)
+		check(out.startswith(b"HTTP/1.1 400 ") and b"Host must be" in out,
+		      "GET %s with Host: localhost: %r" % (target, out[:200]))
+	for target in ("http://localhost:%d%s" % (h.port, INSTANCE), "http://[::1]:%d%s" % (h.port, INSTANCE),
+		       "http://127.0.0.1" + INSTANCE):
+		out = raw(target)
+		check(out.startswith(b"HTTP/1.1 200 "), "GET %s: %r" % (target, out[:200]))
