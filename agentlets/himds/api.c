@@ -318,6 +318,21 @@ api_token_answer(struct himds *h, long status, json_t *answer,
 	api_wait_free(w);
 }
 
+/* resource is logged and sent to the cloud: no newline forges a log line,
+ * no %00 in the query cuts it short unseen. */
+static int
+api_resource_ok(const char *resource, const char *query)
+{
+	const char	*p;
+
+	if (query != NULL && strstr(query, "%00") != NULL)
+		return 0;
+	for (p = resource; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
 static void
 api_token(struct himds_api *api, struct evhttp_request *req,
     struct evkeyvalq *query)
@@ -333,6 +348,12 @@ api_token(struct himds_api *api, struct evhttp_request *req,
 	if (resource == NULL || resource[0] == '\0') {
 		api_error(req, 400, "Bad Request", "invalid_request",
 		    "Required query variable 'resource' is missing");
+		return;
+	}
+	if (!api_resource_ok(resource, evhttp_uri_get_query(
+	    evhttp_request_get_evhttp_uri(req)))) {
+		api_error(req, 400, "Bad Request", "invalid_request",
+		    "Query variable 'resource' holds a control character");
 		return;
 	}
 	auth = evhttp_find_header(evhttp_request_get_input_headers(req),

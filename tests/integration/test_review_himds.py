@@ -6,6 +6,8 @@ Expectations:
   attempt), and once the connections go it answers again, the token challenge too.
 - A request line in absolute form (GET http://evil.example/...) names the host asked for: refused
   as a Host of evil.example would be, whatever the Host header says.
+- A token request whose resource holds a control character (a newline that would forge a log
+  line, a NUL) is refused with 400 naming resource, before any challenge.
 """
 
 import os
@@ -103,3 +105,20 @@ def absolute_form_names_the_host(env):
 		       "http://127.0.0.1" + INSTANCE):
 		out = raw(target)
 		check(out.startswith(b"HTTP/1.1 200 "), "GET %s: %r" % (target, out[:200]))
+
+
+@test
+def resource_with_control_characters_refused(env):
+	"""resource= is logged with the token it asks for: a newline in it (%0a) would forge log lines."""
+	h = env.plain if getattr(env, "plain", None) else None
+	if h is None:
+		h = env.plain = new_himds(env, "himds-plain")
+		put_local_identity(env.sim, h.state_dir)
+		h.start()
+	for bad in ("https%3A%2F%2Fvault.azure.net%0a2026-01-01T00%3A00%3A00.000Z%20himds%20info%20forged",
+		    "x%00y", "x%1by", "x%7fy"):
+		status, hdrs, doc = api(h, "/metadata/identity/oauth2/token?api-version=2020-06-01&resource=" + bad, MD)
+		check(status == 400 and "www-authenticate" not in hdrs and "resource" in doc.get("error_description", ""),
+		      "resource=%s: %d %r" % (bad, status, doc))
+	status, hdrs, _ = api(h, TOKEN, MD)
+	check(status == 401 and "www-authenticate" in hdrs, "a good resource: %d" % status)
