@@ -128,3 +128,39 @@ def check_ignores_access_log_named_by_admin_port(env):
 		if lsn is not None:
 			lsn.close()
 		shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test(timeout=30)
+def logs_skips_hard_links_in_arcproxys_folder(env):
+	"""<state>/arcproxy is arcproxy's user's: a *.log there that is a hard link to a root-only file
+	(which that user can make where fs.protected_hardlinks is 0) stays out of the archive."""
+	tmp = tempfile.mkdtemp(prefix="review-links-", dir=harness.tmp_root())
+	try:
+		conf, state, run = (os.path.join(tmp, d) for d in ("conf", "state", "run"))
+		for d in (conf, state, run, os.path.join(state, "arcproxy")):
+			os.makedirs(d)
+		secret = os.path.join(tmp, "root-only-secret.txt")
+		with open(secret, "w") as f:
+			f.write("ROOT-ONLY-SECRET-4712\n")
+		os.chmod(secret, 0o600)
+		os.link(secret, os.path.join(state, "arcproxy", "linked.log"))
+		with open(os.path.join(state, "arcproxy", "access.log"), "w") as f:
+			f.write("an access log line\n")
+		with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
+			f.write('listen = [ "127.0.0.1:%d" ];\nadmin_listen = "127.0.0.1:%d";\nroutes = ( );\n'
+				% (free_port(), free_port()))
+		out = os.path.join(tmp, "logs.tar.gz")
+		r = subprocess.run([str(AZCMAGENT), "logs", "--output", out, "-j", "--config-dir", conf,
+				    "--state-dir", state, "--run-dir", run, "--himds", "http://127.0.0.1:%d" % free_port()],
+				   capture_output=True, text=True, timeout=20)
+		check(r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error:" not in r.stderr,
+		      "logs: exit %d: %s" % (r.returncode, r.stderr.strip()))
+		with tarfile.open(out, "r:gz") as t:
+			members = {m.name.split("/", 1)[1]: t.extractfile(m).read().decode("utf-8", "replace")
+				   for m in t.getmembers() if m.isfile()}
+		check("logs/access.log" in members, "the archive has no logs/access.log: %r" % sorted(members))
+		for name, text in members.items():
+			check("ROOT-ONLY-SECRET-4712" not in text,
+			      "the archive's %s holds a root-only file through a hard link" % name)
+	finally:
+		shutil.rmtree(tmp, ignore_errors=True)
