@@ -11,7 +11,6 @@ Expectations:
 """
 
 import os
-import resource
 import socket
 import time
 
@@ -30,6 +29,13 @@ def teardown(env):
 	return fixtures.stop_himds_env(env)
 
 
+class NofileHimds(fixtures.Himds):
+	"""himds under prlimit: NOFILE descriptors at most (prlimit execs it: the same pid)."""
+
+	def command(self, *args):
+		return ["prlimit", "--nofile=%d" % NOFILE, "--"] + super().command(*args)
+
+
 def cpu_ticks(pid):
 	st = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
 	return int(st[11]) + int(st[12])
@@ -37,14 +43,10 @@ def cpu_ticks(pid):
 
 @test(timeout=40)
 def out_of_descriptors_pauses_accepting(env):
-	h = new_himds(env, "himds-nofile")
+	h = NofileHimds("himds-nofile")
+	env.himdses.append(h)
 	put_local_identity(env.sim, h.state_dir)
-	soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-	resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, hard))	# inherited by himds
-	try:
-		h.start()
-	finally:
-		resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+	h.start()
 	socks = []
 	try:
 		for _ in range(NOFILE * 2):
