@@ -34,7 +34,19 @@
 #define API_MAX_WAITING		64	/* token requests waiting for the cloud */
 #define API_SWEEP_SECONDS	5	/* how often expired keys are removed */
 #define API_PAUSE_MS		100	/* accepting rests this long on EMFILE */
+#define API_REQUEST_SECONDS	10	/* for a whole request to come in */
 #define API_PAUSE_LOG_EVERY	10	/* seconds between two lines about it */
+
+/* A connection's deadline: evhttp's timeout restarts at every byte, so a
+ * client trickling a header line at a time would hold it for hours. */
+struct api_conn {
+	struct himds_api		*api;
+	struct api_conn			*prev, *next;
+	struct bufferevent		*bev;
+	struct evhttp_connection	*evcon;	/* once evhttp made it */
+	struct event			*deadline;
+	int				 serving;	/* a request in our hands */
+};
 
 struct api_wait {
 	struct himds_api	*api;
@@ -52,6 +64,7 @@ struct himds_api {
 	struct evconnlistener	*listeners[HIMDS_MAX_LISTEN];
 	int			 nlisteners;
 	struct event		*resume;	/* accepting again after a pause */
+	struct api_conn		*conns;
 	time_t			 paused_logged;
 	unsigned long		 pauses;
 };
@@ -434,6 +447,116 @@ api_host_ok(const char *host)
 }
 
 static void
+api_conn_arm(struct api_conn *c)
+{
+	struct timeval	tv = { API_REQUEST_SECONDS, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
+
+static void
+api_conn_free(struct api_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->api->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	event_free(c->deadline);
+	free(c);
+}
+
+/* evhttp frees the connection (its close callback comes first). */
+static void
+api_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	api_conn_free(arg);
+}
+
+/* First run, right after the accept: the connection evhttp made around the
+ * bufferevent (its callbacks' argument) gets a close callback and the
+ * deadline.  Later runs: too slow, and evhttp is told of an end of file,
+ * closing the connection as it would for one (api_conn_closed frees c). */
+static void
+api_conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_conn	*c = arg;
+	void		*cbarg = NULL;
+
+	(void)fd;
+	(void)what;
+	if (c->evcon == NULL) {
+		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
+		if ((c->evcon = cbarg) == NULL) {
+			api_conn_free(c);	/* evhttp gave up on it */
+			return;
+		}
+		evhttp_connection_set_closecb(c->evcon, api_conn_closed, c);
+		api_conn_arm(c);
+	} else if (!c->serving)
+		bufferevent_trigger_event(c->bev, BEV_EVENT_READING |
+		    BEV_EVENT_EOF, 0);
+}
+
+/* Each connection's bufferevent, as evhttp would make it, and its tracker,
+ * whose timer runs at once (evhttp makes the connection meanwhile). */
+static struct bufferevent *
+api_conn_new(struct event_base *base, void *arg)
+{
+	struct himds_api	*api = arg;
+	struct api_conn		*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->deadline = evtimer_new(base, api_conn_timer, c)) == NULL ||
+	    (c->bev = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		if (c != NULL && c->deadline != NULL)
+			event_free(c->deadline);
+		free(c);
+		return NULL;
+	}
+	c->api = api;
+	if ((c->next = api->conns) != NULL)
+		c->next->prev = c;
+	api->conns = c;
+	event_active(c->deadline, EV_TIMEOUT, 1);
+	return c->bev;
+}
+
+/* The answer went out: the next request on the connection has its time. */
+static void
+api_conn_answered(struct evhttp_request *req, void *arg)
+{
+	struct api_conn	*c = arg;
+
+	(void)req;
+	c->serving = 0;
+	api_conn_arm(c);
+}
+
+/* The request is whole: no deadline while it is served (the cloud may
+ * take its time), a new one once it is answered. */
+static void
+api_conn_serving(struct himds_api *api, struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct api_conn			*c;
+
+	if ((evcon = evhttp_request_get_connection(req)) == NULL)
+		return;
+	for (c = api->conns; c != NULL; c = c->next)
+		if (c->evcon == evcon) {
+			c->serving = 1;
+			evtimer_del(c->deadline);
+			evhttp_request_set_on_complete_cb(req, api_conn_answered,
+			    c);
+			return;
+		}
+}
+
+static void
 api_request(struct evhttp_request *req, void *arg)
 {
 	struct himds_api		*api = arg;
@@ -445,6 +568,7 @@ api_request(struct evhttp_request *req, void *arg)
 	char				 why[128], authority[300];
 	int				 i;
 
+	api_conn_serving(api, req);
 	for (i = 0; api_forwarded[i] != NULL; i++)
 		if (evhttp_find_header(in, api_forwarded[i]) != NULL) {
 			log_warnx("refused a request with %s: a proxied request "
@@ -622,6 +746,7 @@ himds_api_new(struct himds *h, char *err, size_t errlen)
 	evhttp_set_max_headers_size(api->http, 16384);
 	evhttp_set_max_body_size(api->http, 4096);
 	evhttp_set_gencb(api->http, api_request, api);
+	evhttp_set_bevcb(api->http, api_conn_new, api);
 	api_self = api;
 	for (i = 0; i < h->settings.nlisten; i++)
 		if (api_listen(api, (const struct sockaddr *)&h->settings.listen[i],
@@ -654,5 +779,8 @@ himds_api_free(struct himds_api *api)
 		api_self = NULL;
 	if (api->http != NULL)
 		evhttp_free(api->http);
+	/* evhttp_free closed the connections; what is left was never one. */
+	while (api->conns != NULL)
+		api_conn_free(api->conns);
 	free(api);
 }

@@ -8,8 +8,11 @@ Expectations:
   as a Host of evil.example would be, whatever the Host header says.
 - A token request whose resource holds a control character (a newline that would forge a log
   line, a NUL) is refused with 400 naming resource, before any challenge.
+- A request trickled in a header line at a time is cut off 10 s after the connection (evhttp's
+  own timeout restarts at every byte); requests on a kept-alive connection are still answered.
 """
 
+import http.client
 import os
 import socket
 import time
@@ -124,3 +127,47 @@ def resource_with_control_characters_refused(env):
 		      "resource=%s: %d %r" % (bad, status, doc))
 	status, hdrs, _ = api(h, TOKEN, MD)
 	check(status == 401 and "www-authenticate" in hdrs, "a good resource: %d" % status)
+
+
+@test(timeout=40)
+def slow_request_is_cut_off(env):
+	"""evhttp's 10 s timeout restarts at every byte: a client that trickles a header line every
+	few seconds held its connection (and descriptor) for hours.  A request must be whole within
+	10 s of the connection (or of the last answer on it)."""
+	h = env.plain if getattr(env, "plain", None) else None
+	if h is None:
+		h = env.plain = new_himds(env, "himds-plain")
+		put_local_identity(env.sim, h.state_dir)
+		h.start()
+	s = socket.create_connection(("127.0.0.1", h.port), timeout=1)
+	closed = None
+	try:
+		s.sendall(b"GET /metadata/instance?api-version=2020-06-01 HTTP/1.1\r\n")
+		t0 = time.monotonic()
+		while time.monotonic() - t0 < 20:
+			try:
+				s.sendall(b"X-Slow: y\r\n")
+				d = s.recv(4096)
+				if not d:
+					closed = time.monotonic() - t0
+					break
+			except socket.timeout:
+				continue		# a line a second, about
+			except OSError:
+				closed = time.monotonic() - t0
+				break
+	finally:
+		s.close()
+	check(closed is not None and closed < 14, "a request trickled a line a second was still open after %s s"
+	      % ("%.0f" % closed if closed else "20"))
+	# A normal client on a kept-alive connection: two requests, both answered.
+	c = http.client.HTTPConnection("127.0.0.1", h.port, timeout=5)
+	try:
+		for _ in range(2):
+			c.request("GET", INSTANCE, headers=MD)
+			r = c.getresponse()
+			r.read()
+			check(r.status == 200, "kept-alive request: %d" % r.status)
+	finally:
+		c.close()
+	check(h.proc.poll() is None, "himds exited %s" % h.proc.returncode)
