@@ -66,8 +66,15 @@ exchange_req_body(struct conn *c)
 		if (moved == 0)
 			break;
 	}
-	if (c->up->plain)
+	if (c->up->plain) {
+		/* Written now: a write event only for what the socket did not
+		 * take (no epoll_ctl pair per request). */
 		fastio_write_now(c->up->bev);
+		if (evbuffer_get_length(out) == 0)
+			bufferevent_disable(c->up->bev, EV_WRITE);
+		else
+			bufferevent_enable(c->up->bev, EV_WRITE);
+	}
 	if (!c->req_done)
 		relay_throttle_end(&c->relay, &c->relay.client);
 }

@@ -7,6 +7,10 @@
 struct bufferevent;
 struct evbuffer;
 
+/* libevent 2.1's own socket reads stop here (EVBUFFER_MAX_READ): one that
+ * brought less took all the kernel held. */
+#define FASTIO_LIBEVENT_READ	4096
+
 /* For a process that relays bulk: freed buffers stay in malloc's arenas up
  * to FASTIO_MALLOC_KEEP, rather than going back to the kernel (and coming
  * back, page by page) each time a connection drains. */

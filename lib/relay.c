@@ -110,7 +110,9 @@ relay_read_more(struct relay_window *win, struct budget *b,
 	size_t	left = b != NULL ? budget_left(b) : room;
 
 	win->full = 0;
-	if (have >= room)
+	/* Less than libevent's cap came: the socket is empty, and one more
+	 * read would only say EAGAIN (a readv per small request). */
+	if (have < FASTIO_LIBEVENT_READ || have >= room)
 		return;
 	room -= have;
 	if (room > left)
