@@ -649,6 +649,34 @@ conn_drain_all(struct worker *w)
 	}
 }
 
+static void
+conn_cut(struct worker *w, int tunnels_only)
+{
+	struct conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (tunnels_only && c->state != CONN_TUNNEL)
+			continue;
+		if (c->error == PXE_NONE && c->method[0] != '\0' &&
+		    c->state != CONN_FLUSHING && c->state != CONN_LINGER)
+			c->error = PXE_SHUTDOWN;
+		conn_free(c);
+	}
+}
+
+void
+conn_cut_tunnels(struct worker *w)
+{
+	conn_cut(w, 1);
+}
+
+void
+conn_shutdown_all(struct worker *w)
+{
+	conn_cut(w, 0);
+}
+
 void
 conn_free_all(struct worker *w)
 {

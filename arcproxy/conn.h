@@ -76,6 +76,10 @@ void		 conn_free(struct conn *);
  * close after their current exchange. */
 void		 conn_drain_all(struct worker *);
 void		 conn_free_all(struct worker *);
+/* SIGTERM: close the tunnels (the grace is over), or everything (the
+ * drain is over); each gets its log line, error "shutdown". */
+void		 conn_cut_tunnels(struct worker *);
+void		 conn_shutdown_all(struct worker *);
 
 /* For exchange.c: the life-cycle steps an exchange ends in. */
 void		 conn_arm(struct conn *, long long ms);

@@ -131,6 +131,13 @@ exchange_opened(struct upstream *up, enum px_error error, const char *details,
 		return;
 	}
 	conn_touch(c);
+	if (c->w->tunnels_cut && c->req != NULL && http_msg_is_connect(c->req)) {
+		/* SIGTERM's grace for tunnels is over: none opens now. */
+		c->up = NULL;
+		up->ops->close(up);
+		conn_fail(c, PXE_SHUTDOWN);
+		return;
+	}
 	fastio_setup(up->bev);
 	if (c->req != NULL && http_msg_is_connect(c->req)) {
 		c->status = 200;
