@@ -619,7 +619,10 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	bufferevent_setcb(c->client, conn_client_read, conn_client_write,
 	    conn_client_event, c);
-	bufferevent_enable(c->client, EV_READ | EV_WRITE);
+	/* Writing is enabled with the first bytes the socket does not take at
+	 * once (fastio_pass), or by the step that queues them: an empty
+	 * output's write event only wakes the loop to be deleted. */
+	bufferevent_enable(c->client, EV_READ);
 	conn_arm(c, c->cfg->limits.head_timeout_ms);
 	METRIC_ADD(w->stats.connections, 1);
 	METRIC_ADD(w->stats.connections_open, 1);

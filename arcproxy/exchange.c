@@ -141,8 +141,11 @@ exchange_opened(struct upstream *up, enum px_error error, const char *details,
 	fastio_setup(up->bev);
 	if (c->req != NULL && http_msg_is_connect(c->req)) {
 		c->status = 200;
+		/* Sent now, not on the next pass: with nothing left in user
+		 * memory the tunnel can splice at once. */
 		evbuffer_add(bufferevent_get_output(c->client), established,
 		    sizeof(established) - 1);
+		fastio_write_now(c->client);
 		conn_tunnel(c);
 		return;
 	}

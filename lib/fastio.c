@@ -3,6 +3,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "bigread.h"
 #include "fastio.h"
@@ -75,5 +76,9 @@ fastio_pass(struct evbuffer *src, struct bufferevent *to, int plain)
 		return;
 	if (plain && evbuffer_get_length(out) == 0)
 		evbuffer_write(src, bufferevent_getfd(to));
+	if (evbuffer_get_length(src) == 0)
+		return;
 	evbuffer_add_buffer(out, src);
+	if (!(bufferevent_get_enabled(to) & EV_WRITE))
+		bufferevent_enable(to, EV_WRITE);
 }

@@ -25,7 +25,8 @@ int	fastio_read(struct bufferevent *, size_t room);
 void	fastio_write_now(struct bufferevent *);
 /* Appends src to a plain socket bufferevent's output; while nothing is
  * queued there, first writes straight to the socket, so that what the
- * kernel takes never schedules (and deletes) a write event. */
+ * kernel takes never schedules (and deletes) a write event.  What is left
+ * is written on bev's write events, enabled here if they were not. */
 void	fastio_pass(struct evbuffer *src, struct bufferevent *to, int plain);
 
 #endif

@@ -448,15 +448,17 @@ relay_splice_try(struct relay *r)
 		free(f);
 		return;
 	}
+	/* The flows' read events go in before the bufferevents' go out: a
+	 * socket watched all along costs no epoll_ctl(2). */
+	for (i = 0; i < 2; i++)
+		if (!f[i].from->eof)
+			event_add(f[i].rev, NULL);
 	bufferevent_disable(r->client.bev, EV_READ | EV_WRITE);
 	bufferevent_disable(r->upstream.bev, EV_READ | EV_WRITE);
 	r->client.paused = r->upstream.paused = 0;
 	sp->up = &f[0];
 	sp->down = &f[1];
 	sp->pipes->users++;
-	for (i = 0; i < 2; i++)
-		if (!f[i].from->eof)
-			event_add(f[i].rev, NULL);
 }
 
 /* Back to the buffered pump for good, when the other direction has no
