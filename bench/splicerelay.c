@@ -38,6 +38,7 @@ struct sr_tunnel {
 };
 
 static int		 sr_ep;
+static size_t		 sr_pipe_bytes = SR_PIPE_BYTES;	/* argv[2]: to try others */
 static struct sr_tunnel	*sr_dead;	/* later events of a batch may name them */
 
 static void
@@ -79,7 +80,7 @@ sr_flow(struct sr_end *from, struct sr_end *to)
 
 	for (;;) {
 		if (from->held == 0 && !from->eof) {
-			n = splice(from->fd, NULL, from->p[1], NULL, SR_PIPE_BYTES,
+			n = splice(from->fd, NULL, from->p[1], NULL, sr_pipe_bytes,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n == 0)
 				from->eof = 1;
@@ -154,7 +155,7 @@ sr_head(struct sr_tunnel *t)
 	for (i = 0; i < 2; i++) {
 		if (pipe2(t->end[i].p, O_NONBLOCK | O_CLOEXEC) == -1)
 			goto fail;
-		fcntl(t->end[i].p[1], F_SETPIPE_SZ, SR_PIPE_BYTES);
+		fcntl(t->end[i].p[1], F_SETPIPE_SZ, (int)sr_pipe_bytes);
 	}
 	t->open = 1;
 	sr_pump(t);
@@ -193,6 +194,8 @@ main(int argc, char **argv)
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons(argc > 1 ? (unsigned short)atoi(argv[1]) : 0);
+	if (argc > 2 && (sr_pipe_bytes = strtoul(argv[2], NULL, 10)) < 4096)
+		sr_pipe_bytes = 4096;
 	signal(SIGPIPE, SIG_IGN);
 	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1 ||
 	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
