@@ -3,6 +3,7 @@
 #define FASTIO_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct bufferevent;
 struct evbuffer;
@@ -20,6 +21,10 @@ void	fastio_setup(struct bufferevent *);
 /* One read of up to room bytes from bev's socket into its input, past
  * libevent's 4 KiB; returns 1 when it filled room (more may be waiting). */
 int	fastio_read(struct bufferevent *, size_t room);
+/* The same read for a caller that watches the socket itself instead of
+ * the bufferevent (no FIONREAD ioctl before it, as libevent makes): bytes
+ * read, 0 at EOF, BIGREAD_AGAIN, or -1 with errno set. */
+ssize_t	fastio_read_some(struct bufferevent *, size_t room);
 /* Writes what bev's output holds now rather than on the next pass of the
  * loop (one epoll round less); the rest waits for its own write event. */
 void	fastio_write_now(struct bufferevent *);
