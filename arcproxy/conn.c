@@ -106,6 +106,7 @@ conn_close_upstream(struct conn *c)
 	if (c->up == NULL)
 		return;
 	/* The spliced tunnel's events go before the sockets they watch. */
+	exchange_resp_reads_off(c);
 	relay_stop(&c->relay);
 	budget_untrack(&c->w->budget, c->up->bev);
 	c->up->ops->close(c->up);
@@ -155,6 +156,8 @@ conn_release(struct conn *c)
 		return;
 	if (c->head_rev != NULL)
 		event_free(c->head_rev);
+	if (c->resp_rev != NULL)
+		event_free(c->resp_rev);
 	if (c->client != NULL)
 		bufferevent_free(c->client);
 	if (c->timer != NULL)
@@ -336,6 +339,9 @@ conn_tunnel(struct conn *c)
 	budget_track(&c->w->budget, c->up->bev);
 	bufferevent_setcb(c->up->bev, conn_tunnel_up_read, conn_tunnel_up_write,
 	    conn_tunnel_up_event, c);
+	/* A 101: the bufferevent reads the upstream again (relay_start). */
+	bufferevent_enable(c->up->bev, EV_READ);
+	exchange_resp_reads_off(c);
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	/* Plain TCP both ways: socket to socket once nothing is buffered. */
 	if (c->up->plain)
@@ -641,6 +647,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	if ((c->timer = evtimer_new(w->base, conn_timeout, c)) == NULL ||
 	    (c->head_rev = event_new(w->base, bufferevent_getfd(c->client),
 	    EV_READ | EV_PERSIST, conn_head_readable, c)) == NULL ||
+	    (c->resp_rev = event_new(w->base, -1, 0, NULL, NULL)) == NULL ||
 	    (c->req = malloc(sizeof(*c->req))) == NULL ||
 	    (c->resp = malloc(sizeof(*c->resp))) == NULL ||
 	    (c->head_out = evbuffer_new()) == NULL ||

@@ -41,6 +41,7 @@ struct conn {
 	struct upstream		*up;
 	struct event		*timer;		/* its meaning: see enum conn_state */
 	struct event		*head_rev;	/* client readable, in HEAD and IDLE */
+	struct event		*resp_rev;	/* plain upstream readable, in EXCHANGE */
 	struct timeval		 last_active;	/* last byte either way (cached clock) */
 	struct timeval		 start;		/* of the current request or tunnel */
 	struct http_msg		*req;		/* NULL once tunnelling */

@@ -100,26 +100,36 @@ relay_throttle(struct relay_window *win, struct budget *b,
 	return 1;
 }
 
-/* One big read, up to the window and what the budget has left (fastio.c). */
-void
-relay_read_more(struct relay_window *win, struct budget *b,
+size_t
+relay_read_room(struct relay_window *win, struct budget *b,
     struct bufferevent *bev, size_t max)
 {
 	size_t	have = evbuffer_get_length(bufferevent_get_input(bev));
 	size_t	room = relay_window_high(win, max);
 	size_t	left = b != NULL ? budget_left(b) : room;
 
+	if (have >= room)
+		return 0;
+	room -= have;
+	return room < left ? room : left;
+}
+
+/* One big read, up to the window and what the budget has left (fastio.c). */
+void
+relay_read_more(struct relay_window *win, struct budget *b,
+    struct bufferevent *bev, size_t max)
+{
+	size_t	room;
+
 	win->full = 0;
 	/* Less than libevent's cap came: the socket is empty, and one more
 	 * read would only say EAGAIN (a readv per small request). */
-	if (have < FASTIO_LIBEVENT_READ || have >= room)
+	if (evbuffer_get_length(bufferevent_get_input(bev)) <
+	    FASTIO_LIBEVENT_READ)
 		return;
-	room -= have;
-	if (room > left)
-		room = left;
-	if (room == 0)
-		return;		/* spent: libevent's own small reads only */
-	win->full = fastio_read(bev, room);
+	/* 0: spent, libevent's own small reads only. */
+	if ((room = relay_read_room(win, b, bev, max)) > 0)
+		win->full = fastio_read(bev, room);
 }
 
 struct relay_end *
