@@ -47,6 +47,8 @@ static void	conn_head(struct conn *);
 static void
 conn_head_reads(struct conn *c, int on)
 {
+	if (c->head_rev == NULL)
+		return;			/* a tunnel: never again */
 	if (on) {
 		event_add(c->head_rev, NULL);
 		bufferevent_disable(c->client, EV_READ);
@@ -342,6 +344,12 @@ conn_tunnel(struct conn *c)
 	/* A 101: the bufferevent reads the upstream again (relay_start). */
 	bufferevent_enable(c->up->bev, EV_READ);
 	exchange_resp_reads_off(c);
+	/* A tunnel reads no more heads or responses: its idle memory counts. */
+	event_free(c->head_rev);
+	c->head_rev = NULL;
+	if (c->resp_rev != NULL)
+		event_free(c->resp_rev);
+	c->resp_rev = NULL;
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	/* Plain TCP both ways: socket to socket once nothing is buffered. */
 	if (c->up->plain)
@@ -647,7 +655,6 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	if ((c->timer = evtimer_new(w->base, conn_timeout, c)) == NULL ||
 	    (c->head_rev = event_new(w->base, bufferevent_getfd(c->client),
 	    EV_READ | EV_PERSIST, conn_head_readable, c)) == NULL ||
-	    (c->resp_rev = event_new(w->base, -1, 0, NULL, NULL)) == NULL ||
 	    (c->req = malloc(sizeof(*c->req))) == NULL ||
 	    (c->resp = malloc(sizeof(*c->resp))) == NULL ||
 	    (c->head_out = evbuffer_new()) == NULL ||

@@ -37,6 +37,10 @@ static void	exchange_up_readable(evutil_socket_t, short, void *);
 static void
 exchange_resp_reads_on(struct conn *c)
 {
+	/* Made on the first exchange: a CONNECT's conn never needs it. */
+	if (c->resp_rev == NULL &&
+	    (c->resp_rev = event_new(c->w->base, -1, 0, NULL, NULL)) == NULL)
+		return;			/* the bufferevent reads, as it can */
 	event_assign(c->resp_rev, c->w->base, bufferevent_getfd(c->up->bev),
 	    EV_READ | EV_PERSIST, exchange_up_readable, c);
 	/* In before the bufferevent's goes out: no epoll_ctl for the swap. */
@@ -47,7 +51,7 @@ exchange_resp_reads_on(struct conn *c)
 void
 exchange_resp_reads_off(struct conn *c)
 {
-	if (event_pending(c->resp_rev, EV_READ, NULL))
+	if (c->resp_rev != NULL && event_pending(c->resp_rev, EV_READ, NULL))
 		event_del(c->resp_rev);
 }
 
