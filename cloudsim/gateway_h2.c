@@ -843,6 +843,7 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 		goto fail;
 	c->tls = tls;
 	tls_read_ahead(tls, H2_READ_AHEAD);
+	tls_write_gather(tls);	/* a pass's records in one write(2) */
 	bufferevent_set_max_single_read(tls, H2_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(tls, H2_MAX_SINGLE_IO);
 	h2io_init(&c->io, c->ng, tls, H2_TLS_HIGH);
