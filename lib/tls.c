@@ -380,12 +380,14 @@ struct tls_gather {
 	struct event		*wev;		/* dupfd writable */
 	char			*buf;
 	size_t			 off, len;	/* unsent: buf[off..len) */
+	size_t			 size;		/* of buf */
 	int			 shut;		/* SHUT_WR once flushed */
 	int			 failed;	/* a write failed: the socket is done */
 	LIST_ENTRY(tls_gather)	 entry;		/* in tls_lingering while it lingers */
 };
 
 #define TLS_GATHER_BYTES	(128 * 1024)	/* records per write(2): 8 full ones */
+#define TLS_GATHER_FIRST	(20 * 1024)	/* a small exchange's buffer: a full record */
 
 static BIO_METHOD	*tls_gather_method;
 static int		 tls_gather_type;
@@ -486,6 +488,8 @@ static int
 tls_gather_bwrite(BIO *b, const char *data, int len)
 {
 	struct tls_gather	*g = BIO_get_data(b);
+	size_t			 size;
+	char			*nbuf;
 
 	BIO_clear_retry_flags(b);
 	if (len <= 0)
@@ -505,11 +509,20 @@ tls_gather_bwrite(BIO *b, const char *data, int len)
 			return -1;
 		}
 	}
-	if (g->buf == NULL && (g->buf = malloc(TLS_GATHER_BYTES)) == NULL)
-		return -1;
+	/* Small at first (a connection that only exchanges a few records
+	 * costs no big block), grown once a pass brings more. */
+	if (g->len + (size_t)len > g->size) {
+		size = g->size == 0 ? TLS_GATHER_FIRST : TLS_GATHER_BYTES;
+		if (size > g->size) {
+			if ((nbuf = realloc(g->buf, size)) == NULL)
+				return -1;
+			g->buf = nbuf;
+			g->size = size;
+		}
+	}
 	/* OpenSSL takes a short write and comes back with the rest. */
-	if ((size_t)len > TLS_GATHER_BYTES - g->len)
-		len = (int)(TLS_GATHER_BYTES - g->len);
+	if ((size_t)len > g->size - g->len)
+		len = (int)(g->size - g->len);
 	memcpy(g->buf + g->len, data, (size_t)len);
 	g->len += (size_t)len;
 	if (!event_pending(g->flush, EV_WRITE, NULL) &&
