@@ -53,14 +53,9 @@ tunnel_shutdown(void *arg)
 static void
 tunnel_on_read(struct bufferevent *bev, void *arg)
 {
-	struct tunnel		*t = arg;
-	struct relay_end	*from = tunnel_end_of(t, bev);
+	struct tunnel	*t = arg;
 
-	/* The target is plain TCP, which libevent reads 4 KiB at a time:
-	 * what the kernel holds, up to the window, in one read. */
-	if (from == &t->relay.upstream && !from->paused && !from->eof)
-		relay_read_more(&from->win, NULL, bev, t->relay.high_water);
-	relay_read(&t->relay, from);
+	relay_read(&t->relay, tunnel_end_of(t, bev));
 }
 
 static void
