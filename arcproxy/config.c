@@ -21,6 +21,7 @@ static const char *const config_limit_keys[] = {
 	"max_head_bytes", "head_timeout_ms", "client_idle_timeout_ms",
 	"connect_timeout_ms", "tunnel_idle_timeout_ms", "max_connections",
 	"pool_max_idle", "pool_idle_timeout_ms", "drain_timeout_ms",
+	"drain_tunnel_grace_ms",
 	"buffer_bytes", "buffer_budget_bytes", NULL
 };
 static const char *const config_route_keys[] = { "match", "route", NULL };
@@ -36,6 +37,7 @@ static const struct config_limits config_default_limits = {
 	.pool_max_idle = 64,
 	.pool_idle_timeout_ms = 30000,
 	.drain_timeout_ms = 10000,
+	.drain_tunnel_grace_ms = 2000,
 	.buffer_bytes = 524288,
 	.buffer_budget_bytes = 64 << 20,
 };
@@ -282,6 +284,8 @@ config_load_limits(struct config *cfg, const config_setting_t *root,
 	    conf_int(g, "pool_max_idle", 0, 100000, &l->pool_max_idle, err) == -1 ||
 	    conf_int(g, "pool_idle_timeout_ms", 10, day, &l->pool_idle_timeout_ms, err) == -1 ||
 	    conf_int(g, "drain_timeout_ms", 0, day, &l->drain_timeout_ms, err) == -1 ||
+	    conf_int(g, "drain_tunnel_grace_ms", 0, day, &l->drain_tunnel_grace_ms,
+	    err) == -1 ||
 	    conf_int(g, "buffer_bytes", 4096, 64 << 20, &l->buffer_bytes, err) == -1 ||
 	    conf_int(g, "buffer_budget_bytes", 65536, 1LL << 40,
 	    &l->buffer_budget_bytes, err) == -1)

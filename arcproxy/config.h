@@ -27,6 +27,7 @@ struct config_limits {
 	long long	pool_max_idle;
 	long long	pool_idle_timeout_ms;
 	long long	drain_timeout_ms;
+	long long	drain_tunnel_grace_ms;	/* SIGTERM: tunnels' share of it */
 	long long	buffer_bytes;
 	long long	buffer_budget_bytes;	/* all connections, all workers */
 };

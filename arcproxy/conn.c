@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
+#include "bigread.h"
 #include "budget.h"
 #include "config.h"
 #include "conn.h"
@@ -34,6 +35,48 @@ static void	conn_tunnel_up_read(struct bufferevent *, void *);
 static void	conn_tunnel_up_write(struct bufferevent *, void *);
 static void	conn_tunnel_up_event(struct bufferevent *, short, void *);
 static void	conn_head(struct conn *);
+
+/*
+ * Between requests (HEAD, IDLE) the client's socket is watched by head_rev,
+ * not by its bufferevent: libevent asks the kernel with an ioctl(FIONREAD)
+ * before each read, one system call in six or seven of a small request.
+ * Any other state reads through the bufferevent.  The new watcher goes in
+ * before the old one goes out: the socket stays watched for reading all
+ * along, and libevent's changelist sends no epoll_ctl(2) for the swap.
+ */
+static void
+conn_head_reads(struct conn *c, int on)
+{
+	if (c->head_rev == NULL)
+		return;			/* a tunnel: never again */
+	if (on) {
+		event_add(c->head_rev, NULL);
+		bufferevent_disable(c->client, EV_READ);
+	} else if (event_pending(c->head_rev, EV_READ, NULL)) {
+		bufferevent_enable(c->client, EV_READ);
+		event_del(c->head_rev);
+	}
+}
+
+static void
+conn_head_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	ssize_t		 n;
+
+	(void)fd;
+	(void)what;
+	/* What libevent reads at most per event. */
+	n = fastio_read_some(c->client, FASTIO_LIBEVENT_READ);
+	if (n == BIGREAD_AGAIN)
+		return;
+	if (n <= 0) {
+		conn_client_event(c->client, BEV_EVENT_READING |
+		    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+		return;
+	}
+	conn_client_read(c->client, c);
+}
 
 void
 conn_arm(struct conn *c, long long ms)
@@ -65,6 +108,7 @@ conn_close_upstream(struct conn *c)
 	if (c->up == NULL)
 		return;
 	/* The spliced tunnel's events go before the sockets they watch. */
+	exchange_resp_reads_off(c);
 	relay_stop(&c->relay);
 	budget_untrack(&c->w->budget, c->up->bev);
 	c->up->ops->close(c->up);
@@ -112,6 +156,10 @@ conn_release(struct conn *c)
 {
 	if (c == NULL)
 		return;
+	if (c->head_rev != NULL)
+		event_free(c->head_rev);
+	if (c->resp_rev != NULL)
+		event_free(c->resp_rev);
 	if (c->client != NULL)
 		bufferevent_free(c->client);
 	if (c->timer != NULL)
@@ -149,6 +197,7 @@ conn_closing(struct conn *c)
 {
 	conn_log(c);
 	conn_close_upstream(c);
+	conn_head_reads(c, 0);
 	c->state = CONN_FLUSHING;
 	evbuffer_drain(bufferevent_get_input(c->client),
 	    evbuffer_get_length(bufferevent_get_input(c->client)));
@@ -170,6 +219,7 @@ conn_abort(struct conn *c)
 	if (c->state == CONN_TUNNEL)
 		METRIC_SUB(c->w->stats.tunnels_open[c->route.kind], 1);
 	c->state = CONN_ABORTED;
+	conn_head_reads(c, 0);
 	bufferevent_disable(c->client, EV_READ | EV_WRITE);
 	conn_arm(c, 0);
 }
@@ -291,6 +341,15 @@ conn_tunnel(struct conn *c)
 	budget_track(&c->w->budget, c->up->bev);
 	bufferevent_setcb(c->up->bev, conn_tunnel_up_read, conn_tunnel_up_write,
 	    conn_tunnel_up_event, c);
+	/* A 101: the bufferevent reads the upstream again (relay_start). */
+	bufferevent_enable(c->up->bev, EV_READ);
+	exchange_resp_reads_off(c);
+	/* A tunnel reads no more heads or responses: its idle memory counts. */
+	event_free(c->head_rev);
+	c->head_rev = NULL;
+	if (c->resp_rev != NULL)
+		event_free(c->resp_rev);
+	c->resp_rev = NULL;
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	/* Plain TCP both ways: socket to socket once nothing is buffered. */
 	if (c->up->plain)
@@ -340,6 +399,8 @@ conn_route(struct conn *c)
 	struct http_msg	*m = c->req;
 	int		 rc, guarded;
 
+	/* From here on the bufferevent reads. */
+	conn_head_reads(c, 0);
 	event_base_gettimeofday_cached(c->w->base, &c->start);
 	c->bytes_up = c->bytes_down = 0;
 	c->status = 0;
@@ -438,7 +499,7 @@ conn_next_request(struct conn *c)
 	c->method[0] = '\0';
 	http_msg_init(c->req, HTTP_REQUEST);
 	conn_arm(c, c->cfg->limits.client_idle_timeout_ms);
-	bufferevent_enable(c->client, EV_READ);
+	conn_head_reads(c, 1);
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
 		conn_head(c);
 }
@@ -592,6 +653,8 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 		goto fail;
 	fd = -1;			/* the bufferevent closes it now */
 	if ((c->timer = evtimer_new(w->base, conn_timeout, c)) == NULL ||
+	    (c->head_rev = event_new(w->base, bufferevent_getfd(c->client),
+	    EV_READ | EV_PERSIST, conn_head_readable, c)) == NULL ||
 	    (c->req = malloc(sizeof(*c->req))) == NULL ||
 	    (c->resp = malloc(sizeof(*c->resp))) == NULL ||
 	    (c->head_out = evbuffer_new()) == NULL ||
@@ -619,7 +682,10 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	bufferevent_setcb(c->client, conn_client_read, conn_client_write,
 	    conn_client_event, c);
-	bufferevent_enable(c->client, EV_READ | EV_WRITE);
+	/* Writing is enabled with the first bytes the socket does not take at
+	 * once (fastio_pass), or by the step that queues them: an empty
+	 * output's write event only wakes the loop to be deleted. */
+	conn_head_reads(c, 1);
 	conn_arm(c, c->cfg->limits.head_timeout_ms);
 	METRIC_ADD(w->stats.connections, 1);
 	METRIC_ADD(w->stats.connections_open, 1);
@@ -647,6 +713,34 @@ conn_drain_all(struct worker *w)
 		    evbuffer_get_length(bufferevent_get_input(c->client)) == 0)
 			conn_free(c);
 	}
+}
+
+static void
+conn_cut(struct worker *w, int tunnels_only)
+{
+	struct conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (tunnels_only && c->state != CONN_TUNNEL)
+			continue;
+		if (c->error == PXE_NONE && c->method[0] != '\0' &&
+		    c->state != CONN_FLUSHING && c->state != CONN_LINGER)
+			c->error = PXE_SHUTDOWN;
+		conn_free(c);
+	}
+}
+
+void
+conn_cut_tunnels(struct worker *w)
+{
+	conn_cut(w, 1);
+}
+
+void
+conn_shutdown_all(struct worker *w)
+{
+	conn_cut(w, 0);
 }
 
 void

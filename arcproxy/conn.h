@@ -40,6 +40,8 @@ struct conn {
 	struct bufferevent	*client;
 	struct upstream		*up;
 	struct event		*timer;		/* its meaning: see enum conn_state */
+	struct event		*head_rev;	/* client readable, in HEAD and IDLE */
+	struct event		*resp_rev;	/* plain upstream readable, in EXCHANGE */
 	struct timeval		 last_active;	/* last byte either way (cached clock) */
 	struct timeval		 start;		/* of the current request or tunnel */
 	struct http_msg		*req;		/* NULL once tunnelling */
@@ -76,6 +78,10 @@ void		 conn_free(struct conn *);
  * close after their current exchange. */
 void		 conn_drain_all(struct worker *);
 void		 conn_free_all(struct worker *);
+/* SIGTERM: close the tunnels (the grace is over), or everything (the
+ * drain is over); each gets its log line, error "shutdown". */
+void		 conn_cut_tunnels(struct worker *);
+void		 conn_shutdown_all(struct worker *);
 
 /* For exchange.c: the life-cycle steps an exchange ends in. */
 void		 conn_arm(struct conn *, long long ms);

@@ -6,6 +6,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "bigread.h"
 #include "budget.h"
 #include "config.h"
 #include "conn.h"
@@ -25,6 +26,34 @@ static void	exchange_resp(struct conn *);
 static void	exchange_up_read(struct bufferevent *, void *);
 static void	exchange_up_write(struct bufferevent *, void *);
 static void	exchange_up_event(struct bufferevent *, short, void *);
+static void	exchange_up_readable(evutil_socket_t, short, void *);
+
+/*
+ * A plain upstream's response is read by the conn's resp_rev, not by the
+ * bufferevent: libevent asks the kernel with an ioctl(FIONREAD) before
+ * each read.  The bufferevent reads again once the client cannot keep
+ * pace (relay_throttle pauses it) and for whatever follows the exchange.
+ */
+static void
+exchange_resp_reads_on(struct conn *c)
+{
+	/* Made on the first exchange: a CONNECT's conn never needs it. */
+	if (c->resp_rev == NULL &&
+	    (c->resp_rev = event_new(c->w->base, -1, 0, NULL, NULL)) == NULL)
+		return;			/* the bufferevent reads, as it can */
+	event_assign(c->resp_rev, c->w->base, bufferevent_getfd(c->up->bev),
+	    EV_READ | EV_PERSIST, exchange_up_readable, c);
+	/* In before the bufferevent's goes out: no epoll_ctl for the swap. */
+	event_add(c->resp_rev, NULL);
+	bufferevent_disable(c->up->bev, EV_READ);
+}
+
+void
+exchange_resp_reads_off(struct conn *c)
+{
+	if (c->resp_rev != NULL && event_pending(c->resp_rev, EV_READ, NULL))
+		event_del(c->resp_rev);
+}
 
 /* Opens the route's upstream under the request's generation. */
 static void
@@ -66,8 +95,15 @@ exchange_req_body(struct conn *c)
 		if (moved == 0)
 			break;
 	}
-	if (c->up->plain)
+	if (c->up->plain) {
+		/* Written now: a write event only for what the socket did not
+		 * take (no epoll_ctl pair per request). */
 		fastio_write_now(c->up->bev);
+		if (evbuffer_get_length(out) == 0)
+			bufferevent_disable(c->up->bev, EV_WRITE);
+		else
+			bufferevent_enable(c->up->bev, EV_WRITE);
+	}
 	if (!c->req_done)
 		relay_throttle_end(&c->relay, &c->relay.client);
 }
@@ -96,6 +132,8 @@ exchange_begin(struct conn *c)
 	c->resp->skip_body = strcmp(c->method, "HEAD") == 0;
 	bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
 	bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
+	if (c->up->plain)
+		exchange_resp_reads_on(c);
 	bufferevent_enable(c->client, EV_READ);
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	exchange_req_body(c);
@@ -124,11 +162,21 @@ exchange_opened(struct upstream *up, enum px_error error, const char *details,
 		return;
 	}
 	conn_touch(c);
+	if (c->w->tunnels_cut && c->req != NULL && http_msg_is_connect(c->req)) {
+		/* SIGTERM's grace for tunnels is over: none opens now. */
+		c->up = NULL;
+		up->ops->close(up);
+		conn_fail(c, PXE_SHUTDOWN);
+		return;
+	}
 	fastio_setup(up->bev);
 	if (c->req != NULL && http_msg_is_connect(c->req)) {
 		c->status = 200;
+		/* Sent now, not on the next pass: with nothing left in user
+		 * memory the tunnel can splice at once. */
 		evbuffer_add(bufferevent_get_output(c->client), established,
 		    sizeof(established) - 1);
+		fastio_write_now(c->client);
 		conn_tunnel(c);
 		return;
 	}
@@ -172,8 +220,10 @@ exchange_done(struct conn *c)
 	    evbuffer_get_length(bufferevent_get_input(c->up->bev)) == 0;
 	if (reusable) {
 		budget_untrack(&c->w->budget, c->up->bev);
+		/* The pool's bufferevent read goes in first (pool_put). */
 		pool_put(c->w->pool, c->up, c->cfg->limits.pool_max_idle,
 		    c->cfg->limits.pool_idle_timeout_ms);
+		exchange_resp_reads_off(c);
 		c->up = NULL;
 	} else
 		conn_close_upstream(c);
@@ -290,6 +340,9 @@ exchange_resp(struct conn *c)
 		return;
 	}
 	relay_throttle_end(&c->relay, &c->relay.upstream);
+	if (c->relay.upstream.paused)
+		/* relay_resume() enables the bufferevent's reads. */
+		exchange_resp_reads_off(c);
 	return;
  bad:
 	log_debug("%s %s: bad response: %s", c->client_addr,
@@ -322,6 +375,32 @@ exchange_up_read(struct bufferevent *bev, void *arg)
 	if (c->up->plain)
 		relay_read_more(&c->relay.upstream.win, &c->w->budget, bev,
 		    (size_t)c->cfg->limits.buffer_bytes);
+	exchange_resp(c);
+}
+
+static void
+exchange_up_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct bufferevent *bev = c->up->bev;
+	size_t		 room;
+	ssize_t		 n;
+
+	(void)fd;
+	(void)what;
+	if ((room = relay_read_room(&c->relay.upstream.win, &c->w->budget, bev,
+	    (size_t)c->cfg->limits.buffer_bytes)) == 0)
+		room = FASTIO_LIBEVENT_READ;	/* spent: small reads only */
+	n = fastio_read_some(bev, room);
+	if (n == BIGREAD_AGAIN)
+		return;
+	if (n <= 0) {
+		exchange_up_event(bev, BEV_EVENT_READING |
+		    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+		return;
+	}
+	c->relay.upstream.win.full = (size_t)n >= room;
+	conn_touch(c);
 	exchange_resp(c);
 }
 

@@ -66,7 +66,25 @@ worker_drained(evutil_socket_t fd, short what, void *arg)
 	if (w->nconns > 0)
 		log_info("worker %d: drain time over, closing %zu connections",
 		    w->id, w->nconns);
+	w->tunnels_cut = 1;
+	conn_shutdown_all(w);
 	event_base_loopexit(w->base, NULL);
+}
+
+/*
+ * A tunnel (a CONNECT, a WebSocket) may stay open for hours: waiting for
+ * it would hold the whole drain for nothing.  Requests in flight get the
+ * drain time; tunnels a short grace, then they close, each with its line.
+ */
+static void
+worker_tunnels_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	w->tunnels_cut = 1;
+	conn_cut_tunnels(w);
 }
 
 static void
@@ -198,6 +216,12 @@ worker_control(evutil_socket_t fd, short what, void *arg)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(w->drain_timer, &tv);
+	if (w->cfg->limits.drain_tunnel_grace_ms < ms) {
+		ms = w->cfg->limits.drain_tunnel_grace_ms;
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(w->tunnel_timer, &tv);
+	}
 }
 
 int
@@ -232,7 +256,9 @@ worker_init(struct worker *w, struct proxy *px, int id, struct config *cfg,
 	if ((w->pool = pool_new(w->base)) == NULL ||
 	    (w->alog = accesslog_writer_new(w->base, log)) == NULL ||
 	    (w->control = event_new(w->base, -1, 0, worker_control, w)) == NULL ||
-	    (w->drain_timer = evtimer_new(w->base, worker_drained, w)) == NULL) {
+	    (w->drain_timer = evtimer_new(w->base, worker_drained, w)) == NULL ||
+	    (w->tunnel_timer = evtimer_new(w->base, worker_tunnels_over,
+	    w)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -316,6 +342,8 @@ worker_free(struct worker *w)
 		event_free(w->control);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
+	if (w->tunnel_timer != NULL)
+		event_free(w->tunnel_timer);
 	if (w->dns != NULL)
 		evdns_base_free(w->dns, 0);
 	if (w->base != NULL)

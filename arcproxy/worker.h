@@ -35,12 +35,14 @@ struct worker {
 	struct acceptor		*acceptor;	/* its listeners, EMFILE back-off */
 	struct event		*control;	/* woken by the main thread */
 	struct event		*drain_timer;	/* SIGTERM: the drain deadline */
+	struct event		*tunnel_timer;	/* SIGTERM: the tunnels' grace */
 	pthread_mutex_t		 lock;		/* guards the next two */
 	struct config		*next_cfg;	/* a reload waiting to be taken */
 	struct accesslog	*next_log;
 	int			 stop;		/* SIGTERM seen: drain and exit */
 	int			 started;	/* worker_start() ran: privileges are dropped */
 	int			 draining;
+	int			 tunnels_cut;	/* the grace is over: no tunnel opens */
 	struct pool		*pool;
 	struct accesslog_writer	*alog;
 	struct metrics		 stats;

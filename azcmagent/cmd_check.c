@@ -68,9 +68,16 @@ check_logged_route(const char *log, long port, const char *authority,
 	for (i = 0; i < CHECK_LOG_WAIT_MS / 100 && last == NULL; i++) {
 		if (i > 0)
 			nanosleep(&pause, NULL);
-		if ((fd = open(log, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		/* O_NONBLOCK and a regular file only: arcproxy's user owns
+		 * the log's folder and may put a FIFO in its place. */
+		if ((fd = open(log, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+		    O_NONBLOCK)) == -1)
 			break;
-		from = fstat(fd, &st) == 0 && st.st_size > CHECK_LOG_TAIL ?
+		if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			break;
+		}
+		from = st.st_size > CHECK_LOG_TAIL ?
 		    st.st_size - CHECK_LOG_TAIL : 0;
 		n = pread(fd, buf, CHECK_LOG_TAIL, from);
 		close(fd);
@@ -146,9 +153,9 @@ check_cloud(struct azcm *a, struct check *k, const char *cloud, const char *ca,
 		    "[%s]:%u" : "%s:%u", host, port);
 	else
 		authority[0] = '\0';
-	/* The log arcproxy writes now (/status), else the one its config names. */
-	if ((log = azcm_jstr(k->status, "access_log")) == NULL)
-		log = a->pc.access_log;
+	/* The log root's arcproxy.conf names, never one that whatever answers
+	 * on the admin port names (a local user's, while arcproxy is down). */
+	log = a->pc.access_log;
 	row->route_from = "access log";
 	if (authority[0] == '\0' || check_logged_route(log,
 	    r.local_port, authority, row->route, sizeof(row->route)) == -1) {

@@ -66,7 +66,8 @@ logs_add_data(struct logs *l, const char *name, const void *data, size_t len,
 	return 0;
 }
 
-/* A regular file (never through a symlink), its tail when it is large. */
+/* A regular file with one link (never through a symlink), its tail when it
+ * is large. */
 static int
 logs_add_file(struct logs *l, const char *dir, const char *name, const char *as)
 {
@@ -85,7 +86,9 @@ logs_add_file(struct logs *l, const char *dir, const char *name, const char *as)
 			json_array_append_new(l->unreadable, json_string(as));
 		return 0;		/* gone, a symlink, or not ours to read */
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	/* One link only: arcproxy's user owns <state>/arcproxy and could link
+	 * a root-only file there where fs.protected_hardlinks is off. */
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		close(fd);
 		return 0;
 	}
@@ -299,10 +302,11 @@ cmd_logs(struct azcm *a)
 		    archive_error_string(l.ar) : "out of memory");
 		goto fail;
 	}
-	/* The access log arcproxy writes now, else the one its config names. */
+	/* The access log that root's arcproxy.conf names, never one that
+	 * whatever answers on the admin port names (any local user can bind
+	 * it while arcproxy is down): root would copy that file in. */
+	log = a->pc.access_log;
 	status = azcm_status(a);
-	if ((log = azcm_jstr(status, "access_log")) == NULL)
-		log = a->pc.access_log;
 	if (status == NULL) {
 		azcm_status_why(a, why, sizeof(why));
 		json_object_set_new(summary, "arcproxy", json_string(why));

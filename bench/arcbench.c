@@ -70,7 +70,8 @@ usage(FILE *f)
 	    "                           tunnel is open (a stalled reader); the report gives each\n"
 	    "                           slot's bytes and Jain's fairness index over the others\n"
 	    "  --pid PID                sample this process (the proxy): CPU seconds, RSS;\n"
-	    "                           up to 4 times (the processes along the path)\n"
+	    "                           up to 4 times (the processes along the path);\n"
+	    "                           --pid self samples arcbench itself (the client)\n"
 	    "  --label NAME             name in the report\n"
 	    "  --json                   one JSON object on stdout instead of the table\n"
 	    "  -v, --verbose            say what each failed op saw\n"
@@ -346,8 +347,9 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		case OPT_PID:
 			if (o->npids == BENCH_MAX_PIDS)
 				bad_usage("--pid: at most %d processes", BENCH_MAX_PIDS);
-			o->pids[o->npids++] = (pid_t)parse_int("--pid", optarg, 1,
-			    1 << 30);
+			/* "self": arcbench's own threads, the client's share. */
+			o->pids[o->npids++] = strcmp(optarg, "self") == 0 ?
+			    getpid() : (pid_t)parse_int("--pid", optarg, 1, 1 << 30);
 			break;
 		case OPT_LABEL:
 			o->label = optarg;

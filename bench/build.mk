@@ -7,7 +7,7 @@ ARCBENCH_SRC	:= bench/arcbench.c bench/bconn.c bench/report.c bench/hist.c \
 	bench/procstat.c lib/tls.c $(BENCH_SHARED)
 BENCHORIGIN_SRC	:= bench/benchorigin.c lib/tls.c $(BENCH_SHARED)
 
-PROGS	+= $(BIN)/arcbench $(BIN)/benchorigin
+PROGS	+= $(BIN)/arcbench $(BIN)/benchorigin $(BIN)/splicerelay
 
 $(BIN)/arcbench: $(call obj,$(ARCBENCH_SRC))
 	@mkdir -p $(dir $@)
@@ -16,6 +16,11 @@ $(BIN)/arcbench: $(call obj,$(ARCBENCH_SRC))
 $(BIN)/benchorigin: $(call obj,$(BENCHORIGIN_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The floor for tunnels: a bare splice(2) relay, no project code.
+$(BIN)/splicerelay: $(call obj,bench/splicerelay.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
 
 # BENCH_SECONDS (per measurement, default 4) makes the run longer;
 # BENCH_NAME names bench/results/<name>.json; BENCH_ONLY limits the proxies

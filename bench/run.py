@@ -40,7 +40,11 @@ from table import fmt_num, render_table
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 PEERS = ["trafficserver", "squid", "tinyproxy"]
-PROXIES = ["arcproxy"] + PEERS
+# The floor for tunnels: bench/splicerelay.c, the least a CONNECT relay can do (one thread,
+# splice(2) both ways), measured on the tunnel rows only: what a second TCP hop costs here.
+FLOOR = "splicerelay"
+FLOOR_ROWS = ("tunnel_down", "tunnel_up", "setup")
+PROXIES = ["arcproxy"] + PEERS + [FLOOR]
 # BENCH_BASE_BIN: the arcproxy of another build, measured beside ours.
 BASE_BIN = os.environ.get("BENCH_BASE_BIN") or None
 if BASE_BIN:
@@ -112,6 +116,16 @@ def start_arcproxy(work, bin_dir, rev, origin, name="arcproxy"):
 				   "--run-dir", run_dir(d)], d, port=port)
 	svc.version = "arcproxy " + rev
 	svc.notes = "workers = 1; access log on"
+	return svc
+
+
+def start_splicerelay(work, bin_dir):
+	d = os.path.join(work, FLOOR)
+	os.mkdir(d)
+	port = free_port()
+	svc = Service(FLOOR, [str(bin_dir / "splicerelay"), str(port)], d, port=port)
+	svc.version = "splicerelay (bench/splicerelay.c)"
+	svc.notes = "one thread, epoll, splice(2) through a 1 MiB pipe each way, no log"
 	return svc
 
 
@@ -218,10 +232,11 @@ def workloads(o, seconds):
 
 def health_check(bench, origin, svc):
 	"""A few verified requests and tunnels; None when fine, else the reason."""
-	r = bench.run(svc, ["--mode", "http", "--target", origin.http, "-s", "1000", "-c", "2", "-n", "20"],
-		      timeout=60)
-	if r.get("failed"):
-		return "GET through it: " + r["failed"]
+	if svc.name != FLOOR:
+		r = bench.run(svc, ["--mode", "http", "--target", origin.http, "-s", "1000", "-c", "2",
+				    "-n", "20"], timeout=60)
+		if r.get("failed"):
+			return "GET through it: " + r["failed"]
 	r = bench.run(svc, ["--mode", "tunnel", "--target", origin.tcp, "-s", "1k", "--direction", "both",
 			    "-c", "2", "-n", "4"], timeout=60)
 	if r.get("failed"):
@@ -296,6 +311,52 @@ def target_checks(rows):
 		bv, bt = best_peer(r[3], False)
 		line(bv is None or a <= bv, "p99 latency at the fixed rate: %.3f ms (best peer %s %.3f ms)"
 		     % (a, bt or "-", bv or 0))
+	return out
+
+
+def path_cpu_per_mb(results, targets):
+	"""CPU ms per MB of the 64 MiB download along the whole path: arcbench, the proxy (if
+	any) and benchorigin, each sampled over the window."""
+	out = {}
+	w = next((w for w in results["workloads"] if w["key"] == "tunnel_down"), None)
+	for t in targets if w else []:
+		r = w["results"].get(t) or {}
+		mb = (r.get("mb_down_per_s") or 0) * (r.get("seconds") or 0)
+		procs = r.get("processes") or []
+		if mb and len(procs) == (2 if t == "direct" else 3):
+			out[t] = sum(p["cpu_seconds"] for p in procs) / mb * 1e3
+	return out
+
+
+def floor_lines(rows, path_mb, per_mb):
+	"""The tunnel rows against the floor relay, and the CPU arithmetic of a second hop."""
+	by = {r[5]: r for r in rows}
+	out = []
+	for key, name in (("tunnel_down", "download"), ("tunnel_up", "upload"), ("setup", "setup")):
+		r = by.get(key)
+		if not r:
+			continue
+		a, f, d = r[3].get("arcproxy"), r[3].get(FLOOR), r[3].get("direct")
+		if a and f and d:
+			out.append("  64 MiB tunnel %-8s arcproxy %.2fx direct; the bare splice relay %.2fx "
+				   "direct; arcproxy = %.2fx the relay" % (name, a / d, f / d, a / f)
+				   if key != "setup" else
+				   "  tunnel setup            arcproxy %.2fx direct; the bare splice relay %.2fx "
+				   "direct; arcproxy = %.2fx the relay" % (a / d, f / d, a / f))
+	dp, ap, fp = path_mb.get("direct"), path_mb.get("arcproxy"), path_mb.get(FLOOR)
+	if dp and ap:
+		out.append("  CPU per MB along the path (download): direct %.3f ms (arcbench + benchorigin); "
+			   "via arcproxy %.3f ms, of which arcproxy %.3f ms%s."
+			   % (dp, ap, per_mb.get("arcproxy", 0),
+			      "; via the bare relay %.3f ms, of which the relay %.3f ms" % (fp, per_mb.get(FLOOR, 0))
+			      if fp else ""))
+		out.append("  With the cores busy, a route moves at most (cores / CPU per MB): a second hop "
+			   "caps the ratio at %.2fx direct through arcproxy%s; 0.90x would need the path to cost at "
+			   "most %.3f ms per MB, the proxy's share %.3f ms." % (dp / ap,
+			   ", %.2fx through the bare relay" % (dp / fp) if fp else "", dp / 0.9,
+			   max(0.0, dp / 0.9 - dp)))
+	if out:
+		out = ["", "The tunnel rows against a second hop's floor (bench/splicerelay.c, same run):"] + out
 	return out
 
 
@@ -385,6 +446,8 @@ def measure_main(bench, origin, services, proxies, seconds, results, latency):
 	idle = {"key": "idle", "title": "idle tunnels: RSS growth for %d" % IDLE_TUNNELS,
 		"metric": "rss", "unit": "KiB/tunnel", "higher": False, "results": {}}
 	for p in proxies:
+		if p == FLOOR:
+			continue
 		say("idle: %d tunnels through %s" % (IDLE_TUNNELS, p))
 		idle["results"][p] = bench.run(services[p], [
 			"--mode", "idle", "--target", origin.tcp, "-c", str(IDLE_TUNNELS),
@@ -394,19 +457,24 @@ def measure_main(bench, origin, services, proxies, seconds, results, latency):
 	for key, title, metric, unit, higher, args in workloads(origin, seconds):
 		w = {"key": key, "title": title, "metric": metric, "unit": unit, "higher": higher,
 		     "results": {}}
+		# The tunnel rows sample the origin and arcbench too: the CPU of the whole path.
+		path = ["--pid", str(origin.proc.pid), "--pid", "self"] if key.startswith("tunnel_") else []
 		for t in targets:
+			if t == FLOOR and key not in FLOOR_ROWS:
+				continue
 			say("%s: %s" % (key, t))
-			w["results"][t] = bench.run(services.get(t), args)
+			w["results"][t] = bench.run(services.get(t), args + path)
 		results["workloads"].append(w)
 	# 3. Latency at a fixed rate: half of Squid's maximum small-GET rate.
 	small = results["workloads"][0]["results"]
 	ref = "squid" if metric_of(small.get("squid"), "ops_per_s") else None
 	if ref is None:
-		peers = [(metric_of(small.get(p), "ops_per_s") or 0, p) for p in proxies]
+		peers = [(metric_of(small.get(p), "ops_per_s") or 0, p) for p in proxies if p != FLOOR]
 		ref = min(peers)[1] if peers else "direct"
 	rate = max(100.0, 0.5 * (metric_of(small.get(ref), "ops_per_s") or 200.0))
 	# Tails are what a noisy machine disturbs most: three rounds, in turn,
 	# and each target's round with the median p99 is the one reported.
+	targets = [t for t in targets if t != FLOOR]
 	rounds = {t: [] for t in targets}
 	for r in range(LATENCY_ROUNDS):
 		for t in targets[r % len(targets):] + targets[:r % len(targets)]:
@@ -444,9 +512,11 @@ def main_report(results, targets, skipped):
 		mb = (r.get("mb_down_per_s") or 0) * (r.get("seconds") or 0)
 		if pp and mb:
 			per_mb[t] = pp["cpu_seconds"] / mb * 1e3
+	path_mb = path_cpu_per_mb(results, targets)
 	cpu_rows = [
 		("proxy CPU per small GET", "us/req", per_req),
 		("proxy CPU per MB tunnelled (download)", "ms/MB", per_mb),
+		("path CPU per MB (download): all processes", "ms/MB", path_mb),
 		("proxy CPU, whole run", "s", {t: v["cpu_seconds"] for t, v in results["proxies"].items()}),
 		("proxy peak RSS, whole run", "MiB", {t: (v["peak_rss_kib"] or 0) / 1024
 						      for t, v in results["proxies"].items()}),
@@ -454,6 +524,7 @@ def main_report(results, targets, skipped):
 	footer = ["", "Ratios are against direct (the same work without a proxy). ! = some operations "
 		  "failed verification (see below).", "", "arcproxy against the targets of issue 6:"]
 	footer += target_checks(rows)
+	footer += floor_lines(rows, path_mb, per_mb)
 	footer += base_ratios(rows, cpu_rows)
 	failures = []
 	for w in results["workloads"]:
@@ -531,6 +602,8 @@ def main(argv):
 			try:
 				if name == "arcproxy":
 					svc = start_arcproxy(work, bin_dir, rev, origin)
+				elif name == FLOOR:
+					svc = start_splicerelay(work, bin_dir)
 				elif name == "arcproxy-base":
 					svc = start_arcproxy(work, Path(BASE_BIN), "base " + BASE_BIN,
 							     origin, name)

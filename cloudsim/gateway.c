@@ -361,6 +361,7 @@ gw_on_target_event(struct bufferevent *bev, short what, void *arg)
 	bufferevent_set_max_single_read(bev, GW_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(bev, GW_MAX_SINGLE_IO);
 	evbuffer_add_printf(out, "HTTP/1.1 200 Connection established\r\n\r\n");
+	tls_write_gather(gc->bev);	/* a pass's records in one write(2) */
 	if ((gc->tunnel = tunnel_new(gc->bev, bev, gc->gw->cfg->buffer_bytes,
 	    gw_on_tunnel_done, gc)) == NULL) {
 		evbuffer_drain(out, evbuffer_get_length(out));

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 
+#include "bigread.h"
 #include "fastio.h"
 #include "gateway.h"
 #include "gateway_h2.h"
@@ -46,6 +47,7 @@ struct h2_stream {
 	int32_t			 id;		/* 0 once closed on the wire */
 	enum h2_state		 state;
 	struct bufferevent	*target;	/* TCP to the target, from H2_CONNECTING */
+	struct event		*rev;		/* its socket readable: our reads, once open */
 	struct event		*deadline;	/* the connect, or the last bytes of H2_DRAINING */
 	struct evbuffer		*answer;	/* the body of our own response */
 	struct gateway_request	 req;
@@ -174,6 +176,66 @@ h2_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags,
 	return h2io_send(&c->io, data, len);
 }
 
+/* Reading the target goes on once DATA took its bytes below the buffer. */
+static void
+h2_target_read_resume(struct h2_stream *st)
+{
+	if (st->rev == NULL || st->target_eof || st->target_dead ||
+	    event_pending(st->rev, EV_READ, NULL) ||
+	    evbuffer_get_length(bufferevent_get_input(st->target)) >=
+	    (size_t)st->conn->gw->cfg->buffer_bytes)
+		return;
+	event_add(st->rev, NULL);
+}
+
+static void	h2_target_event(struct bufferevent *, short, void *);
+
+/*
+ * The open tunnel's target is read here, not by libevent, whose socket
+ * reads are an ioctl(FIONREAD) and 4 KiB: one readv of what the kernel
+ * holds, up to the stream's buffer, per readable event.  A full buffer
+ * stops reading until DATA frames take it below (h2_target_read_resume).
+ */
+static void
+h2_target_on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2_stream	*st = arg;
+	struct bufferevent	*bev = st->target;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	size_t			 have = evbuffer_get_length(in);
+	size_t			 high = st->conn->gw->cfg->buffer_bytes;
+	ssize_t			 n;
+	int			 err;
+
+	(void)what;
+	if (have >= high) {
+		event_del(st->rev);
+		return;
+	}
+	/* A socket bufferevent keeps its input's end frozen but while it
+	 * reads, as here. */
+	evbuffer_unfreeze(in, 0);
+	n = bigread(fd, in, high - have);
+	err = errno;
+	evbuffer_freeze(in, 0);
+	if (n == BIGREAD_AGAIN)
+		return;
+	if (n <= 0) {
+		event_del(st->rev);
+		errno = err;
+		h2_target_event(bev, BEV_EVENT_READING |
+		    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), st);
+		return;
+	}
+	if (evbuffer_get_length(in) >= high)
+		event_del(st->rev);
+	if (!st->deferred || st->id == 0)
+		return;
+	st->deferred = 0;
+	nghttp2_session_resume_data(st->conn->ng, st->id);
+	h2_flush(st->conn);
+}
+
 /* DATA of a tunnel without a copy: the frame header, then the target's bytes moved. */
 static int
 h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
@@ -186,8 +248,10 @@ h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
 	(void)ng;
 	(void)frame;
 	if ((rv = h2io_send_data(&c->io, framehd,
-	    bufferevent_get_input(st->target), length)) == 0)
+	    bufferevent_get_input(st->target), length)) == 0) {
 		st->down += length;
+		h2_target_read_resume(st);
+	}
 	return rv;
 }
 
@@ -247,6 +311,8 @@ h2_stream_free(struct h2_stream *st)
 			nghttp2_session_consume(c->ng, st->id, st->up_held);
 		else if (st->up_held > 0)
 			nghttp2_session_consume_connection(c->ng, st->up_held);
+		if (st->rev != NULL)
+			event_free(st->rev);
 		bufferevent_free(st->target);
 	}
 	event_free(st->deadline);
@@ -342,6 +408,8 @@ static void
 h2_target_reset(struct h2_stream *st, uint32_t code)
 {
 	st->target_dead = 1;
+	if (st->rev != NULL)
+		event_del(st->rev);
 	bufferevent_disable(st->target, EV_READ | EV_WRITE);
 	nghttp2_submit_rst_stream(st->conn->ng, NGHTTP2_FLAG_NONE, st->id, code);
 }
@@ -389,7 +457,13 @@ h2_target_connected(struct h2_stream *st)
 		h2_target_reset(st, NGHTTP2_INTERNAL_ERROR);
 		return;
 	}
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* Our own reads (h2_target_on_readable); libevent's if that fails. */
+	if ((st->rev = event_new(c->gw->base, bufferevent_getfd(bev),
+	    EV_READ | EV_PERSIST, h2_target_on_readable, st)) != NULL) {
+		bufferevent_enable(bev, EV_WRITE);
+		event_add(st->rev, NULL);
+	} else
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
 	h2_target_maybe_shut(st);
 	log_debug("%s: stream %d: tunnel to %s (%s) open", c->who.addr, st->id,
 	    st->req.dest, st->req.host->target);
@@ -843,6 +917,7 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 		goto fail;
 	c->tls = tls;
 	tls_read_ahead(tls, H2_READ_AHEAD);
+	tls_write_gather(tls);	/* a pass's records in one write(2) */
 	bufferevent_set_max_single_read(tls, H2_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(tls, H2_MAX_SINGLE_IO);
 	h2io_init(&c->io, c->ng, tls, H2_TLS_HIGH);

@@ -5,6 +5,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "relay.h"
@@ -53,9 +54,17 @@ tunnel_shutdown(void *arg)
 static void
 tunnel_on_read(struct bufferevent *bev, void *arg)
 {
-	struct tunnel	*t = arg;
+	struct tunnel		*t = arg;
+	struct relay_end	*from = tunnel_end_of(t, bev);
 
-	relay_read(&t->relay, tunnel_end_of(t, bev));
+	/* A plain TCP target (the gateway's), which libevent reads 4 KiB at
+	 * a time: what the kernel holds, up to the window, in one read.  Not
+	 * a TLS end (the sessions relay's machine side): its bytes are
+	 * OpenSSL's to read. */
+	if (from == &t->relay.upstream && !from->paused && !from->eof &&
+	    bufferevent_openssl_get_ssl(bev) == NULL)
+		relay_read_more(&from->win, NULL, bev, t->relay.high_water);
+	relay_read(&t->relay, from);
 }
 
 static void

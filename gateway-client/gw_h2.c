@@ -527,6 +527,7 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 		goto nomem;
 	s->tls = tls;
 	tls_read_ahead(tls, GW_H2_READ_AHEAD);
+	tls_write_gather(tls);	/* a pass's records in one write(2) */
 	h2io_init(&s->io, s->ng, tls, GW_H2_TLS_HIGH);
 	bufferevent_setcb(tls, gw_h2_tls_read, gw_h2_tls_write, gw_h2_tls_event, s);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);

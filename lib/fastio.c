@@ -3,6 +3,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "bigread.h"
 #include "fastio.h"
@@ -39,8 +40,8 @@ fastio_setup(struct bufferevent *bev)
  * kernel holds now in one read, so that bulk transfers cost a few system
  * calls per megabyte instead of hundreds.
  */
-int
-fastio_read(struct bufferevent *bev, size_t room)
+ssize_t
+fastio_read_some(struct bufferevent *bev, size_t room)
 {
 	struct evbuffer	*in = bufferevent_get_input(bev);
 	ssize_t		 n;
@@ -50,6 +51,14 @@ fastio_read(struct bufferevent *bev, size_t room)
 	evbuffer_unfreeze(in, 0);
 	n = bigread(bufferevent_getfd(bev), in, room);
 	evbuffer_freeze(in, 0);
+	return n;
+}
+
+int
+fastio_read(struct bufferevent *bev, size_t room)
+{
+	ssize_t	n = fastio_read_some(bev, room);
+
 	/* The reservation may be larger than asked: at least room means full. */
 	return n > 0 && (size_t)n >= room;
 }
@@ -75,5 +84,9 @@ fastio_pass(struct evbuffer *src, struct bufferevent *to, int plain)
 		return;
 	if (plain && evbuffer_get_length(out) == 0)
 		evbuffer_write(src, bufferevent_getfd(to));
+	if (evbuffer_get_length(src) == 0)
+		return;
 	evbuffer_add_buffer(out, src);
+	if (!(bufferevent_get_enabled(to) & EV_WRITE))
+		bufferevent_enable(to, EV_WRITE);
 }

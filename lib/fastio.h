@@ -3,9 +3,14 @@
 #define FASTIO_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct bufferevent;
 struct evbuffer;
+
+/* libevent 2.1's own socket reads stop here (EVBUFFER_MAX_READ): one that
+ * brought less took all the kernel held. */
+#define FASTIO_LIBEVENT_READ	4096
 
 /* For a process that relays bulk: freed buffers stay in malloc's arenas up
  * to FASTIO_MALLOC_KEEP, rather than going back to the kernel (and coming
@@ -16,12 +21,17 @@ void	fastio_setup(struct bufferevent *);
 /* One read of up to room bytes from bev's socket into its input, past
  * libevent's 4 KiB; returns 1 when it filled room (more may be waiting). */
 int	fastio_read(struct bufferevent *, size_t room);
+/* The same read for a caller that watches the socket itself instead of
+ * the bufferevent (no FIONREAD ioctl before it, as libevent makes): bytes
+ * read, 0 at EOF, BIGREAD_AGAIN, or -1 with errno set. */
+ssize_t	fastio_read_some(struct bufferevent *, size_t room);
 /* Writes what bev's output holds now rather than on the next pass of the
  * loop (one epoll round less); the rest waits for its own write event. */
 void	fastio_write_now(struct bufferevent *);
 /* Appends src to a plain socket bufferevent's output; while nothing is
  * queued there, first writes straight to the socket, so that what the
- * kernel takes never schedules (and deletes) a write event. */
+ * kernel takes never schedules (and deletes) a write event.  What is left
+ * is written on bev's write events, enabled here if they were not. */
 void	fastio_pass(struct evbuffer *src, struct bufferevent *to, int plain);
 
 #endif

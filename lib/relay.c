@@ -100,24 +100,36 @@ relay_throttle(struct relay_window *win, struct budget *b,
 	return 1;
 }
 
-/* One big read, up to the window and what the budget has left (fastio.c). */
-void
-relay_read_more(struct relay_window *win, struct budget *b,
+size_t
+relay_read_room(struct relay_window *win, struct budget *b,
     struct bufferevent *bev, size_t max)
 {
 	size_t	have = evbuffer_get_length(bufferevent_get_input(bev));
 	size_t	room = relay_window_high(win, max);
 	size_t	left = b != NULL ? budget_left(b) : room;
 
-	win->full = 0;
 	if (have >= room)
-		return;
+		return 0;
 	room -= have;
-	if (room > left)
-		room = left;
-	if (room == 0)
-		return;		/* spent: libevent's own small reads only */
-	win->full = fastio_read(bev, room);
+	return room < left ? room : left;
+}
+
+/* One big read, up to the window and what the budget has left (fastio.c). */
+void
+relay_read_more(struct relay_window *win, struct budget *b,
+    struct bufferevent *bev, size_t max)
+{
+	size_t	room;
+
+	win->full = 0;
+	/* Less than libevent's cap came: the socket is empty, and one more
+	 * read would only say EAGAIN (a readv per small request). */
+	if (evbuffer_get_length(bufferevent_get_input(bev)) <
+	    FASTIO_LIBEVENT_READ)
+		return;
+	/* 0: spent, libevent's own small reads only. */
+	if ((room = relay_read_room(win, b, bev, max)) > 0)
+		win->full = fastio_read(bev, room);
 }
 
 struct relay_end *
@@ -446,15 +458,17 @@ relay_splice_try(struct relay *r)
 		free(f);
 		return;
 	}
+	/* The flows' read events go in before the bufferevents' go out: a
+	 * socket watched all along costs no epoll_ctl(2). */
+	for (i = 0; i < 2; i++)
+		if (!f[i].from->eof)
+			event_add(f[i].rev, NULL);
 	bufferevent_disable(r->client.bev, EV_READ | EV_WRITE);
 	bufferevent_disable(r->upstream.bev, EV_READ | EV_WRITE);
 	r->client.paused = r->upstream.paused = 0;
 	sp->up = &f[0];
 	sp->down = &f[1];
 	sp->pipes->users++;
-	for (i = 0; i < 2; i++)
-		if (!f[i].from->eof)
-			event_add(f[i].rev, NULL);
 }
 
 /* Back to the buffered pump for good, when the other direction has no

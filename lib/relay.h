@@ -103,6 +103,9 @@ int	relay_throttle(struct relay_window *, struct budget *,
 	    struct bufferevent *reader, struct bufferevent *to, size_t max);
 void	relay_window_drained(struct relay_window *, struct bufferevent *to,
 	    size_t max);
+/* What one big read may take now: up to the window, within the budget. */
+size_t	relay_read_room(struct relay_window *, struct budget *,
+	    struct bufferevent *, size_t max);
 /* One big read from a plain socket, up to the window and the budget. */
 void	relay_read_more(struct relay_window *, struct budget *,
 	    struct bufferevent *, size_t max);

@@ -52,5 +52,7 @@ const struct px_error_info px_errors[PXE__COUNT] = {
 	    "the enterprise proxy is unreachable" },
 	[PXE_PROXY_REFUSED] = { 502, "connection_refused", "proxy_refused",
 	    "the enterprise proxy refused the tunnel" },
+	[PXE_SHUTDOWN] = { 503, "proxy_internal_error", "shutdown",
+	    "the proxy is shutting down" },
 };
 

@@ -29,6 +29,7 @@ enum px_error {
 	PXE_GATEWAY_TARGET,	/* the gateway could not reach the destination */
 	PXE_PROXY_DOWN,		/* the enterprise proxy cannot be reached */
 	PXE_PROXY_REFUSED,	/* the enterprise proxy refused the CONNECT */
+	PXE_SHUTDOWN,		/* closed by SIGTERM: a tunnel's grace or the drain ran out */
 	PXE__COUNT
 };
 

@@ -89,4 +89,14 @@ void	 tls_read_ahead(struct bufferevent *, size_t len);
  * the bytes moved (0: none left, or an error libevent will see). */
 size_t	 tls_read_pending(struct bufferevent *);
 
+/*
+ * Records written in one event-loop pass leave together: up to 128 KiB of
+ * them per write(2), the rest at the end of the pass, instead of a write(2)
+ * per record.  Bytes buffered when the bufferevent is freed still go out
+ * before the socket closes (within 30 s), and tls_shutdown_write()'s FIN
+ * waits for them.  For a bufferevent made with BEV_OPT_CLOSE_ON_FREE, once
+ * the handshake is over.  0, or -1 (out of memory: records go one by one).
+ */
+int	 tls_write_gather(struct bufferevent *);
+
 #endif

@@ -1,4 +1,5 @@
 /* url.c -- "scheme://host[:port]" as agent.conf writes the gateway and proxy URLs. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,4 +50,25 @@ url_parse_authority(const char *url, const char *scheme, uint16_t default_port,
 		*e = (char)tolower((unsigned char)*e);
 	}
 	return 0;
+}
+
+int
+url_parse_local_proxy(const char *url, char *host, size_t hostlen,
+    uint16_t *port, const char **why)
+{
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+
+	if (url_parse_authority(url, "http", 3128, host, hostlen, port) == -1) {
+		*why = "is not like \"http://127.0.0.1:40343\"";
+		return -1;
+	}
+	if (strcmp(host, "localhost") == 0 ||
+	    (inet_pton(AF_INET, host, &a4) == 1 &&
+	    (ntohl(a4.s_addr) >> 24) == 127) ||
+	    (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6)))
+		return 0;
+	*why = "is not on this machine (the agentlets reach the network only "
+	    "through arcproxy, on loopback)";
+	return -1;
 }

@@ -10,4 +10,11 @@
 int	url_parse_authority(const char *url, const char *scheme,
 	    uint16_t default_port, char *host, size_t hostlen, uint16_t *port);
 
+/* An agentlet's "proxy": an http:// URL whose host is on this machine
+ * (127.0.0.0/8, ::1 or localhost), as arcproxy is the only process that
+ * reaches the network.  -1 with *why set to the end of a sentence that
+ * starts with the URL when it is not one. */
+int	url_parse_local_proxy(const char *url, char *host, size_t hostlen,
+	    uint16_t *port, const char **why);
+
 #endif

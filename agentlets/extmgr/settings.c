@@ -38,6 +38,7 @@ settings_read(struct extmgr_settings *s, config_t *lc, const char *config_dir,
 	const config_setting_t	*root;
 	const char		*proxy = ARC_URL_PROXY, *himds = ARC_URL_HIMDS;
 	const char		*ca = EXTMGR_PACKAGES_CA;
+	const char		*why;
 	char			 host[256], path[PATH_MAX];
 	uint16_t		 port;
 	int			 i;
@@ -62,10 +63,9 @@ settings_read(struct extmgr_settings *s, config_t *lc, const char *config_dir,
 		if (conf_int(root, settings_limits[i].key, 1, 86400,
 		    &s->limit_seconds[i], err) == -1)
 			return -1;
-	if (url_parse_authority(proxy, "http", 3128, host, sizeof(host),
-	    &port) == -1)
+	if (url_parse_local_proxy(proxy, host, sizeof(host), &port, &why) == -1)
 		return conf_fail(err, config_setting_get_member(root, "proxy"),
-		    "proxy: \"%s\" is not like \"http://127.0.0.1:40343\"", proxy);
+		    "proxy: \"%s\" %s", proxy, why);
 	if (url_parse_authority(himds, "http", 80, host, sizeof(host),
 	    &port) == -1)
 		return conf_fail(err, config_setting_get_member(root,

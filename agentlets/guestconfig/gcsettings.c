@@ -46,6 +46,7 @@ settings_read(void *arg, config_t *lc, struct conf_error *err)
 	const char		*proxy = ARC_URL_PROXY;
 	const char		*publisher = GC_DEFAULT_PUBLISHER;
 	const char		*ca = GC_DEFAULT_PACKAGES_CA;
+	const char		*why;
 	char			 host[256], path[PATH_MAX];
 	uint16_t		 port;
 
@@ -64,10 +65,9 @@ settings_read(void *arg, config_t *lc, struct conf_error *err)
 	    conf_int(root, "command_timeout_seconds", 1, 3600,
 	    &s->command_timeout_seconds, err) == -1)
 		return -1;
-	if (url_parse_authority(proxy, "http", 3128, host, sizeof(host),
-	    &port) == -1)
+	if (url_parse_local_proxy(proxy, host, sizeof(host), &port, &why) == -1)
 		return conf_fail(err, config_setting_get_member(root, "proxy"),
-		    "proxy: \"%s\" is not like \"http://127.0.0.1:40343\"", proxy);
+		    "proxy: \"%s\" %s", proxy, why);
 	if (!settings_publisher_ok(publisher))
 		return conf_fail(err, config_setting_get_member(root,
 		    "publisher"), "publisher: \"%s\" is not a publisher name "

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
 #include "addr.h"
@@ -32,6 +33,20 @@
 
 #define API_MAX_WAITING		64	/* token requests waiting for the cloud */
 #define API_SWEEP_SECONDS	5	/* how often expired keys are removed */
+#define API_PAUSE_MS		100	/* accepting rests this long on EMFILE */
+#define API_REQUEST_SECONDS	10	/* for a whole request to come in */
+#define API_PAUSE_LOG_EVERY	10	/* seconds between two lines about it */
+
+/* A connection's deadline: evhttp's timeout restarts at every byte, so a
+ * client trickling a header line at a time would hold it for hours. */
+struct api_conn {
+	struct himds_api		*api;
+	struct api_conn			*prev, *next;
+	struct bufferevent		*bev;
+	struct evhttp_connection	*evcon;	/* once evhttp made it */
+	struct event			*deadline;
+	int				 serving;	/* a request in our hands */
+};
 
 struct api_wait {
 	struct himds_api	*api;
@@ -46,7 +61,16 @@ struct himds_api {
 	struct event		*sweep;
 	struct api_wait		*waiting;	/* token requests at the cloud */
 	int			 nwaiting;
+	struct evconnlistener	*listeners[HIMDS_MAX_LISTEN];
+	int			 nlisteners;
+	struct event		*resume;	/* accepting again after a pause */
+	struct api_conn		*conns;
+	time_t			 paused_logged;
+	unsigned long		 pauses;
 };
+
+/* evhttp hands a listener's error callback its evhttp, not the api. */
+static struct himds_api	*api_self;
 
 struct api_route {
 	const char	*path;
@@ -307,6 +331,21 @@ api_token_answer(struct himds *h, long status, json_t *answer,
 	api_wait_free(w);
 }
 
+/* resource is logged and sent to the cloud: no newline forges a log line,
+ * no %00 in the query cuts it short unseen. */
+static int
+api_resource_ok(const char *resource, const char *query)
+{
+	const char	*p;
+
+	if (query != NULL && strstr(query, "%00") != NULL)
+		return 0;
+	for (p = resource; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
 static void
 api_token(struct himds_api *api, struct evhttp_request *req,
     struct evkeyvalq *query)
@@ -322,6 +361,12 @@ api_token(struct himds_api *api, struct evhttp_request *req,
 	if (resource == NULL || resource[0] == '\0') {
 		api_error(req, 400, "Bad Request", "invalid_request",
 		    "Required query variable 'resource' is missing");
+		return;
+	}
+	if (!api_resource_ok(resource, evhttp_uri_get_query(
+	    evhttp_request_get_evhttp_uri(req)))) {
+		api_error(req, 400, "Bad Request", "invalid_request",
+		    "Query variable 'resource' holds a control character");
 		return;
 	}
 	auth = evhttp_find_header(evhttp_request_get_input_headers(req),
@@ -402,6 +447,116 @@ api_host_ok(const char *host)
 }
 
 static void
+api_conn_arm(struct api_conn *c)
+{
+	struct timeval	tv = { API_REQUEST_SECONDS, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
+
+static void
+api_conn_free(struct api_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->api->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	event_free(c->deadline);
+	free(c);
+}
+
+/* evhttp frees the connection (its close callback comes first). */
+static void
+api_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	api_conn_free(arg);
+}
+
+/* First run, right after the accept: the connection evhttp made around the
+ * bufferevent (its callbacks' argument) gets a close callback and the
+ * deadline.  Later runs: too slow, and evhttp is told of an end of file,
+ * closing the connection as it would for one (api_conn_closed frees c). */
+static void
+api_conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_conn	*c = arg;
+	void		*cbarg = NULL;
+
+	(void)fd;
+	(void)what;
+	if (c->evcon == NULL) {
+		bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
+		if ((c->evcon = cbarg) == NULL) {
+			api_conn_free(c);	/* evhttp gave up on it */
+			return;
+		}
+		evhttp_connection_set_closecb(c->evcon, api_conn_closed, c);
+		api_conn_arm(c);
+	} else if (!c->serving)
+		bufferevent_trigger_event(c->bev, BEV_EVENT_READING |
+		    BEV_EVENT_EOF, 0);
+}
+
+/* Each connection's bufferevent, as evhttp would make it, and its tracker,
+ * whose timer runs at once (evhttp makes the connection meanwhile). */
+static struct bufferevent *
+api_conn_new(struct event_base *base, void *arg)
+{
+	struct himds_api	*api = arg;
+	struct api_conn		*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->deadline = evtimer_new(base, api_conn_timer, c)) == NULL ||
+	    (c->bev = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		if (c != NULL && c->deadline != NULL)
+			event_free(c->deadline);
+		free(c);
+		return NULL;
+	}
+	c->api = api;
+	if ((c->next = api->conns) != NULL)
+		c->next->prev = c;
+	api->conns = c;
+	event_active(c->deadline, EV_TIMEOUT, 1);
+	return c->bev;
+}
+
+/* The answer went out: the next request on the connection has its time. */
+static void
+api_conn_answered(struct evhttp_request *req, void *arg)
+{
+	struct api_conn	*c = arg;
+
+	(void)req;
+	c->serving = 0;
+	api_conn_arm(c);
+}
+
+/* The request is whole: no deadline while it is served (the cloud may
+ * take its time), a new one once it is answered. */
+static void
+api_conn_serving(struct himds_api *api, struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct api_conn			*c;
+
+	if ((evcon = evhttp_request_get_connection(req)) == NULL)
+		return;
+	for (c = api->conns; c != NULL; c = c->next)
+		if (c->evcon == evcon) {
+			c->serving = 1;
+			evtimer_del(c->deadline);
+			evhttp_request_set_on_complete_cb(req, api_conn_answered,
+			    c);
+			return;
+		}
+}
+
+static void
 api_request(struct evhttp_request *req, void *arg)
 {
 	struct himds_api		*api = arg;
@@ -410,9 +565,10 @@ api_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri		*uri = evhttp_request_get_evhttp_uri(req);
 	const struct api_route		*r;
 	const char			*path, *meta;
-	char				 why[128];
+	char				 why[128], authority[300];
 	int				 i;
 
+	api_conn_serving(api, req);
 	for (i = 0; api_forwarded[i] != NULL; i++)
 		if (evhttp_find_header(in, api_forwarded[i]) != NULL) {
 			log_warnx("refused a request with %s: a proxied request "
@@ -430,6 +586,23 @@ api_request(struct evhttp_request *req, void *arg)
 		api_error(req, 400, "Bad Request", "invalid_request",
 		    "Host must be localhost, 127.0.0.1 or [::1]");
 		return;
+	}
+	/* In absolute form (GET http://host/...) the request line names the
+	 * host asked for, whatever Host says (RFC 9112 3.2.2). */
+	if (uri != NULL && evhttp_uri_get_host(uri) != NULL) {
+		if (evhttp_uri_get_port(uri) != -1)
+			snprintf(authority, sizeof(authority), "%s:%d",
+			    evhttp_uri_get_host(uri), evhttp_uri_get_port(uri));
+		else
+			snprintf(authority, sizeof(authority), "%s",
+			    evhttp_uri_get_host(uri));
+		if (!api_host_ok(authority)) {
+			log_warnx("refused a request for %s in absolute form: "
+			    "only localhost, 127.0.0.1 and [::1]", authority);
+			api_error(req, 400, "Bad Request", "invalid_request",
+			    "Host must be localhost, 127.0.0.1 or [::1]");
+			return;
+		}
 	}
 	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL)
 		path = "";
@@ -484,19 +657,69 @@ api_sweep(evutil_socket_t fd, short what, void *arg)
 		log_debug("%d token key%s expired", n, n == 1 ? "" : "s");
 }
 
+static void
+api_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct himds_api	*api = arg;
+	int			 i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < api->nlisteners; i++)
+		evconnlistener_enable(api->listeners[i]);
+}
+
+/* accept(2) failed: out of descriptors (a flood of local connections), every
+ * listener rests API_PAUSE_MS rather than spinning on a ready socket that it
+ * cannot take, and one line says so now and then. */
+static void
+api_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct himds_api	*api = api_self;
+	struct timeval		 tv = { 0, API_PAUSE_MS * 1000 };
+	time_t			 now = time(NULL);
+	int			 i, err = EVUTIL_SOCKET_ERROR();
+
+	(void)lev;
+	if (api == NULL || api->http != arg)
+		return;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warnx("accept: %s", strerror(err));
+		return;
+	}
+	api->pauses++;
+	if (now - api->paused_logged >= API_PAUSE_LOG_EVERY) {
+		log_warnx("accept: %s; pausing for %d ms (%lu pauses so far)",
+		    strerror(err), API_PAUSE_MS, api->pauses);
+		api->paused_logged = now;
+	}
+	for (i = 0; i < api->nlisteners; i++)
+		evconnlistener_disable(api->listeners[i]);
+	evtimer_add(api->resume, &tv);
+}
+
 static int
 api_listen(struct himds_api *api, const struct sockaddr *sa, socklen_t len,
     char *err, size_t errlen)
 {
-	int	fd;
+	struct evhttp_bound_socket	*b;
+	int				 fd;
 
+	if (api->nlisteners == HIMDS_MAX_LISTEN) {
+		snprintf(err, errlen, "listen: more than %d addresses",
+		    HIMDS_MAX_LISTEN);
+		return -1;
+	}
 	if ((fd = addr_listen(sa, len, 0, 128, err, errlen)) == -1)
 		return -1;
-	if (evhttp_accept_socket_with_handle(api->http, fd) == NULL) {
+	if ((b = evhttp_accept_socket_with_handle(api->http, fd)) == NULL) {
 		close(fd);
 		snprintf(err, errlen, "listen: out of memory");
 		return -1;
 	}
+	api->listeners[api->nlisteners] = evhttp_bound_socket_get_listener(b);
+	evconnlistener_set_error_cb(api->listeners[api->nlisteners++],
+	    api_accept_error);
 	return 0;
 }
 
@@ -514,7 +737,8 @@ himds_api_new(struct himds *h, char *err, size_t errlen)
 	api->h = h;
 	if ((api->http = evhttp_new(h->base)) == NULL ||
 	    (api->sweep = event_new(h->base, -1, EV_PERSIST, api_sweep,
-	    api)) == NULL) {
+	    api)) == NULL ||
+	    (api->resume = evtimer_new(h->base, api_accept_resume, api)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -522,6 +746,8 @@ himds_api_new(struct himds *h, char *err, size_t errlen)
 	evhttp_set_max_headers_size(api->http, 16384);
 	evhttp_set_max_body_size(api->http, 4096);
 	evhttp_set_gencb(api->http, api_request, api);
+	evhttp_set_bevcb(api->http, api_conn_new, api);
+	api_self = api;
 	for (i = 0; i < h->settings.nlisten; i++)
 		if (api_listen(api, (const struct sockaddr *)&h->settings.listen[i],
 		    h->settings.listen_len[i], err, errlen) == -1)
@@ -547,7 +773,14 @@ himds_api_free(struct himds_api *api)
 	}
 	if (api->sweep != NULL)
 		event_free(api->sweep);
+	if (api->resume != NULL)
+		event_free(api->resume);
+	if (api_self == api)
+		api_self = NULL;
 	if (api->http != NULL)
 		evhttp_free(api->http);
+	/* evhttp_free closed the connections; what is left was never one. */
+	while (api->conns != NULL)
+		api_conn_free(api->conns);
 	free(api);
 }

@@ -68,6 +68,7 @@ settings_read(void *arg, config_t *lc, struct conf_error *err)
 	const char		*proxy = ARC_URL_PROXY;
 	const char		*dir = ARC_SUBDIR_TOKENS;
 	const char		*admin = ARC_LISTEN_ADMIN;
+	const char		*why;
 	char			 host[256], path[PATH_MAX];
 	uint16_t		 port;
 
@@ -89,10 +90,9 @@ settings_read(void *arg, config_t *lc, struct conf_error *err)
 		return conf_fail(err, config_setting_get_member(root,
 		    "arcproxy_admin"), "arcproxy_admin: \"%s\" is not an address "
 		    "like \"127.0.0.1:40344\" (or \"\": tell nobody)", admin);
-	if (url_parse_authority(proxy, "http", 3128, host, sizeof(host),
-	    &port) == -1)
+	if (url_parse_local_proxy(proxy, host, sizeof(host), &port, &why) == -1)
 		return conf_fail(err, config_setting_get_member(root, "proxy"),
-		    "proxy: \"%s\" is not like \"http://127.0.0.1:40343\"", proxy);
+		    "proxy: \"%s\" %s", proxy, why);
 	if (dir[0] == '\0')
 		return conf_fail(err, config_setting_get_member(root,
 		    "token_key_dir"), "token_key_dir: a directory, not \"\"");

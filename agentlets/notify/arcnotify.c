@@ -40,6 +40,7 @@ settings_read(void *arg, config_t *lc, struct conf_error *err)
 	const config_setting_t		*at;
 	const char			*proxy = ARC_URL_PROXY;
 	const char			*host = "notify.cloudsim.test";
+	const char			*why;
 	char				 phost[256], text[300];
 	uint16_t			 pport;
 
@@ -81,6 +82,10 @@ settings_read(void *arg, config_t *lc, struct conf_error *err)
 		return conf_fail(err, config_setting_get_member(root, "proxy"),
 		    "proxy: \"%s\" is not like \"http://127.0.0.1:40343\" (an "
 		    "address and a port)", proxy);
+	if (url_parse_local_proxy(proxy, phost, sizeof(phost), &pport,
+	    &why) == -1)
+		return conf_fail(err, config_setting_get_member(root, "proxy"),
+		    "proxy: \"%s\" %s", proxy, why);
 	if (host[0] == '\0' || strlen(host) > 253 || strpbrk(host, " /:@") != NULL)
 		return conf_fail(err, config_setting_get_member(root,
 		    "channel_host"), "channel_host: a host name");

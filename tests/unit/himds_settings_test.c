@@ -111,6 +111,10 @@ test_bad_files(void)
 	expect_error("listen = \"127.0.0.1:1\";\n", 1, "must be a list of strings");
 	expect_error("\n\nproxy = \"https://127.0.0.1:40343\";\n", 3,
 	    "is not like \"http://127.0.0.1:40343\"");
+	expect_error("proxy = \"http://198.18.0.1:3128\";\n", 1,
+	    "is not on this machine");
+	expect_error("proxy = \"http://proxy.example:3128\";\n", 1,
+	    "is not on this machine");
 	expect_error("heartbeat_interval_seconds = \"300\";\n", 1,
 	    "must be an integer");
 	expect_error("token_key_lifetime_seconds = 0;\n", 1,

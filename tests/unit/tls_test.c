@@ -1,4 +1,4 @@
-/* tls_test.c -- lib/tls: contexts from a PKI made here, handshakes over a socketpair, host name checks, client certificates, ALPN, error text. */
+/* tls_test.c -- lib/tls: contexts from a PKI made here, handshakes over a socketpair, host name checks, client certificates, ALPN, error text, read-ahead and the write gather. */
 #include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -390,9 +390,78 @@ test_read_ahead(void)
 	SSL_CTX_free(sctx);
 }
 
+
+/*
+ * The write gather: records of a pass leave together, and what is still
+ * buffered when the bufferevent is freed (the peer not reading) reaches the
+ * peer afterwards, then close_notify and the FIN that tls_shutdown_write()
+ * asked for.
+ */
+static void
+test_write_gather(void)
+{
+	SSL_CTX			*cctx = client_ctx(ca, 0, NULL);
+	SSL_CTX			*sctx = server_ctx(0, 0);
+	struct event_base	*base = event_base_new();
+	struct bufferevent	*bev;
+	struct evbuffer		*out;
+	SSL			*c, *s;
+	static char		 data[100000], got[100000];
+	size_t			 n = 0;
+	int			 sv[2], i, r, small = 8192, zero = 0;
+	char			 b;
+
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	c = tls_client_new(cctx, "gw.test", NULL);
+	s = SSL_new(sctx);
+	CU_ASSERT_EQUAL_FATAL(handshake_on(c, s, sv), 0);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	bev = bufferevent_openssl_socket_new(base, sv[0], c,
+	    BUFFEREVENT_SSL_OPEN, BEV_OPT_CLOSE_ON_FREE);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bev);
+	CU_ASSERT_EQUAL(tls_write_gather(bev), 0);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	for (i = 0; i < (int)sizeof(data); i++)
+		data[i] = (char)(i * 7 + i / 5000);
+	out = bufferevent_get_output(bev);
+	/* Small pieces, so that they are many records. */
+	for (i = 0; i < (int)sizeof(data); i += 3000)
+		bufferevent_write(bev, data + i, sizeof(data) - i < 3000 ?
+		    sizeof(data) - i : 3000);
+	for (i = 0; i < 100 && evbuffer_get_length(out) > 0; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	/* libevent has handed everything over; the peer has not read, so
+	 * part of it waits in the gather. */
+	CU_ASSERT_EQUAL(evbuffer_get_length(out), 0);
+	CU_ASSERT_TRUE(BIO_ctrl_wpending(SSL_get_wbio(c)) > 0);
+	tls_shutdown_write(bev);
+	bufferevent_free(bev);		/* closes sv[0]: the rest is ours */
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	for (i = 0; i < 5000 && !zero; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		while (n < sizeof(got) &&
+		    (r = SSL_read(s, got + n, (int)(sizeof(got) - n))) > 0)
+			n += (size_t)r;
+		if (n == sizeof(got) && SSL_read(s, &b, 1) <= 0 &&
+		    SSL_get_error(s, 0) == SSL_ERROR_ZERO_RETURN)
+			zero = 1;
+		ERR_clear_error();
+	}
+	CU_ASSERT_EQUAL(n, sizeof(data));
+	CU_ASSERT_EQUAL(memcmp(got, data, sizeof(data)), 0);
+	CU_ASSERT_TRUE(zero);		/* close_notify after the data */
+	CU_ASSERT_EQUAL(read(sv[1], &b, 1), 0);	/* then the FIN */
+	SSL_free(s);
+	close(sv[1]);
+	event_base_free(base);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+}
+
 static const struct unit_test tests[] = {
 	{ "handshake, ALPN picks h2", test_handshake_alpn_h2 },
 	{ "read-ahead: records OpenSSL holds are moved", test_read_ahead },
+	{ "write gather: buffered records outlive the bufferevent", test_write_gather },
 	{ "host name and CA checks", test_host_name_check },
 	{ "client certificate asked for or required", test_client_certificate },
 	{ "context errors name the file", test_context_errors },

@@ -35,8 +35,38 @@ test_parse_url(void)
 	    sizeof(host), &port), -1);
 }
 
+/* An agentlet's proxy is arcproxy: on loopback, never another host. */
+static void
+test_local_proxy(void)
+{
+	static const char *const here[] = { "http://127.0.0.1:40343",
+	    "http://127.9.8.7:1", "http://[::1]:40343", "http://LOCALHOST:40343" };
+	static const char *const away[] = { "http://198.18.0.1:3128",
+	    "http://proxy.example:3128", "http://[::2]:3128", "http://128.0.0.1",
+	    "http://[::ffff:127.0.0.1]:3128", "http://localhost.example:1" };
+	char		 host[256];
+	const char	*why;
+	uint16_t	 port;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(here) / sizeof(here[0]); i++)
+		CU_ASSERT_EQUAL(url_parse_local_proxy(here[i], host,
+		    sizeof(host), &port, &why), 0);
+	for (i = 0; i < sizeof(away) / sizeof(away[0]); i++) {
+		why = NULL;
+		CU_ASSERT_EQUAL(url_parse_local_proxy(away[i], host,
+		    sizeof(host), &port, &why), -1);
+		CU_ASSERT_PTR_NOT_NULL(why != NULL ?
+		    strstr(why, "not on this machine") : NULL);
+	}
+	CU_ASSERT_EQUAL(url_parse_local_proxy("https://127.0.0.1:1", host,
+	    sizeof(host), &port, &why), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "is not like"));
+}
+
 static const struct unit_test tests[] = {
 	{ "gateway and proxy URLs", test_parse_url },
+	{ "an agentlet's proxy is on loopback", test_local_proxy },
 	{ NULL, NULL }
 };
 
