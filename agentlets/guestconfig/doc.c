@@ -233,12 +233,93 @@ gc_id_resolve(const char *text, int isgroup)
 
 #define GC_REGEX_MAX		1024
 #define GC_REGEX_REPEAT_MAX	4096
+#define GC_REGEX_NEST_MAX	4	/* repeats inside repeated groups */
+#define GC_REGEX_GROUPS_MAX	64
+
+/* glibc's regcomp() takes memory exponential in repeats of repeats: "a++++"
+ * with 20 '+' or 20 groups nested as "((a)+)+" each cost it over 700 MB.
+ * NULL when text has no repeat applied to a repeat and repeats nest at most
+ * GC_REGEX_NEST_MAX deep; else why not. */
+static const char *
+gc_regex_shape(const char *text)
+{
+	int		 inner[GC_REGEX_GROUPS_MAX];	/* deepest in each open group */
+	int		 depth = 0, atom = -1, quantified = 0, q;
+	const char	*s;
+
+	for (s = text; *s != '\0'; s++) {
+		if (*s == '*' || *s == '+' || *s == '?' ||
+		    (*s == '{' && isdigit((unsigned char)s[1]))) {
+			if (quantified)
+				return "a repeat of a repeat (as \"a+*\")";
+			if (atom < 0)
+				continue;	/* a literal at the start */
+			if ((q = atom + 1) > GC_REGEX_NEST_MAX)
+				return "repeats nested more than 4 deep";
+			if (depth > 0 && q > inner[depth - 1])
+				inner[depth - 1] = q;
+			quantified = 1;
+			if (*s == '{')
+				s += strcspn(s, "}") - (s[strcspn(s, "}")] == '\0');
+			continue;
+		}
+		quantified = 0;
+		atom = 0;
+		switch (*s) {
+		case '\\':
+			if (s[1] != '\0')
+				s++;
+			break;
+		case '[':
+			/* A bracket expression: "[]" and "[^]" hold a ']',
+			 * and "[:class:]" its own. */
+			s++;
+			if (*s == '^')
+				s++;
+			if (*s == ']')
+				s++;
+			while (*s != '\0' && *s != ']') {
+				if (*s == '[' && (s[1] == ':' || s[1] == '.' ||
+				    s[1] == '=')) {
+					const char *e = strchr(s + 2, s[1]);
+
+					s = e != NULL && e[1] == ']' ? e + 2 :
+					    s + 1;
+				} else
+					s++;
+			}
+			if (*s == '\0')
+				return NULL;	/* regcomp says what is wrong */
+			break;
+		case '(':
+			if (depth == GC_REGEX_GROUPS_MAX)
+				return "more than 64 groups open at once";
+			inner[depth++] = 0;
+			atom = -1;
+			break;
+		case ')':
+			if (depth > 0) {
+				atom = inner[--depth];
+				if (depth > 0 && atom > inner[depth - 1])
+					inner[depth - 1] = atom;
+			}
+			break;
+		case '|':
+		case '^':
+			atom = -1;
+			break;
+		default:
+			break;
+		}
+	}
+	return NULL;
+}
 
 int
 gc_prop_regex(const json_t *props, const char *key, int flags, regex_t *re,
     char **text, char *err, size_t errlen)
 {
-	const char	*s;
+	const char	*s, *shape;
 	char		 why[128], *end;
 	unsigned long	 product = 1, m, n;
 	int		 r;
@@ -270,6 +351,10 @@ gc_prop_regex(const json_t *props, const char *key, int flags, regex_t *re,
 			    GC_REGEX_REPEAT_MAX);
 			return -1;
 		}
+	}
+	if ((shape = gc_regex_shape(*text)) != NULL) {
+		snprintf(err, errlen, "property %s: %s", key, shape);
+		return -1;
 	}
 	if ((r = regcomp(re, *text, REG_EXTENDED | REG_NOSUB | flags)) != 0) {
 		regerror(r, re, why, sizeof(why));

@@ -904,12 +904,19 @@ test_file_line_edits(void)
 	    "{\"id\": \"nomatch\", \"type\": \"file_line\", \"properties\": "
 	    "{\"path\": \"@/l2\", \"regex\": \"^x\", \"line\": \"y\"}},"
 	    "{\"id\": \"huge\", \"type\": \"file_line\", \"properties\": "
-	    "{\"path\": \"@/l2\", \"regex\": \"((a{1,100}){100}){100}\"}}]}",
+	    "{\"path\": \"@/l2\", \"regex\": \"((a{1,100}){100}){100}\"}},"
+	    "{\"id\": \"stacked\", \"type\": \"file_line\", \"properties\": "
+	    "{\"path\": \"@/l2\", \"regex\": \"^NTPS++++++++++++++++++++x$\"}},"
+	    "{\"id\": \"nested\", \"type\": \"file_line\", \"properties\": "
+	    "{\"path\": \"@/l2\", \"regex\": \"((((((a)+)+)+)+)+)+\"}},"
+	    "{\"id\": \"shapely\", \"type\": \"file_line\", \"properties\": "
+	    "{\"path\": \"@/l2\", \"regex\": \"^(ab+|[+*]c)*[]x]?(d{2})+$\"}}]}",
 	    NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
 	/* a line its regex misses would be appended at every run; nested
-	 * bounds would take the machine's memory to compile */
-	CU_ASSERT_EQUAL(gc_doc_invalid(doc), 2);
+	 * bounds, repeats of repeats and deep nests of repeats would take the
+	 * machine's memory to compile (glibc: over 700 MB for 20 '+') */
+	CU_ASSERT_EQUAL(gc_doc_invalid(doc), 4);
 	ctx = ctx_for(1, -1, -1);
 	r = gc_evaluate(doc, &ctx);
 	CU_ASSERT_STRING_EQUAL(get("l1"), "a\nPermitRootLogin no\nb\n"
@@ -925,6 +932,12 @@ test_file_line_edits(void)
 	CU_ASSERT(has_reason(r, 4, "GC::RESOURCE::INVALID", "does not match"));
 	CU_ASSERT(has_reason(r, 5, "GC::RESOURCE::INVALID", "multiply to more "
 	    "than 4096"));
+	CU_ASSERT(has_reason(r, 6, "GC::RESOURCE::INVALID",
+	    "a repeat of a repeat"));
+	CU_ASSERT(has_reason(r, 7, "GC::RESOURCE::INVALID",
+	    "repeats nested more than 4 deep"));
+	CU_ASSERT(has_reason(r, 8, "GC::FILE_LINE::NOTSUPPORTED",
+	    "only a regex"));
 	json_decref(r);
 	gc_doc_free(doc);
 }
