@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -389,11 +390,30 @@ struct tls_gather {
 #define TLS_GATHER_BYTES	(128 * 1024)	/* records per write(2): 8 full ones */
 #define TLS_GATHER_FIRST	(20 * 1024)	/* a small exchange's buffer: a full record */
 
+/* Made once for every thread: arcproxy's workers each start a gateway. */
+static pthread_once_t	 tls_gather_once = PTHREAD_ONCE_INIT;
 static BIO_METHOD	*tls_gather_method;
 static int		 tls_gather_type;
 /* Freed BIOs whose bytes still go out: reachable, and ended at their
- * timeout at the latest. */
+ * timeout at the latest.  Workers' threads share it, under the lock. */
 static LIST_HEAD(, tls_gather) tls_lingering = LIST_HEAD_INITIALIZER(tls_lingering);
+static pthread_mutex_t	 tls_lingering_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+tls_linger_add(struct tls_gather *g)
+{
+	pthread_mutex_lock(&tls_lingering_lock);
+	LIST_INSERT_HEAD(&tls_lingering, g, entry);
+	pthread_mutex_unlock(&tls_lingering_lock);
+}
+
+static void
+tls_linger_remove(struct tls_gather *g)
+{
+	pthread_mutex_lock(&tls_lingering_lock);
+	LIST_REMOVE(g, entry);
+	pthread_mutex_unlock(&tls_lingering_lock);
+}
 
 static void	tls_gather_wait(struct tls_gather *);
 
@@ -453,7 +473,7 @@ tls_gather_on_flush(evutil_socket_t fd, short what, void *arg)
 		/* Lingering after free: done, failed, or out of time. */
 		if ((what & EV_TIMEOUT) || tls_gather_write(g) == 0 ||
 		    g->failed) {
-			LIST_REMOVE(g, entry);
+			tls_linger_remove(g);
 			tls_gather_end(g);
 		} else
 			tls_gather_wait(g);
@@ -589,14 +609,29 @@ tls_gather_destroy(BIO *b)
 		g->fd = -1;
 		if (g->wev != NULL)
 			event_del(g->wev);
-		LIST_INSERT_HEAD(&tls_lingering, g, entry);
+		tls_linger_add(g);
 		tls_gather_wait(g);
 		if (!g->failed)
 			return 1;
-		LIST_REMOVE(g, entry);
+		tls_linger_remove(g);
 	}
 	tls_gather_end(g);
 	return 1;
+}
+
+static void
+tls_gather_init(void)
+{
+	BIO_METHOD	*m;
+
+	tls_gather_type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
+	if ((m = BIO_meth_new(tls_gather_type, "arc write gather")) == NULL)
+		return;
+	BIO_meth_set_write(m, tls_gather_bwrite);
+	BIO_meth_set_ctrl(m, tls_gather_ctrl);
+	BIO_meth_set_create(m, tls_gather_create);
+	BIO_meth_set_destroy(m, tls_gather_destroy);
+	tls_gather_method = m;
 }
 
 int
@@ -605,20 +640,12 @@ tls_write_gather(struct bufferevent *bev)
 	SSL			*ssl = bufferevent_openssl_get_ssl(bev);
 	struct tls_gather	*g;
 	BIO			*b;
-	BIO_METHOD		*m;
 
 	if (ssl == NULL)
 		return -1;
-	if (tls_gather_method == NULL) {
-		tls_gather_type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
-		if ((m = BIO_meth_new(tls_gather_type, "arc write gather")) == NULL)
-			return -1;
-		BIO_meth_set_write(m, tls_gather_bwrite);
-		BIO_meth_set_ctrl(m, tls_gather_ctrl);
-		BIO_meth_set_create(m, tls_gather_create);
-		BIO_meth_set_destroy(m, tls_gather_destroy);
-		tls_gather_method = m;
-	}
+	pthread_once(&tls_gather_once, tls_gather_init);
+	if (tls_gather_method == NULL)
+		return -1;
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return -1;
 	g->fd = bufferevent_getfd(bev);
