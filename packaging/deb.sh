@@ -13,10 +13,14 @@ arch=$(dpkg --print-architecture)
 work=$BUILD/deb
 root=$work/root
 deb=$BUILD/arc-appliance_${VERSION}_${arch}.deb
+case $root in
+/*)	absroot=$root ;;
+*)	absroot=$top/$root ;;
+esac
 rm -rf "$work"
 mkdir -p "$root/DEBIAN"
 
-${MAKE:-make} -s install DESTDIR="$top/$root" BUILD="$BUILD" PREFIX=/usr \
+${MAKE:-make} -s install DESTDIR="$absroot" BUILD="$BUILD" PREFIX=/usr \
     UNITDIR=/lib/systemd/system >/dev/null
 for f in "$root"/usr/sbin/* "$root"/usr/bin/*; do
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note "$f"
@@ -34,8 +38,8 @@ chmod 0644 "$doc/changelog.gz"
 mkdir -p "$work/src/debian"
 printf 'Source: arc-appliance\n\nPackage: arc-appliance\nArchitecture: any\n' \
     > "$work/src/debian/control"
-depends=$(cd "$work/src" && dpkg-shlibdeps -O $(cd "$top" && \
-    for f in "$root"/usr/sbin/* "$root"/usr/bin/*; do printf '%s ' "$top/$f"; done) |
+depends=$(cd "$work/src" && dpkg-shlibdeps -O $(
+    for f in "$absroot"/usr/sbin/* "$absroot"/usr/bin/*; do printf '%s ' "$f"; done) |
     sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || { echo "deb.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 

@@ -255,7 +255,9 @@ def _stage_bin(bin_dir):
 	return dest
 
 
-GIVEN_BIN_DIR = BIN_DIR		# ARC_BIN's, before any copies
+# ARC_BIN's, before any copies (run.py hands a module the copies in ARC_BIN and
+# the given directory in ARC_GIVEN_BIN: make deb builds from the latter).
+GIVEN_BIN_DIR = Path(os.environ.get("ARC_GIVEN_BIN") or BIN_DIR)
 BIN_DIR = _stage_bin(BIN_DIR)
 ARCPROXY = BIN_DIR / "arcproxy"
 

@@ -347,6 +347,7 @@ def run_parallel(batches, argv, jobs):
 	env = dict(os.environ, ARC_PORT_DIR=harness.port_dir())
 	if harness.BIN_DIR != harness.GIVEN_BIN_DIR:
 		env["ARC_BIN"] = str(harness.BIN_DIR)	# the copies: staged once, for every module
+		env["ARC_GIVEN_BIN"] = str(harness.GIVEN_BIN_DIR)
 	try:
 		env["ARC_SHARED_PKI"] = fixtures.shared_pki()
 	except BaseException:	# noqa: B036: each module makes its own, and says what fails

@@ -50,7 +50,10 @@ from harness import check, free_port, test
 UNITS = harness.REPO / "packaging" / "systemd"
 PACKAGING = harness.REPO / "packaging"
 SANITIZE = os.environ.get("SANITIZE") == "1" or "/san/" in str(harness.BIN_DIR) + "/"
-BUILD = Path(os.environ.get("ARC_BIN") or "build/bin").parent
+# The build that make deb packages: the given one, not the harness's staged copies.
+BUILD = harness.GIVEN_BIN_DIR.resolve().parent
+if BUILD.is_relative_to(harness.REPO.resolve()):
+	BUILD = BUILD.relative_to(harness.REPO.resolve())	# as make test names it: build
 PKG = "arc-appliance"
 TOKEN = "install-it-onboarding-token"
 NAME = "installed-machine"
