@@ -38,6 +38,20 @@ class _Status(http.server.BaseHTTPRequestHandler):
 		pass
 
 
+
+def collect_logs(tmp, conf, state, run):
+	"""azcmagent logs into tmp/logs.tar.gz, which must succeed with no sanitizer report; the
+	archive's files, {path below its top folder: text}."""
+	out = os.path.join(tmp, "logs.tar.gz")
+	r = subprocess.run([str(AZCMAGENT), "logs", "--output", out, "-j", "--config-dir", conf,
+			    "--state-dir", state, "--run-dir", run, "--himds", "http://127.0.0.1:%d" % free_port()],
+			   capture_output=True, text=True, timeout=20)
+	check(r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error:" not in r.stderr,
+	      "logs: exit %d: %s" % (r.returncode, r.stderr.strip()))
+	with tarfile.open(out, "r:gz") as t:
+		return {m.name.split("/", 1)[1]: t.extractfile(m).read().decode("utf-8", "replace")
+			for m in t.getmembers() if m.isfile()}
+
 @test(timeout=30)
 def logs_ignores_access_log_named_by_admin_port(env):
 	tmp = tempfile.mkdtemp(prefix="review-logs-", dir=harness.tmp_root())
@@ -57,15 +71,7 @@ def logs_ignores_access_log_named_by_admin_port(env):
 		_Status.doc = {"access_log": secret}
 		srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Status)
 		threading.Thread(target=srv.serve_forever, daemon=True).start()
-		out = os.path.join(tmp, "logs.tar.gz")
-		r = subprocess.run([str(AZCMAGENT), "logs", "--output", out, "-j", "--config-dir", conf,
-				    "--state-dir", state, "--run-dir", run, "--himds", "http://127.0.0.1:%d" % free_port()],
-				   capture_output=True, text=True, timeout=20)
-		check(r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error:" not in r.stderr,
-		      "logs: exit %d: %s" % (r.returncode, r.stderr.strip()))
-		with tarfile.open(out, "r:gz") as t:
-			members = {m.name.split("/", 1)[1]: t.extractfile(m).read().decode("utf-8", "replace")
-				   for m in t.getmembers() if m.isfile()}
+		members = collect_logs(tmp, conf, state, run)
 		check("live/arcproxy-status.json" in members or "summary.json" in members,
 		      "the archive: %r" % sorted(members))
 		for name, text in members.items():
@@ -149,15 +155,7 @@ def logs_skips_hard_links_in_arcproxys_folder(env):
 		with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
 			f.write('listen = [ "127.0.0.1:%d" ];\nadmin_listen = "127.0.0.1:%d";\nroutes = ( );\n'
 				% (free_port(), free_port()))
-		out = os.path.join(tmp, "logs.tar.gz")
-		r = subprocess.run([str(AZCMAGENT), "logs", "--output", out, "-j", "--config-dir", conf,
-				    "--state-dir", state, "--run-dir", run, "--himds", "http://127.0.0.1:%d" % free_port()],
-				   capture_output=True, text=True, timeout=20)
-		check(r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error:" not in r.stderr,
-		      "logs: exit %d: %s" % (r.returncode, r.stderr.strip()))
-		with tarfile.open(out, "r:gz") as t:
-			members = {m.name.split("/", 1)[1]: t.extractfile(m).read().decode("utf-8", "replace")
-				   for m in t.getmembers() if m.isfile()}
+		members = collect_logs(tmp, conf, state, run)
 		check("logs/access.log" in members, "the archive has no logs/access.log: %r" % sorted(members))
 		for name, text in members.items():
 			check("ROOT-ONLY-SECRET-4712" not in text,
