@@ -1,5 +1,6 @@
 /* acceptor.c -- listening sockets on an event loop that pause, instead of spinning, when accept runs out of descriptors. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,22 @@ struct acceptor {
 	struct event_base	*base;
 	const struct acceptor_ops *ops;
 	void			*arg;
-	struct evconnlistener	*listeners[ACCEPTOR_MAX];
+	struct evconnlistener	*listeners[ACCEPTOR_MAX];	/* its own */
 	int			 n;
+	struct evconnlistener	*watched[ACCEPTOR_MAX];	/* their owners' */
+	int			 nwatched;
+	struct acceptor		*next_watching;	/* in watching */
 	struct event		*resume;	/* re-enables accept after a pause */
 	unsigned long long	 pauses;
 	struct timeval		 logged;	/* the last pause line */
 };
+
+/* The acceptors that watch listeners.  A watched listener's callbacks get
+ * its owner's argument (evhttp passes itself), so its error callback finds
+ * the acceptor here, by listener; acceptors on other threads' bases may
+ * come and go meanwhile. */
+static pthread_mutex_t	 watching_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct acceptor	*watching;
 
 static void
 acceptor_on_accept(struct evconnlistener *l, evutil_socket_t fd,
@@ -35,14 +46,25 @@ acceptor_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 }
 
 static void
-acceptor_on_error(struct evconnlistener *l, void *arg)
+acceptor_set_enabled(struct acceptor *a, int on)
 {
-	struct acceptor	*a = arg;
+	int	(*set)(struct evconnlistener *), i;
+
+	set = on ? evconnlistener_enable : evconnlistener_disable;
+	for (i = 0; i < a->n; i++)
+		set(a->listeners[i]);
+	for (i = 0; i < a->nwatched; i++)
+		set(a->watched[i]);
+}
+
+/* accept on one of the acceptor's sockets failed with err. */
+static void
+acceptor_failed(struct acceptor *a, int err)
+{
 	struct timeval	 tv = { 0, ACCEPTOR_BACKOFF_MS * 1000 }, now;
 	char		 line[160];
-	int		 err = EVUTIL_SOCKET_ERROR(), i, say;
+	int		 say;
 
-	(void)l;
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
 		snprintf(line, sizeof(line), "accept: %s", strerror(err));
 		a->ops->failed(a->arg, err, 0, line);
@@ -60,22 +82,52 @@ acceptor_on_error(struct evconnlistener *l, void *arg)
 		    a->pauses);
 		a->logged = now;
 	}
-	for (i = 0; i < a->n; i++)
-		evconnlistener_disable(a->listeners[i]);
+	acceptor_set_enabled(a, 0);
 	evtimer_add(a->resume, &tv);
 	a->ops->failed(a->arg, err, 1, say ? line : NULL);
 }
 
 static void
-acceptor_on_resume(evutil_socket_t fd, short what, void *arg)
+acceptor_on_error(struct evconnlistener *l, void *arg)
 {
-	struct acceptor	*a = arg;
+	(void)l;
+	acceptor_failed(arg, EVUTIL_SOCKET_ERROR());
+}
+
+/* The acceptor watching l; called with watching_lock held. */
+static struct acceptor *
+acceptor_watching(const struct evconnlistener *l)
+{
+	struct acceptor	*a;
 	int		 i;
 
+	for (a = watching; a != NULL; a = a->next_watching)
+		for (i = 0; i < a->nwatched; i++)
+			if (a->watched[i] == l)
+				return a;
+	return NULL;
+}
+
+static void
+acceptor_on_watched_error(struct evconnlistener *l, void *owner_arg)
+{
+	struct acceptor	*a;
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	(void)owner_arg;
+	pthread_mutex_lock(&watching_lock);
+	a = acceptor_watching(l);
+	pthread_mutex_unlock(&watching_lock);
+	if (a != NULL)
+		acceptor_failed(a, err);
+}
+
+static void
+acceptor_on_resume(evutil_socket_t fd, short what, void *arg)
+{
 	(void)fd;
 	(void)what;
-	for (i = 0; i < a->n; i++)
-		evconnlistener_enable(a->listeners[i]);
+	acceptor_set_enabled(arg, 1);
 }
 
 struct acceptor *
@@ -128,13 +180,48 @@ acceptor_listen(struct acceptor *a, const struct sockaddr *sa, socklen_t len,
 	return acceptor_add(a, fd, err, errlen);
 }
 
+int
+acceptor_watch(struct acceptor *a, struct evconnlistener *lev, char *err,
+    size_t errlen)
+{
+	if (a->nwatched == ACCEPTOR_MAX) {
+		snprintf(err, errlen, "more than %d watched listeners",
+		    ACCEPTOR_MAX);
+		return -1;
+	}
+	pthread_mutex_lock(&watching_lock);
+	if (a->nwatched == 0) {
+		a->next_watching = watching;
+		watching = a;
+	}
+	a->watched[a->nwatched++] = lev;
+	pthread_mutex_unlock(&watching_lock);
+	evconnlistener_set_error_cb(lev, acceptor_on_watched_error);
+	return 0;
+}
+
 void
 acceptor_free(struct acceptor *a)
 {
-	int	i;
+	struct acceptor	**ap;
+	int		  i, paused;
 
 	if (a == NULL)
 		return;
+	if (a->nwatched > 0) {
+		pthread_mutex_lock(&watching_lock);
+		for (ap = &watching; *ap != a; ap = &(*ap)->next_watching)
+			;
+		*ap = a->next_watching;
+		pthread_mutex_unlock(&watching_lock);
+	}
+	/* The watched listeners go on accepting for their owners. */
+	paused = evtimer_pending(a->resume, NULL);
+	for (i = 0; i < a->nwatched; i++) {
+		evconnlistener_set_error_cb(a->watched[i], NULL);
+		if (paused)
+			evconnlistener_enable(a->watched[i]);
+	}
 	for (i = 0; i < a->n; i++)
 		evconnlistener_free(a->listeners[i]);
 	event_free(a->resume);

@@ -13,9 +13,11 @@
 
 struct acceptor;
 struct event_base;
+struct evconnlistener;
 
 struct acceptor_ops {
-	/* Each accepted socket, which the callee now owns. */
+	/* Each accepted socket, which the callee now owns.  NULL for an
+	 * acceptor that only watches listeners (acceptor_watch). */
 	void	(*accepted)(void *arg, evutil_socket_t fd, struct sockaddr *peer,
 		    int peerlen);
 	/* accept failed with err.  paused: out of descriptors (EMFILE, ENFILE,
@@ -36,7 +38,16 @@ int		 acceptor_add(struct acceptor *, evutil_socket_t fd, char *err,
 /* A new listening socket (addr_listen) added to the acceptor. */
 int		 acceptor_listen(struct acceptor *, const struct sockaddr *,
 		    socklen_t, int reuseport, int backlog, char *err, size_t errlen);
-/* Closes every socket; a pending resume is cancelled.  NULL is a no-op. */
+/* Puts lev, a listener that its owner made and accepts on (an evhttp's:
+ * evhttp_bound_socket_get_listener), under the acceptor's pause: lev's
+ * accept errors go to ops->failed, and out of descriptors lev rests with
+ * the acceptor's own sockets.  lev stays its owner's: free the acceptor
+ * first (which resumes it), then the owner. */
+int		 acceptor_watch(struct acceptor *, struct evconnlistener *lev,
+		    char *err, size_t errlen);
+/* Closes every socket and lets go of the watched listeners (accepting
+ * again, with libevent's own error handling); a pending resume is
+ * cancelled.  NULL is a no-op. */
 void		 acceptor_free(struct acceptor *);
 
 #endif

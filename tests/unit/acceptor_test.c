@@ -1,4 +1,4 @@
-/* acceptor_test.c -- lib/acceptor on loopback: accepted sockets, the EMFILE pause and its rate-limited line, resuming; addr_format's text. */
+/* acceptor_test.c -- lib/acceptor on loopback: accepted sockets, the EMFILE pause and its rate-limited line, resuming, an evhttp's listener under the pause; addr_format's text. */
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "acceptor.h"
 #include "addr.h"
@@ -163,6 +165,151 @@ test_emfile_pause(void)
 }
 
 static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	int	*served = arg;
+
+	(*served)++;
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+/* An evhttp listening on 127.0.0.1 (a free port), its listener watched. */
+static struct evhttp *
+http_watched(struct event_base *base, struct acceptor *a, int *served,
+    struct sockaddr_in *sin)
+{
+	struct evhttp_bound_socket	*b;
+	struct evhttp			*http = evhttp_new(base);
+	socklen_t			 len = sizeof(*sin);
+	char				 err[256];
+	int				 fd;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(http);
+	evhttp_set_gencb(http, on_request, served);
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = addr_listen((struct sockaddr *)sin, sizeof(*sin), 0, 16, err,
+	    sizeof(err));
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT_EQUAL_FATAL(getsockname(fd, (struct sockaddr *)sin, &len), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b = evhttp_accept_socket_with_handle(http,
+	    fd));
+	CU_ASSERT_EQUAL_FATAL(acceptor_watch(a,
+	    evhttp_bound_socket_get_listener(b), err, sizeof(err)), 0);
+	return http;
+}
+
+/* A client that has sent its request. */
+static int
+client_asking(const struct sockaddr_in *sin)
+{
+	static const char	 req[] = "GET / HTTP/1.0\r\n\r\n";
+	int			 fd = client(sin);
+
+	CU_ASSERT_EQUAL(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+	return fd;
+}
+
+static int
+lower_nofile(struct rlimit *saved)
+{
+	struct rlimit	low;
+	int		top;
+
+	/* No descriptor left above the highest one open now. */
+	top = dup(0);
+	close(top);
+	CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_NOFILE, saved), 0);
+	low = *saved;
+	low.rlim_cur = (rlim_t)top;
+	return setrlimit(RLIMIT_NOFILE, &low);
+}
+
+static const struct acceptor_ops watch_ops = { NULL, on_failed };
+
+/* A listener someone else accepts on (an evhttp's, whose callbacks get the
+ * evhttp, not the acceptor) pauses like the acceptor's own, and once
+ * descriptors are back its owner serves the waiting connections. */
+static void
+test_watch_pause(void)
+{
+	struct event_base	*base = event_base_new();
+	struct sockaddr_in	 sin, sin_other;
+	struct rlimit		 saved;
+	struct acceptor		*a, *other;
+	struct evhttp		*http, *http_other;
+	struct seen		 s, so;
+	char			 err[256];
+	int			 c[3], i, served = 0, served_other = 0;
+
+	memset(&s, 0, sizeof(s));
+	memset(&so, 0, sizeof(so));
+	/* Another acceptor watching another evhttp: the pause is the right
+	 * one's. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a = acceptor_new(base, &watch_ops, &s, err,
+	    sizeof(err)));
+	http = http_watched(base, a, &served, &sin);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(other = acceptor_new(base, &watch_ops, &so,
+	    err, sizeof(err)));
+	http_other = http_watched(base, other, &served_other, &sin_other);
+	for (i = 0; i < 3; i++)
+		c[i] = client_asking(&sin);
+	CU_ASSERT_EQUAL_FATAL(lower_nofile(&saved), 0);
+	run_for_ms(base, 250);
+	CU_ASSERT_EQUAL(served, 0);
+	CU_ASSERT(s.pauses >= 2);
+	CU_ASSERT(s.pauses <= 4);
+	CU_ASSERT_EQUAL(s.err, EMFILE);
+	CU_ASSERT_EQUAL(s.lines, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s.line, "pausing for 100 ms (1 pauses so far)"));
+	CU_ASSERT_EQUAL(so.failures, 0);
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	run_for_ms(base, 250);
+	CU_ASSERT_EQUAL(served, 3);
+	for (i = 0; i < 3; i++)
+		close(c[i]);
+	acceptor_free(a);
+	acceptor_free(other);
+	evhttp_free(http);
+	evhttp_free(http_other);
+	event_base_free(base);
+}
+
+/* Freed during a pause, the acceptor hands the listener back enabled: its
+ * owner goes on serving. */
+static void
+test_watch_free_paused(void)
+{
+	struct event_base	*base = event_base_new();
+	struct sockaddr_in	 sin;
+	struct rlimit		 saved;
+	struct acceptor		*a;
+	struct evhttp		*http;
+	struct seen		 s;
+	char			 err[256];
+	int			 c[2], i, served = 0;
+
+	memset(&s, 0, sizeof(s));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a = acceptor_new(base, &watch_ops, &s, err,
+	    sizeof(err)));
+	http = http_watched(base, a, &served, &sin);
+	c[0] = client_asking(&sin);
+	CU_ASSERT_EQUAL_FATAL(lower_nofile(&saved), 0);
+	run_for_ms(base, 50);
+	CU_ASSERT_EQUAL(s.pauses, 1);
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	acceptor_free(a);
+	c[1] = client_asking(&sin);
+	run_for_ms(base, 250);
+	CU_ASSERT_EQUAL(served, 2);
+	for (i = 0; i < 2; i++)
+		close(c[i]);
+	evhttp_free(http);
+	event_base_free(base);
+}
+
+static void
 test_addr_format(void)
 {
 	struct sockaddr_storage	ss;
@@ -193,6 +340,8 @@ test_addr_format(void)
 static const struct unit_test tests[] = {
 	{ "accepted sockets and a busy port", test_accepts },
 	{ "EMFILE: pause, one line, resume", test_emfile_pause },
+	{ "a watched evhttp listener pauses and resumes", test_watch_pause },
+	{ "a watched listener freed while paused accepts", test_watch_free_paused },
 	{ "addr_format", test_addr_format },
 	{ NULL, NULL }
 };
