@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 
+#include "acceptor.h"
 #include "accesslog.h"
 #include "admin.h"
 #include "config.h"
@@ -30,6 +31,7 @@
 struct admin {
 	struct proxy	*px;
 	struct evhttp	*http;
+	struct acceptor	*acceptor;	/* pauses evhttp's listener on EMFILE */
 };
 
 /* GET and HEAD only: POST is for /identity/reload. */
@@ -342,20 +344,37 @@ admin_other(struct evhttp_request *req, void *arg)
 	evhttp_send_error(req, 404, "try /metrics, /healthz or /status");
 }
 
+/* Out of descriptors (a local user holding idle connections to the admin
+ * port) the acceptor pauses evhttp's listener; a line now and then. */
+static void
+admin_accept_failed(void *arg, int err, int paused, const char *line)
+{
+	(void)arg;
+	(void)err;
+	(void)paused;
+	if (line != NULL)
+		log_warnx("%s", line);
+}
+
+static const struct acceptor_ops admin_accept_ops = {
+	NULL, admin_accept_failed
+};
+
 struct admin *
 admin_new(struct proxy *px, char *err, size_t errlen)
 {
-	struct admin		*a;
-	const struct config	*cfg = px->cfg;
-	char			 host[64];
-	int			 port;
+	struct admin			*a;
+	const struct config		*cfg = px->cfg;
+	struct evhttp_bound_socket	*bound;
+	char				 host[64];
+	int				 port;
 
-	if ((a = calloc(1, sizeof(*a))) == NULL ||
-	    (a->http = evhttp_new(px->base)) == NULL) {
-		free(a);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		goto nomem;
+	if ((a->http = evhttp_new(px->base)) == NULL ||
+	    (a->acceptor = acceptor_new(px->base, &admin_accept_ops, a, err,
+	    errlen)) == NULL)
+		goto nomem;
 	a->px = px;
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_POST);
@@ -373,14 +392,19 @@ admin_new(struct proxy *px, char *err, size_t errlen)
 		goto fail;
 	}
 	port = ntohs(((const struct sockaddr_in *)&cfg->admin)->sin_port);
-	if (evhttp_bind_socket(a->http, host, (ev_uint16_t)port) != 0) {
+	if ((bound = evhttp_bind_socket_with_handle(a->http, host,
+	    (ev_uint16_t)port)) == NULL) {
 		snprintf(err, errlen, "admin_listen %s:%d: cannot listen", host, port);
 		goto fail;
 	}
+	if (acceptor_watch(a->acceptor, evhttp_bound_socket_get_listener(bound),
+	    err, errlen) == -1)
+		goto fail;
 	return a;
+ nomem:
+	snprintf(err, errlen, "out of memory");
  fail:
-	evhttp_free(a->http);
-	free(a);
+	admin_free(a);
 	return NULL;
 }
 
@@ -389,6 +413,9 @@ admin_free(struct admin *a)
 {
 	if (a == NULL)
 		return;
-	evhttp_free(a->http);
+	/* The acceptor first: it lets go of evhttp's listener. */
+	acceptor_free(a->acceptor);
+	if (a->http != NULL)
+		evhttp_free(a->http);
 	free(a);
 }
