@@ -1,6 +1,5 @@
 /* api.c -- the local REST API on evhttp: instance metadata, endpoints, managed identity tokens behind the Arc challenge, agent status. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -17,9 +16,9 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <jansson.h>
 
+#include "acceptor.h"
 #include "addr.h"
 #include "api.h"
 #include "challenge.h"
@@ -33,9 +32,7 @@
 
 #define API_MAX_WAITING		64	/* token requests waiting for the cloud */
 #define API_SWEEP_SECONDS	5	/* how often expired keys are removed */
-#define API_PAUSE_MS		100	/* accepting rests this long on EMFILE */
 #define API_REQUEST_SECONDS	10	/* for a whole request to come in */
-#define API_PAUSE_LOG_EVERY	10	/* seconds between two lines about it */
 
 /* A connection's deadline: evhttp's timeout restarts at every byte, so a
  * client trickling a header line at a time would hold it for hours. */
@@ -61,16 +58,9 @@ struct himds_api {
 	struct event		*sweep;
 	struct api_wait		*waiting;	/* token requests at the cloud */
 	int			 nwaiting;
-	struct evconnlistener	*listeners[HIMDS_MAX_LISTEN];
-	int			 nlisteners;
-	struct event		*resume;	/* accepting again after a pause */
+	struct acceptor		*acceptor;	/* pauses evhttp's listeners on EMFILE */
 	struct api_conn		*conns;
-	time_t			 paused_logged;
-	unsigned long		 pauses;
 };
-
-/* evhttp hands a listener's error callback its evhttp, not the api. */
-static struct himds_api	*api_self;
 
 struct api_route {
 	const char	*path;
@@ -657,46 +647,22 @@ api_sweep(evutil_socket_t fd, short what, void *arg)
 		log_debug("%d token key%s expired", n, n == 1 ? "" : "s");
 }
 
+/* accept(2) failed: out of descriptors (a flood of local connections), the
+ * acceptor rests every listener rather than spinning on a ready socket that
+ * it cannot take, and one line says so now and then. */
 static void
-api_accept_resume(evutil_socket_t fd, short what, void *arg)
+api_accept_failed(void *arg, int err, int paused, const char *line)
 {
-	struct himds_api	*api = arg;
-	int			 i;
-
-	(void)fd;
-	(void)what;
-	for (i = 0; i < api->nlisteners; i++)
-		evconnlistener_enable(api->listeners[i]);
+	(void)arg;
+	(void)err;
+	(void)paused;
+	if (line != NULL)
+		log_warnx("%s", line);
 }
 
-/* accept(2) failed: out of descriptors (a flood of local connections), every
- * listener rests API_PAUSE_MS rather than spinning on a ready socket that it
- * cannot take, and one line says so now and then. */
-static void
-api_accept_error(struct evconnlistener *lev, void *arg)
-{
-	struct himds_api	*api = api_self;
-	struct timeval		 tv = { 0, API_PAUSE_MS * 1000 };
-	time_t			 now = time(NULL);
-	int			 i, err = EVUTIL_SOCKET_ERROR();
-
-	(void)lev;
-	if (api == NULL || api->http != arg)
-		return;
-	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
-		log_warnx("accept: %s", strerror(err));
-		return;
-	}
-	api->pauses++;
-	if (now - api->paused_logged >= API_PAUSE_LOG_EVERY) {
-		log_warnx("accept: %s; pausing for %d ms (%lu pauses so far)",
-		    strerror(err), API_PAUSE_MS, api->pauses);
-		api->paused_logged = now;
-	}
-	for (i = 0; i < api->nlisteners; i++)
-		evconnlistener_disable(api->listeners[i]);
-	evtimer_add(api->resume, &tv);
-}
+static const struct acceptor_ops api_accept_ops = {
+	NULL, api_accept_failed
+};
 
 static int
 api_listen(struct himds_api *api, const struct sockaddr *sa, socklen_t len,
@@ -705,11 +671,6 @@ api_listen(struct himds_api *api, const struct sockaddr *sa, socklen_t len,
 	struct evhttp_bound_socket	*b;
 	int				 fd;
 
-	if (api->nlisteners == HIMDS_MAX_LISTEN) {
-		snprintf(err, errlen, "listen: more than %d addresses",
-		    HIMDS_MAX_LISTEN);
-		return -1;
-	}
 	if ((fd = addr_listen(sa, len, 0, 128, err, errlen)) == -1)
 		return -1;
 	if ((b = evhttp_accept_socket_with_handle(api->http, fd)) == NULL) {
@@ -717,10 +678,8 @@ api_listen(struct himds_api *api, const struct sockaddr *sa, socklen_t len,
 		snprintf(err, errlen, "listen: out of memory");
 		return -1;
 	}
-	api->listeners[api->nlisteners] = evhttp_bound_socket_get_listener(b);
-	evconnlistener_set_error_cb(api->listeners[api->nlisteners++],
-	    api_accept_error);
-	return 0;
+	return acceptor_watch(api->acceptor, evhttp_bound_socket_get_listener(b),
+	    err, errlen);
 }
 
 struct himds_api *
@@ -738,7 +697,8 @@ himds_api_new(struct himds *h, char *err, size_t errlen)
 	if ((api->http = evhttp_new(h->base)) == NULL ||
 	    (api->sweep = event_new(h->base, -1, EV_PERSIST, api_sweep,
 	    api)) == NULL ||
-	    (api->resume = evtimer_new(h->base, api_accept_resume, api)) == NULL) {
+	    (api->acceptor = acceptor_new(h->base, &api_accept_ops, api, err,
+	    errlen)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -747,7 +707,6 @@ himds_api_new(struct himds *h, char *err, size_t errlen)
 	evhttp_set_max_body_size(api->http, 4096);
 	evhttp_set_gencb(api->http, api_request, api);
 	evhttp_set_bevcb(api->http, api_conn_new, api);
-	api_self = api;
 	for (i = 0; i < h->settings.nlisten; i++)
 		if (api_listen(api, (const struct sockaddr *)&h->settings.listen[i],
 		    h->settings.listen_len[i], err, errlen) == -1)
@@ -773,10 +732,8 @@ himds_api_free(struct himds_api *api)
 	}
 	if (api->sweep != NULL)
 		event_free(api->sweep);
-	if (api->resume != NULL)
-		event_free(api->resume);
-	if (api_self == api)
-		api_self = NULL;
+	/* The acceptor first: it lets go of evhttp's listeners. */
+	acceptor_free(api->acceptor);
 	if (api->http != NULL)
 		evhttp_free(api->http);
 	/* evhttp_free closed the connections; what is left was never one. */
