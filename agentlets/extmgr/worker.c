@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -462,6 +463,38 @@ policy_still_allows(struct worker *w, const struct goal_ext *g, json_t *rec,
 	    reason, len);
 }
 
+/*
+ * The signature binds a package to its publisher, not to a type: the
+ * cloud could name a blocklisted package by another type and pass the
+ * lists.  The manifest's "name" (inside the signed zip) says which type it
+ * is; when it has one it must be g's, compared without case.  0, or -1
+ * with why filled.
+ */
+static int
+package_is_type(const struct ext_where *x, const struct goal_ext *g,
+    char *why, size_t len)
+{
+	struct manifest	*m = NULL;
+	char		 err[512];
+	int		 fd, rc = 0;
+
+	if ((fd = safedir_open(x->ext_path, err, sizeof(err))) == -1) {
+		snprintf(why, len, "%s", err);
+		return -1;
+	}
+	if (manifest_load(fd, &m, err, sizeof(err)) != 0)
+		rc = 0;		/* the first handler run reports it (1002/1003) */
+	else if (m->name != NULL && strcasecmp(m->name, g->type) != 0) {
+		snprintf(why, len, "package refused: its %s names the type "
+		    "\"%.128s\", not %s/%s", MANIFEST_FILE, m->name,
+		    g->publisher, g->type);
+		rc = -1;
+	}
+	manifest_free(m);
+	close(fd);
+	return rc;
+}
+
 enum fetch_result {
 	FETCH_OK,
 	FETCH_RETRY,	/* the network: try again at the next pass */
@@ -568,6 +601,15 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 			break;
 		}
 		goto done;
+	}
+	if (package_is_type(x, g, why, sizeof(why)) == -1) {
+		log_warnx("%s: %s", name, why);
+		outcome_set(&o, "Install", "error", MANIFEST_ERR_INVALID, "%s",
+		    why);
+		if (unpack_remove_tree(w->ext_fd, x->dir_name, err,
+		    sizeof(err)) == -1)
+			log_warnx("%s", err);
+		goto done;		/* FETCH_FAILED: this package is not it */
 	}
 	if (!policy_still_allows(w, g, rec, why, sizeof(why))) {
 		log_info("%s: %s", name, why);
