@@ -934,6 +934,33 @@ refuse(struct worker *w, const char *name, json_t *rec, const struct goal_ext *g
 	report(w, name, rec, g->seq, g->version, &o);
 }
 
+/*
+ * Another installed extension whose handler directories (extensions/P.T-V,
+ * logs/P.T) would be g's: the same publisher and type under another name,
+ * or a pair that joins alike ("A.B" "C" and "A" "B.C").  Its name, or NULL.
+ * Installing g would replace that one's handler and its delete remove it.
+ */
+static const char *
+handler_taken(struct worker *w, const struct goal_ext *g)
+{
+	struct ext_where	 x, y;
+	const char		*name, *p, *t;
+	json_t			*rec;
+
+	ext_where(w, g->publisher, g->type, "", &x);
+	json_object_foreach(state_exts(&w->st), name, rec) {
+		if (strcmp(name, g->name) == 0 ||
+		    state_str(rec, "version") == NULL ||
+		    (p = state_str(rec, "publisher")) == NULL ||
+		    (t = state_str(rec, "type")) == NULL)
+			continue;
+		ext_where(w, p, t, "", &y);
+		if (strcmp(x.handler_name, y.handler_name) == 0)
+			return name;
+	}
+	return NULL;
+}
+
 /* Brings one extension of the goal state to it. */
 static void
 reconcile_one(struct worker *w, const struct goal_ext *g)
@@ -942,7 +969,7 @@ reconcile_one(struct worker *w, const struct goal_ext *g)
 	struct ext_where x;
 	struct outcome	 o;
 	char		 reason[512];
-	const char	*version, *hs;
+	const char	*version, *hs, *other;
 	enum policy_op	 pop;
 	enum fetch_result fr;
 
@@ -1010,6 +1037,13 @@ reconcile_one(struct worker *w, const struct goal_ext *g)
 	}
 	if (pop == POLICY_UPGRADE) {
 		upgrade_ext(w, g->name, rec, g);
+		return;
+	}
+	if (version == NULL && (other = handler_taken(w, g)) != NULL) {
+		snprintf(reason, sizeof(reason), "refused: extension %s already "
+		    "holds the handler %s.%s (one extension per handler)",
+		    other, g->publisher, g->type);
+		refuse(w, g->name, rec, g, "Install", reason);
 		return;
 	}
 	if (version == NULL) {

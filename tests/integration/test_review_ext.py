@@ -55,3 +55,35 @@ def a_blocklisted_package_under_another_type_is_refused(env):
 	fx.undeploy(env, "renamed")
 	fx.wait_gone(env, "renamed")
 	agent(env, "")
+
+
+def final(env, ext, seq, timeout=40):
+	"""The first report of ext for seq that is an error or a success."""
+	def settled():
+		s = (fx.view(env, ext) or {}).get("status") or {}
+		return s if s.get("sequenceNumber") == seq and s.get("status") in ("error", "success") else None
+	s = poll(settled, timeout=timeout, interval=0.2)
+	check(s, "%s: no final report: %r\n%s" % (ext, fx.view(env, ext), env.extmgr.stderr_tail(30)))
+	return s
+
+
+@test(timeout=120)
+def a_second_extension_of_the_same_handler_is_refused(env):
+	x = env.extmgr
+	agent(env, "")
+	v = fx.deploy(env, "first", "hello", settings={"caFile": env.sim.file("ca.crt")})
+	fx.wait_status(env, "first", v["sequenceNumber"], operation="Enable")
+	# The same Publisher/Type under another name: its unpack would replace first's directory, and
+	# its delete remove it.
+	v = fx.deploy(env, "second", "hello", settings={"caFile": env.sim.file("ca.crt")})
+	s = final(env, "second", v["sequenceNumber"])
+	check(s["status"] == "error" and "extension first already holds the handler" in s["message"],
+	      "second was not refused: %r" % s)
+	fx.undeploy(env, "second")
+	fx.wait_gone(env, "second")
+	check(fx.ext_dirs(x) == ["Cloudsim.Samples.Hello-1.0"], "first's handler is gone: %r" % fx.ext_dirs(x))
+	check(os.path.isfile(x.own("extensions", "Cloudsim.Samples.Hello-1.0", "HandlerManifest.json")),
+	      "first's handler directory was emptied")
+	check((x.record("first") or {}).get("handlerState") == "Enabled", "first: %r" % x.record("first"))
+	fx.undeploy(env, "first")
+	fx.wait_gone(env, "first")
