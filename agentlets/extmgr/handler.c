@@ -171,6 +171,73 @@ handler_thumbprint_ok(const char *t)
 	return i == 40;
 }
 
+/* n from "<n>.settings" (digits only), or -1. */
+static long
+handler_settings_seq(const char *name)
+{
+	char	*end;
+	long	 n;
+
+	if (name[0] < '0' || name[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtol(name, &end, 10);
+	if (errno != 0 || n < 0 || strcmp(end, ".settings") != 0)
+		return -1;
+	return n;
+}
+
+/*
+ * Each new sequence number from the cloud is a new config/<n>.settings: of
+ * those only the HANDLER_SETTINGS_KEEP highest stay (and seq's, just
+ * written), so that the cloud's reconfigurations cannot fill the disk.
+ */
+static void
+handler_settings_prune(int cfd, long seq)
+{
+	struct dirent	*e;
+	DIR		*d;
+	long		 keep[HANDLER_SETTINGS_KEEP], n, t;
+	int		 fd, i, have = 0, again;
+
+	if ((fd = dup(cfd)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	/* The highest numbers, sorted down. */
+	while ((e = readdir(d)) != NULL) {
+		if ((n = handler_settings_seq(e->d_name)) == -1 || n == seq)
+			continue;
+		for (i = 0; i < have && keep[i] > n; i++)
+			;
+		if (i == HANDLER_SETTINGS_KEEP)
+			continue;
+		if (have < HANDLER_SETTINGS_KEEP)
+			have++;
+		for (; i < have; i++) {
+			t = keep[i];
+			keep[i] = n;
+			n = t;
+		}
+	}
+	/* Again from the start: remove what is not kept. */
+	do {
+		again = 0;
+		rewinddir(d);
+		while ((e = readdir(d)) != NULL) {
+			if ((n = handler_settings_seq(e->d_name)) == -1 ||
+			    n == seq || (have == HANDLER_SETTINGS_KEEP ?
+			    n >= keep[have - 1] : 1))
+				continue;
+			if (unlinkat(cfd, e->d_name, 0) == 0)
+				again = 1;
+		}
+	} while (again);
+	closedir(d);
+}
+
 int
 handler_write_settings(int extdirfd, long seq, json_t *public_settings,
     const char *protected_b64, const char *thumbprint, char *err,
@@ -220,6 +287,7 @@ handler_write_settings(int extdirfd, long seq, json_t *public_settings,
 		    "handlerSettings", hs);
 	if (handler_write_json(cfd, name, doc, 0600, err, errlen) == -1)
 		goto done;
+	handler_settings_prune(cfd, seq);
 	rc = 0;
  done:
 	json_decref(hs);

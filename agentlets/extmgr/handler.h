@@ -75,6 +75,8 @@ int	handler_write_environment(int extdirfd, const struct handler_paths *,
  * last two only when protected_b64 is not NULL (then thumbprint must be
  * given).  seq >= 0.  0, or -1 with err filled.
  */
+#define HANDLER_SETTINGS_KEEP	8	/* earlier <n>.settings kept beside seq's */
+
 int	handler_write_settings(int extdirfd, long seq, json_t *public_settings,
 	    const char *protected_b64, const char *thumbprint, char *err,
 	    size_t errlen);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -462,6 +463,38 @@ policy_still_allows(struct worker *w, const struct goal_ext *g, json_t *rec,
 	    reason, len);
 }
 
+/*
+ * The signature binds a package to its publisher, not to a type: the
+ * cloud could name a blocklisted package by another type and pass the
+ * lists.  The manifest's "name" (inside the signed zip) says which type it
+ * is; when it has one it must be g's, compared without case.  0, or -1
+ * with why filled.
+ */
+static int
+package_is_type(const struct ext_where *x, const struct goal_ext *g,
+    char *why, size_t len)
+{
+	struct manifest	*m = NULL;
+	char		 err[512];
+	int		 fd, rc = 0;
+
+	if ((fd = safedir_open(x->ext_path, err, sizeof(err))) == -1) {
+		snprintf(why, len, "%s", err);
+		return -1;
+	}
+	if (manifest_load(fd, &m, err, sizeof(err)) != 0)
+		rc = 0;		/* the first handler run reports it (1002/1003) */
+	else if (m->name != NULL && strcasecmp(m->name, g->type) != 0) {
+		snprintf(why, len, "package refused: its %s names the type "
+		    "\"%.128s\", not %s/%s", MANIFEST_FILE, m->name,
+		    g->publisher, g->type);
+		rc = -1;
+	}
+	manifest_free(m);
+	close(fd);
+	return rc;
+}
+
 enum fetch_result {
 	FETCH_OK,
 	FETCH_RETRY,	/* the network: try again at the next pass */
@@ -568,6 +601,15 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 			break;
 		}
 		goto done;
+	}
+	if (package_is_type(x, g, why, sizeof(why)) == -1) {
+		log_warnx("%s: %s", name, why);
+		outcome_set(&o, "Install", "error", MANIFEST_ERR_INVALID, "%s",
+		    why);
+		if (unpack_remove_tree(w->ext_fd, x->dir_name, err,
+		    sizeof(err)) == -1)
+			log_warnx("%s", err);
+		goto done;		/* FETCH_FAILED: this package is not it */
 	}
 	if (!policy_still_allows(w, g, rec, why, sizeof(why))) {
 		log_info("%s: %s", name, why);
@@ -892,6 +934,33 @@ refuse(struct worker *w, const char *name, json_t *rec, const struct goal_ext *g
 	report(w, name, rec, g->seq, g->version, &o);
 }
 
+/*
+ * Another installed extension whose handler directories (extensions/P.T-V,
+ * logs/P.T) would be g's: the same publisher and type under another name,
+ * or a pair that joins alike ("A.B" "C" and "A" "B.C").  Its name, or NULL.
+ * Installing g would replace that one's handler and its delete remove it.
+ */
+static const char *
+handler_taken(struct worker *w, const struct goal_ext *g)
+{
+	struct ext_where	 x, y;
+	const char		*name, *p, *t;
+	json_t			*rec;
+
+	ext_where(w, g->publisher, g->type, "", &x);
+	json_object_foreach(state_exts(&w->st), name, rec) {
+		if (strcmp(name, g->name) == 0 ||
+		    state_str(rec, "version") == NULL ||
+		    (p = state_str(rec, "publisher")) == NULL ||
+		    (t = state_str(rec, "type")) == NULL)
+			continue;
+		ext_where(w, p, t, "", &y);
+		if (strcmp(x.handler_name, y.handler_name) == 0)
+			return name;
+	}
+	return NULL;
+}
+
 /* Brings one extension of the goal state to it. */
 static void
 reconcile_one(struct worker *w, const struct goal_ext *g)
@@ -900,7 +969,7 @@ reconcile_one(struct worker *w, const struct goal_ext *g)
 	struct ext_where x;
 	struct outcome	 o;
 	char		 reason[512];
-	const char	*version, *hs;
+	const char	*version, *hs, *other;
 	enum policy_op	 pop;
 	enum fetch_result fr;
 
@@ -968,6 +1037,13 @@ reconcile_one(struct worker *w, const struct goal_ext *g)
 	}
 	if (pop == POLICY_UPGRADE) {
 		upgrade_ext(w, g->name, rec, g);
+		return;
+	}
+	if (version == NULL && (other = handler_taken(w, g)) != NULL) {
+		snprintf(reason, sizeof(reason), "refused: extension %s already "
+		    "holds the handler %s.%s (one extension per handler)",
+		    other, g->publisher, g->type);
+		refuse(w, g->name, rec, g, "Install", reason);
 		return;
 	}
 	if (version == NULL) {

@@ -616,9 +616,58 @@ find_resource(json_t *resources, const char *type, const char *id)
 	return NULL;
 }
 
+/*
+ * Is name one of the document's "parameters"?  The assignment's values
+ * come from the cloud, unsigned: only what the signed document lets them
+ * set may be set (without that, a parameter could point a file resource's
+ * path and content, or a command's argv, anywhere).
+ */
 static int
-apply_params(json_t *resources, const json_t *params, char *err,
-    size_t errlen)
+param_declared(const json_t *declared, const char *name)
+{
+	const json_t	*d;
+	size_t		 i;
+
+	json_array_foreach(declared, i, d)
+		if (strcmp(json_string_value(d), name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The document's "parameters": absent, or strings "[type]id;property". */
+static int
+params_declared_ok(const json_t *declared, char *err, size_t errlen)
+{
+	const json_t	*d;
+	char		*copy, *type, *id, *prop;
+	size_t		 i;
+	int		 ok;
+
+	if (declared == NULL)
+		return 0;
+	if (!json_is_array(declared) || json_array_size(declared) >
+	    GC_PARAMS_MAX)
+		goto bad;
+	json_array_foreach(declared, i, d) {
+		if (!json_is_string(d) || strlen(json_string_value(d)) !=
+		    json_string_length(d) ||
+		    (copy = strdup(json_string_value(d))) == NULL)
+			goto bad;
+		ok = param_split(copy, &type, &id, &prop) == 0;
+		free(copy);
+		if (!ok)
+			goto bad;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "parameters: expected an array of at most %d "
+	    "strings \"[type]id;property\"", GC_PARAMS_MAX);
+	return -1;
+}
+
+static int
+apply_params(json_t *resources, const json_t *declared, const json_t *params,
+    char *err, size_t errlen)
 {
 	json_t		*p, *r, *props, *v;
 	char		*name = NULL, *type, *id, *prop, why[256];
@@ -655,6 +704,14 @@ apply_params(json_t *resources, const json_t *params, char *err,
 			    ": no resource [%.64s]%.128s in the document",
 			    json_string_value(json_object_get(p, "name")),
 			    type, id);
+			goto fail;
+		}
+		if (!param_declared(declared, json_string_value(
+		    json_object_get(p, "name")))) {
+			snprintf(err, errlen, "configurationParameter \"%.128s\""
+			    ": not one of the document's \"parameters\" (only "
+			    "those may be set by an assignment)",
+			    json_string_value(json_object_get(p, "name")));
 			goto fail;
 		}
 		if ((props = json_object_get(r, "properties")) == NULL) {
@@ -769,7 +826,7 @@ gc_doc_parse(const char *json, size_t len, const json_t *params, char *err,
     size_t errlen)
 {
 	static const char *const	 keys[] = { "schemaVersion", "name",
-	    "version", "description", "resources", NULL };
+	    "version", "description", "parameters", "resources", NULL };
 	struct gc_doc			*doc = NULL;
 	json_error_t			 jerr;
 	json_t				*root = NULL, *resources, *r, *v;
@@ -838,7 +895,9 @@ gc_doc_parse(const char *json, size_t len, const json_t *params, char *err,
 		}
 		json_object_set(seen, id, json_null());
 	}
-	if (apply_params(resources, params, err, errlen) == -1)
+	if (params_declared_ok(json_object_get(root, "parameters"), err,
+	    errlen) == -1 || apply_params(resources, json_object_get(root,
+	    "parameters"), params, err, errlen) == -1)
 		goto fail;
 	if ((doc = calloc(1, sizeof(*doc))) == NULL ||
 	    (doc->name = strdup(name)) == NULL || (doc->res = calloc(

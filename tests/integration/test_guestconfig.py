@@ -392,7 +392,9 @@ def fifty_in_order_and_a_slow_command_times_out(env):
 		"argv": ["/bin/sleep", "30"], "regex": "never", "timeoutMs": 1000}}
 	uri_s, sha_s = pack(env, file_doc("slow", slow), "slow")
 	# One package for the rest: each assignment's parameters name its own file.
-	uri, sha = pack(env, file_doc("fifty", file_res("f", os.path.join(t, "unused"), "x\n")), "fifty")
+	doc = file_doc("fifty", file_res("f", os.path.join(t, "unused"), "x\n"))
+	doc["parameters"] = ["[file]f;path", "[file]f;content"]
+	uri, sha = pack(env, doc, "fifty")
 	paths = [os.path.join(t, "f%02d" % i) for i in range(50)]
 	names = ["a%02d" % i for i in range(50)]
 	# Each evaluated once here: the first round is what is measured.

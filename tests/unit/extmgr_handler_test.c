@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -519,6 +520,31 @@ test_settings(void)
 	CU_ASSERT_STRING_EQUAL(text, "{\"runtimeSettings\":[{\"handlerSettings\":"
 	    "{\"publicSettings\":{}}}]}");
 	free(text);
+	/* Every new sequence number is a new file: only the newest few
+	 * stay, whatever order the cloud sends them in. */
+	{
+		DIR		*d;
+		struct dirent	*e;
+		long		 seqs[] = { 40, 3, 7, 100, 1, 2, 50, 60, 61, 62,
+				    63, 64, 65, 66, 67, 68, 69, 70, 99, 98, 97 };
+		size_t		 i, count = 0;
+
+		for (i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
+			CU_ASSERT_EQUAL_FATAL(handler_write_settings(fd,
+			    seqs[i], pub, NULL, NULL, err, sizeof(err)), 0);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(d = opendir(cfg));
+		while ((e = readdir(d)) != NULL)
+			if (strstr(e->d_name, ".settings") != NULL)
+				count++;
+		closedir(d);
+		CU_ASSERT_EQUAL(count, HANDLER_SETTINGS_KEEP + 1);
+		/* the one just written, and the 8 highest before it */
+		CU_ASSERT_EQUAL(mode_of(cfg, "97.settings") & 07777, 0600);
+		CU_ASSERT_EQUAL(mode_of(cfg, "100.settings") & 07777, 0600);
+		CU_ASSERT_EQUAL(mode_of(cfg, "66.settings") & 07777, 0600);
+		CU_ASSERT_EQUAL(mode_of(cfg, "65.settings"), (mode_t)-1);
+		CU_ASSERT_EQUAL(mode_of(cfg, "5.settings"), (mode_t)-1);
+	}
 	/* Protected settings need a real thumbprint. */
 	CU_ASSERT_EQUAL(handler_write_settings(fd, 6, pub, "MIIB", "abc", err,
 	    sizeof(err)), -1);

@@ -483,11 +483,27 @@ test_bad_documents(void)
 		    "{\"id\": \"a\", \"type\": \"file\", \"properties\": "
 		    "{\"path\": \"/a\"}}]}", "[{\"name\": \"[directory]a;mode\", "
 		    "\"value\": \"0700\"}]", "no resource [directory]a" },
-		{ "{\"schemaVersion\": 1, \"name\": \"x\", \"resources\": ["
+		{ "{\"schemaVersion\": 1, \"name\": \"x\", \"parameters\": "
+		    "[\"[command_output]a;timeoutMs\"], \"resources\": ["
 		    "{\"id\": \"a\", \"type\": \"command_output\", \"properties\": "
 		    "{\"argv\": [\"/bin/true\"], \"regex\": \"x\", \"timeoutMs\": "
 		    "10}}]}", "[{\"name\": \"[command_output]a;timeoutMs\", "
 		    "\"value\": \"ten\"}]", "not an integer" },
+		/* The cloud's unsigned values set only what the signed
+		 * document declares: not a file's path and content. */
+		{ "{\"schemaVersion\": 1, \"name\": \"x\", \"resources\": ["
+		    "{\"id\": \"a\", \"type\": \"file\", \"properties\": "
+		    "{\"path\": \"/tmp/a\", \"content\": \"a\\n\"}}]}",
+		    "[{\"name\": \"[file]a;path\", \"value\": \"/etc/shadow\"}]",
+		    "not one of the document's \"parameters\"" },
+		{ "{\"schemaVersion\": 1, \"name\": \"x\", \"parameters\": "
+		    "[\"[file]a;mode\"], \"resources\": [{\"id\": \"a\", \"type\": "
+		    "\"command_output\", \"properties\": {\"argv\": [\"/bin/true\"], "
+		    "\"regex\": \"x\"}}]}", "[{\"name\": "
+		    "\"[command_output]a;argv\", \"value\": [\"/bin/sh\"]}]",
+		    "not one of the document's \"parameters\"" },
+		{ "{\"schemaVersion\": 1, \"name\": \"x\", \"parameters\": "
+		    "[\"mode\"], \"resources\": []}", NULL, "parameters: expected" },
 	};
 	json_t		*p;
 	char		 err[512];
@@ -735,7 +751,9 @@ test_parameters(void)
 	struct gc_ctx	 ctx;
 	json_t		*r;
 	const char	*text =
-	    "{\"schemaVersion\": 1, \"name\": \"params\", \"resources\": ["
+	    "{\"schemaVersion\": 1, \"name\": \"params\", \"parameters\": "
+	    "[\"[file]f;mode\", \"[command_output]cmd;timeoutMs\", "
+	    "\"[sysctl]fwd;value\"], \"resources\": ["
 	    "{\"id\": \"f\", \"type\": \"file\", \"properties\": {\"path\": "
 	    "\"@/p.conf\", \"mode\": \"0644\"}},"
 	    "{\"id\": \"cmd\", \"type\": \"command_output\", \"properties\": "
