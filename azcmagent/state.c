@@ -175,6 +175,37 @@ state_dir_of(const char *state_dir, const char *name, int create,
 }
 
 int
+state_open_file(const char *state_dir, const char *name, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	const char	*base;
+	char		 why[512];
+	int		 dfd, fd;
+
+	if ((dfd = state_dir_of(state_dir, name, 0, &base, why,
+	    sizeof(why))) == -1) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(dfd);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s/%s: %s", state_dir, name,
+		    errno == ELOOP ? "a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_size > STATE_MAX_JSON) {
+		snprintf(err, errlen, "%s/%s: not a regular file of one link and "
+		    "at most %d bytes", state_dir, name, STATE_MAX_JSON);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
 state_json_load(const char *state_dir, const char *name, json_t **out,
     char *err, size_t errlen)
 {

@@ -47,6 +47,11 @@ int	state_dir_of(const char *state_dir, const char *name, int create,
 
 /* <state_dir>/<name> as JSON (never through a symlink): 1 read, 0 absent,
  * -1 unreadable (err filled). */
+/* name in the state dir opened for reading, never through a symlink: a
+ * regular file of one link (a FIFO would block, a link name another file);
+ * -1 with err.  For a reader that takes a path: /proc/self/fd/N. */
+int	state_open_file(const char *state_dir, const char *name, char *err,
+	    size_t errlen);
 int	state_json_load(const char *state_dir, const char *name, json_t **out,
 	    char *err, size_t errlen);
 /* Writes <state_dir>/<name> atomically with mode (temp file O_EXCL and

@@ -139,3 +139,69 @@ def check_prints_no_control_characters_from_the_proxy(env):
 		if lsn is not None:
 			lsn.close()
 		shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cert(tmp):
+	"""A throwaway self-signed certificate and key (PEM paths)."""
+	crt, key = os.path.join(tmp, "any.crt"), os.path.join(tmp, "any.key")
+	subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+			"-nodes", "-keyout", key, "-out", crt, "-subj", "/CN=any", "-days", "1"],
+		       check=True, capture_output=True, timeout=20)
+	return crt, key
+
+
+@test(timeout=60)
+def disconnect_follows_nothing_planted_in_himds_folder(env):
+	"""<state>/himds is himds's: disconnect, as root, hands the machine certificate and key to
+	TLS without following what that user planted there. A FIFO as machine.key hung it for good
+	(libcurl opened it by name once the proxy said 200); a symlink made root read the file it
+	names."""
+	tmp = tempfile.mkdtemp(prefix="review-cli-", dir=harness.tmp_root())
+	lsn = None
+	try:
+		conf, state, run = _dirs(tmp)
+		himds = os.path.join(state, "himds")
+		os.makedirs(himds)
+		crt, key = _cert(tmp)
+		shutil.copy(crt, os.path.join(himds, "machine.crt"))
+		with open(os.path.join(state, "machine.json"), "w") as f:
+			json.dump({"cloudUrl": "https://management.cloudsim.test", "caFile": crt,
+				   "resource": {"name": "m1"}}, f)
+		lsn = socket.socket()
+		lsn.bind(("127.0.0.1", 0))
+		lsn.listen(16)
+		held = []
+
+		def tunnel():	# says 200 to every CONNECT, then holds the connection
+			while True:
+				try:
+					c, _ = lsn.accept()
+				except OSError:
+					return
+				c.recv(4096)
+				c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+				held.append(c)
+		threading.Thread(target=tunnel, daemon=True).start()
+		proxy = "http://127.0.0.1:%d" % lsn.getsockname()[1]
+		for plant in ("fifo", "symlink"):
+			path = os.path.join(himds, "machine.key")
+			if os.path.lexists(path):
+				os.unlink(path)
+			if plant == "fifo":
+				os.mkfifo(path, 0o640)
+			else:
+				os.symlink(key, path)
+			try:
+				r = subprocess.run([str(AZCMAGENT), "disconnect", "--config-dir", conf,
+						    "--state-dir", state, "--run-dir", run, "--proxy", proxy],
+						   capture_output=True, text=True, timeout=15)
+			except subprocess.TimeoutExpired:
+				raise AssertionError("disconnect hung on the %s planted as machine.key" % plant)
+			check(r.returncode == 1 and "machine.key" in r.stderr,
+			      "disconnect with a %s as machine.key: exit %d: %s"
+			      % (plant, r.returncode, r.stderr.strip()))
+			check(os.path.lexists(path), "disconnect removed the identity")
+	finally:
+		if lsn is not None:
+			lsn.close()
+		shutil.rmtree(tmp, ignore_errors=True)
