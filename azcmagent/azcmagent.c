@@ -405,14 +405,15 @@ main(int argc, char *argv[])
 	}
 	if (a.args.npos == 0)
 		return azcm_fail(AZCM_EARGS, "missing command (connect, disconnect, "
-		    "show, check, config, logs, version); azcmagent --help shows "
-		    "how to use them");
+		    "show, check, config, logs, extension, version); azcmagent "
+		    "--help shows how to use them");
 	for (c = azcm_cmds; c->name != NULL; c++)
 		if (strcmp(c->name, a.args.pos[0]) == 0)
 			break;
 	if (c->name == NULL)
 		return azcm_fail(AZCM_EARGS, "unknown command '%s' (connect, "
-		    "disconnect, show, check, config, logs, version)", a.args.pos[0]);
+		    "disconnect, show, check, config, logs, extension, version)",
+		    a.args.pos[0]);
 	if (azcm_opt(&a, AZCM_O_HELP) != NULL) {
 		printf("usage: azcmagent %s\n", c->usage);
 		return AZCM_OK;
