@@ -50,16 +50,35 @@ state_may_write(const char *dir, const char *what, char *err, size_t errlen)
 int
 state_lock(const char *dir, char *err, size_t errlen)
 {
-	int	fd;
+	struct stat	st;
+	int		dfd, fd;
 
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	/* Not the dir itself: anyone who may open it may flock it, and a
+	 * local user held root's config set off for good. */
+	fd = openat(dfd, STATE_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0600);
+	close(dfd);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s/%s: %s", dir, STATE_LOCK_FILE,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s/%s: not a file of our own that only "
+		    "we may open (remove it)", dir, STATE_LOCK_FILE);
+		close(fd);
 		return -1;
 	}
 	while (flock(fd, LOCK_EX) == -1) {
 		if (errno == EINTR)
 			continue;
-		snprintf(err, errlen, "%s: lock: %s", dir, strerror(errno));
+		snprintf(err, errlen, "%s/%s: lock: %s", dir, STATE_LOCK_FILE,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -26,7 +26,9 @@ extern const char *const state_daemons[];	/* ends with NULL */
 /* Root, or (development mode) the owner of dir; -1 with err filled if not. */
 int	state_may_write(const char *dir, const char *what, char *err,
 	    size_t errlen);
-/* An exclusive lock on dir itself (flock), so two writers take turns; -1 on error. */
+#define STATE_LOCK_FILE	".azcmagent.lock"
+/* An exclusive lock (flock) on <dir>/.azcmagent.lock, the writer's own 0600
+ * file that no one else may open, so two writers take turns; -1 on error. */
 int	state_lock(const char *dir, char *err, size_t errlen);
 void	state_unlock(int fd);
 /* Removes name.tmp.<pid>[.<random>] files that a killed writer left in dir. */

@@ -205,3 +205,41 @@ def disconnect_follows_nothing_planted_in_himds_folder(env):
 		if lsn is not None:
 			lsn.close()
 		shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test(timeout=60)
+def a_local_user_cannot_hold_the_writers_lock(env):
+	"""The writers' lock (config set/clear, connect, disconnect) was flock(2) on the config dir,
+	which any user who can open /etc/arc may take too: an unprivileged user held it and root's
+	`azcmagent config set incomingconnections.enabled false` waited for good."""
+	if os.geteuid() != 0:
+		return
+	tmp = tempfile.mkdtemp(prefix="review-cli-", dir=harness.tmp_root())
+	holder = None
+	try:
+		os.chmod(tmp, 0o755)
+		conf, state, run = _dirs(tmp)
+		for d in (conf, state, run):
+			os.chmod(d, 0o755)
+		holder = subprocess.Popen(
+			["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "python3", "-c",
+			 "import fcntl, os, sys, time\n"
+			 "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n"
+			 "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+			 "print('held', flush=True)\n"
+			 "time.sleep(60)\n", conf], stdout=subprocess.PIPE, text=True)
+		check(holder.stdout.readline().strip() == "held", "nobody could not flock the config dir")
+		try:
+			r = subprocess.run([str(AZCMAGENT), "config", "set", "incomingconnections.enabled",
+					    "false", "--config-dir", conf, "--state-dir", state, "--run-dir", run],
+					   capture_output=True, text=True, timeout=10)
+		except subprocess.TimeoutExpired:
+			raise AssertionError("config set waited for the lock a local user held")
+		check(r.returncode == 0, "config set: exit %d: %s" % (r.returncode, r.stderr.strip()))
+		with open(os.path.join(conf, "agent.conf")) as f:
+			check("enabled = false" in f.read(), "agent.conf lacks the setting")
+	finally:
+		if holder is not None:
+			holder.kill()
+			holder.wait()
+		shutil.rmtree(tmp, ignore_errors=True)
