@@ -499,6 +499,7 @@ connect_print(struct azcm *a, struct connect *c, const char *told)
 {
 	json_t		*resource = json_object_get(c->answer, "resource"), *o;
 	const char	*id = azcm_jstr(resource, "resourceId");
+	char		 idbuf[512];
 
 	if (a->json) {
 		o = json_object();
@@ -511,7 +512,8 @@ connect_print(struct azcm *a, struct connect *c, const char *told)
 		return;
 	}
 	printf("Connected %s as %s\n  through arcproxy (%s) and the gateway %s\n",
-	    c->name, id != NULL ? id : "(no resource id)", a->proxy_url,
+	    c->name, id != NULL ? azcm_printable(id, idbuf, sizeof(idbuf)) :
+	    "(no resource id)", a->proxy_url,
 	    c->gateway_url);
 	if (told[0] != '\0')
 		printf("  reloaded: %s\n", told);
