@@ -194,7 +194,10 @@ azcm_opt(const struct azcm *a, enum azcm_opt o)
 void
 azcm_print_json(json_t *o)
 {
-	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	/* ASCII only: a C1 control (U+009B is CSI) of a string others wrote
+	 * goes out as \u009b, as JSON escapes C0 itself. */
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+	    JSON_ENSURE_ASCII);
 	fputc('\n', stdout);
 	json_decref(o);
 }

@@ -93,6 +93,8 @@ def show_prints_no_control_characters_from_local_apis(env):
 		r = subprocess.run(base + ["-j"], capture_output=True, text=True, timeout=20)
 		check(r.returncode == 0, "show -j: exit %d: %s" % (r.returncode, r.stderr.strip()))
 		check(json.loads(r.stdout)["lastError"] == "boom" + EVIL, "show -j changed the string")
+		# JSON escapes C0 itself; C1 (U+0080-U+009F) only as \u escapes, all non-ASCII is.
+		_no_controls("show -j's stdout", r.stdout)
 	finally:
 		for s in srvs:
 			s.shutdown()
