@@ -209,6 +209,16 @@ def disconnect_follows_nothing_planted_in_himds_folder(env):
 		shutil.rmtree(tmp, ignore_errors=True)
 
 
+# Run as nobody: flock the config dir (argv[1]) and hold it.
+HOLD_LOCK = """\
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
 @test(timeout=60)
 def a_local_user_cannot_hold_the_writers_lock(env):
 	"""The writers' lock (config set/clear, connect, disconnect) was flock(2) on the config dir,
@@ -223,13 +233,12 @@ def a_local_user_cannot_hold_the_writers_lock(env):
 		conf, state, run = _dirs(tmp)
 		for d in (conf, state, run):
 			os.chmod(d, 0o755)
-		holder = subprocess.Popen(
-			["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "python3", "-c",
-			 "import fcntl, os, sys, time\n"
-			 "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n"
-			 "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-			 "print('held', flush=True)\n"
-			 "time.sleep(60)\n", conf], stdout=subprocess.PIPE, text=True)
+		script = os.path.join(tmp, "hold.py")
+		with open(script, "w") as f:
+			f.write(HOLD_LOCK)
+		os.chmod(script, 0o644)
+		holder = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+					   "python3", script, conf], stdout=subprocess.PIPE, text=True)
 		check(holder.stdout.readline().strip() == "held", "nobody could not flock the config dir")
 		try:
 			r = subprocess.run([str(AZCMAGENT), "config", "set", "incomingconnections.enabled",
