@@ -73,17 +73,105 @@ static const struct azcm_cmd azcm_cmds[] = {
 	{ NULL, NULL, 0, NULL }
 };
 
+/*
+ * s for the operator's terminal: texts that others chose (the cloud, a
+ * handler, whatever answers on a local daemon's port while it is down)
+ * must not put a control character there (C0, DEL or, as UTF-8, C1), where
+ * ESC ] and CSI retitle the window, move the cursor or hide a line, and a
+ * line break forges one.  Line breaks and tabs become spaces, the rest
+ * '?'.  NULL stays NULL.
+ */
+const char *
+azcm_printable(const char *s, char *buf, size_t len)
+{
+	const unsigned char	*p;
+	size_t			 n = 0;
+
+	if (s == NULL)
+		return NULL;
+	for (p = (const unsigned char *)s; *p != '\0' && n + 1 < len; p++) {
+		if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			buf[n++] = '?';
+			p++;
+		} else if (*p == '\n' || *p == '\r' || *p == '\t')
+			buf[n++] = ' ';
+		else if (*p < 0x20 || *p == 0x7f)
+			buf[n++] = '?';
+		else
+			buf[n++] = (char)*p;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static json_t *
+azcm_jprintable_string(const char *s)
+{
+	json_t	*v;
+	char	*buf;
+	size_t	 len = strlen(s) + 1;
+
+	if ((buf = malloc(len)) == NULL)
+		return NULL;
+	v = json_string(azcm_printable(s, buf, len));
+	free(buf);
+	return v;
+}
+
+json_t *
+azcm_json_printable(const json_t *o)
+{
+	const char	*k;
+	json_t		*v, *out, *c;
+	char		*kbuf;
+	size_t		 i;
+
+	switch (json_typeof(o)) {
+	case JSON_STRING:
+		return azcm_jprintable_string(json_string_value(o));
+	case JSON_ARRAY:
+		out = json_array();
+		json_array_foreach((json_t *)o, i, v)
+			if ((c = azcm_json_printable(v)) != NULL)
+				json_array_append_new(out, c);
+		return out;
+	case JSON_OBJECT:
+		out = json_object();
+		json_object_foreach((json_t *)o, k, v) {
+			if ((kbuf = strdup(k)) == NULL)
+				continue;
+			azcm_printable(k, kbuf, strlen(k) + 1);
+			if ((c = azcm_json_printable(v)) != NULL)
+				json_object_set_new(out, kbuf, c);
+			free(kbuf);
+		}
+		return out;
+	default:
+		return json_deep_copy(o);
+	}
+}
+
+/* "azcmagent: <prefix><why>\n", why made printable (it may quote the
+ * cloud's answer or a local API's). */
+static void
+azcm_say(const char *prefix, const char *fmt, va_list ap)
+{
+	char	msg[4096], out[4096];
+
+	fflush(stdout);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "azcmagent: %s%s\n", prefix, azcm_printable(msg, out,
+	    sizeof(out)));
+}
+
 int
 azcm_fail(int code, const char *fmt, ...)
 {
 	va_list	ap;
 
-	fflush(stdout);
-	fputs("azcmagent: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	azcm_say("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 
@@ -92,12 +180,9 @@ azcm_warn(const char *fmt, ...)
 {
 	va_list	ap;
 
-	fflush(stdout);
-	fputs("azcmagent: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	azcm_say("warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 const char *
@@ -109,7 +194,10 @@ azcm_opt(const struct azcm *a, enum azcm_opt o)
 void
 azcm_print_json(json_t *o)
 {
-	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	/* ASCII only: a C1 control (U+009B is CSI) of a string others wrote
+	 * goes out as \u009b, as JSON escapes C0 itself. */
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+	    JSON_ENSURE_ASCII);
 	fputc('\n', stdout);
 	json_decref(o);
 }
@@ -320,14 +408,15 @@ main(int argc, char *argv[])
 	}
 	if (a.args.npos == 0)
 		return azcm_fail(AZCM_EARGS, "missing command (connect, disconnect, "
-		    "show, check, config, logs, version); azcmagent --help shows "
-		    "how to use them");
+		    "show, check, config, logs, extension, version); azcmagent "
+		    "--help shows how to use them");
 	for (c = azcm_cmds; c->name != NULL; c++)
 		if (strcmp(c->name, a.args.pos[0]) == 0)
 			break;
 	if (c->name == NULL)
 		return azcm_fail(AZCM_EARGS, "unknown command '%s' (connect, "
-		    "disconnect, show, check, config, logs, version)", a.args.pos[0]);
+		    "disconnect, show, check, config, logs, extension, version)",
+		    a.args.pos[0]);
 	if (azcm_opt(&a, AZCM_O_HELP) != NULL) {
 		printf("usage: azcmagent %s\n", c->usage);
 		return AZCM_OK;

@@ -91,6 +91,12 @@ json_t	*azcm_status(const struct azcm *);
 void	 azcm_status_why(const struct azcm *, char *why, size_t len);
 /* "http://localhost:40343" for a loopback proxy URL: what extensions are told. */
 void	 azcm_display_proxy(const char *url, char *out, size_t len);
+/* s with its control characters as '?' (line breaks, tabs: spaces) in buf:
+ * what the terminal may show of a text others chose; NULL stays NULL. */
+const char *azcm_printable(const char *s, char *buf, size_t len);
+/* A copy of o whose strings and keys are azcm_printable(): for the human
+ * output of JSON that others wrote (-j prints the original). */
+json_t	*azcm_json_printable(const json_t *o);
 /* A JSON object's string member, or NULL. */
 const char *azcm_jstr(const json_t *o, const char *key);
 

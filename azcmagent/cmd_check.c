@@ -230,12 +230,28 @@ check_row_json(const struct check_row *row)
 	return o;
 }
 
+/* Its texts as the terminal may show them (azcm_printable), in place. */
+static void
+check_row_printable(struct check_row *row)
+{
+	char	buf[sizeof(row->url)];
+
+	azcm_printable(row->url, buf, sizeof(buf));
+	memcpy(row->url, buf, sizeof(row->url));
+	azcm_printable(row->route, buf, sizeof(row->route));
+	memcpy(row->route, buf, sizeof(row->route));
+	azcm_printable(row->tls, buf, sizeof(row->tls));
+	memcpy(row->tls, buf, sizeof(row->tls));
+	azcm_printable(row->error, buf, sizeof(row->error));
+	memcpy(row->error, buf, sizeof(row->error));
+}
+
 static void
 check_print(struct azcm *a, struct check *k, int proxy_up)
 {
 	const struct check_row	*row;
 	json_t			*o, *arr, *warn, *gw;
-	char			 w[400];
+	char			 w[400], text[400];
 	int			 i;
 
 	warn = json_array();
@@ -268,12 +284,16 @@ check_print(struct azcm *a, struct check *k, int proxy_up)
 		azcm_print_json(o);
 		return;
 	}
+	/* The admin port, the access log and the servers wrote some of it. */
+	for (i = 0; i < k->nrows; i++)
+		check_row_printable(&k->rows[i]);
 	printf("arcproxy: %s", proxy_up ? "running" : "not running");
 	if (k->proxy_pid > 0)
 		printf(" (pid %ld)", k->proxy_pid);
 	printf(" at %s", a->proxy_url);
 	if (azcm_jstr(gw, "state") != NULL)
-		printf("; gateway %s", azcm_jstr(gw, "state"));
+		printf("; gateway %s", azcm_printable(azcm_jstr(gw, "state"),
+		    text, sizeof(text)));
 	printf("\n");
 	if (k->nrows > 0)
 		printf("\n%-64s %-9s %-8s %-8s %s\n", "ENDPOINT", "REACHABLE",
@@ -288,7 +308,8 @@ check_print(struct azcm *a, struct check *k, int proxy_up)
 		if (k->rows[i].error[0] != '\0')
 			printf("  %s: %s\n", k->rows[i].url, k->rows[i].error);
 	for (i = 0; i < (int)json_array_size(warn); i++)
-		printf("warning: %s\n", json_string_value(json_array_get(warn, i)));
+		printf("warning: %s\n", azcm_printable(json_string_value(
+		    json_array_get(warn, i)), text, sizeof(text)));
 	json_decref(warn);
 }
 

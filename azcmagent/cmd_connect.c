@@ -68,17 +68,27 @@ cloud_url_copy(const char *url, char *out, size_t len)
 		out[--n] = '\0';
 }
 
-/* DELETE /machines/{name} with the machine's certificate, through arcproxy. */
+/*
+ * DELETE /machines/{name} with the machine's certificate, through arcproxy:
+ * 0, or -1 with resp->error.  The certificate and key are in himds's
+ * folder, so libcurl gets them as /proc/self/fd/N of files opened here
+ * without following a link (1 with err when they are not plain files).
+ */
 static int
 cloud_delete(const struct azcm *a, const char *cloud_url, const char *name,
-    const char *ca_file, struct httpc_resp *resp)
+    const char *ca_file, struct httpc_resp *resp, char *err, size_t errlen)
 {
 	struct httpc_req	q;
-	char			url[AZCM_URL_MAX + 128], cert[PATH_MAX], key[PATH_MAX];
+	char			url[AZCM_URL_MAX + 128], cert[64], key[64];
+	int			cfd, kfd = -1, rc = 1;
 
+	if ((cfd = state_open_file(a->state_dir, STATE_CERT, err,
+	    errlen)) == -1 || (kfd = state_open_file(a->state_dir, STATE_KEY,
+	    err, errlen)) == -1)
+		goto done;
 	snprintf(url, sizeof(url), "%s/machines/%s", cloud_url, name);
-	snprintf(cert, sizeof(cert), "%s/%s", a->state_dir, STATE_CERT);
-	snprintf(key, sizeof(key), "%s/%s", a->state_dir, STATE_KEY);
+	snprintf(cert, sizeof(cert), "/proc/self/fd/%d", cfd);
+	snprintf(key, sizeof(key), "/proc/self/fd/%d", kfd);
 	memset(&q, 0, sizeof(q));
 	q.method = "DELETE";
 	q.url = url;
@@ -87,7 +97,13 @@ cloud_delete(const struct azcm *a, const char *cloud_url, const char *name,
 	q.cert_file = cert;
 	q.key_file = key;
 	q.timeout_ms = CONNECT_TIMEOUT_MS;
-	return httpc_request_sync(&q, resp);
+	rc = httpc_request_sync(&q, resp);
+ done:
+	if (cfd != -1)
+		close(cfd);
+	if (kfd != -1)
+		close(kfd);
+	return rc;
 }
 
 /* The cloud takes JSON: text that jansson can carry. */
@@ -446,8 +462,9 @@ connect_store(struct azcm *a, struct connect *c)
 	rc = azcm_fail(AZCM_EGENERIC, "cannot store the identity: %s", err);
 	if (stage == 2) {
 		/* The cloud knows a machine that this one cannot prove to be. */
-		if (cloud_delete(a, c->cloud_url, c->name, c->ca_file, &resp) == -1 ||
-		    (resp.status != 200 && resp.status != 204))
+		if (cloud_delete(a, c->cloud_url, c->name, c->ca_file, &resp,
+		    err, sizeof(err)) != 0 || (resp.status != 200 &&
+		    resp.status != 204))
 			azcm_warn("%s stays registered in the cloud: delete it there",
 			    c->name);
 		free(resp.body);
@@ -482,6 +499,7 @@ connect_print(struct azcm *a, struct connect *c, const char *told)
 {
 	json_t		*resource = json_object_get(c->answer, "resource"), *o;
 	const char	*id = azcm_jstr(resource, "resourceId");
+	char		 idbuf[512];
 
 	if (a->json) {
 		o = json_object();
@@ -494,7 +512,8 @@ connect_print(struct azcm *a, struct connect *c, const char *told)
 		return;
 	}
 	printf("Connected %s as %s\n  through arcproxy (%s) and the gateway %s\n",
-	    c->name, id != NULL ? id : "(no resource id)", a->proxy_url,
+	    c->name, id != NULL ? azcm_printable(id, idbuf, sizeof(idbuf)) :
+	    "(no resource id)", a->proxy_url,
 	    c->gateway_url);
 	if (told[0] != '\0')
 		printf("  reloaded: %s\n", told);
@@ -615,7 +634,13 @@ cmd_disconnect(struct azcm *a)
 	block_signals(&oldmask);
 	blocked = 1;
 	if (!force) {
-		if (cloud_delete(a, cloud, name, ca, &resp) == -1)
+		if ((got = cloud_delete(a, cloud, name, ca, &resp, err,
+		    sizeof(err))) == 1) {
+			rc = azcm_fail(AZCM_EGENERIC, "%s; the identity stays "
+			    "(--force-local-only removes it)", err);
+			goto done;
+		}
+		if (got == -1)
 			resp.status = 0;
 		cloud_error(resp.body, err, sizeof(err));
 		if (resp.status == 0) {

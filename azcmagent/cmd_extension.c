@@ -51,42 +51,16 @@ ext_row(const char *name, json_t *rec)
 	    "handlerState", azcm_jstr(rec, "handlerState"), "lastStatus", rep);
 }
 
-/*
- * s for one cell of the table: a handler wrote the message, from settings
- * the cloud sent, so a control character (C0, DEL or, as UTF-8, C1) must
- * not reach the operator's terminal, where ESC ] and CSI retitle the window,
- * move the cursor or hide a line.  Line breaks and tabs become spaces, the
- * rest '?'.  NULL stays NULL.
- */
-static const char *
-ext_cell(const char *s, char *buf, size_t len)
-{
-	const unsigned char	*p;
-	size_t			 n = 0;
-
-	if (s == NULL)
-		return NULL;
-	for (p = (const unsigned char *)s; *p != '\0' && n + 1 < len; p++) {
-		if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			buf[n++] = '?';
-			p++;
-		} else if (*p == '\n' || *p == '\r' || *p == '\t')
-			buf[n++] = ' ';
-		else if (*p < 0x20 || *p == 0x7f)
-			buf[n++] = '?';
-		else
-			buf[n++] = (char)*p;
-	}
-	buf[n] = '\0';
-	return buf;
-}
+/* A cell of the table: a handler wrote the message, from settings the
+ * cloud sent (azcm_printable). */
+#define ext_cell(s, buf, len)	azcm_printable((s), (buf), (len))
 
 static int
 ext_list(struct azcm *a)
 {
 	json_t		*doc, *rec, *out, *rep;
 	const char	*name, *msg;
-	char		 cells[4][256], mbuf[4096];
+	char		 cells[6][256], mbuf[4096];
 	char		 err[512], what[64];
 
 	if ((doc = ext_state(a, err, sizeof(err))) == NULL)
@@ -114,8 +88,10 @@ ext_list(struct azcm *a)
 		    "version"), cells[2], sizeof(cells[2])) : "-",
 		    azcm_jstr(rec, "handlerState") ? ext_cell(azcm_jstr(rec,
 		    "handlerState"), cells[3], sizeof(cells[3])) : "-",
-		    azcm_jstr(rep, "operation") ? azcm_jstr(rep, "operation") : "-",
-		    azcm_jstr(rep, "status") ? azcm_jstr(rep, "status") : "",
+		    azcm_jstr(rep, "operation") ? ext_cell(azcm_jstr(rep,
+		    "operation"), cells[4], sizeof(cells[4])) : "-",
+		    azcm_jstr(rep, "status") ? ext_cell(azcm_jstr(rep, "status"),
+		    cells[5], sizeof(cells[5])) : "",
 		    msg != NULL && msg[0] != '\0' ? ": " : "",
 		    msg != NULL ? msg : "");
 	}

@@ -251,7 +251,7 @@ int
 cmd_show(struct azcm *a)
 {
 	struct agentconf	 ac;
-	json_t			*o, *machine = NULL, *himds, *pxst, *resource, *gw;
+	json_t			*o, *pr, *machine = NULL, *himds, *pxst, *resource, *gw;
 	const char		*status, *hint = NULL;
 	char			 err[600], proxy[AZCM_URL_MAX], state[128];
 	int			 answered, have_conf;
@@ -325,8 +325,12 @@ cmd_show(struct azcm *a)
 	if (a->json)
 		azcm_print_json(o);
 	else {
-		show_human(o);
+		/* Others wrote most of it (the cloud, himds's and arcproxy's
+		 * ports, which anyone may bind while they are down). */
+		pr = azcm_json_printable(o);
 		json_decref(o);
+		show_human(pr);
+		json_decref(pr);
 	}
 	if (have_conf)
 		agentconf_clear(&ac);

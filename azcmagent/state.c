@@ -50,16 +50,35 @@ state_may_write(const char *dir, const char *what, char *err, size_t errlen)
 int
 state_lock(const char *dir, char *err, size_t errlen)
 {
-	int	fd;
+	struct stat	st;
+	int		dfd, fd;
 
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	/* Not the dir itself: anyone who may open it may flock it, and a
+	 * local user held root's config set off for good. */
+	fd = openat(dfd, STATE_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0600);
+	close(dfd);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s/%s: %s", dir, STATE_LOCK_FILE,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s/%s: not a file of our own that only "
+		    "we may open (remove it)", dir, STATE_LOCK_FILE);
+		close(fd);
 		return -1;
 	}
 	while (flock(fd, LOCK_EX) == -1) {
 		if (errno == EINTR)
 			continue;
-		snprintf(err, errlen, "%s: lock: %s", dir, strerror(errno));
+		snprintf(err, errlen, "%s/%s: lock: %s", dir, STATE_LOCK_FILE,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -171,6 +190,37 @@ state_dir_of(const char *state_dir, const char *name, int create,
 	if (fd == -1)
 		snprintf(err, errlen, "%s/%s", state_dir, why);
 	close(sfd);
+	return fd;
+}
+
+int
+state_open_file(const char *state_dir, const char *name, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	const char	*base;
+	char		 why[512];
+	int		 dfd, fd;
+
+	if ((dfd = state_dir_of(state_dir, name, 0, &base, why,
+	    sizeof(why))) == -1) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(dfd);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s/%s: %s", state_dir, name,
+		    errno == ELOOP ? "a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_size > STATE_MAX_JSON) {
+		snprintf(err, errlen, "%s/%s: not a regular file of one link and "
+		    "at most %d bytes", state_dir, name, STATE_MAX_JSON);
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 

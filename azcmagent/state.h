@@ -26,7 +26,9 @@ extern const char *const state_daemons[];	/* ends with NULL */
 /* Root, or (development mode) the owner of dir; -1 with err filled if not. */
 int	state_may_write(const char *dir, const char *what, char *err,
 	    size_t errlen);
-/* An exclusive lock on dir itself (flock), so two writers take turns; -1 on error. */
+#define STATE_LOCK_FILE	".azcmagent.lock"
+/* An exclusive lock (flock) on <dir>/.azcmagent.lock, the writer's own 0600
+ * file that no one else may open, so two writers take turns; -1 on error. */
 int	state_lock(const char *dir, char *err, size_t errlen);
 void	state_unlock(int fd);
 /* Removes name.tmp.<pid>[.<random>] files that a killed writer left in dir. */
@@ -47,6 +49,11 @@ int	state_dir_of(const char *state_dir, const char *name, int create,
 
 /* <state_dir>/<name> as JSON (never through a symlink): 1 read, 0 absent,
  * -1 unreadable (err filled). */
+/* name in the state dir opened for reading, never through a symlink: a
+ * regular file of one link (a FIFO would block, a link name another file);
+ * -1 with err.  For a reader that takes a path: /proc/self/fd/N. */
+int	state_open_file(const char *state_dir, const char *name, char *err,
+	    size_t errlen);
 int	state_json_load(const char *state_dir, const char *name, json_t **out,
 	    char *err, size_t errlen);
 /* Writes <state_dir>/<name> atomically with mode (temp file O_EXCL and

@@ -51,6 +51,30 @@ agentlet_conf_load(const struct agentlet *al, void *s, struct agentconf *agent,
 	return 0;
 }
 
+/*
+ * The reload was refused; agent.conf's local controls (security controls
+ * that the operator just set) still take effect when it alone reads well:
+ * an error in the agentlet's own file may not keep, say,
+ * incomingconnections.enabled = false from applying.
+ */
+static void
+agentlet_reload_agent(struct agentlet *al, struct agentconf *agent)
+{
+	struct agentconf	ac;
+	char			err[512];
+
+	if (agent == NULL || agentconf_load(al->config_dir, &ac, err,
+	    sizeof(err)) == -1) {
+		al->ops->reloaded(al->ctx, 0);
+		return;
+	}
+	log_warnx("agent.conf's local controls taken; the rest of the running "
+	    "configuration stays");
+	agentconf_clear(agent);
+	*agent = ac;
+	al->ops->reloaded(al->ctx, 1);
+}
+
 static void
 agentlet_reload(struct agentlet *al)
 {
@@ -66,7 +90,7 @@ agentlet_reload(struct agentlet *al)
 		log_warnx("reload refused, keeping the running configuration: %s",
 		    err);
 		free(s);
-		ops->reloaded(al->ctx, 0);
+		agentlet_reload_agent(al, agent);
 		return;
 	}
 	if (ops->reload_keep != NULL)

@@ -46,7 +46,10 @@ struct agentlet_ops {
 	 * running settings (old, cleared next) to the new.  May be NULL. */
 	void		(*reload_keep)(void *ctx, void *news, void *old);
 	/* After SIGHUP: ok is 1 when the new reading took the old's place
-	 * (the agentlet says so), 0 when it was refused (already said). */
+	 * (the agentlet says so), 0 when it was refused (already said).  Its
+	 * own conf refused, agent.conf is still taken when it reads well, and
+	 * ok is 1 with the running settings unchanged: the local controls
+	 * always apply. */
 	void		(*reloaded)(void *ctx, int ok);
 	/* In the event loop, before the pid file and the privilege drop:
 	 * directories, events, objects; fatal() on what stops it. */

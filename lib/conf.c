@@ -1,5 +1,8 @@
 /* conf.c -- typed, checked access to libconfig files; every error names file, line and what was expected. */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +30,54 @@ conf_fail(struct conf_error *err, const config_setting_t *where,
 	return -1;
 }
 
+/*
+ * Is the file at path one to read settings from?  A regular file (a FIFO
+ * would block the daemon for good, a device feed it without end), of at
+ * most CONF_MAX_BYTES, and for a root process one that only root can
+ * change: root's, not writable by everyone nor by a group other than
+ * root's.  0, or -1 with err.
+ */
+static int
+conf_file_ok(const char *path, struct conf_error *err)
+{
+	struct stat	st;
+	int		fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		snprintf(err->text, sizeof(err->text), "%s: cannot read: %s",
+		    path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode))
+		snprintf(err->text, sizeof(err->text), "%s: not a regular file",
+		    path);
+	else if (st.st_size > CONF_MAX_BYTES)
+		snprintf(err->text, sizeof(err->text), "%s: larger than %d bytes",
+		    path, CONF_MAX_BYTES);
+	else if (geteuid() == 0 && st.st_uid != 0)
+		snprintf(err->text, sizeof(err->text), "%s: owned by uid %u, not "
+		    "root: a root process reads only settings that root alone "
+		    "can change", path, (unsigned)st.st_uid);
+	else if (geteuid() == 0 && ((st.st_mode & S_IWOTH) ||
+	    ((st.st_mode & S_IWGRP) && st.st_gid != 0)))
+		snprintf(err->text, sizeof(err->text), "%s: writable by %s (mode "
+		    "%04o): a root process reads only settings that root alone "
+		    "can change", path, (st.st_mode & S_IWOTH) ? "everyone" :
+		    "its group", (unsigned)(st.st_mode & 07777));
+	else
+		return 0;
+	return -1;
+}
+
 int
 conf_read(config_t *cfg, const char *path, struct conf_error *err)
 {
+	if (conf_file_ok(path, err) == -1)
+		return -1;
 	if (config_read_file(cfg, path) == CONFIG_TRUE)
 		return 0;
 	if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)

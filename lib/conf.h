@@ -14,6 +14,10 @@ struct conf_error {
  * default stands), fills it when the value is good, and returns -1 with
  * err filled when the value has the wrong type or range.
  */
+#define CONF_MAX_BYTES	(4 << 20)	/* a settings file larger is refused */
+
+/* A regular file of at most CONF_MAX_BYTES; for a root process, root's and
+ * writable by no one else (a refusal names the file and why). */
 int	conf_read(config_t *cfg, const char *path, struct conf_error *err);
 /* conf_read(), but a missing file reads as an empty one (every key takes its
  * default) and *found says which it was. */

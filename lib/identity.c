@@ -1,7 +1,12 @@
 /* identity.c -- the machine's identity: its private key (made here, never sent), the CSR for it, and the certificate's life. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -18,6 +23,54 @@ identity_error(const char *what, char *err, size_t errlen)
 	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
 	snprintf(err, errlen, "%s: %s", what, buf);
 	ERR_clear_error();
+}
+
+#define IDENTITY_MAX_FILE	(1 << 20)	/* a key or certificate file */
+
+/*
+ * A memory BIO with the bytes of path, when it is a regular file of at most
+ * IDENTITY_MAX_FILE: opened non-blocking, since root's readers (azcmagent,
+ * guestconfig) read machine.key and machine.crt in himds's folder, where a
+ * FIFO in their place hung the reader for good and a device fed it without
+ * end.  NULL with errno (EINVAL: not such a file).
+ */
+static BIO *
+identity_file_bio(const char *path)
+{
+	struct stat	 st;
+	BIO		*b = NULL;
+	char		*buf;
+	size_t		 len = 0;
+	ssize_t		 n = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > IDENTITY_MAX_FILE) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((buf = malloc(IDENTITY_MAX_FILE + 1)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	while (len <= IDENTITY_MAX_FILE && (n = read(fd, buf + len,
+	    IDENTITY_MAX_FILE + 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if (n != -1 && len <= IDENTITY_MAX_FILE &&
+	    (b = BIO_new(BIO_s_mem())) != NULL &&
+	    BIO_write(b, buf, (int)len) != (int)len) {
+		BIO_free(b);
+		b = NULL;
+	}
+	explicit_bzero(buf, len);	/* a private key, maybe */
+	free(buf);
+	if (b == NULL && errno == 0)
+		errno = EINVAL;
+	return b;
 }
 
 /* The bytes a memory BIO holds, as a NUL-terminated string. */
@@ -63,15 +116,17 @@ identity_key_pem(EVP_PKEY *key, size_t *len)
 EVP_PKEY *
 identity_key_load(const char *path, char *err, size_t errlen)
 {
-	FILE		*f;
+	BIO		*b;
 	EVP_PKEY	*key;
 
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: cannot read", path);
+	errno = 0;
+	if ((b = identity_file_bio(path)) == NULL) {
+		snprintf(err, errlen, "%s: cannot read%s", path, errno == EINVAL ?
+		    " (not a regular file of at most 1 MiB)" : "");
 		return NULL;
 	}
-	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
+	key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
 	if (key == NULL)
 		identity_error(path, err, errlen);
 	return key;
@@ -115,7 +170,7 @@ identity_cert_read(const char *pem_or_path)
 	if (strncmp(pem_or_path, "-----BEGIN", 10) == 0)
 		b = BIO_new_mem_buf(pem_or_path, -1);
 	else
-		b = BIO_new_file(pem_or_path, "r");
+		b = identity_file_bio(pem_or_path);
 	if (b == NULL)
 		return NULL;
 	x = PEM_read_bio_X509(b, NULL, NULL, NULL);

@@ -35,19 +35,44 @@ log_enabled(enum log_level level)
 	return level <= log_level;
 }
 
+/*
+ * msg with every control character (C0, DEL and, as UTF-8, C1) written as
+ * \xNN: messages quote what others sent (a peer's close reason, a relay's
+ * answer, a request line), and a line break there would forge a log line,
+ * an ESC sequence reach whoever reads the log in a terminal.
+ */
+static void
+log_escape(const char *msg, char *out, size_t len)
+{
+	const unsigned char	*p;
+	size_t			 n = 0;
+
+	for (p = (const unsigned char *)msg; *p != '\0' && n + 5 < len; p++) {
+		if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			n += snprintf(out + n, len - n, "\\x%02x", p[1]);
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f)
+			n += snprintf(out + n, len - n, "\\x%02x", *p);
+		else
+			out[n++] = (char)*p;
+	}
+	out[n] = '\0';
+}
+
 static void
 log_emit(int prio, const char *tag, const char *func, int err,
     const char *fmt, va_list ap)
 {
-	char		 msg[1024];
+	char		 raw[1024], msg[4 * sizeof(raw) + 1];
 	struct timespec	 ts;
 	struct tm	 tm;
 	char		 stamp[32];
 	int		 n;
 
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (err && n >= 0 && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(err));
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (err && n >= 0 && (size_t)n < sizeof(raw))
+		snprintf(raw + n, sizeof(raw) - n, ": %s", strerror(err));
+	log_escape(raw, msg, sizeof(msg));
 	if (!log_foreground) {
 		syslog(prio, "%s: %s", func, msg);
 		return;

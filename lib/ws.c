@@ -17,6 +17,9 @@
 #include "ws.h"
 
 #define WS_GUID		"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+/* Queued output past which the peer's frames are not read until it takes
+ * some: each ping it sends queues a pong, each message may queue an answer. */
+#define WS_OUT_MAX	(256 * 1024)
 
 struct ws {
 	struct bufferevent	*bev;
@@ -26,6 +29,7 @@ struct ws {
 	double			 last_read;
 	int			 closing;	/* close queued: EOF once it is written */
 	int			 done;		/* closed was called */
+	int			 paused;	/* reading stopped: the peer does not read */
 	char			 why[256];
 };
 
@@ -182,6 +186,14 @@ ws_on_read(struct bufferevent *bev, void *arg)
 	int		 rc;
 
 	(void)bev;
+	if (evbuffer_get_length(bufferevent_get_output(w->bev)) > WS_OUT_MAX) {
+		/* A peer that sends pings and never reads the pongs would
+		 * grow our output without end: its frames wait (and the
+		 * socket fills) until it reads. */
+		w->paused = 1;
+		bufferevent_disable(w->bev, EV_READ);
+		return;
+	}
 	w->last_read = ws_now();
 	if ((rc = wslay_event_recv(w->ctx)) != 0) {
 		ws_end(w, rc == WSLAY_ERR_NOMEM ? "out of memory" :
@@ -191,11 +203,20 @@ ws_on_read(struct bufferevent *bev, void *arg)
 	ws_pump(w, 1);
 }
 
+/* The output is written (low watermark 0); the ws may be gone after the
+ * pump, so a paused read resumes first, on a later loop turn. */
 static void
 ws_on_write(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
-	ws_pump(arg, 1);
+	struct ws	*w = arg;
+
+	if (w->paused && !w->done) {
+		w->paused = 0;
+		bufferevent_enable(bev, EV_READ);
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+		    BEV_TRIG_DEFER_CALLBACKS);
+	}
+	ws_pump(w, 1);
 }
 
 static void

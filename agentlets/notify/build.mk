@@ -22,6 +22,10 @@ notify_msg_test_OBJS := agentlets/notify/msg.c lib/agentconf.c lib/conf.c \
 
 $(BUILD)/tests/ws_test: LDLIBS += -lwslay
 
+# lib/log.c: the channel's and the relay's texts reach the log lines.
+UNIT_TESTS += log
+log_test_OBJS := lib/log.c
+
 $(OBJ)/agentlets/notify/%.o: ALL_CFLAGS += -Iagentlets/notify
 $(OBJ)/tests/unit/notify_%.o: ALL_CFLAGS += -Iagentlets/notify
 

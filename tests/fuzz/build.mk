@@ -49,6 +49,11 @@ FUZZ_HARNESSES	+= notify_msg
 notify_msg_fuzz_SRC	:= agentlets/notify/msg.c lib/agentconf.c lib/conf.c lib/url.c \
 	lib/atomicfile.c
 $(FUZZ_DIR)/obj/tests/fuzz/notify_msg_fuzz.o: FUZZ_CFLAGS += -Iagentlets/notify
+# The WebSocket's frames from the peer (lib/ws.c on wslay: arcnotify's
+# channel, cloudsim's notify service).
+FUZZ_HARNESSES	+= ws_frame
+ws_frame_fuzz_SRC	:= lib/ws.c lib/tls.c
+$(FUZZ_DIR)/ws_frame_fuzz: LDLIBS += -lwslay
 
 FUZZ		?= $(FUZZ_HARNESSES)
 FUZZ_BINS	:= $(patsubst %,$(FUZZ_DIR)/%_fuzz,$(FUZZ_HARNESSES))

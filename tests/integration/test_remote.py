@@ -306,6 +306,29 @@ def disabling_ends_a_live_session(env):
 
 
 @test(timeout=60)
+def local_controls_apply_while_notify_conf_is_broken(env):
+	"""agent.conf's local controls take effect at SIGHUP even when arcnotify's own notify.conf is
+	refused then: the whole reload was refused, so incomingconnections.enabled = false left every
+	session allowed until someone fixed an unrelated file."""
+	path = os.path.join(env.notify.conf_dir, "notify.conf")
+	with open(path) as f:
+		good = f.read()
+	try:
+		with open(path, "a") as f:
+			f.write("bogus = 1;\n")
+		azcm(env, "config", "set", "incomingconnections.enabled", "false")
+		check(poll(lambda: env.notify.log_has(r"notify\.conf:\d+: unknown key 'bogus'")),
+		      "arcnotify did not refuse the broken notify.conf\n" + env.notify.stderr_tail())
+		refused(env, env.sshd.port, r"incomingconnections\.enabled = false",
+			"enabled=false with notify.conf broken")
+	finally:
+		with open(path, "w") as f:
+			f.write(good)
+		azcm(env, "config", "set", "incomingconnections.enabled", "true")
+	check(poll(lambda: env.notify.log_has(r"configuration reloaded")), "no reload after the fix")
+
+
+@test(timeout=60)
 def pings_keep_the_channel_and_find_a_dead_path(env):
 	"""ping_interval_ms 1000, dead_after_ms 3000 on both sides (fx_remote)."""
 	downs = env.notify.count(r"notification channel down")

@@ -1,4 +1,7 @@
 /* conf_test.c -- the libconfig helpers: typed getters, ranges, unknown keys, and errors naming file and line. */
+#include <sys/stat.h>
+
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +121,85 @@ test_lists(void)
 	unlink(path);
 }
 
+/* A FIFO (or a device) in a setting file's place: refused at once, not
+ * read until a writer comes (alarm: the test fails instead of hanging). */
+static void
+test_not_a_regular_file(void)
+{
+	config_t		cfg;
+	struct conf_error	err;
+	char			fifo[64];
+
+	snprintf(fifo, sizeof(fifo), "/tmp/conf_test.%d.fifo", (int)getpid());
+	CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0644), 0);
+	config_init(&cfg);
+	alarm(10);
+	CU_ASSERT_EQUAL(conf_read(&cfg, fifo, &err), -1);
+	alarm(0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "not a regular file"));
+	config_destroy(&cfg);
+	unlink(fifo);
+	config_init(&cfg);
+	CU_ASSERT_EQUAL(conf_read(&cfg, "/dev/zero", &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "/dev/zero: not a regular file"));
+	config_destroy(&cfg);
+}
+
+/* Root reads settings that only root can change. */
+static void
+test_root_reads_only_roots_files(void)
+{
+	config_t		cfg;
+	struct conf_error	err;
+
+	if (geteuid() != 0) {
+		printf("(not root: skipped) ");
+		return;
+	}
+	CU_ASSERT_PTR_NOT_NULL(load(&cfg, "a = 1;\n", &err));
+	config_destroy(&cfg);
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0666), 0);
+	config_init(&cfg);
+	CU_ASSERT_EQUAL(conf_read(&cfg, path, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "writable by everyone"));
+	config_destroy(&cfg);
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0664), 0);
+	CU_ASSERT_EQUAL_FATAL(chown(path, 0, 65534), 0);
+	config_init(&cfg);
+	CU_ASSERT_EQUAL(conf_read(&cfg, path, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "writable by its group"));
+	config_destroy(&cfg);
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+	CU_ASSERT_EQUAL_FATAL(chown(path, 65534, 65534), 0);
+	config_init(&cfg);
+	CU_ASSERT_EQUAL(conf_read(&cfg, path, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "owned by uid 65534"));
+	config_destroy(&cfg);
+	unlink(path);
+}
+
+static void
+test_too_large(void)
+{
+	config_t		cfg;
+	struct conf_error	err;
+	FILE			*f;
+
+	snprintf(path, sizeof(path), "/tmp/conf_test.%d.conf", (int)getpid());
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(path, "w"));
+	CU_ASSERT_EQUAL(ftruncate(fileno(f), CONF_MAX_BYTES + 1), 0);
+	fclose(f);
+	config_init(&cfg);
+	CU_ASSERT_EQUAL(conf_read(&cfg, path, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.text, "larger than"));
+	config_destroy(&cfg);
+	unlink(path);
+}
+
 static const struct unit_test tests[] = {
+	{ "not a regular file", test_not_a_regular_file },
+	{ "root reads only root's files", test_root_reads_only_roots_files },
+	{ "too large", test_too_large },
 	{ "syntax error names file and line", test_syntax_error_names_file_and_line },
 	{ "missing file", test_missing_file },
 	{ "typed getters and ranges", test_typed_getters },

@@ -1,7 +1,10 @@
 /* identity_test.c -- the machine key, its CSR, and certificate validity times. */
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -76,8 +79,49 @@ test_cert_times(void)
 	EVP_PKEY_free(key);
 }
 
+/* Key and certificate files: a regular file's PEM is read; a FIFO in
+ * machine.key's place (root's readers read himds's folder) is refused at
+ * once, not waited on (alarm: the test fails instead of hanging), and so is
+ * a device. */
+static void
+test_files(void)
+{
+	char		 err[256], path[64], *pem;
+	EVP_PKEY	*key = identity_keygen(err, sizeof(err)), *back;
+	time_t		 nb, na;
+	size_t		 len;
+	FILE		*f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+	pem = identity_key_pem(key, &len);
+	snprintf(path, sizeof(path), "/tmp/identity_test.%d.key", (int)getpid());
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(path, "w"));
+	fwrite(pem, 1, len, f);
+	fclose(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(back = identity_key_load(path, err,
+	    sizeof(err)));
+	CU_ASSERT_EQUAL(EVP_PKEY_eq(back, key), 1);
+	EVP_PKEY_free(back);
+	unlink(path);
+	CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0640), 0);
+	alarm(10);
+	CU_ASSERT_PTR_NULL(identity_key_load(path, err, sizeof(err)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a regular file"));
+	CU_ASSERT_EQUAL(identity_cert_times(path, &nb, &na, err, sizeof(err)),
+	    -1);
+	alarm(0);
+	unlink(path);
+	CU_ASSERT_PTR_NULL(identity_key_load("/dev/zero", err, sizeof(err)));
+	CU_ASSERT_EQUAL(identity_cert_times("/dev/zero", &nb, &na, err,
+	    sizeof(err)), -1);
+	explicit_bzero(pem, len);
+	free(pem);
+	EVP_PKEY_free(key);
+}
+
 static const struct unit_test tests[] = {
 	{ "key and CSR", test_key_and_csr },
+	{ "key and certificate files", test_files },
 	{ "certificate times and key match", test_cert_times },
 	{ NULL, NULL }
 };

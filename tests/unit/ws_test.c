@@ -1,7 +1,9 @@
 /* ws_test.c -- WebSocket on a bufferevent: RFC 6455's accept example, and a client and a server talking over a socket pair (text both ways, ping, close). */
 #include <sys/socket.h>
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -117,9 +119,75 @@ test_talk(void)
 	event_base_free(base);
 }
 
+/*
+ * A peer that sends pings without end and never reads: the pongs may not
+ * pile up in our output (it grew by a pong per ping, without bound); its
+ * frames wait in the socket instead.
+ */
+static void
+test_ping_flood(void)
+{
+	struct event_base	*base = event_base_new();
+	struct side		 client;
+	struct bufferevent	*bc;
+	unsigned char		 frames[127 * 64];
+	size_t			 i, most = 0, sent = 0, off = 0;
+	ssize_t			 n;
+	int			 fds[2], sz = 4096;
+
+	memset(&client, 0, sizeof(client));
+	client.base = base;
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	/* Small socket buffers: what piles up is in our memory. */
+	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	evutil_make_socket_nonblocking(fds[0]);
+	evutil_make_socket_nonblocking(fds[1]);
+	bc = bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	client.ws = ws_new(bc, 0, 1024, &ops, &client);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(client.ws);
+	for (i = 0; i < sizeof(frames); i += 127) {
+		frames[i] = 0x89;	/* FIN, ping, from a server: unmasked */
+		frames[i + 1] = 125;
+		memset(frames + i + 2, 'p', 125);
+	}
+	/* 8 MiB of pings, or until the client stops taking them. */
+	for (i = 0; i < 200000 && sent < (8u << 20) && !client.closed; i++) {
+		n = write(fds[1], frames + off, sizeof(frames) - off);
+		if (n > 0) {
+			sent += (size_t)n;
+			off = (off + (size_t)n) % sizeof(frames);
+		} else
+			CU_ASSERT_EQUAL_FATAL(errno, EAGAIN);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (client.ws != NULL && evbuffer_get_length(
+		    bufferevent_get_output(bc)) > most)
+			most = evbuffer_get_length(bufferevent_get_output(bc));
+	}
+	CU_ASSERT_FALSE(client.closed);
+	CU_ASSERT(most < (512u << 10));
+	CU_ASSERT(sent < (4u << 20));
+	/* Once the peer reads, the client answers again. */
+	{
+		char	buf[65536];
+		size_t	got = 0;
+
+		for (i = 0; i < 20000 && got < (1u << 20); i++) {
+			if ((n = read(fds[1], buf, sizeof(buf))) > 0)
+				got += (size_t)n;
+			event_base_loop(base, EVLOOP_NONBLOCK);
+		}
+		CU_ASSERT(got >= (1u << 20) || got > most);
+	}
+	ws_free(client.ws);
+	close(fds[1]);
+	event_base_free(base);
+}
+
 static const struct unit_test tests[] = {
 	{ "Sec-WebSocket-Key and Accept", test_accept },
 	{ "client and server over a socket pair", test_talk },
+	{ "a peer's ping flood does not grow our output", test_ping_flood },
 	{ NULL, NULL }
 };
 
