@@ -32,7 +32,8 @@ dirs=(--config-dir run/etc --state-dir run/var --run-dir run/run)
 # (Again each time: it keeps the CAs and adds what an older PKI lacks, e.g. the package-signing CA.)
 "$BIN"/cloudsim pki run/cloud/pki >/dev/null
 [ -f run/cloud/onboarding-token ] ||
-	echo cloudsim-demo-onboarding-token > run/cloud/onboarding-token
+	(umask 077; echo cloudsim-demo-onboarding-token > run/cloud/onboarding-token)
+chmod 600 run/cloud/onboarding-token	# a secret: the owner only
 cp run/cloud/pki/ca.crt run/etc/ca.crt
 
 # The appliance: arcproxy reaches gw.cloudsim.test on loopback (there is no

@@ -56,7 +56,8 @@ peercred_tcp_uid_addrs(const struct sockaddr *local, const struct sockaddr *peer
 		struct inet_diag_req_v2		req;
 	} msg;
 	struct sockaddr_storage	 l, p;
-	struct sockaddr_nl	 nladdr;
+	struct sockaddr_nl	 nladdr, from;
+	socklen_t		 fromlen;
 	struct nlmsghdr		*h;
 	struct inet_diag_msg	*d;
 	union {
@@ -98,11 +99,19 @@ peercred_tcp_uid_addrs(const struct sockaddr *local, const struct sockaddr *peer
 		snprintf(err, errlen, "sock_diag request: %s", strerror(errno));
 		goto fail;
 	}
-	while ((n = recv(fd, ans.buf, sizeof(ans.buf), 0)) == -1 &&
-	    errno == EINTR)
-		;
+	fromlen = sizeof(from);
+	while ((n = recvfrom(fd, ans.buf, sizeof(ans.buf), 0,
+	    (struct sockaddr *)&from, &fromlen)) == -1 && errno == EINTR)
+		fromlen = sizeof(from);
 	if (n == -1) {
 		snprintf(err, errlen, "sock_diag answer: %s", strerror(errno));
+		goto fail;
+	}
+	/* Only the kernel's answer counts: another socket of ours could send
+	 * to this one and name any uid. */
+	if (fromlen < sizeof(from) || from.nl_family != AF_NETLINK ||
+	    from.nl_pid != 0) {
+		snprintf(err, errlen, "sock_diag answer not from the kernel");
 		goto fail;
 	}
 	for (h = &ans.align; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
