@@ -739,6 +739,24 @@ http_field_is_hop(const struct http_msg *m, const struct http_field *f,
 	return 0;
 }
 
+/* prefix, v in decimal, suffix: one evbuffer_add, no printf (per message). */
+static void
+http_add_number(struct evbuffer *out, const char *prefix, size_t plen,
+    unsigned long long v, const char *suffix, size_t slen)
+{
+	char	buf[64], digits[20];
+	size_t	n = 0, len = plen;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	memcpy(buf, prefix, plen);
+	while (n > 0)
+		buf[len++] = digits[--n];
+	memcpy(buf + len, suffix, slen);
+	evbuffer_add(out, buf, len + slen);
+}
+
 static void
 http_write_fields(const struct http_msg *m, struct evbuffer *out,
     int keep_upgrade, int drop_host)
@@ -808,8 +826,8 @@ http_write_framing(const struct http_msg *m, struct evbuffer *out)
 		if (w.n > 0 || !m->dechunk)
 			evbuffer_add(out, "\r\n", 2);
 	} else if (p->flags & F_CONTENTLENGTH)
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
-		    (unsigned long long)p->content_length);
+		http_add_number(out, "Content-Length: ", 16,
+		    (unsigned long long)p->content_length, "\r\n", 2);
 }
 
 int
@@ -937,7 +955,7 @@ http_write_response(struct http_msg *m, int keep_alive, int upgrade,
 			return -1;
 		}
 	}
-	evbuffer_add_printf(out, "HTTP/1.1 %u ", m->parser.status_code);
+	http_add_number(out, "HTTP/1.1 ", 9, status, " ", 1);
 	evbuffer_add(out, m->raw + m->url.off, m->url.len);
 	evbuffer_add(out, "\r\n", 2);
 	http_write_fields(m, out, upgrade, 0);
