@@ -161,10 +161,61 @@ http_span_is(const struct http_msg *m, const struct http_span *s,
 	return s->len == len && strncasecmp(m->raw + s->off, name, len) == 0;
 }
 
+/* tchar (RFC 9110 5.6.2): the bytes of a field name. */
+static const unsigned char http_tchar[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+	['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+	['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
+
+/* Controls but HTAB, and DEL: never in a field value or a reason phrase. */
+static const unsigned char http_ctl[256] = {
+	[0 ... 8] = 1, [10 ... 31] = 1, [127] = 1,
+};
+
 static int
 http_is_tchar(unsigned char c)
 {
-	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+	return http_tchar[c];
+}
+
+/*
+ * The header section's line structure from raw[i] to raw[n]: the offset of
+ * its first bad byte (NUL, a CR without LF, an LF without CR, an LF that
+ * starts a folded line), with *why, or n when there is none.  memchr(3)
+ * finds the few CRs and LFs, a byte-by-byte walk was a tenth of the
+ * proxy's own CPU per small GET; the first bad byte wins, as in that walk.
+ * raw[i] is neither CR nor LF.
+ */
+static size_t
+http_bad_line_byte(const char *raw, size_t i, size_t n, const char **why)
+{
+	const char	*end = raw + n, *stop = end, *p;
+
+	if ((p = memchr(raw + i, '\0', n - i)) != NULL) {
+		stop = p;
+		*why = "NUL in the header section";
+	}
+	for (p = raw + i; p < stop && (p = memchr(p, '\r', stop - p)) != NULL; p++)
+		if (p + 1 == end || p[1] != '\n') {
+			stop = p;
+			*why = "bare CR in the header section";
+			break;
+		}
+	for (p = raw + i; p < stop && (p = memchr(p, '\n', stop - p)) != NULL; p++) {
+		if (p[-1] != '\r') {
+			stop = p;
+			*why = "bare LF in the header section";
+			break;
+		}
+		if (p + 1 < end && (p[1] == ' ' || p[1] == '\t')) {
+			stop = p;
+			*why = "obsolete line folding";
+			break;
+		}
+	}
+	return (size_t)(stop - raw);
 }
 
 /* Calls fn on each element of each Transfer-Encoding field, in order. */
@@ -243,7 +294,7 @@ http_te_check(const char *c, size_t len, void *arg)
 static int
 http_head_valid(struct http_msg *m)
 {
-	const char		*raw = m->raw, *name;
+	const char		*raw = m->raw, *name, *why = NULL;
 	const http_parser	*p = &m->parser;
 	struct http_te_state	 te = { 0, 0 };
 	size_t			 i = 0, n = m->head_len;
@@ -254,17 +305,8 @@ http_head_valid(struct http_msg *m)
 	/* Empty lines before the start line are skipped (RFC 9112 2.2). */
 	while (i < n && (raw[i] == '\r' || raw[i] == '\n'))
 		i++;
-	for (; i < n; i++) {
-		if (raw[i] == '\0')
-			return http_invalid(m, "NUL in the header section");
-		if (raw[i] == '\r' && (i + 1 == n || raw[i + 1] != '\n'))
-			return http_invalid(m, "bare CR in the header section");
-		if (raw[i] == '\n' && raw[i - 1] != '\r')
-			return http_invalid(m, "bare LF in the header section");
-		if (raw[i] == '\n' && i + 1 < n &&
-		    (raw[i + 1] == ' ' || raw[i + 1] == '\t'))
-			return http_invalid(m, "obsolete line folding");
-	}
+	if (http_bad_line_byte(raw, i, n, &why) < n)
+		return http_invalid(m, why);
 	if (p->type == HTTP_RESPONSE &&
 	    (p->status_code < 100 || p->status_code > 599))
 		return http_invalid(m, "invalid status code");
@@ -272,8 +314,7 @@ http_head_valid(struct http_msg *m)
 		c = (unsigned char)raw[m->url.off + k];
 		if (p->type == HTTP_REQUEST && (c <= ' ' || c == 0x7f))
 			return http_invalid(m, "invalid request target");
-		if (p->type == HTTP_RESPONSE &&
-		    ((c < ' ' && c != '\t') || c == 0x7f))
+		if (p->type == HTTP_RESPONSE && http_ctl[c])
 			return http_invalid(m, "invalid reason phrase");
 	}
 	for (f = 0; f < m->nfields; f++) {
@@ -285,7 +326,7 @@ http_head_valid(struct http_msg *m)
 				return http_invalid(m, "invalid header field");
 		for (k = 0; k < m->fields[f].value.len; k++) {
 			c = (unsigned char)raw[m->fields[f].value.off + k];
-			if ((c < ' ' && c != '\t') || c == 0x7f)
+			if (http_ctl[c])
 				return http_invalid(m, "invalid header field");
 		}
 		if (http_span_is(m, &m->fields[f].name, "transfer-encoding", 17))
