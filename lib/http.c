@@ -780,9 +780,42 @@ http_field_is_hop(const struct http_msg *m, const struct http_field *f,
 	return 0;
 }
 
-/* prefix, v in decimal, suffix: one evbuffer_add, no printf (per message). */
+/*
+ * A head being written: its pieces gather here and go to the evbuffer in
+ * one evbuffer_add (or a few, for a head past the buffer), instead of one
+ * per piece, four per field.
+ */
+struct http_out {
+	struct evbuffer	*ev;
+	size_t		 len;
+	char		 buf[2048];
+};
+
 static void
-http_add_number(struct evbuffer *out, const char *prefix, size_t plen,
+http_out_flush(struct http_out *o)
+{
+	if (o->len > 0)
+		evbuffer_add(o->ev, o->buf, o->len);
+	o->len = 0;
+}
+
+static void
+http_put(struct http_out *o, const void *data, size_t len)
+{
+	if (len > sizeof(o->buf) - o->len) {
+		http_out_flush(o);
+		if (len > sizeof(o->buf)) {
+			evbuffer_add(o->ev, data, len);
+			return;
+		}
+	}
+	memcpy(o->buf + o->len, data, len);
+	o->len += len;
+}
+
+/* prefix, v in decimal, suffix: no printf (per message). */
+static void
+http_put_number(struct http_out *o, const char *prefix, size_t plen,
     unsigned long long v, const char *suffix, size_t slen)
 {
 	char	buf[64], digits[20];
@@ -795,11 +828,11 @@ http_add_number(struct evbuffer *out, const char *prefix, size_t plen,
 	while (n > 0)
 		buf[len++] = digits[--n];
 	memcpy(buf + len, suffix, slen);
-	evbuffer_add(out, buf, len + slen);
+	http_put(o, buf, len + slen);
 }
 
 static void
-http_write_fields(const struct http_msg *m, struct evbuffer *out,
+http_write_fields(const struct http_msg *m, struct http_out *out,
     int keep_upgrade, int drop_host)
 {
 	const struct http_field	*f;
@@ -815,15 +848,15 @@ http_write_fields(const struct http_msg *m, struct evbuffer *out,
 		if (http_span_is(m, &f->name, "transfer-encoding", 17) ||
 		    http_span_is(m, &f->name, "content-length", 14))
 			continue;
-		evbuffer_add(out, m->raw + f->name.off, f->name.len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, m->raw + f->value.off, f->value.len);
-		evbuffer_add(out, "\r\n", 2);
+		http_put(out, m->raw + f->name.off, f->name.len);
+		http_put(out, ": ", 2);
+		http_put(out, m->raw + f->value.off, f->value.len);
+		http_put(out, "\r\n", 2);
 	}
 }
 
 struct http_codings {
-	struct evbuffer	*out;
+	struct http_out	*out;
 	int		 n;		/* codings written */
 };
 
@@ -835,10 +868,10 @@ http_write_coding(const char *c, size_t len, void *arg)
 	if (len == 7 && strncasecmp(c, "chunked", 7) == 0)
 		return 0;
 	if (w->n++ > 0)
-		evbuffer_add(w->out, ", ", 2);
+		http_put(w->out, ", ", 2);
 	else
-		evbuffer_add(w->out, "Transfer-Encoding: ", 19);
-	evbuffer_add(w->out, c, len);
+		http_put(w->out, "Transfer-Encoding: ", 19);
+	http_put(w->out, c, len);
 	return 0;
 }
 
@@ -849,7 +882,7 @@ http_write_coding(const char *c, size_t len, void *arg)
  * 304 response announces stays (RFC 9110 8.6).
  */
 static void
-http_write_framing(const struct http_msg *m, struct evbuffer *out)
+http_write_framing(const struct http_msg *m, struct http_out *out)
 {
 	/* Called while HEAD_READY: the flags are still the head's alone. */
 	const http_parser	*p = &m->parser;
@@ -861,13 +894,13 @@ http_write_framing(const struct http_msg *m, struct evbuffer *out)
 	if (p->flags & F_CHUNKED) {
 		http_te_each(m, http_write_coding, &w);
 		if (!m->dechunk && w.n > 0)
-			evbuffer_add(out, ", chunked", 9);
+			http_put(out, ", chunked", 9);
 		else if (!m->dechunk)
-			evbuffer_add(out, "Transfer-Encoding: chunked", 26);
+			http_put(out, "Transfer-Encoding: chunked", 26);
 		if (w.n > 0 || !m->dechunk)
-			evbuffer_add(out, "\r\n", 2);
+			http_put(out, "\r\n", 2);
 	} else if (p->flags & F_CONTENTLENGTH)
-		http_add_number(out, "Content-Length: ", 16,
+		http_put_number(out, "Content-Length: ", 16,
 		    (unsigned long long)p->content_length, "\r\n", 2);
 }
 
@@ -943,24 +976,29 @@ http_msg_target(const struct http_msg *m, struct http_target *t)
 
 int
 http_write_request(const struct http_msg *m, const struct http_target *t,
-    struct evbuffer *out)
+    struct evbuffer *ev)
 {
 	const char	*method = http_msg_method(m);
 	int		 upgrade = http_msg_is_upgrade(m) && !http_msg_is_connect(m);
+	struct http_out	 o, *out = &o;
 
-	evbuffer_add(out, method, strlen(method));
-	evbuffer_add(out, " ", 1);
+	o.ev = ev;
+	o.len = 0;
+
+	http_put(out, method, strlen(method));
+	http_put(out, " ", 1);
 	if (t->path[0] != '/')
-		evbuffer_add(out, "/", 1);	/* "?q" after an empty path */
-	evbuffer_add(out, t->path, t->path_len);
-	evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
-	evbuffer_add(out, t->authority, t->authority_len);
-	evbuffer_add(out, "\r\n", 2);
+		http_put(out, "/", 1);	/* "?q" after an empty path */
+	http_put(out, t->path, t->path_len);
+	http_put(out, " HTTP/1.1\r\nHost: ", 17);
+	http_put(out, t->authority, t->authority_len);
+	http_put(out, "\r\n", 2);
 	http_write_fields(m, out, upgrade, 1);
 	http_write_framing(m, out);
 	if (upgrade)
-		evbuffer_add(out, "Connection: upgrade\r\n", 21);
-	evbuffer_add(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
+		http_put(out, "Connection: upgrade\r\n", 21);
+	http_put(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
+	http_out_flush(out);
 	return 0;
 }
 
@@ -976,10 +1014,14 @@ http_count_coding(const char *c, size_t len, void *arg)
 
 int
 http_write_response(struct http_msg *m, int keep_alive, int upgrade,
-    struct evbuffer *out)
+    struct evbuffer *ev)
 {
 	unsigned	status = m->parser.status_code;
 	int		codings = 0;
+	struct http_out	o, *out = &o;
+
+	o.ev = ev;
+	o.len = 0;
 
 	/*
 	 * An HTTP/1.0 client reads no Transfer-Encoding (RFC 9112 6.1): the
@@ -996,18 +1038,19 @@ http_write_response(struct http_msg *m, int keep_alive, int upgrade,
 			return -1;
 		}
 	}
-	http_add_number(out, "HTTP/1.1 ", 9, status, " ", 1);
-	evbuffer_add(out, m->raw + m->url.off, m->url.len);
-	evbuffer_add(out, "\r\n", 2);
+	http_put_number(out, "HTTP/1.1 ", 9, status, " ", 1);
+	http_put(out, m->raw + m->url.off, m->url.len);
+	http_put(out, "\r\n", 2);
 	http_write_fields(m, out, upgrade, 0);
 	http_write_framing(m, out);
 	if (upgrade)
-		evbuffer_add(out, "Connection: upgrade\r\n", 21);
+		http_put(out, "Connection: upgrade\r\n", 21);
 	else if (!keep_alive)
-		evbuffer_add(out, "Connection: close\r\n", 19);
+		http_put(out, "Connection: close\r\n", 19);
 	else if (m->client_http10)
-		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-	evbuffer_add(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
+		http_put(out, "Connection: keep-alive\r\n", 24);
+	http_put(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
+	http_out_flush(out);
 	return 0;
 }
 
