@@ -399,12 +399,13 @@ def get_floor_lines(rows, path_req, per_req, cores):
 			   "leaves a proxy %.1f us beside the two ends' %.1f us through the forwarder."
 			   % (dp / fp, ", %.2fx through arcproxy" % (dp / ap) if ap else "", 2 * dp,
 			      max(0.0, 2 * dp - ends), ends))
+	# Three places: a forwarder at 0.499x must not read as 0.50x beside "cannot".
 	if f < 0.5 * d:
-		out.append("  The bare forwarder itself reaches only %.2fx direct on this %d-core machine: "
-			   "no proxy can meet the 0.50x small-GET target here." % (f / d, cores))
+		out.append("  In this run the bare forwarder itself reaches only %.3fx direct on this %d-core "
+			   "machine: no proxy can meet the 0.50x small-GET target here." % (f / d, cores))
 	else:
-		out.append("  The bare forwarder reaches %.2fx direct on this %d-core machine: 0.50x is "
-			   "within a proxy's reach here%s." % (f / d, cores,
+		out.append("  In this run the bare forwarder reaches %.3fx direct on this %d-core machine: "
+			   "0.50x is within a proxy's reach here%s." % (f / d, cores,
 			   "; arcproxy's gap to it is its own CPU per GET" if a and a < 0.5 * d else ""))
 	return out
 
