@@ -397,6 +397,8 @@ static void
 conn_route(struct conn *c)
 {
 	struct http_msg	*m = c->req;
+	const char	*method;
+	size_t		 len;
 	int		 rc, guarded;
 
 	/* From here on the bufferevent reads. */
@@ -407,7 +409,10 @@ conn_route(struct conn *c)
 	c->error = PXE_NONE;
 	c->logged = c->routed = c->resp_started = c->req_done = c->retried = 0;
 	conn_take_generation(c);
-	snprintf(c->method, sizeof(c->method), "%s", http_msg_method(m));
+	method = http_msg_method(m);
+	len = strnlen(method, sizeof(c->method) - 1);
+	memcpy(c->method, method, len);
+	c->method[len] = '\0';
 	conn_set_target_text(c, m);
 	c->keep_alive = http_msg_keep_alive(m) && !c->w->draining;
 	c->client_http10 = m->parser.http_major == 1 && m->parser.http_minor == 0;

@@ -44,7 +44,13 @@ PEERS = ["trafficserver", "squid", "tinyproxy"]
 # splice(2) both ways), measured on the tunnel rows only: what a second TCP hop costs here.
 FLOOR = "splicerelay"
 FLOOR_ROWS = ("tunnel_down", "tunnel_up", "setup")
-PROXIES = ["arcproxy"] + PEERS + [FLOOR]
+# The floor for small GETs: the same program with -f, a bare TCP forwarder to the origin's http
+# port (one upstream connection per client, plain read and write, no parsing, no log), the least
+# an HTTP proxy can do for keep-alive GETs.  arcbench --direct reaches it: it looks like an origin.
+FWD = "tcpforward"
+FWD_ROWS = ("get_small",)
+FLOORS = (FLOOR, FWD)
+PROXIES = ["arcproxy"] + PEERS + [FLOOR, FWD]
 # BENCH_BASE_BIN: the arcproxy of another build, measured beside ours.
 BASE_BIN = os.environ.get("BENCH_BASE_BIN") or None
 if BASE_BIN:
@@ -126,6 +132,29 @@ def start_splicerelay(work, bin_dir):
 	svc = Service(FLOOR, [str(bin_dir / "splicerelay"), str(port)], d, port=port)
 	svc.version = "splicerelay (bench/splicerelay.c)"
 	svc.notes = "one thread, epoll, splice(2) through a 1 MiB pipe each way, no log"
+	return svc
+
+
+class Forwarder(Service):
+	"""splicerelay -f: arcbench reaches the origin through it as if it were the origin."""
+
+	def bench_args(self):
+		return ["--direct"]
+
+	def retarget(self, args, origin):
+		"""The workload's arguments with the origin's http address replaced by ours."""
+		return ["127.0.0.1:%d" % self.port if x == origin.http else x for x in args]
+
+
+def start_tcpforward(work, bin_dir, origin):
+	d = os.path.join(work, FWD)
+	os.mkdir(d)
+	port = free_port()
+	svc = Forwarder(FWD, [str(bin_dir / "splicerelay"), "-f", origin.http, str(port)], d,
+			port=port)
+	svc.version = "splicerelay -f (bench/splicerelay.c)"
+	svc.notes = ("one thread, epoll, to the origin's http port: one read and one write per "
+		     "request and per answer, no parsing, no log")
 	return svc
 
 
@@ -232,6 +261,10 @@ def workloads(o, seconds):
 
 def health_check(bench, origin, svc):
 	"""A few verified requests and tunnels; None when fine, else the reason."""
+	if svc.name == FWD:
+		r = bench.run(svc, svc.retarget(["--mode", "http", "--target", origin.http, "-s", "1000",
+						 "-c", "2", "-n", "20"], origin), timeout=60)
+		return "GET through it: " + r["failed"] if r.get("failed") else None
 	if svc.name != FLOOR:
 		r = bench.run(svc, ["--mode", "http", "--target", origin.http, "-s", "1000", "-c", "2",
 				    "-n", "20"], timeout=60)
@@ -325,6 +358,55 @@ def path_cpu_per_mb(results, targets):
 		procs = r.get("processes") or []
 		if mb and len(procs) == (2 if t == "direct" else 3):
 			out[t] = sum(p["cpu_seconds"] for p in procs) / mb * 1e3
+	return out
+
+
+def path_cpu_per_req(results, targets):
+	"""CPU us per small GET along the whole path: arcbench, the proxy (if any) and benchorigin."""
+	out = {}
+	w = next((w for w in results["workloads"] if w["key"] == "get_small"), None)
+	for t in targets if w else []:
+		r = w["results"].get(t) or {}
+		procs = r.get("processes") or []
+		if r.get("ops") and len(procs) == (2 if t == "direct" else 3):
+			out[t] = sum(p["cpu_seconds"] for p in procs) / r["ops"] * 1e6
+	return out
+
+
+def get_floor_lines(rows, path_req, per_req, cores):
+	"""The small-GET row against the bare forwarder, and the CPU arithmetic of a second hop."""
+	by = {r[5]: r for r in rows}
+	r = by.get("get_small")
+	if not r:
+		return []
+	a, f, d = r[3].get("arcproxy"), r[3].get(FWD), r[3].get("direct")
+	if not (f and d):
+		return []
+	out = ["", "The small-GET row against a second hop's floor (bench/splicerelay.c -f, same run):"]
+	out.append("  GET 100 B, 64 conns      %sthe bare forwarder %.2fx direct%s"
+		   % ("arcproxy %.2fx direct; " % (a / d) if a else "", f / d,
+		      "; arcproxy = %.2fx the forwarder" % (a / f) if a else ""))
+	dp, fp, ap = path_req.get("direct"), path_req.get(FWD), path_req.get("arcproxy")
+	if dp and fp:
+		out.append("  CPU per small GET along the path: direct %.1f us (arcbench + benchorigin); "
+			   "via the bare forwarder %.1f us, of which the forwarder %.1f us%s."
+			   % (dp, fp, per_req.get(FWD, 0),
+			      "; via arcproxy %.1f us, of which arcproxy %.1f us" % (ap, per_req.get("arcproxy", 0))
+			      if ap else ""))
+		ends = fp - per_req.get(FWD, 0)
+		out.append("  With the cores busy, a second hop caps small GETs at %.2fx direct through the "
+			   "bare forwarder%s; 0.50x needs the path to cost at most %.1f us per GET, which "
+			   "leaves a proxy %.1f us beside the two ends' %.1f us through the forwarder."
+			   % (dp / fp, ", %.2fx through arcproxy" % (dp / ap) if ap else "", 2 * dp,
+			      max(0.0, 2 * dp - ends), ends))
+	# Three places: a forwarder at 0.499x must not read as 0.50x beside "cannot".
+	if f < 0.5 * d:
+		out.append("  In this run the bare forwarder itself reaches only %.3fx direct on this %d-core "
+			   "machine: no proxy can meet the 0.50x small-GET target here." % (f / d, cores))
+	else:
+		out.append("  In this run the bare forwarder reaches %.3fx direct on this %d-core machine: "
+			   "0.50x is within a proxy's reach here%s." % (f / d, cores,
+			   "; arcproxy's gap to it is its own CPU per GET" if a and a < 0.5 * d else ""))
 	return out
 
 
@@ -446,7 +528,7 @@ def measure_main(bench, origin, services, proxies, seconds, results, latency):
 	idle = {"key": "idle", "title": "idle tunnels: RSS growth for %d" % IDLE_TUNNELS,
 		"metric": "rss", "unit": "KiB/tunnel", "higher": False, "results": {}}
 	for p in proxies:
-		if p == FLOOR:
+		if p in FLOORS:
 			continue
 		say("idle: %d tunnels through %s" % (IDLE_TUNNELS, p))
 		idle["results"][p] = bench.run(services[p], [
@@ -457,24 +539,27 @@ def measure_main(bench, origin, services, proxies, seconds, results, latency):
 	for key, title, metric, unit, higher, args in workloads(origin, seconds):
 		w = {"key": key, "title": title, "metric": metric, "unit": unit, "higher": higher,
 		     "results": {}}
-		# The tunnel rows sample the origin and arcbench too: the CPU of the whole path.
-		path = ["--pid", str(origin.proc.pid), "--pid", "self"] if key.startswith("tunnel_") else []
+		# The tunnel rows and the small GETs sample the origin and arcbench too: the CPU of
+		# the whole path.
+		path = ["--pid", str(origin.proc.pid), "--pid", "self"] \
+			if key.startswith("tunnel_") or key in FWD_ROWS else []
 		for t in targets:
-			if t == FLOOR and key not in FLOOR_ROWS:
+			if (t == FLOOR and key not in FLOOR_ROWS) or (t == FWD and key not in FWD_ROWS):
 				continue
 			say("%s: %s" % (key, t))
-			w["results"][t] = bench.run(services.get(t), args + path)
+			w["results"][t] = bench.run(services.get(t), (services[t].retarget(args, origin)
+								      if t == FWD else args) + path)
 		results["workloads"].append(w)
 	# 3. Latency at a fixed rate: half of Squid's maximum small-GET rate.
 	small = results["workloads"][0]["results"]
 	ref = "squid" if metric_of(small.get("squid"), "ops_per_s") else None
 	if ref is None:
-		peers = [(metric_of(small.get(p), "ops_per_s") or 0, p) for p in proxies if p != FLOOR]
+		peers = [(metric_of(small.get(p), "ops_per_s") or 0, p) for p in proxies if p not in FLOORS]
 		ref = min(peers)[1] if peers else "direct"
 	rate = max(100.0, 0.5 * (metric_of(small.get(ref), "ops_per_s") or 200.0))
 	# Tails are what a noisy machine disturbs most: three rounds, in turn,
 	# and each target's round with the median p99 is the one reported.
-	targets = [t for t in targets if t != FLOOR]
+	targets = [t for t in targets if t not in FLOORS]
 	rounds = {t: [] for t in targets}
 	for r in range(LATENCY_ROUNDS):
 		for t in targets[r % len(targets):] + targets[:r % len(targets)]:
@@ -513,8 +598,10 @@ def main_report(results, targets, skipped):
 		if pp and mb:
 			per_mb[t] = pp["cpu_seconds"] / mb * 1e3
 	path_mb = path_cpu_per_mb(results, targets)
+	path_req = path_cpu_per_req(results, targets)
 	cpu_rows = [
 		("proxy CPU per small GET", "us/req", per_req),
+		("path CPU per small GET: all processes", "us/req", path_req),
 		("proxy CPU per MB tunnelled (download)", "ms/MB", per_mb),
 		("path CPU per MB (download): all processes", "ms/MB", path_mb),
 		("proxy CPU, whole run", "s", {t: v["cpu_seconds"] for t, v in results["proxies"].items()}),
@@ -524,6 +611,7 @@ def main_report(results, targets, skipped):
 	footer = ["", "Ratios are against direct (the same work without a proxy). ! = some operations "
 		  "failed verification (see below).", "", "arcproxy against the targets of issue 6:"]
 	footer += target_checks(rows)
+	footer += get_floor_lines(rows, path_req, per_req, results["machine"]["cpus"] or 0)
 	footer += floor_lines(rows, path_mb, per_mb)
 	footer += base_ratios(rows, cpu_rows)
 	failures = []
@@ -604,6 +692,8 @@ def main(argv):
 					svc = start_arcproxy(work, bin_dir, rev, origin)
 				elif name == FLOOR:
 					svc = start_splicerelay(work, bin_dir)
+				elif name == FWD:
+					svc = start_tcpforward(work, bin_dir, origin)
 				elif name == "arcproxy-base":
 					svc = start_arcproxy(work, Path(BASE_BIN), "base " + BASE_BIN,
 							     origin, name)

@@ -15,6 +15,10 @@ Expectations:
 - --stall N: the first N tunnels stop reading; the others finish theirs and the report gives
   each slot's rate and Jain's fairness index over the slots that read.
 - A wrong proxy port and bad arguments give a one-line reason and exit status 2.
+- The bench's floors (splicerelay): as a CONNECT relay it carries verified tunnels both ways;
+  with -f it is a bare forwarder to the origin's http port that arcbench --direct reaches as if
+  it were the origin (small and 1 MiB GETs verified, on kept-alive connections), and it closes
+  both sockets of a pair once the client leaves; a bad -f address exits 2 naming -f.
 """
 
 import json
@@ -31,6 +35,7 @@ from harness import Proxy, check, direct, free_port, test
 
 ARCBENCH = harness.BIN_DIR / "arcbench"
 BENCHORIGIN = harness.BIN_DIR / "benchorigin"
+SPLICERELAY = harness.BIN_DIR / "splicerelay"
 
 
 class Env:
@@ -356,3 +361,54 @@ def unreachable_proxy_and_bad_arguments(env):
 		check(rc == 2, "arcbench %s: exit %d, not 2" % (" ".join(args), rc))
 		check(word in err, "arcbench %s: the message %r does not name %s"
 		      % (" ".join(args), err.strip(), word))
+
+
+def start_floor(*args):
+	"""splicerelay on a free port: (process, port)."""
+	p = subprocess.Popen([str(SPLICERELAY), *args, "0"], stdout=subprocess.PIPE,
+			     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+	line = p.stdout.readline().decode()
+	m = re.search(r"port=(\d+)", line)
+	if not m:
+		p.kill()
+		p.wait(5)
+		raise AssertionError("splicerelay %s did not start: %r" % (" ".join(args), line))
+	return p, int(m.group(1))
+
+
+def open_fds(pid):
+	return len(os.listdir("/proc/%d/fd" % pid))
+
+
+@test
+def bench_floors_forward(env):
+	relay, rport = start_floor()
+	fwd, fport = start_floor("-f", env.http)
+	try:
+		rc, res, err = arcbench("--json", "--proxy", "127.0.0.1:%d" % rport, "--mode", "tunnel",
+					"--target", env.tcp, "-s", "256k", "--direction", "both", "-c", "2",
+					"-n", "6")
+		verified(rc, res, err, 6, "tunnels through splicerelay")
+		idle = open_fds(fwd.pid)
+		target = "127.0.0.1:%d" % fport
+		rc, res, err = arcbench("--json", "--direct", "--target", target, "-s", "100", "-c", "4",
+					"-n", "400")
+		verified(rc, res, err, 400, "small GETs through splicerelay -f")
+		check(res["connects"] <= 8, "splicerelay -f: %d connections for 4 keep-alive slots"
+		      % res["connects"])
+		rc, res, err = arcbench("--json", "--direct", "--target", target, "-s", "1M", "-c", "2",
+					"-n", "10")
+		verified(rc, res, err, 10, "1 MiB GETs through splicerelay -f")
+		# The clients are gone: each pair's two sockets close.
+		check(harness.poll(lambda: open_fds(fwd.pid) == idle, timeout=5),
+		      "splicerelay -f holds %d fds after its clients left, %d before"
+		      % (open_fds(fwd.pid), idle))
+		check(fwd.poll() is None and relay.poll() is None, "a floor exited under load")
+	finally:
+		for p in (relay, fwd):
+			p.kill()
+			p.wait(5)
+	p = subprocess.run([str(SPLICERELAY), "-f", "nocolon", "0"], capture_output=True, text=True,
+			   timeout=10)
+	check(p.returncode == 2 and "-f" in p.stderr, "splicerelay -f nocolon: exit %d, %r"
+	      % (p.returncode, p.stderr.strip()))

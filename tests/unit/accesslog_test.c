@@ -1,11 +1,13 @@
-/* accesslog_test.c -- the access-log line: its fields in order, the UTC stamp, the target cut at 2048 bytes; lost writes counted. */
+/* accesslog_test.c -- the access-log line: its fields in order, the UTC stamp, the target cut at 2048 bytes, the same bytes as printf's; lost writes counted. */
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -96,6 +98,112 @@ test_long_target_cut(void)
 	free(s);
 }
 
+/* The line as accesslog_format made it with printf, before its formatter
+ * was written by hand: the reference every line must match byte for byte. */
+static char *
+format_printf(const struct accesslog_entry *e)
+{
+	struct tm	tm;
+	char		stamp[32], *s;
+	int		n;
+
+	if (gmtime_r(&e->start.tv_sec, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = asprintf(&s, "%s.%03ldZ %s %s %.2048s %s %d %llu %llu %lld %s\n",
+	    stamp, (long)e->start.tv_usec / 1000, e->client, e->method, e->target,
+	    e->route, e->status, (unsigned long long)e->bytes_up,
+	    (unsigned long long)e->bytes_down, e->duration_ms, e->error);
+	return n == -1 ? NULL : s;
+}
+
+static int
+same_as_printf(const struct accesslog_entry *e)
+{
+	char	*a = format(e), *b = format_printf(e);
+	int	 same = a != NULL && b != NULL && strcmp(a, b) == 0;
+
+	if (!same)
+		fprintf(stderr, "\n  by hand: %.200s  printf:  %.200s", a, b);
+	free(a);
+	free(b);
+	return same;
+}
+
+static void
+test_same_as_printf(void)
+{
+	static const time_t	 times[] = {
+		0, 1, 59, 60, 3599, 3600, 86399, 86400, 68169600 /* 1972-02-29 */,
+		951782399, 951782400 /* 2000-02-29 */, 951868800,
+		4107456000 /* 2100-02-28 */, 4107542400 /* 2100-03-01 */,
+		1700000000, 2147483647, 2147483648, 253402300799 /* 9999-12-31T23:59:59 */,
+		253402300800 /* 10000-01-01 */, 253402300801, 99999999999999LL, -1, -86401,
+	};
+	static const long	 usecs[] = { 0, 999, 1000, 7000, 123999, 999999,
+		1000000, 1234567, -1, -1000, -123456 };
+	static const long long	 durations[] = { 0, 1, -1, 42, LLONG_MAX, LLONG_MIN };
+	static const int	 statuses[] = { 0, 200, 403, 999, -1, INT_MAX, INT_MIN };
+	struct accesslog_entry	 e;
+	char			*target;
+	size_t			 i, lens[] = { 0, 1, 2047, 2048, 2049, 5000 };
+	long long		 d;
+	int			 bad = 0;
+
+	entry(&e);
+	for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		e.start.tv_sec = times[i];
+		bad += !same_as_printf(&e);
+	}
+	/* Every day from 1970 to 2300, at a second that moves through the
+	 * day, and then a day in each 97 to 9999 and past it. */
+	for (d = 0; d < 120600; d++) {
+		e.start.tv_sec = (time_t)(d * 86400 + (d * 7919) % 86400);
+		bad += !same_as_printf(&e);
+	}
+	for (d = 120600; d < 2932897 + 400; d += 97) {
+		e.start.tv_sec = (time_t)(d * 86400 + 86399 - d % 86400);
+		bad += !same_as_printf(&e);
+	}
+	e.start.tv_sec = 1700000000;
+	for (i = 0; i < sizeof(usecs) / sizeof(usecs[0]); i++) {
+		e.start.tv_usec = usecs[i];
+		bad += !same_as_printf(&e);
+	}
+	for (i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+		e.duration_ms = durations[i];
+		bad += !same_as_printf(&e);
+	}
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		e.status = statuses[i];
+		bad += !same_as_printf(&e);
+	}
+	e.bytes_up = 0;
+	e.bytes_down = 18446744073709551615ULL;
+	bad += !same_as_printf(&e);
+	e.bytes_up = 10000000000000000000ULL;
+	e.bytes_down = 9;
+	bad += !same_as_printf(&e);
+	target = malloc(5001);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		memset(target, 'x', lens[i]);
+		target[lens[i]] = '\0';
+		e.target = target;
+		bad += !same_as_printf(&e);
+	}
+	free(target);
+	e.client = e.method = e.route = e.error = "";
+	e.target = "";
+	bad += !same_as_printf(&e);
+	e.client = "[::1]:443";
+	e.method = "-";
+	e.target = "-";
+	e.route = "-";
+	e.error = "client_abort";
+	bad += !same_as_printf(&e);
+	CU_ASSERT_EQUAL(bad, 0);
+}
+
 /* A file size limit makes the kernel refuse or cut the write (EFBIG), as
  * a full disk would: the lines are lost, and counted. */
 static void
@@ -154,6 +262,7 @@ test_lost_write_counted(void)
 static const struct unit_test tests[] = {
 	{ "a line's fields, in order", test_line },
 	{ "a long target is cut, the line stays one line", test_long_target_cut },
+	{ "the same bytes as the printf format, for tricky fields", test_same_as_printf },
 	{ "a failed or short write is counted", test_lost_write_counted },
 	{ NULL, NULL }
 };
