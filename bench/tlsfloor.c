@@ -3,9 +3,10 @@
  * Each client connection (plain TCP) gets one TLS connection to the gateway, made with the
  * machine certificate, and the bytes pass through unchanged both ways: arcbench's own CONNECT
  * reaches the gateway's HTTP/1.1 side, which answers it and relays.  A download is then
- * SSL_read into a 256 KiB buffer (read-ahead on, a 256 KiB record buffer: a read(2) takes all
- * the socket holds) and one write(2) of what came, the least work a program does to receive
- * TLS and hand plain bytes to a TCP client.  No HTTP, no h2 framing, no log.
+ * SSL_read into a 64 KiB buffer until OpenSSL needs the socket (read-ahead on, a 64 KiB
+ * record buffer: a read(2) takes many records) and one write(2) of what came, the least work
+ * a program does to receive TLS and hand plain bytes to a TCP client.  No HTTP, no h2
+ * framing, no log.  TLSFLOOR_BUF and TLSFLOOR_RBUF (bytes) try other sizes.
  *
  * A thread a connection, each a poll(2) loop over its two sockets; OpenSSL does all TLS.
  *
@@ -29,7 +30,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#define TF_BUF		(256 * 1024)
+#define TF_BUF_MAX	(1 << 20)
 
 struct tf_flow {
 	char	*buf;
@@ -54,6 +55,8 @@ struct tf_conn {
 static SSL_CTX			*tf_ctx;
 static struct sockaddr_in	 tf_gw = { .sin_family = AF_INET };
 static const char		*tf_name;
+static size_t			 tf_buf = 64 * 1024;	/* TLSFLOOR_BUF */
+static size_t			 tf_rbuf = 64 * 1024;	/* TLSFLOOR_RBUF */
 
 static short
 tf_want(SSL *ssl, int r)
@@ -77,8 +80,8 @@ tf_fill_down(struct tf_conn *c)
 	size_t		 n;
 	int		 r, moved = 0, err;
 
-	while (f->len < TF_BUF) {
-		if ((r = SSL_read_ex(c->ssl, f->buf + f->len, TF_BUF - f->len, &n)) == 1) {
+	while (f->len < tf_buf) {
+		if ((r = SSL_read_ex(c->ssl, f->buf + f->len, tf_buf - f->len, &n)) == 1) {
 			f->len += n;
 			moved = 1;
 			continue;
@@ -123,7 +126,7 @@ tf_fill_up(struct tf_conn *c)
 	struct tf_flow	*f = &c->up;
 	ssize_t		 n;
 
-	if ((n = read(c->cfd, f->buf, TF_BUF)) == -1) {
+	if ((n = read(c->cfd, f->buf, tf_buf)) == -1) {
 		if (errno != EAGAIN)
 			return -1;
 		c->cin_wait = 1;
@@ -168,7 +171,7 @@ tf_pass(struct tf_conn *c)
 		moved |= r;						\
 	}								\
 } while (0)
-	TF_STEP(!c->down.eof && c->down.len < TF_BUF && c->down_wait == 0, tf_fill_down(c));
+	TF_STEP(!c->down.eof && c->down.len < tf_buf && c->down_wait == 0, tf_fill_down(c));
 	TF_STEP(c->down.len > c->down.off && !c->cout_wait, tf_flush_down(c));
 	TF_STEP(!c->up.eof && c->up.len == 0 && !c->cin_wait, tf_fill_up(c));
 	TF_STEP(c->up.len > c->up.off && c->up_wait == 0, tf_flush_up(c));
@@ -231,8 +234,8 @@ tf_run(void *arg)
 	struct tf_conn	*c = arg;
 	int		 r;
 
-	if ((c->down.buf = malloc(TF_BUF)) != NULL &&
-	    (c->up.buf = malloc(TF_BUF)) != NULL && tf_connect(c) == 0) {
+	if ((c->down.buf = malloc(tf_buf)) != NULL &&
+	    (c->up.buf = malloc(tf_buf)) != NULL && tf_connect(c) == 0) {
 		while ((r = tf_pass(c)) != -1)
 			if (r == 0)
 				tf_wait(c);
@@ -265,8 +268,20 @@ tf_make_ctx(const char *ca, const char *cert, const char *key)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_default_read_buffer_len(ctx, TF_BUF);
+	SSL_CTX_set_default_read_buffer_len(ctx, tf_rbuf);
 	return ctx;
+}
+
+/* A buffer size from the environment, to try others: 4 KiB to 1 MiB. */
+static size_t
+tf_size(const char *name, size_t dflt)
+{
+	const char	*v = getenv(name);
+	unsigned long	 n;
+
+	if (v == NULL || (n = strtoul(v, NULL, 0)) < 4096 || n > TF_BUF_MAX)
+		return dflt;
+	return n;
 }
 
 int
@@ -287,6 +302,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	tf_gw.sin_port = htons(port);
+	tf_buf = tf_size("TLSFLOOR_BUF", tf_buf);
+	tf_rbuf = tf_size("TLSFLOOR_RBUF", tf_rbuf);
 	tf_name = argv[3];
 	if ((tf_ctx = tf_make_ctx(argv[4], argv[5], argv[6])) == NULL) {
 		fprintf(stderr, "tlsfloor: the TLS context: ");
