@@ -55,7 +55,7 @@ struct tf_conn {
 static SSL_CTX			*tf_ctx;
 static struct sockaddr_in	 tf_gw = { .sin_family = AF_INET };
 static const char		*tf_name;
-static size_t			 tf_buf = 64 * 1024;	/* TLSFLOOR_BUF */
+static size_t			 tf_buf = 256 * 1024;	/* TLSFLOOR_BUF */
 static size_t			 tf_rbuf = 64 * 1024;	/* TLSFLOOR_RBUF */
 
 static short
