@@ -12,7 +12,7 @@ hosts table and endpoint list; Squid's hosts_file), so arcbench sends the same C
   squid-chain  arcbench -> Squid (http_port; cache_peer ... tls, never_direct) -> Squid (https_port
                tls-cert=) -> the origin: a standard HTTPS-proxy chain
   tlsfloor     arcbench -> bench/tlsfloor.c (a TLS connection to cloudsim per client connection,
-               bytes passed through: OpenSSL's SSL_read into 64 KiB and write(2)) -> cloudsim's
+               bytes passed through: OpenSSL's SSL_read into 256 KiB and write(2)) -> cloudsim's
                http/1.1 side: the floor of a front proxy's CPU per MB on this route
 
 The section's rows, the CPU that each process on the path spent, the TLS connections to the
@@ -269,7 +269,7 @@ class GatewaySection:
 					   self._pki(MACHINE + ".key")], d, port=port)
 		svc.version = "tlsfloor (bench/tlsfloor.c)"
 		svc.notes = ("a TLS connection to cloudsim per tunnel (ALPN http/1.1), bytes passed "
-			     "through: SSL_read (read-ahead, 64 KiB) into 64 KiB, one write(2)")
+			     "through: SSL_read (read-ahead, 64 KiB) into 256 KiB, one write(2)")
 		self._service(svc)
 		return Route("tlsfloor", svc.bench_args(), self.cloudsim, front=svc, notes=svc.notes,
 			     keys=("gw_tunnel_down", "gw_tunnel_up"))
