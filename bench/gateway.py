@@ -156,11 +156,12 @@ class GatewaySection:
 			if p.returncode != 0:
 				self._skip_all(ROUTES, "cloudsim %s failed: %s" % (args[0], p.stderr.strip()[:200]))
 				return
-		if any(r in self.wanted for r in ("cloudsim", "arcproxy-h2", "arcproxy-h1")):
+		if any(r in self.wanted for r in ("cloudsim", "arcproxy-h2", "arcproxy-h1", "tlsfloor")):
 			try:
 				self.cloudsim = self._start_cloudsim()
 			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-				self._skip_all(["cloudsim", "arcproxy-h2", "arcproxy-h1"], "cloudsim: %s" % e)
+				self._skip_all(["cloudsim", "arcproxy-h2", "arcproxy-h1", "tlsfloor"],
+					       "cloudsim: %s" % e)
 		if self.cloudsim is not None:
 			if "cloudsim" in self.wanted:
 				self.routes["cloudsim"] = Route(

@@ -6,7 +6,8 @@
  * SSL_read into a 64 KiB buffer until OpenSSL needs the socket (read-ahead on, a 64 KiB
  * record buffer: a read(2) takes many records) and one write(2) of what came, the least work
  * a program does to receive TLS and hand plain bytes to a TCP client.  No HTTP, no h2
- * framing, no log.  TLSFLOOR_BUF and TLSFLOOR_RBUF (bytes) try other sizes.
+ * framing, no log.  TLSFLOOR_BUF and TLSFLOOR_RBUF (bytes) try other sizes; TLSFLOOR_STATS
+ * logs the bytes a SSL_read brought, for each connection.
  *
  * A thread a connection, each a poll(2) loop over its two sockets; OpenSSL does all TLS.
  *
@@ -50,6 +51,8 @@ struct tf_conn {
 	short		 up_wait;	/* what SSL_write waits for on sfd, or 0 */
 	int		 cin_wait;	/* read(cfd) would block */
 	int		 cout_wait;	/* write(cfd) would block */
+	size_t		 reads;		/* SSL_read calls that brought bytes */
+	size_t		 read_bytes;	/* and their bytes */
 };
 
 static SSL_CTX			*tf_ctx;
@@ -57,6 +60,7 @@ static struct sockaddr_in	 tf_gw = { .sin_family = AF_INET };
 static const char		*tf_name;
 static size_t			 tf_buf = 256 * 1024;	/* TLSFLOOR_BUF */
 static size_t			 tf_rbuf = 64 * 1024;	/* TLSFLOOR_RBUF */
+static int			 tf_stats;		/* TLSFLOOR_STATS: bytes per SSL_read */
 
 static short
 tf_want(SSL *ssl, int r)
@@ -83,6 +87,8 @@ tf_fill_down(struct tf_conn *c)
 	while (f->len < tf_buf) {
 		if ((r = SSL_read_ex(c->ssl, f->buf + f->len, tf_buf - f->len, &n)) == 1) {
 			f->len += n;
+			c->reads++;
+			c->read_bytes += n;
 			moved = 1;
 			continue;
 		}
@@ -241,6 +247,9 @@ tf_run(void *arg)
 				tf_wait(c);
 	} else
 		ERR_print_errors_fp(stderr);
+	if (tf_stats && c->reads > 0)
+		fprintf(stderr, "tlsfloor: %zu bytes down in %zu SSL_reads, %zu a read\n",
+		    c->read_bytes, c->reads, c->read_bytes / c->reads);
 	SSL_free(c->ssl);
 	if (c->sfd != -1)
 		close(c->sfd);
@@ -304,6 +313,7 @@ main(int argc, char **argv)
 	tf_gw.sin_port = htons(port);
 	tf_buf = tf_size("TLSFLOOR_BUF", tf_buf);
 	tf_rbuf = tf_size("TLSFLOOR_RBUF", tf_rbuf);
+	tf_stats = getenv("TLSFLOOR_STATS") != NULL;
 	tf_name = argv[3];
 	if ((tf_ctx = tf_make_ctx(argv[4], argv[5], argv[6])) == NULL) {
 		fprintf(stderr, "tlsfloor: the TLS context: ");
