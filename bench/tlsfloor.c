@@ -3,7 +3,7 @@
  * Each client connection (plain TCP) gets one TLS connection to the gateway, made with the
  * machine certificate, and the bytes pass through unchanged both ways: arcbench's own CONNECT
  * reaches the gateway's HTTP/1.1 side, which answers it and relays.  A download is then
- * SSL_read into a 64 KiB buffer until OpenSSL needs the socket (read-ahead on, a 64 KiB
+ * SSL_read into a 256 KiB buffer until OpenSSL needs the socket (read-ahead on, a 64 KiB
  * record buffer: a read(2) takes many records) and one write(2) of what came, the least work
  * a program does to receive TLS and hand plain bytes to a TCP client.  No HTTP, no h2
  * framing, no log.  TLSFLOOR_BUF and TLSFLOOR_RBUF (bytes) try other sizes; TLSFLOOR_STATS
