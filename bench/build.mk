@@ -7,7 +7,7 @@ ARCBENCH_SRC	:= bench/arcbench.c bench/bconn.c bench/report.c bench/hist.c \
 	bench/procstat.c lib/tls.c $(BENCH_SHARED)
 BENCHORIGIN_SRC	:= bench/benchorigin.c lib/tls.c $(BENCH_SHARED)
 
-PROGS	+= $(BIN)/arcbench $(BIN)/benchorigin $(BIN)/splicerelay
+PROGS	+= $(BIN)/arcbench $(BIN)/benchorigin $(BIN)/splicerelay $(BIN)/tlsfloor
 
 $(BIN)/arcbench: $(call obj,$(ARCBENCH_SRC))
 	@mkdir -p $(dir $@)
@@ -21,6 +21,11 @@ $(BIN)/benchorigin: $(call obj,$(BENCHORIGIN_SRC))
 $(BIN)/splicerelay: $(call obj,bench/splicerelay.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+# The floor for the gateway route: TLS in, plain bytes out, OpenSSL and nothing else.
+$(BIN)/tlsfloor: $(call obj,bench/tlsfloor.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lssl -lcrypto -pthread
 
 # BENCH_SECONDS (per measurement, default 4) makes the run longer;
 # BENCH_NAME names bench/results/<name>.json; BENCH_ONLY limits the proxies

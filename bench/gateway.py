@@ -11,6 +11,9 @@ hosts table and endpoint list; Squid's hosts_file), so arcbench sends the same C
                its own carrying one CONNECT; 2 kept warm) -> cloudsim
   squid-chain  arcbench -> Squid (http_port; cache_peer ... tls, never_direct) -> Squid (https_port
                tls-cert=) -> the origin: a standard HTTPS-proxy chain
+  tlsfloor     arcbench -> bench/tlsfloor.c (a TLS connection to cloudsim per client connection,
+               bytes passed through: OpenSSL's SSL_read into 256 KiB and write(2)) -> cloudsim's
+               http/1.1 side: the floor of a front proxy's CPU per MB on this route
 
 The section's rows, the CPU that each process on the path spent, the TLS connections to the
 gateway per tunnel (arcproxy's /metrics), and the checks against issues 3 and 5.
@@ -25,10 +28,12 @@ from pathlib import Path
 from services import Service, chown_to, run_dir, ensure_user, free_port, is_root, say, version_of
 from table import fmt_num, render_table
 
-ROUTES = ["cloudsim", "arcproxy-h2", "arcproxy-h1", "squid-chain", "nghttpx", "arcproxy-nghttpx"]
+ROUTES = ["cloudsim", "arcproxy-h2", "arcproxy-h1", "squid-chain", "nghttpx", "arcproxy-nghttpx",
+	  "tlsfloor"]
 HEADERS = {"cloudsim": "cloudsim alone", "arcproxy-h2": "arcproxy h2",
 	   "arcproxy-h1": "arcproxy http/1.1", "squid-chain": "squid > tls squid",
-	   "nghttpx": "nghttpx alone", "arcproxy-nghttpx": "arcproxy h2 > nghttpx"}
+	   "nghttpx": "nghttpx alone", "arcproxy-nghttpx": "arcproxy h2 > nghttpx",
+	   "tlsfloor": "tls floor"}
 # BENCH_BASE_BIN: another build's arcproxy and cloudsim, measured beside ours in the same run.
 BASE_BIN = os.environ.get("BENCH_BASE_BIN") or None
 if BASE_BIN:
@@ -46,8 +51,9 @@ DIRECT_KEYS = {"gw_tunnel_down": "tunnel_down", "gw_tunnel_up": "tunnel_up", "gw
 class Route:
 	"""One way through a gateway for arcbench: its arguments, and the processes on the path."""
 
-	def __init__(self, name, args, gateway, front=None, metrics_port=None, notes=""):
+	def __init__(self, name, args, gateway, front=None, metrics_port=None, notes="", keys=None):
 		self.name = name
+		self.keys = keys		# the workloads it runs, or None: all
 		self.args = args		# how arcbench reaches it
 		self.gateway = gateway		# the Service that is the gateway
 		self.front = front		# the Service arcbench talks to, when it is not the gateway
@@ -150,11 +156,12 @@ class GatewaySection:
 			if p.returncode != 0:
 				self._skip_all(ROUTES, "cloudsim %s failed: %s" % (args[0], p.stderr.strip()[:200]))
 				return
-		if any(r in self.wanted for r in ("cloudsim", "arcproxy-h2", "arcproxy-h1")):
+		if any(r in self.wanted for r in ("cloudsim", "arcproxy-h2", "arcproxy-h1", "tlsfloor")):
 			try:
 				self.cloudsim = self._start_cloudsim()
 			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-				self._skip_all(["cloudsim", "arcproxy-h2", "arcproxy-h1"], "cloudsim: %s" % e)
+				self._skip_all(["cloudsim", "arcproxy-h2", "arcproxy-h1", "tlsfloor"],
+					       "cloudsim: %s" % e)
 		if self.cloudsim is not None:
 			if "cloudsim" in self.wanted:
 				self.routes["cloudsim"] = Route(
@@ -171,6 +178,13 @@ class GatewaySection:
 					self.routes[name] = self._start_arcproxy(name, proto)
 				except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 					self.skipped[name] = str(e)
+		if self.cloudsim is not None and "tlsfloor" in self.wanted:
+			try:
+				self.routes["tlsfloor"] = self._start_tlsfloor()
+			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+				self.skipped["tlsfloor"] = str(e)
+		elif "tlsfloor" in self.wanted:
+			self.skipped["tlsfloor"] = "cloudsim did not start"
 		if any(r in self.wanted for r in ("nghttpx", "arcproxy-nghttpx")):
 			self._start_nghttpx()
 		base = [n for n in ("arcproxy-h2-base", "arcproxy-h1-base") if n in self.wanted]
@@ -241,6 +255,25 @@ class GatewaySection:
 										       cloudsim=svc)
 			except (OSError, RuntimeError, subprocess.SubprocessError) as e:
 				self.skipped["arcproxy-nghttpx"] = str(e)
+
+	def _start_tlsfloor(self):
+		"""bench/tlsfloor.c in front of cloudsim: the least work on the front proxy's side of
+		this route (TLS in, plain bytes out); the bulk workloads only."""
+		exe = self.bin_dir / "tlsfloor"
+		if not exe.exists():
+			raise RuntimeError("%s not found: run make first" % exe)
+		d = os.path.join(self.dir, "tlsfloor")
+		os.mkdir(d)
+		port = free_port()
+		svc = Service("tlsfloor", [str(exe), str(port), "127.0.0.1:%d" % self.cloudsim.port,
+					   GATEWAY_NAME, self._pki("ca.crt"), self._pki(MACHINE + ".crt"),
+					   self._pki(MACHINE + ".key")], d, port=port)
+		svc.version = "tlsfloor (bench/tlsfloor.c)"
+		svc.notes = ("a TLS connection to cloudsim per tunnel (ALPN http/1.1), bytes passed "
+			     "through: SSL_read (read-ahead, 64 KiB) into 256 KiB, one write(2)")
+		self._service(svc)
+		return Route("tlsfloor", svc.bench_args(), self.cloudsim, front=svc, notes=svc.notes,
+			     keys=("gw_tunnel_down", "gw_tunnel_up"))
 
 	def _pki(self, name):
 		return os.path.join(self.pki, name)
@@ -411,6 +444,8 @@ class GatewaySection:
 				if name not in self.routes:
 					continue
 				route = self.routes[name]
+				if route.keys is not None and key not in route.keys:
+					continue
 				say("%s: %s" % (key, name))
 				before = route.gateway_counters()
 				res = bench.run(route, args)
@@ -574,6 +609,24 @@ class GatewaySection:
 								   fmt_num(h1, "MB/s")))
 		return out
 
+	def floor_lines(self):
+		"""arcproxy's CPU per MB against bench/tlsfloor.c's, both directions, same run."""
+		out = []
+		for key, what in (("gw_tunnel_down", "download"), ("gw_tunnel_up", "upload")):
+			f, _ = self._cpu_per(key, "arcproxy-h2", 1e3)
+			fl, _ = self._cpu_per(key, "tlsfloor", 1e3)
+			if f is None or not fl:
+				continue
+			line = ("          %s: arcproxy h2 %.3f ms per MB, the floor (bench/tlsfloor.c: "
+				"TLS in, plain out) %.3f ms; arcproxy = %.2fx the floor" % (what, f, fl, f / fl))
+			if key == "gw_tunnel_down":
+				line += "; 0.6 ms is %s the floor" % ("BELOW" if 0.6 < fl else "above")
+			out.append(line)
+		if not out:
+			out.append("          (the floor, bench/tlsfloor.c, not measured: %s)"
+				   % self.skipped.get("tlsfloor", "route not run"))
+		return out
+
 	def checks16(self):
 		"""The targets of issue 16, each MET or MISSED with its numbers."""
 		out = ["The gateway route at TLS speed (targets of issue 16):"]
@@ -594,6 +647,7 @@ class GatewaySection:
 		if f is not None:
 			line(f <= 0.6, "arcproxy CPU per MB on the gateway route (h2 download): %.3f ms "
 			     "(needs <= 0.6 ms)" % f)
+		out += self.floor_lines()
 		_, sq = self._cpu_per("gw_tunnel_down", "squid-chain", 1e3)
 		if g is not None and sq is not None:
 			line(g <= sq, "cloudsim CPU per MB (h2 download): %.3f ms, the TLS Squid's %.3f ms "

@@ -25,6 +25,7 @@
 #define GW_H2_READ_AHEAD	(64 * 1024)	/* TLS records taken per read(2) */
 #define GW_H2_PING_S		30
 #define GW_H2_LIST_MAX		(1 << 20)
+#define GW_H2_HELD_MAX		(16 << 20)	/* input pinned by tunnels' references */
 
 /* A stream's memory has two holders: nghttp2, until on_stream_close (its
  * data source may be called until then, even after our RST_STREAM), and the
@@ -412,7 +413,9 @@ gw_h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id,
 	}
 	/* Counted against the window until the caller reads it (pair_write). */
 	hs->unconsumed += len;
-	bufferevent_write(hs->pair[1], data, len);
+	if (h2io_add_data(&hs->s->io, bufferevent_get_output(hs->pair[1]),
+	    data, len) == -1)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	return 0;
 }
 
@@ -529,6 +532,9 @@ gw_h2_new(struct gw *gw, struct bufferevent *tls, char *err, size_t errlen)
 	tls_read_ahead(tls, GW_H2_READ_AHEAD);
 	tls_write_gather(tls);	/* a pass's records in one write(2) */
 	h2io_init(&s->io, s->ng, tls, GW_H2_TLS_HIGH);
+	/* DATA payloads go to the tunnels by reference, not copied (without
+	 * the memory for it they are copied, as before). */
+	(void)h2io_hold_on(&s->io, GW_H2_HELD_MAX);
 	bufferevent_setcb(tls, gw_h2_tls_read, gw_h2_tls_write, gw_h2_tls_event, s);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	evtimer_add(s->ping, &tv);
@@ -565,6 +571,7 @@ gw_h2_free(struct gw_h2 *s, const char *reason)
 	GW_STAT_ADD(s->gw, connections_open, -1);
 	event_free(s->ping);
 	nghttp2_session_del(s->ng);
+	h2io_hold_off(&s->io);
 	bufferevent_free(s->tls);
 	free(s);
 }

@@ -13,12 +13,17 @@ struct evbuffer;
 
 #define H2IO_DONE	1	/* h2io_flush: nothing to read or write any more */
 
+struct h2io_pins;
+struct h2io_hold;
+
 /* One HTTP/2 connection's plumbing; the caller owns session and bufferevent. */
 struct h2io {
 	nghttp2_session		*ng;
 	struct bufferevent	*bev;		/* the connection (TLS) */
 	size_t			 high;		/* output bytes that stop frame writing */
 	int			 in_ng;		/* inside nghttp2: no send from here */
+	struct h2io_pins	*pins;		/* h2io_hold_on: input held, or NULL */
+	struct h2io_hold	*hold;		/* inside h2io_recv: the input fed */
 };
 
 /* A client or server session on the caller's callbacks (user as their
@@ -36,6 +41,21 @@ void	h2io_init(struct h2io *, nghttp2_session *, struct bufferevent *,
  * it fed some (flush, then call again), 0 when the input is empty, or
  * nghttp2's error (< 0). */
 int	h2io_recv(struct h2io *);
+/* From now on h2io_recv moves the input it feeds into a holder (its chains,
+ * no copy) so that h2io_add_data can hand DATA payloads on by reference:
+ * the holder is freed once the last reference is written out, wherever it
+ * went.  At most max bytes stay held that way; past that payloads are
+ * copied.  -1 when out of memory. */
+int	h2io_hold_on(struct h2io *, size_t max);
+/* At the session's end: holders still referenced live on without it. */
+void	h2io_hold_off(struct h2io *);
+/* For nghttp2's on_data_chunk_recv callback: data to dst, by reference into
+ * the held input when it is large enough to be worth pinning, else copied.
+ * 0, or -1 when out of memory. */
+int	h2io_add_data(struct h2io *, struct evbuffer *dst, const uint8_t *data,
+	    size_t len);
+/* Input bytes held by references (for tests and metrics). */
+size_t	h2io_held(const struct h2io *);
 /* Writes what nghttp2 has queued, as far as the output takes it: 0, nghttp2's
  * error (< 0), or H2IO_DONE when the session wants neither to read nor to
  * write and the output is empty.  Inside h2io_recv it does nothing. */

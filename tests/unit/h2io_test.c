@@ -27,6 +27,7 @@ struct side {
 	int			 ended;		/* END_STREAM received */
 	int			 failed;	/* h2io_recv or flush error */
 	int			 done;		/* h2io_flush said H2IO_DONE */
+	struct evbuffer		*got;		/* the payloads, by h2io_add_data */
 };
 
 static ssize_t
@@ -107,6 +108,8 @@ on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
 	for (i = 0; i < len; i++)
 		s->sum = s->sum * 31 + data[i];
 	s->received += len;
+	if (s->got != NULL && h2io_add_data(&s->io, s->got, data, len) != 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	/* No automatic WINDOW_UPDATE (h2io_session_new): we open the window. */
 	nghttp2_session_consume(ng, id, len);
 	return 0;
@@ -198,6 +201,7 @@ static void
 side_free(struct side *s)
 {
 	nghttp2_session_del(s->io.ng);
+	h2io_hold_off(&s->io);
 	evbuffer_free(s->body);
 }
 
@@ -413,11 +417,97 @@ test_data_frame_one_piece(void)
 	event_base_free(base);
 }
 
+/* The sum of n bytes taken from the front of b, on top of sum. */
+static uint32_t
+take_sum(struct evbuffer *b, size_t n, uint32_t sum)
+{
+	unsigned char	*p = malloc(n);
+	size_t		 i;
+
+	CU_ASSERT_EQUAL_FATAL(evbuffer_remove(b, p, n), (int)n);
+	for (i = 0; i < n; i++)
+		sum = sum * 31 + p[i];
+	free(p);
+	return sum;
+}
+
+/* A 1 MiB body through a server whose payloads go on with h2io_add_data,
+ * holding at most max bytes of input: the bytes in order, and how much
+ * input was held while all of them sat unread. */
+static size_t
+body_by_add_data(size_t max)
+{
+	struct event_base	*base = event_base_new();
+	struct bufferevent	*pair[2];
+	struct side		 c, s;
+	nghttp2_data_provider	 data;
+	nghttp2_nv		 nv[4];
+	unsigned char		*chunk;
+	uint32_t		 want = 0, sum;
+	size_t			 i, held, half = BODY_BYTES / 2;
+	int			 n;
+
+	CU_ASSERT_EQUAL_FATAL(bufferevent_pair_new(base, BEV_OPT_DEFER_CALLBACKS, pair), 0);
+	side_init(&c, pair[0], 0, 64 * 1024);
+	side_init(&s, pair[1], 1, 64 * 1024);
+	CU_ASSERT_EQUAL_FATAL(h2io_hold_on(&s.io, max), 0);
+	s.got = evbuffer_new();
+	chunk = malloc(BODY_BYTES);
+	for (i = 0; i < BODY_BYTES; i++) {
+		chunk[i] = (unsigned char)(i * 7 + (i >> 12));
+		want = want * 31 + chunk[i];
+	}
+	evbuffer_add(c.body, chunk, BODY_BYTES);
+	c.eof = 1;
+	nv[0] = (nghttp2_nv){ (uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0 };
+	nv[1] = (nghttp2_nv){ (uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0 };
+	nv[2] = (nghttp2_nv){ (uint8_t *)":authority", (uint8_t *)"t", 10, 1, 0 };
+	nv[3] = (nghttp2_nv){ (uint8_t *)":path", (uint8_t *)"/", 5, 1, 0 };
+	data.source.ptr = &c;
+	data.read_callback = on_read_source;
+	CU_ASSERT_FATAL(nghttp2_submit_request(c.io.ng, NULL, nv, 4, &data,
+	    NULL) > 0);
+	side_flush(&c);
+	for (n = 0; n < 1000 && !s.ended; n++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	CU_ASSERT_TRUE(s.ended);
+	CU_ASSERT_FALSE(c.failed || s.failed);
+	CU_ASSERT_EQUAL(evbuffer_get_length(s.got), BODY_BYTES);
+	held = h2io_held(&s.io);
+	CU_ASSERT(held <= max + BODY_BYTES);
+	/* Half taken: the held input shrinks with it, or stays none. */
+	sum = take_sum(s.got, half, 0);
+	CU_ASSERT(h2io_held(&s.io) < held || held == 0);
+	/* The session ends before the rest is read: that rest stays good. */
+	side_free(&s);
+	side_free(&c);
+	bufferevent_free(pair[0]);
+	bufferevent_free(pair[1]);
+	event_base_loop(base, EVLOOP_NONBLOCK);	/* deferred frees */
+	sum = take_sum(s.got, BODY_BYTES - half, sum);
+	CU_ASSERT_EQUAL(sum, want);
+	CU_ASSERT_EQUAL(s.sum, want);
+	evbuffer_free(s.got);		/* the last holders go with it */
+	free(chunk);
+	event_base_free(base);
+	return held;
+}
+
+/* DATA payloads go on by reference into the input, not copied: the input
+ * stays held while they are unread; with no room to hold, they are copied. */
+static void
+test_payload_by_reference(void)
+{
+	CU_ASSERT(body_by_add_data(16 << 20) >= BODY_BYTES / 2);
+	CU_ASSERT_EQUAL(body_by_add_data(0), 0);
+}
+
 static const struct unit_test tests[] = {
 	{ "a body both ways, deferred and resumed", test_body_both_ways },
 	{ "backpressure at the high mark", test_backpressure },
 	{ "bad input is nghttp2's error", test_bad_input },
 	{ "data source lengths and flags", test_data_length },
+	{ "DATA payloads by reference into the input", test_payload_by_reference },
 	{ "a DATA frame in one piece, a record's size", test_data_frame_one_piece },
 	{ NULL, NULL }
 };
