@@ -570,6 +570,12 @@ def sweep_removes_killed_runs(env):
 			check(r.returncode == 0, "ip netns add %s: %s" % (name, r.stderr))
 			os.makedirs("/etc/netns/" + name, exist_ok=True)
 		sleeper = subprocess.Popen(["ip", "netns", "exec", names["dead"], "sleep", "30"])
+		# Sweep only once the process is inside: one still entering (ip netns exec between
+		# its pid listing and the namespace's removal) would outlive both, a race of the
+		# test's, not of the sweep (it failed so under load).
+		check(poll(lambda: str(sleeper.pid) in subprocess.run(
+			["ip", "netns", "pids", names["dead"]], capture_output=True, text=True).stdout.split(),
+			timeout=5), "the process never entered %s" % names["dead"])
 		removed = netns.sweep()
 		check(names["dead"] in removed and names["live"] not in removed, "sweep removed %r" % removed)
 		listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
