@@ -171,9 +171,9 @@ handler_thumbprint_ok(const char *t)
 	return i == 40;
 }
 
-/* n from "<n>.settings" (digits only), or -1. */
+/* n from "<n><suffix>" (digits only), or -1. */
 static long
-handler_settings_seq(const char *name)
+handler_seq_of(const char *name, const char *suffix)
 {
 	char	*end;
 	long	 n;
@@ -182,25 +182,29 @@ handler_settings_seq(const char *name)
 		return -1;
 	errno = 0;
 	n = strtol(name, &end, 10);
-	if (errno != 0 || n < 0 || strcmp(end, ".settings") != 0)
+	if (errno != 0 || n < 0 || strcmp(end, suffix) != 0)
 		return -1;
 	return n;
 }
 
 /*
- * Each new sequence number from the cloud is a new config/<n>.settings: of
- * those only the HANDLER_SETTINGS_KEEP highest stay (and seq's, just
- * written), so that the cloud's reconfigurations cannot fill the disk.
+ * Each new sequence number from the cloud is a new config/<n>.settings and,
+ * from the handler, a new status/<n>.status: in dfd, of the <n><suffix>
+ * only the HANDLER_SETTINGS_KEEP highest stay (and seq's), so that the
+ * cloud's reconfigurations cannot fill the disk.  unlinkat removes a
+ * symlink, never what it points to (status/ is the handler's to write).
+ * A few rounds only: removing while reading may skip names, and a process
+ * that keeps adding names must not hold the pass.
  */
 static void
-handler_settings_prune(int cfd, long seq)
+handler_seq_prune(int dfd, const char *suffix, long seq)
 {
 	struct dirent	*e;
 	DIR		*d;
 	long		 keep[HANDLER_SETTINGS_KEEP], n, t;
-	int		 fd, i, have = 0, again;
+	int		 fd, i, have = 0, again, rounds = 0;
 
-	if ((fd = dup(cfd)) == -1)
+	if ((fd = dup(dfd)) == -1)
 		return;
 	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);
@@ -208,7 +212,7 @@ handler_settings_prune(int cfd, long seq)
 	}
 	/* The highest numbers, sorted down. */
 	while ((e = readdir(d)) != NULL) {
-		if ((n = handler_settings_seq(e->d_name)) == -1 || n == seq)
+		if ((n = handler_seq_of(e->d_name, suffix)) == -1 || n == seq)
 			continue;
 		for (i = 0; i < have && keep[i] > n; i++)
 			;
@@ -227,15 +231,28 @@ handler_settings_prune(int cfd, long seq)
 		again = 0;
 		rewinddir(d);
 		while ((e = readdir(d)) != NULL) {
-			if ((n = handler_settings_seq(e->d_name)) == -1 ||
+			if ((n = handler_seq_of(e->d_name, suffix)) == -1 ||
 			    n == seq || (have == HANDLER_SETTINGS_KEEP ?
 			    n >= keep[have - 1] : 1))
 				continue;
-			if (unlinkat(cfd, e->d_name, 0) == 0)
+			if (unlinkat(dfd, e->d_name, 0) == 0)
 				again = 1;
 		}
-	} while (again);
+	} while (again && ++rounds < 4);
 	closedir(d);
+}
+
+/* status/<n>.status pruned as config/ is; status/ a symlink: left alone. */
+static void
+handler_status_prune(int extdirfd, long seq)
+{
+	int	sfd;
+
+	if ((sfd = openat(extdirfd, "status", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return;
+	handler_seq_prune(sfd, ".status", seq);
+	close(sfd);
 }
 
 int
@@ -287,7 +304,8 @@ handler_write_settings(int extdirfd, long seq, json_t *public_settings,
 		    "handlerSettings", hs);
 	if (handler_write_json(cfd, name, doc, 0600, err, errlen) == -1)
 		goto done;
-	handler_settings_prune(cfd, seq);
+	handler_seq_prune(cfd, ".settings", seq);
+	handler_status_prune(extdirfd, seq);
 	rc = 0;
  done:
 	json_decref(hs);

@@ -73,9 +73,12 @@ int	handler_write_environment(int extdirfd, const struct handler_paths *,
  * "publicSettings": public_settings (NULL: {}), "protectedSettings":
  * protected_b64, "protectedSettingsCertThumbprint": thumbprint}}]}, the
  * last two only when protected_b64 is not NULL (then thumbprint must be
- * given).  seq >= 0.  0, or -1 with err filled.
+ * given).  seq >= 0.  Then, of config/<n>.settings and the handler's
+ * status/<n>.status, only seq's and the HANDLER_SETTINGS_KEEP highest
+ * others stay (removed with unlinkat: a symlink is not followed; a
+ * symlinked status/ is left alone).  0, or -1 with err filled.
  */
-#define HANDLER_SETTINGS_KEEP	8	/* earlier <n>.settings kept beside seq's */
+#define HANDLER_SETTINGS_KEEP	8	/* earlier <n>.settings/.status kept */
 
 int	handler_write_settings(int extdirfd, long seq, json_t *public_settings,
 	    const char *protected_b64, const char *thumbprint, char *err,

@@ -565,6 +565,72 @@ test_settings(void)
 	close(fd);
 }
 
+/*
+ * status/<n>.status is the handler's, one per sequence number: a new
+ * sequence number's settings leave only the 8 highest others beside it, as
+ * in config/.  status/ is the handler's to write, so a symlink there is
+ * removed, never followed, and a symlinked status/ is left alone.
+ */
+static void
+test_status_prune(void)
+{
+	struct handler_paths	 p = { "Cloudsim.Samples.Hello", "1.0.0", NULL, NULL,
+				    NULL };
+	char			 ext[512], logs[512], err[512], st[1024], name[64];
+	char			 elsewhere[1024], target[1024], path[1024];
+	DIR			*d;
+	struct dirent		*e;
+	size_t			 count = 0;
+	int			 fd, i;
+
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	p.ext_dir = ext;
+	p.log_dir = logs;
+	CU_ASSERT_EQUAL_FATAL(handler_write_environment(fd, &p, err, sizeof(err)), 0);
+	snprintf(st, sizeof(st), "%.700s/status", ext);
+	for (i = 3; i < 30; i++) {
+		snprintf(name, sizeof(name), "%d.status", i);
+		put(st, name, "[]", 0600);
+	}
+	put(st, "notes.txt", "kept", 0600);
+	snprintf(elsewhere, sizeof(elsewhere), "%.700s/outside-%d", root, ext_n);
+	CU_ASSERT_FATAL(mkdir(elsewhere, 0755) == 0);
+	put(elsewhere, "2.status", "not extmgr's", 0600);
+	snprintf(target, sizeof(target), "%.900s/2.status", elsewhere);
+	snprintf(path, sizeof(path), "%.900s/2.status", st);
+	CU_ASSERT_FATAL(symlink(target, path) == 0);
+	CU_ASSERT_EQUAL_FATAL(handler_write_settings(fd, 30, NULL, NULL, NULL, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d = opendir(st));
+	while ((e = readdir(d)) != NULL)
+		if (strstr(e->d_name, ".status") != NULL)
+			count++;
+	closedir(d);
+	CU_ASSERT_EQUAL(count, HANDLER_SETTINGS_KEEP);
+	CU_ASSERT_TRUE(S_ISREG(mode_of(st, "29.status")));
+	CU_ASSERT_TRUE(S_ISREG(mode_of(st, "22.status")));
+	CU_ASSERT_EQUAL(mode_of(st, "21.status"), (mode_t)-1);
+	CU_ASSERT_EQUAL(mode_of(st, "2.status"), (mode_t)-1);
+	CU_ASSERT_TRUE(S_ISREG(mode_of(st, "notes.txt")));
+	CU_ASSERT_TRUE(S_ISREG(mode_of(elsewhere, "2.status")));
+	close(fd);
+
+	/* status/ a symlink: the settings are written, nothing is removed. */
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	p.ext_dir = ext;
+	p.log_dir = logs;
+	CU_ASSERT_EQUAL_FATAL(handler_write_environment(fd, &p, err, sizeof(err)), 0);
+	snprintf(st, sizeof(st), "%.700s/status", ext);
+	CU_ASSERT_FATAL(rmdir(st) == 0);
+	CU_ASSERT_FATAL(symlink(elsewhere, st) == 0);
+	put(elsewhere, "1.status", "not extmgr's", 0600);
+	CU_ASSERT_EQUAL(handler_write_settings(fd, 40, NULL, NULL, NULL, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_TRUE(S_ISREG(mode_of(elsewhere, "1.status")));
+	CU_ASSERT_TRUE(S_ISREG(mode_of(elsewhere, "2.status")));
+	close(fd);
+}
+
 static void
 test_certificates(void)
 {
@@ -1117,6 +1183,8 @@ static const struct unit_test tests[] = {
 	{ "environment: HandlerEnvironment.json, dirs 0700, symlink refused",
 	  test_environment },
 	{ "settings: file 0600, content, symlinked config/ refused", test_settings },
+	{ "settings: status/ pruned like config/, no symlink followed",
+	    test_status_prune },
 	{ "certificates: <THUMB>.crt/.prv 0600, a planted symlink replaced",
 	  test_certificates },
 	{ "settings: a handler decrypts protectedSettings as real ones do (EC, RSA)",
