@@ -112,6 +112,17 @@ int	handler_place_certificate(int certsdirfd, const char *thumbprint,
  * status/ (made 0700), atomically, 0600.  No old status/ is not an error.
  * 0, or -1 with err filled.
  */
+/*
+ * At the start of a pass (one pass at a time: no run of ours is under way),
+ * every record in runsfd is a run whose extmgr died while its shell ran
+ * (SIGKILL, a crash): what it left is killed with prockill_leftover (the
+ * group only while its leader is still the same process, by /proc start
+ * time; otherwise what carries the run's mark) and the record removed.
+ * said gets a line for each.  The number killed, or -1.
+ */
+int	handler_kill_leftovers(int runsfd, void (*said)(const char *, void *),
+	    void *arg);
+
 int	handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
 	    size_t errlen);
 
@@ -136,6 +147,10 @@ struct handler_job {
 	const char *const	*extra_env;	/* "NAME=value", NULL-terminated,
 						   or NULL (e.g. AZURE_GUEST_AGENT_
 						   DISABLE_CMD_EXIT_CODE) */
+	const char		*runs_dir;	/* NULL, or a root-only directory:
+						   the run's record there, named
+						   paths->name, while the shell
+						   runs (handler_kill_leftovers) */
 };
 
 /* How it ended.  Pointers are valid during the callback only. */
