@@ -754,6 +754,7 @@ test_run_record(void)
 	event_base_free(base);
 	CU_ASSERT_EQUAL(g.called, 1);
 	CU_ASSERT_EQUAL(g.exit_status, 0);
+	free(g.output);
 	CU_ASSERT_EQUAL(mode_of(runs, "Cloudsim.Samples.Hello"), (mode_t)-1);
 	text = slurp(logs, "seen");
 	CU_ASSERT_PTR_NOT_NULL(text);
