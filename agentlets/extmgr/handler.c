@@ -929,8 +929,10 @@ handler_start(struct event_base *base, const struct handler_job *job,
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (run->pid == 0)
+	if (run->pid == 0) {
+		close(go[1]);	/* else its read would wait for itself */
 		handler_child(go[0], extfd, nullfd, run->logfd, argv, env);
+	}
 	close(go[0]);
 	go[0] = -1;
 	if (handler_record(run, err, errlen) == -1)
