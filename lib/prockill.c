@@ -59,6 +59,31 @@ prockill_ids(pid_t pid, pid_t *pgrp, pid_t *sid)
 	return 0;
 }
 
+int
+prockill_starttime(pid_t pid, unsigned long long *start)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 t;
+	ssize_t			 n;
+	int			 fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* Field 22 (starttime); the 19 after "(comm)" are skipped. */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1,
+	    " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+	    "%*d %*d %*d %*d %llu", &t) != 1)
+		return -1;
+	*start = t;
+	return 0;
+}
+
 /* Whether pid's environment holds mark, as one whole variable. */
 static int
 prockill_marked(pid_t pid, const char *mark)
@@ -82,8 +107,9 @@ prockill_marked(pid_t pid, const char *mark)
 	return 0;
 }
 
-void
-prockill_run(pid_t leader, const char *mark)
+/* The sweep of prockill_run; leader 0: by the mark only. */
+static void
+prockill_sweep(pid_t leader, const char *mark)
 {
 	DIR		*d;
 	struct dirent	*de;
@@ -92,8 +118,6 @@ prockill_run(pid_t leader, const char *mark)
 	long		 v;
 	int		 round, found;
 
-	if (kill(-leader, SIGKILL) == -1)
-		kill(leader, SIGKILL);	/* before its setsid() or setpgid() */
 	for (round = 0; round < PROCKILL_ROUNDS; round++) {
 		if ((d = opendir("/proc")) == NULL)
 			return;
@@ -107,8 +131,8 @@ prockill_run(pid_t leader, const char *mark)
 			if (pid == self || pid == leader ||
 			    prockill_ids(pid, &pgrp, &sid) == -1)
 				continue;
-			if (pgrp == leader || sid == leader || (mark != NULL &&
-			    prockill_marked(pid, mark))) {
+			if ((leader > 0 && (pgrp == leader || sid == leader)) ||
+			    (mark != NULL && prockill_marked(pid, mark))) {
 				if (kill(pid, SIGKILL) == 0)
 					found++;
 			}
@@ -117,4 +141,33 @@ prockill_run(pid_t leader, const char *mark)
 		if (found == 0)
 			return;
 	}
+}
+
+void
+prockill_run(pid_t leader, const char *mark)
+{
+	if (leader <= 1)
+		return;		/* kill(-0) and kill(-1) are not a group */
+	if (kill(-leader, SIGKILL) == -1)
+		kill(leader, SIGKILL);	/* before its setsid() or setpgid() */
+	prockill_sweep(leader, mark);
+}
+
+int
+prockill_leftover(pid_t leader, unsigned long long start, const char *mark)
+{
+	unsigned long long	 now;
+	pid_t			 pgrp, sid;
+
+	if (leader > 1 && prockill_starttime(leader, &now) == 0 &&
+	    now == start && prockill_ids(leader, &pgrp, &sid) == 0 &&
+	    pgrp == leader) {
+		prockill_run(leader, mark);
+		return 1;
+	}
+	/* The leader is gone, or its pid is another process's now: only
+	 * the mark tells the run's processes (its group's id may be reused). */
+	if (mark != NULL && mark[0] != '\0')
+		prockill_sweep(0, mark);
+	return 0;
 }

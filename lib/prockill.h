@@ -23,4 +23,21 @@ int	prockill_mark(const char *name, char *buf, size_t len);
  */
 void	prockill_run(pid_t leader, const char *mark);
 
+/*
+ * pid's start time (/proc/<pid>/stat field 22, clock ticks after boot):
+ * with the pid, it names one process, as a pid alone does not once it is
+ * reused.  0, or -1 when pid is gone.
+ */
+int	prockill_starttime(pid_t pid, unsigned long long *start);
+
+/*
+ * What a run left when the process that started it died (its records:
+ * leader, leader's start time, mark): when leader is still that process
+ * (same start time) and its group's leader, prockill_run(leader, mark)
+ * and 1; otherwise the pid may be another's now, so only the processes
+ * whose environment holds mark are killed, and 0.
+ */
+int	prockill_leftover(pid_t leader, unsigned long long start,
+	    const char *mark);
+
 #endif

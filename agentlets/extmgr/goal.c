@@ -69,7 +69,7 @@ static int
 goal_ext_parse(json_t *o, struct goal_ext *e, char *err, size_t errlen)
 {
 	json_t		*pkg, *v;
-	char		*state = NULL;
+	char		*state = NULL, *t;
 	const char	*s;
 
 	if (!json_is_object(o)) {
@@ -109,6 +109,13 @@ goal_ext_parse(json_t *o, struct goal_ext *e, char *err, size_t errlen)
 	    goal_string(o, "protectedSettingsCertThumbprint", 0, &e->thumbprint,
 	    "", 40, err, errlen) == -1)
 		goto fail;
+	/*
+	 * The cloud may send a thumbprint in either case; it is held in
+	 * upper case, as the VM agent writes it in the settings and in the
+	 * <THUMB>.crt/.prv names that handlers open.
+	 */
+	for (t = e->thumbprint; t != NULL && *t != '\0'; t++)
+		*t = toupper((unsigned char)*t);
 	if (e->protected_settings != NULL && e->thumbprint == NULL) {
 		snprintf(err, errlen, "protectedSettings without "
 		    "protectedSettingsCertThumbprint");
@@ -149,7 +156,7 @@ goal_ext_parse(json_t *o, struct goal_ext *e, char *err, size_t errlen)
 		goto fail;
 	}
 	e->size = (uint64_t)json_integer_value(v);
-	/* A thumbprint is 40 hex digits, upper case by the contract. */
+	/* A thumbprint is 40 hex digits (held in upper case, above). */
 	if ((s = e->thumbprint) != NULL && (strlen(s) != 40 ||
 	    strspn(s, "0123456789ABCDEFabcdef") != 40)) {
 		snprintf(err, errlen, "protectedSettingsCertThumbprint is not "

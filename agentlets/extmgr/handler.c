@@ -52,9 +52,14 @@ struct handler_run {
 	struct timespec		 started;	/* CLOCK_MONOTONIC */
 	char			*ext_dir;	/* for the noexec check on 126 */
 	char			 mark[PROCKILL_MARK_MAX]; /* ARC_EXTMGR_RUN=<32 hex> */
+	int			 runsfd;	/* job->runs_dir, or -1 */
+	char			*run_name;	/* its record there while the
+						   shell runs */
 };
 
-static void	handler_child(int, int, int, char **, char **)
+#define HANDLER_RUN_RECORD_MAX	256	/* "<pid> <start> <mark>\n" */
+
+static void	handler_child(int, int, int, int, char **, char **)
 		    __attribute__((noreturn));
 static void	handler_on_exit(evutil_socket_t, short, void *);
 static void	handler_on_timeout(evutil_socket_t, short, void *);
@@ -171,9 +176,9 @@ handler_thumbprint_ok(const char *t)
 	return i == 40;
 }
 
-/* n from "<n>.settings" (digits only), or -1. */
+/* n from "<n><suffix>" (digits only), or -1. */
 static long
-handler_settings_seq(const char *name)
+handler_seq_of(const char *name, const char *suffix)
 {
 	char	*end;
 	long	 n;
@@ -182,25 +187,29 @@ handler_settings_seq(const char *name)
 		return -1;
 	errno = 0;
 	n = strtol(name, &end, 10);
-	if (errno != 0 || n < 0 || strcmp(end, ".settings") != 0)
+	if (errno != 0 || n < 0 || strcmp(end, suffix) != 0)
 		return -1;
 	return n;
 }
 
 /*
- * Each new sequence number from the cloud is a new config/<n>.settings: of
- * those only the HANDLER_SETTINGS_KEEP highest stay (and seq's, just
- * written), so that the cloud's reconfigurations cannot fill the disk.
+ * Each new sequence number from the cloud is a new config/<n>.settings and,
+ * from the handler, a new status/<n>.status: in dfd, of the <n><suffix>
+ * only the HANDLER_SETTINGS_KEEP highest stay (and seq's), so that the
+ * cloud's reconfigurations cannot fill the disk.  unlinkat removes a
+ * symlink, never what it points to (status/ is the handler's to write).
+ * A few rounds only: removing while reading may skip names, and a process
+ * that keeps adding names must not hold the pass.
  */
 static void
-handler_settings_prune(int cfd, long seq)
+handler_seq_prune(int dfd, const char *suffix, long seq)
 {
 	struct dirent	*e;
 	DIR		*d;
 	long		 keep[HANDLER_SETTINGS_KEEP], n, t;
-	int		 fd, i, have = 0, again;
+	int		 fd, i, have = 0, again, rounds = 0;
 
-	if ((fd = dup(cfd)) == -1)
+	if ((fd = dup(dfd)) == -1)
 		return;
 	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);
@@ -208,7 +217,7 @@ handler_settings_prune(int cfd, long seq)
 	}
 	/* The highest numbers, sorted down. */
 	while ((e = readdir(d)) != NULL) {
-		if ((n = handler_settings_seq(e->d_name)) == -1 || n == seq)
+		if ((n = handler_seq_of(e->d_name, suffix)) == -1 || n == seq)
 			continue;
 		for (i = 0; i < have && keep[i] > n; i++)
 			;
@@ -227,15 +236,28 @@ handler_settings_prune(int cfd, long seq)
 		again = 0;
 		rewinddir(d);
 		while ((e = readdir(d)) != NULL) {
-			if ((n = handler_settings_seq(e->d_name)) == -1 ||
+			if ((n = handler_seq_of(e->d_name, suffix)) == -1 ||
 			    n == seq || (have == HANDLER_SETTINGS_KEEP ?
 			    n >= keep[have - 1] : 1))
 				continue;
-			if (unlinkat(cfd, e->d_name, 0) == 0)
+			if (unlinkat(dfd, e->d_name, 0) == 0)
 				again = 1;
 		}
-	} while (again);
+	} while (again && ++rounds < 4);
 	closedir(d);
+}
+
+/* status/<n>.status pruned as config/ is; status/ a symlink: left alone. */
+static void
+handler_status_prune(int extdirfd, long seq)
+{
+	int	sfd;
+
+	if ((sfd = openat(extdirfd, "status", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return;
+	handler_seq_prune(sfd, ".status", seq);
+	close(sfd);
 }
 
 int
@@ -287,7 +309,8 @@ handler_write_settings(int extdirfd, long seq, json_t *public_settings,
 		    "handlerSettings", hs);
 	if (handler_write_json(cfd, name, doc, 0600, err, errlen) == -1)
 		goto done;
-	handler_settings_prune(cfd, seq);
+	handler_seq_prune(cfd, ".settings", seq);
+	handler_status_prune(extdirfd, seq);
 	rc = 0;
  done:
 	json_decref(hs);
@@ -610,16 +633,27 @@ handler_log_line(int logfd, const char *fmt, const char *op,
 	}
 }
 
-/* The child, between fork and exec: only async-signal-safe calls. */
+/*
+ * The child, between fork and exec: only async-signal-safe calls.  It
+ * runs nothing until the parent has recorded it (one byte on gofd): a
+ * parent that dies before that leaves no handler running unrecorded.
+ */
 static void
-handler_child(int extdirfd, int nullfd, int logfd, char **argv, char **env)
+handler_child(int gofd, int extdirfd, int nullfd, int logfd, char **argv,
+    char **env)
 {
 	static const char	 msg[] = "extmgr: cannot run /bin/sh\n";
 	struct sigaction	 sa;
 	sigset_t		 all;
+	ssize_t			 n;
+	char			 go;
 	int			 sig;
 
 	setsid();	/* its own session and process group */
+	while ((n = read(gofd, &go, 1)) == -1 && errno == EINTR)
+		;
+	if (n != 1)
+		_exit(127);	/* the parent is gone, or gave up */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
@@ -656,8 +690,51 @@ handler_run_free(struct handler_run *run)
 		close(run->pidfd);
 	if (run->logfd != -1)
 		close(run->logfd);
+	if (run->runsfd != -1)
+		close(run->runsfd);
+	free(run->run_name);
 	free(run->ext_dir);
 	free(run);
+}
+
+/*
+ * The run's record in job->runs_dir, written before the shell runs anything
+ * and removed once it has exited: "<pid> <starttime> <mark>\n".  A record
+ * that outlives its extmgr is what handler_kill_leftovers() stops.
+ */
+static int
+handler_record(struct handler_run *run, char *err, size_t errlen)
+{
+	unsigned long long	 start;
+	char			 text[HANDLER_RUN_RECORD_MAX];
+	int			 n;
+
+	if (run->runsfd == -1)
+		return 0;
+	if (prockill_starttime(run->pid, &start) == -1) {
+		snprintf(err, errlen, "/proc/%d/stat: %s", (int)run->pid,
+		    strerror(errno));
+		return -1;
+	}
+	n = snprintf(text, sizeof(text), "%d %llu %s\n", (int)run->pid, start,
+	    run->mark);
+	if (n < 0 || (size_t)n >= sizeof(text)) {
+		snprintf(err, errlen, "run record: too long");
+		return -1;
+	}
+	if (atomicfile_writeat(run->runsfd, run->run_name, text, (size_t)n,
+	    0600, ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, 0, err,
+	    errlen) == -1)
+		return -1;
+	return 0;
+}
+
+/* The shell is gone (reaped): its record with it. */
+static void
+handler_unrecord(struct handler_run *run)
+{
+	if (run->runsfd != -1 && run->run_name != NULL)
+		unlinkat(run->runsfd, run->run_name, 0);
 }
 
 /* Kills everything the run started (lib/prockill): its group, its
@@ -666,6 +743,106 @@ static void
 handler_kill_all(struct handler_run *run)
 {
 	prockill_run(run->pid, run->mark);
+}
+
+/* A record's name: the handler's (one run per handler at a time). */
+static int
+handler_run_name_ok(const char *name)
+{
+	return name != NULL && name[0] != '\0' && name[0] != '.' &&
+	    strchr(name, '/') == NULL && strlen(name) < NAME_MAX - 32;
+}
+
+static int
+handler_runs_open(const struct handler_job *job, struct handler_run *run,
+    char *err, size_t errlen)
+{
+	if (!handler_run_name_ok(job->paths->name)) {
+		snprintf(err, errlen, "handler: name \"%s\" cannot name its "
+		    "run record", job->paths->name == NULL ? "" :
+		    job->paths->name);
+		return -1;
+	}
+	if ((run->run_name = strdup(job->paths->name)) == NULL) {
+		snprintf(err, errlen, "handler: out of memory");
+		return -1;
+	}
+	if ((run->runsfd = safedir_open(job->runs_dir, err, errlen)) == -1)
+		return -1;
+	return 0;
+}
+
+/* One record: "<pid> <starttime> ARC_EXTMGR_RUN=<32 hex>\n". */
+static int
+handler_record_parse(const char *text, pid_t *pid, unsigned long long *start,
+    char *mark, size_t marklen)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const char		*m;
+	size_t			 plen = strlen(HANDLER_RUN_ENV "=");
+	int			 p, used = 0;
+
+	if (sscanf(text, "%d %llu %n", &p, start, &used) != 2 || used == 0 ||
+	    p <= 1)
+		return -1;
+	m = text + used;
+	if (strncmp(m, HANDLER_RUN_ENV "=", plen) != 0 ||
+	    strspn(m + plen, hex) != 32 || strcmp(m + plen + 32, "\n") != 0 ||
+	    plen + 32 >= marklen)
+		return -1;
+	memcpy(mark, m, plen + 32);
+	mark[plen + 32] = '\0';
+	*pid = (pid_t)p;
+	return 0;
+}
+
+int
+handler_kill_leftovers(int runsfd, void (*said)(const char *, void *),
+    void *arg)
+{
+	struct dirent		*de;
+	DIR			*d;
+	unsigned long long	 start;
+	char			 err[256], mark[PROCKILL_MARK_MAX], line[512];
+	char			*text;
+	size_t			 len;
+	pid_t			 pid;
+	int			 fd, n = 0;
+
+	if ((fd = dup(runsfd)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(d);	/* the dup shares runsfd's offset */
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		text = atomicfile_readat(runsfd, de->d_name,
+		    HANDLER_RUN_RECORD_MAX, &len, err, sizeof(err));
+		if (text == NULL || handler_record_parse(text, &pid, &start,
+		    mark, sizeof(mark)) == -1) {
+			snprintf(line, sizeof(line), "run record %.200s: not "
+			    "one (a write cut short?), removed", de->d_name);
+		} else if (prockill_leftover(pid, start, mark) == 1) {
+			snprintf(line, sizeof(line), "%.200s: a run left "
+			    "running by an extmgr that stopped (process group "
+			    "%d) killed", de->d_name, (int)pid);
+			n++;
+		} else {
+			snprintf(line, sizeof(line), "%.200s: a run left by an "
+			    "extmgr that stopped: its shell %d is gone, what "
+			    "carried its mark killed", de->d_name, (int)pid);
+			n++;
+		}
+		free(text);
+		if (said != NULL)
+			said(line, arg);
+		unlinkat(runsfd, de->d_name, 0);
+	}
+	closedir(d);
+	return n;
 }
 
 struct handler_run *
@@ -678,6 +855,7 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	char			**env = NULL;
 	char			*cmd = NULL;
 	int			 extfd = -1, logdirfd = -1, nullfd = -1;
+	int			 go[2] = { -1, -1 };
 
 	if (job == NULL || job->paths == NULL || job->command == NULL ||
 	    job->command[0] == '\0' || (unsigned)job->op >= MANIFEST_OP_COUNT ||
@@ -699,6 +877,10 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	run->pid = -1;
 	run->pidfd = -1;
 	run->logfd = -1;
+	run->runsfd = -1;
+	if (job->runs_dir != NULL && handler_runs_open(job, run, err,
+	    errlen) == -1)
+		goto fail;
 	run->timeout_seconds = job->timeout_seconds;
 	if (prockill_mark(HANDLER_RUN_ENV, run->mark, sizeof(run->mark)) ==
 	    -1) {
@@ -739,12 +921,29 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	    manifest_op_name(job->op), cmd);
 	run->out_start = lseek(run->logfd, 0, SEEK_END);
 	clock_gettime(CLOCK_MONOTONIC, &run->started);
+	if (pipe2(go, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		goto fail;
+	}
 	if ((run->pid = fork()) == -1) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (run->pid == 0)
-		handler_child(extfd, nullfd, run->logfd, argv, env);
+	if (run->pid == 0) {
+		close(go[1]);	/* else its read would wait for itself */
+		handler_child(go[0], extfd, nullfd, run->logfd, argv, env);
+	}
+	close(go[0]);
+	go[0] = -1;
+	if (handler_record(run, err, errlen) == -1)
+		goto killed;
+	if (write(go[1], "", 1) != 1) {
+		snprintf(err, errlen, "handler: cannot start the child: %s",
+		    strerror(errno));
+		goto killed;
+	}
+	close(go[1]);
+	go[1] = -1;
 	if ((run->pidfd = pidfd_open(run->pid, 0)) == -1) {
 		snprintf(err, errlen, "pidfd_open: %s", strerror(errno));
 		goto killed;
@@ -772,7 +971,12 @@ handler_start(struct event_base *base, const struct handler_job *job,
 	handler_kill_all(run);
 	while (waitpid(run->pid, NULL, 0) == -1 && errno == EINTR)
 		;
+	handler_unrecord(run);
  fail:
+	if (go[0] != -1)
+		close(go[0]);
+	if (go[1] != -1)
+		close(go[1]);
 	if (extfd != -1)
 		close(extfd);
 	if (logdirfd != -1)
@@ -952,6 +1156,8 @@ handler_on_exit(evutil_socket_t fd, short what, void *arg)
 	}
 	evtimer_del(run->ev_timeout);
 	evtimer_del(run->ev_logcheck);
+	if (w != -1)
+		handler_unrecord(run);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	memset(&res, 0, sizeof(res));
 	res.op = run->op;
@@ -1007,6 +1213,7 @@ handler_cancel(struct handler_run *run)
 	/* SIGKILL cannot be caught: the shell is gone at once. */
 	while (waitpid(run->pid, NULL, 0) == -1 && errno == EINTR)
 		;
+	handler_unrecord(run);
 	handler_log_line(run->logfd, "[%s] %s: %s\n",
 	    manifest_op_name(run->op), "cancelled: process group killed");
 	handler_run_free(run);

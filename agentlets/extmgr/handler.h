@@ -73,9 +73,12 @@ int	handler_write_environment(int extdirfd, const struct handler_paths *,
  * "publicSettings": public_settings (NULL: {}), "protectedSettings":
  * protected_b64, "protectedSettingsCertThumbprint": thumbprint}}]}, the
  * last two only when protected_b64 is not NULL (then thumbprint must be
- * given).  seq >= 0.  0, or -1 with err filled.
+ * given).  seq >= 0.  Then, of config/<n>.settings and the handler's
+ * status/<n>.status, only seq's and the HANDLER_SETTINGS_KEEP highest
+ * others stay (removed with unlinkat: a symlink is not followed; a
+ * symlinked status/ is left alone).  0, or -1 with err filled.
  */
-#define HANDLER_SETTINGS_KEEP	8	/* earlier <n>.settings kept beside seq's */
+#define HANDLER_SETTINGS_KEEP	8	/* earlier <n>.settings/.status kept */
 
 int	handler_write_settings(int extdirfd, long seq, json_t *public_settings,
 	    const char *protected_b64, const char *thumbprint, char *err,
@@ -109,6 +112,17 @@ int	handler_place_certificate(int certsdirfd, const char *thumbprint,
  * status/ (made 0700), atomically, 0600.  No old status/ is not an error.
  * 0, or -1 with err filled.
  */
+/*
+ * At the start of a pass (one pass at a time: no run of ours is under way),
+ * every record in runsfd is a run whose extmgr died while its shell ran
+ * (SIGKILL, a crash): what it left is killed with prockill_leftover (the
+ * group only while its leader is still the same process, by /proc start
+ * time; otherwise what carries the run's mark) and the record removed.
+ * said gets a line for each.  The number killed, or -1.
+ */
+int	handler_kill_leftovers(int runsfd, void (*said)(const char *, void *),
+	    void *arg);
+
 int	handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
 	    size_t errlen);
 
@@ -133,6 +147,10 @@ struct handler_job {
 	const char *const	*extra_env;	/* "NAME=value", NULL-terminated,
 						   or NULL (e.g. AZURE_GUEST_AGENT_
 						   DISABLE_CMD_EXIT_CODE) */
+	const char		*runs_dir;	/* NULL, or a root-only directory:
+						   the run's record there, named
+						   paths->name, while the shell
+						   runs (handler_kill_leftovers) */
 };
 
 /* How it ended.  Pointers are valid during the callback only. */

@@ -39,6 +39,7 @@ struct worker {
 	char			 own_dir[PATH_MAX];	/* <state>/extmgr */
 	char			 ext_dir[PATH_MAX];	/* .../extensions */
 	char			 certs_dir[PATH_MAX];
+	char			 runs_dir[PATH_MAX];
 	int			 own_fd;
 	int			 ext_fd;
 	int			 dl_fd;
@@ -290,6 +291,7 @@ run_op(struct worker *w, const struct ext_where *x, const char *version,
 	job.seq = seq < 0 ? 0 : (long)seq;
 	job.updating_from = from;
 	job.timeout_seconds = (int)w->s->limit_seconds[op];
+	job.runs_dir = w->runs_dir;
 	memset(&rw, 0, sizeof(rw));
 	if (handler_write_environment(fd, &paths, err, sizeof(err)) == -1) {
 		outcome_set(o, manifest_op_report_name(op), "error",
@@ -1205,6 +1207,13 @@ register_certificate(struct worker *w)
 	return 0;
 }
 
+static void
+worker_said(const char *line, void *arg)
+{
+	(void)arg;
+	log_warnx("%s", line);
+}
+
 static int
 worker_dirs(struct worker *w)
 {
@@ -1219,7 +1228,9 @@ worker_dirs(struct worker *w)
 	if ((size_t)snprintf(w->ext_dir, sizeof(w->ext_dir), "%s/"
 	    EXTMGR_EXT_DIR, w->own_dir) >= sizeof(w->ext_dir) ||
 	    (size_t)snprintf(w->certs_dir, sizeof(w->certs_dir), "%s/"
-	    EXTMGR_CERTS_DIR, w->own_dir) >= sizeof(w->certs_dir))
+	    EXTMGR_CERTS_DIR, w->own_dir) >= sizeof(w->certs_dir) ||
+	    (size_t)snprintf(w->runs_dir, sizeof(w->runs_dir), "%s/"
+	    EXTMGR_RUNS_DIR, w->own_dir) >= sizeof(w->runs_dir))
 		return -1;
 	if ((fd = safedir_open(w->state_dir, err, sizeof(err))) == -1) {
 		log_warnx("%s", err);
@@ -1246,6 +1257,15 @@ worker_dirs(struct worker *w)
 			log_warn("%s: lock", w->own_dir);
 			return -1;
 		}
+	/* What a worker killed while a handler ran left running: stopped
+	 * before this pass runs that step again. */
+	if ((fd = safedir_make(w->own_fd, EXTMGR_RUNS_DIR, 0700,
+	    SAFEDIR_KEEP_UID, SAFEDIR_KEEP_GID, err, sizeof(err))) == -1) {
+		log_warnx("%s/%s", w->own_dir, err);
+		return -1;
+	}
+	handler_kill_leftovers(fd, worker_said, NULL);
+	close(fd);
 	snprintf(path, sizeof(path), "%s", w->ext_dir);
 	if (unpack_remove_stale(w->ext_fd, err, sizeof(err)) == -1)
 		log_warnx("%s: %s", path, err);

@@ -15,6 +15,7 @@
 #define EXTMGR_LOG_DIR		"logs"		/* <Publisher>.<Type>/ */
 #define EXTMGR_CERTS_DIR	"certs"		/* <THUMB>.crt and .prv */
 #define EXTMGR_REQ_DIR		"requests"	/* azcmagent extension remove */
+#define EXTMGR_RUNS_DIR		"runs"		/* <P.T>: a handler's run under way */
 
 /* Code reported for a refusal by a local setting (the VM agent's generic
  * failure: it has none of its own for this). */

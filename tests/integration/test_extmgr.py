@@ -12,6 +12,8 @@ Expectations:
   old version aborts the upgrade (1.0 stays).
 - Delete runs disable and uninstall and the cloud forgets the extension.
 - extmgr killed with SIGKILL mid-install converges when restarted; nothing is stuck transitioning.
+- What the killed pass's handler left running (its shell, a child, a grandchild that called setsid) is
+  killed by the restarted extmgr before the step runs again.
 - azcmagent extension list shows what is installed; extension remove removes it locally; check
   lists the package host, reached through the gateway.
 - A write to <run>/notify/extensions starts a pass between polls; another topic does not; a flood
@@ -218,6 +220,60 @@ def sigkill_mid_install_converges(env):
 								 os.listdir(x.own("downloads"))))
 	fx.undeploy(env, "crash")
 	fx.wait_gone(env, "crash")
+
+
+@test(timeout=90)
+def sigkill_mid_install_stops_what_the_dead_pass_left(env):
+	# The pass dies with extmgr (SIGKILL) while install runs; the handler's shell, its child and a
+	# grandchild that called setsid run on.  The restarted extmgr kills them (the run's record in
+	# <state>/extmgr/runs/) before it runs install again, not alongside them.
+	x = env.extmgr
+	t = 3000000 + (os.getpid() % 100000) * 10
+	tags = ["sleep %d" % (t + i) for i in range(3)]
+	with open(os.path.join(fx.SAMPLES, "common.sh")) as f:
+		common = f.read()
+	d = fx.handler_dir(env, "orphan", {
+		"common.sh": (common, 0o644),
+		"HandlerManifest.json": (json.dumps([{"name": "Orphan", "version": 1.0, "handlerManifest": {
+			"installCommand": "handler.sh install", "enableCommand": "handler.sh enable",
+			"updateCommand": "handler.sh update", "disableCommand": "handler.sh disable",
+			"uninstallCommand": "handler.sh uninstall"}}]), 0o644),
+		"handler.sh": ("#!/bin/sh\n. \"$(dirname \"$0\")/common.sh\"\nlog_call \"$1\"\n"
+			       "if [ \"$1\" = install ] && [ ! -e \"$log_dir/once\" ]; then\n"
+			       "  : > \"$log_dir/once\"\n  sleep %d &\n  setsid sleep %d &\n  sleep %d\nfi\n"
+			       "[ \"$1\" = enable ] && write_status Enable success 0 \"orphan enabled\"\n"
+			       "exit 0\n" % (t + 1, t + 2, t), 0o755)})
+	try:
+		fx.publish(env, None, "1.0", handler_dir=d, type_name="Orphan")
+		v = fx.deploy(env, "orphan", type_name="Orphan")
+		check(poll(lambda: all(fx.sleepers(g) for g in tags), timeout=20, interval=0.05),
+		      "install did not start its sleepers: %r\n%s" % (x.calls("Orphan"), x.stderr_tail()))
+		runs = x.own("runs")
+		check(os.path.isdir(runs) and os.listdir(runs) == ["Cloudsim.Samples.Orphan"],
+		      "no record of the run: %r" % (os.listdir(runs) if os.path.isdir(runs) else None))
+		x.proc.kill()
+		x.proc.wait(5)
+		time.sleep(0.5)
+		check(all(fx.sleepers(g) for g in tags), "the handler died with extmgr: nothing to test")
+		x.start()
+		v = fx.wait_status(env, "orphan", v["sequenceNumber"], operation="Enable")
+		seq = v["sequenceNumber"]
+		left = [(g, fx.sleepers(g)) for g in tags if fx.sleepers(g)]
+		check(not left, "the dead pass's handler runs on beside the new one: %r" % left)
+		check(x.calls("Orphan") == ["install 1.0 seq=%d" % seq] * 2 + ["enable 1.0 seq=%d" % seq],
+		      "calls after the restart: %r" % x.calls("Orphan"))
+		check(re.search(r"Cloudsim\.Samples\.Orphan: a run left running by an extmgr that stopped "
+				r"\(process group \d+\) killed", x.stderr_text()), "not logged\n" + x.stderr_tail())
+		check(os.listdir(runs) == [], "records left: %r" % os.listdir(runs))
+		fx.undeploy(env, "orphan")
+		fx.wait_gone(env, "orphan")
+	finally:
+		for g in tags:
+			for pid in fx.sleepers(g):
+				try:
+					os.kill(pid, signal.SIGKILL)
+				except OSError:
+					pass
 
 
 def passes(x):

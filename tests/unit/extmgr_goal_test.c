@@ -42,6 +42,31 @@ test_good(void)
 	goal_clear(&g);
 }
 
+/*
+ * A thumbprint is hex: the cloud may send it in lower case.  The goal
+ * holds it in upper case, as handler_write_settings and the
+ * <THUMB>.crt/.prv names want it (the VM agent writes it so).
+ */
+static void
+test_thumbprint_upper(void)
+{
+	struct goal	g;
+	char		err[256];
+
+	CU_ASSERT_EQUAL(parse("{\"goalStateSeq\":1,\"extensions\":[{\"name\":\"x\","
+	    "\"publisher\":\"P\",\"type\":\"T\",\"version\":\"1\","
+	    "\"desiredState\":\"present\",\"sequenceNumber\":0,"
+	    "\"protectedSettings\":\"AAAA\",\"protectedSettingsCertThumbprint\":"
+	    "\"0123456789abcdefABCDEF0123456789abcdef01\"," PKG "}]}", &g, err), 0);
+	CU_ASSERT_EQUAL(g.n, 1);
+	if (g.n == 1) {
+		CU_ASSERT_PTR_NOT_NULL_FATAL(g.ext[0].thumbprint);
+		CU_ASSERT_STRING_EQUAL(g.ext[0].thumbprint,
+		    "0123456789ABCDEFABCDEF0123456789ABCDEF01");
+	}
+	goal_clear(&g);
+}
+
 static void
 test_refused(void)
 {
@@ -109,6 +134,7 @@ test_refused(void)
 
 static const struct unit_test tests[] = {
 	{ "a goal state is read", test_good },
+	{ "a lower-case thumbprint is held in upper case", test_thumbprint_upper },
 	{ "bad goal states are refused", test_refused },
 	{ NULL, NULL }
 };

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "handler.h"
+#include "prockill.h"
 #include "manifest.h"
 #include "unit.h"
 
@@ -563,6 +564,203 @@ test_settings(void)
 	CU_ASSERT_EQUAL(mode_of(elsewhere, "1.settings"), (mode_t)-1);
 	json_decref(pub);
 	close(fd);
+}
+
+/*
+ * status/<n>.status is the handler's, one per sequence number: a new
+ * sequence number's settings leave only the 8 highest others beside it, as
+ * in config/.  status/ is the handler's to write, so a symlink there is
+ * removed, never followed, and a symlinked status/ is left alone.
+ */
+static void
+test_status_prune(void)
+{
+	struct handler_paths	 p = { "Cloudsim.Samples.Hello", "1.0.0", NULL, NULL,
+				    NULL };
+	char			 ext[512], logs[512], err[512], st[1024], name[64];
+	char			 elsewhere[1024], target[1024], path[1024];
+	DIR			*d;
+	struct dirent		*e;
+	size_t			 count = 0;
+	int			 fd, i;
+
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	p.ext_dir = ext;
+	p.log_dir = logs;
+	CU_ASSERT_EQUAL_FATAL(handler_write_environment(fd, &p, err, sizeof(err)), 0);
+	snprintf(st, sizeof(st), "%.700s/status", ext);
+	for (i = 3; i < 30; i++) {
+		snprintf(name, sizeof(name), "%d.status", i);
+		put(st, name, "[]", 0600);
+	}
+	put(st, "notes.txt", "kept", 0600);
+	snprintf(elsewhere, sizeof(elsewhere), "%.700s/outside-%d", root, ext_n);
+	CU_ASSERT_FATAL(mkdir(elsewhere, 0755) == 0);
+	put(elsewhere, "2.status", "not extmgr's", 0600);
+	snprintf(target, sizeof(target), "%.900s/2.status", elsewhere);
+	snprintf(path, sizeof(path), "%.900s/2.status", st);
+	CU_ASSERT_FATAL(symlink(target, path) == 0);
+	CU_ASSERT_EQUAL_FATAL(handler_write_settings(fd, 30, NULL, NULL, NULL, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d = opendir(st));
+	while ((e = readdir(d)) != NULL)
+		if (strstr(e->d_name, ".status") != NULL)
+			count++;
+	closedir(d);
+	CU_ASSERT_EQUAL(count, HANDLER_SETTINGS_KEEP);
+	CU_ASSERT_TRUE(S_ISREG(mode_of(st, "29.status")));
+	CU_ASSERT_TRUE(S_ISREG(mode_of(st, "22.status")));
+	CU_ASSERT_EQUAL(mode_of(st, "21.status"), (mode_t)-1);
+	CU_ASSERT_EQUAL(mode_of(st, "2.status"), (mode_t)-1);
+	CU_ASSERT_TRUE(S_ISREG(mode_of(st, "notes.txt")));
+	CU_ASSERT_TRUE(S_ISREG(mode_of(elsewhere, "2.status")));
+	close(fd);
+
+	/* status/ a symlink: the settings are written, nothing is removed. */
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	p.ext_dir = ext;
+	p.log_dir = logs;
+	CU_ASSERT_EQUAL_FATAL(handler_write_environment(fd, &p, err, sizeof(err)), 0);
+	snprintf(st, sizeof(st), "%.700s/status", ext);
+	CU_ASSERT_FATAL(rmdir(st) == 0);
+	CU_ASSERT_FATAL(symlink(elsewhere, st) == 0);
+	put(elsewhere, "1.status", "not extmgr's", 0600);
+	CU_ASSERT_EQUAL(handler_write_settings(fd, 40, NULL, NULL, NULL, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_TRUE(S_ISREG(mode_of(elsewhere, "1.status")));
+	CU_ASSERT_TRUE(S_ISREG(mode_of(elsewhere, "2.status")));
+	close(fd);
+}
+
+/* A child in a session of its own, sleeping; with env (NULL: none). */
+static pid_t
+sleeper(char *const env[])
+{
+	pid_t	pid;
+
+	if ((pid = fork()) == 0) {
+		setsid();
+		execle("/bin/sleep", "sleep", "600", (char *)NULL,
+		    env != NULL ? env : (char *const[]){ NULL });
+		_exit(127);
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	return pid;
+}
+
+/* 1 when pid (our child) was killed by SIGKILL within ~2 s, 0 alive. */
+static int
+killed(pid_t pid)
+{
+	int	status, i;
+
+	for (i = 0; i < 200; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/*
+ * A record left in runs/ by a dead pass: its group is killed only while its
+ * leader is the same process (start time); a pid now another process's is
+ * left alone and only what carries the mark is killed.
+ */
+static void
+test_leftover_records(void)
+{
+	static const char	 mark[] = "ARC_EXTMGR_RUN=0123456789abcdef0123456789abcdef";
+	unsigned long long	 start;
+	char			 dir[512], text[256];
+	pid_t			 other, marked, leader;
+	int			 fd, status;
+
+	snprintf(dir, sizeof(dir), "%s/runs", root);
+	CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+	CU_ASSERT_FATAL((fd = open(dir, O_RDONLY | O_DIRECTORY)) != -1);
+
+	/* The pid is another process's now (another start time). */
+	other = sleeper(NULL);
+	usleep(50000);
+	CU_ASSERT_EQUAL_FATAL(prockill_starttime(other, &start), 0);
+	snprintf(text, sizeof(text), "%d %llu %s\n", (int)other, start + 1, mark);
+	put(dir, "Cloudsim.Samples.Hello", text, 0600);
+	put(dir, "Broken.Record", "12 x\n", 0600);
+	CU_ASSERT_EQUAL(handler_kill_leftovers(fd, NULL, NULL), 1);
+	CU_ASSERT_EQUAL(mode_of(dir, "Cloudsim.Samples.Hello"), (mode_t)-1);
+	CU_ASSERT_EQUAL(mode_of(dir, "Broken.Record"), (mode_t)-1);
+	CU_ASSERT_EQUAL(waitpid(other, &status, WNOHANG), 0);
+
+	/* The same process: its group goes. */
+	leader = sleeper(NULL);
+	usleep(50000);
+	CU_ASSERT_EQUAL_FATAL(prockill_starttime(leader, &start), 0);
+	snprintf(text, sizeof(text), "%d %llu %s\n", (int)leader, start, mark);
+	put(dir, "Cloudsim.Samples.Hello", text, 0600);
+	CU_ASSERT_EQUAL(handler_kill_leftovers(fd, NULL, NULL), 1);
+	CU_ASSERT_TRUE(killed(leader));
+	CU_ASSERT_EQUAL(waitpid(other, &status, WNOHANG), 0);
+
+	/* The leader gone (reaped): what carries the mark goes, only that. */
+	marked = sleeper((char *const[]){ (char *)mark, NULL });
+	usleep(50000);
+	snprintf(text, sizeof(text), "%d %llu %s\n", (int)leader, start, mark);
+	put(dir, "Cloudsim.Samples.Hello", text, 0600);
+	CU_ASSERT_EQUAL(handler_kill_leftovers(fd, NULL, NULL), 1);
+	CU_ASSERT_TRUE(killed(marked));
+	CU_ASSERT_EQUAL(waitpid(other, &status, WNOHANG), 0);
+	kill(other, SIGKILL);
+	waitpid(other, &status, 0);
+	close(fd);
+}
+
+/* While the shell runs its record is in runs_dir; once it exits, gone. */
+static void
+test_run_record(void)
+{
+	struct handler_paths	 paths = { "Cloudsim.Samples.Hello", "1.0.0",
+				    NULL, NULL, certs_dir };
+	struct handler_job	 job;
+	struct event_base	*base;
+	struct handler_run	*run;
+	struct got		 g;
+	char			 ext[512], logs[512], runs[512], err[512];
+	char			 cmd[2048], *text;
+	int			 fd;
+
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	close(fd);
+	CU_ASSERT_FATAL(mkdir(logs, 0700) == 0);
+	snprintf(runs, sizeof(runs), "%s/runs-%d", root, ext_n);
+	CU_ASSERT_FATAL(mkdir(runs, 0700) == 0);
+	/* The shell copies its own record: it ran after it was written. */
+	snprintf(cmd, sizeof(cmd), "cp '%.500s/Cloudsim.Samples.Hello' "
+	    "'%.500s/seen' && grep -q \"$ARC_EXTMGR_RUN\" '%.500s/seen'", runs, logs,
+	    logs);
+	paths.ext_dir = ext;
+	paths.log_dir = logs;
+	memset(&job, 0, sizeof(job));
+	memset(&g, 0, sizeof(g));
+	job.op = MANIFEST_OP_ENABLE;
+	job.command = cmd;
+	job.paths = &paths;
+	job.timeout_seconds = 30;
+	job.runs_dir = runs;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(base = event_base_new());
+	run = handler_start(base, &job, on_done, &g, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	event_base_dispatch(base);
+	event_base_free(base);
+	CU_ASSERT_EQUAL(g.called, 1);
+	CU_ASSERT_EQUAL(g.exit_status, 0);
+	free(g.output);
+	CU_ASSERT_EQUAL(mode_of(runs, "Cloudsim.Samples.Hello"), (mode_t)-1);
+	text = slurp(logs, "seen");
+	CU_ASSERT_PTR_NOT_NULL(text);
+	if (text != NULL)
+		CU_ASSERT_PTR_NOT_NULL(strstr(text, " ARC_EXTMGR_RUN="));
+	free(text);
 }
 
 static void
@@ -1117,6 +1315,12 @@ static const struct unit_test tests[] = {
 	{ "environment: HandlerEnvironment.json, dirs 0700, symlink refused",
 	  test_environment },
 	{ "settings: file 0600, content, symlinked config/ refused", test_settings },
+	{ "settings: status/ pruned like config/, no symlink followed",
+	    test_status_prune },
+	{ "runs: a dead pass's record kills its group, never a reused pid",
+	    test_leftover_records },
+	{ "runs: the record is written before the shell runs, removed after",
+	    test_run_record },
 	{ "certificates: <THUMB>.crt/.prv 0600, a planted symlink replaced",
 	  test_certificates },
 	{ "settings: a handler decrypts protectedSettings as real ones do (EC, RSA)",
