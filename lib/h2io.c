@@ -219,6 +219,10 @@ h2io_recv(struct h2io *io)
 	io->hold = h;
 	rv = n >= 1 && n <= H2IO_CHUNKS ? h2io_feed(io, v, n) :
 	    NGHTTP2_ERR_CALLBACK_FAILURE;
+	/* The holder keeps no unread rest: nothing here pauses nghttp2, so
+	 * all is taken, and anything less would lose stream bytes. */
+	if (rv >= 0 && (size_t)rv != h->size)
+		rv = NGHTTP2_ERR_CALLBACK_FAILURE;
 	io->hold = NULL;
 	h2io_unhold(h);
 	return rv < 0 ? (int)rv : 1;
