@@ -602,6 +602,7 @@ cmd_disconnect(struct azcm *a)
 	char			 err[600], files[128], told[128];
 	int			 force = azcm_opt(a, AZCM_O_FORCE_LOCAL) != NULL;
 	sigset_t		 oldmask;
+	long			 pid;
 	int			 lock = -1, got, blocked = 0, rc = AZCM_OK;
 
 	memset(&resp, 0, sizeof(resp));
@@ -629,6 +630,14 @@ cmd_disconnect(struct azcm *a)
 		rc = azcm_fail(AZCM_EGENERIC, "%s: %s; azcmagent disconnect "
 		    "--force-local-only removes %s", a->state_dir, got == -1 ? err :
 		    "no machine.json with the resource name and cloudUrl", files);
+		goto done;
+	}
+	/* The cloud is asked through arcproxy: down, it is 4, as connect. */
+	if (!force && !azcm_proxy_alive(a, &pid)) {
+		rc = azcm_fail(AZCM_ENOPROXY, "arcproxy is not running (no %s/"
+		    "arcproxy.pid, nothing on %s): start it, or "
+		    "--force-local-only removes the identity here only",
+		    a->run_dir, a->proxy_url);
 		goto done;
 	}
 	block_signals(&oldmask);

@@ -72,13 +72,97 @@ daemon_parse_args(int argc, char *argv[], const char *progname,
 	o->run_dir = daemon_dir(run_dir, "ARC_RUN_DIR", DAEMON_RUN_DIR);
 }
 
-int
-daemon_run_dir_make(const char *run_dir, char *err, size_t errlen)
+/* A run dir that root uses: a directory of root's that no other user may
+ * write to (a sticky one aside), checked on its fd; -1 with err. */
+static int
+daemon_run_dir_check(int fd, const char *run_dir, char *err, size_t errlen)
 {
-	if (geteuid() == 0 && mkdir(run_dir, 0755) == -1 && errno != EEXIST) {
+	struct stat	st;
+
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", run_dir, strerror(errno));
+		return -1;
+	}
+	if (st.st_uid != 0) {
+		snprintf(err, errlen, "%s: owned by uid %lu, not root: refused",
+		    run_dir, (unsigned long)st.st_uid);
+		return -1;
+	}
+	if ((st.st_mode & S_ISVTX) == 0 && ((st.st_mode & S_IWOTH) ||
+	    ((st.st_mode & S_IWGRP) && st.st_gid != 0))) {
+		snprintf(err, errlen, "%s: mode %04o, group %lu: writable by "
+		    "another user and not sticky: refused", run_dir,
+		    (unsigned int)(st.st_mode & 07777), (unsigned long)st.st_gid);
+		return -1;
+	}
+	return 0;
+}
+
+/* Why root could not open the run dir: a symlink is named as such. */
+static void
+daemon_run_dir_why(const char *run_dir, char *err, size_t errlen)
+{
+	struct stat	st;
+	int		saved = errno;
+
+	if ((saved == ELOOP || saved == ENOTDIR) &&
+	    lstat(run_dir, &st) == 0 && S_ISLNK(st.st_mode))
+		snprintf(err, errlen, "%s: a symbolic link, not followed: "
+		    "refused", run_dir);
+	else if (saved == ENOTDIR)
+		snprintf(err, errlen, "%s: not a directory: refused", run_dir);
+	else
+		snprintf(err, errlen, "%s: %s", run_dir, strerror(saved));
+}
+
+int
+daemon_run_dir_open(const char *run_dir, char *err, size_t errlen)
+{
+	int	fd, made = 0;
+
+	if (geteuid() != 0) {
+		if ((fd = open(run_dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1)
+			snprintf(err, errlen, "%s: %s", run_dir,
+			    strerror(errno));
+		return fd;
+	}
+	if (mkdir(run_dir, 0755) == 0)
+		made = 1;
+	else if (errno != EEXIST) {
 		snprintf(err, errlen, "mkdir %s: %s", run_dir, strerror(errno));
 		return -1;
 	}
+	/* Its last component is never followed: a symlink is refused. */
+	if ((fd = open(run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		daemon_run_dir_why(run_dir, err, errlen);
+		return -1;
+	}
+	if (daemon_run_dir_check(fd, run_dir, err, errlen) == -1)
+		goto fail;
+	/* Made now: root's 0755 whatever the umask or a setgid parent. */
+	if (made && (fchown(fd, 0, 0) == -1 || fchmod(fd, 0755) == -1)) {
+		snprintf(err, errlen, "%s: owner or mode: %s", run_dir,
+		    strerror(errno));
+		goto fail;
+	}
+	return fd;
+ fail:
+	close(fd);
+	return -1;
+}
+
+int
+daemon_run_dir_make(const char *run_dir, char *err, size_t errlen)
+{
+	int	fd;
+
+	if (geteuid() != 0)
+		return 0;
+	if ((fd = daemon_run_dir_open(run_dir, err, errlen)) == -1)
+		return -1;
+	close(fd);
 	return 0;
 }
 
@@ -92,12 +176,8 @@ daemon_pidfile_write(const char *run_dir, const char *progname, char *err,
 
 	snprintf(name, sizeof(name), "%s.pid", progname);
 	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (daemon_run_dir_make(run_dir, err, errlen) == -1)
+	if ((dfd = daemon_run_dir_open(run_dir, err, errlen)) == -1)
 		return -1;
-	if ((dfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", run_dir, strerror(errno));
-		return -1;
-	}
 	/* Not root: a file of ours that tmpfiles.d made is rewritten in place,
 	 * never through a symlink, a FIFO or a hard link. */
 	if (geteuid() != 0 && (fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW |

@@ -17,10 +17,17 @@ struct daemon_opts {
 
 #define DAEMON_RUN_DIR	ARC_DIR_RUN
 
-/* Root makes the run dir (0755) when it is missing; 0, or -1 with err. */
+/* The run dir, opened.  Root makes it when it is missing (root:root 0755,
+ * set on the fd) and refuses one that is a symlink (never followed), not a
+ * directory, not root's, or writable by another user (group other than
+ * root's, or others) without the sticky bit.  Another user only opens it.
+ * The fd, or -1 with err (one line naming the dir). */
+int	daemon_run_dir_open(const char *run_dir, char *err, size_t errlen);
+/* daemon_run_dir_open() and close, for root; 0, or -1 with err. */
 int	daemon_run_dir_make(const char *run_dir, char *err, size_t errlen);
 /* <run_dir>/<progname>.pid, so that azcmagent can tell the daemon to
- * reload.  Root writes it atomically (and makes the run dir); another user
+ * reload.  Root writes it atomically (in the run dir daemon_run_dir_open()
+ * made or took, else nothing: -1 with err); another user
  * rewrites a <progname>.pid of its own that is already there (tmpfiles.d),
  * never through a symlink, or writes it in a run dir it may write to. */
 int	daemon_pidfile_write(const char *run_dir, const char *progname,

@@ -155,6 +155,7 @@ def gc_env(**settings):
 		sim.write_config()
 		sim.start()
 		p = env.arcproxy = ArcProxy(hosts=GW_HOSTS, name="gc-gw")
+		p.install_run_dir()	# root's, as /run/arc: guestconfig (root) refuses the user's
 		p.settings.pop("default_route")
 		p.write_config()
 		shutil.copy(sim.file("ca.crt"), os.path.join(p.conf_dir, "ca.crt"))

@@ -357,6 +357,20 @@ class Proxy(Daemon):
 		self.proc = None
 		self.write_config()
 
+	def install_run_dir(self):
+		"""The run dir as the package lays /run/arc out (packaging/tmpfiles.conf), for a test that
+		also runs root's daemons on it (guestconfig, extmgr: they refuse a run dir another user
+		can change): root's 0755, with arcproxy's pid file made for the user it runs as."""
+		if not self.user:
+			return
+		os.chown(self.run_dir, 0, 0)
+		os.chmod(self.run_dir, 0o755)
+		pid = os.path.join(self.run_dir, "arcproxy.pid")
+		with open(pid, "a"):
+			pass
+		os.chown(pid, self.user.pw_uid, self.user.pw_gid)
+		os.chmod(pid, 0o644)
+
 	def write_agent_conf(self, text):
 		"""<config-dir>/agent.conf, the operator's settings (proxy.url and the like)."""
 		path = os.path.join(self.conf_dir, "agent.conf")

@@ -35,7 +35,8 @@ Expectations:
   and no private key (neither machine.key, nor tokens/*.key, nor a *.log symlink to the key).
 - `disconnect` deletes the machine in the cloud (operator API 404) and the local identity; the gateway,
   which let that certificate through before, refuses it after (403); a second disconnect fails (1);
-  `--force-local-only` removes an identity whose cloud is unreachable.
+  `--force-local-only` removes an identity whose cloud is unreachable; without arcproxy running it
+  exits 4 (as check and connect do) and keeps the identity.
 """
 
 import http.client
@@ -938,3 +939,26 @@ def disconnect_force_local_only(env):
 	       "disconnect --force-local-only")
 	check(identity_files(state) == [], "--force-local-only left %r" % identity_files(state))
 	check(re.search(r"warning: the resource ghost stays in the cloud", r.stderr), "no warning: %r" % r.stderr)
+
+
+@test
+def disconnect_without_arcproxy(env):
+	"""arcproxy down (no pid file, nothing on the proxy port): exit 4, as check and connect say it
+	(it was 26, the cloud unreachable); the identity stays."""
+	conf = tempfile.mkdtemp(prefix="noproxyconf-", dir=env.tmp)
+	state = tempfile.mkdtemp(prefix="noproxystate-", dir=env.tmp)
+	own(env, conf, state)
+	machine = {"resource": {"name": "ghost"}, "cloudUrl": "https://management.cloudsim.test",
+		   "caFile": env.ca}
+	os.mkdir(os.path.join(state, "himds"))
+	for name, text in (("machine.json", json.dumps(machine)), ("himds/machine.crt", "x"),
+			   ("himds/machine.key", "y")):
+		with open(os.path.join(state, name), "w") as f:
+			f.write(text)
+	own(env, *(os.path.join(state, n) for n in ("himds", "machine.json", "himds/machine.crt",
+						   "himds/machine.key")))
+	fails(azcm(env, "disconnect", "--proxy", "http://127.0.0.1:%d" % free_port(), conf=conf, state=state),
+	      4, r"^azcmagent: arcproxy is not running \(no %s/arcproxy\.pid, nothing on http://127\.0\.0\.1:\d+\)"
+	      % re.escape(state), "disconnect with arcproxy down")
+	check(identity_files(state) == ["machine.crt", "machine.json", "machine.key"],
+	      "a disconnect without arcproxy removed the identity")

@@ -1,4 +1,4 @@
-/* agentlet_test.c -- the agentlet skeleton as a program sees it: wrong flags give usage and exit 2, a bad directory or conf one line and exit 1, -n says OK, and a running one reloads on SIGHUP (keeping what runs when the new conf is bad) and stops on SIGTERM without its pid file. */
+/* agentlet_test.c -- the agentlet skeleton as a program sees it: wrong flags give usage and exit 2, a bad directory or conf one line and exit 1, -n says OK, and a running one reloads on SIGHUP (keeping what runs when the new conf is bad) and stops on SIGTERM without its pid file; as root, a run dir another user can change is refused. */
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -341,6 +341,103 @@ test_reload_and_stop(void)
 	CU_ASSERT_EQUAL(access(path, F_OK), -1);
 }
 
+
+/*
+ * Root's run dir: one that another user can change is refused with one line
+ * and exit 1 (nothing of it followed); a missing one is made root's 0755
+ * whatever the umask.  As root only: another user's run dir is not checked.
+ */
+static void
+refused(const char *path, const char *why)
+{
+	struct outcome	o;
+	char		expect[256];
+	char *const	argv[] = { NAME, "-d", "--config-dir", conf_dir,
+	    "--state-dir", dir, "--run-dir", (char *)path, NULL };
+
+	put(NAME ".conf", "value = 5;\n");
+	run(&o, argv);
+	CU_ASSERT_EQUAL(o.status, 1);
+	snprintf(expect, sizeof(expect), NAME ": %s: %s\n", path, why);
+	CU_ASSERT_STRING_EQUAL(o.err, expect);
+	CU_ASSERT_STRING_EQUAL(o.out, "");
+}
+
+static void
+test_run_dir_refused(void)
+{
+	struct stat	st;
+	char		other[128], link[128], pid[160];
+
+	if (geteuid() != 0)
+		return;
+	snprintf(other, sizeof(other), "%s/other", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	snprintf(pid, sizeof(pid), "%s/" NAME ".pid", other);
+	CU_ASSERT_FATAL(mkdir(other, 0755) == 0);
+	CU_ASSERT_FATAL(chown(other, 65534, 65534) == 0);
+	refused(other, "owned by uid 65534, not root: refused");
+	CU_ASSERT_EQUAL(lstat(pid, &st), -1);
+
+	/* A symlink to it, or to root's own dir: never followed. */
+	CU_ASSERT_FATAL(symlink(other, link) == 0);
+	refused(link, "a symbolic link, not followed: refused");
+	CU_ASSERT_EQUAL(lstat(pid, &st), -1);
+	unlink(link);
+	CU_ASSERT_FATAL(symlink(run_dir, link) == 0);
+	refused(link, "a symbolic link, not followed: refused");
+	unlink(link);
+
+	/* Root's, but others (or a group not root's) may write, not sticky. */
+	CU_ASSERT_FATAL(chown(other, 0, 0) == 0 && chmod(other, 0777) == 0);
+	refused(other, "mode 0777, group 0: writable by another user and "
+	    "not sticky: refused");
+	CU_ASSERT_FATAL(chown(other, 0, 65534) == 0 && chmod(other, 0775) == 0);
+	refused(other, "mode 0775, group 65534: writable by another user and "
+	    "not sticky: refused");
+	CU_ASSERT_EQUAL(lstat(pid, &st), -1);
+	rmdir(other);
+
+	/* A file in its place. */
+	put("file", "");
+	snprintf(other, sizeof(other), "%s/file", conf_dir);
+	refused(other, "not a directory: refused");
+	unlink(other);
+}
+
+static void
+test_run_dir_made(void)
+{
+	struct outcome	o;
+	struct stat	st;
+	char		fresh[128];
+	char *const	argv[] = { NAME, "-d", "--config-dir", conf_dir,
+	    "--state-dir", dir, "--run-dir", fresh, NULL };
+	mode_t		mask;
+
+	if (geteuid() != 0)
+		return;
+	snprintf(fresh, sizeof(fresh), "%s/fresh", dir);
+	put(NAME ".conf", "value = 5;\n");
+	mask = umask(077);
+	run(&o, argv);
+	umask(mask);
+	CU_ASSERT_EQUAL(o.status, 0);
+	CU_ASSERT(starts(o.out, "started value 5, pid file there\n"));
+	CU_ASSERT_FATAL(lstat(fresh, &st) == 0);
+	CU_ASSERT(S_ISDIR(st.st_mode) && st.st_uid == 0 && st.st_gid == 0 &&
+	    (st.st_mode & 07777) == 0755);
+	rmdir(fresh);
+
+	/* Root's and sticky, as /tmp: taken. */
+	CU_ASSERT_FATAL(mkdir(fresh, 0755) == 0 && chmod(fresh, 01777) == 0);
+	put(NAME ".conf", "value = 5;\n");	/* the run above changed it */
+	run(&o, argv);
+	CU_ASSERT_EQUAL(o.status, 0);
+	CU_ASSERT(starts(o.out, "started value 5, pid file there\n"));
+	rmdir(fresh);
+}
+
 static const struct unit_test tests[] = {
 	{ "an unknown flag: usage, exit 2", test_unknown_flag },
 	{ "a flag without its argument: usage, exit 2", test_missing_argument },
@@ -349,6 +446,8 @@ static const struct unit_test tests[] = {
 	{ "-n without a file: the defaults", test_check_without_a_file },
 	{ "-n with good and bad files", test_check_bad_files },
 	{ "SIGHUP reloads or keeps, SIGTERM stops", test_reload_and_stop },
+	{ "root refuses a run dir another user can change", test_run_dir_refused },
+	{ "root makes a missing run dir root's 0755", test_run_dir_made },
 	{ NULL, NULL }
 };
 
