@@ -33,26 +33,39 @@ prockill_mark(const char *name, char *buf, size_t len)
 	return 0;
 }
 
-/* pid's process group and session from /proc/<pid>/stat; -1 if gone. */
-static int
-prockill_ids(pid_t pid, pid_t *pgrp, pid_t *sid)
+/* What follows "(comm)" in /proc/<pid>/stat, into buf; NULL if gone.  comm
+ * may hold anything, ')' too: the fields start after the last one. */
+static const char *
+prockill_stat(pid_t pid, char *buf, size_t len)
 {
-	char		 path[64], buf[1024], *p;
+	char		 path[64], *p;
 	ssize_t		 n;
 	int		 fd;
-	long		 g, s;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+		return NULL;
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return -1;
+		return NULL;
 	buf[n] = '\0';
-	/* "pid (comm) state ppid pgrp session": comm may hold anything. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %*d %ld %ld", &g, &s) != 2)
+	if ((p = strrchr(buf, ')')) == NULL)
+		return NULL;
+	return p + 1;
+}
+
+/* pid's process group and session; -1 if gone. */
+static int
+prockill_ids(pid_t pid, pid_t *pgrp, pid_t *sid)
+{
+	char		 buf[1024];
+	const char	*f;
+	long		 g, s;
+
+	/* "state ppid pgrp session" */
+	if ((f = prockill_stat(pid, buf, sizeof(buf))) == NULL ||
+	    sscanf(f, " %*c %*d %ld %ld", &g, &s) != 2)
 		return -1;
 	*pgrp = (pid_t)g;
 	*sid = (pid_t)s;
@@ -62,21 +75,12 @@ prockill_ids(pid_t pid, pid_t *pgrp, pid_t *sid)
 int
 prockill_starttime(pid_t pid, unsigned long long *start)
 {
-	char			 path[64], buf[1024], *p;
+	char			 buf[1024];
+	const char		*f;
 	unsigned long long	 t;
-	ssize_t			 n;
-	int			 fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	/* Field 22 (starttime); the 19 after "(comm)" are skipped. */
-	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1,
+	if ((f = prockill_stat(pid, buf, sizeof(buf))) == NULL || sscanf(f,
 	    " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
 	    "%*d %*d %*d %*d %llu", &t) != 1)
 		return -1;
