@@ -174,6 +174,12 @@ main(int argc, char *argv[])
 		config_unref(px.cfg);
 		return 0;
 	}
+	/* Root takes no run dir that another user could change (the pid file,
+	 * which root's azcmagent trusts, goes there). */
+	if (daemon_run_dir_make(px.run_dir, err, sizeof(err)) == -1) {
+		fprintf(stderr, "arcproxy: %s\n", err);
+		return 1;
+	}
 	if (!o.foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 	signal(SIGPIPE, SIG_IGN);

@@ -1,7 +1,7 @@
 """A daemon started as root refuses a run dir that another user can change.
 
 Expectations (as root; the tests skip otherwise):
-- extmgr and guestconfig (they stay root) exit 1 with one line naming the run dir when it is owned
+- extmgr and guestconfig (they stay root), and arcproxy (root until it drops to its user), exit 1 with one line naming the run dir when it is owned
   by another user (nobody), is a symlink (to that user's dir, or to root's own: never followed), or
   is writable by others without the sticky bit; nothing is written in it.
 - A run dir that root's 0755 or sticky, as /tmp, is taken (the daemon starts, writes its pid file).
@@ -17,7 +17,7 @@ import tempfile
 import harness
 from harness import check, poll, test
 
-PROGS = ("extmgr", "guestconfig")
+PROGS = ("extmgr", "guestconfig", "arcproxy")
 
 
 def _base():
@@ -27,6 +27,8 @@ def _base():
 	os.chmod(base, 0o755)
 	for d in ("conf", "state"):
 		os.mkdir(os.path.join(base, d), 0o755)
+	with open(os.path.join(base, "conf", "arcproxy.conf"), "w") as f:
+		f.write('listen = [ "127.0.0.1:%d" ];\nadmin_listen = "";\n' % harness.free_port())
 	return base
 
 
