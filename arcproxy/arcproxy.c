@@ -178,6 +178,7 @@ main(int argc, char *argv[])
 	 * which root's azcmagent trusts, goes there). */
 	if (daemon_run_dir_make(px.run_dir, err, sizeof(err)) == -1) {
 		fprintf(stderr, "arcproxy: %s\n", err);
+		config_unref(px.cfg);
 		return 1;
 	}
 	if (!o.foreground && daemon(0, 0) == -1)
