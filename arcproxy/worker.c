@@ -1,7 +1,11 @@
 /* worker.c -- one event loop per thread: its listeners, connections, DNS, idle pool and counters. */
+#include <sys/eventfd.h>
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -165,6 +169,21 @@ worker_gw_setup(struct worker *w, const struct config *cfg, char *err,
 	return 0;
 }
 
+/*
+ * The main thread wakes a worker through its eventfd, never through the
+ * worker's event base: the bases take no lock (EVENT_BASE_FLAG_NOLOCK),
+ * which spares every event_add and event_del of the hot path a mutex pair.
+ */
+static void
+worker_wake(struct worker *w)
+{
+	uint64_t	one = 1;
+
+	/* EAGAIN: the counter is full, so the worker is woken already. */
+	while (write(w->control_fd, &one, sizeof(one)) == -1 && errno == EINTR)
+		;
+}
+
 /* Woken by the main thread: a new config to take, or a stop. */
 static void
 worker_control(evutil_socket_t fd, short what, void *arg)
@@ -173,11 +192,13 @@ worker_control(evutil_socket_t fd, short what, void *arg)
 	struct config	*cfg;
 	struct accesslog *log;
 	struct timeval	 tv;
+	uint64_t	 n;
 	int		 stop;
 	long long	 ms;
 
-	(void)fd;
 	(void)what;
+	while (read(fd, &n, sizeof(n)) == -1 && errno == EINTR)
+		;
 	pthread_mutex_lock(&w->lock);
 	cfg = w->next_cfg;
 	log = w->next_log;
@@ -231,6 +252,7 @@ worker_init(struct worker *w, struct proxy *px, int id, struct config *cfg,
 	struct event_config	*ecfg;
 
 	memset(w, 0, sizeof(*w));
+	w->control_fd = -1;
 	w->px = px;
 	w->id = id;
 	w->cfg = config_ref(cfg);
@@ -243,8 +265,10 @@ worker_init(struct worker *w, struct proxy *px, int id, struct config *cfg,
 		return -1;
 	}
 	/* Batch the many enable/disable pairs of one loop pass into one
-	 * epoll_ctl each (or none). */
+	 * epoll_ctl each (or none).  Only this worker's thread touches its
+	 * base once it runs: no lock (see worker_wake). */
 	event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);
 	w->base = event_base_new_with_config(ecfg);
 	event_config_free(ecfg);
 	if (w->base == NULL) {
@@ -253,9 +277,14 @@ worker_init(struct worker *w, struct proxy *px, int id, struct config *cfg,
 	}
 	if ((w->dns = worker_dns(w->base, cfg, err, errlen)) == NULL)
 		return -1;
+	if ((w->control_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
 	if ((w->pool = pool_new(w->base)) == NULL ||
 	    (w->alog = accesslog_writer_new(w->base, log)) == NULL ||
-	    (w->control = event_new(w->base, -1, 0, worker_control, w)) == NULL ||
+	    (w->control = event_new(w->base, w->control_fd, EV_READ | EV_PERSIST,
+	    worker_control, w)) == NULL || event_add(w->control, NULL) == -1 ||
 	    (w->drain_timer = evtimer_new(w->base, worker_drained, w)) == NULL ||
 	    (w->tunnel_timer = evtimer_new(w->base, worker_tunnels_over,
 	    w)) == NULL) {
@@ -294,7 +323,7 @@ worker_reload(struct worker *w, struct config *cfg, struct accesslog *log)
 	w->next_cfg = config_ref(cfg);
 	w->next_log = log != NULL ? accesslog_ref(log) : NULL;
 	pthread_mutex_unlock(&w->lock);
-	event_active(w->control, EV_READ, 0);
+	worker_wake(w);
 }
 
 void
@@ -303,7 +332,7 @@ worker_stop(struct worker *w)
 	pthread_mutex_lock(&w->lock);
 	w->stop = 1;
 	pthread_mutex_unlock(&w->lock);
-	event_active(w->control, EV_READ, 0);
+	worker_wake(w);
 }
 
 void
@@ -340,6 +369,8 @@ worker_free(struct worker *w)
 	accesslog_writer_free(w->alog);
 	if (w->control != NULL)
 		event_free(w->control);
+	if (w->control_fd != -1)
+		close(w->control_fd);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	if (w->tunnel_timer != NULL)

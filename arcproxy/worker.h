@@ -33,7 +33,8 @@ struct worker {
 	struct evdns_base	*dns;
 	struct config		*cfg;		/* for new connections */
 	struct acceptor		*acceptor;	/* its listeners, EMFILE back-off */
-	struct event		*control;	/* woken by the main thread */
+	struct event		*control;	/* on control_fd */
+	int			 control_fd;	/* an eventfd the main thread writes */
 	struct event		*drain_timer;	/* SIGTERM: the drain deadline */
 	struct event		*tunnel_timer;	/* SIGTERM: the tunnels' grace */
 	pthread_mutex_t		 lock;		/* guards the next two */
