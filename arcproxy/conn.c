@@ -78,12 +78,40 @@ conn_head_readable(evutil_socket_t fd, short what, void *arg)
 	conn_client_read(c->client, c);
 }
 
-void
-conn_arm(struct conn *c, long long ms)
+/*
+ * The conn's deadline moves on every request (the exchange's idle time,
+ * then the keep-alive wait), almost always later.  Only a deadline earlier
+ * than the one the timer is set for re-adds it; a later one is noted, and
+ * the timer, firing early, sets itself for the rest (conn_timeout).
+ */
+static void
+conn_timer_set(struct conn *c, const struct timeval *now, long long ms)
 {
 	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
 
+	timeradd(now, &tv, &c->timer_at);
+	c->timer_on = 1;
 	evtimer_add(c->timer, &tv);
+}
+
+void
+conn_arm(struct conn *c, long long ms)
+{
+	struct timeval	now, tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_base_gettimeofday_cached(c->w->base, &now);
+	timeradd(&now, &tv, &c->deadline);
+	if (c->timer_on && timercmp(&c->timer_at, &c->deadline, <=))
+		return;
+	conn_timer_set(c, &now, ms);
+}
+
+/* No deadline: the state's own timer (an upstream's open) rules. */
+void
+conn_disarm(struct conn *c)
+{
+	c->timer_on = 0;
+	evtimer_del(c->timer);
 }
 
 void
@@ -612,8 +640,19 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 	struct conn	*c = arg;
 	long long	 idle, limit = c->cfg->limits.tunnel_idle_timeout_ms;
 
+	struct timeval	 now, left;
+
 	(void)fd;
 	(void)what;
+	c->timer_on = 0;
+	event_base_gettimeofday_cached(c->w->base, &now);
+	if (timercmp(&now, &c->deadline, <)) {
+		/* Set early for a deadline that moved on: the rest of it. */
+		timersub(&c->deadline, &now, &left);
+		conn_timer_set(c, &now, (long long)left.tv_sec * 1000 +
+		    (left.tv_usec + 999) / 1000);
+		return;
+	}
 	switch (c->state) {
 	case CONN_HEAD:
 		snprintf(c->method, sizeof(c->method), "-");

@@ -40,6 +40,9 @@ struct conn {
 	struct bufferevent	*client;
 	struct upstream		*up;
 	struct event		*timer;		/* its meaning: see enum conn_state */
+	struct timeval		 deadline;	/* when it is due (cached clock) */
+	struct timeval		 timer_at;	/* when the timer fires, if timer_on */
+	int			 timer_on;
 	struct event		*head_rev;	/* client readable, in HEAD and IDLE */
 	struct event		*resp_rev;	/* plain upstream readable, in EXCHANGE */
 	struct timeval		 last_active;	/* last byte either way (cached clock) */
@@ -85,6 +88,7 @@ void		 conn_shutdown_all(struct worker *);
 
 /* For exchange.c: the life-cycle steps an exchange ends in. */
 void		 conn_arm(struct conn *, long long ms);
+void		 conn_disarm(struct conn *);
 void		 conn_touch(struct conn *);
 void		 conn_log(struct conn *);
 void		 conn_close_upstream(struct conn *);

@@ -197,7 +197,7 @@ exchange_start(struct conn *c)
 		exchange_begin(c);
 		return;
 	}
-	evtimer_del(c->timer);
+	conn_disarm(c);
 	/* Keep reading: a client that leaves while the upstream opens (a
 	 * proxy's CONNECT, a gateway stream) cancels the open. */
 	bufferevent_enable(c->client, EV_READ);

@@ -5,7 +5,8 @@ Expectations (limits set small for the module; after each the proxy still serves
   or not; an origin response head over it gets 502.
 - Slowloris: a head sent 1 byte per second gets 408 after limits.head_timeout_ms and the
   connection is closed within a few seconds.
-- An idle keep-alive client connection is closed after limits.client_idle_timeout_ms; an idle
+- An idle keep-alive client connection is closed after limits.client_idle_timeout_ms, also
+  after a response slower than the head timeout (the timer moves lazily); an idle
   tunnel after limits.tunnel_idle_timeout_ms, while a tunnel with traffic stays up.
 - limits.max_connections = 3: the 4th client connection gets 503; once one closes, a new
   connection is served; the 3 open ones keep working.
@@ -118,6 +119,27 @@ def client_idle_timeout(env):
 	check(closed, "idle keep-alive connection still open %.1fs after client_idle_timeout_ms=%d"
 	      % (dt, CLIENT_IDLE_MS))
 	check(dt >= CLIENT_IDLE_MS / 1000 * 0.8, "idle connection closed after only %.2fs" % dt)
+
+
+@test
+def an_exchange_outlasting_the_head_timeout_then_the_idle_wait(env):
+	# The conn's one timer is set for the head timeout and only moved on
+	# lazily: a response slower than head_timeout_ms (but within the exchange's
+	# idle time) must still arrive, and the keep-alive wait after it must run
+	# its full length from the response's end.
+	delay = (HEAD_TIMEOUT_MS + TUNNEL_IDLE_MS) / 2
+	with Conn(env.proxy.port, timeout=5) as c:
+		c.request("GET", _url(env, "/echo?delay_ms=%d" % delay))
+		r = c.read_response()
+		check(r.status == 200, "a response after %d ms (head timeout %d ms): status %d"
+		      % (delay, HEAD_TIMEOUT_MS, r.status))
+		t0 = time.monotonic()
+		closed = c.at_eof(CLIENT_IDLE_MS / 1000 + 3)
+		dt = time.monotonic() - t0
+	check(closed, "keep-alive connection still open %.1fs after the slow response" % dt)
+	check(dt >= CLIENT_IDLE_MS / 1000 * 0.8,
+	      "keep-alive wait after a slow response was only %.2fs (client_idle_timeout_ms=%d)"
+	      % (dt, CLIENT_IDLE_MS))
 
 
 @test
