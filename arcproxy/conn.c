@@ -138,7 +138,7 @@ conn_close_upstream(struct conn *c)
 	/* The spliced tunnel's events go before the sockets they watch. */
 	exchange_resp_reads_off(c);
 	relay_stop(&c->relay);
-	budget_untrack(&c->w->budget, c->up->bev);
+	upstream_untrack(c->up);
 	c->up->ops->close(c->up);
 	c->up = NULL;
 }
@@ -366,7 +366,7 @@ conn_tunnel(struct conn *c)
 	METRIC_ADD(m->tunnels_open[c->route.kind], 1);
 	upstream_relay_init(c->up, &c->relay, c->client,
 	    c->cfg->limits.buffer_bytes);
-	budget_track(&c->w->budget, c->up->bev);
+	upstream_track(c->up);
 	bufferevent_setcb(c->up->bev, conn_tunnel_up_read, conn_tunnel_up_write,
 	    conn_tunnel_up_event, c);
 	/* A 101: the bufferevent reads the upstream again (relay_start). */

@@ -119,7 +119,7 @@ exchange_begin(struct conn *c)
 	c->up_eof = 0;
 	upstream_relay_init(c->up, &c->relay, c->client,
 	    c->cfg->limits.buffer_bytes);
-	budget_track(&c->w->budget, c->up->bev);
+	upstream_track(c->up);
 	bufferevent_setcb(c->up->bev, exchange_up_read, exchange_up_write,
 	    exchange_up_event, c);
 	if (c->up->reused && !c->retried)
@@ -219,7 +219,6 @@ exchange_done(struct conn *c)
 	    http_msg_keep_alive(c->resp) &&
 	    evbuffer_get_length(bufferevent_get_input(c->up->bev)) == 0;
 	if (reusable) {
-		budget_untrack(&c->w->budget, c->up->bev);
 		/* The pool's bufferevent read goes in first (pool_put). */
 		pool_put(c->w->pool, c->up, c->cfg->limits.pool_max_idle,
 		    c->cfg->limits.pool_idle_timeout_ms);

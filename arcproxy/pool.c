@@ -31,6 +31,7 @@ static void
 pool_close(struct pool *p, struct upstream *up)
 {
 	pool_remove(p, up);
+	upstream_untrack(up);
 	up->ops->close(up);
 }
 
@@ -131,6 +132,7 @@ pool_put(struct pool *p, struct upstream *up, long long max_idle,
     long long idle_timeout_ms)
 {
 	if (max_idle <= 0) {
+		upstream_untrack(up);
 		up->ops->close(up);
 		return;
 	}

@@ -1,6 +1,7 @@
 /* upstream.c -- the table of routes to their upstream implementations, and whether each is available. */
 #include <stdio.h>
 
+#include "budget.h"
 #include "config.h"
 #include "relay.h"
 #include "upstream.h"
@@ -46,6 +47,24 @@ upstream_fini(struct upstream *up)
 {
 	config_unref(up->cfg);
 	up->cfg = NULL;
+}
+
+void
+upstream_track(struct upstream *up)
+{
+	if (up->tracked)
+		return;
+	budget_track(&up->w->budget, up->bev);
+	up->tracked = 1;
+}
+
+void
+upstream_untrack(struct upstream *up)
+{
+	if (!up->tracked)
+		return;
+	budget_untrack(&up->w->budget, up->bev);
+	up->tracked = 0;
 }
 
 static void

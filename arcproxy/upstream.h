@@ -54,6 +54,7 @@ struct upstream {
 	uint16_t		 port;
 	int			 reused;	/* came from the idle pool */
 	int			 plain;		/* bev is a plain TCP socket (bigger reads) */
+	int			 tracked;	/* bev's buffers count in w's budget */
 	TAILQ_ENTRY(upstream)	 idle;		/* in the pool */
 	struct timeval		 idle_since;
 };
@@ -72,6 +73,11 @@ int	upstream_available(const struct config *, const struct gw *,
 void	upstream_init(struct upstream *, const struct upstream_ops *,
 	    struct worker *, enum route_kind, const struct upstream_target *);
 void	upstream_fini(struct upstream *);
+/* Its buffers counted in its worker's budget from its first exchange on, in
+ * the idle pool too (where they are empty): no callback churn per request.
+ * Untracked before it closes. */
+void	upstream_track(struct upstream *);
+void	upstream_untrack(struct upstream *);
 /* The pump between a plain client socket and this upstream, in the worker's
  * budget; EOF reaches the upstream through its shutdown_write. */
 void	upstream_relay_init(struct upstream *, struct relay *,

@@ -265,6 +265,58 @@ def buffer_budget_holds(env):
 	check(rep is None, "sanitizer: %s" % rep)
 
 
+def _junk_after_answer(lsock, answered):
+	"""An origin that answers one GET per connection, then sends junk while the proxy pools it."""
+	while True:
+		try:
+			s, _ = lsock.accept()
+		except OSError:
+			return
+		with s:
+			buf = b""
+			while b"\r\n\r\n" not in buf:
+				d = s.recv(4096)
+				if not d:
+					break
+				buf += d
+			s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			answered.set()
+			time.sleep(0.3)
+			try:
+				s.sendall(b"J" * 3000)
+				s.recv(1)	# until the proxy closes it
+			except OSError:
+				pass
+
+
+@test(timeout=60)
+def junk_on_a_pooled_upstream_leaves_no_bytes_counted(env):
+	# A pooled upstream's buffers stay in the worker's budget while it idles:
+	# bytes it sends there close it, and leave the count with it.
+	lsock = socket.socket()
+	lsock.bind(("127.0.0.1", 0))
+	lsock.listen(4)
+	port = lsock.getsockname()[1]
+	answered = threading.Event()
+	threading.Thread(target=_junk_after_answer, args=(lsock, answered), daemon=True).start()
+	p = Proxy(routes=[{"match": "127.0.0.1:%d" % port, "route": "direct"}], name="pooljunk").start()
+	try:
+		url = "http://127.0.0.1:%d/x" % port
+		for i in range(2):
+			answered.clear()
+			r = fetch(p.port, "GET", url)
+			check(r.status == 200 and r.body == b"ok", "GET %d through the junk origin: %r" % (i, r))
+			time.sleep(0.6)		# the junk arrives while the upstream idles
+			check(poll(lambda: metric_sum(p.metrics(), "arcproxy_buffered_bytes") == 0, timeout=5),
+			      "junk from a pooled upstream stays counted: arcproxy_buffered_bytes %d"
+			      % metric_sum(p.metrics(), "arcproxy_buffered_bytes"))
+		check(p.alive(), "arcproxy died after junk from pooled upstreams")
+	finally:
+		lsock.close()
+		p.stop()
+		p.cleanup()
+
+
 @test(timeout=60)
 def pipelined_bytes_bounded(env):
 	o = origin()
