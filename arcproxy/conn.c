@@ -136,10 +136,8 @@ conn_close_upstream(struct conn *c)
 	if (c->up == NULL)
 		return;
 	/* The spliced tunnel's events go before the sockets they watch. */
-	exchange_resp_reads_off(c);
 	relay_stop(&c->relay);
-	upstream_untrack(c->up);
-	c->up->ops->close(c->up);
+	upstream_close(c->up);
 	c->up = NULL;
 }
 
@@ -186,8 +184,6 @@ conn_release(struct conn *c)
 		return;
 	if (c->head_rev != NULL)
 		event_free(c->head_rev);
-	if (c->resp_rev != NULL)
-		event_free(c->resp_rev);
 	if (c->client != NULL)
 		bufferevent_free(c->client);
 	if (c->timer != NULL)
@@ -371,13 +367,10 @@ conn_tunnel(struct conn *c)
 	    conn_tunnel_up_event, c);
 	/* A 101: the bufferevent reads the upstream again (relay_start). */
 	bufferevent_enable(c->up->bev, EV_READ);
-	exchange_resp_reads_off(c);
 	/* A tunnel reads no more heads or responses: its idle memory counts. */
+	upstream_reads_bev(c->up, 1);
 	event_free(c->head_rev);
 	c->head_rev = NULL;
-	if (c->resp_rev != NULL)
-		event_free(c->resp_rev);
-	c->resp_rev = NULL;
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	/* Plain TCP both ways: socket to socket once nothing is buffered. */
 	if (c->up->plain)

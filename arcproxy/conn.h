@@ -44,7 +44,6 @@ struct conn {
 	struct timeval		 timer_at;	/* when the timer fires, if timer_on */
 	int			 timer_on;
 	struct event		*head_rev;	/* client readable, in HEAD and IDLE */
-	struct event		*resp_rev;	/* plain upstream readable, in EXCHANGE */
 	struct timeval		 last_active;	/* last byte either way (cached clock) */
 	struct timeval		 start;		/* of the current request or tunnel */
 	struct http_msg		*req;		/* NULL once tunnelling */

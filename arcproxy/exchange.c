@@ -26,33 +26,19 @@ static void	exchange_resp(struct conn *);
 static void	exchange_up_read(struct bufferevent *, void *);
 static void	exchange_up_write(struct bufferevent *, void *);
 static void	exchange_up_event(struct bufferevent *, short, void *);
-static void	exchange_up_readable(evutil_socket_t, short, void *);
+static void	exchange_up_readable(void *);
 
 /*
- * A plain upstream's response is read by the conn's resp_rev, not by the
- * bufferevent: libevent asks the kernel with an ioctl(FIONREAD) before
- * each read.  The bufferevent reads again once the client cannot keep
- * pace (relay_throttle pauses it) and for whatever follows the exchange.
+ * A plain upstream's response is read through the upstream's own read
+ * event (upstream_reads_raw), not by the bufferevent.  The bufferevent
+ * reads again once the client cannot keep pace (relay_throttle pauses it)
+ * and for whatever follows the exchange (a 101's tunnel).
  */
-static void
-exchange_resp_reads_on(struct conn *c)
-{
-	/* Made on the first exchange: a CONNECT's conn never needs it. */
-	if (c->resp_rev == NULL &&
-	    (c->resp_rev = event_new(c->w->base, -1, 0, NULL, NULL)) == NULL)
-		return;			/* the bufferevent reads, as it can */
-	event_assign(c->resp_rev, c->w->base, bufferevent_getfd(c->up->bev),
-	    EV_READ | EV_PERSIST, exchange_up_readable, c);
-	/* In before the bufferevent's goes out: no epoll_ctl for the swap. */
-	event_add(c->resp_rev, NULL);
-	bufferevent_disable(c->up->bev, EV_READ);
-}
-
 void
 exchange_resp_reads_off(struct conn *c)
 {
-	if (c->resp_rev != NULL && event_pending(c->resp_rev, EV_READ, NULL))
-		event_del(c->resp_rev);
+	if (c->up != NULL)
+		upstream_reads_bev(c->up, 0);
 }
 
 /* Opens the route's upstream under the request's generation. */
@@ -99,10 +85,10 @@ exchange_req_body(struct conn *c)
 		/* Written now: a write event only for what the socket did not
 		 * take (no epoll_ctl pair per request). */
 		fastio_write_now(c->up->bev);
-		if (evbuffer_get_length(out) == 0)
-			bufferevent_disable(c->up->bev, EV_WRITE);
-		else
+		if (evbuffer_get_length(out) > 0)
 			bufferevent_enable(c->up->bev, EV_WRITE);
+		else if (bufferevent_get_enabled(c->up->bev) & EV_WRITE)
+			bufferevent_disable(c->up->bev, EV_WRITE);
 	}
 	if (!c->req_done)
 		relay_throttle_end(&c->relay, &c->relay.client);
@@ -131,9 +117,11 @@ exchange_begin(struct conn *c)
 	http_msg_init(c->resp, HTTP_RESPONSE);
 	c->resp->skip_body = strcmp(c->method, "HEAD") == 0;
 	bufferevent_setwatermark(c->up->bev, EV_WRITE, 0, 0);
-	bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
-	if (c->up->plain)
-		exchange_resp_reads_on(c);
+	/* A plain upstream: its own read event, and a write event only for
+	 * what exchange_req_body() cannot write at once. */
+	if (!c->up->plain ||
+	    upstream_reads_raw(c->up, exchange_up_readable, c) == -1)
+		bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
 	bufferevent_enable(c->client, EV_READ);
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	exchange_req_body(c);
@@ -157,7 +145,7 @@ exchange_opened(struct upstream *up, enum px_error error, const char *details,
 		/* The details live in the upstream, which goes now. */
 		snprintf(why, sizeof(why), "%s", details ? details : "");
 		c->up = NULL;
-		up->ops->close(up);
+		upstream_close(up);
 		conn_fail_details(c, error, why[0] ? why : NULL);
 		return;
 	}
@@ -165,7 +153,7 @@ exchange_opened(struct upstream *up, enum px_error error, const char *details,
 	if (c->w->tunnels_cut && c->req != NULL && http_msg_is_connect(c->req)) {
 		/* SIGTERM's grace for tunnels is over: none opens now. */
 		c->up = NULL;
-		up->ops->close(up);
+		upstream_close(up);
 		conn_fail(c, PXE_SHUTDOWN);
 		return;
 	}
@@ -219,10 +207,9 @@ exchange_done(struct conn *c)
 	    http_msg_keep_alive(c->resp) &&
 	    evbuffer_get_length(bufferevent_get_input(c->up->bev)) == 0;
 	if (reusable) {
-		/* The pool's bufferevent read goes in first (pool_put). */
+		/* The pool takes the upstream's reads over (pool_put). */
 		pool_put(c->w->pool, c->up, c->cfg->limits.pool_max_idle,
 		    c->cfg->limits.pool_idle_timeout_ms);
-		exchange_resp_reads_off(c);
 		c->up = NULL;
 	} else
 		conn_close_upstream(c);
@@ -378,15 +365,13 @@ exchange_up_read(struct bufferevent *bev, void *arg)
 }
 
 static void
-exchange_up_readable(evutil_socket_t fd, short what, void *arg)
+exchange_up_readable(void *arg)
 {
 	struct conn	*c = arg;
 	struct bufferevent *bev = c->up->bev;
 	size_t		 room;
 	ssize_t		 n;
 
-	(void)fd;
-	(void)what;
 	if ((room = relay_read_room(&c->relay.upstream.win, &c->w->budget, bev,
 	    (size_t)c->cfg->limits.buffer_bytes)) == 0)
 		room = FASTIO_LIBEVENT_READ;	/* spent: small reads only */

@@ -12,7 +12,7 @@ void	exchange_client_read(struct conn *);
 /* CONN_EXCHANGE: the client's output drained to its low-water mark. */
 void	exchange_client_drained(struct conn *);
 /* The upstream's bufferevent reads it again (a plain upstream's response
- * is read by the conn's resp_rev while the exchange runs unthrottled). */
+ * is read by the upstream's own event while the exchange runs unthrottled). */
 void	exchange_resp_reads_off(struct conn *);
 
 #endif

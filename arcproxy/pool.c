@@ -31,18 +31,23 @@ static void
 pool_close(struct pool *p, struct upstream *up)
 {
 	pool_remove(p, up);
-	upstream_untrack(up);
-	up->ops->close(up);
+	upstream_close(up);
 }
 
 /* An idle connection that becomes readable was closed or sent junk: drop it. */
 static void
-pool_idle_read(struct bufferevent *bev, void *arg)
+pool_idle_readable(void *arg)
 {
 	struct upstream	*up = arg;
 
-	(void)bev;
 	pool_close(up->w->pool, up);
+}
+
+static void
+pool_idle_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	pool_idle_readable(arg);
 }
 
 static void
@@ -132,8 +137,7 @@ pool_put(struct pool *p, struct upstream *up, long long max_idle,
     long long idle_timeout_ms)
 {
 	if (max_idle <= 0) {
-		upstream_untrack(up);
-		up->ops->close(up);
+		upstream_close(up);
 		return;
 	}
 	while (p->count >= max_idle)
@@ -143,7 +147,9 @@ pool_put(struct pool *p, struct upstream *up, long long max_idle,
 	p->count++;
 	p->idle_timeout_ms = idle_timeout_ms;
 	bufferevent_setcb(up->bev, pool_idle_read, NULL, pool_idle_event, up);
-	bufferevent_enable(up->bev, EV_READ);
+	/* A plain one keeps its own read event (only the callback changes). */
+	if (!up->plain || upstream_reads_raw(up, pool_idle_readable, up) == -1)
+		bufferevent_enable(up->bev, EV_READ);
 	if (!evtimer_pending(p->sweep, NULL)) {
 		struct timeval tv = { 1, 0 };
 

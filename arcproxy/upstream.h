@@ -55,6 +55,10 @@ struct upstream {
 	int			 reused;	/* came from the idle pool */
 	int			 plain;		/* bev is a plain TCP socket (bigger reads) */
 	int			 tracked;	/* bev's buffers count in w's budget */
+	struct event		*rev;		/* plain: its socket readable (see below) */
+	int			 rev_on;
+	void			 (*readable)(void *);	/* rev's callback, by its user */
+	void			*readable_arg;
 	TAILQ_ENTRY(upstream)	 idle;		/* in the pool */
 	struct timeval		 idle_since;
 };
@@ -78,6 +82,20 @@ void	upstream_fini(struct upstream *);
  * Untracked before it closes. */
 void	upstream_track(struct upstream *);
 void	upstream_untrack(struct upstream *);
+/*
+ * A plain upstream is watched by its own read event, not by its
+ * bufferevent (which asks the kernel with an ioctl(FIONREAD) before each
+ * read), through exchanges and idle time in the pool alike: its user only
+ * swaps the callback, and the socket's watch never changes per request.
+ * upstream_reads_raw() hands the reads to cb (the bufferevent's stop); -1
+ * when out of memory, and the bufferevent reads on.  upstream_reads_bev()
+ * gives them back to the bufferevent (enabled by the caller); with
+ * for_good the event goes (a tunnel's idle memory counts).
+ */
+int	upstream_reads_raw(struct upstream *, void (*cb)(void *), void *arg);
+void	upstream_reads_bev(struct upstream *, int for_good);
+/* Untracks, drops its read event, and closes it (ops->close). */
+void	upstream_close(struct upstream *);
 /* The pump between a plain client socket and this upstream, in the worker's
  * budget; EOF reaches the upstream through its shutdown_write. */
 void	upstream_relay_init(struct upstream *, struct relay *,
