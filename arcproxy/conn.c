@@ -37,12 +37,14 @@ static void	conn_tunnel_up_event(struct bufferevent *, short, void *);
 static void	conn_head(struct conn *);
 
 /*
- * Between requests (HEAD, IDLE) the client's socket is watched by head_rev,
- * not by its bufferevent: libevent asks the kernel with an ioctl(FIONREAD)
- * before each read, one system call in six or seven of a small request.
- * Any other state reads through the bufferevent.  The new watcher goes in
- * before the old one goes out: the socket stays watched for reading all
- * along, and libevent's changelist sends no epoll_ctl(2) for the swap.
+ * Between requests (HEAD, IDLE), and through an exchange whose request has
+ * no body, the client's socket is watched by head_rev, not by its
+ * bufferevent: libevent asks the kernel with an ioctl(FIONREAD) before each
+ * read, one system call in six or seven of a small request.  A request body
+ * and everything after the exchange (a tunnel, a close) read through the
+ * bufferevent.  The new watcher goes in before the old one goes out: the
+ * socket stays watched for reading all along, and libevent's changelist
+ * sends no epoll_ctl(2) for the swap.
  */
 static void
 conn_head_reads(struct conn *c, int on)
@@ -50,12 +52,32 @@ conn_head_reads(struct conn *c, int on)
 	if (c->head_rev == NULL)
 		return;			/* a tunnel: never again */
 	if (on) {
-		event_add(c->head_rev, NULL);
-		bufferevent_disable(c->client, EV_READ);
-	} else if (event_pending(c->head_rev, EV_READ, NULL)) {
+		if (!c->head_rev_on) {
+			event_add(c->head_rev, NULL);
+			c->head_rev_on = 1;
+		}
+		if (bufferevent_get_enabled(c->client) & EV_READ)
+			bufferevent_disable(c->client, EV_READ);
+	} else if (c->head_rev_on) {
 		bufferevent_enable(c->client, EV_READ);
 		event_del(c->head_rev);
+		c->head_rev_on = 0;
 	}
+}
+
+void
+conn_client_reads(struct conn *c, int on)
+{
+	if (on) {
+		if (!c->head_rev_on)
+			bufferevent_enable(c->client, EV_READ);
+		return;
+	}
+	if (c->head_rev_on) {
+		event_del(c->head_rev);
+		c->head_rev_on = 0;
+	}
+	bufferevent_disable(c->client, EV_READ);
 }
 
 static void
@@ -371,6 +393,7 @@ conn_tunnel(struct conn *c)
 	upstream_reads_bev(c->up, 1);
 	event_free(c->head_rev);
 	c->head_rev = NULL;
+	c->head_rev_on = 0;
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	/* Plain TCP both ways: socket to socket once nothing is buffered. */
 	if (c->up->plain)
@@ -422,8 +445,6 @@ conn_route(struct conn *c)
 	size_t		 len;
 	int		 rc, guarded;
 
-	/* From here on the bufferevent reads. */
-	conn_head_reads(c, 0);
 	event_base_gettimeofday_cached(c->w->base, &c->start);
 	c->bytes_up = c->bytes_down = 0;
 	c->status = 0;
@@ -479,6 +500,9 @@ conn_route(struct conn *c)
 		break;
 	}
 	c->req_body = !c->req_done;
+	/* A body: from here on the bufferevent reads (relay windows). */
+	if (c->req_body)
+		conn_head_reads(c, 0);
 	exchange_start(c);
 }
 
@@ -560,7 +584,7 @@ conn_client_read(struct bufferevent *bev, void *arg)
 		 * client waits too. */
 		if (evbuffer_get_length(bufferevent_get_input(bev)) >=
 		    (size_t)c->cfg->limits.buffer_bytes)
-			bufferevent_disable(bev, EV_READ);
+			conn_client_reads(c, 0);
 		break;
 	}
 }
@@ -607,7 +631,7 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 		/* The client half-closed after its request: answer, then close. */
 		c->client_eof = 1;
 		c->keep_alive = 0;
-		bufferevent_disable(c->client, EV_READ);
+		conn_client_reads(c, 0);
 		return;
 	}
 	/* Mid-exchange, or while the upstream opens: conn_free() cancels the

@@ -44,6 +44,7 @@ struct conn {
 	struct timeval		 timer_at;	/* when the timer fires, if timer_on */
 	int			 timer_on;
 	struct event		*head_rev;	/* client readable, in HEAD and IDLE */
+	int			 head_rev_on;	/* and through a bodiless exchange */
 	struct timeval		 last_active;	/* last byte either way (cached clock) */
 	struct timeval		 start;		/* of the current request or tunnel */
 	struct http_msg		*req;		/* NULL once tunnelling */
@@ -88,6 +89,8 @@ void		 conn_shutdown_all(struct worker *);
 /* For exchange.c: the life-cycle steps an exchange ends in. */
 void		 conn_arm(struct conn *, long long ms);
 void		 conn_disarm(struct conn *);
+/* The client's reads on or off, by whichever watcher reads it now. */
+void		 conn_client_reads(struct conn *, int on);
 void		 conn_touch(struct conn *);
 void		 conn_log(struct conn *);
 void		 conn_close_upstream(struct conn *);

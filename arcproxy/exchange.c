@@ -122,7 +122,7 @@ exchange_begin(struct conn *c)
 	if (!c->up->plain ||
 	    upstream_reads_raw(c->up, exchange_up_readable, c) == -1)
 		bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
-	bufferevent_enable(c->client, EV_READ);
+	conn_client_reads(c, 1);
 	conn_arm(c, c->cfg->limits.tunnel_idle_timeout_ms);
 	exchange_req_body(c);
 }
@@ -188,7 +188,7 @@ exchange_start(struct conn *c)
 	conn_disarm(c);
 	/* Keep reading: a client that leaves while the upstream opens (a
 	 * proxy's CONNECT, a gateway stream) cancels the open. */
-	bufferevent_enable(c->client, EV_READ);
+	conn_client_reads(c, 1);
 	exchange_open(c);
 }
 
@@ -434,7 +434,7 @@ exchange_client_read(struct conn *c)
 	} else if (evbuffer_get_length(bufferevent_get_input(c->client)) >=
 	    RELAY_WINDOW_MIN)
 		/* Pipelined requests wait for this response. */
-		bufferevent_disable(c->client, EV_READ);
+		conn_client_reads(c, 0);
 }
 
 void

@@ -7,6 +7,8 @@ Expectations:
 - Expect: 100-continue gets an interim 100 before the client sends the body.
 - Keep-alive on both sides: two requests on one client connection; two client connections in
   turn reuse one pooled upstream connection (/conn-id is the same).
+- A client that half-closes after a GET still gets the (slow) response, then the close, and
+  the proxy does not spin meanwhile.
 - Three pipelined requests in one write get three responses in order, also when POST bodies
   (Content-Length and chunked) sit between them; 40 concurrent clients all get their bytes.
 - A pooled upstream connection that the origin closed does not fail the next request.
@@ -211,6 +213,30 @@ def client_keepalive(env):
 		r2 = c.read_response()
 		check(r1.status == 200 and r1.body == payload(100), "first response %r" % r1)
 		check(r2.status == 200 and r2.json()["path"] == "/echo?second=1", "second response %r" % r2)
+
+
+def _cpu_seconds(pid):
+	with open("/proc/%d/stat" % pid) as f:
+		fields = f.read().rsplit(")", 1)[1].split()
+	return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@test
+def client_half_close_during_a_slow_response(env):
+	# The client's socket is watched by the conn's own read event through an
+	# exchange without a request body: its EOF must stop that watch (no busy
+	# loop on a readable EOF), and the response still arrives, then the close.
+	pid = env.proxy.proc.pid
+	with Conn(env.proxy.port, timeout=5) as c:
+		c.request("GET", _url(env, "/echo?delay_ms=800&halfclose=1"))
+		c.shutdown_wr()
+		cpu0 = _cpu_seconds(pid)
+		r = c.read_response()
+		cpu = _cpu_seconds(pid) - cpu0
+		check(r.status == 200 and r.json()["path"].startswith("/echo?delay_ms=800"),
+		      "the response after the client's half-close: %r" % r)
+		check(c.at_eof(3), "connection left open after answering a half-closed client")
+	check(cpu < 0.4, "arcproxy spent %.2f CPU s while a half-closed client waited 0.8 s" % cpu)
 
 
 @test
