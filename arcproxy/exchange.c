@@ -108,7 +108,11 @@ exchange_begin(struct conn *c)
 	upstream_track(c->up);
 	bufferevent_setcb(c->up->bev, exchange_up_read, exchange_up_write,
 	    exchange_up_event, c);
-	if (c->up->reused && !c->retried)
+	if (c->up->plain)
+		/* Straight to the socket, and head_out stays as it is: a
+		 * stale pooled connection means sending it again. */
+		fastio_send(c->up->bev, evbuffer_pullup(head, len), len);
+	else if (c->up->reused && !c->retried)
 		/* Keep a copy: a stale pooled connection means sending it again. */
 		evbuffer_add(bufferevent_get_output(c->up->bev),
 		    evbuffer_pullup(head, len), len);

@@ -136,6 +136,20 @@ fastio_write_now(struct bufferevent *bev)
 }
 
 void
+fastio_send(struct bufferevent *bev, const void *data, size_t len)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+	ssize_t		 n = 0;
+
+	/* An error is left for the bufferevent's own write to meet. */
+	if (evbuffer_get_length(out) == 0 &&
+	    (n = write(bufferevent_getfd(bev), data, len)) < 0)
+		n = 0;
+	if ((size_t)n < len)
+		evbuffer_add(out, (const char *)data + n, len - (size_t)n);
+}
+
+void
 fastio_pass(struct evbuffer *src, struct bufferevent *to, int plain)
 {
 	struct evbuffer	*out = bufferevent_get_output(to);

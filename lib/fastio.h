@@ -28,6 +28,11 @@ ssize_t	fastio_read_some(struct bufferevent *, size_t room);
 /* Writes what bev's output holds now rather than on the next pass of the
  * loop (one epoll round less); the rest waits for its own write event. */
 void	fastio_write_now(struct bufferevent *);
+/* Sends a copy of data on a plain socket bufferevent: straight to the
+ * socket while nothing is queued in its output, the rest queued there (a
+ * write error too, for the bufferevent's own write to meet).  The caller
+ * enables the write event if the output holds anything after. */
+void	fastio_send(struct bufferevent *, const void *data, size_t len);
 /* Appends src to a plain socket bufferevent's output; while nothing is
  * queued there, first writes straight to the socket, so that what the
  * kernel takes never schedules (and deletes) a write event.  What is left
