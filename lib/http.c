@@ -18,10 +18,15 @@ enum {
 };
 
 /* Fields that describe one hop and never travel past the proxy. */
-static const char *const http_hop_fields[] = {
-	"connection", "proxy-connection", "keep-alive", "te", "trailer",
-	"upgrade", "proxy-authorization", "proxy-authenticate", NULL
+static const struct http_name {
+	const char	*name;
+	size_t		 len;
+} http_hop_fields[] = {
+	{ "connection", 10 }, { "proxy-connection", 16 }, { "keep-alive", 10 },
+	{ "te", 2 }, { "trailer", 7 }, { "upgrade", 7 },
+	{ "proxy-authorization", 19 }, { "proxy-authenticate", 18 },
 };
+#define HTTP_HOP_UPGRADE	5	/* its index */
 
 #define HTTP_VIA	"Via: 1.1 arcproxy\r\n"
 
@@ -759,19 +764,22 @@ http_token_in_list(const char *list, size_t len, const char *token,
 	return 0;
 }
 
-/* Is this field hop-by-hop: on the fixed list, or named by a Connection field? */
+/*
+ * Is this field hop-by-hop: on the fixed list, or named by a Connection
+ * field?  connection: whether the message has any Connection field.
+ */
 static int
 http_field_is_hop(const struct http_msg *m, const struct http_field *f,
-    int keep_upgrade)
+    int keep_upgrade, int connection)
 {
 	const char	*name = m->raw + f->name.off;
-	int		 i;
+	size_t		 i;
 
-	for (i = 0; http_hop_fields[i] != NULL; i++)
-		if (http_span_is(m, &f->name, http_hop_fields[i],
-		    strlen(http_hop_fields[i])))
-			return !(keep_upgrade && i == 5);	/* "upgrade" */
-	for (i = 0; i < m->nfields; i++)
+	for (i = 0; i < sizeof(http_hop_fields) / sizeof(http_hop_fields[0]); i++)
+		if (http_span_is(m, &f->name, http_hop_fields[i].name,
+		    http_hop_fields[i].len))
+			return !(keep_upgrade && i == HTTP_HOP_UPGRADE);
+	for (i = 0; connection && i < (size_t)m->nfields; i++)
 		if (http_span_is(m, &m->fields[i].name, "connection", 10) &&
 		    http_token_in_list(m->raw + m->fields[i].value.off,
 		    m->fields[i].value.len, name, f->name.len))
@@ -836,11 +844,13 @@ http_write_fields(const struct http_msg *m, struct http_out *out,
     int keep_upgrade, int drop_host)
 {
 	const struct http_field	*f;
-	int			 i;
+	int			 i, connection = 0;
 
+	for (i = 0; i < m->nfields && !connection; i++)
+		connection = http_span_is(m, &m->fields[i].name, "connection", 10);
 	for (i = 0; i < m->nfields; i++) {
 		f = &m->fields[i];
-		if (http_field_is_hop(m, f, keep_upgrade))
+		if (http_field_is_hop(m, f, keep_upgrade, connection))
 			continue;
 		if (drop_host && http_span_is(m, &f->name, "host", 4))
 			continue;
