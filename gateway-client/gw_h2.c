@@ -155,6 +155,31 @@ gw_h2_pair_read(struct bufferevent *bev, void *arg)
 	gw_h2_flush(hs->s);
 }
 
+/*
+ * Our end holds at most GW_H2_STREAM_BUFFER of the caller's bytes: past it
+ * the pair stops moving them (its read goes off), the caller's output
+ * grows and its own backpressure starts.  Not a read watermark: with one,
+ * the pair moves only what fits under it, and the part of a chain that
+ * does not fit is copied; every DATA frame sent made room for a copy of
+ * the next 16 KiB.  Off and on, whole chains move.
+ */
+static void
+gw_h2_held(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct gw_h2_stream	*hs = arg;
+	size_t			 held = info->orig_size + info->n_added -
+				    info->n_deleted;
+	int			 on;
+
+	(void)buf;
+	on = (bufferevent_get_enabled(hs->pair[1]) & EV_READ) != 0;
+	if (on && held >= GW_H2_STREAM_BUFFER)
+		bufferevent_disable(hs->pair[1], EV_READ);
+	else if (!on && held < GW_H2_STREAM_BUFFER / 2)
+		bufferevent_enable(hs->pair[1], EV_READ);
+}
+
 /* The caller took what we received: open the window by that much. */
 static void
 gw_h2_pair_write(struct bufferevent *bev, void *arg)
@@ -188,8 +213,12 @@ gw_h2_stream_free(struct gw_h2_stream *hs)
 {
 	if (hs->pair[0] != NULL)
 		bufferevent_free(hs->pair[0]);
-	if (hs->pair[1] != NULL)
+	if (hs->pair[1] != NULL) {
+		/* A freed pair may finish later: nothing of it calls back. */
+		evbuffer_remove_cb(bufferevent_get_input(hs->pair[1]),
+		    gw_h2_held, hs);
 		bufferevent_free(hs->pair[1]);
+	}
 	if (hs->body != NULL)
 		evbuffer_free(hs->body);
 	free(hs);
@@ -637,9 +666,12 @@ gw_h2_open(struct gw_h2 *s, struct gw_req *r)
 	hs->req = r;
 	r->h2s = hs;
 	r->state = GWR_CONNECT;
-	/* Our end holds at most this much of the caller's bytes: past it the
-	 * caller's output grows and its own backpressure starts. */
-	bufferevent_setwatermark(hs->pair[1], EV_READ, 0, GW_H2_STREAM_BUFFER);
+	/* Our end holds at most GW_H2_STREAM_BUFFER (gw_h2_held). */
+	if (evbuffer_add_cb(bufferevent_get_input(hs->pair[1]), gw_h2_held,
+	    hs) == NULL) {
+		bufferevent_setwatermark(hs->pair[1], EV_READ, 0,
+		    GW_H2_STREAM_BUFFER);	/* out of memory: copies, as it can */
+	}
 	bufferevent_setcb(hs->pair[1], gw_h2_pair_read, gw_h2_pair_write, NULL, hs);
 	bufferevent_enable(hs->pair[1], EV_READ | EV_WRITE);
 	bufferevent_enable(hs->pair[0], EV_READ | EV_WRITE);
