@@ -64,7 +64,8 @@ ARCPROXY_SRC := arcproxy/arcproxy.c arcproxy/config.c lib/route.c \
 	arcproxy/upstream_direct.c arcproxy/pool.c lib/relay.c lib/budget.c lib/fastio.c \
 	arcproxy/conn.c arcproxy/exchange.c arcproxy/listener.c arcproxy/worker.c \
 	arcproxy/accesslog.c arcproxy/metrics.c arcproxy/admin.c \
-	arcproxy/upstream.c arcproxy/upstream_proxy.c arcproxy/upstream_gateway.c \
+	arcproxy/upstream.c arcproxy/upstream_io.c arcproxy/upstream_proxy.c \
+	arcproxy/upstream_gateway.c \
 	arcproxy/fdlimit.c $(GW_SRC)
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
@@ -87,7 +88,7 @@ conf_test_OBJS	 := lib/conf.c
 UNIT_TESTS += budget fdlimit relay pool
 budget_test_OBJS := lib/budget.c
 relay_test_OBJS := lib/relay.c lib/budget.c lib/fastio.c lib/bigread.c
-pool_test_OBJS	 := arcproxy/pool.c
+pool_test_OBJS	 := arcproxy/pool.c arcproxy/upstream_io.c lib/budget.c
 fdlimit_test_OBJS := arcproxy/fdlimit.c lib/log.c
 agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
 gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c \
