@@ -21,6 +21,8 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
   names another configuration than its metadata.json, one signed as version 1.0.0 for an assignment
   of version 2.0.0, a signed package that unpacks to more than 64 MiB, a document that is not JSON,
   a resource of an unknown type (its sibling resource is still corrected).
+- An applied assignment whose version changes (same package) is verified again: signed as 1.0.0,
+  the package is refused as 2.0.0.
 - A symlink planted by an unprivileged user at a target path is not followed: the file it points
   to is unchanged and the report says why.
 - 50 assignments (one package, each with its own parameters) are first evaluated in the order of
@@ -382,6 +384,35 @@ def refused_with_reasons_others_still_evaluated(env):
 	finally:
 		for name in ("tampered", "wrongsigner", "forged", "baddoc", "unknown", "good") + refused_as:
 			unassign(env, name)
+
+
+@test(timeout=60)
+def a_new_version_is_verified_again(env):
+	"""An applied assignment whose version changes (the same package) is checked against the
+	package's signature again: signed as 1.0.0, it is refused as 2.0.0."""
+	t = targets(env, "version")
+	f = os.path.join(t, "v.conf")
+	write(f, "old\n", 0o644)
+	uri, sha = pack(env, file_doc("verpkg", file_res("v", f, "wanted\n")), "verpkg", version="1.0.0")
+
+	def put(version):
+		status, body = fx.operator(env.sim, "PUT", fx.apath("verpkg"), {
+			"contentUri": uri, "contentHash": sha, "assignmentType": "ApplyAndAutoCorrect",
+			"configurationParameter": [], "version": version})
+		check(status in (200, 201), "PUT verpkg version %s: %d %r" % (version, status, body))
+		if "verpkg" not in env.names:
+			env.names.append("verpkg")
+	try:
+		put("1.0.0")
+		wait_report(env, "verpkg", compliant, "version 1.0.0 applied", timeout=20)
+		check(read(f) == "wanted\n", "version 1.0.0 was not applied")
+		put("2.0.0")
+		r = wait_report(env, "verpkg", lambda r: "signed as version" in reasons(r), "version 2.0.0 refused",
+				timeout=20)
+		check(noncompliant(r) and "refused: signature: signed as version 1.0.0, not 2.0.0" in reasons(r),
+		      "version 2.0.0: %s" % reasons(r))
+	finally:
+		unassign(env, "verpkg")
 
 
 @test(timeout=60)
