@@ -104,8 +104,9 @@ tls_test_OBJS	 := lib/tls.c
 h2io_test_OBJS	 := lib/h2io.c
 acceptor_test_OBJS := lib/acceptor.c lib/addr.c
 # Package verification and unpacking (extmgr, guestconfig); unpack needs libarchive.
-UNIT_TESTS += pkgverify unpack
-pkgverify_test_OBJS := lib/pkgverify.c
+UNIT_TESTS += pkgverify pkgstatement unpack
+pkgverify_test_OBJS := lib/pkgverify.c lib/pkgstatement.c
+pkgstatement_test_OBJS := lib/pkgstatement.c
 unpack_test_OBJS := lib/unpack.c
 $(BUILD)/tests/unpack_test build/fuzz/pkg_unpack_fuzz: LDLIBS += -larchive
 accesslog_test_OBJS := arcproxy/accesslog.c lib/safedir.c lib/log.c

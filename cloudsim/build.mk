@@ -9,7 +9,7 @@ CLOUDSIM_SRC := cloudsim/cloudsim.c cloudsim/simconf.c cloudsim/pki.c \
 	cloudsim/tunnel.c lib/relay.c lib/budget.c lib/fastio.c lib/bigread.c \
 	cloudsim/echo.c cloudsim/registry.c cloudsim/jwt.c cloudsim/httpd.c \
 	cloudsim/control.c cloudsim/operator.c lib/route.c lib/http.c \
-	cloudsim/packages.c cloudsim/pkgsign.c cloudsim/extreq.c cloudsim/extstore.c \
+	cloudsim/packages.c cloudsim/pkgsign.c lib/pkgstatement.c cloudsim/extreq.c cloudsim/extstore.c \
 	cloudsim/extensions.c cloudsim/goalstate.c
 # Guest configuration assignments and reports; `cloudsim gc-pack`.
 CLOUDSIM_SRC += cloudsim/guestconfig.c cloudsim/gcpack.c
@@ -39,7 +39,7 @@ cloudsim_guestconfig_test_OBJS := cloudsim/guestconfig.c cloudsim/registry.c \
 	lib/acceptor.c lib/addr.c
 UNIT_TESTS += cloudsim_pkgsign cloudsim_extreq
 cloudsim_pkgsign_test_OBJS := cloudsim/pkgsign.c cloudsim/pki.c cloudsim/extreq.c \
-	lib/tls.c lib/atomicfile.c lib/pkgverify.c
+	lib/tls.c lib/atomicfile.c lib/pkgverify.c lib/pkgstatement.c
 cloudsim_extreq_test_OBJS := cloudsim/extreq.c cloudsim/extstore.c lib/atomicfile.c
 $(BUILD)/tests/cloudsim_pkgsign_test: LDLIBS += -larchive
 

@@ -1,6 +1,7 @@
-/* cloudsim.c -- the local stand-in for Azure: flags, the commands (pki, machine-cert, publisher-cert, ext-pack), start-up (gateway, echo, control plane, package store), signals and shutdown. */
+/* cloudsim.c -- the local stand-in for Azure: flags, the commands (pki, machine-cert, publisher-cert, ext-pack, pkg-sign), start-up (gateway, echo, control plane, package store), signals and shutdown. */
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -46,6 +47,8 @@ usage(void)
 	    "       cloudsim publisher-cert DIR NAME\n"
 	    "       cloudsim ext-pack HANDLER_DIR --publisher P --type T --version V\n"
 	    "                -o OUTDIR [--pki DIR]\n"
+	    "       cloudsim pkg-sign FILE --publisher P --type T --version V\n"
+	    "                [--kind extension|guestconfiguration] [--pki DIR]\n"
 	    "       cloudsim remote MACHINE PORT [--operator URL]\n"
 	    "  -d  stay in the foreground and log to stderr\n"
 	    "  -n  check the configuration (and the PKI it names) and exit\n"
@@ -55,6 +58,8 @@ usage(void)
 	    "  publisher-cert  issue DIR/publishers/NAME.crt and .key (code signing)\n"
 	    "  ext-pack      zip, sign and catalog an extension handler into OUTDIR\n"
 	    "  gc-pack       zip, sign and catalog a guest configuration (see cloudsim gc-pack)\n"
+	    "  pkg-sign      sign FILE as the package named (FILE.p7s); --name is --type's\n"
+	    "                synonym, for a guest configuration\n"
 	    "  remote        stdin and stdout joined to a session to MACHINE's PORT\n");
 	exit(2);
 }
@@ -186,6 +191,84 @@ cmd_ext_pack(int argc, char *argv[])
 	return 0;
 }
 
+/* pkg-sign: FILE.p7s, the publisher's signature of FILE as the package
+ * named (a zip made by hand, or the store's own after a change). */
+static int
+cmd_pkg_sign(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "kind", required_argument, NULL, 'K' },
+		{ "publisher", required_argument, NULL, 'p' },
+		{ "type", required_argument, NULL, 't' },
+		{ "name", required_argument, NULL, 't' },
+		{ "version", required_argument, NULL, 'V' },
+		{ "pki", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct pkg_statement	 id;
+	const char		*kind = "extension", *publisher = NULL;
+	const char		*name = NULL, *version = NULL, *pki = NULL;
+	const char		*file, *base;
+	char			 pki_default[PATH_MAX], dir[PATH_MAX];
+	char			 sig[NAME_MAX + 1], err[512];
+	int			 ch, dirfd;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'K': kind = optarg; break;
+		case 'p': publisher = optarg; break;
+		case 't': name = optarg; break;
+		case 'V': version = optarg; break;
+		case 'k': pki = optarg; break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1 || publisher == NULL || name == NULL ||
+	    version == NULL)
+		usage();
+	memset(&id, 0, sizeof(id));
+	if (strcmp(kind, pkgstatement_kind(PKG_EXTENSION)) == 0)
+		id.kind = PKG_EXTENSION;
+	else if (strcmp(kind, pkgstatement_kind(PKG_GUESTCONFIG)) == 0)
+		id.kind = PKG_GUESTCONFIG;
+	else {
+		fprintf(stderr, "cloudsim pkg-sign: --kind: \"%s\" is not "
+		    "extension or guestconfiguration\n", kind);
+		return 2;
+	}
+	snprintf(id.publisher, sizeof(id.publisher), "%s", publisher);
+	snprintf(id.name, sizeof(id.name), "%s", name);
+	snprintf(id.version, sizeof(id.version), "%s", version);
+	if (pki == NULL) {
+		snprintf(pki_default, sizeof(pki_default), "%s/pki",
+		    daemon_dir(NULL, "ARC_CONFIG_DIR", ARC_DIR_CONFIG));
+		pki = pki_default;
+	}
+	file = argv[optind];
+	base = strrchr(file, '/') != NULL ? strrchr(file, '/') + 1 : file;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(base - file), file);
+	if (snprintf(sig, sizeof(sig), "%s.p7s", base) >= (int)sizeof(sig)) {
+		fprintf(stderr, "cloudsim pkg-sign: %s: name too long\n", file);
+		return 1;
+	}
+	if ((dirfd = open(dir[0] != '\0' ? dir : ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		fprintf(stderr, "cloudsim pkg-sign: %s: %s\n", dir,
+		    strerror(errno));
+		return 1;
+	}
+	if (pkgsign_sign(pki, &id, dirfd, base, sig, err, sizeof(err)) == -1) {
+		fprintf(stderr, "cloudsim pkg-sign: %s\n", err);
+		close(dirfd);
+		return 1;
+	}
+	close(dirfd);
+	printf("cloudsim pkg-sign: %s.p7s: %s signed as %s %s %s %s\n", file,
+	    publisher, kind, pkgstatement_name_what(id.kind), name, version);
+	return 0;
+}
+
 /* The commands, before the daemon's flags: argv[1] names one. */
 static const struct {
 	const char	*name;
@@ -196,6 +279,7 @@ static const struct {
 	{ "publisher-cert", cmd_publisher_cert },
 	{ "ext-pack", cmd_ext_pack },
 	{ "gc-pack", gcpack_main },
+	{ "pkg-sign", cmd_pkg_sign },
 	{ "remote", sessions_remote_main },
 	{ NULL, NULL }
 };

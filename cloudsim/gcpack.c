@@ -106,6 +106,7 @@ gcpack_main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	struct pkgsign_file	 zip;
+	struct pkg_statement	 id;
 	json_t			*entry = NULL, *parsed;
 	const char		*name = NULL, *version = NULL, *outdir = NULL;
 	const char		*publisher = GCPACK_PUBLISHER, *pki = NULL;
@@ -179,8 +180,12 @@ gcpack_main(int argc, char *argv[])
 		goto done;
 	}
 	gcpack_unstage(stage, name);
-	if (pkgsign_sign(pki, publisher, outfd, file, sig, err,
-	    sizeof(err)) == -1) {
+	memset(&id, 0, sizeof(id));
+	id.kind = PKG_GUESTCONFIG;
+	snprintf(id.publisher, sizeof(id.publisher), "%s", publisher);
+	snprintf(id.name, sizeof(id.name), "%s", name);
+	snprintf(id.version, sizeof(id.version), "%s", version);
+	if (pkgsign_sign(pki, &id, outfd, file, sig, err, sizeof(err)) == -1) {
 		fprintf(stderr, "cloudsim gc-pack: %s\n", err);
 		goto done;
 	}

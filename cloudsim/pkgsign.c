@@ -1,4 +1,4 @@
-/* pkgsign.c -- packages for the store: a directory zipped (libarchive, entries in byte order, fixed times), a file signed by its publisher (detached DER CMS, SHA-256) and catalog entries, each written through a rename. */
+/* pkgsign.c -- packages for the store: a directory zipped (libarchive, entries in byte order, fixed times), a file signed by its publisher (a DER CMS SignedData of the statement naming the package and its SHA-256) and catalog entries, each written through a rename. */
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <archive_entry.h>
 #include <jansson.h>
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -21,6 +22,7 @@
 #include "atomicfile.h"
 #include "extreq.h"
 #include "pki.h"
+#include "pkgstatement.h"
 #include "pkgsign.h"
 #include "tls.h"
 
@@ -343,28 +345,79 @@ pkgsign_zip_dir(const char *src, int outdirfd, const char *name,
 	return -1;
 }
 
-int
-pkgsign_sign(const char *pki_dir, const char *publisher, int outdirfd,
-    const char *name, const char *sig_name, char *err, size_t errlen)
+/* The SHA-256 (lower-case hex) and size of the file on fd, from where it is. */
+static int
+pkgsign_hash_fd(int fd, const char *name, char *hex, uint64_t *size,
+    char *err, size_t errlen)
 {
-	const unsigned	 flags = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL;
-	X509		*cert = NULL;
-	EVP_PKEY	*key = NULL;
-	CMS_ContentInfo	*cms = NULL;
-	BIO		*in = NULL, *der = NULL;
-	BUF_MEM		*mem;
-	int		 fd = -1, rc = -1;
+	EVP_MD_CTX	*ctx;
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned	 mdlen;
+	char		*buf;
+	ssize_t		 n;
+	int		 rc = -1;
 
-	if (pki_publisher(pki_dir, publisher, 0, &cert, &key, err, errlen) == -1)
-		return -1;
+	*size = 0;
+	buf = malloc(PKGSIGN_IO);
+	if ((ctx = EVP_MD_CTX_new()) == NULL || buf == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	while ((n = read(fd, buf, PKGSIGN_IO)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s: %s", name, strerror(errno));
+			goto done;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		*size += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	pkgsign_hex(md, mdlen, hex);
+	rc = 0;
+ done:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+int
+pkgsign_sign(const char *pki_dir, const struct pkg_statement *id,
+    int outdirfd, const char *name, const char *sig_name, char *err,
+    size_t errlen)
+{
+	const unsigned		 flags = CMS_BINARY | CMS_PARTIAL;
+	struct pkg_statement	 st = *id;
+	X509			*cert = NULL;
+	EVP_PKEY		*key = NULL;
+	CMS_ContentInfo		*cms = NULL;
+	ASN1_OBJECT		*ctype = NULL;
+	BIO			*in = NULL, *der = NULL;
+	BUF_MEM			*mem;
+	char			*text = NULL;
+	size_t			 len;
+	int			 fd = -1, rc = -1;
+
 	if ((fd = openat(outdirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) ==
 	    -1) {
 		snprintf(err, errlen, "%s: %s", name, strerror(errno));
-		goto done;
+		return -1;
 	}
-	if ((in = BIO_new_fd(fd, BIO_NOCLOSE)) == NULL ||
+	if (pkgsign_hash_fd(fd, name, st.sha256, &st.size, err, errlen) == -1 ||
+	    (text = pkgstatement_encode(&st, &len, err, errlen)) == NULL)
+		goto done;
+	if (pki_publisher(pki_dir, st.publisher, 0, &cert, &key, err,
+	    errlen) == -1)
+		goto done;
+	/* The statement is the content, inside the signature, of its own
+	 * type: the signed attributes then name that type too. */
+	if ((in = BIO_new_mem_buf(text, (int)len)) == NULL ||
 	    (der = BIO_new(BIO_s_mem())) == NULL ||
+	    (ctype = OBJ_txt2obj(PKGSTATEMENT_OID, 1)) == NULL ||
 	    (cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL ||
+	    CMS_set1_eContentType(cms, ctype) != 1 ||
 	    CMS_add1_signer(cms, cert, key, EVP_sha256(), flags) == NULL ||
 	    CMS_final(cms, in, NULL, flags & ~CMS_PARTIAL) != 1 ||
 	    i2d_CMS_bio(der, cms) != 1) {
@@ -378,8 +431,9 @@ pkgsign_sign(const char *pki_dir, const char *publisher, int outdirfd,
 	BIO_free(in);
 	BIO_free(der);
 	CMS_ContentInfo_free(cms);
-	if (fd != -1)
-		close(fd);
+	ASN1_OBJECT_free(ctype);
+	free(text);
+	close(fd);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return rc;
@@ -407,9 +461,10 @@ int
 pkgsign_extension(const struct pkgsign_ext *x, struct pkgsign_file *out,
     char *err, size_t errlen)
 {
-	json_t	*doc = NULL;
-	char	 base[256], file[300], sig[300], entry[300];
-	int	 dirfd = -1, rc = -1;
+	struct pkg_statement	 id;
+	json_t			*doc = NULL;
+	char			 base[256], file[300], sig[300], entry[300];
+	int			 dirfd = -1, rc = -1;
 
 	if (!extreq_publisher_ok(x->publisher) || !extreq_type_ok(x->type) ||
 	    !extreq_version_ok(x->version)) {
@@ -428,9 +483,13 @@ pkgsign_extension(const struct pkgsign_ext *x, struct pkgsign_file *out,
 		snprintf(err, errlen, "%s: %s", x->outdir, strerror(errno));
 		return -1;
 	}
+	memset(&id, 0, sizeof(id));
+	id.kind = PKG_EXTENSION;
+	snprintf(id.publisher, sizeof(id.publisher), "%s", x->publisher);
+	snprintf(id.name, sizeof(id.name), "%s", x->type);
+	snprintf(id.version, sizeof(id.version), "%s", x->version);
 	if (pkgsign_zip_dir(x->src, dirfd, file, out, err, errlen) == -1 ||
-	    pkgsign_sign(x->pki_dir, x->publisher, dirfd, file, sig, err,
-	    errlen) == -1)
+	    pkgsign_sign(x->pki_dir, &id, dirfd, file, sig, err, errlen) == -1)
 		goto done;
 	if ((doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
 	    "kind", "extension", "publisher", x->publisher, "type", x->type,

@@ -1,10 +1,12 @@
-/* pkgsign.h -- packages for the store: a directory zipped (libarchive, entries in byte order, fixed times), a file signed by its publisher (detached DER CMS, SHA-256) and catalog entries, each written through a rename. */
+/* pkgsign.h -- packages for the store: a directory zipped (libarchive, entries in byte order, fixed times), a file signed by its publisher (a DER CMS SignedData of the statement naming the package and its SHA-256) and catalog entries, each written through a rename. */
 #ifndef PKGSIGN_H
 #define PKGSIGN_H
 
 #include <stddef.h>
 
 #include <jansson.h>
+
+#include "pkgstatement.h"
 
 #define PKGSIGN_MTIME	946684800	/* 2000-01-01: every entry's time, so a zip is reproducible */
 
@@ -23,13 +25,16 @@ struct pkgsign_file {
 int	pkgsign_zip_dir(const char *src, int outdirfd, const char *name,
 	    struct pkgsign_file *out, char *err, size_t errlen);
 /*
- * Signs outdirfd/name as publisher (DIR/publishers/<publisher>.*, issued
- * from DIR's package-signing CA on first use): a detached DER CMS
- * SignedData over the file's bytes (SHA-256, binary, the signer's
- * certificate included) written to outdirfd/sig_name (0644).
+ * Signs outdirfd/name as id->publisher (DIR/publishers/<publisher>.*,
+ * issued from DIR's package-signing CA on first use): the statement
+ * (pkgstatement.h) of id's kind, name and version with the file's SHA-256
+ * and size (read from the file; id's are not used), the content of a DER
+ * CMS SignedData of type PKGSTATEMENT_OID (SHA-256, signed attributes, the
+ * signer's certificate included), written to outdirfd/sig_name (0644).
  */
-int	pkgsign_sign(const char *pki_dir, const char *publisher, int outdirfd,
-	    const char *name, const char *sig_name, char *err, size_t errlen);
+int	pkgsign_sign(const char *pki_dir, const struct pkg_statement *id,
+	    int outdirfd, const char *name, const char *sig_name, char *err,
+	    size_t errlen);
 /* What ext-pack packs. */
 struct pkgsign_ext {
 	const char	*src;		/* the handler directory */

@@ -15,7 +15,7 @@
 int
 pkginstall_verified(int dlfd, const char *file, const char *ca_file,
     const struct pkg_expect *exp, const void *sig, size_t siglen,
-    int parentfd, const char *dir, mode_t mode,
+    struct pkg_statement *got, int parentfd, const char *dir, mode_t mode,
     const struct unpack_limits *lim, enum pkginstall_stage *stage, char *err,
     size_t errlen)
 {
@@ -39,8 +39,8 @@ pkginstall_verified(int dlfd, const char *file, const char *ca_file,
 		e.size = (uint64_t)st.st_size;	/* what was downloaded */
 	}
 	*stage = PKGINSTALL_VERIFY;
-	if (pkgverify_fd(pv, fd, &e, sig != NULL ? sig : "", siglen, err,
-	    errlen) == -1)
+	if (pkgverify_fd(pv, fd, &e, sig != NULL ? sig : "", siglen, got,
+	    err, errlen) == -1)
 		goto done;
 	*stage = PKGINSTALL_UNPACK;
 	if (unpack_remove_tree(parentfd, dir, err, errlen) == -1 ||

@@ -18,16 +18,18 @@ enum pkginstall_stage {
 
 /*
  * Opens file in dlfd (O_NOFOLLOW, root's own), checks it against exp
- * (exp->size 0: the file's own size) and the detached signature sig with
- * the CA in ca_file, and only then unpacks that same fd into parentfd/dir
- * (an old dir of that name removed first) with mode, within lim (NULL:
- * unpack's defaults, 2 GiB and 100000 entries).  The download is
- * unlinked whatever happens once it was opened.  Returns 0, or -1 with
+ * (exp->size 0: the file's own size; its kind, publisher, name and version
+ * are what the signature must name) and the signature sig with the CA in
+ * ca_file (pkgverify_fd; what was signed in *got, got may be NULL), and
+ * only then unpacks that same fd into parentfd/dir (an old dir of that
+ * name removed first) with mode, within lim (NULL: unpack's defaults,
+ * 2 GiB and 100000 entries).  The download is unlinked whatever happens
+ * once it was opened.  Returns 0, or -1 with
  * *stage saying which step failed and err why.
  */
 int	pkginstall_verified(int dlfd, const char *file, const char *ca_file,
 	    const struct pkg_expect *exp, const void *sig, size_t siglen,
-	    int parentfd, const char *dir, mode_t mode,
+	    struct pkg_statement *got, int parentfd, const char *dir, mode_t mode,
 	    const struct unpack_limits *lim, enum pkginstall_stage *stage,
 	    char *err, size_t errlen);
 

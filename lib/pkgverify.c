@@ -1,4 +1,4 @@
-/* pkgverify.c -- a downloaded package checked against its catalog entry (size, SHA-256, detached CMS signature by its publisher) before it is opened. */
+/* pkgverify.c -- a downloaded package checked against its catalog entry (size, SHA-256, and its publisher's CMS signature of a statement naming the package and its digest) before it is opened. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -15,6 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "pkgstatement.h"
 #include "pkgverify.h"
 
 #define PKGVERIFY_READ_CHUNK	(64 * 1024)
@@ -287,115 +289,221 @@ pkgverify_check_signer(X509 *x, const char *publisher, char *err,
 	return 0;
 }
 
-int
-pkgverify_fd(struct pkgverify *pv, int fd, const struct pkg_expect *exp,
-    const void *sig, size_t siglen, char *err, size_t errlen)
+/* The CMS structure of sig, before anything is verified: one signer with a
+ * strong digest, over an embedded statement.  NULL with err filled. */
+static CMS_ContentInfo *
+pkgverify_parse_sig(const void *sig, size_t siglen, char *err, size_t errlen)
 {
 	CMS_ContentInfo		*cms = NULL;
-	STACK_OF(X509)		*signers = NULL;
-	BIO			*fdbio = NULL, *mdbio = NULL;
-	const unsigned char	*p;
-	unsigned char		 want[PKGVERIFY_SHA256_LEN];
-	unsigned char		 got[EVP_MAX_MD_SIZE];
+	const unsigned char	*p = sig;
+	ASN1_OBJECT		*ours = NULL;
+	const ASN1_OBJECT	*ctype;
 	char			 why[256];
-	struct stat		 st;
-	uint64_t		 count;
-	int			 verified, reason, rc = -1;
 
-	ERR_clear_error();
-	if (exp->publisher == NULL || exp->publisher[0] == '\0') {
-		snprintf(err, errlen, "catalog: no publisher");
-		goto done;
-	}
-	if (pkgverify_unhex(exp->sha256, want, sizeof(want)) == -1) {
-		snprintf(err, errlen, "catalog: sha256 is not 64 hex digits");
-		goto done;
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "package: %s", strerror(errno));
-		goto done;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "package: not a regular file");
-		goto done;
-	}
-	if ((uint64_t)st.st_size != exp->size) {
-		snprintf(err, errlen, "size %llu != catalog %llu",
-		    (unsigned long long)st.st_size,
-		    (unsigned long long)exp->size);
-		goto done;
-	}
-
-	/* A signature that cannot be used: still tell a wrong file first. */
-	p = sig;
-	if (sig == NULL || siglen == 0)
+	if (sig == NULL || siglen == 0) {
 		snprintf(err, errlen, "signature: no signature");
-	else if (siglen > PKGVERIFY_SIG_MAX)
+		return NULL;
+	}
+	if (siglen > PKGVERIFY_SIG_MAX) {
 		snprintf(err, errlen, "signature: not a DER CMS SignedData: "
 		    "%zu bytes, more than %d", siglen, PKGVERIFY_SIG_MAX);
-	else if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)siglen)) == NULL) {
+		return NULL;
+	}
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)siglen)) == NULL) {
 		pkgverify_ssl_reason(why, sizeof(why));
 		snprintf(err, errlen, "signature: not a DER CMS SignedData: %s",
 		    why);
-	} else if (p != (const unsigned char *)sig + siglen)
+		return NULL;
+	}
+	if (p != (const unsigned char *)sig + siglen) {
 		snprintf(err, errlen, "signature: not a DER CMS SignedData: "
 		    "%zu bytes after it", siglen -
 		    (size_t)(p - (const unsigned char *)sig));
-	else if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)
+		goto fail;
+	}
+	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
 		snprintf(err, errlen, "signature: not a DER CMS SignedData: "
 		    "content type %s", OBJ_nid2sn(OBJ_obj2nid(
 		    CMS_get0_type(cms))));
-	else if (CMS_is_detached(cms) != 1)
-		snprintf(err, errlen, "signature: not detached (it embeds "
-		    "content)");
-	else if (sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) != 1)
+		goto fail;
+	}
+	if ((ours = OBJ_txt2obj(PKGSTATEMENT_OID, 1)) == NULL) {
+		pkgverify_ssl_reason(why, sizeof(why));
+		snprintf(err, errlen, "signature: %s", why);
+		goto fail;
+	}
+	ctype = CMS_get0_eContentType(cms);
+	if (CMS_is_detached(cms) == 1) {
+		if (ctype != NULL && OBJ_obj2nid(ctype) == NID_pkcs7_data)
+			snprintf(err, errlen, "signature: old format (a detached "
+			    "signature of the package bytes, which does not name "
+			    "the package's type and version): the publisher must "
+			    "sign it again");
+		else
+			snprintf(err, errlen, "signature: no signed statement in "
+			    "it (detached)");
+		goto fail;
+	}
+	if (ctype == NULL || OBJ_cmp(ctype, ours) != 0) {
+		if (ctype != NULL)
+			OBJ_obj2txt(why, sizeof(why), ctype, 0);
+		snprintf(err, errlen, "signature: not a package statement: "
+		    "content type %s", ctype != NULL ? why : "none");
+		goto fail;
+	}
+	if (sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) != 1) {
 		snprintf(err, errlen, "signature: %d signers, not one",
 		    sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)));
-	else if (!pkgverify_strong_digest(cms, why, sizeof(why)))
+		goto fail;
+	}
+	if (!pkgverify_strong_digest(cms, why, sizeof(why))) {
 		snprintf(err, errlen, "signature: digest %s is not SHA-256 or "
 		    "stronger", why);
-	else
-		err[0] = '\0';
-	if (err[0] != '\0') {
-		snprintf(why, sizeof(why), "%s", err);
-		if (pkgverify_hash(fd, got, &count, err, errlen) == -1 ||
-		    pkgverify_check_digest(got, count, want, exp->size, err,
-		    errlen) == -1)
-			goto done;
-		snprintf(err, errlen, "%s", why);
-		goto done;
+		goto fail;
 	}
+	/* Without signed attributes the content type is not signed: text
+	 * the publisher signed as something else could pass for a
+	 * statement.  With them, CMS_verify checks it is the one signed. */
+	if (CMS_signed_get_attr_count(sk_CMS_SignerInfo_value(
+	    CMS_get0_SignerInfos(cms), 0)) <= 0) {
+		snprintf(err, errlen, "signature: no signed attributes (the "
+		    "content type is not signed)");
+		goto fail;
+	}
+	ASN1_OBJECT_free(ours);
+	return cms;
+ fail:
+	ASN1_OBJECT_free(ours);
+	CMS_ContentInfo_free(cms);
+	return NULL;
+}
 
-	/* One pass: CMS_verify reads the file through a SHA-256 filter. */
-	if (lseek(fd, 0, SEEK_SET) == -1) {
-		snprintf(err, errlen, "package: seek: %s", strerror(errno));
+/* The statement says what the catalog says: the same publisher as the
+ * signer's, this file, and exp's kind, name and version. */
+static int
+pkgverify_check_statement(const struct pkg_statement *st,
+    const struct pkg_expect *exp, const unsigned char *want, char *err,
+    size_t errlen)
+{
+	unsigned char	signed_md[PKGVERIFY_SHA256_LEN];
+	const char	*what = pkgstatement_name_what(exp->kind);
+
+	if (strcmp(st->publisher, exp->publisher) != 0) {
+		snprintf(err, errlen, "signature: statement names publisher %s, "
+		    "signed by %s", st->publisher, exp->publisher);
+		return -1;
+	}
+	if (pkgverify_unhex(st->sha256, signed_md, sizeof(signed_md)) == -1 ||
+	    memcmp(signed_md, want, sizeof(signed_md)) != 0 ||
+	    st->size != exp->size) {
+		snprintf(err, errlen, "signature: signed for another file "
+		    "(sha256 %s, %llu bytes)", st->sha256,
+		    (unsigned long long)st->size);
+		return -1;
+	}
+	if (st->kind != exp->kind) {
+		snprintf(err, errlen, "signature: signed as a%s %s package, not "
+		    "a%s %s", st->kind == PKG_EXTENSION ? "n" : "",
+		    pkgstatement_kind(st->kind),
+		    exp->kind == PKG_EXTENSION ? "n" : "",
+		    pkgstatement_kind(exp->kind));
+		return -1;
+	}
+	if (exp->name != NULL && strcmp(st->name, exp->name) != 0) {
+		snprintf(err, errlen, "signature: signed as %s %s, not %s", what,
+		    st->name, exp->name);
+		return -1;
+	}
+	if (exp->version != NULL && strcmp(st->version, exp->version) != 0) {
+		snprintf(err, errlen, "signature: signed as version %s, not %s",
+		    st->version, exp->version);
+		return -1;
+	}
+	return 0;
+}
+
+/* exp is one a package can be checked against. */
+static int
+pkgverify_check_expect(const struct pkg_expect *exp, unsigned char *want,
+    char *err, size_t errlen)
+{
+	if (exp->kind != PKG_EXTENSION && exp->kind != PKG_GUESTCONFIG) {
+		snprintf(err, errlen, "catalog: unknown kind of package");
+		return -1;
+	}
+	if (!pkgstatement_word_ok(exp->publisher)) {
+		snprintf(err, errlen, "catalog: no publisher");
+		return -1;
+	}
+	/* An extension is always its type and version: no wildcard. */
+	if ((exp->kind == PKG_EXTENSION || exp->name != NULL) &&
+	    !pkgstatement_word_ok(exp->name)) {
+		snprintf(err, errlen, "catalog: no %s",
+		    pkgstatement_name_what(exp->kind));
+		return -1;
+	}
+	if ((exp->kind == PKG_EXTENSION || exp->version != NULL) &&
+	    !pkgstatement_word_ok(exp->version)) {
+		snprintf(err, errlen, "catalog: no version");
+		return -1;
+	}
+	if (pkgverify_unhex(exp->sha256, want, PKGVERIFY_SHA256_LEN) == -1) {
+		snprintf(err, errlen, "catalog: sha256 is not 64 hex digits");
+		return -1;
+	}
+	return 0;
+}
+
+int
+pkgverify_fd(struct pkgverify *pv, int fd, const struct pkg_expect *exp,
+    const void *sig, size_t siglen, struct pkg_statement *got, char *err,
+    size_t errlen)
+{
+	CMS_ContentInfo		*cms = NULL;
+	STACK_OF(X509)		*signers = NULL;
+	BIO			*out = NULL;
+	BUF_MEM			*text;
+	struct pkg_statement	 st;
+	unsigned char		 want[PKGVERIFY_SHA256_LEN];
+	unsigned char		 md[PKGVERIFY_SHA256_LEN];
+	char			 why[256];
+	struct stat		 st_file;
+	uint64_t		 count;
+	int			 reason, rc = -1;
+
+	ERR_clear_error();
+	if (pkgverify_check_expect(exp, want, err, errlen) == -1)
+		goto done;
+	if (fstat(fd, &st_file) == -1) {
+		snprintf(err, errlen, "package: %s", strerror(errno));
 		goto done;
 	}
-	if ((fdbio = BIO_new_fd(fd, BIO_NOCLOSE)) == NULL ||
-	    (mdbio = BIO_new(BIO_f_md())) == NULL ||
-	    BIO_set_md(mdbio, EVP_sha256()) != 1) {
+	if (!S_ISREG(st_file.st_mode)) {
+		snprintf(err, errlen, "package: not a regular file");
+		goto done;
+	}
+	if ((uint64_t)st_file.st_size != exp->size) {
+		snprintf(err, errlen, "size %llu != catalog %llu",
+		    (unsigned long long)st_file.st_size,
+		    (unsigned long long)exp->size);
+		goto done;
+	}
+	/* The file first: a wrong file is named as such, whatever its
+	 * signature.  The signature then vouches for the catalog's digest. */
+	if (pkgverify_hash(fd, md, &count, err, errlen) == -1 ||
+	    pkgverify_check_digest(md, count, want, exp->size, err,
+	    errlen) == -1)
+		goto done;
+
+	if ((cms = pkgverify_parse_sig(sig, siglen, err, errlen)) == NULL)
+		goto done;
+	if ((out = BIO_new(BIO_s_mem())) == NULL) {
 		pkgverify_ssl_reason(why, sizeof(why));
 		snprintf(err, errlen, "signature: %s", why);
 		goto done;
 	}
-	BIO_push(mdbio, fdbio);
-	verified = CMS_verify(cms, NULL, pv->store, mdbio, NULL,
-	    CMS_DETACHED | CMS_BINARY) == 1;
-	reason = verified ? 0 : pkgverify_ssl_reason(why, sizeof(why));
-	count = BIO_number_read(fdbio);
-	if (count == exp->size) {
-		if (BIO_gets(mdbio, (char *)got, sizeof(got)) !=
-		    PKGVERIFY_SHA256_LEN) {
-			pkgverify_ssl_reason(why, sizeof(why));
-			snprintf(err, errlen, "sha256: %s", why);
-			goto done;
-		}
-	} else if (pkgverify_hash(fd, got, &count, err, errlen) == -1)
-		goto done;	/* CMS_verify stopped before the content */
-	if (pkgverify_check_digest(got, count, want, exp->size, err,
-	    errlen) == -1)
-		goto done;
-	if (!verified) {
+	if (CMS_verify(cms, NULL, pv->store, NULL, out, CMS_BINARY) != 1) {
+		reason = pkgverify_ssl_reason(why, sizeof(why));
 		if (reason == CMS_R_CERTIFICATE_VERIFY_ERROR)
 			snprintf(err, errlen, "signature: not signed by the "
 			    "package-signing CA: %s", pkgverify_strip(why,
@@ -413,11 +521,20 @@ pkgverify_fd(struct pkgverify *pv, int fd, const struct pkg_expect *exp,
 	if (pkgverify_check_signer(sk_X509_value(signers, 0), exp->publisher,
 	    err, errlen) == -1)
 		goto done;
+	BIO_get_mem_ptr(out, &text);
+	if (pkgstatement_parse(text->data, text->length, &st, why,
+	    sizeof(why)) == -1) {
+		snprintf(err, errlen, "signature: %s", why);
+		goto done;
+	}
+	if (pkgverify_check_statement(&st, exp, want, err, errlen) == -1)
+		goto done;
+	if (got != NULL)
+		*got = st;
 	rc = 0;
 done:
 	sk_X509_free(signers);
-	BIO_free(mdbio);
-	BIO_free(fdbio);
+	BIO_free(out);
 	CMS_ContentInfo_free(cms);
 	ERR_clear_error();
 	if (lseek(fd, 0, SEEK_SET) == -1 && rc == 0) {

@@ -5,7 +5,7 @@ EXTMGR_SRC := agentlets/extmgr/extmgr.c agentlets/extmgr/settings.c \
 	agentlets/extmgr/policy.c agentlets/extmgr/state.c \
 	agentlets/extmgr/cloud.c agentlets/extmgr/certs.c \
 	agentlets/extmgr/handler.c agentlets/extmgr/manifest.c \
-	lib/download.c lib/pkgverify.c lib/unpack.c lib/pkginstall.c \
+	lib/download.c lib/pkgverify.c lib/pkgstatement.c lib/unpack.c lib/pkginstall.c \
 	lib/prockill.c lib/agentlet.c lib/privdrop.c lib/notifywatch.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.

@@ -466,10 +466,11 @@ policy_still_allows(struct worker *w, const struct goal_ext *g, json_t *rec,
 }
 
 /*
- * The signature binds a package to its publisher, not to a type: the
- * cloud could name a blocklisted package by another type and pass the
- * lists.  The manifest's "name" (inside the signed zip) says which type it
- * is; when it has one it must be g's, compared without case.  0, or -1
+ * The signature names the type and version (pkgverify), so the cloud
+ * cannot pass a blocklisted package off as another type.  The manifest's
+ * "name" (inside the signed zip) says which type the handler is, too;
+ * when it has one it must be g's, compared without case: a publisher's
+ * package signed under the wrong type is not installed either.  0, or -1
  * with why filled.
  */
 static int
@@ -571,13 +572,19 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 		sig = NULL;
 		siglen = 0;
 	}
+	/* The signature must name this type and version: a package signed
+	 * as another is refused before it is opened. */
+	memset(&exp, 0, sizeof(exp));
+	exp.kind = PKG_EXTENSION;
 	exp.publisher = g->publisher;
+	exp.name = g->type;
+	exp.version = g->version;
 	exp.sha256 = g->sha256;
 	exp.size = g->size;
 	/* An old dir of that name (a pass that died between the unpack and
 	 * the state write) is replaced. */
 	if (pkginstall_verified(w->dl_fd, file, w->s->packages_ca, &exp, sig,
-	    siglen, w->ext_fd, x->dir_name, 0755, NULL, &stage, err,
+	    siglen, NULL, w->ext_fd, x->dir_name, 0755, NULL, &stage, err,
 	    sizeof(err)) == -1) {
 		switch (stage) {
 		case PKGINSTALL_CA:
@@ -623,10 +630,12 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 		rc = FETCH_RETRY;	/* refused again before a download */
 		goto done;
 	}
-	log_info("%s: %llu bytes verified (publisher %s) and unpacked", file,
-	    (unsigned long long)g->size, g->publisher);
+	log_info("%s: %llu bytes verified (publisher %s, signed as %s %s) and "
+	    "unpacked", file, (unsigned long long)g->size, g->publisher,
+	    g->type, g->version);
 	outcome_set(&o, "Verify", "success", 0, "package %s verified: size, "
-	    "SHA-256 and signature by %s", file, g->publisher);
+	    "SHA-256 and signature by %s as type %s version %s", file,
+	    g->publisher, g->type, g->version);
 	report(w, name, rec, g->seq, g->version, &o);
 	rc = FETCH_OK;
  done:

@@ -332,10 +332,16 @@ gc_assign_reconcile(struct gc *gc, struct gc_assignments *list)
 			continue;
 		}
 		TAILQ_REMOVE(&gc->assignments, old, entry);
+		/* A new version is checked against the package's signature
+		 * again: the package is fetched and verified anew. */
 		if (strcmp(old->content_hash, a->content_hash) != 0 ||
-		    strcmp(old->content_uri, a->content_uri) != 0) {
-			log_info("assignment %s: new content %s", a->name,
-			    a->content_uri);
+		    strcmp(old->content_uri, a->content_uri) != 0 ||
+		    (old->version == NULL) != (a->version == NULL) ||
+		    (old->version != NULL && strcmp(old->version,
+		    a->version) != 0)) {
+			log_info("assignment %s: new content %s%s%s", a->name,
+			    a->content_uri, a->version != NULL ? ", version " :
+			    "", a->version != NULL ? a->version : "");
 			gc_assign_drop_package(gc, old);
 			gc_assign_free(old);
 			TAILQ_INSERT_TAIL(&next, a, entry);

@@ -7,7 +7,7 @@
 GUESTCONFIG_SRC := agentlets/guestconfig/guestconfig.c agentlets/guestconfig/gcsettings.c \
 	agentlets/guestconfig/assign.c agentlets/guestconfig/evaluate.c \
 	agentlets/guestconfig/gclist.c agentlets/guestconfig/package.c \
-	lib/machine.c lib/download.c lib/pkgverify.c lib/unpack.c \
+	lib/machine.c lib/download.c lib/pkgverify.c lib/pkgstatement.c lib/unpack.c \
 	lib/pkginstall.c lib/agentlet.c lib/privdrop.c lib/notifywatch.c
 
 # The engine's sources, when the top Makefile has not read them yet.

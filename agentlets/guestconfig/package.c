@@ -49,6 +49,7 @@ struct gc_fetch {
 	char		*proxy;
 	char		*ca_file;		/* the cloud's CA, machine.json's */
 	char		*publisher;
+	char		*version;		/* the assignment's; NULL: any */
 	char		*packages_ca;
 	int		 pkg_fd;		/* the loop's packages/ */
 	pthread_t	 thread;
@@ -70,11 +71,12 @@ gc_str(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-/* metadata.json of the unpacked package: its name and version, and the
- * document <name>.json beside it.  0, or -1 with err. */
+/* metadata.json of the unpacked package: its name and version, the ones
+ * its publisher signed, and the document <name>.json beside it.  0, or -1
+ * with err. */
 static int
-gc_package_meta(int pkg_fd, const char *dir, char **name, char **version,
-    char *err, size_t errlen)
+gc_package_meta(int pkg_fd, const char *dir, const struct pkg_statement *sgn,
+    char **name, char **version, char *err, size_t errlen)
 {
 	json_t		*meta;
 	const char	*n, *v;
@@ -96,6 +98,14 @@ gc_package_meta(int pkg_fd, const char *dir, char **name, char **version,
 	if (!gc_name_ok(n)) {
 		snprintf(err, errlen, "metadata.json: expected {\"name\", "
 		    "\"version\"} naming the configuration");
+		goto fail;
+	}
+	/* What the report calls the configuration is what was signed. */
+	if (strcmp(n, sgn->name) != 0 || v == NULL ||
+	    strcmp(v, sgn->version) != 0) {
+		snprintf(err, errlen, "metadata.json names configuration %.64s "
+		    "%.64s, its signature %s %s", n, v != NULL ? v : "(no version)",
+		    sgn->name, sgn->version);
 		goto fail;
 	}
 	snprintf(doc, sizeof(doc), "%s.json", n);
@@ -132,6 +142,7 @@ gc_fetch_run(void *arg)
 	struct download_req	 req;
 	struct download_result	 res;
 	struct pkg_expect	 exp;
+	struct pkg_statement	 sgn;
 	struct unpack_limits	 lim = { GC_UNPACK_MAX_BYTES, GC_UNPACK_MAX_ENTRIES };
 	enum pkginstall_stage	 stage;
 	void			*sig = NULL;
@@ -159,11 +170,22 @@ gc_fetch_run(void *arg)
 		snprintf(f->err, sizeof(f->err), "signature: %s", err);
 		goto done;
 	}
+	/*
+	 * The signature must name a guest configuration (never an extension's
+	 * package) and, when the assignment has a version, that version.  The
+	 * assignment is not named after its configuration (one package may
+	 * serve many), so the configuration's name is checked against the
+	 * package's metadata.json below.
+	 */
+	memset(&exp, 0, sizeof(exp));
+	exp.kind = PKG_GUESTCONFIG;
 	exp.publisher = f->publisher;
+	exp.name = NULL;
+	exp.version = f->version;
 	exp.sha256 = f->hash;
 	exp.size = 0;		/* the contract: what was downloaded */
 	if (pkginstall_verified(f->pkg_fd, f->zip, f->packages_ca, &exp, sig,
-	    siglen, f->pkg_fd, f->dir, 0700, &lim, &stage, err,
+	    siglen, &sgn, f->pkg_fd, f->dir, 0700, &lim, &stage, err,
 	    sizeof(err)) == -1) {
 		snprintf(f->err, sizeof(f->err), "%s%s", stage ==
 		    PKGINSTALL_CA ? "packages CA: " : stage ==
@@ -173,7 +195,7 @@ gc_fetch_run(void *arg)
 		    stage == PKGINSTALL_UNPACK;
 		goto done;
 	}
-	if (gc_package_meta(f->pkg_fd, f->dir, &f->config_name,
+	if (gc_package_meta(f->pkg_fd, f->dir, &sgn, &f->config_name,
 	    &f->config_version, f->err, sizeof(f->err)) == -1) {
 		unpack_remove_tree(f->pkg_fd, f->dir, err, sizeof(err));
 		f->refused = 1;
@@ -208,6 +230,7 @@ gc_fetch_free(struct gc_fetch *f)
 	free(f->proxy);
 	free(f->ca_file);
 	free(f->publisher);
+	free(f->version);
 	free(f->packages_ca);
 	free(f->config_name);
 	free(f->config_version);
@@ -483,6 +506,7 @@ gc_package_fetch_next(struct gc *gc)
 	    (f->proxy = strdup(gc->settings.proxy)) == NULL ||
 	    (f->ca_file = strdup(gc->machine->ca_file)) == NULL ||
 	    (f->publisher = strdup(gc->settings.publisher)) == NULL ||
+	    (a->version != NULL && (f->version = strdup(a->version)) == NULL) ||
 	    (f->packages_ca = strdup(gc->settings.packages_ca)) == NULL ||
 	    pipe2(f->done, O_CLOEXEC | O_NONBLOCK) == -1 ||
 	    (f->done_ev = event_new(gc->base, f->done[0], EV_READ | EV_PERSIST,

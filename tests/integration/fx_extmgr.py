@@ -397,8 +397,18 @@ def zip_with(path, entries):
 			z.writestr(info, e[1])
 
 
-def sign_as(env, zip_path, publisher):
-	"""A detached DER CMS signature of zip_path by publisher's certificate (made if missing)."""
+def sign_as(env, zip_path, publisher, type_name, version="1.0"):
+	"""zip_path.p7s: publisher's signature of zip_path as its extension type_name at version (the
+	statement that ext-pack signs, by `cloudsim pkg-sign`; the certificate made if missing)."""
+	r = subprocess.run([str(fixtures.CLOUDSIM), "pkg-sign", zip_path, "--kind", "extension", "--publisher",
+			    publisher, "--type", type_name, "--version", version, "--pki", env.sim.pki],
+			   capture_output=True, text=True, timeout=30)
+	check(r.returncode == 0, "cloudsim pkg-sign: %s" % r.stderr)
+
+
+def sign_old_format(env, zip_path, publisher):
+	"""zip_path.p7s as packages were signed before the signature named them: a detached CMS
+	signature of the zip's bytes by publisher's certificate (openssl cms -sign)."""
 	pub_dir = os.path.join(env.sim.pki, "publishers")
 	crt, key = os.path.join(pub_dir, publisher + ".crt"), os.path.join(pub_dir, publisher + ".key")
 	if not os.path.exists(crt):
@@ -409,6 +419,20 @@ def sign_as(env, zip_path, publisher):
 			    "-outform", "DER", "-out", zip_path + ".p7s", "-md", "sha256", "-nosmimecap"],
 			   capture_output=True, text=True, timeout=30)
 	check(r.returncode == 0, "openssl cms -sign: %s" % r.stderr)
+
+
+def recatalog(env, fname, type_name=None, version=None, publisher=PUBLISHER):
+	"""The cloud's catalog entry for publisher's type_name at version naming the published package
+	fname (its zip and signature, unchanged): Publisher.Type-Version.json beside it; the entry."""
+	with open(package_path(env, fname)[:-len(".zip")] + ".json") as f:
+		entry = json.load(f)
+	entry.update({"publisher": publisher, "type": type_name or entry["type"],
+		      "version": version or entry["version"]})
+	path = package_path(env, "%s.%s-%s.json" % (publisher, entry["type"], entry["version"]))
+	with open(path, "w") as f:
+		json.dump(entry, f)
+	os.chmod(path, 0o644)
+	return entry
 
 
 def catalog(env, publisher, type_name, version, zip_path):

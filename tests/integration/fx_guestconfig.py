@@ -231,6 +231,25 @@ def pack(env, doc, name, version="1.0.0", publisher=None, raw=None, pki=None):
 	return "https://packages.cloudsim.test/packages/" + entry["file"], entry["sha256"]
 
 
+def sign(env, zip_path, name, version="1.0.0", kind="guestconfiguration", publisher=PUBLISHER):
+	"""zip_path.p7s: publisher's signature of the store's zip_path as the guest configuration (or,
+	with kind "extension", the extension type) name at version, by `cloudsim pkg-sign`."""
+	r = env.sim.run("pkg-sign", zip_path, "--kind", kind, "--publisher", publisher, "--name", name,
+			"--version", version, "--pki", env.sim.pki)
+	check(r.returncode == 0, "cloudsim pkg-sign: exit %d: %s" % (r.returncode, r.stderr))
+
+
+def sign_old_format(env, zip_path, publisher=PUBLISHER):
+	"""zip_path.p7s as packages were signed before the signature named them: the zip's bytes,
+	detached (openssl cms -sign)."""
+	pub = os.path.join(env.sim.pki, "publishers", publisher)
+	r = subprocess.run(["openssl", "cms", "-sign", "-binary", "-in", zip_path, "-signer", pub + ".crt",
+			    "-inkey", pub + ".key", "-outform", "DER", "-out", zip_path + ".p7s", "-md", "sha256",
+			    "-nosmimecap"], capture_output=True, text=True)
+	check(r.returncode == 0, "openssl cms -sign: %s" % r.stderr)
+	os.chmod(zip_path + ".p7s", 0o644)
+
+
 def assign(env, name, uri, sha, kind="ApplyAndAutoCorrect", params=(), expect=(200, 201)):
 	status, body = operator(env.sim, "PUT", apath(name), {
 		"contentUri": uri, "contentHash": sha, "assignmentType": kind,

@@ -8,7 +8,10 @@ Expectations:
   Accept-Ranges; a range past the end gets 416 with Content-Range: bytes */size; a missing file,
   a symlink in the store and a name with a character outside [A-Za-z0-9._-] are not served.
 - ext-pack's signature verifies with `openssl cms -verify` against pkgsign-ca.crt, signed by a
-  codeSigning certificate with CN = the publisher; packing twice gives the same bytes.
+  codeSigning certificate with CN = the publisher; what it signed (its content, of content type
+  2.25.130023046045524240137163432541421895587) is the statement naming the package:
+  {"signingInfo": {"kind": "extension", "publisher", "type", "version"}, "sha256", "size"} with the
+  catalog's values, in that order and without white space; packing twice gives the same bytes.
 - register hands out pkgsign-ca.crt as packageSigningCertificates.
 - The operator's PUT/GET/DELETE round trip: 201 then 200, sequenceNumber 0, 1, 2, goalStateSeq
   bumped on each, the machine's GET shows the package (url, signatureUrl, sha256, size), DELETE makes
@@ -243,13 +246,24 @@ def ext_pack_signature_verifies(env):
 	zip_path = os.path.join(env.packages, entry["file"])
 	sig_path = os.path.join(env.packages, entry["signature"])
 	signer = os.path.join(sim.base, "signer.pem")
-	r = fixtures.openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", sig_path, "-content", zip_path,
+	statement = os.path.join(sim.base, "statement.json")
+	r = fixtures.openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", sig_path,
 			     "-CAfile", sim.file("pkgsign-ca.crt"), "-purpose", "any", "-signer", signer,
-			     "-out", os.devnull)
+			     "-out", statement)
 	check(r.returncode == 0, "the signature does not verify: %s" % (r.stdout + r.stderr))
+	with open(statement, "rb") as f:
+		text = f.read()
+	want = {"signingInfo": {"kind": "extension", "publisher": PUB, "type": TYPE, "version": "1.0"},
+		"sha256": entry["sha256"], "size": entry["size"]}
+	check(text == json.dumps(want, separators=(",", ":")).encode(), "the signed statement: %r" % text)
+	with open(zip_path, "rb") as f:
+		check(hashlib.sha256(f.read()).hexdigest() == entry["sha256"], "the statement's digest is not the zip's")
+	r = fixtures.openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", sig_path)
+	check("eContentType: undefined (2.25.130023046045524240137163432541421895587)" in r.stdout,
+	      "the signature's content type: %s" % r.stdout[:600])
 	text = tc.cert_text(signer, "-subject", "-ext", "extendedKeyUsage")
 	check("CN = %s" % PUB in text and "Code Signing" in text, "the signer: %s" % text)
-	r = fixtures.openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", sig_path, "-content", zip_path,
+	r = fixtures.openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", sig_path,
 			     "-CAfile", sim.file("ca.crt"), "-purpose", "any", "-out", os.devnull)
 	check(r.returncode != 0, "the signature verifies against the TLS CA too")
 	again = os.path.join(sim.base, "again")

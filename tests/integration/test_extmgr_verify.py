@@ -3,8 +3,10 @@
 Expectations: each of these installs nothing, reports the check that failed to the cloud (Verify,
 code 1004; Install, code 1005 for what unpacking refuses), and writes nothing outside the
 extension directory (which never appears): the zip changed by one byte (against the catalog's
-SHA-256, and with the catalog made to match it: the signature), a package signed by another
-publisher, a missing signature, and zips holding ../x, an absolute path, or an escaping symlink.
+SHA-256, and with the catalog made to match it: the signature names the other digest), a package
+signed by another publisher, a missing signature, a signature of the old format (the zip's bytes
+alone, which do not name the type and version), and zips holding ../x, an absolute path, or an
+escaping symlink.
 """
 
 import os
@@ -78,13 +80,13 @@ def one_byte_changed_with_a_matching_catalog(env):
 		f.seek(-1, 1)
 		f.write(bytes([b[0] ^ 1]))
 	fx.catalog(env, fx.PUBLISHER, "Flip2", "1.0", z)
-	refused(env, "flip2", "Flip2", "Verify", 1004, "signature: does not verify")
+	refused(env, "flip2", "Flip2", "Verify", 1004, "signature: signed for another file (sha256 ")
 
 
 @test(timeout=60)
 def signed_by_another_publisher(env):
 	z = copy_package(env, "Other")
-	fx.sign_as(env, z, "Contoso.Other")
+	fx.sign_as(env, z, "Contoso.Other", "Other")
 	fx.catalog(env, fx.PUBLISHER, "Other", "1.0", z)
 	refused(env, "other", "Other", "Verify", 1004, "signer CN=Contoso.Other is not publisher Cloudsim.Samples")
 
@@ -97,11 +99,20 @@ def missing_signature(env):
 	refused(env, "unsigned", "Unsigned", "Verify", 1004, "signature: no signature")
 
 
+@test(timeout=60)
+def old_format_signature(env):
+	z = copy_package(env, "Oldsig")
+	fx.sign_old_format(env, z, fx.PUBLISHER)
+	fx.catalog(env, fx.PUBLISHER, "Oldsig", "1.0", z)
+	refused(env, "oldsig", "Oldsig", "Verify", 1004, "signature: old format (a detached signature of the "
+		"package bytes, which does not name the package's type and version)")
+
+
 def evil(env, type_name, entries):
 	z = fx.package_path(env, "Cloudsim.Samples.%s-1.0.zip" % type_name)
 	manifest = open(os.path.join(fx.SAMPLES, "hello", "HandlerManifest.json")).read()
 	fx.zip_with(z, [("HandlerManifest.json", manifest)] + entries)
-	fx.sign_as(env, z, fx.PUBLISHER)
+	fx.sign_as(env, z, fx.PUBLISHER, type_name)
 	fx.catalog(env, fx.PUBLISHER, type_name, "1.0", z)
 
 

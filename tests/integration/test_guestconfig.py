@@ -16,9 +16,13 @@ azcmagent and starts guestconfig as root; targets are files under a temp dir):
   Switched off in agent.conf while an assignment is being evaluated, the rest of it is not applied.
   A command_output whose child calls setsid is killed whole at its time limit.
 - Refusals with a reason, while the others are still evaluated: a tampered package (sha256), one
-  signed by another publisher, one signed in the right name under another signing CA, a signed
-  package that unpacks to more than 64 MiB, a document that is not JSON, a resource of an unknown type (its
-  sibling resource is still corrected).
+  signed by another publisher, one signed in the right name under another signing CA, one signed as
+  an extension's package, one signed in the old format (the zip's bytes alone), one whose signature
+  names another configuration than its metadata.json, one signed as version 1.0.0 for an assignment
+  of version 2.0.0, a signed package that unpacks to more than 64 MiB, a document that is not JSON,
+  a resource of an unknown type (its sibling resource is still corrected).
+- An applied assignment whose version changes (same package) is verified again: signed as 1.0.0,
+  the package is refused as 2.0.0.
 - A symlink planted by an unprivileged user at a target path is not followed: the file it points
   to is unchanged and the report says why.
 - 50 assignments (one package, each with its own parameters) are first evaluated in the order of
@@ -275,7 +279,6 @@ def signed_zip_bomb_refused(env):
 	"""A guest configuration package holds a document: one that unpacks to 80 MiB is refused (the
 	2 GiB of extension packages would let 50 assignments fill the state dir), signed or not."""
 	import hashlib
-	import subprocess as sp
 	import zipfile
 	t = targets(env, "bomb")
 	f = os.path.join(t, "b.conf")
@@ -288,10 +291,7 @@ def signed_zip_bomb_refused(env):
 			chunk = bytes(1 << 20)
 			for _ in range(80):
 				w.write(chunk)
-	pub = os.path.join(env.sim.pki, "publishers", "Cloudsim.GuestConfiguration")
-	r = sp.run(["openssl", "cms", "-sign", "-binary", "-in", z, "-signer", pub + ".crt", "-inkey", pub + ".key",
-		    "-outform", "DER", "-out", z + ".p7s", "-md", "sha256", "-nosmimecap"], capture_output=True, text=True)
-	check(r.returncode == 0, "openssl cms -sign: %s" % r.stderr)
+	fx.sign(env, z, "bomb")
 	with open(z, "rb") as zf:
 		sha = hashlib.sha256(zf.read()).hexdigest()
 	try:
@@ -325,11 +325,29 @@ def refused_with_reasons_others_still_evaluated(env):
 	uri_u, sha_u = pack(env, file_doc("unknown", {"id": "odd", "type": "frobnicate", "properties": {}},
 					  file_res("sibling", sibling, "fine\n")), "unknown")
 	uri_g, sha_g = pack(env, file_doc("good", file_res("good", good, "fine\n")), "good")
+	# Signed as what it is not: as an extension's package, in the old format (the zip's bytes
+	# alone), as another configuration than its metadata.json names, and as version 1.0.0 for an
+	# assignment of version 2.0.0.
+	uri_e, sha_e = pack(env, file_doc("asext", file_res("x", good, "x\n")), "asext")
+	fx.sign(env, os.path.join(fx.store_dir(env), "asext-1.0.0.zip"), "asext", kind="extension")
+	uri_o, sha_o = pack(env, file_doc("oldsig", file_res("x", good, "x\n")), "oldsig")
+	fx.sign_old_format(env, os.path.join(fx.store_dir(env), "oldsig-1.0.0.zip"))
+	uri_m, sha_m = pack(env, file_doc("metaname", file_res("x", good, "x\n")), "metaname")
+	fx.sign(env, os.path.join(fx.store_dir(env), "metaname-1.0.0.zip"), "othername")
+	uri_v, sha_v = pack(env, file_doc("wrongver", file_res("x", good, "x\n")), "wrongver")
+	refused_as = ("asext", "oldsig", "metaname", "wrongver")
 	try:
 		for name, uri, sha in (("tampered", uri_t, sha_t), ("wrongsigner", uri_w, sha_w),
 				       ("forged", uri_f, sha_f), ("baddoc", uri_b, sha_b),
-				       ("unknown", uri_u, sha_u), ("good", uri_g, sha_g)):
+				       ("unknown", uri_u, sha_u), ("good", uri_g, sha_g),
+				       ("asext", uri_e, sha_e), ("oldsig", uri_o, sha_o),
+				       ("metaname", uri_m, sha_m)):
 			assign(env, name, uri, sha)
+		status, body = fx.operator(env.sim, "PUT", fx.apath("wrongver"), {
+			"contentUri": uri_v, "contentHash": sha_v, "assignmentType": "ApplyAndAutoCorrect",
+			"configurationParameter": [], "version": "2.0.0"})
+		check(status in (200, 201), "PUT wrongver with a version: %d %r" % (status, body))
+		env.names.append("wrongver")
 		r = wait_report(env, "tampered", noncompliant, "the tampered package refused")
 		check(re.search(r"refused: (size \d+ != catalog \d+|sha256 mismatch)", reasons(r)),
 		      "tampered: %s" % reasons(r))
@@ -338,6 +356,17 @@ def refused_with_reasons_others_still_evaluated(env):
 		      "wrong signer: %s" % reasons(r))
 		r = wait_report(env, "forged", noncompliant, "another CA's signature refused")
 		check("not signed by the package-signing CA" in reasons(r), "forged: %s" % reasons(r))
+		r = wait_report(env, "asext", noncompliant, "an extension's signature refused")
+		check("refused: signature: signed as an extension package, not a guestconfiguration" in reasons(r),
+		      "asext: %s" % reasons(r))
+		r = wait_report(env, "oldsig", noncompliant, "the old-format signature refused")
+		check("refused: signature: old format (a detached signature of the package bytes" in reasons(r),
+		      "oldsig: %s" % reasons(r))
+		r = wait_report(env, "metaname", noncompliant, "the configuration signed under another name refused")
+		check("metadata.json names configuration metaname 1.0.0, its signature othername 1.0.0" in reasons(r),
+		      "metaname: %s" % reasons(r))
+		r = wait_report(env, "wrongver", noncompliant, "the package signed as another version refused")
+		check("refused: signature: signed as version 1.0.0, not 2.0.0" in reasons(r), "wrongver: %s" % reasons(r))
 		r = wait_report(env, "baddoc", noncompliant, "the bad document refused")
 		check(re.search(r"configuration document refused", reasons(r)), "bad document: %s" % reasons(r))
 		r = wait_report(env, "unknown", lambda r: True, "the unknown type's report")
@@ -349,12 +378,41 @@ def refused_with_reasons_others_still_evaluated(env):
 		wait_report(env, "good", lambda r: True, "the good assignment's report")
 		check(poll(lambda: read(good) == "fine\n" and mode_of(good) == 0o600, timeout=10),
 		      "the good assignment beside the refused ones was not applied")
-		for name in ("tampered", "wrongsigner", "forged"):
+		for name in ("tampered", "wrongsigner", "forged") + refused_as:
 			check(not os.path.exists(os.path.join(env.gc.own_dir(), "packages", name)),
 			      "a refused package was unpacked")
 	finally:
-		for name in ("tampered", "wrongsigner", "forged", "baddoc", "unknown", "good"):
+		for name in ("tampered", "wrongsigner", "forged", "baddoc", "unknown", "good") + refused_as:
 			unassign(env, name)
+
+
+@test(timeout=60)
+def a_new_version_is_verified_again(env):
+	"""An applied assignment whose version changes (the same package) is checked against the
+	package's signature again: signed as 1.0.0, it is refused as 2.0.0."""
+	t = targets(env, "version")
+	f = os.path.join(t, "v.conf")
+	write(f, "old\n", 0o644)
+	uri, sha = pack(env, file_doc("verpkg", file_res("v", f, "wanted\n")), "verpkg", version="1.0.0")
+
+	def put(version):
+		status, body = fx.operator(env.sim, "PUT", fx.apath("verpkg"), {
+			"contentUri": uri, "contentHash": sha, "assignmentType": "ApplyAndAutoCorrect",
+			"configurationParameter": [], "version": version})
+		check(status in (200, 201), "PUT verpkg version %s: %d %r" % (version, status, body))
+		if "verpkg" not in env.names:
+			env.names.append("verpkg")
+	try:
+		put("1.0.0")
+		wait_report(env, "verpkg", compliant, "version 1.0.0 applied", timeout=20)
+		check(read(f) == "wanted\n", "version 1.0.0 was not applied")
+		put("2.0.0")
+		r = wait_report(env, "verpkg", lambda r: "signed as version" in reasons(r), "version 2.0.0 refused",
+				timeout=20)
+		check(noncompliant(r) and "refused: signature: signed as version 1.0.0, not 2.0.0" in reasons(r),
+		      "version 2.0.0: %s" % reasons(r))
+	finally:
+		unassign(env, "verpkg")
 
 
 @test(timeout=60)

@@ -1,11 +1,15 @@
 """A security review of extmgr: what the cloud (or a local user) could get past it, one test each.
 
 Expectations: a package that the blocklist refuses cannot be installed by naming it, in the goal
-state, by another type of the same publisher (the signature binds the publisher only; the
-manifest's "name", inside the signed zip, binds the type).
+state, by another type of the same publisher: its signature names the type and version it was
+signed as, so the cloud's catalog entry for another type (or version) that points at it is refused
+before anything is unpacked (Verify, code 1004), even when its manifest does not name its type; a
+package that its publisher signed under the wrong type is refused by its manifest's "name" (1003).
 """
 
+import json
 import os
+import shutil
 
 import fx_extmgr as fx
 from harness import check, poll, test
@@ -55,6 +59,61 @@ def a_blocklisted_package_under_another_type_is_refused(env):
 	fx.undeploy(env, "renamed")
 	fx.wait_gone(env, "renamed")
 	agent(env, "")
+
+
+def nameless_handler(env):
+	"""The hello sample with a manifest that does not name its type (as a future format might not)."""
+	d = os.path.join(env.tmp, "nameless")
+	shutil.rmtree(d, ignore_errors=True)
+	shutil.copytree(os.path.join(fx.SAMPLES, "hello"), d)
+	shutil.copy2(os.path.join(fx.SAMPLES, "common.sh"), d)
+	path = os.path.join(d, "HandlerManifest.json")
+	with open(path) as f:
+		manifest = json.load(f)
+	del manifest[0]["name"]
+	with open(path, "w") as f:
+		json.dump(manifest, f)
+	return d
+
+
+def refused_before_unpack(env, ext, type_name, version, needle):
+	"""Deploys ext as type_name at version: refused at Verify with code 1004 and needle, with nothing
+	unpacked and no handler run."""
+	x = env.extmgr
+	seq = fx.deploy(env, ext, type_name=type_name, version=version,
+			settings={"caFile": env.sim.file("ca.crt")})["sequenceNumber"]
+	s = final(env, ext, seq)
+	check(s["status"] == "error" and s["code"] == 1004 and s["operation"] == "Verify" and needle in s["message"],
+	      "%s was not refused by its signature: %r" % (ext, s))
+	check(not x.calls(type_name), "a handler ran: %r" % x.calls(type_name))
+	check(fx.ext_dirs(x) == [], "left unpacked: %r" % fx.ext_dirs(x))
+	check(os.listdir(x.own("downloads")) == [], "downloads left: %r" % os.listdir(x.own("downloads")))
+	fx.undeploy(env, ext)
+	fx.wait_gone(env, ext)
+
+
+@test(timeout=120)
+def a_package_recatalogued_under_another_type_is_refused(env):
+	agent(env, 'extensions = { blocklist = [ "Cloudsim.Samples/Plain", "Cloudsim.Samples/Hello" ]; };\n')
+	# The publisher's blocklisted Plain, whose manifest does not say it is Plain, catalogued by the
+	# cloud as type Alias: only the signature still says what it is.
+	fname = fx.publish(env, "hello", "1.0", handler_dir=nameless_handler(env), type_name="Plain")
+	fx.recatalog(env, fname, type_name="Alias")
+	refused_before_unpack(env, "alias", "Alias", "1.0", "package verification failed: signature: signed as "
+			      "type Plain, not Alias")
+	# The genuine Hello package under another type: the signature refuses it before its manifest is
+	# read.
+	fx.recatalog(env, "Cloudsim.Samples.Hello-1.0.zip", type_name="Renamed2")
+	refused_before_unpack(env, "renamed2", "Renamed2", "1.0", "signature: signed as type Hello, not Renamed2")
+	agent(env, "")
+
+
+@test(timeout=90)
+def a_package_recatalogued_as_another_version_is_refused(env):
+	agent(env, "")
+	# Hello 1.0's zip and signature as the catalog's Hello 1.9.
+	fx.recatalog(env, "Cloudsim.Samples.Hello-1.0.zip", version="1.9")
+	refused_before_unpack(env, "hello19", "Hello", "1.9", "signature: signed as version 1.0, not 1.9")
 
 
 def final(env, ext, seq, timeout=40):

@@ -1,4 +1,4 @@
-/* pkgverify_test.c -- packages checked against a throwaway signing CA made with the openssl CLI: each broken check is refused by name. */
+/* pkgverify_test.c -- packages checked against a throwaway signing CA made with the openssl CLI: each broken check is refused by name, and a package signed as one type or version is not another. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,8 @@
 #include "unit.h"
 
 #define PUBLISHER	"Contoso.Sample"
+#define TYPE		"Hello"
+#define VERSION		"1.0"
 
 static char	 dir[64];
 static char	 sha[65];	/* of pkg.zip */
@@ -19,7 +21,9 @@ static uint64_t	 pkgsize;
  * The PKI and the signatures: a signing CA, the publisher, another
  * publisher under the same CA, the publisher's name under a rogue CA, a
  * TLS (not code-signing) certificate with the publisher's name, and the
- * publisher's own certificate used as if it were a CA.
+ * publisher's own certificate used as if it were a CA.  Each signature is
+ * of a statement (st*.json: what ext-pack and gc-pack sign), but for the
+ * old format's (the package bytes alone, detached) and the broken ones.
  */
 static const char pki_script[] =
 	"set -e\n"
@@ -53,17 +57,48 @@ static const char pki_script[] =
 	"leaf twocn '/CN=" PUBLISHER "/CN=Fabrikam.Other' ca code\n"
 	"head -c 200000 /dev/urandom >pkg.zip\n"
 	"head -c 100 /dev/urandom >other.bin\n"
-	"sign() { openssl cms -sign -binary -in ${4:-pkg.zip} -signer $1.crt "
-	"-inkey $1.key -outform DER -out $2 $3; }\n"
+	/* stmt OUT KIND PUBLISHER NAMEKEY NAME VERSION FILE */
+	"stmt() { printf '{\"signingInfo\":{\"kind\":\"%s\",\"publisher\":"
+	"\"%s\",\"%s\":\"%s\",\"version\":\"%s\"},\"sha256\":\"%s\","
+	"\"size\":%s}' $2 $3 $4 $5 $6 $(sha256sum $7 | cut -c1-64) "
+	"$(stat -c %s $7) >$1; }\n"
+	"stmt st.json extension " PUBLISHER " type " TYPE " " VERSION " pkg.zip\n"
+	"stmt stother.json extension Fabrikam.Other type " TYPE " " VERSION
+	" pkg.zip\n"
+	"stmt stfile.json extension " PUBLISHER " type " TYPE " " VERSION
+	" other.bin\n"
+	"stmt stgc.json guestconfiguration " PUBLISHER " name audit 1.0.0 "
+	"pkg.zip\n"
+	"printf '{\"signingInfo\": ' >stbad.json\n"
+	"sed 's/\"version\"/\"type\":\"X\",\"version\"/' st.json >stdup.json\n"
+	"sed 's/,\"size\"/,\"note\":1,\"size\"/' st.json >stextra.json\n"
+	/* sign SIGNER OUT [STATEMENT [OPTIONS]] */
+	"sign() { openssl cms -sign -binary -nodetach -econtent_type "
+	PKGSTATEMENT_OID " -in ${3:-st.json} -signer $1.crt -inkey $1.key "
+	"-outform DER -out $2 $4; }\n"
 	"sign pub good.sig\n"
-	"sign other other.sig\n"
+	"sign other other.sig stother.json\n"
 	"sign roguepub rogue.sig\n"
 	"sign tls tls.sig\n"
-	"sign sub sub.sig '-certfile pub.crt'\n"
+	"sign sub sub.sig st.json '-certfile pub.crt'\n"
 	"sign twocn twocn.sig\n"
-	"sign pub embedded.sig -nodetach\n"
-	"sign pub otherfile.sig '' other.bin\n"
-	"sign pub sha1.sig '-md sha1'\n"
+	"sign pub otherfile.sig stfile.json\n"
+	"sign pub gc.sig stgc.json\n"
+	"sign pub mispub.sig stother.json\n"
+	"sign pub badjson.sig stbad.json\n"
+	"sign pub dup.sig stdup.json\n"
+	"sign pub extra.sig stextra.json\n"
+	"sign pub sha1.sig st.json '-md sha1'\n"
+	"sign pub noattr.sig st.json -noattr\n"
+	/* The old format: the package's bytes, detached. */
+	"openssl cms -sign -binary -in pkg.zip -signer pub.crt -inkey pub.key "
+	"-outform DER -out old.sig\n"
+	/* A statement, but detached; a statement as plain data. */
+	"openssl cms -sign -binary -econtent_type " PKGSTATEMENT_OID
+	" -in st.json -signer pub.crt -inkey pub.key -outform DER "
+	"-out detached.sig\n"
+	"openssl cms -sign -binary -nodetach -in st.json -signer pub.crt "
+	"-inkey pub.key -outform DER -out data.sig\n"
 	"openssl req -config req.cnf -new -newkey rsa:1024 -nodes -keyout weak.key "
 	"-out weak.csr -subj '/CN=" PUBLISHER "'\n"
 	"openssl x509 -req -in weak.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
@@ -126,12 +161,15 @@ new_verifier(void)
 }
 
 /*
- * pkg.zip against sigfile and the catalog entry (publisher, size; the real
- * digest unless badsha): the result, the message in err.
+ * pkg against sigfile and the catalog entry (kind, publisher, name,
+ * version, size; the real digest unless digest): the result, the message
+ * in err, what was signed in *got (got may be NULL).
  */
 static int
-check(const char *pkg, const char *sigfile, const char *publisher,
-    uint64_t size, const char *digest, char *err, size_t errlen)
+check_as(const char *pkg, const char *sigfile, enum pkg_kind kind,
+    const char *publisher, const char *name, const char *version,
+    uint64_t size, const char *digest, struct pkg_statement *got, char *err,
+    size_t errlen)
 {
 	struct pkgverify	*pv;
 	struct pkg_expect	 exp;
@@ -146,12 +184,15 @@ check(const char *pkg, const char *sigfile, const char *publisher,
 		pkgverify_free(pv);
 		return -2;
 	}
+	exp.kind = kind;
 	exp.publisher = publisher;
+	exp.name = name;
+	exp.version = version;
 	exp.sha256 = digest != NULL ? digest : sha;
 	exp.size = size;
 	fd = open_pkg(pkg);
 	lseek(fd, 17, SEEK_SET);
-	rc = pkgverify_fd(pv, fd, &exp, sig, siglen, err, errlen);
+	rc = pkgverify_fd(pv, fd, &exp, sig, siglen, got, err, errlen);
 	/* Either way the caller reads the file again from its start. */
 	CU_ASSERT_EQUAL(lseek(fd, 0, SEEK_CUR), 0);
 	CU_ASSERT_EQUAL(read(fd, probe, 1), 1);
@@ -163,14 +204,30 @@ check(const char *pkg, const char *sigfile, const char *publisher,
 	return rc;
 }
 
+/* pkg as the extension PUBLISHER's TYPE VERSION, or publisher's. */
+static int
+check(const char *pkg, const char *sigfile, const char *publisher,
+    uint64_t size, const char *digest, char *err, size_t errlen)
+{
+	return check_as(pkg, sigfile, PKG_EXTENSION, publisher, TYPE, VERSION,
+	    size, digest, NULL, err, errlen);
+}
+
 static void
 test_good(void)
 {
-	char	err[512], upper[65];
-	size_t	i;
+	struct pkg_statement	got;
+	char			err[512], upper[65];
+	size_t			i;
 
-	CU_ASSERT_EQUAL(check("pkg.zip", "good.sig", PUBLISHER, pkgsize, NULL,
-	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "good.sig", PKG_EXTENSION,
+	    PUBLISHER, TYPE, VERSION, pkgsize, NULL, &got, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(got.kind, PKG_EXTENSION);
+	CU_ASSERT_STRING_EQUAL(got.publisher, PUBLISHER);
+	CU_ASSERT_STRING_EQUAL(got.name, TYPE);
+	CU_ASSERT_STRING_EQUAL(got.version, VERSION);
+	CU_ASSERT_STRING_EQUAL(got.sha256, sha);
+	CU_ASSERT_EQUAL(got.size, pkgsize);
 	/* The catalog's digest in capitals is the same digest. */
 	for (i = 0; i < 64; i++)
 		upper[i] = (char)(sha[i] >= 'a' ? sha[i] - 32 : sha[i]);
@@ -195,7 +252,7 @@ test_one_byte_changed(void)
 	    sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "sha256 mismatch");
 	/* A changed file whose catalog digest was changed to match still
-	 * fails the signature: the content is not what was signed. */
+	 * fails the signature: it was signed for the other digest. */
 	snprintf(cmd, sizeof(cmd), "cd %s && sha256sum bad.zip | cut -c1-64 "
 	    ">bad.sha", dir);
 	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
@@ -211,7 +268,9 @@ test_one_byte_changed(void)
 		free(bsha);
 		CU_ASSERT_EQUAL(check("bad.zip", "good.sig", PUBLISHER, pkgsize,
 		    digest, err, sizeof(err)), -1);
-		CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: does not verify"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: signed for "
+		    "another file (sha256 "));
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, sha));
 	}
 }
 
@@ -308,6 +367,22 @@ test_bad_signature_bytes(void)
 	    err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: not a DER CMS "
 	    "SignedData"));
+	/* One byte of the statement changed: "version":"1.0" to "1.1". */
+	{
+		unsigned char	*at = memmem(sig, len, "\"version\":\"1.0\"",
+				    15);
+
+		CU_ASSERT_FATAL(at != NULL);
+		at[13] = '1';
+		snprintf(cmd, sizeof(cmd), "%s/stflip.sig", dir);
+		f = fopen(cmd, "w");
+		fwrite(sig, 1, len, f);
+		fclose(f);
+		at[13] = '0';
+	}
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "stflip.sig", PKG_EXTENSION,
+	    PUBLISHER, TYPE, "1.1", pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: does not verify"));
 	/* One byte flipped near the end: the signature value. */
 	sig[len - 5] ^= 0x55;
 	snprintf(cmd, sizeof(cmd), "%s/flip.sig", dir);
@@ -333,14 +408,26 @@ test_wrong_shape(void)
 {
 	char	err[512];
 
-	CU_ASSERT_EQUAL(check("pkg.zip", "embedded.sig", PUBLISHER, pkgsize,
+	/* A statement signed detached, and one signed as plain data. */
+	CU_ASSERT_EQUAL(check("pkg.zip", "detached.sig", PUBLISHER, pkgsize,
 	    NULL, err, sizeof(err)), -1);
-	CU_ASSERT_STRING_EQUAL(err, "signature: not detached (it embeds "
-	    "content)");
+	CU_ASSERT_STRING_EQUAL(err, "signature: no signed statement in it "
+	    "(detached)");
+	CU_ASSERT_EQUAL(check("pkg.zip", "data.sig", PUBLISHER, pkgsize,
+	    NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: not a package statement: "
+	    "content type pkcs7-data");
+	/* The content type unsigned: no signed attributes. */
+	CU_ASSERT_EQUAL(check("pkg.zip", "noattr.sig", PUBLISHER, pkgsize,
+	    NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: no signed attributes (the "
+	    "content type is not signed)");
 	/* A good signature of another file. */
 	CU_ASSERT_EQUAL(check("pkg.zip", "otherfile.sig", PUBLISHER, pkgsize,
 	    NULL, err, sizeof(err)), -1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: does not verify"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: signed for another "
+	    "file (sha256 "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, ", 100 bytes)"));
 	/* Weak crypto: a SHA-1 digest, an RSA-1024 signer. */
 	CU_ASSERT_EQUAL(check("pkg.zip", "sha1.sig", PUBLISHER, pkgsize,
 	    NULL, err, sizeof(err)), -1);
@@ -354,6 +441,113 @@ test_wrong_shape(void)
 	CU_ASSERT_EQUAL(check("pkg.zip", "good.sig", PUBLISHER, pkgsize,
 	    "abc", err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "catalog: sha256 is not 64 hex digits");
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "good.sig", PKG_EXTENSION,
+	    PUBLISHER, NULL, VERSION, pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "catalog: no type");
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "good.sig", PKG_EXTENSION,
+	    PUBLISHER, TYPE, NULL, pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "catalog: no version");
+}
+
+/* The signature of the package bytes alone, as packages were signed before
+ * the statement: refused by name, whatever else is right about it. */
+static void
+test_old_format(void)
+{
+	char	err[512];
+
+	CU_ASSERT_EQUAL(check("pkg.zip", "old.sig", PUBLISHER, pkgsize, NULL,
+	    err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: old format (a detached "
+	    "signature of the package bytes, which does not name the package's "
+	    "type and version): the publisher must sign it again");
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "old.sig", PKG_GUESTCONFIG,
+	    PUBLISHER, NULL, NULL, pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: old format"));
+	/* The file is still named first. */
+	CU_ASSERT_EQUAL(check("pkg.zip", "old.sig", PUBLISHER, pkgsize,
+	    "0000000000000000000000000000000000000000000000000000000000000000",
+	    err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "sha256 mismatch");
+}
+
+/* What the publisher signed the package as is what it installs as. */
+static void
+test_identity(void)
+{
+	struct pkg_statement	got;
+	char			err[512];
+
+	/* Signed as type Hello: not as another type, nor with other case. */
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "good.sig", PKG_EXTENSION,
+	    PUBLISHER, "Renamed", VERSION, pkgsize, NULL, NULL, err,
+	    sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: signed as type Hello, not "
+	    "Renamed");
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "good.sig", PKG_EXTENSION,
+	    PUBLISHER, "hello", VERSION, pkgsize, NULL, NULL, err,
+	    sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: signed as type Hello, not "
+	    "hello");
+	/* Signed as version 1.0: not as 2.0, nor 1.0.0. */
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "good.sig", PKG_EXTENSION,
+	    PUBLISHER, TYPE, "2.0", pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: signed as version 1.0, not 2.0");
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "good.sig", PKG_EXTENSION,
+	    PUBLISHER, TYPE, "1.0.0", pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: signed as version 1.0, not "
+	    "1.0.0");
+	/* The kinds are not interchangeable. */
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "good.sig", PKG_GUESTCONFIG,
+	    PUBLISHER, NULL, NULL, pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: signed as an extension package, "
+	    "not a guestconfiguration");
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "gc.sig", PKG_EXTENSION, PUBLISHER,
+	    "audit", "1.0.0", pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: signed as a guestconfiguration "
+	    "package, not an extension");
+	/* A guest configuration: any name and version, or the ones asked. */
+	memset(&got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "gc.sig", PKG_GUESTCONFIG,
+	    PUBLISHER, NULL, NULL, pkgsize, NULL, &got, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(got.kind, PKG_GUESTCONFIG);
+	CU_ASSERT_STRING_EQUAL(got.name, "audit");
+	CU_ASSERT_STRING_EQUAL(got.version, "1.0.0");
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "gc.sig", PKG_GUESTCONFIG,
+	    PUBLISHER, "audit", "1.0.0", pkgsize, NULL, NULL, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "gc.sig", PKG_GUESTCONFIG,
+	    PUBLISHER, NULL, "1.0.1", pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: signed as version 1.0.0, not "
+	    "1.0.1");
+	CU_ASSERT_EQUAL(check_as("pkg.zip", "gc.sig", PKG_GUESTCONFIG,
+	    PUBLISHER, "other", NULL, pkgsize, NULL, NULL, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: signed as configuration audit, "
+	    "not other");
+	/* The statement's publisher is the signer's. */
+	CU_ASSERT_EQUAL(check("pkg.zip", "mispub.sig", PUBLISHER, pkgsize, NULL,
+	    err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: statement names publisher "
+	    "Fabrikam.Other, signed by " PUBLISHER);
+}
+
+/* Validly signed, but not a statement: refused, never half-read. */
+static void
+test_bad_statement(void)
+{
+	char	err[512];
+
+	CU_ASSERT_EQUAL(check("pkg.zip", "badjson.sig", PUBLISHER, pkgsize,
+	    NULL, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: statement: not JSON"));
+	CU_ASSERT_EQUAL(check("pkg.zip", "dup.sig", PUBLISHER, pkgsize, NULL,
+	    err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "signature: statement: not JSON"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "duplicate"));
+	CU_ASSERT_EQUAL(check("pkg.zip", "extra.sig", PUBLISHER, pkgsize, NULL,
+	    err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "signature: statement: expected "
+	    "{\"signingInfo\", \"sha256\", \"size\"}");
 }
 
 static void
@@ -378,7 +572,11 @@ static const struct unit_test tests[] = {
 	{ "signed under another CA", test_other_ca },
 	{ "not a code-signing certificate", test_not_code_signing },
 	{ "truncated or garbage signature", test_bad_signature_bytes },
-	{ "embedded content, another file, weak crypto", test_wrong_shape },
+	{ "detached, plain data, no attributes, another file, weak crypto",
+	    test_wrong_shape },
+	{ "an old-format signature", test_old_format },
+	{ "signed as another type, version or kind", test_identity },
+	{ "a signed text that is no statement", test_bad_statement },
 	{ "the CA file", test_bad_ca_file },
 	{ NULL, NULL }
 };
