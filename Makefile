@@ -111,9 +111,9 @@ accesslog_test_OBJS := arcproxy/accesslog.c lib/safedir.c lib/log.c
 connect_test_OBJS := lib/connect.c lib/http.c lib/route.c
 # The agentlets' daemon skeleton, run in a child per case; their notify hints.
 UNIT_TESTS += agentlet notifywatch
-agentlet_test_OBJS := lib/agentlet.c lib/daemon.c lib/log.c lib/conf.c \
-	lib/agentconf.c lib/url.c lib/atomicfile.c lib/privdrop.c
-notifywatch_test_OBJS := lib/notifywatch.c
+agentlet_test_OBJS := lib/agentlet.c lib/daemon.c lib/safedir.c lib/log.c \
+	lib/conf.c lib/agentconf.c lib/url.c lib/atomicfile.c lib/privdrop.c
+notifywatch_test_OBJS := lib/notifywatch.c lib/safedir.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.
