@@ -101,7 +101,7 @@ safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
 tls_test_OBJS	 := lib/tls.c
 h2io_test_OBJS	 := lib/h2io.c
-acceptor_test_OBJS := lib/acceptor.c lib/addr.c
+acceptor_test_OBJS := lib/acceptor.c lib/addr.c lib/log.c
 # Package verification and unpacking (extmgr, guestconfig); unpack needs libarchive.
 UNIT_TESTS += pkgverify unpack
 pkgverify_test_OBJS := lib/pkgverify.c
