@@ -31,9 +31,7 @@
 struct admin {
 	struct proxy	*px;
 	struct evhttp	*http;
-	struct acceptor	*acceptor;	/* pauses evhttp's listener on EMFILE
-					 * (a local user holding idle
-					 * connections), logs, counts */
+	struct acceptor	*acceptor;	/* pauses evhttp's listener on EMFILE */
 };
 
 /* GET and HEAD only: POST is for /identity/reload. */
@@ -360,7 +358,8 @@ admin_new(struct proxy *px, char *err, size_t errlen)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		goto nomem;
 	if ((a->http = evhttp_new(px->base)) == NULL ||
-	    (a->acceptor = acceptor_new(px->base, NULL, a, err, errlen)) == NULL)
+	    (a->acceptor = acceptor_new(px->base, NULL, a, err,
+	    errlen)) == NULL)
 		goto nomem;
 	a->px = px;
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |

@@ -67,7 +67,7 @@ struct httpd {
 	char			 name[32];	/* "control", "operator": log prefix */
 	SSL_CTX			*ctx;		/* NULL: plain HTTP */
 	struct acceptor		*acceptor;	/* NULL once stopped */
-	struct acceptor_ops	 accept_ops;	/* its lines named by name */
+	struct acceptor_ops	 accept_ops;	/* lines named by name */
 	size_t			 max_body;
 	httpd_handler		*handler;
 	void			*arg;

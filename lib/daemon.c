@@ -134,7 +134,8 @@ daemon_run_dir_parent(const char *run_dir, char *name, size_t namelen,
 	while (len > 1 && run_dir[len - 1] == '/')
 		len--;
 	if (len >= sizeof(parent)) {
-		snprintf(err, errlen, "%s: %s", run_dir, strerror(ENAMETOOLONG));
+		snprintf(err, errlen, "%s: %s", run_dir,
+		    strerror(ENAMETOOLONG));
 		return -1;
 	}
 	memcpy(parent, run_dir, len);

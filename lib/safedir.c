@@ -9,7 +9,7 @@
 
 #include "safedir.h"
 
-#define SAFEDIR_MAX_LINKS	40	/* symlinks followed on one path (the kernel's limit) */
+#define SAFEDIR_MAX_LINKS	40	/* symlinks on one path (Linux) */
 
 int
 safedir_path(char *buf, size_t len, const char *dir, const char *name)
@@ -136,8 +136,9 @@ safedir_trusted(int fd, char *why, size_t whylen)
 	}
 	if ((st->st_mode & S_ISVTX) == 0 && ((st->st_mode & S_IWOTH) ||
 	    ((st->st_mode & S_IWGRP) && st->st_gid != 0))) {
-		snprintf(why, whylen, "mode %04o, group %lu: writable by another "
-		    "user and not sticky: refused", (unsigned int)(st->st_mode & 07777),
+		snprintf(why, whylen, "mode %04o, group %lu: writable by "
+		    "another user and not sticky: refused",
+		    (unsigned int)(st->st_mode & 07777),
 		    (unsigned long)st->st_gid);
 		return -1;
 	}
@@ -214,21 +215,22 @@ safedir_open_trusted(const char *path, char *err, size_t errlen)
 			    fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 			    !S_ISLNK(st.st_mode)) {
 				snprintf(err, errlen, "%s: %s", bad,
-				    saved == ENOTDIR ? "not a directory: refused" :
+				    saved == ENOTDIR ?
+				    "not a directory: refused" :
 				    strerror(saved));
 				goto fail;
 			}
 			if (last) {
-				snprintf(err, errlen, "%s: a symbolic link, not "
-				    "followed: refused", bad);
+				snprintf(err, errlen, "%s: a symbolic link, "
+				    "not followed: refused", bad);
 				goto fail;
 			}
 			/* Root's link in a directory no one else changes:
 			 * root's choice, followed. */
 			if (st.st_uid != 0) {
 				snprintf(err, errlen, "%s: a symbolic link of "
-				    "uid %lu, not root's, not followed: refused", bad,
-				    (unsigned long)st.st_uid);
+				    "uid %lu, not root's, not followed: "
+				    "refused", bad, (unsigned long)st.st_uid);
 				goto fail;
 			}
 			if (++links > SAFEDIR_MAX_LINKS ||

@@ -34,7 +34,7 @@ int			 himds_challenge_outstanding(
 			    const struct himds_challenge *);
 /* Removes every *.key file in the directory dirfd, dir (left by an earlier
  * run); -1 with err when it cannot be read. */
-int			 himds_challenge_clean_dir(int dirfd, const char *dir,
-			    char *err, size_t errlen);
+int			 himds_challenge_clean_dir(int dirfd,
+			    const char *dir, char *err, size_t errlen);
 
 #endif
