@@ -169,7 +169,7 @@ safedir_open_trusted(const char *path, char *err, size_t errlen)
 	char		 why[128];
 	const char	*p, *end;
 	ssize_t		 n;
-	int		 fd, nfd, last, saved, links = 0;
+	int		 fd, nfd, saved, links = 0;
 
 	if (path[0] != '/' && getcwd(where, sizeof(where)) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -203,7 +203,6 @@ safedir_open_trusted(const char *path, char *err, size_t errlen)
 		memcpy(name, p, end - p);
 		name[end - p] = '\0';
 		p = end;
-		last = p[strspn(p, "/")] == '\0';
 		if (strcmp(name, ".") == 0)
 			continue;
 		snprintf(bad, sizeof(bad), "%s", where);
@@ -218,11 +217,6 @@ safedir_open_trusted(const char *path, char *err, size_t errlen)
 				    saved == ENOTDIR ?
 				    "not a directory: refused" :
 				    strerror(saved));
-				goto fail;
-			}
-			if (last) {
-				snprintf(err, errlen, "%s: a symbolic link, "
-				    "not followed: refused", bad);
 				goto fail;
 			}
 			/* Root's link in a directory no one else changes:

@@ -138,11 +138,12 @@ himds_token_dir(const char *path, uid_t uid, gid_t gid)
 
 	snprintf(parent, sizeof(parent), "%s", path);
 	snprintf(name, sizeof(name), "%s", path);
-	if (geteuid() != 0)
-		pfd = safedir_open(dirname(parent), err, sizeof(err));
-	else
-		pfd = safedir_open_trusted(dirname(parent), err, sizeof(err));
-	if (pfd == -1)
+	if (geteuid() != 0) {
+		if ((pfd = open(dirname(parent), O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1)
+			fatal("%s", parent);
+	} else if ((pfd = safedir_open_trusted(dirname(parent), err,
+	    sizeof(err))) == -1)
 		fatalx("token_key_dir %s: on its path %s", path, err);
 	if ((fd = safedir_take(pfd, basename(name), 0750, uid, gid, err,
 	    sizeof(err))) == -1)

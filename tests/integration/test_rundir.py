@@ -117,6 +117,24 @@ def root_takes_its_own_or_a_sticky_run_dir(env):
 		shutil.rmtree(base, ignore_errors=True)
 
 
+@test(timeout=60)
+def root_takes_a_run_dir_through_roots_symlink(env):
+	"""A parent that is root's symlink (as Debian's /var/run -> /run) is root's choice: followed;
+	the run dir itself being a symlink stays refused (root_refuses_a_run_dir_another_user_can_change)."""
+	base = _base()
+	try:
+		real = os.path.join(base, "real")
+		os.mkdir(real, 0o755)
+		os.symlink(real, os.path.join(base, "alias"))
+		run = os.path.join(base, "alias", "run")
+		r = _run("extmgr", base, run)	# killed after 10 s when it runs
+		check(r is None, "extmgr on %s: exit %s, stderr %r" % (run, r and r.returncode,
+								    r and r.stderr))
+		check(os.path.isdir(os.path.join(real, "run")), "no run dir made in %s" % real)
+	finally:
+		shutil.rmtree(base, ignore_errors=True)
+
+
 @test(timeout=120)
 def root_refuses_a_run_dir_whose_path_another_user_can_change(env):
 	"""The run dir is root's 0755, but its parent is nobody's: nobody could rename it and put
