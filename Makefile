@@ -102,7 +102,7 @@ safedir_test_OBJS := lib/safedir.c
 peercred_test_OBJS := lib/peercred.c
 tls_test_OBJS	 := lib/tls.c
 h2io_test_OBJS	 := lib/h2io.c
-acceptor_test_OBJS := lib/acceptor.c lib/addr.c
+acceptor_test_OBJS := lib/acceptor.c lib/addr.c lib/log.c
 # Package verification and unpacking (extmgr, guestconfig); unpack needs libarchive.
 UNIT_TESTS += pkgverify pkgstatement unpack
 pkgverify_test_OBJS := lib/pkgverify.c lib/pkgstatement.c
@@ -113,9 +113,9 @@ accesslog_test_OBJS := arcproxy/accesslog.c lib/safedir.c lib/log.c
 connect_test_OBJS := lib/connect.c lib/http.c lib/route.c
 # The agentlets' daemon skeleton, run in a child per case; their notify hints.
 UNIT_TESTS += agentlet notifywatch
-agentlet_test_OBJS := lib/agentlet.c lib/daemon.c lib/log.c lib/conf.c \
-	lib/agentconf.c lib/url.c lib/atomicfile.c lib/privdrop.c
-notifywatch_test_OBJS := lib/notifywatch.c
+agentlet_test_OBJS := lib/agentlet.c lib/daemon.c lib/safedir.c lib/log.c \
+	lib/conf.c lib/agentconf.c lib/url.c lib/atomicfile.c lib/privdrop.c
+notifywatch_test_OBJS := lib/notifywatch.c lib/safedir.c
 
 # Each program's folder may add its own rules, programs (PROGS) and unit tests
 # (UNIT_TESTS, with <name>_test_OBJS): still one make, no recursion.

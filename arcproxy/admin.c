@@ -62,6 +62,8 @@ admin_metrics(struct evhttp_request *req, void *arg)
 		total.accesslog_errors +=
 		    accesslog_writer_errors(a->px->workers[i].alog);
 	}
+	/* The admin port's own pauses (this thread's acceptor) count too. */
+	total.accept_backoffs += acceptor_pauses(a->acceptor);
 	metrics_render(&total, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4");
@@ -344,22 +346,6 @@ admin_other(struct evhttp_request *req, void *arg)
 	evhttp_send_error(req, 404, "try /metrics, /healthz or /status");
 }
 
-/* Out of descriptors (a local user holding idle connections to the admin
- * port) the acceptor pauses evhttp's listener; a line now and then. */
-static void
-admin_accept_failed(void *arg, int err, int paused, const char *line)
-{
-	(void)arg;
-	(void)err;
-	(void)paused;
-	if (line != NULL)
-		log_warnx("%s", line);
-}
-
-static const struct acceptor_ops admin_accept_ops = {
-	NULL, admin_accept_failed
-};
-
 struct admin *
 admin_new(struct proxy *px, char *err, size_t errlen)
 {
@@ -372,7 +358,7 @@ admin_new(struct proxy *px, char *err, size_t errlen)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		goto nomem;
 	if ((a->http = evhttp_new(px->base)) == NULL ||
-	    (a->acceptor = acceptor_new(px->base, &admin_accept_ops, a, err,
+	    (a->acceptor = acceptor_new(px->base, NULL, a, err,
 	    errlen)) == NULL)
 		goto nomem;
 	a->px = px;

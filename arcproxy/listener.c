@@ -75,7 +75,7 @@ listener_error(void *arg, int err, int paused, const char *line)
 }
 
 static const struct acceptor_ops listener_ops = {
-	listener_accept, listener_error
+	listener_accept, listener_error, NULL
 };
 
 int

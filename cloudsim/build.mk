@@ -23,7 +23,8 @@ PROGS += $(BIN)/cloudsim
 
 $(BIN)/cloudsim: LDLIBS += -larchive
 $(BIN)/cloudsim: LDLIBS += -lwslay
-$(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c lib/atomicfile.c lib/daemon.c)
+$(BIN)/cloudsim: $(call obj,$(CLOUDSIM_SRC) lib/log.c lib/conf.c lib/atomicfile.c lib/daemon.c \
+	lib/safedir.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 

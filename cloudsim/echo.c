@@ -732,16 +732,6 @@ echo_on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-echo_on_accept_failed(void *arg, int err, int paused, const char *line)
-{
-	(void)arg;
-	(void)err;
-	(void)paused;
-	if (line != NULL)
-		log_warnx("echo: %s", line);
-}
-
-static void
 echo_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerlen)
 {
 	struct echo		*e = arg;
@@ -812,7 +802,7 @@ echo_tls(const struct simconf *cfg, char *err, size_t errlen)
 }
 
 static const struct acceptor_ops echo_accept_ops = {
-	echo_on_accept, echo_on_accept_failed
+	echo_on_accept, NULL, "echo"
 };
 
 struct echo *

@@ -662,16 +662,6 @@ gw_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 }
 
 static void
-gw_on_accept_failed(void *arg, int err, int paused, const char *line)
-{
-	(void)arg;
-	(void)err;
-	(void)paused;
-	if (line != NULL)
-		log_warnx("gateway: %s", line);
-}
-
-static void
 gw_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerlen)
 {
 	struct gateway	*gw = arg;
@@ -762,7 +752,7 @@ gateway_tls(const struct simconf *cfg, char *err, size_t errlen)
 }
 
 static const struct acceptor_ops gw_accept_ops = {
-	gw_on_accept, gw_on_accept_failed
+	gw_on_accept, NULL, "gateway"
 };
 
 struct gateway *

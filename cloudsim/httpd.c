@@ -67,6 +67,7 @@ struct httpd {
 	char			 name[32];	/* "control", "operator": log prefix */
 	SSL_CTX			*ctx;		/* NULL: plain HTTP */
 	struct acceptor		*acceptor;	/* NULL once stopped */
+	struct acceptor_ops	 accept_ops;	/* lines named by name */
 	size_t			 max_body;
 	httpd_handler		*handler;
 	void			*arg;
@@ -703,17 +704,6 @@ httpd_on_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-httpd_on_accept_failed(void *arg, int err, int paused, const char *line)
-{
-	struct httpd	*srv = arg;
-
-	(void)err;
-	(void)paused;
-	if (line != NULL)
-		log_warnx("%s: %s", srv->name, line);
-}
-
-static void
 httpd_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer, int peerlen)
 {
 	struct httpd		*srv = arg;
@@ -766,10 +756,6 @@ httpd_conn_free(struct httpd_conn *c)
 	free(c);
 }
 
-static const struct acceptor_ops httpd_accept_ops = {
-	httpd_on_accept, httpd_on_accept_failed
-};
-
 struct httpd *
 httpd_new(struct event_base *base, const char *name, const struct sockaddr *addr,
     int addrlen, SSL_CTX *ctx, size_t max_body, httpd_handler *handler,
@@ -791,7 +777,9 @@ httpd_new(struct event_base *base, const char *name, const struct sockaddr *addr
 	srv->idle = httpd_ms(HTTPD_IDLE_MS);
 	srv->linger = httpd_ms(HTTPD_LINGER_MS);
 	TAILQ_INIT(&srv->conns);
-	if ((srv->acceptor = acceptor_new(base, &httpd_accept_ops, srv, err,
+	srv->accept_ops.accepted = httpd_on_accept;
+	srv->accept_ops.name = srv->name;
+	if ((srv->acceptor = acceptor_new(base, &srv->accept_ops, srv, err,
 	    errlen)) == NULL || acceptor_listen(srv->acceptor, addr,
 	    (socklen_t)addrlen, 0, ACCEPTOR_BACKLOG, err, errlen) == -1) {
 		httpd_free(srv);

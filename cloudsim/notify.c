@@ -402,18 +402,8 @@ notify_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer,
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-static void
-notify_on_accept_failed(void *arg, int err, int paused, const char *line)
-{
-	(void)arg;
-	(void)err;
-	(void)paused;
-	if (line != NULL)
-		log_warnx("notify: %s", line);
-}
-
 static const struct acceptor_ops notify_accept_ops = {
-	notify_on_accept, notify_on_accept_failed
+	notify_on_accept, NULL, "notify"
 };
 
 /* Pings what has been quiet, drops what stayed quiet too long. */

@@ -315,18 +315,8 @@ session_on_rendezvous(void *arg, evutil_socket_t fd, struct sockaddr *peer,
 	bufferevent_enable(s->op, EV_READ | EV_WRITE);
 }
 
-static void
-session_on_accept_failed(void *arg, int err, int paused, const char *line)
-{
-	(void)arg;
-	(void)err;
-	(void)paused;
-	if (line != NULL)
-		log_warnx("sessions: %s", line);
-}
-
 static const struct acceptor_ops rendezvous_ops = {
-	session_on_rendezvous, session_on_accept_failed
+	session_on_rendezvous, NULL, "sessions"
 };
 
 /* --- the machine's side: relay.cloudsim.test ----------------------------- */
@@ -450,7 +440,7 @@ relay_on_accept(void *arg, evutil_socket_t fd, struct sockaddr *peer,
 }
 
 static const struct acceptor_ops relay_ops = {
-	relay_on_accept, session_on_accept_failed
+	relay_on_accept, NULL, "sessions"
 };
 
 /* --- the operator API -------------------------------------------------- */

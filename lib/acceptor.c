@@ -11,6 +11,7 @@
 
 #include "acceptor.h"
 #include "addr.h"
+#include "log.h"
 
 #define ACCEPTOR_MAX	16	/* sockets in one acceptor */
 
@@ -34,6 +35,21 @@ struct acceptor {
  * come and go meanwhile. */
 static pthread_mutex_t	 watching_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct acceptor	*watching;
+
+/* What an acceptor without a failed() callback does: the line, logged. */
+static const struct acceptor_ops acceptor_watch_only;
+
+static void
+acceptor_report(const struct acceptor *a, int err, int paused,
+    const char *line)
+{
+	if (a->ops->failed != NULL)
+		a->ops->failed(a->arg, err, paused, line);
+	else if (line != NULL && a->ops->name != NULL)
+		log_warnx("%s: %s", a->ops->name, line);
+	else if (line != NULL)
+		log_warnx("%s", line);
+}
 
 static void
 acceptor_on_accept(struct evconnlistener *l, evutil_socket_t fd,
@@ -67,7 +83,7 @@ acceptor_failed(struct acceptor *a, int err)
 
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
 		snprintf(line, sizeof(line), "accept: %s", strerror(err));
-		a->ops->failed(a->arg, err, 0, line);
+		acceptor_report(a, err, 0, line);
 		return;
 	}
 	/* Out of descriptors: pause accepting instead of spinning on the error,
@@ -84,7 +100,7 @@ acceptor_failed(struct acceptor *a, int err)
 	}
 	acceptor_set_enabled(a, 0);
 	evtimer_add(a->resume, &tv);
-	a->ops->failed(a->arg, err, 1, say ? line : NULL);
+	acceptor_report(a, err, 1, say ? line : NULL);
 }
 
 static void
@@ -143,9 +159,15 @@ acceptor_new(struct event_base *base, const struct acceptor_ops *ops, void *arg,
 		return NULL;
 	}
 	a->base = base;
-	a->ops = ops;
+	a->ops = ops != NULL ? ops : &acceptor_watch_only;
 	a->arg = arg;
 	return a;
+}
+
+unsigned long long
+acceptor_pauses(const struct acceptor *a)
+{
+	return a->pauses;
 }
 
 int

@@ -24,11 +24,14 @@ struct acceptor_ops {
 	 * ENOBUFS, ENOMEM), so every socket of the acceptor rests for
 	 * ACCEPTOR_BACKOFF_MS.  line: what to log ("accept: ...; pausing for
 	 * 100 ms (3 pauses so far)"), or NULL for a pause within
-	 * ACCEPTOR_LOG_EVERY_S of the last line. */
+	 * ACCEPTOR_LOG_EVERY_S of the last line.  NULL: the acceptor logs the
+	 * line itself (log_warnx, after name when there is one). */
 	void	(*failed)(void *arg, int err, int paused, const char *line);
+	const char *name;	/* "gateway": ahead of the default's lines */
 };
 
-/* An acceptor without sockets yet; ops and arg are the callbacks'. */
+/* An acceptor without sockets yet; ops and arg are the callbacks'.  ops
+ * NULL: one that only watches listeners and logs its failures. */
 struct acceptor	*acceptor_new(struct event_base *, const struct acceptor_ops *,
 		    void *arg, char *err, size_t errlen);
 /* Accepts on fd, a listening socket that is now the acceptor's (closed on
@@ -45,6 +48,8 @@ int		 acceptor_listen(struct acceptor *, const struct sockaddr *,
  * first (which resumes it), then the owner. */
 int		 acceptor_watch(struct acceptor *, struct evconnlistener *lev,
 		    char *err, size_t errlen);
+/* How many times it paused out of descriptors so far (its own thread). */
+unsigned long long acceptor_pauses(const struct acceptor *);
 /* Closes every socket and lets go of the watched listeners (accepting
  * again, with libevent's own error handling); a pending resume is
  * cancelled.  NULL is a no-op. */

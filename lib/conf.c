@@ -11,6 +11,38 @@
 
 #include "conf.h"
 
+/* The file a setting came from.  libconfig names only the files it opened
+ * itself (an @include); what conf_read() read from its checked fd has no
+ * name there, so the path rides as the root setting's hook. */
+static const char *
+conf_source_file(const config_setting_t *where)
+{
+	const char	*file;
+
+	if (where == NULL)
+		return NULL;
+	if ((file = config_setting_source_file(where)) != NULL)
+		return file;
+	if (where->config == NULL || where->config->root == NULL)
+		return NULL;
+	return config_setting_get_hook(where->config->root);
+}
+
+/* The path as the root's hook, freed with the config (its destructor). */
+static int
+conf_name(config_t *cfg, const char *path, struct conf_error *err)
+{
+	char	*copy;
+
+	if ((copy = strdup(path)) == NULL) {
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		return -1;
+	}
+	config_set_destructor(cfg, free);
+	config_setting_set_hook(config_root_setting(cfg), copy);
+	return 0;
+}
+
 int
 conf_fail(struct conf_error *err, const config_setting_t *where,
     const char *fmt, ...)
@@ -19,7 +51,7 @@ conf_fail(struct conf_error *err, const config_setting_t *where,
 	va_list		 ap;
 	int		 n;
 
-	file = config_setting_source_file(where);
+	file = conf_source_file(where);
 	n = snprintf(err->text, sizeof(err->text), "%s:%u: ",
 	    file ? file : "(config)", config_setting_source_line(where));
 	if (n < 0 || (size_t)n >= sizeof(err->text))
@@ -31,14 +63,14 @@ conf_fail(struct conf_error *err, const config_setting_t *where,
 }
 
 /*
- * Is the file at path one to read settings from?  A regular file (a FIFO
- * would block the daemon for good, a device feed it without end), of at
- * most CONF_MAX_BYTES, and for a root process one that only root can
- * change: root's, not writable by everyone nor by a group other than
- * root's.  0, or -1 with err.
+ * The file at path, opened, if it is one to read settings from: a regular
+ * file (a FIFO would block the daemon for good, a device feed it without
+ * end), of at most CONF_MAX_BYTES, and for a root process one that only
+ * root can change: root's, not writable by everyone nor by a group other
+ * than root's.  The fd (what is read is what was checked), or -1 with err.
  */
 static int
-conf_file_ok(const char *path, struct conf_error *err)
+conf_open(const char *path, struct conf_error *err)
 {
 	struct stat	st;
 	int		fd;
@@ -51,7 +83,6 @@ conf_file_ok(const char *path, struct conf_error *err)
 			close(fd);
 		return -1;
 	}
-	close(fd);
 	if (!S_ISREG(st.st_mode))
 		snprintf(err->text, sizeof(err->text), "%s: not a regular file",
 		    path);
@@ -69,22 +100,40 @@ conf_file_ok(const char *path, struct conf_error *err)
 		    "can change", path, (st.st_mode & S_IWOTH) ? "everyone" :
 		    "its group", (unsigned)(st.st_mode & 07777));
 	else
-		return 0;
+		return fd;
+	close(fd);
 	return -1;
 }
 
 int
 conf_read(config_t *cfg, const char *path, struct conf_error *err)
 {
-	if (conf_file_ok(path, err) == -1)
+	FILE	*f;
+	int	 fd, ok;
+
+	if ((fd = conf_open(path, err)) == -1)
 		return -1;
-	if (config_read_file(cfg, path) == CONFIG_TRUE)
-		return 0;
-	if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+	/* Regular, so O_NONBLOCK changes nothing for the reads. */
+	if ((f = fdopen(fd, "r")) == NULL) {
 		snprintf(err->text, sizeof(err->text), "%s: cannot read: %s",
 		    path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	errno = 0;
+	ok = config_read(cfg, f) == CONFIG_TRUE;
+	fclose(f);
+	if (ok)
+		return conf_name(cfg, path, err);
+	/* Named as config_read_file() named them: the file and line (an
+	 * @include's own file when the error is in it). */
+	if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+		snprintf(err->text, sizeof(err->text), "%s: cannot read: %s",
+		    config_error_file(cfg) ? config_error_file(cfg) : path,
+		    strerror(errno));
 	else
-		snprintf(err->text, sizeof(err->text), "%s:%d: %s", path,
+		snprintf(err->text, sizeof(err->text), "%s:%d: %s",
+		    config_error_file(cfg) ? config_error_file(cfg) : path,
 		    config_error_line(cfg), config_error_text(cfg));
 	return -1;
 }

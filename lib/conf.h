@@ -17,7 +17,9 @@ struct conf_error {
 #define CONF_MAX_BYTES	(4 << 20)	/* a settings file larger is refused */
 
 /* A regular file of at most CONF_MAX_BYTES; for a root process, root's and
- * writable by no one else (a refusal names the file and why). */
+ * writable by no one else (a refusal names the file and why).  What is
+ * read is the fd those checks were made on; errors name path and line (or
+ * an @include's own file), as config_read_file() would. */
 int	conf_read(config_t *cfg, const char *path, struct conf_error *err);
 /* conf_read(), but a missing file reads as an empty one (every key takes its
  * default) and *found says which it was. */

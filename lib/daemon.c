@@ -12,6 +12,7 @@
 
 #include "atomicfile.h"
 #include "daemon.h"
+#include "safedir.h"
 
 const char *
 daemon_dir(const char *flag, const char *env, const char *def)
@@ -98,15 +99,18 @@ daemon_run_dir_check(int fd, const char *run_dir, char *err, size_t errlen)
 	return 0;
 }
 
-/* Why root could not open the run dir: a symlink is named as such. */
+/* Why root could not open the run dir (name in pfd): a symlink is named as
+ * such. */
 static void
-daemon_run_dir_why(const char *run_dir, char *err, size_t errlen)
+daemon_run_dir_why(int pfd, const char *name, const char *run_dir, char *err,
+    size_t errlen)
 {
 	struct stat	st;
 	int		saved = errno;
 
 	if ((saved == ELOOP || saved == ENOTDIR) &&
-	    lstat(run_dir, &st) == 0 && S_ISLNK(st.st_mode))
+	    fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
 		snprintf(err, errlen, "%s: a symbolic link, not followed: "
 		    "refused", run_dir);
 	else if (saved == ENOTDIR)
@@ -115,10 +119,47 @@ daemon_run_dir_why(const char *run_dir, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", run_dir, strerror(saved));
 }
 
+/* The run dir's parent, for root: every directory from / to it checked
+ * (safedir_open_trusted), so that no other user can swap what the run
+ * dir's path names; its last component in name.  The fd, or -1 with err. */
+static int
+daemon_run_dir_parent(const char *run_dir, char *name, size_t namelen,
+    char *err, size_t errlen)
+{
+	char	 parent[PATH_MAX], why[PATH_MAX + 128], *slash;
+	size_t	 len;
+	int	 fd;
+
+	len = strlen(run_dir);
+	while (len > 1 && run_dir[len - 1] == '/')
+		len--;
+	if (len >= sizeof(parent)) {
+		snprintf(err, errlen, "%s: %s", run_dir,
+		    strerror(ENAMETOOLONG));
+		return -1;
+	}
+	memcpy(parent, run_dir, len);
+	parent[len] = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL) {
+		snprintf(name, namelen, "%s", parent);
+		snprintf(parent, sizeof(parent), ".");
+	} else {
+		snprintf(name, namelen, "%s", slash[1] != '\0' ? slash + 1 :
+		    ".");
+		if (slash == parent)
+			slash++;
+		*slash = '\0';
+	}
+	if ((fd = safedir_open_trusted(parent, why, sizeof(why))) == -1)
+		snprintf(err, errlen, "%s: on its path %s", run_dir, why);
+	return fd;
+}
+
 int
 daemon_run_dir_open(const char *run_dir, char *err, size_t errlen)
 {
-	int	fd, made = 0;
+	char	name[PATH_MAX];
+	int	pfd, fd = -1, made = 0;
 
 	if (geteuid() != 0) {
 		if ((fd = open(run_dir, O_RDONLY | O_DIRECTORY |
@@ -127,17 +168,20 @@ daemon_run_dir_open(const char *run_dir, char *err, size_t errlen)
 			    strerror(errno));
 		return fd;
 	}
-	if (mkdir(run_dir, 0755) == 0)
+	if ((pfd = daemon_run_dir_parent(run_dir, name, sizeof(name), err,
+	    errlen)) == -1)
+		return -1;
+	if (mkdirat(pfd, name, 0755) == 0)
 		made = 1;
 	else if (errno != EEXIST) {
 		snprintf(err, errlen, "mkdir %s: %s", run_dir, strerror(errno));
-		return -1;
+		goto fail;
 	}
 	/* Its last component is never followed: a symlink is refused. */
-	if ((fd = open(run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	if ((fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
-		daemon_run_dir_why(run_dir, err, errlen);
-		return -1;
+		daemon_run_dir_why(pfd, name, run_dir, err, errlen);
+		goto fail;
 	}
 	if (daemon_run_dir_check(fd, run_dir, err, errlen) == -1)
 		goto fail;
@@ -147,9 +191,12 @@ daemon_run_dir_open(const char *run_dir, char *err, size_t errlen)
 		    strerror(errno));
 		goto fail;
 	}
+	close(pfd);
 	return fd;
  fail:
-	close(fd);
+	if (fd != -1)
+		close(fd);
+	close(pfd);
 	return -1;
 }
 

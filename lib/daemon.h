@@ -20,8 +20,12 @@ struct daemon_opts {
 /* The run dir, opened.  Root makes it when it is missing (root:root 0755,
  * set on the fd) and refuses one that is a symlink (never followed), not a
  * directory, not root's, or writable by another user (group other than
- * root's, or others) without the sticky bit.  Another user only opens it.
- * The fd, or -1 with err (one line naming the dir). */
+ * root's, or others) without the sticky bit; and one whose path another
+ * user could change: every directory from / to its parent is held to the
+ * same rule, a symlink on the way followed only when root's
+ * (safedir_open_trusted; "<run_dir>: on its path <dir>: <why>").  What
+ * root opens in the run dir goes through this fd.  Another user only opens
+ * it.  The fd, or -1 with err (one line naming the dir). */
 int	daemon_run_dir_open(const char *run_dir, char *err, size_t errlen);
 /* daemon_run_dir_open() and close, for root; 0, or -1 with err. */
 int	daemon_run_dir_make(const char *run_dir, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /* notifywatch.c -- the hints in <run>/notify: an inotify watch that calls back when one topic's file is written, and the gap that keeps a flood of hints to one piece of work a second. */
 #include <sys/inotify.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +11,13 @@
 #include <event2/event.h>
 
 #include "notifywatch.h"
+#include "safedir.h"
 
 struct notifywatch {
 	struct event	*ev;
 	int		 fd;		/* inotify, or -1 */
 	int		 wd;		/* the watch on <run>/notify, or -1 */
+	char		 run_dir[PATH_MAX];
 	char		 path[PATH_MAX];	/* <run>/notify */
 	char		 topic[NAME_MAX + 1];
 	void		(*hinted)(void *);
@@ -57,6 +60,7 @@ notifywatch_new(struct event_base *base, const char *run_dir,
 	w->wd = -1;
 	w->hinted = hinted;
 	w->arg = arg;
+	snprintf(w->run_dir, sizeof(w->run_dir), "%s", run_dir);
 	snprintf(w->path, sizeof(w->path), "%s/" NOTIFYWATCH_DIR, run_dir);
 	snprintf(w->topic, sizeof(w->topic), "%s", topic);
 	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
@@ -80,17 +84,46 @@ notifywatch_usable(const struct notifywatch *w)
 	return w->fd != -1;
 }
 
+/* <run>/notify, opened: for root through the run dir reached by
+ * directories no other user can change (safedir_open_trusted), and never
+ * through a symlink; -1 when it is not there or not so. */
+static int
+notifywatch_open(const struct notifywatch *w)
+{
+	char	err[PATH_MAX + 128];
+	int	rfd, fd;
+
+	if (geteuid() == 0)
+		rfd = safedir_open_trusted(w->run_dir, err, sizeof(err));
+	else
+		rfd = open(w->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd == -1)
+		return -1;
+	fd = openat(rfd, NOTIFYWATCH_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	close(rfd);
+	return fd;
+}
+
 int
 notifywatch_arm(struct notifywatch *w)
 {
+	char	fdpath[64];
+	int	dfd;
+
 	if (w->wd != -1)
 		return 0;
 	if (w->fd == -1)
 		return -1;
-	if ((w->wd = inotify_add_watch(w->fd, w->path, IN_CLOSE_WRITE |
-	    IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW)) == -1)
+	if ((dfd = notifywatch_open(w)) == -1)
 		return -1;
-	return 1;
+	/* The directory just opened, not its path again: /proc's link to
+	 * the fd is followed to the very directory that was checked. */
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", dfd);
+	w->wd = inotify_add_watch(w->fd, fdpath, IN_CLOSE_WRITE | IN_MOVED_TO |
+	    IN_CREATE | IN_ONLYDIR);
+	close(dfd);
+	return w->wd == -1 ? -1 : 1;
 }
 
 const char *

@@ -20,7 +20,10 @@ struct notifywatch *notifywatch_new(struct event_base *, const char *run_dir,
 int	notifywatch_usable(const struct notifywatch *);
 /* Starts watching <run>/notify once it is there, tried again at each call
  * until it is: 1 when watched from now on, 0 when it already was, -1 when
- * not (not there yet, or no inotify). */
+ * not (not there yet, or no inotify; for root, also a run dir whose path
+ * another user could change, as daemon_run_dir_open() refuses, or a
+ * symlink in notify's place).  It is opened through the run dir's fd and
+ * the watch put on that open directory, never on its path again. */
 int	notifywatch_arm(struct notifywatch *);
 const char *notifywatch_path(const struct notifywatch *); /* <run>/notify */
 /* In a forked child: the inotify fd closed, nothing freed. */

@@ -1,5 +1,6 @@
 /* safedir.c -- directories and files that another user can change, opened without following a symlink, owner and mode set on the fd. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 #include <unistd.h>
 
 #include "safedir.h"
+
+#define SAFEDIR_MAX_LINKS	40	/* symlinks on one path (Linux) */
 
 int
 safedir_path(char *buf, size_t len, const char *dir, const char *name)
@@ -57,11 +60,14 @@ safedir_own(int fd, const struct stat *st, mode_t mode, uid_t uid, gid_t gid)
 	return 0;
 }
 
-int
-safedir_make(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
-    char *err, size_t errlen)
+/* safedir_make() and safedir_take(): take_only refuses a directory that
+ * is there already and owned by neither root nor the one it goes to. */
+static int
+safedir_mkdir(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
+    int take_only, char *err, size_t errlen)
 {
 	struct stat	st;
+	uid_t		owner = uid == SAFEDIR_KEEP_UID ? geteuid() : uid;
 	int		fd;
 
 	if (mkdirat(dirfd, name, mode) == -1 && errno != EEXIST) {
@@ -73,13 +79,194 @@ safedir_make(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
 		safedir_why(dirfd, name, err, errlen);
 		return -1;
 	}
-	if (fstat(fd, &st) == -1 || safedir_own(fd, &st, mode, uid, gid) == -1) {
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", name, strerror(errno));
+		goto fail;
+	}
+	if (take_only && st.st_uid != 0 && st.st_uid != owner) {
+		snprintf(err, errlen, "%s: owned by uid %lu, not root's or uid "
+		    "%lu's: refused", name, (unsigned long)st.st_uid,
+		    (unsigned long)owner);
+		goto fail;
+	}
+	if (safedir_own(fd, &st, mode, uid, gid) == -1) {
 		snprintf(err, errlen, "%s: owner or mode: %s", name,
 		    strerror(errno));
-		close(fd);
-		return -1;
+		goto fail;
 	}
 	return fd;
+ fail:
+	close(fd);
+	return -1;
+}
+
+int
+safedir_make(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
+    char *err, size_t errlen)
+{
+	return safedir_mkdir(dirfd, name, mode, uid, gid, 0, err, errlen);
+}
+
+int
+safedir_take(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
+    char *err, size_t errlen)
+{
+	return safedir_mkdir(dirfd, name, mode, uid, gid, 1, err, errlen);
+}
+
+/* A directory root may trust: root's, and writable by no other user unless
+ * sticky (where no one else can rename what root owns); 0, or -1 with why. */
+static int
+safedir_trusted(int fd, char *why, size_t whylen)
+{
+	struct stat	sb, *st = &sb;
+
+	if (fstat(fd, st) == -1) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st->st_mode)) {
+		snprintf(why, whylen, "not a directory: refused");
+		return -1;
+	}
+	if (st->st_uid != 0) {
+		snprintf(why, whylen, "owned by uid %lu, not root: refused",
+		    (unsigned long)st->st_uid);
+		return -1;
+	}
+	if ((st->st_mode & S_ISVTX) == 0 && ((st->st_mode & S_IWOTH) ||
+	    ((st->st_mode & S_IWGRP) && st->st_gid != 0))) {
+		snprintf(why, whylen, "mode %04o, group %lu: writable by "
+		    "another user and not sticky: refused",
+		    (unsigned int)(st->st_mode & 07777),
+		    (unsigned long)st->st_gid);
+		return -1;
+	}
+	return 0;
+}
+
+/* where (the directory reached, "" for /) with name appended, or cut at
+ * its last '/' for "..": the path that messages name. */
+static void
+safedir_step(char *where, size_t len, const char *name)
+{
+	char	*slash;
+	size_t	 n = strlen(where);
+
+	if (strcmp(name, "..") == 0) {
+		if ((slash = strrchr(where, '/')) != NULL)
+			*slash = '\0';
+	} else
+		snprintf(where + n, len - n, "/%s", name);
+}
+
+int
+safedir_open_trusted(const char *path, char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		 rest[PATH_MAX], next[PATH_MAX], target[PATH_MAX];
+	char		 where[PATH_MAX], bad[PATH_MAX], name[NAME_MAX + 1];
+	char		 why[128];
+	const char	*p, *end;
+	ssize_t		 n;
+	int		 fd, nfd, saved, links = 0;
+
+	if (path[0] != '/' && getcwd(where, sizeof(where)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = path[0] == '/' ? snprintf(rest, sizeof(rest), "%s", path) :
+	    snprintf(rest, sizeof(rest), "%s/%s", where, path);
+	if (n < 0 || (size_t)n >= sizeof(rest)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	where[0] = '\0';
+	if ((fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "/: %s", strerror(errno));
+		return -1;
+	}
+	if (safedir_trusted(fd, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "/: %s", why);
+		goto fail;
+	}
+	for (p = rest;;) {
+		p += strspn(p, "/");
+		if (*p == '\0')
+			return fd;
+		end = strchrnul(p, '/');
+		if (end - p > NAME_MAX) {
+			snprintf(err, errlen, "%s: %s", path,
+			    strerror(ENAMETOOLONG));
+			goto fail;
+		}
+		memcpy(name, p, end - p);
+		name[end - p] = '\0';
+		p = end;
+		if (strcmp(name, ".") == 0)
+			continue;
+		snprintf(bad, sizeof(bad), "%s", where);
+		safedir_step(bad, sizeof(bad), name);
+		if ((nfd = openat(fd, name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+			saved = errno;
+			if ((saved != ELOOP && saved != ENOTDIR) ||
+			    fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+			    !S_ISLNK(st.st_mode)) {
+				snprintf(err, errlen, "%s: %s", bad,
+				    saved == ENOTDIR ?
+				    "not a directory: refused" :
+				    strerror(saved));
+				goto fail;
+			}
+			/* Root's link in a directory no one else changes:
+			 * root's choice, followed. */
+			if (st.st_uid != 0) {
+				snprintf(err, errlen, "%s: a symbolic link of "
+				    "uid %lu, not root's, not followed: "
+				    "refused", bad, (unsigned long)st.st_uid);
+				goto fail;
+			}
+			if (++links > SAFEDIR_MAX_LINKS ||
+			    (n = readlinkat(fd, name, target,
+			    sizeof(target) - 1)) == -1) {
+				snprintf(err, errlen, "%s: %s", bad,
+				    strerror(links > SAFEDIR_MAX_LINKS ? ELOOP :
+				    errno));
+				goto fail;
+			}
+			target[n] = '\0';
+			n = snprintf(next, sizeof(next), "%s/%s", target, p);
+			if (n < 0 || (size_t)n >= sizeof(next)) {
+				snprintf(err, errlen, "%s: %s", path,
+				    strerror(ENAMETOOLONG));
+				goto fail;
+			}
+			memcpy(rest, next, (size_t)n + 1);
+			p = rest;
+			if (target[0] == '/') {
+				close(fd);
+				where[0] = '\0';
+				if ((fd = open("/", O_RDONLY | O_DIRECTORY |
+				    O_CLOEXEC)) == -1) {
+					snprintf(err, errlen, "/: %s",
+					    strerror(errno));
+					return -1;
+				}
+			}
+			continue;
+		}
+		close(fd);
+		fd = nfd;
+		snprintf(where, sizeof(where), "%s", bad);
+		if (safedir_trusted(fd, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s: %s", where, why);
+			goto fail;
+		}
+	}
+ fail:
+	close(fd);
+	return -1;
 }
 
 int

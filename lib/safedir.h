@@ -23,6 +23,28 @@ int	safedir_make(int dirfd, const char *name, mode_t mode, uid_t uid,
  * fd, or -1 with err filled. */
 int	safedir_open_file(int dirfd, const char *name, int flags, mode_t mode,
 	    uid_t uid, gid_t gid, char *err, size_t errlen);
+/* As safedir_make(), for a directory that root hands to uid: one that is
+ * there already and owned by neither root nor uid (geteuid() for KEEP) is
+ * refused ("<name>: owned by uid N, not root's or uid M's: refused"), its
+ * owner and mode left as they are. */
+int	safedir_take(int dirfd, const char *name, mode_t mode, uid_t uid,
+	    gid_t gid, char *err, size_t errlen);
+/*
+ * For root: the directory at path (a relative one from the working
+ * directory), reached from / one directory at a time with openat(): every
+ * directory on the way and the last must be root's and writable by no other
+ * user (a group other than root's, or others) unless sticky, so that no
+ * other user can change what path names.  A symlink is followed only when
+ * it is root's (its directory having passed: /var/run -> /run is); one
+ * that must not be followed at all (the run dir's own name) is the
+ * caller's to open, O_NOFOLLOW, in the fd of its parent.  The fd, or -1
+ * with err: "<dir>: <why>", naming the directory that failed; why is the
+ * errno text, or ends in "refused": "owned by uid N, not root: refused",
+ * "mode 0777, group 0: writable by another user and not sticky: refused",
+ * "a symbolic link of uid N, not root's, not followed: refused", "not a
+ * directory: refused".
+ */
+int	safedir_open_trusted(const char *path, char *err, size_t errlen);
 /* "<dir>/<name>" in buf; -1 when it does not fit. */
 int	safedir_path(char *buf, size_t len, const char *dir, const char *name);
 

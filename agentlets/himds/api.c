@@ -647,23 +647,6 @@ api_sweep(evutil_socket_t fd, short what, void *arg)
 		log_debug("%d token key%s expired", n, n == 1 ? "" : "s");
 }
 
-/* accept(2) failed: out of descriptors (a flood of local connections), the
- * acceptor rests every listener rather than spinning on a ready socket that
- * it cannot take, and one line says so now and then. */
-static void
-api_accept_failed(void *arg, int err, int paused, const char *line)
-{
-	(void)arg;
-	(void)err;
-	(void)paused;
-	if (line != NULL)
-		log_warnx("%s", line);
-}
-
-static const struct acceptor_ops api_accept_ops = {
-	NULL, api_accept_failed
-};
-
 static int
 api_listen(struct himds_api *api, const struct sockaddr *sa, socklen_t len,
     char *err, size_t errlen)
@@ -697,8 +680,8 @@ himds_api_new(struct himds *h, char *err, size_t errlen)
 	if ((api->http = evhttp_new(h->base)) == NULL ||
 	    (api->sweep = event_new(h->base, -1, EV_PERSIST, api_sweep,
 	    api)) == NULL ||
-	    (api->acceptor = acceptor_new(h->base, &api_accept_ops, api, err,
-	    errlen)) == NULL) {
+	    (api->acceptor = acceptor_new(h->base, NULL, api, err, errlen)) ==
+	    NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

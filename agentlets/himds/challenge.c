@@ -33,7 +33,8 @@ struct himds_challenge {
 };
 
 struct himds_challenge *
-himds_challenge_new(const char *dir, int lifetime, int max, int per_uid)
+himds_challenge_new(const char *dir, int dirfd, int lifetime, int max,
+    int per_uid)
 {
 	struct himds_challenge	*c;
 
@@ -42,8 +43,7 @@ himds_challenge_new(const char *dir, int lifetime, int max, int per_uid)
 	c->dfd = -1;
 	if ((c->dir = strdup(dir)) == NULL ||
 	    (c->keys = calloc(max, sizeof(*c->keys))) == NULL ||
-	    (c->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
+	    (c->dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) == -1) {
 		free(c->keys);
 		free(c->dir);
 		free(c);
@@ -212,20 +212,22 @@ himds_challenge_outstanding(const struct himds_challenge *c)
 }
 
 int
-himds_challenge_clean_dir(const char *dir, char *err, size_t errlen)
+himds_challenge_clean_dir(int dirfd, const char *dir, char *err,
+    size_t errlen)
 {
 	DIR		*d;
 	struct dirent	*e;
 	size_t		 len;
 	int		 dfd;
 
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1 || (d = fdopendir(dfd)) == NULL) {
+	if ((dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    (d = fdopendir(dfd)) == NULL) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		if (dfd != -1)
 			close(dfd);
 		return -1;
 	}
+	rewinddir(d);	/* the duplicate shares the caller's offset */
 	while ((e = readdir(d)) != NULL) {
 		len = strlen(e->d_name);
 		/* Keys, and the temp files of keys being written. */

@@ -8,11 +8,12 @@
 
 struct himds_challenge;
 
-/* Keys live in dir (which exists; opened O_NOFOLLOW and kept), each for
- * lifetime seconds; at most max are outstanding, per_uid of them for one
- * caller.  No key is ever retired before its time to make room. */
-struct himds_challenge	*himds_challenge_new(const char *dir, int lifetime,
-			    int max, int per_uid);
+/* Keys live in dir, whose fd dirfd the caller opened (O_NOFOLLOW, and
+ * checked: root never reopens it by name); it is duplicated and kept.  Each
+ * lives lifetime seconds; at most max are outstanding, per_uid of them for
+ * one caller.  No key is ever retired before its time to make room. */
+struct himds_challenge	*himds_challenge_new(const char *dir, int dirfd,
+			    int lifetime, int max, int per_uid);
 /* Removes the outstanding key files too. */
 void			 himds_challenge_free(struct himds_challenge *);
 /* Writes a new <dir>/<random>.key (mode 0640, no fsync: tmpfs) for the
@@ -31,9 +32,9 @@ int			 himds_challenge_expire(struct himds_challenge *,
 			    time_t now);
 int			 himds_challenge_outstanding(
 			    const struct himds_challenge *);
-/* Removes every *.key file in dir (left by an earlier run); -1 with err
- * when dir cannot be read. */
-int			 himds_challenge_clean_dir(const char *dir, char *err,
-			    size_t errlen);
+/* Removes every *.key file in the directory dirfd, dir (left by an earlier
+ * run); -1 with err when it cannot be read. */
+int			 himds_challenge_clean_dir(int dirfd,
+			    const char *dir, char *err, size_t errlen);
 
 #endif

@@ -123,9 +123,38 @@ himds_subdir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 	return fd;
 }
 
+/*
+ * The token key directory (himds:himds 0750; <run>/tokens unless
+ * himds.conf says otherwise), as himds_subdir() but, for root, its parent
+ * reached through directories no other user can change (the run dir's
+ * rule, safedir_open_trusted) and one there already that another user owns
+ * refused: root empties it and hands it to himds.  Returns the fd.
+ */
+static int
+himds_token_dir(const char *path, uid_t uid, gid_t gid)
+{
+	char	parent[PATH_MAX], name[PATH_MAX], err[PATH_MAX + 256];
+	int	pfd, fd;
+
+	snprintf(parent, sizeof(parent), "%s", path);
+	snprintf(name, sizeof(name), "%s", path);
+	if (geteuid() != 0) {
+		if ((pfd = open(dirname(parent), O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1)
+			fatal("%s", parent);
+	} else if ((pfd = safedir_open_trusted(dirname(parent), err,
+	    sizeof(err))) == -1)
+		fatalx("token_key_dir %s: on its path %s", path, err);
+	if ((fd = safedir_take(pfd, basename(name), 0750, uid, gid, err,
+	    sizeof(err))) == -1)
+		fatalx("%s/%s", parent, err);
+	close(pfd);
+	return fd;
+}
+
 /* <state>/himds (himds:arc 0750) and the token key directory (himds:himds
- * 0750, emptied), made before the privileges go. */
-static void
+ * 0750, emptied), made before the privileges go; the latter's fd. */
+static int
 himds_dirs(struct himds *h, const struct privdrop_user *u)
 {
 	struct group	*g;
@@ -141,11 +170,11 @@ himds_dirs(struct himds *h, const struct privdrop_user *u)
 			key_gid = g->gr_gid;
 	}
 	h->own_fd = himds_subdir(h->own_dir, 0750, uid, key_gid);
-	fd = himds_subdir(h->settings.token_key_dir, 0750, uid, gid);
-	close(fd);
-	if (himds_challenge_clean_dir(h->settings.token_key_dir, err,
+	fd = himds_token_dir(h->settings.token_key_dir, uid, gid);
+	if (himds_challenge_clean_dir(fd, h->settings.token_key_dir, err,
 	    sizeof(err)) == -1)
 		fatalx("%s", err);
+	return fd;
 }
 
 /* In the loop, as root still: its directories and its parts. */
@@ -154,6 +183,7 @@ himds_start(struct agentlet *al)
 {
 	struct himds	*h = al->ctx;
 	char		 err[512];
+	int		 tokens_fd;
 
 	h->base = al->base;
 	h->config_dir = al->config_dir;
@@ -161,14 +191,15 @@ himds_start(struct agentlet *al)
 	h->run_dir = al->run_dir;
 	if (asprintf(&h->own_dir, "%s/" HIMDS_OWN_DIR, h->state_dir) == -1)
 		fatalx("out of memory");
-	himds_dirs(h, al->as);
+	tokens_fd = himds_dirs(h, al->as);
 	if ((h->challenge = himds_challenge_new(h->settings.token_key_dir,
-	    (int)h->settings.token_key_lifetime_seconds, HIMDS_MAX_KEYS,
-	    HIMDS_MAX_KEYS_PER_UID)) == NULL ||
+	    tokens_fd, (int)h->settings.token_key_lifetime_seconds,
+	    HIMDS_MAX_KEYS, HIMDS_MAX_KEYS_PER_UID)) == NULL ||
 	    (h->cloud = himds_cloud_new(h)) == NULL ||
 	    (h->heartbeat = himds_heartbeat_new(h)) == NULL ||
 	    (h->renew = himds_renew_new(h)) == NULL)
 		fatalx("out of memory");
+	close(tokens_fd);
 	if ((h->api = himds_api_new(h, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 }

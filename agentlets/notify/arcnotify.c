@@ -18,6 +18,7 @@
 #include "atomicfile.h"
 #include "channel.h"
 #include "conf.h"
+#include "daemon.h"
 #include "log.h"
 #include "machine.h"
 #include "msg.h"
@@ -318,16 +319,18 @@ reloaded(void *arg, int ok)
 }
 
 /* <run>/notify: the agentlet's own (0755, so the watchers can read), made
- * by root before the privileges go; the fd is what it writes through. */
+ * by root before the privileges go, through the run dir's checked fd (no
+ * other user can change the path to it); one that another user owns
+ * already is refused.  The fd is what it writes through. */
 static int
 wake_dir(struct arcnotify *a, const struct privdrop_user *u)
 {
-	char	err[512];
+	char	err[PATH_MAX + 256];
 	int	pfd, fd;
 
-	if ((pfd = open(a->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("%s", a->run_dir);
-	if ((fd = safedir_make(pfd, ARCNOTIFY_WAKE_DIR, 0755, u ? u->uid :
+	if ((pfd = daemon_run_dir_open(a->run_dir, err, sizeof(err))) == -1)
+		fatalx("%s", err);
+	if ((fd = safedir_take(pfd, ARCNOTIFY_WAKE_DIR, 0755, u ? u->uid :
 	    SAFEDIR_KEEP_UID, u ? u->gid : SAFEDIR_KEEP_GID, err,
 	    sizeof(err))) == -1)
 		fatalx("%s/%s", a->run_dir, err);

@@ -3,6 +3,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
@@ -44,6 +45,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char	*dir;
 	char		 err[512];
+	int		 fd;
 
 	(void)argc;
 	(void)argv;
@@ -64,9 +66,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz_h.settings.nlisten = 1;
 	fz_h.settings.token_key_lifetime_seconds = 60;
 	fz_h.settings.token_key_dir = fz_tokens;
-	if ((fz_h.challenge = himds_challenge_new(fz_tokens, 60, FZ_KEYS_MAX,
-	    FZ_KEYS_MAX)) == NULL)
+	if ((fd = open(fz_tokens, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (fz_h.challenge = himds_challenge_new(fz_tokens, fd, 60,
+	    FZ_KEYS_MAX, FZ_KEYS_MAX)) == NULL)
 		abort();
+	close(fd);
 	if ((fz_h.api = himds_api_new(&fz_h, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "himds_api_new: %s\n", err);
 		abort();

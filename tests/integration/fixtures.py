@@ -10,6 +10,7 @@ import fcntl
 import grp
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import pwd
@@ -817,6 +818,43 @@ def enterprise_squid(env):
 		env.squids.append(sq)
 		env.squid = sq.start()
 	return env.squid
+
+
+# --- a local user's stand-in for a local API ----------------------------------------
+
+class JsonStandIn:
+	"""What any local user can put on himds's port or arcproxy's admin port while the daemon is
+	down: an HTTP server on 127.0.0.1:port answering every GET with the JSON of doc (the
+	attribute, changeable). Stops with close(), or as a context manager."""
+
+	def __init__(self, port, doc):
+		self.doc = doc
+		stand_in = self
+
+		class Handler(http.server.BaseHTTPRequestHandler):
+			def do_GET(self):
+				body = json.dumps(stand_in.doc).encode()
+				self.send_response(200)
+				self.send_header("Content-Type", "application/json")
+				self.send_header("Content-Length", str(len(body)))
+				self.end_headers()
+				self.wfile.write(body)
+
+			def log_message(self, *args):
+				pass
+
+		self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+		threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+	def close(self):
+		self.srv.shutdown()
+		self.srv.server_close()
+
+	def __enter__(self):
+		return self
+
+	def __exit__(self, *exc):
+		self.close()
 
 
 # --- himds with a machine identity, and arcproxy in the arc group --------------------

@@ -4,7 +4,8 @@ Expectations:
 - When accept(2) on the admin port runs out of descriptors (any local user can hold idle
   connections to it), arcproxy pauses accepting instead of spinning: little CPU, a few log lines
   saying "accept: ...; pausing" (not one per attempt), and it keeps running.
-- Once the connections go, GET /healthz answers 200 again.
+- Once the connections go, GET /healthz answers 200 again, and /metrics counts the admin port's
+  pauses in arcproxy_accept_backoffs_total (as it counts the proxy ports').
 (himds's API port: test_review_himds; arcproxy's proxy ports: test_limits.emfile_backoff.)
 """
 
@@ -71,3 +72,8 @@ def admin_port_out_of_descriptors_pauses_accepting(env):
 			s.close()
 	check(poll(lambda: healthz(p) == 200, timeout=15, interval=0.5),
 	      "after the flood, GET /healthz: %r" % (healthz(p),))
+	# Only the admin port was flooded: the workers never paused, so what /metrics counts are
+	# the admin port's own pauses (one per 100 ms of the 1.5 s at least, less the lines' rate).
+	backoffs = p.metrics().get(("arcproxy_accept_backoffs_total", frozenset()), 0)
+	check(backoffs >= 5, "/metrics counts %d accept pauses of the admin port, which paused "
+	      "for 1.5 s (%d lines)" % (int(backoffs), pause_lines(p)))

@@ -7,7 +7,6 @@ Expectations:
   (line breaks and tabs as spaces); `-j` keeps the strings exact, JSON-escaped.
 """
 
-import http.server
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ import tempfile
 import threading
 
 import harness
+from fixtures import JsonStandIn
 from harness import check, free_port, test
 
 AZCMAGENT = harness.BIN_DIR / "azcmagent"
@@ -24,30 +24,6 @@ AZCMAGENT = harness.BIN_DIR / "azcmagent"
 # OSC 0 (window title), CSI 2J (clear), BEL, a C1 CSI as UTF-8, and a forged line.
 EVIL = "\x1b]0;pwned\x07\x1b[2J\u009b31m\nFORGED LINE\r"
 BAD = ("\x1b", "\x07", "\u009b", "\r")
-
-
-class _Fake(http.server.BaseHTTPRequestHandler):
-	"""A local user's stand-in for himds's API or arcproxy's admin API."""
-	docs = {}
-
-	def do_GET(self):
-		doc = self.docs.get(self.server.server_address[1], {})
-		body = json.dumps(doc).encode()
-		self.send_response(200)
-		self.send_header("Content-Type", "application/json")
-		self.send_header("Content-Length", str(len(body)))
-		self.end_headers()
-		self.wfile.write(body)
-
-	def log_message(self, *args):
-		pass
-
-
-def _serve(port, doc):
-	_Fake.docs[port] = doc
-	srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Fake)
-	threading.Thread(target=srv.serve_forever, daemon=True).start()
-	return srv
 
 
 def _dirs(tmp):
@@ -77,9 +53,9 @@ def show_prints_no_control_characters_from_local_apis(env):
 		with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
 			f.write('listen = [ "127.0.0.1:%d" ];\nadmin_listen = "127.0.0.1:%d";\n'
 				'routes = ( );\n' % (free_port(), admin))
-		srvs.append(_serve(himds, {"status": "Connected" + EVIL, "lastHeartbeat": EVIL,
+		srvs.append(JsonStandIn(himds, {"status": "Connected" + EVIL, "lastHeartbeat": EVIL,
 					   "lastError": "boom" + EVIL}))
-		srvs.append(_serve(admin, {"pid": 1, "config": {"generation": 1, "loaded_at": EVIL},
+		srvs.append(JsonStandIn(admin, {"pid": 1, "config": {"generation": 1, "loaded_at": EVIL},
 					   "routes": [{"match": "*" + EVIL, "route": "direct" + EVIL}],
 					   "default_route": EVIL, "gateway": {"state": "up" + EVIL,
 					   "last_error": EVIL, "endpoints": 1}}))
@@ -97,8 +73,7 @@ def show_prints_no_control_characters_from_local_apis(env):
 		_no_controls("show -j's stdout", r.stdout)
 	finally:
 		for s in srvs:
-			s.shutdown()
-			s.server_close()
+			s.close()
 		shutil.rmtree(tmp, ignore_errors=True)
 
 

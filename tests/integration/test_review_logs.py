@@ -6,8 +6,6 @@ Expectations:
   support archive: the access log comes from arcproxy.conf, not from GET /status.
 """
 
-import http.server
-import json
 import os
 import shutil
 import socket
@@ -17,26 +15,10 @@ import tempfile
 import threading
 
 import harness
+from fixtures import JsonStandIn
 from harness import check, free_port, test
 
 AZCMAGENT = harness.BIN_DIR / "azcmagent"
-
-
-class _Status(http.server.BaseHTTPRequestHandler):
-	"""A local user's stand-in for arcproxy's admin API."""
-	doc = {}
-
-	def do_GET(self):
-		body = json.dumps(self.doc).encode()
-		self.send_response(200)
-		self.send_header("Content-Type", "application/json")
-		self.send_header("Content-Length", str(len(body)))
-		self.end_headers()
-		self.wfile.write(body)
-
-	def log_message(self, *args):
-		pass
-
 
 
 def collect_logs(tmp, conf, state, run):
@@ -51,6 +33,7 @@ def collect_logs(tmp, conf, state, run):
 	with tarfile.open(out, "r:gz") as t:
 		return {m.name.split("/", 1)[1]: t.extractfile(m).read().decode("utf-8", "replace")
 			for m in t.getmembers() if m.isfile()}
+
 
 @test(timeout=30)
 def logs_ignores_access_log_named_by_admin_port(env):
@@ -68,9 +51,7 @@ def logs_ignores_access_log_named_by_admin_port(env):
 		with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
 			f.write('listen = [ "127.0.0.1:%d" ];\nadmin_listen = "127.0.0.1:%d";\n'
 				'routes = ( );\n' % (free_port(), port))
-		_Status.doc = {"access_log": secret}
-		srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Status)
-		threading.Thread(target=srv.serve_forever, daemon=True).start()
+		srv = JsonStandIn(port, {"access_log": secret})
 		members = collect_logs(tmp, conf, state, run)
 		check("live/arcproxy-status.json" in members or "summary.json" in members,
 		      "the archive: %r" % sorted(members))
@@ -79,8 +60,7 @@ def logs_ignores_access_log_named_by_admin_port(env):
 			      "the archive's %s holds the file that the admin port named (%s)" % (name, secret))
 	finally:
 		if srv is not None:
-			srv.shutdown()
-			srv.server_close()
+			srv.close()
 		shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -114,9 +94,7 @@ def check_ignores_access_log_named_by_admin_port(env):
 		with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
 			f.write('listen = [ "127.0.0.1:%d" ];\nadmin_listen = "127.0.0.1:%d";\n'
 				'routes = ( );\n' % (lsn.getsockname()[1], port))
-		_Status.doc = {"access_log": fifo}
-		srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Status)
-		threading.Thread(target=srv.serve_forever, daemon=True).start()
+		srv = JsonStandIn(port, {"access_log": fifo})
 		try:
 			r = subprocess.run([str(AZCMAGENT), "check", "-j", "--cloud-url",
 					    "https://management.cloudsim.test", "--config-dir", conf,
@@ -129,8 +107,7 @@ def check_ignores_access_log_named_by_admin_port(env):
 		      % (r.returncode, r.stderr.strip()))
 	finally:
 		if srv is not None:
-			srv.shutdown()
-			srv.server_close()
+			srv.close()
 		if lsn is not None:
 			lsn.close()
 		shutil.rmtree(tmp, ignore_errors=True)

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include "acceptor.h"
 #include "addr.h"
+#include "log.h"
 #include "unit.h"
 
 struct seen {
@@ -51,7 +53,7 @@ on_failed(void *arg, int err, int paused, const char *line)
 	}
 }
 
-static const struct acceptor_ops ops = { on_accepted, on_failed };
+static const struct acceptor_ops ops = { on_accepted, on_failed, NULL };
 
 /* A listening socket on 127.0.0.1 and a free port, in the acceptor. */
 static int
@@ -226,7 +228,7 @@ lower_nofile(struct rlimit *saved)
 	return setrlimit(RLIMIT_NOFILE, &low);
 }
 
-static const struct acceptor_ops watch_ops = { NULL, on_failed };
+static const struct acceptor_ops watch_ops = { NULL, on_failed, NULL };
 
 /* A listener someone else accepts on (an evhttp's, whose callbacks get the
  * evhttp, not the acceptor) pauses like the acceptor's own, and once
@@ -309,6 +311,84 @@ test_watch_free_paused(void)
 	event_base_free(base);
 }
 
+/* What stderr (where lib/log writes in the foreground) got meanwhile. */
+static void
+stderr_read(int fd, char *buf, size_t len)
+{
+	ssize_t	n;
+
+	n = pread(fd, buf, len - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+static int
+count_lines(const char *text, const char *needle)
+{
+	const char	*p;
+	int		 n = 0;
+
+	for (p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* No failed() callback: the acceptor logs its lines itself (after its
+ * ops' name when there is one), one per ACCEPTOR_LOG_EVERY_S, and counts
+ * every pause (acceptor_pauses). */
+static void
+test_default_logs_and_counts(void)
+{
+	static const struct acceptor_ops named = { on_accepted, NULL, "gateway" };
+	struct event_base	*base = event_base_new();
+	struct sockaddr_in	 sin, sin_http;
+	struct rlimit		 saved;
+	struct acceptor		*a, *w;
+	struct evhttp		*http;
+	struct seen		 s;
+	char			 err[256], path[64], text[4096];
+	int			 c[2], i, fd, saved_err, served = 0;
+
+	memset(&s, 0, sizeof(s));
+	log_init("acceptor_test", 1, LOG_LEVEL_INFO);
+	snprintf(path, sizeof(path), "/tmp/acceptor_test.%d.log", (int)getpid());
+	CU_ASSERT_FATAL((fd = open(path, O_RDWR | O_CREAT | O_TRUNC,
+	    0600)) != -1);
+	unlink(path);
+	fflush(stderr);
+	CU_ASSERT_FATAL((saved_err = dup(2)) != -1 && dup2(fd, 2) == 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a = acceptor_new(base, &named, &s, err,
+	    sizeof(err)));
+	listen_loopback(a, &sin);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(w = acceptor_new(base, NULL, NULL, err,
+	    sizeof(err)));
+	http = http_watched(base, w, &served, &sin_http);
+	c[0] = client(&sin);
+	c[1] = client_asking(&sin_http);
+	CU_ASSERT_EQUAL_FATAL(lower_nofile(&saved), 0);
+	run_for_ms(base, 250);
+	CU_ASSERT_EQUAL(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	fflush(stderr);
+	dup2(saved_err, 2);
+	close(saved_err);
+	stderr_read(fd, text, sizeof(text));
+	close(fd);
+	CU_ASSERT_EQUAL(count_lines(text, "gateway: accept: "), 1);
+	CU_ASSERT_EQUAL(count_lines(text, "pausing for 100 ms (1 pauses so "
+	    "far)\n"), 2);
+	CU_ASSERT_EQUAL(count_lines(text, "\n"), 2);
+	CU_ASSERT(acceptor_pauses(a) >= 2 && acceptor_pauses(a) <= 4);
+	CU_ASSERT(acceptor_pauses(w) >= 2 && acceptor_pauses(w) <= 4);
+	run_for_ms(base, 250);
+	CU_ASSERT_EQUAL(s.accepted, 1);
+	CU_ASSERT_EQUAL(served, 1);
+	for (i = 0; i < 2; i++)
+		close(c[i]);
+	acceptor_free(a);
+	acceptor_free(w);
+	evhttp_free(http);
+	event_base_free(base);
+}
+
 static void
 test_addr_format(void)
 {
@@ -342,6 +422,7 @@ static const struct unit_test tests[] = {
 	{ "EMFILE: pause, one line, resume", test_emfile_pause },
 	{ "a watched evhttp listener pauses and resumes", test_watch_pause },
 	{ "a watched listener freed while paused accepts", test_watch_free_paused },
+	{ "no failed(): the acceptor logs and counts", test_default_logs_and_counts },
 	{ "addr_format", test_addr_format },
 	{ NULL, NULL }
 };

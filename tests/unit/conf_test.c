@@ -1,10 +1,12 @@
 /* conf_test.c -- the libconfig helpers: typed getters, ranges, unknown keys, and errors naming file and line. */
 #include <sys/stat.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -196,6 +198,126 @@ test_too_large(void)
 	unlink(path);
 }
 
+/* Puts the good file and the refused one in turn at path, until told. */
+struct swapper {
+	char		good[80], bad[80], tmp[80];
+	volatile int	stop;
+};
+
+static void *
+swap(void *arg)
+{
+	struct swapper	*sw = arg;
+
+	while (!sw->stop) {
+		unlink(sw->tmp);
+		if (link(sw->good, sw->tmp) == 0)
+			rename(sw->tmp, path);
+		unlink(sw->tmp);
+		if (link(sw->bad, sw->tmp) == 0)
+			rename(sw->tmp, path);
+	}
+	return NULL;
+}
+
+/* What is read is the file that was checked: path flips between a good
+ * file (v = 1) and one refused for its size (v = 2 and a comment past 4
+ * MiB); a reading that opened path again after the checks would now and
+ * then take the refused one and find v = 2. */
+static void
+test_reads_what_it_checked(void)
+{
+	struct swapper		sw;
+	struct timespec		start, now;
+	struct conf_error	err;
+	config_t		cfg;
+	pthread_t		t;
+	FILE			*f;
+	long long		v;
+	int			i, good = 0, refused = 0, wrong = 0;
+
+	snprintf(path, sizeof(path), "/tmp/conf_test.%d.conf", (int)getpid());
+	snprintf(sw.good, sizeof(sw.good), "%s.good", path);
+	snprintf(sw.bad, sizeof(sw.bad), "%s.bad", path);
+	snprintf(sw.tmp, sizeof(sw.tmp), "%s.tmp", path);
+	sw.stop = 0;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(sw.good, "w"));
+	fputs("v = 1;\n", f);
+	fclose(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(sw.bad, "w"));
+	fputs("v = 2;\n", f);
+	for (i = 0; i < CONF_MAX_BYTES / 64 + 1; i++)
+		fputs("#xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		    "\n", f);
+	fclose(f);
+	CU_ASSERT_EQUAL_FATAL(link(sw.good, path), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, swap, &sw), 0);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		config_init(&cfg);
+		if (conf_read(&cfg, path, &err) == 0) {
+			v = 0;
+			config_lookup_int64(&cfg, "v", &v);
+			if (v == 1)
+				good++;
+			else
+				wrong++;
+		} else
+			refused++;
+		config_destroy(&cfg);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (wrong == 0 && (now.tv_sec - start.tv_sec) * 1000 +
+	    (now.tv_nsec - start.tv_nsec) / 1000000 < 1500);
+	sw.stop = 1;
+	pthread_join(t, NULL);
+	printf("(%d good, %d refused, %d read past the checks) ", good, refused,
+	    wrong);
+	CU_ASSERT_EQUAL(wrong, 0);
+	CU_ASSERT(good > 0 && refused > 0);	/* both were met */
+	unlink(path);
+	unlink(sw.good);
+	unlink(sw.bad);
+	unlink(sw.tmp);
+}
+
+/* An @include'd file's errors name it, and its settings' errors too; the
+ * file conf_read() read names its own. */
+static void
+test_include_names_its_file(void)
+{
+	config_t		 cfg;
+	struct conf_error	 err;
+	config_setting_t	*root;
+	char			 inc[96], text[160], want[192];
+	FILE			*f;
+	long long		 n;
+
+	snprintf(inc, sizeof(inc), "/tmp/conf_test.%d.inc", (int)getpid());
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(inc, "w"));
+	fputs("\ninc = \"text\";\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "a = 1;\n@include \"%s\"\nb = \"x\";\n",
+	    inc);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(root = load(&cfg, text, &err));
+	CU_ASSERT_EQUAL(conf_int(root, "inc", 0, 9, &n, &err), -1);
+	snprintf(want, sizeof(want), "%s:2: ", inc);
+	CU_ASSERT_EQUAL(strncmp(err.text, want, strlen(want)), 0);
+	CU_ASSERT_EQUAL(conf_int(root, "b", 0, 9, &n, &err), -1);
+	snprintf(want, sizeof(want), "%s:3: ", path);
+	CU_ASSERT_EQUAL(strncmp(err.text, want, strlen(want)), 0);
+	config_destroy(&cfg);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(inc, "w"));
+	fputs("x = 1;\ny = [ ;\n", f);
+	fclose(f);
+	CU_ASSERT_PTR_NULL(load(&cfg, text, &err));
+	snprintf(want, sizeof(want), "%s:2: ", inc);
+	CU_ASSERT_EQUAL(strncmp(err.text, want, strlen(want)), 0);
+	config_destroy(&cfg);
+	unlink(inc);
+	unlink(path);
+}
+
 static const struct unit_test tests[] = {
 	{ "not a regular file", test_not_a_regular_file },
 	{ "root reads only root's files", test_root_reads_only_roots_files },
@@ -205,6 +327,8 @@ static const struct unit_test tests[] = {
 	{ "typed getters and ranges", test_typed_getters },
 	{ "unknown keys are named", test_unknown_key },
 	{ "lists of strings and groups", test_lists },
+	{ "what is read is what was checked", test_reads_what_it_checked },
+	{ "an @include names its own file", test_include_names_its_file },
 	{ NULL, NULL }
 };
 

@@ -1,5 +1,6 @@
 /* himds_challenge_test.c -- the token API's challenge keys: file and mode, single use, wrong keys, expiry, the caps (per caller, never evicting a live key), and cleaning up. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "unit.h"
 
 static char dir[64];
+static int dir_fd = -1;	/* dir, opened as himds opens it before the keys */
 static time_t retry_after;
 
 #define UID_A	1000
@@ -20,6 +22,7 @@ make_dir(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/himds_challenge_test.%d", (int)getpid());
 	mkdir(dir, 0750);
+	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
 static int
@@ -53,7 +56,7 @@ read_secret(const char *path, char *buf, size_t len)
 static void
 test_issue_writes_a_key_file(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16, 16);
+	struct himds_challenge	*c = himds_challenge_new(dir, dir_fd, 60, 16, 16);
 	char			 path[256], err[256], secret[256];
 	struct stat		 st;
 	size_t			 i;
@@ -80,7 +83,7 @@ test_issue_writes_a_key_file(void)
 static void
 test_single_use(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16, 16);
+	struct himds_challenge	*c = himds_challenge_new(dir, dir_fd, 60, 16, 16);
 	char			 path[256], other[256], err[256], secret[256];
 
 	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, UID_A, path, sizeof(path),
@@ -100,7 +103,7 @@ test_single_use(void)
 static void
 test_wrong_keys(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16, 16);
+	struct himds_challenge	*c = himds_challenge_new(dir, dir_fd, 60, 16, 16);
 	char			 path[256], err[256], secret[256];
 
 	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, UID_A, path, sizeof(path),
@@ -122,7 +125,7 @@ test_wrong_keys(void)
 static void
 test_expiry(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 16, 16);
+	struct himds_challenge	*c = himds_challenge_new(dir, dir_fd, 60, 16, 16);
 	char			 a[256], b[256], err[256], secret[256];
 
 	CU_ASSERT_EQUAL_FATAL(himds_challenge_issue(c, 1000, UID_A, a, sizeof(a), &retry_after, err,
@@ -147,7 +150,7 @@ test_expiry(void)
 static void
 test_caps_never_evict(void)
 {
-	struct himds_challenge	*c = himds_challenge_new(dir, 60, 4, 2);
+	struct himds_challenge	*c = himds_challenge_new(dir, dir_fd, 60, 4, 2);
 	char			 p[4][256], extra[256], err[256], secret[256];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
@@ -182,7 +185,8 @@ test_caps_never_evict(void)
 static void
 test_new_fails_without_the_dir(void)
 {
-	CU_ASSERT_PTR_NULL(himds_challenge_new("/nonexistent/tokens", 60, 4, 4));
+	CU_ASSERT_PTR_NULL(himds_challenge_new("/nonexistent/tokens", -1, 60, 4,
+	    4));
 }
 
 static void
@@ -199,13 +203,14 @@ test_clean_dir(void)
 		f = fopen(path, "w");
 		fclose(f);
 	}
-	CU_ASSERT_EQUAL(himds_challenge_clean_dir(dir, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(himds_challenge_clean_dir(dir_fd, dir, err,
+	    sizeof(err)), 0);
 	CU_ASSERT_EQUAL(files_in_dir(), 1);
 	snprintf(path, sizeof(path), "%s/b.txt", dir);
 	CU_ASSERT_EQUAL(access(path, F_OK), 0);
 	unlink(path);
-	CU_ASSERT_EQUAL(himds_challenge_clean_dir("/nonexistent/tokens", err,
-	    sizeof(err)), -1);
+	CU_ASSERT_EQUAL(himds_challenge_clean_dir(-1, "/nonexistent/tokens",
+	    err, sizeof(err)), -1);
 }
 
 static const struct unit_test tests[] = {
@@ -226,6 +231,7 @@ main(void)
 
 	make_dir();
 	rc = unit_main("himds_challenge", tests);
+	close(dir_fd);
 	rmdir(dir);
 	return rc;
 }

@@ -99,6 +99,46 @@ test_topic_hints(void)
 	rmdir(path);
 }
 
+/* Root watches nothing that another user can swap: not <run>/notify under
+ * a directory that user owns (the path could name any directory), nor a
+ * symlink in notify's place. */
+static void
+test_root_refuses_a_path_another_user_can_change(void)
+{
+	struct event_base	*base;
+	struct notifywatch	*w;
+	char			 theirs[128], run[160], path[192], target[160];
+
+	if (geteuid() != 0)
+		return;
+	snprintf(theirs, sizeof(theirs), "%s/theirs", dir);
+	snprintf(run, sizeof(run), "%s/run", theirs);
+	snprintf(path, sizeof(path), "%s/" NOTIFYWATCH_DIR, run);
+	snprintf(target, sizeof(target), "%s/elsewhere", dir);
+	CU_ASSERT_FATAL(mkdir(theirs, 0755) == 0 && mkdir(run, 0755) == 0 &&
+	    mkdir(path, 0755) == 0 && mkdir(target, 0755) == 0);
+	CU_ASSERT_FATAL(chown(theirs, 65534, 65534) == 0);
+	CU_ASSERT_FATAL((base = event_base_new()) != NULL);
+	w = notifywatch_new(base, run, "extensions", hinted, NULL);
+	CU_ASSERT_FATAL(w != NULL && notifywatch_usable(w));
+	CU_ASSERT_EQUAL(notifywatch_arm(w), -1);
+	/* Root's all the way: watched. */
+	CU_ASSERT_FATAL(chown(theirs, 0, 0) == 0);
+	CU_ASSERT_EQUAL(notifywatch_arm(w), 1);
+	notifywatch_free(w);
+
+	CU_ASSERT_FATAL(rmdir(path) == 0 && symlink(target, path) == 0);
+	w = notifywatch_new(base, run, "extensions", hinted, NULL);
+	CU_ASSERT_FATAL(w != NULL);
+	CU_ASSERT_EQUAL(notifywatch_arm(w), -1);
+	notifywatch_free(w);
+	event_base_free(base);
+	unlink(path);
+	rmdir(target);
+	rmdir(run);
+	rmdir(theirs);
+}
+
 static void
 test_wait(void)
 {
@@ -117,6 +157,8 @@ test_wait(void)
 static const struct unit_test tests[] = {
 	{ "the topic hints, another name does not", test_topic_hints },
 	{ "a hint waits out the gap", test_wait },
+	{ "root watches no path another user can change",
+	    test_root_refuses_a_path_another_user_can_change },
 	{ NULL, NULL }
 };
 

@@ -116,10 +116,157 @@ test_open_file(void)
 	close(dfd);
 }
 
+/* Root hands a directory to a user: one that a third user owns is
+ * refused, left as it was; root's or the user's own is taken. */
+static void
+test_take_refuses_another_users(void)
+{
+	char		 err[256], want[128];
+	struct stat	 st;
+	int		 dfd, fd;
+
+	if (geteuid() != 0)
+		return;
+	dfd = safedir_open(dir, err, sizeof(err));
+	CU_ASSERT_FATAL(dfd != -1);
+	CU_ASSERT_FATAL(mkdirat(dfd, "theirs", 0700) == 0);
+	CU_ASSERT_FATAL(fchownat(dfd, "theirs", 65534, 65534, 0) == 0);
+	CU_ASSERT_EQUAL(safedir_take(dfd, "theirs", 0750, 1234, 1234, err,
+	    sizeof(err)), -1);
+	snprintf(want, sizeof(want), "theirs: owned by uid 65534, not root's "
+	    "or uid 1234's: refused");
+	CU_ASSERT_STRING_EQUAL(err, want);
+	CU_ASSERT_EQUAL(fstatat(dfd, "theirs", &st, 0), 0);
+	CU_ASSERT(st.st_uid == 65534 && (st.st_mode & 07777) == 0700);
+	/* The user's own, and root's: taken, owner and mode set. */
+	fd = safedir_take(dfd, "theirs", 0750, 65534, 65534, err, sizeof(err));
+	CU_ASSERT(fd != -1);
+	close(fd);
+	CU_ASSERT_FATAL(fchownat(dfd, "theirs", 0, 0, 0) == 0);
+	fd = safedir_take(dfd, "theirs", 0750, 1234, 1234, err, sizeof(err));
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT(fstat(fd, &st) == 0 && st.st_uid == 1234 &&
+	    (st.st_mode & 07777) == 0750);
+	close(fd);
+	unlinkat(dfd, "theirs", AT_REMOVEDIR);
+	close(dfd);
+}
+
+/* safedir_open_trusted(path) and its err, "" when it opened path. */
+static void
+trusted(const char *rel, char *err, size_t errlen)
+{
+	char	path[256];
+	int	fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	err[0] = '\0';
+	if ((fd = safedir_open_trusted(path, err, errlen)) != -1) {
+		CU_ASSERT_STRING_EQUAL(err, "");
+		close(fd);
+	} else
+		CU_ASSERT_STRING_NOT_EQUAL(err, "");
+}
+
+/* Every directory on the way must be one only root changes. */
+static void
+test_open_trusted(void)
+{
+	char		 err[512], want[512], path[256], cwd[256];
+	struct stat	 a, b;
+	int		 dfd, fd;
+
+	if (geteuid() != 0)
+		return;
+	dfd = safedir_open(dir, err, sizeof(err));
+	CU_ASSERT_FATAL(dfd != -1);
+	CU_ASSERT_FATAL(mkdirat(dfd, "mine", 0755) == 0 &&
+	    mkdirat(dfd, "mine/run", 0755) == 0 &&
+	    mkdirat(dfd, "theirs", 0755) == 0 &&
+	    mkdirat(dfd, "theirs/run", 0755) == 0 &&
+	    mkdirat(dfd, "open", 0755) == 0 &&
+	    mkdirat(dfd, "open/run", 0755) == 0 &&
+	    mkdirat(dfd, "sticky", 0755) == 0 &&
+	    mkdirat(dfd, "sticky/run", 0755) == 0);
+	CU_ASSERT_FATAL(fchownat(dfd, "theirs", 65534, 65534, 0) == 0 &&
+	    fchmodat(dfd, "open", 0777, 0) == 0 &&
+	    fchmodat(dfd, "sticky", 01777, 0) == 0);
+	CU_ASSERT_FATAL(symlinkat("mine", dfd, "rlink") == 0 &&
+	    symlinkat("mine", dfd, "ulink") == 0 &&
+	    fchownat(dfd, "ulink", 65534, 65534, AT_SYMLINK_NOFOLLOW) == 0);
+
+	trusted("mine/run", err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	trusted("sticky/run", err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	trusted("theirs/run", err, sizeof(err));
+	snprintf(want, sizeof(want), "%s/theirs: owned by uid 65534, not "
+	    "root: refused", dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	trusted("open/run", err, sizeof(err));
+	snprintf(want, sizeof(want), "%s/open: mode 0777, group 0: writable by "
+	    "another user and not sticky: refused", dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	trusted("theirs", err, sizeof(err));	/* the last one too */
+	snprintf(want, sizeof(want), "%s/theirs: owned by uid 65534, not "
+	    "root: refused", dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+
+	/* Root's symlink is followed (on the way or last), another user's is
+	 * not. */
+	snprintf(path, sizeof(path), "%s/rlink/run", dir);
+	fd = safedir_open_trusted(path, err, sizeof(err));
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT(fstat(fd, &a) == 0 && fstatat(dfd, "mine/run", &b, 0) == 0 &&
+	    a.st_ino == b.st_ino);
+	close(fd);
+	trusted("ulink/run", err, sizeof(err));
+	snprintf(want, sizeof(want), "%s/ulink: a symbolic link of uid 65534, "
+	    "not root's, not followed: refused", dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	trusted("rlink", err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	trusted("ulink", err, sizeof(err));
+	snprintf(want, sizeof(want), "%s/ulink: a symbolic link of uid 65534, "
+	    "not root's, not followed: refused", dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	trusted("mine/../mine/./run", err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	trusted("nothing/run", err, sizeof(err));
+	snprintf(want, sizeof(want), "%s/nothing: No such file or directory",
+	    dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+
+	/* A relative path starts at the working directory, checked too. */
+	CU_ASSERT_FATAL(getcwd(cwd, sizeof(cwd)) != NULL);
+	CU_ASSERT_FATAL(chdir(dir) == 0);
+	fd = safedir_open_trusted("mine/run", err, sizeof(err));
+	CU_ASSERT(fd != -1);
+	close(fd);
+	CU_ASSERT_EQUAL(safedir_open_trusted("theirs/run", err, sizeof(err)),
+	    -1);
+	CU_ASSERT_FATAL(chdir(cwd) == 0);
+
+	unlinkat(dfd, "rlink", 0);
+	unlinkat(dfd, "ulink", 0);
+	unlinkat(dfd, "mine/run", AT_REMOVEDIR);
+	unlinkat(dfd, "theirs/run", AT_REMOVEDIR);
+	unlinkat(dfd, "open/run", AT_REMOVEDIR);
+	unlinkat(dfd, "sticky/run", AT_REMOVEDIR);
+	unlinkat(dfd, "mine", AT_REMOVEDIR);
+	unlinkat(dfd, "theirs", AT_REMOVEDIR);
+	unlinkat(dfd, "open", AT_REMOVEDIR);
+	unlinkat(dfd, "sticky", AT_REMOVEDIR);
+	close(dfd);
+}
+
 static const struct unit_test tests[] = {
 	{ "make, mode on the fd, reopen", test_make_and_reopen },
 	{ "a symlinked directory is refused", test_symlinked_dir_refused },
 	{ "files: no symlink, FIFO or hard link", test_open_file },
+	{ "root takes no third user's directory",
+	    test_take_refuses_another_users },
+	{ "root's path: every directory only root changes", test_open_trusted },
 	{ NULL, NULL }
 };
 
