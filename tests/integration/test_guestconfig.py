@@ -378,9 +378,14 @@ def refused_with_reasons_others_still_evaluated(env):
 		wait_report(env, "good", lambda r: True, "the good assignment's report")
 		check(poll(lambda: read(good) == "fine\n" and mode_of(good) == 0o600, timeout=10),
 		      "the good assignment beside the refused ones was not applied")
+		# A package unpacks into packages/<assignment>-<first 16 of its hash>: the good one
+		# is there (so the names are right), no refused one is.
+		pkgs = os.listdir(os.path.join(env.gc.own_dir(), "packages"))
+		check(any(e.startswith("good-") and not e.endswith(".zip") for e in pkgs),
+		      "the good package is not unpacked under packages/good-*: %s" % pkgs)
 		for name in ("tampered", "wrongsigner", "forged") + refused_as:
-			check(not os.path.exists(os.path.join(env.gc.own_dir(), "packages", name)),
-			      "a refused package was unpacked")
+			left = [e for e in pkgs if e.startswith(name + "-")]
+			check(not left, "a refused package was unpacked or left: %s" % left)
 	finally:
 		for name in ("tampered", "wrongsigner", "forged", "baddoc", "unknown", "good") + refused_as:
 			unassign(env, name)
