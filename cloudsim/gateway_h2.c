@@ -30,6 +30,7 @@
 #define H2_TLS_HIGH		(1 << 20)	/* TLS output that stops frame writing */
 #define H2_MAX_SINGLE_IO	(128 * 1024)
 #define H2_READ_AHEAD		(64 * 1024)	/* TLS records taken per read(2) */
+#define H2_HELD_MAX		(16 << 20)	/* input pinned by targets' references */
 #define H2_DRAIN_MS		10000		/* a finished stream's last bytes to its target */
 
 /* A stream; the comment on each state says what is true in it. */
@@ -125,6 +126,7 @@ h2_free(struct gateway_h2 *c)
 	log_debug("%s: HTTP/2 connection closed: %s (%d tunnel%s ended)",
 	    c->who.addr, c->why, n, n == 1 ? "" : "s");
 	nghttp2_session_del(c->ng);
+	h2io_hold_off(&c->io);
 	event_free(c->preface);
 	event_free(c->reaper);
 	bufferevent_free(c->tls);
@@ -773,9 +775,11 @@ h2_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
 	(void)flags;
 	(void)arg;
 	st = nghttp2_session_get_stream_user_data(ng, id);
+	/* By reference into the held input where it is worth it (h2io). */
 	if (st == NULL || st->target == NULL || st->target_dead ||
 	    (st->state != H2_CONNECTING && st->state != H2_TUNNEL) ||
-	    bufferevent_write(st->target, data, len) == -1) {
+	    h2io_add_data(&st->conn->io, bufferevent_get_output(st->target),
+	    data, len) == -1) {
 		nghttp2_session_consume(ng, id, len);
 		return 0;
 	}
@@ -921,6 +925,9 @@ gateway_h2_start(struct gateway *gw, struct bufferevent *tls,
 	bufferevent_set_max_single_read(tls, H2_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(tls, H2_MAX_SINGLE_IO);
 	h2io_init(&c->io, c->ng, tls, H2_TLS_HIGH);
+	/* Uploads pass to their targets by reference (no copy of each DATA
+	 * payload): out of memory, they are copied. */
+	(void)h2io_hold_on(&c->io, H2_HELD_MAX);
 	bufferevent_setcb(tls, h2_tls_read, h2_tls_write, h2_tls_event, c);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&gw->h2s, c, entry);
