@@ -405,8 +405,15 @@ def get_floor_lines(rows, path_req, per_req, cores):
 			   "machine: no proxy can meet the 0.50x small-GET target here." % (f / d, cores))
 	else:
 		out.append("  In this run the bare forwarder reaches %.3fx direct on this %d-core machine: "
-			   "0.50x is within a proxy's reach here%s." % (f / d, cores,
-			   "; arcproxy's gap to it is its own CPU per GET" if a and a < 0.5 * d else ""))
+			   "0.50x is within a proxy's reach here." % (f / d, cores))
+		if a and a < 0.5 * d and dp and fp and ap:
+			# Where the missing CPU is: in arcproxy itself, or in the two ends (their
+			# cost per GET is not the same through every hop).
+			ends_f, ends_a = fp - per_req.get(FWD, 0), ap - per_req.get("arcproxy", 0)
+			out.append("  arcproxy's gap: its own %.1f us per GET against the %.1f us left beside the "
+				   "forwarder's ends; the two ends cost %.1f us per GET through arcproxy, %.1f us "
+				   "through the forwarder."
+				   % (per_req.get("arcproxy", 0), max(0.0, 2 * dp - ends_f), ends_a, ends_f))
 	return out
 
 
