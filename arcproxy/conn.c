@@ -104,7 +104,9 @@ conn_head_readable(evutil_socket_t fd, short what, void *arg)
  * The conn's deadline moves on every request (the exchange's idle time,
  * then the keep-alive wait), almost always later.  Only a deadline earlier
  * than the one the timer is set for re-adds it; a later one is noted, and
- * the timer, firing early, sets itself for the rest (conn_timeout).
+ * the timer, firing early, sets itself for the rest (conn_timeout).  On
+ * libevent's monotonic clock, as its timers: a wall clock stepped back
+ * would hold every deadline that long.
  */
 static void
 conn_timer_set(struct conn *c, const struct timeval *now, long long ms)
@@ -121,7 +123,7 @@ conn_arm(struct conn *c, long long ms)
 {
 	struct timeval	now, tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	event_base_gettimeofday_cached(c->w->base, &now);
+	event_gettime_monotonic(c->w->base, &now);
 	timeradd(&now, &tv, &c->deadline);
 	if (c->timer_on && timercmp(&c->timer_at, &c->deadline, <=))
 		return;
@@ -655,14 +657,13 @@ static void
 conn_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
-	long long	 idle, limit = c->cfg->limits.tunnel_idle_timeout_ms;
-
 	struct timeval	 now, left;
+	long long	 idle, limit = c->cfg->limits.tunnel_idle_timeout_ms;
 
 	(void)fd;
 	(void)what;
 	c->timer_on = 0;
-	event_base_gettimeofday_cached(c->w->base, &now);
+	event_gettime_monotonic(c->w->base, &now);
 	if (timercmp(&now, &c->deadline, <)) {
 		/* Set early for a deadline that moved on: the rest of it. */
 		timersub(&c->deadline, &now, &left);

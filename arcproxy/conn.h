@@ -40,7 +40,7 @@ struct conn {
 	struct bufferevent	*client;
 	struct upstream		*up;
 	struct event		*timer;		/* its meaning: see enum conn_state */
-	struct timeval		 deadline;	/* when it is due (cached clock) */
+	struct timeval		 deadline;	/* when it is due (monotonic) */
 	struct timeval		 timer_at;	/* when the timer fires, if timer_on */
 	int			 timer_on;
 	struct event		*head_rev;	/* client readable, in HEAD and IDLE */
