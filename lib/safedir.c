@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -304,4 +305,46 @@ safedir_open_file(int dirfd, const char *name, int flags, mode_t mode,
  fail:
 	close(fd);
 	return -1;
+}
+
+char *
+safedir_read(int dirfd, const char *name, size_t max, size_t *lenp, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 len = 0;
+	ssize_t		 n = 0;
+	int		 fd;
+
+	if ((fd = safedir_open_file(dirfd, name, O_RDONLY, 0, SAFEDIR_KEEP_UID,
+	    SAFEDIR_KEEP_GID, err, errlen)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || (size_t)st.st_size > max) {
+		snprintf(err, errlen, "%s: %s", name, st.st_size > 0 &&
+		    (size_t)st.st_size > max ? "larger than expected, refused" :
+		    strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		close(fd);
+		return NULL;
+	}
+	/* Its owner may still append to it: the bound holds as it reads. */
+	while (len <= max && (n = read(fd, buf + len, max + 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if (n == -1 || len > max) {
+		snprintf(err, errlen, "%s: %s", name, len > max ?
+		    "larger than expected, refused" : strerror(errno));
+		explicit_bzero(buf, len);
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
 }
