@@ -112,6 +112,9 @@ arcproxy_reload(struct proxy *px)
 	if (cfg->workers != px->cfg->workers || cfg->nlisten != px->cfg->nlisten ||
 	    memcmp(cfg->listen, px->cfg->listen, sizeof(cfg->listen)) != 0)
 		log_warnx("listen and workers changes take effect at restart");
+	if (cfg->machine_note != NULL)
+		log_warnx("reload: machine identity refused: %s",
+		    cfg->machine_note);
 	if ((log = open_access_log(px, cfg, err, sizeof(err))) == NULL) {
 		log_warnx("reload: %s; keeping the open access log", err);
 		log = accesslog_ref(px->alog);
@@ -218,6 +221,8 @@ main(int argc, char *argv[])
 			fatal("cannot start worker %d", i);
 	log_info("listening with %d worker%s, config %s", px.nworkers,
 	    px.nworkers == 1 ? "" : "s", px.cfg->path);
+	if (px.cfg->machine_note != NULL)
+		log_warnx("machine identity refused: %s", px.cfg->machine_note);
 	if (px.cfg->gw_host[0] != '\0' && px.cfg->machine_cert == NULL)
 		log_warnx("no machine certificate in %s: the gateway will carry "
 		    "only the registration endpoint", px.state_dir);
