@@ -243,13 +243,16 @@ state_json_load(const char *state_dir, const char *name, json_t **out,
 		snprintf(err, errlen, "%s", why);
 		return -1;
 	}
-	text = atomicfile_readat(dfd, base, STATE_MAX_JSON, &len, why,
-	    sizeof(why));
+	/* himds.json is himds's: a FIFO, a hard link to a root-only file
+	 * (whose first token jansson's error quoted) or a huge file there
+	 * is refused, never read. */
+	text = safedir_read(dfd, base, STATE_MAX_JSON, &len, why, sizeof(why));
 	close(dfd);
 	if (text == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%.*s%s", (int)(strlen(path) -
+		    strlen(base)), path, why);
 		return -1;
 	}
 	*out = json_loadb(text, len, 0, &jerr);
