@@ -63,9 +63,10 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 	struct passwd		*pw;
 	uid_t			 uid = SAFEDIR_KEEP_UID;
 	gid_t			 gid = SAFEDIR_KEEP_GID;
-	char			 own[PATH_MAX], why[256];
+	char			 own[PATH_MAX], sub[PATH_MAX], why[256];
+	const char		*slash;
 	size_t			 len;
-	int			 sfd, dfd = -1;
+	int			 sfd, dfd = -1, odfd;
 
 	if (geteuid() == 0 && (pw = getpwnam(ARCPROXY_USER)) != NULL) {
 		uid = pw->pw_uid;
@@ -73,8 +74,7 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 	}
 	len = (size_t)snprintf(own, sizeof(own), "%s/" ARC_SUBDIR_ARCPROXY "/",
 	    px->state_dir);
-	if (cfg->access_log != NULL && strncmp(cfg->access_log, own, len) == 0 &&
-	    strchr(cfg->access_log + len, '/') == NULL) {
+	if (cfg->access_log != NULL && strncmp(cfg->access_log, own, len) == 0) {
 		if ((sfd = open(px->state_dir, O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC)) == -1) {
 			snprintf(err, errlen, "%s: %s", px->state_dir,
@@ -87,6 +87,20 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 		if (dfd == -1) {
 			snprintf(err, errlen, "%s/%s", px->state_dir, why);
 			return NULL;
+		}
+		/* "sub/access.log": sub is the arcproxy user's to replace,
+		 * by a symlink to where root would then make a file of its. */
+		if ((slash = strrchr(cfg->access_log + len, '/')) != NULL) {
+			snprintf(sub, sizeof(sub), "%.*s", (int)(slash -
+			    (cfg->access_log + len)), cfg->access_log + len);
+			odfd = dfd;
+			dfd = safedir_open_under(odfd, sub, why, sizeof(why));
+			close(odfd);
+			if (dfd == -1) {
+				snprintf(err, errlen, "access log: %.280s%.200s",
+				    own, why);
+				return NULL;
+			}
 		}
 	}
 	log = accesslog_open(cfg->access_log, dfd, uid, gid, err, errlen);

@@ -348,3 +348,46 @@ safedir_read(int dirfd, const char *name, size_t max, size_t *lenp, char *err,
 		*lenp = len;
 	return buf;
 }
+
+int
+safedir_open_under(int dirfd, const char *rel, char *err, size_t errlen)
+{
+	char		 name[NAME_MAX + 1], why[NAME_MAX + 128];
+	const char	*p = rel, *start, *end;
+	int		 fd, nfd;
+
+	if ((fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "%s: %s", rel, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		p += strspn(p, "/");
+		if (*p == '\0')
+			return fd;
+		start = p;
+		end = strchrnul(p, '/');
+		if (end - p > NAME_MAX) {
+			snprintf(err, errlen, "%s: %s", rel, strerror(ENAMETOOLONG));
+			break;
+		}
+		memcpy(name, p, end - p);
+		name[end - p] = '\0';
+		p = end;
+		if (strcmp(name, "..") == 0) {
+			snprintf(err, errlen, "%s: \"..\" refused", rel);
+			break;
+		}
+		if ((nfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1) {
+			/* Named from rel's start: "a/b: a symbolic link..." */
+			safedir_why(fd, name, why, sizeof(why));
+			snprintf(err, errlen, "%.*s%s", (int)(start - rel), rel,
+			    why);
+			break;
+		}
+		close(fd);
+		fd = nfd;
+	}
+	close(fd);
+	return -1;
+}

@@ -56,6 +56,11 @@ int	safedir_open_trusted(const char *path, char *err, size_t errlen);
  */
 char	*safedir_read(int dirfd, const char *name, size_t max, size_t *len,
 	    char *err, size_t errlen);
+/* The directory rel ("a/b") under dirfd, each of its components opened
+ * O_DIRECTORY|O_NOFOLLOW (a symlink anywhere on the way is not followed,
+ * ".." is refused): a new fd, or -1 with err "<component>: <why>". */
+int	safedir_open_under(int dirfd, const char *rel, char *err,
+	    size_t errlen);
 /* "<dir>/<name>" in buf; -1 when it does not fit. */
 int	safedir_path(char *buf, size_t len, const char *dir, const char *name);
 

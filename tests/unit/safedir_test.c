@@ -164,6 +164,44 @@ test_read(void)
 	close(dfd);
 }
 
+/* A path under a directory another user owns: no symlink on the way. */
+static void
+test_open_under(void)
+{
+	char	err[256], path[128];
+	int	dfd, fd;
+
+	dfd = safedir_open(dir, err, sizeof(err));
+	CU_ASSERT_FATAL(dfd != -1);
+	CU_ASSERT_EQUAL(mkdirat(dfd, "u", 0700), 0);
+	CU_ASSERT_EQUAL(mkdirat(dfd, "u/v", 0700), 0);
+	CU_ASSERT_EQUAL(mkdirat(dfd, "elsewhere", 0700), 0);
+	fd = safedir_open_under(dfd, "u/v", err, sizeof(err));
+	CU_ASSERT(fd != -1 && fd != dfd);
+	CU_ASSERT_EQUAL(mkdirat(fd, "made-in-v", 0700), 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/u/v/made-in-v", dir);
+	CU_ASSERT_EQUAL(access(path, F_OK), 0);
+	rmdir(path);
+	fd = safedir_open_under(dfd, "u//v/", err, sizeof(err));
+	CU_ASSERT(fd != -1);
+	close(fd);
+	CU_ASSERT_EQUAL(symlinkat("../elsewhere", dfd, "u/w"), 0);
+	CU_ASSERT_EQUAL(safedir_open_under(dfd, "u/w", err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "u/w: a symbolic link, not followed");
+	CU_ASSERT_EQUAL(safedir_open_under(dfd, "u/../elsewhere", err,
+	    sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "u/../elsewhere: \"..\" refused");
+	CU_ASSERT_EQUAL(safedir_open_under(dfd, "u/none", err, sizeof(err)),
+	    -1);
+	CU_ASSERT_STRING_EQUAL(err, "u/none: No such file or directory");
+	unlinkat(dfd, "u/w", 0);
+	unlinkat(dfd, "u/v", AT_REMOVEDIR);
+	unlinkat(dfd, "u", AT_REMOVEDIR);
+	unlinkat(dfd, "elsewhere", AT_REMOVEDIR);
+	close(dfd);
+}
+
 /* Root hands a directory to a user: one that a third user owns is
  * refused, left as it was; root's or the user's own is taken. */
 static void
@@ -313,6 +351,8 @@ static const struct unit_test tests[] = {
 	{ "a symlinked directory is refused", test_symlinked_dir_refused },
 	{ "files: no symlink, FIFO or hard link", test_open_file },
 	{ "read another user's file as data", test_read },
+	{ "a directory under another user's, no symlink followed",
+	    test_open_under },
 	{ "root takes no third user's directory",
 	    test_take_refuses_another_users },
 	{ "root's path: every directory only root changes", test_open_trusted },
