@@ -15,6 +15,8 @@ Expectations (run as root; skipped otherwise), each planted by the himds user it
   key elsewhere and a FIFO are refused by name, the cloud never called with them.
 - arcproxy started as root with a gateway configured: a FIFO as machine.key hung it before it
   ever listened; it now listens and says "machine identity refused: ...machine.key: ...".
+- azcmagent logs, with the access log in a folder of <state>/arcproxy: that folder planted as a
+  symlink (by the arcproxy user) to a root-only directory puts nothing of it in the archive.
 - azcmagent show, when himds does not answer, reads <state>/himds/himds.json: a hard link there to
   a root-only file is refused by name and no byte of that file reaches the output (jansson's
   error quoted its first token).
@@ -269,3 +271,41 @@ def azcmagent_show_reads_no_planted_himds_json(env):
 		want = path + ": not a regular file with one link, refused"
 		check(want in r.stderr, "show %s: want %r on stderr, got %r" % (" ".join(args), want,
 										r.stderr[-800:]))
+
+
+@test(timeout=60)
+def azcmagent_logs_follows_no_symlinked_log_folder(env):
+	"""access_log = "sub/access.log" puts the log in a folder of <state>/arcproxy, which the
+	arcproxy user may replace by a symlink: root's `azcmagent logs` opened the folder by path and
+	copied a root-only access.log from wherever it pointed into the archive."""
+	_need_root()
+	import test_review_logs
+	import test_statefiles
+	base = os.path.join(env.tmp, "logs")
+	conf, state, run, private = (os.path.join(base, d) for d in ("conf", "state", "run", "private"))
+	for d in (conf, state, run):
+		os.makedirs(d, 0o755)
+	os.makedirs(private, 0o700)
+	with open(os.path.join(private, "access.log"), "w") as f:
+		f.write(SECRET + "\n")
+	os.chmod(os.path.join(private, "access.log"), 0o600)
+	own = os.path.join(state, "arcproxy")
+	os.mkdir(own, 0o750)
+	pw = pwd.getpwnam("arcproxy")
+	os.chown(own, pw.pw_uid, pw.pw_gid)
+	with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
+		f.write('listen = [ "127.0.0.1:%d" ];\nadmin_listen = "127.0.0.1:%d";\nroutes = ( );\n'
+			'access_log = "sub/access.log";\n' % (free_port(), free_port()))
+	test_statefiles.plant("arcproxy", [(os.path.join(own, "sub"), private)])
+	members = test_review_logs.collect_logs(base, conf, state, run)
+	for name, text in members.items():
+		check(SECRET not in text, "the archive's %s holds a root-only file through the symlinked "
+		      "log folder" % name)
+	# The arcproxy user's own folder: its log is taken.
+	os.unlink(os.path.join(own, "sub"))
+	os.mkdir(os.path.join(own, "sub"))
+	with open(os.path.join(own, "sub", "access.log"), "w") as f:
+		f.write("an access log line\n")
+	members = test_review_logs.collect_logs(base, conf, state, run)
+	check(members.get("logs/access.log") == "an access log line\n",
+	      "the archive has not the log of <state>/arcproxy/sub: %r" % sorted(members))
