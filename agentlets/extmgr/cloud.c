@@ -1,11 +1,11 @@
 /* cloud.c -- extmgr's calls to the control plane as this machine (goal state, status, settings certificate), blocking, through arcproxy with the machine certificate. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "atomicfile.h"
 #include "cloud.h"
 #include "defaults.h"
 #include "httpc.h"
@@ -22,14 +22,24 @@ cloud_load(struct extmgr_cloud *c, const char *state_dir, const char *proxy,
 	const char	*name, *url, *ca;
 	char		 path[4096], *text, why[256];
 	size_t		 len;
+	int		 sfd;
 
 	memset(c, 0, sizeof(*c));
 	snprintf(path, sizeof(path), "%s/" ARC_FILE_MACHINE_JSON, state_dir);
-	if ((text = atomicfile_read(path, 1 << 20, &len, why,
-	    sizeof(why))) == NULL) {
+	/* Root's state dir; machine.json never through a link in it. */
+	if ((sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 1;
-		snprintf(err, errlen, "%s", why);
+		snprintf(err, errlen, "%s: %s", state_dir, strerror(errno));
+		return -1;
+	}
+	text = safedir_read(sfd, ARC_FILE_MACHINE_JSON, 1 << 20, &len, why,
+	    sizeof(why));
+	close(sfd);
+	if (text == NULL) {
+		if (errno == ENOENT)
+			return 1;
+		snprintf(err, errlen, "%s/%s", state_dir, why);
 		return -1;
 	}
 	doc = json_loadb(text, len, 0, &jerr);

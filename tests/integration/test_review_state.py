@@ -15,6 +15,8 @@ Expectations (run as root; skipped otherwise), each planted by the himds user it
   key elsewhere and a FIFO are refused by name, the cloud never called with them.
 - arcproxy started as root with a gateway configured: a FIFO as machine.key hung it before it
   ever listened; it now listens and says "machine identity refused: ...machine.key: ...".
+- machine.json, root's, is not read through a symlink either (the old group-writable state dir
+  let a member of arc put one there): extmgr and guestconfig refuse it by name.
 - azcmagent logs, with the access log in a folder of <state>/arcproxy: that folder planted as a
   symlink (by the arcproxy user) to a root-only directory puts nothing of it in the archive.
 - azcmagent show, when himds does not answer, reads <state>/himds/himds.json: a hard link there to
@@ -309,3 +311,29 @@ def azcmagent_logs_follows_no_symlinked_log_folder(env):
 	members = test_review_logs.collect_logs(base, conf, state, run)
 	check(members.get("logs/access.log") == "an access log line\n",
 	      "the archive has not the log of <state>/arcproxy/sub: %r" % sorted(members))
+
+
+@test(timeout=60)
+def extmgr_and_guestconfig_follow_no_symlinked_machine_json(env):
+	"""machine.json is root's, in root's state dir; where that dir is group-writable (root:arc
+	0775, the old layout) a member of arc could put a symlink there: extmgr (atomicfile_read by
+	path) followed it, guestconfig too. Both refuse it by name now."""
+	_need_root()
+	import test_statefiles
+	if env.tunnel is None:
+		env.tunnel = Tunnel()
+	for prog, conf_name in (("extmgr", "extmgr.conf"), ("guestconfig", "guestconfig.conf")):
+		conf, state, run, own, _ = _identity(env, "mj-" + prog)
+		real = os.path.join(os.path.dirname(state), "private", "machine.json")
+		os.rename(os.path.join(state, "machine.json"), real)
+		test_statefiles.old_style_state_dir(state)
+		test_statefiles.plant("himds", [(os.path.join(state, "machine.json"), real)])
+		with open(os.path.join(conf, conf_name), "w") as f:
+			f.write(harness.conf_text({"poll_seconds": 1, "cloud_timeout_seconds": 5,
+						   "proxy": env.tunnel.url}))
+		want = os.path.join(state, "machine.json") + ": a symbolic link, not followed"
+		text = _run_until(env, [str(harness.BIN_DIR / prog), "-d", "-v", "--config-dir", conf,
+					"--state-dir", state, "--run-dir", run],
+				  os.path.join(env.tmp, "mj-%s.log" % prog), want, 15)
+		check(want in text, "%s as root with machine.json a symlink: want %r in its log:\n%s"
+		      % (prog, want, text[-1500:]))
