@@ -296,7 +296,6 @@ config_load_limits(struct config *cfg, const config_setting_t *root,
 	return 0;
 }
 
-/* agent.conf: how management traffic leaves, and the identity for the gateway. */
 /* The identity's fds and paths, gone. */
 static void
 config_close_identity(struct config *cfg)
@@ -356,6 +355,7 @@ config_load_identity(struct config *cfg, const char *state_dir)
 		config_close_identity(cfg);
 }
 
+/* agent.conf: how management traffic leaves, and the identity for the gateway. */
 static int
 config_load_agent(struct config *cfg, const char *config_dir,
     const char *state_dir, struct conf_error *err)
