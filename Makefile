@@ -94,7 +94,7 @@ agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
 gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c \
 	lib/tls.c
 config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \
-	lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
+	lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c lib/safedir.c
 url_test_OBJS	 := lib/url.c
 atomicfile_test_OBJS := lib/atomicfile.c
 identity_test_OBJS := lib/identity.c

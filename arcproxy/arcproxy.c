@@ -63,9 +63,10 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 	struct passwd		*pw;
 	uid_t			 uid = SAFEDIR_KEEP_UID;
 	gid_t			 gid = SAFEDIR_KEEP_GID;
-	char			 own[PATH_MAX], why[256];
+	char			 own[PATH_MAX], sub[PATH_MAX], why[256];
+	const char		*slash;
 	size_t			 len;
-	int			 sfd, dfd = -1;
+	int			 sfd, dfd = -1, odfd;
 
 	if (geteuid() == 0 && (pw = getpwnam(ARCPROXY_USER)) != NULL) {
 		uid = pw->pw_uid;
@@ -73,8 +74,7 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 	}
 	len = (size_t)snprintf(own, sizeof(own), "%s/" ARC_SUBDIR_ARCPROXY "/",
 	    px->state_dir);
-	if (cfg->access_log != NULL && strncmp(cfg->access_log, own, len) == 0 &&
-	    strchr(cfg->access_log + len, '/') == NULL) {
+	if (cfg->access_log != NULL && strncmp(cfg->access_log, own, len) == 0) {
 		if ((sfd = open(px->state_dir, O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC)) == -1) {
 			snprintf(err, errlen, "%s: %s", px->state_dir,
@@ -87,6 +87,20 @@ open_access_log(const struct proxy *px, const struct config *cfg, char *err,
 		if (dfd == -1) {
 			snprintf(err, errlen, "%s/%s", px->state_dir, why);
 			return NULL;
+		}
+		/* "sub/access.log": sub is the arcproxy user's to replace,
+		 * by a symlink to where root would then make a file of its. */
+		if ((slash = strrchr(cfg->access_log + len, '/')) != NULL) {
+			snprintf(sub, sizeof(sub), "%.*s", (int)(slash -
+			    (cfg->access_log + len)), cfg->access_log + len);
+			odfd = dfd;
+			dfd = safedir_open_under(odfd, sub, why, sizeof(why));
+			close(odfd);
+			if (dfd == -1) {
+				snprintf(err, errlen, "access log: %.280s%.200s",
+				    own, why);
+				return NULL;
+			}
 		}
 	}
 	log = accesslog_open(cfg->access_log, dfd, uid, gid, err, errlen);
@@ -112,6 +126,9 @@ arcproxy_reload(struct proxy *px)
 	if (cfg->workers != px->cfg->workers || cfg->nlisten != px->cfg->nlisten ||
 	    memcmp(cfg->listen, px->cfg->listen, sizeof(cfg->listen)) != 0)
 		log_warnx("listen and workers changes take effect at restart");
+	if (cfg->machine_note != NULL)
+		log_warnx("reload: machine identity refused: %s",
+		    cfg->machine_note);
 	if ((log = open_access_log(px, cfg, err, sizeof(err))) == NULL) {
 		log_warnx("reload: %s; keeping the open access log", err);
 		log = accesslog_ref(px->alog);
@@ -218,6 +235,8 @@ main(int argc, char *argv[])
 			fatal("cannot start worker %d", i);
 	log_info("listening with %d worker%s, config %s", px.nworkers,
 	    px.nworkers == 1 ? "" : "s", px.cfg->path);
+	if (px.cfg->machine_note != NULL)
+		log_warnx("machine identity refused: %s", px.cfg->machine_note);
 	if (px.cfg->gw_host[0] != '\0' && px.cfg->machine_cert == NULL)
 		log_warnx("no machine certificate in %s: the gateway will carry "
 		    "only the registration endpoint", px.state_dir);

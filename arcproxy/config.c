@@ -1,5 +1,7 @@
 /* config.c -- arcproxy.conf: the proxy's settings, loaded, checked and shared (refcounted) across reloads. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include "conf.h"
 #include "config.h"
 #include "defaults.h"
+#include "safedir.h"
 #include "url.h"
 
 static const char *const config_keys[] = {
@@ -293,13 +296,72 @@ config_load_limits(struct config *cfg, const config_setting_t *root,
 	return 0;
 }
 
+/* The identity's fds and paths, gone. */
+static void
+config_close_identity(struct config *cfg)
+{
+	if (cfg->machine_cert_fd != -1)
+		close(cfg->machine_cert_fd);
+	if (cfg->machine_key_fd != -1)
+		close(cfg->machine_key_fd);
+	cfg->machine_cert_fd = cfg->machine_key_fd = -1;
+	free(cfg->machine_cert);
+	free(cfg->machine_key);
+	cfg->machine_cert = cfg->machine_key = NULL;
+}
+
+/*
+ * The machine certificate and key, which himds rewrites in its own
+ * <state>/himds: opened here, never through a symlink, regular files of
+ * one link (arcproxy starts as root, and a FIFO himds put there hung it,
+ * a symlink made root read the file it named), and handed on as
+ * /proc/self/fd/N, open while cfg lives.  What is wrong goes in
+ * cfg->machine_note; arcproxy runs on without the identity.
+ */
+static void
+config_load_identity(struct config *cfg, const char *state_dir)
+{
+	char		 dir[PATH_MAX], why[256];
+	int		 dfd, i, *fd[2];
+	char		**path[2];
+	const char	*name[2] = { ARC_FILE_MACHINE_CRT, ARC_FILE_MACHINE_KEY };
+
+	fd[0] = &cfg->machine_cert_fd;
+	fd[1] = &cfg->machine_key_fd;
+	path[0] = &cfg->machine_cert;
+	path[1] = &cfg->machine_key;
+	snprintf(dir, sizeof(dir), "%s/" ARC_SUBDIR_HIMDS, state_dir);
+	if ((dfd = safedir_open(dir, why, sizeof(why))) == -1) {
+		if (errno != ENOENT)
+			cfg->machine_note = strdup(why);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		if ((*fd[i] = safedir_open_file(dfd, name[i], O_RDONLY, 0,
+		    SAFEDIR_KEEP_UID, SAFEDIR_KEEP_GID, why, sizeof(why))) == -1) {
+			/* No certificate: not connected, nothing to say. */
+			if ((i > 0 || errno != ENOENT) && asprintf(
+			    &cfg->machine_note, "%s/%s", dir, why) == -1)
+				cfg->machine_note = NULL;
+			break;
+		}
+		if (asprintf(path[i], "/proc/self/fd/%d", *fd[i]) == -1) {
+			*path[i] = NULL;
+			break;
+		}
+	}
+	close(dfd);
+	if (i < 2)
+		config_close_identity(cfg);
+}
+
 /* agent.conf: how management traffic leaves, and the identity for the gateway. */
 static int
 config_load_agent(struct config *cfg, const char *config_dir,
     const char *state_dir, struct conf_error *err)
 {
 	struct agentconf	*ac = &cfg->agent;
-	char			 path[PATH_MAX], why[256];
+	char			 why[256];
 
 	if (agentconf_load(config_dir, ac, err->text, sizeof(err->text)) == -1)
 		return -1;
@@ -323,19 +385,7 @@ config_load_agent(struct config *cfg, const char *config_dir,
 		    config_dir, why);
 		return -1;
 	}
-	/* himds rewrites the identity in its own <state>/himds. */
-	snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_HIMDS "/"
-	    ARC_FILE_MACHINE_CRT, state_dir);
-	if (access(path, R_OK) == 0) {
-		cfg->machine_cert = strdup(path);
-		snprintf(path, sizeof(path), "%s/" ARC_SUBDIR_HIMDS "/"
-		    ARC_FILE_MACHINE_KEY, state_dir);
-		cfg->machine_key = strdup(path);
-		if (cfg->machine_cert == NULL || cfg->machine_key == NULL) {
-			snprintf(err->text, sizeof(err->text), "out of memory");
-			return -1;
-		}
-	}
+	config_load_identity(cfg, state_dir);
 	return 0;
 }
 
@@ -357,6 +407,7 @@ config_load(const char *config_dir, const char *state_dir, char *errbuf,
 		return NULL;
 	}
 	cfg->refs = 1;
+	cfg->machine_cert_fd = cfg->machine_key_fd = -1;
 	config_init(&lc);
 	snprintf(path, sizeof(path), "%s/" ARC_FILE_ARCPROXY_CONF, config_dir);
 	if ((cfg->path = strdup(path)) == NULL) {
@@ -428,7 +479,7 @@ config_unref(struct config *cfg)
 	free(cfg->access_log);
 	free(cfg->path);
 	agentconf_clear(&cfg->agent);
-	free(cfg->machine_cert);
-	free(cfg->machine_key);
+	config_close_identity(cfg);
+	free(cfg->machine_note);
 	free(cfg);
 }

@@ -58,8 +58,11 @@ struct config {
 	uint16_t		 gw_port;
 	char			 proxy_host[256];/* from proxy.url, when set */
 	uint16_t		 proxy_port;
-	char			*machine_cert;	/* <state>/machine.crt, when present */
-	char			*machine_key;
+	char			*machine_cert;	/* /proc/self/fd/N of <state>/himds/machine.crt, when present */
+	char			*machine_key;	/* and of machine.key */
+	int			 machine_cert_fd;	/* those N, or -1 */
+	int			 machine_key_fd;
+	char			*machine_note;	/* why there is none, or NULL */
 };
 
 /* Loads dir/arcproxy.conf; relative paths in it resolve under state_dir. */

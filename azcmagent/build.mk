@@ -23,7 +23,7 @@ UNIT_TESTS += azcmagent_args azcmagent_proxyinfo azcmagent_state
 azcmagent_args_test_OBJS := azcmagent/args.c
 azcmagent_proxyinfo_test_OBJS := azcmagent/proxyinfo.c arcproxy/config.c \
 	lib/route.c lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/addr.c \
-	lib/atomicfile.c
+	lib/atomicfile.c lib/safedir.c
 azcmagent_state_test_OBJS := azcmagent/state.c lib/atomicfile.c lib/daemon.c \
 	lib/safedir.c
 

@@ -50,12 +50,12 @@ struct check {
  * port.  The line is written when the tunnel ends, and flushed soon after.
  */
 static int
-check_logged_route(const char *log, long port, const char *authority,
-    char *route, size_t len)
+check_logged_route(const char *state_dir, const char *log, long port,
+    const char *authority, char *route, size_t len)
 {
 	struct timespec	 pause = { 0, 100 * 1000 * 1000 };
 	struct stat	 st;
-	char		 needle[300], *buf, *p, *last = NULL;
+	char		 needle[300], why[512], *buf, *p, *last = NULL;
 	ssize_t		 n;
 	off_t		 from;
 	int		 fd, i;
@@ -68,12 +68,12 @@ check_logged_route(const char *log, long port, const char *authority,
 	for (i = 0; i < CHECK_LOG_WAIT_MS / 100 && last == NULL; i++) {
 		if (i > 0)
 			nanosleep(&pause, NULL);
-		/* O_NONBLOCK and a regular file only: arcproxy's user owns
-		 * the log's folder and may put a FIFO in its place. */
-		if ((fd = open(log, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-		    O_NONBLOCK)) == -1)
+		/* arcproxy's user owns the log's folder: no symlink, FIFO or
+		 * hard link it put there is read (state_open_log). */
+		if ((fd = state_open_log(state_dir, log, why,
+		    sizeof(why))) == -1)
 			break;
-		if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		if (fstat(fd, &st) == -1) {
 			close(fd);
 			break;
 		}
@@ -157,7 +157,7 @@ check_cloud(struct azcm *a, struct check *k, const char *cloud, const char *ca,
 	 * on the admin port names (a local user's, while arcproxy is down). */
 	log = a->pc.access_log;
 	row->route_from = "access log";
-	if (authority[0] == '\0' || check_logged_route(log,
+	if (authority[0] == '\0' || check_logged_route(a->state_dir, log,
 	    r.local_port, authority, row->route, sizeof(row->route)) == -1) {
 		row->route_from = "agent.conf";
 		snprintf(row->route, sizeof(row->route), "%s",

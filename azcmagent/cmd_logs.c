@@ -66,29 +66,18 @@ logs_add_data(struct logs *l, const char *name, const void *data, size_t len,
 	return 0;
 }
 
-/* A regular file with one link (never through a symlink), its tail when it
- * is large. */
+/* fd's file, its tail when it is large; fd is closed. */
 static int
-logs_add_file(struct logs *l, const char *dir, const char *name, const char *as)
+logs_add_fd(struct logs *l, int fd, const char *as)
 {
 	struct stat	 st;
-	char		 path[PATH_MAX], *buf;
+	char		*buf;
 	off_t		 from;
 	ssize_t		 n;
 	size_t		 len = 0;
-	int		 fd, rc;
+	int		 rc;
 
-	if (logs_secret(name))
-		return 0;
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) == -1) {
-		if (errno == EACCES)	/* a support case wants to know */
-			json_array_append_new(l->unreadable, json_string(as));
-		return 0;		/* gone, a symlink, or not ours to read */
-	}
-	/* One link only: arcproxy's user owns <state>/arcproxy and could link
-	 * a root-only file there where fs.protected_hardlinks is off. */
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+	if (fstat(fd, &st) == -1) {
 		close(fd);
 		return 0;
 	}
@@ -105,6 +94,32 @@ logs_add_file(struct logs *l, const char *dir, const char *name, const char *as)
 	rc = logs_add_data(l, as, buf, len, st.st_mtime);
 	free(buf);
 	return rc;
+}
+
+/* A regular file with one link (never through a symlink), its tail when it
+ * is large. */
+static int
+logs_add_file(struct logs *l, const char *dir, const char *name, const char *as)
+{
+	struct stat	 st;
+	char		 path[PATH_MAX];
+	int		 fd;
+
+	if (logs_secret(name))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) == -1) {
+		if (errno == EACCES)	/* a support case wants to know */
+			json_array_append_new(l->unreadable, json_string(as));
+		return 0;		/* gone, a symlink, or not ours to read */
+	}
+	/* One link only: arcproxy's user owns <state>/arcproxy and could link
+	 * a root-only file there where fs.protected_hardlinks is off. */
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(fd);
+		return 0;
+	}
+	return logs_add_fd(l, fd, as);
 }
 
 /* Every file of dir whose name ends in suffix, as <as_dir>/<name>. */
@@ -142,10 +157,10 @@ logs_add_state(struct logs *l, const struct azcm *a, const char *log)
 	    STATE_CERT,
 	    ARC_SUBDIR_GUESTCONFIG "/" ARC_FILE_GUESTCONFIG_JSON,
 	    ARC_SUBDIR_GUESTCONFIG "/changes.log", NULL };
-	char		 as[PATH_MAX], dir[PATH_MAX], own[PATH_MAX];
+	char		 as[PATH_MAX], dir[PATH_MAX], own[PATH_MAX], why[512];
 	const char	*slash;
 	size_t		 len;
-	int		 i;
+	int		 i, fd;
 
 	for (i = 0; state_files[i] != NULL; i++) {
 		snprintf(as, sizeof(as), "state/%s", state_files[i]);
@@ -163,7 +178,18 @@ logs_add_state(struct logs *l, const struct azcm *a, const char *log)
 		if (strcmp(dir, own) != 0 || len < 4 ||
 		    strcmp(slash + 1 + len - 4, ".log") != 0) {
 			snprintf(as, sizeof(as), "logs/%.*s", NAME_MAX, slash + 1);
-			return logs_add_file(l, dir, slash + 1, as);
+			if (logs_secret(slash + 1))
+				return 0;
+			/* In a folder below arcproxy's, nothing it put there
+			 * is followed (state_open_log). */
+			if ((fd = state_open_log(a->state_dir, log, why,
+			    sizeof(why))) == -1) {
+				if (errno == EACCES)
+					json_array_append_new(l->unreadable,
+					    json_string(as));
+				return 0;
+			}
+			return logs_add_fd(l, fd, as);
 		}
 	}
 	return 0;

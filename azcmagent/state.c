@@ -225,6 +225,54 @@ state_open_file(const char *state_dir, const char *name, char *err,
 }
 
 int
+state_open_log(const char *state_dir, const char *path, char *err,
+    size_t errlen)
+{
+	const char	*slash = strrchr(path, '/'), *base;
+	char		 own[PATH_MAX], sub[PATH_MAX], why[512];
+	size_t		 len;
+	int		 dfd, nfd, fd;
+
+	len = (size_t)snprintf(own, sizeof(own), "%s/" STATE_ARCPROXY_DIR "/",
+	    state_dir);
+	if (slash == NULL || slash[1] == '\0') {
+		snprintf(err, errlen, "%s: not a file's path", path);
+		return -1;
+	}
+	if (strncmp(path, own, len) == 0) {
+		/* arcproxy's folder: nothing there is followed. */
+		if ((dfd = state_dir_of(state_dir, STATE_ARCPROXY_DIR "/-", 0,
+		    &base, err, errlen)) == -1)
+			return -1;
+		if (slash > path + len - 1) {
+			snprintf(sub, sizeof(sub), "%.*s",
+			    (int)(slash - (path + len)), path + len);
+			nfd = safedir_open_under(dfd, sub, why, sizeof(why));
+			close(dfd);
+			if ((dfd = nfd) == -1) {
+				snprintf(err, errlen, "%s%s", own, why);
+				return -1;
+			}
+		}
+	} else {
+		/* Where root's arcproxy.conf put it: root's choice. */
+		snprintf(sub, sizeof(sub), "%.*s", (int)(slash - path), path);
+		if ((dfd = open(slash == path ? "/" : sub, O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC)) == -1) {
+			snprintf(err, errlen, "%s: %s", sub, strerror(errno));
+			return -1;
+		}
+	}
+	fd = safedir_open_file(dfd, slash + 1, O_RDONLY, 0, SAFEDIR_KEEP_UID,
+	    SAFEDIR_KEEP_GID, why, sizeof(why));
+	close(dfd);
+	if (fd == -1)
+		snprintf(err, errlen, "%.*s%s", (int)(slash + 1 - path), path,
+		    why);
+	return fd;
+}
+
+int
 state_json_load(const char *state_dir, const char *name, json_t **out,
     char *err, size_t errlen)
 {
@@ -243,13 +291,16 @@ state_json_load(const char *state_dir, const char *name, json_t **out,
 		snprintf(err, errlen, "%s", why);
 		return -1;
 	}
-	text = atomicfile_readat(dfd, base, STATE_MAX_JSON, &len, why,
-	    sizeof(why));
+	/* himds.json is himds's: a FIFO, a hard link to a root-only file
+	 * (whose first token jansson's error quoted) or a huge file there
+	 * is refused, never read. */
+	text = safedir_read(dfd, base, STATE_MAX_JSON, &len, why, sizeof(why));
 	close(dfd);
 	if (text == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%.*s%s", (int)(strlen(path) -
+		    strlen(base)), path, why);
 		return -1;
 	}
 	*out = json_loadb(text, len, 0, &jerr);

@@ -47,13 +47,21 @@ int	state_reload_daemons(const char *run_dir, char *told, size_t toldlen);
 int	state_dir_of(const char *state_dir, const char *name, int create,
 	    const char **base, char *err, size_t errlen);
 
-/* <state_dir>/<name> as JSON (never through a symlink): 1 read, 0 absent,
- * -1 unreadable (err filled). */
 /* name in the state dir opened for reading, never through a symlink: a
  * regular file of one link (a FIFO would block, a link name another file);
  * -1 with err.  For a reader that takes a path: /proc/self/fd/N. */
 int	state_open_file(const char *state_dir, const char *name, char *err,
 	    size_t errlen);
+/* The access log at path (arcproxy.conf's) opened for reading: in
+ * <state>/arcproxy, arcproxy's folder, with no symlink followed anywhere
+ * below it; elsewhere (root's choice) none at its name; a regular file of
+ * one link either way (a FIFO never waited on).  -1 with err
+ * "<path>: <why>", errno kept. */
+int	state_open_log(const char *state_dir, const char *path, char *err,
+	    size_t errlen);
+/* <state_dir>/<name> as JSON (never through a symlink; a regular file of
+ * one link, 1 MiB, as safedir_read()): 1 read, 0 absent, -1 unreadable
+ * (err filled). */
 int	state_json_load(const char *state_dir, const char *name, json_t **out,
 	    char *err, size_t errlen);
 /* Writes <state_dir>/<name> atomically with mode (temp file O_EXCL and

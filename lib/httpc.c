@@ -66,6 +66,7 @@ static struct httpc_call *
 httpc_call_new(const struct httpc_req *r)
 {
 	struct httpc_call	*c;
+	struct curl_blob	 cert, key;
 	char			 ct[128];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL || (c->easy = curl_easy_init()) == NULL) {
@@ -96,6 +97,15 @@ httpc_call_new(const struct httpc_req *r)
 	if (r->cert_file != NULL && r->key_file != NULL) {
 		curl_easy_setopt(c->easy, CURLOPT_SSLCERT, r->cert_file);
 		curl_easy_setopt(c->easy, CURLOPT_SSLKEY, r->key_file);
+	} else if (r->cert_pem != NULL && r->key_pem != NULL) {
+		cert.data = (void *)r->cert_pem;
+		cert.len = r->cert_pem_len;
+		cert.flags = CURL_BLOB_COPY;
+		key.data = (void *)r->key_pem;
+		key.len = r->key_pem_len;
+		key.flags = CURL_BLOB_COPY;
+		curl_easy_setopt(c->easy, CURLOPT_SSLCERT_BLOB, &cert);
+		curl_easy_setopt(c->easy, CURLOPT_SSLKEY_BLOB, &key);
 	}
 	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 ?
 	    r->timeout_ms : 30000L);

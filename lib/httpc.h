@@ -17,6 +17,12 @@ struct httpc_req {
 	const char	*ca_file;	/* trust for the server; verification stays on */
 	const char	*cert_file;	/* client certificate (the machine's), or NULL */
 	const char	*key_file;
+	/* Or both as PEM in memory (curl copies them): what root read
+	 * safely from a folder another user owns, never opened by path. */
+	const char	*cert_pem;
+	size_t		 cert_pem_len;
+	const char	*key_pem;
+	size_t		 key_pem_len;
 	long		 timeout_ms;
 };
 

@@ -9,13 +9,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "atomicfile.h"
 #include "identity.h"
 #include "machine.h"
+#include "safedir.h"
 
 #define MACHINE_JSON_MAX	(1 << 20)
+#define MACHINE_FILE_MAX	(1 << 20)	/* machine.crt, machine.key */
 
 int
 himds_machine_name_ok(const char *name)
@@ -102,6 +107,73 @@ machine_parse(struct himds_machine *m, const char *path, const char *state_dir,
 	return -1;
 }
 
+/* A PEM private key from memory. */
+static EVP_PKEY *
+machine_key_parse(const char *pem, size_t len)
+{
+	EVP_PKEY	*key;
+	BIO		*b;
+
+	if (len > INT_MAX || (b = BIO_new_mem_buf(pem, (int)len)) == NULL)
+		return NULL;
+	key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	ERR_clear_error();
+	return key;
+}
+
+/*
+ * machine.crt and machine.key from himds's folder, as himds's data: never
+ * through a symlink there (root's guestconfig read the file it named), a
+ * regular file of one link (a FIFO hung the reader), bounded, and the
+ * certificate's text never taken for a path (identity_cert_times() reads
+ * a file when it is not PEM).
+ */
+static int
+machine_read_pair(struct himds_machine *m, const char *state_dir, char *err,
+    size_t errlen)
+{
+	EVP_PKEY	*key;
+	char		 dir[PATH_MAX], why[256];
+	int		 dfd;
+
+	snprintf(dir, sizeof(dir), "%s/" HIMDS_OWN_DIR, state_dir);
+	if ((dfd = safedir_open(dir, why, sizeof(why))) == -1) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if ((m->cert_pem = safedir_read(dfd, ARC_FILE_MACHINE_CRT,
+	    MACHINE_FILE_MAX, &m->cert_len, why, sizeof(why))) == NULL ||
+	    (m->key_pem = safedir_read(dfd, ARC_FILE_MACHINE_KEY,
+	    MACHINE_FILE_MAX, &m->key_len, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s/%s", dir, why);
+		close(dfd);
+		return -1;
+	}
+	close(dfd);
+	if (strncmp(m->cert_pem, "-----BEGIN", 10) != 0) {
+		snprintf(err, errlen, "%s: not a PEM certificate", m->cert_file);
+		return -1;
+	}
+	if (identity_cert_times(m->cert_pem, &m->not_before, &m->not_after,
+	    why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", m->cert_file, why);
+		return -1;
+	}
+	if ((key = machine_key_parse(m->key_pem, m->key_len)) == NULL) {
+		snprintf(err, errlen, "%s: not a PEM private key", m->key_file);
+		return -1;
+	}
+	if (!identity_cert_matches(m->cert_pem, key)) {
+		EVP_PKEY_free(key);
+		snprintf(err, errlen, "%s does not belong to %s", m->cert_file,
+		    m->key_file);
+		return -1;
+	}
+	EVP_PKEY_free(key);
+	return 0;
+}
+
 int
 himds_machine_load(const char *state_dir, struct himds_machine **out,
     char *err, size_t errlen)
@@ -109,16 +181,28 @@ himds_machine_load(const char *state_dir, struct himds_machine **out,
 	struct himds_machine	*m;
 	json_error_t		 jerr;
 	char			 path[PATH_MAX], why[256], *text;
+	int			 sfd;
 
 	*out = NULL;
 	snprintf(path, sizeof(path), "%s/" ARC_FILE_MACHINE_JSON, state_dir);
-	if (access(path, F_OK) == -1 && errno == ENOENT) {
-		snprintf(err, errlen, "not connected: no %s", path);
-		return 1;
+	/* The state dir is root's; its name may be root's symlink. */
+	if ((sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT) {
+			snprintf(err, errlen, "not connected: no %s", path);
+			return 1;
+		}
+		snprintf(err, errlen, "%s: %s", state_dir, strerror(errno));
+		return -1;
 	}
-	if ((text = atomicfile_read(path, MACHINE_JSON_MAX, NULL, why,
-	    sizeof(why))) == NULL) {
-		snprintf(err, errlen, "%s", why);
+	text = safedir_read(sfd, ARC_FILE_MACHINE_JSON, MACHINE_JSON_MAX, NULL,
+	    why, sizeof(why));
+	close(sfd);
+	if (text == NULL) {
+		if (errno == ENOENT) {
+			snprintf(err, errlen, "not connected: no %s", path);
+			return 1;
+		}
+		snprintf(err, errlen, "%s/%s", state_dir, why);
 		return -1;
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
@@ -142,20 +226,8 @@ himds_machine_load(const char *state_dir, struct himds_machine **out,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (identity_cert_times(m->cert_file, &m->not_before, &m->not_after,
-	    why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s: %s", m->cert_file, why);
+	if (machine_read_pair(m, state_dir, err, errlen) == -1)
 		goto fail;
-	}
-	if (access(m->key_file, R_OK) == -1) {
-		snprintf(err, errlen, "%s: %s", m->key_file, strerror(errno));
-		goto fail;
-	}
-	if (!machine_pair_matches(m->key_file, m->cert_file)) {
-		snprintf(err, errlen, "%s does not belong to %s", m->cert_file,
-		    m->key_file);
-		goto fail;
-	}
 	*out = m;
 	return 0;
  fail:
@@ -173,6 +245,10 @@ himds_machine_free(struct himds_machine *m)
 	free(m->ca_file);
 	free(m->cert_file);
 	free(m->key_file);
+	free(m->cert_pem);
+	if (m->key_pem != NULL)
+		explicit_bzero(m->key_pem, m->key_len);
+	free(m->key_pem);
 	free(m);
 }
 

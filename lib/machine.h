@@ -20,13 +20,24 @@ struct himds_machine {
 	char		*ca_file;	/* trust for cloud_url, absolute */
 	char		*cert_file;	/* <state>/himds/machine.crt */
 	char		*key_file;	/* <state>/himds/machine.key */
+	/* Both as read, never through a symlink, a regular file of one link
+	 * each: himds's data.  Root's readers (guestconfig) use these, never
+	 * the paths, which himds can point anywhere. */
+	char		*cert_pem;
+	size_t		 cert_len;
+	char		*key_pem;	/* zeroed when freed */
+	size_t		 key_len;
 	long long	 heartbeat_interval_seconds; /* 0: machine.json has none */
 	time_t		 not_before;	/* of machine.crt */
 	time_t		 not_after;
 };
 
 /* 0 with *out set; 1 when there is no identity (no machine.json: not
- * connected); -1 with err filled when the identity is there but broken. */
+ * connected); -1 with err filled when the identity is there but broken.
+ * machine.json is read in the state dir, machine.crt and machine.key in
+ * <state>/himds, each opened without following a symlink (nor the folder
+ * himds, if a symlink), a regular file of one link and at most 1 MiB:
+ * "<state>/himds/machine.key: a symbolic link, not followed". */
 int	himds_machine_load(const char *state_dir, struct himds_machine **out,
 	    char *err, size_t errlen);
 void	himds_machine_free(struct himds_machine *);

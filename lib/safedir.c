@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -302,6 +303,91 @@ safedir_open_file(int dirfd, const char *name, int flags, mode_t mode,
 	}
 	return fd;
  fail:
+	close(fd);
+	return -1;
+}
+
+char *
+safedir_read(int dirfd, const char *name, size_t max, size_t *lenp, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	char		*buf;
+	size_t		 len = 0;
+	ssize_t		 n = 0;
+	int		 fd;
+
+	if ((fd = safedir_open_file(dirfd, name, O_RDONLY, 0, SAFEDIR_KEEP_UID,
+	    SAFEDIR_KEEP_GID, err, errlen)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || (size_t)st.st_size > max) {
+		snprintf(err, errlen, "%s: %s", name, st.st_size > 0 &&
+		    (size_t)st.st_size > max ? "larger than expected, refused" :
+		    strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		close(fd);
+		return NULL;
+	}
+	/* Its owner may still append to it: the bound holds as it reads. */
+	while (len <= max && (n = read(fd, buf + len, max + 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if (n == -1 || len > max) {
+		snprintf(err, errlen, "%s: %s", name, len > max ?
+		    "larger than expected, refused" : strerror(errno));
+		explicit_bzero(buf, len);
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+}
+
+int
+safedir_open_under(int dirfd, const char *rel, char *err, size_t errlen)
+{
+	char		 name[NAME_MAX + 1], why[NAME_MAX + 128];
+	const char	*p = rel, *start, *end;
+	int		 fd, nfd;
+
+	if ((fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "%s: %s", rel, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		p += strspn(p, "/");
+		if (*p == '\0')
+			return fd;
+		start = p;
+		end = strchrnul(p, '/');
+		if (end - p > NAME_MAX) {
+			snprintf(err, errlen, "%s: %s", rel, strerror(ENAMETOOLONG));
+			break;
+		}
+		memcpy(name, p, end - p);
+		name[end - p] = '\0';
+		p = end;
+		if (strcmp(name, "..") == 0) {
+			snprintf(err, errlen, "%s: \"..\" refused", rel);
+			break;
+		}
+		if ((nfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1) {
+			/* Named from rel's start: "a/b: a symbolic link..." */
+			safedir_why(fd, name, why, sizeof(why));
+			snprintf(err, errlen, "%.*s%s", (int)(start - rel), rel,
+			    why);
+			break;
+		}
+		close(fd);
+		fd = nfd;
+	}
 	close(fd);
 	return -1;
 }

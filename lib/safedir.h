@@ -45,6 +45,22 @@ int	safedir_take(int dirfd, const char *name, mode_t mode, uid_t uid,
  * directory: refused".
  */
 int	safedir_open_trusted(const char *path, char *err, size_t errlen);
+/*
+ * A file that another user owns, read as data of that user: name in dirfd
+ * opened as safedir_open_file() does (never through a symlink, a regular
+ * file of one link, a FIFO never waited on) and read whole when it has at
+ * most max bytes, also while its owner appends to it.  A NUL-terminated
+ * buffer the caller frees (*len its length, when len is not NULL), or NULL
+ * with err "<name>: <why>": "a symbolic link, not followed", "not a regular
+ * file with one link, refused", "larger than expected, refused".
+ */
+char	*safedir_read(int dirfd, const char *name, size_t max, size_t *len,
+	    char *err, size_t errlen);
+/* The directory rel ("a/b") under dirfd, each of its components opened
+ * O_DIRECTORY|O_NOFOLLOW (a symlink anywhere on the way is not followed,
+ * ".." is refused): a new fd, or -1 with err "<component>: <why>". */
+int	safedir_open_under(int dirfd, const char *rel, char *err,
+	    size_t errlen);
 /* "<dir>/<name>" in buf; -1 when it does not fit. */
 int	safedir_path(char *buf, size_t len, const char *dir, const char *name);
 

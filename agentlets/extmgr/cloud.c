@@ -1,13 +1,17 @@
 /* cloud.c -- extmgr's calls to the control plane as this machine (goal state, status, settings certificate), blocking, through arcproxy with the machine certificate. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "atomicfile.h"
 #include "cloud.h"
 #include "defaults.h"
 #include "httpc.h"
+#include "safedir.h"
+
+#define CLOUD_IDENTITY_MAX	(1 << 20)	/* machine.crt, machine.key */
 
 int
 cloud_load(struct extmgr_cloud *c, const char *state_dir, const char *proxy,
@@ -18,14 +22,24 @@ cloud_load(struct extmgr_cloud *c, const char *state_dir, const char *proxy,
 	const char	*name, *url, *ca;
 	char		 path[4096], *text, why[256];
 	size_t		 len;
+	int		 sfd;
 
 	memset(c, 0, sizeof(*c));
 	snprintf(path, sizeof(path), "%s/" ARC_FILE_MACHINE_JSON, state_dir);
-	if ((text = atomicfile_read(path, 1 << 20, &len, why,
-	    sizeof(why))) == NULL) {
+	/* Root's state dir; machine.json never through a link in it. */
+	if ((sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 1;
-		snprintf(err, errlen, "%s", why);
+		snprintf(err, errlen, "%s: %s", state_dir, strerror(errno));
+		return -1;
+	}
+	text = safedir_read(sfd, ARC_FILE_MACHINE_JSON, 1 << 20, &len, why,
+	    sizeof(why));
+	close(sfd);
+	if (text == NULL) {
+		if (errno == ENOENT)
+			return 1;
+		snprintf(err, errlen, "%s/%s", state_dir, why);
 		return -1;
 	}
 	doc = json_loadb(text, len, 0, &jerr);
@@ -47,17 +61,13 @@ cloud_load(struct extmgr_cloud *c, const char *state_dir, const char *proxy,
 		c->ca_file = strdup(ca);
 	else if (asprintf(&c->ca_file, "%s/%s", state_dir, ca) == -1)
 		c->ca_file = NULL;
-	if (asprintf(&c->cert_file, "%s/" ARC_SUBDIR_HIMDS "/"
-	    ARC_FILE_MACHINE_CRT, state_dir) == -1)
-		c->cert_file = NULL;
-	if (asprintf(&c->key_file, "%s/" ARC_SUBDIR_HIMDS "/"
-	    ARC_FILE_MACHINE_KEY, state_dir) == -1)
-		c->key_file = NULL;
+	if (asprintf(&c->himds_dir, "%s/" ARC_SUBDIR_HIMDS, state_dir) == -1)
+		c->himds_dir = NULL;
 	c->proxy = strdup(proxy);
 	c->timeout_ms = timeout_ms;
 	json_decref(doc);
 	if (c->name == NULL || c->cloud_url == NULL || c->ca_file == NULL ||
-	    c->cert_file == NULL || c->key_file == NULL || c->proxy == NULL) {
+	    c->himds_dir == NULL || c->proxy == NULL) {
 		cloud_clear(c);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -74,10 +84,48 @@ cloud_clear(struct extmgr_cloud *c)
 	free(c->name);
 	free(c->cloud_url);
 	free(c->ca_file);
-	free(c->cert_file);
-	free(c->key_file);
+	free(c->himds_dir);
 	free(c->proxy);
 	memset(c, 0, sizeof(*c));
+}
+
+static void
+cloud_identity_clear(struct httpc_req *req)
+{
+	free((char *)req->cert_pem);
+	if (req->key_pem != NULL)
+		explicit_bzero((char *)req->key_pem, req->key_pem_len);
+	free((char *)req->key_pem);
+	req->cert_pem = req->key_pem = NULL;
+}
+
+/* machine.crt and machine.key for one call, as himds's data: extmgr is
+ * root, and a path into himds's folder would follow what himds put there
+ * (a symlink to a root-only file, a FIFO that hung the pass). */
+static int
+cloud_identity(const struct extmgr_cloud *c, struct httpc_req *req,
+    char *err, size_t errlen)
+{
+	char	why[256];
+	int	dfd;
+
+	if ((dfd = safedir_open(c->himds_dir, why, sizeof(why))) == -1) {
+		snprintf(err, errlen, "machine identity: %s", why);
+		return -1;
+	}
+	req->cert_pem = safedir_read(dfd, ARC_FILE_MACHINE_CRT,
+	    CLOUD_IDENTITY_MAX, &req->cert_pem_len, why, sizeof(why));
+	if (req->cert_pem != NULL)
+		req->key_pem = safedir_read(dfd, ARC_FILE_MACHINE_KEY,
+		    CLOUD_IDENTITY_MAX, &req->key_pem_len, why, sizeof(why));
+	close(dfd);
+	if (req->key_pem == NULL) {
+		snprintf(err, errlen, "machine identity: %s/%s", c->himds_dir,
+		    why);
+		cloud_identity_clear(req);
+		return -1;
+	}
+	return 0;
 }
 
 long
@@ -106,10 +154,13 @@ cloud_call(const struct extmgr_cloud *c, const char *method, const char *path,
 	req.body_len = text ? strlen(text) : 0;
 	req.proxy = c->proxy;
 	req.ca_file = c->ca_file;
-	req.cert_file = c->cert_file;
-	req.key_file = c->key_file;
 	req.timeout_ms = c->timeout_ms;
+	if (cloud_identity(c, &req, err, errlen) == -1) {
+		free(text);
+		return 0;
+	}
 	httpc_request_sync(&req, &resp);
+	cloud_identity_clear(&req);
 	free(text);
 	if (resp.status == 0)
 		snprintf(err, errlen, "%s %s: no answer: %s", method, url,

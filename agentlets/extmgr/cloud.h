@@ -10,8 +10,7 @@ struct extmgr_cloud {
 	char	*name;		/* the machine's resource name */
 	char	*cloud_url;	/* "https://host[:port]" */
 	char	*ca_file;	/* trust for the cloud and the package host */
-	char	*cert_file;	/* <state>/himds/machine.crt */
-	char	*key_file;
+	char	*himds_dir;	/* <state>/himds: machine.crt and .key, himds's */
 	char	*proxy;		/* arcproxy */
 	long	 timeout_ms;
 };
@@ -26,7 +25,10 @@ void	cloud_clear(struct extmgr_cloud *);
  * One call: method on <cloud_url>/machines/<name>/<path>, body JSON or
  * NULL.  Returns the HTTP status (0: no answer, the cloud is unreachable)
  * with *answer the parsed body (or NULL) and err the reason when the
- * status is not 2xx.
+ * status is not 2xx.  The machine's certificate and key are read for
+ * each call from himds's folder as himds's data (lib/safedir: never
+ * through a symlink, regular files of one link, bounded); when they cannot
+ * be, 0 with err naming the file and why.
  */
 long	cloud_call(const struct extmgr_cloud *, const char *method,
 	    const char *path, json_t *body, char **answer, size_t *answer_len,

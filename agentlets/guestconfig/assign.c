@@ -263,8 +263,11 @@ gc_cloud_req(struct gc *gc, struct httpc_req *req, const char *method,
 	req->url = url;
 	req->proxy = gc->settings.proxy;
 	req->ca_file = gc->machine->ca_file;
-	req->cert_file = gc->machine->cert_file;
-	req->key_file = gc->machine->key_file;
+	/* As read from himds's folder: root never opens its paths. */
+	req->cert_pem = gc->machine->cert_pem;
+	req->cert_pem_len = gc->machine->cert_len;
+	req->key_pem = gc->machine->key_pem;
+	req->key_pem_len = gc->machine->key_len;
 	req->timeout_ms = gc->settings.cloud_timeout_seconds * 1000;
 }
 

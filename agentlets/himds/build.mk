@@ -18,7 +18,7 @@ $(BIN)/himds: $(call obj,$(HIMDS_SRC) $(LIB_SRC) $(AGENT_SRC))
 UNIT_TESTS += himds_challenge himds_machine himds_settings
 himds_challenge_test_OBJS := agentlets/himds/challenge.c lib/atomicfile.c
 himds_machine_test_OBJS := lib/machine.c agentlets/himds/metadata.c \
-	lib/identity.c lib/atomicfile.c
+	lib/identity.c lib/atomicfile.c lib/safedir.c
 himds_settings_test_OBJS := agentlets/himds/settings.c lib/conf.c lib/addr.c \
 	lib/url.c
 

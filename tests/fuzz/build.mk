@@ -22,7 +22,8 @@ http_request_fuzz_SRC	:= $(FUZZ_HTTP_SRC)
 http_response_fuzz_SRC	:= $(FUZZ_HTTP_SRC)
 http_chunked_fuzz_SRC	:= $(FUZZ_HTTP_SRC)
 arcproxy_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c arcproxy/config.c lib/route.c \
-	lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c
+	lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c \
+	lib/safedir.c
 agent_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c lib/agentconf.c lib/conf.c lib/url.c \
 	lib/atomicfile.c
 gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c lib/http.c

@@ -10,6 +10,8 @@ Expectations (run as root; skipped otherwise):
   old `make run` layout, so that the same attack reaches the old paths and the new ones.)
 - A daemon that finds a symlink where its own directory or log should be refuses to start and
   says so; `azcmagent connect` still stores the identity, in <state>/himds, himds:arc, key 0640.
+- An access log in a folder under <state>/arcproxy ("sub/access.log") is reached without following
+  a symlink the arcproxy user put in the folder's place: refused, nothing made where it pointed.
 - The run dir (pid files) is given by ARC_RUN_DIR here, as the installed units can.
 """
 
@@ -199,6 +201,45 @@ def arcproxy_as_root_refuses_a_symlinked_log(env):
 	check(snapshot(victim) == before, "the victim changed: %r -> %r" % (before, snapshot(victim)))
 	check(rc not in (0, None) and "symbolic link" in text,
 	      "arcproxy did not refuse a symlinked access log (exit %s):\n%s" % (rc, text[-800:]))
+
+
+@test
+def arcproxy_as_root_refuses_a_symlinked_log_folder(env):
+	"""access_log = "sub/access.log": sub, under <state>/arcproxy, is the arcproxy user's to
+	replace. A symlink there to a root-only directory made root create the log in it, owned by
+	arcproxy (its dirname was opened by path); refused now, the directory left as it was."""
+	need_root()
+	base = new_base(env, "sf-arcproxy-sub")
+	conf, state, run = (os.path.join(base, d) for d in ("conf", "state", "run"))
+	os.mkdir(conf)
+	os.mkdir(run)
+	os.mkdir(state)
+	own = os.path.join(state, "arcproxy")
+	os.mkdir(own, 0o750)
+	pw = pwd.getpwnam("arcproxy")
+	os.chown(own, pw.pw_uid, pw.pw_gid)
+	port, admin = free_port(), free_port()
+	with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
+		f.write(harness.conf_text({"listen": ["127.0.0.1:%d" % port], "admin_listen": "127.0.0.1:%d" % admin,
+					   "access_log": "sub/access.log", "routes": [], "hosts": []}))
+	_, victim_dir = victims(base)
+	before = snapshot(victim_dir)
+	plant("arcproxy", [(os.path.join(own, "sub"), victim_dir)])
+	rc, text = run_briefly(env, [str(harness.ARCPROXY), "-d", "--config-dir", conf, "--state-dir", state],
+			       port, os.path.join(base, "stderr.log"), {"ARC_RUN_DIR": run})
+	check(snapshot(victim_dir) == before, "arcproxy as root made its log in a root-only directory through "
+	      "a planted symlink: %r -> %r" % (before, snapshot(victim_dir)))
+	want = "access log: %s/sub: a symbolic link, not followed" % own
+	check(rc not in (0, None) and want in text,
+	      "arcproxy did not refuse the symlinked log folder (exit %s), want %r:\n%s" % (rc, want, text[-800:]))
+	# The same folder made by the arcproxy user itself: taken, the log made there.
+	os.unlink(os.path.join(own, "sub"))
+	os.mkdir(os.path.join(own, "sub"), 0o750)
+	os.chown(os.path.join(own, "sub"), pw.pw_uid, pw.pw_gid)
+	rc, text = run_briefly(env, [str(harness.ARCPROXY), "-d", "--config-dir", conf, "--state-dir", state],
+			       port, os.path.join(base, "stderr2.log"), {"ARC_RUN_DIR": run})
+	check(os.path.isfile(os.path.join(own, "sub", "access.log")),
+	      "arcproxy made no log in its own sub folder (exit %s):\n%s" % (rc, text[-800:]))
 
 
 @test

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,55 @@ test_json_files(void)
 	put("himds.json", "[1, 2]");
 	CU_ASSERT_EQUAL(state_json_load(dir, "himds.json", &o, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a JSON object"));
+}
+
+/* The access log, read by check and logs: nothing the arcproxy user put in
+ * <state>/arcproxy is followed, below it either. */
+static void
+test_open_log(void)
+{
+	char	err[512], path[256], log[256];
+	int	fd;
+
+	snprintf(path, sizeof(path), "%s/arcproxy", dir);
+	CU_ASSERT_EQUAL(mkdir(path, 0750), 0);
+	snprintf(path, sizeof(path), "%s/arcproxy/sub", dir);
+	CU_ASSERT_EQUAL(mkdir(path, 0750), 0);
+	put("arcproxy/sub/access.log", "a line\n");
+	put("elsewhere.log", "root's\n");
+	snprintf(log, sizeof(log), "%s/arcproxy/sub/access.log", dir);
+	fd = state_open_log(dir, log, err, sizeof(err));
+	CU_ASSERT(fd != -1);
+	close(fd);
+	snprintf(log, sizeof(log), "%s/elsewhere.log", dir);
+	fd = state_open_log(dir, log, err, sizeof(err));
+	CU_ASSERT(fd != -1);
+	close(fd);
+	/* sub replaced by a symlink to the state dir: not followed. */
+	snprintf(log, sizeof(log), "%s/arcproxy/sub/access.log", dir);
+	CU_ASSERT_EQUAL(unlink(log), 0);
+	CU_ASSERT_EQUAL(rmdir(path), 0);
+	CU_ASSERT_EQUAL(symlink("..", path), 0);
+	put("access.log", "root's\n");
+	CU_ASSERT_EQUAL(state_open_log(dir, log, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/arcproxy/sub: a symbolic link, "
+	    "not followed"));
+	unlink(path);
+	/* At its name: a FIFO, a hard link. */
+	snprintf(log, sizeof(log), "%s/arcproxy/access.log", dir);
+	CU_ASSERT_EQUAL(mkfifo(log, 0600), 0);
+	CU_ASSERT_EQUAL(state_open_log(dir, log, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "/arcproxy/access.log: not a "
+	    "regular file with one link, refused"));
+	unlink(log);
+	snprintf(path, sizeof(path), "%s/access.log", dir);
+	CU_ASSERT_EQUAL(link(path, log), 0);
+	CU_ASSERT_EQUAL(state_open_log(dir, log, err, sizeof(err)), -1);
+	unlink(log);
+	errno = 0;
+	CU_ASSERT_EQUAL(state_open_log(dir, log, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(errno, ENOENT);
+	unlink(path);
 }
 
 static void
@@ -189,6 +239,8 @@ static const struct unit_test tests[] = {
 	{ "stale temp files of killed writers", test_sweep_temps },
 	{ "pid files name the right process", test_daemon_pid },
 	{ "a symlinked himds dir is refused", test_symlinked_himds_dir },
+	{ "the access log: nothing in arcproxy's folder followed",
+	    test_open_log },
 	{ "the writers' lock", test_lock },
 	{ "RFC 3339 times", test_times },
 	{ NULL, NULL }

@@ -139,6 +139,12 @@ test_load(void)
 	CU_ASSERT_STRING_EQUAL(m->ca_file, ca);
 	CU_ASSERT_STRING_EQUAL(m->cert_file, file("machine.crt"));
 	CU_ASSERT_STRING_EQUAL(m->key_file, file("machine.key"));
+	CU_ASSERT_PTR_NOT_NULL(m->cert_pem);
+	CU_ASSERT(m->cert_pem != NULL && strncmp(m->cert_pem,
+	    "-----BEGIN CERTIFICATE", 22) == 0 && m->cert_len ==
+	    strlen(m->cert_pem));
+	CU_ASSERT(m->key_pem != NULL && strstr(m->key_pem, "PRIVATE KEY") !=
+	    NULL);
 	CU_ASSERT_EQUAL(m->heartbeat_interval_seconds, 60);
 	CU_ASSERT(m->not_before <= now + 1 && m->not_before >= now - 60);
 	CU_ASSERT(m->not_after - m->not_before == 90 * 86400);
@@ -186,6 +192,63 @@ test_broken_identities(void)
 	expect_broken(MACHINE_JSON, "machine.crt");
 	free(pem);
 	EVP_PKEY_free(other);
+	EVP_PKEY_free(key);
+}
+
+/* What himds (or whoever holds its user) can put in its folder is read as
+ * its data, never followed: root's guestconfig loads the identity too. */
+static void
+test_planted(void)
+{
+	EVP_PKEY	*key;
+	char		 elsewhere[256], other[256], *kp, *cp;
+	FILE		*f;
+
+	clear_dir();
+	key = put_identity(90);
+	put("machine.json", MACHINE_JSON, 0644);
+	/* A good pair elsewhere: a symlink to it would load if followed. */
+	kp = identity_key_pem(key, NULL);
+	cp = cert_pem(key, "web-01", 90);
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere.key", dir);
+	f = fopen(elsewhere, "w");
+	fputs(kp, f);
+	fclose(f);
+	unlink(file("machine.key"));
+	CU_ASSERT_EQUAL(symlink(elsewhere, file("machine.key")), 0);
+	expect_broken(MACHINE_JSON, "/himds/machine.key: a symbolic link, not "
+	    "followed");
+	unlink(file("machine.key"));
+	CU_ASSERT_EQUAL(mkfifo(file("machine.key"), 0600), 0);
+	expect_broken(MACHINE_JSON, "/himds/machine.key: not a regular file "
+	    "with one link, refused");
+	unlink(file("machine.key"));
+	CU_ASSERT_EQUAL(link(elsewhere, file("machine.key")), 0);
+	expect_broken(MACHINE_JSON, "/himds/machine.key: not a regular file "
+	    "with one link, refused");
+	unlink(file("machine.key"));
+	put("machine.key", kp, 0600);
+	/* Text that is not PEM is not a path to read. */
+	snprintf(other, sizeof(other), "%s/elsewhere.crt", dir);
+	f = fopen(other, "w");
+	fputs(cp, f);
+	fclose(f);
+	put("machine.crt", other, 0644);
+	expect_broken(MACHINE_JSON, "machine.crt: not a PEM certificate");
+	put("machine.crt", cp, 0644);
+	/* The folder itself a symlink (root's state dir: only in an old
+	 * layout could himds put one there). */
+	snprintf(other, sizeof(other), "%s/himds.real", dir);
+	CU_ASSERT_EQUAL(rename(own, other), 0);
+	CU_ASSERT_EQUAL(symlink(other, own), 0);
+	expect_broken(MACHINE_JSON, "/himds: a symbolic link, not followed");
+	unlink(own);
+	CU_ASSERT_EQUAL(rename(other, own), 0);
+	unlink(elsewhere);
+	snprintf(other, sizeof(other), "%s/elsewhere.crt", dir);
+	unlink(other);
+	free(kp);
+	free(cp);
 	EVP_PKEY_free(key);
 }
 
@@ -461,6 +524,7 @@ static const struct unit_test tests[] = {
 	{ "no machine.json: not connected", test_not_connected },
 	{ "load an identity", test_load },
 	{ "broken identities are errors", test_broken_identities },
+	{ "planted key and certificate files are refused", test_planted },
 	{ "machine names", test_names },
 	{ "the instance and endpoints documents", test_instance_document },
 	{ "tags as Azure writes them", test_tags },

@@ -116,6 +116,92 @@ test_open_file(void)
 	close(dfd);
 }
 
+/* Another user's file read as data: whole and bounded, nothing else. */
+static void
+test_read(void)
+{
+	char	 err[256], *text;
+	size_t	 len = 0;
+	int	 dfd, fd;
+
+	dfd = safedir_open(dir, err, sizeof(err));
+	CU_ASSERT_FATAL(dfd != -1);
+	fd = openat(dfd, "data", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CU_ASSERT_EQUAL(write(fd, "0123456789", 10), 10);
+	close(fd);
+	text = safedir_read(dfd, "data", 10, &len, err, sizeof(err));
+	CU_ASSERT(text != NULL && strcmp(text, "0123456789") == 0 &&
+	    len == 10);
+	free(text);
+	CU_ASSERT_PTR_NULL(safedir_read(dfd, "data", 9, &len, err,
+	    sizeof(err)));
+	CU_ASSERT_STRING_EQUAL(err, "data: larger than expected, refused");
+	CU_ASSERT_EQUAL(symlinkat("data", dfd, "link"), 0);
+	CU_ASSERT_PTR_NULL(safedir_read(dfd, "link", 100, &len, err,
+	    sizeof(err)));
+	CU_ASSERT_STRING_EQUAL(err, "link: a symbolic link, not followed");
+	CU_ASSERT_EQUAL(linkat(dfd, "data", dfd, "hard", 0), 0);
+	CU_ASSERT_PTR_NULL(safedir_read(dfd, "hard", 100, &len, err,
+	    sizeof(err)));
+	CU_ASSERT_STRING_EQUAL(err, "hard: not a regular file with one link, "
+	    "refused");
+	/* A FIFO with a writer: refused at once, never read. */
+	CU_ASSERT_EQUAL(mkfifoat(dfd, "fifo", 0600), 0);
+	fd = openat(dfd, "fifo", O_RDWR);
+	CU_ASSERT_PTR_NULL(safedir_read(dfd, "fifo", 100, &len, err,
+	    sizeof(err)));
+	CU_ASSERT_STRING_EQUAL(err, "fifo: not a regular file with one link, "
+	    "refused");
+	close(fd);
+	errno = 0;
+	CU_ASSERT_PTR_NULL(safedir_read(dfd, "none", 100, &len, err,
+	    sizeof(err)));
+	CU_ASSERT_EQUAL(errno, ENOENT);
+	unlinkat(dfd, "data", 0);
+	unlinkat(dfd, "link", 0);
+	unlinkat(dfd, "hard", 0);
+	unlinkat(dfd, "fifo", 0);
+	close(dfd);
+}
+
+/* A path under a directory another user owns: no symlink on the way. */
+static void
+test_open_under(void)
+{
+	char	err[256], path[128];
+	int	dfd, fd;
+
+	dfd = safedir_open(dir, err, sizeof(err));
+	CU_ASSERT_FATAL(dfd != -1);
+	CU_ASSERT_EQUAL(mkdirat(dfd, "u", 0700), 0);
+	CU_ASSERT_EQUAL(mkdirat(dfd, "u/v", 0700), 0);
+	CU_ASSERT_EQUAL(mkdirat(dfd, "elsewhere", 0700), 0);
+	fd = safedir_open_under(dfd, "u/v", err, sizeof(err));
+	CU_ASSERT(fd != -1 && fd != dfd);
+	CU_ASSERT_EQUAL(mkdirat(fd, "made-in-v", 0700), 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/u/v/made-in-v", dir);
+	CU_ASSERT_EQUAL(access(path, F_OK), 0);
+	rmdir(path);
+	fd = safedir_open_under(dfd, "u//v/", err, sizeof(err));
+	CU_ASSERT(fd != -1);
+	close(fd);
+	CU_ASSERT_EQUAL(symlinkat("../elsewhere", dfd, "u/w"), 0);
+	CU_ASSERT_EQUAL(safedir_open_under(dfd, "u/w", err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "u/w: a symbolic link, not followed");
+	CU_ASSERT_EQUAL(safedir_open_under(dfd, "u/../elsewhere", err,
+	    sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "u/../elsewhere: \"..\" refused");
+	CU_ASSERT_EQUAL(safedir_open_under(dfd, "u/none", err, sizeof(err)),
+	    -1);
+	CU_ASSERT_STRING_EQUAL(err, "u/none: No such file or directory");
+	unlinkat(dfd, "u/w", 0);
+	unlinkat(dfd, "u/v", AT_REMOVEDIR);
+	unlinkat(dfd, "u", AT_REMOVEDIR);
+	unlinkat(dfd, "elsewhere", AT_REMOVEDIR);
+	close(dfd);
+}
+
 /* Root hands a directory to a user: one that a third user owns is
  * refused, left as it was; root's or the user's own is taken. */
 static void
@@ -264,6 +350,9 @@ static const struct unit_test tests[] = {
 	{ "make, mode on the fd, reopen", test_make_and_reopen },
 	{ "a symlinked directory is refused", test_symlinked_dir_refused },
 	{ "files: no symlink, FIFO or hard link", test_open_file },
+	{ "read another user's file as data", test_read },
+	{ "a directory under another user's, no symlink followed",
+	    test_open_under },
 	{ "root takes no third user's directory",
 	    test_take_refuses_another_users },
 	{ "root's path: every directory only root changes", test_open_trusted },
