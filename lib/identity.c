@@ -206,12 +206,33 @@ identity_cert_times(const char *pem_or_path, time_t *not_before,
 }
 
 int
+identity_cert_file_matches(const char *path, EVP_PKEY *key)
+{
+	BIO	*b;
+	X509	*x;
+	int	 ok;
+
+	if ((b = identity_file_bio(path)) == NULL)
+		return 0;
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (x == NULL)
+		return 0;
+	ok = X509_check_private_key(x, key) == 1;
+	X509_free(x);
+	ERR_clear_error();
+	return ok;
+}
+
+int
 identity_cert_matches(const char *pem, EVP_PKEY *key)
 {
 	X509	*x;
 	int	 ok;
 
-	if ((x = identity_cert_read(pem)) == NULL)
+	/* PEM text only: it comes from the cloud, and never names a file. */
+	if (strncmp(pem, "-----BEGIN", 10) != 0 ||
+	    (x = identity_cert_read(pem)) == NULL)
 		return 0;
 	ok = X509_check_private_key(x, key) == 1;
 	X509_free(x);

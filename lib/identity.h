@@ -17,7 +17,9 @@ char		*identity_csr_pem(EVP_PKEY *, const char *cn, char *err, size_t errlen);
 /* Validity of a PEM certificate (a file path or the PEM itself). */
 int		 identity_cert_times(const char *pem_or_path, time_t *not_before,
 		    time_t *not_after, char *err, size_t errlen);
-/* Does the PEM certificate belong to this key? */
+/* Does the PEM certificate (text, never a path) belong to this key? */
 int		 identity_cert_matches(const char *pem, EVP_PKEY *);
+/* The same for the certificate file at path (a regular file of at most 1 MiB). */
+int		 identity_cert_file_matches(const char *path, EVP_PKEY *);
 
 #endif

@@ -52,7 +52,7 @@ machine_pair_matches(const char *key_file, const char *cert_file)
 
 	if ((key = identity_key_load(key_file, err, sizeof(err))) == NULL)
 		return 0;
-	ok = identity_cert_matches(cert_file, key);
+	ok = identity_cert_file_matches(cert_file, key);
 	EVP_PKEY_free(key);
 	return ok;
 }

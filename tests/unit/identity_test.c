@@ -70,6 +70,18 @@ test_cert_times(void)
 	CU_ASSERT_TRUE(identity_cert_matches(pem, key));
 	other = identity_keygen(err, sizeof(err));
 	CU_ASSERT_FALSE(identity_cert_matches(pem, other));
+	{
+		/* The cloud's text never names a file: the path of this very
+		 * certificate does not match. */
+		char	path[] = "/tmp/identity_test.XXXXXX";
+		int	fd = mkstemp(path);
+
+		CU_ASSERT_FATAL(fd != -1);
+		CU_ASSERT_EQUAL(write(fd, pem, strlen(pem)), (ssize_t)strlen(pem));
+		close(fd);
+		CU_ASSERT_FALSE(identity_cert_matches(path, key));
+		unlink(path);
+	}
 	CU_ASSERT_EQUAL(identity_cert_times("-----BEGIN CERTIFICATE-----\nnot\n", &nb,
 	    &na, err, sizeof(err)), -1);
 	EVP_PKEY_free(other);
