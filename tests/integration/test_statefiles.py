@@ -176,11 +176,12 @@ def arcproxy_as_root_follows_no_planted_symlink(env):
 	      "arcproxy did not refuse the symlinked <state>/arcproxy (exit %s):\n%s" % (rc, text[-800:]))
 
 
-@test
-def arcproxy_as_root_refuses_a_symlinked_log(env):
-	"""The new layout: <state>/arcproxy is the arcproxy user's, who plants the log as a symlink."""
+def _arcproxy_root_layout(env, name, settings=None):
+	"""The new layout for arcproxy started as root: conf, state and run dirs in a fresh base,
+	<state>/arcproxy the arcproxy user's 0750, and an arcproxy.conf with settings. Returns
+	(base, conf, state, run, own, port)."""
 	need_root()
-	base = new_base(env, "sf-arcproxy-own")
+	base = new_base(env, name)
 	conf, state, run = (os.path.join(base, d) for d in ("conf", "state", "run"))
 	os.mkdir(conf)
 	os.mkdir(run)
@@ -191,8 +192,16 @@ def arcproxy_as_root_refuses_a_symlinked_log(env):
 	os.chown(own, pw.pw_uid, pw.pw_gid)
 	port, admin = free_port(), free_port()
 	with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
-		f.write(harness.conf_text({"listen": ["127.0.0.1:%d" % port], "admin_listen": "127.0.0.1:%d" % admin,
-					   "routes": [], "hosts": []}))
+		f.write(harness.conf_text(dict({"listen": ["127.0.0.1:%d" % port],
+						"admin_listen": "127.0.0.1:%d" % admin, "routes": [], "hosts": []},
+					       **(settings or {}))))
+	return base, conf, state, run, own, port
+
+
+@test
+def arcproxy_as_root_refuses_a_symlinked_log(env):
+	"""The new layout: <state>/arcproxy is the arcproxy user's, who plants the log as a symlink."""
+	base, conf, state, run, own, port = _arcproxy_root_layout(env, "sf-arcproxy-own")
 	victim, _ = victims(base)
 	before = snapshot(victim)
 	plant("arcproxy", [(os.path.join(own, "arcproxy-access.log"), victim)])
@@ -208,20 +217,8 @@ def arcproxy_as_root_refuses_a_symlinked_log_folder(env):
 	"""access_log = "sub/access.log": sub, under <state>/arcproxy, is the arcproxy user's to
 	replace. A symlink there to a root-only directory made root create the log in it, owned by
 	arcproxy (its dirname was opened by path); refused now, the directory left as it was."""
-	need_root()
-	base = new_base(env, "sf-arcproxy-sub")
-	conf, state, run = (os.path.join(base, d) for d in ("conf", "state", "run"))
-	os.mkdir(conf)
-	os.mkdir(run)
-	os.mkdir(state)
-	own = os.path.join(state, "arcproxy")
-	os.mkdir(own, 0o750)
-	pw = pwd.getpwnam("arcproxy")
-	os.chown(own, pw.pw_uid, pw.pw_gid)
-	port, admin = free_port(), free_port()
-	with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
-		f.write(harness.conf_text({"listen": ["127.0.0.1:%d" % port], "admin_listen": "127.0.0.1:%d" % admin,
-					   "access_log": "sub/access.log", "routes": [], "hosts": []}))
+	base, conf, state, run, own, port = _arcproxy_root_layout(env, "sf-arcproxy-sub",
+								  {"access_log": "sub/access.log"})
 	_, victim_dir = victims(base)
 	before = snapshot(victim_dir)
 	plant("arcproxy", [(os.path.join(own, "sub"), victim_dir)])
@@ -235,6 +232,7 @@ def arcproxy_as_root_refuses_a_symlinked_log_folder(env):
 	# The same folder made by the arcproxy user itself: taken, the log made there.
 	os.unlink(os.path.join(own, "sub"))
 	os.mkdir(os.path.join(own, "sub"), 0o750)
+	pw = pwd.getpwnam("arcproxy")
 	os.chown(os.path.join(own, "sub"), pw.pw_uid, pw.pw_gid)
 	rc, text = run_briefly(env, [str(harness.ARCPROXY), "-d", "--config-dir", conf, "--state-dir", state],
 			       port, os.path.join(base, "stderr2.log"), {"ARC_RUN_DIR": run})
