@@ -7,6 +7,7 @@
 #                                                                per GET (valgrind, its event loops)
 #   bench/smallget.sh [--forwarder] BIN_DIR perf [SECONDS]       perf record of the proxy (-g);
 #                                                                prints where perf.data is kept
+# SMALLGET_KEEP=1 keeps the work directory (callgrind.out, the logs) and says where.
 #
 # As root (arcproxy drops to the user arcproxy, which must exist; make bench creates it).  Loopback
 # only; everything it starts stops at the end.  No verdict: the numbers are for comparing two
@@ -19,7 +20,7 @@ if [ "${1:-}" = --forwarder ]; then
 	shift
 fi
 if [ $# -lt 2 ]; then
-	sed -n '4,9p' "$0" >&2
+	sed -n '4,10p' "$0" >&2
 	exit 2
 fi
 bin=$(cd "$1" && pwd)
@@ -37,7 +38,11 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	[ "$mode" = perf ] || rm -rf "$work"
+	if [ "$mode" = perf ] || [ -n "${SMALLGET_KEEP:-}" ]; then
+		echo "kept: $work"
+	else
+		rm -rf "$work"
+	fi
 }
 trap cleanup EXIT
 
@@ -114,7 +119,7 @@ perf)
 	rec=$!
 	"${load[@]}" -d "${amount:-4}" | sed -n 2p
 	wait "$rec"
-	echo "perf data: $work/perf.data (perf report -i $work/perf.data)"
+	echo "perf report -i $work/perf.data"
 	;;
 *)
 	echo "smallget.sh: unknown mode $mode (cpu, callgrind, perf)" >&2
