@@ -28,18 +28,6 @@ static void	exchange_up_write(struct bufferevent *, void *);
 static void	exchange_up_event(struct bufferevent *, short, void *);
 static void	exchange_up_readable(void *);
 
-/*
- * A plain upstream's response is read through the upstream's own read
- * event (upstream_reads_raw), not by the bufferevent.  The bufferevent
- * reads again once the client cannot keep pace (relay_throttle pauses it)
- * and for whatever follows the exchange (a 101's tunnel).
- */
-void
-exchange_resp_reads_off(struct conn *c)
-{
-	if (c->up != NULL)
-		upstream_reads_bev(c->up, 0);
-}
 
 /* Opens the route's upstream under the request's generation. */
 static void
@@ -331,8 +319,10 @@ exchange_resp(struct conn *c)
 	}
 	relay_throttle_end(&c->relay, &c->relay.upstream);
 	if (c->relay.upstream.paused)
-		/* relay_resume() enables the bufferevent's reads. */
-		exchange_resp_reads_off(c);
+		/* A plain upstream's response is read through its own event
+		 * (upstream_reads_raw) while the client keeps pace; paused,
+		 * the bufferevent reads again once relay_resume() enables it. */
+		upstream_reads_bev(c->up, 0);
 	return;
  bad:
 	log_debug("%s %s: bad response: %s", c->client_addr,

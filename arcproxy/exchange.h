@@ -11,8 +11,5 @@ void	exchange_start(struct conn *);
 void	exchange_client_read(struct conn *);
 /* CONN_EXCHANGE: the client's output drained to its low-water mark. */
 void	exchange_client_drained(struct conn *);
-/* The upstream's bufferevent reads it again (a plain upstream's response
- * is read by the upstream's own event while the exchange runs unthrottled). */
-void	exchange_resp_reads_off(struct conn *);
 
 #endif
