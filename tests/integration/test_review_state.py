@@ -222,27 +222,11 @@ def arcproxy_as_root_reads_no_planted_identity(env):
 			'ca_file = "%s"; };\n' % (free_port(), os.path.join(own, "machine.crt")))
 	key = os.path.join(own, "machine.key")
 	_plant(key, "fifo")
-	stderr_path = os.path.join(env.tmp, "arcproxy.log")
-	with open(stderr_path, "ab") as err:
-		p = subprocess.Popen([str(harness.ARCPROXY), "-d", "--config-dir", conf, "--state-dir", state,
-				      "--run-dir", run], stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-	env.procs.append(p)
 	# Its listeners are bound before the gateway route reads the identity: "listening" is
 	# logged once all of it is done.
-	deadline, listening = time.monotonic() + 8, False
-	while not listening and time.monotonic() < deadline and p.poll() is None:
-		time.sleep(0.2)
-		with open(stderr_path, errors="replace") as f:
-			listening = "listening with" in f.read()
-	p.terminate()
-	try:
-		p.wait(10)
-	except subprocess.TimeoutExpired:
-		p.kill()
-		p.wait(5)
-	with open(stderr_path, errors="replace") as f:
-		text = f.read()
-	check(listening, "arcproxy as root never listened with a FIFO planted as machine.key:\n%s"
+	text = _run_until(env, [str(harness.ARCPROXY), "-d", "--config-dir", conf, "--state-dir", state,
+				"--run-dir", run], os.path.join(env.tmp, "arcproxy.log"), "listening with", 8)
+	check("listening with" in text, "arcproxy as root never listened with a FIFO planted as machine.key:\n%s"
 	      % text[-1500:])
 	want = "machine identity refused: %s: not a regular file with one link, refused" % key
 	check(want in text, "want %r in arcproxy's log:\n%s" % (want, text[-1500:]))
