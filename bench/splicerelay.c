@@ -76,6 +76,16 @@ sr_free(struct sr_tunnel *t)
 	}
 }
 
+/* What from sent is all written: its EOF goes on to the other end. */
+static void
+sr_pass_eof(struct sr_end *from, struct sr_end *to)
+{
+	if (from->eof && from->held == 0 && !to->shut) {
+		shutdown(to->fd, SHUT_WR);
+		to->shut = 1;
+	}
+}
+
 /* One direction: socket to pipe to socket, until the source is empty or
  * the destination full.  Returns -1 on an error. */
 static int
@@ -104,10 +114,7 @@ sr_flow(struct sr_end *from, struct sr_end *to)
 			break;
 		from->held -= (size_t)n;
 	}
-	if (from->eof && from->held == 0 && !to->shut) {
-		shutdown(to->fd, SHUT_WR);
-		to->shut = 1;
-	}
+	sr_pass_eof(from, to);
 	return 0;
 }
 
@@ -196,10 +203,7 @@ fw_flow(struct sr_end *from, struct sr_end *to, int readable)
 			from->held -= (size_t)n;
 		}
 	}
-	if (from->eof && from->held == 0 && !to->shut) {
-		shutdown(to->fd, SHUT_WR);
-		to->shut = 1;
-	}
+	sr_pass_eof(from, to);
 	return 0;
 }
 
