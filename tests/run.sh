@@ -5,13 +5,16 @@ BUILD=${BUILD:-build}
 passed=0
 failed=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# What failed, repeated at the very end: a CI log is often read from its tail only.
+recap=$(mktemp)
+trap 'rm -f "$log" "$recap"' EXIT
 
 count() {
 	# Adds the "N passed, N failed" of the last such line in $log.
 	line=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [ -z "$line" ]; then
 		echo "$1: no result line: counted as 1 failure"
+		echo "FAIL $1: no result line" >>"$recap"
 		failed=$((failed + 1))
 		return
 	fi
@@ -33,14 +36,14 @@ else
 	fuzz_seconds=${FUZZ_SECONDS:-10}
 fi
 fuzzlog=$(mktemp)
-trap 'rm -f "$log" "$fuzzlog"' EXIT
+trap 'rm -f "$log" "$recap" "$fuzzlog"' EXIT
 FUZZ_SECONDS=$fuzz_seconds chrt --idle 0 sh tests/fuzz/run.sh >"$fuzzlog" 2>&1 &
 fuzz_pid=$!
 
 # The CUnit suites run beside the integration tests too (those mostly wait), one after the
 # other, each into a log of its own; their lines are printed once the integration tests end.
 unitdir=$(mktemp -d)
-trap 'rm -rf "$log" "$fuzzlog" "$unitdir"' EXIT
+trap 'rm -rf "$log" "$recap" "$fuzzlog" "$unitdir"' EXIT
 (
 	for t in "$BUILD"/tests/*_test; do
 		n=$(basename "$t")
@@ -52,6 +55,7 @@ unit_pid=$!
 
 ARC_BIN="$BUILD/bin" python3 tests/integration/run.py 2>&1 | tee "$log"
 count integration
+grep -E '^FAIL ' "$log" >>"$recap" || :
 
 wait "$unit_pid"
 for t in "$BUILD"/tests/*_test; do
@@ -60,8 +64,10 @@ for t in "$BUILD"/tests/*_test; do
 	rc=$(cat "$unitdir/$n.rc" 2>/dev/null || echo "(none)")
 	grep -E '^Suite|^ +[0-9]+\. |unit ' "$log"
 	count "$t"
+	grep -E 'unit .* [1-9][0-9]* failed' "$log" | sed 's/^/FAIL /' >>"$recap" || :
 	if [ "$rc" != 0 ] && ! grep -qE ' [1-9][0-9]* failed' "$log"; then
 		echo "$t: exit status $rc"
+		echo "FAIL $t: exit status $rc" >>"$recap"
 		failed=$((failed + 1))
 	fi
 done
@@ -71,6 +77,11 @@ wait "$fuzz_pid"
 cat "$fuzzlog" >"$log"
 cat "$log"
 count fuzz
+grep -E '^fuzz [^:]*: FAILED' "$log" | sed 's/^/FAIL /' >>"$recap" || :
 
+if [ -s "$recap" ]; then
+	echo "what failed:"
+	cut -c1-200 "$recap"
+fi
 echo "total: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
