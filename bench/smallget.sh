@@ -7,6 +7,8 @@
 #                                                                per GET (valgrind, its event loops)
 #   bench/smallget.sh [--forwarder] BIN_DIR perf [SECONDS]       perf record of the proxy (-g);
 #                                                                prints where perf.data is kept
+#   bench/smallget.sh [--forwarder] BIN_DIR syscalls [GETS]      system calls per GET of each
+#                                                                process (strace -c; slow, counts only)
 # SMALLGET_KEEP=1 keeps the work directory (callgrind.out, the logs) and says where.
 #
 # As root (arcproxy drops to the user arcproxy, which must exist; make bench creates it).  Loopback
@@ -20,7 +22,7 @@ if [ "${1:-}" = --forwarder ]; then
 	shift
 fi
 if [ $# -lt 2 ]; then
-	sed -n '4,10p' "$0" >&2
+	sed -n '4,12p' "$0" >&2
 	exit 2
 fi
 bin=$(cd "$1" && pwd)
@@ -121,8 +123,27 @@ perf)
 	wait "$rec"
 	echo "perf report -i $work/perf.data"
 	;;
+syscalls)
+	# The counts, not the times: strace slows every process down alike.
+	gets=${amount:-20000}
+	"${load[@]}" -n 2000 >/dev/null
+	for p in "$ppid" "$opid"; do
+		strace -c -f -o "$work/strace.$p" -p "$p" 2>/dev/null &
+		pids+=("$!")
+	done
+	sleep 1
+	strace -c -f -o "$work/strace.bench" "${load[@]}" -n "$gets" -d 300 | sed -n 2p
+	kill -INT "${pids[@]: -2}"
+	wait "${pids[@]: -2}" 2>/dev/null || true
+	for f in "proxy:$work/strace.$ppid" "origin:$work/strace.$opid" "arcbench:$work/strace.bench"; do
+		awk -v who="${f%%:*}" -v n="$gets" '
+			$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {
+				t += $4; if ($4 / n >= 0.01) s = s sprintf(" %s %.2f", $NF, $4 / n) }
+			END { printf "%-9s %6.2f calls per GET:%s\n", who, t / n, s }' "${f#*:}"
+	done
+	;;
 *)
-	echo "smallget.sh: unknown mode $mode (cpu, callgrind, perf)" >&2
+	echo "smallget.sh: unknown mode $mode (cpu, callgrind, perf, syscalls)" >&2
 	exit 2
 	;;
 esac

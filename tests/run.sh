@@ -55,7 +55,7 @@ unit_pid=$!
 
 ARC_BIN="$BUILD/bin" python3 tests/integration/run.py 2>&1 | tee "$log"
 count integration
-grep -E '^FAIL ' "$log" >>"$recap" || :
+grep -E '^(FAIL|FLAKY) ' "$log" >>"$recap" || :
 
 wait "$unit_pid"
 for t in "$BUILD"/tests/*_test; do

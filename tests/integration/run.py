@@ -13,7 +13,9 @@ them (see "modules in parallel" below); -j 1 runs every module in this process, 
 Environment: ARC_BIN (directory holding arcproxy, default build/bin), ARC_KEEP=1 keeps
 the temp dirs, ARC_RUN_AS (user to start arcproxy as when root, default nobody), ARC_STAGE=0
 (do not copy the programs when ARC_RUN_AS cannot reach them). A process that a module leaves
-running after its teardown is killed and counted as a failure.
+running after its teardown is killed and counted as a failure. With -j N, a module that failed
+runs once more, alone (when at most RERUN_MAX did): if it passes, "FLAKY module" follows its
+first run's FAIL lines and the counts are the second run's.
 """
 
 import ctypes
@@ -37,6 +39,7 @@ import fx_remote  # noqa: E402
 import netns  # noqa: E402
 
 SETUP_TIMEOUT = 30
+RERUN_MAX = 3		# failed modules run once more, alone, when there are at most this many
 TEARDOWN_TIMEOUT = 30
 
 
@@ -356,13 +359,14 @@ def run_parallel(batches, argv, jobs):
 	times = read_times()
 	passed = failed = skipped = 0
 	spent = []
+	results = []
 	for batch, width in batches:
 		# test_tools first, its lines printed before the others: a missing tool or an
 		# unreachable build explains what fails after it.  Then the longest first.
 		todo = sorted(batch, key=lambda m: (m != "test_tools", -times.get(short_name(m), 10.0)))
 		running = []
 		try:
-			p, f, s, sp = run_batch(todo, running, width, jobs, argv, env)
+			p, f, s, sp = run_batch(todo, running, width, jobs, argv, env, results)
 		finally:
 			for w in running:	# interrupted (^C): the modules' processes go too
 				try:
@@ -371,12 +375,27 @@ def run_parallel(batches, argv, jobs):
 					pass
 		passed, failed, skipped = passed + p, failed + f, skipped + s
 		spent += sp
+	# A module that failed runs once more, alone.  If it passes then, the failure was the
+	# load of the modules beside it or a race in a test: it is said loudly (FLAKY, with
+	# the first run's lines above), and the counts are the second run's.  More than
+	# RERUN_MAX failed modules is a broken build: no reruns.
+	failed_mods = [r for r in results if r[2] > 0]
+	if 0 < len(failed_mods) <= RERUN_MAX:
+		for modname, p, f, s in failed_mods:
+			print("RERUN %s: %d failed in the run beside the others; once more, alone"
+			      % (short_name(modname), f), flush=True)
+			p2, f2, s2, _ = run_batch([modname], [], 1, 1, argv, env)
+			if f2 == 0:
+				print("FLAKY %s: %d failed beside the others, all %d passed alone"
+				      % (short_name(modname), f, p2), flush=True)
+				passed, failed, skipped = passed - p + p2, failed - f, skipped - s + s2
 	return passed, failed, skipped, spent
 
 
-def run_batch(todo, running, width, jobs, argv, env):
+def run_batch(todo, running, width, jobs, argv, env, results=None):
 	"""Run the modules of todo, at most min(width, jobs) at a time and one per lane; running
-	holds the workers under way.  Returns (passed, failed, skipped, [(seconds, short)])."""
+	holds the workers under way.  Returns (passed, failed, skipped, [(seconds, short)]), and
+	appends (module, passed, failed, skipped) to results for each."""
 	passed = failed = skipped = 0
 	spent = []
 	held = [] if "test_tools" in todo else None	# output that waits for test_tools's
@@ -398,6 +417,8 @@ def run_batch(todo, running, width, jobs, argv, env):
 			p, f, s, dt = w.finish(timed_out=over and w.proc.poll() is None)
 			passed, failed, skipped = passed + p, failed + f, skipped + s
 			spent.append((dt, short_name(w.modname)))
+			if results is not None:
+				results.append((w.modname, p, f, s))
 			if held is not None and w.modname != "test_tools":
 				held.append(w.lines)
 				continue
