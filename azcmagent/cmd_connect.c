@@ -18,7 +18,9 @@
 
 #define CONNECT_TOKEN_MAX	4096
 #define CONNECT_TIMEOUT_MS	30000L
-#define CONNECT_RELOAD_MS	5000
+#define CONNECT_RELOAD_MS	15000	/* arcproxy told: a loaded machine may be slow */
+#define CONNECT_UNTOLD_MS	2000	/* no pid file: nobody was told to reload */
+#define CONNECT_HIMDS_MS	5000	/* a while for himds to take the identity */
 #define CONNECT_CONF_MAX	(1 << 20)
 
 struct connect {
@@ -215,16 +217,16 @@ unblock_signals(const sigset_t *oldmask)
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 }
 
-/* Waits until arcproxy's /status shows the gateway from agent.conf: 0 when
- * it does, -1 when it never did, 1 when there is no admin API to ask. */
+/* Waits up to ms until arcproxy's /status shows the gateway from agent.conf:
+ * 0 when it does, -1 when it never did, 1 when there is no admin API to ask. */
 static int
-connect_wait_reload(const struct azcm *a, const char *gateway_url)
+connect_wait_reload(const struct azcm *a, const char *gateway_url, int ms)
 {
 	struct timespec	 pause = { 0, 50 * 1000 * 1000 };
 	json_t		*h;
 	int		 i, seen = 0, done = 0;
 
-	for (i = 0; i < CONNECT_RELOAD_MS / 50 && !done; i++) {
+	for (i = 0; i < ms / 50 && !done; i++) {
 		if ((h = azcm_status(a)) != NULL) {
 			seen = 1;
 			done = strcmp(azcm_jstr(h, "connection_type") ?
@@ -252,7 +254,7 @@ connect_wait_himds(const struct azcm *a, const char *resource_id)
 	const char		*id;
 	int			 i, done = 0;
 
-	for (i = 0; i < CONNECT_RELOAD_MS / 50 && !done; i++) {
+	for (i = 0; i < CONNECT_HIMDS_MS / 50 && !done; i++) {
 		if (i > 0)
 			nanosleep(&pause, NULL);
 		if (azcm_local_get(a->himds_url, "/agentstatus", "Metadata: true",
@@ -299,7 +301,8 @@ connect_conf_switch(struct azcm *a, struct connect *c)
 		return azcm_fail(AZCM_EGENERIC, "%s", err);
 	c->conf_changed = 1;
 	state_reload_daemons(a->run_dir, told, sizeof(told));
-	if (connect_wait_reload(a, c->gateway_url) == -1)
+	if (connect_wait_reload(a, c->gateway_url, c->proxy_pid == -1 ?
+	    CONNECT_UNTOLD_MS : CONNECT_RELOAD_MS) == -1)
 		return azcm_fail(AZCM_ENOPROXY, "arcproxy (%s) did not take the "
 		    "gateway settings%s", a->admin_url, c->proxy_pid == -1 ?
 		    ": it has no pid file in the state dir to be told by" : "");
