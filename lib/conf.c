@@ -12,8 +12,9 @@
 #include "conf.h"
 
 /* The file a setting came from.  libconfig names only the files it opened
- * itself (an @include); what conf_read() read from its checked fd has no
- * name there, so the path rides as the root setting's hook. */
+ * itself (an @include, which root never reads); what conf_read() read from
+ * its checked fd has no name there, so the path rides as the root setting's
+ * hook. */
 static const char *
 conf_source_file(const config_setting_t *where)
 {
@@ -105,11 +106,31 @@ conf_open(const char *path, struct conf_error *err)
 	return -1;
 }
 
+/* The line of the first @include (as libconfig's scanner sees one: at a
+ * line's start after blanks), 0 when there is none; f is rewound. */
+static int
+conf_include_line(FILE *f)
+{
+	char	*line = NULL;
+	size_t	 cap = 0, i;
+	int	 n = 0, found = 0;
+
+	while (!found && getline(&line, &cap, f) != -1) {
+		n++;
+		for (i = 0; line[i] == ' ' || line[i] == '\t'; i++)
+			;
+		found = strncmp(line + i, "@include", 8) == 0;
+	}
+	free(line);
+	rewind(f);
+	return found ? n : 0;
+}
+
 int
 conf_read(config_t *cfg, const char *path, struct conf_error *err)
 {
 	FILE	*f;
-	int	 fd, ok;
+	int	 fd, ok, line;
 
 	if ((fd = conf_open(path, err)) == -1)
 		return -1;
@@ -118,6 +139,15 @@ conf_read(config_t *cfg, const char *path, struct conf_error *err)
 		snprintf(err->text, sizeof(err->text), "%s: cannot read: %s",
 		    path, strerror(errno));
 		close(fd);
+		return -1;
+	}
+	/* libconfig opens an @include'd file by path, with none of the checks
+	 * above: root reads settings from the checked file alone. */
+	if (geteuid() == 0 && (line = conf_include_line(f)) > 0) {
+		snprintf(err->text, sizeof(err->text), "%s:%d: @include in "
+		    "settings read by root: libconfig would open that file "
+		    "unchecked; put its settings in this file", path, line);
+		fclose(f);
 		return -1;
 	}
 	errno = 0;

@@ -1,5 +1,6 @@
 /* conf_test.c -- the libconfig helpers: typed getters, ranges, unknown keys, and errors naming file and line. */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -280,42 +281,106 @@ test_reads_what_it_checked(void)
 	unlink(sw.tmp);
 }
 
-/* An @include'd file's errors name it, and its settings' errors too; the
- * file conf_read() read names its own. */
 static void
-test_include_names_its_file(void)
+write_file(const char *name, const char *text)
+{
+	FILE	*f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(name, "w"));
+	fputs(text, f);
+	fclose(f);
+}
+
+/* An @include'd file's errors name it, and its settings' errors too; the
+ * file conf_read() read names its own.  0, or the line of the check that
+ * failed (it runs in a child that is not root, where @include is read). */
+static int
+include_names_its_file(const char *conf, const char *inc, const char *conf2,
+    const char *bad)
 {
 	config_t		 cfg;
 	struct conf_error	 err;
 	config_setting_t	*root;
-	char			 inc[96], text[160], want[192];
-	FILE			*f;
+	char			 want[192];
 	long long		 n;
+	int			 failed = 0;
 
+	config_init(&cfg);
+	if (conf_read(&cfg, conf, &err) == -1) {
+		config_destroy(&cfg);
+		return __LINE__;
+	}
+	root = config_root_setting(&cfg);
+	snprintf(want, sizeof(want), "%s:2: ", inc);
+	if (conf_int(root, "inc", 0, 9, &n, &err) != -1 ||
+	    strncmp(err.text, want, strlen(want)) != 0)
+		failed = __LINE__;
+	snprintf(want, sizeof(want), "%s:3: ", conf);
+	if (conf_int(root, "b", 0, 9, &n, &err) != -1 ||
+	    strncmp(err.text, want, strlen(want)) != 0)
+		failed = __LINE__;
+	config_destroy(&cfg);
+	/* A syntax error in the included file names it and its line. */
+	config_init(&cfg);
+	snprintf(want, sizeof(want), "%s:2: ", bad);
+	if (conf_read(&cfg, conf2, &err) != -1 ||
+	    strncmp(err.text, want, strlen(want)) != 0)
+		failed = __LINE__;
+	config_destroy(&cfg);
+	return failed;
+}
+
+static void
+test_include(void)
+{
+	config_t		 cfg;
+	struct conf_error	 err;
+	char			 conf[96], conf2[96], inc[96], bad[96], text[200];
+	char			 want[200];
+	pid_t			 pid;
+	int			 status;
+
+	snprintf(conf, sizeof(conf), "/tmp/conf_test.%d.main", (int)getpid());
 	snprintf(inc, sizeof(inc), "/tmp/conf_test.%d.inc", (int)getpid());
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(inc, "w"));
-	fputs("\ninc = \"text\";\n", f);
-	fclose(f);
-	snprintf(text, sizeof(text), "a = 1;\n@include \"%s\"\nb = \"x\";\n",
-	    inc);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(root = load(&cfg, text, &err));
-	CU_ASSERT_EQUAL(conf_int(root, "inc", 0, 9, &n, &err), -1);
-	snprintf(want, sizeof(want), "%s:2: ", inc);
-	CU_ASSERT_EQUAL(strncmp(err.text, want, strlen(want)), 0);
-	CU_ASSERT_EQUAL(conf_int(root, "b", 0, 9, &n, &err), -1);
-	snprintf(want, sizeof(want), "%s:3: ", path);
-	CU_ASSERT_EQUAL(strncmp(err.text, want, strlen(want)), 0);
-	config_destroy(&cfg);
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(inc, "w"));
-	fputs("x = 1;\ny = [ ;\n", f);
-	fclose(f);
-	CU_ASSERT_PTR_NULL(load(&cfg, text, &err));
-	snprintf(want, sizeof(want), "%s:2: ", inc);
-	CU_ASSERT_EQUAL(strncmp(err.text, want, strlen(want)), 0);
-	config_destroy(&cfg);
+	snprintf(bad, sizeof(bad), "/tmp/conf_test.%d.bad", (int)getpid());
+	snprintf(conf2, sizeof(conf2), "/tmp/conf_test.%d.main2", (int)getpid());
+	write_file(inc, "\ninc = \"text\";\n");
+	write_file(bad, "x = 1;\ny = [ ;\n");
+	snprintf(text, sizeof(text), "a = 1;\n@include \"%s\"\nb = \"x\";\n", inc);
+	write_file(conf, text);
+	snprintf(text, sizeof(text), "a = 1;\n@include \"%s\"\n", bad);
+	write_file(conf2, text);
+	if (geteuid() != 0) {
+		CU_ASSERT_EQUAL(include_names_its_file(conf, inc, conf2, bad), 0);
+	} else {
+		/* Root: refused, by line, before libconfig opens the file. */
+		config_init(&cfg);
+		CU_ASSERT_EQUAL(conf_read(&cfg, conf, &err), -1);
+		snprintf(want, sizeof(want), "%s:2: @include in settings read "
+		    "by root", conf);
+		CU_ASSERT_EQUAL(strncmp(err.text, want, strlen(want)), 0);
+		config_destroy(&cfg);
+		/* Indented too; a string that holds the word is no @include. */
+		load(&cfg, "a = \"x @include y\";\n\t @include \"/etc/shadow\"\n", &err);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err.text, ":2: @include"));
+		config_destroy(&cfg);
+		CU_ASSERT_PTR_NOT_NULL(load(&cfg, "a = \"@include\";\n", &err));
+		config_destroy(&cfg);
+		unlink(path);
+		/* Not root: read, and its errors name the included file. */
+		if ((pid = fork()) == 0) {
+			if (setgid(65534) == -1 || setuid(65534) == -1)
+				_exit(1);
+			_exit(include_names_its_file(conf, inc, conf2, bad) ? 2 : 0);
+		}
+		CU_ASSERT_FATAL(pid > 0);
+		CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+		CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	unlink(conf);
+	unlink(conf2);
 	unlink(inc);
-	unlink(path);
+	unlink(bad);
 }
 
 static const struct unit_test tests[] = {
@@ -328,7 +393,7 @@ static const struct unit_test tests[] = {
 	{ "unknown keys are named", test_unknown_key },
 	{ "lists of strings and groups", test_lists },
 	{ "what is read is what was checked", test_reads_what_it_checked },
-	{ "an @include names its own file", test_include_names_its_file },
+	{ "@include: refused when root, else its errors name its file", test_include },
 	{ NULL, NULL }
 };
 
