@@ -319,14 +319,16 @@ def best_peer(vals, higher):
 	return max(peers) if higher else min(peers)
 
 
-def paired_ratio(paired, key, a, d):
-	"""(ratio, " (median of N rounds back to back: ...)") from PAIR_ROUNDS' rounds, else the
-	table's a / d and no words."""
+def paired_ratio(paired, key, a, d, unit):
+	"""(ratio, words) from PAIR_ROUNDS' rounds: "A in the table, direct D: median Rx (rounds
+	back to back: ...)"; without rounds, the table's a / d: "A = Rx direct"."""
 	ratios = [x / y for x, y in (paired or {}).get(key, []) if x and y]
 	if len(ratios) < 2:
-		return (a / d if d else 0), ""
-	return statistics.median(ratios), " (median of %d rounds back to back: %s)" % (
-		len(ratios), ", ".join("%.2fx" % x for x in ratios))
+		r = a / d if d else 0
+		return r, "%s %s = %.2fx direct" % (fmt_num(a, unit), unit, r)
+	r = statistics.median(ratios)
+	return r, "%s %s, direct %s: median %.2fx (rounds back to back: %s)" % (
+		fmt_num(a, unit), unit, fmt_num(d, unit), r, ", ".join("%.2fx" % x for x in ratios))
 
 
 def target_checks(rows, paired=None):
@@ -341,18 +343,16 @@ def target_checks(rows, paired=None):
 	if r and r[3].get("arcproxy") is not None:
 		a, d = r[3]["arcproxy"], r[3].get("direct")
 		bv, bt = best_peer(r[3], True)
-		ratio, how = paired_ratio(paired, "get_small", a, d)
+		ratio, how = paired_ratio(paired, "get_small", a, d, "req/s")
 		ok = (bv is None or a > bv) and (d is None or ratio >= 0.5)
-		line(ok, "small GETs: %s req/s = %.2fx direct%s (needs >= 0.50x), %s best peer %s %s"
-		     % (fmt_num(a, "req/s"), ratio, how,
-			"%.2fx" % (a / bv) if bv else "-", bt or "-", fmt_num(bv, "req/s")))
+		line(ok, "small GETs: %s (needs >= 0.50x), %s best peer %s %s"
+		     % (how, "%.2fx" % (a / bv) if bv else "-", bt or "-", fmt_num(bv, "req/s")))
 	for key, name in (("tunnel_down", "64 MiB tunnel download"), ("tunnel_up", "64 MiB tunnel upload")):
 		r = by.get(key)
 		if r and r[3].get("arcproxy") is not None and r[3].get("direct"):
 			a, d = r[3]["arcproxy"], r[3]["direct"]
-			ratio, how = paired_ratio(paired, key, a, d)
-			line(ratio >= 0.9, "%s: %s MB/s = %.2fx direct%s (needs >= 0.90x)"
-			     % (name, fmt_num(a, "MB/s"), ratio, how))
+			ratio, how = paired_ratio(paired, key, a, d, "MB/s")
+			line(ratio >= 0.9, "%s: %s (needs >= 0.90x)" % (name, how))
 	r = by.get("idle")
 	if r and r[3].get("arcproxy") is not None:
 		a = r[3]["arcproxy"]
