@@ -20,7 +20,11 @@ bigread(evutil_socket_t fd, struct evbuffer *in, size_t max)
 		errno = ENOMEM;
 		return -1;
 	}
-	for (i = 0; i < nvec; i++) {
+	/* The reservation may be larger than asked: read max at the most. */
+	for (left = max, i = 0; i < nvec; i++) {
+		if (vec[i].iov_len > left)
+			vec[i].iov_len = left;
+		left -= vec[i].iov_len;
 		iov[i].iov_base = vec[i].iov_base;
 		iov[i].iov_len = vec[i].iov_len;
 	}

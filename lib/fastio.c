@@ -57,6 +57,9 @@ fastio_read_one(int fd, struct evbuffer *in, size_t room)
 		errno = EAGAIN;
 		return -1;
 	}
+	/* The reservation may be larger than asked; the budget's room is not. */
+	if (vec[0].iov_len > room)
+		vec[0].iov_len = room;
 	if ((n = read(fd, vec[0].iov_base, vec[0].iov_len)) <= 0) {
 		evbuffer_commit_space(in, vec, 0);
 		if (n == 0)

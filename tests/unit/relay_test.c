@@ -12,7 +12,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "bigread.h"
 #include "budget.h"
+#include "fastio.h"
 #include "relay.h"
 #include "unit.h"
 
@@ -403,12 +405,58 @@ test_splice_no_pipe(void)
 	event_base_free(base);
 }
 
+/* A read takes at most the room it is given, though libevent's reservation
+ * is larger (the budget's bound rests on it): bigread and fastio alike. */
+static void
+test_reads_take_only_the_room(void)
+{
+	static char		 data[64 * 1024];
+	struct event_base	*eb;
+	struct bufferevent	*bev;
+	struct evbuffer		*in;
+	int			 sv[2];
+	size_t			 i;
+	ssize_t			 n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(eb = event_base_new());
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	CU_ASSERT_EQUAL_FATAL(write(sv[1], data, sizeof(data)), (ssize_t)sizeof(data));
+	in = evbuffer_new();
+	for (i = 0; i < 4; i++) {
+		/* A chain with far more room than 100 bytes, as a drained
+		 * buffer keeps. */
+		evbuffer_add(in, data, 32 * 1024);
+		evbuffer_drain(in, 32 * 1024 - 1);
+		n = bigread(sv[0], in, 100);
+		CU_ASSERT(n > 0 && n <= 100);
+		CU_ASSERT_EQUAL(evbuffer_get_length(in), 1 + (size_t)n);
+		evbuffer_drain(in, evbuffer_get_length(in));
+	}
+	evbuffer_free(in);
+	bev = bufferevent_socket_new(eb, sv[0], BEV_OPT_CLOSE_ON_FREE);
+	in = bufferevent_get_input(bev);
+	for (i = 0; i < 4; i++) {
+		evbuffer_unfreeze(in, 0);
+		evbuffer_add(in, data, 32 * 1024);
+		evbuffer_drain(in, 32 * 1024 - 1);
+		evbuffer_freeze(in, 0);
+		n = fastio_read_some(bev, 4096);
+		CU_ASSERT(n > 0 && n <= 4096);
+		CU_ASSERT_EQUAL(evbuffer_get_length(in), 1 + (size_t)n);
+		evbuffer_drain(in, evbuffer_get_length(in));
+	}
+	bufferevent_free(bev);
+	close(sv[1]);
+	event_base_free(eb);
+}
+
 static const struct unit_test tests[] = {
 	{ "bytes both ways", test_both_ways },
 	{ "backpressure: pause within the window, resume on drain", test_backpressure },
 	{ "half-close crosses after the bytes", test_half_close },
 	{ "splice: socket to socket, both ways, pipes only in flight", test_splice },
 	{ "splice: out of descriptors, the buffered pump goes on", test_splice_no_pipe },
+	{ "a read takes at most its room (bigread, fastio)", test_reads_take_only_the_room },
 	{ NULL, NULL }
 };
 
