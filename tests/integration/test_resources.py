@@ -243,23 +243,25 @@ def buffer_budget_holds(env):
 	finally:
 		for s in slow:
 			s.close()
-	check(r.status == 200 and r.body == payload(n),
-	      "a normal %d-byte download beside %d slow readers: %r" % (n, SLOW_CLIENTS, r))
-	# (AddressSanitizer's quarantine keeps freed memory: RSS says nothing there)
-	check(grew < 12 << 20 or _sanitized(p), "RSS grew %d MiB under %d slow readers with a %d KiB budget"
-	      % (grew >> 20, SLOW_CLIENTS, BUDGET // 1024))
-	check(held is not None, "no arcproxy_buffered_bytes on /metrics")
-	check(samples[0] >= 10, "only %d samples of /metrics" % samples[0])
-	bound = BUDGET + SLOW_CLIENTS * READ_SLOP
-	check(peak[0] <= bound, "buffered bytes peaked at %d KiB with a %d KiB budget (bound %d KiB)"
-	      % (peak[0] // 1024, BUDGET // 1024, bound // 1024))
-	check(held > 0, "arcproxy_buffered_bytes is 0 while %d clients stall: nothing counted" % SLOW_CLIENTS)
-	check(poll(lambda: metric_sum(p.metrics(), "arcproxy_buffered_bytes") == 0, timeout=5),
-	      "arcproxy_buffered_bytes does not return to 0 when the clients have gone: %d"
-	      % metric_sum(p.metrics(), "arcproxy_buffered_bytes"))
-	print("buffer budget: peak %d KiB (budget %d KiB), RSS +%d KiB, normal download %.2fs"
-	      % (peak[0] // 1024, BUDGET // 1024, grew // 1024, dt))
-	p.stop()
+	try:
+		check(r.status == 200 and r.body == payload(n),
+		      "a normal %d-byte download beside %d slow readers: %r" % (n, SLOW_CLIENTS, r))
+		# (AddressSanitizer's quarantine keeps freed memory: RSS says nothing there)
+		check(grew < 12 << 20 or _sanitized(p), "RSS grew %d MiB under %d slow readers with a %d KiB "
+		      "budget" % (grew >> 20, SLOW_CLIENTS, BUDGET // 1024))
+		check(held is not None, "no arcproxy_buffered_bytes on /metrics")
+		check(samples[0] >= 10, "only %d samples of /metrics" % samples[0])
+		bound = BUDGET + SLOW_CLIENTS * READ_SLOP
+		check(peak[0] <= bound, "buffered bytes peaked at %d KiB with a %d KiB budget (bound %d KiB)"
+		      % (peak[0] // 1024, BUDGET // 1024, bound // 1024))
+		check(held > 0, "arcproxy_buffered_bytes is 0 while %d clients stall: nothing counted" % SLOW_CLIENTS)
+		check(poll(lambda: metric_sum(p.metrics(), "arcproxy_buffered_bytes") == 0, timeout=5),
+		      "arcproxy_buffered_bytes does not return to 0 when the clients have gone: %d"
+		      % metric_sum(p.metrics(), "arcproxy_buffered_bytes"))
+		print("buffer budget: peak %d KiB (budget %d KiB), RSS +%d KiB, normal download %.2fs"
+		      % (peak[0] // 1024, BUDGET // 1024, grew // 1024, dt))
+	finally:
+		p.stop()	# a failed check above leaves no arcproxy behind for teardown to find
 	rep = p.sanitizer_report()
 	p.cleanup()
 	check(rep is None, "sanitizer: %s" % rep)
