@@ -1,4 +1,4 @@
-/* relay_test.c -- the pump on bufferevent pairs: bytes pass both ways, a reader pauses for a partner that does not drain and resumes when it does, half-close crosses over; on sockets, the spliced tunnel. */
+/* relay_test.c -- the pump on bufferevent pairs: bytes pass both ways, a reader pauses for a partner that does not drain and resumes when it does, half-close crosses over; on sockets, the spliced tunnel; a read never takes more than its room. */
 #include <sys/resource.h>
 #include <sys/socket.h>
 
