@@ -41,6 +41,28 @@ pkgstatement_kind(enum pkg_kind kind)
 	return i == -1 ? "unknown" : pkgstatement_kinds[i].label;
 }
 
+static int
+pkgstatement_label_index(const char *label)
+{
+	size_t	i;
+
+	for (i = 0; label != NULL && i < PKGSTATEMENT_NKINDS; i++)
+		if (strcmp(label, pkgstatement_kinds[i].label) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+pkgstatement_kind_parse(const char *label, enum pkg_kind *kind)
+{
+	int	i = pkgstatement_label_index(label);
+
+	if (i == -1)
+		return -1;
+	*kind = pkgstatement_kinds[i].kind;
+	return 0;
+}
+
 const char *
 pkgstatement_name_key(enum pkg_kind kind)
 {
@@ -156,9 +178,7 @@ pkgstatement_parse(const void *text, size_t len, struct pkg_statement *st,
 {
 	json_error_t	 jerr;
 	json_t		*doc = NULL, *info, *v;
-	const char	*kind;
-	size_t		 i;
-	int		 k = -1, rc = -1;
+	int		 k, rc = -1;
 
 	memset(st, 0, sizeof(*st));
 	if (len > PKGSTATEMENT_MAX) {
@@ -179,11 +199,8 @@ pkgstatement_parse(const void *text, size_t len, struct pkg_statement *st,
 		    "\"sha256\", \"size\"}");
 		goto done;
 	}
-	kind = json_string_value(json_object_get(info, "kind"));
-	for (i = 0; kind != NULL && i < PKGSTATEMENT_NKINDS; i++)
-		if (strcmp(kind, pkgstatement_kinds[i].label) == 0)
-			k = (int)i;
-	if (k == -1) {
+	if ((k = pkgstatement_label_index(json_string_value(json_object_get(info,
+	    "kind")))) == -1) {
 		snprintf(err, errlen, "statement: signingInfo's \"kind\" is not "
 		    "\"extension\" or \"guestconfiguration\"");
 		goto done;

@@ -44,6 +44,8 @@ struct pkg_statement {
 const char	*pkgstatement_kind(enum pkg_kind);
 const char	*pkgstatement_name_key(enum pkg_kind);
 const char	*pkgstatement_name_what(enum pkg_kind);
+/* The kind a label ("extension", "guestconfiguration") names: 0, or -1. */
+int		 pkgstatement_kind_parse(const char *label, enum pkg_kind *kind);
 /* Is s a word a statement may hold? */
 int		 pkgstatement_word_ok(const char *s);
 /*

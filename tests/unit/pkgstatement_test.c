@@ -104,6 +104,23 @@ test_words(void)
 	CU_ASSERT(!pkgstatement_word_ok(long_word));
 }
 
+/* A kind by its label, both ways; anything else is none. */
+static void
+test_kind_labels(void)
+{
+	enum pkg_kind	k = PKG_GUESTCONFIG;
+
+	CU_ASSERT_EQUAL(pkgstatement_kind_parse("extension", &k), 0);
+	CU_ASSERT_EQUAL(k, PKG_EXTENSION);
+	CU_ASSERT_EQUAL(pkgstatement_kind_parse(
+	    pkgstatement_kind(PKG_GUESTCONFIG), &k), 0);
+	CU_ASSERT_EQUAL(k, PKG_GUESTCONFIG);
+	CU_ASSERT_EQUAL(pkgstatement_kind_parse("Extension", &k), -1);
+	CU_ASSERT_EQUAL(pkgstatement_kind_parse("", &k), -1);
+	CU_ASSERT_EQUAL(pkgstatement_kind_parse(NULL, &k), -1);
+	CU_ASSERT_EQUAL(k, PKG_GUESTCONFIG);	/* untouched when refused */
+}
+
 /* Not canonical but exactly a statement: read (nothing is re-encoded). */
 static void
 test_parse_lenient_layout(void)
@@ -211,6 +228,7 @@ static const struct unit_test tests[] = {
 	{ "encoded canonically, parsed back", test_encode },
 	{ "what is not a statement is not encoded", test_encode_refuses },
 	{ "the words a statement holds", test_words },
+	{ "a kind by its label", test_kind_labels },
 	{ "any order and white space parse", test_parse_lenient_layout },
 	{ "every other text is refused with a reason", test_parse_refuses },
 	{ "the kinds' names", test_names },
