@@ -137,6 +137,17 @@ cmd_publisher_cert(int argc, char *argv[])
 	return 0;
 }
 
+const char *
+cloudsim_pki_dir(const char *given, const char *config_dir, char *buf,
+    size_t len)
+{
+	if (given != NULL)
+		return given;
+	snprintf(buf, len, "%s/pki",
+	    daemon_dir(config_dir, "ARC_CONFIG_DIR", ARC_DIR_CONFIG));
+	return buf;
+}
+
 /* ext-pack: OUTDIR/P.T-V.zip, its .p7s and the catalog entry P.T-V.json. */
 static int
 cmd_ext_pack(int argc, char *argv[])
@@ -170,11 +181,8 @@ cmd_ext_pack(int argc, char *argv[])
 	    ext.version == NULL || ext.outdir == NULL)
 		usage();
 	ext.src = argv[optind];
-	if (ext.pki_dir == NULL) {
-		snprintf(pki_default, sizeof(pki_default), "%s/pki",
-		    daemon_dir(NULL, "ARC_CONFIG_DIR", ARC_DIR_CONFIG));
-		ext.pki_dir = pki_default;
-	}
+	ext.pki_dir = cloudsim_pki_dir(ext.pki_dir, NULL, pki_default,
+	    sizeof(pki_default));
 	snprintf(manifest, sizeof(manifest), "%s/HandlerManifest.json", ext.src);
 	if (access(manifest, F_OK) == -1)
 		fprintf(stderr, "cloudsim ext-pack: warning: %s: %s (extension "
@@ -228,11 +236,7 @@ cmd_pkg_sign(int argc, char *argv[])
 	    version == NULL)
 		usage();
 	memset(&id, 0, sizeof(id));
-	if (strcmp(kind, pkgstatement_kind(PKG_EXTENSION)) == 0)
-		id.kind = PKG_EXTENSION;
-	else if (strcmp(kind, pkgstatement_kind(PKG_GUESTCONFIG)) == 0)
-		id.kind = PKG_GUESTCONFIG;
-	else {
+	if (pkgstatement_kind_parse(kind, &id.kind) == -1) {
 		fprintf(stderr, "cloudsim pkg-sign: --kind: \"%s\" is not "
 		    "extension or guestconfiguration\n", kind);
 		return 2;
@@ -240,11 +244,7 @@ cmd_pkg_sign(int argc, char *argv[])
 	snprintf(id.publisher, sizeof(id.publisher), "%s", publisher);
 	snprintf(id.name, sizeof(id.name), "%s", name);
 	snprintf(id.version, sizeof(id.version), "%s", version);
-	if (pki == NULL) {
-		snprintf(pki_default, sizeof(pki_default), "%s/pki",
-		    daemon_dir(NULL, "ARC_CONFIG_DIR", ARC_DIR_CONFIG));
-		pki = pki_default;
-	}
+	pki = cloudsim_pki_dir(pki, NULL, pki_default, sizeof(pki_default));
 	file = argv[optind];
 	base = strrchr(file, '/') != NULL ? strrchr(file, '/') + 1 : file;
 	snprintf(dir, sizeof(dir), "%.*s", (int)(base - file), file);

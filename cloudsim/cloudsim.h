@@ -2,6 +2,8 @@
 #ifndef CLOUDSIM_H
 #define CLOUDSIM_H
 
+#include <stddef.h>
+
 struct control;
 struct echo;
 struct event;
@@ -38,5 +40,11 @@ struct cloudsim {
 	struct event		*sig_int;
 	struct event		*sig_hup;
 };
+
+/* The signing PKI a command uses: given (its --pki), else <config dir>/pki, the
+ * config dir being config_dir (a --config-dir), else $ARC_CONFIG_DIR or the
+ * default; the default is written into buf. */
+const char	*cloudsim_pki_dir(const char *given, const char *config_dir,
+		    char *buf, size_t len);
 
 #endif

@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 #include "atomicfile.h"
-#include "daemon.h"
+#include "cloudsim.h"
 #include "gcpack.h"
 #include "pkgsign.h"
 
@@ -142,11 +142,7 @@ gcpack_main(int argc, char *argv[])
 		return 2;
 	}
 	/* As ext-pack: the PKI beside the configuration. */
-	if (pki == NULL) {
-		snprintf(pki_default, sizeof(pki_default), "%s/pki",
-		    daemon_dir(config_dir, "ARC_CONFIG_DIR", ARC_DIR_CONFIG));
-		pki = pki_default;
-	}
+	pki = cloudsim_pki_dir(pki, config_dir, pki_default, sizeof(pki_default));
 	if ((doc = atomicfile_read(src, GCPACK_DOC_MAX, &len, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "cloudsim gc-pack: %s\n", err);
