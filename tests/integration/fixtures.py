@@ -1405,13 +1405,7 @@ def h2_env(main=True):
 def stop_h2_env(env):
 	"""Stop what h2_env started and what the tests added; returns the problems seen."""
 	for proc in env.procs:
-		if proc.poll() is None:
-			proc.terminate()
-			try:
-				proc.wait(5)
-			except subprocess.TimeoutExpired:
-				proc.kill()
-				proc.wait(5)
+		harness.terminate(proc, 5)
 	for sq in env.squids:
 		sq.stop()
 	problems = stop_others(env)

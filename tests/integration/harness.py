@@ -122,6 +122,19 @@ def wait_port(port, timeout=5.0, proc=None):
 	return False
 
 
+def terminate(proc, timeout=10):
+	"""SIGTERM to a subprocess.Popen that still runs; SIGKILL after timeout seconds.
+	Returns its exit status."""
+	if proc.poll() is None:
+		proc.terminate()
+		try:
+			proc.wait(timeout)
+		except subprocess.TimeoutExpired:
+			proc.kill()
+			proc.wait(5)
+	return proc.returncode
+
+
 _origin = None
 _tmp_root = None
 

@@ -76,11 +76,7 @@ def setup():
 def teardown(env):
 	for f in env.fakes:
 		f.close()
-	env.bench_origin.terminate()
-	try:
-		env.bench_origin.wait(5)
-	except subprocess.TimeoutExpired:
-		env.bench_origin.kill()
+	harness.terminate(env.bench_origin, 5)
 	return harness.stop_env(env)
 
 

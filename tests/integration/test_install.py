@@ -382,12 +382,7 @@ class UnitProcess:
 			return ""
 
 	def stop(self):
-		if self.proc.poll() is None:
-			self.proc.terminate()
-			try:
-				self.proc.wait(10)
-			except subprocess.TimeoutExpired:
-				self.proc.kill()
+		harness.terminate(self.proc)
 		self.log.close()
 
 

@@ -165,13 +165,7 @@ def _run_until(env, cmd, stderr_path, want, timeout):
 		if want in text or p.poll() is not None:
 			break
 		time.sleep(0.2)
-	if p.poll() is None:
-		p.terminate()
-		try:
-			p.wait(10)
-		except subprocess.TimeoutExpired:
-			p.kill()
-			p.wait(5)
+	harness.terminate(p)
 	with open(stderr_path, errors="replace") as f:
 		return f.read()
 

@@ -139,13 +139,7 @@ def run_briefly(env, cmd, port, stderr_path, extra_env=None):
 	env.procs.append(p)
 	wait_port(port, 5, p)
 	time.sleep(0.3)
-	if p.poll() is None:
-		p.terminate()
-		try:
-			p.wait(10)
-		except subprocess.TimeoutExpired:
-			p.kill()
-			p.wait(5)
+	harness.terminate(p)
 	with open(stderr_path, errors="replace") as f:
 		return p.returncode, f.read()
 
