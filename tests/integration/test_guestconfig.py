@@ -351,22 +351,20 @@ def refused_with_reasons_others_still_evaluated(env):
 		r = wait_report(env, "tampered", noncompliant, "the tampered package refused")
 		check(re.search(r"refused: (size \d+ != catalog \d+|sha256 mismatch)", reasons(r)),
 		      "tampered: %s" % reasons(r))
-		r = wait_report(env, "wrongsigner", noncompliant, "the other publisher refused")
-		check("signer CN=Evil.Publisher is not publisher Cloudsim.GuestConfiguration" in reasons(r),
-		      "wrong signer: %s" % reasons(r))
-		r = wait_report(env, "forged", noncompliant, "another CA's signature refused")
-		check("not signed by the package-signing CA" in reasons(r), "forged: %s" % reasons(r))
-		r = wait_report(env, "asext", noncompliant, "an extension's signature refused")
-		check("refused: signature: signed as an extension package, not a guestconfiguration" in reasons(r),
-		      "asext: %s" % reasons(r))
-		r = wait_report(env, "oldsig", noncompliant, "the old-format signature refused")
-		check("refused: signature: old format (a detached signature of the package bytes" in reasons(r),
-		      "oldsig: %s" % reasons(r))
-		r = wait_report(env, "metaname", noncompliant, "the configuration signed under another name refused")
-		check("metadata.json names configuration metaname 1.0.0, its signature othername 1.0.0" in reasons(r),
-		      "metaname: %s" % reasons(r))
-		r = wait_report(env, "wrongver", noncompliant, "the package signed as another version refused")
-		check("refused: signature: signed as version 1.0.0, not 2.0.0" in reasons(r), "wrongver: %s" % reasons(r))
+		for name, what, reason in (
+				("wrongsigner", "the other publisher refused",
+				 "signer CN=Evil.Publisher is not publisher Cloudsim.GuestConfiguration"),
+				("forged", "another CA's signature refused", "not signed by the package-signing CA"),
+				("asext", "an extension's signature refused",
+				 "refused: signature: signed as an extension package, not a guestconfiguration"),
+				("oldsig", "the old-format signature refused",
+				 "refused: signature: old format (a detached signature of the package bytes"),
+				("metaname", "the configuration signed under another name refused",
+				 "metadata.json names configuration metaname 1.0.0, its signature othername 1.0.0"),
+				("wrongver", "the package signed as another version refused",
+				 "refused: signature: signed as version 1.0.0, not 2.0.0")):
+			r = wait_report(env, name, noncompliant, what)
+			check(reason in reasons(r), "%s: %s" % (name, reasons(r)))
 		r = wait_report(env, "baddoc", noncompliant, "the bad document refused")
 		check(re.search(r"configuration document refused", reasons(r)), "bad document: %s" % reasons(r))
 		r = wait_report(env, "unknown", lambda r: True, "the unknown type's report")
