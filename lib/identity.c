@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,20 @@ identity_key_load(const char *path, char *err, size_t errlen)
 	BIO_free(b);
 	if (key == NULL)
 		identity_error(path, err, errlen);
+	return key;
+}
+
+EVP_PKEY *
+identity_key_parse(const char *pem, size_t len)
+{
+	EVP_PKEY	*key;
+	BIO		*b;
+
+	if (len > INT_MAX || (b = BIO_new_mem_buf(pem, (int)len)) == NULL)
+		return NULL;
+	key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	ERR_clear_error();
 	return key;
 }
 

@@ -12,6 +12,9 @@ EVP_PKEY	*identity_keygen(char *err, size_t errlen);
 /* PEM of the key (the caller frees), for atomicfile_write() with 0600. */
 char		*identity_key_pem(EVP_PKEY *, size_t *len);
 EVP_PKEY	*identity_key_load(const char *path, char *err, size_t errlen);
+/* A PEM private key from len bytes of memory, or NULL (OpenSSL's error queue
+ * cleared). */
+EVP_PKEY	*identity_key_parse(const char *pem, size_t len);
 /* A PEM CSR with CN=cn, signed by key; the caller frees it. */
 char		*identity_csr_pem(EVP_PKEY *, const char *cn, char *err, size_t errlen);
 /* Validity of a PEM certificate (a file path or the PEM itself). */

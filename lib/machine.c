@@ -9,10 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "atomicfile.h"
 #include "identity.h"
@@ -107,21 +104,6 @@ machine_parse(struct himds_machine *m, const char *path, const char *state_dir,
 	return -1;
 }
 
-/* A PEM private key from memory. */
-static EVP_PKEY *
-machine_key_parse(const char *pem, size_t len)
-{
-	EVP_PKEY	*key;
-	BIO		*b;
-
-	if (len > INT_MAX || (b = BIO_new_mem_buf(pem, (int)len)) == NULL)
-		return NULL;
-	key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	BIO_free(b);
-	ERR_clear_error();
-	return key;
-}
-
 /*
  * machine.crt and machine.key from himds's folder, as himds's data: never
  * through a symlink there (root's guestconfig read the file it named), a
@@ -160,7 +142,7 @@ machine_read_pair(struct himds_machine *m, const char *state_dir, char *err,
 		snprintf(err, errlen, "%s: %s", m->cert_file, why);
 		return -1;
 	}
-	if ((key = machine_key_parse(m->key_pem, m->key_len)) == NULL) {
+	if ((key = identity_key_parse(m->key_pem, m->key_len)) == NULL) {
 		snprintf(err, errlen, "%s: not a PEM private key", m->key_file);
 		return -1;
 	}

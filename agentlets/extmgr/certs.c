@@ -10,6 +10,7 @@
 
 #include "atomicfile.h"
 #include "certs.h"
+#include "identity.h"
 
 #define CERTS_DAYS	3650
 
@@ -51,19 +52,6 @@ certs_parse(const char *pem, size_t len)
 	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
 	BIO_free(b);
 	return x;
-}
-
-static EVP_PKEY *
-certs_parse_key(const char *pem, size_t len)
-{
-	BIO		*b;
-	EVP_PKEY	*k;
-
-	if ((b = BIO_new_mem_buf(pem, (int)len)) == NULL)
-		return NULL;
-	k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-	BIO_free(b);
-	return k;
 }
 
 static int
@@ -121,7 +109,7 @@ certs_ensure(int dirfd, struct certs_pair *p, char *err, size_t errlen)
 	    &p->cert_len, why, sizeof(why));
 	if (p->key_pem != NULL && p->cert_pem != NULL &&
 	    (x = certs_parse(p->cert_pem, p->cert_len)) != NULL &&
-	    (k = certs_parse_key(p->key_pem, p->key_len)) != NULL &&
+	    (k = identity_key_parse(p->key_pem, p->key_len)) != NULL &&
 	    X509_check_private_key(x, k) == 1 &&
 	    certs_thumbprint(x, p->thumbprint) == 0) {
 		X509_free(x);

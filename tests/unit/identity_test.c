@@ -16,7 +16,7 @@ static void
 test_key_and_csr(void)
 {
 	char		 err[256], *pem, *csr;
-	EVP_PKEY	*key = identity_keygen(err, sizeof(err));
+	EVP_PKEY	*key = identity_keygen(err, sizeof(err)), *back;
 	BIO		*b;
 	X509_REQ	*req;
 	char		 cn[64];
@@ -26,6 +26,12 @@ test_key_and_csr(void)
 	pem = identity_key_pem(key, &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(pem);
 	CU_ASSERT_PTR_NOT_NULL(strstr(pem, "PRIVATE KEY"));
+	/* Read back from memory: the same key; text that is no key: none. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(back = identity_key_parse(pem, len));
+	CU_ASSERT_EQUAL(EVP_PKEY_eq(back, key), 1);
+	EVP_PKEY_free(back);
+	CU_ASSERT_PTR_NULL(identity_key_parse(pem, len / 2));
+	CU_ASSERT_PTR_NULL(identity_key_parse("-----BEGIN PRIVATE KEY-----\n", 28));
 	csr = identity_csr_pem(key, "vm-01", err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(csr);
 	b = BIO_new_mem_buf(csr, -1);
