@@ -4,7 +4,7 @@ PROGS	+= $(BIN)/gcbench
 
 $(OBJ)/bench/gcbench.o: ALL_CFLAGS += -Iagentlets/guestconfig
 
-$(BIN)/gcbench: $(call obj,bench/gcbench.c $(GC_ENGINE_SRC) lib/atomicfile.c)
+$(BIN)/gcbench: $(call obj,bench/gcbench.c $(GC_ENGINE_SRC) $(GC_ENGINE_LIB))
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 

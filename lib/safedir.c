@@ -115,9 +115,7 @@ safedir_take(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
 	return safedir_mkdir(dirfd, name, mode, uid, gid, 1, err, errlen);
 }
 
-/* A directory root may trust: root's, and writable by no other user unless
- * sticky (where no one else can rename what root owns); 0, or -1 with why. */
-static int
+int
 safedir_trusted(int fd, char *why, size_t whylen)
 {
 	struct stat	sb, *st = &sb;
@@ -268,6 +266,98 @@ safedir_open_trusted(const char *path, char *err, size_t errlen)
  fail:
 	close(fd);
 	return -1;
+}
+
+int
+safedir_trusted_file(const char *path, char *resolved, size_t len, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	char		 cur[PATH_MAX], dir[PATH_MAX], target[PATH_MAX];
+	char		*slash;
+	const char	*base;
+	ssize_t		 n;
+	int		 dfd, links = 0;
+
+	if ((size_t)snprintf(cur, sizeof(cur), "%s", path) >= sizeof(cur)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	for (;;) {
+		/* The directory (checked all the way), then the name in it. */
+		if ((slash = strrchr(cur, '/')) == NULL) {
+			snprintf(dir, sizeof(dir), ".");
+			base = cur;
+		} else {
+			snprintf(dir, sizeof(dir), "%.*s", slash == cur ? 1 :
+			    (int)(slash - cur), cur);
+			base = slash + 1;
+		}
+		if (*base == '\0' || strcmp(base, ".") == 0 ||
+		    strcmp(base, "..") == 0) {
+			snprintf(err, errlen, "%s: not a file: refused", cur);
+			return -1;
+		}
+		if ((dfd = safedir_open_trusted(dir, err, errlen)) == -1)
+			return -1;
+		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+			snprintf(err, errlen, "%s: %s", cur, strerror(errno));
+			close(dfd);
+			return -1;
+		}
+		if (!S_ISLNK(st.st_mode)) {
+			close(dfd);
+			break;
+		}
+		/* Root's link, in a directory only root changes: followed. */
+		if (st.st_uid != 0) {
+			snprintf(err, errlen, "%s: a symbolic link of uid %lu, "
+			    "not root's, not followed: refused", cur,
+			    (unsigned long)st.st_uid);
+			close(dfd);
+			return -1;
+		}
+		n = ++links > SAFEDIR_MAX_LINKS ? -1 :
+		    readlinkat(dfd, base, target, sizeof(target) - 1);
+		close(dfd);
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: %s", cur, n == 0 ?
+			    "an empty symbolic link" : strerror(links >
+			    SAFEDIR_MAX_LINKS ? ELOOP : errno));
+			return -1;
+		}
+		target[n] = '\0';
+		n = target[0] == '/' ? snprintf(cur, sizeof(cur), "%s", target) :
+		    snprintf(cur, sizeof(cur), "%s/%s", dir, target);
+		if (n < 0 || (size_t)n >= sizeof(cur)) {
+			snprintf(err, errlen, "%s: %s", path,
+			    strerror(ENAMETOOLONG));
+			return -1;
+		}
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file: refused", cur);
+		return -1;
+	}
+	if (st.st_uid != 0) {
+		snprintf(err, errlen, "%s: owned by uid %lu, not root: refused",
+		    cur, (unsigned long)st.st_uid);
+		return -1;
+	}
+	if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) &&
+	    st.st_gid != 0)) {
+		snprintf(err, errlen, "%s: mode %04o, group %lu: writable by "
+		    "another user: refused", cur,
+		    (unsigned int)(st.st_mode & 07777),
+		    (unsigned long)st.st_gid);
+		return -1;
+	}
+	if (resolved != NULL && (size_t)snprintf(resolved, len, "%s", cur) >=
+	    len) {
+		snprintf(err, errlen, "%s: %s", cur, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	return 0;
 }
 
 int

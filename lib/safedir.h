@@ -45,6 +45,24 @@ int	safedir_take(int dirfd, const char *name, mode_t mode, uid_t uid,
  * directory: refused".
  */
 int	safedir_open_trusted(const char *path, char *err, size_t errlen);
+/* A directory root may trust: root's, and writable by no other user unless
+ * sticky (where no one else can rename what root owns); 0, or -1 with why:
+ * "owned by uid N, not root: refused", "mode 0777, group 0: writable by
+ * another user and not sticky: refused", "not a directory: refused". */
+int	safedir_trusted(int fd, char *why, size_t whylen);
+/*
+ * For root: a file that only root can change, before root reads or runs it
+ * by its path.  Its directory must pass safedir_open_trusted(); a symlink
+ * in it is followed when it is root's (and its target checked the same
+ * way); the file must be regular, root's, and writable by no other user.
+ * 0 with the file's path, symlinks followed, in resolved (when not NULL),
+ * or -1 with err "<path>: <why>", the path being the one that failed:
+ * "not a regular file: refused", "owned by uid N, not root: refused",
+ * "mode 0664, group 100: writable by another user: refused", or what
+ * safedir_open_trusted() says of a directory on the way.
+ */
+int	safedir_trusted_file(const char *path, char *resolved, size_t len,
+	    char *err, size_t errlen);
 /*
  * A file that another user owns, read as data of that user: name in dirfd
  * opened as safedir_open_file() does (never through a symlink, a regular

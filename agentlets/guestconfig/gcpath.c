@@ -17,6 +17,7 @@
 
 #include "prockill.h"
 #include "resources.h"
+#include "safedir.h"
 
 #define GC_MAX_SYMLINKS	40
 
@@ -55,7 +56,7 @@ gc_path_open(const char *path, int follow_last, int *dirfdp, char *name,
     size_t namelen, struct stat *st, char *err, size_t errlen)
 {
 	char		 rest[PATH_MAX * 2], comp[NAME_MAX + 1], link[PATH_MAX];
-	char		 tmp[PATH_MAX * 2];
+	char		 tmp[PATH_MAX * 2], why[160];
 	const char	*p, *last;
 	struct stat	 lst;
 	ssize_t		 n;
@@ -101,6 +102,16 @@ gc_path_open(const char *path, int follow_last, int *dirfdp, char *name,
 				snprintf(err, errlen, "%s: %s is a symlink owned "
 				    "by uid %ld, not followed", path, comp,
 				    (long)lst.st_uid);
+				errno = ELOOP;
+				goto fail;
+			}
+			/* Root's link is root's choice only where no one
+			 * else can swap it for another between the check and
+			 * the readlink, or move one of root's in. */
+			if (safedir_trusted(dirfd, why, sizeof(why)) == -1) {
+				snprintf(err, errlen, "%s: %s is a symlink in a "
+				    "directory another user can change (%s), not "
+				    "followed", path, comp, why);
 				errno = ELOOP;
 				goto fail;
 			}
@@ -279,6 +290,7 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 	posix_spawnattr_t		 attr;
 	struct pollfd			 pfd;
 	char				*out = NULL, drain[4096];
+	char				 prog[PATH_MAX], why[PATH_MAX + 160];
 	size_t				 len = 0;
 	long long			 deadline;
 	ssize_t				 n;
@@ -288,6 +300,15 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 	*timedout = 0;
 	*status = 0;
 	*outp = NULL;
+	/* Root runs only what root alone can change, by a path no one else
+	 * can redirect: the file root's, every directory to it root's. */
+	if (geteuid() == 0 && safedir_trusted_file(argv[0], prog, sizeof(prog),
+	    why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: not run: %s", argv[0], why);
+		return -1;
+	}
+	if (geteuid() != 0)
+		snprintf(prog, sizeof(prog), "%s", argv[0]);
 	/* Marks what it starts, for the time limit to find it all. */
 	if (prockill_mark("ARC_GC_RUN", mark, sizeof(mark)) == -1) {
 		snprintf(err, errlen, "getrandom: %s", strerror(errno));
@@ -328,7 +349,7 @@ gc_exec(char *const argv[], int timeout_ms, int into_output, char **outp,
 	}
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	r = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
+	r = posix_spawn(&pid, prog, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(pipefd[1]);

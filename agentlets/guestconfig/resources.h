@@ -94,9 +94,10 @@ int	gc_prop_int(const json_t *props, const char *key, long long min,
 
 /*
  * Safe paths (gcpath.c).  gc_path_open() walks path from / with openat()
- * and O_NOFOLLOW on every component.  A symlink owned by root is resolved
- * (at most 40); one owned by any other user is refused: -1 with errno
- * ELOOP and err naming it.  On success *dirfd is the last directory
+ * and O_NOFOLLOW on every component.  A symlink owned by root, in a
+ * directory only root can change (safedir_trusted()), is resolved (at most
+ * 40); one owned by any other user, or in a directory another user can
+ * change, is refused: -1 with errno ELOOP and err naming it.  On success *dirfd is the last directory
  * (O_RDONLY|O_DIRECTORY, the caller closes it), name its entry and st that
  * entry's lstat (st->st_mode 0 when it does not exist).  -1 with errno
  * ENOENT when a directory on the way is missing.  Without follow_last a
@@ -113,7 +114,10 @@ int	gc_file_open_read(const char *path, struct stat *st, char *err,
 char	*gc_fd_read(int fd, size_t max, size_t *len, char *err, size_t errlen);
 /* An argv exec'd without a shell (stdin /dev/null, stdout captured up to
  * max bytes, stderr dropped unless into_output), killed after timeout_ms.
- * *status is the wait status, *timedout 1 when it was killed for time. */
+ * *status is the wait status, *timedout 1 when it was killed for time.
+ * As root, argv[0] must be a file only root can change, in directories
+ * only root can change (safedir_trusted_file()): else -1, "<argv[0]>: not
+ * run: <why>", and nothing runs. */
 int	gc_exec(char *const argv[], int timeout_ms, int into_output,
 	    char **out, size_t max, int *status, int *timedout, char *err,
 	    size_t errlen);

@@ -29,7 +29,7 @@ agent_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c lib/agentconf.c lib/conf.c lib/url
 gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c lib/http.c
 # guestconfig's configuration document (GC_ENGINE_SRC: tests/unit/guestconfig_engine.mk).
 FUZZ_HARNESSES	+= gc_doc
-gc_doc_fuzz_SRC	:= $(GC_ENGINE_SRC) lib/atomicfile.c
+gc_doc_fuzz_SRC	:= $(GC_ENGINE_SRC) $(GC_ENGINE_LIB)
 $(FUZZ_DIR)/obj/tests/fuzz/gc_doc_fuzz.o: FUZZ_CFLAGS += -Iagentlets/guestconfig
 $(FUZZ_DIR)/obj/agentlets/guestconfig/%.o: FUZZ_CFLAGS += -Iagentlets/guestconfig
 # himds's API with its own modules, as $(BIN)/himds has them, less himds.c

@@ -744,6 +744,64 @@ test_command_output(void)
 	gc_doc_free(doc);
 }
 
+/* Where another user can change a path, root neither follows its own
+ * symlinks there nor runs a program from there. */
+static void
+test_untrusted_places(void)
+{
+	struct gc_doc	*doc;
+	struct gc_ctx	 ctx;
+	json_t		*r;
+	char		 p[256];
+
+	if (geteuid() != 0)
+		return;
+	mkpath(p, sizeof(p), "real2");
+	mkdir(p, 0700);
+	put("real2/secret", "root only\n", 0600);
+	/* A directory of nobody's, with root's link and root's script in it. */
+	mkpath(p, sizeof(p), "theirs");
+	CU_ASSERT_EQUAL_FATAL(mkdir(p, 0755), 0);
+	CU_ASSERT_EQUAL_FATAL(chown(p, 65534, 65534), 0);
+	mkpath(p, sizeof(p), "theirs/link");
+	CU_ASSERT_EQUAL_FATAL(symlink(doc_text("@/real2"), p), 0);
+	put("theirs/tool", "#!/bin/sh\necho ran\n", 0755);
+	/* Root's directory, a script of nobody's and one of root's. */
+	put("nobodys-tool", "#!/bin/sh\necho ran\n", 0755);
+	mkpath(p, sizeof(p), "nobodys-tool");
+	CU_ASSERT_EQUAL_FATAL(chown(p, 65534, 65534), 0);
+	put("roots-tool", "#!/bin/sh\necho ran\n", 0755);
+	put("open-tool", "#!/bin/sh\necho ran\n", 0757);
+
+	doc = parse("{\"schemaVersion\": 1, \"name\": \"u\", \"resources\": ["
+	    "{\"id\": \"link\", \"type\": \"file\", \"properties\": {\"path\": "
+	    "\"@/theirs/link/secret\", \"mode\": \"0644\"}},"
+	    "{\"id\": \"tool\", \"type\": \"command_output\", \"properties\": "
+	    "{\"argv\": [\"@/theirs/tool\"], \"regex\": \"ran\"}},"
+	    "{\"id\": \"nobodys\", \"type\": \"command_output\", \"properties\": "
+	    "{\"argv\": [\"@/nobodys-tool\"], \"regex\": \"ran\"}},"
+	    "{\"id\": \"open\", \"type\": \"command_output\", \"properties\": "
+	    "{\"argv\": [\"@/open-tool\"], \"regex\": \"ran\"}},"
+	    "{\"id\": \"roots\", \"type\": \"command_output\", \"properties\": "
+	    "{\"argv\": [\"@/roots-tool\"], \"regex\": \"ran\"}}]}", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	ctx = ctx_for(1, -1, -1);
+	r = gc_evaluate(doc, &ctx);
+	CU_ASSERT(has_reason(r, 0, "GC::FILE::SYMLINK", "link is a symlink in a "
+	    "directory another user can change (owned by uid 65534, not root: "
+	    "refused), not followed"));
+	CU_ASSERT_EQUAL(mode_of("real2/secret"), 0600);
+	CU_ASSERT(has_reason(r, 1, "GC::COMMAND_OUTPUT::EXEC", "theirs: owned "
+	    "by uid 65534, not root: refused"));
+	CU_ASSERT(has_reason(r, 2, "GC::COMMAND_OUTPUT::EXEC", "nobodys-tool: "
+	    "owned by uid 65534, not root: refused"));
+	CU_ASSERT(has_reason(r, 3, "GC::COMMAND_OUTPUT::EXEC", "open-tool: mode "
+	    "0757, group 0: writable by another user: refused"));
+	CU_ASSERT_STRING_EQUAL(status_of(r, 4), "Compliant");
+	json_decref(r);
+	gc_doc_free(doc);
+}
+
 static void
 test_parameters(void)
 {
@@ -1123,6 +1181,7 @@ static const struct unit_test tests[] = {
 	{ "bad_documents", test_bad_documents },
 	{ "unknown_type_fails_alone", test_unknown_type_fails_alone },
 	{ "planted_symlink_not_followed", test_planted_symlink_not_followed },
+	{ "untrusted_places", test_untrusted_places },
 	{ "command_output", test_command_output },
 	{ "parameters", test_parameters },
 	{ "conditions", test_conditions },

@@ -346,6 +346,100 @@ test_open_trusted(void)
 	close(dfd);
 }
 
+/* What root reads or runs by path: only root can change it, all the way. */
+static void
+test_trusted_file(void)
+{
+	static const struct {
+		const char	*rel;	/* under dir */
+		const char	*why;	/* "" when trusted; else err's end */
+	} cases[] = {
+		{ "ok/ca.pem", "" },
+		{ "ok/rlink", "" },			/* root's link: followed */
+		{ "ok/ulink", "ulink: a symbolic link of uid 65534, not "
+		    "root's, not followed: refused" },
+		{ "ok/theirs.pem", "theirs.pem: owned by uid 65534, not root: "
+		    "refused" },
+		{ "ok/group.pem", "group.pem: mode 0664, group 100: writable "
+		    "by another user: refused" },
+		{ "ok/rootgroup.pem", "" },		/* group root: root's */
+		{ "ok/sub", "sub: not a regular file: refused" },
+		{ "ok/missing.pem", "missing.pem: No such file or directory" },
+		{ "ok/tothem", "theirs: owned by uid 65534, not root: "
+		    "refused" },	/* a root link into another user's dir */
+		{ "theirs/ca.pem", "theirs: owned by uid 65534, not root: "
+		    "refused" },
+		{ "ok/", "ok/: not a file: refused" },
+	};
+	char		 err[512], path[256], res[256];
+	size_t		 i, n, w;
+	int		 dfd;
+
+	if (geteuid() != 0)
+		return;
+	dfd = safedir_open(dir, err, sizeof(err));
+	CU_ASSERT_FATAL(dfd != -1);
+	CU_ASSERT_FATAL(mkdirat(dfd, "ok", 0755) == 0 &&
+	    mkdirat(dfd, "ok/sub", 0755) == 0 &&
+	    mkdirat(dfd, "theirs", 0755) == 0 &&
+	    fchownat(dfd, "theirs", 65534, 65534, 0) == 0);
+	for (i = 0; i < 5; i++) {
+		static const char *const names[] = { "ok/ca.pem",
+		    "ok/theirs.pem", "ok/group.pem", "ok/rootgroup.pem",
+		    "theirs/ca.pem" };
+		int fd = openat(dfd, names[i], O_WRONLY | O_CREAT, 0644);
+
+		CU_ASSERT_FATAL(fd != -1);
+		close(fd);
+	}
+	CU_ASSERT_FATAL(fchownat(dfd, "ok/theirs.pem", 65534, 65534, 0) == 0 &&
+	    fchownat(dfd, "ok/group.pem", 0, 100, 0) == 0 &&
+	    fchmodat(dfd, "ok/group.pem", 0664, 0) == 0 &&
+	    fchmodat(dfd, "ok/rootgroup.pem", 0664, 0) == 0 &&
+	    fchownat(dfd, "theirs/ca.pem", 0, 0, 0) == 0);
+	CU_ASSERT_FATAL(symlinkat("ca.pem", dfd, "ok/rlink") == 0 &&
+	    symlinkat("ca.pem", dfd, "ok/ulink") == 0 &&
+	    fchownat(dfd, "ok/ulink", 65534, 65534, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    symlinkat("../theirs/ca.pem", dfd, "ok/tothem") == 0);
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, cases[i].rel);
+		err[0] = '\0';
+		if (cases[i].why[0] == '\0') {
+			CU_ASSERT(safedir_trusted_file(path, res, sizeof(res),
+			    err, sizeof(err)) == 0);
+			CU_ASSERT_STRING_EQUAL(err, "");
+			continue;
+		}
+		CU_ASSERT(safedir_trusted_file(path, res, sizeof(res), err,
+		    sizeof(err)) == -1);
+		n = strlen(err);
+		w = strlen(cases[i].why);
+		CU_ASSERT(n >= w && strcmp(err + n - w, cases[i].why) == 0);
+		if (n < w || strcmp(err + n - w, cases[i].why) != 0)
+			fprintf(stderr, "%s: got \"%s\"\n", cases[i].rel, err);
+	}
+	/* The path a link leads to is the one to read or run. */
+	snprintf(path, sizeof(path), "%s/ok/rlink", dir);
+	CU_ASSERT(safedir_trusted_file(path, res, sizeof(res), err,
+	    sizeof(err)) == 0);
+	snprintf(path, sizeof(path), "%s/ok/ca.pem", dir);
+	CU_ASSERT_STRING_EQUAL(res, path);
+
+	unlinkat(dfd, "ok/rlink", 0);
+	unlinkat(dfd, "ok/ulink", 0);
+	unlinkat(dfd, "ok/tothem", 0);
+	unlinkat(dfd, "ok/ca.pem", 0);
+	unlinkat(dfd, "ok/theirs.pem", 0);
+	unlinkat(dfd, "ok/group.pem", 0);
+	unlinkat(dfd, "ok/rootgroup.pem", 0);
+	unlinkat(dfd, "theirs/ca.pem", 0);
+	unlinkat(dfd, "ok/sub", AT_REMOVEDIR);
+	unlinkat(dfd, "ok", AT_REMOVEDIR);
+	unlinkat(dfd, "theirs", AT_REMOVEDIR);
+	close(dfd);
+}
+
 static const struct unit_test tests[] = {
 	{ "make, mode on the fd, reopen", test_make_and_reopen },
 	{ "a symlinked directory is refused", test_symlinked_dir_refused },
@@ -356,6 +450,8 @@ static const struct unit_test tests[] = {
 	{ "root takes no third user's directory",
 	    test_take_refuses_another_users },
 	{ "root's path: every directory only root changes", test_open_trusted },
+	{ "root's file: root's, in root's directories, written by no other",
+	    test_trusted_file },
 	{ NULL, NULL }
 };
 
