@@ -90,7 +90,7 @@ budget_test_OBJS := lib/budget.c
 relay_test_OBJS := lib/relay.c lib/budget.c lib/fastio.c lib/bigread.c
 pool_test_OBJS	 := arcproxy/pool.c arcproxy/upstream_io.c lib/budget.c
 fdlimit_test_OBJS := arcproxy/fdlimit.c lib/log.c
-agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c
+agentconf_test_OBJS := lib/agentconf.c lib/conf.c lib/url.c lib/atomicfile.c lib/safedir.c
 gw_test_OBJS	 := $(GW_SRC) lib/http.c lib/route.c lib/resolve.c lib/log.c \
 	lib/tls.c
 config_test_OBJS := arcproxy/config.c lib/route.c lib/conf.c lib/resolve.c \

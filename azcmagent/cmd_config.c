@@ -10,6 +10,7 @@
 
 #include "agentconf.h"
 #include "azcmagent.h"
+#include "safedir.h"
 #include "state.h"
 
 #define FIELD(ac, k, type)	((type *)((char *)(ac) + (k)->offset))
@@ -240,16 +241,22 @@ config_list_locked(const struct agentconf *ac, const struct agentconf_key *k)
 	    "monitor: set config.mode full first", k->name);
 }
 
-/* A file that arcproxy will read must be there when it is named. */
+/* A file that arcproxy will read must be there when it is named; root
+ * names only one that no other user can change. */
 static int
 config_path_ok(const struct agentconf *ac, const struct agentconf_key *k)
 {
 	const char	*path;
 	struct stat	 st;
+	char		 why[PATH_MAX + 128];
 
 	if (k->type != AGENTCONF_T_PATH ||
 	    (path = *FIELD(ac, k, char *const)) == NULL)
 		return AZCM_OK;
+	if (geteuid() == 0 && safedir_trusted_file(path, NULL, 0, why,
+	    sizeof(why)) == -1)
+		return azcm_fail(AZCM_EARGS, "%s: %s (root's daemons read it: "
+		    "put it where only root can change it)", k->name, why);
 	if (stat(path, &st) == -1)
 		return azcm_fail(AZCM_EARGS, "%s: %s: %s", k->name, path,
 		    strerror(errno));

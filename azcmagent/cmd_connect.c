@@ -13,6 +13,7 @@
 #include "azcmagent.h"
 #include "httpc.h"
 #include "identity.h"
+#include "safedir.h"
 #include "state.h"
 #include "url.h"
 
@@ -149,6 +150,11 @@ connect_args(struct azcm *a, struct connect *c)
 	v = azcm_opt(a, AZCM_O_CA_FILE);
 	if (realpath(v, c->ca_file) == NULL)
 		return azcm_fail(AZCM_EARGS, "--ca-file %s: %s", v, strerror(errno));
+	/* Root's daemons read it from here on: only root may change it. */
+	if (geteuid() == 0 && safedir_trusted_file(c->ca_file, NULL, 0, err,
+	    sizeof(err)) == -1)
+		return azcm_fail(AZCM_EARGS, "--ca-file %s: %s (root's daemons "
+		    "read it: put it where only root can change it)", v, err);
 	if (identity_cert_times(c->ca_file, &nb, &na, err, sizeof(err)) == -1)
 		return azcm_fail(AZCM_EARGS, "--ca-file %s: not a PEM certificate",
 		    c->ca_file);

@@ -13,6 +13,7 @@
 #include "atomicfile.h"
 #include "conf.h"
 #include "defaults.h"
+#include "safedir.h"
 #include "url.h"
 
 #define AGENTCONF_MAX_BYTES	(1 << 20)
@@ -469,6 +470,8 @@ agentconf_quote(FILE *f, const char *s)
 int
 agentconf_check(const struct agentconf *ac, char *err, size_t errlen)
 {
+	char	why[PATH_MAX + 128];
+
 	if (ac->connection_type != AGENTCONF_GATEWAY)
 		return 0;
 	if (ac->gateway_url == NULL)
@@ -477,6 +480,11 @@ agentconf_check(const struct agentconf *ac, char *err, size_t errlen)
 	if (ac->gateway_ca_file == NULL)
 		return agentconf_fail(err, errlen, "connection.type is \"gateway\" "
 		    "but gateway.ca_file is not set");
+	/* The gateway's trust anchor, read by root: only root may change it. */
+	if (geteuid() == 0 && safedir_trusted_file(ac->gateway_ca_file, NULL, 0,
+	    why, sizeof(why)) == -1)
+		return agentconf_fail(err, errlen, "gateway.ca_file: %s (root "
+		    "reads it: put it where only root can change it)", why);
 	return 0;
 }
 

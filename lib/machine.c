@@ -60,6 +60,7 @@ machine_parse(struct himds_machine *m, const char *path, const char *state_dir,
 {
 	json_t		*res, *iv;
 	const char	*url, *ca;
+	char		 why[PATH_MAX + 128];
 	size_t		 len;
 
 	res = json_object_get(m->doc, "resource");
@@ -95,6 +96,12 @@ machine_parse(struct himds_machine *m, const char *path, const char *state_dir,
 		m->ca_file = NULL;
 	if (m->ca_file == NULL)
 		goto fail;
+	/* The cloud's trust anchor, read by root: only root may change it. */
+	if (geteuid() == 0 && safedir_trusted_file(m->ca_file, NULL, 0, why,
+	    sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: caFile %s", path, why);
+		return -1;
+	}
 	iv = json_object_get(m->doc, "heartbeatIntervalSeconds");
 	if (json_is_integer(iv) && json_integer_value(iv) > 0)
 		m->heartbeat_interval_seconds = json_integer_value(iv);

@@ -72,6 +72,13 @@ cloud_load(struct extmgr_cloud *c, const char *state_dir, const char *proxy,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	/* The cloud's trust anchor, read by root: only root may change it. */
+	if (geteuid() == 0 && safedir_trusted_file(c->ca_file, NULL, 0, why,
+	    sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: caFile %s", path, why);
+		cloud_clear(c);
+		return -1;
+	}
 	len = strlen(c->cloud_url);
 	while (len > 8 && c->cloud_url[len - 1] == '/')
 		c->cloud_url[--len] = '\0';

@@ -18,7 +18,7 @@ $(BIN)/arcnotify: $(call obj,$(ARCNOTIFY_SRC) $(LIB_SRC) $(AGENT_SRC))
 UNIT_TESTS += notify_msg ws
 ws_test_OBJS := lib/ws.c lib/tls.c
 notify_msg_test_OBJS := agentlets/notify/msg.c lib/agentconf.c lib/conf.c \
-	lib/url.c lib/atomicfile.c
+	lib/url.c lib/atomicfile.c lib/safedir.c
 
 $(BUILD)/tests/ws_test: LDLIBS += -lwslay
 

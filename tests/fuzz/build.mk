@@ -25,7 +25,7 @@ arcproxy_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c arcproxy/config.c lib/route.c \
 	lib/conf.c lib/resolve.c lib/agentconf.c lib/url.c lib/addr.c lib/atomicfile.c \
 	lib/safedir.c
 agent_conf_fuzz_SRC	:= tests/fuzz/fuzz_file.c lib/agentconf.c lib/conf.c lib/url.c \
-	lib/atomicfile.c
+	lib/atomicfile.c lib/safedir.c
 gw_endpoints_fuzz_SRC	:= gateway-client/gw_endpoints.c lib/route.c lib/http.c
 # guestconfig's configuration document (GC_ENGINE_SRC: tests/unit/guestconfig_engine.mk).
 FUZZ_HARNESSES	+= gc_doc
@@ -48,7 +48,7 @@ $(FUZZ_DIR)/obj/tests/fuzz/ext_req_fuzz.o: FUZZ_CFLAGS += -Icloudsim
 # arcnotify's parser of the cloud's messages (owner: notify).
 FUZZ_HARNESSES	+= notify_msg
 notify_msg_fuzz_SRC	:= agentlets/notify/msg.c lib/agentconf.c lib/conf.c lib/url.c \
-	lib/atomicfile.c
+	lib/atomicfile.c lib/safedir.c
 $(FUZZ_DIR)/obj/tests/fuzz/notify_msg_fuzz.o: FUZZ_CFLAGS += -Iagentlets/notify
 # The WebSocket's frames from the peer (lib/ws.c on wslay: arcnotify's
 # channel, cloudsim's notify service).

@@ -104,6 +104,7 @@ class Env:
 		self.user = harness._run_as()	# azcmagent and the daemons run as this user when root
 		self.tmp = None		# a dir the user may write: token files, archives, other state dirs
 		self.ca = None
+		self.user_ca = None	# the CA in the user's folder (tmp)
 		self.himds = None
 		self.himds_port = None
 		self.connected = False
@@ -263,9 +264,17 @@ def setup():
 		check(r.returncode == 0, "cloudsim pki: %s" % r.stderr.strip())
 		sim.write_config()
 		sim.start()		# it waits for the control plane's ports too
-		env.ca = os.path.join(env.tmp, "ca.crt")
+		# The gateway's CA where only root can change it: root's azcmagent and
+		# daemons refuse one that another user could swap.
+		cadir = tempfile.mkdtemp(prefix="azcm-ca-", dir=harness.tmp_root())
+		os.chmod(cadir, 0o755)
+		env.ca = os.path.join(cadir, "ca.crt")
 		shutil.copy(sim.file("ca.crt"), env.ca)
 		os.chmod(env.ca, 0o644)
+		# The same CA in the user's folder: what root must refuse.
+		env.user_ca = os.path.join(env.tmp, "ca.crt")
+		shutil.copy(sim.file("ca.crt"), env.user_ca)
+		own(env, env.user_ca)
 		env.token_file = os.path.join(env.tmp, "token")
 		with open(env.token_file, "w") as f:
 			f.write(TOKEN + "\n")
@@ -421,6 +430,17 @@ def config_keys_and_values(env):
 	for args, code, rx in bad:
 		fails(azcm(env, *args), code, rx, " ".join(args))
 		check(agent_conf(p) == text, "%s changed agent.conf" % " ".join(args))
+	if env.user:
+		# Root names no CA that another user can change (root's own config dir).
+		rconf = tempfile.mkdtemp(prefix="rootconf-", dir=harness.tmp_root())
+		args = ("config", "set", "gateway.ca_file", env.user_ca)
+		fails(azcm(env, *args, conf=rconf, as_user=False), 23, r"gateway\.ca_file: .*owned by uid %d, "
+		      r"not root: refused" % env.user.pw_uid, " ".join(args) + " (as root)")
+		check(not os.path.exists(os.path.join(rconf, "agent.conf")), "%s (as root) wrote agent.conf" %
+		      " ".join(args))
+		r = azcm(env, "config", "set", "gateway.ca_file", env.ca, conf=rconf, as_user=False)
+		check(r.returncode == 0, "config set gateway.ca_file %s (as root): %s" % (env.ca, r.stderr))
+		shutil.rmtree(rconf)
 
 	# Gateway mode needs its URL and CA: a conflict, whichever order breaks it.
 	ok(azcm(env, "config", "clear", "gateway.url"), "config clear gateway.url")
@@ -701,6 +721,11 @@ def connect_refusals(env):
 		a = list(args)
 		a[a.index(flag) + 1] = value
 		fails(azcm(env, *a), 23, rx, "connect %s %s" % (flag, value))
+	if env.user:
+		a = list(args)
+		a[a.index("--ca-file") + 1] = env.user_ca
+		fails(azcm(env, *a, as_user=False), 23, r"--ca-file .*owned by uid %d, not root: refused" %
+		      env.user.pw_uid, "connect --ca-file %s (as root)" % env.user_ca)
 	for tags in ("novalue", "a=1,A=2", "k/x=1"):
 		fails(azcm(env, *args, "--tags", tags), 23, r"--tags", "connect --tags %s" % tags)
 	fails(azcm(env, *args, "--location", "east us"), 23, r"--location", "connect --location 'east us'")

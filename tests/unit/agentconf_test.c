@@ -140,11 +140,44 @@ test_set_get_save(void)
 	agentconf_clear(&back);
 }
 
+/* The gateway's CA is read by root: a file only root can change. */
+static void
+test_check_ca_file(void)
+{
+	struct agentconf	 ac;
+	char			 err[512], ca[128], conf[512];
+	FILE			*f;
+
+	if (geteuid() != 0)
+		return;
+	CU_ASSERT_EQUAL_FATAL(load(NULL, &ac, err, sizeof(err)), 0);
+	agentconf_clear(&ac);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(ca, "w"));
+	fclose(f);
+	snprintf(conf, sizeof(conf), "connection = { type = \"gateway\"; };\n"
+	    "gateway = { url = \"https://gw.test\"; ca_file = \"%s\"; };\n", ca);
+	CU_ASSERT_EQUAL_FATAL(load(conf, &ac, err, sizeof(err)), 0);
+	err[0] = '\0';
+	CU_ASSERT_EQUAL(agentconf_check(&ac, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_EQUAL(chown(ca, 65534, 65534), 0);
+	CU_ASSERT_EQUAL(agentconf_check(&ac, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "gateway.ca_file: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "ca.crt: owned by uid 65534, not "
+	    "root: refused"));
+	unlink(ca);
+	CU_ASSERT_EQUAL(agentconf_check(&ac, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "No such file or directory"));
+	agentconf_clear(&ac);
+}
+
 static const struct unit_test tests[] = {
 	{ "no file means the defaults", test_missing_file_is_defaults },
 	{ "every key", test_every_key },
 	{ "mistakes name file, line and expectation", test_mistakes },
 	{ "set, lists, save and load back", test_set_get_save },
+	{ "the gateway's CA: only root may change it", test_check_ca_file },
 	{ NULL, NULL }
 };
 

@@ -108,6 +108,7 @@ put_identity(long days)
 	cp = cert_pem(key, "web-01", days);
 	put("machine.key", kp, 0600);
 	put("machine.crt", cp, 0644);
+	put("ca.crt", cp, 0644);	/* machine.json's caFile: root's */
 	free(kp);
 	free(cp);
 	return key;
@@ -117,7 +118,8 @@ static void
 clear_dir(void)
 {
 	static const char *const names[] = { "machine.json", "machine.key",
-	    "machine.crt", "machine.key.new", "machine.crt.new", NULL };
+	    "machine.crt", "machine.key.new", "machine.crt.new", "ca.crt",
+	    NULL };
 	int	i;
 
 	for (i = 0; names[i] != NULL; i++)
@@ -199,6 +201,17 @@ test_broken_identities(void)
 	    "\"cloudUrl\": \"http://x\", \"caFile\": \"/ca\"}", "https://");
 	expect_broken("{\"resource\": {\"name\": \"a\", \"resourceId\": \"/x\"}, "
 	    "\"cloudUrl\": \"https://x\"}", "caFile");
+	/* The CA that root's calls trust: only root may change it. */
+	if (geteuid() == 0) {
+		CU_ASSERT_EQUAL(chown(file("ca.crt"), 65534, 65534), 0);
+		expect_broken(MACHINE_JSON, "caFile");
+		expect_broken(MACHINE_JSON, "ca.crt: owned by uid 65534, not "
+		    "root: refused");
+		CU_ASSERT_EQUAL(chown(file("ca.crt"), 0, 0), 0);
+		CU_ASSERT_EQUAL(chmod(file("ca.crt"), 0666), 0);
+		expect_broken(MACHINE_JSON, "writable by another user: refused");
+		CU_ASSERT_EQUAL(chmod(file("ca.crt"), 0644), 0);
+	}
 	/* A certificate for another key: an identity half replaced. */
 	other = identity_keygen(err, sizeof(err));
 	pem = cert_pem(other, "web-01", 90);
