@@ -272,6 +272,7 @@ exchange_resp(struct conn *c)
 			 * one.  HTTP/1.0 has no 1xx: such a client gets none. */
 			if (!c->client_http10)
 				http_write_response(m, 1, 0, out);
+			c->bytes_down += evbuffer_get_length(out) - before;
 			if (http_msg_head_consume(m, in) == HTTP_STEP_ERROR)
 				goto bad;
 			http_msg_init(m, HTTP_RESPONSE);
@@ -331,11 +332,14 @@ exchange_resp(struct conn *c)
 	conn_fail(c, PXE_UPSTREAM_PROTOCOL);
 }
 
-/* A pooled connection died under the first request: send it on a fresh one. */
+/* A pooled connection died under the first request: send it on a fresh
+ * one, when the request may be sent twice (RFC 9110 9.2.2) and the client
+ * has seen nothing of an answer (not even a 100 Continue). */
 static int
 exchange_retry(struct conn *c)
 {
 	if (!c->up->reused || c->retried || c->req_body || c->resp->parsed > 0 ||
+	    c->bytes_down > 0 || !http_method_idempotent(c->method) ||
 	    evbuffer_get_length(bufferevent_get_input(c->up->bev)) > 0)
 		return 0;
 	c->retried = 1;

@@ -692,6 +692,19 @@ http_msg_method(const struct http_msg *m)
 }
 
 int
+http_method_idempotent(const char *method)
+{
+	static const char *const idempotent[] = { "GET", "HEAD", "OPTIONS",
+	    "TRACE", "PUT", "DELETE", NULL };
+	int	i;
+
+	for (i = 0; idempotent[i] != NULL; i++)
+		if (strcmp(method, idempotent[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
 http_msg_is_connect(const struct http_msg *m)
 {
 	return m->parser.type == HTTP_REQUEST && m->parser.method == HTTP_CONNECT;

@@ -91,6 +91,10 @@ enum http_framing http_msg_framing(const struct http_msg *);
 int		 http_msg_keep_alive(const struct http_msg *);
 int		 http_msg_body_until_eof(const struct http_msg *);
 
+/* Whether a request with this method may be sent again without the client
+ * asking (RFC 9110 9.2.2): GET, HEAD, OPTIONS, TRACE, PUT, DELETE. */
+int		 http_method_idempotent(const char *method);
+
 /* Head accessors, valid while HEAD_READY. */
 const char	*http_msg_method(const struct http_msg *);
 int		 http_msg_is_connect(const struct http_msg *);

@@ -13,6 +13,8 @@ HTTP endpoints (plain and TLS listeners serve the same ones):
   GET  /conn-id     an id unique to the TCP connection (proves upstream reuse)
   GET  /ws          WebSocket echo (RFC 6455)
   GET  /bigheader/N a response whose head carries an N-byte header
+  ANY  /drop        no answer: the request (method, query, connection id) goes to
+                    drop_log and the connection closes; ?interim=1 sends 100 Continue first
   HEAD on all of them: the head GET would send, no body.
   ?close_after_ms=N on any of them: the origin closes the (keep-alive) connection N ms after
   the response; /echo?delay_ms=N waits N ms before reading the request body;
@@ -200,6 +202,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 		if path.startswith("/bigheader/"):
 			n = self._nbytes("/bigheader/") or 0
 			return self._reply(200, b"ok\n", extra=[("X-Big", "b" * n)])
+		if path == "/drop":
+			return self._drop()
 		self._drain_body()
 		return self._reply(404, b"no such endpoint\n")
 
@@ -213,6 +217,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 			self.close_connection = True
 
 	do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+	def _drop(self):
+		self._drain_body()
+		with self.server.origin._lock:
+			self.server.origin.drop_log.append((self.command, self._split()[1], self.conn_id))
+		if self._param("interim"):
+			self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+			self.wfile.flush()
+		self.close_connection = True
 
 	def _drain_body(self):
 		n = int(self.headers.get("Content-Length") or 0)
@@ -579,6 +592,7 @@ class Origin:
 		self._lock = threading.Lock()
 		self._conn_ids = 0
 		self.echo_log = []
+		self.drop_log = []	# (method, query, conn_id) of each /drop request
 		self.halfclose_results = {}
 
 		self.http = _HTTPServer(("127.0.0.1", 0), _Handler)

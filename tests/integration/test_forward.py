@@ -12,6 +12,9 @@ Expectations:
 - Three pipelined requests in one write get three responses in order, also when POST bodies
   (Content-Length and chunked) sit between them; 40 concurrent clients all get their bytes.
 - A pooled upstream connection that the origin closed does not fail the next request.
+- A request that a pooled connection dropped unanswered is sent again on a fresh one only
+  when its method is idempotent (GET: twice at the origin; POST and PATCH: once, and the client
+  gets 502) and the client has seen no interim answer (after a 100 Continue: once, 502).
 - The origin sees the absolute-form target's authority as Host (or the proxy refuses).
 - Hop-by-hop headers (Connection and what it names, Proxy-Connection, Keep-Alive, TE, Trailer,
   Proxy-Authorization) do not reach the origin; end-to-end headers do; Host is right; the origin
@@ -311,6 +314,35 @@ def pooled_connection_closed_by_origin(env):
 		r = fetch(env.proxy.port, "GET", _url(env, "/bytes/10"))
 		check(r.status == 200 and r.body == payload(10),
 		      "request after the origin closed the pooled connection: %r" % r)
+
+
+@test
+def no_retry_of_what_may_not_be_sent_twice(env):
+	"""RFC 9110 9.2.2: a proxy sends again only idempotent requests, and only unanswered."""
+	o = env.origin
+
+	def dropped(method, label, interim=False):
+		# A pooled connection first: the retry is for a connection that died in the pool.
+		r = fetch(env.proxy.port, "GET", _url(env, "/conn-id"))
+		check(r.status == 200, "warming the pool: status %d" % r.status)
+		tag = "tag=%d.%s" % (os.getpid(), label) + ("&interim=1" if interim else "")
+		r = fetch(env.proxy.port, method, _url(env, "/drop?" + tag), [("Content-Length", "0")])
+		with o._lock:
+			seen = [m for m, q, _ in o.drop_log if q == tag]
+		return r.status, seen
+
+	status, seen = dropped("GET", "a")
+	check(seen == ["GET", "GET"], "a GET the pooled connection dropped: the origin saw %r, "
+	      "want it sent once more on a fresh connection" % seen)
+	check(status == 502, "GET dropped twice: status %d" % status)
+	for method in ("POST", "PATCH"):
+		status, seen = dropped(method, method)
+		check(seen == [method], "a %s the pooled connection dropped reached the origin %d times: "
+		      "a non-idempotent request was sent again" % (method, len(seen)))
+		check(status == 502, "%s dropped: status %d, want 502" % (method, status))
+	status, seen = dropped("GET", "interim", interim=True)
+	check(seen == ["GET"], "a GET answered 100 Continue, then dropped, reached the origin %d times: "
+	      "the client had seen an answer" % len(seen))
 
 
 @test(timeout=60)
