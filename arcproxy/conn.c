@@ -445,7 +445,7 @@ conn_route(struct conn *c)
 	struct http_msg	*m = c->req;
 	const char	*method;
 	size_t		 len;
-	int		 rc, guarded;
+	int		 rc, guarded, nhost;
 
 	event_base_gettimeofday_cached(c->w->base, &c->start);
 	c->bytes_up = c->bytes_down = 0;
@@ -467,6 +467,15 @@ conn_route(struct conn *c)
 			conn_fail(c, PXE_ORIGIN_FORM);
 		else
 			conn_fail(c, PXE_BAD_REQUEST);
+		return;
+	}
+	/* One Host field; none only from HTTP/1.0 (RFC 9112 3.2).  The
+	 * target names the host all the same: the field is rewritten. */
+	if ((nhost = http_msg_count(m, "host")) > 1 ||
+	    (nhost == 0 && !c->client_http10)) {
+		log_debug("%s: bad request: %s Host field", c->client_addr,
+		    nhost > 1 ? "more than one" : "no");
+		conn_fail(c, PXE_BAD_REQUEST);
 		return;
 	}
 	guarded = conn_pick_route(c);
@@ -530,7 +539,9 @@ conn_head(struct conn *c)
 	case HTTP_STEP_ERROR:
 		log_debug("%s: bad request: %s", c->client_addr,
 		    http_msg_error(c->req));
-		conn_fail(c, PXE_BAD_REQUEST);
+		conn_fail(c, c->req->bad_version ? PXE_BAD_VERSION :
+		    http_msg_unknown_method(c->req, in) ? PXE_BAD_METHOD :
+		    PXE_BAD_REQUEST);
 		return;
 	default:
 		conn_route(c);

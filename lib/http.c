@@ -134,7 +134,7 @@ http_msg_init(struct http_msg *m, enum http_parser_type type)
 	memset(m, 0, offsetof(struct http_msg, fields));
 	m->nfields = 0;
 	m->last_cb = CB_NONE;
-	m->too_many = m->obs_fold = m->bad_field = 0;
+	m->too_many = m->obs_fold = m->bad_field = m->bad_version = 0;
 	m->seg = NULL;
 	m->seg_off = 0;
 	http_parser_init(&m->parser, type);
@@ -315,6 +315,10 @@ http_head_valid(struct http_msg *m)
 	if (p->type == HTTP_RESPONSE &&
 	    (p->status_code < 100 || p->status_code > 599))
 		return http_invalid(m, "invalid status code");
+	if (p->http_major != 1) {
+		m->bad_version = 1;	/* 505 (RFC 9110 6.2, 15.6.6) */
+		return http_invalid(m, "HTTP version other than 1.x");
+	}
 	for (k = 0; k < m->url.len; k++) {
 		c = (unsigned char)raw[m->url.off + k];
 		if (p->type == HTTP_REQUEST && (c <= ' ' || c == 0x7f))
@@ -756,6 +760,37 @@ http_msg_find(const struct http_msg *m, const char *name, const char **value,
 }
 
 int
+http_msg_count(const struct http_msg *m, const char *name)
+{
+	size_t	nlen = strlen(name);
+	int	i, n = 0;
+
+	for (i = 0; i < m->nfields; i++)
+		if (http_span_is(m, &m->fields[i].name, name, nlen))
+			n++;
+	return n;
+}
+
+#define HTTP_METHOD_MAX	32	/* a method name worth a 501 */
+
+int
+http_msg_unknown_method(const struct http_msg *m, struct evbuffer *in)
+{
+	unsigned char	buf[HTTP_METHOD_MAX + 1];
+	ev_ssize_t	n;
+	int		i;
+
+	if (m->parser.type != HTTP_REQUEST ||
+	    HTTP_PARSER_ERRNO(&m->parser) != HPE_INVALID_METHOD)
+		return 0;
+	if ((n = evbuffer_copyout(in, buf, sizeof(buf))) <= 0)
+		return 0;
+	for (i = 0; i < n && http_is_tchar(buf[i]); i++)
+		;
+	return i > 0 && i < n && buf[i] == ' ';
+}
+
+int
 http_token_in_list(const char *list, size_t len, const char *token,
     size_t token_len)
 {
@@ -990,6 +1025,10 @@ http_msg_target(const struct http_msg *m, struct http_target *t)
 		/* "http://h?q": the path is "/" and the query stays. */
 		t->path = url + u.field_data[UF_QUERY].off - 1;
 		t->path_len = u.field_data[UF_QUERY].len + 1;
+	} else if (m->parser.method == HTTP_OPTIONS) {
+		/* The server as a whole (RFC 9112 3.2.4): "*", not "/". */
+		t->path = "*";
+		t->path_len = 1;
 	} else {
 		t->path = "/";
 		t->path_len = 1;
@@ -1010,7 +1049,7 @@ http_write_request(const struct http_msg *m, const struct http_target *t,
 
 	http_put(out, method, strlen(method));
 	http_put(out, " ", 1);
-	if (t->path[0] != '/')
+	if (t->path[0] != '/' && t->path[0] != '*')
 		http_put(out, "/", 1);	/* "?q" after an empty path */
 	http_put(out, t->path, t->path_len);
 	http_put(out, " HTTP/1.1\r\nHost: ", 17);

@@ -65,6 +65,7 @@ struct http_msg {
 	int			 too_many;	/* more than HTTP_MAX_FIELDS fields */
 	int			 obs_fold;	/* a folded header line: rejected */
 	int			 bad_field;	/* a field name that is not a token */
+	int			 bad_version;	/* HTTP/x.y with x other than 1 */
 	size_t			 seg_off;	/* offset of the segment being fed */
 	const char		*seg;		/* the segment being fed */
 };
@@ -101,6 +102,13 @@ int		 http_msg_is_connect(const struct http_msg *);
 int		 http_msg_is_upgrade(const struct http_msg *);
 int		 http_msg_find(const struct http_msg *, const char *name,
 		    const char **value, size_t *len);
+/* How many field lines the head has of this name. */
+int		 http_msg_count(const struct http_msg *, const char *name);
+/* After HTTP_STEP_ERROR on a request: whether it failed on a method that
+ * http-parser does not know, written as a token followed by a space at
+ * the front of in (a request to answer 501, not 400: RFC 9110 9.1). */
+int		 http_msg_unknown_method(const struct http_msg *,
+		    struct evbuffer *in);
 
 /*
  * Splits an absolute-form http:// target or a CONNECT authority into host

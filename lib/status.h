@@ -7,6 +7,8 @@ enum px_error {
 	PXE_BAD_REQUEST,	/* malformed request head or body framing */
 	PXE_ORIGIN_FORM,	/* a request for the proxy itself, not through it */
 	PXE_BAD_SCHEME,		/* absolute-form with a scheme other than http */
+	PXE_BAD_METHOD,		/* a method the proxy does not know */
+	PXE_BAD_VERSION,	/* HTTP/x.y with x other than 1 */
 	PXE_HEAD_TOO_LARGE,	/* request head over limits.max_head_bytes */
 	PXE_HEAD_TIMEOUT,	/* request head not complete in time */
 	PXE_CLIENT_DENIED,	/* client address not allowed */

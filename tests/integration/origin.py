@@ -13,6 +13,7 @@ HTTP endpoints (plain and TLS listeners serve the same ones):
   GET  /conn-id     an id unique to the TCP connection (proves upstream reuse)
   GET  /ws          WebSocket echo (RFC 6455)
   GET  /bigheader/N a response whose head carries an N-byte header
+  OPTIONS *         200, body "*\n"
   ANY  /drop        no answer: the request (method, query, connection id) goes to
                     drop_log and the connection closes; ?interim=1 sends 100 Continue first
   HEAD on all of them: the head GET would send, no body.
@@ -204,6 +205,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 			return self._reply(200, b"ok\n", extra=[("X-Big", "b" * n)])
 		if path == "/drop":
 			return self._drop()
+		if path == "*":		# OPTIONS * (the server as a whole)
+			return self._reply(200, b"*\n")
 		self._drain_body()
 		return self._reply(404, b"no such endpoint\n")
 

@@ -4,6 +4,11 @@ Expectations (after each one the proxy still serves a normal request):
 - Garbage bytes -> 400; an origin-form request to the proxy port -> 400; two different
   Content-Lengths -> 400; Content-Length with chunked -> 400 or chunked wins (no smuggling).
 - A bad chunk size in a chunked request body -> an error or a closed connection, never a 200.
+- A method the proxy does not know (QUERY, lowercase get) -> 501, nothing forwarded; HTTP/2.0,
+  HTTP/3.9 or HTTP/0.9 in a request line -> 505 (RFC 9110 9.1, 6.2).
+- RFC 9112 3.2: an HTTP/1.1 request without Host, or with two Host fields -> 400; an HTTP/1.0
+  one without Host is served. OPTIONS for an authority without a path reaches the origin as
+  "OPTIONS *" (RFC 9112 3.2.4).
 - A deny rule -> 403 with Proxy-Status error=http_request_denied.
 - SSRF guard: loopback (127.0.0.1, 127.0.0.2, [::1], [::ffff:127.0.0.1], 0.0.0.0), link-local
   and the local API ports (40342, 40344), directly or through a hosts-table name, with no rule
@@ -100,6 +105,39 @@ def origin_form_400(env):
 	r, _ = _raw_exchange(env, b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % env.proxy.port)
 	check(r is not None and r.status == 400, "origin-form request to the proxy: wanted 400, got %r" % r)
 	healthy(env.proxy, "after an origin-form request")
+
+
+@test
+def unknown_method_501_other_version_505(env):
+	url = "http://127.0.0.1:%d/echo" % env.origin.http_port
+	host = "Host: 127.0.0.1:%d\r\n" % env.origin.http_port
+	with env.origin._lock:
+		echoes = len(env.origin.echo_log)
+	for line, want in (("QUERY %s HTTP/1.1" % url, 501), ("get %s HTTP/1.1" % url, 501),
+			   ("GET %s HTTP/2.0" % url, 505), ("GET %s HTTP/3.9" % url, 505),
+			   ("GET %s HTTP/0.9" % url, 505)):
+		r, closed = _raw_exchange(env, ("%s\r\n%sContent-Length: 0\r\n\r\n" % (line, host)).encode())
+		check(r is not None and r.status == want, "%r: wanted %d, got %r" % (line, want, r))
+		check(closed, "%r: connection left open after a %d" % (line, want))
+	with env.origin._lock:
+		check(len(env.origin.echo_log) == echoes, "a refused request reached the origin")
+	healthy(env.proxy, "after unknown methods and versions")
+
+
+@test
+def host_field_rules(env):
+	url = "http://127.0.0.1:%d/echo" % env.origin.http_port
+	host = "Host: 127.0.0.1:%d\r\n" % env.origin.http_port
+	for what, req in (("no Host", "GET %s HTTP/1.1\r\n\r\n" % url),
+			  ("two Hosts", "GET %s HTTP/1.1\r\n%s%s\r\n" % (url, host, host))):
+		r, closed = _raw_exchange(env, req.encode())
+		check(r is not None and r.status == 400, "HTTP/1.1 request with %s: wanted 400, got %r" % (what, r))
+	r, _ = _raw_exchange(env, ("GET %s HTTP/1.0\r\n\r\n" % url).encode())
+	check(r is not None and r.status == 200, "HTTP/1.0 request without Host: wanted 200, got %r" % r)
+	r = fetch(env.proxy.port, "OPTIONS", "http://127.0.0.1:%d" % env.origin.http_port)
+	check(r.status == 200 and r.body == b"*\n", "OPTIONS of an authority: the origin did not get "
+	      "\"OPTIONS *\": %r" % r)
+	healthy(env.proxy, "after the Host checks")
 
 
 @test
