@@ -336,7 +336,7 @@ fz_check_chunked(const struct fz_msg *fwd, const char *body, size_t len, int don
 	}
 }
 
-/* origin-form and Host as RFC 9112 3.2.1 and 3.2.2 derive them from the absolute-form. */
+/* origin-form (or asterisk-form) and Host as RFC 9112 3.2.1, 3.2.2 and 3.2.4 derive them from the absolute-form. */
 static void
 fz_check_target(const struct fz_msg *ref, const struct fz_msg *fwd)
 {
@@ -363,8 +363,9 @@ fz_check_target(const struct fz_msg *ref, const struct fz_msg *fwd)
 		path[1] = '?';
 		memcpy(path + 2, url + u.field_data[UF_QUERY].off, plen - 2);
 	} else {
+		/* The server as a whole for OPTIONS (RFC 9112 3.2.4). */
 		plen = 1;
-		path[0] = '/';
+		path[0] = ref->method == HTTP_OPTIONS ? '*' : '/';
 	}
 	if (fwd->url.len != plen || memcmp(fwd->url.p, path, plen) != 0)
 		FZ_BAD("target \"%s\" forwarded as \"%s\", not \"%.*s\"", url,

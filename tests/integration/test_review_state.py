@@ -206,14 +206,15 @@ def guestconfig_follows_nothing_planted_in_himds_folder(env):
 @test(timeout=60)
 def arcproxy_as_root_reads_no_planted_identity(env):
 	_need_root()
-	conf, state, run, own, _ = _identity(env, "arcproxy")
+	conf, state, run, own, other_key = _identity(env, "arcproxy")
+	ca = os.path.join(os.path.dirname(other_key), "other.crt")	# root's: a CA only root changes
 	port, admin = free_port(), free_port()
 	with open(os.path.join(conf, "arcproxy.conf"), "w") as f:
 		f.write(harness.conf_text({"listen": ["127.0.0.1:%d" % port], "admin_listen": "127.0.0.1:%d" % admin,
 					   "access_log": "-", "routes": [], "hosts": []}))
 	with open(os.path.join(conf, "agent.conf"), "w") as f:
 		f.write('connection = { type = "gateway"; };\ngateway = { url = "https://127.0.0.1:%d"; '
-			'ca_file = "%s"; };\n' % (free_port(), os.path.join(own, "machine.crt")))
+			'ca_file = "%s"; };\n' % (free_port(), ca))
 	key = os.path.join(own, "machine.key")
 	_plant(key, "fifo")
 	# Its listeners are bound before the gateway route reads the identity: "listening" is
