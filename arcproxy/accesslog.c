@@ -56,9 +56,15 @@ accesslog_open(const char *path, int dirfd, uid_t uid, gid_t gid, char *err,
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
 	snprintf(base, sizeof(base), "%s", path);
-	if (dfd == -1 && (dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "access log %s: %s", path, strerror(errno));
+	/* Named outside the state dir: as root, in a folder only root can
+	 * change the way to (the folder itself may be arcproxy's). */
+	if (dfd == -1 && geteuid() == 0)
+		dfd = safedir_open_in_trusted(dirname(dir), why, sizeof(why));
+	else if (dfd == -1 && (dfd = open(dirname(dir), O_RDONLY |
+	    O_DIRECTORY | O_CLOEXEC)) == -1)
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+	if (dfd == -1) {
+		snprintf(err, errlen, "access log %s: %s", path, why);
 		free(l);
 		return NULL;
 	}

@@ -269,6 +269,45 @@ safedir_open_trusted(const char *path, char *err, size_t errlen)
 }
 
 int
+safedir_open_in_trusted(const char *path, char *err, size_t errlen)
+{
+	char		 parent[PATH_MAX], why[PATH_MAX + 64];
+	const char	*last;
+	char		*slash;
+	size_t		 n;
+	int		 pfd, fd;
+
+	if ((size_t)snprintf(parent, sizeof(parent), "%s", path) >=
+	    sizeof(parent)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	for (n = strlen(parent); n > 1 && parent[n - 1] == '/'; n--)
+		parent[n - 1] = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL) {
+		last = parent;
+		pfd = safedir_open_trusted(".", err, errlen);
+	} else if (slash[1] == '\0') {
+		return safedir_open_trusted("/", err, errlen);	/* "/" */
+	} else {
+		*slash = '\0';
+		last = slash + 1;
+		pfd = safedir_open_trusted(slash == parent ? "/" : parent, err,
+		    errlen);
+	}
+	if (pfd == -1)
+		return -1;
+	if ((fd = openat(pfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		/* why is "<last>: <why>": named by the whole path here. */
+		safedir_why(pfd, last, why, sizeof(why));
+		snprintf(err, errlen, "%s: %s", path, why + strlen(last) + 2);
+	}
+	close(pfd);
+	return fd;
+}
+
+int
 safedir_trusted_file(const char *path, char *resolved, size_t len, char *err,
     size_t errlen)
 {

@@ -45,6 +45,12 @@ int	safedir_take(int dirfd, const char *name, mode_t mode, uid_t uid,
  * directory: refused".
  */
 int	safedir_open_trusted(const char *path, char *err, size_t errlen);
+/* For root: the directory at path, itself opened O_DIRECTORY|O_NOFOLLOW
+ * (it may belong to a daemon's user, as a log folder does: what root
+ * opens in it is opened through the fd, never followed), its parent
+ * reached by safedir_open_trusted().  The fd, or -1 with err "<dir>: <why>"
+ * ("<path>: a symbolic link, not followed" for the last). */
+int	safedir_open_in_trusted(const char *path, char *err, size_t errlen);
 /* A directory root may trust: root's, and writable by no other user unless
  * sticky (where no one else can rename what root owns); 0, or -1 with why:
  * "owned by uid N, not root: refused", "mode 0777, group 0: writable by

@@ -259,11 +259,48 @@ test_lost_write_counted(void)
 	rmdir(dir);
 }
 
+/* Named outside the state dir, as root: the way to its folder is root's,
+ * the folder (arcproxy's, say) opened without following a symlink. */
+static void
+test_open_outside_state(void)
+{
+	struct accesslog	*l;
+	char			 dir[64], path[160], err[512], want[512];
+
+	if (geteuid() != 0)
+		return;
+	snprintf(dir, sizeof(dir), "/tmp/accesslog_test.o%d", (int)getpid());
+	CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/logs", dir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(path, 0755), 0);
+	CU_ASSERT_EQUAL(chown(path, 65534, 65534), 0);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	CU_ASSERT_EQUAL_FATAL(symlink("logs", path), 0);
+
+	snprintf(path, sizeof(path), "%s/logs/access.log", dir);
+	l = accesslog_open(path, -1, (uid_t)-1, (gid_t)-1, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(l);
+	accesslog_unref(l);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/link/access.log", dir);
+	CU_ASSERT_PTR_NULL(accesslog_open(path, -1, (uid_t)-1, (gid_t)-1, err,
+	    sizeof(err)));
+	snprintf(want, sizeof(want), "access log %s: %s/link: a symbolic link, "
+	    "not followed", path, dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	snprintf(path, sizeof(path), "%s/logs", dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 static const struct unit_test tests[] = {
 	{ "a line's fields, in order", test_line },
 	{ "a long target is cut, the line stays one line", test_long_target_cut },
 	{ "the same bytes as the printf format, for tricky fields", test_same_as_printf },
 	{ "a failed or short write is counted", test_lost_write_counted },
+	{ "outside the state dir: root's way, no symlink", test_open_outside_state },
 	{ NULL, NULL }
 };
 

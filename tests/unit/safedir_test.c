@@ -440,6 +440,49 @@ test_trusted_file(void)
 	close(dfd);
 }
 
+/* A log folder of a daemon's user, in root's directories. */
+static void
+test_open_in_trusted(void)
+{
+	char	 err[512], path[256], want[512];
+	int	 dfd, fd;
+
+	if (geteuid() != 0)
+		return;
+	dfd = safedir_open(dir, err, sizeof(err));
+	CU_ASSERT_FATAL(dfd != -1);
+	CU_ASSERT_FATAL(mkdirat(dfd, "logs", 0755) == 0 &&
+	    fchownat(dfd, "logs", 65534, 65534, 0) == 0 &&
+	    mkdirat(dfd, "logs/deeper", 0755) == 0 &&
+	    symlinkat("logs", dfd, "loglink") == 0);
+	snprintf(path, sizeof(path), "%s/logs/", dir);
+	fd = safedir_open_in_trusted(path, err, sizeof(err));
+	CU_ASSERT(fd != -1);	/* the folder itself may be another user's */
+	if (fd != -1)
+		close(fd);
+	snprintf(path, sizeof(path), "%s/loglink", dir);
+	CU_ASSERT_EQUAL(safedir_open_in_trusted(path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: a symbolic link, not followed", path);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	snprintf(path, sizeof(path), "%s/logs/deeper", dir);
+	CU_ASSERT_EQUAL(safedir_open_in_trusted(path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/logs: owned by uid 65534, not root: "
+	    "refused", dir);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	snprintf(path, sizeof(path), "%s/none", dir);
+	CU_ASSERT_EQUAL(safedir_open_in_trusted(path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: No such file or directory", path);
+	CU_ASSERT_STRING_EQUAL(err, want);
+	fd = safedir_open_in_trusted("/", err, sizeof(err));
+	CU_ASSERT(fd != -1);
+	if (fd != -1)
+		close(fd);
+	unlinkat(dfd, "loglink", 0);
+	unlinkat(dfd, "logs/deeper", AT_REMOVEDIR);
+	unlinkat(dfd, "logs", AT_REMOVEDIR);
+	close(dfd);
+}
+
 static const struct unit_test tests[] = {
 	{ "make, mode on the fd, reopen", test_make_and_reopen },
 	{ "a symlinked directory is refused", test_symlinked_dir_refused },
@@ -452,6 +495,7 @@ static const struct unit_test tests[] = {
 	{ "root's path: every directory only root changes", test_open_trusted },
 	{ "root's file: root's, in root's directories, written by no other",
 	    test_trusted_file },
+	{ "a daemon's folder in root's directories", test_open_in_trusted },
 	{ NULL, NULL }
 };
 
