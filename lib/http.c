@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "http.h"
 #include "route.h"
@@ -28,7 +29,10 @@ static const struct http_name {
 };
 #define HTTP_HOP_UPGRADE	5	/* its index */
 
-#define HTTP_VIA	"Via: 1.1 arcproxy\r\n"
+/* Via names the protocol the message came in (RFC 9110 7.6.3); with the
+ * head's last CRLF. */
+#define HTTP_VIA_10	"Via: 1.0 arcproxy\r\n\r\n"
+#define HTTP_VIA_11	"Via: 1.1 arcproxy\r\n\r\n"
 
 static size_t
 http_offset(const struct http_msg *m, const char *at)
@@ -1059,7 +1063,10 @@ http_write_request(const struct http_msg *m, const struct http_target *t,
 	http_write_framing(m, out);
 	if (upgrade)
 		http_put(out, "Connection: upgrade\r\n", 21);
-	http_put(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
+	if (m->parser.http_minor == 0)
+		http_put(out, HTTP_VIA_10, sizeof(HTTP_VIA_10) - 1);
+	else
+		http_put(out, HTTP_VIA_11, sizeof(HTTP_VIA_11) - 1);
 	http_out_flush(out);
 	return 0;
 }
@@ -1111,7 +1118,10 @@ http_write_response(struct http_msg *m, int keep_alive, int upgrade,
 		http_put(out, "Connection: close\r\n", 19);
 	else if (m->client_http10)
 		http_put(out, "Connection: keep-alive\r\n", 24);
-	http_put(out, HTTP_VIA "\r\n", sizeof(HTTP_VIA) - 1 + 2);
+	if (m->parser.http_minor == 0)
+		http_put(out, HTTP_VIA_10, sizeof(HTTP_VIA_10) - 1);
+	else
+		http_put(out, HTTP_VIA_11, sizeof(HTTP_VIA_11) - 1);
 	http_out_flush(out);
 	return 0;
 }
@@ -1121,6 +1131,9 @@ http_write_error(struct evbuffer *out, int status, const char *reason,
     const char *proxy_status, const char *details)
 {
 	const char	*text;
+	char		 date[40];
+	struct tm	 tm;
+	time_t		 now;
 
 	switch (status) {
 	case 400: text = "Bad Request"; break;
@@ -1128,17 +1141,26 @@ http_write_error(struct evbuffer *out, int status, const char *reason,
 	case 408: text = "Request Timeout"; break;
 	case 431: text = "Request Header Fields Too Large"; break;
 	case 500: text = "Internal Server Error"; break;
+	case 501: text = "Not Implemented"; break;
 	case 502: text = "Bad Gateway"; break;
 	case 503: text = "Service Unavailable"; break;
 	case 504: text = "Gateway Timeout"; break;
+	case 505: text = "HTTP Version Not Supported"; break;
 	default: text = "Error"; break;
 	}
+	/* The proxy answers as the origin of this response: with a Date
+	 * (RFC 9110 6.6.1). */
+	if ((now = time(NULL)) == (time_t)-1 || gmtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		date[0] = '\0';
 	return evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+	    "%s%s%s"
 	    "Content-Type: text/plain\r\n"
 	    "Content-Length: %zu\r\n"
 	    "Connection: close\r\n"
 	    "Proxy-Status: arcproxy; error=%s%s%s%s\r\n"
-	    "\r\n%s\n", status, text, strlen(reason) + 1, proxy_status,
+	    "\r\n%s\n", status, text, date[0] ? "Date: " : "", date,
+	    date[0] ? "\r\n" : "", strlen(reason) + 1, proxy_status,
 	    details ? "; details=\"" : "", details ? details : "",
 	    details ? "\"" : "", reason) < 0 ? -1 : 0;
 }

@@ -23,6 +23,7 @@ Expectations (after each one the proxy still serves a normal request):
 """
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -113,12 +114,17 @@ def unknown_method_501_other_version_505(env):
 	host = "Host: 127.0.0.1:%d\r\n" % env.origin.http_port
 	with env.origin._lock:
 		echoes = len(env.origin.echo_log)
+	reasons = {501: "Not Implemented", 505: "HTTP Version Not Supported"}
 	for line, want in (("QUERY %s HTTP/1.1" % url, 501), ("get %s HTTP/1.1" % url, 501),
 			   ("GET %s HTTP/2.0" % url, 505), ("GET %s HTTP/3.9" % url, 505),
 			   ("GET %s HTTP/0.9" % url, 505)):
 		r, closed = _raw_exchange(env, ("%s\r\n%sContent-Length: 0\r\n\r\n" % (line, host)).encode())
-		check(r is not None and r.status == want, "%r: wanted %d, got %r" % (line, want, r))
+		check(r is not None and r.status == want and r.reason == reasons[want],
+		      "%r: wanted %d %s, got %r" % (line, want, reasons[want], r))
 		check(closed, "%r: connection left open after a %d" % (line, want))
+		# The proxy's own answer carries a Date (RFC 9110 6.6.1).
+		check(re.match(r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT$",
+			       r.header("date") or ""), "%r: the %d has no Date: %r" % (line, want, r.headers))
 	with env.origin._lock:
 		check(len(env.origin.echo_log) == echoes, "a refused request reached the origin")
 	healthy(env.proxy, "after unknown methods and versions")
@@ -134,6 +140,9 @@ def host_field_rules(env):
 		check(r is not None and r.status == 400, "HTTP/1.1 request with %s: wanted 400, got %r" % (what, r))
 	r, _ = _raw_exchange(env, ("GET %s HTTP/1.0\r\n\r\n" % url).encode())
 	check(r is not None and r.status == 200, "HTTP/1.0 request without Host: wanted 200, got %r" % r)
+	# Via names the protocol the request came in (RFC 9110 7.6.3).
+	via = [v for k, v in r.json()["headers"] if k.lower() == "via"]
+	check(via == ["1.0 arcproxy"], "an HTTP/1.0 request reached the origin with Via %r" % via)
 	r = fetch(env.proxy.port, "OPTIONS", "http://127.0.0.1:%d" % env.origin.http_port)
 	check(r.status == 200 and r.body == b"*\n", "OPTIONS of an authority: the origin did not get "
 	      "\"OPTIONS *\": %r" % r)
