@@ -315,6 +315,24 @@ conn_fail_details(struct conn *c, enum px_error error, const char *details)
 	conn_closing(c);
 }
 
+/* OPTIONS or TRACE with Max-Forwards: 0: arcproxy is the final recipient
+ * and answers itself (RFC 9110 7.6.2), then closes. */
+static void
+conn_answer_self(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->client);
+	size_t		 before = evbuffer_get_length(out);
+
+	c->status = 200;
+	if ((c->req->parser.method == HTTP_TRACE ?
+	    http_write_trace(out, c->req) : http_write_options(out)) == -1) {
+		conn_fail(c, PXE_INTERNAL);
+		return;
+	}
+	c->bytes_down = evbuffer_get_length(out) - before;
+	conn_closing(c);
+}
+
 static void
 conn_set_target_text(struct conn *c, const struct http_msg *m)
 {
@@ -445,6 +463,7 @@ conn_route(struct conn *c)
 	struct http_msg	*m = c->req;
 	const char	*method;
 	size_t		 len;
+	unsigned long	 hops;
 	int		 rc, guarded, nhost;
 
 	event_base_gettimeofday_cached(c->w->base, &c->start);
@@ -476,6 +495,15 @@ conn_route(struct conn *c)
 		log_debug("%s: bad request: %s Host field", c->client_addr,
 		    nhost > 1 ? "more than one" : "no");
 		conn_fail(c, PXE_BAD_REQUEST);
+		return;
+	}
+	if ((rc = http_msg_max_forwards(m, &hops)) == -1) {
+		log_debug("%s: bad request: Max-Forwards", c->client_addr);
+		conn_fail(c, PXE_BAD_REQUEST);
+		return;
+	}
+	if (rc == 1 && hops == 0) {
+		conn_answer_self(c);
 		return;
 	}
 	guarded = conn_pick_route(c);

@@ -891,9 +891,12 @@ http_put_number(struct http_out *o, const char *prefix, size_t plen,
 	http_put(o, buf, len + slen);
 }
 
+#define HTTP_DROP_HOST		0x1	/* the target names it */
+#define HTTP_DROP_MAX_FORWARDS	0x2	/* written again, one less */
+
 static void
 http_write_fields(const struct http_msg *m, struct http_out *out,
-    int keep_upgrade, int drop_host)
+    int keep_upgrade, int drop)
 {
 	const struct http_field	*f;
 	int			 i, connection = 0;
@@ -904,7 +907,11 @@ http_write_fields(const struct http_msg *m, struct http_out *out,
 		f = &m->fields[i];
 		if (http_field_is_hop(m, f, keep_upgrade, connection))
 			continue;
-		if (drop_host && http_span_is(m, &f->name, "host", 4))
+		if ((drop & HTTP_DROP_HOST) && http_span_is(m, &f->name,
+		    "host", 4))
+			continue;
+		if ((drop & HTTP_DROP_MAX_FORWARDS) && http_span_is(m,
+		    &f->name, "max-forwards", 12))
 			continue;
 		/* Framing comes from the parser's state: see below. */
 		if (http_span_is(m, &f->name, "transfer-encoding", 17) ||
@@ -1047,9 +1054,13 @@ http_write_request(const struct http_msg *m, const struct http_target *t,
 	const char	*method = http_msg_method(m);
 	int		 upgrade = http_msg_is_upgrade(m) && !http_msg_is_connect(m);
 	struct http_out	 o, *out = &o;
+	unsigned long	 hops;
+	int		 mf;
 
 	o.ev = ev;
 	o.len = 0;
+	/* The caller answers a Max-Forwards of 0 itself, and refuses a bad one. */
+	mf = http_msg_max_forwards(m, &hops) == 1 && hops > 0;
 
 	http_put(out, method, strlen(method));
 	http_put(out, " ", 1);
@@ -1059,7 +1070,10 @@ http_write_request(const struct http_msg *m, const struct http_target *t,
 	http_put(out, " HTTP/1.1\r\nHost: ", 17);
 	http_put(out, t->authority, t->authority_len);
 	http_put(out, "\r\n", 2);
-	http_write_fields(m, out, upgrade, 1);
+	http_write_fields(m, out, upgrade, HTTP_DROP_HOST |
+	    (mf ? HTTP_DROP_MAX_FORWARDS : 0));
+	if (mf)
+		http_put_number(out, "Max-Forwards: ", 14, hops - 1, "\r\n", 2);
 	http_write_framing(m, out);
 	if (upgrade)
 		http_put(out, "Connection: upgrade\r\n", 21);
@@ -1126,14 +1140,113 @@ http_write_response(struct http_msg *m, int keep_alive, int upgrade,
 	return 0;
 }
 
+/* The proxy answers as the origin of its own responses: with a Date
+ * (RFC 9110 6.6.1), IMF-fixdate. */
+#define HTTP_DATE_LEN	32
+
+static void
+http_date(char *buf, size_t len)
+{
+	struct tm	tm;
+	time_t		now = time(NULL);
+
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 GMT");
+}
+
+int
+http_msg_max_forwards(const struct http_msg *m, unsigned long *hops)
+{
+	const char	*v = NULL;
+	size_t		 len = 0, i;
+	int		 f, n = 0;
+
+	if (m->parser.type != HTTP_REQUEST ||
+	    (m->parser.method != HTTP_OPTIONS && m->parser.method != HTTP_TRACE))
+		return 0;
+	for (f = 0; f < m->nfields; f++)
+		if (http_span_is(m, &m->fields[f].name, "max-forwards", 12)) {
+			v = m->raw + m->fields[f].value.off;
+			len = m->fields[f].value.len;
+			n++;
+		}
+	if (n == 0)
+		return 0;
+	/* 1*DIGIT, once (RFC 9110 7.6.2); a larger count than any path
+	 * has hops is as good as its 9 digits. */
+	if (n > 1 || len == 0)
+		return -1;
+	*hops = 0;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		if (*hops < 100000000)
+			*hops = *hops * 10 + (unsigned long)(v[i] - '0');
+	}
+	return 1;
+}
+
+int
+http_write_options(struct evbuffer *out)
+{
+	char	date[HTTP_DATE_LEN];
+
+	http_date(date, sizeof(date));
+	return evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n"
+	    "Date: %s\r\n"
+	    "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH, CONNECT\r\n"
+	    "Content-Length: 0\r\n"
+	    "Connection: close\r\n"
+	    "\r\n", date) < 0 ? -1 : 0;
+}
+
+int
+http_write_trace(struct evbuffer *out, const struct http_msg *m)
+{
+	static const char *const secret[] = { "authorization",
+	    "proxy-authorization", "cookie", NULL };
+	struct evbuffer		*body;
+	const struct http_field	*f;
+	char			 date[HTTP_DATE_LEN];
+	int			 i, k, rc;
+
+	if ((body = evbuffer_new()) == NULL)
+		return -1;
+	/* The request as received, less the fields likely to hold secrets
+	 * (RFC 9110 9.3.8). */
+	evbuffer_add_printf(body, "%s %.*s HTTP/%u.%u\r\n", http_msg_method(m),
+	    (int)m->url.len, m->raw + m->url.off, m->parser.http_major,
+	    m->parser.http_minor);
+	for (i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		for (k = 0; secret[k] != NULL; k++)
+			if (http_span_is(m, &f->name, secret[k], strlen(secret[k])))
+				break;
+		if (secret[k] == NULL)
+			evbuffer_add_printf(body, "%.*s: %.*s\r\n",
+			    (int)f->name.len, m->raw + f->name.off,
+			    (int)f->value.len, m->raw + f->value.off);
+	}
+	evbuffer_add(body, "\r\n", 2);
+	http_date(date, sizeof(date));
+	rc = evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n"
+	    "Date: %s\r\n"
+	    "Content-Type: message/http\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Connection: close\r\n"
+	    "\r\n", date, evbuffer_get_length(body)) < 0 ||
+	    evbuffer_add_buffer(out, body) == -1 ? -1 : 0;
+	evbuffer_free(body);
+	return rc;
+}
+
 int
 http_write_error(struct evbuffer *out, int status, const char *reason,
     const char *proxy_status, const char *details)
 {
 	const char	*text;
-	char		 date[40];
-	struct tm	 tm;
-	time_t		 now;
+	char		 date[HTTP_DATE_LEN];
 
 	switch (status) {
 	case 400: text = "Bad Request"; break;
@@ -1148,19 +1261,14 @@ http_write_error(struct evbuffer *out, int status, const char *reason,
 	case 505: text = "HTTP Version Not Supported"; break;
 	default: text = "Error"; break;
 	}
-	/* The proxy answers as the origin of this response: with a Date
-	 * (RFC 9110 6.6.1). */
-	if ((now = time(NULL)) == (time_t)-1 || gmtime_r(&now, &tm) == NULL ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
-		date[0] = '\0';
+	http_date(date, sizeof(date));
 	return evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
-	    "%s%s%s"
+	    "Date: %s\r\n"
 	    "Content-Type: text/plain\r\n"
 	    "Content-Length: %zu\r\n"
 	    "Connection: close\r\n"
 	    "Proxy-Status: arcproxy; error=%s%s%s%s\r\n"
-	    "\r\n%s\n", status, text, date[0] ? "Date: " : "", date,
-	    date[0] ? "\r\n" : "", strlen(reason) + 1, proxy_status,
+	    "\r\n%s\n", status, text, date, strlen(reason) + 1, proxy_status,
 	    details ? "; details=\"" : "", details ? details : "",
 	    details ? "\"" : "", reason) < 0 ? -1 : 0;
 }

@@ -142,6 +142,13 @@ int	http_write_response(struct http_msg *, int keep_alive, int upgrade,
 /* A complete proxy-generated response with a short text body. */
 int	http_write_error(struct evbuffer *out, int status, const char *reason,
 	    const char *proxy_status, const char *details);
+/* An OPTIONS or TRACE request's Max-Forwards (RFC 9110 7.6.2): 1 with
+ * *hops, 0 when it has none (or is another method), -1 when it is not one
+ * field of 1*DIGIT.  http_write_request() sends it on one less; at 0 the
+ * proxy is the final recipient and answers with one of these two. */
+int	http_msg_max_forwards(const struct http_msg *, unsigned long *hops);
+int	http_write_options(struct evbuffer *out);
+int	http_write_trace(struct evbuffer *out, const struct http_msg *);
 
 /* Is token in the comma-separated list (case-insensitive)? */
 int	http_token_in_list(const char *list, size_t len, const char *token,

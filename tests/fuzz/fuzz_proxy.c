@@ -100,6 +100,38 @@ fz_is_framing(const struct fz_field *f)
 }
 
 /*
+ * RFC 9110 7.6.2: an OPTIONS or TRACE request's one Max-Forwards of
+ * 1*DIGIT goes on one less (at 0 the proxy answers itself: not here, where
+ * everything is forwarded).  *hops the received count, capped as the proxy
+ * caps it; 0 when the field goes on as it came.
+ */
+static int
+fz_max_forwards(const struct fz_msg *m, unsigned long *hops)
+{
+	const struct fz_field	*f = NULL;
+	size_t			 k;
+	int			 i, n = 0;
+
+	if (m->method != HTTP_OPTIONS && m->method != HTTP_TRACE)
+		return 0;
+	for (i = 0; i < m->nfields; i++)
+		if (fz_is(&m->fields[i].name, "max-forwards")) {
+			f = &m->fields[i];
+			n++;
+		}
+	if (n != 1 || f->value.len == 0)
+		return 0;
+	*hops = 0;
+	for (k = 0; k < f->value.len; k++) {
+		if (f->value.p[k] < '0' || f->value.p[k] > '9')
+			return 0;
+		if (*hops < 100000000)
+			*hops = *hops * 10 + (unsigned long)(f->value.p[k] - '0');
+	}
+	return *hops > 0;
+}
+
+/*
  * RFC 9110 7.6.1: Connection, the connection-specific fields it lists
  * (Proxy-Connection, Keep-Alive, TE, Upgrade) and every field a Connection
  * option names go; Host is rewritten from the target (RFC 9112 3.2.2).  The
@@ -115,12 +147,15 @@ fz_fate(const struct fz_msg *m, const struct fz_field *f, int keep_upgrade,
 	    "keep-alive", "te", "upgrade", NULL };
 	static const char *const may_drop[] = { "trailer", "proxy-authorization",
 	    "proxy-authenticate", NULL };
-	int	i;
+	unsigned long	hops;
+	int		i;
 
 	if (fz_is_framing(f))
 		return FZ_FRAMING;
 	if (request && fz_is(&f->name, "host"))
 		return FZ_DROP;
+	if (request && fz_is(&f->name, "max-forwards") && fz_max_forwards(m, &hops))
+		return FZ_DROP;		/* written again after the others */
 	if (keep_upgrade && fz_is(&f->name, "upgrade"))
 		return FZ_KEEP;
 	for (i = 0; must_drop[i] != NULL; i++)
@@ -141,14 +176,18 @@ fz_check_fields(const struct fz_msg *ref, const struct fz_msg *fwd, int from,
 {
 	const struct fz_field	*f, *g;
 	enum fz_fate		 fate;
-	int			 i, j = from;
+	unsigned long		 hops;
+	int			 i, j = from, mf;
 
+	/* A rewritten Max-Forwards is checked apart (fz_check_request). */
+	mf = request && fz_max_forwards(ref, &hops);
+#define FZ_SKIP(g)	(fz_is_framing(g) || (mf && fz_is(&(g)->name, "max-forwards")))
 	for (i = 0; i < ref->nfields; i++) {
 		f = &ref->fields[i];
 		fate = fz_fate(ref, f, keep_upgrade, request);
 		if (fate == FZ_DROP || fate == FZ_FRAMING)
 			continue;
-		while (j < to && fz_is_framing(&fwd->fields[j]))
+		while (j < to && FZ_SKIP(&fwd->fields[j]))
 			j++;
 		g = j < to ? &fwd->fields[j] : NULL;
 		if (g != NULL && fz_eq(&f->name, &g->name) && fz_eq(&f->value, &g->value)) {
@@ -161,8 +200,9 @@ fz_check_fields(const struct fz_msg *ref, const struct fz_msg *fwd, int from,
 		    fz_str(&f->name), fz_str(&f->value),
 		    g ? fz_str(&g->name) : "(end)", g ? fz_str(&g->value) : "");
 	}
-	while (j < to && fz_is_framing(&fwd->fields[j]))
+	while (j < to && FZ_SKIP(&fwd->fields[j]))
 		j++;
+#undef FZ_SKIP
 	if (j < to) {
 		g = &fwd->fields[j];
 		FZ_BAD("the forwarded field \"%s: %s\" was not received (or must go)",
@@ -399,7 +439,8 @@ fz_check_request(const struct fz_msg *ref, const char *sent, size_t len,
 {
 	struct fz_parse		 fp;
 	const struct fz_msg	*m;
-	int			 to, j;
+	unsigned long		 hops;
+	int			 to, j, n;
 
 	fz_sent = sent;
 	fz_sent_len = len;
@@ -438,6 +479,17 @@ fz_check_request(const struct fz_msg *ref, const char *sent, size_t len,
 		if (fz_is(&m->fields[j].name, "host"))
 			FZ_BAD("two Host fields forwarded");
 	fz_check_fields(ref, m, 1, to, upgrade, 1);
+	if (fz_max_forwards(ref, &hops)) {
+		for (j = 1, n = 0; j < to; j++)
+			if (fz_is(&m->fields[j].name, "max-forwards")) {
+				n++;
+				if (strtoul(fz_str(&m->fields[j].value), NULL, 10) != hops - 1)
+					FZ_BAD("Max-Forwards %lu forwarded as %s, not %lu",
+					    hops, fz_str(&m->fields[j].value), hops - 1);
+			}
+		if (n != 1)
+			FZ_BAD("Max-Forwards %lu forwarded in %d fields", hops, n);
+	}
 	fz_check_framing_fields(ref, m, 0, 0);
 	fz_check_body(ref, m);
 	if (m->complete)

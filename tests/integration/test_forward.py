@@ -19,6 +19,10 @@ Expectations:
 - Hop-by-hop headers (Connection and what it names, Proxy-Connection, Keep-Alive, TE, Trailer,
   Proxy-Authorization) do not reach the origin; end-to-end headers do; Host is right; the origin
   sees origin-form (path and query only); the client's Connection: close closes its connection.
+- Max-Forwards (RFC 9110 7.6.2): an OPTIONS or TRACE with 0 is answered by the proxy (OPTIONS: 200
+  with Allow; TRACE: the request as message/http, less Authorization and Cookie) and never
+  reaches the origin; with N it reaches the origin with N-1; a GET's goes on unchanged; one that
+  is not digits gets 400.
 - A WebSocket upgrade through an absolute-form GET switches protocols and echoes frames.
 - Python urllib with a ProxyHandler works; hosts-table names with "host:port" rules route
   (suffix patterns: test_errors.py; a rule without a port does not lift the SSRF guard for a
@@ -32,7 +36,7 @@ import threading
 import time
 import urllib.request
 
-from harness import (Conn, check, curl, direct, fetch, origin, payload, sha, sha_of,
+from harness import (Conn, check, curl, direct, fetch, healthy, origin, payload, sha, sha_of,
 		     standard_env, stop_env, test, tmp_root)
 import origin as origin_mod
 
@@ -343,6 +347,35 @@ def no_retry_of_what_may_not_be_sent_twice(env):
 	status, seen = dropped("GET", "interim", interim=True)
 	check(seen == ["GET"], "a GET answered 100 Continue, then dropped, reached the origin %d times: "
 	      "the client had seen an answer" % len(seen))
+
+
+@test
+def max_forwards(env):
+	o = env.origin
+	with o._lock:
+		echoes = len(o.echo_log)
+	url = _url(env, "/echo")
+	r = fetch(env.proxy.port, "OPTIONS", url, [("Max-Forwards", "0")])
+	check(r.status == 200 and "OPTIONS" in (r.header("allow") or ""),
+	      "OPTIONS with Max-Forwards 0: want the proxy's 200 with Allow, got %r %r" % (r, r.headers))
+	r = fetch(env.proxy.port, "TRACE", url, [("Max-Forwards", "0"), ("X-Trace-Me", "yes"),
+						 ("Authorization", "Bearer s3cret"), ("Cookie", "c=s3cret")])
+	check(r.status == 200 and r.header("content-type") == "message/http",
+	      "TRACE with Max-Forwards 0: want the proxy's 200 message/http, got %r %r" % (r, r.headers))
+	check(r.body.startswith(b"TRACE " + url.encode() + b" HTTP/1.1\r\n") and b"X-Trace-Me: yes\r\n" in r.body,
+	      "TRACE: the body is not the request: %r" % r.body)
+	check(b"s3cret" not in r.body, "TRACE echoed a credential: %r" % r.body)
+	with o._lock:
+		check(len(o.echo_log) == echoes, "a Max-Forwards 0 request reached the origin")
+	for method, sent, want in (("OPTIONS", "5", ["4"]), ("GET", "0", ["0"])):
+		r = fetch(env.proxy.port, method, url, [("Max-Forwards", sent)])
+		check(r.status == 200, "%s with Max-Forwards %s: status %d" % (method, sent, r.status))
+		got = [v for k, v in r.json()["headers"] if k.lower() == "max-forwards"]
+		check(got == want, "%s with Max-Forwards %s reached the origin with %r, want %r" % (
+			method, sent, got, want))
+	r = fetch(env.proxy.port, "OPTIONS", url, [("Max-Forwards", "x1")])
+	check(r.status == 400, "OPTIONS with Max-Forwards x1: status %d, want 400" % r.status)
+	healthy(env.proxy, "after the Max-Forwards requests")
 
 
 @test(timeout=60)
