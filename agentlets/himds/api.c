@@ -33,6 +33,7 @@
 #define API_MAX_WAITING		64	/* token requests waiting for the cloud */
 #define API_SWEEP_SECONDS	5	/* how often expired keys are removed */
 #define API_REQUEST_SECONDS	10	/* for a whole request to come in */
+#define API_READ_HIGH		(64 * 1024)	/* input held for a connection */
 
 /* A connection's deadline: evhttp's timeout restarts at every byte, so a
  * client trickling a header line at a time would hold it for hours. */
@@ -508,6 +509,9 @@ api_conn_new(struct event_base *base, void *arg)
 		return NULL;
 	}
 	c->api = api;
+	/* Requests behind the one being served wait in the socket, not
+	 * here: a client that reads no answer cannot fill himds. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, API_READ_HIGH);
 	if ((c->next = api->conns) != NULL)
 		c->next->prev = c;
 	api->conns = c;

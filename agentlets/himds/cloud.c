@@ -121,8 +121,13 @@ himds_cloud_post(struct himds_cloud *c, const char *op, json_t *body,
 	req.body_len = strlen(text);
 	req.proxy = c->h->settings.proxy;
 	req.ca_file = m->ca_file;
-	req.cert_file = m->cert_file;
-	req.key_file = m->key_file;
+	/* The identity as loaded, by value: curl keeps a connection for
+	 * reuse while its certificate is the same, and a path stays the same
+	 * across a renewal.  A new certificate is a new connection. */
+	req.cert_pem = m->cert_pem;
+	req.cert_pem_len = m->cert_len;
+	req.key_pem = m->key_pem;
+	req.key_pem_len = m->key_len;
 	req.timeout_ms = c->h->settings.cloud_timeout_seconds * 1000;
 	call->cloud = c;
 	call->cb = cb;

@@ -9,12 +9,17 @@ Expectations:
   page on a DNS name rebound to 127.0.0.1 reads nothing.
   Through arcproxy, metadata is refused by its SSRF guard (403); an arcproxy misconfigured to let
   it through adds Via, and himds refuses that (400).
+- A client that streams requests and reads no answer cannot make himds hold them: its memory
+  grows by less than 16 MiB while 64 MiB are offered, and it still answers others.
 - The heartbeat goes through arcproxy (its access log shows the CONNECT to the cloud); a refusal
   shows in himds.json as Disconnected with the reason.
 """
 
 import json
 import os
+import re
+import socket
+import time
 import urllib.request
 
 import fixtures
@@ -81,6 +86,36 @@ def metadata_header_and_api_version_required(env):
 	check(status == 404 and doc.get("error"), "unknown path: %d %r" % (status, doc))
 	status, hdrs, _ = api(h, INSTANCE, MD, method="POST")
 	check(status == 405 and hdrs.get("allow") == "GET", "POST: %d %r" % (status, hdrs))
+
+
+@test
+def a_client_that_reads_nothing_cannot_fill_himds(env):
+	h = env.local
+
+	def rss_kib():
+		with open("/proc/%d/status" % h.proc.pid) as f:
+			return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+	before = rss_kib()
+	req = ("GET %s HTTP/1.1\r\nHost: localhost\r\nMetadata: true\r\n\r\n" % INSTANCE).encode() * 200
+	s = socket.socket()
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	s.connect(("127.0.0.1", h.port))
+	s.setblocking(False)
+	sent, peak, deadline = 0, before, time.monotonic() + 2
+	try:
+		while time.monotonic() < deadline and sent < (64 << 20):
+			try:
+				sent += s.send(req)
+			except BlockingIOError:
+				time.sleep(0.01)
+			peak = max(peak, rss_kib())
+	finally:
+		s.close()
+	check(peak - before < 16 << 10, "himds grew by %d KiB while one client streamed %d bytes of "
+	      "requests and read no answer" % (peak - before, sent))
+	status, _, doc = api(h, INSTANCE, MD)
+	check(status == 200, "after the streaming client: %d %r" % (status, doc))
 
 
 @test
