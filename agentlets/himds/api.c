@@ -322,19 +322,24 @@ api_token_answer(struct himds *h, long status, json_t *answer,
 	api_wait_free(w);
 }
 
-/* resource is logged and sent to the cloud: no newline forges a log line,
- * no %00 in the query cuts it short unseen. */
-static int
-api_resource_ok(const char *resource, const char *query)
+/* Why resource cannot be logged and sent to the cloud, or NULL: no newline
+ * forges a log line, no %00 in the query cuts it short unseen. */
+static const char *
+api_resource_bad(const char *resource, const char *query)
 {
 	const char	*p;
+	json_t		*s;
 
 	if (query != NULL && strstr(query, "%00") != NULL)
-		return 0;
+		return "holds a control character";
 	for (p = resource; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return 0;
-	return 1;
+			return "holds a control character";
+	/* It goes to the cloud in JSON: jansson takes UTF-8 only. */
+	if ((s = json_string(resource)) == NULL)
+		return "is not UTF-8";
+	json_decref(s);
+	return NULL;
 }
 
 static void
@@ -342,7 +347,7 @@ api_token(struct himds_api *api, struct evhttp_request *req,
     struct evkeyvalq *query)
 {
 	struct api_wait	*w;
-	const char	*resource, *auth, *secret;
+	const char	*resource, *auth, *secret, *bad;
 	json_t		*body;
 	char		 buf[256];
 
@@ -354,10 +359,10 @@ api_token(struct himds_api *api, struct evhttp_request *req,
 		    "Required query variable 'resource' is missing");
 		return;
 	}
-	if (!api_resource_ok(resource, evhttp_uri_get_query(
-	    evhttp_request_get_evhttp_uri(req)))) {
-		api_error(req, 400, "Bad Request", "invalid_request",
-		    "Query variable 'resource' holds a control character");
+	if ((bad = api_resource_bad(resource, evhttp_uri_get_query(
+	    evhttp_request_get_evhttp_uri(req)))) != NULL) {
+		snprintf(buf, sizeof(buf), "Query variable 'resource' %s", bad);
+		api_error(req, 400, "Bad Request", "invalid_request", buf);
 		return;
 	}
 	auth = evhttp_find_header(evhttp_request_get_input_headers(req),
@@ -368,16 +373,19 @@ api_token(struct himds_api *api, struct evhttp_request *req,
 		    "Basic <key>");
 		return;
 	}
+	/* Full before the key is spent: the same key works on the retry. */
+	if (api->nwaiting >= API_MAX_WAITING) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", "1");
+		api_error(req, 429, "Too Many Requests", "too_many_requests",
+		    "Too many token requests at once; try again");
+		return;
+	}
 	secret = api_basic_secret(auth, buf, sizeof(buf));
 	if (himds_challenge_redeem(api->h->challenge, secret, time(NULL)) == -1) {
 		log_info("token request with an unknown, used or expired key");
 		api_challenge(api, req, "The key is unknown, used or expired: "
 		    "read the new key file");
-		return;
-	}
-	if (api->nwaiting >= API_MAX_WAITING) {
-		api_error(req, 429, "Too Many Requests", "too_many_requests",
-		    "Too many token requests at once; try again");
 		return;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
@@ -550,6 +558,18 @@ api_conn_serving(struct himds_api *api, struct evhttp_request *req)
 		}
 }
 
+static int
+api_count_header(const struct evkeyvalq *headers, const char *name)
+{
+	const struct evkeyval	*kv;
+	int			 n = 0;
+
+	TAILQ_FOREACH(kv, headers, next)
+		if (strcasecmp(kv->key, name) == 0)
+			n++;
+	return n;
+}
+
 static void
 api_request(struct evhttp_request *req, void *arg)
 {
@@ -572,6 +592,12 @@ api_request(struct evhttp_request *req, void *arg)
 			api_error(req, 400, "Bad Request", "invalid_request", why);
 			return;
 		}
+	if (api_count_header(in, "Host") > 1) {
+		log_warnx("refused a request with more than one Host");
+		api_error(req, 400, "Bad Request", "invalid_request",
+		    "More than one Host header (RFC 9112 3.2)");
+		return;
+	}
 	if (!api_host_ok(evhttp_find_header(in, "Host"))) {
 		log_warnx("refused a request for Host %s: only localhost, "
 		    "127.0.0.1 and [::1] (DNS rebinding?)",
@@ -631,7 +657,8 @@ api_request(struct evhttp_request *req, void *arg)
 		    "Bad query string");
 		return;
 	}
-	if (r->imds && evhttp_find_header(&query, "api-version") == NULL)
+	if (r->imds && (evhttp_find_header(&query, "api-version") == NULL ||
+	    evhttp_find_header(&query, "api-version")[0] == '\0'))
 		api_error(req, 400, "Bad Request", "invalid_request",
 		    "Bad request. api-version was not specified in the request");
 	else

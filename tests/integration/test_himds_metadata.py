@@ -73,9 +73,10 @@ def metadata_header_and_api_version_required(env):
 			check(status == 400 and doc.get("error") == "invalid_request" and
 			      "metadata" in doc.get("error_description", "").lower(),
 			      "%s with %r: %d %r" % (path, headers, status, doc))
-	status, _, doc = api(h, "/metadata/instance", MD)
-	check(status == 400 and "api-version" in doc.get("error_description", ""),
-	      "no api-version: %d %r" % (status, doc))
+	for path in ("/metadata/instance", "/metadata/instance?api-version="):
+		status, _, doc = api(h, path, MD)
+		check(status == 400 and "api-version" in doc.get("error_description", ""),
+		      "%s: %d %r" % (path, status, doc))
 	status, _, doc = api(h, "/agentstatus")
 	check(status == 400 and "metadata" in doc.get("error_description", "").lower(),
 	      "/agentstatus without the Metadata header: %d %r" % (status, doc))
@@ -133,6 +134,17 @@ def only_local_host_names(env):
 			status, _, doc = api(h, path, dict(MD, Host=host))
 			check(status == 400 and "Host" in doc.get("error_description", ""),
 			      "%s with Host %r: %d %r" % (path, host, status, doc))
+	# Two Host fields (RFC 9112 3.2), the first a good one: 400 too.
+	with socket.create_connection(("127.0.0.1", h.port), timeout=5) as s:
+		s.sendall(b"GET /agentstatus HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n"
+			  b"Metadata: true\r\nConnection: close\r\n\r\n")
+		out = b""
+		while True:
+			d = s.recv(65536)
+			if not d:
+				break
+			out += d
+	check(out.startswith(b"HTTP/1.1 400 ") and b"Host" in out, "two Host fields: %r" % out[:300])
 	check(keys() == before, "a request for another host got a key file")
 	# What a browser does after DNS rebinding: curl with the rebound name resolved to 127.0.0.1.
 	p = curl("--noproxy", "*", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Metadata: true",

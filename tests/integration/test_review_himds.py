@@ -7,7 +7,8 @@ Expectations:
 - A request line in absolute form (GET http://evil.example/...) names the host asked for: refused
   as a Host of evil.example would be, whatever the Host header says.
 - A token request whose resource holds a control character (a newline that would forge a log
-  line, a NUL) is refused with 400 naming resource, before any challenge.
+  line, a NUL) or is not UTF-8 (it goes to the cloud in JSON) is refused with 400 naming
+  resource, before any challenge.
 - A request trickled in a header line at a time is cut off 10 s after the connection (evhttp's
   own timeout restarts at every byte); requests on a kept-alive connection are still answered.
 """
@@ -121,7 +122,7 @@ def resource_with_control_characters_refused(env):
 		put_local_identity(env.sim, h.state_dir)
 		h.start()
 	for bad in ("https%3A%2F%2Fvault.azure.net%0a2026-01-01T00%3A00%3A00.000Z%20himds%20info%20forged",
-		    "x%00y", "x%1by", "x%7fy"):
+		    "x%00y", "x%1by", "x%7fy", "%ff%fe", "%c3%28", "a%e2%82"):
 		status, hdrs, doc = api(h, "/metadata/identity/oauth2/token?api-version=2020-06-01&resource=" + bad, MD)
 		check(status == 400 and "www-authenticate" not in hdrs and "resource" in doc.get("error_description", ""),
 		      "resource=%s: %d %r" % (bad, status, doc))
