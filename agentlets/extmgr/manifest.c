@@ -1,6 +1,7 @@
 /* manifest.c -- the handler protocol's JSON that a package and its handler write: HandlerManifest.json, status/<seq>.status and the heartbeat file, read without following a symlink. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,51 @@ manifest_status_ours(const char *status, int code, const char *msg)
 	return st;
 }
 
+/*
+ * A status's or substatus's code.  The VM agent takes it without a type
+ * check, and HandlerUtil writes it as a string ("0"): an integer, or a
+ * string that is one in decimal, within int's range (absent or null: 0).
+ * 0 with *code set, or -1 with why naming where and the value.
+ */
+static int
+manifest_code(json_t *v, const char *where, int *code, char *why,
+    size_t whylen)
+{
+	const char	*s, *p;
+	long long	 n;
+
+	*code = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_integer(v))
+		n = json_integer_value(v);
+	else if (json_is_string(v)) {
+		s = json_string_value(v);
+		p = s[0] == '-' ? s + 1 : s;
+		/* Digits only: strtoll would take " 7", "+7" and "7\n". */
+		if (p[0] == '\0' || strspn(p, "0123456789") != strlen(p) ||
+		    strlen(s) != json_string_length(v)) {
+			snprintf(why, whylen, "%s.code: \"%.32s\" is not a "
+			    "decimal integer", where, s);
+			return -1;
+		}
+		errno = 0;
+		n = strtoll(s, NULL, 10);
+		if (errno == ERANGE)
+			n = LLONG_MAX;
+	} else {
+		snprintf(why, whylen, "%s.code: not an integer or a string "
+		    "of one", where);
+		return -1;
+	}
+	if (n < INT_MIN || n > INT_MAX) {
+		snprintf(why, whylen, "%s.code: out of range", where);
+		return -1;
+	}
+	*code = (int)n;
+	return 0;
+}
+
 /* Checks one substatus entry as the VM agent does: an object with a
  * status among the four values, formattedMessage well formed. */
 static int
@@ -346,7 +392,7 @@ manifest_substatus_check(json_t *sub, size_t i, char *err, size_t errlen)
 {
 	json_t	*v;
 	char	 where[64];
-	int	 bad;
+	int	 bad, code;
 
 	snprintf(where, sizeof(where), "[0].status.substatus[%zu]", i);
 	if (json_is_null(sub))
@@ -361,11 +407,9 @@ manifest_substatus_check(json_t *sub, size_t i, char *err, size_t errlen)
 		    "missing" : "not transitioning, warning, error or success");
 		return -1;
 	}
-	v = json_object_get(sub, "code");
-	if (v != NULL && !json_is_integer(v) && !json_is_null(v)) {
-		manifest_err(err, errlen, "%s.code: not an integer", where);
+	if (manifest_code(json_object_get(sub, "code"), where, &code, err,
+	    errlen) == -1)
 		return -1;
-	}
 	manifest_formatted(json_object_get(sub, "formattedMessage"), where,
 	    &bad, err, errlen);
 	return bad ? -1 : 0;
@@ -381,7 +425,7 @@ manifest_status_parse(const char *buf, size_t len,
 	const char		*msg, *s;
 	char			 why[512], text[600];
 	size_t			 i;
-	int			 bad;
+	int			 bad, code;
 
 	*out = NULL;
 	why[0] = '\0';
@@ -418,11 +462,9 @@ manifest_status_parse(const char *buf, size_t len,
 		goto bad;
 	}
 	s = json_string_value(v);
-	v = json_object_get(sd, "code");
-	if (v != NULL && !json_is_integer(v) && !json_is_null(v)) {
-		snprintf(why, sizeof(why), "[0].status.code: not an integer");
+	if (manifest_code(json_object_get(sd, "code"), "[0].status", &code,
+	    why, sizeof(why)) == -1)
 		goto bad;
-	}
 	msg = manifest_formatted(json_object_get(sd, "formattedMessage"),
 	    "[0].status", &bad, why, sizeof(why));
 	if (bad)
@@ -442,8 +484,7 @@ manifest_status_parse(const char *buf, size_t len,
 	/* An unknown value is an error, as the VM agent makes it. */
 	snprintf(st->status, sizeof(st->status), "%s",
 	    manifest_status_value(s) ? s : "error");
-	v = json_object_get(sd, "code");
-	st->code = json_is_integer(v) ? (int)json_integer_value(v) : 0;
+	st->code = code;
 	if (msg != NULL && (st->message = manifest_cut(msg,
 	    MANIFEST_STATUS_MAX_MESSAGE)) == NULL)
 		goto nomem;

@@ -79,7 +79,9 @@ int		 manifest_op_error_code(enum manifest_op);
 /* status/<seq>.status's first element, as the VM agent reads it. */
 struct manifest_status {
 	char	 status[16];	/* "transitioning", "warning", "error", "success" */
-	int	 code;		/* status.code (0 when absent) or ours on error */
+	int	 code;		/* status.code (0 when absent; an integer or,
+				   as HandlerUtil writes it, a string "0")
+				   or ours on error */
 	char	*operation;	/* status.operation, or NULL */
 	char	*name;		/* status.name, or NULL */
 	char	*message;	/* formattedMessage.message cut to 1 KB, or ours */

@@ -339,14 +339,70 @@ test_status(void)
 	CU_ASSERT_STRING_EQUAL(st->status, "error");
 	manifest_status_free(st);
 
-	/* Malformed: error 1012 with the reason and the file. */
+	/* HandlerUtil writes the code as a string: "0" is code 0, "-3" -3,
+	 * in the status and in a substatus alike. */
+	put(sdir, "3.status", "[{\"status\":{\"status\":\"success\",\"code\":\"0\","
+	    "\"substatus\":[{\"status\":\"success\",\"code\":\"7\"}]}}]", 0600);
+	CU_ASSERT_EQUAL_FATAL(manifest_status_read(fd, 3, &st), 0);
+	CU_ASSERT_STRING_EQUAL(st->status, "success");
+	CU_ASSERT_EQUAL(st->code, 0);
+	CU_ASSERT_EQUAL(st->from_handler, 1);
+	manifest_status_free(st);
+	put(sdir, "3.status", "[{\"status\":{\"status\":\"error\",\"code\":\"-3\"}}]", 0600);
+	CU_ASSERT_EQUAL_FATAL(manifest_status_read(fd, 3, &st), 0);
+	CU_ASSERT_STRING_EQUAL(st->status, "error");
+	CU_ASSERT_EQUAL(st->code, -3);
+	CU_ASSERT_EQUAL(st->from_handler, 1);
+	manifest_status_free(st);
+
+	/* Malformed: error 1012 with the reason and the file.  A string that
+	 * is not a decimal integer, and a type that is neither, are named. */
 	put(sdir, "3.status", "[{\"status\":{\"status\":\"success\",\"code\":\"x\"}}]", 0600);
 	CU_ASSERT_EQUAL_FATAL(manifest_status_read(fd, 3, &st), 0);
 	CU_ASSERT_STRING_EQUAL(st->status, "error");
 	CU_ASSERT_EQUAL(st->code, MANIFEST_ERR_STATUS);
 	CU_ASSERT_EQUAL(st->from_handler, 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(st->message, "status/3.status"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(st->message, "code: not an integer"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(st->message,
+	    "[0].status.code: \"x\" is not a decimal integer"));
+	manifest_status_free(st);
+	{
+		static const struct {
+			const char	*code;	/* the JSON value */
+			const char	*why;	/* in the message */
+		} bad[] = {
+			{ "\" 0\"", "\" 0\" is not a decimal integer" },
+			{ "\"0x10\"", "\"0x10\" is not a decimal integer" },
+			{ "\"\"", "\"\" is not a decimal integer" },
+			{ "\"99999999999\"", "out of range" },
+			{ "99999999999", "out of range" },
+			{ "1.5", "not an integer or a string of one" },
+			{ "true", "not an integer or a string of one" },
+			{ "[0]", "not an integer or a string of one" },
+		};
+		size_t	i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(text, sizeof(text), "[{\"status\":{\"status\":"
+			    "\"success\",\"code\":%s}}]", bad[i].code);
+			put(sdir, "3.status", text, 0600);
+			CU_ASSERT_EQUAL_FATAL(manifest_status_read(fd, 3, &st), 0);
+			CU_ASSERT_EQUAL(st->code, MANIFEST_ERR_STATUS);
+			CU_ASSERT_EQUAL(st->from_handler, 0);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(st->message);
+			if (strstr(st->message, bad[i].why) == NULL)
+				fprintf(stderr, "code %s: %s\n", bad[i].code,
+				    st->message);
+			CU_ASSERT_PTR_NOT_NULL(strstr(st->message, bad[i].why));
+			manifest_status_free(st);
+		}
+	}
+	put(sdir, "3.status", "[{\"status\":{\"status\":\"success\",\"substatus\":"
+	    "[{\"status\":\"success\",\"code\":\"ok\"}]}}]", 0600);
+	CU_ASSERT_EQUAL_FATAL(manifest_status_read(fd, 3, &st), 0);
+	CU_ASSERT_EQUAL(st->code, MANIFEST_ERR_STATUS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st->message,
+	    "[0].status.substatus[0].code: \"ok\" is not a decimal integer"));
 	manifest_status_free(st);
 	put(sdir, "3.status", "[{\"status\":", 0600);
 	CU_ASSERT_EQUAL_FATAL(manifest_status_read(fd, 3, &st), 0);
