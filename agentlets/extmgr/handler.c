@@ -387,6 +387,98 @@ handler_place_certificate(int certsdirfd, const char *thumbprint,
 	return 0;
 }
 
+#define HANDLER_TREE_MAX_DEPTH	130	/* unpack allows 128 components */
+
+/* name in dfd given S_IXUSR when it is a regular file.  Opened, not
+ * chmod'ed by name: the mode changed is that of the file checked. */
+static int
+handler_exec_file(int dfd, const char *name, const char *shown, char *err,
+    size_t errlen)
+{
+	struct stat	st;
+	int		fd;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC)) == -1) {
+		if (errno == ELOOP || errno == ENXIO)
+			return 0;	/* a symlink or a socket: left alone */
+		snprintf(err, errlen, "%s/%s: %s", shown, name,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & S_IXUSR) == 0 &&
+	    fchmod(fd, (st.st_mode & 07777) | S_IXUSR) == -1) {
+		snprintf(err, errlen, "%s/%s: chmod: %s", shown, name,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Every file under the directory fd (taken: closed on return). */
+static int
+handler_exec_tree(int fd, const char *shown, int depth, char *err,
+    size_t errlen)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	char		 sub[PATH_MAX];
+	int		 sfd, rc = 0;
+
+	if (depth > HANDLER_TREE_MAX_DEPTH) {
+		snprintf(err, errlen, "%s: too deep", shown);
+		close(fd);
+		return -1;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		snprintf(err, errlen, "%s: %s", shown, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1)
+			continue;	/* gone meanwhile */
+		if (S_ISREG(st.st_mode))
+			rc = handler_exec_file(dirfd(d), de->d_name, shown, err,
+			    errlen);
+		else if (S_ISDIR(st.st_mode)) {
+			snprintf(sub, sizeof(sub), "%s/%s", shown, de->d_name);
+			if ((sfd = openat(dirfd(d), de->d_name, O_RDONLY |
+			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+				snprintf(err, errlen, "%s: %s", sub,
+				    strerror(errno));
+				rc = -1;
+			} else
+				rc = handler_exec_tree(sfd, sub, depth + 1, err,
+				    errlen);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int
+handler_make_executable(int extdirfd, char *err, size_t errlen)
+{
+	int	fd;
+
+	/* A descriptor of its own: readdir moves the offset. */
+	if ((fd = openat(extdirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "extension dir: %s", strerror(errno));
+		return -1;
+	}
+	return handler_exec_tree(fd, ".", 0, err, errlen);
+}
+
 int
 handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
     size_t errlen)

@@ -106,6 +106,16 @@ int	handler_place_certificate(int certsdirfd, const char *thumbprint,
 	    size_t key_len, char *err, size_t errlen);
 
 /*
+ * The VM agent's ExtHandlerInstance.initialize, after unpacking: every
+ * regular file under the extension directory extdirfd gets S_IXUSR (a zip
+ * made on Windows has no mode bits, and its install.sh would fail with
+ * 126).  Each name is opened from its directory's fd with O_NOFOLLOW: a
+ * symlink is neither changed nor followed, nor is anything but a file or
+ * a directory.  0, or -1 with err naming the file.
+ */
+int	handler_make_executable(int extdirfd, char *err, size_t errlen);
+
+/*
  * The upgrade's "copy status" step (the VM agent's copy_status_files):
  * every regular status/<name>.status of the old version's directory (at
  * most 128 KB, never through a symlink) written into the new version's

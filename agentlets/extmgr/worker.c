@@ -498,6 +498,31 @@ package_is_type(const struct ext_where *x, const struct goal_ext *g,
 	return rc;
 }
 
+/*
+ * Every unpacked file u+x, as the VM agent's initialize makes it: a zip
+ * made on Windows has no mode bits, and unpack gives 0755 only to entries
+ * that had one.  On failure the tree is removed (unpacked again at the
+ * next pass) and -1 returned with why filled.
+ */
+static int
+package_executable(struct worker *w, const struct ext_where *x, char *why,
+    size_t len)
+{
+	char	err[512];
+	int	fd, rc;
+
+	if ((fd = safedir_open(x->ext_path, why, len)) == -1)
+		rc = -1;
+	else {
+		rc = handler_make_executable(fd, why, len);
+		close(fd);
+	}
+	if (rc == -1 && unpack_remove_tree(w->ext_fd, x->dir_name, err,
+	    sizeof(err)) == -1)
+		log_warnx("%s", err);
+	return rc;
+}
+
 enum fetch_result {
 	FETCH_OK,
 	FETCH_RETRY,	/* the network: try again at the next pass */
@@ -609,6 +634,12 @@ fetch_package(struct worker *w, const char *name, json_t *rec,
 			    "package extraction refused: %s", err);
 			break;
 		}
+		goto done;
+	}
+	if (package_executable(w, x, why, sizeof(why)) == -1) {
+		outcome_set(&o, "Install", "error", EXTMGR_ERR_EXTRACT,
+		    "package extraction: %s", why);
+		rc = FETCH_RETRY;	/* ours, not the package's */
 		goto done;
 	}
 	if (package_is_type(x, g, why, sizeof(why)) == -1) {

@@ -20,6 +20,8 @@ Expectations:
   of them starts at most one pass a second.
 - extmgr killed mid-download resumes the partial file with Range when restarted.
 - protectedSettings reach the handler as CMS that the placed <THUMB>.crt/.prv decrypt.
+- A package made on Windows (zip entries without mode bits) still runs: every unpacked file gets
+  u+x, as the VM agent's initialize gives it, so install.sh does not fail with 126.
 - While the cloud is unreachable nothing is done, and the goal is applied once it is back; but
   `azcmagent extension remove` works (the operator's own removal needs no cloud).
 """
@@ -31,6 +33,7 @@ import re
 import signal
 import subprocess
 import time
+import zipfile
 
 import fx_extmgr as fx
 from harness import check, poll, test
@@ -435,3 +438,44 @@ def waits_while_the_cloud_is_unreachable(env):
 	check("fetched 9 bytes" in v["status"]["message"], "after the cloud came back: %r" % v["status"])
 	fx.undeploy(env, "later")
 	fx.wait_gone(env, "later")
+
+
+@test(timeout=60)
+def package_without_mode_bits_runs(env):
+	# As a zip made on Windows: created by MS-DOS, no Unix mode in any entry.
+	x = env.extmgr
+	with open(os.path.join(fx.SAMPLES, "common.sh")) as f:
+		common = f.read()
+	manifest = json.dumps([{"name": "NoMode", "version": 1.0, "handlerManifest": {
+		"installCommand": "handler.sh install", "enableCommand": "handler.sh enable",
+		"updateCommand": "handler.sh update", "disableCommand": "handler.sh disable",
+		"uninstallCommand": "handler.sh uninstall"}}])
+	script = ("#!/bin/sh\n. \"$(dirname \"$0\")/common.sh\"\nlog_call \"$1\"\n"
+		  "[ \"$1\" = enable ] && write_status Enable success 0 \"no mode bits, still ran\"\nexit 0\n")
+	z = fx.package_path(env, "%s.NoMode-1.0.zip" % fx.PUBLISHER)
+	with zipfile.ZipFile(z, "w") as zf:
+		for name, data in (("HandlerManifest.json", manifest), ("handler.sh", script),
+				   ("common.sh", common)):
+			info = zipfile.ZipInfo(name)
+			info.create_system = 0
+			info.external_attr = 0
+			zf.writestr(info, data)
+	fx.sign_as(env, z, fx.PUBLISHER, "NoMode")
+	fx.catalog(env, fx.PUBLISHER, "NoMode", "1.0", z)
+	v = fx.deploy(env, "nomode", type_name="NoMode")
+	seq = v["sequenceNumber"]
+
+	def settled():
+		s = (fx.view(env, "nomode") or {}).get("status") or {}
+		return s if s.get("sequenceNumber") == seq and (s.get("status") == "error" or
+			   (s.get("operation"), s.get("status")) == ("Enable", "success")) else None
+	s = poll(settled, timeout=30, interval=0.2)
+	check(s and s["status"] == "success" and "no mode bits, still ran" in s["message"],
+	      "report: %r\n%s" % (s, x.stderr_tail(20)))
+	check(x.calls("NoMode") == ["install 1.0 seq=%d" % seq, "enable 1.0 seq=%d" % seq],
+	      "calls: %r" % x.calls("NoMode"))
+	d = x.own("extensions", "%s.NoMode-1.0" % fx.PUBLISHER)
+	for n in ("handler.sh", "common.sh", "HandlerManifest.json"):
+		check(os.stat(os.path.join(d, n)).st_mode & 0o100, "%s has no u+x: %o" % (n, os.stat(os.path.join(d, n)).st_mode))
+	fx.undeploy(env, "nomode")
+	fx.wait_gone(env, "nomode")

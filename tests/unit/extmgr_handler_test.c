@@ -956,6 +956,50 @@ test_protected_settings_decrypt(void)
 }
 
 /* The upgrade's status copy: status files only, never through a symlink. */
+/*
+ * After unpacking, as the VM agent's initialize does: every file gets
+ * S_IXUSR (a zip made on Windows has no mode bits); a symlink is neither
+ * changed nor followed, and what it points to keeps its mode.
+ */
+static void
+test_make_executable(void)
+{
+	char	ext[512], logs[512], err[512], deep[1024], path[1024];
+	char	target[1024];
+	int	fd;
+
+	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
+	put(ext, "install.sh", "#!/bin/sh\nexit 0\n", 0644);
+	put(ext, "none", "x", 0);
+	put(ext, "HandlerManifest.json", GOOD_MANIFEST, 0600);
+	snprintf(deep, sizeof(deep), "%.700s/a", ext);
+	CU_ASSERT_FATAL(mkdir(deep, 0755) == 0);
+	snprintf(deep, sizeof(deep), "%.700s/a/b", ext);
+	CU_ASSERT_FATAL(mkdir(deep, 0755) == 0);
+	put(deep, "tool", "#!/bin/sh\n", 0640);
+	put(root, "outside-exec", "not ours", 0644);
+	snprintf(target, sizeof(target), "%.700s/outside-exec", root);
+	snprintf(path, sizeof(path), "%.700s/link", deep);
+	CU_ASSERT_FATAL(symlink(target, path) == 0);
+	snprintf(path, sizeof(path), "%.700s/fifo", ext);
+	CU_ASSERT_FATAL(mkfifo(path, 0644) == 0);
+
+	CU_ASSERT_EQUAL_FATAL(handler_make_executable(fd, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(mode_of(ext, "install.sh") & 07777, 0744);
+	CU_ASSERT_EQUAL(mode_of(ext, "none") & 07777, 0100);
+	CU_ASSERT_EQUAL(mode_of(ext, "HandlerManifest.json") & 07777, 0700);
+	CU_ASSERT_EQUAL(mode_of(ext, "scripts/run.sh") & 07777, 0755);
+	CU_ASSERT_EQUAL(mode_of(deep, "tool") & 07777, 0740);
+	CU_ASSERT(S_ISLNK(mode_of(deep, "link")));
+	CU_ASSERT_EQUAL(mode_of(root, "outside-exec") & 07777, 0644);
+	CU_ASSERT_EQUAL(mode_of(ext, "fifo") & 07777, 0644);	/* not a file */
+	CU_ASSERT_EQUAL(mode_of(ext, "a") & 07777, 0755);
+	/* Again: nothing left to change, still 0. */
+	CU_ASSERT_EQUAL(handler_make_executable(fd, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(mode_of(ext, "install.sh") & 07777, 0744);
+	close(fd);
+}
+
 static void
 test_copy_status(void)
 {
@@ -1383,6 +1427,7 @@ static const struct unit_test tests[] = {
 	  test_protected_settings_decrypt },
 	{ "upgrade: status files copied, symlinks neither copied nor followed",
 	  test_copy_status },
+	{ "unpacked: every file gets u+x, no symlink followed", test_make_executable },
 	{ "run: environment, working dir, no inherited fd, exit code", test_run_environment },
 	{ "run: commands resolved as the VM agent does, 126, 127",
 	  test_run_command_paths },
