@@ -766,52 +766,64 @@ install_enable(struct worker *w, const char *name, json_t *rec,
 	report(w, name, rec, g->seq, g->version, &o);
 }
 
-/* Disable (if enabled) and uninstall version of rec, then its directory
- * goes.  0, or -1 with o filled (the extension stays). */
-static int
-remove_version(struct worker *w, json_t *rec, const char *version,
-    long long seq, struct outcome *o, int keep_going)
+/*
+ * Disable (if enabled) and uninstall version of rec, then its directory
+ * goes whatever the handler said, as the VM agent's handle_uninstall does:
+ * a failing or hanging handler must not keep forever an extension the
+ * cloud or the operator removed.  Each failure is logged and said in
+ * failed ("" when none).
+ */
+static void
+remove_version(struct worker *w, const char *name, json_t *rec,
+    const char *version, long long seq, char *failed, size_t len)
 {
 	struct ext_where	 x;
+	struct outcome		 o;
 	char			 err[512];
-	const char		*hs = state_str(rec, "handlerState");
+	size_t			 n;
 
+	failed[0] = '\0';
+	memset(&o, 0, sizeof(o));
 	/* The handler runs with the settings it was last enabled with. */
 	if (state_int(rec, "seq", -1) >= 0)
 		seq = state_int(rec, "seq", -1);
 	ext_where(w, state_str(rec, "publisher"), state_str(rec, "type"),
 	    version, &x);
-	if (strcmp(hs, "Enabled") == 0) {
+	if (strcmp(state_str(rec, "handlerState"), "Enabled") == 0) {
 		if (run_op(w, &x, version, MANIFEST_OP_DISABLE, seq, NULL,
-		    o) == -1) {
-			o->code = o->code ? o->code : 1010;
-			if (!keep_going)
-				return -1;
+		    &o) == -1) {
 			log_warnx("%s: disable failed, uninstalling anyway: %s",
-			    x.dir_name, o->message);
+			    name, o.message);
+			snprintf(failed, len, "disable failed: %.1800s",
+			    o.message);
 		}
 		set_state(w, rec, "Installed", NULL);
 	}
-	if (strcmp(state_str(rec, "handlerState"), "NotInstalled") != 0) {
-		if (run_op(w, &x, version, MANIFEST_OP_UNINSTALL, seq, NULL,
-		    o) == -1)
-			return -1;
+	if (strcmp(state_str(rec, "handlerState"), "NotInstalled") != 0 &&
+	    run_op(w, &x, version, MANIFEST_OP_UNINSTALL, seq, NULL,
+	    &o) == -1) {
+		log_warnx("%s: uninstall failed, removed anyway: %s", name,
+		    o.message);
+		n = strlen(failed);
+		snprintf(failed + n, len - n, "%suninstall failed: %.1800s",
+		    n > 0 ? "; " : "", o.message);
 	}
 	set_state(w, rec, "NotInstalled", NULL);
 	if (unpack_remove_tree(w->ext_fd, x.dir_name, err, sizeof(err)) == -1)
 		log_warnx("%s: %s", x.dir_name, err);
-	return 0;
 }
 
-/* desiredState absent (or a local removal): disable, uninstall, gone. */
+/* desiredState absent (or a local removal): disable, uninstall, gone.
+ * A handler's failure is in the report; the removal completes. */
 static void
 delete_ext(struct worker *w, const char *name, json_t *rec, long long seq,
     const char *why)
 {
 	struct outcome	 o;
-	char		 version[80];
+	char		 version[80], failed[WORKER_MESSAGE_MAX];
 
 	memset(&o, 0, sizeof(o));
+	failed[0] = '\0';
 	if (state_str(rec, "version") != NULL) {
 		snprintf(version, sizeof(version), "%s",
 		    state_str(rec, "version"));
@@ -819,15 +831,8 @@ delete_ext(struct worker *w, const char *name, json_t *rec, long long seq,
 		outcome_set(&o, "Uninstall", "transitioning", 0, "removing %s",
 		    version);
 		report(w, name, rec, seq, version, &o);
-		if (remove_version(w, rec, version, seq, &o, 1) == -1) {
-			o.op = "Uninstall";
-			o.status = "error";
-			state_set_int(rec, "failedSeq", seq);
-			state_set_str(rec, "failedVersion", "absent");
-			set_state(w, rec, NULL, "");
-			report(w, name, rec, seq, version, &o);
-			return;
-		}
+		remove_version(w, name, rec, version, seq, failed,
+		    sizeof(failed));
 		state_set_str(rec, "version", NULL);
 		state_set_int(rec, "seq", -1);
 		set_state(w, rec, "NotInstalled", "");
@@ -835,7 +840,11 @@ delete_ext(struct worker *w, const char *name, json_t *rec, long long seq,
 		snprintf(version, sizeof(version), "%s",
 		    json_string_value(json_object_get(json_object_get(rec,
 		    "report"), "version")) ?: "");
-	outcome_set(&o, "Uninstall", "success", 0, "%s", why);
+	if (failed[0] != '\0')
+		outcome_set(&o, "Uninstall", "success", 0, "%s; its files "
+		    "removed anyway: %s", why, failed);
+	else
+		outcome_set(&o, "Uninstall", "success", 0, "%s", why);
 	report(w, name, rec, seq, version, &o);
 }
 
@@ -1038,10 +1047,8 @@ reconcile_one(struct worker *w, const struct goal_ext *g)
 	version = state_str(rec, "version");
 	hs = state_str(rec, "handlerState");
 	if (!g->present) {
-		if (state_int(rec, "failedSeq", -1) == g->seq &&
-		    state_str(rec, "failedVersion") != NULL &&
-		    strcmp(state_str(rec, "failedVersion"), "absent") == 0)
-			return;
+		/* No failedVersion "absent" check: a delete always completes
+		 * now, and one an earlier extmgr gave up on goes on. */
 		if (version != NULL && !policy_allowed(&w->ac, g->publisher,
 		    g->type, POLICY_DELETE, reason, sizeof(reason))) {
 			refuse(w, g->name, rec, g, "Uninstall", reason);

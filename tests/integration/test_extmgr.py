@@ -10,7 +10,9 @@ Expectations:
   handler that writes an error status has it reported with its code.
 - An upgrade from 1.0 to 1.1 calls the handlers in the VM agent's order; a failing disable of the
   old version aborts the upgrade (1.0 stays).
-- Delete runs disable and uninstall and the cloud forgets the extension.
+- Delete runs disable and uninstall and the cloud forgets the extension.  An uninstall that fails
+  or passes its time limit is logged and the files are removed anyway (the VM agent's
+  handle_uninstall): the delete completes rather than leaving the extension installed.
 - extmgr killed with SIGKILL mid-install converges when restarted; nothing is stuck transitioning.
 - What the killed pass's handler left running (its shell, a child, a grandchild that called setsid) is
   killed by the restarted extmgr before the step runs again.
@@ -42,11 +44,11 @@ from harness import check, poll, test
 PARALLEL = True
 
 
-LIMIT = 3	# enable_timeout_seconds here
+LIMIT = 3	# enable_timeout_seconds and uninstall_timeout_seconds here
 
 
 def setup():
-	return fx.extmgr_env(enable_timeout_seconds=LIMIT)
+	return fx.extmgr_env(enable_timeout_seconds=LIMIT, uninstall_timeout_seconds=LIMIT)
 
 
 def teardown(env):
@@ -479,3 +481,42 @@ def package_without_mode_bits_runs(env):
 		check(os.stat(os.path.join(d, n)).st_mode & 0o100, "%s has no u+x: %o" % (n, os.stat(os.path.join(d, n)).st_mode))
 	fx.undeploy(env, "nomode")
 	fx.wait_gone(env, "nomode")
+
+
+def stuck_uninstall_dir(env):
+	"""A handler whose uninstall does what the setting uninstall says: fail (exit 3) or hang."""
+	with open(os.path.join(fx.SAMPLES, "common.sh")) as f:
+		common = f.read()
+	return fx.handler_dir(env, "stuck", {
+		"common.sh": (common, 0o644),
+		"HandlerManifest.json": (json.dumps([{"name": "Stuck", "version": 1.0, "handlerManifest": {
+			"installCommand": "handler.sh install", "enableCommand": "handler.sh enable",
+			"updateCommand": "handler.sh update", "disableCommand": "handler.sh disable",
+			"uninstallCommand": "handler.sh uninstall"}}]), 0o644),
+		"handler.sh": ("#!/bin/sh\n. \"$(dirname \"$0\")/common.sh\"\nlog_call \"$1\"\n"
+			       "[ \"$1\" = enable ] && write_status Enable success 0 \"stuck enabled\"\n"
+			       "if [ \"$1\" = uninstall ]; then\n"
+			       "  case $(setting uninstall) in\n"
+			       "  fail) echo 'cannot uninstall: on purpose' >&2; exit 3;;\n"
+			       "  hang) sleep $(setting seconds 600);;\n"
+			       "  esac\nfi\nexit 0\n", 0o755)})
+
+
+@test(timeout=90)
+def failing_or_hanging_uninstall_still_deletes(env):
+	x = env.extmgr
+	fx.publish(env, None, "1.0", handler_dir=stuck_uninstall_dir(env), type_name="Stuck")
+	for mode, why in (("fail", r"exit 3.*cannot uninstall: on purpose"), ("hang", r"Timeout\(%d\)" % LIMIT)):
+		ext = "stuck-" + mode
+		v = fx.deploy(env, ext, type_name="Stuck", settings={"uninstall": mode, "seconds": "619"})
+		seq = fx.wait_status(env, ext, v["sequenceNumber"], operation="Enable")["sequenceNumber"]
+		fx.undeploy(env, ext)
+		fx.wait_gone(env, ext, timeout=30)
+		check(x.calls("Stuck")[-2:] == ["disable 1.0 seq=%d" % seq, "uninstall 1.0 seq=%d" % seq],
+		      "calls: %r" % x.calls("Stuck"))
+		check(not [d for d in fx.ext_dirs(x) if d.startswith("Cloudsim.Samples.Stuck-")],
+		      "%s: files left: %r" % (ext, fx.ext_dirs(x)))
+		check(re.search(r"%s: uninstall failed, removed anyway: .*%s" % (ext, why), x.stderr_text()),
+		      "%s: the uninstall failure is not logged\n%s" % (ext, x.stderr_tail(20)))
+		check(poll(lambda: x.record(ext) is None, timeout=5), "%s: still recorded: %r" % (ext, x.record(ext)))
+	check(poll(lambda: not fx.sleepers("sleep 619"), timeout=3), "the hanging uninstall survived")
