@@ -479,17 +479,45 @@ handler_make_executable(int extdirfd, char *err, size_t errlen)
 	return handler_exec_tree(fd, ".", 0, err, errlen);
 }
 
+/*
+ * name copied from fromfd to tofd (atomically, 0600) when it is a regular
+ * file of at most MANIFEST_STATUS_MAX_BYTES, never through a symlink;
+ * anything else is skipped.  -1 with err only when the write fails.
+ */
+static int
+handler_copy_file(int fromfd, int tofd, const char *name, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	char		*buf, why[256];
+	size_t		 len;
+	int		 rc;
+
+	if (fstatat(fromfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode) || st.st_size > MANIFEST_STATUS_MAX_BYTES)
+		return 0;	/* none, or not a file we would copy */
+	/* O_NOFOLLOW and capped again: it may have changed meanwhile. */
+	if ((buf = atomicfile_readat(fromfd, name, MANIFEST_STATUS_MAX_BYTES,
+	    &len, why, sizeof(why))) == NULL)
+		return 0;
+	rc = atomicfile_writeat(tofd, name, buf, len, 0600, ATOMICFILE_KEEP_UID,
+	    ATOMICFILE_KEEP_GID, 0, err, errlen);
+	free(buf);
+	return rc;
+}
+
 int
 handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
     size_t errlen)
 {
 	DIR		*d = NULL;
 	struct dirent	*e;
-	struct stat	 st;
-	char		*buf;
-	size_t		 len, nlen;
 	int		 ofd, nfd = -1, rc = -1;
 
+	/* mrseq: the most recent sequence number HandlerUtil has run. */
+	if (handler_copy_file(old_extdirfd, new_extdirfd, HANDLER_MRSEQ_FILE,
+	    err, errlen) == -1)
+		return -1;
 	if ((ofd = openat(old_extdirfd, "status", O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
@@ -507,22 +535,11 @@ handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
 	if ((nfd = handler_subdir(new_extdirfd, "status", err, errlen)) == -1)
 		goto done;
 	while ((e = readdir(d)) != NULL) {
-		nlen = strlen(e->d_name);
-		if (nlen <= 7 || strcmp(e->d_name + nlen - 7, ".status") != 0 ||
-		    fstatat(ofd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISREG(st.st_mode) ||
-		    st.st_size > MANIFEST_STATUS_MAX_BYTES)
-			continue;	/* not a status file we would read */
-		if ((buf = atomicfile_readat(ofd, e->d_name,
-		    MANIFEST_STATUS_MAX_BYTES, &len, err, errlen)) == NULL)
-			continue;	/* changed meanwhile: as if absent */
-		if (atomicfile_writeat(nfd, e->d_name, buf, len, 0600,
-		    ATOMICFILE_KEEP_UID, ATOMICFILE_KEEP_GID, 0, err,
-		    errlen) == -1) {
-			free(buf);
+		if (e->d_name[0] == '.' && (e->d_name[1] == '\0' ||
+		    strcmp(e->d_name, "..") == 0))
+			continue;
+		if (handler_copy_file(ofd, nfd, e->d_name, err, errlen) == -1)
 			goto done;
-		}
-		free(buf);
 	}
 	rc = 0;
  done:

@@ -116,13 +116,6 @@ int	handler_place_certificate(int certsdirfd, const char *thumbprint,
 int	handler_make_executable(int extdirfd, char *err, size_t errlen);
 
 /*
- * The upgrade's "copy status" step (the VM agent's copy_status_files):
- * every regular status/<name>.status of the old version's directory (at
- * most 128 KB, never through a symlink) written into the new version's
- * status/ (made 0700), atomically, 0600.  No old status/ is not an error.
- * 0, or -1 with err filled.
- */
-/*
  * At the start of a pass (one pass at a time: no run of ours is under way),
  * every record in runsfd is a run whose extmgr died while its shell ran
  * (SIGKILL, a crash): what it left is killed with prockill_leftover (the
@@ -132,6 +125,18 @@ int	handler_make_executable(int extdirfd, char *err, size_t errlen);
  */
 int	handler_kill_leftovers(int runsfd, void (*said)(const char *, void *),
 	    void *arg);
+
+/*
+ * The upgrade's "copy status" step (the VM agent's copy_status_files),
+ * before the new version's update: the old version's mrseq (the most
+ * recent sequence number HandlerUtil ran) and every regular file of its
+ * status/ (each at most 128 KB, never through a symlink: others are
+ * skipped) written into the new version's directory and status/ (made
+ * 0700), atomically, 0600 (a symlink planted at a name there is replaced,
+ * not followed).  No old mrseq or status/ is not an error.  0, or -1 with
+ * err filled.
+ */
+#define HANDLER_MRSEQ_FILE	"mrseq"
 
 int	handler_copy_status(int old_extdirfd, int new_extdirfd, char *err,
 	    size_t errlen);

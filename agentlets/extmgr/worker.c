@@ -848,6 +848,34 @@ delete_ext(struct worker *w, const char *name, json_t *rec, long long seq,
 	report(w, name, rec, seq, version, &o);
 }
 
+/*
+ * The VM agent's copy_status_files, before the new version's update: the
+ * old version's mrseq and status/ into the new one's, so that a handler
+ * (HandlerUtil) knows which sequence number it last ran.  Again after a
+ * restart: each file is written whole, atomically.  0, or -1 with o filled.
+ */
+static int
+copy_status(const struct ext_where *xo, const struct ext_where *xn,
+    struct outcome *o)
+{
+	char	err[512];
+	int	ofd, nfd = -1, rc = -1;
+
+	if ((ofd = safedir_open(xo->ext_path, err, sizeof(err))) == -1 ||
+	    (nfd = safedir_open(xn->ext_path, err, sizeof(err))) == -1 ||
+	    handler_copy_status(ofd, nfd, err, sizeof(err)) == -1)
+		outcome_set(o, "Update", "error", 1008, "copying mrseq and "
+		    "status/ from %s to %s: %s", xo->dir_name, xn->dir_name,
+		    err);
+	else
+		rc = 0;
+	if (ofd != -1)
+		close(ofd);
+	if (nfd != -1)
+		close(nfd);
+	return rc;
+}
+
 static void
 upgrade_forget(struct worker *w, json_t *rec)
 {
@@ -923,7 +951,8 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 		worker_save(w);
 	}
 	if (step == 2) {
-		if (write_settings(w, &xn, g, &o) == -1)
+		if (write_settings(w, &xn, g, &o) == -1 ||
+		    copy_status(&xo, &xn, &o) == -1)
 			goto failed_upgrade;
 		if (run_op(w, &xn, g->version, MANIFEST_OP_UPDATE, g->seq, from,
 		    &o) == -1 && !cont)

@@ -9,7 +9,8 @@ Expectations:
   and the session (setsid), and Timeout(N) is reported; a
   handler that writes an error status has it reported with its code.
 - An upgrade from 1.0 to 1.1 calls the handlers in the VM agent's order; a failing disable of the
-  old version aborts the upgrade (1.0 stays).
+  old version aborts the upgrade (1.0 stays).  The new version's update already finds the old
+  one's mrseq and status/ (the VM agent's copy_status_files).
 - Delete runs disable and uninstall and the cloud forgets the extension.  An uninstall that fails
   or passes its time limit is logged and the files are removed anyway (the VM agent's
   handle_uninstall): the delete completes rather than leaving the extension installed.
@@ -520,3 +521,58 @@ def failing_or_hanging_uninstall_still_deletes(env):
 		      "%s: the uninstall failure is not logged\n%s" % (ext, x.stderr_tail(20)))
 		check(poll(lambda: x.record(ext) is None, timeout=5), "%s: still recorded: %r" % (ext, x.record(ext)))
 	check(poll(lambda: not fx.sleepers("sleep 619"), timeout=3), "the hanging uninstall survived")
+
+
+def proto_dir(env, name):
+	"""A handler that writes mrseq on enable, logs to proto.log what each command finds (mrseq, status/,
+	the protocol's variables), and exits 3, 4 or 5 from update, disable or uninstall when its settings
+	say failUpdate, failDisable or failUninstall; continueOnUpdateFailure is true."""
+	with open(os.path.join(fx.SAMPLES, "common.sh")) as f:
+		common = f.read()
+	return fx.handler_dir(env, name, {
+		"common.sh": (common, 0o644),
+		"HandlerManifest.json": (json.dumps([{"name": "Proto", "version": 1.0, "handlerManifest": {
+			"installCommand": "handler.sh install", "enableCommand": "handler.sh enable",
+			"updateCommand": "handler.sh update", "disableCommand": "handler.sh disable",
+			"uninstallCommand": "handler.sh uninstall", "continueOnUpdateFailure": True}}]), 0o644),
+		"handler.sh": ("#!/bin/sh\n. \"$(dirname \"$0\")/common.sh\"\nlog_call \"$1\"\n"
+			       "echo \"$1 $version mrseq=$(cat \"$here/mrseq\" 2>/dev/null)"
+			       " status=$(ls \"$status_dir\" | tr '\\n' ,) VERSION=${VERSION-unset}"
+			       " disable=${AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE-unset}"
+			       " uninstall=${AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE-unset}\" >> \"$log_dir/proto.log\"\n"
+			       "case $1 in\n"
+			       "enable) echo \"$seq\" > \"$here/mrseq\"; write_status Enable success 0 \"proto $version\";;\n"
+			       "update) [ \"$(setting failUpdate false)\" = true ] && { echo 'update refused' >&2; exit 3; };;\n"
+			       "disable) [ \"$(setting failDisable false)\" = true ] && exit 4;;\n"
+			       "uninstall) [ \"$(setting failUninstall false)\" = true ] && exit 5;;\n"
+			       "esac\nexit 0\n", 0o755)})
+
+
+def proto_log(x):
+	try:
+		with open(x.own("logs", "%s.Proto" % fx.PUBLISHER, "proto.log")) as f:
+			return f.read().split("\n")[:-1]
+	except OSError:
+		return []
+
+
+def proto_publish(env):
+	for version in ("1.0", "1.1"):
+		fx.publish(env, None, version, handler_dir=proto_dir(env, "proto-" + version), type_name="Proto")
+
+
+@test(timeout=90)
+def upgrade_copies_mrseq_and_status_before_update(env):
+	x = env.extmgr
+	proto_publish(env)
+	v = fx.deploy(env, "proto", type_name="Proto", version="1.0")
+	s0 = fx.wait_status(env, "proto", v["sequenceNumber"], operation="Enable")["sequenceNumber"]
+	n = len(proto_log(x))
+	v = fx.deploy(env, "proto", type_name="Proto", version="1.1")
+	v = fx.wait_status(env, "proto", v["sequenceNumber"], operation="Enable")
+	check(v["status"]["version"] == "1.1", "report: %r" % v["status"])
+	update = [l for l in proto_log(x)[n:] if l.startswith("update ")]
+	check(len(update) == 1 and update[0].startswith("update 1.1 mrseq=%d status=%d.status, " % (s0, s0)),
+	      "what update found: %r" % proto_log(x)[n:])
+	fx.undeploy(env, "proto")
+	fx.wait_gone(env, "proto")

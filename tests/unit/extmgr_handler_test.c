@@ -1029,7 +1029,36 @@ test_copy_status(void)
 	free(text);
 	CU_ASSERT_EQUAL(mode_of(sdir, "0.status") & 07777, 0600);
 	CU_ASSERT_EQUAL(mode_of(sdir, "2.status"), (mode_t)-1);
-	CU_ASSERT_EQUAL(mode_of(sdir, "notes.txt"), (mode_t)-1);
+	/* Every file of status/, as the VM agent copies it. */
+	CU_ASSERT_EQUAL(mode_of(sdir, "notes.txt") & 07777, 0600);
+	/* No old mrseq: none in the new dir either. */
+	CU_ASSERT_EQUAL(mode_of(newx, "mrseq"), (mode_t)-1);
+	close(nfd);
+
+	/* mrseq goes with status/; a symlink planted at the new one is
+	 * replaced, and what it pointed to is untouched. */
+	nfd = new_ext(newx, sizeof(newx), logs, sizeof(logs));
+	put(oldx, "mrseq", "5", 0644);
+	put(root, "mrseq-target", "untouched", 0644);
+	snprintf(target, sizeof(target), "%.700s/mrseq-target", root);
+	snprintf(path, sizeof(path), "%.700s/mrseq", newx);
+	CU_ASSERT_FATAL(symlink(target, path) == 0);
+	CU_ASSERT_EQUAL_FATAL(handler_copy_status(ofd, nfd, err, sizeof(err)), 0);
+	CU_ASSERT(S_ISREG(mode_of(newx, "mrseq")));
+	text = slurp(newx, "mrseq");
+	CU_ASSERT(text != NULL && strcmp(text, "5") == 0);
+	free(text);
+	text = slurp(root, "mrseq-target");
+	CU_ASSERT(text != NULL && strcmp(text, "untouched") == 0);
+	free(text);
+	close(nfd);
+	/* The old mrseq a symlink: not followed, not copied. */
+	nfd = new_ext(newx, sizeof(newx), logs, sizeof(logs));
+	snprintf(path, sizeof(path), "%.700s/mrseq", oldx);
+	CU_ASSERT_FATAL(unlink(path) == 0);
+	CU_ASSERT_FATAL(symlink(target, path) == 0);
+	CU_ASSERT_EQUAL_FATAL(handler_copy_status(ofd, nfd, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(mode_of(newx, "mrseq"), (mode_t)-1);
 	close(nfd);
 	/* The new version's status/ planted as a symlink: refused. */
 	nfd = new_ext(newx, sizeof(newx), logs, sizeof(logs));
@@ -1425,7 +1454,7 @@ static const struct unit_test tests[] = {
 	  test_certificates },
 	{ "settings: a handler decrypts protectedSettings as real ones do (EC, RSA)",
 	  test_protected_settings_decrypt },
-	{ "upgrade: status files copied, symlinks neither copied nor followed",
+	{ "upgrade: mrseq and status/ copied, symlinks neither copied nor followed",
 	  test_copy_status },
 	{ "unpacked: every file gets u+x, no symlink followed", test_make_executable },
 	{ "run: environment, working dir, no inherited fd, exit code", test_run_environment },
