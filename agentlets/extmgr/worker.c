@@ -885,10 +885,11 @@ upgrade_forget(struct worker *w, json_t *rec)
 	worker_save(w);
 }
 
-/* From the installed version to g's: disable old, update new, uninstall
- * old, install new, enable new; a failure stops it unless the new
- * manifest says continueOnUpdateFailure.  Each step is recorded first, so
- * that a restart takes it up again. */
+/* From the installed version to g's: disable old, copy status, update
+ * new, uninstall old, install new, enable new.  A failure stops it, except
+ * the old version's disable or uninstall when the new manifest says
+ * continueOnUpdateFailure.  Each step is recorded first, so that a restart
+ * takes it up again. */
 static void
 upgrade_ext(struct worker *w, const char *name, json_t *rec,
     const struct goal_ext *g)
@@ -954,8 +955,11 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 		if (write_settings(w, &xn, g, &o) == -1 ||
 		    copy_status(&xo, &xn, &o) == -1)
 			goto failed_upgrade;
+		/* continueOnUpdateFailure covers the old handler's disable
+		 * and uninstall only: a new version whose update failed is
+		 * not installed (the VM agent's update raises regardless). */
 		if (run_op(w, &xn, g->version, MANIFEST_OP_UPDATE, g->seq, from,
-		    &o) == -1 && !cont)
+		    &o) == -1)
 			goto failed_upgrade;
 		state_set_int(rec, "upgradeStep", step = 3);
 		worker_save(w);
@@ -979,10 +983,14 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 	install_enable(w, name, rec, g);
 	return;
  failed_upgrade:
+	/* The old version stays the installed one; the new one's tree goes
+	 * (the state no longer names it, and a delete would leave it). */
 	o.op = "Update";
 	o.status = "error";
 	if (o.code == 0)
 		o.code = 1008;
+	if (unpack_remove_tree(w->ext_fd, xn.dir_name, err, sizeof(err)) == -1)
+		log_warnx("%s: %s", xn.dir_name, err);
 	state_set_str(rec, "handlerState", "FailedUpgrade");
 	upgrade_forget(w, rec);
 	mark_failed(w, rec, g);

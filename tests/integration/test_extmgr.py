@@ -10,7 +10,9 @@ Expectations:
   handler that writes an error status has it reported with its code.
 - An upgrade from 1.0 to 1.1 calls the handlers in the VM agent's order; a failing disable of the
   old version aborts the upgrade (1.0 stays).  The new version's update already finds the old
-  one's mrseq and status/ (the VM agent's copy_status_files).
+  one's mrseq and status/ (the VM agent's copy_status_files).  continueOnUpdateFailure passes over
+  only the old version's failing disable and uninstall: a failing update of the new version stops
+  the upgrade (Update error 1008, FailedUpgrade) and leaves the old version in place.
 - Delete runs disable and uninstall and the cloud forgets the extension.  An uninstall that fails
   or passes its time limit is logged and the files are removed anyway (the VM agent's
   handle_uninstall): the delete completes rather than leaving the extension installed.
@@ -576,3 +578,28 @@ def upgrade_copies_mrseq_and_status_before_update(env):
 	      "what update found: %r" % proto_log(x)[n:])
 	fx.undeploy(env, "proto")
 	fx.wait_gone(env, "proto")
+
+
+@test(timeout=90)
+def failed_update_aborts_despite_continue_on_update_failure(env):
+	x = env.extmgr
+	proto_publish(env)
+	v = fx.deploy(env, "protofail", type_name="Proto", version="1.0")
+	s0 = fx.wait_status(env, "protofail", v["sequenceNumber"], operation="Enable")["sequenceNumber"]
+	n = len(x.calls("Proto"))
+	v = fx.deploy(env, "protofail", type_name="Proto", version="1.1", settings={"failUpdate": True})
+	s1 = v["sequenceNumber"]
+	v = fx.wait_status(env, "protofail", s1, status=("error",), operation="Update")
+	s = v["status"]
+	check(s["code"] == 1008 and "exit 3" in s["message"] and "update refused" in s["message"] and
+	      s["handlerState"] == "FailedUpgrade", "failed update's report: %r" % s)
+	time.sleep(2.5)		# two polls: nothing more runs for this goal
+	check(x.calls("Proto")[n:] == ["disable 1.0 seq=%d" % s0, "update 1.1 seq=%d from=1.0" % s1],
+	      "calls of the failed upgrade: %r" % x.calls("Proto")[n:])
+	rec = x.record("protofail")
+	check(rec["version"] == "1.0" and rec["handlerState"] == "FailedUpgrade", "record: %r" % rec)
+	check([d for d in fx.ext_dirs(x) if "Proto" in d] == ["Cloudsim.Samples.Proto-1.0"],
+	      "dirs: %r" % fx.ext_dirs(x))
+	fx.undeploy(env, "protofail")
+	fx.wait_gone(env, "protofail")
+	check(not [d for d in fx.ext_dirs(x) if "Proto" in d], "dirs after delete: %r" % fx.ext_dirs(x))
