@@ -699,10 +699,13 @@ handler_env(const struct handler_job *job, const char *mark)
 	    job->paths->ext_dir);
 	rc |= handler_env_add(env, &n, "AZURE_GUEST_AGENT_EXTENSION_VERSION",
 	    job->paths->version);
-	if (job->op == MANIFEST_OP_UPDATE)
+	if (job->op == MANIFEST_OP_UPDATE) {
 		rc |= handler_env_add(env, &n,
 		    "AZURE_GUEST_AGENT_UPDATING_FROM_VERSION",
 		    job->updating_from);
+		/* The VM agent's update() names the handler's version so. */
+		rc |= handler_env_add(env, &n, "VERSION", job->paths->version);
+	}
 	rc |= handler_env_add(env, &n, HANDLER_CERTS_ENV,
 	    job->paths->certs_dir);
 	for (i = 0; rc == 0 && job->extra_env != NULL &&

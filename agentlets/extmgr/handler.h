@@ -203,7 +203,7 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
  * HOME, LANG=C.UTF-8, the proxy and identity variables of endpoints,
  * ConfigSequenceNumber, AZURE_GUEST_AGENT_EXTENSION_PATH,
  * AZURE_GUEST_AGENT_EXTENSION_VERSION, AZURE_GUEST_AGENT_UPDATING_FROM_VERSION
- * (update), ARC_EXTENSION_CERTS_DIR, then extra_env.
+ * and VERSION (update), ARC_EXTENSION_CERTS_DIR, then extra_env.
  *
  * COMMAND is the manifest's, as the VM agent runs it: when its first word
  * (leading slashes removed) names a file in the extension dir, that word

@@ -57,9 +57,15 @@ struct outcome {
 	const char	*op;		/* "Install", ... */
 	const char	*status;	/* "success", "error", ... */
 	int		 code;
+	int		 exit_code;	/* run_op: the command's, as the VM
+					   agent tells the next one (exit
+					   status, 1011 timeout, -signal) */
 	char		 message[WORKER_MESSAGE_MAX];
 	json_t		*substatus;	/* owned, or NULL */
 };
+
+/* The VM agent's value of an exit code variable for a command not run. */
+#define WORKER_NOT_RUN	"NOT_RUN"
 
 static void
 outcome_set(struct outcome *o, const char *op, const char *status, int code,
@@ -193,6 +199,7 @@ report(struct worker *w, const char *name, json_t *rec, long long seq,
 struct run_wait {
 	int	done;
 	int	code;
+	int	exit_code;	/* as struct outcome's */
 	int	ok;
 	char	message[WORKER_MESSAGE_MAX];
 };
@@ -206,6 +213,9 @@ run_done(const struct handler_result *r, void *arg)
 	rw->done = 1;
 	rw->ok = r->code == 0;
 	rw->code = r->code;
+	/* Python's returncode, as the VM agent sees it: -N for a signal. */
+	rw->exit_code = r->exited ? r->exit_status : r->timed_out ? r->code :
+	    r->term_signal != 0 ? -r->term_signal : r->code;
 	if (rw->ok && r->output_len == 0)
 		snprintf(rw->message, sizeof(rw->message), "%s",
 		    r->message ? r->message : "");
@@ -244,12 +254,14 @@ ext_where(struct worker *w, const char *publisher, const char *type,
 
 /*
  * Runs op of the handler in x's directory (its manifest read there) with
- * the settings of seq; blocking, on the worker's own loop.  0 on success,
- * else -1 with o filled (the code and message of the run).
+ * the settings of seq and the variables env ("NAME=value", NULL-terminated,
+ * or NULL); blocking, on the worker's own loop.  0 on success, else -1
+ * with o filled (the code, exit code and message of the run).
  */
 static int
 run_op(struct worker *w, const struct ext_where *x, const char *version,
-    enum manifest_op op, long long seq, const char *from, struct outcome *o)
+    enum manifest_op op, long long seq, const char *from,
+    const char *const *env, struct outcome *o)
 {
 	struct handler_paths	 paths;
 	struct handler_endpoints ep;
@@ -263,12 +275,14 @@ run_op(struct worker *w, const struct ext_where *x, const char *version,
 	if ((fd = safedir_open(x->ext_path, err, sizeof(err))) == -1) {
 		outcome_set(o, manifest_op_report_name(op), "error",
 		    MANIFEST_ERR_MISSING, "%s", err);
+		o->exit_code = o->code;
 		return -1;
 	}
 	if ((rc = manifest_load(fd, &m, err, sizeof(err))) != 0) {
 		close(fd);
 		outcome_set(o, manifest_op_report_name(op), "error", rc, "%s",
 		    err);
+		o->exit_code = o->code;
 		return -1;
 	}
 	memset(&paths, 0, sizeof(paths));
@@ -290,6 +304,7 @@ run_op(struct worker *w, const struct ext_where *x, const char *version,
 	job.endpoints = &ep;
 	job.seq = seq < 0 ? 0 : (long)seq;
 	job.updating_from = from;
+	job.extra_env = env;
 	job.timeout_seconds = (int)w->s->limit_seconds[op];
 	job.runs_dir = w->runs_dir;
 	memset(&rw, 0, sizeof(rw));
@@ -316,10 +331,12 @@ run_op(struct worker *w, const struct ext_where *x, const char *version,
 	}
 	outcome_set(o, manifest_op_report_name(op), rw.ok ? "success" : "error",
 	    rw.code, "%s", rw.message);
+	o->exit_code = rw.exit_code;
 	manifest_free(m);
 	close(fd);
 	return rw.ok ? 0 : -1;
  fail:
+	o->exit_code = o->code;	/* not run: the VM agent gives the error's */
 	manifest_free(m);
 	close(fd);
 	return -1;
@@ -698,19 +715,27 @@ set_state(struct worker *w, json_t *rec, const char *handler_state,
 	worker_save(w);
 }
 
-/* Install (when not installed yet), then enable with g's seq. */
+/*
+ * Install (when not installed yet), then enable with g's seq.  Both get
+ * AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE: NOT_RUN, or after an upgrade
+ * the old version's uninstall exit code (kept in rec until the enable has
+ * run, so that a restart gives it again).
+ */
 static void
 install_enable(struct worker *w, const char *name, json_t *rec,
     const struct goal_ext *g)
 {
 	struct ext_where	 x;
 	struct outcome		 o;
-	char			 err[512];
-	const char		*hs;
+	char			 err[512], uninstall_exit[80];
+	const char		*hs, *env[2] = { uninstall_exit, NULL };
 	int			 cont, with_install;
 
 	memset(&o, 0, sizeof(o));
 	ext_where(w, g->publisher, g->type, g->version, &x);
+	snprintf(uninstall_exit, sizeof(uninstall_exit),
+	    "AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE=%.16s",
+	    state_str(rec, "uninstallExitCode") ?: WORKER_NOT_RUN);
 	hs = state_str(rec, "handlerState");
 	if (strcmp(hs, "NotInstalled") == 0) {
 		set_state(w, rec, NULL, "Install");
@@ -726,7 +751,7 @@ install_enable(struct worker *w, const char *name, json_t *rec,
 		    x.dir_name);
 		report(w, name, rec, g->seq, g->version, &o);
 		if (run_op(w, &x, g->version, MANIFEST_OP_INSTALL, g->seq, NULL,
-		    &o) == -1)
+		    env, &o) == -1)
 			goto fail;
 		set_state(w, rec, "Installed", "Enable");
 		report(w, name, rec, g->seq, g->version, &o);
@@ -739,8 +764,9 @@ install_enable(struct worker *w, const char *name, json_t *rec,
 	    "sequence number %lld", x.dir_name, g->seq);
 	report(w, name, rec, g->seq, g->version, &o);
 	if (run_op(w, &x, g->version, MANIFEST_OP_ENABLE, g->seq, NULL,
-	    &o) == -1)
+	    env, &o) == -1)
 		goto fail;
+	json_object_del(rec, "uninstallExitCode");
 	state_set_int(rec, "seq", g->seq);
 	set_state(w, rec, "Enabled", "");
 	{
@@ -762,6 +788,7 @@ install_enable(struct worker *w, const char *name, json_t *rec,
  fail:
 	if (o.status == NULL || strcmp(o.status, "error") != 0)
 		o.status = "error";
+	json_object_del(rec, "uninstallExitCode");
 	mark_failed(w, rec, g);
 	report(w, name, rec, g->seq, g->version, &o);
 }
@@ -791,7 +818,7 @@ remove_version(struct worker *w, const char *name, json_t *rec,
 	    version, &x);
 	if (strcmp(state_str(rec, "handlerState"), "Enabled") == 0) {
 		if (run_op(w, &x, version, MANIFEST_OP_DISABLE, seq, NULL,
-		    &o) == -1) {
+		    NULL, &o) == -1) {
 			log_warnx("%s: disable failed, uninstalling anyway: %s",
 			    name, o.message);
 			snprintf(failed, len, "disable failed: %.1800s",
@@ -801,7 +828,7 @@ remove_version(struct worker *w, const char *name, json_t *rec,
 	}
 	if (strcmp(state_str(rec, "handlerState"), "NotInstalled") != 0 &&
 	    run_op(w, &x, version, MANIFEST_OP_UNINSTALL, seq, NULL,
-	    &o) == -1) {
+	    NULL, &o) == -1) {
 		log_warnx("%s: uninstall failed, removed anyway: %s", name,
 		    o.message);
 		n = strlen(failed);
@@ -882,6 +909,7 @@ upgrade_forget(struct worker *w, json_t *rec)
 	json_object_del(rec, "upgradeFrom");
 	json_object_del(rec, "upgradeTo");
 	json_object_del(rec, "upgradeStep");
+	json_object_del(rec, "upgradeDisableExit");
 	worker_save(w);
 }
 
@@ -896,7 +924,9 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 {
 	struct ext_where	 xo, xn;
 	struct outcome		 o;
-	char			 from[80], err[512];
+	char			 from[80], err[512], code[16];
+	char			 disable_exit[80];
+	const char		*env[2] = { disable_exit, NULL };
 	long long		 step;
 	int			 cont = 0, with_install = 1;
 
@@ -934,9 +964,11 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 		outcome_set(&o, "Update", "transitioning", 0, "upgrading %s to %s",
 		    from, g->version);
 		report(w, name, rec, g->seq, g->version, &o);
+		/* The update is told how the old disable went. */
+		snprintf(code, sizeof(code), "%s", WORKER_NOT_RUN);
 		if (strcmp(state_str(rec, "handlerState"), "Enabled") == 0) {
 			if (run_op(w, &xo, from, MANIFEST_OP_DISABLE, state_int(rec,
-			    "seq", 0), NULL, &o) == -1 && !cont) {
+			    "seq", 0), NULL, NULL, &o) == -1 && !cont) {
 				o.op = "Disable";
 				snprintf(err, sizeof(err), "upgrade to %s aborted: "
 				    "disable of %s failed: ", g->version, from);
@@ -946,8 +978,15 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 				o.message[sizeof(o.message) - 1] = '\0';
 				goto abort_new;
 			}
+			if (strcmp(o.status, "error") == 0)
+				log_warnx("%s: disable of %s failed, going on "
+				    "(continueOnUpdateFailure): %s", name, from,
+				    o.message);
+			snprintf(code, sizeof(code), "%d",
+			    strcmp(o.status, "error") == 0 ? o.exit_code : 0);
 			set_state(w, rec, "Installed", NULL);
 		}
+		state_set_str(rec, "upgradeDisableExit", code);
 		state_set_int(rec, "upgradeStep", step = 2);
 		worker_save(w);
 	}
@@ -958,16 +997,28 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 		/* continueOnUpdateFailure covers the old handler's disable
 		 * and uninstall only: a new version whose update failed is
 		 * not installed (the VM agent's update raises regardless). */
+		snprintf(disable_exit, sizeof(disable_exit),
+		    "AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE=%.16s",
+		    state_str(rec, "upgradeDisableExit") ?: WORKER_NOT_RUN);
 		if (run_op(w, &xn, g->version, MANIFEST_OP_UPDATE, g->seq, from,
-		    &o) == -1)
+		    env, &o) == -1)
 			goto failed_upgrade;
 		state_set_int(rec, "upgradeStep", step = 3);
 		worker_save(w);
 	}
 	if (step == 3) {
 		if (run_op(w, &xo, from, MANIFEST_OP_UNINSTALL, state_int(rec,
-		    "seq", 0), NULL, &o) == -1 && !cont)
-			goto failed_upgrade;
+		    "seq", 0), NULL, NULL, &o) == -1) {
+			if (!cont)
+				goto failed_upgrade;
+			log_warnx("%s: uninstall of %s failed, going on "
+			    "(continueOnUpdateFailure): %s", name, from,
+			    o.message);
+			snprintf(code, sizeof(code), "%d", o.exit_code);
+		} else
+			snprintf(code, sizeof(code), "0");
+		/* For the new version's install and enable. */
+		state_set_str(rec, "uninstallExitCode", code);
 		if (unpack_remove_tree(w->ext_fd, xo.dir_name, err,
 		    sizeof(err)) == -1)
 			log_warnx("%s: %s", xo.dir_name, err);

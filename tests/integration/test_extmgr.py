@@ -13,6 +13,10 @@ Expectations:
   one's mrseq and status/ (the VM agent's copy_status_files).  continueOnUpdateFailure passes over
   only the old version's failing disable and uninstall: a failing update of the new version stops
   the upgrade (Update error 1008, FailedUpgrade) and leaves the old version in place.
+- The VM agent's variables: install and enable get AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE
+  (NOT_RUN, or in an upgrade the old version's uninstall exit code), update gets VERSION and
+  AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE (the old version's disable exit code, NOT_RUN if it was
+  not enabled); a failing disable and uninstall passed over by continueOnUpdateFailure give theirs.
 - Delete runs disable and uninstall and the cloud forgets the extension.  An uninstall that fails
   or passes its time limit is logged and the files are removed anyway (the VM agent's
   handle_uninstall): the delete completes rather than leaving the extension installed.
@@ -603,3 +607,53 @@ def failed_update_aborts_despite_continue_on_update_failure(env):
 	fx.undeploy(env, "protofail")
 	fx.wait_gone(env, "protofail")
 	check(not [d for d in fx.ext_dirs(x) if "Proto" in d], "dirs after delete: %r" % fx.ext_dirs(x))
+
+
+@test(timeout=120)
+def protocol_variables_in_an_upgrade(env):
+	x = env.extmgr
+	proto_publish(env)
+
+	def runs(n):
+		return [" ".join(w for w in l.split() if not w.startswith(("mrseq=", "status=")))
+			for l in proto_log(x)[n:]]
+	n = len(proto_log(x))
+	v = fx.deploy(env, "protoenv", type_name="Proto", version="1.0")
+	fx.wait_status(env, "protoenv", v["sequenceNumber"], operation="Enable")
+	want = ["install 1.0 VERSION=unset disable=unset uninstall=NOT_RUN",
+		"enable 1.0 VERSION=unset disable=unset uninstall=NOT_RUN"]
+	check(runs(n) == want, "install and enable: %r, want %r" % (runs(n), want))
+	n = len(proto_log(x))
+	v = fx.deploy(env, "protoenv", type_name="Proto", version="1.1")
+	fx.wait_status(env, "protoenv", v["sequenceNumber"], operation="Enable")
+	want = ["disable 1.0 VERSION=unset disable=unset uninstall=unset",
+		"update 1.1 VERSION=1.1 disable=0 uninstall=unset",
+		"uninstall 1.0 VERSION=unset disable=unset uninstall=unset",
+		"install 1.1 VERSION=unset disable=unset uninstall=0",
+		"enable 1.1 VERSION=unset disable=unset uninstall=0"]
+	check(runs(n) == want, "upgrade: %r, want %r" % (runs(n), want))
+	# Back to 1.0 whose disable and uninstall fail (4, 5): continueOnUpdateFailure passes over them,
+	# and the new version is told their exit codes.
+	v = fx.deploy(env, "protoenv", type_name="Proto", version="1.0",
+		      settings={"failDisable": True, "failUninstall": True})
+	fx.wait_status(env, "protoenv", v["sequenceNumber"], operation="Enable")
+	n = len(proto_log(x))
+	v = fx.deploy(env, "protoenv", type_name="Proto", version="1.1")
+	v = fx.wait_status(env, "protoenv", v["sequenceNumber"], operation="Enable")
+	check(v["status"]["version"] == "1.1", "report: %r" % v["status"])
+	want = ["disable 1.0 VERSION=unset disable=unset uninstall=unset",
+		"update 1.1 VERSION=1.1 disable=4 uninstall=unset",
+		"uninstall 1.0 VERSION=unset disable=unset uninstall=unset",
+		"install 1.1 VERSION=unset disable=unset uninstall=5",
+		"enable 1.1 VERSION=unset disable=unset uninstall=5"]
+	check(runs(n) == want, "upgrade past failures: %r, want %r" % (runs(n), want))
+	check(re.search(r"disable of 1\.0 failed, going on \(continueOnUpdateFailure\): exit 4", x.stderr_text()) and
+	      re.search(r"uninstall of 1\.0 failed, going on \(continueOnUpdateFailure\): exit 5", x.stderr_text()),
+	      "the failures passed over are not logged\n" + x.stderr_tail(20))
+	# A new configuration's enable: no uninstall ran.
+	n = len(proto_log(x))
+	v = fx.deploy(env, "protoenv", type_name="Proto", version="1.1", settings={"again": 1})
+	fx.wait_status(env, "protoenv", v["sequenceNumber"], operation="Enable")
+	check(runs(n) == ["enable 1.1 VERSION=unset disable=unset uninstall=NOT_RUN"], "reconfigure: %r" % runs(n))
+	fx.undeploy(env, "protoenv")
+	fx.wait_gone(env, "protoenv")

@@ -1120,6 +1120,8 @@ test_run_environment(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, line));
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "AZURE_GUEST_AGENT_EXTENSION_VERSION=1.0.0\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "AZURE_GUEST_AGENT_UPDATING_FROM_VERSION=0.9.0\n"));
+	/* The VM agent's update also gets VERSION, the handler's own. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "\nVERSION=1.0.0\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE=0\n"));
 	snprintf(line, sizeof(line), "ARC_EXTENSION_CERTS_DIR=%s\n", certs_dir);
 	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, line));
