@@ -275,7 +275,7 @@ safedir_open_in_trusted(const char *path, char *err, size_t errlen)
 	const char	*last;
 	char		*slash;
 	size_t		 n;
-	int		 pfd, fd;
+	int		 pfd, fd, saved;
 
 	if ((size_t)snprintf(parent, sizeof(parent), "%s", path) >=
 	    sizeof(parent)) {
@@ -303,7 +303,9 @@ safedir_open_in_trusted(const char *path, char *err, size_t errlen)
 		safedir_why(pfd, last, why, sizeof(why));
 		snprintf(err, errlen, "%s: %s", path, why + strlen(last) + 2);
 	}
+	saved = errno;		/* ENOENT: the caller may make it */
 	close(pfd);
+	errno = saved;
 	return fd;
 }
 

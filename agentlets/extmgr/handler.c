@@ -322,12 +322,29 @@ handler_write_settings(int extdirfd, long seq, json_t *public_settings,
 int
 handler_certs_dir_open(const char *path, char *err, size_t errlen)
 {
+	char	why[PATH_MAX + 128];
+	int	fd;
+
 	if (path == NULL || path[0] != '/') {
 		snprintf(err, errlen, "certificates dir: an absolute path "
 		    "required");
 		return -1;
 	}
-	return handler_dir_make(path, err, errlen);
+	/* Root writes private keys there: on a way only root can change,
+	 * into a folder only root can change (/var/lib/waagent, say). */
+	if (geteuid() != 0)
+		return handler_dir_make(path, err, errlen);
+	if ((fd = safedir_open_in_trusted(path, err, errlen)) == -1) {
+		if (errno != ENOENT)
+			return -1;
+		return handler_dir_make(path, err, errlen);
+	}
+	if (safedir_trusted(fd, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* Is name in dirfd already data, mode 0600, a regular file? */

@@ -12,7 +12,7 @@
 #include "url.h"
 
 static const char *const settings_keys[] = {
-	"poll_seconds", "proxy", "packages_ca", "himds_endpoint",
+	"poll_seconds", "proxy", "packages_ca", "himds_endpoint", "certs_dir",
 	"cloud_timeout_seconds", "download_attempts", "download_backoff_ms",
 	"download_stall_seconds", "install_timeout_seconds",
 	"enable_timeout_seconds", "update_timeout_seconds",
@@ -37,7 +37,7 @@ settings_read(struct extmgr_settings *s, config_t *lc, const char *config_dir,
 {
 	const config_setting_t	*root;
 	const char		*proxy = ARC_URL_PROXY, *himds = ARC_URL_HIMDS;
-	const char		*ca = EXTMGR_PACKAGES_CA;
+	const char		*ca = EXTMGR_PACKAGES_CA, *certs = NULL;
 	const char		*why;
 	char			 host[256], path[PATH_MAX];
 	uint16_t		 port;
@@ -50,6 +50,7 @@ settings_read(struct extmgr_settings *s, config_t *lc, const char *config_dir,
 	    conf_string(root, "proxy", &proxy, err) == -1 ||
 	    conf_string(root, "packages_ca", &ca, err) == -1 ||
 	    conf_string(root, "himds_endpoint", &himds, err) == -1 ||
+	    conf_string(root, "certs_dir", &certs, err) == -1 ||
 	    conf_int(root, "cloud_timeout_seconds", 1, 600,
 	    &s->cloud_timeout_seconds, err) == -1 ||
 	    conf_int(root, "download_attempts", 1, 100, &s->download_attempts,
@@ -74,13 +75,18 @@ settings_read(struct extmgr_settings *s, config_t *lc, const char *config_dir,
 	if (ca[0] == '\0')
 		return conf_fail(err, config_setting_get_member(root,
 		    "packages_ca"), "packages_ca: a file, not \"\"");
+	if (certs != NULL && (certs[0] != '/' || strlen(certs) >= PATH_MAX - 64))
+		return conf_fail(err, config_setting_get_member(root,
+		    "certs_dir"), "certs_dir: \"%s\" is not an absolute path "
+		    "like \"/var/lib/waagent\"", certs);
 	if (ca[0] == '/')
 		snprintf(path, sizeof(path), "%s", ca);
 	else
 		snprintf(path, sizeof(path), "%s/%s", config_dir, ca);
 	if ((s->proxy = strdup(proxy)) == NULL ||
 	    (s->himds_endpoint = strdup(himds)) == NULL ||
-	    (s->packages_ca = strdup(path)) == NULL)
+	    (s->packages_ca = strdup(path)) == NULL ||
+	    (certs != NULL && (s->certs_dir = strdup(certs)) == NULL))
 		return conf_fail(err, root, "out of memory");
 	return 0;
 }
@@ -130,5 +136,6 @@ extmgr_settings_clear(struct extmgr_settings *s)
 	free(s->proxy);
 	free(s->packages_ca);
 	free(s->himds_endpoint);
+	free(s->certs_dir);
 	memset(s, 0, sizeof(*s));
 }

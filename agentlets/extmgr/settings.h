@@ -18,6 +18,7 @@ struct extmgr_settings {
 	char		*proxy;			/* "http://127.0.0.1:40343" */
 	char		*packages_ca;		/* absolute */
 	char		*himds_endpoint;	/* "http://127.0.0.1:40342" */
+	char		*certs_dir;		/* absolute, or NULL: <state>/extmgr/certs */
 	long long	 cloud_timeout_seconds;	/* 30 */
 	long long	 download_attempts;	/* 10 */
 	long long	 download_backoff_ms;	/* 1000 */

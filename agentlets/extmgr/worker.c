@@ -1362,8 +1362,10 @@ worker_dirs(struct worker *w)
 	}
 	if ((size_t)snprintf(w->ext_dir, sizeof(w->ext_dir), "%s/"
 	    EXTMGR_EXT_DIR, w->own_dir) >= sizeof(w->ext_dir) ||
+	    (w->s->certs_dir != NULL ? (size_t)snprintf(w->certs_dir,
+	    sizeof(w->certs_dir), "%s", w->s->certs_dir) :
 	    (size_t)snprintf(w->certs_dir, sizeof(w->certs_dir), "%s/"
-	    EXTMGR_CERTS_DIR, w->own_dir) >= sizeof(w->certs_dir) ||
+	    EXTMGR_CERTS_DIR, w->own_dir)) >= sizeof(w->certs_dir) ||
 	    (size_t)snprintf(w->runs_dir, sizeof(w->runs_dir), "%s/"
 	    EXTMGR_RUNS_DIR, w->own_dir) >= sizeof(w->runs_dir))
 		return -1;

@@ -28,7 +28,8 @@ Expectations:
 - A write to <run>/notify/extensions starts a pass between polls; another topic does not; a flood
   of them starts at most one pass a second.
 - extmgr killed mid-download resumes the partial file with Range when restarted.
-- protectedSettings reach the handler as CMS that the placed <THUMB>.crt/.prv decrypt.
+- protectedSettings reach the handler as CMS that the placed <THUMB>.crt/.prv decrypt; they are
+  placed in extmgr.conf's certs_dir (as real extensions find them in /var/lib/waagent), made 0700.
 - A package made on Windows (zip entries without mode bits) still runs: every unpacked file gets
   u+x, as the VM agent's initialize gives it, so install.sh does not fail with 126.
 - While the cloud is unreachable nothing is done, and the goal is applied once it is back; but
@@ -45,6 +46,7 @@ import time
 import zipfile
 
 import fx_extmgr as fx
+import harness
 from harness import check, poll, test
 
 # run.py may run this module beside others: its own ports, dirs and names only.
@@ -55,7 +57,13 @@ LIMIT = 3	# enable_timeout_seconds and uninstall_timeout_seconds here
 
 
 def setup():
-	return fx.extmgr_env(enable_timeout_seconds=LIMIT, uninstall_timeout_seconds=LIMIT)
+	# Where HandlerUtil reads <THUMB>.crt/.prv on a real machine: /var/lib/waagent; here a
+	# folder of the run's own, which extmgr makes.
+	certs = os.path.join(harness.tmp_root(), "waagent-%d" % os.getpid())
+	env = fx.extmgr_env(enable_timeout_seconds=LIMIT, uninstall_timeout_seconds=LIMIT,
+			    certs_dir=certs)
+	env.certs_dir = certs
+	return env
 
 
 def teardown(env):
@@ -391,7 +399,9 @@ def protected_settings_reach_the_handler_encrypted(env):
 	der = os.path.join(env.tmp, "prot.der")
 	with open(der, "wb") as f:
 		f.write(base64.b64decode(h["protectedSettings"]))
-	certs = x.own("certs")
+	certs = env.certs_dir
+	check(oct(os.stat(certs).st_mode & 0o777) == "0o700", "certs_dir's mode")
+	check(not os.path.exists(x.own("certs")), "certificates placed in the state dir too")
 	r = subprocess.run(["openssl", "cms", "-decrypt", "-inform", "DER", "-in", der, "-recip",
 			    os.path.join(certs, thumb + ".crt"), "-inkey", os.path.join(certs, thumb + ".prv")],
 			   capture_output=True, text=True)
