@@ -109,6 +109,8 @@ static void
 agentlet_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct agentlet	*al = arg;
+	struct timeval	 grace = { al->ops->stop_grace_ms / 1000,
+	    (al->ops->stop_grace_ms % 1000) * 1000 };
 
 	(void)what;
 	if (sig == SIGHUP) {
@@ -118,7 +120,8 @@ agentlet_on_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("%s: stopping", strsignal(sig));
 	if (al->ops->stopping != NULL)
 		al->ops->stopping(al->ctx);
-	event_base_loopexit(al->base, NULL);
+	event_base_loopexit(al->base, al->ops->stop_grace_ms > 0 ? &grace :
+	    NULL);
 }
 
 static void

@@ -56,8 +56,10 @@ struct agentlet_ops {
 	void		(*start)(struct agentlet *);
 	/* After the drop: what it says it is doing, and its first work. */
 	void		(*started)(void *ctx);
-	/* SIGTERM or SIGINT, before the loop ends.  May be NULL. */
+	/* SIGTERM or SIGINT, before the loop ends.  May be NULL.  The loop
+	 * runs stop_grace_ms more (answers it gave go out), then ends. */
 	void		(*stopping)(void *ctx);
+	int		  stop_grace_ms;
 	/* After the loop: frees what start() made. */
 	void		(*stop)(void *ctx);
 };

@@ -61,6 +61,7 @@ struct himds_api {
 	int			 nwaiting;
 	struct acceptor		*acceptor;	/* pauses evhttp's listeners on EMFILE */
 	struct api_conn		*conns;
+	int			 stopping;	/* SIGTERM: token requests get 503 */
 };
 
 struct api_route {
@@ -300,6 +301,10 @@ api_token_answer(struct himds *h, long status, json_t *answer,
 	const char	*token;
 
 	(void)h;
+	if (w->req == NULL) {		/* answered 503 at SIGTERM */
+		api_wait_free(w);
+		return;
+	}
 	token = json_string_value(json_object_get(answer, "access_token"));
 	if (status == 200 && token != NULL) {
 		in = api_string_of(json_object_get(answer, "expires_in"));
@@ -371,6 +376,11 @@ api_token(struct himds_api *api, struct evhttp_request *req,
 		api_challenge(api, req, "Read the key file named in the "
 		    "WWW-Authenticate realm and send it as Authorization: "
 		    "Basic <key>");
+		return;
+	}
+	if (api->stopping) {
+		api_error(req, 503, "Service Unavailable", "shutting_down",
+		    "himds is stopping");
 		return;
 	}
 	/* Full before the key is spent: the same key works on the retry. */
@@ -735,13 +745,30 @@ himds_api_new(struct himds *h, char *err, size_t errlen)
 }
 
 void
+himds_api_stopping(struct himds_api *api)
+{
+	struct api_wait	*w;
+
+	/* Answered now, while the loop still runs to send it; the record
+	 * stays until the cloud's call ends (or himds_api_free). */
+	api->stopping = 1;
+	for (w = api->waiting; w != NULL; w = w->next)
+		if (w->req != NULL) {
+			api_error(w->req, 503, "Service Unavailable",
+			    "shutting_down", "himds is stopping");
+			w->req = NULL;
+		}
+}
+
+void
 himds_api_free(struct himds_api *api)
 {
 	if (api == NULL)
 		return;
 	while (api->waiting != NULL) {
-		api_error(api->waiting->req, 503, "Service Unavailable",
-		    "shutting_down", "himds is stopping");
+		if (api->waiting->req != NULL)
+			api_error(api->waiting->req, 503, "Service Unavailable",
+			    "shutting_down", "himds is stopping");
 		api_wait_free(api->waiting);
 	}
 	if (api->sweep != NULL)

@@ -11,6 +11,9 @@ struct himds_api;
 struct himds_api	*himds_api_new(struct himds *, char *err, size_t errlen);
 /* Answers the token requests still waiting for the cloud (503), then
  * closes everything. */
+/* SIGTERM: token requests waiting for the cloud get 503 shutting_down
+ * now, and new ones too, while the loop runs on to send them. */
+void			 himds_api_stopping(struct himds_api *);
 void			 himds_api_free(struct himds_api *);
 
 #endif

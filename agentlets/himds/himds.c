@@ -215,6 +215,14 @@ himds_started(void *arg)
 }
 
 static void
+himds_stopping(void *arg)
+{
+	struct himds	*h = arg;
+
+	himds_api_stopping(h->api);
+}
+
+static void
 himds_stop(void *arg)
 {
 	struct himds	*h = arg;
@@ -241,6 +249,8 @@ static const struct agentlet_ops himds_agentlet = {
 	.reloaded = himds_reloaded,
 	.start = himds_start,
 	.started = himds_started,
+	.stopping = himds_stopping,
+	.stop_grace_ms = 200,		/* the 503s go out */
 	.stop = himds_stop,
 };
 

@@ -11,15 +11,20 @@ Expectations:
   resource, before any challenge.
 - A request trickled in a header line at a time is cut off 10 s after the connection (evhttp's
   own timeout restarts at every byte); requests on a kept-alive connection are still answered.
+- SIGTERM while a token request waits for a cloud that does not answer: the client gets 503
+  shutting_down (it got no answer at all), and himds exits 0.
 """
 
 import http.client
 import os
+import signal
 import socket
+import threading
 import time
 
 import fixtures
-from fixtures import INSTANCE, MD, TOKEN, api, new_himds, put_local_identity
+from fixtures import (INSTANCE, MD, TOKEN, api, new_himds, put_local_identity, read_key,
+		      realm_path)
 from harness import check, poll, test
 
 NOFILE = 64		# himds's descriptor limit in this test
@@ -172,3 +177,51 @@ def slow_request_is_cut_off(env):
 	finally:
 		c.close()
 	check(h.proc.poll() is None, "himds exited %s" % h.proc.returncode)
+
+
+@test(timeout=40)
+def sigterm_answers_waiting_token_requests(env):
+	# The "proxy": it takes the connection and never answers, a cloud that hangs.
+	stall = socket.socket()
+	stall.bind(("127.0.0.1", 0))
+	stall.listen(8)
+	held = []
+
+	def take():
+		while True:
+			try:
+				held.append(stall.accept()[0])
+			except OSError:
+				return
+
+	threading.Thread(target=take, daemon=True).start()
+	try:
+		h = new_himds(env, "himds-stall", proxy="http://127.0.0.1:%d" % stall.getsockname()[1])
+		put_local_identity(env.sim, h.state_dir)
+		h.start()
+		status, hdrs, _ = api(h, TOKEN, MD)
+		check(status == 401, "the challenge: %d" % status)
+		key = read_key(realm_path(hdrs.get("www-authenticate")))
+		got = {}
+
+		def ask():
+			try:
+				got["answer"] = api(h, TOKEN, dict(MD, Authorization="Basic " + key))
+			except (OSError, http.client.HTTPException) as e:
+				got["error"] = repr(e)
+
+		t = threading.Thread(target=ask)
+		t.start()
+		check(poll(lambda: held, timeout=5), "the token request did not reach the cloud")
+		time.sleep(0.3)
+		h.stopped = True	# by this test: its exit is checked here
+		h.proc.send_signal(signal.SIGTERM)
+		t.join(10)
+		check("answer" in got and got["answer"][0] == 503 and
+		      got["answer"][2].get("error") == "shutting_down",
+		      "a token request waiting at SIGTERM got %r" % got)
+		check(h.proc.wait(10) == 0, "himds exited %s" % h.proc.returncode)
+	finally:
+		stall.close()
+		for s in held:
+			s.close()
