@@ -77,7 +77,8 @@ config_key_accepts(const struct agentconf_key *k, char *out, size_t len)
 		snprintf(out, len, "%s://host[:port]", k->scheme);
 		break;
 	case AGENTCONF_T_PATH:
-		snprintf(out, len, "a file (relative: to the config dir)");
+		snprintf(out, len, "a file (relative: to the config dir; stored "
+		    "absolute)");
 		break;
 	case AGENTCONF_T_LIST:
 		snprintf(out, len, "%s", k->item == AGENTCONF_ITEM_EXTENSION ?

@@ -185,6 +185,34 @@ agentconf_reset(struct agentconf *ac, const struct agentconf_key *k)
 	}
 }
 
+/*
+ * A file named in agent.conf, as an absolute path: a relative name is taken
+ * relative to the config dir, and a relative config dir (run/etc) to the
+ * working directory.  What is saved then means the same file to whoever
+ * loads it, and loading it again does not add the config dir once more.
+ */
+static int
+agentconf_abspath(const char *config_dir, const char *name, char *out,
+    size_t len, char *err, size_t errlen)
+{
+	char	cwd[PATH_MAX];
+	int	n;
+
+	if (name[0] == '/')
+		n = snprintf(out, len, "%s", name);
+	else if (config_dir[0] == '/')
+		n = snprintf(out, len, "%s/%s", config_dir, name);
+	else if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return agentconf_fail(err, errlen, "cannot make %s/%s absolute: "
+		    "working directory: %s", config_dir, name, strerror(errno));
+	else
+		n = snprintf(out, len, "%s/%s/%s", cwd, config_dir, name);
+	if (n < 0 || (size_t)n >= len)
+		return agentconf_fail(err, errlen, "\"%s\": the path is too long",
+		    name);
+	return 0;
+}
+
 static int
 agentconf_set_scalar(struct agentconf *ac, const struct agentconf_key *k,
     const char *text, const char *config_dir, char *err, size_t errlen)
@@ -221,8 +249,10 @@ agentconf_set_scalar(struct agentconf *ac, const struct agentconf_key *k,
 			    k->scheme);
 		break;
 	case AGENTCONF_T_PATH:
-		if (text[0] != '\0' && text[0] != '/') {
-			snprintf(path, sizeof(path), "%s/%s", config_dir, text);
+		if (text[0] != '\0') {
+			if (agentconf_abspath(config_dir, text, path, sizeof(path),
+			    err, errlen) == -1)
+				return -1;
 			text = path;
 		}
 		break;

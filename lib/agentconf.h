@@ -45,7 +45,7 @@ enum agentconf_type {
 	AGENTCONF_T_ENUM,	/* a string from a fixed set; stored as its index */
 	AGENTCONF_T_BOOL,
 	AGENTCONF_T_URL,	/* a string URL with the key's scheme */
-	AGENTCONF_T_PATH,	/* a file; relative to the config dir */
+	AGENTCONF_T_PATH,	/* a file; held absolute (relative: to the config dir) */
 	AGENTCONF_T_LIST,	/* strings, each checked by the key's item rule */
 };
 

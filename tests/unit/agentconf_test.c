@@ -140,6 +140,42 @@ test_set_get_save(void)
 	agentconf_clear(&back);
 }
 
+/*
+ * A relative --config-dir (run/etc): a stored path means one file, whatever
+ * loads it.  Set, it is stored absolute; an older file's relative value is
+ * still taken relative to the config dir, and is not prefixed again.
+ */
+static void
+test_ca_file_relative_config_dir(void)
+{
+	const struct agentconf_key	*k = agentconf_key_find("gateway.ca_file");
+	struct agentconf		 ac, back;
+	char				 err[256], cwd[64], rel[64], want[256];
+
+	CU_ASSERT_EQUAL_FATAL(load(NULL, &ac, err, sizeof(err)), 0);
+	agentconf_clear(&ac);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof(cwd)));
+	CU_ASSERT_EQUAL_FATAL(chdir("/tmp"), 0);
+	snprintf(rel, sizeof(rel), "%s", dir + strlen("/tmp/"));
+	snprintf(want, sizeof(want), "%s/ca.crt", dir);
+	CU_ASSERT_EQUAL_FATAL(agentconf_load(rel, &ac, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(agentconf_set(&ac, k, "ca.crt", rel, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(ac.gateway_ca_file, want);
+	CU_ASSERT_EQUAL_FATAL(agentconf_save(rel, &ac, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(agentconf_load(rel, &back, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(back.gateway_ca_file, want);
+	agentconf_clear(&back);
+	agentconf_clear(&ac);
+	/* An older agent.conf with a relative value, read from elsewhere. */
+	CU_ASSERT_EQUAL_FATAL(load("gateway = { ca_file = \"ca.crt\"; };\n", &ac,
+	    err, sizeof(err)), 0);
+	agentconf_clear(&ac);
+	CU_ASSERT_EQUAL_FATAL(agentconf_load(rel, &ac, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(ac.gateway_ca_file, want);
+	agentconf_clear(&ac);
+	CU_ASSERT_EQUAL(chdir(cwd), 0);
+}
+
 /* The gateway's CA is read by root: a file only root can change. */
 static void
 test_check_ca_file(void)
@@ -178,6 +214,7 @@ static const struct unit_test tests[] = {
 	{ "mistakes name file, line and expectation", test_mistakes },
 	{ "set, lists, save and load back", test_set_get_save },
 	{ "the gateway's CA: only root may change it", test_check_ca_file },
+	{ "gateway.ca_file under a relative config dir", test_ca_file_relative_config_dir },
 	{ NULL, NULL }
 };
 
