@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "agentconf.h"
@@ -137,6 +138,16 @@ agentconf_item_ok(const struct agentconf_key *k, const char *item, char *err,
 	}
 	return item[0] == '\0' ? agentconf_fail(err, errlen, "%s: empty entry",
 	    k->name) : 0;
+}
+
+/* Extension entries are the same ignoring case, as extmgr matches them
+ * (policy.c): "--remove A/B" must revoke a stored "a/b". */
+static int
+agentconf_item_same(const struct agentconf_key *k, const char *a, const char *b)
+{
+	if (k->item == AGENTCONF_ITEM_EXTENSION)
+		return strcasecmp(a, b) == 0;
+	return strcmp(a, b) == 0;
 }
 
 static int
@@ -306,7 +317,7 @@ agentconf_list_add(struct agentconf *ac, const struct agentconf_key *k,
 	if (agentconf_item_ok(k, item, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < l->n; i++)
-		if (strcmp(l->items[i], item) == 0)
+		if (agentconf_item_same(k, l->items[i], item))
 			return 0;
 	return agentconf_list_push(l, item) == -1 ?
 	    agentconf_fail(err, errlen, "out of memory") : 0;
@@ -322,7 +333,7 @@ agentconf_list_remove(struct agentconf *ac, const struct agentconf_key *k,
 	if (k->type != AGENTCONF_T_LIST)
 		return agentconf_fail(err, errlen, "%s is not a list", k->name);
 	for (i = 0; i < l->n; i++)
-		if (strcmp(l->items[i], item) == 0) {
+		if (agentconf_item_same(k, l->items[i], item)) {
 			free(l->items[i]);
 			memmove(&l->items[i], &l->items[i + 1],
 			    (l->n - i - 1) * sizeof(char *));

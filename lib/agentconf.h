@@ -87,7 +87,8 @@ char	*agentconf_get(const struct agentconf *, const struct agentconf_key *);
  * err names the valid values when text is not one of them. */
 int	agentconf_set(struct agentconf *, const struct agentconf_key *, const char *text,
 	    const char *config_dir, char *err, size_t errlen);
-/* Lists: add an entry unless present, remove it if present. */
+/* Lists: add an entry unless present, remove it if present (Publisher/Type
+ * entries compared ignoring case, as extmgr matches them). */
 int	agentconf_list_add(struct agentconf *, const struct agentconf_key *,
 	    const char *item, char *err, size_t errlen);
 int	agentconf_list_remove(struct agentconf *, const struct agentconf_key *,

@@ -140,6 +140,31 @@ test_set_get_save(void)
 	agentconf_clear(&back);
 }
 
+/* extmgr matches Publisher/Type ignoring case (policy.c): so do --add and
+ * --remove, or a revocation in another case removes nothing. */
+static void
+test_list_entries_ignore_case(void)
+{
+	const struct agentconf_key	*k = agentconf_key_find("extensions.allowlist");
+	struct agentconf		 ac;
+	char				 err[256], *v;
+
+	CU_ASSERT_EQUAL_FATAL(load(NULL, &ac, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(agentconf_list_add(&ac, k, "contoso.samples/hello", err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(agentconf_list_add(&ac, k, "Contoso.Samples/Hello", err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(ac.extensions_allowlist.n, 1);
+	CU_ASSERT_EQUAL(agentconf_list_add(&ac, k, "Other/One", err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(agentconf_list_remove(&ac, k, "CONTOSO.samples/HELLO", err,
+	    sizeof(err)), 0);
+	v = agentconf_get(&ac, k);
+	CU_ASSERT_STRING_EQUAL(v, "Other/One");
+	free(v);
+	agentconf_clear(&ac);
+}
+
 /*
  * A relative --config-dir (run/etc): a stored path means one file, whatever
  * loads it.  Set, it is stored absolute; an older file's relative value is
@@ -215,6 +240,7 @@ static const struct unit_test tests[] = {
 	{ "set, lists, save and load back", test_set_get_save },
 	{ "the gateway's CA: only root may change it", test_check_ca_file },
 	{ "gateway.ca_file under a relative config dir", test_ca_file_relative_config_dir },
+	{ "list entries compared ignoring case", test_list_entries_ignore_case },
 	{ NULL, NULL }
 };
 
