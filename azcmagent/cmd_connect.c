@@ -42,6 +42,7 @@ struct connect {
 	size_t			 key_len;
 	char			*csr;
 	json_t			*answer;	/* the register call's body */
+	int			 registered;	/* the cloud answered register with 2xx */
 	sigset_t		 oldmask;	/* before the transaction blocked signals */
 };
 
@@ -393,6 +394,7 @@ connect_register(struct azcm *a, struct connect *c)
 		break;
 	case 200:
 	case 201:
+		c->registered = 1;
 		if ((c->answer = json_loads(resp.body, 0, NULL)) == NULL)
 			rc = azcm_fail(AZCM_ECREATE, "%s: register answered %ld with "
 			    "no JSON", c->cloud_url, resp.status);
@@ -425,7 +427,6 @@ connect_register(struct azcm *a, struct connect *c)
 static int
 connect_store(struct azcm *a, struct connect *c)
 {
-	struct httpc_resp	 resp;
 	const char		*cert;
 	json_t			*resource, *machine;
 	char			 err[300], now[32], *text = NULL;
@@ -461,7 +462,6 @@ connect_store(struct azcm *a, struct connect *c)
 	if (state_write(a->state_dir, STATE_CERT, cert, strlen(cert), 0644, err,
 	    sizeof(err)) == -1)
 		goto fail;
-	stage = 2;
 	if (state_write(a->state_dir, STATE_MACHINE, text, strlen(text), 0644, err,
 	    sizeof(err)) == -1)
 		goto fail;
@@ -469,19 +469,65 @@ connect_store(struct azcm *a, struct connect *c)
 	return AZCM_OK;
  fail:
 	rc = azcm_fail(AZCM_EGENERIC, "cannot store the identity: %s", err);
-	if (stage == 2) {
-		/* The cloud knows a machine that this one cannot prove to be. */
-		if (cloud_delete(a, c->cloud_url, c->name, c->ca_file, &resp,
-		    err, sizeof(err)) != 0 || (resp.status != 200 &&
-		    resp.status != 204))
-			azcm_warn("%s stays registered in the cloud: delete it there",
-			    c->name);
-		free(resp.body);
-	}
 	if (stage > 0 && state_identity_remove(a->state_dir, err, sizeof(err)) == -1)
 		azcm_warn("%s", err);
 	free(text);
 	return rc;
+}
+
+/*
+ * Whatever failed after the cloud registered the machine: the cloud must not
+ * keep a machine that this one cannot be (the next connect would get 44).
+ * The registration is deleted with the certificate just issued and the key
+ * made here, both from memory, since storing them may be what failed; when
+ * that cannot be done the operator is told that the machine stays and how
+ * to remove it.
+ */
+static void
+connect_unregister(struct azcm *a, struct connect *c)
+{
+	struct httpc_req	 q;
+	struct httpc_resp	 resp;
+	const char		*cert = azcm_jstr(c->answer, "certificate");
+	char			 url[AZCM_URL_MAX + 128], why[400], msg[300];
+
+	memset(&resp, 0, sizeof(resp));
+	if (cert == NULL)
+		snprintf(why, sizeof(why), "the cloud's answer has no certificate "
+		    "to delete it with");
+	else if (!identity_cert_matches(cert, c->key))
+		snprintf(why, sizeof(why), "the certificate from the cloud is not "
+		    "for the key made here, so it cannot delete it");
+	else {
+		snprintf(url, sizeof(url), "%s/machines/%s", c->cloud_url, c->name);
+		memset(&q, 0, sizeof(q));
+		q.method = "DELETE";
+		q.url = url;
+		q.proxy = a->proxy_url;
+		q.ca_file = c->ca_file;
+		q.cert_pem = cert;
+		q.cert_pem_len = strlen(cert);
+		q.key_pem = c->key_pem;
+		q.key_pem_len = c->key_len;
+		q.timeout_ms = CONNECT_TIMEOUT_MS;
+		if (httpc_request_sync(&q, &resp) == -1)
+			snprintf(why, sizeof(why), "the delete did not reach it: %s",
+			    resp.error);
+		else if (resp.status == 200 || resp.status == 204 ||
+		    resp.status == 404) {
+			free(resp.body);
+			return;
+		} else {
+			cloud_error(resp.body, msg, sizeof(msg));
+			snprintf(why, sizeof(why), "the delete got HTTP %ld: %s",
+			    resp.status, msg);
+		}
+		free(resp.body);
+	}
+	azcm_warn("%s stays registered in the cloud (%s): delete the resource %s "
+	    "there (its portal, or DELETE /operator/machines/%s on cloudsim's "
+	    "operator API) before connecting with that name again", c->name,
+	    why, c->name, c->name);
 }
 
 /* The package-signing CA of the register answer, for extmgr and
@@ -583,9 +629,12 @@ cmd_connect(struct azcm *a)
 	if ((rc = connect_conf_switch(a, &c)) == AZCM_OK &&
 	    (rc = connect_register(a, &c)) == AZCM_OK)
 		rc = connect_store(a, &c);
-	if (rc != AZCM_OK)
+	if (rc != AZCM_OK) {
+		/* Through arcproxy in gateway mode: before agent.conf goes back. */
+		if (c.registered)
+			connect_unregister(a, &c);
 		connect_conf_restore(a, &c);
-	else {
+	} else {
 		connect_packages_ca(a, &c);
 		state_reload_daemons(a->run_dir, told, sizeof(told));
 		if (state_daemon_pid(a->run_dir, "himds") == -1)

@@ -23,6 +23,10 @@ Expectations:
   (from arcproxy's access log) with a TLS version, the gateway row reachable direct.
 - `connect` refusals, each leaving agent.conf and the state dir as they were: missing or bad
   arguments (23), arcproxy not running (4), an identity present (67), the gateway down (26).
+- A connect that fails after the cloud registered the machine deletes it there again: with
+  <state>/himds not writable (1) the operator API has no such machine afterwards; a register answer
+  that is not JSON, or whose certificate is not for the key (42), warns that the machine stays
+  registered, why, and how to delete it.
 - With cloudsim's control plane: a bad onboarding token -> 41, nothing written, arcproxy back to direct
   mode; `connect` registers through arcproxy and the gateway (the control plane sees no client
   certificate at the gateway hop: register is on its anonymous list), writes machine.key (0640),
@@ -136,12 +140,12 @@ def clean_environ():
 	return e
 
 
-def azcm(env, *args, proxy=None, conf=None, state=None, timeout=60, as_user=True, popen=False):
+def azcm(env, *args, proxy=None, conf=None, state=None, run=None, timeout=60, as_user=True, popen=False):
 	"""azcmagent with the config and state dirs of proxy (default: the main arcproxy)."""
 	p = proxy or env.proxy
 	# Another state dir stands for another machine: its run dir has no daemon's pid file.
 	cmd = [str(AZCMAGENT), *args, "--config-dir", conf or p.conf_dir, "--state-dir", state or p.state_dir,
-	       "--run-dir", state or p.run_dir]
+	       "--run-dir", run or state or p.run_dir]
 	if env.himds_port and "--himds" not in args:
 		cmd += ["--himds", "http://127.0.0.1:%d" % env.himds_port]
 	kw = run_kw(env) if as_user else {}
@@ -777,6 +781,102 @@ def connect_refusals(env):
 	unchanged("connect with a bad token")
 	check(poll(lambda: healthz(p).get("connection_type") == "direct", timeout=3),
 	      "arcproxy stayed in gateway mode after a refused token: %r" % healthz(p))
+
+
+class FakeCloud:
+	"""HTTPS on 127.0.0.1 (the gateway's certificate names it) answering register with 201 and a
+	body of the test's choosing; it counts the DELETEs that reach it."""
+
+	def __init__(self, sim):
+		cloud = self
+		self.register_body = b""
+		self.deletes = 0
+
+		class Handler(http.server.BaseHTTPRequestHandler):
+			def answer(self, status, body):
+				self.send_response(status)
+				self.send_header("Content-Type", "application/json")
+				self.send_header("Content-Length", str(len(body)))
+				self.end_headers()
+				self.wfile.write(body)
+
+			def do_POST(self):
+				self.rfile.read(int(self.headers.get("Content-Length") or 0))
+				self.answer(201, cloud.register_body)
+
+			def do_DELETE(self):
+				cloud.deletes += 1
+				self.answer(200, b"{}")
+
+			def log_message(self, *args):
+				pass
+		self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+		ctx.load_cert_chain(sim.file("gateway.crt"), sim.file("gateway.key"))
+		self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+		self.port = self.httpd.server_address[1]
+		self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+		self.thread.start()
+
+	def close(self):
+		self.httpd.shutdown()
+		self.httpd.server_close()
+
+
+@test(timeout=90)
+def connect_undone_after_register(env):
+	"""A connect that fails after the cloud registered the machine deletes it there again (the
+	next connect of that name is not refused with 44), or warns that it stays and how to remove it."""
+	p, sim = env.proxy, env.sim
+	if os.geteuid() == 0 and not env.user:
+		raise harness.Skip("root with ARC_RUN_AS='': <state>/himds cannot be made unwritable")
+	if identity_files(p.state_dir):
+		raise harness.Skip("the machine is connected already")
+	before = agent_conf(p)
+	# <state>/himds not writable (root's, for the user azcmagent runs as; else not a directory):
+	# the identity cannot be stored after register.
+	name = "azcm-it-unstored"
+	state = tempfile.mkdtemp(prefix="unstored-", dir=env.tmp)
+	own(env, state)
+	if env.user:
+		os.mkdir(os.path.join(state, "himds"), 0o755)
+	else:
+		with open(os.path.join(state, "himds"), "w") as f:
+			f.write("not a directory\n")
+	r = azcm(env, *connect_args(env, name=name), state=state, run=p.run_dir)
+	fails(r, 1, r"cannot store the identity: .*himds", "connect with <state>/himds not writable")
+	check("stays registered" not in r.stderr, "the delete in the cloud failed: %s" % r.stderr)
+	status, _ = operator(sim, "GET", "/operator/machines/" + name)
+	check(status == 404, "the cloud kept %s after a connect that could not store it: %d" % (name, status))
+	check(identity_files(state) == [] and agent_conf(p) == before,
+	      "a failed connect left %r, agent.conf %r" % (identity_files(state), agent_conf(p)))
+	check(poll(lambda: healthz(p).get("connection_type") == "direct", timeout=3),
+	      "arcproxy stayed in gateway mode: %r" % healthz(p))
+
+	# A cloud whose answer cannot delete what it registered: the warning says so, precisely.
+	cloud = FakeCloud(sim)
+	try:
+		fp = new_proxy(env, "azcmfake", routes=[harness.direct("127.0.0.1:%d" % cloud.port)])
+		url = "https://127.0.0.1:%d" % cloud.port
+		for body, code, rx, why in (
+				(b"<html>registered</html>", 42, r"register answered 201 with no JSON",
+				 r"the cloud's answer has no certificate to delete it with"),
+				(json.dumps({"certificate": read(env.ca), "resource": {}}).encode(), 42,
+				 r"certificate from the cloud is not for the key made here",
+				 r"the certificate from the cloud is not for the key made here, so it cannot delete it")):
+			cloud.register_body = body
+			a = connect_args(env, name=name)
+			a[a.index("--cloud-url") + 1] = url
+			r = azcm(env, *a, proxy=fp)
+			fails(r, code, rx, "connect to a cloud answering %r" % body[:30])
+			check(re.search(r"^azcmagent: warning: %s stays registered in the cloud \(%s\): delete the "
+					r"resource %s there" % (name, why, name), r.stderr, re.M),
+			      "no precise warning that %s stays registered:\n%s" % (name, r.stderr))
+			check(identity_files(fp.state_dir) == [] and agent_conf(fp) is None,
+			      "a failed connect left %r, agent.conf %r" % (identity_files(fp.state_dir), agent_conf(fp)))
+		check(cloud.deletes == 0, "a delete reached the cloud without a usable certificate")
+	finally:
+		cloud.close()
 
 
 @test(timeout=60)
