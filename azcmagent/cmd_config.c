@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agentconf.h"
 #include "azcmagent.h"
+#include "identity.h"
 #include "safedir.h"
 #include "state.h"
 
@@ -242,13 +244,15 @@ config_list_locked(const struct agentconf *ac, const struct agentconf_key *k)
 	    "monitor: set config.mode full first", k->name);
 }
 
-/* A file that arcproxy will read must be there when it is named; root
+/* A file that arcproxy will read must be there when it is named, and be
+ * the certificate it will be read as (as connect --ca-file checks); root
  * names only one that no other user can change. */
 static int
 config_path_ok(const struct agentconf *ac, const struct agentconf_key *k)
 {
 	const char	*path;
 	struct stat	 st;
+	time_t		 nb, na;
 	char		 why[PATH_MAX + 128];
 
 	if (k->type != AGENTCONF_T_PATH ||
@@ -263,6 +267,9 @@ config_path_ok(const struct agentconf *ac, const struct agentconf_key *k)
 		    strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return azcm_fail(AZCM_EARGS, "%s: %s is not a file", k->name, path);
+	if (identity_cert_times(path, &nb, &na, why, sizeof(why)) == -1)
+		return azcm_fail(AZCM_EARGS, "%s: %s: not a PEM certificate",
+		    k->name, path);
 	return AZCM_OK;
 }
 

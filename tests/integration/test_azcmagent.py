@@ -428,6 +428,8 @@ def config_keys_and_values(env):
 	       (("config", "set", "incomingconnections.ports", "70000"), 23, r"not a port"),
 	       (("config", "set", "proxy.bypass", "Arc,Nope"), 23, r"not one of AAD, ARM, AMA, Arc, ArcData"),
 	       (("config", "set", "gateway.ca_file", "/nonexistent/ca.crt"), 23, r"No such file"),
+	       (("config", "set", "gateway.ca_file", env.token_file), 23,
+		r"^azcmagent: gateway\.ca_file: %s: not a PEM certificate$" % re.escape(env.token_file)),
 	       (("config", "set", "proxy.url", "http://x:1", "--add"), 23, r"not a list"),
 	       (("config", "set", "proxy.bypass", "Arc", "--add", "--remove"), 23, r"not both"),
 	       (("config", "clear", "proxy.url", "--add"), 23, r"go with config set")]
