@@ -273,34 +273,6 @@ config_path_ok(const struct agentconf *ac, const struct agentconf_key *k)
 	return AZCM_OK;
 }
 
-/* Each comma-separated entry of text added to, or removed from, a list. */
-static int
-config_list_edit(struct agentconf *ac, const struct agentconf_key *k,
-    const char *text, int add, char *err, size_t errlen)
-{
-	char	*copy, *item, *save = NULL;
-	int	 rc = 0;
-
-	if (k->type != AGENTCONF_T_LIST) {
-		snprintf(err, errlen, "%s is not a list: --add and --remove are for "
-		    "list keys", k->name);
-		return -1;
-	}
-	if ((copy = strdup(text)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	for (item = strtok_r(copy, ",", &save); item != NULL && rc == 0;
-	    item = strtok_r(NULL, ",", &save)) {
-		while (*item == ' ')
-			item++;
-		rc = add ? agentconf_list_add(ac, k, item, err, errlen) :
-		    agentconf_list_remove(ac, k, item, err, errlen);
-	}
-	free(copy);
-	return rc;
-}
-
 static int
 config_change(struct azcm *a, enum config_change how, const char *name,
     const char *text)
@@ -328,7 +300,7 @@ config_change(struct azcm *a, enum config_change how, const char *name,
 		break;
 	case CONFIG_ADD:
 	case CONFIG_REMOVE:
-		rc = config_list_edit(&ac, k, text, how == CONFIG_ADD, err,
+		rc = agentconf_list_edit(&ac, k, text, how == CONFIG_ADD, err,
 		    sizeof(err));
 		break;
 	case CONFIG_CLEAR:

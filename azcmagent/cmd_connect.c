@@ -311,8 +311,10 @@ connect_conf_switch(struct azcm *a, struct connect *c)
 	if (connect_wait_reload(a, c->gateway_url, c->proxy_pid == -1 ?
 	    CONNECT_UNTOLD_MS : CONNECT_RELOAD_MS) == -1)
 		return azcm_fail(AZCM_ENOPROXY, "arcproxy (%s) did not take the "
-		    "gateway settings%s", a->admin_url, c->proxy_pid == -1 ?
-		    ": it has no pid file in the state dir to be told by" : "");
+		    "gateway settings%s%s%s", a->admin_url, c->proxy_pid == -1 ?
+		    ": it has no pid file in the run dir (" : "",
+		    c->proxy_pid == -1 ? a->run_dir : "",
+		    c->proxy_pid == -1 ? ") to be told by" : "");
 	return AZCM_OK;
 }
 
@@ -411,8 +413,10 @@ connect_register(struct azcm *a, struct connect *c)
 		    "token: %s", err);
 		break;
 	case 409:
+		/* Said once: the cloud's own message says the same. */
 		rc = azcm_fail(AZCM_EEXISTS, "a machine named %s is registered "
-		    "already: %s", c->name, err);
+		    "already in the cloud (HTTP 409): disconnect or delete it "
+		    "there, or choose another --resource-name", c->name);
 		break;
 	default:
 		rc = azcm_fail(AZCM_ECREATE, "the cloud did not register %s (HTTP "

@@ -277,43 +277,13 @@ agentconf_set_scalar(struct agentconf *ac, const struct agentconf_key *k,
 	return 0;
 }
 
-int
-agentconf_set(struct agentconf *ac, const struct agentconf_key *k,
-    const char *text, const char *config_dir, char *err, size_t errlen)
-{
-	struct agentconf_list	 l = { NULL, 0 };
-	char			*copy, *item, *save = NULL;
-
-	if (k->type != AGENTCONF_T_LIST)
-		return agentconf_set_scalar(ac, k, text, config_dir, err, errlen);
-	if ((copy = strdup(text)) == NULL)
-		return agentconf_fail(err, errlen, "out of memory");
-	for (item = strtok_r(copy, ",", &save); item != NULL;
-	    item = strtok_r(NULL, ",", &save)) {
-		while (isspace((unsigned char)*item))
-			item++;
-		if (agentconf_item_ok(k, item, err, errlen) == -1 ||
-		    agentconf_list_push(&l, item) == -1) {
-			free(copy);
-			agentconf_list_clear(&l);
-			return -1;
-		}
-	}
-	free(copy);
-	agentconf_list_clear(FIELD(ac, k, struct agentconf_list));
-	*FIELD(ac, k, struct agentconf_list) = l;
-	return 0;
-}
-
-int
-agentconf_list_add(struct agentconf *ac, const struct agentconf_key *k,
+/* A checked entry into l, unless it is there already. */
+static int
+agentconf_list_insert(const struct agentconf_key *k, struct agentconf_list *l,
     const char *item, char *err, size_t errlen)
 {
-	struct agentconf_list	*l = FIELD(ac, k, struct agentconf_list);
-	int			 i;
+	int	i;
 
-	if (k->type != AGENTCONF_T_LIST)
-		return agentconf_fail(err, errlen, "%s is not a list", k->name);
 	if (agentconf_item_ok(k, item, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < l->n; i++)
@@ -323,24 +293,121 @@ agentconf_list_add(struct agentconf *ac, const struct agentconf_key *k,
 	    agentconf_fail(err, errlen, "out of memory") : 0;
 }
 
-int
-agentconf_list_remove(struct agentconf *ac, const struct agentconf_key *k,
-    const char *item, char *err, size_t errlen)
+static void
+agentconf_list_delete(const struct agentconf_key *k, struct agentconf_list *l,
+    const char *item)
 {
-	struct agentconf_list	*l = FIELD(ac, k, struct agentconf_list);
-	int			 i;
+	int	i;
 
-	if (k->type != AGENTCONF_T_LIST)
-		return agentconf_fail(err, errlen, "%s is not a list", k->name);
 	for (i = 0; i < l->n; i++)
 		if (agentconf_item_same(k, l->items[i], item)) {
 			free(l->items[i]);
 			memmove(&l->items[i], &l->items[i + 1],
 			    (l->n - i - 1) * sizeof(char *));
 			l->n--;
-			return 0;
+			return;
 		}
+}
+
+static char *
+agentconf_trim(char *s)
+{
+	char	*end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* The entries of "A/B , C/D" as typed, trimmed on both sides, unchecked. */
+static int
+agentconf_split(const char *text, struct agentconf_list *out, char *err,
+    size_t errlen)
+{
+	char	*copy, *item, *save = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if ((copy = strdup(text)) == NULL)
+		return agentconf_fail(err, errlen, "out of memory");
+	for (item = strtok_r(copy, ",", &save); item != NULL;
+	    item = strtok_r(NULL, ",", &save))
+		if (agentconf_list_push(out, agentconf_trim(item)) == -1) {
+			free(copy);
+			agentconf_list_clear(out);
+			return agentconf_fail(err, errlen, "out of memory");
+		}
+	free(copy);
 	return 0;
+}
+
+int
+agentconf_set(struct agentconf *ac, const struct agentconf_key *k,
+    const char *text, const char *config_dir, char *err, size_t errlen)
+{
+	struct agentconf_list	 typed, l = { NULL, 0 };
+	int			 i;
+
+	if (k->type != AGENTCONF_T_LIST)
+		return agentconf_set_scalar(ac, k, text, config_dir, err, errlen);
+	if (agentconf_split(text, &typed, err, errlen) == -1)
+		return -1;
+	/* A repeat is stored once, so that what is printed is what is stored. */
+	for (i = 0; i < typed.n; i++)
+		if (agentconf_list_insert(k, &l, typed.items[i], err,
+		    errlen) == -1) {
+			agentconf_list_clear(&typed);
+			agentconf_list_clear(&l);
+			return -1;
+		}
+	agentconf_list_clear(&typed);
+	agentconf_list_clear(FIELD(ac, k, struct agentconf_list));
+	*FIELD(ac, k, struct agentconf_list) = l;
+	return 0;
+}
+
+int
+agentconf_list_add(struct agentconf *ac, const struct agentconf_key *k,
+    const char *item, char *err, size_t errlen)
+{
+	if (k->type != AGENTCONF_T_LIST)
+		return agentconf_fail(err, errlen, "%s is not a list", k->name);
+	return agentconf_list_insert(k, FIELD(ac, k, struct agentconf_list),
+	    item, err, errlen);
+}
+
+int
+agentconf_list_remove(struct agentconf *ac, const struct agentconf_key *k,
+    const char *item, char *err, size_t errlen)
+{
+	if (k->type != AGENTCONF_T_LIST)
+		return agentconf_fail(err, errlen, "%s is not a list", k->name);
+	agentconf_list_delete(k, FIELD(ac, k, struct agentconf_list), item);
+	return 0;
+}
+
+int
+agentconf_list_edit(struct agentconf *ac, const struct agentconf_key *k,
+    const char *text, int add, char *err, size_t errlen)
+{
+	struct agentconf_list	 typed;
+	int			 i, rc = 0;
+
+	if (k->type != AGENTCONF_T_LIST)
+		return agentconf_fail(err, errlen, "%s is not a list: --add and "
+		    "--remove are for list keys", k->name);
+	if (agentconf_split(text, &typed, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < typed.n && rc == 0; i++)
+		if (add)
+			rc = agentconf_list_add(ac, k, typed.items[i], err, errlen);
+		else
+			rc = agentconf_list_remove(ac, k, typed.items[i], err,
+			    errlen);
+	agentconf_list_clear(&typed);
+	return rc;
 }
 
 char *

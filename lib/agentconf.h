@@ -83,8 +83,9 @@ int	agentconf_save(const char *config_dir, const struct agentconf *, char *err,
 const struct agentconf_key *agentconf_key_find(const char *name);
 /* A value as text (list entries joined by ","); the caller frees it. */
 char	*agentconf_get(const struct agentconf *, const struct agentconf_key *);
-/* Sets a scalar from text, or replaces a list with one entry per comma;
- * err names the valid values when text is not one of them. */
+/* Sets a scalar from text, or replaces a list with one entry per comma
+ * (trimmed; a repeat kept once); err names the valid values when text is
+ * not one of them. */
 int	agentconf_set(struct agentconf *, const struct agentconf_key *, const char *text,
 	    const char *config_dir, char *err, size_t errlen);
 /* Lists: add an entry unless present, remove it if present (Publisher/Type
@@ -93,6 +94,9 @@ int	agentconf_list_add(struct agentconf *, const struct agentconf_key *,
 	    const char *item, char *err, size_t errlen);
 int	agentconf_list_remove(struct agentconf *, const struct agentconf_key *,
 	    const char *item, char *err, size_t errlen);
+/* Each comma-separated entry of text (trimmed) added (add) or removed. */
+int	agentconf_list_edit(struct agentconf *, const struct agentconf_key *,
+	    const char *text, int add, char *err, size_t errlen);
 /* Back to the default. */
 void	agentconf_reset(struct agentconf *, const struct agentconf_key *);
 

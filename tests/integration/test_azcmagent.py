@@ -414,6 +414,17 @@ def config_keys_and_values(env):
 		got = jout(azcm(env, "config", "get", "extensions.blocklist", "-j"), "get")
 		check(got["extensions.blocklist"] == want, "after %r: %r, want %r" % (args, got, want))
 
+	# Entries typed with spaces and repeats: stored trimmed, once, and what is printed is stored;
+	# --remove in another case revokes the entry (extmgr matches ignoring case).
+	r = ok(azcm(env, "config", "set", "extensions.allowlist", "Pub.A/X , pub.a/x,Pub.A/X "), "set with spaces")
+	check(r.stdout.startswith("extensions.allowlist = Pub.A/X;") or r.stdout == "extensions.allowlist = Pub.A/X\n",
+	      "config set printed %r" % r.stdout)
+	got = jout(azcm(env, "config", "get", "extensions.allowlist", "-j"), "get")
+	check(got["extensions.allowlist"] == ["Pub.A/X"], "allowlist stored %r" % got)
+	ok(azcm(env, "config", "set", "extensions.allowlist", "PUB.A/X ", "--remove"), "--remove in another case")
+	got = jout(azcm(env, "config", "get", "extensions.allowlist", "-j"), "get")
+	check(got["extensions.allowlist"] == [], "--remove PUB.A/X left %r" % got)
+
 	# Mistakes: the right code, one line naming what is valid, and the file untouched.
 	text = agent_conf(p)
 	bad = [(("config", "set", "no.such.key", "1"), 23, r"unknown key 'no\.such\.key'.*connection\.type.*config\.mode"),
@@ -761,7 +772,8 @@ def connect_refusals(env):
 	shutil.copy(p.conf_path, os.path.join(conf, "arcproxy.conf"))
 	state2 = tempfile.mkdtemp(prefix="nopidstate-", dir=env.tmp)
 	own(env, state2)
-	fails(azcm(env, *args, conf=conf, state=state2), 4, r"did not take the gateway settings.*no pid file",
+	fails(azcm(env, *args, conf=conf, state=state2), 4, r"did not take the gateway settings: it has no pid "
+	      r"file in the run dir \(%s\) to be told by$" % re.escape(state2),
 	      "connect through an arcproxy it cannot reload")
 	check(conf_files(conf) == ["arcproxy.conf"] and os.listdir(state2) == [],
 	      "a connect that could not reload arcproxy left %r %r" % (os.listdir(conf), os.listdir(state2)))
@@ -941,8 +953,9 @@ def connect_flow(env):
 	state2 = tempfile.mkdtemp(prefix="twinstate-", dir=env.tmp)
 	shutil.copy(p.conf_path, os.path.join(conf2, "arcproxy.conf"))
 	own(env, conf2, state2)
-	fails(azcm(env, *connect_args(env), conf=conf2, state=state2), 44, r"registered already",
-	      "connect with a name the cloud has")
+	line = fails(azcm(env, *connect_args(env), conf=conf2, state=state2), 44, r"registered already",
+		     "connect with a name the cloud has")
+	check(line.count("is registered") == 1, "the 44 line says it more than once: %r" % line)
 	check(identity_files(state2) == [] and not os.path.exists(os.path.join(conf2, "agent.conf")),
 	      "a refused twin left %r %r" % (os.listdir(state2), os.listdir(conf2)))
 

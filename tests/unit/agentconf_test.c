@@ -165,6 +165,46 @@ test_list_entries_ignore_case(void)
 	agentconf_clear(&ac);
 }
 
+/* "A/B , C/D" as an operator types it: entries trimmed on both sides, for
+ * set and for --add/--remove; a repeated entry stored once, and what
+ * agentconf_get gives back is what is stored. */
+static void
+test_list_text(void)
+{
+	const struct agentconf_key	*k = agentconf_key_find("extensions.allowlist");
+	struct agentconf		 ac, back;
+	char				 err[256], *v;
+
+	CU_ASSERT_EQUAL_FATAL(load(NULL, &ac, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(agentconf_set(&ac, k, " A/B , C/D\t", dir, err,
+	    sizeof(err)), 0);
+	v = agentconf_get(&ac, k);
+	CU_ASSERT_STRING_EQUAL(v, "A/B,C/D");
+	free(v);
+	CU_ASSERT_EQUAL(agentconf_set(&ac, k, "A/B,a/b,A/B", dir, err,
+	    sizeof(err)), 0);
+	v = agentconf_get(&ac, k);
+	CU_ASSERT_STRING_EQUAL(v, "A/B");
+	free(v);
+	CU_ASSERT_EQUAL_FATAL(agentconf_save(dir, &ac, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(agentconf_load(dir, &back, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(back.extensions_allowlist.n, ac.extensions_allowlist.n);
+	agentconf_clear(&back);
+	CU_ASSERT_EQUAL(agentconf_list_edit(&ac, k, "E/F , G/H ", 1, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(agentconf_list_edit(&ac, k, " A/B ,E/F", 0, err,
+	    sizeof(err)), 0);
+	v = agentconf_get(&ac, k);
+	CU_ASSERT_STRING_EQUAL(v, "G/H");
+	free(v);
+	CU_ASSERT_EQUAL(agentconf_set(&ac, k, "A/B, ,C/D", dir, err,
+	    sizeof(err)), -1);
+	CU_ASSERT_EQUAL(agentconf_list_edit(&ac, agentconf_key_find("proxy.url"),
+	    "x", 1, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "proxy.url is not a list"));
+	agentconf_clear(&ac);
+}
+
 /*
  * A relative --config-dir (run/etc): a stored path means one file, whatever
  * loads it.  Set, it is stored absolute; an older file's relative value is
@@ -241,6 +281,7 @@ static const struct unit_test tests[] = {
 	{ "the gateway's CA: only root may change it", test_check_ca_file },
 	{ "gateway.ca_file under a relative config dir", test_ca_file_relative_config_dir },
 	{ "list entries compared ignoring case", test_list_entries_ignore_case },
+	{ "list text: trimmed, repeats stored once", test_list_text },
 	{ NULL, NULL }
 };
 
