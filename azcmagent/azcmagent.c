@@ -21,7 +21,8 @@
 #define AZCM_GLOBAL_OPTS	((1u << AZCM_O_CONFIG_DIR) | (1u << AZCM_O_STATE_DIR) | \
 	(1u << AZCM_O_RUN_DIR) | \
 	(1u << AZCM_O_JSON) | (1u << AZCM_O_PROXY) | (1u << AZCM_O_HIMDS) | \
-	(1u << AZCM_O_HELP))
+	(1u << AZCM_O_HELP) | (1u << AZCM_O_VERBOSE) | (1u << AZCM_O_NO_COLOR) | \
+	(1u << AZCM_O_LOG_STDERR))
 #define O(x)			(1u << AZCM_O_##x)
 
 static const struct args_opt azcm_opts[] = {
@@ -43,6 +44,10 @@ static const struct args_opt azcm_opts[] = {
 	[AZCM_O_ADD] = { "add", 0, ARGS_FLAG },
 	[AZCM_O_REMOVE] = { "remove", 0, ARGS_FLAG },
 	[AZCM_O_OUTPUT] = { "output", 'o', ARGS_VALUE },
+	[AZCM_O_VERBOSE] = { "verbose", 'v', ARGS_FLAG },
+	/* The Azure agent's global flags, accepted where they are true already. */
+	[AZCM_O_NO_COLOR] = { "no-color", 0, ARGS_FLAG },
+	[AZCM_O_LOG_STDERR] = { "log-stderr", 0, ARGS_FLAG },
 	[AZCM_O_COUNT] = { NULL, 0, 0 }
 };
 
@@ -333,6 +338,21 @@ azcm_display_proxy(const char *url, char *out, size_t len)
 		snprintf(out, len, "%s", url);
 }
 
+/* -v: what azcmagent will use, before it is used; stderr keeps stdout's
+ * text and JSON as they are without -v. */
+static void
+azcm_say_where(const struct azcm *a)
+{
+	fprintf(stderr, "azcmagent: -v: config dir %s, state dir %s, run dir %s\n",
+	    a->config_dir, a->state_dir, a->run_dir);
+	fprintf(stderr, "azcmagent: -v: arcproxy %s (%s), its admin API %s, "
+	    "himds %s (%s)\n", a->proxy_url, a->proxy_from, a->admin_url[0] ?
+	    a->admin_url : "off", a->himds_url, azcm_opt(a, AZCM_O_HIMDS) != NULL ?
+	    "--himds" : "the default");
+	if (a->pc_error[0] != '\0')
+		fprintf(stderr, "azcmagent: -v: arcproxy.conf: %s\n", a->pc_error);
+}
+
 static int
 cmd_version(struct azcm *a)
 {
@@ -353,8 +373,17 @@ azcm_usage(FILE *f)
 	const struct azcm_cmd	*c;
 
 	fprintf(f, "usage: azcmagent COMMAND [options]\n"
-	    "  global: [-j|--json] [--config-dir DIR] [--state-dir DIR] "
-	    "[--run-dir DIR] [--proxy URL] [--himds URL]\n");
+	    "  global: [-j|--json] [-v|--verbose] [--no-color] [--log-stderr]\n"
+	    "          [--config-dir DIR] [--state-dir DIR] [--run-dir DIR] "
+	    "[--proxy URL] [--himds URL]\n"
+	    "  -v            also says on stderr which dirs, arcproxy, admin API "
+	    "and himds\n"
+	    "                it uses, where each came from, and why arcproxy.conf "
+	    "was not read\n"
+	    "  --no-color    accepted: azcmagent prints no colour at all\n"
+	    "  --log-stderr  accepted: azcmagent keeps no log; its errors and "
+	    "warnings\n"
+	    "                go to stderr already\n");
 	for (c = azcm_cmds; c->name != NULL; c++)
 		fprintf(f, "  azcmagent %s\n", c->usage);
 }
@@ -377,6 +406,9 @@ azcm_endpoints(struct azcm *a)
 		snprintf(a->proxy_url, sizeof(a->proxy_url), "%s", v);
 	else
 		snprintf(a->proxy_url, sizeof(a->proxy_url), "%s", a->pc.proxy_url);
+	a->proxy_from = azcm_opt(a, AZCM_O_PROXY) != NULL ? "--proxy" : v != NULL ?
+	    "ARC_PROXY_URL" : a->pc_error[0] == '\0' ? "arcproxy.conf" :
+	    "the default: arcproxy.conf was not read";
 	if (url_parse_authority(a->proxy_url, "http", 3128, host, sizeof(host),
 	    &port) == -1)
 		return azcm_fail(AZCM_EARGS, "--proxy \"%s\" is not like "
@@ -437,6 +469,8 @@ main(int argc, char *argv[])
 	    DAEMON_RUN_DIR);
 	if ((rc = azcm_endpoints(&a)) != AZCM_OK)
 		return rc;
+	if ((a.verbose = azcm_opt(&a, AZCM_O_VERBOSE) != NULL))
+		azcm_say_where(&a);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return azcm_fail(AZCM_EGENERIC, "cannot initialize libcurl");
 	rc = c->run(&a);

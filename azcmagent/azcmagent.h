@@ -53,6 +53,9 @@ enum azcm_opt {
 	AZCM_O_ADD,
 	AZCM_O_REMOVE,
 	AZCM_O_OUTPUT,
+	AZCM_O_VERBOSE,
+	AZCM_O_NO_COLOR,
+	AZCM_O_LOG_STDERR,
 	AZCM_O_COUNT
 };
 
@@ -61,9 +64,11 @@ struct azcm {
 	const char		*state_dir;	/* --state-dir, ARC_STATE_DIR, /var/lib/arc */
 	const char		*run_dir;	/* --run-dir, ARC_RUN_DIR, /run/arc */
 	int			 json;		/* -j: JSON on stdout */
+	int			 verbose;	/* -v: where it looks, on stderr */
 	char			 proxy_url[AZCM_URL_MAX];	/* how clients reach arcproxy */
 	char			 admin_url[AZCM_URL_MAX];	/* arcproxy's admin API, "" when off */
 	char			 himds_url[AZCM_URL_MAX];	/* himds's local API */
+	const char		*proxy_from;	/* where proxy_url came from, for -v */
 	struct proxyinfo	 pc;		/* arcproxy.conf, by arcproxy's loader */
 	char			 pc_error[512];	/* why arcproxy.conf could not be read, or "" */
 	struct args		 args;

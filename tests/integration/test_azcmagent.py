@@ -2,7 +2,9 @@
 
 Expectations:
 - `version` and the usage mistakes: exit 0, or 23 with exactly one line on stderr (unknown command,
-  unknown option, an option of another subcommand, no command).
+  unknown option, an option of another subcommand, no command).  The Azure agent's global flags
+  --no-color and --log-stderr are accepted (and change nothing: --help says why), -v says on
+  stderr which dirs and endpoints azcmagent uses and where they came from.
 - `config list|get|set|clear|info` over agent.conf's table: every key listed with its default; good
   values of every type stored, read back (text and -j) and accepted by `arcproxy -n`; lists edited
   with --add/--remove; a bad key (23) names the valid keys, a bad value (23) names the valid values,
@@ -348,7 +350,21 @@ def version_and_usage(env):
 	fails(azcm(env, "show", "--add"), 23, r"show does not take --add", "another command's option")
 	fails(azcm(env, "config", "get"), 23, r"usage: azcmagent config get KEY", "config get, no key")
 	fails(azcm(env, "config", "frob"), 23, r"unknown subcommand 'frob'", "config frob")
-	ok(azcm(env, "--help"), "--help")
+	h = ok(azcm(env, "--help"), "--help").stdout
+	# ARC-FACTS' global flags: accepted, and --help says what each does here.
+	check(re.search(r"--no-color +accepted: azcmagent prints no colour at all", h) and
+	      re.search(r"--log-stderr +accepted: .*go to stderr already", h, re.S) and
+	      re.search(r"^  -v +also says on stderr", h, re.M), "--help does not explain the flags:\n" + h)
+	r = ok(azcm(env, "version", "--no-color", "--log-stderr"), "version --no-color --log-stderr")
+	check(re.fullmatch(r"azcmagent version \d+\.\d+\.\d+\n", r.stdout) and r.stderr == "",
+	      "--no-color --log-stderr changed the output: %r %r" % (r.stdout, r.stderr))
+	r = ok(azcm(env, "show", "-j", "-v"), "show -j -v")
+	json.loads(r.stdout)
+	p = env.proxy
+	check(re.search(r"^azcmagent: -v: config dir %s, state dir %s, run dir %s$" % (re.escape(p.conf_dir),
+			re.escape(p.state_dir), re.escape(p.run_dir)), r.stderr, re.M) and
+	      re.search(r"^azcmagent: -v: arcproxy http://127\.0\.0\.1:%d \(arcproxy\.conf\)" % p.port, r.stderr, re.M),
+	      "show -v does not say where it looks:\n" + r.stderr)
 
 
 # --- config ----------------------------------------------------------------------
