@@ -85,6 +85,15 @@ admin_json_string(struct evbuffer *out, const char *s)
 	evbuffer_add(out, "\"", 1);
 }
 
+static void
+admin_json_string_or_null(struct evbuffer *out, const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		evbuffer_add_printf(out, "null");
+	else
+		admin_json_string(out, s);
+}
+
 /*
  * 200 when every configured route can carry traffic, 503 when the gateway
  * route is configured and down in every worker: a monitor can alert on it.
@@ -118,8 +127,10 @@ admin_healthz(struct evhttp_request *req, void *arg)
 	if (!best.configured)
 		evbuffer_add_printf(out, "null");
 	else {
+		/* A worker may still run the gateway of the configuration
+		 * before a reload that left gateway mode: no URL now. */
 		evbuffer_add_printf(out, "{\"url\":");
-		admin_json_string(out, px->cfg->agent.gateway_url);
+		admin_json_string_or_null(out, px->cfg->agent.gateway_url);
 		evbuffer_add_printf(out, ",\"state\":\"%s\",\"workers_up\":%d,"
 		    "\"endpoints\":%d,\"last_error\":", gw_state_name(best.state),
 		    up, best.endpoints);
@@ -168,15 +179,6 @@ admin_json_time(struct evbuffer *out, long long t)
 	}
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	evbuffer_add_printf(out, "\"%s\"", stamp);
-}
-
-static void
-admin_json_string_or_null(struct evbuffer *out, const char *s)
-{
-	if (s == NULL || s[0] == '\0')
-		evbuffer_add_printf(out, "null");
-	else
-		admin_json_string(out, s);
 }
 
 static const char *const admin_protocol_names[] = { "auto", "h2", "http/1.1" };

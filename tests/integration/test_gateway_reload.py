@@ -3,15 +3,19 @@
 Expectations:
 - SIGHUP re-reads the CA file and a machine certificate renewed in place (same paths in agent.conf
   and the state dir): new tunnels verify with the new CA and present the new identity.
+- /healthz asked again and again while reloads switch gateway mode off and on (what a failed
+  `azcmagent connect` does while it polls): arcproxy stays up (a worker still on the old gateway
+  with no URL in the new configuration crashed it).
 """
 
 import os
 import shutil
+import threading
 import time
 
 import fixtures
 from fixtures import echo_get, gw_proxy, proxy_details, sim_up, timed_connect
-from harness import check, poll, test
+from harness import check, free_port, poll, test
 
 # run.py may run this module beside others: its own ports, dirs and names only.
 PARALLEL = True
@@ -72,3 +76,35 @@ def sighup_rereads_a_renewed_machine_certificate(env):
 	check(sim.log_has(r"connect echo\.cloudsim\.test:443 machine=m2 ", timeout=5),
 	      "after machine.crt was renewed and SIGHUP, the gateway still sees the old identity:\n%s"
 	      % "\n".join([l for l in sim.stderr_text().splitlines() if "gw_log_connect" in l][-3:]))
+
+
+@test(timeout=60)
+def healthz_while_reloads_leave_gateway_mode(env):
+	p = gw_proxy(env, "gwhealthz", gateway_port=free_port())	# configured, and down
+	gateway = open(os.path.join(p.conf_dir, "agent.conf")).read()
+	stop = threading.Event()
+	asked = []
+
+	def ask():
+		while not stop.is_set():
+			try:
+				asked.append(p.admin_get("/healthz", timeout=2)[0])
+			except OSError:
+				time.sleep(0.01)
+
+	t = threading.Thread(target=ask)
+	t.start()
+	try:
+		for _ in range(15):
+			p.write_agent_conf("")
+			p.reload()
+			time.sleep(0.05)
+			p.write_agent_conf(gateway)
+			p.reload()
+			time.sleep(0.05)
+	finally:
+		stop.set()
+		t.join(10)
+	check(p.alive(), "arcproxy exited (status %s) while /healthz was asked during reloads\n%s"
+	      % (p.proc.returncode, p.stderr_tail()))
+	check(len(asked) > 10 and set(asked) <= {200, 503}, "/healthz answers: %r" % sorted(set(asked)))
