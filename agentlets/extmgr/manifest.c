@@ -668,7 +668,7 @@ manifest_heartbeat_parse(const char *buf, size_t len,
 }
 
 int
-manifest_heartbeat_read(int extdirfd, time_t now,
+manifest_heartbeat_read(int extdirfd, time_t now, long stale_seconds,
     struct manifest_heartbeat **out)
 {
 	enum manifest_read_fail	 fail;
@@ -692,7 +692,7 @@ manifest_heartbeat_read(int extdirfd, time_t now,
 	/* Its age, from the name just read (not followed). */
 	if (fstatat(extdirfd, MANIFEST_HEARTBEAT_FILE, &st,
 	    AT_SYMLINK_NOFOLLOW) == 0 &&
-	    now - st.st_mtime > MANIFEST_HEARTBEAT_STALE) {
+	    now - st.st_mtime > stale_seconds) {
 		free(buf);
 		*out = manifest_heartbeat_ours("Unresponsive", -1,
 		    "Extension heartbeat is not responsive");

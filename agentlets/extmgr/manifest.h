@@ -16,7 +16,9 @@
 #define MANIFEST_STATUS_MAX_BYTES (128 * 1024)	/* status/<seq>.status */
 #define MANIFEST_STATUS_MAX_MESSAGE 1024	/* formattedMessage.message kept */
 #define MANIFEST_HEARTBEAT_MAX_BYTES (16 * 1024)
-#define MANIFEST_HEARTBEAT_STALE 600	/* seconds: older is "unresponsive" */
+#define MANIFEST_HEARTBEAT_STALE 600	/* seconds: older is "unresponsive" (the
+					   VM agent's); extmgr.conf's
+					   heartbeat_stale_seconds */
 
 /* The five operations of the protocol; also handler.h's operations. */
 enum manifest_op {
@@ -118,19 +120,20 @@ struct manifest_heartbeat {
 				   or "error" when missing or malformed */
 	int	 code;		/* its code, -1 unresponsive, 1012 malformed */
 	char	*message;	/* formattedMessage.message (1 KB) or ours */
-	int	 responsive;	/* 1: written within MANIFEST_HEARTBEAT_STALE */
+	int	 responsive;	/* 1: written within the stale limit */
 };
 
 /*
  * Reads the heartbeat file heartbeat.log in extdirfd (O_NOFOLLOW, at most
  * MANIFEST_HEARTBEAT_MAX_BYTES): `[{"version":1.0,"heartbeat":{"status",
- * "code","formattedMessage":{"lang","message"}}}]`.  Its mtime older than
- * MANIFEST_HEARTBEAT_STALE seconds before now is "Unresponsive" (code -1,
- * "Extension heartbeat is not responsive"), as the VM agent says; missing
- * or malformed is "error" with a message saying which.  Returns 0 with
- * *out filled, -1 when memory runs out.
+ * "code","formattedMessage":{"lang","message"}}}]`.  Its mtime more than
+ * stale_seconds (MANIFEST_HEARTBEAT_STALE, unless extmgr.conf says
+ * otherwise) before now is "Unresponsive" (code -1, "Extension heartbeat
+ * is not responsive"), as the VM agent says; missing or malformed is
+ * "error" with a message saying which.  Returns 0 with *out filled, -1
+ * when memory runs out.
  */
-int	 manifest_heartbeat_read(int extdirfd, time_t now,
+int	 manifest_heartbeat_read(int extdirfd, time_t now, long stale_seconds,
 	    struct manifest_heartbeat **out);
 /* The file's contents only (no age check): 0, or MANIFEST_ERR_STATUS with
  * err filled and *out an "error" heartbeat; -1 on memory exhaustion. */

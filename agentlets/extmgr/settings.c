@@ -1,4 +1,4 @@
-/* settings.c -- extmgr.conf: how often extmgr reconciles, how it reaches the cloud, what it trusts for packages, and the handlers' time limits. */
+/* settings.c -- extmgr.conf: how often extmgr reconciles, how it reaches the cloud, what it trusts for packages, the handlers' time limits and when a heartbeat is stale. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "defaults.h"
+#include "manifest.h"
 #include "settings.h"
 #include "url.h"
 
@@ -16,7 +17,8 @@ static const char *const settings_keys[] = {
 	"cloud_timeout_seconds", "download_attempts", "download_backoff_ms",
 	"download_stall_seconds", "install_timeout_seconds",
 	"enable_timeout_seconds", "update_timeout_seconds",
-	"disable_timeout_seconds", "uninstall_timeout_seconds", NULL
+	"disable_timeout_seconds", "uninstall_timeout_seconds",
+	"heartbeat_stale_seconds", NULL
 };
 
 /* In enum manifest_op's order, with the VM agent's defaults. */
@@ -58,7 +60,9 @@ settings_read(struct extmgr_settings *s, config_t *lc, const char *config_dir,
 	    conf_int(root, "download_backoff_ms", 1, 600000,
 	    &s->download_backoff_ms, err) == -1 ||
 	    conf_int(root, "download_stall_seconds", 1, 3600,
-	    &s->download_stall_seconds, err) == -1)
+	    &s->download_stall_seconds, err) == -1 ||
+	    conf_int(root, "heartbeat_stale_seconds", 1, 86400,
+	    &s->heartbeat_stale_seconds, err) == -1)
 		return -1;
 	for (i = 0; i < EXTMGR_NLIMITS; i++)
 		if (conf_int(root, settings_limits[i].key, 1, 86400,
@@ -106,6 +110,7 @@ extmgr_settings_load(const char *config_dir, struct extmgr_settings *s,
 	s->download_attempts = 10;
 	s->download_backoff_ms = 1000;
 	s->download_stall_seconds = 30;
+	s->heartbeat_stale_seconds = MANIFEST_HEARTBEAT_STALE;
 	for (i = 0; i < EXTMGR_NLIMITS; i++)
 		s->limit_seconds[i] = settings_limits[i].def;
 	err.text[0] = '\0';

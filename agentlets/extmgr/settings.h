@@ -1,4 +1,4 @@
-/* settings.h -- extmgr.conf: how often extmgr reconciles, how it reaches the cloud, what it trusts for packages, and the handlers' time limits. */
+/* settings.h -- extmgr.conf: how often extmgr reconciles, how it reaches the cloud, what it trusts for packages, the handlers' time limits and when a heartbeat is stale. */
 #ifndef EXTMGR_SETTINGS_H
 #define EXTMGR_SETTINGS_H
 
@@ -23,6 +23,8 @@ struct extmgr_settings {
 	long long	 download_attempts;	/* 10 */
 	long long	 download_backoff_ms;	/* 1000 */
 	long long	 download_stall_seconds; /* 30 */
+	long long	 heartbeat_stale_seconds; /* 600: an older heartbeat file
+						     is "Unresponsive" */
 	long long	 limit_seconds[EXTMGR_NLIMITS];
 };
 

@@ -412,10 +412,11 @@ write_settings(struct worker *w, const struct ext_where *x,
 	return rc;
 }
 
-/* The handler's own status for seq, as the report of an enable. */
+/* The handler's own status for seq, as the report of an enable; with
+ * heartbeat, its heartbeat file too, stale past stale_seconds. */
 static void
 status_outcome(const struct ext_where *x, long long seq, int heartbeat,
-    struct outcome *o)
+    long long stale_seconds, struct outcome *o)
 {
 	struct manifest_status		*ms = NULL;
 	struct manifest_heartbeat	*hb = NULL;
@@ -442,8 +443,8 @@ status_outcome(const struct ext_where *x, long long seq, int heartbeat,
 		if (json_array_size(ms->substatus) > 0)
 			o->substatus = json_deep_copy(ms->substatus);
 	}
-	if (heartbeat && manifest_heartbeat_read(fd, time(NULL), &hb) == 0 &&
-	    hb != NULL) {
+	if (heartbeat && manifest_heartbeat_read(fd, time(NULL),
+	    (long)stale_seconds, &hb) == 0 && hb != NULL) {
 		sub = json_pack("{s:s,s:s,s:i,s:{s:s,s:s}}", "name", "heartbeat",
 		    "status", hb->status, "code", hb->code, "formattedMessage",
 		    "lang", "en-US", "message", hb->message ? hb->message : "");
@@ -779,7 +780,8 @@ install_enable(struct worker *w, const char *name, json_t *rec,
 			manifest_free(m);
 			close(fd);
 		}
-		status_outcome(&x, g->seq, hb, &o);
+		status_outcome(&x, g->seq, hb, w->s->heartbeat_stale_seconds,
+		    &o);
 	}
 	if (strcmp(o.status, "error") == 0)
 		mark_failed(w, rec, g);
@@ -1219,7 +1221,7 @@ refresh_status(struct worker *w, const struct goal_ext *g)
 	outcome_set(&o, "Enable", "transitioning", 0, "%s",
 	    json_string_value(json_object_get(rep, "message")) ?: "");
 	ext_where(w, g->publisher, g->type, state_str(rec, "version"), &x);
-	status_outcome(&x, state_int(rec, "seq", 0), 0, &o);
+	status_outcome(&x, state_int(rec, "seq", 0), 0, 0, &o);
 	report(w, g->name, rec, state_int(rec, "seq", 0),
 	    state_str(rec, "version"), &o);
 }

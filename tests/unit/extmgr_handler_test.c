@@ -456,14 +456,16 @@ test_heartbeat(void)
 	int				 fd;
 
 	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
-	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL), &hb), 0);
+	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL),
+	    MANIFEST_HEARTBEAT_STALE, &hb), 0);
 	CU_ASSERT_STRING_EQUAL(hb->status, "error");
 	CU_ASSERT_EQUAL(hb->responsive, 0);
 	manifest_heartbeat_free(hb);
 	put(ext, MANIFEST_HEARTBEAT_FILE, "[{\"version\":1.0,\"heartbeat\":{\"status\":"
 	    "\"ready\",\"code\":0,\"formattedMessage\":{\"lang\":\"en\",\"message\":"
 	    "\"all good\"}}}]", 0644);
-	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL), &hb), 0);
+	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL),
+	    MANIFEST_HEARTBEAT_STALE, &hb), 0);
 	CU_ASSERT_STRING_EQUAL(hb->status, "ready");
 	CU_ASSERT_STRING_EQUAL(hb->message, "all good");
 	CU_ASSERT_EQUAL(hb->responsive, 1);
@@ -472,13 +474,29 @@ test_heartbeat(void)
 	old[0].tv_sec = old[1].tv_sec = time(NULL) - 601;
 	old[0].tv_nsec = old[1].tv_nsec = 0;
 	CU_ASSERT_FATAL(utimensat(fd, MANIFEST_HEARTBEAT_FILE, old, 0) == 0);
-	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL), &hb), 0);
+	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL),
+	    MANIFEST_HEARTBEAT_STALE, &hb), 0);
 	CU_ASSERT_STRING_EQUAL(hb->status, "Unresponsive");
 	CU_ASSERT_EQUAL(hb->code, -1);
 	CU_ASSERT_EQUAL(hb->responsive, 0);
 	manifest_heartbeat_free(hb);
+	/* The limit is the caller's (extmgr.conf heartbeat_stale_seconds). */
+	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL), 900,
+	    &hb), 0);
+	CU_ASSERT_STRING_EQUAL(hb->status, "ready");
+	CU_ASSERT_EQUAL(hb->responsive, 1);
+	manifest_heartbeat_free(hb);
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 10;
+	CU_ASSERT_FATAL(utimensat(fd, MANIFEST_HEARTBEAT_FILE, old, 0) == 0);
+	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL), 5, &hb),
+	    0);
+	CU_ASSERT_STRING_EQUAL(hb->status, "Unresponsive");
+	CU_ASSERT_STRING_EQUAL(hb->message,
+	    "Extension heartbeat is not responsive");
+	manifest_heartbeat_free(hb);
 	put(ext, MANIFEST_HEARTBEAT_FILE, "[{\"beat\":1}]", 0644);
-	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL), &hb), 0);
+	CU_ASSERT_EQUAL_FATAL(manifest_heartbeat_read(fd, time(NULL),
+	    MANIFEST_HEARTBEAT_STALE, &hb), 0);
 	CU_ASSERT_STRING_EQUAL(hb->status, "error");
 	CU_ASSERT_PTR_NOT_NULL(strstr(hb->message, "malformed"));
 	manifest_heartbeat_free(hb);
@@ -1442,7 +1460,7 @@ static const struct unit_test tests[] = {
 	{ "manifest: fields, defaults, 1002 and 1003 with the key", test_manifest },
 	{ "manifest: a planted symlink is not followed", test_manifest_symlink },
 	{ "status: missing, handler's, cut, malformed, too big, symlinks", test_status },
-	{ "heartbeat: fresh, 601 s old, malformed", test_heartbeat },
+	{ "heartbeat: fresh, stale past the limit, malformed", test_heartbeat },
 	{ "environment: HandlerEnvironment.json, dirs 0700, symlink refused",
 	  test_environment },
 	{ "settings: file 0600, content, symlinked config/ refused", test_settings },
