@@ -99,19 +99,25 @@ worker_save(struct worker *w)
 
 /* --- reports ---------------------------------------------------------- */
 
+/* What the cloud would see differently (not "time", not "sent"): the
+ * substatus too, since every pass's status_pass() sends on a change. */
 static int
 report_same(json_t *a, json_t *b)
 {
 	static const char *const keys[] = { "sequenceNumber", "version",
-	    "operation", "status", "code", "message", "handlerState", NULL };
-	int	i;
+	    "operation", "status", "code", "message", "handlerState",
+	    "substatus", NULL };
+	json_t	*va, *vb;
+	int	 i;
 
 	if (a == NULL || b == NULL)
 		return 0;
-	for (i = 0; keys[i] != NULL; i++)
-		if (!json_equal(json_object_get(a, keys[i]),
-		    json_object_get(b, keys[i])))
-			return 0;
+	for (i = 0; keys[i] != NULL; i++) {
+		va = json_object_get(a, keys[i]);
+		vb = json_object_get(b, keys[i]);
+		if ((va != NULL || vb != NULL) && !json_equal(va, vb))
+			return 0;	/* json_equal: NULL is unequal */
+	}
 	return 1;
 }
 
@@ -412,50 +418,64 @@ write_settings(struct worker *w, const struct ext_where *x,
 	return rc;
 }
 
-/* The handler's own status for seq, as the report of an enable; with
- * heartbeat, its heartbeat file too, stale past stale_seconds. */
-static void
-status_outcome(const struct ext_where *x, long long seq, int heartbeat,
+/*
+ * The handler's own status for seq, as the report of an enable, in o: its
+ * status/<seq>.status (none yet is transitioning, the VM agent's
+ * placeholder) and, when its manifest says reportHeartbeat, its heartbeat
+ * file as the "heartbeat" substatus (the VM agent's handler status:
+ * "Unresponsive" once older than stale_seconds).  Both read as manifest.c
+ * reads them: bounded, never through a symlink.  -1, o's status left as it
+ * was, when the extension's directory or memory is lacking.
+ */
+static int
+status_outcome(const struct ext_where *x, long long seq,
     long long stale_seconds, struct outcome *o)
 {
+	struct manifest			*m = NULL;
 	struct manifest_status		*ms = NULL;
 	struct manifest_heartbeat	*hb = NULL;
-	json_t				*sub;
-	int				 fd;
+	json_t				*subs = NULL, *sub;
+	int				 fd, heartbeat = 0, rc = -1;
 	char				 err[512];
 
 	if ((fd = safedir_open(x->ext_path, err, sizeof(err))) == -1)
-		return;
-	if (manifest_status_read(fd, (long)seq, &ms) == 0 && ms != NULL) {
-		if (ms->from_handler || strcmp(ms->status, "error") == 0) {
-			o->status = strcmp(ms->status, "success") == 0 ?
-			    "success" : strcmp(ms->status, "warning") == 0 ?
-			    "warning" : strcmp(ms->status, "error") == 0 ?
-			    "error" : "transitioning";
-			o->code = ms->code;
-			snprintf(o->message, sizeof(o->message), "%s",
-			    ms->message ? ms->message : "");
-		} else if (strcmp(o->status, "success") == 0) {
-			o->status = "transitioning";
-			snprintf(o->message, sizeof(o->message), "%s",
-			    ms->message ? ms->message : "");
-		}
-		if (json_array_size(ms->substatus) > 0)
-			o->substatus = json_deep_copy(ms->substatus);
+		return -1;
+	if (manifest_load(fd, &m, err, sizeof(err)) == 0)
+		heartbeat = m->report_heartbeat;
+	if (manifest_status_read(fd, (long)seq, &ms) == -1 || ms == NULL)
+		goto done;
+	if (json_array_size(ms->substatus) > 0 &&
+	    (subs = json_deep_copy(ms->substatus)) == NULL)
+		goto done;
+	if (heartbeat) {
+		if (manifest_heartbeat_read(fd, time(NULL), (long)stale_seconds,
+		    &hb) == -1 || hb == NULL)
+			goto done;
+		if ((subs == NULL && (subs = json_array()) == NULL) ||
+		    (sub = json_pack("{s:s,s:s,s:i,s:{s:s,s:s}}", "name",
+		    "heartbeat", "status", hb->status, "code", hb->code,
+		    "formattedMessage", "lang", "en-US", "message",
+		    hb->message ? hb->message : "")) == NULL ||
+		    json_array_append_new(subs, sub) == -1)
+			goto done;
 	}
-	if (heartbeat && manifest_heartbeat_read(fd, time(NULL),
-	    (long)stale_seconds, &hb) == 0 && hb != NULL) {
-		sub = json_pack("{s:s,s:s,s:i,s:{s:s,s:s}}", "name", "heartbeat",
-		    "status", hb->status, "code", hb->code, "formattedMessage",
-		    "lang", "en-US", "message", hb->message ? hb->message : "");
-		if (o->substatus == NULL)
-			o->substatus = json_array();
-		if (sub != NULL)
-			json_array_append_new(o->substatus, sub);
-	}
+	o->status = strcmp(ms->status, "success") == 0 ? "success" :
+	    strcmp(ms->status, "warning") == 0 ? "warning" :
+	    strcmp(ms->status, "error") == 0 ? "error" : "transitioning";
+	o->code = ms->code;
+	snprintf(o->message, sizeof(o->message), "%s",
+	    ms->message ? ms->message : "");
+	json_decref(o->substatus);
+	o->substatus = subs;
+	subs = NULL;
+	rc = 0;
+ done:
+	json_decref(subs);
+	manifest_free(m);
 	manifest_status_free(ms);
 	manifest_heartbeat_free(hb);
 	close(fd);
+	return rc;
 }
 
 /* --- the package ---------------------------------------------------------- */
@@ -770,19 +790,7 @@ install_enable(struct worker *w, const char *name, json_t *rec,
 	json_object_del(rec, "uninstallExitCode");
 	state_set_int(rec, "seq", g->seq);
 	set_state(w, rec, "Enabled", "");
-	{
-		struct manifest	*m = NULL;
-		int		 fd, hb = 0;
-
-		if ((fd = safedir_open(x.ext_path, err, sizeof(err))) != -1) {
-			if (manifest_load(fd, &m, err, sizeof(err)) == 0)
-				hb = m->report_heartbeat;
-			manifest_free(m);
-			close(fd);
-		}
-		status_outcome(&x, g->seq, hb, w->s->heartbeat_stale_seconds,
-		    &o);
-	}
+	(void)status_outcome(&x, g->seq, w->s->heartbeat_stale_seconds, &o);
 	if (strcmp(o.status, "error") == 0)
 		mark_failed(w, rec, g);
 	report(w, name, rec, g->seq, g->version, &o);
@@ -1199,31 +1207,42 @@ reconcile_one(struct worker *w, const struct goal_ext *g)
 	install_enable(w, g->name, rec, g);
 }
 
-/* An enable whose handler said "transitioning": its status file again. */
+/*
+ * The VM agent's report_ext_handler_status at every pass: an enabled
+ * extension's status/<seq>.status and heartbeat read again, whatever they
+ * said before (a success may turn into an error, a heartbeat go stale),
+ * and reported when that changes the report: report() compares with the
+ * last one kept in the state, so nothing is sent while nothing changes.
+ * Only while the last report is that enable's: a failed reconfiguration,
+ * a refusal or an upgrade's error stays the report.
+ */
 static void
-refresh_status(struct worker *w, const struct goal_ext *g)
+status_pass(struct worker *w, const struct goal_ext *g)
 {
 	json_t		*rec = state_ext(&w->st, g->name), *rep;
 	struct ext_where x;
 	struct outcome	 o;
-	const char	*st;
+	const char	*version;
+	long long	 seq;
 
-	if (rec == NULL || !g->present || state_str(rec, "version") == NULL ||
-	    strcmp(state_str(rec, "handlerState"), "Enabled") != 0)
+	if (rec == NULL || !g->present ||
+	    (version = state_str(rec, "version")) == NULL ||
+	    strcmp(state_str(rec, "handlerState"), "Enabled") != 0 ||
+	    (seq = state_int(rec, "seq", -1)) < 0)
 		return;
 	rep = json_object_get(rec, "report");
-	st = json_string_value(json_object_get(rep, "status"));
-	if (st == NULL || strcmp(st, "transitioning") != 0 ||
-	    strcmp(json_string_value(json_object_get(rep, "operation")) ?: "",
-	    "Enable") != 0)
+	if (strcmp(json_string_value(json_object_get(rep, "operation")) ?: "",
+	    "Enable") != 0 || state_int(rep, "sequenceNumber", -1) != seq ||
+	    strcmp(json_string_value(json_object_get(rep, "version")) ?: "",
+	    version) != 0)
 		return;
 	memset(&o, 0, sizeof(o));
 	outcome_set(&o, "Enable", "transitioning", 0, "%s",
 	    json_string_value(json_object_get(rep, "message")) ?: "");
-	ext_where(w, g->publisher, g->type, state_str(rec, "version"), &x);
-	status_outcome(&x, state_int(rec, "seq", 0), 0, 0, &o);
-	report(w, g->name, rec, state_int(rec, "seq", 0),
-	    state_str(rec, "version"), &o);
+	ext_where(w, g->publisher, g->type, version, &x);
+	if (status_outcome(&x, seq, w->s->heartbeat_stale_seconds, &o) == -1)
+		return;		/* unread: the last report stands */
+	report(w, g->name, rec, seq, version, &o);
 }
 
 /* azcmagent extension remove NAME: a file requests/NAME. */
@@ -1523,7 +1542,7 @@ worker_run(const char *config_dir, const char *state_dir,
 	for (i = 0; i < w.goal.n; i++)
 		reconcile_one(&w, &w.goal.ext[i]);
 	for (i = 0; i < w.goal.n; i++)
-		refresh_status(&w, &w.goal.ext[i]);
+		status_pass(&w, &w.goal.ext[i]);
 	forgotten(&w);
 	rc = w.unreachable ? WORKER_EXIT_UNREACHABLE : WORKER_EXIT_OK;
  done:
