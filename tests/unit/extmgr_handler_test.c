@@ -706,11 +706,16 @@ test_status_prune(void)
 	close(fd);
 }
 
-/* A child in a session of its own, sleeping; with env (NULL: none). */
+/* A child in a session of its own, sleeping; with env (NULL: none).  It
+ * returns once the child runs sleep (its environment is then env): a
+ * loaded machine may take longer than any fixed pause. */
 static pid_t
 sleeper(char *const env[])
 {
+	char	path[64], comm[32];
+	FILE	*f;
 	pid_t	pid;
+	int	i;
 
 	if ((pid = fork()) == 0) {
 		setsid();
@@ -719,6 +724,18 @@ sleeper(char *const env[])
 		_exit(127);
 	}
 	CU_ASSERT_FATAL(pid > 0);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	for (i = 0; i < 500; i++) {
+		comm[0] = '\0';
+		if ((f = fopen(path, "r")) != NULL) {
+			if (fgets(comm, sizeof(comm), f) == NULL)
+				comm[0] = '\0';
+			fclose(f);
+		}
+		if (strcmp(comm, "sleep\n") == 0)
+			break;
+		usleep(10000);
+	}
 	return pid;
 }
 
