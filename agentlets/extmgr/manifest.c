@@ -497,11 +497,13 @@ manifest_status_parse(const char *buf, size_t len,
 	    json_is_string(v) && (st->timestamp = manifest_cut(
 	    json_string_value(v), 64)) == NULL))
 		goto nomem;
-	/* The substatus entries, their null ones dropped. */
+	/* The substatus entries, their null ones dropped, as many as a
+	 * report carries: past that the cloud would refuse the report. */
 	if ((st->substatus = json_array()) == NULL)
 		goto nomem;
 	json_array_foreach(subs, i, sub)
-		if (!json_is_null(sub) && json_array_append(st->substatus,
+		if (!json_is_null(sub) && json_array_size(st->substatus) <
+		    MANIFEST_SUBSTATUS_MAX && json_array_append(st->substatus,
 		    sub) == -1)
 			goto nomem;
 	json_decref(root);

@@ -15,6 +15,7 @@
 #define MANIFEST_MAX_BYTES	(64 * 1024)	/* HandlerManifest.json */
 #define MANIFEST_STATUS_MAX_BYTES (128 * 1024)	/* status/<seq>.status */
 #define MANIFEST_STATUS_MAX_MESSAGE 1024	/* formattedMessage.message kept */
+#define MANIFEST_SUBSTATUS_MAX	32	/* entries a report carries (the cloud's limit) */
 #define MANIFEST_HEARTBEAT_MAX_BYTES (16 * 1024)
 #define MANIFEST_HEARTBEAT_STALE 600	/* seconds: older is "unresponsive" (the
 					   VM agent's); extmgr.conf's

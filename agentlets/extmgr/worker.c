@@ -451,6 +451,9 @@ status_outcome(const struct ext_where *x, long long seq,
 		if (manifest_heartbeat_read(fd, time(NULL), (long)stale_seconds,
 		    &hb) == -1 || hb == NULL)
 			goto done;
+		/* The heartbeat's entry takes the last place a report has. */
+		if (subs != NULL && json_array_size(subs) >= MANIFEST_SUBSTATUS_MAX)
+			json_array_remove(subs, json_array_size(subs) - 1);
 		if ((subs == NULL && (subs = json_array()) == NULL) ||
 		    (sub = json_pack("{s:s,s:s,s:i,s:{s:s,s:s}}", "name",
 		    "heartbeat", "status", hb->status, "code", hb->code,

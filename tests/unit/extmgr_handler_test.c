@@ -291,7 +291,7 @@ test_status(void)
 	struct manifest_status	*st;
 	char			 ext[512], logs[512], sdir[1024], big[2000], text[3000];
 	char			 path[1024], *huge;
-	int			 fd;
+	int			 fd, k, n;
 
 	fd = new_ext(ext, sizeof(ext), logs, sizeof(logs));
 	/* No status/ at all, then no file: transitioning, ours. */
@@ -319,6 +319,20 @@ test_status(void)
 	CU_ASSERT_STRING_EQUAL(st->timestamp, "2026-12-05T20:00:00Z");
 	CU_ASSERT_EQUAL(st->from_handler, 1);
 	CU_ASSERT_EQUAL(json_array_size(st->substatus), 1);
+	manifest_status_free(st);
+
+	/* More substatus entries than a report carries: the first 32. */
+	n = snprintf(text, sizeof(text), "[{\"status\":{\"status\":\"success\","
+	    "\"substatus\":[");
+	for (k = 0; k < 40; k++)
+		n += snprintf(text + n, sizeof(text) - n, "%s{\"name\":\"s%d\","
+		    "\"status\":\"success\"}", k ? "," : "", k);
+	snprintf(text + n, sizeof(text) - n, "]}}]");
+	put(sdir, "3.status", text, 0600);
+	CU_ASSERT_EQUAL_FATAL(manifest_status_read(fd, 3, &st), 0);
+	CU_ASSERT_EQUAL(json_array_size(st->substatus), MANIFEST_SUBSTATUS_MAX);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(
+	    st->substatus, MANIFEST_SUBSTATUS_MAX - 1), "name")), "s31");
 	manifest_status_free(st);
 
 	/* A message past 1 KB is cut. */
