@@ -9,8 +9,9 @@ Expectations:
   page on a DNS name rebound to 127.0.0.1 reads nothing.
   Through arcproxy, metadata is refused by its SSRF guard (403); an arcproxy misconfigured to let
   it through adds Via, and himds refuses that (400).
-- A client that streams requests and reads no answer cannot make himds hold them: its memory
-  grows by less than 16 MiB while 64 MiB are offered, and it still answers others.
+- A client that streams requests and reads no answer cannot make himds hold them: it takes less
+  than 24 MiB of the 64 MiB offered (the sockets' buffers), its memory grows by less than 16 MiB
+  (not measured under AddressSanitizer), and it still answers others.
 - The heartbeat goes through arcproxy (its access log shows the CONNECT to the cloud); a refusal
   shows in himds.json as Disconnected with the reason.
 """
@@ -113,8 +114,13 @@ def a_client_that_reads_nothing_cannot_fill_himds(env):
 			peak = max(peak, rss_kib())
 	finally:
 		s.close()
-	check(peak - before < 16 << 10, "himds grew by %d KiB while one client streamed %d bytes of "
-	      "requests and read no answer" % (peak - before, sent))
+	# Once himds stops reading, only the sockets buffers take more (a few MiB).
+	check(sent < 24 << 20, "himds read on: one client that reads no answer streamed %d bytes of "
+	      "requests into it in 2 s" % sent)
+	with open("/proc/%d/maps" % h.proc.pid) as f:
+		sanitized = "libasan" in f.read()	# its quarantine keeps freed memory: RSS says nothing
+	check(sanitized or peak - before < 16 << 10, "himds grew by %d KiB while one client streamed %d "
+	      "bytes of requests and read no answer" % (peak - before, sent))
 	status, _, doc = api(h, INSTANCE, MD)
 	check(status == 200, "after the streaming client: %d %r" % (status, doc))
 
