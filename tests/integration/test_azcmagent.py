@@ -680,8 +680,25 @@ def check_gateway_down_then_up(env):
 	      "check's table:\n" + text)
 
 
-class SkewedServer:
-	"""HTTPS on 127.0.0.1 (the gateway's certificate names it) whose Date is 10 minutes behind."""
+class TlsStandIn:
+	"""HTTPS on 127.0.0.1 with the gateway's certificate (it names 127.0.0.1), in a thread."""
+
+	def serve(self, sim, handler):
+		self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+		ctx.load_cert_chain(sim.file("gateway.crt"), sim.file("gateway.key"))
+		self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+		self.port = self.httpd.server_address[1]
+		self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+		self.thread.start()
+
+	def close(self):
+		self.httpd.shutdown()
+		self.httpd.server_close()
+
+
+class SkewedServer(TlsStandIn):
+	"""A stand-in whose Date is 10 minutes behind."""
 
 	def __init__(self, sim, skew=-600):
 		class Handler(http.server.BaseHTTPRequestHandler):
@@ -696,17 +713,7 @@ class SkewedServer:
 
 			def log_message(self, *args):
 				pass
-		self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-		ctx.load_cert_chain(sim.file("gateway.crt"), sim.file("gateway.key"))
-		self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-		self.port = self.httpd.server_address[1]
-		self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-		self.thread.start()
-
-	def close(self):
-		self.httpd.shutdown()
-		self.httpd.server_close()
+		self.serve(sim, Handler)
 
 
 @test
@@ -813,9 +820,9 @@ def connect_refusals(env):
 	      "arcproxy stayed in gateway mode after a refused token: %r" % healthz(p))
 
 
-class FakeCloud:
-	"""HTTPS on 127.0.0.1 (the gateway's certificate names it) answering register with 201 and a
-	body of the test's choosing; it counts the DELETEs that reach it."""
+class FakeCloud(TlsStandIn):
+	"""A stand-in answering register with 201 and a body of the test's choosing; it counts the
+	DELETEs that reach it."""
 
 	def __init__(self, sim):
 		cloud = self
@@ -840,17 +847,7 @@ class FakeCloud:
 
 			def log_message(self, *args):
 				pass
-		self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-		ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-		ctx.load_cert_chain(sim.file("gateway.crt"), sim.file("gateway.key"))
-		self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-		self.port = self.httpd.server_address[1]
-		self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-		self.thread.start()
-
-	def close(self):
-		self.httpd.shutdown()
-		self.httpd.server_close()
+		self.serve(sim, Handler)
 
 
 @test(timeout=90)
