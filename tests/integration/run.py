@@ -189,6 +189,13 @@ def run_module(modname, filters, verbose):
 			details.append(harness.format_exc(val))
 		if proxy is not None and "arcproxy stderr" not in str(val):
 			details.append(proxy.stderr_tail(15))
+		# What each request got, and why (the error label): a failure seen only in CI
+		# is explained by these lines or by nothing.
+		if proxy is not None and hasattr(proxy, "access_log_lines"):
+			lines = proxy.access_log_lines()[-5:]
+			if lines:
+				details.append("--- arcproxy access log, last %d lines:\n%s" % (len(lines),
+											 "\n".join(lines)))
 		print(indent("\n".join(d for d in details if d)), flush=True)
 	failed += teardown_module(mod, env, short)
 	failed += leftovers(before, short)
