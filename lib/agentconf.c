@@ -29,7 +29,8 @@ static const char *const agentconf_services[] = { "AAD", "ARM", "AMA", "Arc",
 
 const struct agentconf_key agentconf_keys[] = {
 	{ "connection.type", AGENTCONF_T_ENUM, agentconf_types, NULL, 0, "direct",
-	    F(connection_type), "how management traffic leaves: direct or gateway" },
+	    F(connection_type), "how management traffic leaves: direct (the Azure "
+	    "agent's \"default\", taken too) or gateway" },
 	{ "gateway.url", AGENTCONF_T_URL, NULL, "https", 0, NULL, F(gateway_url),
 	    "the Arc gateway, https://host[:port]" },
 	{ "gateway.ca_file", AGENTCONF_T_PATH, NULL, NULL, 0, NULL,
@@ -170,6 +171,9 @@ agentconf_enum_index(const struct agentconf_key *k, const char *text)
 {
 	int	i;
 
+	/* The Azure agent calls the direct connection type "default". */
+	if (k->values == agentconf_types && strcmp(text, "default") == 0)
+		text = "direct";
 	for (i = 0; k->values[i] != NULL; i++)
 		if (strcmp(k->values[i], text) == 0)
 			return i;

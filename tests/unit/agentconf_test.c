@@ -116,6 +116,12 @@ test_set_get_save(void)
 	k = agentconf_key_find("connection.type");
 	CU_ASSERT_EQUAL(agentconf_set(&ac, k, "gatway", dir, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "direct, gateway"));
+	/* The Azure agent's name for direct. */
+	CU_ASSERT_EQUAL(agentconf_set(&ac, k, "default", dir, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(ac.connection_type, AGENTCONF_DIRECT);
+	v = agentconf_get(&ac, k);
+	CU_ASSERT_STRING_EQUAL(v, "direct");
+	free(v);
 	CU_ASSERT_EQUAL(agentconf_set(&ac, k, "gateway", dir, err, sizeof(err)), 0);
 	k = agentconf_key_find("extensions.blocklist");
 	CU_ASSERT_EQUAL(agentconf_list_add(&ac, k, "Pub/One", err, sizeof(err)), 0);
