@@ -93,13 +93,15 @@ def _claim(port):
 
 def free_port():
 	"""A loopback TCP port nobody listens on right now (and not handed out before, by this
-	process or another of the run)."""
+	process or another of the run), and none that arcproxy guards (origin.ARC_PORTS)."""
 	with _lock:
 		for _ in range(100):
 			s = socket.socket()
 			s.bind(("127.0.0.1", 0))
 			port = s.getsockname()[1]
 			s.close()
+			if port in (40342, 40343, 40344):
+				continue
 			if port not in _given_ports:
 				_given_ports.add(port)
 				if _claim(port):

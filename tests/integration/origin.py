@@ -586,10 +586,37 @@ class DnsServer:
 		self.sock.close()
 
 
+# arcproxy guards these ports on every route unless a rule names host and port: an origin
+# service that landed on one would be refused (403) where the tests expect it reached.
+ARC_PORTS = (40342, 40343, 40344)
+
+
+def _hold_arc_ports():
+	"""Sockets bound to ARC_PORTS (those free) while port-0 listeners are made: the kernel then
+	gives them other ports.  The caller closes them."""
+	held = []
+	for port in ARC_PORTS:
+		s = socket.socket()
+		try:
+			s.bind(("127.0.0.1", port))
+			held.append(s)
+		except OSError:
+			s.close()	# taken: not free for port 0 either
+	return held
+
+
 class Origin:
 	"""All origin services; one per test run (see harness.origin())."""
 
 	def __init__(self, directory):
+		held = _hold_arc_ports()
+		try:
+			self._start(directory)
+		finally:
+			for s in held:
+				s.close()
+
+	def _start(self, directory):
 		self.dir = directory
 		self.ca, self.cert, self.key = make_pki(directory)
 		self._lock = threading.Lock()
