@@ -10,7 +10,7 @@ const struct px_error_info px_errors[PXE__COUNT] = {
 	[PXE_BAD_SCHEME] = { 400, "http_request_error", "bad_scheme",
 	    "only http:// URLs are forwarded; use CONNECT for https" },
 	[PXE_BAD_METHOD] = { 501, "http_request_error", "bad_method",
-	    "request method not implemented" },
+	    "request method unknown to arcproxy" },
 	[PXE_BAD_VERSION] = { 505, "http_request_error", "bad_version",
 	    "HTTP version not supported: HTTP/1.0 and HTTP/1.1 only" },
 	[PXE_HEAD_TOO_LARGE] = { 431, "http_request_error", "head_too_large",
