@@ -394,9 +394,14 @@ def config_keys_and_values(env):
 		("gateway.url", "https://gw.cloudsim.test:%d" % env.sim.gw_port,
 		 "https://gw.cloudsim.test:%d" % env.sim.gw_port),
 		("gateway.ca_file", env.ca, env.ca)]
-	before = p.stderr_text().count("configuration reloaded")
+	reloads = lambda: p.stderr_text().count("configuration reloaded")
 	for key, value, want in good:
+		# Each write tells the running arcproxy; waited for one at a time, since two
+		# SIGHUPs close together are one signal (a loaded machine merged them).
+		before = reloads()
 		ok(azcm(env, "config", "set", key, value), "config set %s %s" % (key, value))
+		check(poll(lambda: reloads() > before, timeout=5),
+		      "arcproxy did not reload after config set %s" % key)
 		got = jout(azcm(env, "config", "get", key, "-j"), "config get %s -j" % key)
 		check(got == {key: want}, "config get %s -j: %r, want %r" % (key, got, want))
 	r = ok(azcm(env, "config", "get", "proxy.bypass"), "config get proxy.bypass")
@@ -405,12 +410,9 @@ def config_keys_and_values(env):
 	      stat.S_IMODE(os.stat(conf_path).st_mode))
 	check(p.check_config().returncode == 0, "arcproxy -n refuses what azcmagent wrote:\n%s\n%s"
 	      % (agent_conf(p), p.check_config().stderr))
-	# The running arcproxy was told each time.
+	# The running arcproxy took the settings.
 	check(poll(lambda: healthz(p).get("proxy") == squid_like, timeout=3),
 	      "arcproxy's /healthz does not show proxy.url %s: %r" % (squid_like, healthz(p)))
-	check(poll(lambda: p.stderr_text().count("configuration reloaded") >= before + len(good), timeout=3),
-	      "arcproxy reloaded %d times for %d writes" % (p.stderr_text().count("configuration reloaded")
-							   - before, len(good)))
 
 	# Monitor mode locks the extension lists (set, --add, --remove, clear), and nothing changes.
 	text = agent_conf(p)
