@@ -283,18 +283,42 @@ logs_add_summary(struct logs *l, const struct azcm *a, json_t *summary)
 	return rc;
 }
 
+/* The folder of path, opened (dir gets its name for messages), and *base
+ * the file's name in it. */
+static int
+logs_open_dir(const char *path, char *dir, size_t dirlen, const char **base)
+{
+	const char	*slash = strrchr(path, '/');
+
+	if (slash == NULL) {
+		snprintf(dir, dirlen, ".");
+		*base = path;
+	} else {
+		snprintf(dir, dirlen, "%.*s", slash == path ? 1 : (int)(slash - path),
+		    path);
+		*base = slash + 1;
+	}
+	if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0) {
+		snprintf(dir, dirlen, "%s", path);
+		errno = EISDIR;
+		return -1;
+	}
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 int
 cmd_logs(struct azcm *a)
 {
 	struct logs	 l;
 	json_t		*summary = json_object(), *o, *status = NULL;
 	const char	*log;
-	char		 out[PATH_MAX], tmp[PATH_MAX + 32], host[64], stamp[32];
-	char		 why[400];
+	char		 out[PATH_MAX], dir[PATH_MAX], tmp[NAME_MAX + 32], host[64];
+	char		 why[400], stamp[32];
+	const char	*base;
 	const char	*opt = azcm_opt(a, AZCM_O_OUTPUT);
 	time_t		 now = time(NULL);
 	struct tm	 tm;
-	int		 rc = AZCM_OK, fd;
+	int		 rc = AZCM_OK, fd = -1, dfd = -1;
 
 	memset(&l, 0, sizeof(l));
 	l.files = json_array();
@@ -314,10 +338,23 @@ cmd_logs(struct azcm *a)
 		snprintf(out, sizeof(out), "%s", opt);
 	else
 		snprintf(out, sizeof(out), "azcmagent-logs-%s-%s.tar.gz", stamp, host);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", out, (long)getpid());
+	/* One open of the folder, and the temp file and the rename inside it:
+	 * nobody who can change the way to it (root runs this, and the
+	 * operator may name /tmp) moves the second step elsewhere. */
+	if ((dfd = logs_open_dir(out, dir, sizeof(dir), &base)) == -1) {
+		rc = azcm_fail(AZCM_EGENERIC, "%s: %s", dir, strerror(errno));
+		goto done;
+	}
+	if (strlen(base) > NAME_MAX - 20) {
+		rc = azcm_fail(AZCM_EARGS, "%s: the file name is too long", out);
+		goto done;
+	}
+	snprintf(tmp, sizeof(tmp), "%.*s.tmp.%ld", NAME_MAX - 20, base,
+	    (long)getpid());
 	/* Logs name hosts and clients: the archive is the caller's alone. */
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1) {
-		rc = azcm_fail(AZCM_EGENERIC, "%s: %s", tmp, strerror(errno));
+	if ((fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		rc = azcm_fail(AZCM_EGENERIC, "%s/%s: %s", dir, tmp, strerror(errno));
 		goto done;
 	}
 	if ((l.ar = archive_write_new()) == NULL ||
@@ -351,8 +388,12 @@ cmd_logs(struct azcm *a)
 		goto fail;
 	}
 	fd = -1;
-	if (rename(tmp, out) == -1) {
-		snprintf(l.error, sizeof(l.error), "rename: %s", strerror(errno));
+	/* Never over a file that is there: not the operator's, nor one that
+	 * another user put under that name. */
+	if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == -1) {
+		snprintf(l.error, sizeof(l.error), errno == EEXIST ? "it exists: "
+		    "remove it, or name another file with --output" : "rename: %s",
+		    strerror(errno));
 		goto fail;
 	}
 	if (a->json) {
@@ -370,8 +411,10 @@ cmd_logs(struct azcm *a)
 	l.ar = NULL;
 	if (fd != -1)
 		close(fd);
-	unlink(tmp);
+	unlinkat(dfd, tmp, 0);
  done:
+	if (dfd != -1)
+		close(dfd);
 	if (l.ar != NULL)
 		archive_write_free(l.ar);
 	json_decref(status);

@@ -1044,6 +1044,33 @@ def logs_without_private_keys(env):
 	check(summary["running"]["arcproxy"] == p.pid, "summary.json running: %r" % summary["running"])
 
 
+@test
+def logs_never_over_a_file_that_is_there(env):
+	"""As root, logs --output writes a new file or nothing: never through a symlink another user
+	planted under that name, nor over the operator's own file."""
+	d = tempfile.mkdtemp(prefix="logsout-", dir=env.tmp)
+	os.chmod(d, 0o1777)		# a /tmp of its own
+	victim = os.path.join(env.tmp, "victim")
+	with open(victim, "w") as f:
+		f.write("root's file\n")
+	for name, plant in (("link.tar.gz", lambda o: os.symlink(victim, o)),
+			    ("there.tar.gz", lambda o: open(o, "w").write("an older archive\n"))):
+		out = os.path.join(d, name)
+		plant(out)
+		before = os.lstat(out)
+		r = azcm(env, "logs", "--output", out, as_user=False)
+		check(r.returncode == 1 and "it exists: remove it, or name another file with --output" in r.stderr,
+		      "logs --output over %s: exit %d\n%s" % (name, r.returncode, r.stderr))
+		after = os.lstat(out)
+		check((after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns),
+		      "logs --output replaced %s" % name)
+	check(read(victim) == "root's file\n", "the symlink's target changed: %r" % read(victim))
+	check(sorted(os.listdir(d)) == ["link.tar.gz", "there.tar.gz"], "left behind: %r" % os.listdir(d))
+	r = azcm(env, "logs", "--output", os.path.join(d, "new.tar.gz"), as_user=False)
+	check(r.returncode == 0 and os.stat(os.path.join(d, "new.tar.gz")).st_size > 0,
+	      "logs --output to a new name: exit %d\n%s" % (r.returncode, r.stderr))
+
+
 @test(timeout=60)
 def disconnect_revokes(env):
 	if not env.connected:
