@@ -288,6 +288,15 @@ admin_status(struct evhttp_request *req, void *arg)
 	admin_status_gateway(out, px);
 	evbuffer_add_printf(out, ",\"upstream_proxy\":");
 	admin_json_string_or_null(out, cfg->agent.proxy_url);
+	/* proxy.bypass's services, as the hosts they go direct to. */
+	evbuffer_add_printf(out, ",\"proxy_bypass\":[");
+	n = cfg->proxy_bypass != NULL ? route_table_count(cfg->proxy_bypass) : 0;
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			evbuffer_add(out, ",", 1);
+		admin_json_string(out, route_rule_pattern(cfg->proxy_bypass, (int)i));
+	}
+	evbuffer_add_printf(out, "]");
 	evbuffer_add_printf(out, ",\"access_log\":");
 	admin_json_string_or_null(out, cfg->access_log);
 	evbuffer_add_printf(out, "}\n");

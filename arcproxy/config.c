@@ -18,7 +18,8 @@
 
 static const char *const config_keys[] = {
 	"listen", "admin_listen", "workers", "clients", "routes",
-	"default_route", "hosts", "dns_servers", "access_log", "limits", NULL
+	"default_route", "hosts", "dns_servers", "access_log", "limits",
+	"proxy_bypass_services", NULL
 };
 static const char *const config_limit_keys[] = {
 	"max_head_bytes", "head_timeout_ms", "client_idle_timeout_ms",
@@ -44,6 +45,32 @@ static const struct config_limits config_default_limits = {
 	.buffer_bytes = 524288,
 	.buffer_budget_bytes = 64 << 20,
 };
+
+/*
+ * What each service name of agent.conf's proxy.bypass takes around
+ * proxy.url: Microsoft's table for the Connected Machine agent ("Manage and
+ * maintain the Azure Connected Machine agent", proxy bypass).  A service
+ * that arcproxy.conf's proxy_bypass_services names gets that list instead
+ * (a private endpoint's own name, another cloud, a stand-in like cloudsim).
+ */
+static const struct config_bypass {
+	const char		*service;
+	const char *const	*hosts;
+} config_bypass_defaults[] = {
+	{ "AAD", (const char *const[]){ "login.windows.net",
+	    "login.microsoftonline.com", "pas.windows.net", NULL } },
+	{ "ARM", (const char *const[]){ "management.azure.com", NULL } },
+	{ "AMA", (const char *const[]){ "global.handler.control.monitor.azure.com",
+	    "*.handler.control.monitor.azure.com", "*.ods.opinsights.azure.com",
+	    "management.azure.com", "*.monitoring.azure.com",
+	    "*.ingest.monitor.azure.com", NULL } },
+	{ "Arc", (const char *const[]){ "his.arc.azure.com", "*.his.arc.azure.com",
+	    "guestconfiguration.azure.com", "*.guestconfiguration.azure.com",
+	    NULL } },
+	{ "ArcData", (const char *const[]){ "*.arcdataservices.com", NULL } },
+};
+#define CONFIG_NBYPASS	(sizeof(config_bypass_defaults) / \
+			    sizeof(config_bypass_defaults[0]))
 
 static int
 config_parse_net(const char *text, struct config_net *net)
@@ -296,6 +323,90 @@ config_load_limits(struct config *cfg, const config_setting_t *root,
 	return 0;
 }
 
+static const struct config_bypass *
+config_bypass_find(const char *service)
+{
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NBYPASS; i++)
+		if (strcmp(config_bypass_defaults[i].service, service) == 0)
+			return &config_bypass_defaults[i];
+	return NULL;
+}
+
+/* Adds one service's hosts (group g's list, or Microsoft's) to t; root
+ * for an error in neither. */
+static int
+config_bypass_add(struct route_table *t, const config_setting_t *root,
+    const config_setting_t *g, const struct config_bypass *b,
+    struct conf_error *err)
+{
+	const config_setting_t	*list = NULL, *e;
+	const char *const	*h;
+	char			 why[256];
+	int			 i;
+
+	if (g != NULL && conf_string_list(g, b->service, &list, err) == -1)
+		return -1;
+	if (list == NULL) {
+		for (h = b->hosts; *h != NULL; h++)
+			if (route_table_add(t, *h, ROUTE_DIRECT, why,
+			    sizeof(why)) == -1)
+				return conf_fail(err, root, "%s", why);
+		return 0;
+	}
+	for (i = 0; (e = config_setting_get_elem(list, i)) != NULL; i++)
+		if (route_table_add(t, config_setting_get_string(e),
+		    ROUTE_DIRECT, why, sizeof(why)) == -1)
+			return conf_fail(err, e, "proxy_bypass_services.%s: %s",
+			    b->service, why);
+	return 0;
+}
+
+/*
+ * proxy_bypass_services = { ARM = [ "management.example.test" ]; ... }:
+ * every list is checked, whether agent.conf names its service or not;
+ * then the hosts of the services that proxy.bypass names make
+ * cfg->proxy_bypass.
+ */
+static int
+config_load_bypass(struct config *cfg, const config_setting_t *root,
+    struct conf_error *err)
+{
+	const struct agentconf_list	*want = &cfg->agent.proxy_bypass;
+	const config_setting_t		*g, *e;
+	const struct config_bypass	*b;
+	struct route_table		*check;
+	int				 i, rc = 0;
+
+	if ((g = config_setting_get_member(root, "proxy_bypass_services")) != NULL) {
+		if (!config_setting_is_group(g))
+			return conf_fail(err, g, "'proxy_bypass_services' must be "
+			    "a group, like { ARM = [ \"management.example.test\" ]; }");
+		if ((check = route_table_new(ROUTE_PROXY)) == NULL)
+			return conf_fail(err, g, "out of memory");
+		for (i = 0; rc == 0 && (e = config_setting_get_elem(g, i)) != NULL; i++)
+			if ((b = config_bypass_find(config_setting_name(e))) == NULL)
+				rc = conf_fail(err, e, "proxy_bypass_services: \"%s\" "
+				    "is not one of AAD, ARM, AMA, Arc, ArcData",
+				    config_setting_name(e));
+			else
+				rc = config_bypass_add(check, root, g, b, err);
+		route_table_free(check);
+		if (rc == -1)
+			return -1;
+	}
+	if (want->n == 0)
+		return 0;
+	if ((cfg->proxy_bypass = route_table_new(ROUTE_PROXY)) == NULL)
+		return conf_fail(err, root, "out of memory");
+	for (i = 0; i < want->n; i++)
+		if ((b = config_bypass_find(want->items[i])) != NULL &&
+		    config_bypass_add(cfg->proxy_bypass, root, g, b, err) == -1)
+			return -1;
+	return 0;
+}
+
 /* The identity's fds and paths, gone. */
 static void
 config_close_identity(struct config *cfg)
@@ -439,14 +550,11 @@ config_load(const char *config_dir, const char *state_dir, char *errbuf,
 		snprintf(err.text, sizeof(err.text), "out of memory");
 		goto fail;
 	}
+	if (config_load_agent(cfg, config_dir, state_dir, &err) == -1 ||
+	    config_load_bypass(cfg, root, &err) == -1)
+		goto fail;
 	config_destroy(&lc);
-	if (config_load_agent(cfg, config_dir, state_dir, &err) == -1)
-		goto fail_agent;
 	return cfg;
- fail_agent:
-	snprintf(errbuf, errlen, "%s", err.text);
-	config_unref(cfg);
-	return NULL;
  fail:
 	snprintf(errbuf, errlen, "%s", err.text);
 	config_destroy(&lc);
@@ -469,6 +577,7 @@ config_unref(struct config *cfg)
 	if (cfg == NULL || __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	route_table_free(cfg->routes);
+	route_table_free(cfg->proxy_bypass);
 	for (i = 0; i < cfg->nhosts; i++)
 		free(cfg->hosts[i].name);
 	free(cfg->hosts);

@@ -44,6 +44,7 @@ struct config {
 	int			 has_admin;	/* admin_listen = "" turns it off */
 	int			 workers;
 	struct route_table	*routes;
+	struct route_table	*proxy_bypass;	/* proxy.bypass's hosts, or NULL */
 	struct resolve_host	*hosts;
 	int			 nhosts;
 	struct config_net	*clients;

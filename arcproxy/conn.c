@@ -433,6 +433,7 @@ conn_pick_route(struct conn *c)
 	p.rules = cfg->routes;
 	p.default_set = cfg->default_route_set;
 	p.have_proxy = cfg->proxy_host[0] != '\0';
+	p.proxy_bypass = cfg->proxy_bypass;
 	p.gateway_mode = cfg->agent.connection_type == AGENTCONF_GATEWAY &&
 	    c->gw != NULL;
 	if (p.gateway_mode)

@@ -40,8 +40,8 @@ const struct agentconf_key agentconf_keys[] = {
 	{ "proxy.url", AGENTCONF_T_URL, NULL, "http", 0, NULL, F(proxy_url),
 	    "the enterprise proxy, http://host[:port]" },
 	{ "proxy.bypass", AGENTCONF_T_LIST, NULL, NULL, AGENTCONF_ITEM_SERVICE, NULL,
-	    F(proxy_bypass), "services that would skip proxy.url (AAD, ARM, AMA, Arc, "
-	    "ArcData): kept and shown, applied by nothing yet" },
+	    F(proxy_bypass), "services that skip proxy.url and go direct (AAD, ARM, "
+	    "AMA, Arc, ArcData); not with a gateway" },
 	{ "extensions.enabled", AGENTCONF_T_BOOL, NULL, NULL, 0, "true",
 	    F(extensions_enabled), "whether extensions may be installed or changed" },
 	{ "extensions.allowlist", AGENTCONF_T_LIST, NULL, NULL,

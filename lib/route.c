@@ -324,9 +324,10 @@ route_rule_kind(const struct route_table *t, int rule)
 	return t->rules[rule].kind;
 }
 
-/* Does a gateway table name the destination?  NULL means dflt. */
+/* Does a list (its rules, not its default) name the destination?  NULL
+ * means dflt. */
 static int
-route_gw_lists(const struct route_table *t, const char *host, uint16_t port,
+route_lists(const struct route_table *t, const char *host, uint16_t port,
     int dflt)
 {
 	struct route_decision	d;
@@ -334,7 +335,7 @@ route_gw_lists(const struct route_table *t, const char *host, uint16_t port,
 	if (t == NULL)
 		return dflt;
 	route_match(t, host, port, &d);
-	return d.kind == ROUTE_GATEWAY;
+	return d.rule >= 0;
 }
 
 int
@@ -349,11 +350,16 @@ route_decide(const struct route_policy *p, const char *host, uint16_t port,
 		fallback = d->kind;
 		if (p->have_proxy && !p->default_set)
 			fallback = ROUTE_PROXY;
-		if (!p->gateway_mode)
+		if (!p->gateway_mode) {
 			d->kind = fallback;
-		else if (route_gw_lists(p->gw_bypass, host, port, 0))
+			/* proxy.bypass: the services it names go around
+			 * the proxy (in gateway mode Azure ignores it). */
+			if (fallback == ROUTE_PROXY &&
+			    route_lists(p->proxy_bypass, host, port, 0))
+				d->kind = ROUTE_DIRECT;
+		} else if (route_lists(p->gw_bypass, host, port, 0))
 			d->kind = p->have_proxy ? ROUTE_PROXY : ROUTE_DIRECT;
-		else if (route_gw_lists(p->gw_allow, host, port, 1))
+		else if (route_lists(p->gw_allow, host, port, 1))
 			d->kind = ROUTE_GATEWAY;
 		else if (p->default_set || p->have_proxy)
 			d->kind = fallback;

@@ -63,10 +63,13 @@ struct route_policy {
 	int			 gateway_mode;	/* gateway connection and a gateway client */
 	const struct route_table *gw_allow;	/* ROUTE_GATEWAY where it carries; NULL: all */
 	const struct route_table *gw_bypass;	/* ROUTE_GATEWAY where bypassed; NULL: none */
+	const struct route_table *proxy_bypass;	/* what skips the proxy; NULL: none */
 };
 
 /*
- * The operator's rules first; then, in gateway mode, Azure's order: the
+ * The operator's rules first.  Without a gateway, the default route, where
+ * the proxy is the default the hosts of proxy_bypass go direct.  In gateway
+ * mode, Azure's order: the
  * gateway's bypass list goes direct (or to the proxy), what the gateway
  * carries goes to it, the rest to the proxy if set, else the written
  * default, else deny.  Returns 1 when the SSRF guard refuses the

@@ -14,6 +14,7 @@ Expectations:
 - No fds leak.
 """
 
+import json
 import os
 import re
 import shutil
@@ -230,6 +231,64 @@ def access_log_names_route(env):
 	check(r.status == 200, "GET status %d" % r.status)
 	lines = poll(lambda: [l for l in env.proxy.access_log_lines() if tag in l], timeout=3)
 	check(lines and re.search(r"\bproxy\b", lines[0]), "access-log line for the proxy route: %r" % lines)
+
+
+@test
+def proxy_bypass_goes_around_the_proxy(env):
+	"""agent.conf proxy.bypass: the services it names leave the proxy's way and go direct (here to
+	the SSRF guard's 403, since the test's names resolve to loopback: the enterprise proxy never
+	sees them); the rest still goes through the proxy; without the setting, all of it does.
+	arcproxy.conf's proxy_bypass_services names the hosts of a service."""
+	o = env.origin
+	p = Proxy(routes=std_routes(o), default_route="proxy", name="proxybypass",
+		  hosts=[{"name": "origin.test", "address": "127.0.0.1"},
+			 {"name": "management.test", "address": "127.0.0.1"},
+			 {"name": "eu.login.test", "address": "127.0.0.1"}],
+		  extra={"proxy_bypass_services": {"ARM": ["management.test"], "AAD": ["*.login.test"]}})
+	agent = 'proxy = { url = "http://127.0.0.1:%d"; bypass = [ "ARM", "AAD" ]; };\n' % o.enterprise_port
+	p.write_agent_conf(agent)
+	p.start()
+	env.extra.append(p)
+
+	def tunnel(dest):
+		n = len([l for l in p.access_log_lines() if dest in l])
+		with Conn(p.port, timeout=10) as c:
+			r = c.connect_tunnel(dest)
+		lines = poll(lambda: (lambda ls: ls if len(ls) > n else None)(
+			[l for l in p.access_log_lines() if dest in l]), timeout=3)
+		return r.status, lines[-1] if lines else ""
+
+	for dest in ("management.test:%d" % o.echo_port, "eu.login.test:443"):
+		status, line = tunnel(dest)
+		check(status == 403 and re.search(r"\bdirect\b", line),
+		      "%s named by proxy.bypass: %d, access log %r" % (dest, status, line))
+		check(not _seen(env, "CONNECT %s " % dest), "the enterprise proxy saw %s" % dest)
+	status, line = tunnel("origin.test:%d" % o.echo_port)
+	check(status == 200 and re.search(r"\bproxy\b", line), "origin.test: %d, %r" % (status, line))
+	code, _, body = p.admin_get("/status")
+	bypass = json.loads(body).get("proxy_bypass") if code == 200 else None
+	check(bypass == ["management.test", "*.login.test"], "/status proxy_bypass: %r" % bypass)
+	# The same destination once proxy.bypass is cleared: to the proxy (which knows no
+	# management.test: its refusal is a 502).
+	p.write_agent_conf('proxy = { url = "http://127.0.0.1:%d"; };\n' % o.enterprise_port)
+	p.reload()
+	dest = "management.test:%d" % o.echo_port
+	status, line = poll(lambda: (lambda r: r if re.search(r"\bproxy\b", r[1]) else None)(tunnel(dest)),
+			    timeout=5, interval=0.2) or tunnel(dest)
+	check(status == 502 and re.search(r"\bproxy\b", line) and _seen(env, "CONNECT %s " % dest),
+	      "%s without proxy.bypass: %d, %r" % (dest, status, line))
+
+
+@test
+def proxy_bypass_services_refused(env):
+	"""A service name that is not one of the five, or a bad host pattern: arcproxy -n says where."""
+	for services, want in (({"Storage": ["x.test"]}, '"Storage" is not one of AAD, ARM, AMA, Arc, ArcData'),
+			       ({"ARM": ["bad host:99999"]}, "proxy_bypass_services.ARM:")):
+		p = Proxy(name="bypassbad", extra={"proxy_bypass_services": services})
+		r = p.check_config()
+		check(r.returncode != 0 and want in r.stderr, "arcproxy -n with %r: exit %d\n%s"
+		      % (services, r.returncode, r.stderr))
+		shutil.rmtree(p.base, ignore_errors=True)
 
 
 @test

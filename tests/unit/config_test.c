@@ -34,7 +34,71 @@ cleanup(void)
 
 	snprintf(path, sizeof(path), "%s/arcproxy.conf", dir);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/agent.conf", dir);
+	unlink(path);
 	rmdir(dir);
+}
+
+static void
+write_agent(const char *text)
+{
+	char	 path[128];
+	FILE	*f;
+
+	snprintf(dir, sizeof(dir), "/tmp/config_test.%d", (int)getpid());
+	mkdir(dir, 0700);
+	snprintf(path, sizeof(path), "%s/agent.conf", dir);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The patterns of cfg->proxy_bypass, joined by spaces. */
+static const char *
+bypass_hosts(const struct config *c, char *buf, size_t len)
+{
+	size_t	i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; c->proxy_bypass != NULL &&
+	    i < route_table_count(c->proxy_bypass) && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? " " : "",
+		    route_rule_pattern(c->proxy_bypass, (int)i));
+	return buf;
+}
+
+/* proxy.bypass's services become hosts: arcproxy.conf's list for a service
+ * it names, Microsoft's table for the others; none without proxy.bypass. */
+static void
+test_proxy_bypass(void)
+{
+	char		 err[512], hosts[1024];
+	struct config	*c;
+
+	write_agent("proxy = { url = \"http://127.0.0.1:3128\"; "
+	    "bypass = [ \"ARM\", \"AAD\" ]; };\n");
+	c = load("proxy_bypass_services = { ARM = [ \"management.example.test\", "
+	    "\"*.arm.example.test:443\" ]; Arc = [ \"his.example.test\" ]; };\n",
+	    err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_STRING_EQUAL(bypass_hosts(c, hosts, sizeof(hosts)),
+	    "management.example.test *.arm.example.test:443 login.windows.net "
+	    "login.microsoftonline.com pas.windows.net");
+	config_unref(c);
+	write_agent("proxy = { bypass = [ \"Arc\" ]; };\n");
+	c = load("\n", err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_STRING_EQUAL(bypass_hosts(c, hosts, sizeof(hosts)),
+	    "his.arc.azure.com *.his.arc.azure.com guestconfiguration.azure.com "
+	    "*.guestconfiguration.azure.com");
+	config_unref(c);
+	write_agent("\n");
+	c = load("proxy_bypass_services = { ARM = [ \"m.example.test\" ]; };\n",
+	    err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_PTR_NULL(c->proxy_bypass);
+	config_unref(c);
+	cleanup();
 }
 
 static void
@@ -134,6 +198,12 @@ test_bad_files(void)
 		{ "clients = [ \"10.0.0.0/33\" ];\n", "clients: \"10.0.0.0/33\"" },
 		{ "lisen = [ ];\n", "unknown key 'lisen'" },
 		{ "listen = [ \"127.0.0.1:1\" \n", ":2:" },
+		{ "proxy_bypass_services = [ ];\n", "'proxy_bypass_services' must be a group" },
+		{ "proxy_bypass_services = { Storage = [ \"x.test\" ]; };\n",
+		    ":1: proxy_bypass_services: \"Storage\" is not one of AAD" },
+		{ "proxy_bypass_services = {\n ARM = [ \"a.*.test\" ]; };\n",
+		    ":2: proxy_bypass_services.ARM: " },
+		{ "proxy_bypass_services = { AMA = \"x.test\"; };\n", "must be a list of strings" },
 	};
 	char		 err[512];
 	struct config	*c;
@@ -157,6 +227,7 @@ static const struct unit_test tests[] = {
 	{ "conf/arcproxy.conf is valid", test_defaults_and_shipped_file },
 	{ "every section", test_full_file },
 	{ "bad files name file, line and expectation", test_bad_files },
+	{ "proxy.bypass: its services' hosts", test_proxy_bypass },
 	{ NULL, NULL }
 };
 

@@ -293,6 +293,52 @@ test_decide_plain(void)
 	route_table_free(allow);
 }
 
+/* proxy.bypass: its hosts go direct where the proxy is the default, and only
+ * there: not past the operator's rules, a written default, or in gateway
+ * mode (Azure ignores proxy.bypass with a gateway). */
+static void
+test_decide_proxy_bypass(void)
+{
+	const char *const rp[] = { "management.example.test:443" };
+	const enum route_kind rk[] = { ROUTE_DENY };
+	struct route_table *rules = route_table_new(ROUTE_DIRECT);
+	struct route_table *pinned = table(rp, rk, 1);
+	struct route_table *bypass = route_table_new(ROUTE_PROXY);
+	struct route_table *deflt_proxy = route_table_new(ROUTE_PROXY);
+	struct route_policy p;
+	char err[256];
+
+	CU_ASSERT_EQUAL_FATAL(route_table_add(bypass, "management.example.test",
+	    ROUTE_DIRECT, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(route_table_add(bypass, "*.login.example.test",
+	    ROUTE_DIRECT, err, sizeof(err)), 0);
+	memset(&p, 0, sizeof(p));
+	p.rules = rules;
+	p.have_proxy = 1;
+	p.proxy_bypass = bypass;
+	CU_ASSERT_EQUAL(decide(&p, "management.example.test", 443, NULL), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(decide(&p, "eu.login.example.test", 443, NULL), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(decide(&p, "other.example.test", 443, NULL), ROUTE_PROXY);
+	CU_ASSERT_EQUAL(decide(&p, "xmanagement.example.test", 443, NULL), ROUTE_PROXY);
+	/* A written default "proxy" is the proxy too; "direct" needs no bypass. */
+	p.rules = deflt_proxy;
+	p.default_set = 1;
+	CU_ASSERT_EQUAL(decide(&p, "management.example.test", 443, NULL), ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(decide(&p, "other.example.test", 443, NULL), ROUTE_PROXY);
+	/* The operator's rule wins. */
+	p.rules = pinned;
+	p.default_set = 0;
+	CU_ASSERT_EQUAL(decide(&p, "management.example.test", 443, NULL), ROUTE_DENY);
+	/* Gateway mode: ignored, the gateway's lists decide. */
+	p.rules = rules;
+	p.gateway_mode = 1;
+	CU_ASSERT_EQUAL(decide(&p, "management.example.test", 443, NULL), ROUTE_GATEWAY);
+	route_table_free(rules);
+	route_table_free(pinned);
+	route_table_free(bypass);
+	route_table_free(deflt_proxy);
+}
+
 /* The guard on every route, lifted only by an explicit rule. */
 static void
 test_decide_guard(void)
@@ -330,6 +376,7 @@ static const struct unit_test tests[] = {
 	{ "SSRF guard on host names and literals", test_host_guard },
 	{ "route_decide: the gateway-mode order", test_decide_gateway_order },
 	{ "route_decide: rules, proxy.url, default", test_decide_plain },
+	{ "route_decide: proxy.bypass", test_decide_proxy_bypass },
 	{ "route_decide: the guard", test_decide_guard },
 	{ NULL, NULL }
 };
