@@ -325,7 +325,10 @@ http_head_valid(struct http_msg *m)
 	}
 	for (k = 0; k < m->url.len; k++) {
 		c = (unsigned char)raw[m->url.off + k];
-		if (p->type == HTTP_REQUEST && (c <= ' ' || c == 0x7f))
+		/* A target is ASCII (RFC 9112 3.2, RFC 3986 2): other bytes
+		 * are percent-encoded, or they would reach the origin and the
+		 * access log raw, read as each reader's charset has them. */
+		if (p->type == HTTP_REQUEST && (c <= ' ' || c >= 0x7f))
 			return http_invalid(m, "invalid request target");
 		if (p->type == HTTP_RESPONSE && http_ctl[c])
 			return http_invalid(m, "invalid reason phrase");

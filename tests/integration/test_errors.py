@@ -102,6 +102,25 @@ def garbage_400(env):
 
 
 @test
+def non_ascii_target_400(env):
+	"""A request target is ASCII (RFC 9112 3.2): raw UTF-8 or Latin-1 bytes get 400 and reach neither
+	the origin nor the access log."""
+	o = env.origin
+	with o._lock:
+		echoes = len(o.echo_log)
+	for target in (b"/caf\xc3\xa9", b"/x\xff"):
+		r, closed = _raw_exchange(env, b"GET http://127.0.0.1:%d/echo%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+					 % (o.http_port, target, o.http_port))
+		check(r is not None and r.status == 400, "target %r: wanted 400, got %r" % (target, r))
+		check(closed, "target %r: connection left open after the 400" % target)
+	with o._lock:
+		check(len(o.echo_log) == echoes, "the origin saw a non-ASCII target")
+	raw = open(env.proxy.access_log_path(), "rb").read()
+	check(not any(b >= 0x80 for b in raw), "the access log holds bytes past ASCII")
+	healthy(env.proxy, "after non-ASCII targets")
+
+
+@test
 def origin_form_400(env):
 	r, _ = _raw_exchange(env, b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % env.proxy.port)
 	check(r is not None and r.status == 400, "origin-form request to the proxy: wanted 400, got %r" % r)

@@ -563,6 +563,9 @@ test_ambiguous_heads(void)
 		"GET http://a.test/ HTTP/1.1\rContent-Length: 5\r\n\r\n",
 		"GET http://a.test/x\ty HTTP/1.1\r\n\r\n",
 		"GET http://a.test/ HTTP/1.1\r\nX: a\x7f\r\n\r\n",
+		/* Not ASCII: a target is percent-encoded (RFC 3986 2.1). */
+		"GET http://a.test/caf\xc3\xa9 HTTP/1.1\r\n\r\n",
+		"GET /\xff HTTP/1.1\r\nHost: a.test\r\n\r\n",
 		NULL
 	};
 	static const char *const responses[] = {
