@@ -306,6 +306,16 @@ logs_open_dir(const char *path, char *dir, size_t dirlen, const char **base)
 	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* Is name in dfd a regular file of the caller's (one link, not a symlink)? */
+static int
+logs_replaceable(int dfd, const char *name)
+{
+	struct stat	st;
+
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1;
+}
+
 int
 cmd_logs(struct azcm *a)
 {
@@ -388,12 +398,13 @@ cmd_logs(struct azcm *a)
 		goto fail;
 	}
 	fd = -1;
-	/* Never over a file that is there: not the operator's, nor one that
-	 * another user put under that name. */
-	if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == -1) {
-		snprintf(l.error, sizeof(l.error), errno == EEXIST ? "it exists: "
-		    "remove it, or name another file with --output" : "rename: %s",
-		    strerror(errno));
+	/* Over an earlier archive of the caller's, never over what another
+	 * user put under that name (a symlink, a file of theirs). */
+	if (renameat2(dfd, tmp, dfd, base, logs_replaceable(dfd, base) ? 0 :
+	    RENAME_NOREPLACE) == -1) {
+		snprintf(l.error, sizeof(l.error), errno == EEXIST ? "it exists "
+		    "and is not a file of yours: remove it, or name another file "
+		    "with --output" : "rename: %s", strerror(errno));
 		goto fail;
 	}
 	if (a->json) {

@@ -49,6 +49,7 @@ import http.client
 import http.server
 import json
 import os
+import pwd
 import random
 import re
 import shutil
@@ -1045,30 +1046,38 @@ def logs_without_private_keys(env):
 
 
 @test
-def logs_never_over_a_file_that_is_there(env):
-	"""As root, logs --output writes a new file or nothing: never through a symlink another user
-	planted under that name, nor over the operator's own file."""
+def logs_never_over_another_users_file(env):
+	"""As root, logs --output in a folder every user may write replaces an earlier archive of its
+	own, but never a symlink or a file that another user put under that name."""
 	d = tempfile.mkdtemp(prefix="logsout-", dir=env.tmp)
 	os.chmod(d, 0o1777)		# a /tmp of its own
 	victim = os.path.join(env.tmp, "victim")
 	with open(victim, "w") as f:
 		f.write("root's file\n")
-	for name, plant in (("link.tar.gz", lambda o: os.symlink(victim, o)),
-			    ("there.tar.gz", lambda o: open(o, "w").write("an older archive\n"))):
+	nobody = pwd.getpwnam("nobody")
+
+	def theirs(o):
+		with open(o, "w") as f:
+			f.write("another user's file\n")
+		os.chown(o, nobody.pw_uid, nobody.pw_gid)
+
+	for name, plant in (("link.tar.gz", lambda o: os.symlink(victim, o)), ("theirs.tar.gz", theirs)):
 		out = os.path.join(d, name)
 		plant(out)
 		before = os.lstat(out)
 		r = azcm(env, "logs", "--output", out, as_user=False)
-		check(r.returncode == 1 and "it exists: remove it, or name another file with --output" in r.stderr,
-		      "logs --output over %s: exit %d\n%s" % (name, r.returncode, r.stderr))
+		check(r.returncode == 1 and "it exists and is not a file of yours: remove it, or name another "
+		      "file with --output" in r.stderr, "logs --output over %s: exit %d\n%s" % (name, r.returncode, r.stderr))
 		after = os.lstat(out)
 		check((after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns),
 		      "logs --output replaced %s" % name)
 	check(read(victim) == "root's file\n", "the symlink's target changed: %r" % read(victim))
-	check(sorted(os.listdir(d)) == ["link.tar.gz", "there.tar.gz"], "left behind: %r" % os.listdir(d))
-	r = azcm(env, "logs", "--output", os.path.join(d, "new.tar.gz"), as_user=False)
-	check(r.returncode == 0 and os.stat(os.path.join(d, "new.tar.gz")).st_size > 0,
-	      "logs --output to a new name: exit %d\n%s" % (r.returncode, r.stderr))
+	check(sorted(os.listdir(d)) == ["link.tar.gz", "theirs.tar.gz"], "left behind: %r" % os.listdir(d))
+	out = os.path.join(d, "mine.tar.gz")
+	for attempt in ("a new name", "its own earlier archive"):
+		r = azcm(env, "logs", "--output", out, as_user=False)
+		check(r.returncode == 0 and tarfile.is_tarfile(out) and os.stat(out).st_uid == 0,
+		      "logs --output to %s: exit %d\n%s" % (attempt, r.returncode, r.stderr))
 
 
 @test(timeout=60)
