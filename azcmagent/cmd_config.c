@@ -130,6 +130,27 @@ config_load(struct azcm *a, struct agentconf *ac)
 	return AZCM_OK;
 }
 
+/*
+ * What config.mode monitor overrides (ARC-FACTS: it turns guest
+ * configuration off and uses a fixed extension list; notify refuses
+ * incoming connections): the stored value stays, the note says what holds.
+ */
+static const char *
+config_monitor_note(const struct agentconf *ac, const struct agentconf_key *k)
+{
+	if (ac->config_mode != AGENTCONF_MODE_MONITOR)
+		return "";
+	if ((strcmp(k->name, "guestconfiguration.enabled") == 0 &&
+	    ac->guestconfiguration_enabled) ||
+	    (strcmp(k->name, "incomingconnections.enabled") == 0 &&
+	    ac->incomingconnections_enabled))
+		return "  (in effect: false, config.mode is monitor)";
+	if (strcmp(k->name, "extensions.allowlist") == 0 ||
+	    strcmp(k->name, "extensions.blocklist") == 0)
+		return "  (in effect: the monitor mode list below)";
+	return "";
+}
+
 static int
 config_list(struct azcm *a)
 {
@@ -137,7 +158,7 @@ config_list(struct azcm *a)
 	struct agentconf		 ac;
 	json_t				*o;
 	char				*v;
-	int				 rc;
+	int				 rc, i;
 
 	if ((rc = config_load(a, &ac)) != AZCM_OK)
 		return rc;
@@ -150,11 +171,18 @@ config_list(struct azcm *a)
 		printf("Local configuration settings (%s/agent.conf)\n", a->config_dir);
 		for (k = agentconf_keys; k->name != NULL; k++) {
 			v = agentconf_get(&ac, k);
-			printf("  %-28s : %s%s%s\n", k->name,
+			printf("  %-28s : %s%s%s%s\n", k->name,
 			    k->type == AGENTCONF_T_LIST ? "[" : "",
 			    v != NULL ? v : "?",
-			    k->type == AGENTCONF_T_LIST ? "]" : "");
+			    k->type == AGENTCONF_T_LIST ? "]" : "",
+			    config_monitor_note(&ac, k));
 			free(v);
+		}
+		if (ac.config_mode == AGENTCONF_MODE_MONITOR) {
+			printf("In monitor mode only these extensions may be "
+			    "installed or changed:\n");
+			for (i = 0; agentconf_monitor_extensions[i] != NULL; i++)
+				printf("  %s\n", agentconf_monitor_extensions[i]);
 		}
 	}
 	agentconf_clear(&ac);

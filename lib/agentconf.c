@@ -27,6 +27,16 @@ static const char *const agentconf_services[] = { "AAD", "ARM", "AMA", "Arc",
 
 #define F(field)	offsetof(struct agentconf, field)
 
+/* Azure's monitor mode allowlist: monitoring and security extensions. */
+const char *const agentconf_monitor_extensions[] = {
+	"Microsoft.Azure.Monitor/AzureMonitorLinuxAgent",
+	"Microsoft.Azure.AzureDefenderForServers/MDE.Linux",
+	"Microsoft.Azure.ChangeTrackingAndInventory/ChangeTracking-Linux",
+	"Microsoft.GuestConfiguration/ConfigurationforLinux",
+	"Microsoft.Azure.Security.LinuxAttestation/GuestAttestation",
+	NULL
+};
+
 const struct agentconf_key agentconf_keys[] = {
 	{ "connection.type", AGENTCONF_T_ENUM, agentconf_types, NULL, 0, "direct",
 	    F(connection_type), "how management traffic leaves: direct (the Azure "

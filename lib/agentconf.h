@@ -68,6 +68,9 @@ struct agentconf_key {
 };
 
 extern const struct agentconf_key agentconf_keys[];	/* ends with a NULL name */
+/* config.mode monitor: the only extensions that may be installed or changed
+ * ("Publisher/Type", NULL-terminated), whatever the lists say. */
+extern const char *const agentconf_monitor_extensions[];
 
 /* Reads <config_dir>/agent.conf; a missing file means every default.
  * Errors name the file, the line and what was expected. */

@@ -422,7 +422,17 @@ def config_keys_and_values(env):
 		fails(azcm(env, "config", *args), 27, r"extensions\.(allow|block)list is locked while config\.mode "
 		      r"is monitor", "config " + " ".join(args))
 		check(agent_conf(p) == text, "config %s in monitor mode changed agent.conf" % " ".join(args))
+	# config list says what monitor mode overrides, beside what is stored.
+	listing = ok(azcm(env, "config", "list"), "config list in monitor mode").stdout
+	for key, note in (("guestconfiguration.enabled", "true  (in effect: false, config.mode is monitor)"),
+			  ("extensions.allowlist", "(in effect: the monitor mode list below)")):
+		check(re.search(r"^  %s +: .*%s$" % (re.escape(key), re.escape(note)), listing, re.M),
+		      "config list in monitor mode, %s:\n%s" % (key, listing))
+	check("\n  Microsoft.Azure.Monitor/AzureMonitorLinuxAgent\n" in listing,
+	      "config list in monitor mode names no monitoring extension:\n%s" % listing)
 	ok(azcm(env, "config", "set", "config.mode", "full"), "config set config.mode full")
+	listing = ok(azcm(env, "config", "list"), "config list").stdout
+	check("in effect" not in listing and "monitor mode" not in listing, "config list in full mode:\n%s" % listing)
 
 	# Lists: --add, --remove (of something absent: no error), and a duplicate add.
 	for args, want in ((("A.B/C", "--add"), ["Evil.Corp/Miner", "A.B/C"]),
