@@ -21,6 +21,56 @@ goal_name_ok(const char *s, const char *extra, size_t max)
 	return 1;
 }
 
+/* One field of a version each: the numbers first, then any tag after. */
+static int
+goal_field_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t	ad, bd, n;
+	int	c;
+
+	for (; alen > 0 && *a == '0'; a++, alen--)
+		;
+	for (; blen > 0 && *b == '0'; b++, blen--)
+		;
+	for (ad = 0; ad < alen && isdigit((unsigned char)a[ad]); ad++)
+		;
+	for (bd = 0; bd < blen && isdigit((unsigned char)b[bd]); bd++)
+		;
+	if (ad != bd)		/* without leading zeros, longer is larger */
+		return ad < bd ? -1 : 1;
+	if ((c = memcmp(a, b, ad)) != 0)
+		return c < 0 ? -1 : 1;
+	a += ad, alen -= ad;
+	b += bd, blen -= bd;
+	if (alen == 0 || blen == 0)	/* no tag: a release, above its tags */
+		return alen == blen ? 0 : alen == 0 ? 1 : -1;
+	n = alen < blen ? alen : blen;
+	if ((c = memcmp(a, b, n)) != 0)
+		return c < 0 ? -1 : 1;
+	return alen == blen ? 0 : alen < blen ? -1 : 1;
+}
+
+int
+goal_version_cmp(const char *a, const char *b)
+{
+	size_t	al, bl;
+	int	c;
+
+	while (*a != '\0' || *b != '\0') {
+		al = strcspn(a, ".");
+		bl = strcspn(b, ".");
+		if ((c = goal_field_cmp(a, al, b, bl)) != 0)
+			return c;
+		a += al;
+		b += bl;
+		if (*a == '.')
+			a++;
+		if (*b == '.')
+			b++;
+	}
+	return 0;
+}
+
 static int
 goal_string(json_t *o, const char *key, int required, char **out,
     const char *extra, size_t max, char *err, size_t errlen)

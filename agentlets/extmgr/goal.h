@@ -14,7 +14,7 @@ struct goal_ext {
 	char		*name;		/* [A-Za-z0-9._-]{1,64}: a file name */
 	char		*publisher;	/* [A-Za-z0-9.]+ */
 	char		*type;		/* [A-Za-z0-9._-]+ */
-	char		*version;	/* [0-9.]+ */
+	char		*version;	/* [A-Za-z0-9.]+ (goal_version_cmp) */
 	int		 present;	/* desiredState "present" (else "absent") */
 	long long	 seq;		/* sequenceNumber, >= 0 */
 	json_t		*public_settings;	/* an object (owned) */
@@ -40,5 +40,13 @@ void	goal_clear(struct goal *);
 const struct goal_ext *goal_find(const struct goal *, const char *name);
 /* Is s a name that may become a path component here? */
 int	goal_name_ok(const char *s, const char *extra, size_t max);
+/*
+ * Orders two versions as the VM agent's FlexibleVersion does the ones it
+ * meets: dot-separated numbers compared as numbers ("1.10" > "1.9"),
+ * leading zeros and missing trailing fields nothing ("1.0" == "1.0.0");
+ * letters after a field's number are a pre-release tag, below the bare
+ * number ("1.0" > "1.0rc1"), and two tags compare as strings.  <0, 0, >0.
+ */
+int	goal_version_cmp(const char *a, const char *b);
 
 #endif

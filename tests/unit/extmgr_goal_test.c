@@ -132,10 +132,40 @@ test_refused(void)
 	}
 }
 
+static void
+test_version_order(void)
+{
+	static const struct { const char *a, *b; int want; } cases[] = {
+		{ "1.0", "1.1", -1 },
+		{ "1.1", "1.0", 1 },
+		{ "1.10", "1.9", 1 },		/* numbers, not strings */
+		{ "2.0", "1.99.99", 1 },
+		{ "1.0", "1.0.0", 0 },		/* missing fields are 0 */
+		{ "1.0.1", "1.0", 1 },
+		{ "01.002", "1.2", 0 },		/* leading zeros are nothing */
+		{ "1.0rc1", "1.0", -1 },	/* a tag is below its release */
+		{ "1.0alpha2", "1.0beta1", -1 },
+		{ "1.0rc1", "1.0rc1", 0 },
+		{ "1.0.0.1", "1.0.0.0", 1 },
+		{ "123456789012345678901234567890", "99", 1 },	/* no overflow */
+		{ "", "0", 0 },
+	};
+	size_t	i;
+	int	got;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		got = goal_version_cmp(cases[i].a, cases[i].b);
+		CU_ASSERT_EQUAL(got < 0 ? -1 : got > 0, cases[i].want);
+		got = goal_version_cmp(cases[i].b, cases[i].a);
+		CU_ASSERT_EQUAL(got < 0 ? -1 : got > 0, -cases[i].want);
+	}
+}
+
 static const struct unit_test tests[] = {
 	{ "a goal state is read", test_good },
 	{ "a lower-case thumbprint is held in upper case", test_thumbprint_upper },
 	{ "bad goal states are refused", test_refused },
+	{ "versions are ordered as the VM agent's FlexibleVersion", test_version_order },
 	{ NULL, NULL }
 };
 
