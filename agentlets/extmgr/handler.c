@@ -720,8 +720,12 @@ handler_env(const struct handler_job *job, const char *mark)
 		rc |= handler_env_add(env, &n,
 		    "AZURE_GUEST_AGENT_UPDATING_FROM_VERSION",
 		    job->updating_from);
-		/* The VM agent's update() names the handler's version so. */
-		rc |= handler_env_add(env, &n, "VERSION", job->paths->version);
+		/* The VM agent's update() names the version updated to so:
+		 * the handler's own, but in a downgrade the installed, higher
+		 * version's update runs and is told the lower one. */
+		rc |= handler_env_add(env, &n, "VERSION",
+		    job->update_version != NULL ? job->update_version :
+		    job->paths->version);
 	}
 	rc |= handler_env_add(env, &n, HANDLER_CERTS_ENV,
 	    job->paths->certs_dir);

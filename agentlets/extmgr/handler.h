@@ -156,8 +156,12 @@ struct handler_job {
 	const struct handler_paths *paths;
 	const struct handler_endpoints *endpoints; /* NULL: the defaults */
 	long			 seq;		/* ConfigSequenceNumber (>= 0) */
-	const char		*updating_from;	/* update: the old version, for
-						   AZURE_GUEST_AGENT_UPDATING_FROM_VERSION */
+	const char		*updating_from;	/* update: AZURE_GUEST_AGENT_UPDATING_
+						   FROM_VERSION (the old version; in
+						   a downgrade the VM agent gives the
+						   lower one, updated to) */
+	const char		*update_version; /* update: VERSION, the version
+						   updated to; NULL: paths->version */
 	int			 timeout_seconds; /* > 0 */
 	const char *const	*extra_env;	/* "NAME=value", NULL-terminated,
 						   or NULL (e.g. AZURE_GUEST_AGENT_
@@ -202,8 +206,9 @@ typedef void	(*handler_done_cb)(const struct handler_result *, void *arg);
  * empty signal mask, and runs `/bin/sh -c COMMAND` with a clean environment: PATH,
  * HOME, LANG=C.UTF-8, the proxy and identity variables of endpoints,
  * ConfigSequenceNumber, AZURE_GUEST_AGENT_EXTENSION_PATH,
- * AZURE_GUEST_AGENT_EXTENSION_VERSION, AZURE_GUEST_AGENT_UPDATING_FROM_VERSION
- * and VERSION (update), ARC_EXTENSION_CERTS_DIR, then extra_env.
+ * AZURE_GUEST_AGENT_EXTENSION_VERSION (paths->version, the running handler's),
+ * AZURE_GUEST_AGENT_UPDATING_FROM_VERSION and VERSION (update: updating_from
+ * and update_version), ARC_EXTENSION_CERTS_DIR, then extra_env.
  *
  * COMMAND is the manifest's, as the VM agent runs it: when its first word
  * (leading slashes removed) names a file in the extension dir, that word

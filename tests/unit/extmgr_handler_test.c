@@ -36,6 +36,8 @@ static char	 root[128];	/* this run's scratch directory */
 static char	 certs_dir[200];	/* <root>/certs: handlers' certificates */
 static int	 ext_n;		/* extension directories made so far */
 static int	 close_stdio;	/* run_op_raw: close 0, 1, 2 before starting */
+static const char *downgrade_to;	/* run_op_raw: an update that is a downgrade
+				   to this version (1.0.0's update runs) */
 
 /* The result a run's callback saw. */
 struct got {
@@ -151,6 +153,8 @@ run_op_raw(enum manifest_op op, const char *cmd, const char *ext,
 	job.paths = &paths;
 	job.seq = 7;
 	job.updating_from = op == MANIFEST_OP_UPDATE ? "0.9.0" : NULL;
+	if (op == MANIFEST_OP_UPDATE && downgrade_to != NULL)
+		job.updating_from = job.update_version = downgrade_to;
 	job.timeout_seconds = timeout;
 	job.extra_env = extra;
 	if (mkdir(logs, 0700) == -1 && errno != EEXIST) {
@@ -1188,6 +1192,18 @@ test_run_environment(void)
 	 * cannot touch them, so an ignore that make(1) hands down stays. */
 	CU_ASSERT_EQUAL(sigign_classic(g.output), 0);
 	unsetenv("EXTMGR_SECRET_TEST");
+	free(g.output);
+
+	/* A downgrade to 0.8.0, as the VM agent runs it: 1.0.0's own update,
+	 * with VERSION and UPDATING_FROM both the version updated to. */
+	downgrade_to = "0.8.0";
+	run_op(MANIFEST_OP_UPDATE, "env", ext, logs, 10, NULL, &g);
+	downgrade_to = NULL;
+	CU_ASSERT_EQUAL(g.code, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "AZURE_GUEST_AGENT_EXTENSION_VERSION=1.0.0\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "AZURE_GUEST_AGENT_UPDATING_FROM_VERSION=0.8.0\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.output, "\nVERSION=0.8.0\n"));
+	CU_ASSERT_PTR_NULL(strstr(g.output, "\nVERSION=1.0.0\n"));
 	free(g.output);
 
 	/* Not an update: no UPDATING_FROM. */
