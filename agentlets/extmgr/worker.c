@@ -258,15 +258,22 @@ ext_where(struct worker *w, const char *publisher, const char *type,
 		x->ext_path[0] = x->log_path[0] = '\0';	/* opens nothing */
 }
 
+/* An update's VERSION and AZURE_GUEST_AGENT_UPDATING_FROM_VERSION. */
+struct update_versions {
+	const char	*to;
+	const char	*from;
+};
+
 /*
  * Runs op of the handler in x's directory (its manifest read there) with
  * the settings of seq and the variables env ("NAME=value", NULL-terminated,
- * or NULL); blocking, on the worker's own loop.  0 on success, else -1
- * with o filled (the code, exit code and message of the run).
+ * or NULL); an update is told up's versions.  Blocking, on the worker's own
+ * loop.  0 on success, else -1 with o filled (the code, exit code and
+ * message of the run).
  */
 static int
 run_op(struct worker *w, const struct ext_where *x, const char *version,
-    enum manifest_op op, long long seq, const char *from,
+    enum manifest_op op, long long seq, const struct update_versions *up,
     const char *const *env, struct outcome *o)
 {
 	struct handler_paths	 paths;
@@ -309,7 +316,10 @@ run_op(struct worker *w, const struct ext_where *x, const char *version,
 	job.paths = &paths;
 	job.endpoints = &ep;
 	job.seq = seq < 0 ? 0 : (long)seq;
-	job.updating_from = from;
+	if (up != NULL) {
+		job.updating_from = up->from;
+		job.update_version = up->to;
+	}
 	job.extra_env = env;
 	job.timeout_seconds = (int)w->s->limit_seconds[op];
 	job.runs_dir = w->runs_dir;
@@ -916,6 +926,34 @@ copy_status(const struct ext_where *xo, const struct ext_where *xn,
 	return rc;
 }
 
+/*
+ * The update, run as the VM agent's _update_extension_handler_and_return_if_failed
+ * chooses it: to a higher version, the new version's update, told the old
+ * one as AZURE_GUEST_AGENT_UPDATING_FROM_VERSION; otherwise (a downgrade),
+ * the installed, higher version's own update from its directory, told the
+ * lower version as both VERSION and UPDATING_FROM_VERSION (the VM agent
+ * gives it so; handlers written for it expect that).  Either way with g's
+ * sequence number.  0, or -1 with o filled.
+ */
+static int
+run_update(struct worker *w, const struct goal_ext *g,
+    const struct ext_where *xo, const struct ext_where *xn, const char *from,
+    const char *const *env, struct outcome *o)
+{
+	char	why[WORKER_MESSAGE_MAX];
+
+	if (goal_version_cmp(g->version, from) > 0)
+		return run_op(w, xn, g->version, MANIFEST_OP_UPDATE, g->seq,
+		    &(struct update_versions){ g->version, from }, env, o);
+	if (run_op(w, xo, from, MANIFEST_OP_UPDATE, g->seq,
+	    &(struct update_versions){ g->version, g->version }, env, o) == 0)
+		return 0;
+	snprintf(why, sizeof(why), "%s", o->message);
+	snprintf(o->message, sizeof(o->message), "downgrade to %s: the update "
+	    "of %s failed: %.3800s", g->version, from, why);
+	return -1;
+}
+
 static void
 upgrade_forget(struct worker *w, json_t *rec)
 {
@@ -927,7 +965,8 @@ upgrade_forget(struct worker *w, json_t *rec)
 }
 
 /* From the installed version to g's: disable old, copy status, update
- * new, uninstall old, install new, enable new.  A failure stops it, except
+ * (the new version's, or in a downgrade the old one's: run_update),
+ * uninstall old, install new, enable new.  A failure stops it, except
  * the old version's disable or uninstall when the new manifest says
  * continueOnUpdateFailure.  Each step is recorded first, so that a restart
  * takes it up again. */
@@ -974,8 +1013,9 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 		goto abort_new;
 	}
 	if (step == 1) {
-		outcome_set(&o, "Update", "transitioning", 0, "upgrading %s to %s",
-		    from, g->version);
+		outcome_set(&o, "Update", "transitioning", 0, "%s %s to %s",
+		    goal_version_cmp(g->version, from) > 0 ? "upgrading" :
+		    "downgrading", from, g->version);
 		report(w, name, rec, g->seq, g->version, &o);
 		/* The update is told how the old disable went. */
 		snprintf(code, sizeof(code), "%s", WORKER_NOT_RUN);
@@ -1008,13 +1048,13 @@ upgrade_ext(struct worker *w, const char *name, json_t *rec,
 		    copy_status(&xo, &xn, &o) == -1)
 			goto failed_upgrade;
 		/* continueOnUpdateFailure covers the old handler's disable
-		 * and uninstall only: a new version whose update failed is
-		 * not installed (the VM agent's update raises regardless). */
+		 * and uninstall only: a new version whose update (or, in a
+		 * downgrade, the old one's) failed is not installed (the VM
+		 * agent's update raises regardless). */
 		snprintf(disable_exit, sizeof(disable_exit),
 		    "AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE=%.16s",
 		    state_str(rec, "upgradeDisableExit") ?: WORKER_NOT_RUN);
-		if (run_op(w, &xn, g->version, MANIFEST_OP_UPDATE, g->seq, from,
-		    env, &o) == -1)
+		if (run_update(w, g, &xo, &xn, from, env, &o) == -1)
 			goto failed_upgrade;
 		state_set_int(rec, "upgradeStep", step = 3);
 		worker_save(w);

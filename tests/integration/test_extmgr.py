@@ -13,6 +13,10 @@ Expectations:
   one's mrseq and status/ (the VM agent's copy_status_files).  continueOnUpdateFailure passes over
   only the old version's failing disable and uninstall: a failing update of the new version stops
   the upgrade (Update error 1008, FailedUpgrade) and leaves the old version in place.
+- A downgrade (1.1 to 1.0) runs, as the VM agent's rollback does, the installed 1.1's own update from
+  its directory, told VERSION and AZURE_GUEST_AGENT_UPDATING_FROM_VERSION 1.0; then 1.1's uninstall,
+  1.0's install and enable.  When that update fails, the downgrade stops (Update 1008, FailedUpgrade)
+  and 1.1 stays.
 - The VM agent's variables: install and enable get AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE
   (NOT_RUN, or in an upgrade the old version's uninstall exit code), update gets VERSION and
   AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE (the old version's disable exit code, NOT_RUN if it was
@@ -541,8 +545,10 @@ def failing_or_hanging_uninstall_still_deletes(env):
 
 def proto_dir(env, name):
 	"""A handler that writes mrseq on enable, logs to proto.log what each command finds (mrseq, status/,
-	the protocol's variables), and exits 3, 4 or 5 from update, disable or uninstall when its settings
-	say failUpdate, failDisable or failUninstall; continueOnUpdateFailure is true."""
+	the directory it runs from, the protocol's variables), and exits 3, 4 or 5 from update, disable or
+	uninstall when its settings say failUpdate, failDisable or failUninstall (update also when a file
+	fail-update is in its directory: a downgrade runs the installed version's update, which has no
+	settings of the new sequence number); continueOnUpdateFailure is true."""
 	with open(os.path.join(fx.SAMPLES, "common.sh")) as f:
 		common = f.read()
 	return fx.handler_dir(env, name, {
@@ -553,12 +559,13 @@ def proto_dir(env, name):
 			"uninstallCommand": "handler.sh uninstall", "continueOnUpdateFailure": True}}]), 0o644),
 		"handler.sh": ("#!/bin/sh\n. \"$(dirname \"$0\")/common.sh\"\nlog_call \"$1\"\n"
 			       "echo \"$1 $version mrseq=$(cat \"$here/mrseq\" 2>/dev/null)"
-			       " status=$(ls \"$status_dir\" | tr '\\n' ,) VERSION=${VERSION-unset}"
+			       " status=$(ls \"$status_dir\" | tr '\\n' ,) dir=$(basename \"$here\") VERSION=${VERSION-unset}"
 			       " disable=${AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE-unset}"
 			       " uninstall=${AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE-unset}\" >> \"$log_dir/proto.log\"\n"
 			       "case $1 in\n"
 			       "enable) echo \"$seq\" > \"$here/mrseq\"; write_status Enable success 0 \"proto $version\";;\n"
-			       "update) [ \"$(setting failUpdate false)\" = true ] && { echo 'update refused' >&2; exit 3; };;\n"
+			       "update) { [ \"$(setting failUpdate false)\" = true ] || [ -e \"$here/fail-update\" ]; } &&"
+			       " { echo 'update refused' >&2; exit 3; };;\n"
 			       "disable) [ \"$(setting failDisable false)\" = true ] && exit 4;;\n"
 			       "uninstall) [ \"$(setting failUninstall false)\" = true ] && exit 5;;\n"
 			       "esac\nexit 0\n", 0o755)})
@@ -625,7 +632,7 @@ def protocol_variables_in_an_upgrade(env):
 	proto_publish(env)
 
 	def runs(n):
-		return [" ".join(w for w in l.split() if not w.startswith(("mrseq=", "status=")))
+		return [" ".join(w for w in l.split() if not w.startswith(("mrseq=", "status=", "dir=")))
 			for l in proto_log(x)[n:]]
 	n = len(proto_log(x))
 	v = fx.deploy(env, "protoenv", type_name="Proto", version="1.0")
@@ -667,3 +674,49 @@ def protocol_variables_in_an_upgrade(env):
 	check(runs(n) == ["enable 1.1 VERSION=unset disable=unset uninstall=NOT_RUN"], "reconfigure: %r" % runs(n))
 	fx.undeploy(env, "protoenv")
 	fx.wait_gone(env, "protoenv")
+
+
+@test(timeout=120)
+def downgrade_runs_the_installed_versions_update(env):
+	x = env.extmgr
+	proto_publish(env)
+	v = fx.deploy(env, "protodown", type_name="Proto", version="1.1")
+	s0 = fx.wait_status(env, "protodown", v["sequenceNumber"], operation="Enable")["sequenceNumber"]
+	n, m = len(x.calls("Proto")), len(proto_log(x))
+	v = fx.deploy(env, "protodown", type_name="Proto", version="1.0")
+	s1 = v["sequenceNumber"]
+	v = fx.wait_status(env, "protodown", s1, operation="Enable")
+	check(v["status"]["version"] == "1.0", "report: %r" % v["status"])
+	# 1.1's own update, from its directory, told VERSION and UPDATING_FROM_VERSION 1.0 (the VM
+	# agent gives the version rolled back to as both).
+	want = ["disable 1.1 seq=%d" % s0, "update 1.1 seq=%d from=1.0" % s1, "uninstall 1.1 seq=%d" % s0,
+		"install 1.0 seq=%d" % s1, "enable 1.0 seq=%d" % s1]
+	check(x.calls("Proto")[n:] == want, "downgrade calls: %r, want %r" % (x.calls("Proto")[n:], want))
+	update = [l for l in proto_log(x)[m:] if l.startswith("update ")]
+	check(len(update) == 1 and "dir=Cloudsim.Samples.Proto-1.1 VERSION=1.0 disable=0 " in update[0],
+	      "what the downgrade's update found: %r" % proto_log(x)[m:])
+	check([d for d in fx.ext_dirs(x) if "Proto" in d] == ["Cloudsim.Samples.Proto-1.0"],
+	      "dirs: %r" % fx.ext_dirs(x))
+	# Up to 1.1 and down again, 1.1's update failing: the downgrade stops there (Update 1008,
+	# FailedUpgrade), 1.1 stays installed and 1.0's tree goes; 1.0's update never ran.
+	v = fx.deploy(env, "protodown", type_name="Proto", version="1.1")
+	s2 = fx.wait_status(env, "protodown", v["sequenceNumber"], operation="Enable")["sequenceNumber"]
+	with open(x.own("extensions", "Cloudsim.Samples.Proto-1.1", "fail-update"), "w"):
+		pass
+	n = len(x.calls("Proto"))
+	v = fx.deploy(env, "protodown", type_name="Proto", version="1.0")
+	s3 = v["sequenceNumber"]
+	v = fx.wait_status(env, "protodown", s3, status=("error",), operation="Update")
+	s = v["status"]
+	check(s["code"] == 1008 and s["message"].startswith("downgrade to 1.0: the update of 1.1 failed: exit 3") and
+	      "update refused" in s["message"] and s["handlerState"] == "FailedUpgrade",
+	      "failed downgrade's report: %r" % s)
+	check(x.calls("Proto")[n:] == ["disable 1.1 seq=%d" % s2, "update 1.1 seq=%d from=1.0" % s3],
+	      "calls of the failed downgrade: %r" % x.calls("Proto")[n:])
+	rec = x.record("protodown")
+	check(rec["version"] == "1.1" and rec["handlerState"] == "FailedUpgrade", "record: %r" % rec)
+	check([d for d in fx.ext_dirs(x) if "Proto" in d] == ["Cloudsim.Samples.Proto-1.1"],
+	      "dirs: %r" % fx.ext_dirs(x))
+	fx.undeploy(env, "protodown")
+	fx.wait_gone(env, "protodown")
+	check(not [d for d in fx.ext_dirs(x) if "Proto" in d], "dirs after delete: %r" % fx.ext_dirs(x))
