@@ -27,7 +27,9 @@ static const char *const agentconf_services[] = { "AAD", "ARM", "AMA", "Arc",
 
 #define F(field)	offsetof(struct agentconf, field)
 
-/* Azure's monitor mode allowlist: monitoring and security extensions. */
+/* What config.mode "monitor" allows (and no other): Azure's monitor mode,
+ * learn.microsoft.com azure/azure-arc/servers/security-extensions ("Agent
+ * modes"), the Linux entries. */
 const char *const agentconf_monitor_extensions[] = {
 	"Microsoft.Azure.Monitor/AzureMonitorLinuxAgent",
 	"Microsoft.Azure.AzureDefenderForServers/MDE.Linux",

@@ -21,7 +21,8 @@ $(BIN)/extmgr: $(call obj,$(EXTMGR_SRC) $(LIB_SRC) $(AGENT_SRC))
 
 UNIT_TESTS += extmgr_policy extmgr_goal extmgr_download
 extmgr_download_test_OBJS := lib/download.c lib/safedir.c
-extmgr_policy_test_OBJS := agentlets/extmgr/policy.c
+extmgr_policy_test_OBJS := agentlets/extmgr/policy.c lib/agentconf.c lib/conf.c lib/url.c \
+    lib/atomicfile.c lib/safedir.c
 extmgr_goal_test_OBJS := agentlets/extmgr/goal.c
 
 # The suites include extmgr's headers.

@@ -6,15 +6,6 @@
 #include "agentconf.h"
 #include "policy.h"
 
-const char *const policy_monitor_list[] = {
-	"Microsoft.Azure.Monitor/AzureMonitorLinuxAgent",
-	"Microsoft.Azure.AzureDefenderForServers/MDE.Linux",
-	"Microsoft.Azure.ChangeTrackingAndInventory/ChangeTracking-Linux",
-	"Microsoft.GuestConfiguration/ConfigurationforLinux",
-	"Microsoft.Azure.Security.LinuxAttestation/GuestAttestation",
-	NULL
-};
-
 #define POLICY_ALLOW_NONE	"Allow/None"
 
 /* Does "publisher/type" equal entry, ignoring case? */
@@ -54,8 +45,8 @@ policy_allowed(const struct agentconf *ac, const char *publisher,
 	if (op == POLICY_DELETE)
 		return 1;
 	if (ac->config_mode == AGENTCONF_MODE_MONITOR) {
-		for (i = 0; policy_monitor_list[i] != NULL; i++)
-			if (policy_match(policy_monitor_list[i], publisher, type))
+		for (i = 0; agentconf_monitor_extensions[i] != NULL; i++)
+			if (policy_match(agentconf_monitor_extensions[i], publisher, type))
 				return 1;
 		snprintf(reason, len, "refused by the local setting "
 		    "config.mode = monitor: %s/%s is not one of its monitoring "

@@ -14,14 +14,6 @@ enum policy_op {
 };
 
 /*
- * The monitoring and security extensions that config.mode "monitor" allows
- * (and no other): Azure's monitor mode, learn.microsoft.com
- * azure/azure-arc/servers/security-extensions ("Agent modes"), the Linux
- * entries.  NULL-terminated.
- */
-extern const char *const policy_monitor_list[];
-
-/*
  * May the extension "publisher/type" undergo op under ac?  Returns 1, or 0
  * with reason filled ("refused by the local setting extensions.blocklist:
  * it lists Contoso/Hello").  In order (ARC-FACTS): extensions.enabled false

@@ -141,10 +141,10 @@ test_monitor(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(r, "config.mode"));
 	CU_ASSERT_EQUAL(allowed(&ac, "Microsoft.Azure.Monitor",
 	    "AzureMonitorLinuxAgent", POLICY_INSTALL, r), 1);
-	for (i = 0; policy_monitor_list[i] != NULL; i++) {
+	for (i = 0; agentconf_monitor_extensions[i] != NULL; i++) {
 		char	p[256], *t;
 
-		strcpy(p, policy_monitor_list[i]);
+		strcpy(p, agentconf_monitor_extensions[i]);
 		t = strchr(p, '/');
 		*t++ = '\0';
 		CU_ASSERT_EQUAL(allowed(&ac, p, t, POLICY_UPGRADE, r), 1);
