@@ -167,6 +167,22 @@ int
 himds_machine_load(const char *state_dir, struct himds_machine **out,
     char *err, size_t errlen)
 {
+	int	rc;
+
+	if ((rc = himds_machine_read_json(state_dir, out, err, errlen)) != 0)
+		return rc;
+	if (machine_read_pair(*out, state_dir, err, errlen) == -1) {
+		himds_machine_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+himds_machine_read_json(const char *state_dir, struct himds_machine **out,
+    char *err, size_t errlen)
+{
 	struct himds_machine	*m;
 	json_error_t		 jerr;
 	char			 path[PATH_MAX], why[256], *text;
@@ -215,8 +231,6 @@ himds_machine_load(const char *state_dir, struct himds_machine **out,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (machine_read_pair(m, state_dir, err, errlen) == -1)
-		goto fail;
 	*out = m;
 	return 0;
  fail:

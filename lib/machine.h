@@ -40,6 +40,11 @@ struct himds_machine {
  * "<state>/himds/machine.key: a symbolic link, not followed". */
 int	himds_machine_load(const char *state_dir, struct himds_machine **out,
 	    char *err, size_t errlen);
+/* machine.json alone, checked as himds_machine_load() checks it (its caFile
+ * too): cert_pem and key_pem stay NULL, for a reader that takes the pair
+ * for each call itself (extmgr). */
+int	himds_machine_read_json(const char *state_dir,
+	    struct himds_machine **out, char *err, size_t errlen);
 void	himds_machine_free(struct himds_machine *);
 /* Does name fit the control plane's rule, [A-Za-z0-9][A-Za-z0-9-_.]{0,62}? */
 int	himds_machine_name_ok(const char *name);

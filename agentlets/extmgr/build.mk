@@ -6,7 +6,7 @@ EXTMGR_SRC := agentlets/extmgr/extmgr.c agentlets/extmgr/settings.c \
 	agentlets/extmgr/cloud.c agentlets/extmgr/certs.c \
 	agentlets/extmgr/handler.c agentlets/extmgr/manifest.c \
 	lib/download.c lib/pkgverify.c lib/pkgstatement.c lib/unpack.c lib/pkginstall.c \
-	lib/prockill.c lib/agentlet.c lib/privdrop.c lib/notifywatch.c
+	lib/prockill.c lib/agentlet.c lib/privdrop.c lib/notifywatch.c lib/machine.c
 
 # Rules here come before the Makefile's `all:`; keep `all` the default goal.
 extmgr_default_goal := $(.DEFAULT_GOAL)

@@ -9,79 +9,38 @@
 #include "cloud.h"
 #include "defaults.h"
 #include "httpc.h"
+#include "machine.h"
 #include "safedir.h"
 
 #define CLOUD_IDENTITY_MAX	(1 << 20)	/* machine.crt, machine.key */
 
+/* machine.json as himds, guestconfig and arcnotify read it (lib/machine.c:
+ * never through a symlink, caFile only root's when we are root); the
+ * certificate and key are read for each call (cloud_identity). */
 int
 cloud_load(struct extmgr_cloud *c, const char *state_dir, const char *proxy,
     long timeout_ms, char *err, size_t errlen)
 {
-	json_t		*doc = NULL;
-	json_error_t	 jerr;
-	const char	*name, *url, *ca;
-	char		 path[4096], *text, why[256];
-	size_t		 len;
-	int		 sfd;
+	struct himds_machine	*m;
+	int			 rc;
 
 	memset(c, 0, sizeof(*c));
-	snprintf(path, sizeof(path), "%s/" ARC_FILE_MACHINE_JSON, state_dir);
-	/* Root's state dir; machine.json never through a link in it. */
-	if ((sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT)
-			return 1;
-		snprintf(err, errlen, "%s: %s", state_dir, strerror(errno));
-		return -1;
-	}
-	text = safedir_read(sfd, ARC_FILE_MACHINE_JSON, 1 << 20, &len, why,
-	    sizeof(why));
-	close(sfd);
-	if (text == NULL) {
-		if (errno == ENOENT)
-			return 1;
-		snprintf(err, errlen, "%s/%s", state_dir, why);
-		return -1;
-	}
-	doc = json_loadb(text, len, 0, &jerr);
-	free(text);
-	name = json_string_value(json_object_get(json_object_get(doc,
-	    "resource"), "name"));
-	url = json_string_value(json_object_get(doc, "cloudUrl"));
-	ca = json_string_value(json_object_get(doc, "caFile"));
-	if (name == NULL || url == NULL || strncmp(url, "https://", 8) != 0 ||
-	    ca == NULL || ca[0] == '\0' || strchr(name, '/') != NULL) {
-		snprintf(err, errlen, "%s: needs resource.name, cloudUrl "
-		    "(https://) and caFile", path);
-		json_decref(doc);
-		return -1;
-	}
-	c->name = strdup(name);
-	c->cloud_url = strdup(url);
-	if (ca[0] == '/')
-		c->ca_file = strdup(ca);
-	else if (asprintf(&c->ca_file, "%s/%s", state_dir, ca) == -1)
-		c->ca_file = NULL;
+	if ((rc = himds_machine_read_json(state_dir, &m, err, errlen)) != 0)
+		return rc;
+	c->name = strdup(m->name);
+	c->cloud_url = strdup(m->cloud_url);
+	c->ca_file = strdup(m->ca_file);
 	if (asprintf(&c->himds_dir, "%s/" ARC_SUBDIR_HIMDS, state_dir) == -1)
 		c->himds_dir = NULL;
 	c->proxy = strdup(proxy);
 	c->timeout_ms = timeout_ms;
-	json_decref(doc);
+	himds_machine_free(m);
 	if (c->name == NULL || c->cloud_url == NULL || c->ca_file == NULL ||
 	    c->himds_dir == NULL || c->proxy == NULL) {
 		cloud_clear(c);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	/* The cloud's trust anchor, read by root: only root may change it. */
-	if (geteuid() == 0 && safedir_trusted_file(c->ca_file, NULL, 0, why,
-	    sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s: caFile %s", path, why);
-		cloud_clear(c);
-		return -1;
-	}
-	len = strlen(c->cloud_url);
-	while (len > 8 && c->cloud_url[len - 1] == '/')
-		c->cloud_url[--len] = '\0';
 	return 0;
 }
 

@@ -171,6 +171,31 @@ test_load(void)
 	himds_machine_free(NULL);
 }
 
+/* machine.json alone: the same checks, no key or certificate needed. */
+static void
+test_read_json(void)
+{
+	struct himds_machine	*m;
+	char			 err[256];
+
+	clear_dir();
+	put("ca.crt", "the CA\n", 0644);
+	put("machine.json", MACHINE_JSON, 0644);
+	CU_ASSERT_EQUAL(himds_machine_load(dir, &m, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NULL(m);
+	CU_ASSERT_EQUAL_FATAL(himds_machine_read_json(dir, &m, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(m->name, "web-01");
+	CU_ASSERT_STRING_EQUAL(m->cloud_url, "https://management.cloudsim.test");
+	CU_ASSERT_PTR_NULL(m->cert_pem);
+	CU_ASSERT_PTR_NULL(m->key_pem);
+	himds_machine_free(m);
+	put("machine.json", "{\"resource\": {\"name\": \"web-01\"}}", 0644);
+	CU_ASSERT_EQUAL(himds_machine_read_json(dir, &m, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "resource.name and resource.resourceId"));
+	clear_dir();
+	CU_ASSERT_EQUAL(himds_machine_read_json(dir, &m, err, sizeof(err)), 1);
+}
+
 static void
 expect_broken(const char *json, const char *words)
 {
@@ -552,6 +577,7 @@ test_install_ignores_planted_symlink(void)
 static const struct unit_test tests[] = {
 	{ "no machine.json: not connected", test_not_connected },
 	{ "load an identity", test_load },
+	{ "machine.json alone", test_read_json },
 	{ "broken identities are errors", test_broken_identities },
 	{ "planted key and certificate files are refused", test_planted },
 	{ "machine names", test_names },
