@@ -1,4 +1,4 @@
-/* machine.h -- the machine's identity in the state dir (machine.json, .crt, .key), read, checked, and replaced whole on renewal; himds owns it, guestconfig and arcnotify read it. */
+/* machine.h -- the machine's identity in the state dir (machine.json, .crt, .key), read, checked, and replaced whole on renewal; himds owns it, guestconfig, arcnotify and extmgr read it. */
 #ifndef MACHINE_H
 #define MACHINE_H
 
