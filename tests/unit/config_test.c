@@ -12,18 +12,25 @@
 
 static char dir[64];
 
-static struct config *
-load(const char *text, char *err, size_t errlen)
+/* name in the test's config dir, made first, holds text. */
+static void
+write_conf(const char *name, const char *text)
 {
 	char	 path[128];
 	FILE	*f;
 
 	snprintf(dir, sizeof(dir), "/tmp/config_test.%d", (int)getpid());
 	mkdir(dir, 0700);
-	snprintf(path, sizeof(path), "%s/arcproxy.conf", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "w");
 	fputs(text, f);
 	fclose(f);
+}
+
+static struct config *
+load(const char *text, char *err, size_t errlen)
+{
+	write_conf("arcproxy.conf", text);
 	return config_load(dir, "/var/lib/arc-test", err, errlen);
 }
 
@@ -37,20 +44,6 @@ cleanup(void)
 	snprintf(path, sizeof(path), "%s/agent.conf", dir);
 	unlink(path);
 	rmdir(dir);
-}
-
-static void
-write_agent(const char *text)
-{
-	char	 path[128];
-	FILE	*f;
-
-	snprintf(dir, sizeof(dir), "/tmp/config_test.%d", (int)getpid());
-	mkdir(dir, 0700);
-	snprintf(path, sizeof(path), "%s/agent.conf", dir);
-	f = fopen(path, "w");
-	fputs(text, f);
-	fclose(f);
 }
 
 /* The patterns of cfg->proxy_bypass, joined by spaces. */
@@ -75,7 +68,7 @@ test_proxy_bypass(void)
 	char		 err[512], hosts[1024];
 	struct config	*c;
 
-	write_agent("proxy = { url = \"http://127.0.0.1:3128\"; "
+	write_conf("agent.conf", "proxy = { url = \"http://127.0.0.1:3128\"; "
 	    "bypass = [ \"ARM\", \"AAD\" ]; };\n");
 	c = load("proxy_bypass_services = { ARM = [ \"management.example.test\", "
 	    "\"*.arm.example.test:443\" ]; Arc = [ \"his.example.test\" ]; };\n",
@@ -85,14 +78,14 @@ test_proxy_bypass(void)
 	    "management.example.test *.arm.example.test:443 login.windows.net "
 	    "login.microsoftonline.com pas.windows.net");
 	config_unref(c);
-	write_agent("proxy = { bypass = [ \"Arc\" ]; };\n");
+	write_conf("agent.conf", "proxy = { bypass = [ \"Arc\" ]; };\n");
 	c = load("\n", err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_STRING_EQUAL(bypass_hosts(c, hosts, sizeof(hosts)),
 	    "his.arc.azure.com *.his.arc.azure.com guestconfiguration.azure.com "
 	    "*.guestconfiguration.azure.com");
 	config_unref(c);
-	write_agent("\n");
+	write_conf("agent.conf", "\n");
 	c = load("proxy_bypass_services = { ARM = [ \"m.example.test\" ]; };\n",
 	    err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
