@@ -402,9 +402,13 @@ cmd_logs(struct azcm *a)
 	 * user put under that name (a symlink, a file of theirs). */
 	if (renameat2(dfd, tmp, dfd, base, logs_replaceable(dfd, base) ? 0 :
 	    RENAME_NOREPLACE) == -1) {
-		snprintf(l.error, sizeof(l.error), errno == EEXIST ? "it exists "
-		    "and is not a file of yours: remove it, or name another file "
-		    "with --output" : "rename: %s", strerror(errno));
+		if (errno == EEXIST)
+			snprintf(l.error, sizeof(l.error), "it exists and is not "
+			    "a file of yours: remove it, or name another file "
+			    "with --output");
+		else
+			snprintf(l.error, sizeof(l.error), "rename: %s",
+			    strerror(errno));
 		goto fail;
 	}
 	if (a->json) {
