@@ -1,4 +1,5 @@
 /* cmd_show.c -- azcmagent show: the machine as it stands here, from machine.json, himds, arcproxy's /status and the pid files. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,38 @@ show_services(const struct azcm *a)
 	return arr;
 }
 
+/* v with every object key in camelCase, as show -j's own ("last_error"
+ * becomes "lastError"): arcproxy's /status writes snake_case. */
+static json_t *
+show_camel(json_t *v)
+{
+	json_t		*o, *e;
+	const char	*k, *c;
+	char		 name[128];
+	size_t		 i, n;
+
+	if (json_is_array(v)) {
+		o = json_array();
+		json_array_foreach(v, i, e)
+			json_array_append_new(o, show_camel(e));
+		return o;
+	}
+	if (!json_is_object(v))
+		return json_incref(v);
+	o = json_object();
+	/* The loop walks by key: k itself must stay as it is. */
+	json_object_foreach(v, k, e) {
+		for (c = k, n = 0; *c != '\0' && n < sizeof(name) - 1; c++)
+			if (*c == '_' && c[1] != '\0')
+				name[n++] = (char)toupper((unsigned char)*++c);
+			else
+				name[n++] = *c;
+		name[n] = '\0';
+		json_object_set_new(o, name, show_camel(e));
+	}
+	return o;
+}
+
 /*
  * arcproxy as it runs: its routes, gateway and upstream proxy from its
  * /status; when it does not answer, why ("arcproxy is not running").
@@ -98,9 +131,12 @@ show_arcproxy(const struct azcm *a, json_t *status)
 		    json_object_get(r, "match"), "route", json_object_get(r, "route")));
 	json_object_set_new(o, "routes", routes);
 	json_object_set(o, "defaultRoute", json_object_get(status, "default_route"));
-	json_object_set(o, "gateway", json_object_get(status, "gateway"));
+	json_object_set_new(o, "gateway", show_camel(json_object_get(status,
+	    "gateway")));
 	json_object_set(o, "upstreamProxy", json_object_get(status,
 	    "upstream_proxy"));
+	json_object_set(o, "proxyBypass", json_object_get(status,
+	    "proxy_bypass"));
 	return o;
 }
 

@@ -602,8 +602,9 @@ def show_routes_and_gateway_from_status(env):
 	ap = doc["arcproxy"]
 	check(ap["running"] is True and ap["pid"] == p.pid and ap["configGeneration"] == 1, "arcproxy: %r" % ap)
 	check(ap["routes"] == routes, "routes %r, want %r" % (ap["routes"], routes))
-	check(ap["defaultRoute"] == "direct" and ap["connectionType"] == "gateway", "arcproxy: %r" % ap)
-	check(ap["gateway"]["url"] == "https://gw.cloudsim.test:%d" % dead and ap["gateway"]["last_error"],
+	check(ap["defaultRoute"] == "direct" and ap["connectionType"] == "gateway" and ap["proxyBypass"] == [],
+	      "arcproxy: %r" % ap)
+	check(ap["gateway"]["url"] == "https://gw.cloudsim.test:%d" % dead and ap["gateway"]["lastError"],
 	      "gateway: %r" % ap["gateway"])
 	check(doc["gatewayState"].startswith("down"), "gatewayState %r" % doc["gatewayState"])
 	text = ok(azcm(env, "show", proxy=p), "show").stdout
@@ -677,12 +678,13 @@ def check_gateway_down_then_up(env):
 	check(gw["reachable"] and gw["route"] == "direct" and gw["httpStatus"] == 200 and gw["tlsVersion"],
 	      "gateway row: %r" % gw)
 	# show reads the live gateway from arcproxy's /status: up, its protocol, the list and when it came.
-	doc = poll(lambda: (lambda d: d if (d["arcproxy"].get("gateway") or {}).get("last_list_fetch") else None)(
+	doc = poll(lambda: (lambda d: d if (d["arcproxy"].get("gateway") or {}).get("lastListFetch") else None)(
 		jout(azcm(env, "show", "-j", proxy=p), "show -j")), timeout=10, interval=0.3)
 	check(doc, "show -j: no endpoint list fetch: %r" % jout(azcm(env, "show", "-j", proxy=p), "show -j")["arcproxy"])
 	g = doc["arcproxy"]["gateway"]
 	check(g["state"] == "up" and g["protocol"] in ("h2", "http/1.1") and isinstance(g["endpoints"], int) and
-	      g["endpoints"] > 0 and g["url"] == "https://gw.cloudsim.test:%d" % sim.gw_port and g["last_error"] is None,
+	      g["endpoints"] > 0 and g["url"] == "https://gw.cloudsim.test:%d" % sim.gw_port and g["lastError"] is None and
+	      "last_error" not in g and "protocolSetting" in g,
 	      "show -j, the gateway up: %r" % g)
 	check(doc["arcproxy"]["configGeneration"] >= 2, "config set did not reload arcproxy: %r" % doc["arcproxy"])
 	check(sim.log_has(r"connect management\.cloudsim\.test:443 ", timeout=3),

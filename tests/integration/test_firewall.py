@@ -502,7 +502,7 @@ def gateway_outage_and_recovery(env):
 	s = poll(show_down, timeout=10, interval=0.3)
 	check(s, "azcmagent show -j does not say Disconnected and why: %r" % (azcm_json(app, "show"),))
 	gw = (s.get("arcproxy") or {}).get("gateway") or {}
-	check(str(s.get("gatewayState", "")).startswith("down") and gw.get("last_error") and gw.get("backing_off"),
+	check(str(s.get("gatewayState", "")).startswith("down") and gw.get("lastError") and gw.get("backingOff"),
 	      "azcmagent show -j: the gateway is not down and backing off, with a reason: %r" % s)
 	text = app.azcm("show").stdout
 	check(re.search(r"Agent Status: Disconnected", text) and re.search(r"Agent Error: \S", text) and
