@@ -67,12 +67,11 @@ struct route_policy {
 };
 
 /*
- * The operator's rules first.  Without a gateway, the default route, where
- * the proxy is the default the hosts of proxy_bypass go direct.  In gateway
- * mode, Azure's order: the
- * gateway's bypass list goes direct (or to the proxy), what the gateway
- * carries goes to it, the rest to the proxy if set, else the written
- * default, else deny.  Returns 1 when the SSRF guard refuses the
+ * The operator's rules first.  Without a gateway, the default route; where
+ * that is the proxy, the hosts of proxy_bypass go direct.  In gateway mode,
+ * Azure's order: the gateway's bypass list goes direct (or to the proxy),
+ * what the gateway carries goes to it, the rest to the proxy if set, else
+ * the written default, else deny.  Returns 1 when the SSRF guard refuses the
  * destination (no explicit rule names it), else 0.
  */
 int	route_decide(const struct route_policy *, const char *host, uint16_t port,

@@ -1,6 +1,4 @@
 /* cloud.c -- extmgr's calls to the control plane as this machine (goal state, status, settings certificate), blocking, through arcproxy with the machine certificate. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
