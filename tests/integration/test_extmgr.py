@@ -601,6 +601,19 @@ def upgrade_copies_mrseq_and_status_before_update(env):
 	fx.wait_gone(env, "proto")
 
 
+def _kept_after_failed_change(env, name, version):
+	"""After a failed change of version: the installed version recorded as FailedUpgrade, only its
+	tree left; then a delete removes it all."""
+	x = env.extmgr
+	rec = x.record(name)
+	check(rec["version"] == version and rec["handlerState"] == "FailedUpgrade", "record: %r" % rec)
+	check([d for d in fx.ext_dirs(x) if "Proto" in d] == ["Cloudsim.Samples.Proto-" + version],
+	      "dirs: %r" % fx.ext_dirs(x))
+	fx.undeploy(env, name)
+	fx.wait_gone(env, name)
+	check(not [d for d in fx.ext_dirs(x) if "Proto" in d], "dirs after delete: %r" % fx.ext_dirs(x))
+
+
 @test(timeout=90)
 def failed_update_aborts_despite_continue_on_update_failure(env):
 	x = env.extmgr
@@ -617,13 +630,7 @@ def failed_update_aborts_despite_continue_on_update_failure(env):
 	time.sleep(2.5)		# two polls: nothing more runs for this goal
 	check(x.calls("Proto")[n:] == ["disable 1.0 seq=%d" % s0, "update 1.1 seq=%d from=1.0" % s1],
 	      "calls of the failed upgrade: %r" % x.calls("Proto")[n:])
-	rec = x.record("protofail")
-	check(rec["version"] == "1.0" and rec["handlerState"] == "FailedUpgrade", "record: %r" % rec)
-	check([d for d in fx.ext_dirs(x) if "Proto" in d] == ["Cloudsim.Samples.Proto-1.0"],
-	      "dirs: %r" % fx.ext_dirs(x))
-	fx.undeploy(env, "protofail")
-	fx.wait_gone(env, "protofail")
-	check(not [d for d in fx.ext_dirs(x) if "Proto" in d], "dirs after delete: %r" % fx.ext_dirs(x))
+	_kept_after_failed_change(env, "protofail", "1.0")
 
 
 @test(timeout=120)
@@ -713,10 +720,4 @@ def downgrade_runs_the_installed_versions_update(env):
 	      "failed downgrade's report: %r" % s)
 	check(x.calls("Proto")[n:] == ["disable 1.1 seq=%d" % s2, "update 1.1 seq=%d from=1.0" % s3],
 	      "calls of the failed downgrade: %r" % x.calls("Proto")[n:])
-	rec = x.record("protodown")
-	check(rec["version"] == "1.1" and rec["handlerState"] == "FailedUpgrade", "record: %r" % rec)
-	check([d for d in fx.ext_dirs(x) if "Proto" in d] == ["Cloudsim.Samples.Proto-1.1"],
-	      "dirs: %r" % fx.ext_dirs(x))
-	fx.undeploy(env, "protodown")
-	fx.wait_gone(env, "protodown")
-	check(not [d for d in fx.ext_dirs(x) if "Proto" in d], "dirs after delete: %r" % fx.ext_dirs(x))
+	_kept_after_failed_change(env, "protodown", "1.1")
