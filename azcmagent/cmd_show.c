@@ -227,7 +227,7 @@ show_human(json_t *o)
 {
 	json_t		*v, *s;
 	const char	*k;
-	size_t		 i;
+	size_t		 i, j;
 	static const struct {
 		const char	*json;
 		const char	*label;
@@ -243,6 +243,7 @@ show_human(json_t *o)
 		{ "gatewayUrl", "Gateway URL" },
 		{ "gatewayState", "Gateway State" },
 		{ "upstreamProxy", "Upstream Proxy" },
+		{ "proxyBypass", "Proxy Bypass" },
 	};
 
 	for (i = 0; i < sizeof(show_resource) / sizeof(show_resource[0]); i++)
@@ -260,6 +261,12 @@ show_human(json_t *o)
 		v = json_object_get(o, rest[i].json);
 		if (json_is_string(v))
 			printf("%s: %s\n", rest[i].label, json_string_value(v));
+		else if (json_is_array(v)) {
+			printf("%s:", rest[i].label);
+			json_array_foreach(v, j, s)
+				printf("%s %s", j > 0 ? "," : "", json_string_value(s));
+			printf("\n");
+		}
 		else if (json_is_null(v) && (strcmp(rest[i].json, "upstreamProxy") == 0 ||
 		    strcmp(rest[i].json, "lastHeartbeat") == 0))
 			printf("%s: (none)\n", rest[i].label);
@@ -288,6 +295,7 @@ cmd_show(struct azcm *a)
 {
 	struct agentconf	 ac;
 	json_t			*o, *pr, *machine = NULL, *himds, *pxst, *resource, *gw;
+	json_t			*bypass;
 	const char		*status, *hint = NULL;
 	char			 err[600], proxy[AZCM_URL_MAX], state[128];
 	int			 answered, have_conf;
@@ -352,6 +360,13 @@ cmd_show(struct azcm *a)
 	else
 		set_str(o, "gatewayState", NULL);
 	set_str(o, "upstreamProxy", have_conf ? ac.proxy_url : NULL);
+	if (have_conf && ac.proxy_bypass.n > 0) {
+		bypass = json_array();
+		for (i = 0; i < (size_t)ac.proxy_bypass.n; i++)
+			json_array_append_new(bypass,
+			    json_string(ac.proxy_bypass.items[i]));
+		json_object_set_new(o, "proxyBypass", bypass);
+	}
 	json_object_set_new(o, "arcproxy", show_arcproxy(a, pxst));
 	json_object_set_new(o, "services", show_services(a));
 	json_object_set_new(o, "guestConfiguration", show_guestconfig(a,

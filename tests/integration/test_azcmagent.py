@@ -407,6 +407,9 @@ def config_keys_and_values(env):
 		check(got == {key: want}, "config get %s -j: %r, want %r" % (key, got, want))
 	r = ok(azcm(env, "config", "get", "proxy.bypass"), "config get proxy.bypass")
 	check(r.stdout == "Arc,AAD\n", "config get proxy.bypass printed %r" % r.stdout)
+	check(jout(azcm(env, "show", "-j"), "show -j").get("proxyBypass") == ["Arc", "AAD"] and
+	      re.search(r"^Proxy Bypass: Arc, AAD$", ok(azcm(env, "show"), "show").stdout, re.M),
+	      "show does not name proxy.bypass's services")
 	check(stat.S_IMODE(os.stat(conf_path).st_mode) == 0o644, "agent.conf mode %o" %
 	      stat.S_IMODE(os.stat(conf_path).st_mode))
 	check(p.check_config().returncode == 0, "arcproxy -n refuses what azcmagent wrote:\n%s\n%s"
