@@ -135,7 +135,7 @@ show_arcproxy(const struct azcm *a, json_t *status)
 	    "gateway")));
 	json_object_set(o, "upstreamProxy", json_object_get(status,
 	    "upstream_proxy"));
-	json_object_set(o, "proxyBypass", json_object_get(status,
+	json_object_set(o, "proxyBypassHosts", json_object_get(status,
 	    "proxy_bypass"));
 	return o;
 }

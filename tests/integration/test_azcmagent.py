@@ -605,7 +605,7 @@ def show_routes_and_gateway_from_status(env):
 	ap = doc["arcproxy"]
 	check(ap["running"] is True and ap["pid"] == p.pid and ap["configGeneration"] == 1, "arcproxy: %r" % ap)
 	check(ap["routes"] == routes, "routes %r, want %r" % (ap["routes"], routes))
-	check(ap["defaultRoute"] == "direct" and ap["connectionType"] == "gateway" and ap["proxyBypass"] == [],
+	check(ap["defaultRoute"] == "direct" and ap["connectionType"] == "gateway" and ap["proxyBypassHosts"] == [],
 	      "arcproxy: %r" % ap)
 	check(ap["gateway"]["url"] == "https://gw.cloudsim.test:%d" % dead and ap["gateway"]["lastError"],
 	      "gateway: %r" % ap["gateway"])
