@@ -288,6 +288,8 @@ admin_status(struct evhttp_request *req, void *arg)
 	admin_status_gateway(out, px);
 	evbuffer_add_printf(out, ",\"upstream_proxy\":");
 	admin_json_string_or_null(out, cfg->agent.proxy_url);
+	evbuffer_add_printf(out, ",\"upstream_proxy_from\":");
+	admin_json_string_or_null(out, cfg->proxy_from);
 	/* proxy.bypass's services, as the hosts they go direct to. */
 	evbuffer_add_printf(out, ",\"proxy_bypass\":[");
 	n = cfg->proxy_bypass != NULL ? route_table_count(cfg->proxy_bypass) : 0;

@@ -129,6 +129,8 @@ arcproxy_reload(struct proxy *px)
 	if (cfg->machine_note != NULL)
 		log_warnx("reload: machine identity refused: %s",
 		    cfg->machine_note);
+	if (cfg->proxy_note != NULL)
+		log_warnx("reload: %s", cfg->proxy_note);
 	if ((log = open_access_log(px, cfg, err, sizeof(err))) == NULL) {
 		log_warnx("reload: %s; keeping the open access log", err);
 		log = accesslog_ref(px->alog);
@@ -237,6 +239,12 @@ main(int argc, char *argv[])
 	    px.nworkers == 1 ? "" : "s", px.cfg->path);
 	if (px.cfg->machine_note != NULL)
 		log_warnx("machine identity refused: %s", px.cfg->machine_note);
+	if (px.cfg->proxy_note != NULL)
+		log_warnx("%s", px.cfg->proxy_note);
+	else if (px.cfg->proxy_from != NULL &&
+	    strcmp(px.cfg->proxy_from, "agent.conf") != 0)
+		log_info("enterprise proxy %s, from %s (agent.conf has no "
+		    "proxy.url)", px.cfg->agent.proxy_url, px.cfg->proxy_from);
 	if (px.cfg->gw_host[0] != '\0' && px.cfg->machine_cert == NULL)
 		log_warnx("no machine certificate in %s: the gateway will carry "
 		    "only the registration endpoint", px.state_dir);

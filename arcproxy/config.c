@@ -466,6 +466,60 @@ config_load_identity(struct config *cfg, const char *state_dir)
 		config_close_identity(cfg);
 }
 
+/* Does host:port name one of arcproxy's own listeners? */
+static int
+config_is_self(const struct config *cfg, const char *host, uint16_t port)
+{
+	const struct sockaddr_storage	*ss;
+	int				 i;
+
+	if (!route_host_is_guarded(host))
+		return 0;		/* not loopback: not this machine's */
+	for (i = 0; i < cfg->nlisten; i++) {
+		ss = &cfg->listen[i];
+		if ((ss->ss_family == AF_INET && ntohs(((const struct
+		    sockaddr_in *)ss)->sin_port) == port) ||
+		    (ss->ss_family == AF_INET6 && ntohs(((const struct
+		    sockaddr_in6 *)ss)->sin6_port) == port))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Without proxy.url, the enterprise proxy of arcproxy's environment, as the
+ * Azure agent takes HTTPS_PROXY when proxy.url is unset (proxy.url wins):
+ * HTTPS_PROXY, else https_proxy.  One arcproxy cannot use is left aside,
+ * said in cfg->proxy_note: not http://host[:port], or arcproxy itself
+ * (the variable that extensions' shells are given, seen by a daemon
+ * started from one).
+ */
+static int
+config_env_proxy(struct config *cfg)
+{
+	struct agentconf	*ac = &cfg->agent;
+	const char		*name = "HTTPS_PROXY", *v;
+	char			 host[256];
+	uint16_t		 port;
+
+	if ((v = getenv(name)) == NULL || v[0] == '\0') {
+		name = "https_proxy";
+		if ((v = getenv(name)) == NULL || v[0] == '\0')
+			return 0;
+	}
+	if (url_parse_authority(v, "http", 3128, host, sizeof(host), &port) == -1)
+		return asprintf(&cfg->proxy_note, "%s \"%.200s\" is not like "
+		    "\"http://proxy.example.com:3128\": not used", name, v) == -1 ?
+		    -1 : 0;
+	if (config_is_self(cfg, host, port))
+		return asprintf(&cfg->proxy_note, "%s \"%.200s\" is arcproxy "
+		    "itself: not used", name, v) == -1 ? -1 : 0;
+	if ((ac->proxy_url = strdup(v)) == NULL)
+		return -1;
+	cfg->proxy_from = name;
+	return 0;
+}
+
 /* agent.conf: how management traffic leaves, and the identity for the gateway. */
 static int
 config_load_agent(struct config *cfg, const char *config_dir,
@@ -476,6 +530,11 @@ config_load_agent(struct config *cfg, const char *config_dir,
 
 	if (agentconf_load(config_dir, ac, err->text, sizeof(err->text)) == -1)
 		return -1;
+	cfg->proxy_from = ac->proxy_url != NULL ? "agent.conf" : NULL;
+	if (ac->proxy_url == NULL && config_env_proxy(cfg) == -1) {
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		return -1;
+	}
 	if (ac->gateway_url != NULL && url_parse_authority(ac->gateway_url, "https", 443,
 	    cfg->gw_host, sizeof(cfg->gw_host), &cfg->gw_port) == -1) {
 		snprintf(err->text, sizeof(err->text), "%s/agent.conf: gateway.url "
@@ -590,5 +649,6 @@ config_unref(struct config *cfg)
 	agentconf_clear(&cfg->agent);
 	config_close_identity(cfg);
 	free(cfg->machine_note);
+	free(cfg->proxy_note);
 	free(cfg);
 }

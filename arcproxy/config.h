@@ -59,6 +59,9 @@ struct config {
 	uint16_t		 gw_port;
 	char			 proxy_host[256];/* from proxy.url, when set */
 	uint16_t		 proxy_port;
+	const char		*proxy_from;	/* "agent.conf", "HTTPS_PROXY",
+						   "https_proxy", or NULL */
+	char			*proxy_note;	/* why HTTPS_PROXY is not used, or NULL */
 	char			*machine_cert;	/* /proc/self/fd/N of <state>/himds/machine.crt, when present */
 	char			*machine_key;	/* and of machine.key */
 	int			 machine_cert_fd;	/* those N, or -1 */

@@ -360,6 +360,15 @@ cmd_show(struct azcm *a)
 	else
 		set_str(o, "gatewayState", NULL);
 	set_str(o, "upstreamProxy", have_conf ? ac.proxy_url : NULL);
+	/* Without proxy.url, arcproxy may use its environment's HTTPS_PROXY. */
+	if ((!have_conf || ac.proxy_url == NULL) &&
+	    azcm_jstr(pxst, "upstream_proxy") != NULL &&
+	    azcm_jstr(pxst, "upstream_proxy_from") != NULL) {
+		snprintf(proxy, sizeof(proxy), "%s (%s of arcproxy's environment)",
+		    azcm_jstr(pxst, "upstream_proxy"),
+		    azcm_jstr(pxst, "upstream_proxy_from"));
+		set_str(o, "upstreamProxy", proxy);
+	}
 	if (have_conf && ac.proxy_bypass.n > 0) {
 		bypass = json_array();
 		for (i = 0; i < (size_t)ac.proxy_bypass.n; i++)

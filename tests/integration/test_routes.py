@@ -19,8 +19,10 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 
+import harness
 from harness import (Conn, Proxy, check, curl, fetch, free_port, origin, payload, poll,
 		     proxy_status_error, standard_env, std_routes, stop_env, test)
 import origin as origin_mod
@@ -277,6 +279,65 @@ def proxy_bypass_goes_around_the_proxy(env):
 			    timeout=5, interval=0.2) or tunnel(dest)
 	check(status == 502 and re.search(r"\bproxy\b", line) and _seen(env, "CONNECT %s " % dest),
 	      "%s without proxy.bypass: %d, %r" % (dest, status, line))
+
+
+@test
+def https_proxy_of_the_environment(env):
+	"""Without proxy.url, arcproxy takes the HTTPS_PROXY of its environment as the enterprise proxy
+	(the Azure agent's rule; proxy.url wins when set); one that names arcproxy itself is not used
+	and the log says so."""
+	o = env.origin
+	hosts = [{"name": "origin.test", "address": "127.0.0.1"}]
+	enterprise = "http://127.0.0.1:%d" % o.enterprise_port
+
+	def start(name, environ, agent=None):
+		p = Proxy(routes=std_routes(o), default_route=None, hosts=hosts, name=name, environ=environ)
+		if agent is not None:
+			p.write_agent_conf(agent)
+		p.start()
+		env.extra.append(p)
+		return p
+
+	def through(p):
+		dest = "origin.test:%d" % o.echo_port
+		n = len([l for l in env.origin.enterprise.requests if l.startswith("CONNECT %s " % dest)])
+		with Conn(p.port, timeout=10) as c:
+			r = c.connect_tunnel(dest)
+		seen = len([l for l in env.origin.enterprise.requests if l.startswith("CONNECT %s " % dest)])
+		return r.status, seen > n
+
+	p = start("envproxy", {"https_proxy": enterprise})
+	code, _, body = p.admin_get("/status")
+	st = json.loads(body)
+	check(st["upstream_proxy"] == enterprise and st["upstream_proxy_from"] == "https_proxy",
+	      "/status: %r" % {k: st.get(k) for k in ("upstream_proxy", "upstream_proxy_from")})
+	status, seen = through(p)
+	check(status == 200 and seen, "HTTPS_PROXY unused: %d, the enterprise proxy saw it: %s" % (status, seen))
+	check(re.search(r"enterprise proxy %s, from https_proxy" % re.escape(enterprise), p.stderr_tail()),
+	      "arcproxy's log does not say where its proxy came from:\n%s" % p.stderr_tail())
+	r = subprocess.run([str(harness.BIN_DIR / "azcmagent"), "show", "-j", "--config-dir", p.conf_dir,
+			    "--state-dir", p.state_dir, "--run-dir", p.run_dir, "--proxy",
+			    "http://127.0.0.1:%d" % p.port], capture_output=True, text=True, timeout=30,
+			   env=p.environ)
+	shown = json.loads(r.stdout).get("upstreamProxy") if r.returncode == 0 else r.stderr
+	check(shown == "%s (https_proxy of arcproxy's environment)" % enterprise, "azcmagent show: %r" % shown)
+	# proxy.url wins: agent.conf names a proxy that is down, so the tunnel fails (502).
+	p = start("envproxy2", {"HTTPS_PROXY": enterprise},
+		  agent='proxy = { url = "http://127.0.0.1:%d"; };\n' % free_port())
+	status, seen = through(p)
+	check(status == 502 and not seen, "proxy.url did not win over HTTPS_PROXY: %d, %s" % (status, seen))
+	# HTTPS_PROXY naming arcproxy itself (a shell set up for extensions): not used, said once.
+	port = free_port()
+	p = Proxy(routes=std_routes(o), default_route=None, hosts=hosts, name="envproxy3",
+		  environ={"HTTPS_PROXY": "http://localhost:%d" % port}, extra={"listen": ["127.0.0.1:%d" % port]})
+	p.port = port
+	p.start()
+	env.extra.append(p)
+	code, _, body = p.admin_get("/status")
+	st = json.loads(body)
+	check(st["upstream_proxy"] is None, "arcproxy took itself as its proxy: %r" % st["upstream_proxy"])
+	check("HTTPS_PROXY \"http://localhost:%d\" is arcproxy itself: not used" % port in p.stderr_tail(),
+	      "no word of the HTTPS_PROXY left aside:\n%s" % p.stderr_tail())
 
 
 @test
