@@ -346,10 +346,7 @@ class Proxy(Daemon):
 	def __init__(self, routes=(), hosts=(), limits=None, workers=1, default_route="direct",
 		     access_log="access.log", extra=None, name="arcproxy", nofile=None, environ=None):
 		self.nofile = nofile	# RLIMIT_NOFILE for the daemon, to provoke EMFILE
-		# The daemon's environment: the runner's without its proxy variables (arcproxy takes
-		# HTTPS_PROXY as the enterprise proxy when agent.conf has none), then environ's.
-		self.environ = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARS}
-		self.environ.update(environ or {})
+		self.environ_extra = dict(environ or {})
 		self.port = free_port()
 		self.admin_port = free_port()
 		self.base = tempfile.mkdtemp(prefix=name + "-", dir=tmp_root())
@@ -381,6 +378,15 @@ class Proxy(Daemon):
 		self.settings.update(extra or {})
 		self.proc = None
 		self.write_config()
+
+	@property
+	def environ(self):
+		"""The daemon's environment, as the runner's is when it starts, without its proxy
+		variables (arcproxy takes HTTPS_PROXY as the enterprise proxy when agent.conf names
+		none), then the test's own (environ=)."""
+		e = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARS}
+		e.update(self.environ_extra)
+		return e
 
 	def install_run_dir(self):
 		"""The run dir as the package lays /run/arc out (packaging/tmpfiles.conf), for a test that
