@@ -29,6 +29,19 @@ static const struct http_name {
 };
 #define HTTP_HOP_UPGRADE	5	/* its index */
 
+/* The names the proxy acts on, read once when the head completes
+ * (http_field.kind) rather than compared again at each use. */
+enum {
+	HTTP_KIND_OTHER,
+	HTTP_KIND_CONNECTION,
+	HTTP_KIND_UPGRADE,
+	HTTP_KIND_HOP,			/* the other hop-by-hop fields */
+	HTTP_KIND_HOST,
+	HTTP_KIND_MAX_FORWARDS,
+	HTTP_KIND_TRANSFER_ENCODING,
+	HTTP_KIND_CONTENT_LENGTH,
+};
+
 /* Via names the protocol the message came in (RFC 9110 7.6.3); with the
  * head's last CRLF. */
 #define HTTP_VIA_10	"Via: 1.0 arcproxy\r\n\r\n"
@@ -227,6 +240,50 @@ http_bad_line_byte(const char *raw, size_t i, size_t n, const char **why)
 	return (size_t)(stop - raw);
 }
 
+/* Does name, a token, spell lower (lower case letters and '-') in any case?
+ * Or-ing 0x20 folds only letters onto those bytes among the tchars. */
+static int
+http_name_eq(const char *name, const char *lower, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (((unsigned char)name[i] | 0x20) != (unsigned char)lower[i])
+			return 0;
+	return 1;
+}
+
+/* The kind of a field name made of tchars alone (strncasecmp's sense of case). */
+static int
+http_name_kind(const char *name, size_t len)
+{
+	size_t	i;
+
+	switch (len) {
+	case 4:
+		return http_name_eq(name, "host", 4) ? HTTP_KIND_HOST :
+		    HTTP_KIND_OTHER;
+	case 12:
+		return http_name_eq(name, "max-forwards", 12) ?
+		    HTTP_KIND_MAX_FORWARDS : HTTP_KIND_OTHER;
+	case 14:
+		return http_name_eq(name, "content-length", 14) ?
+		    HTTP_KIND_CONTENT_LENGTH : HTTP_KIND_OTHER;
+	case 17:
+		return http_name_eq(name, "transfer-encoding", 17) ?
+		    HTTP_KIND_TRANSFER_ENCODING : HTTP_KIND_OTHER;
+	}
+	for (i = 0; i < sizeof(http_hop_fields) / sizeof(http_hop_fields[0]); i++)
+		if (len == http_hop_fields[i].len &&
+		    http_name_eq(name, http_hop_fields[i].name, len)) {
+			if (i == 0)
+				return HTTP_KIND_CONNECTION;
+			return i == HTTP_HOP_UPGRADE ? HTTP_KIND_UPGRADE :
+			    HTTP_KIND_HOP;
+		}
+	return HTTP_KIND_OTHER;
+}
+
 /* Calls fn on each element of each Transfer-Encoding field, in order. */
 static int
 http_te_each(const struct http_msg *m,
@@ -237,7 +294,7 @@ http_te_each(const struct http_msg *m,
 	int		 f;
 
 	for (f = 0; f < m->nfields; f++) {
-		if (!http_span_is(m, &m->fields[f].name, "transfer-encoding", 17))
+		if (m->fields[f].kind != HTTP_KIND_TRANSFER_ENCODING)
 			continue;
 		v = m->raw + m->fields[f].value.off;
 		len = m->fields[f].value.len;
@@ -340,14 +397,15 @@ http_head_valid(struct http_msg *m)
 		for (k = 0; k < m->fields[f].name.len; k++)
 			if (!http_is_tchar((unsigned char)name[k]))
 				return http_invalid(m, "invalid header field");
+		m->fields[f].kind = http_name_kind(name, m->fields[f].name.len);
 		for (k = 0; k < m->fields[f].value.len; k++) {
 			c = (unsigned char)raw[m->fields[f].value.off + k];
 			if (http_ctl[c])
 				return http_invalid(m, "invalid header field");
 		}
-		if (http_span_is(m, &m->fields[f].name, "transfer-encoding", 17))
+		if (m->fields[f].kind == HTTP_KIND_TRANSFER_ENCODING)
 			nte++;
-		if (http_span_is(m, &m->fields[f].name, "content-length", 14))
+		if (m->fields[f].kind == HTTP_KIND_CONTENT_LENGTH)
 			ncl++;
 	}
 	if (ncl > 1 || (ncl == 1) != ((p->flags & F_CONTENTLENGTH) != 0))
@@ -830,16 +888,14 @@ http_field_is_hop(const struct http_msg *m, const struct http_field *f,
 	const char	*name = m->raw + f->name.off;
 	size_t		 i;
 
-	for (i = 0; i < sizeof(http_hop_fields) / sizeof(http_hop_fields[0]); i++)
-		if (http_span_is(m, &f->name, http_hop_fields[i].name,
-		    http_hop_fields[i].len))
-			return !(keep_upgrade && i == HTTP_HOP_UPGRADE);
+	if (f->kind == HTTP_KIND_CONNECTION || f->kind == HTTP_KIND_UPGRADE ||
+	    f->kind == HTTP_KIND_HOP)
+		return !(keep_upgrade && f->kind == HTTP_KIND_UPGRADE);
 	for (i = 0; connection && i < (size_t)m->nfields; i++)
-		if (http_span_is(m, &m->fields[i].name, "connection", 10) &&
+		if (m->fields[i].kind == HTTP_KIND_CONNECTION &&
 		    http_token_in_list(m->raw + m->fields[i].value.off,
 		    m->fields[i].value.len, name, f->name.len))
-			return !(keep_upgrade &&
-			    http_span_is(m, &f->name, "upgrade", 7));
+			return !(keep_upgrade && f->kind == HTTP_KIND_UPGRADE);
 	return 0;
 }
 
@@ -905,20 +961,19 @@ http_write_fields(const struct http_msg *m, struct http_out *out,
 	int			 i, connection = 0;
 
 	for (i = 0; i < m->nfields && !connection; i++)
-		connection = http_span_is(m, &m->fields[i].name, "connection", 10);
+		connection = m->fields[i].kind == HTTP_KIND_CONNECTION;
 	for (i = 0; i < m->nfields; i++) {
 		f = &m->fields[i];
 		if (http_field_is_hop(m, f, keep_upgrade, connection))
 			continue;
-		if ((drop & HTTP_DROP_HOST) && http_span_is(m, &f->name,
-		    "host", 4))
+		if ((drop & HTTP_DROP_HOST) && f->kind == HTTP_KIND_HOST)
 			continue;
-		if ((drop & HTTP_DROP_MAX_FORWARDS) && http_span_is(m,
-		    &f->name, "max-forwards", 12))
+		if ((drop & HTTP_DROP_MAX_FORWARDS) &&
+		    f->kind == HTTP_KIND_MAX_FORWARDS)
 			continue;
 		/* Framing comes from the parser's state: see below. */
-		if (http_span_is(m, &f->name, "transfer-encoding", 17) ||
-		    http_span_is(m, &f->name, "content-length", 14))
+		if (f->kind == HTTP_KIND_TRANSFER_ENCODING ||
+		    f->kind == HTTP_KIND_CONTENT_LENGTH)
 			continue;
 		http_put(out, m->raw + f->name.off, f->name.len);
 		http_put(out, ": ", 2);

@@ -41,6 +41,7 @@ struct http_span {
 struct http_field {
 	struct http_span	name;
 	struct http_span	value;
+	int			kind;	/* the name, as http.c reads it: set when the head completes */
 };
 
 struct http_msg {
