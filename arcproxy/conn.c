@@ -86,10 +86,9 @@ conn_head_readable(evutil_socket_t fd, short what, void *arg)
 	struct conn	*c = arg;
 	ssize_t		 n;
 
-	(void)fd;
 	(void)what;
 	/* What libevent reads at most per event. */
-	n = fastio_read_some(c->client, FASTIO_LIBEVENT_READ);
+	n = fastio_read_some(c->client, fd, FASTIO_LIBEVENT_READ);
 	if (n == BIGREAD_AGAIN)
 		return;
 	if (n <= 0) {
@@ -753,9 +752,10 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 	if ((c->client = bufferevent_socket_new(w->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto fail;
+	c->client_fd = fd;
 	fd = -1;			/* the bufferevent closes it now */
 	if ((c->timer = evtimer_new(w->base, conn_timeout, c)) == NULL ||
-	    (c->head_rev = event_new(w->base, bufferevent_getfd(c->client),
+	    (c->head_rev = event_new(w->base, c->client_fd,
 	    EV_READ | EV_PERSIST, conn_head_readable, c)) == NULL ||
 	    (c->req = malloc(sizeof(*c->req))) == NULL ||
 	    (c->resp = malloc(sizeof(*c->resp))) == NULL ||
@@ -775,7 +775,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
 		snprintf(c->client_addr, sizeof(c->client_addr), "[%s]:%u", host, port);
 	} else
 		snprintf(c->client_addr, sizeof(c->client_addr), "local");
-	setsockopt(bufferevent_getfd(c->client), IPPROTO_TCP, TCP_NODELAY, &one,
+	setsockopt(c->client_fd, IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof(one));
 	fastio_setup(c->client);
 	http_msg_init(c->req, HTTP_REQUEST);

@@ -38,6 +38,7 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	enum conn_state		 state;
 	struct bufferevent	*client;
+	int			 client_fd;	/* its socket (bufferevent_getfd() is a locked call) */
 	struct upstream		*up;
 	struct event		*timer;		/* its meaning: see enum conn_state */
 	struct timeval		 deadline;	/* when it is due (monotonic) */

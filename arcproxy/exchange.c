@@ -72,7 +72,7 @@ exchange_req_body(struct conn *c)
 	if (c->up->plain) {
 		/* Written now: a write event only for what the socket did not
 		 * take (no epoll_ctl pair per request). */
-		fastio_write_now(c->up->bev);
+		fastio_write_now(c->up->bev, upstream_fd(c->up));
 		if (evbuffer_get_length(out) > 0)
 			bufferevent_enable(c->up->bev, EV_WRITE);
 		else if (bufferevent_get_enabled(c->up->bev) & EV_WRITE)
@@ -99,7 +99,8 @@ exchange_begin(struct conn *c)
 	if (c->up->plain)
 		/* Straight to the socket, and head_out stays as it is: a
 		 * stale pooled connection means sending it again. */
-		fastio_send(c->up->bev, evbuffer_pullup(head, len), len);
+		fastio_send(c->up->bev, upstream_fd(c->up),
+		    evbuffer_pullup(head, len), len);
 	else if (c->up->reused && !c->retried)
 		/* Keep a copy: a stale pooled connection means sending it again. */
 		evbuffer_add(bufferevent_get_output(c->up->bev),
@@ -156,7 +157,7 @@ exchange_opened(struct upstream *up, enum px_error error, const char *details,
 		 * memory the tunnel can splice at once. */
 		evbuffer_add(bufferevent_get_output(c->client), established,
 		    sizeof(established) - 1);
-		fastio_write_now(c->client);
+		fastio_write_now(c->client, c->client_fd);
 		conn_tunnel(c);
 		return;
 	}
@@ -217,7 +218,7 @@ exchange_done(struct conn *c)
 static void
 exchange_flush_stage(struct conn *c)
 {
-	fastio_pass(c->stage, c->client, 1);
+	fastio_pass(c->stage, c->client, c->client_fd, 1);
 }
 
 static void
@@ -373,7 +374,7 @@ exchange_up_readable(void *arg)
 	if ((room = relay_read_room(&c->relay.upstream.win, &c->w->budget, bev,
 	    (size_t)c->cfg->limits.buffer_bytes)) == 0)
 		room = FASTIO_LIBEVENT_READ;	/* spent: small reads only */
-	n = fastio_read_some(bev, room);
+	n = fastio_read_some(bev, upstream_fd(c->up), room);
 	if (n == BIGREAD_AGAIN)
 		return;
 	if (n <= 0) {

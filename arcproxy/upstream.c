@@ -36,6 +36,7 @@ upstream_init(struct upstream *up, const struct upstream_ops *ops,
 	up->ops = ops;
 	up->w = w;
 	up->route = route;
+	up->fd = -1;
 	up->cfg = config_ref(t->cfg);
 	snprintf(up->host, sizeof(up->host), "%s", t->host);
 	up->port = t->port;

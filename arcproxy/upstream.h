@@ -54,6 +54,7 @@ struct upstream {
 	uint16_t		 port;
 	int			 reused;	/* came from the idle pool */
 	int			 plain;		/* bev is a plain TCP socket (bigger reads) */
+	int			 fd;		/* bev's socket once open, or -1: see upstream_fd() */
 	int			 tracked;	/* bev's buffers count in w's budget */
 	struct event		*rev;		/* plain: its socket readable (see below) */
 	int			 rev_on;
@@ -93,6 +94,9 @@ void	upstream_untrack(struct upstream *);
  * for_good the event goes (a tunnel's idle memory counts).
  */
 int	upstream_reads_raw(struct upstream *, void (*cb)(void *), void *arg);
+/* A plain upstream's socket, once open: asked of the bufferevent the first
+ * time only (bufferevent_getfd() is a locked control call). */
+int	upstream_fd(struct upstream *);
 void	upstream_reads_bev(struct upstream *, int for_good);
 /* Untracks, drops its read event, and closes it (ops->close). */
 void	upstream_close(struct upstream *);

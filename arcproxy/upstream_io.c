@@ -35,6 +35,14 @@ upstream_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 int
+upstream_fd(struct upstream *up)
+{
+	if (up->fd == -1)
+		up->fd = bufferevent_getfd(up->bev);
+	return up->fd;
+}
+
+int
 upstream_reads_raw(struct upstream *up, void (*cb)(void *), void *arg)
 {
 	up->readable = cb;

@@ -78,7 +78,7 @@ fastio_read_one(int fd, struct evbuffer *in, size_t room)
  * calls per megabyte instead of hundreds.
  */
 ssize_t
-fastio_read_some(struct bufferevent *bev, size_t room)
+fastio_read_some(struct bufferevent *bev, int fd, size_t room)
 {
 	struct evbuffer	*in = bufferevent_get_input(bev);
 	ssize_t		 n;
@@ -86,9 +86,8 @@ fastio_read_some(struct bufferevent *bev, size_t room)
 	/* A socket bufferevent keeps its input's end frozen between its own
 	 * reads, as here. */
 	evbuffer_unfreeze(in, 0);
-	if ((n = fastio_read_one(bufferevent_getfd(bev), in, room)) == -1 &&
-	    errno == EAGAIN)
-		n = bigread(bufferevent_getfd(bev), in, room);
+	if ((n = fastio_read_one(fd, in, room)) == -1 && errno == EAGAIN)
+		n = bigread(fd, in, room);
 	evbuffer_freeze(in, 0);
 	return n;
 }
@@ -120,47 +119,47 @@ fastio_write_fd(struct evbuffer *buf, int fd)
 int
 fastio_read(struct bufferevent *bev, size_t room)
 {
-	ssize_t	n = fastio_read_some(bev, room);
+	ssize_t	n = fastio_read_some(bev, bufferevent_getfd(bev), room);
 
 	/* The reservation may be larger than asked: at least room means full. */
 	return n > 0 && (size_t)n >= room;
 }
 
 void
-fastio_write_now(struct bufferevent *bev)
+fastio_write_now(struct bufferevent *bev, int fd)
 {
 	struct evbuffer	*out = bufferevent_get_output(bev);
 
 	/* A socket bufferevent keeps its output's start frozen between its
 	 * own writes, as here. */
 	evbuffer_unfreeze(out, 1);
-	fastio_write_fd(out, bufferevent_getfd(bev));
+	fastio_write_fd(out, fd);
 	evbuffer_freeze(out, 1);
 }
 
 void
-fastio_send(struct bufferevent *bev, const void *data, size_t len)
+fastio_send(struct bufferevent *bev, int fd, const void *data, size_t len)
 {
 	struct evbuffer	*out = bufferevent_get_output(bev);
 	ssize_t		 n = 0;
 
 	/* An error is left for the bufferevent's own write to meet. */
 	if (evbuffer_get_length(out) == 0 &&
-	    (n = write(bufferevent_getfd(bev), data, len)) < 0)
+	    (n = write(fd, data, len)) < 0)
 		n = 0;
 	if ((size_t)n < len)
 		evbuffer_add(out, (const char *)data + n, len - (size_t)n);
 }
 
 void
-fastio_pass(struct evbuffer *src, struct bufferevent *to, int plain)
+fastio_pass(struct evbuffer *src, struct bufferevent *to, int fd, int plain)
 {
 	struct evbuffer	*out = bufferevent_get_output(to);
 
 	if (evbuffer_get_length(src) == 0)
 		return;
 	if (plain && evbuffer_get_length(out) == 0)
-		fastio_write_fd(src, bufferevent_getfd(to));
+		fastio_write_fd(src, fd);
 	if (evbuffer_get_length(src) == 0)
 		return;
 	evbuffer_add_buffer(out, src);

@@ -206,7 +206,8 @@ relay_read(struct relay *r, struct relay_end *from)
 	if (n == 0 || from->paused)
 		return;
 	from->bytes += n;
-	fastio_pass(in, to->bev, to->plain);
+	fastio_pass(in, to->bev, to->plain ? bufferevent_getfd(to->bev) : -1,
+	    to->plain);
 	/* Stop reading until the partner drains below half the window. */
 	relay_throttle_end(r, from);
 	relay_splice_try(r);

@@ -440,7 +440,7 @@ test_reads_take_only_the_room(void)
 		evbuffer_add(in, data, 32 * 1024);
 		evbuffer_drain(in, 32 * 1024 - 1);
 		evbuffer_freeze(in, 0);
-		n = fastio_read_some(bev, 4096);
+		n = fastio_read_some(bev, bufferevent_getfd(bev), 4096);
 		CU_ASSERT(n > 0 && n <= 4096);
 		CU_ASSERT_EQUAL(evbuffer_get_length(in), 1 + (size_t)n);
 		evbuffer_drain(in, evbuffer_get_length(in));
