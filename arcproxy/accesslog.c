@@ -27,11 +27,21 @@ struct accesslog {
 	int	warned;		/* atomic: a lost write was logged */
 };
 
+/* The stamp of the last second a line was written in: the lines of one
+ * second after the first cost no date arithmetic. */
+struct accesslog_stamp_cache {
+	int			 valid;
+	time_t			 sec;
+	size_t			 len;
+	char			 text[32];	/* as accesslog_stamp() writes it */
+};
+
 struct accesslog_writer {
 	struct accesslog	*log;
 	struct evbuffer		*buf;
 	struct event		*timer;
 	uint64_t		 errors;	/* atomic: lost writes */
+	struct accesslog_stamp_cache stamp;
 };
 
 struct accesslog *
@@ -267,14 +277,32 @@ accesslog_stamp(char *p, time_t t)
 	return accesslog_digits(p, (unsigned)(secs % 60), 2);
 }
 
+/* The stamp of t at p, from the cache when it holds t's second (cache may
+ * be NULL); returns the stamp's end. */
+static char *
+accesslog_stamp_cached(char *p, time_t t, struct accesslog_stamp_cache *cache)
+{
+	if (cache == NULL)
+		return accesslog_stamp(p, t);
+	if (!cache->valid || cache->sec != t) {
+		cache->len = (size_t)(accesslog_stamp(cache->text, t) -
+		    cache->text);
+		cache->sec = t;
+		cache->valid = 1;
+	}
+	memcpy(p, cache->text, cache->len);
+	return p + cache->len;
+}
+
 /*
  * The line is the one "%s.%03ldZ %s %s %.2048s %s %d %llu %llu %lld %s\n"
  * gives (the stamp as strftime's "%Y-%m-%dT%H:%M:%S" of gmtime), put
  * together by hand: printf was a tenth of the proxy's own CPU per small
  * GET.  tests/unit/accesslog_test.c holds the two to the same bytes.
  */
-void
-accesslog_format(struct evbuffer *out, const struct accesslog_entry *e)
+static void
+accesslog_format_cached(struct evbuffer *out, const struct accesslog_entry *e,
+    struct accesslog_stamp_cache *cache)
 {
 	const char		*client = e->client ? e->client : "(null)";
 	const char		*method = e->method ? e->method : "(null)";
@@ -293,7 +321,7 @@ accesslog_format(struct evbuffer *out, const struct accesslog_entry *e)
 	if (evbuffer_reserve_space(out, 32 + 24 + lc + lm + lt + lr + le +
 	    4 * 21 + 12 + 6, &v, 1) != 1)
 		return;
-	p = accesslog_stamp(v.iov_base, e->start.tv_sec);
+	p = accesslog_stamp_cached(v.iov_base, e->start.tv_sec, cache);
 	*p++ = '.';
 	ms = (long)e->start.tv_usec / 1000;
 	if (ms >= 0 && ms < 1000)
@@ -321,13 +349,19 @@ accesslog_format(struct evbuffer *out, const struct accesslog_entry *e)
 }
 
 void
+accesslog_format(struct evbuffer *out, const struct accesslog_entry *e)
+{
+	accesslog_format_cached(out, e, NULL);
+}
+
+void
 accesslog_write(struct accesslog_writer *w, const struct accesslog_entry *e)
 {
 	struct timeval	tv = { 0, ACCESSLOG_FLUSH_MS * 1000 };
 
 	if (w->log->fd == -1)
 		return;
-	accesslog_format(w->buf, e);
+	accesslog_format_cached(w->buf, e, &w->stamp);
 	if (evbuffer_get_length(w->buf) >= ACCESSLOG_FLUSH_BYTES)
 		accesslog_flush(w);
 	else if (!evtimer_pending(w->timer, NULL))
