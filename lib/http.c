@@ -918,15 +918,26 @@ http_out_flush(struct http_out *o)
 	o->len = 0;
 }
 
-static void
+/* A piece that does not fit what is left of the buffer. */
+static void __attribute__((noinline))
+http_put_flushing(struct http_out *o, const void *data, size_t len)
+{
+	http_out_flush(o);
+	if (len > sizeof(o->buf)) {
+		evbuffer_add(o->ev, data, len);
+		return;
+	}
+	memcpy(o->buf, data, len);
+	o->len = len;
+}
+
+/* Inline, so that the constant pieces (": ", CRLF) are a store or two. */
+static inline void
 http_put(struct http_out *o, const void *data, size_t len)
 {
 	if (len > sizeof(o->buf) - o->len) {
-		http_out_flush(o);
-		if (len > sizeof(o->buf)) {
-			evbuffer_add(o->ev, data, len);
-			return;
-		}
+		http_put_flushing(o, data, len);
+		return;
 	}
 	memcpy(o->buf + o->len, data, len);
 	o->len += len;
