@@ -995,22 +995,21 @@ http_put(struct http_out *o, const void *data, size_t len)
 	o->len += len;
 }
 
-/* prefix, v in decimal, suffix: no printf (per message). */
-static void
+/* prefix, v in decimal, suffix: no printf (per message).  Inline, as
+ * http_put(), for the constant prefix and suffix. */
+static inline void
 http_put_number(struct http_out *o, const char *prefix, size_t plen,
     unsigned long long v, const char *suffix, size_t slen)
 {
-	char	buf[64], digits[20];
-	size_t	n = 0, len = plen;
+	char	digits[20];
+	size_t	n = sizeof(digits);
 
 	do
-		digits[n++] = (char)('0' + v % 10);
+		digits[--n] = (char)('0' + v % 10);
 	while ((v /= 10) != 0);
-	memcpy(buf, prefix, plen);
-	while (n > 0)
-		buf[len++] = digits[--n];
-	memcpy(buf + len, suffix, slen);
-	http_put(o, buf, len + slen);
+	http_put(o, prefix, plen);
+	http_put(o, digits + n, sizeof(digits) - n);
+	http_put(o, suffix, slen);
 }
 
 #define HTTP_DROP_HOST		0x1	/* the target names it */
