@@ -41,6 +41,7 @@ struct accesslog_writer {
 	struct evbuffer		*buf;
 	struct event		*timer;
 	uint64_t		 errors;	/* atomic: lost writes */
+	int			 timer_on;	/* timer added and not fired yet */
 	struct accesslog_stamp_cache stamp;
 };
 
@@ -151,9 +152,12 @@ accesslog_writer_errors(const struct accesslog_writer *w)
 static void
 accesslog_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct accesslog_writer	*w = arg;
+
 	(void)fd;
 	(void)what;
-	accesslog_flush(arg);
+	w->timer_on = 0;
+	accesslog_flush(w);
 }
 
 struct accesslog_writer *
@@ -193,18 +197,35 @@ accesslog_writer_free(struct accesslog_writer *w)
 	free(w);
 }
 
+/* "00" to "99": two digits per division. */
+static const char accesslog_pairs[201] =
+    "0001020304050607080910111213141516171819"
+    "2021222324252627282930313233343536373839"
+    "4041424344454647484950515253545556575859"
+    "6061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 /* v in decimal at p; returns the end. */
 static char *
 accesslog_u64(char *p, unsigned long long v)
 {
-	char	tmp[20];
-	size_t	n = 0;
+	char		tmp[20];
+	size_t		n = sizeof(tmp);
+	unsigned	r;
 
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	while (n > 0)
-		*p++ = tmp[--n];
+	while (v >= 100) {
+		r = (unsigned)(v % 100);
+		v /= 100;
+		n -= 2;
+		memcpy(tmp + n, accesslog_pairs + 2 * r, 2);
+	}
+	if (v >= 10) {
+		n -= 2;
+		memcpy(tmp + n, accesslog_pairs + 2 * v, 2);
+	} else
+		tmp[--n] = (char)('0' + v);
+	while (n < sizeof(tmp))
+		*p++ = tmp[n++];
 	return p;
 }
 
@@ -364,6 +385,9 @@ accesslog_write(struct accesslog_writer *w, const struct accesslog_entry *e)
 	accesslog_format_cached(w->buf, e, &w->stamp);
 	if (evbuffer_get_length(w->buf) >= ACCESSLOG_FLUSH_BYTES)
 		accesslog_flush(w);
-	else if (!evtimer_pending(w->timer, NULL))
+	else if (!w->timer_on) {
+		/* A flag, not evtimer_pending(): a locked call per line. */
 		evtimer_add(w->timer, &tv);
+		w->timer_on = 1;
+	}
 }
