@@ -502,19 +502,23 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 	struct evbuffer_iovec	 vec[8];
 	struct evbuffer_ptr	 ptr;
 	size_t			 avail, n, want, before;
+	const char		*front = NULL;
 	int			 nvec, i;
 
 	if (m->phase == HTTP_PHASE_HEAD_READY)
 		return HTTP_STEP_HEAD;
 	avail = evbuffer_get_length(in);
 	while (m->parsed < avail) {
-		if (evbuffer_ptr_set(in, &ptr, m->parsed, EVBUFFER_PTR_SET) == -1)
+		/* Most heads come in one read: from the front, no pointer to
+		 * set. */
+		if (m->parsed > 0 &&
+		    evbuffer_ptr_set(in, &ptr, m->parsed, EVBUFFER_PTR_SET) == -1)
 			return HTTP_STEP_ERROR;
 		/* Feed at most one byte past the limit: enough to know it is exceeded. */
 		want = avail - m->parsed;
 		if (want > max_head + 1 - m->parsed)
 			want = max_head + 1 - m->parsed;
-		nvec = evbuffer_peek(in, want, &ptr, vec, 8);
+		nvec = evbuffer_peek(in, want, m->parsed > 0 ? &ptr : NULL, vec, 8);
 		before = m->parsed;
 		for (i = 0; i < nvec && want > 0; i++) {
 			size_t len = vec[i].iov_len < want ? vec[i].iov_len : want;
@@ -524,8 +528,14 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 			n = http_feed(m, vec[i].iov_base, len, m->parsed);
 			m->parsed += n;
 			want -= n;
-			if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED)
+			if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED) {
+				/* The whole head in the first chain: there
+				 * already, as evbuffer_pullup() would find it. */
+				if (before == 0 && i == 0 &&
+				    m->parsed + 1 <= vec[0].iov_len)
+					front = vec[0].iov_base;
 				goto head;
+			}
 			if (HTTP_PARSER_ERRNO(&m->parser) != HPE_OK) {
 				if (m->too_many ||
 				    HTTP_PARSER_ERRNO(&m->parser) == HPE_HEADER_OVERFLOW)
@@ -544,7 +554,8 @@ http_msg_head(struct http_msg *m, struct evbuffer *in, size_t max_head)
 	m->head_len = m->parsed + 1;
 	if (m->head_len > max_head)
 		return HTTP_STEP_TOO_LARGE;
-	if ((m->raw = (const char *)evbuffer_pullup(in, m->head_len)) == NULL)
+	if ((m->raw = front) == NULL &&
+	    (m->raw = (const char *)evbuffer_pullup(in, m->head_len)) == NULL)
 		return HTTP_STEP_ERROR;
 	if (http_head_valid(m) == -1)
 		return HTTP_STEP_ERROR;
