@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "args.h"
+#include "strtrim.h"
 
 #define ARGS_TAG_KEY_MAX	512
 #define ARGS_TAG_VALUE_MAX	256
@@ -143,19 +144,6 @@ args_parse(int argc, char *const argv[], const struct args_opt *table,
 	return 0;
 }
 
-static char *
-args_trim(char *s)
-{
-	char	*end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
 void
 args_tags_clear(struct args_tags *t)
 {
@@ -176,12 +164,12 @@ args_tags_parse(const char *text, struct args_tags *t, char *err, size_t errlen)
 	    item = strtok_r(NULL, ",", &save)) {
 		if ((eq = strchr(item, '=')) == NULL) {
 			args_fail(err, errlen, "tag \"%s\" is not key=value",
-			    args_trim(item));
+			    strtrim(item));
 			goto fail;
 		}
 		*eq = '\0';
-		key = args_trim(item);
-		value = args_trim(eq + 1);
+		key = strtrim(item);
+		value = strtrim(eq + 1);
 		if (key[0] == '\0' || strlen(key) > ARGS_TAG_KEY_MAX ||
 		    strpbrk(key, "<>%&\\?/") != NULL) {
 			args_fail(err, errlen, "tag key \"%s\": 1-%d characters, "

@@ -1,5 +1,4 @@
 /* agentconf.c -- agent.conf, the operator's local settings (azcmagent config), read by every daemon; one table of keys. */
-#include <ctype.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +14,7 @@
 #include "conf.h"
 #include "defaults.h"
 #include "safedir.h"
+#include "strtrim.h"
 #include "url.h"
 
 #define AGENTCONF_MAX_BYTES	(1 << 20)
@@ -326,19 +326,6 @@ agentconf_list_delete(const struct agentconf_key *k, struct agentconf_list *l,
 		}
 }
 
-static char *
-agentconf_trim(char *s)
-{
-	char	*end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
 /* The entries of "A/B , C/D" as typed, trimmed on both sides, unchecked. */
 static int
 agentconf_split(const char *text, struct agentconf_list *out, char *err,
@@ -351,7 +338,7 @@ agentconf_split(const char *text, struct agentconf_list *out, char *err,
 		return agentconf_fail(err, errlen, "out of memory");
 	for (item = strtok_r(copy, ",", &save); item != NULL;
 	    item = strtok_r(NULL, ",", &save))
-		if (agentconf_list_push(out, agentconf_trim(item)) == -1) {
+		if (agentconf_list_push(out, strtrim(item)) == -1) {
 			free(copy);
 			agentconf_list_clear(out);
 			return agentconf_fail(err, errlen, "out of memory");
